@@ -1,0 +1,1 @@
+"""Observe: everything that reads the chain. Nothing here decides or sends."""

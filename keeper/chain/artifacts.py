@@ -1,0 +1,47 @@
+"""Load compiled contracts from forge's ``out/`` directory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from keeper.errors import ConfigError
+from keeper.paths import artifacts_dir
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A compiled contract: its ABI and creation bytecode."""
+
+    name: str
+    abi: list[dict[str, Any]]
+    bytecode: str
+
+
+@cache
+def load_artifact(name: str, source: str | None = None) -> Artifact:
+    """Read ``out/<source>/<name>.json`` as forge wrote it.
+
+    Args:
+        name: Contract name, e.g. ``"OptionVault"``.
+        source: Source file name when it differs from ``<name>.sol``.
+
+    Raises:
+        ConfigError: The contract is not compiled (run ``make install``) or the file is corrupt.
+    """
+    path: Path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"contract {name} is not compiled ({path} missing): run `make install`"
+        ) from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read artifact {path}: {exc}") from exc
+    bytecode = raw.get("bytecode", {}).get("object", "")
+    if not bytecode or bytecode == "0x":
+        raise ConfigError(f"artifact {path} has no bytecode (abstract contract or interface?)")
+    return Artifact(name=name, abi=raw["abi"], bytecode=bytecode)

@@ -1,0 +1,66 @@
+"""The ``keeper`` command line.
+
+Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Any
+:class:`~keeper.errors.KeeperError` becomes one clear line on stderr and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+import keeper.commands
+from keeper import __version__
+from keeper.errors import KeeperError
+
+logger = logging.getLogger("keeper")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand in :mod:`keeper.commands`."""
+    parser = argparse.ArgumentParser(
+        prog="keeper",
+        description=(
+            "Keeper for on-chain option vaults: reads every vault in one call, prices the "
+            "options, decides when a hedge is worth its full L2 cost, and sends one batched "
+            "rebalance transaction."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"keeper {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for info in sorted(pkgutil.iter_modules(keeper.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"keeper.commands.{info.name}")
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except KeeperError as exc:
+        print(f"keeper: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("keeper: interrupted", file=sys.stderr)
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

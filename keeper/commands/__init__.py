@@ -1,0 +1,1 @@
+"""CLI subcommands. Each module here defines ``register(subparsers)``; ``keeper.cli`` finds them."""

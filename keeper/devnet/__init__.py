@@ -1,0 +1,1 @@
+"""Local chains for the demo, the tests and the benchmarks. Never used against a live network."""

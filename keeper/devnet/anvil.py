@@ -1,0 +1,186 @@
+"""Start and stop an anvil node from ``node_modules/.bin`` on a free port, by PID."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import requests
+
+from keeper.errors import ChainError, ConfigError
+from keeper.paths import node_bin
+
+logger = logging.getLogger(__name__)
+
+#: Anvil's default mnemonic accounts ("test test ... junk"): public, devnet only.
+ANVIL_KEYS: tuple[str, ...] = (
+    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+    "0x5de4111afa1a4b94908f83103eb1f1706367c2e68ca870fc3fb9a804cdab365a",
+    "0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6",
+    "0x47e179ec197488593b187f80a00eb0da91f1b9d0b13f8733639f19c30a34926a",
+    "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0318b5e2d3348e872092edffba",
+    "0x92db14e403b83dfe3df233f83dfa3a0d7096f21ca9b0d6d6b8d88b2b4ec1564e",
+    "0x4bbbf85ce3377467afe5d46f804f221813b2bb87f24d81f60f1fcdbf7cbf4356",
+    "0xdbda1821b80551c9d65939329250298aa3472ba22feea921c0cf5d620ea67b97",
+    "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6",
+)
+
+
+def free_port() -> int:
+    """Ask the OS for a free TCP port on loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Anvil:
+    """A running anvil process that this object started and will stop, by PID.
+
+    Use it as a context manager::
+
+        with Anvil() as node:
+            w3 = connect(node.url)
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int | None = None,
+        block_time: float | None = None,
+        fork_url: str | None = None,
+        fork_block: int | None = None,
+        chain_id: int | None = None,
+        extra_args: tuple[str, ...] = (),
+        binary: Path | None = None,
+        startup_timeout_s: float = 15.0,
+    ) -> None:
+        self.binary = binary or node_bin("anvil")
+        self.port = port
+        self.block_time = block_time
+        self.fork_url = fork_url
+        self.fork_block = fork_block
+        self.chain_id = chain_id
+        self.extra_args = extra_args
+        self.startup_timeout_s = startup_timeout_s
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """HTTP JSON-RPC URL of the running node."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the anvil process this object started, if it is running."""
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> Anvil:
+        """Start anvil and wait until it answers JSON-RPC.
+
+        Raises:
+            ConfigError: The anvil binary is missing (run ``make install``).
+            ChainError: The port is taken or anvil did not come up in time.
+        """
+        if not self.binary.exists():
+            raise ConfigError(f"anvil not found at {self.binary}: run `make install`")
+        explicit_port = self.port is not None
+        for _attempt in range(1 if explicit_port else 3):
+            if not explicit_port:
+                self.port = free_port()
+            elif _port_in_use(self.port):  # type: ignore[arg-type]
+                raise ChainError(f"port {self.port} is already in use")
+            self._spawn()
+            try:
+                self._wait_ready()
+                logger.info("anvil pid %d listening on %s", self.pid, self.url)
+                return self
+            except ChainError:
+                self.stop()
+                if explicit_port:
+                    raise
+        raise ChainError("anvil did not start after 3 attempts on free ports")
+
+    def _spawn(self) -> None:
+        cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), "--quiet"]
+        if self.block_time is not None:
+            cmd += ["--block-time", str(self.block_time)]
+        if self.fork_url is not None:
+            cmd += ["--fork-url", self.fork_url]
+        if self.fork_block is not None:
+            cmd += ["--fork-block-number", str(self.fork_block)]
+        if self.chain_id is not None:
+            cmd += ["--chain-id", str(self.chain_id)]
+        cmd += list(self.extra_args)
+        # stderr goes to a file, not a pipe: a pipe nobody drains can block the node.
+        self._stderr = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
+        self._proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=self._stderr, stdin=subprocess.DEVNULL
+        )
+
+    def _wait_ready(self) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline:
+            code = self._proc.poll()
+            if code is not None:
+                err = self._read_stderr()
+                last = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
+                raise ChainError(f"anvil exited on start: {last}")
+            try:
+                resp = requests.post(
+                    self.url,
+                    json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                    timeout=1.0,
+                )
+                if resp.ok:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.05)
+        raise ChainError(f"anvil did not answer on {self.url} within {self.startup_timeout_s}s")
+
+    def _read_stderr(self) -> str:
+        if self._stderr is None:
+            return ""
+        self._stderr.flush()
+        return Path(self._stderr.name).read_text(errors="replace")
+
+    def stop(self) -> None:
+        """Stop the process this object started (SIGTERM, then SIGKILL), and reap it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        logger.info("anvil pid %d stopped", proc.pid)
+
+    def __enter__(self) -> Anvil:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0

@@ -1,0 +1,48 @@
+"""The keeper's one exception tree.
+
+Everything the keeper raises on purpose derives from :class:`KeeperError`, so the CLI can turn
+any of them into one clear line and a non-zero exit. Catch narrowly and re-raise ``from``.
+"""
+
+from __future__ import annotations
+
+
+class KeeperError(Exception):
+    """Root of every error the keeper raises on purpose."""
+
+
+class ConfigError(KeeperError):
+    """Settings, files or addresses are missing or malformed."""
+
+
+class OracleError(KeeperError):
+    """The price oracle or the sequencer feed cannot be trusted right now."""
+
+
+class StaleOracleError(OracleError):
+    """The oracle's latest round is older than its heartbeat allows."""
+
+
+class ChainError(KeeperError):
+    """The chain or the node misbehaves: unreachable RPC, wrong chain id, node start failure."""
+
+
+class ExecutionError(KeeperError):
+    """A transaction could not be built, signed, sent or confirmed."""
+
+
+class TxRevertedError(ExecutionError):
+    """A call or transaction reverted; ``reason`` carries the decoded custom error."""
+
+    def __init__(self, reason: str, data: bytes = b"") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.data = data
+
+
+class TxTimeoutError(ExecutionError):
+    """A transaction was not mined or confirmed in time."""
+
+
+class Halt(KeeperError):  # noqa: N818 - a command, not a fault: the name reads as one
+    """The keeper must stop: the circuit breaker tripped or an operator asked it to."""

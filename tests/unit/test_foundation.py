@@ -1,0 +1,68 @@
+"""The toolchain fails loudly: a missing anvil, port or artifact is a KeeperError, never a skip."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.devnet.anvil import Anvil, free_port
+from keeper.errors import ChainError, ConfigError, KeeperError
+
+
+def test_missing_anvil_binary_is_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="anvil not found"):
+        Anvil(binary=tmp_path / "anvil").start()
+
+
+def test_port_taken_is_chain_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(ChainError, match=f"port {port} is already in use"):
+            Anvil(port=port).start()
+
+
+def test_uncompiled_contract_is_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEPER_ARTIFACTS_DIR", str(tmp_path))
+    load_artifact.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="not compiled"):
+            load_artifact("MintableERC20")
+    finally:
+        load_artifact.cache_clear()
+
+
+def test_compiled_artifact_loads() -> None:
+    art = load_artifact("MintableERC20")
+    assert art.bytecode.startswith("0x60")
+    assert any(item.get("name") == "mint" for item in art.abi)
+
+
+def test_unreachable_rpc_is_chain_error() -> None:
+    port = free_port()  # nothing listens here
+    with pytest.raises(ChainError, match="cannot reach RPC"):
+        connect(f"http://127.0.0.1:{port}", timeout_s=1.0)
+
+
+def test_rpc_url_secret_is_redacted() -> None:
+    port = free_port()
+    with pytest.raises(ChainError) as info:
+        connect(f"http://127.0.0.1:{port}/v3/SECRET-API-KEY", timeout_s=1.0)
+    assert "SECRET-API-KEY" not in str(info.value)
+
+
+def test_unsupported_scheme_is_config_error() -> None:
+    with pytest.raises(ConfigError, match="unsupported RPC URL scheme"):
+        connect("ftp://example.invalid")
+
+
+def test_error_tree_has_one_root() -> None:
+    assert issubclass(ConfigError, KeeperError)
+    assert issubclass(ChainError, KeeperError)
