@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+/// @title IOptionVault
+/// @notice An ERC-4626 vault over a quote asset (6 decimals) that writes European, cash-settled,
+///         capped calls and puts on one underlying (18 decimals), priced by a Chainlink feed
+///         (8 decimals), and delta-hedges itself through a venue when a keeper asks and the
+///         on-chain thresholds allow.
+/// @dev Units used throughout:
+///      - prices and strikes: 1e8 (Chainlink USD feed decimals);
+///      - option sizes, hedge inventory and deltas: 1e18 underlying units (1 contract = 1 whole
+///        underlying token);
+///      - per-contract Greeks and vol: 1e18 fixed point (delta 0.5 = 5e17; vol 80% = 8e17);
+///      - quote amounts: quote-token units (1e6).
+///      Net delta = hedge inventory - sum over open series of size * per-contract delta
+///      (the vault is short every option it writes).
+interface IOptionVault {
+    // ------------------------------------------------------------------ types
+
+    /// @notice Call or put.
+    enum OptionType {
+        Call,
+        Put
+    }
+
+    /// @notice Why a rebalance was allowed.
+    enum Trigger {
+        None,
+        Band,
+        Time
+    }
+
+    /// @notice One written series.
+    /// @param id Series id (also the ERC-1155 claim token id).
+    /// @param optionType Call or put.
+    /// @param strike Strike price (1e8).
+    /// @param cap Maximum payoff per contract, in price units (1e8).
+    /// @param expiry Expiry timestamp.
+    /// @param size Contracts outstanding (1e18).
+    /// @param settled Whether the series has been settled.
+    /// @param payoutPerContract Payoff per contract at settlement, in quote units (1e6).
+    struct Series {
+        uint256 id;
+        OptionType optionType;
+        uint256 strike;
+        uint256 cap;
+        uint64 expiry;
+        uint256 size;
+        bool settled;
+        uint256 payoutPerContract;
+    }
+
+    /// @notice The on-chain hedging thresholds.
+    /// @param targetDelta Net delta the vault hedges toward (1e18 underlying units).
+    /// @param band Half-width around the target inside which no band rebalance happens (1e18).
+    /// @param minInterval Seconds that must pass between two rebalances.
+    /// @param maxInterval Seconds after which a rebalance is due whatever the delta (time
+    ///        trigger), provided the delta is away from target at all.
+    /// @param maxTrade Largest underlying amount one rebalance may trade (1e18).
+    /// @param maxSlippageBps Largest shortfall of the venue's output against the oracle price.
+    /// @param maxOracleGapBps Largest gap between the venue's price and the oracle's.
+    /// @param oracleHeartbeat Oldest oracle answer accepted, in seconds.
+    /// @param sequencerGracePeriod Seconds the L2 sequencer must have been up.
+    struct Thresholds {
+        int256 targetDelta;
+        uint256 band;
+        uint32 minInterval;
+        uint32 maxInterval;
+        uint256 maxTrade;
+        uint16 maxSlippageBps;
+        uint16 maxOracleGapBps;
+        uint32 oracleHeartbeat;
+        uint32 sequencerGracePeriod;
+    }
+
+    /// @notice Everything `initialize` needs (vaults are EIP-1167 clones).
+    struct InitParams {
+        address asset;
+        address underlying;
+        address oracle;
+        address sequencerFeed;
+        address venue;
+        address claims;
+        address admin;
+        string name;
+        string symbol;
+        uint256 volatility;
+        Thresholds thresholds;
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// @notice Net delta is within the band and the time trigger is not due.
+    error OptionVaultWithinBand(int256 delta, int256 target, uint256 band);
+    /// @notice Less than `minInterval` has passed since the last rebalance.
+    error OptionVaultTooSoon(uint256 lastRebalance, uint256 minInterval);
+    /// @notice The oracle's answer is older than the heartbeat.
+    error OptionVaultStaleOracle(uint256 updatedAt, uint256 heartbeat);
+    /// @notice The oracle's answer is zero or negative.
+    error OptionVaultInvalidPrice(int256 answer);
+    /// @notice The L2 sequencer is down.
+    error OptionVaultSequencerDown();
+    /// @notice The L2 sequencer came back less than the grace period ago.
+    error OptionVaultSequencerGracePeriod(uint256 startedAt, uint256 gracePeriod);
+    /// @notice The venue's price is too far from the oracle's.
+    error OptionVaultOracleGap(uint256 poolPrice, uint256 oraclePrice, uint256 maxGapBps);
+    /// @notice A threshold or parameter is zero or outside its hard bounds.
+    error OptionVaultParameterOutOfBounds(bytes32 parameter, uint256 value);
+    /// @notice A series parameter is invalid (zero strike, cap or size; expiry not in the future).
+    error OptionVaultInvalidSeries(bytes32 field, uint256 value);
+    /// @notice An open series with the same type, strike, cap and expiry already exists.
+    error OptionVaultDuplicateSeries(uint256 existingId);
+    /// @notice Writing would leave open series' maximum payoff uncollateralized.
+    error OptionVaultInsufficientCollateral(uint256 required, uint256 available);
+    /// @notice The buyer has not approved or does not hold the premium.
+    error OptionVaultPremiumNotPaid(address buyer, uint256 premium);
+    /// @notice The series does not exist.
+    error OptionVaultUnknownSeries(uint256 id);
+    /// @notice The series has not expired yet.
+    error OptionVaultNotExpired(uint256 id, uint256 expiry);
+    /// @notice The series has already been settled.
+    error OptionVaultAlreadySettled(uint256 id);
+    /// @notice The series has not been settled yet.
+    error OptionVaultNotSettled(uint256 id);
+    /// @notice The vault has too many open series to write another.
+    error OptionVaultTooManySeries(uint256 open, uint256 max);
+
+    // ------------------------------------------------------------------ events
+
+    /// @notice The vault hedged toward its target.
+    /// @param deltaBefore Net delta before (1e18).
+    /// @param deltaAfter Net delta after (1e18).
+    /// @param amountIn What the vault paid (quote when buying, underlying when selling).
+    /// @param amountOut What the vault received.
+    /// @param price Oracle price used (1e8).
+    /// @param trigger Why the rebalance was allowed.
+    event Rebalanced(
+        int256 deltaBefore,
+        int256 deltaAfter,
+        uint256 amountIn,
+        uint256 amountOut,
+        uint256 price,
+        Trigger trigger
+    );
+    /// @notice A series was written to `buyer` for `premium`.
+    event OptionWritten(
+        uint256 indexed id,
+        address indexed buyer,
+        OptionType optionType,
+        uint256 strike,
+        uint256 cap,
+        uint64 expiry,
+        uint256 size,
+        uint256 premium
+    );
+    /// @notice A series was settled at `price`.
+    event SeriesSettled(uint256 indexed id, uint256 price, uint256 payoutPerContract);
+    /// @notice A holder redeemed claims of a settled series.
+    event ClaimsRedeemed(uint256 indexed id, address indexed holder, uint256 size, uint256 paid);
+    /// @notice Thresholds changed (one event per setter, naming the parameter).
+    event ThresholdUpdated(bytes32 indexed parameter, uint256 oldValue, uint256 newValue);
+    /// @notice Target delta changed.
+    event TargetDeltaUpdated(int256 oldTarget, int256 newTarget);
+    /// @notice The Black-Scholes vol parameter changed.
+    event VolatilityUpdated(uint256 oldVol, uint256 newVol);
+
+    // ------------------------------------------------------------------ keeper
+
+    /// @notice Hedges toward the target, if the band or time trigger allows (keeper role).
+    function rebalance() external returns (int256 deltaBefore, int256 deltaAfter);
+
+    /// @notice Whether `rebalance()` would be allowed now, and the trigger (abi-encoded
+    ///         `Trigger`) (Yearn `tendTrigger` style, for any keeper network).
+    function rebalanceTrigger() external view returns (bool, bytes memory);
+
+    /// @notice Chainlink Automation: same as `rebalanceTrigger`.
+    function checkUpkeep(bytes calldata) external view returns (bool upkeepNeeded, bytes memory);
+
+    /// @notice Chainlink Automation: calls `rebalance` (keeper role).
+    function performUpkeep(bytes calldata) external;
+
+    // ------------------------------------------------------------------ views
+
+    /// @notice Net delta now (1e18).
+    function netDelta() external view returns (int256);
+
+    /// @notice Per-contract Black-Scholes delta, gamma and vega of a series at the oracle price.
+    /// @return delta 1e18 (calls 0..1e18, puts -1e18..0), before the cap adjustment noted in
+    ///         the implementation.
+    /// @return gamma Per 1 whole underlying move of 1 price unit... see implementation NatSpec.
+    /// @return vega Per 1.0 of vol, in price units (1e8) times 1e18.
+    function seriesGreeks(uint256 id)
+        external
+        view
+        returns (int256 delta, int256 gamma, int256 vega);
+
+    /// @notice The thresholds.
+    function thresholds() external view returns (Thresholds memory);
+
+    /// @notice The Black-Scholes vol parameter (1e18).
+    function volatility() external view returns (uint256);
+
+    /// @notice Hedge inventory (1e18 underlying units), tracked internally: donations ignored.
+    function hedgeInventory() external view returns (uint256);
+
+    /// @notice Timestamp of the last successful rebalance.
+    function lastRebalance() external view returns (uint256);
+
+    /// @notice Open (unsettled) series.
+    function openSeries() external view returns (Series[] memory);
+
+    /// @notice One series by id.
+    function series(uint256 id) external view returns (Series memory);
+
+    /// @notice Quote needed to pay every open series' maximum payoff (quote units).
+    function lockedCollateral() external view returns (uint256);
+
+    /// @notice Quote free for withdrawals and hedge purchases (quote units).
+    function freeQuote() external view returns (uint256);
+
+    /// @notice The price oracle, the sequencer-uptime feed (zero if none), the venue, the
+    ///         underlying token and the ERC-1155 claims token.
+    function oracle() external view returns (address);
+    function sequencerFeed() external view returns (address);
+    function venue() external view returns (address);
+    function underlying() external view returns (address);
+    function claims() external view returns (address);
+}
