@@ -1,0 +1,215 @@
+"""Vectorized delta-hedging backtest: every policy over the same paths in one pass.
+
+For each grid step ``i`` the Black–Scholes delta and gamma are computed once for all paths;
+then each policy evaluates its own :class:`~keeper.strategy.types.HedgeState` (arrays over
+paths) with the same :meth:`~keeper.strategy.policies.Policy.evaluate` the live keeper uses, and
+the rows that act trade to the full delta target (the contract trades ``target − net``). The
+hedge is held constant between rebalances. Every policy opens its hedge at ``t0``.
+
+Accounting, for option position ``q`` contracts (``q = −N`` short, ``+N`` long), hedge ``H_i``
+held over ``[t_i, t_{i+1}]`` and payoff ``X`` per contract:
+
+* undiscounted: ``cost = −q·X − Σ H_i·(S_{i+1} − S_i) + Σ trading costs``;
+* discounted at ``r``: ``cost = −q·X·e^{−rT} − Σ H_i·(S_{i+1}e^{−rt_{i+1}} − S_i e^{−rt_i})
+  + Σ trading costs_i·e^{−rt_i}`` (the hedge is financed at ``r``).
+
+The hedging error is the cost without trading costs minus its mean. The hedge inventory at
+expiry is marked at ``S_T`` (a vault keeps it), so no closing trade is charged.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from keeper.backtest.paths import PathSet
+from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, vanilla_delta
+from keeper.pricing.normal import FloatArray
+from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd
+from keeper.strategy.policies import BandPolicy, Policy, TimePolicy
+from keeper.strategy.types import CostInputs, HedgeState
+
+#: Called as ``progress(done, total)`` after each grid step.
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """The hedged position: ``contracts`` European options, short or long."""
+
+    strike: float
+    maturity: float
+    call: bool = True
+    short: bool = True
+    contracts: float = 1.0
+    cap: float = math.inf
+
+    @property
+    def quantity(self) -> float:
+        """Signed option position (negative when written)."""
+        return -self.contracts if self.short else self.contracts
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Pricing and accounting of a run."""
+
+    vol: float
+    rate: float = 0.0
+    discounted: bool = False
+    costs: CostInputs | None = None
+    forecast: str = "model"  # "model": the pricing vol; "ewma": EWMA of each path's returns
+    ewma_lambda: float = 0.94
+
+
+@dataclass(frozen=True)
+class PolicyResult:
+    """One policy's statistics over the paths (money in USD for the whole position)."""
+
+    policy: str
+    hedge_cost_mean: float
+    hedge_cost_std: float
+    ratio_std_to_price: float
+    error_std: float
+    trading_cost_mean: float
+    rebalances_mean: float
+    hedge_cost: FloatArray = field(repr=False, compare=False)
+    trading_cost: FloatArray = field(repr=False, compare=False)
+    #: Mean cost of opening the hedge at t0 (the same for every policy on the same paths).
+    opening_cost_mean: float = 0.0
+
+    def to_json(self) -> dict[str, float | str]:
+        """The issue's JSON fields."""
+        return {
+            "policy": self.policy,
+            "hedge_cost_mean": self.hedge_cost_mean,
+            "hedge_cost_std": self.hedge_cost_std,
+            "ratio_std_to_price": self.ratio_std_to_price,
+            "error_std": self.error_std,
+            "trading_cost_mean": self.trading_cost_mean,
+            "rebalances_mean": self.rebalances_mean,
+        }
+
+
+def bs_price(option: OptionSpec, spot: float, vol: float, rate: float) -> float:
+    """Black–Scholes value per contract at ``t0``."""
+    g = capped_greeks(
+        spot, option.strike, option.cap, option.maturity, vol, call=option.call, rate=rate
+    )
+    return float(g.value)
+
+
+def run_backtest(
+    paths: PathSet,
+    option: OptionSpec,
+    config: BacktestConfig,
+    policies: Sequence[Policy],
+    progress: Progress | None = None,
+) -> list[PolicyResult]:
+    """Hedge ``option`` along ``paths`` under each policy; one result per policy, in order."""
+    costs = config.costs
+    spots = paths.spots
+    n_paths, n_steps = paths.n_paths, paths.n_steps
+    times = paths.times
+    dt = float(times[1] - times[0])
+    r = config.rate
+    q = option.quantity
+    need_gamma = any(not isinstance(p, TimePolicy | BandPolicy) for p in policies)
+    fixed = fixed_cost_usd(costs) if costs is not None else 0.0
+    n_pol = len(policies)
+    hedge = np.zeros((n_pol, n_paths))
+    last = np.zeros((n_pol, n_paths), dtype=np.int64)
+    count = np.zeros((n_pol, n_paths))
+    tcost = np.zeros((n_pol, n_paths))
+    gains = np.zeros((n_pol, n_paths))
+    opening = np.zeros(n_pol)
+    var = np.full(n_paths, config.vol**2)
+    ones = np.ones(n_paths)
+    inf = np.full(n_paths, math.inf)
+    ready = np.ones(n_paths, dtype=bool)
+    contracts = np.full(n_paths, option.contracts)
+    ref_vol = np.full(n_paths, config.vol)
+    for i in range(n_steps):
+        s_now = spots[:, i]
+        tau = option.maturity - float(times[i])
+        if need_gamma or math.isfinite(option.cap):
+            g = capped_greeks(
+                s_now, option.strike, option.cap, tau, config.vol, call=option.call, rate=r
+            )
+            delta, gamma = g.delta, g.gamma
+        else:
+            delta = vanilla_delta(s_now, option.strike, tau, config.vol, call=option.call, rate=r)
+            gamma = np.zeros(n_paths)
+        target = -q * delta
+        if i > 0:
+            ret = np.log(s_now / spots[:, i - 1])
+            var = config.ewma_lambda * var + (1.0 - config.ewma_lambda) * ret * ret / dt
+        vol_fc = np.sqrt(var) if config.forecast == "ewma" else ref_vol
+        disc_now = math.exp(-r * float(times[i])) if config.discounted else 1.0
+        if config.discounted:
+            ds = spots[:, i + 1] * math.exp(-r * float(times[i + 1])) - s_now * disc_now
+        else:
+            ds = spots[:, i + 1] - s_now
+        for p, policy in enumerate(policies):
+            if i == 0:
+                act = ready
+                trade = target - hedge[p]
+                cost = (
+                    marginal_cost_usd(costs, trade * s_now) + fixed if costs is not None else None
+                )
+            else:
+                steps_since = i - last[p]
+                state = HedgeState(
+                    deviation=hedge[p] - target,
+                    spot=s_now,
+                    gamma=np.abs(q * gamma),
+                    vol=vol_fc,
+                    contracts=contracts,
+                    tau=ones * tau,
+                    elapsed_s=steps_since * (dt * YEAR_SECONDS),
+                    max_interval_s=inf,
+                    max_trade=inf,
+                    ready=ready,
+                    reference_vol=ref_vol,
+                    rate=r,
+                    elapsed_steps=steps_since,
+                )
+                ev = policy.evaluate(state, costs if costs is not None else NO_COSTS, fixed)
+                act = ev.act
+                cost = ev.cost_usd if costs is not None else None
+            if cost is not None:
+                tcost[p] += np.where(act, cost, 0.0) * disc_now
+                if i == 0:
+                    opening[p] = float(np.mean(cost))
+            hedge[p] = np.where(act, target, hedge[p])
+            last[p] = np.where(act, i, last[p])
+            count[p] += act
+            gains[p] += hedge[p] * ds
+        if progress is not None:
+            progress(i + 1, n_steps)
+    x = payoff(spots[:, -1], option.strike, call=option.call, cap=option.cap)
+    disc_t = math.exp(-r * option.maturity) if config.discounted else 1.0
+    premium = bs_price(option, float(spots[0, 0]), config.vol, r) * option.contracts
+    out = []
+    for p, policy in enumerate(policies):
+        base = -q * x * disc_t - gains[p]
+        total = base + tcost[p]
+        std = float(np.std(total, ddof=1)) if n_paths > 1 else 0.0
+        out.append(
+            PolicyResult(
+                policy=policy.spec,
+                hedge_cost_mean=float(np.mean(total)),
+                hedge_cost_std=std,
+                ratio_std_to_price=std / premium if premium > 0.0 else math.inf,
+                error_std=float(np.std(base, ddof=1)) if n_paths > 1 else 0.0,
+                trading_cost_mean=float(np.mean(tcost[p])),
+                rebalances_mean=float(np.mean(count[p])),
+                hedge_cost=total,
+                trading_cost=tcost[p].copy(),
+                opening_cost_mean=float(opening[p]),
+            )
+        )
+    return out

@@ -1,0 +1,196 @@
+"""Error-versus-cost frontiers: sweep each policy family on the same paths, compare at equal error.
+
+Each family's main parameter is swept over a range that spans the same band widths, from
+0.2% to 30% of the position (so the families' frontiers overlap):
+
+* ``time``: ``every`` from 1 step to half the grid (geometric, distinct integers);
+* ``band`` and ``volband``: ``width`` from 0.002 to 0.3;
+* ``ww``: the risk aversion that puts the Whalley–Wilmott band at ``w·N`` at ``t0``
+  (``γ = 3/2·λ·S·Γ₀²/(wN)³``);
+* ``costaware``: the risk aversion whose auto-horizon threshold is ``w·N`` at ``t0``
+  (``γ = (F + λ·wN·S)·Γ₀²/(wN)⁴``, the cost of that trade over its ``Δ⁴/Γ²`` benefit).
+
+:func:`compare_at_equal_error` reads the frontiers at equal hedging-error std: each family's
+efficient points (no other point of the family has both lower error and lower cost) are
+interpolated log-log, never extrapolated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from keeper.backtest.engine import PolicyResult
+from keeper.strategy.costs import fixed_cost_usd, per_vault_fixed_usd
+from keeper.strategy.policies import (
+    BandPolicy,
+    CostAwarePolicy,
+    Policy,
+    TimePolicy,
+    VolBandPolicy,
+    WhalleyWilmottPolicy,
+)
+from keeper.strategy.types import CostInputs
+
+#: The families a frontier sweeps, in output order.
+FAMILIES = ("time", "band", "volband", "ww", "costaware")
+#: Band widths (fraction of the position) the sweeps span.
+WIDTHS = tuple(float(w) for w in np.geomspace(0.002, 0.3, 13))
+_FALLBACK_RATE = 5e-4  # the cost rate used to place the γ grids when there are no costs
+
+
+@dataclass(frozen=True)
+class FrontierPoint:
+    """One swept policy's point: error std versus mean trading cost."""
+
+    family: str
+    param: float
+    policy: str
+    error_std: float
+    trading_cost_mean: float
+    rebalances_mean: float
+
+    def to_json(self) -> dict[str, float | str]:
+        """The issue's frontier fields (plus the policy spec)."""
+        return {
+            "param": self.param,
+            "policy": self.policy,
+            "error_std": self.error_std,
+            "trading_cost_mean": self.trading_cost_mean,
+            "rebalances_mean": self.rebalances_mean,
+        }
+
+
+def sweep_policies(
+    steps: int,
+    contracts: float,
+    spot: float,
+    gamma0: float,
+    costs: CostInputs | None,
+    families: Sequence[str] = FAMILIES,
+) -> list[Policy]:
+    """The policies a frontier runs (see the module docstring for the ranges).
+
+    Args:
+        steps: Grid steps.
+        contracts: Position size N.
+        spot: Spot at t0.
+        gamma0: |position gamma| at t0 (whole underlying per USD).
+        costs: The run's costs (``None``: no costs; the γ grids then use 5 bps).
+        families: Which families to sweep.
+    """
+    out: list[Policy] = []
+    fee = costs.pool_fee_bps / 1e4 if costs is not None else 0.0
+    impact = costs.impact_coef if costs is not None else 0.0
+    fixed = fixed_cost_usd(costs) + per_vault_fixed_usd(costs) if costs is not None else 0.0
+    g2 = max(gamma0, 1e-300) ** 2
+    for fam in families:
+        if fam == "time":
+            grid = sorted({max(1, round(x)) for x in np.geomspace(1, max(1, steps // 2), 13)})
+            out += [TimePolicy(every=k) for k in grid]
+        elif fam == "band":
+            out += [BandPolicy(width=w) for w in WIDTHS]
+        elif fam == "volband":
+            out += [VolBandPolicy(width=w) for w in WIDTHS]
+        elif fam == "ww":
+            for w in WIDTHS:
+                h = w * contracts
+                lam = fee + impact * h * spot or _FALLBACK_RATE
+                out.append(WhalleyWilmottPolicy(risk_aversion=1.5 * lam * spot * g2 / h**3))
+        elif fam == "costaware":
+            for w in WIDTHS:
+                h = w * contracts
+                lam = fee + impact * h * spot or _FALLBACK_RATE
+                out.append(CostAwarePolicy(risk_aversion=(fixed + lam * h * spot) * g2 / h**4))
+        else:
+            raise ValueError(f"unknown policy family {fam!r}")
+    return out
+
+
+def build_frontier(
+    policies: Sequence[Policy], results: Sequence[PolicyResult]
+) -> dict[str, list[FrontierPoint]]:
+    """Group results by family, each family's points sorted by mean trading cost."""
+    front: dict[str, list[FrontierPoint]] = {}
+    for pol, res in zip(policies, results, strict=True):
+        front.setdefault(pol.family, []).append(
+            FrontierPoint(
+                pol.family,
+                pol.param,
+                pol.spec,
+                res.error_std,
+                res.trading_cost_mean,
+                res.rebalances_mean,
+            )
+        )
+    for pts in front.values():
+        pts.sort(key=lambda p: (p.trading_cost_mean, p.error_std))
+    return front
+
+
+def efficient(points: Sequence[FrontierPoint]) -> list[FrontierPoint]:
+    """The Pareto-efficient points, sorted by error std (cost then falls)."""
+    pts = sorted(points, key=lambda p: (p.error_std, p.trading_cost_mean))
+    out: list[FrontierPoint] = []
+    for p in pts:
+        if p.trading_cost_mean > 0.0 and (
+            not out or p.trading_cost_mean < out[-1].trading_cost_mean
+        ):
+            out.append(p)
+    return out
+
+
+def cost_at_error(points: Sequence[FrontierPoint], error_std: float) -> float | None:
+    """A family's cost at ``error_std`` (log-log interpolation on its efficient points)."""
+    eff = efficient(points)
+    if len(eff) < 2 or not eff[0].error_std <= error_std <= eff[-1].error_std:
+        return None
+    xs = np.log([p.error_std for p in eff])
+    ys = np.log([p.trading_cost_mean for p in eff])
+    return float(np.exp(np.interp(math.log(error_std), xs, ys)))
+
+
+def compare_at_equal_error(
+    front: dict[str, list[FrontierPoint]],
+    target: str = "costaware",
+    against: Sequence[str] = ("time", "band"),
+    offset: float = 0.0,
+) -> dict[str, object]:
+    """Cost of ``target`` versus each family in ``against`` at the same error std.
+
+    ``offset`` is subtracted from every cost first (e.g. the opening hedge, which every policy
+    pays alike), to compare the rebalancing costs alone.
+
+    Returns:
+        ``{"points": [{error_std, cost, <family>_cost, <family>_reduction, ...}], "summary":
+        {<family>: {"median_reduction", "min_reduction", "max_reduction", "n"}}}``; a reduction
+        is ``1 − cost_target / cost_family`` (0.2 means 20% cheaper).
+    """
+    if offset:
+        front = {
+            fam: [replace(p, trading_cost_mean=p.trading_cost_mean - offset) for p in pts]
+            for fam, pts in front.items()
+        }
+    rows: list[dict[str, float | None]] = []
+    for p in efficient(front.get(target, [])):
+        row: dict[str, float | None] = {"error_std": p.error_std, "cost": p.trading_cost_mean}
+        for fam in against:
+            c = cost_at_error(front.get(fam, []), p.error_std)
+            row[f"{fam}_cost"] = c
+            row[f"{fam}_reduction"] = None if c is None else 1.0 - p.trading_cost_mean / c
+        rows.append(row)
+    summary: dict[str, dict[str, float]] = {}
+    for fam in against:
+        red = [r[f"{fam}_reduction"] for r in rows if r[f"{fam}_reduction"] is not None]
+        vals = [float(v) for v in red if v is not None]
+        if vals:
+            summary[fam] = {
+                "median_reduction": float(np.median(vals)),
+                "min_reduction": min(vals),
+                "max_reduction": max(vals),
+                "n": float(len(vals)),
+            }
+    return {"target": target, "offset": offset, "points": rows, "summary": summary}

@@ -1,0 +1,172 @@
+"""One backtest run from parsed inputs to the JSON document (used by ``keeper backtest``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from keeper.backtest.engine import (
+    BacktestConfig,
+    OptionSpec,
+    PolicyResult,
+    Progress,
+    bs_price,
+    run_backtest,
+)
+from keeper.backtest.frontier import (
+    FAMILIES,
+    FrontierPoint,
+    build_frontier,
+    compare_at_equal_error,
+    sweep_policies,
+)
+from keeper.backtest.paths import (
+    PathSet,
+    gbm_paths,
+    historical_paths,
+    load_rounds_csv,
+    merton_paths,
+)
+from keeper.errors import ConfigError
+from keeper.pricing.black_scholes import capped_greeks
+from keeper.strategy.policies import Policy
+from keeper.strategy.types import CostInputs
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs (the CLI's flags)."""
+
+    spot: float
+    strike: float
+    rate: float
+    vol: float | None
+    drift: float
+    maturity: float
+    call: bool
+    short: bool
+    contracts: float
+    steps: int
+    paths: int
+    seed: int
+    policies: tuple[Policy, ...]
+    discounted: bool
+    costs: CostInputs | None
+    cap: float = math.inf
+    model: str = "gbm"
+    csv: Path | None = None
+    jump_intensity: float = 0.0
+    jump_mean: float = 0.0
+    jump_std: float = 0.0
+    forecast: str = "model"
+    ewma_lambda: float = 0.94
+    frontier: bool = False
+    families: tuple[str, ...] = FAMILIES
+
+
+@dataclass(frozen=True)
+class RunOutput:
+    """The results of a run, ready for JSON and plotting."""
+
+    bs_price: float
+    vol: float
+    results: list[PolicyResult]
+    frontier: dict[str, list[FrontierPoint]] | None
+    comparison: dict[str, Any] | None
+    paths: PathSet = field(repr=False)
+
+    def to_json(self, scenario: Scenario) -> dict[str, Any]:
+        """The JSON document: ``bs_price``, ``results`` and, with ``--frontier``, the frontier."""
+        doc: dict[str, Any] = {
+            "bs_price": self.bs_price,
+            "results": [r.to_json() for r in self.results],
+        }
+        if self.frontier is not None:
+            doc["frontier"] = {
+                fam: [p.to_json() for p in pts] for fam, pts in self.frontier.items()
+            }
+            doc["comparison"] = self.comparison
+        doc["inputs"] = {
+            "model": scenario.model,
+            "spot": scenario.spot,
+            "strike": scenario.strike,
+            "cap": None if math.isinf(scenario.cap) else scenario.cap,
+            "rate": scenario.rate,
+            "vol": self.vol,
+            "drift": scenario.drift,
+            "maturity": scenario.maturity,
+            "option": "call" if scenario.call else "put",
+            "side": "short" if scenario.short else "long",
+            "contracts": scenario.contracts,
+            "steps": scenario.steps,
+            "paths": self.paths.n_paths,
+            "seed": scenario.seed,
+            "accounting": "discounted" if scenario.discounted else "undiscounted",
+            "costs": None if scenario.costs is None else vars(scenario.costs),
+            "forecast": scenario.forecast,
+        }
+        return doc
+
+
+def make_paths(sc: Scenario) -> PathSet:
+    """Build the scenario's paths."""
+    if sc.model == "historical":
+        if sc.csv is None:
+            raise ConfigError("--model historical needs --csv FILE (columns timestamp,price)")
+        t, p = load_rounds_csv(sc.csv)
+        return historical_paths(t, p, sc.spot, sc.maturity, sc.steps)
+    if sc.vol is None:
+        raise ConfigError("--vol is required for Monte Carlo paths")
+    if sc.model == "merton":
+        return merton_paths(
+            sc.spot,
+            sc.drift,
+            sc.vol,
+            sc.maturity,
+            sc.steps,
+            sc.paths,
+            sc.seed,
+            sc.jump_intensity,
+            sc.jump_mean,
+            sc.jump_std,
+        )
+    return gbm_paths(sc.spot, sc.drift, sc.vol, sc.maturity, sc.steps, sc.paths, sc.seed)
+
+
+def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
+    """Run the scenario's policies (and the frontier sweeps) on one set of paths."""
+    if not (sc.strike > 0.0 and sc.contracts > 0.0 and sc.cap > 0.0):
+        raise ConfigError("need strike > 0, contracts > 0 and cap > 0")
+    paths = make_paths(sc)
+    vol = sc.vol if sc.vol is not None else paths.realized_vol
+    if vol is None or not vol >= 0.0:
+        raise ConfigError("no pricing vol: give --vol")
+    option = OptionSpec(sc.strike, sc.maturity, sc.call, sc.short, sc.contracts, sc.cap)
+    config = BacktestConfig(vol, sc.rate, sc.discounted, sc.costs, sc.forecast, sc.ewma_lambda)
+    policies: list[Policy] = list(sc.policies)
+    sweep: Sequence[Policy] = ()
+    if sc.frontier:
+        g0 = capped_greeks(sc.spot, sc.strike, sc.cap, sc.maturity, vol, call=sc.call, rate=sc.rate)
+        gamma0 = abs(float(g0.gamma)) * sc.contracts
+        sweep = sweep_policies(sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.families)
+    results = run_backtest(paths, option, config, [*policies, *sweep], progress)
+    front = comparison = None
+    if sc.frontier:
+        front = build_frontier(sweep, results[len(policies) :])
+        opening = results[-1].opening_cost_mean
+        comparison = {
+            "total": compare_at_equal_error(front),
+            "excluding_opening_hedge": compare_at_equal_error(front, offset=opening),
+            "opening_hedge_cost_mean": opening,
+        }
+    return RunOutput(
+        bs_price=bs_price(option, sc.spot, vol, sc.rate),
+        vol=vol,
+        results=results[: len(policies)],
+        frontier=front,
+        comparison=comparison,
+        paths=paths,
+    )

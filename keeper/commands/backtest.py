@@ -1,0 +1,271 @@
+"""``keeper backtest``: hedge an option position under each policy over simulated or real paths."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from keeper.backtest.frontier import FAMILIES
+from keeper.backtest.progress import ProgressBar
+from keeper.backtest.runner import RunOutput, Scenario, run_scenario
+from keeper.errors import ConfigError
+from keeper.strategy.costs import l2_default_costs
+from keeper.strategy.policies import Policy, parse_policy
+from keeper.strategy.types import CostInputs
+
+_EPILOG = """\
+policies (repeat --policy; the same code the live keeper runs):
+  time:every=K                  rebalance every K grid steps (every=1: every step)
+  band:width=W                  rebalance when |net delta| > W x contracts
+  volband:width=W[,ref=V]       band scaled by forecast vol / reference vol (default: --vol)
+  ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{-r tau} lambda S Gamma^2 / G)^(1/3)
+  costaware:risk_aversion=G[,horizon=SECONDS|auto][,cap=SECONDS]
+                                act when G x (variance of P&L removed over the horizon, USD^2)
+                                exceeds the full cost (gas + L1 fee + pool fee + slippage)
+
+costs:
+  --costs none   no trading costs
+  --costs l2     per rebalance: (gas_fixed + gas_per_vault) x gas price + L1 data fee
+                 (OP-Stack Fjord formula), plus pool fee x notional, plus impact x notional^2;
+                 every default can be overridden by the flags below (see docs/backtest.md)
+
+output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
+frontier{family: [...]} sorted by cost; --plot FILE.png draws error std against trading cost.
+
+example (Hull's delta-hedging table, rebalancing every week):
+  keeper backtest --spot 49 --strike 50 --rate 0.05 --vol 0.2 --drift 0.13 \\
+      --maturity 0.3846 --contracts 100000 --steps 80 --paths 10000 --policy time:every=4 \\
+      --accounting discounted
+"""
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the ``backtest`` subcommand."""
+    p = subparsers.add_parser(
+        "backtest",
+        help="backtest hedging policies over Monte Carlo or historical paths",
+        description=(
+            "Delta-hedge a short or long European option position (vanilla or capped) with "
+            "each --policy over the same seeded paths, and report the hedge cost, hedging error "
+            "and trading cost per policy. --frontier sweeps each policy family and reads off "
+            "the error-versus-cost frontier."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    m = p.add_argument_group("market and paths")
+    m.add_argument("--model", choices=("gbm", "merton", "historical"), default="gbm")
+    m.add_argument("--spot", type=float, default=3000.0, help="spot at t0, USD (default 3000)")
+    m.add_argument(
+        "--vol",
+        type=float,
+        default=None,
+        help="pricing and simulation vol (default 0.6; historical: realized vol)",
+    )
+    m.add_argument("--drift", type=float, default=0.0, help="real-world drift mu (default 0)")
+    m.add_argument("--rate", type=float, default=0.0, help="interest rate r (default 0)")
+    m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
+    m.add_argument("--steps", type=int, default=720, help="grid steps over the maturity")
+    m.add_argument("--paths", type=int, default=10_000, help="Monte Carlo paths")
+    m.add_argument("--seed", type=int, default=1, help="random seed (same seed, same paths)")
+    m.add_argument("--csv", type=Path, help="historical oracle rounds: timestamp,price")
+    m.add_argument("--jump-intensity", type=float, default=0.0, help="Merton jumps per year")
+    m.add_argument("--jump-mean", type=float, default=-0.05, help="Merton mean log jump")
+    m.add_argument("--jump-std", type=float, default=0.1, help="Merton log-jump std")
+    m.add_argument(
+        "--forecast",
+        choices=("model", "ewma"),
+        default="model",
+        help="vol the policies see: the pricing vol, or each path's EWMA forecast",
+    )
+    m.add_argument("--ewma-lambda", type=float, default=0.94, help="EWMA decay per step")
+    o = p.add_argument_group("position")
+    o.add_argument("--strike", type=float, default=3000.0)
+    o.add_argument("--option", choices=("call", "put"), default="call")
+    o.add_argument("--side", choices=("short", "long"), default="short")
+    o.add_argument("--contracts", type=float, default=100.0, help="whole underlying units")
+    o.add_argument("--cap", type=float, default=None, help="payoff cap per contract, USD")
+    h = p.add_argument_group("hedging and costs")
+    h.add_argument(
+        "--policy",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a policy spec (repeatable; default: time:every=1 and band:width=0.05)",
+    )
+    h.add_argument("--accounting", choices=("undiscounted", "discounted"), default="undiscounted")
+    h.add_argument("--costs", choices=("none", "l2"), default="none")
+    d = l2_default_costs()
+    h.add_argument("--gas-fixed", type=int, default=d.gas_fixed, help="L2 gas per transaction")
+    h.add_argument("--gas-per-vault", type=int, default=d.gas_per_vault, help="L2 gas per vault")
+    h.add_argument("--gas-price-gwei", type=float, default=d.gas_price_wei / 1e9)
+    h.add_argument(
+        "--l1-fee-wei",
+        type=int,
+        default=d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei,
+        help="L1 data fee of a one-vault rebalance, wei",
+    )
+    h.add_argument("--eth-usd", type=float, default=d.eth_usd)
+    h.add_argument("--pool-fee-bps", type=float, default=d.pool_fee_bps)
+    h.add_argument(
+        "--impact-coef",
+        type=float,
+        default=d.impact_coef,
+        help="fractional slippage per USD traded (1 / pool depth)",
+    )
+    out = p.add_argument_group("output")
+    out.add_argument("--frontier", action="store_true", help="sweep each family's parameter")
+    out.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        help="families to sweep with --frontier (comma list)",
+    )
+    out.add_argument("--json", dest="json_out", help="write the JSON here ('-' for stdout)")
+    out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here")
+    prog = out.add_mutually_exclusive_group()
+    prog.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show the progress bar",
+    )
+    prog.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(func=run)
+
+
+def _costs(args: argparse.Namespace) -> CostInputs | None:
+    if args.costs == "none":
+        return None
+    values = (
+        args.gas_fixed,
+        args.gas_per_vault,
+        args.gas_price_gwei,
+        args.l1_fee_wei,
+        args.eth_usd,
+        args.pool_fee_bps,
+        args.impact_coef,
+    )
+    if any(not (math.isfinite(v) and v >= 0) for v in values):
+        raise ConfigError("cost inputs must be finite and >= 0")
+    base = l2_default_costs(args.eth_usd)
+    share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
+    l1_fixed = round(args.l1_fee_wei * share)
+    return replace(
+        base,
+        gas_fixed=args.gas_fixed,
+        gas_per_vault=args.gas_per_vault,
+        gas_price_wei=round(args.gas_price_gwei * 1e9),
+        l1_fee_fixed_wei=l1_fixed,
+        l1_fee_per_vault_wei=args.l1_fee_wei - l1_fixed,
+        pool_fee_bps=args.pool_fee_bps,
+        impact_coef=args.impact_coef,
+    )
+
+
+def scenario_from_args(args: argparse.Namespace) -> Scenario:
+    """Validate the flags into a :class:`Scenario` (``ConfigError`` on bad input)."""
+    specs = args.policy or ([] if args.frontier else ["time:every=1", "band:width=0.05"])
+    policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
+    families = tuple(f.strip() for f in args.families.split(",") if f.strip())
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ConfigError(f"unknown --families {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
+    for name in ("spot", "strike", "maturity", "contracts"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ConfigError(f"--{name} must be a positive number, got {v}")
+    if args.steps < 1 or args.paths < 1:
+        raise ConfigError("--steps and --paths must be at least 1")
+    if args.vol is not None and not (math.isfinite(args.vol) and args.vol >= 0):
+        raise ConfigError(f"--vol must be >= 0, got {args.vol}")
+    if not 0.0 < args.ewma_lambda < 1.0:
+        raise ConfigError("--ewma-lambda must be in (0, 1)")
+    vol = args.vol if (args.vol is not None or args.model == "historical") else 0.6
+    return Scenario(
+        spot=args.spot,
+        strike=args.strike,
+        rate=args.rate,
+        vol=vol,
+        drift=args.drift,
+        maturity=args.maturity,
+        call=args.option == "call",
+        short=args.side == "short",
+        contracts=args.contracts,
+        steps=args.steps,
+        paths=args.paths,
+        seed=args.seed,
+        policies=policies,
+        discounted=args.accounting == "discounted",
+        costs=_costs(args),
+        cap=math.inf if args.cap is None else args.cap,
+        model=args.model,
+        csv=args.csv,
+        jump_intensity=args.jump_intensity if args.model == "merton" else 0.0,
+        jump_mean=args.jump_mean,
+        jump_std=args.jump_std,
+        forecast=args.forecast,
+        ewma_lambda=args.ewma_lambda,
+        frontier=args.frontier,
+        families=families,
+    )
+
+
+def _table(out: RunOutput, sc: Scenario) -> str:
+    lines = [
+        f"bs_price per contract {out.bs_price:.6g} (vol {out.vol:.4g}); position "
+        f"{out.bs_price * sc.contracts:.6g} USD; {out.paths.n_paths} paths x {sc.steps} steps",
+        f"{'policy':44} {'cost mean':>12} {'cost std':>11} {'std/price':>9} "
+        f"{'error std':>11} {'trading':>10} {'rebal':>7}",
+    ]
+    for r in out.results:
+        lines.append(
+            f"{r.policy[:44]:44} {r.hedge_cost_mean:12.6g} {r.hedge_cost_std:11.5g} "
+            f"{r.ratio_std_to_price:9.4f} {r.error_std:11.5g} {r.trading_cost_mean:10.5g} "
+            f"{r.rebalances_mean:7.1f}"
+        )
+    if out.comparison is not None:
+        for key, label in (("total", ""), ("excluding_opening_hedge", " (excl. opening hedge)")):
+            summary = out.comparison[key]["summary"]
+            for fam, s in summary.items():
+                lines.append(
+                    f"costaware vs best {fam} at equal error std{label}: median cost reduction "
+                    f"{s['median_reduction']:.1%} (range {s['min_reduction']:.1%} .. "
+                    f"{s['max_reduction']:.1%}, {int(s['n'])} points)"
+                )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``keeper backtest``."""
+    sc = scenario_from_args(args)
+    work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
+    show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
+    out = run_scenario(sc, ProgressBar("backtest") if show else None)
+    doc = out.to_json(sc)
+    if args.json_out == "-":
+        print(json.dumps(doc, indent=2))
+    else:
+        print(_table(out, sc))
+        if args.json_out:
+            try:
+                Path(args.json_out).write_text(json.dumps(doc, indent=2) + "\n")
+            except OSError as exc:
+                raise ConfigError(f"cannot write {args.json_out}: {exc.strerror}") from exc
+    if args.plot is not None:
+        from keeper.backtest.plot import plot_frontier
+
+        title = (
+            f"{sc.model} {'short' if sc.short else 'long'} {sc.contracts:g} "
+            f"{'calls' if sc.call else 'puts'} S={sc.spot:g} K={sc.strike:g} vol={out.vol:.3g} "
+            f"T={sc.maturity:.4g}y, {sc.steps} steps, costs={'l2' if sc.costs else 'none'}"
+        )
+        try:
+            plot_frontier(args.plot, out.frontier, out.results, title)
+        except OSError as exc:
+            raise ConfigError(f"cannot write {args.plot}: {exc.strerror}") from exc
+    return 0

@@ -1,0 +1,143 @@
+"""The full cost of a rebalance, in USD, vectorized over trades.
+
+For one batched transaction with ``n`` vaults, the cost is a fixed part shared by the batch plus
+a marginal part per vault::
+
+    fixed    = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
+    marginal = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
+               + pool_fee_bps / 1e4 · |x|                 (pool fee on the traded notional)
+               + impact_coef · |x|²                       (slippage: fraction impact_coef · |x|)
+
+with ``x = trade · spot`` the traded notional in USD. The impact model is that of a pool with
+constant virtual depth ``D`` near the price: the average execution price of a trade of ``x`` USD
+is off by ``x / D``, so ``impact_coef = 1 / D``. Live, the keeper can derive ``impact_coef``
+from a QuoterV2 quote with :func:`impact_coef_from_quote`.
+
+Wei amounts convert to USD here, once, as floats (the one documented int → float conversion of
+the cost model); nothing converts back.
+
+Default L2 numbers (:func:`l2_default_costs`) and their sources are in ``docs/backtest.md``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from keeper.strategy.types import CostInputs, FloatArray
+
+#: No trading costs at all (``--costs none``).
+NO_COSTS = CostInputs(
+    gas_fixed=0,
+    gas_per_vault=0,
+    gas_price_wei=0,
+    l1_fee_fixed_wei=0,
+    l1_fee_per_vault_wei=0,
+    eth_usd=0.0,
+    pool_fee_bps=0.0,
+    impact_coef=0.0,
+)
+
+# ---- default L2 cost inputs (estimates; see docs/backtest.md for each source) ----
+#: Intrinsic 21,000 + batcher loop and calldata of an empty ``rebalanceMany`` (estimate).
+DEFAULT_GAS_FIXED = 40_000
+#: One vault's ``rebalance()`` inside the batch: oracle + sequencer checks, on-chain Greeks
+#: per series, one Uniswap V3 swap (~110k-130k) and the try/catch (estimate).
+DEFAULT_GAS_PER_VAULT = 220_000
+#: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
+DEFAULT_GAS_PRICE_WEI = 10_000_000
+#: Pool fee of the ETH/USDC 0.05% Uniswap V3 tier.
+DEFAULT_POOL_FEE_BPS = 5.0
+#: 1 / (virtual depth of USD 500M): a USD 1M trade slips 0.2% (estimate).
+DEFAULT_IMPACT_COEF = 2e-9
+#: ETH price used to turn wei into USD.
+DEFAULT_ETH_USD = 3000.0
+
+# Fjord L1 data fee: max(100e6, −42,585,600 + 836,500·size)·(16·baseFeeScalar·l1BaseFee
+#   + blobBaseFeeScalar·blobBaseFee)/1e12, with Base-like scalars (recalled, not verified here)
+#   and a 2 gwei L1 base fee.
+_BASE_FEE_SCALAR = 2269
+_BLOB_BASE_FEE_SCALAR = 1_055_762
+_L1_BASE_FEE_WEI = 2_000_000_000
+_BLOB_BASE_FEE_WEI = 1
+
+
+def fjord_l1_fee_wei(fastlz_size: int) -> int:
+    """Fjord L1 data fee (wei) for a transaction of ``fastlz_size`` compressed bytes.
+
+    Uses the default scalars and fees above; the live keeper reads the real fee from the
+    GasPriceOracle instead.
+    """
+    estimated = max(100_000_000, -42_585_600 + 836_500 * (fastlz_size + 68))
+    price = 16 * _BASE_FEE_SCALAR * _L1_BASE_FEE_WEI + _BLOB_BASE_FEE_SCALAR * _BLOB_BASE_FEE_WEI
+    return estimated * price // 10**12
+
+
+def l2_default_costs(eth_usd: float = DEFAULT_ETH_USD) -> CostInputs:
+    """Default costs of a rebalance on an OP-Stack L2 (``--costs l2``).
+
+    The L1 fee of an empty batch is that of a ~120-byte transaction (signature, nonce, fees,
+    selector); each vault adds one 32-byte address word and one params word, about 40
+    compressed bytes.
+    """
+    fixed = fjord_l1_fee_wei(120)
+    return CostInputs(
+        gas_fixed=DEFAULT_GAS_FIXED,
+        gas_per_vault=DEFAULT_GAS_PER_VAULT,
+        gas_price_wei=DEFAULT_GAS_PRICE_WEI,
+        l1_fee_fixed_wei=fixed,
+        l1_fee_per_vault_wei=fjord_l1_fee_wei(160) - fixed,
+        eth_usd=eth_usd,
+        pool_fee_bps=DEFAULT_POOL_FEE_BPS,
+        impact_coef=DEFAULT_IMPACT_COEF,
+    )
+
+
+def impact_coef_from_quote(
+    notional_usd: float, oracle_out: float, quoted_out: float, pool_fee_bps: float
+) -> float:
+    """Impact coefficient implied by a quote for a trade of ``notional_usd``.
+
+    The fractional shortfall of the quote against the oracle price, minus the pool fee (charged
+    separately), divided by the notional: ``((oracle_out − quoted_out)/oracle_out − fee) / x``.
+    Never negative.
+
+    Args:
+        notional_usd: The quoted trade's notional, USD (> 0).
+        oracle_out: What the trade would return at the oracle price (any unit).
+        quoted_out: What QuoterV2 says it returns (same unit).
+        pool_fee_bps: The pool's fee tier in bps.
+    """
+    if not (notional_usd > 0.0 and oracle_out > 0.0):
+        raise ValueError("notional and oracle output must be positive")
+    shortfall = (oracle_out - quoted_out) / oracle_out - pool_fee_bps / 1e4
+    return max(0.0, shortfall) / notional_usd
+
+
+def wei_to_usd(wei: int, eth_usd: float) -> float:
+    """Convert wei to USD (the cost model's one int → float conversion)."""
+    return float(wei) * eth_usd / 1e18
+
+
+def fixed_cost_usd(c: CostInputs) -> float:
+    """The per-transaction cost a batch shares, USD."""
+    return wei_to_usd(c.gas_fixed * c.gas_price_wei + c.l1_fee_fixed_wei, c.eth_usd)
+
+
+def per_vault_fixed_usd(c: CostInputs) -> float:
+    """The per-vault gas and calldata cost inside a batch, USD."""
+    return wei_to_usd(c.gas_per_vault * c.gas_price_wei + c.l1_fee_per_vault_wei, c.eth_usd)
+
+
+def proportional_rate(c: CostInputs, notional_usd: ArrayLike) -> FloatArray:
+    """Cost per USD traded at this notional: pool fee plus slippage (the WW ``λ``)."""
+    x = np.abs(np.asarray(notional_usd, dtype=np.float64))
+    out: FloatArray = c.pool_fee_bps / 1e4 + c.impact_coef * x
+    return out
+
+
+def marginal_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> FloatArray:
+    """One vault's marginal cost inside a batch, USD, for a traded notional (USD)."""
+    x = np.abs(np.asarray(notional_usd, dtype=np.float64))
+    out: FloatArray = per_vault_fixed_usd(c) + proportional_rate(c, x) * x
+    return out

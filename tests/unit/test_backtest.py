@@ -1,0 +1,233 @@
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from keeper.backtest import (
+    BacktestConfig,
+    OptionSpec,
+    bs_price,
+    build_frontier,
+    compare_at_equal_error,
+    gbm_paths,
+    historical_paths,
+    load_rounds_csv,
+    merton_paths,
+    run_backtest,
+    sweep_policies,
+)
+from keeper.backtest.frontier import FrontierPoint, cost_at_error, efficient
+from keeper.errors import ConfigError
+from keeper.pricing import YEAR_SECONDS, vanilla_greeks
+from keeper.strategy import BandPolicy, CostAwarePolicy, TimePolicy, l2_default_costs
+
+HULL_T = 20 / 52
+HULL_OPTION = OptionSpec(strike=50.0, maturity=HULL_T, contracts=100_000)
+
+
+def test_paths_are_seeded_and_have_the_right_moments() -> None:
+    a = gbm_paths(100.0, 0.1, 0.3, 1.0, 50, 20_000, seed=4)
+    b = gbm_paths(100.0, 0.1, 0.3, 1.0, 50, 20_000, seed=4)
+    np.testing.assert_array_equal(a.spots, b.spots)
+    assert a.spots.shape == (20_000, 51)
+    assert np.all(a.spots[:, 0] == 100.0)
+    st = a.spots[:, -1]
+    assert np.mean(st) == pytest.approx(100 * math.exp(0.1), rel=0.01)
+    assert np.std(np.log(st)) == pytest.approx(0.3, rel=0.02)
+    j = merton_paths(100.0, 0.1, 0.3, 1.0, 50, 40_000, 4, 5.0, -0.1, 0.15)
+    assert j.model == "merton"
+    assert np.mean(j.spots[:, -1]) == pytest.approx(100 * math.exp(0.1), rel=0.015)
+    # jumps add variance: 0.3² + 5·(0.1² + 0.15²)
+    assert np.var(np.log(j.spots[:, -1])) == pytest.approx(0.09 + 5 * 0.0325, rel=0.05)
+
+
+def test_time_every_one_converges_to_bs_price_and_derman_kamal() -> None:
+    s, k, vol, t = 100.0, 100.0, 0.2, 1.0
+    opt = OptionSpec(strike=k, maturity=t, contracts=1.0)
+    cfg = BacktestConfig(vol=vol, rate=0.0)
+    vega = float(vanilla_greeks(s, k, t, vol).vega)
+    stds = []
+    for n in (64, 256):
+        paths = gbm_paths(s, 0.05, vol, t, n, 6000, seed=n)
+        [res] = run_backtest(paths, opt, cfg, [TimePolicy(every=1)])
+        price = bs_price(opt, s, vol, 0.0)
+        assert res.hedge_cost_mean == pytest.approx(
+            price, abs=4 * res.hedge_cost_std / math.sqrt(6000)
+        )
+        dk = math.sqrt(math.pi / 4) * vega * vol / math.sqrt(n)
+        assert res.hedge_cost_std == pytest.approx(dk, rel=0.1)
+        stds.append(res.hedge_cost_std)
+    assert stds[0] / stds[1] == pytest.approx(2.0, rel=0.1)  # std ∝ 1/√N
+
+
+def test_put_call_parity_of_hedging_results() -> None:
+    paths = gbm_paths(49.0, 0.13, 0.2, HULL_T, 40, 2000, seed=9)
+    cfg = BacktestConfig(vol=0.2, rate=0.05, discounted=True)
+    pol = [TimePolicy(every=2)]
+    [call] = run_backtest(paths, OptionSpec(50.0, HULL_T, True, True, 10.0), cfg, pol)
+    [put] = run_backtest(paths, OptionSpec(50.0, HULL_T, False, True, 10.0), cfg, pol)
+    # Short call minus short put hedged at the same times is a short forward: deterministic.
+    want = 10.0 * (49.0 - 50.0 * math.exp(-0.05 * HULL_T))
+    np.testing.assert_allclose(call.hedge_cost - put.hedge_cost, want, atol=1e-9)
+
+
+def test_zero_vol_gives_zero_hedging_error() -> None:
+    paths = gbm_paths(49.0, 0.05, 0.0, HULL_T, 20, 500, seed=1)
+    [res] = run_backtest(paths, HULL_OPTION, BacktestConfig(0.0, 0.05, True), [TimePolicy(1)])
+    assert res.error_std == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("discounted", [True, False])
+def test_hull_delta_hedging_table(discounted: bool) -> None:
+    # Hull's table: std(cost)/price for rebalancing every 5, 4, 2, 1, 0.5, 0.25 weeks.
+    hull = (0.43, 0.39, 0.26, 0.19, 0.14, 0.09)
+    paths = gbm_paths(49.0, 0.13, 0.2, HULL_T, 80, 10_000, seed=2026)
+    pols = [TimePolicy(every=k) for k in (20, 16, 8, 4, 2, 1)]
+    res = run_backtest(paths, HULL_OPTION, BacktestConfig(0.2, 0.05, discounted), pols)
+    ratios = [r.ratio_std_to_price for r in res]
+    assert all(a > b for a, b in itertools.pairwise(ratios))
+    if discounted:
+        for got, want in zip(ratios, hull, strict=True):
+            assert got == pytest.approx(want, abs=0.03)
+        assert res[-1].hedge_cost_mean / 100_000 == pytest.approx(2.40, abs=0.03)
+    else:  # interest ignored: the same shape, slightly higher at fine intervals
+        assert ratios[0] == pytest.approx(0.43, abs=0.04)
+        assert 0.09 < ratios[-1] < 0.18
+
+
+def test_long_is_the_mirror_of_short_and_caps_work() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.7, 0.1, 50, 1000, seed=3)
+    cfg = BacktestConfig(0.7)
+    short = OptionSpec(3000.0, 0.1, contracts=2.0, cap=400.0)
+    long = OptionSpec(3000.0, 0.1, short=False, contracts=2.0, cap=400.0)
+    [s] = run_backtest(paths, short, cfg, [TimePolicy(1)])
+    [lg] = run_backtest(paths, long, cfg, [TimePolicy(1)])
+    np.testing.assert_allclose(s.hedge_cost, -lg.hedge_cost, atol=1e-9)
+    assert bs_price(short, 3000.0, 0.7, 0.0) < 400.0
+    assert s.hedge_cost_mean == pytest.approx(2 * bs_price(short, 3000.0, 0.7, 0.0), rel=0.05)
+
+
+def test_costs_monotone_in_time_interval_and_band_width() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 240, 1500, seed=8)
+    cfg = BacktestConfig(0.6, costs=l2_default_costs())
+    opt = OptionSpec(3000.0, 30 / 365, contracts=50.0)
+    times = run_backtest(paths, opt, cfg, [TimePolicy(every=k) for k in (1, 2, 4, 8, 16, 48)])
+    tc = [r.trading_cost_mean for r in times]
+    assert all(a >= b for a, b in itertools.pairwise(tc))  # less frequent: not dearer
+    widths = (0.005, 0.01, 0.02, 0.05, 0.1, 0.3)
+    bands = run_backtest(paths, opt, cfg, [BandPolicy(w) for w in widths])
+    bc = [r.trading_cost_mean for r in bands]
+    assert all(a >= b for a, b in itertools.pairwise(bc))  # wider: not dearer
+    # with costs, the hedge cost includes them; the error excludes them
+    r = times[0]
+    assert r.hedge_cost_mean - r.trading_cost_mean == pytest.approx(
+        float(np.mean(r.hedge_cost - r.trading_cost))
+    )
+
+
+def test_no_costs_means_zero_trading_cost() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.6, 0.05, 20, 100, seed=8)
+    res = run_backtest(paths, OptionSpec(3000.0, 0.05), BacktestConfig(0.6), [BandPolicy(0.01)])
+    assert res[0].trading_cost_mean == 0.0
+
+
+def _write_csv(path: Path, sigma: float, days: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(days * 24 * 4)
+    dt = rng.uniform(300, 1500, n)
+    t = 1.7e9 + np.concatenate([[0.0], np.cumsum(dt)])
+    p = 2000 * np.exp(
+        np.concatenate(
+            [[0.0], np.cumsum(sigma * np.sqrt(dt / YEAR_SECONDS) * rng.standard_normal(n))]
+        )
+    )
+    rows = "\n".join(f"{int(a)},{b:.6f}" for a, b in zip(t, p, strict=True))
+    path.write_text("timestamp,price\n" + rows + "\n")
+
+
+def test_historical_csv_paths(tmp_path: Path) -> None:
+    f = tmp_path / "rounds.csv"
+    _write_csv(f, 0.5, 100, seed=1)
+    t, p = load_rounds_csv(f)
+    ps = historical_paths(t, p, spot=3000.0, maturity=7 / 365, steps=168)
+    assert ps.model == "historical"
+    assert ps.n_paths >= 9  # ~100 days of data, weekly windows
+    assert np.all(ps.spots[:, 0] == 3000.0)
+    assert ps.realized_vol == pytest.approx(0.5, rel=0.05)
+    [res] = run_backtest(
+        ps, OptionSpec(3000.0, 7 / 365), BacktestConfig(ps.realized_vol or 0.5), [TimePolicy(1)]
+    )
+    assert math.isfinite(res.hedge_cost_mean)
+
+
+def test_historical_csv_errors(tmp_path: Path) -> None:
+    f = tmp_path / "short.csv"
+    _write_csv(f, 0.5, 1, seed=1)
+    t, p = load_rounds_csv(f)
+    with pytest.raises(ConfigError, match="less than one maturity"):
+        historical_paths(t, p, 3000.0, 30 / 365, 10)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time,px\n1,2\n")
+    with pytest.raises(ConfigError, match="header"):
+        load_rounds_csv(bad)
+    bad.write_text("timestamp,price\n1,2\n2,x\n3,4\n")
+    with pytest.raises(ConfigError, match="not a number"):
+        load_rounds_csv(bad)
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_rounds_csv(tmp_path / "missing.csv")
+
+
+def test_frontier_sweep_sorting_and_comparison() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 120, 400, seed=5)
+    costs = l2_default_costs()
+    gamma0 = 20.0 * float(vanilla_greeks(3000.0, 3000.0, 30 / 365, 0.6).gamma)
+    sweep = sweep_policies(120, 20.0, 3000.0, gamma0, costs, ("time", "band", "costaware"))
+    res = run_backtest(
+        paths, OptionSpec(3000.0, 30 / 365, contracts=20.0), BacktestConfig(0.6, costs=costs), sweep
+    )
+    front = build_frontier(sweep, res)
+    assert set(front) == {"time", "band", "costaware"}
+    for pts in front.values():
+        costs_sorted = [p.trading_cost_mean for p in pts]
+        assert costs_sorted == sorted(costs_sorted)
+    cmp = compare_at_equal_error(front)
+    assert cmp["target"] == "costaware"
+    assert isinstance(cmp["points"], list)
+    assert cmp["points"]
+
+
+def test_equal_error_interpolation() -> None:
+    pts = [
+        FrontierPoint("band", 1, "a", 10.0, 100.0, 1),
+        FrontierPoint("band", 2, "b", 40.0, 25.0, 1),
+        FrontierPoint("band", 3, "c", 50.0, 200.0, 1),  # dominated
+    ]
+    assert [p.policy for p in efficient(pts)] == ["a", "b"]
+    assert cost_at_error(pts, 20.0) == pytest.approx(50.0)  # log-log: cost ∝ 1/error here
+    assert cost_at_error(pts, 5.0) is None  # never extrapolates
+    front = {"band": pts, "costaware": [FrontierPoint("costaware", 1, "x", 20.0, 40.0, 1)]}
+    summary = compare_at_equal_error(front, against=("band",))["summary"]
+    assert isinstance(summary, dict)
+    assert summary["band"]["median_reduction"] == pytest.approx(0.2)
+    # an offset paid by everyone shrinks the absolute costs: 1 − 30/40 = 25%
+    shifted = compare_at_equal_error(front, against=("band",), offset=10.0)["summary"]
+    assert isinstance(shifted, dict)
+    band_at_20 = math.exp(np.interp(math.log(20.0), np.log([10.0, 40.0]), np.log([90.0, 15.0])))
+    assert shifted["band"]["median_reduction"] == pytest.approx(1 - 30.0 / band_at_20)
+
+
+def test_costaware_in_backtest_never_pays_more_than_it_gains() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 60, 300, seed=6)
+    costs = l2_default_costs()
+    cheap = CostAwarePolicy(risk_aversion=1e-12)  # risk nearly free: never worth hedging again
+    [res] = run_backtest(
+        paths,
+        OptionSpec(3000.0, 30 / 365, contracts=10.0),
+        BacktestConfig(0.6, costs=costs),
+        [cheap],
+    )
+    assert res.rebalances_mean == 1.0  # only the opening hedge

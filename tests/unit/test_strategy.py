@@ -1,0 +1,338 @@
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from keeper.errors import ConfigError
+from keeper.pricing import YEAR_SECONDS
+from keeper.strategy import (
+    NO_COSTS,
+    BandPolicy,
+    CostAwarePolicy,
+    CostInputs,
+    MarketView,
+    Policy,
+    PolicySpecError,
+    TimePolicy,
+    VaultView,
+    VolBandPolicy,
+    WhalleyWilmottPolicy,
+    fixed_cost_usd,
+    impact_coef_from_quote,
+    l2_default_costs,
+    marginal_cost_usd,
+    parse_policy,
+    per_vault_fixed_usd,
+    plan,
+    state_from_views,
+)
+
+WAD = 10**18
+COSTS = l2_default_costs()
+MARKET = MarketView(now=1_700_000_000, forecast_vol=0.8, reference_vol=0.8)
+
+
+def vault(
+    name: str = "0x" + "11" * 20,
+    dev: float = 1.0,
+    *,
+    ready: bool = True,
+    contracts: float = 10.0,
+    gamma: float = 0.002,
+    spot: float = 3000.0,
+    elapsed: int = 600,
+    max_interval: int = 3600,
+    max_trade: int = 100 * WAD,
+    tau: float = 0.05,
+) -> VaultView:
+    net = round(dev * WAD)
+    return VaultView(
+        vault=name,
+        net_delta=net,
+        target_delta=0,
+        band=WAD // 10,
+        max_trade=max_trade,
+        last_rebalance=MARKET.now - elapsed,
+        min_interval=60,
+        max_interval=max_interval,
+        spot=spot,
+        gamma=gamma,
+        vol=0.8,
+        contracts=contracts,
+        trigger_ready=ready,
+        time_to_expiry=tau,
+    )
+
+
+# ---------------------------------------------------------------- parsing
+
+
+@pytest.mark.parametrize(
+    ("spec", "cls", "param"),
+    [
+        ("time:every=4", TimePolicy, 4.0),
+        ("band:width=0.05", BandPolicy, 0.05),
+        ("volband:width=0.05,ref=0.8", VolBandPolicy, 0.05),
+        ("ww:risk_aversion=1", WhalleyWilmottPolicy, 1.0),
+        ("costaware:horizon=3600,risk_aversion=0.001", CostAwarePolicy, 0.001),
+        ("costaware:risk_aversion=2,horizon=auto", CostAwarePolicy, 2.0),
+    ],
+)
+def test_parse_policy_round_trips(spec: str, cls: type[Policy], param: float) -> None:
+    p = parse_policy(spec)
+    assert isinstance(p, cls)
+    assert p.param == param
+    assert parse_policy(p.spec) == p
+    assert p.with_param(param * 2).param == pytest.approx(param * 2)
+
+
+@pytest.mark.parametrize(
+    ("spec", "match"),
+    [
+        ("gamma:x=1", "unknown family"),
+        ("band", "missing width"),
+        ("band:width=0", "positive"),
+        ("band:width=nan", "positive"),
+        ("band:size=1", "bad parameter"),
+        ("band:width=0.1,width=0.2", "twice"),
+        ("time:every=2.5", "whole number"),
+        ("time:", "every=STEPS"),
+        ("costaware:risk_aversion=abc", "not a number"),
+        ("ww:risk_aversion", "bad parameter"),
+    ],
+)
+def test_bad_policy_specs_raise_one_clear_line(spec: str, match: str) -> None:
+    with pytest.raises(PolicySpecError, match=match) as info:
+        parse_policy(spec)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, ConfigError)
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- costs
+
+
+def test_cost_model_adds_gas_l1_fee_and_slippage() -> None:
+    c = CostInputs(100_000, 200_000, 10**9, 10**12, 2 * 10**12, 2000.0, 5.0, 1e-8)
+    assert fixed_cost_usd(c) == pytest.approx((1e5 * 1e9 + 1e12) * 2000 / 1e18)
+    assert per_vault_fixed_usd(c) == pytest.approx((2e5 * 1e9 + 2e12) * 2000 / 1e18)
+    x = 50_000.0
+    want = per_vault_fixed_usd(c) + 5e-4 * x + 1e-8 * x * x
+    assert float(marginal_cost_usd(c, -x)) == pytest.approx(want)
+    assert fixed_cost_usd(NO_COSTS) == 0.0
+
+
+def test_impact_coefficient_from_a_quote() -> None:
+    # 1M USD trade; the quote returns 0.25% less than the oracle; 5 bps of that is the fee.
+    k = impact_coef_from_quote(1e6, 1000.0, 997.5, 5.0)
+    assert k == pytest.approx(0.002 / 1e6)
+    assert impact_coef_from_quote(1e6, 1000.0, 1000.0, 5.0) == 0.0
+    with pytest.raises(ValueError, match="positive"):
+        impact_coef_from_quote(0.0, 1.0, 1.0, 5.0)
+
+
+def test_l2_defaults_are_small_but_positive() -> None:
+    c = l2_default_costs()
+    assert 0 < fixed_cost_usd(c) + per_vault_fixed_usd(c) < 0.1  # cents, not dollars
+    assert c.l1_fee_fixed_wei > 0
+    assert c.l1_fee_per_vault_wei > 0
+
+
+# ---------------------------------------------------------------- policies
+
+
+def test_ww_band_matches_the_closed_form() -> None:
+    s, gamma, gam, r, tau, dev = 2500.0, 0.004, 3e-4, 0.05, 0.25, 0.7
+    state = replace(
+        state_from_views([vault(dev=dev, gamma=gamma, spot=s, tau=tau)], MARKET), rate=r
+    )
+    lam = COSTS.pool_fee_bps / 1e4 + COSTS.impact_coef * dev * s
+    want = (1.5 * math.exp(-r * tau) * lam * s * gamma**2 / gam) ** (1 / 3)
+    h = WhalleyWilmottPolicy(risk_aversion=gam).half_width(state, COSTS)
+    assert float(h[0]) == pytest.approx(want, rel=1e-12)
+    ev = WhalleyWilmottPolicy(risk_aversion=gam).evaluate(state, COSTS)
+    assert bool(ev.act[0]) == (dev > want)
+
+
+def test_costaware_benefit_is_the_documented_formula() -> None:
+    g, horizon, dev = 1e-3, 3600.0, 2.5
+    v = vault(dev=dev, max_trade=WAD)  # the trade is capped at 1: residual 1.5
+    state = state_from_views([v], MARKET)
+    ev = CostAwarePolicy(risk_aversion=g, horizon=horizon).evaluate(state, COSTS)
+    want = g * (dev**2 - 1.5**2) * (3000.0 * 0.8) ** 2 * horizon / YEAR_SECONDS
+    assert float(ev.benefit_usd[0]) == pytest.approx(want, rel=1e-12)
+    assert float(ev.cost_usd[0]) == pytest.approx(float(marginal_cost_usd(COSTS, 3000.0)))
+    # auto horizon: the gamma regrowth time Δ²/(ΓSσ)², capped by τ.
+    auto = CostAwarePolicy(risk_aversion=g).evaluate(
+        state_from_views([vault(dev=0.3)], MARKET), COSTS
+    )
+    h = min(0.3**2 / (0.002 * 3000 * 0.8) ** 2, 0.05)
+    assert float(auto.benefit_usd[0]) == pytest.approx(g * 0.09 * 2400.0**2 * h, rel=1e-12)
+
+
+def test_time_policy_live_uses_interval_or_max_interval() -> None:
+    views = [vault(elapsed=3599), vault(elapsed=3600), vault(elapsed=10, dev=0.0)]
+    act = [d.act for d in plan(TimePolicy(every=4), views, MARKET, COSTS).decisions]
+    assert act == [False, True, False]
+    act = [d.act for d in plan(TimePolicy(interval=600), views, MARKET, COSTS).decisions]
+    assert act == [True, True, False]
+
+
+def test_band_and_volband_widths() -> None:
+    views = [vault(dev=0.49), vault(dev=-0.51)]
+    assert [d.act for d in plan(BandPolicy(0.05), views, MARKET, COSTS).decisions] == [False, True]
+    hot = MarketView(MARKET.now, forecast_vol=1.6, reference_vol=0.8)  # band doubles
+    assert [d.act for d in plan(VolBandPolicy(0.05), views, hot, COSTS).decisions] == [False, False]
+    assert [d.act for d in plan(VolBandPolicy(0.025), views, hot, COSTS).decisions] == [False, True]
+
+
+def test_plan_never_batches_a_vault_the_contract_would_refuse() -> None:
+    views = [vault("0xA", dev=5.0, ready=False), vault("0xB", dev=5.0), vault("0xC", dev=0.01)]
+    for policy in (BandPolicy(0.05), TimePolicy(interval=1), CostAwarePolicy(risk_aversion=1.0)):
+        p = plan(policy, views, MARKET, COSTS)
+        assert "0xA" not in p.batch
+        assert "0xB" in p.batch
+        assert [d.vault for d in p.decisions] == ["0xA", "0xB", "0xC"]
+        assert "not ready" in p.decisions[0].reason
+        assert p.decisions[0].trade == 0
+    p = plan(BandPolicy(0.05), views, MARKET, COSTS)
+    assert p.decisions[1].trade == -5 * WAD
+    assert p.decisions[1].deviation == 5 * WAD
+
+
+def test_costaware_batch_shares_the_fixed_cost() -> None:
+    costs = replace(COSTS, gas_fixed=2_000_000, gas_price_wei=10**9)  # fixed ≈ 6 USD
+    fixed = fixed_cost_usd(costs)
+    policy = CostAwarePolicy(risk_aversion=2.56e-3, horizon=3600.0)
+    one = vault("0x1", dev=2.0)
+    ev = policy.evaluate(state_from_views([one], MARKET), costs)
+    net = float(ev.benefit_usd[0] - ev.cost_usd[0])
+    assert 0 < net < fixed < 3 * net  # alone it cannot pay the fixed cost; three together can
+    assert plan(policy, [one], MARKET, costs).batch == ()
+    skipped = plan(policy, [one], MARKET, costs).decisions[0]
+    assert not skipped.act
+    assert "fixed cost" in skipped.reason
+    three = [vault(f"0x{i}", dev=2.0) for i in range(3)]
+    p = plan(policy, [*three, vault("0xsmall", dev=0.001)], MARKET, costs)
+    assert p.batch == ("0x0", "0x1", "0x2")
+    assert p.fixed_cost_usd == pytest.approx(fixed)
+    assert p.benefit_usd > p.fixed_cost_usd + p.marginal_cost_usd
+    assert not p.decisions[3].act  # its benefit does not cover its own marginal cost
+
+
+def test_rule_policies_are_not_cost_gated() -> None:
+    costs = replace(COSTS, gas_fixed=10**9, gas_price_wei=10**9)  # absurd fixed cost
+    p = plan(BandPolicy(0.05), [vault(dev=1.0)], MARKET, costs)
+    assert p.batch == ("0x" + "11" * 20,)
+    assert p.decisions[0].cost_usd > 0
+
+
+def test_empty_plan() -> None:
+    p = plan(BandPolicy(0.05), [], MARKET, COSTS)
+    assert p.batch == ()
+    assert p.decisions == ()
+
+
+def test_vectorized_and_planner_decisions_agree() -> None:
+    rng = np.random.default_rng(5)
+    views = [vault(f"0x{i}", dev=float(d)) for i, d in enumerate(rng.normal(0, 1, 50))]
+    policy = WhalleyWilmottPolicy(risk_aversion=1e-4)
+    ev = policy.evaluate(state_from_views(views, MARKET), COSTS)
+    p = plan(policy, views, MARKET, COSTS)
+    assert [d.act for d in p.decisions] == ev.act.tolist()
+    assert 0 < len(p.batch) < 50
+
+
+# ---------------------------------------------------------------- properties
+
+policies = st.one_of(
+    st.builds(TimePolicy, every=st.integers(1, 10), interval=st.floats(1, 1e5)),
+    st.builds(BandPolicy, width=st.floats(1e-4, 1.0)),
+    st.builds(VolBandPolicy, width=st.floats(1e-4, 1.0), ref=st.floats(0.1, 2.0)),
+    st.builds(WhalleyWilmottPolicy, risk_aversion=st.floats(1e-9, 10.0)),
+    st.builds(
+        CostAwarePolicy,
+        risk_aversion=st.floats(1e-9, 10.0),
+        horizon=st.one_of(st.none(), st.floats(1.0, 1e6)),
+        cap=st.floats(60.0, 1e7),
+    ),
+)
+cost_inputs = st.builds(
+    CostInputs,
+    gas_fixed=st.integers(0, 10**6),
+    gas_per_vault=st.integers(0, 10**6),
+    gas_price_wei=st.integers(0, 10**11),
+    l1_fee_fixed_wei=st.integers(0, 10**15),
+    l1_fee_per_vault_wei=st.integers(0, 10**15),
+    eth_usd=st.floats(0.0, 1e4),
+    pool_fee_bps=st.floats(0.0, 100.0),
+    impact_coef=st.floats(0.0, 1e-5),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    policy=policies,
+    costs=cost_inputs,
+    small=st.floats(0.0, 50.0),
+    extra=st.floats(0.0, 50.0),
+    sign=st.sampled_from([1.0, -1.0]),
+    gamma=st.floats(0.0, 0.1),
+    spot=st.floats(1.0, 1e5),
+    tau=st.floats(1e-4, 2.0),
+    max_trade=st.integers(1, 200),
+    elapsed=st.integers(0, 10**5),
+)
+def test_policies_are_monotone_in_deviation(
+    policy: Policy,
+    costs: CostInputs,
+    small: float,
+    extra: float,
+    sign: float,
+    gamma: float,
+    spot: float,
+    tau: float,
+    max_trade: int,
+    elapsed: int,
+) -> None:
+    kw = dict(gamma=gamma, spot=spot, tau=tau, max_trade=max_trade * WAD, elapsed=elapsed)
+    lo = vault("0xlo", dev=sign * small, **kw)  # type: ignore[arg-type]
+    hi = vault("0xhi", dev=sign * (small + extra), **kw)  # type: ignore[arg-type]
+    for each in ([lo], [hi]):
+        assert len(plan(policy, each, MARKET, costs).decisions) == 1
+    act_lo = plan(policy, [lo], MARKET, costs).decisions[0].act
+    act_hi = plan(policy, [hi], MARKET, costs).decisions[0].act
+    assert not (act_lo and not act_hi)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    costs=cost_inputs,
+    gamma_aversion=st.floats(1e-9, 10.0),
+    horizon=st.one_of(st.none(), st.floats(1.0, 1e6)),
+    devs=st.lists(st.floats(-30.0, 30.0), min_size=1, max_size=8),
+    gamma=st.floats(0.0, 0.05),
+)
+def test_costaware_never_acts_when_cost_exceeds_benefit(
+    costs: CostInputs,
+    gamma_aversion: float,
+    horizon: float | None,
+    devs: list[float],
+    gamma: float,
+) -> None:
+    policy = CostAwarePolicy(risk_aversion=gamma_aversion, horizon=horizon)
+    views = [vault(f"0x{i}", dev=d, gamma=gamma) for i, d in enumerate(devs)]
+    p = plan(policy, views, MARKET, costs)
+    for d in p.decisions:
+        if d.act:
+            assert d.benefit_usd > d.cost_usd
+    if p.batch:
+        assert p.benefit_usd > p.fixed_cost_usd + p.marginal_cost_usd
+    # The backtester's single-vault transaction carries the whole fixed cost.
+    ev = policy.evaluate(state_from_views(views, MARKET), costs, fixed_cost_usd(costs))
+    assert np.all(ev.benefit_usd[ev.act] > ev.cost_usd[ev.act])
