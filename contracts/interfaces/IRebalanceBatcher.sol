@@ -4,21 +4,35 @@ pragma solidity 0.8.30;
 /// @title IRebalanceBatcher
 /// @notice Rebalances many vaults in one transaction. It holds the keeper role on its vaults
 ///         and is callable only by registered keeper accounts. Each vault runs in its own
-///         try/catch, so one reverting vault never sinks the batch.
+///         guarded call, so one reverting vault never sinks the batch.
 /// @dev A generic multicall would not work: it becomes `msg.sender`, and keeper-gated calls
 ///      revert.
+///      Failure containment: each vault gets exactly `vaultGasLimit` gas, so a vault that
+///      reverts, loops or runs out of gas fails alone and the batch goes on. Before each vault
+///      the batcher checks that enough gas is left to give that vault its full limit (EIP-150
+///      63/64 rule included) plus its own bookkeeping; if not, the whole batch reverts with
+///      `RebalanceBatcherInsufficientGas`. Reverting, rather than skipping the vault, keeps
+///      `eth_estimateGas` honest: the node's binary search lands on a gas limit at which every
+///      vault really is called with its full allowance, so the simulated outcome is the mined
+///      one. (Had it skipped, the estimate would be the gas of a batch that skips everything.)
+///      The cost is that an estimate exceeds the gas used by up to about `vaultGasLimit`.
+///      Revert data is copied up to `MAX_REASON_BYTES`, so a vault cannot grief the batch with
+///      a huge revert payload ("returnbomb").
 interface IRebalanceBatcher {
     /// @notice The outcome of one vault inside a batch.
     /// @param vault The vault.
     /// @param ok Whether its `rebalance()` succeeded.
     /// @param deltaBefore Net delta before (1e18 underlying units); 0 when `ok` is false.
     /// @param deltaAfter Net delta after (1e18 underlying units); 0 when `ok` is false.
-    /// @param reason The revert data (a custom error) when `ok` is false, else empty.
+    /// @param gasUsed Gas the vault's call consumed (0 when it was not called).
+    /// @param reason The revert data (a custom error, truncated to `MAX_REASON_BYTES`) when `ok`
+    ///        is false, else empty. The batcher's own reasons are its errors below, ABI-encoded.
     struct Outcome {
         address vault;
         bool ok;
         int256 deltaBefore;
         int256 deltaAfter;
+        uint256 gasUsed;
         bytes reason;
     }
 
@@ -28,29 +42,59 @@ interface IRebalanceBatcher {
     /// @notice The batch is empty or longer than `maxBatch`.
     error RebalanceBatcherBadBatchSize(uint256 size, uint256 maxBatch);
 
+    /// @notice A configuration value is outside its hard bounds.
+    error RebalanceBatcherParameterOutOfBounds(bytes32 parameter, uint256 value);
+
+    /// @notice An address argument is zero.
+    error RebalanceBatcherZeroAddress();
+
+    /// @notice Outcome reason (never thrown): the vault address has no code.
+    error RebalanceBatcherNoCode(address vault);
+
+    /// @notice Outcome reason (never thrown): `rebalance()` returned fewer than 64 bytes, so it
+    ///         is not an `IOptionVault.rebalance`.
+    error RebalanceBatcherBadReturnData(address vault, uint256 size);
+
+    /// @notice Too little gas was left to call the next vault with its full `vaultGasLimit`:
+    ///         the caller's gas limit is too low for this batch (the whole batch reverts, see
+    ///         above). `needed` is what the next vault required at that point.
+    error RebalanceBatcherInsufficientGas(uint256 gasLeft, uint256 needed);
+
     /// @notice A keeper account was registered or removed.
     event KeeperSet(address indexed keeper, bool allowed);
+
+    /// @notice The per-vault gas limit changed.
+    event VaultGasLimitSet(uint256 oldLimit, uint256 newLimit);
 
     /// @notice One vault in a batch was rebalanced.
     event VaultRebalanced(address indexed vault, int256 deltaBefore, int256 deltaAfter);
 
-    /// @notice One vault in a batch reverted; the batch went on. `reason` is the revert data.
+    /// @notice One vault in a batch failed; the batch went on. `reason` is the revert data.
     event VaultRebalanceFailed(address indexed vault, bytes reason);
 
     /// @notice A batch finished.
     event BatchExecuted(address indexed keeper, uint256 attempted, uint256 succeeded);
 
-    /// @notice Rebalances each vault in its own try/catch.
-    /// @param vaults The vaults, in order.
+    /// @notice Rebalances each vault in its own guarded call (keeper accounts only). Never
+    ///         reverts because of a vault; reverts only for an unauthorized caller, a bad batch
+    ///         size, or a transaction gas limit too low to give every vault its full allowance.
+    /// @param vaults The vaults, in order (duplicates are called again; the second call
+    ///        normally fails the vault's own interval check).
     /// @return outcomes One outcome per vault, in the same order.
     function rebalanceMany(address[] calldata vaults) external returns (Outcome[] memory outcomes);
 
     /// @notice Registers or removes a keeper account (admin only).
     function setKeeper(address keeper, bool allowed) external;
 
+    /// @notice Sets the gas forwarded to each vault (admin only, within hard bounds).
+    function setVaultGasLimit(uint256 limit) external;
+
     /// @notice Whether `account` may call `rebalanceMany`.
     function isKeeper(address account) external view returns (bool);
 
     /// @notice The largest batch accepted.
     function maxBatch() external view returns (uint256);
+
+    /// @notice The gas each vault's `rebalance()` may use.
+    function vaultGasLimit() external view returns (uint256);
 }

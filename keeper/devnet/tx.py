@@ -31,6 +31,18 @@ def _fee_fields(w3: Web3) -> dict[str, int]:
     return {"maxFeePerGas": 2 * base_fee + tip, "maxPriorityFeePerGas": tip}
 
 
+#: Gas limit = estimate x 13/10 + 30k. Uniswap V3 pools write an oracle observation only in the
+#: first swap or mint of a new ``block.timestamp``; ``eth_estimateGas`` runs on a pending block
+#: stamped with the wall clock, so when the clock ticks between estimate and mining the call
+#: needs ~20-25k more gas than estimated (seen intermittently on anvil under load).
+GAS_MARGIN_NUM, GAS_MARGIN_DEN, GAS_MARGIN_ADD = 13, 10, 30_000
+
+
+def gas_with_margin(estimate: int) -> int:
+    """Return the gas limit to send with for an ``eth_estimateGas`` result."""
+    return estimate * GAS_MARGIN_NUM // GAS_MARGIN_DEN + GAS_MARGIN_ADD
+
+
 def sign_and_send(w3: Web3, signer: LocalAccount, tx: TxParams) -> TxReceipt:
     """Fill nonce, chain id, fees and gas, sign locally, send, and wait for the receipt.
 
@@ -44,7 +56,7 @@ def sign_and_send(w3: Web3, signer: LocalAccount, tx: TxParams) -> TxReceipt:
     for key, value in _fee_fields(w3).items():
         tx.setdefault(key, value)  # type: ignore[misc]
     if "gas" not in tx:
-        tx["gas"] = int(w3.eth.estimate_gas(tx) * 12 // 10)
+        tx["gas"] = gas_with_margin(int(w3.eth.estimate_gas(tx)))
     signed = signer.sign_transaction(tx)  # type: ignore[arg-type]
     tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
     receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60)
@@ -57,6 +69,7 @@ def deploy(w3: Web3, signer: LocalAccount, artifact: Artifact, *args: Any) -> Co
     """Deploy ``artifact`` with constructor ``args`` and return the bound contract."""
     factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     tx = factory.constructor(*args).build_transaction({"from": signer.address})
+    tx.pop("gas", None)  # web3 filled the bare estimate; sign_and_send adds the margin
     receipt = sign_and_send(w3, signer, tx)
     address = receipt["contractAddress"]
     assert address is not None
@@ -64,5 +77,7 @@ def deploy(w3: Web3, signer: LocalAccount, artifact: Artifact, *args: Any) -> Co
 
 
 def transact(w3: Web3, signer: LocalAccount, call: ContractFunction) -> TxReceipt:
-    """Build, sign and send a contract call from ``signer``."""
-    return sign_and_send(w3, signer, call.build_transaction({"from": signer.address}))
+    """Build, sign and send a contract call from ``signer``, with the gas margin."""
+    tx = call.build_transaction({"from": signer.address})
+    tx.pop("gas", None)  # web3 filled the bare estimate; sign_and_send adds the margin
+    return sign_and_send(w3, signer, tx)

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {IHedgeVenue} from "../IHedgeVenue.sol";
+
+/// @title IUniswapV3Venue
+/// @notice A hedge venue over one Uniswap V3 pool, swapping through the V3 `SwapRouter`.
+interface IUniswapV3Venue is IHedgeVenue {
+    /// @notice The pool's tokens are not exactly {quote, underlying}.
+    error UniswapV3VenuePoolMismatch(address pool, address token0, address token1);
+
+    /// @notice A constructor address is zero.
+    error UniswapV3VenueZeroAddress();
+
+    /// @notice A token's decimals are too large for the price scaling (more than 18).
+    error UniswapV3VenueUnsupportedDecimals(uint8 quoteDecimals, uint8 underlyingDecimals);
+
+    /// @notice The quote token (the vault's asset) this venue trades.
+    function quoteToken() external view returns (address);
+
+    /// @notice The underlying token this venue trades.
+    function underlyingToken() external view returns (address);
+
+    /// @notice The Uniswap V3 `SwapRouter` swaps go through.
+    function router() external view returns (address);
+
+    /// @notice The pool `spotPrice` reads and swaps trade in.
+    function pool() external view returns (address);
+
+    /// @notice The pool's fee tier (hundredths of a bip).
+    function fee() external view returns (uint24);
+
+    /// @notice Whether the underlying is the pool's `token0` (else the quote is).
+    function underlyingIsToken0() external view returns (bool);
+}
