@@ -44,5 +44,13 @@ class TxTimeoutError(ExecutionError):
     """A transaction was not mined or confirmed in time."""
 
 
+class FeeCapError(ExecutionError):
+    """The fee the network needs (or a replacement's required bump) exceeds the configured cap."""
+
+
+class NonceError(ExecutionError):
+    """The journal and the chain disagree about a nonce in a way the keeper cannot reconcile."""
+
+
 class Halt(KeeperError):  # noqa: N818 - a command, not a fault: the name reads as one
     """The keeper must stop: the circuit breaker tripped or an operator asked it to."""

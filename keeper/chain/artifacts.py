@@ -45,3 +45,27 @@ def load_artifact(name: str, source: str | None = None) -> Artifact:
     if not bytecode or bytecode == "0x":
         raise ConfigError(f"artifact {path} has no bytecode (abstract contract or interface?)")
     return Artifact(name=name, abi=raw["abi"], bytecode=bytecode)
+
+
+@cache
+def load_abi(name: str, source: str | None = None) -> tuple[dict[str, Any], ...]:
+    """Read only the ABI of ``out/<source>/<name>.json``: works for interfaces too.
+
+    Interfaces compile to ABI-only artifacts (no bytecode), which :func:`load_artifact` refuses.
+
+    Raises:
+        ConfigError: The artifact is missing or corrupt.
+    """
+    path: Path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"contract {name} is not compiled ({path} missing): run `make install`"
+        ) from exc
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read artifact {path}: {exc}") from exc
+    abi = raw.get("abi")
+    if not isinstance(abi, list):
+        raise ConfigError(f"artifact {path} has no ABI")
+    return tuple(abi)

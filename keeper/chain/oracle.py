@@ -1,0 +1,64 @@
+"""Oracle checks that mirror the vault's own (``OptionVault`` refuses to trade on the same terms).
+
+A vault reverts with ``OptionVaultInvalidPrice`` when the answer is not positive,
+``OptionVaultStaleOracle`` when ``now - updatedAt > heartbeat``, ``OptionVaultSequencerDown`` when
+the sequencer feed says down, and ``OptionVaultSequencerGracePeriod`` when the sequencer came back
+``gracePeriod`` seconds ago or less (the sequencer is checked first, as the contract does).
+One difference: the lens reports a sequencer feed whose ``startedAt`` is 0 like "no feed", where
+the contract treats it as down; the vault's own ``triggerReady`` (which the strategy requires)
+still keeps such a vault out of any batch. The keeper checks the same before spending gas, so a bad
+price means no transaction and an alert, never a revert.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keeper.chain.lens import OracleState, Thresholds
+from keeper.errors import OracleError, StaleOracleError
+
+
+@dataclass(frozen=True)
+class OracleVerdict:
+    """The outcome of checking one vault's oracle: ``ok`` or the reason it cannot be used."""
+
+    ok: bool
+    reason: str = ""
+    stale: bool = False
+
+
+def check_oracle(state: OracleState, thresholds: Thresholds, now: int) -> None:
+    """Raise unless the vault's oracle could be used at ``now`` (the block timestamp).
+
+    Raises:
+        OracleError: The answer is not positive, the sequencer is down, or it came back within
+            the grace period.
+        StaleOracleError: The answer is older than the heartbeat.
+    """
+    # Same order as OptionVault._oracleStatus: the sequencer first, then the price feed.
+    if state.has_sequencer_feed:
+        if state.sequencer_down:
+            raise OracleError("L2 sequencer is down")
+        up_for = now - state.sequencer_started_at
+        if up_for <= thresholds.sequencer_grace_period:
+            raise OracleError(
+                f"L2 sequencer up for {up_for}s, grace period {thresholds.sequencer_grace_period}s"
+            )
+    if state.answer <= 0:
+        raise OracleError(f"oracle answer {state.answer} is not positive")
+    age = now - state.updated_at
+    if age > thresholds.oracle_heartbeat:
+        raise StaleOracleError(
+            f"oracle answer is {age}s old, heartbeat {thresholds.oracle_heartbeat}s"
+        )
+
+
+def oracle_verdict(state: OracleState, thresholds: Thresholds, now: int) -> OracleVerdict:
+    """Like :func:`check_oracle`, but return the verdict instead of raising."""
+    try:
+        check_oracle(state, thresholds, now)
+    except StaleOracleError as exc:
+        return OracleVerdict(False, str(exc), stale=True)
+    except OracleError as exc:
+        return OracleVerdict(False, str(exc))
+    return OracleVerdict(True)

@@ -1,0 +1,93 @@
+"""Which vaults to keep: validate configured addresses, or list them from a factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_typing import ChecksumAddress
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+
+from keeper.chain.retry import read_with_retry
+from keeper.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+#: Calls every vault answers: ERC-4626 ``asset()`` and ``totalAssets()``, and the vault's
+#: ``netDelta()``. A contract that fails any of them is not a vault.
+_VAULT_PROBES = ("asset()", "totalAssets()", "netDelta()")
+
+
+def _selector(signature: str) -> HexBytes:
+    return HexBytes(keccak(text=signature)[:4])
+
+
+def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> list[str]:
+    """Check each address holds code and answers the vault's views; return them checksummed.
+
+    Raises:
+        ConfigError: ``"<address> is not a vault"`` for the first one that fails.
+    """
+    out: list[str] = []
+    for raw in vaults:
+        address = to_checksum_address(raw)
+
+        def get_code(a: ChecksumAddress = address) -> bytes:
+            return bytes(w3.eth.get_code(a))
+
+        code = read_with_retry(get_code, attempts=attempts)
+        if len(code) == 0:
+            raise ConfigError(f"{address} is not a vault (no contract code there)")
+        for probe in _VAULT_PROBES:
+
+            def call(a: ChecksumAddress = address, p: str = probe) -> bytes:
+                return bytes(w3.eth.call({"to": a, "data": _selector(p)}))
+
+            try:
+                result = read_with_retry(call, attempts=attempts)
+            except (ContractLogicError, Web3Exception, ValueError) as exc:
+                raise ConfigError(
+                    f"{address} is not a vault ({probe} failed: {type(exc).__name__})"
+                ) from None
+            if len(result) < 32:
+                raise ConfigError(f"{address} is not a vault ({probe} returned no data)")
+        out.append(str(address))
+    return out
+
+
+def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3) -> list[str]:
+    """List every vault registered in a ``VaultFactory`` (``vaultCount`` then ``vaults`` pages).
+
+    Raises:
+        ConfigError: The factory has no code or does not answer the registry getters.
+    """
+    address = str(to_checksum_address(factory))
+
+    def call(data: bytes) -> bytes:
+        return bytes(
+            read_with_retry(
+                lambda: w3.eth.call({"to": address, "data": HexBytes(data)}), attempts=attempts
+            )
+        )
+
+    try:
+        (count,) = abi_decode(["uint256"], call(bytes(_selector("vaultCount()"))))
+        out: list[str] = []
+        for start in range(0, int(count), page):
+            n = min(page, int(count) - start)
+            data = bytes(_selector("vaults(uint256,uint256)")) + abi_encode(
+                ["uint256", "uint256"], [start, n]
+            )
+            (chunk,) = abi_decode(["address[]"], call(data))
+            out.extend(str(to_checksum_address(v)) for v in chunk)
+    except (ContractLogicError, Web3Exception, ValueError) as exc:
+        raise ConfigError(
+            f"{address} is not a vault factory (registry read failed: {type(exc).__name__})"
+        ) from None
+    return out

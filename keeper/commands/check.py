@@ -1,0 +1,100 @@
+"""``keeper check``: one dry-run cycle, printed as a table (or JSON). Never signs or sends."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import Any
+
+from keeper.chain.connection import connect
+from keeper.ops.logs import setup_logging
+from keeper.runner import CycleResult, build_keeper, run_cycle
+from keeper.settings import add_settings_args, secret_values, settings_from_args
+from keeper.units import WAD
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``check`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "check",
+        help="run one dry-run cycle and print the decisions",
+        description=(
+            "Run one keeper cycle in dry-run mode: read every vault, check the oracles, price, "
+            "decide, and (when a signer or KEEPER_SIMULATE_FROM is configured) simulate the "
+            "batch -- but never sign or send. Prints one row per vault, or JSON with --json."
+        ),
+    )
+    add_settings_args(p)
+    p.add_argument("--json", action="store_true", help="print the cycle result as JSON")
+    p.set_defaults(func=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    """Run one dry-run cycle and print it."""
+    settings = settings_from_args(args)
+    setup_logging(
+        json_lines=True,
+        level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
+        secrets=secret_values(settings),
+    )
+    signer = settings.signer()  # only its address is used: to simulate as the keeper
+    w3 = connect(
+        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
+    )
+    keeper = build_keeper(w3, settings, dry_run=True)
+    if keeper.simulate_from is None and signer is not None:
+        keeper.simulate_from = signer.address
+    result = run_cycle(keeper)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=2, default=str))
+    else:
+        print(format_table(result, settings.policy))
+    return 0
+
+
+def format_table(result: CycleResult, policy: str) -> str:
+    """Render a cycle result as a readable table."""
+    lines = [
+        f"block {result.block} (t={result.timestamp})  policy {policy}  "
+        f"{result.vaults} vaults  {result.rpc_requests} RPC requests  {result.seconds:.3f}s",
+        f"costs: gas {result.costs.gas_fixed} + {result.costs.gas_per_vault}/vault at "
+        f"{result.costs.gas_price_wei} wei; L1 fee {result.costs.l1_fee_fixed_wei} + "
+        f"{result.costs.l1_fee_per_vault_wei}/vault wei; ETH ${result.costs.eth_usd:,.2f}; "
+        f"forecast vol {result.forecast_vol:.1%}",
+        "",
+    ]
+    header = ("vault", "deviation", "band", "dev/band", "trade", "benefit$", "cost$", "decision")
+    rows = [header]
+    for d in result.decisions:
+        ratio = abs(d.deviation) / d.band if d.band else float("inf")
+        rows.append(
+            (
+                d.vault[:10] + "…",
+                f"{(d.deviation) / WAD:+.4f}",
+                f"{d.band / WAD:.4f}",
+                f"{ratio:.2f}",
+                f"{d.trade / WAD:+.4f}",
+                f"{d.benefit_usd:.4g}",
+                f"{d.cost_usd:.4g}",
+                "ACT" if d.act else "skip",
+            )
+        )
+    for vault, reason in result.skipped.items():
+        rows.append((vault[:10] + "…", "", "", "", "", "", "", f"skipped: {reason}"))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for r in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    lines.append("")
+    lines.append(f"batch: {', '.join(result.planned) if result.planned else '(none)'}")
+    if result.simulated:
+        lines.append(f"  simulated: {len(result.simulated)} vaults would rebalance")
+    if result.dropped:
+        for vault, reason in result.dropped.items():
+            lines.append(f"  simulation drops {vault}: {reason}")
+    if result.planned and not result.simulated and not result.dropped:
+        lines.append("  (not simulated: no signer and no KEEPER_SIMULATE_FROM)")
+    lines.append("dry run: nothing was signed or sent")
+    for d in result.decisions:
+        lines.append(f"  {d.vault}: {d.reason}")
+    return "\n".join(lines)

@@ -1,0 +1,69 @@
+"""``keeper run``: live keeping, one cycle per new block, until SIGINT/SIGTERM or a halt."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any
+
+from keeper.chain.connection import connect
+from keeper.ops.logs import setup_logging
+from keeper.runner import Runner, build_keeper
+from keeper.settings import add_settings_args, secret_values, settings_from_args
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "run",
+        help="keep the vaults live (one cycle per new block)",
+        description=(
+            "Keep the configured vaults: each new block, read every vault through the lens, "
+            "check the oracles, price the options, decide with the policy, and send one batched "
+            "rebalanceMany transaction when it is worth its full cost. Settings come from "
+            "KEEPER_* environment variables and .env (see .env.example); without a signer "
+            "(KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH) it runs in dry-run mode. Stops cleanly "
+            "on SIGINT/SIGTERM; halts after KEEPER_BREAKER_THRESHOLD failed cycles in a row."
+        ),
+    )
+    add_settings_args(p)
+    p.add_argument("--dry-run", action="store_true", help="never sign, even with a key")
+    p.add_argument(
+        "--max-cycles", type=int, metavar="N", help="stop after N cycles (default: run forever)"
+    )
+    p.add_argument("--text-logs", action="store_true", help="plain-text logs instead of JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the keeper loop; return 0 on a clean stop."""
+    settings = settings_from_args(args)
+    setup_logging(
+        json_lines=settings.log_json and not args.text_logs,
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+        secrets=secret_values(settings),
+    )
+    # Key and keystore problems are reported before any network access.
+    signer = None if args.dry_run else settings.signer()
+    w3 = connect(
+        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
+    )
+    keeper = build_keeper(w3, settings, dry_run=args.dry_run, signer=signer)
+    if settings.metrics_port:
+        keeper.metrics.serve(settings.metrics_port)
+    logger.info(
+        "keeping %d vaults with policy %s (%s)",
+        len(keeper.vaults),
+        settings.policy,
+        "dry-run" if keeper.dry_run else f"signer {keeper.sender.address if keeper.sender else ''}",
+    )
+    runner = Runner(
+        keeper,
+        breaker_threshold=settings.breaker_threshold,
+        poll_interval_s=settings.poll_interval_s,
+        max_cycles=args.max_cycles,
+    )
+    runner.run()
+    return 0

@@ -1,0 +1,1 @@
+"""Act: simulate, sign, journal, send, confirm, replace. The only package that signs."""

@@ -1,0 +1,346 @@
+"""The SQLite journal (WAL mode): written *before* every send, so a restart never sends twice.
+
+Two tables:
+
+- ``intents``: one row per decided batch (the vaults, the block it was decided at, its status).
+- ``txs``: one row per signed transaction: nonce, hash, the signed raw bytes, the fee fields.
+  Every version of a replaced transaction is a row of its own with the same nonce.
+
+A transaction moves through these states (anything else is refused with ``NonceError``)::
+
+    signed --send--> sent --receipt--> mined --block gone--> reorged
+       |               |                 ^                      |
+       |               +--> replaced     +----------------------+  (re-included)
+       +--> dropped    +--> dropped (its nonce was used by a transaction not in the journal)
+
+``replaced``: another version of the same nonce was mined. ``dropped``: the nonce was consumed by
+something else. ``reverted`` is ``mined`` with a failed status. The journal never stores a
+private key: the raw signed transaction is public the moment it is sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from keeper.errors import ConfigError, NonceError
+
+TX_STATES = ("signed", "sent", "mined", "reverted", "replaced", "dropped", "reorged")
+PENDING_STATES = ("signed", "sent")
+INTENT_STATES = ("open", "mined", "failed", "abandoned", "reorged")
+
+_TRANSITIONS: dict[str, frozenset[str]] = {
+    "signed": frozenset({"sent", "mined", "reverted", "replaced", "dropped"}),
+    "sent": frozenset({"sent", "mined", "reverted", "replaced", "dropped"}),
+    "mined": frozenset({"mined", "reorged"}),
+    "reverted": frozenset({"reverted", "reorged"}),
+    "reorged": frozenset({"mined", "reverted", "replaced", "dropped", "sent"}),
+    "replaced": frozenset({"mined", "reverted", "reorged"}),  # a late receipt wins over a guess
+    "dropped": frozenset({"mined", "reverted"}),
+}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS intents (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    block INTEGER NOT NULL,
+    vaults TEXT NOT NULL,
+    status TEXT NOT NULL,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS txs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    intent_id INTEGER NOT NULL REFERENCES intents(id),
+    account TEXT NOT NULL,
+    nonce INTEGER NOT NULL,
+    tx_hash TEXT NOT NULL UNIQUE,
+    raw_tx TEXT NOT NULL,
+    max_fee INTEGER NOT NULL,
+    priority_fee INTEGER NOT NULL,
+    gas INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    sent_block INTEGER,
+    mined_block INTEGER,
+    mined_block_hash TEXT,
+    gas_used INTEGER,
+    effective_gas_price INTEGER,
+    l1_fee INTEGER,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS txs_account_nonce ON txs(account, nonce);
+CREATE INDEX IF NOT EXISTS txs_status ON txs(status);
+"""
+
+
+@dataclass(frozen=True)
+class TxRecord:
+    """One journaled transaction version."""
+
+    id: int
+    intent_id: int
+    account: str
+    nonce: int
+    tx_hash: str
+    raw_tx: str
+    max_fee: int
+    priority_fee: int
+    gas: int
+    status: str
+    sent_block: int | None
+    mined_block: int | None
+    mined_block_hash: str | None
+    gas_used: int | None
+    effective_gas_price: int | None
+    l1_fee: int | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One decided batch."""
+
+    id: int
+    created_at: float
+    block: int
+    vaults: tuple[str, ...]
+    status: str
+    note: str
+
+
+class Journal:
+    """The keeper's write-ahead record of intents and signed transactions.
+
+    Args:
+        path: The SQLite file (created with its parent directory if missing); ``":memory:"``
+            for tests.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            try:
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise ConfigError(f"cannot create journal directory for {path}: {exc}") from None
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a row that says "signed" is on disk before the transaction leaves the process.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open journal {path}: {exc}") from None
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    @property
+    def journal_mode(self) -> str:
+        """SQLite's journal mode (``wal`` on disk, ``memory`` for ``:memory:``)."""
+        return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- intents ----------------------------------------------------------------------------
+    def open_intent(self, vaults: Sequence[str], block: int, note: str = "") -> int:
+        """Record a decided batch before anything is signed; return its id."""
+        now = time.time()
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO intents (created_at, updated_at, block, vaults, status, note) "
+                "VALUES (?, ?, ?, ?, 'open', ?)",
+                (now, now, block, json.dumps(list(vaults)), note),
+            )
+            return int(cur.lastrowid or 0)
+
+    def set_intent(self, intent_id: int, status: str, note: str | None = None) -> None:
+        """Set an intent's status."""
+        if status not in INTENT_STATES:
+            raise ValueError(f"unknown intent status {status!r}")
+        with self._tx() as db:
+            if note is None:
+                db.execute(
+                    "UPDATE intents SET status=?, updated_at=? WHERE id=?",
+                    (status, time.time(), intent_id),
+                )
+            else:
+                db.execute(
+                    "UPDATE intents SET status=?, note=?, updated_at=? WHERE id=?",
+                    (status, note, time.time(), intent_id),
+                )
+
+    def intent(self, intent_id: int) -> Intent:
+        """Return one intent."""
+        row = self._db.execute("SELECT * FROM intents WHERE id=?", (intent_id,)).fetchone()
+        if row is None:
+            raise KeyError(intent_id)
+        return _intent(row)
+
+    def intents(self, limit: int = 50) -> list[Intent]:
+        """Return the latest intents, newest first."""
+        rows = self._db.execute("SELECT * FROM intents ORDER BY id DESC LIMIT ?", (limit,))
+        return [_intent(r) for r in rows]
+
+    # -- transactions -----------------------------------------------------------------------
+    def record_signed(
+        self,
+        *,
+        intent_id: int,
+        account: str,
+        nonce: int,
+        tx_hash: str,
+        raw_tx: str,
+        max_fee: int,
+        priority_fee: int,
+        gas: int,
+        l1_fee: int | None = None,
+    ) -> TxRecord:
+        """Record a signed transaction *before* it is sent.
+
+        Re-signing a transaction that was reorged out or dropped can produce the very same bytes
+        (same nonce, call and fees): that row is reused for the new intent, back in ``signed``.
+
+        Raises:
+            NonceError: The same transaction is already journaled and still live.
+        """
+        now = time.time()
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
+            if row is not None:
+                if row["status"] not in ("reorged", "dropped"):
+                    raise NonceError(
+                        f"transaction {tx_hash} is already journaled ({row['status']})"
+                    )
+                db.execute(
+                    "UPDATE txs SET intent_id=?, status='signed', sent_block=NULL, "
+                    "mined_block=NULL, mined_block_hash=NULL, updated_at=? WHERE tx_hash=?",
+                    (intent_id, now, tx_hash),
+                )
+                return self.tx(tx_hash)
+            db.execute(
+                "INSERT INTO txs (intent_id, account, nonce, tx_hash, raw_tx, max_fee, "
+                "priority_fee, gas, status, l1_fee, created_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?)",
+                (
+                    intent_id,
+                    account,
+                    nonce,
+                    tx_hash,
+                    raw_tx,
+                    max_fee,
+                    priority_fee,
+                    gas,
+                    l1_fee,
+                    now,
+                    now,
+                ),
+            )
+        return self.tx(tx_hash)
+
+    def mark(self, tx_hash: str, status: str, **fields: Any) -> TxRecord:
+        """Move a transaction to ``status`` (checked against the state machine) and set fields.
+
+        Raises:
+            NonceError: The transition is not allowed.
+        """
+        if status not in TX_STATES:
+            raise ValueError(f"unknown tx status {status!r}")
+        allowed = {"sent_block", "mined_block", "mined_block_hash", "gas_used"}
+        allowed |= {"effective_gas_price", "l1_fee"}
+        bad = set(fields) - allowed
+        if bad:
+            raise ValueError(f"unknown tx fields {sorted(bad)}")
+        with self._tx() as db:
+            row = db.execute("SELECT status FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
+            if row is None:
+                raise NonceError(f"transaction {tx_hash} is not in the journal")
+            current = str(row["status"])
+            if status != current and status not in _TRANSITIONS[current]:
+                raise NonceError(f"transaction {tx_hash}: {current} -> {status} is not allowed")
+            sets = ["status=?", "updated_at=?"] + [f"{k}=?" for k in fields]
+            db.execute(
+                f"UPDATE txs SET {', '.join(sets)} WHERE tx_hash=?",
+                (status, time.time(), *fields.values(), tx_hash),
+            )
+        return self.tx(tx_hash)
+
+    def tx(self, tx_hash: str) -> TxRecord:
+        """Return one transaction version by hash."""
+        row = self._db.execute("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
+        if row is None:
+            raise KeyError(tx_hash)
+        return TxRecord(**dict(row))
+
+    def versions(self, account: str, nonce: int) -> list[TxRecord]:
+        """Every version signed for ``nonce``, oldest first."""
+        rows = self._db.execute(
+            "SELECT * FROM txs WHERE account=? AND nonce=? ORDER BY id", (account, nonce)
+        )
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def pending(self, account: str | None = None) -> list[TxRecord]:
+        """Transactions signed or sent and not yet resolved, oldest first."""
+        q = "SELECT * FROM txs WHERE status IN ('signed', 'sent')"
+        args: tuple[Any, ...] = ()
+        if account is not None:
+            q += " AND account=?"
+            args = (account,)
+        return [TxRecord(**dict(r)) for r in self._db.execute(q + " ORDER BY nonce, id", args)]
+
+    def pending_nonces(self, account: str) -> list[int]:
+        """Nonces with at least one pending version, ascending."""
+        return sorted({t.nonce for t in self.pending(account)})
+
+    def with_status(self, status: str, account: str | None = None) -> list[TxRecord]:
+        """Transactions currently in ``status``, oldest first."""
+        q = "SELECT * FROM txs WHERE status=?"
+        args: tuple[Any, ...] = (status,)
+        if account is not None:
+            q += " AND account=?"
+            args = (status, account)
+        return [TxRecord(**dict(r)) for r in self._db.execute(q + " ORDER BY id", args)]
+
+    def recent(self, limit: int = 20) -> list[TxRecord]:
+        """The latest transactions, newest first."""
+        rows = self._db.execute("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))
+        return [TxRecord(**dict(r)) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Number of transactions per status."""
+        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM txs GROUP BY status")
+        return {str(r["status"]): int(r["n"]) for r in rows}
+
+    def max_nonce(self, account: str) -> int | None:
+        """The highest nonce the journal ever signed for ``account``."""
+        row = self._db.execute("SELECT MAX(nonce) FROM txs WHERE account=?", (account,)).fetchone()
+        return None if row[0] is None else int(row[0])
+
+
+def _intent(row: sqlite3.Row) -> Intent:
+    return Intent(
+        id=int(row["id"]),
+        created_at=float(row["created_at"]),
+        block=int(row["block"]),
+        vaults=tuple(json.loads(row["vaults"])),
+        status=str(row["status"]),
+        note=str(row["note"]),
+    )

@@ -1,0 +1,474 @@
+"""Sign, journal, send, confirm, replace, reconcile: the keeper's only way to send a transaction.
+
+The order is fixed: **sign, write the signed bytes to the journal, then send.** A crash anywhere
+leaves a journal that says exactly what may be in flight, and :meth:`Sender.reconcile` settles it
+against the chain on restart:
+
+- a version of the nonce has a receipt -> ``mined`` (its siblings ``replaced``);
+- the nonce is still unused on chain -> the *identical* signed bytes are broadcast again (same
+  hash, so it can never become a second transaction), and no later nonce is used first, so no
+  gap is left;
+- the nonce was consumed by a transaction the journal does not know -> ``dropped``.
+
+A transaction not mined ``replace_after_blocks`` blocks after it was sent is replaced by the same
+call at the same nonce with both fee fields bumped by at least 12.5%, under the caps
+(journal first, again). A mined transaction whose block disappears (a reorg) is marked
+``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3RPCError
+
+from keeper.chain.retry import read_with_retry
+from keeper.errors import ExecutionError, NonceError, TxTimeoutError
+from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
+from keeper.execution.journal import Journal, TxRecord
+
+logger = logging.getLogger(__name__)
+
+_ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
+_NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """How one journaled nonce ended."""
+
+    nonce: int
+    tx_hash: str
+    status: str  # mined | reverted | dropped
+    block_number: int | None
+    gas_used: int | None
+    effective_gas_price: int | None
+    replacements: int
+    receipt: Any = None
+
+
+@dataclass(frozen=True)
+class ReconcileReport:
+    """What :meth:`Sender.reconcile` found."""
+
+    mined: int = 0
+    rebroadcast: int = 0
+    dropped: int = 0
+
+
+class Sender:
+    """Sends transactions for one account, through the journal.
+
+    Args:
+        w3: The connection.
+        account: The keeper's signer (its key never leaves eth-account; nothing here logs it).
+        journal: The journal.
+        caps: Fee caps.
+        tip: The priority fee asked on a first send.
+        confirmations: Blocks (including the mining block) before a receipt counts.
+        replace_after_blocks: Replace a version still unmined this many blocks after its send.
+        receipt_timeout_s: Give up waiting (the journal keeps the tx; the next cycle resumes).
+        poll_s: How often to look for receipts and new blocks.
+        sleep: Injected for tests.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        account: LocalAccount,
+        journal: Journal,
+        caps: FeeCaps,
+        *,
+        tip: int = 1_000_000,
+        confirmations: int = 1,
+        replace_after_blocks: int = 3,
+        receipt_timeout_s: float = 120.0,
+        poll_s: float = 0.2,
+        chain_id: int | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        on_event: Callable[[str, TxRecord], None] | None = None,
+    ) -> None:
+        self.w3 = w3
+        self._account = account
+        self.address = str(to_checksum_address(account.address))
+        self.journal = journal
+        self.caps = caps
+        self.tip = tip
+        self.confirmations = max(1, confirmations)
+        self.replace_after_blocks = max(1, replace_after_blocks)
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
+        self._sleep = sleep
+        self._on_event = on_event
+
+    def __repr__(self) -> str:
+        return f"Sender(address={self.address}, chain_id={self.chain_id})"
+
+    # -- helpers ----------------------------------------------------------------------------
+    def _emit(self, event: str, record: TxRecord) -> None:
+        logger.info(
+            "tx %s nonce=%d hash=%s max_fee=%d tip=%d",
+            event,
+            record.nonce,
+            record.tx_hash,
+            record.max_fee,
+            record.priority_fee,
+        )
+        if self._on_event is not None:
+            self._on_event(event, record)
+
+    def _head(self) -> int:
+        return int(read_with_retry(lambda: self.w3.eth.block_number))
+
+    def _base_fee(self) -> int:
+        block = read_with_retry(lambda: self.w3.eth.get_block("latest"))
+        return int(block.get("baseFeePerGas", 0) or 0)
+
+    def chain_nonce(self, block: str = "latest") -> int:
+        """The account's nonce on chain (``latest``: mined; ``pending``: including the pool)."""
+        return int(
+            read_with_retry(
+                lambda: self.w3.eth.get_transaction_count(self.address, block)  # type: ignore[arg-type]
+            )
+        )
+
+    def next_nonce(self) -> int:
+        """The nonce for a new transaction: past the chain's pending nonce and the journal's."""
+        chain = self.chain_nonce("pending")
+        pending = self.journal.pending_nonces(self.address)
+        return max([chain, *(n + 1 for n in pending)])
+
+    def _receipt(self, tx_hash: str) -> Any:
+        try:
+            return read_with_retry(lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
+        except TransactionNotFound:
+            return None
+
+    def _sign(self, tx: dict[str, Any]) -> tuple[str, str]:
+        signed = self._account.sign_transaction(tx)
+        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
+
+    def sign_only(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> bytes:
+        """Sign a transaction and return its raw bytes *without* journaling or sending.
+
+        For pricing only (the L1 fee of the exact signed bytes); never broadcast the result.
+        """
+        raw, _ = self._sign(self._tx_dict(to, data, gas, fees, nonce))
+        return bytes(HexBytes(raw))
+
+    def _tx_dict(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> dict[str, Any]:
+        return {
+            "type": 2,
+            "chainId": self.chain_id,
+            "nonce": nonce,
+            "to": str(to_checksum_address(to)),
+            "data": HexBytes(data),
+            "value": 0,
+            "gas": int(gas),
+            "maxFeePerGas": int(fees.max_fee_per_gas),
+            "maxPriorityFeePerGas": int(fees.max_priority_fee_per_gas),
+        }
+
+    def _broadcast(self, record: TxRecord) -> str:
+        """Send the journaled raw bytes; return ``sent``, ``known`` or ``nonce-used``."""
+        try:
+            read_with_retry(lambda: self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx)))
+        except (Web3RPCError, ValueError) as exc:
+            text = str(exc).lower().replace(" ", "")
+            if any(k.replace(" ", "") in text for k in _ALREADY_KNOWN):
+                return "known"
+            if any(k.replace(" ", "") in text for k in _NONCE_TOO_LOW):
+                return "nonce-used"
+            raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
+        return "sent"
+
+    # -- sending ----------------------------------------------------------------------------
+    def submit(
+        self,
+        intent_id: int,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        l1_fee: Callable[[bytes], int] | None = None,
+    ) -> TxRecord:
+        """Sign a call, journal it, then send it. Returns the journaled record (``sent``).
+
+        :meth:`prepare` then the send; a crash between the two leaves a ``signed`` row that
+        :meth:`reconcile` rebroadcasts unchanged.
+
+        Args:
+            intent_id: The journal intent this transaction serves.
+            to: Target contract.
+            data: Calldata.
+            gas: Gas limit (simulated, with headroom).
+            l1_fee: Prices the exact signed bytes' L1 fee (stored in the journal).
+
+        Raises:
+            FeeCapError: The base fee is above the cap.
+            ExecutionError: The node refused the transaction.
+        """
+        record = self.prepare(intent_id, to, data, gas, l1_fee=l1_fee)
+        return self._send_journaled(record)
+
+    def prepare(
+        self,
+        intent_id: int,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        l1_fee: Callable[[bytes], int] | None = None,
+    ) -> TxRecord:
+        """Pick the nonce and fees, sign, and write the signed bytes to the journal (no send).
+
+        Raises:
+            FeeCapError: The base fee is above the cap.
+        """
+        nonce = self.next_nonce()
+        fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        raw, tx_hash = self._sign(self._tx_dict(to, data, gas, fees, nonce))
+        fee_l1 = l1_fee(bytes(HexBytes(raw))) if l1_fee is not None else None
+        record = self.journal.record_signed(
+            intent_id=intent_id,
+            account=self.address,
+            nonce=nonce,
+            tx_hash=tx_hash,
+            raw_tx=raw,
+            max_fee=fees.max_fee_per_gas,
+            priority_fee=fees.max_priority_fee_per_gas,
+            gas=gas,
+            l1_fee=fee_l1,
+        )
+        self._emit("signed", record)
+        return record
+
+    def _send_journaled(self, record: TxRecord) -> TxRecord:
+        result = self._broadcast(record)
+        if result == "nonce-used":
+            # Resolved by the next wait/reconcile: either ours mined or another tx took it.
+            logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
+            return record
+        updated = self.journal.mark(record.tx_hash, "sent", sent_block=self._head())
+        self._emit("sent" if result == "sent" else "rebroadcast", updated)
+        return updated
+
+    def replace(self, nonce: int) -> TxRecord:
+        """Replace the newest version of ``nonce`` with bumped fees (journal first).
+
+        Raises:
+            FeeCapError: The bump would exceed a cap.
+        """
+        versions = self.journal.versions(self.address, nonce)
+        if not versions:
+            raise NonceError(f"no journaled transaction at nonce {nonce}")
+        last = versions[-1]
+        old = Fees(last.max_fee, last.priority_fee)  # type: ignore[arg-type]
+        fees = bump_fees(old, self.caps, base_fee=self._base_fee())
+        decoded = _decode_raw(last.raw_tx)
+        raw, tx_hash = self._sign(
+            self._tx_dict(decoded["to"], decoded["data"], last.gas, fees, nonce)
+        )
+        record = self.journal.record_signed(
+            intent_id=last.intent_id,
+            account=self.address,
+            nonce=nonce,
+            tx_hash=tx_hash,
+            raw_tx=raw,
+            max_fee=fees.max_fee_per_gas,
+            priority_fee=fees.max_priority_fee_per_gas,
+            gas=last.gas,
+            l1_fee=last.l1_fee,
+        )
+        self._emit("replacement-signed", record)
+        sent = self._send_journaled(record)
+        self._emit("replaced", last)
+        return sent
+
+    # -- waiting ----------------------------------------------------------------------------
+    def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
+        status = "mined" if int(receipt["status"]) == 1 else "reverted"
+        gas_used = int(receipt["gasUsed"])
+        price = int(receipt.get("effectiveGasPrice", 0) or 0)
+        block = int(receipt["blockNumber"])
+        record = self.journal.mark(
+            winner.tx_hash,
+            status,
+            mined_block=block,
+            mined_block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+            gas_used=gas_used,
+            effective_gas_price=price,
+        )
+        versions = self.journal.versions(self.address, nonce)
+        for v in versions:
+            if v.tx_hash != winner.tx_hash and v.status in ("signed", "sent", "reorged"):
+                self.journal.mark(v.tx_hash, "replaced")
+        self.journal.set_intent(winner.intent_id, "mined" if status == "mined" else "failed")
+        self._emit(status, record)
+        return SendOutcome(
+            nonce, winner.tx_hash, status, block, gas_used, price, len(versions) - 1, receipt
+        )
+
+    def _drop(self, nonce: int) -> SendOutcome:
+        versions = self.journal.versions(self.address, nonce)
+        for v in versions:
+            if v.status in ("signed", "sent", "reorged"):
+                self.journal.mark(v.tx_hash, "dropped")
+        last = versions[-1]
+        self.journal.set_intent(last.intent_id, "abandoned", "nonce used by another transaction")
+        self._emit("dropped", last)
+        return SendOutcome(nonce, last.tx_hash, "dropped", None, None, None, len(versions) - 1)
+
+    def poll_nonce(self, nonce: int) -> SendOutcome | None:
+        """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
+
+        Raises:
+            FeeCapError: The transaction is stuck and cannot be bumped under the caps.
+        """
+        versions = self.journal.versions(self.address, nonce)
+        if not versions:
+            raise NonceError(f"no journaled transaction at nonce {nonce}")
+        head = self._head()
+        for v in reversed(versions):
+            receipt = self._receipt(v.tx_hash)
+            if receipt is not None:
+                if head - int(receipt["blockNumber"]) + 1 >= self.confirmations:
+                    return self._settle(nonce, v, receipt)
+                return None  # mined, waiting for confirmations: never replace now
+        if self.chain_nonce("latest") > nonce:
+            # Our nonce is used, but by none of our versions (checked just above; re-check the
+            # receipts once more in case a block landed between the two reads).
+            for v in reversed(versions):
+                receipt = self._receipt(v.tx_hash)
+                if receipt is not None:
+                    return self._settle(nonce, v, receipt)
+            return self._drop(nonce)
+        last = versions[-1]
+        if last.status == "signed":
+            self._send_journaled(last)
+            return None
+        sent_block = last.sent_block if last.sent_block is not None else head
+        if head - sent_block >= self.replace_after_blocks:
+            self.replace(nonce)
+        return None
+
+    def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+        """Wait for ``nonce`` to be mined and confirmed, replacing it when stuck.
+
+        Raises:
+            TxTimeoutError: Not settled in time (the journal keeps it; a later call resumes).
+            FeeCapError: Stuck and cannot be bumped under the caps.
+        """
+        deadline = time.monotonic() + (
+            timeout_s if timeout_s is not None else self.receipt_timeout_s
+        )
+        while True:
+            outcome = self.poll_nonce(nonce)
+            if outcome is not None:
+                return outcome
+            if time.monotonic() >= deadline:
+                raise TxTimeoutError(f"transaction at nonce {nonce} not confirmed in time")
+            self._sleep(self.poll_s)
+
+    def send_and_wait(
+        self,
+        intent_id: int,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        l1_fee: Callable[[bytes], int] | None = None,
+    ) -> SendOutcome:
+        """:meth:`submit` then :meth:`wait`."""
+        record = self.submit(intent_id, to, data, gas, l1_fee=l1_fee)
+        return self.wait(record.nonce)
+
+    # -- restart and reorgs -----------------------------------------------------------------
+    def reconcile(self) -> ReconcileReport:
+        """Settle every pending journal entry against the chain (run at start-up).
+
+        Nonces are handled in ascending order, and a still-unused nonce is rebroadcast with its
+        identical signed bytes, so nothing is sent twice and no nonce gap is left.
+        """
+        mined = rebroadcast = dropped = 0
+        latest = self.chain_nonce("latest")
+        for nonce in self.journal.pending_nonces(self.address):
+            versions = self.journal.versions(self.address, nonce)
+            settled = False
+            for v in reversed(versions):
+                receipt = self._receipt(v.tx_hash)
+                if receipt is not None:
+                    self._settle(nonce, v, receipt)
+                    mined += 1
+                    settled = True
+                    break
+            if settled:
+                continue
+            if nonce < latest:
+                self._drop(nonce)
+                dropped += 1
+                continue
+            newest = [v for v in versions if v.status in ("signed", "sent")][-1]
+            self._send_journaled(newest)
+            rebroadcast += 1
+        report = ReconcileReport(mined, rebroadcast, dropped)
+        logger.info(
+            "journal reconciled: %d mined, %d rebroadcast, %d dropped",
+            report.mined,
+            report.rebroadcast,
+            report.dropped,
+        )
+        return report
+
+    def check_reorgs(self, depth: int = 64) -> list[int]:
+        """Mark mined transactions whose block is gone; return their intents to re-evaluate."""
+        head = self._head()
+        reorged: list[int] = []
+        for status in ("mined", "reverted"):
+            for rec in self.journal.with_status(status, self.address):
+                if rec.mined_block is None or rec.mined_block < head - depth:
+                    continue
+                receipt = self._receipt(rec.tx_hash)
+                block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
+                if block_hash is None or block_hash != rec.mined_block_hash:
+                    self.journal.mark(rec.tx_hash, "reorged")
+                    self.journal.set_intent(rec.intent_id, "reorged", "block reorganized away")
+                    self._emit("reorged", rec)
+                    reorged.append(rec.intent_id)
+        # A reorged tx that was re-included elsewhere is mined again.
+        for rec in self.journal.with_status("reorged", self.address):
+            receipt = self._receipt(rec.tx_hash)
+            if receipt is not None and rec.intent_id not in reorged:
+                self._settle(rec.nonce, rec, receipt)
+        return reorged
+
+    def has_pending(self) -> bool:
+        """Whether any journaled transaction of this account is still unresolved."""
+        return bool(self.journal.pending_nonces(self.address))
+
+    def resume(self, timeout_s: float | None = None) -> list[SendOutcome]:
+        """Wait on every pending nonce, oldest first (the runner calls this before a new batch)."""
+        return [self.wait(n, timeout_s) for n in self.journal.pending_nonces(self.address)]
+
+    def balance(self) -> int:
+        """The keeper account's balance in wei."""
+        return int(
+            read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address)))
+        )
+
+
+def _decode_raw(raw_tx: str) -> dict[str, Any]:
+    """Recover ``to`` and ``data`` from a journaled signed typed transaction."""
+    typed = TypedTransaction.from_bytes(HexBytes(raw_tx))
+    d = typed.as_dict()
+    return {"to": str(to_checksum_address(d["to"])), "data": bytes(HexBytes(d["data"]))}

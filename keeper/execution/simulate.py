@@ -1,0 +1,225 @@
+"""Simulate the exact ``rebalanceMany`` call before signing it.
+
+1. ``eth_call`` the batch from the keeper's address. The batcher runs each vault in its own
+   try/catch and returns one ``Outcome`` per vault; a vault whose ``ok`` is false would revert,
+   so it is dropped (with its decoded reason) and the smaller batch is simulated again, until
+   every remaining vault succeeds or none is left.
+2. ``eth_estimateGas`` the final batch and add headroom.
+
+A revert of the whole call (an unauthorized keeper, a bad batch size) is a
+:class:`~keeper.errors.TxRevertedError` carrying the decoded custom error.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
+
+from keeper.chain.artifacts import load_abi
+from keeper.chain.retry import read_with_retry
+from keeper.errors import ChainError, TxRevertedError
+from keeper.execution.decode import ErrorDecoder, revert_data
+from keeper.units import bps_up
+
+logger = logging.getLogger(__name__)
+
+#: The batcher's reserve on top of ``vaultGasLimit`` before each vault (``_BOOKKEEPING_GAS``).
+BATCHER_BOOKKEEPING_GAS = 40_000
+#: The batcher's own gas per vault outside the vault's call (outcome, event), an upper bound.
+BATCHER_PER_VAULT_GAS = 30_000
+
+
+@dataclass(frozen=True)
+class VaultOutcome:
+    """One vault's simulated result inside the batch."""
+
+    vault: str
+    ok: bool
+    delta_before: int
+    delta_after: int
+    reason: str
+    gas_used: int = 0
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The batch to send (every vault in it simulated ``ok``), its calldata and gas limit."""
+
+    vaults: tuple[str, ...]
+    calldata: bytes
+    gas: int
+    outcomes: tuple[VaultOutcome, ...]
+    dropped: Mapping[str, str] = field(default_factory=dict)
+    rounds: int = 1
+
+
+class BatchCodec:
+    """Encodes ``rebalanceMany(address[])`` and decodes its ``Outcome[]``, from the ABI."""
+
+    def __init__(self, abi: Sequence[Mapping[str, Any]] | None = None) -> None:
+        abi = abi if abi is not None else load_abi("IRebalanceBatcher")
+        fn = next(
+            (e for e in abi if e.get("type") == "function" and e.get("name") == "rebalanceMany"),
+            None,
+        )
+        if fn is None:
+            raise ChainError("the RebalanceBatcher ABI has no rebalanceMany function")
+        self.fn = dict(fn)
+        self.selector = bytes(function_abi_to_4byte_selector(self.fn))  # type: ignore[arg-type]
+        self.output_types = get_abi_output_types(self.fn)  # type: ignore[arg-type]
+        comps = self.fn["outputs"][0]["components"]
+        self.names = [str(c["name"]) for c in comps]
+
+    def encode(self, vaults: Sequence[str]) -> bytes:
+        """Calldata of ``rebalanceMany(vaults)``."""
+        return self.selector + abi_encode(["address[]"], [[str(v) for v in vaults]])
+
+    def decode(self, data: bytes, decoder: ErrorDecoder) -> list[VaultOutcome]:
+        """Decode the ``Outcome[]`` return data."""
+        (items,) = abi_decode(self.output_types, bytes(data))
+        out = []
+        for item in items:
+            d = dict(zip(self.names, item, strict=True))
+            reason = bytes(d.get("reason", b""))
+            ok = bool(d["ok"])
+            out.append(
+                VaultOutcome(
+                    vault=str(to_checksum_address(d["vault"])),
+                    ok=ok,
+                    delta_before=int(d.get("deltaBefore", 0)),
+                    delta_after=int(d.get("deltaAfter", 0)),
+                    gas_used=int(d.get("gasUsed", 0)),
+                    reason="" if ok else decoder.decode(reason),
+                )
+            )
+        return out
+
+
+def batch_gas_needed(
+    calldata: bytes, outcomes: Sequence[VaultOutcome], vault_gas_limit: int
+) -> int:
+    """The gas limit under which the batcher calls *every* vault of ``outcomes``.
+
+    The batcher checks, before each vault, that ``vaultGasLimit * 64/63 + 40,000`` gas is left,
+    and otherwise *skips* the vault without reverting. So ``eth_estimateGas`` (the least gas at
+    which the call does not revert) is far too low for a batch: it finds the gas at which every
+    vault is skipped. The limit is the intrinsic and calldata gas, what the vaults used, the
+    batcher's per-vault bookkeeping, plus the reserve the last vault must find.
+    """
+    intrinsic = 21_000 + 16 * len(calldata)
+    used = sum(o.gas_used for o in outcomes)
+    reserve = vault_gas_limit + vault_gas_limit // 63 + BATCHER_BOOKKEEPING_GAS
+    return intrinsic + used + len(outcomes) * BATCHER_PER_VAULT_GAS + reserve
+
+
+def simulate_batch(
+    w3: Web3,
+    batcher: str,
+    vaults: Sequence[str],
+    sender: str,
+    decoder: ErrorDecoder,
+    *,
+    codec: BatchCodec | None = None,
+    headroom_bps: int = 2_000,
+    max_rounds: int = 4,
+    attempts: int = 3,
+) -> Simulation:
+    """Simulate ``rebalanceMany(vaults)`` from ``sender``; drop failing vaults and re-simulate.
+
+    The final batch is simulated once more *at the gas limit that will be signed*, so a vault the
+    batcher would skip for lack of gas is caught here too; a batch too large for the block's gas
+    limit is cut, and the vaults left out wait for the next block.
+
+    Returns:
+        The surviving batch (possibly empty, then ``gas == 0``).
+
+    Raises:
+        TxRevertedError: The whole call reverts (decoded reason attached).
+        ChainError: The node could not be reached.
+    """
+    codec = codec or BatchCodec()
+    to = str(to_checksum_address(batcher))
+    remaining = [str(to_checksum_address(v)) for v in vaults]
+    dropped: dict[str, str] = {}
+    outcomes: list[VaultOutcome] = []
+    rounds = 0
+    vault_gas_limit: int | None = None
+    block_gas = 0
+    while remaining and rounds < max_rounds:
+        rounds += 1
+        data = codec.encode(remaining)
+        tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+        outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
+        failed = {o.vault: o.reason for o in outcomes if not o.ok}
+        if failed:
+            for vault, reason in failed.items():
+                logger.info("simulation drops vault %s: %s", vault, reason)
+            dropped.update(failed)
+            remaining = [v for v in remaining if v not in failed]
+            continue
+        if vault_gas_limit is None:
+            vault_gas_limit = _uint(w3, to, "vaultGasLimit()", attempts)
+            block_gas = int(w3.eth.get_block("latest")["gasLimit"])
+        needed = batch_gas_needed(data, outcomes, vault_gas_limit)
+        estimate = _estimate(w3, tx, decoder, attempts)
+        gas = bps_up(max(estimate, needed), headroom_bps)
+        if gas > block_gas and len(remaining) > 1:
+            keep = max(1, len(remaining) * block_gas // gas - 1)
+            for v in remaining[keep:]:
+                dropped[v] = "deferred: the batch would exceed the block gas limit"
+            remaining = remaining[:keep]
+            continue
+        gas = min(gas, block_gas) if block_gas else gas
+        check = codec.decode(_call(w3, {**tx, "gas": gas}, decoder, attempts), decoder)
+        short = {o.vault: o.reason for o in check if not o.ok}
+        if short:
+            # Still failing at the signed gas: drop them and go round again.
+            dropped.update(short)
+            remaining = [v for v in remaining if v not in short]
+            continue
+        return Simulation(tuple(remaining), data, gas, tuple(check), dropped, rounds)
+    if remaining:
+        # Still failing after max_rounds (state moving under us): send nothing this cycle.
+        for v in remaining:
+            dropped.setdefault(v, "still failing after re-simulation")
+    return Simulation((), b"", 0, tuple(outcomes), dropped, rounds)
+
+
+def _uint(w3: Web3, to: str, signature: str, attempts: int) -> int:
+    data = HexBytes(keccak(text=signature)[:4])
+    try:
+        raw = read_with_retry(lambda: w3.eth.call({"to": to, "data": data}), attempts=attempts)
+    except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
+        raise ChainError(f"batcher {signature} failed: {type(exc).__name__}") from exc
+    return int(abi_decode(["uint256"], bytes(raw))[0])
+
+
+def _call(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> bytes:
+    try:
+        return bytes(read_with_retry(lambda: w3.eth.call(tx), attempts=attempts))  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        raise TxRevertedError(f"rebalanceMany reverts: {decoder.decode(data)}", data) from None
+    except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
+        raise ChainError(f"simulating rebalanceMany failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> int:
+    try:
+        return int(read_with_retry(lambda: w3.eth.estimate_gas(tx), attempts=attempts))  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        raise TxRevertedError(f"estimateGas reverts: {decoder.decode(data)}", data) from None
+    except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
+        raise ChainError(f"estimating rebalanceMany gas failed: {exc}") from exc

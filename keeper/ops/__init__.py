@@ -1,0 +1,1 @@
+"""Operate: Prometheus metrics, JSON logs and webhook alerts."""

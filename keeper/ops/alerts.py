@@ -1,0 +1,74 @@
+"""Webhook alerts (requests). Sending an alert never raises into the keeper's loop."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import requests
+
+logger = logging.getLogger(__name__)
+
+#: Alert kinds the keeper sends.
+KINDS = (
+    "halt",
+    "stale_oracle",
+    "oracle",
+    "lens_read",
+    "failed_batch",
+    "low_balance",
+    "reorg",
+    "stuck_tx",
+)
+
+
+class Alerter:
+    """POSTs ``{"kind", "message", ...}`` JSON to a webhook; repeats of one key are throttled.
+
+    Args:
+        url: The webhook URL, or ``None`` to only log alerts.
+        timeout_s: Per-POST timeout.
+        min_interval_s: The same ``(kind, key)`` is sent at most once per interval.
+        session: A ``requests.Session`` (tests pass a fake).
+        clock: Injected for tests.
+    """
+
+    def __init__(
+        self,
+        url: str | None,
+        *,
+        timeout_s: float = 5.0,
+        min_interval_s: float = 300.0,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._url = url
+        self.timeout_s = timeout_s
+        self.min_interval_s = min_interval_s
+        self._session = session or requests.Session()
+        self._clock = clock
+        self._last: dict[tuple[str, str], float] = {}
+        self.sent: list[dict[str, Any]] = []
+
+    def alert(self, kind: str, message: str, *, key: str = "", **fields: Any) -> bool:
+        """Log and POST an alert. Returns whether it was POSTed; never raises."""
+        logger.warning("ALERT %s: %s", kind, message, extra={"fields": {"alert": kind, **fields}})
+        now = self._clock()
+        last = self._last.get((kind, key))
+        if last is not None and now - last < self.min_interval_s:
+            return False
+        self._last[(kind, key)] = now
+        payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
+        self.sent.append(payload)
+        if not self._url:
+            return False
+        try:
+            resp = self._session.post(self._url, json=payload, timeout=self.timeout_s)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            # The URL may carry a token: name the error type only.
+            logger.warning("alert webhook failed: %s", type(exc).__name__)
+            return False
+        return True

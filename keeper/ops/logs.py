@@ -1,0 +1,94 @@
+"""Logging: one JSON object per line, extra fields kept, secrets masked as a last defence.
+
+Decisions are logged on the ``keeper.decisions`` logger with the fields in ``extra={"fields":
+{...}}``: one line per vault per cycle (vault, delta, band, deviation, cost, benefit, outcome).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+DECISIONS = "keeper.decisions"
+
+
+class JsonFormatter(logging.Formatter):
+    """Format a record as one JSON object; ``record.fields`` (a dict) is merged in."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the JSON line."""
+        out: dict[str, Any] = {
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            out.update(fields)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str, separators=(",", ":"))
+
+
+class SecretFilter(logging.Filter):
+    """Replace any of the given secrets by ``***`` in every record's final message and fields."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 8]
+        # Also the key without its 0x prefix.
+        self.secrets += [s[2:] for s in self.secrets if s.startswith("0x")]
+
+    def _mask(self, text: str) -> str:
+        for s in self.secrets:
+            text = text.replace(s, "***")
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets; always keep the record."""
+        if not self.secrets:
+            return True
+        record.msg = self._mask(record.getMessage())
+        record.args = None
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            record.fields = {
+                k: self._mask(str(v)) if isinstance(v, str) else v for k, v in fields.items()
+            }
+        return True
+
+
+def setup_logging(
+    *,
+    json_lines: bool = True,
+    level: int = logging.INFO,
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+) -> logging.Handler:
+    """Route the ``keeper`` loggers to ``stream`` (stderr) as JSON or text; return the handler."""
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if json_lines:
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(SecretFilter(secrets))
+    root = logging.getLogger("keeper")
+    for old in list(root.handlers):
+        if getattr(old, "_keeper_handler", False):
+            root.removeHandler(old)
+    handler._keeper_handler = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    return handler
+
+
+def log_decision(logger: logging.Logger, msg: str, **fields: Any) -> None:
+    """Log one decision line with structured fields."""
+    logger.info(msg, extra={"fields": fields})

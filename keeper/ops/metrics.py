@@ -1,0 +1,63 @@
+"""Prometheus metrics (prometheus-client), on a registry of their own (no import-time globals)."""
+
+from __future__ import annotations
+
+import logging
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+logger = logging.getLogger(__name__)
+
+
+class Metrics:
+    """The keeper's metrics. Build one per process (tests build their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        r = self.registry
+        self.cycles = Counter("keeper_cycles", "Keeper cycles run", ["result"], registry=r)
+        self.cycle_seconds = Histogram(
+            "keeper_cycle_seconds",
+            "Wall time of one cycle",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.rpc_requests_cycle = Gauge(
+            "keeper_rpc_requests_per_cycle", "RPC round trips in the last cycle", registry=r
+        )
+        self.rpc_calls_cycle = Gauge(
+            "keeper_rpc_calls_per_cycle", "JSON-RPC calls in the last cycle", registry=r
+        )
+        self.rpc_requests = Counter("keeper_rpc_requests", "RPC round trips", registry=r)
+        self.vault_delta = Gauge(
+            "keeper_vault_delta", "Net delta (underlying)", ["vault"], registry=r
+        )
+        self.vault_band = Gauge(
+            "keeper_vault_band", "Band half-width (underlying)", ["vault"], registry=r
+        )
+        self.vault_deviation = Gauge(
+            "keeper_vault_deviation", "|delta - target| / band", ["vault"], registry=r
+        )
+        self.rebalances = Counter(
+            "keeper_rebalances", "Rebalance transactions by state", ["state"], registry=r
+        )
+        self.vaults_rebalanced = Counter(
+            "keeper_vaults_rebalanced", "Vaults included in mined batches", registry=r
+        )
+        self.gas_spent_wei = Counter("keeper_gas_spent_wei", "L2 execution fee paid", registry=r)
+        self.l1_fee_spent_wei = Counter("keeper_l1_fee_spent_wei", "L1 data fee paid", registry=r)
+        self.balance_wei = Gauge("keeper_balance_wei", "Keeper account balance", registry=r)
+        self.consecutive_failures = Gauge(
+            "keeper_consecutive_failures", "Failed cycles in a row", registry=r
+        )
+        self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
+
+    def serve(self, port: int, addr: str = "127.0.0.1") -> None:
+        """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""
+        start_http_server(port, addr=addr, registry=self.registry)
+        logger.info("metrics on http://%s:%d/metrics", addr, port)
+
+    def value(self, name: str, labels: dict[str, str] | None = None) -> float:
+        """Read one sample (``name`` as exposed, e.g. ``keeper_cycles_total``); 0 if absent."""
+        v = self.registry.get_sample_value(name, labels or {})
+        return float(v) if v is not None else 0.0

@@ -1,0 +1,340 @@
+"""The keeper's settings: one pydantic-settings class, read from ``KEEPER_*`` env vars and ``.env``.
+
+Load them once, in the CLI, with :func:`load_settings`; every other module receives values, never
+this class's globals. Any problem becomes one :class:`~keeper.errors.ConfigError` line that names
+the field and never echoes a secret.
+
+Addresses can come from the environment or from a JSON file written by the devnet (``keeper run
+--addresses devnet.json``). The file's keys are the field names below (``lens``, ``batcher``,
+``vaults``, ``factory``, ``chain_id``, ``rpc_url``; camelCase ``chainId``/``rpcUrl`` are accepted
+too); values in the file override the environment, because the flag is the more explicit choice.
+
+With no signer (neither ``KEEPER_PRIVATE_KEY`` nor ``KEEPER_KEYSTORE_PATH``) the keeper runs in
+dry-run mode: it observes and decides, and never signs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import is_hex_address, to_checksum_address
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from keeper.errors import ConfigError
+
+#: Address-file keys (camelCase accepted) mapped to settings fields.
+_ADDRESS_FILE_KEYS = {
+    "lens": "lens",
+    "batcher": "batcher",
+    "vaults": "vaults",
+    "factory": "factory",
+    "chain_id": "chain_id",
+    "chainId": "chain_id",
+    "rpc_url": "rpc_url",
+    "rpcUrl": "rpc_url",
+}
+
+
+def checksum(value: str, what: str) -> str:
+    """Return the checksummed form of an address, or raise ``ConfigError`` naming ``what``."""
+    text = value.strip()
+    if not is_hex_address(text):
+        raise ConfigError(f"{what}: {text!r} is not a 20-byte hex address")
+    return str(to_checksum_address(text))
+
+
+def _address_or_none(value: Any, what: str) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{what} must be a hex string")
+    text = value.strip()
+    if not is_hex_address(text):
+        raise ValueError(f"{text!r} is not a 20-byte hex address")
+    return str(to_checksum_address(text))
+
+
+class Settings(BaseSettings):
+    """Every knob of the keeper. Env var = ``KEEPER_`` + the upper-cased field name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="KEEPER_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        env_ignore_empty=True,
+        validate_default=True,
+    )
+
+    # -- chain ------------------------------------------------------------------------------
+    rpc_url: str = Field(
+        default="http://127.0.0.1:8545",
+        description="JSON-RPC URL(s), http(s):// or ws(s)://; comma-separated = fallbacks in order",
+    )
+    chain_id: int | None = Field(default=None, description="refuse an RPC on any other chain")
+    rpc_timeout_s: float = Field(default=10.0, gt=0, description="per-request timeout")
+    rpc_retries: int = Field(default=3, ge=1, le=10, description="attempts per read")
+
+    # -- signer -----------------------------------------------------------------------------
+    private_key: SecretStr | None = Field(default=None, description="hex private key")
+    keystore_path: Path | None = Field(default=None, description="encrypted JSON keystore")
+    keystore_password: SecretStr | None = Field(default=None, description="keystore password")
+
+    # -- contracts --------------------------------------------------------------------------
+    addresses_file: Path | None = Field(default=None, description="JSON file of addresses")
+    vaults: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="comma-separated vault addresses"
+    )
+    factory: str | None = Field(default=None, description="VaultFactory to list vaults from")
+    batcher: str | None = Field(default=None, description="RebalanceBatcher address")
+    simulate_from: str | None = Field(
+        default=None, description="dry-run: simulate batches from this (keeper) address"
+    )
+    lens: str | None = Field(default=None, description="VaultLens address")
+    lens_chunk: int = Field(default=250, ge=1, le=1000, description="vaults per lens call")
+
+    # -- policy -----------------------------------------------------------------------------
+    policy: str = Field(
+        default="costaware:risk_aversion=0.0001",
+        description="policy spec family:key=value,... (time, band, volband, ww, costaware)",
+    )
+    reference_vol: float = Field(default=0.8, gt=0, description="vol the volband scales against")
+    ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
+    gas_fixed: int = Field(default=40_000, ge=0, description="batch gas excluding vaults")
+    gas_per_vault: int = Field(default=220_000, ge=0, description="gas per vault in a batch")
+    pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
+    impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
+    eth_usd: float | None = Field(
+        default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"
+    )
+    l1_fee_mode: Literal["auto", "op", "arbitrum", "none"] = Field(
+        default="auto", description="how to price the L1 data fee"
+    )
+
+    # -- gas and sending ---------------------------------------------------------------------
+    max_fee_per_gas_wei: int = Field(default=10**11, gt=0, description="cap on maxFeePerGas")
+    max_priority_fee_wei: int = Field(default=10**9, ge=0, description="cap on the tip")
+    priority_fee_wei: int = Field(default=1_000_000, ge=0, description="tip asked by default")
+    gas_headroom_bps: int = Field(default=2_000, ge=0, le=10_000, description="estimate margin")
+    confirmations: int = Field(default=1, ge=1, le=100, description="blocks before mined")
+    replace_after_blocks: int = Field(default=3, ge=1, description="bump a tx unmined after K")
+    receipt_timeout_s: float = Field(default=120.0, gt=0, description="give up waiting after")
+
+    # -- operations -------------------------------------------------------------------------
+    journal_path: Path = Field(default=Path("keeper-journal.sqlite"), description="SQLite journal")
+    metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus port; 0 = off")
+    alert_webhook_url: SecretStr | None = Field(default=None, description="POST alerts here")
+    low_balance_wei: int = Field(default=10**16, ge=0, description="alert below this balance")
+    breaker_threshold: int = Field(default=5, ge=1, description="halt after N failed cycles")
+    poll_interval_s: float = Field(default=1.0, gt=0, description="new-block polling period")
+    log_json: bool = Field(default=True, description="JSON log lines (else plain text)")
+
+    # -- validators -------------------------------------------------------------------------
+    @field_validator("vaults", mode="before")
+    @classmethod
+    def _split_vaults(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [v for v in (p.strip() for p in value.replace(";", ",").split(",")) if v]
+        return value
+
+    @field_validator("vaults")
+    @classmethod
+    def _check_vaults(cls, value: list[str]) -> list[str]:
+        out: list[str] = []
+        for item in value:
+            address = _address_or_none(item, "vault")
+            if address is None:
+                continue
+            if address in out:
+                raise ValueError(f"vault {address} is listed twice")
+            out.append(address)
+        return out
+
+    @field_validator("factory", "batcher", "lens", "simulate_from", mode="before")
+    @classmethod
+    def _check_address(cls, value: Any) -> str | None:
+        return _address_or_none(value, "address")
+
+    @field_validator("rpc_url")
+    @classmethod
+    def _check_rpc(cls, value: str) -> str:
+        for url in (u.strip() for u in value.split(",")):
+            if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                scheme = url.split("://")[0] if "://" in url else url[:8]
+                raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_signer(self) -> Settings:
+        if self.private_key is not None and self.keystore_path is not None:
+            raise ValueError("set either private_key or keystore_path, not both")
+        if self.keystore_path is not None and self.keystore_password is None:
+            raise ValueError("keystore_path needs keystore_password")
+        if self.max_priority_fee_wei > self.max_fee_per_gas_wei:
+            raise ValueError("max_priority_fee_wei exceeds max_fee_per_gas_wei")
+        return self
+
+    # -- derived ----------------------------------------------------------------------------
+    @property
+    def rpc_urls(self) -> list[str]:
+        """The RPC URLs, in order of preference."""
+        return [u.strip() for u in self.rpc_url.split(",") if u.strip()]
+
+    @property
+    def dry_run(self) -> bool:
+        """True when no signer is configured: observe and decide, never sign."""
+        return self.private_key is None and self.keystore_path is None
+
+    def signer(self) -> LocalAccount | None:
+        """Load the signing account, or ``None`` in dry-run mode.
+
+        Raises:
+            ConfigError: The key is malformed, the keystore is missing or unreadable, or the
+                password is wrong. The message never contains the key or the password.
+        """
+        if self.private_key is not None:
+            try:
+                acct: LocalAccount = Account.from_key(self.private_key.get_secret_value().strip())
+            except (ValueError, TypeError):
+                # Never chain the original: its message may quote the key.
+                raise ConfigError(
+                    "KEEPER_PRIVATE_KEY is not a valid 32-byte hex private key"
+                ) from None
+            return acct
+        if self.keystore_path is not None:
+            return _load_keystore(self.keystore_path, self.keystore_password)
+        return None
+
+
+def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
+    try:
+        keyfile = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"keystore {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"keystore {path} is unreadable: {type(exc).__name__}") from None
+    except json.JSONDecodeError:
+        raise ConfigError(f"keystore {path} is not a JSON keystore") from None
+    secret = password.get_secret_value() if password is not None else ""
+    try:
+        key = Account.decrypt(keyfile, secret)
+    except ValueError as exc:
+        if "MAC mismatch" in str(exc):
+            raise ConfigError(f"wrong password for keystore {path}") from None
+        raise ConfigError(f"keystore {path} is malformed") from None
+    except (KeyError, TypeError):
+        raise ConfigError(f"keystore {path} is malformed") from None
+    acct: LocalAccount = Account.from_key(key)
+    return acct
+
+
+def read_addresses_file(path: Path) -> dict[str, Any]:
+    """Read a devnet/deployment addresses JSON file into settings field names.
+
+    Raises:
+        ConfigError: The file is missing, not JSON, or not an object.
+    """
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"addresses file {path} does not exist") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"addresses file {path} is not readable JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"addresses file {path} must hold a JSON object")
+    out: dict[str, Any] = {}
+    for key, value in raw.items():
+        field = _ADDRESS_FILE_KEYS.get(key)
+        if field is not None:
+            out[field] = value
+    return out
+
+
+def load_settings(
+    *, env_file: Path | str | None = ".env", addresses: Path | None = None, **overrides: Any
+) -> Settings:
+    """Build :class:`Settings` from env, ``.env``, an optional addresses file and overrides.
+
+    Args:
+        env_file: The dotenv file (missing is fine); ``None`` reads the environment only.
+        addresses: An addresses JSON file (overrides ``KEEPER_ADDRESSES_FILE``).
+        **overrides: Field values that win over everything else (e.g. from CLI flags).
+
+    Raises:
+        ConfigError: One line naming the first bad field; secrets are never echoed.
+    """
+    try:
+        base = Settings(_env_file=env_file)
+        file = addresses or base.addresses_file
+        merged: dict[str, Any] = {}
+        if file is not None:
+            merged.update(read_addresses_file(file))
+            merged["addresses_file"] = file
+        merged.update({k: v for k, v in overrides.items() if v is not None})
+        if not merged:
+            return base
+        return Settings(_env_file=env_file, **merged)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    """Turn a pydantic error into one line without the offending input (it may be a secret)."""
+    first = exc.errors(include_input=False, include_url=False)[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()))
+    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
+    field = f"KEEPER_{loc.split('.')[0].upper()}" if loc else "settings"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{field}: {msg}{more}"
+
+
+def add_settings_args(parser: Any) -> None:
+    """Add the flags every keeper command shares (they override env and ``.env``)."""
+    parser.add_argument(
+        "--env-file",
+        default=".env",
+        metavar="PATH",
+        help="dotenv file with KEEPER_* settings (default: .env; missing is fine)",
+    )
+    parser.add_argument(
+        "--addresses",
+        type=Path,
+        metavar="JSON",
+        help="addresses file (lens, batcher, vaults, factory, chain_id), e.g. devnet.json",
+    )
+    parser.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)")
+    parser.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
+    parser.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
+
+
+def settings_from_args(args: Any) -> Settings:
+    """Load settings with the shared CLI flags applied.
+
+    Raises:
+        ConfigError: One line naming the bad field.
+    """
+    return load_settings(
+        env_file=args.env_file,
+        addresses=args.addresses,
+        rpc_url=getattr(args, "rpc_url", None),
+        policy=getattr(args, "policy", None),
+        journal_path=getattr(args, "journal", None),
+    )
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """The secret strings to mask in logs (key, keystore password, webhook URL)."""
+    out = []
+    for secret in (settings.private_key, settings.keystore_password, settings.alert_webhook_url):
+        if secret is not None:
+            out.append(secret.get_secret_value().strip())
+    return out
+
+
+#: The documented example of every setting, at the checkout root.
+PROJECT_ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"

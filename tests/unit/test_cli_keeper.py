@@ -1,0 +1,150 @@
+"""The keeper CLI's run/check/status: helpful --help, and bad input as one line with exit 1."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from keeper.cli import main
+from keeper.devnet.anvil import free_port
+
+KEY = "0x" + "6b" * 32
+
+
+@pytest.fixture(autouse=True)
+def _restore_keeper_logger() -> Iterator[None]:
+    """The CLI configures the ``keeper`` logger; put it back for the next test."""
+    root = logging.getLogger("keeper")
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("keeper: error: ")
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    ("command", "words"),
+    [
+        ("run", ["each new block", "dry-run", "--max-cycles", "--addresses"]),
+        ("check", ["never sign or send", "--json", "--addresses"]),
+        ("status", ["journal", "--limit", "--json"]),
+    ],
+)
+def test_help(command: str, words: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for word in words:
+        assert word in out
+
+
+def test_malformed_address(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEEPER_VAULTS", "0x1234")
+    assert main(["check"]) == 1
+    assert "KEEPER_VAULTS: '0x1234' is not a 20-byte hex address" in one_error_line(capsys)
+
+
+def test_unreachable_rpc(capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v3/SECRET-API-KEY"
+    assert main(["check", "--rpc-url", url]) == 1
+    line = one_error_line(capsys)
+    assert "cannot reach RPC at http://127.0.0.1" in line
+    assert "SECRET-API-KEY" not in line
+
+
+def test_bad_key_fails_before_any_network(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "zz" * 32)
+    monkeypatch.setenv("KEEPER_RPC_URL", f"http://127.0.0.1:{free_port()}")
+    assert main(["run"]) == 1
+    line = one_error_line(capsys)
+    assert "KEEPER_PRIVATE_KEY is not a valid" in line
+    assert "zz" * 32 not in line
+
+
+def test_missing_keystore(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/nonexistent/key.json")
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "pw")
+    assert main(["run"]) == 1
+    assert "keystore /nonexistent/key.json does not exist" in one_error_line(capsys)
+
+
+def test_wrong_keystore_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "k.json"
+    path.write_text(json.dumps(Account.encrypt(KEY, "good", kdf="pbkdf2", iterations=2)))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(path))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "bad-password")
+    assert main(["run"]) == 1
+    line = one_error_line(capsys)
+    assert "wrong password for keystore" in line
+    assert "bad-password" not in line
+
+
+def test_bad_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["check", "--policy", "nope:x=1", "--rpc-url", f"http://127.0.0.1:{free_port()}"]) == 1
+    )
+    one_error_line(capsys)
+
+
+def test_status_without_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--journal", str(tmp_path / "none.sqlite")]) == 1
+    assert "no journal at" in one_error_line(capsys)
+
+
+def test_status_reads_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from keeper.execution.journal import Journal
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    i = j.open_intent(["0xv1", "0xv2"], 12)
+    j.record_signed(
+        intent_id=i,
+        account="0xa",
+        nonce=4,
+        tx_hash="0xfeed",
+        raw_tx="0x02",
+        max_fee=9,
+        priority_fee=1,
+        gas=1,
+    )
+    j.mark("0xfeed", "sent", sent_block=12)
+    j.close()
+    assert main(["status", "--journal", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "pending: 1" in out
+    assert "nonce 4 0xfeed sent" in out
+    assert "2 vaults" in out
+    assert main(["status", "--journal", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"sent": 1}
+    assert "raw_tx" not in data["pending"][0]

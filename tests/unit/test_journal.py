@@ -1,0 +1,124 @@
+"""The SQLite journal: WAL mode, write-before-send records, and the transaction state machine."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from keeper.errors import NonceError
+from keeper.execution.journal import Journal
+
+ACCT = "0x" + "aa" * 20
+
+
+def record(j: Journal, intent: int, nonce: int, h: str, fee: int = 100) -> None:
+    j.record_signed(
+        intent_id=intent,
+        account=ACCT,
+        nonce=nonce,
+        tx_hash=h,
+        raw_tx="0x02f8",
+        max_fee=fee,
+        priority_fee=1,
+        gas=21_000,
+    )
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "sub" / "journal.sqlite")
+
+
+def test_wal_mode_and_persistence(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    assert j.journal_mode == "wal"
+    intent = j.open_intent(["0x1", "0x2"], block=5)
+    record(j, intent, 0, "0xaa")
+    j.close()
+    again = Journal(path)
+    assert [t.tx_hash for t in again.pending(ACCT)] == ["0xaa"]
+    assert again.intent(intent).vaults == ("0x1", "0x2")
+    assert again.intent(intent).status == "open"
+
+
+def test_happy_path(journal: Journal) -> None:
+    i = journal.open_intent(["0xv"], 1)
+    record(journal, i, 3, "0x01")
+    assert journal.tx("0x01").status == "signed"
+    journal.mark("0x01", "sent", sent_block=10)
+    rec = journal.mark(
+        "0x01", "mined", mined_block=11, mined_block_hash="0xbb", gas_used=5, effective_gas_price=7
+    )
+    assert rec.status == "mined"
+    assert rec.sent_block == 10
+    assert rec.gas_used == 5
+    assert journal.pending(ACCT) == []
+    assert journal.counts() == {"mined": 1}
+    assert journal.max_nonce(ACCT) == 3
+
+
+def test_replacement_versions_share_a_nonce(journal: Journal) -> None:
+    i = journal.open_intent(["0xv"], 1)
+    record(journal, i, 0, "0x01", fee=100)
+    journal.mark("0x01", "sent")
+    record(journal, i, 0, "0x02", fee=113)
+    assert [v.tx_hash for v in journal.versions(ACCT, 0)] == ["0x01", "0x02"]
+    assert journal.pending_nonces(ACCT) == [0]
+    journal.mark("0x02", "sent")
+    journal.mark("0x02", "mined")
+    journal.mark("0x01", "replaced")
+    assert journal.pending(ACCT) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [
+        (["sent", "mined"], "signed"),
+        (["sent", "mined"], "dropped"),
+        (["dropped"], "sent"),
+        (["sent", "replaced"], "sent"),
+    ],
+)
+def test_illegal_transitions_refused(journal: Journal, path: list[str], bad: str) -> None:
+    i = journal.open_intent([], 1)
+    record(journal, i, 0, "0x01")
+    for status in path:
+        journal.mark("0x01", status)
+    with pytest.raises(NonceError, match="is not allowed"):
+        journal.mark("0x01", bad)
+
+
+def test_reorg_then_reinclusion(journal: Journal) -> None:
+    i = journal.open_intent([], 1)
+    record(journal, i, 0, "0x01")
+    journal.mark("0x01", "sent")
+    journal.mark("0x01", "mined", mined_block=4, mined_block_hash="0xa")
+    journal.mark("0x01", "reorged")
+    assert journal.with_status("reorged", ACCT)[0].tx_hash == "0x01"
+    journal.mark("0x01", "mined", mined_block=5, mined_block_hash="0xb")
+    assert journal.tx("0x01").mined_block == 5
+
+
+def test_unknown_inputs(journal: Journal) -> None:
+    with pytest.raises(NonceError, match="not in the journal"):
+        journal.mark("0xnope", "sent")
+    i = journal.open_intent([], 1)
+    record(journal, i, 0, "0x01")
+    with pytest.raises(ValueError, match="unknown tx status"):
+        journal.mark("0x01", "lost")
+    with pytest.raises(ValueError, match="unknown tx fields"):
+        journal.mark("0x01", "sent", private_key="x")
+    with pytest.raises(ValueError, match="unknown intent status"):
+        journal.set_intent(i, "weird")
+
+
+def test_intents_status_and_listing(journal: Journal) -> None:
+    a = journal.open_intent(["0x1"], 1)
+    b = journal.open_intent(["0x2"], 2)
+    journal.set_intent(a, "reorged", "block reorganized away")
+    assert [x.id for x in journal.intents()] == [b, a]
+    assert journal.intent(a).note == "block reorganized away"
+    with pytest.raises(KeyError):
+        journal.intent(999)

@@ -1,0 +1,137 @@
+"""Operate: JSON logs with secret masking, webhook alerts that never raise, metrics."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from keeper.ops.alerts import Alerter
+from keeper.ops.logs import JsonFormatter, SecretFilter, log_decision, setup_logging
+from keeper.ops.metrics import Metrics
+
+KEY = "0x" + "5e" * 32
+
+
+@pytest.fixture(autouse=True)
+def _restore_keeper_logger() -> Iterator[None]:
+    root = logging.getLogger("keeper")
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
+
+
+def test_json_lines_carry_fields() -> None:
+    stream = io.StringIO()
+    setup_logging(json_lines=True, stream=stream)
+    log_decision(logging.getLogger("keeper.decisions"), "decision", vault="0xv", delta=-5, act=True)
+    line = json.loads(stream.getvalue().strip().splitlines()[-1])
+    assert line["msg"] == "decision"
+    assert line["vault"] == "0xv"
+    assert line["delta"] == -5
+    assert line["level"] == "info"
+    assert line["logger"] == "keeper.decisions"
+
+
+def test_secret_filter_masks_key_with_and_without_prefix() -> None:
+    stream = io.StringIO()
+    setup_logging(json_lines=True, stream=stream, secrets=[KEY])
+    log = logging.getLogger("keeper.test")
+    log.info("key is %s", KEY)
+    log.warning("bare %s", KEY[2:])
+    log.info("in fields", extra={"fields": {"oops": KEY}})
+    out = stream.getvalue()
+    assert KEY[2:] not in out
+    assert out.count("***") == 3
+
+
+def test_formatter_includes_exception() -> None:
+    rec = logging.LogRecord("keeper", logging.ERROR, __file__, 1, "boom", None, None)
+    try:
+        raise ValueError("inner")
+    except ValueError:
+        import sys
+
+        rec.exc_info = sys.exc_info()
+    assert "ValueError: inner" in json.loads(JsonFormatter().format(rec))["exc"]
+
+
+class FakeSession:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.posts: list[dict[str, Any]] = []
+
+    def post(self, url: str, json: dict[str, Any], timeout: float) -> Any:
+        if self.fail:
+            raise requests.ConnectionError("refused")
+        self.posts.append(json)
+
+        class R:
+            def raise_for_status(self) -> None:
+                return None
+
+        return R()
+
+
+def test_alert_posts_json_and_throttles() -> None:
+    now = [0.0]
+    s = FakeSession()
+    a = Alerter("http://hook.invalid/x", session=s, min_interval_s=60, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert a.alert("stale_oracle", "vault 0x1 stale", key="0x1", age=4000)
+    assert not a.alert("stale_oracle", "vault 0x1 stale", key="0x1")
+    assert a.alert("stale_oracle", "vault 0x2 stale", key="0x2")
+    now[0] = 61.0
+    assert a.alert("stale_oracle", "vault 0x1 stale", key="0x1")
+    assert [p["kind"] for p in s.posts] == ["stale_oracle"] * 3
+    assert s.posts[0]["age"] == "4000"
+
+
+def test_alert_never_raises_and_hides_url(caplog: Any) -> None:
+    a = Alerter("http://hook.invalid/SECRET-TOKEN", session=FakeSession(fail=True))  # type: ignore[arg-type]
+    with caplog.at_level(logging.WARNING):
+        assert a.alert("halt", "breaker tripped") is False
+    assert "alert webhook failed: ConnectionError" in caplog.text
+    assert "SECRET-TOKEN" not in caplog.text
+
+
+def test_alert_without_url_only_logs() -> None:
+    a = Alerter(None)
+    assert a.alert("low_balance", "low") is False
+    assert a.sent[-1]["kind"] == "low_balance"
+
+
+def test_metrics_registry_is_private() -> None:
+    m1, m2 = Metrics(), Metrics()
+    m1.cycles.labels("ok").inc()
+    m1.rebalances.labels("mined").inc(2)
+    m1.vault_delta.labels("0xv").set(-1.5)
+    assert m1.value("keeper_cycles_total", {"result": "ok"}) == 1
+    assert m1.value("keeper_rebalances_total", {"state": "mined"}) == 2
+    assert m1.value("keeper_vault_delta", {"vault": "0xv"}) == -1.5
+    assert m2.value("keeper_cycles_total", {"result": "ok"}) == 0
+
+
+def test_secret_filter_ignores_short_strings() -> None:
+    f = SecretFilter(["abc", ""])
+    rec = logging.LogRecord("k", logging.INFO, __file__, 1, "abc", None, None)
+    assert f.filter(rec)
+    assert rec.getMessage() == "abc"
+
+
+def test_metrics_http_endpoint() -> None:
+    from keeper.devnet.anvil import free_port
+
+    m = Metrics()
+    m.cycles.labels("ok").inc(3)
+    port = free_port()
+    m.serve(port)
+    body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    assert 'keeper_cycles_total{result="ok"} 3.0' in body
+    assert "keeper_rpc_requests_per_cycle" in body

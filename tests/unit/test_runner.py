@@ -1,0 +1,299 @@
+"""The runner with stand-in collaborators: one cycle end to end, the breaker, clean shutdown."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+
+from keeper.chain.connection import RpcCounter
+from keeper.chain.lens import LensResult, OracleState, Series, Thresholds, VaultSnapshot
+from keeper.errors import ChainError, ExecutionError, Halt, StaleOracleError
+from keeper.execution.journal import Journal
+from keeper.execution.sender import SendOutcome
+from keeper.execution.simulate import Simulation
+from keeper.ops.alerts import Alerter
+from keeper.ops.metrics import Metrics
+from keeper.runner import CycleConfig, CycleResult, Keeper, Runner, position_greeks, run_cycle
+from keeper.strategy import parse_policy
+
+NOW = 1_700_000_000
+WAD = 10**18
+BATCHER = "0x" + "ba" * 20
+
+
+def vault(i: int) -> str:
+    return "0x" + f"{i + 0xA0:040x}"
+
+
+def snap(i: int, net_delta: int, *, age: int = 5, valid: bool = True) -> VaultSnapshot:
+    return VaultSnapshot(
+        vault=vault(i),
+        oracle=OracleState(1, 3000 * 10**8, NOW - age, 8, False, 0),
+        net_delta=net_delta,
+        inventory=0,
+        thresholds=Thresholds(0, WAD // 10, 0, 86_400, 10 * WAD, 50, 100, 3600, 3600),
+        last_rebalance=NOW - 100,
+        pool_price=3000 * 10**8,
+        volatility=8 * 10**17,
+        total_assets=10**12,
+        total_supply=10**12,
+        free_quote=10**11,
+        paused=False,
+        trigger_ready=abs(net_delta) > WAD // 10,
+        trigger=1,
+        series=(Series(1, 0, 3200 * 10**8, 400 * 10**8, NOW + 30 * 86_400, 2 * WAD, False, 0),),
+        valid=valid,
+        read_errors=0 if valid else 1,
+    )
+
+
+@dataclass
+class FakeLens:
+    snaps: list[VaultSnapshot]
+    reads: int = 0
+
+    def read(self, vaults: list[str]) -> LensResult:
+        self.reads += 1
+        return LensResult(tuple(self.snaps), 100 + self.reads, NOW, 1)
+
+
+@dataclass
+class FakeEth:
+    chain_id: int = 10
+    block_number: int = 100
+
+    def get_block(self, tag: Any) -> dict[str, int]:
+        return {"number": self.block_number, "baseFeePerGas": 1_000_000}
+
+
+@dataclass
+class FakeW3:
+    eth: FakeEth = field(default_factory=FakeEth)
+
+
+def make_keeper(snaps: list[VaultSnapshot], **kw: Any) -> Keeper:
+    return Keeper(
+        w3=FakeW3(),  # type: ignore[arg-type]
+        vaults=[s.vault for s in snaps],
+        lens=FakeLens(snaps),  # type: ignore[arg-type]
+        policy=parse_policy("band:width=0.05"),
+        config=CycleConfig(eth_usd=3000.0),
+        alerter=Alerter(None),
+        metrics=Metrics(),
+        counter=RpcCounter(),
+        **kw,
+    )
+
+
+def test_dry_run_cycle_plans_exactly_the_out_of_band_vaults() -> None:
+    # band:width=0.05 of 2 contracts = 0.1 underlying
+    k = make_keeper([snap(0, -WAD // 2), snap(1, WAD // 50), snap(2, 3 * WAD // 10)])
+    result = run_cycle(k)
+    assert result.dry_run
+    assert result.planned == (vault(0), vault(2))
+    assert [d.act for d in result.decisions] == [True, False, True]
+    assert result.tx_hash is None
+    assert result.simulated == ()
+    assert k.metrics.value("keeper_vault_delta", {"vault": vault(0)}) == -0.5
+    assert k.metrics.value("keeper_vault_deviation", {"vault": vault(0)}) == pytest.approx(5.0)
+    assert result.to_dict()["decisions"][0]["vault"] == vault(0)
+
+
+def test_stale_oracle_and_unreadable_vaults_are_skipped_with_alerts() -> None:
+    k = make_keeper([snap(0, -WAD, age=4000), snap(1, -WAD, valid=False), snap(2, -WAD)])
+    result = run_cycle(k)
+    assert set(result.skipped) == {vault(0), vault(1)}
+    assert "heartbeat" in result.skipped[vault(0)]
+    assert result.planned == (vault(2),)
+    kinds = [a["kind"] for a in k.alerter.sent]
+    assert "stale_oracle" in kinds
+    assert "oracle" in kinds
+
+
+def test_position_greeks_aggregate_series() -> None:
+    s = snap(0, 0)
+    two = replace(s, series=(*s.series, replace(s.series[0], id=2, option_type=1)))
+    gamma, contracts, tau = position_greeks([s, two], NOW)
+    assert contracts == [2.0, 4.0]
+    assert gamma[0] > 0
+    assert gamma[1] != gamma[0]
+    assert tau[0] == pytest.approx(30 / 365)
+
+
+@dataclass
+class FakeSender:
+    outcome_status: str = "mined"
+    address: str = "0x" + "ee" * 20
+    chain_id: int = 10
+    journal: Journal = field(default_factory=lambda: Journal(":memory:"))
+    sent: list[tuple[int, str, bytes, int]] = field(default_factory=list)
+
+    def check_reorgs(self) -> list[int]:
+        return []
+
+    def has_pending(self) -> bool:
+        return False
+
+    def resume(self, timeout: float) -> list[SendOutcome]:
+        return []
+
+    def balance(self) -> int:
+        return 1
+
+    def send_and_wait(self, intent: int, to: str, data: bytes, gas: int, **kw: Any) -> SendOutcome:
+        kw["l1_fee"](b"\x02signed")
+        self.sent.append((intent, to, data, gas))
+        return SendOutcome(0, "0xhash", self.outcome_status, 101, 50_000, 7, 1)
+
+
+def fake_simulation(monkeypatch: pytest.MonkeyPatch, drop: set[str]) -> None:
+    def sim(w3: Any, batcher: str, vaults: Any, sender: str, decoder: Any, **kw: Any) -> Simulation:
+        keep = tuple(v for v in vaults if v not in drop)
+        return Simulation(
+            keep, b"calldata", 300_000, (), {v: "OptionVaultTooSoon(...)" for v in drop}
+        )
+
+    monkeypatch.setattr("keeper.runner.simulate_batch", sim)
+
+
+class FixedL1:
+    name = "op"
+
+    def fee(self, signed: bytes, to: str, data: bytes) -> int:
+        return 1234
+
+
+def test_send_path_journals_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_simulation(monkeypatch, drop={vault(2)})
+    sender = FakeSender()
+    k = make_keeper(
+        [snap(0, -WAD), snap(1, 0), snap(2, WAD)], sender=sender, batcher=BATCHER, l1fee=FixedL1()
+    )
+    result = run_cycle(k)
+    assert result.planned == (vault(0), vault(2))
+    assert result.simulated == (vault(0),)
+    assert result.dropped == {vault(2): "OptionVaultTooSoon(...)"}
+    assert result.tx_status == "mined"
+    assert result.l1_fee_wei == 1234
+    assert result.fee_wei == 350_000
+    assert sender.journal.intent(1).vaults == (vault(0),)
+    assert sender.sent[0][1:] == (BATCHER, b"calldata", 300_000)
+    m = k.metrics
+    assert m.value("keeper_rebalances_total", {"state": "mined"}) == 1
+    assert m.value("keeper_rebalances_total", {"state": "replaced"}) == 1
+    assert m.value("keeper_l1_fee_spent_wei_total") == 1234
+    assert m.value("keeper_gas_spent_wei_total") == 350_000
+    assert [a["kind"] for a in k.alerter.sent] == ["low_balance"]
+
+
+def test_reverted_batch_fails_the_cycle_with_alert(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_simulation(monkeypatch, drop=set())
+    k = make_keeper([snap(0, -WAD)], sender=FakeSender("reverted"), batcher=BATCHER)
+    with pytest.raises(ExecutionError, match="ended reverted"):
+        run_cycle(k)
+    assert "failed_batch" in [a["kind"] for a in k.alerter.sent]
+    assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 1
+
+
+def dummy_result() -> CycleResult:
+    return run_cycle(make_keeper([snap(0, 0)]))
+
+
+def test_breaker_halts_after_n_consecutive_failures() -> None:
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    calls: list[int] = []
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        calls.append(1)
+        if len(calls) == 2:
+            return dummy_result()  # a success in between resets the count
+        raise ChainError("node down")
+
+    runner = Runner(
+        k, breaker_threshold=3, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks)
+    )
+    with pytest.raises(Halt, match="3 consecutive failed cycles; last: ChainError: node down"):
+        runner.run()
+    assert len(calls) == 5
+    assert [a["kind"] for a in k.alerter.sent] == ["halt"]
+    assert k.metrics.value("keeper_cycles_total", {"result": "failed"}) == 4
+    assert k.metrics.value("keeper_cycles_total", {"result": "ok"}) == 1
+
+
+def test_oracle_errors_do_not_trip_the_breaker() -> None:
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    n = [0]
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        n[0] += 1
+        if n[0] <= 4:
+            raise StaleOracleError("stale")
+        return dummy_result()
+
+    runner = Runner(
+        k,
+        breaker_threshold=2,
+        poll_interval_s=0,
+        cycle=cycle,
+        block_number=lambda: next(blocks),
+        max_cycles=1,
+    )
+    assert runner.run() == 1
+    assert n[0] == 5
+
+
+def test_one_cycle_per_new_block() -> None:
+    k = make_keeper([snap(0, 0)])
+    heads = iter([5, 5, 5, 6, 6, 7])
+    seen: list[int] = []
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        seen.append(1)
+        return dummy_result()
+
+    runner = Runner(
+        k, poll_interval_s=0, cycle=cycle, block_number=lambda: next(heads), max_cycles=3
+    )
+    assert runner.run() == 3
+    assert len(seen) == 3
+
+
+def test_sigterm_stops_cleanly_after_the_cycle() -> None:
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    before = signal.getsignal(signal.SIGTERM)
+    done: list[int] = []
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        os.kill(os.getpid(), signal.SIGTERM)
+        done.append(1)  # the cycle still finishes
+        return dummy_result()
+
+    runner = Runner(k, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks))
+    assert runner.run() == 1
+    assert runner.stopping
+    assert done == [1]
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_transport_errors_count_as_failed_cycles_not_crashes() -> None:
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        raise requests.ConnectionError("connection reset")
+
+    runner = Runner(
+        k, breaker_threshold=2, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks)
+    )
+    with pytest.raises(Halt, match="ConnectionError"):
+        runner.run()
+    assert runner.failures == 2

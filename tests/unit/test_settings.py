@@ -1,0 +1,214 @@
+"""Settings: env and .env loading, addresses files, signer loading, one-line ConfigErrors."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from keeper.errors import ConfigError
+from keeper.settings import PROJECT_ENV_EXAMPLE, Settings, load_settings
+
+KEY = "0x" + "4c" * 32
+VAULT_A = "0x" + "a1" * 20
+VAULT_B = "0x" + "b2" * 20
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_are_dry_run() -> None:
+    s = load_settings(env_file=None)
+    assert s.dry_run
+    assert s.signer() is None
+    assert s.rpc_urls == ["http://127.0.0.1:8545"]
+
+
+def test_env_vars_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_VAULTS", f"{VAULT_A}, {VAULT_B.upper().replace('0X', '0x')}")
+    monkeypatch.setenv("KEEPER_CHAIN_ID", "31337")
+    monkeypatch.setenv("KEEPER_RPC_URL", "ws://127.0.0.1:1,http://127.0.0.1:2")
+    s = load_settings(env_file=None)
+    assert s.chain_id == 31337
+    assert len(s.vaults) == 2
+    assert all(re.fullmatch(r"0x[0-9a-fA-F]{40}", v) for v in s.vaults)
+    assert s.vaults[0] != VAULT_A  # checksummed
+    assert s.vaults[0].lower() == VAULT_A
+    assert s.rpc_urls == ["ws://127.0.0.1:1", "http://127.0.0.1:2"]
+
+
+def test_dotenv_file_is_read(tmp_path: Path) -> None:
+    env = tmp_path / "custom.env"
+    env.write_text(f"KEEPER_LENS={VAULT_A}\nKEEPER_CONFIRMATIONS=3\n")
+    s = load_settings(env_file=env)
+    assert s.lens is not None
+    assert s.lens.lower() == VAULT_A
+    assert s.confirmations == 3
+
+
+def test_malformed_vault_address_is_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_VAULTS", f"{VAULT_A},0x1234")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("KEEPER_VAULTS:")
+    assert "'0x1234' is not a 20-byte hex address" in msg
+
+
+def test_malformed_lens_address(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_LENS", "not-an-address")
+    with pytest.raises(ConfigError, match=r"KEEPER_LENS: .*not a 20-byte hex address"):
+        load_settings(env_file=None)
+
+
+def test_duplicate_vault_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_VAULTS", f"{VAULT_A},{VAULT_A}")
+    with pytest.raises(ConfigError, match="listed twice"):
+        load_settings(env_file=None)
+
+
+def test_unsupported_rpc_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_RPC_URL", "ftp://x")
+    with pytest.raises(ConfigError, match="KEEPER_RPC_URL: unsupported RPC URL scheme 'ftp'"):
+        load_settings(env_file=None)
+
+
+def test_private_key_signer(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", KEY)
+    s = load_settings(env_file=None)
+    assert not s.dry_run
+    signer = s.signer()
+    assert signer is not None
+    assert signer.address == Account.from_key(KEY).address
+    assert KEY not in repr(s)
+    assert KEY not in str(s.model_dump())
+
+
+def test_bad_private_key_error_hides_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = "0x" + "zz" * 32
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", bad)
+    s = load_settings(env_file=None)
+    with pytest.raises(ConfigError) as info:
+        s.signer()
+    assert "not a valid 32-byte hex private key" in str(info.value)
+    assert bad not in str(info.value)
+    assert info.value.__cause__ is None
+    assert info.value.__suppress_context__
+
+
+def test_keystore_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(Account.encrypt(KEY, "hunter22", kdf="pbkdf2", iterations=2)))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(path))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "hunter22")
+    signer = load_settings(env_file=None).signer()
+    assert signer is not None
+    assert signer.address == Account.from_key(KEY).address
+
+
+def test_keystore_wrong_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(Account.encrypt(KEY, "right-pass", kdf="pbkdf2", iterations=2)))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(path))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "wrong-pass")
+    with pytest.raises(ConfigError, match=f"wrong password for keystore {path}") as info:
+        load_settings(env_file=None).signer()
+    assert "wrong-pass" not in str(info.value)
+
+
+def test_keystore_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(tmp_path / "nope.json"))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "x")
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(env_file=None).signer()
+
+
+def test_keystore_not_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "key.json"
+    path.write_text("garbage")
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(path))
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "x")
+    with pytest.raises(ConfigError, match="not a JSON keystore"):
+        load_settings(env_file=None).signer()
+
+
+def test_keystore_needs_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(tmp_path / "k.json"))
+    with pytest.raises(ConfigError, match="keystore_path needs keystore_password"):
+        load_settings(env_file=None)
+
+
+def test_key_and_keystore_together_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", KEY)
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/x.json")
+    monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "x")
+    with pytest.raises(ConfigError, match="either private_key or keystore_path") as info:
+        load_settings(env_file=None)
+    assert KEY not in str(info.value)
+
+
+def test_addresses_file_overrides_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_LENS", VAULT_B)
+    f = tmp_path / "devnet.json"
+    f.write_text(
+        json.dumps({"lens": VAULT_A, "batcher": VAULT_B, "vaults": [VAULT_A], "chainId": 31337})
+    )
+    s = load_settings(env_file=None, addresses=f)
+    assert s.lens is not None
+    assert s.lens.lower() == VAULT_A
+    assert s.chain_id == 31337
+    assert [v.lower() for v in s.vaults] == [VAULT_A]
+    assert s.addresses_file == f
+
+
+def test_addresses_file_missing(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(env_file=None, addresses=tmp_path / "none.json")
+
+
+def test_addresses_file_bad_address(tmp_path: Path) -> None:
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"batcher": "0xdead"}))
+    with pytest.raises(ConfigError, match="KEEPER_BATCHER"):
+        load_settings(env_file=None, addresses=f)
+
+
+def test_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_POLICY", "band:width=0.1")
+    s = load_settings(env_file=None, policy="ww:risk_aversion=2")
+    assert s.policy == "ww:risk_aversion=2"
+
+
+def test_out_of_range_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_CONFIRMATIONS", "0")
+    with pytest.raises(ConfigError, match="KEEPER_CONFIRMATIONS"):
+        load_settings(env_file=None)
+
+
+def test_env_example_documents_every_field() -> None:
+    text = PROJECT_ENV_EXAMPLE.read_text()
+    names = set(re.findall(r"^(KEEPER_[A-Z0-9_]+)=", text, flags=re.M))
+    expected = {f"KEEPER_{name.upper()}" for name in Settings.model_fields}
+    assert expected - names == set(), "fields missing from .env.example"
+    assert names - expected == set(), ".env.example documents unknown variables"
+
+
+def test_env_example_holds_no_secret_and_loads() -> None:
+    text = PROJECT_ENV_EXAMPLE.read_text()
+    values = dict(re.findall(r"^(KEEPER_[A-Z0-9_]+)=(.*)$", text, flags=re.M))
+    for secret in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PASSWORD", "KEEPER_ALERT_WEBHOOK_URL"):
+        assert values[secret] == ""
+    assert not re.search(r"0x[0-9a-fA-F]{64}", text)
+    s = load_settings(env_file=PROJECT_ENV_EXAMPLE)
+    assert s.dry_run

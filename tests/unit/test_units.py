@@ -1,0 +1,89 @@
+"""Integer money: mul_div rounding mirrors Solidity's, and the one float conversion."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keeper.units import (
+    UINT256_MAX,
+    WAD,
+    bps_up,
+    mul_div_down,
+    mul_div_up,
+    wad_div_down,
+    wad_div_up,
+    wad_from_float,
+    wad_mul_down,
+    wad_to_float,
+)
+
+u256 = st.integers(min_value=0, max_value=UINT256_MAX)
+small = st.integers(min_value=0, max_value=2**128)
+pos = st.integers(min_value=1, max_value=2**128)
+
+
+@given(small, small, pos)
+def test_mul_div_down_is_floor(x: int, y: int, d: int) -> None:
+    assert mul_div_down(x, y, d) == (Fraction(x * y, d)).__floor__()
+
+
+@given(small, small, pos)
+def test_mul_div_up_is_ceil_and_at_most_one_more(x: int, y: int, d: int) -> None:
+    up = mul_div_up(x, y, d)
+    down = mul_div_down(x, y, d)
+    assert up == (Fraction(x * y, d)).__ceil__()
+    assert up - down in (0, 1)
+    assert (up == down) == ((x * y) % d == 0)
+
+
+@given(u256, u256, st.integers(min_value=1, max_value=UINT256_MAX))
+def test_full_width_intermediate_like_openzeppelin(x: int, y: int, d: int) -> None:
+    # mulDiv keeps the 512-bit product: only the *result* must fit a uint256.
+    exact = x * y // d
+    if exact > UINT256_MAX:
+        with pytest.raises(ValueError, match="not a uint256"):
+            mul_div_down(x, y, d)
+    else:
+        assert mul_div_down(x, y, d) == exact
+
+
+def test_rejects_negative_zero_denominator_and_overflow() -> None:
+    with pytest.raises(ValueError, match="x=-1 is not a uint256"):
+        mul_div_down(-1, 1, 1)
+    with pytest.raises(ValueError, match="division by zero"):
+        mul_div_up(1, 1, 0)
+    with pytest.raises(ValueError, match=r"result=.* is not a uint256"):
+        mul_div_up(UINT256_MAX, UINT256_MAX, 1)
+    with pytest.raises(ValueError, match=r"x=.* is not a uint256"):
+        mul_div_down(UINT256_MAX + 1, 1, 1)
+
+
+def test_wad_helpers() -> None:
+    assert wad_mul_down(3 * WAD // 2, 2 * WAD) == 3 * WAD
+    assert wad_div_down(1, 3) == WAD // 3
+    assert wad_div_up(1, 3) == WAD // 3 + 1
+    assert bps_up(100, 2_000) == 120
+    assert bps_up(101, 2_000) == 122  # 121.2 rounds up
+
+
+@given(st.floats(min_value=-1e30, max_value=1e30, allow_nan=False))
+def test_wad_from_float_truncates_toward_zero(x: float) -> None:
+    w = wad_from_float(x)
+    exact = Fraction(x) * WAD
+    assert abs(Fraction(w)) <= abs(exact)
+    assert abs(exact - w) < 1
+
+
+def test_wad_from_float_exact_binary_value() -> None:
+    assert wad_from_float(0.5) == WAD // 2
+    assert wad_from_float(0.1) == 100000000000000005  # 0.1 is 0.1000000000000000055...
+    assert wad_from_float(-0.1) == -100000000000000005
+    assert wad_to_float(WAD // 4) == 0.25
+    with pytest.raises(ValueError, match="cannot convert nan"):
+        wad_from_float(float("nan"))
+    with pytest.raises(ValueError, match="does not fit an int256"):
+        wad_from_float(1e100)
