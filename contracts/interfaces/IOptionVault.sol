@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
+
 /// @title IOptionVault
 /// @notice An ERC-4626 vault over a quote asset (6 decimals) that writes European, cash-settled,
 ///         capped calls and puts on one underlying (18 decimals), priced by a Chainlink feed
@@ -14,7 +16,10 @@ pragma solidity 0.8.30;
 ///      - quote amounts: quote-token units (1e6).
 ///      Net delta = hedge inventory - sum over open series of size * per-contract delta
 ///      (the vault is short every option it writes).
-interface IOptionVault {
+///      It extends IERC4626, so `totalAssets`, `totalSupply` and the ERC-4626 flows are reachable
+///      through this interface too. Claims are paid by `redeemClaims(id, amount)`, not an
+///      overload of ERC-4626's `redeem`, so tools that resolve functions by name stay unambiguous.
+interface IOptionVault is IERC4626 {
     // ------------------------------------------------------------------ types
 
     /// @notice Call or put.
@@ -124,6 +129,18 @@ interface IOptionVault {
     error OptionVaultNotSettled(uint256 id);
     /// @notice The vault has too many open series to write another.
     error OptionVaultTooManySeries(uint256 open, uint256 max);
+    /// @notice A required address is zero (`field` names it).
+    error OptionVaultZeroAddress(bytes32 field);
+    /// @notice A token or feed has decimals other than the vault's fixed units (6, 18, 8).
+    error OptionVaultUnsupportedDecimals(bytes32 field, uint8 decimals);
+    /// @notice A trigger is met but nothing can be traded: buying needs free quote, selling
+    ///         needs inventory (a spot venue cannot short), and the trade rounded to zero.
+    error OptionVaultNoTradePossible(int256 desired);
+    /// @notice The venue delivered less than the oracle-derived minimum (checked by the vault
+    ///         on its own balance, whatever the venue reports).
+    error OptionVaultInsufficientOutput(uint256 amountOut, uint256 minOut);
+    /// @notice A zero amount was passed where a positive one is required.
+    error OptionVaultZeroAmount();
 
     // ------------------------------------------------------------------ events
 
@@ -163,6 +180,60 @@ interface IOptionVault {
     event TargetDeltaUpdated(int256 oldTarget, int256 newTarget);
     /// @notice The Black-Scholes vol parameter changed.
     event VolatilityUpdated(uint256 oldVol, uint256 newVol);
+    /// @notice The hedge venue changed.
+    event VenueUpdated(address oldVenue, address newVenue);
+
+    // ------------------------------------------------------------------ setup
+
+    /// @notice Initializes a clone (callable once; the implementation itself is locked).
+    function initialize(InitParams calldata params) external;
+
+    // ------------------------------------------------------------------ desk and holders
+
+    /// @notice Writes a capped series to `buyer`, who pays `premium` (quote units, pulled from
+    ///         `buyer`, who must have approved the vault) and receives `size` ERC-1155 claims
+    ///         (DESK_ROLE, not when paused).
+    /// @return id The new series id (also the claim token id).
+    function writeOption(
+        address buyer,
+        OptionType optionType,
+        uint256 strike,
+        uint256 cap,
+        uint64 expiry,
+        uint256 size,
+        uint256 premium
+    ) external returns (uint256 id);
+
+    /// @notice Settles an expired series at the current oracle price (anyone; also when paused).
+    function settle(uint256 id) external returns (uint256 payoutPerContract);
+
+    /// @notice Burns `amount` claims of a settled series from the caller and pays
+    ///         amount * payoutPerContract / 1e18 quote, rounded down (also when paused).
+    function redeemClaims(uint256 id, uint256 amount) external returns (uint256 paid);
+
+    // ------------------------------------------------------------------ admin
+
+    /// @notice Setters (DEFAULT_ADMIN_ROLE), each checked against hard bounds (see the
+    ///         implementation's constants) and emitting `ThresholdUpdated` / `TargetDeltaUpdated`
+    ///         / `VolatilityUpdated` / `VenueUpdated`.
+    function setTargetDelta(int256 target) external;
+    function setBand(uint256 band) external;
+    function setMinInterval(uint32 minInterval) external;
+    function setMaxInterval(uint32 maxInterval) external;
+    function setMaxTrade(uint256 maxTrade) external;
+    function setMaxSlippageBps(uint16 bps) external;
+    function setMaxOracleGapBps(uint16 bps) external;
+    function setOracleHeartbeat(uint32 heartbeat) external;
+    function setSequencerGracePeriod(uint32 gracePeriod) external;
+    function setVolatility(uint256 vol) external;
+    function setVenue(address venue) external;
+
+    /// @notice Stops writing and rebalancing (PAUSER_ROLE); deposits, withdrawals, settlement
+    ///         and claim redemption keep working.
+    function pause() external;
+
+    /// @notice Resumes writing and rebalancing (PAUSER_ROLE).
+    function unpause() external;
 
     // ------------------------------------------------------------------ keeper
 
@@ -184,11 +255,12 @@ interface IOptionVault {
     /// @notice Net delta now (1e18).
     function netDelta() external view returns (int256);
 
-    /// @notice Per-contract Black-Scholes delta, gamma and vega of a series at the oracle price.
-    /// @return delta 1e18 (calls 0..1e18, puts -1e18..0), before the cap adjustment noted in
-    ///         the implementation.
-    /// @return gamma Per 1 whole underlying move of 1 price unit... see implementation NatSpec.
-    /// @return vega Per 1.0 of vol, in price units (1e8) times 1e18.
+    /// @notice Per-contract Black-Scholes delta, gamma and vega of a series at the valuation
+    ///         price, cap included (a capped option is valued as a spread, see
+    ///         docs/pricing-model.md). The vault is short: its exposure is -size * these.
+    /// @return delta 1e18 underlying per contract (capped call 0..1e18, capped put -1e18..0).
+    /// @return gamma 1e18 fixed point: change of delta per 1 USD move of the spot.
+    /// @return vega 1e18 fixed point: USD per contract per 1.00 of vol.
     function seriesGreeks(uint256 id)
         external
         view
@@ -218,6 +290,9 @@ interface IOptionVault {
     /// @notice Quote free for withdrawals and hedge purchases (quote units).
     function freeQuote() external view returns (uint256);
 
+    /// @notice The stateless contract that prices the book (shared by every clone).
+    function pricer() external view returns (address);
+
     /// @notice The price oracle, the sequencer-uptime feed (zero if none), the venue, the
     ///         underlying token and the ERC-1155 claims token.
     function oracle() external view returns (address);
@@ -225,4 +300,28 @@ interface IOptionVault {
     function venue() external view returns (address);
     function underlying() external view returns (address);
     function claims() external view returns (address);
+
+    /// @notice Whether writing and rebalancing are paused.
+    function paused() external view returns (bool);
+
+    /// @notice Quote held per the vault's own accounting (donations ignored).
+    function quoteBalance() external view returns (uint256);
+
+    /// @notice Payoffs of settled series not yet redeemed (quote units, rounded up).
+    function settledUnpaid() external view returns (uint256);
+
+    /// @notice Black-Scholes value of the open options (quote units, rounded up).
+    function optionsValue() external view returns (uint256);
+
+    /// @notice The price `totalAssets`, `netDelta` and `seriesGreeks` use (1e8): the latest
+    ///         oracle answer when positive, else the last price the vault accepted.
+    function valuationPrice() external view returns (uint256);
+
+    /// @notice Role ids.
+    function DESK_ROLE() external view returns (bytes32);
+    function KEEPER_ROLE() external view returns (bytes32);
+    function PAUSER_ROLE() external view returns (bytes32);
+
+    /// @notice Most open series at once (bounds the cost of `totalAssets` and `netDelta`).
+    function MAX_OPEN_SERIES() external view returns (uint256);
 }

@@ -1,0 +1,101 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {SD59x18, exp} from "@prb/math/src/SD59x18.sol";
+
+/// @title NormalCdf
+/// @notice The standard normal CDF N(x) and density phi(x) in 1e18 fixed point.
+/// @dev Hart (1968) double-precision algorithm 5666 as given by G. West, "Better approximations
+///      to cumulative normal functions", Wilmott Magazine (2005), Figure 2; see
+///      docs/pricing-model.md. The coefficients below are West's decimal literals scaled by 1e18
+///      (exact integers, no rounding of the published digits). `exp` is PRBMath SD59x18. The
+///      keeper mirrors this algorithm in float64; the fixed-point error against the exact CDF
+///      (Python's math.erfc) is measured in tests/forge/NormalCdf.t.sol.
+library NormalCdf {
+    int256 internal constant ONE = 1e18;
+    /// @dev Beyond |x| = 37 the tail is below 1e-299: N(-x) = 0 exactly in 1e18 fixed point.
+    int256 internal constant TAIL_CUTOFF = 37e18;
+    /// @dev Switch between the rational approximation and the continued fraction (10/sqrt(2)).
+    int256 internal constant SPLIT = 7_071067811865470000;
+    /// @dev 1/sqrt(2*pi), for the density.
+    int256 internal constant INV_SQRT_2PI = 398942280401432678;
+    /// @dev sqrt(2*pi) as West writes it (2.506628274631).
+    int256 internal constant SQRT_2PI_WEST = 2_506628274631000000;
+
+    // numerator coefficients, highest degree first
+    int256 private constant N6 = 35262496599891100; // 3.52624965998911e-02
+    int256 private constant N5 = 700383064443688000; // 0.700383064443688
+    int256 private constant N4 = 6_373962203531650000; // 6.37396220353165
+    int256 private constant N3 = 33_912866078383000000; // 33.912866078383
+    int256 private constant N2 = 112_079291497871000000; // 112.079291497871
+    int256 private constant N1 = 221_213596169931000000; // 221.213596169931
+    int256 private constant N0 = 220_206867912376000000; // 220.206867912376
+    // denominator coefficients, highest degree first
+    int256 private constant D7 = 88388347648318400; // 8.83883476483184e-02
+    int256 private constant D6 = 1_755667163182640000; // 1.75566716318264
+    int256 private constant D5 = 16_064177579207000000; // 16.064177579207
+    int256 private constant D4 = 86_780732202946100000; // 86.7807322029461
+    int256 private constant D3 = 296_564248779674000000; // 296.564248779674
+    int256 private constant D2 = 637_333633378831000000; // 637.333633378831
+    int256 private constant D1 = 793_826512519948000000; // 793.826512519948
+    int256 private constant D0 = 440_413735824752000000; // 440.413735824752
+
+    /// @notice N(x), 1e18 fixed point in [0, 1e18].
+    function cdf(int256 x) internal pure returns (int256) {
+        (int256 n,) = cdfAndPdf(x);
+        return n;
+    }
+
+    /// @notice phi(x) = exp(-x^2/2) / sqrt(2 pi), 1e18 fixed point.
+    function pdf(int256 x) internal pure returns (int256) {
+        (, int256 p) = cdfAndPdf(x);
+        return p;
+    }
+
+    /// @notice N(x) and phi(x) together: both need exp(-x^2/2), computed once.
+    /// @param x 1e18 fixed point (any sign).
+    /// @return n N(x), 1e18.
+    /// @return phi phi(x), 1e18.
+    function cdfAndPdf(int256 x) internal pure returns (int256 n, int256 phi) {
+        int256 y = x < 0 ? -x : x;
+        if (y > TAIL_CUTOFF) {
+            return (x < 0 ? int256(0) : ONE, 0);
+        }
+        // y <= 37e18, so y*y <= 1.4e39: no overflow; exp of <= -41.4 returns 0 (PRBMath).
+        int256 e = exp(SD59x18.wrap(-(y * y / ONE) / 2)).unwrap();
+        phi = e * INV_SQRT_2PI / ONE;
+        int256 tail; // N(-y)
+        // Unchecked: 0 <= y <= 37e18, every coefficient is < 1e21 and each partial sum stays
+        // below 1e24, so no product exceeds ~4e43 (far below 2^255); `den` >= D0 > 0, `t` >= y
+        // > 0 and e <= 1e18, so no division is by zero or overflows.
+        unchecked {
+            if (y < SPLIT) {
+                int256 num = N6;
+                num = num * y / ONE + N5;
+                num = num * y / ONE + N4;
+                num = num * y / ONE + N3;
+                num = num * y / ONE + N2;
+                num = num * y / ONE + N1;
+                num = num * y / ONE + N0;
+                int256 den = D7;
+                den = den * y / ONE + D6;
+                den = den * y / ONE + D5;
+                den = den * y / ONE + D4;
+                den = den * y / ONE + D3;
+                den = den * y / ONE + D2;
+                den = den * y / ONE + D1;
+                den = den * y / ONE + D0;
+                tail = e * num / den;
+            } else {
+                // West: exp(-y^2/2) / (y + 1/(y + 2/(y + 3/(y + 4/(y + 0.65))))) / 2.506628274631
+                int256 t = y + 650000000000000000;
+                t = y + 4e36 / t;
+                t = y + 3e36 / t;
+                t = y + 2e36 / t;
+                t = y + 1e36 / t;
+                tail = e * ONE / t * ONE / SQRT_2PI_WEST;
+            }
+        }
+        n = x < 0 ? tail : ONE - tail;
+    }
+}

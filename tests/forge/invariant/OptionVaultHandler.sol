@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {CommonBase} from "forge-std/Base.sol";
+import {StdCheats} from "forge-std/StdCheats.sol";
+import {StdUtils} from "forge-std/StdUtils.sol";
+import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV3Aggregator.sol";
+
+import {OptionVault} from "../../../contracts/OptionVault.sol";
+import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
+import {MintableERC20} from "../../../contracts/devnet/MintableERC20.sol";
+import {MockVenue} from "../mocks/MockVenue.sol";
+
+/// @notice Drives one vault through deposits, withdrawals, writes, settlements, claim
+///         redemptions, price moves, donations, rebalances and time. It holds DESK_ROLE and
+///         KEEPER_ROLE. Every action keeps ghost sums/flags the invariants check.
+contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
+    OptionVault public immutable vault;
+    MintableERC20 public immutable usdc;
+    MintableERC20 public immutable weth;
+    MockV3Aggregator public immutable feed;
+    MockVenue public immutable venue;
+    address public immutable buyer;
+    address[3] internal actors;
+
+    // ghosts
+    uint256 public ghost_inventory; // sum of inventory changes seen in rebalances
+    uint256 public ghost_deposited;
+    uint256 public ghost_withdrawn;
+    uint256 public ghost_premiums;
+    uint256 public ghost_claimsPaid;
+    uint256 public ghost_hedgeQuoteOut; // quote spent on hedge buys
+    uint256 public ghost_hedgeQuoteIn; // quote received from hedge sells
+    bool public ghost_inventoryMovedOutsideRebalance;
+    bool public ghost_donationMovedSharePrice;
+    bool public ghost_rebalanceOverMaxTrade;
+    bool public ghost_rebalanceBelowMinOut;
+    bool public ghost_triggerDisagreed;
+    mapping(bytes32 => uint256) public calls;
+    uint256[] internal _written; // every series id written
+
+    constructor(
+        OptionVault vault_,
+        MintableERC20 usdc_,
+        MintableERC20 weth_,
+        MockV3Aggregator feed_,
+        MockVenue venue_
+    ) {
+        vault = vault_;
+        usdc = usdc_;
+        weth = weth_;
+        feed = feed_;
+        venue = venue_;
+        buyer = makeAddr("inv-buyer");
+        actors = [makeAddr("inv-a"), makeAddr("inv-b"), makeAddr("inv-c")];
+    }
+
+    modifier tracked(bytes32 name) {
+        calls[name] += 1;
+        uint256 inv = vault.hedgeInventory();
+        _;
+        if (vault.hedgeInventory() != inv) ghost_inventoryMovedOutsideRebalance = true;
+    }
+
+    function _price() internal view returns (uint256) {
+        (, int256 p,,,) = feed.latestRoundData();
+        return uint256(p);
+    }
+
+    // ------------------------------------------------------------------ depositors
+
+    function deposit(uint256 actorSeed, uint256 assets) external tracked("deposit") {
+        address a = actors[actorSeed % 3];
+        assets = _bound(assets, 1, 1_000_000e6);
+        if (assets > vault.maxDeposit(a)) return;
+        usdc.mint(a, assets);
+        vm.startPrank(a);
+        usdc.approve(address(vault), assets);
+        vault.deposit(assets, a);
+        vm.stopPrank();
+        ghost_deposited += assets;
+    }
+
+    function withdraw(uint256 actorSeed, uint256 frac) external tracked("withdraw") {
+        address a = actors[actorSeed % 3];
+        uint256 max = vault.maxWithdraw(a);
+        if (max == 0) return;
+        uint256 assets = _bound(frac, 1, max);
+        vm.prank(a);
+        vault.withdraw(assets, a, a);
+        ghost_withdrawn += assets;
+    }
+
+    function redeemShares(uint256 actorSeed, uint256 frac) external tracked("redeemShares") {
+        address a = actors[actorSeed % 3];
+        uint256 max = vault.maxRedeem(a);
+        if (max == 0) return;
+        uint256 shares = _bound(frac, 1, max);
+        vm.prank(a);
+        ghost_withdrawn += vault.redeem(shares, a, a);
+    }
+
+    // ------------------------------------------------------------------ desk and holders
+
+    struct WriteArgs {
+        IOptionVault.OptionType t;
+        uint256 strike;
+        uint256 cap;
+        uint64 expiry;
+        uint256 size;
+        uint256 premium;
+    }
+
+    function write(
+        bool isCall,
+        uint256 strikeBps,
+        uint256 cap,
+        uint256 tenor,
+        uint256 size,
+        uint256 premium
+    ) external tracked("write") {
+        if (vault.paused()) return;
+        WriteArgs memory w;
+        w.t = isCall ? IOptionVault.OptionType.Call : IOptionVault.OptionType.Put;
+        w.strike = _price() * _bound(strikeBps, 7_000, 13_000) / 10_000;
+        w.cap = _bound(cap, 10e8, 2_000e8);
+        w.expiry = uint64(block.timestamp + _bound(tenor, 1 hours, 20 days));
+        w.size = _bound(size, 1e15, 5e18);
+        w.premium = _bound(premium, 1, 500e6);
+        // Only writes the vault can collateralize: refused writes are unit-tested.
+        uint256 maxPayoff = !isCall && w.cap > w.strike ? w.strike : w.cap;
+        uint256 lock = (w.size * maxPayoff + 1e20 - 1) / 1e20;
+        if (
+            vault.lockedCollateral() + vault.settledUnpaid() + lock
+                > vault.quoteBalance() + w.premium
+        ) return;
+        if (vault.openSeries().length >= vault.MAX_OPEN_SERIES()) return;
+        usdc.mint(buyer, w.premium);
+        vm.prank(buyer);
+        usdc.approve(address(vault), w.premium);
+        try vault.writeOption(buyer, w.t, w.strike, w.cap, w.expiry, w.size, w.premium) returns (
+            uint256 id
+        ) {
+            ghost_premiums += w.premium;
+            _written.push(id);
+        } catch {
+            // a duplicate series: refused by design (unit-tested)
+            vm.prank(buyer);
+            usdc.approve(address(vault), 0);
+        }
+    }
+
+    function settle(uint256 idSeed) external tracked("settle") {
+        IOptionVault.Series[] memory open = vault.openSeries();
+        if (open.length == 0) return;
+        IOptionVault.Series memory s = open[idSeed % open.length];
+        if (block.timestamp < s.expiry) return;
+        feed.updateAnswer(int256(_price())); // whoever settles does it on a fresh round
+        // A refusal (oracle unhealthy) is unit-tested; here the round is fresh.
+        try vault.settle(s.id) {
+            calls["settleOk"] += 1;
+        } catch {}
+    }
+
+    function redeemClaims(uint256 idSeed, uint256 frac) external tracked("redeemClaims") {
+        if (_written.length == 0) return;
+        uint256 id = _written[idSeed % _written.length];
+        IOptionVault.Series memory s = vault.series(id);
+        if (!s.settled || s.size == 0) return;
+        uint256 amount = _bound(frac, 1, s.size);
+        vm.prank(buyer);
+        uint256 paid = vault.redeemClaims(id, amount);
+        ghost_claimsPaid += paid;
+        if (paid != 0) calls["redeemPaid"] += 1;
+    }
+
+    // ------------------------------------------------------------------ market and time
+
+    function movePrice(uint256 bps, bool up, uint256 gapBps) external tracked("movePrice") {
+        uint256 p = _price();
+        bps = _bound(bps, 0, 1_000);
+        uint256 next = up ? p * (10_000 + bps) / 10_000 : p * (10_000 - bps) / 10_000;
+        next = _bound(next, 1_000e8, 6_000e8);
+        feed.updateAnswer(int256(next));
+        // The pool mostly tracks the oracle; sometimes it is pushed away (gap guard).
+        gapBps = _bound(gapBps, 0, 300);
+        uint256 pool = next * (10_000 + (gapBps > 280 ? gapBps : 0)) / 10_000;
+        venue.setPrices(pool, pool);
+    }
+
+    function warp(uint256 dt, bool refresh) external tracked("warp") {
+        dt = _bound(dt, 1, 2 days);
+        vm.warp(block.timestamp + dt);
+        if (refresh) feed.updateAnswer(int256(_price()));
+    }
+
+    function donate(uint256 amount, bool underlying) external tracked("donate") {
+        uint256 before = vault.convertToAssets(1e18);
+        uint256 ta = vault.totalAssets();
+        if (underlying) {
+            weth.mint(address(vault), _bound(amount, 1, 1_000e18));
+        } else {
+            usdc.mint(address(vault), _bound(amount, 1, 10_000_000e6));
+        }
+        if (vault.convertToAssets(1e18) != before || vault.totalAssets() != ta) {
+            ghost_donationMovedSharePrice = true;
+        }
+    }
+
+    // ------------------------------------------------------------------ keeper
+
+    function rebalance(bool refresh) external {
+        calls["rebalance"] += 1;
+        if (refresh) feed.updateAnswer(int256(_price()));
+        (bool ok,) = vault.rebalanceTrigger();
+        uint256 inv = vault.hedgeInventory();
+        uint256 quote = vault.quoteBalance();
+        uint256 price = _price();
+        IOptionVault.Thresholds memory t = vault.thresholds();
+        try vault.rebalance() {
+            if (!ok) ghost_triggerDisagreed = true;
+            calls["rebalanceOk"] += 1;
+            uint256 inv2 = vault.hedgeInventory();
+            uint256 quote2 = vault.quoteBalance();
+            uint256 keep = 10_000 - t.maxSlippageBps;
+            if (inv2 > inv) {
+                // buy: quote spent at most maxTrade at the oracle price; output >= minOut
+                uint256 spent = quote - quote2;
+                ghost_hedgeQuoteOut += spent;
+                if (spent > t.maxTrade * price / 1e20) ghost_rebalanceOverMaxTrade = true;
+                if (inv2 - inv < spent * keep * 1e20 / (price * 10_000)) {
+                    ghost_rebalanceBelowMinOut = true;
+                }
+                ghost_inventory += inv2 - inv;
+            } else {
+                uint256 sold = inv - inv2;
+                ghost_hedgeQuoteIn += quote2 - quote;
+                if (sold > t.maxTrade) ghost_rebalanceOverMaxTrade = true;
+                if (quote2 - quote < sold * keep * price / (1e20 * 10_000)) {
+                    ghost_rebalanceBelowMinOut = true;
+                }
+                ghost_inventory -= sold;
+            }
+        } catch (bytes memory reason) {
+            if (ok) ghost_triggerDisagreed = true;
+            calls[bytes32(bytes4(reason))] += 1; // why, by custom-error selector
+        }
+    }
+
+    function actorList() external view returns (address[3] memory) {
+        return actors;
+    }
+}

@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {console2} from "forge-std/Test.sol";
+import {VaultTestBase} from "../fixtures/VaultTestBase.sol";
+import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
+import {OptionVaultHandler} from "./OptionVaultHandler.sol";
+
+/// @notice Stateful invariants of one vault under random deposits, withdrawals, writes,
+///         settlements, claim redemptions, price moves, donations, rebalances and warps.
+contract OptionVaultInvariantTest is VaultTestBase {
+    OptionVaultHandler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        handler = new OptionVaultHandler(vault, usdc, weth, feed, venue);
+        vm.startPrank(admin);
+        vault.grantRole(vault.DESK_ROLE(), address(handler));
+        vault.grantRole(vault.KEEPER_ROLE(), address(handler));
+        vault.setMaxTrade(2e18);
+        vault.setBand(0.05e18); // small books still trade
+        vm.stopPrank();
+        _deposit(alice, 200_000e6);
+        targetContract(address(handler));
+    }
+
+    /// @dev The vault can pay every open series' maximum payoff and every settled claim: its
+    ///      accounted quote covers both, and its real balance covers its accounted quote.
+    function invariant_CanPayEveryOpenSeriesMaxPayoff() public view {
+        IOptionVault.Series[] memory open = vault.openSeries();
+        uint256 maxPayoffs;
+        for (uint256 i = 0; i < open.length; i++) {
+            IOptionVault.Series memory s = open[i];
+            uint256 perContract =
+                s.optionType == IOptionVault.OptionType.Put && s.cap > s.strike ? s.strike : s.cap;
+            maxPayoffs += (s.size * perContract + 1e20 - 1) / 1e20;
+        }
+        assertEq(vault.lockedCollateral(), maxPayoffs, "locked == sum of max payoffs");
+        assertGe(vault.quoteBalance(), maxPayoffs + vault.settledUnpaid(), "collateral rule");
+        assertGe(usdc.balanceOf(address(vault)), vault.quoteBalance(), "tokens back the books");
+        assertLe(open.length, vault.MAX_OPEN_SERIES());
+    }
+
+    function invariant_DonationDoesNotMoveSharePrice() public view {
+        assertFalse(handler.ghost_donationMovedSharePrice());
+    }
+
+    function invariant_OnlyRebalanceChangesInventory() public view {
+        assertFalse(handler.ghost_inventoryMovedOutsideRebalance());
+        assertEq(vault.hedgeInventory(), handler.ghost_inventory(), "inventory == sum of trades");
+        assertGe(weth.balanceOf(address(vault)), vault.hedgeInventory());
+    }
+
+    function invariant_RebalanceWithinMaxTradeAndMinOut() public view {
+        assertFalse(handler.ghost_rebalanceOverMaxTrade(), "traded more than maxTrade");
+        assertFalse(handler.ghost_rebalanceBelowMinOut(), "received less than the oracle minOut");
+    }
+
+    function invariant_TriggerAgreesWithRebalance() public view {
+        assertFalse(handler.ghost_triggerDisagreed());
+    }
+
+    /// @dev Quote accounting balances exactly: initial deposit + deposits + premiums + hedge
+    ///      sales - withdrawals - claims paid - hedge purchases == the accounted quote.
+    function invariant_QuoteAccountingBalances() public view {
+        uint256 inflow = 200_000e6 + handler.ghost_deposited() + handler.ghost_premiums()
+            + handler.ghost_hedgeQuoteIn();
+        uint256 outflow =
+            handler.ghost_withdrawn() + handler.ghost_claimsPaid() + handler.ghost_hedgeQuoteOut();
+        assertEq(vault.quoteBalance(), inflow - outflow);
+    }
+
+    function afterInvariant() external view {
+        console2.log("deposit", handler.calls("deposit"));
+        console2.log("withdraw", handler.calls("withdraw"));
+        console2.log("write", handler.calls("write"));
+        console2.log("settle / ok", handler.calls("settle"), handler.calls("settleOk"));
+        console2.log(
+            "redeemClaims / paid", handler.calls("redeemClaims"), handler.calls("redeemPaid")
+        );
+        console2.log("rebalance / ok", handler.calls("rebalance"), handler.calls("rebalanceOk"));
+        console2.log("open series", vault.openSeries().length);
+        bytes4[7] memory why = [
+            IOptionVault.OptionVaultTooSoon.selector,
+            IOptionVault.OptionVaultWithinBand.selector,
+            IOptionVault.OptionVaultStaleOracle.selector,
+            IOptionVault.OptionVaultOracleGap.selector,
+            IOptionVault.OptionVaultNoTradePossible.selector,
+            IOptionVault.OptionVaultSequencerGracePeriod.selector,
+            IOptionVault.OptionVaultInsufficientOutput.selector
+        ];
+        for (uint256 i = 0; i < why.length; i++) {
+            console2.log("refused by", vm.toString(bytes32(why[i])), handler.calls(bytes32(why[i])));
+        }
+    }
+}
