@@ -22,7 +22,7 @@ export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 
 SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/null)
 
-.PHONY: help install test test-forge test-py lint fmt clean distclean
+.PHONY: help install test test-forge test-py gas lint fmt clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -47,8 +47,15 @@ out/.built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
 
 test: install test-forge test-py ## forge tests, then pytest
 
+# Unit tests' gas is pinned in .gas-snapshot (1% tolerance); `make gas` rewrites it.
+GAS_SNAPSHOT_ARGS := --no-match-test 'testFuzz_|invariant_'
+
 test-forge: install
 	$(FORGE) test
+	$(FORGE) snapshot --check --tolerance 1 $(GAS_SNAPSHOT_ARGS)
+
+gas: install ## rewrite .gas-snapshot (after an intended gas change)
+	$(FORGE) snapshot $(GAS_SNAPSHOT_ARGS)
 
 # pytest exits 5 when it collects nothing: here that means the suite is broken, so it fails loudly.
 test-py: install
@@ -57,14 +64,14 @@ test-py: install
 	  exit $$rc; }
 
 lint: install ## ruff, mypy --strict, forge fmt --check
-	$(VENV)/bin/ruff check keeper tests
-	$(VENV)/bin/ruff format --check keeper tests
+	$(VENV)/bin/ruff check keeper tests bench scripts
+	$(VENV)/bin/ruff format --check keeper tests bench scripts
 	$(VENV)/bin/mypy --strict keeper
 	$(FORGE) fmt --check
 
 fmt: install ## format Python and Solidity in place
-	$(VENV)/bin/ruff format keeper tests
-	$(VENV)/bin/ruff check --fix keeper tests
+	$(VENV)/bin/ruff format keeper tests bench scripts
+	$(VENV)/bin/ruff check --fix keeper tests bench scripts
 	$(FORGE) fmt
 
 clean: ## remove build products and caches
