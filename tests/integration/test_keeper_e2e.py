@@ -1,0 +1,432 @@
+"""The keeper end to end on anvil, against the real OptionVault, VaultLens and RebalanceBatcher.
+
+The stack is the devnet's (:func:`keeper.devnet.stack.deploy_stack`): USDC/WETH
+(MintableERC20), Chainlink's ``MockV3Aggregator`` as price and sequencer feeds, the real
+Uniswap V3 from its npm artifacts behind ``UniswapV3Venue``, the vault and claims
+implementations behind the ``VaultFactory``, the ``RebalanceBatcher`` (holding each vault's keeper
+role) and the ``VaultLens``; the devnet ``OpL1FeeOracle`` sits at the OP predeploy, so the L1 fee
+is priced too. A price move updates the feed and arbitrages the pool to the same price.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_abi.abi import decode
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.chain.l1fee import OpL1Fee
+from keeper.cli import main
+from keeper.devnet.anvil import ANVIL_KEYS, Anvil, free_port
+from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, push_price
+from keeper.devnet.tx import account, transact
+from keeper.errors import ChainError, ConfigError
+from keeper.ops.alerts import Alerter
+from keeper.runner import Keeper, build_keeper, run_cycle
+from keeper.settings import load_settings
+
+pytestmark = pytest.mark.integration
+
+WAD = 10**18
+PRICE = 3000 * 10**8
+#: Contracts written per vault: large books move out of the 0.5 band on a 10% move, 1 does not.
+SIZES = (20, 1, 20)
+
+
+@pytest.fixture(autouse=True)
+def _restore_keeper_logger() -> Iterator[None]:
+    """The CLI configures the ``keeper`` logger; put it back for the next test."""
+    root = logging.getLogger("keeper")
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
+
+
+@dataclass
+class Stack:
+    node: Anvil
+    w3: Web3
+    admin: LocalAccount
+    keeper: LocalAccount
+    devnet: DevnetStack
+    usdc: Contract
+    feed: Contract
+    seq: Contract
+    lens: Contract
+    batcher: Contract
+    factory: Contract
+    vaults: list[Contract] = field(default_factory=list)
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        resp = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        assert "error" not in resp, resp
+        return resp["result"]
+
+    def now(self) -> int:
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def set_price(self, price8: int) -> None:
+        """Move the oracle, then arbitrage the real Uniswap pool to the same price."""
+        transact(self.w3, self.admin, self.feed.functions.updateAnswer(price8))
+        push_price(self.w3, self.admin, self.devnet, price8)
+
+    def advance(self, seconds: int) -> None:
+        self.rpc("evm_increaseTime", seconds)
+        self.rpc("evm_mine")
+
+    def addresses(self) -> list[str]:
+        return [v.address for v in self.vaults]
+
+    def out_of_band(self) -> set[str]:
+        out = set()
+        for v in self.vaults:
+            t = v.functions.thresholds().call()
+            if abs(v.functions.netDelta().call() - t[0]) > t[1]:
+                out.add(v.address)
+        return out
+
+    def settings(self, tmp: Path, **kw: Any) -> Any:
+        base: dict[str, Any] = {
+            "rpc_url": self.node.url,
+            "chain_id": 31337,
+            "lens": self.lens.address,
+            "batcher": self.batcher.address,
+            "vaults": ",".join(self.addresses()),
+            "private_key": ANVIL_KEYS[3],
+            "journal_path": tmp / "journal.sqlite",
+            "policy": "band:width=0.0001",
+            "poll_interval_s": 0.05,
+            "receipt_timeout_s": 20,
+        }
+        base.update(kw)
+        return load_settings(env_file=None, **base)
+
+
+def _build(node: Anvil) -> Stack:
+    w3 = connect(node.url)
+    admin, desk, keeper = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[3])
+    buyer = account(ANVIL_KEYS[5])
+    config = StackConfig(
+        n_vaults=len(SIZES),
+        price8=PRICE,
+        thresholds=Thresholds(band=WAD // 2, max_trade=100 * WAD),
+    )
+    devnet = deploy_stack(w3, admin=admin, desk=desk.address, keeper=keeper.address, config=config)
+
+    def bind(name: str, address: str) -> Contract:
+        return w3.eth.contract(address=address, abi=load_artifact(name).abi)
+
+    stack = Stack(
+        node,
+        w3,
+        admin,
+        keeper,
+        devnet,
+        usdc=bind("MintableERC20", devnet.usdc),
+        feed=bind("MockV3Aggregator", devnet.price_feed),
+        seq=bind("MockV3Aggregator", devnet.sequencer_feed),
+        lens=bind("VaultLens", devnet.lens),
+        batcher=bind("RebalanceBatcher", devnet.batcher),
+        factory=bind("VaultFactory", devnet.vault_factory),
+        vaults=[bind("OptionVault", v) for v in devnet.vaults],
+    )
+    expiry = stack.now() + 30 * 86_400
+    for vault, size in zip(stack.vaults, SIZES, strict=True):
+        premium = 100 * 10**6 * size
+        transact(w3, admin, stack.usdc.functions.mint(buyer.address, premium))
+        transact(w3, buyer, stack.usdc.functions.approve(vault.address, premium))
+        transact(
+            w3,
+            desk,
+            vault.functions.writeOption(
+                buyer.address, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
+            ),
+        )
+    return stack
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with Anvil() as node:
+        yield _build(node)
+
+
+def _keeper(stack: Stack, tmp_path: Path, **kw: Any) -> Keeper:
+    return build_keeper(stack.w3, stack.settings(tmp_path, **kw))
+
+
+def _batch_vaults(stack: Stack, tx_hash: str) -> list[str]:
+    tx = stack.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    assert tx["to"] == stack.batcher.address
+    (vaults,) = decode(["address[]"], bytes(tx["input"])[4:])
+    return [Web3.to_checksum_address(v) for v in vaults]
+
+
+def test_price_move_sends_one_batch_of_exactly_the_out_of_band_vaults(
+    stack: Stack, tmp_path: Path
+) -> None:
+    k = _keeper(stack, tmp_path)
+    assert isinstance(k.l1fee, OpL1Fee)
+    # Freshly written books are all short delta: every vault is out of band, one batch hedges all.
+    first = run_cycle(k)
+    assert first.tx_status == "mined"
+    assert sorted(_batch_vaults(stack, first.tx_hash or "")) == sorted(stack.addresses())
+    assert first.l1_fee_wei is not None
+    assert first.l1_fee_wei > 0
+    assert stack.out_of_band() == set()
+
+    stack.advance(120)  # past minInterval
+    stack.set_price(PRICE * 110 // 100)
+    expected = stack.out_of_band()
+    assert expected == {stack.vaults[0].address, stack.vaults[2].address}
+    nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
+    result = run_cycle(k)
+    assert result.tx_status == "mined"
+    assert set(result.planned) == expected
+    assert set(_batch_vaults(stack, result.tx_hash or "")) == expected
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce + 1  # one tx
+    skipped = next(d for d in result.decisions if d.vault == stack.vaults[1].address)
+    assert not skipped.act  # the vault inside its band is skipped
+    assert stack.out_of_band() == set()
+    assert result.rpc_requests > 0
+    # Nothing left to do: the next cycle sends nothing.
+    stack.advance(120)
+    stack.set_price(PRICE * 110 // 100)
+    idle = run_cycle(k)
+    assert idle.planned == ()
+    assert idle.tx_hash is None
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce + 1
+
+
+def test_stale_oracle_or_sequencer_down_means_no_tx_and_an_alert(
+    stack: Stack, tmp_path: Path
+) -> None:
+    k = _keeper(stack, tmp_path)
+    k.alerter = Alerter(None)
+    stack.advance(2 * 3_600)  # older than the 1 h heartbeat
+    nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
+    stale = run_cycle(k)
+    assert stale.tx_hash is None
+    assert set(stale.skipped) == set(stack.addresses())
+    assert {a["kind"] for a in k.alerter.sent} == {"stale_oracle"}
+
+    stack.set_price(PRICE)  # fresh again ...
+    now = stack.now()
+    transact(stack.w3, stack.admin, stack.seq.functions.updateRoundData(2, 1, now, now))  # ... down
+    down = run_cycle(k)
+    assert down.tx_hash is None
+    assert all("sequencer" in r for r in down.skipped.values())
+    assert "oracle" in {a["kind"] for a in k.alerter.sent}
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
+
+
+def test_simulation_drops_a_vault_that_would_revert(stack: Stack, tmp_path: Path) -> None:
+    k = _keeper(stack, tmp_path)
+    # Pause vault 2 behind the keeper's back *after* observing: the plan includes it, the
+    # simulation must drop it with the decoded reason and send the rest.
+    v2 = stack.vaults[2]
+    transact(
+        stack.w3,
+        stack.admin,
+        v2.functions.grantRole(v2.functions.PAUSER_ROLE().call(), stack.admin.address),
+    )
+    real_read = k.lens.read
+
+    def read_then_pause(vaults: Any, block: Any = "latest") -> Any:
+        result = real_read(vaults, block)
+        transact(stack.w3, stack.admin, v2.functions.pause())
+        return result
+
+    k.lens.read = read_then_pause  # type: ignore[method-assign]
+    result = run_cycle(k)
+    assert v2.address in result.planned
+    assert v2.address in result.dropped
+    assert (
+        "EnforcedPause" in result.dropped[v2.address] or "0xd93c0665" in result.dropped[v2.address]
+    )
+    assert set(_batch_vaults(stack, result.tx_hash or "")) == set(result.planned) - {v2.address}
+
+
+def test_not_a_vault_and_wrong_chain_are_config_errors(stack: Stack, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=f"{stack.usdc.address} is not a vault"):
+        _keeper(stack, tmp_path, vaults=f"{stack.vaults[0].address},{stack.usdc.address}")
+    eoa = stack.keeper.address
+    with pytest.raises(ConfigError, match=f"{eoa} is not a vault \\(no contract code"):
+        _keeper(stack, tmp_path, vaults=eoa)
+    with pytest.raises(ChainError, match="expected chain 1"):
+        connect(stack.node.url, expected_chain_id=1)
+    # With no vault list, the factory's registry is the list.
+    from_factory = _keeper(stack, tmp_path, vaults="", factory=stack.factory.address)
+    assert from_factory.vaults == stack.addresses()
+    with pytest.raises(ConfigError, match="is not a vault factory"):
+        _keeper(stack, tmp_path, vaults="", factory=stack.usdc.address)
+    # Comma-separated RPC URLs are fallbacks: a dead first URL is skipped.
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert connect([dead, stack.node.url], expected_chain_id=31337).eth.block_number > 0
+    with pytest.raises(ChainError, match="cannot reach RPC"):
+        connect([dead], timeout_s=1)
+
+
+def test_cli_check_and_run_and_status(
+    stack: Stack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
+        monkeypatch.delenv(name, raising=False)
+    addresses = tmp_path / "devnet.json"
+    addresses.write_text(
+        json.dumps(
+            {
+                "chainId": 31337,
+                "rpcUrl": stack.node.url,
+                "lens": stack.lens.address,
+                "batcher": stack.batcher.address,
+                "vaults": stack.addresses(),
+            }
+        )
+    )
+    journal = tmp_path / "j.sqlite"
+    common = ["--env-file", str(tmp_path / "none.env"), "--addresses", str(addresses)]
+    common += ["--policy", "band:width=0.0001", "--journal", str(journal)]
+
+    assert main(["check", *common, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dry_run"] is True
+    assert sorted(out["planned"]) == sorted(stack.addresses())
+    assert out["tx_hash"] is None
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
+
+    assert main(["check", *common]) == 0
+    table = capsys.readouterr().out
+    assert "ACT" in table
+    assert "dry run: nothing was signed or sent" in table
+
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[3])
+    assert main(["run", *common, "--max-cycles", "1"]) == 0
+    captured = capsys.readouterr()
+    assert ANVIL_KEYS[3][2:] not in captured.err + captured.out
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
+    assert stack.out_of_band() == set()
+
+    assert main(["status", *common]) == 0
+    status = capsys.readouterr().out
+    assert "mined 1" in status
+    assert "pending: 0" in status
+
+
+def test_reorg_of_a_mined_batch_makes_the_keeper_re_evaluate(stack: Stack, tmp_path: Path) -> None:
+    k = _keeper(stack, tmp_path)
+    first = run_cycle(k)
+    assert first.tx_status == "mined"
+    assert stack.out_of_band() == set()
+    nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
+    stack.rpc("anvil_rollback", 1)  # the batch's block is gone: the vaults are unhedged again
+    assert stack.out_of_band() == {stack.vaults[0].address, stack.vaults[2].address}
+    again = run_cycle(k)
+    assert again.reorged_intents == (1,)
+    assert k.sender is not None
+    journal = k.sender.journal
+    assert journal.intent(1).status == "reorged"
+    assert journal.intent(2).status == "mined"
+    # Re-evaluated from a fresh observation: a new batch for the vaults now out of band, at the
+    # nonce the reorg freed (no gap), and nothing resent blindly. (Same vaults, nonce and fees
+    # can re-sign to the very same bytes: the journal then reuses that row for the new intent.)
+    assert again.tx_status == "mined"
+    assert set(_batch_vaults(stack, again.tx_hash or "")) == set(first.planned)
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
+    assert stack.out_of_band() == set()
+    assert k.metrics.value("keeper_rebalances_total", {"state": "reorged"}) == 1
+
+
+def test_websocket_factory_and_chunked_lens(stack: Stack, tmp_path: Path) -> None:
+    ws = stack.node.url.replace("http://", "ws://")
+    w3 = connect(ws, expected_chain_id=31337)
+    settings = stack.settings(tmp_path, rpc_url=ws, private_key=None)
+    k = build_keeper(w3, settings)
+    assert k.dry_run
+    result = run_cycle(k)
+    assert sorted(result.planned) == sorted(stack.addresses())
+    assert result.tx_hash is None
+    # 300 entries (the three vaults repeated, ~180k gas each) are two lens calls in one
+    # JSON-RPC batch; each offers more gas than the 30M block (see DEFAULT_CALL_GAS).
+    k.vaults = stack.addresses() * 100
+    counter = k.counter
+    assert counter is not None
+    before = counter.snapshot()
+    obs = k.lens.read(k.vaults)
+    after = counter.snapshot()
+    assert obs.calls == 2
+    assert len(obs.snapshots) == 300
+    assert after[0] - before[0] == 1  # one round trip
+    assert after[1] - before[1] == 2  # carrying two eth_calls
+
+
+def test_keeper_process_hedges_then_stops_cleanly_on_sigterm(stack: Stack, tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    addresses = tmp_path / "devnet.json"
+    addresses.write_text(
+        json.dumps(
+            {
+                "chainId": 31337,
+                "rpcUrl": stack.node.url,
+                "lens": stack.lens.address,
+                "batcher": stack.batcher.address,
+                "vaults": stack.addresses(),
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env["KEEPER_ARTIFACTS_DIR"] = os.environ.get("KEEPER_ARTIFACTS_DIR", "")
+    if not env["KEEPER_ARTIFACTS_DIR"]:
+        del env["KEEPER_ARTIFACTS_DIR"]
+    env.update(
+        KEEPER_PRIVATE_KEY=ANVIL_KEYS[3],
+        KEEPER_POLICY="band:width=0.0001",
+        KEEPER_JOURNAL_PATH=str(tmp_path / "journal.sqlite"),
+        KEEPER_POLL_INTERVAL_S="0.1",
+    )
+    cmd = [sys.executable, "-m", "keeper.cli", "run", "--addresses", str(addresses)]
+    cmd += ["--env-file", str(tmp_path / "none.env")]
+    proc = subprocess.Popen(
+        cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and stack.out_of_band():
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.2)
+        assert stack.out_of_band() == set()
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(line["msg"].startswith("keeper stopped after") for line in lines)
+    decisions = [line for line in lines if line["msg"] == "decision"]
+    assert {d["vault"] for d in decisions} == set(stack.addresses())
+    assert {"vault", "delta", "band", "cost_usd", "benefit_usd", "outcome"} <= set(decisions[0])
+    assert ANVIL_KEYS[3][2:] not in out + err
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
