@@ -27,7 +27,7 @@ SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/n
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: node_modules/.installed $(VENV)/.installed out/.built ## npm ci, uv sync, forge build (idempotent)
+install: node_modules/.installed $(VENV)/.installed build/.forge-built ## npm ci, uv sync, forge build (idempotent)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -41,7 +41,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --locked --quiet
 	@touch $@
 
-out/.built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
+build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
 	$(FORGE) build
 	@touch $@
 
@@ -75,7 +75,7 @@ fmt: install ## format Python and Solidity in place
 	$(FORGE) fmt
 
 clean: ## remove build products and caches
-	rm -rf out cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build out .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -not -path './node_modules/*' -not -path './.venv/*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove installed dependencies

@@ -10,8 +10,8 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def artifacts_dir() -> Path:
-    """Return forge's ``out/`` directory (override with ``KEEPER_ARTIFACTS_DIR``)."""
-    return Path(os.environ.get("KEEPER_ARTIFACTS_DIR", PROJECT_ROOT / "out"))
+    """Return forge's artifacts dir, ``build/forge/`` (override: ``KEEPER_ARTIFACTS_DIR``)."""
+    return Path(os.environ.get("KEEPER_ARTIFACTS_DIR", PROJECT_ROOT / "build" / "forge"))
 
 
 def node_bin(name: str) -> Path:

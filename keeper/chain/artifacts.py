@@ -1,4 +1,4 @@
-"""Load compiled contracts from forge's ``out/`` directory."""
+"""Load compiled contracts from forge's artifacts directory (``build/forge/``)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class Artifact:
 
 @cache
 def load_artifact(name: str, source: str | None = None) -> Artifact:
-    """Read ``out/<source>/<name>.json`` as forge wrote it.
+    """Read ``build/forge/<source>/<name>.json`` as forge wrote it.
 
     Args:
         name: Contract name, e.g. ``"OptionVault"``.
@@ -49,7 +49,7 @@ def load_artifact(name: str, source: str | None = None) -> Artifact:
 
 @cache
 def load_abi(name: str, source: str | None = None) -> tuple[dict[str, Any], ...]:
-    """Read only the ABI of ``out/<source>/<name>.json``: works for interfaces too.
+    """Read only the ABI of ``build/forge/<source>/<name>.json``: works for interfaces too.
 
     Interfaces compile to ABI-only artifacts (no bytecode), which :func:`load_artifact` refuses.
 
