@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,17 @@ from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.pyevm import pyevm_chain
 
 BACKENDS = ("anvil", "pyevm")
+
+
+@pytest.fixture(autouse=True)
+def _restore_keeper_logger() -> Iterator[None]:
+    """The CLI configures the ``keeper`` logger; put it back for the next test."""
+    root = logging.getLogger("keeper")
+    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    root.propagate = propagate
 
 
 @dataclass

@@ -32,15 +32,7 @@ def load_artifact(name: str, source: str | None = None) -> Artifact:
     Raises:
         ConfigError: The contract is not compiled (run ``make install``) or the file is corrupt.
     """
-    path: Path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
-    try:
-        raw = json.loads(path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(
-            f"contract {name} is not compiled ({path} missing): run `make install`"
-        ) from exc
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read artifact {path}: {exc}") from exc
+    path, raw = _read(name, source)
     bytecode = raw.get("bytecode", {}).get("object", "")
     if not bytecode or bytecode == "0x":
         raise ConfigError(f"artifact {path} has no bytecode (abstract contract or interface?)")
@@ -56,16 +48,21 @@ def load_abi(name: str, source: str | None = None) -> tuple[dict[str, Any], ...]
     Raises:
         ConfigError: The artifact is missing or corrupt.
     """
-    path: Path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
+    path, raw = _read(name, source)
+    abi = raw.get("abi")
+    if not isinstance(abi, list):
+        raise ConfigError(f"artifact {path} has no ABI")
+    return tuple(abi)
+
+
+def _read(name: str, source: str | None) -> tuple[Path, dict[str, Any]]:
+    path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
     try:
-        raw = json.loads(path.read_text())
+        raw: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise ConfigError(
             f"contract {name} is not compiled ({path} missing): run `make install`"
         ) from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read artifact {path}: {exc}") from exc
-    abi = raw.get("abi")
-    if not isinstance(abi, list):
-        raise ConfigError(f"artifact {path} has no ABI")
-    return tuple(abi)
+    return path, raw

@@ -11,7 +11,6 @@ is priced too. A price move updates the feed and arbitrages the pool to the same
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,17 +40,6 @@ WAD = 10**18
 PRICE = 3000 * 10**8
 #: Contracts written per vault: large books move out of the 0.5 band on a 10% move, 1 does not.
 SIZES = (20, 1, 20)
-
-
-@pytest.fixture(autouse=True)
-def _restore_keeper_logger() -> Iterator[None]:
-    """The CLI configures the ``keeper`` logger; put it back for the next test."""
-    root = logging.getLogger("keeper")
-    handlers, level, propagate = list(root.handlers), root.level, root.propagate
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = propagate
 
 
 @dataclass

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,17 +13,6 @@ from keeper.cli import main
 from keeper.devnet.anvil import free_port
 
 KEY = "0x" + "6b" * 32
-
-
-@pytest.fixture(autouse=True)
-def _restore_keeper_logger() -> Iterator[None]:
-    """The CLI configures the ``keeper`` logger; put it back for the next test."""
-    root = logging.getLogger("keeper")
-    handlers, level, propagate = list(root.handlers), root.level, root.propagate
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = propagate
 
 
 @pytest.fixture(autouse=True)

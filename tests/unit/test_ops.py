@@ -5,10 +5,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 import requests
 
 from keeper.ops.alerts import Alerter
@@ -16,16 +14,6 @@ from keeper.ops.logs import JsonFormatter, SecretFilter, log_decision, setup_log
 from keeper.ops.metrics import Metrics
 
 KEY = "0x" + "5e" * 32
-
-
-@pytest.fixture(autouse=True)
-def _restore_keeper_logger() -> Iterator[None]:
-    root = logging.getLogger("keeper")
-    handlers, level, propagate = list(root.handlers), root.level, root.propagate
-    yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = propagate
 
 
 def test_json_lines_carry_fields() -> None:
