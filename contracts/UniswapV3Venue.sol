@@ -9,11 +9,12 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
 import {IUniswapV3Venue} from "./interfaces/uniswap/IUniswapV3Venue.sol";
 import {ISwapRouter} from "./interfaces/uniswap/ISwapRouter.sol";
+import {ISwapRouter02} from "./interfaces/uniswap/ISwapRouter02.sol";
 import {IUniswapV3Pool} from "./interfaces/uniswap/IUniswapV3Pool.sol";
 
 /// @title UniswapV3Venue
 /// @notice Hedge venue over one Uniswap V3 pool (quote/underlying, one fee tier): swaps through
-///         the V3 `SwapRouter.exactInputSingle` and prices from the pool's `slot0`.
+///         the router's `exactInputSingle` and prices from the pool's `slot0`.
 /// @dev Stateless and permissionless: it pulls `amountIn` from the caller, the router pulls it
 ///      from here, and the output goes to `recipient` directly, so the venue never holds funds
 ///      between calls and anyone may use it. The router's unlimited allowance (set once in the
@@ -22,12 +23,20 @@ import {IUniswapV3Pool} from "./interfaces/uniswap/IUniswapV3Pool.sol";
 ///      because `amountOutMinimum = minOut`; the venue re-checks the result as a second line.
 ///      `spotPrice` reads the instantaneous `slot0` price, which one swap can move: callers use it
 ///      only for a gap check against an oracle, never as a price source.
+///
+///      Two routers. The original `SwapRouter` takes a `deadline` in its params, `SwapRouter02`
+///      does not (see {IUniswapV3Venue-RouterKind}); sending one ABI to the other reverts every
+///      swap. The constructor asks the router for `factoryV2()`, which only SwapRouter02 has, and
+///      fixes the kind in an immutable, so a venue can never be built with the wrong ABI for its
+///      router and the existing 4-argument constructor stays as it was. Deploy scripts
+///      cross-check `routerKind()` against their configuration.
 contract UniswapV3Venue is IUniswapV3Venue {
     using SafeERC20 for IERC20;
 
     // ------------------------------------------------------------------ storage
 
-    ISwapRouter private immutable _router;
+    address private immutable _router;
+    RouterKind private immutable _routerKind;
     IUniswapV3Pool private immutable _pool;
     address private immutable _quote;
     address private immutable _underlying;
@@ -43,7 +52,7 @@ contract UniswapV3Venue is IUniswapV3Venue {
 
     // ------------------------------------------------------------------ constructor
 
-    /// @param router_ The Uniswap V3 `SwapRouter`.
+    /// @param router_ The Uniswap V3 `SwapRouter` or `SwapRouter02` (the kind is detected).
     /// @param pool_ The pool to trade in: its tokens must be exactly {quote_, underlying_}.
     /// @param quote_ The quote token (vault asset).
     /// @param underlying_ The underlying token.
@@ -62,7 +71,8 @@ contract UniswapV3Venue is IUniswapV3Venue {
         uint8 uDec = IERC20Metadata(underlying_).decimals();
         if (qDec > 18 || uDec > 18) revert UniswapV3VenueUnsupportedDecimals(qDec, uDec);
 
-        _router = ISwapRouter(router_);
+        _router = router_;
+        _routerKind = _detectRouterKind(router_);
         _pool = IUniswapV3Pool(pool_);
         _quote = quote_;
         _underlying = underlying_;
@@ -92,18 +102,35 @@ contract UniswapV3Venue is IUniswapV3Venue {
         if (amountIn == 0) revert HedgeVenueZeroAmount();
 
         IERC20(tokenIn).safeTransferFrom(msg.sender, address(this), amountIn);
-        amountOut = _router.exactInputSingle(
-            ISwapRouter.ExactInputSingleParams({
-                tokenIn: tokenIn,
-                tokenOut: tokenOut,
-                fee: _fee,
-                recipient: recipient,
-                deadline: block.timestamp,
-                amountIn: amountIn,
-                amountOutMinimum: minOut,
-                sqrtPriceLimitX96: 0
-            })
-        );
+        if (_routerKind == RouterKind.SwapRouter02) {
+            amountOut = ISwapRouter02(_router)
+                .exactInputSingle(
+                    ISwapRouter02.ExactInputSingleParams({
+                    tokenIn: tokenIn,
+                    tokenOut: tokenOut,
+                    fee: _fee,
+                    recipient: recipient,
+                    amountIn: amountIn,
+                    amountOutMinimum: minOut,
+                    sqrtPriceLimitX96: 0
+                })
+                );
+        } else {
+            // deadline = now: the swap runs inside the caller's transaction or not at all
+            amountOut = ISwapRouter(_router)
+                .exactInputSingle(
+                    ISwapRouter.ExactInputSingleParams({
+                    tokenIn: tokenIn,
+                    tokenOut: tokenOut,
+                    fee: _fee,
+                    recipient: recipient,
+                    deadline: block.timestamp,
+                    amountIn: amountIn,
+                    amountOutMinimum: minOut,
+                    sqrtPriceLimitX96: 0
+                })
+                );
+        }
         // The router already enforces amountOutMinimum; this guards against a faulty router.
         if (amountOut < minOut) revert HedgeVenueInsufficientOutput(amountOut, minOut);
     }
@@ -137,7 +164,12 @@ contract UniswapV3Venue is IUniswapV3Venue {
 
     /// @inheritdoc IUniswapV3Venue
     function router() external view returns (address) {
-        return address(_router);
+        return _router;
+    }
+
+    /// @inheritdoc IUniswapV3Venue
+    function routerKind() external view returns (RouterKind) {
+        return _routerKind;
     }
 
     /// @inheritdoc IUniswapV3Venue
@@ -156,6 +188,15 @@ contract UniswapV3Venue is IUniswapV3Venue {
     }
 
     // ------------------------------------------------------------------ internal
+
+    /// @dev SwapRouter02 answers `factoryV2()` with one address word; the original SwapRouter
+    ///      has no such function and no fallback, so the call reverts. The gas cap bounds what a
+    ///      hostile router could burn; a view of one immutable costs a few hundred gas.
+    function _detectRouterKind(address router_) private view returns (RouterKind) {
+        (bool ok, bytes memory ret) =
+            router_.staticcall{gas: 50_000}(abi.encodeCall(ISwapRouter02.factoryV2, ()));
+        return ok && ret.length == 32 ? RouterKind.SwapRouter02 : RouterKind.SwapRouter;
+    }
 
     function _price8(uint160 sqrtPriceX96) internal view returns (uint256) {
         uint256 s = sqrtPriceX96;

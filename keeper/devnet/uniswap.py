@@ -59,7 +59,13 @@ HARDHAT_ARTIFACTS: dict[str, str] = {
         "v3-periphery/artifacts/contracts/NonfungiblePositionManager.sol/"
         "NonfungiblePositionManager.json"
     ),
+    # npm @uniswap/swap-router-contracts 1.1.0 (the version the testnets run): the router whose
+    # exactInputSingle params have no deadline.
+    "SwapRouter02": "swap-router-contracts/artifacts/contracts/SwapRouter02.sol/SwapRouter02.json",
 }
+
+#: A code-less stand-in for SwapRouter02's Uniswap V2 factory: no V2 pools exist on the devnet.
+FACTORY_V2_SENTINEL = "0xf2f2f2F2f2F2f2F2F2F2f2f2F2f2f2F2F2f2F2F2"
 
 #: A code-less stand-in for WETH9 (see the module docstring); the forge tests use the same one.
 WETH9_SENTINEL = "0xe7e7e7E7E7e7e7e7E7E7e7e7E7e7e7E7e7E7E7e7"
@@ -129,7 +135,8 @@ def load_hardhat_artifact(name: str, root: Path | None = None) -> Artifact:
     """Read a Hardhat-format artifact (``bytecode`` is a plain hex string there).
 
     Args:
-        name: A key of :data:`HARDHAT_ARTIFACTS`, e.g. ``"SwapRouter"``.
+        name: A key of :data:`HARDHAT_ARTIFACTS`,
+            e.g. ``"SwapRouter"``.
         root: The ``node_modules/@uniswap`` directory (default: this checkout's).
 
     Raises:
@@ -138,7 +145,8 @@ def load_hardhat_artifact(name: str, root: Path | None = None) -> Artifact:
     """
     rel = HARDHAT_ARTIFACTS.get(name)
     if rel is None:
-        raise ConfigError(f"unknown Uniswap artifact {name!r}; known: {sorted(HARDHAT_ARTIFACTS)}")
+        known = sorted(HARDHAT_ARTIFACTS)
+        raise ConfigError(f"unknown Uniswap artifact {name!r}; known: {known}")
     path = (root or UNISWAP_NODE_MODULES) / rel
     try:
         raw = json.loads(path.read_text())
@@ -563,15 +571,48 @@ def deploy_uniswap_v3(
     return UniswapDevnet(contracts=contracts, pool=pool, position_id=token_id, liquidity=liquidity)
 
 
+def deploy_swap_router02(w3: Web3, deployer: LocalAccount, contracts: UniswapContracts) -> Contract:
+    """Deploy the real ``SwapRouter02`` over the deployment's V3 factory and position manager.
+
+    Its V2 factory is :data:`FACTORY_V2_SENTINEL` (no V2 pools here) and its WETH9 the
+    deployment's (the sentinel on the devnet).
+    """
+    art = load_hardhat_artifact("SwapRouter02")
+    return deploy(
+        w3,
+        deployer,
+        art,
+        FACTORY_V2_SENTINEL,
+        contracts.factory,
+        contracts.position_manager,
+        contracts.weth9,
+    )
+
+
 def deploy_venue(
-    w3: Web3, deployer: LocalAccount, contracts: UniswapContracts, pool: UniswapPool
+    w3: Web3,
+    deployer: LocalAccount,
+    contracts: UniswapContracts,
+    pool: UniswapPool,
+    *,
+    router: str | None = None,
 ) -> Contract:
-    """Deploy this project's ``UniswapV3Venue`` (forge artifact) over ``pool``."""
+    """Deploy this project's ``UniswapV3Venue`` (forge artifact) over ``pool``.
+
+    Args:
+        w3: Connection.
+        deployer: Pays for the deployment.
+        contracts: The Uniswap deployment.
+        pool: The pool to trade in.
+        router: The router to swap through (default ``contracts.router``, the original
+            SwapRouter); pass a SwapRouter02 address to use that one: the venue detects the
+            router's ABI itself (``routerKind()``).
+    """
     return deploy(
         w3,
         deployer,
         load_artifact("UniswapV3Venue"),
-        contracts.router,
+        Web3.to_checksum_address(router or contracts.router),
         pool.address,
         pool.quote,
         pool.underlying,

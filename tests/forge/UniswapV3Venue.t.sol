@@ -7,7 +7,10 @@ import {IHedgeVenue} from "../../contracts/interfaces/IHedgeVenue.sol";
 import {IUniswapV3Venue} from "../../contracts/interfaces/uniswap/IUniswapV3Venue.sol";
 import {IUniswapV3Pool} from "../../contracts/interfaces/uniswap/IUniswapV3Pool.sol";
 import {IQuoterV2} from "../../contracts/interfaces/uniswap/IQuoterV2.sol";
+import {ISwapRouter} from "../../contracts/interfaces/uniswap/ISwapRouter.sol";
+import {ISwapRouter02} from "../../contracts/interfaces/uniswap/ISwapRouter02.sol";
 import {UniswapV3Fixture} from "./utils/UniswapV3Fixture.sol";
+import {SwapRouter02Adapter} from "./utils/SwapRouter02Adapter.sol";
 
 /// @notice UniswapV3Venue against the real Uniswap V3 (npm artifacts), for both token orderings.
 contract UniswapV3VenueTest is UniswapV3Fixture {
@@ -78,6 +81,7 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         assertFalse(venueB.underlyingIsToken0());
         assertEq(IUniswapV3Pool(poolA).token0(), address(underlyingA));
         assertEq(IUniswapV3Pool(poolB).token0(), address(quoteB));
+        assertEq(uint8(venueA.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter));
     }
 
     function test_constructor_RevertWhen_PoolTokensMismatch() public {
@@ -299,5 +303,126 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         g -= gasleft();
         emit log_named_uint("venue buy gas (warm pool, cold recipient)", g);
         assertLt(g, 200_000);
+    }
+}
+
+/// @notice The venue's SwapRouter02 path (no `deadline` in the params): against a hand-written
+///         SwapRouter02-ABI adapter over the real pool, and against the real SwapRouter02 from the npm
+///         package swap-router-contracts when its artifact is installed.
+contract UniswapV3VenueRouter02Test is UniswapV3Fixture {
+    uint256 internal constant PRICE = 3000e8;
+    uint256 internal constant DEPTH = 1000e18;
+
+    address internal vault = makeAddr("vault");
+    address internal recipient = makeAddr("recipient");
+
+    MintableERC20 internal quote;
+    MintableERC20 internal underlying;
+    address internal pool;
+    SwapRouter02Adapter internal adapter;
+    UniswapV3Venue internal venue;
+
+    function setUp() public {
+        _deployUniswap();
+        (quote, underlying) = _deployTokens(false);
+        pool = _createPool(quote, underlying, PRICE, DEPTH);
+        adapter = new SwapRouter02Adapter(router, address(factory), FACTORY_V2_SENTINEL);
+        venue = new UniswapV3Venue(address(adapter), pool, address(quote), address(underlying));
+    }
+
+    function _fund(MintableERC20 token, address to, uint256 amount) internal {
+        token.mint(vault, amount);
+        vm.prank(vault);
+        token.approve(to, amount);
+    }
+
+    function _quote(address tokenIn, address tokenOut, uint256 amountIn)
+        internal
+        returns (uint256 amountOut)
+    {
+        (amountOut,,,) = quoter.quoteExactInputSingle(
+            IQuoterV2.QuoteExactInputSingleParams({
+                tokenIn: tokenIn,
+                tokenOut: tokenOut,
+                amountIn: amountIn,
+                fee: FEE,
+                sqrtPriceLimitX96: 0
+            })
+        );
+    }
+
+    function _checkRoundTrip(UniswapV3Venue v) internal {
+        uint256 buyIn = 30_000e6;
+        uint256 expectedBuy = _quote(address(quote), address(underlying), buyIn);
+        _fund(quote, address(v), buyIn);
+        vm.prank(vault);
+        uint256 got =
+            v.swapExactIn(address(quote), address(underlying), buyIn, expectedBuy, recipient);
+        assertEq(got, expectedBuy, "buy: quoter and swap disagree");
+        assertEq(underlying.balanceOf(recipient), got);
+
+        uint256 sellIn = 5e18;
+        uint256 expectedSell = _quote(address(underlying), address(quote), sellIn);
+        _fund(underlying, address(v), sellIn);
+        vm.prank(vault);
+        uint256 paid =
+            v.swapExactIn(address(underlying), address(quote), sellIn, expectedSell, recipient);
+        assertEq(paid, expectedSell, "sell: quoter and swap disagree");
+        assertEq(quote.balanceOf(recipient), paid);
+        assertEq(quote.balanceOf(address(v)), 0, "venue kept quote");
+        assertEq(underlying.balanceOf(address(v)), 0, "venue kept underlying");
+    }
+
+    function test_constructor_DetectsSwapRouter02() public view {
+        assertEq(uint8(venue.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter02));
+        assertEq(venue.router(), address(adapter));
+    }
+
+    function test_constructor_DetectsOriginalSwapRouter() public {
+        UniswapV3Venue v1 =
+            new UniswapV3Venue(address(router), pool, address(quote), address(underlying));
+        assertEq(uint8(v1.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter));
+    }
+
+    function test_swapExactIn_Router02_BuysAndSellsAtQuoterAmounts() public {
+        _checkRoundTrip(venue);
+        assertEq(adapter.calls(), 2, "the SwapRouter02 entry point was not used");
+    }
+
+    function test_swapExactIn_Router02_RevertWhen_BelowMinOut() public {
+        uint256 amountIn = 30_000e6;
+        uint256 expected = _quote(address(quote), address(underlying), amountIn);
+        _fund(quote, address(venue), amountIn);
+        vm.expectRevert(bytes("Too little received"));
+        vm.prank(vault);
+        venue.swapExactIn(address(quote), address(underlying), amountIn, expected + 1, recipient);
+        assertEq(quote.balanceOf(vault), amountIn);
+    }
+
+    /// @dev Why the kind matters: the original ABI (selector 0x414bf389) sent to a SwapRouter02
+    ///      reverts, so a venue with the wrong kind could never trade.
+    function test_router02_RevertWhen_CalledWithOriginalAbi() public {
+        assertEq(ISwapRouter02.exactInputSingle.selector, bytes4(0x04e45aaf));
+        assertEq(ISwapRouter.exactInputSingle.selector, bytes4(0x414bf389));
+        ISwapRouter.ExactInputSingleParams memory p = ISwapRouter.ExactInputSingleParams({
+            tokenIn: address(quote),
+            tokenOut: address(underlying),
+            fee: FEE,
+            recipient: recipient,
+            deadline: block.timestamp,
+            amountIn: 1e6,
+            amountOutMinimum: 0,
+            sqrtPriceLimitX96: 0
+        });
+        vm.expectRevert();
+        ISwapRouter(address(adapter)).exactInputSingle(p);
+    }
+
+    /// @dev The real SwapRouter02 bytecode (npm @uniswap/swap-router-contracts 1.1.0).
+    function test_swapExactIn_RealSwapRouter02_BuysAndSellsAtQuoterAmounts() public {
+        address real = _deploySwapRouter02();
+        UniswapV3Venue v = new UniswapV3Venue(real, pool, address(quote), address(underlying));
+        assertEq(uint8(v.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter02));
+        _checkRoundTrip(v);
     }
 }

@@ -4,8 +4,18 @@ pragma solidity 0.8.30;
 import {IHedgeVenue} from "../IHedgeVenue.sol";
 
 /// @title IUniswapV3Venue
-/// @notice A hedge venue over one Uniswap V3 pool, swapping through the V3 `SwapRouter`.
+/// @notice A hedge venue over one Uniswap V3 pool, swapping through either Uniswap V3 router:
+///         the original `SwapRouter` (params with a `deadline`) or `SwapRouter02` (without).
 interface IUniswapV3Venue is IHedgeVenue {
+    /// @notice Which router ABI the venue calls, detected once at construction.
+    /// @dev `SwapRouter`: v3-periphery's original router, `exactInputSingle` selector
+    ///      `0x414bf389`. `SwapRouter02`: swap-router-contracts' router, selector `0x04e45aaf`
+    ///      (the only one the Uniswap docs list on Arbitrum, Base and OP Sepolia).
+    enum RouterKind {
+        SwapRouter,
+        SwapRouter02
+    }
+
     /// @notice The pool's tokens are not exactly {quote, underlying}.
     error UniswapV3VenuePoolMismatch(address pool, address token0, address token1);
 
@@ -21,8 +31,11 @@ interface IUniswapV3Venue is IHedgeVenue {
     /// @notice The underlying token this venue trades.
     function underlyingToken() external view returns (address);
 
-    /// @notice The Uniswap V3 `SwapRouter` swaps go through.
+    /// @notice The Uniswap router swaps go through.
     function router() external view returns (address);
+
+    /// @notice The router's ABI generation, fixed at construction.
+    function routerKind() external view returns (RouterKind);
 
     /// @notice The pool `spotPrice` reads and swaps trade in.
     function pool() external view returns (address);

@@ -1,0 +1,334 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Script} from "forge-std/Script.sol";
+import {console2} from "forge-std/console2.sol";
+import {
+    AggregatorV3Interface
+} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
+
+import {OptionVault} from "../contracts/OptionVault.sol";
+import {OptionClaims} from "../contracts/OptionClaims.sol";
+import {VaultFactory} from "../contracts/VaultFactory.sol";
+import {RebalanceBatcher} from "../contracts/RebalanceBatcher.sol";
+import {VaultLens} from "../contracts/VaultLens.sol";
+import {UniswapV3Venue} from "../contracts/UniswapV3Venue.sol";
+import {IOptionVault} from "../contracts/interfaces/IOptionVault.sol";
+import {IUniswapV3Venue} from "../contracts/interfaces/uniswap/IUniswapV3Venue.sol";
+import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Factory.sol";
+
+/// @dev Both Uniswap V3 routers expose the factory they were built for (PeripheryImmutableState).
+interface IRouterFactory {
+    function factory() external view returns (address);
+}
+
+/// @title Deploy
+/// @notice Deploys the whole stack on one network from its config, `scripts/networks/*.json`:
+///         the Uniswap venue, the vault and claims implementations, the factory, the batcher,
+///         the lens and one vault; grants the roles; writes the addresses `keeper run
+///         --addresses` reads.
+/// @dev Every external address comes from the config file; nothing is hard-coded here.
+///
+///      Environment:
+///      - `NETWORK` (e.g. `base-sepolia`) reads `scripts/networks/<NETWORK>.json`, or
+///        `DEPLOY_CONFIG` names a config file (under a path `fs_permissions` allows);
+///      - `DEPLOY_OUT`: where to write the addresses (default `deployments/<NETWORK>.json`);
+///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher.
+///
+///      Optional config keys (defaults in brackets), all under `vault` unless noted:
+///      `targetDelta` [0], `band` [0.5e18], `minInterval` [60], `maxInterval` [86400],
+///      `maxTrade` [10e18], `maxSlippageBps` [100], `maxOracleGapBps` [200], `volatility`
+///      [0.8e18], `name` ["Option Vault"], `symbol` ["ovUSDC"], `oracleHeartbeat` [3600],
+///      `sequencerGracePeriod` [3600]; `batcher.maxBatch` [100], `batcher.vaultGasLimit` [2e6].
+///
+///      Checks before anything is deployed (each stops the script with its own error):
+///      the chain id, the price feed (8 decimals and a positive answer), the router's factory,
+///      the pool (the configured fee tier, else the other common tier, 500 <-> 3000), and,
+///      after the venue is built, that the router ABI it detected is the configured
+///      `swapRouterKind`. A `null` sequencer feed deploys a vault with no sequencer check
+///      (`OptionVault` skips the check for `address(0)`).
+///
+///      Run: `NETWORK=base-sepolia KEEPER_ADDRESS=0x... forge script scripts/Deploy.s.sol
+///      --rpc-url $RPC --broadcast --private-key $KEY` (see docs/deploy.md).
+contract Deploy is Script {
+    // ------------------------------------------------------------------ errors
+
+    /// @notice Neither `NETWORK` nor `DEPLOY_CONFIG` is set.
+    error DeployNoConfig();
+    /// @notice The RPC's chain is not the config's `chainId`.
+    error DeployWrongChain(uint256 rpcChainId, uint256 configChainId);
+    /// @notice A required config address is zero or missing (`key` names it).
+    error DeployMissingAddress(string key);
+    /// @notice A configured address has no contract code on this chain (`key` names it).
+    error DeployNoCode(string key, address account);
+    /// @notice The price feed does not have the 8 decimals the vault needs.
+    error DeployFeedDecimals(address feed, uint8 decimals);
+    /// @notice The price feed's latest answer is not positive.
+    error DeployFeedAnswer(address feed, int256 answer);
+    /// @notice The router was built for another Uniswap V3 factory than the configured one.
+    error DeployRouterFactoryMismatch(address router, address routerFactory, address factory);
+    /// @notice No quote/underlying pool exists at the configured fee tier nor the fallback one.
+    error DeployNoPool(address factory, uint24 fee, uint24 fallbackFee);
+    /// @notice The router's ABI (detected by the venue) is not the configured `swapRouterKind`.
+    error DeployRouterKindMismatch(string configured, uint8 detected);
+
+    // ------------------------------------------------------------------ types
+
+    /// @dev The config values the script uses, parsed once.
+    struct Config {
+        string network;
+        uint256 chainId;
+        address feed;
+        address sequencerFeed;
+        address uniFactory;
+        address router;
+        string routerKind;
+        uint24 poolFee;
+        address quote;
+        address underlying;
+        uint256 volatility;
+        string name;
+        string symbol;
+        uint256 maxBatch;
+        uint256 vaultGasLimit;
+        IOptionVault.Thresholds thresholds;
+    }
+
+    /// @dev What was deployed.
+    struct Deployed {
+        address pool;
+        uint24 poolFee;
+        address venue;
+        address vaultImpl;
+        address claimsImpl;
+        address factory;
+        address batcher;
+        address lens;
+        address vault;
+        address claims;
+        address admin;
+        address keeper;
+    }
+
+    // ------------------------------------------------------------------ entry point
+
+    /// @notice Validates the config on-chain, deploys, grants roles and writes the addresses.
+    function run() external returns (Deployed memory d) {
+        (Config memory c, string memory outPath) = _load();
+        if (block.chainid != c.chainId) revert DeployWrongChain(block.chainid, c.chainId);
+        _checkFeed(c.feed);
+        (d.pool, d.poolFee) = _checkUniswap(c);
+        d.keeper = vm.envOr("KEEPER_ADDRESS", address(0));
+
+        vm.startBroadcast();
+        (, d.admin,) = vm.readCallers();
+        d.venue = address(new UniswapV3Venue(c.router, d.pool, c.quote, c.underlying));
+        _checkRouterKind(c.routerKind, UniswapV3Venue(d.venue).routerKind());
+        d.vaultImpl = address(new OptionVault());
+        d.claimsImpl = address(new OptionClaims());
+        VaultFactory factory = new VaultFactory(d.vaultImpl, d.claimsImpl, d.admin);
+        d.factory = address(factory);
+        RebalanceBatcher batcher = new RebalanceBatcher(d.admin, c.maxBatch, c.vaultGasLimit);
+        d.batcher = address(batcher);
+        d.lens = address(new VaultLens());
+        (d.vault, d.claims) = factory.createVault(
+            IOptionVault.InitParams({
+                asset: c.quote,
+                underlying: c.underlying,
+                oracle: c.feed,
+                sequencerFeed: c.sequencerFeed,
+                venue: d.venue,
+                claims: address(0), // the factory clones the claims token
+                admin: d.admin,
+                name: c.name,
+                symbol: c.symbol,
+                volatility: c.volatility,
+                thresholds: c.thresholds
+            })
+        );
+        OptionVault vault = OptionVault(d.vault);
+        vault.grantRole(vault.KEEPER_ROLE(), d.batcher);
+        if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);
+        vm.stopBroadcast();
+
+        _write(c, d, outPath);
+    }
+
+    // ------------------------------------------------------------------ config
+
+    function _load() private view returns (Config memory c, string memory outPath) {
+        c.network = vm.envOr("NETWORK", string(""));
+        string memory path = vm.envOr("DEPLOY_CONFIG", string(""));
+        if (bytes(path).length == 0) {
+            if (bytes(c.network).length == 0) revert DeployNoConfig();
+            path = string.concat(vm.projectRoot(), "/scripts/networks/", c.network, ".json");
+        } else if (bytes(c.network).length == 0) {
+            c.network = "custom";
+        }
+        outPath = vm.envOr(
+            "DEPLOY_OUT", string.concat(vm.projectRoot(), "/deployments/", c.network, ".json")
+        );
+        string memory json = vm.readFile(path);
+        console2.log("config", path);
+
+        c.chainId = vm.parseJsonUint(json, ".chainId");
+        c.feed = _requiredAddress(json, ".chainlink.ethUsdFeed");
+        c.sequencerFeed = _optionalAddress(json, ".chainlink.sequencerUptimeFeed");
+        c.uniFactory = _requiredAddress(json, ".uniswap.factory");
+        c.router = _requiredAddress(json, ".uniswap.swapRouter");
+        c.routerKind = vm.parseJsonString(json, ".uniswap.swapRouterKind");
+        c.poolFee = uint24(vm.parseJsonUint(json, ".uniswap.poolFee"));
+        c.quote = _requiredAddress(json, ".tokens.quote.address");
+        c.underlying = _requiredAddress(json, ".tokens.underlying.address");
+
+        c.volatility = _uintOr(json, ".vault.volatility", 0.8e18);
+        c.name = _stringOr(json, ".vault.name", "Option Vault");
+        c.symbol = _stringOr(json, ".vault.symbol", "ovUSDC");
+        c.maxBatch = _uintOr(json, ".batcher.maxBatch", 100);
+        c.vaultGasLimit = _uintOr(json, ".batcher.vaultGasLimit", 2_000_000);
+        c.thresholds = IOptionVault.Thresholds({
+            targetDelta: _intOr(json, ".vault.targetDelta", 0),
+            band: _uintOr(json, ".vault.band", 0.5e18),
+            minInterval: uint32(_uintOr(json, ".vault.minInterval", 60)),
+            maxInterval: uint32(_uintOr(json, ".vault.maxInterval", 86_400)),
+            maxTrade: _uintOr(json, ".vault.maxTrade", 10e18),
+            maxSlippageBps: uint16(_uintOr(json, ".vault.maxSlippageBps", 100)),
+            maxOracleGapBps: uint16(_uintOr(json, ".vault.maxOracleGapBps", 200)),
+            oracleHeartbeat: uint32(_uintOr(json, ".vault.oracleHeartbeat", 3600)),
+            sequencerGracePeriod: uint32(_uintOr(json, ".vault.sequencerGracePeriod", 3600))
+        });
+    }
+
+    /// @dev A JSON `null` (or a missing key) reads as `address(0)`.
+    function _optionalAddress(string memory json, string memory key)
+        private
+        view
+        returns (address)
+    {
+        if (!vm.keyExistsJson(json, key)) return address(0);
+        bytes memory raw = vm.parseJson(json, key);
+        if (raw.length != 32) return address(0); // null decodes to no bytes
+        return abi.decode(raw, (address));
+    }
+
+    function _requiredAddress(string memory json, string memory key)
+        private
+        view
+        returns (address a)
+    {
+        a = _optionalAddress(json, key);
+        if (a == address(0)) revert DeployMissingAddress(key);
+    }
+
+    function _uintOr(string memory json, string memory key, uint256 fallback_)
+        private
+        view
+        returns (uint256)
+    {
+        if (!vm.keyExistsJson(json, key) || vm.parseJson(json, key).length != 32) {
+            return fallback_;
+        }
+        return vm.parseJsonUint(json, key);
+    }
+
+    function _intOr(string memory json, string memory key, int256 fallback_)
+        private
+        view
+        returns (int256)
+    {
+        if (!vm.keyExistsJson(json, key) || vm.parseJson(json, key).length != 32) {
+            return fallback_;
+        }
+        return vm.parseJsonInt(json, key);
+    }
+
+    function _stringOr(string memory json, string memory key, string memory fallback_)
+        private
+        view
+        returns (string memory)
+    {
+        if (!vm.keyExistsJson(json, key)) return fallback_;
+        return vm.parseJsonString(json, key);
+    }
+
+    // ------------------------------------------------------------------ checks
+
+    function _checkFeed(address feed) private view {
+        if (feed.code.length == 0) revert DeployNoCode("chainlink.ethUsdFeed", feed);
+        uint8 dec = AggregatorV3Interface(feed).decimals();
+        if (dec != 8) revert DeployFeedDecimals(feed, dec);
+        (, int256 answer,,,) = AggregatorV3Interface(feed).latestRoundData();
+        if (answer <= 0) revert DeployFeedAnswer(feed, answer);
+        // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0 was checked above
+        console2.log("feed ok, answer", uint256(answer));
+    }
+
+    /// @dev Router built for the configured factory, and a pool at the configured fee tier, else
+    ///      at the other common tier (500 <-> 3000; anything else falls back to 3000).
+    function _checkUniswap(Config memory c) private view returns (address pool, uint24 fee) {
+        if (c.router.code.length == 0) revert DeployNoCode("uniswap.swapRouter", c.router);
+        if (c.uniFactory.code.length == 0) revert DeployNoCode("uniswap.factory", c.uniFactory);
+        if (c.quote.code.length == 0) revert DeployNoCode("tokens.quote.address", c.quote);
+        if (c.underlying.code.length == 0) {
+            revert DeployNoCode("tokens.underlying.address", c.underlying);
+        }
+        address routerFactory = IRouterFactory(c.router).factory();
+        if (routerFactory != c.uniFactory) {
+            revert DeployRouterFactoryMismatch(c.router, routerFactory, c.uniFactory);
+        }
+        IUniswapV3Factory f = IUniswapV3Factory(c.uniFactory);
+        fee = c.poolFee;
+        pool = f.getPool(c.underlying, c.quote, fee);
+        if (pool == address(0)) {
+            uint24 other = fee == 3000 ? 500 : 3000;
+            pool = f.getPool(c.underlying, c.quote, other);
+            if (pool == address(0)) revert DeployNoPool(c.uniFactory, fee, other);
+            console2.log("no pool at the configured fee; using fee", other);
+            fee = other;
+        }
+    }
+
+    function _checkRouterKind(string memory configured, IUniswapV3Venue.RouterKind detected)
+        private
+        pure
+    {
+        string memory name = detected == IUniswapV3Venue.RouterKind.SwapRouter02
+            ? "SwapRouter02"
+            : "SwapRouter";
+        if (keccak256(bytes(configured)) != keccak256(bytes(name))) {
+            revert DeployRouterKindMismatch(configured, uint8(detected));
+        }
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// @dev The keys `keeper run --addresses` reads (`lens`, `batcher`, `vaults`, `factory`,
+    ///      `chain_id`), then everything else for reference.
+    function _write(Config memory c, Deployed memory d, string memory outPath) private {
+        string memory o = "deployment";
+        address[] memory vaults = new address[](1);
+        vaults[0] = d.vault;
+        vm.serializeString(o, "network", c.network);
+        vm.serializeUint(o, "chain_id", block.chainid);
+        vm.serializeAddress(o, "lens", d.lens);
+        vm.serializeAddress(o, "batcher", d.batcher);
+        vm.serializeAddress(o, "vaults", vaults);
+        vm.serializeAddress(o, "factory", d.factory);
+        vm.serializeAddress(o, "vault_implementation", d.vaultImpl);
+        vm.serializeAddress(o, "claims_implementation", d.claimsImpl);
+        vm.serializeAddress(o, "claims", d.claims);
+        vm.serializeAddress(o, "venue", d.venue);
+        vm.serializeString(o, "router_kind", c.routerKind);
+        vm.serializeAddress(o, "swap_router", c.router);
+        vm.serializeAddress(o, "pool", d.pool);
+        vm.serializeUint(o, "pool_fee", d.poolFee);
+        vm.serializeAddress(o, "price_feed", c.feed);
+        vm.serializeAddress(o, "sequencer_feed", c.sequencerFeed);
+        vm.serializeAddress(o, "usdc", c.quote);
+        vm.serializeAddress(o, "weth", c.underlying);
+        vm.serializeAddress(o, "keeper", d.keeper);
+        string memory json = vm.serializeAddress(o, "admin", d.admin);
+        vm.writeJson(json, outPath);
+        console2.log("addresses written to", outPath);
+    }
+}

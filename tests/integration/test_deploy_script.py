@@ -1,0 +1,369 @@
+"""``scripts/Deploy.s.sol`` run by ``forge script --broadcast`` against a local anvil.
+
+The test deploys what a testnet already has -- tokens, a Chainlink ``MockV3Aggregator`` price
+feed and the real Uniswap V3 with a funded pool (``keeper.devnet.uniswap``) -- writes a network
+config in the shape of ``scripts/networks/*.json``, runs the script as a subprocess, and checks
+the result on-chain and with the keeper itself.
+
+The script may read and write only under ``fs_permissions`` (``./scripts/networks`` read,
+``./deployments`` read-write), so each test works in its own ``deployments/test-<uuid>/``
+directory and removes it afterwards. Forge's broadcast logs go to a temporary directory.
+
+The SwapRouter02 variant deploys the real router from npm ``@uniswap/swap-router-contracts``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.cli import main
+from keeper.devnet import uniswap as uni
+from keeper.devnet.anvil import ANVIL_KEYS, Anvil
+from keeper.devnet.tx import account, deploy, transact
+from keeper.paths import PROJECT_ROOT, node_bin
+
+pytestmark = pytest.mark.integration
+
+WAD = 10**18
+PRICE = 3000 * 10**8
+#: Thresholds deliberately unlike the script's defaults, so the test sees the config applied.
+VAULT = {
+    "name": "Option Vault (test)",
+    "symbol": "ovTEST",
+    "volatility": 7 * 10**17,
+    "targetDelta": -2 * WAD,
+    "band": 3 * 10**17,
+    "minInterval": 30,
+    "maxInterval": 43_200,
+    "maxTrade": 25 * WAD,
+    "maxSlippageBps": 150,
+    "maxOracleGapBps": 250,
+    "oracleHeartbeat": 7_200,
+    "sequencerGracePeriod": 1_800,
+}
+
+
+@dataclass
+class FakeChain:
+    """What the fake "testnet" already has before the script runs."""
+
+    node: Anvil
+    w3: Web3
+    admin: LocalAccount
+    usdc: Contract
+    weth: Contract
+    feed: Contract
+    dex: uni.UniswapDevnet
+    router02: str | None
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = PROJECT_ROOT / "deployments" / f"test-{uuid.uuid4().hex[:12]}"
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _testnet(node: Anvil, *, router02: bool) -> FakeChain:
+    w3 = connect(node.url)
+    admin = account(ANVIL_KEYS[0])
+    erc20 = load_artifact("MintableERC20")
+    usdc = deploy(w3, admin, erc20, "USD Coin (test)", "USDC", 6)
+    weth = deploy(w3, admin, erc20, "Wrapped Ether (test)", "WETH", 18)
+    feed = deploy(w3, admin, load_artifact("MockV3Aggregator"), 8, PRICE)
+    dex = uni.deploy_uniswap_v3(
+        w3,
+        admin,
+        quote=usdc.address,
+        underlying=weth.address,
+        price8=PRICE,
+        underlying_liquidity=5_000 * WAD,
+        fee=500,  # the config asks for 3000: the script must fall back to 500
+    )
+    r02 = uni.deploy_swap_router02(w3, admin, dex.contracts).address if router02 else None
+    return FakeChain(node, w3, admin, usdc, weth, feed, dex, r02)
+
+
+def _config(net: FakeChain, **override: Any) -> dict[str, Any]:
+    router = net.router02 or net.dex.contracts.router
+    cfg: dict[str, Any] = {
+        "name": "Local anvil",
+        "chainId": net.w3.eth.chain_id,
+        "chainlink": {
+            "ethUsdFeed": net.feed.address,
+            "ethUsdFeedDecimals": 8,
+            "ethUsdHeartbeat": None,
+            "sequencerUptimeFeed": None,
+        },
+        "uniswap": {
+            "factory": net.dex.contracts.factory,
+            "swapRouter": router,
+            "swapRouterKind": "SwapRouter02" if net.router02 else "SwapRouter",
+            "quoterV2": net.dex.contracts.quoter,
+            "positionManager": net.dex.contracts.position_manager,
+            "poolFee": 3000,
+        },
+        "tokens": {
+            "quote": {"address": net.usdc.address, "symbol": "USDC", "decimals": 6},
+            "underlying": {"address": net.weth.address, "symbol": "WETH", "decimals": 18},
+        },
+        "l1Fee": {"opGasPriceOracle": None, "arbNodeInterface": None},
+        "vault": dict(VAULT),
+        "batcher": {"maxBatch": 50, "vaultGasLimit": 1_500_000},
+    }
+    cfg.update(override)
+    return cfg
+
+
+def _run_script(
+    net: FakeChain, workdir: Path, config: dict[str, Any], keeper: str
+) -> subprocess.CompletedProcess[str]:
+    cfg_path = workdir / "local.json"
+    cfg_path.write_text(json.dumps(config, indent=2))
+    env = dict(os.environ)
+    env.update(
+        {
+            "DEPLOY_CONFIG": str(cfg_path),
+            "DEPLOY_OUT": str(workdir / "out.json"),
+            "NETWORK": "local",
+            "KEEPER_ADDRESS": keeper,
+            "FOUNDRY_BROADCAST": str(workdir / "broadcast"),
+        }
+    )
+    cmd = [
+        str(node_bin("forge")),
+        "script",
+        "scripts/Deploy.s.sol",
+        "--rpc-url",
+        net.node.url,
+        "--broadcast",
+        "--private-key",
+        ANVIL_KEYS[0],
+    ]
+    return subprocess.run(
+        cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=540, check=False
+    )
+
+
+def _bind(w3: Web3, name: str, address: str) -> Contract:
+    return w3.eth.contract(address=Web3.to_checksum_address(address), abi=load_artifact(name).abi)
+
+
+def _deploy_and_check(
+    net: FakeChain,
+    workdir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keeper = account(ANVIL_KEYS[3])
+    proc = _run_script(net, workdir, _config(net), keeper.address)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = json.loads((workdir / "out.json").read_text())
+    w3 = net.w3
+
+    # the keys `keeper run --addresses` reads
+    assert out["chain_id"] == 31337
+    assert len(out["vaults"]) == 1
+    vault = _bind(w3, "OptionVault", out["vaults"][0])
+    factory = _bind(w3, "VaultFactory", out["factory"])
+    batcher = _bind(w3, "RebalanceBatcher", out["batcher"])
+    venue = _bind(w3, "UniswapV3Venue", out["venue"])
+    assert factory.functions.isVault(vault.address).call()
+    assert factory.functions.vaultCount().call() == 1
+    assert w3.eth.get_code(Web3.to_checksum_address(out["lens"])) != b""
+
+    # the vault: the config's tokens, feeds, thresholds; no sequencer check (null in config)
+    assert vault.functions.asset().call() == net.usdc.address
+    assert vault.functions.underlying().call() == net.weth.address
+    assert vault.functions.oracle().call() == net.feed.address
+    assert int(vault.functions.sequencerFeed().call(), 16) == 0
+    assert vault.functions.venue().call() == venue.address
+    assert vault.functions.name().call() == VAULT["name"]
+    assert vault.functions.symbol().call() == VAULT["symbol"]
+    assert vault.functions.volatility().call() == VAULT["volatility"]
+    t = vault.functions.thresholds().call()
+    expected = tuple(
+        VAULT[k]
+        for k in (
+            "targetDelta",
+            "band",
+            "minInterval",
+            "maxInterval",
+            "maxTrade",
+            "maxSlippageBps",
+            "maxOracleGapBps",
+            "oracleHeartbeat",
+            "sequencerGracePeriod",
+        )
+    )
+    assert tuple(t) == expected
+
+    # the venue: the pool the script fell back to (fee 500), the configured router and kind
+    assert out["pool_fee"] == 500
+    assert venue.functions.pool().call() == net.dex.pool.address
+    assert venue.functions.router().call() == (net.router02 or net.dex.contracts.router)
+    assert venue.functions.routerKind().call() == (1 if net.router02 else 0)
+
+    # roles: deployer admin everywhere, batcher = the vault's keeper, keeper EOA on the batcher
+    admin_role = b"\x00" * 32
+    assert vault.functions.hasRole(admin_role, net.admin.address).call()
+    assert vault.functions.hasRole(vault.functions.KEEPER_ROLE().call(), batcher.address).call()
+    assert batcher.functions.hasRole(admin_role, net.admin.address).call()
+    assert batcher.functions.isKeeper(keeper.address).call()
+    assert batcher.functions.maxBatch().call() == 50
+    assert batcher.functions.vaultGasLimit().call() == 1_500_000
+    assert factory.functions.hasRole(admin_role, net.admin.address).call()
+
+    # a real book: a depositor and one written call put the vault out of its band
+    desk, buyer = account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    usdc = net.usdc
+    transact(
+        w3, net.admin, vault.functions.grantRole(vault.functions.DESK_ROLE().call(), desk.address)
+    )
+    transact(w3, net.admin, usdc.functions.mint(net.admin.address, 1_000_000 * 10**6))
+    transact(w3, net.admin, usdc.functions.approve(vault.address, 1_000_000 * 10**6))
+    transact(w3, net.admin, vault.functions.deposit(1_000_000 * 10**6, net.admin.address))
+    premium = 2_000 * 10**6
+    transact(w3, net.admin, usdc.functions.mint(buyer.address, premium))
+    transact(w3, buyer, usdc.functions.approve(vault.address, premium))
+    expiry = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    transact(
+        w3,
+        desk,
+        vault.functions.writeOption(
+            buyer.address, 0, PRICE, 1_000 * 10**8, expiry, 10 * WAD, premium
+        ),
+    )
+
+    # `keeper check --addresses <the script's output>`: a dry-run cycle plans this vault
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
+        monkeypatch.delenv(name, raising=False)
+    common = ["--env-file", str(tmp_path / "none.env"), "--addresses", str(workdir / "out.json")]
+    common += ["--rpc-url", net.node.url, "--policy", "band:width=0.0001"]
+    common += ["--journal", str(tmp_path / "journal.sqlite")]
+    assert main(["check", *common, "--json"]) == 0
+    cycle = json.loads(capsys.readouterr().out)
+    assert cycle["dry_run"] is True
+    assert cycle["planned"] == [vault.address]
+    assert cycle["tx_hash"] is None
+    assert w3.eth.get_transaction_count(keeper.address) == 0
+
+    # and the real keeper hedges it through the deployed venue and the configured router
+    inventory = vault.functions.hedgeInventory().call()
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[3])
+    assert main(["run", *common, "--max-cycles", "1"]) == 0
+    capsys.readouterr()
+    assert w3.eth.get_transaction_count(keeper.address) == 1
+    assert vault.functions.hedgeInventory().call() > inventory
+    delta = vault.functions.netDelta().call()
+    assert abs(delta - VAULT["targetDelta"]) <= VAULT["band"]
+
+
+def test_deploy_script_with_swap_router(
+    workdir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Anvil() as node:
+        _deploy_and_check(_testnet(node, router02=False), workdir, tmp_path, capsys, monkeypatch)
+
+
+def test_deploy_script_with_swap_router02(
+    workdir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with Anvil() as node:
+        _deploy_and_check(_testnet(node, router02=True), workdir, tmp_path, capsys, monkeypatch)
+
+
+def test_deploy_script_refuses_a_wrong_feed_and_deploys_nothing(workdir: Path) -> None:
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        wrong = deploy(net.w3, net.admin, load_artifact("MockV3Aggregator"), 18, 3000 * WAD)
+        cfg = _config(net)
+        cfg["chainlink"]["ethUsdFeed"] = wrong.address
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        text = proc.stdout + proc.stderr
+        assert f"script failed: DeployFeedDecimals({wrong.address}, 18)" in text
+        # nothing was broadcast and no addresses file was written
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert not (workdir / "out.json").exists()
+
+
+def test_deploy_script_refuses_a_router_of_another_factory(workdir: Path) -> None:
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        other = uni.deploy_uniswap_contracts(net.w3, net.admin)
+        cfg = _config(net)
+        cfg["uniswap"]["swapRouter"] = other.router
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        assert "DeployRouterFactoryMismatch" in proc.stdout + proc.stderr
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+
+
+def test_deploy_script_refuses_a_router_kind_other_than_configured(workdir: Path) -> None:
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        cfg = _config(net)
+        cfg["uniswap"]["swapRouterKind"] = "SwapRouter02"  # but the router is the original one
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        assert 'DeployRouterKindMismatch("SwapRouter02", 0)' in proc.stdout + proc.stderr
+        # forge simulates the whole run() first: the venue deployed before the check is not sent
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert not (workdir / "out.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("network", "chain_id"),
+    [("base-sepolia", 84532), ("arbitrum-sepolia", 421614), ("op-sepolia", 11155420)],
+)
+def test_real_network_configs_parse_and_stop_on_the_wrong_chain(
+    network: str, chain_id: int, tmp_path: Path
+) -> None:
+    # No RPC: forge's in-memory chain (31337). Every key of the real config parses (nulls
+    # included), then the chain check stops the script before any deployment.
+    env = dict(os.environ, NETWORK=network, FOUNDRY_BROADCAST=str(tmp_path / "broadcast"))
+    env.pop("DEPLOY_CONFIG", None)
+    env["DEPLOY_OUT"] = str(PROJECT_ROOT / "deployments" / f"test-{uuid.uuid4().hex[:12]}.json")
+    proc = subprocess.run(
+        [str(node_bin("forge")), "script", "scripts/Deploy.s.sol"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    assert f"scripts/networks/{network}.json" in text
+    assert f"script failed: DeployWrongChain(31337 [3.133e4], {chain_id}" in text
+    assert not Path(env["DEPLOY_OUT"]).exists()
