@@ -1,0 +1,125 @@
+"""``keeper rehearse --fork-url URL``: run the keeper for real on an anvil fork, and report.
+
+See :mod:`keeper.rehearse`. The table says what the keeper would have done on the forked chain
+(the vaults planned and rebalanced) and what it cost on the fork (gas, L2 fee, L1 data fee).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from keeper.errors import ConfigError
+from keeper.ops.logs import setup_logging
+from keeper.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
+from keeper.settings import checksum, load_settings, secret_values
+from keeper.units import WAD
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``rehearse`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "rehearse",
+        help="run one real keeper cycle on an anvil fork of any RPC and report it",
+        description=(
+            "Start anvil forked from --fork-url, register an anvil dev account as a keeper on "
+            "the fork's batcher (impersonating the batcher's admin), run one keeper cycle -- the "
+            "same code as `keeper run` -- signing with that account, and print what it would "
+            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). Nothing is "
+            "sent to the forked chain; the fork is stopped afterwards."
+        ),
+    )
+    p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
+    p.add_argument("--block", type=int, metavar="N", help="fork at block N (default: latest)")
+    p.add_argument(
+        "--addresses",
+        type=Path,
+        metavar="JSON",
+        help="addresses file (lens, batcher, vaults, factory, chain_id)",
+    )
+    p.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
+    p.add_argument("--admin", metavar="ADDR", help="batcher admin to impersonate (default: logs)")
+    p.add_argument(
+        "--keeper-index",
+        type=int,
+        default=DEFAULT_KEEPER_INDEX,
+        metavar="I",
+        help=f"anvil dev account that signs (0-9, default {DEFAULT_KEEPER_INDEX})",
+    )
+    p.add_argument("--env-file", default=".env", metavar="PATH", help="dotenv (default .env)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=rehearse_command)
+
+
+def rehearse_command(args: argparse.Namespace) -> int:
+    """Run ``keeper rehearse``."""
+    if not 0 <= args.keeper_index <= 9:
+        raise ConfigError("--keeper-index must be 0..9 (anvil's dev accounts)")
+    if args.block is not None and args.block < 0:
+        raise ConfigError("--block must be >= 0")
+    settings = load_settings(env_file=args.env_file, addresses=args.addresses, policy=args.policy)
+    setup_logging(
+        json_lines=True,
+        level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
+        secrets=secret_values(settings),
+    )
+    admin = checksum(args.admin, "--admin") if args.admin else None
+    report = rehearse(
+        settings, args.fork_url, block=args.block, admin=admin, keeper_index=args.keeper_index
+    )
+    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    return 0
+
+
+def _eth(wei: int) -> str:
+    return f"{wei / 1e18:.9f} ETH"  # display only: the JSON carries exact wei
+
+
+def format_report(r: RehearsalReport) -> str:
+    """Render a rehearsal as a table."""
+    lines = [
+        f"rehearsal on a fork of {r.fork_url} at block {r.fork_block} (chain {r.chain_id}), "
+        f"{r.seconds:.1f}s",
+        f"keeper {r.keeper} (anvil account) registered on batcher {r.batcher} "
+        f"by impersonating {r.admin}",
+        "",
+    ]
+    outcome = {o.vault: o for o in r.outcomes}
+    header = ("vault", "deviation", "band", "trade", "decision", "on the fork")
+    rows = [header]
+    for d in r.decisions:
+        v = d["vault"]
+        o = outcome.get(v)
+        if o is not None:
+            done = "rebalanced" if o.ok else f"failed {o.reason}"
+        elif v in r.dropped:
+            done = f"dropped: {r.dropped[v]}"
+        else:
+            done = "-"
+        rows.append(
+            (
+                v,
+                f"{d['deviation'] / WAD:+.4f}",
+                f"{d['band'] / WAD:.4f}",
+                f"{d['trade'] / WAD:+.4f}",
+                "ACT" if d["act"] else "skip",
+                done,
+            )
+        )
+    for v, reason in r.skipped.items():
+        rows.append((v, "", "", "", "skipped", reason))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines += [
+        "",
+        f"would rebalance {len(r.planned)} of {r.vaults} vaults; on the fork "
+        f"{len(r.rebalanced)} rebalanced in tx {r.tx_hash or '(none sent)'} ({r.tx_status or '-'})",
+        f"cost: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, L1 fee {_eth(r.l1_fee_wei)}, "
+        f"total {_eth(r.total_fee_wei)}",
+        "nothing was sent to the forked chain",
+    ]
+    return "\n".join(lines)

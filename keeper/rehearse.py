@@ -1,0 +1,269 @@
+"""Rehearse the keeper on an anvil fork of any chain: what it would do live, and what it costs.
+
+:func:`rehearse`:
+
+1. starts anvil forked from the RPC (``Anvil(fork_url=..., fork_block=...)``), on a free port;
+2. makes an anvil dev account a keeper on the fork's batcher: it impersonates the batcher's admin
+   (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
+   the admin is found from the batcher's ``RoleGranted`` logs unless given;
+3. runs one real keeper cycle on the fork -- :func:`keeper.runner.build_keeper` then
+   :func:`keeper.runner.run_cycle`, the code path of ``keeper run`` -- signing with that account,
+   with a throwaway journal (the live keeper's journal is never touched);
+4. reads the batch's per-vault outcomes from the receipt, and stops the fork anvil by its PID.
+
+Nothing is sent to the forked chain itself: every transaction goes to the local fork.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from pydantic import SecretStr
+from web3 import Web3
+from web3.exceptions import ContractLogicError, Web3Exception
+from web3.logs import DISCARD
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.devnet.anvil import ANVIL_KEYS, Anvil
+from keeper.devnet.tx import account
+from keeper.errors import ChainError, ConfigError, ExecutionError
+from keeper.runner import CycleResult, build_keeper, run_cycle
+from keeper.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+#: The anvil dev account the rehearsal signs with (index into ``ANVIL_KEYS``): the last one, the
+#: least likely to be in use on a devnet being forked.
+DEFAULT_KEEPER_INDEX = 9
+_ADMIN_ROLE = "0x" + "00" * 32
+_ROLE_GRANTED = Web3.keccak(text="RoleGranted(bytes32,address,address)").to_0x_hex()
+_GAS_FUNDING_WEI = 100 * 10**18
+
+
+@dataclass(frozen=True)
+class VaultOutcome:
+    """One vault of the rehearsed batch."""
+
+    vault: str
+    ok: bool
+    delta_before: int | None
+    delta_after: int | None
+    reason: str | None
+
+
+@dataclass
+class RehearsalReport:
+    """What the keeper would have done on the forked chain, and what it cost on the fork."""
+
+    fork_url: str
+    fork_block: int
+    chain_id: int
+    keeper: str
+    admin: str
+    batcher: str
+    vaults: int
+    planned: list[str]
+    simulated: list[str]
+    dropped: dict[str, str]
+    skipped: dict[str, str]
+    outcomes: list[VaultOutcome]
+    tx_hash: str | None
+    tx_status: str | None
+    gas_used: int
+    l2_fee_wei: int
+    l1_fee_wei: int
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def rebalanced(self) -> list[str]:
+        """The vaults whose rebalance succeeded in the fork's batch."""
+        return [o.vault for o in self.outcomes if o.ok]
+
+    @property
+    def total_fee_wei(self) -> int:
+        """L2 execution fee plus L1 data fee."""
+        return self.l2_fee_wei + self.l1_fee_wei
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (``keeper rehearse --json``)."""
+        d = asdict(self)
+        d["rebalanced"] = self.rebalanced
+        d["total_fee_wei"] = self.total_fee_wei
+        return d
+
+
+def redact_url(url: str) -> str:
+    """Keep scheme and host only: RPC URLs often carry an API key in the path or query."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].split("?", 1)[0]
+    return f"{scheme}://{host}" if rest else url
+
+
+def _rpc(w3: Web3, method: str, *params: Any) -> Any:
+    resp = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    if "error" in resp:
+        raise ChainError(f"{method} failed on the fork: {resp['error']}")
+    return resp.get("result")
+
+
+def find_batcher_admin(w3: Web3, batcher: str) -> str:
+    """The first account granted the batcher's admin role that still holds it (from logs).
+
+    Raises:
+        ConfigError: No such account found (pass ``--admin``).
+    """
+    contract = w3.eth.contract(
+        address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
+    )
+    try:
+        logs = w3.eth.get_logs(
+            {
+                "address": contract.address,
+                "fromBlock": 0,
+                "toBlock": "latest",
+                "topics": [_ROLE_GRANTED, _ADMIN_ROLE],
+            }
+        )
+    except (Web3Exception, ValueError, OSError) as exc:
+        raise ConfigError(
+            f"cannot read the batcher's RoleGranted logs ({type(exc).__name__}): pass --admin"
+        ) from None
+    for log in logs:
+        candidate = to_checksum_address("0x" + bytes(log["topics"][2])[-20:].hex())
+        if contract.functions.hasRole(bytes(32), candidate).call():
+            return str(candidate)
+    raise ConfigError(f"no current admin of batcher {batcher} found in its logs: pass --admin")
+
+
+def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
+    """On the fork: impersonate ``admin`` and register ``keeper`` on the batcher.
+
+    Raises:
+        ConfigError: ``admin`` does not hold the batcher's admin role.
+        ExecutionError: The ``setKeeper`` transaction failed.
+    """
+    contract = w3.eth.contract(
+        address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
+    )
+    admin = to_checksum_address(admin)
+    if not contract.functions.hasRole(bytes(32), admin).call():
+        raise ConfigError(f"{admin} is not an admin of batcher {contract.address}")
+    if contract.functions.isKeeper(keeper).call():
+        return
+    _rpc(w3, "anvil_impersonateAccount", admin)
+    try:
+        _rpc(w3, "anvil_setBalance", admin, hex(_GAS_FUNDING_WEI))
+        try:
+            tx_hash = contract.functions.setKeeper(keeper, True).transact({"from": admin})
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            raise ExecutionError(f"setKeeper on the fork failed: {exc}") from None
+        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+        if receipt["status"] != 1:
+            raise ExecutionError("setKeeper on the fork reverted")
+    finally:
+        _rpc(w3, "anvil_stopImpersonatingAccount", admin)
+    logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
+
+
+def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[VaultOutcome]:
+    """Per-vault outcomes of a mined ``rebalanceMany``, from the batcher's events."""
+    contract = w3.eth.contract(
+        address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
+    )
+    receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    out: list[VaultOutcome] = []
+    for ev in contract.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD):
+        a = ev["args"]
+        out.append(VaultOutcome(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
+    for ev in contract.events.VaultRebalanceFailed().process_receipt(receipt, errors=DISCARD):
+        a = ev["args"]
+        out.append(VaultOutcome(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
+    return out
+
+
+def rehearse(
+    settings: Settings,
+    fork_url: str,
+    *,
+    block: int | None = None,
+    admin: str | None = None,
+    keeper_index: int = DEFAULT_KEEPER_INDEX,
+) -> RehearsalReport:
+    """Fork, grant, run one keeper cycle, report; the fork anvil is always stopped.
+
+    Args:
+        settings: The keeper's settings (vaults, lens, batcher, policy, costs); its RPC URL,
+            signer and journal are replaced by the fork's, an anvil account and a temp file.
+        fork_url: The RPC to fork (never sent a transaction).
+        block: Fork at this block (default: latest).
+        admin: The batcher admin to impersonate (default: found from the batcher's logs).
+        keeper_index: Which anvil dev account signs.
+
+    Raises:
+        ConfigError: No batcher or lens configured, or no admin found.
+        ChainError: anvil could not fork the URL.
+        KeeperError: The cycle failed (as ``keeper run`` would).
+    """
+    if settings.batcher is None:
+        raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
+    started = time.monotonic()
+    signer: LocalAccount = account(ANVIL_KEYS[keeper_index])
+    node = Anvil(fork_url=fork_url, fork_block=block)
+    node.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="keeper-rehearse-") as tmp:
+            w3 = connect(node.url, expected_chain_id=settings.chain_id, timeout_s=30)
+            fork_block = int(w3.eth.block_number)
+            _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
+            who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
+            grant_keeper(w3, settings.batcher, who, signer.address)
+            fork_settings = settings.model_copy(
+                update={
+                    "rpc_url": node.url,
+                    "private_key": SecretStr(ANVIL_KEYS[keeper_index]),
+                    "keystore_path": None,
+                    "keystore_password": None,
+                    "journal_path": Path(tmp) / "rehearsal-journal.sqlite",
+                    "alert_webhook_url": None,
+                    "metrics_port": 0,
+                }
+            )
+            keeper = build_keeper(w3, fork_settings, signer=signer)
+            result: CycleResult = run_cycle(keeper)
+            outcomes = (
+                batch_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else []
+            )
+            if keeper.sender is not None:
+                keeper.sender.journal.close()
+            return RehearsalReport(
+                fork_url=redact_url(fork_url),
+                fork_block=fork_block,
+                chain_id=int(w3.eth.chain_id),
+                keeper=signer.address,
+                admin=str(who),
+                batcher=settings.batcher,
+                vaults=result.vaults,
+                planned=list(result.planned),
+                simulated=list(result.simulated),
+                dropped=dict(result.dropped),
+                skipped=dict(result.skipped),
+                outcomes=outcomes,
+                tx_hash=result.tx_hash,
+                tx_status=result.tx_status,
+                gas_used=result.gas_used or 0,
+                l2_fee_wei=result.fee_wei or 0,
+                l1_fee_wei=result.l1_fee_wei or 0,
+                decisions=[asdict(d) for d in result.decisions],
+                seconds=time.monotonic() - started,
+            )
+    finally:
+        node.stop()

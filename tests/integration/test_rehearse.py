@@ -1,0 +1,174 @@
+"""``keeper rehearse``: fork a devnet anvil, run the real keeper cycle on the fork, report.
+
+The parent is the devnet stack with options written, so its vaults are out of band. The
+rehearsal's planned vaults must equal what ``keeper check`` (dry run) decides on the parent;
+the fork's batch must be mined; and the parent must be untouched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.cli import main
+from keeper.devnet.anvil import ANVIL_KEYS, Anvil, free_port
+from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack
+from keeper.devnet.tx import account, transact
+
+pytestmark = pytest.mark.integration
+
+WAD = 10**18
+PRICE = 3000 * 10**8
+SIZES = (20, 1, 20)  # vault 1's single contract stays inside the 0.5 band
+POLICY = "band:width=0.0001"
+
+
+@dataclass
+class Parent:
+    node: Anvil
+    w3: Web3
+    stack: DevnetStack
+    vaults: list[Contract]
+    batcher: Contract
+    addresses: Path
+    block_before_options: int
+
+    def out_of_band(self) -> set[str]:
+        out = set()
+        for v in self.vaults:
+            t = v.functions.thresholds().call()
+            if abs(v.functions.netDelta().call() - t[0]) > t[1]:
+                out.add(v.address)
+        return out
+
+
+@pytest.fixture
+def parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
+        monkeypatch.delenv(name, raising=False)
+    with Anvil() as node:
+        w3 = connect(node.url)
+        admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+        stack = deploy_stack(
+            w3,
+            admin=admin,
+            desk=desk.address,
+            keeper=account(ANVIL_KEYS[3]).address,
+            config=StackConfig(
+                n_vaults=len(SIZES),
+                price8=PRICE,
+                thresholds=Thresholds(band=WAD // 2, max_trade=100 * WAD),
+            ),
+        )
+        vaults = [
+            w3.eth.contract(address=v, abi=load_artifact("OptionVault").abi) for v in stack.vaults
+        ]
+        usdc = w3.eth.contract(address=stack.usdc, abi=load_artifact("MintableERC20").abi)
+        block_before = int(w3.eth.block_number)
+        expiry = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+        for vault, size in zip(vaults, SIZES, strict=True):
+            premium = 100 * 10**6 * size
+            transact(w3, admin, usdc.functions.mint(buyer.address, premium))
+            transact(w3, buyer, usdc.functions.approve(vault.address, premium))
+            transact(
+                w3,
+                desk,
+                vault.functions.writeOption(
+                    buyer.address, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
+                ),
+            )
+        addresses = tmp_path / "devnet.json"
+        addresses.write_text(json.dumps(stack.to_json(node.url)))
+        batcher = w3.eth.contract(address=stack.batcher, abi=load_artifact("RebalanceBatcher").abi)
+        yield Parent(node, w3, stack, vaults, batcher, addresses, block_before)
+
+
+def _common(p: Parent, tmp_path: Path) -> list[str]:
+    return ["--env-file", str(tmp_path / "none.env"), "--addresses", str(p.addresses)]
+
+
+def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parent
+    expected = p.out_of_band()
+    assert expected == {p.vaults[0].address, p.vaults[2].address}
+
+    # the parent's dry-run decisions
+    common = _common(p, tmp_path)
+    assert (
+        main(["check", *common, "--policy", POLICY, "--journal", str(tmp_path / "j"), "--json"])
+        == 0
+    )
+    check = json.loads(capsys.readouterr().out)
+    # the out-of-band vaults, plus vault 1 by the time trigger (never rebalanced yet)
+    assert set(check["planned"]) == {v.address for v in p.vaults}
+
+    head = p.w3.eth.block_number
+    keeper_nonce = p.w3.eth.get_transaction_count(p.stack.keeper)
+    rehearsal_account = account(ANVIL_KEYS[9]).address
+
+    assert main(["rehearse", "--fork-url", p.node.url, *common, "--policy", POLICY, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    # the same decisions, executed for real on the fork
+    assert report["planned"] == check["planned"]
+    assert [d["act"] for d in report["decisions"]] == [d["act"] for d in check["decisions"]]
+    assert report["tx_status"] == "mined"
+    assert set(report["rebalanced"]) == set(check["planned"])
+    assert all(o["ok"] for o in report["outcomes"])
+    assert report["fork_block"] == head
+    assert report["chain_id"] == 31337
+    assert report["keeper"] == rehearsal_account
+    assert report["admin"] == p.stack.admin
+    assert report["gas_used"] > 100_000
+    assert report["l2_fee_wei"] > 0
+    assert report["l1_fee_wei"] > 0  # the devnet's OP fee oracle is forked too
+    assert report["total_fee_wei"] == report["l2_fee_wei"] + report["l1_fee_wei"]
+
+    # the parent: no new block, no keeper tx, nothing granted, vaults still out of band
+    assert p.w3.eth.block_number == head
+    assert p.w3.eth.get_transaction_count(p.stack.keeper) == keeper_nonce
+    assert p.w3.eth.get_transaction_count(rehearsal_account) == 0
+    assert not p.batcher.functions.isKeeper(rehearsal_account).call()
+    assert p.out_of_band() == expected
+
+    # the human table
+    assert main(["rehearse", "--fork-url", p.node.url, *common, "--policy", POLICY]) == 0
+    table = capsys.readouterr().out
+    assert "rebalanced" in table
+    assert "L1 fee" in table
+    assert "nothing was sent to the forked chain" in table
+    assert p.out_of_band() == expected
+
+
+def test_rehearsal_at_an_earlier_block_sees_that_state(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parent
+    block = str(p.block_before_options)
+    args = ["rehearse", "--fork-url", p.node.url, "--block", block, *_common(p, tmp_path)]
+    assert main([*args, "--policy", POLICY, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["fork_block"] == p.block_before_options
+    assert report["planned"] == []  # no options written yet: nothing to hedge
+    assert report["tx_hash"] is None
+    assert report["gas_used"] == 0
+
+
+def test_unreachable_fork_url_is_one_line(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["rehearse", "--fork-url", dead, *_common(parent, tmp_path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "anvil" in err[0]

@@ -1,0 +1,181 @@
+"""``keeper vault info|deposit|withdraw|redeem`` on the devnet stack (anvil)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+from web3.contract import Contract
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.cli import main
+from keeper.commands.vault import format_units
+from keeper.devnet.anvil import ANVIL_KEYS, Anvil
+from keeper.devnet.stack import DevnetStack, StackConfig, deploy_stack
+from keeper.devnet.tx import account, transact
+
+pytestmark = pytest.mark.integration
+
+USDC = 10**6
+
+
+@dataclass
+class Env:
+    node: Anvil
+    w3: Web3
+    stack: DevnetStack
+    depositor: LocalAccount
+    usdc: Contract
+    vault: Contract
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL", "KEEPER_CHAIN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    with Anvil() as node:
+        w3 = connect(node.url)
+        admin = account(ANVIL_KEYS[0])
+        stack = deploy_stack(
+            w3,
+            admin=admin,
+            desk=account(ANVIL_KEYS[2]).address,
+            keeper=account(ANVIL_KEYS[3]).address,
+            config=StackConfig(n_vaults=1),
+        )
+        depositor = account(ANVIL_KEYS[6])
+        usdc = w3.eth.contract(address=stack.usdc, abi=load_artifact("MintableERC20").abi)
+        transact(w3, admin, usdc.functions.mint(depositor.address, 5_000 * USDC))
+        vault = w3.eth.contract(address=stack.vaults[0], abi=load_artifact("OptionVault").abi)
+        monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[6])
+        yield Env(node, w3, stack, depositor, usdc, vault)
+
+
+def _cli(e: Env, *argv: str) -> int:
+    return main(
+        [
+            "vault",
+            argv[0],
+            "--vault",
+            e.vault.address,
+            "--rpc-url",
+            e.node.url,
+            "--env-file",
+            "/nonexistent.env",
+            *argv[1:],
+        ]
+    )
+
+
+def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1, captured.err
+    assert ANVIL_KEYS[6][2:] not in captured.err + captured.out
+    return lines[0]
+
+
+def test_deposit_withdraw_redeem_round_trip(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "1500.5", "--json") == 0
+    dep = json.loads(capsys.readouterr().out)
+    assert dep["assets"] == 1_500_500_000
+    assert [t["what"] for t in dep["txs"]] == ["approve", "deposit"]
+    assert all(t["gas_used"] > 0 for t in dep["txs"])
+    shares = v.functions.balanceOf(me).call()
+    assert shares > 0
+    assert dep["shares"] == shares == dep["share_balance"]
+    assert shares == v.functions.convertToShares(1_500_500_000).call()
+    assert e.usdc.functions.balanceOf(me).call() == 5_000 * USDC - 1_500_500_000
+    # the approval was exact: nothing left over
+    assert e.usdc.functions.allowance(me, v.address).call() == 0
+    receipt = e.w3.eth.get_transaction_receipt(dep["txs"][1]["tx_hash"])
+    assert receipt["status"] == 1
+    assert receipt["gasUsed"] == dep["txs"][1]["gas_used"]
+
+    assert _cli(e, "info", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["shares"] == shares
+    assert info["max_withdraw"] == v.functions.maxWithdraw(me).call()
+    assert info["max_redeem"] == v.functions.maxRedeem(me).call()
+    assert info["total_assets"] == v.functions.totalAssets().call()
+    assert info["total_supply"] == v.functions.totalSupply().call()
+    assert info["share_price"] == v.functions.convertToAssets(10**12).call()
+    assert info["thresholds"]["band"] == v.functions.thresholds().call()[1]
+    assert info["paused"] is False
+
+    assert _cli(e, "info") == 0
+    table = capsys.readouterr().out
+    assert "maxWithdraw" in table
+    assert "share price" in table
+
+    assert _cli(e, "withdraw", "--amount", "500") == 0
+    out = capsys.readouterr().out
+    assert "withdrew 500 USDC" in out
+    assert "share balance" in out
+    after_withdraw = v.functions.balanceOf(me).call()
+    assert after_withdraw < shares
+    assert e.usdc.functions.balanceOf(me).call() == 5_000 * USDC - 1_000_500_000
+
+    # redeem every remaining share, given in human share units (the vault's 12 decimals)
+    usdc_before = e.usdc.functions.balanceOf(me).call()
+    assert _cli(e, "redeem", "--shares", format_units(after_withdraw, 12), "--json") == 0
+    red = json.loads(capsys.readouterr().out)
+    assert red["shares"] == after_withdraw
+    assert red["share_balance"] == 0
+    assert red["assets"] == e.usdc.functions.balanceOf(me).call() - usdc_before > 0
+    assert v.functions.balanceOf(me).call() == 0
+
+
+def test_withdraw_above_max_is_refused_before_sending(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+    nonce = e.w3.eth.get_transaction_count(e.depositor.address)
+    assert _cli(e, "withdraw", "--amount", "100.000001") == 1
+    line = _one_line_error(capsys)
+    assert "withdraw refused" in line
+    assert "maxWithdraw" in line
+    assert "nothing sent" in line
+    assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
+
+    assert _cli(e, "redeem", "--shares", "1000000000") == 1
+    assert "maxRedeem" in _one_line_error(capsys)
+    assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
+
+
+def test_deposit_without_balance_is_refused_before_sending(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nonce = e.w3.eth.get_transaction_count(e.depositor.address)
+    assert _cli(e, "deposit", "--amount", "5000.000001") == 1
+    line = _one_line_error(capsys)
+    assert "deposit refused" in line
+    assert "holds 5000 USDC" in line
+    assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
+    assert e.vault.functions.balanceOf(e.depositor.address).call() == 0
+
+    assert _cli(e, "deposit", "--amount", "1.0000001") == 1
+    assert "more than 6 decimals" in _one_line_error(capsys)
+    assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
+
+
+def test_not_a_vault_is_one_line(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--rpc-url", e.node.url, "--env-file", "/nonexistent.env"]
+    assert main(["vault", "info", "--vault", e.usdc.address, *args]) == 1
+    assert f"{e.usdc.address} is not a vault" in _one_line_error(capsys)
+    assert main(["vault", "info", "--vault", e.depositor.address, *args]) == 1
+    assert "no contract code" in _one_line_error(capsys)
+    assert main(["vault", "info", "--vault", "0x1234", *args]) == 1
+    assert "not a 20-byte hex address" in _one_line_error(capsys)
+
+
+@pytest.fixture
+def e(env: Env) -> Env:
+    return env

@@ -1,0 +1,129 @@
+"""``keeper vault``: exact human-unit conversion and argument checks (no node needed)."""
+
+from __future__ import annotations
+
+from decimal import Decimal, localcontext
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from keeper.cli import main
+from keeper.commands.vault import format_units, parse_amount
+from keeper.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("text", "decimals", "units"),
+    [
+        ("1", 6, 1_000_000),
+        ("1500.25", 6, 1_500_250_000),
+        ("0.000001", 6, 1),
+        ("1_000", 6, 1_000_000_000),
+        ("  2.5 ", 18, 2_500_000_000_000_000_000),
+        ("1e3", 6, 1_000_000_000),
+        ("123456789012345678901234567890.123456", 6, 123456789012345678901234567890123456),
+        ("7", 0, 7),
+    ],
+)
+def test_parse_amount_is_exact(text: str, decimals: int, units: int) -> None:
+    assert parse_amount(text, decimals) == units
+
+
+@pytest.mark.parametrize(
+    ("text", "decimals", "message"),
+    [
+        ("0.0000001", 6, "more than 6 decimals"),
+        ("1.5", 0, "more than 0 decimals"),
+        ("abc", 6, "is not a number"),
+        ("", 6, "is not a number"),
+        ("0", 6, "must be a positive number"),
+        ("-1", 6, "must be a positive number"),
+        ("NaN", 6, "must be a positive number"),
+        ("Infinity", 6, "must be a positive number"),
+        ("1e80", 6, "too large"),
+    ],
+)
+def test_parse_amount_refuses(text: str, decimals: int, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_amount(text, decimals)
+
+
+def test_parse_amount_names_the_flag() -> None:
+    with pytest.raises(ConfigError, match="--shares"):
+        parse_amount("0.1234567890123", 12, "--shares")
+
+
+@pytest.mark.parametrize(
+    ("units", "decimals", "text"),
+    [(1_500_250_000, 6, "1500.25"), (1, 6, "0.000001"), (0, 6, "0"), (-5 * 10**17, 18, "-0.5")],
+)
+def test_format_units(units: int, decimals: int, text: str) -> None:
+    assert format_units(units, decimals) == text
+
+
+@given(st.integers(min_value=1, max_value=2**200), st.integers(min_value=0, max_value=30))
+def test_format_then_parse_round_trips(units: int, decimals: int) -> None:
+    text = format_units(units, decimals)
+    assert parse_amount(text, decimals) == units
+    with localcontext() as ctx:
+        ctx.prec = 100  # the default 28 digits would round large amounts (why parse_amount sets it)
+        assert Decimal(text).scaleb(decimals) == units
+
+
+def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["deposit"], "needs --amount"),
+        (["withdraw", "--shares", "1"], "needs --amount"),
+        (["redeem", "--amount", "1"], "needs --shares"),
+        (["deposit", "--amount", "1"], "needs a signer"),
+    ],
+)
+def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: object,
+) -> None:
+    _isolate(monkeypatch)
+    # an unreachable RPC: reaching the network would fail differently
+    args = ["vault", argv[0], "--vault", "0x" + "11" * 20, "--rpc-url", "http://127.0.0.1:9"]
+    args += ["--env-file", "/nonexistent.env", *argv[1:]]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert message in err[0]
+
+
+def test_cli_bad_key_is_one_line_without_the_key(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _isolate(monkeypatch)
+    bad = "0x" + "zz" * 32
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", bad)
+    args = ["vault", "deposit", "--vault", "0x" + "11" * 20, "--amount", "1"]
+    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", "/nonexistent.env"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "not a valid 32-byte hex private key" in captured.err
+    assert "zz" * 32 not in captured.err + captured.out
+
+
+def test_cli_unreachable_rpc_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _isolate(monkeypatch)
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "22" * 32)
+    args = ["vault", "deposit", "--vault", "0x" + "11" * 20, "--amount", "1"]
+    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", "/nonexistent.env"]
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "cannot reach RPC" in err[0]
