@@ -22,7 +22,7 @@ export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 
 SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/null)
 
-.PHONY: help install test test-forge test-py gas lint fmt clean distclean
+.PHONY: help install demo test test-forge test-py gas lint fmt clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,11 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
 	$(FORGE) build
 	@touch $@
+
+# `make demo DEMO_ARGS="--vaults 6 --steps 300"` passes flags to `keeper demo`.
+DEMO_ARGS ?=
+demo: install ## the main job on a local anvil: market, depositors, desk and the live keeper (out/)
+	$(VENV)/bin/keeper demo $(DEMO_ARGS)
 
 test: install test-forge test-py ## forge tests, then pytest
 

@@ -42,6 +42,10 @@ _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alr
 _NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
 
 
+#: How long a nonce must look taken by someone else, with no receipt of ours, before it is dropped.
+DROP_GRACE_S = 2.0
+
+
 @dataclass(frozen=True)
 class SendOutcome:
     """How one journaled nonce ended."""
@@ -110,6 +114,8 @@ class Sender:
         self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
         self._sleep = sleep
         self._on_event = on_event
+        #: When each nonce was first seen used with no receipt for any of our versions.
+        self._taken_since: dict[int, float] = {}
 
     def __repr__(self) -> str:
         return f"Sender(address={self.address}, chain_id={self.chain_id})"
@@ -351,7 +357,15 @@ class Sender:
             for v in reversed(versions):
                 receipt = self._receipt(v.tx_hash)
                 if receipt is not None:
+                    self._taken_since.pop(nonce, None)
                     return self._settle(nonce, v, receipt)
+            # A node can report the nonce as used a moment before it serves the receipt (seen on
+            # anvil about once in 3,000 sends): only a nonce still taken by a stranger after
+            # DROP_GRACE_S is dropped.
+            first = self._taken_since.setdefault(nonce, time.monotonic())
+            if time.monotonic() - first < DROP_GRACE_S:
+                return None
+            del self._taken_since[nonce]
             return self._drop(nonce)
         last = versions[-1]
         if last.status == "signed":

@@ -265,3 +265,54 @@ def test_private_key_never_in_logs_journal_or_errors(
     assert bare.encode() not in journal_bytes.lower()
     assert bytes.fromhex(bare) not in journal_bytes
     assert "tx signed" in caplog.text  # the logs did record the sends
+
+
+def test_nonce_seen_used_before_its_receipt_is_not_dropped(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node may report the nonce used a moment before it serves the receipt: wait, then settle."""
+    r = rig
+    s = r.sender()
+    record = s.submit(s.journal.open_intent([], 0), r.token.address, r.mint_data(5), 120_000)
+    assert r.nonce() == 1  # automine: already mined
+    real_receipt = s._receipt
+    hidden = {"left": 3}
+
+    def late_receipt(tx_hash: str) -> Any:
+        if hidden["left"] > 0:
+            hidden["left"] -= 1
+            return None
+        return real_receipt(tx_hash)
+
+    monkeypatch.setattr(s, "_receipt", late_receipt)
+    assert s.poll_nonce(record.nonce) is None  # taken, no receipt yet: not dropped
+    outcome = s.wait(record.nonce)
+    assert outcome.status == "mined"
+    assert Journal(r.journal_path).tx(record.tx_hash).status == "mined"
+
+
+def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = rig
+    monkeypatch.setattr("keeper.execution.sender.DROP_GRACE_S", 0.2)
+    s = r.sender()
+    signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(9), 120_000)
+    other = r.keeper.sign_transaction(
+        {
+            "type": 2,
+            "chainId": r.w3.eth.chain_id,
+            "nonce": 0,
+            "to": r.keeper.address,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**6,
+        }
+    )
+    r.w3.eth.send_raw_transaction(other.raw_transaction)
+    assert s.poll_nonce(signed.nonce) is None  # first sighting: within the grace
+    outcome = s.wait(signed.nonce)
+    assert outcome.status == "dropped"
+    assert Journal(r.journal_path).tx(signed.tx_hash).status == "dropped"
+    assert r.minted() == 0
