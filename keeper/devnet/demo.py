@@ -1,0 +1,706 @@
+"""``keeper demo``: the whole job on a local anvil, with the real keeper loop hedging live.
+
+:func:`run_demo`:
+
+1. starts anvil on a free port (or ``--port``; or uses ``--rpc-url``), always stopped by PID in a
+   ``finally``;
+2. deploys the stack (:func:`keeper.devnet.stack.deploy_stack`), gives each vault its own band and
+   vol parameter, and writes the addresses file (``out/devnet.json``) that ``keeper run
+   --addresses`` reads;
+3. builds the keeper exactly as ``keeper run`` does -- :func:`keeper.settings.load_settings` over
+   that addresses file, :func:`keeper.runner.build_keeper`, and a :class:`keeper.runner.Runner`
+   signing with the keeper key and journaling under ``out/`` -- and runs one keeper cycle per
+   market step (:class:`keeper.devnet.market.Market`: oracle path, arbitrageur, depositors, desk);
+4. reports: a progress callback per step, then a :class:`DemoResult` (per-vault rebalances, gas,
+   L1 fee, time outside the band, NAV and share price, deposits and withdrawals) written as JSON
+   and drawn as a PNG.
+
+Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.runner.CycleResult`
+(the receipt's gas, and the L1 fee the keeper read for the exact signed transaction). A batch's
+gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
+
+By default anvil mines on demand (automine) and time is advanced per step with
+``evm_increaseTime``, which is what makes 4 vaults x 200 steps take well under two minutes;
+``--block-time 1`` gives real 1-second blocks (every transaction then waits for its block).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+from web3.exceptions import TransactionNotFound, Web3Exception
+from web3.logs import DISCARD
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.devnet.anvil import Anvil
+from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, StepRecord, demo_accounts
+from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, write_addresses
+from keeper.devnet.tx import transact
+from keeper.errors import ChainError, ConfigError, KeeperError
+from keeper.runner import CycleResult, Keeper, Runner, build_keeper, run_cycle
+from keeper.settings import load_settings
+
+logger = logging.getLogger(__name__)
+
+#: The demo's keeper policy: act whenever the vault's own trigger allows (the on-chain band or
+#: time trigger) and the deviation is above 0.1% of the open contracts.
+DEFAULT_POLICY = "band:width=0.001"
+#: Per-vault (band in 1e18 underlying, vol parameter in 1e18), cycled over the vaults.
+VAULT_PROFILES: tuple[tuple[int, int], ...] = (
+    (WAD // 2, 8 * 10**17),
+    (WAD, 6 * 10**17),
+    (WAD // 4, 10**18),
+    (2 * WAD, 7 * 10**17),
+)
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What :func:`run_demo` runs and where it writes."""
+
+    vaults: int = 4
+    steps: int = 200
+    seed: int = 7
+    policy: str = DEFAULT_POLICY
+    step_seconds: int = 600
+    vol: float = 0.8
+    drift: float = 0.0
+    jump_intensity: float = 0.0
+    json_path: Path | None = Path("out/demo.json")
+    plot_path: Path | None = Path("out/demo.png")
+    addresses_path: Path = Path("out/devnet.json")
+    journal_path: Path = Path("out/demo-journal.sqlite")
+    port: int | None = None
+    block_time: float | None = None
+    rpc_url: str | None = None
+    anvil_binary: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vaults <= 100:
+            raise ConfigError("--vaults must be between 1 and 100")
+        if self.steps < 1:
+            raise ConfigError("--steps must be >= 1")
+        if self.block_time is not None and self.block_time <= 0:
+            raise ConfigError("--block-time must be > 0")
+        if self.port is not None and not 1 <= self.port <= 65_535:
+            raise ConfigError("--port must be between 1 and 65535")
+        self.market()  # the market's own checks, before anything starts
+
+    def market(self) -> MarketConfig:
+        """The market driver's config."""
+        return MarketConfig(
+            seed=self.seed,
+            steps=self.steps,
+            step_seconds=self.step_seconds,
+            vol=self.vol,
+            drift=self.drift,
+            jump_intensity=self.jump_intensity,
+        )
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One progress tick (after each keeper cycle)."""
+
+    step: int
+    steps: int
+    price8: int
+    rebalance_txs: int
+    vault_rebalances: int
+    elapsed_s: float
+
+
+@dataclass
+class VaultStats:
+    """Per-vault totals of the run."""
+
+    vault: str
+    band: int
+    volatility: int
+    rebalances: int = 0
+    rebalance_failures: int = 0
+    gas_used: int = 0
+    l2_fee_wei: int = 0
+    l1_fee_wei: int = 0
+    steps_outside_band: int = 0
+    seconds_outside_band: int = 0
+    deposits: int = 0
+    deposited: int = 0
+    withdrawals: int = 0
+    withdrawn: int = 0
+    options_written: int = 0
+    premiums: int = 0
+    series_settled: int = 0
+    nav: int = 0
+    total_supply: int = 0
+    share_price: int = 0
+    net_delta_end: int = 0
+    target_delta: int = 0
+    deviation_over_band_end: float = 0.0
+    trigger_ready_end: bool = False
+    rebalanced_last_cycle: bool = False
+
+
+@dataclass
+class Trace:
+    """Per step: time, prices, and per vault the deviation before and after the keeper."""
+
+    times: list[int] = field(default_factory=list)
+    prices: list[int] = field(default_factory=list)
+    pool_prices: list[int] = field(default_factory=list)
+    pre: dict[str, list[float]] = field(default_factory=dict)
+    post: dict[str, list[float]] = field(default_factory=dict)
+    rebalanced: dict[str, list[bool]] = field(default_factory=dict)
+
+
+@dataclass
+class DemoResult:
+    """Everything the demo measured (``to_json`` is the ``--json`` file)."""
+
+    chain_id: int
+    rpc_url: str
+    policy: str
+    seed: int
+    steps: int
+    steps_done: int
+    step_seconds: int
+    addresses_file: str
+    vault_stats: list[VaultStats]
+    rebalance_txs: int
+    vault_rebalances: int
+    max_batch: int
+    batches_2plus: int
+    failed_txs: int
+    failed_cycles: int
+    sender_dropped_but_mined: int
+    deposits: int
+    withdrawals: int
+    options_written: int
+    series_settled: int
+    gas_used_total: int
+    l2_fee_total_wei: int
+    l1_fee_total_wei: int
+    max_abs_deviation_over_band_at_end: float
+    price_start8: int
+    price_end8: int
+    duration_s: float
+    trace: Trace
+    flows: list[dict[str, Any]]
+    writes: list[dict[str, Any]]
+    tx_hashes: list[str]
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON report (traces left out; flows and writes kept for checking)."""
+        out = asdict(self)
+        out.pop("trace")
+        out.pop("vault_stats")
+        out["vaults"] = len(self.vault_stats)
+        out["per_vault"] = [asdict(v) for v in self.vault_stats]
+        return out
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+class _MarketStepFailed(Exception):  # noqa: N818 - internal carrier, never seen by users
+    """Carries a market failure out of the Runner (which would count a KeeperError and go on)."""
+
+    def __init__(self, step: int, cause: BaseException) -> None:
+        super().__init__(f"market step {step} failed: {cause}")
+        self.step = step
+        self.cause = cause
+
+
+class _Tracker:
+    """Collects the market's records and the keeper's cycle results as the run goes."""
+
+    def __init__(self, keeper: Keeper, market: Market, stack: DevnetStack, cfg: DemoConfig) -> None:
+        self.keeper = keeper
+        self.market = market
+        self.cfg = cfg
+        self.step = 0
+        self.results: list[CycleResult] = []
+        self.batches: list[tuple[str, tuple[str, ...]]] = []
+        batcher_abi = load_artifact("RebalanceBatcher").abi
+        self.batcher = keeper.w3.eth.contract(
+            address=Web3.to_checksum_address(stack.batcher), abi=batcher_abi
+        )
+        self.stats = {v: VaultStats(v, 0, 0) for v in stack.vaults}
+        self.trace = Trace()
+        for v in stack.vaults:
+            self.trace.pre[v] = []
+            self.trace.post[v] = []
+            self.trace.rebalanced[v] = []
+        self.started = time.monotonic()
+        self.progress: Callable[[Progress], None] | None = None
+        self.vault_rebalances = 0
+        self.gas_used = 0
+        self.l2_fee = 0
+        self.l1_fee = 0
+
+    def on_market(self, rec: StepRecord) -> None:
+        self.trace.times.append(rec.timestamp)
+        self.trace.prices.append(rec.price8)
+        self.trace.pool_prices.append(rec.pool_price8)
+
+    def account(self, tx_hash: str, gas: int, l2_fee: int, l1_fee: int) -> set[str]:
+        """Book one mined batch: per-vault rebalances from its events, gas and fees split evenly.
+
+        Returns the vaults it rebalanced.
+        """
+        receipt = self.keeper.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        ok = [
+            str(Web3.to_checksum_address(e["args"]["vault"]))
+            for e in self.batcher.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD)
+        ]
+        failed = [
+            str(Web3.to_checksum_address(e["args"]["vault"]))
+            for e in self.batcher.events.VaultRebalanceFailed().process_receipt(
+                receipt, errors=DISCARD
+            )
+        ]
+        members = ok + failed
+        n = max(len(members), 1)
+        for j, v in enumerate(members):
+            s = self.stats[v]
+            # Even split; the first member takes the rounding remainder.
+            s.gas_used += gas // n + (gas % n if j == 0 else 0)
+            s.l2_fee_wei += l2_fee // n + (l2_fee % n if j == 0 else 0)
+            s.l1_fee_wei += l1_fee // n + (l1_fee % n if j == 0 else 0)
+        for v in ok:
+            self.stats[v].rebalances += 1
+        for v in failed:
+            self.stats[v].rebalance_failures += 1
+        self.vault_rebalances += len(ok)
+        self.batches.append((tx_hash, tuple(members)))
+        self.gas_used += gas
+        self.l2_fee += l2_fee
+        self.l1_fee += l1_fee
+        return set(ok)
+
+    def after_cycle(self, result: CycleResult | None) -> None:
+        """Book the cycle's batch and observe every vault after it (also after a failed cycle)."""
+        done: set[str] = set()
+        if result is not None:
+            self.results.append(result)
+            if result.tx_hash is not None and result.tx_status == "mined":
+                done = self.account(
+                    result.tx_hash,
+                    result.gas_used or 0,
+                    result.fee_wei or 0,
+                    result.l1_fee_wei or 0,
+                )
+        pre = {d.vault: d.deviation for d in result.decisions} if result is not None else {}
+        post = {s.vault: s for s in self.keeper.lens.read(self.keeper.vaults).snapshots}
+        for v, snap in post.items():
+            band = snap.thresholds.band
+            dev_post = (snap.net_delta - snap.thresholds.target_delta) / WAD
+            dev_pre = pre[v] / WAD if v in pre else dev_post
+            self.trace.pre[v].append(dev_pre)
+            self.trace.post[v].append(dev_post)
+            self.trace.rebalanced[v].append(v in done)
+            st = self.stats[v]
+            st.rebalanced_last_cycle = v in done
+            if abs(snap.net_delta - snap.thresholds.target_delta) > band:
+                st.steps_outside_band += 1
+                st.seconds_outside_band += self.cfg.step_seconds
+        if self.progress is not None:
+            self.progress(
+                Progress(
+                    step=self.step,
+                    steps=self.cfg.steps,
+                    price8=self.trace.prices[-1] if self.trace.prices else 0,
+                    rebalance_txs=len(self.batches),
+                    vault_rebalances=self.vault_rebalances,
+                    elapsed_s=time.monotonic() - self.started,
+                )
+            )
+
+    def reconcile(self) -> tuple[int, int]:
+        """Check every journaled batch against the chain; book any mined one not booked yet.
+
+        A cycle can fail after its batch was mined (e.g. the node reported the keeper's nonce as
+        used before it served the receipt, so the sender gave the transaction up as dropped);
+        the batch still counts. Returns ``(failed batches, dropped but mined)``: a failed batch is
+        an intent none of whose versions has a successful receipt.
+        """
+        if self.keeper.sender is None:
+            return 0, 0
+        booked = {h for h, _ in self.batches}
+        rows = self.keeper.sender.journal.recent(limit=1_000_000)
+        landed: set[int] = set()
+        dropped_but_mined = 0
+        for row in sorted(rows, key=lambda r: r.id):
+            try:
+                receipt = self.keeper.w3.eth.get_transaction_receipt(row.tx_hash)  # type: ignore[arg-type]
+            except TransactionNotFound:
+                continue
+            if int(receipt["status"]) != 1:
+                continue
+            landed.add(row.intent_id)
+            if row.status == "dropped":
+                dropped_but_mined += 1
+            if row.tx_hash not in booked:
+                gas = int(receipt["gasUsed"])
+                self.account(
+                    row.tx_hash, gas, gas * int(receipt["effectiveGasPrice"]), row.l1_fee or 0
+                )
+        intents = {row.intent_id for row in rows}
+        return len(intents - landed), dropped_but_mined
+
+
+def _configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
+    """Give vault i the band and vol of ``VAULT_PROFILES[i % 4]`` (admin setters)."""
+    abi = load_artifact("OptionVault").abi
+    for i, v in enumerate(stack.vaults):
+        band, vol = VAULT_PROFILES[i % len(VAULT_PROFILES)]
+        vault = w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi)
+        if vault.functions.thresholds().call()[1] != band:
+            transact(w3, accounts.admin, vault.functions.setBand(band))
+        if vault.functions.volatility().call() != vol:
+            transact(w3, accounts.admin, vault.functions.setVolatility(vol))
+
+
+def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None) -> DemoResult:
+    """Run the demo end to end (see the module docstring) and return what it measured.
+
+    Raises:
+        ConfigError: anvil is missing, or an output path cannot be written.
+        ChainError: the port is taken, the node cannot be reached or fails, or a market
+            transaction failed or settled to the wrong share amount.
+        Halt: the keeper's circuit breaker tripped.
+    """
+    started = time.monotonic()
+    for path in (cfg.json_path, cfg.plot_path, cfg.addresses_path, cfg.journal_path):
+        if path is not None:
+            _check_writable(path)
+    node: Anvil | None = None
+    try:
+        if cfg.rpc_url is not None:
+            w3 = connect(cfg.rpc_url, timeout_s=10)
+            url = cfg.rpc_url
+        else:
+            node = Anvil(port=cfg.port, block_time=cfg.block_time, binary=cfg.anvil_binary)
+            node.start()
+            url = node.url
+            w3 = connect(url)
+        return _run(w3, url, cfg, progress, started)
+    except _MarketStepFailed as exc:
+        if isinstance(exc.cause, ConfigError):
+            raise ConfigError(_one_line(str(exc))) from exc.cause
+        raise ChainError(_one_line(str(exc))) from exc.cause
+    except (OSError, Web3Exception) as exc:
+        raise ChainError(_one_line(f"demo: the node failed: {type(exc).__name__}: {exc}")) from exc
+    finally:
+        if node is not None:
+            node.stop()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
+    if path.exists() and path.is_dir():
+        raise ConfigError(f"{path} is a directory")
+
+
+def _run(
+    w3: Web3,
+    url: str,
+    cfg: DemoConfig,
+    progress: Callable[[Progress], None] | None,
+    started: float,
+) -> DemoResult:
+    accounts = demo_accounts()
+    mcfg = cfg.market()
+    stack = deploy_stack(
+        w3,
+        admin=accounts.admin,
+        desk=accounts.desk.address,
+        keeper=accounts.keeper_address,
+        config=StackConfig(
+            n_vaults=cfg.vaults,
+            price8=mcfg.spot8,
+            thresholds=Thresholds(min_interval=60, max_trade=50 * WAD),
+        ),
+    )
+    _configure_vaults(w3, stack, accounts)
+    write_addresses(cfg.addresses_path, stack, rpc_url=url)
+    # The journal belongs to this run's fresh chain: a previous run's rows would be foreign.
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{cfg.journal_path}{suffix}").unlink(missing_ok=True)
+    settings = load_settings(
+        env_file=None,
+        addresses=cfg.addresses_path,
+        private_key=accounts.keeper_key,
+        journal_path=cfg.journal_path,
+        policy=cfg.policy,
+        poll_interval_s=0.01 if cfg.block_time is None else 0.2,
+        receipt_timeout_s=60,
+    )
+    keeper = build_keeper(w3, settings)
+    market = Market(w3, stack, accounts, mcfg, exact_preview=cfg.block_time is None)
+    opening = market.setup()
+    tracker = _Tracker(keeper, market, stack, cfg)
+    tracker.progress = progress
+
+    def cycle(k: Keeper) -> CycleResult:
+        """One market step, then the keeper's real cycle on what it left behind."""
+        tracker.step += 1
+        i = tracker.step
+        try:
+            rec = market.step(i)
+        except (KeeperError, Web3Exception, OSError, ValueError) as exc:
+            raise _MarketStepFailed(i, exc) from exc
+        tracker.on_market(rec)
+        if i >= cfg.steps:
+            runner.stop()  # the loop ends after this cycle, whether it succeeds or fails
+        result: CycleResult | None = None
+        try:
+            result = run_cycle(k)
+        finally:
+            tracker.after_cycle(result)
+        return result
+
+    runner = Runner(
+        keeper,
+        breaker_threshold=settings.breaker_threshold,
+        poll_interval_s=settings.poll_interval_s,
+        max_cycles=cfg.steps,
+        cycle=cycle,
+    )
+    runner.run()
+    result = _summarize(w3, url, cfg, stack, keeper, market, tracker, opening, started)
+    if cfg.json_path is not None:
+        cfg.json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
+    if cfg.plot_path is not None:
+        plot_demo(cfg.plot_path, result)
+    return result
+
+
+def _summarize(
+    w3: Web3,
+    url: str,
+    cfg: DemoConfig,
+    stack: DevnetStack,
+    keeper: Keeper,
+    market: Market,
+    tracker: _Tracker,
+    opening: StepRecord,
+    started: float,
+) -> DemoResult:
+    abi = load_artifact("OptionVault").abi
+    snaps = market.snapshots()
+    for v, st in tracker.stats.items():
+        s = snaps[v]
+        vault = w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi)
+        st.band = s.thresholds.band
+        st.volatility = s.volatility
+        st.nav = s.total_assets
+        st.total_supply = s.total_supply
+        st.share_price = int(vault.functions.convertToAssets(10**12).call())
+        st.net_delta_end = s.net_delta
+        st.target_delta = s.thresholds.target_delta
+        st.deviation_over_band_end = (
+            abs(s.net_delta - s.thresholds.target_delta) / s.thresholds.band
+        )
+        st.trigger_ready_end = s.trigger_ready
+    flows = [f for r in market.records for f in r.flows]
+    writes = [w for r in market.records for w in r.writes]
+    settled = [x for r in market.records for x in r.settlements]
+    for f in flows:
+        st = tracker.stats[f.vault]
+        if f.kind == "deposit":
+            st.deposits += 1
+            st.deposited += f.assets
+        else:
+            st.withdrawals += 1
+            st.withdrawn += f.assets
+    for w in writes:
+        tracker.stats[w.vault].options_written += 1
+        tracker.stats[w.vault].premiums += w.premium
+    for x in settled:
+        tracker.stats[x.vault].series_settled += 1
+    failed_batches, dropped_but_mined = tracker.reconcile()
+    m = keeper.metrics
+    stats = list(tracker.stats.values())
+    return DemoResult(
+        chain_id=int(w3.eth.chain_id),
+        rpc_url=url,
+        policy=cfg.policy,
+        seed=cfg.seed,
+        steps=cfg.steps,
+        steps_done=tracker.step,
+        step_seconds=cfg.step_seconds,
+        addresses_file=str(cfg.addresses_path),
+        vault_stats=stats,
+        rebalance_txs=len(tracker.batches),
+        vault_rebalances=tracker.vault_rebalances,
+        max_batch=max((len(b) for _, b in tracker.batches), default=0),
+        batches_2plus=sum(1 for _, b in tracker.batches if len(b) >= 2),
+        failed_txs=failed_batches,
+        failed_cycles=int(m.value("keeper_cycles_total", {"result": "failed"})),
+        sender_dropped_but_mined=dropped_but_mined,
+        deposits=sum(1 for f in flows if f.kind == "deposit"),
+        withdrawals=sum(1 for f in flows if f.kind == "withdraw"),
+        options_written=len(writes),
+        series_settled=len(settled),
+        gas_used_total=tracker.gas_used,
+        l2_fee_total_wei=tracker.l2_fee,
+        l1_fee_total_wei=tracker.l1_fee,
+        max_abs_deviation_over_band_at_end=max(
+            (s.deviation_over_band_end for s in stats), default=0.0
+        ),
+        price_start8=opening.price8,
+        price_end8=market.records[-1].price8,
+        duration_s=round(time.monotonic() - started, 3),
+        trace=tracker.trace,
+        flows=[asdict(f) for f in flows],
+        writes=[asdict(w) for w in writes],
+        tx_hashes=[h for h, _ in tracker.batches],
+    )
+
+
+# ----------------------------------------------------------------------------- the table
+
+
+def _usd(units: int) -> str:
+    return f"{units / 10**6:,.0f}"
+
+
+def summary_table(result: DemoResult) -> str:
+    """The per-vault summary, as printed at the end of ``keeper demo``."""
+    head = (
+        f"{'vault':<12} {'band':>5} {'rebal':>5} {'gas':>10} {'L1 fee gwei':>12} "
+        f"{'out of band':>12} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "
+        f"{'wd (USDC)':>17} {'opts':>4} {'end |dev|/band':>14}"
+    )
+    lines = [head, "-" * len(head)]
+    for s in result.vault_stats:
+        out_pct = s.seconds_outside_band / max(result.steps_done * result.step_seconds, 1)
+        lines.append(
+            f"{s.vault[:6] + '..' + s.vault[-4:]:<12} {s.band / WAD:>5.2f} {s.rebalances:>5} "
+            f"{s.gas_used:>10,} {s.l1_fee_wei / 1e9:>12,.1f} "
+            f"{s.seconds_outside_band / 3600:>6.1f}h {out_pct:>4.0%} {_usd(s.nav):>12} "
+            f"{s.share_price / 10**6:>9.4f} {s.deposits:>3} {_usd(s.deposited):>13} "
+            f"{s.withdrawals:>3} {_usd(s.withdrawn):>13} {s.options_written:>4} "
+            f"{s.deviation_over_band_end:>14.2f}"
+        )
+    lines.append("-" * len(head))
+    lines.append(
+        f"{result.rebalance_txs} rebalance txs ({result.batches_2plus} batched >= 2 vaults, "
+        f"largest {result.max_batch}), {result.vault_rebalances} vault rebalances, "
+        f"{result.failed_txs} failed txs, {result.failed_cycles} failed cycles; "
+        f"gas {result.gas_used_total:,}, "
+        f"L2 fee {result.l2_fee_total_wei / 1e9:,.1f} gwei, "
+        f"L1 fee {result.l1_fee_total_wei / 1e9:,.1f} gwei"
+    )
+    lines.append(
+        f"{result.steps_done} steps x {result.step_seconds}s, price "
+        f"{result.price_start8 / 1e8:,.2f} -> {result.price_end8 / 1e8:,.2f}, "
+        f"{result.options_written} options written, {result.series_settled} settled, "
+        f"{result.deposits} deposits, {result.withdrawals} withdrawals, "
+        f"policy {result.policy}, {result.duration_s:.1f}s"
+    )
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------- the chart
+
+
+def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
+    """Draw the price (oracle and pool), then per vault its net delta against its band.
+
+    Each vault panel shows the deviation from target the keeper saw after the market moved and
+    the one left after its cycle (a saw-tooth: a vertical drop is a rebalance, marked with a
+    triangle), with the on-chain band shaded; the y range is cut at the 95th percentile so the
+    band stays readable next to the jumps a new book or a settlement makes. At most
+    ``max_vaults`` vault panels are drawn.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tr = result.trace
+    n = min(len(result.vault_stats), max_vaults)
+    steps = min(len(tr.times), *(len(tr.post[s.vault]) for s in result.vault_stats[:n]))
+    if steps == 0:
+        raise ConfigError("nothing to plot: the demo ran no complete step")
+    t0 = tr.times[0] - result.step_seconds
+    hours = [(t - t0) / 3600 for t in tr.times[:steps]]
+    fig, axes = plt.subplots(
+        n + 1,
+        1,
+        figsize=(10, 2.0 + 1.6 * n),
+        dpi=110,
+        sharex=True,
+        gridspec_kw={"height_ratios": [1.4] + [1.0] * n},
+    )
+    ax = axes[0]
+    ax.plot(hours, [p / 1e8 for p in tr.prices[:steps]], color="black", lw=1.2, label="oracle")
+    ax.plot(
+        hours,
+        [p / 1e8 for p in tr.pool_prices[:steps]],
+        color="tab:orange",
+        lw=0.8,
+        ls="--",
+        label="Uniswap V3 pool (after arbitrage)",
+    )
+    batch_hours = [
+        h for k, h in enumerate(hours) if any(tr.rebalanced[s.vault][k] for s in result.vault_stats)
+    ]
+    for h in batch_hours:
+        ax.axvline(h, color="tab:green", alpha=0.15, lw=1)
+    ax.set_ylabel("WETH price (USD)")
+    ax.legend(loc="upper left", fontsize=7)
+    ax.set_title(
+        f"keeper demo: {len(result.vault_stats)} vaults x {result.steps_done} steps "
+        f"({result.step_seconds}s), policy {result.policy}; {result.rebalance_txs} batch txs "
+        f"(green), {result.vault_rebalances} vault rebalances",
+        fontsize=9,
+    )
+    for k, s in enumerate(result.vault_stats[:n]):
+        ax = axes[k + 1]
+        band = s.band / WAD
+        xs: list[float] = []
+        ys: list[float] = []
+        for j in range(steps):
+            start = hours[j - 1] if j else 0.0
+            xs += [start, hours[j], hours[j]]
+            ys += [tr.post[s.vault][j - 1] if j else 0.0, tr.pre[s.vault][j], tr.post[s.vault][j]]
+        ax.axhspan(-band, band, color="tab:blue", alpha=0.12, lw=0)
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.plot(xs[1:], ys[1:], color="tab:blue", lw=0.9)
+        marks = [j for j in range(steps) if tr.rebalanced[s.vault][j]]
+        ax.scatter(
+            [hours[j] for j in marks],
+            [tr.post[s.vault][j] for j in marks],
+            marker="v",
+            color="tab:green",
+            s=14,
+            zorder=3,
+        )
+        # New books and settlements jump the delta by whole contracts; keep the band readable.
+        spikes = sorted(abs(y) for y in ys)
+        top = max(3 * band, 1.2 * spikes[int(0.95 * (len(spikes) - 1))] if spikes else 0.0)
+        ax.set_ylim(-top, top)
+        ax.set_ylabel(f"{s.vault[:6]}..\nband ±{band:g}", fontsize=7)
+        ax.tick_params(labelsize=7)
+    axes[-1].set_xlabel("hours (chain time)")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
