@@ -22,7 +22,7 @@ export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 
 SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/null)
 
-.PHONY: help install demo test test-forge test-py gas lint fmt clean distclean
+.PHONY: help install demo test test-forge test-py gas bench bench-quick lint fmt clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ test-py: install
 	@$(PY) -m pytest || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
 	  exit $$rc; }
+
+bench: install ## benchmarks (~5 min): bench/results/latest.json + docs/benchmarks.md
+	$(PY) bench/run.py
+
+bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + quick.md
+	$(PY) bench/run.py --quick
 
 lint: install ## ruff, mypy --strict, forge fmt --check
 	$(VENV)/bin/ruff check keeper tests bench scripts

@@ -1,0 +1,1 @@
+"""Benchmarks of the keeper against the naive baseline (``python bench/run.py``)."""

@@ -1,0 +1,260 @@
+"""Cycle latency against N: our keeper's cycle versus the naive per-vault loop, same devnet.
+
+**Ours** is :func:`keeper.runner.run_cycle` on a dry-run :class:`~keeper.runner.Keeper` built by
+:func:`~keeper.runner.build_keeper` (the ``keeper check`` path): the lens read (one JSON-RPC
+round trip, one ``eth_call`` per 250 vaults), the oracle checks, vectorized Greeks, the latest
+block's base fee, the L1 fee of a one- and a two-vault batch from the OP fee oracle, the policy
+and batch selection -- then the batch's calldata is encoded. Nothing is simulated or sent.
+
+**Naive** is what a cron bot does without a lens: per vault, one ``eth_call`` per field --
+``netDelta``, ``thresholds``, ``lastRebalance``, ``volatility``, ``paused``, ``hedgeInventory``,
+the price feed's and the sequencer feed's ``latestRoundData``, the pool's ``slot0``,
+``openSeries``, and ``seriesGreeks(id)`` for each open series (the chain's gamma, as a bot without
+a pricing library would) -- then one decision per vault with the same policy and cost numbers.
+
+Both use their own connection built by :func:`keeper.chain.connection.connect`, whose
+``RpcCounter`` middleware counts the round trips.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from web3 import Web3
+
+from bench.common import profile_call, progress, ratio, summary, timed
+from bench.devnet import BenchDevnet, bind, start_devnet
+from keeper.chain.connection import connect, rpc_counter
+from keeper.devnet.uniswap import pool_contract
+from keeper.execution.simulate import BatchCodec
+from keeper.pricing import YEAR_SECONDS
+from keeper.runner import Keeper, build_keeper, run_cycle
+from keeper.settings import load_settings
+from keeper.strategy import CostInputs, MarketView, Policy, VaultView, plan
+from keeper.units import WAD
+
+
+def our_keeper(dev: BenchDevnet, journal_dir: Path) -> Keeper:
+    """A dry-run keeper over ``dev``'s vaults, on its own counted connection."""
+    w3 = connect(dev.node.url)
+    settings = load_settings(
+        env_file=None,
+        rpc_url=dev.node.url,
+        chain_id=int(dev.w3.eth.chain_id),
+        lens=dev.stack.lens,
+        batcher=dev.stack.batcher,
+        vaults=",".join(dev.stack.vaults),
+        journal_path=journal_dir / "journal.sqlite",
+    )
+    return build_keeper(w3, settings, dry_run=True)
+
+
+def our_cycle(keeper: Keeper, codec: BatchCodec) -> tuple[int, int, float]:
+    """One cycle; return (RPC round trips, vaults planned, seconds)."""
+    t0 = time.perf_counter()
+    result = run_cycle(keeper)
+    if result.planned:
+        codec.encode(result.planned)
+    seconds = time.perf_counter() - t0
+    if result.skipped:
+        raise RuntimeError(f"our cycle skipped vaults: {list(result.skipped.items())[:2]}")
+    return result.rpc_requests, len(result.planned), seconds
+
+
+@dataclass
+class NaiveBot:
+    """The per-vault cron loop (contracts bound once at start-up, as such a bot would)."""
+
+    w3: Web3
+    vaults: list[Any]
+    feed: Any
+    sequencer: Any
+    pool: Any
+    policy: Policy
+    keeper: Keeper
+
+    @classmethod
+    def build(cls, dev: BenchDevnet, keeper: Keeper) -> NaiveBot:
+        w3 = connect(dev.node.url)
+        return cls(
+            w3=w3,
+            vaults=[bind(w3, "OptionVault", v) for v in dev.stack.vaults],
+            feed=bind(w3, "MockV3Aggregator", dev.stack.price_feed),
+            sequencer=bind(w3, "MockV3Aggregator", dev.stack.sequencer_feed),
+            pool=pool_contract(w3, dev.stack.pool),
+            policy=keeper.policy,
+            keeper=keeper,
+        )
+
+    def cycle(self) -> tuple[int, int, float]:
+        """One cycle; return (RPC round trips, vaults that would act, seconds)."""
+        counter = rpc_counter(self.w3)
+        r0, _ = counter.snapshot()
+        t0 = time.perf_counter()
+        cfg = self.keeper.config
+        head = self.w3.eth.get_block("latest")
+        now = int(head["timestamp"])
+        gas_price = min(
+            int(head.get("baseFeePerGas", 0) or 0) + cfg.tip_wei, cfg.max_fee_per_gas_wei
+        )
+        acting = 0
+        for v in self.vaults:
+            f = v.functions
+            net = int(f.netDelta().call())
+            th = f.thresholds().call()
+            last = int(f.lastRebalance().call())
+            vol = int(f.volatility().call())
+            paused = bool(f.paused().call())
+            f.hedgeInventory().call()
+            _, answer, _, updated_at, _ = self.feed.functions.latestRoundData().call()
+            _, seq_answer, seq_started, _, _ = self.sequencer.functions.latestRoundData().call()
+            self.pool.functions.slot0().call()
+            series = f.openSeries().call()
+            gamma = 0.0
+            contracts = 0.0
+            nearest = math.inf
+            for s in series:
+                _, g, _ = f.seriesGreeks(int(s[0])).call()
+                gamma += int(s[5]) / WAD * int(g) / 1e18
+                contracts += int(s[5]) / WAD
+                nearest = min(nearest, max(int(s[4]) - now, 0) / YEAR_SECONDS)
+            stale = now - int(updated_at) > int(th[7])
+            sequencer_bad = seq_answer != 0 or now - int(seq_started) <= int(th[8])
+            if paused or sequencer_bad or answer <= 0 or stale:
+                continue
+            spot = answer / 1e8
+            view = VaultView(
+                vault=v.address,
+                net_delta=net,
+                target_delta=int(th[0]),
+                band=int(th[1]),
+                max_trade=int(th[4]),
+                last_rebalance=last,
+                min_interval=int(th[2]),
+                max_interval=int(th[3]),
+                spot=spot,
+                gamma=abs(gamma),
+                vol=vol / WAD,
+                contracts=contracts,
+                trigger_ready=abs(net - int(th[0])) > int(th[1]),
+                time_to_expiry=nearest,
+            )
+            costs = CostInputs(
+                gas_fixed=cfg.gas_fixed,
+                gas_per_vault=cfg.gas_per_vault,
+                gas_price_wei=gas_price,
+                l1_fee_fixed_wei=0,
+                l1_fee_per_vault_wei=0,
+                eth_usd=spot,
+                pool_fee_bps=cfg.pool_fee_bps,
+                impact_coef=cfg.impact_coef,
+            )
+            market = MarketView(now=now, forecast_vol=vol / WAD, reference_vol=cfg.reference_vol)
+            acting += len(plan(self.policy, [view], market, costs).batch)
+        seconds = time.perf_counter() - t0
+        r1, _ = counter.snapshot()
+        return r1 - r0, acting, seconds
+
+
+def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
+    """Median ms of the lens ``eth_call`` round trip alone and of decoding its answer alone, the
+    lens's gas per vault (``eth_estimateGas`` of a 10-vault snapshot, divided by 10) and the gas of
+    the vault views it calls that price the book (estimate minus 21,000)."""
+    chunks = keeper.lens._chunks(keeper.vaults)
+    sample = keeper.vaults[:10]
+    tx: Any = {"to": keeper.lens.lens, "data": keeper.lens.codec.encode(sample)}
+    gas_per_vault = int(keeper.w3.eth.estimate_gas(tx)) / len(sample)
+    vault = bind(keeper.w3, "OptionVault", keeper.vaults[0])
+    parts = {}
+    for name in ("netDelta", "rebalanceTrigger", "totalAssets", "openSeries"):
+        call: Any = {
+            "to": vault.address,
+            "data": getattr(vault.functions, name)()._encode_transaction_data(),
+        }
+        parts[name] = int(keeper.w3.eth.estimate_gas(call)) - 21_000
+    rpc: list[float] = []
+    dec: list[float] = []
+    for _ in range(reps):
+        raw, s = timed(lambda: keeper.lens._call_chunks(chunks, "latest"))
+        rpc.append(s * 1e3)
+        _, s = timed(lambda r=raw: [keeper.lens.codec.decode(d) for d in r])  # type: ignore[misc]
+        dec.append(s * 1e3)
+    return {
+        "lens_rpc_ms": summary(rpc)["median"],
+        "lens_decode_ms": summary(dec)["median"],
+        "lens_gas_per_vault": gas_per_vault,
+        "vault_view_gas": parts,
+    }
+
+
+def bench_cycle(
+    sizes: list[int],
+    reps: dict[int, int],
+    naive_reps: dict[int, int],
+    profile_n: int | None = None,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Run the cycle comparison for each N on its own fresh devnet.
+
+    Returns the rows and, when ``profile_n`` is one of ``sizes``, a cProfile of our cycle there.
+    """
+    rows = []
+    profile_text: str | None = None
+    for n in sizes:
+        dev = start_devnet(n)
+        try:
+            with tempfile.TemporaryDirectory(prefix="bench-cycle-") as tmp:
+                keeper = our_keeper(dev, Path(tmp))
+                codec = BatchCodec()
+                naive = NaiveBot.build(dev, keeper)
+                our_cycle(keeper, codec)  # warm-up: imports, ABI caches, first lens call
+                ours = [our_cycle(keeper, codec) for _ in range(reps[n])]
+                progress(
+                    "cycle N=%d: ours %.1f ms median",
+                    n,
+                    summary([o[2] for o in ours])["median"] * 1e3,
+                )
+                breakdown = lens_breakdown(keeper, reps[n])
+                profile = None
+                if n == profile_n:
+                    profile = profile_call(lambda k=keeper, c=codec: our_cycle(k, c))  # type: ignore[misc]
+                if n <= 100:
+                    naive.cycle()  # warm-up (skipped at N=1000: one run is 13,000 calls)
+                theirs = [naive.cycle() for _ in range(naive_reps[n])]
+                progress(
+                    "cycle N=%d: naive %.0f ms median",
+                    n,
+                    summary([t[2] for t in theirs])["median"] * 1e3,
+                )
+        finally:
+            dev.close()
+        profile_text = profile or profile_text
+        o_ms = summary([o[2] * 1e3 for o in ours])
+        n_ms = summary([t[2] * 1e3 for t in theirs])
+        rows.append(
+            {
+                "n_vaults": n,
+                "ours_ms_median": o_ms["median"],
+                "ours_ms_min": o_ms["min"],
+                "ours_ms_max": o_ms["max"],
+                "naive_ms_median": n_ms["median"],
+                "naive_ms_min": n_ms["min"],
+                "naive_ms_max": n_ms["max"],
+                "ours_rpc_requests": max(o[0] for o in ours),
+                "naive_rpc_requests": max(t[0] for t in theirs),
+                "speedup": ratio(n_ms["median"], o_ms["median"]),
+                "ours_planned": ours[-1][1],
+                "naive_acting": theirs[-1][1],
+                "runs_ours": len(ours),
+                "runs_naive": len(theirs),
+                "series_per_vault": 3,
+                "devnet_deploy_s": round(dev.deploy_seconds, 1),
+                "devnet_txs": dev.txs_sent,
+                **breakdown,
+            }
+        )
+    return rows, profile_text

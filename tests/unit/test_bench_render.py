@@ -1,0 +1,236 @@
+"""The bench's pure parts: statistics helpers, target judging and Markdown rendering from JSON.
+
+Never timings: the fixture below is a hand-written results dict, and the assertions are about
+what the renderer and the judge make of it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.common import profile_call, ratio, summary
+from bench.render import judge, main, render, rpc_budget
+
+
+def _results() -> dict[str, Any]:
+    return {
+        "meta": {
+            "mode": "full",
+            "machine": {
+                "cores": 2,
+                "cpu": "Test CPU 9000",
+                "load_avg_at_start": [0.5, 0.4, 0.3],
+                "os": "Linux 6",
+                "python": "3.11.7",
+                "numpy": "2.4.6",
+                "web3": "8.0.0",
+                "anvil": "anvil Version: 1.7.1",
+                "date_utc": "2026-11-22 01:00 UTC",
+            },
+            "elapsed_s": 321.0,
+            "notes": ["a method note"],
+        },
+        "cycle": [
+            {
+                "n_vaults": 10,
+                "ours_ms_median": 20.0,
+                "ours_ms_min": 18.0,
+                "ours_ms_max": 25.0,
+                "naive_ms_median": 500.0,
+                "naive_ms_min": 490.0,
+                "naive_ms_max": 510.0,
+                "ours_rpc_requests": 3,
+                "naive_rpc_requests": 131,
+                "speedup": 25.0,
+                "lens_rpc_ms": 10.0,
+                "lens_decode_ms": 4.0,
+            },
+            {
+                "n_vaults": 1000,
+                "ours_ms_median": 80.0,
+                "ours_ms_min": 70.0,
+                "ours_ms_max": 90.0,
+                "naive_ms_median": 2000.0,
+                "naive_ms_min": 1900.0,
+                "naive_ms_max": 2100.0,
+                "ours_rpc_requests": 6,
+                "naive_rpc_requests": 13001,
+                "speedup": 25.0,
+                "lens_rpc_ms": 50.0,
+                "lens_decode_ms": 20.0,
+            },
+        ],
+        "batch": [
+            {
+                "batch_size": 1,
+                "gas_per_vault": 290_000,
+                "l1_fee_per_vault_wei": 80,
+                "cost_per_vault_wei": 1_100,
+                "single_tx_cost_wei": 1_000,
+            },
+            {
+                "batch_size": 10,
+                "gas_per_vault": 150_000,
+                "l1_fee_per_vault_wei": 20,
+                "cost_per_vault_wei": 500,
+                "single_tx_cost_wei": 1_000,
+            },
+        ],
+        "batch_details": {
+            "l2_base_fee_wei": 10**7,
+            "l1_params": {
+                "l1_base_fee": 5 * 10**9,
+                "blob_base_fee": 5 * 10**8,
+                "base_fee_scalar": 1368,
+                "blob_base_fee_scalar": 810949,
+            },
+            "single_tx": {
+                "gas": {"median": 254_000.0},
+                "l1_fee_wei": {"median": 57.0},
+                "cost_wei": {"median": 1_000.0},
+                "runs": 5,
+            },
+        },
+        "greeks": {
+            "deltas_per_s": 14e6,
+            "max_rel_err_vs_chain": 3e-11,
+            "onchain_gas_per_series": 35_000,
+            "chain": {"grid_points": 324, "max_abs_err_where_tiny": 1e-17},
+        },
+        "backtest": {"paths": 10_000, "steps": 1_000, "seconds": 2.5, "policy": "band:width=0.05"},
+        "reaction_blocks": {"median": 1.0, "max": 2.0, "min": 1.0, "trials": 20},
+        "profiles": {"our cycle at N=1000": "ncalls tottime\n1 0.1 run_cycle"},
+    }
+
+
+def _verdicts(results: dict[str, Any]) -> dict[str, bool | None]:
+    return {v.key: v.met for v in judge(results)}
+
+
+def test_summary_is_median_min_max() -> None:
+    assert summary([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0}
+    assert summary([7]) == {"median": 7.0, "min": 7.0, "max": 7.0}
+    with pytest.raises(ValueError, match="no values"):
+        summary([])
+
+
+def test_ratio_is_none_when_undefined() -> None:
+    assert ratio(10.0, 4.0) == 2.5
+    assert ratio(1.0, 0.0) is None
+    assert ratio(float("inf"), 1.0) is None
+
+
+def test_rpc_budget_is_two_plus_one_per_250_vaults() -> None:
+    assert [rpc_budget(n) for n in (1, 10, 250, 251, 1000)] == [3, 3, 3, 4, 6]
+
+
+def test_judge_meets_every_target_of_the_fixture() -> None:
+    assert _verdicts(_results()) == {
+        "cycle": True,
+        "rpc": True,
+        "batch": True,
+        "greeks": True,
+        "backtest": True,
+        "reaction": True,
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key"),
+    [
+        (("cycle", 1, "ours_ms_median"), 150.0, "cycle"),  # slower than 100 ms
+        (("cycle", 1, "naive_ms_median"), 1000.0, "cycle"),  # only 12.5x faster
+        (("cycle", 0, "ours_rpc_requests"), 4, "rpc"),  # budget at N=10 is 3
+        (("batch", 1, "cost_per_vault_wei"), 560, "batch"),  # 56% > 55%
+        (("greeks", "deltas_per_s"), 4.9e6, "greeks"),
+        (("greeks", "max_rel_err_vs_chain"), 2e-9, "greeks"),
+        (("backtest", "seconds"), 10.5, "backtest"),
+        (("reaction_blocks", "max"), 3.0, "reaction"),
+    ],
+)
+def test_judge_flags_each_missed_target(path: tuple[Any, ...], value: Any, key: str) -> None:
+    results = copy.deepcopy(_results())
+    node: Any = results
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    verdicts = _verdicts(results)
+    assert verdicts[key] is False
+    assert all(met for k, met in verdicts.items() if k != key)
+
+
+def test_judge_does_not_judge_small_runs_or_missing_sections() -> None:
+    results = _results()
+    results["cycle"] = results["cycle"][:1]  # only N=10
+    results["backtest"]["paths"] = 1_000
+    del results["reaction_blocks"]
+    v = {x.key: x for x in judge(results)}
+    assert v["cycle"].met is None
+    assert "below 1,000" in v["cycle"].note
+    assert v["backtest"].met is None
+    assert v["reaction"].met is None
+    assert v["reaction"].got == "not measured"
+
+
+def test_render_names_the_machine_and_every_section() -> None:
+    text = render(_results())
+    assert text.startswith("# Benchmarks\n")
+    for needle in (
+        "2 cores, Test CPU 9000",
+        "Python 3.11.7, numpy 2.4.6, web3 8.0.0, anvil Version: 1.7.1",
+        "2026-11-22 01:00 UTC",
+        "## 1. Cycle latency against N",
+        "## 2. Batching gain",
+        "## 3. Greeks",
+        "## 4. Backtest speed",
+        "## 5. Reaction latency",
+        "a method note",
+        "L1 base fee 5 gwei, blob base fee 0.5 gwei",
+    ):
+        assert needle in text, needle
+    # The N=1000 row: medians with min-max, the ratio, both RPC counts and the budget.
+    assert "| 1,000 | 80.0 (70.0–90.0) | 2,000 (1,900–2,100) | 25.0× | 6 | 13,001 | 6 |" in text
+    assert "| 10 | 150,000 | 20 | 500 (500–500) | 50% |" in text
+    assert "| batch | cost per vault in a batch of 10: ≤55% of a single transaction | 50%" in text
+    # Nothing missed: no "what bounds" section.
+    assert "What bounds" not in text
+    assert "**missed**" not in text
+
+
+def test_render_explains_a_missed_figure_and_includes_the_profile() -> None:
+    results = _results()
+    results["cycle"][1]["ours_ms_median"] = 300.0
+    results["batch"][1]["cost_per_vault_wei"] = 700
+    text = render(results)
+    assert "## What bounds the missed figures" in text
+    assert "**Cycle at N=1,000** (300 ms): the lens round trip takes 50.0 ms" in text
+    assert "pricing, policy and the rest take 230 ms" in text
+    assert "**Batching**" in text
+    assert "150,000 gas per vault in a batch of 10 against 254,000" in text
+    assert "### our cycle at N=1000" in text
+    assert "1 0.1 run_cycle" in text
+    assert text.count("**missed**") == 2
+
+
+def test_main_renders_a_saved_json(tmp_path: Path) -> None:
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(_results()))
+    out = tmp_path / "r.md"
+    assert main([str(src), str(out)]) == 0
+    assert out.read_text() == render(_results(), source=str(src))
+    assert f"from {src};" in out.read_text()
+    assert main([]) == 2
+
+
+def test_profile_call_reports_the_profiled_function() -> None:
+    def busy_function_for_the_profile() -> int:
+        return sum(i * i for i in range(10_000))
+
+    text = profile_call(busy_function_for_the_profile)
+    assert "ncalls" in text.splitlines()[0]
+    assert "busy_function_for_the_profile" in text
