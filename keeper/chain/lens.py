@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
@@ -154,6 +155,7 @@ class LensResult:
     calls: int
 
 
+@cache
 def _snake(name: str) -> str:
     out = []
     for i, ch in enumerate(name):

@@ -297,3 +297,29 @@ def test_transport_errors_count_as_failed_cycles_not_crashes() -> None:
     with pytest.raises(Halt, match="ConnectionError"):
         runner.run()
     assert runner.failures == 2
+
+
+def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:
+    from keeper.runner import L1_ESTIMATE_MAX_AGE_BLOCKS
+
+    calls: list[int] = []
+
+    class CountingL1:
+        name = "op"
+
+        def fee(self, signed: bytes, to: str, data: bytes) -> int:
+            calls.append(len(data))
+            return 1_000 + 10 * len(data)
+
+    k = make_keeper([snap(0, -WAD)], batcher=BATCHER, l1fee=CountingL1(), chain_id=10)
+    first = run_cycle(k)
+    assert len(calls) == 2  # one- and two-vault dummy batches
+    assert first.tx_hash is None
+    k.w3.eth.block_number += L1_ESTIMATE_MAX_AGE_BLOCKS - 1  # type: ignore[attr-defined]
+    run_cycle(k)
+    assert len(calls) == 2  # reused: no oracle call
+    k.w3.eth.block_number += 1  # type: ignore[attr-defined]
+    run_cycle(k)
+    assert len(calls) == 4  # stale: read again
+    assert k.l1_estimate is not None
+    assert k.l1_estimate[1][1] > 0  # a per-vault part from the calldata difference
