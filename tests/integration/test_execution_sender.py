@@ -58,6 +58,23 @@ class Rig:
         return int(self.w3.eth.get_transaction_count(self.keeper.address))
 
 
+def spend_nonce_elsewhere(r: Rig, nonce: int) -> None:
+    """Another process with the same key uses ``nonce`` for something the journal never saw."""
+    other = r.keeper.sign_transaction(
+        {
+            "type": 2,
+            "chainId": r.w3.eth.chain_id,
+            "nonce": nonce,
+            "to": r.keeper.address,
+            "value": 0,
+            "gas": 21_000,
+            "maxFeePerGas": 10**10,
+            "maxPriorityFeePerGas": 10**6,
+        }
+    )
+    r.w3.eth.send_raw_transaction(other.raw_transaction)
+
+
 def make_rig(chain: Chain, tmp_path: Path) -> Rig:
     admin = account(chain.keys[0])
     token = deploy(chain.w3, admin, load_artifact("MintableERC20"), "Token", "TOK", 6)
@@ -191,20 +208,7 @@ def test_nonce_taken_by_another_transaction_is_dropped(rig: Rig) -> None:
     r = rig
     s = r.sender()
     signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(9), 120_000)
-    # Someone else (another process with the same key) uses nonce 0 for something else.
-    other = r.keeper.sign_transaction(
-        {
-            "type": 2,
-            "chainId": r.w3.eth.chain_id,
-            "nonce": 0,
-            "to": r.keeper.address,
-            "value": 0,
-            "gas": 21_000,
-            "maxFeePerGas": 10**10,
-            "maxPriorityFeePerGas": 10**6,
-        }
-    )
-    r.w3.eth.send_raw_transaction(other.raw_transaction)
+    spend_nonce_elsewhere(r, 0)
     report = r.sender().reconcile()
     assert report.dropped == 1
     assert Journal(r.journal_path).tx(signed.tx_hash).status == "dropped"
@@ -298,19 +302,7 @@ def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
     monkeypatch.setattr("keeper.execution.sender.DROP_GRACE_S", 0.2)
     s = r.sender()
     signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(9), 120_000)
-    other = r.keeper.sign_transaction(
-        {
-            "type": 2,
-            "chainId": r.w3.eth.chain_id,
-            "nonce": 0,
-            "to": r.keeper.address,
-            "value": 0,
-            "gas": 21_000,
-            "maxFeePerGas": 10**10,
-            "maxPriorityFeePerGas": 10**6,
-        }
-    )
-    r.w3.eth.send_raw_transaction(other.raw_transaction)
+    spend_nonce_elsewhere(r, 0)
     assert s.poll_nonce(signed.nonce) is None  # first sighting: within the grace
     outcome = s.wait(signed.nonce)
     assert outcome.status == "dropped"
