@@ -179,7 +179,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
         f"same work at N={fmt_int(big['n_vaults'])}: ours put {big.get('ours_planned', '?')} "
         f"vaults in its batch, the naive loop would act on {big.get('naive_acting', '?')}. "
         "The lens columns time the lens `eth_call` round trip (node execution, the on-chain "
-        "Greeks of every series) and the Python ABI decoding of its answer, each alone.",
+        "Greeks of every series) and the Python ABI decoding of its answer, each alone. "
+        "RPC requests count HTTP round trips: the keeper sends its lens chunks (one `eth_call` "
+        "per 250 vaults) as one JSON-RPC batch, so at N=1,000 one round trip carries four "
+        "calls; the naive loop makes one round trip per call.",
         "",
     ]
     return out
@@ -323,7 +326,8 @@ def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
             "keeper's "
             f"name-keyed dicts) {fmt_ms(dec)} ms; pricing, policy and the rest take "
             f"{fmt_ms(max(total - lens - dec, 0.0))} ms. The decode is the part worth fixing on "
-            "the keeper side (cache the snake-cased component names, decode positionally); the "
+            "the keeper side (the component names are already cached; what is left is eth_abi's "
+            "nested-tuple decoding, which positional decoding of the raw words would cut); the "
             "node's execution is bounded by the lens doing Black–Scholes per series." + node,
         ]
     if "rpc" in missed and cycle:
