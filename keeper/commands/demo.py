@@ -18,7 +18,7 @@ what happens:
 output: a live progress line on stderr, a per-vault table on stdout, --json and --plot files.
 
 example:
-  keeper demo --vaults 4 --steps 200 --seed 7 --json out/demo.json --plot out/demo.png
+  keeper demo --vaults 4 --steps 150 --seed 7 --json out/demo.json --plot out/demo.png
 """
 
 
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
-    p.add_argument("--steps", type=int, default=200, help="market steps = keeper cycles (200)")
+    p.add_argument("--steps", type=int, default=150, help="market steps = keeper cycles (150)")
     p.add_argument("--seed", type=int, default=7, help="seed of the price path and the flows")
     p.add_argument(
         "--json",

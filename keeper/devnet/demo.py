@@ -20,8 +20,9 @@ Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.runner
 gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
 
 By default anvil mines on demand (automine) and time is advanced per step with
-``evm_increaseTime``, which is what makes 4 vaults x 200 steps take well under two minutes;
-``--block-time 1`` gives real 1-second blocks (every transaction then waits for its block).
+``evm_increaseTime``, which is what makes 4 vaults x 150 steps take under two minutes from a
+fresh clone; ``--block-time 1`` gives real 1-second blocks (every transaction then waits for its
+block).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class DemoConfig:
     """What :func:`run_demo` runs and where it writes."""
 
     vaults: int = 4
-    steps: int = 200
+    steps: int = 150
     seed: int = 7
     policy: str = DEFAULT_POLICY
     step_seconds: int = 600
