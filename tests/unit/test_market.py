@@ -214,4 +214,4 @@ def test_demo_config_refuses_bad_input() -> None:
     for kw in ({"vaults": 0}, {"steps": 0}, {"block_time": 0.0}, {"port": 70_000}):
         with pytest.raises(ConfigError):
             DemoConfig(**kw)
-    assert DemoConfig().market().steps == 200
+    assert DemoConfig().market().steps == 150
