@@ -27,7 +27,14 @@ from keeper.chain.connection import connect
 from keeper.chain.l1fee import OpL1Fee
 from keeper.cli import main
 from keeper.devnet.anvil import ANVIL_KEYS, Anvil, free_port
-from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, push_price
+from keeper.devnet.stack import (
+    DevnetStack,
+    StackConfig,
+    Thresholds,
+    deploy_stack,
+    push_price,
+    write_addresses,
+)
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
 from keeper.ops.alerts import Alerter
@@ -276,17 +283,7 @@ def test_cli_check_and_run_and_status(
     for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
         monkeypatch.delenv(name, raising=False)
     addresses = tmp_path / "devnet.json"
-    addresses.write_text(
-        json.dumps(
-            {
-                "chainId": 31337,
-                "rpcUrl": stack.node.url,
-                "lens": stack.lens.address,
-                "batcher": stack.batcher.address,
-                "vaults": stack.addresses(),
-            }
-        )
-    )
+    write_addresses(addresses, stack.devnet, stack.node.url)
     journal = tmp_path / "j.sqlite"
     common = ["--env-file", str(tmp_path / "none.env"), "--addresses", str(addresses)]
     common += ["--policy", "band:width=0.0001", "--journal", str(journal)]
@@ -371,17 +368,7 @@ def test_keeper_process_hedges_then_stops_cleanly_on_sigterm(stack: Stack, tmp_p
     import time
 
     addresses = tmp_path / "devnet.json"
-    addresses.write_text(
-        json.dumps(
-            {
-                "chainId": 31337,
-                "rpcUrl": stack.node.url,
-                "lens": stack.lens.address,
-                "batcher": stack.batcher.address,
-                "vaults": stack.addresses(),
-            }
-        )
-    )
+    write_addresses(addresses, stack.devnet, stack.node.url)
     env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     env["KEEPER_ARTIFACTS_DIR"] = os.environ.get("KEEPER_ARTIFACTS_DIR", "")
     if not env["KEEPER_ARTIFACTS_DIR"]:
