@@ -115,7 +115,7 @@ class MarketConfig:
     """The market's knobs. Money is in token units; rates and probabilities are floats."""
 
     seed: int = 7
-    steps: int = 200
+    steps: int = 150
     step_seconds: int = 600
     spot8: int = 3_000 * PRICE8
     drift: float = 0.0

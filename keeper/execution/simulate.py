@@ -112,10 +112,11 @@ def batch_gas_needed(
     """The gas limit under which the batcher calls *every* vault of ``outcomes``.
 
     The batcher checks, before each vault, that ``vaultGasLimit * 64/63 + 40,000`` gas is left,
-    and otherwise *skips* the vault without reverting. So ``eth_estimateGas`` (the least gas at
-    which the call does not revert) is far too low for a batch: it finds the gas at which every
-    vault is skipped. The limit is the intrinsic and calldata gas, what the vaults used, the
-    batcher's per-vault bookkeeping, plus the reserve the last vault must find.
+    and reverts the whole transaction (``RebalanceBatcherInsufficientGas``) if it is not, so
+    ``eth_estimateGas`` finds a limit that reaches every vault. This is the same rule computed
+    from the simulated outcomes -- intrinsic and calldata gas, what the vaults used, the
+    batcher's per-vault bookkeeping, plus the reserve the last vault must find -- and the signed
+    limit is the larger of the two, so a node whose estimate is short cannot starve a vault.
     """
     intrinsic = 21_000 + 16 * len(calldata)
     used = sum(o.gas_used for o in outcomes)
