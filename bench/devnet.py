@@ -33,9 +33,9 @@ from web3.contract import Contract
 from web3.types import TxParams
 
 from bench.common import progress
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.stack import (
     USDC,
     WAD,

@@ -22,10 +22,10 @@ from typing import Any
 import numpy as np
 
 from bench.common import progress, summary
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.chain.l1fee import calldata_gas
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.tx import account, deploy
 from keeper.pricing import YEAR_SECONDS, capped_greeks, vanilla_delta
 

@@ -23,8 +23,8 @@ from typing import Any
 
 from bench.common import progress, summary
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
+from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import ANVIL_KEYS
 from keeper.devnet.stack import WAD, Thresholds
 from keeper.devnet.tx import transact
 from keeper.errors import ChainError

@@ -30,9 +30,9 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.tx import account
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.runner import CycleResult, build_keeper, run_cycle

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import pytest
 from web3 import Web3
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.pyevm import pyevm_chain
 
 BACKENDS = ("anvil", "pyevm")

@@ -8,14 +8,14 @@ from keeper.backtest.engine import (
     run_backtest,
 )
 from keeper.backtest.frontier import build_frontier, compare_at_equal_error, sweep_policies
-from keeper.backtest.paths import (
+from keeper.backtest.price_paths import (
     PathSet,
     gbm_paths,
     historical_paths,
     load_rounds_csv,
     merton_paths,
 )
-from keeper.backtest.runner import RunOutput, Scenario, run_scenario
+from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 
 __all__ = [
     "BacktestConfig",

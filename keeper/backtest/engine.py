@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from keeper.backtest.paths import PathSet
+from keeper.backtest.price_paths import PathSet
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, vanilla_delta
 from keeper.pricing.normal import FloatArray
 from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd

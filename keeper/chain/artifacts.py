@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError
-from keeper.paths import artifacts_dir
+from keeper.locations import artifacts_dir
 
 
 @dataclass(frozen=True)

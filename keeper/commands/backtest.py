@@ -11,7 +11,7 @@ from pathlib import Path
 
 from keeper.backtest.frontier import FAMILIES
 from keeper.backtest.progress import ProgressBar
-from keeper.backtest.runner import RunOutput, Scenario, run_scenario
+from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
 from keeper.strategy.costs import l2_default_costs
 from keeper.strategy.policies import Policy, parse_policy

@@ -39,9 +39,9 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 
+from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import Anvil
 from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, StepRecord, demo_accounts
 from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, write_addresses
 from keeper.devnet.tx import transact

@@ -23,9 +23,9 @@ signed transaction from its own anvil account:
    writes with ``OptionVaultInsufficientCollateral``). Puts make the vault long delta, which a spot
    venue can only hedge by selling inventory, so open puts stay within :func:`put_room`.
 
-The price path comes from :func:`keeper.backtest.paths.merton_paths` (GBM when the jump intensity
-is 0), so the same seed gives the same path here and in the backtester. Everything random is drawn
-from ``numpy.random.default_rng(seed)``.
+The price path comes from :func:`keeper.backtest.price_paths.merton_paths` (GBM when the jump
+intensity is 0), so the same seed gives the same path here and in the backtester. Everything
+random is drawn from ``numpy.random.default_rng(seed)``.
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from keeper.backtest.paths import merton_paths
+from keeper.backtest.price_paths import merton_paths
+from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.lens import LensReader, Series, VaultSnapshot
 from keeper.devnet import uniswap as uni
-from keeper.devnet.anvil import ANVIL_KEYS
 from keeper.devnet.stack import DevnetStack, pool_of, push_price
 from keeper.devnet.tx import account, gas_with_margin
 from keeper.errors import ChainError, ConfigError

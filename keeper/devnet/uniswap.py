@@ -42,7 +42,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from keeper.chain.artifacts import Artifact, load_artifact
 from keeper.devnet.tx import deploy, transact
 from keeper.errors import ChainError, ConfigError, ExecutionError
-from keeper.paths import PROJECT_ROOT
+from keeper.locations import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
 

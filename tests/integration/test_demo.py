@@ -20,10 +20,10 @@ import pytest
 from eth_abi.abi import decode
 from web3 import Web3
 
+from keeper.chain.anvil import Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.anvil import Anvil, free_port
 from keeper.devnet.demo import DemoConfig, DemoResult, run_demo, summary_table
 from keeper.settings import load_settings
 
@@ -286,7 +286,7 @@ def test_cli_demo_bad_input_is_one_line(
     assert len(err) == 1
     assert err[0].startswith("keeper: error: cannot create")
 
-    monkeypatch.setattr("keeper.devnet.anvil.node_bin", lambda name: tmp_path / "no-anvil")
+    monkeypatch.setattr("keeper.chain.anvil.node_bin", lambda name: tmp_path / "no-anvil")
     assert main(_cli(tmp_path)) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"keeper: error: anvil not found at {tmp_path / 'no-anvil'}: run `make install`"]

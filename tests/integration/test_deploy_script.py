@@ -29,13 +29,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.devnet import uniswap as uni
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.tx import account, deploy, transact
-from keeper.paths import PROJECT_ROOT, node_bin
+from keeper.locations import PROJECT_ROOT, node_bin
 
 pytestmark = pytest.mark.integration
 

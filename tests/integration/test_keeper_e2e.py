@@ -22,11 +22,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.chain.l1fee import OpL1Fee
 from keeper.cli import main
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.devnet.stack import (
     DevnetStack,
     StackConfig,

@@ -16,10 +16,10 @@ import pytest
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack
 from keeper.devnet.tx import account, transact
 

@@ -11,11 +11,11 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.commands.vault import format_units
-from keeper.devnet.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.stack import DevnetStack, StackConfig, deploy_stack
 from keeper.devnet.tx import account, transact
 

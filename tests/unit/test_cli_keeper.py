@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from keeper.chain.anvil import free_port
 from keeper.cli import main
-from keeper.devnet.anvil import free_port
 
 KEY = "0x" + "6b" * 32
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from keeper.chain.anvil import Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.anvil import Anvil, free_port
 from keeper.errors import ChainError, ConfigError, KeeperError
 
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.backtest.paths import merton_paths
+from keeper.backtest.price_paths import merton_paths
 from keeper.chain.lens import Series
 from keeper.devnet.demo import DemoConfig
 from keeper.devnet.market import (

@@ -114,7 +114,7 @@ def test_secret_filter_ignores_short_strings() -> None:
 
 
 def test_metrics_http_endpoint() -> None:
-    from keeper.devnet.anvil import free_port
+    from keeper.chain.anvil import free_port
 
     m = Metrics()
     m.cycles.labels("ok").inc(3)

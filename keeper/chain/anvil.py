@@ -13,7 +13,7 @@ from types import TracebackType
 import requests
 
 from keeper.errors import ChainError, ConfigError
-from keeper.paths import node_bin
+from keeper.locations import node_bin
 
 logger = logging.getLogger(__name__)
 

@@ -23,7 +23,7 @@ from keeper.backtest.frontier import (
     compare_at_equal_error,
     sweep_policies,
 )
-from keeper.backtest.paths import (
+from keeper.backtest.price_paths import (
     PathSet,
     gbm_paths,
     historical_paths,
