@@ -101,5 +101,8 @@ def wad_from_float(x: float) -> Wad:
 
 
 def wad_to_float(x: int) -> float:
-    """Convert a wad to a float (for pricing math only; exact up to float precision)."""
-    return float(Fraction(x, WAD))
+    """Convert a wad to a float, correctly rounded (the one wad-to-float conversion).
+
+    Python's ``int / int`` is correctly rounded, so this is ``float(Fraction(x, WAD))``, faster.
+    """
+    return x / WAD

@@ -29,7 +29,7 @@ from keeper.backtest.price_paths import PathSet
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, vanilla_delta
 from keeper.pricing.normal import FloatArray
 from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd
-from keeper.strategy.policies import BandPolicy, Policy, TimePolicy
+from keeper.strategy.policies import Policy
 from keeper.strategy.types import CostInputs, HedgeState
 
 #: Called as ``progress(done, total)`` after each grid step.
@@ -117,7 +117,7 @@ def run_backtest(
     dt = float(times[1] - times[0])
     r = config.rate
     q = option.quantity
-    need_gamma = any(not isinstance(p, TimePolicy | BandPolicy) for p in policies)
+    need_gamma = any(p.needs_gamma for p in policies)
     fixed = fixed_cost_usd(costs) if costs is not None else 0.0
     n_pol = len(policies)
     hedge = np.zeros((n_pol, n_paths))

@@ -1,7 +1,8 @@
 """Error-versus-cost frontiers: sweep each policy family on the same paths, compare at equal error.
 
 Each family's main parameter is swept over a range that spans the same band widths, from
-0.2% to 30% of the position (so the families' frontiers overlap):
+0.2% to 30% of the position (so the families' frontiers overlap); each policy class places its
+own grid (:meth:`~keeper.strategy.policies.Policy.sweep`):
 
 * ``time``: ``every`` from 1 step to half the grid (geometric, distinct integers);
 * ``band`` and ``volband``: ``width`` from 0.002 to 0.3;
@@ -25,21 +26,11 @@ import numpy as np
 
 from keeper.backtest.engine import PolicyResult
 from keeper.strategy.costs import fixed_cost_usd, per_vault_fixed_usd
-from keeper.strategy.policies import (
-    BandPolicy,
-    CostAwarePolicy,
-    Policy,
-    TimePolicy,
-    VolBandPolicy,
-    WhalleyWilmottPolicy,
-)
-from keeper.strategy.types import CostInputs
+from keeper.strategy.policies import POLICIES, Policy
+from keeper.strategy.types import CostInputs, SweepGrid
 
-#: The families a frontier sweeps, in output order.
-FAMILIES = ("time", "band", "volband", "ww", "costaware")
 #: Band widths (fraction of the position) the sweeps span.
 WIDTHS = tuple(float(w) for w in np.geomspace(0.002, 0.3, 13))
-_FALLBACK_RATE = 5e-4  # the cost rate used to place the γ grids when there are no costs
 
 
 @dataclass(frozen=True)
@@ -70,7 +61,7 @@ def sweep_policies(
     spot: float,
     gamma0: float,
     costs: CostInputs | None,
-    families: Sequence[str] = FAMILIES,
+    families: Sequence[str] | None = None,
 ) -> list[Policy]:
     """The policies a frontier runs (see the module docstring for the ranges).
 
@@ -80,33 +71,24 @@ def sweep_policies(
         spot: Spot at t0.
         gamma0: |position gamma| at t0 (whole underlying per USD).
         costs: The run's costs (``None``: no costs; the γ grids then use 5 bps).
-        families: Which families to sweep.
+        families: Which families to sweep (default: every registered family, in order).
+
+    Raises:
+        ValueError: A family is not registered.
     """
+    grid = SweepGrid(steps, contracts, spot, gamma0, WIDTHS)
+    if costs is not None:
+        grid = replace(
+            grid,
+            fee_rate=costs.pool_fee_bps / 1e4,
+            impact_coef=costs.impact_coef,
+            fixed_usd=fixed_cost_usd(costs) + per_vault_fixed_usd(costs),
+        )
     out: list[Policy] = []
-    fee = costs.pool_fee_bps / 1e4 if costs is not None else 0.0
-    impact = costs.impact_coef if costs is not None else 0.0
-    fixed = fixed_cost_usd(costs) + per_vault_fixed_usd(costs) if costs is not None else 0.0
-    g2 = max(gamma0, 1e-300) ** 2
-    for fam in families:
-        if fam == "time":
-            grid = sorted({max(1, round(x)) for x in np.geomspace(1, max(1, steps // 2), 13)})
-            out += [TimePolicy(every=k) for k in grid]
-        elif fam == "band":
-            out += [BandPolicy(width=w) for w in WIDTHS]
-        elif fam == "volband":
-            out += [VolBandPolicy(width=w) for w in WIDTHS]
-        elif fam == "ww":
-            for w in WIDTHS:
-                h = w * contracts
-                lam = fee + impact * h * spot or _FALLBACK_RATE
-                out.append(WhalleyWilmottPolicy(risk_aversion=1.5 * lam * spot * g2 / h**3))
-        elif fam == "costaware":
-            for w in WIDTHS:
-                h = w * contracts
-                lam = fee + impact * h * spot or _FALLBACK_RATE
-                out.append(CostAwarePolicy(risk_aversion=(fixed + lam * h * spot) * g2 / h**4))
-        else:
+    for fam in POLICIES if families is None else families:
+        if fam not in POLICIES:
             raise ValueError(f"unknown policy family {fam!r}")
+        out += POLICIES[fam].sweep(grid)
     return out
 
 

@@ -17,7 +17,6 @@ from keeper.backtest.engine import (
     run_backtest,
 )
 from keeper.backtest.frontier import (
-    FAMILIES,
     FrontierPoint,
     build_frontier,
     compare_at_equal_error,
@@ -32,7 +31,7 @@ from keeper.backtest.price_paths import (
 )
 from keeper.errors import ConfigError
 from keeper.pricing.black_scholes import capped_greeks
-from keeper.strategy.policies import Policy
+from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs
 
 
@@ -64,7 +63,7 @@ class Scenario:
     forecast: str = "model"
     ewma_lambda: float = 0.94
     frontier: bool = False
-    families: tuple[str, ...] = FAMILIES
+    families: tuple[str, ...] = field(default_factory=lambda: tuple(POLICIES))
 
 
 @dataclass(frozen=True)

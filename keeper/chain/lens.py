@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import IntFlag
 from functools import cache
 from typing import Any, cast
 
@@ -27,6 +28,7 @@ from web3.providers import JSONBaseProvider
 from keeper.chain.artifacts import load_abi
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ChainError
+from keeper.units import Wad
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +59,14 @@ class OracleState:
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """The vault's on-chain hedging thresholds (1e18 deltas, seconds, bps)."""
+class VaultThresholds:
+    """The vault's on-chain hedging thresholds as the lens read them (wad deltas, seconds, bps)."""
 
-    target_delta: int
-    band: int
+    target_delta: Wad
+    band: Wad
     min_interval: int
     max_interval: int
-    max_trade: int
+    max_trade: Wad
     max_slippage_bps: int
     max_oracle_gap_bps: int
     oracle_heartbeat: int
@@ -90,18 +92,47 @@ class Series:
         return self.option_type == 0
 
 
+class LensRead(IntFlag):
+    """The reads a lens snapshot can fail (``IVaultLens.sol``'s ``LENS_READ_*`` bits)."""
+
+    NONE = 0
+    ORACLE = 1 << 0  # oracle(), latestRoundData() or decimals()
+    SEQUENCER = 1 << 1  # sequencerFeed() or its latestRoundData()
+    NET_DELTA = 1 << 2
+    INVENTORY = 1 << 3
+    THRESHOLDS = 1 << 4
+    LAST_REBALANCE = 1 << 5
+    POOL_PRICE = 1 << 6  # venue() or its spotPrice()
+    VOLATILITY = 1 << 7
+    TOTAL_ASSETS = 1 << 8
+    TOTAL_SUPPLY = 1 << 9
+    FREE_QUOTE = 1 << 10
+    PAUSED = 1 << 11
+    TRIGGER = 1 << 12
+    SERIES = 1 << 13
+    #: Every read failed: the address is not a vault (``LENS_READ_ALL``).
+    ALL = (1 << 14) - 1
+
+    def describe(self) -> str:
+        """Name the failed reads in bit order, e.g. ``"oracle, pool price"``."""
+        if self == LensRead.ALL:
+            return "every read (not a vault?)"
+        names = [f.name.lower().replace("_", " ") for f in LensRead if f.name and self & f]
+        return ", ".join(names) or "none"
+
+
 @dataclass(frozen=True)
 class VaultSnapshot:
     """Everything the keeper needs about one vault at one block."""
 
     vault: str
     oracle: OracleState
-    net_delta: int
+    net_delta: Wad
     inventory: int
-    thresholds: Thresholds
+    thresholds: VaultThresholds
     last_rebalance: int
     pool_price: int
-    volatility: int
+    volatility: Wad
     total_assets: int
     total_supply: int
     free_quote: int
@@ -111,34 +142,12 @@ class VaultSnapshot:
     series: tuple[Series, ...]
     #: False when some read failed (the lens never reverts for one vault); skip such a vault.
     valid: bool = True
-    #: Bitmask of the failed reads (``LENS_READ_*`` in ``IVaultLens.sol``).
-    read_errors: int = 0
+    #: The failed reads.
+    read_errors: LensRead = LensRead.NONE
 
     def describe_read_errors(self) -> str:
         """Name the failed reads, e.g. ``"oracle, pool price"``."""
-        names = [n for bit, n in enumerate(LENS_READ_NAMES) if self.read_errors >> bit & 1]
-        if self.read_errors == (1 << len(LENS_READ_NAMES)) - 1:
-            return "every read (not a vault?)"
-        return ", ".join(names) or "none"
-
-
-#: ``IVaultLens.sol``'s ``LENS_READ_*`` bits, in bit order.
-LENS_READ_NAMES = (
-    "oracle",
-    "sequencer",
-    "net delta",
-    "inventory",
-    "thresholds",
-    "last rebalance",
-    "pool price",
-    "volatility",
-    "total assets",
-    "total supply",
-    "free quote",
-    "paused",
-    "trigger",
-    "series",
-)
+        return LensRead(self.read_errors).describe()
 
 
 @dataclass(frozen=True)
@@ -195,12 +204,22 @@ def _snapshot_from(d: Mapping[str, Any]) -> VaultSnapshot:
             sequencer_down=bool(o["sequencer_down"]),
             sequencer_started_at=int(o["sequencer_started_at"]),
         ),
-        net_delta=int(d["net_delta"]),
+        net_delta=Wad(int(d["net_delta"])),
         inventory=int(d["inventory"]),
-        thresholds=Thresholds(**{k: int(t[k]) for k in Thresholds.__dataclass_fields__}),
+        thresholds=VaultThresholds(
+            target_delta=Wad(int(t["target_delta"])),
+            band=Wad(int(t["band"])),
+            min_interval=int(t["min_interval"]),
+            max_interval=int(t["max_interval"]),
+            max_trade=Wad(int(t["max_trade"])),
+            max_slippage_bps=int(t["max_slippage_bps"]),
+            max_oracle_gap_bps=int(t["max_oracle_gap_bps"]),
+            oracle_heartbeat=int(t["oracle_heartbeat"]),
+            sequencer_grace_period=int(t["sequencer_grace_period"]),
+        ),
         last_rebalance=int(d["last_rebalance"]),
         pool_price=int(d["pool_price"]),
-        volatility=int(d["volatility"]),
+        volatility=Wad(int(d["volatility"])),
         total_assets=int(d["total_assets"]),
         total_supply=int(d["total_supply"]),
         free_quote=int(d["free_quote"]),
@@ -221,7 +240,7 @@ def _snapshot_from(d: Mapping[str, Any]) -> VaultSnapshot:
             for s in d["series"]
         ),
         valid=bool(d.get("valid", True)),
-        read_errors=int(d.get("read_errors", 0)),
+        read_errors=LensRead(int(d.get("read_errors", 0))),
     )
 
 

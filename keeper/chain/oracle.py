@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from keeper.chain.lens import OracleState, Thresholds
+from keeper.chain.lens import OracleState, VaultThresholds
 from keeper.errors import OracleError, StaleOracleError
 
 
@@ -27,7 +27,7 @@ class OracleVerdict:
     stale: bool = False
 
 
-def check_oracle(state: OracleState, thresholds: Thresholds, now: int) -> None:
+def check_oracle(state: OracleState, thresholds: VaultThresholds, now: int) -> None:
     """Raise unless the vault's oracle could be used at ``now`` (the block timestamp).
 
     Raises:
@@ -53,7 +53,7 @@ def check_oracle(state: OracleState, thresholds: Thresholds, now: int) -> None:
         )
 
 
-def oracle_verdict(state: OracleState, thresholds: Thresholds, now: int) -> OracleVerdict:
+def oracle_verdict(state: OracleState, thresholds: VaultThresholds, now: int) -> OracleVerdict:
     """Like :func:`check_oracle`, but return the verdict instead of raising."""
     try:
         check_oracle(state, thresholds, now)

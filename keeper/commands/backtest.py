@@ -9,12 +9,11 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from keeper.backtest.frontier import FAMILIES
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
 from keeper.strategy.costs import l2_default_costs
-from keeper.strategy.policies import Policy, parse_policy
+from keeper.strategy.policies import POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
 
 _EPILOG = """\
@@ -121,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument("--frontier", action="store_true", help="sweep each family's parameter")
     out.add_argument(
         "--families",
-        default=",".join(FAMILIES),
+        default=",".join(POLICIES),
         help="families to sweep with --frontier (comma list)",
     )
     out.add_argument("--json", dest="json_out", help="write the JSON here ('-' for stdout)")
@@ -172,9 +171,9 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     specs = args.policy or ([] if args.frontier else ["time:every=1", "band:width=0.05"])
     policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
-    unknown = [f for f in families if f not in FAMILIES]
+    unknown = [f for f in families if f not in POLICIES]
     if unknown:
-        raise ConfigError(f"unknown --families {', '.join(unknown)} (known: {', '.join(FAMILIES)})")
+        raise ConfigError(f"unknown --families {', '.join(unknown)} (known: {', '.join(POLICIES)})")
     for name in ("spot", "strike", "maturity", "contracts"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):

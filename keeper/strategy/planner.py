@@ -12,8 +12,9 @@ The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.polici
   ``Σ(benefit − marginal) − fixed`` over all subsets;
 * for the rule policies (time, band, volband, ww) the batch is every eligible vault.
 
-Amounts: the on-chain deviation and trade are exact ``int`` (1e18); the float deviation the
-policies see is ``(net − target) / 1e18``, converted once here.
+Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
+deviation and max trade the policies see are converted once here, with
+:func:`~keeper.units.wad_to_float`.
 """
 
 from __future__ import annotations
@@ -25,9 +26,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from keeper.strategy.costs import fixed_cost_usd
-from keeper.strategy.policies import BENEFIT_BELOW_COST, REASONS, Policy
+from keeper.strategy.policies import Policy, Reason
 from keeper.strategy.types import (
-    WAD,
     CostInputs,
     HedgeState,
     MarketView,
@@ -35,6 +35,7 @@ from keeper.strategy.types import (
     VaultDecision,
     VaultView,
 )
+from keeper.units import Wad, wad_to_float
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         return np.asarray(values, dtype=np.float64)
 
     return HedgeState(
-        deviation=arr([(v.net_delta - v.target_delta) / WAD for v in vaults]),
+        deviation=arr([wad_to_float(v.net_delta - v.target_delta) for v in vaults]),
         spot=arr([v.spot for v in vaults]),
         gamma=arr([v.gamma for v in vaults]),
         vol=np.full(len(vaults), market.forecast_vol, dtype=np.float64),
@@ -54,15 +55,15 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         tau=arr([v.time_to_expiry for v in vaults]),
         elapsed_s=arr([float(market.now - v.last_rebalance) for v in vaults]),
         max_interval_s=arr([float(v.max_interval) for v in vaults]),
-        max_trade=arr([v.max_trade / WAD for v in vaults]),
+        max_trade=arr([wad_to_float(v.max_trade) for v in vaults]),
         ready=np.asarray([v.trigger_ready for v in vaults], dtype=bool),
         reference_vol=np.full(len(vaults), market.reference_vol, dtype=np.float64),
     )
 
 
-def _int_trade(v: VaultView) -> int:
+def _int_trade(v: VaultView) -> Wad:
     """The contract's trade ``clamp(target − net, ±maxTrade)``, exact in 1e18 units."""
-    return max(-v.max_trade, min(v.max_trade, v.target_delta - v.net_delta))
+    return Wad(max(-v.max_trade, min(v.max_trade, v.target_delta - v.net_delta)))
 
 
 def plan(
@@ -82,12 +83,12 @@ def plan(
         total = float(net[act].sum())
         if not total > fixed:
             batch_note = f"; batch net benefit {total:.4g} USD <= fixed cost {fixed:.4g} USD"
-            codes = np.where(act, BENEFIT_BELOW_COST, codes)
+            codes = np.where(act, Reason.BENEFIT_BELOW_COST, codes)
             act[:] = False
     decisions = []
     for i, v in enumerate(vaults):
         reason = (
-            f"{policy.family}: {REASONS[int(codes[i])]} "
+            f"{policy.family}: {Reason(int(codes[i])).text} "
             f"(|dev| {abs(state.deviation[i]):.6g}, threshold {ev.threshold[i]:.6g}, "
             f"benefit {ev.benefit_usd[i]:.4g} USD, marginal cost {ev.cost_usd[i]:.4g} USD)"
         )
@@ -97,9 +98,9 @@ def plan(
             vault=v.vault,
             act=bool(act[i]),
             reason=reason,
-            deviation=v.net_delta - v.target_delta,
+            deviation=Wad(v.net_delta - v.target_delta),
             band=v.band,
-            trade=_int_trade(v) if act[i] else 0,
+            trade=_int_trade(v) if act[i] else Wad(0),
             benefit_usd=float(ev.benefit_usd[i]),
             cost_usd=float(ev.cost_usd[i]),
         )

@@ -47,8 +47,12 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, fields, replace
-from typing import ClassVar
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields, replace
+from enum import Enum, IntEnum
+from functools import cache
+from types import MappingProxyType
+from typing import Annotated, Any, ClassVar, NamedTuple, get_args, get_type_hints
 
 import numpy as np
 
@@ -62,33 +66,95 @@ from keeper.strategy.types import (
     FloatArray,
     HedgeState,
     IntArray,
+    SweepGrid,
 )
 
-# Reason codes of an Evaluation (see REASONS).
-HOLD_ZERO = 0
-NOT_READY = 1
-TIME_DUE = 2
-TIME_NOT_DUE = 3
-OUTSIDE_BAND = 4
-INSIDE_BAND = 5
-BENEFIT_ABOVE_COST = 6
-BENEFIT_BELOW_COST = 7
+#: The longest risk horizon of the auto horizon (``costaware``'s default ``cap``, and the cap of
+#: the benefit ``ww`` reports): one week, in seconds.
+DEFAULT_HORIZON_CAP_S = 7 * 86400.0
 
-#: Human text for each reason code.
-REASONS: dict[int, str] = {
-    HOLD_ZERO: "no deviation",
-    NOT_READY: "contract trigger not ready",
-    TIME_DUE: "time interval reached",
-    TIME_NOT_DUE: "time interval not reached",
-    OUTSIDE_BAND: "deviation outside band",
-    INSIDE_BAND: "deviation inside band",
-    BENEFIT_ABOVE_COST: "risk reduction exceeds cost",
-    BENEFIT_BELOW_COST: "risk reduction below cost",
+
+class Reason(IntEnum):
+    """Why a row acts or holds: an :class:`~keeper.strategy.types.Evaluation`'s ``code``."""
+
+    HOLD_ZERO = 0
+    NOT_READY = 1
+    TIME_DUE = 2
+    TIME_NOT_DUE = 3
+    OUTSIDE_BAND = 4
+    INSIDE_BAND = 5
+    BENEFIT_ABOVE_COST = 6
+    BENEFIT_BELOW_COST = 7
+
+    @property
+    def text(self) -> str:
+        """The reason in words, as the decision log and ``keeper check`` show it."""
+        return _REASON_TEXT[self]
+
+
+_REASON_TEXT = {
+    Reason.HOLD_ZERO: "no deviation",
+    Reason.NOT_READY: "contract trigger not ready",
+    Reason.TIME_DUE: "time interval reached",
+    Reason.TIME_NOT_DUE: "time interval not reached",
+    Reason.OUTSIDE_BAND: "deviation outside band",
+    Reason.INSIDE_BAND: "deviation inside band",
+    Reason.BENEFIT_ABOVE_COST: "risk reduction exceeds cost",
+    Reason.BENEFIT_BELOW_COST: "risk reduction below cost",
 }
 
 
 class PolicySpecError(ConfigError, ValueError):
     """A policy spec string is malformed (one clear line)."""
+
+
+class ParamKind(Enum):
+    """How a policy parameter's value is written in a spec string."""
+
+    #: A positive finite number.
+    POSITIVE = "positive"
+    #: A positive whole number of grid steps.
+    STEPS = "steps"
+    #: A positive number of seconds, or ``auto`` (the field's ``None``).
+    HORIZON = "horizon"
+
+    def parse(self, spec: str, key: str, raw: str) -> float | int | None:
+        """The value of ``key=raw`` in ``spec``.
+
+        Raises:
+            PolicySpecError: The value is not of this kind.
+        """
+        if self is ParamKind.HORIZON and raw == "auto":
+            return None
+        try:
+            num = float(raw)
+        except ValueError:
+            raise PolicySpecError(f"policy {spec!r}: {key}={raw!r} is not a number") from None
+        if not math.isfinite(num) or num <= 0.0:
+            raise PolicySpecError(f"policy {spec!r}: {key} must be a positive finite number")
+        if self is ParamKind.STEPS:
+            if num != int(num):
+                raise PolicySpecError(f"policy {spec!r}: {key} must be a whole number of steps")
+            return int(num)
+        return num
+
+
+# The types of policy parameters: a dataclass field's type says how its spec value parses.
+Positive = Annotated[float, ParamKind.POSITIVE]
+Steps = Annotated[int, ParamKind.STEPS]
+Horizon = Annotated[float, ParamKind.HORIZON]
+
+
+class Rule(NamedTuple):
+    """A policy's rule on every row: whether it wants to act, and the numbers that explain it."""
+
+    want: BoolArray
+    #: What the rule compared against (a band half-width, a period, a cost), per row.
+    threshold: FloatArray
+    #: The reason of a row that wants to act.
+    code_if_want: Reason
+    #: The reason of a row that does not.
+    code_if_not: Reason
 
 
 def risk_benefit_usd(
@@ -118,20 +184,45 @@ def risk_benefit_usd(
     return out
 
 
+_REGISTRY: dict[str, type[Policy]] = {}
+#: Every policy family by name, in the order they were defined (what ``parse_policy`` knows).
+POLICIES: Mapping[str, type[Policy]] = MappingProxyType(_REGISTRY)
+
+
 @dataclass(frozen=True)
 class Policy(ABC):
-    """A hedging policy: a vectorized rule on a :class:`HedgeState`."""
+    """A hedging policy: a vectorized rule on a :class:`HedgeState`.
+
+    A policy is one frozen dataclass that subclasses this one with its family name,
+    ``class BandPolicy(Policy, family="band")``, which registers it for :func:`parse_policy`.
+    Its fields are its spec parameters, typed :data:`Positive`, :data:`Steps` or
+    :data:`Horizon` (optionally ``| None``); a field without a default is required; the first
+    field is the main parameter (what a frontier sweeps).
+    """
 
     family: ClassVar[str]
+    #: Whether a batch admits its vaults only when their benefit beats their cost.
     cost_gated: ClassVar[bool] = False
+    #: Whether the rule reads the position's gamma (the backtester skips the Greeks otherwise).
+    needs_gamma: ClassVar[bool] = True
 
-    #: Name of the main parameter field (what a frontier sweeps).
-    main: ClassVar[str]
+    def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if family is not None:
+            if family in _REGISTRY:
+                raise TypeError(f"policy family {family!r} is already {_REGISTRY[family]}")
+            cls.family = family
+            _REGISTRY[family] = cls
+
+    @classmethod
+    def main(cls) -> str:
+        """Name of the main parameter field (the first field)."""
+        return fields(cls)[0].name
 
     @property
     def param(self) -> float:
         """The family's main parameter (what a frontier sweeps)."""
-        value = getattr(self, self.main)
+        value = getattr(self, self.main())
         return math.inf if value is None else float(value)
 
     @property
@@ -146,13 +237,18 @@ class Policy(ABC):
 
     def with_param(self, value: float) -> Policy:
         """The same policy with its main parameter set to ``value``."""
-        return replace(self, **{self.main: value})
+        return replace(self, **{self.main(): value})
+
+    @classmethod
+    @abstractmethod
+    def sweep(cls, grid: SweepGrid) -> list[Policy]:
+        """The policies of this family a frontier runs (see :mod:`keeper.backtest.frontier`)."""
 
     @abstractmethod
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
-    ) -> tuple[BoolArray, FloatArray, int, int]:
-        """Return (want, threshold, code_if_want, code_if_not)."""
+    ) -> Rule:
+        """The rule on every row, given each row's benefit and marginal cost."""
 
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
         return np.zeros_like(s.deviation)
@@ -172,37 +268,48 @@ class Policy(ABC):
         trade = s.trade()
         cost = marginal_cost_usd(costs, trade * s.spot) + fixed_share_usd
         benefit = self._benefit(s, trade)
-        want, threshold, code_yes, code_no = self._rule(s, costs, benefit, cost)
+        rule = self._rule(s, costs, benefit, cost)
         nonzero = s.deviation != 0.0
-        act = want & nonzero & s.ready
-        code: IntArray = np.where(want, code_yes, code_no).astype(np.int64)
-        code = np.where(nonzero, np.where(s.ready | ~want, code, NOT_READY), HOLD_ZERO)
+        act = rule.want & nonzero & s.ready
+        code: IntArray = np.where(rule.want, rule.code_if_want, rule.code_if_not).astype(np.int64)
+        code = np.where(
+            nonzero, np.where(s.ready | ~rule.want, code, Reason.NOT_READY), Reason.HOLD_ZERO
+        )
         return Evaluation(
             act=act,
             trade=np.where(act, trade, 0.0),
             benefit_usd=benefit,
             cost_usd=cost,
             code=code.astype(np.int64),
-            threshold=threshold,
+            threshold=rule.threshold,
         )
 
 
 @dataclass(frozen=True)
-class TimePolicy(Policy):
+class TimePolicy(Policy, family="time"):
     """Rebalance every ``every`` grid steps (backtest) or every ``interval`` seconds (live)."""
 
-    every: int | None = None
-    interval: float | None = None
-    family: ClassVar[str] = "time"
-    main: ClassVar[str] = "every"
+    every: Steps | None = None
+    interval: Positive | None = None
+    needs_gamma: ClassVar[bool] = False
+
+    def __post_init__(self) -> None:
+        if self.every is None and self.interval is None:
+            raise PolicySpecError("give every=STEPS and/or interval=SECONDS")
 
     def with_param(self, value: float) -> TimePolicy:
         """The same policy rebalancing every ``round(value)`` steps (at least 1)."""
         return replace(self, every=max(1, round(value)))
 
+    @classmethod
+    def sweep(cls, grid: SweepGrid) -> list[Policy]:
+        """``every`` from 1 step to half the grid (geometric, distinct integers)."""
+        steps = sorted({max(1, round(x)) for x in np.geomspace(1, max(1, grid.steps // 2), 13)})
+        return [cls(every=k) for k in steps]
+
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
-    ) -> tuple[BoolArray, FloatArray, int, int]:
+    ) -> Rule:
         if s.elapsed_steps is not None and self.every is not None:
             due: BoolArray = s.elapsed_steps >= self.every
             threshold = np.full_like(s.deviation, float(self.every))
@@ -214,16 +321,20 @@ class TimePolicy(Policy):
             )
             due = s.elapsed_s >= period
             threshold = period
-        return due, threshold, TIME_DUE, TIME_NOT_DUE
+        return Rule(due, threshold, Reason.TIME_DUE, Reason.TIME_NOT_DUE)
 
 
 @dataclass(frozen=True)
-class BandPolicy(Policy):
+class BandPolicy(Policy, family="band"):
     """Act when ``|deviation| > width · contracts``."""
 
-    width: float = 0.05
-    family: ClassVar[str] = "band"
-    main: ClassVar[str] = "width"
+    width: Positive
+    needs_gamma: ClassVar[bool] = False
+
+    @classmethod
+    def sweep(cls, grid: SweepGrid) -> list[Policy]:
+        """``width`` over the grid's band widths."""
+        return [cls(width=w) for w in grid.widths]
 
     def _half_width(self, s: HedgeState) -> FloatArray:
         out: FloatArray = self.width * s.contracts
@@ -231,18 +342,16 @@ class BandPolicy(Policy):
 
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
-    ) -> tuple[BoolArray, FloatArray, int, int]:
+    ) -> Rule:
         h = self._half_width(s)
-        return np.abs(s.deviation) > h, h, OUTSIDE_BAND, INSIDE_BAND
+        return Rule(np.abs(s.deviation) > h, h, Reason.OUTSIDE_BAND, Reason.INSIDE_BAND)
 
 
 @dataclass(frozen=True)
-class VolBandPolicy(BandPolicy):
+class VolBandPolicy(BandPolicy, family="volband"):
     """Act when ``|deviation| > width · contracts · σ_forecast / σ_ref``."""
 
-    ref: float | None = None
-    family: ClassVar[str] = "volband"
-    main: ClassVar[str] = "width"
+    ref: Positive | None = None
 
     def _half_width(self, s: HedgeState) -> FloatArray:
         ref = s.reference_vol if self.ref is None else np.full_like(s.vol, self.ref)
@@ -253,12 +362,19 @@ class VolBandPolicy(BandPolicy):
 
 
 @dataclass(frozen=True)
-class WhalleyWilmottPolicy(Policy):
+class WhalleyWilmottPolicy(Policy, family="ww"):
     """Whalley–Wilmott band ``H = (3/2 · e^{−rτ} · λ·S·Γ²/γ)^{1/3}``."""
 
-    risk_aversion: float = 1.0
-    family: ClassVar[str] = "ww"
-    main: ClassVar[str] = "risk_aversion"
+    risk_aversion: Positive
+
+    @classmethod
+    def sweep(cls, grid: SweepGrid) -> list[Policy]:
+        """The risk aversion that puts the band at each width ``h`` at t0: ``3/2·λ·S·Γ₀²/h³``."""
+        out: list[Policy] = []
+        for h in grid.half_widths():
+            lam = grid.cost_rate(h)
+            out.append(cls(risk_aversion=1.5 * lam * grid.spot * grid.gamma_sq / h**3))
+        return out
 
     def half_width(self, s: HedgeState, costs: CostInputs) -> FloatArray:
         """The band half-width H (whole underlying) at the current deviation's cost rate."""
@@ -270,69 +386,63 @@ class WhalleyWilmottPolicy(Policy):
         return out
 
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
-        return risk_benefit_usd(s, trade, self.risk_aversion, None, 7 * 86400.0)
+        return risk_benefit_usd(s, trade, self.risk_aversion, None, DEFAULT_HORIZON_CAP_S)
 
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
-    ) -> tuple[BoolArray, FloatArray, int, int]:
+    ) -> Rule:
         h = self.half_width(s, costs)
-        return np.abs(s.deviation) > h, h, OUTSIDE_BAND, INSIDE_BAND
+        return Rule(np.abs(s.deviation) > h, h, Reason.OUTSIDE_BAND, Reason.INSIDE_BAND)
 
 
 @dataclass(frozen=True)
-class CostAwarePolicy(Policy):
+class CostAwarePolicy(Policy, family="costaware"):
     """Act when the priced risk reduction over the horizon exceeds the full cost."""
 
-    risk_aversion: float = 1e-4
-    horizon: float | None = None
-    cap: float = 7 * 86400.0
-    family: ClassVar[str] = "costaware"
-    main: ClassVar[str] = "risk_aversion"
+    risk_aversion: Positive
+    #: Seconds; ``None`` is ``auto`` (see the module docstring).
+    horizon: Horizon | None = None
+    cap: Positive = DEFAULT_HORIZON_CAP_S
     cost_gated: ClassVar[bool] = True
+
+    @classmethod
+    def sweep(cls, grid: SweepGrid) -> list[Policy]:
+        """The risk aversion whose auto-horizon threshold is each width ``h`` at t0.
+
+        ``γ = (F + λ·h·S)·Γ₀²/h⁴``: the cost of that trade over its ``Δ⁴/Γ²`` benefit.
+        """
+        out: list[Policy] = []
+        for h in grid.half_widths():
+            lam = grid.cost_rate(h)
+            out.append(
+                cls(risk_aversion=(grid.fixed_usd + lam * h * grid.spot) * grid.gamma_sq / h**4)
+            )
+        return out
 
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
         return risk_benefit_usd(s, trade, self.risk_aversion, self.horizon, self.cap)
 
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
-    ) -> tuple[BoolArray, FloatArray, int, int]:
-        return benefit > cost, cost, BENEFIT_ABOVE_COST, BENEFIT_BELOW_COST
+    ) -> Rule:
+        return Rule(benefit > cost, cost, Reason.BENEFIT_ABOVE_COST, Reason.BENEFIT_BELOW_COST)
 
 
 def _fmt(x: float) -> str:
     return f"{x:.6g}"
 
 
-_FAMILIES: dict[str, tuple[type[Policy], dict[str, str]]] = {
-    "time": (TimePolicy, {"every": "int", "interval": "pos"}),
-    "band": (BandPolicy, {"width": "pos"}),
-    "volband": (VolBandPolicy, {"width": "pos", "ref": "pos"}),
-    "ww": (WhalleyWilmottPolicy, {"risk_aversion": "pos"}),
-    "costaware": (CostAwarePolicy, {"risk_aversion": "pos", "horizon": "horizon", "cap": "pos"}),
-}
-_REQUIRED = {
-    "time": (),
-    "band": ("width",),
-    "volband": ("width",),
-    "ww": ("risk_aversion",),
-    "costaware": ("risk_aversion",),
-}
-
-
-def _value(spec: str, key: str, kind: str, raw: str) -> float | int | None:
-    if kind == "horizon" and raw == "auto":
-        return None
-    try:
-        num = float(raw)
-    except ValueError:
-        raise PolicySpecError(f"policy {spec!r}: {key}={raw!r} is not a number") from None
-    if not math.isfinite(num) or num <= 0.0:
-        raise PolicySpecError(f"policy {spec!r}: {key} must be a positive finite number")
-    if kind == "int":
-        if num != int(num):
-            raise PolicySpecError(f"policy {spec!r}: {key} must be a whole number of steps")
-        return int(num)
-    return num
+@cache
+def _params(cls: type[Policy]) -> dict[str, tuple[ParamKind, bool]]:
+    """A family's spec parameters in field order: each one's kind and whether it is required."""
+    hints = get_type_hints(cls, include_extras=True)
+    out: dict[str, tuple[ParamKind, bool]] = {}
+    for f in fields(cls):
+        hint = hints[f.name]
+        kinds = [a for arg in (hint, *get_args(hint)) for a in getattr(arg, "__metadata__", ())]
+        required = f.default is MISSING and f.default_factory is MISSING
+        out[f.name] = (next(k for k in kinds if isinstance(k, ParamKind)), required)
+    return out
 
 
 def parse_policy(spec: str) -> Policy:
@@ -342,23 +452,25 @@ def parse_policy(spec: str) -> Policy:
         PolicySpecError: unknown family or key, a missing or non-positive value.
     """
     family, _, rest = spec.strip().partition(":")
-    if family not in _FAMILIES:
-        known = ", ".join(_FAMILIES)
+    if family not in POLICIES:
+        known = ", ".join(POLICIES)
         raise PolicySpecError(f"policy {spec!r}: unknown family {family!r} (known: {known})")
-    cls, keys = _FAMILIES[family]
+    cls = POLICIES[family]
+    params = _params(cls)
     kwargs: dict[str, float | int | None] = {}
     for item in filter(None, (p.strip() for p in rest.split(","))):
         key, eq, raw = item.partition("=")
         key = key.strip()
-        if not eq or key not in keys:
-            allowed = ", ".join(keys)
+        if not eq or key not in params:
+            allowed = ", ".join(params)
             raise PolicySpecError(f"policy {spec!r}: bad parameter {item!r} (allowed: {allowed})")
         if key in kwargs:
             raise PolicySpecError(f"policy {spec!r}: {key} given twice")
-        kwargs[key] = _value(spec, key, keys[key], raw.strip())
-    missing = [k for k in _REQUIRED[family] if k not in kwargs]
+        kwargs[key] = params[key][0].parse(spec, key, raw.strip())
+    missing = [k for k, (_, required) in params.items() if required and k not in kwargs]
     if missing:
         raise PolicySpecError(f"policy {spec!r}: missing {', '.join(missing)}")
-    if family == "time" and "every" not in kwargs and "interval" not in kwargs:
-        raise PolicySpecError(f"policy {spec!r}: give every=STEPS and/or interval=SECONDS")
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except PolicySpecError as exc:
+        raise PolicySpecError(f"policy {spec!r}: {exc}") from None

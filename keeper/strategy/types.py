@@ -14,23 +14,26 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from keeper.units import Wad
+
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
-#: On-chain fixed point: deltas and sizes are 1e18 underlying units.
-WAD = 10**18
-
 
 @dataclass(frozen=True)
 class VaultView:
-    """One vault as the keeper sees it (built by ``keeper/chain`` from the lens)."""
+    """One vault as the keeper sees it (built from a lens snapshot).
+
+    Deltas, band and max trade are the contract's own 1e18 fixed-point ints (whole underlying
+    units); the planner converts them to floats once (:func:`keeper.strategy.state_from_views`).
+    """
 
     vault: str
-    net_delta: int
-    target_delta: int
-    band: int
-    max_trade: int
+    net_delta: Wad
+    target_delta: Wad
+    band: Wad
+    max_trade: Wad
     last_rebalance: int
     min_interval: int
     max_interval: int
@@ -68,14 +71,18 @@ class CostInputs:
 
 @dataclass(frozen=True)
 class VaultDecision:
-    """The decision for one vault, with the numbers that explain it."""
+    """The decision for one vault, with the numbers that explain it.
+
+    ``deviation`` (net − target), ``band`` and ``trade`` (what the contract will trade,
+    ``clamp(target − net, ±max_trade)``, 0 when not acting) are exact wads.
+    """
 
     vault: str
     act: bool
     reason: str
-    deviation: int
-    band: int
-    trade: int
+    deviation: Wad
+    band: Wad
+    trade: Wad
     benefit_usd: float
     cost_usd: float
 
@@ -141,3 +148,46 @@ class Evaluation:
     cost_usd: FloatArray
     code: IntArray
     threshold: FloatArray
+
+
+@dataclass(frozen=True)
+class SweepGrid:
+    """Where a frontier puts each family's parameters: the same band widths for every family.
+
+    Each family's :meth:`~keeper.strategy.policies.Policy.sweep` inverts its own threshold
+    formula at ``t0`` to land on these widths (so the families' frontiers overlap).
+
+    Attributes:
+        steps: Grid steps of the run.
+        contracts: Position size N, whole underlying.
+        spot: Spot at t0, USD.
+        gamma0: |position gamma| at t0, whole underlying per USD.
+        widths: Band widths as fractions of the position.
+        fee_rate: Pool fee, a fraction of the traded notional.
+        impact_coef: Slippage per USD traded.
+        fixed_usd: Fixed cost of a one-vault transaction, USD.
+        fallback_rate: The cost rate used where there are no costs.
+    """
+
+    steps: int
+    contracts: float
+    spot: float
+    gamma0: float
+    widths: tuple[float, ...]
+    fee_rate: float = 0.0
+    impact_coef: float = 0.0
+    fixed_usd: float = 0.0
+    fallback_rate: float = 5e-4
+
+    @property
+    def gamma_sq(self) -> float:
+        """``Γ₀²`` (kept above 0, so the grids stay finite)."""
+        return max(self.gamma0, 1e-300) ** 2
+
+    def half_widths(self) -> list[float]:
+        """The band half-widths ``w·N``, whole underlying."""
+        return [w * self.contracts for w in self.widths]
+
+    def cost_rate(self, half_width: float) -> float:
+        """The proportional cost rate ``λ`` of a trade of ``half_width`` (or the fallback)."""
+        return self.fee_rate + self.impact_coef * half_width * self.spot or self.fallback_rate

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from keeper.chain.lens import OracleState, Thresholds
+from keeper.chain.lens import OracleState, VaultThresholds
 from keeper.chain.oracle import check_oracle, oracle_verdict
 from keeper.errors import OracleError, StaleOracleError
 
 NOW = 1_700_000_000
-TH = Thresholds(
+TH = VaultThresholds(
     0, 10**17, 0, 3600, 10**18, 50, 100, oracle_heartbeat=3600, sequencer_grace_period=3600
 )
 

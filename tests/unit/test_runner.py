@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from keeper.chain.connection import RpcCounter
-from keeper.chain.lens import LensResult, OracleState, Series, Thresholds, VaultSnapshot
+from keeper.chain.lens import LensResult, OracleState, Series, VaultSnapshot, VaultThresholds
 from keeper.errors import ChainError, ExecutionError, Halt, StaleOracleError
 from keeper.execution.journal import Journal
 from keeper.execution.sender import SendOutcome
@@ -35,7 +35,7 @@ def snap(i: int, net_delta: int, *, age: int = 5, valid: bool = True) -> VaultSn
         oracle=OracleState(1, 3000 * 10**8, NOW - age, 8, False, 0),
         net_delta=net_delta,
         inventory=0,
-        thresholds=Thresholds(0, WAD // 10, 0, 86_400, 10 * WAD, 50, 100, 3600, 3600),
+        thresholds=VaultThresholds(0, WAD // 10, 0, 86_400, 10 * WAD, 50, 100, 3600, 3600),
         last_rebalance=NOW - 100,
         pool_price=3000 * 10**8,
         volatility=8 * 10**17,
