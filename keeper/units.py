@@ -8,6 +8,10 @@ here mirror the contracts' arithmetic: ``mul_div_down`` is OpenZeppelin ``Math.m
 Floats enter integer land in exactly one place, :func:`wad_from_float`, which converts through the
 float's exact binary value (``fractions.Fraction``) and rounds toward zero -- the same direction as
 Solidity's signed division, so a float never rounds a delta *away* from zero.
+
+Deltas, band, target and max trade are ``Wad`` from the lens (:mod:`keeper.chain.lens`) through
+``VaultView`` and ``VaultDecision`` (:mod:`keeper.strategy.types`); they become floats only
+through :func:`wad_to_float`.
 """
 
 from __future__ import annotations

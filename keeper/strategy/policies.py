@@ -41,6 +41,13 @@ Only ``costaware`` is *cost-gated*: in a batch (:func:`keeper.strategy.plan`) it
 only when ``B > c_v + f·|q|S + k·(qS)²`` and the batch's total net benefit exceeds ``F``. The
 other policies are rules the operator chose; their cost is still computed and reported, and their
 benefit is reported at their own risk aversion (``ww``) or as 0.
+
+Adding a policy is one class: a frozen dataclass subclassing :class:`Policy` with its family
+name (``class MyPolicy(Policy, family="mine")``), whose fields are its spec parameters typed
+:data:`Positive`, :data:`Steps` or :data:`Horizon` (a field without a default is required, the
+first field is the one a frontier sweeps), with a ``_rule`` returning a :class:`Rule` and a
+``sweep`` placing its frontier grid. :func:`parse_policy`, ``keeper backtest --policy`` and
+``--frontier`` then know it.
 """
 
 from __future__ import annotations

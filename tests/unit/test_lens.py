@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from eth_abi.abi import decode, encode
 from hexbytes import HexBytes
 
-from keeper.chain.lens import LensCodec, LensReader
+from keeper.chain.lens import LensCodec, LensRead, LensReader
 
 LENS = "0x" + "1e" * 20
 
@@ -150,3 +152,13 @@ def test_out_of_gas_halves_the_chunk_and_remembers() -> None:
     assert result.calls == 5
     reader.read(vaults[:10])
     assert reader.chunk == 62
+
+
+def test_read_error_flags_match_the_solidity_constants() -> None:
+    sol = (Path(__file__).parents[2] / "contracts/interfaces/IVaultLens.sol").read_text()
+    bits = {m[1]: 1 << int(m[2]) for m in re.finditer(r"LENS_READ_(\w+) = 1 << (\d+);", sol)}
+    assert bits == {f.name: f.value for f in LensRead if f.name and f.value}
+    assert LensRead.ALL.value == (1 << len(bits)) - 1
+    assert LensRead.ALL.describe() == "every read (not a vault?)"
+    assert LensRead.NONE.describe() == "none"
+    assert (LensRead.ORACLE | LensRead.LAST_REBALANCE).describe() == "oracle, last rebalance"

@@ -1,23 +1,31 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from keeper.backtest.frontier import WIDTHS, sweep_policies
 from keeper.errors import ConfigError
 from keeper.pricing import YEAR_SECONDS
 from keeper.strategy import (
     NO_COSTS,
+    POLICIES,
     BandPolicy,
     CostAwarePolicy,
     CostInputs,
+    HedgeState,
     MarketView,
     Policy,
     PolicySpecError,
+    Positive,
+    Reason,
+    Rule,
+    Steps,
+    SweepGrid,
     TimePolicy,
     VaultView,
     VolBandPolicy,
@@ -31,6 +39,8 @@ from keeper.strategy import (
     plan,
     state_from_views,
 )
+from keeper.strategy.policies import _REGISTRY
+from keeper.strategy.types import FloatArray
 
 WAD = 10**18
 COSTS = l2_default_costs()
@@ -112,6 +122,58 @@ def test_bad_policy_specs_raise_one_clear_line(spec: str, match: str) -> None:
     assert isinstance(info.value, ValueError)
     assert isinstance(info.value, ConfigError)
     assert "\n" not in str(info.value)
+
+
+def test_the_registry_knows_every_family_in_definition_order() -> None:
+    assert list(POLICIES) == ["time", "band", "volband", "ww", "costaware"]
+    assert all(POLICIES[f].family == f for f in POLICIES)
+
+
+def test_a_policy_is_one_class() -> None:
+    @dataclass(frozen=True)
+    class FlatPolicy(Policy, family="flat"):
+        """Act when |deviation| > size (whole underlying)."""
+
+        size: Positive
+        every: Steps | None = None
+
+        @classmethod
+        def sweep(cls, grid: SweepGrid) -> list[Policy]:
+            return [cls(size=h) for h in grid.half_widths()]
+
+        def _rule(
+            self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
+        ) -> Rule:
+            h = np.full_like(s.deviation, self.size)
+            return Rule(np.abs(s.deviation) > h, h, Reason.OUTSIDE_BAND, Reason.INSIDE_BAND)
+
+    try:
+        p = parse_policy("flat:size=0.5")
+        assert p == FlatPolicy(size=0.5)
+        assert p.spec == "flat:size=0.5"
+        assert parse_policy("flat:size=0.5,every=3") == FlatPolicy(0.5, 3)
+        with pytest.raises(PolicySpecError, match="missing size"):
+            parse_policy("flat:every=3")
+        with pytest.raises(PolicySpecError, match="whole number"):
+            parse_policy("flat:size=1,every=1.5")
+        with pytest.raises(PolicySpecError, match=r"allowed: size, every"):
+            parse_policy("flat:width=1")
+        views = [vault(dev=0.4), vault(dev=-0.6)]
+        assert [d.act for d in plan(p, views, MARKET, COSTS).decisions] == [False, True]
+        assert "deviation outside band" in plan(p, views, MARKET, COSTS).decisions[1].reason
+        sweep = sweep_policies(10, 2.0, 3000.0, 0.001, None, ("flat",))
+        assert [q.param for q in sweep] == pytest.approx([w * 2.0 for w in WIDTHS])
+        with pytest.raises(TypeError, match="already"):
+
+            class Again(FlatPolicy, family="flat"):
+                pass
+
+    finally:
+        _REGISTRY.pop("flat", None)
+
+
+def test_reasons_have_distinct_texts() -> None:
+    assert len({r.text for r in Reason}) == len(Reason)
 
 
 # ---------------------------------------------------------------- costs

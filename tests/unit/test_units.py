@@ -87,3 +87,8 @@ def test_wad_from_float_exact_binary_value() -> None:
         wad_from_float(float("nan"))
     with pytest.raises(ValueError, match="does not fit an int256"):
         wad_from_float(1e100)
+
+
+@given(st.integers(min_value=-(2**255), max_value=2**255 - 1))
+def test_wad_to_float_is_correctly_rounded(x: int) -> None:
+    assert wad_to_float(x) == float(Fraction(x, WAD))
