@@ -38,7 +38,9 @@ from keeper.devnet.stack import (
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
 from keeper.ops.alerts import Alerter
-from keeper.runner import Keeper, build_keeper, run_cycle
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import run_cycle
+from keeper.app.wiring import build_keeper
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration

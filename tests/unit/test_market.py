@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from keeper.backtest.price_paths import merton_paths
 from keeper.chain.lens import Series
-from keeper.devnet.demo import DemoConfig
+from keeper.app.demo import DemoConfig
 from keeper.devnet.market import (
     CALL,
     PUT,

@@ -6,8 +6,8 @@
 2. makes an anvil dev account a keeper on the fork's batcher: it impersonates the batcher's admin
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
    the admin is found from the batcher's ``RoleGranted`` logs unless given;
-3. runs one real keeper cycle on the fork -- :func:`keeper.runner.build_keeper` then
-   :func:`keeper.runner.run_cycle`, the code path of ``keeper run`` -- signing with that account,
+3. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
+   :func:`keeper.app.cycle.run_cycle`, the code path of ``keeper run`` -- signing with that account,
    with a throwaway journal (the live keeper's journal is never touched);
 4. reads the batch's per-vault outcomes from the receipt, and stops the fork anvil by its PID.
 
@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
@@ -30,12 +31,12 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
+from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.tx import account
 from keeper.errors import ChainError, ConfigError, ExecutionError
-from keeper.runner import CycleResult, build_keeper, run_cycle
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ _GAS_FUNDING_WEI = 100 * 10**18
 
 
 @dataclass(frozen=True)
-class VaultOutcome:
+class RehearsedVault:
     """One vault of the rehearsed batch."""
 
     vault: str
@@ -74,7 +75,7 @@ class RehearsalReport:
     simulated: list[str]
     dropped: dict[str, str]
     skipped: dict[str, str]
-    outcomes: list[VaultOutcome]
+    outcomes: list[RehearsedVault]
     tx_hash: str | None
     tx_status: str | None
     gas_used: int
@@ -174,19 +175,19 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
     logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
 
 
-def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[VaultOutcome]:
+def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[RehearsedVault]:
     """Per-vault outcomes of a mined ``rebalanceMany``, from the batcher's events."""
     contract = w3.eth.contract(
         address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
     )
     receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-    out: list[VaultOutcome] = []
+    out: list[RehearsedVault] = []
     for ev in contract.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(VaultOutcome(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
+        out.append(RehearsedVault(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
     for ev in contract.events.VaultRebalanceFailed().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(VaultOutcome(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
+        out.append(RehearsedVault(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
     return out
 
 
@@ -216,7 +217,7 @@ def rehearse(
     if settings.batcher is None:
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
     started = time.monotonic()
-    signer: LocalAccount = account(ANVIL_KEYS[keeper_index])
+    signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
     node = Anvil(fork_url=fork_url, fork_block=block)
     node.start()
     try:
