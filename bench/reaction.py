@@ -23,13 +23,13 @@ from typing import Any
 
 from bench.common import progress, summary
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
+from keeper.app.loop import Runner
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.connection import connect
 from keeper.devnet.stack import WAD, Thresholds
 from keeper.devnet.tx import transact
 from keeper.errors import ChainError
-from keeper.app.loop import Runner
-from keeper.app.wiring import build_keeper
 from keeper.settings import load_settings
 
 SERIES = ((0, 3_000 * 10**8, 1_000 * 10**8, 30, 80),)

@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.loop import Runner
 from keeper.chain.connection import RpcCounter
 from keeper.chain.lens import LensResult, OracleState, Series, Thresholds, VaultSnapshot
 from keeper.errors import ChainError, ExecutionError, Halt
@@ -17,9 +20,6 @@ from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
-from keeper.app.collaborators import Keeper
-from keeper.app.cycle import CycleResult, run_cycle
-from keeper.app.loop import Runner
 from keeper.pricing.book import position_greeks
 from keeper.settings import CycleConfig
 from keeper.strategy import parse_policy
