@@ -94,6 +94,27 @@ class RehearsalReport:
         """L2 execution fee plus L1 data fee."""
         return self.l2_fee_wei + self.l1_fee_wei
 
+    @classmethod
+    def of(
+        cls, result: CycleResult, outcomes: list[RehearsedVault], **where: Any
+    ) -> RehearsalReport:
+        """The report of a rehearsed cycle; ``where`` names the fork, keeper, admin and time."""
+        return cls(
+            vaults=result.vaults,
+            planned=list(result.planned),
+            simulated=list(result.simulated),
+            dropped=dict(result.dropped),
+            skipped=dict(result.skipped),
+            outcomes=outcomes,
+            tx_hash=result.tx_hash,
+            tx_status=result.tx_status,
+            gas_used=result.gas_used or 0,
+            l2_fee_wei=result.fee_wei or 0,
+            l1_fee_wei=result.l1_fee_wei or 0,
+            decisions=[asdict(d) for d in result.decisions],
+            **where,
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``keeper rehearse --json``)."""
         d = asdict(self)
@@ -227,17 +248,8 @@ def rehearse(
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             grant_keeper(w3, settings.batcher, who, signer.address)
-            fork_settings = settings.model_copy(
-                update={
-                    "rpc_url": node.url,
-                    "private_key": SecretStr(ANVIL_KEYS[keeper_index]),
-                    "keystore_path": None,
-                    "keystore_password": None,
-                    "journal_path": Path(tmp) / "rehearsal-journal.sqlite",
-                    "alert_webhook_url": None,
-                    "metrics_port": 0,
-                }
-            )
+            journal = Path(tmp) / "rehearsal-journal.sqlite"
+            fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
             result: CycleResult = run_cycle(keeper)
             outcomes = (
@@ -245,26 +257,31 @@ def rehearse(
             )
             if keeper.sender is not None:
                 keeper.sender.journal.close()
-            return RehearsalReport(
+            return RehearsalReport.of(
+                result,
+                outcomes,
                 fork_url=redact_url(fork_url),
                 fork_block=fork_block,
                 chain_id=int(w3.eth.chain_id),
                 keeper=signer.address,
                 admin=str(who),
                 batcher=settings.batcher,
-                vaults=result.vaults,
-                planned=list(result.planned),
-                simulated=list(result.simulated),
-                dropped=dict(result.dropped),
-                skipped=dict(result.skipped),
-                outcomes=outcomes,
-                tx_hash=result.tx_hash,
-                tx_status=result.tx_status,
-                gas_used=result.gas_used or 0,
-                l2_fee_wei=result.fee_wei or 0,
-                l1_fee_wei=result.l1_fee_wei or 0,
-                decisions=[asdict(d) for d in result.decisions],
                 seconds=time.monotonic() - started,
             )
     finally:
         node.stop()
+
+
+def _fork_settings(settings: Settings, url: str, key: str, journal: Path) -> Settings:
+    """The settings with the fork's RPC, an anvil key, a throwaway journal, and no side effects."""
+    return settings.model_copy(
+        update={
+            "rpc_url": url,
+            "private_key": SecretStr(key),
+            "keystore_path": None,
+            "keystore_password": None,
+            "journal_path": journal,
+            "alert_webhook_url": None,
+            "metrics_port": 0,
+        }
+    )
