@@ -1,10 +1,11 @@
 """Cycle latency against N: our keeper's cycle versus the naive per-vault loop, same devnet.
 
-**Ours** is :func:`keeper.runner.run_cycle` on a dry-run :class:`~keeper.runner.Keeper` built by
-:func:`~keeper.runner.build_keeper` (the ``keeper check`` path): the lens read (one JSON-RPC
-round trip, one ``eth_call`` per 250 vaults), the oracle checks, vectorized Greeks, the latest
-block's base fee, the L1 fee of a one- and a two-vault batch from the OP fee oracle, the policy
-and batch selection -- then the batch's calldata is encoded. Nothing is simulated or sent.
+**Ours** is :func:`keeper.app.cycle.run_cycle` on a dry-run
+:class:`~keeper.app.collaborators.Keeper` built by :func:`~keeper.app.wiring.build_keeper` (the
+``keeper check`` path): the lens read (one JSON-RPC round trip, one ``eth_call`` per 250 vaults),
+the oracle checks, vectorized Greeks, the latest block's base fee, the L1 fee of a one- and a
+two-vault batch from the OP fee oracle, the policy and batch selection -- then the batch's
+calldata is encoded. Nothing is simulated or sent.
 
 **Naive** is what a cron bot does without a lens: per vault, one ``eth_call`` per field --
 ``netDelta``, ``thresholds``, ``lastRebalance``, ``volatility``, ``paused``, ``hedgeInventory``,
@@ -29,11 +30,13 @@ from web3 import Web3
 
 from bench.common import profile_call, progress, ratio, summary, timed
 from bench.devnet import BenchDevnet, bind, start_devnet
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import run_cycle
+from keeper.app.wiring import build_keeper
 from keeper.chain.connection import connect, rpc_counter
 from keeper.devnet.uniswap import pool_contract
 from keeper.execution.simulate import BatchCodec
 from keeper.pricing import YEAR_SECONDS
-from keeper.runner import Keeper, build_keeper, run_cycle
 from keeper.settings import load_settings
 from keeper.strategy import CostInputs, MarketView, Policy, VaultView, plan
 from keeper.units import WAD
@@ -100,7 +103,7 @@ class NaiveBot:
         head = self.w3.eth.get_block("latest")
         now = int(head["timestamp"])
         gas_price = min(
-            int(head.get("baseFeePerGas", 0) or 0) + cfg.tip_wei, cfg.max_fee_per_gas_wei
+            int(head.get("baseFeePerGas", 0) or 0) + cfg.priority_fee_wei, cfg.max_fee_per_gas_wei
         )
         acting = 0
         for v in self.vaults:

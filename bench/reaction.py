@@ -7,7 +7,7 @@ calls (cap 1,000; 30 days, 80% vol), so a 1.5% oracle move shifts a vault's delt
 about twice its 0.5 band, while the pool (left at 3,000) stays inside the vaults' 3% oracle-gap
 bound: each trial is one ``updateAnswer`` transaction, alternating 3,000 -> 3,045 -> 3,000 ...
 
-The keeper is :class:`keeper.runner.Runner` over :func:`keeper.runner.build_keeper` (the
+The keeper is :class:`keeper.app.loop.Runner` over :func:`keeper.app.wiring.build_keeper` (the
 ``keeper run`` path: lens, policy, simulation, signing, journal, send, receipt wait) in a thread,
 with its own connection, a signer, ``poll_interval_s=0.1`` and a band policy whose width equals
 the vaults' on-chain band (0.5 / 80 contracts).
@@ -23,12 +23,13 @@ from typing import Any
 
 from bench.common import progress, summary
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
+from keeper.app.loop import Runner
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.connection import connect
 from keeper.devnet.stack import WAD, Thresholds
 from keeper.devnet.tx import transact
 from keeper.errors import ChainError
-from keeper.runner import Runner, build_keeper
 from keeper.settings import load_settings
 
 SERIES = ((0, 3_000 * 10**8, 1_000 * 10**8, 30, 80),)

@@ -1,8 +1,12 @@
 """The ``keeper`` command line.
 
 Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
-``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Any
-:class:`~keeper.errors.KeeperError` becomes one clear line on stderr and exit code 1.
+``register(subparsers)``, which adds its parser and sets ``func(args) -> int``; the code behind
+it lives in :mod:`keeper.app`. Any :class:`~keeper.errors.KeeperError` becomes one clear line on
+stderr and exit code 1.
+
+Only the module of the command being run is imported (all of them for ``--help`` or an unknown
+command), so ``keeper run`` never loads what ``keeper backtest`` or ``keeper demo`` needs.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from keeper.errors import KeeperError
 logger = logging.getLogger("keeper")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every subcommand in :mod:`keeper.commands`."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Build the top-level parser with every subcommand in :mod:`keeper.commands`.
+
+    Args:
+        only: Register just this subcommand, if it exists (the one about to run).
+    """
     parser = argparse.ArgumentParser(
         prog="keeper",
         description=(
@@ -36,15 +44,23 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for info in sorted(pkgutil.iter_modules(keeper.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"keeper.commands.{info.name}")
-        module.register(sub)
+    names = sorted(m.name for m in pkgutil.iter_modules(keeper.commands.__path__))
+    if only in names:
+        names = [only]
+    for name in names:
+        importlib.import_module(f"keeper.commands.{name}").register(sub)
     return parser
+
+
+def _command_name(argv: Sequence[str]) -> str | None:
+    """The subcommand in ``argv``: the first word that is not an option (none take a value)."""
+    return next((a for a in argv if not a.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the process exit code."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(only=_command_name(argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -22,7 +22,14 @@ from typing import Annotated, Any, Literal
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_hex_address, to_checksum_address
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from keeper.errors import ConfigError
@@ -59,8 +66,40 @@ def _address_or_none(value: Any, what: str) -> str | None:
     return str(to_checksum_address(text))
 
 
-class Settings(BaseSettings):
-    """Every knob of the keeper. Env var = ``KEEPER_`` + the upper-cased field name."""
+class CycleConfig(BaseModel):
+    """The numbers one keeper cycle needs besides its collaborators: costs, fees, limits.
+
+    :class:`Settings` inherits these fields, so each is declared (and defaulted) once here and
+    still read from its flat ``KEEPER_<FIELD>`` env var; :attr:`Settings.cycle` hands a cycle
+    just this part. Tests build one directly (``CycleConfig(eth_usd=3000.0)``).
+    """
+
+    # -- cost model -------------------------------------------------------------------------
+    reference_vol: float = Field(default=0.8, gt=0, description="vol the volband scales against")
+    ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
+    gas_fixed: int = Field(default=40_000, ge=0, description="batch gas excluding vaults")
+    gas_per_vault: int = Field(default=220_000, ge=0, description="gas per vault in a batch")
+    pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
+    impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
+    eth_usd: float | None = Field(
+        default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"
+    )
+
+    # -- gas and sending ---------------------------------------------------------------------
+    max_fee_per_gas_wei: int = Field(default=10**11, gt=0, description="cap on maxFeePerGas")
+    priority_fee_wei: int = Field(default=1_000_000, ge=0, description="tip asked by default")
+    gas_headroom_bps: int = Field(default=2_000, ge=0, le=10_000, description="estimate margin")
+    receipt_timeout_s: float = Field(default=120.0, gt=0, description="give up waiting after")
+
+    # -- operations -------------------------------------------------------------------------
+    low_balance_wei: int = Field(default=10**16, ge=0, description="alert below this balance")
+
+
+class Settings(CycleConfig, BaseSettings):
+    """Every knob of the keeper. Env var = ``KEEPER_`` + the upper-cased field name.
+
+    The fields a cycle uses are declared on :class:`CycleConfig` (inherited here).
+    """
 
     model_config = SettingsConfigDict(
         env_prefix="KEEPER_",
@@ -99,37 +138,24 @@ class Settings(BaseSettings):
     lens_chunk: int = Field(default=250, ge=1, le=1000, description="vaults per lens call")
 
     # -- policy -----------------------------------------------------------------------------
+    # (the cost model and fee numbers a cycle uses are inherited from CycleConfig)
     policy: str = Field(
         default="costaware:risk_aversion=0.0001",
         description="policy spec family:key=value,... (time, band, volband, ww, costaware)",
-    )
-    reference_vol: float = Field(default=0.8, gt=0, description="vol the volband scales against")
-    ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
-    gas_fixed: int = Field(default=40_000, ge=0, description="batch gas excluding vaults")
-    gas_per_vault: int = Field(default=220_000, ge=0, description="gas per vault in a batch")
-    pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
-    impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
-    eth_usd: float | None = Field(
-        default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"
     )
     l1_fee_mode: Literal["auto", "op", "arbitrum", "none"] = Field(
         default="auto", description="how to price the L1 data fee"
     )
 
     # -- gas and sending ---------------------------------------------------------------------
-    max_fee_per_gas_wei: int = Field(default=10**11, gt=0, description="cap on maxFeePerGas")
     max_priority_fee_wei: int = Field(default=10**9, ge=0, description="cap on the tip")
-    priority_fee_wei: int = Field(default=1_000_000, ge=0, description="tip asked by default")
-    gas_headroom_bps: int = Field(default=2_000, ge=0, le=10_000, description="estimate margin")
     confirmations: int = Field(default=1, ge=1, le=100, description="blocks before mined")
     replace_after_blocks: int = Field(default=3, ge=1, description="bump a tx unmined after K")
-    receipt_timeout_s: float = Field(default=120.0, gt=0, description="give up waiting after")
 
     # -- operations -------------------------------------------------------------------------
     journal_path: Path = Field(default=Path("keeper-journal.sqlite"), description="SQLite journal")
     metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus port; 0 = off")
     alert_webhook_url: SecretStr | None = Field(default=None, description="POST alerts here")
-    low_balance_wei: int = Field(default=10**16, ge=0, description="alert below this balance")
     breaker_threshold: int = Field(default=5, ge=1, description="halt after N failed cycles")
     poll_interval_s: float = Field(default=1.0, gt=0, description="new-block polling period")
     log_json: bool = Field(default=True, description="JSON log lines (else plain text)")
@@ -180,6 +206,11 @@ class Settings(BaseSettings):
         return self
 
     # -- derived ----------------------------------------------------------------------------
+    @property
+    def cycle(self) -> CycleConfig:
+        """The cycle's part of the settings (what :class:`~keeper.app.cycle.Keeper` holds)."""
+        return CycleConfig(**{name: getattr(self, name) for name in CycleConfig.model_fields})
+
     @property
     def rpc_urls(self) -> list[str]:
         """The RPC URLs, in order of preference."""

@@ -17,17 +17,22 @@
 - **Arbitrum**: ``NodeInterface.gasEstimateL1Component(to, false, data)`` at ``0x...C8`` (a
   virtual contract: ``eth_call`` only). The L1 part costs ``gasEstimateForL1 * baseFee`` wei.
 - **Anything else**: no L1 fee.
+
+For planning, :func:`l1_fee_parts` splits the fee of a batch into a fixed and a per-item part by
+pricing a one- and a two-item dummy transaction, signed with a throwaway key and never sent.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import rlp  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 from eth_account._utils.transaction_utils import transaction_rpc_to_rlp_structure
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
@@ -50,6 +55,10 @@ ARBITRUM_CHAIN_IDS = frozenset({42161, 42170, 421614})
 OP_STACK_CHAIN_IDS = frozenset({10, 8453, 11155420, 84532, 7777777, 34443})
 
 L1FeeMode = Literal["auto", "op", "arbitrum", "none"]
+
+#: A throwaway key that signs nothing but the dummy transactions whose L1 fee is *estimated*
+#: (:func:`l1_fee_parts`). Those bytes are never sent. Public on purpose.
+_ESTIMATE_KEY = "0x" + "11" * 32
 
 
 def _selector(signature: str) -> bytes:
@@ -204,3 +213,41 @@ def l1_fee_reader(w3: Web3, mode: L1FeeMode = "auto", chain_id: int | None = Non
     ):
         return OpL1Fee(w3)
     return NoL1Fee()
+
+
+def l1_fee_parts(
+    reader: L1FeeReader,
+    to: str,
+    calldata: Callable[[int], bytes],
+    gas: Callable[[int], int],
+    *,
+    chain_id: int,
+    max_fee_per_gas: int,
+    tip: int,
+) -> tuple[int, int]:
+    """Estimate the L1 fee of an ``n``-item call to ``to`` as ``fixed + n * per_item`` wei.
+
+    Prices a one- and a two-item transaction (``calldata(n)``, gas limit ``gas(n)``), signed with
+    a throwaway key and never sent; :class:`NoL1Fee` costs nothing and reads nothing.
+    """
+    if isinstance(reader, NoL1Fee):
+        return 0, 0
+    acct = Account.from_key(_ESTIMATE_KEY)
+    out = []
+    for n in (1, 2):
+        data = calldata(n)
+        tx = {
+            "type": 2,
+            "chainId": chain_id,
+            "nonce": 1,
+            "to": to_checksum_address(to),
+            "data": data,
+            "value": 0,
+            "gas": gas(n),
+            "maxFeePerGas": max_fee_per_gas,
+            "maxPriorityFeePerGas": tip,
+        }
+        raw = bytes(acct.sign_transaction(tx).raw_transaction)
+        out.append(int(reader.fee(raw, to, data)))
+    per = max(out[1] - out[0], 0)
+    return max(out[0] - per, 0), per

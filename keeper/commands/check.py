@@ -7,11 +7,10 @@ import json
 import logging
 from typing import Any
 
-from keeper.chain.connection import connect
+from keeper.app.cycle import CycleResult, dry_run_cycle
 from keeper.ops.logs import setup_logging
-from keeper.runner import CycleResult, build_keeper, run_cycle
 from keeper.settings import add_settings_args, secret_values, settings_from_args
-from keeper.units import WAD
+from keeper.units import wad_to_float
 
 
 def register(subparsers: Any) -> None:
@@ -38,14 +37,7 @@ def check(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
         secrets=secret_values(settings),
     )
-    signer = settings.signer()  # only its address is used: to simulate as the keeper
-    w3 = connect(
-        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
-    )
-    keeper = build_keeper(w3, settings, dry_run=True)
-    if keeper.simulate_from is None and signer is not None:
-        keeper.simulate_from = signer.address
-    result = run_cycle(keeper)
+    result = dry_run_cycle(settings)
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
@@ -71,10 +63,10 @@ def format_table(result: CycleResult, policy: str) -> str:
         rows.append(
             (
                 d.vault[:10] + "…",
-                f"{(d.deviation) / WAD:+.4f}",
-                f"{d.band / WAD:.4f}",
+                f"{wad_to_float(d.deviation):+.4f}",
+                f"{wad_to_float(d.band):.4f}",
                 f"{ratio:.2f}",
-                f"{d.trade / WAD:+.4f}",
+                f"{wad_to_float(d.trade):+.4f}",
                 f"{d.benefit_usd:.4g}",
                 f"{d.cost_usd:.4g}",
                 "ACT" if d.act else "skip",

@@ -7,6 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from keeper.app.demo import DEFAULT_POLICY, DemoConfig, DemoResult, Progress, run_demo
+from keeper.units import WAD
+
 _EPILOG = """\
 what happens:
   anvil starts on a free port (stopped by PID at the end, whatever happens); the stack is
@@ -97,8 +100,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print the table; return 0 (a KeeperError becomes one line in the CLI)."""
-    from keeper.devnet.demo import DEFAULT_POLICY, DemoConfig, Progress, run_demo, summary_table
-
     cfg = DemoConfig(
         vaults=args.vaults,
         steps=args.steps,
@@ -142,3 +143,44 @@ def run(args: argparse.Namespace) -> int:
     if cfg.plot_path is not None:
         print(f"chart:     {cfg.plot_path}")
     return 0
+
+
+def _usd(units: int) -> str:
+    return f"{units / 10**6:,.0f}"
+
+
+def summary_table(result: DemoResult) -> str:
+    """The per-vault summary, as printed at the end of ``keeper demo``."""
+    head = (
+        f"{'vault':<12} {'band':>5} {'rebal':>5} {'gas':>10} {'L1 fee gwei':>12} "
+        f"{'out of band':>12} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "
+        f"{'wd (USDC)':>17} {'opts':>4} {'end |dev|/band':>14}"
+    )
+    lines = [head, "-" * len(head)]
+    for s in result.vault_stats:
+        out_pct = s.seconds_outside_band / max(result.steps_done * result.step_seconds, 1)
+        lines.append(
+            f"{s.vault[:6] + '..' + s.vault[-4:]:<12} {s.band / WAD:>5.2f} {s.rebalances:>5} "
+            f"{s.gas_used:>10,} {s.l1_fee_wei / 1e9:>12,.1f} "
+            f"{s.seconds_outside_band / 3600:>6.1f}h {out_pct:>4.0%} {_usd(s.nav):>12} "
+            f"{s.share_price / 10**6:>9.4f} {s.deposits:>3} {_usd(s.deposited):>13} "
+            f"{s.withdrawals:>3} {_usd(s.withdrawn):>13} {s.options_written:>4} "
+            f"{s.deviation_over_band_end:>14.2f}"
+        )
+    lines.append("-" * len(head))
+    lines.append(
+        f"{result.rebalance_txs} rebalance txs ({result.batches_2plus} batched >= 2 vaults, "
+        f"largest {result.max_batch}), {result.vault_rebalances} vault rebalances, "
+        f"{result.failed_txs} failed txs, {result.failed_cycles} failed cycles; "
+        f"gas {result.gas_used_total:,}, "
+        f"L2 fee {result.l2_fee_total_wei / 1e9:,.1f} gwei, "
+        f"L1 fee {result.l1_fee_total_wei / 1e9:,.1f} gwei"
+    )
+    lines.append(
+        f"{result.steps_done} steps x {result.step_seconds}s, price "
+        f"{result.price_start8 / 1e8:,.2f} -> {result.price_end8 / 1e8:,.2f}, "
+        f"{result.options_written} options written, {result.series_settled} settled, "
+        f"{result.deposits} deposits, {result.withdrawals} withdrawals, "
+        f"policy {result.policy}, {result.duration_s:.1f}s"
+    )
+    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """``keeper rehearse --fork-url URL``: run the keeper for real on an anvil fork, and report.
 
-See :mod:`keeper.rehearse`. The table says what the keeper would have done on the forked chain
+See :mod:`keeper.app.rehearse`. The table says what the keeper would have done on the forked chain
 (the vaults planned and rebalanced) and what it cost on the fork (gas, L2 fee, L1 data fee).
 """
 
@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
 from keeper.settings import checksum, load_settings, secret_values
 from keeper.units import WAD
 

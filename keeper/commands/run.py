@@ -6,12 +6,9 @@ import argparse
 import logging
 from typing import Any
 
-from keeper.chain.connection import connect
+from keeper.app.loop import keep
 from keeper.ops.logs import setup_logging
-from keeper.runner import Runner, build_keeper
 from keeper.settings import add_settings_args, secret_values, settings_from_args
-
-logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
@@ -45,25 +42,5 @@ def run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.INFO,
         secrets=secret_values(settings),
     )
-    # Key and keystore problems are reported before any network access.
-    signer = None if args.dry_run else settings.signer()
-    w3 = connect(
-        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
-    )
-    keeper = build_keeper(w3, settings, dry_run=args.dry_run, signer=signer)
-    if settings.metrics_port:
-        keeper.metrics.serve(settings.metrics_port)
-    logger.info(
-        "keeping %d vaults with policy %s (%s)",
-        len(keeper.vaults),
-        settings.policy,
-        "dry-run" if keeper.dry_run else f"signer {keeper.sender.address if keeper.sender else ''}",
-    )
-    runner = Runner(
-        keeper,
-        breaker_threshold=settings.breaker_threshold,
-        poll_interval_s=settings.poll_interval_s,
-        max_cycles=args.max_cycles,
-    )
-    runner.run()
+    keep(settings, dry_run=args.dry_run, max_cycles=args.max_cycles)
     return 0

@@ -20,11 +20,12 @@ import pytest
 from eth_abi.abi import decode
 from web3 import Web3
 
+from keeper.app.demo import DemoConfig, DemoResult, run_demo
 from keeper.chain.anvil import Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.demo import DemoConfig, DemoResult, run_demo, summary_table
+from keeper.commands.demo import summary_table
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration

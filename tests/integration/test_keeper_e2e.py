@@ -22,6 +22,9 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import run_cycle
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
@@ -38,7 +41,6 @@ from keeper.devnet.stack import (
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
 from keeper.ops.alerts import Alerter
-from keeper.runner import Keeper, build_keeper, run_cycle
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration

@@ -135,3 +135,41 @@ def test_status_reads_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture[
     data = json.loads(capsys.readouterr().out)
     assert data["counts"] == {"sent": 1}
     assert "raw_tx" not in data["pending"][0]
+
+
+@pytest.mark.parametrize("command", ["run", "check", "status", "rehearse"])
+def test_keeping_commands_load_no_devnet_backtester_or_plots(command: str, tmp_path: Path) -> None:
+    # A fresh interpreter: this test process has imported the devnet already.
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from keeper.cli import main\n"
+        "try:\n"
+        f"    main([{command!r}, '--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'matplotlib'\n"
+        "    or m.startswith(('keeper.devnet', 'keeper.backtest', 'eth_tester', 'evm.'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_status_runs_without_loading_other_commands(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "from keeper.cli import main\n"
+        f"main(['status', '--journal', {str(tmp_path / 'none.sqlite')!r}])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('keeper.commands.')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    ).stdout
+    assert out.strip().splitlines()[-1] == "['keeper.commands.status']"

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from keeper.app.demo import DemoConfig
 from keeper.backtest.price_paths import merton_paths
 from keeper.chain.lens import Series
-from keeper.devnet.demo import DemoConfig
 from keeper.devnet.market import (
     CALL,
     PUT,

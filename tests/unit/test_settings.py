@@ -212,3 +212,13 @@ def test_env_example_holds_no_secret_and_loads() -> None:
     assert not re.search(r"0x[0-9a-fA-F]{64}", text)
     s = load_settings(env_file=PROJECT_ENV_EXAMPLE)
     assert s.dry_run
+
+
+def test_cycle_config_is_read_from_the_flat_env_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_GAS_FIXED", "12345")
+    monkeypatch.setenv("KEEPER_PRIORITY_FEE_WEI", "7")
+    s = load_settings(env_file=None)
+    assert s.cycle.gas_fixed == 12345
+    assert s.cycle.priority_fee_wei == 7
+    assert set(type(s.cycle).model_fields) <= set(Settings.model_fields)
+    assert s.cycle.ewma_lambda == Settings.model_fields["ewma_lambda"].default == 0.94

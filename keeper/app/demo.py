@@ -8,14 +8,15 @@
    vol parameter, and writes the addresses file (``out/devnet.json``) that ``keeper run
    --addresses`` reads;
 3. builds the keeper exactly as ``keeper run`` does -- :func:`keeper.settings.load_settings` over
-   that addresses file, :func:`keeper.runner.build_keeper`, and a :class:`keeper.runner.Runner`
-   signing with the keeper key and journaling under ``out/`` -- and runs one keeper cycle per
-   market step (:class:`keeper.devnet.market.Market`: oracle path, arbitrageur, depositors, desk);
+   that addresses file, :func:`keeper.app.wiring.build_keeper`, and a
+   :class:`keeper.app.loop.Runner` signing with the keeper key and journaling under ``out/`` --
+   and runs one keeper cycle per market step (:class:`keeper.devnet.market.Market`: oracle path,
+   arbitrageur, depositors, desk);
 4. reports: a progress callback per step, then a :class:`DemoResult` (per-vault rebalances, gas,
    L1 fee, time outside the band, NAV and share price, deposits and withdrawals) written as JSON
-   and drawn as a PNG.
+   and drawn as a PNG (:mod:`keeper.app.demo_chart`).
 
-Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.runner.CycleResult`
+Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.app.cycle.CycleResult`
 (the receipt's gas, and the L1 fee the keeper read for the exact signed transaction). A batch's
 gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
 
@@ -23,6 +24,10 @@ By default anvil mines on demand (automine) and time is advanced per step with
 ``evm_increaseTime``, which is what makes 4 vaults x 150 steps take under two minutes from a
 fresh clone; ``--block-time 1`` gives real 1-second blocks (every transaction then waits for its
 block).
+
+The devnet (deployment, market, transactions) and matplotlib are imported inside the functions
+that use them, so importing this module (as the ``keeper`` CLI does for every command) loads
+neither.
 """
 
 from __future__ import annotations
@@ -33,21 +38,27 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.demo_chart import plot_demo
+from keeper.app.loop import Runner
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, StepRecord, demo_accounts
-from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, write_addresses
-from keeper.devnet.tx import transact
 from keeper.errors import ChainError, ConfigError, KeeperError
-from keeper.runner import CycleResult, Keeper, Runner, build_keeper, run_cycle
 from keeper.settings import load_settings
+from keeper.units import WAD
+
+if TYPE_CHECKING:
+    from keeper.devnet.market import Accounts, Market, MarketConfig, StepRecord
+    from keeper.devnet.stack import DevnetStack
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +108,8 @@ class DemoConfig:
 
     def market(self) -> MarketConfig:
         """The market driver's config."""
+        from keeper.devnet.market import MarketConfig
+
         return MarketConfig(
             seed=self.seed,
             steps=self.steps,
@@ -360,6 +373,8 @@ class _Tracker:
 
 def _configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
     """Give vault i the band and vol of ``VAULT_PROFILES[i % 4]`` (admin setters)."""
+    from keeper.devnet.tx import transact
+
     abi = load_artifact("OptionVault").abi
     for i, v in enumerate(stack.vaults):
         band, vol = VAULT_PROFILES[i % len(VAULT_PROFILES)]
@@ -425,6 +440,9 @@ def _run(
     progress: Callable[[Progress], None] | None,
     started: float,
 ) -> DemoResult:
+    from keeper.devnet.market import Market, demo_accounts
+    from keeper.devnet.stack import StackConfig, Thresholds, deploy_stack, write_addresses
+
     accounts = demo_accounts()
     mcfg = cfg.market()
     stack = deploy_stack(
@@ -573,135 +591,3 @@ def _summarize(
         writes=[asdict(w) for w in writes],
         tx_hashes=[h for h, _ in tracker.batches],
     )
-
-
-# ----------------------------------------------------------------------------- the table
-
-
-def _usd(units: int) -> str:
-    return f"{units / 10**6:,.0f}"
-
-
-def summary_table(result: DemoResult) -> str:
-    """The per-vault summary, as printed at the end of ``keeper demo``."""
-    head = (
-        f"{'vault':<12} {'band':>5} {'rebal':>5} {'gas':>10} {'L1 fee gwei':>12} "
-        f"{'out of band':>12} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "
-        f"{'wd (USDC)':>17} {'opts':>4} {'end |dev|/band':>14}"
-    )
-    lines = [head, "-" * len(head)]
-    for s in result.vault_stats:
-        out_pct = s.seconds_outside_band / max(result.steps_done * result.step_seconds, 1)
-        lines.append(
-            f"{s.vault[:6] + '..' + s.vault[-4:]:<12} {s.band / WAD:>5.2f} {s.rebalances:>5} "
-            f"{s.gas_used:>10,} {s.l1_fee_wei / 1e9:>12,.1f} "
-            f"{s.seconds_outside_band / 3600:>6.1f}h {out_pct:>4.0%} {_usd(s.nav):>12} "
-            f"{s.share_price / 10**6:>9.4f} {s.deposits:>3} {_usd(s.deposited):>13} "
-            f"{s.withdrawals:>3} {_usd(s.withdrawn):>13} {s.options_written:>4} "
-            f"{s.deviation_over_band_end:>14.2f}"
-        )
-    lines.append("-" * len(head))
-    lines.append(
-        f"{result.rebalance_txs} rebalance txs ({result.batches_2plus} batched >= 2 vaults, "
-        f"largest {result.max_batch}), {result.vault_rebalances} vault rebalances, "
-        f"{result.failed_txs} failed txs, {result.failed_cycles} failed cycles; "
-        f"gas {result.gas_used_total:,}, "
-        f"L2 fee {result.l2_fee_total_wei / 1e9:,.1f} gwei, "
-        f"L1 fee {result.l1_fee_total_wei / 1e9:,.1f} gwei"
-    )
-    lines.append(
-        f"{result.steps_done} steps x {result.step_seconds}s, price "
-        f"{result.price_start8 / 1e8:,.2f} -> {result.price_end8 / 1e8:,.2f}, "
-        f"{result.options_written} options written, {result.series_settled} settled, "
-        f"{result.deposits} deposits, {result.withdrawals} withdrawals, "
-        f"policy {result.policy}, {result.duration_s:.1f}s"
-    )
-    return "\n".join(lines)
-
-
-# ----------------------------------------------------------------------------- the chart
-
-
-def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
-    """Draw the price (oracle and pool), then per vault its net delta against its band.
-
-    Each vault panel shows the deviation from target the keeper saw after the market moved and
-    the one left after its cycle (a saw-tooth: a vertical drop is a rebalance, marked with a
-    triangle), with the on-chain band shaded; the y range is cut at the 95th percentile so the
-    band stays readable next to the jumps a new book or a settlement makes. At most
-    ``max_vaults`` vault panels are drawn.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    tr = result.trace
-    n = min(len(result.vault_stats), max_vaults)
-    steps = min(len(tr.times), *(len(tr.post[s.vault]) for s in result.vault_stats[:n]))
-    if steps == 0:
-        raise ConfigError("nothing to plot: the demo ran no complete step")
-    t0 = tr.times[0] - result.step_seconds
-    hours = [(t - t0) / 3600 for t in tr.times[:steps]]
-    fig, axes = plt.subplots(
-        n + 1,
-        1,
-        figsize=(10, 2.0 + 1.6 * n),
-        dpi=110,
-        sharex=True,
-        gridspec_kw={"height_ratios": [1.4] + [1.0] * n},
-    )
-    ax = axes[0]
-    ax.plot(hours, [p / 1e8 for p in tr.prices[:steps]], color="black", lw=1.2, label="oracle")
-    ax.plot(
-        hours,
-        [p / 1e8 for p in tr.pool_prices[:steps]],
-        color="tab:orange",
-        lw=0.8,
-        ls="--",
-        label="Uniswap V3 pool (after arbitrage)",
-    )
-    batch_hours = [
-        h for k, h in enumerate(hours) if any(tr.rebalanced[s.vault][k] for s in result.vault_stats)
-    ]
-    for h in batch_hours:
-        ax.axvline(h, color="tab:green", alpha=0.15, lw=1)
-    ax.set_ylabel("WETH price (USD)")
-    ax.legend(loc="upper left", fontsize=7)
-    ax.set_title(
-        f"keeper demo: {len(result.vault_stats)} vaults x {result.steps_done} steps "
-        f"({result.step_seconds}s), policy {result.policy}; {result.rebalance_txs} batch txs "
-        f"(green), {result.vault_rebalances} vault rebalances",
-        fontsize=9,
-    )
-    for k, s in enumerate(result.vault_stats[:n]):
-        ax = axes[k + 1]
-        band = s.band / WAD
-        xs: list[float] = []
-        ys: list[float] = []
-        for j in range(steps):
-            start = hours[j - 1] if j else 0.0
-            xs += [start, hours[j], hours[j]]
-            ys += [tr.post[s.vault][j - 1] if j else 0.0, tr.pre[s.vault][j], tr.post[s.vault][j]]
-        ax.axhspan(-band, band, color="tab:blue", alpha=0.12, lw=0)
-        ax.axhline(0, color="gray", lw=0.5)
-        ax.plot(xs[1:], ys[1:], color="tab:blue", lw=0.9)
-        marks = [j for j in range(steps) if tr.rebalanced[s.vault][j]]
-        ax.scatter(
-            [hours[j] for j in marks],
-            [tr.post[s.vault][j] for j in marks],
-            marker="v",
-            color="tab:green",
-            s=14,
-            zorder=3,
-        )
-        # New books and settlements jump the delta by whole contracts; keep the band readable.
-        spikes = sorted(abs(y) for y in ys)
-        top = max(3 * band, 1.2 * spikes[int(0.95 * (len(spikes) - 1))] if spikes else 0.0)
-        ax.set_ylim(-top, top)
-        ax.set_ylabel(f"{s.vault[:6]}..\nband ±{band:g}", fontsize=7)
-        ax.tick_params(labelsize=7)
-    axes[-1].set_xlabel("hours (chain time)")
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)

@@ -6,8 +6,8 @@
 2. makes an anvil dev account a keeper on the fork's batcher: it impersonates the batcher's admin
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
    the admin is found from the batcher's ``RoleGranted`` logs unless given;
-3. runs one real keeper cycle on the fork -- :func:`keeper.runner.build_keeper` then
-   :func:`keeper.runner.run_cycle`, the code path of ``keeper run`` -- signing with that account,
+3. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
+   :func:`keeper.app.cycle.run_cycle`, the code path of ``keeper run`` -- signing with that account,
    with a throwaway journal (the live keeper's journal is never touched);
 4. reads the batch's per-vault outcomes from the receipt, and stops the fork anvil by its PID.
 
@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
@@ -30,12 +31,12 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
+from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.tx import account
 from keeper.errors import ChainError, ConfigError, ExecutionError
-from keeper.runner import CycleResult, build_keeper, run_cycle
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ _GAS_FUNDING_WEI = 100 * 10**18
 
 
 @dataclass(frozen=True)
-class VaultOutcome:
+class RehearsedVault:
     """One vault of the rehearsed batch."""
 
     vault: str
@@ -74,7 +75,7 @@ class RehearsalReport:
     simulated: list[str]
     dropped: dict[str, str]
     skipped: dict[str, str]
-    outcomes: list[VaultOutcome]
+    outcomes: list[RehearsedVault]
     tx_hash: str | None
     tx_status: str | None
     gas_used: int
@@ -92,6 +93,27 @@ class RehearsalReport:
     def total_fee_wei(self) -> int:
         """L2 execution fee plus L1 data fee."""
         return self.l2_fee_wei + self.l1_fee_wei
+
+    @classmethod
+    def of(
+        cls, result: CycleResult, outcomes: list[RehearsedVault], **where: Any
+    ) -> RehearsalReport:
+        """The report of a rehearsed cycle; ``where`` names the fork, keeper, admin and time."""
+        return cls(
+            vaults=result.vaults,
+            planned=list(result.planned),
+            simulated=list(result.simulated),
+            dropped=dict(result.dropped),
+            skipped=dict(result.skipped),
+            outcomes=outcomes,
+            tx_hash=result.tx_hash,
+            tx_status=result.tx_status,
+            gas_used=result.gas_used or 0,
+            l2_fee_wei=result.fee_wei or 0,
+            l1_fee_wei=result.l1_fee_wei or 0,
+            decisions=[asdict(d) for d in result.decisions],
+            **where,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (``keeper rehearse --json``)."""
@@ -174,19 +196,19 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
     logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
 
 
-def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[VaultOutcome]:
+def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[RehearsedVault]:
     """Per-vault outcomes of a mined ``rebalanceMany``, from the batcher's events."""
     contract = w3.eth.contract(
         address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
     )
     receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-    out: list[VaultOutcome] = []
+    out: list[RehearsedVault] = []
     for ev in contract.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(VaultOutcome(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
+        out.append(RehearsedVault(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
     for ev in contract.events.VaultRebalanceFailed().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(VaultOutcome(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
+        out.append(RehearsedVault(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
     return out
 
 
@@ -216,7 +238,7 @@ def rehearse(
     if settings.batcher is None:
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
     started = time.monotonic()
-    signer: LocalAccount = account(ANVIL_KEYS[keeper_index])
+    signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
     node = Anvil(fork_url=fork_url, fork_block=block)
     node.start()
     try:
@@ -226,17 +248,8 @@ def rehearse(
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             grant_keeper(w3, settings.batcher, who, signer.address)
-            fork_settings = settings.model_copy(
-                update={
-                    "rpc_url": node.url,
-                    "private_key": SecretStr(ANVIL_KEYS[keeper_index]),
-                    "keystore_path": None,
-                    "keystore_password": None,
-                    "journal_path": Path(tmp) / "rehearsal-journal.sqlite",
-                    "alert_webhook_url": None,
-                    "metrics_port": 0,
-                }
-            )
+            journal = Path(tmp) / "rehearsal-journal.sqlite"
+            fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
             result: CycleResult = run_cycle(keeper)
             outcomes = (
@@ -244,26 +257,31 @@ def rehearse(
             )
             if keeper.sender is not None:
                 keeper.sender.journal.close()
-            return RehearsalReport(
+            return RehearsalReport.of(
+                result,
+                outcomes,
                 fork_url=redact_url(fork_url),
                 fork_block=fork_block,
                 chain_id=int(w3.eth.chain_id),
                 keeper=signer.address,
                 admin=str(who),
                 batcher=settings.batcher,
-                vaults=result.vaults,
-                planned=list(result.planned),
-                simulated=list(result.simulated),
-                dropped=dict(result.dropped),
-                skipped=dict(result.skipped),
-                outcomes=outcomes,
-                tx_hash=result.tx_hash,
-                tx_status=result.tx_status,
-                gas_used=result.gas_used or 0,
-                l2_fee_wei=result.fee_wei or 0,
-                l1_fee_wei=result.l1_fee_wei or 0,
-                decisions=[asdict(d) for d in result.decisions],
                 seconds=time.monotonic() - started,
             )
     finally:
         node.stop()
+
+
+def _fork_settings(settings: Settings, url: str, key: str, journal: Path) -> Settings:
+    """The settings with the fork's RPC, an anvil key, a throwaway journal, and no side effects."""
+    return settings.model_copy(
+        update={
+            "rpc_url": url,
+            "private_key": SecretStr(key),
+            "keystore_path": None,
+            "keystore_password": None,
+            "journal_path": journal,
+            "alert_webhook_url": None,
+            "metrics_port": 0,
+        }
+    )

@@ -1,4 +1,4 @@
-"""The runner with stand-in collaborators: one cycle end to end, the breaker, clean shutdown."""
+"""The app layer with stand-in collaborators: one cycle end to end, the breaker, clean shutdown."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from typing import Any
 
 import pytest
 
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.loop import Runner
 from keeper.chain.connection import RpcCounter
 from keeper.chain.lens import LensResult, OracleState, Series, VaultSnapshot, VaultThresholds
-from keeper.errors import ChainError, ExecutionError, Halt, StaleOracleError
+from keeper.errors import ChainError, ExecutionError, Halt
 from keeper.execution.journal import Journal
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
-from keeper.runner import CycleConfig, CycleResult, Keeper, Runner, position_greeks, run_cycle
+from keeper.pricing.book import position_greeks
+from keeper.settings import CycleConfig
 from keeper.strategy import parse_policy
 
 NOW = 1_700_000_000
@@ -157,7 +161,7 @@ def fake_simulation(monkeypatch: pytest.MonkeyPatch, drop: set[str]) -> None:
             keep, b"calldata", 300_000, (), {v: "OptionVaultTooSoon(...)" for v in drop}
         )
 
-    monkeypatch.setattr("keeper.runner.simulate_batch", sim)
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
 
 
 class FixedL1:
@@ -226,26 +230,24 @@ def test_breaker_halts_after_n_consecutive_failures() -> None:
 
 
 def test_oracle_errors_do_not_trip_the_breaker() -> None:
-    k = make_keeper([snap(0, 0)])
+    # Every vault's oracle is stale: each cycle skips them with an alert and still succeeds, so
+    # even a breaker of 1 never trips (the breaker is for the keeper's own faults).
+    k = make_keeper([snap(0, -WAD, age=4000), snap(1, -WAD, age=4000)])
     blocks = iter(range(1, 100))
-    n = [0]
-
-    def cycle(keeper: Keeper) -> CycleResult:
-        n[0] += 1
-        if n[0] <= 4:
-            raise StaleOracleError("stale")
-        return dummy_result()
-
+    results: list[CycleResult] = []
     runner = Runner(
         k,
-        breaker_threshold=2,
+        breaker_threshold=1,
         poll_interval_s=0,
-        cycle=cycle,
         block_number=lambda: next(blocks),
-        max_cycles=1,
+        max_cycles=5,
+        on_result=results.append,
     )
-    assert runner.run() == 1
-    assert n[0] == 5
+    assert runner.run() == 5
+    assert all(set(r.skipped) == {vault(0), vault(1)} for r in results)
+    assert k.metrics.value("keeper_cycles_total", {"result": "failed"}) == 0
+    assert "halt" not in [a["kind"] for a in k.alerter.sent]
+    assert "stale_oracle" in [a["kind"] for a in k.alerter.sent]
 
 
 def test_one_cycle_per_new_block() -> None:
@@ -300,7 +302,7 @@ def test_transport_errors_count_as_failed_cycles_not_crashes() -> None:
 
 
 def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:
-    from keeper.runner import L1_ESTIMATE_MAX_AGE_BLOCKS
+    from keeper.app.market import L1_ESTIMATE_MAX_AGE_BLOCKS
 
     calls: list[int] = []
 
@@ -323,3 +325,15 @@ def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:
     assert len(calls) == 4  # stale: read again
     assert k.l1_estimate is not None
     assert k.l1_estimate[1][1] > 0  # a per-vault part from the calldata difference
+
+
+def test_vault_views_convert_fixed_point_once() -> None:
+    from keeper.pricing.book import vault_views
+
+    s = snap(0, -WAD // 2)
+    (view,) = vault_views([s], NOW)
+    gamma, contracts, tau = position_greeks([s], NOW)
+    assert view.spot == 3000.0
+    assert view.vol == 0.8
+    assert (view.gamma, view.contracts, view.time_to_expiry) == (gamma[0], contracts[0], tau[0])
+    assert (view.net_delta, view.band, view.max_trade) == (-WAD // 2, WAD // 10, 10 * WAD)

@@ -1,0 +1,52 @@
+"""Everything a keeper cycle talks to, in one :class:`Keeper` (passed in, never global)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from web3 import Web3
+
+from keeper.app.market import PriceHistory
+from keeper.chain.connection import RpcCounter
+from keeper.chain.l1fee import L1FeeReader, NoL1Fee
+from keeper.chain.lens import LensReader
+from keeper.execution.decode import ErrorDecoder
+from keeper.execution.sender import Sender
+from keeper.execution.simulate import BatchCodec
+from keeper.ops.alerts import Alerter
+from keeper.ops.metrics import Metrics
+from keeper.settings import CycleConfig
+from keeper.strategy import Policy
+
+
+@dataclass
+class Keeper:
+    """The collaborators of a cycle.
+
+    Build with :func:`keeper.app.wiring.build_keeper`, or by hand in tests. With no ``sender``
+    the keeper is in dry-run mode: it observes and decides, and never signs.
+    """
+
+    w3: Web3
+    vaults: list[str]
+    lens: LensReader
+    policy: Policy
+    config: CycleConfig
+    batcher: str | None = None
+    sender: Sender | None = None
+    simulate_from: str | None = None
+    l1fee: L1FeeReader = field(default_factory=NoL1Fee)
+    decoder: ErrorDecoder = field(default_factory=ErrorDecoder)
+    metrics: Metrics = field(default_factory=Metrics)
+    alerter: Alerter = field(default_factory=lambda: Alerter(None))
+    history: PriceHistory = field(default_factory=PriceHistory)
+    counter: RpcCounter | None = None
+    codec: BatchCodec | None = None
+    chain_id: int | None = None
+    #: The last L1-fee estimate for planning: (block it was read at, (fixed, per vault)).
+    l1_estimate: tuple[int, tuple[int, int]] | None = None
+
+    @property
+    def dry_run(self) -> bool:
+        """True when there is no signer."""
+        return self.sender is None

@@ -1,0 +1,158 @@
+"""One keeper cycle: settle, observe, price, decide, act -- :func:`run_cycle`.
+
+``keeper check``, ``keeper rehearse`` and the benchmarks call it once; :class:`~keeper.app.loop.
+Runner` calls it once per new block. Each step lives in its own module:
+
+1. **Settle what is in flight** (:mod:`keeper.app.act`). Reorged batches are marked and their
+   intents re-evaluated by this cycle's fresh observation, never resent as they were; a pending
+   transaction is waited on (and replaced if stuck) before anything new is signed.
+2. **Observe** (:mod:`keeper.app.observe`). One lens call per 250 vaults; each vault's oracle is
+   checked as the contract would (stale or down -> no trade for that vault, and an alert).
+3. **Price** (:mod:`keeper.pricing.book`, :mod:`keeper.app.market`). Position gamma from the open
+   series (vectorized Black-Scholes) -- where the contract's fixed-point ints become floats, once
+   -- and the vol forecast (EWMA over the oracle rounds seen so far, else the vaults' own vol).
+4. **Decide** (:func:`keeper.strategy.plan`) with the cycle's costs: the gas price from the latest
+   base fee plus the tip, and the L1 fee of a batch (fixed and per-vault parts).
+5. **Act** (:mod:`keeper.app.act`). Simulate the exact batch, drop vaults that would revert, then
+   journal, sign, send and wait.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from keeper.app.act import Acted, Settled, act, log_decisions, settle_in_flight, watch_balance
+from keeper.app.collaborators import Keeper
+from keeper.app.market import batch_costs, market_view
+from keeper.app.observe import Observation, observe
+from keeper.app.wiring import connect_keeper
+from keeper.chain.connection import rpc_counter
+from keeper.errors import ExecutionError
+from keeper.ops.metrics import Metrics
+from keeper.pricing.book import vault_views
+from keeper.settings import Settings
+from keeper.strategy import CostInputs, MarketView, RebalancePlan, VaultDecision, plan
+
+
+def run_cycle(keeper: Keeper) -> CycleResult:
+    """Run one settle -> observe -> price -> decide -> act cycle and return what happened.
+
+    Raises:
+        KeeperError: Any failure that should count against the circuit breaker (an unreachable
+            node, a reverted or timed-out batch). Oracle problems are not failures: the affected
+            vaults are skipped and an alert is sent.
+    """
+    meter = _Meter(keeper)
+    settled = settle_in_flight(keeper)
+    seen = observe(keeper)
+    views = vault_views(seen.healthy, seen.timestamp)
+    market = market_view(keeper, seen.healthy, views, seen.timestamp)
+    costs = batch_costs(keeper, views)
+    the_plan = plan(keeper.policy, views, market, costs)
+    log_decisions(keeper, the_plan, views, seen.block)
+    acted = act(keeper, the_plan, seen.block)
+    watch_balance(keeper)
+    result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter)
+    if acted.outcome is not None and acted.outcome.status != "mined":
+        raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")
+    return result
+
+
+class _Meter:
+    """RPC round trips, calls and wall time of one cycle, published to the metrics at the end."""
+
+    def __init__(self, keeper: Keeper) -> None:
+        self.counter = keeper.counter or rpc_counter(keeper.w3)
+        self.started = time.monotonic()
+        self.requests0, self.calls0 = self.counter.snapshot()
+
+    def stop(self, metrics: Metrics, block: int) -> tuple[int, int, float]:
+        """Return (requests, calls, seconds) since the start and record them."""
+        requests1, calls1 = self.counter.snapshot()
+        requests, calls = requests1 - self.requests0, calls1 - self.calls0
+        seconds = time.monotonic() - self.started
+        metrics.rpc_requests_cycle.set(requests)
+        metrics.rpc_calls_cycle.set(calls)
+        metrics.rpc_requests.inc(requests)
+        metrics.cycle_seconds.observe(seconds)
+        metrics.last_block.set(block)
+        return requests, calls, seconds
+
+
+@dataclass(frozen=True)
+class CycleResult:
+    """What one cycle saw, decided and did."""
+
+    block: int
+    timestamp: int
+    dry_run: bool
+    vaults: int
+    decisions: tuple[VaultDecision, ...]
+    skipped: dict[str, str]
+    planned: tuple[str, ...]
+    simulated: tuple[str, ...]
+    dropped: dict[str, str]
+    tx_hash: str | None
+    tx_status: str | None
+    gas_used: int | None
+    fee_wei: int | None
+    l1_fee_wei: int | None
+    costs: CostInputs
+    forecast_vol: float
+    reorged_intents: tuple[int, ...]
+    resumed: tuple[str, ...]
+    rpc_requests: int
+    rpc_calls: int
+    seconds: float
+
+    @classmethod
+    def of(
+        cls,
+        keeper: Keeper,
+        settled: Settled,
+        seen: Observation,
+        market: MarketView,
+        costs: CostInputs,
+        the_plan: RebalancePlan,
+        acted: Acted,
+        meter: _Meter,
+    ) -> CycleResult:
+        """Assemble the result of a cycle from its steps (stops the meter)."""
+        requests, calls, seconds = meter.stop(keeper.metrics, seen.block)
+        sim, out = acted.simulation, acted.outcome
+        return cls(
+            block=seen.block,
+            timestamp=seen.timestamp,
+            dry_run=keeper.dry_run,
+            vaults=seen.vaults,
+            decisions=the_plan.decisions,
+            skipped=seen.skipped,
+            planned=the_plan.batch,
+            simulated=sim.vaults if sim else (),
+            dropped=dict(sim.dropped) if sim else {},
+            tx_hash=out.tx_hash if out else None,
+            tx_status=out.status if out else None,
+            gas_used=out.gas_used if out else None,
+            fee_wei=(out.gas_used or 0) * (out.effective_gas_price or 0) if out else None,
+            l1_fee_wei=acted.l1_fee_wei,
+            costs=costs,
+            forecast_vol=market.forecast_vol,
+            reorged_intents=settled.reorged,
+            resumed=tuple(o.tx_hash for o in settled.resumed),
+            rpc_requests=requests,
+            rpc_calls=calls,
+            seconds=seconds,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (``keeper check --json``)."""
+        d = asdict(self)
+        d["decisions"] = [asdict(x) for x in self.decisions]
+        return d
+
+
+def dry_run_cycle(settings: Settings) -> CycleResult:
+    """``keeper check``: one dry-run cycle from settings, simulated as the signer if one is set."""
+    return run_cycle(connect_keeper(settings, dry_run=True, simulate_as_signer=True))

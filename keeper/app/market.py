@@ -1,0 +1,115 @@
+"""The market around the vaults this cycle: the vol forecast, and what a batch costs.
+
+- :class:`PriceHistory` keeps the oracle rounds seen per vault; :func:`market_view` forecasts vol
+  from them (EWMA), falling back to the median of the vaults' own vol parameters, then to the
+  reference vol.
+- :func:`batch_costs` prices a batch for the planner: gas price from the latest base fee plus the
+  tip (under the cap), and the L1 fee of a batch as fixed and per-vault parts, re-read at most
+  every :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from keeper.chain.l1fee import l1_fee_parts
+from keeper.chain.lens import VaultSnapshot
+from keeper.chain.retry import read_with_retry
+from keeper.execution.simulate import BatchCodec
+from keeper.pricing import ewma_vol_forecast
+from keeper.strategy import CostInputs, MarketView, VaultView
+
+if TYPE_CHECKING:
+    from keeper.app.collaborators import Keeper
+
+#: Oracle rounds kept per vault for the EWMA forecast.
+HISTORY_LEN = 512
+#: Blocks an L1-fee estimate is reused for when planning (two oracle calls saved per cycle). The
+#: L1 fee moves with L1's base fees, once per L1 block (12 s: six 2-s OP blocks); a batch that is
+#: sent is always priced afresh on its exact signed bytes.
+L1_ESTIMATE_MAX_AGE_BLOCKS = 6
+_DUMMY_VAULT = "0x" + "ab" * 20
+
+
+@dataclass
+class PriceHistory:
+    """Oracle rounds seen per vault (timestamp, price), for the EWMA vol forecast."""
+
+    rounds: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def add(self, vault: str, updated_at: int, price: float) -> None:
+        """Record a round if it is newer than the last one seen."""
+        seq = self.rounds.setdefault(vault, [])
+        if (not seq or updated_at > seq[-1][0]) and price > 0:
+            seq.append((updated_at, price))
+            del seq[:-HISTORY_LEN]
+
+    def forecast(self, lam: float) -> float | None:
+        """EWMA vol forecast from the longest history (``None`` with fewer than 3 rounds)."""
+        best = max(self.rounds.values(), key=len, default=[])
+        if len(best) < 3:
+            return None
+        ts, px = zip(*best, strict=True)
+        vol = ewma_vol_forecast(np.asarray(ts), np.asarray(px), lam)
+        return vol if math.isfinite(vol) and vol > 0 else None
+
+
+def market_view(
+    keeper: Keeper, snaps: Sequence[VaultSnapshot], views: Sequence[VaultView], now: int
+) -> MarketView:
+    """Record this cycle's oracle rounds (``views[i]`` prices ``snaps[i]``) and forecast vol."""
+    cfg = keeper.config
+    for s, v in zip(snaps, views, strict=True):
+        keeper.history.add(s.vault, s.oracle.updated_at, v.spot)
+    forecast = keeper.history.forecast(cfg.ewma_lambda)
+    if forecast is None:
+        vols = [v.vol for v in views if v.vol > 0]
+        forecast = float(np.median(vols)) if vols else cfg.reference_vol
+    return MarketView(now=now, forecast_vol=forecast, reference_vol=cfg.reference_vol)
+
+
+def batch_costs(keeper: Keeper, views: Sequence[VaultView]) -> CostInputs:
+    """What a batch costs at the head block (no L1-fee read when there is nothing to plan)."""
+    cfg = keeper.config
+    head = read_with_retry(lambda: keeper.w3.eth.get_block("latest"))
+    base_fee = int(head.get("baseFeePerGas", 0) or 0)
+    gas_price = min(base_fee + cfg.priority_fee_wei, cfg.max_fee_per_gas_wei)
+    l1_fixed, l1_per = _l1_estimate(keeper, int(head["number"]), gas_price) if views else (0, 0)
+    eth_usd = cfg.eth_usd if cfg.eth_usd is not None else (views[0].spot if views else 0.0)
+    return CostInputs(
+        gas_fixed=cfg.gas_fixed,
+        gas_per_vault=cfg.gas_per_vault,
+        gas_price_wei=gas_price,
+        l1_fee_fixed_wei=l1_fixed,
+        l1_fee_per_vault_wei=l1_per,
+        eth_usd=eth_usd,
+        pool_fee_bps=float(cfg.pool_fee_bps),
+        impact_coef=cfg.impact_coef,
+    )
+
+
+def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int]:
+    cached = keeper.l1_estimate
+    if cached is not None and 0 <= block - cached[0] < L1_ESTIMATE_MAX_AGE_BLOCKS:
+        return cached[1]
+    if keeper.chain_id is None:
+        keeper.chain_id = keeper.sender.chain_id if keeper.sender else int(keeper.w3.eth.chain_id)
+    parts = (0, 0)
+    if keeper.batcher is not None:
+        cfg = keeper.config
+        parts = l1_fee_parts(
+            keeper.l1fee,
+            keeper.batcher,
+            lambda n: (keeper.codec or BatchCodec()).encode([_DUMMY_VAULT] * n),
+            lambda n: cfg.gas_fixed + n * cfg.gas_per_vault,
+            chain_id=keeper.chain_id,
+            max_fee_per_gas=gas_price,
+            tip=min(gas_price, cfg.priority_fee_wei),
+        )
+    keeper.l1_estimate = (block, parts)
+    return parts
