@@ -43,7 +43,13 @@ from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, StepRecord, demo_accounts
-from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, write_addresses
+from keeper.devnet.stack import (
+    DevnetStack,
+    StackConfig,
+    ThresholdParams,
+    deploy_stack,
+    write_addresses,
+)
 from keeper.devnet.tx import transact
 from keeper.errors import ChainError, ConfigError, KeeperError
 from keeper.runner import CycleResult, Keeper, Runner, build_keeper, run_cycle
@@ -435,7 +441,7 @@ def _run(
         config=StackConfig(
             n_vaults=cfg.vaults,
             price8=mcfg.spot8,
-            thresholds=Thresholds(min_interval=60, max_trade=50 * WAD),
+            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
         ),
     )
     _configure_vaults(w3, stack, accounts)
