@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError
-from keeper.execution.journal import Journal
+from keeper.execution.journal import Journal, TxRecord
 from keeper.settings import add_settings_args, settings_from_args
 
 
@@ -71,7 +71,8 @@ def status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tx(t: Any) -> dict[str, Any]:
+def _tx(t: TxRecord) -> dict[str, Any]:
+    """A JSON-ready transaction (its states are ``StrEnum`` values, printed as their strings)."""
     d = asdict(t)
     d.pop("raw_tx", None)
     return d
