@@ -38,7 +38,7 @@ node_modules/.installed: package.json package-lock.json
 	@touch $@
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --all-extras --quiet
 	@touch $@
 
 build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)

@@ -20,14 +20,16 @@ from dataclasses import asdict
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from web3 import Web3
 
 from bench.common import progress, ratio, summary
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
 from keeper.chain.l1fee import OpL1Fee
-from keeper.devnet.stack import WAD, L1FeeParams, Thresholds, push_price
-from keeper.devnet.tx import gas_with_margin, transact
+from keeper.devnet.stack import WAD, L1FeeParams, ThresholdParams, push_price
+from keeper.devnet.tx import transact, transactor
 from keeper.errors import ChainError
+from keeper.execution.fees import Fees
+from keeper.execution.transactions import build_tx, chain_nonce, sign_tx
+from keeper.units import Wei
 
 BATCH_SIZES = (1, 2, 5, 10, 25)
 #: The L2 base fee every measured transaction pays (0.01 gwei; Base and OP Mainnet mostly sat
@@ -50,19 +52,16 @@ def _send(
     """Sign one call, price its L1 fee, pin the base fee, send it; return its cost parts."""
     w3 = dev.w3
     push_price(w3, dev.admin, dev.stack, PRICE8)
-    tx: dict[str, Any] = {
-        "type": 2,
-        "chainId": int(w3.eth.chain_id),
-        "nonce": int(w3.eth.get_transaction_count(signer.address, "pending")),
-        "to": Web3.to_checksum_address(to),
-        "data": "0x" + data.hex(),
-        "value": 0,
-        "maxFeePerGas": 2 * L2_BASE_FEE,
-        "maxPriorityFeePerGas": 0,
-    }
-    estimate = int(w3.eth.estimate_gas({**tx, "from": signer.address}))  # type: ignore[typeddict-item]
-    tx["gas"] = gas_with_margin(estimate)
-    raw = bytes(signer.sign_transaction(tx).raw_transaction)
+    sender = transactor(w3, signer)
+    tx = build_tx(
+        chain_id=sender.chain_id,
+        nonce=chain_nonce(w3, signer.address, "pending"),
+        to=to,
+        data=data,
+        gas=sender.estimate_gas(to, data, what="rebalance"),
+        fees=Fees(Wei(2 * L2_BASE_FEE), Wei(0)),
+    )
+    raw = sign_tx(signer, tx).raw
     l1_fee = int(l1.fee(raw, to, data))
     dev.rpc("anvil_setNextBlockBaseFeePerGas", hex(L2_BASE_FEE))
     receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), timeout=60)
@@ -85,7 +84,7 @@ def bench_batching(reps: int, singles_per_rep: int = 5) -> dict[str, Any]:
     dev = start_devnet(
         reps * per_rep,
         series=SERIES,
-        thresholds=Thresholds(band=WAD // 2, max_trade=100 * WAD),
+        thresholds=ThresholdParams(band=WAD // 2, max_trade=100 * WAD),
         l1_fee=L1_PARAMS,
     )
     try:

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_typing import HexStr
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.types import TxParams
 
 from bench.common import progress
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
@@ -43,10 +42,10 @@ from keeper.devnet.stack import (
     DevnetStack,
     L1FeeParams,
     StackConfig,
-    Thresholds,
+    ThresholdParams,
     deploy_stack,
 )
-from keeper.devnet.tx import account, sign_and_send, transact
+from keeper.devnet.tx import account, transact, transactor
 from keeper.errors import ChainError
 
 PRICE8 = 3_000 * 10**8
@@ -216,7 +215,7 @@ def start_devnet(
     n_vaults: int,
     *,
     series: Sequence[tuple[int, int, int, int, int]] = SERIES,
-    thresholds: Thresholds | None = None,
+    thresholds: ThresholdParams | None = None,
     l1_fee: L1FeeParams | None = None,
     block_time: float | None = None,
 ) -> BenchDevnet:
@@ -234,7 +233,7 @@ def start_devnet(
         cfg = StackConfig(
             n_vaults=0,
             price8=PRICE8,
-            thresholds=thresholds or Thresholds(band=WAD // 2, max_trade=100 * WAD),
+            thresholds=thresholds or ThresholdParams(band=WAD // 2, max_trade=100 * WAD),
             seed_deposit=SEED_DEPOSIT,
             l1_fee=l1_fee or L1FeeParams(),
         )
@@ -303,8 +302,7 @@ def _bulk_vaults(
     keeper_role = template.functions.KEEPER_ROLE().call()
     step_gas = []
     for signer, to, data in steps(template.address):
-        tx: TxParams = {"from": signer.address, "to": to, "data": HexStr(data)}
-        step_gas.append(_gas(sign_and_send(w3, signer, tx)))
+        step_gas.append(_gas(transactor(w3, signer).send(to, bytes(HexBytes(data)))))
 
     bulk = _BulkSender(w3)
     _rpc(w3, "evm_setAutomine", False)

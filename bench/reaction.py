@@ -27,7 +27,7 @@ from keeper.app.loop import Runner
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.connection import connect
-from keeper.devnet.stack import WAD, Thresholds
+from keeper.devnet.stack import WAD, ThresholdParams
 from keeper.devnet.tx import transact
 from keeper.errors import ChainError
 from keeper.settings import load_settings
@@ -65,7 +65,7 @@ def bench_reaction(trials: int, n_vaults: int = 3) -> dict[str, Any]:
     dev = start_devnet(
         n_vaults,
         series=SERIES,
-        thresholds=Thresholds(
+        thresholds=ThresholdParams(
             band=WAD // 2, max_trade=100 * WAD, min_interval=1, max_oracle_gap_bps=300
         ),
         block_time=1,

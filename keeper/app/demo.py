@@ -441,7 +441,7 @@ def _run(
     started: float,
 ) -> DemoResult:
     from keeper.devnet.market import Market, demo_accounts
-    from keeper.devnet.stack import StackConfig, Thresholds, deploy_stack, write_addresses
+    from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
 
     accounts = demo_accounts()
     mcfg = cfg.market()
@@ -453,7 +453,7 @@ def _run(
         config=StackConfig(
             n_vaults=cfg.vaults,
             price8=mcfg.spot8,
-            thresholds=Thresholds(min_interval=60, max_trade=50 * WAD),
+            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
         ),
     )
     _configure_vaults(w3, stack, accounts)

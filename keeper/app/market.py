@@ -20,9 +20,12 @@ import numpy as np
 from keeper.chain.l1fee import l1_fee_parts
 from keeper.chain.lens import VaultSnapshot
 from keeper.chain.retry import read_with_retry
+from keeper.execution.fees import Fees
 from keeper.execution.simulate import BatchCodec
+from keeper.execution.transactions import account, build_tx, sign_tx
 from keeper.pricing import ewma_vol_forecast
 from keeper.strategy import CostInputs, MarketView, VaultView
+from keeper.units import Wei
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -34,6 +37,9 @@ HISTORY_LEN = 512
 #: sent is always priced afresh on its exact signed bytes.
 L1_ESTIMATE_MAX_AGE_BLOCKS = 6
 _DUMMY_VAULT = "0x" + "ab" * 20
+#: A throwaway key that signs nothing but the dummy transactions whose L1 fee is *estimated*.
+#: Those bytes are never sent. Public on purpose.
+_ESTIMATE_SIGNER = account("0x" + "11" * 32)
 
 
 @dataclass
@@ -102,14 +108,16 @@ def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int]:
     parts = (0, 0)
     if keeper.batcher is not None:
         cfg = keeper.config
-        parts = l1_fee_parts(
-            keeper.l1fee,
-            keeper.batcher,
-            lambda n: (keeper.codec or BatchCodec()).encode([_DUMMY_VAULT] * n),
-            lambda n: cfg.gas_fixed + n * cfg.gas_per_vault,
-            chain_id=keeper.chain_id,
-            max_fee_per_gas=gas_price,
-            tip=min(gas_price, cfg.priority_fee_wei),
-        )
+        batcher, chain_id = keeper.batcher, keeper.chain_id
+        codec = keeper.codec or BatchCodec()
+        fees = Fees(Wei(gas_price), Wei(min(gas_price, cfg.priority_fee_wei)))
+
+        def signed(n: int) -> tuple[bytes, bytes]:
+            data = codec.encode([_DUMMY_VAULT] * n)
+            gas = cfg.gas_fixed + n * cfg.gas_per_vault
+            tx = build_tx(chain_id=chain_id, nonce=1, to=batcher, data=data, gas=gas, fees=fees)
+            return sign_tx(_ESTIMATE_SIGNER, tx).raw, data
+
+        parts = l1_fee_parts(keeper.l1fee, batcher, signed)
     keeper.l1_estimate = (block, parts)
     return parts

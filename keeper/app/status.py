@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError
-from keeper.execution.journal import Intent, Journal, TxRecord
+from keeper.execution.journal import Intent, Journal, TxRecord, TxStatus
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class JournalStatus:
     """The journal's transactions still pending, the latest ones, and the latest batches."""
 
     path: Path
-    counts: dict[str, int]
+    counts: dict[TxStatus, int]
     pending: list[TxRecord]
     recent: list[TxRecord]
     intents: list[Intent]

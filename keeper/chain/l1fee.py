@@ -32,7 +32,6 @@ from typing import Any, Literal, Protocol
 import rlp  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_account import Account
 from eth_account._utils.transaction_utils import transaction_rpc_to_rlp_structure
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
@@ -55,10 +54,6 @@ ARBITRUM_CHAIN_IDS = frozenset({42161, 42170, 421614})
 OP_STACK_CHAIN_IDS = frozenset({10, 8453, 11155420, 84532, 7777777, 34443})
 
 L1FeeMode = Literal["auto", "op", "arbitrum", "none"]
-
-#: A throwaway key that signs nothing but the dummy transactions whose L1 fee is *estimated*
-#: (:func:`l1_fee_parts`). Those bytes are never sent. Public on purpose.
-_ESTIMATE_KEY = "0x" + "11" * 32
 
 
 def _selector(signature: str) -> bytes:
@@ -216,38 +211,19 @@ def l1_fee_reader(w3: Web3, mode: L1FeeMode = "auto", chain_id: int | None = Non
 
 
 def l1_fee_parts(
-    reader: L1FeeReader,
-    to: str,
-    calldata: Callable[[int], bytes],
-    gas: Callable[[int], int],
-    *,
-    chain_id: int,
-    max_fee_per_gas: int,
-    tip: int,
+    reader: L1FeeReader, to: str, signed_tx: Callable[[int], tuple[bytes, bytes]]
 ) -> tuple[int, int]:
     """Estimate the L1 fee of an ``n``-item call to ``to`` as ``fixed + n * per_item`` wei.
 
-    Prices a one- and a two-item transaction (``calldata(n)``, gas limit ``gas(n)``), signed with
-    a throwaway key and never sent; :class:`NoL1Fee` costs nothing and reads nothing.
+    Prices a one- and a two-item transaction; ``signed_tx(n)`` returns its signed bytes and its
+    calldata (the caller signs with a throwaway key and never sends). :class:`NoL1Fee` costs
+    nothing and reads nothing.
     """
     if isinstance(reader, NoL1Fee):
         return 0, 0
-    acct = Account.from_key(_ESTIMATE_KEY)
     out = []
     for n in (1, 2):
-        data = calldata(n)
-        tx = {
-            "type": 2,
-            "chainId": chain_id,
-            "nonce": 1,
-            "to": to_checksum_address(to),
-            "data": data,
-            "value": 0,
-            "gas": gas(n),
-            "maxFeePerGas": max_fee_per_gas,
-            "maxPriorityFeePerGas": tip,
-        }
-        raw = bytes(acct.sign_transaction(tx).raw_transaction)
+        raw, data = signed_tx(n)
         out.append(int(reader.fee(raw, to, data)))
     per = max(out[1] - out[0], 0)
     return max(out[0] - per, 0), per

@@ -41,7 +41,6 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -51,9 +50,11 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.lens import LensReader, Series, VaultSnapshot
 from keeper.devnet import uniswap as uni
 from keeper.devnet.stack import DevnetStack, pool_of, push_price
-from keeper.devnet.tx import account, gas_with_margin
-from keeper.errors import ChainError, ConfigError
-from keeper.execution.decode import ErrorDecoder, revert_data
+from keeper.devnet.tx import account, transactor
+from keeper.errors import ChainError, ConfigError, TxRevertedError
+from keeper.execution.decode import ErrorDecoder
+from keeper.execution.fees import Fees
+from keeper.execution.transactions import Transactor
 from keeper.pricing import YEAR_SECONDS, capped_greeks
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ CALL, PUT = 0, 1
 #: Contract sizes are multiples of 0.1 contract.
 SIZE_LOT = WAD // 10
 HOUR = 3_600
-#: Priority fee of the market's transactions (an L2-sized 0.001 gwei, as the devnet helpers).
-_TIP = 1_000_000
 
 
 # ----------------------------------------------------------------------------- accounts
@@ -364,9 +363,8 @@ class Market:
         )
         self.claims_abi = load_artifact("OptionClaims").abi
         self.pool = pool_of(stack)[1]
-        self._chain_id = int(w3.eth.chain_id)
-        self._nonces: dict[str, int] = {}
-        self._max_fee: int | None = None
+        self._senders: dict[str, Transactor] = {}
+        self._fees: Fees | None = None
         self.records: list[StepRecord] = []
 
     # -- plumbing ---------------------------------------------------------------------------
@@ -377,45 +375,25 @@ class Market:
         return resp.get("result")
 
     def _send(self, signer: LocalAccount, call: ContractFunction, what: str) -> TxReceipt:
-        """Sign and send a market transaction; a revert becomes a ChainError with the reason.
+        """Send a market transaction; a revert becomes a ChainError with the decoded reason.
 
-        Leaner than :func:`keeper.devnet.tx.transact` (the market sends thousands): the nonce is
-        tracked per account, the chain id and the fee cap are cached per step, and gas is
-        estimated once (with the devnet margin). Any failure forgets the cached nonce.
+        Through one :class:`~keeper.execution.transactions.Transactor` per account (the market
+        sends thousands): it counts the account's nonces itself (forgetting the count on any
+        failure), the fees are read once per step, and gas is estimated once (with the devnet
+        margin).
         """
+        sender = self._senders.get(signer.address)
+        if sender is None:
+            sender = transactor(
+                self.w3, signer, track_nonce=True, poll_s=0.01, decoder=self.decoder
+            )
+            self._senders[signer.address] = sender
+        if self._fees is None:
+            self._fees = sender.fees()
         try:
-            nonce = self._nonces.get(signer.address)
-            if nonce is None:
-                nonce = int(self.w3.eth.get_transaction_count(signer.address, "pending"))
-            if self._max_fee is None:
-                base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0) or 0)
-                self._max_fee = 2 * base + _TIP
-            tx = call.build_transaction(
-                {  # type: ignore[arg-type]
-                    "from": signer.address,
-                    "nonce": nonce,
-                    "chainId": self._chain_id,
-                    "maxFeePerGas": self._max_fee,
-                    "maxPriorityFeePerGas": _TIP,
-                }
-            )
-            tx["gas"] = gas_with_margin(int(tx["gas"]))
-            signed = signer.sign_transaction(tx)  # type: ignore[arg-type]
-            self._nonces[signer.address] = nonce + 1
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-            receipt = self.w3.eth.wait_for_transaction_receipt(
-                tx_hash, timeout=60, poll_latency=0.01
-            )
-        except ContractLogicError as exc:
-            self._nonces.pop(signer.address, None)
-            reason = self.decoder.decode(revert_data(exc)) if revert_data(exc) else str(exc)
-            raise ChainError(f"market: {what} reverted: {reason}") from exc
-        except BaseException:
-            self._nonces.pop(signer.address, None)
-            raise
-        if receipt["status"] != 1:
-            raise ChainError(f"market: {what} reverted in tx {tx_hash.hex()}")
-        return receipt
+            return sender.call(call, what=what, fees=self._fees)
+        except TxRevertedError as exc:
+            raise ChainError(f"market: {exc}") from exc
 
     def now(self) -> int:
         """The latest block's timestamp."""
@@ -460,7 +438,7 @@ class Market:
         if not 1 <= i <= self.cfg.steps:
             raise ConfigError(f"step {i} is outside 1..{self.cfg.steps}")
         a = self.acct
-        self._max_fee = None  # re-read the base fee once per step
+        self._fees = None  # re-read the base fee once per step
         self._rpc("evm_increaseTime", self.cfg.step_seconds)
         price = self.prices[i]
         self._send(a.admin, self.feed.functions.updateAnswer(price), "updateAnswer")

@@ -43,8 +43,11 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """A vault's on-chain thresholds (see ``IOptionVault.Thresholds``)."""
+class ThresholdParams:
+    """The thresholds a devnet vault is created with (``IOptionVault.Thresholds``, deploy-time).
+
+    Not :class:`keeper.chain.lens.Thresholds`, which is what the lens reads back from a vault.
+    """
 
     target_delta: int = 0
     band: int = WAD // 2
@@ -93,7 +96,7 @@ class StackConfig:
     n_vaults: int = 3
     price8: int = 3_000 * 10**8
     volatility: int = 8 * 10**17
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    thresholds: ThresholdParams = field(default_factory=ThresholdParams)
     pool_fee: int = 500
     #: Full-range depth: 20,000 WETH (and 60M USDC at 3,000) keeps a 10-WETH hedge's impact
     #: near 0.1%, well inside the vaults' 1% slippage bound.

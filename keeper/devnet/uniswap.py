@@ -41,7 +41,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 
 from keeper.chain.artifacts import Artifact, load_artifact
 from keeper.devnet.tx import deploy, transact
-from keeper.errors import ChainError, ConfigError, ExecutionError
+from keeper.errors import ChainError, ConfigError, ExecutionError, TxRevertedError
 from keeper.locations import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
@@ -82,6 +82,9 @@ Q96 = 1 << 96
 #: eth-tester's ``TransactionFailed`` on the in-process py-evm backend, which web3 8 does not
 #: translate (measured here with eth-tester 0.14.0b1).
 CALL_REVERTED: tuple[type[Exception], ...] = (ContractLogicError, TransactionFailed)
+#: What a reverted devnet transaction raises: the send path's ``TxRevertedError`` (the revert
+#: decoded, nothing sent) on a node, eth-tester's ``TransactionFailed`` on py-evm (as above).
+TX_REVERTED: tuple[type[Exception], ...] = (TxRevertedError, TransactionFailed)
 _QUOTE_ERRORS: tuple[type[Exception], ...] = (*CALL_REVERTED, Web3Exception, ValueError)
 _PRICE_DECIMALS = 8
 _FEE_DENOMINATOR = 1_000_000  # fee tiers are in hundredths of a bip

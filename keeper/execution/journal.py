@@ -16,6 +16,9 @@ A transaction moves through these states (anything else is refused with ``NonceE
 ``replaced``: another version of the same nonce was mined. ``dropped``: the nonce was consumed by
 something else. ``reverted`` is ``mined`` with a failed status. The journal never stores a
 private key: the raw signed transaction is public the moment it is sent.
+
+The states are :class:`TxStatus` and :class:`IntentStatus`; the strings stored in the database
+are their values, so a journal written before they were enums reads the same.
 """
 
 from __future__ import annotations
@@ -25,24 +28,50 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError, NonceError
+from keeper.units import Wei
 
-TX_STATES = ("signed", "sent", "mined", "reverted", "replaced", "dropped", "reorged")
-PENDING_STATES = ("signed", "sent")
-INTENT_STATES = ("open", "mined", "failed", "abandoned", "reorged")
 
-_TRANSITIONS: dict[str, frozenset[str]] = {
-    "signed": frozenset({"sent", "mined", "reverted", "replaced", "dropped"}),
-    "sent": frozenset({"sent", "mined", "reverted", "replaced", "dropped"}),
-    "mined": frozenset({"mined", "reorged"}),
-    "reverted": frozenset({"reverted", "reorged"}),
-    "reorged": frozenset({"mined", "reverted", "replaced", "dropped", "sent"}),
-    "replaced": frozenset({"mined", "reverted", "reorged"}),  # a late receipt wins over a guess
-    "dropped": frozenset({"mined", "reverted"}),
+class TxStatus(StrEnum):
+    """Where one signed transaction version stands (the value is what the database stores)."""
+
+    SIGNED = "signed"
+    SENT = "sent"
+    MINED = "mined"
+    REVERTED = "reverted"
+    REPLACED = "replaced"
+    DROPPED = "dropped"
+    REORGED = "reorged"
+
+
+class IntentStatus(StrEnum):
+    """Where one decided batch stands (the value is what the database stores)."""
+
+    OPEN = "open"
+    MINED = "mined"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+    REORGED = "reorged"
+
+
+#: Signed or sent and not yet resolved.
+PENDING = frozenset({TxStatus.SIGNED, TxStatus.SENT})
+
+_T = TxStatus
+_TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
+    _T.SIGNED: frozenset({_T.SENT, _T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED}),
+    _T.SENT: frozenset({_T.SENT, _T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED}),
+    _T.MINED: frozenset({_T.MINED, _T.REORGED}),
+    _T.REVERTED: frozenset({_T.REVERTED, _T.REORGED}),
+    _T.REORGED: frozenset({_T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED, _T.SENT}),
+    # A late receipt wins over a guess.
+    _T.REPLACED: frozenset({_T.MINED, _T.REVERTED, _T.REORGED}),
+    _T.DROPPED: frozenset({_T.MINED, _T.REVERTED}),
 }
 
 _SCHEMA = """
@@ -90,16 +119,16 @@ class TxRecord:
     nonce: int
     tx_hash: str
     raw_tx: str
-    max_fee: int
-    priority_fee: int
+    max_fee: Wei
+    priority_fee: Wei
     gas: int
-    status: str
+    status: TxStatus
     sent_block: int | None
     mined_block: int | None
     mined_block_hash: str | None
     gas_used: int | None
-    effective_gas_price: int | None
-    l1_fee: int | None
+    effective_gas_price: Wei | None
+    l1_fee: Wei | None
     created_at: float
     updated_at: float
 
@@ -112,7 +141,7 @@ class Intent:
     created_at: float
     block: int
     vaults: tuple[str, ...]
-    status: str
+    status: IntentStatus
     note: str
 
 
@@ -167,25 +196,27 @@ class Journal:
         with self._tx() as db:
             cur = db.execute(
                 "INSERT INTO intents (created_at, updated_at, block, vaults, status, note) "
-                "VALUES (?, ?, ?, ?, 'open', ?)",
-                (now, now, block, json.dumps(list(vaults)), note),
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (now, now, block, json.dumps(list(vaults)), IntentStatus.OPEN.value, note),
             )
             return int(cur.lastrowid or 0)
 
-    def set_intent(self, intent_id: int, status: str, note: str | None = None) -> None:
+    def set_intent(self, intent_id: int, status: IntentStatus, note: str | None = None) -> None:
         """Set an intent's status."""
-        if status not in INTENT_STATES:
-            raise ValueError(f"unknown intent status {status!r}")
+        try:
+            status = IntentStatus(status)
+        except ValueError:
+            raise ValueError(f"unknown intent status {status!r}") from None
         with self._tx() as db:
             if note is None:
                 db.execute(
                     "UPDATE intents SET status=?, updated_at=? WHERE id=?",
-                    (status, time.time(), intent_id),
+                    (status.value, time.time(), intent_id),
                 )
             else:
                 db.execute(
                     "UPDATE intents SET status=?, note=?, updated_at=? WHERE id=?",
-                    (status, note, time.time(), intent_id),
+                    (status.value, note, time.time(), intent_id),
                 )
 
     def intent(self, intent_id: int) -> Intent:
@@ -209,10 +240,10 @@ class Journal:
         nonce: int,
         tx_hash: str,
         raw_tx: str,
-        max_fee: int,
-        priority_fee: int,
+        max_fee: Wei,
+        priority_fee: Wei,
         gas: int,
-        l1_fee: int | None = None,
+        l1_fee: Wei | None = None,
     ) -> TxRecord:
         """Record a signed transaction *before* it is sent.
 
@@ -226,20 +257,20 @@ class Journal:
         with self._tx() as db:
             row = db.execute("SELECT status FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
             if row is not None:
-                if row["status"] not in ("reorged", "dropped"):
+                if row["status"] not in (TxStatus.REORGED, TxStatus.DROPPED):
                     raise NonceError(
                         f"transaction {tx_hash} is already journaled ({row['status']})"
                     )
                 db.execute(
-                    "UPDATE txs SET intent_id=?, status='signed', sent_block=NULL, "
+                    "UPDATE txs SET intent_id=?, status=?, sent_block=NULL, "
                     "mined_block=NULL, mined_block_hash=NULL, updated_at=? WHERE tx_hash=?",
-                    (intent_id, now, tx_hash),
+                    (intent_id, TxStatus.SIGNED.value, now, tx_hash),
                 )
                 return self.tx(tx_hash)
             db.execute(
                 "INSERT INTO txs (intent_id, account, nonce, tx_hash, raw_tx, max_fee, "
                 "priority_fee, gas, status, l1_fee, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'signed', ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     intent_id,
                     account,
@@ -249,6 +280,7 @@ class Journal:
                     max_fee,
                     priority_fee,
                     gas,
+                    TxStatus.SIGNED.value,
                     l1_fee,
                     now,
                     now,
@@ -256,14 +288,16 @@ class Journal:
             )
         return self.tx(tx_hash)
 
-    def mark(self, tx_hash: str, status: str, **fields: Any) -> TxRecord:
+    def mark(self, tx_hash: str, status: TxStatus, **fields: Any) -> TxRecord:
         """Move a transaction to ``status`` (checked against the state machine) and set fields.
 
         Raises:
             NonceError: The transition is not allowed.
         """
-        if status not in TX_STATES:
-            raise ValueError(f"unknown tx status {status!r}")
+        try:
+            status = TxStatus(status)
+        except ValueError:
+            raise ValueError(f"unknown tx status {status!r}") from None
         allowed = {"sent_block", "mined_block", "mined_block_hash", "gas_used"}
         allowed |= {"effective_gas_price", "l1_fee"}
         bad = set(fields) - allowed
@@ -273,13 +307,13 @@ class Journal:
             row = db.execute("SELECT status FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
             if row is None:
                 raise NonceError(f"transaction {tx_hash} is not in the journal")
-            current = str(row["status"])
+            current = TxStatus(row["status"])
             if status != current and status not in _TRANSITIONS[current]:
                 raise NonceError(f"transaction {tx_hash}: {current} -> {status} is not allowed")
             sets = ["status=?", "updated_at=?"] + [f"{k}=?" for k in fields]
             db.execute(
                 f"UPDATE txs SET {', '.join(sets)} WHERE tx_hash=?",
-                (status, time.time(), *fields.values(), tx_hash),
+                (status.value, time.time(), *fields.values(), tx_hash),
             )
         return self.tx(tx_hash)
 
@@ -288,51 +322,56 @@ class Journal:
         row = self._db.execute("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
         if row is None:
             raise KeyError(tx_hash)
-        return TxRecord(**dict(row))
+        return _tx(row)
 
     def versions(self, account: str, nonce: int) -> list[TxRecord]:
         """Every version signed for ``nonce``, oldest first."""
         rows = self._db.execute(
             "SELECT * FROM txs WHERE account=? AND nonce=? ORDER BY id", (account, nonce)
         )
-        return [TxRecord(**dict(r)) for r in rows]
+        return [_tx(r) for r in rows]
 
     def pending(self, account: str | None = None) -> list[TxRecord]:
         """Transactions signed or sent and not yet resolved, oldest first."""
-        q = "SELECT * FROM txs WHERE status IN ('signed', 'sent')"
-        args: tuple[Any, ...] = ()
+        q = "SELECT * FROM txs WHERE status IN (?, ?)"
+        args: tuple[Any, ...] = (TxStatus.SIGNED.value, TxStatus.SENT.value)
         if account is not None:
             q += " AND account=?"
-            args = (account,)
-        return [TxRecord(**dict(r)) for r in self._db.execute(q + " ORDER BY nonce, id", args)]
+            args = (*args, account)
+        return [_tx(r) for r in self._db.execute(q + " ORDER BY nonce, id", args)]
 
     def pending_nonces(self, account: str) -> list[int]:
         """Nonces with at least one pending version, ascending."""
         return sorted({t.nonce for t in self.pending(account)})
 
-    def with_status(self, status: str, account: str | None = None) -> list[TxRecord]:
+    def with_status(self, status: TxStatus, account: str | None = None) -> list[TxRecord]:
         """Transactions currently in ``status``, oldest first."""
         q = "SELECT * FROM txs WHERE status=?"
-        args: tuple[Any, ...] = (status,)
+        args: tuple[Any, ...] = (TxStatus(status).value,)
         if account is not None:
             q += " AND account=?"
-            args = (status, account)
-        return [TxRecord(**dict(r)) for r in self._db.execute(q + " ORDER BY id", args)]
+            args = (*args, account)
+        return [_tx(r) for r in self._db.execute(q + " ORDER BY id", args)]
 
     def recent(self, limit: int = 20) -> list[TxRecord]:
         """The latest transactions, newest first."""
         rows = self._db.execute("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))
-        return [TxRecord(**dict(r)) for r in rows]
+        return [_tx(r) for r in rows]
 
-    def counts(self) -> dict[str, int]:
+    def counts(self) -> dict[TxStatus, int]:
         """Number of transactions per status."""
         rows = self._db.execute("SELECT status, COUNT(*) AS n FROM txs GROUP BY status")
-        return {str(r["status"]): int(r["n"]) for r in rows}
+        return {TxStatus(r["status"]): int(r["n"]) for r in rows}
 
     def max_nonce(self, account: str) -> int | None:
         """The highest nonce the journal ever signed for ``account``."""
         row = self._db.execute("SELECT MAX(nonce) FROM txs WHERE account=?", (account,)).fetchone()
         return None if row[0] is None else int(row[0])
+
+
+def _tx(row: sqlite3.Row) -> TxRecord:
+    record = TxRecord(**dict(row))
+    return replace(record, status=TxStatus(record.status))
 
 
 def _intent(row: sqlite3.Row) -> Intent:
@@ -341,6 +380,6 @@ def _intent(row: sqlite3.Row) -> Intent:
         created_at=float(row["created_at"]),
         block=int(row["block"]),
         vaults=tuple(json.loads(row["vaults"])),
-        status=str(row["status"]),
+        status=IntentStatus(row["status"]),
         note=str(row["note"]),
     )

@@ -1,4 +1,7 @@
-"""Sign, journal, send, confirm, replace, reconcile: the keeper's only way to send a transaction.
+"""Sign, journal, send, confirm, replace, reconcile: how the keeper sends its batches.
+
+Transactions are built and signed by :mod:`keeper.execution.transactions` (the one builder, also
+under the light send-and-wait of depositors and the devnet); this module adds the journal.
 
 The order is fixed: **sign, write the signed bytes to the journal, then send.** A crash anywhere
 leaves a journal that says exactly what may be in flight, and :meth:`Sender.reconcile` settles it
@@ -34,13 +37,18 @@ from web3.exceptions import TransactionNotFound, Web3RPCError
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ExecutionError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
-from keeper.execution.journal import Journal, TxRecord
+from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
+from keeper.execution.transactions import base_fee, build_tx, chain_nonce, sign_tx
+from keeper.units import Wei
 
 logger = logging.getLogger(__name__)
 
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
 _NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
 
+
+#: Versions not yet settled: a receipt for a sibling replaces them, a stranger's drops them.
+_UNSETTLED = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
 #: How long a nonce must look taken by someone else, with no receipt of ours, before it is dropped.
 DROP_GRACE_S = 2.0
@@ -52,10 +60,10 @@ class SendOutcome:
 
     nonce: int
     tx_hash: str
-    status: str  # mined | reverted | dropped
+    status: TxStatus  # MINED | REVERTED | DROPPED
     block_number: int | None
     gas_used: int | None
-    effective_gas_price: int | None
+    effective_gas_price: Wei | None
     replacements: int
     receipt: Any = None
 
@@ -106,7 +114,7 @@ class Sender:
         self.address = str(to_checksum_address(account.address))
         self.journal = journal
         self.caps = caps
-        self.tip = tip
+        self.tip = Wei(tip)
         self.confirmations = max(1, confirmations)
         self.replace_after_blocks = max(1, replace_after_blocks)
         self.receipt_timeout_s = receipt_timeout_s
@@ -136,17 +144,12 @@ class Sender:
     def _head(self) -> int:
         return int(read_with_retry(lambda: self.w3.eth.block_number))
 
-    def _base_fee(self) -> int:
-        block = read_with_retry(lambda: self.w3.eth.get_block("latest"))
-        return int(block.get("baseFeePerGas", 0) or 0)
+    def _base_fee(self) -> Wei:
+        return base_fee(self.w3)
 
     def chain_nonce(self, block: str = "latest") -> int:
         """The account's nonce on chain (``latest``: mined; ``pending``: including the pool)."""
-        return int(
-            read_with_retry(
-                lambda: self.w3.eth.get_transaction_count(self.address, block)  # type: ignore[arg-type]
-            )
-        )
+        return chain_nonce(self.w3, self.address, block)  # type: ignore[arg-type]
 
     def next_nonce(self) -> int:
         """The nonce for a new transaction: past the chain's pending nonce and the journal's."""
@@ -160,30 +163,10 @@ class Sender:
         except TransactionNotFound:
             return None
 
-    def _sign(self, tx: dict[str, Any]) -> tuple[str, str]:
-        signed = self._account.sign_transaction(tx)
-        return "0x" + bytes(signed.raw_transaction).hex(), "0x" + bytes(signed.hash).hex()
-
-    def sign_only(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> bytes:
-        """Sign a transaction and return its raw bytes *without* journaling or sending.
-
-        For pricing only (the L1 fee of the exact signed bytes); never broadcast the result.
-        """
-        raw, _ = self._sign(self._tx_dict(to, data, gas, fees, nonce))
-        return bytes(HexBytes(raw))
-
-    def _tx_dict(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> dict[str, Any]:
-        return {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": str(to_checksum_address(to)),
-            "data": HexBytes(data),
-            "value": 0,
-            "gas": int(gas),
-            "maxFeePerGas": int(fees.max_fee_per_gas),
-            "maxPriorityFeePerGas": int(fees.max_priority_fee_per_gas),
-        }
+    def _sign(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:
+        tx = build_tx(chain_id=self.chain_id, nonce=nonce, to=to, data=data, gas=gas, fees=fees)
+        signed = sign_tx(self._account, tx)
+        return signed.raw_hex, signed.tx_hash
 
     def _broadcast(self, record: TxRecord) -> str:
         """Send the journaled raw bytes; return ``sent``, ``known`` or ``nonce-used``."""
@@ -243,8 +226,8 @@ class Sender:
         """
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
-        raw, tx_hash = self._sign(self._tx_dict(to, data, gas, fees, nonce))
-        fee_l1 = l1_fee(bytes(HexBytes(raw))) if l1_fee is not None else None
+        raw, tx_hash = self._sign(to, data, gas, fees, nonce)
+        fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
             intent_id=intent_id,
             account=self.address,
@@ -265,7 +248,7 @@ class Sender:
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
             return record
-        updated = self.journal.mark(record.tx_hash, "sent", sent_block=self._head())
+        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head())
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
 
@@ -279,12 +262,10 @@ class Sender:
         if not versions:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
         last = versions[-1]
-        old = Fees(last.max_fee, last.priority_fee)  # type: ignore[arg-type]
+        old = Fees(last.max_fee, last.priority_fee)
         fees = bump_fees(old, self.caps, base_fee=self._base_fee())
         decoded = _decode_raw(last.raw_tx)
-        raw, tx_hash = self._sign(
-            self._tx_dict(decoded["to"], decoded["data"], last.gas, fees, nonce)
-        )
+        raw, tx_hash = self._sign(decoded["to"], decoded["data"], last.gas, fees, nonce)
         record = self.journal.record_signed(
             intent_id=last.intent_id,
             account=self.address,
@@ -303,9 +284,9 @@ class Sender:
 
     # -- waiting ----------------------------------------------------------------------------
     def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
-        status = "mined" if int(receipt["status"]) == 1 else "reverted"
+        status = TxStatus.MINED if int(receipt["status"]) == 1 else TxStatus.REVERTED
         gas_used = int(receipt["gasUsed"])
-        price = int(receipt.get("effectiveGasPrice", 0) or 0)
+        price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
         block = int(receipt["blockNumber"])
         record = self.journal.mark(
             winner.tx_hash,
@@ -317,9 +298,12 @@ class Sender:
         )
         versions = self.journal.versions(self.address, nonce)
         for v in versions:
-            if v.tx_hash != winner.tx_hash and v.status in ("signed", "sent", "reorged"):
-                self.journal.mark(v.tx_hash, "replaced")
-        self.journal.set_intent(winner.intent_id, "mined" if status == "mined" else "failed")
+            if v.tx_hash != winner.tx_hash and v.status in _UNSETTLED:
+                self.journal.mark(v.tx_hash, TxStatus.REPLACED)
+        self.journal.set_intent(
+            winner.intent_id,
+            IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
+        )
         self._emit(status, record)
         return SendOutcome(
             nonce, winner.tx_hash, status, block, gas_used, price, len(versions) - 1, receipt
@@ -328,12 +312,16 @@ class Sender:
     def _drop(self, nonce: int) -> SendOutcome:
         versions = self.journal.versions(self.address, nonce)
         for v in versions:
-            if v.status in ("signed", "sent", "reorged"):
-                self.journal.mark(v.tx_hash, "dropped")
+            if v.status in _UNSETTLED:
+                self.journal.mark(v.tx_hash, TxStatus.DROPPED)
         last = versions[-1]
-        self.journal.set_intent(last.intent_id, "abandoned", "nonce used by another transaction")
+        self.journal.set_intent(
+            last.intent_id, IntentStatus.ABANDONED, "nonce used by another transaction"
+        )
         self._emit("dropped", last)
-        return SendOutcome(nonce, last.tx_hash, "dropped", None, None, None, len(versions) - 1)
+        return SendOutcome(
+            nonce, last.tx_hash, TxStatus.DROPPED, None, None, None, len(versions) - 1
+        )
 
     def poll_nonce(self, nonce: int) -> SendOutcome | None:
         """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
@@ -368,7 +356,7 @@ class Sender:
             del self._taken_since[nonce]
             return self._drop(nonce)
         last = versions[-1]
-        if last.status == "signed":
+        if last.status is TxStatus.SIGNED:
             self._send_journaled(last)
             return None
         sent_block = last.sent_block if last.sent_block is not None else head
@@ -432,7 +420,7 @@ class Sender:
                 self._drop(nonce)
                 dropped += 1
                 continue
-            newest = [v for v in versions if v.status in ("signed", "sent")][-1]
+            newest = [v for v in versions if v.status in PENDING][-1]
             self._send_journaled(newest)
             rebroadcast += 1
         report = ReconcileReport(mined, rebroadcast, dropped)
@@ -448,19 +436,21 @@ class Sender:
         """Mark mined transactions whose block is gone; return their intents to re-evaluate."""
         head = self._head()
         reorged: list[int] = []
-        for status in ("mined", "reverted"):
+        for status in (TxStatus.MINED, TxStatus.REVERTED):
             for rec in self.journal.with_status(status, self.address):
                 if rec.mined_block is None or rec.mined_block < head - depth:
                     continue
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
                 if block_hash is None or block_hash != rec.mined_block_hash:
-                    self.journal.mark(rec.tx_hash, "reorged")
-                    self.journal.set_intent(rec.intent_id, "reorged", "block reorganized away")
+                    self.journal.mark(rec.tx_hash, TxStatus.REORGED)
+                    self.journal.set_intent(
+                        rec.intent_id, IntentStatus.REORGED, "block reorganized away"
+                    )
                     self._emit("reorged", rec)
                     reorged.append(rec.intent_id)
         # A reorged tx that was re-included elsewhere is mined again.
-        for rec in self.journal.with_status("reorged", self.address):
+        for rec in self.journal.with_status(TxStatus.REORGED, self.address):
             receipt = self._receipt(rec.tx_hash)
             if receipt is not None and rec.intent_id not in reorged:
                 self._settle(rec.nonce, rec, receipt)
@@ -474,10 +464,10 @@ class Sender:
         """Wait on every pending nonce, oldest first (the runner calls this before a new batch)."""
         return [self.wait(n, timeout_s) for n in self.journal.pending_nonces(self.address)]
 
-    def balance(self) -> int:
+    def balance(self) -> Wei:
         """The keeper account's balance in wei."""
-        return int(
-            read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address)))
+        return Wei(
+            int(read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address))))
         )
 
 

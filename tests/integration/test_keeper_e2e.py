@@ -33,7 +33,7 @@ from keeper.cli import main
 from keeper.devnet.stack import (
     DevnetStack,
     StackConfig,
-    Thresholds,
+    ThresholdParams,
     deploy_stack,
     push_price,
     write_addresses,
@@ -118,7 +118,7 @@ def _build(node: Anvil) -> Stack:
     config = StackConfig(
         n_vaults=len(SIZES),
         price8=PRICE,
-        thresholds=Thresholds(band=WAD // 2, max_trade=100 * WAD),
+        thresholds=ThresholdParams(band=WAD // 2, max_trade=100 * WAD),
     )
     devnet = deploy_stack(w3, admin=admin, desk=desk.address, keeper=keeper.address, config=config)
 

@@ -20,7 +20,7 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack
+from keeper.devnet.stack import DevnetStack, StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account, transact
 
 pytestmark = pytest.mark.integration
@@ -65,7 +65,7 @@ def parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
             config=StackConfig(
                 n_vaults=len(SIZES),
                 price8=PRICE,
-                thresholds=Thresholds(band=WAD // 2, max_trade=100 * WAD),
+                thresholds=ThresholdParams(band=WAD // 2, max_trade=100 * WAD),
             ),
         )
         vaults = [

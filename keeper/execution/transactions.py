@@ -1,0 +1,276 @@
+"""The one way to build, sign and send a transaction; the light send-and-wait.
+
+Every transaction the project signs is built by :func:`build_tx` (EIP-1559, type 2) and signed by
+:func:`sign_tx`, with its fees from :mod:`keeper.execution.fees` and its nonce from
+:func:`chain_nonce`. Two senders sit on top:
+
+- :class:`~keeper.execution.sender.Sender`, the keeper's own: journaled before every send, crash
+  safe, with replacement of stuck transactions and reorg handling;
+- :class:`Transactor`, the light one, for transactions that need no journal (a depositor's
+  ``keeper vault`` calls, the devnet's deployer and market): estimate the gas (a revert is decoded
+  and nothing is sent), sign, send, and wait for the receipt under a timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils.address import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.contract.contract import ContractFunction
+from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.types import BlockIdentifier, TxReceipt
+
+from keeper.chain.retry import read_with_retry
+from keeper.errors import TxRevertedError, TxTimeoutError
+from keeper.execution.decode import ErrorDecoder, revert_data
+from keeper.execution.fees import FeeCaps, Fees, initial_fees
+from keeper.units import UINT256_MAX, Wei
+
+logger = logging.getLogger(__name__)
+
+#: The priority fee of a light send unless told otherwise: 0.001 gwei, an L2-sized tip.
+DEFAULT_TIP = Wei(1_000_000)
+#: No cap: for local chains, where the fee only has to clear the base fee.
+UNCAPPED = FeeCaps(Wei(UINT256_MAX), Wei(UINT256_MAX))
+
+
+def account(private_key: str) -> LocalAccount:
+    """Return the eth-account signer for a private key (the key stays in eth-account)."""
+    acct: LocalAccount = Account.from_key(private_key)
+    return acct
+
+
+def build_tx(
+    *,
+    chain_id: int,
+    nonce: int,
+    to: str | None,
+    data: bytes,
+    gas: int,
+    fees: Fees,
+    value: int = 0,
+) -> dict[str, Any]:
+    """Return the EIP-1559 (type 2) transaction dict, ready for :func:`sign_tx`.
+
+    Args:
+        chain_id: The chain's id (replay protection).
+        nonce: The sender's nonce.
+        to: The target; ``None`` deploys a contract (``data`` is then the init code).
+        data: Calldata.
+        gas: Gas limit.
+        fees: Both EIP-1559 fee fields.
+        value: Wei sent along.
+    """
+    tx: dict[str, Any] = {
+        "type": 2,
+        "chainId": int(chain_id),
+        "nonce": int(nonce),
+        "data": HexBytes(data),
+        "value": int(value),
+        "gas": int(gas),
+        "maxFeePerGas": int(fees.max_fee_per_gas),
+        "maxPriorityFeePerGas": int(fees.max_priority_fee_per_gas),
+    }
+    if to is not None:
+        tx["to"] = str(to_checksum_address(to))
+    return tx
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    """A signed transaction: the bytes to broadcast and their hash (``0x`` hex)."""
+
+    raw: bytes
+    tx_hash: str
+
+    @property
+    def raw_hex(self) -> str:
+        """The raw bytes as ``0x`` hex (how the journal stores them)."""
+        return "0x" + self.raw.hex()
+
+
+def sign_tx(signer: LocalAccount, tx: dict[str, Any]) -> SignedTx:
+    """Sign a :func:`build_tx` dict locally."""
+    signed = signer.sign_transaction(tx)
+    return SignedTx(bytes(signed.raw_transaction), "0x" + bytes(signed.hash).hex())
+
+
+def base_fee(w3: Web3) -> Wei:
+    """The latest block's base fee (0 on a chain without one)."""
+    block = read_with_retry(lambda: w3.eth.get_block("latest"))
+    return Wei(int(block.get("baseFeePerGas", 0) or 0))
+
+
+def chain_nonce(w3: Web3, address: str, block: BlockIdentifier = "latest") -> int:
+    """``address``'s nonce on chain (``latest``: mined; ``pending``: including the pool)."""
+    checked = to_checksum_address(address)
+    return int(read_with_retry(lambda: w3.eth.get_transaction_count(checked, block)))
+
+
+def call_data(call: ContractFunction) -> bytes:
+    """The calldata of a bound contract call."""
+    return bytes(HexBytes(call._encode_transaction_data()))
+
+
+class Transactor:
+    """Light send-and-wait for one signer: no journal, no replacement.
+
+    Args:
+        w3: The connection.
+        signer: The account that signs.
+        caps: Fee caps (:data:`UNCAPPED` on a local chain).
+        tip: The priority fee asked.
+        gas_limit: Maps an ``eth_estimateGas`` result to the gas limit sent (a margin).
+        receipt_timeout_s: How long to wait for a receipt before :class:`TxTimeoutError`.
+        poll_s: How often to look for the receipt.
+        decoder: Decodes a revert's custom error (default: the vault's, batcher's and venue's).
+        track_nonce: Count nonces locally after the first read (one sender, many transactions);
+            any failure forgets the count and the next send reads it again.
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        signer: LocalAccount,
+        *,
+        caps: FeeCaps = UNCAPPED,
+        tip: int = DEFAULT_TIP,
+        gas_limit: Callable[[int], int] | None = None,
+        receipt_timeout_s: float = 120.0,
+        poll_s: float = 0.1,
+        decoder: ErrorDecoder | None = None,
+        track_nonce: bool = False,
+    ) -> None:
+        self.w3 = w3
+        self.signer = signer
+        self.address = str(to_checksum_address(signer.address))
+        self.caps = caps
+        self.tip = tip
+        self.gas_limit = gas_limit
+        self.receipt_timeout_s = receipt_timeout_s
+        self.poll_s = poll_s
+        self._decoder = decoder
+        self.track_nonce = track_nonce
+        self._nonce: int | None = None
+        self._chain_id: int | None = None
+
+    def __repr__(self) -> str:
+        return f"Transactor(address={self.address})"
+
+    @property
+    def chain_id(self) -> int:
+        """The chain id (read once)."""
+        if self._chain_id is None:
+            self._chain_id = int(read_with_retry(lambda: self.w3.eth.chain_id))
+        return self._chain_id
+
+    @property
+    def decoder(self) -> ErrorDecoder:
+        """The revert decoder (built on first use)."""
+        if self._decoder is None:
+            self._decoder = ErrorDecoder.from_artifacts()
+        return self._decoder
+
+    def fees(self) -> Fees:
+        """Fees for a send now: :func:`~keeper.execution.fees.initial_fees` at the base fee.
+
+        Raises:
+            FeeCapError: The base fee is above the cap.
+        """
+        return initial_fees(base_fee(self.w3), self.tip, self.caps)
+
+    def estimate_gas(self, to: str | None, data: bytes, value: int = 0, what: str = "tx") -> int:
+        """``eth_estimateGas`` for the call, with the margin; a revert is decoded.
+
+        Raises:
+            TxRevertedError: The call would revert (nothing is sent).
+        """
+        params: dict[str, Any] = {"from": self.address, "data": HexBytes(data), "value": value}
+        if to is not None:
+            params["to"] = str(to_checksum_address(to))
+        try:
+            estimate = int(self.w3.eth.estimate_gas(params))  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            data_ = revert_data(exc)
+            reason = self.decoder.decode(data_) if data_ else str(exc)
+            raise TxRevertedError(f"{what} would revert: {reason}; nothing sent", data_) from exc
+        return self.gas_limit(estimate) if self.gas_limit is not None else estimate
+
+    def _next_nonce(self) -> int:
+        if self.track_nonce and self._nonce is not None:
+            return self._nonce
+        return chain_nonce(self.w3, self.address, "pending")
+
+    def send(
+        self,
+        to: str | None,
+        data: bytes,
+        *,
+        value: int = 0,
+        gas: int | None = None,
+        fees: Fees | None = None,
+        what: str = "transaction",
+    ) -> TxReceipt:
+        """Estimate (unless ``gas`` is given), sign, send and wait for the receipt.
+
+        Args:
+            to: The target; ``None`` deploys ``data`` as init code.
+            data: Calldata.
+            value: Wei sent along.
+            gas: The gas limit; estimated (with the margin) when ``None``.
+            fees: The fee fields; :meth:`fees` when ``None``.
+            what: Names the transaction in errors and logs.
+
+        Raises:
+            TxRevertedError: It would revert (nothing sent), or it was mined and reverted.
+            TxTimeoutError: No receipt within ``receipt_timeout_s``.
+            FeeCapError: The base fee is above the cap.
+        """
+        try:
+            nonce = self._next_nonce()
+            if gas is None:
+                gas = self.estimate_gas(to, data, value, what)
+            tx = build_tx(
+                chain_id=self.chain_id,
+                nonce=nonce,
+                to=to,
+                data=data,
+                gas=gas,
+                fees=fees if fees is not None else self.fees(),
+                value=value,
+            )
+            signed = sign_tx(self.signer, tx)
+            if self.track_nonce:
+                self._nonce = nonce + 1
+            self.w3.eth.send_raw_transaction(signed.raw)
+            logger.debug("%s sent: %s (nonce %d)", what, signed.tx_hash, nonce)
+            try:
+                receipt = self.w3.eth.wait_for_transaction_receipt(
+                    HexBytes(signed.tx_hash),
+                    timeout=self.receipt_timeout_s,
+                    poll_latency=self.poll_s,
+                )
+            except TimeExhausted:
+                raise TxTimeoutError(
+                    f"{what} {signed.tx_hash} not mined within {self.receipt_timeout_s}s"
+                ) from None
+        except BaseException:
+            self._nonce = None
+            raise
+        if receipt["status"] != 1:
+            raise TxRevertedError(f"{what} {signed.tx_hash} reverted on-chain")
+        return receipt
+
+    def call(
+        self, call: ContractFunction, *, what: str | None = None, fees: Fees | None = None
+    ) -> TxReceipt:
+        """Send a bound contract call (see :meth:`send`)."""
+        name = what if what is not None else str(call.fn_name)
+        return self.send(call.address, call_data(call), fees=fees, what=name)
