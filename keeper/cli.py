@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``. Any
-:class:`~keeper.errors.KeeperError` becomes one clear line on stderr and exit code 1.
+:class:`~keeper.errors.KeeperError` becomes one clear line on stderr and exit code 1. When the
+reader of stdout goes away (``keeper status | head``), the command stops quietly with exit code
+141, as a process killed by ``SIGPIPE`` would, instead of printing a ``BrokenPipeError``.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -19,6 +22,10 @@ from keeper import __version__
 from keeper.errors import KeeperError
 
 logger = logging.getLogger("keeper")
+
+#: Exit code when stdout's reader closed the pipe: 128 + SIGPIPE, what a shell reports for a
+#: process the signal ended (``set -o pipefail`` sees it; a plain pipeline does not).
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +50,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the process exit code."""
+    """Run the CLI and return the process exit code.
+
+    A closed stdout (the reader of a pipe exited) ends the command quietly with
+    :data:`EXIT_BROKEN_PIPE`: stdout is flushed here, inside the handler, for output still in
+    Python's buffer and for ``--help``'s ``SystemExit``, then pointed at ``/dev/null`` so the
+    interpreter's own flush at exit cannot raise again.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
