@@ -3,7 +3,9 @@
 Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``; the code behind
 it lives in :mod:`keeper.app`. Any :class:`~keeper.errors.KeeperError` becomes one clear line on
-stderr and exit code 1.
+stderr and exit code 1. When the reader of stdout goes away (``keeper status | head``), the
+command stops quietly with exit code 141, as a process killed by ``SIGPIPE`` would, instead of
+printing a ``BrokenPipeError``.
 
 Only the module of the command being run is imported (all of them for ``--help`` or an unknown
 command), so ``keeper run`` never loads what ``keeper backtest`` or ``keeper demo`` needs.
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -23,6 +26,10 @@ from keeper import __version__
 from keeper.errors import KeeperError
 
 logger = logging.getLogger("keeper")
+
+#: Exit code when stdout's reader closed the pipe: 128 + SIGPIPE, what a shell reports for a
+#: process the signal ended (``set -o pipefail`` sees it; a plain pipeline does not).
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -58,7 +65,26 @@ def _command_name(argv: Sequence[str]) -> str | None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return the process exit code."""
+    """Run the CLI and return the process exit code.
+
+    A closed stdout (the reader of a pipe exited) ends the command quietly with
+    :data:`EXIT_BROKEN_PIPE`: stdout is flushed here, inside the handler, for output still in
+    Python's buffer and for ``--help``'s ``SystemExit``, then pointed at ``/dev/null`` so the
+    interpreter's own flush at exit cannot raise again.
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_BROKEN_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=_command_name(argv))
     args = parser.parse_args(argv)

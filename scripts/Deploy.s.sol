@@ -32,7 +32,8 @@ interface IRouterFactory {
 ///      Environment:
 ///      - `NETWORK` (e.g. `base-sepolia`) reads `scripts/networks/<NETWORK>.json`, or
 ///        `DEPLOY_CONFIG` names a config file (under a path `fs_permissions` allows);
-///      - `DEPLOY_OUT`: where to write the addresses (default `deployments/<NETWORK>.json`);
+///      - `DEPLOY_OUT`: where to write the addresses (default `deployments/<NETWORK>.json`; the
+///        directory is created if missing, so a fresh clone needs no `deployments/`);
 ///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher.
 ///
 ///      Optional config keys (defaults in brackets), all under `vault` unless noted:
@@ -42,7 +43,12 @@ interface IRouterFactory {
 ///      `sequencerGracePeriod` [3600]; `batcher.maxBatch` [100], `batcher.vaultGasLimit` [2e6].
 ///
 ///      Checks before anything is deployed (each stops the script with its own error):
-///      the chain id, the price feed (8 decimals and a positive answer), the router's factory,
+///      the chain id; the price feed: its `description()` (logged, and compared with the
+///      optional `chainlink.ethUsdDescription`), 8 decimals, a positive answer, and a latest round
+///      no older than the heartbeat (the vault's `oracleHeartbeat`, or the feed's documented
+///      `chainlink.ethUsdHeartbeat` when that is set and shorter), so a deprecated or idle proxy
+///      is refused instead of deploying a vault whose every rebalance reverts as stale; the
+///      router's factory,
 ///      the pool (the configured fee tier, else the other common tier, 500 <-> 3000), and,
 ///      after the venue is built, that the router ABI it detected is the configured
 ///      `swapRouterKind`. A `null` sequencer feed deploys a vault with no sequencer check
@@ -65,6 +71,13 @@ contract Deploy is Script {
     error DeployFeedDecimals(address feed, uint8 decimals);
     /// @notice The price feed's latest answer is not positive.
     error DeployFeedAnswer(address feed, int256 answer);
+    /// @notice The price feed's `description()` is not the configured `chainlink.ethUsdDescription`
+    ///         (Chainlink reuses proxy addresses across chains for different pairs).
+    error DeployFeedDescription(address feed, string description, string expected);
+    /// @notice The price feed's latest round is older than the heartbeat: `age` seconds since
+    ///         `updatedAt` against `heartbeat` seconds. A deprecated proxy looks like this; the
+    ///         vault would refuse its price (`OptionVaultStaleOracle`) on every rebalance.
+    error DeployFeedStale(address feed, string description, uint256 age, uint256 heartbeat);
     /// @notice The router was built for another Uniswap V3 factory than the configured one.
     error DeployRouterFactoryMismatch(address router, address routerFactory, address factory);
     /// @notice No quote/underlying pool exists at the configured fee tier nor the fallback one.
@@ -79,6 +92,8 @@ contract Deploy is Script {
         string network;
         uint256 chainId;
         address feed;
+        string feedDescription;
+        uint256 feedHeartbeat;
         address sequencerFeed;
         address uniFactory;
         address router;
@@ -116,7 +131,7 @@ contract Deploy is Script {
     function run() external returns (Deployed memory d) {
         (Config memory c, string memory outPath) = _load();
         if (block.chainid != c.chainId) revert DeployWrongChain(block.chainid, c.chainId);
-        _checkFeed(c.feed);
+        _checkFeed(c);
         (d.pool, d.poolFee) = _checkUniswap(c);
         d.keeper = vm.envOr("KEEPER_ADDRESS", address(0));
 
@@ -173,6 +188,8 @@ contract Deploy is Script {
 
         c.chainId = vm.parseJsonUint(json, ".chainId");
         c.feed = _requiredAddress(json, ".chainlink.ethUsdFeed");
+        c.feedDescription = _stringOr(json, ".chainlink.ethUsdDescription", "");
+        c.feedHeartbeat = _optionalUint(json, ".chainlink.ethUsdHeartbeat");
         c.sequencerFeed = _optionalAddress(json, ".chainlink.sequencerUptimeFeed");
         c.uniFactory = _requiredAddress(json, ".uniswap.factory");
         c.router = _requiredAddress(json, ".uniswap.swapRouter");
@@ -220,6 +237,14 @@ contract Deploy is Script {
         if (a == address(0)) revert DeployMissingAddress(key);
     }
 
+    /// @dev A JSON `null` (or a missing key) reads as 0 (`parseJsonUint` refuses `null`).
+    function _optionalUint(string memory json, string memory key) private view returns (uint256) {
+        if (!vm.keyExistsJson(json, key)) return 0;
+        bytes memory raw = vm.parseJson(json, key);
+        if (raw.length != 32) return 0;
+        return abi.decode(raw, (uint256));
+    }
+
     function _uintOr(string memory json, string memory key, uint256 fallback_)
         private
         view
@@ -253,14 +278,34 @@ contract Deploy is Script {
 
     // ------------------------------------------------------------------ checks
 
-    function _checkFeed(address feed) private view {
+    /// @dev The feed the vault will price with: the pair it claims to be, its decimals, a
+    ///      positive answer, and a round fresh enough for the vault to accept.
+    function _checkFeed(Config memory c) private view {
+        address feed = c.feed;
         if (feed.code.length == 0) revert DeployNoCode("chainlink.ethUsdFeed", feed);
-        uint8 dec = AggregatorV3Interface(feed).decimals();
+        AggregatorV3Interface agg = AggregatorV3Interface(feed);
+        string memory description = agg.description();
+        console2.log("feed", feed, description);
+        if (
+            bytes(c.feedDescription).length != 0
+                && keccak256(bytes(description)) != keccak256(bytes(c.feedDescription))
+        ) {
+            revert DeployFeedDescription(feed, description, c.feedDescription);
+        }
+        uint8 dec = agg.decimals();
         if (dec != 8) revert DeployFeedDecimals(feed, dec);
-        (, int256 answer,,,) = AggregatorV3Interface(feed).latestRoundData();
+        (, int256 answer,, uint256 updatedAt,) = agg.latestRoundData();
         if (answer <= 0) revert DeployFeedAnswer(feed, answer);
+        // The vault refuses a price older than its own heartbeat; a documented feed heartbeat,
+        // when configured and shorter, is the stricter sign of a feed that stopped updating.
+        uint256 heartbeat = c.thresholds.oracleHeartbeat;
+        if (c.feedHeartbeat != 0 && c.feedHeartbeat < heartbeat) heartbeat = c.feedHeartbeat;
+        // forge-lint: disable-next-line(block-timestamp) -- staleness is a time rule
+        uint256 age = block.timestamp > updatedAt ? block.timestamp - updatedAt : 0;
+        if (age > heartbeat) revert DeployFeedStale(feed, description, age, heartbeat);
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0 was checked above
         console2.log("feed ok, answer", uint256(answer));
+        console2.log("feed round age (s), heartbeat (s)", age, heartbeat);
     }
 
     /// @dev Router built for the configured factory, and a pool at the configured fee tier, else
@@ -328,7 +373,25 @@ contract Deploy is Script {
         vm.serializeAddress(o, "weth", c.underlying);
         vm.serializeAddress(o, "keeper", d.keeper);
         string memory json = vm.serializeAddress(o, "admin", d.admin);
+        // A fresh clone has no deployments/ (its outputs are git-ignored): create the directory.
+        vm.createDir(_parentDir(outPath), true);
         vm.writeJson(json, outPath);
         console2.log("addresses written to", outPath);
+    }
+
+    /// @dev `path` up to its last `/` (`/` for a file at the root, `.` for a bare name).
+    function _parentDir(string memory path) private pure returns (string memory) {
+        bytes memory b = bytes(path);
+        for (uint256 i = b.length; i > 0; --i) {
+            if (b[i - 1] == "/") {
+                if (i == 1) return "/";
+                bytes memory dir = new bytes(i - 1);
+                for (uint256 j = 0; j < i - 1; ++j) {
+                    dir[j] = b[j];
+                }
+                return string(dir);
+            }
+        }
+        return ".";
     }
 }

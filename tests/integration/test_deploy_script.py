@@ -9,6 +9,12 @@ The script may read and write only under ``fs_permissions`` (``./scripts/network
 ``./deployments`` read-write), so each test works in its own ``deployments/test-<uuid>/``
 directory and removes it afterwards. Forge's broadcast logs go to a temporary directory.
 
+That directory also creates ``deployments/`` in this checkout, which would hide the script's
+own ``createDir``: ``test_deploy_script_from_a_fresh_clone`` therefore runs the script the way a
+new user does, in a ``git clone`` of this checkout's ``HEAD`` (so it tests what is committed),
+with the default output path and the default broadcast directory, and checks that the clone's
+``git status`` stays clean afterwards.
+
 The SwapRouter02 variant deploys the real router from npm ``@uniswap/swap-router-contracts``.
 """
 
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import uuid
@@ -41,6 +48,18 @@ pytestmark = pytest.mark.integration
 
 WAD = 10**18
 PRICE = 3000 * 10**8
+#: What Chainlink's ``MockV3Aggregator.description()`` returns.
+MOCK_DESCRIPTION = "v0.8/tests/MockV3Aggregator.sol"
+#: The addresses the script deploys, by their key in the output file.
+DEPLOYED_KEYS = (
+    "lens",
+    "batcher",
+    "factory",
+    "vault_implementation",
+    "claims_implementation",
+    "claims",
+    "venue",
+)
 #: Thresholds deliberately unlike the script's defaults, so the test sees the config applied.
 VAULT = {
     "name": "Option Vault (test)",
@@ -133,6 +152,19 @@ def _config(net: FakeChain, **override: Any) -> dict[str, Any]:
     return cfg
 
 
+def _latest_timestamp(w3: Web3) -> int:
+    return int(w3.eth.get_block("latest")["timestamp"])
+
+
+def _set_feed_round(net: FakeChain, age: int) -> int:
+    """Make the feed's latest round ``age`` seconds older than the latest block; return it."""
+    updated_at = _latest_timestamp(net.w3) - age
+    transact(
+        net.w3, net.admin, net.feed.functions.updateRoundData(2, PRICE, updated_at, updated_at)
+    )
+    return updated_at
+
+
 def _run_script(
     net: FakeChain, workdir: Path, config: dict[str, Any], keeper: str
 ) -> subprocess.CompletedProcess[str]:
@@ -177,6 +209,7 @@ def _deploy_and_check(
     keeper = account(ANVIL_KEYS[3])
     proc = _run_script(net, workdir, _config(net), keeper.address)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"feed {net.feed.address} {MOCK_DESCRIPTION}" in proc.stdout  # pre-flight logs it
     out = json.loads((workdir / "out.json").read_text())
     w3 = net.w3
 
@@ -312,6 +345,140 @@ def test_deploy_script_refuses_a_wrong_feed_and_deploys_nothing(workdir: Path) -
         # nothing was broadcast and no addresses file was written
         assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
         assert not (workdir / "out.json").exists()
+
+
+_STALE = re.compile(
+    r'script failed: DeployFeedStale\((0x[0-9a-fA-F]{40}), "([^"]*)", (\d+)(?: \[[^\]]*\])?, '
+    r"(\d+)"
+)
+
+
+@pytest.mark.parametrize(
+    ("feed_heartbeat", "age", "heartbeat"),
+    [
+        # no documented feed heartbeat: the vault's own (VAULT["oracleHeartbeat"], 7200 s)
+        (None, 7_300, 7_200),
+        # a documented feed heartbeat shorter than the vault's is the stricter bound
+        (3_600, 3_700, 3_600),
+    ],
+)
+def test_deploy_script_refuses_a_stale_feed_and_deploys_nothing(
+    workdir: Path, feed_heartbeat: int | None, age: int, heartbeat: int
+) -> None:
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        _set_feed_round(net, age)
+        cfg = _config(net)
+        cfg["chainlink"]["ethUsdHeartbeat"] = feed_heartbeat
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        text = proc.stdout + proc.stderr
+        match = _STALE.search(text)
+        assert match, text[-3000:]
+        # the error names the feed, what it says it is, its age and the heartbeat it failed
+        assert match.group(1) == net.feed.address
+        assert match.group(2) == MOCK_DESCRIPTION
+        assert age <= int(match.group(3)) < age + 60
+        assert int(match.group(4)) == heartbeat
+        assert f"feed {net.feed.address} {MOCK_DESCRIPTION}" in proc.stdout
+        # nothing was broadcast and no addresses file was written
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert not (workdir / "out.json").exists()
+
+
+def test_deploy_script_accepts_a_feed_within_its_heartbeat(workdir: Path) -> None:
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        _set_feed_round(net, VAULT["oracleHeartbeat"] - 300)  # old, but inside the heartbeat
+        cfg = _config(net)
+        cfg["chainlink"]["ethUsdDescription"] = MOCK_DESCRIPTION
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert f"feed {net.feed.address} {MOCK_DESCRIPTION}" in proc.stdout
+        assert f"feed round age (s), heartbeat (s) {VAULT['oracleHeartbeat'] - 300}" in proc.stdout
+        out = json.loads((workdir / "out.json").read_text())
+        vault = _bind(net.w3, "OptionVault", out["vaults"][0])
+        assert vault.functions.oracle().call() == net.feed.address
+
+
+def test_deploy_script_refuses_a_feed_of_another_pair(workdir: Path) -> None:
+    # Chainlink reuses proxy addresses across chains: the configured description catches it.
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        cfg = _config(net)
+        cfg["chainlink"]["ethUsdDescription"] = "ETH / USD"
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        expected = f'DeployFeedDescription({net.feed.address}, "{MOCK_DESCRIPTION}", "ETH / USD")'
+        assert f"script failed: {expected}" in proc.stdout + proc.stderr
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert not (workdir / "out.json").exists()
+
+
+def _git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=120, check=True
+    )
+    return proc.stdout
+
+
+@pytest.fixture
+def fresh_clone(tmp_path: Path) -> Path:
+    """A ``git clone`` of this checkout's ``HEAD``, sharing its installed tools.
+
+    ``node_modules`` is a symlink to this checkout's (forge, the solc shim and the Solidity
+    libraries), and ``build/`` is a copy of this checkout's, so forge recompiles only what
+    differs. Neither is tracked, so the clone is what a new user has after ``make install``.
+    """
+    head = _git("rev-parse", "HEAD", cwd=PROJECT_ROOT).strip()
+    clone = tmp_path / "clone"
+    _git(
+        "clone", "--quiet", "--shared", "--no-checkout", str(PROJECT_ROOT), str(clone), cwd=tmp_path
+    )
+    _git("checkout", "--quiet", "--detach", head, cwd=clone)
+    (clone / "node_modules").symlink_to(PROJECT_ROOT / "node_modules", target_is_directory=True)
+    if (PROJECT_ROOT / "build").is_dir():
+        shutil.copytree(PROJECT_ROOT / "build", clone / "build", symlinks=True)
+    return clone
+
+
+def test_deploy_script_from_a_fresh_clone(fresh_clone: Path) -> None:
+    # the committed tree has no deployments/: the script must create it
+    assert not (fresh_clone / "deployments").exists()
+    with Anvil() as node:
+        net = _testnet(node, router02=False)
+        cfg = _config(net)
+        cfg["chainlink"]["ethUsdDescription"] = MOCK_DESCRIPTION
+        # the README's path: a config under scripts/networks/ named by NETWORK, default output
+        (fresh_clone / "scripts" / "networks" / "local.json").write_text(json.dumps(cfg))
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("DEPLOY_CONFIG", "DEPLOY_OUT", "FOUNDRY_BROADCAST", "KEEPER_ADDRESS")
+        }
+        env["NETWORK"] = "local"
+        cmd = [str(fresh_clone / "node_modules" / ".bin" / "forge"), "script"]
+        cmd += ["scripts/Deploy.s.sol", "--rpc-url", node.url, "--broadcast"]
+        cmd += ["--private-key", ANVIL_KEYS[0]]
+        proc = subprocess.run(
+            cmd, cwd=fresh_clone, env=env, capture_output=True, text=True, timeout=540, check=False
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out_path = fresh_clone / "deployments" / "local.json"
+        assert out_path.is_file()
+        out = json.loads(out_path.read_text())
+        assert out["chain_id"] == net.w3.eth.chain_id
+        assert out["network"] == "local"
+        addresses = [out[k] for k in DEPLOYED_KEYS] + list(out["vaults"])
+        assert len(set(addresses)) == len(DEPLOYED_KEYS) + 1
+        for address in addresses:
+            assert net.w3.eth.get_code(Web3.to_checksum_address(address)) != b"", address
+        factory = _bind(net.w3, "VaultFactory", out["factory"])
+        assert factory.functions.isVault(Web3.to_checksum_address(out["vaults"][0])).call()
+    # what the run wrote (deployments/, broadcast/, the local config, build/) is git-ignored
+    assert _git("status", "--porcelain", "--untracked-files=all", cwd=fresh_clone) == ""
 
 
 def test_deploy_script_refuses_a_router_of_another_factory(workdir: Path) -> None:
