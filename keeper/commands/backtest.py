@@ -298,7 +298,13 @@ def run(args: argparse.Namespace) -> int:
     sc = scenario_from_args(args)
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
-    out = run_scenario(sc, ProgressBar("backtest") if show else None)
+    try:
+        out = run_scenario(sc, ProgressBar("backtest") if show else None)
+    except MemoryError as exc:  # past a raised --max-memory, or the estimate fell short
+        raise ConfigError(
+            f"out of memory for {sc.paths:,} paths x {sc.steps:,} steps ({exc}): use fewer "
+            "--paths or --steps"
+        ) from exc
     doc = out.to_json(sc)
     if args.json_out == "-":
         print(json.dumps(doc, indent=2))

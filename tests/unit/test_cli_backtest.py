@@ -196,6 +196,16 @@ def test_max_memory_sets_the_limit(tmp_path: Path) -> None:
     assert "x 54 policies need about" in big.stderr
 
 
+def test_an_allocation_that_fails_anyway_is_one_line() -> None:
+    # A limit raised past the machine: numpy cannot allocate 8 PB and says so at once.
+    proc = keeper("backtest", "--paths", "1000000000000", "--max-memory", "1e9", "--no-progress")
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith("keeper: error: out of memory for 1,000,000,000,000 paths x 720 steps (")
+    assert err.endswith("use fewer --paths or --steps")
+
+
 @pytest.mark.parametrize("value", ["0", "-1", "nan"])
 def test_max_memory_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL, "--max-memory", value]) == 1
