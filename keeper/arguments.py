@@ -9,8 +9,7 @@ pointer to ``--help``, and exits with argparse's usage-error code 2 (a
 A subparser reports the errors of its own arguments (types, choices, missing values); unknown
 flags are reported by the top-level parser. So every command gets one-line errors when the
 top-level parser is a :class:`OneLineArgumentParser` and its ``add_subparsers(...)`` is given
-``parser_class=OneLineArgumentParser``. Until then, :func:`add_parser` gives one command this
-class.
+``parser_class=OneLineArgumentParser``; :mod:`keeper.cli` does both.
 
 This module lives outside :mod:`keeper.commands` because the CLI imports every module there as a
 command.
@@ -19,7 +18,7 @@ command.
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
+from typing import NoReturn
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
@@ -29,19 +28,3 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2."""
         one_line = " ".join(message.split())
         self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
-
-
-def add_parser(
-    subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, **kwargs: Any
-) -> argparse.ArgumentParser:
-    """``subparsers.add_parser(name, **kwargs)``, the new parser a :class:`OneLineArgumentParser`.
-
-    argparse builds every subparser from the one ``parser_class`` given to ``add_subparsers``;
-    this swaps it for the one call.
-    """
-    previous = subparsers._parser_class
-    subparsers._parser_class = OneLineArgumentParser
-    try:
-        return subparsers.add_parser(name, **kwargs)
-    finally:
-        subparsers._parser_class = previous

@@ -9,7 +9,6 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from keeper.arguments import add_parser
 from keeper.backtest.frontier import FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
@@ -47,8 +46,7 @@ example (Hull's delta-hedging table, rebalancing every week):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``backtest`` subcommand."""
-    p = add_parser(
-        subparsers,
+    p = subparsers.add_parser(
         "backtest",
         help="backtest hedging policies over Monte Carlo or historical paths",
         description=(

@@ -250,3 +250,22 @@ def test_frontier_without_costaware_prints_no_comparison(
     assert "time:every=1 " in out
     assert "band:width=0.3 " in out
     assert "costaware vs" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "prog"),
+    [
+        (["backtest", "--pathz", "3"], "unrecognized arguments: --pathz 3", "keeper"),
+        (["run", "--max-cycles", "abc"], "argument --max-cycles: invalid int value", "keeper run"),
+        (["nosuchcommand"], "argument COMMAND: invalid choice: 'nosuchcommand'", "keeper"),
+    ],
+)
+def test_every_command_reports_argument_errors_in_one_line(
+    argv: list[str], message: str, prog: str
+) -> None:
+    proc = keeper(*argv)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith(f"keeper: error: {message}")
+    assert err.endswith(f"(see '{prog} --help')")
