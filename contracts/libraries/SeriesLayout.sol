@@ -36,12 +36,13 @@ library SeriesLayout {
     uint256 internal constant LN_STRIKE_SHIFT = 64;
     uint256 internal constant LN_STRIKE2_SHIFT = 160;
 
-    uint256 private constant PRICE_MASK = type(uint56).max;
-    uint256 private constant SIZE_MASK = type(uint96).max;
-    uint256 private constant EXPIRY_MASK = type(uint32).max;
-    uint256 private constant FLAG_MASK = type(uint8).max;
-    uint256 private constant PAYOUT_MASK = type(uint64).max;
-    uint256 private constant LN_MASK = type(uint96).max;
+    // Field widths, as masks.
+    uint256 internal constant PRICE_MASK = type(uint56).max; // strike, cap
+    uint256 internal constant SIZE_MASK = type(uint96).max;
+    uint256 internal constant EXPIRY_MASK = type(uint32).max;
+    uint256 internal constant FLAG_MASK = type(uint8).max; // optionType, settled
+    uint256 internal constant PAYOUT_MASK = type(uint64).max;
+    uint256 internal constant LN_MASK = type(uint96).max; // lnStrike, lnStrike2 (int96)
 
     // ------------------------------------------------------------------ write
 
