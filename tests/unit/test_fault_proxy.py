@@ -175,3 +175,61 @@ def test_rejects_bad_arguments() -> None:
         FaultProxy("http://127.0.0.1:1", rate=1.5)
     with pytest.raises(ValueError, match="upstream"):
         FaultProxy("ws://127.0.0.1:1")
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def _obs(n: int, outside: dict[str, bool], rebalanced: dict[str, list[str]] | None = None) -> Any:
+    from bench.chaos.measure import BlockObs
+
+    return BlockObs(n, 0, outside, rebalanced or {})
+
+
+def test_needs_pair_band_exits_with_rebalances() -> None:
+    from bench.chaos.measure import needs, percentiles
+
+    blocks = [
+        _obs(1, {"A": True, "B": False}),
+        _obs(2, {"A": True, "B": True}),
+        _obs(3, {"A": False, "B": True}, {"A": ["0xa"]}),  # A served after 2 blocks
+        _obs(4, {"A": False, "B": False}),  # B lapsed: back inside with no hedge
+        _obs(5, {"A": True, "B": False}, {"B": ["0xb"]}),  # B hedged with no need
+    ]
+    out = needs(blocks)
+    assert out.served == [2]
+    assert (out.lapsed, out.open_at_end, out.rebalances, out.rebalances_without_need) == (
+        1,
+        1,
+        2,
+        1,
+    )
+    assert percentiles([1, 1, 2, 3, 9]) == {"median": 2.0, "p90": 9.0, "max": 9.0}
+    assert percentiles([]) == {"median": None, "p90": None, "max": None}
+
+
+def test_duplicates_are_hedges_decided_before_the_previous_one_landed() -> None:
+    from bench.chaos.measure import JournalView, duplicate_rebalances
+
+    journal = JournalView(
+        intents={1: (10, "mined"), 2: (11, "mined"), 3: (20, "mined")},
+        txs={"0x1": (1, 0, "mined"), "0x2": (2, 1, "mined"), "0x3": (3, 2, "mined")},
+    )
+    blocks = [
+        _obs(12, {}, {"A": ["0x1"]}),
+        _obs(13, {}, {"A": ["0x2"]}),  # decided at 11 <= 12: a second hedge of the same need
+        _obs(21, {}, {"A": ["0x3"], "B": ["0xforeign"]}),  # decided at 20 > 13: a new need
+    ]
+    assert duplicate_rebalances(blocks, journal) == (1, 1)
+
+
+def test_nonce_gaps_and_orphans() -> None:
+    from bench.chaos.measure import JournalView, nonce_gaps, pool_nonces
+
+    assert nonce_gaps(5, set()) == 0
+    assert nonce_gaps(5, {5, 6}) == 0
+    assert nonce_gaps(5, {7}) == 2
+    pool = {"pending": {"0xAbC": {"5": {}}}, "queued": {"0xabc": {"8": {}}, "0xdef": {"1": {}}}}
+    assert pool_nonces(pool, "0xabc") == {5, 8}
+    view = JournalView({1: (1, "open"), 2: (2, "open"), 3: (3, "mined")}, {"0x": (2, 0, "sent")})
+    assert (view.orphan_intents, view.open_intents, view.pending_nonces()) == (1, 2, {0})
