@@ -141,20 +141,25 @@ class Supervisor:
         return True
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop restarting; SIGTERM the running keeper (SIGKILL after ``timeout_s``)."""
+        """Stop restarting; SIGTERM the running keeper (SIGKILL after ``timeout_s``).
+
+        Loops until the supervising thread is gone, so a process spawned while stopping is
+        stopped too.
+        """
         self._stopping.set()
-        with self._lock:
-            proc, life = self._proc, self._current
-        if proc is not None and life is not None and proc.poll() is None:
-            self._scrape(life)
-            life.stopped = True
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout_s)
+        deadline = time.monotonic() + timeout_s
+        thread = self._thread
+        while thread is not None and thread.is_alive():
+            with self._lock:
+                proc, life = self._proc, self._current
+            if proc is not None and life is not None and proc.poll() is None:
+                if not life.stopped:
+                    self._scrape(life)
+                    life.stopped = True
+                    proc.send_signal(signal.SIGTERM)
+                elif time.monotonic() > deadline:
+                    proc.kill()
+            thread.join(timeout=0.2)
         if self._scraper is not None:
             self._scraper.join(timeout=5)
 
