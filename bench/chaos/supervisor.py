@@ -38,6 +38,7 @@ from keeper.chain.anvil import free_port
 logger = logging.getLogger("bench")
 
 _TX_LINE = re.compile(r"^tx (\S+) nonce=(\d+) hash=(0x[0-9a-fA-F]+)")
+_TB_NOISE = ("Traceback", "During handling", "The above exception")
 _CYCLES = re.compile(r'^keeper_cycles_total\{result="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
@@ -219,8 +220,8 @@ class Supervisor:
             if line.startswith("keeper: error:"):
                 life.last_error = line.removeprefix("keeper: error:").strip()
                 life.halted = life.halted or "circuit breaker" in line
-            elif line.strip():
-                life.last_error = life.last_error or line.strip()[:300]
+            elif line.strip() and not line[0].isspace() and not line.startswith(_TB_NOISE):
+                life.last_error = line.strip()[:300]  # a traceback's last line: the exception
             return
         if not isinstance(rec, dict):
             return
@@ -289,5 +290,5 @@ class Supervisor:
 def _short(error: str) -> str:
     """An exit reason without hashes and numbers, so alike reasons group together."""
     text = re.sub(r"0x[0-9a-fA-F]+", "0x…", error)
-    text = re.sub(r"\d+", "N", text)
+    text = re.sub(r"\b\d+\b", "N", text)
     return text[:120] or "(no error line)"
