@@ -15,7 +15,7 @@ from typing import Any
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.settings import checksum, load_settings, secret_values
+from keeper.settings import checksum, env_file_arg, load_settings, secret_values
 from keeper.units import WAD
 
 
@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
         metavar="I",
         help=f"anvil dev account that signs (0-9, default {DEFAULT_KEEPER_INDEX})",
     )
-    p.add_argument("--env-file", default=".env", metavar="PATH", help="dotenv (default .env)")
+    p.add_argument(
+        "--env-file", default=None, metavar="PATH", help="dotenv (default .env if present)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=rehearse_command)
 
@@ -60,7 +62,9 @@ def rehearse_command(args: argparse.Namespace) -> int:
         raise ConfigError("--keeper-index must be 0..9 (anvil's dev accounts)")
     if args.block is not None and args.block < 0:
         raise ConfigError("--block must be >= 0")
-    settings = load_settings(env_file=args.env_file, addresses=args.addresses, policy=args.policy)
+    settings = load_settings(
+        env_file=env_file_arg(args.env_file), addresses=args.addresses, policy=args.policy
+    )
     setup_logging(
         json_lines=True,
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
