@@ -342,7 +342,8 @@ def env_file_arg(value: str | None) -> str:
     """
     if value is None:
         return ".env"
-    if not Path(value).is_file():
+    path = Path(value)
+    if not path.exists() or path.is_dir():
         raise ConfigError(f"--env-file {value} does not exist")
     return value
 
