@@ -28,8 +28,8 @@ def register(subparsers: Any) -> None:
             "Start anvil forked from --fork-url, register an anvil dev account as a keeper on "
             "the fork's batcher (impersonating the batcher's admin), run one keeper cycle -- the "
             "same code as `keeper run` -- signing with that account, and print what it would "
-            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). Nothing is "
-            "sent to the forked chain; the fork is stopped afterwards."
+            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). The batch is "
+            "sent to the local fork only, never to the live chain; the fork is stopped afterwards."
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
@@ -118,12 +118,20 @@ def format_report(r: RehearsalReport) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if r.tx_hash is None:
+        on_fork = "on the fork: no transaction was needed (nothing was sent, even to the fork)"
+    else:
+        on_fork = (
+            f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
+            f"({r.tx_status or '-'}), sent by {r.keeper} to the local fork"
+        )
     lines += [
         "",
-        f"would rebalance {len(r.planned)} of {r.vaults} vaults; on the fork "
-        f"{len(r.rebalanced)} rebalanced in tx {r.tx_hash or '(none sent)'} ({r.tx_status or '-'})",
-        f"cost: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, L1 fee {_eth(r.l1_fee_wei)}, "
-        f"total {_eth(r.total_fee_wei)}",
-        "nothing was sent to the forked chain",
+        f"the keeper would rebalance {len(r.planned)} of {r.vaults} vaults on the live chain",
+        on_fork,
+        f"cost on the fork: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
+        f"L1 fee {_eth(r.l1_fee_wei)}, total {_eth(r.total_fee_wei)}",
+        f"the live chain ({r.fork_url}) is untouched: nothing was sent to it, and the fork is "
+        "stopped",
     ]
     return "\n".join(lines)
