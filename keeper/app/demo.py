@@ -16,6 +16,10 @@
    L1 fee, time outside the band, NAV and share price, deposits and withdrawals) written as JSON
    and drawn as a PNG (:mod:`keeper.app.demo_chart`).
 
+Ctrl-C (SIGINT) or SIGTERM during the steps stops the loop after the cycle in progress; the
+report and chart of the steps done are still written, with ``interrupted`` set. Anvil runs in its
+own session, so a terminal's Ctrl-C does not kill it under the demo's feet.
+
 Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.app.cycle.CycleResult`
 (the receipt's gas, and the L1 fee the keeper read for the exact signed transaction). A batch's
 gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
@@ -210,6 +214,8 @@ class DemoResult:
     flows: list[dict[str, Any]]
     writes: list[dict[str, Any]]
     tx_hashes: list[str]
+    #: Stopped by SIGINT/SIGTERM before the last step: the report covers ``steps_done`` steps.
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (traces left out; flows and writes kept for checking)."""
@@ -501,8 +507,9 @@ def _run(
         max_cycles=cfg.steps,
         cycle=cycle,
     )
-    runner.run()
+    runner.run()  # SIGINT/SIGTERM stop it after the current cycle (anvil has its own session)
     result = _summarize(w3, url, cfg, stack, keeper, market, tracker, opening, started)
+    result.interrupted = tracker.step < cfg.steps
     if cfg.json_path is not None:
         cfg.json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if cfg.plot_path is not None:

@@ -10,6 +10,9 @@ from typing import Any
 from keeper.app.demo import DEFAULT_POLICY, DemoConfig, DemoResult, Progress, run_demo
 from keeper.units import WAD
 
+#: Exit code of an interrupted demo: 128 + SIGINT, as a shell reports a Ctrl-C.
+EXIT_INTERRUPTED = 130
+
 _EPILOG = """\
 what happens:
   anvil starts on a free port (stopped by PID at the end, whatever happens); the stack is
@@ -19,6 +22,8 @@ what happens:
   the same loop `keeper run` uses, signing with anvil account 3.
 
 output: a live progress line on stderr, a per-vault table on stdout, --json and --plot files.
+Ctrl-C stops after the step in progress, still writes the report and chart of the steps done,
+and exits with 130.
 
 example:
   keeper demo --vaults 4 --steps 150 --seed 7 --json out/demo.json --plot out/demo.png
@@ -142,6 +147,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"json:      {cfg.json_path}")
     if cfg.plot_path is not None:
         print(f"chart:     {cfg.plot_path}")
+    if result.interrupted:
+        print(
+            f"keeper: demo interrupted after step {result.steps_done} of {cfg.steps}; "
+            "the report and chart cover the steps done",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 

@@ -364,3 +364,52 @@ def test_a_receipt_served_after_the_nonce_moved_neither_drops_nor_fails_the_batc
     assert seen[1] in r.tx_hashes
     assert r.rebalance_txs == len(set(r.tx_hashes)) >= 2
     assert r.steps_done == 12
+
+
+def test_ctrl_c_stops_the_demo_cleanly_and_writes_the_partial_report(tmp_path: Path) -> None:
+    """SIGINT to the demo's process group, as a terminal's Ctrl-C sends it (issue 15, item 8)."""
+    import signal
+    import time
+
+    port = free_port()
+    steps = 400
+    cmd = [
+        sys.executable,
+        "-m",
+        "keeper.cli",
+        *_cli(tmp_path, "--port", str(port), "--vaults", "2"),
+    ]
+    cmd[cmd.index("--steps") + 1] = str(steps)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+        start_new_session=True,  # its own process group, which the "terminal" signals
+    )
+    try:
+        journal = tmp_path / "j.sqlite"
+        deadline = time.monotonic() + 120
+        while not journal.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert journal.exists(), "the demo never started its steps"
+        time.sleep(3.0)  # a few steps
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Connection refused" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("keeper: demo interrupted after step ")
+    assert last.endswith(f" of {steps}; the report and chart cover the steps done")
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert report["interrupted"] is True
+    assert 0 < report["steps_done"] < steps
+    assert f"{report['steps_done']} steps x 600s" in out
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _anvils_on(port) == []
