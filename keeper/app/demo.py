@@ -24,10 +24,16 @@ Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.app.cy
 (the receipt's gas, and the L1 fee the keeper read for the exact signed transaction). A batch's
 gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
 
-By default anvil mines on demand (automine) and time is advanced per step with
-``evm_increaseTime``, which is what makes 4 vaults x 150 steps take under two minutes from a
+By default anvil mines on demand (automine) and time is advanced per step by pinning the step's
+first block timestamp, which is what makes 4 vaults x 150 steps take under two minutes from a
 fresh clone; ``--block-time 1`` gives real 1-second blocks (every transaction then waits for its
 block).
+
+**Reproducible.** With on-demand mining, chain time comes from the transactions alone: each block
+is one second after the previous one (:func:`keeper.devnet.market.deterministic_clock`), each
+step pins its first block ``step_seconds`` later, and the run starts on a day boundary. So the
+same seed gives the same blocks, timestamps, decisions and rebalances in every run. With
+``--block-time`` the wall clock decides which transactions share a block: not reproducible.
 
 The devnet (deployment, market, transactions) and matplotlib are imported inside the functions
 that use them, so importing this module (as the ``keeper`` CLI does for every command) loads
@@ -36,6 +42,7 @@ neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -409,6 +416,15 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         if cfg.rpc_url is not None:
             w3 = connect(cfg.rpc_url, timeout_s=10)
             url = cfg.rpc_url
+            try:
+                return _run(w3, url, cfg, progress, started)
+            finally:
+                # Give the borrowed node its wall clock back (the demo set a 1 s block interval).
+                with contextlib.suppress(OSError, Web3Exception):
+                    w3.provider.make_request(
+                        "anvil_removeBlockTimestampInterval",  # type: ignore[arg-type]
+                        [],
+                    )
         else:
             node = Anvil(port=cfg.port, block_time=cfg.block_time, binary=cfg.anvil_binary)
             node.start()
@@ -446,11 +462,15 @@ def _run(
     progress: Callable[[Progress], None] | None,
     started: float,
 ) -> DemoResult:
-    from keeper.devnet.market import Market, demo_accounts
+    from keeper.devnet.market import Market, demo_accounts, deterministic_clock
     from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
 
     accounts = demo_accounts()
     mcfg = cfg.market()
+    if cfg.block_time is None:
+        # Block timestamps from the transactions alone, never the wall clock: the seeded run
+        # reproduces exactly (see docs/demo.md, "Reproducible").
+        deterministic_clock(w3)
     stack = deploy_stack(
         w3,
         admin=accounts.admin,

@@ -7,8 +7,9 @@ the breaker is for the keeper's own faults.
 
 After the policy has decided, :func:`explain_blocked` asks the vaults it wanted to act on but
 whose own trigger is not ready *why* (``rebalanceBlocker()``, decoded: e.g.
-``OptionVaultOracleGap(...)``), counts them in ``keeper_vaults_blocked``, and alerts once a vault
-has stayed wanted-but-blocked for ``blocked_alert_blocks`` blocks. Vaults the keeper can act on,
+``OptionVaultOracleGap(...)``). Those outside their on-chain band are counted in
+``keeper_vaults_blocked``, and a vault that stays out of band and blocked for
+``blocked_alert_blocks`` blocks raises an alert. Vaults the keeper can act on,
 or does not want to, are never asked.
 """
 
@@ -76,9 +77,10 @@ def explain_blocked(
 ) -> tuple[RebalancePlan, dict[str, str]]:
     """Name the blocker of every vault the policy wanted but whose trigger is not ready.
 
-    Returns the plan with those decisions' reasons extended (``band: contract trigger not ready:
-    OptionVaultOracleGap(...) (|dev| ...)``), and ``{vault: blocker}``. Sets ``keeper_vaults_blocked`` and
-    alerts (kind ``blocked``) for a vault blocked ``blocked_alert_blocks`` blocks in a row.
+    Returns the plan with those decisions' reasons extended (``band: contract trigger not
+    ready: OptionVaultOracleGap(...) (|dev| ...)``), and ``{vault: blocker}``. Sets
+    ``keeper_vaults_blocked`` and alerts (kind ``blocked``) for a vault blocked
+    ``blocked_alert_blocks`` blocks in a row.
     """
     wanted = [d.vault for d in the_plan.decisions if NOT_READY in d.reason]
     blocked: dict[str, str] = {}
@@ -92,8 +94,15 @@ def explain_blocked(
                 blocked[vault] = "none reported (the vault would accept a rebalance now)"
             else:
                 blocked[vault] = keeper.decoder.decode(data)
-    keeper.metrics.vaults_blocked.set(len(blocked))
-    _alert_long_blocks(keeper, blocked, block)
+    # Counted and alerted: the blocked vaults outside their own on-chain band (a vault the policy
+    # wants inside it is refused by design, OptionVaultWithinBand, and only explained).
+    outside = {
+        d.vault: blocked[d.vault]
+        for d in the_plan.decisions
+        if d.vault in blocked and abs(d.deviation) > d.band
+    }
+    keeper.metrics.vaults_blocked.set(len(outside))
+    _alert_long_blocks(keeper, outside, block)
     if not blocked:
         return the_plan, blocked
     decisions = tuple(
@@ -115,7 +124,7 @@ def _alert_long_blocks(keeper: Keeper, blocked: dict[str, str], block: int) -> N
         if block - first >= limit:
             keeper.alerter.alert(
                 "blocked",
-                f"vault {vault}: wanted a rebalance but blocked for {block - first} blocks "
+                f"vault {vault}: out of band and blocked for {block - first} blocks "
                 f"(since block {first}): {why}",
                 key=vault,
             )

@@ -53,7 +53,7 @@ class Metrics:
         self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
         self.vaults_blocked = Gauge(
             "keeper_vaults_blocked",
-            "Vaults the policy wants to rebalance but whose own trigger refuses (last cycle)",
+            "Vaults out of band that the policy wants but whose own checks refuse (last cycle)",
             registry=r,
         )
 

@@ -192,7 +192,9 @@ def test_run_text_logs_carry_the_blocker(devnet: Devnet, tmp_path: Path) -> None
     blocked = [ln for ln in decisions if "OptionVaultOracleGap(" in ln]
     assert len(blocked) == 6, proc.stderr  # 2 vaults x 3 cycles
     for line in blocked:
-        assert " block=" in line and " vault=0x" in line and " band=" in line
+        assert " block=" in line
+        assert " vault=0x" in line
+        assert " band=" in line
         assert ' reason="band: contract trigger not ready: OptionVaultOracleGap(poolPrice=' in line
         assert " outcome=skip" in line
     assert "ALERT blocked: vault " in proc.stderr
