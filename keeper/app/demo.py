@@ -384,7 +384,7 @@ class _Tracker:
         return len(intents - landed), dropped_but_mined
 
 
-def _configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
+def configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
     """Give vault i the band and vol of ``VAULT_PROFILES[i % 4]`` (admin setters)."""
     from keeper.devnet.tx import transact
 
@@ -482,7 +482,7 @@ def _run(
             thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
         ),
     )
-    _configure_vaults(w3, stack, accounts)
+    configure_vaults(w3, stack, accounts)
     write_addresses(cfg.addresses_path, stack, rpc_url=url)
     # The journal belongs to this run's fresh chain: a previous run's rows would be foreign.
     for suffix in ("", "-wal", "-shm", "-journal"):

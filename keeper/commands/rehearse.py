@@ -119,7 +119,7 @@ def format_report(r: RehearsalReport) -> str:
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
     if r.tx_hash is None:
-        on_fork = "on the fork: no transaction was needed (nothing was sent, even to the fork)"
+        on_fork = "on the fork: no rebalance was needed, so no batch was sent"
     else:
         on_fork = (
             f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
