@@ -5,6 +5,7 @@ matplotlib is imported inside :func:`plot_demo`: importing this module does not 
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,7 +80,7 @@ def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
     for h in batch_hours:
         ax.axvline(h, color="tab:green", alpha=0.15, lw=1)
     ax.set_ylabel("WETH price (USD)")
-    ax.legend(loc="upper left", fontsize=7)
+    ax.legend(loc="upper right", fontsize=7)
     ax.set_title(
         f"keeper demo: {len(result.vault_stats)} vaults x {result.steps_done} steps "
         f"({result.step_seconds}s), policy {result.policy}; {result.rebalance_txs} batch txs "
@@ -108,9 +109,12 @@ def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
             zorder=3,
         )
         # New books and settlements jump the delta by whole contracts: symlog keeps them in.
-        top = max([3 * band, *(abs(y) for y in ys)]) * 1.5
+        spike = _nice_ceiling(max([3 * band, *(abs(y) for y in ys)]))
         ax.set_yscale("symlog", linthresh=band, linscale=1.0)
-        ax.set_ylim(-top, top)
+        ax.set_ylim(-spike * 1.6, spike * 1.6)
+        ticks = [-spike, -band, 0.0, band, spike]
+        ax.set_yticks(ticks, [f"{t:+g}" if t else "0" for t in ticks])
+        ax.minorticks_off()
         ax.set_ylabel(f"{s.vault[:6]}..\nΔ − target (WETH)\nband ±{band:g}", fontsize=7)
         ax.tick_params(labelsize=7)
         after, before = out_of_band_shares(result, s.vault, s.band)
@@ -128,3 +132,12 @@ def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def _nice_ceiling(x: float) -> float:
+    """The smallest of 1, 2, 5 x 10^k at or above ``x`` (a round axis tick)."""
+    k = math.floor(math.log10(x))
+    for m in (1.0, 2.0, 5.0, 10.0):
+        if m * 10.0**k >= x:
+            return m * 10.0**k
+    return 10.0 ** (k + 1)
