@@ -48,13 +48,17 @@ from bench.chaos.measure import (
 from bench.chaos.monitor import ChainMonitor
 from bench.chaos.proxy import FAULT_KINDS, FaultProxy
 from bench.chaos.supervisor import Supervisor
+from keeper.app.demo import DEFAULT_POLICY, configure_vaults
 from keeper.chain.anvil import Anvil
-from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
-from keeper.devnet.demo import DEFAULT_POLICY, VAULT_PROFILES
 from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, demo_accounts
-from keeper.devnet.stack import DevnetStack, StackConfig, Thresholds, deploy_stack, write_addresses
-from keeper.devnet.tx import transact
+from keeper.devnet.stack import (
+    DevnetStack,
+    StackConfig,
+    ThresholdParams,
+    deploy_stack,
+    write_addresses,
+)
 from keeper.errors import KeeperError
 
 logger = logging.getLogger("bench")
@@ -137,10 +141,10 @@ def devnet(cfg: ChaosConfig, where: Path, steps: int) -> Iterator[Devnet]:
             config=StackConfig(
                 n_vaults=4,
                 price8=mcfg.spot8,
-                thresholds=Thresholds(min_interval=60, max_trade=50 * WAD),
+                thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
             ),
         )
-        _profile_vaults(w3, stack, accounts)
+        configure_vaults(w3, stack, accounts)
         addresses = where / "devnet.json"
         write_addresses(addresses, stack)  # no rpc_url: KEEPER_RPC_URL (the proxy) applies
         market = Market(w3, stack, accounts, mcfg, exact_preview=False)
@@ -151,16 +155,6 @@ def devnet(cfg: ChaosConfig, where: Path, steps: int) -> Iterator[Devnet]:
         yield net
     finally:
         node.stop()
-
-
-def _profile_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
-    """The demo's per-vault band and vol (``keeper.devnet.demo.VAULT_PROFILES``)."""
-    abi = load_artifact("OptionVault").abi
-    for i, v in enumerate(stack.vaults):
-        band, vol = VAULT_PROFILES[i % len(VAULT_PROFILES)]
-        vault = w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi)
-        transact(w3, accounts.admin, vault.functions.setBand(band))
-        transact(w3, accounts.admin, vault.functions.setVolatility(vol))
 
 
 # ----------------------------------------------------------------------------- a live run
