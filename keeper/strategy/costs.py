@@ -147,8 +147,11 @@ def swap_usd(c: CostInputs) -> float:
 
 
 def single_fixed_usd(c: CostInputs) -> float:
-    """The fixed cost one vault alone pays per rebalance: the transaction, its swap and the
-    vault's own gas and calldata, USD (the backtester's per-rebalance fixed cost)."""
+    """The fixed cost one vault alone pays per rebalance, USD.
+
+    The transaction, its swap and the vault's own gas and calldata: the backtester's
+    per-rebalance fixed cost.
+    """
     return fixed_cost_usd(c) + swap_usd(c) + per_vault_fixed_usd(c)
 
 

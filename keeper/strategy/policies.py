@@ -1,5 +1,4 @@
-r"""Hedging policies: when to rebalance and how far. One vectorized decision serves the keeper
-and the backtester.
+r"""Hedging policies: when to rebalance and how far, for the keeper and the backtester alike.
 
 Every policy maps a :class:`~keeper.strategy.types.HedgeState` (arrays: one row per vault live,
 one per path in the backtest) to an :class:`~keeper.strategy.types.Evaluation`. A policy decides
@@ -290,8 +289,10 @@ class Policy(ABC):
     def post_deviation(
         self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
     ) -> FloatArray | None:
-        """The requested post-trade deviation per row (signed like the deviation), or ``None``
-        for "to target" (the default; ``ww`` and ``costaware`` override it)."""
+        """The requested post-trade deviation per row (signed like the deviation).
+
+        ``None`` is "to target" (the default; ``ww`` and ``costaware`` override it).
+        """
         return None
 
     def evaluate(
@@ -470,9 +471,11 @@ class CostAwarePolicy(Policy, family="costaware"):
         return risk_benefit_usd(s, trade, self.risk_aversion, self.horizon, self.cap)
 
     def edge(self, s: HedgeState, costs: CostInputs, fixed_usd: float = 0.0) -> FloatArray:
-        """The no-trade half-width ``H``: where a full trade's auto-horizon benefit equals its
-        cost, ``(G/Γ²)·H⁴ = F + λ·S·H`` (``F`` = ``fixed_usd`` + the vault's own gas, ``λ`` at
-        the current deviation; the horizon's caps are ignored). ``inf`` where ``Γ = 0``.
+        """The no-trade half-width ``H``, where a full trade's benefit equals its cost.
+
+        ``(G/Γ²)·H⁴ = F + λ·S·H`` with the auto horizon (``F`` = ``fixed_usd`` + the vault's own
+        gas, ``λ`` at the current deviation; the horizon's caps are ignored). ``inf`` where
+        ``Γ = 0``.
 
         Solved by Newton's method from ``max((Γ²λS/G)^{1/3}, (Γ²F/G)^{1/4})``, below the root
         of this convex quartic; eight steps reach float precision.

@@ -69,8 +69,11 @@ def executed_trade(deviation: A, post: A, band: A, max_trade: A) -> A:
 
 
 def post_deviation_wad(deviation: int, post: float) -> Wad:
-    """The requested post-trade deviation as a Wad: ``post`` on ``deviation``'s side, its
-    magnitude truncated toward zero (toward the target); 0 when ``post`` is 0 or not finite."""
+    """The requested post-trade deviation as a Wad.
+
+    ``post`` on ``deviation``'s side, its magnitude truncated toward zero (toward the target);
+    0 when ``post`` is 0 or not finite.
+    """
     if deviation == 0 or not math.isfinite(post) or post == 0.0:
         return Wad(0)
     mag = abs(wad_from_float(abs(post)))

@@ -91,7 +91,7 @@ class VaultDecision:
     trade: Wad
     benefit_usd: float
     cost_usd: float
-    post_deviation: Wad = Wad(0)
+    post_deviation: Wad = 0  # type: ignore[assignment]  # Wad(0); a NewType call is not a default
 
 
 @dataclass(frozen=True)

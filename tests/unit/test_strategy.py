@@ -440,7 +440,9 @@ def test_executed_trade_keeps_the_contract_bounds(
         assert after == 0  # no choice given: to target, as today
     # The float version (the backtester's) is the same rule.
     f = executed_trade(
-        np.array([dev / WAD]), np.array([post / WAD]), np.array([band / WAD]),
+        np.array([dev / WAD]),
+        np.array([post / WAD]),
+        np.array([band / WAD]),
         np.array([max_trade / WAD]),
     )
     assert float(f[0]) == pytest.approx(q / WAD, rel=1e-9, abs=1e-12)
@@ -482,7 +484,9 @@ def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() 
     state = state_from_views(views, MARKET)
     for policy in (BandPolicy(0.05), TimePolicy(interval=1)):
         (d,) = plan(policy, views, MARKET, COSTS).decisions
-        assert d.act and d.trade == -views[0].net_delta and d.post_deviation == 0
+        assert d.act
+        assert d.trade == -views[0].net_delta
+        assert d.post_deviation == 0
     ww = WhalleyWilmottPolicy(risk_aversion=2e-2)
     h = float(ww.half_width(state, COSTS)[0])
     assert h < 0.1  # its band is inside the vault's
@@ -492,15 +496,17 @@ def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() 
     assert post == d.post_deviation
     assert 0 < post <= round(h * WAD)  # stops at its return point, inside its band
     # No fixed cost at all: exactly the Whalley–Wilmott edge.
-    free = replace(COSTS, gas_fixed=0, gas_per_vault=0, gas_swap=0, l1_fee_fixed_wei=0,
-                   l1_fee_per_vault_wei=0)
+    free = replace(
+        COSTS, gas_fixed=0, gas_per_vault=0, gas_swap=0, l1_fee_fixed_wei=0, l1_fee_per_vault_wei=0
+    )
     p = ww.post_deviation(state, free)
     assert p is not None
     assert float(p[0]) == pytest.approx(float(ww.half_width(state, free)[0]), rel=1e-12)
     # A dominant fixed cost: nearly to target.
     dear = replace(COSTS, gas_per_vault=10**12, gas_price_wei=10**9)
     p = ww.post_deviation(state, dear)
-    assert p is not None and 0 <= float(p[0]) < 1e-3 * h
+    assert p is not None
+    assert 0 <= float(p[0]) < 1e-3 * h
 
 
 def test_a_deviation_exactly_on_the_band_edge_does_not_act() -> None:
@@ -521,14 +527,19 @@ def test_batch_cost_is_one_swap_on_the_net() -> None:
     c = COSTS
     one = batch_cost_usd(c, [3000.0])
     assert one == pytest.approx(
-        fixed_cost_usd(c) + per_vault_fixed_usd(c) + swap_usd(c) + float(marginal_cost_usd(c, 3000.0))
+        fixed_cost_usd(c)
+        + per_vault_fixed_usd(c)
+        + swap_usd(c)
+        + float(marginal_cost_usd(c, 3000.0))
         - per_vault_fixed_usd(c)
     )
     crossed = batch_cost_usd(c, [3000.0, -3000.0])  # fully crossed: no swap, no fee, no impact
     assert crossed == pytest.approx(fixed_cost_usd(c) + 2 * per_vault_fixed_usd(c))
     partly = batch_cost_usd(c, [3000.0, -1000.0])
     assert partly == pytest.approx(
-        fixed_cost_usd(c) + 2 * per_vault_fixed_usd(c) + swap_usd(c)
+        fixed_cost_usd(c)
+        + 2 * per_vault_fixed_usd(c)
+        + swap_usd(c)
         + float(proportional_rate(c, 2000.0)) * 2000.0
     )
     assert batch_cost_usd(c, []) == 0.0
@@ -541,9 +552,7 @@ def test_costaware_keeps_a_vault_whose_trade_crosses_another() -> None:
     a, b = vault("0xa", dev=3.0), vault("0xb", dev=-3.0)
     p = plan(policy, [a, b], MARKET, costs)
     assert p.batch == ("0xa", "0xb")
-    apart = sum(
-        batch_cost_usd(costs, [wad_to_float(d.trade) * 3000.0]) for d in p.decisions
-    )
+    apart = sum(batch_cost_usd(costs, [wad_to_float(d.trade) * 3000.0]) for d in p.decisions)
     assert p.fixed_cost_usd + p.marginal_cost_usd < apart
 
 
@@ -566,7 +575,8 @@ def test_a_large_fixed_l1_fee_reaches_the_live_plan() -> None:
         k = make_keeper([snap(0, -WAD // 2)], batcher=BATCHER, l1fee=L1(l1_wei), chain_id=10)
         k.policy = CostAwarePolicy(risk_aversion=1e-3)
         result = run_cycle(k)
-        assert k.l1_estimate is not None and k.l1_estimate[1] == (l1_wei, 0)
+        assert k.l1_estimate is not None
+        assert k.l1_estimate[1] == (l1_wei, 0)
         return result.planned
 
     assert planned(0) != ()
