@@ -9,7 +9,7 @@ import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 /// @notice Prices a vault's option book with {BlackScholes}: aggregate delta, aggregate value,
 ///         per-series Greeks, and the strike logarithms stored at writing. Stateless and pure.
 /// @dev Why a deployed contract and not a library of internal functions: the Black-Scholes code
-///      (PRBMath ln/exp/sqrt and the Hart/West CDF) inlined into {OptionVault} pushed its
+///      (ln/exp/sqrt and the Hart/West CDF) inlined into {OptionVault} pushed its
 ///      runtime past EIP-170's 24,576 bytes. The vault's implementation deploys one
 ///      {RebalanceRules} (which is a BookPricer) in its constructor and keeps it as an
 ///      immutable, which every EIP-1167 clone shares (immutables live in the implementation's
@@ -80,13 +80,54 @@ contract BookPricer {
     {
         if (book.length == 0) return 0;
         int256 lnSpot = BlackScholes.lnPrice(price8);
-        for (uint256 i = 0; i < book.length; i += 2) {
-            (BlackScholes.Option memory o, uint256 size, uint256 tau) =
-                _decode(book[i], book[i + 1], timestamp);
-            int256 d = BlackScholes.evaluate(o, price8, lnSpot, vol, tau, false).delta;
-            // forge-lint: disable-next-line(unsafe-typecast) -- size < 2^96
-            delta += int256(size) * d / 1e18;
+        uint256 n = book.length;
+        for (uint256 i = 0; i < n;) {
+            uint256 w0 = book[i];
+            int256 d = _seriesDelta(w0, book[i + 1], price8, lnSpot, vol, timestamp);
+            // Unchecked: size < 2^96 and |d| <= 2e18 < 2^61, so each term is below 2^157 and
+            // a calldata array's sum of them cannot reach 2^255; i < n < 2^64.
+            unchecked {
+                // forge-lint: disable-next-line(unsafe-typecast) -- size < 2^96
+                delta += int256((w0 >> SeriesLayout.SIZE_SHIFT) & SeriesLayout.SIZE_MASK) * d / 1e18;
+                i += 2;
+            }
         }
+    }
+
+    /// @dev One series' per-contract delta from its two words, on the stack: this runs for every
+    ///      series on every rebalance, so it decodes only what delta needs and allocates no
+    ///      memory (`_decode` + {BlackScholes-delta} give the same value).
+    function _seriesDelta(
+        uint256 w0,
+        uint256 w1,
+        uint256 price8,
+        int256 lnSpot,
+        uint256 vol,
+        uint256 timestamp
+    ) private pure returns (int256) {
+        bool isCall = (w0 >> SeriesLayout.TYPE_SHIFT) & SeriesLayout.FLAG_MASK == 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
+        int256 k = int256((w0 >> SeriesLayout.STRIKE_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
+        int256 k2;
+        {
+            // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
+            int256 c = int256((w0 >> SeriesLayout.CAP_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
+            k2 = isCall ? k + c : (c < k ? k - c : int256(0));
+        }
+        int256 v;
+        {
+            uint256 expiry = (w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK;
+            v = BlackScholes.sigmaSqrtTau(vol, expiry > timestamp ? expiry - timestamp : 0);
+        }
+        if (v == 0) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- a 1e8 price, far below 2^200
+            return BlackScholes.intrinsicDelta(isCall, int256(price8) * 1e10, k, k2);
+        }
+        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+        int256 m1 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE_SHIFT));
+        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+        int256 m2 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE2_SHIFT));
+        return BlackScholes.liveDelta(isCall, v, m1, m2, k2 != 0);
     }
 
     /// @dev One series' pricing view, size and time to expiry, from its two words. The fields

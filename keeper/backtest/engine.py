@@ -3,8 +3,12 @@
 For each grid step ``i`` the Black–Scholes delta and gamma are computed once for all paths;
 then each policy evaluates its own :class:`~keeper.strategy.types.HedgeState` (arrays over
 paths) with the same :meth:`~keeper.strategy.policies.Policy.evaluate` the live keeper uses, and
-the rows that act trade to the full delta target (the contract trades ``target − net``). The
-hedge is held constant between rebalances. Every policy opens its hedge at ``t0``.
+the rows that act trade what the contract executes for the policy's requested post-trade
+deviation (:func:`keeper.strategy.rebalance_rule.executed_trade`: to target for ``time`` and
+``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no band or
+``maxTrade`` bound in the backtest). Each rebalance is one vault alone: it pays the fixed cost,
+the one swap and the vault's own gas. The hedge is held constant between rebalances. Every
+policy opens its hedge at ``t0``, to target.
 
 Accounting, for option position ``q`` contracts (``q = −N`` short, ``+N`` long), hedge ``H_i``
 held over ``[t_i, t_{i+1}]`` and payoff ``X`` per contract:
@@ -28,7 +32,7 @@ import numpy as np
 from keeper.backtest.price_paths import PathSet
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, vanilla_delta
 from keeper.pricing.normal import FloatArray
-from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd
+from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd, swap_usd
 from keeper.strategy.policies import Policy
 from keeper.strategy.types import CostInputs, HedgeState
 
@@ -118,7 +122,7 @@ def run_backtest(
     r = config.rate
     q = option.quantity
     need_gamma = any(p.needs_gamma for p in policies)
-    fixed = fixed_cost_usd(costs) if costs is not None else 0.0
+    fixed = fixed_cost_usd(costs) + swap_usd(costs) if costs is not None else 0.0
     n_pol = len(policies)
     hedge = np.zeros((n_pol, n_paths))
     last = np.zeros((n_pol, n_paths), dtype=np.int64)
@@ -179,12 +183,13 @@ def run_backtest(
                 )
                 ev = policy.evaluate(state, costs if costs is not None else NO_COSTS, fixed)
                 act = ev.act
+                trade = ev.trade
                 cost = ev.cost_usd if costs is not None else None
             if cost is not None:
                 tcost[p] += np.where(act, cost, 0.0) * disc_now
                 if i == 0:
                     opening[p] = float(np.mean(cost))
-            hedge[p] = np.where(act, target, hedge[p])
+            hedge[p] = np.where(act, hedge[p] + trade, hedge[p])
             last[p] = np.where(act, i, last[p])
             count[p] += act
             gains[p] += hedge[p] * ds

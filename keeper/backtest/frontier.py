@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from keeper.backtest.engine import PolicyResult
-from keeper.strategy.costs import fixed_cost_usd, per_vault_fixed_usd
+from keeper.strategy.costs import single_fixed_usd
 from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs, SweepGrid
 
@@ -82,7 +82,7 @@ def sweep_policies(
             grid,
             fee_rate=costs.pool_fee_bps / 1e4,
             impact_coef=costs.impact_coef,
-            fixed_usd=fixed_cost_usd(costs) + per_vault_fixed_usd(costs),
+            fixed_usd=single_fixed_usd(costs),
         )
     out: list[Policy] = []
     for fam in POLICIES if families is None else families:

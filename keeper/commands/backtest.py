@@ -30,8 +30,8 @@ policies (repeat --policy; the same code the live keeper runs):
 
 costs:
   --costs none   no trading costs
-  --costs l2     per rebalance: (gas_fixed + gas_per_vault) x gas price + L1 data fee
-                 (OP-Stack Fjord formula), plus pool fee x notional, plus impact x notional^2;
+  --costs l2     per rebalance: (gas_fixed + gas_per_vault + gas_swap) x gas price + L1 data
+                 fee (OP-Stack Fjord formula), plus pool fee x notional, plus impact x notional^2;
                  every default can be overridden by the flags below (see docs/backtest.md)
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
@@ -108,7 +108,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     h.add_argument("--costs", choices=("none", "l2"), default="none")
     d = l2_default_costs()
     h.add_argument("--gas-fixed", type=int, default=d.gas_fixed, help="L2 gas per transaction")
-    h.add_argument("--gas-per-vault", type=int, default=d.gas_per_vault, help="L2 gas per vault")
+    h.add_argument(
+        "--gas-per-vault",
+        type=int,
+        default=d.gas_per_vault,
+        help="L2 gas per vault, its swap excluded",
+    )
+    h.add_argument("--gas-swap", type=int, default=d.gas_swap, help="L2 gas of the one pool swap")
     h.add_argument("--gas-price-gwei", type=float, default=d.gas_price_wei / 1e9)
     h.add_argument(
         "--l1-fee-wei",
@@ -151,6 +157,7 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
     values = (
         args.gas_fixed,
         args.gas_per_vault,
+        args.gas_swap,
         args.gas_price_gwei,
         args.l1_fee_wei,
         args.eth_usd,
@@ -166,6 +173,7 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
         base,
         gas_fixed=args.gas_fixed,
         gas_per_vault=args.gas_per_vault,
+        gas_swap=args.gas_swap,
         gas_price_wei=round(args.gas_price_gwei * 1e9),
         l1_fee_fixed_wei=l1_fixed,
         l1_fee_per_vault_wei=args.l1_fee_wei - l1_fixed,

@@ -1,17 +1,24 @@
-"""The full cost of a rebalance, in USD, vectorized over trades.
+"""The full cost of a rebalance, in USD, vectorized over trades; and of a one-swap batch.
 
-For one batched transaction with ``n`` vaults, the cost is a fixed part shared by the batch plus
-a marginal part per vault::
+A batch is priced as one-swap execution runs it (:func:`batch_cost_usd`): the vaults' trades
+are crossed against each other at the oracle price, free of pool fee and impact, and only the
+net remainder goes to the pool, in one swap::
 
-    fixed    = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
-    marginal = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
-               + pool_fee_bps / 1e4 · |x|                 (pool fee on the traded notional)
-               + impact_coef · |x|²                       (slippage: fraction impact_coef · |x|)
+    batch  = fixed + n · per_vault + swap(net ≠ 0)
+             + pool_fee_bps / 1e4 · |Σ x_i| + impact_coef · (Σ x_i)²
+    fixed     = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
+    per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
+    swap      = gas_swap · gas_price · ETH/USD / 1e18
 
-with ``x = trade · spot`` the traded notional in USD. The impact model is that of a pool with
-constant virtual depth ``D`` near the price: the average execution price of a trade of ``x`` USD
-is off by ``x / D``, so ``impact_coef = 1 / D``. Live, the keeper can derive ``impact_coef``
-from a QuoterV2 quote with :func:`impact_coef_from_quote`.
+with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. One vault alone pays
+``fixed + swap + marginal`` with the marginal cost
+
+    marginal = per_vault + pool_fee_bps / 1e4 · |x| + impact_coef · x²,
+
+what a policy compares its benefit with (:func:`marginal_cost_usd`). The impact model is that of
+a pool with constant virtual depth ``D`` near the price: the average execution price of a trade
+of ``x`` USD is off by ``x / D``, so ``impact_coef = 1 / D``. Live, the keeper can derive
+``impact_coef`` from a QuoterV2 quote with :func:`impact_coef_from_quote`.
 
 Wei amounts convert to USD here, once, as floats (the one documented int → float conversion of
 the cost model); nothing converts back.
@@ -38,12 +45,21 @@ NO_COSTS = CostInputs(
     impact_coef=0.0,
 )
 
-# ---- default L2 cost inputs (estimates; see docs/backtest.md for each source) ----
-#: Intrinsic 21,000 + batcher loop and calldata of an empty ``rebalanceMany`` (estimate).
-DEFAULT_GAS_FIXED = 40_000
-#: One vault's ``rebalance()`` inside the batch: oracle + sequencer checks, on-chain Greeks
-#: per series, one Uniswap V3 swap (~110k-130k) and the try/catch (estimate).
-DEFAULT_GAS_PER_VAULT = 220_000
+# ---- default L2 cost inputs (see docs/backtest.md for each source) ----
+# The gas figures come from `make bench` on the current tree (docs/benchmarks.md, "Batching
+# gain", 2026-11-22: 269,399 gas for a batch of one vault, 176,388 per vault in a batch of 25).
+# They still describe one swap per vault; the ones marked (*) will be re-measured when the
+# one-swap batch execution lands, and will change.
+#: (*) The batch's own gas: the intrinsic 21,000, calldata, the batcher's loop and event. Bench:
+#: a batch of one (269,399) minus the marginal vault (~172,500, from the 10- and 25-vault rows).
+DEFAULT_GAS_FIXED = 97_000
+#: (*) One vault inside the batch, its swap excluded: oracle and sequencer checks, on-chain
+#: Greeks per series, accounting, transfers, the try/catch. Bench: ~172,500 per vault minus
+#: one swap (below).
+DEFAULT_GAS_PER_VAULT = 47_000
+#: (*) One Uniswap V3 swap through the venue: 110k-145k gas measured (issue 11); the midpoint.
+#: Charged once per batch under one-swap execution.
+DEFAULT_GAS_SWAP = 125_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000
 #: Pool fee of the ETH/USDC 0.05% Uniswap V3 tier.
@@ -84,6 +100,7 @@ def l2_default_costs(eth_usd: float = DEFAULT_ETH_USD) -> CostInputs:
     return CostInputs(
         gas_fixed=DEFAULT_GAS_FIXED,
         gas_per_vault=DEFAULT_GAS_PER_VAULT,
+        gas_swap=DEFAULT_GAS_SWAP,
         gas_price_wei=DEFAULT_GAS_PRICE_WEI,
         l1_fee_fixed_wei=fixed,
         l1_fee_per_vault_wei=fjord_l1_fee_wei(160) - fixed,
@@ -120,8 +137,41 @@ def wei_to_usd(wei: int, eth_usd: float) -> float:
 
 
 def fixed_cost_usd(c: CostInputs) -> float:
-    """The per-transaction cost a batch shares, USD."""
+    """The per-transaction cost a batch shares, USD (its one swap excluded: :func:`swap_usd`)."""
     return wei_to_usd(c.gas_fixed * c.gas_price_wei + c.l1_fee_fixed_wei, c.eth_usd)
+
+
+def swap_usd(c: CostInputs) -> float:
+    """The gas of the batch's one pool swap, USD (paid when the net trade is not zero)."""
+    return wei_to_usd(c.gas_swap * c.gas_price_wei, c.eth_usd)
+
+
+def single_fixed_usd(c: CostInputs) -> float:
+    """The fixed cost one vault alone pays per rebalance, USD.
+
+    The transaction, its swap and the vault's own gas and calldata: the backtester's
+    per-rebalance fixed cost.
+    """
+    return fixed_cost_usd(c) + swap_usd(c) + per_vault_fixed_usd(c)
+
+
+def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> float:
+    """A batch's full cost under one-swap execution, USD (module docstring).
+
+    Args:
+        c: Cost inputs.
+        notional_usd: Each member's signed traded notional (trade × spot), USD.
+
+    Returns:
+        0 for an empty batch.
+    """
+    x = np.asarray(notional_usd, dtype=np.float64).ravel()
+    if x.size == 0:
+        return 0.0
+    net = float(np.sum(x))
+    swap = swap_usd(c) if net != 0.0 else 0.0
+    per = x.size * per_vault_fixed_usd(c)
+    return fixed_cost_usd(c) + per + swap + float(proportional_rate(c, net)) * abs(net)
 
 
 def per_vault_fixed_usd(c: CostInputs) -> float:

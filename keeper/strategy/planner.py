@@ -1,15 +1,24 @@
 """From a snapshot to a :class:`RebalancePlan`: per-vault decisions, then batch selection.
 
 The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.policies.Policy.evaluate`
-(the code the backtester runs), evaluated with no share of the fixed cost. Batch selection:
+(the code the backtester runs), evaluated with no share of the fixed cost: whether to act and
+the requested post-trade deviation. The exact trade is then
+:func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints (what the contract
+will execute), the float post-trade deviation truncated toward the target
+(:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`).
+
+Batch selection prices the batch as one-swap execution runs it
+(:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
+calldata, one swap's fee and impact on the *net* notional, crossed amounts free):
 
 * a vault is eligible only if the contract would accept it now (``trigger_ready``) and the
   policy wants it;
-* for the cost-gated ``costaware`` policy, an eligible vault joins only if its benefit beats its
-  *marginal* cost inside the batch (its own gas, calldata, fee and slippage), and the batch is
-  sent only if the sum of (benefit − marginal cost) over its members beats the per-transaction
-  fixed cost. Every member adds positive net benefit, so this batch maximizes
-  ``Σ(benefit − marginal) − fixed`` over all subsets;
+* for the cost-gated ``costaware`` policy, the batch starts with every eligible vault whose
+  benefit beats its own marginal cost alone; then, while removing one member raises the
+  batch's value ``Σ benefit − batch cost``, the member whose removal raises it most leaves; the
+  batch is sent only if its value is positive. No single member's removal would raise the value
+  of the batch sent (a vault whose trade crosses others' can stay although its benefit is below
+  its cost alone);
 * for the rule policies (time, band, volband, ww) the batch is every eligible vault.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
@@ -25,8 +34,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from keeper.strategy.costs import fixed_cost_usd
+from keeper.strategy.costs import batch_cost_usd, fixed_cost_usd
 from keeper.strategy.policies import Policy, Reason
+from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad
 from keeper.strategy.types import (
     CostInputs,
     HedgeState,
@@ -58,12 +68,44 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         max_trade=arr([wad_to_float(v.max_trade) for v in vaults]),
         ready=np.asarray([v.trigger_ready for v in vaults], dtype=bool),
         reference_vol=np.full(len(vaults), market.reference_vol, dtype=np.float64),
+        band=arr([wad_to_float(v.band) for v in vaults]),
     )
 
 
-def _int_trade(v: VaultView) -> Wad:
-    """The contract's trade ``clamp(target − net, ±maxTrade)``, exact in 1e18 units."""
-    return Wad(max(-v.max_trade, min(v.max_trade, v.target_delta - v.net_delta)))
+def _int_trade(v: VaultView, post: Wad) -> Wad:
+    """The contract's trade for ``post``, exact in 1e18 units (:func:`executed_trade`)."""
+    one = np.empty(1, dtype=object)
+
+    def obj(x: int) -> np.ndarray:
+        a = one.copy()
+        a[0] = int(x)
+        return a
+
+    out = executed_trade(
+        obj(v.net_delta - v.target_delta), obj(post), obj(v.band), obj(v.max_trade)
+    )
+    return Wad(int(out[0]))
+
+
+def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.ndarray:
+    """Greedy removal over a candidate batch (module docstring): the members kept."""
+    keep = np.ones(len(benefit), dtype=bool)
+    while keep.any():
+        idx = np.flatnonzero(keep)
+        value = float(benefit[idx].sum()) - batch_cost_usd(costs, notional[idx])
+        without = np.array(
+            [
+                float(benefit[idx].sum() - benefit[i])
+                - batch_cost_usd(costs, notional[idx[idx != i]])
+                for i in idx
+            ]
+        )
+        best = int(np.argmax(without))
+        if without[best] > value:
+            keep[idx[best]] = False
+        else:
+            break
+    return keep
 
 
 def plan(
@@ -74,17 +116,38 @@ def plan(
     if not vaults:
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
+    post_f = policy.post_deviation(state, costs, 0.0)
     ev = policy.evaluate(state, costs, fixed_share_usd=0.0)
-    act = ev.act.copy()
+    posts = [
+        post_deviation_wad(v.net_delta - v.target_delta, 0.0 if post_f is None else float(p))
+        for v, p in zip(vaults, post_f if post_f is not None else [0.0] * len(vaults), strict=True)
+    ]
+    trades = [_int_trade(v, p) for v, p in zip(vaults, posts, strict=True)]
+    act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
-    net = ev.benefit_usd - ev.cost_usd
+    notional = np.asarray(
+        [wad_to_float(t) * v.spot for t, v in zip(trades, vaults, strict=True)], dtype=np.float64
+    )
     batch_note = ""
     if policy.cost_gated and bool(act.any()):
-        total = float(net[act].sum())
-        if not total > fixed:
-            batch_note = f"; batch net benefit {total:.4g} USD <= fixed cost {fixed:.4g} USD"
-            codes = np.where(act, Reason.BENEFIT_BELOW_COST, codes)
-            act[:] = False
+        cand = np.flatnonzero(act)
+        keep = _select(ev.benefit_usd[cand], notional[cand], costs)
+        value = float(ev.benefit_usd[cand][keep].sum()) - batch_cost_usd(
+            costs, notional[cand][keep]
+        )
+        if not keep.any() or not value > 0.0:
+            total = float(ev.benefit_usd[cand].sum())
+            batch_note = (
+                f"; batch benefit {total:.4g} USD <= its cost "
+                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
+                f"{fixed:.4g} USD)"
+            )
+            keep[:] = False
+        else:
+            batch_note = "; its trade does not pay for itself inside the batch"
+        dropped = cand[~keep]
+        codes[dropped] = Reason.BENEFIT_BELOW_COST
+        act[dropped] = False
     decisions = []
     for i, v in enumerate(vaults):
         reason = (
@@ -100,28 +163,31 @@ def plan(
             reason=reason,
             deviation=Wad(v.net_delta - v.target_delta),
             band=v.band,
-            trade=_int_trade(v) if act[i] else Wad(0),
+            trade=trades[i] if act[i] else Wad(0),
             benefit_usd=float(ev.benefit_usd[i]),
             cost_usd=float(ev.cost_usd[i]),
+            post_deviation=posts[i] if act[i] else Wad(0),
         )
         logger.debug(
-            "decision vault=%s delta=%d band=%d act=%s cost_usd=%.6g benefit_usd=%.6g reason=%s",
+            "decision vault=%s delta=%d band=%d act=%s post=%d cost_usd=%.6g benefit_usd=%.6g "
+            "reason=%s",
             d.vault,
             v.net_delta,
             d.band,
             d.act,
+            d.post_deviation,
             d.cost_usd,
             d.benefit_usd,
             d.reason,
         )
         decisions.append(d)
     members = tuple(d.vault for d in decisions if d.act)
-    marginal = math.fsum(d.cost_usd for d in decisions if d.act)
+    total_cost = batch_cost_usd(costs, notional[act])
     benefit = math.fsum(d.benefit_usd for d in decisions if d.act)
     return RebalancePlan(
         decisions=tuple(decisions),
         batch=members,
         fixed_cost_usd=fixed if members else 0.0,
-        marginal_cost_usd=marginal,
+        marginal_cost_usd=total_cost - fixed if members else 0.0,
         benefit_usd=benefit,
     )

@@ -1,10 +1,14 @@
-r"""Hedging policies: when to rebalance. One vectorized decision serves the keeper and backtester.
+r"""Hedging policies: when to rebalance and how far, for the keeper and the backtester alike.
 
 Every policy maps a :class:`~keeper.strategy.types.HedgeState` (arrays: one row per vault live,
-one per path in the backtest) to an :class:`~keeper.strategy.types.Evaluation`. The trade is
-never the policy's choice: the contract trades ``clamp(target − net, ±max_trade)``; a policy
-only decides *when*. A row acts only if its deviation is non-zero and ``ready`` (the contract's
-own trigger) is true.
+one per path in the backtest) to an :class:`~keeper.strategy.types.Evaluation`. A policy decides
+*when* (its rule) and *how far*: a requested post-trade deviation, which the contract bounds
+(:func:`~keeper.strategy.rebalance_rule.executed_trade`: never across the target, ending within
+the band unless capped at ``max_trade``). ``time``, ``band`` and ``volband`` trade to the target;
+``ww`` and ``costaware`` trade to the cost-optimal return point ``x·H`` inside their no-trade
+half-width ``H`` (:func:`~keeper.strategy.rebalance_rule.return_fraction`: the edge under
+proportional costs, an inner point as the fixed cost grows). A row acts only if its deviation
+and its trade are non-zero and ``ready`` (the contract's own trigger) is true.
 
 Policies (spec strings for :func:`parse_policy`):
 
@@ -26,7 +30,7 @@ Policies (spec strings for :func:`parse_policy`):
 
       B = G · (Δ² − (Δ + q)²) · S² · σ² · h \;>\; C = F/n + c_v + f·|q|S + k·(qS)²
 
-  with ``Δ`` the deviation (whole underlying), ``q = clamp(−Δ, ±max_trade)`` the trade, ``σ``
+  with ``Δ`` the deviation (whole underlying), ``q`` the trade to the return point, ``σ``
   the forecast vol, ``F`` the per-transaction fixed cost (L2 gas of the batch + its L1 data fee)
   shared by ``n`` vaults, ``c_v`` a vault's own gas and calldata, ``f`` the pool fee and ``k``
   the impact coefficient. Derivation: an unhedged deviation ``Δ`` leaves P&L ``Δ·dS``, whose
@@ -65,7 +69,8 @@ import numpy as np
 
 from keeper.errors import ConfigError
 from keeper.pricing.black_scholes import YEAR_SECONDS
-from keeper.strategy.costs import marginal_cost_usd, proportional_rate
+from keeper.strategy.costs import marginal_cost_usd, per_vault_fixed_usd, proportional_rate
+from keeper.strategy.rebalance_rule import return_fraction
 from keeper.strategy.types import (
     BoolArray,
     CostInputs,
@@ -191,6 +196,27 @@ def risk_benefit_usd(
     return out
 
 
+def return_point(
+    s: HedgeState, costs: CostInputs, half_width: FloatArray, fixed_usd: float
+) -> FloatArray:
+    """The cost-optimal post-trade deviation ``sign(Δ)·x·H`` for a no-trade half-width ``H``.
+
+    ``x = return_fraction(φ)`` with ``φ = F/(λ·S·H)``: ``F`` the fixed cost of this rebalance
+    (``fixed_usd`` plus the vault's own gas and calldata), ``λ`` the proportional cost rate of a
+    full-band trade. Rows with ``H`` not finite and positive go to the target.
+    """
+    h = np.asarray(half_width, dtype=np.float64)
+    ok = np.isfinite(h) & (h > 0.0)
+    h_safe = np.where(ok, h, 1.0)
+    lam = proportional_rate(costs, h_safe * s.spot)
+    fixed = fixed_usd + per_vault_fixed_usd(costs)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        phi = np.where(lam > 0.0, fixed / (lam * s.spot * h_safe), np.inf)
+    x = return_fraction(phi)
+    out: FloatArray = np.where(ok, np.sign(s.deviation) * x * h_safe, 0.0)
+    return out
+
+
 _REGISTRY: dict[str, type[Policy]] = {}
 #: Every policy family by name, in the order they were defined (what ``parse_policy`` knows).
 POLICIES: Mapping[str, type[Policy]] = MappingProxyType(_REGISTRY)
@@ -260,6 +286,15 @@ class Policy(ABC):
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
         return np.zeros_like(s.deviation)
 
+    def post_deviation(
+        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+    ) -> FloatArray | None:
+        """The requested post-trade deviation per row (signed like the deviation).
+
+        ``None`` is "to target" (the default; ``ww`` and ``costaware`` override it).
+        """
+        return None
+
     def evaluate(
         self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
     ) -> Evaluation:
@@ -269,15 +304,15 @@ class Policy(ABC):
             s: The hedge state.
             costs: Cost inputs.
             fixed_share_usd: The part of the per-transaction fixed cost each acting row bears
-                (the backtester sends one vault per transaction: the full fixed cost; the live
-                planner passes 0 and shares the fixed cost across the batch afterwards).
+                (the backtester sends one vault per transaction: the full fixed cost and the
+                swap; the live planner passes 0 and prices the batch afterwards).
         """
-        trade = s.trade()
+        trade = s.trade(self.post_deviation(s, costs, fixed_share_usd))
         cost = marginal_cost_usd(costs, trade * s.spot) + fixed_share_usd
         benefit = self._benefit(s, trade)
         rule = self._rule(s, costs, benefit, cost)
         nonzero = s.deviation != 0.0
-        act = rule.want & nonzero & s.ready
+        act = rule.want & nonzero & (trade != 0.0) & s.ready
         code: IntArray = np.where(rule.want, rule.code_if_want, rule.code_if_not).astype(np.int64)
         code = np.where(
             nonzero, np.where(s.ready | ~rule.want, code, Reason.NOT_READY), Reason.HOLD_ZERO
@@ -395,6 +430,12 @@ class WhalleyWilmottPolicy(Policy, family="ww"):
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
         return risk_benefit_usd(s, trade, self.risk_aversion, None, DEFAULT_HORIZON_CAP_S)
 
+    def post_deviation(
+        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+    ) -> FloatArray:
+        """The return point inside the Whalley–Wilmott band (:func:`return_point`)."""
+        return return_point(s, costs, self.half_width(s, costs), fixed_share_usd)
+
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray
     ) -> Rule:
@@ -428,6 +469,37 @@ class CostAwarePolicy(Policy, family="costaware"):
 
     def _benefit(self, s: HedgeState, trade: FloatArray) -> FloatArray:
         return risk_benefit_usd(s, trade, self.risk_aversion, self.horizon, self.cap)
+
+    def edge(self, s: HedgeState, costs: CostInputs, fixed_usd: float = 0.0) -> FloatArray:
+        """The no-trade half-width ``H``, where a full trade's benefit equals its cost.
+
+        ``(G/Γ²)·H⁴ = F + λ·S·H`` with the auto horizon (``F`` = ``fixed_usd`` + the vault's own
+        gas, ``λ`` at the current deviation; the horizon's caps are ignored). ``inf`` where
+        ``Γ = 0``.
+
+        Solved by Newton's method from ``max((Γ²λS/G)^{1/3}, (Γ²F/G)^{1/4})``, below the root
+        of this convex quartic; eight steps reach float precision.
+        """
+        g2 = s.gamma**2
+        lam = proportional_rate(costs, s.deviation * s.spot)
+        fixed = fixed_usd + per_vault_fixed_usd(costs)
+        ok = g2 > 0.0
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            c = np.where(ok, self.risk_aversion / np.where(ok, g2, 1.0), 1.0)
+            b = lam * s.spot
+            h = np.maximum(np.cbrt(b / c), (fixed / c) ** 0.25)
+            for _ in range(8):
+                f = c * h**4 - b * h - fixed
+                df = 4.0 * c * h**3 - b
+                h = np.where(df > 0.0, h - f / np.where(df > 0.0, df, 1.0), h)
+        out: FloatArray = np.where(ok & np.isfinite(h) & (h > 0.0), h, np.inf)
+        return out
+
+    def post_deviation(
+        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+    ) -> FloatArray:
+        """The return point inside the cost-aware edge (:meth:`edge`, :func:`return_point`)."""
+        return return_point(s, costs, self.edge(s, costs, fixed_share_usd), fixed_share_usd)
 
     def _rule(
         self, s: HedgeState, costs: CostInputs, benefit: FloatArray, cost: FloatArray

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from keeper.strategy.rebalance_rule import executed_trade
 from keeper.units import Wad
 
 FloatArray = NDArray[np.float64]
@@ -67,14 +68,19 @@ class CostInputs:
     eth_usd: float
     pool_fee_bps: float
     impact_coef: float
+    #: Gas of the batch's one pool swap (charged once, when the batch's net trade is not zero).
+    #: 0 keeps a swap's gas inside ``gas_per_vault`` (the per-vault-swap execution of today).
+    gas_swap: int = 0
 
 
 @dataclass(frozen=True)
 class VaultDecision:
     """The decision for one vault, with the numbers that explain it.
 
-    ``deviation`` (net − target), ``band`` and ``trade`` (what the contract will trade,
-    ``clamp(target − net, ±max_trade)``, 0 when not acting) are exact wads.
+    ``deviation`` (net − target), ``band``, ``post_deviation`` and ``trade`` are exact wads.
+    ``post_deviation`` is the keeper's requested post-trade deviation (0: to target; its float
+    magnitude truncated toward the target), and ``trade`` what the contract will trade for it,
+    :func:`keeper.strategy.rebalance_rule.executed_trade` (0 when not acting).
     """
 
     vault: str
@@ -85,11 +91,17 @@ class VaultDecision:
     trade: Wad
     benefit_usd: float
     cost_usd: float
+    post_deviation: Wad = 0  # type: ignore[assignment]  # Wad(0); a NewType call is not a default
 
 
 @dataclass(frozen=True)
 class RebalancePlan:
-    """One cycle's plan: a decision per input vault (same order) and the batch to send."""
+    """One cycle's plan: a decision per input vault (same order) and the batch to send.
+
+    ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's one-swap cost
+    (:func:`keeper.strategy.costs.batch_cost_usd`): the marginal part holds the members' own gas
+    and calldata, the swap's gas, and the fee and impact on the net notional.
+    """
 
     decisions: tuple[VaultDecision, ...]
     batch: tuple[str, ...]
@@ -112,6 +124,8 @@ class HedgeState:
         elapsed_s: Seconds since the last rebalance.
         max_interval_s: The vault's time trigger, seconds (``inf`` in the backtest).
         max_trade: Largest trade per rebalance, whole underlying (``inf``: no cap).
+        band: The vault's band, whole underlying: a partial trade ends within it (``None``:
+            no bound, the backtest).
         ready: The contract would accept ``rebalance()`` now.
         reference_vol: The reference vol of ``volband``.
         rate: Continuously compounded rate (0 on-chain).
@@ -131,11 +145,19 @@ class HedgeState:
     reference_vol: FloatArray
     rate: float = 0.0
     elapsed_steps: IntArray | None = None
+    band: FloatArray | None = None
 
-    def trade(self) -> FloatArray:
-        """The trade the contract would make: ``clamp(target − net, ±max_trade)``."""
-        out: FloatArray = np.clip(-self.deviation, -self.max_trade, self.max_trade)
-        return out
+    def trade(self, post: FloatArray | None = None) -> FloatArray:
+        """The trade the contract would make for a requested post-trade deviation.
+
+        ``post=None`` is "to target": ``clamp(target − net, ±max_trade)``. Otherwise
+        :func:`keeper.strategy.rebalance_rule.executed_trade` bounds ``post``.
+        """
+        if post is None:
+            out: FloatArray = np.clip(-self.deviation, -self.max_trade, self.max_trade)
+            return out
+        band = self.band if self.band is not None else np.full_like(self.deviation, np.inf)
+        return executed_trade(self.deviation, post, band, self.max_trade)
 
 
 @dataclass(frozen=True)

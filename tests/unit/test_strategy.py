@@ -37,10 +37,14 @@ from keeper.strategy import (
     parse_policy,
     per_vault_fixed_usd,
     plan,
+    proportional_rate,
     state_from_views,
 )
+from keeper.strategy.costs import batch_cost_usd, swap_usd
 from keeper.strategy.policies import _REGISTRY
+from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad, return_fraction
 from keeper.strategy.types import FloatArray
+from keeper.units import wad_to_float
 
 WAD = 10**18
 COSTS = l2_default_costs()
@@ -226,15 +230,21 @@ def test_costaware_benefit_is_the_documented_formula() -> None:
     v = vault(dev=dev, max_trade=WAD)  # the trade is capped at 1: residual 1.5
     state = state_from_views([v], MARKET)
     ev = CostAwarePolicy(risk_aversion=g, horizon=horizon).evaluate(state, COSTS)
+    assert float(ev.trade[0]) == -1.0
     want = g * (dev**2 - 1.5**2) * (3000.0 * 0.8) ** 2 * horizon / YEAR_SECONDS
     assert float(ev.benefit_usd[0]) == pytest.approx(want, rel=1e-12)
     assert float(ev.cost_usd[0]) == pytest.approx(float(marginal_cost_usd(COSTS, 3000.0)))
-    # auto horizon: the gamma regrowth time Δ²/(ΓSσ)², capped by τ.
+    # auto horizon: the gamma regrowth time Δ²/(ΓSσ)², capped by τ; the trade stops at its
+    # return point, inside the vault's band (0.1).
     auto = CostAwarePolicy(risk_aversion=g).evaluate(
         state_from_views([vault(dev=0.3)], MARKET), COSTS
     )
+    q = float(auto.trade[0])
+    assert -0.3 < q < 0.0
+    assert abs(0.3 + q) <= 0.1
     h = min(0.3**2 / (0.002 * 3000 * 0.8) ** 2, 0.05)
-    assert float(auto.benefit_usd[0]) == pytest.approx(g * 0.09 * 2400.0**2 * h, rel=1e-12)
+    want = g * (0.09 - (0.3 + q) ** 2) * 2400.0**2 * h
+    assert float(auto.benefit_usd[0]) == pytest.approx(want, rel=1e-12)
 
 
 def test_time_policy_live_uses_interval_or_max_interval() -> None:
@@ -398,3 +408,176 @@ def test_costaware_never_acts_when_cost_exceeds_benefit(
     # The backtester's single-vault transaction carries the whole fixed cost.
     ev = policy.evaluate(state_from_views(views, MARKET), costs, fixed_cost_usd(costs))
     assert np.all(ev.benefit_usd[ev.act] > ev.cost_usd[ev.act])
+
+
+# ---------------------------------------------------------------- how far: partial rebalances
+
+
+def _obj(*xs: int) -> np.ndarray:
+    out = np.empty(len(xs), dtype=object)
+    out[:] = [int(x) for x in xs]
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    dev=st.integers(-(10**24), 10**24),
+    post=st.integers(-(10**24), 10**24),
+    band=st.integers(0, 10**23),
+    max_trade=st.integers(1, 10**24),
+)
+def test_executed_trade_keeps_the_contract_bounds(
+    dev: int, post: int, band: int, max_trade: int
+) -> None:
+    q = int(executed_trade(_obj(dev), _obj(post), _obj(band), _obj(max_trade))[0])
+    after = dev + q
+    assert abs(after) <= abs(dev)  # never increases |deviation|
+    assert after * dev >= 0  # never crosses the target
+    assert abs(q) <= max_trade
+    if abs(q) < max_trade:
+        assert abs(after) <= band or abs(after) == abs(dev) <= band  # ends inside the band
+    if post == 0 and abs(dev) <= max_trade:
+        assert after == 0  # no choice given: to target, as today
+    # The float version (the backtester's) is the same rule.
+    f = executed_trade(
+        np.array([dev / WAD]),
+        np.array([post / WAD]),
+        np.array([band / WAD]),
+        np.array([max_trade / WAD]),
+    )
+    assert float(f[0]) == pytest.approx(q / WAD, rel=1e-9, abs=1e-12)
+
+
+def test_executed_trade_examples() -> None:
+    def t(dev: int, post: int, band: int = 10, max_trade: int = 100) -> int:
+        return int(executed_trade(_obj(dev), _obj(post), _obj(band), _obj(max_trade))[0])
+
+    assert t(30, 0) == -30  # to target
+    assert t(30, 5) == -25  # to a keeper-chosen point inside the band
+    assert t(30, 25) == -20  # a request outside the band ends at the band edge
+    assert t(30, -5) == -30  # a request across the target stops at the target
+    assert t(-30, -5) == 25
+    assert t(8, 3) == -5  # time trigger inside the band: any point toward the target
+    assert t(8, 9) == 0  # ... but never away from it
+    assert t(300, 5) == -100  # capped at maxTrade: ends outside the band, carried over
+
+
+def test_post_deviation_rounds_toward_the_target() -> None:
+    assert post_deviation_wad(5 * WAD, 0.1) == 100000000000000005  # 0.1's exact binary value
+    assert post_deviation_wad(-5 * WAD, 0.1) == -100000000000000005
+    assert post_deviation_wad(-5 * WAD, -0.1) == -100000000000000005
+    assert post_deviation_wad(0, 0.3) == 0
+    assert post_deviation_wad(WAD, math.inf) == 0
+
+
+def test_return_fraction_limits() -> None:
+    x = return_fraction(np.array([0.0, 1e-9, 1e-3, 0.1, 1.0, 1e3, np.inf]))
+    assert x[0] == 1.0  # proportional costs only: the band edge
+    assert x[-1] == 0.0  # fixed cost only: the target
+    assert np.all(np.diff(x) <= 0.0)
+    assert 1.0 - x[2] == pytest.approx(1e-3 ** (1 / 3), rel=0.1)  # 1 − x ≈ φ^{1/3}
+    assert x[5] == pytest.approx(1 / 2e3, rel=0.05)  # x ≈ 1/(2φ)
+
+
+def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() -> None:
+    views = [vault(dev=0.5, contracts=1.0)]
+    state = state_from_views(views, MARKET)
+    for policy in (BandPolicy(0.05), TimePolicy(interval=1)):
+        (d,) = plan(policy, views, MARKET, COSTS).decisions
+        assert d.act
+        assert d.trade == -views[0].net_delta
+        assert d.post_deviation == 0
+    ww = WhalleyWilmottPolicy(risk_aversion=2e-2)
+    h = float(ww.half_width(state, COSTS)[0])
+    assert h < 0.1  # its band is inside the vault's
+    (d,) = plan(ww, views, MARKET, COSTS).decisions
+    assert d.act
+    post = d.deviation + d.trade
+    assert post == d.post_deviation
+    assert 0 < post <= round(h * WAD)  # stops at its return point, inside its band
+    # No fixed cost at all: exactly the Whalley–Wilmott edge.
+    free = replace(
+        COSTS, gas_fixed=0, gas_per_vault=0, gas_swap=0, l1_fee_fixed_wei=0, l1_fee_per_vault_wei=0
+    )
+    p = ww.post_deviation(state, free)
+    assert p is not None
+    assert float(p[0]) == pytest.approx(float(ww.half_width(state, free)[0]), rel=1e-12)
+    # A dominant fixed cost: nearly to target.
+    dear = replace(COSTS, gas_per_vault=10**12, gas_price_wei=10**9)
+    p = ww.post_deviation(state, dear)
+    assert p is not None
+    assert 0 <= float(p[0]) < 1e-3 * h
+
+
+def test_a_deviation_exactly_on_the_band_edge_does_not_act() -> None:
+    # The contract's trigger is a strict `>`; the off-chain band rule matches it.
+    on_edge = vault(dev=0.5, contracts=10.0)  # band:width=0.05 of 10 contracts = 0.5 exactly
+    assert 0.05 * 10.0 == 0.5
+    (d,) = plan(BandPolicy(0.05), [on_edge], MARKET, COSTS).decisions
+    assert not d.act
+    assert "inside band" in d.reason
+    (d,) = plan(BandPolicy(0.05), [vault(dev=0.5 + 1e-15, contracts=10.0)], MARKET, COSTS).decisions
+    assert d.act
+    state = state_from_views([on_edge], MARKET)
+    assert float(state.deviation[0]) == 0.5
+    assert not bool(BandPolicy(0.05).evaluate(state, COSTS).act[0])
+
+
+def test_batch_cost_is_one_swap_on_the_net() -> None:
+    c = COSTS
+    one = batch_cost_usd(c, [3000.0])
+    assert one == pytest.approx(
+        fixed_cost_usd(c)
+        + per_vault_fixed_usd(c)
+        + swap_usd(c)
+        + float(marginal_cost_usd(c, 3000.0))
+        - per_vault_fixed_usd(c)
+    )
+    crossed = batch_cost_usd(c, [3000.0, -3000.0])  # fully crossed: no swap, no fee, no impact
+    assert crossed == pytest.approx(fixed_cost_usd(c) + 2 * per_vault_fixed_usd(c))
+    partly = batch_cost_usd(c, [3000.0, -1000.0])
+    assert partly == pytest.approx(
+        fixed_cost_usd(c)
+        + 2 * per_vault_fixed_usd(c)
+        + swap_usd(c)
+        + float(proportional_rate(c, 2000.0)) * 2000.0
+    )
+    assert batch_cost_usd(c, []) == 0.0
+
+
+def test_costaware_keeps_a_vault_whose_trade_crosses_another() -> None:
+    policy = CostAwarePolicy(risk_aversion=1e-3, horizon=3600.0)
+    costs = COSTS
+    # Two that each pay alone, opposite: both stay, and the batch costs less than apart.
+    a, b = vault("0xa", dev=3.0), vault("0xb", dev=-3.0)
+    p = plan(policy, [a, b], MARKET, costs)
+    assert p.batch == ("0xa", "0xb")
+    apart = sum(batch_cost_usd(costs, [wad_to_float(d.trade) * 3000.0]) for d in p.decisions)
+    assert p.fixed_cost_usd + p.marginal_cost_usd < apart
+
+
+def test_a_large_fixed_l1_fee_reaches_the_live_plan() -> None:
+    # Through the runner's own cost inputs (keeper.app.market.batch_costs), not a hand-built
+    # CostInputs: an L1 fee dropped on the way would leave both plans equal.
+    from keeper.app.cycle import run_cycle
+    from tests.unit.test_app_cycle import BATCHER, make_keeper, snap
+
+    class L1:
+        name = "op"
+
+        def __init__(self, wei: int) -> None:
+            self.wei = wei
+
+        def fee(self, signed: bytes, to: str, data: bytes) -> int:
+            return self.wei  # the same for one and two vaults: all of it is the fixed part
+
+    def planned(l1_wei: int) -> tuple[str, ...]:
+        k = make_keeper([snap(0, -WAD // 2)], batcher=BATCHER, l1fee=L1(l1_wei), chain_id=10)
+        k.policy = CostAwarePolicy(risk_aversion=1e-3)
+        result = run_cycle(k)
+        assert k.l1_estimate is not None
+        assert k.l1_estimate[1] == (l1_wei, 0)
+        return result.planned
+
+    assert planned(0) != ()
+    assert planned(10**18) == ()  # 1 ETH of L1 fee (3000 USD): the batch no longer pays

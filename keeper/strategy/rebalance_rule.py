@@ -1,0 +1,134 @@
+"""How far a rebalance trades: the contract's bounds on a keeper-chosen post-trade deviation.
+
+The keeper chooses *when* (the policy's rule) and *how far* (a requested post-trade deviation);
+the contract bounds the second. :func:`executed_trade` is that bound, the one definition the live
+planner (on exact :data:`~keeper.units.Wad` ints) and the backtester (on float arrays) both run,
+written so the contract can mirror it line by line:
+
+Given the deviation ``d = net − target``, the requested post-trade deviation ``p`` (0, or none
+given, means "to target"), the vault's ``band`` and ``maxTrade``:
+
+1. ``side = sign(d)``; ``|d| = side·d``.
+2. The request is taken on ``d``'s side only and no farther than ``min(|d|, band)``:
+   ``w = clamp(side·p, 0, min(|d|, band))``. So the trade never crosses the target, never
+   increases ``|d|``, and leaves ``|deviation| ≤ band``. A request across the target becomes the
+   target; one farther out than the band becomes the band edge. When only the time trigger fired
+   (``|d| ≤ band``), any point from ``|d|`` down to the target is allowed, the target included.
+3. The trade's size is ``min(|d| − w, maxTrade)``: a trade capped at ``maxTrade`` may end
+   outside the band, and the remainder is carried to a later block, as today.
+4. The trade (added to the vault's net delta) is ``−side · size``; a zero trade is no rebalance.
+
+Rounding (the planner's float → Wad step, :func:`post_deviation_wad`): the policy's float
+post-trade deviation becomes a Wad by truncating its magnitude toward zero, i.e. toward the
+target, so rounding can only trade (at most 1 wei) more, never leave the band.
+
+The policies' choice of ``p`` (:func:`return_fraction`): ``band``, ``volband`` and ``time`` ask
+for the target (``p = 0``, the anchors' bots). ``ww`` and ``costaware`` ask for the cost-optimal
+return point ``p = x·H`` inside their no-trade half-width ``H``: the edge (``x = 1``) under purely
+proportional costs (Whalley–Wilmott), the target (``x → 0``) when the fixed cost dominates.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TypeVar
+
+import numpy as np
+from numpy.typing import NDArray
+
+from keeper.units import Wad, wad_from_float
+
+FloatArray = NDArray[np.float64]
+
+#: An array of floats (backtest, whole underlying) or of Python ints (``dtype=object``: Wads).
+A = TypeVar("A", FloatArray, NDArray[np.object_])
+
+
+def executed_trade(deviation: A, post: A, band: A, max_trade: A) -> A:
+    """The trade the contract executes for a requested post-trade deviation (module docstring).
+
+    Works elementwise on float arrays (the backtester) and on ``dtype=object`` arrays of Python
+    ints (the planner's exact Wads): it uses only comparisons, ``+``, ``−`` and ``×`` by ±1.
+
+    Args:
+        deviation: ``net − target``.
+        post: The requested post-trade deviation (0: to target).
+        band: The vault's band (``inf`` in the backtest: no bound).
+        max_trade: The vault's ``maxTrade`` (``inf``: no cap).
+
+    Returns:
+        The trade, to be added to the net delta (opposite in sign to ``deviation``, or 0).
+    """
+    side = np.where(deviation > 0, 1, -1)
+    mag = deviation * side
+    limit = np.minimum(mag, band)
+    want = np.minimum(np.maximum(post * side, 0), limit)
+    size = np.minimum(mag - want, max_trade)
+    out: A = -side * size
+    return out
+
+
+def post_deviation_wad(deviation: int, post: float) -> Wad:
+    """The requested post-trade deviation as a Wad.
+
+    ``post`` on ``deviation``'s side, its magnitude truncated toward zero (toward the target);
+    0 when ``post`` is 0 or not finite.
+    """
+    if deviation == 0 or not math.isfinite(post) or post == 0.0:
+        return Wad(0)
+    mag = abs(wad_from_float(abs(post)))
+    return Wad(mag if deviation > 0 else -mag)
+
+
+# ---- the cost-optimal return point -------------------------------------------------------------
+#
+# A deviation diffusing at rate a² = (Γ·S·σ)² per year, held inside (−H, H) and brought back to
+# ±p = ±x·H when it reaches ±H, costs per unit time (fixed cost F and proportional rate λ per
+# trade, risk aversion G on the variance rate S²σ²Δ²; the exit time from ±p is (H² − p²)/a² and
+# the expected ∫Δ² over a cycle (H⁴ − p⁴)/(6a²)):
+#
+#     R(p) = a²·(F + λS(H − p))/(H² − p²) + G·S²σ²·(H² + p²)/6.
+#
+# With φ = F/(λ·S·H) and ψ = G·H³/(3·Γ²·S·λ), dR/dp = 0 reads
+#
+#     P(x) = 2xφ − (1 − x)² + ψ·x·(1 − x)²·(1 + x)² = 0,   x ∈ [0, 1].
+#
+# ψ = 1/4 is the value at which H is itself the optimal band under proportional costs alone
+# (H³ = ¾·λΓ²S/G); with it, φ = 0 gives x = 1 (trade to the edge) and x → 1/(2φ) → 0 as the
+# fixed cost grows (trade to the target); for small φ, 1 − x ≈ φ^{1/3}. The policy's own H is
+# taken as that optimal band, so x depends on φ alone and is tabulated once.
+
+_PSI = 0.25
+_LOG_PHI = np.linspace(-12.0, 8.0, 801)
+
+
+def _solve_fraction(phi: float) -> float:
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        x = 0.5 * (lo + hi)
+        p = 2.0 * x * phi - (1.0 - x) ** 2 + _PSI * x * (1.0 - x) ** 2 * (1.0 + x) ** 2
+        lo, hi = (lo, x) if p > 0.0 else (x, hi)
+    return 0.5 * (lo + hi)
+
+
+_FRACTION = np.array([_solve_fraction(10.0**lp) for lp in _LOG_PHI])
+
+
+def return_fraction(phi: FloatArray) -> FloatArray:
+    """The optimal return point as a fraction ``x`` of the no-trade half-width (see above).
+
+    Args:
+        phi: Fixed cost over the proportional cost of a full-band trade, ``F/(λ·S·H)`` (≥ 0;
+            ``inf`` or NaN, e.g. with no proportional cost, gives 0: trade to the target).
+
+    Returns:
+        ``x`` in ``[0, 1]``: 1 at ``φ = 0`` (the edge), decreasing to 0.
+    """
+    ph = np.asarray(phi, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.log10(ph)
+    x = np.interp(np.nan_to_num(lp, nan=np.inf, neginf=-np.inf), _LOG_PHI, _FRACTION)
+    x = np.where(ph <= 10.0 ** _LOG_PHI[0], 1.0, x)
+    x = np.where((ph > 10.0 ** _LOG_PHI[-1]) | ~np.isfinite(ph), 0.0, x)
+    out: FloatArray = x
+    return out
