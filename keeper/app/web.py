@@ -166,6 +166,17 @@ class _Handler(SimpleHTTPRequestHandler):
     """Static files from the dist directory, plus the config endpoint."""
 
     config_body: bytes = b"{}"
+    #: Fixed types for what Vite emits (module scripts need a JavaScript type, whatever the
+    #: host's /etc/mime.types says).
+    extensions_map: dict[str, str] = {  # noqa: RUF012 - the base class's attribute
+        **SimpleHTTPRequestHandler.extensions_map,
+        ".js": "text/javascript",
+        ".mjs": "text/javascript",
+        ".css": "text/css",
+        ".svg": "image/svg+xml",
+        ".json": "application/json",
+        ".png": "image/png",
+    }
 
     def __init__(self, *args: Any, config_body: bytes, **kwargs: Any) -> None:
         self.config_body = config_body
@@ -187,7 +198,7 @@ class _Handler(SimpleHTTPRequestHandler):
             return
         super().do_GET()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
 
@@ -218,7 +229,9 @@ class WebServer:
         port: int = 0,
     ) -> None:
         if not (dist / "index.html").is_file():
-            raise ConfigError(f"the web app is not built ({dist}/index.html missing): run `make web`")
+            raise ConfigError(
+                f"the web app is not built ({dist}/index.html missing): run `make web`"
+            )
         body = json.dumps(config.to_json(), separators=(",", ":")).encode()
         handler = functools.partial(_Handler, directory=str(dist), config_body=body)
         try:

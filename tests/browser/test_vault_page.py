@@ -15,6 +15,7 @@ from web3 import Web3
 from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
+PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value of 1M shares
 
 
 def busiest_vault(devnet: Devnet) -> str:
@@ -72,7 +73,9 @@ def test_vault_page_shows_the_vault_as_the_chain_has_it(
     block = int(page.get_attribute("#main", "data-block"))
     fns = vault.functions
     assert raw(page, "nav") == fns.totalAssets().call(block_identifier=block)
-    assert raw(page, "share-price") == fns.convertToAssets(ONE_SHARE).call(block_identifier=block)
+    assert raw(page, "share-price") == fns.convertToAssets(PRICE_SHARES).call(
+        block_identifier=block
+    )
     assert raw(page, "free") == fns.freeQuote().call(block_identifier=block)
     assert raw(page, "locked") == fns.lockedCollateral().call(block_identifier=block)
     assert raw(page, "inventory") == fns.hedgeInventory().call(block_identifier=block)

@@ -4,7 +4,7 @@ import { esc } from './format.js'
 
 const W = 560
 const H = 200
-const PAD = { l: 64, r: 12, t: 12, b: 28 }
+const PAD = { l: 72, r: 12, t: 12, b: 28 }
 
 function scale(d0, d1, r0, r1) {
   const span = d1 - d0 || 1
@@ -24,7 +24,7 @@ const hhmm = (t) => new Date(t * 1000).toISOString().slice(5, 16).replace('T', '
  *   dots?: boolean, pairs?: boolean}>} o.series  points are [unix time, value]; `pairs`
  *   draws each two points as one separate segment
  * @param {Array<[number, number, number]>} [o.band]  [time, low, high], drawn as a shaded area
- * @param {(v: number) => string} o.yLabel
+ * @param {((v: number) => string) | null} o.yLabel  null: decimals from the tick spacing
  * @param {string} o.testid
  * @param {string} o.title
  */
@@ -43,14 +43,19 @@ export function lineChart({ series, band = [], yLabel, testid, title }) {
   const sx = scale(x0, x1, PAD.l, W - PAD.r)
   const sy = scale(y0, y1, H - PAD.b, PAD.t)
   const parts = []
+  // Default labels: as many decimals as the tick spacing needs (at least 2).
+  const step = (y1 - y0) / 4
+  const places = Math.min(10, Math.max(2, Math.ceil(-Math.log10(step || 1)) + 1))
+  const label = yLabel ?? ((v) => v.toFixed(places))
   for (const t of ticks(y0, y1)) {
     const y = sy(t).toFixed(1)
     parts.push(`<line class="grid" x1="${PAD.l}" x2="${W - PAD.r}" y1="${y}" y2="${y}"/>`)
-    parts.push(`<text class="tick" x="${PAD.l - 6}" y="${y}" text-anchor="end" dy="3">${esc(yLabel(t))}</text>`)
+    parts.push(`<text class="tick" x="${PAD.l - 6}" y="${y}" text-anchor="end" dy="3">${esc(label(t))}</text>`)
   }
-  for (const t of ticks(x0, x1, 3)) {
-    parts.push(`<text class="tick" x="${sx(t).toFixed(1)}" y="${H - 8}" text-anchor="middle">${hhmm(t)}</text>`)
-  }
+  ticks(x0, x1, 3).forEach((t, i, all) => {
+    const anchor = i === 0 ? 'start' : i === all.length - 1 ? 'end' : 'middle'
+    parts.push(`<text class="tick" x="${sx(t).toFixed(1)}" y="${H - 8}" text-anchor="${anchor}">${hhmm(t)}</text>`)
+  })
   if (band.length) {
     const top = band.map((b) => `${sx(b[0]).toFixed(1)},${sy(b[2]).toFixed(1)}`)
     const bottom = band.map((b) => `${sx(b[0]).toFixed(1)},${sy(b[1]).toFixed(1)}`).reverse()

@@ -31,9 +31,9 @@ export const SENTENCES = {
   ERC4626ExceededMaxMint: (a, u) =>
     `You asked to mint ${u.shares(a[1])} but at most ${u.shares(a[2])} can be minted now.`,
   ERC4626ExceededMaxWithdraw: (a, u) =>
-    `You asked to withdraw ${u.assets(a[1])} but ${short(a[0])} can withdraw at most ${u.assets(a[2])} now: only free liquidity (quote not locked as collateral for open options) can leave the vault, up to your position.`,
+    `You asked to withdraw ${u.assets(a[1])} but ${short(a[0])} can withdraw at most ${u.assets(a[2])} now: a withdrawal is limited to your position and to the vault's free liquidity (quote not locked as collateral for open options).`,
   ERC4626ExceededMaxRedeem: (a, u) =>
-    `You asked to redeem ${u.shares(a[1])} but ${short(a[0])} can redeem at most ${u.shares(a[2])} now: only free liquidity (quote not locked as collateral for open options) can leave the vault, up to your shares.`,
+    `You asked to redeem ${u.shares(a[1])} but ${short(a[0])} can redeem at most ${u.shares(a[2])} now: a redemption is limited to your shares and to the vault's free liquidity (quote not locked as collateral for open options).`,
   // ERC-20 (the asset token, or the vault's own shares).
   ERC20InsufficientBalance: (a, u) =>
     `${short(a[0])} holds ${u.amount(a[1])}, and ${u.amount(a[2])} is needed.`,

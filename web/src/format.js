@@ -25,6 +25,7 @@ export function fmtShort(value, decimals, places = 2) {
   const [int, frac = ''] = exact.split('.')
   if (frac.length <= places) return group(exact)
   const kept = frac.slice(0, places).replace(/0+$/, '')
+  if (!kept && /^-?0$/.test(int)) return '~0'
   return '~' + group(kept ? `${int}.${kept}` : int)
 }
 

@@ -6,7 +6,7 @@ import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeCha
 import { lineChart } from './chart.js'
 import { esc, fmt, fmtShort, short, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
 import { detectQueue, queuePanel } from './queue.js'
-import { listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
+import { PRICE_EXTRA_DECIMALS, listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
 
 const $ = (sel, root = document) => root.querySelector(sel)
 const TRIGGERS = ['none', 'band', 'time']
@@ -274,7 +274,7 @@ function renderStats(meta, s) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   $('#stats').innerHTML = [
     stat('NAV (totalAssets)', A(s.totalAssets), 'nav', s.totalAssets),
-    stat('Share price', `${fmt(s.sharePrice, meta.assetDecimals)} ${meta.assetSymbol}`, 'share-price', s.sharePrice, 'convertToAssets(1 share), rounded down'),
+    stat('Share price', `${fmt(s.sharePrice, meta.assetDecimals + PRICE_EXTRA_DECIMALS)} ${meta.assetSymbol}`, 'share-price', s.sharePrice, 'convertToAssets(1,000,000 shares) / 1,000,000, rounded down'),
     stat('Shares outstanding', fmtShort(s.totalSupply, meta.shareDecimals, 2), 'supply', s.totalSupply, fmt(s.totalSupply, meta.shareDecimals)),
     stat('Oracle price', usd8(s.valuationPrice), 'price', s.valuationPrice),
     stat('Status', s.paused ? 'paused' : 'active', 'paused', String(s.paused)),
@@ -292,7 +292,7 @@ function renderLiquidity(meta, s) {
 <dt>Free (withdrawable now)</dt><dd data-testid="free" data-raw="${s.freeQuote}">${esc(A(s.freeQuote))}</dd>
 <dt>Locked (max payoff of open options)</dt><dd data-testid="locked" data-raw="${s.lockedCollateral}">${esc(A(s.lockedCollateral))}</dd>
 <dt>Quote held</dt><dd data-raw="${s.quoteBalance}">${esc(A(s.quoteBalance))}</dd>
-<dt>Hedge inventory</dt><dd data-testid="inventory" data-raw="${s.hedgeInventory}">${esc(wad(s.hedgeInventory))} underlying</dd>
+<dt>Hedge inventory</dt><dd data-testid="inventory" data-raw="${s.hedgeInventory}">${esc(wad(s.hedgeInventory))} ${esc(meta.underlyingSymbol)}</dd>
 <dt>Options value (owed, model)</dt><dd data-raw="${s.optionsValue}">${esc(A(s.optionsValue))}</dd>
 <dt>Settled, unpaid</dt><dd data-raw="${s.settledUnpaid}">${esc(A(s.settledUnpaid))}</dd>
 </dl>`
@@ -365,7 +365,7 @@ async function renderHistory(meta, s) {
   if (meta.address !== state.selected) return
   const d = meta.assetDecimals
   const nav = h.samples.map((x) => [x.time, unitsToNumber(x.totalAssets, d)])
-  const price = h.samples.map((x) => [x.time, unitsToNumber(x.sharePrice, d)])
+  const price = h.samples.map((x) => [x.time, unitsToNumber(x.sharePrice, d + PRICE_EXTRA_DECIMALS)])
   const delta = h.samples.map((x) => [x.time, wadToNumber(x.netDelta)])
   const band = h.samples.map((x) => {
     const t = wadToNumber(x.thresholds.targetDelta)
@@ -384,11 +384,11 @@ async function renderHistory(meta, s) {
   $('#charts').innerHTML = `<h2>History <small class="muted">blocks ${h.from}–${h.latest}, ${h.samples.length} samples, ${h.logs.length} events</small></h2>
 <div class="charts">
 ${lineChart({ title: `NAV (${meta.assetSymbol})`, testid: 'chart-nav', yLabel: money, series: [{ label: 'totalAssets', color: '#2563eb', points: nav }] })}
-${lineChart({ title: `Share price (${meta.assetSymbol} per share)`, testid: 'chart-price', yLabel: (v) => v.toFixed(4), series: [{ label: 'convertToAssets(1 share)', color: '#0f766e', points: price }] })}
+${lineChart({ title: `Share price (${meta.assetSymbol} per share)`, testid: 'chart-price', yLabel: null, series: [{ label: 'convertToAssets(1M shares) / 1M', color: '#0f766e', points: price }] })}
 ${lineChart({
   title: `Net delta vs band (now ${fmtShort(s.netDelta, 18, 3)}; target ${fmtShort(th.targetDelta, 18, 3)} ± ${fmtShort(th.band, 18, 3)})`,
   testid: 'chart-delta',
-  yLabel: (v) => v.toFixed(2),
+  yLabel: null,
   band,
   series: [
     { label: 'net delta (sampled)', color: '#b45309', points: delta },

@@ -4,6 +4,10 @@
 import { getAddress, toEventSelector } from 'viem'
 
 const MAX_SAMPLES = 48
+//: The share price is read as the value of PRICE_SHARES shares, so it has 6 more decimals than
+//: the asset (convertToAssets of one share alone rounds down to whole asset units).
+export const PRICE_SHARES = 10n ** 6n
+export const PRICE_EXTRA_DECIMALS = 6
 const MAX_EVENT_POINTS = 96
 export const REBALANCES_SHOWN = 12
 
@@ -34,16 +38,18 @@ export async function listVaults(client, config) {
 export async function readMeta(client, config, address) {
   const abi = config.abis.vault
   const r = (functionName, args) => client.readContract({ address, abi, functionName, args })
-  const [name, symbol, shareDecimals, asset] = await Promise.all([
+  const [name, symbol, shareDecimals, asset, underlying] = await Promise.all([
     r('name'),
     r('symbol'),
     r('decimals'),
     r('asset'),
+    r('underlying'),
   ])
   const erc20 = config.abis.erc20
-  const [assetSymbol, assetDecimals] = await Promise.all([
+  const [assetSymbol, assetDecimals, underlyingSymbol] = await Promise.all([
     client.readContract({ address: asset, abi: erc20, functionName: 'symbol' }),
     client.readContract({ address: asset, abi: erc20, functionName: 'decimals' }),
+    client.readContract({ address: underlying, abi: erc20, functionName: 'symbol' }).catch(() => 'underlying'),
   ])
   return {
     address,
@@ -53,7 +59,10 @@ export async function readMeta(client, config, address) {
     asset,
     assetSymbol,
     assetDecimals: Number(assetDecimals),
+    underlying,
+    underlyingSymbol,
     oneShare: 10n ** BigInt(shareDecimals),
+    priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
   }
 }
 
@@ -82,7 +91,7 @@ export async function readSnapshot(client, config, meta, account) {
   ]
   const values = await Promise.all([
     ...names.map((n) => r(n)),
-    r('convertToAssets', [meta.oneShare]),
+    r('convertToAssets', [meta.priceShares]),
     client.getBlock({ blockNumber }),
   ])
   const s = Object.fromEntries(names.map((n, i) => [n, values[i]]))
@@ -164,7 +173,7 @@ export async function readHistory(client, config, meta, latest) {
         const [totalAssets, totalSupply, sharePrice, netDelta, thresholds, block] = await Promise.all([
           r('totalAssets'),
           r('totalSupply'),
-          r('convertToAssets', [meta.oneShare]),
+          r('convertToAssets', [meta.priceShares]),
           r('netDelta'),
           r('thresholds'),
           client.getBlock({ blockNumber }),
