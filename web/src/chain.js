@@ -32,7 +32,8 @@ export function makePublicClient(config, chain) {
   const transport = /^wss?:/.test(config.rpcUrl)
     ? webSocket(config.rpcUrl)
     : http(config.rpcUrl, { batch: { batchSize: 200, wait: 5 } })
-  return createPublicClient({ chain, transport })
+  // Receipts are polled every second (viem waits 4 s by default; L2 blocks come every 1-2 s).
+  return createPublicClient({ chain, transport, pollingInterval: 1_000 })
 }
 
 /** The wallet, or null when the browser has none. */

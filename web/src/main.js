@@ -326,7 +326,7 @@ function renderOptions(meta, s) {
       return `<tr data-testid="option-row" data-id="${x.id}">
 <td>#${x.id}</td><td>${type}</td><td>${esc(usd8(x.strike))}</td><td>${esc(usd8(x.cap))}</td>
 <td>${esc(utc(x.expiry))}</td><td data-raw="${x.size}">${esc(wad(x.size))}</td>
-<td>${d === null ? 'n/a' : esc(fmtShort(d, 18, 4))}</td></tr>`
+<td title="${d === null ? '' : esc(wad(d))}">${d === null ? 'n/a' : esc(fmtShort(d, 18, 4))}</td></tr>`
     })
     .join('')
   $('#options').innerHTML = `<h2>Open options <small class="muted">${s.openSeries.length} series, the vault is short each</small></h2>
@@ -415,11 +415,11 @@ function renderRebalances(meta, list, h) {
       (r) => `<tr data-testid="rebalance-row" data-tx="${r.hash}">
 <td>${r.blockNumber}<br><small class="muted">${esc(utc(r.time))}</small></td>
 <td>${TRIGGERS[Number(r.trigger)] ?? r.trigger}</td>
-<td>${esc(fmtShort(r.deltaBefore, 18, 3))} → ${esc(fmtShort(r.deltaAfter, 18, 3))}</td>
+<td title="${esc(wad(r.deltaBefore))} → ${esc(wad(r.deltaAfter))}">${esc(fmtShort(r.deltaBefore, 18, 3))} → ${esc(fmtShort(r.deltaAfter, 18, 3))}</td>
 <td>${esc(usd8(r.price))}</td>
 <td data-testid="rebalance-gas" data-raw="${r.gasUsed}">${r.gasUsed.toLocaleString('en-US')}${r.batchSize > 1 ? `<br><small class="muted">batch of ${r.batchSize} vaults</small>` : ''}</td>
-<td data-raw="${r.l2Fee}">${esc(eth(r.l2Fee))}</td>
-<td data-testid="rebalance-l1" data-raw="${r.l1Fee ?? ''}">${r.l1Fee === null ? '<span class="muted" title="the receipt has no l1Fee (not an OP-stack chain, e.g. anvil)">n/a</span>' : esc(eth(r.l1Fee))}</td>
+<td data-raw="${r.l2Fee}" title="${esc(wad(r.l2Fee))} ETH">${esc(eth(r.l2Fee))}</td>
+<td data-testid="rebalance-l1" data-raw="${r.l1Fee ?? ''}">${r.l1Fee === null ? '<span class="muted" title="the receipt has no l1Fee (not an OP-stack chain, e.g. anvil)">n/a</span>' : `<span title="${esc(wad(r.l1Fee))} ETH">${esc(eth(r.l1Fee))}</span>`}</td>
 <td><code title="${esc(r.hash)}">${esc(short(r.hash))}</code></td></tr>`,
     )
     .join('')
