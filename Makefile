@@ -21,13 +21,19 @@ PY := $(VENV)/bin/python
 export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 
 SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/null)
+# The web app (web/, its own npm project) is rebuilt when any of its sources changes.
+WEB_SOURCES := $(shell find web/src web/public -type f 2>/dev/null) \
+	web/index.html web/vite.config.js web/package.json web/package-lock.json
+# The browser tests drive Debian's Chromium (Playwright's own download is not reachable).
+CHROMIUM ?= /usr/bin/chromium
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
-.PHONY: help install demo test test-forge test-py gas bench bench-quick chaos lint fmt clean distclean
+.PHONY: help install demo test test-forge test-py gas bench bench-quick chaos lint fmt clean distclean web
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: node_modules/.installed $(VENV)/.installed build/.forge-built ## npm ci, uv sync, forge build (idempotent)
+install: node_modules/.installed $(VENV)/.installed build/.forge-built $(CHROMIUM) web/dist/.built ## npm ci, uv sync, forge build, Chromium, web build (idempotent)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -44,6 +50,28 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
 	$(FORGE) build
 	@touch $@
+
+# Chromium for the browser tests, from Debian, only when it is missing (the binary is the stamp).
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "make install: $(CHROMIUM) is missing and apt-get" \
+	  "is not available: install Chromium (Debian/Ubuntu package 'chromium') so that" \
+	  "$(CHROMIUM) exists, or pass CHROMIUM=/path/to/chromium" >&2; exit 1; }
+	$(SUDO) apt-get update
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
+	@test -x $@ || { echo "make install: apt-get installed chromium but $@ is missing" >&2; exit 1; }
+
+web/node_modules/.installed: web/package.json web/package-lock.json
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	@touch $@
+
+web/dist/.built: web/node_modules/.installed $(WEB_SOURCES)
+	cd web && node_modules/.bin/vite build --logLevel warn
+	@touch $@
+
+# `make web WEB_ARGS="--rpc-url http://127.0.0.1:8545 --addresses out/devnet.json"`.
+WEB_ARGS ?= --addresses out/devnet.json
+web: install ## serve the depositors' web app (web/dist) on 127.0.0.1:8765, see docs/web.md
+	$(VENV)/bin/keeper web $(WEB_ARGS)
 
 # `make demo DEMO_ARGS="--vaults 6 --steps 300"` passes flags to `keeper demo`.
 DEMO_ARGS ?=
@@ -90,8 +118,8 @@ fmt: install ## format Python and Solidity in place
 	$(FORGE) fmt
 
 clean: ## remove build products and caches
-	rm -rf build out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf build out web/dist .pytest_cache .mypy_cache .ruff_cache
 	find . -name __pycache__ -not -path './node_modules/*' -not -path './.venv/*' -prune -exec rm -rf {} +
 
 distclean: clean ## also remove installed dependencies
-	rm -rf node_modules $(VENV) .tools
+	rm -rf node_modules web/node_modules $(VENV) .tools

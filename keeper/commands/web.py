@@ -1,0 +1,103 @@
+"""``keeper web``: serve the depositors' web app against an RPC node and an addresses file.
+
+The page (``web/dist``, built by ``make install``/``make web``) is static; the server adds one
+JSON endpoint with the RPC URL, chain id, addresses and ABIs (:mod:`keeper.app.web`). The RPC
+URL comes from ``--rpc-url``, else the addresses file's ``rpc_url``, else ``KEEPER_RPC_URL``.
+The node is asked for its chain id once, at start, and a file written for another chain is
+refused. See docs/web.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from keeper.app.web import (
+    DEFAULT_DIST,
+    DEFAULT_HISTORY_BLOCKS,
+    WebServer,
+    build_config,
+    is_loopback,
+    read_addresses,
+)
+from keeper.chain.connection import connect
+from keeper.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_PORT = 8765
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``web`` subcommand."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "web",
+        help="serve the depositors' web app (web/dist) for the vaults in an addresses file",
+        description=(
+            "Serve the built web app and a config endpoint (RPC URL, chain id, addresses, "
+            "ABIs from build/forge). The page reads the chain itself and sends transactions "
+            "through the browser's wallet (window.ethereum); this server never signs. "
+            "Binds to 127.0.0.1 unless --host says otherwise."
+        ),
+    )
+    p.add_argument(
+        "--addresses",
+        type=Path,
+        required=True,
+        metavar="JSON",
+        help="addresses file: out/devnet.json or deployments/<network>.json",
+    )
+    p.add_argument(
+        "--rpc-url",
+        metavar="URL",
+        help="JSON-RPC URL the browser reads from (default: the file's rpc_url, KEEPER_RPC_URL)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})"
+    )
+    p.add_argument(
+        "--history-blocks",
+        type=int,
+        default=DEFAULT_HISTORY_BLOCKS,
+        metavar="N",
+        help=f"blocks of events and history the page reads (default {DEFAULT_HISTORY_BLOCKS})",
+    )
+    p.add_argument("--dist", type=Path, default=DEFAULT_DIST, help=argparse.SUPPRESS)
+    p.set_defaults(func=web)
+
+
+def web(args: argparse.Namespace) -> int:
+    """Check the node, then serve until Ctrl-C."""
+    if not 0 <= args.port <= 65_535:
+        raise ConfigError("--port must be between 0 and 65535")
+    addresses = read_addresses(args.addresses)
+    rpc_url = (
+        args.rpc_url
+        or addresses.get("rpc_url")
+        or addresses.get("rpcUrl")
+        or os.environ.get("KEEPER_RPC_URL")
+    )
+    if not rpc_url:
+        raise ConfigError("no RPC URL: pass --rpc-url (or put rpc_url in the addresses file)")
+    rpc_url = str(rpc_url).split(",")[0].strip()
+    chain_id = int(connect(rpc_url).eth.chain_id)
+    config = build_config(
+        addresses, rpc_url=rpc_url, chain_id=chain_id, history_blocks=args.history_blocks
+    )
+    server = WebServer(config, dist=args.dist, host=args.host, port=args.port)
+    if not is_loopback(args.host):
+        logger.warning("serving on %s: the config (RPC URL) is visible to that network", args.host)
+    print(
+        f"keeper web: {len(config.vaults)} vault(s)"
+        f"{' + factory ' + config.factory if config.factory else ''} on chain {chain_id}"
+    )
+    print(f"keeper web: open {server.url}  (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("keeper web: stopped")
+    return 0

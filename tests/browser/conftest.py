@@ -1,0 +1,228 @@
+"""Browser tests: the built web app in headless Chromium against anvil with the devnet stack.
+
+Set-up, once per module:
+
+1. anvil on a free port (:class:`keeper.chain.anvil.Anvil`, stopped by PID);
+2. the demo's devnet on it (:func:`keeper.app.demo.run_demo` with ``rpc_url``: the stack, the
+   depositors, the desk's options, the market and the real keeper hedging for a few steps), so
+   the page has history, open options and rebalances to show;
+3. the page's depositor, anvil account 1 (unused by the demo), given USDC by the admin;
+4. the chain's clock frozen (``anvil_setBlockTimestampInterval 0``): each later block has the
+   same timestamp, so the options' value, and with it NAV, is the same when a preview is read and
+   when the transaction is mined. The previews can then be compared exactly;
+5. ``keeper web``'s server in-process on a free port (:class:`keeper.app.web.WebServer`);
+6. Debian's Chromium (``/usr/bin/chromium``, installed by ``make install``) driven by PyPI
+   playwright; Playwright's own browser download is never used.
+
+The wallet (``wallet.js``) is injected with ``page.add_init_script``. It signs in Python:
+``eth_sendTransaction`` calls ``window.__walletSend`` (``page.expose_function``), which fills
+nonce, gas and fees, signs with account 1's anvil key through eth-account, and sends the raw
+transaction. Anvil's own signing of unlocked accounts is not used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from web3 import Web3
+
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.devnet.tx import transact
+from keeper.locations import PROJECT_ROOT
+
+CHROMIUM = Path(os.environ.get("KEEPER_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DIST = PROJECT_ROOT / "web" / "dist"
+SCREENSHOTS = PROJECT_ROOT / "docs" / "img"
+WALLET_JS = Path(__file__).with_name("wallet.js")
+#: The page's depositor: anvil account 1, which the demo leaves unused.
+DEPOSITOR_KEY = ANVIL_KEYS[1]
+DEPOSITOR_USDC = 50_000 * 10**6
+DEMO_VAULTS = 2
+DEMO_STEPS = 24
+VIEWPORT = {"width": 1360, "height": 1000}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.browser)
+
+
+@dataclass
+class Devnet:
+    """The chain the page is pointed at."""
+
+    node: Anvil
+    w3: Web3
+    addresses: dict[str, Any]
+    addresses_path: Path
+    depositor: LocalAccount
+    vault_abi: list[dict[str, Any]]
+    erc20_abi: list[dict[str, Any]]
+
+    def vault(self, address: str) -> Any:
+        return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.vault_abi)
+
+    @property
+    def usdc(self) -> Any:
+        return self.w3.eth.contract(
+            address=Web3.to_checksum_address(self.addresses["usdc"]), abi=self.erc20_abi
+        )
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        resp = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+        assert "error" not in resp, resp
+        return resp.get("result")
+
+
+@dataclass
+class Wallet:
+    """The Python half of the injected wallet: signs and sends, and records what it sent."""
+
+    w3: Web3
+    account: LocalAccount
+    sent: list[str] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    def send(self, tx: dict[str, Any]) -> str:
+        """Sign ``tx`` (an ``eth_sendTransaction`` request) with the account's key and send it."""
+        if str(tx.get("from", "")).lower() != self.account.address.lower():
+            raise ValueError(f"the wallet holds {self.account.address}, not {tx.get('from')}")
+        self.requests.append(dict(tx))
+        data = tx.get("data") or tx.get("input") or "0x"
+        to = Web3.to_checksum_address(tx["to"])
+        value = int(tx.get("value", "0x0"), 16)
+        gas = (
+            int(tx["gas"], 16)
+            if tx.get("gas")
+            else self.w3.eth.estimate_gas(
+                {"from": self.account.address, "to": to, "data": data, "value": value}
+            )
+            * 12
+            // 10
+        )
+        base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
+        tip = 10**9
+        signed = self.account.sign_transaction(
+            {
+                "type": 2,
+                "chainId": self.w3.eth.chain_id,
+                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "to": to,
+                "data": data,
+                "value": value,
+                "gas": gas,
+                "maxFeePerGas": 2 * base + tip,
+                "maxPriorityFeePerGas": tip,
+            }
+        )
+        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
+        self.sent.append(tx_hash)
+        return tx_hash
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    from keeper.app.demo import DemoConfig, run_demo
+
+    out = tmp_path_factory.mktemp("web-devnet")
+    node = Anvil().start()
+    try:
+        cfg = DemoConfig(
+            vaults=DEMO_VAULTS,
+            steps=DEMO_STEPS,
+            rpc_url=node.url,
+            addresses_path=out / "devnet.json",
+            journal_path=out / "journal.sqlite",
+            json_path=None,
+            plot_path=None,
+        )
+        run_demo(cfg)
+        w3 = connect(node.url)
+        addresses = json.loads(cfg.addresses_path.read_text())
+        devnet = Devnet(
+            node=node,
+            w3=w3,
+            addresses=addresses,
+            addresses_path=cfg.addresses_path,
+            depositor=Account.from_key(DEPOSITOR_KEY),
+            vault_abi=load_artifact("OptionVault").abi,
+            erc20_abi=load_artifact("MintableERC20").abi,
+        )
+        admin = Account.from_key(ANVIL_KEYS[0])
+        transact(w3, admin, devnet.usdc.functions.mint(devnet.depositor.address, DEPOSITOR_USDC))
+        devnet.rpc("anvil_setBlockTimestampInterval", 0)
+        yield devnet
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="module")
+def server(devnet: Devnet) -> Iterator[str]:
+    from keeper.app.web import WebServer, build_config, read_addresses
+
+    if not (DIST / "index.html").is_file():
+        pytest.fail(f"{DIST}/index.html is missing: run `make install` (it builds web/)")
+    config = build_config(
+        read_addresses(devnet.addresses_path),
+        rpc_url=devnet.node.url,
+        chain_id=devnet.w3.eth.chain_id,
+    )
+    with WebServer(config, dist=DIST, port=0) as web:
+        yield web.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture
+def wallet(devnet: Devnet) -> Wallet:
+    return Wallet(devnet.w3, devnet.depositor)
+
+
+@pytest.fixture
+def page(browser: Any, server: str, devnet: Devnet, wallet: Wallet) -> Iterator[Any]:
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    config = {"account": devnet.depositor.address, "rpcUrl": devnet.node.url}
+    script = WALLET_JS.read_text().replace("__WALLET__", json.dumps(config))
+    pg.add_init_script(script=script)
+    pg.expose_function("__walletSend", wallet.send)
+    pg.set_default_timeout(30_000)
+    try:
+        yield pg
+    finally:
+        context.close()
+    assert not errors, f"uncaught errors on the page: {errors}"

@@ -1,0 +1,63 @@
+// The test wallet, injected before the page's own scripts (page.add_init_script): an EIP-1193
+// provider for one fixed anvil account. Accounts are exposed only after eth_requestAccounts (as
+// a real wallet does after the user's approval); eth_sendTransaction goes to the Python side
+// (window.__walletSend, page.expose_function), which signs with the account's anvil key using
+// eth-account and sends the raw transaction; everything else is forwarded to the node.
+// Every tx-status line's state changes are recorded in window.__txStates, so a test can check
+// that a transaction was shown pending before it was shown confirmed.
+;(() => {
+  const { account, rpcUrl } = __WALLET__
+  let connected = false
+  let id = 0
+  const listeners = {}
+  async function forward(method, params) {
+    const res = await fetch(rpcUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: ++id, method, params: params ?? [] }),
+    })
+    const body = await res.json()
+    if (body.error) {
+      const err = new Error(body.error.message)
+      err.code = body.error.code
+      err.data = body.error.data
+      throw err
+    }
+    return body.result
+  }
+  window.ethereum = {
+    isTestWallet: true,
+    async request({ method, params }) {
+      switch (method) {
+        case 'eth_requestAccounts':
+          connected = true
+          ;(listeners.accountsChanged || []).forEach((fn) => fn([account]))
+          return [account]
+        case 'eth_accounts':
+          return connected ? [account] : []
+        case 'wallet_switchEthereumChain':
+          return null
+        case 'eth_sendTransaction':
+          if (!connected) throw Object.assign(new Error('not connected'), { code: 4100 })
+          return window.__walletSend(params[0])
+        default:
+          return forward(method, params)
+      }
+    },
+    on(event, fn) {
+      ;(listeners[event] ||= []).push(fn)
+    },
+    removeListener(event, fn) {
+      listeners[event] = (listeners[event] || []).filter((f) => f !== fn)
+    },
+  }
+  window.__txStates = []
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target
+      if (el.nodeType === 1 && el.matches('[data-testid="tx-status"] > li') && el.dataset.state) {
+        window.__txStates.push(el.dataset.state)
+      }
+    }
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] })
+})()

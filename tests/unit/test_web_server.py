@@ -1,0 +1,154 @@
+"""``keeper web``'s server and config, without a browser or a chain (tests/browser has those)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from email.message import Message
+from pathlib import Path
+
+import pytest
+
+from keeper.app.web import CONFIG_PATH, WebServer, build_config, is_loopback, read_addresses
+from keeper.cli import main
+from keeper.errors import ConfigError
+
+VAULT = "0x" + "ab" * 20
+FACTORY = "0x" + "cd" * 20
+
+
+def _get(url: str) -> tuple[int, Message, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers, exc.read()
+
+
+@pytest.fixture
+def dist(tmp_path: Path) -> Path:
+    d = tmp_path / "dist"
+    (d / "assets").mkdir(parents=True)
+    (d / "index.html").write_text("<!doctype html><title>vaults</title>")
+    (d / "assets" / "app.js").write_text("export {}")
+    (tmp_path / "secret.txt").write_text("outside dist")
+    return d
+
+
+def test_config_lists_vaults_checksummed_and_carries_the_abis() -> None:
+    cfg = build_config(
+        {"vaults": [VAULT, VAULT.upper().replace("0X", "0x")], "factory": FACTORY, "chain_id": 7},
+        rpc_url="http://127.0.0.1:8545",
+        chain_id=7,
+    )
+    assert len(cfg.vaults) == 1, "duplicates (any case) are dropped"
+    assert cfg.vaults[0].lower() == VAULT
+    assert cfg.factory is not None
+    assert cfg.factory.lower() == FACTORY
+    body = cfg.to_json()
+    assert body["chainId"] == 7
+    assert body["rpcUrl"] == "http://127.0.0.1:8545"
+    names = {e.get("name") for e in body["abis"]["vault"]}
+    assert {"previewDeposit", "maxRedeem", "Rebalanced", "ERC4626ExceededMaxRedeem"} <= names
+    assert any(e.get("name") == "vaults" for e in body["abis"]["factory"])
+    assert any(e.get("name") == "allowance" for e in body["abis"]["erc20"])
+
+
+@pytest.mark.parametrize(
+    ("addresses", "message"),
+    [
+        ({}, "names no vaults and no factory"),
+        ({"vaults": ["0x12"]}, "not a 20-byte hex address"),
+        (
+            {"vaults": [VAULT], "chain_id": 84532},
+            "for chain 84532 but the RPC node is on chain 31337",
+        ),
+    ],
+)
+def test_config_refuses_a_file_it_cannot_serve(addresses: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        build_config(addresses, rpc_url="http://127.0.0.1:8545", chain_id=31337)
+
+
+def test_read_addresses_refuses_non_objects(tmp_path: Path) -> None:
+    path = tmp_path / "a.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="must hold a JSON object"):
+        read_addresses(path)
+    with pytest.raises(ConfigError, match="does not exist"):
+        read_addresses(tmp_path / "missing.json")
+
+
+def test_server_serves_the_app_and_the_config_and_nothing_outside_dist(dist: Path) -> None:
+    cfg = build_config({"vaults": [VAULT]}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
+    with WebServer(cfg, dist=dist, port=0) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        status, headers, body = _get(server.url + CONFIG_PATH.lstrip("/"))
+        assert status == 200
+        assert headers.get("Content-Type") == "application/json"
+        assert headers.get("Cache-Control") == "no-store"
+        assert json.loads(body)["vaults"] == [cfg.vaults[0]]
+        status, _, body = _get(server.url)
+        assert (status, body) == (200, b"<!doctype html><title>vaults</title>")
+        status, headers, _ = _get(server.url + "assets/app.js")
+        assert status == 200
+        assert headers.get("Content-Type") == "text/javascript"
+        status, _, body = _get(server.url + "../secret.txt")
+        assert status == 404
+        assert b"outside dist" not in body
+        status, _, body = _get(server.url + "%2e%2e/secret.txt")
+        assert status == 404
+        assert b"outside dist" not in body
+
+
+def test_server_refuses_an_unbuilt_app(tmp_path: Path) -> None:
+    cfg = build_config({"vaults": [VAULT]}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
+    with pytest.raises(ConfigError, match="make web"):
+        WebServer(cfg, dist=tmp_path, port=0)
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1")
+    assert is_loopback("::1")
+    assert is_loopback("localhost")
+    assert not is_loopback("0.0.0.0")
+    assert not is_loopback("192.168.1.2")
+
+
+def test_cli_without_an_rpc_url_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("KEEPER_RPC_URL", raising=False)
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"vaults": [VAULT]}))
+    assert main(["web", "--addresses", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "keeper: error: no RPC URL: pass --rpc-url (or put rpc_url in the addresses file)"
+    ]
+
+
+def test_cli_unreachable_rpc_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"vaults": [VAULT]}))
+    assert main(["web", "--addresses", str(path), "--rpc-url", "http://127.0.0.1:9"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "cannot reach RPC" in err[0]
+
+
+def test_web_command_imports_no_devnet_backtest_or_plots() -> None:
+    probe = (
+        "import keeper.commands.web, sys, json; print(json.dumps(sorted(n for n in sys.modules "
+        "if n.split('.')[0] in ('matplotlib', 'eth_tester', 'eth') "
+        "or n.startswith(('keeper.devnet', 'keeper.backtest')))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []

@@ -1,0 +1,218 @@
+// Deposit (with its approval), withdraw and redeem: an exact preview as you type, then each
+// transaction simulated first (a revert is decoded and shown, nothing is sent), sent through the
+// wallet, shown pending, then confirmed with the amounts the vault's own event reports.
+import { parseEventLogs } from 'viem'
+import { explain } from './errors.js'
+import { esc, fmt, parseAmount, short } from './format.js'
+
+/** The three actions: what the input is in, which preview and call, and the event it emits. */
+export const ACTIONS = {
+  deposit: {
+    label: 'Deposit',
+    unit: 'assets',
+    preview: 'previewDeposit',
+    hint: 'Amount of the asset to put in.',
+  },
+  withdraw: {
+    label: 'Withdraw',
+    unit: 'assets',
+    preview: 'previewWithdraw',
+    hint: 'Amount of the asset to take out.',
+  },
+  redeem: {
+    label: 'Redeem',
+    unit: 'shares',
+    preview: 'previewRedeem',
+    hint: 'Shares to burn.',
+  },
+}
+
+export function actionsHtml(meta) {
+  const forms = Object.entries(ACTIONS)
+    .map(([key, a]) => {
+      const unit = a.unit === 'assets' ? meta.assetSymbol : 'shares'
+      return `<form class="action" data-action="${key}" data-testid="form-${key}" novalidate>
+  <label for="in-${key}">${a.label}</label>
+  <div class="row">
+    <input id="in-${key}" name="amount" inputmode="decimal" autocomplete="off" placeholder="0.0"
+      data-testid="input-${key}" aria-describedby="pv-${key}"/>
+    <span class="unit">${esc(unit)}</span>
+    ${key === 'deposit' ? '' : `<button type="button" class="ghost" data-max="${key}" data-testid="max-${key}">Max</button>`}
+    <button type="submit" data-testid="submit-${key}">${a.label}</button>
+  </div>
+  <div class="preview muted" id="pv-${key}" data-testid="preview-${key}">${esc(a.hint)}</div>
+</form>`
+    })
+    .join('')
+  return `<h2>Actions</h2>${forms}<ol class="txlog" data-testid="tx-status" aria-live="polite"></ol>`
+}
+
+/**
+ * The preview of `amount` for action `key` at the latest block.
+ * Returns { html, value, preview, blockNumber } or { html } for an input error.
+ */
+export async function previewOf(ctx, key, text) {
+  const { client, config, meta } = ctx
+  const a = ACTIONS[key]
+  const decimals = a.unit === 'assets' ? meta.assetDecimals : meta.shareDecimals
+  const parsed = parseAmount(text, decimals)
+  if (parsed.error) return { html: esc(parsed.error), error: true }
+  const value = parsed.value
+  const blockNumber = await client.getBlockNumber()
+  const abi = config.abis.vault
+  let out
+  try {
+    out = await client.readContract({
+      address: meta.address,
+      abi,
+      functionName: a.preview,
+      args: [value],
+      blockNumber,
+    })
+  } catch (err) {
+    return { html: explain(err, meta, a.unit, abi).html, error: true }
+  }
+  const A = (x) => `<b>${esc(fmt(x, meta.assetDecimals))} ${esc(meta.assetSymbol)}</b>`
+  const S = (x) => `<b>${esc(fmt(x, meta.shareDecimals))} shares</b>`
+  let html
+  if (key === 'deposit') html = `You pay ${A(value)} and receive ${S(out)}`
+  else if (key === 'withdraw') html = `You receive ${A(value)} and burn ${S(out)}`
+  else html = `You burn ${S(value)} and receive ${A(out)}`
+  html += ` <span class="muted">(${a.preview} at block ${blockNumber}; the mined amount differs if the NAV moves first)</span>`
+  const pos = ctx.snapshot?.position
+  const notes = []
+  if (pos) {
+    if (key === 'deposit') {
+      if (value > pos.assetBalance) notes.push(`You hold only ${A(pos.assetBalance)}.`)
+      else if (pos.allowance < value) notes.push(`Approves exactly ${A(value)} first (allowance now ${A(pos.allowance)}).`)
+    } else if (key === 'withdraw' && value > pos.maxWithdraw) {
+      notes.push(`Above your maxWithdraw (${A(pos.maxWithdraw)} now): the vault will refuse it.`)
+    } else if (key === 'redeem' && value > pos.maxRedeem) {
+      notes.push(`Above your maxRedeem (${S(pos.maxRedeem)} now): the vault will refuse it.`)
+    }
+  }
+  if (notes.length) html += `<div class="note" data-testid="note-${key}">${notes.join(' ')}</div>`
+  return { html, value, preview: out, blockNumber }
+}
+
+function logLine(ctx, text) {
+  const ol = ctx.root.querySelector('[data-testid="tx-status"]')
+  const li = document.createElement('li')
+  li.innerHTML = text
+  ol.prepend(li)
+  return li
+}
+
+function setLine(li, state, html) {
+  li.className = state
+  li.dataset.state = state
+  li.innerHTML = html
+}
+
+/**
+ * One transaction: simulate (a revert is decoded and nothing is sent), send through the wallet,
+ * then wait for the receipt. Returns the receipt, or null when it was refused or failed (the
+ * line says why).
+ */
+async function transact(ctx, { label, address, abi, functionName, args, unit }) {
+  const { client, wallet, account, chain, meta } = ctx
+  const li = logLine(ctx, '')
+  setLine(li, 'checking', `${esc(label)}: checking…`)
+  let request
+  try {
+    ;({ request } = await client.simulateContract({ address, abi, functionName, args, account }))
+  } catch (err) {
+    const why = explain(err, meta, unit, ctx.config.abis.vault)
+    setLine(li, 'refused', `${esc(label)}: ${why.html}`)
+    li.dataset.testid = 'refused'
+    return null
+  }
+  setLine(li, 'signing', `${esc(label)}: confirm in your wallet…`)
+  let hash
+  try {
+    hash = await wallet.writeContract({ ...request, account, chain })
+  } catch (err) {
+    const why = explain(err, meta, unit, ctx.config.abis.vault)
+    setLine(li, why.kind === 'rejected' ? 'rejected' : 'failed', `${esc(label)}: ${why.html}`)
+    return null
+  }
+  setLine(li, 'pending', `${esc(label)}: pending <code title="${esc(hash)}">${esc(short(hash))}</code>`)
+  const receipt = await client.waitForTransactionReceipt({ hash })
+  if (receipt.status !== 'success') {
+    let why = 'the vault gave no reason'
+    try {
+      await client.simulateContract({ address, abi, functionName, args, account, blockNumber: receipt.blockNumber - 1n })
+    } catch (err) {
+      why = explain(err, meta, unit, ctx.config.abis.vault).html
+    }
+    setLine(li, 'reverted', `${esc(label)}: reverted in block ${receipt.blockNumber}: ${why}`)
+    return null
+  }
+  setLine(
+    li,
+    'confirmed',
+    `${esc(label)}: confirmed in block ${receipt.blockNumber} <span class="muted">(gas ${receipt.gasUsed.toLocaleString('en-US')}, <code title="${esc(hash)}">${esc(short(hash))}</code>)</span>`,
+  )
+  li.dataset.block = String(receipt.blockNumber)
+  return { receipt, li }
+}
+
+/** Run action `key` for `value` (token units); returns true when everything was confirmed. */
+export async function runAction(ctx, key, value) {
+  const { config, meta, account } = ctx
+  const vaultAbi = config.abis.vault
+  const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
+  const S = (x) => `${fmt(x, meta.shareDecimals)} shares`
+  if (key === 'deposit') {
+    const pos = ctx.snapshot.position
+    if (pos.assetBalance < value) {
+      const li = logLine(ctx, '')
+      setLine(li, 'refused', `Deposit: you hold only ${esc(A(pos.assetBalance))}, less than ${esc(A(value))}. Nothing was sent.`)
+      return false
+    }
+    const allowance = await ctx.client.readContract({
+      address: meta.asset,
+      abi: config.abis.erc20,
+      functionName: 'allowance',
+      args: [account, meta.address],
+    })
+    if (allowance < value) {
+      const ok = await transact(ctx, {
+        label: `Approve ${A(value)}`,
+        address: meta.asset,
+        abi: config.abis.erc20,
+        functionName: 'approve',
+        args: [meta.address, value],
+        unit: 'assets',
+      })
+      if (!ok) return false
+    }
+  }
+  const fn = { deposit: 'deposit', withdraw: 'withdraw', redeem: 'redeem' }[key]
+  const args = key === 'deposit' ? [value, account] : [value, account, account]
+  const what = key === 'redeem' ? S(value) : A(value)
+  const done = await transact(ctx, {
+    label: `${ACTIONS[key].label} ${what}`,
+    address: meta.address,
+    abi: vaultAbi,
+    functionName: fn,
+    args,
+    unit: ACTIONS[key].unit,
+  })
+  if (!done) return false
+  const eventName = key === 'deposit' ? 'Deposit' : 'Withdraw'
+  const [ev] = parseEventLogs({ abi: vaultAbi, eventName, logs: done.receipt.logs }).filter(
+    (l) => l.address.toLowerCase() === meta.address.toLowerCase(),
+  )
+  if (ev) {
+    const verb = key === 'deposit' ? `paid ${A(ev.args.assets)}, minted ${S(ev.args.shares)}` : `burned ${S(ev.args.shares)}, received ${A(ev.args.assets)}`
+    const span = document.createElement('div')
+    span.className = 'result'
+    span.dataset.testid = `result-${key}`
+    span.dataset.assets = String(ev.args.assets)
+    span.dataset.shares = String(ev.args.shares)
+    span.textContent = `You ${verb}.`
+    done.li.append(span)
+  }
+  return true
+}

@@ -1,0 +1,435 @@
+// The page: vault list, one vault's state, history, book, rebalances and actions.
+// Reads go through the public client (the configured RPC); the wallet only signs.
+import './style.css'
+import { actionsHtml, previewOf, runAction } from './actions.js'
+import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeChain, makePublicClient, makeWalletClient } from './chain.js'
+import { lineChart } from './chart.js'
+import { esc, fmt, fmtShort, short, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
+import { detectQueue, queuePanel } from './queue.js'
+import { PRICE_EXTRA_DECIMALS, listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
+
+const $ = (sel, root = document) => root.querySelector(sel)
+const TRIGGERS = ['none', 'band', 'time']
+const POLL_MS = 12_000
+
+const state = {
+  config: null,
+  client: null,
+  chain: null,
+  wallet: null,
+  account: null,
+  vaults: [],
+  metas: new Map(),
+  selected: null,
+  snapshot: null,
+  lastBlock: null,
+  busy: false,
+}
+
+function ctx() {
+  const meta = state.metas.get(state.selected)
+  return { ...state, meta, root: $('#main') }
+}
+
+// ------------------------------------------------------------------ boot
+
+async function boot() {
+  try {
+    state.config = await loadConfig()
+  } catch (err) {
+    $('#main').innerHTML = `<p class="error">${esc(err.message)}</p>`
+    return
+  }
+  state.chain = makeChain(state.config)
+  state.client = makePublicClient(state.config, state.chain)
+  state.wallet = makeWalletClient(state.chain)
+  $('[data-testid="chain"]').textContent = `chain ${state.config.chainId} · ${state.config.rpcUrl.replace(/\/\/([^/]{24})[^/]*.*/, '//$1…')}`
+  setupWallet()
+  try {
+    state.vaults = await listVaults(state.client, state.config)
+    const metas = await Promise.all(state.vaults.map((v) => readMeta(state.client, state.config, v)))
+    metas.forEach((m) => state.metas.set(m.address, m))
+  } catch (err) {
+    $('#main').innerHTML = `<p class="error">Cannot read the vaults over ${esc(state.config.rpcUrl)}: ${esc(err.shortMessage || err.message)}</p>`
+    return
+  }
+  renderNav()
+  window.addEventListener('hashchange', route)
+  await route()
+  setInterval(poll, POLL_MS)
+}
+
+function setupWallet() {
+  const button = $('#connect')
+  if (!state.wallet) {
+    button.disabled = true
+    button.textContent = 'No wallet found'
+    button.title = 'Install an EIP-1193 wallet such as MetaMask to deposit or withdraw.'
+    return
+  }
+  button.addEventListener('click', async () => {
+    try {
+      state.account = await connectWallet(state.wallet)
+      const onChain = await ensureChain(state.wallet, state.config.chainId)
+      if (onChain !== state.config.chainId) {
+        alertBar(`Your wallet is on chain ${onChain}; these vaults are on chain ${state.config.chainId}. Switch networks to send.`)
+      }
+    } catch (err) {
+      alertBar(err.shortMessage || err.message)
+    }
+    showAccount()
+    await refresh()
+  })
+  knownAccount(state.wallet)
+    .then((a) => {
+      if (a) {
+        state.account = a
+        showAccount()
+        refresh()
+      }
+    })
+    .catch(() => {})
+  const provider = injected()
+  provider.on?.('accountsChanged', (accounts) => {
+    state.account = accounts?.[0] ?? null
+    showAccount()
+    refresh()
+  })
+}
+
+function showAccount() {
+  $('[data-testid="account"]').textContent = state.account ? short(state.account) : ''
+  $('[data-testid="account"]').title = state.account ?? ''
+  $('#connect').textContent = state.account ? 'Connected' : 'Connect wallet'
+}
+
+function alertBar(text) {
+  let bar = $('.alert')
+  if (!bar) {
+    bar = document.createElement('div')
+    bar.className = 'alert'
+    bar.dataset.testid = 'alert'
+    document.body.prepend(bar)
+  }
+  bar.textContent = text
+}
+
+function renderNav() {
+  $('[data-testid="vault-list"]').innerHTML = state.vaults
+    .map((v) => {
+      const m = state.metas.get(v)
+      return `<a href="#/vault/${v}" data-vault="${v}" data-testid="vault-link"><b>${esc(m.name)}</b><small>${esc(m.symbol)} · ${short(v)}</small></a>`
+    })
+    .join('')
+}
+
+async function route() {
+  const m = location.hash.match(/^#\/vault\/(0x[0-9a-fA-F]{40})/)
+  const wanted = m ? state.vaults.find((v) => v.toLowerCase() === m[1].toLowerCase()) : state.vaults[0]
+  if (!wanted) {
+    $('#main').innerHTML = '<p class="error">Unknown vault.</p>'
+    return
+  }
+  document.querySelectorAll('[data-vault]').forEach((a) => a.classList.toggle('active', a.dataset.vault === wanted))
+  if (wanted === state.selected) return
+  state.selected = wanted
+  state.snapshot = null
+  renderShell()
+  await refresh({ history: true })
+}
+
+// ------------------------------------------------------------------ layout
+
+function renderShell() {
+  const meta = state.metas.get(state.selected)
+  $('#main').innerHTML = `
+<section class="head" data-testid="vault-head">
+  <h1>${esc(meta.name)} <span class="muted">${esc(meta.symbol)}</span></h1>
+  <div class="addr"><code data-testid="vault-address">${esc(meta.address)}</code> · asset ${esc(meta.assetSymbol)} (${meta.assetDecimals} decimals) · shares ${meta.shareDecimals} decimals
+    <button type="button" class="ghost" id="refresh" data-testid="refresh">Refresh</button></div>
+  <div class="stats" id="stats"></div>
+</section>
+<div class="grid">
+  <section class="card" id="liquidity" data-testid="liquidity"></section>
+  <section class="card" id="position" data-testid="position"></section>
+  <section class="card actions" id="actions" data-testid="actions">${actionsHtml(meta)}</section>
+  <section class="card" id="queue" data-testid="queue-panel" hidden></section>
+  <section class="card wide" id="charts" data-testid="charts"><p class="muted">Reading history…</p></section>
+  <section class="card wide" id="options" data-testid="options"></section>
+  <section class="card wide" id="rebalances" data-testid="rebalances"><h2>Recent rebalances</h2><p class="muted">Reading events…</p></section>
+</div>`
+  $('#refresh').addEventListener('click', () => refresh({ history: true }))
+  wireActions()
+}
+
+function wireActions() {
+  const root = $('#actions')
+  for (const form of root.querySelectorAll('form.action')) {
+    const key = form.dataset.action
+    const input = form.querySelector('input')
+    const out = form.querySelector('.preview')
+    let seq = 0
+    const update = async () => {
+      const mine = ++seq
+      if (!input.value.trim()) {
+        out.innerHTML = ''
+        return
+      }
+      out.dataset.state = 'loading'
+      const p = await previewOf(ctx(), key, input.value)
+      if (mine !== seq) return
+      out.innerHTML = p.html
+      out.classList.toggle('error', Boolean(p.error))
+      out.dataset.state = p.error ? 'error' : 'ready'
+      out.dataset.value = p.value !== undefined ? String(p.value) : ''
+      out.dataset.preview = p.preview !== undefined ? String(p.preview) : ''
+      out.dataset.block = p.blockNumber !== undefined ? String(p.blockNumber) : ''
+    }
+    let timer
+    input.addEventListener('input', () => {
+      clearTimeout(timer)
+      timer = setTimeout(update, 200)
+    })
+    form.querySelector('[data-max]')?.addEventListener('click', () => {
+      const pos = state.snapshot?.position
+      if (!pos) return
+      const meta = state.metas.get(state.selected)
+      input.value = key === 'withdraw' ? fmt(pos.maxWithdraw, meta.assetDecimals).replaceAll(',', '') : fmt(pos.maxRedeem, meta.shareDecimals).replaceAll(',', '')
+      update()
+    })
+    form.addEventListener('submit', async (e) => {
+      e.preventDefault()
+      if (state.busy) return
+      if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.')
+      if (!state.account) {
+        try {
+          state.account = await connectWallet(state.wallet)
+          showAccount()
+          await refresh()
+        } catch (err) {
+          return alertBar(err.shortMessage || err.message)
+        }
+      }
+      const onChain = await ensureChain(state.wallet, state.config.chainId)
+      if (onChain !== state.config.chainId) {
+        return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
+      }
+      await update()
+      if (out.dataset.state !== 'ready') return
+      state.busy = true
+      root.classList.add('busy')
+      try {
+        await runAction(ctx(), key, BigInt(out.dataset.value))
+      } finally {
+        state.busy = false
+        root.classList.remove('busy')
+        await refresh({ history: true })
+        update()
+      }
+    })
+  }
+}
+
+// ------------------------------------------------------------------ data
+
+async function refresh({ history = false } = {}) {
+  if (!state.selected) return
+  const vault = state.selected
+  const meta = state.metas.get(vault)
+  let snap
+  try {
+    snap = await readSnapshot(state.client, state.config, meta, state.account)
+  } catch (err) {
+    $('#stats').innerHTML = `<p class="error">Cannot read the vault: ${esc(err.shortMessage || err.message)}</p>`
+    return
+  }
+  if (vault !== state.selected) return
+  state.snapshot = snap
+  state.lastBlock = snap.blockNumber
+  renderStats(meta, snap)
+  renderLiquidity(meta, snap)
+  renderPosition(meta, snap)
+  renderOptions(meta, snap)
+  renderQueue(meta)
+  if (history) await renderHistory(meta, snap)
+  $('#main').dataset.block = String(snap.blockNumber)
+  $('#main').dataset.ready = 'true'
+}
+
+async function poll() {
+  if (state.busy || !state.selected) return
+  try {
+    const n = await state.client.getBlockNumber()
+    if (n !== state.lastBlock) await refresh({ history: true })
+  } catch {
+    // The next poll tries again; the page keeps what it showed.
+  }
+}
+
+function stat(label, value, testid, raw, title = '') {
+  return `<div class="stat"><span>${esc(label)}</span><b data-testid="${testid}" data-raw="${esc(raw)}" title="${esc(title)}">${esc(value)}</b></div>`
+}
+
+function renderStats(meta, s) {
+  const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
+  $('#stats').innerHTML = [
+    stat('NAV (totalAssets)', A(s.totalAssets), 'nav', s.totalAssets),
+    stat('Share price', `${fmt(s.sharePrice, meta.assetDecimals + PRICE_EXTRA_DECIMALS)} ${meta.assetSymbol}`, 'share-price', s.sharePrice, 'convertToAssets(1,000,000 shares) / 1,000,000, rounded down'),
+    stat('Shares outstanding', fmtShort(s.totalSupply, meta.shareDecimals, 2), 'supply', s.totalSupply, fmt(s.totalSupply, meta.shareDecimals)),
+    stat('Oracle price', usd8(s.valuationPrice), 'price', s.valuationPrice),
+    stat('Status', s.paused ? 'paused' : 'active', 'paused', String(s.paused)),
+    stat('Block', `${s.blockNumber} · ${utc(s.block.timestamp)}`, 'block', s.blockNumber),
+  ].join('')
+}
+
+function renderLiquidity(meta, s) {
+  const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
+  const total = s.freeQuote + s.lockedCollateral
+  const pct = total > 0n ? Number((s.freeQuote * 10000n) / total) / 100 : 0
+  $('#liquidity').innerHTML = `<h2>Liquidity</h2>
+<div class="bar" title="free ${pct}%"><i style="width:${pct}%"></i></div>
+<dl class="kv">
+<dt>Free (withdrawable now)</dt><dd data-testid="free" data-raw="${s.freeQuote}">${esc(A(s.freeQuote))}</dd>
+<dt>Locked (max payoff of open options)</dt><dd data-testid="locked" data-raw="${s.lockedCollateral}">${esc(A(s.lockedCollateral))}</dd>
+<dt>Quote held</dt><dd data-raw="${s.quoteBalance}">${esc(A(s.quoteBalance))}</dd>
+<dt>Hedge inventory</dt><dd data-testid="inventory" data-raw="${s.hedgeInventory}">${esc(wad(s.hedgeInventory))} ${esc(meta.underlyingSymbol)}</dd>
+<dt>Options value (owed, model)</dt><dd data-raw="${s.optionsValue}">${esc(A(s.optionsValue))}</dd>
+<dt>Settled, unpaid</dt><dd data-raw="${s.settledUnpaid}">${esc(A(s.settledUnpaid))}</dd>
+</dl>`
+}
+
+function renderPosition(meta, s) {
+  const el = $('#position')
+  if (!s.position) {
+    el.innerHTML = `<h2>Your position</h2><p class="muted">${state.wallet ? 'Connect your wallet to see your shares and limits.' : 'No wallet found in this browser.'}</p>`
+    return
+  }
+  const p = s.position
+  const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
+  const S = (x) => `${fmt(x, meta.shareDecimals)} shares`
+  el.innerHTML = `<h2>Your position <small class="muted">${short(p.account)}</small></h2>
+<dl class="kv">
+<dt>Shares</dt><dd data-testid="pos-shares" data-raw="${p.shares}">${esc(S(p.shares))}</dd>
+<dt>Worth (convertToAssets)</dt><dd data-testid="pos-value" data-raw="${p.value}">${esc(A(p.value))}</dd>
+<dt>maxWithdraw</dt><dd data-testid="pos-max-withdraw" data-raw="${p.maxWithdraw}">${esc(A(p.maxWithdraw))}</dd>
+<dt>maxRedeem</dt><dd data-testid="pos-max-redeem" data-raw="${p.maxRedeem}">${esc(S(p.maxRedeem))}</dd>
+<dt>${esc(meta.assetSymbol)} in wallet</dt><dd data-testid="pos-asset" data-raw="${p.assetBalance}">${esc(A(p.assetBalance))}</dd>
+<dt>Approved to the vault</dt><dd data-testid="pos-allowance" data-raw="${p.allowance}">${esc(A(p.allowance))}</dd>
+</dl>`
+}
+
+function renderOptions(meta, s) {
+  const rows = s.openSeries
+    .map((x, i) => {
+      const type = Number(x.optionType) === 0 ? 'call' : 'put'
+      const d = s.greeks[i]
+      return `<tr data-testid="option-row" data-id="${x.id}">
+<td>#${x.id}</td><td>${type}</td><td>${esc(usd8(x.strike))}</td><td>${esc(usd8(x.cap))}</td>
+<td>${esc(utc(x.expiry))}</td><td data-raw="${x.size}">${esc(wad(x.size))}</td>
+<td title="${d === null ? '' : esc(wad(d))}">${d === null ? 'n/a' : esc(fmtShort(d, 18, 4))}</td></tr>`
+    })
+    .join('')
+  $('#options').innerHTML = `<h2>Open options <small class="muted">${s.openSeries.length} series, the vault is short each</small></h2>
+${
+  s.openSeries.length
+    ? `<table><thead><tr><th>Series</th><th>Type</th><th>Strike</th><th>Cap (max payoff)</th><th>Expiry</th><th>Size (contracts)</th><th>Delta / contract</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p class="muted">No open options.</p>'
+}`
+}
+
+async function renderQueue(meta) {
+  const el = $('#queue')
+  const found = await detectQueue(state.client, state.config, meta.address)
+  if (!found) {
+    el.hidden = true
+    el.dataset.detected = 'false'
+    return
+  }
+  el.hidden = false
+  el.dataset.detected = 'true'
+  try {
+    el.innerHTML = await queuePanel(state.client, state.config, meta, state.account)
+  } catch (err) {
+    el.innerHTML = `<h2>Redemption queue</h2><p class="error">${esc(err.shortMessage || err.message)}</p>`
+  }
+}
+
+async function renderHistory(meta, s) {
+  let h
+  try {
+    h = await readHistory(state.client, state.config, meta, s.blockNumber)
+  } catch (err) {
+    $('#charts').innerHTML = `<p class="error">Cannot read history: ${esc(err.shortMessage || err.message)}</p>`
+    return
+  }
+  if (meta.address !== state.selected) return
+  const d = meta.assetDecimals
+  const nav = h.samples.map((x) => [x.time, unitsToNumber(x.totalAssets, d)])
+  const price = h.samples.map((x) => [x.time, unitsToNumber(x.sharePrice, d + PRICE_EXTRA_DECIMALS)])
+  const delta = h.samples.map((x) => [x.time, wadToNumber(x.netDelta)])
+  const band = h.samples.map((x) => {
+    const t = wadToNumber(x.thresholds.targetDelta)
+    const b = wadToNumber(x.thresholds.band)
+    return [x.time, t - b, t + b]
+  })
+  const times = new Map(h.samples.map((x) => [x.blockNumber, x.time]))
+  const hedges = h.logs
+    .filter((l) => l.eventName === 'Rebalanced' && times.has(l.blockNumber))
+    .flatMap((l) => [
+      [times.get(l.blockNumber), wadToNumber(l.args.deltaBefore)],
+      [times.get(l.blockNumber), wadToNumber(l.args.deltaAfter)],
+    ])
+  const money = (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(3)}M` : Math.abs(v) >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : v.toFixed(2))
+  const th = s.thresholds
+  $('#charts').innerHTML = `<h2>History <small class="muted">blocks ${h.from}–${h.latest}, ${h.samples.length} samples, ${h.logs.length} events</small></h2>
+<div class="charts">
+${lineChart({ title: `NAV (${meta.assetSymbol})`, testid: 'chart-nav', yLabel: money, series: [{ label: 'totalAssets', color: '#2563eb', points: nav }] })}
+${lineChart({ title: `Share price (${meta.assetSymbol} per share)`, testid: 'chart-price', yLabel: null, series: [{ label: 'convertToAssets(1M shares) / 1M', color: '#0f766e', points: price }] })}
+${lineChart({
+  title: `Net delta vs band (now ${fmtShort(s.netDelta, 18, 3)}; target ${fmtShort(th.targetDelta, 18, 3)} ± ${fmtShort(th.band, 18, 3)})`,
+  testid: 'chart-delta',
+  yLabel: null,
+  band,
+  series: [
+    { label: 'net delta (sampled)', color: '#b45309', points: delta },
+    { label: 'rebalance: before → after', color: '#7c3aed', points: hedges, dots: true, pairs: true },
+  ],
+})}
+</div>`
+  $('#charts').dataset.samples = String(h.samples.length)
+  $('#main').dataset.historyReady = 'true'
+  let rebalances
+  try {
+    rebalances = await readRebalances(state.client, state.config, h.logs)
+  } catch (err) {
+    $('#rebalances').innerHTML = `<h2>Recent rebalances</h2><p class="error">${esc(err.shortMessage || err.message)}</p>`
+    return
+  }
+  renderRebalances(meta, rebalances, h)
+}
+
+function renderRebalances(meta, list, h) {
+  const eth = (x) => `${fmtShort(x, 18, 9)} ETH`
+  const rows = list
+    .map(
+      (r) => `<tr data-testid="rebalance-row" data-tx="${r.hash}">
+<td>${r.blockNumber}<br><small class="muted">${esc(utc(r.time))}</small></td>
+<td>${TRIGGERS[Number(r.trigger)] ?? r.trigger}</td>
+<td title="${esc(wad(r.deltaBefore))} → ${esc(wad(r.deltaAfter))}">${esc(fmtShort(r.deltaBefore, 18, 3))} → ${esc(fmtShort(r.deltaAfter, 18, 3))}</td>
+<td>${esc(usd8(r.price))}</td>
+<td data-testid="rebalance-gas" data-raw="${r.gasUsed}">${r.gasUsed.toLocaleString('en-US')}${r.batchSize > 1 ? `<br><small class="muted">batch of ${r.batchSize} vaults</small>` : ''}</td>
+<td data-raw="${r.l2Fee}" title="${esc(wad(r.l2Fee))} ETH">${esc(eth(r.l2Fee))}</td>
+<td data-testid="rebalance-l1" data-raw="${r.l1Fee ?? ''}">${r.l1Fee === null ? '<span class="muted" title="the receipt has no l1Fee (not an OP-stack chain, e.g. anvil)">n/a</span>' : `<span title="${esc(wad(r.l1Fee))} ETH">${esc(eth(r.l1Fee))}</span>`}</td>
+<td><code title="${esc(r.hash)}">${esc(short(r.hash))}</code></td></tr>`,
+    )
+    .join('')
+  $('#rebalances').innerHTML = `<h2>Recent rebalances <small class="muted">${list.length} shown, from Rebalanced events in blocks ${h.from}–${h.latest}; gas and fees are the whole transaction's</small></h2>
+${
+  list.length
+    ? `<table><thead><tr><th>Block</th><th>Trigger</th><th>Net delta</th><th>Price</th><th>Gas used</th><th>L2 fee</th><th>L1 fee</th><th>Tx</th></tr></thead><tbody>${rows}</tbody></table>`
+    : '<p class="muted">No rebalance in range.</p>'
+}`
+  $('#main').dataset.rebalancesReady = 'true'
+}
+
+boot()

@@ -1,0 +1,216 @@
+// Everything the page shows about a vault, read over the public client: one snapshot of the
+// vault now, its history over the last `historyBlocks` blocks (state sampled at past blocks,
+// plus its events), and its recent rebalances with each transaction's gas and L1 fee.
+import { getAddress, toEventSelector } from 'viem'
+
+const MAX_SAMPLES = 48
+//: The share price is read as the value of PRICE_SHARES shares, so it has 6 more decimals than
+//: the asset (convertToAssets of one share alone rounds down to whole asset units).
+export const PRICE_SHARES = 10n ** 6n
+export const PRICE_EXTRA_DECIMALS = 6
+const MAX_EVENT_POINTS = 96
+export const REBALANCES_SHOWN = 12
+
+/** Vaults: the addresses file's list, then the factory's registry, without duplicates. */
+export async function listVaults(client, config) {
+  const out = (config.vaults || []).map((v) => getAddress(v))
+  if (config.factory) {
+    try {
+      const abi = config.abis.factory
+      const count = await client.readContract({ address: config.factory, abi, functionName: 'vaultCount' })
+      if (count > 0n) {
+        const page = await client.readContract({
+          address: config.factory,
+          abi,
+          functionName: 'vaults',
+          args: [0n, count],
+        })
+        for (const v of page) if (!out.includes(getAddress(v))) out.push(getAddress(v))
+      }
+    } catch (err) {
+      console.warn('factory registry unreadable', err)
+    }
+  }
+  return out
+}
+
+/** Names, decimals and the asset token: read once per vault. */
+export async function readMeta(client, config, address) {
+  const abi = config.abis.vault
+  const r = (functionName, args) => client.readContract({ address, abi, functionName, args })
+  const [name, symbol, shareDecimals, asset, underlying] = await Promise.all([
+    r('name'),
+    r('symbol'),
+    r('decimals'),
+    r('asset'),
+    r('underlying'),
+  ])
+  const erc20 = config.abis.erc20
+  const [assetSymbol, assetDecimals, underlyingSymbol] = await Promise.all([
+    client.readContract({ address: asset, abi: erc20, functionName: 'symbol' }),
+    client.readContract({ address: asset, abi: erc20, functionName: 'decimals' }),
+    client.readContract({ address: underlying, abi: erc20, functionName: 'symbol' }).catch(() => 'underlying'),
+  ])
+  return {
+    address,
+    name,
+    symbol,
+    shareDecimals: Number(shareDecimals),
+    asset,
+    assetSymbol,
+    assetDecimals: Number(assetDecimals),
+    underlying,
+    underlyingSymbol,
+    oneShare: 10n ** BigInt(shareDecimals),
+    priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
+  }
+}
+
+/** The vault now (one block), and the account's position when one is connected. */
+export async function readSnapshot(client, config, meta, account) {
+  const abi = config.abis.vault
+  const address = meta.address
+  const blockNumber = await client.getBlockNumber()
+  const r = (functionName, args = []) =>
+    client.readContract({ address, abi, functionName, args, blockNumber })
+  const names = [
+    'totalAssets',
+    'totalSupply',
+    'freeQuote',
+    'lockedCollateral',
+    'quoteBalance',
+    'hedgeInventory',
+    'optionsValue',
+    'settledUnpaid',
+    'valuationPrice',
+    'netDelta',
+    'thresholds',
+    'openSeries',
+    'paused',
+    'lastRebalance',
+  ]
+  const values = await Promise.all([
+    ...names.map((n) => r(n)),
+    r('convertToAssets', [meta.priceShares]),
+    client.getBlock({ blockNumber }),
+  ])
+  const s = Object.fromEntries(names.map((n, i) => [n, values[i]]))
+  s.sharePrice = values[names.length]
+  s.block = values[names.length + 1]
+  s.blockNumber = blockNumber
+  s.greeks = await Promise.all(
+    s.openSeries.map((x) =>
+      r('seriesGreeks', [x.id]).then(
+        (g) => g[0],
+        () => null,
+      ),
+    ),
+  )
+  if (account) {
+    const erc20 = config.abis.erc20
+    const [shares, maxWithdraw, maxRedeem, assetBalance, allowance] = await Promise.all([
+      r('balanceOf', [account]),
+      r('maxWithdraw', [account]),
+      r('maxRedeem', [account]),
+      client.readContract({ address: meta.asset, abi: erc20, functionName: 'balanceOf', args: [account], blockNumber }),
+      client.readContract({
+        address: meta.asset,
+        abi: erc20,
+        functionName: 'allowance',
+        args: [account, address],
+        blockNumber,
+      }),
+    ])
+    s.position = {
+      account,
+      shares,
+      value: await r('convertToAssets', [shares]),
+      maxWithdraw,
+      maxRedeem,
+      assetBalance,
+      allowance,
+    }
+  }
+  return s
+}
+
+//: The vault events the history is read from (their ABI comes from the built contracts).
+const HISTORY_EVENTS = ['Rebalanced', 'Deposit', 'Withdraw', 'OptionWritten', 'SeriesSettled']
+
+function events(abi) {
+  return abi.filter((e) => e.type === 'event' && HISTORY_EVENTS.includes(e.name))
+}
+
+function spread(from, to, n) {
+  const out = new Set()
+  if (to <= from) return [to]
+  const span = to - from
+  for (let i = 0; i < n; i++) out.add(from + (span * BigInt(i)) / BigInt(n - 1))
+  return [...out]
+}
+
+/**
+ * History over the last `config.historyBlocks` blocks: the vault's events, and NAV, supply,
+ * share price, net delta and band sampled at up to MAX_SAMPLES evenly spaced blocks plus the
+ * blocks where something happened. A sample before the vault existed, or that the node cannot
+ * serve (no archive state), is left out.
+ */
+export async function readHistory(client, config, meta, latest) {
+  const abi = config.abis.vault
+  const address = meta.address
+  const from = latest > BigInt(config.historyBlocks) ? latest - BigInt(config.historyBlocks) : 0n
+  const logs = await client.getLogs({ address, events: events(abi), fromBlock: from, toBlock: latest })
+  const first = logs.length ? logs[0].blockNumber : from
+  const eventBlocks = [...new Set(logs.map((l) => l.blockNumber))]
+  const picked = eventBlocks.length > MAX_EVENT_POINTS ? eventBlocks.slice(-MAX_EVENT_POINTS) : eventBlocks
+  const blocks = [...new Set([...spread(first, latest, MAX_SAMPLES), ...picked])].sort((a, b) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  )
+  const samples = await Promise.all(
+    blocks.map(async (blockNumber) => {
+      const r = (functionName, args = []) => client.readContract({ address, abi, functionName, args, blockNumber })
+      try {
+        const [totalAssets, totalSupply, sharePrice, netDelta, thresholds, block] = await Promise.all([
+          r('totalAssets'),
+          r('totalSupply'),
+          r('convertToAssets', [meta.priceShares]),
+          r('netDelta'),
+          r('thresholds'),
+          client.getBlock({ blockNumber }),
+        ])
+        return { blockNumber, time: Number(block.timestamp), totalAssets, totalSupply, sharePrice, netDelta, thresholds }
+      } catch {
+        return null
+      }
+    }),
+  )
+  return { from, latest, logs, samples: samples.filter(Boolean) }
+}
+
+/** The most recent rebalances, each with its transaction's gas, L2 fee and L1 fee. */
+export async function readRebalances(client, config, logs) {
+  const topic = toEventSelector(events(config.abis.vault).find((e) => e.name === 'Rebalanced'))
+  const rebalances = logs.filter((l) => l.eventName === 'Rebalanced').slice(-REBALANCES_SHOWN).reverse()
+  return Promise.all(
+    rebalances.map(async (log) => {
+      const [receipt, block] = await Promise.all([
+        client.getTransactionReceipt({ hash: log.transactionHash }),
+        client.getBlock({ blockNumber: log.blockNumber }),
+      ])
+      const l1 = receipt.l1Fee
+      const l1Fee = l1 === undefined || l1 === null ? null : BigInt(l1)
+      const gasPrice = receipt.effectiveGasPrice ?? 0n
+      return {
+        ...log.args,
+        blockNumber: log.blockNumber,
+        time: Number(block.timestamp),
+        hash: log.transactionHash,
+        gasUsed: receipt.gasUsed,
+        l2Fee: receipt.gasUsed * gasPrice,
+        l1Fee,
+        batchSize: receipt.logs.filter((x) => x.topics[0] === topic).length,
+        status: receipt.status,
+      }
+    }),
+  )
+}
