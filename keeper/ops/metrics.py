@@ -51,6 +51,16 @@ class Metrics:
             "keeper_consecutive_failures", "Failed cycles in a row", registry=r
         )
         self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
+        # Settlement of expired series (keeper/app/settle.py).
+        self.settlements = Counter(
+            "keeper_settlements",
+            "Settlements of expired series by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.expired_unsettled = Gauge(
+            "keeper_expired_unsettled", "Expired series not yet settled", registry=r
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""
