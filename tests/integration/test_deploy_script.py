@@ -72,7 +72,7 @@ VAULT = {
     "maxInterval": 43_200,
     "maxTrade": 25 * WAD,
     "maxSlippageBps": 150,
-    "maxOracleGapBps": 250,
+    "maxOracleGapBps": 125,  # <= maxSlippageBps (the vault enforces it)
     "oracleHeartbeat": 7_200,
     "sequencerGracePeriod": 1_800,
 }
