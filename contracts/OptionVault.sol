@@ -234,6 +234,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function proposeOracle(address newOracle) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        // slither-disable-next-line unused-return -- the check reverts on a bad feed; its price is not needed here
         if (newOracle != address(0)) _rules.checkOracle(newOracle);
         uint64 eta = newOracle == address(0) ? 0 : uint64(block.timestamp + ORACLE_TIMELOCK);
         _pendingOracle = newOracle;
@@ -249,6 +250,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         if (next == address(0) || block.timestamp < eta) {
             revert OptionVaultOracleTimelock(next, eta);
         }
+        // slither-disable-next-line unused-return -- the check reverts on a bad feed; its price is not needed here
         _rules.checkOracle(next);
         address old = address(_oracle);
         _oracle = AggregatorV3Interface(next);
@@ -268,7 +270,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     {
         if (to == address(0)) revert OptionVaultZeroAddress("to");
         amount = IERC20(token).balanceOf(address(this));
-        uint256 accounted;
+        uint256 accounted = 0; // any other token: all of it
         if (token == asset()) accounted = _quoteBalance;
         else if (token == address(_underlying)) accounted = _hedgeInventory;
         amount = amount > accounted ? amount - accounted : 0;
@@ -394,6 +396,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
+    // slither-disable-next-line unused-return -- the per-contract value is not part of this view
     function seriesGreeks(uint256 id)
         external
         view
@@ -463,6 +466,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // ------------------------------------------------------------------ internal: rebalance
 
     /// @dev `rebalance` and `performUpkeep`: keeper role, not paused, not reentered.
+    // slither-disable-next-line reentrancy-balance,reentrancy-no-eth,unused-return -- nonReentrant (the deposit/withdraw/write paths too); balances are measured around the venue call on purpose, and its return value is not trusted for accounting
     function _rebalance()
         private
         onlyRole(KEEPER_ROLE)
@@ -586,6 +590,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @dev Whether the NAV can be trusted for an entry or an exit: it does not depend on the
     ///      price (no inventory, no open series), or the oracle is healthy (fresh, positive,
     ///      sequencer up past its grace period).
+    // slither-disable-next-line incorrect-equality -- exact zero inventory means the NAV does not depend on the price
     function _priceTrusted() private view returns (bool) {
         if (_hedgeInventory == 0 && !_hasOpenSeries()) return true;
         (, bytes memory err) = _oracleStatus();
@@ -595,7 +600,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // ------------------------------------------------------------------ internal: pricing
 
     function _netDelta(uint256 price) private view returns (int256 net) {
-        int256 options;
+        int256 options = 0;
         if (_hasOpenSeries()) {
             options = _rules.bookDelta(_book(), price, _volatility, block.timestamp);
         }
@@ -644,6 +649,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     function _setVolatility(uint256 vol) private {
+        // slither-disable-next-line unused-return -- only the bounds check matters: vol is not a packed field
         _rules.checkThreshold(P_VOL, vol, 0, 0);
         uint256 old = _volatility;
         _volatility = vol;

@@ -71,7 +71,7 @@ contract RebalanceRules is BookPricer {
     /// @dev underlying (1e18) * price (1e8) / 1e20 = quote (1e6).
     uint256 private constant UNDERLYING_PRICE_TO_QUOTE = 1e20;
     /// @dev size (1e18) * per-contract USD value (1e18) / 1e30 = quote (1e6).
-    uint256 private constant WAD_WAD_TO_QUOTE = 1e30;
+    uint256 private constant BOOK_VALUE_TO_QUOTE = 1e30;
     /// @dev 1e8 price units per 1e6 quote units.
     uint256 private constant PRICE_PER_QUOTE_UNIT = 100;
 
@@ -274,6 +274,7 @@ contract RebalanceRules is BookPricer {
     /// @notice The premium range for a series (two {SeriesLayout} words) at `price8`: [model
     ///         value * (1 + minEdge), rounded up; model value * (1 + MAX_PREMIUM_MARKUP_BPS),
     ///         rounded down], model value = size * Black-Scholes value, rounded up (quote units).
+    // slither-disable-next-line unused-return -- only the per-contract value is needed
     function premiumBounds(uint256 w0, uint256 w1, uint256 price8, uint256 vol, uint256 edgeBps)
         public
         view
@@ -283,7 +284,7 @@ contract RebalanceRules is BookPricer {
         uint256 size = SeriesLayout.size(w0);
         // forge-lint: disable-next-line(unsafe-typecast) -- evaluate() clamps price to [0, cap]
         uint256 value =
-            Math.mulDiv(size, uint256(perContract), WAD_WAD_TO_QUOTE, Math.Rounding.Ceil);
+            Math.mulDiv(size, uint256(perContract), BOOK_VALUE_TO_QUOTE, Math.Rounding.Ceil);
         min = Math.mulDiv(value, BPS + edgeBps, BPS, Math.Rounding.Ceil);
         max = Math.mulDiv(value, BPS + MAX_PREMIUM_MARKUP_BPS, BPS);
     }
@@ -374,6 +375,7 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @notice An oracle a vault accepts: 8 decimals and a positive latest answer (returned).
+    // slither-disable-next-line unused-return -- only the answer matters for this check; staleness is checked where the price is used
     function checkOracle(address oracle) public view returns (uint256) {
         _requireDecimals("oracle", AggregatorV3Interface(oracle).decimals(), 8);
         (, int256 answer,,,) = AggregatorV3Interface(oracle).latestRoundData();
@@ -447,6 +449,7 @@ contract RebalanceRules is BookPricer {
 
     /// @notice The latest positive answer, else `fallbackPrice`; never reverts, even if the
     ///         feed does (views such as `totalAssets` must keep working).
+    // slither-disable-next-line unused-return -- a view price: any positive answer, else the fallback
     function valuationPrice(address oracle, uint256 fallbackPrice) external view returns (uint256) {
         try AggregatorV3Interface(oracle).latestRoundData() returns (
             uint80, int256 answer, uint256, uint256, uint80
@@ -459,6 +462,7 @@ contract RebalanceRules is BookPricer {
 
     /// @dev A feed's latest round, or ok = false if the call reverts (the views built on the
     ///      oracle checks, such as `maxWithdraw`, must not revert).
+    // slither-disable-next-line unused-return -- the round id fields are not used by the oracle checks
     function _latest(address feed)
         private
         view
@@ -474,6 +478,7 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @dev The answer of `roundId` if it is the first round at or after `expiry`.
+    // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
     function _expiryRoundPrice(address oracle, uint80 roundId, uint256 expiry)
         private
         view
