@@ -29,16 +29,20 @@ import {RebalanceRules} from "./RebalanceRules.sol";
 ///      rebalance rules run out of line in {RebalanceRules} (see {BookPricer} for why).
 ///
 ///      Accounting is internal: `_quoteBalance` and `_hedgeInventory` move only on deposits,
-///      withdrawals, premiums, rebalances and claim payments. Tokens sent to the vault directly
-///      are ignored, so a donation cannot move the share price, and only `rebalance` changes
-///      inventory.
+///      withdrawals, premiums, rebalances and claim payments, by what arrived or left on the
+///      vault's own balance (fee-on-transfer safe). Tokens sent to the vault directly are
+///      ignored, so a donation cannot move the share price, and only `rebalance` changes
+///      inventory; `sweep` returns them.
 ///
-///      Oracle policy. `rebalance` and `settle` require a healthy oracle (fresh, positive,
-///      sequencer up past its grace period). Views (`totalAssets`, `netDelta`) never revert on
-///      the oracle: they use the latest positive answer, else the last price the vault accepted.
-///      While the oracle is unhealthy and the NAV depends on the price (inventory or open
-///      series), `maxDeposit`/`maxMint` are 0, so nobody buys shares at a stale price;
-///      withdrawals stay open (bounded by free quote) so depositors can always exit.
+///      Oracle policy (docs/security.md). `rebalance` and `writeOption` require a healthy oracle
+///      (fresh, positive, sequencer up past its grace period); `settle` uses the first round at
+///      or after expiry. Views (`totalAssets`, `netDelta`) never revert on the oracle: they use
+///      the latest positive answer, else the last price the vault accepted. While the oracle is
+///      unhealthy and the NAV depends on the price (inventory or open series), deposits and
+///      exits are both deferred (`maxDeposit`/`maxMint`/`maxWithdraw`/`maxRedeem` are 0): the
+///      vault is short gamma, and an exit at a stale NAV would push a loss onto those who stay.
+///      Pausing stops deposits, writing and rebalancing; withdrawals stay open. The oracle can
+///      be replaced after ORACLE_TIMELOCK.
 contract OptionVault is ERC4626Upgradeable, OptionBook {
     using SafeERC20 for IERC20;
 

@@ -181,15 +181,12 @@ contract VaultSafetyTest is VaultTestBase {
         bytes memory sig = _sign(q, buyerKey);
         vm.prank(desk);
         vault.writeOption(q, lo, sig);
-        _settleNothing();
         vm.prank(desk);
         vm.expectRevert(
             abi.encodeWithSelector(IOptionVault.OptionVaultInvalidSignature.selector, buyer, 1)
         );
         vault.writeOption(q, lo, sig);
     }
-
-    function _settleNothing() internal pure {}
 
     function test_writeOption_RevertWhen_QuoteExpiredOrAboveMax() public {
         _deposit(alice, 100_000e6);
@@ -477,7 +474,6 @@ contract VaultSafetyTest is VaultTestBase {
         _writeCall(1e18);
         usdc.mint(address(vault), 123e6);
         weth.mint(address(vault), 2e18);
-        MockV3Aggregator stray = new MockV3Aggregator(8, 1);
         uint256 quoteBefore = vault.quoteBalance();
         vm.startPrank(admin);
         assertEq(vault.sweep(address(usdc), bob), 123e6);
@@ -488,7 +484,6 @@ contract VaultSafetyTest is VaultTestBase {
         assertEq(usdc.balanceOf(address(vault)), quoteBefore);
         assertEq(usdc.balanceOf(bob), 123e6);
         assertEq(weth.balanceOf(bob), 2e18);
-        stray; // not a token: nothing else to sweep
         vm.prank(alice);
         vm.expectRevert();
         vault.sweep(address(usdc), alice);
