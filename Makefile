@@ -106,11 +106,25 @@ bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + qu
 chaos: install ## fault-injection suite (<15 min): bench/results/chaos.json
 	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
-lint: install ## ruff, mypy --strict, forge fmt --check
+# slither pins web3 < 8 (the keeper needs 8), so it lives in its own venv under .tools/.
+SLITHER_VERSION := 0.11.6
+SLITHER := .tools/slither/bin/slither
+
+$(SLITHER): | $(UV)
+	$(UV) venv --quiet .tools/slither
+	$(UV) pip install --quiet --python .tools/slither/bin/python slither-analyzer==$(SLITHER_VERSION)
+
+lint: install $(SLITHER) ## ruff, mypy --strict, forge fmt --check, slither (no High/Medium)
 	$(VENV)/bin/ruff check keeper tests bench scripts
 	$(VENV)/bin/ruff format --check keeper tests bench scripts
 	$(VENV)/bin/mypy --strict keeper
 	$(FORGE) fmt --check
+	@mkdir -p out && rm -f out/slither.json
+	@# slither exits non-zero whenever it finds anything: the gate judges its JSON instead.
+	-PATH=$(BIN):$$PATH $(SLITHER) . --compile-force-framework foundry \
+	  --foundry-out-directory build/forge --filter-paths 'node_modules|tests|devnet' \
+	  --json out/slither.json > out/slither.log 2>&1
+	$(PY) scripts/slither_gate.py out/slither.json
 
 fmt: install ## format Python and Solidity in place
 	$(VENV)/bin/ruff format keeper tests bench scripts

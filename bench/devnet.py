@@ -35,6 +35,7 @@ from bench.common import progress
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
+from keeper.devnet.quotes import Quote, premium_bounds, sign_quote
 from keeper.devnet.stack import (
     USDC,
     WAD,
@@ -55,7 +56,6 @@ SERIES: tuple[tuple[int, int, int, int, int], ...] = (
     (1, 2_800 * 10**8, 1_000 * 10**8, 14, 10),
     (0, 3_300 * 10**8, 600 * 10**8, 60, 15),
 )
-PREMIUM_PER_CONTRACT = 100 * USDC
 SEED_DEPOSIT = 1_000_000 * USDC
 RPC_BATCH = 500
 #: Transactions sent before waiting for the last one to be mined.
@@ -266,10 +266,14 @@ def _bulk_vaults(
         return [], 0
     factory = bind(w3, "VaultFactory", stack.vault_factory)
     usdc = bind(w3, "MintableERC20", stack.usdc)
-    premium_total = sum(PREMIUM_PER_CONTRACT * s[4] for s in series)
+    # Premiums are the vault's own model value (its lower bound), known once the template
+    # exists; the buyer is funded with the caps, an upper bound.
+    premium_total = sum(s[2] * USDC // 10**8 * s[4] for s in series)
     transact(w3, admin, usdc.functions.mint(admin.address, cfg.seed_deposit * n))
     transact(w3, admin, usdc.functions.mint(buyer.address, premium_total * n))
     expiry0 = int(w3.eth.get_block("latest")["timestamp"])
+
+    premiums: dict[int, int] = {}
 
     def steps(vault: str) -> list[tuple[LocalAccount, str, str]]:
         """(signer, to, calldata) of each setup step of ``vault``, after its creation."""
@@ -281,16 +285,24 @@ def _bulk_vaults(
             (admin, vault, v.deposit(cfg.seed_deposit, admin.address)._encode_transaction_data()),
             (buyer, usdc.address, u.approve(vault, premium_total)._encode_transaction_data()),
         ]
-        for kind, strike, cap, days, size in series:
-            call = v.writeOption(
+        for nonce, (kind, strike, cap, days, size) in enumerate(series):
+            expiry = expiry0 + days * 86_400
+            premium = premiums.setdefault(
+                nonce, premium_bounds(w3, template, kind, strike, cap, expiry, size * WAD)[0]
+            )
+            quote = Quote(
                 buyer.address,
                 kind,
                 strike,
                 cap,
-                expiry0 + days * 86_400,
+                expiry,
                 size * WAD,
-                PREMIUM_PER_CONTRACT * size,
+                premium,
+                expiry0 + 86_400,
+                nonce,
             )
+            signature = sign_quote(w3, vault, buyer, quote)
+            call = v.writeOption(quote.as_tuple(), premium, signature)
             out.append((desk, vault, call._encode_transaction_data()))
         return out
 

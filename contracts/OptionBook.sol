@@ -15,7 +15,7 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IOptionClaims} from "./interfaces/IOptionClaims.sol";
-import {BookPricer} from "./BookPricer.sol";
+import {RebalanceRules} from "./RebalanceRules.sol";
 import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 
 /// @title OptionBook
@@ -27,9 +27,10 @@ import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 ///      whose cap exceeds it), rounded up. Writing, withdrawals and hedge purchases are limited
 ///      by it ({freeQuote}); hedge inventory never counts as collateral.
 ///
-///      The vault supplies the quote asset ({_quoteToken}, its ERC-4626 `asset()`) and the
-///      settlement price ({_settlementPrice}); this contract supplies the open book to price
-///      ({_book}).
+///      The vault supplies the quote asset ({_quoteToken}, its ERC-4626 `asset()`), the price
+///      and vol a write is checked at ({_marketState}) and the oracle settlement reads
+///      ({_oracleConfig}); this contract supplies the open book to price ({_book}). The
+///      checks of writes and settlements run out of line in {RebalanceRules}.
 abstract contract OptionBook is
     AccessControlUpgradeable,
     PausableUpgradeable,
@@ -47,24 +48,22 @@ abstract contract OptionBook is
     /// @dev 16 series of two legs each keep `totalAssets` well under 1M gas.
     uint256 public constant MAX_OPEN_SERIES = 16;
 
-    /// @dev Strikes and caps: 0.01 .. 1e8 USD (1e8 units). Sizes: 1e-6 .. 1e9 contracts.
-    ///      (They bound the packed storage: 1e16 < 2^56, 1e27 < 2^96; see {SeriesLayout}.)
-    uint256 public constant MIN_STRIKE = 1e6;
-    uint256 public constant MAX_PRICE = 1e16;
-    uint256 public constant MIN_SIZE = 1e12;
-    uint256 public constant MAX_SIZE = 1e27;
-    /// @dev Longest tenor a series may be written with.
-    uint256 public constant MAX_TENOR = 730 days;
-
     /// @dev underlying (1e18) * price (1e8) / 1e20 = quote (1e6).
     uint256 internal constant UNDERLYING_PRICE_TO_QUOTE = 1e20;
-    /// @dev 1e8 price units per 1e6 quote units.
-    uint256 private constant PRICE_PER_QUOTE_UNIT = 100;
+
+    /// @dev Minimum premium edge over model value: 0 .. 10%.
+    uint256 public constant MAX_EDGE_BPS = 1000;
+
+    /// @dev The terms fields of a series' first word (type, strike, cap, expiry): with the
+    ///      size masked out, the word is the key of its open series.
+    uint256 private constant TERMS_MASK = ~(SeriesLayout.SIZE_MASK << SeriesLayout.SIZE_SHIFT)
+        & ~(SeriesLayout.FLAG_MASK << SeriesLayout.SETTLED_SHIFT);
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev Shared by every clone: immutables live in the implementation's code.
-    BookPricer internal immutable _pricer;
+    /// @dev Prices the book, checks writes and settlements (see {BookPricer} for why it is a
+    ///      separate contract). Shared by every clone: immutables live in the implementation.
+    RebalanceRules internal immutable _rules;
 
     IOptionClaims private _claims;
     // 2^128 quote units are far beyond any real value.
@@ -75,6 +74,9 @@ abstract contract OptionBook is
     /// @dev The two {SeriesLayout} words of each series ever written (settled ones included).
     mapping(uint256 id => uint256[2] words) private _series;
     mapping(bytes32 key => uint256 id) private _openByKey;
+    /// @dev Each buyer's next signed-quote nonce.
+    mapping(address buyer => uint256) private _nonces;
+    uint256 private _minEdgeBps;
     /// @dev Quote held per the vault's own accounting (deposits, withdrawals, premiums,
     ///      rebalances, claim payments; donations ignored). Declared last so that it shares a
     ///      slot with {OptionVault}'s `_hedgeInventory`, declared first: a rebalance writes both.
@@ -82,8 +84,8 @@ abstract contract OptionBook is
 
     // ------------------------------------------------------------------ setup
 
-    constructor(BookPricer pricer_) {
-        _pricer = pricer_;
+    constructor(RebalanceRules rules_) {
+        _rules = rules_;
     }
 
     /// @dev Called once, from the vault's `initialize`.
@@ -94,72 +96,62 @@ abstract contract OptionBook is
     // ------------------------------------------------------------------ desk and holders
 
     /// @inheritdoc IOptionVault
-    /// @dev The premium is pulled from `buyer`, who must have approved the vault: the desk is
-    ///      trusted to write only what the buyer agreed to.
-    function writeOption(
-        address buyer,
-        OptionType optionType,
-        uint256 strike,
-        uint256 cap,
-        uint64 expiry,
-        uint256 size,
-        uint256 premium
-    ) external onlyRole(DESK_ROLE) whenNotPaused nonReentrant returns (uint256 id) {
-        if (buyer == address(0)) revert OptionVaultZeroAddress("buyer");
-        _checkSeries(strike, cap, expiry, size, premium);
-        bytes32 key = _seriesKey(optionType, strike, cap, expiry);
-        uint256 lock = _lockOf(optionType, strike, cap, size);
-        _checkBook(key, lock, premium);
-        IERC20 quote = _quoteToken();
-        if (quote.allowance(buyer, address(this)) < premium || quote.balanceOf(buyer) < premium) {
-            revert OptionVaultPremiumNotPaid(buyer, premium);
+    /// @dev The checks run in {RebalanceRules-writeTerms}; this pulls the premium, measures what
+    ///      arrived (a fee-on-transfer token delivers less) and checks that against the model
+    ///      floor and the collateral rule, then records the series and mints the claims.
+    function writeOption(Quote calldata q, uint256 premium, bytes calldata signature)
+        external
+        onlyRole(DESK_ROLE)
+        whenNotPaused
+        nonReentrant
+        returns (uint256 id)
+    {
+        (uint256 w0, uint256 w1, uint256 lock, uint256 minPremium) =
+            _checkWrite(q, premium, signature);
+        bytes32 key = bytes32(w0 & TERMS_MASK);
+        {
+            uint256 existing = _openByKey[key];
+            if (existing != 0) revert OptionVaultDuplicateSeries(existing);
+            uint256 open = _openIds.length;
+            if (open >= MAX_OPEN_SERIES) revert OptionVaultTooManySeries(open, MAX_OPEN_SERIES);
         }
+        uint256 received = _collectPremium(q.buyer, premium, minPremium, lock);
 
         id = ++_nextId;
-        _storeSeries(id, optionType, strike, cap, expiry, size);
+        _series[id] = [w0, w1];
         _openIds.push(SafeCast.toUint32(id));
         _openByKey[key] = id;
-        _locked = SafeCast.toUint128(_locked + lock);
-        _quoteBalance = SafeCast.toUint128(_quoteBalance + premium);
-        emit OptionWritten(id, buyer, optionType, strike, cap, expiry, size, premium);
-
-        // Pull the premium, then mint: the ERC-1155 receiver hook runs last, on final state.
-        quote.safeTransferFrom(buyer, address(this), premium);
-        _claims.mint(buyer, id, size);
+        _emitWritten(id, q, received);
+        // Mint last: the ERC-1155 receiver hook runs on final state.
+        _claims.mint(q.buyer, id, q.size);
     }
 
     /// @inheritdoc IOptionVault
-    /// @dev Settles at the oracle price when called, not at expiry: anyone (the keeper) should
-    ///      settle right after expiry. Works when paused so holders can always be paid.
-    function settle(uint256 id) external nonReentrant returns (uint256 payoutPerContract) {
+    /// @dev The round is checked in {RebalanceRules-settlement}. Works when paused so holders
+    ///      can always be paid.
+    function settle(uint256 id, uint80 roundId)
+        external
+        nonReentrant
+        returns (uint256 payoutPerContract)
+    {
         uint256[2] storage s = _knownSeries(id);
         uint256 w0 = s[0];
         if (SeriesLayout.settled(w0)) revert OptionVaultAlreadySettled(id);
         uint64 expiry = SeriesLayout.expiry(w0);
         // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
         if (block.timestamp < expiry) revert OptionVaultNotExpired(id, expiry);
-        uint256 price = _settlementPrice();
-
-        OptionType optionType = SeriesLayout.optionType(w0);
-        uint256 strike = SeriesLayout.strike(w0);
-        uint256 cap = SeriesLayout.cap(w0);
-        uint256 payoff8;
-        if (optionType == OptionType.Call) {
-            payoff8 = price > strike ? price - strike : 0;
-        } else {
-            payoff8 = strike > price ? strike - price : 0;
-        }
-        if (payoff8 > cap) payoff8 = cap;
-        payoutPerContract = payoff8 / PRICE_PER_QUOTE_UNIT; // holders' side rounds down
+        uint256 price;
+        uint256 lock;
+        (price, payoutPerContract, lock) = _rules.settlement(w0, roundId, _oracleConfig());
         uint256 size = SeriesLayout.size(w0);
 
         s[0] = SeriesLayout.withSettled(w0);
         s[1] = SeriesLayout.withPayout(s[1], payoutPerContract); // <= cap / 100 <= 1e14 < 2^64
-        _locked = SafeCast.toUint128(_locked - _lockOf(optionType, strike, cap, size));
+        _locked = SafeCast.toUint128(_locked - lock);
         _settledUnpaid = SafeCast.toUint128(
             _settledUnpaid + Math.mulDiv(size, payoutPerContract, 1e18, Math.Rounding.Ceil)
         );
-        delete _openByKey[_seriesKey(optionType, strike, cap, expiry)];
+        delete _openByKey[bytes32(w0 & TERMS_MASK)];
         _removeOpen(id);
         emit SeriesSettled(id, price, payoutPerContract);
     }
@@ -191,6 +183,13 @@ abstract contract OptionBook is
         if (paid != 0) _quoteToken().safeTransfer(msg.sender, paid);
     }
 
+    /// @inheritdoc IOptionVault
+    function setMinPremiumEdgeBps(uint16 bps) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (bps > MAX_EDGE_BPS) revert OptionVaultParameterOutOfBounds("minPremiumEdgeBps", bps);
+        emit ThresholdUpdated("minPremiumEdgeBps", _minEdgeBps, bps);
+        _minEdgeBps = bps;
+    }
+
     // ------------------------------------------------------------------ views
 
     /// @inheritdoc IOptionVault
@@ -206,6 +205,16 @@ abstract contract OptionBook is
     function series(uint256 id) external view returns (Series memory) {
         _knownSeries(id);
         return _toSeries(id);
+    }
+
+    /// @inheritdoc IOptionVault
+    function nonces(address buyer) external view returns (uint256) {
+        return _nonces[buyer];
+    }
+
+    /// @inheritdoc IOptionVault
+    function minPremiumEdgeBps() external view returns (uint256) {
+        return _minEdgeBps;
     }
 
     /// @inheritdoc IOptionVault
@@ -236,7 +245,7 @@ abstract contract OptionBook is
 
     /// @inheritdoc IOptionVault
     function pricer() external view returns (address) {
-        return address(_pricer);
+        return address(_rules);
     }
 
     /// @inheritdoc IOptionVault
@@ -249,8 +258,63 @@ abstract contract OptionBook is
     /// @dev The quote asset: premiums come in and claims are paid in it.
     function _quoteToken() internal view virtual returns (IERC20);
 
-    /// @dev The price an expired series settles at; reverts when there is none to trust.
-    function _settlementPrice() internal virtual returns (uint256 price);
+    /// @dev The healthy oracle price and the vol a write is priced at; reverts when the
+    ///      oracle is unhealthy.
+    function _marketState() internal view virtual returns (uint256 price, uint256 vol);
+
+    /// @dev The oracle settlement reads (and its fallback checks).
+    function _oracleConfig() internal view virtual returns (RebalanceRules.OracleConfig memory);
+
+    /// @dev {RebalanceRules-writeTerms} at the oracle price; uses up the nonce of a signed quote.
+    function _checkWrite(Quote calldata q, uint256 premium, bytes calldata signature)
+        private
+        returns (uint256 w0, uint256 w1, uint256 lock, uint256 minPremium)
+    {
+        (uint256 price, uint256 vol) = _marketState();
+        uint256 nonce = _nonces[q.buyer];
+        (w0, w1, lock, minPremium) = _rules.writeTerms(
+            q,
+            premium,
+            signature,
+            RebalanceRules.WriteContext(address(this), msg.sender, nonce, price, vol, _minEdgeBps)
+        );
+        // A signed quote is good once.
+        if (signature.length != 0) _nonces[q.buyer] = nonce + 1;
+    }
+
+    /// @dev The buyer consented ({_checkWrite}): pulls the premium, checks what arrived against
+    ///      the model floor and the collateral rule (every open series' maximum payoff, this one
+    ///      included), and books the premium and the lock.
+    function _collectPremium(address buyer, uint256 premium, uint256 minPremium, uint256 lock)
+        private
+        returns (uint256 received)
+    {
+        received = _pullQuote(buyer, premium);
+        if (received < minPremium) {
+            revert OptionVaultPremiumOutOfBounds(received, minPremium, premium);
+        }
+        uint256 locked = _locked + lock;
+        uint256 available = _quoteBalance + received;
+        if (locked + _settledUnpaid > available) {
+            revert OptionVaultInsufficientCollateral(locked + _settledUnpaid, available);
+        }
+        _locked = SafeCast.toUint128(locked);
+        _quoteBalance = SafeCast.toUint128(available);
+    }
+
+    function _emitWritten(uint256 id, Quote calldata q, uint256 premium) private {
+        emit OptionWritten(id, q.buyer, q.optionType, q.strike, q.cap, q.expiry, q.size, premium);
+    }
+
+    /// @dev Pulls `amount` quote from `from` (who consented) and returns what arrived on the
+    ///      vault's own balance: a fee-on-transfer token delivers less than `amount`.
+    function _pullQuote(address from, uint256 amount) internal returns (uint256 received) {
+        IERC20 quote = _quoteToken();
+        uint256 before = quote.balanceOf(address(this));
+        // slither-disable-next-line arbitrary-send-erc20 -- `from` consented: it is the depositor calling, or the buyer who called or signed the quote (checked by the caller)
+        quote.safeTransferFrom(from, address(this), amount);
+        received = quote.balanceOf(address(this)) - before;
+    }
 
     // ------------------------------------------------------------------ internal: book
 
@@ -258,10 +322,13 @@ abstract contract OptionBook is
         return _openIds.length != 0;
     }
 
-    /// @dev The open series as the pricer takes them: two raw {SeriesLayout} words each.
+    /// @dev The live (unexpired) open series as the pricer takes them: two raw {SeriesLayout}
+    ///      words each. An expired series waiting for settlement is left out: it has no delta
+    ///      (never hedged as a digital) and {_expiredLocked} values it.
     function _book() internal view returns (uint256[] memory book) {
         uint256 n = _openIds.length;
         book = new uint256[](2 * n);
+        uint256 k;
         for (uint256 i = 0; i < n; ++i) {
             uint256[2] storage s = _series[_openIds[i]];
             uint256 w0;
@@ -272,7 +339,26 @@ abstract contract OptionBook is
                 w0 := sload(s.slot)
                 w1 := sload(add(s.slot, 1))
             }
-            (book[2 * i], book[2 * i + 1]) = (w0, w1);
+            // forge-lint: disable-next-line(block-timestamp) -- expiry is a time rule
+            if ((w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK > block.timestamp) {
+                (book[k], book[k + 1]) = (w0, w1);
+                k += 2;
+            }
+        }
+        // Trim to the live series (k <= 2n: shrinking a memory array's length is safe).
+        assembly ("memory-safe") {
+            mstore(book, k)
+        }
+    }
+
+    /// @dev The maximum payoff (locked collateral) of the expired series not yet settled: how
+    ///      they are valued until settlement fixes their payoff.
+    function _expiredLocked() internal view returns (uint256 total) {
+        uint256 n = _openIds.length;
+        for (uint256 i = 0; i < n; ++i) {
+            uint256 w0 = _series[_openIds[i]][0];
+            // forge-lint: disable-next-line(block-timestamp) -- expiry is a time rule
+            if (SeriesLayout.expiry(w0) <= block.timestamp) total += _rules.lockOf(w0);
         }
     }
 
@@ -280,68 +366,6 @@ abstract contract OptionBook is
     function _knownSeries(uint256 id) internal view returns (uint256[2] storage s) {
         s = _series[id];
         if (SeriesLayout.expiry(s[0]) == 0) revert OptionVaultUnknownSeries(id);
-    }
-
-    /// @dev Stores a new series; `_checkSeries` bounds make every field fit its width.
-    function _storeSeries(
-        uint256 id,
-        OptionType optionType,
-        uint256 strike,
-        uint256 cap,
-        uint64 expiry,
-        uint256 size
-    ) private {
-        (int256 lnStrike, int256 lnStrike2) =
-            _pricer.strikeLogs(optionType == OptionType.Call, strike, cap);
-        (uint256 w0, uint256 w1) =
-            SeriesLayout.pack(optionType, strike, cap, expiry, size, lnStrike, lnStrike2);
-        _series[id] = [w0, w1];
-    }
-
-    function _checkSeries(uint256 strike, uint256 cap, uint64 expiry, uint256 size, uint256 premium)
-        private
-        view
-    {
-        if (strike < MIN_STRIKE || strike > MAX_PRICE) {
-            revert OptionVaultInvalidSeries("strike", strike);
-        }
-        if (cap == 0 || cap > MAX_PRICE) revert OptionVaultInvalidSeries("cap", cap);
-        // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
-        if (expiry <= block.timestamp || expiry > block.timestamp + MAX_TENOR) {
-            revert OptionVaultInvalidSeries("expiry", expiry);
-        }
-        if (size < MIN_SIZE || size > MAX_SIZE) revert OptionVaultInvalidSeries("size", size);
-        if (premium == 0) revert OptionVaultInvalidSeries("premium", premium);
-    }
-
-    /// @dev No duplicate open series, room in the book, and collateral for every open series'
-    ///      maximum payoff after this one (the premium counts: it arrives in the same call).
-    function _checkBook(bytes32 key, uint256 lock, uint256 premium) private view {
-        uint256 existing = _openByKey[key];
-        if (existing != 0) revert OptionVaultDuplicateSeries(existing);
-        uint256 open = _openIds.length;
-        if (open >= MAX_OPEN_SERIES) revert OptionVaultTooManySeries(open, MAX_OPEN_SERIES);
-        uint256 required = _locked + _settledUnpaid + lock;
-        uint256 available = _quoteBalance + premium;
-        if (required > available) revert OptionVaultInsufficientCollateral(required, available);
-    }
-
-    /// @dev Quote locked by a series: size * max payoff (a put pays at most its strike).
-    function _lockOf(OptionType optionType, uint256 strike, uint256 cap, uint256 size)
-        private
-        pure
-        returns (uint256)
-    {
-        uint256 maxPayoff = optionType == OptionType.Put && cap > strike ? strike : cap;
-        return Math.mulDiv(size, maxPayoff, UNDERLYING_PRICE_TO_QUOTE, Math.Rounding.Ceil);
-    }
-
-    function _seriesKey(OptionType optionType, uint256 strike, uint256 cap, uint256 expiry)
-        private
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(optionType, strike, cap, expiry));
     }
 
     function _removeOpen(uint256 id) private {

@@ -6,7 +6,6 @@ import {
 } from "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC4626Upgradeable.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
-import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
@@ -30,16 +29,20 @@ import {RebalanceRules} from "./RebalanceRules.sol";
 ///      rebalance rules run out of line in {RebalanceRules} (see {BookPricer} for why).
 ///
 ///      Accounting is internal: `_quoteBalance` and `_hedgeInventory` move only on deposits,
-///      withdrawals, premiums, rebalances and claim payments. Tokens sent to the vault directly
-///      are ignored, so a donation cannot move the share price, and only `rebalance` changes
-///      inventory.
+///      withdrawals, premiums, rebalances and claim payments, by what arrived or left on the
+///      vault's own balance (fee-on-transfer safe). Tokens sent to the vault directly are
+///      ignored, so a donation cannot move the share price, and only `rebalance` changes
+///      inventory; `sweep` returns them.
 ///
-///      Oracle policy. `rebalance` and `settle` require a healthy oracle (fresh, positive,
-///      sequencer up past its grace period). Views (`totalAssets`, `netDelta`) never revert on
-///      the oracle: they use the latest positive answer, else the last price the vault accepted.
-///      While the oracle is unhealthy and the NAV depends on the price (inventory or open
-///      series), `maxDeposit`/`maxMint` are 0, so nobody buys shares at a stale price;
-///      withdrawals stay open (bounded by free quote) so depositors can always exit.
+///      Oracle policy (docs/security.md). `rebalance` and `writeOption` require a healthy oracle
+///      (fresh, positive, sequencer up past its grace period); `settle` uses the first round at
+///      or after expiry. Views (`totalAssets`, `netDelta`) never revert on the oracle: they use
+///      the latest positive answer, else the last price the vault accepted. While the oracle is
+///      unhealthy and the NAV depends on the price (inventory or open series), deposits and
+///      exits are both deferred (`maxDeposit`/`maxMint`/`maxWithdraw`/`maxRedeem` are 0): the
+///      vault is short gamma, and an exit at a stale NAV would push a loss onto those who stay.
+///      Pausing stops deposits, writing and rebalancing; withdrawals stay open. The oracle can
+///      be replaced after ORACLE_TIMELOCK.
 contract OptionVault is ERC4626Upgradeable, OptionBook {
     using SafeERC20 for IERC20;
 
@@ -50,32 +53,12 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @inheritdoc IOptionVault
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
-    // Hard bounds of the setters (inclusive).
-    /// @dev |target delta| <= 1,000,000 underlying.
-    uint256 public constant MAX_ABS_TARGET = 1e24;
-    /// @dev Band half-width: 1e-6 .. 1,000,000 underlying.
-    uint256 public constant MIN_BAND = 1e12;
-    uint256 public constant MAX_BAND = 1e24;
-    /// @dev Min interval: 1 s .. 1 day. Max interval: 1 min .. 30 days, and >= min interval.
-    uint32 public constant MIN_MIN_INTERVAL = 1;
-    uint32 public constant MAX_MIN_INTERVAL = 1 days;
-    uint32 public constant MIN_MAX_INTERVAL = 1 minutes;
-    uint32 public constant MAX_MAX_INTERVAL = 30 days;
-    /// @dev Max trade per rebalance: 1e-6 .. 1,000,000 underlying.
-    uint256 public constant MIN_MAX_TRADE = 1e12;
-    uint256 public constant MAX_MAX_TRADE = 1e24;
-    /// @dev Slippage and pool-oracle gap: 0.01% .. 10%.
-    uint16 public constant MIN_BPS = 1;
-    uint16 public constant MAX_BPS = 1000;
-    /// @dev Oracle heartbeat: 1 min .. 2 days (Chainlink's slowest USD feeds beat daily).
-    uint32 public constant MIN_HEARTBEAT = 1 minutes;
-    uint32 public constant MAX_HEARTBEAT = 2 days;
-    /// @dev Sequencer grace period: 1 min .. 1 day (Chainlink suggests 1 hour).
-    uint32 public constant MIN_GRACE = 1 minutes;
-    uint32 public constant MAX_GRACE = 1 days;
-    /// @dev Vol: 1% .. 500% a year.
-    uint256 public constant MIN_VOL = 0.01e18;
-    uint256 public constant MAX_VOL = 5e18;
+    /// @notice An oracle change waits this long between proposal and acceptance, so depositors
+    ///         can exit before a feed they do not trust prices their shares.
+    uint256 public constant ORACLE_TIMELOCK = 2 days;
+    /// @dev |target delta| <= 1,000,000 underlying. The other setters' hard bounds are
+    ///      {RebalanceRules-checkThreshold}'s.
+    uint256 private constant MAX_ABS_TARGET = 1e24;
 
     // Ids of the unsigned thresholds for `_setParam`.
     uint256 private constant P_BAND = 0;
@@ -86,6 +69,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     uint256 private constant P_GAP = 5;
     uint256 private constant P_HEARTBEAT = 6;
     uint256 private constant P_GRACE = 7;
+    uint256 private constant P_VOL = 8;
 
     // ------------------------------------------------------------------ storage
 
@@ -102,9 +86,6 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         uint32 sequencerGracePeriod;
     }
 
-    /// @dev The same contract as {OptionBook}'s `_pricer`, seen through its rules.
-    RebalanceRules private immutable _rules;
-
     // Declared first: it shares a slot with {OptionBook}'s `_quoteBalance`, declared last (a
     // rebalance writes both). 2^128 underlying wei is far beyond any real value.
     uint128 private _hedgeInventory;
@@ -117,6 +98,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // Written together by a rebalance; 2^64 s and 2^192 price units are far beyond any value.
     uint64 private _lastRebalance;
     uint192 private _lastGoodPrice;
+    // The oracle change in its timelock, and when it can be accepted.
+    address private _pendingOracle;
+    uint64 private _pendingOracleEta;
 
     // ------------------------------------------------------------------ setup
 
@@ -124,21 +108,13 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @dev Deploys the rules and book pricer (see {BookPricer} for why they are separate) and
     ///      locks the implementation: only clones are initialized.
     constructor() OptionBook(new RebalanceRules()) {
-        _rules = RebalanceRules(address(_pricer));
         _disableInitializers();
     }
 
     /// @inheritdoc IOptionVault
     function initialize(InitParams calldata p) external initializer {
-        if (p.asset == address(0)) revert OptionVaultZeroAddress("asset");
-        if (p.underlying == address(0)) revert OptionVaultZeroAddress("underlying");
-        if (p.oracle == address(0)) revert OptionVaultZeroAddress("oracle");
-        if (p.venue == address(0)) revert OptionVaultZeroAddress("venue");
-        if (p.claims == address(0)) revert OptionVaultZeroAddress("claims");
-        if (p.admin == address(0)) revert OptionVaultZeroAddress("admin");
-        _requireDecimals("asset", IERC20Metadata(p.asset).decimals(), 6);
-        _requireDecimals("underlying", IERC20Metadata(p.underlying).decimals(), 18);
-        _requireDecimals("oracle", AggregatorV3Interface(p.oracle).decimals(), 8);
+        uint256 price =
+            _rules.checkInit(p.asset, p.underlying, p.oracle, p.venue, p.claims, p.admin);
 
         __ERC20_init(p.name, p.symbol);
         __ERC4626_init(IERC20(p.asset));
@@ -152,10 +128,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         _sequencerFeed = AggregatorV3Interface(p.sequencerFeed);
         _venue = IHedgeVenue(p.venue);
 
-        (, int256 answer,,,) = _oracle.latestRoundData();
-        if (answer <= 0) revert OptionVaultInvalidPrice(answer);
-        // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-        _lastGoodPrice = SafeCast.toUint192(uint256(answer));
+        _lastGoodPrice = SafeCast.toUint192(price);
 
         _setVolatility(p.volatility);
         Thresholds calldata t = p.thresholds;
@@ -164,7 +137,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         _setParam(P_MAX_INTERVAL, t.maxInterval); // before min: min is checked against max
         _setParam(P_MIN_INTERVAL, t.minInterval);
         _setParam(P_MAX_TRADE, t.maxTrade);
-        _setParam(P_SLIPPAGE, t.maxSlippageBps);
+        _setParam(P_SLIPPAGE, t.maxSlippageBps); // before gap: gap is checked against it
         _setParam(P_GAP, t.maxOracleGapBps);
         _setParam(P_HEARTBEAT, t.oracleHeartbeat);
         _setParam(P_GRACE, t.sequencerGracePeriod);
@@ -264,6 +237,52 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
+    function proposeOracle(address newOracle) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        // slither-disable-next-line unused-return -- the check reverts on a bad feed; its price is not needed here
+        if (newOracle != address(0)) _rules.checkOracle(newOracle);
+        uint64 eta = newOracle == address(0) ? 0 : uint64(block.timestamp + ORACLE_TIMELOCK);
+        _pendingOracle = newOracle;
+        _pendingOracleEta = eta;
+        emit OracleProposed(newOracle, eta);
+    }
+
+    /// @inheritdoc IOptionVault
+    function acceptOracle() external onlyRole(DEFAULT_ADMIN_ROLE) {
+        address next = _pendingOracle;
+        uint256 eta = _pendingOracleEta;
+        // forge-lint: disable-next-line(block-timestamp) -- the timelock is a time rule
+        if (next == address(0) || block.timestamp < eta) {
+            revert OptionVaultOracleTimelock(next, eta);
+        }
+        // slither-disable-next-line unused-return -- the check reverts on a bad feed; its price is not needed here
+        _rules.checkOracle(next);
+        address old = address(_oracle);
+        _oracle = AggregatorV3Interface(next);
+        delete _pendingOracle;
+        delete _pendingOracleEta;
+        emit OracleUpdated(old, next);
+    }
+
+    /// @inheritdoc IOptionVault
+    /// @dev Only what the accounting does not hold: `_quoteBalance` covers every committed and
+    ///      free quote unit (collateral, unpaid payoffs), `_hedgeInventory` the hedge.
+    function sweep(address token, address to)
+        external
+        onlyRole(DEFAULT_ADMIN_ROLE)
+        nonReentrant
+        returns (uint256 amount)
+    {
+        if (to == address(0)) revert OptionVaultZeroAddress("to");
+        amount = IERC20(token).balanceOf(address(this));
+        uint256 accounted = 0; // any other token: all of it
+        if (token == asset()) accounted = _quoteBalance;
+        else if (token == address(_underlying)) accounted = _hedgeInventory;
+        amount = amount > accounted ? amount - accounted : 0;
+        emit Swept(token, to, amount);
+        if (amount != 0) IERC20(token).safeTransfer(to, amount);
+    }
+
+    /// @inheritdoc IOptionVault
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
@@ -287,8 +306,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev 0 while the oracle is unhealthy and the NAV depends on the price (see contract
-    ///      NatSpec); unlimited otherwise, also when paused.
+    /// @dev 0 when paused, while the NAV cannot be trusted ({_priceTrusted}) and while an
+    ///      expired series waits for settlement (valued at its maximum payoff until then, so a
+    ///      deposit would buy in below value); unlimited otherwise.
     function maxDeposit(address)
         public
         view
@@ -304,32 +324,30 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev Never more than the free quote: locked collateral and unpaid payoffs stay put.
+    /// @dev Never more than the free quote: locked collateral and unpaid payoffs stay put. 0
+    ///      while the NAV cannot be trusted ({_priceTrusted}): exits are deferred, not priced
+    ///      at a stale NAV (docs/security.md), and reopen when the oracle is healthy again.
     function maxWithdraw(address owner)
         public
         view
         override(ERC4626Upgradeable, IERC4626)
         returns (uint256)
     {
+        if (!_priceTrusted()) return 0;
         return Math.min(_convertToAssets(balanceOf(owner), Math.Rounding.Floor), freeQuote());
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev Shares whose (rounded-down) redemption value fits in the free quote.
+    /// @dev Shares whose (rounded-down) redemption value fits in the free quote; 0 while the
+    ///      NAV cannot be trusted, like {maxWithdraw}.
     function maxRedeem(address owner)
         public
         view
         override(ERC4626Upgradeable, IERC4626)
         returns (uint256)
     {
+        if (!_priceTrusted()) return 0;
         return Math.min(balanceOf(owner), _convertToShares(freeQuote(), Math.Rounding.Floor));
-    }
-
-    /// @dev Credits the internal quote balance (transfer first, so the accounting follows the
-    ///      tokens actually received for a standard ERC-20).
-    function _transferIn(address from, uint256 assets) internal override {
-        super._transferIn(from, assets);
-        _quoteBalance = SafeCast.toUint128(_quoteBalance + assets);
     }
 
     /// @dev Debits the internal quote balance before the tokens leave.
@@ -339,14 +357,21 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @dev Deposits and withdrawals are guarded against reentry from a venue or token hook
-    ///      while a write, settlement, redemption or rebalance is in flight. They stay open
-    ///      when paused.
+    ///      while a write, settlement, redemption or rebalance is in flight. The deposit credits
+    ///      what arrived on the vault's balance; a fee-on-transfer token delivers less than
+    ///      `assets`, and the shares shrink pro rata (rounded down), so the fee never dilutes
+    ///      the other holders (the previews are then upper bounds).
     function _deposit(address caller, address receiver, uint256 assets, uint256 shares)
         internal
         override
         nonReentrant
     {
-        super._deposit(caller, receiver, assets, shares);
+        // Transfer before mint, as OZ does: a token hook reentering sees no new shares.
+        uint256 received = _pullQuote(caller, assets);
+        if (received < assets) shares = Math.mulDiv(shares, received, assets);
+        _quoteBalance = SafeCast.toUint128(_quoteBalance + received);
+        _mint(receiver, shares);
+        emit Deposit(caller, receiver, received, shares);
     }
 
     function _withdraw(
@@ -375,6 +400,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
+    // slither-disable-next-line unused-return -- the per-contract value is not part of this view
     function seriesGreeks(uint256 id)
         external
         view
@@ -382,7 +408,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     {
         uint256[2] storage s = _knownSeries(id);
         (, delta, gamma, vega) =
-            _pricer.greeks(s[0], s[1], _valuationPrice(), _volatility, block.timestamp);
+            _rules.greeks(s[0], s[1], _valuationPrice(), _volatility, block.timestamp);
     }
 
     /// @inheritdoc IOptionVault
@@ -397,7 +423,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function thresholds() external view returns (Thresholds memory) {
-        return _unpackThresholds();
+        (uint256 t0, uint256 t1) = _thresholdWords();
+        return _rules.unpackThresholds(t0, t1);
     }
 
     /// @inheritdoc IOptionVault
@@ -435,9 +462,15 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         return address(_underlying);
     }
 
+    /// @inheritdoc IOptionVault
+    function pendingOracle() external view returns (address, uint256) {
+        return (_pendingOracle, _pendingOracleEta);
+    }
+
     // ------------------------------------------------------------------ internal: rebalance
 
     /// @dev `rebalance` and `performUpkeep`: keeper role, not paused, not reentered.
+    // slither-disable-next-line reentrancy-balance,reentrancy-no-eth,unused-return -- nonReentrant (the deposit/withdraw/write paths too); balances are measured around the venue call on purpose, and its return value is not trusted for accounting
     function _rebalance()
         private
         onlyRole(KEEPER_ROLE)
@@ -451,9 +484,10 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         (IERC20 tokenIn, IERC20 tokenOut) = p.buy ? (quote, _underlying) : (_underlying, quote);
         address venue_ = address(_venue);
 
-        // Measure what arrived on the vault's own balance: the venue's return value is not
-        // trusted for accounting.
+        // Measure what left and what arrived on the vault's own balance: the venue's return
+        // value is not trusted for accounting, and a token may take a fee.
         uint256 balanceBefore = tokenOut.balanceOf(address(this));
+        uint256 inBefore = tokenIn.balanceOf(address(this));
         tokenIn.forceApprove(venue_, p.amountIn);
         IHedgeVenue(venue_)
             .swapExactIn(address(tokenIn), address(tokenOut), p.amountIn, p.minOut, address(this));
@@ -462,21 +496,24 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         if (tokenIn.allowance(address(this), venue_) != 0) tokenIn.forceApprove(venue_, 0);
         uint256 amountOut = tokenOut.balanceOf(address(this)) - balanceBefore;
         if (amountOut < p.minOut) revert OptionVaultInsufficientOutput(amountOut, p.minOut);
+        // <= amountIn: the venue was approved exactly amountIn.
+        uint256 spent = inBefore - tokenIn.balanceOf(address(this));
 
         deltaBefore = p.deltaBefore;
         if (p.buy) {
-            _quoteBalance = SafeCast.toUint128(_quoteBalance - p.amountIn); // <= free quote, checked in _evaluate
+            _quoteBalance = SafeCast.toUint128(_quoteBalance - spent); // <= free quote, checked in _evaluate
             _hedgeInventory = SafeCast.toUint128(_hedgeInventory + amountOut);
             // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
             deltaAfter = deltaBefore + int256(amountOut);
         } else {
-            _hedgeInventory = SafeCast.toUint128(_hedgeInventory - p.amountIn); // <= inventory, checked in _evaluate
+            _hedgeInventory = SafeCast.toUint128(_hedgeInventory - spent); // <= inventory, checked in _evaluate
             _quoteBalance = SafeCast.toUint128(_quoteBalance + amountOut);
-            deltaAfter = deltaBefore - int256(p.amountIn);
+            // forge-lint: disable-next-line(unsafe-typecast) -- spent <= amountIn < 2^128
+            deltaAfter = deltaBefore - int256(spent);
         }
         _lastRebalance = uint64(block.timestamp);
         _lastGoodPrice = SafeCast.toUint192(p.price);
-        emit Rebalanced(deltaBefore, deltaAfter, p.amountIn, amountOut, p.price, p.trigger);
+        emit Rebalanced(deltaBefore, deltaAfter, spent, amountOut, p.price, p.trigger);
     }
 
     /// @dev Every check of `rebalance`, in order, without reverting: the first failure comes
@@ -486,16 +523,18 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      {RebalanceRules-plan}.
     function _evaluate() private view returns (RebalanceRules.Plan memory p, bytes memory err) {
         if (paused()) return (p, abi.encodeWithSelector(EnforcedPause.selector));
-        Thresholds memory t = _unpackThresholds();
+        uint256 minInterval = _thresholds.minInterval;
         uint256 last = _lastRebalance;
         // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
-        if (last != 0 && block.timestamp < last + t.minInterval) {
-            return (p, abi.encodeWithSelector(OptionVaultTooSoon.selector, last, t.minInterval));
+        if (last != 0 && block.timestamp < last + minInterval) {
+            return (p, abi.encodeWithSelector(OptionVaultTooSoon.selector, last, minInterval));
         }
+        (uint256 t0, uint256 t1) = _thresholdWords();
         return _rules.plan(
             _book(),
             RebalanceRules.PlanInput({
-                thresholds: t,
+                t0: t0,
+                t1: t1,
                 lastRebalance: last,
                 timestamp: block.timestamp,
                 oracle: address(_oracle),
@@ -525,12 +564,21 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         return IERC20(asset());
     }
 
-    /// @dev Settlement needs a healthy oracle, whose price becomes the last accepted one.
-    function _settlementPrice() internal override returns (uint256 price) {
+    /// @dev Writing needs a healthy oracle: the premium floor is priced at it.
+    function _marketState() internal view override returns (uint256 price, uint256 vol) {
         bytes memory err;
         (price, err) = _oracleStatus();
         if (err.length != 0) _revertWith(err);
-        _lastGoodPrice = SafeCast.toUint192(price);
+        vol = _volatility;
+    }
+
+    function _oracleConfig() internal view override returns (RebalanceRules.OracleConfig memory) {
+        return RebalanceRules.OracleConfig(
+            address(_oracle),
+            address(_sequencerFeed),
+            _thresholds.oracleHeartbeat,
+            _thresholds.sequencerGracePeriod
+        );
     }
 
     /// @dev The latest positive answer, else the last accepted price (set at initialization,
@@ -540,6 +588,14 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     function _depositsOpen() private view returns (bool) {
+        return !paused() && _priceTrusted() && _expiredLocked() == 0;
+    }
+
+    /// @dev Whether the NAV can be trusted for an entry or an exit: it does not depend on the
+    ///      price (no inventory, no open series), or the oracle is healthy (fresh, positive,
+    ///      sequencer up past its grace period).
+    // slither-disable-next-line incorrect-equality -- exact zero inventory means the NAV does not depend on the price
+    function _priceTrusted() private view returns (bool) {
         if (_hedgeInventory == 0 && !_hasOpenSeries()) return true;
         (, bytes memory err) = _oracleStatus();
         return err.length == 0;
@@ -548,16 +604,17 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // ------------------------------------------------------------------ internal: pricing
 
     function _netDelta(uint256 price) private view returns (int256 net) {
-        int256 options;
+        int256 options = 0;
         if (_hasOpenSeries()) {
-            options = _pricer.bookDelta(_book(), price, _volatility, block.timestamp);
+            options = _rules.bookDelta(_book(), price, _volatility, block.timestamp);
         }
         net = int256(uint256(_hedgeInventory)) - options;
     }
 
+    /// @dev Live series at Black-Scholes, expired unsettled ones at their maximum payoff.
     function _optionsValue(uint256 price) private view returns (uint256) {
         if (!_hasOpenSeries()) return 0;
-        return _pricer.bookValue(_book(), price, _volatility, block.timestamp);
+        return _rules.bookValue(_book(), price, _volatility, block.timestamp) + _expiredLocked();
     }
 
     // ------------------------------------------------------------------ internal: setters
@@ -572,20 +629,14 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         emit TargetDeltaUpdated(old, target);
     }
 
-    /// @dev One setter for the eight unsigned thresholds, driven by `_spec` (a table kept as
-    ///      code, about a tenth of the size of eight hand-written setters: the vault must fit
-    ///      EIP-170). It checks the hard bounds and the min <= max interval rule, writes the
-    ///      field inside the packed `_thresholds` slots and emits `ThresholdUpdated`.
+    /// @dev One setter for the eight unsigned thresholds. {RebalanceRules-checkThreshold} holds
+    ///      the table (name, slot, bit offset, width, hard bounds) and the cross rules (min <=
+    ///      max interval, gap <= slippage) out of line, for EIP-170; this writes the field inside
+    ///      the packed `_thresholds` slots and emits `ThresholdUpdated`.
     function _setParam(uint256 which, uint256 v) private {
-        (bytes32 name, uint256 word, uint256 offset, uint256 width, uint256 lo, uint256 hi) =
-            _spec(which);
-        if (v < lo || v > hi) revert OptionVaultParameterOutOfBounds(name, v);
-        if (which == P_MIN_INTERVAL && v > _thresholds.maxInterval) {
-            revert OptionVaultParameterOutOfBounds(name, v);
-        }
-        if (which == P_MAX_INTERVAL && v < _thresholds.minInterval) {
-            revert OptionVaultParameterOutOfBounds(name, v);
-        }
+        (uint256 t0, uint256 t1) = _thresholdWords();
+        (bytes32 name, uint256 word, uint256 offset, uint256 width) =
+            _rules.checkThreshold(which, v, t0, t1);
         // forge-lint: disable-next-line(incorrect-shift) -- 2^width - 1, the field's mask
         uint256 mask = (1 << width) - 1;
         uint256 old;
@@ -601,56 +652,20 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         emit ThresholdUpdated(name, old, v);
     }
 
-    /// @dev Name, slot (0/1), bit offset, bit width and hard bounds of each unsigned threshold.
-    function _spec(uint256 which)
-        private
-        pure
-        returns (bytes32, uint256, uint256, uint256, uint256, uint256)
-    {
-        if (which == P_BAND) return ("band", 0, 96, 96, MIN_BAND, MAX_BAND);
-        if (which == P_MIN_INTERVAL) {
-            return ("minInterval", 0, 192, 32, MIN_MIN_INTERVAL, MAX_MIN_INTERVAL);
-        }
-        if (which == P_MAX_INTERVAL) {
-            return ("maxInterval", 0, 224, 32, MIN_MAX_INTERVAL, MAX_MAX_INTERVAL);
-        }
-        if (which == P_MAX_TRADE) return ("maxTrade", 1, 0, 96, MIN_MAX_TRADE, MAX_MAX_TRADE);
-        if (which == P_SLIPPAGE) return ("maxSlippageBps", 1, 96, 16, MIN_BPS, MAX_BPS);
-        if (which == P_GAP) return ("maxOracleGapBps", 1, 112, 16, MIN_BPS, MAX_BPS);
-        if (which == P_HEARTBEAT) {
-            return ("oracleHeartbeat", 1, 128, 32, MIN_HEARTBEAT, MAX_HEARTBEAT);
-        }
-        return ("sequencerGracePeriod", 1, 160, 32, MIN_GRACE, MAX_GRACE);
-    }
-
     function _setVolatility(uint256 vol) private {
-        _checkBounds("volatility", vol, MIN_VOL, MAX_VOL);
+        // slither-disable-next-line unused-return -- only the bounds check matters: vol is not a packed field
+        _rules.checkThreshold(P_VOL, vol, 0, 0);
         uint256 old = _volatility;
         _volatility = vol;
         emit VolatilityUpdated(old, vol);
     }
 
-    function _unpackThresholds() private view returns (Thresholds memory t) {
-        PackedThresholds memory p = _thresholds;
-        t = Thresholds({
-            targetDelta: p.targetDelta,
-            band: p.band,
-            minInterval: p.minInterval,
-            maxInterval: p.maxInterval,
-            maxTrade: p.maxTrade,
-            maxSlippageBps: p.maxSlippageBps,
-            maxOracleGapBps: p.maxOracleGapBps,
-            oracleHeartbeat: p.oracleHeartbeat,
-            sequencerGracePeriod: p.sequencerGracePeriod
-        });
-    }
-
-    function _checkBounds(bytes32 name, uint256 v, uint256 lo, uint256 hi) private pure {
-        if (v < lo || v > hi) revert OptionVaultParameterOutOfBounds(name, v);
-    }
-
-    function _requireDecimals(bytes32 field, uint8 got, uint8 want) private pure {
-        if (got != want) revert OptionVaultUnsupportedDecimals(field, got);
+    /// @dev The two raw slots of `_thresholds` ({RebalanceRules-unpackThresholds} reads them).
+    function _thresholdWords() private view returns (uint256 t0, uint256 t1) {
+        assembly ("memory-safe") {
+            t0 := sload(_thresholds.slot)
+            t1 := sload(add(_thresholds.slot, 1))
+        }
     }
 
     /// @dev Re-raises an error built by `_evaluate` / `_oracleStatus` verbatim.

@@ -76,6 +76,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
 
         uint256 gasLimit = _vaultGasLimit;
         outcomes = new Outcome[](n);
+        // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
         uint256 succeeded;
         for (uint256 i; i < n; ++i) {
             Outcome memory o = _rebalanceOne(vaults[i], gasLimit);

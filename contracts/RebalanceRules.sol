@@ -7,13 +7,19 @@ import {
 } from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
+import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {BookPricer} from "./BookPricer.sol";
+import {SeriesLayout} from "./libraries/SeriesLayout.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {MessageHashUtils} from "@openzeppelin/contracts/utils/cryptography/MessageHashUtils.sol";
 
 /// @title RebalanceRules
 /// @notice A vault's oracle policy and rebalance rules: whether the oracle may be trusted now
 ///         ({oracleStatus}), the price views use ({valuationPrice}), and whether and how far to
-///         trade ({plan}: net delta, band and time triggers, pool-oracle gap, trade size).
-///         Stateless; errors come back as `IOptionVault` custom-error data, never as reverts.
+///         trade ({plan}: net delta, band and time triggers, pool-oracle gap, trade size); and
+///         the checks of its two money paths, which revert with `IOptionVault` errors: the terms,
+///         consent and premium of a write ({writeTerms}) and the expiry price of a settlement
+///         ({settlement}). Stateless; `plan` and `oracleStatus` return errors as data.
 /// @dev Out of {OptionVault} for its bytecode size, like the pricing (see {BookPricer}). It
 ///      extends {BookPricer} rather than calling one, so `plan` prices the book in the same
 ///      frame, and the vault's implementation deploys this one contract for both: the vault
@@ -21,7 +27,8 @@ import {BookPricer} from "./BookPricer.sol";
 contract RebalanceRules is BookPricer {
     /// @notice What `plan` needs besides the book.
     struct PlanInput {
-        IOptionVault.Thresholds thresholds;
+        uint256 t0; // the vault's packed thresholds, first slot (see {unpackThresholds})
+        uint256 t1; // second slot
         uint256 lastRebalance;
         uint256 timestamp;
         address oracle;
@@ -42,9 +49,83 @@ contract RebalanceRules is BookPricer {
         uint256 minOut;
     }
 
+    /// @notice What `writeTerms` needs besides the quote (read by the vault).
+    struct WriteContext {
+        address vault; // the EIP-712 verifying contract
+        address caller; // the desk account calling writeOption
+        uint256 nonce; // the buyer's next nonce
+        uint256 price; // healthy oracle price (1e8)
+        uint256 vol; // 1e18
+        uint256 minEdgeBps;
+    }
+
+    /// @notice The vault's oracle, for `settlement`'s fallback.
+    struct OracleConfig {
+        address oracle;
+        address sequencerFeed;
+        uint256 heartbeat;
+        uint256 grace;
+    }
+
     uint256 private constant BPS = 10_000;
     /// @dev underlying (1e18) * price (1e8) / 1e20 = quote (1e6).
     uint256 private constant UNDERLYING_PRICE_TO_QUOTE = 1e20;
+    /// @dev size (1e18) * per-contract USD value (1e18) / 1e30 = quote (1e6).
+    uint256 private constant BOOK_VALUE_TO_QUOTE = 1e30;
+    /// @dev 1e8 price units per 1e6 quote units.
+    uint256 private constant PRICE_PER_QUOTE_UNIT = 100;
+
+    /// @notice A premium may exceed model value by at most 20%: it moves NAV at once, so a
+    ///         deposit placed just before a write captures its share of the markup; this bounds
+    ///         that to 20/120 of the premium times the depositor's share (docs/security.md).
+    uint256 public constant MAX_PREMIUM_MARKUP_BPS = 2000;
+    /// @notice After expiry + this, a series with no usable oracle round settles at the current
+    ///         healthy price (`settle(id, 0)`).
+    uint256 public constant SETTLEMENT_GRACE = 1 days;
+
+    /// @dev Strikes and caps: 0.01 .. 1e8 USD (1e8 units). Sizes: 1e-6 .. 1e9 contracts.
+    ///      (They bound the packed storage: 1e16 < 2^56, 1e27 < 2^96; see {SeriesLayout}.)
+    uint256 private constant MIN_STRIKE = 1e6;
+    uint256 private constant MAX_PRICE = 1e16;
+    uint256 private constant MIN_SIZE = 1e12;
+    uint256 private constant MAX_SIZE = 1e27;
+    /// @dev Longest tenor a series may be written with.
+    uint256 private constant MAX_TENOR = 730 days;
+    /// @dev Phase-local round ids are the low 64 bits of a Chainlink proxy's round id.
+    uint256 private constant AGGREGATOR_ROUND_MASK = type(uint64).max;
+
+    // Hard bounds of a vault's setters (inclusive).
+    /// @dev Band half-width: 1e-6 .. 1,000,000 underlying.
+    uint256 public constant MIN_BAND = 1e12;
+    uint256 public constant MAX_BAND = 1e24;
+    /// @dev Min interval: 1 s .. 1 day. Max interval: 1 min .. 30 days, and >= min interval.
+    uint32 public constant MIN_MIN_INTERVAL = 1;
+    uint32 public constant MAX_MIN_INTERVAL = 1 days;
+    uint32 public constant MIN_MAX_INTERVAL = 1 minutes;
+    uint32 public constant MAX_MAX_INTERVAL = 30 days;
+    /// @dev Max trade per rebalance: 1e-6 .. 1,000,000 underlying.
+    uint256 public constant MIN_MAX_TRADE = 1e12;
+    uint256 public constant MAX_MAX_TRADE = 1e24;
+    /// @dev Slippage and pool-oracle gap: 0.01% .. 10%, and gap <= slippage.
+    uint16 public constant MIN_BPS = 1;
+    uint16 public constant MAX_BPS = 1000;
+    /// @dev Oracle heartbeat: 1 min .. 2 days (Chainlink's slowest USD feeds beat daily).
+    uint32 public constant MIN_HEARTBEAT = 1 minutes;
+    uint32 public constant MAX_HEARTBEAT = 2 days;
+    /// @dev Sequencer grace period: 1 min .. 1 day (Chainlink suggests 1 hour).
+    uint32 public constant MIN_GRACE = 1 minutes;
+    uint32 public constant MAX_GRACE = 1 days;
+    /// @dev Vol: 1% .. 500% a year.
+    uint256 public constant MIN_VOL = 0.01e18;
+    uint256 public constant MAX_VOL = 5e18;
+
+    bytes32 private constant QUOTE_TYPEHASH = keccak256(
+        "Quote(address buyer,uint8 optionType,uint256 strike,uint256 cap,uint64 expiry,"
+        "uint256 size,uint256 maxPremium,uint256 deadline,uint256 nonce)"
+    );
+    bytes32 private constant DOMAIN_TYPEHASH = keccak256(
+        "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+    );
 
     /// @notice The rest of a vault's rebalance checks, in order, after paused and min interval:
     ///         the oracle ({oracleStatus}), net delta, band trigger (|target - net| > band), else
@@ -60,7 +141,7 @@ contract RebalanceRules is BookPricer {
         view
         returns (Plan memory p, bytes memory err)
     {
-        IOptionVault.Thresholds calldata t = inp.thresholds;
+        IOptionVault.Thresholds memory t = unpackThresholds(inp.t0, inp.t1);
         (p.price, err) =
             _oracleStatus(inp.oracle, inp.sequencerFeed, t.oracleHeartbeat, t.sequencerGracePeriod);
         if (err.length != 0) return (p, err);
@@ -113,6 +194,246 @@ contract RebalanceRules is BookPricer {
         }
     }
 
+    /// @notice Checks a write and returns the series to store. Reverts with the `IOptionVault`
+    ///         error of the first failing check: buyer not zero; series terms within bounds
+    ///         (strike, cap, expiry in (now, now + 730 days], size, premium > 0); deadline not
+    ///         passed; consent (the caller is the buyer, or `signature` is the buyer's EIP-712
+    ///         signature over the quote with the next nonce; EOA or ERC-1271); premium within
+    ///         [{premiumBounds}.min, min({premiumBounds}.max, maxPremium)].
+    /// @return w0 The series' first storage word ({SeriesLayout}).
+    /// @return w1 Its second word.
+    /// @return lock Quote locked by the series (size * max payoff, rounded up).
+    /// @return minPremium The least premium that may arrive (the vault re-checks what arrived).
+    function writeTerms(
+        IOptionVault.Quote calldata q,
+        uint256 premium,
+        bytes calldata signature,
+        WriteContext calldata c
+    ) external view returns (uint256 w0, uint256 w1, uint256 lock, uint256 minPremium) {
+        if (q.buyer == address(0)) revert IOptionVault.OptionVaultZeroAddress("buyer");
+        _checkTerms(q.strike, q.cap, q.expiry, q.size);
+        if (premium == 0) revert IOptionVault.OptionVaultInvalidSeries("premium", 0);
+        // forge-lint: disable-next-line(block-timestamp) -- a quote's deadline is a time rule
+        if (block.timestamp > q.deadline) revert IOptionVault.OptionVaultQuoteExpired(q.deadline);
+        if (signature.length == 0) {
+            if (c.caller != q.buyer) revert IOptionVault.OptionVaultNoConsent(q.buyer);
+        } else if (
+            q.nonce != c.nonce
+                || !SignatureChecker.isValidSignatureNow(
+                    q.buyer, quoteDigest(q, c.vault), signature
+                )
+        ) {
+            revert IOptionVault.OptionVaultInvalidSignature(q.buyer, c.nonce);
+        }
+        (w0, w1) = packSeries(q.optionType, q.strike, q.cap, q.expiry, q.size);
+        minPremium = _checkPremium(w0, w1, premium, q.maxPremium, c);
+        lock = lockOf(w0);
+    }
+
+    /// @notice The two {SeriesLayout} words a vault stores for a series (strike logs included).
+    function packSeries(
+        IOptionVault.OptionType optionType,
+        uint256 strike,
+        uint256 cap,
+        uint64 expiry,
+        uint256 size
+    ) public view returns (uint256 w0, uint256 w1) {
+        (int256 lnStrike, int256 lnStrike2) =
+            this.strikeLogs(optionType == IOptionVault.OptionType.Call, strike, cap);
+        return SeriesLayout.pack(optionType, strike, cap, expiry, size, lnStrike, lnStrike2);
+    }
+
+    /// @notice The EIP-712 digest a buyer signs for `q` on `vault` (domain "OptionVault", "1").
+    function quoteDigest(IOptionVault.Quote calldata q, address vault)
+        public
+        view
+        returns (bytes32)
+    {
+        bytes32 domain = keccak256(
+            abi.encode(
+                DOMAIN_TYPEHASH, keccak256("OptionVault"), keccak256("1"), block.chainid, vault
+            )
+        );
+        bytes32 structHash = keccak256(
+            abi.encode(
+                QUOTE_TYPEHASH,
+                q.buyer,
+                q.optionType,
+                q.strike,
+                q.cap,
+                q.expiry,
+                q.size,
+                q.maxPremium,
+                q.deadline,
+                q.nonce
+            )
+        );
+        return MessageHashUtils.toTypedDataHash(domain, structHash);
+    }
+
+    /// @notice The premium range for a series (two {SeriesLayout} words) at `price8`: [model
+    ///         value * (1 + minEdge), rounded up; model value * (1 + MAX_PREMIUM_MARKUP_BPS),
+    ///         rounded down], model value = size * Black-Scholes value, rounded up (quote units).
+    // slither-disable-next-line unused-return -- only the per-contract value is needed
+    function premiumBounds(uint256 w0, uint256 w1, uint256 price8, uint256 vol, uint256 edgeBps)
+        public
+        view
+        returns (uint256 min, uint256 max)
+    {
+        (int256 perContract,,,) = this.greeks(w0, w1, price8, vol, block.timestamp);
+        uint256 size = SeriesLayout.size(w0);
+        // forge-lint: disable-next-line(unsafe-typecast) -- evaluate() clamps price to [0, cap]
+        uint256 value =
+            Math.mulDiv(size, uint256(perContract), BOOK_VALUE_TO_QUOTE, Math.Rounding.Ceil);
+        min = Math.mulDiv(value, BPS + edgeBps, BPS, Math.Rounding.Ceil);
+        max = Math.mulDiv(value, BPS + MAX_PREMIUM_MARKUP_BPS, BPS);
+    }
+
+    /// @notice Settles a series (first {SeriesLayout} word) that has expired: the price of the
+    ///         first oracle round at or after expiry and the payout per contract (quote units,
+    ///         rounded down), plus the collateral it releases. Reverts with `IOptionVault` errors.
+    /// @dev The round is checked against its predecessor in the same phase (Chainlink proxy
+    ///      round ids are phaseId << 64 | aggregator round; ids are opaque across phases, so the
+    ///      first round of a phase cannot be checked and is refused: the fallback covers it).
+    ///      `roundId` 0 is the fallback: from expiry + SETTLEMENT_GRACE, the current price if
+    ///      the oracle is healthy.
+    function settlement(uint256 w0, uint80 roundId, OracleConfig calldata o)
+        external
+        view
+        returns (uint256 price, uint256 payoutPerContract, uint256 lock)
+    {
+        uint256 expiry = SeriesLayout.expiry(w0);
+        if (roundId == 0) {
+            // forge-lint: disable-next-line(block-timestamp) -- the grace period is a time rule
+            if (block.timestamp < expiry + SETTLEMENT_GRACE) {
+                revert IOptionVault.OptionVaultSettlementRound(0);
+            }
+            bytes memory err;
+            (price, err) = _oracleStatus(o.oracle, o.sequencerFeed, o.heartbeat, o.grace);
+            if (err.length != 0) {
+                assembly ("memory-safe") {
+                    revert(add(err, 0x20), mload(err))
+                }
+            }
+        } else {
+            price = _expiryRoundPrice(o.oracle, roundId, expiry);
+        }
+        uint256 strike = SeriesLayout.strike(w0);
+        uint256 payoff8;
+        if (SeriesLayout.optionType(w0) == IOptionVault.OptionType.Call) {
+            payoff8 = price > strike ? price - strike : 0;
+        } else {
+            payoff8 = strike > price ? strike - price : 0;
+        }
+        uint256 cap = SeriesLayout.cap(w0);
+        if (payoff8 > cap) payoff8 = cap;
+        payoutPerContract = payoff8 / PRICE_PER_QUOTE_UNIT; // holders' side rounds down
+        lock = lockOf(w0);
+    }
+
+    /// @notice Checks a vault threshold `v` (id `which`: band, minInterval, maxInterval,
+    ///         maxTrade, maxSlippageBps, maxOracleGapBps, oracleHeartbeat, sequencerGracePeriod,
+    ///         volatility = 0..8) against its hard bounds and, given the vault's packed slots,
+    ///         the cross rules: minInterval <= maxInterval, maxOracleGapBps <= maxSlippageBps
+    ///         (so the gap check binds before the slippage bound; docs/security.md). Reverts
+    ///         `OptionVaultParameterOutOfBounds`. Returns where the field lives in the slots.
+    function checkThreshold(uint256 which, uint256 v, uint256 t0, uint256 t1)
+        external
+        pure
+        returns (bytes32 name, uint256 word, uint256 offset, uint256 width)
+    {
+        uint256 lo;
+        uint256 hi;
+        (name, word, offset, width, lo, hi) = _spec(which);
+        bool bad = v < lo || v > hi;
+        if (which == 1) bad = bad || v > uint32(t0 >> 224); // min > max interval
+        if (which == 2) bad = bad || v < uint32(t0 >> 192); // max < min interval
+        if (which == 4) bad = bad || v < uint16(t1 >> 112); // slippage < gap
+        if (which == 5) bad = bad || v > uint16(t1 >> 96); // gap > slippage
+        if (bad) revert IOptionVault.OptionVaultParameterOutOfBounds(name, v);
+    }
+
+    /// @notice A vault's `initialize` checks: no zero address; decimals 6 (asset), 18
+    ///         (underlying), 8 (oracle); a positive oracle answer, returned.
+    function checkInit(
+        address asset,
+        address underlying,
+        address oracle,
+        address venue,
+        address claims,
+        address admin
+    ) external view returns (uint256 price) {
+        _nonZero(asset, "asset");
+        _nonZero(underlying, "underlying");
+        _nonZero(oracle, "oracle");
+        _nonZero(venue, "venue");
+        _nonZero(claims, "claims");
+        _nonZero(admin, "admin");
+        _requireDecimals("asset", IERC20Metadata(asset).decimals(), 6);
+        _requireDecimals("underlying", IERC20Metadata(underlying).decimals(), 18);
+        return checkOracle(oracle);
+    }
+
+    /// @notice An oracle a vault accepts: 8 decimals and a positive latest answer (returned).
+    // slither-disable-next-line unused-return -- only the answer matters for this check; staleness is checked where the price is used
+    function checkOracle(address oracle) public view returns (uint256) {
+        _requireDecimals("oracle", AggregatorV3Interface(oracle).decimals(), 8);
+        (, int256 answer,,,) = AggregatorV3Interface(oracle).latestRoundData();
+        if (answer <= 0) revert IOptionVault.OptionVaultInvalidPrice(answer);
+        // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
+        return uint256(answer);
+    }
+
+    /// @notice The thresholds from a vault's two packed slots: targetDelta int96 | band uint96 |
+    ///         minInterval uint32 | maxInterval uint32, then maxTrade uint96 | maxSlippageBps
+    ///         uint16 | maxOracleGapBps uint16 | oracleHeartbeat uint32 | sequencerGracePeriod
+    ///         uint32 (Solidity's packing of `OptionVault.PackedThresholds`, low bits first).
+    function unpackThresholds(uint256 t0, uint256 t1)
+        public
+        pure
+        returns (IOptionVault.Thresholds memory t)
+    {
+        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+        t.targetDelta = int96(uint96(t0));
+        t.band = uint96(t0 >> 96);
+        t.minInterval = uint32(t0 >> 192);
+        t.maxInterval = uint32(t0 >> 224);
+        t.maxTrade = uint96(t1);
+        t.maxSlippageBps = uint16(t1 >> 96);
+        t.maxOracleGapBps = uint16(t1 >> 112);
+        t.oracleHeartbeat = uint32(t1 >> 128);
+        t.sequencerGracePeriod = uint32(t1 >> 160);
+    }
+
+    /// @notice The premium range a write of these terms on `vault` accepts now (the vault's
+    ///         valuation price, vol and minimum edge; see {premiumBounds}). The price is the
+    ///         healthy one whenever a write can go through.
+    function premiumBoundsOf(
+        IOptionVault vault,
+        IOptionVault.OptionType optionType,
+        uint256 strike,
+        uint256 cap,
+        uint64 expiry,
+        uint256 size
+    ) external view returns (uint256 min, uint256 max) {
+        (uint256 w0, uint256 w1) = packSeries(optionType, strike, cap, expiry, size);
+        return premiumBounds(
+            w0, w1, vault.valuationPrice(), vault.volatility(), vault.minPremiumEdgeBps()
+        );
+    }
+
+    /// @notice Quote locked by a series (first {SeriesLayout} word): size * max payoff, rounded
+    ///         up (a put pays at most its strike).
+    function lockOf(uint256 w0) public pure returns (uint256) {
+        uint256 strike = SeriesLayout.strike(w0);
+        uint256 cap = SeriesLayout.cap(w0);
+        bool isPut = SeriesLayout.optionType(w0) == IOptionVault.OptionType.Put;
+        uint256 maxPayoff = isPut && cap > strike ? strike : cap;
+        return Math.mulDiv(
+            SeriesLayout.size(w0), maxPayoff, UNDERLYING_PRICE_TO_QUOTE, Math.Rounding.Ceil
+        );
+    }
+
     /// @notice The vault's oracle checks, in order: sequencer up (answer 0, startedAt set) and
     ///         past its grace period, answer > 0, not older than the heartbeat.
     /// @param sequencerFeed Zero when the chain has none.
@@ -128,6 +449,7 @@ contract RebalanceRules is BookPricer {
 
     /// @notice The latest positive answer, else `fallbackPrice`; never reverts, even if the
     ///         feed does (views such as `totalAssets` must keep working).
+    // slither-disable-next-line unused-return -- a view price: any positive answer, else the fallback
     function valuationPrice(address oracle, uint256 fallbackPrice) external view returns (uint256) {
         try AggregatorV3Interface(oracle).latestRoundData() returns (
             uint80, int256 answer, uint256, uint256, uint80
@@ -138,15 +460,105 @@ contract RebalanceRules is BookPricer {
         return fallbackPrice;
     }
 
+    /// @dev A feed's latest round, or ok = false if the call reverts (the views built on the
+    ///      oracle checks, such as `maxWithdraw`, must not revert).
+    // slither-disable-next-line unused-return -- the round id fields are not used by the oracle checks
+    function _latest(address feed)
+        private
+        view
+        returns (bool ok, int256 answer, uint256 startedAt, uint256 updatedAt)
+    {
+        try AggregatorV3Interface(feed).latestRoundData() returns (
+            uint80, int256 a, uint256 s, uint256 u, uint80
+        ) {
+            return (true, a, s, u);
+        } catch {
+            return (false, 0, 0, 0);
+        }
+    }
+
+    /// @dev The answer of `roundId` if it is the first round at or after `expiry`.
+    // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
+    function _expiryRoundPrice(address oracle, uint80 roundId, uint256 expiry)
+        private
+        view
+        returns (uint256)
+    {
+        AggregatorV3Interface feed = AggregatorV3Interface(oracle);
+        (, int256 answer,, uint256 updatedAt,) = feed.getRoundData(roundId);
+        bool ok = updatedAt >= expiry && (roundId & AGGREGATOR_ROUND_MASK) > 1;
+        if (ok) {
+            (,,, uint256 prevUpdatedAt,) = feed.getRoundData(roundId - 1);
+            ok = prevUpdatedAt < expiry;
+        }
+        if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
+        if (answer <= 0) revert IOptionVault.OptionVaultInvalidPrice(answer);
+        // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
+        return uint256(answer);
+    }
+
+    /// @dev Name, slot (0/1), bit offset, bit width and hard bounds of each threshold.
+    function _spec(uint256 which)
+        private
+        pure
+        returns (bytes32, uint256, uint256, uint256, uint256, uint256)
+    {
+        if (which == 0) return ("band", 0, 96, 96, MIN_BAND, MAX_BAND);
+        if (which == 1) return ("minInterval", 0, 192, 32, MIN_MIN_INTERVAL, MAX_MIN_INTERVAL);
+        if (which == 2) return ("maxInterval", 0, 224, 32, MIN_MAX_INTERVAL, MAX_MAX_INTERVAL);
+        if (which == 3) return ("maxTrade", 1, 0, 96, MIN_MAX_TRADE, MAX_MAX_TRADE);
+        if (which == 4) return ("maxSlippageBps", 1, 96, 16, MIN_BPS, MAX_BPS);
+        if (which == 5) return ("maxOracleGapBps", 1, 112, 16, MIN_BPS, MAX_BPS);
+        if (which == 6) return ("oracleHeartbeat", 1, 128, 32, MIN_HEARTBEAT, MAX_HEARTBEAT);
+        if (which == 7) return ("sequencerGracePeriod", 1, 160, 32, MIN_GRACE, MAX_GRACE);
+        return ("volatility", 0, 0, 0, MIN_VOL, MAX_VOL);
+    }
+
+    function _nonZero(address a, bytes32 field) private pure {
+        if (a == address(0)) revert IOptionVault.OptionVaultZeroAddress(field);
+    }
+
+    function _requireDecimals(bytes32 field, uint8 got, uint8 want) private pure {
+        if (got != want) revert IOptionVault.OptionVaultUnsupportedDecimals(field, got);
+    }
+
+    function _checkPremium(
+        uint256 w0,
+        uint256 w1,
+        uint256 premium,
+        uint256 quoteMax,
+        WriteContext calldata c
+    ) private view returns (uint256 minPremium) {
+        uint256 maxPremium;
+        (minPremium, maxPremium) = premiumBounds(w0, w1, c.price, c.vol, c.minEdgeBps);
+        if (quoteMax < maxPremium) maxPremium = quoteMax;
+        if (premium < minPremium || premium > maxPremium) {
+            revert IOptionVault.OptionVaultPremiumOutOfBounds(premium, minPremium, maxPremium);
+        }
+    }
+
+    function _checkTerms(uint256 strike, uint256 cap, uint64 expiry, uint256 size) private view {
+        if (strike < MIN_STRIKE || strike > MAX_PRICE) {
+            revert IOptionVault.OptionVaultInvalidSeries("strike", strike);
+        }
+        if (cap == 0 || cap > MAX_PRICE) revert IOptionVault.OptionVaultInvalidSeries("cap", cap);
+        // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry)
+        if (expiry <= block.timestamp || expiry > block.timestamp + MAX_TENOR) {
+            revert IOptionVault.OptionVaultInvalidSeries("expiry", expiry);
+        }
+        if (size < MIN_SIZE || size > MAX_SIZE) {
+            revert IOptionVault.OptionVaultInvalidSeries("size", size);
+        }
+    }
+
     function _oracleStatus(address oracle, address sequencerFeed, uint256 heartbeat, uint256 grace)
         private
         view
         returns (uint256 price, bytes memory err)
     {
         if (sequencerFeed != address(0)) {
-            (, int256 status, uint256 startedAt,,) =
-                AggregatorV3Interface(sequencerFeed).latestRoundData();
-            if (status != 0 || startedAt == 0) {
+            (bool okSeq, int256 status, uint256 startedAt,) = _latest(sequencerFeed);
+            if (!okSeq || status != 0 || startedAt == 0) {
                 return (0, abi.encodeWithSelector(IOptionVault.OptionVaultSequencerDown.selector));
             }
             // forge-lint: disable-next-line(block-timestamp) -- the grace period is a time rule
@@ -159,7 +571,8 @@ contract RebalanceRules is BookPricer {
                 );
             }
         }
-        (, int256 answer,, uint256 updatedAt,) = AggregatorV3Interface(oracle).latestRoundData();
+        (bool ok, int256 answer,, uint256 updatedAt) = _latest(oracle);
+        if (!ok) answer = 0; // a feed that reverts is as unusable as a zero answer
         if (answer <= 0) {
             return
                 (0, abi.encodeWithSelector(IOptionVault.OptionVaultInvalidPrice.selector, answer));

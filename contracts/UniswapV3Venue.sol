@@ -141,6 +141,7 @@ contract UniswapV3Venue is IUniswapV3Venue {
     /// @dev slot0's sqrtPriceX96 is sqrt(token1 units per token0 unit) * 2^96. Both branches use
     ///      512-bit `mulDiv`, and with both decimals <= 18 nothing overflows over the pool's
     ///      whole sqrt-price range [2^32, 2^160): every result and divisor is below 2^220.
+    // slither-disable-next-line unused-return -- only the pool price is needed from slot0
     function spotPrice() external view returns (uint256 price8) {
         (uint160 sqrtPriceX96,,,,,,) = _pool.slot0();
         return _price8(sqrtPriceX96);

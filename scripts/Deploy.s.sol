@@ -38,7 +38,7 @@ interface IRouterFactory {
 ///
 ///      Optional config keys (defaults in brackets), all under `vault` unless noted:
 ///      `targetDelta` [0], `band` [0.5e18], `minInterval` [60], `maxInterval` [86400],
-///      `maxTrade` [10e18], `maxSlippageBps` [100], `maxOracleGapBps` [200], `volatility`
+///      `maxTrade` [10e18], `maxSlippageBps` [100], `maxOracleGapBps` [100] (<= slippage, enforced), `volatility`
 ///      [0.8e18], `name` ["Option Vault"], `symbol` ["ovUSDC"], `oracleHeartbeat` [3600],
 ///      `sequencerGracePeriod` [3600]; `batcher.maxBatch` [100], `batcher.vaultGasLimit` [2e6].
 ///
@@ -210,7 +210,7 @@ contract Deploy is Script {
             maxInterval: uint32(_uintOr(json, ".vault.maxInterval", 86_400)),
             maxTrade: _uintOr(json, ".vault.maxTrade", 10e18),
             maxSlippageBps: uint16(_uintOr(json, ".vault.maxSlippageBps", 100)),
-            maxOracleGapBps: uint16(_uintOr(json, ".vault.maxOracleGapBps", 200)),
+            maxOracleGapBps: uint16(_uintOr(json, ".vault.maxOracleGapBps", 100)),
             oracleHeartbeat: uint32(_uintOr(json, ".vault.oracleHeartbeat", 3600)),
             sequencerGracePeriod: uint32(_uintOr(json, ".vault.sequencerGracePeriod", 3600))
         });

@@ -78,6 +78,29 @@ interface IOptionVault is IERC4626 {
         uint32 sequencerGracePeriod;
     }
 
+    /// @notice A buyer's consent to one write (EIP-712 typed data `Quote`, domain name
+    ///         "OptionVault", version "1", this chain, the vault as verifying contract).
+    /// @param buyer Who pays the premium and receives the claims.
+    /// @param optionType Call or put.
+    /// @param strike Strike price (1e8).
+    /// @param cap Maximum payoff per contract (1e8).
+    /// @param expiry Expiry timestamp.
+    /// @param size Contracts (1e18).
+    /// @param maxPremium Most the buyer pays (quote units).
+    /// @param deadline Last timestamp the quote may be used at.
+    /// @param nonce The buyer's next nonce ({nonces}); a signed quote is used once.
+    struct Quote {
+        address buyer;
+        OptionType optionType;
+        uint256 strike;
+        uint256 cap;
+        uint64 expiry;
+        uint256 size;
+        uint256 maxPremium;
+        uint256 deadline;
+        uint256 nonce;
+    }
+
     /// @notice Everything `initialize` needs (vaults are EIP-1167 clones).
     struct InitParams {
         address asset;
@@ -117,8 +140,22 @@ interface IOptionVault is IERC4626 {
     error OptionVaultDuplicateSeries(uint256 existingId);
     /// @notice Writing would leave open series' maximum payoff uncollateralized.
     error OptionVaultInsufficientCollateral(uint256 required, uint256 available);
-    /// @notice The buyer has not approved or does not hold the premium.
-    error OptionVaultPremiumNotPaid(address buyer, uint256 premium);
+    /// @notice The premium (what arrived, for a fee-on-transfer token) is outside
+    ///         [model value + minimum edge, min(model value + MAX_PREMIUM_MARKUP_BPS, the quote's
+    ///         maxPremium)].
+    error OptionVaultPremiumOutOfBounds(uint256 premium, uint256 min, uint256 max);
+    /// @notice The caller is not the buyer and brought no signature.
+    error OptionVaultNoConsent(address buyer);
+    /// @notice The signature is not the buyer's over this quote, or its nonce is not the next.
+    error OptionVaultInvalidSignature(address buyer, uint256 nonce);
+    /// @notice The quote's deadline has passed.
+    error OptionVaultQuoteExpired(uint256 deadline);
+    /// @notice The round is not the first oracle round at or after expiry (its predecessor in
+    ///         the same phase must be older than expiry), or, with round 0, the fallback is not
+    ///         open yet (expiry + SETTLEMENT_GRACE).
+    error OptionVaultSettlementRound(uint80 roundId);
+    /// @notice No oracle change is pending, or its timelock has not passed.
+    error OptionVaultOracleTimelock(address pending, uint256 eta);
     /// @notice The series does not exist.
     error OptionVaultUnknownSeries(uint256 id);
     /// @notice The series has not expired yet.
@@ -181,7 +218,13 @@ interface IOptionVault is IERC4626 {
     /// @notice The Black-Scholes vol parameter changed.
     event VolatilityUpdated(uint256 oldVol, uint256 newVol);
     /// @notice The hedge venue changed.
-    event VenueUpdated(address oldVenue, address newVenue);
+    event VenueUpdated(address indexed oldVenue, address indexed newVenue);
+    /// @notice An oracle change was proposed; it can be accepted from `eta` (zero cancels).
+    event OracleProposed(address indexed oracle, uint256 eta);
+    /// @notice The oracle changed (after the timelock).
+    event OracleUpdated(address indexed oldOracle, address indexed newOracle);
+    /// @notice Tokens beyond the vault's accounting were swept out.
+    event Swept(address indexed token, address indexed to, uint256 amount);
 
     // ------------------------------------------------------------------ setup
 
@@ -190,22 +233,25 @@ interface IOptionVault is IERC4626 {
 
     // ------------------------------------------------------------------ desk and holders
 
-    /// @notice Writes a capped series to `buyer`, who pays `premium` (quote units, pulled from
-    ///         `buyer`, who must have approved the vault) and receives `size` ERC-1155 claims
-    ///         (DESK_ROLE, not when paused).
+    /// @notice Writes the quoted series to `q.buyer`, who pays `premium` (quote units, pulled
+    ///         from the buyer) and receives `q.size` ERC-1155 claims (DESK_ROLE, not when
+    ///         paused, oracle healthy). The buyer consents either as the caller (empty
+    ///         `signature`) or by an EIP-712 signature over `q` (EOA or ERC-1271), which uses up
+    ///         the buyer's nonce. `premium` must be <= `q.maxPremium`, `q.deadline` not passed,
+    ///         and what arrives within the premium bounds (`RebalanceRules.premiumBoundsOf`
+    ///         on {pricer}: model value + minimum edge .. model value + 20%).
     /// @return id The new series id (also the claim token id).
-    function writeOption(
-        address buyer,
-        OptionType optionType,
-        uint256 strike,
-        uint256 cap,
-        uint64 expiry,
-        uint256 size,
-        uint256 premium
-    ) external returns (uint256 id);
+    function writeOption(Quote calldata q, uint256 premium, bytes calldata signature)
+        external
+        returns (uint256 id);
 
-    /// @notice Settles an expired series at the current oracle price (anyone; also when paused).
-    function settle(uint256 id) external returns (uint256 payoutPerContract);
+    /// @notice Settles an expired series at the first oracle round at or after expiry (anyone;
+    ///         also when paused). `roundId` is that round (a hint found off-chain: its
+    ///         predecessor in the same phase must be older than expiry). With `roundId` 0 and
+    ///         from expiry + SETTLEMENT_GRACE, it settles at the current healthy oracle price:
+    ///         the fallback for a feed with no usable round (deprecated, replaced, or a phase
+    ///         change at expiry).
+    function settle(uint256 id, uint80 roundId) external returns (uint256 payoutPerContract);
 
     /// @notice Burns `amount` claims of a settled series from the caller and pays
     ///         amount * payoutPerContract / 1e18 quote, rounded down (also when paused).
@@ -227,12 +273,27 @@ interface IOptionVault is IERC4626 {
     function setSequencerGracePeriod(uint32 gracePeriod) external;
     function setVolatility(uint256 vol) external;
     function setVenue(address venue) external;
+    /// @notice Minimum premium edge over model value, 0 .. 1000 bps (emits `ThresholdUpdated`).
+    function setMinPremiumEdgeBps(uint16 bps) external;
 
-    /// @notice Stops writing and rebalancing (PAUSER_ROLE); deposits, withdrawals, settlement
+    /// @notice Starts the oracle timelock (admin): `newOracle` (8 decimals) can be accepted
+    ///         from now + ORACLE_TIMELOCK. Zero cancels a pending change.
+    function proposeOracle(address newOracle) external;
+
+    /// @notice Switches to the pending oracle once its timelock passed (admin); the new feed
+    ///         must answer a positive price.
+    function acceptOracle() external;
+
+    /// @notice Sends `to` the vault's balance of `token` beyond its accounting (admin): any
+    ///         token but the quote and the underlying in full; of those two only the excess over
+    ///         the accounted quote balance / hedge inventory.
+    function sweep(address token, address to) external returns (uint256 amount);
+
+    /// @notice Stops deposits, writing and rebalancing (PAUSER_ROLE); withdrawals, settlement
     ///         and claim redemption keep working.
     function pause() external;
 
-    /// @notice Resumes writing and rebalancing (PAUSER_ROLE).
+    /// @notice Resumes deposits, writing and rebalancing (PAUSER_ROLE).
     function unpause() external;
 
     // ------------------------------------------------------------------ keeper
@@ -308,7 +369,7 @@ interface IOptionVault is IERC4626 {
     function underlying() external view returns (address);
     function claims() external view returns (address);
 
-    /// @notice Whether writing and rebalancing are paused.
+    /// @notice Whether deposits, writing and rebalancing are paused.
     function paused() external view returns (bool);
 
     /// @notice Quote held per the vault's own accounting (donations ignored).
@@ -317,12 +378,23 @@ interface IOptionVault is IERC4626 {
     /// @notice Payoffs of settled series not yet redeemed (quote units, rounded up).
     function settledUnpaid() external view returns (uint256);
 
-    /// @notice Black-Scholes value of the open options (quote units, rounded up).
+    /// @notice Value of the open options (quote units, rounded up): Black-Scholes for live
+    ///         series; an expired series not yet settled counts at its maximum payoff (its
+    ///         locked collateral) and carries no delta, so it is never hedged as a digital.
     function optionsValue() external view returns (uint256);
 
     /// @notice The price `totalAssets`, `netDelta` and `seriesGreeks` use (1e8): the latest
     ///         oracle answer when positive, else the last price the vault accepted.
     function valuationPrice() external view returns (uint256);
+
+    /// @notice The nonce a buyer's next signed quote must carry.
+    function nonces(address buyer) external view returns (uint256);
+
+    /// @notice Minimum premium edge over model value (bps).
+    function minPremiumEdgeBps() external view returns (uint256);
+
+    /// @notice The proposed oracle and the time it can be accepted from (zeros when none).
+    function pendingOracle() external view returns (address oracle, uint256 eta);
 
     /// @notice Role ids.
     function DESK_ROLE() external view returns (bytes32);

@@ -29,6 +29,7 @@ from keeper.app.act import Acted, Settled, act, log_decisions, settle_in_flight,
 from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
 from keeper.app.observe import Observation, explain_blocked, observe
+from keeper.app.settle import settle_expired
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
 from keeper.errors import ExecutionError
@@ -49,6 +50,7 @@ def run_cycle(keeper: Keeper) -> CycleResult:
     meter = _Meter(keeper)
     settled = settle_in_flight(keeper)
     seen = observe(keeper)
+    settle_expired(keeper, seen.healthy, seen.block, seen.timestamp)  # expired series first
     views = vault_views(seen.healthy, seen.timestamp)
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views)

@@ -48,11 +48,13 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from keeper.app.settle import expiry_round
 from keeper.backtest.price_paths import merton_paths
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.lens import LensReader, Series, VaultSnapshot
 from keeper.devnet import uniswap as uni
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, pool_of, push_price
 from keeper.devnet.tx import account, transactor
 from keeper.errors import ChainError, ConfigError, TxRevertedError
@@ -507,7 +509,10 @@ class Market:
             for s in snap.series:
                 if s.settled or s.expiry >= now:
                     continue
-                self._send(buyer, vault.functions.settle(s.id), f"settle({s.id}) on {v}")
+                hint = expiry_round(self.w3, self.stack.price_feed, s.expiry, now)
+                if hint is None:
+                    continue  # no oracle round since expiry yet
+                self._send(buyer, vault.functions.settle(s.id, hint), f"settle({s.id}) on {v}")
                 payout = int(vault.functions.series(s.id).call()[7])
                 redeemed = 0
                 claims = self.w3.eth.contract(
@@ -628,8 +633,10 @@ class Market:
         if size == 0:
             return None
         premium = premium_quote(value, size, cfg.premium_markup_bps)
-        call = vault.functions.writeOption(
-            self.acct.buyer.address, option_type, strike8, cap8, expiry, size, premium
+        lo, hi = premium_bounds(self.w3, vault, option_type, strike8, cap8, expiry, size)
+        premium = min(max(premium, lo), hi)  # the vault's own model value bounds it
+        call = signed_write(
+            self.w3, vault, self.acct.buyer, option_type, strike8, cap8, expiry, size, premium
         )
         receipt = self._send(self.acct.desk, call, f"writeOption on {v}")
         events = vault.events.OptionWritten().process_receipt(receipt, errors=DISCARD)

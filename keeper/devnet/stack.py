@@ -55,7 +55,7 @@ class ThresholdParams:
     max_interval: int = 86_400
     max_trade: int = 50 * WAD
     max_slippage_bps: int = 100
-    max_oracle_gap_bps: int = 200
+    max_oracle_gap_bps: int = 100  # <= max_slippage_bps: the vault enforces it
     oracle_heartbeat: int = 3_600
     sequencer_grace_period: int = 3_600
 

@@ -56,6 +56,16 @@ class Metrics:
             "Vaults out of band that the policy wants but whose own checks refuse (last cycle)",
             registry=r,
         )
+        # Settlement of expired series (keeper/app/settle.py).
+        self.settlements = Counter(
+            "keeper_settlements",
+            "Settlements of expired series by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.expired_unsettled = Gauge(
+            "keeper_expired_unsettled", "Expired series not yet settled", registry=r
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""

@@ -41,6 +41,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.devnet import uniswap as uni
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.tx import account, deploy, transact
 from keeper.locations import PROJECT_ROOT, node_bin
 
@@ -71,7 +72,7 @@ VAULT = {
     "maxInterval": 43_200,
     "maxTrade": 25 * WAD,
     "maxSlippageBps": 150,
-    "maxOracleGapBps": 250,
+    "maxOracleGapBps": 125,  # <= maxSlippageBps (the vault enforces it)
     "oracleHeartbeat": 7_200,
     "sequencerGracePeriod": 1_800,
 }
@@ -275,16 +276,14 @@ def _deploy_and_check(
     transact(w3, net.admin, usdc.functions.mint(net.admin.address, 1_000_000 * 10**6))
     transact(w3, net.admin, usdc.functions.approve(vault.address, 1_000_000 * 10**6))
     transact(w3, net.admin, vault.functions.deposit(1_000_000 * 10**6, net.admin.address))
-    premium = 2_000 * 10**6
+    expiry = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    premium, _ = premium_bounds(w3, vault, 0, PRICE, 1_000 * 10**8, expiry, 10 * WAD)
     transact(w3, net.admin, usdc.functions.mint(buyer.address, premium))
     transact(w3, buyer, usdc.functions.approve(vault.address, premium))
-    expiry = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
     transact(
         w3,
         desk,
-        vault.functions.writeOption(
-            buyer.address, 0, PRICE, 1_000 * 10**8, expiry, 10 * WAD, premium
-        ),
+        signed_write(w3, vault, buyer, 0, PRICE, 1_000 * 10**8, expiry, 10 * WAD, premium),
     )
 
     # `keeper check --addresses <the script's output>`: a dry-run cycle plans this vault

@@ -31,6 +31,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.chain.l1fee import OpL1Fee
 from keeper.cli import main
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import (
     DevnetStack,
     StackConfig,
@@ -142,15 +143,13 @@ def _build(node: Anvil) -> Stack:
     )
     expiry = stack.now() + 30 * 86_400
     for vault, size in zip(stack.vaults, SIZES, strict=True):
-        premium = 100 * 10**6 * size
+        premium, _ = premium_bounds(w3, vault, 0, PRICE, 1_000 * 10**8, expiry, size * WAD)
         transact(w3, admin, stack.usdc.functions.mint(buyer.address, premium))
         transact(w3, buyer, stack.usdc.functions.approve(vault.address, premium))
         transact(
             w3,
             desk,
-            vault.functions.writeOption(
-                buyer.address, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
-            ),
+            signed_write(w3, vault, buyer, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium),
         )
     return stack
 

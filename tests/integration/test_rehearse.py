@@ -21,6 +21,7 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account, transact
 
@@ -76,14 +77,14 @@ def parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
         block_before = int(w3.eth.block_number)
         expiry = int(w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
         for vault, size in zip(vaults, SIZES, strict=True):
-            premium = 100 * 10**6 * size
+            premium, _ = premium_bounds(w3, vault, 0, PRICE, 1_000 * 10**8, expiry, size * WAD)
             transact(w3, admin, usdc.functions.mint(buyer.address, premium))
             transact(w3, buyer, usdc.functions.approve(vault.address, premium))
             transact(
                 w3,
                 desk,
-                vault.functions.writeOption(
-                    buyer.address, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
+                signed_write(
+                    w3, vault, buyer, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
                 ),
             )
         addresses = tmp_path / "devnet.json"

@@ -9,6 +9,7 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV
 import {OptionVault} from "../../../contracts/OptionVault.sol";
 import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
 import {MintableERC20} from "../../../contracts/devnet/MintableERC20.sol";
+import {RebalanceRules} from "../../../contracts/RebalanceRules.sol";
 import {MockVenue} from "../mocks/MockVenue.sol";
 
 /// @notice Drives one vault through deposits, withdrawals, writes, settlements, claim
@@ -21,6 +22,7 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     MockV3Aggregator public immutable feed;
     MockVenue public immutable venue;
     address public immutable buyer;
+    uint256 internal immutable _buyerKey;
     address[3] internal actors;
 
     // ghosts
@@ -36,6 +38,8 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     bool public ghost_rebalanceOverMaxTrade;
     bool public ghost_rebalanceBelowMinOut;
     bool public ghost_triggerDisagreed;
+    bool public ghost_premiumBelowModel; // a write booked less than the model value
+    bool public ghost_settledOffExpiryPayoff; // a settlement paid other than the expiry payoff
     mapping(bytes32 => uint256) public calls;
     uint256[] internal _written; // every series id written
 
@@ -51,7 +55,7 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         weth = weth_;
         feed = feed_;
         venue = venue_;
-        buyer = makeAddr("inv-buyer");
+        (buyer, _buyerKey) = makeAddrAndKey("inv-buyer");
         actors = [makeAddr("inv-a"), makeAddr("inv-b"), makeAddr("inv-c")];
     }
 
@@ -135,16 +139,33 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
                 > vault.quoteBalance() + w.premium
         ) return;
         if (vault.openSeries().length >= vault.MAX_OPEN_SERIES()) return;
+        feed.updateAnswer(int256(_price())); // the desk writes on a fresh round
+        RebalanceRules rules = RebalanceRules(vault.pricer());
+        (uint256 lo, uint256 hi) =
+            rules.premiumBoundsOf(vault, w.t, w.strike, w.cap, w.expiry, w.size);
+        if (lo == 0) return; // worthless: nothing to sell
+        w.premium = _bound(w.premium, lo, hi);
         usdc.mint(buyer, w.premium);
         vm.prank(buyer);
         usdc.approve(address(vault), w.premium);
-        try vault.writeOption(buyer, w.t, w.strike, w.cap, w.expiry, w.size, w.premium) returns (
-            uint256 id
-        ) {
+        IOptionVault.Quote memory q = IOptionVault.Quote(
+            buyer,
+            w.t,
+            w.strike,
+            w.cap,
+            w.expiry,
+            w.size,
+            w.premium,
+            block.timestamp,
+            vault.nonces(buyer)
+        );
+        (uint8 v, bytes32 r, bytes32 sg) = vm.sign(_buyerKey, rules.quoteDigest(q, address(vault)));
+        try vault.writeOption(q, w.premium, abi.encodePacked(r, sg, v)) returns (uint256 id) {
             ghost_premiums += w.premium;
+            if (w.premium < lo) ghost_premiumBelowModel = true;
             _written.push(id);
         } catch {
-            // a duplicate series: refused by design (unit-tested)
+            // a duplicate series or no collateral left for it: refused by design (unit-tested)
             vm.prank(buyer);
             usdc.approve(address(vault), 0);
         }
@@ -155,10 +176,27 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         if (open.length == 0) return;
         IOptionVault.Series memory s = open[idSeed % open.length];
         if (block.timestamp < s.expiry) return;
-        feed.updateAnswer(int256(_price())); // whoever settles does it on a fresh round
-        // A refusal (oracle unhealthy) is unit-tested; here the round is fresh.
-        try vault.settle(s.id) {
+        // The first round at or after expiry: the latest if none came since, else walk back.
+        uint80 id = uint80(feed.latestRound());
+        (,,, uint256 at,) = feed.latestRoundData();
+        if (at < s.expiry) {
+            feed.updateAnswer(int256(_price()));
+            id = uint80(feed.latestRound());
+        }
+        while (id > 1) {
+            (,,, uint256 prevAt,) = feed.getRoundData(id - 1);
+            if (prevAt < s.expiry) break;
+            id -= 1;
+        }
+        (, int256 answer,,,) = feed.getRoundData(id);
+        uint256 price = uint256(answer);
+        uint256 payoff = s.optionType == IOptionVault.OptionType.Call
+            ? (price > s.strike ? price - s.strike : 0)
+            : (s.strike > price ? s.strike - price : 0);
+        if (payoff > s.cap) payoff = s.cap;
+        try vault.settle(s.id, id) returns (uint256 paid) {
             calls["settleOk"] += 1;
+            if (paid != payoff / 100) ghost_settledOffExpiryPayoff = true;
         } catch {}
     }
 

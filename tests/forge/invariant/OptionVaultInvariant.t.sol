@@ -41,6 +41,30 @@ contract OptionVaultInvariantTest is VaultTestBase {
         assertLe(open.length, vault.MAX_OPEN_SERIES());
     }
 
+    /// @dev After expiry too: an expired series waiting for settlement is valued at its maximum
+    ///      payoff (never below it) and carries no delta.
+    function invariant_ExpiredSeriesValuedAtMaxPayoff() public view {
+        IOptionVault.Series[] memory open = vault.openSeries();
+        uint256 expiredMax;
+        for (uint256 i = 0; i < open.length; i++) {
+            IOptionVault.Series memory s = open[i];
+            if (s.expiry > block.timestamp) continue;
+            uint256 perContract =
+                s.optionType == IOptionVault.OptionType.Put && s.cap > s.strike ? s.strike : s.cap;
+            expiredMax += (s.size * perContract + 1e20 - 1) / 1e20;
+        }
+        assertGe(vault.optionsValue(), expiredMax, "expired series at their max payoff");
+        if (expiredMax != 0) assertEq(vault.maxDeposit(alice), 0, "deposits wait for settlement");
+    }
+
+    function invariant_SettlementPaysExpiryRoundPayoff() public view {
+        assertFalse(handler.ghost_settledOffExpiryPayoff());
+    }
+
+    function invariant_NoPremiumBelowModelValue() public view {
+        assertFalse(handler.ghost_premiumBelowModel());
+    }
+
     function invariant_DonationDoesNotMoveSharePrice() public view {
         assertFalse(handler.ghost_donationMovedSharePrice());
     }

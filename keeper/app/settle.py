@@ -1,0 +1,172 @@
+"""Settle expired series: the keeper calls ``settle(id, roundId)`` soon after each expiry.
+
+A vault settles a series at the first oracle round at or after its expiry, named by a round-id
+hint the contract checks against the previous round (``prev.updatedAt < expiry <= hint.updatedAt``,
+same phase). :func:`expiry_round` finds the hint off-chain by walking the feed's rounds back from
+the latest one. Chainlink proxy round ids are ``phaseId << 64 | aggregatorRound`` and opaque across
+phases, so the walk stays in the latest phase; the first round of a phase cannot be checked on
+chain, and such a series waits for the vault's fallback (``settle(id, 0)`` from expiry +
+``SETTLEMENT_GRACE``, at the current healthy price).
+
+:func:`settle_expired` runs in every cycle after the observation: for each expired, unsettled
+series of the observed vaults it finds the hint, simulates, and sends through the keeper's
+journaled :class:`~keeper.execution.sender.Sender` (dry run: it only logs). A series it cannot
+settle (a revert in simulation, a failed send) is counted in ``keeper_settlements{outcome}`` and
+alerted; one with no round since expiry yet waits. ``keeper_expired_unsettled`` is the number
+left after the cycle.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from web3 import Web3
+from web3.exceptions import ContractLogicError
+
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.lens import VaultSnapshot
+from keeper.errors import ExecutionError
+from keeper.execution.decode import revert_data
+from keeper.execution.journal import TxStatus
+
+if TYPE_CHECKING:
+    from keeper.app.collaborators import Keeper
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SETTLEMENT_GRACE_S", "Settlement", "expiry_round", "settle_expired"]
+
+#: ``RebalanceRules.SETTLEMENT_GRACE``: from expiry + this, ``settle(id, 0)`` is allowed.
+SETTLEMENT_GRACE_S = 86_400
+#: Most rounds walked back for one hint (a series is settled within a few blocks of expiry, so
+#: the round it needs is among the latest few).
+MAX_WALK = 256
+_AGGREGATOR_ROUND = (1 << 64) - 1
+_SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
+
+_AGGREGATOR_ABI: list[dict[str, Any]] = [
+    {
+        "type": "function",
+        "name": name,
+        "stateMutability": "view",
+        "inputs": inputs,
+        "outputs": [
+            {"name": "roundId", "type": "uint80"},
+            {"name": "answer", "type": "int256"},
+            {"name": "startedAt", "type": "uint256"},
+            {"name": "updatedAt", "type": "uint256"},
+            {"name": "answeredInRound", "type": "uint80"},
+        ],
+    }
+    for name, inputs in (
+        ("latestRoundData", []),
+        ("getRoundData", [{"name": "roundId", "type": "uint80"}]),
+    )
+]
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """One expired series and what the keeper did about it."""
+
+    vault: str
+    series_id: int
+    round_id: int | None  # the hint sent (0: the fallback), None when nothing was sent
+    outcome: str  # settled | simulated | waiting | failed
+    reason: str = ""
+    tx_hash: str | None = None
+
+
+def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
+    """The round id to settle a series expiring at ``expiry`` with, or None to wait.
+
+    The first round of the feed's latest phase with ``updatedAt >= expiry`` whose predecessor is
+    older than expiry; 0 (the vault's fallback) from expiry + the grace period when there is no
+    such round (no round since expiry, a phase change at expiry, or more than ``MAX_WALK`` rounds
+    since expiry).
+    """
+    agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
+    latest = agg.functions.latestRoundData().call()
+    round_id, updated_at = int(latest[0]), int(latest[3])
+    fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
+    if updated_at < expiry:
+        return fallback
+    for _ in range(MAX_WALK):
+        if round_id & _AGGREGATOR_ROUND <= 1:
+            return fallback  # first round of a phase: the contract cannot check it
+        prev = agg.functions.getRoundData(round_id - 1).call()
+        if int(prev[3]) < expiry:
+            return round_id
+        round_id -= 1
+    return fallback
+
+
+def _expired(snap: VaultSnapshot, now: int) -> list[int]:
+    return [s.id for s in snap.series if not s.settled and s.expiry <= now]
+
+
+def settle_expired(
+    keeper: Keeper, snapshots: Sequence[VaultSnapshot], block: int, now: int
+) -> list[Settlement]:
+    """Settle every expired, unsettled series of ``snapshots`` (see the module docstring)."""
+    out: list[Settlement] = []
+    abi = load_artifact("OptionVault").abi
+    for snap in snapshots:
+        ids = _expired(snap, now)
+        if not ids:
+            continue
+        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(snap.vault), abi=abi)
+        feed = str(vault.functions.oracle().call())
+        for series_id in ids:
+            out.append(_settle_one(keeper, vault, feed, series_id, block, now))
+    keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome != "settled"))
+    return out
+
+
+def _settle_one(
+    keeper: Keeper, vault: Any, feed: str, series_id: int, block: int, now: int
+) -> Settlement:
+    expiry = int(vault.functions.series(series_id).call()[4])
+    hint = expiry_round(keeper.w3, feed, expiry, now)
+    if hint is None:
+        keeper.metrics.settlements.labels("waiting").inc()
+        return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
+    call = vault.functions.settle(series_id, hint)
+    sender = keeper.sender
+    origin = sender.address if sender is not None else keeper.simulate_from
+    try:
+        gas = int(call.estimate_gas({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        return _failed(keeper, vault.address, series_id, hint, f"simulation reverted: {reason}")
+    if sender is None:
+        logger.info("dry run: would settle series %d of %s at %d", series_id, vault.address, hint)
+        keeper.metrics.settlements.labels("simulated").inc()
+        return Settlement(vault.address, series_id, hint, "simulated")
+    data = bytes.fromhex(call._encode_transaction_data()[2:])
+    intent = sender.journal.open_intent([vault.address], block, note=f"settle {series_id}")
+    try:
+        outcome = sender.send_and_wait(
+            intent, vault.address, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN
+        )
+    except ExecutionError as exc:
+        return _failed(keeper, vault.address, series_id, hint, f"send failed: {exc}")
+    if outcome.status != TxStatus.MINED:
+        return _failed(keeper, vault.address, series_id, hint, f"transaction {outcome.status}")
+    keeper.metrics.settlements.labels("settled").inc()
+    logger.info("settled series %d of %s at round %d", series_id, vault.address, hint)
+    return Settlement(vault.address, series_id, hint, "settled", tx_hash=outcome.tx_hash)
+
+
+def _failed(keeper: Keeper, vault: str, series_id: int, hint: int, reason: str) -> Settlement:
+    keeper.metrics.settlements.labels("failed").inc()
+    keeper.alerter.alert(
+        "settlement",
+        f"vault {vault}: cannot settle expired series {series_id}: {reason}",
+        key=f"{vault}:{series_id}",
+    )
+    return Settlement(vault, series_id, hint, "failed", reason)

@@ -1,0 +1,95 @@
+"""The keeper settles expired series itself, at the first oracle round at or after expiry.
+
+On a real devnet (anvil, the full stack of ``test_keeper_e2e``): the series expire, the oracle
+moves on, and one keeper cycle settles each expired series through the journaled sender at the
+round that was current at expiry, not at the price of the moment; the metrics say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keeper.app.cycle import run_cycle
+from keeper.app.settle import expiry_round, settle_expired
+from keeper.chain.anvil import Anvil
+from tests.integration.test_keeper_e2e import PRICE, Stack, _build, _keeper
+
+pytestmark = pytest.mark.integration
+
+DAY = 86_400
+
+
+@pytest.fixture
+def stack() -> Iterator[Stack]:
+    with Anvil() as node:
+        yield _build(node)
+
+
+def _open(stack: Stack) -> list[tuple[object, int, int]]:
+    """(vault, series id, expiry) of every open series."""
+    out = []
+    for v in stack.vaults:
+        for s in v.functions.openSeries().call():
+            out.append((v, int(s[0]), int(s[4])))
+    return out
+
+
+def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_path: Path) -> None:
+    series = _open(stack)
+    expiry = series[0][2]
+    # the price at expiry: out of the money for the 3,000 calls; later it rallies
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    at_expiry = int(stack.feed.functions.latestRound().call())
+    stack.advance(600)
+    stack.set_price(3_500 * 10**8)
+    keeper = _keeper(stack, tmp_path)
+    assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == at_expiry
+
+    run_cycle(keeper)
+
+    for vault, sid, _ in series:
+        s = vault.functions.series(sid).call()
+        assert s[6] is True, f"series {sid} of {vault.address} settled"  # type: ignore[attr-defined]
+        assert s[7] == 0, "paid at the expiry round (2,900 < strike), not at 3,500"
+    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+    assert keeper.metrics.value("keeper_expired_unsettled") == 0
+
+
+def test_keeper_waits_for_a_round_after_expiry_then_uses_the_fallback(
+    stack: Stack, tmp_path: Path
+) -> None:
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)  # expired, but no oracle round since
+    keeper = _keeper(stack, tmp_path, private_key=None)  # dry run
+    snaps = keeper.lens.read(keeper.vaults).snapshots
+    now = stack.now()
+    assert expiry_round(stack.w3, stack.feed.address, expiry, now) is None
+    done = settle_expired(keeper, snaps, 0, now)
+    assert {d.outcome for d in done} == {"waiting"}
+    assert keeper.metrics.value("keeper_expired_unsettled") == len(done)
+    # a day later, still no round: the fallback (round 0) is open, at a fresh price
+    stack.advance(DAY)
+    stack.rpc("evm_mine")
+    assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == 0
+    stack.set_price(PRICE)
+    # now a round exists after expiry again, and it is the hint
+    assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == int(
+        stack.feed.functions.latestRound().call()
+    )
+
+
+def test_keeper_alerts_when_it_cannot_settle(stack: Stack, tmp_path: Path) -> None:
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + DAY + 5)
+    # the fallback would price at the oracle, which is stale: the simulation reverts
+    keeper = _keeper(stack, tmp_path, private_key=None)
+    snaps = keeper.lens.read(keeper.vaults).snapshots
+    done = settle_expired(keeper, snaps, 0, stack.now())
+    assert {d.outcome for d in done} == {"failed"}
+    assert all("OptionVaultStaleOracle" in d.reason for d in done)
+    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "failed"}) == len(done)
+    assert any(a["kind"] == "settlement" for a in keeper.alerter.sent)
