@@ -27,6 +27,7 @@ from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account, transact
 from keeper.ops.alerts import Alerter
@@ -72,17 +73,13 @@ def devnet(tmp_path: Path) -> Iterator[Devnet]:
             if not size:
                 continue
             vault = w3.eth.contract(address=address, abi=abi)
-            premium = 100 * 10**6 * size
+            terms = (0, PRICE, 1_000 * 10**8, expiry, size * WAD)
+            premium, _ = premium_bounds(w3, vault, *terms)
             transact(w3, admin, usdc.functions.mint(buyer.address, premium))
             transact(w3, buyer, usdc.functions.approve(vault.address, premium))
-            transact(
-                w3,
-                desk,
-                vault.functions.writeOption(
-                    buyer.address, 0, PRICE, 1_000 * 10**8, expiry, size * WAD, premium
-                ),
-            )
-        # The oracle moves 5% and nobody arbitrages the pool: a 500 bps gap against 200 allowed.
+            transact(w3, desk, signed_write(w3, vault, buyer, *terms, premium))
+        # The oracle moves 5% and nobody arbitrages the pool: a 500 bps gap against the
+        # devnet's allowed gap (ThresholdParams.max_oracle_gap_bps).
         feed = w3.eth.contract(address=stack.price_feed, abi=load_artifact("MockV3Aggregator").abi)
         transact(w3, admin, feed.functions.updateAnswer(PRICE * 105 // 100))
         addresses = tmp_path / "devnet.json"
@@ -121,7 +118,7 @@ def test_check_names_the_oracle_gap_of_each_blocked_vault(devnet: Devnet, tmp_pa
     assert set(result["blocked"]) == wanted
     for vault in wanted:
         assert result["blocked"][vault].startswith("OptionVaultOracleGap(poolPrice=")
-        assert "maxGapBps=200" in result["blocked"][vault]
+        assert f"maxGapBps={ThresholdParams().max_oracle_gap_bps}" in result["blocked"][vault]
     reasons = {d["vault"]: d["reason"] for d in result["decisions"]}
     assert reasons[devnet.stack.vaults[0]].startswith(
         "band: contract trigger not ready: OptionVaultOracleGap(poolPrice="
