@@ -75,6 +75,7 @@ library NormalCdf {
     ///      Horner step); every value in them is non-negative, so `div` equals Solidity's
     ///      truncating signed `/` and the results are bit-identical to the plain Solidity form
     ///      (West's formula, each product divided by 1e18 and truncated, in the order written).
+    // slither-disable-next-line divide-before-multiply -- Horner steps of West's approximation, truncated in the order the Python mirror uses (bit-identical), error bounded by the tests
     function _tail(int256 y) private pure returns (int256 tail, int256 e) {
         if (y > TAIL_CUTOFF) return (0, 0);
         // y <= 37e18, so y*y <= 1.4e39: no overflow; expWad of <= -41.45e18 returns 0.
