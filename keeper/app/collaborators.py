@@ -45,6 +45,8 @@ class Keeper:
     chain_id: int | None = None
     #: The last L1-fee estimate for planning: (block it was read at, (fixed, per vault)).
     l1_estimate: tuple[int, tuple[int, int]] | None = None
+    #: Set while sends wait for the base fee to fall under the cap (one alert per spike).
+    fee_capped: bool = False
 
     @property
     def dry_run(self) -> bool:

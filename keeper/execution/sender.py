@@ -16,14 +16,28 @@ against the chain on restart:
 A transaction not mined ``replace_after_blocks`` blocks after it was sent is replaced by the same
 call at the same nonce with both fee fields bumped by at least 12.5%, under the caps
 (journal first, again). A mined transaction whose block disappears (a reorg) is marked
-``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent.
+``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent; its
+receipt is re-read only until it is ``finality_depth`` blocks deep.
+
+Faults:
+
+- **A send is never retried blindly.** A broadcast whose outcome is unknown (a transport error, a
+  5xx) leaves the row as it was; the next poll settles it by receipt and nonce, or broadcasts
+  the identical bytes again (same hash: it can never become a second transaction).
+- **Fee spikes.** A base fee above the cap raises :class:`~keeper.errors.FeeCapError` *before*
+  anything is journaled (no intent is opened); a journaled transaction the node refuses as
+  underpriced ("max fee per gas less than block base fee") waits in the journal, and is
+  broadcast again (or replaced) once the base fee falls.
+- **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
+  call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
+  nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +48,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import TransactionNotFound, Web3RPCError
 
-from keeper.chain.retry import read_with_retry
-from keeper.errors import ExecutionError, NonceError, TxTimeoutError
+from keeper.chain.retry import is_transient, read_with_retry
+from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
 from keeper.execution.transactions import base_fee, build_tx, chain_nonce, sign_tx
@@ -45,6 +59,16 @@ logger = logging.getLogger(__name__)
 
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
 _NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
+#: The node will not take it at today's base fee (or as a replacement): it waits, never fails.
+_UNDERPRICED = (
+    "max fee per gas less than block base fee",
+    "fee cap less than block base fee",
+    "feecaptoolow",
+    "transaction underpriced",
+    "replacement transaction underpriced",
+)
+#: Gas of a cancel (a 0-value transfer to itself).
+CANCEL_GAS = 21_000
 
 
 #: Versions not yet settled: a receipt for a sibling replaces them, a stranger's drops them.
@@ -66,6 +90,8 @@ class SendOutcome:
     effective_gas_price: Wei | None
     replacements: int
     receipt: Any = None
+    #: The winner was a cancel: the plan no longer simulated, nothing was rebalanced.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ class ReconcileReport:
     mined: int = 0
     rebroadcast: int = 0
     dropped: int = 0
+    cancelled: int = 0
 
 
 class Sender:
@@ -90,7 +117,14 @@ class Sender:
         replace_after_blocks: Replace a version still unmined this many blocks after its send.
         receipt_timeout_s: Give up waiting (the journal keeps the tx; the next cycle resumes).
         poll_s: How often to look for receipts and new blocks.
+        chain_id: The chain id (read from the node when omitted).
+        finality_depth: Blocks after which a mined transaction is final (no reorg checks).
+        still_valid: ``(to, data) -> bool``: whether a journaled call would still succeed now
+            (re-simulated before a rebroadcast after restart and before a replacement);
+            ``None`` trusts every plan.
         sleep: Injected for tests.
+        on_event: Called with each event (``signed``, ``sent``, ``underpriced``, ``replaced``,
+            ``cancel-signed``, ``mined``, ...) and its record.
     """
 
     def __init__(
@@ -106,6 +140,8 @@ class Sender:
         receipt_timeout_s: float = 120.0,
         poll_s: float = 0.2,
         chain_id: int | None = None,
+        finality_depth: int = 12,
+        still_valid: Callable[[str, bytes], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_event: Callable[[str, TxRecord], None] | None = None,
     ) -> None:
@@ -120,6 +156,8 @@ class Sender:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
         self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
+        self.finality_depth = max(1, finality_depth)
+        self._still_valid = still_valid
         self._sleep = sleep
         self._on_event = on_event
         #: When each nonce was first seen used with no receipt for any of our versions.
@@ -169,16 +207,37 @@ class Sender:
         return signed.raw_hex, signed.tx_hash
 
     def _broadcast(self, record: TxRecord) -> str:
-        """Send the journaled raw bytes; return ``sent``, ``known`` or ``nonce-used``."""
+        """Send the journaled raw bytes once (never retried here).
+
+        Returns:
+            ``sent``; ``known`` (already in the pool); ``nonce-used``; ``underpriced`` (the
+            node will not take it at this base fee: it waits); or ``unknown`` (a transient
+            failure: it may or may not have reached the pool, settled later by receipt and
+            nonce).
+
+        Raises:
+            ExecutionError: The node refused the transaction for another reason.
+        """
         try:
-            read_with_retry(lambda: self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx)))
-        except (Web3RPCError, ValueError) as exc:
+            self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
+        except Exception as exc:
             text = str(exc).lower().replace(" ", "")
             if any(k.replace(" ", "") in text for k in _ALREADY_KNOWN):
                 return "known"
             if any(k.replace(" ", "") in text for k in _NONCE_TOO_LOW):
                 return "nonce-used"
-            raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
+            if any(k.replace(" ", "") in text for k in _UNDERPRICED):
+                return "underpriced"
+            if is_transient(exc):
+                logger.warning(
+                    "broadcast of %s: outcome unknown (%s); settled by receipt and nonce",
+                    record.tx_hash,
+                    type(exc).__name__,
+                )
+                return "unknown"
+            if isinstance(exc, Web3RPCError | ValueError):
+                raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
+            raise
         return "sent"
 
     # -- sending ----------------------------------------------------------------------------
@@ -226,10 +285,50 @@ class Sender:
         """
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        return self._journal_signed(lambda: intent_id, to, data, gas, fees, nonce, l1_fee)
+
+    def submit_new(
+        self,
+        vaults: Sequence[str],
+        block: int,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        l1_fee: Callable[[bytes], int] | None = None,
+    ) -> TxRecord:
+        """Open an intent for ``vaults`` and send its call: :meth:`submit` without orphans.
+
+        The intent is opened only once the nonce, the fees and the L1 fee are known, right
+        before the signed row is written: a failure before that (a fee spike, an unreachable
+        node) leaves nothing in the journal.
+
+        Raises:
+            FeeCapError: The base fee is above the cap (nothing journaled).
+            ExecutionError: The node refused the transaction.
+        """
+        nonce = self.next_nonce()
+        fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        record = self._journal_signed(
+            lambda: self.journal.open_intent(vaults, block), to, data, gas, fees, nonce, l1_fee
+        )
+        return self._send_journaled(record)
+
+    def _journal_signed(
+        self,
+        intent: Callable[[], int],
+        to: str,
+        data: bytes,
+        gas: int,
+        fees: Fees,
+        nonce: int,
+        l1_fee: Callable[[bytes], int] | None,
+        event: str = "signed",
+    ) -> TxRecord:
         raw, tx_hash = self._sign(to, data, gas, fees, nonce)
         fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
-            intent_id=intent_id,
+            intent_id=intent(),
             account=self.address,
             nonce=nonce,
             tx_hash=tx_hash,
@@ -239,7 +338,7 @@ class Sender:
             gas=gas,
             l1_fee=fee_l1,
         )
-        self._emit("signed", record)
+        self._emit(event, record)
         return record
 
     def _send_journaled(self, record: TxRecord) -> TxRecord:
@@ -248,12 +347,24 @@ class Sender:
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
             return record
+        if result in ("underpriced", "unknown"):
+            # The row keeps its status (a ``signed`` row is broadcast again by the next poll);
+            # the block of the first try starts the replacement clock.
+            if record.sent_block is None:
+                record = self.journal.mark(record.tx_hash, record.status, sent_block=self._head())
+            if result == "underpriced":
+                self._emit("underpriced", record)
+            return record
         updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head())
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
 
-    def replace(self, nonce: int) -> TxRecord:
+    def replace(self, nonce: int, *, cancel: bool = False) -> TxRecord:
         """Replace the newest version of ``nonce`` with bumped fees (journal first).
+
+        Args:
+            nonce: The nonce.
+            cancel: Replace with a 0-value transfer to the keeper itself (the plan went stale).
 
         Raises:
             FeeCapError: The bump would exceed a cap.
@@ -264,23 +375,63 @@ class Sender:
         last = versions[-1]
         old = Fees(last.max_fee, last.priority_fee)
         fees = bump_fees(old, self.caps, base_fee=self._base_fee())
-        decoded = _decode_raw(last.raw_tx)
-        raw, tx_hash = self._sign(decoded["to"], decoded["data"], last.gas, fees, nonce)
-        record = self.journal.record_signed(
-            intent_id=last.intent_id,
-            account=self.address,
-            nonce=nonce,
-            tx_hash=tx_hash,
-            raw_tx=raw,
-            max_fee=fees.max_fee_per_gas,
-            priority_fee=fees.max_priority_fee_per_gas,
-            gas=last.gas,
-            l1_fee=last.l1_fee,
+        if cancel:
+            to, data, gas = self.address, b"", CANCEL_GAS
+        else:
+            decoded = _decode_raw(last.raw_tx)
+            to, data, gas = decoded["to"], decoded["data"], last.gas
+        record = self._journal_signed(
+            lambda: last.intent_id,
+            to,
+            data,
+            gas,
+            fees,
+            nonce,
+            None,
+            "cancel-signed" if cancel else "replacement-signed",
         )
-        self._emit("replacement-signed", record)
         sent = self._send_journaled(record)
         self._emit("replaced", last)
         return sent
+
+    def _is_cancel(self, record: TxRecord) -> bool:
+        decoded = _decode_raw(record.raw_tx)
+        return decoded["to"] == self.address and not decoded["data"]
+
+    def plan_still_valid(self, record: TxRecord) -> bool:
+        """Whether ``record``'s call would still succeed now (``True`` without a checker).
+
+        A cancel is always valid. A check that cannot reach the node counts as valid: the
+        plan is re-checked at the next replacement.
+        """
+        if self._still_valid is None or self._is_cancel(record):
+            return True
+        decoded = _decode_raw(record.raw_tx)
+        try:
+            return bool(self._still_valid(decoded["to"], decoded["data"]))
+        except Exception as exc:
+            if is_transient(exc):
+                return True
+            raise
+
+    def _unstick(self, nonce: int, last: TxRecord) -> None:
+        """Replace a stuck version: a cancel if its plan went stale, else a bump.
+
+        Raises:
+            FeeCapError: The base fee is above what this version or any bump under the cap
+                can pay (the version keeps waiting in the journal).
+        """
+        cancel = not self.plan_still_valid(last)
+        try:
+            self.replace(nonce, cancel=cancel)
+        except FeeCapError:
+            base = self._base_fee()
+            if base <= last.max_fee:
+                # The version itself can be mined again at this base fee, but cannot be bumped:
+                # make sure the node holds it (identical bytes), and wait.
+                self._send_journaled(last)
+                return
+            raise
 
     # -- waiting ----------------------------------------------------------------------------
     def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
@@ -300,13 +451,27 @@ class Sender:
         for v in versions:
             if v.tx_hash != winner.tx_hash and v.status in _UNSETTLED:
                 self.journal.mark(v.tx_hash, TxStatus.REPLACED)
-        self.journal.set_intent(
-            winner.intent_id,
-            IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
-        )
-        self._emit(status, record)
+        cancelled = self._is_cancel(winner)
+        if cancelled:
+            self.journal.set_intent(
+                winner.intent_id, IntentStatus.ABANDONED, "cancelled: the plan no longer simulated"
+            )
+        else:
+            self.journal.set_intent(
+                winner.intent_id,
+                IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
+            )
+        self._emit("cancelled" if cancelled else status, record)
         return SendOutcome(
-            nonce, winner.tx_hash, status, block, gas_used, price, len(versions) - 1, receipt
+            nonce,
+            winner.tx_hash,
+            status,
+            block,
+            gas_used,
+            price,
+            len(versions) - 1,
+            receipt,
+            cancelled,
         )
 
     def _drop(self, nonce: int) -> SendOutcome:
@@ -327,7 +492,8 @@ class Sender:
         """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
 
         Raises:
-            FeeCapError: The transaction is stuck and cannot be bumped under the caps.
+            FeeCapError: The transaction is stuck and cannot be bumped under the caps (it keeps
+                waiting in the journal; poll again later).
         """
         versions = self.journal.versions(self.address, nonce)
         if not versions:
@@ -361,7 +527,7 @@ class Sender:
             return None
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
-            self.replace(nonce)
+            self._unstick(nonce, last)
         return None
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
@@ -375,7 +541,14 @@ class Sender:
             timeout_s if timeout_s is not None else self.receipt_timeout_s
         )
         while True:
-            outcome = self.poll_nonce(nonce)
+            try:
+                outcome = self.poll_nonce(nonce)
+            except Exception as exc:
+                # A read that outlived its retries: the journal still holds the truth; poll on.
+                if isinstance(exc, FeeCapError) or not is_transient(exc):
+                    raise
+                logger.warning("waiting on nonce %d: %s", nonce, type(exc).__name__)
+                outcome = None
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
@@ -400,9 +573,11 @@ class Sender:
         """Settle every pending journal entry against the chain (run at start-up).
 
         Nonces are handled in ascending order, and a still-unused nonce is rebroadcast with its
-        identical signed bytes, so nothing is sent twice and no nonce gap is left.
+        identical signed bytes -- unless its plan no longer simulates, in which case a cancel
+        takes the nonce -- so nothing is sent twice, nothing stale is mined, and no nonce gap
+        is left. A pending version the node refuses as underpriced waits in the journal.
         """
-        mined = rebroadcast = dropped = 0
+        mined = rebroadcast = dropped = cancelled = 0
         latest = self.chain_nonce("latest")
         for nonce in self.journal.pending_nonces(self.address):
             versions = self.journal.versions(self.address, nonce)
@@ -421,38 +596,66 @@ class Sender:
                 dropped += 1
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
+            if not self.plan_still_valid(newest):
+                try:
+                    self.replace(nonce, cancel=True)
+                except FeeCapError as exc:
+                    # Leave the stale version unsent; the next poll tries again.
+                    logger.warning("cannot cancel stale nonce %d yet: %s", nonce, exc)
+                    continue
+                cancelled += 1
+                continue
             self._send_journaled(newest)
             rebroadcast += 1
-        report = ReconcileReport(mined, rebroadcast, dropped)
+        report = ReconcileReport(mined, rebroadcast, dropped, cancelled)
         logger.info(
-            "journal reconciled: %d mined, %d rebroadcast, %d dropped",
+            "journal reconciled: %d mined, %d rebroadcast, %d dropped, %d cancelled",
             report.mined,
             report.rebroadcast,
             report.dropped,
+            report.cancelled,
         )
         return report
 
-    def check_reorgs(self, depth: int = 64) -> list[int]:
-        """Mark mined transactions whose block is gone; return their intents to re-evaluate."""
-        head = self._head()
+    def check_reorgs(self, head: int | None = None) -> list[int]:
+        """Mark mined transactions whose block is gone; return their intents to re-evaluate.
+
+        Only transactions not yet final (mined less than ``finality_depth`` blocks below
+        ``head``) are looked at: a cycle with nothing recent in the journal reads nothing.
+        """
+        recent = [
+            rec
+            for status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REORGED)
+            for rec in self.journal.with_status(status, self.address)
+            if rec.mined_block is not None
+        ]
+        if not recent:
+            return []
+        head = self._head() if head is None else head
+        horizon = head - self.finality_depth
         reorged: list[int] = []
-        for status in (TxStatus.MINED, TxStatus.REVERTED):
-            for rec in self.journal.with_status(status, self.address):
-                if rec.mined_block is None or rec.mined_block < head - depth:
-                    continue
-                receipt = self._receipt(rec.tx_hash)
-                block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
-                if block_hash is None or block_hash != rec.mined_block_hash:
-                    self.journal.mark(rec.tx_hash, TxStatus.REORGED)
-                    self.journal.set_intent(
-                        rec.intent_id, IntentStatus.REORGED, "block reorganized away"
-                    )
-                    self._emit("reorged", rec)
-                    reorged.append(rec.intent_id)
-        # A reorged tx that was re-included elsewhere is mined again.
-        for rec in self.journal.with_status(TxStatus.REORGED, self.address):
+        for rec in recent:
+            if rec.status is TxStatus.REORGED or rec.mined_block is None:
+                continue
+            if rec.mined_block < horizon:
+                continue
             receipt = self._receipt(rec.tx_hash)
-            if receipt is not None and rec.intent_id not in reorged:
+            block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
+            if block_hash is None or block_hash != rec.mined_block_hash:
+                self.journal.mark(rec.tx_hash, TxStatus.REORGED)
+                self.journal.set_intent(
+                    rec.intent_id, IntentStatus.REORGED, "block reorganized away"
+                )
+                self._emit("reorged", rec)
+                reorged.append(rec.intent_id)
+        # A reorged tx that was re-included elsewhere is mined again (looked for until final).
+        for rec in recent:
+            if rec.status is not TxStatus.REORGED or rec.intent_id in reorged:
+                continue
+            if rec.mined_block is not None and rec.mined_block < horizon:
+                continue
+            receipt = self._receipt(rec.tx_hash)
+            if receipt is not None:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
 

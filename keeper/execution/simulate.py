@@ -224,3 +224,39 @@ def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int
         raise TxRevertedError(f"estimateGas reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
         raise ChainError(f"estimating rebalanceMany gas failed: {exc}") from exc
+
+
+def batch_still_succeeds(
+    w3: Web3,
+    to: str,
+    data: bytes,
+    sender: str,
+    codec: BatchCodec,
+    decoder: ErrorDecoder,
+    *,
+    attempts: int = 3,
+) -> bool:
+    """Whether a journaled ``rebalanceMany`` call would still rebalance every vault now.
+
+    Used before a pending batch is rebroadcast or replaced: a batch whose vaults no longer need
+    (or accept) a rebalance would be mined only to fail inside the batcher (wasted gas).
+
+    Returns:
+        ``False`` when the call reverts or any vault's outcome is not ok; ``True`` otherwise,
+        including calls that are not ``rebalanceMany`` (nothing to judge).
+
+    Raises:
+        ChainError: The node could not be reached (transient: the caller keeps the plan).
+    """
+    if not bytes(data).startswith(codec.selector):
+        return True
+    tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+    try:
+        outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
+    except TxRevertedError as exc:
+        logger.info("pending batch no longer simulates: %s", exc)
+        return False
+    failed = [f"{o.vault}: {o.reason}" for o in outcomes if not o.ok]
+    if failed:
+        logger.info("pending batch no longer simulates: %s", "; ".join(failed))
+    return not failed

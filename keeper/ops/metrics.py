@@ -51,6 +51,12 @@ class Metrics:
             "keeper_consecutive_failures", "Failed cycles in a row", registry=r
         )
         self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
+        # -- fault tolerance (added by the fault-tolerance issue; keep new metrics below) ------
+        self.transient_failures = Counter(
+            "keeper_transient_failures",
+            "Cycles failed on a transient fault (not counted by the breaker)",
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""
