@@ -515,14 +515,20 @@ def connect(
         hedge_s=hedge_s if hedge_s is not None else min(1.0, timeout_s),
         attempts=attempts,
     )
+    started = time.monotonic()
     answers = provider.chain_ids()
+    tries = 1
     while not any(cid is not None for _, cid, _ in answers):
         left = remaining_s()
         if left is None or left <= 0:
             url, _, error = answers[-1]
-            raise ChainError(f"cannot reach RPC at {_redact(url)}: {error}")
+            waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
+            raise ChainError(
+                f"cannot reach RPC at {_redact(url)}: {error}{waited if tries > 1 else ''}"
+            )
         provider._sleep(min(left, 1.0))
         answers = provider.chain_ids()
+        tries += 1
     ids = {cid for _, cid, _ in answers if cid is not None}
     for url, cid, error in answers:
         if cid is None:

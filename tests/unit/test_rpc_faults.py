@@ -287,3 +287,51 @@ def test_a_batch_of_reads_fails_over_as_a_whole() -> None:
     assert isinstance(out, list)
     assert all("result" in r for r in out)
     assert [u for u, _, _ in s.log] == [A, B]
+
+
+# -- start-up ----------------------------------------------------------------------------------
+def test_startup_retries_transient_errors_then_names_what_it_gave_up_on() -> None:
+    from keeper.app.wiring import startup_step
+
+    calls: list[int] = []
+
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RpcUnavailableError("eth_call failed on every RPC endpoint")
+        return 5
+
+    with deadline(30):
+        assert startup_step("checking the vaults", flaky, sleep=lambda s: None) == 5
+    assert len(calls) == 3
+
+    def down() -> int:
+        raise requests.ConnectionError("refused")
+
+    with deadline(0.2), pytest.raises(ChainError) as info:
+        startup_step("reading the chain id", down)
+    assert str(info.value).startswith("start-up gave up on reading the chain id after ")
+    assert "\n" not in str(info.value)
+
+    def wrong() -> int:
+        raise ChainError("RPC is on chain 1, expected chain 10")
+
+    with deadline(30), pytest.raises(ChainError, match="expected chain 10"):
+        startup_step("reading the chain id", wrong)
+
+
+def test_a_transient_failure_is_never_reported_as_not_a_vault() -> None:
+    from keeper.chain.vaults import validate_vaults
+
+    class Eth:
+        def get_code(self, address: str) -> bytes:
+            return b"\x60"
+
+        def call(self, tx: Any) -> bytes:
+            raise rpc_error(-32603, "internal error")
+
+    class W3:
+        eth = Eth()
+
+    with pytest.raises(Web3RPCError):
+        validate_vaults(W3(), ["0x" + "11" * 20], attempts=1)  # type: ignore[arg-type]
