@@ -125,7 +125,9 @@ class Settings(CycleConfig, BaseSettings):
     chain_id: int | None = Field(default=None, description="refuse an RPC on any other chain")
     rpc_timeout_s: float = Field(default=10.0, gt=0, description="per-request timeout")
     rpc_hedge_s: float = Field(
-        default=1.0, gt=0, description="short timeout of a read before trying the next endpoint"
+        default=0.25,
+        gt=0,
+        description="floor of a read's short timeout (adapts to 4x the method's mean latency)",
     )
     rpc_retries: int = Field(default=3, ge=1, le=10, description="attempts per read")
     cycle_deadline_s: float = Field(

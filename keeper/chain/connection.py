@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import requests
@@ -285,16 +285,24 @@ class EndpointHealth:
     cooling_until: float = 0.0
     served: int = 0
     failed: int = 0
+    by_method: dict[str, float] = field(default_factory=dict)
 
     def score(self, now: float) -> tuple[bool, int, float]:
         """Sort key: lower is better (not cooling, fewer failures, faster)."""
         return (self.cooling_until > now, self.failures, self.latency_s)
 
-    def ok(self, seconds: float) -> None:
-        """Record a success that took ``seconds``."""
+    def ok(self, seconds: float, method: str = "") -> None:
+        """Record a success of ``method`` that took ``seconds``."""
         self.failures = 0
         self.served += 1
         self.latency_s = seconds if self.served == 1 else 0.8 * self.latency_s + 0.2 * seconds
+        if method:
+            last = self.by_method.get(method)
+            self.by_method[method] = seconds if last is None else 0.8 * last + 0.2 * seconds
+
+    def expected_s(self, method: str) -> float:
+        """The mean latency of ``method`` here (of any call, before the first of it)."""
+        return self.by_method.get(method, self.latency_s)
 
     def fail(self, now: float, retry_after: float | None = None) -> None:
         """Record a failure: cool down for longer each time (and at least ``retry_after``)."""
@@ -308,7 +316,8 @@ class FailoverProvider(JSONBaseProvider):
     """JSON-RPC over several endpoints: failover, health scoring and hedged reads.
 
     - **Reads** (:data:`READ_METHODS`) go to the healthiest endpoint with a short *hedge*
-      timeout (``max(hedge_s, 4 x its mean latency)``, at most ``timeout_s``); a transient
+      timeout (``max(hedge_s, 4 x`` that endpoint's mean latency for the method``)``, at most
+      ``timeout_s``: a slow answer is abandoned for the next endpoint); a transient
       failure (see :mod:`keeper.chain.retry`) moves on to the next endpoint at once, and when
       every endpoint is cooling down it backs off with jitter (honouring ``Retry-After``). The
       last attempt gets the full ``timeout_s``. Attempts stop at ``attempts`` per endpoint or at
@@ -323,7 +332,8 @@ class FailoverProvider(JSONBaseProvider):
         urls: The read endpoints, in order of preference.
         send_url: Where raw transactions go (``None``: the read endpoints).
         timeout_s: The full per-request timeout.
-        hedge_s: The floor of the short timeout of a read's first attempts.
+        hedge_s: The floor of the short timeout of a read's first attempts (it adapts upwards
+            to each method's observed latency).
         attempts: Read attempts per endpoint.
         session: A ``requests.Session`` (tests pass a fake).
         sleep: Injected for tests.
@@ -374,7 +384,8 @@ class FailoverProvider(JSONBaseProvider):
             final = attempt == budget or (left is not None and left <= self.hedge_s)
             timeout = self.timeout_s
             if not final:
-                timeout = min(self.timeout_s, max(self.hedge_s, 4 * health.latency_s))
+                hedge = max(self.hedge_s, 4 * health.expected_s(method))
+                timeout = min(self.timeout_s, hedge)
             if left is not None:
                 timeout = min(timeout, max(left, self.hedge_s))
             started = time.monotonic()
@@ -390,7 +401,7 @@ class FailoverProvider(JSONBaseProvider):
                 error = _transient_error(response)
                 if error is None or not is_read:
                     with self._lock:
-                        health.ok(time.monotonic() - started)
+                        health.ok(time.monotonic() - started, method)
                     return response
                 with self._lock:
                     health.fail(time.monotonic())
@@ -497,7 +508,7 @@ def connect(
         counter: Where to count requests (a fresh :class:`RpcCounter` when omitted); reach it
             afterwards with :func:`rpc_counter`.
         send_url: Send raw transactions here (a private RPC) instead of the read endpoints.
-        hedge_s: Short timeout of a read's first attempts (default: ``min(1 s, timeout_s)``).
+        hedge_s: Floor of the short timeout of a read's first attempts (default 0.25 s).
         attempts: Read attempts per endpoint.
 
     Raises:
@@ -512,7 +523,7 @@ def connect(
         urls,
         send_url=send_url,
         timeout_s=timeout_s,
-        hedge_s=hedge_s if hedge_s is not None else min(1.0, timeout_s),
+        hedge_s=hedge_s if hedge_s is not None else min(0.25, timeout_s),
         attempts=attempts,
     )
     started = time.monotonic()

@@ -351,13 +351,28 @@ class Sender:
             # The row keeps its status (a ``signed`` row is broadcast again by the next poll);
             # the block of the first try starts the replacement clock.
             if record.sent_block is None:
-                record = self.journal.mark(record.tx_hash, record.status, sent_block=self._head())
+                head = self._head_or_none()
+                if head is not None:
+                    record = self.journal.mark(record.tx_hash, record.status, sent_block=head)
             if result == "underpriced":
                 self._emit("underpriced", record)
             return record
-        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head())
+        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head_or_none())
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
+
+    def _head_or_none(self) -> int | None:
+        """The head for ``sent_block``, or ``None`` when it cannot be read right now.
+
+        The transaction is out either way, so the journal must say ``sent``; the next poll
+        starts its replacement clock.
+        """
+        try:
+            return self._head()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return None
 
     def replace(self, nonce: int, *, cancel: bool = False) -> TxRecord:
         """Replace the newest version of ``nonce`` with bumped fees (journal first).
@@ -525,6 +540,8 @@ class Sender:
         if last.status is TxStatus.SIGNED:
             self._send_journaled(last)
             return None
+        if last.sent_block is None:
+            last = self.journal.mark(last.tx_hash, last.status, sent_block=head)
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
             self._unstick(nonce, last)
