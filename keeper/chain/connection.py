@@ -277,6 +277,8 @@ class EndpointHealth:
         cooling_until: ``time.monotonic()`` before which it is tried only if nothing else is.
         served: Successful calls.
         failed: Failed calls.
+        by_method: Mean latency per JSON-RPC method.
+        retry_after_until: Before this, the server asked not to be asked again (429/503).
     """
 
     url: str
@@ -286,6 +288,7 @@ class EndpointHealth:
     served: int = 0
     failed: int = 0
     by_method: dict[str, float] = field(default_factory=dict)
+    retry_after_until: float = 0.0
 
     def score(self, now: float) -> tuple[bool, int, float]:
         """Sort key: lower is better (not cooling, fewer failures, faster)."""
@@ -310,6 +313,8 @@ class EndpointHealth:
         self.failed += 1
         cool = min(30.0, 0.25 * 2 ** min(self.failures - 1, 8))
         self.cooling_until = now + max(cool, retry_after or 0.0)
+        if retry_after:
+            self.retry_after_until = now + retry_after
 
 
 class FailoverProvider(JSONBaseProvider):
@@ -418,9 +423,14 @@ class FailoverProvider(JSONBaseProvider):
             if attempt == budget or (left is not None and left <= 0):
                 break
             nxt = self.health[self._order()[0]]
-            wait = max(0.0, nxt.cooling_until - time.monotonic())
+            now = time.monotonic()
+            wait = 0.0
+            if nxt.cooling_until > now:
+                # Every endpoint is cooling down: a short jittered backoff, but never sooner
+                # than a server's Retry-After asked.
+                wait = min(nxt.cooling_until - now, backoff_s(attempt, 0.1, 2.0) + 0.05)
+                wait = max(wait, min(nxt.retry_after_until - now, 5.0))
             if wait > 0:
-                wait = min(wait, backoff_s(attempt, 0.1, 2.0) + 0.05)
                 if left is not None:
                     wait = min(wait, left)
                 self._sleep(wait)

@@ -335,3 +335,15 @@ def test_a_transient_failure_is_never_reported_as_not_a_vault() -> None:
 
     with pytest.raises(Web3RPCError):
         validate_vaults(W3(), ["0x" + "11" * 20], attempts=1)  # type: ignore[arg-type]
+
+
+def test_a_single_endpoint_honours_retry_after() -> None:
+    def limited(req: dict[str, Any], timeout: float) -> Any:
+        raise http_error(429, retry_after="1")
+
+    slept: list[float] = []
+    s = Session({A: [limited, ok()]})
+    p = provider(s, [A], sleep=slept.append)
+    assert p.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
+    assert slept
+    assert slept[0] >= 0.9
