@@ -242,11 +242,23 @@ def log_decisions(
         )
 
 
-def watch_balance(keeper: Keeper) -> None:
-    """Publish the signer's balance, alerting when it is below ``low_balance_wei``."""
+#: Blocks between balance reads when the keeper sends nothing (the balance only falls by sends).
+BALANCE_EVERY_BLOCKS = 10
+
+
+def watch_balance(keeper: Keeper, block: int | None = None, spent: bool = True) -> None:
+    """Publish the signer's balance, alerting when it is below ``low_balance_wei``.
+
+    Read after a cycle that sent something, else every :data:`BALANCE_EVERY_BLOCKS` blocks.
+    """
     if keeper.sender is None:
         return
+    last = keeper.balance_read_at
+    recent = block is not None and last is not None and block - last < BALANCE_EVERY_BLOCKS
+    if recent and not spent:
+        return
     balance = keeper.sender.balance()
+    keeper.balance_read_at = block
     keeper.metrics.balance_wei.set(balance)
     low = keeper.config.low_balance_wei
     if balance < low:

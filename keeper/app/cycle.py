@@ -58,7 +58,8 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     the_plan = plan(keeper.policy, views, market, costs)
     log_decisions(keeper, the_plan, views, seen.block)
     acted = act(keeper, the_plan, seen.block, settled.blocked)
-    watch_balance(keeper)
+    spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
+    watch_balance(keeper, seen.block, spent)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter)
     if acted.outcome is not None and acted.outcome.status != "mined":
         raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")

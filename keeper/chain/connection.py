@@ -325,9 +325,9 @@ class FailoverProvider(JSONBaseProvider):
       ``timeout_s``: a slow answer is abandoned for the next endpoint); a transient
       failure (see :mod:`keeper.chain.retry`) moves on to the next endpoint at once, and when
       every endpoint is cooling down it backs off with jitter (honouring ``Retry-After``). The
-      last attempt gets the full ``timeout_s``. Attempts stop at ``attempts`` per endpoint or at
-      the current :func:`~keeper.chain.retry.deadline`, whichever comes first, with
-      :class:`~keeper.chain.retry.RpcUnavailableError`.
+      last attempt gets the full ``timeout_s``. Attempts stop at the current
+      :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is set;
+      at most 10 per endpoint under one), with :class:`~keeper.chain.retry.RpcUnavailableError`.
     - **Sends** (``eth_sendRawTransaction``) go once to ``send_url`` if set (a private RPC),
       else to the healthiest endpoint, and are never retried: the journaled sender resolves an
       unknown outcome by nonce and receipt.
@@ -380,7 +380,11 @@ class FailoverProvider(JSONBaseProvider):
             return sorted(range(len(self.health)), key=lambda i: (self.health[i].score(now), i))
 
     def _read(self, payload: bytes, method: str, is_read: bool) -> Any:
-        budget = self.attempts * len(self._transports) if is_read else 1
+        budget = 1
+        if is_read:
+            # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
+            per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
+            budget = per_endpoint * len(self._transports)
         last: BaseException | None = None
         for attempt in range(1, budget + 1):
             i = self._order()[0]

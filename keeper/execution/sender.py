@@ -46,7 +46,7 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
@@ -638,7 +638,10 @@ class Sender:
         """Mark mined transactions whose block is gone; return their intents to re-evaluate.
 
         Only transactions not yet final (mined less than ``finality_depth`` blocks below
-        ``head``) are looked at: a cycle with nothing recent in the journal reads nothing.
+        ``head``) are looked at, and cheaply: blocks are hash-chained, so if the newest block
+        holding one of them still has the hash journaled for it, none of them moved (one header
+        read). Only when it changed are their receipts read one by one. A cycle with nothing
+        recent in the journal reads nothing.
         """
         recent = [
             rec
@@ -650,31 +653,39 @@ class Sender:
             return []
         head = self._head() if head is None else head
         horizon = head - self.finality_depth
+        live = [r for r in recent if r.status is not TxStatus.REORGED and _block(r) >= horizon]
         reorged: list[int] = []
-        for rec in recent:
-            if rec.status is TxStatus.REORGED or rec.mined_block is None:
-                continue
-            if rec.mined_block < horizon:
-                continue
-            receipt = self._receipt(rec.tx_hash)
-            block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
-            if block_hash is None or block_hash != rec.mined_block_hash:
-                self.journal.mark(rec.tx_hash, TxStatus.REORGED)
-                self.journal.set_intent(
-                    rec.intent_id, IntentStatus.REORGED, "block reorganized away"
-                )
-                self._emit("reorged", rec)
-                reorged.append(rec.intent_id)
+        if live and not self._still_canonical(max(live, key=_block)):
+            for rec in live:
+                receipt = self._receipt(rec.tx_hash)
+                block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
+                if block_hash is None or block_hash != rec.mined_block_hash:
+                    self.journal.mark(rec.tx_hash, TxStatus.REORGED)
+                    self.journal.set_intent(
+                        rec.intent_id, IntentStatus.REORGED, "block reorganized away"
+                    )
+                    self._emit("reorged", rec)
+                    reorged.append(rec.intent_id)
         # A reorged tx that was re-included elsewhere is mined again (looked for until final).
         for rec in recent:
             if rec.status is not TxStatus.REORGED or rec.intent_id in reorged:
                 continue
-            if rec.mined_block is not None and rec.mined_block < horizon:
+            if _block(rec) < horizon:
                 continue
             receipt = self._receipt(rec.tx_hash)
             if receipt is not None:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
+
+    def _still_canonical(self, rec: TxRecord) -> bool:
+        """Whether the block ``rec`` was mined in is still the chain's block at that height."""
+        number = _block(rec)
+        try:
+            block = read_with_retry(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return False  # the chain is shorter now: that block is gone
+        current = block.get("hash") if block is not None else None
+        return current is not None and "0x" + bytes(current).hex() == rec.mined_block_hash
 
     def has_pending(self) -> bool:
         """Whether any journaled transaction of this account is still unresolved."""
@@ -689,6 +700,10 @@ class Sender:
         return Wei(
             int(read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address))))
         )
+
+
+def _block(rec: TxRecord) -> int:
+    return rec.mined_block if rec.mined_block is not None else -1
 
 
 def _decode_raw(raw_tx: str) -> dict[str, Any]:
