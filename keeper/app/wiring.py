@@ -183,6 +183,7 @@ def build_keeper(
         metrics=metrics,
         alerter=alerter,
         counter=rpc_counter(w3),
+        codec=BatchCodec(),
         chain_id=chain_id,
     )
 

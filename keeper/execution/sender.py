@@ -299,9 +299,9 @@ class Sender:
     ) -> TxRecord:
         """Open an intent for ``vaults`` and send its call: :meth:`submit` without orphans.
 
-        The intent is opened only once the nonce, the fees and the L1 fee are known, right
-        before the signed row is written: a failure before that (a fee spike, an unreachable
-        node) leaves nothing in the journal.
+        The intent is opened only once the nonce and the fees are known, right before the signed
+        row is written: a failure before that (a fee spike, an unreachable node) leaves nothing
+        in the journal. The L1 fee is priced on the exact signed bytes after the broadcast.
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
@@ -310,9 +310,21 @@ class Sender:
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
         record = self._journal_signed(
-            lambda: self.journal.open_intent(vaults, block), to, data, gas, fees, nonce, l1_fee
+            lambda: self.journal.open_intent(vaults, block), to, data, gas, fees, nonce, None
         )
-        return self._send_journaled(record)
+        sent = self._send_journaled(record)
+        if l1_fee is None:
+            return sent
+        # Priced after the broadcast: the fee is bookkeeping, not part of the transaction, so it
+        # stays off the path between the decision and the send.
+        try:
+            fee = Wei(l1_fee(bytes(HexBytes(record.raw_tx))))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            logger.warning("L1 fee of %s not priced: %s", record.tx_hash, type(exc).__name__)
+            return sent
+        return self.journal.mark(sent.tx_hash, sent.status, l1_fee=fee)
 
     def _journal_signed(
         self,
@@ -609,8 +621,13 @@ class Sender:
             if settled:
                 continue
             if nonce < latest:
-                self._drop(nonce)
-                dropped += 1
+                late = self._late_receipt(versions)
+                if late is not None:
+                    self._settle(nonce, late[0], late[1])
+                    mined += 1
+                else:
+                    self._drop(nonce)
+                    dropped += 1
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
             if not self.plan_still_valid(newest):
@@ -633,6 +650,23 @@ class Sender:
             report.cancelled,
         )
         return report
+
+    def _late_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
+        """A receipt for one of ``versions`` that shows up within ``DROP_GRACE_S``.
+
+        A node can report a nonce used a moment before it serves the receipt (see
+        :meth:`poll_nonce`): only a nonce still without one of our receipts after the grace is
+        someone else's.
+        """
+        until = time.monotonic() + DROP_GRACE_S
+        while True:
+            for v in reversed(versions):
+                receipt = self._receipt(v.tx_hash)
+                if receipt is not None:
+                    return v, receipt
+            if time.monotonic() >= until:
+                return None
+            self._sleep(min(self.poll_s, 0.2))
 
     def check_reorgs(self, head: int | None = None) -> list[int]:
         """Mark mined transactions whose block is gone; return their intents to re-evaluate.

@@ -80,6 +80,23 @@ class BatchCodec:
         self.output_types = get_abi_output_types(self.fn)  # type: ignore[arg-type]
         comps = self.fn["outputs"][0]["components"]
         self.names = [str(c["name"]) for c in comps]
+        self._limits: tuple[str, int, int, int] | None = None
+
+    #: How many reads of the gas limits one cached value serves (they change by admin action or
+    #: slowly; the final simulation at the signed gas limit catches a stale value).
+    LIMITS_TTL = 50
+
+    def limits(self, w3: Web3, batcher: str, attempts: int = 3) -> tuple[int, int]:
+        """The batcher's ``vaultGasLimit()`` and the block gas limit, cached for a while."""
+        cache = self._limits
+        if cache is not None and cache[0] == batcher and cache[3] > 0:
+            self._limits = (cache[0], cache[1], cache[2], cache[3] - 1)
+            return cache[1], cache[2]
+        vault_gas = _uint(w3, batcher, "vaultGasLimit()", attempts)
+        block = read_with_retry(lambda: w3.eth.get_block("latest"), attempts=attempts)
+        block_gas = int(block["gasLimit"])
+        self._limits = (batcher, vault_gas, block_gas, self.LIMITS_TTL)
+        return vault_gas, block_gas
 
     def encode(self, vaults: Sequence[str]) -> bytes:
         """Calldata of ``rebalanceMany(vaults)``."""
@@ -170,8 +187,7 @@ def simulate_batch(
             remaining = [v for v in remaining if v not in failed]
             continue
         if vault_gas_limit is None:
-            vault_gas_limit = _uint(w3, to, "vaultGasLimit()", attempts)
-            block_gas = int(w3.eth.get_block("latest")["gasLimit"])
+            vault_gas_limit, block_gas = codec.limits(w3, to, attempts)
         needed = batch_gas_needed(data, outcomes, vault_gas_limit)
         estimate = _estimate(w3, tx, decoder, attempts)
         gas = bps_up(max(estimate, needed), headroom_bps)
