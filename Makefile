@@ -22,7 +22,7 @@ export FOUNDRY_PROFILE ?= $(if $(CI),ci,default)
 
 SOL_SOURCES := $(shell find contracts tests/forge scripts -name '*.sol' 2>/dev/null)
 
-.PHONY: help install demo test test-forge test-py gas bench bench-quick lint fmt clean distclean
+.PHONY: help install demo test test-forge test-py gas bench bench-quick chaos lint fmt clean distclean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -73,6 +73,10 @@ bench: install ## benchmarks (~5 min): bench/results/latest.json + docs/benchmar
 
 bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + quick.md
 	$(PY) bench/run.py --quick
+
+# `make chaos CHAOS_ARGS=--quick` runs the short version; see docs/chaos.md for the flags.
+chaos: install ## fault-injection suite (<15 min): bench/results/chaos.json
+	$(PY) -m bench.chaos $(CHAOS_ARGS)
 
 lint: install ## ruff, mypy --strict, forge fmt --check
 	$(VENV)/bin/ruff check keeper tests bench scripts

@@ -4,13 +4,6 @@ pragma solidity 0.8.30;
 import {
     ERC4626Upgradeable
 } from "@openzeppelin/contracts-upgradeable/token/ERC20/extensions/ERC4626Upgradeable.sol";
-import {
-    AccessControlUpgradeable
-} from "@openzeppelin/contracts-upgradeable/access/AccessControlUpgradeable.sol";
-import {
-    PausableUpgradeable
-} from "@openzeppelin/contracts-upgradeable/utils/PausableUpgradeable.sol";
-import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC4626} from "@openzeppelin/contracts/interfaces/IERC4626.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
@@ -24,23 +17,22 @@ import {
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IOptionClaims} from "./interfaces/IOptionClaims.sol";
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
-import {BookPricer} from "./libraries/BookPricer.sol";
+import {OptionBook} from "./OptionBook.sol";
+import {RebalanceRules} from "./RebalanceRules.sol";
 
 /// @title OptionVault
 /// @notice ERC-4626 vault over a 6-decimal quote asset that writes capped European options on
 ///         an 18-decimal underlying, keeps every open series fully collateralized, and hedges
 ///         its delta through a venue when a keeper asks and the on-chain thresholds allow.
 /// @dev Deployed as an EIP-1167 clone by {VaultFactory}; the implementation locks itself.
+///      The option book (writing, settlement, claims, the collateral rule) is {OptionBook};
+///      this contract adds the shares, the thresholds and the hedge. The pricing and the
+///      rebalance rules run out of line in {RebalanceRules} (see {BookPricer} for why).
 ///
 ///      Accounting is internal: `_quoteBalance` and `_hedgeInventory` move only on deposits,
 ///      withdrawals, premiums, rebalances and claim payments. Tokens sent to the vault directly
 ///      are ignored, so a donation cannot move the share price, and only `rebalance` changes
 ///      inventory.
-///
-///      Collateral rule, kept after every call: `_quoteBalance >= lockedCollateral + settledUnpaid`
-///      where lockedCollateral = sum over open series of size * max payoff (cap, or strike for a
-///      put whose cap exceeds it), rounded up. Writing, withdrawals and hedge purchases are
-///      limited by it; hedge inventory never counts as collateral.
 ///
 ///      Oracle policy. `rebalance` and `settle` require a healthy oracle (fresh, positive,
 ///      sequencer up past its grace period). Views (`totalAssets`, `netDelta`) never revert on
@@ -48,27 +40,15 @@ import {BookPricer} from "./libraries/BookPricer.sol";
 ///      While the oracle is unhealthy and the NAV depends on the price (inventory or open
 ///      series), `maxDeposit`/`maxMint` are 0, so nobody buys shares at a stale price;
 ///      withdrawals stay open (bounded by free quote) so depositors can always exit.
-contract OptionVault is
-    ERC4626Upgradeable,
-    AccessControlUpgradeable,
-    PausableUpgradeable,
-    ReentrancyGuardTransient,
-    IOptionVault
-{
+contract OptionVault is ERC4626Upgradeable, OptionBook {
     using SafeERC20 for IERC20;
 
     // ------------------------------------------------------------------ constants
 
     /// @inheritdoc IOptionVault
-    bytes32 public constant DESK_ROLE = keccak256("DESK_ROLE");
-    /// @inheritdoc IOptionVault
     bytes32 public constant KEEPER_ROLE = keccak256("KEEPER_ROLE");
     /// @inheritdoc IOptionVault
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
-
-    /// @inheritdoc IOptionVault
-    /// @dev 16 series of two legs each keep `totalAssets` well under 1M gas.
-    uint256 public constant MAX_OPEN_SERIES = 16;
 
     // Hard bounds of the setters (inclusive).
     /// @dev |target delta| <= 1,000,000 underlying.
@@ -96,14 +76,6 @@ contract OptionVault is
     /// @dev Vol: 1% .. 500% a year.
     uint256 public constant MIN_VOL = 0.01e18;
     uint256 public constant MAX_VOL = 5e18;
-    /// @dev Strikes and caps: 0.01 .. 1e8 USD (1e8 units). Sizes: 1e-6 .. 1e9 contracts.
-    ///      (They bound the packed storage: 1e16 < 2^56, 1e27 < 2^96.)
-    uint256 public constant MIN_STRIKE = 1e6;
-    uint256 public constant MAX_PRICE = 1e16;
-    uint256 public constant MIN_SIZE = 1e12;
-    uint256 public constant MAX_SIZE = 1e27;
-    /// @dev Longest tenor a series may be written with.
-    uint256 public constant MAX_TENOR = 730 days;
 
     // Ids of the unsigned thresholds for `_setParam`.
     uint256 private constant P_BAND = 0;
@@ -114,29 +86,8 @@ contract OptionVault is
     uint256 private constant P_GAP = 5;
     uint256 private constant P_HEARTBEAT = 6;
     uint256 private constant P_GRACE = 7;
-    /// @dev underlying (1e18) * price (1e8) / 1e20 = quote (1e6).
-    uint256 private constant UNDERLYING_PRICE_TO_QUOTE = 1e20;
-    /// @dev 1e8 price units per 1e6 quote units.
-    uint256 private constant PRICE_PER_QUOTE_UNIT = 100;
 
     // ------------------------------------------------------------------ storage
-
-    /// @dev One series in two slots (a cold read of the book is 2 SLOADs per series).
-    ///      `size` is what is still outstanding (redeemed claims reduce it after settlement);
-    ///      `payout` is quote units per contract. The strikes' logarithms are computed once at
-    ///      writing ({BookPricer-strikeLogs}), so valuing the book needs one ln per call.
-    ///      The setters' and `_checkSeries` bounds make every narrowing cast lossless.
-    struct StoredSeries {
-        uint56 strike;
-        uint56 cap;
-        uint96 size;
-        uint32 expiry;
-        OptionType optionType;
-        bool settled;
-        uint64 payout;
-        int96 lnStrike;
-        int96 lnStrike2;
-    }
 
     /// @dev The thresholds in two slots (the bounds fit: 1e24 < 2^95).
     struct PackedThresholds {
@@ -151,36 +102,29 @@ contract OptionVault is
         uint32 sequencerGracePeriod;
     }
 
-    /// @dev Shared by every clone: immutables live in the implementation's code.
-    BookPricer private immutable _pricer;
+    /// @dev The same contract as {OptionBook}'s `_pricer`, seen through its rules.
+    RebalanceRules private immutable _rules;
 
+    // Declared first: it shares a slot with {OptionBook}'s `_quoteBalance`, declared last (a
+    // rebalance writes both). 2^128 underlying wei is far beyond any real value.
+    uint128 private _hedgeInventory;
     IERC20 private _underlying;
     AggregatorV3Interface private _oracle;
     AggregatorV3Interface private _sequencerFeed;
     IHedgeVenue private _venue;
-    IOptionClaims private _claims;
     PackedThresholds private _thresholds;
     uint256 private _volatility;
-    // Pairs written together share a slot (a rebalance writes each pair once). 2^128 quote
-    // units or underlying wei, and 2^64 s / 2^192 price units, are far beyond any real value.
-    uint128 private _quoteBalance;
-    uint128 private _hedgeInventory;
-    uint128 private _locked;
-    uint128 private _settledUnpaid;
+    // Written together by a rebalance; 2^64 s and 2^192 price units are far beyond any value.
     uint64 private _lastRebalance;
     uint192 private _lastGoodPrice;
-    uint256 private _nextId;
-    uint32[] private _openIds;
-    mapping(uint256 id => StoredSeries) private _series;
-    mapping(bytes32 key => uint256 id) private _openByKey;
 
     // ------------------------------------------------------------------ setup
 
     /// @custom:oz-upgrades-unsafe-allow constructor
-    /// @dev Deploys the book pricer (see {BookPricer} for why it is separate) and locks the
-    ///      implementation: only clones are initialized.
-    constructor() {
-        _pricer = new BookPricer();
+    /// @dev Deploys the rules and book pricer (see {BookPricer} for why they are separate) and
+    ///      locks the implementation: only clones are initialized.
+    constructor() OptionBook(new RebalanceRules()) {
+        _rules = RebalanceRules(address(_pricer));
         _disableInitializers();
     }
 
@@ -200,13 +144,13 @@ contract OptionVault is
         __ERC4626_init(IERC20(p.asset));
         __AccessControl_init();
         __Pausable_init();
+        __OptionBook_init(IOptionClaims(p.claims));
         _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
 
         _underlying = IERC20(p.underlying);
         _oracle = AggregatorV3Interface(p.oracle);
         _sequencerFeed = AggregatorV3Interface(p.sequencerFeed);
         _venue = IHedgeVenue(p.venue);
-        _claims = IOptionClaims(p.claims);
 
         (, int256 answer,,,) = _oracle.latestRoundData();
         if (answer <= 0) revert OptionVaultInvalidPrice(answer);
@@ -226,108 +170,6 @@ contract OptionVault is
         _setParam(P_GRACE, t.sequencerGracePeriod);
     }
 
-    // ------------------------------------------------------------------ desk and holders
-
-    /// @inheritdoc IOptionVault
-    /// @dev The premium is pulled from `buyer`, who must have approved the vault: the desk is
-    ///      trusted to write only what the buyer agreed to.
-    function writeOption(
-        address buyer,
-        OptionType optionType,
-        uint256 strike,
-        uint256 cap,
-        uint64 expiry,
-        uint256 size,
-        uint256 premium
-    ) external onlyRole(DESK_ROLE) whenNotPaused nonReentrant returns (uint256 id) {
-        if (buyer == address(0)) revert OptionVaultZeroAddress("buyer");
-        _checkSeries(strike, cap, expiry, size, premium);
-        bytes32 key = _seriesKey(optionType, strike, cap, expiry);
-        uint256 lock = _lockOf(optionType, strike, cap, size);
-        _checkBook(key, lock, premium);
-        IERC20 quote = IERC20(asset());
-        if (quote.allowance(buyer, address(this)) < premium || quote.balanceOf(buyer) < premium) {
-            revert OptionVaultPremiumNotPaid(buyer, premium);
-        }
-
-        id = ++_nextId;
-        _series[id] = _newSeries(optionType, strike, cap, expiry, size);
-        _openIds.push(SafeCast.toUint32(id));
-        _openByKey[key] = id;
-        _locked = SafeCast.toUint128(_locked + lock);
-        _quoteBalance = SafeCast.toUint128(_quoteBalance + premium);
-        emit OptionWritten(id, buyer, optionType, strike, cap, expiry, size, premium);
-
-        // Pull the premium, then mint: the ERC-1155 receiver hook runs last, on final state.
-        quote.safeTransferFrom(buyer, address(this), premium);
-        _claims.mint(buyer, id, size);
-    }
-
-    /// @inheritdoc IOptionVault
-    /// @dev Settles at the oracle price when called, not at expiry: anyone (the keeper) should
-    ///      settle right after expiry. Works when paused so holders can always be paid.
-    function settle(uint256 id) external nonReentrant returns (uint256 payoutPerContract) {
-        StoredSeries storage s = _series[id];
-        uint64 expiry = s.expiry;
-        if (expiry == 0) revert OptionVaultUnknownSeries(id);
-        if (s.settled) revert OptionVaultAlreadySettled(id);
-        // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
-        if (block.timestamp < expiry) revert OptionVaultNotExpired(id, expiry);
-        (uint256 price, bytes memory err) = _oracleStatus();
-        if (err.length != 0) _revertWith(err);
-
-        uint256 strike = s.strike;
-        uint256 payoff8;
-        if (s.optionType == OptionType.Call) {
-            payoff8 = price > strike ? price - strike : 0;
-        } else {
-            payoff8 = strike > price ? strike - price : 0;
-        }
-        if (payoff8 > s.cap) payoff8 = s.cap;
-        payoutPerContract = payoff8 / PRICE_PER_QUOTE_UNIT; // holders' side rounds down
-        uint256 size = s.size;
-
-        s.settled = true;
-        // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-        s.payout = uint64(payoutPerContract); // <= cap / 100 <= 1e14 < 2^64
-        _locked = SafeCast.toUint128(_locked - _lockOf(s.optionType, strike, s.cap, size));
-        _settledUnpaid = SafeCast.toUint128(
-            _settledUnpaid + Math.mulDiv(size, payoutPerContract, 1e18, Math.Rounding.Ceil)
-        );
-        delete _openByKey[_seriesKey(s.optionType, strike, s.cap, expiry)];
-        _removeOpen(id);
-        _lastGoodPrice = SafeCast.toUint192(price);
-        emit SeriesSettled(id, price, payoutPerContract);
-    }
-
-    /// @inheritdoc IOptionVault
-    /// @dev The liability of a series is ceil(size * payout / 1e18); a redemption pays
-    ///      floor(amount * payout / 1e18), which never exceeds the drop of that ceiling, so the
-    ///      collateral rule survives any order of partial redemptions.
-    function redeemClaims(uint256 id, uint256 amount) external nonReentrant returns (uint256 paid) {
-        if (amount == 0) revert OptionVaultZeroAmount();
-        StoredSeries storage s = _series[id];
-        if (s.expiry == 0) revert OptionVaultUnknownSeries(id);
-        if (!s.settled) revert OptionVaultNotSettled(id);
-        // Burn first: it reverts unless the caller holds `amount`, which also bounds `amount`
-        // by the outstanding size (the claims' supply of `id` equals it).
-        _claims.burn(msg.sender, id, amount);
-
-        uint256 payout = s.payout;
-        uint256 size = s.size;
-        uint256 newSize = size - amount;
-        uint256 owedBefore = Math.mulDiv(size, payout, 1e18, Math.Rounding.Ceil);
-        uint256 owedAfter = Math.mulDiv(newSize, payout, 1e18, Math.Rounding.Ceil);
-        paid = Math.mulDiv(amount, payout, 1e18);
-
-        // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-        s.size = uint96(newSize); // < size
-        _settledUnpaid = SafeCast.toUint128(_settledUnpaid - (owedBefore - owedAfter));
-        _quoteBalance = SafeCast.toUint128(_quoteBalance - paid);
-        emit ClaimsRedeemed(id, msg.sender, amount, paid);
-        if (paid != 0) IERC20(asset()).safeTransfer(msg.sender, paid);
-    }
-
     // ------------------------------------------------------------------ keeper
 
     /// @inheritdoc IOptionVault
@@ -345,7 +187,7 @@ contract OptionVault is
     ///      caller's role is the one thing it cannot know. Returns abi.encode(Trigger), which is
     ///      `Trigger.None` when not allowed.
     function rebalanceTrigger() public view returns (bool, bytes memory) {
-        (BookPricer.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
         if (err.length != 0) return (false, abi.encode(Trigger.None));
         return (true, abi.encode(p.trigger));
     }
@@ -355,8 +197,7 @@ contract OptionVault is
         return rebalanceTrigger();
     }
 
-    /// @notice Why `rebalance` would revert now (the custom error's data), or empty if it
-    ///         would go through; the keeper logs it instead of simulating a transaction.
+    /// @inheritdoc IOptionVault
     function rebalanceBlocker() external view returns (bytes memory) {
         (, bytes memory err) = _evaluate();
         return err;
@@ -441,7 +282,7 @@ contract OptionVault is
         uint256 price = _valuationPrice();
         uint256 gross =
             _quoteBalance + Math.mulDiv(_hedgeInventory, price, UNDERLYING_PRICE_TO_QUOTE);
-        uint256 liabilities = _optionsValue(price) + _settledUnpaid;
+        uint256 liabilities = _optionsValue(price) + settledUnpaid();
         return gross > liabilities ? gross - liabilities : 0;
     }
 
@@ -539,10 +380,19 @@ contract OptionVault is
         view
         returns (int256 delta, int256 gamma, int256 vega)
     {
-        if (_series[id].expiry == 0) revert OptionVaultUnknownSeries(id);
-        (uint256 w0, uint256 w1) = _words(id);
+        uint256[2] storage s = _knownSeries(id);
         (, delta, gamma, vega) =
-            _pricer.greeks(w0, w1, _valuationPrice(), _volatility, block.timestamp);
+            _pricer.greeks(s[0], s[1], _valuationPrice(), _volatility, block.timestamp);
+    }
+
+    /// @inheritdoc IOptionVault
+    function optionsValue() external view returns (uint256) {
+        return _optionsValue(_valuationPrice());
+    }
+
+    /// @inheritdoc IOptionVault
+    function valuationPrice() external view returns (uint256) {
+        return _valuationPrice();
     }
 
     /// @inheritdoc IOptionVault
@@ -566,57 +416,6 @@ contract OptionVault is
     }
 
     /// @inheritdoc IOptionVault
-    function openSeries() external view returns (Series[] memory out) {
-        uint256 n = _openIds.length;
-        out = new Series[](n);
-        for (uint256 i = 0; i < n; ++i) {
-            out[i] = _toSeries(_openIds[i]);
-        }
-    }
-
-    /// @inheritdoc IOptionVault
-    function series(uint256 id) external view returns (Series memory) {
-        if (_series[id].expiry == 0) revert OptionVaultUnknownSeries(id);
-        return _toSeries(id);
-    }
-
-    /// @inheritdoc IOptionVault
-    function lockedCollateral() external view returns (uint256) {
-        return _locked;
-    }
-
-    /// @inheritdoc IOptionVault
-    function freeQuote() public view returns (uint256) {
-        uint256 committed = _locked + _settledUnpaid;
-        return _quoteBalance > committed ? _quoteBalance - committed : 0;
-    }
-
-    /// @inheritdoc IOptionVault
-    function quoteBalance() external view returns (uint256) {
-        return _quoteBalance;
-    }
-
-    /// @inheritdoc IOptionVault
-    function settledUnpaid() external view returns (uint256) {
-        return _settledUnpaid;
-    }
-
-    /// @inheritdoc IOptionVault
-    function optionsValue() external view returns (uint256) {
-        return _optionsValue(_valuationPrice());
-    }
-
-    /// @inheritdoc IOptionVault
-    function valuationPrice() external view returns (uint256) {
-        return _valuationPrice();
-    }
-
-    /// @inheritdoc IOptionVault
-    function pricer() external view returns (address) {
-        return address(_pricer);
-    }
-
-    /// @inheritdoc IOptionVault
     function oracle() external view returns (address) {
         return address(_oracle);
     }
@@ -636,16 +435,6 @@ contract OptionVault is
         return address(_underlying);
     }
 
-    /// @inheritdoc IOptionVault
-    function claims() external view returns (address) {
-        return address(_claims);
-    }
-
-    /// @inheritdoc IOptionVault
-    function paused() public view override(PausableUpgradeable, IOptionVault) returns (bool) {
-        return super.paused();
-    }
-
     // ------------------------------------------------------------------ internal: rebalance
 
     /// @dev `rebalance` and `performUpkeep`: keeper role, not paused, not reentered.
@@ -656,7 +445,7 @@ contract OptionVault is
         nonReentrant
         returns (int256 deltaBefore, int256 deltaAfter)
     {
-        (BookPricer.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
         if (err.length != 0) _revertWith(err);
         IERC20 quote = IERC20(asset());
         (IERC20 tokenIn, IERC20 tokenOut) = p.buy ? (quote, _underlying) : (_underlying, quote);
@@ -691,10 +480,11 @@ contract OptionVault is
     }
 
     /// @dev Every check of `rebalance`, in order, without reverting: the first failure comes
-    ///      back as the custom error's data. Shared by `rebalance` and `rebalanceTrigger`.
-    ///      Paused and min interval are checked here; the oracle, net delta, the band and time
-    ///      triggers, the pool-oracle gap and the trade size in {BookPricer-plan}.
-    function _evaluate() private view returns (BookPricer.Plan memory p, bytes memory err) {
+    ///      back as the custom error's data. Shared by `rebalance`, `rebalanceTrigger` and
+    ///      `rebalanceBlocker`. Paused and min interval are checked here; the oracle, net delta,
+    ///      the band and time triggers, the pool-oracle gap and the trade size in
+    ///      {RebalanceRules-plan}.
+    function _evaluate() private view returns (RebalanceRules.Plan memory p, bytes memory err) {
         if (paused()) return (p, abi.encodeWithSelector(EnforcedPause.selector));
         Thresholds memory t = _unpackThresholds();
         uint256 last = _lastRebalance;
@@ -702,9 +492,9 @@ contract OptionVault is
         if (last != 0 && block.timestamp < last + t.minInterval) {
             return (p, abi.encodeWithSelector(OptionVaultTooSoon.selector, last, t.minInterval));
         }
-        return _pricer.plan(
+        return _rules.plan(
             _book(),
-            BookPricer.PlanInput({
+            RebalanceRules.PlanInput({
                 thresholds: t,
                 lastRebalance: last,
                 timestamp: block.timestamp,
@@ -718,9 +508,11 @@ contract OptionVault is
         );
     }
 
-    /// @dev The oracle checks ({BookPricer-oracleStatus}): the price, or the custom error.
+    // ------------------------------------------------------------------ internal: oracle
+
+    /// @dev The oracle checks ({RebalanceRules-oracleStatus}): the price, or the custom error.
     function _oracleStatus() private view returns (uint256 price, bytes memory err) {
-        return _pricer.oracleStatus(
+        return _rules.oracleStatus(
             address(_oracle),
             address(_sequencerFeed),
             _thresholds.oracleHeartbeat,
@@ -728,156 +520,44 @@ contract OptionVault is
         );
     }
 
+    /// @dev The ERC-4626 asset is the quote {OptionBook} collects premiums and pays claims in.
+    function _quoteToken() internal view override returns (IERC20) {
+        return IERC20(asset());
+    }
+
+    /// @dev Settlement needs a healthy oracle, whose price becomes the last accepted one.
+    function _settlementPrice() internal override returns (uint256 price) {
+        bytes memory err;
+        (price, err) = _oracleStatus();
+        if (err.length != 0) _revertWith(err);
+        _lastGoodPrice = SafeCast.toUint192(price);
+    }
+
     /// @dev The latest positive answer, else the last accepted price (set at initialization,
     ///      so never zero). Never reverts, even if the feed does.
     function _valuationPrice() private view returns (uint256) {
-        return _pricer.valuationPrice(address(_oracle), _lastGoodPrice);
+        return _rules.valuationPrice(address(_oracle), _lastGoodPrice);
     }
 
     function _depositsOpen() private view returns (bool) {
-        if (_hedgeInventory == 0 && _openIds.length == 0) return true;
+        if (_hedgeInventory == 0 && !_hasOpenSeries()) return true;
         (, bytes memory err) = _oracleStatus();
         return err.length == 0;
     }
 
-    // ------------------------------------------------------------------ internal: book
+    // ------------------------------------------------------------------ internal: pricing
 
     function _netDelta(uint256 price) private view returns (int256 net) {
         int256 options;
-        if (_openIds.length != 0) {
+        if (_hasOpenSeries()) {
             options = _pricer.bookDelta(_book(), price, _volatility, block.timestamp);
         }
         net = int256(uint256(_hedgeInventory)) - options;
     }
 
     function _optionsValue(uint256 price) private view returns (uint256) {
-        if (_openIds.length == 0) return 0;
+        if (!_hasOpenSeries()) return 0;
         return _pricer.bookValue(_book(), price, _volatility, block.timestamp);
-    }
-
-    /// @dev The open series as the pricer takes them: two raw storage words each (layout in
-    ///      {BookPricer}; it is this contract's `StoredSeries` packing).
-    function _book() private view returns (uint256[] memory book) {
-        uint256 n = _openIds.length;
-        book = new uint256[](2 * n);
-        for (uint256 i = 0; i < n; ++i) {
-            (book[2 * i], book[2 * i + 1]) = _words(_openIds[i]);
-        }
-    }
-
-    function _words(uint256 id) private view returns (uint256 w0, uint256 w1) {
-        StoredSeries storage s = _series[id];
-        // The struct's two slots, read raw (see the layout in BookPricer).
-        assembly ("memory-safe") {
-            w0 := sload(s.slot)
-            w1 := sload(add(s.slot, 1))
-        }
-    }
-
-    /// @dev The stored form of a new series; `_checkSeries` bounds make every narrowing cast
-    ///      lossless (|ln| of a 0.01..2e8 USD strike is < 20e18, far inside int96).
-    function _newSeries(
-        OptionType optionType,
-        uint256 strike,
-        uint256 cap,
-        uint64 expiry,
-        uint256 size
-    ) private view returns (StoredSeries memory) {
-        (int256 lnStrike, int256 lnStrike2) =
-            _pricer.strikeLogs(optionType == OptionType.Call, strike, cap);
-        return StoredSeries({
-            // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-            strike: uint56(strike),
-            // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-            cap: uint56(cap),
-            // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-            expiry: uint32(expiry),
-            optionType: optionType,
-            settled: false,
-            // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-            size: uint96(size),
-            payout: 0,
-            // forge-lint: disable-next-line(unsafe-typecast) -- |ln| < 20e18 (see above)
-            lnStrike: int96(lnStrike),
-            // forge-lint: disable-next-line(unsafe-typecast) -- |ln| < 20e18 (see above)
-            lnStrike2: int96(lnStrike2)
-        });
-    }
-
-    function _checkSeries(uint256 strike, uint256 cap, uint64 expiry, uint256 size, uint256 premium)
-        private
-        view
-    {
-        if (strike < MIN_STRIKE || strike > MAX_PRICE) {
-            revert OptionVaultInvalidSeries("strike", strike);
-        }
-        if (cap == 0 || cap > MAX_PRICE) revert OptionVaultInvalidSeries("cap", cap);
-        // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
-        if (expiry <= block.timestamp || expiry > block.timestamp + MAX_TENOR) {
-            revert OptionVaultInvalidSeries("expiry", expiry);
-        }
-        if (size < MIN_SIZE || size > MAX_SIZE) revert OptionVaultInvalidSeries("size", size);
-        if (premium == 0) revert OptionVaultInvalidSeries("premium", premium);
-    }
-
-    /// @dev No duplicate open series, room in the book, and collateral for every open series'
-    ///      maximum payoff after this one (the premium counts: it arrives in the same call).
-    function _checkBook(bytes32 key, uint256 lock, uint256 premium) private view {
-        uint256 existing = _openByKey[key];
-        if (existing != 0) revert OptionVaultDuplicateSeries(existing);
-        uint256 open = _openIds.length;
-        if (open >= MAX_OPEN_SERIES) revert OptionVaultTooManySeries(open, MAX_OPEN_SERIES);
-        uint256 required = _locked + _settledUnpaid + lock;
-        uint256 available = _quoteBalance + premium;
-        if (required > available) revert OptionVaultInsufficientCollateral(required, available);
-    }
-
-    /// @dev Quote locked by a series: size * max payoff (a put pays at most its strike).
-    function _lockOf(OptionType optionType, uint256 strike, uint256 cap, uint256 size)
-        private
-        pure
-        returns (uint256)
-    {
-        uint256 maxPayoff = optionType == OptionType.Put && cap > strike ? strike : cap;
-        return Math.mulDiv(size, maxPayoff, UNDERLYING_PRICE_TO_QUOTE, Math.Rounding.Ceil);
-    }
-
-    function _tau(uint256 expiry) private view returns (uint256) {
-        // forge-lint: disable-next-line(block-timestamp) -- time rules are the design (expiry, intervals, staleness)
-        return expiry > block.timestamp ? expiry - block.timestamp : 0;
-    }
-
-    function _seriesKey(OptionType optionType, uint256 strike, uint256 cap, uint256 expiry)
-        private
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(optionType, strike, cap, expiry));
-    }
-
-    function _removeOpen(uint256 id) private {
-        uint256 n = _openIds.length;
-        for (uint256 i = 0; i < n; ++i) {
-            if (_openIds[i] == id) {
-                _openIds[i] = _openIds[n - 1];
-                _openIds.pop();
-                return;
-            }
-        }
-    }
-
-    function _toSeries(uint256 id) private view returns (Series memory) {
-        StoredSeries memory s = _series[id];
-        return Series({
-            id: id,
-            optionType: s.optionType,
-            strike: s.strike,
-            cap: s.cap,
-            expiry: s.expiry,
-            size: s.size,
-            settled: s.settled,
-            payoutPerContract: s.payout
-        });
     }
 
     // ------------------------------------------------------------------ internal: setters

@@ -32,9 +32,10 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
     /// @notice Revert data longer than this is truncated in outcomes and events.
     uint256 public constant MAX_REASON_BYTES = 256;
 
-    /// @dev Gas kept back per vault for the batcher's own work after the call (decoding, the
-    ///      event, the outcome in memory), so a vault's failure cannot leave the loop starved.
-    uint256 private constant _BOOKKEEPING_GAS = 40_000;
+    /// @inheritdoc IRebalanceBatcher
+    /// @dev Covers decoding, the event and the outcome in memory, so a vault's failure cannot
+    ///      leave the loop starved.
+    uint256 public constant BOOKKEEPING_GAS = 40_000;
 
     // ------------------------------------------------------------------ storage
 
@@ -146,7 +147,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         // The callee gets at most 63/64 of what is left (EIP-150): require enough that it gets
         // its full limit, plus what this loop needs afterwards. Revert, not skip: see the
         // interface NatSpec (it keeps eth_estimateGas honest).
-        uint256 needed = gasLimit + gasLimit / 63 + _BOOKKEEPING_GAS;
+        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
         uint256 left = gasleft();
         if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
 

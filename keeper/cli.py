@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import keeper.commands
 from keeper import __version__
+from keeper.arguments import OneLineArgumentParser
 from keeper.errors import KeeperError
 
 logger = logging.getLogger("keeper")
@@ -38,7 +39,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     Args:
         only: Register just this subcommand, if it exists (the one about to run).
     """
-    parser = argparse.ArgumentParser(
+    parser = OneLineArgumentParser(
         prog="keeper",
         description=(
             "Keeper for on-chain option vaults: reads every vault in one call, prices the "
@@ -50,7 +51,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument(
         "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(
+        dest="command", metavar="COMMAND", parser_class=OneLineArgumentParser
+    )
     names = sorted(m.name for m in pkgutil.iter_modules(keeper.commands.__path__))
     if only in names:
         names = [only]

@@ -93,6 +93,9 @@ class CycleConfig(BaseModel):
 
     # -- operations -------------------------------------------------------------------------
     low_balance_wei: int = Field(default=10**16, ge=0, description="alert below this balance")
+    blocked_alert_blocks: int = Field(
+        default=20, ge=1, description="alert when a wanted vault stays blocked this many blocks"
+    )
 
 
 class Settings(CycleConfig, BaseSettings):
@@ -360,6 +363,7 @@ def load_settings(
         if file is not None:
             merged.update(read_addresses_file(file))
             merged["addresses_file"] = file
+            _check_chain_ids(base.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
             # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS.
@@ -369,6 +373,39 @@ def load_settings(
         return Settings(_env_file=env_file, **merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc)) from None
+
+
+def _check_chain_ids(configured: int | None, in_file: Any, file: Path) -> None:
+    """Refuse an addresses file whose chain id disagrees with ``KEEPER_CHAIN_ID``.
+
+    Raises:
+        ConfigError: Both are set and differ (naming both).
+    """
+    if configured is None or in_file is None:
+        return
+    try:
+        file_id = int(in_file)
+    except (TypeError, ValueError):
+        raise ConfigError(f"addresses file {file}: chain_id {in_file!r} is not a number") from None
+    if file_id != configured:
+        raise ConfigError(
+            f"KEEPER_CHAIN_ID is {configured} but addresses file {file} is for chain {file_id}: "
+            "unset one or make them agree"
+        )
+
+
+def env_file_arg(value: str | None) -> str:
+    """The dotenv path of an ``--env-file`` flag: ``.env`` (may be missing) when not given.
+
+    Raises:
+        ConfigError: A file named explicitly does not exist.
+    """
+    if value is None:
+        return ".env"
+    path = Path(value)
+    if not path.exists() or path.is_dir():
+        raise ConfigError(f"--env-file {value} does not exist")
+    return value
 
 
 def _one_line(exc: ValidationError) -> str:
@@ -385,9 +422,9 @@ def add_settings_args(parser: Any) -> None:
     """Add the flags every keeper command shares (they override env and ``.env``)."""
     parser.add_argument(
         "--env-file",
-        default=".env",
+        default=None,
         metavar="PATH",
-        help="dotenv file with KEEPER_* settings (default: .env; missing is fine)",
+        help="dotenv file of KEEPER_* settings (default .env if present; a named one must exist)",
     )
     parser.add_argument(
         "--addresses",
@@ -407,7 +444,7 @@ def settings_from_args(args: Any) -> Settings:
         ConfigError: One line naming the bad field.
     """
     return load_settings(
-        env_file=args.env_file,
+        env_file=env_file_arg(args.env_file),
         addresses=args.addresses,
         rpc_url=getattr(args, "rpc_url", None),
         policy=getattr(args, "policy", None),

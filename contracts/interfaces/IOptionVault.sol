@@ -244,6 +244,13 @@ interface IOptionVault is IERC4626 {
     ///         `Trigger`) (Yearn `tendTrigger` style, for any keeper network).
     function rebalanceTrigger() external view returns (bool, bytes memory);
 
+    /// @notice Why `rebalance()` would revert now, from the same checks in the same order:
+    ///         the first failing check's custom-error data (an `OptionVault*` error of this
+    ///         interface, or OZ's `EnforcedPause()`), or empty if it would go through. The
+    ///         caller's role is the one thing it cannot know. Lets a keeper log why a vault is
+    ///         not hedged without simulating a transaction.
+    function rebalanceBlocker() external view returns (bytes memory);
+
     /// @notice Chainlink Automation: same as `rebalanceTrigger`.
     function checkUpkeep(bytes calldata) external view returns (bool upkeepNeeded, bytes memory);
 

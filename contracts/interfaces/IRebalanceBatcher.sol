@@ -97,4 +97,11 @@ interface IRebalanceBatcher {
 
     /// @notice The gas each vault's `rebalance()` may use.
     function vaultGasLimit() external view returns (uint256);
+
+    /// @notice Gas the batcher keeps back per vault for its own work after the vault's call.
+    ///         Before each vault, `rebalanceMany` requires
+    ///         `vaultGasLimit + vaultGasLimit / 63 + BOOKKEEPING_GAS` gas left (else
+    ///         `RebalanceBatcherInsufficientGas`); a keeper sizing a batch's gas limit reads it
+    ///         here rather than copying it. A constant of the code: it never changes.
+    function BOOKKEEPING_GAS() external view returns (uint256);
 }

@@ -13,7 +13,9 @@ Runner` calls it once per new block. Each step lives in its own module:
    series (vectorized Black-Scholes) -- where the contract's fixed-point ints become floats, once
    -- and the vol forecast (EWMA over the oracle rounds seen so far, else the vaults' own vol).
 4. **Decide** (:func:`keeper.strategy.plan`) with the cycle's costs: the gas price from the latest
-   base fee plus the tip, and the L1 fee of a batch (fixed and per-vault parts).
+   base fee plus the tip, and the L1 fee of a batch (fixed and per-vault parts). A vault the
+   policy wants but whose own trigger refuses is asked why (:func:`keeper.app.observe.
+   explain_blocked`), and the decoded blocker joins its decision's reason.
 5. **Act** (:mod:`keeper.app.act`). Simulate the exact batch, drop vaults that would revert, then
    journal, sign, send and wait.
 """
@@ -21,13 +23,13 @@ Runner` calls it once per new block. Each step lives in its own module:
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from keeper.app.act import Acted, Settled, act, log_decisions, settle_in_flight, watch_balance
 from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
-from keeper.app.observe import Observation, observe
+from keeper.app.observe import Observation, explain_blocked, observe
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
 from keeper.errors import ExecutionError
@@ -56,11 +58,12 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views)
     the_plan = plan(keeper.policy, views, market, costs)
+    the_plan, blocked = explain_blocked(keeper, the_plan, seen.block)
     log_decisions(keeper, the_plan, views, seen.block)
     acted = act(keeper, the_plan, seen.block, settled.blocked)
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
-    result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter)
+    result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
     if acted.outcome is not None and acted.outcome.status != "mined":
         raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")
     return result
@@ -114,6 +117,8 @@ class CycleResult:
     rpc_requests: int
     rpc_calls: int
     seconds: float
+    #: Vaults the policy wanted but whose own trigger refused, with the decoded blocker.
+    blocked: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -126,6 +131,7 @@ class CycleResult:
         the_plan: RebalancePlan,
         acted: Acted,
         meter: _Meter,
+        blocked: dict[str, str] | None = None,
     ) -> CycleResult:
         """Assemble the result of a cycle from its steps (stops the meter)."""
         requests, calls, seconds = meter.stop(keeper.metrics, seen.block)
@@ -153,6 +159,7 @@ class CycleResult:
             rpc_requests=requests,
             rpc_calls=calls,
             seconds=seconds,
+            blocked=dict(blocked or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:

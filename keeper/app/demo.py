@@ -16,14 +16,24 @@
    L1 fee, time outside the band, NAV and share price, deposits and withdrawals) written as JSON
    and drawn as a PNG (:mod:`keeper.app.demo_chart`).
 
+Ctrl-C (SIGINT) or SIGTERM during the steps stops the loop after the cycle in progress; the
+report and chart of the steps done are still written, with ``interrupted`` set. Anvil runs in its
+own session, so a terminal's Ctrl-C does not kill it under the demo's feet.
+
 Gas, the L2 fee and the L1 fee come from the keeper's own :class:`~keeper.app.cycle.CycleResult`
 (the receipt's gas, and the L1 fee the keeper read for the exact signed transaction). A batch's
 gas and fees are split evenly across the vaults it rebalanced for the per-vault columns.
 
-By default anvil mines on demand (automine) and time is advanced per step with
-``evm_increaseTime``, which is what makes 4 vaults x 150 steps take under two minutes from a
+By default anvil mines on demand (automine) and time is advanced per step by pinning the step's
+first block timestamp, which is what makes 4 vaults x 150 steps take under two minutes from a
 fresh clone; ``--block-time 1`` gives real 1-second blocks (every transaction then waits for its
 block).
+
+**Reproducible.** With on-demand mining, chain time comes from the transactions alone: each block
+is one second after the previous one (:func:`keeper.devnet.market.deterministic_clock`), each
+step pins its first block ``step_seconds`` later, and the run starts on a day boundary. So the
+same seed gives the same blocks, timestamps, decisions and rebalances in every run. With
+``--block-time`` the wall clock decides which transactions share a block: not reproducible.
 
 The devnet (deployment, market, transactions) and matplotlib are imported inside the functions
 that use them, so importing this module (as the ``keeper`` CLI does for every command) loads
@@ -32,6 +42,7 @@ neither.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -210,6 +221,8 @@ class DemoResult:
     flows: list[dict[str, Any]]
     writes: list[dict[str, Any]]
     tx_hashes: list[str]
+    #: Stopped by SIGINT/SIGTERM before the last step: the report covers ``steps_done`` steps.
+    interrupted: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (traces left out; flows and writes kept for checking)."""
@@ -371,7 +384,7 @@ class _Tracker:
         return len(intents - landed), dropped_but_mined
 
 
-def _configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
+def configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
     """Give vault i the band and vol of ``VAULT_PROFILES[i % 4]`` (admin setters)."""
     from keeper.devnet.tx import transact
 
@@ -403,6 +416,15 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         if cfg.rpc_url is not None:
             w3 = connect(cfg.rpc_url, timeout_s=10)
             url = cfg.rpc_url
+            try:
+                return _run(w3, url, cfg, progress, started)
+            finally:
+                # Give the borrowed node its wall clock back (the demo set a 1 s block interval).
+                with contextlib.suppress(OSError, Web3Exception):
+                    w3.provider.make_request(
+                        "anvil_removeBlockTimestampInterval",  # type: ignore[arg-type]
+                        [],
+                    )
         else:
             node = Anvil(port=cfg.port, block_time=cfg.block_time, binary=cfg.anvil_binary)
             node.start()
@@ -440,11 +462,15 @@ def _run(
     progress: Callable[[Progress], None] | None,
     started: float,
 ) -> DemoResult:
-    from keeper.devnet.market import Market, demo_accounts
+    from keeper.devnet.market import Market, demo_accounts, deterministic_clock
     from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
 
     accounts = demo_accounts()
     mcfg = cfg.market()
+    if cfg.block_time is None:
+        # Block timestamps from the transactions alone, never the wall clock: the seeded run
+        # reproduces exactly (see docs/demo.md, "Reproducible").
+        deterministic_clock(w3)
     stack = deploy_stack(
         w3,
         admin=accounts.admin,
@@ -456,7 +482,7 @@ def _run(
             thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
         ),
     )
-    _configure_vaults(w3, stack, accounts)
+    configure_vaults(w3, stack, accounts)
     write_addresses(cfg.addresses_path, stack, rpc_url=url)
     # The journal belongs to this run's fresh chain: a previous run's rows would be foreign.
     for suffix in ("", "-wal", "-shm", "-journal"):
@@ -501,8 +527,9 @@ def _run(
         max_cycles=cfg.steps,
         cycle=cycle,
     )
-    runner.run()
+    runner.run()  # SIGINT/SIGTERM stop it after the current cycle (anvil has its own session)
     result = _summarize(w3, url, cfg, stack, keeper, market, tracker, opening, started)
+    result.interrupted = tracker.step < cfg.steps
     if cfg.json_path is not None:
         cfg.json_path.write_text(json.dumps(result.to_json(), indent=2) + "\n")
     if cfg.plot_path is not None:

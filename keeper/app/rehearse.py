@@ -11,7 +11,8 @@
    with a throwaway journal (the live keeper's journal is never touched);
 4. reads the batch's per-vault outcomes from the receipt, and stops the fork anvil by its PID.
 
-Nothing is sent to the forked chain itself: every transaction goes to the local fork.
+Nothing is sent to the forked (live) chain itself: every transaction goes to the local fork. An
+unreachable fork URL is reported as such before anvil is started.
 """
 
 from __future__ import annotations
@@ -232,13 +233,14 @@ def rehearse(
 
     Raises:
         ConfigError: No batcher or lens configured, or no admin found.
-        ChainError: anvil could not fork the URL.
+        ChainError: The fork URL does not answer, or anvil could not fork it.
         KeeperError: The cycle failed (as ``keeper run`` would).
     """
     if settings.batcher is None:
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
     started = time.monotonic()
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
+    _check_reachable(fork_url)
     node = Anvil(fork_url=fork_url, fork_block=block)
     node.start()
     try:
@@ -270,6 +272,20 @@ def rehearse(
             )
     finally:
         node.stop()
+
+
+def _check_reachable(fork_url: str) -> None:
+    """Ask the fork URL for its chain id before starting anvil on it.
+
+    Raises:
+        ChainError: It does not answer (the message names the URL, without any API key).
+    """
+    try:
+        connect(fork_url, timeout_s=10)
+    except ChainError as exc:
+        raise ChainError(
+            f"the fork URL {redact_url(fork_url)} is unreachable ({exc}): no fork was started"
+        ) from exc
 
 
 def _fork_settings(settings: Settings, url: str, key: str, journal: Path) -> Settings:

@@ -22,6 +22,7 @@ from keeper.backtest.frontier import (
     compare_at_equal_error,
     sweep_policies,
 )
+from keeper.backtest.memory import check_memory
 from keeper.backtest.price_paths import (
     PathSet,
     gbm_paths,
@@ -30,7 +31,7 @@ from keeper.backtest.price_paths import (
     merton_paths,
 )
 from keeper.errors import ConfigError
-from keeper.pricing.black_scholes import capped_greeks
+from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks
 from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs
 
@@ -64,6 +65,10 @@ class Scenario:
     ewma_lambda: float = 0.94
     frontier: bool = False
     families: tuple[str, ...] = field(default_factory=lambda: tuple(POLICIES))
+    #: Refuse a run whose estimated memory exceeds this many bytes (``None``: no check).
+    max_memory: int | None = None
+    #: Where ``max_memory`` came from, for the refusal message.
+    max_memory_source: str = "--max-memory"
 
 
 @dataclass(frozen=True)
@@ -110,15 +115,26 @@ class RunOutput:
         return doc
 
 
-def make_paths(sc: Scenario) -> PathSet:
-    """Build the scenario's paths."""
+def make_paths(sc: Scenario, n_policies: int = 1) -> PathSet:
+    """Build the scenario's paths, once :func:`check_memory` accepts the run's size.
+
+    Args:
+        sc: The scenario.
+        n_policies: Policies the engine will run over the paths (for the memory estimate).
+
+    Raises:
+        ConfigError: Bad inputs, or the run would need more than ``sc.max_memory``.
+    """
     if sc.model == "historical":
         if sc.csv is None:
             raise ConfigError("--model historical needs --csv FILE (columns timestamp,price)")
         t, p = load_rounds_csv(sc.csv)
+        windows = int((t[-1] - t[0]) // (sc.maturity * YEAR_SECONDS))
+        _check_memory(sc, max(1, windows), n_policies)
         return historical_paths(t, p, sc.spot, sc.maturity, sc.steps)
     if sc.vol is None:
         raise ConfigError("--vol is required for Monte Carlo paths")
+    _check_memory(sc, sc.paths, n_policies)
     if sc.model == "merton":
         return merton_paths(
             sc.spot,
@@ -135,11 +151,18 @@ def make_paths(sc: Scenario) -> PathSet:
     return gbm_paths(sc.spot, sc.drift, sc.vol, sc.maturity, sc.steps, sc.paths, sc.seed)
 
 
+def _check_memory(sc: Scenario, paths: int, n_policies: int) -> None:
+    check_memory(paths, sc.steps, n_policies, sc.model, sc.max_memory, sc.max_memory_source)
+
+
 def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
     """Run the scenario's policies (and the frontier sweeps) on one set of paths."""
     if not (sc.strike > 0.0 and sc.contracts > 0.0 and sc.cap > 0.0):
         raise ConfigError("need strike > 0, contracts > 0 and cap > 0")
-    paths = make_paths(sc)
+    n_sweep = 0
+    if sc.frontier:  # the grid's size does not depend on gamma0 (known only once vol is)
+        n_sweep = len(sweep_policies(sc.steps, sc.contracts, sc.spot, 1.0, sc.costs, sc.families))
+    paths = make_paths(sc, len(sc.policies) + n_sweep)
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:
         raise ConfigError("no pricing vol: give --vol")

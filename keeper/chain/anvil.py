@@ -120,8 +120,14 @@ class Anvil:
         cmd += list(self.extra_args)
         # stderr goes to a file, not a pipe: a pipe nobody drains can block the node.
         self._stderr = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
+        # Its own session: a terminal's Ctrl-C (SIGINT to the foreground process group) reaches
+        # the keeper, which stops cleanly and then stops this node by PID, not the node first.
         self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.DEVNULL, stderr=self._stderr, stdin=subprocess.DEVNULL
+            cmd,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     def _wait_ready(self) -> None:

@@ -9,6 +9,8 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+from keeper.backtest.frontier import FrontierPoint, efficient
+from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
@@ -71,6 +73,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--steps", type=int, default=720, help="grid steps over the maturity")
     m.add_argument("--paths", type=int, default=10_000, help="Monte Carlo paths")
     m.add_argument("--seed", type=int, default=1, help="random seed (same seed, same paths)")
+    m.add_argument(
+        "--max-memory",
+        type=float,
+        metavar="GIB",
+        help="refuse a run estimated to need more (default: half the available memory)",
+    )
     m.add_argument("--csv", type=Path, help="historical oracle rounds: timestamp,price")
     m.add_argument("--jump-intensity", type=float, default=0.0, help="Merton jumps per year")
     m.add_argument("--jump-mean", type=float, default=-0.05, help="Merton mean log jump")
@@ -184,6 +192,14 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         raise ConfigError(f"--vol must be >= 0, got {args.vol}")
     if not 0.0 < args.ewma_lambda < 1.0:
         raise ConfigError("--ewma-lambda must be in (0, 1)")
+    if args.max_memory is not None and not (math.isfinite(args.max_memory) and args.max_memory > 0):
+        raise ConfigError(f"--max-memory must be a positive number of GiB, got {args.max_memory}")
+    if args.max_memory is not None:
+        max_memory: int | None = int(args.max_memory * 2**30)
+        source = f"--max-memory {args.max_memory:g}"
+    else:
+        max_memory = default_limit()
+        source = "half the available memory; --max-memory GIB to change it"
     vol = args.vol if (args.vol is not None or args.model == "historical") else 0.6
     return Scenario(
         spot=args.spot,
@@ -211,32 +227,68 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         ewma_lambda=args.ewma_lambda,
         frontier=args.frontier,
         families=families,
+        max_memory=max_memory,
+        max_memory_source=source,
     )
 
 
 def _table(out: RunOutput, sc: Scenario) -> str:
+    """The stdout report: the policies' table, the frontier's points, the comparison."""
     lines = [
         f"bs_price per contract {out.bs_price:.6g} (vol {out.vol:.4g}); position "
         f"{out.bs_price * sc.contracts:.6g} USD; {out.paths.n_paths} paths x {sc.steps} steps",
-        f"{'policy':44} {'cost mean':>12} {'cost std':>11} {'std/price':>9} "
-        f"{'error std':>11} {'trading':>10} {'rebal':>7}",
     ]
+    w = max([6, *(len(r.policy) for r in out.results)])
+    if out.results:
+        lines.append(
+            f"{'policy':{w}} {'cost mean':>12} {'cost std':>11} {'std/price':>9} "
+            f"{'error std':>11} {'trading':>10} {'rebal':>7}"
+        )
     for r in out.results:
         lines.append(
-            f"{r.policy[:44]:44} {r.hedge_cost_mean:12.6g} {r.hedge_cost_std:11.5g} "
+            f"{r.policy:{w}} {r.hedge_cost_mean:12.6g} {r.hedge_cost_std:11.5g} "
             f"{r.ratio_std_to_price:9.4f} {r.error_std:11.5g} {r.trading_cost_mean:10.5g} "
             f"{r.rebalances_mean:7.1f}"
         )
-    if out.comparison is not None:
+    if out.frontier is not None:
+        lines += ["", *_frontier_table(out.frontier)]
+    if out.comparison is not None and out.frontier is not None and "costaware" in out.frontier:
+        lines.append("")
         for key, label in (("total", ""), ("excluding_opening_hedge", " (excl. opening hedge)")):
             summary = out.comparison[key]["summary"]
-            for fam, s in summary.items():
+            for fam in ("time", "band"):
+                head = f"costaware vs best {fam} at equal error std{label}:"
+                if fam not in out.frontier:
+                    continue
+                s = summary.get(fam)
+                if s is None:
+                    lines.append(f"{head} no error std that both frontiers reach")
+                    continue
                 lines.append(
-                    f"costaware vs best {fam} at equal error std{label}: median cost reduction "
-                    f"{s['median_reduction']:.1%} (range {s['min_reduction']:.1%} .. "
-                    f"{s['max_reduction']:.1%}, {int(s['n'])} points)"
+                    f"{head} median cost reduction {s['median_reduction']:.1%} (range "
+                    f"{s['min_reduction']:.1%} .. {s['max_reduction']:.1%}, {int(s['n'])} points)"
                 )
     return "\n".join(lines)
+
+
+def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
+    """One row per swept policy, each family by mean trading cost; ``*`` marks efficient points."""
+    n = sum(len(pts) for pts in front.values())
+    w = max([6, *(len(p.policy) for pts in front.values() for p in pts)])
+    lines = [
+        f"frontier: {n} swept policies, each family by trading cost (* efficient: no point of "
+        "its family has lower error and lower cost)",
+        f"  {'policy':{w}} {'error std':>11} {'trading':>10} {'rebal':>7}",
+    ]
+    for pts in front.values():
+        eff = {p.policy for p in efficient(pts)}
+        for p in pts:
+            mark = "*" if p.policy in eff else " "
+            lines.append(
+                f"{mark} {p.policy:{w}} {p.error_std:11.5g} {p.trading_cost_mean:10.5g} "
+                f"{p.rebalances_mean:7.1f}"
+            )
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -244,7 +296,13 @@ def run(args: argparse.Namespace) -> int:
     sc = scenario_from_args(args)
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
-    out = run_scenario(sc, ProgressBar("backtest") if show else None)
+    try:
+        out = run_scenario(sc, ProgressBar("backtest") if show else None)
+    except MemoryError as exc:  # past a raised --max-memory, or the estimate fell short
+        raise ConfigError(
+            f"out of memory for {sc.paths:,} paths x {sc.steps:,} steps ({exc}): use fewer "
+            "--paths or --steps"
+        ) from exc
     doc = out.to_json(sc)
     if args.json_out == "-":
         print(json.dumps(doc, indent=2))

@@ -21,7 +21,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Run one keeper cycle in dry-run mode: read every vault, check the oracles, price, "
             "decide, and (when a signer or KEEPER_SIMULATE_FROM is configured) simulate the "
-            "batch -- but never sign or send. Prints one row per vault, or JSON with --json."
+            "batch -- but never sign or send. Prints one row per vault, or JSON with --json. "
+            "A vault the policy wants but whose own checks refuse a rebalance shows BLOCKED "
+            "and the reason the vault gives (its rebalanceBlocker(), decoded)."
         ),
     )
     add_settings_args(p)
@@ -56,7 +58,17 @@ def format_table(result: CycleResult, policy: str) -> str:
         f"forecast vol {result.forecast_vol:.1%}",
         "",
     ]
-    header = ("vault", "deviation", "band", "dev/band", "trade", "benefit$", "cost$", "decision")
+    header = (
+        "vault",
+        "deviation",
+        "band",
+        "dev/band",
+        "trade",
+        "benefit$",
+        "cost$",
+        "decision",
+        "blocked by (the vault's own checks)",
+    )
     rows = [header]
     for d in result.decisions:
         ratio = abs(d.deviation) / d.band if d.band else float("inf")
@@ -69,11 +81,12 @@ def format_table(result: CycleResult, policy: str) -> str:
                 f"{wad_to_float(d.trade):+.4f}",
                 f"{d.benefit_usd:.4g}",
                 f"{d.cost_usd:.4g}",
-                "ACT" if d.act else "skip",
+                "ACT" if d.act else ("BLOCKED" if d.vault in result.blocked else "skip"),
+                result.blocked.get(d.vault, ""),
             )
         )
     for vault, reason in result.skipped.items():
-        rows.append((vault[:10] + "…", "", "", "", "", "", "", f"skipped: {reason}"))
+        rows.append((vault[:10] + "…", "", "", "", "", "", "", f"skipped: {reason}", ""))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
@@ -86,6 +99,11 @@ def format_table(result: CycleResult, policy: str) -> str:
             lines.append(f"  simulation drops {vault}: {reason}")
     if result.planned and not result.simulated and not result.dropped:
         lines.append("  (not simulated: no signer and no KEEPER_SIMULATE_FROM)")
+    if result.blocked:
+        lines.append(
+            f"blocked: {len(result.blocked)} vaults the policy wants to rebalance refuse it "
+            "(see 'blocked by'); the keeper cannot act on them until that clears"
+        )
     lines.append("dry run: nothing was signed or sent")
     for d in result.decisions:
         lines.append(f"  {d.vault}: {d.reason}")

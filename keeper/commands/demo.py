@@ -8,7 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.demo import DEFAULT_POLICY, DemoConfig, DemoResult, Progress, run_demo
+from keeper.app.demo_chart import out_of_band_shares
 from keeper.units import WAD
+
+#: Exit code of an interrupted demo: 128 + SIGINT, as a shell reports a Ctrl-C.
+EXIT_INTERRUPTED = 130
 
 _EPILOG = """\
 what happens:
@@ -19,6 +23,8 @@ what happens:
   the same loop `keeper run` uses, signing with anvil account 3.
 
 output: a live progress line on stderr, a per-vault table on stdout, --json and --plot files.
+Ctrl-C stops after the step in progress, still writes the report and chart of the steps done,
+and exits with 130.
 
 example:
   keeper demo --vaults 4 --steps 150 --seed 7 --json out/demo.json --plot out/demo.png
@@ -142,6 +148,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"json:      {cfg.json_path}")
     if cfg.plot_path is not None:
         print(f"chart:     {cfg.plot_path}")
+    if result.interrupted:
+        print(
+            f"keeper: demo interrupted after step {result.steps_done} of {cfg.steps}; "
+            "the report and chart cover the steps done",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 0
 
 
@@ -153,16 +166,16 @@ def summary_table(result: DemoResult) -> str:
     """The per-vault summary, as printed at the end of ``keeper demo``."""
     head = (
         f"{'vault':<12} {'band':>5} {'rebal':>5} {'gas':>10} {'L1 fee gwei':>12} "
-        f"{'out of band':>12} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "
+        f"{'out of band':>11} {'(pre)':>5} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "
         f"{'wd (USDC)':>17} {'opts':>4} {'end |dev|/band':>14}"
     )
     lines = [head, "-" * len(head)]
     for s in result.vault_stats:
-        out_pct = s.seconds_outside_band / max(result.steps_done * result.step_seconds, 1)
+        after, before = out_of_band_shares(result, s.vault, s.band)
         lines.append(
             f"{s.vault[:6] + '..' + s.vault[-4:]:<12} {s.band / WAD:>5.2f} {s.rebalances:>5} "
             f"{s.gas_used:>10,} {s.l1_fee_wei / 1e9:>12,.1f} "
-            f"{s.seconds_outside_band / 3600:>6.1f}h {out_pct:>4.0%} {_usd(s.nav):>12} "
+            f"{after:>11.0%} {before:>5.0%} {_usd(s.nav):>12} "
             f"{s.share_price / 10**6:>9.4f} {s.deposits:>3} {_usd(s.deposited):>13} "
             f"{s.withdrawals:>3} {_usd(s.withdrawn):>13} {s.options_written:>4} "
             f"{s.deviation_over_band_end:>14.2f}"
@@ -175,6 +188,10 @@ def summary_table(result: DemoResult) -> str:
         f"gas {result.gas_used_total:,}, "
         f"L2 fee {result.l2_fee_total_wei / 1e9:,.1f} gwei, "
         f"L1 fee {result.l1_fee_total_wei / 1e9:,.1f} gwei"
+    )
+    lines.append(
+        "out of band: share of steps ending with |net delta - target| > band, after the "
+        "keeper's cycle; (pre): the same right after the market moved, before the cycle"
     )
     lines.append(
         f"{result.steps_done} steps x {result.step_seconds}s, price "

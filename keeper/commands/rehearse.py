@@ -15,7 +15,7 @@ from typing import Any
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.settings import checksum, load_settings, secret_values
+from keeper.settings import checksum, env_file_arg, load_settings, secret_values
 from keeper.units import WAD
 
 
@@ -28,8 +28,8 @@ def register(subparsers: Any) -> None:
             "Start anvil forked from --fork-url, register an anvil dev account as a keeper on "
             "the fork's batcher (impersonating the batcher's admin), run one keeper cycle -- the "
             "same code as `keeper run` -- signing with that account, and print what it would "
-            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). Nothing is "
-            "sent to the forked chain; the fork is stopped afterwards."
+            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). The batch is "
+            "sent to the local fork only, never to the live chain; the fork is stopped afterwards."
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
@@ -49,7 +49,9 @@ def register(subparsers: Any) -> None:
         metavar="I",
         help=f"anvil dev account that signs (0-9, default {DEFAULT_KEEPER_INDEX})",
     )
-    p.add_argument("--env-file", default=".env", metavar="PATH", help="dotenv (default .env)")
+    p.add_argument(
+        "--env-file", default=None, metavar="PATH", help="dotenv (default .env if present)"
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=rehearse_command)
 
@@ -60,7 +62,9 @@ def rehearse_command(args: argparse.Namespace) -> int:
         raise ConfigError("--keeper-index must be 0..9 (anvil's dev accounts)")
     if args.block is not None and args.block < 0:
         raise ConfigError("--block must be >= 0")
-    settings = load_settings(env_file=args.env_file, addresses=args.addresses, policy=args.policy)
+    settings = load_settings(
+        env_file=env_file_arg(args.env_file), addresses=args.addresses, policy=args.policy
+    )
     setup_logging(
         json_lines=True,
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
@@ -114,12 +118,20 @@ def format_report(r: RehearsalReport) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    if r.tx_hash is None:
+        on_fork = "on the fork: no rebalance was needed, so no batch was sent"
+    else:
+        on_fork = (
+            f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
+            f"({r.tx_status or '-'}), sent by {r.keeper} to the local fork"
+        )
     lines += [
         "",
-        f"would rebalance {len(r.planned)} of {r.vaults} vaults; on the fork "
-        f"{len(r.rebalanced)} rebalanced in tx {r.tx_hash or '(none sent)'} ({r.tx_status or '-'})",
-        f"cost: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, L1 fee {_eth(r.l1_fee_wei)}, "
-        f"total {_eth(r.total_fee_wei)}",
-        "nothing was sent to the forked chain",
+        f"the keeper would rebalance {len(r.planned)} of {r.vaults} vaults on the live chain",
+        on_fork,
+        f"cost on the fork: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
+        f"L1 fee {_eth(r.l1_fee_wei)}, total {_eth(r.total_fee_wei)}",
+        f"the live chain ({r.fork_url}) is untouched: nothing was sent to it, and the fork is "
+        "stopped",
     ]
     return "\n".join(lines)

@@ -24,7 +24,7 @@ from keeper.app.depositor import ActionReport, VaultClient, format_units
 from keeper.chain.connection import connect
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.settings import checksum, load_settings, secret_values
+from keeper.settings import checksum, env_file_arg, load_settings, secret_values
 from keeper.units import UINT256_MAX
 
 __all__ = ["format_units", "parse_amount", "register", "vault_command"]
@@ -86,14 +86,16 @@ def register(subparsers: Any) -> None:
     p.add_argument("--shares", metavar="X", help="share amount (redeem)")
     p.add_argument("--owner", metavar="ADDR", help="info: whose position (default: the signer)")
     p.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (default KEEPER_RPC_URL)")
-    p.add_argument("--env-file", default=".env", metavar="PATH", help="dotenv file (default .env)")
+    p.add_argument(
+        "--env-file", default=None, metavar="PATH", help="dotenv file (default .env if present)"
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=vault_command)
 
 
 def vault_command(args: argparse.Namespace) -> int:
     """Run one ``keeper vault`` action."""
-    settings = load_settings(env_file=args.env_file, rpc_url=args.rpc_url)
+    settings = load_settings(env_file=env_file_arg(args.env_file), rpc_url=args.rpc_url)
     setup_logging(
         json_lines=False,
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,

@@ -3,8 +3,12 @@
 Each :meth:`Market.step` plays one interval of a market around the vaults, every move a real
 signed transaction from its own anvil account:
 
-1. **Time** advances by ``step_seconds`` (``evm_increaseTime``; the next transaction mines the
-   block), so the vaults' intervals, the oracle heartbeat and option expiries all matter.
+1. **Time** advances by ``step_seconds``: the step's first block is pinned to the latest block's
+   timestamp plus ``step_seconds`` (``evm_setNextBlockTimestamp``; the next transaction mines
+   it), so the vaults' intervals, the oracle heartbeat and option expiries all matter. Pinning,
+   rather than ``evm_increaseTime``, keeps the wall clock out of chain time when anvil runs with
+   ``anvil_setBlockTimestampInterval`` (see :func:`deterministic_clock`), and works across
+   processes (``keeper devnet step``).
 2. **Oracle**: the Chainlink ``MockV3Aggregator`` gets the path's next price (``updateAnswer``).
 3. **Arbitrageur**: trades the real Uniswap V3 pool back to the oracle price
    (:func:`keeper.devnet.stack.push_price`), as arbitrage does on a live chain.
@@ -148,6 +152,31 @@ class MarketConfig:
                 raise ConfigError(f"{name} must be in [0, 1]")
         if not 0 < self.min_deposit <= self.max_deposit:
             raise ConfigError("need 0 < min_deposit <= max_deposit")
+
+
+def deterministic_clock(w3: Web3, align_s: int = 86_400) -> int:
+    """Take the wall clock out of an anvil's block timestamps; return the next block's.
+
+    Each new block's timestamp becomes the previous one plus one second
+    (``anvil_setBlockTimestampInterval``), whatever the wall clock does between transactions,
+    and the next block is pinned to the next multiple of ``align_s`` (so option expiries, which
+    are rounded to the hour, fall at the same offsets in every run). With on-demand mining and
+    the same transactions, every block then has the same timestamp in every run. Undo with
+    ``anvil_removeBlockTimestampInterval``.
+
+    Raises:
+        ChainError: The node is not anvil (the methods are unknown).
+    """
+    for method, params in (("anvil_setBlockTimestampInterval", [1]),):
+        resp = w3.provider.make_request(method, params)  # type: ignore[arg-type]
+        if "error" in resp:
+            raise ChainError(f"{method} failed: {resp['error']}")
+    latest = int(w3.eth.get_block("latest")["timestamp"])
+    start = (latest // align_s + 1) * align_s
+    resp = w3.provider.make_request("evm_setNextBlockTimestamp", [start])  # type: ignore[arg-type]
+    if "error" in resp:
+        raise ChainError(f"evm_setNextBlockTimestamp failed: {resp['error']}")
+    return start
 
 
 # ----------------------------------------------------------------------------- pure parts
@@ -439,7 +468,7 @@ class Market:
             raise ConfigError(f"step {i} is outside 1..{self.cfg.steps}")
         a = self.acct
         self._fees = None  # re-read the base fee once per step
-        self._rpc("evm_increaseTime", self.cfg.step_seconds)
+        self._rpc("evm_setNextBlockTimestamp", self.now() + self.cfg.step_seconds)
         price = self.prices[i]
         self._send(a.admin, self.feed.functions.updateAnswer(price), "updateAnswer")
         push_price(self.w3, a.arbitrageur, self.stack, price)

@@ -21,6 +21,12 @@ liquidity range, and sends it through ``SwapRouter.exactInputSingle`` with
 ``sqrtPriceLimitX96 = target``, so the swap can never overshoot (the router takes only what the
 pool consumed). If an initialized tick on the way changes the liquidity, the first swap stops
 short and the step repeats, at most ``max_swaps`` times.
+
+Under interval mining another transaction (the keeper's hedge) can land in the same block just
+before the arbitrage swap and move the pool past the target, in the swap's own direction; the
+router then reverts with ``SPL`` (the price limit is already behind the price). That is not an
+error: the swap re-quotes from the new ``slot0`` (direction and amount at the time of sending)
+and tries again, within ``max_swaps`` + :data:`SPL_RETRIES`.
 """
 
 from __future__ import annotations
@@ -221,7 +227,12 @@ class Quote:
 
 @dataclass(frozen=True)
 class PushResult:
-    """What :func:`push_pool_to_price` did."""
+    """What :func:`push_pool_to_price` did.
+
+    ``amount_in``/``amount_out`` total the swaps paid in ``token_in`` (the first direction); a
+    swap back the other way (the pool was pushed past the target by someone else in between) is
+    counted in ``swaps`` only.
+    """
 
     token_in: str
     amount_in: int
@@ -705,6 +716,10 @@ def swap_exact_input(
     return paid, got
 
 
+#: Extra swaps :func:`push_pool_to_price` may send after ``SPL`` reverts (the pool moved under it).
+SPL_RETRIES = 4
+
+
 def push_pool_to_price(
     w3: Web3,
     trader: LocalAccount,
@@ -745,10 +760,14 @@ def push_pool_to_price(
     pc = pool_contract(w3, pool)
     before = slot0_sqrt_price_x96(w3, pool)
     current = before
-    zero_for_one = target < before
-    token_in, token_out = (pool.token0, pool.token1) if zero_for_one else (pool.token1, pool.token0)
-    total_in = total_out = swaps = 0
-    while current != target and swaps < max_swaps:
+    first_token_in = pool.token0 if target < before else pool.token1
+    total_in = total_out = swaps = requotes = 0
+    while current != target and swaps < max_swaps and requotes <= SPL_RETRIES:
+        # Direction and amount from the pool as it is now (another sender may have moved it).
+        zero_for_one = target < current
+        token_in, token_out = (
+            (pool.token0, pool.token1) if zero_for_one else (pool.token1, pool.token0)
+        )
         liquidity = int(pc.functions.liquidity().call())
         _, exact = amount_in_to_reach(current, target, liquidity, pool.fee)
         # A margin over the formula (SqrtPriceMath rounds each step up): harmless, because the
@@ -761,26 +780,38 @@ def push_pool_to_price(
             need = min(need, max_amount_in - total_in)
         if need <= 0:
             break
-        paid, got = swap_exact_input(
-            w3,
-            trader,
-            contracts,
-            token_in=token_in,
-            token_out=token_out,
-            amount_in=need,
-            fee=pool.fee,
-            sqrt_price_limit_x96=target,
-            mint=mint,
-        )
-        total_in += paid
-        total_out += got
+        try:
+            paid, got = swap_exact_input(
+                w3,
+                trader,
+                contracts,
+                token_in=token_in,
+                token_out=token_out,
+                amount_in=need,
+                fee=pool.fee,
+                sqrt_price_limit_x96=target,
+                mint=mint,
+            )
+        except (TxRevertedError, TransactionFailed) as exc:
+            # "SPL" at the estimate: the pool moved between our read and it. Reverted on-chain
+            # after a clean estimate: it moved in the block the swap landed in. (py-evm raises
+            # its own TransactionFailed at the estimate.)
+            if "SPL" not in str(exc) and "reverted on-chain" not in str(exc):
+                raise
+            requotes += 1
+            logger.info("pool moved under the arbitrage swap (%s): re-quoting", exc)
+            current = slot0_sqrt_price_x96(w3, pool)
+            continue
+        if token_in == first_token_in:
+            total_in += paid
+            total_out += got
         swaps += 1
         new = slot0_sqrt_price_x96(w3, pool)
         if new == current:
             break  # nothing moved (input too small to cross one unit): stop, do not spin
         current = new
     result = PushResult(
-        token_in=token_in,
+        token_in=first_token_in,
         amount_in=total_in,
         amount_out=total_out,
         swaps=swaps,

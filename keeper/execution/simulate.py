@@ -1,9 +1,9 @@
 """Simulate the exact ``rebalanceMany`` call before signing it.
 
 1. ``eth_call`` the batch from the keeper's address. The batcher runs each vault in its own
-   try/catch and returns one ``Outcome`` per vault; a vault whose ``ok`` is false would revert,
-   so it is dropped (with its decoded reason) and the smaller batch is simulated again, until
-   every remaining vault succeeds or none is left.
+   guarded low-level call and returns one ``Outcome`` per vault; a vault whose ``ok`` is false
+   would revert, so it is dropped (with its decoded reason) and the smaller batch is simulated
+   again, until every remaining vault succeeds or none is left.
 2. ``eth_estimateGas`` the final batch and add headroom.
 
 A revert of the whole call (an unauthorized keeper, a bad batch size) is a
@@ -12,6 +12,7 @@ A revert of the whole call (an unauthorized keeper, a bad batch size) is a
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,8 +35,6 @@ from keeper.units import bps_up
 
 logger = logging.getLogger(__name__)
 
-#: The batcher's reserve on top of ``vaultGasLimit`` before each vault (``_BOOKKEEPING_GAS``).
-BATCHER_BOOKKEEPING_GAS = 40_000
 #: The batcher's own gas per vault outside the vault's call (outcome, event), an upper bound.
 BATCHER_PER_VAULT_GAS = 30_000
 
@@ -65,7 +64,11 @@ class Simulation:
 
 
 class BatchCodec:
-    """Encodes ``rebalanceMany(address[])`` and decodes its ``Outcome[]``, from the ABI."""
+    """Encodes ``rebalanceMany(address[])`` and decodes its ``Outcome[]``, from the ABI.
+
+    It also remembers each batcher's ``BOOKKEEPING_GAS()``, a constant of the batcher's code,
+    read from the chain the first time a batch for that batcher is sized.
+    """
 
     def __init__(self, abi: Sequence[Mapping[str, Any]] | None = None) -> None:
         abi = abi if abi is not None else load_abi("IRebalanceBatcher")
@@ -81,6 +84,7 @@ class BatchCodec:
         comps = self.fn["outputs"][0]["components"]
         self.names = [str(c["name"]) for c in comps]
         self._limits: tuple[str, int, int, int] | None = None
+        self._bookkeeping_gas: dict[str, int] = {}
 
     #: How many reads of the gas limits one cached value serves (they change by admin action or
     #: slowly; the final simulation at the signed gas limit catches a stale value).
@@ -97,6 +101,17 @@ class BatchCodec:
         block_gas = int(block["gasLimit"])
         self._limits = (batcher, vault_gas, block_gas, self.LIMITS_TTL)
         return vault_gas, block_gas
+
+    def bookkeeping_gas(self, w3: Web3, batcher: str, attempts: int = 3) -> int:
+        """The batcher's ``BOOKKEEPING_GAS()``: one ``eth_call`` per batcher, then cached.
+
+        Raises:
+            ChainError: The node could not be reached, or the batcher has no such getter.
+        """
+        key = str(to_checksum_address(batcher))
+        if key not in self._bookkeeping_gas:
+            self._bookkeeping_gas[key] = _uint(w3, key, "BOOKKEEPING_GAS()", attempts)
+        return self._bookkeeping_gas[key]
 
     def encode(self, vaults: Sequence[str]) -> bytes:
         """Calldata of ``rebalanceMany(vaults)``."""
@@ -124,12 +139,16 @@ class BatchCodec:
 
 
 def batch_gas_needed(
-    calldata: bytes, outcomes: Sequence[VaultOutcome], vault_gas_limit: int
+    calldata: bytes,
+    outcomes: Sequence[VaultOutcome],
+    vault_gas_limit: int,
+    bookkeeping_gas: int,
 ) -> int:
     """The gas limit under which the batcher calls *every* vault of ``outcomes``.
 
-    The batcher checks, before each vault, that ``vaultGasLimit * 64/63 + 40,000`` gas is left,
-    and reverts the whole transaction (``RebalanceBatcherInsufficientGas``) if it is not, so
+    The batcher checks, before each vault, that ``vaultGasLimit * 64/63 + BOOKKEEPING_GAS`` gas
+    is left (both read from the batcher; see :meth:`BatchCodec.bookkeeping_gas`), and reverts
+    the whole transaction (``RebalanceBatcherInsufficientGas``) if it is not, so
     ``eth_estimateGas`` finds a limit that reaches every vault. This is the same rule computed
     from the simulated outcomes -- intrinsic and calldata gas, what the vaults used, the
     batcher's per-vault bookkeeping, plus the reserve the last vault must find -- and the signed
@@ -137,7 +156,7 @@ def batch_gas_needed(
     """
     intrinsic = 21_000 + 16 * len(calldata)
     used = sum(o.gas_used for o in outcomes)
-    reserve = vault_gas_limit + vault_gas_limit // 63 + BATCHER_BOOKKEEPING_GAS
+    reserve = vault_gas_limit + vault_gas_limit // 63 + bookkeeping_gas
     return intrinsic + used + len(outcomes) * BATCHER_PER_VAULT_GAS + reserve
 
 
@@ -166,7 +185,7 @@ def simulate_batch(
         TxRevertedError: The whole call reverts (decoded reason attached).
         ChainError: The node could not be reached.
     """
-    codec = codec or BatchCodec()
+    codec = codec or shared_codec()
     to = str(to_checksum_address(batcher))
     remaining = [str(to_checksum_address(v)) for v in vaults]
     dropped: dict[str, str] = {}
@@ -188,7 +207,9 @@ def simulate_batch(
             continue
         if vault_gas_limit is None:
             vault_gas_limit, block_gas = codec.limits(w3, to, attempts)
-        needed = batch_gas_needed(data, outcomes, vault_gas_limit)
+        needed = batch_gas_needed(
+            data, outcomes, vault_gas_limit, codec.bookkeeping_gas(w3, to, attempts)
+        )
         estimate = _estimate(w3, tx, decoder, attempts)
         gas = bps_up(max(estimate, needed), headroom_bps)
         if gas > block_gas and len(remaining) > 1:
@@ -211,6 +232,16 @@ def simulate_batch(
         for v in remaining:
             dropped.setdefault(v, "still failing after re-simulation")
     return Simulation((), b"", 0, tuple(outcomes), dropped, rounds)
+
+
+@functools.cache
+def shared_codec() -> BatchCodec:
+    """The codec :func:`simulate_batch` uses when given none, built once per process.
+
+    Sharing it keeps the ABI parsed once and each batcher's ``BOOKKEEPING_GAS()`` read once,
+    not once per cycle.
+    """
+    return BatchCodec()
 
 
 def _uint(w3: Web3, to: str, signature: str, attempts: int) -> int:

@@ -21,6 +21,7 @@ KINDS = (
     "low_balance",
     "reorg",
     "stuck_tx",
+    "blocked",
     "unserved",
 )
 

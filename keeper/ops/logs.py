@@ -2,6 +2,8 @@
 
 Decisions are logged on the ``keeper.decisions`` logger with the fields in ``extra={"fields":
 {...}}``: one line per vault per cycle (vault, delta, band, deviation, cost, benefit, outcome).
+Both formats carry those fields: the JSON line as keys, the text line (``keeper run --text-logs``)
+as ``key=value`` after the message.
 """
 
 from __future__ import annotations
@@ -34,6 +36,32 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             out["exc"] = self.formatException(record.exc_info)
         return json.dumps(out, default=str, separators=(",", ":"))
+
+
+class TextFormatter(logging.Formatter):
+    """One plain-text line: time, level, logger, message, then every field as ``key=value``.
+
+    The fields are those of the JSON lines (``record.fields``), in the order they were given; a
+    value with spaces or quotes is quoted (``reason="deviation outside band"``).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Return the text line."""
+        line = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict) and fields:
+            line += " " + " ".join(f"{k}={_text_value(v)}" for k, v in fields.items())
+        return line
+
+
+def _text_value(value: Any) -> str:
+    text = str(value)
+    if not text or any(c.isspace() or c in '"=' for c in text):
+        return json.dumps(text)
+    return text
 
 
 class SecretFilter(logging.Filter):
@@ -76,7 +104,7 @@ def setup_logging(
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(TextFormatter())
     handler.addFilter(SecretFilter(secrets))
     root = logging.getLogger("keeper")
     for old in list(root.handlers):

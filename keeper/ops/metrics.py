@@ -51,6 +51,11 @@ class Metrics:
             "keeper_consecutive_failures", "Failed cycles in a row", registry=r
         )
         self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
+        self.vaults_blocked = Gauge(
+            "keeper_vaults_blocked",
+            "Vaults out of band that the policy wants but whose own checks refuse (last cycle)",
+            registry=r,
+        )
         # -- fault tolerance (added by the fault-tolerance issue; keep new metrics below) ------
         self.transient_failures = Counter(
             "keeper_transient_failures",

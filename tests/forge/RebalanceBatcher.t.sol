@@ -324,6 +324,30 @@ contract RebalanceBatcherTest is Test {
         assertEq(StubOptionVault(vaults[1]).rebalanceCalls(), 0);
     }
 
+    /// @dev The pre-check is `vaultGasLimit * 64/63 + BOOKKEEPING_GAS`, the rule the keeper
+    ///      reads (`BOOKKEEPING_GAS()`) to size a batch's gas limit.
+    function test_rebalanceMany_InsufficientGasNamesTheReserve() public {
+        address[] memory vaults = new address[](1);
+        vaults[0] = address(_vault(StubOptionVault.Mode.Succeed, 1e18));
+        assertEq(batcher.BOOKKEEPING_GAS(), 40_000);
+        vm.prank(keeper);
+        (bool ok, bytes memory data) = address(batcher).call{gas: 300_000}(
+            abi.encodeCall(IRebalanceBatcher.rebalanceMany, (vaults))
+        );
+        assertFalse(ok);
+        assertEq(bytes4(data), IRebalanceBatcher.RebalanceBatcherInsufficientGas.selector);
+        (, uint256 needed) = abi.decode(_args(data), (uint256, uint256));
+        assertEq(needed, GAS_LIMIT + GAS_LIMIT / 63 + batcher.BOOKKEEPING_GAS());
+    }
+
+    /// @dev A custom error's arguments (its data without the selector).
+    function _args(bytes memory data) internal pure returns (bytes memory out) {
+        out = new bytes(data.length - 4);
+        for (uint256 i; i < out.length; ++i) {
+            out[i] = data[i + 4];
+        }
+    }
+
     function test_rebalanceMany_EveryVaultGetsItsFullLimit() public {
         // two gas burners in a row: with enough gas, each consumes its whole allowance, so the
         // second was not starved by the first (the pre-check accounts for EIP-150's 63/64)

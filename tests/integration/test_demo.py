@@ -364,3 +364,80 @@ def test_a_receipt_served_after_the_nonce_moved_neither_drops_nor_fails_the_batc
     assert seen[1] in r.tx_hashes
     assert r.rebalance_txs == len(set(r.tx_hashes)) >= 2
     assert r.steps_done == 12
+
+
+def test_ctrl_c_stops_the_demo_cleanly_and_writes_the_partial_report(tmp_path: Path) -> None:
+    """SIGINT to the demo's process group, as a terminal's Ctrl-C sends it (issue 15, item 8)."""
+    import signal
+    import time
+
+    port = free_port()
+    steps = 400
+    cmd = [
+        sys.executable,
+        "-m",
+        "keeper.cli",
+        *_cli(tmp_path, "--port", str(port), "--vaults", "2"),
+    ]
+    cmd[cmd.index("--steps") + 1] = str(steps)
+    proc = subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+        start_new_session=True,  # its own process group, which the "terminal" signals
+    )
+    try:
+        journal = tmp_path / "j.sqlite"
+        deadline = time.monotonic() + 120
+        while not journal.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert journal.exists(), "the demo never started its steps"
+        time.sleep(3.0)  # a few steps
+        os.killpg(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert "Connection refused" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("keeper: demo interrupted after step ")
+    assert last.endswith(f" of {steps}; the report and chart cover the steps done")
+    report = json.loads((tmp_path / "d.json").read_text())
+    assert report["interrupted"] is True
+    assert 0 < report["steps_done"] < steps
+    assert f"{report['steps_done']} steps x 600s" in out
+    assert (tmp_path / "d.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert _anvils_on(port) == []
+
+
+def test_the_same_seed_reproduces_the_run_exactly(tmp_path: Path) -> None:
+    """Two runs, same seed: the same blocks and timestamps, so the same rebalances and txs.
+
+    Chain time comes from the transactions, never the wall clock (issue 15, item 9): the second
+    run is started later, on another anvil, and still signs byte-identical transactions.
+    """
+    results = []
+    for k in range(2):
+        out = tmp_path / f"run{k}"
+        cfg = DemoConfig(
+            vaults=3,
+            steps=25,
+            seed=11,
+            json_path=None,
+            plot_path=None,
+            addresses_path=out / "devnet.json",
+            journal_path=out / "journal.sqlite",
+        )
+        results.append(run_demo(cfg))
+    a, b = results
+    assert a.vault_rebalances > 0
+    assert a.vault_rebalances == b.vault_rebalances
+    assert [s.rebalances for s in a.vault_stats] == [s.rebalances for s in b.vault_stats]
+    assert a.tx_hashes == b.tx_hashes
+    assert a.trace == b.trace
+    assert a.flows == b.flows

@@ -290,7 +290,7 @@ def _deploy_and_check(
     # `keeper check --addresses <the script's output>`: a dry-run cycle plans this vault
     for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
         monkeypatch.delenv(name, raising=False)
-    common = ["--env-file", str(tmp_path / "none.env"), "--addresses", str(workdir / "out.json")]
+    common = ["--env-file", os.devnull, "--addresses", str(workdir / "out.json")]
     common += ["--rpc-url", net.node.url, "--policy", "band:width=0.0001"]
     common += ["--journal", str(tmp_path / "journal.sqlite")]
     assert main(["check", *common, "--json"]) == 0

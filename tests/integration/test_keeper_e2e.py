@@ -11,6 +11,7 @@ is priced too. A price move updates the feed and arbitrages the pool to the same
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -287,7 +288,7 @@ def test_cli_check_and_run_and_status(
     addresses = tmp_path / "devnet.json"
     write_addresses(addresses, stack.devnet, stack.node.url)
     journal = tmp_path / "j.sqlite"
-    common = ["--env-file", str(tmp_path / "none.env"), "--addresses", str(addresses)]
+    common = ["--env-file", os.devnull, "--addresses", str(addresses)]
     common += ["--policy", "band:width=0.0001", "--journal", str(journal)]
 
     assert main(["check", *common, "--json"]) == 0
@@ -382,7 +383,7 @@ def test_keeper_process_hedges_then_stops_cleanly_on_sigterm(stack: Stack, tmp_p
         KEEPER_POLL_INTERVAL_S="0.1",
     )
     cmd = [sys.executable, "-m", "keeper.cli", "run", "--addresses", str(addresses)]
-    cmd += ["--env-file", str(tmp_path / "none.env")]
+    cmd += ["--env-file", os.devnull]
     proc = subprocess.Popen(
         cmd, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

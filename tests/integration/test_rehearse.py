@@ -8,6 +8,7 @@ the fork's batch must be mined; and the parent must be untouched.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,7 @@ def parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
 
 
 def _common(p: Parent, tmp_path: Path) -> list[str]:
-    return ["--env-file", str(tmp_path / "none.env"), "--addresses", str(p.addresses)]
+    return ["--env-file", os.devnull, "--addresses", str(p.addresses)]
 
 
 def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
@@ -146,7 +147,11 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     table = capsys.readouterr().out
     assert "rebalanced" in table
     assert "L1 fee" in table
-    assert "nothing was sent to the forked chain" in table
+    n = len(check["planned"])
+    assert f"would rebalance {n} of {len(p.vaults)} vaults on the live chain" in table
+    assert f"on the fork: {n} of them rebalanced in tx 0x" in table
+    assert f"the live chain ({p.node.url}) is untouched: nothing was sent to it" in table
+    assert "nothing was sent to the forked chain" not in table
     assert p.out_of_band() == expected
 
 
@@ -171,4 +176,5 @@ def test_unreachable_fork_url_is_one_line(
     assert main(["rehearse", "--fork-url", dead, *_common(parent, tmp_path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "anvil" in err[0]
+    assert err[0].startswith(f"keeper: error: the fork URL {dead} is unreachable")
+    assert "anvil" not in err[0]

@@ -208,3 +208,43 @@ def test_push_pool_to_price_across_an_initialized_tick(
     assert result.swaps >= 2
     assert abs(result.price8_after - target) <= 1
     assert int(m.venue.functions.spotPrice().call()) == result.price8_after
+
+
+@pytest.mark.parametrize("target", [3300 * 10**8, 2500 * 10**8])
+def test_push_pool_to_price_re_quotes_when_the_pool_moves_under_it(
+    market: Market, target: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another sender (the keeper's hedge) moves the pool past the target just before the swap.
+
+    Under interval mining that is a hedge landing earlier in the same block; the router then
+    refuses the stale price limit with ``SPL``. The arbitrageur re-quotes from the pool as it is
+    and trades back to the target instead of failing the market step (issue 15, item 9).
+    """
+    m, w3 = market, market.chain.w3
+    real_swap = uni.swap_exact_input
+    overshoot = target * 11 // 10 if target > PRICE8 else target * 9 // 10
+    moved: list[int] = []
+
+    def swap_after_someone_else(*args: object, **kwargs: object) -> tuple[int, int]:
+        if not moved:
+            monkeypatch.setattr(uni, "swap_exact_input", real_swap)
+            r = uni.push_pool_to_price(
+                w3, m.admin, m.devnet.contracts, m.devnet.pool, overshoot, mint=True
+            )
+            moved.append(r.price8_after)
+            monkeypatch.setattr(uni, "swap_exact_input", swap_after_someone_else)
+        return real_swap(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(uni, "swap_exact_input", swap_after_someone_else)
+    result = uni.push_pool_to_price(
+        w3, m.trader, m.devnet.contracts, m.devnet.pool, target, mint=True
+    )
+    assert moved
+    assert abs(moved[0] - overshoot) <= 1
+    assert result.reached
+    assert abs(result.price8_after - target) <= 1
+    assert result.swaps == 1  # the stale swap reverted (nothing sent); one swap back
+    # the swap went the other way from the one first planned
+    buying_underlying = target > PRICE8
+    assert result.token_in == (m.quote.address if buying_underlying else m.underlying.address)
+    assert result.amount_in == 0  # nothing paid in the first-planned direction

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -66,7 +67,7 @@ def _cli(e: Env, *argv: str) -> int:
             "--rpc-url",
             e.node.url,
             "--env-file",
-            "/nonexistent.env",
+            os.devnull,
             *argv[1:],
         ]
     )
@@ -167,7 +168,7 @@ def test_deposit_without_balance_is_refused_before_sending(
 
 
 def test_not_a_vault_is_one_line(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["--rpc-url", e.node.url, "--env-file", "/nonexistent.env"]
+    args = ["--rpc-url", e.node.url, "--env-file", os.devnull]
     assert main(["vault", "info", "--vault", e.usdc.address, *args]) == 1
     assert f"{e.usdc.address} is not a vault" in _one_line_error(capsys)
     assert main(["vault", "info", "--vault", e.depositor.address, *args]) == 1

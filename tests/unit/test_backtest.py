@@ -6,7 +6,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
+import keeper.backtest.plot as plot_module
 from keeper.backtest import (
     BacktestConfig,
     OptionSpec,
@@ -21,6 +23,14 @@ from keeper.backtest import (
     sweep_policies,
 )
 from keeper.backtest.frontier import FrontierPoint, cost_at_error, efficient
+from keeper.backtest.memory import (
+    BASE_BYTES,
+    available_bytes,
+    check_memory,
+    estimate_bytes,
+    human,
+)
+from keeper.backtest.plot import plot_frontier
 from keeper.errors import ConfigError
 from keeper.pricing import YEAR_SECONDS, vanilla_greeks
 from keeper.strategy import BandPolicy, CostAwarePolicy, TimePolicy, l2_default_costs
@@ -231,3 +241,91 @@ def test_costaware_in_backtest_never_pays_more_than_it_gains() -> None:
         [cheap],
     )
     assert res.rebalances_mean == 1.0  # only the opening hedge
+
+
+def test_memory_estimate_bounds_the_arrays_and_grows_with_the_run() -> None:
+    paths = gbm_paths(3000.0, 0.0, 0.6, 0.1, 50, 1000, seed=1)
+    est = estimate_bytes(1000, 50, 1)
+    # At least the paths, the draws and the log steps (three float64 grids) on top of the base.
+    assert est - BASE_BYTES >= 3 * paths.spots.nbytes
+    assert estimate_bytes(2000, 50, 1) - BASE_BYTES == pytest.approx(2 * (est - BASE_BYTES))
+    assert estimate_bytes(1000, 50, 60) > estimate_bytes(1000, 50, 2)
+    assert estimate_bytes(1000, 50, 1, "merton") > est
+    assert estimate_bytes(10**9, 720, 2) > 2**40  # the run: terabytes
+
+
+def test_check_memory_refuses_in_one_line() -> None:
+    check_memory(1000, 50, 2, "gbm", None, "no limit")
+    check_memory(1000, 50, 2, "gbm", estimate_bytes(1000, 50, 2), "exact")
+    with pytest.raises(ConfigError) as info:
+        check_memory(10**9, 720, 2, "gbm", 8 * 2**30, "--max-memory 8")
+    msg = str(info.value)
+    assert "\n" not in msg
+    assert msg.startswith("1,000,000,000 paths x 720 steps x 2 policies need about ")
+    assert "TiB of memory, more than the limit of 8.0 GiB (--max-memory 8)" in msg
+
+
+def test_available_memory_reads_meminfo(tmp_path: Path) -> None:
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text("MemTotal:       24683584 kB\nMemAvailable:    2097152 kB\n")
+    assert available_bytes(meminfo) == 2 * 2**30
+    assert human(2 * 2**30) == "2.0 GiB"
+    assert human(512) == "512 B"
+    assert human(3 * 2**40) == "3.0 TiB"
+    # Without the file it falls back to the free pages (Linux has them) or says nothing.
+    fallback = available_bytes(tmp_path / "missing")
+    assert fallback is None or fallback > 0
+
+
+def _point(fam: str, param: float, err: float, cost: float) -> FrontierPoint:
+    return FrontierPoint(fam, param, f"{fam}:x={param}", err, cost, 3.0)
+
+
+def test_frontier_plot_keeps_coinciding_families_visible(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures: list[Figure] = []
+    monkeypatch.setattr(plot_module.plt, "close", figures.append)
+    band = [_point("band", w, 1000 / w, 10 * w + 1) for w in (0.01, 0.05, 0.2)]
+    front = {
+        "time": [_point("time", k, 900 * k, 50 / k) for k in (1, 4, 16)],
+        "band": band,
+        "volband": [_point("volband", p.param, p.error_std, p.trading_cost_mean) for p in band],
+    }
+    [single] = run_backtest(
+        gbm_paths(3000.0, 0.0, 0.6, 0.05, 20, 50, seed=2),
+        OptionSpec(strike=3000.0, maturity=0.05, contracts=10.0),
+        BacktestConfig(vol=0.6, costs=l2_default_costs()),
+        [BandPolicy(width=0.05)],
+    )
+    png = tmp_path / "f.png"
+    plot_frontier(png, front, [single], "title")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    [fig] = figures
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"time", "band", "volband (same points as band)"}
+    under, over = lines["band"], lines["volband (same points as band)"]
+    # The line drawn on top is narrower and dashed, so the one beneath still shows.
+    assert over.get_zorder() > under.get_zorder()
+    assert over.get_linewidth() < under.get_linewidth()
+    assert over.get_linestyle() != under.get_linestyle()
+    assert over.get_marker() != under.get_marker()
+    # The single policy is a marker named in the legend, with no text drawn over the points.
+    assert len(ax.texts) == 0
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()][-1] == "band:width=0.05"
+    assert ax.get_ylabel() == "mean trading cost (USD)"
+
+
+def test_frontier_plot_without_costs_shows_rebalances(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    figures: list[Figure] = []
+    monkeypatch.setattr(plot_module.plt, "close", figures.append)
+    front = {"band": [_point("band", w, 1000 / w, 0.0) for w in (0.01, 0.05, 0.2)]}
+    plot_frontier(tmp_path / "n.png", front, [], "no costs")
+    ax = figures[0].axes[0]
+    assert ax.get_ylabel() == "mean rebalances (no trading costs)"
+    assert list(ax.get_lines()[0].get_ydata()) == [3.0, 3.0, 3.0]

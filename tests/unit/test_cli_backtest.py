@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -138,3 +140,132 @@ def test_progress_bar_draws_on_request(capsys: pytest.CaptureFixture[str]) -> No
     err = capsys.readouterr().err
     assert "\rbacktest [" in err
     assert "100%" in err
+
+
+KEEPER = Path(sys.executable).with_name("keeper")
+
+
+def keeper(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``keeper`` script (falls back to ``python -m keeper.cli``)."""
+    cmd = [str(KEEPER)] if KEEPER.exists() else [sys.executable, "-m", "keeper.cli"]
+    return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--paths", "abc"], "argument --paths: invalid int value: 'abc'"),
+        (["--vol", "high"], "argument --vol: invalid float value: 'high'"),
+        (["--model", "heston"], "argument --model: invalid choice: 'heston'"),
+        (["--steps"], "argument --steps: expected one argument"),
+    ],
+)
+def test_a_bad_flag_value_is_one_line_not_the_usage(extra: list[str], message: str) -> None:
+    proc = keeper("backtest", *extra)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith(f"keeper: error: {message}")
+    assert err.endswith("(see 'keeper backtest --help')")
+    assert "usage:" not in err
+    assert proc.stdout == ""
+
+
+def test_a_run_too_big_for_memory_is_refused_before_allocating() -> None:
+    proc = keeper("backtest", "--paths", "1000000000", "--no-progress")
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith("keeper: error: 1,000,000,000 paths x 720 steps x 2 policies need about ")
+    assert "TiB of memory, more than the limit of " in err
+    assert "half the available memory" in err
+    assert "MemoryError" not in proc.stderr
+
+
+def test_max_memory_sets_the_limit(tmp_path: Path) -> None:
+    proc = keeper("backtest", "--paths", "20000", "--steps", "50", "--max-memory", "0.05")
+    assert proc.returncode == 1
+    assert proc.stderr.strip().count("\n") == 0
+    assert "more than the limit of 51.2 MiB (--max-memory 0.05)" in proc.stderr
+    # The swept policies count: 20,000 paths fit for the 2 default policies, not the 54 swept.
+    args = ["--paths", "20000", "--steps", "5", "--max-memory", "0.17", "--no-progress"]
+    ok = keeper("backtest", *args, "--json", str(tmp_path / "ok.json"))
+    assert ok.returncode == 0, ok.stderr
+    big = keeper("backtest", *args, "--costs", "l2", "--frontier")
+    assert big.returncode == 1
+    assert "x 54 policies need about" in big.stderr
+
+
+def test_an_allocation_that_fails_anyway_is_one_line() -> None:
+    # A limit raised past the machine: numpy cannot allocate 8 PB and says so at once.
+    proc = keeper("backtest", "--paths", "1000000000000", "--max-memory", "1e9", "--no-progress")
+    assert proc.returncode == 1
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith("keeper: error: out of memory for 1,000,000,000,000 paths x 720 steps (")
+    assert err.endswith("use fewer --paths or --steps")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan"])
+def test_max_memory_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL, "--max-memory", value]) == 1
+    assert "--max-memory must be a positive number of GiB" in capsys.readouterr().err
+
+
+def test_historical_runs_are_sized_by_their_windows(tmp_path: Path) -> None:
+    csv = tmp_path / "r.csv"
+    csv.write_text("timestamp,price\n" + "\n".join(f"{i * 60},{3000 + i % 5}" for i in range(2000)))
+    proc = keeper(
+        "backtest", "--model", "historical", "--csv", str(csv), "--maturity", "0.0001",
+        "--steps", "2000000", "--max-memory", "0.5",
+    )  # fmt: skip
+    assert proc.returncode == 1
+    assert "keeper: error: 38 paths x 2,000,000 steps x 2 policies need about" in proc.stderr
+
+
+def test_frontier_table_lists_every_swept_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*SMALL, "--costs", "l2", "--frontier", "--families", "time,band,costaware"]
+    assert main([*args, "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    # No single policies were asked for: no empty policy table, but one row per swept policy.
+    assert not any(line.startswith("policy ") for line in lines)
+    head = next(i for i, line in enumerate(lines) if line.startswith("frontier: "))
+    assert lines[head].startswith(f"frontier: {sum(map(len, doc['frontier'].values()))} swept")
+    rows = [line for line in lines[head + 2 :] if line[2:].split(":")[0] in doc["frontier"]]
+    specs = [p["policy"] for fam in ("time", "band", "costaware") for p in doc["frontier"][fam]]
+    assert [row[2:].split()[0] for row in rows] == specs  # full specs, never cut
+    assert all(row[0] in "* " for row in rows)
+    assert sum(row[0] == "*" for row in rows) >= 3
+    assert "costaware vs best time at equal error std: median cost reduction" in out
+
+
+def test_frontier_without_costaware_prints_no_comparison(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main([*SMALL, "--frontier", "--families", "time,band"]) == 0
+    out = capsys.readouterr().out
+    assert "time:every=1 " in out
+    assert "band:width=0.3 " in out
+    assert "costaware vs" not in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "message", "prog"),
+    [
+        (["backtest", "--pathz", "3"], "unrecognized arguments: --pathz 3", "keeper"),
+        (["run", "--max-cycles", "abc"], "argument --max-cycles: invalid int value", "keeper run"),
+        (["nosuchcommand"], "argument COMMAND: invalid choice: 'nosuchcommand'", "keeper"),
+    ],
+)
+def test_every_command_reports_argument_errors_in_one_line(
+    argv: list[str], message: str, prog: str
+) -> None:
+    proc = keeper(*argv)
+    assert proc.returncode == 2
+    err = proc.stderr.strip()
+    assert "\n" not in err, err
+    assert err.startswith(f"keeper: error: {message}")
+    assert err.endswith(f"(see '{prog} --help')")

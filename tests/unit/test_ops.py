@@ -28,6 +28,27 @@ def test_json_lines_carry_fields() -> None:
     assert line["logger"] == "keeper.decisions"
 
 
+def test_text_lines_carry_the_same_fields_as_json_lines() -> None:
+    fields = {
+        "block": 12,
+        "vault": "0xv",
+        "delta": -5,
+        "reason": "contract trigger not ready: OptionVaultOracleGap(gap=500)",
+        "outcome": "skip",
+    }
+    text, js = io.StringIO(), io.StringIO()
+    setup_logging(json_lines=False, stream=text)
+    log_decision(logging.getLogger("keeper.decisions"), "decision", **fields)
+    setup_logging(json_lines=True, stream=js)
+    log_decision(logging.getLogger("keeper.decisions"), "decision", **fields)
+    line = text.getvalue().strip().splitlines()[-1]
+    assert "INFO keeper.decisions: decision block=12 vault=0xv delta=-5 " in line
+    assert 'reason="contract trigger not ready: OptionVaultOracleGap(gap=500)"' in line
+    assert line.endswith(" outcome=skip")
+    parsed = json.loads(js.getvalue().strip().splitlines()[-1])
+    assert {k: parsed[k] for k in fields} == fields
+
+
 def test_secret_filter_masks_key_with_and_without_prefix() -> None:
     stream = io.StringIO()
     setup_logging(json_lines=True, stream=stream, secrets=[KEY])

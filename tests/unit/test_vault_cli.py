@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal, localcontext
 
 import pytest
@@ -95,7 +96,7 @@ def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
     _isolate(monkeypatch)
     # an unreachable RPC: reaching the network would fail differently
     args = ["vault", argv[0], "--vault", "0x" + "11" * 20, "--rpc-url", "http://127.0.0.1:9"]
-    args += ["--env-file", "/nonexistent.env", *argv[1:]]
+    args += ["--env-file", os.devnull, *argv[1:]]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
@@ -109,7 +110,7 @@ def test_cli_bad_key_is_one_line_without_the_key(
     bad = "0x" + "zz" * 32
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", bad)
     args = ["vault", "deposit", "--vault", "0x" + "11" * 20, "--amount", "1"]
-    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", "/nonexistent.env"]
+    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", os.devnull]
     assert main(args) == 1
     captured = capsys.readouterr()
     assert "not a valid 32-byte hex private key" in captured.err
@@ -122,7 +123,7 @@ def test_cli_unreachable_rpc_is_one_line(
     _isolate(monkeypatch)
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "22" * 32)
     args = ["vault", "deposit", "--vault", "0x" + "11" * 20, "--amount", "1"]
-    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", "/nonexistent.env"]
+    args += ["--rpc-url", "http://127.0.0.1:9", "--env-file", os.devnull]
     assert main(args) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1

@@ -1,0 +1,175 @@
+"""Pure measurements over what the chain monitor and the keeper's journal recorded.
+
+Definitions (also in ``docs/chaos.md``):
+
+- **Need.** A vault *needs* a hedge from the first block whose post-state has it outside its band
+  (``|net delta - target| > band``) until a ``VaultRebalanced`` event for it (the need is
+  *served*: blocks to rebalance = event block - first outside block) or until a block whose
+  post-state has it back inside with no rebalance (the need *lapsed*: the market moved it back
+  before any hedge). Needs still open when the run ends are counted apart.
+- **Duplicate rebalance.** A mined rebalance of vault V whose intent was decided at a block no
+  later than the block where the previous rebalance of V was mined: the keeper hedged a need it
+  had already hedged, without having seen the first hedge land. Two mined transactions of one
+  intent count as well.
+- **Nonce gap.** A nonce below the keeper's highest pooled nonce that neither the chain nor the
+  pool holds: a later transaction can never be mined.
+- **Orphan intent.** An intent left ``open`` in the journal with no transaction row at all (it can
+  never be resolved); ``open`` intents with a transaction still pending are "in flight".
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class BlockObs:
+    """One block as the monitor saw it."""
+
+    number: int
+    base_fee: int
+    #: Per vault: outside its band in the block's post-state.
+    outside: dict[str, bool]
+    #: Per vault: hashes of the transactions that rebalanced it in this block.
+    rebalanced: dict[str, list[str]] = field(default_factory=dict)
+    #: Per vault: hashes of batches in which its rebalance failed (``VaultRebalanceFailed``).
+    failed: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class NeedStats:
+    """How needs went."""
+
+    served: list[int] = field(default_factory=list)
+    lapsed: int = 0
+    open_at_end: int = 0
+    rebalances: int = 0
+    rebalances_without_need: int = 0
+
+
+def needs(blocks: Iterable[BlockObs]) -> NeedStats:
+    """Walk the blocks in order and pair each band exit with its rebalance (see module doc)."""
+    out = NeedStats()
+    opened: dict[str, int] = {}
+    for b in sorted(blocks, key=lambda x: x.number):
+        vaults = set(b.outside) | set(b.rebalanced)
+        for v in sorted(vaults):
+            hits = b.rebalanced.get(v, [])
+            out.rebalances += len(hits)
+            if hits:
+                start = opened.pop(v, None)
+                if start is None:
+                    out.rebalances_without_need += 1
+                else:
+                    out.served.append(b.number - start)
+            if b.outside.get(v, False):
+                opened.setdefault(v, b.number)
+            elif v in opened and not hits:
+                del opened[v]
+                out.lapsed += 1
+    out.open_at_end = len(opened)
+    return out
+
+
+def percentiles(values: Sequence[int]) -> dict[str, float | None]:
+    """``{median, p90, max}`` (nearest-rank p90); ``None`` for each when empty."""
+    if not values:
+        return {"median": None, "p90": None, "max": None}
+    s = sorted(values)
+    p90 = s[max(0, -(-9 * len(s) // 10) - 1)]
+    return {"median": float(statistics.median(s)), "p90": float(p90), "max": float(s[-1])}
+
+
+# ----------------------------------------------------------------------------- the journal
+
+
+@dataclass(frozen=True)
+class JournalView:
+    """The journal's rows the measurements need (read-only)."""
+
+    #: intent id -> (decision block, status)
+    intents: dict[int, tuple[int, str]]
+    #: tx hash -> (intent id, nonce, status)
+    txs: dict[str, tuple[int, int, str]]
+
+    @property
+    def orphan_intents(self) -> int:
+        """Intents ``open`` with no transaction row."""
+        with_tx = {i for i, _, _ in self.txs.values()}
+        return sum(1 for i, (_, s) in self.intents.items() if s == "open" and i not in with_tx)
+
+    @property
+    def open_intents(self) -> int:
+        """Intents still ``open`` (orphans and those in flight)."""
+        return sum(1 for _, s in self.intents.values() if s == "open")
+
+    def pending_nonces(self) -> set[int]:
+        """Nonces with a ``signed`` or ``sent`` version."""
+        return {n for _, n, s in self.txs.values() if s in ("signed", "sent")}
+
+
+def read_journal(path: Path) -> JournalView:
+    """Read the keeper's SQLite journal (empty view if it does not exist yet)."""
+    if not path.exists():
+        return JournalView({}, {})
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        intents = {
+            int(r[0]): (int(r[1]), str(r[2]))
+            for r in db.execute("SELECT id, block, status FROM intents")
+        }
+        txs = {
+            str(r[0]).lower(): (int(r[1]), int(r[2]), str(r[3]))
+            for r in db.execute("SELECT tx_hash, intent_id, nonce, status FROM txs")
+        }
+    finally:
+        db.close()
+    return JournalView(intents, txs)
+
+
+def duplicate_rebalances(blocks: Iterable[BlockObs], journal: JournalView) -> tuple[int, int]:
+    """Count duplicate rebalances (module doc); also return rebalances not in the journal."""
+    last_mined: dict[str, int] = {}
+    mined_intents: dict[int, set[str]] = {}
+    dup = foreign = 0
+    for b in sorted(blocks, key=lambda x: x.number):
+        for v in sorted(b.rebalanced):
+            for h in b.rebalanced[v]:
+                row = journal.txs.get(h.lower())
+                if row is None:
+                    foreign += 1
+                    last_mined[v] = b.number
+                    continue
+                intent = row[0]
+                decided = journal.intents.get(intent, (b.number, ""))[0]
+                prev = last_mined.get(v)
+                hashes = mined_intents.setdefault(intent, set())
+                if (prev is not None and prev >= decided) or (hashes and h.lower() not in hashes):
+                    dup += 1
+                hashes.add(h.lower())
+                last_mined[v] = b.number
+    return dup, foreign
+
+
+def nonce_gaps(latest_nonce: int, pool_nonces: Iterable[int]) -> int:
+    """Nonces in ``[latest_nonce, max(pool))`` that the pool does not hold."""
+    pool = set(pool_nonces)
+    if not pool:
+        return 0
+    return sum(1 for n in range(latest_nonce, max(pool)) if n not in pool)
+
+
+def pool_nonces(txpool_content: dict[str, Any], address: str) -> set[int]:
+    """The keeper's nonces in anvil's ``txpool_content`` (pending and queued)."""
+    out: set[int] = set()
+    for section in ("pending", "queued"):
+        by_addr = txpool_content.get(section) or {}
+        for addr, txs in by_addr.items():
+            if addr.lower() == address.lower():
+                out |= {int(n) for n in txs}
+    return out

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {BlackScholes} from "./libraries/BlackScholes.sol";
+import {SeriesLayout} from "./libraries/SeriesLayout.sol";
+
+/// @title BookPricer
+/// @notice Prices a vault's option book with {BlackScholes}: aggregate delta, aggregate value,
+///         per-series Greeks, and the strike logarithms stored at writing. Stateless and pure.
+/// @dev Why a deployed contract and not a library of internal functions: the Black-Scholes code
+///      (PRBMath ln/exp/sqrt and the Hart/West CDF) inlined into {OptionVault} pushed its
+///      runtime past EIP-170's 24,576 bytes. The vault's implementation deploys one
+///      {RebalanceRules} (which is a BookPricer) in its constructor and keeps it as an
+///      immutable, which every EIP-1167 clone shares (immutables live in the implementation's
+///      code), so deployers still deploy one contract with no arguments. One external call per
+///      book costs ~3k gas, a fraction of the pricing itself.
+///
+///      A book is `uint256[]` holding each open series' two raw storage words ({SeriesLayout}),
+///      exactly as {OptionBook} stores them: passing raw words keeps the vault's code and the
+///      call's encoding small.
+contract BookPricer {
+    /// @dev size (1e18) * per-contract USD value (1e18) / 1e30 = quote (1e6).
+    uint256 private constant WAD_WAD_TO_QUOTE = 1e30;
+
+    /// @notice Sum over the book of size * per-contract delta (1e18 underlying). The vault is
+    ///         short the book, so its net delta is inventory minus this.
+    function bookDelta(uint256[] calldata book, uint256 price8, uint256 vol, uint256 timestamp)
+        external
+        pure
+        returns (int256 delta)
+    {
+        return _bookDelta(book, price8, vol, timestamp);
+    }
+
+    /// @notice Black-Scholes value of the book in quote units (1e6), each series rounded up.
+    function bookValue(uint256[] calldata book, uint256 price8, uint256 vol, uint256 timestamp)
+        external
+        pure
+        returns (uint256 value)
+    {
+        if (book.length == 0) return 0;
+        int256 lnSpot = BlackScholes.lnPrice(price8);
+        for (uint256 i = 0; i < book.length; i += 2) {
+            (BlackScholes.Option memory o, uint256 size, uint256 tau) =
+                _decode(book[i], book[i + 1], timestamp);
+            BlackScholes.Greeks memory g = BlackScholes.evaluate(o, price8, lnSpot, vol, tau, true);
+            // forge-lint: disable-next-line(unsafe-typecast) -- evaluate() clamps price to [0, cap]
+            value += Math.mulDiv(size, uint256(g.price), WAD_WAD_TO_QUOTE, Math.Rounding.Ceil);
+        }
+    }
+
+    /// @notice Per-contract value, delta, gamma and vega of one series given its two storage
+    ///         words (1e18; see {BlackScholes}).
+    function greeks(uint256 w0, uint256 w1, uint256 price8, uint256 vol, uint256 timestamp)
+        external
+        pure
+        returns (int256 price, int256 delta, int256 gamma, int256 vega)
+    {
+        (BlackScholes.Option memory o,, uint256 tau) = _decode(w0, w1, timestamp);
+        BlackScholes.Greeks memory g =
+            BlackScholes.evaluate(o, price8, BlackScholes.lnPrice(price8), vol, tau, true);
+        return (g.price, g.delta, g.gamma, g.vega);
+    }
+
+    /// @notice The strike logarithms a vault stores when it writes a series.
+    function strikeLogs(bool isCall, uint256 strike8, uint256 cap8)
+        external
+        pure
+        returns (int256 lnStrike, int256 lnStrike2)
+    {
+        BlackScholes.Option memory o = BlackScholes.option(isCall, strike8, cap8);
+        return (o.lnStrike, o.lnStrike2);
+    }
+
+    function _bookDelta(uint256[] calldata book, uint256 price8, uint256 vol, uint256 timestamp)
+        internal
+        pure
+        returns (int256 delta)
+    {
+        if (book.length == 0) return 0;
+        int256 lnSpot = BlackScholes.lnPrice(price8);
+        for (uint256 i = 0; i < book.length; i += 2) {
+            (BlackScholes.Option memory o, uint256 size, uint256 tau) =
+                _decode(book[i], book[i + 1], timestamp);
+            int256 d = BlackScholes.evaluate(o, price8, lnSpot, vol, tau, false).delta;
+            // forge-lint: disable-next-line(unsafe-typecast) -- size < 2^96
+            delta += int256(size) * d / 1e18;
+        }
+    }
+
+    /// @dev One series' pricing view, size and time to expiry, from its two words. The fields
+    ///      are read with {SeriesLayout}'s offsets and masks inline rather than through its
+    ///      getters: this runs for every series on every rebalance, and the calls cost ~90 gas
+    ///      a series.
+    function _decode(uint256 w0, uint256 w1, uint256 timestamp)
+        private
+        pure
+        returns (BlackScholes.Option memory o, uint256 size, uint256 tau)
+    {
+        size = (w0 >> SeriesLayout.SIZE_SHIFT) & SeriesLayout.SIZE_MASK;
+        uint256 expiry = (w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK;
+        tau = expiry > timestamp ? expiry - timestamp : 0;
+        o.isCall = (w0 >> SeriesLayout.TYPE_SHIFT) & SeriesLayout.FLAG_MASK == 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
+        o.strike = int256((w0 >> SeriesLayout.STRIKE_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
+        o.cap = int256((w0 >> SeriesLayout.CAP_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
+        if (o.isCall) {
+            o.strike2 = o.strike + o.cap;
+        } else if (o.cap < o.strike) {
+            o.strike2 = o.strike - o.cap;
+        }
+        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+        o.lnStrike = int96(uint96(w1 >> SeriesLayout.LN_STRIKE_SHIFT));
+        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+        o.lnStrike2 = int96(uint96(w1 >> SeriesLayout.LN_STRIKE2_SHIFT));
+    }
+}

@@ -1,0 +1,371 @@
+"""``keeper devnet up`` / ``keeper devnet step``: a devnet to use by hand, kept until Ctrl-C.
+
+:func:`devnet_up` starts anvil (its own session: a terminal's Ctrl-C reaches the keeper, which then
+stops the node by PID), deploys the full stack (:func:`keeper.devnet.stack.deploy_stack`, with
+the demo's vault profiles), funds the depositors and sells each vault an opening book
+(:meth:`keeper.devnet.market.Market.setup`), and writes the addresses file that ``keeper run``,
+``check``, ``vault`` and ``rehearse`` read with ``--addresses``. The file also carries a
+``devnet`` section: the RPC URL, the anvil PID, the seed, the market step reached, and the roles
+(anvil dev accounts). The node then runs until SIGINT/SIGTERM; the file is removed when it
+stops, so it never points at a dead node.
+
+:func:`devnet_step` moves the market of a running devnet by N steps (:meth:`~keeper.devnet.market.
+Market.step`: oracle, arbitrageur, expiries, depositors, desk), from any process, through that
+file. ``devnet up --market-every S`` does one step every S seconds in the background instead.
+
+The roles are anvil's default accounts (the public "test test ... junk" mnemonic): admin 0, desk
+2, keeper 3 (registered on the batcher), arbitrageur 4, option buyer 5, depositors 6-8 (each
+funded with USDC). Their keys are public: never use them on a real chain.
+
+The devnet (deployment, market) is imported inside the functions, so importing this module (as the
+``keeper`` CLI does for ``--help``) loads none of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, fields
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.connection import connect
+from keeper.errors import ChainError, ConfigError, KeeperError
+
+if TYPE_CHECKING:
+    from keeper.devnet.market import Market, StepRecord
+    from keeper.devnet.stack import DevnetStack
+
+logger = logging.getLogger(__name__)
+
+#: The price path's length: more market steps than a hand session will ever take.
+PATH_STEPS = 100_000
+#: Role -> anvil account index (see the module docstring).
+ROLES = {"admin": 0, "desk": 2, "keeper": 3, "arbitrageur": 4, "buyer": 5}
+DEPOSITORS = (6, 7, 8)
+
+
+@dataclass(frozen=True)
+class DevnetConfig:
+    """What :func:`devnet_up` starts."""
+
+    vaults: int = 4
+    seed: int = 7
+    port: int | None = 8545
+    addresses_path: Path = Path("out/devnet.json")
+    step_seconds: int = 600
+    vol: float = 0.8
+    block_time: float | None = None
+    market_every_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.vaults <= 100:
+            raise ConfigError("--vaults must be between 1 and 100")
+        if self.port is not None and not 1 <= self.port <= 65_535:
+            raise ConfigError("--port must be between 1 and 65535")
+        if self.step_seconds < 1:
+            raise ConfigError("--step-seconds must be >= 1")
+        if self.market_every_s is not None and self.market_every_s <= 0:
+            raise ConfigError("--market-every must be > 0 seconds")
+        if self.block_time is not None and self.block_time <= 0:
+            raise ConfigError("--block-time must be > 0")
+
+
+@dataclass(frozen=True)
+class Account:
+    """A role's anvil dev account (public key material: devnet only)."""
+
+    role: str
+    index: int
+    address: str
+    key: str
+    usdc: int = 0
+
+
+@dataclass(frozen=True)
+class DevnetInfo:
+    """What a running devnet offers: where it is and who is who."""
+
+    rpc_url: str
+    chain_id: int
+    pid: int | None
+    addresses_path: Path
+    vaults: tuple[str, ...]
+    accounts: tuple[Account, ...]
+
+
+# ----------------------------------------------------------------------------- up
+
+
+def devnet_up(
+    cfg: DevnetConfig,
+    on_ready: Callable[[DevnetInfo], None],
+    on_step: Callable[[StepRecord], None] | None = None,
+) -> int:
+    """Start and deploy the devnet, call ``on_ready``, then run until SIGINT/SIGTERM.
+
+    Returns the number of background market steps taken. The node is stopped by its PID and the
+    addresses file removed, however this ends.
+
+    Raises:
+        ConfigError: anvil is missing, or the addresses file cannot be written.
+        ChainError: The port is taken, or the node fails.
+    """
+    _check_writable(cfg.addresses_path)
+    stop = threading.Event()
+    node = Anvil(port=cfg.port, block_time=cfg.block_time)
+    with _stop_on_signals(stop):
+        node.start()
+        try:
+            w3 = connect(node.url)
+            market, info = _deploy(w3, node, cfg)
+            on_ready(info)
+            return _serve(market, cfg, stop, on_step)
+        except (OSError, Web3Exception) as exc:
+            if stop.is_set():
+                return 0
+            raise ChainError(f"devnet: the node failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            node.stop()
+            cfg.addresses_path.unlink(missing_ok=True)
+
+
+def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInfo]:
+    from keeper.app.demo import configure_vaults
+    from keeper.devnet.market import Market, demo_accounts
+    from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
+
+    accounts = demo_accounts()
+    mcfg = _market_config(cfg.seed, cfg.step_seconds, cfg.vol)
+    stack = deploy_stack(
+        w3,
+        admin=accounts.admin,
+        desk=accounts.desk.address,
+        keeper=accounts.keeper_address,
+        config=StackConfig(
+            n_vaults=cfg.vaults,
+            price8=mcfg.spot8,
+            thresholds=ThresholdParams(min_interval=60, max_trade=50 * 10**18),
+        ),
+    )
+    configure_vaults(w3, stack, accounts)
+    market = Market(w3, stack, accounts, mcfg, exact_preview=cfg.block_time is None)
+    market.setup()
+    write_addresses(cfg.addresses_path, stack, rpc_url=node.url)
+    info = DevnetInfo(
+        rpc_url=node.url,
+        chain_id=stack.chain_id,
+        pid=node.pid,
+        addresses_path=cfg.addresses_path,
+        vaults=stack.vaults,
+        accounts=_accounts(w3, stack),
+    )
+    _write_session(cfg.addresses_path, info, cfg)
+    return market, info
+
+
+def _serve(
+    market: Market,
+    cfg: DevnetConfig,
+    stop: threading.Event,
+    on_step: Callable[[StepRecord], None] | None,
+) -> int:
+    steps = 0
+    while not stop.wait(cfg.market_every_s if cfg.market_every_s else 3600.0):
+        if cfg.market_every_s is None:
+            continue
+        session = read_session(cfg.addresses_path)
+        rec = _step(market, int(session["step"]) + 1, cfg.seed)
+        _bump_step(cfg.addresses_path, rec.step)
+        steps += 1
+        if on_step is not None:
+            on_step(rec)
+    return steps
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        logger.info("signal %d: stopping the devnet", signum)
+        stop.set()
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+# ----------------------------------------------------------------------------- step
+
+
+def devnet_step(
+    addresses_path: Path, steps: int, on_step: Callable[[StepRecord], None] | None = None
+) -> list[StepRecord]:
+    """Move the market of the devnet ``addresses_path`` describes by ``steps`` steps.
+
+    Raises:
+        ConfigError: No such devnet file, or not one ``keeper devnet up`` wrote.
+        ChainError: The devnet's node is gone, or a market transaction failed.
+    """
+    if steps < 1:
+        raise ConfigError("--steps must be >= 1")
+    from keeper.devnet.market import Market, demo_accounts
+
+    session = read_session(addresses_path)
+    url = str(session["rpc_url"])
+    try:
+        w3 = connect(url, timeout_s=10)
+    except ChainError as exc:
+        raise ChainError(
+            f"the devnet of {addresses_path} at {url} is not running ({exc}): "
+            "start it with `keeper devnet up`"
+        ) from exc
+    stack = _stack_from(addresses_path)
+    seed = int(session["seed"])
+    mcfg = _market_config(seed, int(session["step_seconds"]), float(session.get("vol", 0.8)))
+    market = Market(w3, stack, demo_accounts(), mcfg)
+    done: list[StepRecord] = []
+    for _ in range(steps):
+        step = int(read_session(addresses_path)["step"]) + 1
+        try:
+            rec = _step(market, step, seed)
+        except (OSError, Web3Exception) as exc:
+            raise ChainError(f"market step {step} failed: {type(exc).__name__}: {exc}") from exc
+        _bump_step(addresses_path, rec.step)
+        done.append(rec)
+        if on_step is not None:
+            on_step(rec)
+    return done
+
+
+def _step(market: Market, i: int, seed: int) -> StepRecord:
+    # Each step's draws come from (seed, step): the same step gives the same flows whichever
+    # process takes it.
+    market.rng = np.random.default_rng([seed, i])
+    try:
+        return market.step(i)
+    except KeeperError:
+        raise
+    except ValueError as exc:
+        raise ChainError(f"market step {i} failed: {exc}") from exc
+
+
+def _market_config(seed: int, step_seconds: int, vol: float) -> Any:
+    from keeper.devnet.market import MarketConfig
+
+    return MarketConfig(seed=seed, steps=PATH_STEPS, step_seconds=step_seconds, vol=vol)
+
+
+# ----------------------------------------------------------------------------- the file
+
+
+def read_session(addresses_path: Path) -> dict[str, Any]:
+    """The ``devnet`` section of an addresses file written by ``keeper devnet up``.
+
+    Raises:
+        ConfigError: The file is missing, unreadable, or has no ``devnet`` section.
+    """
+    try:
+        raw = json.loads(addresses_path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{addresses_path} does not exist: start a devnet with `keeper devnet up`"
+        ) from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{addresses_path} is not readable JSON: {exc}") from None
+    session = raw.get("devnet") if isinstance(raw, dict) else None
+    if not isinstance(session, dict) or "rpc_url" not in session:
+        raise ConfigError(f"{addresses_path} was not written by `keeper devnet up`")
+    return session
+
+
+def _write_session(addresses_path: Path, info: DevnetInfo, cfg: DevnetConfig) -> None:
+    raw = json.loads(addresses_path.read_text())
+    raw["devnet"] = {
+        "rpc_url": info.rpc_url,
+        "pid": info.pid,
+        "seed": cfg.seed,
+        "step": 0,
+        "step_seconds": cfg.step_seconds,
+        "vol": cfg.vol,
+        "note": "anvil dev accounts: public keys, devnet only",
+        "accounts": [
+            {"role": a.role, "index": a.index, "address": a.address, "key": a.key}
+            for a in info.accounts
+        ],
+    }
+    _atomic_write(addresses_path, raw)
+
+
+def _bump_step(addresses_path: Path, step: int) -> None:
+    raw = json.loads(addresses_path.read_text())
+    raw["devnet"]["step"] = step
+    _atomic_write(addresses_path, raw)
+
+
+def _atomic_write(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def _stack_from(addresses_path: Path) -> DevnetStack:
+    from keeper.devnet.stack import DevnetStack
+
+    raw = json.loads(addresses_path.read_text())
+    names = [f.name for f in fields(DevnetStack)]
+    missing = [n for n in names if n not in raw]
+    if missing:
+        raise ConfigError(f"{addresses_path} lacks {', '.join(missing)}")
+    values = {n: raw[n] for n in names}
+    values["vaults"] = tuple(values["vaults"])
+    return DevnetStack(**values)
+
+
+def _accounts(w3: Web3, stack: DevnetStack) -> tuple[Account, ...]:
+    from keeper.devnet.tx import account
+
+    usdc = w3.eth.contract(
+        address=Web3.to_checksum_address(stack.usdc),
+        abi=[
+            {
+                "name": "balanceOf",
+                "type": "function",
+                "stateMutability": "view",
+                "inputs": [{"name": "a", "type": "address"}],
+                "outputs": [{"name": "", "type": "uint256"}],
+            }
+        ],
+    )
+    out: list[Account] = []
+    roles = [*ROLES.items(), *((f"depositor {k + 1}", i) for k, i in enumerate(DEPOSITORS))]
+    for role, index in roles:
+        key = ANVIL_KEYS[index]
+        address = str(account(key).address)
+        balance = int(usdc.functions.balanceOf(address).call())
+        out.append(Account(role, index, address, key, balance))
+    return tuple(out)
+
+
+def _check_writable(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory")

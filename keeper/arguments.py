@@ -1,0 +1,30 @@
+"""An argument parser whose errors are one line: ``keeper: error: …``, exit code 2.
+
+argparse reports a bad value (``--paths abc``, ``--model foo``, a missing argument) through
+:meth:`argparse.ArgumentParser.error`, which prints the whole usage text first: twenty lines for
+``keeper backtest``, the error last. :class:`OneLineArgumentParser` prints only the error and a
+pointer to ``--help``, and exits with argparse's usage-error code 2 (a
+:class:`~keeper.errors.KeeperError` at run time exits 1).
+
+A subparser reports the errors of its own arguments (types, choices, missing values); unknown
+flags are reported by the top-level parser. So every command gets one-line errors when the
+top-level parser is a :class:`OneLineArgumentParser` and its ``add_subparsers(...)`` is given
+``parser_class=OneLineArgumentParser``; :mod:`keeper.cli` does both.
+
+This module lives outside :mod:`keeper.commands` because the CLI imports every module there as a
+command.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import NoReturn
+
+
+class OneLineArgumentParser(argparse.ArgumentParser):
+    """An :class:`argparse.ArgumentParser` whose :meth:`error` prints one line, no usage."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2."""
+        one_line = " ".join(message.split())
+        self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")

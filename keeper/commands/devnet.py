@@ -1,0 +1,133 @@
+"""``keeper devnet up|step``: a devnet to use by hand (:mod:`keeper.app.devnet_session`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from keeper.app.devnet_session import DevnetConfig, DevnetInfo, devnet_step, devnet_up
+
+_EPILOG = """\
+up: starts anvil (port 8545 unless --port), deploys the full stack (tokens, Chainlink mock
+feeds, the OP L1-fee oracle, real Uniswap V3, factory, vaults, batcher, lens), funds the
+depositors, sells each vault an opening book, writes --addresses, prints the RPC URL, the
+keeper key and the depositor accounts, and keeps running until Ctrl-C (which stops anvil and
+removes the addresses file).
+
+step: moves the running devnet's market by --steps steps: oracle price, arbitrageur, expiries,
+depositors, option desk -- the market of `keeper demo`.
+
+examples (in two terminals):
+  keeper devnet up
+  keeper check --addresses out/devnet.json
+  keeper devnet step --steps 5
+  KEEPER_PRIVATE_KEY=<keeper key printed by up> keeper run --addresses out/devnet.json
+"""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``devnet`` subcommand and its ``up|step`` actions."""
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "devnet",
+        help="a local devnet to use by hand: `devnet up` until Ctrl-C, `devnet step` the market",
+        description=(
+            "Run a local anvil with the whole stack deployed (`up`, until Ctrl-C) and move its "
+            "market (`step`), to try `keeper check`, `run`, `status`, `vault` and `rehearse` by "
+            "hand. The accounts are anvil's public dev keys: devnet only."
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("action", choices=("up", "step"))
+    p.add_argument(
+        "--addresses",
+        type=Path,
+        default=Path("out/devnet.json"),
+        metavar="FILE",
+        help="the devnet's addresses file (written by up, read by step; default out/devnet.json)",
+    )
+    p.add_argument("--steps", type=int, default=1, help="step: market steps to take (default 1)")
+    p.add_argument("--vaults", type=int, default=4, help="up: vaults to deploy (default 4)")
+    p.add_argument("--seed", type=int, default=7, help="up: seed of the market (default 7)")
+    p.add_argument("--port", type=int, default=8545, help="up: anvil's port (default 8545)")
+    p.add_argument(
+        "--step-seconds", type=int, default=600, help="up: chain time per market step (600)"
+    )
+    p.add_argument(
+        "--block-time",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="up: anvil interval mining (default: mine each transaction at once)",
+    )
+    p.add_argument(
+        "--market-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="up: also take one market step every SECONDS in the background",
+    )
+    p.set_defaults(func=devnet_command)
+
+
+def devnet_command(args: argparse.Namespace) -> int:
+    """Run ``keeper devnet up`` or ``keeper devnet step``."""
+    if args.action == "step":
+        for rec in devnet_step(args.addresses, args.steps):
+            print(_step_line(rec), flush=True)
+        return 0
+    cfg = DevnetConfig(
+        vaults=args.vaults,
+        seed=args.seed,
+        port=args.port,
+        addresses_path=args.addresses,
+        step_seconds=args.step_seconds,
+        block_time=args.block_time,
+        market_every_s=args.market_every,
+    )
+    print(f"starting anvil on port {cfg.port} and deploying {cfg.vaults} vaults ...", flush=True)
+    devnet_up(cfg, _print_ready, on_step=lambda rec: print(_step_line(rec), flush=True))
+    print(f"devnet stopped; removed {cfg.addresses_path}", file=sys.stderr)
+    return 0
+
+
+def _print_ready(info: DevnetInfo) -> None:
+    usdc = 10**6
+    lines = [
+        "",
+        f"devnet ready: chain {info.chain_id}, anvil pid {info.pid}",
+        f"  RPC URL         {info.rpc_url}",
+        f"  addresses file  {info.addresses_path}   (keeper ... --addresses {info.addresses_path})",
+        f"  vaults          {', '.join(info.vaults)}",
+        "",
+        "accounts (anvil's dev keys from its public test mnemonic: never use them on a real chain)",
+    ]
+    for a in info.accounts:
+        usd = f"{a.usdc / usdc:>14,.0f} USDC" if a.usdc else " " * 19
+        lines.append(f"  {a.index}  {a.role:<12} {a.address}  {usd}  key {a.key}")
+    keeper = next(a for a in info.accounts if a.role == "keeper")
+    depositor = next(a for a in info.accounts if a.role.startswith("depositor"))
+    lines += [
+        "",
+        f"the keeper key is account {keeper.index} ({keeper.address}), registered on the batcher;"
+        " account 0 is the admin and is NOT a keeper",
+        "try, in another terminal:",
+        f"  keeper check --addresses {info.addresses_path}",
+        f"  keeper devnet step --steps 5 --addresses {info.addresses_path}",
+        f"  KEEPER_PRIVATE_KEY={keeper.key} keeper run --addresses {info.addresses_path}",
+        f"  KEEPER_PRIVATE_KEY={depositor.key} keeper vault info --rpc-url {info.rpc_url} "
+        f"--vault {info.vaults[0]}",
+        "Ctrl-C stops the devnet.",
+    ]
+    print("\n".join(lines), flush=True)
+
+
+def _step_line(rec: Any) -> str:
+    flows = ", ".join(f"{f.kind} {f.assets / 10**6:,.0f} USDC" for f in rec.flows)
+    return (
+        f"step {rec.step}: oracle {rec.price8 / 1e8:,.2f}, pool {rec.pool_price8 / 1e8:,.2f}, "
+        f"{len(rec.writes)} options written, {len(rec.settlements)} series settled"
+        + (f", {flows}" if flows else "")
+    )

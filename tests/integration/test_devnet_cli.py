@@ -1,0 +1,150 @@
+"""``keeper devnet up|step`` through the real CLI (issue 15, item 4).
+
+``up`` runs in its own process group, as in a terminal; the test reads its banner, moves the
+market with ``step`` and runs ``check`` against it from other processes, then sends the group a
+SIGINT (a terminal's Ctrl-C): the devnet stops, its anvil is gone and its addresses file removed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from keeper.chain.anvil import ANVIL_KEYS, free_port
+from keeper.devnet.tx import account
+
+pytestmark = pytest.mark.integration
+
+
+def _keeper() -> list[str]:
+    script = Path(sys.executable).with_name("keeper")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("keeper")
+    return [found] if found else [sys.executable, "-m", "keeper.cli"]
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_ARTIFACTS_DIR" in os.environ:
+        env["KEEPER_ARTIFACTS_DIR"] = os.environ["KEEPER_ARTIFACTS_DIR"]
+    return env
+
+
+def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*_keeper(), *args], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split()[2]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_devnet_up_prints_what_to_use_steps_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    port = free_port()
+    addresses = tmp_path / "devnet.json"
+    up = subprocess.Popen(
+        [
+            *_keeper(),
+            "devnet",
+            "up",
+            "--port",
+            str(port),
+            "--vaults",
+            "2",
+            "--addresses",
+            str(addresses),
+        ],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        banner: list[str] = []
+        deadline = time.monotonic() + 180
+        assert up.stdout is not None
+        while time.monotonic() < deadline:
+            line = up.stdout.readline()
+            if not line:
+                break
+            banner.append(line.rstrip())
+            if line.startswith("Ctrl-C stops the devnet"):
+                break
+        text = "\n".join(banner)
+        assert f"RPC URL         http://127.0.0.1:{port}" in text, text
+        assert f"addresses file  {addresses}" in text
+        keeper = account(ANVIL_KEYS[3]).address
+        assert f"3  keeper       {keeper}" in text
+        assert f"the keeper key is account 3 ({keeper}), registered on the batcher" in text
+        assert "never use them on a real chain" in text
+        for index in (6, 7, 8):
+            depositor = account(ANVIL_KEYS[index]).address
+            assert any(
+                ln.strip().startswith(f"{index}  depositor")
+                and depositor in ln
+                and "100,000,000 USDC" in ln
+                for ln in banner
+            ), text
+        session = json.loads(addresses.read_text())["devnet"]
+        anvil_pid = int(session["pid"])
+        assert _alive(anvil_pid)
+
+        step = _run(tmp_path, "devnet", "step", "--steps", "2", "--addresses", str(addresses))
+        assert step.returncode == 0, step.stderr
+        assert [ln.split(":")[0] for ln in step.stdout.splitlines()] == ["step 1", "step 2"]
+        step = _run(tmp_path, "devnet", "step", "--addresses", str(addresses))
+        assert step.stdout.startswith("step 3: oracle ")
+        assert json.loads(addresses.read_text())["devnet"]["step"] == 3
+
+        check = _run(tmp_path, "check", "--addresses", str(addresses), "--env-file", os.devnull)
+        assert check.returncode == 0, check.stderr
+        assert "2 vaults" in check.stdout
+
+        os.killpg(up.pid, signal.SIGINT)
+        _out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 0, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == f"devnet stopped; removed {addresses}"
+    assert not addresses.exists()
+    assert not _alive(anvil_pid)
+
+
+def test_devnet_step_without_a_devnet_is_one_line(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "devnet", "step", "--addresses", str(tmp_path / "none.json"))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"keeper: error: {tmp_path / 'none.json'} does not exist: "
+        "start a devnet with `keeper devnet up`"
+    ]
+
+
+def test_devnet_up_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        proc = _run(tmp_path, "devnet", "up", "--port", str(port))
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == f"keeper: error: port {port} is already in use"

@@ -1,0 +1,105 @@
+"""Conflicting or missing configuration is one error line (issue 15, item 6).
+
+Each test runs the real ``keeper`` command in a subprocess, the way a user does, and asserts the
+exit code and the single stderr line. None needs a node: the refusals come before any network.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ADDRESSES = {
+    "chain_id": 31337,
+    "lens": "0x" + "11" * 20,
+    "batcher": "0x" + "22" * 20,
+    "vaults": ["0x" + "33" * 20],
+}
+
+
+def _keeper() -> list[str]:
+    script = Path(sys.executable).with_name("keeper")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("keeper")
+    return [found] if found else [sys.executable, "-m", "keeper.cli"]
+
+
+def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_ARTIFACTS_DIR" in os.environ:
+        base["KEEPER_ARTIFACTS_DIR"] = os.environ["KEEPER_ARTIFACTS_DIR"]
+    return subprocess.run(
+        [*_keeper(), *args],
+        cwd=tmp_path,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("keeper: error: ")
+    return lines[0]
+
+
+@pytest.mark.parametrize("command", ["check", "run", "status"])
+def test_chain_id_disagreeing_with_the_addresses_file_names_both(
+    command: str, tmp_path: Path
+) -> None:
+    (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
+    proc = _run(tmp_path, command, "--addresses", "devnet.json", KEEPER_CHAIN_ID="8453")
+    line = _one_line(proc)
+    assert "KEEPER_CHAIN_ID is 8453" in line
+    assert "devnet.json is for chain 31337" in line
+
+
+def test_chain_id_in_the_env_file_is_checked_too(tmp_path: Path) -> None:
+    (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
+    (tmp_path / "base.env").write_text("KEEPER_CHAIN_ID=8453\n")
+    proc = _run(tmp_path, "status", "--env-file", "base.env", "--addresses", "devnet.json")
+    assert "KEEPER_CHAIN_ID is 8453" in _one_line(proc)
+
+
+def test_an_agreeing_chain_id_is_fine(tmp_path: Path) -> None:
+    (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
+    proc = _run(
+        tmp_path,
+        "status",
+        "--addresses",
+        "devnet.json",
+        "--journal",
+        "none.sqlite",
+        KEEPER_CHAIN_ID="31337",
+    )
+    assert "chain" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check"],
+        ["run", "--max-cycles", "1"],
+        ["status"],
+        ["rehearse", "--fork-url", "http://127.0.0.1:1"],
+        ["vault", "info", "--vault", "0x" + "33" * 20],
+    ],
+)
+def test_a_missing_env_file_is_an_error(argv: list[str], tmp_path: Path) -> None:
+    proc = _run(tmp_path, *argv, "--env-file", "/nonexistent.env")
+    assert _one_line(proc) == "keeper: error: --env-file /nonexistent.env does not exist"
+
+
+def test_no_env_file_flag_and_no_dotenv_is_fine(tmp_path: Path) -> None:
+    proc = _run(tmp_path, "status", "--journal", "none.sqlite")
+    assert "env" not in proc.stderr

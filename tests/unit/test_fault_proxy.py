@@ -1,0 +1,235 @@
+"""The chaos suite's fault proxy, against a tiny fake JSON-RPC upstream (no node needed)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import requests
+
+from bench.chaos.proxy import FAULT_KINDS, FaultProxy
+
+
+class _Upstream:
+    """Answers every call with ``{"result": <method>}``; records what it received."""
+
+    def __init__(self) -> None:
+        self.received: list[Any] = []
+        owner = self
+
+        class H(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *_: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                owner.received.append(body)
+
+                def one(c: dict[str, Any]) -> dict[str, Any]:
+                    return {"jsonrpc": "2.0", "id": c["id"], "result": c["method"]}
+
+                out = [one(c) for c in body] if isinstance(body, list) else one(body)
+                data = json.dumps(out).encode()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def upstream() -> Iterator[_Upstream]:
+    u = _Upstream()
+    yield u
+    u.stop()
+
+
+def _call(url: str, method: str = "eth_blockNumber", i: int = 1, timeout: float = 2.0) -> Any:
+    body = {"jsonrpc": "2.0", "id": i, "method": method, "params": []}
+    return requests.post(url, json=body, timeout=timeout)
+
+
+def test_passes_through_at_rate_zero(upstream: _Upstream) -> None:
+    with FaultProxy(upstream.url, rate=0.0) as proxy:
+        resp = _call(proxy.url)
+        assert resp.status_code == 200
+        assert resp.json()["result"] == "eth_blockNumber"
+        batch = [{"jsonrpc": "2.0", "id": i, "method": f"m{i}", "params": []} for i in range(3)]
+        out = requests.post(proxy.url, json=batch, timeout=2).json()
+        assert [r["result"] for r in out] == ["m0", "m1", "m2"]
+        stats = proxy.stats()
+    assert (stats.requests, stats.calls, stats.faulted) == (2, 4, 0)
+
+
+@pytest.mark.parametrize(("kind", "status"), [("http_500", 500), ("http_502", 502)])
+def test_http_errors_do_not_reach_the_node(upstream: _Upstream, kind: str, status: int) -> None:
+    with FaultProxy(upstream.url, rate=1.0, kinds=(kind,)) as proxy:
+        resp = _call(proxy.url)
+        assert resp.status_code == status
+        assert proxy.stats().by_kind[kind] == 1
+    assert upstream.received == []
+
+
+def test_429_carries_retry_after(upstream: _Upstream) -> None:
+    with FaultProxy(upstream.url, rate=1.0, kinds=("http_429",), retry_after_s=3) as proxy:
+        resp = _call(proxy.url)
+    assert resp.status_code == 429
+    assert resp.headers["Retry-After"] == "3"
+
+
+def test_timeout_forwards_then_answers_too_late(upstream: _Upstream) -> None:
+    with (
+        FaultProxy(upstream.url, rate=1.0, kinds=("timeout",), delay_s=0.6) as proxy,
+        pytest.raises(requests.Timeout),
+    ):
+        _call(proxy.url, timeout=0.2)
+    assert len(upstream.received) == 1  # the node did the work; only the answer was late
+
+
+def test_cut_closes_mid_body(upstream: _Upstream) -> None:
+    with (
+        FaultProxy(upstream.url, rate=1.0, kinds=("cut",)) as proxy,
+        pytest.raises(requests.exceptions.ChunkedEncodingError),
+    ):
+        _call(proxy.url)
+    assert len(upstream.received) == 1
+
+
+def test_rpc_error_single_call(upstream: _Upstream) -> None:
+    with FaultProxy(upstream.url, rate=1.0, kinds=("rpc_error",), seed=3) as proxy:
+        codes = {_call(proxy.url, i=i).json()["error"]["code"] for i in range(40)}
+        stats = proxy.stats()
+    assert codes == {-32603, -32000, -32005}
+    assert sum(stats.rpc_error_codes.values()) == 40
+    assert upstream.received == []
+
+
+def test_rpc_error_in_a_batch_errors_some_calls_and_forwards_the_rest(upstream: _Upstream) -> None:
+    batch = [{"jsonrpc": "2.0", "id": i, "method": f"m{i}", "params": []} for i in range(8)]
+    with FaultProxy(upstream.url, rate=1.0, kinds=("rpc_error",), seed=1) as proxy:
+        out = requests.post(proxy.url, json=batch, timeout=2).json()
+    assert [r["id"] for r in out] == list(range(8))  # order and ids kept
+    errored = [r["id"] for r in out if "error" in r]
+    ok = [r for r in out if "result" in r]
+    assert errored  # at least one
+    assert all(r["result"] == f"m{r['id']}" for r in ok)
+    forwarded = [c["id"] for c in upstream.received[0]] if ok else []
+    assert sorted(forwarded + errored) == list(range(8))
+
+
+def test_rate_and_kinds_are_seeded_and_counted(upstream: _Upstream) -> None:
+    def run(seed: int) -> dict[str, int]:
+        with FaultProxy(upstream.url, rate=0.5, seed=seed, delay_s=0.05) as proxy:
+            for i in range(120):
+                with contextlib.suppress(requests.RequestException):
+                    _call(proxy.url, i=i, timeout=2.0)
+            return proxy.stats().by_kind
+
+    a, b = run(11), run(11)
+    assert a == b
+    assert set(a) == set(FAULT_KINDS)
+    assert 30 <= sum(a.values()) <= 90
+    assert all(n > 0 for n in a.values())
+
+
+def test_send_gate_can_drop_a_send(upstream: _Upstream) -> None:
+    seen: list[str] = []
+
+    class Gate:
+        def before(self, calls: list[dict[str, Any]]) -> bool:
+            seen.append("before")
+            return False
+
+        def after(self, calls: list[dict[str, Any]]) -> None:
+            seen.append("after")
+
+    with FaultProxy(upstream.url) as proxy:
+        proxy.gate = Gate()
+        assert _call(proxy.url).status_code == 200  # not a send: the gate is not asked
+        with pytest.raises(requests.ConnectionError):
+            _call(proxy.url, method="eth_sendRawTransaction")
+        assert proxy.stats().dropped_sends == 1
+    assert seen == ["before"]
+    assert [c["method"] for c in upstream.received] == ["eth_blockNumber"]
+
+
+def test_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="unknown fault kinds"):
+        FaultProxy("http://127.0.0.1:1", kinds=("nope",))
+    with pytest.raises(ValueError, match="rate"):
+        FaultProxy("http://127.0.0.1:1", rate=1.5)
+    with pytest.raises(ValueError, match="upstream"):
+        FaultProxy("ws://127.0.0.1:1")
+
+
+# ----------------------------------------------------------------------------- measurements
+
+
+def _obs(n: int, outside: dict[str, bool], rebalanced: dict[str, list[str]] | None = None) -> Any:
+    from bench.chaos.measure import BlockObs
+
+    return BlockObs(n, 0, outside, rebalanced or {})
+
+
+def test_needs_pair_band_exits_with_rebalances() -> None:
+    from bench.chaos.measure import needs, percentiles
+
+    blocks = [
+        _obs(1, {"A": True, "B": False}),
+        _obs(2, {"A": True, "B": True}),
+        _obs(3, {"A": False, "B": True}, {"A": ["0xa"]}),  # A served after 2 blocks
+        _obs(4, {"A": False, "B": False}),  # B lapsed: back inside with no hedge
+        _obs(5, {"A": True, "B": False}, {"B": ["0xb"]}),  # B hedged with no need
+    ]
+    out = needs(blocks)
+    assert out.served == [2]
+    assert (out.lapsed, out.open_at_end, out.rebalances, out.rebalances_without_need) == (
+        1,
+        1,
+        2,
+        1,
+    )
+    assert percentiles([1, 1, 2, 3, 9]) == {"median": 2.0, "p90": 9.0, "max": 9.0}
+    assert percentiles([]) == {"median": None, "p90": None, "max": None}
+
+
+def test_duplicates_are_hedges_decided_before_the_previous_one_landed() -> None:
+    from bench.chaos.measure import JournalView, duplicate_rebalances
+
+    journal = JournalView(
+        intents={1: (10, "mined"), 2: (11, "mined"), 3: (20, "mined")},
+        txs={"0x1": (1, 0, "mined"), "0x2": (2, 1, "mined"), "0x3": (3, 2, "mined")},
+    )
+    blocks = [
+        _obs(12, {}, {"A": ["0x1"]}),
+        _obs(13, {}, {"A": ["0x2"]}),  # decided at 11 <= 12: a second hedge of the same need
+        _obs(21, {}, {"A": ["0x3"], "B": ["0xforeign"]}),  # decided at 20 > 13: a new need
+    ]
+    assert duplicate_rebalances(blocks, journal) == (1, 1)
+
+
+def test_nonce_gaps_and_orphans() -> None:
+    from bench.chaos.measure import JournalView, nonce_gaps, pool_nonces
+
+    assert nonce_gaps(5, set()) == 0
+    assert nonce_gaps(5, {5, 6}) == 0
+    assert nonce_gaps(5, {7}) == 2
+    pool = {"pending": {"0xAbC": {"5": {}}}, "queued": {"0xabc": {"8": {}}, "0xdef": {"1": {}}}}
+    assert pool_nonces(pool, "0xabc") == {5, 8}
+    view = JournalView({1: (1, "open"), 2: (2, "open"), 3: (3, "mined")}, {"0x": (2, 0, "sent")})
+    assert (view.orphan_intents, view.open_intents, view.pending_nonces()) == (1, 2, {0})
