@@ -91,10 +91,6 @@ def test_no_nonce_gap(chaos: dict[str, Any], section: str) -> None:
 # ----------------------------------------------------------------------------- targets
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: transient RPC faults still kill `keeper run` (startup errors, breaker halts)",
-)
 def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
     faults = chaos["faults"]
     assert faults["exits"] == 0, faults["exit_reasons"]
@@ -112,18 +108,10 @@ def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
     assert btr["p90"] <= 4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: _send opens an intent before the nonce and fees are known (orphans)",
-)
 def test_no_orphan_intents(chaos: dict[str, Any]) -> None:
     assert {s: chaos[s]["orphan_intents"] for s in SECTIONS} == dict.fromkeys(SECTIONS, 0)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: a base fee above the cap fails cycles and trips the breaker, no alert",
-)
 def test_fee_spike_waits_alerts_and_lands(chaos: dict[str, Any]) -> None:
     spike = chaos["fee_spike"]
     assert spike["halts"] == 0
