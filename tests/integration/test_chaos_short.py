@@ -2,9 +2,8 @@
 
 One run (a few minutes) feeds every test here. The plain tests are invariants that hold today
 and must never regress: no duplicate rebalance and no nonce gap, whatever the faults, kills and
-fee spikes. The ``xfail(strict=True)`` tests are the fault-tolerance targets of issue 14 that the
-current keeper misses; the round that fixes the keeper flips them (a strict xfail that starts
-passing fails the suite, so nobody forgets).
+fee spikes. The tests under "targets" are the fault-tolerance targets of issue 14 (they were
+strict xfails until the keeper met them).
 """
 
 from __future__ import annotations
@@ -97,10 +96,6 @@ def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
     assert faults["breaker_halts"] == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 14: under 20% faults a hedge lands many blocks after the band exit",
-)
 def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
     btr = chaos["faults"]["blocks_to_rebalance"]
     assert btr["median"] is not None

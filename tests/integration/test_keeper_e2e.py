@@ -425,6 +425,7 @@ def _keeper_cli(
     env.update(env_vars)
     script = Path(sys.executable).with_name("keeper")
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "keeper.cli"]
+    (tmp_path / "none.env").write_text("")  # --env-file must exist; this one sets nothing
     started = time.monotonic()
     done = subprocess.run(
         [*cmd, *args, "--env-file", str(tmp_path / "none.env")],
