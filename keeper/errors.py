@@ -45,7 +45,17 @@ class TxTimeoutError(ExecutionError):
 
 
 class FeeCapError(ExecutionError):
-    """The fee the network needs (or a replacement's required bump) exceeds the configured cap."""
+    """The fee the network needs (or a replacement's required bump) exceeds the configured cap.
+
+    Not a failure of the keeper: the transaction waits (and one stuck-transaction alert fires)
+    until the base fee falls under the cap. ``base_fee`` and ``cap`` are in wei per gas (0 when
+    unknown).
+    """
+
+    def __init__(self, message: str, base_fee: int = 0, cap: int = 0) -> None:
+        super().__init__(message)
+        self.base_fee = base_fee
+        self.cap = cap
 
 
 class NonceError(ExecutionError):

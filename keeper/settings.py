@@ -118,9 +118,30 @@ class Settings(CycleConfig, BaseSettings):
         default="http://127.0.0.1:8545",
         description="JSON-RPC URL(s), http(s):// or ws(s)://; comma-separated = fallbacks in order",
     )
+    rpc_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="several JSON-RPC URLs (comma-separated; failover); empty = rpc_url",
+    )
+    send_rpc_url: str | None = Field(
+        default=None, description="send raw transactions here (a private RPC); reads stay on rpc"
+    )
     chain_id: int | None = Field(default=None, description="refuse an RPC on any other chain")
     rpc_timeout_s: float = Field(default=10.0, gt=0, description="per-request timeout")
+    rpc_hedge_s: float = Field(
+        default=0.25,
+        gt=0,
+        description="floor of a read's short timeout (adapts to 4x the method's mean latency)",
+    )
     rpc_retries: int = Field(default=3, ge=1, le=10, description="attempts per read")
+    cycle_deadline_s: float = Field(
+        default=20.0, gt=0, description="retries of a cycle's reads stop after this"
+    )
+    startup_timeout_s: float = Field(
+        default=60.0, gt=0, description="start-up retries transient errors this long, then exits"
+    )
+    finality_depth: int = Field(
+        default=12, ge=1, le=10_000, description="blocks after which a mined tx is final"
+    )
 
     # -- signer -----------------------------------------------------------------------------
     private_key: SecretStr | None = Field(default=None, description="hex private key")
@@ -159,7 +180,12 @@ class Settings(CycleConfig, BaseSettings):
     journal_path: Path = Field(default=Path("keeper-journal.sqlite"), description="SQLite journal")
     metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus port; 0 = off")
     alert_webhook_url: SecretStr | None = Field(default=None, description="POST alerts here")
-    breaker_threshold: int = Field(default=5, ge=1, description="halt after N failed cycles")
+    breaker_threshold: int = Field(
+        default=5, ge=1, description="halt after N systemic failures in a row"
+    )
+    unserved_alert_blocks: int = Field(
+        default=10, ge=1, description="alert after N blocks of a need the keeper could not serve"
+    )
     poll_interval_s: float = Field(default=1.0, gt=0, description="new-block polling period")
     log_json: bool = Field(default=True, description="JSON log lines (else plain text)")
 
@@ -192,11 +218,31 @@ class Settings(CycleConfig, BaseSettings):
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
-        for url in (u.strip() for u in value.split(",")):
-            if not url.startswith(("http://", "https://", "ws://", "wss://")):
-                scheme = url.split("://")[0] if "://" in url else url[:8]
-                raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
+        for url in _split_urls(value):
+            _check_scheme(url)
         return value
+
+    @field_validator("rpc_urls", mode="before")
+    @classmethod
+    def _split_rpc_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _split_urls(value)
+        return value
+
+    @field_validator("rpc_urls")
+    @classmethod
+    def _check_rpc_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            _check_scheme(url)
+        return value
+
+    @field_validator("send_rpc_url")
+    @classmethod
+    def _check_send_rpc(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            _check_scheme(value.strip())
+            return value.strip()
+        return None
 
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:
@@ -206,6 +252,9 @@ class Settings(CycleConfig, BaseSettings):
             raise ValueError("keystore_path needs keystore_password")
         if self.max_priority_fee_wei > self.max_fee_per_gas_wei:
             raise ValueError("max_priority_fee_wei exceeds max_fee_per_gas_wei")
+        if not self.rpc_urls:
+            # KEEPER_RPC_URL (comma-separated) keeps working: it is the list when RPC_URLS is unset.
+            self.rpc_urls = _split_urls(self.rpc_url)
         return self
 
     # -- derived ----------------------------------------------------------------------------
@@ -213,11 +262,6 @@ class Settings(CycleConfig, BaseSettings):
     def cycle(self) -> CycleConfig:
         """The cycle's part of the settings (what :class:`~keeper.app.cycle.Keeper` holds)."""
         return CycleConfig(**{name: getattr(self, name) for name in CycleConfig.model_fields})
-
-    @property
-    def rpc_urls(self) -> list[str]:
-        """The RPC URLs, in order of preference."""
-        return [u.strip() for u in self.rpc_url.split(",") if u.strip()]
 
     @property
     def dry_run(self) -> bool:
@@ -243,6 +287,16 @@ class Settings(CycleConfig, BaseSettings):
         if self.keystore_path is not None:
             return _load_keystore(self.keystore_path, self.keystore_password)
         return None
+
+
+def _split_urls(value: str) -> list[str]:
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+def _check_scheme(url: str) -> None:
+    if not url.startswith(("http://", "https://", "ws://", "wss://")):
+        scheme = url.split("://")[0] if "://" in url else url[:8]
+        raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
@@ -311,6 +365,9 @@ def load_settings(
             merged["addresses_file"] = file
             _check_chain_ids(base.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
+        if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
+            # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS.
+            merged["rpc_urls"] = _split_urls(str(merged["rpc_url"]))
         if not merged:
             return base
         return Settings(_env_file=env_file, **merged)

@@ -247,6 +247,7 @@ def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str)
             "KEEPER_RECEIPT_TIMEOUT_S": "60",
             **env,
         }
+        (where / "no.env").write_text("")  # an empty env file: --env-file must exist
         sup = Supervisor(
             keeper_env,
             ["--addresses", str(net.addresses), "--env-file", str(where / "no.env")],

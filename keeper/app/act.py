@@ -1,11 +1,17 @@
 """Act: the plan -> simulate -> journal -> send -> account, and what was already in flight.
 
 - :func:`settle_in_flight` runs first in every cycle: reorged batches are counted and alerted (their
-  intents are re-evaluated by this cycle's fresh observation, never resent as they were), and a
-  pending transaction is waited on (replaced if stuck) before anything new is signed.
+  intents are re-evaluated by this cycle's fresh observation, never resent as they were), and
+  each pending transaction is polled once (settled, rebroadcast, replaced if stuck, or cancelled
+  if its plan went stale). While one is still pending nothing new is signed.
 - :func:`act` simulates the exact batch (dropping vaults that would revert), and with a signer
-  opens a journal intent, sends, waits, and books the outcome in the metrics. Without a signer it
-  simulates only (from ``simulate_from``), and without either it does nothing.
+  opens a journal intent (only once the nonce and fees are known), sends, waits, and books the
+  outcome in the metrics. Without a signer it simulates only (from ``simulate_from``), and
+  without either it does nothing.
+- **Fee spikes are waits, not failures.** A base fee above the cap (``FeeCapError``) leaves the
+  batch unsent, or a pending one waiting in the journal; one ``stuck_tx`` alert with the base fee
+  and the cap fires per spike, and the cycle succeeds. A receipt that does not come in time
+  leaves the transaction to the next cycle's settle step.
 - :func:`log_decisions` and :func:`watch_balance` are the per-cycle metrics, logs and alerts.
 """
 
@@ -17,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from keeper.errors import ExecutionError
+from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation, simulate_batch
 from keeper.ops.logs import DECISIONS, log_decision
@@ -36,6 +42,8 @@ class Settled:
 
     reorged: tuple[int, ...] = ()
     resumed: tuple[SendOutcome, ...] = ()
+    #: Why nothing new may be sent this cycle (a transaction still pending), else ``None``.
+    blocked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,28 +53,75 @@ class Acted:
     simulation: Simulation | None = None
     outcome: SendOutcome | None = None
     l1_fee_wei: int | None = None
+    #: A batch that was wanted but not (yet) mined: why (fee cap, pending tx, no receipt yet).
+    waiting: str | None = None
 
 
-def settle_in_flight(keeper: Keeper) -> Settled:
-    """Mark reorged batches and finish (or replace) a pending transaction before sending more."""
+def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
+    """Mark reorged batches and poll each pending transaction once (never blocks on one).
+
+    Args:
+        keeper: The collaborators.
+        head: The head block, when the caller already read it (saves a request).
+    """
     if keeper.sender is None:
         return Settled()
-    reorged = keeper.sender.check_reorgs()
+    sender = keeper.sender
+    reorged = sender.check_reorgs(head)
     for intent in reorged:
         keeper.metrics.rebalances.labels("reorged").inc()
         keeper.alerter.alert(
             "reorg", f"batch of intent {intent} was reorged out; re-evaluating", key=str(intent)
         )
     resumed: list[SendOutcome] = []
-    if keeper.sender.has_pending():
-        resumed = keeper.sender.resume(keeper.config.receipt_timeout_s)
-        for done in resumed:
-            account_outcome(keeper, done, None)
-    return Settled(tuple(reorged), tuple(resumed))
+    blocked: str | None = None
+    for nonce in sender.journal.pending_nonces(sender.address):
+        try:
+            done = sender.poll_nonce(nonce)
+        except FeeCapError as exc:
+            fee_capped(keeper, exc)
+            blocked = f"tx at nonce {nonce} waits for the base fee to fall under the cap"
+            break
+        if done is None:
+            blocked = f"tx at nonce {nonce} still pending"
+            break
+        account_outcome(keeper, done, None)
+        resumed.append(done)
+    if blocked is None and resumed:
+        fee_ok(keeper)
+    return Settled(tuple(reorged), tuple(resumed), blocked)
 
 
-def act(keeper: Keeper, the_plan: RebalancePlan, block: int) -> Acted:
+def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:
+    """A send waits for the base fee: alert once per spike (with the base fee and the cap)."""
+    if keeper.fee_capped:
+        return
+    keeper.fee_capped = True
+    keeper.alerter.alert(
+        "stuck_tx",
+        f"base fee {exc.base_fee} wei is above the max fee cap {exc.cap} wei: the batch waits "
+        "(raise KEEPER_MAX_FEE_PER_GAS_WEI to pay more)",
+        key="fee_cap",
+        base_fee=exc.base_fee,
+        cap=exc.cap,
+    )
+
+
+def fee_ok(keeper: Keeper) -> None:
+    """The base fee is under the cap again: the next spike alerts again."""
+    if keeper.fee_capped:
+        keeper.fee_capped = False
+        keeper.alerter.reset("stuck_tx", "fee_cap")
+
+
+def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None = None) -> Acted:
     """Simulate the plan's batch and, with a signer, send what survives the simulation.
+
+    Args:
+        keeper: The collaborators.
+        the_plan: The plan.
+        block: The block it was decided at.
+        blocked: Why nothing new may be sent this cycle (from :func:`settle_in_flight`).
 
     Raises:
         ExecutionError: The send failed (already counted and alerted).
@@ -76,6 +131,8 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int) -> Acted:
     sim_from = keeper.sender.address if keeper.sender else keeper.simulate_from
     if sim_from is None:
         return Acted()
+    if keeper.sender is not None and blocked is not None:
+        return Acted(waiting=blocked)
     sim = simulate_batch(
         keeper.w3,
         keeper.batcher,
@@ -96,14 +153,12 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int) -> Acted:
         )
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
-    outcome, l1_paid = _send(keeper, sim, block)
-    return Acted(sim, outcome, l1_paid)
+    return _send(keeper, sim, block)
 
 
-def _send(keeper: Keeper, sim: Simulation, block: int) -> tuple[SendOutcome, int | None]:
+def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     assert keeper.sender is not None
     assert keeper.batcher is not None
-    intent = keeper.sender.journal.open_intent(sim.vaults, block)
     l1_paid: list[int] = []
     batcher = keeper.batcher
 
@@ -113,16 +168,27 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> tuple[SendOutcome, int
         return fee
 
     try:
-        result = keeper.sender.send_and_wait(
-            intent, batcher, sim.calldata, sim.gas, l1_fee=price_l1
+        record = keeper.sender.submit_new(
+            sim.vaults, block, batcher, sim.calldata, sim.gas, l1_fee=price_l1
         )
+    except FeeCapError as exc:
+        fee_capped(keeper, exc)
+        return Acted(sim, waiting=f"base fee above the cap ({exc.base_fee} > {exc.cap} wei)")
     except ExecutionError as exc:
         keeper.metrics.rebalances.labels("failed").inc()
-        keeper.alerter.alert("failed_batch", f"batch of intent {intent}: {exc}", key=str(intent))
+        keeper.alerter.alert("failed_batch", f"batch for {len(sim.vaults)} vaults: {exc}")
         raise
     last = l1_paid[-1] if l1_paid else None
+    try:
+        result = keeper.sender.wait(record.nonce, keeper.config.receipt_timeout_s)
+    except FeeCapError as exc:
+        fee_capped(keeper, exc)
+        return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} waits (fee cap)")
+    except TxTimeoutError:
+        return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} not mined yet")
+    fee_ok(keeper)
     account_outcome(keeper, result, last, len(sim.vaults))
-    return result, last
+    return Acted(sim, result, last)
 
 
 def account_outcome(
@@ -133,7 +199,9 @@ def account_outcome(
     m.rebalances.labels("sent").inc()
     if outcome.replacements:
         m.rebalances.labels("replaced").inc(outcome.replacements)
-    if outcome.status == "mined":
+    if outcome.cancelled:
+        m.rebalances.labels("cancelled").inc()
+    elif outcome.status == "mined":
         m.rebalances.labels("mined").inc()
         m.vaults_rebalanced.inc(n_vaults)
     else:
@@ -174,11 +242,23 @@ def log_decisions(
         )
 
 
-def watch_balance(keeper: Keeper) -> None:
-    """Publish the signer's balance, alerting when it is below ``low_balance_wei``."""
+#: Blocks between balance reads when the keeper sends nothing (the balance only falls by sends).
+BALANCE_EVERY_BLOCKS = 10
+
+
+def watch_balance(keeper: Keeper, block: int | None = None, spent: bool = True) -> None:
+    """Publish the signer's balance, alerting when it is below ``low_balance_wei``.
+
+    Read after a cycle that sent something, else every :data:`BALANCE_EVERY_BLOCKS` blocks.
+    """
     if keeper.sender is None:
         return
+    last = keeper.balance_read_at
+    recent = block is not None and last is not None and block - last < BALANCE_EVERY_BLOCKS
+    if recent and not spent:
+        return
     balance = keeper.sender.balance()
+    keeper.balance_read_at = block
     keeper.metrics.balance_wei.set(balance)
     low = keeper.config.low_balance_wei
     if balance < low:

@@ -47,6 +47,10 @@ class Keeper:
     l1_estimate: tuple[int, tuple[int, int]] | None = None
     #: Vaults the policy wants but whose trigger is not ready: the first block seen so.
     blocked_since: dict[str, int] = field(default_factory=dict)
+    #: Set while sends wait for the base fee to fall under the cap (one alert per spike).
+    fee_capped: bool = False
+    #: The block the signer's balance was last read at.
+    balance_read_at: int | None = None
 
     @property
     def dry_run(self) -> bool:

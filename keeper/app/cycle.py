@@ -4,8 +4,9 @@
 Runner` calls it once per new block. Each step lives in its own module:
 
 1. **Settle what is in flight** (:mod:`keeper.app.act`). Reorged batches are marked and their
-   intents re-evaluated by this cycle's fresh observation, never resent as they were; a pending
-   transaction is waited on (and replaced if stuck) before anything new is signed.
+   intents re-evaluated by this cycle's fresh observation, never resent as they were; each
+   pending transaction is polled once (and replaced if stuck); while one is pending, nothing new
+   is signed.
 2. **Observe** (:mod:`keeper.app.observe`). One lens call per 250 vaults; each vault's oracle is
    checked as the contract would (stale or down -> no trade for that vault, and an alert).
 3. **Price** (:mod:`keeper.pricing.book`, :mod:`keeper.app.market`). Position gamma from the open
@@ -39,16 +40,20 @@ from keeper.settings import Settings
 from keeper.strategy import CostInputs, MarketView, RebalancePlan, VaultDecision, plan
 
 
-def run_cycle(keeper: Keeper) -> CycleResult:
+def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     """Run one settle -> observe -> price -> decide -> act cycle and return what happened.
 
+    Args:
+        keeper: The collaborators.
+        head: The head block number, when the caller already read it.
+
     Raises:
-        KeeperError: Any failure that should count against the circuit breaker (an unreachable
-            node, a reverted or timed-out batch). Oracle problems are not failures: the affected
-            vaults are skipped and an alert is sent.
+        KeeperError: A failed cycle: the loop tells transient causes (an unreachable node) from
+            systemic ones (a reverted batch, a lost keeper role). Oracle problems and fee spikes
+            are not failures: the affected vaults are skipped, or the batch waits, with an alert.
     """
     meter = _Meter(keeper)
-    settled = settle_in_flight(keeper)
+    settled = settle_in_flight(keeper, head)
     seen = observe(keeper)
     settle_expired(keeper, seen.healthy, seen.block, seen.timestamp)  # expired series first
     views = vault_views(seen.healthy, seen.timestamp)
@@ -57,8 +62,9 @@ def run_cycle(keeper: Keeper) -> CycleResult:
     the_plan = plan(keeper.policy, views, market, costs)
     the_plan, blocked = explain_blocked(keeper, the_plan, seen.block)
     log_decisions(keeper, the_plan, views, seen.block)
-    acted = act(keeper, the_plan, seen.block)
-    watch_balance(keeper)
+    acted = act(keeper, the_plan, seen.block, settled.blocked)
+    spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
+    watch_balance(keeper, seen.block, spent)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
     if acted.outcome is not None and acted.outcome.status != "mined":
         raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")
@@ -108,6 +114,8 @@ class CycleResult:
     forecast_vol: float
     reorged_intents: tuple[int, ...]
     resumed: tuple[str, ...]
+    #: A wanted batch not (yet) mined, and why (fee cap, pending tx); ``None`` when served.
+    waiting: str | None
     rpc_requests: int
     rpc_calls: int
     seconds: float
@@ -149,6 +157,7 @@ class CycleResult:
             forecast_vol=market.forecast_vol,
             reorged_intents=settled.reorged,
             resumed=tuple(o.tx_hash for o in settled.resumed),
+            waiting=acted.waiting,
             rpc_requests=requests,
             rpc_calls=calls,
             seconds=seconds,

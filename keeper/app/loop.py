@@ -2,11 +2,21 @@
 
 :func:`keep` is ``keeper run``: a keeper wired from settings, looped until stopped.
 
-It reconciles the journal on start (a restarted keeper never sends twice), polls for new blocks,
-halts with an alert after ``breaker_threshold`` consecutive failed cycles, and stops cleanly on
-SIGINT/SIGTERM (the cycle in progress finishes first). A failed cycle is a
-:class:`~keeper.errors.KeeperError` or a transport error that outlived the read retries; oracle
-problems never fail a cycle (:mod:`keeper.app.observe` skips those vaults and alerts).
+- **Start-up** (in :func:`keep`) retries transient errors up to ``KEEPER_STARTUP_TIMEOUT_S``, then
+  exits with one line naming what it gave up on. The journal is reconciled inside the loop,
+  under its error handling: a restarted keeper never sends twice, and a node that is down at
+  start-up is retried block after block like any other transient fault.
+- **Transient failures** (:func:`keeper.chain.retry.is_transient`: the node could not be reached
+  or was busy, before the cycle's deadline) never count toward the breaker: the loop backs off a
+  little and tries again at the next block. A failed block-number poll is not a cycle at all.
+- **The breaker is for systemic failure**: a permanent error repeated ``breaker_threshold``
+  times in a row (a reverted batch, a lost keeper role, no gas money, a wrong chain) halts with
+  an alert. Oracle problems and fee spikes never fail a cycle.
+- **Unserved need.** When vaults wanted a rebalance that could not be served (failed cycles, a
+  batch waiting on the fee cap or a pending transaction) for ``unserved_alert_blocks`` blocks, an
+  ``unserved`` alert fires (once per episode).
+- Every cycle, failed or not, counts toward ``max_cycles``. SIGINT/SIGTERM stop cleanly after
+  the cycle in progress.
 """
 
 from __future__ import annotations
@@ -23,10 +33,14 @@ from web3.exceptions import Web3Exception
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.wiring import connect_keeper
-from keeper.errors import Halt, KeeperError
+from keeper.chain.retry import deadline, is_transient
+from keeper.errors import ConfigError, Halt, KeeperError
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+#: What a failed cycle may raise (anything else is a bug and crashes loudly).
+_CYCLE_ERRORS = (KeeperError, OSError, Web3Exception, ValueError)
 
 
 class Runner:
@@ -34,12 +48,15 @@ class Runner:
 
     Args:
         keeper: The collaborators.
-        breaker_threshold: Consecutive failed cycles before :class:`~keeper.errors.Halt`.
+        breaker_threshold: Consecutive systemic failures before :class:`~keeper.errors.Halt`.
         poll_interval_s: How often to look for a new block.
-        max_cycles: Stop after this many cycles (``None``: run until stopped).
+        max_cycles: Stop after this many cycles, failed ones included (``None``: until stopped).
         cycle: The cycle function (tests and the demo pass their own).
         block_number: Reads the head block number (injected for tests).
         on_result: Called with each successful cycle's result.
+        cycle_deadline_s: Retries of one cycle's reads stop after this many seconds.
+        unserved_alert_blocks: Alert after this many blocks of unserved need.
+        max_backoff_s: Longest pause after consecutive transient failures.
     """
 
     def __init__(
@@ -49,21 +66,39 @@ class Runner:
         breaker_threshold: int = 5,
         poll_interval_s: float = 1.0,
         max_cycles: int | None = None,
-        cycle: Callable[[Keeper], CycleResult] = run_cycle,
+        cycle: Callable[[Keeper], CycleResult] | None = None,
         block_number: Callable[[], int] | None = None,
         on_result: Callable[[CycleResult], None] | None = None,
+        cycle_deadline_s: float | None = None,
+        unserved_alert_blocks: int = 10,
+        max_backoff_s: float = 8.0,
     ) -> None:
+        if max_cycles is not None and max_cycles < 1:
+            raise ConfigError(f"max cycles must be at least 1 (got {max_cycles})")
         self.keeper = keeper
         self.breaker_threshold = max(1, breaker_threshold)
         self.poll_interval_s = poll_interval_s
         self.max_cycles = max_cycles
-        self._cycle = cycle
+        self._cycle = cycle or (lambda k: run_cycle(k, self._head))
         self._block_number = block_number or (lambda: int(keeper.w3.eth.block_number))
         self._on_result = on_result
+        self.cycle_deadline_s = cycle_deadline_s
+        self.unserved_alert_blocks = max(1, unserved_alert_blocks)
+        self.max_backoff_s = max_backoff_s
         self._stop = threading.Event()
+        self._head: int | None = None
+        self._reconciled = keeper.sender is None
+        #: Systemic failures in a row (the breaker's count).
         self.failures = 0
+        #: Transient failures in a row (back-off only).
+        self.transient = 0
+        #: Cycles run, failed ones included.
         self.cycles = 0
+        self.failed_cycles = 0
         self.last_error: str | None = None
+        #: First block of the current episode of unserved need, and whether it was alerted.
+        self.unserved_since: int | None = None
+        self._unserved_alerted = False
 
     def stop(self, *_: object) -> None:
         """Ask the loop to stop after the current cycle (signal-safe)."""
@@ -75,43 +110,89 @@ class Runner:
         return self._stop.is_set()
 
     def run(self) -> int:
-        """Run until stopped (returns the number of cycles) or until the breaker trips.
+        """Run until stopped or ``max_cycles`` (returns the cycles run) or the breaker trips.
 
         Raises:
-            Halt: ``breaker_threshold`` consecutive cycles failed.
+            Halt: ``breaker_threshold`` consecutive systemic failures.
         """
         with self._signals():
-            if self.keeper.sender is not None:
-                report = self.keeper.sender.reconcile()
-                if report.rebroadcast or report.dropped:
-                    logger.warning("restart: journal reconciled %s", report)
             last: int | None = None
             while not self._stop.is_set():
                 head = self._wait_new_block(last)
                 if head is None:
                     break
-                last = head
+                last = self._head = head
+                self.cycles += 1
                 try:
-                    result = self._cycle(self.keeper)
-                except (KeeperError, OSError, Web3Exception, ValueError) as exc:
-                    # KeeperError, or a transport failure that outlived the read retries: a
-                    # failed cycle, not a crash (the breaker decides when to stop).
+                    with deadline(self.cycle_deadline_s):
+                        self._reconcile_once()
+                        result = self._cycle(self.keeper)
+                except _CYCLE_ERRORS as exc:
+                    # A failed cycle, not a crash: transient ones back off, systemic ones count
+                    # toward the breaker.
+                    self.failed_cycles += 1
                     self.keeper.metrics.cycles.labels("failed").inc()
-                    self._fail(f"{type(exc).__name__}: {exc}")
-                    continue
-                self._succeeded(result)
+                    self._need(head, unserved=True)
+                    if is_transient(exc):
+                        self._transient_failure(exc)
+                    else:
+                        self._fail(f"{type(exc).__name__}: {exc}")
+                else:
+                    self._succeeded(result, head)
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     break
-        logger.info("keeper stopped after %d cycles", self.cycles)
+        logger.info("keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles)
         return self.cycles
 
-    def _succeeded(self, result: CycleResult) -> None:
+    def _reconcile_once(self) -> None:
+        if self._reconciled or self.keeper.sender is None:
+            return
+        report = self.keeper.sender.reconcile()
+        self._reconciled = True
+        if report.rebroadcast or report.dropped or report.cancelled:
+            logger.warning("restart: journal reconciled %s", report)
+
+    def _succeeded(self, result: CycleResult, head: int) -> None:
         self.failures = 0
+        self.transient = 0
         self.keeper.metrics.consecutive_failures.set(0)
         self.keeper.metrics.cycles.labels("ok").inc()
-        self.cycles += 1
+        self._need(head, unserved=result.waiting is not None)
         if self._on_result is not None:
             self._on_result(result)
+
+    def _need(self, head: int, *, unserved: bool) -> None:
+        """Track an episode of unserved need; alert once it lasts ``unserved_alert_blocks``."""
+        if not unserved:
+            if self.unserved_since is not None:
+                logger.info("need served again after block %d", self.unserved_since)
+            self.unserved_since = None
+            self._unserved_alerted = False
+            return
+        if self.unserved_since is None:
+            self.unserved_since = head
+        blocks = head - self.unserved_since
+        if blocks >= self.unserved_alert_blocks and not self._unserved_alerted:
+            self._unserved_alerted = True
+            self.keeper.alerter.alert(
+                "unserved",
+                f"vaults have gone unserved for {blocks} blocks (since block "
+                f"{self.unserved_since}); last error: {self.last_error or 'none'}",
+                key=str(self.unserved_since),
+            )
+
+    def _transient_failure(self, exc: BaseException) -> None:
+        self.transient += 1
+        self.last_error = f"{type(exc).__name__}: {exc}"
+        self.keeper.metrics.transient_failures.inc()
+        logger.warning(
+            "cycle failed on a transient fault (%d in a row; the breaker does not count it): %s",
+            self.transient,
+            self.last_error,
+        )
+        pause = min(self.max_backoff_s, self.poll_interval_s * (2 ** (self.transient - 1) - 1))
+        if pause > 0:
+            self._stop.wait(pause)
 
     def _fail(self, message: str) -> None:
         self.failures += 1
@@ -126,9 +207,11 @@ class Runner:
     def _wait_new_block(self, last: int | None) -> int | None:
         while not self._stop.is_set():
             try:
-                head = self._block_number()
-            except (KeeperError, OSError, Web3Exception, ValueError) as exc:
-                self._fail(f"cannot read the block number: {type(exc).__name__}: {exc}")
+                with deadline(self.cycle_deadline_s):
+                    head = self._block_number()
+            except _CYCLE_ERRORS as exc:
+                # Never a breaker count: no cycle ran. A systemic fault shows in the cycles.
+                logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
                 self._stop.wait(self.poll_interval_s)
                 continue
             if last is None or head > last:
@@ -157,12 +240,19 @@ class Runner:
 def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = None) -> int:
     """``keeper run``: wire a keeper from settings and loop until stopped; return the cycles run.
 
+    Start-up (the connection, the vaults, the batcher and keeper role, the L1-fee reader) retries
+    transient errors for ``startup_timeout_s`` before giving up with one line.
+
     Raises:
-        ConfigError: Bad settings, key or vaults.
-        ChainError: The RPC cannot be reached.
+        ConfigError: Bad settings, key, vaults or batcher, a signer without the keeper role, or
+            ``max_cycles`` below 1.
+        ChainError: The RPC cannot be reached (after the start-up deadline).
         Halt: The breaker tripped.
     """
-    keeper = connect_keeper(settings, dry_run=dry_run)
+    if max_cycles is not None and max_cycles < 1:
+        raise ConfigError(f"--max-cycles must be at least 1 (got {max_cycles})")
+    with deadline(settings.startup_timeout_s):
+        keeper = connect_keeper(settings, dry_run=dry_run)
     if settings.metrics_port:
         keeper.metrics.serve(settings.metrics_port)
     logger.info(
@@ -176,5 +266,7 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         breaker_threshold=settings.breaker_threshold,
         poll_interval_s=settings.poll_interval_s,
         max_cycles=max_cycles,
+        cycle_deadline_s=settings.cycle_deadline_s,
+        unserved_alert_blocks=settings.unserved_alert_blocks,
     )
     return runner.run()

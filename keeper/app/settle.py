@@ -148,11 +148,16 @@ def _settle_one(
         keeper.metrics.settlements.labels("simulated").inc()
         return Settlement(vault.address, series_id, hint, "simulated")
     data = bytes.fromhex(call._encode_transaction_data()[2:])
-    intent = sender.journal.open_intent([vault.address], block, note=f"settle {series_id}")
     try:
-        outcome = sender.send_and_wait(
-            intent, vault.address, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN
+        record = sender.submit_new(
+            [vault.address],
+            block,
+            vault.address,
+            data,
+            gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN,
+            note=f"settle {series_id}",
         )
+        outcome = sender.wait(record.nonce)
     except ExecutionError as exc:
         return _failed(keeper, vault.address, series_id, hint, f"send failed: {exc}")
     if outcome.status != TxStatus.MINED:

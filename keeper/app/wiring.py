@@ -2,11 +2,19 @@
 
 The only code in the application that reads settings; every collaborator it builds is passed in
 to the cycle. The web3 connection is opened by the caller and passed here.
+
+Every start-up read (the chain id, the vaults, the batcher and the signer's keeper role, the
+L1-fee reader) is one named *step*: a transient failure is retried until the current deadline
+(``keeper run`` sets ``KEEPER_STARTUP_TIMEOUT_S``), then the keeper gives up with one line that
+says which step and why. The journal is reconciled later, in the loop, under its error handling.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -15,17 +23,54 @@ from keeper.app.collaborators import Keeper
 from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
-from keeper.chain.vaults import factory_vaults, validate_vaults
-from keeper.errors import ConfigError
+from keeper.chain.retry import backoff_s, is_transient, remaining_s
+from keeper.chain.vaults import check_batcher, factory_vaults, validate_vaults
+from keeper.errors import ChainError, ConfigError
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import Journal
 from keeper.execution.sender import Sender
+from keeper.execution.simulate import BatchCodec, batch_still_succeeds
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
 from keeper.settings import Settings
 from keeper.strategy import parse_policy
 from keeper.units import Wei
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] = time.sleep) -> T:
+    """Run one start-up read, retrying transient failures until the current deadline.
+
+    Raises:
+        ChainError: ``"start-up gave up on <what>: ..."`` once the deadline has passed (one
+            line; a permanent error propagates at once, unchanged).
+    """
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            left = remaining_s()
+            wait = backoff_s(attempt, 0.5, 5.0)
+            if left is None or left <= wait:
+                raise ChainError(
+                    f"start-up gave up on {what} after {attempt} attempts: the RPC kept failing "
+                    f"({type(exc).__name__}: {_first_line(exc)})"
+                ) from exc
+            logger.warning("start-up: %s failed (%s); retrying", what, type(exc).__name__)
+            sleep(wait)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no message"
 
 
 def connect_keeper(
@@ -47,7 +92,12 @@ def connect_keeper(
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
     w3 = connect(
-        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
+        settings.rpc_urls,
+        expected_chain_id=settings.chain_id,
+        timeout_s=settings.rpc_timeout_s,
+        send_url=settings.send_rpc_url,
+        hedge_s=settings.rpc_hedge_s,
+        attempts=settings.rpc_retries,
     )
     keeper = build_keeper(w3, settings, dry_run=dry_run, signer=signer)
     if simulate_as_signer and keeper.simulate_from is None and signer is not None:
@@ -63,10 +113,16 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     """
     vaults = list(settings.vaults)
     if not vaults and settings.factory:
-        vaults = factory_vaults(w3, settings.factory, attempts=settings.rpc_retries)
+        factory = settings.factory
+        vaults = startup_step(
+            "listing the factory's vaults",
+            lambda: factory_vaults(w3, factory, attempts=settings.rpc_retries),
+        )
     if not vaults:
         raise ConfigError("no vaults: set KEEPER_VAULTS or KEEPER_FACTORY (or --addresses)")
-    return validate_vaults(w3, vaults, attempts=settings.rpc_retries)
+    return startup_step(
+        "checking the vaults", lambda: validate_vaults(w3, vaults, attempts=settings.rpc_retries)
+    )
 
 
 def build_keeper(
@@ -93,7 +149,14 @@ def build_keeper(
     if signer is not None and settings.batcher is None:
         raise ConfigError("KEEPER_BATCHER is not set (the RebalanceBatcher address)")
     vaults = resolve_vaults(w3, settings)
-    chain_id = int(w3.eth.chain_id)
+    if settings.batcher is not None:
+        batcher = settings.batcher
+        keeper_address = signer.address if signer is not None else None
+        startup_step(
+            "checking the batcher and the keeper role",
+            lambda: check_batcher(w3, batcher, keeper_address, attempts=settings.rpc_retries),
+        )
+    chain_id = startup_step("reading the chain id", lambda: int(w3.eth.chain_id))
     metrics = metrics or Metrics()
     alerter = alerter or Alerter(
         settings.alert_webhook_url.get_secret_value() if settings.alert_webhook_url else None
@@ -112,11 +175,15 @@ def build_keeper(
         batcher=settings.batcher,
         sender=sender,
         simulate_from=settings.simulate_from,
-        l1fee=l1_fee_reader(w3, settings.l1_fee_mode, chain_id),
+        l1fee=startup_step(
+            "setting up the L1-fee reader",
+            lambda: l1_fee_reader(w3, settings.l1_fee_mode, chain_id),
+        ),
         decoder=ErrorDecoder.from_artifacts(),
         metrics=metrics,
         alerter=alerter,
         counter=rpc_counter(w3),
+        codec=BatchCodec(),
         chain_id=chain_id,
     )
 
@@ -132,6 +199,18 @@ def _sender(
     def on_event(event: str, record: Any) -> None:
         if event == "replaced":
             alerter.alert("stuck_tx", f"replaced stuck tx at nonce {record.nonce}")
+        elif event == "cancel-signed":
+            alerter.alert(
+                "stuck_tx",
+                f"cancelling tx at nonce {record.nonce}: its plan no longer simulates",
+                key=f"cancel-{record.nonce}",
+            )
+
+    codec = BatchCodec()
+    decoder = ErrorDecoder.from_artifacts()
+
+    def still_valid(to: str, data: bytes) -> bool:
+        return batch_still_succeeds(w3, to, data, signer.address, codec, decoder)
 
     return Sender(
         w3,
@@ -144,5 +223,7 @@ def _sender(
         receipt_timeout_s=settings.receipt_timeout_s,
         poll_s=min(settings.poll_interval_s, 0.5),
         chain_id=chain_id,
+        finality_depth=settings.finality_depth,
+        still_valid=still_valid,
         on_event=on_event,
     )

@@ -4,6 +4,11 @@
 provider, so :class:`WebSocketProvider` below speaks JSON-RPC over one ``websockets.sync`` socket
 (request/response only; the keeper polls for new blocks instead of subscribing).
 
+Every connection goes through a :class:`FailoverProvider`: several endpoints with health scoring,
+hedged reads (a short timeout, then the next endpoint), retries of transient read failures under
+the per-cycle deadline (:mod:`keeper.chain.retry`), never a retried send, and raw transactions to
+a separate (private) URL when one is set.
+
 Every connection carries an :class:`RpcCounter` middleware, so the runner can report how many
 round trips (HTTP requests or WebSocket messages) and JSON-RPC calls each cycle cost.
 """
@@ -13,12 +18,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
+import requests
 from eth_utils.conversions import to_text
-from web3 import HTTPProvider, Web3
+from web3 import Web3
 from web3._utils.batching import sort_batch_response_by_response_ids
 from web3.exceptions import ProviderConnectionError, Web3Exception
 from web3.middleware import Web3Middleware
@@ -28,6 +35,14 @@ from websockets.exceptions import WebSocketException
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
+from keeper.chain.retry import (
+    RpcUnavailableError,
+    backoff_s,
+    is_transient,
+    remaining_s,
+    retry_after_s,
+    rpc_error_is_transient,
+)
 from keeper.errors import ChainError, ConfigError
 
 logger = logging.getLogger(__name__)
@@ -186,12 +201,303 @@ class WebSocketProvider(JSONBaseProvider):
         return "result" in response
 
 
-def _provider(rpc_url: str, timeout_s: float) -> HTTPProvider | WebSocketProvider:
-    if rpc_url.startswith(("http://", "https://")):
-        return HTTPProvider(rpc_url, request_kwargs={"timeout": timeout_s})
-    if rpc_url.startswith(("ws://", "wss://")):
-        return WebSocketProvider(rpc_url, timeout_s=timeout_s)
-    raise ConfigError(f"unsupported RPC URL scheme: {rpc_url.split('://')[0]!r}")
+#: Methods that only read: retried and failed over. Anything else (sends, ``anvil_*``,
+#: ``evm_*``) is sent once, to one endpoint.
+READ_METHODS = frozenset(
+    {
+        "eth_blockNumber",
+        "eth_call",
+        "eth_chainId",
+        "eth_estimateGas",
+        "eth_feeHistory",
+        "eth_gasPrice",
+        "eth_getBalance",
+        "eth_getBlockByHash",
+        "eth_getBlockByNumber",
+        "eth_getCode",
+        "eth_getLogs",
+        "eth_getStorageAt",
+        "eth_getTransactionByHash",
+        "eth_getTransactionCount",
+        "eth_getTransactionReceipt",
+        "eth_maxPriorityFeePerGas",
+        "eth_syncing",
+        "net_version",
+        "web3_clientVersion",
+    }
+)
+#: Methods routed to the send URL when one is configured.
+SEND_METHODS = frozenset({"eth_sendRawTransaction"})
+
+
+class _Transport:
+    """One round trip to one endpoint with a per-call timeout; returns the decoded JSON."""
+
+    def __init__(self, url: str, timeout_s: float, session: requests.Session | None) -> None:
+        self.url = url
+        self._ws = WebSocketProvider(url, timeout_s=timeout_s) if url.startswith("ws") else None
+        self._session = session if session is not None else requests.Session()
+
+    def post(self, payload: bytes, timeout_s: float) -> Any:
+        if self._ws is not None:
+            sent = json.loads(payload)
+            if isinstance(sent, list):
+                return self._ws._roundtrip(payload, lambda d: isinstance(d, list))
+            return self._ws._roundtrip(
+                payload, lambda d: isinstance(d, dict) and d.get("id") == sent.get("id")
+            )
+        resp = self._session.post(
+            self.url,
+            data=payload,
+            headers={"Content-Type": "application/json"},
+            timeout=timeout_s,
+        )
+        resp.raise_for_status()
+        try:
+            return resp.json()
+        except ValueError as exc:
+            # A body cut short or garbled on the way: the node's answer never arrived.
+            raise requests.exceptions.ChunkedEncodingError(
+                f"unreadable JSON-RPC response: {type(exc).__name__}"
+            ) from None
+
+    def close(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+
+
+@dataclass
+class EndpointHealth:
+    """The health score of one endpoint: recent failures and a latency average.
+
+    Attributes:
+        url: The endpoint (redacted when printed).
+        failures: Failures in a row (0 after a success).
+        latency_s: Exponentially weighted mean latency of successful calls.
+        cooling_until: ``time.monotonic()`` before which it is tried only if nothing else is.
+        served: Successful calls.
+        failed: Failed calls.
+        by_method: Mean latency per JSON-RPC method.
+        retry_after_until: Before this, the server asked not to be asked again (429/503).
+    """
+
+    url: str
+    failures: int = 0
+    latency_s: float = 0.0
+    cooling_until: float = 0.0
+    served: int = 0
+    failed: int = 0
+    by_method: dict[str, float] = field(default_factory=dict)
+    retry_after_until: float = 0.0
+
+    def score(self, now: float) -> tuple[bool, int, float]:
+        """Sort key: lower is better (not cooling, fewer failures, faster)."""
+        return (self.cooling_until > now, self.failures, self.latency_s)
+
+    def ok(self, seconds: float, method: str = "") -> None:
+        """Record a success of ``method`` that took ``seconds``."""
+        self.failures = 0
+        self.served += 1
+        self.latency_s = seconds if self.served == 1 else 0.8 * self.latency_s + 0.2 * seconds
+        if method:
+            last = self.by_method.get(method)
+            self.by_method[method] = seconds if last is None else 0.8 * last + 0.2 * seconds
+
+    def expected_s(self, method: str) -> float:
+        """The mean latency of ``method`` here (of any call, before the first of it)."""
+        return self.by_method.get(method, self.latency_s)
+
+    def fail(self, now: float, retry_after: float | None = None) -> None:
+        """Record a failure: cool down for longer each time (and at least ``retry_after``)."""
+        self.failures += 1
+        self.failed += 1
+        cool = min(30.0, 0.25 * 2 ** min(self.failures - 1, 8))
+        self.cooling_until = now + max(cool, retry_after or 0.0)
+        if retry_after:
+            self.retry_after_until = now + retry_after
+
+
+class FailoverProvider(JSONBaseProvider):
+    """JSON-RPC over several endpoints: failover, health scoring and hedged reads.
+
+    - **Reads** (:data:`READ_METHODS`) go to the healthiest endpoint with a short *hedge*
+      timeout (``max(hedge_s, 4 x`` that endpoint's mean latency for the method``)``, at most
+      ``timeout_s``: a slow answer is abandoned for the next endpoint); a transient
+      failure (see :mod:`keeper.chain.retry`) moves on to the next endpoint at once, and when
+      every endpoint is cooling down it backs off with jitter (honouring ``Retry-After``). The
+      last attempt gets the full ``timeout_s``. Attempts stop at the current
+      :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is set;
+      at most 10 per endpoint under one), with :class:`~keeper.chain.retry.RpcUnavailableError`.
+    - **Sends** (``eth_sendRawTransaction``) go once to ``send_url`` if set (a private RPC),
+      else to the healthiest endpoint, and are never retried: the journaled sender resolves an
+      unknown outcome by nonce and receipt.
+    - Anything else (``anvil_*``, ``evm_*``) goes once to the healthiest endpoint.
+
+    Args:
+        urls: The read endpoints, in order of preference.
+        send_url: Where raw transactions go (``None``: the read endpoints).
+        timeout_s: The full per-request timeout.
+        hedge_s: The floor of the short timeout of a read's first attempts (it adapts upwards
+            to each method's observed latency).
+        attempts: Read attempts per endpoint.
+        session: A ``requests.Session`` (tests pass a fake).
+        sleep: Injected for tests.
+    """
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        *,
+        send_url: str | None = None,
+        timeout_s: float = 10.0,
+        hedge_s: float = 1.0,
+        attempts: int = 3,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__()
+        if not urls:
+            raise ConfigError("no RPC URL configured")
+        for url in [*urls, *([send_url] if send_url else [])]:
+            if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                raise ConfigError(f"unsupported RPC URL scheme: {url.split('://')[0]!r}")
+        self.endpoint_uri = urls[0]
+        self.timeout_s = timeout_s
+        self.hedge_s = min(hedge_s, timeout_s)
+        self.attempts = max(1, attempts)
+        self._sleep = sleep
+        self._transports = [_Transport(u, timeout_s, session) for u in urls]
+        self.health = [EndpointHealth(u) for u in urls]
+        self._send = _Transport(send_url, timeout_s, session) if send_url else None
+        self._lock = threading.Lock()
+
+    def __str__(self) -> str:
+        return f"RPC {', '.join(_redact(h.url) for h in self.health)}"
+
+    def _order(self) -> list[int]:
+        now = time.monotonic()
+        with self._lock:
+            return sorted(range(len(self.health)), key=lambda i: (self.health[i].score(now), i))
+
+    def _read(self, payload: bytes, method: str, is_read: bool) -> Any:
+        budget = 1
+        if is_read:
+            # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
+            per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
+            budget = per_endpoint * len(self._transports)
+        last: BaseException | None = None
+        for attempt in range(1, budget + 1):
+            i = self._order()[0]
+            health, transport = self.health[i], self._transports[i]
+            left = remaining_s()
+            final = attempt == budget or (left is not None and left <= self.hedge_s)
+            timeout = self.timeout_s
+            if not final:
+                hedge = max(self.hedge_s, 4 * health.expected_s(method))
+                timeout = min(self.timeout_s, hedge)
+            if left is not None:
+                timeout = min(timeout, max(left, self.hedge_s))
+            started = time.monotonic()
+            try:
+                response = transport.post(payload, timeout)
+            except Exception as exc:
+                if not is_read or not is_transient(exc):
+                    raise
+                with self._lock:
+                    health.fail(time.monotonic(), retry_after_s(exc))
+                last = exc
+            else:
+                error = _transient_error(response)
+                if error is None or not is_read:
+                    with self._lock:
+                        health.ok(time.monotonic() - started, method)
+                    return response
+                with self._lock:
+                    health.fail(time.monotonic())
+                last = ChainError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
+            logger.debug(
+                "%s on %s failed (%s), attempt %d/%d",
+                method,
+                _redact(health.url),
+                type(last).__name__,
+                attempt,
+                budget,
+            )
+            left = remaining_s()
+            if attempt == budget or (left is not None and left <= 0):
+                break
+            nxt = self.health[self._order()[0]]
+            now = time.monotonic()
+            wait = 0.0
+            if nxt.cooling_until > now:
+                # Every endpoint is cooling down: a short jittered backoff, but never sooner
+                # than a server's Retry-After asked.
+                wait = min(nxt.cooling_until - now, backoff_s(attempt, 0.1, 2.0) + 0.05)
+                wait = max(wait, min(nxt.retry_after_until - now, 5.0))
+            if wait > 0:
+                if left is not None:
+                    wait = min(wait, left)
+                self._sleep(wait)
+        raise RpcUnavailableError(
+            f"{method} failed on every RPC endpoint: {type(last).__name__}: {last}", method
+        ) from last
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        """Send one JSON-RPC request (see the class docstring for reads and sends)."""
+        payload = self.encode_rpc_request(method, params)
+        if str(method) in SEND_METHODS:
+            transport = self._send or self._transports[self._order()[0]]
+            return cast(RPCResponse, transport.post(payload, self.timeout_s))
+        return cast(RPCResponse, self._read(payload, str(method), str(method) in READ_METHODS))
+
+    def make_batch_request(
+        self, requests_info: list[tuple[RPCEndpoint, Any]]
+    ) -> list[RPCResponse] | RPCResponse:
+        """Send a JSON-RPC batch (reads only are retried) and return the responses in order."""
+        payload = self.encode_batch_rpc_request(requests_info)
+        is_read = all(str(m) in READ_METHODS for m, _ in requests_info)
+        response = self._read(payload, "batch", is_read)
+        if not isinstance(response, list):
+            return cast(RPCResponse, response)
+        return sort_batch_response_by_response_ids(response)
+
+    def is_connected(self, show_traceback: bool = False) -> bool:
+        """Whether some endpoint answers ``web3_clientVersion``."""
+        try:
+            response = self.make_request(RPCEndpoint("web3_clientVersion"), [])
+        except (RpcUnavailableError, OSError, requests.RequestException, Web3Exception):
+            if show_traceback:
+                raise
+            return False
+        return "result" in response
+
+    def chain_ids(self) -> list[tuple[str, int | None, str]]:
+        """Ask every endpoint (and the send URL) for its chain id: ``(url, id or None, error)``."""
+        payload = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
+        out: list[tuple[str, int | None, str]] = []
+        targets = list(self._transports) + ([self._send] if self._send else [])
+        for transport in targets:
+            try:
+                response = transport.post(payload, self.timeout_s)
+                out.append((transport.url, int(response["result"], 16), ""))
+            except (OSError, requests.RequestException, Web3Exception, ValueError, KeyError) as exc:
+                out.append((transport.url, None, type(exc).__name__))
+        return out
+
+    def close(self) -> None:
+        """Close WebSocket endpoints."""
+        for t in [*self._transports, *([self._send] if self._send else [])]:
+            t.close()
+
+
+def _transient_error(response: Any) -> Mapping[str, Any] | None:
+    """The first transient JSON-RPC error object in a response or batch, else ``None``."""
+    items = response if isinstance(response, list) else [response]
+    for item in items:
+        error = item.get("error") if isinstance(item, Mapping) else None
+        if rpc_error_is_transient(error):
+            return cast(Mapping[str, Any], error)
+    return None
 
 
 def connect(
@@ -200,47 +506,74 @@ def connect(
     expected_chain_id: int | None = None,
     timeout_s: float = 10.0,
     counter: RpcCounter | None = None,
+    send_url: str | None = None,
+    hedge_s: float | None = None,
+    attempts: int = 3,
 ) -> Web3:
-    """Connect to a JSON-RPC endpoint (HTTP or WebSocket) and check it answers.
+    """Connect to one or several JSON-RPC endpoints (HTTP or WebSocket) and check they answer.
+
+    Every connection goes through a :class:`FailoverProvider`, even with one URL (it retries
+    transient read failures under the deadline).
 
     Args:
-        rpc_url: ``http(s)://`` or ``ws(s)://`` URL, or several: the first that answers wins.
+        rpc_url: ``http(s)://`` or ``ws(s)://`` URL, or several (failover, healthiest first).
         expected_chain_id: When given, refuse a node on any other chain.
-        timeout_s: Per-request timeout.
+        timeout_s: Full per-request timeout.
         counter: Where to count requests (a fresh :class:`RpcCounter` when omitted); reach it
             afterwards with :func:`rpc_counter`.
+        send_url: Send raw transactions here (a private RPC) instead of the read endpoints.
+        hedge_s: Floor of the short timeout of a read's first attempts (default 0.25 s).
+        attempts: Read attempts per endpoint.
 
     Raises:
         ConfigError: A URL scheme is not supported.
-        ChainError: No node can be reached, or it is on the wrong chain.
+        ChainError: No endpoint can be reached (within the current deadline), or one is on the
+            wrong chain (every endpoint that answers must agree).
     """
     urls = [rpc_url] if isinstance(rpc_url, str) else list(rpc_url)
     if not urls:
         raise ConfigError("no RPC URL configured")
-    providers = [(url, _provider(url, timeout_s)) for url in urls]
-    last_error = ""
-    for url, provider in providers:
-        w3 = Web3(provider)
-        try:
-            chain_id = w3.eth.chain_id
-        except (OSError, Web3Exception, ValueError) as exc:
-            # The transport's message repeats the full URL (and any API key): name the type only.
-            last_error = f"cannot reach RPC at {_redact(url)}: {type(exc).__name__}"
-            if url != urls[-1]:
-                logger.warning("%s; trying the next RPC URL", last_error)
-            continue
-        if expected_chain_id is not None and chain_id != expected_chain_id:
-            raise ChainError(f"RPC is on chain {chain_id}, expected chain {expected_chain_id}")
-        # web3's default "validation" middleware asks the node for eth_chainId before every
-        # eth_call/eth_estimateGas (several per cycle). The chain id is checked once, here, and
-        # every transaction is signed locally with it, so the per-call check only costs RPCs.
-        if "validation" in w3.middleware_onion:
-            w3.middleware_onion.remove("validation")
-        counter = install_counter(w3, counter)
-        w3.keeper_rpc_counter = counter  # type: ignore[attr-defined]
-        logger.info("connected to chain %d at %s", chain_id, _redact(url))
-        return w3
-    raise ChainError(last_error)
+    provider = FailoverProvider(
+        urls,
+        send_url=send_url,
+        timeout_s=timeout_s,
+        hedge_s=hedge_s if hedge_s is not None else min(0.25, timeout_s),
+        attempts=attempts,
+    )
+    started = time.monotonic()
+    answers = provider.chain_ids()
+    tries = 1
+    while not any(cid is not None for _, cid, _ in answers):
+        left = remaining_s()
+        if left is None or left <= 0:
+            url, _, error = answers[-1]
+            waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
+            raise ChainError(
+                f"cannot reach RPC at {_redact(url)}: {error}{waited if tries > 1 else ''}"
+            )
+        provider._sleep(min(left, 1.0))
+        answers = provider.chain_ids()
+        tries += 1
+    ids = {cid for _, cid, _ in answers if cid is not None}
+    for url, cid, error in answers:
+        if cid is None:
+            logger.warning("cannot reach RPC at %s: %s; using the others", _redact(url), error)
+    if len(ids) > 1:
+        listed = ", ".join(f"{_redact(u)}: {c}" for u, c, _ in answers if c is not None)
+        raise ChainError(f"the RPC endpoints disagree on the chain ({listed})")
+    chain_id = ids.pop()
+    if expected_chain_id is not None and chain_id != expected_chain_id:
+        raise ChainError(f"RPC is on chain {chain_id}, expected chain {expected_chain_id}")
+    w3 = Web3(provider)
+    # web3's default "validation" middleware asks the node for eth_chainId before every
+    # eth_call/eth_estimateGas (several per cycle). The chain id is checked once, here, and
+    # every transaction is signed locally with it, so the per-call check only costs RPCs.
+    if "validation" in w3.middleware_onion:
+        w3.middleware_onion.remove("validation")
+    counter = install_counter(w3, counter)
+    w3.keeper_rpc_counter = counter  # type: ignore[attr-defined]
+    logger.info("connected to chain %d at %s", chain_id, provider)
+    return w3
 
 
 def rpc_counter(w3: Web3) -> RpcCounter:
@@ -261,6 +594,8 @@ def _redact(url: str) -> str:
 
 
 __all__ = [
+    "EndpointHealth",
+    "FailoverProvider",
     "RpcCounter",
     "WebSocketProvider",
     "connect",

@@ -1,35 +1,58 @@
-"""Retries for chain reads: bounded attempts, exponential backoff, transport errors only.
+"""Errors classified once (transient or permanent), and retries of reads under a deadline.
 
-A revert (``ContractLogicError``) or a bad answer is never retried: asking again would give the
-same answer. Only a failure to *talk* to the node is: a refused or reset connection, a timeout,
-a dropped WebSocket, an HTTP 5xx/429.
+**Transient** -- asking again, later or elsewhere, may well succeed:
+
+- transport failures: a refused or reset connection, a connection cut mid-response (requests'
+  ``ChunkedEncodingError``), a timeout, a dropped WebSocket;
+- HTTP 429 (its ``Retry-After`` is honoured) and any 5xx;
+- JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
+  ``-32005`` / ``-32016`` rate limits, ``-32000`` "header not found" (a load-balanced node that
+  has not seen the block yet);
+- :class:`RpcUnavailableError`: the failover provider already retried and gave up.
+
+**Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
+invalid parameters (``-32602``), an unknown method, authorisation (HTTP 401/403), a bad answer.
+
+Reads are retried with full-jitter exponential backoff, at most ``attempts`` times and never past
+the current :func:`deadline` (the loop sets one per cycle; the failover provider in
+:mod:`keeper.chain.connection` honours the same deadline). **Sends are never retried here**: a
+send whose outcome is unknown is resolved by nonce and receipt (:mod:`keeper.execution.sender`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
-from collections.abc import Callable
-from typing import TypeVar
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any, TypeVar
 
 import requests
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    wait_exponential,
+from web3.exceptions import (
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    Web3RPCError,
 )
-from web3.exceptions import ProviderConnectionError, TimeExhausted
 from websockets.exceptions import WebSocketException
+
+from keeper.errors import ChainError
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
 #: Exceptions that mean "the node was not reached or did not answer", never "the call failed".
+#: (``requests.ConnectionError`` covers ``ChunkedEncodingError``'s sibling ``ProtocolError``
+#: wrapping; ``ChunkedEncodingError`` itself derives from ``RequestException`` only.)
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     requests.ConnectionError,
     requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
     ProviderConnectionError,
     ConnectionError,
     TimeoutError,
@@ -37,22 +60,137 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeExhausted,
 )
 
+#: JSON-RPC error codes that mean "busy or behind, ask again".
+TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016})
+#: Messages (lower case, spaces removed) of ``-32000`` errors that are transient.
+TRANSIENT_RPC_MESSAGES = ("headernotfound", "ratelimit", "toomanyrequests", "timeout")
 
-def is_transport_error(exc: BaseException) -> bool:
-    """True for connection failures, timeouts, and HTTP 429/5xx answers."""
+
+class RpcUnavailableError(ChainError):
+    """No endpoint answered a read before the deadline or the attempts ran out (transient).
+
+    Attributes:
+        method: The JSON-RPC method.
+    """
+
+    def __init__(self, message: str, method: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+
+
+def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:
+    """Whether a JSON-RPC ``error`` object means "ask again" (see the module docstring)."""
+    if not isinstance(error, Mapping):
+        return False
+    code = error.get("code")
+    message = str(error.get("message", "")).lower().replace(" ", "")
+    if code in TRANSIENT_RPC_CODES:
+        # Some nodes report a revert as -32603 with revert data: that is an answer.
+        return "revert" not in message and not error.get("data")
+    if code == -32000:
+        return any(m in message for m in TRANSIENT_RPC_MESSAGES)
+    return False
+
+
+def _one_is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, RpcUnavailableError):
+        return True
+    if isinstance(exc, ContractLogicError):
+        return False
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else 0
         return status == 429 or status >= 500
+    if isinstance(exc, Web3RPCError):
+        response = exc.rpc_response if isinstance(exc.rpc_response, Mapping) else {}
+        return rpc_error_is_transient(response.get("error"))
     return isinstance(exc, TRANSPORT_ERRORS)
 
 
-def _log_retry(state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    logger.warning(
-        "chain read failed (%s), attempt %d; retrying",
-        type(exc).__name__ if exc else "?",
-        state.attempt_number,
-    )
+def is_transient(exc: BaseException) -> bool:
+    """True when ``exc`` -- or an exception it was raised ``from`` -- is transient."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if _one_is_transient(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def is_transport_error(exc: BaseException) -> bool:
+    """True for a transient failure worth retrying right here (kept for callers of the old name).
+
+    :class:`RpcUnavailableError` is transient but *not* retried again: the provider already did.
+    """
+    return not isinstance(exc, RpcUnavailableError) and _one_is_transient(exc)
+
+
+def retry_after_s(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` (seconds) on an HTTP 429/503, else ``None``."""
+    response = getattr(exc, "response", None)
+    headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    return parse_retry_after(headers.get("Retry-After"))
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Parse a ``Retry-After`` header: delta seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+# -- the per-cycle deadline -------------------------------------------------------------------
+_DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "keeper_read_deadline", default=None
+)
+
+
+@contextlib.contextmanager
+def deadline(seconds: float | None) -> Iterator[None]:
+    """Bound every retry inside the block to ``seconds`` from now (nested deadlines: earliest).
+
+    ``None`` leaves the current deadline as it is.
+    """
+    if seconds is None:
+        yield
+        return
+    new = time.monotonic() + max(0.0, seconds)
+    current = _DEADLINE.get()
+    token = _DEADLINE.set(new if current is None else min(current, new))
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(token)
+
+
+def remaining_s() -> float | None:
+    """Seconds left before the current deadline (``None``: no deadline; never negative)."""
+    end = _DEADLINE.get()
+    return None if end is None else max(0.0, end - time.monotonic())
+
+
+def backoff_s(
+    attempt: int, initial_s: float, max_s: float, rng: random.Random | None = None
+) -> float:
+    """Full-jitter backoff before retry ``attempt`` (1-based).
+
+    Uniform in ``[0, initial_s * 2**(attempt-1)]``, never below ``initial_s / 2`` and never
+    above ``max_s``.
+    """
+    top = min(max_s, initial_s * 2 ** max(0, attempt - 1))
+    draw = (rng or random).uniform(0.0, top)
+    return min(max_s, max(initial_s / 2, draw))
 
 
 def read_with_retry(
@@ -61,24 +199,40 @@ def read_with_retry(
     attempts: int = 3,
     initial_s: float = 0.2,
     max_s: float = 5.0,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Call ``fn`` and retry it on transport errors only.
+    """Call ``fn`` and retry it on transient errors, within ``attempts`` and the deadline.
 
     Args:
-        fn: The read (no arguments; close over them).
+        fn: The read (no arguments; close over them). Never a send.
         attempts: Total attempts, at least 1.
-        initial_s: First backoff; doubles each time up to ``max_s``.
+        initial_s: Base of the jittered backoff (doubles per retry, up to ``max_s``).
         max_s: Longest backoff.
+        sleep: Injected for tests.
 
     Returns:
-        ``fn()``'s result. The last transport error is re-raised once attempts run out; any other
-        exception propagates at once.
+        ``fn()``'s result. The last transient error is re-raised once attempts or the deadline
+        run out; any other exception propagates at once.
     """
-    retrying = Retrying(
-        stop=stop_after_attempt(max(1, attempts)),
-        wait=wait_exponential(multiplier=initial_s, min=initial_s, max=max_s),
-        retry=retry_if_exception(is_transport_error),
-        before_sleep=_log_retry,
-        reraise=True,
-    )
-    return retrying(fn)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_transport_error(exc) or attempt >= max(1, attempts):
+                raise
+            wait = backoff_s(attempt, initial_s, max_s)
+            hint = retry_after_s(exc)
+            if hint is not None:
+                wait = max(wait, min(hint, max_s))
+            left = remaining_s()
+            if left is not None and left <= wait:
+                raise
+            logger.warning(
+                "chain read failed (%s), attempt %d; retrying in %.2fs",
+                type(exc).__name__,
+                attempt,
+                wait,
+            )
+            sleep(wait)

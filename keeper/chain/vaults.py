@@ -1,4 +1,9 @@
-"""Which vaults to keep: validate configured addresses, or list them from a factory."""
+"""Which vaults to keep, and the batcher to send through: validated before the first cycle.
+
+A transient failure (see :mod:`keeper.chain.retry`) is never reported as "not a vault": it
+propagates as it is, so start-up retries it and, if it persists, says the node could not be
+reached.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 
-from keeper.chain.retry import read_with_retry
+from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -52,6 +57,8 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
             try:
                 result = read_with_retry(call, attempts=attempts)
             except (ContractLogicError, Web3Exception, ValueError) as exc:
+                if is_transient(exc):
+                    raise
                 raise ConfigError(
                     f"{address} is not a vault ({probe} failed: {type(exc).__name__})"
                 ) from None
@@ -87,7 +94,59 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
             (chunk,) = abi_decode(["address[]"], call(data))
             out.extend(str(to_checksum_address(v)) for v in chunk)
     except (ContractLogicError, Web3Exception, ValueError) as exc:
+        if is_transient(exc):
+            raise
         raise ConfigError(
             f"{address} is not a vault factory (registry read failed: {type(exc).__name__})"
         ) from None
     return out
+
+
+def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3) -> None:
+    """Check ``batcher`` is a RebalanceBatcher and, when given, that ``keeper`` may call it.
+
+    Reads its code, ``maxBatch()`` (a view only the batcher has) and ``isKeeper(keeper)`` (its
+    keeper registry).
+
+    Raises:
+        ConfigError: One line: no code there, not a RebalanceBatcher, or the signer is not a
+            registered keeper.
+    """
+    address = to_checksum_address(batcher)
+    code = read_with_retry(lambda: bytes(w3.eth.get_code(address)), attempts=attempts)
+    if len(code) == 0:
+        raise ConfigError(f"batcher {address} has no contract code (check KEEPER_BATCHER)")
+
+    def call(data: bytes) -> bytes:
+        try:
+            return bytes(
+                read_with_retry(
+                    lambda: w3.eth.call({"to": address, "data": HexBytes(data)}),
+                    attempts=attempts,
+                )
+            )
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            if is_transient(exc):
+                raise
+            raise ConfigError(
+                f"{address} is not a RebalanceBatcher (maxBatch()/isKeeper(address) failed: "
+                f"{type(exc).__name__}; check KEEPER_BATCHER)"
+            ) from None
+
+    raw = call(bytes(_selector("maxBatch()")))
+    if len(raw) != 32 or int.from_bytes(raw, "big") == 0:
+        raise ConfigError(
+            f"{address} is not a RebalanceBatcher (maxBatch() answered {len(raw)} bytes; "
+            "check KEEPER_BATCHER)"
+        )
+    if keeper is None:
+        return
+    signer = to_checksum_address(keeper)
+    raw = call(bytes(_selector("isKeeper(address)")) + abi_encode(["address"], [signer]))
+    if len(raw) != 32:
+        raise ConfigError(f"{address} is not a RebalanceBatcher (isKeeper(address) malformed)")
+    if int.from_bytes(raw, "big") != 1:
+        raise ConfigError(
+            f"signer {signer} is not a registered keeper of batcher {address} "
+            "(isKeeper returned false): use the keeper key, or have the admin call setKeeper"
+        )

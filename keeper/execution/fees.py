@@ -42,7 +42,9 @@ def initial_fees(base_fee: int, tip: int, caps: FeeCaps) -> Fees:
     """
     if base_fee > caps.max_fee_per_gas:
         raise FeeCapError(
-            f"base fee {base_fee} wei exceeds the max fee cap {caps.max_fee_per_gas} wei"
+            f"base fee {base_fee} wei exceeds the max fee cap {caps.max_fee_per_gas} wei",
+            base_fee,
+            caps.max_fee_per_gas,
         )
     priority = min(tip, caps.max_priority_fee_per_gas)
     max_fee = min(2 * base_fee + priority, caps.max_fee_per_gas)
@@ -71,11 +73,16 @@ def bump_fees(
     if tip > caps.max_priority_fee_per_gas:
         raise FeeCapError(
             f"replacement tip {tip} wei exceeds the priority fee cap "
-            f"{caps.max_priority_fee_per_gas} wei"
+            f"{caps.max_priority_fee_per_gas} wei",
+            base_fee,
+            caps.max_fee_per_gas,
         )
     if max_fee > caps.max_fee_per_gas:
         raise FeeCapError(
             f"replacement max fee {max_fee} wei exceeds the cap {caps.max_fee_per_gas} wei"
+            f" (base fee {base_fee} wei)",
+            base_fee,
+            caps.max_fee_per_gas,
         )
     market = min(2 * base_fee + tip, caps.max_fee_per_gas)
     max_fee = max(max_fee, market, tip)

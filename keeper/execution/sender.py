@@ -16,14 +16,28 @@ against the chain on restart:
 A transaction not mined ``replace_after_blocks`` blocks after it was sent is replaced by the same
 call at the same nonce with both fee fields bumped by at least 12.5%, under the caps
 (journal first, again). A mined transaction whose block disappears (a reorg) is marked
-``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent.
+``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent; its
+receipt is re-read only until it is ``finality_depth`` blocks deep.
+
+Faults:
+
+- **A send is never retried blindly.** A broadcast whose outcome is unknown (a transport error, a
+  5xx) leaves the row as it was; the next poll settles it by receipt and nonce, or broadcasts
+  the identical bytes again (same hash: it can never become a second transaction).
+- **Fee spikes.** A base fee above the cap raises :class:`~keeper.errors.FeeCapError` *before*
+  anything is journaled (no intent is opened); a journaled transaction the node refuses as
+  underpriced ("max fee per gas less than block base fee") waits in the journal, and is
+  broadcast again (or replaced) once the base fee falls.
+- **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
+  call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
+  nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +46,10 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import TransactionNotFound, Web3RPCError
+from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
-from keeper.chain.retry import read_with_retry
-from keeper.errors import ExecutionError, NonceError, TxTimeoutError
+from keeper.chain.retry import is_transient, read_with_retry
+from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
 from keeper.execution.transactions import base_fee, build_tx, chain_nonce, sign_tx
@@ -45,6 +59,16 @@ logger = logging.getLogger(__name__)
 
 _ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
 _NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
+#: The node will not take it at today's base fee (or as a replacement): it waits, never fails.
+_UNDERPRICED = (
+    "max fee per gas less than block base fee",
+    "fee cap less than block base fee",
+    "feecaptoolow",
+    "transaction underpriced",
+    "replacement transaction underpriced",
+)
+#: Gas of a cancel (a 0-value transfer to itself).
+CANCEL_GAS = 21_000
 
 
 #: Versions not yet settled: a receipt for a sibling replaces them, a stranger's drops them.
@@ -66,6 +90,8 @@ class SendOutcome:
     effective_gas_price: Wei | None
     replacements: int
     receipt: Any = None
+    #: The winner was a cancel: the plan no longer simulated, nothing was rebalanced.
+    cancelled: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +101,7 @@ class ReconcileReport:
     mined: int = 0
     rebroadcast: int = 0
     dropped: int = 0
+    cancelled: int = 0
 
 
 class Sender:
@@ -90,7 +117,14 @@ class Sender:
         replace_after_blocks: Replace a version still unmined this many blocks after its send.
         receipt_timeout_s: Give up waiting (the journal keeps the tx; the next cycle resumes).
         poll_s: How often to look for receipts and new blocks.
+        chain_id: The chain id (read from the node when omitted).
+        finality_depth: Blocks after which a mined transaction is final (no reorg checks).
+        still_valid: ``(to, data) -> bool``: whether a journaled call would still succeed now
+            (re-simulated before a rebroadcast after restart and before a replacement);
+            ``None`` trusts every plan.
         sleep: Injected for tests.
+        on_event: Called with each event (``signed``, ``sent``, ``underpriced``, ``replaced``,
+            ``cancel-signed``, ``mined``, ...) and its record.
     """
 
     def __init__(
@@ -106,6 +140,8 @@ class Sender:
         receipt_timeout_s: float = 120.0,
         poll_s: float = 0.2,
         chain_id: int | None = None,
+        finality_depth: int = 12,
+        still_valid: Callable[[str, bytes], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_event: Callable[[str, TxRecord], None] | None = None,
     ) -> None:
@@ -120,6 +156,8 @@ class Sender:
         self.receipt_timeout_s = receipt_timeout_s
         self.poll_s = poll_s
         self.chain_id = chain_id if chain_id is not None else int(w3.eth.chain_id)
+        self.finality_depth = max(1, finality_depth)
+        self._still_valid = still_valid
         self._sleep = sleep
         self._on_event = on_event
         #: When each nonce was first seen used with no receipt for any of our versions.
@@ -169,16 +207,37 @@ class Sender:
         return signed.raw_hex, signed.tx_hash
 
     def _broadcast(self, record: TxRecord) -> str:
-        """Send the journaled raw bytes; return ``sent``, ``known`` or ``nonce-used``."""
+        """Send the journaled raw bytes once (never retried here).
+
+        Returns:
+            ``sent``; ``known`` (already in the pool); ``nonce-used``; ``underpriced`` (the
+            node will not take it at this base fee: it waits); or ``unknown`` (a transient
+            failure: it may or may not have reached the pool, settled later by receipt and
+            nonce).
+
+        Raises:
+            ExecutionError: The node refused the transaction for another reason.
+        """
         try:
-            read_with_retry(lambda: self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx)))
-        except (Web3RPCError, ValueError) as exc:
+            self.w3.eth.send_raw_transaction(HexBytes(record.raw_tx))
+        except Exception as exc:
             text = str(exc).lower().replace(" ", "")
             if any(k.replace(" ", "") in text for k in _ALREADY_KNOWN):
                 return "known"
             if any(k.replace(" ", "") in text for k in _NONCE_TOO_LOW):
                 return "nonce-used"
-            raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
+            if any(k.replace(" ", "") in text for k in _UNDERPRICED):
+                return "underpriced"
+            if is_transient(exc):
+                logger.warning(
+                    "broadcast of %s: outcome unknown (%s); settled by receipt and nonce",
+                    record.tx_hash,
+                    type(exc).__name__,
+                )
+                return "unknown"
+            if isinstance(exc, Web3RPCError | ValueError):
+                raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
+            raise
         return "sent"
 
     # -- sending ----------------------------------------------------------------------------
@@ -226,10 +285,63 @@ class Sender:
         """
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        return self._journal_signed(lambda: intent_id, to, data, gas, fees, nonce, l1_fee)
+
+    def submit_new(
+        self,
+        vaults: Sequence[str],
+        block: int,
+        to: str,
+        data: bytes,
+        gas: int,
+        *,
+        l1_fee: Callable[[bytes], int] | None = None,
+        note: str = "",
+    ) -> TxRecord:
+        """Open an intent for ``vaults`` and send its call: :meth:`submit` without orphans.
+
+        The intent is opened only once the nonce and the fees are known, right before the signed
+        row is written: a failure before that (a fee spike, an unreachable node) leaves nothing
+        in the journal. The L1 fee is priced on the exact signed bytes after the broadcast.
+
+        Raises:
+            FeeCapError: The base fee is above the cap (nothing journaled).
+            ExecutionError: The node refused the transaction.
+        """
+        nonce = self.next_nonce()
+        fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        record = self._journal_signed(
+            lambda: self.journal.open_intent(vaults, block, note=note), to, data, gas, fees, nonce, None
+        )
+        sent = self._send_journaled(record)
+        if l1_fee is None:
+            return sent
+        # Priced after the broadcast: the fee is bookkeeping, not part of the transaction, so it
+        # stays off the path between the decision and the send.
+        try:
+            fee = Wei(l1_fee(bytes(HexBytes(record.raw_tx))))
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            logger.warning("L1 fee of %s not priced: %s", record.tx_hash, type(exc).__name__)
+            return sent
+        return self.journal.mark(sent.tx_hash, sent.status, l1_fee=fee)
+
+    def _journal_signed(
+        self,
+        intent: Callable[[], int],
+        to: str,
+        data: bytes,
+        gas: int,
+        fees: Fees,
+        nonce: int,
+        l1_fee: Callable[[bytes], int] | None,
+        event: str = "signed",
+    ) -> TxRecord:
         raw, tx_hash = self._sign(to, data, gas, fees, nonce)
         fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
-            intent_id=intent_id,
+            intent_id=intent(),
             account=self.address,
             nonce=nonce,
             tx_hash=tx_hash,
@@ -239,7 +351,7 @@ class Sender:
             gas=gas,
             l1_fee=fee_l1,
         )
-        self._emit("signed", record)
+        self._emit(event, record)
         return record
 
     def _send_journaled(self, record: TxRecord) -> TxRecord:
@@ -248,12 +360,39 @@ class Sender:
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
             return record
-        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head())
+        if result in ("underpriced", "unknown"):
+            # The row keeps its status (a ``signed`` row is broadcast again by the next poll);
+            # the block of the first try starts the replacement clock.
+            if record.sent_block is None:
+                head = self._head_or_none()
+                if head is not None:
+                    record = self.journal.mark(record.tx_hash, record.status, sent_block=head)
+            if result == "underpriced":
+                self._emit("underpriced", record)
+            return record
+        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head_or_none())
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
 
-    def replace(self, nonce: int) -> TxRecord:
+    def _head_or_none(self) -> int | None:
+        """The head for ``sent_block``, or ``None`` when it cannot be read right now.
+
+        The transaction is out either way, so the journal must say ``sent``; the next poll
+        starts its replacement clock.
+        """
+        try:
+            return self._head()
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            return None
+
+    def replace(self, nonce: int, *, cancel: bool = False) -> TxRecord:
         """Replace the newest version of ``nonce`` with bumped fees (journal first).
+
+        Args:
+            nonce: The nonce.
+            cancel: Replace with a 0-value transfer to the keeper itself (the plan went stale).
 
         Raises:
             FeeCapError: The bump would exceed a cap.
@@ -264,23 +403,63 @@ class Sender:
         last = versions[-1]
         old = Fees(last.max_fee, last.priority_fee)
         fees = bump_fees(old, self.caps, base_fee=self._base_fee())
-        decoded = _decode_raw(last.raw_tx)
-        raw, tx_hash = self._sign(decoded["to"], decoded["data"], last.gas, fees, nonce)
-        record = self.journal.record_signed(
-            intent_id=last.intent_id,
-            account=self.address,
-            nonce=nonce,
-            tx_hash=tx_hash,
-            raw_tx=raw,
-            max_fee=fees.max_fee_per_gas,
-            priority_fee=fees.max_priority_fee_per_gas,
-            gas=last.gas,
-            l1_fee=last.l1_fee,
+        if cancel:
+            to, data, gas = self.address, b"", CANCEL_GAS
+        else:
+            decoded = _decode_raw(last.raw_tx)
+            to, data, gas = decoded["to"], decoded["data"], last.gas
+        record = self._journal_signed(
+            lambda: last.intent_id,
+            to,
+            data,
+            gas,
+            fees,
+            nonce,
+            None,
+            "cancel-signed" if cancel else "replacement-signed",
         )
-        self._emit("replacement-signed", record)
         sent = self._send_journaled(record)
         self._emit("replaced", last)
         return sent
+
+    def _is_cancel(self, record: TxRecord) -> bool:
+        decoded = _decode_raw(record.raw_tx)
+        return decoded["to"] == self.address and not decoded["data"]
+
+    def plan_still_valid(self, record: TxRecord) -> bool:
+        """Whether ``record``'s call would still succeed now (``True`` without a checker).
+
+        A cancel is always valid. A check that cannot reach the node counts as valid: the
+        plan is re-checked at the next replacement.
+        """
+        if self._still_valid is None or self._is_cancel(record):
+            return True
+        decoded = _decode_raw(record.raw_tx)
+        try:
+            return bool(self._still_valid(decoded["to"], decoded["data"]))
+        except Exception as exc:
+            if is_transient(exc):
+                return True
+            raise
+
+    def _unstick(self, nonce: int, last: TxRecord) -> None:
+        """Replace a stuck version: a cancel if its plan went stale, else a bump.
+
+        Raises:
+            FeeCapError: The base fee is above what this version or any bump under the cap
+                can pay (the version keeps waiting in the journal).
+        """
+        cancel = not self.plan_still_valid(last)
+        try:
+            self.replace(nonce, cancel=cancel)
+        except FeeCapError:
+            base = self._base_fee()
+            if base <= last.max_fee:
+                # The version itself can be mined again at this base fee, but cannot be bumped:
+                # make sure the node holds it (identical bytes), and wait.
+                self._send_journaled(last)
+                return
+            raise
 
     # -- waiting ----------------------------------------------------------------------------
     def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
@@ -300,13 +479,27 @@ class Sender:
         for v in versions:
             if v.tx_hash != winner.tx_hash and v.status in _UNSETTLED:
                 self.journal.mark(v.tx_hash, TxStatus.REPLACED)
-        self.journal.set_intent(
-            winner.intent_id,
-            IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
-        )
-        self._emit(status, record)
+        cancelled = self._is_cancel(winner)
+        if cancelled:
+            self.journal.set_intent(
+                winner.intent_id, IntentStatus.ABANDONED, "cancelled: the plan no longer simulated"
+            )
+        else:
+            self.journal.set_intent(
+                winner.intent_id,
+                IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
+            )
+        self._emit("cancelled" if cancelled else status, record)
         return SendOutcome(
-            nonce, winner.tx_hash, status, block, gas_used, price, len(versions) - 1, receipt
+            nonce,
+            winner.tx_hash,
+            status,
+            block,
+            gas_used,
+            price,
+            len(versions) - 1,
+            receipt,
+            cancelled,
         )
 
     def _drop(self, nonce: int) -> SendOutcome:
@@ -327,7 +520,8 @@ class Sender:
         """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
 
         Raises:
-            FeeCapError: The transaction is stuck and cannot be bumped under the caps.
+            FeeCapError: The transaction is stuck and cannot be bumped under the caps (it keeps
+                waiting in the journal; poll again later).
         """
         versions = self.journal.versions(self.address, nonce)
         if not versions:
@@ -359,9 +553,11 @@ class Sender:
         if last.status is TxStatus.SIGNED:
             self._send_journaled(last)
             return None
+        if last.sent_block is None:
+            last = self.journal.mark(last.tx_hash, last.status, sent_block=head)
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
-            self.replace(nonce)
+            self._unstick(nonce, last)
         return None
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
@@ -375,7 +571,14 @@ class Sender:
             timeout_s if timeout_s is not None else self.receipt_timeout_s
         )
         while True:
-            outcome = self.poll_nonce(nonce)
+            try:
+                outcome = self.poll_nonce(nonce)
+            except Exception as exc:
+                # A read that outlived its retries: the journal still holds the truth; poll on.
+                if isinstance(exc, FeeCapError) or not is_transient(exc):
+                    raise
+                logger.warning("waiting on nonce %d: %s", nonce, type(exc).__name__)
+                outcome = None
             if outcome is not None:
                 return outcome
             if time.monotonic() >= deadline:
@@ -400,9 +603,11 @@ class Sender:
         """Settle every pending journal entry against the chain (run at start-up).
 
         Nonces are handled in ascending order, and a still-unused nonce is rebroadcast with its
-        identical signed bytes, so nothing is sent twice and no nonce gap is left.
+        identical signed bytes -- unless its plan no longer simulates, in which case a cancel
+        takes the nonce -- so nothing is sent twice, nothing stale is mined, and no nonce gap
+        is left. A pending version the node refuses as underpriced waits in the journal.
         """
-        mined = rebroadcast = dropped = 0
+        mined = rebroadcast = dropped = cancelled = 0
         latest = self.chain_nonce("latest")
         for nonce in self.journal.pending_nonces(self.address):
             versions = self.journal.versions(self.address, nonce)
@@ -417,29 +622,76 @@ class Sender:
             if settled:
                 continue
             if nonce < latest:
-                self._drop(nonce)
-                dropped += 1
+                late = self._late_receipt(versions)
+                if late is not None:
+                    self._settle(nonce, late[0], late[1])
+                    mined += 1
+                else:
+                    self._drop(nonce)
+                    dropped += 1
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
+            if not self.plan_still_valid(newest):
+                try:
+                    self.replace(nonce, cancel=True)
+                except FeeCapError as exc:
+                    # Leave the stale version unsent; the next poll tries again.
+                    logger.warning("cannot cancel stale nonce %d yet: %s", nonce, exc)
+                    continue
+                cancelled += 1
+                continue
             self._send_journaled(newest)
             rebroadcast += 1
-        report = ReconcileReport(mined, rebroadcast, dropped)
+        report = ReconcileReport(mined, rebroadcast, dropped, cancelled)
         logger.info(
-            "journal reconciled: %d mined, %d rebroadcast, %d dropped",
+            "journal reconciled: %d mined, %d rebroadcast, %d dropped, %d cancelled",
             report.mined,
             report.rebroadcast,
             report.dropped,
+            report.cancelled,
         )
         return report
 
-    def check_reorgs(self, depth: int = 64) -> list[int]:
-        """Mark mined transactions whose block is gone; return their intents to re-evaluate."""
-        head = self._head()
+    def _late_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
+        """A receipt for one of ``versions`` that shows up within ``DROP_GRACE_S``.
+
+        A node can report a nonce used a moment before it serves the receipt (see
+        :meth:`poll_nonce`): only a nonce still without one of our receipts after the grace is
+        someone else's.
+        """
+        until = time.monotonic() + DROP_GRACE_S
+        while True:
+            for v in reversed(versions):
+                receipt = self._receipt(v.tx_hash)
+                if receipt is not None:
+                    return v, receipt
+            if time.monotonic() >= until:
+                return None
+            self._sleep(min(self.poll_s, 0.2))
+
+    def check_reorgs(self, head: int | None = None) -> list[int]:
+        """Mark mined transactions whose block is gone; return their intents to re-evaluate.
+
+        Only transactions not yet final (mined less than ``finality_depth`` blocks below
+        ``head``) are looked at, and cheaply: blocks are hash-chained, so if the newest block
+        holding one of them still has the hash journaled for it, none of them moved (one header
+        read). Only when it changed are their receipts read one by one. A cycle with nothing
+        recent in the journal reads nothing.
+        """
+        recent = [
+            rec
+            for status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REORGED)
+            for rec in self.journal.with_status(status, self.address)
+            if rec.mined_block is not None
+        ]
+        if not recent:
+            return []
+        head = self._head() if head is None else head
+        horizon = head - self.finality_depth
+        live = [r for r in recent if r.status is not TxStatus.REORGED and _block(r) >= horizon]
         reorged: list[int] = []
-        for status in (TxStatus.MINED, TxStatus.REVERTED):
-            for rec in self.journal.with_status(status, self.address):
-                if rec.mined_block is None or rec.mined_block < head - depth:
-                    continue
+        if live and not self._still_canonical(max(live, key=_block)):
+            for rec in live:
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
                 if block_hash is None or block_hash != rec.mined_block_hash:
@@ -449,12 +701,26 @@ class Sender:
                     )
                     self._emit("reorged", rec)
                     reorged.append(rec.intent_id)
-        # A reorged tx that was re-included elsewhere is mined again.
-        for rec in self.journal.with_status(TxStatus.REORGED, self.address):
+        # A reorged tx that was re-included elsewhere is mined again (looked for until final).
+        for rec in recent:
+            if rec.status is not TxStatus.REORGED or rec.intent_id in reorged:
+                continue
+            if _block(rec) < horizon:
+                continue
             receipt = self._receipt(rec.tx_hash)
-            if receipt is not None and rec.intent_id not in reorged:
+            if receipt is not None:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
+
+    def _still_canonical(self, rec: TxRecord) -> bool:
+        """Whether the block ``rec`` was mined in is still the chain's block at that height."""
+        number = _block(rec)
+        try:
+            block = read_with_retry(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return False  # the chain is shorter now: that block is gone
+        current = block.get("hash") if block is not None else None
+        return current is not None and "0x" + bytes(current).hex() == rec.mined_block_hash
 
     def has_pending(self) -> bool:
         """Whether any journaled transaction of this account is still unresolved."""
@@ -469,6 +735,10 @@ class Sender:
         return Wei(
             int(read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address))))
         )
+
+
+def _block(rec: TxRecord) -> int:
+    return rec.mined_block if rec.mined_block is not None else -1
 
 
 def _decode_raw(raw_tx: str) -> dict[str, Any]:

@@ -83,7 +83,24 @@ class BatchCodec:
         self.output_types = get_abi_output_types(self.fn)  # type: ignore[arg-type]
         comps = self.fn["outputs"][0]["components"]
         self.names = [str(c["name"]) for c in comps]
+        self._limits: tuple[str, int, int, int] | None = None
         self._bookkeeping_gas: dict[str, int] = {}
+
+    #: How many reads of the gas limits one cached value serves (they change by admin action or
+    #: slowly; the final simulation at the signed gas limit catches a stale value).
+    LIMITS_TTL = 50
+
+    def limits(self, w3: Web3, batcher: str, attempts: int = 3) -> tuple[int, int]:
+        """The batcher's ``vaultGasLimit()`` and the block gas limit, cached for a while."""
+        cache = self._limits
+        if cache is not None and cache[0] == batcher and cache[3] > 0:
+            self._limits = (cache[0], cache[1], cache[2], cache[3] - 1)
+            return cache[1], cache[2]
+        vault_gas = _uint(w3, batcher, "vaultGasLimit()", attempts)
+        block = read_with_retry(lambda: w3.eth.get_block("latest"), attempts=attempts)
+        block_gas = int(block["gasLimit"])
+        self._limits = (batcher, vault_gas, block_gas, self.LIMITS_TTL)
+        return vault_gas, block_gas
 
     def bookkeeping_gas(self, w3: Web3, batcher: str, attempts: int = 3) -> int:
         """The batcher's ``BOOKKEEPING_GAS()``: one ``eth_call`` per batcher, then cached.
@@ -189,8 +206,7 @@ def simulate_batch(
             remaining = [v for v in remaining if v not in failed]
             continue
         if vault_gas_limit is None:
-            vault_gas_limit = _uint(w3, to, "vaultGasLimit()", attempts)
-            block_gas = int(w3.eth.get_block("latest")["gasLimit"])
+            vault_gas_limit, block_gas = codec.limits(w3, to, attempts)
         needed = batch_gas_needed(
             data, outcomes, vault_gas_limit, codec.bookkeeping_gas(w3, to, attempts)
         )
@@ -255,3 +271,39 @@ def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int
         raise TxRevertedError(f"estimateGas reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
         raise ChainError(f"estimating rebalanceMany gas failed: {exc}") from exc
+
+
+def batch_still_succeeds(
+    w3: Web3,
+    to: str,
+    data: bytes,
+    sender: str,
+    codec: BatchCodec,
+    decoder: ErrorDecoder,
+    *,
+    attempts: int = 3,
+) -> bool:
+    """Whether a journaled ``rebalanceMany`` call would still rebalance every vault now.
+
+    Used before a pending batch is rebroadcast or replaced: a batch whose vaults no longer need
+    (or accept) a rebalance would be mined only to fail inside the batcher (wasted gas).
+
+    Returns:
+        ``False`` when the call reverts or any vault's outcome is not ok; ``True`` otherwise,
+        including calls that are not ``rebalanceMany`` (nothing to judge).
+
+    Raises:
+        ChainError: The node could not be reached (transient: the caller keeps the plan).
+    """
+    if not bytes(data).startswith(codec.selector):
+        return True
+    tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+    try:
+        outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
+    except TxRevertedError as exc:
+        logger.info("pending batch no longer simulates: %s", exc)
+        return False
+    failed = [f"{o.vault}: {o.reason}" for o in outcomes if not o.ok]
+    if failed:
+        logger.info("pending batch no longer simulates: %s", "; ".join(failed))
+    return not failed

@@ -22,6 +22,7 @@ KINDS = (
     "reorg",
     "stuck_tx",
     "blocked",
+    "unserved",
 )
 
 
@@ -52,6 +53,10 @@ class Alerter:
         self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
         self.sent: list[dict[str, Any]] = []
+
+    def reset(self, kind: str, key: str = "") -> None:
+        """Forget the throttle of ``(kind, key)``: its next alert is sent at once."""
+        self._last.pop((kind, key), None)
 
     def alert(self, kind: str, message: str, *, key: str = "", **fields: Any) -> bool:
         """Log and POST an alert. Returns whether it was POSTed; never raises."""

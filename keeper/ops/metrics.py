@@ -66,6 +66,12 @@ class Metrics:
         self.expired_unsettled = Gauge(
             "keeper_expired_unsettled", "Expired series not yet settled", registry=r
         )
+        # Fault tolerance.
+        self.transient_failures = Counter(
+            "keeper_transient_failures",
+            "Cycles failed on a transient fault (not counted by the breaker)",
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""

@@ -308,3 +308,207 @@ def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
     assert outcome.status == "dropped"
     assert Journal(r.journal_path).tx(signed.tx_hash).status == "dropped"
     assert r.minted() == 0
+
+
+# -- the send path, pinned (each of these fails if its one line is reverted) -------------------
+def test_the_signed_row_exists_before_the_broadcast(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = rig
+    s = r.sender()
+    seen: list[str] = []
+    real = r.w3.eth.send_raw_transaction
+
+    def spy(raw: Any) -> Any:
+        journaled = [t for t in s.journal.pending(s.address) if t.raw_tx == "0x" + bytes(raw).hex()]
+        seen.append(journaled[0].status if journaled else "not journaled")
+        return real(raw)
+
+    monkeypatch.setattr(r.w3.eth, "send_raw_transaction", spy)
+    s.submit_new([r.token.address], 0, r.token.address, r.mint_data(1), 120_000)
+    s.submit(s.journal.open_intent([], 0), r.token.address, r.mint_data(1), 120_000)
+    assert seen == ["signed", "signed"]
+
+
+def test_a_failed_journal_write_broadcasts_nothing(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    r = rig
+    s = r.sender()
+
+    def broken(**kw: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(s.journal, "record_signed", broken)
+    with pytest.raises(OSError, match="disk full"):
+        s.submit_new([r.token.address], 0, r.token.address, r.mint_data(1), 120_000)
+    assert r.w3.eth.get_transaction_count(r.keeper.address, "pending") == 0
+    assert r.minted() == 0
+
+
+def test_nonce_comes_from_the_pending_pool_not_the_latest_block(rig: Rig) -> None:
+    """A transaction the journal does not know sits in the pool (automine off)."""
+    r = rig
+    r.rpc("evm_setAutomine", False)
+    spend_nonce_elsewhere(r, 0)  # in the pool at nonce 0, unknown to the journal
+    assert r.nonce() == 0
+    s = r.sender()
+    record = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(3), 120_000)
+    assert record.nonce == 1
+    r.rpc("evm_mine")
+    assert s.wait(record.nonce, timeout_s=5).status == "mined"
+    assert r.minted() == 3
+    assert r.nonce() == 2
+
+
+def test_the_journal_nonce_is_followed_by_the_next_one(rig: Rig) -> None:
+    """A journaled ``sent`` row the pool no longer holds: its nonce is still taken."""
+    r = rig
+    r.rpc("evm_setAutomine", False)
+    s = r.sender()
+    first = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(1), 120_000)
+    assert first.status == "sent"
+    r.rpc("anvil_dropTransaction", first.tx_hash)
+    assert r.w3.eth.get_transaction_count(r.keeper.address, "pending") == 0
+    second = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(2), 120_000)
+    assert second.nonce == first.nonce + 1
+
+
+# -- faults ------------------------------------------------------------------------------------
+def test_a_broadcast_with_an_unknown_outcome_is_settled_by_receipt_not_resent(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import requests
+
+    r = rig
+    s = r.sender()
+    real = r.w3.eth.send_raw_transaction
+    calls: list[int] = []
+
+    def reaches_the_node_then_the_connection_drops(raw: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 1:
+            real(raw)
+            raise requests.exceptions.ChunkedEncodingError("connection closed mid-response")
+        return real(raw)
+
+    drops = reaches_the_node_then_the_connection_drops
+    monkeypatch.setattr(r.w3.eth, "send_raw_transaction", drops)
+    record = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(4), 120_000)
+    assert record.status == "signed"  # outcome unknown: the row says what may be in flight
+    outcome = s.wait(record.nonce, timeout_s=5)
+    assert outcome.status == "mined"
+    assert outcome.tx_hash == record.tx_hash
+    assert r.minted() == 4
+    assert len(calls) == 1  # settled by its receipt; nothing was sent again
+
+
+def test_fee_spike_above_the_cap_waits_then_is_mined_when_it_falls(rig: Rig) -> None:
+    r = rig
+    gwei = 10**9
+    caps = FeeCaps(Wei(50 * gwei), Wei(gwei))
+    s = Sender(r.w3, r.keeper, Journal(r.journal_path), caps, replace_after_blocks=1, poll_s=0.02)
+    r.rpc("evm_setAutomine", False)
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(80 * gwei))
+    r.rpc("evm_mine")
+    # A new batch is not even journaled while the base fee is above the cap.
+    with pytest.raises(FeeCapError) as info:
+        s.submit_new([r.token.address], 0, r.token.address, r.mint_data(1), 120_000)
+    assert (info.value.base_fee, info.value.cap) == (80 * gwei, 50 * gwei)
+    assert s.journal.intents() == []
+    # A batch journaled before the spike (crash before its send) is refused by the node as
+    # underpriced on restart: it waits in the journal, no error.
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(gwei))
+    r.rpc("evm_mine")
+    signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(6), 120_000)
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(80 * gwei))
+    r.rpc("evm_mine")
+    restarted = Sender(
+        r.w3, r.keeper, Journal(r.journal_path), caps, replace_after_blocks=1, poll_s=0.02
+    )
+    restarted.reconcile()
+    for _ in range(3):
+        r.rpc("anvil_setNextBlockBaseFeePerGas", hex(80 * gwei))
+        r.rpc("evm_mine")
+        assert restarted.poll_nonce(signed.nonce) is None  # refused as underpriced: waits
+    assert r.minted() == 0
+    # The spike ends: mined within 3 blocks.
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(gwei))
+    outcome, blocks = None, 0
+    while outcome is None and blocks < 3:
+        r.rpc("evm_mine")
+        blocks += 1
+        outcome = restarted.poll_nonce(signed.nonce)
+    assert outcome is not None
+    assert outcome.status == "mined"
+    assert r.minted() == 6
+    assert r.nonce() == 1
+
+
+def test_a_stale_plan_is_cancelled_at_its_nonce_on_restart(rig: Rig) -> None:
+    r = rig
+    s = r.sender()
+    intent = s.journal.open_intent([r.token.address], 0)
+    signed = s.prepare(intent, r.token.address, r.mint_data(3), 120_000)  # ... and the process dies
+    checked: list[tuple[str, bytes]] = []
+
+    def no_longer_needed(to: str, data: bytes) -> bool:
+        checked.append((to, data))
+        return False
+
+    restarted = r.sender(still_valid=no_longer_needed)
+    report = restarted.reconcile()
+    assert report.cancelled == 1
+    assert report.rebroadcast == 0
+    assert checked == [(r.token.address, r.mint_data(3))]  # re-simulated before rebroadcasting
+    outcome = restarted.wait(signed.nonce, timeout_s=10)
+    assert outcome.cancelled
+    assert outcome.tx_hash != signed.tx_hash
+    assert r.minted() == 0  # the stale call never ran
+    assert r.nonce() == 1  # and the nonce is used: no gap
+    assert restarted.journal.intent(intent).status == "abandoned"
+    assert restarted.journal.tx(signed.tx_hash).status == "replaced"
+
+
+def test_a_stuck_stale_plan_is_replaced_by_a_cancel(rig: Rig) -> None:
+    r = rig
+    valid = {"now": True}
+    s = r.sender(replace_after_blocks=1, still_valid=lambda to, data: valid["now"])
+    r.rpc("evm_setAutomine", False)
+    first = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(5), 120_000)
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
+    r.rpc("evm_mine")
+    valid["now"] = False  # the need passed while it was stuck
+    assert s.poll_nonce(first.nonce) is None
+    versions = s.journal.versions(s.address, first.nonce)
+    assert len(versions) == 2
+    r.rpc("evm_mine")
+    outcome = s.wait(first.nonce, timeout_s=5)
+    assert outcome.cancelled
+    assert r.minted() == 0
+
+
+def test_only_transactions_not_yet_final_are_rechecked_for_reorgs(rig: Rig) -> None:
+    from keeper.chain.connection import rpc_counter
+
+    r = rig
+    s = r.sender(finality_depth=3)
+    for amount in (1, 2):
+        s.submit_new([r.token.address], 0, r.token.address, r.mint_data(amount), 120_000)
+        s.wait(amount - 1, timeout_s=5)
+    counter = rpc_counter(r.w3)
+
+    def calls_of(fn: Any) -> dict[str, int]:
+        before = dict(counter.by_method or {})
+        fn()
+        after = counter.by_method or {}
+        return {m: n - before.get(m, 0) for m, n in after.items() if n - before.get(m, 0)}
+
+    # Two recent batches: one header read proves both still canonical (no receipts).
+    assert calls_of(lambda: s.check_reorgs()) == {"eth_blockNumber": 1, "eth_getBlockByNumber": 1}
+    for _ in range(4):
+        r.rpc("evm_mine")
+    # Final now: nothing is read but the head.
+    assert calls_of(lambda: s.check_reorgs()) == {"eth_blockNumber": 1}
+    head = r.w3.eth.block_number
+    assert calls_of(lambda: s.check_reorgs(head=head)) == {}

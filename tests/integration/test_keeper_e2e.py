@@ -407,3 +407,89 @@ def test_keeper_process_hedges_then_stops_cleanly_on_sigterm(stack: Stack, tmp_p
     assert {"vault", "delta", "band", "cost_usd", "benefit_usd", "outcome"} <= set(decisions[0])
     assert ANVIL_KEYS[3][2:] not in out + err
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
+
+
+def _keeper_cli(
+    tmp_path: Path, *args: str, key: str | None = None, **env_vars: str
+) -> tuple[int, str, float]:
+    """Run the real ``keeper`` command in a subprocess; return (exit code, stderr, seconds)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if key is not None:
+        env["KEEPER_PRIVATE_KEY"] = key
+    env.update(env_vars)
+    script = Path(sys.executable).with_name("keeper")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "keeper.cli"]
+    (tmp_path / "none.env").write_text("")  # --env-file must exist; this one sets nothing
+    started = time.monotonic()
+    done = subprocess.run(
+        [*cmd, *args, "--env-file", str(tmp_path / "none.env")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+    return done.returncode, done.stderr, time.monotonic() - started
+
+
+def _error_lines(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr
+    return [line for line in stderr.splitlines() if line.startswith("keeper: error:")]
+
+
+def test_run_refuses_a_wrong_batcher_or_a_signer_without_the_keeper_role(
+    stack: Stack, tmp_path: Path
+) -> None:
+    addresses = tmp_path / "devnet.json"
+    write_addresses(addresses, stack.devnet, stack.node.url)
+    data = json.loads(addresses.read_text())
+    data["batcher"] = stack.usdc.address  # a token, not a RebalanceBatcher
+    wrong = tmp_path / "wrong-batcher.json"
+    wrong.write_text(json.dumps(data))
+    journal = ["--journal", str(tmp_path / "j.sqlite")]
+
+    code, err, seconds = _keeper_cli(
+        tmp_path, "run", "--addresses", str(wrong), "--max-cycles", "1", *journal,
+        key=ANVIL_KEYS[3],
+    )  # fmt: skip
+    assert code == 1
+    assert seconds < 60
+    (line,) = _error_lines(err)
+    assert f"{stack.usdc.address} is not a RebalanceBatcher" in line
+
+    code, err, _ = _keeper_cli(
+        tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1", *journal,
+        key=ANVIL_KEYS[0],
+    )  # fmt: skip
+    assert code == 1
+    (line,) = _error_lines(err)
+    assert f"signer {account(ANVIL_KEYS[0]).address} is not a registered keeper" in line
+
+    for bad in ("0", "-3"):
+        code, err, _ = _keeper_cli(
+            tmp_path, "run", "--addresses", str(addresses), "--max-cycles", bad, *journal,
+            key=ANVIL_KEYS[3],
+        )  # fmt: skip
+        assert code != 0
+        (line,) = _error_lines(err)
+        assert "--max-cycles must be at least 1" in line
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
+
+
+def test_a_node_down_at_start_up_gives_up_in_one_line(tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    code, err, seconds = _keeper_cli(
+        tmp_path, "run", "--rpc-url", dead, "--max-cycles", "1",
+        "--journal", str(tmp_path / "j.sqlite"),
+        KEEPER_STARTUP_TIMEOUT_S="3",
+    )  # fmt: skip
+    assert code == 1
+    assert 3 <= seconds < 30  # retried for the start-up timeout, then gave up
+    (line,) = _error_lines(err)
+    assert "cannot reach RPC at http://127.0.0.1" in line
+    assert "gave up after" in line

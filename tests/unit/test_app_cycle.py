@@ -14,8 +14,8 @@ from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.loop import Runner
 from keeper.chain.connection import RpcCounter
 from keeper.chain.lens import LensResult, OracleState, Series, VaultSnapshot, VaultThresholds
-from keeper.errors import ChainError, ExecutionError, Halt
-from keeper.execution.journal import Journal
+from keeper.errors import ChainError, ConfigError, ExecutionError, FeeCapError, Halt
+from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
@@ -23,6 +23,7 @@ from keeper.ops.metrics import Metrics
 from keeper.pricing.book import position_greeks
 from keeper.settings import CycleConfig
 from keeper.strategy import parse_policy
+from keeper.units import Wei
 
 NOW = 1_700_000_000
 WAD = 10**18
@@ -136,22 +137,32 @@ class FakeSender:
     journal: Journal = field(default_factory=lambda: Journal(":memory:"))
     sent: list[tuple[int, str, bytes, int]] = field(default_factory=list)
 
-    def check_reorgs(self) -> list[int]:
-        return []
-
-    def has_pending(self) -> bool:
-        return False
-
-    def resume(self, timeout: float) -> list[SendOutcome]:
+    def check_reorgs(self, head: int | None = None) -> list[int]:
         return []
 
     def balance(self) -> int:
         return 1
 
-    def send_and_wait(self, intent: int, to: str, data: bytes, gas: int, **kw: Any) -> SendOutcome:
+    def submit_new(
+        self, vaults: Any, block: int, to: str, data: bytes, gas: int, **kw: Any
+    ) -> TxRecord:
         kw["l1_fee"](b"\x02signed")
+        intent = self.journal.open_intent(vaults, block)
         self.sent.append((intent, to, data, gas))
-        return SendOutcome(0, "0xhash", self.outcome_status, 101, 50_000, 7, 1)
+        return self.journal.record_signed(
+            intent_id=intent,
+            account=self.address,
+            nonce=0,
+            tx_hash="0xhash",
+            raw_tx="0x02",
+            max_fee=Wei(1),
+            priority_fee=Wei(1),
+            gas=gas,
+        )
+
+    def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+        self.journal.mark("0xhash", TxStatus.MINED)
+        return SendOutcome(0, "0xhash", self.outcome_status, 101, 50_000, 7, 1)  # type: ignore[arg-type]
 
 
 def fake_simulation(monkeypatch: pytest.MonkeyPatch, drop: set[str]) -> None:
@@ -284,21 +295,147 @@ def test_sigterm_stops_cleanly_after_the_cycle() -> None:
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_transport_errors_count_as_failed_cycles_not_crashes() -> None:
+def test_transient_errors_never_trip_the_breaker_and_count_toward_max_cycles() -> None:
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    faults = iter(
+        [
+            requests.ConnectionError("connection reset"),
+            requests.exceptions.ChunkedEncodingError("cut mid-response"),
+            ChainError("lens read failed"),  # raised from a transient cause below
+        ]
+        * 3
+    )
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        exc = next(faults)
+        if isinstance(exc, ChainError):
+            raise exc from requests.Timeout("read timed out")
+        raise exc
+
+    runner = Runner(
+        k,
+        breaker_threshold=2,
+        poll_interval_s=0,
+        cycle=cycle,
+        block_number=lambda: next(blocks),
+        max_cycles=9,
+        max_backoff_s=0,
+    )
+    assert runner.run() == 9  # failed cycles count toward --max-cycles
+    assert runner.failures == 0
+    assert runner.transient == 9
+    assert "halt" not in [a["kind"] for a in k.alerter.sent]
+    assert k.metrics.value("keeper_transient_failures_total") == 9
+
+
+def test_a_permanent_error_trips_the_breaker_even_between_transient_ones() -> None:
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    calls: list[int] = []
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        calls.append(1)
+        if len(calls) % 2:
+            raise ExecutionError("node refused transaction: insufficient funds for gas")
+        raise requests.ConnectionError("reset")  # does not reset the systemic count either
+
+    runner = Runner(
+        k,
+        breaker_threshold=3,
+        poll_interval_s=0,
+        cycle=cycle,
+        block_number=lambda: next(blocks),
+        max_backoff_s=0,
+    )
+    with pytest.raises(Halt, match="insufficient funds"):
+        runner.run()
+    assert runner.failures == 3
+
+
+def test_failed_block_number_polls_never_count_toward_the_breaker() -> None:
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+    polls = iter([requests.ConnectionError("down")] * 20 + list(range(1, 10)))
+
+    def head() -> int:
+        item = next(polls)
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    runner = Runner(k, breaker_threshold=1, poll_interval_s=0, block_number=head, max_cycles=2)
+    assert runner.run() == 2
+    assert runner.failures == 0
+    assert "halt" not in [a["kind"] for a in k.alerter.sent]
+
+
+def test_unserved_need_alerts_once_after_n_blocks() -> None:
     import requests
 
     k = make_keeper([snap(0, 0)])
     blocks = iter(range(1, 100))
 
     def cycle(keeper: Keeper) -> CycleResult:
-        raise requests.ConnectionError("connection reset")
+        raise requests.Timeout("slow node")
 
     runner = Runner(
-        k, breaker_threshold=2, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks)
+        k,
+        poll_interval_s=0,
+        cycle=cycle,
+        block_number=lambda: next(blocks),
+        max_cycles=12,
+        unserved_alert_blocks=5,
+        max_backoff_s=0,
     )
-    with pytest.raises(Halt, match="ConnectionError"):
-        runner.run()
-    assert runner.failures == 2
+    runner.run()
+    alerts = [a for a in k.alerter.sent if a["kind"] == "unserved"]
+    assert len(alerts) == 1
+    assert "unserved for 5 blocks (since block 1)" in alerts[0]["message"]
+    assert "Timeout" in alerts[0]["message"]
+
+
+@pytest.mark.parametrize("bad", [0, -1])
+def test_max_cycles_below_one_is_refused(bad: int) -> None:
+    with pytest.raises(ConfigError, match="at least 1"):
+        Runner(make_keeper([snap(0, 0)]), max_cycles=bad)
+
+
+@dataclass
+class CappedSender(FakeSender):
+    base_fee: int = 80 * 10**9
+    cap: int = 50 * 10**9
+
+    def submit_new(
+        self, vaults: Any, block: int, to: str, data: bytes, gas: int, **kw: Any
+    ) -> TxRecord:
+        if self.base_fee > self.cap:
+            raise FeeCapError("base fee above the cap", self.base_fee, self.cap)
+        return super().submit_new(vaults, block, to, data, gas, **kw)
+
+
+def test_fee_spike_waits_with_one_alert_and_no_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_simulation(monkeypatch, drop=set())
+    sender = CappedSender()
+    k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
+    for _ in range(3):
+        result = run_cycle(k)
+        assert result.tx_hash is None
+        assert result.waiting is not None
+        assert "above the cap" in result.waiting
+    stuck = [a for a in k.alerter.sent if a["kind"] == "stuck_tx"]
+    assert len(stuck) == 1
+    assert stuck[0]["base_fee"] == str(80 * 10**9)
+    assert stuck[0]["cap"] == str(50 * 10**9)
+    assert sender.journal.intents() == []  # no orphan intent
+    sender.base_fee = 10**9  # the spike ends: the batch goes out
+    assert run_cycle(k).tx_status == "mined"
+    assert not k.fee_capped
 
 
 def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:

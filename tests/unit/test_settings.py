@@ -47,6 +47,22 @@ def test_env_vars_are_read_with_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.rpc_urls == ["ws://127.0.0.1:1", "http://127.0.0.1:2"]
 
 
+def test_several_rpc_urls_and_a_send_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_RPC_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("KEEPER_RPC_URLS", "http://127.0.0.1:2, https://rpc.example/v3/key")
+    monkeypatch.setenv("KEEPER_SEND_RPC_URL", "https://private.example")
+    s = load_settings(env_file=None)
+    assert s.rpc_urls == ["http://127.0.0.1:2", "https://rpc.example/v3/key"]
+    assert s.send_rpc_url == "https://private.example"
+    # An explicit --rpc-url wins over KEEPER_RPC_URLS.
+    assert load_settings(env_file=None, rpc_url="http://127.0.0.1:9").rpc_urls == [
+        "http://127.0.0.1:9"
+    ]
+    monkeypatch.setenv("KEEPER_SEND_RPC_URL", "ftp://nope")
+    with pytest.raises(ConfigError, match="KEEPER_SEND_RPC_URL: unsupported RPC URL scheme"):
+        load_settings(env_file=None)
+
+
 def test_dotenv_file_is_read(tmp_path: Path) -> None:
     env = tmp_path / "custom.env"
     env.write_text(f"KEEPER_LENS={VAULT_A}\nKEEPER_CONFIRMATIONS=3\n")

@@ -1,0 +1,349 @@
+"""Errors classified once; reads retried under a deadline; several endpoints with failover.
+
+No node: the failover provider talks to a scripted ``requests`` session.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+import requests
+from web3.exceptions import ContractLogicError, Web3RPCError
+
+from keeper.chain.connection import FailoverProvider
+from keeper.chain.retry import (
+    RpcUnavailableError,
+    deadline,
+    is_transient,
+    parse_retry_after,
+    read_with_retry,
+    remaining_s,
+)
+from keeper.errors import ChainError
+
+A, B, SEND = "http://a.example", "http://b.example", "http://private.example"
+
+
+def http_error(code: int, retry_after: str | None = None) -> requests.HTTPError:
+    resp = requests.Response()
+    resp.status_code = code
+    if retry_after is not None:
+        resp.headers["Retry-After"] = retry_after
+    return requests.HTTPError(response=resp)
+
+
+def rpc_error(code: int, message: str, data: Any = None) -> Web3RPCError:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return Web3RPCError(message, rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})  # type: ignore[typeddict-item]
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        requests.ConnectionError("refused"),
+        requests.exceptions.ChunkedEncodingError("connection closed mid-response"),
+        requests.Timeout("read timed out"),
+        http_error(500),
+        http_error(502),
+        http_error(429),
+        rpc_error(-32603, "internal error"),
+        rpc_error(-32005, "limit exceeded"),
+        rpc_error(-32016, "rate limit"),
+        rpc_error(-32000, "header not found"),
+        RpcUnavailableError("every endpoint failed"),
+        ChainError("lens read failed"),  # transient by its cause (set below)
+    ],
+)
+def test_transient_errors(exc: BaseException) -> None:
+    if type(exc) is ChainError:
+        try:
+            raise exc from requests.exceptions.ChunkedEncodingError("cut")
+        except ChainError as chained:
+            exc = chained
+    assert is_transient(exc)
+
+
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ContractLogicError("execution reverted"),
+        rpc_error(-32602, "invalid params"),
+        rpc_error(-32000, "nonce too low"),
+        rpc_error(-32000, "insufficient funds for gas * price + value"),
+        rpc_error(-32603, "execution reverted", data="0x1234"),
+        http_error(401),
+        http_error(403),
+        http_error(400),
+        ValueError("bad answer"),
+        ChainError("RPC is on chain 1, expected chain 10"),
+    ],
+)
+def test_permanent_errors(exc: BaseException) -> None:
+    assert not is_transient(exc)
+
+
+def test_retry_after_is_parsed_and_honoured() -> None:
+    assert parse_retry_after("2") == 2.0
+    assert parse_retry_after("garbage") is None
+    slept: list[float] = []
+    calls: list[int] = []
+
+    def fn() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise http_error(429, retry_after="1.5")
+        return 7
+
+    assert read_with_retry(fn, attempts=3, initial_s=0.01, sleep=slept.append) == 7
+    assert slept
+    assert slept[0] >= 1.5
+
+
+def test_retries_stop_at_the_deadline() -> None:
+    calls: list[int] = []
+
+    def fn() -> int:
+        calls.append(1)
+        raise requests.ConnectionError("down")
+
+    started = time.monotonic()
+    with deadline(0.3), pytest.raises(requests.ConnectionError):
+        read_with_retry(fn, attempts=1000, initial_s=0.05, max_s=0.1)
+    assert time.monotonic() - started < 1.0
+    assert 1 < len(calls) < 20
+    assert remaining_s() is None  # the deadline ends with its block
+
+
+def test_provider_exhaustion_is_not_retried_again() -> None:
+    calls: list[int] = []
+
+    def fn() -> int:
+        calls.append(1)
+        raise RpcUnavailableError("eth_call failed on every RPC endpoint")
+
+    with pytest.raises(RpcUnavailableError):
+        read_with_retry(fn, attempts=5, initial_s=0.001)
+    assert len(calls) == 1
+
+
+# -- the failover provider --------------------------------------------------------------------
+Reply = Callable[[dict[str, Any], float], Any]
+
+
+def ok(result: Any = "0x1") -> Reply:
+    return lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+
+def status(code: int) -> Reply:
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        raise http_error(code)
+
+    return reply
+
+
+def slow(seconds: float) -> Reply:
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        if seconds > timeout:
+            raise requests.ReadTimeout(f"read timed out after {timeout}")
+        return {"jsonrpc": "2.0", "id": req["id"], "result": "0xslow"}
+
+    return reply
+
+
+def json_error(code: int, message: str) -> Reply:
+    return lambda req, timeout: {
+        "jsonrpc": "2.0",
+        "id": req["id"],
+        "error": {"code": code, "message": message},
+    }
+
+
+@dataclass
+class Session:
+    """A scripted ``requests.Session``: per URL, a queue of replies (the last one repeats)."""
+
+    script: dict[str, list[Reply]]
+    log: list[tuple[str, str, float]] = field(default_factory=list)
+
+    def post(self, url: str, data: bytes, headers: Any, timeout: float) -> requests.Response:
+        req = json.loads(data)
+        self.log.append((url, req["method"], timeout))
+        queue = self.script[url]
+        reply = queue.pop(0) if len(queue) > 1 else queue[0]
+        body = reply(req, timeout)
+        resp = requests.Response()
+        resp.status_code = 200
+        resp._content = json.dumps(body).encode()
+        return resp
+
+
+def provider(session: Session, urls: list[str], **kw: Any) -> FailoverProvider:
+    kw.setdefault("timeout_s", 2.0)
+    kw.setdefault("hedge_s", 0.2)
+    kw.setdefault("sleep", lambda s: None)
+    return FailoverProvider(urls, session=session, **kw)  # type: ignore[arg-type]
+
+
+def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank() -> None:
+    s = Session({A: [status(502), ok()], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A, B]
+    # A is cooling down after its failure: the next read goes to B first.
+    p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert s.log[-1][0] == B
+    assert p.health[0].failures == 1
+    assert p.health[1].failures == 0
+
+
+def test_a_slow_endpoint_is_hedged_with_a_short_timeout() -> None:
+    s = Session({A: [slow(1.0)], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert s.log[0] == (A, "eth_call", 0.2)  # the hedge timeout, not the full 2 s
+
+
+def test_one_endpoint_retries_and_the_last_attempt_gets_the_full_timeout() -> None:
+    s = Session({A: [slow(1.0)]})
+    p = provider(s, [A], attempts=3)
+    assert p.make_request("eth_call", [])["result"] == "0xslow"  # type: ignore[arg-type]
+    assert [t for _, _, t in s.log] == [0.2, 0.2, 2.0]
+
+
+def test_transient_json_rpc_errors_fail_over_and_permanent_ones_are_answers() -> None:
+    s = Session({A: [json_error(-32000, "header not found")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_getBlockByNumber", ["latest", False])["result"] == "0xb"  # type: ignore[arg-type]
+    s = Session({A: [json_error(3, "execution reverted")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert "error" in p.make_request("eth_call", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+
+
+def test_exhausted_reads_raise_one_transient_error() -> None:
+    s = Session({A: [json_error(-32005, "rate limited")], B: [status(500)]})
+    p = provider(s, [A, B], attempts=2)
+    with pytest.raises(RpcUnavailableError, match="eth_call failed on every RPC endpoint"):
+        p.make_request("eth_call", [])  # type: ignore[arg-type]
+    assert len(s.log) == 4
+
+
+def test_reads_stop_at_the_deadline() -> None:
+    s = Session({A: [status(503)]})
+    p = FailoverProvider([A], session=s, attempts=10_000, timeout_s=1, hedge_s=0.1)  # type: ignore[arg-type]
+    started = time.monotonic()
+    with deadline(0.5), pytest.raises(RpcUnavailableError):
+        p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.5
+
+
+def test_sends_go_once_to_the_send_url() -> None:
+    s = Session({A: [ok()], B: [ok()], SEND: [status(500)]})
+    p = provider(s, [A, B], send_url=SEND)
+    with pytest.raises(requests.HTTPError):
+        p.make_request("eth_sendRawTransaction", ["0x02"])  # type: ignore[arg-type]
+    assert s.log == [(SEND, "eth_sendRawTransaction", 2.0)]  # never retried, never elsewhere
+    p.make_request("eth_call", [])  # type: ignore[arg-type]
+    assert s.log[-1][0] == A  # reads stay on the read endpoints
+
+
+def test_state_changing_methods_are_not_retried() -> None:
+    s = Session({A: [status(500)], B: [ok()]})
+    p = provider(s, [A, B])
+    with pytest.raises(requests.HTTPError):
+        p.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+
+
+def test_a_batch_of_reads_fails_over_as_a_whole() -> None:
+    def batch_ok(req: Any, timeout: float) -> Any:
+        return [{"jsonrpc": "2.0", "id": r["id"], "result": "0x1"} for r in req]
+
+    def batch_one_busy(req: Any, timeout: float) -> Any:
+        out = batch_ok(req, timeout)
+        out[1] = {"jsonrpc": "2.0", "id": req[1]["id"], "error": {"code": -32603, "message": "x"}}
+        return out
+
+    class BatchSession(Session):
+        def post(self, url: str, data: bytes, headers: Any, timeout: float) -> requests.Response:
+            req = json.loads(data)
+            self.log.append((url, "batch", timeout))
+            body = self.script[url][0](req, timeout)
+            resp = requests.Response()
+            resp.status_code = 200
+            resp._content = json.dumps(body).encode()
+            return resp
+
+    s = BatchSession({A: [batch_one_busy], B: [batch_ok]})
+    p = provider(s, [A, B])
+    out = p.make_batch_request([("eth_call", []), ("eth_call", [])])  # type: ignore[list-item]
+    assert isinstance(out, list)
+    assert all("result" in r for r in out)
+    assert [u for u, _, _ in s.log] == [A, B]
+
+
+# -- start-up ----------------------------------------------------------------------------------
+def test_startup_retries_transient_errors_then_names_what_it_gave_up_on() -> None:
+    from keeper.app.wiring import startup_step
+
+    calls: list[int] = []
+
+    def flaky() -> int:
+        calls.append(1)
+        if len(calls) < 3:
+            raise RpcUnavailableError("eth_call failed on every RPC endpoint")
+        return 5
+
+    with deadline(30):
+        assert startup_step("checking the vaults", flaky, sleep=lambda s: None) == 5
+    assert len(calls) == 3
+
+    def down() -> int:
+        raise requests.ConnectionError("refused")
+
+    with deadline(0.2), pytest.raises(ChainError) as info:
+        startup_step("reading the chain id", down)
+    assert str(info.value).startswith("start-up gave up on reading the chain id after ")
+    assert "\n" not in str(info.value)
+
+    def wrong() -> int:
+        raise ChainError("RPC is on chain 1, expected chain 10")
+
+    with deadline(30), pytest.raises(ChainError, match="expected chain 10"):
+        startup_step("reading the chain id", wrong)
+
+
+def test_a_transient_failure_is_never_reported_as_not_a_vault() -> None:
+    from keeper.chain.vaults import validate_vaults
+
+    class Eth:
+        def get_code(self, address: str) -> bytes:
+            return b"\x60"
+
+        def call(self, tx: Any) -> bytes:
+            raise rpc_error(-32603, "internal error")
+
+    class W3:
+        eth = Eth()
+
+    with pytest.raises(Web3RPCError):
+        validate_vaults(W3(), ["0x" + "11" * 20], attempts=1)  # type: ignore[arg-type]
+
+
+def test_a_single_endpoint_honours_retry_after() -> None:
+    def limited(req: dict[str, Any], timeout: float) -> Any:
+        raise http_error(429, retry_after="1")
+
+    slept: list[float] = []
+    s = Session({A: [limited, ok()]})
+    p = provider(s, [A], sleep=slept.append)
+    assert p.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
+    assert slept
+    assert slept[0] >= 0.9
