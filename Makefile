@@ -121,8 +121,11 @@ lint: install $(SLITHER) ## ruff, mypy --strict, forge fmt --check, slither (no 
 	$(FORGE) fmt --check
 	@mkdir -p out && rm -f out/slither.json
 	@# slither exits non-zero whenever it finds anything: the gate judges its JSON instead.
-	-PATH=$(BIN):$$PATH $(SLITHER) . --compile-force-framework foundry \
-	  --foundry-out-directory build/forge --filter-paths 'node_modules|tests|devnet' \
+	@# crytic-compile runs `forge clean` and a build without the tests: it gets its own output
+	@# directory, so build/forge (the tests' artifacts) is never wiped.
+	-PATH=$(BIN):$$PATH FOUNDRY_OUT=build/slither FOUNDRY_CACHE_PATH=build/slither-cache \
+	  $(SLITHER) . --compile-force-framework foundry \
+	  --foundry-out-directory build/slither --filter-paths 'node_modules|tests|devnet' \
 	  --json out/slither.json > out/slither.log 2>&1
 	$(PY) scripts/slither_gate.py out/slither.json
 

@@ -311,7 +311,13 @@ class Sender:
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
         record = self._journal_signed(
-            lambda: self.journal.open_intent(vaults, block, note=note), to, data, gas, fees, nonce, None
+            lambda: self.journal.open_intent(vaults, block, note=note),
+            to,
+            data,
+            gas,
+            fees,
+            nonce,
+            None,
         )
         sent = self._send_journaled(record)
         if l1_fee is None:
