@@ -96,7 +96,7 @@ class ChaosConfig:
     @classmethod
     def quick(cls, **kw: Any) -> ChaosConfig:
         """The short version that ``make test`` runs (a few minutes)."""
-        base: dict[str, Any] = {"steps": 20, "kills": 6, "spike_blocks": 8}
+        base: dict[str, Any] = {"steps": 12, "kills": 4, "spike_blocks": 6}
         base.update(kw)
         return cls(**base)
 
