@@ -51,6 +51,11 @@ class Metrics:
             "keeper_consecutive_failures", "Failed cycles in a row", registry=r
         )
         self.last_block = Gauge("keeper_last_block", "Block of the last cycle", registry=r)
+        self.trigger_disagreements = Counter(
+            "keeper_trigger_disagreements",
+            "Vaults the off-chain trigger found ready that the batch simulation dropped",
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""
