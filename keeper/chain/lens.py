@@ -748,3 +748,69 @@ def lean_snapshot(vaults: Sequence[str], answers: Sequence[bytes]) -> LeanSnapsh
         | np.where((_lane(v0, 2) | _lane(v0, 3)) != 0, int(LensRead.POOL_PRICE), 0),
         calls=len(chunks),
     )
+
+
+def encode_lean_answer(
+    snaps: Sequence[VaultSnapshot], block_number: int, block_timestamp: int, base_fee: int = 0
+) -> bytes:
+    """The ``snapshotLean`` answer the lens would give for these full snapshots (tests, fakes).
+
+    Feeds are keyed by (price feed state, sequencer state) and venues by pool price, since a
+    full snapshot carries no addresses for them; unreadable vaults keep their ``read_errors``.
+    """
+
+    def lanes(*values: int) -> int:
+        return sum((v & (_TWO64 - 1)) << (64 * k) for k, v in enumerate(values))
+
+    def halves(lo: int, hi: int) -> int:
+        return (lo & ((1 << 128) - 1)) | (hi << 128)
+
+    feeds: dict[OracleState, int] = {}
+    pools: dict[int, int] = {}
+    records: list[int] = []
+    series: list[int] = []
+    for s in snaps:
+        o, t = s.oracle, s.thresholds
+        fi = feeds.setdefault(o, len(feeds))
+        vi = pools.setdefault(s.pool_price, len(pools))
+        records += [
+            lanes(int(s.read_errors), len(s.series), fi, vi),
+            halves(s.inventory, s.free_quote),
+            halves(0, 0),
+            halves(t.target_delta, t.band),
+            halves(t.max_trade, s.volatility),
+            lanes(t.min_interval, t.max_interval, t.max_slippage_bps, t.max_oracle_gap_bps),
+            lanes(t.oracle_heartbeat, t.sequencer_grace_period, s.last_rebalance, int(s.paused)),
+        ]
+        for x in s.series:
+            series.append(
+                x.strike
+                | (x.cap << 56)
+                | (x.size << 112)
+                | (x.expiry << 208)
+                | (x.option_type << 240)
+                | (int(x.settled) << 248)
+            )
+    oracles: list[int] = []
+    for o in feeds:
+        oracles += [
+            o.answer % (1 << 256),
+            halves(o.round_id, lanes(o.updated_at, o.decimals)),
+            lanes(int(o.has_sequencer_feed), int(o.sequencer_down), o.sequencer_started_at, 0),
+            0,
+        ]
+    venues: list[int] = []
+    for p in pools:
+        venues += [p, 0]
+    header = [
+        LEAN_LAYOUT_VERSION,
+        block_number,
+        block_timestamp,
+        base_fee,
+        len(snaps),
+        len(series),
+        len(feeds),
+        len(pools),
+    ]
+    words = header + records + series + oracles + venues
+    return b"".join(w.to_bytes(32, "big") for w in [32, len(words), *words])
