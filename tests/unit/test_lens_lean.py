@@ -9,8 +9,8 @@ import pytest
 
 from keeper.chain.lens import (
     LEAN_SELECTOR,
-    LensReader,
     LensRead,
+    LensReader,
     OracleState,
     Series,
     VaultSnapshot,
@@ -126,7 +126,8 @@ def test_read_errors_and_missing_entries() -> None:
     raw[meta : meta + 16] = b"\xff" * 16
     lean = lean_snapshot([s.vault], [bytes(raw)])
     assert lean.read_errors[0] == LensRead.SERIES | LensRead.INVENTORY
-    assert lean.oracle_idx[0] == -1 and lean.venue_idx[0] == -1
+    assert lean.oracle_idx[0] == -1
+    assert lean.venue_idx[0] == -1
 
 
 @pytest.mark.parametrize(
@@ -175,7 +176,8 @@ def test_reader_chunks_by_lean_chunk_and_caches_calldata() -> None:
     assert len(eth.calls) == 3
     assert all(c["gas"] == reader.lean_call_gas for c in eth.calls)
     data = bytes(eth.calls[0]["data"])  # type: ignore[arg-type]
-    assert data[:4] == LEAN_SELECTOR and int.from_bytes(data[36:68], "big") == 2
+    assert data[:4] == LEAN_SELECTOR
+    assert int.from_bytes(data[36:68], "big") == 2
     assert lean.inventory.tolist() == [s.inventory for s in snaps]
     first = reader._lean_calldata([s.vault for s in snaps])
     assert reader._lean_calldata([s.vault for s in snaps]) is first
