@@ -47,6 +47,9 @@ Bool = npt.NDArray[np.bool_]
 
 #: Float-vs-fixed-point agreement assumed by :attr:`Derived.uncertain` (measured: 2.9e-11).
 PRICING_REL_TOL = 1e-9
+#: The contract's delta resolution, wei of delta per contract: its per-contract delta is a 1e18
+#: fixed-point int (each ln, exp and CDF rounds), so a tiny book's delta is off by a few wei.
+QUANTUM_WEI = 100.0
 BPS = 10_000
 UNDERLYING_PRICE_TO_QUOTE = 10**20
 #: ``IOptionVault.Trigger``.
@@ -145,8 +148,8 @@ def derive(snap: LeanSnapshot) -> Derived:
         call=snap.series_is_call,
     )
     book_f: F64 = np.bincount(owner, weights=size_f * g.delta, minlength=n).astype(np.float64)
-    gamma = np.abs(np.bincount(owner, weights=size_f / 1e18 * g.gamma, minlength=n))
     contracts: F64 = np.bincount(owner, weights=size_f / 1e18, minlength=n).astype(np.float64)
+    gamma = np.abs(np.bincount(owner, weights=size_f / 1e18 * g.gamma, minlength=n))
     value_q = np.bincount(owner, weights=size_f / 1e18 * g.value * 1e6, minlength=n)
     nearest = np.full(n, math.inf)
     if len(owner):
@@ -161,7 +164,7 @@ def derive(snap: LeanSnapshot) -> Derived:
     net = inventory - book
     net_f = inventory.astype(np.float64) - book_f
     # Tolerance of the float delta against the contract's fixed-point one.
-    tol = np.where(exact, 0.0, PRICING_REL_TOL * np.abs(book_f) + 2.0 * (owner.size > 0))
+    tol = np.where(exact, 0.0, PRICING_REL_TOL * np.abs(book_f) + QUANTUM_WEI * contracts)
 
     # --- the checks, in the contract's order
     blocker = np.zeros(n, dtype=np.int64)
@@ -268,4 +271,4 @@ def describe(blocker: int) -> str:
     return Blocker(blocker).name.lower().replace("_", " ")
 
 
-__all__ = ["Blocker", "Derived", "LensRead", "derive", "describe"]
+__all__ = ["QUANTUM_WEI", "Blocker", "Derived", "LensRead", "derive", "describe"]
