@@ -1,10 +1,17 @@
-"""The lens reader: every vault's state in one ``eth_call`` per chunk of up to 250 vaults.
+"""The lens reader: every vault's state in a few `eth_call` requests, sent as one JSON-RPC batch.
 
-``VaultLens.snapshot(address[])`` returns, per vault, the oracle round and sequencer status, the
-on-chain net delta, inventory, thresholds, last rebalance, pool price, vol, ERC-4626 totals, the
-trigger view and the open series. This module encodes the call, sends the chunks (as one JSON-RPC
-batch when the provider supports it, else one after another), and decodes the answer into frozen
-dataclasses by the ABI's component *names*, so a reordered struct does not silently shift fields.
+Two views of ``VaultLens``:
+
+- **lean** (:meth:`LensReader.read_lean`, the keeper's hot path): ``snapshotLean(address[])``
+  returns raw state only -- series terms and sizes, inventory and balances, thresholds, last
+  rebalance, paused, and the oracle round, sequencer state and pool price once per distinct feed
+  or venue -- as words at fixed offsets, decoded here with numpy into a columnar
+  :class:`LeanSnapshot`. Nothing is priced on-chain: :mod:`keeper.pricing.trigger` derives the
+  Greeks, NAV and the contract's trigger.
+- **full** (:meth:`LensReader.read`, for tools such as ``keeper vault info``):
+  ``snapshot(address[])`` returns, per vault, the on-chain net delta, ERC-4626 totals, the
+  trigger view and the open series, decoded into frozen dataclasses by the ABI's component
+  *names*, so a reordered struct does not silently shift fields.
 """
 
 from __future__ import annotations
