@@ -364,10 +364,17 @@ def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
                 "~1,000 gas a call on top): a single raw view on the vault would cut the calls "
                 "from 12 to 1 and the gas by about a third."
             )
+        keeper_parts = sum(
+            float(r.get(k) or 0.0) for k in ("decode_ms", "pricing_ms", "planning_ms")
+        )
         out.append(
             f"- **Cycle at N={fmt_int(r['n_vaults'])}** ({fmt_ms(total)} ms): the node's share "
             f"is {fmt_ms(node)} ms, the keeper's own work (decode, pricing, planning and the "
-            f"rest) {fmt_ms(max(total - node, 0.0))} ms." + rate
+            f"rest) {fmt_ms(max(total - node, 0.0))} ms, of which decode, pricing and planning "
+            f"are {fmt_ms(keeper_parts)} ms. The rest is per-vault Python outside the lens path: "
+            "encoding the batch's calldata (eth_abi, one address per planned vault), a decision "
+            "log line and three gauges per vault (`keeper.app.act.log_decisions`), the vol "
+            "history, and the base-fee read." + rate
         )
     if "rpc" in missed and cycle:
         out += [
