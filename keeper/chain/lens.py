@@ -63,10 +63,12 @@ LEAN_NO_ENTRY = -1
 #: Gas the lean lens uses per vault with 4 open series, measured with real clones
 #: (``test_snapshotLean_GasPerVault``: ~69.5k with the clone warm, +2.5k for its cold account).
 LEAN_GAS_PER_VAULT = 72_000
-#: Vaults per lean ``eth_call``. Anvil caps an ``eth_call``'s gas at its block gas limit (30M by
-#: default): 30M / ~72k gas is ~400 vaults with 4 series; 350 leaves room for larger books.
+#: Vaults per lean ``eth_call``: 30M gas / ~72k gas a vault with 4 series is ~400; 350 leaves
+#: room for larger books (a chunk that still runs out of gas is halved and kept halved).
 LEAN_DEFAULT_CHUNK = 350
-#: Gas offered to each lean ``eth_call`` (anvil's default cap: its 30M block gas limit).
+#: Gas offered to each lean ``eth_call``: one 30M block. Anvil runs an ``eth_call`` with whatever
+#: ``gas`` it is given (3e9 measured), so it alone would take every vault in one call; geth and
+#: Arbitrum Nitro cap it at 50M by default (``--rpc.gascap``), and 30M fits every node.
 LEAN_CALL_GAS = 30_000_000
 
 
