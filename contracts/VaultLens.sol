@@ -23,12 +23,32 @@ import {
     LENS_READ_PAUSED,
     LENS_READ_TRIGGER,
     LENS_READ_SERIES,
-    LENS_READ_ALL
+    LENS_READ_ALL,
+    LEAN_LAYOUT_VERSION,
+    LEAN_HEADER_WORDS,
+    LEAN_VAULT_WORDS,
+    LEAN_ORACLE_WORDS,
+    LEAN_VENUE_WORDS
 } from "./interfaces/IVaultLens.sol";
 
 /// @title VaultLens
-/// @notice Reads everything the keeper needs about N vaults in one `eth_call`.
-/// @dev Stateless. Two layers of containment (see `IVaultLens`):
+/// @notice Reads everything the keeper needs about N vaults in one `eth_call`: `snapshotLean`,
+///         the raw state at fixed word offsets for the keeper's hot path, and `snapshot`, the
+///         full per-vault view (NAV, Greeks through the vault's own views) for tools.
+/// @dev `snapshotLean` prices nothing: the keeper derives net delta, gamma, NAV and the trigger
+///      off-chain with the contract's math, and simulates the exact batch before signing. Each
+///      read is a bare `staticcall` to one of the vault's existing views with a gas cap
+///      (`READ_GAS`), its return data checked for size and field widths in place of an ABI
+///      decode that could revert, so a non-vault or a malformed answer only sets that vault's
+///      `LENS_READ_*` bits. The answer is written straight into memory and returned with
+///      `return`, so no second copy is made to ABI-encode it (memory costs grow with the square
+///      of its size). Feeds and venues are read once per distinct address, after the vaults.
+///      Gas (tests/forge/VaultLens.t.sol, real clones with 4 open series, one shared feed,
+///      sequencer feed and venue): see `test_snapshotLean_GasPerVault`; its floor is the vaults'
+///      cold storage (EIP-2929: 2,100 gas a slot, 2,600 per account), about 20 slots a vault
+///      through the existing views.
+///
+///      `snapshot` has two layers of containment (see `IVaultLens`):
 ///      1. `snapshot` reads each vault through `this.snapshotOne(vault)` inside `try`, so even an
 ///         answer that cannot be decoded (which a plain `try` cannot catch: decoding happens in
 ///         the caller's frame) only marks that vault `LENS_READ_ALL`; an address with no code is
@@ -73,7 +93,398 @@ contract VaultLens is IVaultLens {
         snap.valid = errors == 0;
     }
 
-    // ------------------------------------------------------------------ internal
+    /// @dev Gas each lean read may use: a vault or feed that burns gas costs at most this.
+    uint256 private constant READ_GAS = 300_000;
+    /// @dev Entry index of a vault whose feed or venue could not be read.
+    uint256 private constant NO_ENTRY = type(uint64).max;
+    uint256 private constant MAX64 = type(uint64).max;
+    uint256 private constant MAX128 = type(uint128).max;
+
+    /// @dev The lean snapshot's running state: the distinct feeds and venues seen so far, and
+    ///      the write cursor of the series section.
+    struct Lean {
+        address[] feeds;
+        address[] seqs;
+        address[] venues;
+        uint256 nFeeds;
+        uint256 nVenues;
+        uint256 lastFeed;
+        uint256 lastVenue;
+        uint256 cursor;
+        uint256 nSeries;
+    }
+
+    /// @inheritdoc IVaultLens
+    function snapshotLean(address[] calldata vaults) external view returns (uint256[] memory) {
+        uint256 n = vaults.length;
+        Lean memory c = Lean({
+            feeds: new address[](n),
+            seqs: new address[](n),
+            venues: new address[](n),
+            nFeeds: 0,
+            nVenues: 0,
+            lastFeed: 0,
+            lastVenue: 0,
+            cursor: 0,
+            nSeries: 0
+        });
+        // The answer is built at the free memory pointer: [0x20][length][words...].
+        uint256 out;
+        assembly ("memory-safe") {
+            out := mload(0x40)
+        }
+        uint256 head = out + 0x40;
+        uint256 records = head + LEAN_HEADER_WORDS * 32;
+        c.cursor = records + n * LEAN_VAULT_WORDS * 32;
+        _reserve(c.cursor);
+        for (uint256 i; i < n; ++i) {
+            _leanVault(vaults[i], records + i * LEAN_VAULT_WORDS * 32, c);
+        }
+        for (uint256 k; k < c.nFeeds; ++k) {
+            _leanOracle(c.feeds[k], c.seqs[k], c.cursor);
+            c.cursor += LEAN_ORACLE_WORDS * 32;
+        }
+        for (uint256 k; k < c.nVenues; ++k) {
+            _leanVenue(c.venues[k], c.cursor);
+            c.cursor += LEAN_VENUE_WORDS * 32;
+        }
+        uint256 end = c.cursor;
+        uint256 nSeries = c.nSeries;
+        uint256 nFeeds = c.nFeeds;
+        uint256 nVenues = c.nVenues;
+        assembly ("memory-safe") {
+            mstore(head, LEAN_LAYOUT_VERSION)
+            mstore(add(head, 0x20), number())
+            mstore(add(head, 0x40), timestamp())
+            mstore(add(head, 0x60), basefee())
+            mstore(add(head, 0x80), n)
+            mstore(add(head, 0xa0), nSeries)
+            mstore(add(head, 0xc0), nFeeds)
+            mstore(add(head, 0xe0), nVenues)
+            mstore(out, 0x20)
+            mstore(add(out, 0x20), shr(5, sub(end, head)))
+            mstore(0x40, end)
+            return(out, sub(end, out))
+        }
+    }
+
+    // ------------------------------------------------------------------ internal: lean
+
+    /// @dev Moves the free memory pointer to `end` (the answer grows in place).
+    function _reserve(uint256 end) private pure {
+        assembly ("memory-safe") {
+            mstore(0x40, end)
+        }
+    }
+
+    /// @dev One vault's record at `rec`, and its series at the cursor.
+    function _leanVault(address v, uint256 rec, Lean memory c) private view {
+        uint256 errors;
+        uint256 feedIdx = NO_ENTRY;
+        uint256 venueIdx = NO_ENTRY;
+        uint256 count;
+        if (v.code.length == 0) {
+            errors = LENS_READ_ALL;
+            _clear(rec);
+        } else {
+            (feedIdx, venueIdx, errors) = _leanFeeds(v, c);
+            // In this order: the thresholds complete the word the accounts start (word 4).
+            errors |= _leanAccounts(v, rec);
+            errors |= _leanThresholds(v, rec, c.cursor);
+            (count, errors) = _leanSeries(v, c, errors);
+        }
+        uint256 meta = errors | (count << 64) | (feedIdx << 128) | (venueIdx << 192);
+        assembly ("memory-safe") {
+            mstore(rec, meta)
+        }
+    }
+
+    function _clear(uint256 rec) private pure {
+        assembly ("memory-safe") {
+            for { let k := 0x20 } lt(k, mul(LEAN_VAULT_WORDS, 0x20)) { k := add(k, 0x20) } {
+                mstore(add(rec, k), 0)
+            }
+        }
+    }
+
+    /// @dev The vault's feed, sequencer feed and venue, as entry indexes (deduplicated).
+    function _leanFeeds(address v, Lean memory c)
+        private
+        view
+        returns (uint256 feedIdx, uint256 venueIdx, uint256 errors)
+    {
+        (bool okF, uint256 feed) = _word(v, IOptionVault.oracle.selector);
+        (bool okS, uint256 seq) = _word(v, IOptionVault.sequencerFeed.selector);
+        (bool okV, uint256 venue_) = _word(v, IOptionVault.venue.selector);
+        feedIdx = NO_ENTRY;
+        venueIdx = NO_ENTRY;
+        if (!okF || feed >> 160 != 0) errors |= LENS_READ_ORACLE;
+        if (!okS || seq >> 160 != 0) errors |= LENS_READ_SEQUENCER;
+        // forge-lint: disable-next-line(unsafe-typecast) -- both < 2^160, checked just above
+        if (errors == 0) feedIdx = _feedIndex(c, address(uint160(feed)), address(uint160(seq)));
+        if (!okV || venue_ >> 160 != 0) errors |= LENS_READ_POOL_PRICE;
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^160, checked just above
+        else venueIdx = _venueIndex(c, address(uint160(venue_)));
+    }
+
+    /// @dev Balances (word 1), commitments (word 2), and the vol half of word 4.
+    function _leanAccounts(address v, uint256 rec) private view returns (uint256 errors) {
+        (bool ok1, uint256 inv) = _word(v, IOptionVault.hedgeInventory.selector);
+        (bool ok2, uint256 quote) = _word(v, IOptionVault.quoteBalance.selector);
+        (bool ok3, uint256 locked) = _word(v, IOptionVault.lockedCollateral.selector);
+        (bool ok4, uint256 unpaid) = _word(v, IOptionVault.settledUnpaid.selector);
+        if (!ok1 || inv > MAX128) (errors, inv) = (errors | LENS_READ_INVENTORY, 0);
+        if (!ok2 || !ok3 || !ok4 || quote > MAX128 || locked > MAX128 || unpaid > MAX128) {
+            (errors, quote, locked, unpaid) = (errors | LENS_READ_FREE_QUOTE, 0, 0, 0);
+        }
+        (bool ok5, uint256 vol) = _word(v, IOptionVault.volatility.selector);
+        if (!ok5 || vol > MAX128) (errors, vol) = (errors | LENS_READ_VOLATILITY, 0);
+        assembly ("memory-safe") {
+            mstore(add(rec, 0x20), or(inv, shl(128, quote)))
+            mstore(add(rec, 0x40), or(locked, shl(128, unpaid)))
+            mstore(add(rec, 0x80), shl(128, vol)) // max trade joins it in _leanThresholds
+        }
+    }
+
+    /// @dev Thresholds (words 3, 4's low half, 5, 6), last rebalance and paused (word 6).
+    ///      `tmp` is free memory past the answer written so far.
+    function _leanThresholds(address v, uint256 rec, uint256 tmp)
+        private
+        view
+        returns (uint256 errors)
+    {
+        bytes4 sel = IOptionVault.thresholds.selector;
+        bool ok;
+        assembly ("memory-safe") {
+            mstore(0, sel)
+            ok := staticcall(READ_GAS, v, 0, 4, 0, 0)
+            if lt(returndatasize(), 0x120) { ok := 0 }
+            if ok { returndatacopy(tmp, 0, 0x120) }
+        }
+        uint256 band;
+        uint256 tradeAndVol;
+        uint256 lanes5;
+        uint256 lanes6;
+        if (ok) {
+            // Words: targetDelta, band, minInterval, maxInterval, maxTrade, maxSlippageBps,
+            // maxOracleGapBps, oracleHeartbeat, sequencerGracePeriod.
+            assembly ("memory-safe") {
+                let target := mload(tmp)
+                band := mload(add(tmp, 0x20))
+                tradeAndVol := mload(add(tmp, 0x80))
+                let a := mload(add(tmp, 0x40))
+                let b := mload(add(tmp, 0x60))
+                let d := mload(add(tmp, 0xa0))
+                let e := mload(add(tmp, 0xc0))
+                let f := mload(add(tmp, 0xe0))
+                let g := mload(add(tmp, 0x100))
+                // Every field must fit its lane: target int128 (sign-extending its low 128
+                // bits gives it back), band and max trade 128 bits, the rest 64.
+                ok := and(
+                    eq(signextend(15, target), target),
+                    iszero(
+                        or(
+                            or(shr(128, band), shr(128, tradeAndVol)),
+                            shr(64, or(or(a, b), or(or(d, e), or(f, g))))
+                        )
+                    )
+                )
+                band := or(and(target, sub(shl(128, 1), 1)), shl(128, band))
+                lanes5 := or(or(a, shl(64, b)), or(shl(128, d), shl(192, e)))
+                lanes6 := or(f, shl(64, g))
+                if iszero(ok) {
+                    band := 0
+                    tradeAndVol := 0
+                    lanes5 := 0
+                    lanes6 := 0
+                }
+            }
+        }
+        if (!ok) errors = LENS_READ_THRESHOLDS;
+        (bool okL, uint256 last) = _word(v, IOptionVault.lastRebalance.selector);
+        if (!okL || last > MAX64) (errors, last) = (errors | LENS_READ_LAST_REBALANCE, 0);
+        (bool okP, uint256 paused_) = _word(v, IOptionVault.paused.selector);
+        if (!okP || paused_ > 1) (errors, paused_) = (errors | LENS_READ_PAUSED, 0);
+        lanes6 |= (last << 128) | (paused_ << 192);
+        assembly ("memory-safe") {
+            mstore(add(rec, 0x60), band)
+            mstore(add(rec, 0x80), or(mload(add(rec, 0x80)), tradeAndVol))
+            mstore(add(rec, 0xa0), lanes5)
+            mstore(add(rec, 0xc0), lanes6)
+        }
+    }
+
+    /// @dev `openSeries()` re-packed as {SeriesLayout} word 0 each, at the cursor.
+    function _leanSeries(address v, Lean memory c, uint256 errorsIn)
+        private
+        view
+        returns (uint256 count, uint256 errors)
+    {
+        bytes4 sel = IOptionVault.openSeries.selector;
+        uint256 cur = c.cursor;
+        bool ok;
+        assembly ("memory-safe") {
+            mstore(0, sel)
+            ok := staticcall(READ_GAS, v, 0, 4, 0, 0)
+            let size := returndatasize()
+            if lt(size, 0x40) { ok := 0 }
+            if ok {
+                returndatacopy(0, 0, 0x40)
+                count := mload(0x20)
+                // [offset 0x20][count][count x 8 words]; anything else is malformed.
+                if or(iszero(eq(mload(0), 0x20)), gt(count, div(sub(size, 0x40), 0x100))) {
+                    ok := 0
+                }
+            }
+            // The structs land past the words written below (word j < tmp for j < count).
+            switch ok
+            case 0 { count := 0 }
+            default { returndatacopy(add(cur, shl(5, count)), 0x40, shl(8, count)) }
+        }
+        uint256 tmp = cur + count * 32;
+        for (uint256 j; j < count; ++j) {
+            (uint256 word, bool fits) = _packSeries(tmp + j * 256);
+            ok = ok && fits;
+            assembly ("memory-safe") {
+                mstore(add(cur, shl(5, j)), word)
+            }
+        }
+        errors = errorsIn;
+        if (!ok) (errors, count) = (errors | LENS_READ_SERIES, 0);
+        c.cursor = cur + count * 32;
+        c.nSeries += count;
+        _reserve(c.cursor);
+    }
+
+    /// @dev One `IOptionVault.Series` (8 words at `s`) as {SeriesLayout} word 0; `fits` false
+    ///      when a field exceeds its width there.
+    function _packSeries(uint256 s) private pure returns (uint256 word, bool fits) {
+        assembly ("memory-safe") {
+            let kind := mload(add(s, 0x20))
+            let strike := mload(add(s, 0x40))
+            let cap := mload(add(s, 0x60))
+            let expiry := mload(add(s, 0x80))
+            let size := mload(add(s, 0xa0))
+            let settled := mload(add(s, 0xc0))
+            fits := iszero(
+                or(
+                    or(gt(kind, 1), gt(settled, 1)),
+                    or(or(shr(56, strike), shr(56, cap)), or(shr(32, expiry), shr(96, size)))
+                )
+            )
+            word := or(
+                or(or(strike, shl(56, cap)), or(shl(112, size), shl(208, expiry))),
+                or(shl(240, kind), shl(248, settled))
+            )
+        }
+    }
+
+    /// @dev One oracle entry at `at` (see `LEAN_ORACLE_WORDS`).
+    function _leanOracle(address feed, address seq, uint256 at) private view {
+        // Return data lands past this entry, in free memory.
+        uint256 tmp = at + LEAN_ORACLE_WORDS * 32;
+        (bool ok, uint256 roundId, uint256 answer,, uint256 updatedAt) = _round(feed, tmp);
+        (bool okD, uint256 decimals_) = _word(feed, AggregatorV3Interface.decimals.selector);
+        uint256 errors;
+        if (!ok || !okD || roundId > MAX128 || updatedAt > MAX64 || decimals_ > 255) {
+            (errors, answer, roundId, updatedAt, decimals_) = (LENS_READ_ORACLE, 0, 0, 0, 0);
+        }
+        uint256 seqLanes;
+        if (seq != address(0)) {
+            (bool okS,, uint256 seqAnswer, uint256 startedAt,) = _round(seq, tmp);
+            if (!okS || startedAt > MAX64) {
+                errors |= LENS_READ_SEQUENCER;
+                (seqAnswer, startedAt) = (0, 0);
+            }
+            seqLanes = 1 | ((seqAnswer != 0 ? 1 : 0) << 64) | (startedAt << 128);
+        }
+        assembly ("memory-safe") {
+            mstore(at, answer)
+            mstore(add(at, 0x20), or(roundId, or(shl(128, updatedAt), shl(192, decimals_))))
+            mstore(add(at, 0x40), or(seqLanes, shl(192, errors)))
+            mstore(add(at, 0x60), feed)
+        }
+        _reserve(at + LEAN_ORACLE_WORDS * 32);
+    }
+
+    /// @dev `latestRoundData()` of `feed` (answer as its raw word), via free memory at `tmp`.
+    function _round(address feed, uint256 tmp)
+        private
+        view
+        returns (bool ok, uint256 roundId, uint256 answer, uint256 startedAt, uint256 updatedAt)
+    {
+        bytes4 sel = AggregatorV3Interface.latestRoundData.selector;
+        assembly ("memory-safe") {
+            mstore(0, sel)
+            ok := staticcall(READ_GAS, feed, 0, 4, 0, 0)
+            if lt(returndatasize(), 0xa0) { ok := 0 }
+            if ok {
+                returndatacopy(tmp, 0, 0xa0)
+                roundId := mload(tmp)
+                answer := mload(add(tmp, 0x20))
+                startedAt := mload(add(tmp, 0x40))
+                updatedAt := mload(add(tmp, 0x60))
+            }
+        }
+    }
+
+    /// @dev One venue entry at `at` (see `LEAN_VENUE_WORDS`).
+    function _leanVenue(address venue_, uint256 at) private view {
+        (bool ok, uint256 price) = _word(venue_, IHedgeVenue.spotPrice.selector);
+        uint256 errors;
+        if (!ok) (errors, price) = (LENS_READ_POOL_PRICE, 0);
+        assembly ("memory-safe") {
+            mstore(at, price)
+            mstore(add(at, 0x20), or(venue_, shl(192, errors)))
+        }
+        _reserve(at + LEAN_VENUE_WORDS * 32);
+    }
+
+    /// @dev The first word a no-argument view of `target` returns; `ok` false when the call
+    ///      failed or returned less than a word (an account without code returns nothing).
+    function _word(address target, bytes4 sel) private view returns (bool ok, uint256 w) {
+        assembly ("memory-safe") {
+            mstore(0, sel)
+            ok := staticcall(READ_GAS, target, 0, 4, 0, 0x20)
+            if lt(returndatasize(), 0x20) { ok := 0 }
+            w := mul(mload(0), ok)
+        }
+    }
+
+    function _feedIndex(Lean memory c, address feed, address seq) private pure returns (uint256) {
+        uint256 k = c.lastFeed;
+        if (k < c.nFeeds && c.feeds[k] == feed && c.seqs[k] == seq) return k;
+        uint256 n = c.nFeeds;
+        for (k = 0; k < n; ++k) {
+            if (c.feeds[k] == feed && c.seqs[k] == seq) {
+                c.lastFeed = k;
+                return k;
+            }
+        }
+        c.feeds[n] = feed;
+        c.seqs[n] = seq;
+        c.nFeeds = n + 1;
+        c.lastFeed = n;
+        return n;
+    }
+
+    function _venueIndex(Lean memory c, address venue_) private pure returns (uint256) {
+        uint256 k = c.lastVenue;
+        if (k < c.nVenues && c.venues[k] == venue_) return k;
+        uint256 n = c.nVenues;
+        for (k = 0; k < n; ++k) {
+            if (c.venues[k] == venue_) {
+                c.lastVenue = k;
+                return k;
+            }
+        }
+        c.venues[n] = venue_;
+        c.nVenues = n + 1;
+        c.lastVenue = n;
+        return n;
+    }
+
+    // ------------------------------------------------------------------ internal: full
 
     // slither-disable-next-line unused-return -- the lens reports the raw round fields it needs; the keeper judges them
     function _readOracle(IOptionVault v, VaultSnapshot memory snap) private view returns (uint256) {

@@ -21,6 +21,44 @@ uint256 constant LENS_READ_SERIES = 1 << 13;
 /// @dev Every read failed: the address has no code, or answered something undecodable.
 uint256 constant LENS_READ_ALL = (1 << 14) - 1;
 
+// ------------------------------------------------------------------ lean snapshot layout
+// `snapshotLean` returns one `uint256[]` of words at fixed offsets (the keeper decodes them as a
+// numpy array, keeper/chain/lens.py mirrors every constant here). Sections, in order:
+//   header   LEAN_HEADER_WORDS words
+//   vaults   LEAN_VAULT_WORDS words per vault, in request order
+//   series   one word per open series, vault after vault (each vault's count is in its meta word)
+//   oracles  LEAN_ORACLE_WORDS words per distinct (price feed, sequencer feed) pair
+//   venues   LEAN_VENUE_WORDS words per distinct venue
+// Small fields sit in 64-bit lanes (lane k = bits [64k, 64k + 64)), amounts in 128-bit halves.
+
+/// @dev Bumped whenever the layout changes; header word 0.
+uint256 constant LEAN_LAYOUT_VERSION = 1;
+/// @dev Header: version, block number, block timestamp, base fee, vaults, series, oracles,
+///      venues.
+uint256 constant LEAN_HEADER_WORDS = 8;
+/// @dev Per vault:
+///      0 meta:        lane 0 readErrors (LENS_READ_*), lane 1 series count,
+///                     lane 2 oracle entry index, lane 3 venue entry index;
+///      1 balances:    bits [0,128) hedge inventory, [128,256) quote balance;
+///      2 commitments: bits [0,128) locked collateral, [128,256) settled unpaid;
+///      3 band:        bits [0,128) target delta (int128), [128,256) band;
+///      4 trade:       bits [0,128) max trade, [128,256) volatility;
+///      5 intervals:   lanes minInterval, maxInterval, maxSlippageBps, maxOracleGapBps;
+///      6 clock:       lanes oracleHeartbeat, sequencerGracePeriod, lastRebalance, paused (0/1).
+uint256 constant LEAN_VAULT_WORDS = 7;
+/// @dev Per series: {SeriesLayout} word 0 exactly (strike, cap, size, expiry, type, settled).
+uint256 constant LEAN_SERIES_WORDS = 1;
+/// @dev Per oracle entry:
+///      0 answer (int256);
+///      1 bits [0,128) roundId, lane 2 updatedAt, lane 3 decimals;
+///      2 lanes: sequencer feed set (0/1), sequencer down (answer != 0), sequencer startedAt,
+///        readErrors (LENS_READ_ORACLE / LENS_READ_SEQUENCER);
+///      3 the price feed's address.
+uint256 constant LEAN_ORACLE_WORDS = 4;
+/// @dev Per venue entry: 0 spotPrice() (1e8); 1 bits [0,160) address, lane 3 readErrors
+///      (LENS_READ_POOL_PRICE).
+uint256 constant LEAN_VENUE_WORDS = 2;
+
 /// @title IVaultLens
 /// @notice One view call returns everything an off-chain keeper needs for N vaults.
 /// @dev Units: prices 1e8 (Chainlink USD), underlying amounts and deltas 1e18, quote amounts in
@@ -89,4 +127,13 @@ interface IVaultLens {
     ///         cannot be ABI-decoded) makes this revert. `snapshot` calls it through a guarded
     ///         sub-call for that reason.
     function snapshotOne(address vault) external view returns (VaultSnapshot memory snap);
+
+    /// @notice The keeper's hot path: raw state only, no on-chain pricing, as words at fixed
+    ///         offsets (the layout is above: `LEAN_*`). Each vault's series terms and sizes,
+    ///         inventory and balances, thresholds, last rebalance and paused flag; the oracle
+    ///         round and sequencer state once per distinct (feed, sequencer feed) pair, and the
+    ///         venue's price once per distinct venue. Never reverts because of one address: a
+    ///         failed or malformed read sets the vault's (or the entry's) `LENS_READ_*` bits.
+    /// @return words The words; `words.length` covers every section.
+    function snapshotLean(address[] calldata vaults) external view returns (uint256[] memory words);
 }

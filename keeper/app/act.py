@@ -143,6 +143,8 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
         headroom_bps=keeper.config.gas_headroom_bps,
     )
     for vault, reason in sim.dropped.items():
+        # Every planned vault was ready by the off-chain trigger (the planner requires it).
+        keeper.metrics.trigger_disagreements.inc()
         log_decision(
             decisions_log,
             "dropped by simulation",

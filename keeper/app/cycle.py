@@ -55,7 +55,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     meter = _Meter(keeper)
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper)
-    settle_expired(keeper, seen.healthy, seen.block, seen.timestamp)  # expired series first
+    settle_expired(keeper, seen.expired, seen.block, seen.timestamp)  # expired series first
     views = vault_views(seen.healthy, seen.timestamp)
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views)

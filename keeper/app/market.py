@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from keeper.chain.l1fee import l1_fee_parts
-from keeper.chain.lens import VaultSnapshot
+from keeper.chain.lens import OracleReading
 from keeper.chain.retry import read_with_retry
 from keeper.execution.fees import Fees
 from keeper.execution.simulate import BatchCodec
@@ -66,7 +66,7 @@ class PriceHistory:
 
 
 def market_view(
-    keeper: Keeper, snaps: Sequence[VaultSnapshot], views: Sequence[VaultView], now: int
+    keeper: Keeper, snaps: Sequence[OracleReading], views: Sequence[VaultView], now: int
 ) -> MarketView:
     """Record this cycle's oracle rounds (``views[i]`` prices ``snaps[i]``) and forecast vol."""
     cfg = keeper.config

@@ -1,9 +1,11 @@
-"""Observe: one lens read, then only the vaults the keeper may act on.
+"""Observe: one lean lens read, its off-chain derivation, then only the vaults to act on.
 
-A vault is left out of this cycle, with the reason in ``skipped``, when the lens could not read it
-or its oracle fails the contract's own checks (stale, non-positive, sequencer down or in its grace
-period) -- both with an alert -- or when it is paused. Oracle problems are never cycle failures:
-the breaker is for the keeper's own faults.
+The lens returns raw state (:meth:`~keeper.chain.lens.LensReader.read_lean`);
+:func:`~keeper.pricing.book.book_of` derives every vault's net delta, gamma, NAV and the
+contract's own trigger off-chain, vectorized. A vault is left out of this cycle, with the reason
+in ``skipped``, when the lens could not read it or its oracle fails the contract's own checks
+(stale, non-positive, sequencer down or in its grace period) -- both with an alert -- or when it is
+paused. Oracle problems are never cycle failures: the breaker is for the keeper's own faults.
 
 After the policy has decided, :func:`explain_blocked` asks the vaults it wanted to act on but
 whose own trigger is not ready *why* (``rebalanceBlocker()``, decoded: e.g.
@@ -18,9 +20,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from keeper.chain.blockers import read_blockers
-from keeper.chain.lens import LensRead, VaultSnapshot
-from keeper.chain.oracle import oracle_verdict
+from keeper.chain.lens import LensRead
+from keeper.chain.oracle import oracle_fault_reason
+from keeper.pricing.book import VaultBook, book_of
 from keeper.strategy import RebalancePlan
 from keeper.strategy.policies import Reason
 
@@ -38,33 +43,49 @@ class Observation:
     block: int
     timestamp: int
     vaults: int
-    healthy: tuple[VaultSnapshot, ...]
+    healthy: VaultBook
     skipped: dict[str, str]
+    #: Vaults holding an expired series, healthy or not (settlement has its own fallback rules).
+    expired: tuple[str, ...] = ()
 
 
 def observe(keeper: Keeper) -> Observation:
-    """Read every vault through the lens and keep the healthy ones, alerting on the rest."""
-    obs = keeper.lens.read(keeper.vaults)
-    now = obs.block_timestamp
+    """Read every vault through the lean lens and keep the healthy ones, alerting on the rest."""
+    book = book_of(keeper.lens.read_lean(keeper.vaults))
+    snap, d = book.snap, book.derived
+    now = snap.block_timestamp
+    oi, vi = snap.oracle_idx, snap.venue_idx
+    errors = snap.read_errors.copy()
+    has = oi >= 0
+    errors[has] |= snap.oracle_errors[oi[has]]
+    has_v = vi >= 0
+    errors[has_v] |= snap.venue_errors[vi[has_v]]
+    skip = (errors != 0) | (d.oracle_fault != 0) | snap.paused
     skipped: dict[str, str] = {}
-    healthy: list[VaultSnapshot] = []
-    for s in obs.snapshots:
-        if not s.valid:
-            skipped[s.vault] = f"lens could not read: {s.describe_read_errors()}"
-            kind = "oracle" if s.read_errors & _ORACLE_READ_ERRORS else "lens_read"
-            keeper.alerter.alert(kind, f"vault {s.vault}: {skipped[s.vault]}", key=s.vault)
-            continue
-        verdict = oracle_verdict(s.oracle, s.thresholds, now)
-        if not verdict.ok:
-            skipped[s.vault] = verdict.reason
+    for i in np.flatnonzero(skip).tolist():
+        vault = snap.vaults[i]
+        if errors[i]:
+            flags = LensRead(int(errors[i]))
+            skipped[vault] = f"lens could not read: {flags.describe()}"
+            kind = "oracle" if flags & _ORACLE_READ_ERRORS else "lens_read"
+            keeper.alerter.alert(kind, f"vault {vault}: {skipped[vault]}", key=vault)
+        elif d.oracle_fault[i]:
+            verdict = oracle_fault_reason(
+                snap.oracles[int(oi[i])],
+                has_sequencer=bool(snap.oracle_has_sequencer[oi[i]]),
+                heartbeat=int(snap.oracle_heartbeat[i]),
+                grace=int(snap.sequencer_grace_period[i]),
+                now=now,
+            )
+            skipped[vault] = verdict.reason
             kind = "stale_oracle" if verdict.stale else "oracle"
-            keeper.alerter.alert(kind, f"vault {s.vault}: {verdict.reason}", key=s.vault)
-            continue
-        if s.paused:
-            skipped[s.vault] = "paused"
-            continue
-        healthy.append(s)
-    return Observation(obs.block_number, now, len(obs.snapshots), tuple(healthy), skipped)
+            keeper.alerter.alert(kind, f"vault {vault}: {verdict.reason}", key=vault)
+        else:
+            skipped[vault] = "paused"
+    healthy = book.take(~skip) if skipped else book
+    owners = np.unique(snap.series_owner[snap.series_expiry <= now])
+    expired = tuple(snap.vaults[i] for i in owners.tolist())
+    return Observation(snap.block_number, now, len(snap), healthy, skipped, expired)
 
 
 #: In a decision's reason (``"<family>: <reason text> (<numbers>)"``, see

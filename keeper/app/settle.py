@@ -8,9 +8,11 @@ phases, so the walk stays in the latest phase; the first round of a phase cannot
 chain, and such a series waits for the vault's fallback (``settle(id, 0)`` from expiry +
 ``SETTLEMENT_GRACE``, at the current healthy price).
 
-:func:`settle_expired` runs in every cycle after the observation: for each expired, unsettled
-series of the observed vaults it finds the hint, simulates, and sends through the keeper's
-journaled :class:`~keeper.execution.sender.Sender` (dry run: it only logs). A series it cannot
+:func:`settle_expired` runs in every cycle after the observation, for the vaults whose lean
+snapshot holds an expired series (healthy or not: a stale oracle is the fallback's business and
+is alerted): it reads their open series, and for each expired one it finds the hint, simulates,
+and sends through the keeper's journaled :class:`~keeper.execution.sender.Sender` (dry run: it
+only logs). A series it cannot
 settle (a revert in simulation, a failed send) is counted in ``keeper_settlements{outcome}`` and
 alerted; one with no round since expiry yet waits. ``keeper_expired_unsettled`` is the number
 left after the cycle.
@@ -27,7 +29,6 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from keeper.chain.artifacts import load_artifact
-from keeper.chain.lens import VaultSnapshot
 from keeper.errors import ExecutionError
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
@@ -104,21 +105,19 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
     return fallback
 
 
-def _expired(snap: VaultSnapshot, now: int) -> list[int]:
-    return [s.id for s in snap.series if not s.settled and s.expiry <= now]
+def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) -> list[Settlement]:
+    """Settle every expired, unsettled series of ``vaults`` (see the module docstring).
 
-
-def settle_expired(
-    keeper: Keeper, snapshots: Sequence[VaultSnapshot], block: int, now: int
-) -> list[Settlement]:
-    """Settle every expired, unsettled series of ``snapshots`` (see the module docstring)."""
+    Reads nothing for a vault with no expired series; the cycle passes only the vaults whose lean
+    snapshot holds one (:attr:`keeper.app.observe.Observation.expired`).
+    """
     out: list[Settlement] = []
     abi = load_artifact("OptionVault").abi
-    for snap in snapshots:
-        ids = _expired(snap, now)
+    for address in vaults:
+        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        ids = [s[0] for s in vault.functions.openSeries().call() if not s[6] and s[4] <= now]
         if not ids:
             continue
-        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(snap.vault), abi=abi)
         feed = str(vault.functions.oracle().call())
         for series_id in ids:
             out.append(_settle_one(keeper, vault, feed, series_id, block, now))

@@ -4,10 +4,11 @@ A vault reverts with ``OptionVaultInvalidPrice`` when the answer is not positive
 ``OptionVaultStaleOracle`` when ``now - updatedAt > heartbeat``, ``OptionVaultSequencerDown`` when
 the sequencer feed says down, and ``OptionVaultSequencerGracePeriod`` when the sequencer came back
 ``gracePeriod`` seconds ago or less (the sequencer is checked first, as the contract does).
-One difference: the lens reports a sequencer feed whose ``startedAt`` is 0 like "no feed", where
-the contract treats it as down; the vault's own ``triggerReady`` (which the strategy requires)
-still keeps such a vault out of any batch. The keeper checks the same before spending gas, so a bad
-price means no transaction and an alert, never a revert.
+The full lens reports a sequencer feed whose ``startedAt`` is 0 like "no feed", where the
+contract treats it as down (:func:`oracle_verdict`); the lean lens says whether the vault has a
+feed, and :func:`oracle_fault_reason` follows the contract exactly. The vectorized form of these
+checks, for every vault at once, is :func:`keeper.pricing.trigger.derive`. The keeper checks the
+same before spending gas, so a bad price means no transaction and an alert, never a revert.
 """
 
 from __future__ import annotations
@@ -51,6 +52,30 @@ def check_oracle(state: OracleState, thresholds: VaultThresholds, now: int) -> N
         raise StaleOracleError(
             f"oracle answer is {age}s old, heartbeat {thresholds.oracle_heartbeat}s"
         )
+
+
+def oracle_fault_reason(
+    state: OracleState, *, has_sequencer: bool, heartbeat: int, grace: int, now: int
+) -> OracleVerdict:
+    """The verdict of the contract's oracle checks, with the sequencer feed known exactly.
+
+    The lean lens reports whether a vault has a sequencer feed; down means ``answer != 0`` or
+    ``startedAt == 0``, as ``RebalanceRules.oracleStatus`` has it.
+    """
+    if has_sequencer:
+        if state.sequencer_down or state.sequencer_started_at == 0:
+            return OracleVerdict(False, "L2 sequencer is down")
+        up_for = now - state.sequencer_started_at
+        if up_for <= grace:
+            return OracleVerdict(False, f"L2 sequencer up for {up_for}s, grace period {grace}s")
+    if state.answer <= 0:
+        return OracleVerdict(False, f"oracle answer {state.answer} is not positive")
+    age = now - state.updated_at
+    if age > heartbeat:
+        return OracleVerdict(
+            False, f"oracle answer is {age}s old, heartbeat {heartbeat}s", stale=True
+        )
+    return OracleVerdict(True)
 
 
 def oracle_verdict(state: OracleState, thresholds: VaultThresholds, now: int) -> OracleVerdict:

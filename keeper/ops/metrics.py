@@ -72,6 +72,12 @@ class Metrics:
             "Cycles failed on a transient fault (not counted by the breaker)",
             registry=r,
         )
+        # The off-chain trigger against the batch simulation (keeper/pricing/trigger.py).
+        self.trigger_disagreements = Counter(
+            "keeper_trigger_disagreements",
+            "Vaults the off-chain trigger found ready that the batch simulation dropped",
+            registry=r,
+        )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""

@@ -239,17 +239,19 @@ def test_simulation_drops_a_vault_that_would_revert(stack: Stack, tmp_path: Path
         stack.admin,
         v2.functions.grantRole(v2.functions.PAUSER_ROLE().call(), stack.admin.address),
     )
-    real_read = k.lens.read
+    real_read = k.lens.read_lean
 
     def read_then_pause(vaults: Any, block: Any = "latest") -> Any:
         result = real_read(vaults, block)
         transact(stack.w3, stack.admin, v2.functions.pause())
         return result
 
-    k.lens.read = read_then_pause  # type: ignore[method-assign]
+    k.lens.read_lean = read_then_pause  # type: ignore[method-assign]
     result = run_cycle(k)
     assert v2.address in result.planned
     assert v2.address in result.dropped
+    # The off-chain trigger said ready; the simulation disagreed: counted.
+    assert k.metrics.value("keeper_trigger_disagreements_total") == 1
     assert (
         "EnforcedPause" in result.dropped[v2.address] or "0xd93c0665" in result.dropped[v2.address]
     )
@@ -360,6 +362,16 @@ def test_websocket_factory_and_chunked_lens(stack: Stack, tmp_path: Path) -> Non
     assert len(obs.snapshots) == 300
     assert after[0] - before[0] == 1  # one round trip
     assert after[1] - before[1] == 2  # carrying two eth_calls
+    # The lean lens: 300 entries in chunks of 100 are three calls in one round trip.
+    k.lens.lean_chunk = 100
+    before = counter.snapshot()
+    lean = k.lens.read_lean(k.vaults)
+    after = counter.snapshot()
+    assert lean.calls == 3
+    assert len(lean) == 300
+    assert after[0] - before[0] == 1
+    assert after[1] - before[1] == 3
+    assert len(lean.oracles) == 3  # one feed for every vault: one entry per call
 
 
 def test_keeper_process_hedges_then_stops_cleanly_on_sigterm(stack: Stack, tmp_path: Path) -> None:

@@ -13,7 +13,16 @@ from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.loop import Runner
 from keeper.chain.connection import RpcCounter
-from keeper.chain.lens import LensResult, OracleState, Series, VaultSnapshot, VaultThresholds
+from keeper.chain.lens import (
+    LeanSnapshot,
+    LensResult,
+    OracleState,
+    Series,
+    VaultSnapshot,
+    VaultThresholds,
+    encode_lean_answer,
+    lean_snapshot,
+)
 from keeper.errors import ChainError, ConfigError, ExecutionError, FeeCapError, Halt
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
@@ -21,6 +30,7 @@ from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
 from keeper.pricing.book import position_greeks
+from keeper.pricing.trigger import derive
 from keeper.settings import CycleConfig
 from keeper.strategy import parse_policy
 from keeper.units import Wei
@@ -50,10 +60,20 @@ def snap(i: int, net_delta: int, *, age: int = 5, valid: bool = True) -> VaultSn
         paused=False,
         trigger_ready=abs(net_delta) > WAD // 10,
         trigger=1,
-        series=(Series(1, 0, 3200 * 10**8, 400 * 10**8, NOW + 30 * 86_400, 2 * WAD, False, 0),),
+        # A deep call spread: its delta (~1.6) lets the inventory give any net delta >= -1.6.
+        series=(Series(1, 0, 2000 * 10**8, 2000 * 10**8, NOW + 30 * 86_400, 2 * WAD, False, 0),),
         valid=valid,
         read_errors=0 if valid else 1,
     )
+
+
+def hedged_to(s: VaultSnapshot) -> VaultSnapshot:
+    """``s`` with the inventory that makes its lean-derived net delta ``s.net_delta`` (at least
+    0: the lens reads inventory, and the keeper derives the net delta from it and the book)."""
+    book = derive(lean_snapshot([s.vault], [encode_lean_answer([replace(s, inventory=0)], 1, NOW)]))
+    inventory = s.net_delta + int(book.book_delta_f[0])
+    assert inventory >= 0, "this net delta needs a larger book"
+    return replace(s, inventory=inventory)
 
 
 @dataclass
@@ -64,6 +84,11 @@ class FakeLens:
     def read(self, vaults: list[str]) -> LensResult:
         self.reads += 1
         return LensResult(tuple(self.snaps), 100 + self.reads, NOW, 1)
+
+    def read_lean(self, vaults: list[str]) -> LeanSnapshot:
+        self.reads += 1
+        snaps = [hedged_to(s) for s in self.snaps]
+        return lean_snapshot(vaults, [encode_lean_answer(snaps, 100 + self.reads, NOW)])
 
 
 @dataclass

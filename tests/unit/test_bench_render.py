@@ -47,22 +47,46 @@ def _results() -> dict[str, Any]:
                 "ours_rpc_requests": 3,
                 "naive_rpc_requests": 131,
                 "speedup": 25.0,
-                "lens_rpc_ms": 10.0,
-                "lens_decode_ms": 4.0,
+                "node_ms": 10.0,
+                "decode_ms": 1.0,
+                "pricing_ms": 2.0,
+                "planning_ms": 1.0,
             },
             {
                 "n_vaults": 1000,
                 "ours_ms_median": 80.0,
                 "ours_ms_min": 70.0,
                 "ours_ms_max": 90.0,
-                "naive_ms_median": 2000.0,
-                "naive_ms_min": 1900.0,
-                "naive_ms_max": 2100.0,
-                "ours_rpc_requests": 6,
+                "naive_ms_median": 10_000.0,
+                "naive_ms_min": 9_500.0,
+                "naive_ms_max": 10_500.0,
+                "ours_rpc_requests": 3,
                 "naive_rpc_requests": 13001,
-                "speedup": 25.0,
-                "lens_rpc_ms": 50.0,
-                "lens_decode_ms": 20.0,
+                "speedup": 125.0,
+                "node_ms": 50.0,
+                "decode_ms": 5.0,
+                "pricing_ms": 10.0,
+                "planning_ms": 5.0,
+                "lens_gas_per_vault": 65_000,
+                "vaults_per_call": 350,
+                "lens_calls": 3,
+            },
+            {
+                "n_vaults": 10_000,
+                "ours_ms_median": 800.0,
+                "ours_ms_min": 700.0,
+                "ours_ms_max": 900.0,
+                "naive_ms_median": 100_000.0,
+                "naive_ms_min": 95_000.0,
+                "naive_ms_max": 105_000.0,
+                "naive_extrapolated_from": 1000,
+                "ours_rpc_requests": 3,
+                "naive_rpc_requests": 130010,
+                "speedup": 125.0,
+                "node_ms": 500.0,
+                "decode_ms": 30.0,
+                "pricing_ms": 80.0,
+                "planning_ms": 60.0,
             },
         ],
         "batch": [
@@ -125,8 +149,8 @@ def test_ratio_is_none_when_undefined() -> None:
     assert ratio(float("inf"), 1.0) is None
 
 
-def test_rpc_budget_is_two_plus_one_per_250_vaults() -> None:
-    assert [rpc_budget(n) for n in (1, 10, 250, 251, 1000)] == [3, 3, 3, 4, 6]
+def test_rpc_budget_is_two_plus_one_per_1000_vaults() -> None:
+    assert [rpc_budget(n) for n in (1, 10, 1000, 1001, 10_000)] == [3, 3, 3, 4, 12]
 
 
 def test_judge_meets_every_target_of_the_fixture() -> None:
@@ -137,6 +161,7 @@ def test_judge_meets_every_target_of_the_fixture() -> None:
         "greeks": True,
         "backtest": True,
         "reaction": True,
+        "cycle10k": True,
     }
 
 
@@ -144,7 +169,8 @@ def test_judge_meets_every_target_of_the_fixture() -> None:
     ("path", "value", "key"),
     [
         (("cycle", 1, "ours_ms_median"), 150.0, "cycle"),  # slower than 100 ms
-        (("cycle", 1, "naive_ms_median"), 1000.0, "cycle"),  # only 12.5x faster
+        (("cycle", 1, "naive_ms_median"), 7_900.0, "cycle"),  # only 98.75x faster
+        (("cycle", 2, "ours_ms_median"), 1_001.0, "cycle10k"),
         (("cycle", 0, "ours_rpc_requests"), 4, "rpc"),  # budget at N=10 is 3
         (("batch", 1, "cost_per_vault_wei"), 560, "batch"),  # 56% > 55%
         (("greeks", "deltas_per_s"), 4.9e6, "greeks"),
@@ -172,6 +198,7 @@ def test_judge_does_not_judge_small_runs_or_missing_sections() -> None:
     v = {x.key: x for x in judge(results)}
     assert v["cycle"].met is None
     assert "below 1,000" in v["cycle"].note
+    assert v["cycle10k"].met is None
     assert v["backtest"].met is None
     assert v["reaction"].met is None
     assert v["reaction"].got == "not measured"
@@ -194,7 +221,18 @@ def test_render_names_the_machine_and_every_section() -> None:
     ):
         assert needle in text, needle
     # The N=1000 row: medians with min-max, the ratio, both RPC counts and the budget.
-    assert "| 1,000 | 80.0 (70.0–90.0) | 2,000 (1,900–2,100) | 25.0× | 6 | 13,001 | 6 |" in text
+    assert (
+        "| 1,000 | 80.0 (70.0–90.0) | 10,000 (9,500–10,500) | 125.0× | 3 | 13,001 | 3 "
+        "| 50.0 | 5.0 | 10.0 | 5.0 |" in text
+    )
+    assert (
+        "| 10,000 | 800 (700–900) | ≈100,000 (95,000–105,000)* | 125.0× | 3 | 130,010 | 12" in text
+    )
+    assert "N=10,000: the naive loop was not run" in text
+    assert (
+        "N=1,000: 80.0 ms = node 50.0 + decode 5.0 + pricing 10.0 + planning 5.0 + rest 10.0"
+        in text
+    )
     assert "| 10 | 150,000 | 20 | 500 (500–500) | 50% |" in text
     assert "| batch | cost per vault in a batch of 10: ≤55% of a single transaction | 50%" in text
     # Nothing missed: no "what bounds" section.
@@ -208,8 +246,9 @@ def test_render_explains_a_missed_figure_and_includes_the_profile() -> None:
     results["batch"][1]["cost_per_vault_wei"] = 700
     text = render(results)
     assert "## What bounds the missed figures" in text
-    assert "**Cycle at N=1,000** (300 ms): the lens round trip takes 50.0 ms" in text
-    assert "pricing, policy and the rest take 230 ms" in text
+    assert "**Cycle at N=1,000** (300 ms): the node's share is 50.0 ms" in text
+    assert "the keeper's own work (decode, pricing, planning and the rest) 250 ms" in text
+    assert "65,000 gas per vault" in text
     assert "**Batching**" in text
     assert "150,000 gas per vault in a batch of 10 against 254,000" in text
     assert "### our cycle at N=1000" in text
