@@ -22,10 +22,10 @@ Every check is the contract's integer rule on exact ints (numpy ``object`` array
 that need the book's delta, which is a float: the contract's fixed-point Black-Scholes and ours
 agree to ~1e-11 relative, so only a deviation within that distance of the band (or a buy
 within it of rounding to zero) can decide differently; :attr:`Derived.uncertain` marks those
-rows. An expired series is out of the book, as on chain (no delta; the NAV counts it at its
-maximum payoff until it settles), so a book with no live series has an exact delta of 0. Whatever this module decides, the keeper simulates the exact batch before
-signing, so a disagreement drops a vault from the batch and is counted; it never sends a failing
-transaction.
+rows. An expired series is out of the book, as on chain (no delta; the NAV counts it at its maximum
+payoff until it settles), so a book with no live series has an exact delta of 0. Whatever this
+module decides, the keeper simulates the exact batch before signing, so a disagreement drops a vault
+from the batch and is counted; it never sends a failing transaction.
 """
 
 from __future__ import annotations

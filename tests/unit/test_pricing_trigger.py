@@ -129,7 +129,7 @@ def test_a_buy_too_small_to_round_to_a_unit_of_quote_is_no_trade() -> None:
 
 
 def test_expired_series_are_out_of_the_book_and_valued_at_their_max_payoff() -> None:
-    """As ``OptionBook._book`` / ``_expiredLocked``: no delta (never a digital), max payoff in NAV."""
+    """As ``OptionBook._book``/``_expiredLocked``: no delta (never a digital), NAV at max payoff."""
     expired = (
         Series(1, 0, 2950 * 10**8, 100 * 10**8, NOW, 3 * WAD + 1, False, 0),  # call spread
         Series(4, 0, 2900 * 10**8, 50 * 10**8, NOW, 9 * WAD, False, 0),
@@ -139,7 +139,9 @@ def test_expired_series_are_out_of_the_book_and_valued_at_their_max_payoff() -> 
     d = run(snap(series=expired, inventory=7))
     assert d.net_delta[0] == 7  # the inventory alone, exactly
     assert not d.uncertain[0]
-    assert d.contracts[0] == 0 and d.gamma[0] == 0 and d.tau[0] == float("inf")
+    assert d.contracts[0] == 0
+    assert d.gamma[0] == 0
+    assert d.tau[0] == float("inf")
     max_payoff = (3 * WAD + 1) * 100 * 10**8 + 9 * WAD * 50 * 10**8
     max_payoff += 2 * WAD * 3100 * 10**8 + WAD * 50 * 10**8
     bare = run(snap(series=(), inventory=7))
