@@ -147,12 +147,17 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function rebalance() external returns (int256 deltaBefore, int256 deltaAfter) {
-        return _rebalance();
+        return _rebalance(0);
+    }
+
+    /// @inheritdoc IOptionVault
+    function rebalanceTo(int256 postDeviation) external returns (int256, int256) {
+        return _rebalance(postDeviation);
     }
 
     /// @inheritdoc IOptionVault
     function performUpkeep(bytes calldata) external {
-        _rebalance();
+        _rebalance(0);
     }
 
     /// @inheritdoc IOptionVault
@@ -160,7 +165,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      caller's role is the one thing it cannot know. Returns abi.encode(Trigger), which is
     ///      `Trigger.None` when not allowed.
     function rebalanceTrigger() public view returns (bool, bytes memory) {
-        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate(0);
         if (err.length != 0) return (false, abi.encode(Trigger.None));
         return (true, abi.encode(p.trigger));
     }
@@ -172,7 +177,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function rebalanceBlocker() external view returns (bytes memory) {
-        (, bytes memory err) = _evaluate();
+        (, bytes memory err) = _evaluate(0);
         return err;
     }
 
@@ -471,14 +476,14 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @dev `rebalance` and `performUpkeep`: keeper role, not paused, not reentered.
     // slither-disable-next-line reentrancy-balance,reentrancy-no-eth,unused-return -- nonReentrant (the deposit/withdraw/write paths too); balances are measured around the venue call on purpose, and its return value is not trusted for accounting
-    function _rebalance()
+    function _rebalance(int256 post)
         private
         onlyRole(KEEPER_ROLE)
         whenNotPaused
         nonReentrant
         returns (int256 deltaBefore, int256 deltaAfter)
     {
-        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate(post);
         if (err.length != 0) _revertWith(err);
         IERC20 quote = IERC20(asset());
         (IERC20 tokenIn, IERC20 tokenOut) = p.buy ? (quote, _underlying) : (_underlying, quote);
@@ -521,7 +526,11 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      `rebalanceBlocker`. Paused and min interval are checked here; the oracle, net delta,
     ///      the band and time triggers, the pool-oracle gap and the trade size in
     ///      {RebalanceRules-plan}.
-    function _evaluate() private view returns (RebalanceRules.Plan memory p, bytes memory err) {
+    function _evaluate(int256 post)
+        private
+        view
+        returns (RebalanceRules.Plan memory p, bytes memory err)
+    {
         if (paused()) return (p, abi.encodeWithSelector(EnforcedPause.selector));
         uint256 minInterval = _thresholds.minInterval;
         uint256 last = _lastRebalance;
@@ -542,7 +551,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
                 venue: address(_venue),
                 inventory: _hedgeInventory,
                 freeQuote: freeQuote(),
-                vol: _volatility
+                vol: _volatility,
+                post: post
             })
         );
     }

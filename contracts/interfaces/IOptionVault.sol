@@ -301,6 +301,18 @@ interface IOptionVault is IERC4626 {
     /// @notice Hedges toward the target, if the band or time trigger allows (keeper role).
     function rebalance() external returns (int256 deltaBefore, int256 deltaAfter);
 
+    /// @notice Hedges part of the way: like `rebalance()`, but toward the keeper's requested
+    ///         post-trade deviation `postDeviation` (net - target, 1e18) instead of the target.
+    ///         The vault bounds the request instead of trusting it: taken on the deviation's
+    ///         side only and no farther out than min(|deviation|, band), so the trade reduces
+    ///         |deviation|, never crosses the target and ends inside the band unless it is
+    ///         capped at `maxTrade` (the remainder waits for a later block). 0 is the target,
+    ///         i.e. `rebalance()`. A request that leaves nothing to trade reverts
+    ///         `OptionVaultNoTradePossible` (keeper role).
+    function rebalanceTo(int256 postDeviation)
+        external
+        returns (int256 deltaBefore, int256 deltaAfter);
+
     /// @notice Whether `rebalance()` would be allowed now, and the trigger (abi-encoded
     ///         `Trigger`) (Yearn `tendTrigger` style, for any keeper network).
     function rebalanceTrigger() external view returns (bool, bytes memory);
