@@ -397,7 +397,10 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
     /// @dev Crosses one pool's legs at its price and swaps the net remainder on its venue.
     ///      Sets `p.buyersNet`, `p.total` (what the net side shares) and `p.weight`.
     function _net(Pool memory p, Leg[] memory legs, Outcome[] memory outcomes, uint256 k) private {
-        bool buyersNet = p.quoteIn >= p.quoteCrossed;
+        // The buyers are net when their quote covers the sellers' legs at P. With no buyers the
+        // sellers are (even when their legs round to 0 quote at P): the net side must have legs
+        // to take what the crossing side put in.
+        bool buyersNet = p.quoteIn != 0 && p.quoteIn >= p.quoteCrossed;
         p.buyersNet = buyersNet;
         p.weight = buyersNet ? p.quoteIn : p.underlyingIn;
         // What the crossing side put in, in the net side's out token.
@@ -410,7 +413,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             uint256 t = Math.mulDiv(leg.minOut, p.weight, leg.amountIn, Math.Rounding.Ceil);
             if (t > needed) needed = t;
         }
-        // Sellers net: U > sum floor(q / P) (since Q < sum floor(u * P) <= U * P), so > 0.
+        // Sellers net: U > sum floor(q / P) (since Q < sum floor(u * P) <= U * P, or Q = 0 and
+        // U > 0), so there is something to swap.
         uint256 netIn =
             buyersNet ? p.quoteIn - p.quoteCrossed : p.underlyingIn - p.underlyingCrossed;
         uint256 out = netIn == 0 ? 0 : _swap(p, netIn, needed - crossed);
