@@ -150,16 +150,14 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
         uint256 succeeded;
         for (uint256 i; i < n; ++i) {
-            Outcome memory o = _rebalanceOne(vaults[i], gasLimit);
+            Outcome memory o = _rebalanceOne(vaults[i], gasLimit, 0);
             outcomes[i] = o;
+            _report(o);
             if (o.ok) {
                 // at most n <= MAX_BATCH_LIMIT increments
                 unchecked {
                     ++succeeded;
                 }
-                emit VaultRebalanced(o.vault, o.deltaBefore, o.deltaAfter);
-            } else {
-                emit VaultRebalanceFailed(o.vault, o.reason);
             }
         }
         emit BatchExecuted(msg.sender, n, succeeded);
@@ -181,6 +179,14 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         }
 
         outcomes = new Outcome[](n);
+        if (n == 1) {
+            // Nothing to net: the vault swaps its own trade (`rebalanceTo`), which saves the
+            // round trip of both tokens through the batcher. Same checks, same minOut.
+            outcomes[0] = _rebalanceOne(vaults[0], _vaultGasLimit, postDeviations[0]);
+            _report(outcomes[0]);
+            emit BatchExecuted(msg.sender, 1, outcomes[0].ok ? 1 : 0);
+            return outcomes;
+        }
         Leg[] memory legs = new Leg[](n);
         Pool[] memory pools = new Pool[](n);
         // slither-disable-next-line uninitialized-local -- fresh counters start at zero
@@ -265,7 +271,16 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
 
     /// @dev One guarded `rebalance()` call. Reverts only when the transaction itself is short of
     ///      gas (`RebalanceBatcherInsufficientGas`), never because of the vault.
-    function _rebalanceOne(address vault, uint256 gasLimit) internal returns (Outcome memory o) {
+    function _report(Outcome memory o) private {
+        if (o.ok) emit VaultRebalanced(o.vault, o.deltaBefore, o.deltaAfter);
+        else emit VaultRebalanceFailed(o.vault, o.reason);
+    }
+
+    /// @param post 0: `rebalance()`; else `rebalanceTo(post)`.
+    function _rebalanceOne(address vault, uint256 gasLimit, int256 post)
+        internal
+        returns (Outcome memory o)
+    {
         o.vault = vault;
         if (vault.code.length == 0) {
             o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, vault);
@@ -279,8 +294,13 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
 
         uint256 gasBefore = gasleft();
-        (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason) =
-            _callRebalance(vault, gasLimit);
+        (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason) = _callRebalance(
+            vault,
+            gasLimit,
+            post == 0
+                ? abi.encodeCall(IOptionVault.rebalance, ())
+                : abi.encodeCall(IOptionVault.rebalanceTo, (post))
+        );
         o.gasUsed = gasBefore - gasleft();
         if (!success) {
             o.reason = reason;
@@ -464,19 +484,17 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         emit VaultRebalanced(leg.vault, o.deltaBefore, o.deltaAfter);
     }
 
-    /// @dev `vault.rebalance()` with `gasLimit` gas; copies 64 bytes of a success answer and at
+    /// @dev `data` (`rebalance()` or `rebalanceTo(post)`) to `vault` with `gasLimit` gas; copies 64 bytes of a success answer and at
     ///      most `MAX_REASON_BYTES` of revert data.
-    function _callRebalance(address vault, uint256 gasLimit)
+    function _callRebalance(address vault, uint256 gasLimit, bytes memory data)
         private
         returns (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason)
     {
-        bytes4 selector = IOptionVault.rebalance.selector;
         uint256 maxReason = MAX_REASON_BYTES;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
-            mstore(ptr, selector)
             // Nothing is copied by the call itself: returndatacopy below bounds what is copied.
-            success := call(gasLimit, vault, 0, ptr, 4, 0, 0)
+            success := call(gasLimit, vault, 0, add(data, 0x20), mload(data), 0, 0)
             size := returndatasize()
             switch success
             case 1 {

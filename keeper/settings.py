@@ -79,6 +79,9 @@ class CycleConfig(BaseModel):
     ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
     gas_fixed: int = Field(default=40_000, ge=0, description="batch gas excluding vaults")
     gas_per_vault: int = Field(default=220_000, ge=0, description="gas per vault in a batch")
+    gas_swap: int = Field(
+        default=125_000, ge=0, description="gas of the batch's one pool swap (per pool)"
+    )
     pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
     impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
     eth_usd: float | None = Field(

@@ -121,7 +121,9 @@ interface IRebalanceBatcher {
     ///         and what the pool returned pro rata to its inputs (one uniform price), rounded
     ///         down, the remainder (< one unit per leg) to its last leg; the venue is given the
     ///         smallest output with which every leg's share reaches its own `minOut`. Tokens
-    ///         are conserved exactly: the batcher ends holding what it held before.
+    ///         are conserved exactly: the batcher ends holding what it held before. A batch of
+    ///         one vault has nothing to net: it calls that vault's own `rebalanceTo` (its own
+    ///         swap; `rebalance()` for a request of 0), saving the tokens' round trip.
     /// @param vaults The vaults, in order.
     /// @param postDeviations Each vault's requested post-trade deviation (0: to target).
     /// @return outcomes One outcome per vault, in the same order.

@@ -107,6 +107,21 @@ contract RebalanceBatchTest is BatchTestBase {
         _assertBatcherEmpty();
     }
 
+    function test_rebalanceBatch_OneVaultSwapsItself() public {
+        address[] memory vs = new address[](1);
+        vs[0] = address(seller3);
+        int256[] memory posts = new int256[](1);
+        posts[0] = 0.25e18;
+        IRebalanceBatcher.Outcome[] memory o = _batch(vs, posts);
+        assertTrue(o[0].ok);
+        assertEq(o[0].deltaAfter, 0.25e18);
+        assertEq(venue.lastAmountIn(), 2.75e18, "the vault's own swap");
+        _assertBatcherEmpty();
+        vs[0] = address(buyer5);
+        o = _batch(vs, _zeros(1));
+        assertEq(o[0].deltaAfter, 5e18);
+    }
+
     function test_rebalanceBatch_DropsFailingVaultBeforeTheSwap() public {
         OptionVault idle = _newVault(0); // within its band: fails its own check
         address[] memory vs = new address[](3);
