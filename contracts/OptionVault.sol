@@ -230,9 +230,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
             tstore(BATCH_LEG, 0)
         }
         if (flags == 0) revert OptionVaultNotInBatch();
-        deltaAfter = _book(
-            flags & 2 != 0, outBefore, minOut, spent, deltaBefore, price, Trigger(uint8(flags >> 8))
-        );
+        // forge-lint: disable-next-line(unsafe-typecast) -- the Trigger batchPlan stored (bits 8..15)
+        Trigger trigger = Trigger(uint8(flags >> 8));
+        deltaAfter = _book(flags & 2 != 0, outBefore, minOut, spent, deltaBefore, price, trigger);
         _setLock(0);
     }
 
