@@ -349,9 +349,7 @@ def test_each_vaults_post_deviation_reaches_the_simulated_batch(
         return Simulation(tuple(vaults), b"calldata", 300_000, (), {})
 
     monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
-    k = make_keeper(
-        [snap(0, -WAD), snap(1, 0), snap(2, WAD)], sender=FakeSender(), batcher=BATCHER
-    )
+    k = make_keeper([snap(0, -WAD), snap(1, 0), snap(2, WAD)], sender=FakeSender(), batcher=BATCHER)
     k.policy = parse_policy("ww:risk_aversion=2")  # trades to its band edge, not the target
     result = run_cycle(k)
     assert result.planned
