@@ -1,7 +1,9 @@
-"""Batching gain: cost per vault of ``rebalanceMany`` at several batch sizes vs one tx per vault.
+"""Batching gain: cost per vault of ``rebalanceBatch`` at several batch sizes vs one tx per vault.
 
-Every vault on the devnet writes one 2-contract ATM call, so each is ~1 WETH short of its
-target, outside its 0.5 band: each rebalance buys ~1 WETH through the real Uniswap V3 pool.
+Every vault on the devnet writes four calls (:data:`SERIES`, 4 contracts), so each is ~2 WETH
+short of its target, outside its 0.5 band: each rebalance buys ~2 WETH. A batch nets its vaults'
+trades and makes ONE swap through the real Uniswap V3 pool (all buy here: nothing crosses, the
+net is the sum); a single-vault transaction makes its own.
 Before every transaction the pool is traded back to the oracle price (so no vault trips the
 oracle-gap guard because of the ones before it) and the next block's base fee is pinned with
 ``anvil_setNextBlockBaseFeePerGas`` to :data:`L2_BASE_FEE`.
@@ -43,7 +45,12 @@ L1_PARAMS = L1FeeParams(
     base_fee_scalar=1_368,
     blob_base_fee_scalar=810_949,
 )
-SERIES = ((0, 3_000 * 10**8, 1_000 * 10**8, 30, 2),)
+SERIES = (
+    (0, 3_000 * 10**8, 1_000 * 10**8, 30, 1),
+    (0, 3_200 * 10**8, 1_000 * 10**8, 30, 1),
+    (0, 2_800 * 10**8, 1_000 * 10**8, 45, 1),
+    (0, 3_100 * 10**8, 1_000 * 10**8, 60, 1),
+)
 
 
 def _send(
@@ -97,7 +104,7 @@ def bench_batching(reps: int, singles_per_rep: int = 5) -> dict[str, Any]:
         for rep in range(reps):
             for size in BATCH_SIZES:
                 chunk, free = free[:size], free[size:]
-                data = _calldata(batcher.functions.rebalanceMany(chunk))
+                data = _calldata(batcher.functions.rebalanceBatch(chunk, [0] * len(chunk)))
                 cost = _send(dev, dev.keeper, dev.stack.batcher, data, l1)
                 _check_batch(batcher, size)
                 batches[size].append(cost)

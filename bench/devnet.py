@@ -287,6 +287,7 @@ def _bulk_vaults(
         out: list[tuple[LocalAccount, str, str]] = [
             (admin, vault, v.grantRole(desk_role, desk.address)._encode_transaction_data()),
             (admin, vault, v.grantRole(keeper_role, stack.batcher)._encode_transaction_data()),
+            (admin, vault, v.grantRole(batcher_role, stack.batcher)._encode_transaction_data()),
             (admin, usdc.address, u.approve(vault, cfg.seed_deposit)._encode_transaction_data()),
             (admin, vault, v.deposit(cfg.seed_deposit, admin.address)._encode_transaction_data()),
             (buyer, usdc.address, u.approve(vault, premium_total)._encode_transaction_data()),
@@ -318,6 +319,7 @@ def _bulk_vaults(
     template = bind(w3, "OptionVault", factory.functions.vaultAt(0).call())
     desk_role = template.functions.DESK_ROLE().call()
     keeper_role = template.functions.KEEPER_ROLE().call()
+    batcher_role = template.functions.BATCHER_ROLE().call()
     step_gas = []
     for signer, to, data in steps(template.address):
         step_gas.append(_gas(transactor(w3, signer).send(to, bytes(HexBytes(data)))))

@@ -52,10 +52,17 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     bytes32 public constant KEEPER_ROLE = keccak256("KEEPER_ROLE");
     /// @inheritdoc IOptionVault
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
+    /// @inheritdoc IOptionVault
+    bytes32 public constant BATCHER_ROLE = keccak256("BATCHER_ROLE");
 
     /// @notice An oracle change waits this long between proposal and acceptance, so depositors
     ///         can exit before a feed they do not trust prices their shares.
     uint256 public constant ORACLE_TIMELOCK = 2 days;
+    /// @dev First of the six transient slots holding a batch leg from `batchPlan` to
+    ///      `batchSettle`: flags (1 | buy << 1 | trigger << 8), amountIn, minOut, the vault's
+    ///      tokenOut balance before, deltaBefore, price. keccak256("OptionVault.batchLeg").
+    uint256 private constant BATCH_LEG =
+        0xff3725a5843187699c2bf9be5f8ed4144a6b3a7de31b6e17d56040f3dc0b8cd0;
     /// @dev |target delta| <= 1,000,000 underlying. The other setters' hard bounds are
     ///      {RebalanceRules-checkThreshold}'s.
     uint256 private constant MAX_ABS_TARGET = 1e24;
@@ -147,12 +154,91 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function rebalance() external returns (int256 deltaBefore, int256 deltaAfter) {
-        return _rebalance();
+        return _rebalance(0);
+    }
+
+    /// @inheritdoc IOptionVault
+    function rebalanceTo(int256 postDeviation) external returns (int256, int256) {
+        return _rebalance(postDeviation);
+    }
+
+    /// @inheritdoc IOptionVault
+    /// @dev Holds the vault's reentrancy lock until `batchSettle` (same transaction): in between,
+    ///      nothing else (deposit, exit, write, rebalance, a second leg) runs on this vault, so a
+    ///      venue or token reentering during the batch's pool swap finds it locked.
+    ///      Paused is checked in `_evaluate` (`EnforcedPause`), like every other check.
+    function batchPlan(int256 postDeviation)
+        external
+        onlyRole(BATCHER_ROLE)
+        returns (bool, uint256, uint256, uint256, address, address, address)
+    {
+        if (_reentrancyGuardEntered()) {
+            revert ReentrancyGuardReentrantCall();
+        }
+        _setLock(1);
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate(postDeviation);
+        if (err.length != 0) _revertWith(err);
+        (address tokenIn, address tokenOut) = _pair(p.buy);
+        uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
+        IERC20(tokenIn).safeTransfer(msg.sender, p.amountIn);
+        address venue_ = address(_venue);
+        // Keep the leg for batchSettle, and return (buy, amountIn, minOut, price, tokenIn,
+        // tokenOut, venue) ABI-encoded from the plan's memory (Plan: trigger, deltaBefore,
+        // price, buy, amountIn, minOut).
+        assembly ("memory-safe") {
+            let buy := mload(add(p, 0x60))
+            let amountIn := mload(add(p, 0x80))
+            let minOut := mload(add(p, 0xa0))
+            let price := mload(add(p, 0x40))
+            tstore(BATCH_LEG, or(add(1, shl(1, buy)), shl(8, mload(p))))
+            tstore(add(BATCH_LEG, 1), amountIn)
+            tstore(add(BATCH_LEG, 2), minOut)
+            tstore(add(BATCH_LEG, 3), outBefore)
+            tstore(add(BATCH_LEG, 4), mload(add(p, 0x20)))
+            tstore(add(BATCH_LEG, 5), price)
+            let r := mload(0x40)
+            mstore(r, buy)
+            mstore(add(r, 0x20), amountIn)
+            mstore(add(r, 0x40), minOut)
+            mstore(add(r, 0x60), price)
+            mstore(add(r, 0x80), tokenIn)
+            mstore(add(r, 0xa0), tokenOut)
+            mstore(add(r, 0xc0), venue_)
+            return(r, 0xe0)
+        }
+    }
+
+    /// @inheritdoc IOptionVault
+    // slither-disable-next-line reentrancy-no-eth -- the lock taken by batchPlan is still held
+    function batchSettle()
+        external
+        onlyRole(BATCHER_ROLE)
+        returns (int256 deltaBefore, int256 deltaAfter)
+    {
+        uint256 flags;
+        uint256 spent;
+        uint256 minOut;
+        uint256 outBefore;
+        uint256 price;
+        assembly ("memory-safe") {
+            flags := tload(BATCH_LEG)
+            spent := tload(add(BATCH_LEG, 1))
+            minOut := tload(add(BATCH_LEG, 2))
+            outBefore := tload(add(BATCH_LEG, 3))
+            deltaBefore := tload(add(BATCH_LEG, 4))
+            price := tload(add(BATCH_LEG, 5))
+            tstore(BATCH_LEG, 0)
+        }
+        if (flags == 0) revert OptionVaultNotInBatch();
+        // forge-lint: disable-next-line(unsafe-typecast) -- the Trigger batchPlan stored (bits 8..15)
+        Trigger trigger = Trigger(uint8(flags >> 8));
+        deltaAfter = _book(flags & 2 != 0, outBefore, minOut, spent, deltaBefore, price, trigger);
+        _setLock(0);
     }
 
     /// @inheritdoc IOptionVault
     function performUpkeep(bytes calldata) external {
-        _rebalance();
+        _rebalance(0);
     }
 
     /// @inheritdoc IOptionVault
@@ -160,7 +246,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      caller's role is the one thing it cannot know. Returns abi.encode(Trigger), which is
     ///      `Trigger.None` when not allowed.
     function rebalanceTrigger() public view returns (bool, bytes memory) {
-        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate(0);
         if (err.length != 0) return (false, abi.encode(Trigger.None));
         return (true, abi.encode(p.trigger));
     }
@@ -172,7 +258,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function rebalanceBlocker() external view returns (bytes memory) {
-        (, bytes memory err) = _evaluate();
+        (, bytes memory err) = _evaluate(0);
         return err;
     }
 
@@ -469,38 +555,53 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     // ------------------------------------------------------------------ internal: rebalance
 
-    /// @dev `rebalance` and `performUpkeep`: keeper role, not paused, not reentered.
+    /// @dev `rebalance` and `performUpkeep`: keeper role, not paused (`_evaluate`'s first check,
+    ///      the same `EnforcedPause` as the modifier), not reentered.
     // slither-disable-next-line reentrancy-balance,reentrancy-no-eth,unused-return -- nonReentrant (the deposit/withdraw/write paths too); balances are measured around the venue call on purpose, and its return value is not trusted for accounting
-    function _rebalance()
+    function _rebalance(int256 post)
         private
         onlyRole(KEEPER_ROLE)
-        whenNotPaused
         nonReentrant
         returns (int256 deltaBefore, int256 deltaAfter)
     {
-        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate();
+        (RebalanceRules.Plan memory p, bytes memory err) = _evaluate(post);
         if (err.length != 0) _revertWith(err);
-        IERC20 quote = IERC20(asset());
-        (IERC20 tokenIn, IERC20 tokenOut) = p.buy ? (quote, _underlying) : (_underlying, quote);
+        (address tokenIn, address tokenOut) = _pair(p.buy);
         address venue_ = address(_venue);
 
         // Measure what left and what arrived on the vault's own balance: the venue's return
         // value is not trusted for accounting, and a token may take a fee.
-        uint256 balanceBefore = tokenOut.balanceOf(address(this));
-        uint256 inBefore = tokenIn.balanceOf(address(this));
-        tokenIn.forceApprove(venue_, p.amountIn);
-        IHedgeVenue(venue_)
-            .swapExactIn(address(tokenIn), address(tokenOut), p.amountIn, p.minOut, address(this));
+        uint256 outBefore = IERC20(tokenOut).balanceOf(address(this));
+        uint256 inBefore = IERC20(tokenIn).balanceOf(address(this));
+        IERC20(tokenIn).forceApprove(venue_, p.amountIn);
+        IHedgeVenue(venue_).swapExactIn(tokenIn, tokenOut, p.amountIn, p.minOut, address(this));
         // Reset the approval unless the venue consumed it exactly (the usual case): no
         // allowance outlives the call either way.
-        if (tokenIn.allowance(address(this), venue_) != 0) tokenIn.forceApprove(venue_, 0);
-        uint256 amountOut = tokenOut.balanceOf(address(this)) - balanceBefore;
-        if (amountOut < p.minOut) revert OptionVaultInsufficientOutput(amountOut, p.minOut);
+        if (IERC20(tokenIn).allowance(address(this), venue_) != 0) {
+            IERC20(tokenIn).forceApprove(venue_, 0);
+        }
         // <= amountIn: the venue was approved exactly amountIn.
-        uint256 spent = inBefore - tokenIn.balanceOf(address(this));
-
+        uint256 spent = inBefore - IERC20(tokenIn).balanceOf(address(this));
         deltaBefore = p.deltaBefore;
-        if (p.buy) {
+        deltaAfter = _book(p.buy, outBefore, p.minOut, spent, deltaBefore, p.price, p.trigger);
+    }
+
+    /// @dev Books a trade (shared by `rebalance` and `batchSettle`): `spent` left the vault,
+    ///      and what arrived is measured on its own tokenOut balance against `outBefore`; it
+    ///      must be at least `minOut`.
+    function _book(
+        bool buy,
+        uint256 outBefore,
+        uint256 minOut,
+        uint256 spent,
+        int256 deltaBefore,
+        uint256 price,
+        Trigger trigger
+    ) private returns (int256 deltaAfter) {
+        (, address tokenOut) = _pair(buy);
+        uint256 amountOut = IERC20(tokenOut).balanceOf(address(this)) - outBefore;
+        if (amountOut < minOut) revert OptionVaultInsufficientOutput(amountOut, minOut);
+        if (buy) {
             _quoteBalance = SafeCast.toUint128(_quoteBalance - spent); // <= free quote, checked in _evaluate
             _hedgeInventory = SafeCast.toUint128(_hedgeInventory + amountOut);
             // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
@@ -512,8 +613,21 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
             deltaAfter = deltaBefore - int256(spent);
         }
         _lastRebalance = uint64(block.timestamp);
-        _lastGoodPrice = SafeCast.toUint192(p.price);
-        emit Rebalanced(deltaBefore, deltaAfter, spent, amountOut, p.price, p.trigger);
+        _lastGoodPrice = SafeCast.toUint192(price);
+        emit Rebalanced(deltaBefore, deltaAfter, spent, amountOut, price, trigger);
+    }
+
+    /// @dev (tokenIn, tokenOut) of a buy (quote for underlying) or a sell.
+    function _pair(bool buy) private view returns (address, address) {
+        return buy ? (asset(), address(_underlying)) : (address(_underlying), asset());
+    }
+
+    /// @dev Sets OZ's transient reentrancy flag (`batchPlan` holds it until `batchSettle`).
+    function _setLock(uint256 v) private {
+        bytes32 slot = _reentrancyGuardStorageSlot();
+        assembly ("memory-safe") {
+            tstore(slot, v)
+        }
     }
 
     /// @dev Every check of `rebalance`, in order, without reverting: the first failure comes
@@ -521,7 +635,11 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      `rebalanceBlocker`. Paused and min interval are checked here; the oracle, net delta,
     ///      the band and time triggers, the pool-oracle gap and the trade size in
     ///      {RebalanceRules-plan}.
-    function _evaluate() private view returns (RebalanceRules.Plan memory p, bytes memory err) {
+    function _evaluate(int256 post)
+        private
+        view
+        returns (RebalanceRules.Plan memory p, bytes memory err)
+    {
         if (paused()) return (p, abi.encodeWithSelector(EnforcedPause.selector));
         uint256 minInterval = _thresholds.minInterval;
         uint256 last = _lastRebalance;
@@ -542,7 +660,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
                 venue: address(_venue),
                 inventory: _hedgeInventory,
                 freeQuote: freeQuote(),
-                vol: _volatility
+                vol: _volatility,
+                post: post
             })
         );
     }

@@ -4,6 +4,11 @@ pragma solidity 0.8.30;
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+
+import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IRebalanceBatcher} from "./interfaces/IRebalanceBatcher.sol";
 
@@ -16,7 +21,73 @@ import {IRebalanceBatcher} from "./interfaces/IRebalanceBatcher.sol";
 ///      expansion) and would treat a call to an address without code as a success. The call
 ///      below caps the copied revert data at `MAX_REASON_BYTES`, requires code, requires a
 ///      64-byte answer, and forwards at most `vaultGasLimit` gas.
+///
+///      `rebalanceBatch` nets the vaults' trades (one pool swap per pool; see the interface for
+///      the rule). Why it is safe:
+///      - Each vault's `minOut` is its own (oracle price less its own slippage), computed and
+///        checked by the vault itself in `batchSettle` on its own balance, whatever the
+///        batcher or the other vaults do. The crossing side gets floor(amount at P) per leg,
+///        which is >= its minOut since minOut = floor(amount at P * (1 - slippage)). The net
+///        side's share floor(T * w / W) >= minOut for every leg once T >= ceil(minOut * W / w),
+///        and the venue is asked for exactly max over the legs of that, less what crossed.
+///      - Conservation, exactly: with Q/U the quote/underlying the legs put in, and the buyers
+///        net (Q >= Qx = sum floor(u * P)): the sellers get Qx, the pool gets Q - Qx, the buyers
+///        get U + poolOut, all of it (the remainder of the pro-rata floors to the last buyer).
+///        Symmetrically when the sellers are net (U > Ux = sum floor(q / P): U - Ux to the
+///        pool). Every leg's input is measured on the batcher's own balance.
+///      - Reentry: `rebalanceBatch` is nonReentrant; each vault holds its own reentrancy lock
+///        from `batchPlan` to `batchSettle`, so a venue or token reentering any of them fails.
+///      - A vault failing its checks reverts inside its own guarded call in phase 1, before
+///        anything is swapped, and is reported, not settled.
 contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @dev `IOptionVault.batchPlan`'s answer.
+    struct PlanAnswer {
+        bool buy;
+        uint256 amountIn;
+        uint256 minOut;
+        uint256 price;
+        address tokenIn;
+        address tokenOut;
+        address venue;
+    }
+
+    /// @dev One vault's leg in a netted batch (memory only).
+    struct Leg {
+        address vault;
+        bool buy;
+        uint256 amountIn;
+        uint256 minOut;
+        uint256 price;
+        address tokenIn;
+        address tokenOut;
+        address venue;
+        uint256 pool; // index into the pools array
+        uint256 gasUsed;
+    }
+
+    /// @dev The legs of one pool: same venue, same (quote, underlying), same oracle price.
+    struct Pool {
+        address venue;
+        address quote;
+        address underlying;
+        uint256 price;
+        uint256 quoteIn; // sum of the buyers' quote
+        uint256 underlyingIn; // sum of the sellers' underlying
+        uint256 quoteCrossed; // sum of floor(u * P): the sellers' legs at P
+        uint256 underlyingCrossed; // sum of floor(q / P): the buyers' legs at P
+        bool buyersNet; // the buyers' quote covers the sellers' legs at P (set in phase 2)
+        uint256 total; // what the net side's unpaid legs share (its out token)
+        uint256 weight; // the net side's unpaid legs' inputs
+        uint256 legs;
+    }
+
+    /// @dev underlying (1e18) * price (1e8) / 1e20 = quote (1e6), as the vaults compute it.
+    uint256 private constant UNDERLYING_PRICE_TO_QUOTE = 1e20;
+    /// @dev Seven words: `IOptionVault.batchPlan`'s answer.
+    uint256 private constant PLAN_ANSWER = 224;
+
     // ------------------------------------------------------------------ constants
 
     /// @notice Role of the keeper accounts allowed to call `rebalanceMany`.
@@ -79,16 +150,77 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
         uint256 succeeded;
         for (uint256 i; i < n; ++i) {
-            Outcome memory o = _rebalanceOne(vaults[i], gasLimit);
+            Outcome memory o = _rebalanceOne(vaults[i], gasLimit, 0);
             outcomes[i] = o;
+            _report(o);
             if (o.ok) {
                 // at most n <= MAX_BATCH_LIMIT increments
                 unchecked {
                     ++succeeded;
                 }
-                emit VaultRebalanced(o.vault, o.deltaBefore, o.deltaAfter);
-            } else {
-                emit VaultRebalanceFailed(o.vault, o.reason);
+            }
+        }
+        emit BatchExecuted(msg.sender, n, succeeded);
+    }
+
+    /// @inheritdoc IRebalanceBatcher
+    function rebalanceBatch(address[] calldata vaults, int256[] calldata postDeviations)
+        external
+        nonReentrant
+        returns (Outcome[] memory outcomes)
+    {
+        if (!hasRole(KEEPER_ROLE, msg.sender)) {
+            revert RebalanceBatcherUnauthorized(msg.sender);
+        }
+        uint256 n = vaults.length;
+        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        if (postDeviations.length != n) {
+            revert RebalanceBatcherLengthMismatch(n, postDeviations.length);
+        }
+
+        outcomes = new Outcome[](n);
+        if (n == 1) {
+            // Nothing to net: the vault swaps its own trade (`rebalanceTo`), which saves the
+            // round trip of both tokens through the batcher. Same checks, same minOut.
+            outcomes[0] = _rebalanceOne(vaults[0], _vaultGasLimit, postDeviations[0]);
+            _report(outcomes[0]);
+            emit BatchExecuted(msg.sender, 1, outcomes[0].ok ? 1 : 0);
+            return outcomes;
+        }
+        Leg[] memory legs = new Leg[](n);
+        Pool[] memory pools = new Pool[](n);
+        // slither-disable-next-line uninitialized-local -- fresh counters start at zero
+        uint256 poolCount;
+        // Phase 1: every vault's own checks, trade and minOut; its input moves to the batcher.
+        {
+            uint256 gasLimit = _vaultGasLimit;
+            address[] memory seen = new address[](2 * n);
+            uint256[] memory held = new uint256[](2 * n);
+            uint256 seenCount;
+            for (uint256 i; i < n; ++i) {
+                outcomes[i].vault = vaults[i];
+                bool ok = _planOne(vaults[i], postDeviations[i], gasLimit, legs[i], outcomes[i]);
+                if (!ok) {
+                    emit VaultRebalanceFailed(vaults[i], outcomes[i].reason);
+                    continue;
+                }
+                seenCount = _checkReceipt(legs[i], seen, held, seenCount);
+                poolCount = _join(pools, poolCount, legs[i]);
+                outcomes[i].ok = true;
+            }
+        }
+        // Phase 2: per pool, cross at the oracle price and swap the net remainder once.
+        for (uint256 k; k < poolCount; ++k) {
+            _net(pools[k], legs, outcomes, k);
+        }
+        // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
+        uint256 succeeded;
+        for (uint256 i; i < n; ++i) {
+            if (!outcomes[i].ok) continue;
+            _settleOne(pools[legs[i].pool], legs[i], outcomes[i]);
+            // at most n <= MAX_BATCH_LIMIT increments
+            unchecked {
+                ++succeeded;
             }
         }
         emit BatchExecuted(msg.sender, n, succeeded);
@@ -139,7 +271,16 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
 
     /// @dev One guarded `rebalance()` call. Reverts only when the transaction itself is short of
     ///      gas (`RebalanceBatcherInsufficientGas`), never because of the vault.
-    function _rebalanceOne(address vault, uint256 gasLimit) internal returns (Outcome memory o) {
+    function _report(Outcome memory o) private {
+        if (o.ok) emit VaultRebalanced(o.vault, o.deltaBefore, o.deltaAfter);
+        else emit VaultRebalanceFailed(o.vault, o.reason);
+    }
+
+    /// @param post 0: `rebalance()`; else `rebalanceTo(post)`.
+    function _rebalanceOne(address vault, uint256 gasLimit, int256 post)
+        internal
+        returns (Outcome memory o)
+    {
         o.vault = vault;
         if (vault.code.length == 0) {
             o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, vault);
@@ -153,8 +294,13 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
 
         uint256 gasBefore = gasleft();
-        (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason) =
-            _callRebalance(vault, gasLimit);
+        (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason) = _callRebalance(
+            vault,
+            gasLimit,
+            post == 0
+                ? abi.encodeCall(IOptionVault.rebalance, ())
+                : abi.encodeCall(IOptionVault.rebalanceTo, (post))
+        );
         o.gasUsed = gasBefore - gasleft();
         if (!success) {
             o.reason = reason;
@@ -167,19 +313,188 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         }
     }
 
-    /// @dev `vault.rebalance()` with `gasLimit` gas; copies 64 bytes of a success answer and at
+    /// @dev Phase 1 for one vault: its guarded `batchPlan(post)` call (same gas rules as
+    ///      `_rebalanceOne`). False, with `o.reason` set, when the vault is dropped.
+    function _planOne(
+        address vault,
+        int256 post,
+        uint256 gasLimit,
+        Leg memory leg,
+        Outcome memory o
+    ) private returns (bool) {
+        if (vault.code.length == 0) {
+            o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, vault);
+            return false;
+        }
+        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
+        uint256 left = gasleft();
+        if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
+        uint256 gasBefore = gasleft();
+        bytes memory data = abi.encodeCall(IOptionVault.batchPlan, (post));
+        (bool success, uint256 size, bytes memory answer) = _guardedCall(vault, gasLimit, data);
+        o.gasUsed = gasBefore - gasleft();
+        if (!success) {
+            o.reason = answer;
+            return false;
+        }
+        if (size < PLAN_ANSWER) {
+            o.reason = abi.encodeWithSelector(RebalanceBatcherBadReturnData.selector, vault, size);
+            return false;
+        }
+        leg.vault = vault;
+        PlanAnswer memory a = abi.decode(answer, (PlanAnswer));
+        leg.buy = a.buy;
+        leg.amountIn = a.amountIn;
+        leg.minOut = a.minOut;
+        leg.price = a.price;
+        leg.tokenIn = a.tokenIn;
+        leg.tokenOut = a.tokenOut;
+        leg.venue = a.venue;
+        leg.gasUsed = o.gasUsed;
+        return true;
+    }
+
+    /// @dev The leg's input must have arrived on the batcher's balance. `seen`/`held` track
+    ///      each token's balance after the last leg that paid in it; the first leg of a token
+    ///      only needs the balance to cover it (what the batcher held before, e.g. a donation,
+    ///      stays where it is: only `amountIn` is ever passed on).
+    function _checkReceipt(
+        Leg memory leg,
+        address[] memory seen,
+        uint256[] memory held,
+        uint256 seenCount
+    ) private view returns (uint256) {
+        uint256 bal = IERC20(leg.tokenIn).balanceOf(address(this));
+        uint256 k;
+        while (k < seenCount && seen[k] != leg.tokenIn) ++k;
+        uint256 before = k < seenCount ? held[k] : 0;
+        uint256 received = bal > before ? bal - before : 0;
+        bool exact = k < seenCount ? received == leg.amountIn : received >= leg.amountIn;
+        if (!exact) {
+            revert RebalanceBatcherTransferMismatch(leg.vault, leg.tokenIn, received, leg.amountIn);
+        }
+        if (k == seenCount) {
+            seen[k] = leg.tokenIn;
+            ++seenCount;
+        }
+        held[k] = bal;
+        return seenCount;
+    }
+
+    /// @dev Adds a leg to its pool (venue, quote, underlying, price), opening one if needed.
+    function _join(Pool[] memory pools, uint256 count, Leg memory leg)
+        private
+        pure
+        returns (uint256)
+    {
+        (address quote, address underlying) =
+            leg.buy ? (leg.tokenIn, leg.tokenOut) : (leg.tokenOut, leg.tokenIn);
+        uint256 k;
+        while (
+            k < count
+                && (pools[k].venue != leg.venue
+                    || pools[k].quote != quote
+                    || pools[k].underlying != underlying
+                    || pools[k].price != leg.price)
+        ) ++k;
+        Pool memory p = pools[k];
+        if (k == count) {
+            (p.venue, p.quote, p.underlying, p.price) = (leg.venue, quote, underlying, leg.price);
+            ++count;
+        }
+        leg.pool = k;
+        ++p.legs;
+        if (leg.buy) {
+            p.quoteIn += leg.amountIn;
+            p.underlyingCrossed += Math.mulDiv(leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, leg.price);
+        } else {
+            p.underlyingIn += leg.amountIn;
+            p.quoteCrossed += Math.mulDiv(leg.amountIn, leg.price, UNDERLYING_PRICE_TO_QUOTE);
+        }
+        return count;
+    }
+
+    /// @dev Crosses one pool's legs at its price and swaps the net remainder on its venue.
+    ///      Sets `p.buyersNet`, `p.total` (what the net side shares) and `p.weight`.
+    function _net(Pool memory p, Leg[] memory legs, Outcome[] memory outcomes, uint256 k) private {
+        // The buyers are net when their quote covers the sellers' legs at P. With no buyers the
+        // sellers are (even when their legs round to 0 quote at P): the net side must have legs
+        // to take what the crossing side put in.
+        bool buyersNet = p.quoteIn != 0 && p.quoteIn >= p.quoteCrossed;
+        p.buyersNet = buyersNet;
+        p.weight = buyersNet ? p.quoteIn : p.underlyingIn;
+        // What the crossing side put in, in the net side's out token.
+        uint256 crossed = buyersNet ? p.underlyingIn : p.quoteIn;
+        // The least total with which every net-side leg's floor(T * w / W) reaches its minOut.
+        uint256 needed = crossed;
+        for (uint256 i; i < legs.length; ++i) {
+            Leg memory leg = legs[i];
+            if (!outcomes[i].ok || leg.pool != k || leg.buy != buyersNet) continue;
+            uint256 t = Math.mulDiv(leg.minOut, p.weight, leg.amountIn, Math.Rounding.Ceil);
+            if (t > needed) needed = t;
+        }
+        // Sellers net: U > sum floor(q / P) (since Q < sum floor(u * P) <= U * P, or Q = 0 and
+        // U > 0), so there is something to swap.
+        uint256 netIn =
+            buyersNet ? p.quoteIn - p.quoteCrossed : p.underlyingIn - p.underlyingCrossed;
+        uint256 out = netIn == 0 ? 0 : _swap(p, netIn, needed - crossed);
+        p.total = crossed + out;
+        // Only reachable with nothing to swap, where U >= Q / P covers every buyer anyway.
+        if (p.total < needed) revert RebalanceBatcherInsufficientOutput(p.venue, out, needed);
+    }
+
+    /// @dev The pool's one exact-input swap of its net side's remainder, its output measured on
+    ///      the batcher's balance.
+    // slither-disable-next-line unused-return,reentrancy-no-eth,reentrancy-events -- nonReentrant; the output is measured, not trusted
+    function _swap(Pool memory p, uint256 amountIn, uint256 minOut) private returns (uint256 out) {
+        (address tokenIn, address tokenOut) =
+            p.buyersNet ? (p.quote, p.underlying) : (p.underlying, p.quote);
+        address venue = p.venue;
+        uint256 before = IERC20(tokenOut).balanceOf(address(this));
+        IERC20(tokenIn).forceApprove(venue, amountIn);
+        IHedgeVenue(venue).swapExactIn(tokenIn, tokenOut, amountIn, minOut, address(this));
+        if (IERC20(tokenIn).allowance(address(this), venue) != 0) {
+            IERC20(tokenIn).forceApprove(venue, 0);
+        }
+        out = IERC20(tokenOut).balanceOf(address(this)) - before;
+        if (out < minOut) revert RebalanceBatcherInsufficientOutput(venue, out, minOut);
+        emit PoolSwapped(venue, tokenIn, tokenOut, amountIn, out, p.legs);
+    }
+
+    /// @dev Pays one leg its output and books it on the vault (`batchSettle`). The crossing
+    ///      side gets its leg at P. The net side's legs, in order, each get
+    ///      floor(total left * w / weight left): at least floor(T * w / W) (what is left per
+    ///      unit of weight never falls), and the last one gets all that is left, so the pool's
+    ///      legs take out exactly what came in.
+    function _settleOne(Pool memory p, Leg memory leg, Outcome memory o) private {
+        uint256 amount;
+        if (leg.buy != p.buyersNet) {
+            amount = leg.buy
+                ? Math.mulDiv(leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, p.price)
+                : Math.mulDiv(leg.amountIn, p.price, UNDERLYING_PRICE_TO_QUOTE);
+        } else {
+            amount = Math.mulDiv(p.total, leg.amountIn, p.weight);
+            p.total -= amount;
+            p.weight -= leg.amountIn;
+        }
+        uint256 gasBefore = gasleft();
+        if (amount != 0) IERC20(leg.tokenOut).safeTransfer(leg.vault, amount);
+        (o.deltaBefore, o.deltaAfter) = IOptionVault(leg.vault).batchSettle();
+        o.gasUsed = leg.gasUsed + (gasBefore - gasleft());
+        emit VaultRebalanced(leg.vault, o.deltaBefore, o.deltaAfter);
+    }
+
+    /// @dev `data` (`rebalance()` or `rebalanceTo(post)`) to `vault` with `gasLimit` gas; copies 64 bytes of a success answer and at
     ///      most `MAX_REASON_BYTES` of revert data.
-    function _callRebalance(address vault, uint256 gasLimit)
+    function _callRebalance(address vault, uint256 gasLimit, bytes memory data)
         private
         returns (bool success, uint256 size, int256 before_, int256 after_, bytes memory reason)
     {
-        bytes4 selector = IOptionVault.rebalance.selector;
         uint256 maxReason = MAX_REASON_BYTES;
         assembly ("memory-safe") {
             let ptr := mload(0x40)
-            mstore(ptr, selector)
             // Nothing is copied by the call itself: returndatacopy below bounds what is copied.
-            success := call(gasLimit, vault, 0, ptr, 4, 0, 0)
+            success := call(gasLimit, vault, 0, add(data, 0x20), mload(data), 0, 0)
             size := returndatasize()
             switch success
             case 1 {
@@ -198,6 +513,27 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
                 // advance the free-memory pointer past the copied bytes, 32-byte aligned
                 mstore(0x40, add(add(reason, 0x20), and(add(len, 31), not(31))))
             }
+        }
+    }
+
+    /// @dev `data` to `vault` with `gasLimit` gas; copies at most `PLAN_ANSWER` bytes of a
+    ///      success answer and at most `MAX_REASON_BYTES` of revert data (see the header).
+    function _guardedCall(address vault, uint256 gasLimit, bytes memory data)
+        private
+        returns (bool success, uint256 size, bytes memory answer)
+    {
+        uint256 cap = MAX_REASON_BYTES;
+        uint256 planAnswer = PLAN_ANSWER;
+        assembly ("memory-safe") {
+            success := call(gasLimit, vault, 0, add(data, 0x20), mload(data), 0, 0)
+            size := returndatasize()
+            if success { cap := planAnswer }
+            let len := size
+            if gt(len, cap) { len := cap }
+            answer := mload(0x40)
+            mstore(answer, len)
+            returndatacopy(add(answer, 0x20), 0, len)
+            mstore(0x40, add(add(answer, 0x20), and(add(len, 31), not(31))))
         }
     }
 }

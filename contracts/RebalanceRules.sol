@@ -37,6 +37,7 @@ contract RebalanceRules is BookPricer {
         uint256 inventory; // hedge inventory (1e18)
         uint256 freeQuote; // quote units
         uint256 vol; // 1e18
+        int256 post; // requested post-trade deviation net - target (1e18); 0: to target
     }
 
     /// @notice A rebalance: why, from where, and the exact swap.
@@ -130,7 +131,13 @@ contract RebalanceRules is BookPricer {
     /// @notice The rest of a vault's rebalance checks, in order, after paused and min interval:
     ///         the oracle ({oracleStatus}), net delta, band trigger (|target - net| > band), else
     ///         time trigger (now - last >= maxInterval and net != target), pool-oracle gap, trade
-    ///         size. Buys spend quote = min(trade, maxTrade) * price (rounded down), capped by
+    ///         size. How far: with d = net - target and the request p = `inp.post`, the vault
+    ///         keeps w = clamp(sign(d) * p, 0, min(|d|, band)) of its deviation and trades
+    ///         min(|d| - w, maxTrade) (keeper/strategy/rebalance_rule.py `executed_trade`, line
+    ///         for line): the trade reduces |d|, never crosses the target, and ends inside the
+    ///         band unless capped at maxTrade; p = 0 trades to the target; on the time trigger
+    ///         (|d| <= band) any point down to the target is allowed. A request that rounds to
+    ///         no trade is `OptionVaultNoTradePossible`. Buys spend quote = trade * price (rounded down), capped by
     ///         free quote, with minOut = quote / price * (1 - slippage) in underlying; sells spend
     ///         min(trade, maxTrade, inventory) underlying with minOut = amount * price *
     ///         (1 - slippage) in quote. All rounding is down (the vault pays less, asks less).
@@ -177,7 +184,7 @@ contract RebalanceRules is BookPricer {
             );
         }
 
-        uint256 want = Math.min(absDiff, t.maxTrade);
+        uint256 want = tradeSize(-diff, inp.post, t.band, t.maxTrade);
         uint256 keep = BPS - t.maxSlippageBps;
         if (diff > 0) {
             p.buy = true;
@@ -495,6 +502,29 @@ contract RebalanceRules is BookPricer {
         if (answer <= 0) revert IOptionVault.OptionVaultInvalidPrice(answer);
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
+    }
+
+    /// @notice The size of the trade a rebalance makes (1e18 underlying, before the quote and
+    ///         inventory caps) for the deviation `d` = net - target, the keeper's requested
+    ///         post-trade deviation `post` (0: the target), the band and maxTrade; see {plan}.
+    ///         keeper/strategy/rebalance_rule.py `executed_trade` is the same rule (its magnitude).
+    function tradeSize(int256 d, int256 post, uint256 band, uint256 maxTrade)
+        public
+        pure
+        returns (uint256)
+    {
+        bool up = d > 0;
+        // forge-lint: disable-next-line(unsafe-typecast) -- |d| of a bounded delta
+        uint256 mag = up ? uint256(d) : uint256(-d);
+        uint256 limit = Math.min(mag, band);
+        // The request on d's side only, as a magnitude (the other side is the target, 0).
+        uint256 w;
+        // forge-lint: disable-next-line(unsafe-typecast) -- post > 0
+        if (up && post > 0) w = uint256(post);
+        // forge-lint: disable-next-line(unsafe-typecast) -- post < 0; -(post + 1) cannot overflow
+        else if (!up && post < 0) w = uint256(-(post + 1)) + 1;
+        if (w > limit) w = limit;
+        return Math.min(mag - w, maxTrade);
     }
 
     /// @dev Name, slot (0/1), bit offset, bit width and hard bounds of each threshold.

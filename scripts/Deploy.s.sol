@@ -163,6 +163,7 @@ contract Deploy is Script {
         );
         OptionVault vault = OptionVault(d.vault);
         vault.grantRole(vault.KEEPER_ROLE(), d.batcher);
+        vault.grantRole(vault.BATCHER_ROLE(), d.batcher);
         if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);
         vm.stopBroadcast();
 

@@ -178,6 +178,8 @@ interface IOptionVault is IERC4626 {
     error OptionVaultInsufficientOutput(uint256 amountOut, uint256 minOut);
     /// @notice A zero amount was passed where a positive one is required.
     error OptionVaultZeroAmount();
+    /// @notice `batchSettle` without a `batchPlan` earlier in the same transaction.
+    error OptionVaultNotInBatch();
 
     // ------------------------------------------------------------------ events
 
@@ -301,6 +303,51 @@ interface IOptionVault is IERC4626 {
     /// @notice Hedges toward the target, if the band or time trigger allows (keeper role).
     function rebalance() external returns (int256 deltaBefore, int256 deltaAfter);
 
+    /// @notice Phase 1 of a netted batch (BATCHER_ROLE; see `RebalanceBatcher.rebalanceBatch`):
+    ///         runs every check of `rebalanceTo(postDeviation)` (oracle, sequencer, pool-oracle
+    ///         gap, trigger, bounds) and computes the vault's own trade and `minOut` from the
+    ///         oracle price and its `maxSlippageBps`, exactly as `rebalanceTo` would; then sends
+    ///         `amountIn` of `tokenIn` to the batcher and keeps the leg in transient storage. It
+    ///         reverts with the same errors as `rebalanceTo` when a check fails (the batcher
+    ///         drops the vault). The vault stays locked (OZ `ReentrancyGuardReentrantCall`) until
+    ///         `batchSettle` in the same transaction.
+    /// @return buy Whether the vault buys underlying with quote.
+    /// @return amountIn What it sent to the batcher (quote when buying, underlying when selling).
+    /// @return minOut The least it accepts back (oracle price less its slippage bound).
+    /// @return price The oracle price used (1e8).
+    /// @return tokenIn The token sent.
+    /// @return tokenOut The token it expects back.
+    /// @return venue Its venue (the batcher swaps the net remainder there).
+    function batchPlan(int256 postDeviation)
+        external
+        returns (
+            bool buy,
+            uint256 amountIn,
+            uint256 minOut,
+            uint256 price,
+            address tokenIn,
+            address tokenOut,
+            address venue
+        );
+
+    /// @notice Phase 2 (BATCHER_ROLE): books the leg planned by `batchPlan` in this transaction
+    ///         from what arrived on the vault's own balance since then, which must be at least
+    ///         the leg's `minOut` (`OptionVaultInsufficientOutput`), emits `Rebalanced` and
+    ///         releases the lock. Reverts `OptionVaultNotInBatch` without a pending leg.
+    function batchSettle() external returns (int256 deltaBefore, int256 deltaAfter);
+
+    /// @notice Hedges part of the way: like `rebalance()`, but toward the keeper's requested
+    ///         post-trade deviation `postDeviation` (net - target, 1e18) instead of the target.
+    ///         The vault bounds the request instead of trusting it: taken on the deviation's
+    ///         side only and no farther out than min(|deviation|, band), so the trade reduces
+    ///         |deviation|, never crosses the target and ends inside the band unless it is
+    ///         capped at `maxTrade` (the remainder waits for a later block). 0 is the target,
+    ///         i.e. `rebalance()`. A request that leaves nothing to trade reverts
+    ///         `OptionVaultNoTradePossible` (keeper role).
+    function rebalanceTo(int256 postDeviation)
+        external
+        returns (int256 deltaBefore, int256 deltaAfter);
+
     /// @notice Whether `rebalance()` would be allowed now, and the trigger (abi-encoded
     ///         `Trigger`) (Yearn `tendTrigger` style, for any keeper network).
     function rebalanceTrigger() external view returns (bool, bytes memory);
@@ -399,6 +446,8 @@ interface IOptionVault is IERC4626 {
     /// @notice Role ids.
     function DESK_ROLE() external view returns (bytes32);
     function KEEPER_ROLE() external view returns (bytes32);
+    /// @notice Held by the {RebalanceBatcher} that may run this vault in netted batches.
+    function BATCHER_ROLE() external view returns (bytes32);
     function PAUSER_ROLE() external view returns (bytes32);
 
     /// @notice Most open series at once (bounds the cost of `totalAssets` and `netDelta`).

@@ -60,6 +60,31 @@ interface IRebalanceBatcher {
     ///         above). `needed` is what the next vault required at that point.
     error RebalanceBatcherInsufficientGas(uint256 gasLeft, uint256 needed);
 
+    /// @notice `rebalanceBatch` got arrays of different lengths.
+    error RebalanceBatcherLengthMismatch(uint256 vaults, uint256 postDeviations);
+
+    /// @notice A vault's `batchPlan` reported sending `expected` of `token`, but the batcher's
+    ///         balance grew by `received` (fee-on-transfer tokens cannot be netted; the whole
+    ///         batch reverts, since the vault's call already returned).
+    error RebalanceBatcherTransferMismatch(
+        address vault, address token, uint256 received, uint256 expected
+    );
+
+    /// @notice The net swap on a pool delivered less than the amount that gives every vault on
+    ///         its side at least its own `minOut` (never expected: the venue is passed that
+    ///         minimum; checked again on the batcher's own balance).
+    error RebalanceBatcherInsufficientOutput(address venue, uint256 amountOut, uint256 needed);
+
+    /// @notice One pool swap of a netted batch: the net remainder of a pool's legs.
+    event PoolSwapped(
+        address indexed venue,
+        address tokenIn,
+        address tokenOut,
+        uint256 amountIn,
+        uint256 amountOut,
+        uint256 legs
+    );
+
     /// @notice A keeper account was registered or removed.
     event KeeperSet(address indexed keeper, bool allowed);
 
@@ -82,6 +107,29 @@ interface IRebalanceBatcher {
     ///        normally fails the vault's own interval check).
     /// @return outcomes One outcome per vault, in the same order.
     function rebalanceMany(address[] calldata vaults) external returns (Outcome[] memory outcomes);
+
+    /// @notice Rebalances many vaults with ONE swap per pool (keeper accounts only).
+    ///         Phase 1: each vault, in its own gas-limited guarded call, runs `batchPlan` with
+    ///         its requested post-trade deviation (all of its own checks; its own trade and
+    ///         `minOut` from its oracle and `maxSlippageBps`) and sends its input to the batcher;
+    ///         a vault that fails is dropped (`VaultRebalanceFailed`) before any swap. Phase 2,
+    ///         per pool (legs grouped by venue, token pair and oracle price P): opposite legs
+    ///         cross at P, only the net remainder is swapped on the venue, once, and each vault
+    ///         is paid and booked (`batchSettle`). The crossing side is paid at P, each leg
+    ///         rounded down on its own (floor(u·P) quote, floor(q/P) underlying): its `minOut`
+    ///         is P less slippage, so it always clears. The net side shares what its legs put in
+    ///         and what the pool returned pro rata to its inputs (one uniform price), rounded
+    ///         down, the remainder (< one unit per leg) to its last leg; the venue is given the
+    ///         smallest output with which every leg's share reaches its own `minOut`. Tokens
+    ///         are conserved exactly: the batcher ends holding what it held before. A batch of
+    ///         one vault has nothing to net: it calls that vault's own `rebalanceTo` (its own
+    ///         swap; `rebalance()` for a request of 0), saving the tokens' round trip.
+    /// @param vaults The vaults, in order.
+    /// @param postDeviations Each vault's requested post-trade deviation (0: to target).
+    /// @return outcomes One outcome per vault, in the same order.
+    function rebalanceBatch(address[] calldata vaults, int256[] calldata postDeviations)
+        external
+        returns (Outcome[] memory outcomes);
 
     /// @notice Registers or removes a keeper account (admin only).
     function setKeeper(address keeper, bool allowed) external;

@@ -140,6 +140,7 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
         sim_from,
         keeper.decoder,
         codec=keeper.codec,
+        posts={d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act},
         headroom_bps=keeper.config.gas_headroom_bps,
     )
     for vault, reason in sim.dropped.items():

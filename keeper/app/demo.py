@@ -225,6 +225,19 @@ class DemoResult:
     tx_hashes: list[str]
     #: Stopped by SIGINT/SIGTERM before the last step: the report covers ``steps_done`` steps.
     interrupted: bool = False
+    #: Pool swaps the mined batches made (``PoolSwapped``): one per pool per batch, however many
+    #: vaults it rebalanced (their opposite trades cross inside the batch).
+    pool_swaps: int = 0
+
+    @property
+    def gas_per_vault_rebalance(self) -> float:
+        """Gas of the mined batches per vault rebalanced (0 with none)."""
+        return self.gas_used_total / self.vault_rebalances if self.vault_rebalances else 0.0
+
+    @property
+    def l1_fee_per_vault_rebalance_wei(self) -> float:
+        """L1 data fee of the mined batches per vault rebalanced, wei (0 with none)."""
+        return self.l1_fee_total_wei / self.vault_rebalances if self.vault_rebalances else 0.0
 
     def to_json(self) -> dict[str, Any]:
         """The JSON report (traces left out; flows and writes kept for checking)."""
@@ -233,6 +246,8 @@ class DemoResult:
         out.pop("vault_stats")
         out["vaults"] = len(self.vault_stats)
         out["per_vault"] = [asdict(v) for v in self.vault_stats]
+        out["gas_per_vault_rebalance"] = round(self.gas_per_vault_rebalance)
+        out["l1_fee_per_vault_rebalance_wei"] = round(self.l1_fee_per_vault_rebalance_wei)
         return out
 
 
@@ -271,6 +286,7 @@ class _Tracker:
         self.started = time.monotonic()
         self.progress: Callable[[Progress], None] | None = None
         self.vault_rebalances = 0
+        self.pool_swaps = 0
         self.gas_used = 0
         self.l2_fee = 0
         self.l1_fee = 0
@@ -309,6 +325,9 @@ class _Tracker:
         for v in failed:
             self.stats[v].rebalance_failures += 1
         self.vault_rebalances += len(ok)
+        self.pool_swaps += len(
+            self.batcher.events.PoolSwapped().process_receipt(receipt, errors=DISCARD)
+        )
         self.batches.append((tx_hash, tuple(members)))
         self.gas_used += gas
         self.l2_fee += l2_fee
@@ -597,6 +616,7 @@ def _summarize(
         vault_stats=stats,
         rebalance_txs=len(tracker.batches),
         vault_rebalances=tracker.vault_rebalances,
+        pool_swaps=tracker.pool_swaps,
         max_batch=max((len(b) for _, b in tracker.batches), default=0),
         batches_2plus=sum(1 for _, b in tracker.batches if len(b) >= 2),
         failed_txs=failed_batches,

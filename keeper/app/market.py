@@ -37,6 +37,9 @@ HISTORY_LEN = 512
 #: sent is always priced afresh on its exact signed bytes.
 L1_ESTIMATE_MAX_AGE_BLOCKS = 6
 _DUMMY_VAULT = "0x" + "ab" * 20
+#: A typical requested post-trade deviation (about 0.123 underlying, 8 significant bytes): the
+#: estimate's calldata compresses like a real batch's, not like a column of zeros.
+_DUMMY_POST = -123_456_789_012_345_678
 #: A throwaway key that signs nothing but the dummy transactions whose L1 fee is *estimated*.
 #: Those bytes are never sent. Public on purpose.
 _ESTIMATE_SIGNER = account("0x" + "11" * 32)
@@ -90,6 +93,7 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView]) -> CostInputs:
     return CostInputs(
         gas_fixed=cfg.gas_fixed,
         gas_per_vault=cfg.gas_per_vault,
+        gas_swap=cfg.gas_swap,
         gas_price_wei=gas_price,
         l1_fee_fixed_wei=l1_fixed,
         l1_fee_per_vault_wei=l1_per,
@@ -113,8 +117,8 @@ def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int]:
         fees = Fees(Wei(gas_price), Wei(min(gas_price, cfg.priority_fee_wei)))
 
         def signed(n: int) -> tuple[bytes, bytes]:
-            data = codec.encode([_DUMMY_VAULT] * n)
-            gas = cfg.gas_fixed + n * cfg.gas_per_vault
+            data = codec.encode([_DUMMY_VAULT] * n, [_DUMMY_POST] * n)
+            gas = cfg.gas_fixed + cfg.gas_swap + n * cfg.gas_per_vault
             tx = build_tx(chain_id=chain_id, nonce=1, to=batcher, data=data, gas=gas, fees=fees)
             return sign_tx(_ESTIMATE_SIGNER, tx).raw, data
 

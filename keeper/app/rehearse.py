@@ -198,7 +198,7 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
 
 
 def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[RehearsedVault]:
-    """Per-vault outcomes of a mined ``rebalanceMany``, from the batcher's events."""
+    """Per-vault outcomes of a mined ``rebalanceBatch``, from the batcher's events."""
     contract = w3.eth.contract(
         address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
     )

@@ -190,6 +190,11 @@ def summary_table(result: DemoResult) -> str:
         f"L1 fee {result.l1_fee_total_wei / 1e9:,.1f} gwei"
     )
     lines.append(
+        f"{result.pool_swaps} pool swaps for {result.vault_rebalances} vault rebalances; per "
+        f"vault rebalance: gas {result.gas_per_vault_rebalance:,.0f}, "
+        f"L1 fee {result.l1_fee_per_vault_rebalance_wei / 1e9:,.1f} gwei"
+    )
+    lines.append(
         "out of band: share of steps ending with |net delta - target| > band, after the "
         "keeper's cycle; (pre): the same right after the market moved, before the cycle"
     )

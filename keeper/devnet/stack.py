@@ -310,6 +310,9 @@ def _create_vault(
     transact(w3, admin, vault.functions.grantRole(vault.functions.DESK_ROLE().call(), desk))
     keeper_role = vault.functions.KEEPER_ROLE().call()
     transact(w3, admin, vault.functions.grantRole(keeper_role, batcher.address))
+    # The batcher's netted batches (rebalanceBatch) call batchPlan/batchSettle.
+    batcher_role = vault.functions.BATCHER_ROLE().call()
+    transact(w3, admin, vault.functions.grantRole(batcher_role, batcher.address))
     if cfg.seed_deposit:
         transact(w3, admin, usdc.functions.mint(admin.address, cfg.seed_deposit))
         transact(w3, admin, usdc.functions.approve(address, cfg.seed_deposit))

@@ -20,7 +20,7 @@ from keeper.errors import ConfigError
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 
-#: Interfaces whose custom errors can surface from ``rebalanceMany``.
+#: Interfaces whose custom errors can surface from ``rebalanceBatch``.
 DEFAULT_ERROR_SOURCES = ("IOptionVault", "IRebalanceBatcher", "IHedgeVenue")
 
 _PANIC_CODES = {

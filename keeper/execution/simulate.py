@@ -1,4 +1,4 @@
-"""Simulate the exact ``rebalanceMany`` call before signing it.
+"""Simulate the exact ``rebalanceBatch`` call before signing it.
 
 1. ``eth_call`` the batch from the keeper's address. The batcher runs each vault in its own
    guarded low-level call and returns one ``Outcome`` per vault; a vault whose ``ok`` is false
@@ -64,7 +64,10 @@ class Simulation:
 
 
 class BatchCodec:
-    """Encodes ``rebalanceMany(address[])`` and decodes its ``Outcome[]``, from the ABI.
+    """Encodes ``rebalanceBatch(address[],int256[])`` and decodes its ``Outcome[]``, from the ABI.
+
+    ``rebalanceBatch`` is the netted batch: one pool swap per pool, each vault with its requested
+    post-trade deviation (``VaultDecision.post_deviation``; 0 trades to the target).
 
     It also remembers each batcher's ``BOOKKEEPING_GAS()``, a constant of the batcher's code,
     read from the chain the first time a batch for that batcher is sized.
@@ -73,11 +76,11 @@ class BatchCodec:
     def __init__(self, abi: Sequence[Mapping[str, Any]] | None = None) -> None:
         abi = abi if abi is not None else load_abi("IRebalanceBatcher")
         fn = next(
-            (e for e in abi if e.get("type") == "function" and e.get("name") == "rebalanceMany"),
+            (e for e in abi if e.get("type") == "function" and e.get("name") == "rebalanceBatch"),
             None,
         )
         if fn is None:
-            raise ChainError("the RebalanceBatcher ABI has no rebalanceMany function")
+            raise ChainError("the RebalanceBatcher ABI has no rebalanceBatch function")
         self.fn = dict(fn)
         self.selector = bytes(function_abi_to_4byte_selector(self.fn))  # type: ignore[arg-type]
         self.output_types = get_abi_output_types(self.fn)  # type: ignore[arg-type]
@@ -113,9 +116,14 @@ class BatchCodec:
             self._bookkeeping_gas[key] = _uint(w3, key, "BOOKKEEPING_GAS()", attempts)
         return self._bookkeeping_gas[key]
 
-    def encode(self, vaults: Sequence[str]) -> bytes:
-        """Calldata of ``rebalanceMany(vaults)``."""
-        return self.selector + abi_encode(["address[]"], [[str(v) for v in vaults]])
+    def encode(self, vaults: Sequence[str], posts: Sequence[int] | None = None) -> bytes:
+        """Calldata of ``rebalanceBatch(vaults, posts)`` (``posts`` default: all 0, to target)."""
+        post_list = [int(p) for p in posts] if posts is not None else [0] * len(vaults)
+        if len(post_list) != len(vaults):
+            raise ChainError(f"{len(vaults)} vaults but {len(post_list)} post-trade deviations")
+        return self.selector + abi_encode(
+            ["address[]", "int256[]"], [[str(v) for v in vaults], post_list]
+        )
 
     def decode(self, data: bytes, decoder: ErrorDecoder) -> list[VaultOutcome]:
         """Decode the ``Outcome[]`` return data."""
@@ -168,11 +176,15 @@ def simulate_batch(
     decoder: ErrorDecoder,
     *,
     codec: BatchCodec | None = None,
+    posts: Mapping[str, int] | None = None,
     headroom_bps: int = 2_000,
     max_rounds: int = 4,
     attempts: int = 3,
 ) -> Simulation:
-    """Simulate ``rebalanceMany(vaults)`` from ``sender``; drop failing vaults and re-simulate.
+    """Simulate ``rebalanceBatch(vaults, posts)`` from ``sender``; drop failing vaults, re-simulate.
+
+    ``posts`` maps a vault to its requested post-trade deviation (wad; missing: 0, to target).
+    Dropping a vault never changes the others' requests.
 
     The final batch is simulated once more *at the gas limit that will be signed*, so a vault the
     batcher would skip for lack of gas is caught here too; a batch too large for the block's gas
@@ -188,6 +200,7 @@ def simulate_batch(
     codec = codec or shared_codec()
     to = str(to_checksum_address(batcher))
     remaining = [str(to_checksum_address(v)) for v in vaults]
+    want = {str(to_checksum_address(v)): int(p) for v, p in (posts or {}).items()}
     dropped: dict[str, str] = {}
     outcomes: list[VaultOutcome] = []
     rounds = 0
@@ -195,7 +208,7 @@ def simulate_batch(
     block_gas = 0
     while remaining and rounds < max_rounds:
         rounds += 1
-        data = codec.encode(remaining)
+        data = codec.encode(remaining, [want.get(v, 0) for v in remaining])
         tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
         outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
         failed = {o.vault: o.reason for o in outcomes if not o.ok}
@@ -258,9 +271,9 @@ def _call(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) ->
         return bytes(read_with_retry(lambda: w3.eth.call(tx), attempts=attempts))  # type: ignore[arg-type]
     except ContractLogicError as exc:
         data = revert_data(exc)
-        raise TxRevertedError(f"rebalanceMany reverts: {decoder.decode(data)}", data) from None
+        raise TxRevertedError(f"rebalanceBatch reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
-        raise ChainError(f"simulating rebalanceMany failed: {type(exc).__name__}: {exc}") from exc
+        raise ChainError(f"simulating rebalanceBatch failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> int:
@@ -270,7 +283,7 @@ def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int
         data = revert_data(exc)
         raise TxRevertedError(f"estimateGas reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
-        raise ChainError(f"estimating rebalanceMany gas failed: {exc}") from exc
+        raise ChainError(f"estimating rebalanceBatch gas failed: {exc}") from exc
 
 
 def batch_still_succeeds(
@@ -283,14 +296,14 @@ def batch_still_succeeds(
     *,
     attempts: int = 3,
 ) -> bool:
-    """Whether a journaled ``rebalanceMany`` call would still rebalance every vault now.
+    """Whether a journaled batch call would still rebalance every vault now.
 
     Used before a pending batch is rebroadcast or replaced: a batch whose vaults no longer need
     (or accept) a rebalance would be mined only to fail inside the batcher (wasted gas).
 
     Returns:
         ``False`` when the call reverts or any vault's outcome is not ok; ``True`` otherwise,
-        including calls that are not ``rebalanceMany`` (nothing to judge).
+        including calls that are not the codec's batch call (nothing to judge).
 
     Raises:
         ChainError: The node could not be reached (transient: the caller keeps the plan).

@@ -499,3 +499,23 @@ def test_vault_views_convert_fixed_point_once() -> None:
     assert view.vol == 0.8
     assert (view.gamma, view.contracts, view.time_to_expiry) == (gamma[0], contracts[0], tau[0])
     assert (view.net_delta, view.band, view.max_trade) == (-WAD // 2, WAD // 10, 10 * WAD)
+
+
+def test_each_vaults_post_deviation_reaches_the_simulated_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    seen: dict[str, int] = {}
+
+    def sim(w3: Any, batcher: str, vaults: Any, sender: str, decoder: Any, **kw: Any) -> Simulation:
+        seen.update(kw["posts"])
+        return Simulation(tuple(vaults), b"calldata", 300_000, (), {})
+
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    k = make_keeper([snap(0, -WAD), snap(1, 0), snap(2, WAD)], sender=FakeSender(), batcher=BATCHER)
+    k.policy = parse_policy("ww:risk_aversion=2")  # trades to its band edge, not the target
+    result = run_cycle(k)
+    assert result.planned
+    assert set(seen) == set(result.planned)  # only the vaults the plan acts on
+    assert any(p != 0 for p in seen.values())
+    decided = {d.vault: int(d.post_deviation) for d in result.decisions if d.act}
+    assert seen == decided

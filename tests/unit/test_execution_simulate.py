@@ -50,3 +50,19 @@ def test_batch_gas_needed_uses_the_batchers_reserve() -> None:
     assert batch_gas_needed(calldata, outcomes, 630_000, 40_000) == base + 40_000
     # intrinsic + calldata + per-vault bookkeeping + vaultGasLimit * 64/63
     assert base == 21_000 + 16 * 68 + 30_000 + 640_000
+
+
+def test_codec_encodes_each_vaults_post_deviation() -> None:
+    from eth_abi.abi import decode as abi_decode
+
+    from keeper.execution.simulate import BatchCodec
+
+    codec = BatchCodec()
+    a, b = "0x" + "11" * 20, "0x" + "22" * 20
+    data = codec.encode([a, b], [-5 * 10**17, 0])
+    assert data[:4] == codec.selector
+    vaults, posts = abi_decode(["address[]", "int256[]"], data[4:])
+    assert [v.lower() for v in vaults] == [a, b]
+    assert list(posts) == [-5 * 10**17, 0]
+    # No requests: every vault to its target.
+    assert abi_decode(["address[]", "int256[]"], codec.encode([a])[4:])[1] == (0,)
