@@ -110,3 +110,7 @@ def wad_to_float(x: int) -> float:
     Python's ``int / int`` is correctly rounded, so this is ``float(Fraction(x, WAD))``, faster.
     """
     return x / WAD
+
+
+#: Seconds in the pricing year (365 days): the contract's and the keeper's time unit for tau.
+YEAR_SECONDS = 31_536_000

@@ -1,12 +1,12 @@
 """Settle expired series: the keeper calls ``settle(id, roundId)`` soon after each expiry.
 
-A vault settles a series at the first oracle round at or after its expiry, named by a round-id
-hint the contract checks against the previous round (``prev.updatedAt < expiry <= hint.updatedAt``,
-same phase). :func:`expiry_round` finds the hint off-chain by walking the feed's rounds back from
-the latest one. Chainlink proxy round ids are ``phaseId << 64 | aggregatorRound`` and opaque across
-phases, so the walk stays in the latest phase; the first round of a phase cannot be checked on
-chain, and such a series waits for the vault's fallback (``settle(id, 0)`` from expiry +
-``SETTLEMENT_GRACE``, at the current healthy price).
+A vault settles a series at the first oracle round at or after its expiry, named by a round-id hint
+the contract checks against the previous round (``prev.updatedAt < expiry <= hint.updatedAt``, same
+phase). :func:`keeper.chain.rounds.expiry_round` finds the hint off-chain by walking the feed's
+rounds back from the latest one. Chainlink proxy round ids are ``phaseId << 64 | aggregatorRound``
+and opaque across phases, so the walk stays in the latest phase; the first round of a phase cannot
+be checked on chain, and such a series waits for the vault's fallback (``settle(id, 0)`` from expiry
++ ``SETTLEMENT_GRACE``, at the current healthy price).
 
 :func:`settle_expired` runs in every cycle after the observation, for the vaults whose lean
 snapshot holds an expired series (healthy or not: a stale oracle is the fallback's business and
@@ -29,6 +29,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from keeper.chain.artifacts import load_artifact
+from keeper.chain.rounds import expiry_round
 from keeper.errors import ExecutionError
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
@@ -38,35 +39,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SETTLEMENT_GRACE_S", "Settlement", "expiry_round", "settle_expired"]
+__all__ = ["Settlement", "settle_expired"]
 
-#: ``RebalanceRules.SETTLEMENT_GRACE``: from expiry + this, ``settle(id, 0)`` is allowed.
-SETTLEMENT_GRACE_S = 86_400
-#: Most rounds walked back for one hint (a series is settled within a few blocks of expiry, so
-#: the round it needs is among the latest few).
-MAX_WALK = 256
-_AGGREGATOR_ROUND = (1 << 64) - 1
 _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
-
-_AGGREGATOR_ABI: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "name": name,
-        "stateMutability": "view",
-        "inputs": inputs,
-        "outputs": [
-            {"name": "roundId", "type": "uint80"},
-            {"name": "answer", "type": "int256"},
-            {"name": "startedAt", "type": "uint256"},
-            {"name": "updatedAt", "type": "uint256"},
-            {"name": "answeredInRound", "type": "uint80"},
-        ],
-    }
-    for name, inputs in (
-        ("latestRoundData", []),
-        ("getRoundData", [{"name": "roundId", "type": "uint80"}]),
-    )
-]
 
 
 @dataclass(frozen=True)
@@ -79,30 +54,6 @@ class Settlement:
     outcome: str  # settled | simulated | waiting | failed
     reason: str = ""
     tx_hash: str | None = None
-
-
-def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
-    """The round id to settle a series expiring at ``expiry`` with, or None to wait.
-
-    The first round of the feed's latest phase with ``updatedAt >= expiry`` whose predecessor is
-    older than expiry; 0 (the vault's fallback) from expiry + the grace period when there is no
-    such round (no round since expiry, a phase change at expiry, or more than ``MAX_WALK`` rounds
-    since expiry).
-    """
-    agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
-    latest = agg.functions.latestRoundData().call()
-    round_id, updated_at = int(latest[0]), int(latest[3])
-    fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
-    if updated_at < expiry:
-        return fallback
-    for _ in range(MAX_WALK):
-        if round_id & _AGGREGATOR_ROUND <= 1:
-            return fallback  # first round of a phase: the contract cannot check it
-        prev = agg.functions.getRoundData(round_id - 1).call()
-        if int(prev[3]) < expiry:
-            return round_id
-        round_id -= 1
-    return fallback
 
 
 def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) -> list[Settlement]:

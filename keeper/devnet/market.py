@@ -48,11 +48,11 @@ from web3.contract.contract import ContractFunction
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from keeper.app.settle import expiry_round
 from keeper.backtest.price_paths import merton_paths
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.lens import LensReader, Series, VaultSnapshot
+from keeper.chain.rounds import expiry_round
 from keeper.devnet import uniswap as uni
 from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, pool_of, push_price

@@ -22,9 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from keeper.pricing.normal import FloatArray, _lower_tail, norm_pdf
-
-#: Seconds in the pricing year (365 days), as on-chain.
-YEAR_SECONDS = 31_536_000
+from keeper.units import YEAR_SECONDS as YEAR_SECONDS  # re-exported: the pricing year
 
 BoolArray = NDArray[np.bool_]
 

@@ -68,7 +68,6 @@ from typing import Annotated, Any, ClassVar, NamedTuple, get_args, get_type_hint
 import numpy as np
 
 from keeper.errors import ConfigError
-from keeper.pricing.black_scholes import YEAR_SECONDS
 from keeper.strategy.costs import marginal_cost_usd, per_vault_fixed_usd, proportional_rate
 from keeper.strategy.rebalance_rule import return_fraction
 from keeper.strategy.types import (
@@ -80,6 +79,7 @@ from keeper.strategy.types import (
     IntArray,
     SweepGrid,
 )
+from keeper.units import YEAR_SECONDS
 
 #: The longest risk horizon of the auto horizon (``costaware``'s default ``cap``, and the cap of
 #: the benefit ``ww`` reports): one week, in seconds.

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from keeper.app.cycle import run_cycle
-from keeper.app.settle import expiry_round, settle_expired
+from keeper.app.settle import settle_expired
 from keeper.chain.anvil import Anvil
+from keeper.chain.rounds import expiry_round
 from tests.integration.test_keeper_e2e import PRICE, Stack, _build, _keeper
 
 pytestmark = pytest.mark.integration
