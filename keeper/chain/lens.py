@@ -17,7 +17,7 @@ Two views of ``VaultLens``:
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from enum import IntFlag
 from functools import cache
@@ -369,23 +369,13 @@ class LensReader:
         if not vaults:
             head = self.w3.eth.get_block(block)  # type: ignore[arg-type]
             return LensResult((), int(head["number"]), int(head["timestamp"]), 0)
-        while True:
-            chunks = self._chunks(vaults)
-            try:
-                raw = read_with_retry(
-                    lambda c=chunks: self._call_chunks(c, block),  # type: ignore[misc]
-                    attempts=self.attempts,
-                )
-                break
-            except Web3RPCError as exc:
-                if "outofgas" not in str(exc).lower().replace(" ", "") or self.chunk == 1:
-                    raise ChainError(f"VaultLens.snapshot failed: {exc}") from exc
-                self.chunk = max(1, self.chunk // 2)
-                logger.warning("lens call ran out of gas: %d vaults per call from now", self.chunk)
-            except ContractLogicError as exc:
-                raise ChainError(f"VaultLens.snapshot reverted: {exc}") from exc
-            except (OSError, Web3Exception, ValueError) as exc:
-                raise ChainError(f"VaultLens.snapshot failed: {type(exc).__name__}: {exc}") from exc
+        chunks: list[list[str]] = []
+
+        def call() -> list[bytes]:
+            chunks[:] = self._chunks(vaults)
+            return self._call_chunks(chunks, block)
+
+        raw = self._halving_on_out_of_gas("snapshot", "chunk", call)
         snaps: list[VaultSnapshot] = []
         blocks: list[tuple[int, int]] = []
         for data in raw:
@@ -415,26 +405,38 @@ class LensReader:
                 block_timestamp=int(head["timestamp"]),
                 calls=0,
             )
-        while True:
-            calldata = self._lean_calldata(vaults)
-            try:
-                raw = read_with_retry(
-                    lambda c=calldata: self._call_data(c, block, self.lean_call_gas),  # type: ignore[misc]
-                    attempts=self.attempts,
-                )
-                break
-            except Web3RPCError as exc:
-                if "outofgas" not in str(exc).lower().replace(" ", "") or self.lean_chunk == 1:
-                    raise ChainError(f"VaultLens.snapshotLean failed: {exc}") from exc
-                self.lean_chunk = max(1, self.lean_chunk // 2)
-                logger.warning("lean lens ran out of gas: %d vaults per call now", self.lean_chunk)
-            except ContractLogicError as exc:
-                raise ChainError(f"VaultLens.snapshotLean reverted: {exc}") from exc
-            except (OSError, Web3Exception, ValueError) as exc:
-                raise ChainError(
-                    f"VaultLens.snapshotLean failed: {type(exc).__name__}: {exc}"
-                ) from exc
+        raw = self._halving_on_out_of_gas(
+            "snapshotLean",
+            "lean_chunk",
+            lambda: self._call_data(self._lean_calldata(vaults), block, self.lean_call_gas),
+        )
         return lean_snapshot(vaults, raw)
+
+    def _halving_on_out_of_gas(
+        self, what: str, chunk_attr: str, call: Callable[[], list[bytes]]
+    ) -> list[bytes]:
+        """``call()`` with read retries; out of gas halves ``self.<chunk_attr>`` and tries again.
+
+        Raises:
+            ChainError: The call reverted, or failed for another reason after the retries.
+        """
+        while True:
+            try:
+                return read_with_retry(call, attempts=self.attempts)
+            except Web3RPCError as exc:
+                chunk = int(getattr(self, chunk_attr))
+                if "outofgas" not in str(exc).lower().replace(" ", "") or chunk == 1:
+                    raise ChainError(f"VaultLens.{what} failed: {exc}") from exc
+                setattr(self, chunk_attr, max(1, chunk // 2))
+                logger.warning(
+                    "VaultLens.%s ran out of gas: %d vaults per call from now",
+                    what,
+                    getattr(self, chunk_attr),
+                )
+            except ContractLogicError as exc:
+                raise ChainError(f"VaultLens.{what} reverted: {exc}") from exc
+            except (OSError, Web3Exception, ValueError) as exc:
+                raise ChainError(f"VaultLens.{what} failed: {type(exc).__name__}: {exc}") from exc
 
     def _lean_calldata(self, vaults: Sequence[str]) -> list[bytes]:
         """``snapshotLean`` calldata per chunk, cached for the last vault list.
