@@ -17,7 +17,7 @@ from typing import Any
 TARGETS = (
     ("cycle", "cycle at N=1,000: ≤100 ms, and ≥100× faster than the naive loop"),
     ("rpc", "RPC requests per cycle: ≤ 2 + ⌈N/1,000⌉"),
-    ("batch", "cost per vault in a batch of 10: ≤55% of a single transaction"),
+    ("batch", "cost per vault in a batch of 10: ≤45% of a single transaction"),
     ("greeks", "deltas: ≥5M/s, agreeing with the chain to ≤1e-9 relative"),
     ("backtest", "backtest (10k paths × 1k steps): ≤10 s"),
     ("reaction", "reaction: ≤2 blocks"),
@@ -97,7 +97,7 @@ def judge(results: dict[str, Any]) -> list[Verdict]:
             f"{fmt_pct(share)} of a single tx ({fmt_int(r['cost_per_vault_wei'])} vs "
             f"{fmt_int(r['single_tx_cost_wei'])} wei)"
         )
-        out.append(Verdict("batch", TARGETS[2][1], got, share <= 0.55))
+        out.append(Verdict("batch", TARGETS[2][1], got, share <= 0.45))
     else:
         out.append(Verdict("batch", TARGETS[2][1], "not measured", None))
     g = results.get("greeks")
@@ -390,13 +390,14 @@ def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
         g10 = batch[10]["gas_per_vault"]
         g1 = single["gas"]["median"]
         out += [
-            f"- **Batching**: a batch can only share the per-transaction parts -- the 21,000 "
-            "intrinsic gas and the L1 fee's fixed bytes (signature, header). Each vault's own "
-            f"rebalance (on-chain delta of its book, the oracle checks, a Uniswap swap) stays: "
+            f"- **Batching**: a batch shares the per-transaction parts (the 21,000 intrinsic gas, "
+            "the L1 fee's fixed bytes) and, with `rebalanceBatch`, the pool swap: opposite legs "
+            "cross at the oracle price and one swap per pool carries the net. What stays per vault "
+            "is its own path -- cold storage reads, the oracle and gap checks, the on-chain delta "
+            "of its book, two token transfers and its accounting: "
             f"{fmt_int(g10)} gas per vault in a batch of 10 against {fmt_int(g1)} for a single "
-            "transaction. With L2 execution the dominant cost at these prices, the per-vault "
-            "cost cannot fall near 55%; it would with a much higher L1 fee share (L1 base fee "
-            "or blob fee spikes) or a cheaper per-vault path.",
+            "transaction. The vault's cold storage (about 25 slots) is the largest part; reaching "
+            "45% needs a leaner per-vault state layout.",
         ]
     g = results.get("greeks") or {}
     if "greeks" in missed and g:
