@@ -56,7 +56,7 @@ def load_abi(name: str, source: str | None = None) -> tuple[dict[str, Any], ...]
 
 
 def _read(name: str, source: str | None) -> tuple[Path, dict[str, Any]]:
-    path = artifacts_dir() / (source or f"{name}.sol") / f"{name}.json"
+    path = _artifact_path(artifacts_dir() / (source or f"{name}.sol"), name)
     try:
         raw: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
@@ -66,3 +66,20 @@ def _read(name: str, source: str | None) -> tuple[Path, dict[str, Any]]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ConfigError(f"cannot read artifact {path}: {exc}") from exc
     return path, raw
+
+
+def _artifact_path(folder: Path, name: str) -> Path:
+    """``<name>.json``, or the default profile's copy when forge wrote one per compiler profile.
+
+    ``foundry.toml`` compiles OptionVault with its own optimizer profile (``vault-size``); a file
+    that both profiles compile gets one artifact each, ``<name>.default.json`` and
+    ``<name>.vault-size.json`` (same ABI), and no plain ``<name>.json``.
+    """
+    plain = folder / f"{name}.json"
+    if plain.exists():
+        return plain
+    default = folder / f"{name}.default.json"
+    if default.exists():
+        return default
+    others = sorted(folder.glob(f"{name}.*.json"))
+    return others[0] if others else plain
