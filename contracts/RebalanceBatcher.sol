@@ -196,6 +196,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             uint256 gasLimit = _vaultGasLimit;
             address[] memory seen = new address[](2 * n);
             uint256[] memory held = new uint256[](2 * n);
+            // slither-disable-next-line uninitialized-local -- a count that starts at zero
             uint256 seenCount;
             for (uint256 i; i < n; ++i) {
                 outcomes[i].vault = vaults[i];
@@ -358,6 +359,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
     ///      each token's balance after the last leg that paid in it; the first leg of a token
     ///      only needs the balance to cover it (what the batcher held before, e.g. a donation,
     ///      stays where it is: only `amountIn` is ever passed on).
+    // slither-disable-next-line incorrect-equality -- exact on purpose: a leg's input must arrive in full (a fee-on-transfer token reverts the batch)
     function _checkReceipt(
         Leg memory leg,
         address[] memory seen,
@@ -445,7 +447,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
 
     /// @dev The pool's one exact-input swap of its net side's remainder, its output measured on
     ///      the batcher's balance.
-    // slither-disable-next-line unused-return,reentrancy-no-eth,reentrancy-events -- nonReentrant; the output is measured, not trusted
+    // slither-disable-next-line unused-return,reentrancy-no-eth,reentrancy-events,reentrancy-balance -- nonReentrant batch; the output is the balance change around the one swap, checked against minOut
     function _swap(Pool memory p, uint256 amountIn, uint256 minOut) private returns (uint256 out) {
         (address tokenIn, address tokenOut) =
             p.buyersNet ? (p.quote, p.underlying) : (p.underlying, p.quote);

@@ -518,6 +518,7 @@ contract RebalanceRules is BookPricer {
         uint256 mag = up ? uint256(d) : uint256(-d);
         uint256 limit = Math.min(mag, band);
         // The request on d's side only, as a magnitude (the other side is the target, 0).
+        // slither-disable-next-line uninitialized-local -- no request on d's side means w = 0 (to target)
         uint256 w;
         // forge-lint: disable-next-line(unsafe-typecast) -- post > 0
         if (up && post > 0) w = uint256(post);
