@@ -35,7 +35,6 @@ from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
 from keeper.errors import ExecutionError
 from keeper.ops.metrics import Metrics
-from keeper.pricing.book import vault_views
 from keeper.settings import Settings
 from keeper.strategy import CostInputs, MarketView, RebalancePlan, VaultDecision, plan
 
@@ -56,7 +55,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper)
     settle_expired(keeper, seen.expired, seen.block, seen.timestamp)  # expired series first
-    views = vault_views(seen.healthy, seen.timestamp)
+    views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views)
     the_plan = plan(keeper.policy, views, market, costs)

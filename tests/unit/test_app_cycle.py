@@ -29,7 +29,6 @@ from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
-from keeper.pricing.book import position_greeks
 from keeper.pricing.trigger import derive
 from keeper.settings import CycleConfig
 from keeper.strategy import parse_policy
@@ -142,16 +141,6 @@ def test_stale_oracle_and_unreadable_vaults_are_skipped_with_alerts() -> None:
     kinds = [a["kind"] for a in k.alerter.sent]
     assert "stale_oracle" in kinds
     assert "oracle" in kinds
-
-
-def test_position_greeks_aggregate_series() -> None:
-    s = snap(0, 0)
-    two = replace(s, series=(*s.series, replace(s.series[0], id=2, option_type=1)))
-    gamma, contracts, tau = position_greeks([s, two], NOW)
-    assert contracts == [2.0, 4.0]
-    assert gamma[0] > 0
-    assert gamma[1] != gamma[0]
-    assert tau[0] == pytest.approx(30 / 365)
 
 
 @dataclass
@@ -487,18 +476,6 @@ def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:
     assert len(calls) == 4  # stale: read again
     assert k.l1_estimate is not None
     assert k.l1_estimate[1][1] > 0  # a per-vault part from the calldata difference
-
-
-def test_vault_views_convert_fixed_point_once() -> None:
-    from keeper.pricing.book import vault_views
-
-    s = snap(0, -WAD // 2)
-    (view,) = vault_views([s], NOW)
-    gamma, contracts, tau = position_greeks([s], NOW)
-    assert view.spot == 3000.0
-    assert view.vol == 0.8
-    assert (view.gamma, view.contracts, view.time_to_expiry) == (gamma[0], contracts[0], tau[0])
-    assert (view.net_delta, view.band, view.max_trade) == (-WAD // 2, WAD // 10, 10 * WAD)
 
 
 def test_each_vaults_post_deviation_reaches_the_simulated_batch(
