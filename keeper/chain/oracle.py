@@ -36,22 +36,9 @@ def check_oracle(state: OracleState, thresholds: VaultThresholds, now: int) -> N
             the grace period.
         StaleOracleError: The answer is older than the heartbeat.
     """
-    # Same order as OptionVault._oracleStatus: the sequencer first, then the price feed.
-    if state.has_sequencer_feed:
-        if state.sequencer_down:
-            raise OracleError("L2 sequencer is down")
-        up_for = now - state.sequencer_started_at
-        if up_for <= thresholds.sequencer_grace_period:
-            raise OracleError(
-                f"L2 sequencer up for {up_for}s, grace period {thresholds.sequencer_grace_period}s"
-            )
-    if state.answer <= 0:
-        raise OracleError(f"oracle answer {state.answer} is not positive")
-    age = now - state.updated_at
-    if age > thresholds.oracle_heartbeat:
-        raise StaleOracleError(
-            f"oracle answer is {age}s old, heartbeat {thresholds.oracle_heartbeat}s"
-        )
+    verdict = oracle_verdict(state, thresholds, now)
+    if not verdict.ok:
+        raise (StaleOracleError if verdict.stale else OracleError)(verdict.reason)
 
 
 def oracle_fault_reason(
@@ -79,11 +66,14 @@ def oracle_fault_reason(
 
 
 def oracle_verdict(state: OracleState, thresholds: VaultThresholds, now: int) -> OracleVerdict:
-    """Like :func:`check_oracle`, but return the verdict instead of raising."""
-    try:
-        check_oracle(state, thresholds, now)
-    except StaleOracleError as exc:
-        return OracleVerdict(False, str(exc), stale=True)
-    except OracleError as exc:
-        return OracleVerdict(False, str(exc))
-    return OracleVerdict(True)
+    """:func:`oracle_fault_reason` for a full-lens snapshot and its thresholds.
+
+    The full lens already reports a sequencer feed whose ``startedAt`` is 0 as "no feed".
+    """
+    return oracle_fault_reason(
+        state,
+        has_sequencer=state.has_sequencer_feed,
+        heartbeat=thresholds.oracle_heartbeat,
+        grace=thresholds.sequencer_grace_period,
+        now=now,
+    )
