@@ -255,6 +255,9 @@ abstract contract OptionBook is
 
     // ------------------------------------------------------------------ internal: hooks
 
+    /// @dev The quote reserved for the redemption queue's pending requests (the vault's).
+    function _queueDemand() internal view virtual returns (uint256);
+
     /// @dev The quote asset: premiums come in and claims are paid in it.
     function _quoteToken() internal view virtual returns (IERC20);
 
@@ -295,9 +298,9 @@ abstract contract OptionBook is
         }
         uint256 locked = _locked + lock;
         uint256 available = _quoteBalance + received;
-        if (locked + _settledUnpaid > available) {
-            revert OptionVaultInsufficientCollateral(locked + _settledUnpaid, available);
-        }
+        // Queued redemptions' assets are not collateral for new business ({_queueDemand}).
+        uint256 required = locked + _settledUnpaid + _queueDemand();
+        if (required > available) revert OptionVaultInsufficientCollateral(required, available);
         _locked = SafeCast.toUint128(locked);
         _quoteBalance = SafeCast.toUint128(available);
     }
@@ -392,5 +395,22 @@ abstract contract OptionBook is
             settled: SeriesLayout.settled(w0),
             payoutPerContract: SeriesLayout.payout(s[1])
         });
+    }
+
+    /// @dev Returns from the calling view with the pricer's answer to `data`, from byte `skip`
+    ///      on: views whose answer the pricer computes pass its ABI through instead of decoding
+    ///      it into memory and encoding it again (for EIP-170). A revert is re-raised as it is.
+    function _forwardFrom(bytes memory data, uint256 skip) internal view {
+        address rules = address(_rules);
+        assembly ("memory-safe") {
+            if iszero(staticcall(gas(), rules, add(data, 0x20), mload(data), 0, 0)) {
+                returndatacopy(0, 0, returndatasize())
+                revert(0, returndatasize())
+            }
+            let n := sub(returndatasize(), skip)
+            let p := mload(0x40)
+            returndatacopy(p, skip, n)
+            return(p, n)
+        }
     }
 }

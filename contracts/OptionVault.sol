@@ -108,6 +108,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // The oracle change in its timelock, and when it can be accepted.
     address private _pendingOracle;
     uint64 private _pendingOracleEta;
+    /// @dev The ERC-7540 redemption queue, set once; the shares it holds are pending requests.
+    address private _redemptionQueue;
 
     // ------------------------------------------------------------------ setup
 
@@ -270,43 +272,43 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
-    function setBand(uint256 band) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_BAND, band);
+    function setBand(uint256 band) external {
+        _adminSetParam(P_BAND, band);
     }
 
     /// @inheritdoc IOptionVault
-    function setMinInterval(uint32 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_MIN_INTERVAL, v);
+    function setMinInterval(uint32 v) external {
+        _adminSetParam(P_MIN_INTERVAL, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setMaxInterval(uint32 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_MAX_INTERVAL, v);
+    function setMaxInterval(uint32 v) external {
+        _adminSetParam(P_MAX_INTERVAL, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setMaxTrade(uint256 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_MAX_TRADE, v);
+    function setMaxTrade(uint256 v) external {
+        _adminSetParam(P_MAX_TRADE, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setMaxSlippageBps(uint16 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_SLIPPAGE, v);
+    function setMaxSlippageBps(uint16 v) external {
+        _adminSetParam(P_SLIPPAGE, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setMaxOracleGapBps(uint16 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_GAP, v);
+    function setMaxOracleGapBps(uint16 v) external {
+        _adminSetParam(P_GAP, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setOracleHeartbeat(uint32 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_HEARTBEAT, v);
+    function setOracleHeartbeat(uint32 v) external {
+        _adminSetParam(P_HEARTBEAT, v);
     }
 
     /// @inheritdoc IOptionVault
-    function setSequencerGracePeriod(uint32 v) external onlyRole(DEFAULT_ADMIN_ROLE) {
-        _setParam(P_GRACE, v);
+    function setSequencerGracePeriod(uint32 v) external {
+        _adminSetParam(P_GRACE, v);
     }
 
     /// @inheritdoc IOptionVault
@@ -369,6 +371,15 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
+    function setRedemptionQueue(address queue) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (queue == address(0)) revert OptionVaultZeroAddress("queue");
+        address current = _redemptionQueue;
+        if (current != address(0)) revert OptionVaultQueueAlreadySet(current);
+        _redemptionQueue = queue;
+        emit RedemptionQueueSet(queue);
+    }
+
+    /// @inheritdoc IOptionVault
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
@@ -410,8 +421,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev Never more than the free quote: locked collateral and unpaid payoffs stay put. 0
-    ///      while the NAV cannot be trusted ({_priceTrusted}): exits are deferred, not priced
+    /// @dev Never more than the free quote: locked collateral and unpaid payoffs stay put, and
+    ///      the quote the redemption queue's pending requests are owed is theirs ({_exitLiquidity}).
+    ///      0 while the NAV cannot be trusted ({_priceTrusted}): exits are deferred, not priced
     ///      at a stale NAV (docs/security.md), and reopen when the oracle is healthy again.
     function maxWithdraw(address owner)
         public
@@ -419,21 +431,42 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         override(ERC4626Upgradeable, IERC4626)
         returns (uint256)
     {
-        if (!_priceTrusted()) return 0;
-        return Math.min(_convertToAssets(balanceOf(owner), Math.Rounding.Floor), freeQuote());
+        return Math.min(
+            _convertToAssets(balanceOf(owner), Math.Rounding.Floor), _exitLiquidity(owner)
+        );
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev Shares whose (rounded-down) redemption value fits in the free quote; 0 while the
-    ///      NAV cannot be trusted, like {maxWithdraw}.
+    /// @dev Shares whose (rounded-down) redemption value fits in the quote {maxWithdraw} may
+    ///      take; 0 while the NAV cannot be trusted, like {maxWithdraw}.
     function maxRedeem(address owner)
         public
         view
         override(ERC4626Upgradeable, IERC4626)
         returns (uint256)
     {
+        return Math.min(
+            balanceOf(owner), _convertToShares(_exitLiquidity(owner), Math.Rounding.Floor)
+        );
+    }
+
+    /// @dev The quote an instant exit by `owner` may take: 0 while the NAV cannot be trusted
+    ///      ({_priceTrusted}), else the free quote, less what the queue's pending requests are
+    ///      owed unless `owner` is the queue filling them.
+    function _exitLiquidity(address owner) private view returns (uint256 free) {
         if (!_priceTrusted()) return 0;
-        return Math.min(balanceOf(owner), _convertToShares(freeQuote(), Math.Rounding.Floor));
+        free = freeQuote();
+        if (owner != _redemptionQueue) {
+            uint256 reserved = _queueDemand();
+            free = free > reserved ? free - reserved : 0;
+        }
+    }
+
+    /// @dev The quote reserved for queued, unfilled redemptions: the queue's shares at the
+    ///      current NAV, rounded up. `balanceOf(address(0))` is 0: no queue, no reserve.
+    function _queueDemand() internal view override returns (uint256) {
+        uint256 pending = balanceOf(_redemptionQueue);
+        return pending == 0 ? 0 : _convertToAssets(pending, Math.Rounding.Ceil);
     }
 
     /// @dev Debits the internal quote balance before the tokens leave.
@@ -487,14 +520,15 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     // slither-disable-next-line unused-return -- the per-contract value is not part of this view
-    function seriesGreeks(uint256 id)
-        external
-        view
-        returns (int256 delta, int256 gamma, int256 vega)
-    {
+    function seriesGreeks(uint256 id) external view returns (int256, int256, int256) {
         uint256[2] storage s = _knownSeries(id);
-        (, delta, gamma, vega) =
-            _rules.greeks(s[0], s[1], _valuationPrice(), _volatility, block.timestamp);
+        // (price, delta, gamma, vega) from the pricer: return the last three words as they are.
+        _forwardFrom(
+            abi.encodeCall(
+                _rules.greeks, (s[0], s[1], _valuationPrice(), _volatility, block.timestamp)
+            ),
+            0x20
+        );
     }
 
     /// @inheritdoc IOptionVault
@@ -510,7 +544,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @inheritdoc IOptionVault
     function thresholds() external view returns (Thresholds memory) {
         (uint256 t0, uint256 t1) = _thresholdWords();
-        return _rules.unpackThresholds(t0, t1);
+        // A struct of value fields: the pricer's return data is this function's, word for word.
+        _forwardFrom(abi.encodeCall(_rules.unpackThresholds, (t0, t1)), 0);
     }
 
     /// @inheritdoc IOptionVault
@@ -546,6 +581,11 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @inheritdoc IOptionVault
     function underlying() external view returns (address) {
         return address(_underlying);
+    }
+
+    /// @inheritdoc IOptionVault
+    function redemptionQueue() external view returns (address) {
+        return _redemptionQueue;
     }
 
     /// @inheritdoc IOptionVault
@@ -752,6 +792,12 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      the table (name, slot, bit offset, width, hard bounds) and the cross rules (min <=
     ///      max interval, gap <= slippage) out of line, for EIP-170; this writes the field inside
     ///      the packed `_thresholds` slots and emits `ThresholdUpdated`.
+    /// @dev `_setParam` for the admin's setters (the role check written once, for EIP-170).
+    function _adminSetParam(uint256 which, uint256 v) private {
+        _checkRole(DEFAULT_ADMIN_ROLE);
+        _setParam(which, v);
+    }
+
     function _setParam(uint256 which, uint256 v) private {
         (uint256 t0, uint256 t1) = _thresholdWords();
         (bytes32 name, uint256 word, uint256 offset, uint256 width) =

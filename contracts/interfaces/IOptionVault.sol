@@ -180,6 +180,8 @@ interface IOptionVault is IERC4626 {
     error OptionVaultZeroAmount();
     /// @notice `batchSettle` without a `batchPlan` earlier in the same transaction.
     error OptionVaultNotInBatch();
+    /// @notice The redemption queue is set once (`setRedemptionQueue`); this vault's is `queue`.
+    error OptionVaultQueueAlreadySet(address queue);
 
     // ------------------------------------------------------------------ events
 
@@ -227,6 +229,8 @@ interface IOptionVault is IERC4626 {
     event OracleUpdated(address indexed oldOracle, address indexed newOracle);
     /// @notice Tokens beyond the vault's accounting were swept out.
     event Swept(address indexed token, address indexed to, uint256 amount);
+    /// @notice The vault's ERC-7540 redemption queue was set (once, by the admin).
+    event RedemptionQueueSet(address indexed queue);
 
     // ------------------------------------------------------------------ setup
 
@@ -290,6 +294,17 @@ interface IOptionVault is IERC4626 {
     ///         token but the quote and the underlying in full; of those two only the excess over
     ///         the accounted quote balance / hedge inventory.
     function sweep(address token, address to) external returns (uint256 amount);
+
+    /// @notice Sets the vault's ERC-7540 redemption queue ({RedemptionQueue}), once
+    ///         (DEFAULT_ADMIN_ROLE). From then on, the assets of the shares the queue holds
+    ///         (requests not yet filled) are reserved: instant exits (`maxWithdraw`,
+    ///         `maxRedeem` of anyone else) and new writes use only the free quote beyond them,
+    ///         so nobody exits ahead of a queued request. The reserve is the queue's shares at
+    ///         the current NAV, rounded up.
+    function setRedemptionQueue(address queue) external;
+
+    /// @notice The redemption queue (`address(0)` until set).
+    function redemptionQueue() external view returns (address);
 
     /// @notice Stops deposits, writing and rebalancing (PAUSER_ROLE); withdrawals, settlement
     ///         and claim redemption keep working.

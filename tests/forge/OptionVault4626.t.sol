@@ -89,6 +89,45 @@ contract OptionVault4626Test is VaultTestBase {
         assertGe(vault.quoteBalance(), vault.lockedCollateral() + vault.settledUnpaid());
     }
 
+    /// @dev The whole maximum, not a fraction of it: `maxWithdraw` rounded up instead of down
+    ///      makes this withdraw need more shares than the holder has, and it reverts. Bob's
+    ///      balance, not the free quote, binds here, at the book's non-integer share price.
+    function testFuzz_withdrawMaxWithdraw_Succeeds(uint256 assets, uint256 move) public {
+        assets = bound(assets, 1, 20_000e6);
+        _deposit(bob, assets);
+        _setPrice(int256(bound(move, 2900e8, 3300e8)));
+        uint256 max = vault.maxWithdraw(bob);
+        uint256 bal = vault.balanceOf(bob);
+        assertLe(max, vault.previewRedeem(bal), "maxWithdraw <= previewRedeem(balance)");
+        assertLe(vault.previewWithdraw(max), bal, "the maximum costs no more than the balance");
+        vm.prank(bob);
+        uint256 burned = vault.withdraw(max, bob, bob);
+        assertLe(burned, bal);
+        assertEq(usdc.balanceOf(bob), max);
+        // and the rest of the position is worth less than one more unit
+        assertLe(vault.previewRedeem(vault.balanceOf(bob)), 1, "maxWithdraw left value behind");
+    }
+
+    /// @dev The same for `maxRedeem`: redeeming all of it succeeds and pays its preview.
+    function testFuzz_redeemMaxRedeem_Succeeds(uint256 assets, uint256 move) public {
+        assets = bound(assets, 1, 20_000e6);
+        _deposit(bob, assets);
+        _setPrice(int256(bound(move, 2900e8, 3300e8)));
+        uint256 max = vault.maxRedeem(bob);
+        assertEq(max, vault.balanceOf(bob), "the balance binds, not the free quote");
+        uint256 preview = vault.previewRedeem(max);
+        vm.prank(bob);
+        assertEq(vault.redeem(max, bob, bob), preview);
+    }
+
+    /// @dev The rate here is not an integer: a test at the empty-book rate of exactly 1e6
+    ///      shares per unit would prove nothing about rounding.
+    function test_sharePrice_IsNotOneToOne() public view {
+        uint256 ta = vault.totalAssets();
+        uint256 ts = vault.totalSupply();
+        assertTrue((ts + 1e6) % (ta + 1) != 0 && (ta + 1) * 1e6 != ts + 1e6, "rate is off 1:1");
+    }
+
     function test_maxDeposit_UnlimitedWhenHealthy() public view {
         assertEq(vault.maxDeposit(bob), type(uint256).max);
         assertEq(vault.maxMint(bob), type(uint256).max);

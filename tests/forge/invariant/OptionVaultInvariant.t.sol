@@ -57,6 +57,12 @@ contract OptionVaultInvariantTest is VaultTestBase {
         if (expiredMax != 0) assertEq(vault.maxDeposit(alice), 0, "deposits wait for settlement");
     }
 
+    /// @dev `withdraw(assets)` for any `assets <= maxWithdraw(owner)`, the maximum included,
+    ///      succeeds (EIP-4626: max* never overstates).
+    function invariant_WithdrawWithinMaxWithdrawSucceeds() public view {
+        assertFalse(handler.ghost_maxExitReverted());
+    }
+
     function invariant_SettlementPaysExpiryRoundPayoff() public view {
         assertFalse(handler.ghost_settledOffExpiryPayoff());
     }

@@ -1,0 +1,90 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.30;
+
+import {VaultTestBase} from "../fixtures/VaultTestBase.sol";
+import {RedemptionQueue} from "../../../contracts/RedemptionQueue.sol";
+import {RedemptionQueueHandler} from "./RedemptionQueueHandler.sol";
+
+/// @notice Stateful invariants of the redemption queue on a vault that writes, settles and
+///         moves with the price while holders deposit, queue, claim and exit instantly.
+contract RedemptionQueueInvariantTest is VaultTestBase {
+    RedemptionQueue internal queue;
+    RedemptionQueueHandler internal handler;
+
+    function setUp() public override {
+        super.setUp();
+        queue = new RedemptionQueue(vault);
+        vm.prank(admin);
+        vault.setRedemptionQueue(address(queue));
+        handler = new RedemptionQueueHandler(vault, queue, usdc, feed, venue, desk);
+        _deposit(alice, 100_000e6);
+        targetContract(address(handler));
+    }
+
+    /// @dev Total claimable never exceeds the assets freed for it: what the fills brought in,
+    ///      less what was claimed, and the queue's real balance.
+    function invariant_ClaimableWithinFilledAssets() public view {
+        address[4] memory actors = handler.actorList();
+        uint256 claimable;
+        for (uint256 i = 0; i < 4; ++i) {
+            claimable += queue.maxWithdraw(actors[i]);
+        }
+        uint256 outstanding = handler.ghost_filledAssets() - handler.ghost_claimedAssets();
+        assertLe(claimable, outstanding, "claimable <= filled - claimed");
+        assertLe(outstanding, usdc.balanceOf(address(queue)), "the queue holds what it owes");
+    }
+
+    /// @dev Each holder's shares reconcile: requested = pending + filled (claimable) + claimed,
+    ///      less at most one share unit (1e-12 of an asset unit) per request: a second request
+    ///      re-joins the round with its pending shares in whole units of the round's index, and
+    ///      the unit it rounds off stays in escrow for the next fill (the dust rule). A request is
+    ///      never filled twice and never loses more than that.
+    function invariant_SharesReconcilePerHolder() public view {
+        address[4] memory actors = handler.actorList();
+        for (uint256 i = 0; i < 4; ++i) {
+            address a = actors[i];
+            uint256 accounted = queue.pendingRedeemRequest(0, a)
+                + queue.claimableRedeemRequest(0, a) + handler.ghost_claimedShares(a);
+            uint256 requested = handler.ghost_requested(a);
+            assertLe(accounted, requested, "never more than requested");
+            assertLe(requested - accounted, handler.ghost_requests(a), "one unit per request");
+        }
+    }
+
+    /// @dev The escrow backs every pending share (rounding leaves at most a few units over).
+    function invariant_EscrowBacksPending() public view {
+        address[4] memory actors = handler.actorList();
+        uint256 pending;
+        for (uint256 i = 0; i < 4; ++i) {
+            pending += queue.pendingRedeemRequest(0, actors[i]);
+        }
+        uint256 escrow = vault.balanceOf(address(queue));
+        assertLe(pending, escrow, "pending <= escrowed shares");
+        assertLe(
+            escrow - pending,
+            8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1),
+            "dust only"
+        );
+    }
+
+    function invariant_FillsAreProRata() public view {
+        assertFalse(handler.ghost_notProRata());
+    }
+
+    function invariant_NoInstantExitJumpsTheQueue() public view {
+        assertFalse(handler.ghost_jumpedQueue());
+    }
+
+    function invariant_WithdrawOfMaxWithdrawSucceeds() public view {
+        assertFalse(handler.ghost_maxExitReverted());
+    }
+
+    function invariant_ClaimsNeverOverpay() public view {
+        assertFalse(handler.ghost_claimOverpaid());
+    }
+
+    /// @dev The vault keeps its collateral rule with a queue attached.
+    function invariant_VaultCollateralRule() public view {
+        assertGe(vault.quoteBalance(), vault.lockedCollateral() + vault.settledUnpaid());
+    }
+}
