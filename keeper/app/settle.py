@@ -16,6 +16,12 @@ only logs). A series it cannot
 settle (a revert in simulation, a failed send) is counted in ``keeper_settlements{outcome}`` and
 alerted; one with no round since expiry yet waits. ``keeper_expired_unsettled`` is the number
 left after the cycle.
+
+A settlement frees collateral, so after settling a vault's series the keeper fills the vault's
+ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has
+requests the freed quote can serve (``fillable() > 0``): queued holders are paid pro rata before
+anyone can take the freed quote another way. :func:`fill_queue` simulates and sends it like a
+settlement.
 """
 
 from __future__ import annotations
@@ -39,7 +45,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Settlement", "settle_expired"]
+__all__ = ["Settlement", "fill_queue", "settle_expired"]
 
 _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
@@ -70,8 +76,10 @@ def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) 
         if not ids:
             continue
         feed = str(vault.functions.oracle().call())
-        for series_id in ids:
-            out.append(_settle_one(keeper, vault, feed, series_id, block, now))
+        settled = [_settle_one(keeper, vault, feed, series_id, block, now) for series_id in ids]
+        out.extend(settled)
+        if any(x.outcome == "settled" for x in settled):
+            fill_queue(keeper, vault, block)
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome != "settled"))
     return out
 
@@ -125,3 +133,58 @@ def _failed(keeper: Keeper, vault: str, series_id: int, hint: int, reason: str) 
         key=f"{vault}:{series_id}",
     )
     return Settlement(vault, series_id, hint, "failed", reason)
+
+
+def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
+    """Fill ``vault``'s redemption queue if it has requests that free quote can serve.
+
+    Returns the transaction hash, or None when there is no queue, nothing to fill, a dry run,
+    or a failure (alerted, never raised: the queue waits for the next settlement or anyone's
+    ``fill()``).
+    """
+    queue_address = str(vault.functions.redemptionQueue().call())
+    if int(queue_address, 16) == 0:
+        return None
+    queue = keeper.w3.eth.contract(
+        address=Web3.to_checksum_address(queue_address), abi=load_artifact("RedemptionQueue").abi
+    )
+    if int(queue.functions.fillable().call()) == 0:
+        return None
+    call = queue.functions.fill()
+    sender = keeper.sender
+    origin = sender.address if sender is not None else keeper.simulate_from
+    try:
+        gas = int(call.estimate_gas({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        _queue_alert(keeper, vault.address, f"simulation reverted: {reason}")
+        return None
+    if sender is None:
+        logger.info("dry run: would fill the redemption queue of %s", vault.address)
+        return None
+    data = bytes.fromhex(call._encode_transaction_data()[2:])
+    try:
+        record = sender.submit_new(
+            [vault.address],
+            block,
+            queue.address,
+            data,
+            gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN,
+            note="fill queue",
+        )
+        outcome = sender.wait(record.nonce)
+    except ExecutionError as exc:
+        _queue_alert(keeper, vault.address, f"send failed: {exc}")
+        return None
+    if outcome.status != TxStatus.MINED:
+        _queue_alert(keeper, vault.address, f"transaction {outcome.status}")
+        return None
+    logger.info("filled the redemption queue of %s (tx %s)", vault.address, outcome.tx_hash)
+    return outcome.tx_hash
+
+
+def _queue_alert(keeper: Keeper, vault: str, reason: str) -> None:
+    keeper.alerter.alert(
+        "redemption_queue", f"vault {vault}: cannot fill its redemption queue: {reason}", key=vault
+    )

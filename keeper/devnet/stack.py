@@ -105,6 +105,8 @@ class StackConfig:
     batcher_max_batch: int = 100
     batcher_vault_gas_limit: int = 2_000_000
     l1_fee: L1FeeParams | None = field(default_factory=L1FeeParams)
+    #: Give each vault its ERC-7540 redemption queue (``RedemptionQueue``, set once).
+    redemption_queue: bool = True
 
 
 @dataclass(frozen=True)
@@ -313,6 +315,9 @@ def _create_vault(
     # The batcher's netted batches (rebalanceBatch) call batchPlan/batchSettle.
     batcher_role = vault.functions.BATCHER_ROLE().call()
     transact(w3, admin, vault.functions.grantRole(batcher_role, batcher.address))
+    if cfg.redemption_queue:
+        queue = deploy(w3, admin, load_artifact("RedemptionQueue"), address)
+        transact(w3, admin, vault.functions.setRedemptionQueue(queue.address))
     if cfg.seed_deposit:
         transact(w3, admin, usdc.functions.mint(admin.address, cfg.seed_deposit))
         transact(w3, admin, usdc.functions.approve(address, cfg.seed_deposit))

@@ -15,7 +15,9 @@ import pytest
 from keeper.app.cycle import run_cycle
 from keeper.app.settle import settle_expired
 from keeper.chain.anvil import Anvil
+from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
+from keeper.devnet.tx import transact
 from tests.integration.test_keeper_e2e import PRICE, Stack, _build, _keeper
 
 pytestmark = pytest.mark.integration
@@ -92,3 +94,34 @@ def test_keeper_alerts_when_it_cannot_settle(stack: Stack, tmp_path: Path) -> No
     assert all("OptionVaultStaleOracle" in d.reason for d in done)
     assert keeper.metrics.value("keeper_settlements_total", {"outcome": "failed"}) == len(done)
     assert any(a["kind"] == "settlement" for a in keeper.alerter.sent)
+
+
+def test_keeper_fills_the_redemption_queue_after_a_settlement(stack: Stack, tmp_path: Path) -> None:
+    """A holder queued all of its shares; the settlement frees the rest and the keeper fills."""
+    vault = stack.vaults[0]
+    queue = stack.w3.eth.contract(
+        address=vault.functions.redemptionQueue().call(),
+        abi=load_artifact("RedemptionQueue").abi,
+    )
+    admin = stack.admin
+    shares = int(vault.functions.balanceOf(admin.address).call())
+    transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
+    transact(stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
+    assert vault.functions.maxWithdraw(admin.address).call() == 0, "its shares are in the queue"
+    # the free quote now serves part of it: the whole of it waits for the collateral
+    assert 0 < queue.functions.fillable().call() < shares
+
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)  # out of the money: all collateral comes back
+    keeper = _keeper(stack, tmp_path)
+    run_cycle(keeper)
+
+    assert vault.functions.openSeries().call() == [], "settled"
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled in full"
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
+    paid = int(queue.functions.maxWithdraw(admin.address).call())
+    assert paid > 0
+    before = int(stack.usdc.functions.balanceOf(admin.address).call())
+    transact(stack.w3, admin, queue.functions.redeem(shares, admin.address, admin.address))
+    assert int(stack.usdc.functions.balanceOf(admin.address).call()) - before == paid
