@@ -1,12 +1,16 @@
-"""A depositor's plain ERC-4626 calls on one vault: read, check the limits, then send.
+"""A depositor's calls on one vault: read, check the limits, then send.
 
-:class:`VaultClient` is what ``keeper vault info|deposit|withdraw|redeem`` runs (see
-docs/vault-cli.md for the ``cast`` equivalents): ``approve`` + ``deposit(assets, me)``,
-``withdraw(assets, me, me)`` and ``redeem(shares, me, me)``.
+:class:`VaultClient` is what ``keeper vault info|deposit|withdraw|redeem|request-redeem|claim|
+fill`` runs (see docs/vault-cli.md for the ``cast`` equivalents): the ERC-4626 ``approve`` +
+``deposit(assets, me)``, ``withdraw(assets, me, me)`` and ``redeem(shares, me, me)`` on the vault,
+and on its ERC-7540 redemption queue (``vault.redemptionQueue()``): ``approve`` (the queue, on the
+vault's shares) + ``requestRedeem(shares, me, me)``, ``redeem(shares, me, me)`` to claim filled
+shares, and the permissionless ``fill()``.
 
 **Checks before sending.** Each refusal is one :class:`~keeper.errors.KeeperError` and nothing is
 signed: the address is not a vault; a deposit above the signer's balance or the vault's
-``maxDeposit``; a withdrawal above ``maxWithdraw``; a redemption above ``maxRedeem``. Each
+``maxDeposit``; a withdrawal above ``maxWithdraw``; a redemption above ``maxRedeem``; a request
+above the share balance or on a vault without a queue; a claim above what is claimable. Each
 transaction then goes through the light send-and-wait of
 :class:`~keeper.execution.transactions.Transactor`: simulated by ``eth_estimateGas`` (a revert is
 decoded into the vault's custom error), signed locally, sent, and its receipt awaited, with the
@@ -155,7 +159,15 @@ class VaultClient:
             self.asset_symbol = str(self.asset.functions.symbol().call())
         except (ContractLogicError, Web3Exception, ValueError, OverflowError):
             self.asset_symbol = "?"
-        self.decoder = ErrorDecoder.from_artifacts(("OptionVault", "IOptionVault"))
+        self.decoder = ErrorDecoder.from_artifacts(
+            ("OptionVault", "IOptionVault", "RedemptionQueue")
+        )
+        queue = Web3.to_checksum_address(self.vault.functions.redemptionQueue().call())
+        self.queue: Contract | None = (
+            None
+            if int(queue, 16) == 0
+            else w3.eth.contract(address=queue, abi=list(load_abi("RedemptionQueue")))
+        )
 
     # -- reads ------------------------------------------------------------------------------
     def info(self, owner: str | None) -> dict[str, Any]:
@@ -189,6 +201,17 @@ class VaultClient:
             out["max_withdraw"] = int(f.maxWithdraw(owner).call())
             out["max_redeem"] = int(f.maxRedeem(owner).call())
             out["asset_balance"] = int(self.asset.functions.balanceOf(owner).call())
+        out["redemption_queue"] = self.queue.address if self.queue is not None else None
+        if self.queue is not None:
+            q = self.queue.functions
+            pending_total = int(q.totalPending().call())
+            out["queue_pending_total"] = pending_total
+            out["queue_pending_value"] = int(f.convertToAssets(pending_total).call())
+            out["queue_fillable"] = int(q.fillable().call())
+            if owner is not None:
+                out["queue_pending"] = int(q.pendingRedeemRequest(0, owner).call())
+                out["queue_claimable_shares"] = int(q.claimableRedeemRequest(0, owner).call())
+                out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call())
         return out
 
     # -- actions ----------------------------------------------------------------------------
@@ -264,7 +287,85 @@ class VaultClient:
         report.assets = after - assets_before
         return self._finish(report, shares=None)
 
+    def request_redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
+        """Queue ``shares`` for redemption (approving the queue on the shares if needed).
+
+        The report's ``assets`` is their value now; the queue pays the NAV of the fill.
+
+        Raises:
+            ExecutionError: No queue, or more shares than the signer holds (nothing sent), or a
+                failed tx.
+        """
+        queue = self._queue("request-redeem")
+        me = signer.address
+        balance = int(self.vault.functions.balanceOf(me).call())
+        if shares > balance:
+            raise ExecutionError(
+                f"request-redeem refused: {self._s(shares)} shares is more than the "
+                f"{self._s(balance)} {me} holds; nothing sent"
+            )
+        value = int(self.vault.functions.convertToAssets(shares).call())
+        report = self._report("request-redeem", me, value, shares)
+        allowance = int(self.vault.functions.allowance(me, queue.address).call())
+        if allowance < shares:
+            call = self.vault.functions.approve(queue.address, shares)
+            report.txs.append(self._send(signer, call, "approve"))
+        call = queue.functions.requestRedeem(shares, me, me)
+        report.txs.append(self._send(signer, call, "request"))
+        return self._finish(report, shares=None)
+
+    def claim(self, signer: LocalAccount, shares: int | None) -> ActionReport:
+        """Claim ``shares`` of the signer's filled request (all of them when None).
+
+        Raises:
+            ExecutionError: No queue, nothing or too little claimable (nothing sent), or a failed
+                tx.
+        """
+        queue = self._queue("claim")
+        me = signer.address
+        claimable = int(queue.functions.maxRedeem(me).call())
+        if shares is None:
+            shares = claimable
+        if shares == 0 or shares > claimable:
+            pending = int(queue.functions.pendingRedeemRequest(0, me).call())
+            raise ExecutionError(
+                f"claim refused: {self._s(shares)} shares asked, {self._s(claimable)} claimable "
+                f"for {me} ({self._s(pending)} still pending a fill); nothing sent"
+            )
+        report = self._report("claim", me, 0, shares)
+        before = int(self.asset.functions.balanceOf(me).call())
+        report.txs.append(self._send(signer, queue.functions.redeem(shares, me, me), "claim"))
+        report.assets = int(self.asset.functions.balanceOf(me).call()) - before
+        return self._finish(report, shares=None)
+
+    def fill(self, signer: LocalAccount) -> ActionReport:
+        """Fill the vault's redemption queue (anyone may), if the free quote serves any of it.
+
+        Raises:
+            ExecutionError: No queue or nothing to fill (nothing sent), or a failed tx.
+        """
+        queue = self._queue("fill")
+        fillable = int(queue.functions.fillable().call())
+        if fillable == 0:
+            pending = int(queue.functions.totalPending().call())
+            raise ExecutionError(
+                f"fill refused: nothing can be filled now ({self._s(pending)} shares pending, "
+                "no free quote for them or the oracle is unhealthy); nothing sent"
+            )
+        value = int(self.vault.functions.previewRedeem(fillable).call())
+        report = self._report("fill", signer.address, value, fillable)
+        report.txs.append(self._send(signer, queue.functions.fill(), "fill"))
+        return self._finish(report, shares=None)
+
     # -- helpers ----------------------------------------------------------------------------
+    def _queue(self, action: str) -> Contract:
+        if self.queue is None:
+            raise ExecutionError(
+                f"{action} refused: vault {self.address} has no redemption queue "
+                "(redemptionQueue() is 0); nothing sent"
+            )
+        return self.queue
+
     def _a(self, units: int) -> str:
         return f"{format_units(units, self.asset_decimals)} {self.asset_symbol}"
 

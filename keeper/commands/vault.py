@@ -68,22 +68,33 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``vault`` subcommand and its ``info|deposit|withdraw|redeem`` actions."""
+    """Add the ``vault`` subcommand and its depositor actions."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "vault",
-        help="depositor actions: info, deposit, withdraw, redeem",
+        help="depositor actions: info, deposit, withdraw, redeem, request-redeem, claim, fill",
         description=(
-            "Plain ERC-4626 calls on one vault, signed with KEEPER_PRIVATE_KEY or "
-            "KEEPER_KEYSTORE_PATH (never printed). Amounts are human units, converted exactly "
-            "(more decimals than the token has are refused). Deposits approve exactly the "
-            "amount. Limits (balance, maxWithdraw, maxRedeem) are checked before anything is "
-            "sent. See docs/vault-cli.md for the cast equivalents."
+            "A depositor's calls on one vault, signed with KEEPER_PRIVATE_KEY or "
+            "KEEPER_KEYSTORE_PATH (never printed). Instant ERC-4626 exits (withdraw, redeem) "
+            "take free liquidity; when collateral is locked, request-redeem queues shares in the "
+            "vault's ERC-7540 redemption queue, which is filled pro rata as collateral frees up "
+            "(fill: anyone may trigger it), and claim collects the filled part. Amounts are human "
+            "units, converted exactly (more decimals than the token has are refused). Deposits "
+            "and requests approve exactly the amount. Limits (balance, maxWithdraw, maxRedeem, "
+            "claimable) are checked before anything is sent. See docs/vault-cli.md for the cast "
+            "equivalents."
         ),
     )
-    p.add_argument("action", choices=("info", "deposit", "withdraw", "redeem"))
+    p.add_argument(
+        "action",
+        choices=("info", "deposit", "withdraw", "redeem", "request-redeem", "claim", "fill"),
+    )
     p.add_argument("--vault", required=True, metavar="ADDR", help="the vault address")
     p.add_argument("--amount", metavar="X", help="asset amount (deposit, withdraw), e.g. 1500.5")
-    p.add_argument("--shares", metavar="X", help="share amount (redeem)")
+    p.add_argument(
+        "--shares",
+        metavar="X",
+        help="share amount (redeem, request-redeem; claim: default all that is claimable)",
+    )
     p.add_argument("--owner", metavar="ADDR", help="info: whose position (default: the signer)")
     p.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (default KEEPER_RPC_URL)")
     p.add_argument(
@@ -103,8 +114,12 @@ def vault_command(args: argparse.Namespace) -> int:
     )
     if args.action in ("deposit", "withdraw") and (args.amount is None or args.shares):
         raise ConfigError(f"vault {args.action} needs --amount (asset units) and no --shares")
-    if args.action == "redeem" and (args.shares is None or args.amount):
-        raise ConfigError("vault redeem needs --shares (share units) and no --amount")
+    if args.action in ("redeem", "request-redeem") and (args.shares is None or args.amount):
+        raise ConfigError(f"vault {args.action} needs --shares (share units) and no --amount")
+    if args.action in ("claim", "fill") and args.amount:
+        raise ConfigError(f"vault {args.action} takes no --amount")
+    if args.action == "fill" and args.shares:
+        raise ConfigError("vault fill takes no --shares: it fills what the free quote serves")
     # Key problems are reported before any network access.
     signer = settings.signer()
     if args.action != "info" and signer is None:
@@ -129,9 +144,17 @@ def vault_command(args: argparse.Namespace) -> int:
         report = client.deposit(signer, parse_amount(args.amount, client.asset_decimals))
     elif args.action == "withdraw":
         report = client.withdraw(signer, parse_amount(args.amount, client.asset_decimals))
+    elif args.action == "fill":
+        report = client.fill(signer)
+    elif args.action == "claim":
+        shares = (
+            parse_amount(args.shares, client.share_decimals, "--shares") if args.shares else None
+        )
+        report = client.claim(signer, shares)
     else:
         shares = parse_amount(args.shares, client.share_decimals, "--shares")
-        report = client.redeem(signer, shares)
+        act = client.redeem if args.action == "redeem" else client.request_redeem
+        report = act(signer, shares)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
 
@@ -168,6 +191,19 @@ def format_info(info: dict[str, Any]) -> str:
             f"maxRedeem    {format_units(info['max_redeem'], sd)} shares",
             f"your {sym:<7} {a('asset_balance')}",
         ]
+    if info.get("redemption_queue"):
+        lines += [
+            f"queue        {info['redemption_queue']}",
+            f"  pending    {format_units(info['queue_pending_total'], sd)} shares "
+            f"(worth {a('queue_pending_value')}, reserved from instant exits)",
+            f"  fillable   {format_units(info['queue_fillable'], sd)} shares now",
+        ]
+        if "queue_pending" in info:
+            lines += [
+                f"  yours      {format_units(info['queue_pending'], sd)} shares pending, "
+                f"{format_units(info['queue_claimable_shares'], sd)} claimable "
+                f"({a('queue_claimable_assets')})",
+            ]
     return "\n".join(lines)
 
 
@@ -180,11 +216,24 @@ def format_report(r: ActionReport) -> str:
             f"{t.what:<8} tx {t.tx_hash}  block {t.block}  gas {t.gas_used}  "
             f"fee {format_units(t.fee_wei, 18)} ETH"
         )
-    verb = {"deposit": "deposited", "withdraw": "withdrew", "redeem": "redeemed"}[r.action]
-    lines.append(
-        f"{verb} {d['assets_human']} {r.asset_symbol} "
-        f"{'for' if r.action == 'deposit' else 'burning'} {d['shares_human']} shares"
-    )
+    if r.action == "request-redeem":
+        lines.append(
+            f"queued {d['shares_human']} shares (worth {d['assets_human']} {r.asset_symbol} now; "
+            "the queue pays the NAV at its fill)"
+        )
+    elif r.action == "claim":
+        lines.append(f"claimed {d['assets_human']} {r.asset_symbol} for {d['shares_human']} shares")
+    elif r.action == "fill":
+        lines.append(
+            f"filled the queue: {d['shares_human']} shares redeemed for about "
+            f"{d['assets_human']} {r.asset_symbol}, shared pro rata by the requests"
+        )
+    else:
+        verb = {"deposit": "deposited", "withdraw": "withdrew", "redeem": "redeemed"}[r.action]
+        lines.append(
+            f"{verb} {d['assets_human']} {r.asset_symbol} "
+            f"{'for' if r.action == 'deposit' else 'burning'} {d['shares_human']} shares"
+        )
     asset_balance = format_units(r.asset_balance, r.asset_decimals)
     lines.append(
         f"share balance {d['share_balance_human']} (worth {d['share_balance_assets_human']} "

@@ -1,4 +1,4 @@
-"""``keeper vault info|deposit|withdraw|redeem`` on the devnet stack (anvil)."""
+"""``keeper vault info|deposit|withdraw|redeem|request-redeem|claim|fill`` on the devnet stack."""
 
 from __future__ import annotations
 
@@ -131,6 +131,51 @@ def test_deposit_withdraw_redeem_round_trip(e: Env, capsys: pytest.CaptureFixtur
     assert red["share_balance"] == 0
     assert red["assets"] == e.usdc.functions.balanceOf(me).call() - usdc_before > 0
     assert v.functions.balanceOf(me).call() == 0
+
+
+def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    """The queue path end to end: request (approval included), fill by anyone, claim."""
+    v, me = e.vault, e.depositor.address
+    queue = e.w3.eth.contract(
+        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
+    )
+    assert _cli(e, "deposit", "--amount", "1000") == 0
+    capsys.readouterr()
+    shares = v.functions.balanceOf(me).call()
+
+    # nothing to claim yet: one line, nothing sent
+    nonce = e.w3.eth.get_transaction_count(me)
+    assert _cli(e, "claim") == 1
+    assert "claim refused" in _one_line_error(capsys)
+    assert _cli(e, "request-redeem", "--shares", format_units(shares + 1, 12)) == 1
+    assert "request-redeem refused" in _one_line_error(capsys)
+    assert e.w3.eth.get_transaction_count(me) == nonce
+
+    assert _cli(e, "request-redeem", "--shares", format_units(shares, 12), "--json") == 0
+    req = json.loads(capsys.readouterr().out)
+    assert [t["what"] for t in req["txs"]] == ["approve", "request"]
+    assert req["shares"] == shares
+    assert req["share_balance"] == 0
+    assert queue.functions.pendingRedeemRequest(0, me).call() == shares
+
+    assert _cli(e, "info") == 0
+    table = capsys.readouterr().out
+    assert "pending" in table
+    assert "claimable" in table
+
+    assert _cli(e, "fill") == 0  # anyone may fill; the vault has free quote for it
+    assert "filled the queue" in capsys.readouterr().out
+    assert queue.functions.pendingRedeemRequest(0, me).call() == 0
+    owed = queue.functions.maxWithdraw(me).call()
+    assert 999 * USDC < owed <= 1000 * USDC
+
+    before = e.usdc.functions.balanceOf(me).call()
+    assert _cli(e, "claim", "--json") == 0
+    claim = json.loads(capsys.readouterr().out)
+    assert claim["assets"] == owed == e.usdc.functions.balanceOf(me).call() - before
+    assert queue.functions.maxRedeem(me).call() == 0
+    assert _cli(e, "fill") == 1  # nothing left to fill
+    assert "fill refused" in _one_line_error(capsys)
 
 
 def test_withdraw_above_max_is_refused_before_sending(
