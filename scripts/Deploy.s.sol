@@ -11,6 +11,7 @@ import {OptionVault} from "../contracts/OptionVault.sol";
 import {OptionClaims} from "../contracts/OptionClaims.sol";
 import {VaultFactory} from "../contracts/VaultFactory.sol";
 import {RebalanceBatcher} from "../contracts/RebalanceBatcher.sol";
+import {RedemptionQueue} from "../contracts/RedemptionQueue.sol";
 import {VaultLens} from "../contracts/VaultLens.sol";
 import {UniswapV3Venue} from "../contracts/UniswapV3Venue.sol";
 import {IOptionVault} from "../contracts/interfaces/IOptionVault.sol";
@@ -121,6 +122,7 @@ contract Deploy is Script {
         address lens;
         address vault;
         address claims;
+        address queue;
         address admin;
         address keeper;
     }
@@ -164,6 +166,8 @@ contract Deploy is Script {
         OptionVault vault = OptionVault(d.vault);
         vault.grantRole(vault.KEEPER_ROLE(), d.batcher);
         vault.grantRole(vault.BATCHER_ROLE(), d.batcher);
+        d.queue = address(new RedemptionQueue(vault));
+        vault.setRedemptionQueue(d.queue);
         if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);
         vm.stopBroadcast();
 
@@ -363,6 +367,7 @@ contract Deploy is Script {
         vm.serializeAddress(o, "vault_implementation", d.vaultImpl);
         vm.serializeAddress(o, "claims_implementation", d.claimsImpl);
         vm.serializeAddress(o, "claims", d.claims);
+        vm.serializeAddress(o, "redemption_queue", d.queue);
         vm.serializeAddress(o, "venue", d.venue);
         vm.serializeString(o, "router_kind", c.routerKind);
         vm.serializeAddress(o, "swap_router", c.router);

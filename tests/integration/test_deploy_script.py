@@ -231,6 +231,10 @@ def _deploy_and_check(
     assert vault.functions.oracle().call() == net.feed.address
     assert int(vault.functions.sequencerFeed().call(), 16) == 0
     assert vault.functions.venue().call() == venue.address
+    # its ERC-7540 redemption queue, set once
+    queue = _bind(w3, "RedemptionQueue", out["redemption_queue"])
+    assert vault.functions.redemptionQueue().call() == queue.address
+    assert queue.functions.share().call() == vault.address
     assert vault.functions.name().call() == VAULT["name"]
     assert vault.functions.symbol().call() == VAULT["symbol"]
     assert vault.functions.volatility().call() == VAULT["volatility"]
