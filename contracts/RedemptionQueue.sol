@@ -76,6 +76,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
             revert RedemptionQueueUnauthorized(msg.sender, owner);
         }
         // The owner's shares move first (its approval of this queue on the vault).
+        // slither-disable-next-line arbitrary-send-erc20 -- `owner` consented: it is the caller or approved the caller as its operator (checked above)
         IERC20(address(_vault)).safeTransferFrom(owner, address(this), shares);
 
         Position storage p = _positions[controller];
@@ -137,7 +138,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     /// @inheritdoc IRedemptionQueue
     /// @dev The vault's `redeem` runs the vault's own checks (a trusted oracle, the free quote);
     ///      what arrived is measured on the queue's balance.
-    // slither-disable-next-line reentrancy-no-eth -- nonReentrant; the vault is the queue's own, fixed at construction
+    // slither-disable-next-line reentrancy-no-eth,incorrect-equality -- nonReentrant, and the vault is the queue's own, fixed at construction; the zero checks are exact on purpose (no units, no escrow, an index run to zero)
     function fill() external nonReentrant returns (uint256 shares, uint256 assets) {
         uint256 escrow = _vault.balanceOf(address(this));
         if (_units == 0 || escrow == 0) return (0, 0);
@@ -167,6 +168,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     }
 
     /// @inheritdoc IRedemptionQueue
+    // slither-disable-next-line incorrect-equality -- no units means no request to fill
     function fillable() external view returns (uint256) {
         if (_units == 0) return 0;
         return Math.min(_vault.balanceOf(address(this)), _vault.maxRedeem(address(this)));
@@ -335,6 +337,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     /// @dev Checkpoints a position: its fills so far become claimable, and its units stay in
     ///      the current round (or are dropped, their round being closed). Returns its pending
     ///      shares.
+    // slither-disable-next-line incorrect-equality -- a position with no units has nothing to keep
     function _settle(Position storage p) private returns (uint256 pending) {
         uint256 cs;
         uint256 ca;
