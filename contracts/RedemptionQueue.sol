@@ -142,7 +142,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     function fill() external nonReentrant returns (uint256 shares, uint256 assets) {
         uint256 escrow = _vault.balanceOf(address(this));
         if (_units == 0 || escrow == 0) return (0, 0);
-        shares = Math.min(escrow, _vault.maxRedeem(address(this)));
+        shares = _fillable(escrow);
         if (shares == 0) return (0, 0);
         uint256 before = _asset.balanceOf(address(this));
         // slither-disable-next-line unused-return -- what arrived is measured below
@@ -171,7 +171,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     // slither-disable-next-line incorrect-equality -- no units means no request to fill
     function fillable() external view returns (uint256) {
         if (_units == 0) return 0;
-        return Math.min(_vault.balanceOf(address(this)), _vault.maxRedeem(address(this)));
+        return _fillable(_vault.balanceOf(address(this)));
     }
 
     /// @inheritdoc IRedemptionQueue
@@ -297,6 +297,13 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     }
 
     // ------------------------------------------------------------------ internal
+
+    /// @dev The escrowed shares the vault lets the queue redeem now, or 0 when they would pay
+    ///      nothing (a free quote of a unit's dust): a fill never burns shares for no assets.
+    function _fillable(uint256 escrow) private view returns (uint256 shares) {
+        shares = Math.min(escrow, _vault.maxRedeem(address(this)));
+        if (shares != 0 && _vault.previewRedeem(shares) == 0) shares = 0;
+    }
 
     /// @dev The position of `controller`, after checking that the caller may claim for it.
     function _claimant(address controller, address receiver)

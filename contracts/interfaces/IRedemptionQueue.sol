@@ -148,11 +148,12 @@ interface IRedemptionQueue {
 
     /// @notice Redeems as many pending shares at the vault as its `maxRedeem` for this queue
     ///         allows, and shares the assets pro rata over the pending requests. Anyone may call
-    ///         it; it does nothing (returns zeros) when nothing can be filled.
+    ///         it; it does nothing (returns zeros) when nothing can be filled, or when what could
+    ///         be filled would pay no assets (a dust of free quote).
     function fill() external returns (uint256 shares, uint256 assets);
 
     /// @notice Shares a `fill` would redeem now: the pending shares, within the vault's
-    ///         `maxRedeem` for the queue.
+    ///         `maxRedeem` for the queue; 0 when they would pay no assets.
     function fillable() external view returns (uint256);
 
     /// @notice All pending shares (the queue's vault balance).

@@ -232,6 +232,24 @@ contract RedemptionQueueTest is VaultTestBase {
         assertEq(queue.fillable(), 0);
     }
 
+    /// @dev A free quote of one unit's dust, below par (the call gained value, so a share is
+    ///      worth less than 1e-6 unit): the shares it could redeem would pay 0 assets, so the
+    ///      fill does nothing rather than burn queued shares for nothing.
+    function test_fill_NeverBurnsSharesForNothing() public {
+        _request(alice, vault.balanceOf(alice));
+        queue.fill(); // takes the free quote
+        _setPrice(3400e8); // the written call is worth more: the share price falls below par
+        _deposit(carol, 1); // a dust of free quote: 1 unit
+        uint256 dust = vault.maxRedeem(address(queue));
+        assertGt(dust, 0, "the vault would let the queue redeem a few shares");
+        assertEq(vault.previewRedeem(dust), 0, "for nothing");
+        uint256 pending = queue.pendingRedeemRequest(0, alice);
+        assertEq(queue.fillable(), 0);
+        (uint256 s, uint256 a) = queue.fill();
+        assertEq(s + a, 0, "no fill");
+        assertEq(queue.pendingRedeemRequest(0, alice), pending, "nothing burned");
+    }
+
     function test_fill_WaitsWhileOracleStale() public {
         _request(alice, vault.balanceOf(alice));
         vm.warp(block.timestamp + 2 hours); // heartbeat 1 h
