@@ -329,6 +329,20 @@ def test_a_queued_redemption_becomes_claimable_after_settlement_and_is_claimed(
     assert raw(page, "queue-fillable") == fillable
     assert raw(page, "free-instant") == 0, "the queue's reserve takes the whole free quote"
 
+    # Nothing is claimable yet: a claim is refused with the queue's decoded reason, nothing sent.
+    sent0 = len(wallet.sent)
+    page.fill('[data-testid="input-claim"]', "1")
+    page.wait_for_selector('[data-testid="preview-claim"][data-state="ready"]')
+    assert "Above your claimable assets" in page.inner_text('[data-testid="note-claim"]')
+    page.click('[data-testid="submit-claim"]')
+    line = page.wait_for_selector('[data-testid="queue-tx-status"] li[data-state="refused"]')
+    message = line.inner_text()
+    assert "Refused by the redemption queue" in message
+    assert "RedemptionQueueExceedsClaimable" in message
+    assert "You asked to claim 1 USDC but only 0 USDC is claimable" in message
+    assert len(wallet.sent) == sent0
+    assert tx_states(page)[-2:] == ["checking", "refused"]
+
     # 3. Anyone may fill: the page's own "Fill queue" fills the part the free quote serves.
     fill = page.locator('[data-testid="preview-fill"]')
     want_shares, want_assets = (
