@@ -6,8 +6,9 @@ reads itself, in the browser, from the RPC node. This server only hands it, at
 
 - the RPC URL and chain id (checked against the node once, at start);
 - the addresses file as written by the devnet or ``scripts/Deploy.s.sol`` (vaults, factory, ...);
-- the ABIs the page decodes calls, events and custom errors with, read from forge's artifacts
-  (``build/forge``), so the page always matches the contracts that were built.
+- the ABIs the page decodes calls, events and custom errors with (the vault, ERC-20, the
+  factory and the ERC-7540 redemption queue), read from forge's artifacts (``build/forge``), so
+  the page always matches the contracts that were built.
 
 It binds to loopback unless told otherwise: the config holds the RPC URL, which for a hosted
 node may carry an API key. Static files come from :class:`http.server.SimpleHTTPRequestHandler`
@@ -48,6 +49,7 @@ ABIS: dict[str, tuple[str, str | None]] = {
     "vault": ("OptionVault", None),
     "erc20": ("IERC20Metadata", None),
     "factory": ("VaultFactory", None),
+    "queue": ("RedemptionQueue", None),
 }
 
 

@@ -84,9 +84,16 @@ class Devnet:
     depositor: LocalAccount
     vault_abi: list[dict[str, Any]]
     erc20_abi: list[dict[str, Any]]
+    queue_abi: list[dict[str, Any]]
 
     def vault(self, address: str) -> Any:
         return self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self.vault_abi)
+
+    def queue(self, vault: str) -> Any:
+        """The vault's ERC-7540 redemption queue (the devnet stack gives each vault one)."""
+        address = self.vault(vault).functions.redemptionQueue().call()
+        assert int(address, 16) != 0, f"vault {vault} has no redemption queue"
+        return self.w3.eth.contract(address=address, abi=self.queue_abi)
 
     @property
     def usdc(self) -> Any:
@@ -173,6 +180,7 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
             depositor=Account.from_key(DEPOSITOR_KEY),
             vault_abi=load_artifact("OptionVault").abi,
             erc20_abi=load_artifact("MintableERC20").abi,
+            queue_abi=load_artifact("RedemptionQueue").abi,
         )
         admin = Account.from_key(ANVIL_KEYS[0])
         transact(w3, admin, devnet.usdc.functions.mint(devnet.depositor.address, DEPOSITOR_USDC))

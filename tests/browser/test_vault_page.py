@@ -1,4 +1,5 @@
-"""The depositors' web app in a real browser: what it shows, deposit, withdraw, a refused redeem.
+"""The depositors' web app in a real browser: what it shows, deposit, withdraw, a refused redeem,
+and a queued redemption that becomes claimable after settlement and is claimed.
 
 See conftest.py for the set-up (anvil + the demo's devnet, the frozen clock, the injected wallet
 that signs with an anvil key). Tests run in file order and share the chain; each one checks the
@@ -10,8 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from eth_abi import decode
+from eth_account import Account
 from web3 import Web3
 
+from keeper.chain.anvil import ANVIL_KEYS
+from keeper.chain.rounds import expiry_round
+from keeper.devnet.tx import transact
 from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
@@ -107,10 +112,19 @@ def test_vault_page_shows_the_vault_as_the_chain_has_it(
     delta_chart = page.locator('[data-testid="chart-delta"] svg')
     assert delta_chart.locator("polygon.band").count() == 1
     assert int(page.get_attribute('[data-testid="charts"]', "data-samples")) >= 10
-    # Today's vaults have no ERC-7540 queue: the panel stays hidden (feature-detected).
-    queue = page.locator('[data-testid="queue-panel"]')
-    assert queue.get_attribute("data-detected") == "false"
-    assert not queue.is_visible()
+    # The devnet gives each vault an ERC-7540 queue: found through redemptionQueue(), shown.
+    panel = page.locator('[data-testid="queue-panel"]')
+    assert panel.get_attribute("data-detected") == "true"
+    assert panel.is_visible()
+    queue = devnet.queue(vault_address)
+    page.wait_for_selector(f'#queue-state[data-block="{block}"]')
+    pending = queue.functions.totalPending().call(block_identifier=block)
+    assert raw(page, "queue-total-pending") == pending
+    assert raw(page, "queue-fillable") == queue.functions.fillable().call(block_identifier=block)
+    reserved = fns.previewMint(pending).call(block_identifier=block)
+    assert raw(page, "reserved") == reserved
+    free = fns.freeQuote().call(block_identifier=block)
+    assert raw(page, "free-instant") == max(free - reserved, 0)
 
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "web-vault.png"), full_page=True)
@@ -214,3 +228,179 @@ def test_redeem_above_max_redeem_is_refused_with_the_decoded_reason(
     assert tx_states(page) == ["checking", "refused"]
     page.locator('[data-testid="actions"]').scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "web-redeem-refused.png"), full_page=False)
+
+
+#: The free quote the other holders leave in the vault before the page's depositor queues: less
+#: than its position, so part of its request waits for the collateral a settlement frees.
+FREE_LEFT = 600 * 10**6
+
+
+def drain_free_quote(devnet: Devnet, vault_address: str, keep: int) -> None:
+    """The demo's other holders withdraw instantly until about ``keep`` of free quote is left."""
+    vault = devnet.vault(vault_address)
+    keys = {Account.from_key(k).address: k for k in ANVIL_KEYS}
+    owners = {e["args"]["owner"] for e in vault.events.Deposit().get_logs(from_block=0)}
+    for owner in sorted(owners - {devnet.depositor.address}):
+        free = vault.functions.freeQuote().call()
+        if free <= keep:
+            break
+        if owner not in keys:
+            continue
+        amount = min(vault.functions.maxWithdraw(owner).call(), free - keep)
+        if amount > 0:
+            holder = Account.from_key(keys[owner])
+            transact(devnet.w3, holder, vault.functions.withdraw(amount, owner, owner))
+    assert vault.functions.freeQuote().call() == keep, "the demo's holders hold enough"
+
+
+def settle_everything(devnet: Devnet, vault_address: str) -> None:
+    """Outside the page: past every expiry, one oracle round, settle each series, fill the queue."""
+    vault, queue = devnet.vault(vault_address), devnet.queue(vault_address)
+    admin = Account.from_key(ANVIL_KEYS[0])
+    series = vault.functions.openSeries().call()
+    now = max(s[4] for s in series) + 60
+    devnet.rpc("evm_setNextBlockTimestamp", now)
+    feed_address = vault.functions.oracle().call()
+    feed = devnet.w3.eth.contract(
+        address=feed_address,
+        abi=[
+            {
+                "type": "function",
+                "name": name,
+                "stateMutability": mut,
+                "inputs": ins,
+                "outputs": outs,
+            }
+            for name, mut, ins, outs in [
+                ("updateAnswer", "nonpayable", [{"name": "a", "type": "int256"}], []),
+                ("latestAnswer", "view", [], [{"name": "", "type": "int256"}]),
+            ]
+        ],
+    )
+    transact(devnet.w3, admin, feed.functions.updateAnswer(feed.functions.latestAnswer().call()))
+    for s in series:
+        hint = expiry_round(devnet.w3, feed_address, s[4], now)
+        assert hint is not None
+        transact(devnet.w3, admin, vault.functions.settle(s[0], hint))
+    assert vault.functions.openSeries().call() == []
+    transact(devnet.w3, admin, queue.functions.fill())
+
+
+def test_a_queued_redemption_becomes_claimable_after_settlement_and_is_claimed(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    vault_address = busiest_vault(devnet)
+    vault, usdc, queue = devnet.vault(vault_address), devnet.usdc, devnet.queue(vault_address)
+    me = devnet.depositor.address
+    drain_free_quote(devnet, vault_address, FREE_LEFT)
+    shares = vault.functions.balanceOf(me).call()
+    assert vault.functions.convertToAssets(shares).call() > FREE_LEFT, "more than the free quote"
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+
+    # 1. Request redeem of every share: the approval of the queue first, then the request.
+    page.click('[data-testid="max-request"]')
+    sel = '[data-testid="preview-request"]'
+    page.wait_for_selector(f'{sel}[data-state="ready"][data-value="{shares}"]')
+    block = int(page.get_attribute(sel, "data-block"))
+    value = vault.functions.convertToAssets(shares).call(block_identifier=block)
+    assert int(page.get_attribute(sel, "data-preview")) == value
+    preview = page.inner_text(sel)
+    assert "paid at the NAV when a fill takes them" in preview
+    assert "Approves exactly" in page.inner_text('[data-testid="note-request"]')
+    assert shares > vault.functions.maxRedeem(me).call(), "not an instant exit"
+    page.click('[data-testid="submit-request"]')
+    page.wait_for_selector('[data-testid="result-request"]')
+    assert len(wallet.sent) == 2, "approve, then requestRedeem"
+    approve = devnet.w3.eth.get_transaction(wallet.sent[0])
+    assert approve["to"] == vault.address
+    spender, amount = decode(["address", "uint256"], bytes(approve["input"])[4:])
+    assert (Web3.to_checksum_address(spender), amount) == (queue.address, shares)
+    assert vault.functions.balanceOf(me).call() == 0
+    assert queue.functions.pendingRedeemRequest(0, me).call() == shares
+    assert tx_states(page) == ["checking", "signing", "pending", "confirmed"] * 2
+
+    # 2. The page shows the request pending, and the part the free quote serves as fillable.
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=queue-pending]')?.dataset.raw === '{shares}'"
+    )
+    fillable = queue.functions.fillable().call()
+    assert 0 < fillable < shares, "part of it waits for collateral"
+    assert raw(page, "queue-fillable") == fillable
+    assert raw(page, "free-instant") == 0, "the queue's reserve takes the whole free quote"
+
+    # Nothing is claimable yet: a claim is refused with the queue's decoded reason, nothing sent.
+    sent0 = len(wallet.sent)
+    page.fill('[data-testid="input-claim"]', "1")
+    page.wait_for_selector('[data-testid="preview-claim"][data-state="ready"]')
+    assert "Above your claimable assets" in page.inner_text('[data-testid="note-claim"]')
+    page.click('[data-testid="submit-claim"]')
+    line = page.wait_for_selector('[data-testid="queue-tx-status"] li[data-state="refused"]')
+    message = line.inner_text()
+    assert "Refused by the redemption queue" in message
+    assert "RedemptionQueueExceedsClaimable" in message
+    assert "You asked to claim 1 USDC but only 0 USDC is claimable" in message
+    assert len(wallet.sent) == sent0
+    assert tx_states(page)[-2:] == ["checking", "refused"]
+
+    # 3. Anyone may fill: the page's own "Fill queue" fills the part the free quote serves.
+    fill = page.locator('[data-testid="preview-fill"]')
+    want_shares, want_assets = (
+        int(fill.get_attribute("data-shares")),
+        int(fill.get_attribute("data-assets")),
+    )
+    assert want_shares == fillable
+    page.click('[data-testid="submit-fill"]')
+    result = page.wait_for_selector('[data-testid="result-fill"]')
+    assert int(result.get_attribute("data-shares")) == want_shares
+    assert int(result.get_attribute("data-assets")) == want_assets
+    # The only request gets the whole fill, less the queue's dust rule (IRedemptionQueue): its
+    # pending shares round down (so its claimable shares may count one unit more than the fill
+    # redeemed) and its assets round down (at most one unit stays in the queue).
+    filled = queue.functions.claimableRedeemRequest(0, me).call()
+    still = queue.functions.pendingRedeemRequest(0, me).call()
+    assert filled + still == shares
+    assert want_shares <= filled <= want_shares + 1
+    assert still > 0
+    assert want_assets - 1 <= queue.functions.maxWithdraw(me).call() <= want_assets
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=queue-claimable]')?.dataset.raw === '{filled}'"
+    )
+    assert raw(page, "queue-pending") == still
+    page.locator('[data-testid="queue-panel"]').scroll_into_view_if_needed()
+    page.locator('[data-testid="queue-panel"]').screenshot(path=str(SCREENSHOTS / "web-queue.png"))
+
+    # 4. Outside the page: expiry, settlement, and the keeper's fill after it.
+    settle_everything(devnet, vault_address)
+    assert queue.functions.pendingRedeemRequest(0, me).call() == 0, "filled in full"
+    claimable_shares = queue.functions.claimableRedeemRequest(0, me).call()
+    claimable = queue.functions.maxWithdraw(me).call()
+    assert claimable_shares == shares
+    page.click('[data-testid="refresh"]')
+    page.wait_for_function(
+        "document.querySelector('[data-testid=queue-claimable-assets]')?.dataset.raw === "
+        f"'{claimable}'"
+    )
+    assert raw(page, "queue-pending") == 0
+    assert raw(page, "queue-claimable") == claimable_shares
+
+    # 5. Claim it all: the USDC balance rises by exactly the claimable assets.
+    cash0 = usdc.functions.balanceOf(me).call()
+    sent0 = len(wallet.sent)
+    page.click('[data-testid="max-claim"]')
+    sel = '[data-testid="preview-claim"]'
+    page.wait_for_selector(f'{sel}[data-state="ready"][data-value="{claimable}"]')
+    assert int(page.get_attribute(sel, "data-preview")) == claimable_shares
+    page.click('[data-testid="submit-claim"]')
+    result = page.wait_for_selector('[data-testid="result-claim"]')
+    assert len(wallet.sent) == sent0 + 1
+    assert usdc.functions.balanceOf(me).call() - cash0 == claimable
+    assert int(result.get_attribute("data-assets")) == claimable
+    assert int(result.get_attribute("data-shares")) == claimable_shares
+    assert queue.functions.maxWithdraw(me).call() == 0
+    line = page.locator('[data-testid="queue-tx-status"] li').first
+    assert line.get_attribute("data-state") == "confirmed"
+    assert tx_states(page)[-4:] == ["checking", "signing", "pending", "confirmed"]
+    page.wait_for_function(
+        "document.querySelector('[data-testid=queue-claimable-assets]')?.dataset.raw === '0'"
+    )

@@ -3,7 +3,8 @@
 // a real wallet does after the user's approval); eth_sendTransaction goes to the Python side
 // (window.__walletSend, page.expose_function), which signs with the account's anvil key using
 // eth-account and sends the raw transaction; everything else is forwarded to the node.
-// Every tx-status line's state changes are recorded in window.__txStates, so a test can check
+// Every transaction line's state changes (the Actions card's log and the redemption queue's) are
+// recorded in window.__txStates, so a test can check
 // that a transaction was shown pending before it was shown confirmed.
 ;(() => {
   const { account, rpcUrl } = __WALLET__
@@ -55,7 +56,7 @@
   new MutationObserver((records) => {
     for (const r of records) {
       const el = r.target
-      if (el.nodeType === 1 && el.matches('[data-testid="tx-status"] > li') && el.dataset.state) {
+      if (el.nodeType === 1 && el.matches('ol.txlog > li') && el.dataset.state) {
         window.__txStates.push(el.dataset.state)
       }
     }

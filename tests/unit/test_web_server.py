@@ -55,6 +55,9 @@ def test_config_lists_vaults_checksummed_and_carries_the_abis() -> None:
     assert {"previewDeposit", "maxRedeem", "Rebalanced", "ERC4626ExceededMaxRedeem"} <= names
     assert any(e.get("name") == "vaults" for e in body["abis"]["factory"])
     assert any(e.get("name") == "allowance" for e in body["abis"]["erc20"])
+    queue = {e.get("name") for e in body["abis"]["queue"]}
+    assert {"requestRedeem", "fillable", "RedemptionsFilled", "RedemptionQueueZeroAmount"} <= queue
+    assert "redemptionQueue" in names
 
 
 @pytest.mark.parametrize(

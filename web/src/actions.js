@@ -95,15 +95,16 @@ export async function previewOf(ctx, key, text) {
   return { html, value, preview: out, blockNumber }
 }
 
-function logLine(ctx, text) {
-  const ol = ctx.root.querySelector('[data-testid="tx-status"]')
+/** A new line at the top of the transaction log (`ctx.log`, else the Actions card's). */
+export function logLine(ctx, text) {
+  const ol = ctx.log ?? ctx.root.querySelector('[data-testid="tx-status"]')
   const li = document.createElement('li')
   li.innerHTML = text
   ol.prepend(li)
   return li
 }
 
-function setLine(li, state, html) {
+export function setLine(li, state, html) {
   li.className = state
   li.dataset.state = state
   li.innerHTML = html
@@ -111,18 +112,19 @@ function setLine(li, state, html) {
 
 /**
  * One transaction: simulate (a revert is decoded and nothing is sent), send through the wallet,
- * then wait for the receipt. Returns the receipt, or null when it was refused or failed (the
- * line says why).
+ * then wait for the receipt. Returns { receipt, li }, or null when it was refused or failed (the
+ * line says why). `errorAbi` decodes reverts (default: the vault's ABI).
  */
-async function transact(ctx, { label, address, abi, functionName, args, unit }) {
+export async function transact(ctx, { label, address, abi, functionName, args, unit, errorAbi }) {
   const { client, wallet, account, chain, meta } = ctx
+  const errors = errorAbi ?? ctx.config.abis.vault
   const li = logLine(ctx, '')
   setLine(li, 'checking', `${esc(label)}: checking…`)
   let request
   try {
     ;({ request } = await client.simulateContract({ address, abi, functionName, args, account }))
   } catch (err) {
-    const why = explain(err, meta, unit, ctx.config.abis.vault)
+    const why = explain(err, meta, unit, errors)
     setLine(li, 'refused', `${esc(label)}: ${why.html}`)
     li.dataset.testid = 'refused'
     return null
@@ -132,7 +134,7 @@ async function transact(ctx, { label, address, abi, functionName, args, unit }) 
   try {
     hash = await wallet.writeContract({ ...request, account, chain })
   } catch (err) {
-    const why = explain(err, meta, unit, ctx.config.abis.vault)
+    const why = explain(err, meta, unit, errors)
     setLine(li, why.kind === 'rejected' ? 'rejected' : 'failed', `${esc(label)}: ${why.html}`)
     return null
   }
@@ -143,7 +145,7 @@ async function transact(ctx, { label, address, abi, functionName, args, unit }) 
     try {
       await client.simulateContract({ address, abi, functionName, args, account, blockNumber: receipt.blockNumber - 1n })
     } catch (err) {
-      why = explain(err, meta, unit, ctx.config.abis.vault).html
+      why = explain(err, meta, unit, errors).html
     }
     setLine(li, 'reverted', `${esc(label)}: reverted in block ${receipt.blockNumber}: ${why}`)
     return null

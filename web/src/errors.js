@@ -1,6 +1,7 @@
 // Reverts in plain words. viem decodes a revert's data with the vault's ABI (which carries the
-// OptionVault errors and the OpenZeppelin ERC-20 / ERC-4626 / access-control errors it inherits);
-// each error name maps to one sentence here. An error this table does not know is still shown,
+// OptionVault errors and the OpenZeppelin ERC-20 / ERC-4626 / access-control errors it inherits),
+// or for the redemption queue's calls with the queue's ABI plus the vault's errors (a request
+// moves shares on the vault, a fill redeems there); each error name maps to one sentence here. An error this table does not know is still shown,
 // by name and arguments, never swallowed.
 import {
   BaseError,
@@ -10,6 +11,8 @@ import {
   hexToString,
 } from 'viem'
 import { esc, fmt, short, usd8, wad, utc } from './format.js'
+
+const cap = (text) => text.charAt(0).toUpperCase() + text.slice(1)
 
 const bytes32Name = (b) => {
   try {
@@ -38,7 +41,7 @@ export const SENTENCES = {
   ERC20InsufficientBalance: (a, u) =>
     `${short(a[0])} holds ${u.amount(a[1])}, and ${u.amount(a[2])} is needed.`,
   ERC20InsufficientAllowance: (a, u) =>
-    `The vault may spend only ${u.amount(a[1])} of yours (your approval), and ${u.amount(a[2])} is needed: approve first.`,
+    `${cap(u.who(a[0]))} may spend only ${u.amount(a[1])} of yours (your approval), and ${u.amount(a[2])} is needed: approve first.`,
   ERC20InvalidReceiver: (a) => `The receiver ${short(a[0])} is not allowed (the zero address?).`,
   ERC20InvalidSender: (a) => `The sender ${short(a[0])} is not allowed.`,
   ERC20InvalidApprover: (a) => `The approver ${short(a[0])} is not allowed.`,
@@ -88,13 +91,29 @@ export const SENTENCES = {
     `No hedge trade is possible toward ${wad(a[0])} (no free quote, or no inventory to sell).`,
   OptionVaultInsufficientOutput: (a) =>
     `The venue delivered ${a[0]}, less than the oracle-derived minimum ${a[1]}.`,
+  OptionVaultQueueAlreadySet: (a) =>
+    `The vault's redemption queue is already set (${short(a[0])}): it can be set only once.`,
+  // The ERC-7540 redemption queue (contracts/interfaces/IRedemptionQueue.sol).
+  RedemptionQueueUnauthorized: (a) =>
+    `${short(a[0])} may not act for ${short(a[1])}: only that account, or an operator it approved with setOperator, may request or claim for it.`,
+  RedemptionQueueZeroAmount: () => 'The amount must be more than zero.',
+  RedemptionQueueExceedsClaimable: (a, u) =>
+    `You asked to claim ${u.amount(a[0])} but only ${u.amount(a[1])} is claimable: the rest of your request has not been filled yet.`,
+  RedemptionQueueAsyncFlow: () =>
+    'The queue pays at the NAV of a future fill, so it has no preview (ERC-7540).',
+  RedemptionQueueDepositAtVault: (a) =>
+    `Deposits go to the vault ${short(a[0])} itself: the queue only redeems.`,
+  RedemptionQueueZeroAddress: (a) => `The address for ${bytes32Name(a[0])} is zero.`,
 }
 
 /** Amount formatters for the sentences, from the vault's decimals and the action's unit. */
 export function units(meta, unit) {
   const assets = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   const shares = (x) => `${fmt(x, meta.shareDecimals)} shares`
-  return { assets, shares, amount: unit === 'shares' ? shares : assets }
+  const known = { [meta.address.toLowerCase()]: 'the vault' }
+  if (meta.queue) known[meta.queue.address.toLowerCase()] = 'the redemption queue'
+  const who = (x) => known[String(x).toLowerCase()] ?? short(x)
+  return { assets, shares, amount: unit === 'shares' ? shares : assets, who }
 }
 
 /**
@@ -134,6 +153,6 @@ export function decoded(name, args, meta, unit) {
   return {
     kind: 'revert',
     name,
-    html: `Refused by the vault: ${esc(text)} <code class="err-name">${esc(name)}</code>`,
+    html: `Refused by ${name.startsWith('RedemptionQueue') ? 'the redemption queue' : 'the vault'}: ${esc(text)} <code class="err-name">${esc(name)}</code>`,
   }
 }

@@ -5,7 +5,7 @@ import { actionsHtml, previewOf, runAction } from './actions.js'
 import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeChain, makePublicClient, makeWalletClient } from './chain.js'
 import { lineChart } from './chart.js'
 import { esc, fmt, fmtShort, short, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
-import { detectQueue, queuePanel } from './queue.js'
+import { detectQueue, previewFill, previewQueue, queueShell, queueStateHtml, runQueue } from './queue.js'
 import { PRICE_EXTRA_DECIMALS, listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
 
 const $ = (sel, root = document) => root.querySelector(sel)
@@ -153,43 +153,127 @@ function renderShell() {
   <section class="card" id="liquidity" data-testid="liquidity"></section>
   <section class="card" id="position" data-testid="position"></section>
   <section class="card actions" id="actions" data-testid="actions">${actionsHtml(meta)}</section>
-  <section class="card" id="queue" data-testid="queue-panel" hidden></section>
+  <section class="card actions wide" id="queue" data-testid="queue-panel" hidden></section>
   <section class="card wide" id="charts" data-testid="charts"><p class="muted">Reading history…</p></section>
   <section class="card wide" id="options" data-testid="options"></section>
   <section class="card wide" id="rebalances" data-testid="rebalances"><h2>Recent rebalances</h2><p class="muted">Reading events…</p></section>
 </div>`
   $('#refresh').addEventListener('click', () => refresh({ history: true }))
   wireActions()
+  showQueue(meta)
+}
+
+/** The queue panel's fixed part, once the vault is known to have a queue (else it stays hidden). */
+function showQueue(meta) {
+  const el = $('#queue')
+  el.dataset.detected = String(Boolean(meta.queue))
+  el.hidden = !meta.queue
+  if (!meta.queue) return
+  el.innerHTML = queueShell(meta)
+  wireQueue(el)
+}
+
+/**
+ * Every action's send path: a wallet (connected on demand) on the right chain, one action at a
+ * time, then the page re-read. `run` returns whether everything was confirmed.
+ */
+async function send(card, run) {
+  if (state.busy) return
+  if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.')
+  if (!state.account) {
+    try {
+      state.account = await connectWallet(state.wallet)
+      showAccount()
+      await refresh()
+    } catch (err) {
+      return alertBar(err.shortMessage || err.message)
+    }
+  }
+  const onChain = await ensureChain(state.wallet, state.config.chainId)
+  if (onChain !== state.config.chainId) {
+    return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
+  }
+  state.busy = true
+  card.classList.add('busy')
+  try {
+    await run()
+  } finally {
+    state.busy = false
+    card.classList.remove('busy')
+    await refresh({ history: true })
+  }
+}
+
+/** The preview-as-you-type of one action form; returns its `update` (also run before a send). */
+function livePreview(form, compute) {
+  const input = form.querySelector('input')
+  const out = form.querySelector('.preview')
+  let seq = 0
+  const update = async () => {
+    const mine = ++seq
+    if (!input.value.trim()) {
+      out.innerHTML = ''
+      delete out.dataset.state
+      return
+    }
+    out.dataset.state = 'loading'
+    const p = await compute(input.value)
+    if (mine !== seq) return
+    out.innerHTML = p.html
+    out.classList.toggle('error', Boolean(p.error))
+    out.dataset.state = p.error ? 'error' : 'ready'
+    out.dataset.value = p.value !== undefined ? String(p.value) : ''
+    out.dataset.preview = p.preview !== undefined ? String(p.preview) : ''
+    out.dataset.block = p.blockNumber !== undefined ? String(p.blockNumber) : ''
+  }
+  let timer
+  input.addEventListener('input', () => {
+    clearTimeout(timer)
+    timer = setTimeout(update, 200)
+  })
+  return { input, out, update }
+}
+
+function queueCtx() {
+  return { ...ctx(), log: $('[data-testid="queue-tx-status"]') }
+}
+
+function wireQueue(card) {
+  for (const form of card.querySelectorAll('form[data-queue-action]')) {
+    const key = form.dataset.queueAction
+    const { input, out, update } = livePreview(form, (text) => previewQueue(queueCtx(), key, text))
+    form.querySelector('[data-max]').addEventListener('click', () => {
+      const meta = state.metas.get(state.selected)
+      const s = state.snapshot
+      if (!s?.position) return
+      input.value =
+        key === 'request'
+          ? fmt(s.position.shares, meta.shareDecimals).replaceAll(',', '')
+          : fmt(s.queue?.mine?.claimableAssets ?? 0n, meta.assetDecimals).replaceAll(',', '')
+      update()
+    })
+    form.addEventListener('submit', (e) => {
+      e.preventDefault()
+      send(card, async () => {
+        await update()
+        if (out.dataset.state !== 'ready') return
+        await runQueue(queueCtx(), key, BigInt(out.dataset.value))
+        input.value = ''
+        await update()
+      })
+    })
+  }
+  card.addEventListener('click', (e) => {
+    if (!e.target.closest('[data-queue-fill]')) return
+    send(card, () => runQueue(queueCtx(), 'fill'))
+  })
 }
 
 function wireActions() {
   const root = $('#actions')
   for (const form of root.querySelectorAll('form.action')) {
     const key = form.dataset.action
-    const input = form.querySelector('input')
-    const out = form.querySelector('.preview')
-    let seq = 0
-    const update = async () => {
-      const mine = ++seq
-      if (!input.value.trim()) {
-        out.innerHTML = ''
-        return
-      }
-      out.dataset.state = 'loading'
-      const p = await previewOf(ctx(), key, input.value)
-      if (mine !== seq) return
-      out.innerHTML = p.html
-      out.classList.toggle('error', Boolean(p.error))
-      out.dataset.state = p.error ? 'error' : 'ready'
-      out.dataset.value = p.value !== undefined ? String(p.value) : ''
-      out.dataset.preview = p.preview !== undefined ? String(p.preview) : ''
-      out.dataset.block = p.blockNumber !== undefined ? String(p.blockNumber) : ''
-    }
-    let timer
-    input.addEventListener('input', () => {
-      clearTimeout(timer)
-      timer = setTimeout(update, 200)
-    })
+    const { input, out, update } = livePreview(form, (text) => previewOf(ctx(), key, text))
     form.querySelector('[data-max]')?.addEventListener('click', () => {
       const pos = state.snapshot?.position
       if (!pos) return
@@ -197,35 +281,13 @@ function wireActions() {
       input.value = key === 'withdraw' ? fmt(pos.maxWithdraw, meta.assetDecimals).replaceAll(',', '') : fmt(pos.maxRedeem, meta.shareDecimals).replaceAll(',', '')
       update()
     })
-    form.addEventListener('submit', async (e) => {
+    form.addEventListener('submit', (e) => {
       e.preventDefault()
-      if (state.busy) return
-      if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.')
-      if (!state.account) {
-        try {
-          state.account = await connectWallet(state.wallet)
-          showAccount()
-          await refresh()
-        } catch (err) {
-          return alertBar(err.shortMessage || err.message)
-        }
-      }
-      const onChain = await ensureChain(state.wallet, state.config.chainId)
-      if (onChain !== state.config.chainId) {
-        return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
-      }
-      await update()
-      if (out.dataset.state !== 'ready') return
-      state.busy = true
-      root.classList.add('busy')
-      try {
+      send(root, async () => {
+        await update()
+        if (out.dataset.state !== 'ready') return
         await runAction(ctx(), key, BigInt(out.dataset.value))
-      } finally {
-        state.busy = false
-        root.classList.remove('busy')
-        await refresh({ history: true })
-        update()
-      }
+      }).then(update)
     })
   }
 }
@@ -250,7 +312,7 @@ async function refresh({ history = false } = {}) {
   renderLiquidity(meta, snap)
   renderPosition(meta, snap)
   renderOptions(meta, snap)
-  renderQueue(meta)
+  await renderQueue(meta, snap)
   if (history) await renderHistory(meta, snap)
   $('#main').dataset.block = String(snap.blockNumber)
   $('#main').dataset.ready = 'true'
@@ -284,12 +346,20 @@ function renderStats(meta, s) {
 
 function renderLiquidity(meta, s) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
+  const reserved = s.queue ? s.queue.reserved : 0n
+  const instant = s.freeQuote > reserved ? s.freeQuote - reserved : 0n
+  const held = s.freeQuote > reserved ? reserved : s.freeQuote
   const total = s.freeQuote + s.lockedCollateral
-  const pct = total > 0n ? Number((s.freeQuote * 10000n) / total) / 100 : 0
+  const pct = (x) => (total > 0n ? Number((x * 10000n) / total) / 100 : 0)
+  const queueRows = s.queue
+    ? `<dt>Reserved for the redemption queue</dt><dd data-testid="reserved" data-raw="${reserved}" title="the queue's pending shares at NAV, rounded up (previewMint)">${esc(A(reserved))}</dd>
+<dt>Free for instant exits</dt><dd data-testid="free-instant" data-raw="${instant}">${esc(A(instant))}</dd>`
+    : ''
   $('#liquidity').innerHTML = `<h2>Liquidity</h2>
-<div class="bar" title="free ${pct}%"><i style="width:${pct}%"></i></div>
+<div class="bar" title="free for instant exits ${pct(instant)}%, reserved for the queue ${pct(held)}%, locked ${pct(s.lockedCollateral)}%"><i style="width:${pct(instant)}%"></i><i class="reserved" style="width:${pct(held)}%"></i></div>
 <dl class="kv">
-<dt>Free (withdrawable now)</dt><dd data-testid="free" data-raw="${s.freeQuote}">${esc(A(s.freeQuote))}</dd>
+<dt>Free quote (not locked, not owed)</dt><dd data-testid="free" data-raw="${s.freeQuote}">${esc(A(s.freeQuote))}</dd>
+${queueRows}
 <dt>Locked (max payoff of open options)</dt><dd data-testid="locked" data-raw="${s.lockedCollateral}">${esc(A(s.lockedCollateral))}</dd>
 <dt>Quote held</dt><dd data-raw="${s.quoteBalance}">${esc(A(s.quoteBalance))}</dd>
 <dt>Hedge inventory</dt><dd data-testid="inventory" data-raw="${s.hedgeInventory}">${esc(wad(s.hedgeInventory))} ${esc(meta.underlyingSymbol)}</dd>
@@ -337,21 +407,23 @@ ${
 }`
 }
 
-async function renderQueue(meta) {
-  const el = $('#queue')
-  const found = await detectQueue(state.client, state.config, meta.address)
-  if (!found) {
-    el.hidden = true
-    el.dataset.detected = 'false'
+async function renderQueue(meta, s) {
+  if (!meta.queue) {
+    // A queue set after the page loaded: look again (one call), and show the panel when found.
+    meta.queue = await detectQueue(state.client, state.config, meta.address).catch(() => null)
+    if (!meta.queue) return
+    showQueue(meta)
+    await refresh()
     return
   }
-  el.hidden = false
-  el.dataset.detected = 'true'
-  try {
-    el.innerHTML = await queuePanel(state.client, state.config, meta, state.account)
-  } catch (err) {
-    el.innerHTML = `<h2>Redemption queue</h2><p class="error">${esc(err.shortMessage || err.message)}</p>`
-  }
+  const el = $('#queue-state')
+  if (!el || !s.queue) return
+  const fill = s.queue.fillable > 0n ? await previewFill(ctx(), s.blockNumber) : null
+  if (meta.address !== state.selected) return
+  const html = queueStateHtml(meta, s.queue, fill)
+  $('#queue-fill').innerHTML = html.fill
+  el.innerHTML = html.state
+  el.dataset.block = String(s.blockNumber)
 }
 
 async function renderHistory(meta, s) {

@@ -2,6 +2,7 @@
 // vault now, its history over the last `historyBlocks` blocks (state sampled at past blocks,
 // plus its events), and its recent rebalances with each transaction's gas and L1 fee.
 import { getAddress, toEventSelector } from 'viem'
+import { detectQueue, readQueue } from './queue.js'
 
 const MAX_SAMPLES = 48
 //: The share price is read as the value of PRICE_SHARES shares, so it has 6 more decimals than
@@ -51,6 +52,7 @@ export async function readMeta(client, config, address) {
     client.readContract({ address: asset, abi: erc20, functionName: 'decimals' }),
     client.readContract({ address: underlying, abi: erc20, functionName: 'symbol' }).catch(() => 'underlying'),
   ])
+  const queue = await detectQueue(client, config, address)
   return {
     address,
     name,
@@ -63,10 +65,14 @@ export async function readMeta(client, config, address) {
     underlyingSymbol,
     oneShare: 10n ** BigInt(shareDecimals),
     priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
+    queue,
   }
 }
 
-/** The vault now (one block), and the account's position when one is connected. */
+/**
+ * The vault now (one block), its redemption queue when it has one, and the account's position
+ * when one is connected.
+ */
 export async function readSnapshot(client, config, meta, account) {
   const abi = config.abis.vault
   const address = meta.address
@@ -106,6 +112,7 @@ export async function readSnapshot(client, config, meta, account) {
       ),
     ),
   )
+  s.queue = meta.queue ? await readQueue(client, config, meta, account, blockNumber) : null
   if (account) {
     const erc20 = config.abis.erc20
     const [shares, maxWithdraw, maxRedeem, assetBalance, allowance] = await Promise.all([
