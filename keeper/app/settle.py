@@ -93,6 +93,30 @@ def _settle_one(
         keeper.metrics.settlements.labels("waiting").inc()
         return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
     call = vault.functions.settle(series_id, hint)
+    sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
+    if isinstance(sent, str):
+        if sent == _DRY_RUN:
+            logger.info(
+                "dry run: would settle series %d of %s at %d", series_id, vault.address, hint
+            )
+            keeper.metrics.settlements.labels("simulated").inc()
+            return Settlement(vault.address, series_id, hint, "simulated")
+        return _failed(keeper, vault.address, series_id, hint, sent)
+    keeper.metrics.settlements.labels("settled").inc()
+    logger.info("settled series %d of %s at round %d", series_id, vault.address, hint)
+    return Settlement(vault.address, series_id, hint, "settled", tx_hash=sent.tx_hash)
+
+
+#: What :func:`_send` returns in a dry run (anything else it returns as text is a failure).
+_DRY_RUN = "dry run"
+
+
+def _send(keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str) -> Any:
+    """Simulate ``call`` (``eth_estimateGas``), then send it through the journaled sender.
+
+    Returns the mined outcome, :data:`_DRY_RUN` without a sender, or the failure as text
+    (a decoded revert in simulation, a failed send, a transaction not mined).
+    """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
     try:
@@ -100,29 +124,20 @@ def _settle_one(
     except ContractLogicError as exc:
         data = revert_data(exc)
         reason = keeper.decoder.decode(data) if data else str(exc)
-        return _failed(keeper, vault.address, series_id, hint, f"simulation reverted: {reason}")
+        return f"simulation reverted: {reason}"
     if sender is None:
-        logger.info("dry run: would settle series %d of %s at %d", series_id, vault.address, hint)
-        keeper.metrics.settlements.labels("simulated").inc()
-        return Settlement(vault.address, series_id, hint, "simulated")
+        return _DRY_RUN
     data = bytes.fromhex(call._encode_transaction_data()[2:])
     try:
         record = sender.submit_new(
-            [vault.address],
-            block,
-            vault.address,
-            data,
-            gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN,
-            note=f"settle {series_id}",
+            [vault], block, to, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN, note=note
         )
         outcome = sender.wait(record.nonce)
     except ExecutionError as exc:
-        return _failed(keeper, vault.address, series_id, hint, f"send failed: {exc}")
+        return f"send failed: {exc}"
     if outcome.status != TxStatus.MINED:
-        return _failed(keeper, vault.address, series_id, hint, f"transaction {outcome.status}")
-    keeper.metrics.settlements.labels("settled").inc()
-    logger.info("settled series %d of %s at round %d", series_id, vault.address, hint)
-    return Settlement(vault.address, series_id, hint, "settled", tx_hash=outcome.tx_hash)
+        return f"transaction {outcome.status}"
+    return outcome
 
 
 def _failed(keeper: Keeper, vault: str, series_id: int, hint: int, reason: str) -> Settlement:
@@ -150,38 +165,15 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     )
     if int(queue.functions.fillable().call()) == 0:
         return None
-    call = queue.functions.fill()
-    sender = keeper.sender
-    origin = sender.address if sender is not None else keeper.simulate_from
-    try:
-        gas = int(call.estimate_gas({"from": origin} if origin else {}))
-    except ContractLogicError as exc:
-        data = revert_data(exc)
-        reason = keeper.decoder.decode(data) if data else str(exc)
-        _queue_alert(keeper, vault.address, f"simulation reverted: {reason}")
+    sent = _send(keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue")
+    if isinstance(sent, str):
+        if sent == _DRY_RUN:
+            logger.info("dry run: would fill the redemption queue of %s", vault.address)
+        else:
+            _queue_alert(keeper, vault.address, sent)
         return None
-    if sender is None:
-        logger.info("dry run: would fill the redemption queue of %s", vault.address)
-        return None
-    data = bytes.fromhex(call._encode_transaction_data()[2:])
-    try:
-        record = sender.submit_new(
-            [vault.address],
-            block,
-            queue.address,
-            data,
-            gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN,
-            note="fill queue",
-        )
-        outcome = sender.wait(record.nonce)
-    except ExecutionError as exc:
-        _queue_alert(keeper, vault.address, f"send failed: {exc}")
-        return None
-    if outcome.status != TxStatus.MINED:
-        _queue_alert(keeper, vault.address, f"transaction {outcome.status}")
-        return None
-    logger.info("filled the redemption queue of %s (tx %s)", vault.address, outcome.tx_hash)
-    return outcome.tx_hash
+    logger.info("filled the redemption queue of %s (tx %s)", vault.address, sent.tx_hash)
+    return str(sent.tx_hash)
 
 
 def _queue_alert(keeper: Keeper, vault: str, reason: str) -> None:
