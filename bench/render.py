@@ -229,8 +229,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
         per_call = r.get("vaults_per_call")
         if gas_text and per_call:
             gas_text += (
-                f", {fmt_int(per_call)} vaults per `eth_call` ({r.get('lens_calls', '?')} calls)."
+                f", {fmt_int(per_call)} vaults per `eth_call` ({r.get('lens_calls', '?')} calls)"
             )
+            cap50 = r.get("vaults_per_call_50m")
+            gas_text += f"; a 50M call-gas cap would take {fmt_int(cap50)}." if cap50 else "."
         out.append(
             f"- N={fmt_int(r['n_vaults'])}: {fmt_ms(r['ours_ms_median'])} ms = node "
             f"{fmt_ms(r['node_ms'])} + decode {fmt_ms(r['decode_ms'])} + pricing "
@@ -425,7 +427,7 @@ def _profiles(results: dict[str, Any]) -> list[str]:
     profiles = results.get("profiles") or {}
     if not profiles:
         return []
-    out = ["## Profiles (cProfile, top functions by cumulative time)", ""]
+    out = ["## Profiles (cProfile, top functions by cumulative time, then by own time)", ""]
     for name, text in profiles.items():
         out += [f"### {name}", "", "```", text, "```", ""]
     return out

@@ -111,10 +111,14 @@ def run(
         from bench.cycle import bench_cycle
 
         sizes = plan["sizes"]
-        rows, profile = bench_cycle(sizes, plan["ours_reps"], plan["naive_reps"], max(sizes))
+        profiled = [n for n in sizes if n >= 1000] or [max(sizes)]
+        rows, profiles = bench_cycle(sizes, plan["ours_reps"], plan["naive_reps"], profiled)
         results["cycle"] = rows
-        if profile:
-            results["profiles"][f"our cycle at N={max(sizes)}"] = profile
+        results["profiles"] = {
+            k: v for k, v in results["profiles"].items() if not k.startswith("our cycle at ")
+        }
+        for n, text in profiles.items():
+            results["profiles"][f"our cycle at N={n}"] = text
     meta["elapsed_s"] = round(time.monotonic() - started, 1) + (
         float(meta.get("elapsed_s", 0.0)) if base else 0.0
     )
