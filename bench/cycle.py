@@ -255,12 +255,15 @@ def bench_cycle(
     reps: dict[int, int],
     naive_reps: dict[int, int],
     profile_n: Sequence[int] = (),
+    prior: Sequence[dict[str, Any]] = (),
 ) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """Run the cycle comparison for each N on its own fresh devnet.
 
     Returns the rows and, for each N of ``profile_n`` among ``sizes``, a cProfile of our cycle.
+    ``prior`` rows (an earlier run's, other sizes) may serve as the base of an extrapolated
+    naive figure when no measured size of this run is larger.
     """
-    rows = []
+    rows: list[dict[str, Any]] = []
     profiles: dict[int, str] = {}
     for n in sizes:
         dev = start_devnet(n)
@@ -320,7 +323,7 @@ def bench_cycle(
             # The naive loop is linear in N (one round trip per field per vault): scale the
             # largest measured run, and say so.
             base = max(
-                (r for r in rows if r.get("naive_extrapolated_from") is None),
+                (r for r in [*prior, *rows] if r.get("naive_extrapolated_from") is None),
                 key=lambda r: r["n_vaults"],
             )
             k = n / base["n_vaults"]

@@ -154,6 +154,11 @@ def _machine(meta: dict[str, Any]) -> list[str]:
             for name, r in (meta.get("section_runs") or {}).items()
             if r.get("date_utc") != m.get("date_utc")
         ],
+        *[
+            f"- Cycle N={int(n):,} re-measured {r.get('date_utc', '?')} "
+            f"(load average {r.get('load_avg')})"
+            for n, r in (meta.get("cycle_size_runs") or {}).items()
+        ],
     ]
 
 

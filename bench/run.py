@@ -7,6 +7,8 @@ small sizes (N <= 100, fewer repetitions and trials) in about a minute and write
 full run. Progress lines go to stderr. ``--only cycle,batch`` re-runs a subset: when the output
 JSON already exists, the other sections are kept from it (each section records when it was
 measured, in ``meta.section_runs``), else they are missing and the doc marks them "not measured".
+``--only cycle --sizes 1000`` re-measures only those cycle sizes and keeps the other rows (each
+re-measured size records when, in ``meta.cycle_size_runs``).
 """
 
 from __future__ import annotations
@@ -77,8 +79,12 @@ def run(
     out_json: Path,
     out_md: Path | None,
     base: dict[str, Any] | None = None,
+    only_sizes: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Run ``sections`` (over ``base``'s other sections), write the JSON and the Markdown."""
+    """Run ``sections`` (over ``base``'s other sections), write the JSON and the Markdown.
+
+    ``only_sizes`` re-measures only those cycle sizes, keeping ``base``'s rows of the others.
+    """
     plan = QUICK if quick else FULL
     started = time.monotonic()
     machine = machine_info()
@@ -110,10 +116,24 @@ def run(
     if "cycle" in sections:
         from bench.cycle import bench_cycle
 
-        sizes = plan["sizes"]
+        sizes = [n for n in plan["sizes"] if not only_sizes or n in only_sizes]
         profiled = [n for n in sizes if n >= 1000] or [max(sizes)]
-        rows, profiles = bench_cycle(sizes, plan["ours_reps"], plan["naive_reps"], profiled)
-        results["cycle"] = rows
+        kept = [r for r in results.get("cycle") or [] if r["n_vaults"] not in sizes]
+        kept = kept if only_sizes else []
+        rows, profiles = bench_cycle(
+            sizes, plan["ours_reps"], plan["naive_reps"], profiled, prior=kept
+        )
+        results["cycle"] = sorted([*kept, *rows], key=lambda r: r["n_vaults"])
+        if only_sizes:
+            meta.setdefault("cycle_size_runs", {}).update(
+                {
+                    str(n): {
+                        "date_utc": machine["date_utc"],
+                        "load_avg": machine["load_avg_at_start"],
+                    }
+                    for n in sizes
+                }
+            )
         results["profiles"] = {
             k: v for k, v in results["profiles"].items() if not k.startswith("our cycle at ")
         }
@@ -170,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="results JSON (default by mode)")
     ap.add_argument("--doc", type=Path, help="Markdown output (default by mode)")
     ap.add_argument("--verbose", action="store_true", help="also show the keeper's own logs")
+    ap.add_argument(
+        "--sizes",
+        help="with --only cycle: re-measure only these N (comma-separated), keep the rest",
+    )
     a = ap.parse_args(argv)
     setup_logging(a.verbose)
     sections = tuple(s.strip() for s in a.only.split(",")) if a.only else SECTIONS
@@ -187,7 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.only and out_json.exists():
         base = json.loads(out_json.read_text())
         progress("keeping the other sections of %s", out_json)
-    results = run(a.quick, sections, out_json, out_md, base)
+    only_sizes = tuple(int(x) for x in a.sizes.split(",")) if a.sizes else ()
+    results = run(a.quick, sections, out_json, out_md, base, only_sizes)
     for t in results["targets"]:
         verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]
         print(f"{t['figure']:9} {verdict:7} {t['got']}")
