@@ -202,9 +202,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
     big = max(measured or rows, key=lambda r: r["n_vaults"])
     out += [
         "",
-        f"Each vault has {big.get('series_per_vault', '?')} open series. Both sides planned the "
-        f"same work at N={fmt_int(big['n_vaults'])}: ours put {big.get('ours_planned', '?')} "
-        f"vaults in its batch, the naive loop would act on {big.get('naive_acting', '?')}. "
+        f"Each vault has {big.get('series_per_vault', '?')} open series. At "
+        f"N={fmt_int(big['n_vaults'])} ours put {big.get('ours_planned', '?')} vaults in its "
+        "batch (the policy, then batch selection under the one-swap cost model), the naive loop "
+        f"would act on {big.get('naive_acting', '?')} (the policy alone, one vault at a time). "
         "RPC requests count HTTP round trips: the keeper sends its lens chunks as one JSON-RPC "
         "batch; the naive loop makes one round trip per call.",
     ]

@@ -152,8 +152,11 @@ def run(
                     for n in sizes
                 }
             )
+        stale = {f"our cycle at N={n}" for n in sizes} if only_sizes else None
         results["profiles"] = {
-            k: v for k, v in results["profiles"].items() if not k.startswith("our cycle at ")
+            k: v
+            for k, v in results["profiles"].items()
+            if (k not in stale if stale is not None else not k.startswith("our cycle at "))
         }
         for n, text in profiles.items():
             results["profiles"][f"our cycle at N={n}"] = text
