@@ -22,16 +22,20 @@ Both use their own connection built by :func:`keeper.chain.connection.connect`, 
 
 from __future__ import annotations
 
+import cProfile
+import io
 import math
+import pstats
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
-from bench.common import profile_call, progress, ratio, summary, timed
+from bench.common import REPO, profile_call, progress, ratio, summary, timed
 from bench.devnet import BenchDevnet, bind, start_devnet
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import run_cycle
@@ -170,6 +174,29 @@ class NaiveBot:
         return r1 - r0, acting, seconds
 
 
+def cycle_profile(fn: Callable[[], object]) -> str:
+    """cProfile of one cycle: the top functions by cumulative time, then by their own time."""
+    cumulative = profile_call(fn, top=22)
+    prof = cProfile.Profile()
+    prof.enable()
+    fn()
+    prof.disable()
+    buf = io.StringIO()
+    pstats.Stats(prof, stream=buf).sort_stats("tottime").print_stats(14)
+    lines = buf.getvalue().splitlines()
+    start = next((i for i, line in enumerate(lines) if "ncalls" in line), 0)
+    repo = str(REPO) + "/"
+    own = [line.replace(repo, "").rstrip() for line in lines[start:] if line.strip()]
+    site = "site-packages/"
+    own = [
+        line[: line.rfind(" ", 0, line.find(site)) + 1] + line[line.find(site) + len(site) :]
+        if site in line
+        else line
+        for line in own
+    ]
+    return cumulative + "\n\nby own time (tottime):\n" + "\n".join(own)
+
+
 def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
     """Where a cycle's time goes, each part timed alone (median ms over ``reps``).
 
@@ -181,7 +208,8 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
     - ``planning``: the policy and batch selection (:func:`keeper.strategy.plan`).
 
     Also the lean lens's gas per vault (``eth_estimateGas`` of a 10-vault snapshot, less the
-    21,000 intrinsic gas, divided by 10) and the vaults per ``eth_call``.
+    21,000 intrinsic gas, divided by 10), the vaults per ``eth_call`` the reader uses, and those a
+    30M and a 50M call-gas cap would allow.
     """
     reader = keeper.lens
     vaults = keeper.vaults
@@ -215,6 +243,10 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
         "lens_gas_per_vault": gas_per_vault,
         "vaults_per_call": reader.lean_chunk,
         "lens_calls": len(calldata),
+        # What a node's eth_call gas cap allows at this gas per vault: the keeper's 30M default
+        # (one block; anvil itself takes any gas given) and geth's / Nitro's 50M --rpc.gascap.
+        "vaults_per_call_30m": int(30_000_000 // gas_per_vault) if gas_per_vault else None,
+        "vaults_per_call_50m": int(50_000_000 // gas_per_vault) if gas_per_vault else None,
     }
 
 
@@ -222,14 +254,17 @@ def bench_cycle(
     sizes: list[int],
     reps: dict[int, int],
     naive_reps: dict[int, int],
-    profile_n: int | None = None,
-) -> tuple[list[dict[str, Any]], str | None]:
+    profile_n: Sequence[int] = (),
+    prior: Sequence[dict[str, Any]] = (),
+) -> tuple[list[dict[str, Any]], dict[int, str]]:
     """Run the cycle comparison for each N on its own fresh devnet.
 
-    Returns the rows and, when ``profile_n`` is one of ``sizes``, a cProfile of our cycle there.
+    Returns the rows and, for each N of ``profile_n`` among ``sizes``, a cProfile of our cycle.
+    ``prior`` rows (an earlier run's, other sizes) may serve as the base of an extrapolated
+    naive figure when no measured size of this run is larger.
     """
-    rows = []
-    profile_text: str | None = None
+    rows: list[dict[str, Any]] = []
+    profiles: dict[int, str] = {}
     for n in sizes:
         dev = start_devnet(n)
         try:
@@ -244,9 +279,8 @@ def bench_cycle(
                     summary([o[2] for o in ours])["median"] * 1e3,
                 )
                 breakdown = lens_breakdown(keeper, reps[n])
-                profile = None
-                if n == profile_n:
-                    profile = profile_call(lambda k=keeper, c=codec: our_cycle(k, c))  # type: ignore[misc]
+                if n in profile_n:
+                    profiles[n] = cycle_profile(lambda k=keeper, c=codec: our_cycle(k, c))  # type: ignore[misc]
                 theirs: list[tuple[int, int, float]] = []
                 if naive_reps.get(n, 0) > 0:
                     naive = NaiveBot.build(dev, keeper)
@@ -260,7 +294,6 @@ def bench_cycle(
                     )
         finally:
             dev.close()
-        profile_text = profile or profile_text
         o_ms = summary([o[2] * 1e3 for o in ours])
         row: dict[str, Any] = {
             "n_vaults": n,
@@ -290,7 +323,7 @@ def bench_cycle(
             # The naive loop is linear in N (one round trip per field per vault): scale the
             # largest measured run, and say so.
             base = max(
-                (r for r in rows if r.get("naive_extrapolated_from") is None),
+                (r for r in [*prior, *rows] if r.get("naive_extrapolated_from") is None),
                 key=lambda r: r["n_vaults"],
             )
             k = n / base["n_vaults"]
@@ -305,4 +338,4 @@ def bench_cycle(
             )
         row["speedup"] = ratio(row["naive_ms_median"], o_ms["median"])
         rows.append(row)
-    return rows, profile_text
+    return rows, profiles

@@ -154,6 +154,11 @@ def _machine(meta: dict[str, Any]) -> list[str]:
             for name, r in (meta.get("section_runs") or {}).items()
             if r.get("date_utc") != m.get("date_utc")
         ],
+        *[
+            f"- Cycle N={int(n):,} re-measured {r.get('date_utc', '?')} "
+            f"(load average {r.get('load_avg')})"
+            for n, r in (meta.get("cycle_size_runs") or {}).items()
+        ],
     ]
 
 
@@ -197,9 +202,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
     big = max(measured or rows, key=lambda r: r["n_vaults"])
     out += [
         "",
-        f"Each vault has {big.get('series_per_vault', '?')} open series. Both sides planned the "
-        f"same work at N={fmt_int(big['n_vaults'])}: ours put {big.get('ours_planned', '?')} "
-        f"vaults in its batch, the naive loop would act on {big.get('naive_acting', '?')}. "
+        f"Each vault has {big.get('series_per_vault', '?')} open series. At "
+        f"N={fmt_int(big['n_vaults'])} ours put {big.get('ours_planned', '?')} vaults in its "
+        "batch (the policy, then batch selection under the one-swap cost model), the naive loop "
+        f"would act on {big.get('naive_acting', '?')} (the policy alone, one vault at a time). "
         "RPC requests count HTTP round trips: the keeper sends its lens chunks as one JSON-RPC "
         "batch; the naive loop makes one round trip per call.",
     ]
@@ -229,8 +235,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
         per_call = r.get("vaults_per_call")
         if gas_text and per_call:
             gas_text += (
-                f", {fmt_int(per_call)} vaults per `eth_call` ({r.get('lens_calls', '?')} calls)."
+                f", {fmt_int(per_call)} vaults per `eth_call` ({r.get('lens_calls', '?')} calls)"
             )
+            cap50 = r.get("vaults_per_call_50m")
+            gas_text += f"; a 50M call-gas cap would take {fmt_int(cap50)}." if cap50 else "."
         out.append(
             f"- N={fmt_int(r['n_vaults'])}: {fmt_ms(r['ours_ms_median'])} ms = node "
             f"{fmt_ms(r['node_ms'])} + decode {fmt_ms(r['decode_ms'])} + pricing "
@@ -425,7 +433,7 @@ def _profiles(results: dict[str, Any]) -> list[str]:
     profiles = results.get("profiles") or {}
     if not profiles:
         return []
-    out = ["## Profiles (cProfile, top functions by cumulative time)", ""]
+    out = ["## Profiles (cProfile, top functions by cumulative time, then by own time)", ""]
     for name, text in profiles.items():
         out += [f"### {name}", "", "```", text, "```", ""]
     return out

@@ -7,6 +7,8 @@ small sizes (N <= 100, fewer repetitions and trials) in about a minute and write
 full run. Progress lines go to stderr. ``--only cycle,batch`` re-runs a subset: when the output
 JSON already exists, the other sections are kept from it (each section records when it was
 measured, in ``meta.section_runs``), else they are missing and the doc marks them "not measured".
+``--only cycle --sizes 1000`` re-measures only those cycle sizes and keeps the other rows (each
+re-measured size records when, in ``meta.cycle_size_runs``).
 """
 
 from __future__ import annotations
@@ -68,6 +70,24 @@ def _notes(plan: dict[str, Any]) -> list[str]:
         "Naive = one `eth_call` per field per vault and per series, then one decision per "
         "vault with the same policy; both through `keeper.chain.connection.connect` (RpcCounter).",
         "Backtest policy: the keeper's default, `" + BACKTEST_POLICY + "`.",
+        "Lean lens gas per vault, by part (forge `test_snapshotLean_GasBreakdownPerVault`, 4 "
+        "series, vault storage cold): the vault's account 2,600 (cold in an `eth_call`); its "
+        "views `oracle` 4,008, `sequencerFeed` 3,524, `venue` 4,272, `hedgeInventory` 3,243, "
+        "`quoteBalance` 2,832, `lockedCollateral` 4,436, `settledUnpaid` 1,192, `volatility` "
+        "4,528, `thresholds` 10,391 (it calls the `RebalanceRules` library to unpack), "
+        "`lastRebalance` 3,138, `paused` 3,824, `openSeries` 32,309; the lens's own packing and "
+        "checks ~3,100. Of the views' 77.7k, 42k is the 20 cold storage slots they read (2,100 "
+        "each; `openSeries` reads 10: the id list and two words a series) and ~36k the "
+        "calls: the clone's delegatecall, the dispatch of a vault built with "
+        "`optimizer_runs = 1`, the library call and "
+        "`openSeries`' ABI encoding. So the lens itself can save at most ~3k; a raw-words view "
+        "on the vault (its slots returned as read, one call) would cost ~46k with 4 series "
+        "(account + 20 slots + one call), ~43% less, and 15k with 4 series needs a layout of "
+        "about five cold slots in all (one word per series, as the lens packs them).",
+        "Vaults per `eth_call`: the reader sends 350 per call with a 30M gas limit (anvil runs a "
+        "call with any gas it is given, 1,000 vaults in one 200M call here; without a `gas` "
+        "field it caps at its 30M block gas limit, ~372 vaults at this gas). Geth's and "
+        "Nitro's default `--rpc.gascap` of 50M would take ~620 (3 series) or ~600 (4 series).",
     ]
 
 
@@ -77,8 +97,12 @@ def run(
     out_json: Path,
     out_md: Path | None,
     base: dict[str, Any] | None = None,
+    only_sizes: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Run ``sections`` (over ``base``'s other sections), write the JSON and the Markdown."""
+    """Run ``sections`` (over ``base``'s other sections), write the JSON and the Markdown.
+
+    ``only_sizes`` re-measures only those cycle sizes, keeping ``base``'s rows of the others.
+    """
     plan = QUICK if quick else FULL
     started = time.monotonic()
     machine = machine_info()
@@ -110,11 +134,32 @@ def run(
     if "cycle" in sections:
         from bench.cycle import bench_cycle
 
-        sizes = plan["sizes"]
-        rows, profile = bench_cycle(sizes, plan["ours_reps"], plan["naive_reps"], max(sizes))
-        results["cycle"] = rows
-        if profile:
-            results["profiles"][f"our cycle at N={max(sizes)}"] = profile
+        sizes = [n for n in plan["sizes"] if not only_sizes or n in only_sizes]
+        profiled = [n for n in sizes if n >= 1000] or [max(sizes)]
+        kept = [r for r in results.get("cycle") or [] if r["n_vaults"] not in sizes]
+        kept = kept if only_sizes else []
+        rows, profiles = bench_cycle(
+            sizes, plan["ours_reps"], plan["naive_reps"], profiled, prior=kept
+        )
+        results["cycle"] = sorted([*kept, *rows], key=lambda r: r["n_vaults"])
+        if only_sizes:
+            meta.setdefault("cycle_size_runs", {}).update(
+                {
+                    str(n): {
+                        "date_utc": machine["date_utc"],
+                        "load_avg": machine["load_avg_at_start"],
+                    }
+                    for n in sizes
+                }
+            )
+        stale = {f"our cycle at N={n}" for n in sizes} if only_sizes else None
+        results["profiles"] = {
+            k: v
+            for k, v in results["profiles"].items()
+            if (k not in stale if stale is not None else not k.startswith("our cycle at "))
+        }
+        for n, text in profiles.items():
+            results["profiles"][f"our cycle at N={n}"] = text
     meta["elapsed_s"] = round(time.monotonic() - started, 1) + (
         float(meta.get("elapsed_s", 0.0)) if base else 0.0
     )
@@ -166,6 +211,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, help="results JSON (default by mode)")
     ap.add_argument("--doc", type=Path, help="Markdown output (default by mode)")
     ap.add_argument("--verbose", action="store_true", help="also show the keeper's own logs")
+    ap.add_argument(
+        "--sizes",
+        help="with --only cycle: re-measure only these N (comma-separated), keep the rest",
+    )
     a = ap.parse_args(argv)
     setup_logging(a.verbose)
     sections = tuple(s.strip() for s in a.only.split(",")) if a.only else SECTIONS
@@ -183,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.only and out_json.exists():
         base = json.loads(out_json.read_text())
         progress("keeping the other sections of %s", out_json)
-    results = run(a.quick, sections, out_json, out_md, base)
+    only_sizes = tuple(int(x) for x in a.sizes.split(",")) if a.sizes else ()
+    results = run(a.quick, sections, out_json, out_md, base, only_sizes)
     for t in results["targets"]:
         verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]
         print(f"{t['figure']:9} {verdict:7} {t['got']}")

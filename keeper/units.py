@@ -6,8 +6,8 @@ here mirror the contracts' arithmetic: ``mul_div_down`` is OpenZeppelin ``Math.m
 ``uint256``, as the contract would revert.
 
 Floats enter integer land in exactly one place, :func:`wad_from_float`, which converts through the
-float's exact binary value (``fractions.Fraction``) and rounds toward zero -- the same direction as
-Solidity's signed division, so a float never rounds a delta *away* from zero.
+float's exact binary value (``float.as_integer_ratio``) and rounds toward zero -- the same
+direction as Solidity's signed division, so a float never rounds a delta *away* from zero.
 
 Deltas, band, target and max trade are ``Wad`` from the lens (:mod:`keeper.chain.lens`) through
 ``VaultView`` and ``VaultDecision`` (:mod:`keeper.strategy.types`); they become floats only
@@ -16,7 +16,6 @@ through :func:`wad_to_float`.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import NewType
 
 #: An amount of the chain's native token in wei (1e-18 ETH), or a fee per gas in wei.
@@ -97,8 +96,10 @@ def wad_from_float(x: float) -> Wad:
     """
     if x != x or x in (float("inf"), float("-inf")):
         raise ValueError(f"cannot convert {x} to a wad")
-    scaled = Fraction(x) * WAD
-    result = int(scaled)  # int() of a Fraction truncates toward zero
+    num, den = x.as_integer_ratio()  # exact; den is a power of two
+    result = abs(num) * WAD // den  # floor of a non-negative value: truncation toward zero
+    if num < 0:
+        result = -result
     if not INT256_MIN <= result <= INT256_MAX:
         raise ValueError(f"{x} does not fit an int256 wad")
     return Wad(result)

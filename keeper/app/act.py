@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import logging
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from prometheus_client import Gauge
 
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation, simulate_batch
 from keeper.ops.logs import DECISIONS, log_decision
+from keeper.ops.metrics import Metrics
 from keeper.strategy import RebalancePlan, VaultView
 from keeper.units import wad_to_float
 
@@ -221,28 +225,76 @@ def account_outcome(
 def log_decisions(
     keeper: Keeper, the_plan: RebalancePlan, views: Sequence[VaultView], block: int
 ) -> None:
-    """Log each vault's decision and set its delta, band and deviation gauges."""
-    m = keeper.metrics
+    """Log each vault's decision and set its delta, band and deviation gauges.
+
+    The log lines are built only when the decisions logger would emit them; each vault's labelled
+    gauges are looked up once per process and set only when their value changed
+    (:class:`_VaultGauges`): at 10,000 vaults a cycle spent tens of milliseconds here otherwise.
+    """
+    gauges = _vault_gauges(keeper.metrics)
+    logging_on = decisions_log.isEnabledFor(logging.INFO)
     for d, v in zip(the_plan.decisions, views, strict=True):
         deviation = abs(d.deviation) / d.band if d.band else math.inf
-        m.vault_delta.labels(d.vault).set(wad_to_float(v.net_delta))
-        m.vault_band.labels(d.vault).set(wad_to_float(d.band))
-        m.vault_deviation.labels(d.vault).set(deviation)
-        log_decision(
-            decisions_log,
-            "decision",
-            block=block,
-            vault=d.vault,
-            delta=v.net_delta,
-            target=v.target_delta,
-            band=d.band,
-            deviation=d.deviation,
-            trade=d.trade,
-            benefit_usd=round(d.benefit_usd, 6),
-            cost_usd=round(d.cost_usd, 6),
-            outcome="act" if d.act else "skip",
-            reason=d.reason,
-        )
+        gauges.publish(d.vault, wad_to_float(v.net_delta), wad_to_float(d.band), deviation)
+        if logging_on:
+            log_decision(
+                decisions_log,
+                "decision",
+                block=block,
+                vault=d.vault,
+                delta=v.net_delta,
+                target=v.target_delta,
+                band=d.band,
+                deviation=d.deviation,
+                trade=d.trade,
+                benefit_usd=round(d.benefit_usd, 6),
+                cost_usd=round(d.cost_usd, 6),
+                outcome="act" if d.act else "skip",
+                reason=d.reason,
+            )
+
+
+class _VaultGauges:
+    """One :class:`Metrics`' per-vault gauges (delta, band, deviation) and their last values.
+
+    ``labels()`` costs ~2 us a call and a ``set()`` ~1 us; only this module sets these gauges, so
+    a value equal to the last one set needs no call.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.children: dict[str, tuple[Gauge, Gauge, Gauge]] = {}
+        self.last: dict[str, tuple[float, float, float]] = {}
+
+    def publish(self, vault: str, delta: float, band: float, deviation: float) -> None:
+        """Set ``vault``'s three gauges to these values (only those that changed)."""
+        values = (delta, band, deviation)
+        last = self.last.get(vault)
+        if last == values:
+            return
+        children = self.children.get(vault)
+        if children is None:
+            m = self.metrics
+            children = self.children[vault] = (
+                m.vault_delta.labels(vault),
+                m.vault_band.labels(vault),
+                m.vault_deviation.labels(vault),
+            )
+        for k, (child, value) in enumerate(zip(children, values, strict=True)):
+            if last is None or last[k] != value:
+                child.set(value)
+        self.last[vault] = values
+
+
+_GAUGES: weakref.WeakKeyDictionary[Metrics, _VaultGauges] = weakref.WeakKeyDictionary()
+
+
+def _vault_gauges(metrics: Metrics) -> _VaultGauges:
+    """The labelled-gauge cache of ``metrics`` (``labels()`` costs ~2 us a call)."""
+    cache = _GAUGES.get(metrics)
+    if cache is None:
+        cache = _GAUGES[metrics] = _VaultGauges(metrics)
+    return cache
 
 
 #: Blocks between balance reads when the keeper sends nothing (the balance only falls by sends).

@@ -250,4 +250,75 @@ contract VaultLensLeanTest is VaultTestBase {
         // ~3.7x cheaper than the full one (it was >5x with PRBMath).
         assertLt(perVault * 3, full);
     }
+
+    function _view(address v, bytes4 sel) internal view returns (uint256 g) {
+        g = gasleft();
+        (bool ok,) = v.staticcall(abi.encodeWithSelector(sel));
+        g -= gasleft();
+        assertTrue(ok);
+    }
+
+    /// @notice Where `snapshotLean`'s gas per vault goes: the vault's cold account, then each of
+    ///         the twelve views it calls, in its order, with the vault's storage cold (as in a
+    ///         fresh `eth_call`; the shared implementation is warm, as after the first vault).
+    ///         Each view pays a cold slot or more (2,100 each), the clone's delegatecall and the
+    ///         implementation's dispatch (OptionVault is built with optimizer_runs = 1).
+    function test_snapshotLean_GasBreakdownPerVault() public {
+        address[] memory a = _vaults(2, 4);
+        _cool(a);
+        lens.snapshotLean(a); // warms the implementation, feeds and venue as the first vault would
+        _cool(a);
+        address v = a[1];
+        bytes4[12] memory sels = [
+            IOptionVault.oracle.selector,
+            IOptionVault.sequencerFeed.selector,
+            IOptionVault.venue.selector,
+            IOptionVault.hedgeInventory.selector,
+            IOptionVault.quoteBalance.selector,
+            IOptionVault.lockedCollateral.selector,
+            IOptionVault.settledUnpaid.selector,
+            IOptionVault.volatility.selector,
+            IOptionVault.thresholds.selector,
+            IOptionVault.lastRebalance.selector,
+            IOptionVault.paused.selector,
+            IOptionVault.openSeries.selector
+        ];
+        string[12] memory names = [
+            "oracle()",
+            "sequencerFeed()",
+            "venue()",
+            "hedgeInventory()",
+            "quoteBalance()",
+            "lockedCollateral()",
+            "settledUnpaid()",
+            "volatility()",
+            "thresholds()",
+            "lastRebalance()",
+            "paused()",
+            "openSeries() [4 series]"
+        ];
+        uint256 g = gasleft();
+        uint256 size = v.code.length;
+        g -= gasleft();
+        assertGt(size, 0);
+        // vm.cool cools storage, not the account: a fresh eth_call pays 2,500 more here.
+        emit log_named_uint("account access (EXTCODESIZE, warm in forge)", g);
+        uint256 total = g;
+        for (uint256 k; k < 12; ++k) {
+            uint256 c = _view(v, sels[k]);
+            emit log_named_uint(names[k], c);
+            total += c;
+        }
+        emit log_named_uint("account + views, from a caller", total);
+        _cool(a);
+        uint256 both = _leanGas(a);
+        address[] memory one = new address[](1);
+        one[0] = a[0];
+        _cool(a);
+        uint256 lensPerVault = both - _leanGas(one);
+        emit log_named_uint("snapshotLean, marginal vault", lensPerVault);
+        // The lens adds only its own bookkeeping (packing, checks) to what the views cost.
+        assertLt(total, lensPerVault);
+        assertLt(lensPerVault - total, 10_000);
+    }
 }
