@@ -303,6 +303,7 @@ class Flow:
     assets: int
     shares: int
     preview: int
+    #: OZ's ERC-4626 math at the executing state; -1 when that state was not readable.
     expected: int
     block: int
 
@@ -558,7 +559,8 @@ class Market:
         """Deposit or withdraw ``assets`` and verify the shares minted or burned.
 
         Checks: the balance change == the ERC-4626 event == OZ's math at the state the call
-        executed in (the block's post-state minus this flow: the only transaction of its block)
+        executed in (:meth:`_executing_state`: the block's post-state minus this flow, or under
+        interval mining, when other transactions follow it in its block, its own pre-state)
         == the preview; the quote moved == ``assets``. With on-demand mining the preview runs
         on the pending block with its timestamp pinned, so it is exact; with interval mining it
         is recorded but not compared (the block's timestamp is not known in advance).
@@ -585,19 +587,52 @@ class Market:
         event = vault.events.Deposit() if deposit else vault.events.Withdraw()
         logs = event.process_receipt(receipt, errors=DISCARD)
         logged = int(logs[0]["args"]["shares"]) if logs else -1
-        ta = int(vault.functions.totalAssets().call(block_identifier=block))
-        ts = int(vault.functions.totalSupply().call(block_identifier=block))
-        if deposit:
-            expected = erc4626_shares(assets, ta - assets, ts - shares, round_up=False)
-        else:
-            expected = erc4626_shares(assets, ta + assets, ts + shares, round_up=True)
+        state = self._executing_state(vault, receipt)
+        expected = -1
+        if state is not None:
+            ta, ts, after = state
+            if after and deposit:
+                ta, ts = ta - assets, ts - shares
+            elif after:
+                ta, ts = ta + assets, ts + shares
+            expected = erc4626_shares(assets, ta, ts, round_up=not deposit)
         previewed = preview == shares or not self.exact_preview
-        if not (shares == logged == expected and moved == assets and previewed):
+        computed = expected == shares or state is None
+        if not (shares == logged and computed and moved == assets and previewed):
             raise ChainError(
                 f"market: {kind} of {assets} on {v} moved {shares} shares (event {logged}) and "
                 f"{moved} quote; preview {preview}, ERC-4626 math {expected}"
             )
         return Flow(i, v, kind, who.address, assets, shares, preview, expected, block)
+
+    def _executing_state(self, vault: Contract, receipt: TxReceipt) -> tuple[int, int, bool] | None:
+        """The vault's ``(totalAssets, totalSupply)`` around the flow in ``receipt``.
+
+        Returns ``(ta, ts, True)`` at the block's post-state when no transaction follows the flow
+        in its block (the post-state minus this flow is the state it executed in: the only case
+        under on-demand mining), ``(ta, ts, False)`` at the flow's own pre-state when it is the
+        block's first transaction and others follow (under interval mining the keeper's hedge or
+        an oracle update can land after it in the same block: the parent block's state, read at
+        this block's number and timestamp with ``eth_call`` block overrides), and ``None`` when
+        other transactions both precede and follow it (no state to compare against; the flow is
+        then checked against its event and balances only).
+        """
+        block = int(receipt["blockNumber"])
+        index = int(receipt["transactionIndex"])
+        header = self.w3.eth.get_block(block)
+        if index == len(header["transactions"]) - 1:
+            ta = int(vault.functions.totalAssets().call(block_identifier=block))
+            ts = int(vault.functions.totalSupply().call(block_identifier=block))
+            return ta, ts, True
+        if index != 0:
+            logger.info("flow in block %d between other transactions: checked by its event", block)
+            return None
+        overrides = {"time": hex(int(header["timestamp"])), "number": hex(block)}
+        out = []
+        for fn in ("totalAssets", "totalSupply"):
+            call = {"to": vault.address, "data": vault.encode_abi(fn)}
+            out.append(int(self._rpc("eth_call", call, hex(block - 1), {}, overrides), 16))
+        return out[0], out[1], False
 
     # -- desk -------------------------------------------------------------------------------
     def _write(
