@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from keeper.app.demo import configure_vaults
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.devnet.market import USDC, WAD, Flow, Market, MarketConfig, demo_accounts
 from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account
+from keeper.errors import KeeperError
 from tests.conftest import Chain
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def market(anvil_chain: Chain) -> Iterator[Market]:
+def market(anvil_chain: Chain) -> Market:
     w3 = anvil_chain.w3
     accounts = demo_accounts()
     cfg = MarketConfig(seed=3, steps=5)
@@ -43,7 +44,7 @@ def market(anvil_chain: Chain) -> Iterator[Market]:
     configure_vaults(w3, stack, accounts)
     m = Market(w3, stack, accounts, cfg, exact_preview=False)
     m.setup()
-    yield m
+    return m
 
 
 def _rpc(w3: Web3, method: str, *params: object) -> object:
@@ -72,7 +73,7 @@ def _oracle_move_in_the_same_block(market: Market, flow: str) -> tuple[Flow, int
                 out["flow"] = market._flow(1, vault, who, "withdraw", 1_000 * USDC)
             else:
                 out["flow"] = market._flow(1, vault, who, "deposit", 50_000 * USDC)
-        except Exception as exc:  # handed to the test thread
+        except (KeeperError, Web3Exception, ValueError) as exc:  # to the test thread
             out["error"] = exc
 
     worker = threading.Thread(target=run)
