@@ -74,9 +74,9 @@ class ChaosConfig:
 
     seed: int = 7
     rate: float = 0.2
-    #: Market steps in ``baseline`` and in ``faults`` (about 3.5 s each with 1-s blocks; 100 steps
-    #: hold well over the issue's 300 keeper cycles).
-    steps: int = 100
+    #: Market steps in ``baseline`` and in ``faults`` (about 3.7 s each with 1-s blocks, about 3
+    #: keeper cycles each under 20% faults: 120 steps hold the issue's 300 cycles with a margin).
+    steps: int = 120
     kills: int = 30
     #: Blocks the base fee is held at ``spike_fee_wei``, and the keeper's fee cap meanwhile.
     spike_blocks: int = 20
@@ -97,7 +97,7 @@ class ChaosConfig:
     @classmethod
     def quick(cls, **kw: Any) -> ChaosConfig:
         """The short version that ``make test`` runs (a few minutes)."""
-        base: dict[str, Any] = {"steps": 12, "kills": 4, "spike_blocks": 6}
+        base: dict[str, Any] = {"steps": 20, "kills": 6, "spike_blocks": 6}
         base.update(kw)
         return cls(**base)
 
