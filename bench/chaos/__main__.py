@@ -129,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaos: unknown sections {sorted(unknown)} or bad --rate", file=sys.stderr)
         return 2
     cfg = ChaosConfig.quick() if args.quick else ChaosConfig()
-    cfg = replace(cfg, seed=args.seed, rate=args.rate, sections=sections, workdir=args.workdir)
+    # Absolute: the keeper runs in its section's directory and reads its files from there.
+    workdir = args.workdir.resolve()
+    cfg = replace(cfg, seed=args.seed, rate=args.rate, sections=sections, workdir=workdir)
     if args.steps is not None:
         cfg = replace(cfg, steps=args.steps)
     if args.kills is not None:
