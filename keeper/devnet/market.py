@@ -13,7 +13,8 @@ signed transaction from its own anvil account:
 3. **Arbitrageur**: trades the real Uniswap V3 pool back to the oracle price
    (:func:`keeper.devnet.stack.push_price`), as arbitrage does on a live chain.
 4. **Expiries**: the option buyer settles every expired series at the oracle price and redeems
-   its claims (anyone may settle; the buyer is the one who cares).
+   its claims (anyone may settle; the buyer is the one who cares; when the keeper's settlement
+   landed first, the buyer only redeems).
 5. **Depositors** deposit into and withdraw from random vaults (plain ERC-4626 calls). Each flow
    is previewed in the very state it will execute in (the next block's timestamp is pinned with
    ``evm_setNextBlockTimestamp`` and the preview is an ``eth_call`` on the pending block), and
@@ -513,7 +514,14 @@ class Market:
                 hint = expiry_round(self.w3, self.stack.price_feed, s.expiry, now)
                 if hint is None:
                     continue  # no oracle round since expiry yet
-                self._send(buyer, vault.functions.settle(s.id, hint), f"settle({s.id}) on {v}")
+                try:
+                    self._send(buyer, vault.functions.settle(s.id, hint), f"settle({s.id}) on {v}")
+                except ChainError:
+                    # Anyone may settle: under interval mining the keeper's own settlement can
+                    # land first, in the same block. Then the buyer only redeems.
+                    if not bool(vault.functions.series(s.id).call()[6]):
+                        raise
+                    logger.info("series %d on %s was settled by someone else first", s.id, v)
                 payout = int(vault.functions.series(s.id).call()[7])
                 redeemed = 0
                 claims = self.w3.eth.contract(
