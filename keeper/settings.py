@@ -135,7 +135,7 @@ class Settings(CycleConfig, BaseSettings):
     rpc_hedge_s: float = Field(
         default=0.25,
         gt=0,
-        description="floor of a read's short timeout (adapts to 4x the method's mean latency)",
+        description="floor of a read's hedge delay (adapts to 4x the method's mean latency)",
     )
     rpc_retries: int = Field(default=3, ge=1, le=10, description="attempts per read")
     cycle_deadline_s: float = Field(

@@ -1,11 +1,20 @@
-"""``python -m bench.chaos``: the fault-injection suite (``make chaos``); see ``docs/chaos.md``."""
+"""``python -m bench.chaos``: the fault-injection suite (``make chaos``); see ``docs/chaos.md``.
+
+By default the sections run in two concurrent pairs, each section in a child process of its own
+(its own anvil on a free port, its own workdir): ``baseline`` with ``faults`` (the same market at
+0% and at ``--rate``), then ``sigkill`` with ``fee_spike``. ``--serial`` runs them one after
+another in this process.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import platform
+import subprocess
 import sys
 import time
 from dataclasses import replace
@@ -31,7 +40,79 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--out", type=Path, default=Path("bench/results/chaos.json"))
     p.add_argument("--workdir", type=Path, default=Path("out/chaos"), help="logs and journals")
+    p.add_argument(
+        "--serial", action="store_true", help="one section after another (default: in pairs)"
+    )
     return p.parse_args(argv)
+
+
+#: Sections run side by side (each pair on two anvils), one pair after the other.
+PAIRS = (("baseline", "faults"), ("sigkill", "fee_spike"))
+
+
+def _child(name: str, cfg: ChaosConfig, quick: bool) -> tuple[subprocess.Popen[bytes], Path]:
+    """Start ``python -m bench.chaos --serial --sections name`` with the same settings."""
+    out = cfg.workdir / f"{name}.json"
+    out.unlink(missing_ok=True)
+    argv = [
+        cfg.python,
+        "-m",
+        "bench.chaos",
+        "--serial",
+        "--sections",
+        name,
+        "--seed",
+        str(cfg.seed),
+        "--rate",
+        str(cfg.rate),
+        "--steps",
+        str(cfg.steps),
+        "--kills",
+        str(cfg.kills),
+        "--out",
+        str(out),
+        "--workdir",
+        str(cfg.workdir),
+        *(["--quick"] if quick else []),
+    ]
+    # The child's table goes nowhere (the parent prints the merged one); progress to stderr.
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL), out
+
+
+def run_sections(cfg: ChaosConfig, quick: bool, serial: bool) -> dict[str, Any]:
+    """Run ``cfg.sections``: here one by one, or in :data:`PAIRS` of child processes."""
+    result: dict[str, Any] = {}
+    if serial:
+        for name in cfg.sections:
+            logger.info("section %s", name)
+            t0 = time.monotonic()
+            result[name] = RUNNERS[name](cfg)
+            logger.info("section %s done in %.0f s", name, time.monotonic() - t0)
+        return result
+    cfg.workdir.mkdir(parents=True, exist_ok=True)
+    groups = [[n for n in pair if n in cfg.sections] for pair in PAIRS]
+    for group in (g for g in groups if g):
+        t0 = time.monotonic()
+        logger.info("sections %s, side by side", " + ".join(group))
+        children = {name: _child(name, cfg, quick) for name in group}
+        for name, (proc, out) in children.items():
+            code = proc.wait()
+            if code != 0 or not out.exists():
+                raise SystemExit(f"chaos: section {name} failed (exit {code})")
+            result[name] = json.loads(out.read_text())[name]
+        logger.info("sections %s done in %.0f s", " + ".join(group), time.monotonic() - t0)
+    return {name: result[name] for name in cfg.sections}
+
+
+def machine() -> dict[str, Any]:
+    """Where it ran: the usable cores and the CPU model (from ``/proc/cpuinfo``)."""
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": len(os.sched_getaffinity(0)), "cpu": cpu}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,18 +129,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"chaos: unknown sections {sorted(unknown)} or bad --rate", file=sys.stderr)
         return 2
     cfg = ChaosConfig.quick() if args.quick else ChaosConfig()
-    cfg = replace(cfg, seed=args.seed, rate=args.rate, sections=sections, workdir=args.workdir)
+    # Absolute: the keeper runs in its section's directory and reads its files from there.
+    workdir = args.workdir.resolve()
+    cfg = replace(cfg, seed=args.seed, rate=args.rate, sections=sections, workdir=workdir)
     if args.steps is not None:
         cfg = replace(cfg, steps=args.steps)
     if args.kills is not None:
         cfg = replace(cfg, kills=args.kills)
     started = time.monotonic()
-    result: dict[str, Any] = {}
-    for name in sections:
-        logger.info("section %s", name)
-        t0 = time.monotonic()
-        result[name] = RUNNERS[name](cfg)
-        logger.info("section %s done in %.0f s", name, time.monotonic() - t0)
+    result = run_sections(cfg, args.quick, args.serial)
     result["meta"] = {
         "mode": "quick" if args.quick else "full",
         "seed": cfg.seed,
@@ -70,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
         "block_time_s": cfg.block_time,
         "rpc_timeout_s": cfg.rpc_timeout_s,
         "seconds": round(time.monotonic() - started, 1),
+        "concurrent": not args.serial,
         "python": platform.python_version(),
+        "machine": machine(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

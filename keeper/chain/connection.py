@@ -5,9 +5,9 @@ provider, so :class:`WebSocketProvider` below speaks JSON-RPC over one ``websock
 (request/response only; the keeper polls for new blocks instead of subscribing).
 
 Every connection goes through a :class:`FailoverProvider`: several endpoints with health scoring,
-hedged reads (a short timeout, then the next endpoint), retries of transient read failures under
-the per-cycle deadline (:mod:`keeper.chain.retry`), never a retried send, and raw transactions to
-a separate (private) URL when one is set.
+hedged reads (a slow read gets a concurrent second request; the first good answer wins), retries
+of transient read failures under the per-cycle deadline (:mod:`keeper.chain.retry`), never a
+retried or hedged send, and raw transactions to a separate (private) URL when one is set.
 
 Every connection carries an :class:`RpcCounter` middleware, so the runner can report how many
 round trips (HTTP requests or WebSocket messages) and JSON-RPC calls each cycle cost.
@@ -17,9 +17,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -236,6 +239,7 @@ class _Transport:
     def __init__(self, url: str, timeout_s: float, session: requests.Session | None) -> None:
         self.url = url
         self._ws = WebSocketProvider(url, timeout_s=timeout_s) if url.startswith("ws") else None
+        self.is_http = self._ws is None
         self._session = session if session is not None else requests.Session()
 
     def post(self, payload: bytes, timeout_s: float) -> Any:
@@ -317,28 +321,37 @@ class EndpointHealth:
             self.retry_after_until = now + retry_after
 
 
+class _BusyAnswerError(ChainError):
+    """An endpoint answered with a transient JSON-RPC error object (ask again, or elsewhere)."""
+
+
 class FailoverProvider(JSONBaseProvider):
     """JSON-RPC over several endpoints: failover, health scoring and hedged reads.
 
-    - **Reads** (:data:`READ_METHODS`) go to the healthiest endpoint with a short *hedge*
-      timeout (``max(hedge_s, 4 x`` that endpoint's mean latency for the method``)``, at most
-      ``timeout_s``: a slow answer is abandoned for the next endpoint); a transient
-      failure (see :mod:`keeper.chain.retry`) moves on to the next endpoint at once, and when
-      every endpoint is cooling down it backs off with jitter (honouring ``Retry-After``). The
-      last attempt gets the full ``timeout_s``. Attempts stop at the current
-      :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is set;
-      at most 10 per endpoint under one), with :class:`~keeper.chain.retry.RpcUnavailableError`.
+    - **Reads** (:data:`READ_METHODS`) are *hedged*: the read goes to the healthiest endpoint,
+      and if no answer came within the hedge delay (``max(hedge_s, 4 x`` that endpoint's mean
+      latency for the method``)``, at most ``timeout_s``), the same read goes also to the next
+      healthy endpoint (with a single HTTP endpoint: to the same one again), while the first
+      stays in flight; the first good answer wins, and the slower attempts finish in the
+      background (their outcome still scores their endpoint). At most :attr:`max_inflight`
+      attempts of one read run at once. A transient failure (see :mod:`keeper.chain.retry`)
+      launches the next attempt at once; when nothing is in flight and every endpoint is
+      cooling down it backs off with jitter first (honouring ``Retry-After``). Every attempt
+      has the full ``timeout_s`` (clipped to the deadline). Attempts stop at the current
+      :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is
+      set; at most 10 per endpoint under one), with
+      :class:`~keeper.chain.retry.RpcUnavailableError`.
     - **Sends** (``eth_sendRawTransaction``) go once to ``send_url`` if set (a private RPC),
-      else to the healthiest endpoint, and are never retried: the journaled sender resolves an
-      unknown outcome by nonce and receipt.
+      else to the healthiest endpoint, and are never retried nor hedged: the journaled sender
+      resolves an unknown outcome by nonce and receipt.
     - Anything else (``anvil_*``, ``evm_*``) goes once to the healthiest endpoint.
 
     Args:
         urls: The read endpoints, in order of preference.
         send_url: Where raw transactions go (``None``: the read endpoints).
         timeout_s: The full per-request timeout.
-        hedge_s: The floor of the short timeout of a read's first attempts (it adapts upwards
-            to each method's observed latency).
+        hedge_s: The floor of the hedge delay (it adapts upwards to each method's observed
+            latency).
         attempts: Read attempts per endpoint.
         session: A ``requests.Session`` (tests pass a fake).
         sleep: Injected for tests.
@@ -365,11 +378,14 @@ class FailoverProvider(JSONBaseProvider):
         self.timeout_s = timeout_s
         self.hedge_s = min(hedge_s, timeout_s)
         self.attempts = max(1, attempts)
+        #: Most attempts of one read in flight at once (the primary and its hedges).
+        self.max_inflight = max(2, len(urls))
         self._sleep = sleep
         self._transports = [_Transport(u, timeout_s, session) for u in urls]
         self.health = [EndpointHealth(u) for u in urls]
         self._send = _Transport(send_url, timeout_s, session) if send_url else None
         self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
 
     def __str__(self) -> str:
         return f"RPC {', '.join(_redact(h.url) for h in self.health)}"
@@ -379,68 +395,141 @@ class FailoverProvider(JSONBaseProvider):
         with self._lock:
             return sorted(range(len(self.health)), key=lambda i: (self.health[i].score(now), i))
 
-    def _read(self, payload: bytes, method: str, is_read: bool) -> Any:
-        budget = 1
-        if is_read:
-            # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
-            per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
-            budget = per_endpoint * len(self._transports)
-        last: BaseException | None = None
-        for attempt in range(1, budget + 1):
-            i = self._order()[0]
-            health, transport = self.health[i], self._transports[i]
-            left = remaining_s()
-            final = attempt == budget or (left is not None and left <= self.hedge_s)
-            timeout = self.timeout_s
-            if not final:
-                hedge = max(self.hedge_s, 4 * health.expected_s(method))
-                timeout = min(self.timeout_s, hedge)
-            if left is not None:
-                timeout = min(timeout, max(left, self.hedge_s))
-            started = time.monotonic()
-            try:
-                response = transport.post(payload, timeout)
-            except Exception as exc:
-                if not is_read or not is_transient(exc):
-                    raise
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                # Abandoned attempts run on until their timeout: room for a few of them.
+                self._pool = ThreadPoolExecutor(
+                    max_workers=4 * self.max_inflight, thread_name_prefix="rpc-hedge"
+                )
+            return self._pool
+
+    def _attempt(self, i: int, payload: bytes, method: str, timeout: float) -> Any:
+        """One read attempt on endpoint ``i`` (a worker thread); scores the endpoint."""
+        health, transport = self.health[i], self._transports[i]
+        started = time.monotonic()
+        try:
+            response = transport.post(payload, timeout)
+        except Exception as exc:
+            if is_transient(exc):
                 with self._lock:
                     health.fail(time.monotonic(), retry_after_s(exc))
-                last = exc
-            else:
-                error = _transient_error(response)
-                if error is None or not is_read:
-                    with self._lock:
-                        health.ok(time.monotonic() - started, method)
-                    return response
-                with self._lock:
-                    health.fail(time.monotonic())
-                last = ChainError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
-            logger.debug(
-                "%s on %s failed (%s), attempt %d/%d",
-                method,
-                _redact(health.url),
-                type(last).__name__,
-                attempt,
-                budget,
-            )
+            raise
+        error = _transient_error(response)
+        if error is not None:
+            with self._lock:
+                health.fail(time.monotonic())
+            raise _BusyAnswerError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
+        with self._lock:
+            health.ok(time.monotonic() - started, method)
+        return response
+
+    def _pick(self, busy: Collection[int]) -> int:
+        """The healthiest endpoint with no attempt of this read in flight, if any.
+
+        With every endpoint busy: the healthiest HTTP one again (a duplicate request; a
+        WebSocket endpoint answers one request at a time, so a duplicate there would only queue).
+        """
+        order = self._order()
+        for i in order:
+            if i not in busy:
+                return i
+        for i in order:
+            if self._transports[i].is_http:
+                return i
+        return -1
+
+    def _once(self, payload: bytes, method: str) -> Any:
+        """Anything but a read: once, to the healthiest endpoint, never retried."""
+        i = self._order()[0]
+        health, transport = self.health[i], self._transports[i]
+        left = remaining_s()
+        timeout = self.timeout_s if left is None else min(self.timeout_s, max(left, self.hedge_s))
+        started = time.monotonic()
+        response = transport.post(payload, timeout)
+        with self._lock:
+            health.ok(time.monotonic() - started, method)
+        return response
+
+    def _read(self, payload: bytes, method: str) -> Any:
+        """A hedged read (see the class docstring)."""
+        # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
+        per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
+        budget = per_endpoint * len(self._transports)
+        pool = self._executor()
+        inflight: dict[Future[Any], int] = {}
+        launched = 0
+        failed = 0
+        hedge_at = 0.0  # when the next attempt may go out (0: now)
+        last: BaseException | None = None
+        while True:
             left = remaining_s()
-            if attempt == budget or (left is not None and left <= 0):
-                break
-            nxt = self.health[self._order()[0]]
             now = time.monotonic()
-            wait = 0.0
-            if nxt.cooling_until > now:
-                # Every endpoint is cooling down: a short jittered backoff, but never sooner
-                # than a server's Retry-After asked.
-                wait = min(nxt.cooling_until - now, backoff_s(attempt, 0.1, 2.0) + 0.05)
-                wait = max(wait, min(nxt.retry_after_until - now, 5.0))
-            if wait > 0:
-                if left is not None:
-                    wait = min(wait, left)
-                self._sleep(wait)
+            can_launch = launched < budget and (left is None or left > 0)
+            if can_launch and now >= hedge_at and len(inflight) < self.max_inflight:
+                i = self._pick(set(inflight.values()))
+                wait = self._backoff(i, failed, left) if i >= 0 and not inflight else 0.0
+                if i < 0:
+                    hedge_at = math.inf  # nowhere to hedge: wait for what is in flight
+                elif inflight and self.health[i].cooling_until > now:
+                    hedge_at = self.health[i].cooling_until  # no hedge onto a cooling endpoint
+                    i = -1
+                if wait > 0:
+                    self._sleep(wait)
+                    left = remaining_s()
+                    if left is not None and left <= 0:
+                        break
+                if i >= 0:
+                    timeout = self.timeout_s
+                    if left is not None:
+                        timeout = min(timeout, max(left, self.hedge_s))
+                    inflight[pool.submit(self._attempt, i, payload, method, timeout)] = i
+                    launched += 1
+                    delay = max(self.hedge_s, 4 * self.health[i].expected_s(method))
+                    hedge_at = time.monotonic() + min(self.timeout_s, delay)
+            if not inflight:
+                if launched >= budget or (left is not None and left <= 0):
+                    break
+                continue
+            until: float | None = None
+            if launched < budget and len(inflight) < self.max_inflight and hedge_at < math.inf:
+                until = max(0.0, hedge_at - time.monotonic())
+            done, _ = wait_futures(list(inflight), timeout=until, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = inflight.pop(fut)
+                exc = fut.exception()
+                if exc is None:
+                    return fut.result()
+                if not isinstance(exc, _BusyAnswerError) and not is_transient(exc):
+                    raise exc
+                last = exc
+                failed += 1
+                hedge_at = 0.0  # a failure: the next attempt goes out now
+                logger.debug(
+                    "%s on %s failed (%s), attempt %d/%d",
+                    method,
+                    _redact(self.health[i].url),
+                    type(exc).__name__,
+                    launched,
+                    budget,
+                )
         raise RpcUnavailableError(
             f"{method} failed on every RPC endpoint: {type(last).__name__}: {last}", method
         ) from last
+
+    def _backoff(self, i: int, failed: int, left: float | None) -> float:
+        """How long to wait before a retry on endpoint ``i`` (0 unless every endpoint cools)."""
+        if failed == 0:
+            return 0.0
+        nxt = self.health[i]
+        now = time.monotonic()
+        if nxt.cooling_until <= now:
+            return 0.0
+        # Every endpoint is cooling down: a short jittered backoff, but never sooner than a
+        # server's Retry-After asked.
+        wait = min(nxt.cooling_until - now, backoff_s(failed, 0.1, 2.0) + 0.05)
+        wait = max(wait, min(nxt.retry_after_until - now, 5.0))
+        return min(wait, left) if left is not None else wait
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         """Send one JSON-RPC request (see the class docstring for reads and sends)."""
@@ -448,7 +537,9 @@ class FailoverProvider(JSONBaseProvider):
         if str(method) in SEND_METHODS:
             transport = self._send or self._transports[self._order()[0]]
             return cast(RPCResponse, transport.post(payload, self.timeout_s))
-        return cast(RPCResponse, self._read(payload, str(method), str(method) in READ_METHODS))
+        if str(method) in READ_METHODS:
+            return cast(RPCResponse, self._read(payload, str(method)))
+        return cast(RPCResponse, self._once(payload, str(method)))
 
     def make_batch_request(
         self, requests_info: list[tuple[RPCEndpoint, Any]]
@@ -456,7 +547,7 @@ class FailoverProvider(JSONBaseProvider):
         """Send a JSON-RPC batch (reads only are retried) and return the responses in order."""
         payload = self.encode_batch_rpc_request(requests_info)
         is_read = all(str(m) in READ_METHODS for m, _ in requests_info)
-        response = self._read(payload, "batch", is_read)
+        response = self._read(payload, "batch") if is_read else self._once(payload, "batch")
         if not isinstance(response, list):
             return cast(RPCResponse, response)
         return sort_batch_response_by_response_ids(response)
@@ -485,7 +576,11 @@ class FailoverProvider(JSONBaseProvider):
         return out
 
     def close(self) -> None:
-        """Close WebSocket endpoints."""
+        """Close WebSocket endpoints and stop the hedging threads (without waiting for them)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
         for t in [*self._transports, *([self._send] if self._send else [])]:
             t.close()
 

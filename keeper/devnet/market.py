@@ -13,7 +13,8 @@ signed transaction from its own anvil account:
 3. **Arbitrageur**: trades the real Uniswap V3 pool back to the oracle price
    (:func:`keeper.devnet.stack.push_price`), as arbitrage does on a live chain.
 4. **Expiries**: the option buyer settles every expired series at the oracle price and redeems
-   its claims (anyone may settle; the buyer is the one who cares).
+   its claims (anyone may settle; the buyer is the one who cares; when the keeper's settlement
+   landed first, the buyer only redeems).
 5. **Depositors** deposit into and withdraw from random vaults (plain ERC-4626 calls). Each flow
    is previewed in the very state it will execute in (the next block's timestamp is pinned with
    ``evm_setNextBlockTimestamp`` and the preview is an ``eth_call`` on the pending block), and
@@ -303,6 +304,7 @@ class Flow:
     assets: int
     shares: int
     preview: int
+    #: OZ's ERC-4626 math at the executing state; -1 when that state was not readable.
     expected: int
     block: int
 
@@ -512,7 +514,14 @@ class Market:
                 hint = expiry_round(self.w3, self.stack.price_feed, s.expiry, now)
                 if hint is None:
                     continue  # no oracle round since expiry yet
-                self._send(buyer, vault.functions.settle(s.id, hint), f"settle({s.id}) on {v}")
+                try:
+                    self._send(buyer, vault.functions.settle(s.id, hint), f"settle({s.id}) on {v}")
+                except ChainError:
+                    # Anyone may settle: under interval mining the keeper's own settlement can
+                    # land first, in the same block. Then the buyer only redeems.
+                    if not bool(vault.functions.series(s.id).call()[6]):
+                        raise
+                    logger.info("series %d on %s was settled by someone else first", s.id, v)
                 payout = int(vault.functions.series(s.id).call()[7])
                 redeemed = 0
                 claims = self.w3.eth.contract(
@@ -558,7 +567,8 @@ class Market:
         """Deposit or withdraw ``assets`` and verify the shares minted or burned.
 
         Checks: the balance change == the ERC-4626 event == OZ's math at the state the call
-        executed in (the block's post-state minus this flow: the only transaction of its block)
+        executed in (:meth:`_executing_state`: the block's post-state minus this flow, or under
+        interval mining, when other transactions follow it in its block, its own pre-state)
         == the preview; the quote moved == ``assets``. With on-demand mining the preview runs
         on the pending block with its timestamp pinned, so it is exact; with interval mining it
         is recorded but not compared (the block's timestamp is not known in advance).
@@ -585,19 +595,52 @@ class Market:
         event = vault.events.Deposit() if deposit else vault.events.Withdraw()
         logs = event.process_receipt(receipt, errors=DISCARD)
         logged = int(logs[0]["args"]["shares"]) if logs else -1
-        ta = int(vault.functions.totalAssets().call(block_identifier=block))
-        ts = int(vault.functions.totalSupply().call(block_identifier=block))
-        if deposit:
-            expected = erc4626_shares(assets, ta - assets, ts - shares, round_up=False)
-        else:
-            expected = erc4626_shares(assets, ta + assets, ts + shares, round_up=True)
+        state = self._executing_state(vault, receipt)
+        expected = -1
+        if state is not None:
+            ta, ts, after = state
+            if after and deposit:
+                ta, ts = ta - assets, ts - shares
+            elif after:
+                ta, ts = ta + assets, ts + shares
+            expected = erc4626_shares(assets, ta, ts, round_up=not deposit)
         previewed = preview == shares or not self.exact_preview
-        if not (shares == logged == expected and moved == assets and previewed):
+        computed = expected == shares or state is None
+        if not (shares == logged and computed and moved == assets and previewed):
             raise ChainError(
                 f"market: {kind} of {assets} on {v} moved {shares} shares (event {logged}) and "
                 f"{moved} quote; preview {preview}, ERC-4626 math {expected}"
             )
         return Flow(i, v, kind, who.address, assets, shares, preview, expected, block)
+
+    def _executing_state(self, vault: Contract, receipt: TxReceipt) -> tuple[int, int, bool] | None:
+        """The vault's ``(totalAssets, totalSupply)`` around the flow in ``receipt``.
+
+        Returns ``(ta, ts, True)`` at the block's post-state when no transaction follows the flow
+        in its block (the post-state minus this flow is the state it executed in: the only case
+        under on-demand mining), ``(ta, ts, False)`` at the flow's own pre-state when it is the
+        block's first transaction and others follow (under interval mining the keeper's hedge or
+        an oracle update can land after it in the same block: the parent block's state, read at
+        this block's number and timestamp with ``eth_call`` block overrides), and ``None`` when
+        other transactions both precede and follow it (no state to compare against; the flow is
+        then checked against its event and balances only).
+        """
+        block = int(receipt["blockNumber"])
+        index = int(receipt["transactionIndex"])
+        header = self.w3.eth.get_block(block)
+        if index == len(header["transactions"]) - 1:
+            ta = int(vault.functions.totalAssets().call(block_identifier=block))
+            ts = int(vault.functions.totalSupply().call(block_identifier=block))
+            return ta, ts, True
+        if index != 0:
+            logger.info("flow in block %d between other transactions: checked by its event", block)
+            return None
+        overrides = {"time": hex(int(header["timestamp"])), "number": hex(block)}
+        out = []
+        for fn in ("totalAssets", "totalSupply"):
+            call = {"to": vault.address, "data": vault.encode_abi(fn)}
+            out.append(int(self._rpc("eth_call", call, hex(block - 1), {}, overrides), 16))
+        return out[0], out[1], False
 
     # -- desk -------------------------------------------------------------------------------
     def _write(

@@ -148,11 +148,14 @@ def status(code: int) -> Reply:
     return reply
 
 
-def slow(seconds: float) -> Reply:
+def slow(seconds: float, result: str = "0xslow") -> Reply:
+    """A real slow endpoint: it answers after ``seconds``, or times out at the client's timeout."""
+
     def reply(req: dict[str, Any], timeout: float) -> Any:
+        time.sleep(min(seconds, timeout))
         if seconds > timeout:
             raise requests.ReadTimeout(f"read timed out after {timeout}")
-        return {"jsonrpc": "2.0", "id": req["id"], "result": "0xslow"}
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
 
     return reply
 
@@ -203,18 +206,69 @@ def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank() -> None:
     assert p.health[1].failures == 0
 
 
-def test_a_slow_endpoint_is_hedged_with_a_short_timeout() -> None:
-    s = Session({A: [slow(1.0)], B: [ok("0xb")]})
+def test_a_slow_endpoint_is_hedged_concurrently_and_the_first_answer_wins() -> None:
+    s = Session({A: [slow(1.0, "0xa")], B: [ok("0xb")]})
     p = provider(s, [A, B])
+    started = time.monotonic()
     assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
-    assert s.log[0] == (A, "eth_call", 0.2)  # the hedge timeout, not the full 2 s
+    assert time.monotonic() - started < 0.6  # B answered; nobody waited for A's second
+    # A was not abandoned at the hedge delay: it keeps its full timeout, in the background.
+    assert s.log[0] == (A, "eth_call", 2.0)
+    assert s.log[1][0] == B
+    p.close()
 
 
-def test_one_endpoint_retries_and_the_last_attempt_gets_the_full_timeout() -> None:
+def test_a_primary_that_answers_within_the_hedge_delay_is_not_hedged() -> None:
+    s = Session({A: [slow(0.05, "0xa")], B: [ok("0xb")]})
+    p = provider(s, [A, B], hedge_s=0.5)
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A]
+
+
+def test_the_hedge_does_not_cancel_a_slow_primary_that_answers_first() -> None:
+    # A is slow (0.4 s), the hedge to B is slower (2 s): A's answer is taken when it comes.
+    s = Session({A: [slow(0.4, "0xa")], B: [slow(1.5, "0xb")]})
+    p = provider(s, [A, B], hedge_s=0.1)
+    started = time.monotonic()
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert 0.35 < time.monotonic() - started < 1.0
+    assert [u for u, _, _ in s.log] == [A, B]
+
+
+def test_a_failed_hedge_leaves_the_primary_in_flight() -> None:
+    s = Session({A: [slow(0.4, "0xa")], B: [status(500)]})
+    p = provider(s, [A, B], hedge_s=0.1)
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.health[1].failed >= 1  # the hedge's failure still scored B
+
+
+def test_one_slow_endpoint_is_hedged_on_itself() -> None:
+    # A single endpoint whose first answer hangs (a proxy delaying one request): the duplicate
+    # request answers at once, long before the first one's timeout.
+    s = Session({A: [slow(5.0, "0xlate"), ok("0xa")]})
+    p = provider(s, [A], hedge_s=0.1, timeout_s=5.0)
+    started = time.monotonic()
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1.0
+    assert [(u, t) for u, _, t in s.log] == [(A, 5.0), (A, 5.0)]
+    p.close()
+
+
+def test_sends_are_never_hedged() -> None:
+    s = Session({A: [slow(0.5, "0xhash")], B: [ok("0xb")]})
+    p = provider(s, [A, B], hedge_s=0.05)
+    started = time.monotonic()
+    assert p.make_request("eth_sendRawTransaction", ["0x02"])["result"] == "0xhash"  # type: ignore[arg-type]
+    assert time.monotonic() - started >= 0.5
+    assert [u for u, _, _ in s.log] == [A]
+
+
+def test_a_read_that_times_out_everywhere_is_retried_within_the_budget() -> None:
     s = Session({A: [slow(1.0)]})
-    p = provider(s, [A], attempts=3)
-    assert p.make_request("eth_call", [])["result"] == "0xslow"  # type: ignore[arg-type]
-    assert [t for _, _, t in s.log] == [0.2, 0.2, 2.0]
+    p = provider(s, [A], attempts=2, timeout_s=0.2, hedge_s=0.1)
+    with pytest.raises(RpcUnavailableError, match="ReadTimeout"):
+        p.make_request("eth_call", [])  # type: ignore[arg-type]
+    assert len(s.log) == 2
 
 
 def test_transient_json_rpc_errors_fail_over_and_permanent_ones_are_answers() -> None:

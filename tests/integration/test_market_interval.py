@@ -1,0 +1,121 @@
+"""The devnet market under interval mining: other senders share the market's blocks.
+
+Under interval mining (the chaos suite's 1-second blocks) the keeper's hedge, or any other
+transaction, can land in the same block as a market transaction, before or after it. The market's
+checks must hold against the state each of its transactions really executed in.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from web3 import Web3
+from web3.exceptions import Web3Exception
+
+from keeper.app.demo import configure_vaults
+from keeper.chain.anvil import ANVIL_KEYS
+from keeper.devnet.market import USDC, WAD, Flow, Market, MarketConfig, demo_accounts
+from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack
+from keeper.devnet.tx import account
+from keeper.errors import KeeperError
+from tests.conftest import Chain
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def market(anvil_chain: Chain) -> Market:
+    w3 = anvil_chain.w3
+    accounts = demo_accounts()
+    cfg = MarketConfig(seed=3, steps=5)
+    stack = deploy_stack(
+        w3,
+        admin=accounts.admin,
+        desk=accounts.desk.address,
+        keeper=accounts.keeper_address,
+        config=StackConfig(
+            n_vaults=1,
+            price8=cfg.spot8,
+            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
+        ),
+    )
+    configure_vaults(w3, stack, accounts)
+    m = Market(w3, stack, accounts, cfg, exact_preview=False)
+    m.setup()
+    return m
+
+
+def _rpc(w3: Web3, method: str, *params: object) -> object:
+    resp = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in resp, resp
+    return resp.get("result")
+
+
+def _pending(w3: Web3) -> int:
+    content = _rpc(w3, "txpool_content")
+    assert isinstance(content, dict)
+    return sum(len(txs) for txs in content["pending"].values())
+
+
+def _oracle_move_in_the_same_block(market: Market, flow: str) -> tuple[Flow, int]:
+    """Run a deposit or withdrawal and, in the same block after it, an oracle update."""
+    w3 = market.w3
+    vault = next(iter(market.vaults))
+    who = market.acct.depositors[0]
+    _rpc(w3, "evm_setAutomine", False)
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            if flow == "withdraw":
+                out["flow"] = market._flow(1, vault, who, "withdraw", 1_000 * USDC)
+            else:
+                out["flow"] = market._flow(1, vault, who, "deposit", 50_000 * USDC)
+        except (KeeperError, Web3Exception, ValueError) as exc:  # to the test thread
+            out["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 30
+    while _pending(w3) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _pending(w3) == 1
+    # Another sender (account 1, unused by the demo) moves the oracle 5%, at the lowest fee the
+    # block takes: anvil orders a block by fee, so it executes after the flow and changes the
+    # vault's NAV.
+    other = account(ANVIL_KEYS[1])
+    base = int(w3.eth.get_block("latest")["baseFeePerGas"] or 0)
+    price = market.prices[0] * 105 // 100
+    tx = market.feed.functions.updateAnswer(price).build_transaction(
+        {
+            "from": other.address,
+            "nonce": w3.eth.get_transaction_count(other.address),
+            "maxFeePerGas": base,
+            "maxPriorityFeePerGas": 0,
+            "gas": 200_000,
+        }
+    )
+    w3.eth.send_raw_transaction(other.sign_transaction(tx).raw_transaction)
+    _rpc(w3, "evm_mine")
+    worker.join(60)
+    _rpc(w3, "evm_setAutomine", True)
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    result = out["flow"]
+    assert isinstance(result, Flow)
+    block = w3.eth.get_block(result.block, full_transactions=True)
+    order = [str(t["to"]).lower() for t in block["transactions"]]
+    assert order == [vault.lower(), market.feed.address.lower()]  # the flow, then the oracle
+    return result, len(block["transactions"])
+
+
+@pytest.mark.parametrize("flow", ["deposit", "withdraw"])
+def test_a_flow_is_checked_against_the_state_it_executed_in(market: Market, flow: str) -> None:
+    if flow == "withdraw":
+        market._flow(0, next(iter(market.vaults)), market.acct.depositors[0], "deposit", 10**10)
+    result, txs = _oracle_move_in_the_same_block(market, flow)
+    assert txs == 2  # the oracle update really shared the flow's block
+    assert result.shares > 0
+    assert result.expected == result.shares  # OZ's math at the flow's own pre-state
