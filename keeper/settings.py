@@ -191,7 +191,12 @@ class Settings(CycleConfig, BaseSettings):
     unserved_alert_blocks: int = Field(
         default=10, ge=1, description="alert after N blocks of a need the keeper could not serve"
     )
-    poll_interval_s: float = Field(default=1.0, gt=0, description="new-block polling period")
+    poll_interval_s: float = Field(
+        default=1.0,
+        gt=0,
+        description="new-block polling period (the first poll after a cycle waits until one period "
+        "before the next block is due, once the block interval is measured)",
+    )
     log_json: bool = Field(default=True, description="JSON log lines (else plain text)")
 
     # -- validators -------------------------------------------------------------------------

@@ -24,7 +24,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import statistics
 import threading
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -99,6 +102,12 @@ class Runner:
         #: First block of the current episode of unserved need, and whether it was alerted.
         self.unserved_since: int | None = None
         self._unserved_alerted = False
+        #: When the current head was first seen (monotonic s), and recent block intervals
+        #: measured between heads the loop waited for (see :meth:`_wait_new_block`).
+        self._head_seen_at: float | None = None
+        self._intervals: deque[float] = deque(maxlen=16)
+        #: Block-number polls made (each is an RPC request).
+        self.polls = 0
 
     def stop(self, *_: object) -> None:
         """Ask the loop to stop after the current cycle (signal-safe)."""
@@ -204,10 +213,32 @@ class Runner:
             self.keeper.alerter.alert("halt", text)
             raise Halt(text)
 
+    def block_interval_s(self) -> float | None:
+        """The chain's block interval as this loop measured it (median of recent ones)."""
+        if len(self._intervals) < 3:
+            return None
+        return statistics.median(self._intervals)
+
     def _wait_new_block(self, last: int | None) -> int | None:
+        """Poll the block number until a head above ``last`` (None when stopped).
+
+        Paced: once the block interval is known, the first poll waits until one poll interval
+        before the next block is due (the current head's sighting plus the interval), since a
+        poll before that finds nothing. Fewer polls are fewer requests that a flaky or
+        rate-limited RPC can fail. The interval is the median of recent sightings the loop
+        waited for (at least one empty poll before), so a slow cycle never inflates it, and a
+        block is still seen within one poll interval of its arrival.
+        """
+        interval = self.block_interval_s()
+        if interval is not None and self._head_seen_at is not None and self.poll_interval_s > 0:
+            early = self._head_seen_at + interval - self.poll_interval_s - time.monotonic()
+            if early > 0:
+                self._stop.wait(early)
+        waited = False
         while not self._stop.is_set():
             try:
                 with deadline(self.cycle_deadline_s):
+                    self.polls += 1
                     head = self._block_number()
             except _CYCLE_ERRORS as exc:
                 # Never a breaker count: no cycle ran. A systemic fault shows in the cycles.
@@ -215,7 +246,17 @@ class Runner:
                 self._stop.wait(self.poll_interval_s)
                 continue
             if last is None or head > last:
+                now = time.monotonic()
+                if (
+                    waited
+                    and last is not None
+                    and head == last + 1
+                    and self._head_seen_at is not None
+                ):
+                    self._intervals.append(now - self._head_seen_at)
+                self._head_seen_at = now
                 return head
+            waited = True
             self._stop.wait(self.poll_interval_s)
         return None
 

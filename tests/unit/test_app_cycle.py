@@ -496,3 +496,64 @@ def test_each_vaults_post_deviation_reaches_the_simulated_batch(
     assert any(p != 0 for p in seen.values())
     decided = {d.vault: int(d.post_deviation) for d in result.decisions if d.act}
     assert seen == decided
+
+
+class _FakeClock:
+    """Wall time that moves only when the loop waits or a cycle works (deterministic)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def wait(self, seconds: float | None = None) -> bool:
+        self.now += seconds or 0.0
+        return False
+
+
+def _paced_run(monkeypatch: pytest.MonkeyPatch, block_s: float, cycle_s: float) -> Runner:
+    clock = _FakeClock()
+    monkeypatch.setattr("keeper.app.loop.time.monotonic", clock.monotonic)
+    k = make_keeper([snap(0, 0)])
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        clock.now += cycle_s
+        return dummy_result()
+
+    runner = Runner(
+        k,
+        poll_interval_s=0.2,
+        cycle=cycle,
+        block_number=lambda: int(clock.now / block_s),
+        max_cycles=40,
+    )
+    runner._stop.wait = clock.wait  # type: ignore[method-assign]
+    runner.run()
+    runner.clock = clock  # type: ignore[attr-defined]
+    return runner
+
+
+def test_block_polls_are_paced_to_the_block_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the interval is known, the loop sleeps until just before the next block is due.
+
+    1-second blocks, 0.3-second cycles, 0.2-second polls: unpaced, every cycle polls about four
+    or five times (0.7 s of waiting); paced, about two. Every block is still seen, one cycle
+    each, and within a poll interval of its arrival.
+    """
+    runner = _paced_run(monkeypatch, block_s=1.0, cycle_s=0.3)
+    assert runner.cycles == 40
+    assert runner.block_interval_s() == pytest.approx(1.0, abs=0.2)
+    clock = runner.clock  # type: ignore[attr-defined]
+    assert clock.now < 41.5, "no block was missed or seen late"
+    assert runner.polls <= 40 * 2.5, f"{runner.polls} polls for 40 cycles"
+
+
+def test_a_slow_cycle_does_not_make_the_loop_sleep_past_a_block(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cycles longer than a block: the next head is there at once, and pacing never waits."""
+    runner = _paced_run(monkeypatch, block_s=1.0, cycle_s=1.5)
+    assert runner.cycles == 40
+    clock = runner.clock  # type: ignore[attr-defined]
+    assert clock.now < 40 * 1.5 + 1.0, "the loop slept on top of its slow cycles"
