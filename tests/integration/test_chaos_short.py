@@ -101,9 +101,9 @@ def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
 @pytest.mark.xfail(
     strict=False,
     reason=(
-        "issue 14: not met by the full `make chaos` (median 4, p90 7 under 20% faults with the "
-        "baseline running beside it on 2 cores; docs/chaos.md), and the quick run measures only a "
-        "few band exits, so its median swings from run to run"
+        "issue 14: not met by the full `make chaos` (median 3, p90 5 under 20% faults in the last "
+        "run; docs/chaos.md), and the quick run measures only a few band exits, so its median "
+        "swings from run to run"
     ),
 )
 def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
