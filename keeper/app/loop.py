@@ -214,10 +214,19 @@ class Runner:
             raise Halt(text)
 
     def block_interval_s(self) -> float | None:
-        """The chain's block interval as this loop measured it (median of recent ones)."""
-        if len(self._intervals) < 3:
+        """The chain's block interval as this loop measured it, when blocks come regularly.
+
+        The median of the recent intervals, or None with fewer than five of them or when they
+        are irregular (spread wider than two poll periods plus a tenth of the median): a chain
+        that mines on demand (anvil's default) has no interval to pace to.
+        """
+        if len(self._intervals) < 5:
             return None
-        return statistics.median(self._intervals)
+        median = statistics.median(self._intervals)
+        spread = max(self._intervals) - min(self._intervals)
+        if spread > 2 * self.poll_interval_s + 0.1 * median:
+            return None
+        return median
 
     def _wait_new_block(self, last: int | None) -> int | None:
         """Poll the block number until a head above ``last`` (None when stopped).

@@ -557,3 +557,34 @@ def test_a_slow_cycle_does_not_make_the_loop_sleep_past_a_block(
     assert runner.cycles == 40
     clock = runner.clock  # type: ignore[attr-defined]
     assert clock.now < 40 * 1.5 + 1.0, "the loop slept on top of its slow cycles"
+
+
+def test_irregular_blocks_are_not_paced(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Blocks mined on demand (anvil's default) have no interval: every poll period counts."""
+    clock = _FakeClock()
+    monkeypatch.setattr("keeper.app.loop.time.monotonic", clock.monotonic)
+    arrivals = [0.0]
+    for i in range(60):
+        arrivals.append(arrivals[-1] + (0.5 if i % 3 else 6.0))  # bursts, then a long gap
+    k = make_keeper([snap(0, 0)])
+    runner = Runner(
+        k,
+        poll_interval_s=0.2,
+        cycle=lambda keeper: dummy_result(),
+        block_number=lambda: sum(1 for t in arrivals if t <= clock.now),
+        max_cycles=50,
+    )
+    runner._stop.wait = clock.wait  # type: ignore[method-assign]
+    late: list[float] = []
+    real_wait = runner._wait_new_block
+
+    def timed(last: int | None) -> int | None:
+        head = real_wait(last)
+        if head is not None and last is not None:
+            late.append(clock.now - arrivals[head - 1])
+        return head
+
+    runner._wait_new_block = timed  # type: ignore[method-assign]
+    runner.run()
+    assert runner.block_interval_s() is None
+    assert max(late) <= 0.2 + 1e-9, "a block was seen later than one poll period"
