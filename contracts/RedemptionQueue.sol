@@ -300,6 +300,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
 
     /// @dev The escrowed shares the vault lets the queue redeem now, or 0 when they would pay
     ///      nothing (a free quote of a unit's dust): a fill never burns shares for no assets.
+    // slither-disable-next-line incorrect-equality -- exactly zero assets is the case to refuse
     function _fillable(uint256 escrow) private view returns (uint256 shares) {
         shares = Math.min(escrow, _vault.maxRedeem(address(this)));
         if (shares != 0 && _vault.previewRedeem(shares) == 0) shares = 0;
