@@ -42,6 +42,7 @@ from keeper.execution.journal import TxStatus
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
+    from keeper.execution.sender import SendOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -93,29 +94,29 @@ def _settle_one(
         keeper.metrics.settlements.labels("waiting").inc()
         return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
     call = vault.functions.settle(series_id, hint)
-    sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
-    if isinstance(sent, str):
-        if sent == _DRY_RUN:
-            logger.info(
-                "dry run: would settle series %d of %s at %d", series_id, vault.address, hint
-            )
-            keeper.metrics.settlements.labels("simulated").inc()
-            return Settlement(vault.address, series_id, hint, "simulated")
-        return _failed(keeper, vault.address, series_id, hint, sent)
+    try:
+        sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
+    except ExecutionError as exc:
+        return _failed(keeper, vault.address, series_id, hint, str(exc))
+    if sent is None:
+        logger.info("dry run: would settle series %d of %s at %d", series_id, vault.address, hint)
+        keeper.metrics.settlements.labels("simulated").inc()
+        return Settlement(vault.address, series_id, hint, "simulated")
     keeper.metrics.settlements.labels("settled").inc()
     logger.info("settled series %d of %s at round %d", series_id, vault.address, hint)
     return Settlement(vault.address, series_id, hint, "settled", tx_hash=sent.tx_hash)
 
 
-#: What :func:`_send` returns in a dry run (anything else it returns as text is a failure).
-_DRY_RUN = "dry run"
-
-
-def _send(keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str) -> Any:
+def _send(
+    keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str
+) -> SendOutcome | None:
     """Simulate ``call`` (``eth_estimateGas``), then send it through the journaled sender.
 
-    Returns the mined outcome, :data:`_DRY_RUN` without a sender, or the failure as text
-    (a decoded revert in simulation, a failed send, a transaction not mined).
+    Returns the mined outcome, or None in a dry run (no sender).
+
+    Raises:
+        ExecutionError: The simulation reverted (decoded), the send failed, or the transaction
+            was not mined; the message says which.
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -124,9 +125,9 @@ def _send(keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str)
     except ContractLogicError as exc:
         data = revert_data(exc)
         reason = keeper.decoder.decode(data) if data else str(exc)
-        return f"simulation reverted: {reason}"
+        raise ExecutionError(f"simulation reverted: {reason}") from exc
     if sender is None:
-        return _DRY_RUN
+        return None
     data = bytes.fromhex(call._encode_transaction_data()[2:])
     try:
         record = sender.submit_new(
@@ -134,9 +135,9 @@ def _send(keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str)
         )
         outcome = sender.wait(record.nonce)
     except ExecutionError as exc:
-        return f"send failed: {exc}"
+        raise ExecutionError(f"send failed: {exc}") from exc
     if outcome.status != TxStatus.MINED:
-        return f"transaction {outcome.status}"
+        raise ExecutionError(f"transaction {outcome.status}")
     return outcome
 
 
@@ -165,12 +166,15 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     )
     if int(queue.functions.fillable().call()) == 0:
         return None
-    sent = _send(keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue")
-    if isinstance(sent, str):
-        if sent == _DRY_RUN:
-            logger.info("dry run: would fill the redemption queue of %s", vault.address)
-        else:
-            _queue_alert(keeper, vault.address, sent)
+    try:
+        sent = _send(
+            keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue"
+        )
+    except ExecutionError as exc:
+        _queue_alert(keeper, vault.address, str(exc))
+        return None
+    if sent is None:
+        logger.info("dry run: would fill the redemption queue of %s", vault.address)
         return None
     logger.info("filled the redemption queue of %s (tx %s)", vault.address, sent.tx_hash)
     return str(sent.tx_hash)
