@@ -6,7 +6,10 @@ Definitions (also in ``docs/chaos.md``):
   (``|net delta - target| > band``) until a ``VaultRebalanced`` event for it (the need is
   *served*: blocks to rebalance = event block - first outside block) or until a block whose
   post-state has it back inside with no rebalance (the need *lapsed*: the market moved it back
-  before any hedge). Needs still open when the run ends are counted apart.
+  before any hedge). Needs still open when the run ends are counted apart. The same need
+  measured *from ready*: from the first block that had the vault outside its band with its own
+  ``rebalanceTrigger()`` ready (the chain would take the hedge), which leaves out the blocks the
+  contract itself refuses, e.g. while the pool is off the oracle by more than the allowed gap.
 - **Duplicate rebalance.** A mined rebalance of vault V whose intent was decided at a block no
   later than the block where the previous rebalance of V was mined: the keeper hedged a need it
   had already hedged, without having seen the first hedge land. Two mined transactions of one
@@ -39,6 +42,9 @@ class BlockObs:
     rebalanced: dict[str, list[str]] = field(default_factory=dict)
     #: Per vault: hashes of batches in which its rebalance failed (``VaultRebalanceFailed``).
     failed: dict[str, list[str]] = field(default_factory=dict)
+    #: Per vault: its own ``rebalanceTrigger()`` was ready in the block's post-state (the chain
+    #: would accept a hedge; false while e.g. the pool is off the oracle by more than the gap).
+    ready: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass
@@ -46,6 +52,9 @@ class NeedStats:
     """How needs went."""
 
     served: list[int] = field(default_factory=list)
+    #: Per served need: blocks from the first block that had it outside *and* its own trigger
+    #: ready (the chain would take the hedge) to the rebalance; ``None`` when never ready before.
+    served_from_ready: list[int] = field(default_factory=list)
     lapsed: int = 0
     open_at_end: int = 0
     rebalances: int = 0
@@ -56,6 +65,7 @@ def needs(blocks: Iterable[BlockObs]) -> NeedStats:
     """Walk the blocks in order and pair each band exit with its rebalance (see module doc)."""
     out = NeedStats()
     opened: dict[str, int] = {}
+    ready_at: dict[str, int] = {}
     for b in sorted(blocks, key=lambda x: x.number):
         vaults = set(b.outside) | set(b.rebalanced)
         for v in sorted(vaults):
@@ -63,14 +73,20 @@ def needs(blocks: Iterable[BlockObs]) -> NeedStats:
             out.rebalances += len(hits)
             if hits:
                 start = opened.pop(v, None)
+                ready = ready_at.pop(v, None)
                 if start is None:
                     out.rebalances_without_need += 1
                 else:
                     out.served.append(b.number - start)
+                    if ready is not None:
+                        out.served_from_ready.append(b.number - ready)
             if b.outside.get(v, False):
                 opened.setdefault(v, b.number)
+                if b.ready.get(v, False):
+                    ready_at.setdefault(v, b.number)
             elif v in opened and not hits:
                 del opened[v]
+                ready_at.pop(v, None)
                 out.lapsed += 1
     out.open_at_end = len(opened)
     return out

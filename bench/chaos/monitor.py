@@ -99,6 +99,7 @@ class ChainMonitor:
         outside = {
             s.vault: abs(s.net_delta - s.thresholds.target_delta) > s.thresholds.band for s in snaps
         }
+        ready = {s.vault: bool(s.trigger_ready) for s in snaps}
         rebalanced: dict[str, list[str]] = {}
         failed: dict[str, list[str]] = {}
         logs = self.w3.eth.get_logs({"address": self.batcher.address, "fromBlock": n, "toBlock": n})
@@ -114,4 +115,6 @@ class ChainMonitor:
                 vault = str(Web3.to_checksum_address(decoded["args"]["vault"]))
                 into.setdefault(vault, []).append(tx)
                 break
-        return BlockObs(n, int(block.get("baseFeePerGas", 0) or 0), outside, rebalanced, failed)
+        return BlockObs(
+            n, int(block.get("baseFeePerGas", 0) or 0), outside, rebalanced, failed, ready
+        )

@@ -77,6 +77,8 @@ class ProxyStats:
     by_kind: dict[str, int]
     rpc_error_codes: dict[int, int]
     dropped_sends: int
+    #: Requests by what they asked: the method, or ``batch:<method>+<method>…`` (sorted, unique).
+    by_method: dict[str, int]
 
 
 class FaultProxy:
@@ -127,6 +129,7 @@ class FaultProxy:
         self._by_kind: Counter[str] = Counter()
         self._codes: Counter[int] = Counter()
         self._dropped_sends = 0
+        self._by_method: Counter[str] = Counter()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -189,13 +192,17 @@ class FaultProxy:
                 by_kind={k: self._by_kind.get(k, 0) for k in FAULT_KINDS},
                 rpc_error_codes=dict(self._codes),
                 dropped_sends=self._dropped_sends,
+                by_method=dict(self._by_method.most_common()),
             )
 
     # -- decisions --------------------------------------------------------------------------
-    def _draw(self, n_calls: int) -> tuple[str | None, list[tuple[int, str] | None]]:
+    def _draw(
+        self, n_calls: int, what: str = "?"
+    ) -> tuple[str | None, list[tuple[int, str] | None]]:
         """Pick this request's fault (or None) and, for ``rpc_error``, each call's error."""
         with self._lock:
             self._requests += 1
+            self._by_method[what] += 1
             self._calls += n_calls
             if self._rng.random() >= self._rate:
                 return None, []
@@ -232,6 +239,27 @@ class FaultProxy:
             conn.close()
 
 
+def _method(call: dict[str, Any]) -> str:
+    """A call's method; an ``eth_call`` also names its 4-byte selector, a block read its tag."""
+    method = str(call.get("method", "?"))
+    params = call.get("params") or []
+    if method == "eth_call" and params and isinstance(params[0], dict):
+        data = str(params[0].get("data") or params[0].get("input") or "")
+        return f"eth_call({data[:10]})"
+    if method == "eth_getBlockByNumber" and params:
+        tag = str(params[0])
+        return f"eth_getBlockByNumber({tag if not tag.startswith('0x') else 'number'})"
+    return method
+
+
+def _what(calls: list[dict[str, Any]], *, batch: bool) -> str:
+    """What a request asked, for :attr:`ProxyStats.by_method`."""
+    methods = sorted({_method(c) for c in calls})
+    if not batch:
+        return methods[0] if methods else "?"
+    return "batch:" + "+".join(methods)
+
+
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -266,7 +294,9 @@ class _Handler(BaseHTTPRequestHandler):
             else []
         )
         proxy = self.owner
-        kind, errors = proxy._draw(max(len(calls), 1))
+        kind, errors = proxy._draw(
+            max(len(calls), 1), _what(calls, batch=isinstance(payload, list))
+        )
         if kind in ("http_500", "http_502", "http_429"):
             status = {"http_500": 500, "http_502": 502, "http_429": 429}[kind]
             extra = {"Retry-After": str(proxy.retry_after_s)} if status == 429 else {}

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 
-def _btr(section: dict[str, Any]) -> str:
-    b = section.get("blocks_to_rebalance") or {}
+def _btr(section: dict[str, Any], key: str = "blocks_to_rebalance") -> str:
+    b = section.get(key) or {}
     vals = [b.get(k) for k in ("median", "p90", "max")]
     return " / ".join("-" if v is None else f"{v:g}" for v in vals)
 
@@ -27,6 +27,10 @@ def table(result: dict[str, Any]) -> str:
             ),
             ("failed cycles / cycles", [f"{s['failed_cycles']} / {s['cycles']}" for _, s in cols]),
             ("blocks to rebalance, median / p90 / max", [_btr(s) for _, s in cols]),
+            (
+                "  the same, from the vault's trigger ready",
+                [_btr(s, "blocks_to_rebalance_from_ready") for _, s in cols],
+            ),
             (
                 "needs served / lapsed",
                 [f"{s['needs_served']} / {s['needs_lapsed']}" for _, s in cols],

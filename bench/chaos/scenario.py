@@ -312,6 +312,7 @@ def common_measures(run: Live) -> dict[str, Any]:
         "orphan_intents": journal.orphan_intents,
         "open_intents": journal.open_intents,
         "blocks_to_rebalance": percentiles(ns.served),
+        "blocks_to_rebalance_from_ready": percentiles(ns.served_from_ready),
         "needs_served": len(ns.served),
         "needs_lapsed": ns.lapsed,
         "needs_open_at_end": ns.open_at_end,
@@ -326,6 +327,7 @@ def common_measures(run: Live) -> dict[str, Any]:
         "requests": stats.requests,
         "faulted": stats.faulted,
         "faults_by_kind": stats.by_kind,
+        "requests_by_method": stats.by_method,
     }
 
 

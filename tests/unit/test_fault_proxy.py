@@ -208,6 +208,48 @@ def test_needs_pair_band_exits_with_rebalances() -> None:
     assert percentiles([]) == {"median": None, "p90": None, "max": None}
 
 
+def test_needs_are_also_measured_from_the_vaults_trigger_ready() -> None:
+    from bench.chaos.measure import BlockObs, needs
+
+    def obs(n: int, out: bool, ready: bool, hit: bool = False) -> BlockObs:
+        return BlockObs(n, 0, {"A": out}, {"A": ["0xa"]} if hit else {}, {}, {"A": ready})
+
+    blocks = [
+        obs(1, True, False),  # out of band, the contract refuses (e.g. the oracle gap)
+        obs(2, True, False),
+        obs(3, True, True),  # the chain would take the hedge from here
+        obs(4, False, False, hit=True),  # served: 3 blocks from the exit, 1 from ready
+        obs(5, True, False),  # a need that never became ready before its hedge
+        obs(6, False, False, hit=True),
+    ]
+    out = needs(blocks)
+    assert out.served == [3, 1]
+    assert out.served_from_ready == [1]
+
+
+def test_a_request_is_counted_by_what_it_asked(upstream: _Upstream) -> None:
+    with FaultProxy(upstream.url, rate=0.0) as proxy:
+        _call(proxy.url, "eth_blockNumber")
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_call",
+            "params": [{"data": "0x12345678ff"}],
+        }
+        requests.post(proxy.url, json=body, timeout=2)
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": m, "params": []}
+            for i, m in enumerate(("eth_estimateGas", "eth_chainId", "eth_chainId"))
+        ]
+        requests.post(proxy.url, json=batch, timeout=2)
+        stats = proxy.stats()
+    assert stats.by_method == {
+        "eth_blockNumber": 1,
+        "eth_call(0x12345678)": 1,
+        "batch:eth_chainId+eth_estimateGas": 1,
+    }
+
+
 def test_duplicates_are_hedges_decided_before_the_previous_one_landed() -> None:
     from bench.chaos.measure import JournalView, duplicate_rebalances
 
