@@ -71,7 +71,7 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     if keeper.sender is None:
         return Settled()
     sender = keeper.sender
-    reorged = sender.check_reorgs(head)
+    reorged = sender.check_reorgs(head, keeper.probe_headers)
     for intent in reorged:
         keeper.metrics.rebalances.labels("reorged").inc()
         keeper.alerter.alert(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from web3 import Web3
 
@@ -51,6 +53,11 @@ class Keeper:
     fee_capped: bool = False
     #: The block the signer's balance was last read at.
     balance_read_at: int | None = None
+    #: The head block's header as the loop's poll last read it (number, timestamp, base fee):
+    #: the cycle that follows prices its batch with it instead of reading it again.
+    head_block: Mapping[str, Any] | None = None
+    #: Headers the same poll read for the sender's reorg check (block number -> header).
+    probe_headers: dict[int, Any] | None = None
 
     @property
     def dry_run(self) -> bool:

@@ -13,11 +13,13 @@ Runner` calls it once per new block. Each step lives in its own module:
    series (vectorized Black-Scholes) -- where the contract's fixed-point ints become floats, once
    -- and the vol forecast (EWMA over the oracle rounds seen so far, else the vaults' own vol).
 4. **Decide** (:func:`keeper.strategy.plan`) with the cycle's costs: the gas price from the latest
-   base fee plus the tip, and the L1 fee of a batch (fixed and per-vault parts). A vault the
-   policy wants but whose own trigger refuses is asked why (:func:`keeper.app.observe.
-   explain_blocked`), and the decoded blocker joins its decision's reason.
+   base fee plus the tip, and the L1 fee of a batch (fixed and per-vault parts).
 5. **Act** (:mod:`keeper.app.act`). Simulate the exact batch, drop vaults that would revert, then
    journal, sign, send and wait.
+6. **Explain and log.** A vault the policy wanted but whose own trigger refuses is asked why
+   (:func:`keeper.app.observe.explain_blocked`), and the decoded blocker joins its decision's
+   reason; then every decision is logged. This comes after the send (even a failed one), so its
+   reads never delay a hedge.
 """
 
 from __future__ import annotations
@@ -57,11 +59,15 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     settle_expired(keeper, seen.expired, seen.block, seen.timestamp)  # expired series first
     views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
-    costs = batch_costs(keeper, views)
+    costs = batch_costs(keeper, views, seen.block)
     the_plan = plan(keeper.policy, views, market, costs)
-    the_plan, blocked = explain_blocked(keeper, the_plan, seen.block)
-    log_decisions(keeper, the_plan, views, seen.block)
-    acted = act(keeper, the_plan, seen.block, settled.blocked)
+    try:
+        acted = act(keeper, the_plan, seen.block, settled.blocked)
+    finally:
+        # After the send: naming what blocks the vaults left out is for the logs and alerts,
+        # and its reads stay off the path between the decision and the send.
+        the_plan, blocked = explain_blocked(keeper, the_plan, seen.block, seen.healthy)
+        log_decisions(keeper, the_plan, views, seen.block)
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)

@@ -24,14 +24,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
+import sqlite3
 import statistics
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import FrameType
+from typing import Any, cast
 
 from web3.exceptions import Web3Exception
+from web3.providers import JSONBaseProvider
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
@@ -83,13 +86,15 @@ class Runner:
         self.poll_interval_s = poll_interval_s
         self.max_cycles = max_cycles
         self._cycle = cycle or (lambda k: run_cycle(k, self._head))
-        self._block_number = block_number or (lambda: int(keeper.w3.eth.block_number))
+        self._block_number = block_number or self._poll_head
         self._on_result = on_result
         self.cycle_deadline_s = cycle_deadline_s
         self.unserved_alert_blocks = max(1, unserved_alert_blocks)
         self.max_backoff_s = max_backoff_s
         self._stop = threading.Event()
         self._head: int | None = None
+        #: The block whose header the head polls fetch too (see :meth:`_poll_head`).
+        self._probe: int | None = None
         self._reconciled = keeper.sender is None
         #: Systemic failures in a row (the breaker's count).
         self.failures = 0
@@ -108,6 +113,45 @@ class Runner:
         self._intervals: deque[float] = deque(maxlen=16)
         #: Block-number polls made (each is an RPC request).
         self.polls = 0
+
+    def _poll_head(self) -> int:
+        """Read the head block's header (kept for the cycle's costs) and return its number.
+
+        With the sender's reorg probe set (:meth:`~keeper.execution.sender.Sender.reorg_probe`,
+        taken once per wait), that block's header comes in the same JSON-RPC batch, so the
+        cycle's reorg check needs no read of its own. If the batch fails for any reason but a
+        transient one (e.g. the probed block is gone), the head is read alone and the reorg
+        check reads the block itself, as without a probe.
+        """
+        keeper, probe = self.keeper, self._probe
+        w3 = keeper.w3
+        keeper.probe_headers = None
+        if probe is not None and isinstance(w3.provider, JSONBaseProvider):
+            try:
+                with w3.batch_requests() as batch:
+                    batch.add(w3.eth.get_block("latest"))
+                    batch.add(w3.eth.get_block(probe))
+                    header, probed = batch.execute()
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                logger.debug("head and reorg probe in one batch failed: %s", exc)
+            else:
+                keeper.head_block = cast(Mapping[str, Any], header)
+                keeper.probe_headers = {probe: probed}
+                return int(keeper.head_block["number"])
+        keeper.head_block = w3.eth.get_block("latest")
+        return int(keeper.head_block["number"])
+
+    def _reorg_probe(self) -> int | None:
+        sender = self.keeper.sender
+        if sender is None:
+            return None
+        try:
+            return sender.reorg_probe()
+        except sqlite3.Error as exc:  # the journal: the cycle's reorg check will say more
+            logger.debug("no reorg probe: %s", exc)
+            return None
 
     def stop(self, *_: object) -> None:
         """Ask the loop to stop after the current cycle (signal-safe)."""
@@ -244,6 +288,7 @@ class Runner:
             if early > 0:
                 self._stop.wait(early)
         waited = False
+        self._probe = self._reorg_probe()
         while not self._stop.is_set():
             try:
                 with deadline(self.cycle_deadline_s):

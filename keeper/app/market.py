@@ -11,9 +11,9 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -82,10 +82,16 @@ def market_view(
     return MarketView(now=now, forecast_vol=forecast, reference_vol=cfg.reference_vol)
 
 
-def batch_costs(keeper: Keeper, views: Sequence[VaultView]) -> CostInputs:
-    """What a batch costs at the head block (no L1-fee read when there is nothing to plan)."""
+def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = None) -> CostInputs:
+    """What a batch costs at the head block (no L1-fee read when there is nothing to plan).
+
+    The head is the header the loop's poll just read (``keeper.head_block``) when it is at least
+    as new as ``block``, the block the cycle observed; else it is read.
+    """
     cfg = keeper.config
-    head = read_with_retry(lambda: keeper.w3.eth.get_block("latest"))
+    head: Mapping[str, Any] | None = keeper.head_block
+    if head is None or (block is not None and int(head["number"]) < block):
+        head = read_with_retry(lambda: keeper.w3.eth.get_block("latest"))
     base_fee = int(head.get("baseFeePerGas", 0) or 0)
     gas_price = min(base_fee + cfg.priority_fee_wei, cfg.max_fee_per_gas_wei)
     l1_fixed, l1_per = _l1_estimate(keeper, int(head["number"]), gas_price) if views else (0, 0)

@@ -9,7 +9,8 @@ paused. Oracle problems are never cycle failures: the breaker is for the keeper'
 
 After the policy has decided, :func:`explain_blocked` asks the vaults it wanted to act on but
 whose own trigger is not ready *why* (``rebalanceBlocker()``, decoded: e.g.
-``OptionVaultOracleGap(...)``). Those outside their on-chain band are counted in
+``OptionVaultOracleGap(...)``); a vault the off-chain trigger surely puts inside its own band is
+named without the read. Those outside their on-chain band are counted in
 ``keeper_vaults_blocked``, and a vault that stays out of band and blocked for
 ``blocked_alert_blocks`` blocks raises an alert. Vaults the keeper can act on,
 or does not want to, are never asked.
@@ -17,6 +18,7 @@ or does not want to, are never asked.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -25,12 +27,16 @@ import numpy as np
 from keeper.chain.blockers import read_blockers
 from keeper.chain.lens import LensRead
 from keeper.chain.oracle import oracle_fault_reason
+from keeper.errors import ChainError
 from keeper.pricing.book import VaultBook, book_of
+from keeper.pricing.trigger import Blocker
 from keeper.strategy import RebalancePlan
 from keeper.strategy.policies import Reason
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
+
+logger = logging.getLogger(__name__)
 
 #: ``read_errors`` bits that mean the vault's price or sequencer feed could not be read.
 _ORACLE_READ_ERRORS = LensRead.ORACLE | LensRead.SEQUENCER
@@ -91,10 +97,12 @@ def observe(keeper: Keeper) -> Observation:
 #: In a decision's reason (``"<family>: <reason text> (<numbers>)"``, see
 #: :func:`keeper.strategy.plan`): the policy wanted the vault but its own trigger refused.
 NOT_READY = f": {Reason.NOT_READY.text} ("
+#: The blocker of a vault inside its own band, named from the off-chain trigger.
+WITHIN_BAND = "OptionVaultWithinBand (inside its on-chain band, by the off-chain trigger)"
 
 
 def explain_blocked(
-    keeper: Keeper, the_plan: RebalancePlan, block: int
+    keeper: Keeper, the_plan: RebalancePlan, block: int, book: VaultBook | None = None
 ) -> tuple[RebalancePlan, dict[str, str]]:
     """Name the blocker of every vault the policy wanted but whose trigger is not ready.
 
@@ -102,11 +110,25 @@ def explain_blocked(
     ready: OptionVaultOracleGap(...) (|dev| ...)``), and ``{vault: blocker}``. Sets
     ``keeper_vaults_blocked`` and alerts (kind ``blocked``) for a vault blocked
     ``blocked_alert_blocks`` blocks in a row.
+
+    With the cycle's ``book``, a vault its off-chain trigger puts surely inside its own band
+    (blocker ``WITHIN_BAND``, not within pricing tolerance of the edge) is named
+    :data:`WITHIN_BAND` without asking the chain: a policy tighter than the vault's band wants
+    such vaults on most cycles, and the read sat on the path between the decision and the send.
     """
     wanted = [d.vault for d in the_plan.decisions if NOT_READY in d.reason]
     blocked: dict[str, str] = {}
+    inside = _surely_within_band(book, wanted) if book is not None else set()
+    for vault in inside:
+        blocked[vault] = WITHIN_BAND
+    wanted = [v for v in wanted if v not in inside]
     if wanted:
-        raw = read_blockers(keeper.w3, wanted, block)
+        try:
+            raw = read_blockers(keeper.w3, wanted, block)
+        except ChainError as exc:
+            # Only the explanation is lost (the cycle's decisions and send stand).
+            logger.warning("cannot read why %d vaults are blocked: %s", len(wanted), exc)
+            raw = {}
         for vault in wanted:
             data = raw.get(vault)
             if data is None:
@@ -133,6 +155,21 @@ def explain_blocked(
         for d in the_plan.decisions
     )
     return replace(the_plan, decisions=decisions), blocked
+
+
+def _surely_within_band(book: VaultBook, vaults: list[str]) -> set[str]:
+    """Of ``vaults``, those whose off-chain trigger says ``WITHIN_BAND`` with no doubt."""
+    if not vaults:
+        return set()
+    d = book.derived
+    rows = {v: i for i, v in enumerate(book.snap.vaults)}
+    return {
+        v
+        for v in vaults
+        if v in rows
+        and int(d.blocker[rows[v]]) == int(Blocker.WITHIN_BAND)
+        and not bool(d.uncertain[rows[v]])
+    }
 
 
 def _alert_long_blocks(keeper: Keeper, blocked: dict[str, str], block: int) -> None:

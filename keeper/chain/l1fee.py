@@ -25,9 +25,9 @@ pricing a one- and a two-item dummy transaction, signed with a throwaway key and
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import rlp  # type: ignore[import-untyped]
 from eth_abi.abi import decode as abi_decode
@@ -39,6 +39,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.providers import JSONBaseProvider
 
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ChainError
@@ -152,6 +153,32 @@ class OpL1Fee:
         unsigned = unsigned_tx_bytes(signed_tx)
         return Wei(self._call("getL1Fee(bytes)", ["bytes"], [unsigned], "uint256"))
 
+    def fees(self, signed_txs: Sequence[bytes]) -> list[Wei]:
+        """``getL1Fee`` of each transaction, in one JSON-RPC batch (one round trip).
+
+        Providers without batches (the in-process test chain) are asked one call at a time.
+        """
+        datas = [
+            HexBytes(_selector("getL1Fee(bytes)") + abi_encode(["bytes"], [unsigned_tx_bytes(t)]))
+            for t in signed_txs
+        ]
+        if len(datas) < 2 or not isinstance(self.w3.provider, JSONBaseProvider):
+            return [self.fee(t, "", b"") for t in signed_txs]
+
+        def batch_call() -> list[bytes]:
+            with self.w3.batch_requests() as batch:
+                for data in datas:
+                    batch.add(self.w3.eth.call({"to": self.address, "data": data}))
+                return [bytes(cast(bytes, r)) for r in batch.execute()]
+
+        try:
+            raws = read_with_retry(batch_call, attempts=self.attempts)
+        except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
+            raise ChainError(
+                f"GasPriceOracle.getL1Fee(bytes) failed: {type(exc).__name__}"
+            ) from exc
+        return [Wei(int(abi_decode(["uint256"], raw)[0])) for raw in raws]
+
     def params(self) -> EcotoneParams:
         """Read the Ecotone parameters from the oracle."""
         return EcotoneParams(
@@ -221,9 +248,10 @@ def l1_fee_parts(
     """
     if isinstance(reader, NoL1Fee):
         return 0, 0
-    out = []
-    for n in (1, 2):
-        raw, data = signed_tx(n)
-        out.append(int(reader.fee(raw, to, data)))
+    txs = [signed_tx(n) for n in (1, 2)]
+    if isinstance(reader, OpL1Fee):
+        out = [int(f) for f in reader.fees([raw for raw, _ in txs])]  # one round trip
+    else:
+        out = [int(reader.fee(raw, to, data)) for raw, data in txs]
     per = max(out[1] - out[0], 0)
     return max(out[0] - per, 0), per

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,13 @@ from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
-from keeper.execution.transactions import base_fee, build_tx, chain_nonce, sign_tx
+from keeper.execution.transactions import (
+    base_fee,
+    build_tx,
+    chain_nonce,
+    pending_nonce_and_base_fee,
+    sign_tx,
+)
 from keeper.units import Wei
 
 logger = logging.getLogger(__name__)
@@ -191,9 +197,12 @@ class Sender:
 
     def next_nonce(self) -> int:
         """The nonce for a new transaction: past the chain's pending nonce and the journal's."""
-        chain = self.chain_nonce("pending")
+        return self._next_nonce_after(self.chain_nonce("pending"))
+
+    def _next_nonce_after(self, chain_pending: int) -> int:
+        """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce."""
         pending = self.journal.pending_nonces(self.address)
-        return max([chain, *(n + 1 for n in pending)])
+        return max([chain_pending, *(n + 1 for n in pending)])
 
     def _receipt(self, tx_hash: str) -> Any:
         try:
@@ -308,8 +317,9 @@ class Sender:
             FeeCapError: The base fee is above the cap (nothing journaled).
             ExecutionError: The node refused the transaction.
         """
-        nonce = self.next_nonce()
-        fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
+        nonce = self._next_nonce_after(chain)
+        fees = initial_fees(base, self.tip, self.caps)
         record = self._journal_signed(
             lambda: self.journal.open_intent(vaults, block, note=note),
             to,
@@ -675,28 +685,43 @@ class Sender:
                 return None
             self._sleep(min(self.poll_s, 0.2))
 
-    def check_reorgs(self, head: int | None = None) -> list[int]:
-        """Mark mined transactions whose block is gone; return their intents to re-evaluate.
-
-        Only transactions not yet final (mined less than ``finality_depth`` blocks below
-        ``head``) are looked at, and cheaply: blocks are hash-chained, so if the newest block
-        holding one of them still has the hash journaled for it, none of them moved (one header
-        read). Only when it changed are their receipts read one by one. A cycle with nothing
-        recent in the journal reads nothing.
-        """
-        recent = [
+    def _recent_mined(self) -> list[TxRecord]:
+        return [
             rec
             for status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REORGED)
             for rec in self.journal.with_status(status, self.address)
             if rec.mined_block is not None
         ]
+
+    def reorg_probe(self) -> int | None:
+        """The block :meth:`check_reorgs` would read: the newest holding a mined tx of ours.
+
+        The loop reads it together with the head (one round trip) and hands the header over;
+        ``None`` when nothing mined is journaled.
+        """
+        live = [r for r in self._recent_mined() if r.status is not TxStatus.REORGED]
+        return max((_block(r) for r in live), default=None)
+
+    def check_reorgs(
+        self, head: int | None = None, headers: Mapping[int, Any] | None = None
+    ) -> list[int]:
+        """Mark mined transactions whose block is gone; return their intents to re-evaluate.
+
+        Only transactions not yet final (mined less than ``finality_depth`` blocks below
+        ``head``) are looked at, and cheaply: blocks are hash-chained, so if the newest block
+        holding one of them still has the hash journaled for it, none of them moved (one header
+        read, none when ``headers`` already holds that block's header, read with the head).
+        Only when it changed are their receipts read one by one. A cycle with nothing recent in
+        the journal reads nothing.
+        """
+        recent = self._recent_mined()
         if not recent:
             return []
         head = self._head() if head is None else head
         horizon = head - self.finality_depth
         live = [r for r in recent if r.status is not TxStatus.REORGED and _block(r) >= horizon]
         reorged: list[int] = []
-        if live and not self._still_canonical(max(live, key=_block)):
+        if live and not self._still_canonical(max(live, key=_block), headers):
             for rec in live:
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
@@ -718,11 +743,12 @@ class Sender:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
 
-    def _still_canonical(self, rec: TxRecord) -> bool:
+    def _still_canonical(self, rec: TxRecord, headers: Mapping[int, Any] | None = None) -> bool:
         """Whether the block ``rec`` was mined in is still the chain's block at that height."""
         number = _block(rec)
+        known = headers.get(number) if headers else None
         try:
-            block = read_with_retry(lambda: self.w3.eth.get_block(number))
+            block = known or read_with_retry(lambda: self.w3.eth.get_block(number))
         except BlockNotFound:
             return False  # the chain is shorter now: that block is gone
         current = block.get("hash") if block is not None else None

@@ -16,7 +16,7 @@ import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -26,9 +26,10 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
+from web3.providers import JSONBaseProvider
 
 from keeper.chain.artifacts import load_abi
-from keeper.chain.retry import read_with_retry
+from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ChainError, TxRevertedError
 from keeper.execution.decode import ErrorDecoder, revert_data
 from keeper.units import bps_up
@@ -210,7 +211,8 @@ def simulate_batch(
         rounds += 1
         data = codec.encode(remaining, [want.get(v, 0) for v in remaining])
         tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
-        outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
+        raw, estimate = _call_and_estimate(w3, tx, decoder, attempts)
+        outcomes = codec.decode(raw, decoder)
         failed = {o.vault: o.reason for o in outcomes if not o.ok}
         if failed:
             for vault, reason in failed.items():
@@ -223,7 +225,8 @@ def simulate_batch(
         needed = batch_gas_needed(
             data, outcomes, vault_gas_limit, codec.bookkeeping_gas(w3, to, attempts)
         )
-        estimate = _estimate(w3, tx, decoder, attempts)
+        if estimate is None:
+            estimate = _estimate(w3, tx, decoder, attempts)
         gas = bps_up(max(estimate, needed), headroom_bps)
         if gas > block_gas and len(remaining) > 1:
             keep = max(1, len(remaining) * block_gas // gas - 1)
@@ -274,6 +277,35 @@ def _call(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) ->
         raise TxRevertedError(f"rebalanceBatch reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
         raise ChainError(f"simulating rebalanceBatch failed: {type(exc).__name__}: {exc}") from exc
+
+
+def _call_and_estimate(
+    w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int
+) -> tuple[bytes, int | None]:
+    """The call's return data and its gas estimate, in one JSON-RPC batch (one round trip).
+
+    The estimate is ``None`` when the provider takes no batches (the in-process test chain) or
+    either half failed for a reason other than a transient fault: the call is then made alone,
+    so a revert is decoded as :func:`_call` does, and the caller estimates on its own.
+    """
+    if isinstance(w3.provider, JSONBaseProvider):
+
+        def both() -> tuple[bytes, int]:
+            with w3.batch_requests() as batch:
+                batch.add(w3.eth.call(tx))  # type: ignore[arg-type]
+                batch.add(w3.eth.estimate_gas(tx))  # type: ignore[arg-type]
+                raw, gas = batch.execute()
+            return bytes(cast(bytes, raw)), int(cast(int, gas))
+
+        try:
+            return read_with_retry(both, attempts=attempts)
+        except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
+            if is_transient(exc):
+                raise ChainError(
+                    f"simulating rebalanceBatch failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            # A revert in either half: the call alone names it.
+    return _call(w3, tx, decoder, attempts), None
 
 
 def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> int:

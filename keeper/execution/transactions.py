@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -25,7 +25,8 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, TimeExhausted
-from web3.types import BlockIdentifier, TxReceipt
+from web3.providers import JSONBaseProvider
+from web3.types import BlockData, BlockIdentifier, TxReceipt
 
 from keeper.chain.retry import read_with_retry
 from keeper.errors import TxRevertedError, TxTimeoutError
@@ -106,6 +107,27 @@ def base_fee(w3: Web3) -> Wei:
     """The latest block's base fee (0 on a chain without one)."""
     block = read_with_retry(lambda: w3.eth.get_block("latest"))
     return Wei(int(block.get("baseFeePerGas", 0) or 0))
+
+
+def pending_nonce_and_base_fee(w3: Web3, address: str) -> tuple[int, Wei]:
+    """``address``'s ``pending`` nonce and the latest base fee, in one JSON-RPC batch.
+
+    The two reads a new send needs, in one round trip (one request a flaky RPC can fail, not
+    two). Providers without batches (the in-process test chain) are asked one after the other.
+    """
+    checked = to_checksum_address(address)
+    if not isinstance(w3.provider, JSONBaseProvider):
+        return chain_nonce(w3, checked, "pending"), base_fee(w3)
+
+    def both() -> tuple[int, Wei]:
+        with w3.batch_requests() as batch:
+            batch.add(w3.eth.get_transaction_count(checked, "pending"))
+            batch.add(w3.eth.get_block("latest"))
+            nonce, block = batch.execute()
+        head = cast(BlockData, block)
+        return int(cast(int, nonce)), Wei(int(head.get("baseFeePerGas", 0) or 0))
+
+    return read_with_retry(both)
 
 
 def chain_nonce(w3: Web3, address: str, block: BlockIdentifier = "latest") -> int:

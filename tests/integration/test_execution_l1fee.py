@@ -64,6 +64,9 @@ def test_formula_matches_the_contract(chain: Chain) -> None:
         on_chain = oracle.functions.getL1Fee(unsigned).call()
         assert on_chain == ecotone_l1_fee(unsigned, PARAMS)
         assert reader.fee(raw, oracle.address, data) == on_chain
+    # Several at once (one JSON-RPC batch where the provider takes batches): the same fees.
+    raws = [signed_batch(n)[0] for n in (1, 2, 10)]
+    assert reader.fees(raws) == [ecotone_l1_fee(unsigned_tx_bytes(r), PARAMS) for r in raws]
     # More vaults, more calldata, more L1 fee.
     assert reader.fee(*signed_batch(2)[:1], "", b"") < reader.fee(*signed_batch(3)[:1], "", b"")
 

@@ -25,10 +25,11 @@ from web3.contract import Contract
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import run_cycle
+from keeper.app.loop import Runner
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil, free_port
 from keeper.chain.artifacts import load_artifact
-from keeper.chain.connection import connect
+from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.l1fee import OpL1Fee
 from keeper.cli import main
 from keeper.devnet.quotes import premium_bounds, signed_write
@@ -42,6 +43,9 @@ from keeper.devnet.stack import (
 )
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
+from keeper.execution.journal import TxStatus
+from keeper.execution.simulate import simulate_batch
+from keeper.execution.transactions import pending_nonce_and_base_fee
 from keeper.ops.alerts import Alerter
 from keeper.settings import load_settings
 
@@ -505,3 +509,77 @@ def test_a_node_down_at_start_up_gives_up_in_one_line(tmp_path: Path) -> None:
     (line,) = _error_lines(err)
     assert "cannot reach RPC at http://127.0.0.1" in line
     assert "gave up after" in line
+
+
+def test_simulating_and_sending_a_batch_take_three_round_trips(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Between the decision and the broadcast a flaky RPC can fail every request, so the path is
+    # kept short: the batch's simulation and its gas estimate share one JSON-RPC batch, the check
+    # at the signed gas limit is one call, and the pending nonce and the base fee one more batch.
+    k = _keeper(stack, tmp_path)
+    assert run_cycle(k).tx_status == "mined"  # warms the codec's cached limits
+    stack.advance(120)
+    stack.set_price(PRICE * 110 // 100)
+    counter = rpc_counter(stack.w3)
+    requests0, calls0 = counter.snapshot()
+    sim = simulate_batch(
+        stack.w3,
+        stack.batcher.address,
+        stack.addresses(),
+        stack.keeper.address,
+        k.decoder,
+        codec=k.codec,
+    )
+    assert set(sim.vaults) == {stack.vaults[0].address, stack.vaults[2].address}
+    assert sim.dropped  # the vault inside its band was dropped, then the rest re-simulated
+    requests1, calls1 = counter.snapshot()
+    # Round 1: call + estimate (the in-band vault fails: dropped); round 2: call + estimate,
+    # then the check at the signed gas.
+    assert (requests1 - requests0, calls1 - calls0) == (3, 5)
+    assert k.sender is not None
+    nonce, base = pending_nonce_and_base_fee(stack.w3, k.sender.address)
+    requests2, calls2 = counter.snapshot()
+    assert (requests2 - requests1, calls2 - calls1) == (1, 2)
+    assert nonce == stack.w3.eth.get_transaction_count(stack.keeper.address, "pending")
+    assert base == stack.w3.eth.get_block("latest")["baseFeePerGas"]
+
+
+def test_the_reorg_check_uses_the_header_the_head_poll_read(stack: Stack, tmp_path: Path) -> None:
+    # The loop reads the newest block holding a mined tx of ours in the same JSON-RPC batch as
+    # the head, and the reorg check judges by that header instead of reading it again.
+    k = _keeper(stack, tmp_path)
+    first = run_cycle(k)
+    assert first.tx_status == "mined"
+    assert k.sender is not None
+    mined = k.sender.journal.with_status(TxStatus.MINED, k.sender.address)
+    assert len(mined) == 1
+    block = mined[0].mined_block
+    assert k.sender.reorg_probe() == block
+    # Handed that block's header, the check reads nothing; without it, it reads the header.
+    head = stack.w3.eth.block_number
+    header = stack.w3.eth.get_block(block)
+    counter = rpc_counter(stack.w3)
+    before = counter.snapshot()
+    assert k.sender.check_reorgs(head, {block: header}) == []
+    assert counter.snapshot() == before
+    assert k.sender.check_reorgs(head) == []
+    assert counter.snapshot()[0] == before[0] + 1
+
+    # Through the loop: the batch's block is replaced by another at the same height; the poll
+    # fetched that height's header with the head, and the cycle saw the reorg.
+    stack.advance(120)  # past minInterval
+    stack.set_price(PRICE * 110 // 100)
+    k2 = _keeper(stack, tmp_path / "second")
+    assert run_cycle(k2).tx_status == "mined"
+    assert k2.sender is not None
+    probe = k2.sender.reorg_probe()
+    assert probe is not None
+    stack.rpc("anvil_rollback", 1)
+    stack.rpc("evm_mine")
+    stack.rpc("evm_mine")
+    results: list[Any] = []
+    Runner(k2, max_cycles=1, poll_interval_s=0.01, on_result=results.append).run()
+    assert k2.probe_headers is not None
+    assert set(k2.probe_headers) == {probe}
+    assert results[0].reorged_intents == (1,)

@@ -94,9 +94,12 @@ class FakeLens:
 class FakeEth:
     chain_id: int = 10
     block_number: int = 100
+    base_fee: int = 1_000_000
+    block_reads: int = 0
 
     def get_block(self, tag: Any) -> dict[str, int]:
-        return {"number": self.block_number, "baseFeePerGas": 1_000_000}
+        self.block_reads += 1
+        return {"number": self.block_number, "baseFeePerGas": self.base_fee}
 
 
 @dataclass
@@ -151,8 +154,11 @@ class FakeSender:
     journal: Journal = field(default_factory=lambda: Journal(":memory:"))
     sent: list[tuple[int, str, bytes, int]] = field(default_factory=list)
 
-    def check_reorgs(self, head: int | None = None) -> list[int]:
+    def check_reorgs(self, head: int | None = None, headers: Any = None) -> list[int]:
         return []
+
+    def reorg_probe(self) -> int | None:
+        return None
 
     def balance(self) -> int:
         return 1
@@ -588,3 +594,75 @@ def test_irregular_blocks_are_not_paced(monkeypatch: pytest.MonkeyPatch) -> None
     runner.run()
     assert runner.block_interval_s() is None
     assert max(late) <= 0.2 + 1e-9, "a block was seen later than one poll period"
+
+
+def test_a_vault_surely_inside_its_band_is_explained_without_a_chain_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # band:width=0.001 of 2 contracts wants |dev| > 0.002; the vaults' own band is 0.1. Vault 0
+    # sits inside it (the contract says OptionVaultWithinBand); vault 1 is outside it but
+    # rebalanced 100 s ago under a 1,000 s minimum interval (OptionVaultTooSoon): only vault 1
+    # is asked why, and only vault 1 counts as blocked.
+    asked: list[list[str]] = []
+
+    def fake_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+        asked.append(list(vaults))
+        return {v: b"" for v in vaults}
+
+    monkeypatch.setattr("keeper.app.observe.read_blockers", fake_read_blockers)
+    inside = snap(0, WAD // 20)
+    too_soon = snap(1, WAD // 2)
+    too_soon = replace(too_soon, thresholds=replace(too_soon.thresholds, min_interval=1_000))
+    k = make_keeper([inside, too_soon])
+    k.policy = parse_policy("band:width=0.001")
+    result = run_cycle(k)
+    assert asked == [[vault(1)]]
+    assert result.blocked[vault(0)].startswith("OptionVaultWithinBand")
+    assert vault(1) in result.blocked
+    assert k.metrics.value("keeper_vaults_blocked") == 1
+    assert result.planned == ()
+
+
+def test_the_loops_head_poll_serves_the_cycles_costs() -> None:
+    # The loop polls the head's header; the cycle prices its batch with that header's base fee
+    # instead of reading the block again (one request fewer between the decision and the send).
+    k = make_keeper([snap(0, WAD // 50)])
+    eth = k.w3.eth
+    eth.base_fee = 7_000_000  # type: ignore[attr-defined]
+    eth.block_number = 101  # type: ignore[attr-defined]  # the block FakeLens's first read is at
+    seen: list[CycleResult] = []
+    Runner(k, max_cycles=1, poll_interval_s=0.0, on_result=seen.append).run()
+    assert eth.block_reads == 1  # type: ignore[attr-defined]
+    assert k.head_block is not None
+    assert k.head_block["number"] == 101
+    assert seen[0].costs.gas_price_wei == 7_000_000 + k.config.priority_fee_wei
+
+
+def test_blockers_are_read_after_the_send_and_their_failure_fails_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Vault 0 is out of band and ready: the plan acts on it. Vault 1 is out of band but too soon
+    # (its trigger refuses): the keeper asks why only after the send, and a failed read only
+    # loses the explanation.
+    import keeper.app.cycle as cycle_mod
+
+    order: list[str] = []
+    real_act = cycle_mod.act
+
+    def act(*args: Any, **kw: Any) -> Any:
+        order.append("act")
+        return real_act(*args, **kw)
+
+    def failing_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+        order.append("blockers")
+        raise ChainError("rebalanceBlocker calls failed: ConnectionError")
+
+    monkeypatch.setattr(cycle_mod, "act", act)
+    monkeypatch.setattr("keeper.app.observe.read_blockers", failing_read_blockers)
+    too_soon = snap(1, WAD // 2)
+    too_soon = replace(too_soon, thresholds=replace(too_soon.thresholds, min_interval=1_000))
+    k = make_keeper([snap(0, -WAD // 2), too_soon])
+    result = run_cycle(k)
+    assert order == ["act", "blockers"]
+    assert result.planned == (vault(0),)
+    assert result.blocked == {vault(1): "unknown (rebalanceBlocker() could not be read)"}
