@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS txs (
 );
 CREATE INDEX IF NOT EXISTS txs_account_nonce ON txs(account, nonce);
 CREATE INDEX IF NOT EXISTS txs_status ON txs(status);
+CREATE INDEX IF NOT EXISTS txs_account_mined ON txs(account, mined_block);
 """
 
 
@@ -352,6 +353,34 @@ class Journal:
             q += " AND account=?"
             args = (*args, account)
         return [_tx(r) for r in self._db.execute(q + " ORDER BY id", args)]
+
+    def mined_since(self, account: str, block: int) -> list[TxRecord]:
+        """``account``'s transactions mined (or reverted, or reorged) at ``block`` or later.
+
+        Indexed on ``(account, mined_block)``: a reorg check reads only the blocks that are not
+        yet final, however long the journal's history.
+        """
+        q = (
+            "SELECT * FROM txs WHERE account=? AND mined_block IS NOT NULL AND mined_block>=? "
+            "AND status IN (?, ?, ?) ORDER BY id"
+        )
+        statuses = (TxStatus.MINED.value, TxStatus.REVERTED.value, TxStatus.REORGED.value)
+        return [_tx(r) for r in self._db.execute(q, (account, block, *statuses))]
+
+    def newest_mined_block(self, account: str, *, reorged: bool = False) -> int | None:
+        """The highest block holding one of ``account``'s mined or reverted transactions.
+
+        With ``reorged``, transactions marked reorged count too (at the block they were in).
+        """
+        statuses = [TxStatus.MINED.value, TxStatus.REVERTED.value]
+        if reorged:
+            statuses.append(TxStatus.REORGED.value)
+        marks = ", ".join("?" * len(statuses))
+        row = self._db.execute(
+            f"SELECT MAX(mined_block) AS b FROM txs WHERE account=? AND status IN ({marks})",
+            (account, *statuses),
+        ).fetchone()
+        return None if row is None or row["b"] is None else int(row["b"])
 
     def recent(self, limit: int = 20) -> list[TxRecord]:
         """The latest transactions, newest first."""

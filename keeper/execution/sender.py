@@ -685,22 +685,13 @@ class Sender:
                 return None
             self._sleep(min(self.poll_s, 0.2))
 
-    def _recent_mined(self) -> list[TxRecord]:
-        return [
-            rec
-            for status in (TxStatus.MINED, TxStatus.REVERTED, TxStatus.REORGED)
-            for rec in self.journal.with_status(status, self.address)
-            if rec.mined_block is not None
-        ]
-
     def reorg_probe(self) -> int | None:
         """The block :meth:`check_reorgs` would read: the newest holding a mined tx of ours.
 
         The loop reads it together with the head (one round trip) and hands the header over;
         ``None`` when nothing mined is journaled.
         """
-        live = [r for r in self._recent_mined() if r.status is not TxStatus.REORGED]
-        return max((_block(r) for r in live), default=None)
+        return self.journal.newest_mined_block(self.address)
 
     def check_reorgs(
         self, head: int | None = None, headers: Mapping[int, Any] | None = None
@@ -712,14 +703,17 @@ class Sender:
         holding one of them still has the hash journaled for it, none of them moved (one header
         read, none when ``headers`` already holds that block's header, read with the head).
         Only when it changed are their receipts read one by one. A cycle with nothing recent in
-        the journal reads nothing.
+        the journal reads nothing, and the journal is asked only for the rows not yet final.
         """
-        recent = self._recent_mined()
+        if head is None:
+            if self.journal.newest_mined_block(self.address, reorged=True) is None:
+                return []
+            head = self._head()
+        horizon = head - self.finality_depth
+        recent = self.journal.mined_since(self.address, horizon)
         if not recent:
             return []
-        head = self._head() if head is None else head
-        horizon = head - self.finality_depth
-        live = [r for r in recent if r.status is not TxStatus.REORGED and _block(r) >= horizon]
+        live = [r for r in recent if r.status is not TxStatus.REORGED]
         reorged: list[int] = []
         if live and not self._still_canonical(max(live, key=_block), headers):
             for rec in live:
@@ -735,8 +729,6 @@ class Sender:
         # A reorged tx that was re-included elsewhere is mined again (looked for until final).
         for rec in recent:
             if rec.status is not TxStatus.REORGED or rec.intent_id in reorged:
-                continue
-            if _block(rec) < horizon:
                 continue
             receipt = self._receipt(rec.tx_hash)
             if receipt is not None:

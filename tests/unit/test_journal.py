@@ -122,3 +122,33 @@ def test_intents_status_and_listing(journal: Journal) -> None:
     assert journal.intent(a).note == "block reorganized away"
     with pytest.raises(KeyError):
         journal.intent(999)
+
+
+def test_mined_since_reads_only_the_rows_not_yet_final(journal: Journal) -> None:
+    # A long history of final transactions is never loaded by the per-cycle reorg check.
+    assert journal.newest_mined_block(ACCT) is None
+    for n in range(50):
+        i = journal.open_intent([], n)
+        record(journal, i, n, f"0x{n:02x}")
+        journal.mark(f"0x{n:02x}", "sent")
+        journal.mark(f"0x{n:02x}", "mined", mined_block=100 + n, mined_block_hash=f"0xb{n}")
+    journal.mark("0x31", "reorged")  # nonce 49, block 149
+    other = "0x" + "bb" * 20
+    journal.record_signed(
+        intent_id=journal.open_intent([], 1),
+        account=other,
+        nonce=0,
+        tx_hash="0xff",
+        raw_tx="0x02f8",
+        max_fee=1,
+        priority_fee=1,
+        gas=21_000,
+    )
+    journal.mark("0xff", "sent")
+    journal.mark("0xff", "mined", mined_block=200, mined_block_hash="0xc")
+    recent = journal.mined_since(ACCT, 146)
+    assert [r.mined_block for r in recent] == [146, 147, 148, 149]
+    assert recent[-1].status == "reorged"
+    assert journal.newest_mined_block(ACCT) == 148  # the reorged one is not a probe target
+    assert journal.newest_mined_block(ACCT, reorged=True) == 149
+    assert journal.newest_mined_block(other) == 200
