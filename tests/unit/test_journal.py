@@ -12,10 +12,12 @@ from keeper.execution.journal import Journal
 ACCT = "0x" + "aa" * 20
 
 
-def record(j: Journal, intent: int, nonce: int, h: str, fee: int = 100) -> None:
+def record(
+    j: Journal, intent: int, nonce: int, h: str, fee: int = 100, account: str = ACCT
+) -> None:
     j.record_signed(
         intent_id=intent,
-        account=ACCT,
+        account=account,
         nonce=nonce,
         tx_hash=h,
         raw_tx="0x02f8",
@@ -134,16 +136,7 @@ def test_mined_since_reads_only_the_rows_not_yet_final(journal: Journal) -> None
         journal.mark(f"0x{n:02x}", "mined", mined_block=100 + n, mined_block_hash=f"0xb{n}")
     journal.mark("0x31", "reorged")  # nonce 49, block 149
     other = "0x" + "bb" * 20
-    journal.record_signed(
-        intent_id=journal.open_intent([], 1),
-        account=other,
-        nonce=0,
-        tx_hash="0xff",
-        raw_tx="0x02f8",
-        max_fee=1,
-        priority_fee=1,
-        gas=21_000,
-    )
+    record(journal, journal.open_intent([], 1), 0, "0xff", account=other)
     journal.mark("0xff", "sent")
     journal.mark("0xff", "mined", mined_block=200, mined_block_hash="0xc")
     recent = journal.mined_since(ACCT, 146)
