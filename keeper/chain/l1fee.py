@@ -158,12 +158,12 @@ class OpL1Fee:
 
         Providers without batches (the in-process test chain) are asked one call at a time.
         """
+        if len(signed_txs) < 2 or not isinstance(self.w3.provider, JSONBaseProvider):
+            return [self.fee(t, "", b"") for t in signed_txs]
         datas = [
             HexBytes(_selector("getL1Fee(bytes)") + abi_encode(["bytes"], [unsigned_tx_bytes(t)]))
             for t in signed_txs
         ]
-        if len(datas) < 2 or not isinstance(self.w3.provider, JSONBaseProvider):
-            return [self.fee(t, "", b"") for t in signed_txs]
 
         def batch_call() -> list[bytes]:
             with self.w3.batch_requests() as batch:
