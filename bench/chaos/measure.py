@@ -53,7 +53,8 @@ class NeedStats:
 
     served: list[int] = field(default_factory=list)
     #: Per served need: blocks from the first block that had it outside *and* its own trigger
-    #: ready (the chain would take the hedge) to the rebalance; ``None`` when never ready before.
+    #: ready (the chain would take the hedge) to the rebalance; a need never ready before its
+    #: hedge is left out.
     served_from_ready: list[int] = field(default_factory=list)
     lapsed: int = 0
     open_at_end: int = 0
