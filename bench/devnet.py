@@ -353,15 +353,20 @@ def _send_bulk(
     create_gas: int,
     step_gas: list[int],
 ) -> None:
+    tenth = n // 10 if n >= 1_000 else 0  # progress every 10% on deploys that take minutes
     for i in range(1, n):
         data = factory.functions.createVault(_params(stack, cfg, i))._encode_transaction_data()
         bulk.add(admin.address, factory.address, data, create_gas)
+        if tenth and i % tenth == 0:
+            progress("  deploying: %d of %d vaults created", i, n)
     bulk.check_all()
     count = int(factory.functions.vaultCount().call())
     if count != n:
         raise ChainError(f"factory holds {count} vaults, expected {n}")
     addresses = [str(Web3.to_checksum_address(a)) for a in factory.functions.vaults(0, n).call()]
-    for address in addresses[1:]:
+    for k, address in enumerate(addresses[1:], start=1):
         for (signer, to, data), gas in zip(steps(address), step_gas, strict=True):
             bulk.add(signer.address, to, data, gas)
+        if tenth and k % tenth == 0:
+            progress("  deploying: %d of %d vaults funded, with their books written", k, n)
     bulk.check_all()
