@@ -48,15 +48,12 @@ from bench.chaos.measure import (
 from bench.chaos.monitor import ChainMonitor
 from bench.chaos.proxy import FAULT_KINDS, FaultProxy
 from bench.chaos.supervisor import Supervisor
-from keeper.app.demo import configure_vaults
+from keeper.app.demo import deploy_demo_stack
 from keeper.chain.anvil import Anvil
 from keeper.chain.connection import connect
-from keeper.devnet.market import WAD, Accounts, Market, MarketConfig, demo_accounts
+from keeper.devnet.market import Accounts, Market, MarketConfig, demo_accounts
 from keeper.devnet.stack import (
     DevnetStack,
-    StackConfig,
-    ThresholdParams,
-    deploy_stack,
     write_addresses,
 )
 from keeper.errors import KeeperError
@@ -140,18 +137,7 @@ def devnet(cfg: ChaosConfig, where: Path, steps: int) -> Iterator[Devnet]:
         mcfg = MarketConfig(
             seed=cfg.seed, steps=steps, vol=cfg.market_vol, write_prob=cfg.write_prob
         )
-        stack = deploy_stack(
-            w3,
-            admin=accounts.admin,
-            desk=accounts.desk.address,
-            keeper=accounts.keeper_address,
-            config=StackConfig(
-                n_vaults=4,
-                price8=mcfg.spot8,
-                thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
-            ),
-        )
-        configure_vaults(w3, stack, accounts)
+        stack = deploy_demo_stack(w3, accounts, 4, mcfg.spot8)
         addresses = where / "devnet.json"
         write_addresses(addresses, stack)  # no rpc_url: KEEPER_RPC_URL (the proxy) applies
         market = Market(w3, stack, accounts, mcfg, exact_preview=False)

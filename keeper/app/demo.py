@@ -405,6 +405,29 @@ class _Tracker:
         return len(intents - landed), dropped_but_mined
 
 
+def deploy_demo_stack(w3: Web3, accounts: Accounts, n_vaults: int, price8: int) -> DevnetStack:
+    """Deploy the demo's devnet and give each vault its profile's band and vol.
+
+    The stack has ``n_vaults`` vaults on the demo's thresholds (a 60 s minimum interval, 50
+    underlying per trade); the demo, ``keeper devnet up`` and the chaos suite all use it.
+    """
+    from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack
+
+    stack = deploy_stack(
+        w3,
+        admin=accounts.admin,
+        desk=accounts.desk.address,
+        keeper=accounts.keeper_address,
+        config=StackConfig(
+            n_vaults=n_vaults,
+            price8=price8,
+            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
+        ),
+    )
+    configure_vaults(w3, stack, accounts)
+    return stack
+
+
 def configure_vaults(w3: Web3, stack: DevnetStack, accounts: Accounts) -> None:
     """Give vault i the band and vol of ``VAULT_PROFILES[i % 4]`` (admin setters)."""
     from keeper.devnet.tx import transact
@@ -484,7 +507,7 @@ def _run(
     started: float,
 ) -> DemoResult:
     from keeper.devnet.market import Market, demo_accounts, deterministic_clock
-    from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
+    from keeper.devnet.stack import write_addresses
 
     accounts = demo_accounts()
     mcfg = cfg.market()
@@ -492,18 +515,7 @@ def _run(
         # Block timestamps from the transactions alone, never the wall clock: the seeded run
         # reproduces exactly (see docs/demo.md, "Reproducible").
         deterministic_clock(w3)
-    stack = deploy_stack(
-        w3,
-        admin=accounts.admin,
-        desk=accounts.desk.address,
-        keeper=accounts.keeper_address,
-        config=StackConfig(
-            n_vaults=cfg.vaults,
-            price8=mcfg.spot8,
-            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
-        ),
-    )
-    configure_vaults(w3, stack, accounts)
+    stack = deploy_demo_stack(w3, accounts, cfg.vaults, mcfg.spot8)
     write_addresses(cfg.addresses_path, stack, rpc_url=url)
     # The journal belongs to this run's fresh chain: a previous run's rows would be foreign.
     for suffix in ("", "-wal", "-shm", "-journal"):

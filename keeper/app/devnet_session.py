@@ -141,24 +141,13 @@ def devnet_up(
 
 
 def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInfo]:
-    from keeper.app.demo import configure_vaults
+    from keeper.app.demo import deploy_demo_stack
     from keeper.devnet.market import Market, demo_accounts
-    from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack, write_addresses
+    from keeper.devnet.stack import write_addresses
 
     accounts = demo_accounts()
     mcfg = _market_config(cfg.seed, cfg.step_seconds, cfg.vol)
-    stack = deploy_stack(
-        w3,
-        admin=accounts.admin,
-        desk=accounts.desk.address,
-        keeper=accounts.keeper_address,
-        config=StackConfig(
-            n_vaults=cfg.vaults,
-            price8=mcfg.spot8,
-            thresholds=ThresholdParams(min_interval=60, max_trade=50 * 10**18),
-        ),
-    )
-    configure_vaults(w3, stack, accounts)
+    stack = deploy_demo_stack(w3, accounts, cfg.vaults, mcfg.spot8)
     market = Market(w3, stack, accounts, mcfg, exact_preview=cfg.block_time is None)
     market.setup()
     write_addresses(cfg.addresses_path, stack, rpc_url=node.url)

@@ -14,10 +14,9 @@ import pytest
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from keeper.app.demo import configure_vaults
+from keeper.app.demo import deploy_demo_stack
 from keeper.chain.anvil import ANVIL_KEYS
-from keeper.devnet.market import USDC, WAD, Flow, Market, MarketConfig, demo_accounts
-from keeper.devnet.stack import StackConfig, ThresholdParams, deploy_stack
+from keeper.devnet.market import USDC, Flow, Market, MarketConfig, demo_accounts
 from keeper.devnet.tx import account
 from keeper.errors import KeeperError
 from tests.conftest import Chain
@@ -30,18 +29,7 @@ def market(anvil_chain: Chain) -> Market:
     w3 = anvil_chain.w3
     accounts = demo_accounts()
     cfg = MarketConfig(seed=3, steps=5)
-    stack = deploy_stack(
-        w3,
-        admin=accounts.admin,
-        desk=accounts.desk.address,
-        keeper=accounts.keeper_address,
-        config=StackConfig(
-            n_vaults=1,
-            price8=cfg.spot8,
-            thresholds=ThresholdParams(min_interval=60, max_trade=50 * WAD),
-        ),
-    )
-    configure_vaults(w3, stack, accounts)
+    stack = deploy_demo_stack(w3, accounts, 1, cfg.spot8)
     m = Market(w3, stack, accounts, cfg, exact_preview=False)
     m.setup()
     return m
