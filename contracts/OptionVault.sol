@@ -63,9 +63,6 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      tokenOut balance before, deltaBefore, price. keccak256("OptionVault.batchLeg").
     uint256 private constant BATCH_LEG =
         0xff3725a5843187699c2bf9be5f8ed4144a6b3a7de31b6e17d56040f3dc0b8cd0;
-    /// @dev |target delta| <= 1,000,000 underlying. The other setters' hard bounds are
-    ///      {RebalanceRules-checkThreshold}'s.
-    uint256 private constant MAX_ABS_TARGET = 1e24;
 
     // Ids of the unsigned thresholds for `_setParam`.
     uint256 private constant P_BAND = 0;
@@ -77,6 +74,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     uint256 private constant P_HEARTBEAT = 6;
     uint256 private constant P_GRACE = 7;
     uint256 private constant P_VOL = 8;
+    uint256 private constant P_TARGET = 9; // bounds only: |target| ({RebalanceRules-MAX_ABS_TARGET})
 
     // ------------------------------------------------------------------ storage
 
@@ -564,6 +562,19 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc IOptionVault
+    /// @dev Reads the slots from calldata and writes the words from memory 0 (scratch, the
+    ///      free memory pointer and beyond): nothing runs after the `return`.
+    function readSlots() external view {
+        assembly {
+            let n := sub(calldatasize(), 4)
+            for { let i := 0 } lt(i, n) { i := add(i, 0x20) } {
+                mstore(i, sload(calldataload(add(4, i))))
+            }
+            return(0, n)
+        }
+    }
+
+    /// @inheritdoc IOptionVault
     function oracle() external view returns (address) {
         return address(_oracle);
     }
@@ -781,7 +792,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _setTargetDelta(int256 target) private {
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         uint256 abs = target >= 0 ? uint256(target) : uint256(-target);
-        if (abs > MAX_ABS_TARGET) revert OptionVaultParameterOutOfBounds("targetDelta", abs);
+        _checkThreshold(P_TARGET, abs, 0, 0); // its absolute value, against its bound
         int256 old = _thresholds.targetDelta;
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         _thresholds.targetDelta = int96(target);
@@ -801,7 +812,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _setParam(uint256 which, uint256 v) private {
         (uint256 t0, uint256 t1) = _thresholdWords();
         (bytes32 name, uint256 word, uint256 offset, uint256 width) =
-            _rules.checkThreshold(which, v, t0, t1);
+            _checkThreshold(which, v, t0, t1);
         // forge-lint: disable-next-line(incorrect-shift) -- 2^width - 1, the field's mask
         uint256 mask = (1 << width) - 1;
         uint256 old;
@@ -818,11 +829,19 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     function _setVolatility(uint256 vol) private {
-        // slither-disable-next-line unused-return -- only the bounds check matters: vol is not a packed field
-        _rules.checkThreshold(P_VOL, vol, 0, 0);
+        _checkThreshold(P_VOL, vol, 0, 0); // bounds only: vol is not a packed field
         uint256 old = _volatility;
         _volatility = vol;
         emit VolatilityUpdated(old, vol);
+    }
+
+    /// @dev {RebalanceRules-checkThreshold}, from one call site (for EIP-170).
+    function _checkThreshold(uint256 which, uint256 v, uint256 t0, uint256 t1)
+        private
+        view
+        returns (bytes32, uint256, uint256, uint256)
+    {
+        return _rules.checkThreshold(which, v, t0, t1);
     }
 
     /// @dev The two raw slots of `_thresholds` ({RebalanceRules-unpackThresholds} reads them).

@@ -119,6 +119,8 @@ contract RebalanceRules is BookPricer {
     /// @dev Vol: 1% .. 500% a year.
     uint256 public constant MIN_VOL = 0.01e18;
     uint256 public constant MAX_VOL = 5e18;
+    /// @dev |target delta| <= 1,000,000 underlying (checked on its absolute value).
+    uint256 public constant MAX_ABS_TARGET = 1e24;
 
     bytes32 private constant QUOTE_TYPEHASH = keccak256(
         "Quote(address buyer,uint8 optionType,uint256 strike,uint256 cap,uint64 expiry,"
@@ -340,7 +342,7 @@ contract RebalanceRules is BookPricer {
 
     /// @notice Checks a vault threshold `v` (id `which`: band, minInterval, maxInterval,
     ///         maxTrade, maxSlippageBps, maxOracleGapBps, oracleHeartbeat, sequencerGracePeriod,
-    ///         volatility = 0..8) against its hard bounds and, given the vault's packed slots,
+    ///         volatility = 0..8; |targetDelta| = 9) against its hard bounds and, given the vault's packed slots,
     ///         the cross rules: minInterval <= maxInterval, maxOracleGapBps <= maxSlippageBps
     ///         (so the gap check binds before the slippage bound; docs/security.md). Reverts
     ///         `OptionVaultParameterOutOfBounds`. Returns where the field lives in the slots.
@@ -542,6 +544,7 @@ contract RebalanceRules is BookPricer {
         if (which == 5) return ("maxOracleGapBps", 1, 112, 16, MIN_BPS, MAX_BPS);
         if (which == 6) return ("oracleHeartbeat", 1, 128, 32, MIN_HEARTBEAT, MAX_HEARTBEAT);
         if (which == 7) return ("sequencerGracePeriod", 1, 160, 32, MIN_GRACE, MAX_GRACE);
+        if (which == 9) return ("targetDelta", 0, 0, 0, 0, MAX_ABS_TARGET);
         return ("volatility", 0, 0, 0, MIN_VOL, MAX_VOL);
     }
 

@@ -408,6 +408,16 @@ interface IOptionVault is IERC4626 {
     /// @notice Timestamp of the last successful rebalance.
     function lastRebalance() external view returns (uint256);
 
+    /// @notice Raw storage words, for {VaultLens}'s hot path: one call instead of a view per
+    ///         field. Not ABI-encoded either way: the calldata is the selector followed by the
+    ///         slots, one 32-byte word each, and the return data is the word stored at each
+    ///         slot, in order (`n` slots in, `32 * n` bytes out). Storage is public on-chain;
+    ///         this only saves a reader the views' calls.
+    /// @dev The slots are the vault's storage layout (`forge inspect OptionVault
+    ///      storageLayout`); {VaultLens} holds the ones it reads, and its tests compare what
+    ///      it decodes with the views.
+    function readSlots() external view;
+
     /// @notice Open (unsettled) series.
     function openSeries() external view returns (Series[] memory);
 
