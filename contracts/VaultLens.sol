@@ -98,6 +98,30 @@ contract VaultLens is IVaultLens {
     /// @dev Entry index of a vault whose feed or venue could not be read.
     uint256 private constant NO_ENTRY = type(uint64).max;
     uint256 private constant MAX64 = type(uint64).max;
+
+    // OptionVault's storage slots the raw read takes (`forge inspect OptionVault storageLayout`;
+    // tests/forge/VaultLensLean.t.sol checks every decoded field against the vault's views).
+    /// @dev `_locked` (bits [0,128)) | `_settledUnpaid` ([128,256)): the record's word 2 as is.
+    uint256 private constant SLOT_COMMITMENTS = 1;
+    /// @dev `_openIds` (uint32[]): its length; the ids from `SLOT_IDS`, eight a slot.
+    uint256 private constant SLOT_OPEN_IDS = 3;
+    /// @dev keccak256(abi.encode(SLOT_OPEN_IDS)): the first slot of `_openIds`' ids.
+    uint256 private constant SLOT_IDS =
+        0xc2575a0e9e593c00f959f8c92f12db2869c3395a3b0502d05e2516446f71f85b;
+    /// @dev `_series` (mapping(id => uint256[2])): word 0 at keccak256(abi.encode(id, 4)).
+    uint256 private constant SLOT_SERIES = 4;
+    /// @dev `_quoteBalance` ([0,128)) | `_hedgeInventory` ([128,256)).
+    uint256 private constant SLOT_BALANCES = 8;
+    /// @dev `_oracle`, `_sequencerFeed`, `_venue`: one address a slot, from this one on.
+    uint256 private constant SLOT_FEEDS = 10;
+    /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}), then
+    ///      `_volatility`, then `_lastRebalance` ([0,64)) | `_lastGoodPrice`.
+    uint256 private constant SLOT_THRESHOLDS = 13;
+    /// @dev OZ's `PausableStorage` (ERC-7201): `_paused` in its low byte.
+    uint256 private constant SLOT_PAUSED =
+        0xcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f03300;
+    /// @dev Slots in the raw read's first call (see `_leanRaw`).
+    uint256 private constant RAW_SLOTS = 12;
     uint256 private constant MAX128 = type(uint128).max;
 
     /// @dev The lean snapshot's running state: the distinct feeds and venues seen so far, and
@@ -187,15 +211,196 @@ contract VaultLens is IVaultLens {
             errors = LENS_READ_ALL;
             _clear(rec);
         } else {
-            (feedIdx, venueIdx, errors) = _leanFeeds(v, c);
-            // In this order: the thresholds complete the word the accounts start (word 4).
-            errors |= _leanAccounts(v, rec);
-            errors |= _leanThresholds(v, rec, c.cursor);
-            (count, errors) = _leanSeries(v, c, errors);
+            bool raw;
+            (raw, feedIdx, venueIdx, count, errors) = _leanRaw(v, rec, c);
+            if (!raw) {
+                // Not an OptionVault with `readSlots` (another implementation): its views.
+                (feedIdx, venueIdx, errors) = _leanFeeds(v, c);
+                // In this order: the thresholds complete the word the accounts start (word 4).
+                errors |= _leanAccounts(v, rec);
+                errors |= _leanThresholds(v, rec, c.cursor);
+                (count, errors) = _leanSeries(v, c, errors);
+            }
         }
         uint256 meta = errors | (count << 64) | (feedIdx << 128) | (venueIdx << 192);
         assembly ("memory-safe") {
             mstore(rec, meta)
+        }
+    }
+
+    /// @dev The whole record (words 1 to 6) and the series from the vault's raw storage
+    ///      ({IOptionVault-readSlots}): one call for the twelve slots below, one for the series'
+    ///      words 0 (and one more for the ids past the eighth). `raw` is false, and nothing is
+    ///      written, when the first call fails or answers anything but twelve words: the caller
+    ///      then reads the views. Each field is checked for its width as the views' are.
+    function _leanRaw(address v, uint256 rec, Lean memory c)
+        private
+        view
+        returns (bool raw, uint256 feedIdx, uint256 venueIdx, uint256 count, uint256 errors)
+    {
+        // Scratch past the series written so far; the series land at the cursor.
+        uint256 buf = c.cursor;
+        bytes4 sel = IOptionVault.readSlots.selector;
+        assembly ("memory-safe") {
+            mstore(buf, sel)
+            let q := add(buf, 4)
+            mstore(q, SLOT_FEEDS)
+            mstore(add(q, 0x20), add(SLOT_FEEDS, 1))
+            mstore(add(q, 0x40), add(SLOT_FEEDS, 2))
+            mstore(add(q, 0x60), SLOT_BALANCES)
+            mstore(add(q, 0x80), SLOT_COMMITMENTS)
+            mstore(add(q, 0xa0), SLOT_THRESHOLDS)
+            mstore(add(q, 0xc0), add(SLOT_THRESHOLDS, 1))
+            mstore(add(q, 0xe0), add(SLOT_THRESHOLDS, 2))
+            mstore(add(q, 0x100), add(SLOT_THRESHOLDS, 3))
+            mstore(add(q, 0x120), SLOT_PAUSED)
+            mstore(add(q, 0x140), SLOT_OPEN_IDS)
+            mstore(add(q, 0x160), SLOT_IDS)
+            raw := staticcall(READ_GAS, v, buf, add(4, mul(RAW_SLOTS, 0x20)), buf, 0)
+            if iszero(eq(returndatasize(), mul(RAW_SLOTS, 0x20))) { raw := 0 }
+            if raw { returndatacopy(buf, 0, mul(RAW_SLOTS, 0x20)) }
+        }
+        if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
+        (feedIdx, venueIdx, errors) = _rawFeeds(buf, c);
+        errors |= _rawRecord(buf, rec);
+        (count, errors) = _rawSeries(v, buf, c, errors);
+    }
+
+    /// @dev The feed, sequencer feed and venue of a raw read at `buf`, as entry indexes.
+    function _rawFeeds(uint256 buf, Lean memory c)
+        private
+        pure
+        returns (uint256 feedIdx, uint256 venueIdx, uint256 errors)
+    {
+        uint256 feed;
+        uint256 seq;
+        uint256 venue_;
+        assembly ("memory-safe") {
+            feed := mload(buf)
+            seq := mload(add(buf, 0x20))
+            venue_ := mload(add(buf, 0x40))
+        }
+        feedIdx = NO_ENTRY;
+        venueIdx = NO_ENTRY;
+        if (feed >> 160 != 0) errors |= LENS_READ_ORACLE;
+        if (seq >> 160 != 0) errors |= LENS_READ_SEQUENCER;
+        // forge-lint: disable-next-line(unsafe-typecast) -- both < 2^160, checked just above
+        if (errors == 0) feedIdx = _feedIndex(c, address(uint160(feed)), address(uint160(seq)));
+        if (venue_ >> 160 != 0) errors |= LENS_READ_POOL_PRICE;
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^160, checked just above
+        else venueIdx = _venueIndex(c, address(uint160(venue_)));
+    }
+
+    /// @dev Words 1 to 6 of the record at `rec` from a raw read at `buf` (the layouts are
+    ///      `LEAN_VAULT_WORDS`' and {RebalanceRules-unpackThresholds}').
+    function _rawRecord(uint256 buf, uint256 rec) private pure returns (uint256 errors) {
+        uint256 bad;
+        assembly ("memory-safe") {
+            let balances := mload(add(buf, 0x60))
+            let t0 := mload(add(buf, 0xa0))
+            let t1 := mload(add(buf, 0xc0))
+            let vol := mload(add(buf, 0xe0))
+            let last := mload(add(buf, 0x100))
+            let paused := and(mload(add(buf, 0x120)), 0xff)
+            let m16 := 0xffff
+            let m32 := 0xffffffff
+            let m96 := sub(shl(96, 1), 1)
+            // Inventory and quote swap halves; commitments are the record's word as stored.
+            mstore(add(rec, 0x20), or(shr(128, balances), shl(128, balances)))
+            mstore(add(rec, 0x40), mload(add(buf, 0x80)))
+            // target delta (int96, sign-extended into 128 bits) | band << 128
+            mstore(
+                add(rec, 0x60),
+                or(and(signextend(11, t0), sub(shl(128, 1), 1)), shl(128, and(shr(96, t0), m96)))
+            )
+            mstore(add(rec, 0x80), or(and(t1, m96), shl(128, vol)))
+            mstore(
+                add(rec, 0xa0),
+                or(
+                    or(and(shr(192, t0), m32), shl(64, shr(224, t0))),
+                    or(shl(128, and(shr(96, t1), m16)), shl(192, and(shr(112, t1), m16)))
+                )
+            )
+            mstore(
+                add(rec, 0xc0),
+                or(
+                    or(and(shr(128, t1), m32), shl(64, and(shr(160, t1), m32))),
+                    or(shl(128, and(last, 0xffffffffffffffff)), shl(192, paused))
+                )
+            )
+            // A vault's slots always fit; anything else is not one of its layouts.
+            bad := or(shr(128, vol), gt(paused, 1))
+            if bad {
+                mstore(add(rec, 0x80), and(t1, m96))
+                mstore(add(rec, 0xc0), and(mload(add(rec, 0xc0)), not(shl(192, 0xff))))
+            }
+        }
+        if (bad != 0) errors = LENS_READ_VOLATILITY | LENS_READ_PAUSED;
+    }
+
+    /// @dev The open series' words 0 at the cursor, from the ids in a raw read at `buf` (the
+    ///      length at word 10, the first eight ids at word 11): one more call for the ids past
+    ///      the eighth, then one for the series.
+    function _rawSeries(address v, uint256 buf, Lean memory c, uint256 errorsIn)
+        private
+        view
+        returns (uint256 count, uint256 errors)
+    {
+        errors = errorsIn;
+        uint256 cur = c.cursor;
+        uint256 ids0;
+        assembly ("memory-safe") {
+            count := mload(add(buf, 0x140))
+            ids0 := mload(add(buf, 0x160))
+        }
+        bool ok = count <= 16; // OptionBook.MAX_OPEN_SERIES
+        uint256 ids1;
+        // Call buffers go past the series' words.
+        if (ok && count > 8) (ok, ids1) = _rawIds(v, cur + count * 32);
+        if (ok && count != 0) ok = _rawSeriesWords(v, cur, count, ids0, ids1);
+        if (!ok) (errors, count) = (errors | LENS_READ_SERIES, 0);
+        c.cursor = cur + count * 32;
+        c.nSeries += count;
+        _reserve(c.cursor);
+    }
+
+    /// @dev The second slot of `_openIds`' ids (the ninth to sixteenth), via free memory `q`.
+    function _rawIds(address v, uint256 q) private view returns (bool ok, uint256 ids1) {
+        bytes4 sel = IOptionVault.readSlots.selector;
+        assembly ("memory-safe") {
+            mstore(q, sel)
+            mstore(add(q, 4), add(SLOT_IDS, 1))
+            ok := staticcall(READ_GAS, v, q, 0x24, q, 0x20)
+            if iszero(eq(returndatasize(), 0x20)) { ok := 0 }
+            ids1 := mload(q)
+        }
+    }
+
+    /// @dev Word 0 of each of the `count` series whose ids are packed in `ids0`, `ids1` (32
+    ///      bits each), read into `cur`; false on a failed call or a word that is not a series'.
+    function _rawSeriesWords(address v, uint256 cur, uint256 count, uint256 ids0, uint256 ids1)
+        private
+        view
+        returns (bool ok)
+    {
+        bytes4 sel = IOptionVault.readSlots.selector;
+        assembly ("memory-safe") {
+            let q := add(cur, shl(5, count))
+            mstore(q, sel)
+            mstore(0x20, SLOT_SERIES)
+            for { let j := 0 } lt(j, count) { j := add(j, 1) } {
+                let ids := ids0
+                if gt(j, 7) { ids := ids1 }
+                mstore(0, and(shr(shl(5, and(j, 7)), ids), 0xffffffff))
+                mstore(add(add(q, 4), shl(5, j)), keccak256(0, 0x40))
+            }
+            let n := shl(5, count)
+            ok := staticcall(READ_GAS, v, q, add(4, n), cur, n)
+            if iszero(eq(returndatasize(), n)) { ok := 0 }
+            // Type and settled are 0 or 1 in every word ({SeriesLayout}).
+            for { let j := 0 } lt(j, count) { j := add(j, 1) } {
+                if and(shr(240, mload(add(cur, shl(5, j)))), 0xfefe) { ok := 0 }
+            }
         }
     }
 
