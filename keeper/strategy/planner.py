@@ -291,10 +291,11 @@ def _certified_run(
         dist = np.abs(nets[:, None] - xl[cols][None, :])
         h = bl[cols][None, :] + g_low(dist)
         diag, diag_dist = h[rows, slot], dist[rows, slot]
-        # A kind is a rival in a round while it has members left, the leaving kind never.
-        used = np.zeros(h.shape)
+        # A kind is a rival in a round while it has members left (only guessed kinds can run
+        # out), the leaving kind never.
+        used = np.zeros((len(slot), t))
         used[rows, slot] = 1.0
-        h[left[live[cols]][None, :] - (np.cumsum(used, axis=0) - used) <= 0.0] = np.inf
+        h[:, :t][left[live[top]][None, :] - (np.cumsum(used, axis=0) - used) <= 0.0] = np.inf
         h[rows, slot] = np.inf
         rivals = np.minimum(h.min(axis=1), impact * nets * nets + far_lines(nets))
         if far.any():
