@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -99,20 +99,53 @@ def _int_trades(
     return [Wad(int(t)) for t in out.tolist()]
 
 
+_ULP = 2.0**-53  # float64's unit roundoff u
+_POOL_MIN, _POOL_MAX = 32, 1024  # kinds of member a certified run draws its guesses from
+_GUESS_MIN, _GUESS_MAX = 8, 128  # rounds one guess covers
+_SEGMENTS = 8  # pieces of the chord under the unguessed members' lower envelope
+Terms = tuple[float, float, float, float, float]  # fixed, per, swap, fee, impact
+
+
 def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.ndarray:
     """Greedy removal over a candidate batch (module docstring): the members kept.
 
-    Each round prices the batch and every one-member-smaller batch at once, with
-    :func:`batch_cost_usd`'s terms in its order, vectorized: O(n) a round instead of O(n^2). The
-    net notional without a member is the batch's net less the member's (a fresh sum could differ
-    in its last bit).
+    Each round prices the batch and every one-member-smaller batch, with :func:`batch_cost_usd`'s
+    terms in its order: the member whose removal gives the highest value leaves (the first in
+    order on a tie) if that beats the batch's value. The result is bit for bit that of pricing
+    every round in full, with ``np.sum`` over the remaining members (in order) as the batch's
+    net and benefit, but most rounds are not priced in full:
+
+    * an *exact round* prices every member exactly so (the same float expressions over the same
+      compacted arrays, so the same values and the same ``np.argmax`` tie-break);
+    * after it, :func:`_certified_run` removes the members it can *prove* the following rounds
+      would remove, with rigorous float error bounds instead of a fresh ``np.sum`` each round,
+      and stops at the first round it cannot prove (a near-tie, a net near a member's or zero),
+      which the next exact round decides.
+
+    Members with the same benefit and notional (a *kind*) are priced the same, bit for bit, in
+    every round, so they tie and leave lowest position first; runs work on kinds with counts
+    (a book of identical vaults is one kind). An exact round and a run each cost O(n) numpy
+    work; a run removes up to thousands of members instead of one.
     """
     keep = np.zeros(len(benefit), dtype=bool)
-    fixed, per, swap = fixed_cost_usd(costs), per_vault_fixed_usd(costs), swap_usd(costs)
-    fee, impact = costs.pool_fee_bps / 1e4, costs.impact_coef
+    terms = fixed, per, swap, fee, impact = (
+        fixed_cost_usd(costs),
+        per_vault_fixed_usd(costs),
+        swap_usd(costs),
+        costs.pool_fee_bps / 1e4,
+        costs.impact_coef,
+    )
     idx = np.arange(len(benefit))
     b = np.asarray(benefit, dtype=np.float64)
     x = np.asarray(notional, dtype=np.float64)
+    pair = np.empty(len(b), dtype=np.complex128)
+    pair.real, pair.imag = b, x
+    kinds, kind_all = np.unique(pair, return_inverse=True)
+    kind_all = kind_all.ravel()
+    by_kind = np.argsort(kind_all, kind="stable")  # members grouped by kind, in order
+    kind_sorted = kind_all[by_kind]
+    kind_start = np.searchsorted(kind_sorted, kind_sorted)  # where each one's kind starts
+    pool, wait, backoff = _POOL_MIN, 0, 1
     while len(idx):
         m = len(idx)
         total = b.sum()
@@ -136,12 +169,177 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
         best = int(np.argmax(without))
         if not without[best] > value:
             break
-        # Drop the member, keeping the order (np.delete does the same with more overhead).
-        idx = np.concatenate((idx[:best], idx[best + 1 :]))
-        b = np.concatenate((b[:best], b[best + 1 :]))
-        x = np.concatenate((x[:best], x[best + 1 :]))
+        alive = np.ones(m, dtype=bool)
+        alive[best] = False
+        if wait:
+            wait -= 1
+        else:
+            counts = np.bincount(kind_all[idx[alive]], minlength=len(kinds))
+            kind_of = (kinds.real, kinds.imag, counts)
+            taken = _certified_run(b, x, kind_of, net - float(x[best]), pool, terms)
+            gone = int(taken.sum())
+            if gone:
+                # Each kind's lowest-positioned members leave (the tie-break): rank the members
+                # left in each kind by position.
+                in_batch = np.zeros(len(benefit), dtype=bool)
+                in_batch[idx[alive]] = True
+                grouped = in_batch[by_kind]
+                seen = np.cumsum(grouped)
+                rank = seen - 1 - (seen - grouped)[kind_start]
+                out = by_kind[grouped & (rank < taken[kind_sorted])]
+                alive[np.searchsorted(idx, out)] = False
+            pool = min(_POOL_MAX, max(_POOL_MIN, 2 * gone))
+            # A run that proves nothing waits out 1, 2, 4, ... exact rounds before the next.
+            wait, backoff = (0, 1) if gone else (backoff, 2 * backoff)
+        idx, b, x = idx[alive], b[alive], x[alive]
     keep[idx] = True
     return keep
+
+
+def _certified_run(
+    b: np.ndarray,
+    x: np.ndarray,
+    kind_of: tuple[np.ndarray, np.ndarray, np.ndarray],
+    start: float,
+    pool_size: int,
+    terms: Terms,
+) -> np.ndarray:
+    """How many members of each kind the next rounds remove, as far as it can be proved.
+
+    ``b``, ``x`` are the batch of an exact round whose ``np.sum`` net less the member it removed
+    is ``start``; ``kind_of`` gives each kind's benefit, notional and count of members left. In a
+    later round with float net ``v`` the full computation values the batch without member ``i``
+    at ``Q − h_i(v) + r_i`` and the batch itself at ``Q − per − g(v) + r``, where ``Q`` is common
+    to the round, ``h_i(v) = b_i + g(v − x_i)``, ``g(y) = swap·[y ≠ 0] + (fee + impact·|y|)·|y|``
+    and ``r_i``, ``r`` are rounding errors. So a member of kind ``c`` leaves (the kind's first
+    left) if ``h_c`` is below every other kind's and ``per − h_c(v) + g(v) > 0``, each by more
+    than the error bounds: a strict win in real numbers by more than the errors is a strict win
+    in floats, and members of one kind tie bit for bit.
+
+    The run tracks a guessed net ``N'`` with ``|v − N'| <= e_n`` (the any-order summation bound
+    ``γ_m·Σ|x|``, for ``np.sum`` and for the running subtraction: no assumption about numpy's
+    summation order). Its candidates are a *pool*, the kinds with the lowest ``h``, and every
+    kind whose notional lies in the interval the net can reach by removing pool members; for
+    every other kind the sign of ``v − x_r`` is fixed over that interval, so ``h_r(v) − impact·v²``
+    is a line in ``v`` (:func:`_lines`). Guesses (candidates by ``h`` at the current net, each
+    repeated up to its count) are checked round by round in one matrix; the rounds up to the
+    first that fails (a wrong guess, a near-tie, ``swap·[·]`` not settled within ``e_n``, the net
+    leaving the interval) are accepted and the next guess starts there; a guess failing in its
+    first round ends the run.
+
+    Returns:
+        The members removed, per kind.
+    """
+    kind_b, kind_x, counts = kind_of
+    taken = np.zeros(len(counts), dtype=np.int64)
+    _, per, swap, fee, impact = terms
+    m = len(b)
+    big_a = float(np.abs(x).sum()) * (1.0 + 4.0 * m * _ULP)  # >= Σ|x| over any later round
+    big_b = float(np.abs(b).sum()) * (1.0 + 4.0 * m * _ULP)  # >= |Σb|, |b_i| in any later round
+    # |v − N'|: np.sum's error and N''s (the exact round's np.sum, then at most m removals each
+    # a cumulative-sum term and a subtraction), each <= 1.01·k·u·Σ|x|, with room to spare.
+    e_n = 8.0 * (m + 2) * _ULP * big_a
+    y_max = 2.01 * big_a + e_n  # >= |v|, |v − x_i|, |N'|, |N' − x_i|
+    g_max = swap + (fee + impact * y_max) * y_max
+    lip = fee + 2.0 * impact * y_max  # Lipschitz bound of g, and of h_r − impact·v², off y = 0
+    # One value's rounding (the full computation's or ours, the chord's) plus the net's doubt.
+    err = 64.0 * _ULP * (4.0 * big_b + abs(terms[0]) + m * abs(per) + 4.0 * g_max) + lip * e_n
+    margin = 4.0 * err
+    present = np.flatnonzero(counts)
+    if not (math.isfinite(margin) and len(present)):
+        return taken
+
+    def g_low(dist: np.ndarray) -> np.ndarray:
+        """``g`` at ``|y| = dist`` from a guessed net: the swap only where ``dist > e_n``."""
+        out: np.ndarray = (fee + impact * dist) * dist + np.where(dist > e_n, swap, 0.0)
+        return out
+
+    kb, kx, kn = kind_b[present], kind_x[present], counts[present]
+    p = min(pool_size, len(present))
+    pool = np.argpartition(kb + g_low(np.abs(start - kx)), p - 1)[:p]
+    lo = start - float((kn[pool] * np.maximum(kx[pool], 0.0)).sum()) - 2.0 * e_n
+    hi = start + float((kn[pool] * np.maximum(-kx[pool], 0.0)).sum()) + 2.0 * e_n
+    if not hi > lo:
+        return taken
+    in_cand = (kx >= lo) & (kx <= hi)  # kinds whose v − x_r may change sign
+    in_cand[pool] = True
+    cand = np.flatnonzero(in_cand)
+    if len(cand) > 4 * p + 256:  # a wide reach (crossing books): the exact rounds are cheaper
+        return taken
+    far_lines = _lines(kb[~in_cand], kx[~in_cand], lo, hi, terms, _SEGMENTS)
+    cb, cx, left = kb[cand], kx[cand], kn[cand].copy()
+    base, size, guess = start, m - 1, _GUESS_MIN
+    while True:
+        live = np.flatnonzero(left > 0)
+        k = min(guess, size - 3)  # every certified round keeps >= 3 members
+        if k < 1 or not len(live):
+            break
+        xl, bl = cx[live], cb[live]
+        h_now = bl + g_low(np.abs(base - xl))
+        t = min(k, len(live))
+        part = np.argpartition(h_now, t - 1) if len(live) > t else np.arange(len(live))
+        top = part[:t][np.argsort(h_now[part[:t]], kind="stable")]
+        slot = np.repeat(np.arange(t), np.minimum(left[live[top]], k))[:k]  # rounds -> kinds
+        rows = np.arange(len(slot))
+        nets_all = base - np.concatenate(([0.0], np.cumsum(xl[top][slot])))
+        nets = nets_all[: len(slot)]
+        n_lo, n_hi = float(nets.min()) - e_n, float(nets.max()) + e_n
+        # Candidates left out of the guess: near a guessed net, priced at each; else lines.
+        rest = part[t:]
+        far = (xl[rest] < n_lo) | (xl[rest] > n_hi)
+        cols = np.concatenate((top, rest[~far]))
+        dist = np.abs(nets[:, None] - xl[cols][None, :])
+        h = bl[cols][None, :] + g_low(dist)
+        diag, diag_dist = h[rows, slot], dist[rows, slot]
+        # A kind is a rival in a round while it has members left (only guessed kinds can run
+        # out), the leaving kind never.
+        used = np.zeros((len(slot), t))
+        used[rows, slot] = 1.0
+        h[:, :t][left[live[top]][None, :] - (np.cumsum(used, axis=0) - used) <= 0.0] = np.inf
+        h[rows, slot] = np.inf
+        rivals = np.minimum(h.min(axis=1), impact * nets * nets + far_lines(nets))
+        if far.any():
+            near_lines = _lines(bl[rest[far]], xl[rest[far]], n_lo, n_hi, terms)
+            rivals = np.minimum(rivals, impact * nets * nets + near_lines(nets))
+        abs_net = np.abs(nets)
+        pays = per - diag + (fee + impact * abs_net) * abs_net + np.where(abs_net > e_n, swap, 0.0)
+        ok = (rivals - diag > margin) & (pays > margin) & (nets - e_n >= lo) & (nets + e_n <= hi)
+        if swap != 0.0:
+            ok &= (diag_dist > e_n) & (abs_net > e_n)
+        bad = np.flatnonzero(~ok)
+        done = int(bad[0]) if len(bad) else len(slot)
+        if done == 0:
+            break
+        left[live[top]] -= np.bincount(slot[:done], minlength=t)
+        base, size = float(nets_all[done]), size - done
+        guess = min(_GUESS_MAX, 2 * guess) if done == len(slot) else max(_GUESS_MIN, done)
+    taken[present[cand]] = kn[cand] - left
+    return taken
+
+
+def _lines(
+    b: np.ndarray,
+    x: np.ndarray,
+    lo: float,
+    hi: float,
+    terms: Terms,
+    segments: int = 1,
+) -> Callable[[np.ndarray], np.ndarray]:
+    """A lower bound of ``min_r h_r(v) − impact·v²`` for ``v`` in ``[lo, hi]`` (``lo < hi``).
+
+    Every ``x_r`` must lie outside ``[lo, hi]``: the sign of ``v − x_r`` is then fixed, so
+    ``h_r(v) − impact·v²`` (see :func:`_certified_run`) is a line in ``v``, swap included. The
+    lowest line is concave, so above its chord through ``segments + 1`` evenly spaced points.
+    """
+    _, _, swap, fee, impact = terms
+    if not len(x):
+        return lambda v: np.full(len(v), np.inf)
+    side = np.where(x < lo, 1.0, -1.0)  # the sign of v − x_r
+    level = b + impact * x * x - fee * side * x + swap
+    slope = fee * side - 2.0 * impact * x
+    knots = np.linspace(lo, hi, segments + 1)
+    low = (level[None, :] + slope[None, :] * knots[:, None]).min(axis=1)
+    return lambda v: np.interp(v, knots, low)
 
 
 def plan(

@@ -13,7 +13,13 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from keeper.strategy.costs import batch_cost_usd
+from keeper.strategy.costs import (
+    batch_cost_usd,
+    fixed_cost_usd,
+    l2_default_costs,
+    per_vault_fixed_usd,
+    swap_usd,
+)
 from keeper.strategy.planner import _int_trades, _select
 from keeper.strategy.rebalance_rule import executed_trade
 from keeper.strategy.types import CostInputs, VaultView
@@ -38,6 +44,46 @@ def _select_reference(benefit: np.ndarray, notional: np.ndarray, costs: CostInpu
             keep[idx[best]] = False
         else:
             break
+    return keep
+
+
+def _select_vectorized_reference(
+    benefit: np.ndarray, notional: np.ndarray, costs: CostInputs
+) -> np.ndarray:
+    """``_select`` before the certified runs: one vectorized O(n) round per removal."""
+    keep = np.zeros(len(benefit), dtype=bool)
+    fixed, per, swap = fixed_cost_usd(costs), per_vault_fixed_usd(costs), swap_usd(costs)
+    fee, impact = costs.pool_fee_bps / 1e4, costs.impact_coef
+    idx = np.arange(len(benefit))
+    b = np.asarray(benefit, dtype=np.float64)
+    x = np.asarray(notional, dtype=np.float64)
+    while len(idx):
+        m = len(idx)
+        total = b.sum()
+        net = float(np.sum(x))
+        cost = (
+            fixed + m * per + (swap if net != 0.0 else 0.0) + (fee + impact * abs(net)) * abs(net)
+        )
+        value = float(total) - cost
+        if m == 1:
+            without = np.zeros(1)  # the empty batch: no benefit, no cost
+        else:
+            net_wo = net - x
+            abs_wo = np.abs(net_wo)
+            cost_wo = (
+                fixed
+                + (m - 1) * per
+                + np.where(net_wo != 0.0, swap, 0.0)
+                + (fee + impact * abs_wo) * abs_wo
+            )
+            without = (total - b) - cost_wo
+        best = int(np.argmax(without))
+        if not without[best] > value:
+            break
+        idx = np.concatenate((idx[:best], idx[best + 1 :]))
+        b = np.concatenate((b[:best], b[best + 1 :]))
+        x = np.concatenate((x[:best], x[best + 1 :]))
+    keep[idx] = True
     return keep
 
 
@@ -125,3 +171,73 @@ def test_wad_from_float_is_the_exact_value_truncated(x: float) -> None:
     want = int(Fraction(x) * 10**18)
     if INT256_MIN <= want <= INT256_MAX:
         assert wad_from_float(x) == want
+
+
+def _book(rng: np.random.Generator, n: int, shape: str) -> tuple[np.ndarray, np.ndarray]:
+    """Benefits and notionals (USD) of ``n`` candidates in one of the shapes the greedy meets."""
+    if shape == "same-side":  # most benefits below the per-vault cost: most members leave
+        return 1e-3 * rng.lognormal(-1, 1, n), rng.lognormal(8, 1.5, n)
+    if shape == "small-notional":  # benefit, fee and impact of one size: the order keeps moving
+        return 1e-3 * rng.lognormal(-1, 1, n), rng.lognormal(2, 1.5, n)
+    if shape == "crossing":
+        return rng.lognormal(0, 2, n), rng.choice([-1.0, 1.0], n) * rng.lognormal(6, 1.5, n)
+    if shape == "identical":  # one kind: every round a tie, broken by position
+        return np.full(n, 55.0), np.full(n, 6000.0)
+    # A few kinds, interleaved, one with a zero notional.
+    kind = rng.integers(0, 4, n)
+    return (55.0 * (1 + 0.01 * kind), 6000.0 * (kind != 3) * (1 + 0.02 * kind))
+
+
+def test_select_matches_the_vectorized_reference_at_scale() -> None:
+    rng = np.random.default_rng(7)
+    removed = 0
+    for trial in range(15):
+        shape = ("same-side", "small-notional", "crossing", "identical", "kinds")[trial % 5]
+        n = int(rng.integers(1_000, 3_000))
+        costs = l2_default_costs() if trial < 5 else _costs(rng)
+        benefit, notional = _book(rng, n, shape)
+        got = _select(benefit, notional, costs)
+        want = _select_vectorized_reference(benefit, notional, costs)
+        assert got.tolist() == want.tolist(), (trial, shape)
+        removed += int((~want).sum())
+    assert removed > 15_000  # most rounds removed a member
+
+
+def test_select_near_ties_and_degenerate_books() -> None:
+    costs = l2_default_costs()
+    per = per_vault_fixed_usd(costs)
+    b0 = 55.0
+    cases = [
+        # One member; zero notionals; a net exactly zero; all benefits zero.
+        ([1e-3], [5.0]),
+        ([1e-3] * 50, [0.0] * 50),
+        ([1e-3] * 40, [100.0, -100.0] * 20),
+        ([0.0] * 30, list(np.linspace(1.0, 30.0, 30))),
+        # Benefits one ulp apart, equal notionals: near-ties the runs must leave to exact rounds.
+        ([b0, np.nextafter(b0, 0.0)] * 300, [6000.0] * 600),
+        ([b0 + per * (i % 3) * 1e-12 for i in range(600)], [6000.0] * 600),
+        # Notionals one ulp apart, and a member whose notional equals the net of the others.
+        ([b0] * 600, [6000.0, np.nextafter(6000.0, 0.0)] * 300),
+        ([1e-3] * 200 + [1e-3], [10.0] * 200 + [2000.0]),
+    ]
+    for benefit, notional in cases:
+        b, x = np.asarray(benefit, dtype=np.float64), np.asarray(notional, dtype=np.float64)
+        got = _select(b, x, costs)
+        assert got.tolist() == _select_vectorized_reference(b, x, costs).tolist()
+    for benefit, notional in cases[:4]:
+        b, x = np.asarray(benefit, dtype=np.float64), np.asarray(notional, dtype=np.float64)
+        assert _select(b, x, costs).tolist() == _select_reference(b, x, costs).tolist()
+    # Without a swap, fee or impact cost: only the per-vault cost and the benefits decide.
+    rng = np.random.default_rng(5)
+    free = CostInputs(
+        gas_fixed=0,
+        gas_per_vault=300_000,
+        gas_price_wei=10**9,
+        l1_fee_fixed_wei=0,
+        l1_fee_per_vault_wei=10**11,
+        eth_usd=3000.0,
+        pool_fee_bps=0.0,
+        impact_coef=0.0,
+    )
+    b, x = 1e-3 * rng.lognormal(0, 1, 2_000), rng.lognormal(8, 1.5, 2_000)
+    assert _select(b, x, free).tolist() == _select_vectorized_reference(b, x, free).tolist()
