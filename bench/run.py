@@ -71,23 +71,22 @@ def _notes(plan: dict[str, Any]) -> list[str]:
         "vault with the same policy; both through `keeper.chain.connection.connect` (RpcCounter).",
         "Backtest policy: the keeper's default, `" + BACKTEST_POLICY + "`.",
         "Lean lens gas per vault, by part (forge `test_snapshotLean_GasBreakdownPerVault`, 4 "
-        "series, vault storage cold): the vault's account 2,600 (cold in an `eth_call`); its "
-        "views `oracle` 4,008, `sequencerFeed` 3,524, `venue` 4,272, `hedgeInventory` 3,243, "
-        "`quoteBalance` 2,832, `lockedCollateral` 4,436, `settledUnpaid` 1,192, `volatility` "
-        "4,528, `thresholds` 10,391 (it calls the `RebalanceRules` library to unpack), "
-        "`lastRebalance` 3,138, `paused` 3,824, `openSeries` 32,309; the lens's own packing and "
-        "checks ~3,100. Of the views' 77.7k, 42k is the 20 cold storage slots they read (2,100 "
-        "each; `openSeries` reads 10: the id list and two words a series) and ~36k the "
-        "calls: the clone's delegatecall, the dispatch of a vault built with "
-        "`optimizer_runs = 1`, the library call and "
-        "`openSeries`' ABI encoding. So the lens itself can save at most ~3k; a raw-words view "
-        "on the vault (its slots returned as read, one call) would cost ~46k with 4 series "
-        "(account + 20 slots + one call), ~43% less, and 15k with 4 series needs a layout of "
-        "about five cold slots in all (one word per series, as the lens packs them).",
-        "Vaults per `eth_call`: the reader sends 350 per call with a 30M gas limit (anvil runs a "
-        "call with any gas it is given, 1,000 vaults in one 200M call here; without a `gas` "
-        "field it caps at its 30M block gas limit, ~372 vaults at this gas). Geth's and "
-        "Nitro's default `--rpc.gascap` of 50M would take ~620 (3 series) or ~600 (4 series).",
+        "series, vault storage cold): the vault's account 2,600 (cold in an `eth_call`); "
+        "`readSlots` of its twelve fixed slots (feed, sequencer feed, venue, balances, "
+        "commitments, the two threshold words, vol, the clock, paused, the open ids' length and "
+        "first eight ids) 28,920; `readSlots` of the four series' words 0: 11,460; the lens's own "
+        "packing, the series slots' keccaks and the feed and venue dedup ~4,750. The 16 cold "
+        "slots are 33,600 of it (2,100 each), the two calls (the clone's delegatecall, the "
+        "dispatch of a vault built with `optimizer_runs = 1`) ~6,800. Through the twelve views it "
+        "was ~80k. The issue's 15k budget with 4 series is below what any per-vault contract "
+        "can do while it reads every series each cycle: the account and four series words alone "
+        "are 2,600 + 4 x 2,100 = 11,000, which leaves room for one more slot, and the "
+        "thresholds alone take two.",
+        "Vaults per `eth_call`: the reader sends 550 per call with a 30M gas limit (anvil runs a "
+        "call with any gas it is given; without a `gas` field it caps at its 30M block gas "
+        "limit, ~610 vaults at ~49k gas a vault with 3 series). Geth's and Nitro's default "
+        "`--rpc.gascap` of 50M would take ~1,020 (3 series) or ~970 (4 series, ~51.5k a vault "
+        "with its account cold).",
     ]
 
 

@@ -36,17 +36,20 @@ import {
 ///         the raw state at fixed word offsets for the keeper's hot path, and `snapshot`, the
 ///         full per-vault view (NAV, Greeks through the vault's own views) for tools.
 /// @dev `snapshotLean` prices nothing: the keeper derives net delta, gamma, NAV and the trigger
-///      off-chain with the contract's math, and simulates the exact batch before signing. Each
-///      read is a bare `staticcall` to one of the vault's existing views with a gas cap
-///      (`READ_GAS`), its return data checked for size and field widths in place of an ABI
-///      decode that could revert, so a non-vault or a malformed answer only sets that vault's
-///      `LENS_READ_*` bits. The answer is written straight into memory and returned with
-///      `return`, so no second copy is made to ABI-encode it (memory costs grow with the square
-///      of its size). Feeds and venues are read once per distinct address, after the vaults.
-///      Gas (tests/forge/VaultLens.t.sol, real clones with 4 open series, one shared feed,
-///      sequencer feed and venue): see `test_snapshotLean_GasPerVault`; its floor is the vaults'
-///      cold storage (EIP-2929: 2,100 gas a slot, 2,600 per account), about 20 slots a vault
-///      through the existing views.
+///      off-chain with the contract's math, and simulates the exact batch before signing. A
+///      vault's storage words are read raw, with two {IOptionVault-readSlots} calls (its twelve
+///      fixed slots, then word 0 of each open series; a third for ids past the eighth), at the
+///      slots of OptionVault's layout (`SLOT_*`); a vault that does not answer `readSlots` is
+///      read through its views instead, one bare `staticcall` a field. Every call has a gas cap
+///      (`READ_GAS`) and its return data is checked for size and field widths in place of an
+///      ABI decode that could revert, so a non-vault or a malformed answer only sets that
+///      vault's `LENS_READ_*` bits. The answer is written straight into memory and returned
+///      with `return`, so no second copy is made to ABI-encode it (memory costs grow with the
+///      square of its size). Feeds and venues are read once per distinct address, after the
+///      vaults. Gas (tests/forge/VaultLensLean.t.sol, real clones with 4 open series, one
+///      shared feed, sequencer feed and venue): ~46k a vault, see
+///      `test_snapshotLean_GasPerVault` and `test_snapshotLean_GasBreakdownPerVault`; its floor
+///      is the vaults' cold storage (EIP-2929: 2,100 gas a slot, 2,600 per account): 16 slots.
 ///
 ///      `snapshot` has two layers of containment (see `IVaultLens`):
 ///      1. `snapshot` reads each vault through `this.snapshotOne(vault)` inside `try`, so even an
