@@ -342,10 +342,11 @@ contract RebalanceRules is BookPricer {
 
     /// @notice Checks a vault threshold `v` (id `which`: band, minInterval, maxInterval,
     ///         maxTrade, maxSlippageBps, maxOracleGapBps, oracleHeartbeat, sequencerGracePeriod,
-    ///         volatility = 0..8; |targetDelta| = 9) against its hard bounds and, given the vault's packed slots,
-    ///         the cross rules: minInterval <= maxInterval, maxOracleGapBps <= maxSlippageBps
-    ///         (so the gap check binds before the slippage bound; docs/security.md). Reverts
-    ///         `OptionVaultParameterOutOfBounds`. Returns where the field lives in the slots.
+    ///         volatility = 0..8; |targetDelta| = 9) against its hard bounds and, given the
+    ///         vault's packed slots, the cross rules: minInterval <= maxInterval,
+    ///         maxOracleGapBps <= maxSlippageBps (so the gap check binds before the slippage
+    ///         bound; docs/security.md). Reverts `OptionVaultParameterOutOfBounds`. Returns where
+    ///         the field lives in the slots (ids 8 and 9 are bounds only).
     function checkThreshold(uint256 which, uint256 v, uint256 t0, uint256 t1)
         external
         pure
