@@ -259,10 +259,8 @@ contract VaultLens is IVaultLens {
             mstore(add(q, 0x120), SLOT_PAUSED)
             mstore(add(q, 0x140), SLOT_OPEN_IDS)
             mstore(add(q, 0x160), SLOT_IDS)
-            raw := staticcall(READ_GAS, v, buf, add(4, mul(RAW_SLOTS, 0x20)), buf, 0)
-            if iszero(eq(returndatasize(), mul(RAW_SLOTS, 0x20))) { raw := 0 }
-            if raw { returndatacopy(buf, 0, mul(RAW_SLOTS, 0x20)) }
         }
+        raw = _callReadSlots(v, buf, RAW_SLOTS, buf);
         if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
         (feedIdx, venueIdx, errors) = _rawFeeds(buf, c);
         errors |= _rawRecord(buf, rec);
@@ -373,8 +371,9 @@ contract VaultLens is IVaultLens {
         assembly ("memory-safe") {
             mstore(q, sel)
             mstore(add(q, 4), add(SLOT_IDS, 1))
-            ok := staticcall(READ_GAS, v, q, 0x24, q, 0x20)
-            if iszero(eq(returndatasize(), 0x20)) { ok := 0 }
+        }
+        ok = _callReadSlots(v, q, 1, q);
+        assembly ("memory-safe") {
             ids1 := mload(q)
         }
     }
@@ -387,8 +386,8 @@ contract VaultLens is IVaultLens {
         returns (bool ok)
     {
         bytes4 sel = IOptionVault.readSlots.selector;
+        uint256 q = cur + count * 32;
         assembly ("memory-safe") {
-            let q := add(cur, shl(5, count))
             mstore(q, sel)
             mstore(0x20, SLOT_SERIES)
             for { let j := 0 } lt(j, count) { j := add(j, 1) } {
@@ -397,13 +396,29 @@ contract VaultLens is IVaultLens {
                 mstore(0, and(shr(shl(5, and(j, 7)), ids), 0xffffffff))
                 mstore(add(add(q, 4), shl(5, j)), keccak256(0, 0x40))
             }
-            let n := shl(5, count)
-            ok := staticcall(READ_GAS, v, q, add(4, n), cur, n)
-            if iszero(eq(returndatasize(), n)) { ok := 0 }
+        }
+        ok = _callReadSlots(v, q, count, cur);
+        assembly ("memory-safe") {
             // Type and settled are 0 or 1 in every word ({SeriesLayout}).
             for { let j := 0 } lt(j, count) { j := add(j, 1) } {
                 if and(shr(240, mload(add(cur, shl(5, j)))), 0xfefe) { ok := 0 }
             }
+        }
+    }
+
+    /// @dev One {IOptionVault-readSlots} call: its calldata at `q` (the selector, then the `n`
+    ///      slots, written by the caller), the `n` words it returns copied to `out`. False when
+    ///      the call fails or returns anything but `n` words.
+    function _callReadSlots(address v, uint256 q, uint256 n, uint256 out)
+        private
+        view
+        returns (bool ok)
+    {
+        assembly ("memory-safe") {
+            let size := shl(5, n)
+            ok := staticcall(READ_GAS, v, q, add(4, size), 0, 0)
+            if iszero(eq(returndatasize(), size)) { ok := 0 }
+            if ok { returndatacopy(out, 0, size) }
         }
     }
 
