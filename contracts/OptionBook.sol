@@ -70,7 +70,10 @@ abstract contract OptionBook is
     uint128 private _locked;
     uint128 private _settledUnpaid;
     uint256 private _nextId;
-    uint32[] private _openIds;
+    /// @dev The open ids, 16 uint32 fields (eight a word, from bit 0 up) filled from field 0
+    ///      with no gap; a 0 field ends them (ids start at 1). No length slot: a rebalance
+    ///      reads word 0, and word 1 only when word 0 is full (`_openIdWords`).
+    uint256[2] private _openIds;
     /// @dev The two {SeriesLayout} words of each series ever written (settled ones included).
     mapping(uint256 id => uint256[2] words) private _series;
     mapping(bytes32 key => uint256 id) private _openByKey;
@@ -112,14 +115,15 @@ abstract contract OptionBook is
         {
             uint256 existing = _openByKey[key];
             if (existing != 0) revert OptionVaultDuplicateSeries(existing);
-            uint256 open = _openIds.length;
+            (uint256 i0, uint256 i1, uint256 open) = _openIdWords();
             if (open >= MAX_OPEN_SERIES) revert OptionVaultTooManySeries(open, MAX_OPEN_SERIES);
+            id = ++_nextId;
+            (i0, i1) = _withId(i0, i1, open, SafeCast.toUint32(id)); // a new last field
+            _storeOpenIds(i0, i1, open + 1);
         }
         uint256 received = _collectPremium(q.buyer, premium, minPremium, lock);
 
-        id = ++_nextId;
         _series[id] = [w0, w1];
-        _openIds.push(SafeCast.toUint32(id));
         _openByKey[key] = id;
         _emitWritten(id, q, received);
         // Mint last: the ERC-1155 receiver hook runs on final state.
@@ -194,10 +198,10 @@ abstract contract OptionBook is
 
     /// @inheritdoc IOptionVault
     function openSeries() external view returns (Series[] memory out) {
-        uint256 n = _openIds.length;
+        (uint256 i0, uint256 i1, uint256 n) = _openIdWords();
         out = new Series[](n);
         for (uint256 i = 0; i < n; ++i) {
-            out[i] = _toSeries(_openIds[i]);
+            out[i] = _toSeries(_idAt(i0, i1, i));
         }
     }
 
@@ -249,7 +253,14 @@ abstract contract OptionBook is
     }
 
     /// @inheritdoc IOptionVault
-    function paused() public view override(PausableUpgradeable, IOptionVault) returns (bool) {
+    /// @dev {OptionVault} overrides it with its own flag.
+    function paused()
+        public
+        view
+        virtual
+        override(PausableUpgradeable, IOptionVault)
+        returns (bool)
+    {
         return super.paused();
     }
 
@@ -322,18 +333,18 @@ abstract contract OptionBook is
     // ------------------------------------------------------------------ internal: book
 
     function _hasOpenSeries() internal view returns (bool) {
-        return _openIds.length != 0;
+        return _openIds[0] != 0;
     }
 
     /// @dev The live (unexpired) open series as the pricer takes them: two raw {SeriesLayout}
     ///      words each. An expired series waiting for settlement is left out: it has no delta
     ///      (never hedged as a digital) and {_expiredLocked} values it.
     function _book() internal view returns (uint256[] memory book) {
-        uint256 n = _openIds.length;
+        (uint256 i0, uint256 i1, uint256 n) = _openIdWords();
         book = new uint256[](2 * n);
         uint256 k;
         for (uint256 i = 0; i < n; ++i) {
-            uint256[2] storage s = _series[_openIds[i]];
+            uint256[2] storage s = _series[_idAt(i0, i1, i)];
             uint256 w0;
             uint256 w1;
             // The two slots read raw: the indexed form costs ~18 gas more per series, on every
@@ -357,9 +368,9 @@ abstract contract OptionBook is
     /// @dev The maximum payoff (locked collateral) of the expired series not yet settled: how
     ///      they are valued until settlement fixes their payoff.
     function _expiredLocked() internal view returns (uint256 total) {
-        uint256 n = _openIds.length;
+        (uint256 i0, uint256 i1, uint256 n) = _openIdWords();
         for (uint256 i = 0; i < n; ++i) {
-            uint256 w0 = _series[_openIds[i]][0];
+            uint256 w0 = _series[_idAt(i0, i1, i)][0];
             // forge-lint: disable-next-line(block-timestamp) -- expiry is a time rule
             if (SeriesLayout.expiry(w0) <= block.timestamp) total += _rules.lockOf(w0);
         }
@@ -371,15 +382,51 @@ abstract contract OptionBook is
         if (SeriesLayout.expiry(s[0]) == 0) revert OptionVaultUnknownSeries(id);
     }
 
+    /// @dev The open ids' two words and their count (word 1 is read only when word 0 is full).
+    function _openIdWords() internal view returns (uint256 i0, uint256 i1, uint256 n) {
+        i0 = _openIds[0];
+        if (i0 >> 224 != 0) i1 = _openIds[1];
+        while (n < MAX_OPEN_SERIES && _idAt(i0, i1, n) != 0) {
+            ++n;
+        }
+    }
+
+    /// @dev Field `i` (< 16) of the open ids' words.
+    function _idAt(uint256 i0, uint256 i1, uint256 i) internal pure returns (uint256) {
+        return ((i < 8 ? i0 : i1) >> ((i & 7) << 5)) & type(uint32).max;
+    }
+
+    /// @dev Moves the last open id into `id`'s field and clears the last (the order is not
+    ///      kept, as a swap-and-pop would not keep it).
     function _removeOpen(uint256 id) private {
-        uint256 n = _openIds.length;
+        (uint256 i0, uint256 i1, uint256 n) = _openIdWords();
         for (uint256 i = 0; i < n; ++i) {
-            if (_openIds[i] == id) {
-                _openIds[i] = _openIds[n - 1];
-                _openIds.pop();
+            if (_idAt(i0, i1, i) == id) {
+                // Field i takes the last id, then the last field is cleared (i may be it).
+                (i0, i1) = _withId(i0, i1, i, _idAt(i0, i1, n - 1));
+                (i0, i1) = _withId(i0, i1, n - 1, 0);
+                _storeOpenIds(i0, i1, n);
                 return;
             }
         }
+    }
+
+    /// @dev The words with field `i` (< 16) set to `v` (< 2^32).
+    function _withId(uint256 i0, uint256 i1, uint256 i, uint256 v)
+        private
+        pure
+        returns (uint256, uint256)
+    {
+        uint256 shift = (i & 7) << 5;
+        uint256 clear = ~(uint256(type(uint32).max) << shift);
+        if (i < 8) return ((i0 & clear) | (v << shift), i1);
+        return (i0, (i1 & clear) | (v << shift));
+    }
+
+    /// @dev Writes word 0, and word 1 when `n` (the count before or after, the larger) > 8.
+    function _storeOpenIds(uint256 i0, uint256 i1, uint256 n) private {
+        _openIds[0] = i0;
+        if (n > 8) _openIds[1] = i1;
     }
 
     function _toSeries(uint256 id) private view returns (Series memory) {

@@ -78,7 +78,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     // ------------------------------------------------------------------ storage
 
-    /// @dev The thresholds in two slots (the bounds fit: 1e24 < 2^95).
+    /// @dev The thresholds and the vol in two slots (the bounds fit: 1e24 < 2^95, vol <= 5e18
+    ///      < 2^64). The vol shares the second word so a rebalance reads it for free.
     struct PackedThresholds {
         int96 targetDelta;
         uint96 band;
@@ -89,6 +90,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         uint16 maxOracleGapBps;
         uint32 oracleHeartbeat;
         uint32 sequencerGracePeriod;
+        uint64 volatility;
     }
 
     // Declared first: it shares a slot with {OptionBook}'s `_quoteBalance`, declared last (a
@@ -99,10 +101,12 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     AggregatorV3Interface private _sequencerFeed;
     IHedgeVenue private _venue;
     PackedThresholds private _thresholds;
-    uint256 private _volatility;
-    // Written together by a rebalance; 2^64 s and 2^192 price units are far beyond any value.
+    // Written together by a rebalance; 2^64 s and 2^184 price units are far beyond any value.
+    // The paused flag shares the slot (OZ's own `_paused` is unused, see {paused}): a rebalance
+    // reads all three in one SLOAD.
     uint64 private _lastRebalance;
-    uint192 private _lastGoodPrice;
+    uint184 private _lastGoodPrice;
+    bool private _pausedFlag;
     // The oracle change in its timelock, and when it can be accepted.
     address private _pendingOracle;
     uint64 private _pendingOracleEta;
@@ -126,7 +130,6 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         __ERC20_init(p.name, p.symbol);
         __ERC4626_init(IERC20(p.asset));
         __AccessControl_init();
-        __Pausable_init();
         __OptionBook_init(IOptionClaims(p.claims));
         _grantRole(DEFAULT_ADMIN_ROLE, p.admin);
 
@@ -135,7 +138,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         _sequencerFeed = AggregatorV3Interface(p.sequencerFeed);
         _venue = IHedgeVenue(p.venue);
 
-        _lastGoodPrice = SafeCast.toUint192(price);
+        _lastGoodPrice = SafeCast.toUint184(price);
 
         _setVolatility(p.volatility);
         Thresholds calldata t = p.thresholds;
@@ -379,12 +382,23 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function pause() external onlyRole(PAUSER_ROLE) {
-        _pause();
+        _requireNotPaused();
+        _pausedFlag = true;
+        emit Paused(msg.sender);
     }
 
     /// @inheritdoc IOptionVault
     function unpause() external onlyRole(PAUSER_ROLE) {
-        _unpause();
+        _requirePaused();
+        _pausedFlag = false;
+        emit Unpaused(msg.sender);
+    }
+
+    /// @notice Whether the vault is paused (OZ `Pausable`'s view).
+    /// @dev The flag lives in the rebalance clock's slot, not OZ's ERC-7201 one, so the
+    ///      rebalance path reads it with the clock. `whenNotPaused`/`whenPaused` call this.
+    function paused() public view override returns (bool) {
+        return _pausedFlag;
     }
 
     // ------------------------------------------------------------------ ERC-4626
@@ -523,7 +537,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         // (price, delta, gamma, vega) from the pricer: return the last three words as they are.
         _forwardFrom(
             abi.encodeCall(
-                _rules.greeks, (s[0], s[1], _valuationPrice(), _volatility, block.timestamp)
+                _rules.greeks,
+                (s[0], s[1], _valuationPrice(), _thresholds.volatility, block.timestamp)
             ),
             0x20
         );
@@ -548,7 +563,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
 
     /// @inheritdoc IOptionVault
     function volatility() external view returns (uint256) {
-        return _volatility;
+        return _thresholds.volatility;
     }
 
     /// @inheritdoc IOptionVault
@@ -664,7 +679,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
             deltaAfter = deltaBefore - int256(spent);
         }
         _lastRebalance = uint64(block.timestamp);
-        _lastGoodPrice = SafeCast.toUint192(price);
+        _lastGoodPrice = SafeCast.toUint184(price);
         emit Rebalanced(deltaBefore, deltaAfter, spent, amountOut, price, trigger);
     }
 
@@ -711,7 +726,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
                 venue: address(_venue),
                 inventory: _hedgeInventory,
                 freeQuote: freeQuote(),
-                vol: _volatility,
+                vol: _thresholds.volatility,
                 post: post
             })
         );
@@ -739,7 +754,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         bytes memory err;
         (price, err) = _oracleStatus();
         if (err.length != 0) _revertWith(err);
-        vol = _volatility;
+        vol = _thresholds.volatility;
     }
 
     function _oracleConfig() internal view override returns (RebalanceRules.OracleConfig memory) {
@@ -776,7 +791,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _netDelta(uint256 price) private view returns (int256 net) {
         int256 options = 0;
         if (_hasOpenSeries()) {
-            options = _rules.bookDelta(_book(), price, _volatility, block.timestamp);
+            options = _rules.bookDelta(_book(), price, _thresholds.volatility, block.timestamp);
         }
         net = int256(uint256(_hedgeInventory)) - options;
     }
@@ -784,7 +799,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @dev Live series at Black-Scholes, expired unsettled ones at their maximum payoff.
     function _optionsValue(uint256 price) private view returns (uint256) {
         if (!_hasOpenSeries()) return 0;
-        return _rules.bookValue(_book(), price, _volatility, block.timestamp) + _expiredLocked();
+        return _rules.bookValue(_book(), price, _thresholds.volatility, block.timestamp)
+            + _expiredLocked();
     }
 
     // ------------------------------------------------------------------ internal: setters
@@ -829,9 +845,10 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     function _setVolatility(uint256 vol) private {
-        _checkThreshold(P_VOL, vol, 0, 0); // bounds only: vol is not a packed field
-        uint256 old = _volatility;
-        _volatility = vol;
+        _checkThreshold(P_VOL, vol, 0, 0); // bounds only: its field is written here
+        uint256 old = _thresholds.volatility;
+        // forge-lint: disable-next-line(unsafe-typecast) -- vol <= MAX_VOL = 5e18 < 2^64
+        _thresholds.volatility = uint64(vol);
         emit VolatilityUpdated(old, vol);
     }
 

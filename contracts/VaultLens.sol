@@ -37,7 +37,7 @@ import {
 ///         full per-vault view (NAV, Greeks through the vault's own views) for tools.
 /// @dev `snapshotLean` prices nothing: the keeper derives net delta, gamma, NAV and the trigger
 ///      off-chain with the contract's math, and simulates the exact batch before signing. A
-///      vault's storage words are read raw, with two {IOptionVault-readSlots} calls (its twelve
+///      vault's storage words are read raw, with two {IOptionVault-readSlots} calls (its nine
 ///      fixed slots, then word 0 of each open series; a third for ids past the eighth), at the
 ///      slots of OptionVault's layout (`SLOT_*`); a vault that does not answer `readSlots` is
 ///      read through its views instead, one bare `staticcall` a field. Every call has a gas cap
@@ -106,25 +106,21 @@ contract VaultLens is IVaultLens {
     // tests/forge/VaultLensLean.t.sol checks every decoded field against the vault's views).
     /// @dev `_locked` (bits [0,128)) | `_settledUnpaid` ([128,256)): the record's word 2 as is.
     uint256 private constant SLOT_COMMITMENTS = 1;
-    /// @dev `_openIds` (uint32[]): its length; the ids from `SLOT_IDS`, eight a slot.
+    /// @dev `_openIds` (uint256[2]): the open ids, eight uint32 fields a word from bit 0 up,
+    ///      filled from the first with no gap and ended by a 0 field; word 1 in the next slot.
     uint256 private constant SLOT_OPEN_IDS = 3;
-    /// @dev keccak256(abi.encode(SLOT_OPEN_IDS)): the first slot of `_openIds`' ids.
-    uint256 private constant SLOT_IDS =
-        0xc2575a0e9e593c00f959f8c92f12db2869c3395a3b0502d05e2516446f71f85b;
-    /// @dev `_series` (mapping(id => uint256[2])): word 0 at keccak256(abi.encode(id, 4)).
-    uint256 private constant SLOT_SERIES = 4;
+    /// @dev `_series` (mapping(id => uint256[2])): word 0 at keccak256(abi.encode(id, 5)).
+    uint256 private constant SLOT_SERIES = 5;
     /// @dev `_quoteBalance` ([0,128)) | `_hedgeInventory` ([128,256)).
-    uint256 private constant SLOT_BALANCES = 8;
+    uint256 private constant SLOT_BALANCES = 9;
     /// @dev `_oracle`, `_sequencerFeed`, `_venue`: one address a slot, from this one on.
-    uint256 private constant SLOT_FEEDS = 10;
-    /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}), then
-    ///      `_volatility`, then `_lastRebalance` ([0,64)) | `_lastGoodPrice`.
-    uint256 private constant SLOT_THRESHOLDS = 13;
-    /// @dev OZ's `PausableStorage` (ERC-7201): `_paused` in its low byte.
-    uint256 private constant SLOT_PAUSED =
-        0xcd5ed15c6e187e77e9aee88184c21f4f2182ab5827cb3b7e07fbedcd63f03300;
+    uint256 private constant SLOT_FEEDS = 11;
+    /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}; the vol is the
+    ///      second word's [192,256)), then `_lastRebalance` ([0,64)) | `_lastGoodPrice`
+    ///      ([64,248)) | the paused flag ([248,256)).
+    uint256 private constant SLOT_THRESHOLDS = 14;
     /// @dev Slots in the raw read's first call (see `_leanRaw`).
-    uint256 private constant RAW_SLOTS = 12;
+    uint256 private constant RAW_SLOTS = 9;
     uint256 private constant MAX128 = type(uint128).max;
 
     /// @dev The lean snapshot's running state: the distinct feeds and venues seen so far, and
@@ -232,9 +228,9 @@ contract VaultLens is IVaultLens {
     }
 
     /// @dev The whole record (words 1 to 6) and the series from the vault's raw storage
-    ///      ({IOptionVault-readSlots}): one call for the twelve slots below, one for the series'
+    ///      ({IOptionVault-readSlots}): one call for the nine slots below, one for the series'
     ///      words 0 (and one more for the ids past the eighth). `raw` is false, and nothing is
-    ///      written, when the first call fails or answers anything but twelve words: the caller
+    ///      written, when the first call fails or answers anything but nine words: the caller
     ///      then reads the views. Each field is checked for its width as the views' are.
     function _leanRaw(address v, uint256 rec, Lean memory c)
         private
@@ -255,10 +251,7 @@ contract VaultLens is IVaultLens {
             mstore(add(q, 0xa0), SLOT_THRESHOLDS)
             mstore(add(q, 0xc0), add(SLOT_THRESHOLDS, 1))
             mstore(add(q, 0xe0), add(SLOT_THRESHOLDS, 2))
-            mstore(add(q, 0x100), add(SLOT_THRESHOLDS, 3))
-            mstore(add(q, 0x120), SLOT_PAUSED)
-            mstore(add(q, 0x140), SLOT_OPEN_IDS)
-            mstore(add(q, 0x160), SLOT_IDS)
+            mstore(add(q, 0x100), SLOT_OPEN_IDS)
         }
         raw = _callReadSlots(v, buf, RAW_SLOTS, buf);
         if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
@@ -300,9 +293,10 @@ contract VaultLens is IVaultLens {
             let balances := mload(add(buf, 0x60))
             let t0 := mload(add(buf, 0xa0))
             let t1 := mload(add(buf, 0xc0))
-            let vol := mload(add(buf, 0xe0))
-            let last := mload(add(buf, 0x100))
-            let paused := and(mload(add(buf, 0x120)), 0xff)
+            let vol := shr(192, t1)
+            let clock := mload(add(buf, 0xe0))
+            let last := and(clock, 0xffffffffffffffff)
+            let paused := shr(248, clock)
             let m16 := 0xffff
             let m32 := 0xffffffff
             let m96 := sub(shl(96, 1), 1)
@@ -326,22 +320,20 @@ contract VaultLens is IVaultLens {
                 add(rec, 0xc0),
                 or(
                     or(and(shr(128, t1), m32), shl(64, and(shr(160, t1), m32))),
-                    or(shl(128, and(last, 0xffffffffffffffff)), shl(192, paused))
+                    or(shl(128, last), shl(192, paused))
                 )
             )
-            // A vault's slots always fit; anything else is not one of its layouts.
-            bad := or(shr(128, vol), gt(paused, 1))
-            if bad {
-                mstore(add(rec, 0x80), and(t1, m96))
-                mstore(add(rec, 0xc0), and(mload(add(rec, 0xc0)), not(shl(192, 0xff))))
-            }
+            // A vault's flag is 0 or 1; anything else is not one of its layouts. (The vol is
+            // 64 bits wide here, so it always fits its 128.)
+            bad := gt(paused, 1)
+            if bad { mstore(add(rec, 0xc0), and(mload(add(rec, 0xc0)), not(shl(192, 0xff)))) }
         }
-        if (bad != 0) errors = LENS_READ_VOLATILITY | LENS_READ_PAUSED;
+        if (bad != 0) errors = LENS_READ_PAUSED;
     }
 
     /// @dev The open series' words 0 at the cursor, from the ids in a raw read at `buf` (the
-    ///      length at word 10, the first eight ids at word 11): one more call for the ids past
-    ///      the eighth, then one for the series.
+    ///      first eight ids at word 8): one more call for the next eight when the eighth is
+    ///      there, then one for the series.
     function _rawSeries(address v, uint256 buf, Lean memory c, uint256 errorsIn)
         private
         view
@@ -351,13 +343,15 @@ contract VaultLens is IVaultLens {
         uint256 cur = c.cursor;
         uint256 ids0;
         assembly ("memory-safe") {
-            count := mload(add(buf, 0x140))
-            ids0 := mload(add(buf, 0x160))
+            ids0 := mload(add(buf, 0x100))
         }
-        bool ok = count <= 16; // OptionBook.MAX_OPEN_SERIES
+        bool ok = true;
         uint256 ids1;
-        // Call buffers go past the series' words.
-        if (ok && count > 8) (ok, ids1) = _rawIds(v, cur + count * 32);
+        // Call buffers go past the series' words (at most 16).
+        if (ids0 >> 224 != 0) (ok, ids1) = _rawIds(v, cur + 16 * 32);
+        count = _idCount(ids0) + _idCount(ids1);
+        // The ids are packed with no gap: a hole is not a vault's layout.
+        if (ids1 != 0 && _idCount(ids0) != 8) ok = false;
         if (ok && count != 0) ok = _rawSeriesWords(v, cur, count, ids0, ids1);
         if (!ok) (errors, count) = (errors | LENS_READ_SERIES, 0);
         c.cursor = cur + count * 32;
@@ -370,11 +364,18 @@ contract VaultLens is IVaultLens {
         bytes4 sel = IOptionVault.readSlots.selector;
         assembly ("memory-safe") {
             mstore(q, sel)
-            mstore(add(q, 4), add(SLOT_IDS, 1))
+            mstore(add(q, 4), add(SLOT_OPEN_IDS, 1))
         }
         ok = _callReadSlots(v, q, 1, q);
         assembly ("memory-safe") {
             ids1 := mload(q)
+        }
+    }
+
+    /// @dev The number of leading nonzero uint32 fields of `ids`.
+    function _idCount(uint256 ids) private pure returns (uint256 n) {
+        while (n < 8 && (ids >> (n << 5)) & 0xffffffff != 0) {
+            ++n;
         }
     }
 

@@ -408,6 +408,58 @@ contract OptionVaultTest is VaultTestBase {
         vault.writeOption(q, premium, sig);
     }
 
+    /// @dev The open ids are packed 8 a word with no length slot: every write and settle, in
+    ///      any order and across the word boundary, must leave exactly the model's set open.
+    function testFuzz_openSeries_PackedIdsFollowWritesAndSettles(uint256 seed) public {
+        _deposit(alice, 1_000_000e6);
+        uint256 n = bound(seed, 1, 16);
+        uint256[] memory model = new uint256[](16);
+        uint256 open;
+        uint64 exp = uint64(block.timestamp + 1 days);
+        for (uint256 i = 0; i < n; i++) {
+            model[open++] = _write(CALL, 3000e8 + i * 1e8, 100e8, exp, 1e18, 1e6);
+            _assertOpen(model, open);
+        }
+        vm.warp(exp);
+        _setPrice(PRICE);
+        // Settle a seeded number of them in a seeded order, refilling after each.
+        uint256 rounds = bound(seed >> 8, 1, n);
+        for (uint256 r = 0; r < rounds; r++) {
+            uint256 k = uint256(keccak256(abi.encode(seed, r))) % open;
+            uint256 id = model[k];
+            if (vault.series(id).expiry <= block.timestamp) {
+                _settle(id);
+                model[k] = model[--open];
+                _assertOpen(model, open);
+            }
+            uint64 later = uint64(block.timestamp + 1 days);
+            if (open == 16) {
+                (IOptionVault.Quote memory q, uint256 premium, bytes memory sig) =
+                    _signed(CALL, 3000e8 + (20 + r) * 1e8, 100e8, later, 1e18);
+                vm.prank(desk);
+                vm.expectRevert(
+                    abi.encodeWithSelector(IOptionVault.OptionVaultTooManySeries.selector, 16, 16)
+                );
+                vault.writeOption(q, premium, sig);
+                continue;
+            }
+            model[open++] = _write(CALL, 3000e8 + (20 + r) * 1e8, 100e8, later, 1e18, 1e6);
+            _assertOpen(model, open);
+        }
+    }
+
+    function _assertOpen(uint256[] memory model, uint256 open) internal view {
+        IOptionVault.Series[] memory s = vault.openSeries();
+        assertEq(s.length, open, "open count");
+        for (uint256 i = 0; i < open; i++) {
+            bool found;
+            for (uint256 j = 0; j < open; j++) {
+                if (s[j].id == model[i]) found = true;
+            }
+            assertTrue(found, "open id missing");
+        }
+    }
+
     function test_writeOption_RevertWhen_InsufficientCollateral() public {
         _deposit(alice, 500e6);
         (IOptionVault.Quote memory q, uint256 premium, bytes memory sig) =
