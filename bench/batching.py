@@ -5,21 +5,25 @@ vaults:
 
 1. **First rebalance.** Every vault on the devnet writes four capped calls (:data:`SERIES`, one
    contract each) and holds no underlying, so at 3,000 it is ~1.49 WETH short of its target,
-   outside its 0.5 band: each rebalance buys ~1.49 WETH. Its WETH balance, hedge inventory and
-   last-rebalance time go from zero to nonzero: each such SSTORE costs 20,000 gas, not ~2,900.
+   outside its 0.5 band: each rebalance buys ~1.49 WETH. The WETH token's balance slot of the
+   vault goes from zero to nonzero: that SSTORE costs 20,000 gas, not ~2,900 (the vault's own
+   hedge inventory and last-rebalance time share slots that are nonzero already).
 2. **Recurring rebalance.** Then :data:`RECURRING_AFTER_S` (20 days) pass and the oracle moves to
-   :data:`RECURRING_PRICE8` (+10%): the calls' delta rises (they near expiry in the money), so
-   every vault is ~0.72 WETH short again, outside its band on the same side, and each buys again,
-   this time holding WETH already. A price move alone cannot do it: this book's delta peaks at
-   ~1.63 (near 3,450), less than the 1.49 hedge plus the band, and +5% moves it by ~0.1. Before
-   the round every vault is checked to hold WETH and to be more than its band short; after it,
-   to have bought.
+   :data:`RECURRING_PRICE8` (+10%): the calls' delta rises (nearer expiry, with the price inside
+   every call's strike-to-cap range), so every vault is ~0.72 WETH short again, outside its band
+   on the same side, and each buys again, this time holding WETH already. A price move alone
+   cannot do it: this book's delta peaks at ~1.63 (near 3,450), less than the 1.49 hedge plus the
+   band, and +5% moves it by ~0.1. Before the round every vault is checked to hold WETH and to be
+   more than its band short; after it, to have bought.
 
 A batch nets its vaults' trades and makes ONE swap through the real Uniswap V3 pool (all buy
 here: nothing crosses, the net is the sum); a single-vault transaction makes its own.
 Before every transaction the pool is traded back to the oracle price (so no vault trips the
 oracle-gap guard because of the ones before it) and the next block's base fee is pinned with
-``anvil_setNextBlockBaseFeePerGas`` to :data:`L2_BASE_FEE`.
+``anvil_setNextBlockBaseFeePerGas`` to :data:`L2_BASE_FEE`. Before the first, the pool is traded
+both ways once (:func:`_warm_pool`): on the fresh devnet no swap has yet paid its fee in USDC, so
+the first buy would write the pool's ``feeGrowthGlobal`` from zero (20,000 gas, once in the run,
+charged to the first batch of 1), which no live pool does.
 
 Cost of a transaction = ``gasUsed x block base fee`` + the OP L1 data fee of the exact signed
 transaction, read from the devnet fee oracle (``getL1Fee`` of its unsigned form, as the keeper
@@ -41,8 +45,9 @@ from eth_account.signers.local import LocalAccount
 from bench.common import progress, ratio, summary
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
 from keeper.chain.l1fee import OpL1Fee
-from keeper.devnet.stack import WAD, L1FeeParams, ThresholdParams, push_price
+from keeper.devnet.stack import WAD, L1FeeParams, ThresholdParams, pool_of, push_price
 from keeper.devnet.tx import transact, transactor
+from keeper.devnet.uniswap import pool_contract
 from keeper.errors import ChainError
 from keeper.execution.fees import Fees
 from keeper.execution.transactions import build_tx, chain_nonce, sign_tx
@@ -144,6 +149,7 @@ def bench_batching(reps: int, singles_per_rep: int = 5) -> dict[str, Any]:
             vault = bind(w3, "OptionVault", address)
             role = vault.functions.KEEPER_ROLE().call()
             transact(w3, dev.admin, vault.functions.grantRole(role, dev.keeper.address))
+        _warm_pool(dev)
         first = _round(dev, groups, singles, PRICE8, "first")
         dev.rpc("evm_increaseTime", hex(RECURRING_AFTER_S))
         dev.rpc("evm_mine")
@@ -227,6 +233,15 @@ def _single(r: _Round) -> dict[str, Any]:
         "cost_wei": summary([s["l2_fee"] + s["l1_fee"] for s in r.singles]),
         "runs": len(r.singles),
     }
+
+
+def _warm_pool(dev: BenchDevnet) -> None:
+    """Trade the pool 0.1% up and 0.1% down, so both its fee growth words are nonzero."""
+    for price8 in (PRICE8 * 1_001 // 1_000, PRICE8 * 999 // 1_000):
+        push_price(dev.w3, dev.admin, dev.stack, price8)
+    pool = pool_contract(dev.w3, pool_of(dev.stack)[1]).functions
+    if not (pool.feeGrowthGlobal0X128().call() and pool.feeGrowthGlobal1X128().call()):
+        raise ChainError("the pool's fee growth is still zero after the warm-up swaps")
 
 
 def _calldata(call: Any) -> bytes:
