@@ -240,6 +240,39 @@ def test_render_names_the_machine_and_every_section() -> None:
     assert "**missed**" not in text
 
 
+def test_render_shows_the_recurring_rebalance_beside_the_first() -> None:
+    results = _results()
+    d = results["batch_details"]
+    d["recurring_rows"] = [
+        {**r, "gas_per_vault": r["gas_per_vault"] - 17_000, "cost_per_vault_wei": cost}
+        for r, cost in zip(results["batch"], (900, 350), strict=True)
+    ]
+    d["single_tx_recurring"] = {
+        "gas": {"median": 237_000.0},
+        "l1_fee_wei": {"median": 57.0},
+        "cost_wei": {"median": 830.0},
+        "runs": 5,
+    }
+    d["price8"] = {"first": 3_000 * 10**8, "recurring": 3_300 * 10**8}
+    d["recurring_after_s"] = 20 * 86_400
+    text = render(results)
+    first, recurring = text.split("**Recurring rebalance**")
+    assert "**First rebalance**" in first
+    assert "| 10 | 150,000 | 20 | 400 (400–400) | 40% |" in first
+    assert "254,000 gas" in first
+    assert "20 days later at an oracle price of 3,300" in recurring
+    assert "| 10 | 133,000 | 20 | 350 (350–350) | 35% |" in recurring
+    assert "237,000 gas, L1 fee 57 wei, cost 830 wei" in recurring
+    # The target is still judged on the first rebalance.
+    assert "| batch | cost per vault in a batch of 10: ≤45% of a single transaction | 40%" in text
+
+
+def test_render_of_an_old_file_has_no_recurring_table() -> None:
+    text = render(_results())
+    assert "Recurring rebalance" not in text
+    assert "First rebalance" not in text
+
+
 def test_render_explains_a_missed_figure_and_includes_the_profile() -> None:
     results = _results()
     results["cycle"][1]["ours_ms_median"] = 300.0
