@@ -85,6 +85,7 @@ contract BookPricer {
         // a series with its predecessor's expiry reuses its v (~700 gas). No 32-bit expiry
         // equals the initial `last`.
         uint256 last = type(uint256).max;
+        // slither-disable-next-line uninitialized-local -- set on the first series (no expiry equals `last`)
         int256 v;
         for (uint256 i = 0; i < n;) {
             uint256 w0 = book[i];
