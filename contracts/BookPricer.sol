@@ -81,9 +81,20 @@ contract BookPricer {
         if (book.length == 0) return 0;
         int256 lnSpot = BlackScholes.lnPrice(price8);
         uint256 n = book.length;
+        // sigma * sqrt(tau) depends on the expiry alone, and a book's series share few expiries:
+        // a series with its predecessor's expiry reuses its v (~700 gas). No 32-bit expiry
+        // equals the initial `last`.
+        uint256 last = type(uint256).max;
+        // slither-disable-next-line uninitialized-local -- set on the first series (no expiry equals `last`)
+        int256 v;
         for (uint256 i = 0; i < n;) {
             uint256 w0 = book[i];
-            int256 d = _seriesDelta(w0, book[i + 1], price8, lnSpot, vol, timestamp);
+            uint256 expiry = (w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK;
+            if (expiry != last) {
+                v = BlackScholes.sigmaSqrtTau(vol, expiry > timestamp ? expiry - timestamp : 0);
+                last = expiry;
+            }
+            int256 d = _seriesDelta(w0, book[i + 1], price8, lnSpot, v);
             // Unchecked: size < 2^96 and |d| <= 2e18 < 2^61, so each term is below 2^157 and
             // a calldata array's sum of them cannot reach 2^255; i < n < 2^64.
             unchecked {
@@ -94,39 +105,40 @@ contract BookPricer {
         }
     }
 
-    /// @dev One series' per-contract delta from its two words, on the stack: this runs for every
-    ///      series on every rebalance, so it decodes only what delta needs and allocates no
-    ///      memory (`_decode` + {BlackScholes-delta} give the same value).
-    function _seriesDelta(
-        uint256 w0,
-        uint256 w1,
-        uint256 price8,
-        int256 lnSpot,
-        uint256 vol,
-        uint256 timestamp
-    ) private pure returns (int256) {
+    /// @dev One series' per-contract delta from its two words and its v = sigma * sqrt(tau)
+    ///      ({BlackScholes-sigmaSqrtTau}), on the stack: this runs for every series on every
+    ///      rebalance, so it decodes only what delta needs and allocates no memory (`_decode` +
+    ///      {BlackScholes-delta} give the same value).
+    function _seriesDelta(uint256 w0, uint256 w1, uint256 price8, int256 lnSpot, int256 v)
+        private
+        pure
+        returns (int256)
+    {
         bool isCall = (w0 >> SeriesLayout.TYPE_SHIFT) & SeriesLayout.FLAG_MASK == 0;
-        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
-        int256 k = int256((w0 >> SeriesLayout.STRIKE_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
+        int256 k;
         int256 k2;
-        {
+        // Unchecked: strike and cap are 56-bit fields, so k, c < 2^90 and k + c < 2^91.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
+            k = int256((w0 >> SeriesLayout.STRIKE_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
             // forge-lint: disable-next-line(unsafe-typecast) -- < 2^56
             int256 c = int256((w0 >> SeriesLayout.CAP_SHIFT) & SeriesLayout.PRICE_MASK) * 1e10;
             k2 = isCall ? k + c : (c < k ? k - c : int256(0));
-        }
-        int256 v;
-        {
-            uint256 expiry = (w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK;
-            v = BlackScholes.sigmaSqrtTau(vol, expiry > timestamp ? expiry - timestamp : 0);
         }
         if (v == 0) {
             // forge-lint: disable-next-line(unsafe-typecast) -- a 1e8 price, far below 2^200
             return BlackScholes.intrinsicDelta(isCall, int256(price8) * 1e10, k, k2);
         }
-        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
-        int256 m1 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE_SHIFT));
-        // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
-        int256 m2 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE2_SHIFT));
+        int256 m1;
+        int256 m2;
+        // Unchecked: lnSpot = lnWad(...) lies in (-42e18, 136e18) and each stored log is an
+        // int96, so |m| < 2^96.
+        unchecked {
+            // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+            m1 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE_SHIFT));
+            // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
+            m2 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE2_SHIFT));
+        }
         return BlackScholes.liveDelta(isCall, v, m1, m2, k2 != 0);
     }
 

@@ -408,10 +408,12 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         ++p.legs;
         if (leg.buy) {
             p.quoteIn += leg.amountIn;
-            p.underlyingCrossed += Math.mulDiv(leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, leg.price);
+            p.underlyingCrossed += _mulDiv(
+                leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, leg.price, false
+            );
         } else {
             p.underlyingIn += leg.amountIn;
-            p.quoteCrossed += Math.mulDiv(leg.amountIn, leg.price, UNDERLYING_PRICE_TO_QUOTE);
+            p.quoteCrossed += _mulDiv(leg.amountIn, leg.price, UNDERLYING_PRICE_TO_QUOTE, false);
         }
         return count;
     }
@@ -432,7 +434,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         for (uint256 i; i < legs.length; ++i) {
             Leg memory leg = legs[i];
             if (!outcomes[i].ok || leg.pool != k || leg.buy != buyersNet) continue;
-            uint256 t = Math.mulDiv(leg.minOut, p.weight, leg.amountIn, Math.Rounding.Ceil);
+            uint256 t = _mulDiv(leg.minOut, p.weight, leg.amountIn, true);
             if (t > needed) needed = t;
         }
         // Sellers net: U > sum floor(q / P) (since Q < sum floor(u * P) <= U * P, or Q = 0 and
@@ -472,10 +474,10 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         uint256 amount;
         if (leg.buy != p.buyersNet) {
             amount = leg.buy
-                ? Math.mulDiv(leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, p.price)
-                : Math.mulDiv(leg.amountIn, p.price, UNDERLYING_PRICE_TO_QUOTE);
+                ? _mulDiv(leg.amountIn, UNDERLYING_PRICE_TO_QUOTE, p.price, false)
+                : _mulDiv(leg.amountIn, p.price, UNDERLYING_PRICE_TO_QUOTE, false);
         } else {
-            amount = Math.mulDiv(p.total, leg.amountIn, p.weight);
+            amount = _mulDiv(p.total, leg.amountIn, p.weight, false);
             p.total -= amount;
             p.weight -= leg.amountIn;
         }
@@ -484,6 +486,25 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         (o.deltaBefore, o.deltaAfter) = IOptionVault(leg.vault).batchSettle();
         o.gasUsed = leg.gasUsed + (gasBefore - gasleft());
         emit VaultRebalanced(leg.vault, o.deltaBefore, o.deltaAfter);
+    }
+
+    /// @dev Exactly `Math.mulDiv(x, y, d)` (rounded up when `up`), the same value and the same
+    ///      panic on d = 0, for a fraction of its gas when x * y fits in 256 bits (every leg's
+    ///      amounts do); the 512-bit path only otherwise.
+    function _mulDiv(uint256 x, uint256 y, uint256 d, bool up) internal pure returns (uint256 z) {
+        uint256 prod;
+        // Unchecked: the product may wrap; the test below uses it only when it did not.
+        unchecked {
+            prod = x * y;
+        }
+        if (x != 0 && prod / x != y) {
+            return Math.mulDiv(x, y, d, up ? Math.Rounding.Ceil : Math.Rounding.Floor);
+        }
+        z = prod / d; // checked: d = 0 panics (0x12), as Math.mulDiv does
+        // Unchecked: a remainder means d >= 2, so z <= prod / 2 and z + 1 cannot wrap.
+        unchecked {
+            if (up && prod % d != 0) ++z;
+        }
     }
 
     /// @dev `data` (`rebalance()` or `rebalanceTo(post)`) to `vault` with `gasLimit` gas; copies 64 bytes of a success answer and at

@@ -472,18 +472,29 @@ contract RebalanceRules is BookPricer {
 
     /// @dev A feed's latest round, or ok = false if the call reverts (the views built on the
     ///      oracle checks, such as `maxWithdraw`, must not revert).
-    // slither-disable-next-line unused-return -- the round id fields are not used by the oracle checks
+    ///
+    ///      Exactly `try feed.latestRoundData() returns (...) {...} catch {...}`, ~500 gas less a
+    ///      feed: a revert (or running out of gas) is ok = false; a success whose answer is not
+    ///      five words or whose round ids exceed uint80 reverts with no data, as the ABI
+    ///      decoder after a `try` does (a feed without code is such a success).
     function _latest(address feed)
         private
         view
         returns (bool ok, int256 answer, uint256 startedAt, uint256 updatedAt)
     {
-        try AggregatorV3Interface(feed).latestRoundData() returns (
-            uint80, int256 a, uint256 s, uint256 u, uint80
-        ) {
-            return (true, a, s, u);
-        } catch {
-            return (false, 0, 0, 0);
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(0x00, 0xfeaf968c) // latestRoundData()
+            ok := staticcall(gas(), feed, 0x1c, 0x04, m, 0xa0)
+            if ok {
+                let bad := lt(returndatasize(), 0xa0)
+                // roundId and answeredInRound are uint80
+                bad := or(bad, or(shr(80, mload(m)), shr(80, mload(add(m, 0x80)))))
+                if bad { revert(0, 0) }
+                answer := mload(add(m, 0x20))
+                startedAt := mload(add(m, 0x40))
+                updatedAt := mload(add(m, 0x60))
+            }
         }
     }
 

@@ -48,6 +48,16 @@ library NormalCdf {
         n = x < 0 ? tail : ONE - tail;
     }
 
+    /// @notice {cdf} without overflow checks, the same value for every x but type(int256).min
+    ///         (which the caller must exclude; {cdf} reverts on it), ~100 gas less.
+    function cdfUnchecked(int256 x) internal pure returns (int256 n) {
+        // Unchecked: x != type(int256).min, so -x fits; 0 <= tail <= ONE.
+        unchecked {
+            (int256 tail,) = _tail(x < 0 ? -x : x);
+            n = x < 0 ? tail : ONE - tail;
+        }
+    }
+
     /// @notice phi(x) = exp(-x^2/2) / sqrt(2 pi), 1e18 fixed point.
     function pdf(int256 x) internal pure returns (int256) {
         (, int256 p) = cdfAndPdf(x);
