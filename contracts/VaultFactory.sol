@@ -10,7 +10,8 @@ import {IOptionClaims} from "./interfaces/IOptionClaims.sol";
 
 /// @title VaultFactory
 /// @notice Deploys {OptionVault}s and their {OptionClaims} as EIP-1167 clones (about 45k gas of
-///         proxy instead of a full deployment each) and keeps the registry.
+///         proxy instead of a full deployment each; the vault's with its asset, underlying and
+///         sequencer feed appended as immutable args) and keeps the registry.
 /// @dev Both clones are created and initialized in one transaction, so nobody can initialize
 ///      them first. The implementations lock their own initializers in their constructors.
 contract VaultFactory is AccessControl, IVaultFactory {
@@ -47,7 +48,7 @@ contract VaultFactory is AccessControl, IVaultFactory {
         onlyRole(DEPLOYER_ROLE)
         returns (address vault, address claims)
     {
-        vault = Clones.clone(_vaultImplementation);
+        vault = Clones.cloneWithImmutableArgs(_vaultImplementation, _vaultArgs(params));
         claims = Clones.clone(_claimsImplementation);
         _init(vault, claims, params);
     }
@@ -59,19 +60,23 @@ contract VaultFactory is AccessControl, IVaultFactory {
         returns (address vault, address claims)
     {
         (bytes32 vaultSalt, bytes32 claimsSalt) = _salts(msg.sender, salt);
-        vault = Clones.cloneDeterministic(_vaultImplementation, vaultSalt);
+        vault = Clones.cloneDeterministicWithImmutableArgs(
+            _vaultImplementation, _vaultArgs(params), vaultSalt
+        );
         claims = Clones.cloneDeterministic(_claimsImplementation, claimsSalt);
         _init(vault, claims, params);
     }
 
     /// @inheritdoc IVaultFactory
-    function predictAddresses(address deployer, bytes32 salt)
-        external
-        view
-        returns (address vault, address claims)
-    {
+    function predictAddresses(
+        address deployer,
+        bytes32 salt,
+        IOptionVault.InitParams calldata params
+    ) external view returns (address vault, address claims) {
         (bytes32 vaultSalt, bytes32 claimsSalt) = _salts(deployer, salt);
-        vault = Clones.predictDeterministicAddress(_vaultImplementation, vaultSalt);
+        vault = Clones.predictDeterministicAddressWithImmutableArgs(
+            _vaultImplementation, _vaultArgs(params), vaultSalt
+        );
         claims = Clones.predictDeterministicAddress(_claimsImplementation, claimsSalt);
     }
 
@@ -123,6 +128,11 @@ contract VaultFactory is AccessControl, IVaultFactory {
         _vaults.push(vault);
         _isVault[vault] = true;
         emit VaultCreated(vault, claims, p.admin, p.asset, p.underlying, _vaults.length - 1);
+    }
+
+    /// @dev The vault clone's immutable args ({OptionVault} reads them from its code).
+    function _vaultArgs(IOptionVault.InitParams calldata p) private pure returns (bytes memory) {
+        return abi.encode(p.asset, p.underlying, p.sequencerFeed);
     }
 
     /// @dev Salts bound to the caller, so nobody can take another deployer's addresses.

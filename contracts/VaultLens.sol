@@ -113,14 +113,18 @@ contract VaultLens is IVaultLens {
     uint256 private constant SLOT_SERIES = 5;
     /// @dev `_quoteBalance` ([0,128)) | `_hedgeInventory` ([128,256)).
     uint256 private constant SLOT_BALANCES = 9;
-    /// @dev `_oracle`, `_sequencerFeed`, `_venue`: one address a slot, from this one on.
-    uint256 private constant SLOT_FEEDS = 11;
+    /// @dev `_oracle`, then `_venue`, one address a slot.
+    uint256 private constant SLOT_FEEDS = 10;
+    /// @dev The sequencer feed is not storage but the vault clone's third immutable arg
+    ///      (abi.encode(asset, underlying, sequencerFeed) after the 45 bytes of EIP-1167 code,
+    ///      see {VaultFactory}): it is copied from the vault's code.
+    uint256 private constant CODE_SEQUENCER_FEED = 0x2d + 0x40;
     /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}; the vol is the
     ///      second word's [192,256)), then `_lastRebalance` ([0,64)) | `_lastGoodPrice`
     ///      ([64,248)) | the paused flag ([248,256)).
-    uint256 private constant SLOT_THRESHOLDS = 14;
+    uint256 private constant SLOT_THRESHOLDS = 12;
     /// @dev Slots in the raw read's first call (see `_leanRaw`).
-    uint256 private constant RAW_SLOTS = 9;
+    uint256 private constant RAW_SLOTS = 8;
     uint256 private constant MAX128 = type(uint128).max;
 
     /// @dev The lean snapshot's running state: the distinct feeds and venues seen so far, and
@@ -245,16 +249,20 @@ contract VaultLens is IVaultLens {
             let q := add(buf, 4)
             mstore(q, SLOT_FEEDS)
             mstore(add(q, 0x20), add(SLOT_FEEDS, 1))
-            mstore(add(q, 0x40), add(SLOT_FEEDS, 2))
-            mstore(add(q, 0x60), SLOT_BALANCES)
-            mstore(add(q, 0x80), SLOT_COMMITMENTS)
-            mstore(add(q, 0xa0), SLOT_THRESHOLDS)
-            mstore(add(q, 0xc0), add(SLOT_THRESHOLDS, 1))
-            mstore(add(q, 0xe0), add(SLOT_THRESHOLDS, 2))
-            mstore(add(q, 0x100), SLOT_OPEN_IDS)
+            mstore(add(q, 0x40), SLOT_BALANCES)
+            mstore(add(q, 0x60), SLOT_COMMITMENTS)
+            mstore(add(q, 0x80), SLOT_THRESHOLDS)
+            mstore(add(q, 0xa0), add(SLOT_THRESHOLDS, 1))
+            mstore(add(q, 0xc0), add(SLOT_THRESHOLDS, 2))
+            mstore(add(q, 0xe0), SLOT_OPEN_IDS)
         }
-        raw = _callReadSlots(v, buf, RAW_SLOTS, buf);
+        // The words land from buf + 0x20 (oracle, venue, balances, ...); word 0 is the
+        // sequencer feed, copied from the clone's code once the call has warmed its account.
+        raw = _callReadSlots(v, buf, RAW_SLOTS, buf + 0x20);
         if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
+        assembly ("memory-safe") {
+            extcodecopy(v, buf, CODE_SEQUENCER_FEED, 0x20)
+        }
         (feedIdx, venueIdx, errors) = _rawFeeds(buf, c);
         errors |= _rawRecord(buf, rec);
         (count, errors) = _rawSeries(v, buf, c, errors);
@@ -270,8 +278,8 @@ contract VaultLens is IVaultLens {
         uint256 seq;
         uint256 venue_;
         assembly ("memory-safe") {
-            feed := mload(buf)
-            seq := mload(add(buf, 0x20))
+            seq := mload(buf)
+            feed := mload(add(buf, 0x20))
             venue_ := mload(add(buf, 0x40))
         }
         feedIdx = NO_ENTRY;

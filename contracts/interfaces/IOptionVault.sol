@@ -182,6 +182,9 @@ interface IOptionVault is IERC4626 {
     error OptionVaultNotInBatch();
     /// @notice The redemption queue is set once (`setRedemptionQueue`); this vault's is `queue`.
     error OptionVaultQueueAlreadySet(address queue);
+    /// @notice The clone's immutable args (asset, underlying, sequencer feed, appended to its
+    ///         code by {VaultFactory}) are not the `initialize` parameters.
+    error OptionVaultCloneArgsMismatch();
 
     // ------------------------------------------------------------------ events
 

@@ -24,6 +24,8 @@ interface IVaultFactory {
 
     /// @notice Clones a vault and a claims token, initializes both and registers the vault
     ///         (DEPLOYER_ROLE). `params.claims` is ignored: the factory makes the claims token.
+    ///         The vault is a clone with immutable args, abi.encode(params.asset,
+    ///         params.underlying, params.sequencerFeed), which it reads from its code.
     function createVault(IOptionVault.InitParams calldata params)
         external
         returns (address vault, address claims);
@@ -33,11 +35,13 @@ interface IVaultFactory {
         external
         returns (address vault, address claims);
 
-    /// @notice Where `createVaultDeterministic(…, salt)` from `deployer` puts the vault and claims.
-    function predictAddresses(address deployer, bytes32 salt)
-        external
-        view
-        returns (address vault, address claims);
+    /// @notice Where `createVaultDeterministic(params, salt)` from `deployer` puts the vault and
+    ///         claims (the vault's address depends on its immutable args, taken from `params`).
+    function predictAddresses(
+        address deployer,
+        bytes32 salt,
+        IOptionVault.InitParams calldata params
+    ) external view returns (address vault, address claims);
 
     /// @notice The vault implementation cloned.
     function vaultImplementation() external view returns (address);

@@ -63,13 +63,42 @@ contract OptionVaultTest is VaultTestBase {
         vaultImpl.initialize(_params());
     }
 
-    function _freshClone() internal returns (OptionVault) {
-        return OptionVault(Clones.clone(address(vaultImpl)));
+    /// @dev A clone carrying `p`'s immutable args, as {VaultFactory} makes it.
+    function _freshClone(IOptionVault.InitParams memory p) internal returns (OptionVault) {
+        bytes memory args = abi.encode(p.asset, p.underlying, p.sequencerFeed);
+        return OptionVault(Clones.cloneWithImmutableArgs(address(vaultImpl), args));
+    }
+
+    function test_initialize_ReadsItsCloneArgs() public view {
+        assertEq(vault.asset(), address(usdc));
+        assertEq(vault.underlying(), address(weth));
+        assertEq(vault.sequencerFeed(), address(seqFeed));
+        assertEq(vault.decimals(), 12);
+    }
+
+    function test_initialize_RevertWhen_CloneArgsMismatch() public {
+        IOptionVault.InitParams memory p = _params();
+        p.claims = address(claims);
+        OptionVault v = _freshClone(p);
+        p.sequencerFeed = address(0);
+        vm.expectRevert(IOptionVault.OptionVaultCloneArgsMismatch.selector);
+        v.initialize(p);
+        p = _params();
+        p.claims = address(claims);
+        p.underlying = address(usdc);
+        vm.expectRevert(IOptionVault.OptionVaultCloneArgsMismatch.selector);
+        v.initialize(p);
+        // A plain clone has no args: its asset reads as zero.
+        v = OptionVault(Clones.clone(address(vaultImpl)));
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultZeroAddress.selector, bytes32("asset"))
+        );
+        v.initialize(_params());
     }
 
     function test_initialize_RevertWhen_ZeroAddress() public {
-        OptionVault v = _freshClone();
         IOptionVault.InitParams memory p = _params();
+        OptionVault v = _freshClone(p);
         p.claims = address(claims);
         p.oracle = address(0);
         vm.expectRevert(
@@ -84,10 +113,10 @@ contract OptionVaultTest is VaultTestBase {
     }
 
     function test_initialize_RevertWhen_WrongDecimals() public {
-        OptionVault v = _freshClone();
         IOptionVault.InitParams memory p = _params();
         p.claims = address(claims);
         p.asset = address(new MintableERC20("DAI", "DAI", 18));
+        OptionVault v = _freshClone(p);
         vm.expectRevert(
             abi.encodeWithSelector(
                 IOptionVault.OptionVaultUnsupportedDecimals.selector, bytes32("asset"), uint8(18)
@@ -97,8 +126,8 @@ contract OptionVaultTest is VaultTestBase {
     }
 
     function test_initialize_RevertWhen_InvalidPrice() public {
-        OptionVault v = _freshClone();
         IOptionVault.InitParams memory p = _params();
+        OptionVault v = _freshClone(p);
         p.claims = address(claims);
         p.oracle = address(new MockV3Aggregator(8, -1));
         vm.expectRevert(
@@ -108,8 +137,8 @@ contract OptionVaultTest is VaultTestBase {
     }
 
     function test_initialize_RevertWhen_ThresholdOutOfBounds() public {
-        OptionVault v = _freshClone();
         IOptionVault.InitParams memory p = _params();
+        OptionVault v = _freshClone(p);
         p.claims = address(claims);
         p.thresholds.band = 0;
         vm.expectRevert(

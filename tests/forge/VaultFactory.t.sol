@@ -38,8 +38,8 @@ contract VaultFactoryTest is VaultTestBase {
         assertFalse(factory.isVault(address(claims)));
         assertEq(factory.vaultImplementation(), address(vaultImpl));
         assertEq(factory.claimsImplementation(), address(claimsImpl));
-        // EIP-1167 runtime code is 45 bytes.
-        assertEq(address(vault).code.length, 45);
+        // EIP-1167 runtime code is 45 bytes; the vault's carries its three immutable args.
+        assertEq(address(vault).code.length, 45 + 96);
         assertEq(address(claims).code.length, 45);
         vm.prank(admin);
         uint256 g = gasleft();
@@ -53,7 +53,7 @@ contract VaultFactoryTest is VaultTestBase {
     }
 
     function test_createVault_EmitsVaultCreated() public {
-        (address pv, address pc) = factory.predictAddresses(admin, bytes32("x"));
+        (address pv, address pc) = factory.predictAddresses(admin, bytes32("x"), _params());
         vm.expectEmit(address(factory));
         emit IVaultFactory.VaultCreated(pv, pc, admin, address(usdc), address(weth), 1);
         vm.prank(admin);
@@ -61,13 +61,17 @@ contract VaultFactoryTest is VaultTestBase {
     }
 
     function test_createVaultDeterministic_MatchesPrediction() public {
-        (address pv, address pc) = factory.predictAddresses(admin, bytes32("salt"));
+        (address pv, address pc) = factory.predictAddresses(admin, bytes32("salt"), _params());
         vm.prank(admin);
         (address v, address c) = factory.createVaultDeterministic(_params(), bytes32("salt"));
         assertEq(v, pv);
         assertEq(c, pc);
-        (address other,) = factory.predictAddresses(bob, bytes32("salt"));
+        (address other,) = factory.predictAddresses(bob, bytes32("salt"), _params());
         assertTrue(other != pv, "salts are bound to the deployer");
+        IOptionVault.InitParams memory p = _params();
+        p.sequencerFeed = address(0);
+        (other,) = factory.predictAddresses(admin, bytes32("salt"), p);
+        assertTrue(other != pv, "the vault's address commits to its immutable args");
     }
 
     function test_createVault_RevertWhen_NotDeployer() public {

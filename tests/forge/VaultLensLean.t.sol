@@ -349,17 +349,28 @@ contract VaultLensLeanTest is VaultTestBase {
         // vm.cool cools storage, not the account: a fresh eth_call pays 2,500 more here.
         emit log_named_uint("account access (EXTCODESIZE, warm in forge)", g);
         uint256 total = g;
-        // OptionVault's layout (VaultLens's SLOT_*): feeds 11-13, balances 9, commitments 1,
-        // thresholds 14-15 (the vol in 15), clock and paused 16, the first open ids' word 3.
+        // OptionVault's layout (VaultLens's SLOT_*): oracle and venue 10-11, balances 9,
+        // commitments 1, thresholds 12-13 (the vol in 13), clock and paused 14, the first open
+        // ids' word 3; the sequencer feed is copied from the clone's code (its immutable args).
         bytes memory first = abi.encodePacked(
-            IOptionVault.readSlots.selector, abi.encode(11, 12, 13, 9, 1, 14, 15, 16, 3)
+            IOptionVault.readSlots.selector, abi.encode(10, 11, 9, 1, 12, 13, 14, 3)
         );
         g = gasleft();
         (bool ok, bytes memory ret) = v.staticcall(first);
         g -= gasleft();
         assertTrue(ok);
-        assertEq(ret.length, 9 * 32);
-        emit log_named_uint("readSlots, 9 slots (feeds, balances, thresholds, clock, ids)", g);
+        assertEq(ret.length, 8 * 32);
+        emit log_named_uint("readSlots, 8 slots (feed, venue, balances, thresholds, clock, ids)", g);
+        total += g;
+        g = gasleft();
+        bytes32 seq;
+        assembly {
+            extcodecopy(v, 0, 0x6d, 0x20)
+            seq := mload(0)
+        }
+        g -= gasleft();
+        assertEq(address(uint160(uint256(seq))), OptionVault(v).sequencerFeed());
+        emit log_named_uint("sequencer feed from the clone's code (EXTCODECOPY)", g);
         total += g;
         IOptionVault.Series[] memory s = OptionVault(v).openSeries();
         _cool(a);
