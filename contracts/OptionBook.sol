@@ -15,6 +15,10 @@ import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IOptionClaims} from "./interfaces/IOptionClaims.sol";
+import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
+import {
+    AggregatorV3Interface
+} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {RebalanceRules} from "./RebalanceRules.sol";
 import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 
@@ -66,9 +70,13 @@ abstract contract OptionBook is
     RebalanceRules internal immutable _rules;
 
     IOptionClaims private _claims;
-    // 2^128 quote units are far beyond any real value.
-    uint128 private _locked;
-    uint128 private _settledUnpaid;
+    // {OptionVault}'s oracle and venue, declared here so that the commitments fill their
+    // slots' spare bits: a rebalance reads both addresses, and with them `freeQuote`'s inputs.
+    // 2^96 quote units (7.9e22 of the required 6-decimal asset) are far beyond any real value.
+    AggregatorV3Interface internal _oracle;
+    uint96 private _locked;
+    IHedgeVenue internal _venue;
+    uint96 private _settledUnpaid;
     uint256 private _nextId;
     /// @dev The open ids, 16 uint32 fields (eight a word, from bit 0 up) filled from field 0
     ///      with no gap; a 0 field ends them (ids start at 1). No length slot: a rebalance
@@ -151,8 +159,8 @@ abstract contract OptionBook is
 
         s[0] = SeriesLayout.withSettled(w0);
         s[1] = SeriesLayout.withPayout(s[1], payoutPerContract); // <= cap / 100 <= 1e14 < 2^64
-        _locked = SafeCast.toUint128(_locked - lock);
-        _settledUnpaid = SafeCast.toUint128(
+        _locked = SafeCast.toUint96(_locked - lock);
+        _settledUnpaid = SafeCast.toUint96(
             _settledUnpaid + Math.mulDiv(size, payoutPerContract, 1e18, Math.Rounding.Ceil)
         );
         delete _openByKey[bytes32(w0 & TERMS_MASK)];
@@ -181,7 +189,7 @@ abstract contract OptionBook is
         paid = Math.mulDiv(amount, payout, 1e18);
 
         s[0] = SeriesLayout.withSize(w0, newSize); // < size
-        _settledUnpaid = SafeCast.toUint128(_settledUnpaid - (owedBefore - owedAfter));
+        _settledUnpaid = SafeCast.toUint96(_settledUnpaid - (owedBefore - owedAfter));
         _quoteBalance = SafeCast.toUint128(_quoteBalance - paid);
         emit ClaimsRedeemed(id, msg.sender, amount, paid);
         if (paid != 0) _quoteToken().safeTransfer(msg.sender, paid);
@@ -312,7 +320,7 @@ abstract contract OptionBook is
         // Queued redemptions' assets are not collateral for new business ({_queueDemand}).
         uint256 required = locked + _settledUnpaid + _queueDemand();
         if (required > available) revert OptionVaultInsufficientCollateral(required, available);
-        _locked = SafeCast.toUint128(locked);
+        _locked = SafeCast.toUint96(locked);
         _quoteBalance = SafeCast.toUint128(available);
     }
 

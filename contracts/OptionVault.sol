@@ -98,9 +98,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // rebalance writes both). 2^128 underlying wei is far beyond any real value.
     uint128 private _hedgeInventory;
     // The asset, the underlying and the sequencer feed never change: they are the clone's
-    // immutable args ({_arg}), not storage.
-    AggregatorV3Interface private _oracle;
-    IHedgeVenue private _venue;
+    // immutable args ({_arg}), not storage. The oracle and venue are {OptionBook}'s (packed).
     PackedThresholds private _thresholds;
     // Written together by a rebalance; 2^64 s and 2^184 price units are far beyond any value.
     // The paused flag shares the slot (OZ's own `_paused` is unused, see {paused}): a rebalance

@@ -37,7 +37,7 @@ import {
 ///         full per-vault view (NAV, Greeks through the vault's own views) for tools.
 /// @dev `snapshotLean` prices nothing: the keeper derives net delta, gamma, NAV and the trigger
 ///      off-chain with the contract's math, and simulates the exact batch before signing. A
-///      vault's storage words are read raw, with two {IOptionVault-readSlots} calls (its nine
+///      vault's storage words are read raw, with two {IOptionVault-readSlots} calls (its seven
 ///      fixed slots, then word 0 of each open series; a third for ids past the eighth), at the
 ///      slots of OptionVault's layout (`SLOT_*`); a vault that does not answer `readSlots` is
 ///      read through its views instead, one bare `staticcall` a field. Every call has a gas cap
@@ -104,17 +104,15 @@ contract VaultLens is IVaultLens {
 
     // OptionVault's storage slots the raw read takes (`forge inspect OptionVault storageLayout`;
     // tests/forge/VaultLensLean.t.sol checks every decoded field against the vault's views).
-    /// @dev `_locked` (bits [0,128)) | `_settledUnpaid` ([128,256)): the record's word 2 as is.
-    uint256 private constant SLOT_COMMITMENTS = 1;
+    /// @dev `_oracle` ([0,160)) | `_locked` ([160,256)), then `_venue` | `_settledUnpaid`.
+    uint256 private constant SLOT_FEEDS = 1;
     /// @dev `_openIds` (uint256[2]): the open ids, eight uint32 fields a word from bit 0 up,
     ///      filled from the first with no gap and ended by a 0 field; word 1 in the next slot.
-    uint256 private constant SLOT_OPEN_IDS = 3;
-    /// @dev `_series` (mapping(id => uint256[2])): word 0 at keccak256(abi.encode(id, 5)).
-    uint256 private constant SLOT_SERIES = 5;
+    uint256 private constant SLOT_OPEN_IDS = 4;
+    /// @dev `_series` (mapping(id => uint256[2])): word 0 at keccak256(abi.encode(id, 6)).
+    uint256 private constant SLOT_SERIES = 6;
     /// @dev `_quoteBalance` ([0,128)) | `_hedgeInventory` ([128,256)).
-    uint256 private constant SLOT_BALANCES = 9;
-    /// @dev `_oracle`, then `_venue`, one address a slot.
-    uint256 private constant SLOT_FEEDS = 10;
+    uint256 private constant SLOT_BALANCES = 10;
     /// @dev The sequencer feed is not storage but the vault clone's third immutable arg
     ///      (abi.encode(asset, underlying, sequencerFeed) after the 45 bytes of EIP-1167 code,
     ///      see {VaultFactory}): it is copied from the vault's code.
@@ -122,9 +120,9 @@ contract VaultLens is IVaultLens {
     /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}; the vol is the
     ///      second word's [192,256)), then `_lastRebalance` ([0,64)) | `_lastGoodPrice`
     ///      ([64,248)) | the paused flag ([248,256)).
-    uint256 private constant SLOT_THRESHOLDS = 12;
+    uint256 private constant SLOT_THRESHOLDS = 11;
     /// @dev Slots in the raw read's first call (see `_leanRaw`).
-    uint256 private constant RAW_SLOTS = 8;
+    uint256 private constant RAW_SLOTS = 7;
     uint256 private constant MAX128 = type(uint128).max;
 
     /// @dev The lean snapshot's running state: the distinct feeds and venues seen so far, and
@@ -232,9 +230,9 @@ contract VaultLens is IVaultLens {
     }
 
     /// @dev The whole record (words 1 to 6) and the series from the vault's raw storage
-    ///      ({IOptionVault-readSlots}): one call for the nine slots below, one for the series'
+    ///      ({IOptionVault-readSlots}): one call for the seven slots below, one for the series'
     ///      words 0 (and one more for the ids past the eighth). `raw` is false, and nothing is
-    ///      written, when the first call fails or answers anything but nine words: the caller
+    ///      written, when the first call fails or answers anything but seven words: the caller
     ///      then reads the views. Each field is checked for its width as the views' are.
     function _leanRaw(address v, uint256 rec, Lean memory c)
         private
@@ -250,13 +248,13 @@ contract VaultLens is IVaultLens {
             mstore(q, SLOT_FEEDS)
             mstore(add(q, 0x20), add(SLOT_FEEDS, 1))
             mstore(add(q, 0x40), SLOT_BALANCES)
-            mstore(add(q, 0x60), SLOT_COMMITMENTS)
-            mstore(add(q, 0x80), SLOT_THRESHOLDS)
-            mstore(add(q, 0xa0), add(SLOT_THRESHOLDS, 1))
-            mstore(add(q, 0xc0), add(SLOT_THRESHOLDS, 2))
-            mstore(add(q, 0xe0), SLOT_OPEN_IDS)
+            mstore(add(q, 0x60), SLOT_THRESHOLDS)
+            mstore(add(q, 0x80), add(SLOT_THRESHOLDS, 1))
+            mstore(add(q, 0xa0), add(SLOT_THRESHOLDS, 2))
+            mstore(add(q, 0xc0), SLOT_OPEN_IDS)
         }
-        // The words land from buf + 0x20 (oracle, venue, balances, ...); word 0 is the
+        // The words land from buf + 0x20 (oracle, venue, balances, thresholds, clock, ids);
+        // word 0 is the
         // sequencer feed, copied from the clone's code once the call has warmed its account.
         raw = _callReadSlots(v, buf, RAW_SLOTS, buf + 0x20);
         if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
@@ -277,20 +275,18 @@ contract VaultLens is IVaultLens {
         uint256 feed;
         uint256 seq;
         uint256 venue_;
+        // The oracle's and venue's slots carry the commitments above bit 160: masked off.
         assembly ("memory-safe") {
             seq := mload(buf)
-            feed := mload(add(buf, 0x20))
-            venue_ := mload(add(buf, 0x40))
+            feed := and(mload(add(buf, 0x20)), sub(shl(160, 1), 1))
+            venue_ := and(mload(add(buf, 0x40)), sub(shl(160, 1), 1))
         }
         feedIdx = NO_ENTRY;
-        venueIdx = NO_ENTRY;
-        if (feed >> 160 != 0) errors |= LENS_READ_ORACLE;
         if (seq >> 160 != 0) errors |= LENS_READ_SEQUENCER;
-        // forge-lint: disable-next-line(unsafe-typecast) -- both < 2^160, checked just above
-        if (errors == 0) feedIdx = _feedIndex(c, address(uint160(feed)), address(uint160(seq)));
-        if (venue_ >> 160 != 0) errors |= LENS_READ_POOL_PRICE;
-        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^160, checked just above
-        else venueIdx = _venueIndex(c, address(uint160(venue_)));
+        // forge-lint: disable-next-line(unsafe-typecast) -- both < 2^160 (masked, checked)
+        else feedIdx = _feedIndex(c, address(uint160(feed)), address(uint160(seq)));
+        // forge-lint: disable-next-line(unsafe-typecast) -- < 2^160, masked
+        venueIdx = _venueIndex(c, address(uint160(venue_)));
     }
 
     /// @dev Words 1 to 6 of the record at `rec` from a raw read at `buf` (the layouts are
@@ -299,18 +295,22 @@ contract VaultLens is IVaultLens {
         uint256 bad;
         assembly ("memory-safe") {
             let balances := mload(add(buf, 0x60))
-            let t0 := mload(add(buf, 0xa0))
-            let t1 := mload(add(buf, 0xc0))
+            let t0 := mload(add(buf, 0x80))
+            let t1 := mload(add(buf, 0xa0))
             let vol := shr(192, t1)
-            let clock := mload(add(buf, 0xe0))
+            let clock := mload(add(buf, 0xc0))
             let last := and(clock, 0xffffffffffffffff)
             let paused := shr(248, clock)
             let m16 := 0xffff
             let m32 := 0xffffffff
             let m96 := sub(shl(96, 1), 1)
-            // Inventory and quote swap halves; commitments are the record's word as stored.
+            // Inventory and quote swap halves; the commitments (locked | unpaid << 128) are
+            // the high 96 bits of the oracle's and the venue's slots.
             mstore(add(rec, 0x20), or(shr(128, balances), shl(128, balances)))
-            mstore(add(rec, 0x40), mload(add(buf, 0x80)))
+            mstore(
+                add(rec, 0x40),
+                or(shr(160, mload(add(buf, 0x20))), shl(128, shr(160, mload(add(buf, 0x40)))))
+            )
             // target delta (int96, sign-extended into 128 bits) | band << 128
             mstore(
                 add(rec, 0x60),
@@ -340,7 +340,7 @@ contract VaultLens is IVaultLens {
     }
 
     /// @dev The open series' words 0 at the cursor, from the ids in a raw read at `buf` (the
-    ///      first eight ids at word 8): one more call for the next eight when the eighth is
+    ///      first eight ids at word 7): one more call for the next eight when the eighth is
     ///      there, then one for the series.
     function _rawSeries(address v, uint256 buf, Lean memory c, uint256 errorsIn)
         private
@@ -351,7 +351,7 @@ contract VaultLens is IVaultLens {
         uint256 cur = c.cursor;
         uint256 ids0;
         assembly ("memory-safe") {
-            ids0 := mload(add(buf, 0x100))
+            ids0 := mload(add(buf, 0xe0))
         }
         bool ok = true;
         uint256 ids1;

@@ -331,9 +331,31 @@ contract VaultLensLeanTest is VaultTestBase {
         _assertRawMatchesViews(a);
     }
 
+    /// @dev The commitments ride in the oracle's and venue's slots: a vault with both locked
+    ///      collateral and a settled, unpaid payoff reads the same raw as through its views.
+    function test_snapshotLean_RawReadMatchesTheViewsWithSettledUnpaid() public {
+        OptionVault v = _newVault(3);
+        OptionVault base = vault;
+        vault = v;
+        uint256 id = v.openSeries()[0].id; // the call struck at 2,800, expiring first
+        vm.warp(block.timestamp + 7 days);
+        _setPrice(3000e8);
+        assertGt(_settle(id), 0);
+        vault = base;
+        assertGt(v.settledUnpaid(), 0);
+        assertGt(v.lockedCollateral(), 0);
+        address[] memory a = new address[](1);
+        a[0] = address(v);
+        uint256[] memory w = lens.snapshotLean(a);
+        uint256 r = LEAN_HEADER_WORDS;
+        assertEq(w[r + 2] & type(uint128).max, v.lockedCollateral());
+        assertEq(w[r + 2] >> 128, v.settledUnpaid());
+        _assertRawMatchesViews(a);
+    }
+
     /// @notice Where `snapshotLean`'s gas per vault goes on the raw path: the vault's cold
-    ///         account, then its two `readSlots` calls (twelve slots, then word 0 of each of the
-    ///         four series), with the vault's storage cold (as in a fresh `eth_call`; the shared
+    ///         account, then its two `readSlots` calls (seven slots, then word 0 of each of the
+    ///         four series) and the sequencer feed from its code, with the vault's storage cold (as in a fresh `eth_call`; the shared
     ///         implementation is warm, as after the first vault). Each slot is a cold SLOAD
     ///         (2,100); each call adds the clone's delegatecall and the implementation's dispatch.
     function test_snapshotLean_GasBreakdownPerVault() public {
@@ -349,18 +371,17 @@ contract VaultLensLeanTest is VaultTestBase {
         // vm.cool cools storage, not the account: a fresh eth_call pays 2,500 more here.
         emit log_named_uint("account access (EXTCODESIZE, warm in forge)", g);
         uint256 total = g;
-        // OptionVault's layout (VaultLens's SLOT_*): oracle and venue 10-11, balances 9,
-        // commitments 1, thresholds 12-13 (the vol in 13), clock and paused 14, the first open
-        // ids' word 3; the sequencer feed is copied from the clone's code (its immutable args).
-        bytes memory first = abi.encodePacked(
-            IOptionVault.readSlots.selector, abi.encode(10, 11, 9, 1, 12, 13, 14, 3)
-        );
+        // OptionVault's layout (VaultLens's SLOT_*): oracle and venue with the commitments
+        // 1-2, balances 10, thresholds 11-12 (the vol in 12), clock and paused 13, the first
+        // open ids' word 4; the sequencer feed is copied from the clone's code (its args).
+        bytes memory first =
+            abi.encodePacked(IOptionVault.readSlots.selector, abi.encode(1, 2, 10, 11, 12, 13, 4));
         g = gasleft();
         (bool ok, bytes memory ret) = v.staticcall(first);
         g -= gasleft();
         assertTrue(ok);
-        assertEq(ret.length, 8 * 32);
-        emit log_named_uint("readSlots, 8 slots (feed, venue, balances, thresholds, clock, ids)", g);
+        assertEq(ret.length, 7 * 32);
+        emit log_named_uint("readSlots, 7 slots (feed, venue, balances, thresholds, clock, ids)", g);
         total += g;
         g = gasleft();
         bytes32 seq;
@@ -376,7 +397,7 @@ contract VaultLensLeanTest is VaultTestBase {
         _cool(a);
         bytes memory second = abi.encodePacked(IOptionVault.readSlots.selector);
         for (uint256 k; k < s.length; ++k) {
-            second = abi.encodePacked(second, keccak256(abi.encode(s[k].id, 5)));
+            second = abi.encodePacked(second, keccak256(abi.encode(s[k].id, 6)));
         }
         g = gasleft();
         (ok, ret) = v.staticcall(second);
