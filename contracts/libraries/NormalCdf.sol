@@ -1,15 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
-import {FixedPointMathLib} from "solady/utils/FixedPointMathLib.sol";
-
 /// @title NormalCdf
 /// @notice The standard normal CDF N(x) and density phi(x) in 1e18 fixed point.
 /// @dev Hart (1968) double-precision algorithm 5666 as given by G. West, "Better approximations
 ///      to cumulative normal functions", Wilmott Magazine (2005), Figure 2; see
 ///      docs/pricing-model.md. The coefficients below are West's decimal literals scaled by 1e18
 ///      (exact integers, no rounding of the published digits). `exp` is Solady's
-///      {FixedPointMathLib-expWad}. The
+///      `FixedPointMathLib.expWad`, written out in assembly in {_tail}. The
 ///      keeper mirrors this algorithm in float64; the fixed-point error against the exact CDF
 ///      (Python's math.erfc) is measured in tests/forge/NormalCdf.t.sol.
 library NormalCdf {
@@ -81,21 +79,52 @@ library NormalCdf {
 
     /// @dev N(-y) for y = |x| >= 0, and e = exp(-y^2/2), both 1e18.
     ///
-    ///      Gas: the rational function and the continued fraction run in assembly (~25 gas a
-    ///      Horner step); every value in them is non-negative, so `div` equals Solidity's
-    ///      truncating signed `/` and the results are bit-identical to the plain Solidity form
-    ///      (West's formula, each product divided by 1e18 and truncated, in the order written).
+    ///      Gas: the whole tail runs in assembly: exp(-y^2/2) is Solady's
+    ///      `FixedPointMathLib.expWad` written out operation for operation (its (6, 7)-term rational
+    ///      approximation after the 2^96 range reduction; ~250 gas less than the call), then the
+    ///      rational function or the continued fraction (~25 gas a Horner step). Every value in
+    ///      the Hart/West part is non-negative, so `div` equals Solidity's truncating signed `/`;
+    ///      the exp part uses `sdiv`/`sar` where Solady's Solidity divides or shifts signed
+    ///      values. The results are bit-identical to `expWad` and to the plain Solidity form
+    ///      (West's formula, each product divided by 1e18 and truncated, in the order written);
+    ///      tests/forge/BookPricerParity.t.sol fuzzes both against their Solidity references.
     // slither-disable-next-line divide-before-multiply -- Horner steps of West's approximation, truncated in the order the Python mirror uses (bit-identical), error bounded by the tests
     function _tail(int256 y) private pure returns (int256 tail, int256 e) {
         if (y > TAIL_CUTOFF) return (0, 0);
-        // y <= 37e18, so y*y <= 1.4e39: no overflow; expWad of <= -41.45e18 returns 0.
-        unchecked {
-            e = FixedPointMathLib.expWad(-(y * y / ONE) / 2);
+        /// @solidity memory-safe-assembly
+        assembly {
+            // a = -(y * y / ONE) / 2 = -h: y <= 37e18, so y * y <= 1.4e39 (no wrap) and, as
+            // y*y/ONE >= 0, Solidity's truncating `-(q) / 2` is -(q >> 1). h lies in [0, 684.5e18].
+            let h := shr(1, div(mul(y, y), ONE))
+            // expWad(a): 0 at or below -41446531673892822313 (its result would be < 0.5 wei);
+            // as a <= 0, expWad's overflow revert (a >= 135.3e18) cannot fire.
+            if lt(h, 41446531673892822313) {
+                let a := sub(0, h)
+                // a in (-41.45e18, 0] to the 2^96 basis: a * 2^78 / 5^18 (|a << 78| < 2^144).
+                let x := sdiv(shl(78, a), 3814697265625)
+                // k = round(x / ln 2) in [-60, 0]; x - k ln 2 in (-ln2/2, ln2/2) * 2^96.
+                let k := sar(96, add(sdiv(shl(96, x), 54916777467707473351141471128), shl(95, 1)))
+                x := sub(x, mul(k, 54916777467707473351141471128))
+                let z := add(x, 1346386616545796478920950773328)
+                z := add(sar(96, mul(z, x)), 57155421227552351082224309758442)
+                let p := sub(add(z, x), 94201549194550492254356042504812)
+                p := add(sar(96, mul(p, z)), 28719021644029726153956944680412240)
+                // 4385272521454847904659076985693276 << 96
+                p := add(mul(p, x), 347437083999162433888837515002539729507623920905942392673140736)
+                let q := sub(x, 2855989394907223263936484059900)
+                q := add(sar(96, mul(q, x)), 50020603652535783019961831881945)
+                q := sub(sar(96, mul(q, x)), 533845033583426703283633433725380)
+                q := add(sar(96, mul(q, x)), 3604857256930695427073651918091429)
+                q := sub(sar(96, mul(q, x)), 14423608567350463180887372962807573)
+                q := add(sar(96, mul(q, x)), 26449188498355588339934803723976023)
+                // q has no real root (Solady): no division by zero. r in (0.09, 0.25) * 2^96.
+                e := shr(
+                    sub(195, k),
+                    mul(sdiv(p, q), 3822833074963236453042738258902158003155416615667)
+                )
+            }
         }
         if (e == 0) return (0, 0); // y > ~9.1: the tail and the density are below 1 wei
-        // 0 <= y <= 37e18, every coefficient is < 1e21 and each partial sum stays below 1e24, so
-        // no product exceeds ~4e43 (far below 2^255); `den` >= D0 > 0, `t` >= y > 0 and
-        // 0 < e <= 1e18, so no division is by zero.
         /// @solidity memory-safe-assembly
         assembly {
             switch lt(y, SPLIT)

@@ -110,11 +110,11 @@ contract BlackScholesTest is Test {
     }
 
     /// @notice The on-chain Greeks' gas per series: the issue's target is <= 10k. Measured
-    ///         (Solady lnWad/expWad/sqrt, assembly Hart/West, unchecked delta path): delta 3.8k
-    ///         a series in bookDelta (5.5k with checked arithmetic), 6.5k for
-    ///         MathHarness.cappedDelta with its three ln (the bench's figure), full Greeks 14.6k a
-    ///         series in bookValue. Before (PRBMath): 15.3k, 36.3k, 27.5k. The bounds leave ~15%
-    ///         headroom.
+    ///         (Solady lnWad/sqrt, expWad and Hart/West in assembly, unchecked delta path and
+    ///         sigma*sqrt(tau)): delta 3.5k a series in bookDelta (5.5k with checked arithmetic),
+    ///         6.2k for MathHarness.cappedDelta with its three ln (the bench's figure), full
+    ///         Greeks 14.4k a series in bookValue. Before (PRBMath): 15.3k, 36.3k, 27.5k. The
+    ///         bounds leave ~15% headroom.
     function test_bookDelta_GasPerSeries() public {
         BookPricer p = new BookPricer();
         _bookGas(p, 1); // warm the pricer's account

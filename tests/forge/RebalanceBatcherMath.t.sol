@@ -64,3 +64,64 @@ contract RebalanceBatcherMathTest is Test {
         _same(6, 3, 2, true);
     }
 }
+
+/// @notice A vault whose `batchPlan` answers seven raw words (any call gets them).
+contract RawPlanVault {
+    uint256[7] internal _words;
+
+    function set(uint256[7] memory words) external {
+        _words = words;
+    }
+
+    fallback() external {
+        uint256[7] memory w = _words;
+        assembly ("memory-safe") {
+            return(w, 0xe0)
+        }
+    }
+}
+
+/// @notice The batcher decodes `batchPlan`'s answer in assembly: it must reject what
+///         `abi.decode(answer, (PlanAnswer))` rejects (a bool not 0/1, an address with bits
+///         above 160), reverting with no data as the decoder does.
+contract RebalanceBatcherPlanDecodeTest is Test {
+    struct PlanAnswer {
+        bool buy;
+        uint256 amountIn;
+        uint256 minOut;
+        uint256 price;
+        address tokenIn;
+        address tokenOut;
+        address venue;
+    }
+
+    RebalanceBatcher internal batcher;
+
+    function setUp() public {
+        batcher = new RebalanceBatcher(address(this), 10, 1_000_000);
+        batcher.setKeeper(address(this), true);
+    }
+
+    function decodeReference(bytes memory answer) external pure returns (PlanAnswer memory) {
+        return abi.decode(answer, (PlanAnswer));
+    }
+
+    function testFuzz_rebalanceBatch_RevertWhen_PlanAnswerUndecodable(uint256 which, uint256 junk)
+        public
+    {
+        uint256[7] memory w = [uint256(1), 1e18, 1e18, 3000e8, 1, 2, 3];
+        which = bound(which, 0, 3);
+        if (which == 0) w[0] = bound(junk, 2, type(uint256).max);
+        else w[3 + which] = bound(junk, 2 ** 160, type(uint256).max);
+        RawPlanVault v = new RawPlanVault();
+        v.set(w);
+        bytes memory answer = abi.encode(w);
+        vm.expectRevert(bytes(""));
+        this.decodeReference(answer);
+
+        address[] memory vs = new address[](2);
+        (vs[0], vs[1]) = (address(v), address(v));
+        vm.expectRevert(bytes(""));
+        batcher.rebalanceBatch(vs, new int256[](2));
+    }
+}
