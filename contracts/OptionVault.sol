@@ -748,7 +748,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @inheritdoc ERC4626Upgradeable
-    /// @dev The clone's first immutable arg (the same address `initialize` stored for OZ).
+    /// @dev The clone's first immutable arg. OZ's own `_asset` slot is never written
+    ///      (`initialize` skips `__ERC4626_init`); OZ reads the asset only through this.
     function asset() public view override(ERC4626Upgradeable, IERC4626) returns (address) {
         return _arg(0);
     }
