@@ -72,21 +72,20 @@ def _notes(plan: dict[str, Any]) -> list[str]:
         "Backtest policy: the keeper's default, `" + BACKTEST_POLICY + "`.",
         "Lean lens gas per vault, by part (forge `test_snapshotLean_GasBreakdownPerVault`, 4 "
         "series, vault storage cold): the vault's account 2,600 (cold in an `eth_call`); "
-        "`readSlots` of its twelve fixed slots (feed, sequencer feed, venue, balances, "
-        "commitments, the two threshold words, vol, the clock, paused, the open ids' length and "
-        "first eight ids) 28,920; `readSlots` of the four series' words 0: 11,460; the lens's own "
-        "packing, the series slots' keccaks and the feed and venue dedup ~4,750. The 16 cold "
-        "slots are 33,600 of it (2,100 each), the two calls (the clone's delegatecall, the "
-        "dispatch of a vault built with `optimizer_runs = 1`) ~6,800. Through the twelve views it "
-        "was ~80k. The issue's 15k budget with 4 series is below what any per-vault contract "
-        "can do while it reads every series each cycle: the account and four series words alone "
-        "are 2,600 + 4 x 2,100 = 11,000, which leaves room for one more slot, and the "
-        "thresholds alone take two.",
-        "Vaults per `eth_call`: the reader sends 550 per call with a 30M gas limit (anvil runs a "
+        "`readSlots` of its seven fixed slots (the oracle and the venue, each with one of the "
+        "commitments in its high bits, balances, the two threshold words with the vol, the clock "
+        "with the paused flag, the first eight open ids) 18,000; the sequencer feed copied from "
+        "the clone's code (an immutable arg) 130; `readSlots` of the four series' words 0: "
+        "11,460; the lens's own packing, the series slots' keccaks and the feed and venue dedup "
+        "~3,900. The 11 cold slots are 23,100 of it (2,100 each). Through the views it was "
+        "~80k, with the first raw read (twelve slots, 16 cold) ~46k. The issue's 15k budget "
+        "with 4 series is below what any per-vault contract can do while it reads every series "
+        "each cycle: the account and four series words alone are 2,600 + 4 x 2,100 = 11,000, "
+        "which leaves room for one more slot, and the thresholds alone take two.",
+        "Vaults per `eth_call`: the reader sends 700 per call with a 30M gas limit (anvil runs a "
         "call with any gas it is given; without a `gas` field it caps at its 30M block gas "
-        "limit, ~610 vaults at ~49k gas a vault with 3 series). Geth's and Nitro's default "
-        "`--rpc.gascap` of 50M would take ~1,020 (3 series) or ~970 (4 series, ~51.5k a vault "
-        "with its account cold).",
+        "limit, ~770 vaults at ~39k gas a vault with 4 series and its account cold). Geth's and "
+        "Nitro's default `--rpc.gascap` of 50M would take ~1,290.",
     ]
 
 

@@ -61,13 +61,13 @@ LEAN_VENUE_WORDS = 2
 #: A vault's oracle or venue entry index when that address could not be read.
 LEAN_NO_ENTRY = -1
 #: Gas the lean lens uses per vault with 4 open series, measured with real clones
-#: (``test_snapshotLean_GasPerVault``: ~40.6k with the clone's account warm, +2.5k when it is
-#: cold): two ``readSlots`` calls, 13 cold slots.
-LEAN_GAS_PER_VAULT = 43_000
-#: Vaults per lean ``eth_call``: 30M gas / ~43k gas a vault with 4 series is ~690; 640 leaves
+#: (``test_snapshotLean_GasPerVault``: ~36.3k with the clone's account warm, +2.5k when it is
+#: cold): two ``readSlots`` calls, 11 cold slots, and the sequencer feed from the clone's code.
+LEAN_GAS_PER_VAULT = 39_000
+#: Vaults per lean ``eth_call``: 30M gas / ~39k gas a vault with 4 series is ~770; 700 leaves
 #: room for larger books (each series adds ~2.2k; a chunk that still runs out of gas is halved
 #: and kept halved).
-LEAN_DEFAULT_CHUNK = 640
+LEAN_DEFAULT_CHUNK = 700
 #: Gas offered to each lean ``eth_call``: one 30M block. Anvil runs an ``eth_call`` with whatever
 #: ``gas`` it is given (3e9 measured), so it alone would take every vault in one call; geth and
 #: Arbitrum Nitro cap it at 50M by default (``--rpc.gascap``), and 30M fits every node.
