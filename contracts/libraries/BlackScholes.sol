@@ -249,11 +249,10 @@ library BlackScholes {
             // Unchecked: tau < 2^64, so tau * 1e36 < 2^184 and its square root over a year is
             // < 2^80; vol < 2^128, so vol * sqrt < 2^208 and the quotient fits an int256.
             unchecked {
+                uint256 v =
+                    vol * FixedPointMathLib.sqrt(tauSeconds * 1e36 / SECONDS_PER_YEAR) / 1e18;
                 // forge-lint: disable-next-line(unsafe-typecast) -- < 2^148, see above
-                return
-                    int256(
-                        vol * FixedPointMathLib.sqrt(tauSeconds * 1e36 / SECONDS_PER_YEAR) / 1e18
-                    );
+                return int256(v);
             }
         }
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
