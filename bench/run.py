@@ -85,7 +85,7 @@ def _notes(plan: dict[str, Any]) -> list[str]:
         "Vaults per `eth_call`: the reader sends 700 per call with a 30M gas limit (anvil runs a "
         "call with any gas it is given; without a `gas` field it caps at its 30M block gas "
         "limit, ~770 vaults at ~39k gas a vault with 4 series and its account cold). Geth's and "
-        "Nitro's default `--rpc.gascap` of 50M would take ~1,290.",
+        "Nitro's default `--rpc.gascap` of 50M would take ~1,270.",
     ]
 
 
