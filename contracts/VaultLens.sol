@@ -254,8 +254,8 @@ contract VaultLens is IVaultLens {
             mstore(add(q, 0xc0), SLOT_OPEN_IDS)
         }
         // The words land from buf + 0x20 (oracle, venue, balances, thresholds, clock, ids);
-        // word 0 is the
-        // sequencer feed, copied from the clone's code once the call has warmed its account.
+        // word 0 is the sequencer feed, copied from the clone's code once the call has warmed
+        // its account.
         raw = _callReadSlots(v, buf, RAW_SLOTS, buf + 0x20);
         if (!raw) return (false, NO_ENTRY, NO_ENTRY, 0, 0);
         assembly ("memory-safe") {
