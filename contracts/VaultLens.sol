@@ -357,9 +357,10 @@ contract VaultLens is IVaultLens {
         uint256 ids1;
         // Call buffers go past the series' words (at most 16).
         if (ids0 >> 224 != 0) (ok, ids1) = _rawIds(v, cur + 16 * 32);
-        count = _idCount(ids0) + _idCount(ids1);
+        uint256 n0 = _idCount(ids0);
+        count = n0 + _idCount(ids1);
         // The ids are packed with no gap: a hole is not a vault's layout.
-        if (ids1 != 0 && _idCount(ids0) != 8) ok = false;
+        if (ids1 != 0 && n0 != 8) ok = false;
         if (ok && count != 0) ok = _rawSeriesWords(v, cur, count, ids0, ids1);
         if (!ok) (errors, count) = (errors | LENS_READ_SERIES, 0);
         c.cursor = cur + count * 32;
