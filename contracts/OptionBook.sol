@@ -133,6 +133,7 @@ abstract contract OptionBook is
 
         _series[id] = [w0, w1];
         _openByKey[key] = id;
+        _bookChanged();
         _emitWritten(id, q, received);
         // Mint last: the ERC-1155 receiver hook runs on final state.
         _claims.mint(q.buyer, id, q.size);
@@ -165,6 +166,7 @@ abstract contract OptionBook is
         );
         delete _openByKey[bytes32(w0 & TERMS_MASK)];
         _removeOpen(id);
+        _bookChanged();
         emit SeriesSettled(id, price, payoutPerContract);
     }
 
@@ -191,6 +193,7 @@ abstract contract OptionBook is
         s[0] = SeriesLayout.withSize(w0, newSize); // < size
         _settledUnpaid = SafeCast.toUint96(_settledUnpaid - (owedBefore - owedAfter));
         _quoteBalance = SafeCast.toUint128(_quoteBalance - paid);
+        _bookChanged();
         emit ClaimsRedeemed(id, msg.sender, amount, paid);
         if (paid != 0) _quoteToken().safeTransfer(msg.sender, paid);
     }
@@ -279,6 +282,10 @@ abstract contract OptionBook is
 
     /// @dev The quote asset: premiums come in and claims are paid in it.
     function _quoteToken() internal view virtual returns (IERC20);
+
+    /// @dev Moves the vault's book version: after every change to the open book (ids, series),
+    ///      the commitments (`_locked`, `_settledUnpaid`) or the feeds.
+    function _bookChanged() internal virtual;
 
     /// @dev The healthy oracle price and the vol a write is priced at; reverts when the
     ///      oracle is unhealthy.

@@ -100,12 +100,15 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // The asset, the underlying and the sequencer feed never change: they are the clone's
     // immutable args ({_arg}), not storage. The oracle and venue are {OptionBook}'s (packed).
     PackedThresholds private _thresholds;
-    // Written together by a rebalance; 2^64 s and 2^184 price units are far beyond any value.
+    // Written together by a rebalance; 2^64 s and 2^152 price units are far beyond any value.
     // The paused flag shares the slot (OZ's own `_paused` is unused, see {paused}): a rebalance
-    // reads all three in one SLOAD.
+    // reads all three in one SLOAD. So does the book version ({_bookChanged}): the lens reads
+    // this slot and the balances' on every cycle, and the rest only when the version moved.
     uint64 private _lastRebalance;
-    uint184 private _lastGoodPrice;
+    uint152 private _lastGoodPrice;
     bool private _pausedFlag;
+    // Last in the slot ([224,256)) so that {_bookChanged} is one ADD that wraps off the top.
+    uint32 private _bookVersion;
     // The oracle change in its timelock, and when it can be accepted.
     address private _pendingOracle;
     uint64 private _pendingOracleEta;
@@ -139,7 +142,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         _oracle = AggregatorV3Interface(p.oracle);
         _venue = IHedgeVenue(p.venue);
 
-        _lastGoodPrice = SafeCast.toUint184(price);
+        _lastGoodPrice = SafeCast.toUint152(price);
 
         _setVolatility(p.volatility);
         Thresholds calldata t = p.thresholds;
@@ -323,6 +326,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         if (newVenue == address(0)) revert OptionVaultZeroAddress("venue");
         address old = address(_venue);
         _venue = IHedgeVenue(newVenue);
+        _bookChanged();
         emit VenueUpdated(old, newVenue);
     }
 
@@ -348,6 +352,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         _rules.checkOracle(next);
         address old = address(_oracle);
         _oracle = AggregatorV3Interface(next);
+        _bookChanged();
         delete _pendingOracle;
         delete _pendingOracleEta;
         emit OracleUpdated(old, next);
@@ -685,7 +690,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
             deltaAfter = deltaBefore - int256(spent);
         }
         _lastRebalance = uint64(block.timestamp);
-        _lastGoodPrice = SafeCast.toUint184(price);
+        _lastGoodPrice = SafeCast.toUint152(price);
         emit Rebalanced(deltaBefore, deltaAfter, spent, amountOut, price, trigger);
     }
 
@@ -835,7 +840,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _setTargetDelta(int256 target) private {
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         uint256 abs = target >= 0 ? uint256(target) : uint256(-target);
-        _checkThreshold(P_TARGET, abs, 0, 0); // its absolute value, against its bound
+        _thresholdChange(P_TARGET, abs, 0, 0); // its absolute value, against its bound
         int256 old = _thresholds.targetDelta;
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
         _thresholds.targetDelta = int96(target);
@@ -855,7 +860,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _setParam(uint256 which, uint256 v) private {
         (uint256 t0, uint256 t1) = _thresholdWords();
         (bytes32 name, uint256 word, uint256 offset, uint256 width) =
-            _checkThreshold(which, v, t0, t1);
+            _thresholdChange(which, v, t0, t1);
         // forge-lint: disable-next-line(incorrect-shift) -- 2^width - 1, the field's mask
         uint256 mask = (1 << width) - 1;
         uint256 old;
@@ -872,20 +877,31 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     function _setVolatility(uint256 vol) private {
-        _checkThreshold(P_VOL, vol, 0, 0); // bounds only: its field is written here
+        _thresholdChange(P_VOL, vol, 0, 0); // bounds only: its field is written here
         uint256 old = _thresholds.volatility;
         // forge-lint: disable-next-line(unsafe-typecast) -- vol <= MAX_VOL = 5e18 < 2^64
         _thresholds.volatility = uint64(vol);
         emit VolatilityUpdated(old, vol);
     }
 
-    /// @dev {RebalanceRules-checkThreshold}, from one call site (for EIP-170).
-    function _checkThreshold(uint256 which, uint256 v, uint256 t0, uint256 t1)
+    /// @dev The lean lens's cache key ({IVaultLens-snapshotLeanSince}): every change to what it
+    ///      caches (thresholds, vol, oracle, venue, and {OptionBook}'s open book and
+    ///      commitments) moves it. It wraps at 2^32: the lens only compares it for equality.
+    function _bookChanged() internal override {
+        assembly ("memory-safe") {
+            let slot := _bookVersion.slot
+            sstore(slot, add(sload(slot), shl(mul(8, _bookVersion.offset), 1)))
+        }
+    }
+
+    /// @dev {RebalanceRules-checkThreshold}, from one call site (for EIP-170), for a threshold
+    ///      about to be written: it also moves the book version (the lens caches thresholds).
+    function _thresholdChange(uint256 which, uint256 v, uint256 t0, uint256 t1)
         private
-        view
-        returns (bytes32, uint256, uint256, uint256)
+        returns (bytes32 name, uint256 word, uint256 offset, uint256 width)
     {
-        return _rules.checkThreshold(which, v, t0, t1);
+        (name, word, offset, width) = _rules.checkThreshold(which, v, t0, t1);
+        _bookChanged();
     }
 
     /// @dev The two raw slots of `_thresholds` ({RebalanceRules-unpackThresholds} reads them).

@@ -28,7 +28,10 @@ import {
     LEAN_HEADER_WORDS,
     LEAN_VAULT_WORDS,
     LEAN_ORACLE_WORDS,
-    LEAN_VENUE_WORDS
+    LEAN_VENUE_WORDS,
+    LEAN_SOURCE_CACHED,
+    LEAN_SOURCE_VIEWS,
+    LEAN_ENTRY_KNOWN
 } from "./interfaces/IVaultLens.sol";
 
 /// @title VaultLens
@@ -113,13 +116,15 @@ contract VaultLens is IVaultLens {
     uint256 private constant SLOT_SERIES = 6;
     /// @dev `_quoteBalance` ([0,128)) | `_hedgeInventory` ([128,256)).
     uint256 private constant SLOT_BALANCES = 10;
+    /// @dev `_lastRebalance` ([0,64)) | `_lastGoodPrice` ([64,216)) | the paused flag
+    ///      ([216,224)) | `_bookVersion` ([224,256)).
+    uint256 private constant SLOT_CLOCK = 13;
     /// @dev The sequencer feed is not storage but the vault clone's third immutable arg
     ///      (abi.encode(asset, underlying, sequencerFeed) after the 45 bytes of EIP-1167 code,
     ///      see {VaultFactory}): it is copied from the vault's code.
     uint256 private constant CODE_SEQUENCER_FEED = 0x2d + 0x40;
     /// @dev `_thresholds`' two words (see {RebalanceRules-unpackThresholds}; the vol is the
-    ///      second word's [192,256)), then `_lastRebalance` ([0,64)) | `_lastGoodPrice`
-    ///      ([64,248)) | the paused flag ([248,256)).
+    ///      second word's [192,256)), then the clock (`SLOT_CLOCK`).
     uint256 private constant SLOT_THRESHOLDS = 11;
     /// @dev Slots in the raw read's first call (see `_leanRaw`).
     uint256 private constant RAW_SLOTS = 7;
@@ -141,18 +146,59 @@ contract VaultLens is IVaultLens {
 
     /// @inheritdoc IVaultLens
     function snapshotLean(address[] calldata vaults) external view returns (uint256[] memory) {
-        uint256 n = vaults.length;
+        uint256 at;
+        assembly ("memory-safe") {
+            at := vaults.offset
+        }
+        // No entry is known, and no entry is seeded (empty slices of the same calldata).
+        _lean(at, vaults.length, false, vaults[0:0], vaults[0:0], vaults[0:0]);
+    }
+
+    /// @inheritdoc IVaultLens
+    function snapshotLeanSince(
+        uint256[] calldata entries,
+        address[] calldata feeds,
+        address[] calldata seqs,
+        address[] calldata venues
+    ) external view returns (uint256[] memory) {
+        if (feeds.length != seqs.length) {
+            revert VaultLensFeedsMismatch(feeds.length, seqs.length);
+        }
+        uint256 at;
+        assembly ("memory-safe") {
+            at := entries.offset
+        }
+        _lean(at, entries.length, true, feeds, seqs, venues);
+    }
+
+    /// @dev Both lean snapshots: `n` calldata words from `at`, each a vault (bits [0,160)) and,
+    ///      when `since`, the version its caller holds (`LEAN_ENTRY_KNOWN`); the seeded feeds and
+    ///      venues are the first entries. Returns the answer from memory (does not come back).
+    function _lean(
+        uint256 at,
+        uint256 n,
+        bool since,
+        address[] calldata feeds,
+        address[] calldata seqs,
+        address[] calldata venues
+    ) private view {
         Lean memory c = Lean({
-            feeds: new address[](n),
-            seqs: new address[](n),
-            venues: new address[](n),
-            nFeeds: 0,
-            nVenues: 0,
+            feeds: new address[](n + feeds.length),
+            seqs: new address[](n + feeds.length),
+            venues: new address[](n + venues.length),
+            nFeeds: feeds.length,
+            nVenues: venues.length,
             lastFeed: 0,
             lastVenue: 0,
             cursor: 0,
             nSeries: 0
         });
+        for (uint256 k; k < feeds.length; ++k) {
+            (c.feeds[k], c.seqs[k]) = (feeds[k], seqs[k]);
+        }
+        for (uint256 k; k < venues.length; ++k) {
+            c.venues[k] = venues[k];
+        }
         // The answer is built at the free memory pointer: [0x20][length][words...].
         uint256 out;
         assembly ("memory-safe") {
@@ -163,7 +209,12 @@ contract VaultLens is IVaultLens {
         c.cursor = records + n * LEAN_VAULT_WORDS * 32;
         _reserve(c.cursor);
         for (uint256 i; i < n; ++i) {
-            _leanVault(vaults[i], records + i * LEAN_VAULT_WORDS * 32, c);
+            uint256 e;
+            assembly ("memory-safe") {
+                e := calldataload(add(at, shl(5, i)))
+            }
+            if (!since) e = uint160(e);
+            _leanVault(e, records + i * LEAN_VAULT_WORDS * 32, c);
         }
         for (uint256 k; k < c.nFeeds; ++k) {
             _leanOracle(c.feeds[k], c.seqs[k], c.cursor);
@@ -202,8 +253,11 @@ contract VaultLens is IVaultLens {
         }
     }
 
-    /// @dev One vault's record at `rec`, and its series at the cursor.
-    function _leanVault(address v, uint256 rec, Lean memory c) private view {
+    /// @dev One vault's record at `rec`, and its series at the cursor, for entry `e` (the vault,
+    ///      and the version its caller holds when `LEAN_ENTRY_KNOWN` is set).
+    function _leanVault(uint256 e, uint256 rec, Lean memory c) private view {
+        // forge-lint: disable-next-line(unsafe-typecast) -- the entry's low 160 bits, by design
+        address v = address(uint160(e));
         uint256 errors;
         uint256 feedIdx = NO_ENTRY;
         uint256 venueIdx = NO_ENTRY;
@@ -212,9 +266,13 @@ contract VaultLens is IVaultLens {
             errors = LENS_READ_ALL;
             _clear(rec);
         } else {
+            if (e & LEAN_ENTRY_KNOWN != 0 && _leanHot(v, rec, (e >> 160) & 0xffffffff, c.cursor)) {
+                return;
+            }
             bool raw;
             (raw, feedIdx, venueIdx, count, errors) = _leanRaw(v, rec, c);
             if (!raw) {
+                _sourceViews(rec);
                 // Not an OptionVault with `readSlots` (another implementation): its views.
                 (feedIdx, venueIdx, errors) = _leanFeeds(v, c);
                 // In this order: the thresholds complete the word the accounts start (word 4).
@@ -229,7 +287,50 @@ contract VaultLens is IVaultLens {
         }
     }
 
-    /// @dev The whole record (words 1 to 6) and the series from the vault's raw storage
+    /// @dev A cached record at `rec` when `v`'s book version is still `version`: its balances
+    ///      and clock only (one {IOptionVault-readSlots} call of two slots, through scratch at
+    ///      `buf`). False, with nothing written, when the call fails, the version moved, or the
+    ///      clock is not a vault's (the full read then reads and flags it).
+    function _leanHot(address v, uint256 rec, uint256 version, uint256 buf)
+        private
+        view
+        returns (bool hit)
+    {
+        bytes4 sel = IOptionVault.readSlots.selector;
+        assembly ("memory-safe") {
+            mstore(buf, sel)
+            mstore(add(buf, 4), SLOT_BALANCES)
+            mstore(add(buf, 0x24), SLOT_CLOCK)
+        }
+        if (!_callReadSlots(v, buf, 2, buf)) return false;
+        assembly ("memory-safe") {
+            let balances := mload(buf)
+            let clock := mload(add(buf, 0x20))
+            let paused := and(shr(216, clock), 0xff)
+            hit := and(eq(shr(224, clock), version), lt(paused, 2))
+            if hit {
+                let none := 0xffffffffffffffff
+                mstore(rec, or(shl(128, none), shl(192, none)))
+                mstore(add(rec, 0x20), or(shr(128, balances), shl(128, balances)))
+                // Free memory may be dirty: the words the caller completes are zeroed.
+                mstore(add(rec, 0x40), 0)
+                mstore(add(rec, 0x60), 0)
+                mstore(add(rec, 0x80), 0)
+                mstore(add(rec, 0xa0), 0)
+                mstore(add(rec, 0xc0), or(shl(128, and(clock, none)), shl(192, paused)))
+                mstore(add(rec, 0xe0), or(version, shl(64, LEAN_SOURCE_CACHED)))
+            }
+        }
+    }
+
+    /// @dev Marks the record at `rec` as read through the vault's views (no version).
+    function _sourceViews(uint256 rec) private pure {
+        assembly ("memory-safe") {
+            mstore(add(rec, 0xe0), shl(64, LEAN_SOURCE_VIEWS))
+        }
+    }
+
+    /// @dev The whole record (words 1 to 7) and the series from the vault's raw storage
     ///      ({IOptionVault-readSlots}): one call for the seven slots below, one for the series'
     ///      words 0 (and one more for the ids past the eighth). `raw` is false, and nothing is
     ///      written, when the first call fails or answers anything but seven words: the caller
@@ -300,7 +401,7 @@ contract VaultLens is IVaultLens {
             let vol := shr(192, t1)
             let clock := mload(add(buf, 0xc0))
             let last := and(clock, 0xffffffffffffffff)
-            let paused := shr(248, clock)
+            let paused := and(shr(216, clock), 0xff)
             let m16 := 0xffff
             let m32 := 0xffffffff
             let m96 := sub(shl(96, 1), 1)
@@ -331,6 +432,8 @@ contract VaultLens is IVaultLens {
                     or(shl(128, last), shl(192, paused))
                 )
             )
+            // The book version; the source is LEAN_SOURCE_FULL (0).
+            mstore(add(rec, 0xe0), shr(224, clock))
             // A vault's flag is 0 or 1; anything else is not one of its layouts. (The vol is
             // 64 bits wide here, so it always fits its 128.)
             bad := gt(paused, 1)
@@ -636,6 +739,7 @@ contract VaultLens is IVaultLens {
             mstore(add(at, 0x20), or(roundId, or(shl(128, updatedAt), shl(192, decimals_))))
             mstore(add(at, 0x40), or(seqLanes, shl(192, errors)))
             mstore(add(at, 0x60), feed)
+            mstore(add(at, 0x80), seq)
         }
         _reserve(at + LEAN_ORACLE_WORDS * 32);
     }

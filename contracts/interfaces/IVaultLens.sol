@@ -31,8 +31,9 @@ uint256 constant LENS_READ_ALL = (1 << 14) - 1;
 //   venues   LEAN_VENUE_WORDS words per distinct venue
 // Small fields sit in 64-bit lanes (lane k = bits [64k, 64k + 64)), amounts in 128-bit halves.
 
-/// @dev Bumped whenever the layout changes; header word 0.
-uint256 constant LEAN_LAYOUT_VERSION = 1;
+/// @dev Bumped whenever the layout changes; header word 0. Layout 2 added the book word (7) and
+///      the oracle entry's sequencer feed (word 4).
+uint256 constant LEAN_LAYOUT_VERSION = 2;
 /// @dev Header: version, block number, block timestamp, base fee, vaults, series, oracles,
 ///      venues.
 uint256 constant LEAN_HEADER_WORDS = 8;
@@ -44,8 +45,23 @@ uint256 constant LEAN_HEADER_WORDS = 8;
 ///      3 band:        bits [0,128) target delta (int128), [128,256) band;
 ///      4 trade:       bits [0,128) max trade, [128,256) volatility;
 ///      5 intervals:   lanes minInterval, maxInterval, maxSlippageBps, maxOracleGapBps;
-///      6 clock:       lanes oracleHeartbeat, sequencerGracePeriod, lastRebalance, paused (0/1).
-uint256 constant LEAN_VAULT_WORDS = 7;
+///      6 clock:       lanes oracleHeartbeat, sequencerGracePeriod, lastRebalance, paused (0/1);
+///      7 book:        lane 0 the vault's book version (uint32), lane 1 the record's source
+///                     (`LEAN_SOURCE_*`).
+///      A cached record (`LEAN_SOURCE_CACHED`) holds only words 1, 6 (lanes 2 and 3) and 7: the
+///      rest is zero, its meta has no series and `NO_ENTRY` (2^64 - 1) for both entry indexes,
+///      and it adds no series words. The caller completes it from what it holds.
+uint256 constant LEAN_VAULT_WORDS = 8;
+/// @dev Word 7, lane 1: the record was read in full from the vault's raw storage (its version
+///      is valid), or the vault is not one (`LENS_READ_ALL`).
+uint256 constant LEAN_SOURCE_FULL = 0;
+/// @dev The version the caller passed is still the vault's: only the hot words were read.
+uint256 constant LEAN_SOURCE_CACHED = 1;
+/// @dev Read through the vault's views (not OptionVault's layout): no version, never cache it.
+uint256 constant LEAN_SOURCE_VIEWS = 2;
+/// @dev `snapshotLeanSince` entries: bits [0,160) the vault, [160,192) the book version the
+///      caller holds, and this bit set when it holds one.
+uint256 constant LEAN_ENTRY_KNOWN = 1 << 192;
 /// @dev Per series: {SeriesLayout} word 0 exactly (strike, cap, size, expiry, type, settled).
 uint256 constant LEAN_SERIES_WORDS = 1;
 /// @dev Per oracle entry:
@@ -53,8 +69,9 @@ uint256 constant LEAN_SERIES_WORDS = 1;
 ///      1 bits [0,128) roundId, lane 2 updatedAt, lane 3 decimals;
 ///      2 lanes: sequencer feed set (0/1), sequencer down (answer != 0), sequencer startedAt,
 ///        readErrors (LENS_READ_ORACLE / LENS_READ_SEQUENCER);
-///      3 the price feed's address.
-uint256 constant LEAN_ORACLE_WORDS = 4;
+///      3 the price feed's address;
+///      4 the sequencer feed's address (0: none).
+uint256 constant LEAN_ORACLE_WORDS = 5;
 /// @dev Per venue entry: 0 spotPrice() (1e8); 1 bits [0,160) address, lane 3 readErrors
 ///      (LENS_READ_POOL_PRICE).
 uint256 constant LEAN_VENUE_WORDS = 2;
@@ -70,6 +87,10 @@ uint256 constant LEAN_VENUE_WORDS = 2;
 ///      with `valid == false` and the failed reads flagged in `readErrors` (bits `LENS_READ_*`
 ///      in this file), while every other vault is read normally.
 interface IVaultLens {
+    /// @notice `snapshotLeanSince` was given a different number of price feeds and sequencer
+    ///         feeds: they are read as pairs.
+    error VaultLensFeedsMismatch(uint256 feeds, uint256 seqs);
+
     /// @notice The oracle state a vault sees (shared by vaults on the same feed).
     struct OracleState {
         uint80 roundId;
@@ -136,4 +157,24 @@ interface IVaultLens {
     ///         failed or malformed read sets the vault's (or the entry's) `LENS_READ_*` bits.
     /// @return words The words; `words.length` covers every section.
     function snapshotLean(address[] calldata vaults) external view returns (uint256[] memory words);
+
+    /// @notice `snapshotLean` for a caller that keeps what rarely changes: a vault whose book
+    ///         version (`LEAN_VAULT_WORDS`, word 7) is still the one its entry carries is read
+    ///         from two slots (balances, and the clock that holds the version), and its record
+    ///         comes back `LEAN_SOURCE_CACHED`; any other vault is read in full, as by
+    ///         `snapshotLean`. The vault moves its version on every change to a cached field
+    ///         (thresholds, vol, feeds, the open series and the commitments).
+    /// @param entries Per vault, in order: the address, the version held, `LEAN_ENTRY_KNOWN`
+    ///        (see the constant).
+    /// @param feeds The price feeds of the oracle entries the caller needs (its cached vaults'),
+    ///        read first and in this order; entries found by full reads follow.
+    /// @param seqs Each feed's sequencer feed (0: none); as long as `feeds`.
+    /// @param venues The venue entries the caller needs, first and in this order.
+    /// @return words The words, as `snapshotLean`'s.
+    function snapshotLeanSince(
+        uint256[] calldata entries,
+        address[] calldata feeds,
+        address[] calldata seqs,
+        address[] calldata venues
+    ) external view returns (uint256[] memory words);
 }

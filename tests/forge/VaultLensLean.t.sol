@@ -6,6 +6,7 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV
 import {VaultLens} from "../../contracts/VaultLens.sol";
 import {OptionVault} from "../../contracts/OptionVault.sol";
 import {IOptionVault} from "../../contracts/interfaces/IOptionVault.sol";
+import {IVaultLens} from "../../contracts/interfaces/IVaultLens.sol";
 import {
     LENS_READ_ALL,
     LENS_READ_ORACLE,
@@ -15,7 +16,10 @@ import {
     LEAN_HEADER_WORDS,
     LEAN_VAULT_WORDS,
     LEAN_ORACLE_WORDS,
-    LEAN_VENUE_WORDS
+    LEAN_VENUE_WORDS,
+    LEAN_SOURCE_CACHED,
+    LEAN_SOURCE_VIEWS,
+    LEAN_ENTRY_KNOWN
 } from "../../contracts/interfaces/IVaultLens.sol";
 import {SeriesLayout} from "../../contracts/libraries/SeriesLayout.sol";
 import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
@@ -67,6 +71,11 @@ contract VaultLensLeanTest is VaultTestBase {
         for (uint256 i; i < n; ++i) {
             a[i] = address(_newVault(nSeries));
         }
+    }
+
+    /// @dev The vault's book version: the top 32 bits of its clock slot (13).
+    function _version(address v) internal view returns (uint256) {
+        return uint256(vm.load(v, bytes32(uint256(13)))) >> 224;
     }
 
     function _lane(uint256 w, uint256 k) internal pure returns (uint256) {
@@ -139,9 +148,19 @@ contract VaultLensLeanTest is VaultTestBase {
         assertEq(_lane(w[oracle0 + 2], 2), startedAt);
         assertEq(_lane(w[oracle0 + 2], 3), 0);
         assertEq(address(uint160(w[oracle0 + 3])), address(feed));
+        assertEq(address(uint160(w[oracle0 + 4])), address(seqFeed));
+        _assertFullBookWord(w[r + 7], address(v));
         assertEq(w[venue0], venue.spotPrice());
         assertEq(address(uint160(w[venue0 + 1])), address(venue));
         assertEq(_lane(w[venue0 + 1], 3), 0);
+    }
+
+    /// @dev Word 7 of a record read in full: the vault's version (which its writes and setters
+    ///      have moved), LEAN_SOURCE_FULL.
+    function _assertFullBookWord(uint256 word, address v) internal view {
+        assertEq(_lane(word, 0), _version(v), "book version");
+        assertGt(_lane(word, 0), 0, "the writes and the setters moved it");
+        assertEq(_lane(word, 1), 0, "LEAN_SOURCE_FULL");
     }
 
     function test_snapshotLean_DeduplicatesFeedsAndVenues() public {
@@ -295,6 +314,13 @@ contract VaultLensLeanTest is VaultTestBase {
         }
         uint256[] memory views = lens.snapshotLean(a);
         vm.clearMockedCalls();
+        // Word 7 says where each record came from: the raw read carries the book version.
+        for (uint256 i; i < a.length; ++i) {
+            uint256 at = LEAN_HEADER_WORDS + i * LEAN_VAULT_WORDS + 7;
+            assertEq(raw[at], _version(a[i]), "raw: version, LEAN_SOURCE_FULL");
+            assertEq(views[at], LEAN_SOURCE_VIEWS << 64, "views: no version");
+            (raw[at], views[at]) = (0, 0);
+        }
         assertEq(raw, views);
     }
 
@@ -417,5 +443,204 @@ contract VaultLensLeanTest is VaultTestBase {
         // The lens adds only its own bookkeeping (packing, the slots' keccaks) to the reads.
         assertLt(total, lensPerVault);
         assertLt(lensPerVault - total, 10_000);
+    }
+
+    // ------------------------------------------------------------------ snapshotLeanSince
+
+    /// @dev `snapshotLeanSince` entries for `a`: each vault with its current version when
+    ///      `known`, bare otherwise.
+    function _entries(address[] memory a, bool known) internal view returns (uint256[] memory e) {
+        e = new uint256[](a.length);
+        for (uint256 i; i < a.length; ++i) {
+            e[i] = uint160(a[i]);
+            if (known) e[i] |= (_version(a[i]) << 160) | LEAN_ENTRY_KNOWN;
+        }
+    }
+
+    function _one(address x) internal pure returns (address[] memory a) {
+        a = new address[](1);
+        a[0] = x;
+    }
+
+    function _since(uint256[] memory e) internal view returns (uint256[] memory) {
+        return lens.snapshotLeanSince(
+            e, _one(address(feed)), _one(address(seqFeed)), _one(address(venue))
+        );
+    }
+
+    /// @notice A vault whose version the caller holds comes back cached: its balances and
+    ///         clock (moved by a rebalance and a pause, which keep the version), nothing else,
+    ///         and no series; the seeded feed and venue are the entries, as a full read's.
+    function test_snapshotLeanSince_CachedRecordWhenTheVersionIsHeld() public {
+        address[] memory a = new address[](2);
+        a[0] = address(_movedVault(4, 4e18, 0.01e18, 0.9e18, false, false));
+        a[1] = address(_movedVault(4, 4e18, 0.01e18, 0.9e18, false, false));
+        uint256 before = _version(a[1]);
+        vm.prank(keeper);
+        OptionVault(a[1]).rebalance();
+        vm.prank(admin);
+        OptionVault(a[1]).pause();
+        assertEq(_version(a[1]), before, "a rebalance and a pause keep the version");
+
+        uint256[] memory full = lens.snapshotLean(a);
+        uint256[] memory w = _since(_entries(a, true));
+
+        assertEq(w[0], LEAN_LAYOUT_VERSION);
+        assertEq(w[4], 2);
+        assertEq(w[5], 0, "no series");
+        assertEq(w[6], 1, "the seeded feed");
+        assertEq(w[7], 1, "the seeded venue");
+        for (uint256 i; i < 2; ++i) {
+            uint256 r = LEAN_HEADER_WORDS + i * LEAN_VAULT_WORDS;
+            assertEq(w[r], (uint256(type(uint64).max) << 128) | (uint256(type(uint64).max) << 192));
+            assertEq(w[r + 1], full[r + 1], "balances");
+            for (uint256 k = 2; k < 6; ++k) {
+                assertEq(w[r + k], 0);
+            }
+            assertEq(w[r + 6], (full[r + 6] >> 128) << 128, "last rebalance and paused");
+            assertEq(w[r + 7], _version(a[i]) | (LEAN_SOURCE_CACHED << 64));
+        }
+        uint256 r1 = LEAN_HEADER_WORDS + LEAN_VAULT_WORDS;
+        assertGt(_lane(w[r1 + 6], 2), 0, "rebalanced");
+        assertEq(_lane(w[r1 + 6], 3), 1, "paused");
+        assertGt(w[r1 + 1] & type(uint128).max, 0, "inventory bought");
+        uint256 o = LEAN_HEADER_WORDS + 2 * LEAN_VAULT_WORDS;
+        uint256 fo = o + 8; // the full read has the 8 series before its entries
+        assertEq(w.length, o + LEAN_ORACLE_WORDS + LEAN_VENUE_WORDS);
+        for (uint256 k; k < LEAN_ORACLE_WORDS + LEAN_VENUE_WORDS; ++k) {
+            assertEq(w[o + k], full[fo + k]);
+        }
+    }
+
+    /// @notice A vault whose version moved comes back in full, exactly as `snapshotLean`
+    ///         reads it, its feed and venue deduplicated against the seeded entries; a vault
+    ///         passed without a version is read in full too.
+    function test_snapshotLeanSince_FullRecordWhenTheVersionMoved() public {
+        address[] memory a = _vaults(3, 2);
+        uint256[] memory e = _entries(a, true);
+        e[2] = uint160(a[2]); // not known
+        vm.prank(admin);
+        OptionVault(a[0]).setBand(0.3e18);
+
+        uint256[] memory full = lens.snapshotLean(a);
+        uint256[] memory w = _since(e);
+
+        assertEq(w[5], 4, "a[0]'s and a[2]'s series");
+        assertEq(w[6], 1, "the feed deduplicated against the seed");
+        assertEq(w[7], 1, "the venue too");
+        uint256 r = LEAN_HEADER_WORDS;
+        for (uint256 k; k < LEAN_VAULT_WORDS; ++k) {
+            assertEq(w[r + k], full[r + k], "a[0] in full");
+            assertEq(w[r + 2 * LEAN_VAULT_WORDS + k], full[r + 2 * LEAN_VAULT_WORDS + k]);
+        }
+        assertEq(_lane(w[r + LEAN_VAULT_WORDS + 7], 1), LEAN_SOURCE_CACHED, "a[1] cached");
+        uint256 s = r + 3 * LEAN_VAULT_WORDS;
+        for (uint256 k; k < 2; ++k) {
+            assertEq(w[s + k], full[s + k], "a[0]'s series");
+            assertEq(w[s + 2 + k], full[s + 4 + k], "a[2]'s series");
+        }
+    }
+
+    /// @notice Unknown entries and no seeds: the very words `snapshotLean` returns.
+    function test_snapshotLeanSince_UnknownEntriesAreSnapshotLean() public {
+        address[] memory a = _vaults(3, 3);
+        address[] memory none = new address[](0);
+        assertEq(lens.snapshotLeanSince(_entries(a, false), none, none, none), lens.snapshotLean(a));
+    }
+
+    /// @notice A known entry that is not an OptionVault is read as `snapshotLean` reads it: an
+    ///         account without code is `LENS_READ_ALL`, a contract without `readSlots` goes
+    ///         through the views (and says so in word 7).
+    function test_snapshotLeanSince_NonVaultEntries() public {
+        uint256[] memory e = new uint256[](2);
+        e[0] = uint160(makeAddr("eoa")) | LEAN_ENTRY_KNOWN;
+        e[1] = uint160(address(usdc)) | (uint256(7) << 160) | LEAN_ENTRY_KNOWN;
+        uint256[] memory w = _since(e);
+        uint256 r = LEAN_HEADER_WORDS;
+        assertEq(_lane(w[r], 0), LENS_READ_ALL);
+        assertEq(w[r + 7], 0);
+        assertGt(_lane(w[r + LEAN_VAULT_WORDS], 0), 0, "its reads failed");
+        assertEq(w[r + LEAN_VAULT_WORDS + 7], LEAN_SOURCE_VIEWS << 64);
+    }
+
+    function test_snapshotLeanSince_RevertWhen_FeedsAndSeqsDiffer() public {
+        address[] memory none = new address[](0);
+        vm.expectRevert(abi.encodeWithSelector(IVaultLens.VaultLensFeedsMismatch.selector, 1, 0));
+        lens.snapshotLeanSince(new uint256[](0), _one(address(feed)), none, none);
+    }
+
+    /// @notice Every change to a cached field moves the version by one; a deposit, a rebalance
+    ///         and a pause (the hot fields) do not.
+    function test_bookVersion_MovesOnEveryCachedChange() public {
+        OptionVault v = _movedVault(2, 4e18, 0.01e18, 0.9e18, false, false);
+        address a = address(v);
+        OptionVault base = vault;
+        vault = v;
+        uint256 n = _version(a);
+        vm.startPrank(admin);
+        v.setBand(0.02e18);
+        assertEq(_version(a), ++n, "a threshold");
+        v.setTargetDelta(1e18);
+        assertEq(_version(a), ++n, "the target");
+        v.setVolatility(0.7e18);
+        assertEq(_version(a), ++n, "the vol");
+        v.setVenue(address(new MockVenue(address(usdc), address(weth), 3000e8)));
+        assertEq(_version(a), ++n, "the venue");
+        v.setVenue(address(venue));
+        ++n;
+        MockV3Aggregator next = new MockV3Aggregator(8, 3000e8);
+        v.proposeOracle(address(next));
+        assertEq(_version(a), n, "a proposal is not the feed");
+        vm.warp(block.timestamp + 2 days);
+        next.updateAnswer(3000e8);
+        feed.updateAnswer(3000e8);
+        v.acceptOracle();
+        assertEq(_version(a), ++n, "the oracle");
+        vm.stopPrank();
+        next.updateAnswer(3000e8);
+
+        _deposit(alice, 1_000e6);
+        vm.prank(admin);
+        v.pause();
+        vm.prank(admin);
+        v.unpause();
+        assertEq(_version(a), n, "deposits and pauses are hot fields");
+        vm.prank(keeper);
+        v.rebalance();
+        assertEq(_version(a), n, "so is a rebalance");
+
+        uint256 id = _writeCall(1e18);
+        assertEq(_version(a), ++n, "a write");
+        vm.warp(block.timestamp + 30 days);
+        next.updateAnswer(4500e8);
+        venue.setPrices(4500e8, 4500e8);
+        vault.settle(id, uint80(next.latestRound()));
+        assertEq(_version(a), ++n, "a settlement");
+        vm.prank(buyer);
+        v.redeemClaims(id, 0.5e18);
+        assertEq(_version(a), ++n, "a redemption of claims");
+        vault = base;
+    }
+
+    /// @notice The steady cycle's gas: every vault known (4 open series each, their storage
+    ///         cold), marginal per vault. The issue's budget is 15k a vault.
+    function test_snapshotLeanSince_GasPerVault() public {
+        address[] memory a = _vaults(41, 4);
+        uint256[] memory e = _entries(a, true);
+        uint256[] memory one = new uint256[](1);
+        one[0] = e[0];
+        _cool(a);
+        uint256 g1 = gasleft();
+        _since(one);
+        g1 -= gasleft();
+        _cool(a);
+        uint256 g41 = gasleft();
+        uint256[] memory w = _since(e);
+        g41 -= gasleft();
+        assertEq(w[5], 0, "every record cached");
+        uint256 perVault = (g41 - g1) / 40;
+        emit log_named_uint("lean-since gas per vault, all cached (4 series)", perVault);
+        // vm.cool leaves the accounts warm: a fresh eth_call pays 2,500 more a vault.
+        assertLt(perVault + 2_500, 15_000);
     }
 }

@@ -41,6 +41,9 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     bool public ghost_premiumBelowModel; // a write booked less than the model value
     bool public ghost_settledOffExpiryPayoff; // a settlement paid other than the expiry payoff
     bool public ghost_maxExitReverted; // a withdraw within maxWithdraw reverted
+    // What the lens's lean record caches changed while the book version stayed (the keeper
+    // would have kept a stale copy).
+    bool public ghost_cachedFieldsMovedWithoutVersion;
     mapping(bytes32 => uint256) public calls;
     uint256[] internal _written; // every series id written
 
@@ -63,8 +66,33 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     modifier tracked(bytes32 name) {
         calls[name] += 1;
         uint256 inv = vault.hedgeInventory();
+        (bytes32 key, uint256 version) = _cached();
         _;
         if (vault.hedgeInventory() != inv) ghost_inventoryMovedOutsideRebalance = true;
+        _checkCached(key, version);
+    }
+
+    /// @dev A hash of everything `VaultLens.snapshotLeanSince` lets a keeper cache, read through
+    ///      the vault's views (not its raw slots), and the book version (slot 13's top 32 bits).
+    function _cached() internal view returns (bytes32 key, uint256 version) {
+        key = keccak256(
+            abi.encode(
+                vault.thresholds(),
+                vault.volatility(),
+                vault.oracle(),
+                vault.venue(),
+                vault.lockedCollateral(),
+                vault.settledUnpaid(),
+                vault.openSeries()
+            )
+        );
+        version = uint256(vm.load(address(vault), bytes32(uint256(13)))) >> 224;
+    }
+
+    function _checkCached(bytes32 key, uint256 version) internal {
+        (bytes32 key2, uint256 version2) = _cached();
+        if (key2 != key && version2 == version) ghost_cachedFieldsMovedWithoutVersion = true;
+        if (version2 != version) calls["versionMoved"] += 1;
     }
 
     function _price() internal view returns (uint256) {
@@ -251,10 +279,22 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         }
     }
 
+    // ------------------------------------------------------------------ admin
+
+    /// @dev The admin moves one cached threshold (the handler holds DEFAULT_ADMIN_ROLE): the
+    ///      band, the target delta or the vol, within bounds that keep the vault trading.
+    function tune(uint256 which, uint256 value) external tracked("tune") {
+        which %= 3;
+        if (which == 0) vault.setBand(_bound(value, 0.01e18, 0.2e18));
+        else if (which == 1) vault.setTargetDelta(int256(_bound(value, 0, 2e18)) - 1e18);
+        else vault.setVolatility(_bound(value, 0.3e18, 1.5e18));
+    }
+
     // ------------------------------------------------------------------ keeper
 
     function rebalance(bool refresh) external {
         calls["rebalance"] += 1;
+        (bytes32 key, uint256 version) = _cached();
         if (refresh) feed.updateAnswer(int256(_price()));
         (bool ok,) = vault.rebalanceTrigger();
         uint256 inv = vault.hedgeInventory();
@@ -289,6 +329,7 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
             if (ok) ghost_triggerDisagreed = true;
             calls[bytes32(bytes4(reason))] += 1; // why, by custom-error selector
         }
+        _checkCached(key, version);
     }
 
     function actorList() external view returns (address[3] memory) {

@@ -17,6 +17,7 @@ contract OptionVaultInvariantTest is VaultTestBase {
         vm.startPrank(admin);
         vault.grantRole(vault.DESK_ROLE(), address(handler));
         vault.grantRole(vault.KEEPER_ROLE(), address(handler));
+        vault.grantRole(vault.DEFAULT_ADMIN_ROLE(), address(handler));
         vault.setMaxTrade(2e18);
         vault.setBand(0.05e18); // small books still trade
         vm.stopPrank();
@@ -86,6 +87,12 @@ contract OptionVaultInvariantTest is VaultTestBase {
         assertFalse(handler.ghost_rebalanceBelowMinOut(), "received less than the oracle minOut");
     }
 
+    /// @dev Every action that changes what a keeper caches from `snapshotLeanSince` (thresholds,
+    ///      vol, feeds, commitments, the open series) moves the vault's book version.
+    function invariant_BookVersionMovesWithEveryCachedField() public view {
+        assertFalse(handler.ghost_cachedFieldsMovedWithoutVersion());
+    }
+
     function invariant_TriggerAgreesWithRebalance() public view {
         assertFalse(handler.ghost_triggerDisagreed());
     }
@@ -102,6 +109,9 @@ contract OptionVaultInvariantTest is VaultTestBase {
 
     function afterInvariant() external view {
         console2.log("deposit", handler.calls("deposit"));
+        console2.log(
+            "tune / book version moved", handler.calls("tune"), handler.calls("versionMoved")
+        );
         console2.log("withdraw", handler.calls("withdraw"));
         console2.log("write", handler.calls("write"));
         console2.log("settle / ok", handler.calls("settle"), handler.calls("settleOk"));
