@@ -7,7 +7,10 @@ Two views of ``VaultLens``:
   rebalance, paused, and the oracle round, sequencer state and pool price once per distinct feed
   or venue -- as words at fixed offsets, decoded here with numpy into a columnar
   :class:`LeanSnapshot`. Nothing is priced on-chain: :mod:`keeper.pricing.trigger` derives the
-  Greeks, NAV and the contract's trigger.
+  Greeks, NAV and the contract's trigger. After the first read the reader asks
+  ``snapshotLeanSince`` instead, passing each clean vault's book version: the lens reads only the
+  balances and clock of a vault whose version still matches, and the reader fills in the rest
+  from its book cache (the snapshot is the same).
 - **full** (:meth:`LensReader.read`, for tools such as ``keeper vault info``):
   ``snapshot(address[])`` returns, per vault, the on-chain net delta, ERC-4626 totals, the
   trigger view and the open series, decoded into frozen dataclasses by the ABI's component
