@@ -30,6 +30,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +43,14 @@ from keeper.app.cycle import run_cycle
 from keeper.app.market import batch_costs
 from keeper.app.wiring import build_keeper
 from keeper.chain.connection import connect, rpc_counter
-from keeper.chain.lens import lean_snapshot
+from keeper.chain.lens import LensReader
 from keeper.devnet.uniswap import pool_contract
 from keeper.execution.simulate import BatchCodec
 from keeper.pricing import YEAR_SECONDS
 from keeper.pricing.book import book_of
 from keeper.settings import load_settings
 from keeper.strategy import CostInputs, MarketView, Policy, VaultView, plan
-from keeper.units import WAD
+from keeper.units import WAD, Wad
 
 
 def our_keeper(dev: BenchDevnet, journal_dir: Path) -> Keeper:
@@ -143,10 +144,10 @@ class NaiveBot:
             spot = answer / 1e8
             view = VaultView(
                 vault=v.address,
-                net_delta=net,
-                target_delta=int(th[0]),
-                band=int(th[1]),
-                max_trade=int(th[4]),
+                net_delta=Wad(net),
+                target_delta=Wad(int(th[0])),
+                band=Wad(int(th[1])),
+                max_trade=Wad(int(th[4])),
                 last_rebalance=last,
                 min_interval=int(th[2]),
                 max_interval=int(th[3]),
@@ -200,53 +201,97 @@ def cycle_profile(fn: Callable[[], object]) -> str:
 def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
     """Where a cycle's time goes, each part timed alone (median ms over ``reps``).
 
+    The keeper's reader keeps a book cache, so its lens read has two regimes; the plain keys are
+    the **steady** read, every cycle after the first, and the ``*_first`` keys the **first** read:
+
     - ``node``: the lean lens round trip (every chunk in one JSON-RPC batch): anvil executing
-      ``VaultLens.snapshotLean`` plus HTTP and JSON;
-    - ``decode``: its answer to columns (numpy over fixed-width words);
+      ``VaultLens.snapshotLeanSince`` with every vault held at its book version (the warmed
+      reader's calldata: the lens reads only balances and clock), plus HTTP and JSON;
+      ``node_first``: the same for ``snapshotLean`` (cold cache: every vault read in full);
+    - ``decode``: the steady answer to columns (numpy over fixed-width words), its cached
+      records completed from the reader's cache; ``decode_first``: the first answer decoded by
+      a fresh reader (which also fills its cache);
     - ``pricing``: the off-chain derivation (Greeks, net delta, NAV, the contract's trigger) and
       the strategy's views;
     - ``planning``: the policy and batch selection (:func:`keeper.strategy.plan`).
 
-    Also the lean lens's gas per vault (``eth_estimateGas`` of a 10-vault snapshot, less the
-    21,000 intrinsic gas, divided by 10), the vaults per ``eth_call`` the reader uses, and those a
-    30M and a 50M call-gas cap would allow.
+    Also the lean lens's gas per vault, ``lens_gas_per_vault`` (steady: ``eth_estimateGas`` of a
+    10-vault ``snapshotLeanSince`` from a reader warmed on those 10) and
+    ``lens_gas_per_vault_first`` (a 10-vault ``snapshotLean``), each less the 21,000 intrinsic
+    gas and divided by 10; the vaults per ``eth_call`` the reader uses, and those a 30M and a
+    50M call-gas cap would allow at either gas (``vaults_per_call_30m``/``_50m`` and their
+    ``*_first``); ``lens_cached``, the records the steady read completed from the cache (every
+    vault when every devnet vault is a clean ``OptionVault``).
     """
     reader = keeper.lens
     vaults = keeper.vaults
-    sample = reader._lean_calldata(vaults[:10])[0] if len(vaults) >= 10 else None
-    gas_per_vault = None
-    if sample is not None:
-        tx: Any = {"to": reader.lens, "data": sample}
-        gas_per_vault = (int(keeper.w3.eth.estimate_gas(tx)) - 21_000) / 10
-    calldata = reader._lean_calldata(vaults)
+    w3 = keeper.w3
+
+    def gas_per_vault(data: bytes) -> float:
+        tx: Any = {"to": reader.lens, "data": data}
+        return (int(w3.eth.estimate_gas(tx)) - 21_000) / 10
+
+    def fresh() -> LensReader:
+        return LensReader(w3, reader.lens, codec=reader.codec, lean_chunk=reader.lean_chunk)
+
+    gas_first: float | None = None
+    gas_steady: float | None = None
+    if len(vaults) >= 10:
+        sample = vaults[:10]
+        gas_first = gas_per_vault(fresh()._lean_calldata(sample)[0])
+        warm = fresh()
+        warm.read_lean(sample)
+        gas_steady = gas_per_vault(warm.lean_request(sample).datas[0])
+    request = reader.lean_request(vaults)  # the keeper's cycles have warmed it
+    colds = [fresh() for _ in range(reps)]
+    cold_requests = [c.lean_request(vaults) for c in colds]
     node: list[float] = []
     dec: list[float] = []
+    node_first: list[float] = []
+    dec_first: list[float] = []
     price: list[float] = []
     planning: list[float] = []
-    head = keeper.w3.eth.get_block("latest")
-    for _ in range(reps):
-        raw, s = timed(lambda: reader._call_data(calldata, "latest", reader.lean_call_gas))
+    cached = 0
+    head = w3.eth.get_block("latest")
+    gas = reader.lean_call_gas
+    for cold, cold_req in zip(colds, cold_requests, strict=True):
+        raw, s = timed(partial(reader._call_data, cold_req.datas, "latest", gas))
+        node_first.append(s * 1e3)
+        _, s = timed(partial(cold.decode_lean, vaults, raw, cold_req))
+        dec_first.append(s * 1e3)
+        raw, s = timed(partial(reader._call_data, request.datas, "latest", gas))
         node.append(s * 1e3)
-        snap, s = timed(lambda r=raw: lean_snapshot(vaults, r))  # type: ignore[misc]
+        snap, s = timed(partial(reader.decode_lean, vaults, raw, request))
         dec.append(s * 1e3)
-        views, s = timed(lambda sn=snap: book_of(sn).views())  # type: ignore[misc]
+        cached = reader.last_lean_cached
+        views, s = timed(book_of(snap).views)
         price.append(s * 1e3)
         market = MarketView(int(head["timestamp"]), 0.8, keeper.config.reference_vol)
         costs = batch_costs(keeper, views)
-        _, s = timed(lambda v=views, m=market, c=costs: plan(keeper.policy, v, m, c))  # type: ignore[misc]
+        _, s = timed(partial(plan, keeper.policy, views, market, costs))
         planning.append(s * 1e3)
+
+    def per_call(cap: int, gas: float | None) -> int | None:
+        return int(cap // gas) if gas else None
+
     return {
         "node_ms": summary(node)["median"],
         "decode_ms": summary(dec)["median"],
         "pricing_ms": summary(price)["median"],
         "planning_ms": summary(planning)["median"],
-        "lens_gas_per_vault": gas_per_vault,
+        "node_ms_first": summary(node_first)["median"],
+        "decode_ms_first": summary(dec_first)["median"],
+        "lens_gas_per_vault": gas_steady,
+        "lens_gas_per_vault_first": gas_first,
+        "lens_cached": cached,
         "vaults_per_call": reader.lean_chunk,
-        "lens_calls": len(calldata),
+        "lens_calls": len(request.datas),
         # What a node's eth_call gas cap allows at this gas per vault: the keeper's 30M default
         # (one block; anvil itself takes any gas given) and geth's / Nitro's 50M --rpc.gascap.
-        "vaults_per_call_30m": int(30_000_000 // gas_per_vault) if gas_per_vault else None,
-        "vaults_per_call_50m": int(50_000_000 // gas_per_vault) if gas_per_vault else None,
+        "vaults_per_call_30m": per_call(30_000_000, gas_steady),
+        "vaults_per_call_50m": per_call(50_000_000, gas_steady),
+        "vaults_per_call_30m_first": per_call(30_000_000, gas_first),
+        "vaults_per_call_50m_first": per_call(50_000_000, gas_first),
     }
 
 

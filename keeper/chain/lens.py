@@ -7,7 +7,10 @@ Two views of ``VaultLens``:
   rebalance, paused, and the oracle round, sequencer state and pool price once per distinct feed
   or venue -- as words at fixed offsets, decoded here with numpy into a columnar
   :class:`LeanSnapshot`. Nothing is priced on-chain: :mod:`keeper.pricing.trigger` derives the
-  Greeks, NAV and the contract's trigger.
+  Greeks, NAV and the contract's trigger. After the first read the reader asks
+  ``snapshotLeanSince`` instead, passing each clean vault's book version: the lens reads only the
+  balances and clock of a vault whose version still matches, and the reader fills in the rest
+  from its book cache (the snapshot is the same).
 - **full** (:meth:`LensReader.read`, for tools such as ``keeper vault info``):
   ``snapshot(address[])`` returns, per vault, the on-chain net delta, ERC-4626 totals, the
   trigger view and the open series, decoded into frozen dataclasses by the ABI's component
@@ -29,6 +32,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
@@ -50,14 +54,27 @@ DEFAULT_CHUNK = 250
 DEFAULT_CALL_GAS = 250_000_000
 
 # The lean snapshot's layout (``IVaultLens.sol``'s ``LEAN_*`` constants).
-LEAN_LAYOUT_VERSION = 1
+LEAN_LAYOUT_VERSION = 2
 #: The selector of ``snapshotLean(address[])``.
 LEAN_SELECTOR = bytes.fromhex("68890bc2")
+#: The selector of ``snapshotLeanSince(uint256[],address[],address[],address[])``.
+LEAN_SINCE_SELECTOR = bytes.fromhex("ca02bee8")
 LEAN_HEADER_WORDS = 8
-LEAN_VAULT_WORDS = 7
+LEAN_VAULT_WORDS = 8
 LEAN_SERIES_WORDS = 1
-LEAN_ORACLE_WORDS = 4
+LEAN_ORACLE_WORDS = 5
 LEAN_VENUE_WORDS = 2
+#: A ``snapshotLeanSince`` entry's "I hold this book version" bit (bits [0,160) the vault,
+#: [160,192) the version).
+LEAN_KNOWN_BIT = 1 << 192
+#: Where a record's words came from (its book word's lane 1): raw storage, read in full (its
+#: book version is valid) ...
+LEAN_SOURCE_FULL = 0
+#: ... only the balances and the clock (the caller's book version still holds: the rest of the
+#: record, its series and its entry indexes are the caller's to fill in) ...
+LEAN_SOURCE_CACHED = 1
+#: ... or the vault's views (not an ``OptionVault`` storage layout: no book version).
+LEAN_SOURCE_VIEWS = 2
 #: A vault's oracle or venue entry index when that address could not be read.
 LEAN_NO_ENTRY = -1
 #: Gas the lean lens uses per vault with 4 open series, measured with real clones
@@ -335,6 +352,9 @@ class LensReader:
         call_gas: Gas offered to each full ``snapshot`` call.
         lean_chunk: Vaults per lean ``snapshotLean`` call (:data:`LEAN_DEFAULT_CHUNK`).
         lean_call_gas: Gas offered to each lean call (:data:`LEAN_CALL_GAS`).
+        book_cache: Keep each vault's last full lean record and ask the lens only for what
+            moved since (``snapshotLeanSince``, see :meth:`read_lean`); off, every read is a
+            full ``snapshotLean``.
     """
 
     def __init__(
@@ -348,6 +368,7 @@ class LensReader:
         call_gas: int | None = DEFAULT_CALL_GAS,
         lean_chunk: int = LEAN_DEFAULT_CHUNK,
         lean_call_gas: int | None = LEAN_CALL_GAS,
+        book_cache: bool = True,
     ) -> None:
         self.w3 = w3
         self.lens = str(to_checksum_address(lens))
@@ -358,6 +379,10 @@ class LensReader:
         self.lean_chunk = max(1, lean_chunk)
         self.lean_call_gas = lean_call_gas
         self._lean_cache: tuple[tuple[tuple[str, ...], int], list[bytes]] | None = None
+        self._book: _BookCache | None = _BookCache() if book_cache else None
+        self._request: LeanRequest | None = None
+        #: Records the last :meth:`read_lean` completed from the book cache.
+        self.last_lean_cached = 0
 
     def _chunks(self, vaults: Sequence[str]) -> list[list[str]]:
         return [list(vaults[i : i + self.chunk]) for i in range(0, len(vaults), self.chunk)]
@@ -395,6 +420,12 @@ class LensReader:
         Chunks hold ``lean_chunk`` vaults (as many as the node's ``eth_call`` gas cap allows);
         when the node still runs out of gas the chunk is halved, kept, and the read retried.
 
+        With the book cache on, the vaults whose last record was read in full and clean are sent
+        to ``snapshotLeanSince`` with the book version held: while it still matches, the lens
+        reads only their balances and clock, and the rest of the record (thresholds, vol,
+        commitments, series, feed and venue) is filled in from the cache -- the snapshot is the
+        same either way, with ``cached`` marking those rows.
+
         Raises:
             ChainError: The call reverted, the answer is malformed, or the node could not be
                 reached after retries.
@@ -407,12 +438,65 @@ class LensReader:
                 block_timestamp=int(head["timestamp"]),
                 calls=0,
             )
-        raw = self._halving_on_out_of_gas(
-            "snapshotLean",
-            "lean_chunk",
-            lambda: self._call_data(self._lean_calldata(vaults), block, self.lean_call_gas),
-        )
-        return lean_snapshot(vaults, raw)
+        sent: list[LeanRequest] = []
+
+        def call() -> list[bytes]:
+            sent[:] = [self.lean_request(vaults)]
+            return self._call_data(sent[0].datas, block, self.lean_call_gas)
+
+        raw = self._halving_on_out_of_gas("snapshotLean", "lean_chunk", call)
+        return self.decode_lean(vaults, raw, sent[0])
+
+    def lean_request(self, vaults: Sequence[str]) -> LeanRequest:
+        """The calldata of a lean read of ``vaults`` now, per chunk (the book cache's entries).
+
+        Cold (nothing held, or the cache off) it is ``snapshotLean``'s; otherwise
+        ``snapshotLeanSince``'s. Rebuilt only when the vault list, the chunk size or a held
+        book version changes.
+        """
+        book = self._book
+        if book is not None:
+            book.align(vaults)
+        if book is None or not book.known.any():
+            n = len(vaults)
+            return LeanRequest(
+                self._lean_calldata(vaults),
+                self.lean_chunk,
+                np.zeros(n, np.bool_),
+                np.zeros(n, np.uint64),
+                np.full(n, _NO_ENTRY, np.uint64),
+                np.full(n, _NO_ENTRY, np.uint64),
+            )
+        key = (book.generation, self.lean_chunk)
+        if self._request is None or self._request.key != key:
+            self._request = replace(book.request(self.lean_chunk), key=key)
+        return self._request
+
+    def decode_lean(
+        self, vaults: Sequence[str], answers: Sequence[bytes], request: LeanRequest
+    ) -> LeanSnapshot:
+        """Decode the answers to ``request`` (for ``vaults``); complete and refresh the cache.
+
+        Raises:
+            ChainError: An answer is malformed, does not fit the request, or holds a cached
+                record the keeper did not ask for.
+        """
+        chunks = [decode_lean_words(a) for a in answers]
+        n = len(vaults)
+        want = [min(request.chunk, n - i) for i in range(0, n, request.chunk)]
+        got = [c.vaults for c in chunks]
+        if got != want or len(request.known) != n:
+            raise ChainError(f"VaultLens returned chunks of {got} records for chunks of {want}")
+        ans = _LeanAnswer.of(chunks)
+        book = self._book
+        if book is None:
+            _refuse_cached(ans)
+            self.last_lean_cached = 0
+        else:
+            book.align(vaults)
+            self.last_lean_cached = book.complete(ans, request)
+            book.refresh(ans)
+        return _lean_from(vaults, ans)
 
     def _halving_on_out_of_gas(
         self, what: str, chunk_attr: str, call: Callable[[], list[bytes]]
@@ -493,14 +577,22 @@ class LensReader:
 # ``[64k, 64k + 64)``). Amounts that may exceed 64 bits (128-bit halves, series sizes) become
 # exact Python ints in numpy ``object`` arrays, so the trigger can use the contract's integer
 # rules; everything priced becomes float64 in :mod:`keeper.pricing`.
+#
+# ``snapshotLeanSince(entries, feeds, seqs, venues)`` answers in the same layout, but a vault the
+# caller holds at its current book version comes back "cached" (its book word's lane 1): only its
+# balances and clock were read. :class:`_BookCache` fills in the rest from the vault's last full
+# record, so the decoding below never sees the difference.
 
 U64Array = npt.NDArray[np.uint64]
 I64Array = npt.NDArray[np.int64]
 ObjArray = npt.NDArray[np.object_]
 F64Array = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 
 _TWO64 = 1 << 64
 _M56 = (1 << 56) - 1
+#: A record's "no entry" index lane, as stored.
+_NO_ENTRY = np.uint64(_TWO64 - 1)
 
 
 def _lane(w: U64Array, k: int) -> U64Array:
@@ -511,12 +603,19 @@ def _lane(w: U64Array, k: int) -> U64Array:
 
 def _u128(lo: U64Array, hi: U64Array) -> ObjArray:
     """Exact unsigned 128-bit ints from two 64-bit lanes."""
+    if not hi.any():  # the usual case, and 3x faster than the object arithmetic
+        small: ObjArray = lo.astype(object)
+        return small
     out: ObjArray = hi.astype(object) * _TWO64 + lo.astype(object)
     return out
 
 
 def _i128(lo: U64Array, hi: U64Array) -> ObjArray:
     """Exact signed (two's complement) 128-bit ints from two 64-bit lanes."""
+    low = lo.view(np.int64)
+    if np.array_equal(hi.view(np.int64), low >> np.int64(63)):  # every value fits an int64
+        small: ObjArray = low.astype(object)
+        return small
     out: ObjArray = hi.view(np.int64).astype(object) * _TWO64 + lo.astype(object)
     return out
 
@@ -527,9 +626,11 @@ class LeanSnapshot:
 
     Exact ints (``object`` arrays): ``inventory``, ``quote_balance``, ``locked``,
     ``settled_unpaid``, ``target_delta``, ``band``, ``max_trade``, ``volatility``. Small ints
-    (int64): intervals, bps, heartbeat, grace, ``last_rebalance``. The series are flat arrays
-    (``series_owner`` is the row of each); the oracle and venue tables hold one entry per distinct
-    feed pair / venue, and ``oracle_idx`` / ``venue_idx`` point into them (-1: unreadable).
+    (int64): intervals, bps, heartbeat, grace, ``last_rebalance``, ``book_version``. The series
+    are flat arrays (``series_owner`` is the row of each); the oracle and venue tables hold one
+    entry per distinct feed pair / venue, and ``oracle_idx`` / ``venue_idx`` point into them (-1:
+    unreadable). ``cached`` marks the rows whose book (everything but the balances and the clock)
+    the reader filled in from its cache, the lens having found their book version unchanged.
     """
 
     vaults: tuple[str, ...]
@@ -539,7 +640,7 @@ class LeanSnapshot:
     read_errors: I64Array
     oracle_idx: I64Array
     venue_idx: I64Array
-    paused: npt.NDArray[np.bool_]
+    paused: BoolArray
     inventory: ObjArray
     quote_balance: ObjArray
     locked: ObjArray
@@ -555,20 +656,23 @@ class LeanSnapshot:
     oracle_heartbeat: I64Array
     sequencer_grace_period: I64Array
     last_rebalance: I64Array
+    #: The vault's book version (0 when read through its views, or not a vault).
+    book_version: I64Array
+    cached: BoolArray
     # series (flat)
     series_owner: I64Array
     series_strike: I64Array
     series_cap: I64Array
     series_size: ObjArray
     series_expiry: I64Array
-    series_is_call: npt.NDArray[np.bool_]
+    series_is_call: BoolArray
     # oracle entries
     oracles: tuple[OracleState, ...]
     oracle_errors: I64Array
     oracle_answer: ObjArray
     oracle_updated_at: I64Array
-    oracle_has_sequencer: npt.NDArray[np.bool_]
-    oracle_sequencer_down: npt.NDArray[np.bool_]
+    oracle_has_sequencer: BoolArray
+    oracle_sequencer_down: BoolArray
     oracle_sequencer_started_at: I64Array
     # venue entries
     venue_price: ObjArray
@@ -578,7 +682,7 @@ class LeanSnapshot:
     def __len__(self) -> int:
         return len(self.vaults)
 
-    def take(self, rows: npt.NDArray[np.bool_]) -> LeanSnapshot:
+    def take(self, rows: BoolArray) -> LeanSnapshot:
         """The snapshot restricted to ``rows`` (a boolean mask); the entry tables are kept."""
         idx = np.flatnonzero(rows)
         keep = rows[self.series_owner]
@@ -619,14 +723,16 @@ _NOT_PER_VAULT = {
 class _LeanChunk:
     vaults: int
     header: U64Array
-    records: U64Array  # (n, 7, 4)
+    records: U64Array  # (n, 8, 4)
     series: U64Array  # (s, 4)
-    oracles: U64Array  # (o, 4, 4)
+    oracles: U64Array  # (o, 5, 4)
     venues: U64Array  # (v, 2, 4)
 
 
 def decode_lean_words(data: bytes) -> _LeanChunk:
-    """Split one ``snapshotLean`` answer (its ABI encoding) into its sections, as limb arrays.
+    """Split one lean answer (its ABI encoding) into its sections, as limb arrays.
+
+    Cached records carry no series (their series count is 0), so the sections still add up.
 
     Raises:
         ChainError: The answer is not a lean snapshot of the layout this keeper knows.
@@ -645,6 +751,9 @@ def decode_lean_words(data: bytes) -> _LeanChunk:
         )
     n, ns, no, nv = (int(x) for x in header[4:8])
     at = LEAN_HEADER_WORDS
+    need = at + n * LEAN_VAULT_WORDS + ns + no * LEAN_ORACLE_WORDS + nv * LEAN_VENUE_WORDS
+    if need != len(words):
+        raise ChainError("lean snapshot: section sizes do not add up")
     records = words[at : at + n * LEAN_VAULT_WORDS].reshape(n, LEAN_VAULT_WORDS, 4)
     at += n * LEAN_VAULT_WORDS
     series = words[at : at + ns]
@@ -652,10 +761,299 @@ def decode_lean_words(data: bytes) -> _LeanChunk:
     oracles = words[at : at + no * LEAN_ORACLE_WORDS].reshape(no, LEAN_ORACLE_WORDS, 4)
     at += no * LEAN_ORACLE_WORDS
     venues = words[at : at + nv * LEAN_VENUE_WORDS].reshape(nv, LEAN_VENUE_WORDS, 4)
-    at += nv * LEAN_VENUE_WORDS
-    if at != len(words) or int(_lane(records[:, 0], 1).sum()) != ns:
+    if int(_lane(records[:, 0], 1).sum()) != ns:
         raise ChainError("lean snapshot: section sizes do not add up")
     return _LeanChunk(n, header, records, series, oracles, venues)
+
+
+@dataclass
+class _LeanAnswer:
+    """The chunks' sections end to end; entry indexes stay per chunk (``*_base`` shifts them)."""
+
+    headers: U64Array  # (c, 8)
+    records: U64Array  # (n, 8, 4), completed in place for cached records
+    series: U64Array  # (s, 4)
+    oracles: U64Array  # (o, 5, 4)
+    venues: U64Array  # (v, 2, 4)
+    oracle_base: I64Array  # (n,) the first oracle entry of each record's chunk
+    venue_base: I64Array
+
+    @classmethod
+    def of(cls, chunks: Sequence[_LeanChunk]) -> _LeanAnswer:
+        def cat(parts: list[U64Array], shape: tuple[int, ...]) -> U64Array:
+            out: U64Array = np.concatenate(parts) if parts else np.zeros(shape, np.uint64)
+            return out
+
+        sizes = [c.vaults for c in chunks]
+        o_off = np.cumsum([0] + [len(c.oracles) for c in chunks])[:-1].astype(np.int64)
+        v_off = np.cumsum([0] + [len(c.venues) for c in chunks])[:-1].astype(np.int64)
+        return cls(
+            headers=cat([c.header[None] for c in chunks], (0, LEAN_HEADER_WORDS)),
+            records=cat([c.records for c in chunks], (0, LEAN_VAULT_WORDS, 4)),
+            series=cat([c.series for c in chunks], (0, 4)),
+            oracles=cat([c.oracles for c in chunks], (0, LEAN_ORACLE_WORDS, 4)),
+            venues=cat([c.venues for c in chunks], (0, LEAN_VENUE_WORDS, 4)),
+            oracle_base=np.repeat(o_off, sizes),
+            venue_base=np.repeat(v_off, sizes),
+        )
+
+    @property
+    def source(self) -> U64Array:
+        """Each record's source (:data:`LEAN_SOURCE_FULL`, ``_CACHED`` or ``_VIEWS``)."""
+        return _lane(self.records[:, 7], 1)
+
+
+def _refuse_cached(ans: _LeanAnswer) -> None:
+    if (ans.source == LEAN_SOURCE_CACHED).any():
+        raise ChainError("lean snapshot: cached records, but no book cache to complete them")
+
+
+def _address_limbs(*words: U64Array) -> U64Array:
+    """Bits ``[0, 160)`` of each word row, three limbs a word, side by side (rows of keys)."""
+    parts = []
+    for w in words:
+        parts += [w[:, 1] & np.uint64(0xFFFFFFFF), w[:, 2], w[:, 3]]
+    out: U64Array = np.stack(parts, axis=1) if parts else np.zeros((0, 0), np.uint64)
+    return out
+
+
+class _Ids:
+    """Small ids for addresses (a (feed, sequencer feed) pair, or a venue), first seen first."""
+
+    def __init__(self) -> None:
+        self._ids: dict[bytes, int] = {}
+        #: Per id, the address bytes (20 a word: 40 for a pair).
+        self.addresses: list[bytes] = []
+
+    def of(self, keys: U64Array) -> I64Array:
+        """The id of each row of :func:`_address_limbs` (new addresses get new ids)."""
+        if not len(keys):
+            return np.zeros(0, np.int64)
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        ids = np.empty(len(uniq), np.int64)
+        for j, row in enumerate(uniq):
+            b = row.astype(">u8").tobytes()  # 24 bytes a word, the address in the last 20
+            i = self._ids.get(b)
+            if i is None:
+                i = self._ids[b] = len(self.addresses)
+                self.addresses.append(b"".join(b[k + 4 : k + 24] for k in range(0, len(b), 24)))
+            ids[j] = i
+        out: I64Array = ids[inv.reshape(-1)]
+        return out
+
+
+@dataclass(frozen=True)
+class LeanRequest:
+    """One lean read's calldata per chunk, and what it told the lens the keeper holds.
+
+    Per vault (aligned to the vault list): ``known`` (sent with the known bit), ``version`` (the
+    book version sent), and for known vaults the position of its (feed, sequencer feed) pair in
+    its chunk's ``feeds``/``seqs`` and of its venue in ``venues`` -- the oracle and venue entry
+    indexes its cached record gets.
+    """
+
+    datas: list[bytes]
+    chunk: int
+    known: BoolArray
+    version: U64Array
+    oracle_local: U64Array
+    venue_local: U64Array
+    key: tuple[object, ...] = ()
+
+
+def _word(x: int) -> bytes:
+    return x.to_bytes(32, "big")
+
+
+class _BookCache:
+    """Each vault's last clean full lean record, aligned to the current vault list.
+
+    Rows are kept for vaults whose last record was read in full (source 0) with no read error
+    and readable feed and venue: their book version, record words (``records``, the last
+    completed answer's), series (``series[series_start[i]:][:count]``), and the ids of their feed
+    pair and venue. ``generation`` moves whenever what a request would say changes.
+    """
+
+    def __init__(self) -> None:
+        self.vaults: tuple[str, ...] = ()
+        self.addresses = np.zeros((0, 20), np.uint8)
+        self.known = np.zeros(0, np.bool_)
+        self.version = np.zeros(0, np.uint64)
+        self.pair = np.zeros(0, np.int64)
+        self.venue = np.zeros(0, np.int64)
+        self.records = np.zeros((0, LEAN_VAULT_WORDS, 4), np.uint64)
+        self.series = np.zeros((0, 4), np.uint64)
+        self.series_start = np.zeros(0, np.int64)
+        #: ``series`` holds the rows' series back to back, in row order (no realignment since).
+        self.series_in_order = True
+        self.generation = 0
+        self.pairs = _Ids()
+        self.venues = _Ids()
+
+    def align(self, vaults: Sequence[str]) -> None:
+        """Re-key the rows to ``vaults`` (a vault's row follows it; new vaults are unknown)."""
+        t = vaults if isinstance(vaults, tuple) else tuple(vaults)
+        if t == self.vaults:
+            return
+        old = {v: i for i, v in enumerate(self.vaults)}
+        rows = np.array([old.get(v, -1) for v in t], np.int64)
+        have = rows >= 0
+        src = np.where(have, rows, 0) if len(self.vaults) else np.zeros(0, np.int64)
+        n = len(t)
+
+        def pick(a: npt.NDArray[Any], fill: object) -> npt.NDArray[Any]:
+            if not len(self.vaults):
+                return np.full((n, *a.shape[1:]), fill, a.dtype)
+            out = a[src]
+            out[~have] = fill
+            return out
+
+        self.known = pick(self.known, False)
+        self.version = pick(self.version, 0)
+        self.pair = pick(self.pair, -1)
+        self.venue = pick(self.venue, -1)
+        self.records = pick(self.records, 0)
+        self.series_start = pick(self.series_start, 0)
+        raw = b"".join(bytes.fromhex(str(v)[2:]) for v in t)
+        self.addresses = np.frombuffer(raw, np.uint8).reshape(n, 20)
+        self.vaults = t
+        self.series_in_order = False
+        self.generation += 1
+
+    def request(self, chunk: int) -> LeanRequest:
+        """``snapshotLeanSince`` calldata per chunk of ``chunk`` vaults."""
+        n = len(self.vaults)
+        k = self.known
+        ent = np.zeros((n, 32), np.uint8)
+        ent[:, 12:] = self.addresses
+        ent[k, 8:12] = self.version[k].astype(">u4").view(np.uint8).reshape(-1, 4)
+        ent[k, 7] = 1  # bit 192
+        oracle_local = np.full(n, _NO_ENTRY, np.uint64)
+        venue_local = np.full(n, _NO_ENTRY, np.uint64)
+        datas = []
+        for a in range(0, n, chunk):
+            b = min(a + chunk, n)
+            kk = k[a:b]
+            pairs, p_at = np.unique(self.pair[a:b][kk], return_inverse=True)
+            venues, v_at = np.unique(self.venue[a:b][kk], return_inverse=True)
+            oracle_local[a:b][kk] = p_at.reshape(-1)
+            venue_local[a:b][kk] = v_at.reshape(-1)
+            pa = [self.pairs.addresses[i] for i in pairs.tolist()]
+            feeds = b"".join(bytes(12) + p[:20] for p in pa)
+            seqs = b"".join(bytes(12) + p[20:] for p in pa)
+            vs = b"".join(bytes(12) + self.venues.addresses[i] for i in venues.tolist())
+            m, kp = b - a, len(pa)
+            at = [128, 128 + 32 * (1 + m)]
+            at += [at[1] + 32 * (1 + kp), at[1] + 64 * (1 + kp)]
+            datas.append(
+                LEAN_SINCE_SELECTOR
+                + b"".join(_word(x) for x in (*at, m))
+                + ent[a:b].tobytes()
+                + _word(kp)
+                + feeds
+                + _word(kp)
+                + seqs
+                + _word(len(venues))
+                + vs
+            )
+        return LeanRequest(datas, chunk, k.copy(), self.version.copy(), oracle_local, venue_local)
+
+    def _entry_ids(self, ans: _LeanAnswer) -> tuple[I64Array, I64Array]:
+        o, v = ans.oracles, ans.venues
+        return self.pairs.of(_address_limbs(o[:, 3], o[:, 4])), self.venues.of(
+            _address_limbs(v[:, 1])
+        )
+
+    def complete(self, ans: _LeanAnswer, req: LeanRequest) -> int:
+        """Fill in the cached records of ``ans`` (in place); return how many there were.
+
+        Raises:
+            ChainError: A cached record for a vault or version the request did not hold, or
+                the chunk's entry tables do not start with the feeds and venues it sent.
+        """
+        rec = ans.records
+        source = ans.source
+        cached = source == LEAN_SOURCE_CACHED
+        c = np.flatnonzero(cached)
+        if not len(c):
+            return 0
+        version = _lane(rec[c, 7], 0)
+        if not (req.known[c].all() and self.known[c].all()) or (
+            (version != req.version[c]).any() or (version != self.version[c]).any()
+        ):
+            raise ChainError("lean snapshot: a cached record for a book version not held")
+        every = len(c) == len(rec)
+        at = slice(None) if every else c  # plain slices copy faster than an index
+        old = self.records[at]
+        rec[at, 2:6] = old[:, 2:6]
+        rec[at, 6, 2:4] = old[:, 6, 2:4]  # lanes 1 and 0: heartbeat, grace
+        rec[at, 0, 2] = old[:, 0, 2]  # lane 1: series count
+        rec[at, 0, 1] = req.oracle_local[at]  # lane 2
+        rec[at, 0, 0] = req.venue_local[at]  # lane 3
+        pair_of, venue_of = self._entry_ids(ans)
+        oi = req.oracle_local[c].astype(np.int64) + ans.oracle_base[c]
+        vi = req.venue_local[c].astype(np.int64) + ans.venue_base[c]
+        if (
+            (oi >= len(pair_of)).any()
+            or (vi >= len(venue_of)).any()
+            or (pair_of[np.minimum(oi, len(pair_of) - 1)] != self.pair[c]).any()
+            or (venue_of[np.minimum(vi, len(venue_of) - 1)] != self.venue[c]).any()
+        ):
+            raise ChainError("lean snapshot: the entry tables do not start with the ones sent")
+        if every and self.series_in_order:
+            ans.series = self.series
+            return len(c)
+        # Splice the series, vault order: answer series for the others, cached for these.
+        counts = _lane(rec[:, 0], 1).astype(np.int64)
+        fresh = np.where(cached, 0, counts)
+        start = np.where(
+            cached, len(ans.series) + self.series_start, np.cumsum(fresh) - fresh
+        ).astype(np.int64)
+        out_at = np.cumsum(counts) - counts
+        gather = np.repeat(start - out_at, counts) + np.arange(int(counts.sum()))
+        ans.series = np.concatenate([ans.series, self.series])[gather]
+        return len(c)
+
+    def refresh(self, ans: _LeanAnswer) -> None:
+        """Keep the clean full (and still cached) records of the completed ``ans``.
+
+        Raises:
+            ChainError: A full record points past its chunk's entry tables.
+        """
+        rec = ans.records
+        meta = rec[:, 0]
+        source = ans.source
+        keep = (
+            (source <= LEAN_SOURCE_CACHED)
+            & (_lane(meta, 0) == 0)
+            & (_lane(meta, 2) != _NO_ENTRY)
+            & (_lane(meta, 3) != _NO_ENTRY)
+        )
+        pair = np.where(keep, self.pair, -1)
+        venue = np.where(keep, self.venue, -1)
+        full = np.flatnonzero(keep & (source == LEAN_SOURCE_FULL))
+        if len(full):
+            pair_of, venue_of = self._entry_ids(ans)
+            oi = _lane(meta[full], 2).astype(np.int64) + ans.oracle_base[full]
+            vi = _lane(meta[full], 3).astype(np.int64) + ans.venue_base[full]
+            if (oi >= len(pair_of)).any() or (vi >= len(venue_of)).any():
+                raise ChainError("lean snapshot: an entry index past its chunk's entries")
+            pair[full] = pair_of[oi]
+            venue[full] = venue_of[vi]
+        version = np.where(keep, _lane(rec[:, 7], 0), np.uint64(0))
+        same = (
+            np.array_equal(keep, self.known)
+            and np.array_equal(version, self.version)
+            and np.array_equal(pair, self.pair)
+            and np.array_equal(venue, self.venue)
+        )
+        self.known, self.version, self.pair, self.venue = keep, version, pair, venue
+        self.records, self.series = rec, ans.series
+        counts = _lane(meta, 1).astype(np.int64)
+        self.series_start = np.cumsum(counts) - counts
+        self.series_in_order = True
+        if not same:
+            self.generation += 1
 
 
 def _address(word: U64Array) -> str:
@@ -666,38 +1064,44 @@ def _address(word: U64Array) -> str:
 def lean_snapshot(vaults: Sequence[str], answers: Sequence[bytes]) -> LeanSnapshot:
     """Decode the answers of the chunks of ``vaults`` (in order) into one :class:`LeanSnapshot`.
 
-    Raises:
-        ChainError: An answer is malformed or covers a different number of vaults.
-    """
-    chunks = [decode_lean_words(a) for a in answers]
-    if sum(c.vaults for c in chunks) != len(vaults):
-        raise ChainError(
-            f"VaultLens returned {sum(c.vaults for c in chunks)} records for {len(vaults)} vaults"
-        )
-    # Entry indexes are per chunk: shift them into the concatenated tables.
-    o_off = np.cumsum([0] + [len(c.oracles) for c in chunks])[:-1]
-    v_off = np.cumsum([0] + [len(c.venues) for c in chunks])[:-1]
-    rec = np.concatenate([c.records for c in chunks]) if chunks else np.zeros((0, 7, 4), np.uint64)
+    Answers to ``snapshotLean`` only: cached records need :meth:`LensReader.decode_lean`.
 
-    def idx(lane: int, offsets: npt.NDArray[np.int64]) -> I64Array:
-        parts = []
-        for c, off in zip(chunks, offsets, strict=True):
-            raw = _lane(c.records[:, 0], lane)
-            parts.append(np.where(raw == np.uint64(_TWO64 - 1), -1, raw.astype(np.int64) + off))
-        out: I64Array = np.concatenate(parts) if parts else np.zeros(0, np.int64)
+    Raises:
+        ChainError: An answer is malformed, covers a different number of vaults, or holds
+            cached records.
+    """
+    ans = _LeanAnswer.of([decode_lean_words(a) for a in answers])
+    _refuse_cached(ans)
+    return _lean_from(vaults, ans)
+
+
+def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
+    """Columns of a complete answer (every record's words and series present).
+
+    Raises:
+        ChainError: The answer covers a different number of vaults.
+    """
+    rec = ans.records
+    if len(rec) != len(vaults):
+        raise ChainError(f"VaultLens returned {len(rec)} records for {len(vaults)} vaults")
+
+    def idx(lane: int, base: I64Array) -> I64Array:
+        raw = _lane(rec[:, 0], lane)
+        out: I64Array = np.where(raw == _NO_ENTRY, -1, raw.astype(np.int64) + base)
         return out
 
     counts = _lane(rec[:, 0], 1).astype(np.int64)
-    ser = np.concatenate([c.series for c in chunks]) if chunks else np.zeros((0, 4), np.uint64)
-    orc = np.concatenate([c.oracles for c in chunks]) if chunks else np.zeros((0, 4, 4), np.uint64)
-    ven = np.concatenate([c.venues for c in chunks]) if chunks else np.zeros((0, 2, 4), np.uint64)
+    ser, orc, ven = ans.series, ans.oracles, ans.venues
     s0, s1, s2, s3 = (_lane(ser, k) for k in range(4))
     m16 = np.uint64(0xFFFF)
-    size = (
-        (s1 >> np.uint64(48)).astype(object)
-        + s2.astype(object) * (1 << 16)
-        + (s3 & m16).astype(object) * (1 << 80)
-    )
+    if not ((s2 >> np.uint64(48)).any() or (s3 & m16).any()):  # every size below 2**64
+        size: ObjArray = ((s2 << np.uint64(16)) | (s1 >> np.uint64(48))).astype(object)
+    else:
+        size = (
+            (s1 >> np.uint64(48)).astype(object)
+            + s2.astype(object) * (1 << 16)
+            + (s3 & m16).astype(object) * (1 << 80)
+        )
     o0, o1, o2 = orc[:, 0], orc[:, 1], orc[:, 2]
     answer = _i128(_lane(o0, 0), _lane(o0, 1))
     # An answer outside int128 (its high lanes not a sign extension) is treated as unreadable.
@@ -715,16 +1119,16 @@ def lean_snapshot(vaults: Sequence[str], answers: Sequence[bytes]) -> LeanSnapsh
         )
         for i in range(len(orc))
     )
-    head = chunks[0].header if chunks else np.zeros(8, np.uint64)
+    head = ans.headers[0] if len(ans.headers) else np.zeros(LEAN_HEADER_WORDS, np.uint64)
     v0 = ven[:, 0]
     return LeanSnapshot(
         vaults=tuple(vaults),
-        block_number=min((int(c.header[1]) for c in chunks), default=0),
-        block_timestamp=min((int(c.header[2]) for c in chunks), default=0),
+        block_number=int(ans.headers[:, 1].min()) if len(ans.headers) else 0,
+        block_timestamp=int(ans.headers[:, 2].min()) if len(ans.headers) else 0,
         base_fee=int(head[3]),
         read_errors=_lane(rec[:, 0], 0).astype(np.int64),
-        oracle_idx=idx(2, o_off),
-        venue_idx=idx(3, v_off),
+        oracle_idx=idx(2, ans.oracle_base),
+        venue_idx=idx(3, ans.venue_base),
         paused=_lane(rec[:, 6], 3) != 0,
         inventory=_u128(_lane(rec[:, 1], 0), _lane(rec[:, 1], 1)),
         quote_balance=_u128(_lane(rec[:, 1], 2), _lane(rec[:, 1], 3)),
@@ -741,6 +1145,8 @@ def lean_snapshot(vaults: Sequence[str], answers: Sequence[bytes]) -> LeanSnapsh
         oracle_heartbeat=_lane(rec[:, 6], 0).astype(np.int64),
         sequencer_grace_period=_lane(rec[:, 6], 1).astype(np.int64),
         last_rebalance=_lane(rec[:, 6], 2).astype(np.int64),
+        book_version=_lane(rec[:, 7], 0).astype(np.int64),
+        cached=ans.source == LEAN_SOURCE_CACHED,
         series_owner=np.repeat(np.arange(len(counts), dtype=np.int64), counts),
         series_strike=(s0 & np.uint64(_M56)).astype(np.int64),
         series_cap=(
@@ -759,17 +1165,48 @@ def lean_snapshot(vaults: Sequence[str], answers: Sequence[bytes]) -> LeanSnapsh
         venue_price=_u128(_lane(v0, 0), _lane(v0, 1)),
         venue_errors=_lane(ven[:, 1], 3).astype(np.int64)
         | np.where((_lane(v0, 2) | _lane(v0, 3)) != 0, int(LensRead.POOL_PRICE), 0),
-        calls=len(chunks),
+        calls=len(ans.headers),
     )
 
 
-def encode_lean_answer(
-    snaps: Sequence[VaultSnapshot], block_number: int, block_timestamp: int, base_fee: int = 0
-) -> bytes:
-    """The ``snapshotLean`` answer the lens would give for these full snapshots (tests, fakes).
+def _fake_address(tag: str, value: object) -> str:
+    """A stable made-up address for a fake answer's feed or venue (tests)."""
+    return "0x" + keccak(text=f"{tag}:{value!r}")[-20:].hex()
 
-    Feeds are keyed by (price feed state, sequencer state) and venues by pool price, since a
-    full snapshot carries no addresses for them; unreadable vaults keep their ``read_errors``.
+
+def encode_lean_answer(
+    snaps: Sequence[VaultSnapshot],
+    block_number: int,
+    block_timestamp: int,
+    base_fee: int = 0,
+    *,
+    versions: Sequence[int] | None = None,
+    sources: Sequence[int] | None = None,
+    feeds: Sequence[tuple[str, str]] | None = None,
+    venues: Sequence[str] | None = None,
+    entry_feeds: Sequence[tuple[str, str]] = (),
+    entry_venues: Sequence[str] = (),
+) -> bytes:
+    """The lean answer the lens would give for these full snapshots (tests, fakes).
+
+    Args:
+        snaps: The vaults' full state, in request order.
+        block_number: Header block number.
+        block_timestamp: Header timestamp.
+        base_fee: Header base fee.
+        versions: Each vault's book version (0 by default).
+        sources: Each record's source (:data:`LEAN_SOURCE_FULL` by default); a
+            :data:`LEAN_SOURCE_CACHED` record carries only its balances, clock and book word,
+            as ``snapshotLeanSince`` returns a vault whose version the caller holds.
+        feeds: Each vault's (price feed, sequencer feed) addresses; by default made up from
+            its oracle state (so vaults with equal states share an entry; no sequencer feed
+            when the state has none).
+        venues: Each vault's venue address; by default made up from its pool price.
+        entry_feeds: The call's ``feeds``/``seqs``: oracle entries 0..k-1, in order (their
+            state is that of the first vault on the pair; zero when none is).
+        entry_venues: The call's ``venues``: venue entries 0..k-1.
+
+    Unreadable vaults keep their ``read_errors`` (and their entries).
     """
 
     def lanes(*values: int) -> int:
@@ -778,14 +1215,46 @@ def encode_lean_answer(
     def halves(lo: int, hi: int) -> int:
         return (lo & ((1 << 128) - 1)) | (hi << 128)
 
-    feeds: dict[OracleState, int] = {}
-    pools: dict[int, int] = {}
+    def addr(a: str) -> int:
+        return int(a, 16)
+
+    n = len(snaps)
+    versions = list(versions) if versions is not None else [0] * n
+    sources = list(sources) if sources is not None else [LEAN_SOURCE_FULL] * n
+    if feeds is None:
+        feeds = [
+            (
+                _fake_address("feed", s.oracle),
+                _fake_address("seq", s.oracle) if s.oracle.has_sequencer_feed else "0x" + "0" * 40,
+            )
+            for s in snaps
+        ]
+    if venues is None:
+        venues = [_fake_address("venue", s.pool_price) for s in snaps]
+    pair_at: dict[tuple[int, int], int] = {}
+    for f, q in entry_feeds:
+        pair_at.setdefault((addr(f), addr(q)), len(pair_at))
+    venue_at: dict[int, int] = {}
+    for v in entry_venues:
+        venue_at.setdefault(addr(v), len(venue_at))
+    state: dict[tuple[int, int], OracleState] = {}
+    price: dict[int, int] = {}
+    for s, (f, q), v in zip(snaps, feeds, venues, strict=True):
+        state.setdefault((addr(f), addr(q)), s.oracle)
+        price.setdefault(addr(v), s.pool_price)
     records: list[int] = []
     series: list[int] = []
-    for s in snaps:
-        o, t = s.oracle, s.thresholds
-        fi = feeds.setdefault(o, len(feeds))
-        vi = pools.setdefault(s.pool_price, len(pools))
+    no = _TWO64 - 1
+    for s, ver, src, (f, q), v in zip(snaps, versions, sources, feeds, venues, strict=True):
+        t = s.thresholds
+        clock = (s.last_rebalance, int(s.paused))
+        book = lanes(ver if src != LEAN_SOURCE_VIEWS else 0, src)
+        if src == LEAN_SOURCE_CACHED:
+            records += [lanes(int(s.read_errors), 0, no, no), halves(s.inventory, s.free_quote)]
+            records += [0, 0, 0, 0, lanes(0, 0, *clock), book]
+            continue
+        fi = pair_at.setdefault((addr(f), addr(q)), len(pair_at))
+        vi = venue_at.setdefault(addr(v), len(venue_at))
         records += [
             lanes(int(s.read_errors), len(s.series), fi, vi),
             halves(s.inventory, s.free_quote),
@@ -793,7 +1262,8 @@ def encode_lean_answer(
             halves(t.target_delta, t.band),
             halves(t.max_trade, s.volatility),
             lanes(t.min_interval, t.max_interval, t.max_slippage_bps, t.max_oracle_gap_bps),
-            lanes(t.oracle_heartbeat, t.sequencer_grace_period, s.last_rebalance, int(s.paused)),
+            lanes(t.oracle_heartbeat, t.sequencer_grace_period, *clock),
+            book,
         ]
         for x in s.series:
             series.append(
@@ -805,25 +1275,28 @@ def encode_lean_answer(
                 | (int(x.settled) << 248)
             )
     oracles: list[int] = []
-    for o in feeds:
+    zero = OracleState(0, 0, 0, 0, False, 0)
+    for fa, qa in pair_at:
+        o = state.get((fa, qa), zero)
         oracles += [
             o.answer % (1 << 256),
             halves(o.round_id, lanes(o.updated_at, o.decimals)),
             lanes(int(o.has_sequencer_feed), int(o.sequencer_down), o.sequencer_started_at, 0),
-            0,
+            fa,
+            qa,
         ]
-    venues: list[int] = []
-    for p in pools:
-        venues += [p, 0]
+    venue_words: list[int] = []
+    for va in venue_at:
+        venue_words += [price.get(va, 0), va]
     header = [
         LEAN_LAYOUT_VERSION,
         block_number,
         block_timestamp,
         base_fee,
-        len(snaps),
+        n,
         len(series),
-        len(feeds),
-        len(pools),
+        len(pair_at),
+        len(venue_at),
     ]
-    words = header + records + series + oracles + venues
+    words = header + records + series + oracles + venue_words
     return b"".join(w.to_bytes(32, "big") for w in [32, len(words), *words])
