@@ -50,9 +50,12 @@ import {
 ///      with `return`, so no second copy is made to ABI-encode it (memory costs grow with the
 ///      square of its size). Feeds and venues are read once per distinct address, after the
 ///      vaults. Gas (tests/forge/VaultLensLean.t.sol, real clones with 4 open series, one
-///      shared feed, sequencer feed and venue): ~46k a vault, see
+///      shared feed, sequencer feed and venue): ~36k a vault, see
 ///      `test_snapshotLean_GasPerVault` and `test_snapshotLean_GasBreakdownPerVault`; its floor
-///      is the vaults' cold storage (EIP-2929: 2,100 gas a slot, 2,600 per account): 16 slots.
+///      is the vaults' cold storage (EIP-2929: 2,100 gas a slot, 2,600 per account): 7 slots
+///      and a word per series. `snapshotLeanSince` is the steady read of a caller that keeps
+///      the rest: a vault whose book version it holds costs its account and two slots (~9.2k
+///      with its account warm, `test_snapshotLeanSince_GasPerVault`; +2.5k cold).
 ///
 ///      `snapshot` has two layers of containment (see `IVaultLens`):
 ///      1. `snapshot` reads each vault through `this.snapshotOne(vault)` inside `try`, so even an

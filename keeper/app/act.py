@@ -147,6 +147,10 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
         posts={d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act},
         headroom_bps=keeper.config.gas_headroom_bps,
     )
+    if sim.dropped:
+        # The off-chain view was wrong about these: read every vault in full next cycle, in
+        # case a cached book is what was wrong (a reorg can repeat a book version).
+        keeper.lens.forget()
     for vault, reason in sim.dropped.items():
         # Every planned vault was ready by the off-chain trigger (the planner requires it).
         keeper.metrics.trigger_disagreements.inc()

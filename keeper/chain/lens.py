@@ -83,12 +83,18 @@ LEAN_NO_ENTRY = -1
 LEAN_GAS_PER_VAULT = 39_000
 #: Vaults per lean ``eth_call``: 30M gas / ~39k gas a vault with 4 series is ~770; 700 leaves
 #: room for larger books (each series adds ~2.2k; a chunk that still runs out of gas is halved
-#: and kept halved).
+#: and kept halved). The steady read (``snapshotLeanSince``, ~12k a vault) would fit ~2,500, but
+#: the chunks stay the same size so that the periodic full read fits too; every chunk goes in
+#: one JSON-RPC batch either way.
 LEAN_DEFAULT_CHUNK = 700
 #: Gas offered to each lean ``eth_call``: one 30M block. Anvil runs an ``eth_call`` with whatever
 #: ``gas`` it is given (3e9 measured), so it alone would take every vault in one call; geth and
 #: Arbitrum Nitro cap it at 50M by default (``--rpc.gascap``), and 30M fits every node.
 LEAN_CALL_GAS = 30_000_000
+#: With the book cache, one lean read in this many re-reads every vault in full (see
+#: :class:`LensReader`): at one read a second, a stale copy after a reorg lasts at most a minute,
+#: for ~1/60 of a full read's gas a cycle.
+LEAN_FULL_EVERY = 60
 
 
 @dataclass(frozen=True)
@@ -355,6 +361,11 @@ class LensReader:
         book_cache: Keep each vault's last full lean record and ask the lens only for what
             moved since (``snapshotLeanSince``, see :meth:`read_lean`); off, every read is a
             full ``snapshotLean``.
+        full_every: With the cache on, every this many lean reads is a full one anyway
+            (:data:`LEAN_FULL_EVERY`). A book version can repeat on another fork: a reorg, or a
+            devnet's ``evm_revert``, may replay the same number of changes with other values,
+            and this bounds how long such a stale copy could last (:meth:`forget` drops it at
+            once).
     """
 
     def __init__(
@@ -369,6 +380,7 @@ class LensReader:
         lean_chunk: int = LEAN_DEFAULT_CHUNK,
         lean_call_gas: int | None = LEAN_CALL_GAS,
         book_cache: bool = True,
+        full_every: int = 0,
     ) -> None:
         self.w3 = w3
         self.lens = str(to_checksum_address(lens))
@@ -381,8 +393,19 @@ class LensReader:
         self._lean_cache: tuple[tuple[tuple[str, ...], int], list[bytes]] | None = None
         self._book: _BookCache | None = _BookCache() if book_cache else None
         self._request: LeanRequest | None = None
+        self.full_every = max(1, full_every or LEAN_FULL_EVERY)
+        self._reads = 0
         #: Records the last :meth:`read_lean` completed from the book cache.
         self.last_lean_cached = 0
+
+    def forget(self) -> None:
+        """Drop the book cache: the next lean read is a full one.
+
+        For when a simulation disagreed with the off-chain view, or a reorg is suspected.
+        """
+        if self._book is not None:
+            self._book = _BookCache()
+            self._request = None
 
     def _chunks(self, vaults: Sequence[str]) -> list[list[str]]:
         return [list(vaults[i : i + self.chunk]) for i in range(0, len(vaults), self.chunk)]
@@ -438,6 +461,9 @@ class LensReader:
                 block_timestamp=int(head["timestamp"]),
                 calls=0,
             )
+        self._reads += 1
+        if self._reads % self.full_every == 0:
+            self.forget()
         sent: list[LeanRequest] = []
 
         def call() -> list[bytes]:

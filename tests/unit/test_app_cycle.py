@@ -79,6 +79,10 @@ def hedged_to(s: VaultSnapshot) -> VaultSnapshot:
 class FakeLens:
     snaps: list[VaultSnapshot]
     reads: int = 0
+    forgotten: int = 0
+
+    def forget(self) -> None:
+        self.forgotten += 1
 
     def read(self, vaults: list[str]) -> LensResult:
         self.reads += 1
@@ -212,6 +216,8 @@ def test_send_path_journals_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
     assert result.planned == (vault(0), vault(2))
     assert result.simulated == (vault(0),)
     assert result.dropped == {vault(2): "OptionVaultTooSoon(...)"}
+    # The off-chain view was wrong about vault 2: the next lean read is a full one.
+    assert k.lens.forgotten == 1  # type: ignore[attr-defined]
     assert result.tx_status == "mined"
     assert result.l1_fee_wei == 1234
     assert result.fee_wei == 350_000
@@ -230,6 +236,7 @@ def test_reverted_batch_fails_the_cycle_with_alert(monkeypatch: pytest.MonkeyPat
     k = make_keeper([snap(0, -WAD)], sender=FakeSender("reverted"), batcher=BATCHER)
     with pytest.raises(ExecutionError, match="ended reverted"):
         run_cycle(k)
+    assert k.lens.forgotten == 0  # type: ignore[attr-defined]  # nothing was dropped
     assert "failed_batch" in [a["kind"] for a in k.alerter.sent]
     assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 1
 

@@ -646,3 +646,34 @@ def test_a_reordered_vault_list_all_held_gets_its_own_series() -> None:
     again = reader.read_lean(order)  # and once more, now that the cache follows this order
     assert again.cached.all()
     assert _rows(again) == _rows(_full(world, order))
+
+
+def test_forget_and_the_periodic_full_read() -> None:
+    world = _world(3)
+    vaults = [v.snap.vault for v in world.values()]
+    lens = _Lens(world)
+    reader = _reader(lens, full_every=4)
+    kinds = []
+    for k in range(9):
+        if k == 5:
+            reader.forget()
+        lens.requests.clear()
+        lean = reader.read_lean(vaults)
+        kinds.append("full" if lens.requests[0][:4] == LEAN_SELECTOR else "since")
+        assert lean.cached.all() == (kinds[-1] == "since")
+    # Reads 1..9: the 4th and 8th are full by the period, the 6th after forget().
+    assert kinds == ["full", "since", "since", "full", "since", "full", "since", "full", "since"]
+
+
+def test_the_periodic_full_read_repairs_a_version_repeated_on_another_fork() -> None:
+    world = _world(2)
+    vaults = [v.snap.vault for v in world.values()]
+    reader = _reader(_Lens(world), full_every=3)
+    reader.read_lean(vaults)
+    # A reorg replays one change with another value: the version is the one held.
+    first = next(iter(world.values()))
+    first.snap = replace(first.snap, volatility=first.snap.volatility + 1)
+    stale = reader.read_lean(vaults)
+    assert stale.volatility[0] == first.snap.volatility - 1  # the stale copy, by design
+    fresh = reader.read_lean(vaults)  # the third read is full
+    assert fresh.volatility[0] == first.snap.volatility
