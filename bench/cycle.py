@@ -215,10 +215,13 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
       the strategy's views;
     - ``planning``: the policy and batch selection (:func:`keeper.strategy.plan`).
 
-    Also the lean lens's gas per vault, ``lens_gas_per_vault`` (steady: ``eth_estimateGas`` of a
-    10-vault ``snapshotLeanSince`` from a reader warmed on those 10) and
-    ``lens_gas_per_vault_first`` (a 10-vault ``snapshotLean``), each less the 21,000 intrinsic
-    gas and divided by 10; the vaults per ``eth_call`` the reader uses, and those a 30M and a
+    Also the lean lens's gas per vault, ``lens_gas_per_vault`` (steady: ``eth_estimateGas`` of the
+    reader's first chunk -- ``min(N, lean_chunk)`` vaults, as the keeper sends it -- as a
+    ``snapshotLeanSince`` from a reader warmed on them) and ``lens_gas_per_vault_first`` (the
+    same chunk as a ``snapshotLean``), each less the 21,000 intrinsic gas and divided by the
+    chunk's vaults (so the feed and venue reads, once a call, are shared as in the keeper's
+    call); ``lens_gas_sample``, that chunk's size; the vaults per ``eth_call`` the reader uses,
+    and those a 30M and a
     50M call-gas cap would allow at either gas (``vaults_per_call_30m``/``_50m`` and their
     ``*_first``); ``lens_cached``, the records the steady read completed from the cache (every
     vault when every devnet vault is a clean ``OptionVault``).
@@ -227,9 +230,11 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
     vaults = keeper.vaults
     w3 = keeper.w3
 
+    sample = vaults[: reader.lean_chunk]
+
     def gas_per_vault(data: bytes) -> float:
-        tx: Any = {"to": reader.lens, "data": data}
-        return (int(w3.eth.estimate_gas(tx)) - 21_000) / 10
+        tx: Any = {"to": reader.lens, "data": data, "gas": reader.lean_call_gas}
+        return (int(w3.eth.estimate_gas(tx)) - 21_000) / len(sample)
 
     def fresh() -> LensReader:
         return LensReader(w3, reader.lens, codec=reader.codec, lean_chunk=reader.lean_chunk)
@@ -237,7 +242,6 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
     gas_first: float | None = None
     gas_steady: float | None = None
     if len(vaults) >= 10:
-        sample = vaults[:10]
         gas_first = gas_per_vault(fresh()._lean_calldata(sample)[0])
         warm = fresh()
         warm.read_lean(sample)
@@ -284,6 +288,7 @@ def lens_breakdown(keeper: Keeper, reps: int) -> dict[str, Any]:
         "lens_gas_per_vault": gas_steady,
         "lens_gas_per_vault_first": gas_first,
         "lens_cached": cached,
+        "lens_gas_sample": len(sample),
         "vaults_per_call": reader.lean_chunk,
         "lens_calls": len(request.datas),
         # What a node's eth_call gas cap allows at this gas per vault: the keeper's 30M default

@@ -148,6 +148,8 @@ def _lens_verdict(cycle: list[dict[str, Any]]) -> Verdict:
     if first:
         got += f"; {fmt_int(first)} on a first read (`snapshotLean`)"
     got += f", {r.get('series_per_vault', '?')} series a vault"
+    if r.get("lens_gas_sample"):
+        got += f", a call of {fmt_int(r['lens_gas_sample'])} vaults"
     return Verdict("lens", TARGETS[7][1], got, steady <= 15_000)
 
 
@@ -236,8 +238,11 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
     out += [
         "",
         "The split columns time each part of our cycle alone (medians): **node** is the lean "
-        "lens round trip (anvil executing `VaultLens.snapshotLean`, raw state only, plus HTTP "
-        "and JSON), **decode** its words to numpy columns, **pricing** the off-chain derivation "
+        "lens round trip of a steady cycle (anvil executing `VaultLens.snapshotLeanSince` with "
+        "every vault's book version held, plus HTTP and JSON; the first read, "
+        "`snapshotLean`, is given per N below), **decode** its words to numpy columns, the "
+        "cached records completed from the reader's book cache, **pricing** the off-chain "
+        "derivation "
         "(vectorized Greeks, net delta, NAV and the contract's trigger) and the strategy's views, "
         "**planning** the policy and batch selection. The rest of the cycle (base fee, the L1-fee "
         "quote, per-vault decision logs and metrics, encoding the batch) is the total minus "
@@ -249,6 +254,8 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
         parts = sum(float(r[k]) for k in ("node_ms", "decode_ms", "pricing_ms", "planning_ms"))
         gas = r.get("lens_gas_per_vault")
         gas_text = f" The lean lens costs {fmt_int(gas)} gas per vault" if gas else ""
+        if gas_text and r.get("lens_gas_sample"):
+            gas_text += f" (a call of {fmt_int(r['lens_gas_sample'])} vaults, feeds shared)"
         if gas_text and r.get("lens_gas_per_vault_first"):
             gas_text += (
                 f" in the steady read ({fmt_int(r.get('lens_cached') or 0)} of "
