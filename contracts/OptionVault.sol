@@ -64,6 +64,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     ///      tokenOut balance before, deltaBefore, price. keccak256("OptionVault.batchLeg").
     uint256 private constant BATCH_LEG =
         0xff3725a5843187699c2bf9be5f8ed4144a6b3a7de31b6e17d56040f3dc0b8cd0;
+    /// @dev 1 in `_bookVersion`'s field, bits [224,256) of its slot (the lens reads it there;
+    ///      tests/forge/VaultLensLean.t.sol checks both).
+    uint256 private constant BOOK_VERSION_ONE = 1 << 224;
 
     // Ids of the unsigned thresholds for `_setParam`.
     uint256 private constant P_BAND = 0;
@@ -108,6 +111,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     uint152 private _lastGoodPrice;
     bool private _pausedFlag;
     // Last in the slot ([224,256)) so that {_bookChanged} is one ADD that wraps off the top.
+    // slither-disable-next-line uninitialized-state -- starts at 0; only {_bookChanged} writes it, in assembly
     uint32 private _bookVersion;
     // The oracle change in its timelock, and when it can be accepted.
     address private _pendingOracle;
@@ -890,7 +894,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _bookChanged() internal override {
         assembly ("memory-safe") {
             let slot := _bookVersion.slot
-            sstore(slot, add(sload(slot), shl(mul(8, _bookVersion.offset), 1)))
+            sstore(slot, add(sload(slot), BOOK_VERSION_ONE))
         }
     }
 
