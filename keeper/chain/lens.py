@@ -380,7 +380,7 @@ class LensReader:
         lean_chunk: int = LEAN_DEFAULT_CHUNK,
         lean_call_gas: int | None = LEAN_CALL_GAS,
         book_cache: bool = True,
-        full_every: int = 0,
+        full_every: int = LEAN_FULL_EVERY,
     ) -> None:
         self.w3 = w3
         self.lens = str(to_checksum_address(lens))
@@ -393,7 +393,7 @@ class LensReader:
         self._lean_cache: tuple[tuple[tuple[str, ...], int], list[bytes]] | None = None
         self._book: _BookCache | None = _BookCache() if book_cache else None
         self._request: LeanRequest | None = None
-        self.full_every = max(1, full_every or LEAN_FULL_EVERY)
+        self.full_every = max(1, full_every)
         self._reads = 0
         #: Records the last :meth:`read_lean` completed from the book cache.
         self.last_lean_cached = 0
