@@ -117,7 +117,7 @@ $(SLITHER): | $(UV)
 lint: install $(SLITHER) ## ruff, mypy --strict, forge fmt --check, slither (no High/Medium)
 	$(VENV)/bin/ruff check keeper tests bench scripts
 	$(VENV)/bin/ruff format --check keeper tests bench scripts
-	$(VENV)/bin/mypy --strict keeper
+	$(VENV)/bin/mypy --strict keeper bench
 	$(FORGE) fmt --check
 	@mkdir -p out && rm -f out/slither.json
 	@# slither exits non-zero whenever it finds anything: the gate judges its JSON instead.

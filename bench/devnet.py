@@ -30,6 +30,7 @@ from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from bench.common import progress
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
@@ -152,17 +153,17 @@ class _BulkSender:
         if not self.hashes:
             return
         while True:
-            resp = self.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+            resp = self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
             if "error" in resp:
                 raise ChainError(f"evm_mine: {resp['error']}")
-            pool = self.w3.provider.make_request("txpool_status", [])  # type: ignore[arg-type]
+            pool = self.w3.provider.make_request(RPCEndpoint("txpool_status"), [])
             if int(pool["result"]["pending"], 16) == 0:
                 break
         self._wait(self.hashes[-1])
         # Full blocks raise the base fee ~10% a block; after thousands of transactions it would
         # pass the fee cap. Deployment is not what is measured: reset it.
-        self.w3.provider.make_request(  # type: ignore[arg-type]
-            "anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee)]
+        self.w3.provider.make_request(
+            RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(self.base_fee)]
         )
 
     def _wait(self, tx_hash: str, timeout_s: float = 60.0) -> None:
