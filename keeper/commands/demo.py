@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         rpc_url=args.rpc_url,
     )
     stream = sys.stderr
-    # On a terminal one line is redrawn in place; in a log (CI, a pipe) a line every 10%.
+    # On a terminal one line is redrawn in place; in a log (CI, a pipe) the first step (the
+    # set-up is over), then a line every 10%.
     live = stream.isatty()
 
     def progress(p: Progress) -> None:
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         )
         if live:
             stream.write("\r" + line + ("\n" if p.step >= p.steps else ""))
-        elif p.step == p.steps or p.step % max(1, p.steps // 10) == 0:
+        elif p.step in (1, p.steps) or p.step % max(1, p.steps // 10) == 0:
             stream.write(line + "\n")
         stream.flush()
 

@@ -369,7 +369,7 @@ def test_a_receipt_served_after_the_nonce_moved_neither_drops_nor_fails_the_batc
 def test_ctrl_c_stops_the_demo_cleanly_and_writes_the_partial_report(tmp_path: Path) -> None:
     """SIGINT to the demo's process group, as a terminal's Ctrl-C sends it (issue 15, item 8)."""
     import signal
-    import time
+    import threading
 
     port = free_port()
     steps = 400
@@ -388,15 +388,28 @@ def test_ctrl_c_stops_the_demo_cleanly_and_writes_the_partial_report(tmp_path: P
         env={**os.environ},
         start_new_session=True,  # its own process group, which the "terminal" signals
     )
+    # The progress lines go to stderr, the first one after step 1's cycle: read them as they
+    # come, so the signal lands once the steps have begun however slow the set-up was.
+    lines: list[str] = []
+    started = threading.Event()
+
+    def read_progress() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if line.startswith("step    1/"):
+                started.set()
+
+    reader = threading.Thread(target=read_progress, daemon=True)
     try:
-        journal = tmp_path / "j.sqlite"
-        deadline = time.monotonic() + 120
-        while not journal.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert journal.exists(), "the demo never started its steps"
-        time.sleep(3.0)  # a few steps
+        reader.start()
+        assert started.wait(180), "the demo never finished its first step: " + "".join(lines)
         os.killpg(proc.pid, signal.SIGINT)
-        out, err = proc.communicate(timeout=120)
+        proc.wait(timeout=120)
+        reader.join(30)  # stderr is the reader's to drain, not communicate()'s
+        assert proc.stdout is not None
+        out = proc.stdout.read()  # the summary table: far below a pipe's buffer
+        err = "".join(lines)
     finally:
         if proc.poll() is None:
             proc.kill()
