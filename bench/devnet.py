@@ -89,10 +89,7 @@ class BenchDevnet:
 
     def rpc(self, method: str, *params: Any) -> Any:
         """A raw JSON-RPC call (anvil_* and evm_* methods)."""
-        resp = self.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-        if "error" in resp:
-            raise ChainError(f"{method}: {resp['error']}")
-        return resp.get("result")
+        return _rpc(self.w3, method, *params)
 
     def close(self) -> None:
         """Stop the anvil this devnet started (by PID)."""
@@ -141,10 +138,7 @@ class _BulkSender:
             "maxFeePerGas": self.max_fee,
             "maxPriorityFeePerGas": hex(TIP),
         }
-        resp = self.w3.provider.make_request("eth_sendTransaction", [tx])  # type: ignore[arg-type]
-        if "error" in resp:
-            raise ChainError(f"eth_sendTransaction failed: {resp['error']}")
-        self.hashes.append(str(resp["result"]))
+        self.hashes.append(str(_rpc(self.w3, "eth_sendTransaction", tx)))
         if len(self.hashes) % WINDOW == 0:
             self.mine()
 
@@ -153,28 +147,18 @@ class _BulkSender:
         if not self.hashes:
             return
         while True:
-            resp = self.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
-            if "error" in resp:
-                raise ChainError(f"evm_mine: {resp['error']}")
-            pool = self.w3.provider.make_request(RPCEndpoint("txpool_status"), [])
-            if int(pool["result"]["pending"], 16) == 0:
+            _rpc(self.w3, "evm_mine")
+            if int(_rpc(self.w3, "txpool_status")["pending"], 16) == 0:
                 break
         self._wait(self.hashes[-1])
         # Full blocks raise the base fee ~10% a block; after thousands of transactions it would
         # pass the fee cap. Deployment is not what is measured: reset it.
-        self.w3.provider.make_request(
-            RPCEndpoint("anvil_setNextBlockBaseFeePerGas"), [hex(self.base_fee)]
-        )
+        _rpc(self.w3, "anvil_setNextBlockBaseFeePerGas", hex(self.base_fee))
 
     def _wait(self, tx_hash: str, timeout_s: float = 60.0) -> None:
         """Flow control: anvil mines behind the requests, and slows down as its pool grows."""
         deadline = time.monotonic() + timeout_s
-        while (
-            self.w3.provider.make_request("eth_getTransactionReceipt", [tx_hash]).get(  # type: ignore[arg-type]
-                "result"
-            )
-            is None
-        ):
+        while _rpc(self.w3, "eth_getTransactionReceipt", tx_hash) is None:
             if time.monotonic() > deadline:
                 raise ChainError(f"bulk deployment tx {tx_hash} not mined in {timeout_s}s")
             time.sleep(0.005)
@@ -253,9 +237,7 @@ def start_devnet(
         vaults, sent = _bulk_vaults(w3, stack, cfg, admin, desk, buyer, n_vaults, series)
         stack = DevnetStack(**{**stack.__dict__, "vaults": tuple(vaults)})
         if block_time is not None:
-            resp = w3.provider.make_request("evm_setIntervalMining", [int(block_time)])  # type: ignore[arg-type]
-            if "error" in resp:
-                raise ChainError(f"evm_setIntervalMining: {resp['error']}")
+            _rpc(w3, "evm_setIntervalMining", int(block_time))
     except BaseException:
         node.stop()
         raise
@@ -341,7 +323,8 @@ def _bulk_vaults(
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:
-    resp = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    """A raw JSON-RPC call's result; an error answer raises :class:`ChainError`."""
+    resp = w3.provider.make_request(RPCEndpoint(method), list(params))
     if "error" in resp:
         raise ChainError(f"{method}: {resp['error']}")
     return resp.get("result")
