@@ -5,38 +5,42 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
 import {IUniswapV3Venue} from "./interfaces/uniswap/IUniswapV3Venue.sol";
-import {ISwapRouter} from "./interfaces/uniswap/ISwapRouter.sol";
-import {ISwapRouter02} from "./interfaces/uniswap/ISwapRouter02.sol";
 import {IUniswapV3Pool} from "./interfaces/uniswap/IUniswapV3Pool.sol";
 
 /// @title UniswapV3Venue
-/// @notice Hedge venue over one Uniswap V3 pool (quote/underlying, one fee tier): swaps through
-///         the router's `exactInputSingle` and prices from the pool's `slot0`.
-/// @dev Stateless and permissionless: it pulls `amountIn` from the caller, the router pulls it
-///      from here, and the output goes to `recipient` directly, so the venue never holds funds
-///      between calls and anyone may use it. The router's unlimited allowance (set once in the
-///      constructor) is safe for that reason and saves an approval per swap.
-///      A `minOut` breach surfaces as the router's own revert (`Error("Too little received")`),
-///      because `amountOutMinimum = minOut`; the venue re-checks the result as a second line.
-///      `spotPrice` reads the instantaneous `slot0` price, which one swap can move: callers use it
-///      only for a gap check against an oracle, never as a price source.
+/// @notice Hedge venue over one Uniswap V3 pool (quote/underlying, one fee tier): swaps on the
+///         pool directly, paying it from the caller in the pool's swap callback, and prices from
+///         the pool's `slot0`.
+/// @dev Stateless and permissionless. The output goes from the pool to `recipient`; the input
+///      goes from the caller (who approved this venue `amountIn`) to the pool, inside
+///      `uniswapV3SwapCallback`. So the venue never holds a token, not even within the call, and
+///      anyone may use it.
 ///
-///      Two routers. The original `SwapRouter` takes a `deadline` in its params, `SwapRouter02`
-///      does not (see {IUniswapV3Venue-RouterKind}); sending one ABI to the other reverts every
-///      swap. The constructor asks the router for `factoryV2()`, which only SwapRouter02 has, and
-///      fixes the kind in an immutable, so a venue can never be built with the wrong ABI for its
-///      router and the existing 4-argument constructor stays as it was. Deploy scripts
-///      cross-check `routerKind()` against their configuration.
+///      Why not the Uniswap router: a router swap pulls the input into the venue first (a zero
+///      to nonzero balance write, refunded later), calls the router, which derives the pool
+///      address and pulls the input a second time from the venue in its own callback. Calling
+///      the pool saves that hop, ~13k gas a swap, and works on any chain where the pool
+///      exists, whatever router ABI that chain's deployment has.
+///
+///      The callback is the one entry that moves a caller's tokens. It pays only the pool
+///      (`msg.sender` must be the immutable pool), only during one of this venue's own swaps
+///      (the payer is in transient storage from `swapExactIn` until the pool returns), and only
+///      from that swap's payer. The pool's own lock stops a nested swap on it.
+///
+///      Exact input, all or nothing: the price limit is the pool's extreme, so the pool takes
+///      all of `amountIn` unless it runs out of liquidity; then the venue reverts
+///      (`UniswapV3VenuePartialFill`) rather than leave part of the input with the caller.
+///      `spotPrice` reads the instantaneous `slot0` price, which one swap can move: callers use
+///      it only for a gap check against an oracle, never as a price source.
 contract UniswapV3Venue is IUniswapV3Venue {
     using SafeERC20 for IERC20;
 
     // ------------------------------------------------------------------ storage
 
-    address private immutable _router;
-    RouterKind private immutable _routerKind;
     IUniswapV3Pool private immutable _pool;
     address private immutable _quote;
     address private immutable _underlying;
@@ -49,18 +53,25 @@ contract UniswapV3Venue is IUniswapV3Venue {
     uint256 private constant _Q64 = 1 << 64;
     uint256 private constant _Q96 = 1 << 96;
     uint256 private constant _Q128 = 1 << 128;
+    /// @dev v3-core TickMath's bounds; a limit one step inside them never stops an exact-input
+    ///      swap before the pool's liquidity does.
+    uint160 private constant _MIN_SQRT_RATIO = 4_295_128_739;
+    uint160 private constant _MAX_SQRT_RATIO =
+        1_461_446_703_485_210_103_287_273_052_203_988_822_378_723_970_342;
+    /// @dev Transient slot holding the payer of the swap in progress (zero outside one):
+    ///      keccak256("UniswapV3Venue.payer") - 1.
+    bytes32 private constant _PAYER_SLOT =
+        0x83d3de85ec649b5f0ae64e09e5acf87683e8e99e7a1158fc0d3b975b5d6e742c;
 
     // ------------------------------------------------------------------ constructor
 
-    /// @param router_ The Uniswap V3 `SwapRouter` or `SwapRouter02` (the kind is detected).
     /// @param pool_ The pool to trade in: its tokens must be exactly {quote_, underlying_}.
     /// @param quote_ The quote token (vault asset).
     /// @param underlying_ The underlying token.
-    constructor(address router_, address pool_, address quote_, address underlying_) {
-        if (
-            router_ == address(0) || pool_ == address(0) || quote_ == address(0)
-                || underlying_ == address(0)
-        ) revert UniswapV3VenueZeroAddress();
+    constructor(address pool_, address quote_, address underlying_) {
+        if (pool_ == address(0) || quote_ == address(0) || underlying_ == address(0)) {
+            revert UniswapV3VenueZeroAddress();
+        }
         address token0 = IUniswapV3Pool(pool_).token0();
         address token1 = IUniswapV3Pool(pool_).token1();
         bool uIs0 = token0 == underlying_ && token1 == quote_;
@@ -71,8 +82,6 @@ contract UniswapV3Venue is IUniswapV3Venue {
         uint8 uDec = IERC20Metadata(underlying_).decimals();
         if (qDec > 18 || uDec > 18) revert UniswapV3VenueUnsupportedDecimals(qDec, uDec);
 
-        _router = router_;
-        _routerKind = _detectRouterKind(router_);
         _pool = IUniswapV3Pool(pool_);
         _quote = quote_;
         _underlying = underlying_;
@@ -80,9 +89,6 @@ contract UniswapV3Venue is IUniswapV3Venue {
         _underlyingIsToken0 = uIs0;
         _scaleNum = 10 ** (uint256(uDec) + 8);
         _scaleDen = 10 ** uint256(qDec);
-
-        IERC20(quote_).forceApprove(router_, type(uint256).max);
-        IERC20(underlying_).forceApprove(router_, type(uint256).max);
     }
 
     // ------------------------------------------------------------------ external
@@ -95,44 +101,50 @@ contract UniswapV3Venue is IUniswapV3Venue {
         uint256 minOut,
         address recipient
     ) external returns (uint256 amountOut) {
-        if (
-            !(tokenIn == _quote && tokenOut == _underlying)
-                && !(tokenIn == _underlying && tokenOut == _quote)
-        ) revert HedgeVenueUnsupportedPair(tokenIn, tokenOut);
+        bool buy = tokenIn == _quote && tokenOut == _underlying;
+        if (!buy && !(tokenIn == _underlying && tokenOut == _quote)) {
+            revert HedgeVenueUnsupportedPair(tokenIn, tokenOut);
+        }
         if (amountIn == 0) revert HedgeVenueZeroAmount();
 
-        IERC20(tokenIn).safeTransferFrom(msg.sender, address(this), amountIn);
-        if (_routerKind == RouterKind.SwapRouter02) {
-            amountOut = ISwapRouter02(_router)
-                .exactInputSingle(
-                    ISwapRouter02.ExactInputSingleParams({
-                    tokenIn: tokenIn,
-                    tokenOut: tokenOut,
-                    fee: _fee,
-                    recipient: recipient,
-                    amountIn: amountIn,
-                    amountOutMinimum: minOut,
-                    sqrtPriceLimitX96: 0
-                })
-                );
-        } else {
-            // deadline = now: the swap runs inside the caller's transaction or not at all
-            amountOut = ISwapRouter(_router)
-                .exactInputSingle(
-                    ISwapRouter.ExactInputSingleParams({
-                    tokenIn: tokenIn,
-                    tokenOut: tokenOut,
-                    fee: _fee,
-                    recipient: recipient,
-                    deadline: block.timestamp,
-                    amountIn: amountIn,
-                    amountOutMinimum: minOut,
-                    sqrtPriceLimitX96: 0
-                })
-                );
-        }
-        // The router already enforces amountOutMinimum; this guards against a faulty router.
+        // token0 in: selling the underlying when it is token0, buying it when the quote is.
+        bool zeroForOne = buy != _underlyingIsToken0;
+        _setPayer(msg.sender);
+        (int256 amount0, int256 amount1) = _pool.swap(
+            recipient,
+            zeroForOne,
+            SafeCast.toInt256(amountIn),
+            zeroForOne ? _MIN_SQRT_RATIO + 1 : _MAX_SQRT_RATIO - 1,
+            ""
+        );
+        _setPayer(address(0));
+        (int256 paid, int256 received) = zeroForOne ? (amount0, amount1) : (amount1, amount0);
+        // The pool's deltas: what it took (>= 0) and what it sent (<= 0) in an exact-input swap.
+        // forge-lint: disable-next-line(unsafe-typecast) -- 0 <= paid <= amountIn (exact input)
+        if (uint256(paid) != amountIn) revert UniswapV3VenuePartialFill(uint256(paid), amountIn);
+        // forge-lint: disable-next-line(unsafe-typecast) -- received <= 0, at most the pool's balance
+        amountOut = uint256(-received);
         if (amountOut < minOut) revert HedgeVenueInsufficientOutput(amountOut, minOut);
+    }
+
+    /// @inheritdoc IUniswapV3Venue
+    function uniswapV3SwapCallback(int256 amount0Delta, int256 amount1Delta, bytes calldata)
+        external
+    {
+        address payer;
+        bytes32 slot = _PAYER_SLOT;
+        assembly ("memory-safe") {
+            payer := tload(slot)
+        }
+        if (msg.sender != address(_pool) || payer == address(0)) {
+            revert UniswapV3VenueUnauthorizedCallback(msg.sender);
+        }
+        // Exact input: exactly one delta is positive, the pool's input.
+        (address token, int256 owed) = amount0Delta > 0
+            ? (_underlyingIsToken0 ? _underlying : _quote, amount0Delta)
+            : (_underlyingIsToken0 ? _quote : _underlying, amount1Delta);
+        // forge-lint: disable-next-line(unsafe-typecast) -- owed > 0 (the pool asks for no less)
+        if (owed > 0) IERC20(token).safeTransferFrom(payer, msg.sender, uint256(owed));
     }
 
     // ------------------------------------------------------------------ views
@@ -164,16 +176,6 @@ contract UniswapV3Venue is IUniswapV3Venue {
     }
 
     /// @inheritdoc IUniswapV3Venue
-    function router() external view returns (address) {
-        return _router;
-    }
-
-    /// @inheritdoc IUniswapV3Venue
-    function routerKind() external view returns (RouterKind) {
-        return _routerKind;
-    }
-
-    /// @inheritdoc IUniswapV3Venue
     function pool() external view returns (address) {
         return address(_pool);
     }
@@ -190,13 +192,12 @@ contract UniswapV3Venue is IUniswapV3Venue {
 
     // ------------------------------------------------------------------ internal
 
-    /// @dev SwapRouter02 answers `factoryV2()` with one address word; the original SwapRouter
-    ///      has no such function and no fallback, so the call reverts. The gas cap bounds what a
-    ///      hostile router could burn; a view of one immutable costs a few hundred gas.
-    function _detectRouterKind(address router_) private view returns (RouterKind) {
-        (bool ok, bytes memory ret) =
-            router_.staticcall{gas: 50_000}(abi.encodeCall(ISwapRouter02.factoryV2, ()));
-        return ok && ret.length == 32 ? RouterKind.SwapRouter02 : RouterKind.SwapRouter;
+    /// @dev Sets the transient payer slot (`swapExactIn` around the pool's swap).
+    function _setPayer(address payer) private {
+        bytes32 slot = _PAYER_SLOT;
+        assembly ("memory-safe") {
+            tstore(slot, payer)
+        }
     }
 
     function _price8(uint160 sqrtPriceX96) internal view returns (uint256) {

@@ -15,13 +15,7 @@ import {RedemptionQueue} from "../contracts/RedemptionQueue.sol";
 import {VaultLens} from "../contracts/VaultLens.sol";
 import {UniswapV3Venue} from "../contracts/UniswapV3Venue.sol";
 import {IOptionVault} from "../contracts/interfaces/IOptionVault.sol";
-import {IUniswapV3Venue} from "../contracts/interfaces/uniswap/IUniswapV3Venue.sol";
 import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Factory.sol";
-
-/// @dev Both Uniswap V3 routers expose the factory they were built for (PeripheryImmutableState).
-interface IRouterFactory {
-    function factory() external view returns (address);
-}
 
 /// @title Deploy
 /// @notice Deploys the whole stack on one network from its config, `scripts/networks/*.json`:
@@ -48,11 +42,10 @@ interface IRouterFactory {
 ///      optional `chainlink.ethUsdDescription`), 8 decimals, a positive answer, and a latest round
 ///      no older than the heartbeat (the vault's `oracleHeartbeat`, or the feed's documented
 ///      `chainlink.ethUsdHeartbeat` when that is set and shorter), so a deprecated or idle proxy
-///      is refused instead of deploying a vault whose every rebalance reverts as stale; the
-///      router's factory,
-///      the pool (the configured fee tier, else the other common tier, 500 <-> 3000), and,
-///      after the venue is built, that the router ABI it detected is the configured
-///      `swapRouterKind`. A `null` sequencer feed deploys a vault with no sequencer check
+///      is refused instead of deploying a vault whose every rebalance reverts as stale; and
+///      the pool, looked up in the configured Uniswap V3 factory (the configured fee tier, else
+///      the other common tier, 500 <-> 3000). The venue swaps on that pool directly, so no
+///      router is configured. A `null` sequencer feed deploys a vault with no sequencer check
 ///      (`OptionVault` skips the check for `address(0)`).
 ///
 ///      Run: `NETWORK=base-sepolia KEEPER_ADDRESS=0x... forge script scripts/Deploy.s.sol
@@ -79,12 +72,8 @@ contract Deploy is Script {
     ///         `updatedAt` against `heartbeat` seconds. A deprecated proxy looks like this; the
     ///         vault would refuse its price (`OptionVaultStaleOracle`) on every rebalance.
     error DeployFeedStale(address feed, string description, uint256 age, uint256 heartbeat);
-    /// @notice The router was built for another Uniswap V3 factory than the configured one.
-    error DeployRouterFactoryMismatch(address router, address routerFactory, address factory);
     /// @notice No quote/underlying pool exists at the configured fee tier nor the fallback one.
     error DeployNoPool(address factory, uint24 fee, uint24 fallbackFee);
-    /// @notice The router's ABI (detected by the venue) is not the configured `swapRouterKind`.
-    error DeployRouterKindMismatch(string configured, uint8 detected);
 
     // ------------------------------------------------------------------ types
 
@@ -97,8 +86,6 @@ contract Deploy is Script {
         uint256 feedHeartbeat;
         address sequencerFeed;
         address uniFactory;
-        address router;
-        string routerKind;
         uint24 poolFee;
         address quote;
         address underlying;
@@ -139,8 +126,7 @@ contract Deploy is Script {
 
         vm.startBroadcast();
         (, d.admin,) = vm.readCallers();
-        d.venue = address(new UniswapV3Venue(c.router, d.pool, c.quote, c.underlying));
-        _checkRouterKind(c.routerKind, UniswapV3Venue(d.venue).routerKind());
+        d.venue = address(new UniswapV3Venue(d.pool, c.quote, c.underlying));
         d.vaultImpl = address(new OptionVault());
         d.claimsImpl = address(new OptionClaims());
         VaultFactory factory = new VaultFactory(d.vaultImpl, d.claimsImpl, d.admin);
@@ -197,8 +183,6 @@ contract Deploy is Script {
         c.feedHeartbeat = _optionalUint(json, ".chainlink.ethUsdHeartbeat");
         c.sequencerFeed = _optionalAddress(json, ".chainlink.sequencerUptimeFeed");
         c.uniFactory = _requiredAddress(json, ".uniswap.factory");
-        c.router = _requiredAddress(json, ".uniswap.swapRouter");
-        c.routerKind = vm.parseJsonString(json, ".uniswap.swapRouterKind");
         c.poolFee = uint24(vm.parseJsonUint(json, ".uniswap.poolFee"));
         c.quote = _requiredAddress(json, ".tokens.quote.address");
         c.underlying = _requiredAddress(json, ".tokens.underlying.address");
@@ -313,18 +297,13 @@ contract Deploy is Script {
         console2.log("feed round age (s), heartbeat (s)", age, heartbeat);
     }
 
-    /// @dev Router built for the configured factory, and a pool at the configured fee tier, else
-    ///      at the other common tier (500 <-> 3000; anything else falls back to 3000).
+    /// @dev Code at every configured address, and a pool at the configured fee tier, else at
+    ///      the other common tier (500 <-> 3000; anything else falls back to 3000).
     function _checkUniswap(Config memory c) private view returns (address pool, uint24 fee) {
-        if (c.router.code.length == 0) revert DeployNoCode("uniswap.swapRouter", c.router);
         if (c.uniFactory.code.length == 0) revert DeployNoCode("uniswap.factory", c.uniFactory);
         if (c.quote.code.length == 0) revert DeployNoCode("tokens.quote.address", c.quote);
         if (c.underlying.code.length == 0) {
             revert DeployNoCode("tokens.underlying.address", c.underlying);
-        }
-        address routerFactory = IRouterFactory(c.router).factory();
-        if (routerFactory != c.uniFactory) {
-            revert DeployRouterFactoryMismatch(c.router, routerFactory, c.uniFactory);
         }
         IUniswapV3Factory f = IUniswapV3Factory(c.uniFactory);
         fee = c.poolFee;
@@ -335,18 +314,6 @@ contract Deploy is Script {
             if (pool == address(0)) revert DeployNoPool(c.uniFactory, fee, other);
             console2.log("no pool at the configured fee; using fee", other);
             fee = other;
-        }
-    }
-
-    function _checkRouterKind(string memory configured, IUniswapV3Venue.RouterKind detected)
-        private
-        pure
-    {
-        string memory name = detected == IUniswapV3Venue.RouterKind.SwapRouter02
-            ? "SwapRouter02"
-            : "SwapRouter";
-        if (keccak256(bytes(configured)) != keccak256(bytes(name))) {
-            revert DeployRouterKindMismatch(configured, uint8(detected));
         }
     }
 
@@ -369,8 +336,6 @@ contract Deploy is Script {
         vm.serializeAddress(o, "claims", d.claims);
         vm.serializeAddress(o, "redemption_queue", d.queue);
         vm.serializeAddress(o, "venue", d.venue);
-        vm.serializeString(o, "router_kind", c.routerKind);
-        vm.serializeAddress(o, "swap_router", c.router);
         vm.serializeAddress(o, "pool", d.pool);
         vm.serializeUint(o, "pool_fee", d.poolFee);
         vm.serializeAddress(o, "price_feed", c.feed);

@@ -224,7 +224,7 @@ def deploy_stack(
         underlying_liquidity=cfg.pool_underlying_liquidity,
         fee=cfg.pool_fee,
     )
-    venue = uni.deploy_venue(w3, admin, dex.contracts, dex.pool)
+    venue = uni.deploy_venue(w3, admin, dex.pool)
 
     factory = deploy(
         w3,

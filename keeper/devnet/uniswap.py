@@ -603,33 +603,19 @@ def deploy_swap_router02(w3: Web3, deployer: LocalAccount, contracts: UniswapCon
     )
 
 
-def deploy_venue(
-    w3: Web3,
-    deployer: LocalAccount,
-    contracts: UniswapContracts,
-    pool: UniswapPool,
-    *,
-    router: str | None = None,
-) -> Contract:
+def deploy_venue(w3: Web3, deployer: LocalAccount, pool: UniswapPool) -> Contract:
     """Deploy this project's ``UniswapV3Venue`` (forge artifact) over ``pool``.
+
+    The venue swaps on the pool itself (no router): it pays the pool from its caller in the
+    pool's swap callback.
 
     Args:
         w3: Connection.
         deployer: Pays for the deployment.
-        contracts: The Uniswap deployment.
         pool: The pool to trade in.
-        router: The router to swap through (default ``contracts.router``, the original
-            SwapRouter); pass a SwapRouter02 address to use that one: the venue detects the
-            router's ABI itself (``routerKind()``).
     """
     return deploy(
-        w3,
-        deployer,
-        load_artifact("UniswapV3Venue"),
-        Web3.to_checksum_address(router or contracts.router),
-        pool.address,
-        pool.quote,
-        pool.underlying,
+        w3, deployer, load_artifact("UniswapV3Venue"), pool.address, pool.quote, pool.underlying
     )
 
 

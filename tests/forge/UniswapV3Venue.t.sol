@@ -7,10 +7,7 @@ import {IHedgeVenue} from "../../contracts/interfaces/IHedgeVenue.sol";
 import {IUniswapV3Venue} from "../../contracts/interfaces/uniswap/IUniswapV3Venue.sol";
 import {IUniswapV3Pool} from "../../contracts/interfaces/uniswap/IUniswapV3Pool.sol";
 import {IQuoterV2} from "../../contracts/interfaces/uniswap/IQuoterV2.sol";
-import {ISwapRouter} from "../../contracts/interfaces/uniswap/ISwapRouter.sol";
-import {ISwapRouter02} from "../../contracts/interfaces/uniswap/ISwapRouter02.sol";
 import {UniswapV3Fixture} from "./utils/UniswapV3Fixture.sol";
-import {SwapRouter02Adapter} from "./utils/SwapRouter02Adapter.sol";
 
 /// @notice UniswapV3Venue against the real Uniswap V3 (npm artifacts), for both token orderings.
 contract UniswapV3VenueTest is UniswapV3Fixture {
@@ -37,8 +34,8 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         (quoteB, underlyingB) = _deployTokens(false);
         poolA = _createPool(quoteA, underlyingA, PRICE, DEPTH);
         poolB = _createPool(quoteB, underlyingB, PRICE, DEPTH);
-        venueA = new UniswapV3Venue(address(router), poolA, address(quoteA), address(underlyingA));
-        venueB = new UniswapV3Venue(address(router), poolB, address(quoteB), address(underlyingB));
+        venueA = new UniswapV3Venue(poolA, address(quoteA), address(underlyingA));
+        venueB = new UniswapV3Venue(poolB, address(quoteB), address(underlyingB));
     }
 
     // ------------------------------------------------------------------ helpers
@@ -72,7 +69,6 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
     // ------------------------------------------------------------------ constructor
 
     function test_constructor_SetsGetters() public view {
-        assertEq(venueA.router(), address(router));
         assertEq(venueA.pool(), poolA);
         assertEq(venueA.quoteToken(), address(quoteA));
         assertEq(venueA.underlyingToken(), address(underlyingA));
@@ -81,7 +77,6 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         assertFalse(venueB.underlyingIsToken0());
         assertEq(IUniswapV3Pool(poolA).token0(), address(underlyingA));
         assertEq(IUniswapV3Pool(poolB).token0(), address(quoteB));
-        assertEq(uint8(venueA.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter));
     }
 
     function test_constructor_RevertWhen_PoolTokensMismatch() public {
@@ -93,14 +88,16 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
                 address(quoteA)
             )
         );
-        new UniswapV3Venue(address(router), poolA, address(quoteB), address(underlyingA));
+        new UniswapV3Venue(poolA, address(quoteB), address(underlyingA));
     }
 
     function test_constructor_RevertWhen_ZeroAddress() public {
         vm.expectRevert(IUniswapV3Venue.UniswapV3VenueZeroAddress.selector);
-        new UniswapV3Venue(address(0), poolA, address(quoteA), address(underlyingA));
+        new UniswapV3Venue(address(0), address(quoteA), address(underlyingA));
         vm.expectRevert(IUniswapV3Venue.UniswapV3VenueZeroAddress.selector);
-        new UniswapV3Venue(address(router), address(0), address(quoteA), address(underlyingA));
+        new UniswapV3Venue(poolA, address(0), address(underlyingA));
+        vm.expectRevert(IUniswapV3Venue.UniswapV3VenueZeroAddress.selector);
+        new UniswapV3Venue(poolA, address(quoteA), address(0));
     }
 
     function test_constructor_RevertWhen_DecimalsTooLarge() public {
@@ -111,7 +108,7 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
                 IUniswapV3Venue.UniswapV3VenueUnsupportedDecimals.selector, uint8(6), uint8(24)
             )
         );
-        new UniswapV3Venue(address(router), pool, address(quoteA), address(big));
+        new UniswapV3Venue(pool, address(quoteA), address(big));
     }
 
     // ------------------------------------------------------------------ spotPrice
@@ -245,8 +242,11 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         uint256 amountIn = 30_000e6;
         uint256 expected = _quote(address(quoteA), address(underlyingA), amountIn);
         _fund(quoteA, address(venueA), amountIn);
-        // the router enforces amountOutMinimum = minOut with its own string error
-        vm.expectRevert(bytes("Too little received"));
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IHedgeVenue.HedgeVenueInsufficientOutput.selector, expected, expected + 1
+            )
+        );
         vm.prank(vault);
         venueA.swapExactIn(address(quoteA), address(underlyingA), amountIn, expected + 1, recipient);
         // nothing moved
@@ -276,7 +276,7 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
 
     function test_swapExactIn_RevertWhen_NotApproved() public {
         quoteA.mint(vault, 1e6);
-        vm.expectRevert(); // OZ ERC20InsufficientAllowance from the pull
+        vm.expectRevert(); // OZ ERC20InsufficientAllowance from the pull in the callback
         vm.prank(vault);
         venueA.swapExactIn(address(quoteA), address(underlyingA), 1e6, 0, recipient);
     }
@@ -304,125 +304,79 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         emit log_named_uint("venue buy gas (warm pool, cold recipient)", g);
         assertLt(g, 200_000);
     }
-}
 
-/// @notice The venue's SwapRouter02 path (no `deadline` in the params): against a hand-written
-///         SwapRouter02-ABI adapter over the real pool, and against the real SwapRouter02 from the npm
-///         package swap-router-contracts when its artifact is installed.
-contract UniswapV3VenueRouter02Test is UniswapV3Fixture {
-    uint256 internal constant PRICE = 3000e8;
-    uint256 internal constant DEPTH = 1000e18;
+    // ------------------------------------------------------------------ the pool callback
 
-    address internal vault = makeAddr("vault");
-    address internal recipient = makeAddr("recipient");
-
-    MintableERC20 internal quote;
-    MintableERC20 internal underlying;
-    address internal pool;
-    SwapRouter02Adapter internal adapter;
-    UniswapV3Venue internal venue;
-
-    function setUp() public {
-        _deployUniswap();
-        (quote, underlying) = _deployTokens(false);
-        pool = _createPool(quote, underlying, PRICE, DEPTH);
-        adapter = new SwapRouter02Adapter(router, address(factory), FACTORY_V2_SENTINEL);
-        venue = new UniswapV3Venue(address(adapter), pool, address(quote), address(underlying));
-    }
-
-    function _fund(MintableERC20 token, address to, uint256 amount) internal {
-        token.mint(vault, amount);
-        vm.prank(vault);
-        token.approve(to, amount);
-    }
-
-    function _quote(address tokenIn, address tokenOut, uint256 amountIn)
-        internal
-        returns (uint256 amountOut)
-    {
-        (amountOut,,,) = quoter.quoteExactInputSingle(
-            IQuoterV2.QuoteExactInputSingleParams({
-                tokenIn: tokenIn,
-                tokenOut: tokenOut,
-                amountIn: amountIn,
-                fee: FEE,
-                sqrtPriceLimitX96: 0
-            })
+    /// @dev The callback moves an approver's tokens: nobody but the pool may call it.
+    function test_uniswapV3SwapCallback_RevertWhen_CallerIsNotThePool() public {
+        _fund(quoteA, address(venueA), 1_000e6); // the vault approved the venue
+        address attacker = makeAddr("attacker");
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IUniswapV3Venue.UniswapV3VenueUnauthorizedCallback.selector, attacker
+            )
         );
+        vm.prank(attacker);
+        venueA.uniswapV3SwapCallback(0, 1_000e6, abi.encode(vault));
+        assertEq(quoteA.balanceOf(vault), 1_000e6, "the approver was pulled");
     }
 
-    function _checkRoundTrip(UniswapV3Venue v) internal {
-        uint256 buyIn = 30_000e6;
-        uint256 expectedBuy = _quote(address(quote), address(underlying), buyIn);
-        _fund(quote, address(v), buyIn);
+    /// @dev Even the pool cannot pull outside one of the venue's own swaps (no payer is set).
+    function test_uniswapV3SwapCallback_RevertWhen_NoSwapInProgress() public {
+        _fund(quoteA, address(venueA), 1_000e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IUniswapV3Venue.UniswapV3VenueUnauthorizedCallback.selector, poolA
+            )
+        );
+        vm.prank(poolA);
+        venueA.uniswapV3SwapCallback(0, 1_000e6, "");
+        assertEq(quoteA.balanceOf(vault), 1_000e6, "the approver was pulled");
+    }
+
+    /// @dev After a swap the payer slot is cleared: the pool cannot pull again later.
+    function test_uniswapV3SwapCallback_RevertWhen_AfterASwap() public {
+        _fund(quoteA, address(venueA), 2_000e6);
         vm.prank(vault);
-        uint256 got =
-            v.swapExactIn(address(quote), address(underlying), buyIn, expectedBuy, recipient);
-        assertEq(got, expectedBuy, "buy: quoter and swap disagree");
-        assertEq(underlying.balanceOf(recipient), got);
+        venueA.swapExactIn(address(quoteA), address(underlyingA), 1_000e6, 0, recipient);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IUniswapV3Venue.UniswapV3VenueUnauthorizedCallback.selector, poolA
+            )
+        );
+        vm.prank(poolA);
+        venueA.uniswapV3SwapCallback(0, 1_000e6, "");
+        assertEq(quoteA.balanceOf(vault), 1_000e6, "only the swap's input left the vault");
+    }
 
-        uint256 sellIn = 5e18;
-        uint256 expectedSell = _quote(address(underlying), address(quote), sellIn);
-        _fund(underlying, address(v), sellIn);
+    /// @dev A pool without liquidity takes nothing before the price limit: the venue refuses
+    ///      the fill rather than return less than `amountIn` spent.
+    function test_swapExactIn_RevertWhen_PartialFill() public {
+        (MintableERC20 q, MintableERC20 u) = _deployTokens(true);
+        uint160 sqrtP = _sqrtPriceX96(PRICE, address(q), address(u), 6, 18);
+        address empty = npm.createAndInitializePoolIfNecessary(address(u), address(q), FEE, sqrtP);
+        UniswapV3Venue v = new UniswapV3Venue(empty, address(q), address(u));
+        _fund(q, address(v), 1_000e6);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IUniswapV3Venue.UniswapV3VenuePartialFill.selector, uint256(0), uint256(1_000e6)
+            )
+        );
         vm.prank(vault);
-        uint256 paid =
-            v.swapExactIn(address(underlying), address(quote), sellIn, expectedSell, recipient);
-        assertEq(paid, expectedSell, "sell: quoter and swap disagree");
-        assertEq(quote.balanceOf(recipient), paid);
-        assertEq(quote.balanceOf(address(v)), 0, "venue kept quote");
-        assertEq(underlying.balanceOf(address(v)), 0, "venue kept underlying");
+        v.swapExactIn(address(q), address(u), 1_000e6, 0, recipient);
+        assertEq(q.balanceOf(vault), 1_000e6);
     }
 
-    function test_constructor_DetectsSwapRouter02() public view {
-        assertEq(uint8(venue.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter02));
-        assertEq(venue.router(), address(adapter));
-    }
-
-    function test_constructor_DetectsOriginalSwapRouter() public {
-        UniswapV3Venue v1 =
-            new UniswapV3Venue(address(router), pool, address(quote), address(underlying));
-        assertEq(uint8(v1.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter));
-    }
-
-    function test_swapExactIn_Router02_BuysAndSellsAtQuoterAmounts() public {
-        _checkRoundTrip(venue);
-        assertEq(adapter.calls(), 2, "the SwapRouter02 entry point was not used");
-    }
-
-    function test_swapExactIn_Router02_RevertWhen_BelowMinOut() public {
+    /// @dev The venue pays the pool straight from the caller: no token passes through it, and
+    ///      the caller's allowance to it is spent exactly.
+    function test_swapExactIn_PullsFromTheCallerIntoThePool() public {
         uint256 amountIn = 30_000e6;
-        uint256 expected = _quote(address(quote), address(underlying), amountIn);
-        _fund(quote, address(venue), amountIn);
-        vm.expectRevert(bytes("Too little received"));
+        _fund(quoteB, address(venueB), amountIn);
+        uint256 poolBefore = quoteB.balanceOf(poolB);
         vm.prank(vault);
-        venue.swapExactIn(address(quote), address(underlying), amountIn, expected + 1, recipient);
-        assertEq(quote.balanceOf(vault), amountIn);
-    }
-
-    /// @dev Why the kind matters: the original ABI (selector 0x414bf389) sent to a SwapRouter02
-    ///      reverts, so a venue with the wrong kind could never trade.
-    function test_router02_RevertWhen_CalledWithOriginalAbi() public {
-        assertEq(ISwapRouter02.exactInputSingle.selector, bytes4(0x04e45aaf));
-        assertEq(ISwapRouter.exactInputSingle.selector, bytes4(0x414bf389));
-        ISwapRouter.ExactInputSingleParams memory p = ISwapRouter.ExactInputSingleParams({
-            tokenIn: address(quote),
-            tokenOut: address(underlying),
-            fee: FEE,
-            recipient: recipient,
-            deadline: block.timestamp,
-            amountIn: 1e6,
-            amountOutMinimum: 0,
-            sqrtPriceLimitX96: 0
-        });
-        vm.expectRevert();
-        ISwapRouter(address(adapter)).exactInputSingle(p);
-    }
-
-    /// @dev The real SwapRouter02 bytecode (npm @uniswap/swap-router-contracts 1.1.0).
-    function test_swapExactIn_RealSwapRouter02_BuysAndSellsAtQuoterAmounts() public {
-        address real = _deploySwapRouter02();
-        UniswapV3Venue v = new UniswapV3Venue(real, pool, address(quote), address(underlying));
-        assertEq(uint8(v.routerKind()), uint8(IUniswapV3Venue.RouterKind.SwapRouter02));
-        _checkRoundTrip(v);
+        venueB.swapExactIn(address(quoteB), address(underlyingB), amountIn, 0, recipient);
+        assertEq(quoteB.balanceOf(poolB) - poolBefore, amountIn);
+        assertEq(quoteB.allowance(vault, address(venueB)), 0);
+        assertEq(quoteB.balanceOf(address(venueB)), 0);
     }
 }

@@ -238,8 +238,7 @@ contract VaultLensUniswapTest is UniswapV3Fixture {
         _deployUniswap();
         (MintableERC20 quote, MintableERC20 underlying) = _deployTokens(false);
         address pool = _createPool(quote, underlying, 2500e8, 100e18);
-        UniswapV3Venue venue =
-            new UniswapV3Venue(address(router), pool, address(quote), address(underlying));
+        UniswapV3Venue venue = new UniswapV3Venue(pool, address(quote), address(underlying));
         MockV3Aggregator feed = new MockV3Aggregator(8, 2500e8);
         StubOptionVault v =
             new StubOptionVault(address(this), address(feed), address(0), address(venue));

@@ -56,7 +56,7 @@ def _market(chain: Chain, underlying_first: bool) -> Market:
         price8=PRICE8,
         underlying_liquidity=DEPTH,
     )
-    venue = uni.deploy_venue(chain.w3, admin, devnet.contracts, devnet.pool)
+    venue = uni.deploy_venue(chain.w3, admin, devnet.pool)
     return Market(chain, admin, trader, quote, underlying, devnet, venue)
 
 

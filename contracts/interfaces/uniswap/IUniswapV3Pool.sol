@@ -36,4 +36,21 @@ interface IUniswapV3Pool {
 
     /// @notice In-range liquidity.
     function liquidity() external view returns (uint128);
+
+    /// @notice Swaps token0 for token1 (`zeroForOne`) or back. The output goes to `recipient`
+    ///         first; the pool then calls `uniswapV3SwapCallback` on `msg.sender`, which must pay
+    ///         the input, and checks its own balance.
+    /// @param amountSpecified Exact input when positive, exact output when negative.
+    /// @param sqrtPriceLimitX96 The swap stops at this price (below the current one for
+    ///        `zeroForOne`, above it otherwise).
+    /// @param data Passed through to the callback.
+    /// @return amount0 The pool's token0 delta (positive: the pool received it).
+    /// @return amount1 The pool's token1 delta.
+    function swap(
+        address recipient,
+        bool zeroForOne,
+        int256 amountSpecified,
+        uint160 sqrtPriceLimitX96,
+        bytes calldata data
+    ) external returns (int256 amount0, int256 amount1);
 }

@@ -25,13 +25,6 @@ abstract contract UniswapV3Fixture is Test {
         "node_modules/@uniswap/v3-periphery/artifacts/contracts/lens/QuoterV2.sol/QuoterV2.json";
     string internal constant NPM_ARTIFACT =
         "node_modules/@uniswap/v3-periphery/artifacts/contracts/NonfungiblePositionManager.sol/NonfungiblePositionManager.json";
-    /// @dev SwapRouter02 from npm `@uniswap/swap-router-contracts` (1.1.0, the deployed one).
-    string internal constant ROUTER02_ARTIFACT =
-        "node_modules/@uniswap/swap-router-contracts/artifacts/contracts/SwapRouter02.sol/SwapRouter02.json";
-    /// @dev A code-less stand-in for SwapRouter02's Uniswap V2 factory (no V2 pools here).
-    address internal constant FACTORY_V2_SENTINEL =
-        address(0xf2f2f2F2f2F2f2F2F2F2f2f2F2f2f2F2F2f2F2F2);
-
     /// @dev The periphery wants a WETH9 address. Pools here are ERC-20 only, so a code-less
     ///      sentinel works: WETH9 is touched only by the ETH paths (unwrapWETH9, refundETH, and
     ///      `pay` when the router holds ETH), which nothing here uses.
@@ -61,15 +54,6 @@ abstract contract UniswapV3Fixture is Test {
         // The token descriptor is only read by tokenURI, which nothing here calls.
         npm = INonfungiblePositionManager(
             deployCode(NPM_ARTIFACT, abi.encode(address(factory), WETH9_SENTINEL, address(0)))
-        );
-    }
-
-    /// @notice Deploys the real SwapRouter02 (npm @uniswap/swap-router-contracts artifact) over
-    ///         `factory`. A missing artifact fails the test (run `make install`).
-    function _deploySwapRouter02() internal returns (address) {
-        return deployCode(
-            ROUTER02_ARTIFACT,
-            abi.encode(FACTORY_V2_SENTINEL, address(factory), address(npm), WETH9_SENTINEL)
         );
     }
 
