@@ -143,8 +143,12 @@ contract UniswapV3Venue is IUniswapV3Venue {
         (address token, int256 owed) = amount0Delta > 0
             ? (_underlyingIsToken0 ? _underlying : _quote, amount0Delta)
             : (_underlyingIsToken0 ? _quote : _underlying, amount1Delta);
-        // forge-lint: disable-next-line(unsafe-typecast) -- owed > 0 (the pool asks for no less)
-        if (owed > 0) IERC20(token).safeTransferFrom(payer, msg.sender, uint256(owed));
+        if (owed > 0) {
+            // forge-lint: disable-next-line(unsafe-typecast) -- owed > 0
+            uint256 amount = uint256(owed);
+            // slither-disable-next-line arbitrary-send-erc20 -- payer is swapExactIn's own msg.sender, held in transient storage only around this venue's pool.swap, and the caller is that pool
+            IERC20(token).safeTransferFrom(payer, msg.sender, amount);
+        }
     }
 
     // ------------------------------------------------------------------ views

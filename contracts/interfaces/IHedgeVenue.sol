@@ -3,10 +3,10 @@ pragma solidity 0.8.30;
 
 /// @title IHedgeVenue
 /// @notice Where a vault trades its hedge: swaps between the quote asset and the underlying.
-/// @dev The first venue is Uniswap V3 through its SwapRouter; the interface admits others
-///      (a perp, an aggregator). The vault always passes a `minOut` derived from the oracle.
-///      A venue holds no funds between calls: it pulls `amountIn` from the caller and the
-///      output goes straight to `recipient`.
+/// @dev The first venue is one Uniswap V3 pool, swapped on directly (`UniswapV3Venue`); the
+///      interface admits others (a perp, an aggregator). The vault always passes a `minOut`
+///      derived from the oracle. A venue holds no funds between calls: it pulls `amountIn`
+///      from the caller and the output goes straight to `recipient`.
 interface IHedgeVenue {
     /// @notice The venue's swap returned less than the caller's minimum.
     error HedgeVenueInsufficientOutput(uint256 amountOut, uint256 minOut);
