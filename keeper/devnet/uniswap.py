@@ -65,13 +65,7 @@ HARDHAT_ARTIFACTS: dict[str, str] = {
         "v3-periphery/artifacts/contracts/NonfungiblePositionManager.sol/"
         "NonfungiblePositionManager.json"
     ),
-    # npm @uniswap/swap-router-contracts 1.1.0 (the version the testnets run): the router whose
-    # exactInputSingle params have no deadline.
-    "SwapRouter02": "swap-router-contracts/artifacts/contracts/SwapRouter02.sol/SwapRouter02.json",
 }
-
-#: A code-less stand-in for SwapRouter02's Uniswap V2 factory: no V2 pools exist on the devnet.
-FACTORY_V2_SENTINEL = "0xf2f2f2F2f2F2f2F2F2F2f2f2F2f2f2F2F2f2F2F2"
 
 #: A code-less stand-in for WETH9 (see the module docstring); the forge tests use the same one.
 WETH9_SENTINEL = "0xe7e7e7E7E7e7e7e7E7E7e7e7E7e7e7E7e7E7E7e7"
@@ -583,24 +577,6 @@ def deploy_uniswap_v3(
         mint=mint,
     )
     return UniswapDevnet(contracts=contracts, pool=pool, position_id=token_id, liquidity=liquidity)
-
-
-def deploy_swap_router02(w3: Web3, deployer: LocalAccount, contracts: UniswapContracts) -> Contract:
-    """Deploy the real ``SwapRouter02`` over the deployment's V3 factory and position manager.
-
-    Its V2 factory is :data:`FACTORY_V2_SENTINEL` (no V2 pools here) and its WETH9 the
-    deployment's (the sentinel on the devnet).
-    """
-    art = load_hardhat_artifact("SwapRouter02")
-    return deploy(
-        w3,
-        deployer,
-        art,
-        FACTORY_V2_SENTINEL,
-        contracts.factory,
-        contracts.position_manager,
-        contracts.weth9,
-    )
 
 
 def deploy_venue(w3: Web3, deployer: LocalAccount, pool: UniswapPool) -> Contract:

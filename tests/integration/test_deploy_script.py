@@ -15,7 +15,8 @@ new user does, in a ``git clone`` of this checkout's ``HEAD`` (so it tests what 
 with the default output path and the default broadcast directory, and checks that the clone's
 ``git status`` stays clean afterwards.
 
-The SwapRouter02 variant deploys the real router from npm ``@uniswap/swap-router-contracts``.
+The venue swaps on the pool itself, so the config names no router; an older config that still
+has ``uniswap.swapRouter``/``swapRouterKind`` deploys all the same (the script ignores them).
 """
 
 from __future__ import annotations
@@ -89,7 +90,6 @@ class FakeChain:
     weth: Contract
     feed: Contract
     dex: uni.UniswapDevnet
-    router02: str | None
 
 
 @pytest.fixture
@@ -102,7 +102,7 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _testnet(node: Anvil, *, router02: bool) -> FakeChain:
+def _testnet(node: Anvil) -> FakeChain:
     w3 = connect(node.url)
     admin = account(ANVIL_KEYS[0])
     erc20 = load_artifact("MintableERC20")
@@ -118,12 +118,10 @@ def _testnet(node: Anvil, *, router02: bool) -> FakeChain:
         underlying_liquidity=5_000 * WAD,
         fee=500,  # the config asks for 3000: the script must fall back to 500
     )
-    r02 = uni.deploy_swap_router02(w3, admin, dex.contracts).address if router02 else None
-    return FakeChain(node, w3, admin, usdc, weth, feed, dex, r02)
+    return FakeChain(node, w3, admin, usdc, weth, feed, dex)
 
 
 def _config(net: FakeChain, **override: Any) -> dict[str, Any]:
-    router = net.router02 or net.dex.contracts.router
     cfg: dict[str, Any] = {
         "name": "Local anvil",
         "chainId": net.w3.eth.chain_id,
@@ -135,8 +133,6 @@ def _config(net: FakeChain, **override: Any) -> dict[str, Any]:
         },
         "uniswap": {
             "factory": net.dex.contracts.factory,
-            "swapRouter": router,
-            "swapRouterKind": "SwapRouter02" if net.router02 else "SwapRouter",
             "quoterV2": net.dex.contracts.quoter,
             "positionManager": net.dex.contracts.position_manager,
             "poolFee": 3000,
@@ -255,11 +251,13 @@ def _deploy_and_check(
     )
     assert tuple(t) == expected
 
-    # the venue: the pool the script fell back to (fee 500), the configured router and kind
+    # the venue: the pool the script fell back to (fee 500), over the config's tokens
     assert out["pool_fee"] == 500
+    assert out["pool"] == net.dex.pool.address
     assert venue.functions.pool().call() == net.dex.pool.address
-    assert venue.functions.router().call() == (net.router02 or net.dex.contracts.router)
-    assert venue.functions.routerKind().call() == (1 if net.router02 else 0)
+    assert venue.functions.fee().call() == 500
+    assert venue.functions.quoteToken().call() == net.usdc.address
+    assert venue.functions.underlyingToken().call() == net.weth.address
 
     # roles: deployer admin everywhere, batcher = the vault's keeper, keeper EOA on the batcher
     admin_role = b"\x00" * 32
@@ -303,7 +301,7 @@ def _deploy_and_check(
     assert cycle["tx_hash"] is None
     assert w3.eth.get_transaction_count(keeper.address) == 0
 
-    # and the real keeper hedges it through the deployed venue and the configured router
+    # and the real keeper hedges it through the deployed venue, which swaps on the pool
     inventory = vault.functions.hedgeInventory().call()
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[3])
     assert main(["run", *common, "--max-cycles", "1"]) == 0
@@ -314,29 +312,35 @@ def _deploy_and_check(
     assert abs(delta - VAULT["targetDelta"]) <= VAULT["band"]
 
 
-def test_deploy_script_with_swap_router(
+def test_deploy_script_deploys_a_stack_the_keeper_runs(
     workdir: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with Anvil() as node:
-        _deploy_and_check(_testnet(node, router02=False), workdir, tmp_path, capsys, monkeypatch)
+        _deploy_and_check(_testnet(node), workdir, tmp_path, capsys, monkeypatch)
 
 
-def test_deploy_script_with_swap_router02(
-    workdir: Path,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_deploy_script_ignores_the_router_keys_of_an_older_config(workdir: Path) -> None:
+    # Configs written before the venue swapped on the pool name a router; it is not read.
     with Anvil() as node:
-        _deploy_and_check(_testnet(node, router02=True), workdir, tmp_path, capsys, monkeypatch)
+        net = _testnet(node)
+        cfg = _config(net)
+        cfg["uniswap"]["swapRouter"] = net.dex.contracts.router
+        cfg["uniswap"]["swapRouterKind"] = "SwapRouter02"  # not even the router's real kind
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        out = json.loads((workdir / "out.json").read_text())
+        assert "swap_router" not in out
+        assert "router_kind" not in out
+        venue = _bind(net.w3, "UniswapV3Venue", out["venue"])
+        assert venue.functions.pool().call() == net.dex.pool.address
 
 
 def test_deploy_script_refuses_a_wrong_feed_and_deploys_nothing(workdir: Path) -> None:
     with Anvil() as node:
-        net = _testnet(node, router02=False)
+        net = _testnet(node)
         wrong = deploy(net.w3, net.admin, load_artifact("MockV3Aggregator"), 18, 3000 * WAD)
         cfg = _config(net)
         cfg["chainlink"]["ethUsdFeed"] = wrong.address
@@ -369,7 +373,7 @@ def test_deploy_script_refuses_a_stale_feed_and_deploys_nothing(
     workdir: Path, feed_heartbeat: int | None, age: int, heartbeat: int
 ) -> None:
     with Anvil() as node:
-        net = _testnet(node, router02=False)
+        net = _testnet(node)
         _set_feed_round(net, age)
         cfg = _config(net)
         cfg["chainlink"]["ethUsdHeartbeat"] = feed_heartbeat
@@ -392,7 +396,7 @@ def test_deploy_script_refuses_a_stale_feed_and_deploys_nothing(
 
 def test_deploy_script_accepts_a_feed_within_its_heartbeat(workdir: Path) -> None:
     with Anvil() as node:
-        net = _testnet(node, router02=False)
+        net = _testnet(node)
         _set_feed_round(net, VAULT["oracleHeartbeat"] - 300)  # old, but inside the heartbeat
         cfg = _config(net)
         cfg["chainlink"]["ethUsdDescription"] = MOCK_DESCRIPTION
@@ -412,7 +416,7 @@ def test_deploy_script_accepts_a_feed_within_its_heartbeat(workdir: Path) -> Non
 def test_deploy_script_refuses_a_feed_of_another_pair(workdir: Path) -> None:
     # Chainlink reuses proxy addresses across chains: the configured description catches it.
     with Anvil() as node:
-        net = _testnet(node, router02=False)
+        net = _testnet(node)
         cfg = _config(net)
         cfg["chainlink"]["ethUsdDescription"] = "ETH / USD"
         nonce = net.w3.eth.get_transaction_count(net.admin.address)
@@ -455,7 +459,7 @@ def test_deploy_script_from_a_fresh_clone(fresh_clone: Path) -> None:
     # the committed tree has no deployments/: the script must create it
     assert not (fresh_clone / "deployments").exists()
     with Anvil() as node:
-        net = _testnet(node, router02=False)
+        net = _testnet(node)
         cfg = _config(net)
         cfg["chainlink"]["ethUsdDescription"] = MOCK_DESCRIPTION
         # the README's path: a config under scripts/networks/ named by NETWORK, default output
@@ -486,33 +490,6 @@ def test_deploy_script_from_a_fresh_clone(fresh_clone: Path) -> None:
         assert factory.functions.isVault(Web3.to_checksum_address(out["vaults"][0])).call()
     # what the run wrote (deployments/, broadcast/, the local config, build/) is git-ignored
     assert _git("status", "--porcelain", "--untracked-files=all", cwd=fresh_clone) == ""
-
-
-def test_deploy_script_refuses_a_router_of_another_factory(workdir: Path) -> None:
-    with Anvil() as node:
-        net = _testnet(node, router02=False)
-        other = uni.deploy_uniswap_contracts(net.w3, net.admin)
-        cfg = _config(net)
-        cfg["uniswap"]["swapRouter"] = other.router
-        nonce = net.w3.eth.get_transaction_count(net.admin.address)
-        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
-        assert proc.returncode != 0
-        assert "DeployRouterFactoryMismatch" in proc.stdout + proc.stderr
-        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
-
-
-def test_deploy_script_refuses_a_router_kind_other_than_configured(workdir: Path) -> None:
-    with Anvil() as node:
-        net = _testnet(node, router02=False)
-        cfg = _config(net)
-        cfg["uniswap"]["swapRouterKind"] = "SwapRouter02"  # but the router is the original one
-        nonce = net.w3.eth.get_transaction_count(net.admin.address)
-        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
-        assert proc.returncode != 0
-        assert 'DeployRouterKindMismatch("SwapRouter02", 0)' in proc.stdout + proc.stderr
-        # forge simulates the whole run() first: the venue deployed before the check is not sent
-        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
-        assert not (workdir / "out.json").exists()
 
 
 @pytest.mark.parametrize(
