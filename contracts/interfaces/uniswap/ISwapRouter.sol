@@ -3,7 +3,8 @@ pragma solidity 0.8.30;
 
 /// @title ISwapRouter (minimal)
 /// @notice The subset of Uniswap V3's `SwapRouter` (v3-periphery 1.4.4, solc 0.7.6: the original
-///         router, whose params carry a `deadline`, unlike SwapRouter02) that the venue calls.
+///         router, whose params carry a `deadline`, unlike SwapRouter02) that the forge fixture
+///         trades through. The venue uses no router: it swaps on the pool.
 interface ISwapRouter {
     /// @notice Parameters of `exactInputSingle` (field order is the ABI: do not reorder).
     /// @param tokenIn Token paid.
