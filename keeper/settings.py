@@ -77,12 +77,14 @@ class CycleConfig(BaseModel):
     # -- cost model -------------------------------------------------------------------------
     reference_vol: float = Field(default=0.8, gt=0, description="vol the volband scales against")
     ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
-    gas_fixed: int = Field(default=40_000, ge=0, description="batch gas excluding vaults")
+    gas_fixed: int = Field(default=30_000, ge=0, description="batch gas excluding vaults")
     # Measured by bench/batching.py (batches of 10 and 25 vaults, 4 series each, real Uniswap V3
-    # pool): ~160k marginal gas per vault, ~154k per batch besides, most of it the pool swap.
-    gas_per_vault: int = Field(default=160_000, ge=0, description="gas per vault in a batch")
+    # pool; docs/benchmarks.md): the marginal vault is 135,855 gas on its first purchase (its
+    # underlying balance written from zero) and 118,817 after; the batch besides its vaults is
+    # ~136k, of which ~106k the pool swap. Per vault: the first-purchase figure, the larger.
+    gas_per_vault: int = Field(default=136_000, ge=0, description="gas per vault in a batch")
     gas_swap: int = Field(
-        default=125_000, ge=0, description="gas of the batch's one pool swap (per pool)"
+        default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
     )
     pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
     impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")

@@ -71,6 +71,9 @@ if TYPE_CHECKING:
     from keeper.devnet.market import Accounts, Market, MarketConfig, StepRecord
     from keeper.devnet.stack import DevnetStack
 
+#: Uniswap V3's ``Swap(address,address,int256,int256,uint160,uint128,int24)`` event topic.
+POOL_SWAP_TOPIC = Web3.keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)")
+
 logger = logging.getLogger(__name__)
 
 #: The demo's keeper policy: the cost-aware rule (the product's point), acting when the vault's
@@ -225,8 +228,10 @@ class DemoResult:
     tx_hashes: list[str]
     #: Stopped by SIGINT/SIGTERM before the last step: the report covers ``steps_done`` steps.
     interrupted: bool = False
-    #: Pool swaps the mined batches made (``PoolSwapped``): one per pool per batch, however many
-    #: vaults it rebalanced (their opposite trades cross inside the batch).
+    #: Swaps the pool made in the mined transactions (its own ``Swap`` logs): at most one per
+    #: batch, however many vaults it rebalanced (their opposite trades cross inside the batch,
+    #: and a fully crossed batch makes none), and one for a lone vault's transaction (the vault
+    #: swaps itself).
     pool_swaps: int = 0
 
     @property
@@ -277,6 +282,7 @@ class _Tracker:
         self.batcher = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(stack.batcher), abi=batcher_abi
         )
+        self.pool = Web3.to_checksum_address(stack.pool)
         self.stats = {v: VaultStats(v, 0, 0) for v in stack.vaults}
         self.trace = Trace()
         for v in stack.vaults:
@@ -325,8 +331,10 @@ class _Tracker:
         for v in failed:
             self.stats[v].rebalance_failures += 1
         self.vault_rebalances += len(ok)
-        self.pool_swaps += len(
-            self.batcher.events.PoolSwapped().process_receipt(receipt, errors=DISCARD)
+        self.pool_swaps += sum(
+            1
+            for log in receipt["logs"]
+            if log["address"] == self.pool and log["topics"] and log["topics"][0] == POOL_SWAP_TOPIC
         )
         self.batches.append((tx_hash, tuple(members)))
         self.gas_used += gas

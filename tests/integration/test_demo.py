@@ -103,6 +103,32 @@ def test_demo_sends_batched_rebalances_and_no_failed_tx(demo: Run) -> None:
     assert all(s.rebalance_failures == 0 for s in r.vault_stats)
 
 
+#: Uniswap V3's ``Swap`` event topic.
+POOL_SWAP_TOPIC = Web3.keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)")
+
+
+def test_pool_swaps_count_every_swap_the_pool_made(demo: Run) -> None:
+    """The summary's pool swaps are the pool's own ``Swap`` logs in the keeper's transactions.
+
+    A lone vault's transaction swaps too (the vault swaps itself, without the batcher's
+    ``PoolSwapped`` event), so every one-vault transaction adds a pool swap.
+    """
+    r = demo.result
+    pool = Web3.to_checksum_address(json.loads(demo.cfg.addresses_path.read_text())["pool"])
+    swaps, lone = 0, 0
+    for tx_hash in r.tx_hashes:
+        receipt = demo.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        swaps += sum(
+            1
+            for log in receipt["logs"]
+            if log["address"] == pool and bytes(log["topics"][0]) == bytes(POOL_SWAP_TOPIC)
+        )
+        lone += len(_batch_vaults(demo.w3, tx_hash)) == 1
+    assert lone >= 1, "the run had no one-vault transaction to check"
+    assert r.pool_swaps == swaps
+    assert lone <= r.pool_swaps <= r.rebalance_txs
+
+
 def test_every_vault_ends_inside_its_band_or_rebalancing(demo: Run) -> None:
     abi = load_artifact("OptionVault").abi
     for s in demo.result.vault_stats:
