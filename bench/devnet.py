@@ -275,6 +275,8 @@ def _bulk_vaults(
         out: list[tuple[LocalAccount, str, str]] = [
             (admin, vault, v.grantRole(desk_role, desk.address)._encode_transaction_data()),
             (admin, vault, v.grantRole(keeper_role, stack.batcher)._encode_transaction_data()),
+            # the keeper account too: it sends a lone vault's rebalance to the vault itself
+            (admin, vault, v.grantRole(keeper_role, stack.keeper)._encode_transaction_data()),
             (admin, vault, v.grantRole(batcher_role, stack.batcher)._encode_transaction_data()),
             (admin, usdc.address, u.approve(vault, cfg.seed_deposit)._encode_transaction_data()),
             (admin, vault, v.deposit(cfg.seed_deposit, admin.address)._encode_transaction_data()),

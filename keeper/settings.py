@@ -96,6 +96,11 @@ class CycleConfig(BaseModel):
     max_fee_per_gas_wei: int = Field(default=10**11, gt=0, description="cap on maxFeePerGas")
     priority_fee_wei: int = Field(default=1_000_000, ge=0, description="tip asked by default")
     gas_headroom_bps: int = Field(default=2_000, ge=0, le=10_000, description="estimate margin")
+    direct_single: bool = Field(
+        default=True,
+        description="send a lone vault's rebalance to the vault itself, not through the batcher "
+        "(needs the vault's keeper role on the signer; without it the batcher is used)",
+    )
     receipt_timeout_s: float = Field(default=120.0, gt=0, description="give up waiting after")
 
     # -- operations -------------------------------------------------------------------------

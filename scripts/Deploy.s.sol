@@ -29,7 +29,8 @@ import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Facto
 ///        `DEPLOY_CONFIG` names a config file (under a path `fs_permissions` allows);
 ///      - `DEPLOY_OUT`: where to write the addresses (default `deployments/<NETWORK>.json`; the
 ///        directory is created if missing, so a fresh clone needs no `deployments/`);
-///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher.
+///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher and granted
+///        the vault's keeper role (the keeper sends a lone vault's rebalance to the vault).
 ///
 ///      Optional config keys (defaults in brackets), all under `vault` unless noted:
 ///      `targetDelta` [0], `band` [0.5e18], `minInterval` [60], `maxInterval` [86400],
@@ -152,6 +153,8 @@ contract Deploy is Script {
         OptionVault vault = OptionVault(d.vault);
         vault.grantRole(vault.KEEPER_ROLE(), d.batcher);
         vault.grantRole(vault.BATCHER_ROLE(), d.batcher);
+        // The keeper account too: it sends a lone vault's rebalance to the vault itself.
+        if (d.keeper != address(0)) vault.grantRole(vault.KEEPER_ROLE(), d.keeper);
         d.queue = address(new RedemptionQueue(vault));
         vault.setRedemptionQueue(d.queue);
         if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);

@@ -3,7 +3,7 @@
 Definitions (also in ``docs/chaos.md``):
 
 - **Need.** A vault *needs* a hedge from the first block whose post-state has it outside its band
-  (``|net delta - target| > band``) until a ``VaultRebalanced`` event for it (the need is
+  (``|net delta - target| > band``) until a ``Rebalanced`` event of it (the need is
   *served*: blocks to rebalance = event block - first outside block) or until a block whose
   post-state has it back inside with no rebalance (the need *lapsed*: the market moved it back
   before any hedge). Needs still open when the run ends are counted apart. The same need

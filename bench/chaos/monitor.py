@@ -1,9 +1,10 @@
 """Watches the chain directly (never through the fault proxy), one observation per block.
 
 For every block it reads, at that block: every vault through the lens (is it outside its band?),
-the batcher's ``VaultRebalanced`` / ``VaultRebalanceFailed`` events with their transaction
-hashes, and the base fee. An ``on_block`` hook runs after each block (the fee-spike section sets
-the next block's base fee there).
+each vault's own ``Rebalanced`` events (emitted by every rebalance, in a batch or in a lone
+vault's transaction sent to the vault itself) and the batcher's ``VaultRebalanceFailed``, with
+their transaction hashes, and the base fee. An ``on_block`` hook runs after each block (the
+fee-spike section sets the next block's base fee there).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class ChainMonitor:
         self.batcher = w3.eth.contract(
             address=Web3.to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
         )
+        self.vault_events = w3.eth.contract(abi=load_artifact("OptionVault").abi)
         self.blocks: list[BlockObs] = []
         self.on_block: Callable[[BlockObs], None] | None = None
         self.errors = 0
@@ -102,19 +104,26 @@ class ChainMonitor:
         ready = {s.vault: bool(s.trigger_ready) for s in snaps}
         rebalanced: dict[str, list[str]] = {}
         failed: dict[str, list[str]] = {}
-        logs = self.w3.eth.get_logs({"address": self.batcher.address, "fromBlock": n, "toBlock": n})
-        ok_event = self.batcher.events.VaultRebalanced()
+        watched = [self.batcher.address, *(Web3.to_checksum_address(v) for v in self.vaults)]
+        logs = self.w3.eth.get_logs({"address": watched, "fromBlock": n, "toBlock": n})
+        ok_event = self.vault_events.events.Rebalanced()
         bad_event = self.batcher.events.VaultRebalanceFailed()
         for log in logs:
             tx = "0x" + bytes(log["transactionHash"]).hex()
-            for event, into in ((ok_event, rebalanced), (bad_event, failed)):
+            source = str(Web3.to_checksum_address(log["address"]))
+            if source == self.batcher.address:
                 try:
-                    decoded = event.process_log(log)
+                    decoded = bad_event.process_log(log)
                 except MismatchedABI:
-                    continue  # not this event's log: try the next one
+                    continue  # another batcher event
                 vault = str(Web3.to_checksum_address(decoded["args"]["vault"]))
-                into.setdefault(vault, []).append(tx)
-                break
+                failed.setdefault(vault, []).append(tx)
+                continue
+            try:
+                ok_event.process_log(log)
+            except MismatchedABI:
+                continue  # another vault event (a deposit, a write, ...)
+            rebalanced.setdefault(source, []).append(tx)
         return BlockObs(
             n, int(block.get("baseFeePerGas", 0) or 0), outside, rebalanced, failed, ready
         )

@@ -28,7 +28,7 @@ from prometheus_client import Gauge
 
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
-from keeper.execution.simulate import Simulation, simulate_batch
+from keeper.execution.simulate import Simulation, simulate_batch, simulate_direct
 from keeper.ops.logs import DECISIONS, log_decision
 from keeper.ops.metrics import Metrics
 from keeper.strategy import RebalancePlan, VaultView
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
 
 decisions_log = logging.getLogger(DECISIONS)
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -137,16 +138,19 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
         return Acted()
     if keeper.sender is not None and blocked is not None:
         return Acted(waiting=blocked)
-    sim = simulate_batch(
-        keeper.w3,
-        keeper.batcher,
-        the_plan.batch,
-        sim_from,
-        keeper.decoder,
-        codec=keeper.codec,
-        posts={d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act},
-        headroom_bps=keeper.config.gas_headroom_bps,
-    )
+    posts = {d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act}
+    sim = _simulate_direct(keeper, the_plan.batch, posts, sim_from)
+    if sim is None:
+        sim = simulate_batch(
+            keeper.w3,
+            keeper.batcher,
+            the_plan.batch,
+            sim_from,
+            keeper.decoder,
+            codec=keeper.codec,
+            posts=posts,
+            headroom_bps=keeper.config.gas_headroom_bps,
+        )
     if sim.dropped:
         # The off-chain view was wrong about these: read every vault in full next cycle, in
         # case a cached book is what was wrong (a reorg can repeat a book version).
@@ -167,20 +171,51 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
     return _send(keeper, sim, block)
 
 
+def _simulate_direct(
+    keeper: Keeper, batch: Sequence[str], posts: dict[str, int], sim_from: str
+) -> Simulation | None:
+    """A lone vault's simulation sent to the vault itself, or ``None`` for the batcher's path.
+
+    Only with ``direct_single`` and a one-vault batch. A vault whose keeper role the signer
+    lacks is remembered (``keeper.no_direct``) and goes through the batcher from then on.
+    """
+    if len(batch) != 1 or not keeper.config.direct_single:
+        return None
+    vault = batch[0]
+    if vault in keeper.no_direct:
+        return None
+    sim = simulate_direct(
+        keeper.w3,
+        vault,
+        sim_from,
+        keeper.decoder,
+        post=posts.get(vault, 0),
+        headroom_bps=keeper.config.gas_headroom_bps,
+    )
+    if sim is None:
+        keeper.no_direct.add(vault)
+        logger.info(
+            "%s lacks vault %s's keeper role: its rebalances go through the batcher",
+            sim_from,
+            vault,
+        )
+    return sim
+
+
 def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     assert keeper.sender is not None
     assert keeper.batcher is not None
     l1_paid: list[int] = []
-    batcher = keeper.batcher
+    to = sim.to or keeper.batcher
 
     def price_l1(raw: bytes) -> int:
-        fee = int(keeper.l1fee.fee(raw, batcher, sim.calldata))
+        fee = int(keeper.l1fee.fee(raw, to, sim.calldata))
         l1_paid.append(fee)
         return fee
 
     try:
         record = keeper.sender.submit_new(
-            sim.vaults, block, batcher, sim.calldata, sim.gas, l1_fee=price_l1
+            sim.vaults, block, to, sim.calldata, sim.gas, l1_fee=price_l1
         )
     except FeeCapError as exc:
         fee_capped(keeper, exc)

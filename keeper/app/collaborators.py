@@ -45,6 +45,9 @@ class Keeper:
     counter: RpcCounter | None = None
     codec: BatchCodec | None = None
     chain_id: int | None = None
+    #: Vaults whose keeper role the signer lacks: a lone one goes through the batcher, not to
+    #: the vault itself (found by simulation, remembered for the process).
+    no_direct: set[str] = field(default_factory=set)
     #: The last L1-fee estimate for planning: (block it was read at, (fixed, per vault)).
     l1_estimate: tuple[int, tuple[int, int]] | None = None
     #: Vaults the policy wants but whose trigger is not ready: the first block seen so.

@@ -73,6 +73,8 @@ if TYPE_CHECKING:
 
 #: Uniswap V3's ``Swap(address,address,int256,int256,uint160,uint128,int24)`` event topic.
 POOL_SWAP_TOPIC = Web3.keccak(text="Swap(address,address,int256,int256,uint160,uint128,int24)")
+#: ``OptionVault.Rebalanced``'s topic: every rebalance emits it, batched or sent to the vault.
+REBALANCED_TOPIC = Web3.keccak(text="Rebalanced(int256,int256,uint256,uint256,uint256,uint8)")
 
 logger = logging.getLogger(__name__)
 
@@ -303,14 +305,19 @@ class _Tracker:
         self.trace.pool_prices.append(rec.pool_price8)
 
     def account(self, tx_hash: str, gas: int, l2_fee: int, l1_fee: int) -> set[str]:
-        """Book one mined batch: per-vault rebalances from its events, gas and fees split evenly.
+        """Book one mined transaction: its per-vault rebalances, gas and fees split evenly.
 
-        Returns the vaults it rebalanced.
+        A rebalanced vault is one that emitted its own ``Rebalanced`` event (in a batch or in a
+        lone vault's transaction sent to the vault itself); a failed one is the batcher's
+        ``VaultRebalanceFailed``. Returns the vaults it rebalanced.
         """
         receipt = self.keeper.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
         ok = [
-            str(Web3.to_checksum_address(e["args"]["vault"]))
-            for e in self.batcher.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD)
+            str(log["address"])
+            for log in receipt["logs"]
+            if log["address"] in self.stats
+            and log["topics"]
+            and log["topics"][0] == REBALANCED_TOPIC
         ]
         failed = [
             str(Web3.to_checksum_address(e["args"]["vault"]))

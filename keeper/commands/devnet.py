@@ -111,7 +111,8 @@ def _print_ready(info: DevnetInfo) -> None:
     depositor = next(a for a in info.accounts if a.role.startswith("depositor"))
     lines += [
         "",
-        f"the keeper key is account {keeper.index} ({keeper.address}), registered on the batcher;"
+        f"the keeper key is account {keeper.index} ({keeper.address}), registered on the batcher"
+        " and holding each vault's keeper role;"
         " account 0 is the admin and is NOT a keeper",
         "try, in another terminal:",
         f"  keeper check --addresses {info.addresses_path}",

@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
         description=(
             "Keep the configured vaults: each new block, read every vault through the lens, "
             "check the oracles, price the options, decide with the policy, and send one batched "
-            "rebalanceBatch transaction when it is worth its full cost. Settings come from "
+            "rebalanceBatch transaction when it is worth its full cost (a lone vault's "
+            "rebalance goes to the vault itself when the signer holds its keeper role; "
+            "KEEPER_DIRECT_SINGLE). Settings come from "
             "KEEPER_* environment variables and .env (see .env.example); without a signer "
             "(KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH) it runs in dry-run mode. Stops cleanly "
             "on SIGINT/SIGTERM; halts after KEEPER_BREAKER_THRESHOLD failed cycles in a row."

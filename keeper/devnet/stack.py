@@ -11,7 +11,8 @@ Order (each step uses only what the ones before it deployed):
    the npm artifacts, and this project's ``UniswapV3Venue`` over the pool;
 5. the vault and claims implementations, the ``VaultFactory``, N vault clones (each funded by a
    seed deposit), the ``RebalanceBatcher`` (holding each vault's keeper role, with the keeper
-   account registered) and the ``VaultLens``.
+   account registered) and the ``VaultLens``. The keeper account holds each vault's keeper role
+   too, so a lone vault's rebalance can go to the vault itself.
 
 :func:`write_addresses` writes the JSON file ``keeper run --addresses FILE`` reads.
 """
@@ -246,7 +247,9 @@ def deploy_stack(
     lens = deploy(w3, admin, load_artifact("VaultLens"))
 
     vaults = tuple(
-        _create_vault(w3, admin, factory, usdc, weth, feed, sequencer, venue, batcher, desk, cfg, i)
+        _create_vault(
+            w3, admin, factory, usdc, weth, feed, sequencer, venue, batcher, desk, keeper, cfg, i
+        )
         for i in range(cfg.n_vaults)
     )
     stack = DevnetStack(
@@ -287,6 +290,7 @@ def _create_vault(
     venue: Contract,
     batcher: Contract,
     desk: str,
+    keeper: str,
     cfg: StackConfig,
     index: int,
 ) -> str:
@@ -312,6 +316,8 @@ def _create_vault(
     transact(w3, admin, vault.functions.grantRole(vault.functions.DESK_ROLE().call(), desk))
     keeper_role = vault.functions.KEEPER_ROLE().call()
     transact(w3, admin, vault.functions.grantRole(keeper_role, batcher.address))
+    # The keeper account too: a lone vault's rebalance goes to the vault itself (direct_single).
+    transact(w3, admin, vault.functions.grantRole(keeper_role, keeper))
     # The batcher's netted batches (rebalanceBatch) call batchPlan/batchSettle.
     batcher_role = vault.functions.BATCHER_ROLE().call()
     transact(w3, admin, vault.functions.grantRole(batcher_role, batcher.address))

