@@ -303,7 +303,10 @@ def _single_line(single: dict[str, Any]) -> str:
         f"One `rebalance()` transaction per vault (the baseline, {single.get('runs', '?')} "
         f"runs): {fmt_int(single['gas']['median'])} gas, L1 fee "
         f"{fmt_int(single['l1_fee_wei']['median'])} wei, cost "
-        f"{fmt_int(single['cost_wei']['median'])} wei."
+        f"{fmt_int(single['cost_wei']['median'])} wei. This is also the keeper's own path for "
+        "a lone vault: it sends that vault's rebalance to the vault itself when it holds the "
+        "vault's keeper role (`KEEPER_DIRECT_SINGLE`), and a batch of one (the first row) only "
+        "when it does not."
     )
 
 
