@@ -321,9 +321,9 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         assertEq(quoteA.balanceOf(vault), 1_000e6, "the approver was pulled");
     }
 
-    /// @dev Even the pool cannot pull outside one of the venue's own swaps (no payer is set).
-    function test_uniswapV3SwapCallback_RevertWhen_NoSwapInProgress() public {
-        _fund(quoteA, address(venueA), 1_000e6);
+    /// @dev The pool itself calls the callback, asking for 1,000 quote, outside any swap of
+    ///      the venue's: refused.
+    function _poolCallsBackOutsideASwap() internal {
         vm.expectRevert(
             abi.encodeWithSelector(
                 IUniswapV3Venue.UniswapV3VenueUnauthorizedCallback.selector, poolA
@@ -331,6 +331,12 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         );
         vm.prank(poolA);
         venueA.uniswapV3SwapCallback(0, 1_000e6, "");
+    }
+
+    /// @dev Even the pool cannot pull outside one of the venue's own swaps (no payer is set).
+    function test_uniswapV3SwapCallback_RevertWhen_NoSwapInProgress() public {
+        _fund(quoteA, address(venueA), 1_000e6);
+        _poolCallsBackOutsideASwap();
         assertEq(quoteA.balanceOf(vault), 1_000e6, "the approver was pulled");
     }
 
@@ -339,13 +345,7 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         _fund(quoteA, address(venueA), 2_000e6);
         vm.prank(vault);
         venueA.swapExactIn(address(quoteA), address(underlyingA), 1_000e6, 0, recipient);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IUniswapV3Venue.UniswapV3VenueUnauthorizedCallback.selector, poolA
-            )
-        );
-        vm.prank(poolA);
-        venueA.uniswapV3SwapCallback(0, 1_000e6, "");
+        _poolCallsBackOutsideASwap();
         assertEq(quoteA.balanceOf(vault), 1_000e6, "only the swap's input left the vault");
     }
 
