@@ -197,13 +197,85 @@ def fake_simulation(monkeypatch: pytest.MonkeyPatch, drop: set[str]) -> None:
         )
 
     monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    # A lone vault's direct call: as if the signer lacked its keeper role (the batch path).
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
 
 
 class FixedL1:
     name = "op"
 
+    def __init__(self) -> None:
+        self.to: list[str] = []
+
     def fee(self, signed: bytes, to: str, data: bytes) -> int:
+        self.to.append(to)
         return 1234
+
+
+def test_a_lone_vault_goes_to_the_vault_when_its_direct_call_simulates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[str, int]] = []
+
+    def direct(w3: Any, v: str, sender: str, decoder: Any, **kw: Any) -> Simulation:
+        calls.append((v, kw["post"]))
+        return Simulation((v,), b"rebalance", 250_000, (), {}, to=v)
+
+    def batch(*a: Any, **kw: Any) -> Simulation:
+        raise AssertionError("a lone vault with its direct call simulating went to the batcher")
+
+    monkeypatch.setattr("keeper.app.act.simulate_direct", direct)
+    monkeypatch.setattr("keeper.app.act.simulate_batch", batch)
+    sender, l1 = FakeSender(), FixedL1()
+    k = make_keeper([snap(0, -WAD), snap(1, 0)], sender=sender, batcher=BATCHER, l1fee=l1)
+    result = run_cycle(k)
+    assert result.planned == (vault(0),)
+    assert result.tx_status == "mined"
+    assert calls == [(vault(0), next(d.post_deviation for d in result.decisions if d.act))]
+    assert sender.sent[0][1:] == (vault(0), b"rebalance", 250_000)  # to the vault, not BATCHER
+    # The L1 fee of the transaction as sent is priced for the vault (the planner's own quotes
+    # before it are for batches).
+    assert l1.to[-1] == vault(0)
+    assert sender.journal.intent(1).vaults == (vault(0),)
+
+
+def test_a_lone_vault_without_its_role_falls_back_to_the_batcher_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    tried: list[str] = []
+
+    def direct(w3: Any, v: str, *a: Any, **kw: Any) -> None:
+        tried.append(v)
+
+    monkeypatch.setattr("keeper.app.act.simulate_direct", direct)
+    monkeypatch.setattr(
+        "keeper.app.act.simulate_batch",
+        lambda w3, batcher, vaults, *a, **kw: Simulation(tuple(vaults), b"batch", 300_000, ()),
+    )
+    sender = FakeSender()
+    k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
+    assert run_cycle(k).tx_status == "mined"
+    assert sender.sent[0][1] == BATCHER
+    assert k.no_direct == {vault(0)}
+    k.sender = FakeSender()
+    assert run_cycle(k).tx_status == "mined"
+    assert tried == [vault(0)]  # remembered: the direct call is not simulated again
+
+
+def test_direct_single_off_never_tries_the_vault(monkeypatch: pytest.MonkeyPatch) -> None:
+    def direct(*a: Any, **kw: Any) -> None:
+        raise AssertionError("direct_single is off")
+
+    monkeypatch.setattr("keeper.app.act.simulate_direct", direct)
+    monkeypatch.setattr(
+        "keeper.app.act.simulate_batch",
+        lambda w3, batcher, vaults, *a, **kw: Simulation(tuple(vaults), b"batch", 300_000, ()),
+    )
+    sender = FakeSender()
+    k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
+    k.config = CycleConfig(eth_usd=3000.0, direct_single=False)
+    assert run_cycle(k).tx_status == "mined"
+    assert sender.sent[0][1] == BATCHER
 
 
 def test_send_path_journals_and_counts(monkeypatch: pytest.MonkeyPatch) -> None:
