@@ -60,6 +60,11 @@ class Acted:
     l1_fee_wei: int | None = None
     #: A batch that was wanted but not (yet) mined: why (fee cap, pending tx, no receipt yet).
     waiting: str | None = None
+    #: A lone vault's own transaction was mined but reverted: the vault's checks refused at
+    #: mining what they accepted in the simulation (the chain moved in between, e.g. an oracle
+    #: update ahead of it in the block). The batcher would have mined it as a failed vault; it is
+    #: booked the same way, not as a failed cycle.
+    vault_reverted: bool = False
 
 
 def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
@@ -233,8 +238,41 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     except TxTimeoutError:
         return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} not mined yet")
     fee_ok(keeper)
+    if sim.to is not None and result.status == "reverted" and not result.cancelled:
+        _vault_reverted(keeper, sim, result, last, block)
+        return Acted(sim, result, last, vault_reverted=True)
     account_outcome(keeper, result, last, len(sim.vaults))
     return Acted(sim, result, last)
+
+
+def _vault_reverted(
+    keeper: Keeper, sim: Simulation, outcome: SendOutcome, l1_fee: int | None, block: int
+) -> None:
+    """Book a lone vault's reverted transaction as the batcher books a vault failing in a batch.
+
+    The simulation passed at the signed gas limit, so the revert is the chain having moved
+    between the simulation and the mining: it is the plan that was wrong, not the keeper. The
+    next cycle decides again from a full read (``lens.forget()``); the gas is counted as spent.
+    """
+    m = keeper.metrics
+    m.rebalances.labels("sent").inc()
+    m.rebalances.labels("vault_reverted").inc()
+    m.trigger_disagreements.inc()
+    if outcome.gas_used and outcome.effective_gas_price:
+        m.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
+    if l1_fee:
+        m.l1_fee_spent_wei.inc(l1_fee)
+    keeper.lens.forget()
+    for vault in sim.vaults:
+        log_decision(
+            decisions_log,
+            "reverted on-chain",
+            block=block,
+            vault=vault,
+            outcome="reverted",
+            reason=f"tx {outcome.tx_hash}: the vault's checks refused at mining what the "
+            "simulation accepted (the chain moved in between)",
+        )
 
 
 def account_outcome(

@@ -71,7 +71,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
-    if acted.outcome is not None and acted.outcome.status != "mined":
+    if acted.outcome is not None and acted.outcome.status != "mined" and not acted.vault_reverted:
         raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")
     return result
 

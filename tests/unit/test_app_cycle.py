@@ -239,6 +239,26 @@ def test_a_lone_vault_goes_to_the_vault_when_its_direct_call_simulates(
     assert sender.journal.intent(1).vaults == (vault(0),)
 
 
+def test_a_lone_vaults_reverted_transaction_is_booked_like_a_failed_vault_in_a_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The chain moved between simulation and mining: not a failed cycle, nor a batch alert."""
+    monkeypatch.setattr(
+        "keeper.app.act.simulate_direct",
+        lambda w3, v, *a, **kw: Simulation((v,), b"rebalance", 250_000, (), {}, to=v),
+    )
+    k = make_keeper([snap(0, -WAD)], sender=FakeSender("reverted"), batcher=BATCHER)
+    result = run_cycle(k)  # no ExecutionError
+    assert result.tx_status == "reverted"
+    m = k.metrics
+    assert m.value("keeper_rebalances_total", {"state": "vault_reverted"}) == 1
+    assert m.value("keeper_rebalances_total", {"state": "failed"}) == 0
+    assert m.value("keeper_trigger_disagreements_total") == 1
+    assert m.value("keeper_gas_spent_wei_total") == 350_000  # the gas was spent all the same
+    assert k.lens.forgotten == 1  # type: ignore[attr-defined]  # the next read is a full one
+    assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
+
+
 def test_a_lone_vault_without_its_role_falls_back_to_the_batcher_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
