@@ -47,17 +47,18 @@ def _wait_block_after(dev: BenchDevnet, block: int, timeout_s: float = 30.0) -> 
     raise ChainError(f"no block after {block} within {timeout_s}s")
 
 
-def _rebalanced_at(dev: BenchDevnet, batcher: Any, vault: str, after: int, timeout_s: float) -> int:
-    """The first block after ``after`` holding a ``VaultRebalanced`` for ``vault``."""
+def _rebalanced_at(dev: BenchDevnet, vault: Any, after: int, timeout_s: float) -> int:
+    """The first block after ``after`` holding the vault's own ``Rebalanced`` event.
+
+    Every rebalance emits it, in a batch or in a lone vault's transaction sent to the vault.
+    """
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        logs = batcher.events.VaultRebalanced().get_logs(
-            from_block=after + 1, argument_filters={"vault": vault}
-        )
+        logs = vault.events.Rebalanced().get_logs(from_block=after + 1)
         if logs:
             return min(int(log["blockNumber"]) for log in logs)
         time.sleep(0.05)
-    raise ChainError(f"vault {vault} not rebalanced within {timeout_s}s of block {after}")
+    raise ChainError(f"vault {vault.address} not rebalanced within {timeout_s}s of block {after}")
 
 
 def bench_reaction(trials: int, n_vaults: int = 3) -> dict[str, Any]:
@@ -66,7 +67,11 @@ def bench_reaction(trials: int, n_vaults: int = 3) -> dict[str, Any]:
         n_vaults,
         series=SERIES,
         thresholds=ThresholdParams(
-            band=WAD // 2, max_trade=100 * WAD, min_interval=1, max_oracle_gap_bps=300
+            band=WAD // 2,
+            max_trade=100 * WAD,
+            min_interval=1,
+            max_slippage_bps=300,  # the gap bound may not exceed it (the vault enforces it)
+            max_oracle_gap_bps=300,
         ),
         block_time=1,
     )
@@ -75,8 +80,7 @@ def bench_reaction(trials: int, n_vaults: int = 3) -> dict[str, Any]:
     try:
         w3 = dev.w3
         feed = bind(w3, "MockV3Aggregator", dev.stack.price_feed)
-        batcher = bind(w3, "RebalanceBatcher", dev.stack.batcher)
-        vault = dev.stack.vaults[0]
+        vault = bind(w3, "OptionVault", dev.stack.vaults[0])
         with tempfile.TemporaryDirectory(prefix="bench-reaction-") as tmp:
             settings = load_settings(
                 env_file=None,
@@ -98,14 +102,14 @@ def bench_reaction(trials: int, n_vaults: int = 3) -> dict[str, Any]:
             try:
                 # The freshly written books are all out of band: the first batch hedges them.
                 start = int(w3.eth.block_number)
-                _rebalanced_at(dev, batcher, vault, 0, 60)
+                _rebalanced_at(dev, vault, 0, 60)
                 _wait_block_after(dev, start + 2)
                 for trial in range(trials):
                     price = PRICE8 * (10_000 + MOVE_BPS) // 10_000 if trial % 2 == 0 else PRICE8
                     t0 = time.monotonic()
                     receipt = transact(w3, dev.admin, feed.functions.updateAnswer(price))
                     b0 = int(receipt["blockNumber"])
-                    b1 = _rebalanced_at(dev, batcher, vault, b0 - 1, 30)
+                    b1 = _rebalanced_at(dev, vault, b0 - 1, 30)
                     blocks.append(b1 - b0)
                     seconds.append(time.monotonic() - t0)
                     # Let the keeper finish its receipt wait before the next move.
