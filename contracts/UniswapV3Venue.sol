@@ -23,8 +23,8 @@ import {IUniswapV3Pool} from "./interfaces/uniswap/IUniswapV3Pool.sol";
 ///      Why not the Uniswap router: a router swap pulls the input into the venue first (a zero
 ///      to nonzero balance write, refunded later), calls the router, which derives the pool
 ///      address and pulls the input a second time from the venue in its own callback. Calling
-///      the pool saves that hop, ~13k gas a swap, and works on any chain where the pool
-///      exists, whatever router ABI that chain's deployment has.
+///      the pool saves that hop, ~16k gas a swap (~18k in a whole rebalance), and works on any
+///      chain where the pool exists, whatever router ABI that chain's deployment has.
 ///
 ///      The callback is the one entry that moves a caller's tokens. It pays only the pool
 ///      (`msg.sender` must be the immutable pool), only during one of this venue's own swaps
