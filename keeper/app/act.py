@@ -238,30 +238,22 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     except TxTimeoutError:
         return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} not mined yet")
     fee_ok(keeper)
-    if sim.to is not None and result.status == "reverted" and not result.cancelled:
-        _vault_reverted(keeper, sim, result, last, block)
-        return Acted(sim, result, last, vault_reverted=True)
-    account_outcome(keeper, result, last, len(sim.vaults))
-    return Acted(sim, result, last)
+    vault_reverted = sim.to is not None and result.status == "reverted" and not result.cancelled
+    account_outcome(keeper, result, last, len(sim.vaults), vault_reverted=vault_reverted)
+    if vault_reverted:
+        _vault_reverted(keeper, sim, result, block)
+    return Acted(sim, result, last, vault_reverted=vault_reverted)
 
 
-def _vault_reverted(
-    keeper: Keeper, sim: Simulation, outcome: SendOutcome, l1_fee: int | None, block: int
-) -> None:
-    """Book a lone vault's reverted transaction as the batcher books a vault failing in a batch.
+def _vault_reverted(keeper: Keeper, sim: Simulation, outcome: SendOutcome, block: int) -> None:
+    """A lone vault's own transaction reverted at mining: re-decide from a full read.
 
     The simulation passed at the signed gas limit, so the revert is the chain having moved
-    between the simulation and the mining: it is the plan that was wrong, not the keeper. The
-    next cycle decides again from a full read (``lens.forget()``); the gas is counted as spent.
+    between the simulation and the mining: it is the plan that was wrong, not the keeper, as
+    when a vault fails inside a mined batch. Counted as a trigger disagreement; the next cycle
+    reads every vault in full (``lens.forget()``).
     """
-    m = keeper.metrics
-    m.rebalances.labels("sent").inc()
-    m.rebalances.labels("vault_reverted").inc()
-    m.trigger_disagreements.inc()
-    if outcome.gas_used and outcome.effective_gas_price:
-        m.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
-    if l1_fee:
-        m.l1_fee_spent_wei.inc(l1_fee)
+    keeper.metrics.trigger_disagreements.inc()
     keeper.lens.forget()
     for vault in sim.vaults:
         log_decision(
@@ -276,9 +268,18 @@ def _vault_reverted(
 
 
 def account_outcome(
-    keeper: Keeper, outcome: SendOutcome, l1_fee: int | None, n_vaults: int = 0
+    keeper: Keeper,
+    outcome: SendOutcome,
+    l1_fee: int | None,
+    n_vaults: int = 0,
+    *,
+    vault_reverted: bool = False,
 ) -> None:
-    """Book a finished send in the metrics (and alert when it did not get mined)."""
+    """Book a finished send in the metrics (and alert when it did not get mined).
+
+    ``vault_reverted``: a lone vault's own transaction that the vault refused at mining, booked
+    as ``vault_reverted`` with no alert, as the batcher books a vault failing in a mined batch.
+    """
     m = keeper.metrics
     m.rebalances.labels("sent").inc()
     if outcome.replacements:
@@ -288,6 +289,8 @@ def account_outcome(
     elif outcome.status == "mined":
         m.rebalances.labels("mined").inc()
         m.vaults_rebalanced.inc(n_vaults)
+    elif vault_reverted:
+        m.rebalances.labels("vault_reverted").inc()
     else:
         m.rebalances.labels("failed").inc()
         keeper.alerter.alert(
