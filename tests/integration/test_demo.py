@@ -26,6 +26,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.commands.demo import summary_table
+from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -80,10 +81,7 @@ def _batch_vaults(w3: Web3, tx_hash: str) -> list[str]:
     """The vaults a keeper transaction rebalances: a lone vault's own call, or the batch's list."""
     tx = w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
     data = bytes(tx["input"])
-    if data[:4] in (
-        Web3.keccak(text="rebalance()")[:4],
-        Web3.keccak(text="rebalanceTo(int256)")[:4],
-    ):
+    if data[:4] in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
         return [Web3.to_checksum_address(str(tx["to"]))]
     (vaults,) = decode(["address[]"], data[4:])
     return [Web3.to_checksum_address(v) for v in vaults]

@@ -259,6 +259,14 @@ def test_a_lone_vaults_reverted_transaction_is_booked_like_a_failed_vault_in_a_b
     assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
 
 
+def batch_simulates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every batch simulates whole (the batcher path)."""
+    monkeypatch.setattr(
+        "keeper.app.act.simulate_batch",
+        lambda w3, batcher, vaults, *a, **kw: Simulation(tuple(vaults), b"batch", 300_000, ()),
+    )
+
+
 def test_a_lone_vault_without_its_role_falls_back_to_the_batcher_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -268,10 +276,7 @@ def test_a_lone_vault_without_its_role_falls_back_to_the_batcher_once(
         tried.append(v)
 
     monkeypatch.setattr("keeper.app.act.simulate_direct", direct)
-    monkeypatch.setattr(
-        "keeper.app.act.simulate_batch",
-        lambda w3, batcher, vaults, *a, **kw: Simulation(tuple(vaults), b"batch", 300_000, ()),
-    )
+    batch_simulates(monkeypatch)
     sender = FakeSender()
     k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
     assert run_cycle(k).tx_status == "mined"
@@ -287,10 +292,7 @@ def test_direct_single_off_never_tries_the_vault(monkeypatch: pytest.MonkeyPatch
         raise AssertionError("direct_single is off")
 
     monkeypatch.setattr("keeper.app.act.simulate_direct", direct)
-    monkeypatch.setattr(
-        "keeper.app.act.simulate_batch",
-        lambda w3, batcher, vaults, *a, **kw: Simulation(tuple(vaults), b"batch", 300_000, ()),
-    )
+    batch_simulates(monkeypatch)
     sender = FakeSender()
     k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
     k.config = CycleConfig(eth_usd=3000.0, direct_single=False)
