@@ -86,6 +86,13 @@ class CycleConfig(BaseModel):
     gas_swap: int = Field(
         default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
     )
+    # Measured by bench/batching.py (docs/benchmarks.md): a single vault's own rebalance() on the
+    # real pool is 232,751 gas on its first purchase and 215,724 after; the larger, as above.
+    gas_direct: int = Field(
+        default=233_000,
+        ge=0,
+        description="gas of a lone vault's own rebalance, its swap included (with direct_single)",
+    )
     pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
     impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
     eth_usd: float | None = Field(

@@ -49,7 +49,7 @@ class Keeper:
     #: the vault itself (found by simulation, remembered for the process).
     no_direct: set[str] = field(default_factory=set)
     #: The last L1-fee estimate for planning: (block it was read at, (fixed, per vault)).
-    l1_estimate: tuple[int, tuple[int, int]] | None = None
+    l1_estimate: tuple[int, tuple[int, int, int]] | None = None
     #: Vaults the policy wants but whose trigger is not ready: the first block seen so.
     blocked_since: dict[str, int] = field(default_factory=dict)
     #: Set while sends wait for the base fee to fall under the cap (one alert per spike).

@@ -4,8 +4,9 @@
   from them (EWMA), falling back to the median of the vaults' own vol parameters, then to the
   reference vol.
 - :func:`batch_costs` prices a batch for the planner: gas price from the latest base fee plus the
-  tip (under the cap), and the L1 fee of a batch as fixed and per-vault parts, re-read at most
-  every :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks.
+  tip (under the cap), and the L1 fee of a batch as fixed and per-vault parts and of a lone
+  vault's own call (the direct path), re-read at most every
+  :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks.
 """
 
 from __future__ import annotations
@@ -17,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from keeper.chain.l1fee import l1_fee_parts
+from keeper.chain.l1fee import l1_fees
 from keeper.chain.lens import OracleReading
 from keeper.chain.retry import read_with_retry
 from keeper.execution.fees import Fees
-from keeper.execution.simulate import BatchCodec
+from keeper.execution.simulate import BatchCodec, direct_calldata
 from keeper.execution.transactions import account, build_tx, sign_tx
 from keeper.pricing import ewma_vol_forecast
 from keeper.strategy import CostInputs, MarketView, VaultView
@@ -94,12 +95,19 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         head = read_with_retry(lambda: keeper.w3.eth.get_block("latest"))
     base_fee = int(head.get("baseFeePerGas", 0) or 0)
     gas_price = min(base_fee + cfg.priority_fee_wei, cfg.max_fee_per_gas_wei)
-    l1_fixed, l1_per = _l1_estimate(keeper, int(head["number"]), gas_price) if views else (0, 0)
+    l1_fixed, l1_per, l1_direct = (
+        _l1_estimate(keeper, int(head["number"]), gas_price) if views else (0, 0, 0)
+    )
+    # A lone vault goes to itself (act._simulate_direct) unless the path is off; once a vault is
+    # found without its role, every lone vault is priced as a batch of one (conservative).
+    direct = cfg.direct_single and not keeper.no_direct
     eth_usd = cfg.eth_usd if cfg.eth_usd is not None else (views[0].spot if views else 0.0)
     return CostInputs(
         gas_fixed=cfg.gas_fixed,
         gas_per_vault=cfg.gas_per_vault,
         gas_swap=cfg.gas_swap,
+        gas_direct=cfg.gas_direct if direct else 0,
+        l1_fee_direct_wei=l1_direct if direct else 0,
         gas_price_wei=gas_price,
         l1_fee_fixed_wei=l1_fixed,
         l1_fee_per_vault_wei=l1_per,
@@ -109,25 +117,31 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
     )
 
 
-def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int]:
+def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int, int]:
+    """The L1 fee of a batch (fixed, per vault) and of a lone vault's own call, wei."""
     cached = keeper.l1_estimate
     if cached is not None and 0 <= block - cached[0] < L1_ESTIMATE_MAX_AGE_BLOCKS:
         return cached[1]
     if keeper.chain_id is None:
         keeper.chain_id = keeper.sender.chain_id if keeper.sender else int(keeper.w3.eth.chain_id)
-    parts = (0, 0)
+    parts = (0, 0, 0)
     if keeper.batcher is not None:
         cfg = keeper.config
         batcher, chain_id = keeper.batcher, keeper.chain_id
         codec = keeper.codec or BatchCodec()
         fees = Fees(Wei(gas_price), Wei(min(gas_price, cfg.priority_fee_wei)))
 
-        def signed(n: int) -> tuple[bytes, bytes]:
-            data = codec.encode([_DUMMY_VAULT] * n, [_DUMMY_POST] * n)
-            gas = cfg.gas_fixed + cfg.gas_swap + n * cfg.gas_per_vault
-            tx = build_tx(chain_id=chain_id, nonce=1, to=batcher, data=data, gas=gas, fees=fees)
-            return sign_tx(_ESTIMATE_SIGNER, tx).raw, data
+        def signed(to: str, data: bytes, gas: int) -> tuple[bytes, str, bytes]:
+            tx = build_tx(chain_id=chain_id, nonce=1, to=to, data=data, gas=gas, fees=fees)
+            return sign_tx(_ESTIMATE_SIGNER, tx).raw, to, data
 
-        parts = l1_fee_parts(keeper.l1fee, batcher, signed)
+        def batch(n: int) -> tuple[bytes, str, bytes]:
+            data = codec.encode([_DUMMY_VAULT] * n, [_DUMMY_POST] * n)
+            return signed(batcher, data, cfg.gas_fixed + cfg.gas_swap + n * cfg.gas_per_vault)
+
+        direct = signed(_DUMMY_VAULT, direct_calldata(_DUMMY_POST), cfg.gas_direct)
+        one, two, alone = l1_fees(keeper.l1fee, [batch(1), batch(2), direct])  # one round trip
+        per = max(two - one, 0)
+        parts = (max(one - per, 0), per, alone)
     keeper.l1_estimate = (block, parts)
     return parts

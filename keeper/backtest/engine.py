@@ -32,7 +32,7 @@ import numpy as np
 from keeper.backtest.price_paths import PathSet
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, vanilla_delta
 from keeper.pricing.normal import FloatArray
-from keeper.strategy.costs import NO_COSTS, fixed_cost_usd, marginal_cost_usd, swap_usd
+from keeper.strategy.costs import NO_COSTS, lone_share_usd, marginal_cost_usd
 from keeper.strategy.policies import Policy
 from keeper.strategy.types import CostInputs, HedgeState
 
@@ -122,7 +122,7 @@ def run_backtest(
     r = config.rate
     q = option.quantity
     need_gamma = any(p.needs_gamma for p in policies)
-    fixed = fixed_cost_usd(costs) + swap_usd(costs) if costs is not None else 0.0
+    fixed = lone_share_usd(costs) if costs is not None else 0.0  # one vault: its own tx
     n_pol = len(policies)
     hedge = np.zeros((n_pol, n_paths))
     last = np.zeros((n_pol, n_paths), dtype=np.int64)

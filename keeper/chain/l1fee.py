@@ -18,14 +18,15 @@
   virtual contract: ``eth_call`` only). The L1 part costs ``gasEstimateForL1 * baseFee`` wei.
 - **Anything else**: no L1 fee.
 
-For planning, :func:`l1_fee_parts` splits the fee of a batch into a fixed and a per-item part by
-pricing a one- and a two-item dummy transaction, signed with a throwaway key and never sent.
+For planning, :func:`l1_fees` prices dummy transactions (signed with a throwaway key, never
+sent) in one round trip: the planner splits a batch's fee into a fixed and a per-vault part from
+a one- and a two-vault batch, and prices a lone vault's own call (``keeper/app/market.py``).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
@@ -237,21 +238,14 @@ def l1_fee_reader(w3: Web3, mode: L1FeeMode = "auto", chain_id: int | None = Non
     return NoL1Fee()
 
 
-def l1_fee_parts(
-    reader: L1FeeReader, to: str, signed_tx: Callable[[int], tuple[bytes, bytes]]
-) -> tuple[int, int]:
-    """Estimate the L1 fee of an ``n``-item call to ``to`` as ``fixed + n * per_item`` wei.
+def l1_fees(reader: L1FeeReader, txs: Sequence[tuple[bytes, str, bytes]]) -> list[int]:
+    """The L1 fee of each transaction, wei: ``(signed bytes, to, calldata)`` each.
 
-    Prices a one- and a two-item transaction; ``signed_tx(n)`` returns its signed bytes and its
-    calldata (the caller signs with a throwaway key and never sends). :class:`NoL1Fee` costs
-    nothing and reads nothing.
+    One round trip on OP Stack chains (:meth:`OpL1Fee.fees`). The caller may sign with a
+    throwaway key: nothing is sent. :class:`NoL1Fee` costs nothing and reads nothing.
     """
     if isinstance(reader, NoL1Fee):
-        return 0, 0
-    txs = [signed_tx(n) for n in (1, 2)]
+        return [0] * len(txs)
     if isinstance(reader, OpL1Fee):
-        out = [int(f) for f in reader.fees([raw for raw, _ in txs])]  # one round trip
-    else:
-        out = [int(reader.fee(raw, to, data)) for raw, data in txs]
-    per = max(out[1] - out[0], 0)
-    return max(out[0] - per, 0), per
+        return [int(f) for f in reader.fees([raw for raw, _, _ in txs])]
+    return [int(reader.fee(raw, to, data)) for raw, to, data in txs]

@@ -30,8 +30,10 @@ policies (repeat --policy; the same code the live keeper runs):
 
 costs:
   --costs none   no trading costs
-  --costs l2     per rebalance: (gas_fixed + gas_per_vault + gas_swap) x gas price + L1 data
-                 fee (OP-Stack Fjord formula), plus pool fee x notional, plus impact x notional^2;
+  --costs l2     per rebalance: gas_direct x gas price + its L1 data fee (OP-Stack Fjord
+                 formula), the vault's own transaction, as the live keeper sends a lone vault
+                 (--gas-direct 0: a batch of one, (gas_fixed + gas_per_vault + gas_swap) x gas
+                 price + its L1 fee), plus pool fee x notional, plus impact x notional^2;
                  every default can be overridden by the flags below (see docs/backtest.md)
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
@@ -115,12 +117,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="L2 gas per vault, its swap excluded",
     )
     h.add_argument("--gas-swap", type=int, default=d.gas_swap, help="L2 gas of the one pool swap")
+    h.add_argument(
+        "--gas-direct",
+        type=int,
+        default=d.gas_direct,
+        help="L2 gas of a lone vault's own rebalance, its swap included (0: a batch of one)",
+    )
     h.add_argument("--gas-price-gwei", type=float, default=d.gas_price_wei / 1e9)
     h.add_argument(
         "--l1-fee-wei",
         type=int,
         default=d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei,
-        help="L1 data fee of a one-vault rebalance, wei",
+        help="L1 data fee of a one-vault batch, wei",
+    )
+    h.add_argument(
+        "--l1-fee-direct-wei",
+        type=int,
+        default=d.l1_fee_direct_wei,
+        help="L1 data fee of a lone vault's own rebalance, wei",
     )
     h.add_argument("--eth-usd", type=float, default=d.eth_usd)
     h.add_argument("--pool-fee-bps", type=float, default=d.pool_fee_bps)
@@ -159,7 +173,9 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
         args.gas_per_vault,
         args.gas_swap,
         args.gas_price_gwei,
+        args.gas_direct,
         args.l1_fee_wei,
+        args.l1_fee_direct_wei,
         args.eth_usd,
         args.pool_fee_bps,
         args.impact_coef,
@@ -174,6 +190,8 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
         gas_fixed=args.gas_fixed,
         gas_per_vault=args.gas_per_vault,
         gas_swap=args.gas_swap,
+        gas_direct=args.gas_direct,
+        l1_fee_direct_wei=args.l1_fee_direct_wei,
         gas_price_wei=round(args.gas_price_gwei * 1e9),
         l1_fee_fixed_wei=l1_fixed,
         l1_fee_per_vault_wei=args.l1_fee_wei - l1_fixed,

@@ -10,8 +10,14 @@ net remainder goes to the pool, in one swap::
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
     swap      = gas_swap · gas_price · ETH/USD / 1e18
 
-with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. One vault alone pays
-``fixed + swap + marginal`` with the marginal cost
+with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. One vault alone is sent
+to the vault itself when ``gas_direct`` is set (the keeper's direct path: its own transaction,
+its own swap), and then pays
+
+    direct = (gas_direct · gas_price + l1_fee_direct) · ETH/USD / 1e18
+             + pool_fee_bps / 1e4 · |x| + impact_coef · x²;
+
+with ``gas_direct = 0`` it is a batch of one, ``fixed + swap + marginal`` with the marginal cost
 
     marginal = per_vault + pool_fee_bps / 1e4 · |x| + impact_coef · x²,
 
@@ -62,6 +68,10 @@ DEFAULT_GAS_PER_VAULT = 119_000
 #: is 136,433 for the batch's own gas and the swap; minus DEFAULT_GAS_FIXED, 106,433. Once per
 #: batch (in the backtest, once per rebalance).
 DEFAULT_GAS_SWAP = 106_000
+#: One vault's rebalance sent to the vault itself (``rebalance()``/``rebalanceTo``, its own swap
+#: on the pool), the path a lone vault takes. Bench: the single-vault transaction's recurring row,
+#: 215,724 (docs/benchmarks.md, "Batching gain"; 232,751 on a vault's first purchase).
+DEFAULT_GAS_DIRECT = 216_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000
 #: Pool fee of the ETH/USDC 0.05% Uniswap V3 tier.
@@ -96,13 +106,18 @@ def l2_default_costs(eth_usd: float = DEFAULT_ETH_USD) -> CostInputs:
 
     The L1 fee of an empty batch is that of a ~120-byte transaction (signature, nonce, fees,
     selector); each vault adds one 32-byte address word and one params word, about 40
-    compressed bytes.
+    compressed bytes. A lone vault's own transaction carries one 32-byte word after its
+    selector and no array headers: the bench measured its L1 fee at 62% of a batch of one's
+    (57.3 against 92.3, docs/benchmarks.md), which is under the Fjord fee's 100e6 floor here;
+    it is priced as a 100-byte transaction, at that floor.
     """
     fixed = fjord_l1_fee_wei(120)
     return CostInputs(
         gas_fixed=DEFAULT_GAS_FIXED,
         gas_per_vault=DEFAULT_GAS_PER_VAULT,
         gas_swap=DEFAULT_GAS_SWAP,
+        gas_direct=DEFAULT_GAS_DIRECT,
+        l1_fee_direct_wei=fjord_l1_fee_wei(100),
         gas_price_wei=DEFAULT_GAS_PRICE_WEI,
         l1_fee_fixed_wei=fixed,
         l1_fee_per_vault_wei=fjord_l1_fee_wei(160) - fixed,
@@ -148,13 +163,33 @@ def swap_usd(c: CostInputs) -> float:
     return wei_to_usd(c.gas_swap * c.gas_price_wei, c.eth_usd)
 
 
+def direct_usd(c: CostInputs) -> float:
+    """The gas and L1 fee of one vault's rebalance sent to the vault itself, USD."""
+    return wei_to_usd(c.gas_direct * c.gas_price_wei + c.l1_fee_direct_wei, c.eth_usd)
+
+
 def single_fixed_usd(c: CostInputs) -> float:
     """The fixed cost one vault alone pays per rebalance, USD.
 
-    The transaction, its swap and the vault's own gas and calldata: the backtester's
+    Its own transaction (:func:`direct_usd`) when ``gas_direct`` is set, else a batch of one:
+    the transaction, its swap and the vault's own gas and calldata. The backtester's
     per-rebalance fixed cost.
     """
+    if c.gas_direct:
+        return direct_usd(c)
     return fixed_cost_usd(c) + swap_usd(c) + per_vault_fixed_usd(c)
+
+
+def lone_share_usd(c: CostInputs) -> float:
+    """What a lone vault pays per rebalance beyond its own per-vault part, USD.
+
+    :func:`single_fixed_usd` less :func:`per_vault_fixed_usd` (exactly ``fixed + swap`` for a
+    batch of one): the ``fixed_share_usd`` a policy adds to :func:`marginal_cost_usd` when a
+    vault trades alone, as in the backtester.
+    """
+    if c.gas_direct:
+        return direct_usd(c) - per_vault_fixed_usd(c)
+    return fixed_cost_usd(c) + swap_usd(c)
 
 
 def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> float:
@@ -165,12 +200,14 @@ def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> float:
         notional_usd: Each member's signed traded notional (trade × spot), USD.
 
     Returns:
-        0 for an empty batch.
+        0 for an empty batch; for one vault with ``gas_direct`` set, its own transaction's cost.
     """
     x = np.asarray(notional_usd, dtype=np.float64).ravel()
     if x.size == 0:
         return 0.0
     net = float(np.sum(x))
+    if x.size == 1 and c.gas_direct:
+        return direct_usd(c) + float(proportional_rate(c, net)) * abs(net)
     swap = swap_usd(c) if net != 0.0 else 0.0
     per = x.size * per_vault_fixed_usd(c)
     return fixed_cost_usd(c) + per + swap + float(proportional_rate(c, net)) * abs(net)

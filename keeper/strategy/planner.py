@@ -9,7 +9,8 @@ will execute), the float post-trade deviation truncated toward the target
 
 Batch selection prices the batch as one-swap execution runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
-calldata, one swap's fee and impact on the *net* notional, crossed amounts free):
+calldata, one swap's fee and impact on the *net* notional, crossed amounts free; a batch of one
+vault, when ``CostInputs.gas_direct`` is set, as that vault's own transaction):
 
 * a vault is eligible only if the contract would accept it now (``trigger_ready``) and the
   policy wants it;
@@ -36,6 +37,7 @@ import numpy as np
 
 from keeper.strategy.costs import (
     batch_cost_usd,
+    direct_usd,
     fixed_cost_usd,
     per_vault_fixed_usd,
     swap_usd,
@@ -110,10 +112,12 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
     """Greedy removal over a candidate batch (module docstring): the members kept.
 
     Each round prices the batch and every one-member-smaller batch, with :func:`batch_cost_usd`'s
-    terms in its order: the member whose removal gives the highest value leaves (the first in
-    order on a tie) if that beats the batch's value. The result is bit for bit that of pricing
-    every round in full, with ``np.sum`` over the remaining members (in order) as the batch's
-    net and benefit, but most rounds are not priced in full:
+    terms in its order (a batch of one is the lone vault's own transaction when ``gas_direct``
+    is set; only exact rounds reach two members or fewer): the member whose removal gives the
+    highest value leaves (the first in order on a tie) if that beats the batch's value. The
+    result is bit for bit that of pricing every round in full, with ``np.sum`` over the
+    remaining members (in order) as the batch's net and benefit, but most rounds are not priced
+    in full:
 
     * an *exact round* prices every member exactly so (the same float expressions over the same
       compacted arrays, so the same values and the same ``np.argmax`` tie-break);
@@ -135,6 +139,7 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
         costs.pool_fee_bps / 1e4,
         costs.impact_coef,
     )
+    direct = direct_usd(costs) if costs.gas_direct else None
     idx = np.arange(len(benefit))
     b = np.asarray(benefit, dtype=np.float64)
     x = np.asarray(notional, dtype=np.float64)
@@ -153,18 +158,23 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
         cost = (
             fixed + m * per + (swap if net != 0.0 else 0.0) + (fee + impact * abs(net)) * abs(net)
         )
+        if m == 1 and direct is not None:  # a lone vault goes to itself
+            cost = direct + (fee + impact * abs(net)) * abs(net)
         value = float(total) - cost
         if m == 1:
             without = np.zeros(1)  # the empty batch: no benefit, no cost
         else:
             net_wo = net - x
             abs_wo = np.abs(net_wo)
-            cost_wo = (
-                fixed
-                + (m - 1) * per
-                + np.where(net_wo != 0.0, swap, 0.0)
-                + (fee + impact * abs_wo) * abs_wo
-            )
+            if m == 2 and direct is not None:  # the member left would go to itself
+                cost_wo = direct + (fee + impact * abs_wo) * abs_wo
+            else:
+                cost_wo = (
+                    fixed
+                    + (m - 1) * per
+                    + np.where(net_wo != 0.0, swap, 0.0)
+                    + (fee + impact * abs_wo) * abs_wo
+                )
             without = (total - b) - cost_wo
         best = int(np.argmax(without))
         if not without[best] > value:

@@ -71,6 +71,12 @@ class CostInputs:
     #: Gas of the batch's one pool swap (charged once, when the batch's net trade is not zero).
     #: 0 keeps a swap's gas inside ``gas_per_vault`` (the per-vault-swap execution of today).
     gas_swap: int = 0
+    #: Gas of one vault's rebalance sent to the vault itself (its own swap included), the path a
+    #: lone vault takes when the signer holds its keeper role. 0: a lone vault is a batch of one
+    #: (``gas_fixed + gas_per_vault + gas_swap``).
+    gas_direct: int = 0
+    #: The L1 data fee of that transaction, wei (used only with ``gas_direct``).
+    l1_fee_direct_wei: int = 0
 
 
 @dataclass(frozen=True)

@@ -329,3 +329,21 @@ def test_frontier_plot_without_costs_shows_rebalances(
     ax = figures[0].axes[0]
     assert ax.get_ylabel() == "mean rebalances (no trading costs)"
     assert list(ax.get_lines()[0].get_ydata()) == [3.0, 3.0, 3.0]
+
+
+def test_a_backtested_rebalance_pays_the_lone_vaults_own_transaction() -> None:
+    # The backtester hedges one vault, which the live keeper sends to the vault itself: each
+    # rebalance must cost that transaction (gas_direct), not a batch of one.
+    from dataclasses import replace
+
+    from keeper.strategy.costs import direct_usd
+
+    paths = gbm_paths(3000.0, 0.0, 0.6, 0.05, 10, 50, seed=3)
+    free_trades = replace(l2_default_costs(), pool_fee_bps=0.0, impact_coef=0.0)
+    for gas_direct in (150_000, 400_000):
+        costs = replace(free_trades, gas_direct=gas_direct, l1_fee_direct_wei=10**12)
+        (r,) = run_backtest(
+            paths, OptionSpec(3000.0, 0.05), BacktestConfig(0.6, costs=costs), [TimePolicy(1)]
+        )
+        assert r.rebalances_mean == 10.0  # every step, the opening trade included
+        assert r.trading_cost_mean == pytest.approx(10 * direct_usd(costs), rel=1e-12)

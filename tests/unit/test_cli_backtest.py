@@ -269,3 +269,22 @@ def test_every_command_reports_argument_errors_in_one_line(
     assert "\n" not in err, err
     assert err.startswith(f"keeper: error: {message}")
     assert err.endswith(f"(see '{prog} --help')")
+
+
+def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixture[str]) -> None:
+    # --gas-direct is what a lone vault's own rebalance costs; 0 prices it as a batch of one.
+    free = ["--costs", "l2", "--pool-fee-bps", "0", "--impact-coef", "0", "--eth-usd", "3000"]
+    gas = ["--gas-price-gwei", "1", "--l1-fee-direct-wei", "0", "--l1-fee-wei", "0"]
+    base = [*SMALL, "--policy", "time:every=1", *free, *gas, "--json", "-"]
+
+    def cost(*extra: str) -> dict[str, float]:
+        assert main([*base, *extra]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        r = doc["results"][0]
+        return {"per": r["trading_cost_mean"] / r["rebalances_mean"], **doc["inputs"]["costs"]}
+
+    direct = cost("--gas-direct", "200000")
+    assert direct["per"] == pytest.approx(200_000 * 1e9 * 3000 / 1e18)
+    assert direct["gas_direct"] == 200_000
+    batch = cost("--gas-direct", "0", "--gas-fixed", "1", "--gas-per-vault", "2", "--gas-swap", "3")
+    assert batch["per"] == pytest.approx(6 * 1e9 * 3000 / 1e18)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from keeper.strategy.costs import (
     batch_cost_usd,
+    direct_usd,
     fixed_cost_usd,
     l2_default_costs,
     per_vault_fixed_usd,
@@ -64,6 +65,8 @@ def _select_vectorized_reference(
         cost = (
             fixed + m * per + (swap if net != 0.0 else 0.0) + (fee + impact * abs(net)) * abs(net)
         )
+        if m == 1 and costs.gas_direct:
+            cost = direct_usd(costs) + (fee + impact * abs(net)) * abs(net)
         value = float(total) - cost
         if m == 1:
             without = np.zeros(1)  # the empty batch: no benefit, no cost
@@ -76,6 +79,8 @@ def _select_vectorized_reference(
                 + np.where(net_wo != 0.0, swap, 0.0)
                 + (fee + impact * abs_wo) * abs_wo
             )
+            if m == 2 and costs.gas_direct:
+                cost_wo = direct_usd(costs) + (fee + impact * abs_wo) * abs_wo
             without = (total - b) - cost_wo
         best = int(np.argmax(without))
         if not without[best] > value:
@@ -98,6 +103,8 @@ def _costs(rng: np.random.Generator) -> CostInputs:
         pool_fee_bps=float(rng.choice([0.0, 1.0, 5.0, 30.0])),
         impact_coef=float(rng.choice([0.0, 1e-9, 2e-9, 1e-7])),
         gas_swap=int(rng.choice([0, 125_000])),
+        gas_direct=int(rng.choice([0, 216_000])),
+        l1_fee_direct_wei=int(rng.integers(0, 10**13)),
     )
 
 

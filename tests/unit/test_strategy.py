@@ -278,7 +278,8 @@ def test_plan_never_batches_a_vault_the_contract_would_refuse() -> None:
 
 
 def test_costaware_batch_shares_the_fixed_cost() -> None:
-    costs = replace(COSTS, gas_fixed=2_000_000, gas_price_wei=10**9)  # fixed ≈ 6 USD
+    # fixed ≈ 6 USD; a lone vault is a batch of one here (no direct path)
+    costs = replace(COSTS, gas_fixed=2_000_000, gas_price_wei=10**9, gas_direct=0)
     fixed = fixed_cost_usd(costs)
     policy = CostAwarePolicy(risk_aversion=2.56e-3, horizon=3600.0)
     one = vault("0x1", dev=2.0)
@@ -524,7 +525,7 @@ def test_a_deviation_exactly_on_the_band_edge_does_not_act() -> None:
 
 
 def test_batch_cost_is_one_swap_on_the_net() -> None:
-    c = COSTS
+    c = replace(COSTS, gas_direct=0)  # one vault as a batch of one
     one = batch_cost_usd(c, [3000.0])
     assert one == pytest.approx(
         fixed_cost_usd(c)
@@ -573,11 +574,52 @@ def test_a_large_fixed_l1_fee_reaches_the_live_plan() -> None:
 
     def planned(l1_wei: int) -> tuple[str, ...]:
         k = make_keeper([snap(0, -WAD // 2)], batcher=BATCHER, l1fee=L1(l1_wei), chain_id=10)
+        # The batch's fee, so no direct path (tests/unit/test_app_costs.py covers that fee).
+        k.config = k.config.model_copy(update={"direct_single": False})
         k.policy = CostAwarePolicy(risk_aversion=1e-3)
         result = run_cycle(k)
         assert k.l1_estimate is not None
-        assert k.l1_estimate[1] == (l1_wei, 0)
+        assert k.l1_estimate[1] == (l1_wei, 0, l1_wei)
         return result.planned
 
     assert planned(0) != ()
     assert planned(10**18) == ()  # 1 ETH of L1 fee (3000 USD): the batch no longer pays
+
+
+def test_a_lone_vault_sent_to_itself_is_priced_as_its_own_transaction() -> None:
+    # The keeper sends a one-vault plan to the vault itself (KEEPER_DIRECT_SINGLE); the cost
+    # model must price that transaction, not a batch of one.
+    from keeper.strategy.costs import single_fixed_usd, wei_to_usd
+
+    c = replace(COSTS, gas_direct=200_000, l1_fee_direct_wei=7 * 10**12)
+    direct = wei_to_usd(200_000 * c.gas_price_wei + 7 * 10**12, c.eth_usd)
+    assert single_fixed_usd(c) == direct
+    assert batch_cost_usd(c, [3000.0]) == pytest.approx(
+        direct + float(proportional_rate(c, 3000.0)) * 3000.0
+    )
+    # Two or more vaults are a batch, as before; without gas_direct one vault is a batch of one.
+    batch_only = replace(c, gas_direct=0)
+    assert batch_cost_usd(c, [3000.0, -1000.0]) == batch_cost_usd(batch_only, [3000.0, -1000.0])
+    assert single_fixed_usd(batch_only) == pytest.approx(
+        fixed_cost_usd(c) + swap_usd(c) + per_vault_fixed_usd(c)
+    )
+
+
+def test_costaware_weighs_the_direct_path_when_dropping_to_one_vault() -> None:
+    from keeper.strategy.planner import _select
+
+    c = replace(COSTS, l1_fee_fixed_wei=0, l1_fee_per_vault_wei=0, pool_fee_bps=0.0)
+    c = replace(c, impact_coef=0.0, gas_fixed=30_000, gas_per_vault=119_000, gas_swap=106_000)
+    c = replace(c, gas_direct=0)  # first without the direct path: a lone vault is a batch of one
+    gas_usd = c.gas_price_wei * c.eth_usd / 1e18  # one gas, USD
+    x = np.array([3000.0, 3000.0])
+    # B's benefit is worth 140k gas: more than its 119k in a batch, so a batch of two keeps it;
+    # but A alone, sent to itself at 216k gas, saves 255k + 119k - 216k = 158k gas > 140k.
+    b = np.array([1.0, 140_000 * gas_usd])
+    assert _select(b, x, c).tolist() == [True, True]
+    direct = replace(c, gas_direct=216_000)
+    assert _select(b, x, direct).tolist() == [True, False]
+    # A lone vault whose benefit lies between its direct cost and a batch of one's is sent.
+    lone = np.array([230_000 * gas_usd])
+    assert _select(lone, x[:1], direct).tolist() == [True]
+    assert _select(lone, x[:1], c).tolist() == [False]  # a batch of one costs 255k: not sent
