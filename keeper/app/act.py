@@ -3,7 +3,10 @@
 - :func:`settle_in_flight` runs first in every cycle: reorged batches are counted and alerted (their
   intents are re-evaluated by this cycle's fresh observation, never resent as they were), and
   each pending transaction is polled once (settled, rebroadcast, replaced if stuck, or cancelled
-  if its plan went stale). While one is still pending nothing new is signed.
+  if its plan went stale). While one is still pending nothing new is signed. One that finished is
+  booked by what it calls: a batch, or a lone vault's own rebalance, as :func:`act` books it (a
+  vault's revert as ``vault_reverted``), and a settlement or queue fill by
+  :func:`keeper.app.settle.book_resumed`, never as a rebalance.
 - :func:`act` simulates the exact batch (dropping vaults that would revert), and with a signer
   opens a journal intent (only once the nonce and fees are known), sends, waits, and books the
   outcome in the metrics. Without a signer it simulates only (from ``simulate_from``), and
@@ -26,9 +29,17 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge
 
+from keeper.app.settle import book_resumed
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
-from keeper.execution.simulate import Simulation, simulate_batch, simulate_direct
+from keeper.execution.simulate import (
+    REBALANCE_SELECTOR,
+    REBALANCE_TO_SELECTOR,
+    BatchCodec,
+    Simulation,
+    simulate_batch,
+    simulate_direct,
+)
 from keeper.ops.logs import DECISIONS, log_decision
 from keeper.ops.metrics import Metrics
 from keeper.strategy import RebalancePlan, VaultView
@@ -95,11 +106,36 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
         if done is None:
             blocked = f"tx at nonce {nonce} still pending"
             break
-        account_outcome(keeper, done, None)
+        _book_resumed(keeper, done, head)
         resumed.append(done)
     if blocked is None and resumed:
         fee_ok(keeper)
     return Settled(tuple(reorged), tuple(resumed), blocked)
+
+
+def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
+    """Book a pending transaction that finished, by what it calls (see the module docstring).
+
+    The call is the winning version's; a cancel's is the call it replaced (the nonce's first
+    version). The vaults are its journal intent's.
+    """
+    sender = keeper.sender
+    assert sender is not None
+    to, data = sender.call_of(done.tx_hash)
+    if to == sender.address and not data:  # a cancel: what did it cancel?
+        to, data = sender.call_of(sender.journal.versions(sender.address, done.nonce)[0].tx_hash)
+    vaults = sender.journal.intent(sender.journal.tx(done.tx_hash).intent_id).vaults
+    selector = bytes(data[:4])
+    if selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
+        reverted = done.status == "reverted" and not done.cancelled
+        account_outcome(keeper, done, None, len(vaults), vault_reverted=reverted)
+        if reverted:
+            block = done.block_number if done.block_number is not None else head
+            _vault_reverted(keeper, vaults, done, block)
+    elif selector == (keeper.codec or BatchCodec()).selector:
+        account_outcome(keeper, done, None, len(vaults))
+    else:
+        book_resumed(keeper, done, to, data, vaults)
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:
@@ -241,11 +277,13 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     vault_reverted = sim.to is not None and result.status == "reverted" and not result.cancelled
     account_outcome(keeper, result, last, len(sim.vaults), vault_reverted=vault_reverted)
     if vault_reverted:
-        _vault_reverted(keeper, sim, result, block)
+        _vault_reverted(keeper, sim.vaults, result, block)
     return Acted(sim, result, last, vault_reverted=vault_reverted)
 
 
-def _vault_reverted(keeper: Keeper, sim: Simulation, outcome: SendOutcome, block: int) -> None:
+def _vault_reverted(
+    keeper: Keeper, vaults: Sequence[str], outcome: SendOutcome, block: int | None
+) -> None:
     """A lone vault's own transaction reverted at mining: re-decide from a full read.
 
     The simulation passed at the signed gas limit, so the revert is the chain having moved
@@ -255,7 +293,7 @@ def _vault_reverted(keeper: Keeper, sim: Simulation, outcome: SendOutcome, block
     """
     keeper.metrics.trigger_disagreements.inc()
     keeper.lens.forget()
-    for vault in sim.vaults:
+    for vault in vaults:
         log_decision(
             decisions_log,
             "reverted on-chain",

@@ -12,16 +12,29 @@ be checked on chain, and such a series waits for the vault's fallback (``settle(
 snapshot holds an expired series (healthy or not: a stale oracle is the fallback's business and
 is alerted): it reads their open series, and for each expired one it finds the hint, simulates,
 and sends through the keeper's journaled :class:`~keeper.execution.sender.Sender` (dry run: it
-only logs). A series it cannot
-settle (a revert in simulation, a failed send) is counted in ``keeper_settlements{outcome}`` and
-alerted; one with no round since expiry yet waits. ``keeper_expired_unsettled`` is the number
-left after the cycle.
+only logs). Each series is counted in ``keeper_settlements{outcome}``:
+
+- ``settled``: the keeper's transaction settled it;
+- ``settled_by_other``: someone else settled it first (anyone may: a market maker, another
+  keeper). Either the simulation is refused with ``OptionVaultAlreadySettled``, or the
+  transaction passed its simulation and reverted at mining, and the series, read again, is
+  settled (the other settle landed first in the same block). Logged at info, no alert;
+- ``failed``: a revert in simulation, a failed send, or a revert with the series still unsettled.
+  Alerted (``settlement``);
+- ``waiting``: no oracle round since expiry yet; ``simulated``: a dry run.
+
+``keeper_expired_unsettled`` is the number left unsettled after the cycle. The gas of every
+mined settlement transaction, reverted or not, is counted in ``keeper_gas_spent_wei``.
+
+A settlement or queue fill whose receipt did not come within its cycle is finished by the next
+cycle's settle step (:func:`keeper.app.act.settle_in_flight`), which hands it to
+:func:`book_resumed`: it is booked here, as a settlement, never as a rebalance.
 
 A settlement frees collateral, so after settling a vault's series the keeper fills the vault's
 ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has
 requests the freed quote can serve (``fillable() > 0``): queued holders are paid pro rata before
-anyone can take the freed quote another way. :func:`fill_queue` simulates and sends it like a
-settlement.
+anyone can take the freed quote another way. A series settled by someone else frees it too, and
+is followed by the same fill. :func:`fill_queue` simulates and sends it like a settlement.
 """
 
 from __future__ import annotations
@@ -31,10 +44,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from keeper.chain.artifacts import load_artifact
+from keeper.chain.retry import read_with_retry
 from keeper.chain.rounds import expiry_round
 from keeper.errors import ExecutionError
 from keeper.execution.decode import revert_data
@@ -46,9 +62,31 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Settlement", "fill_queue", "settle_expired"]
+__all__ = ["Settlement", "book_resumed", "fill_queue", "settle_expired"]
 
 _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
+
+#: ``OptionVaultAlreadySettled(uint256)``: the vault's refusal of a series settled already.
+_ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
+#: Selectors of the calls this module sends: ``settle(id, roundId)`` and the queue's ``fill()``.
+SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint256)")[:4])
+FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
+#: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
+_SETTLED = 6
+
+
+class _RevertedError(ExecutionError):
+    """The chain refused the call, in its simulation or at mining.
+
+    ``data`` is the simulation's revert data; ``outcome`` the transaction reverted at mining.
+    """
+
+    def __init__(
+        self, message: str, *, data: bytes = b"", outcome: SendOutcome | None = None
+    ) -> None:
+        super().__init__(message)
+        self.data = data
+        self.outcome = outcome
 
 
 @dataclass(frozen=True)
@@ -58,7 +96,7 @@ class Settlement:
     vault: str
     series_id: int
     round_id: int | None  # the hint sent (0: the fallback), None when nothing was sent
-    outcome: str  # settled | simulated | waiting | failed
+    outcome: str  # settled | settled_by_other | simulated | waiting | failed
     reason: str = ""
     tx_hash: str | None = None
 
@@ -79,10 +117,14 @@ def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) 
         feed = str(vault.functions.oracle().call())
         settled = [_settle_one(keeper, vault, feed, series_id, block, now) for series_id in ids]
         out.extend(settled)
-        if any(x.outcome == "settled" for x in settled):
+        if any(x.outcome in _NOW_SETTLED for x in settled):
             fill_queue(keeper, vault, block)
-    keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome != "settled"))
+    keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return out
+
+
+#: Outcomes after which the series is settled on chain.
+_NOW_SETTLED = frozenset({"settled", "settled_by_other"})
 
 
 def _settle_one(
@@ -96,6 +138,12 @@ def _settle_one(
     call = vault.functions.settle(series_id, hint)
     try:
         sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
+    except _RevertedError as exc:
+        tx_hash = exc.outcome.tx_hash if exc.outcome is not None else None
+        already = exc.outcome is None and exc.data[:4] == _ALREADY_SETTLED
+        if already or (exc.outcome is not None and _is_settled(vault, series_id)):
+            return _by_other(keeper, vault.address, series_id, hint, str(exc), tx_hash)
+        return _failed(keeper, vault.address, series_id, hint, str(exc), tx_hash)
     except ExecutionError as exc:
         return _failed(keeper, vault.address, series_id, hint, str(exc))
     if sent is None:
@@ -115,8 +163,9 @@ def _send(
     Returns the mined outcome, or None in a dry run (no sender).
 
     Raises:
-        ExecutionError: The simulation reverted (decoded), the send failed, or the transaction
-            was not mined; the message says which.
+        ExecutionError: The send failed, or the transaction was not mined (dropped); the message
+            says which. A revert, in the simulation or at mining, is its subclass ``_RevertedError``
+            (with the revert data, or the reverted transaction).
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -125,7 +174,7 @@ def _send(
     except ContractLogicError as exc:
         data = revert_data(exc)
         reason = keeper.decoder.decode(data) if data else str(exc)
-        raise ExecutionError(f"simulation reverted: {reason}") from exc
+        raise _RevertedError(f"simulation reverted: {reason}", data=data) from exc
     if sender is None:
         return None
     data = bytes.fromhex(call._encode_transaction_data()[2:])
@@ -136,19 +185,104 @@ def _send(
         outcome = sender.wait(record.nonce)
     except ExecutionError as exc:
         raise ExecutionError(f"send failed: {exc}") from exc
+    _count_gas(keeper, outcome)
+    if outcome.status == TxStatus.REVERTED:
+        raise _RevertedError(f"transaction {outcome.tx_hash} reverted", outcome=outcome)
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")
     return outcome
 
 
-def _failed(keeper: Keeper, vault: str, series_id: int, hint: int, reason: str) -> Settlement:
+def _count_gas(keeper: Keeper, outcome: SendOutcome) -> None:
+    """Count the L2 fee of a mined transaction (a reverted one paid it too)."""
+    if outcome.gas_used and outcome.effective_gas_price:
+        keeper.metrics.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
+
+
+def _is_settled(vault: Any, series_id: int) -> bool:
+    """Whether ``series_id`` of ``vault`` is settled now (read again after a revert)."""
+    return bool(read_with_retry(lambda: vault.functions.series(series_id).call())[_SETTLED])
+
+
+def _failed(
+    keeper: Keeper,
+    vault: str,
+    series_id: int,
+    hint: int,
+    reason: str,
+    tx_hash: str | None = None,
+) -> Settlement:
     keeper.metrics.settlements.labels("failed").inc()
     keeper.alerter.alert(
         "settlement",
         f"vault {vault}: cannot settle expired series {series_id}: {reason}",
         key=f"{vault}:{series_id}",
     )
-    return Settlement(vault, series_id, hint, "failed", reason)
+    return Settlement(vault, series_id, hint, "failed", reason, tx_hash)
+
+
+def _by_other(
+    keeper: Keeper,
+    vault: str,
+    series_id: int,
+    hint: int,
+    reason: str,
+    tx_hash: str | None = None,
+) -> Settlement:
+    """Someone else settled the series first: nothing is lost, nothing to alert."""
+    keeper.metrics.settlements.labels("settled_by_other").inc()
+    logger.info("series %d of %s was settled by someone else first (%s)", series_id, vault, reason)
+    return Settlement(vault, series_id, hint, "settled_by_other", reason, tx_hash)
+
+
+def book_resumed(
+    keeper: Keeper, outcome: SendOutcome, to: str, data: bytes, vaults: Sequence[str]
+) -> None:
+    """Book a settlement or queue fill sent by an earlier cycle and finished by this one.
+
+    Called by :func:`keeper.app.act.settle_in_flight` for a transaction that is not a
+    rebalance: a ``settle`` is counted as the in-cycle path counts it (``settled``,
+    ``settled_by_other`` when it did not get mined but the series is settled now, else ``failed``
+    and a ``settlement`` alert), a queue ``fill`` that did not get mined is alerted as
+    ``redemption_queue``, and any other call that did not get mined as ``settlement``.
+
+    Args:
+        keeper: The collaborators.
+        outcome: How the transaction ended (a cancel counts as not mined).
+        to: The call's target (the call a cancel replaced, for a cancel).
+        data: The call's calldata (likewise).
+        vaults: The vaults of the transaction's journal intent.
+    """
+    _count_gas(keeper, outcome)
+    mined = outcome.status == TxStatus.MINED and not outcome.cancelled
+    how = "cancelled" if outcome.cancelled else str(outcome.status)
+    selector = bytes(data[:4])
+    if selector == SETTLE_SELECTOR and len(data) >= 68:
+        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint256"], data[4:68]))
+        if mined:
+            keeper.metrics.settlements.labels("settled").inc()
+            logger.info("settled series %d of %s at round %d (resumed)", series_id, to, hint)
+            return
+        reason = f"transaction {outcome.tx_hash} ended {how}"
+        vault = keeper.w3.eth.contract(
+            address=Web3.to_checksum_address(to), abi=load_artifact("OptionVault").abi
+        )
+        if _is_settled(vault, series_id):
+            _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
+        else:
+            _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
+        return
+    owner = vaults[0] if vaults else to
+    if mined:
+        logger.info("transaction %s to %s mined (resumed)", outcome.tx_hash, to)
+    elif selector == FILL_SELECTOR:
+        _queue_alert(keeper, owner, f"transaction {outcome.tx_hash} ended {how}")
+    else:
+        keeper.alerter.alert(
+            "settlement",
+            f"transaction {outcome.tx_hash} to {to} for {owner} ended {how}",
+            key=outcome.tx_hash,
+        )
 
 
 def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:

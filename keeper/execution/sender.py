@@ -438,6 +438,18 @@ class Sender:
         self._emit("replaced", last)
         return sent
 
+    def call_of(self, tx_hash: str) -> tuple[str, bytes]:
+        """The ``(to, data)`` of a journaled version (a cancel: the keeper itself, no data).
+
+        Lets the caller tell what a finished transaction was (a batch, a vault's own call, a
+        settlement) from the signed bytes the journal holds.
+
+        Raises:
+            KeyError: The journal holds no version with this hash.
+        """
+        decoded = _decode_raw(self.journal.tx(tx_hash).raw_tx)
+        return str(decoded["to"]), bytes(decoded["data"])
+
     def _is_cancel(self, record: TxRecord) -> bool:
         decoded = _decode_raw(record.raw_tx)
         return decoded["to"] == self.address and not decoded["data"]

@@ -56,7 +56,8 @@ class Metrics:
             "Vaults out of band that the policy wants but whose own checks refuse (last cycle)",
             registry=r,
         )
-        # Settlement of expired series (keeper/app/settle.py).
+        # Settlement of expired series (keeper/app/settle.py). outcome: settled, settled_by_other
+        # (someone else settled it first: no alert), failed, waiting, simulated.
         self.settlements = Counter(
             "keeper_settlements",
             "Settlements of expired series by outcome",

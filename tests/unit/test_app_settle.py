@@ -1,0 +1,235 @@
+"""Settling expired series with stand-in contracts: who settled first, and what is alerted."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
+from web3.exceptions import ContractLogicError
+
+from keeper.app.collaborators import Keeper
+from keeper.app.settle import settle_expired
+from keeper.execution.journal import Journal, TxRecord, TxStatus
+from keeper.execution.sender import SendOutcome
+from keeper.units import Wei
+from tests.unit.test_app_cycle import NOW, make_keeper, snap
+
+SETTLE = bytes(keccak(text="settle(uint256,uint256)")[:4])
+ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
+VAULT = "0x" + "a1" * 20
+FEED = "0x" + "fe" * 20
+NO_QUEUE = "0x" + "00" * 20
+HINT = 77
+
+
+class _Call:
+    """A bound contract call: ``call()``, ``estimate_gas()`` and its calldata."""
+
+    def __init__(
+        self, read: Callable[[], Any], data: bytes = b"", estimate: Callable[[], int] | None = None
+    ) -> None:
+        self._read, self._data, self._estimate = read, data, estimate
+
+    def call(self) -> Any:
+        return self._read()
+
+    def estimate_gas(self, tx: dict[str, Any]) -> int:
+        assert self._estimate is not None
+        return self._estimate()
+
+    def _encode_transaction_data(self) -> str:
+        return "0x" + self._data.hex()
+
+
+class _Functions:
+    def __init__(self, vault: FakeVault) -> None:
+        self.v = vault
+
+    def openSeries(self) -> _Call:  # noqa: N802  # the contract's name
+        return _Call(lambda: [tuple(s) for s in self.v.rows.values()])
+
+    def oracle(self) -> _Call:
+        return _Call(lambda: FEED)
+
+    def series(self, sid: int) -> _Call:
+        return _Call(lambda: tuple(self.v.rows[sid]))
+
+    def redemptionQueue(self) -> _Call:  # noqa: N802
+        return _Call(lambda: NO_QUEUE)
+
+    def settle(self, sid: int, hint: int) -> _Call:
+        return _Call(
+            lambda: None,
+            SETTLE + abi_encode(["uint256", "uint256"], [sid, hint]),
+            lambda: self.v.simulate_settle(sid),
+        )
+
+
+@dataclass
+class FakeVault:
+    """One vault's series: ``rows[id] = [id, kind, strike, cap, expiry, size, settled, payout]``."""
+
+    address: str = VAULT
+    rows: dict[int, list[Any]] = field(default_factory=dict)
+    #: Raised by the settle simulation, if set.
+    sim_error: ContractLogicError | None = None
+
+    def __post_init__(self) -> None:
+        self.functions = _Functions(self)
+
+    def add_expired(self, sid: int) -> None:
+        self.rows[sid] = [sid, 0, 3000 * 10**8, 0, NOW - 3600, 10**18, False, 0]
+
+    def settled(self, sid: int) -> bool:
+        return bool(self.rows[sid][6])
+
+    def simulate_settle(self, sid: int) -> int:
+        if self.sim_error is not None:
+            raise self.sim_error
+        return 40_000
+
+
+@dataclass
+class FakeEth:
+    vault: FakeVault
+    chain_id: int = 10
+    block_number: int = 100
+
+    def contract(self, address: str, abi: Any) -> FakeVault:
+        assert address.lower() == self.vault.address.lower()
+        return self.vault
+
+
+@dataclass
+class FakeW3:
+    eth: FakeEth
+
+
+@dataclass
+class SettleSender:
+    """Sends through a journal; ``on_mine`` runs as the transaction is mined (the same block)."""
+
+    status: str = "mined"
+    on_mine: Callable[[], None] | None = None
+    address: str = "0x" + "ee" * 20
+    journal: Journal = field(default_factory=lambda: Journal(":memory:"))
+    sent: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def submit_new(
+        self, vaults: Any, block: int, to: str, data: bytes, gas: int, **kw: Any
+    ) -> TxRecord:
+        intent = self.journal.open_intent(vaults, block, kw.get("note", ""))
+        self.sent.append((to, data))
+        return self.journal.record_signed(
+            intent_id=intent,
+            account=self.address,
+            nonce=len(self.sent) - 1,
+            tx_hash=f"0x{len(self.sent):064x}",
+            raw_tx="0x02",
+            max_fee=Wei(1),
+            priority_fee=Wei(1),
+            gas=gas,
+        )
+
+    def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+        if self.on_mine is not None:
+            self.on_mine()
+        tx_hash = f"0x{nonce + 1:064x}"
+        self.journal.mark(tx_hash, TxStatus(self.status))
+        return SendOutcome(nonce, tx_hash, TxStatus(self.status), 101, 30_000, Wei(7), 0)
+
+
+def settle_keeper(
+    monkeypatch: pytest.MonkeyPatch, vault: FakeVault, sender: SettleSender | None
+) -> Keeper:
+    monkeypatch.setattr("keeper.app.settle.expiry_round", lambda w3, feed, expiry, now: HINT)
+    k = make_keeper([snap(0, 0)], sender=sender)
+    k.w3 = FakeW3(FakeEth(vault))  # type: ignore[assignment]
+    return k
+
+
+def outcomes(k: Keeper) -> dict[str, float]:
+    names = ("settled", "settled_by_other", "failed", "simulated", "waiting")
+    return {
+        n: v
+        for n in names
+        if (v := k.metrics.value("keeper_settlements_total", {"outcome": n})) != 0
+    }
+
+
+def test_an_expired_series_is_settled_through_the_sender(monkeypatch: pytest.MonkeyPatch) -> None:
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert (s.series_id, s.round_id, s.outcome) == (3, HINT, "settled")
+    assert sender.sent == [(VAULT, SETTLE + abi_encode(["uint256", "uint256"], [3, HINT]))]
+    assert outcomes(k) == {"settled": 1}
+    assert k.metrics.value("keeper_expired_unsettled") == 0
+
+
+def test_a_settlement_beaten_in_its_block_is_settled_by_another_not_an_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The simulation passed; someone else's settle landed first in the same block."""
+    vault = FakeVault()
+    vault.add_expired(3)
+
+    def other_settles_first() -> None:
+        vault.rows[3][6] = True
+
+    sender = SettleSender("reverted", on_mine=other_settles_first)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "settled_by_other"
+    assert s.tx_hash == f"0x{1:064x}"  # our reverted transaction
+    assert outcomes(k) == {"settled_by_other": 1}
+    assert "settlement" not in [a["kind"] for a in k.alerter.sent]
+    assert k.metrics.value("keeper_expired_unsettled") == 0  # the series is settled
+    assert k.metrics.value("keeper_gas_spent_wei_total") == 30_000 * 7  # paid all the same
+
+
+def test_a_settlement_reverted_with_the_series_still_unsettled_is_alerted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vault, sender = FakeVault(), SettleSender("reverted")
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "failed"
+    assert "reverted" in s.reason
+    assert outcomes(k) == {"failed": 1}
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+    assert k.metrics.value("keeper_expired_unsettled") == 1
+
+
+def test_a_simulation_refused_as_already_settled_is_settled_by_another(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The series was settled between the keeper's read and its simulation: nothing to do."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    data = "0x" + (ALREADY_SETTLED + abi_encode(["uint256"], [3])).hex()
+    vault.sim_error = ContractLogicError("execution reverted", data=data)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "settled_by_other"
+    assert s.tx_hash is None
+    assert sender.sent == []
+    assert outcomes(k) == {"settled_by_other": 1}
+    assert k.alerter.sent == []
+
+
+def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch) -> None:
+    vault = FakeVault()
+    vault.add_expired(3)
+    vault.sim_error = ContractLogicError("execution reverted", data="0xdeadbeef")
+    k = settle_keeper(monkeypatch, vault, SettleSender())
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "failed"
+    assert s.reason.startswith("simulation reverted")
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
