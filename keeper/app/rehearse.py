@@ -6,10 +6,19 @@
 2. makes an anvil dev account a keeper on the fork's batcher: it impersonates the batcher's admin
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
    the admin is found from the batcher's ``RoleGranted`` logs unless given;
-3. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
+3. grants that account each kept vault's ``KEEPER_ROLE`` the same way (impersonating the vault's
+   admin: the batcher's admin if it holds the vault's admin role, else one found from the vault's
+   ``RoleGranted`` logs), as ``Deploy.s.sol`` grants the production keeper, so that a plan of one
+   vault is sent to the vault itself (``KEEPER_DIRECT_SINGLE``) as in production. A vault whose
+   admin cannot be found is not an error: a warning says its lone rehearsals take the batcher
+   path, and the report says, per vault, whether the account holds its role
+   (:class:`VaultRole`);
+4. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
    :func:`keeper.app.cycle.run_cycle`, the code path of ``keeper run`` -- signing with that account,
    with a throwaway journal (the live keeper's journal is never touched);
-4. reads the batch's per-vault outcomes from the receipt, and stops the fork anvil by its PID.
+5. reads the per-vault outcomes from the receipt (:func:`tx_outcomes`: the batcher's events for a
+   batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction),
+   and stops the fork anvil by its PID.
 
 Nothing is sent to the forked (live) chain itself: every transaction goes to the local fork. An
 unreachable fork URL is reported as such before anvil is started.
@@ -20,6 +29,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,8 +39,10 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
 from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.wiring import build_keeper
@@ -52,13 +64,29 @@ _GAS_FUNDING_WEI = 100 * 10**18
 
 @dataclass(frozen=True)
 class RehearsedVault:
-    """One vault of the rehearsed batch."""
+    """One vault of the rehearsed transaction (a batch, or a lone vault's own call)."""
 
     vault: str
     ok: bool
     delta_before: int | None
     delta_after: int | None
     reason: str | None
+    #: Where the outcome was read: the batcher's ``VaultRebalanced``/``VaultRebalanceFailed``,
+    #: the vault's own ``Rebalanced``, or ``receipt`` (a direct transaction's status).
+    event: str = ""
+
+
+@dataclass(frozen=True)
+class VaultRole:
+    """Whether the rehearsal account holds a vault's ``KEEPER_ROLE`` on the fork."""
+
+    vault: str
+    #: Held: a plan of this vault alone is sent to the vault itself, as in production.
+    held: bool
+    #: The vault admin impersonated to grant it (``None``: already held, or not granted).
+    admin: str | None
+    #: Why it is not held (``None`` when it is).
+    note: str | None
 
 
 @dataclass
@@ -79,16 +107,24 @@ class RehearsalReport:
     outcomes: list[RehearsedVault]
     tx_hash: str | None
     tx_status: str | None
+    #: The transaction's recipient (receipt ``to``): the batcher, or a lone vault itself.
+    tx_to: str | None
     gas_used: int
     l2_fee_wei: int
     l1_fee_wei: int
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    vault_roles: list[VaultRole] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
     def rebalanced(self) -> list[str]:
-        """The vaults whose rebalance succeeded in the fork's batch."""
+        """The vaults whose rebalance succeeded in the fork's transaction."""
         return [o.vault for o in self.outcomes if o.ok]
+
+    @property
+    def direct(self) -> bool:
+        """The transaction went to a vault itself, not through the batcher."""
+        return self.tx_to is not None and self.tx_to != self.batcher
 
     @property
     def total_fee_wei(self) -> int:
@@ -99,7 +135,11 @@ class RehearsalReport:
     def of(
         cls, result: CycleResult, outcomes: list[RehearsedVault], **where: Any
     ) -> RehearsalReport:
-        """The report of a rehearsed cycle; ``where`` names the fork, keeper, admin and time."""
+        """The report of a rehearsed cycle.
+
+        ``where`` names the fork, keeper, admin, the transaction's recipient, the vault roles
+        and the time.
+        """
         return cls(
             vaults=result.vaults,
             planned=list(result.planned),
@@ -120,6 +160,7 @@ class RehearsalReport:
         """JSON-ready (``keeper rehearse --json``)."""
         d = asdict(self)
         d["rebalanced"] = self.rebalanced
+        d["direct"] = self.direct
         d["total_fee_wei"] = self.total_fee_wei
         return d
 
@@ -138,15 +179,12 @@ def _rpc(w3: Web3, method: str, *params: Any) -> Any:
     return resp.get("result")
 
 
-def find_batcher_admin(w3: Web3, batcher: str) -> str:
-    """The first account granted the batcher's admin role that still holds it (from logs).
+def _logged_admin(w3: Web3, contract: Contract) -> str | None:
+    """The first account granted ``contract``'s admin role that still holds it (from logs).
 
     Raises:
-        ConfigError: No such account found (pass ``--admin``).
+        ConfigError: The logs cannot be read (the message names the exception type).
     """
-    contract = w3.eth.contract(
-        address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
-    )
     try:
         logs = w3.eth.get_logs(
             {
@@ -157,14 +195,30 @@ def find_batcher_admin(w3: Web3, batcher: str) -> str:
             }
         )
     except (Web3Exception, ValueError, OSError) as exc:
-        raise ConfigError(
-            f"cannot read the batcher's RoleGranted logs ({type(exc).__name__}): pass --admin"
-        ) from None
+        raise ConfigError(f"cannot read the RoleGranted logs ({type(exc).__name__})") from None
     for log in logs:
         candidate = to_checksum_address("0x" + bytes(log["topics"][2])[-20:].hex())
         if contract.functions.hasRole(bytes(32), candidate).call():
             return str(candidate)
-    raise ConfigError(f"no current admin of batcher {batcher} found in its logs: pass --admin")
+    return None
+
+
+def find_batcher_admin(w3: Web3, batcher: str) -> str:
+    """The first account granted the batcher's admin role that still holds it (from logs).
+
+    Raises:
+        ConfigError: No such account found (pass ``--admin``).
+    """
+    contract = w3.eth.contract(
+        address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
+    )
+    try:
+        found = _logged_admin(w3, contract)
+    except ConfigError as exc:
+        raise ConfigError(f"batcher {batcher}: {exc}: pass --admin") from None
+    if found is None:
+        raise ConfigError(f"no current admin of batcher {batcher} found in its logs: pass --admin")
+    return found
 
 
 def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
@@ -197,20 +251,117 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
     logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
 
 
-def batch_outcomes(w3: Web3, batcher: str, tx_hash: str) -> list[RehearsedVault]:
+def grant_vault_keepers(
+    w3: Web3, vaults: Sequence[str], keeper: str, admin: str | None = None
+) -> list[VaultRole]:
+    """On the fork: grant ``keeper`` each vault's ``KEEPER_ROLE``, impersonating its admin.
+
+    A vault's admin is ``admin`` if it holds the vault's ``DEFAULT_ADMIN_ROLE``, else the first
+    current holder found in the vault's ``RoleGranted`` logs. A vault whose admin cannot be found
+    (or whose grant fails) is not an error: it is logged as a warning -- a plan of that vault
+    alone goes through the batcher in the rehearsal -- and reported as not held.
+    """
+    return [_grant_vault_keeper(w3, vault, keeper, admin) for vault in vaults]
+
+
+def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, admin: str | None) -> VaultRole:
+    contract = w3.eth.contract(
+        address=to_checksum_address(vault), abi=load_artifact("OptionVault").abi
+    )
+    vault = str(contract.address)
+    if admin is not None:
+        admin = str(to_checksum_address(admin))
+    role = bytes(contract.functions.KEEPER_ROLE().call())
+    if contract.functions.hasRole(role, keeper).call():
+        return VaultRole(vault, True, None, None)
+    who: str | None = None
+    if admin is not None and contract.functions.hasRole(bytes(32), admin).call():
+        who = admin
+    else:
+        try:
+            who = _logged_admin(w3, contract)
+        except ConfigError as exc:
+            return _not_held(vault, str(exc))
+    if who is None:
+        return _not_held(vault, "no current admin found in its RoleGranted logs")
+    _rpc(w3, "anvil_impersonateAccount", who)
+    try:
+        _rpc(w3, "anvil_setBalance", who, hex(_GAS_FUNDING_WEI))
+        try:
+            tx_hash = contract.functions.grantRole(role, keeper).transact({"from": who})
+            status = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"]
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            return _not_held(vault, f"grantRole by {who} failed ({type(exc).__name__})")
+        if status != 1:
+            return _not_held(vault, f"grantRole by {who} reverted")
+    finally:
+        _rpc(w3, "anvil_stopImpersonatingAccount", who)
+    logger.info("fork: %s granted vault %s's keeper role by %s", keeper, vault, who)
+    return VaultRole(vault, True, who, None)
+
+
+def _not_held(vault: str, why: str) -> VaultRole:
+    note = f"{why}: a rehearsal of this vault alone takes the batcher path"
+    logger.warning("fork: vault %s's keeper role not granted: %s", vault, note)
+    return VaultRole(vault, False, None, note)
+
+
+def tx_outcomes(w3: Web3, batcher: str, tx_hash: str) -> tuple[str | None, list[RehearsedVault]]:
+    """The recipient and per-vault outcomes of the rehearsal's mined transaction.
+
+    A batch (sent to the batcher) is read from the batcher's events. A lone vault's own call
+    (sent to the vault) emits no batcher event: it is read from the vault's ``Rebalanced`` event,
+    or failed by the receipt's status.
+    """
+    receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    to = receipt.get("to")
+    recipient = str(to_checksum_address(to)) if to else None
+    if recipient is None or recipient == to_checksum_address(batcher):
+        return recipient, batch_outcomes(w3, batcher, receipt)
+    return recipient, vault_outcomes(w3, recipient, receipt)
+
+
+def batch_outcomes(w3: Web3, batcher: str, receipt: TxReceipt) -> list[RehearsedVault]:
     """Per-vault outcomes of a mined ``rebalanceBatch``, from the batcher's events."""
     contract = w3.eth.contract(
         address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
     )
-    receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
     out: list[RehearsedVault] = []
     for ev in contract.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(RehearsedVault(str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None))
+        out.append(
+            RehearsedVault(
+                str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None, "VaultRebalanced"
+            )
+        )
     for ev in contract.events.VaultRebalanceFailed().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
-        out.append(RehearsedVault(str(a["vault"]), False, None, None, "0x" + a["reason"].hex()))
+        reason = "0x" + a["reason"].hex()
+        out.append(
+            RehearsedVault(str(a["vault"]), False, None, None, reason, "VaultRebalanceFailed")
+        )
     return out
+
+
+def vault_outcomes(w3: Web3, vault: str, receipt: TxReceipt) -> list[RehearsedVault]:
+    """The outcome of a lone vault's own ``rebalance``/``rebalanceTo`` transaction.
+
+    From the vault's ``Rebalanced`` event when it was emitted, else from the receipt: a reverted
+    transaction (the chain moved between the simulation and the mining) failed.
+    """
+    contract = w3.eth.contract(
+        address=to_checksum_address(vault), abi=load_artifact("OptionVault").abi
+    )
+    for ev in contract.events.Rebalanced().process_receipt(receipt, errors=DISCARD):
+        if ev["address"] == contract.address:
+            a = ev["args"]
+            return [
+                RehearsedVault(
+                    contract.address, True, a["deltaBefore"], a["deltaAfter"], None, "Rebalanced"
+                )
+            ]
+    why = "reverted" if receipt["status"] != 1 else "mined without a Rebalanced event"
+    return [RehearsedVault(contract.address, False, None, None, why, "receipt")]
 
 
 def rehearse(
@@ -228,7 +379,9 @@ def rehearse(
             signer and journal are replaced by the fork's, an anvil account and a temp file.
         fork_url: The RPC to fork (never sent a transaction).
         block: Fork at this block (default: latest).
-        admin: The batcher admin to impersonate (default: found from the batcher's logs).
+        admin: The batcher admin to impersonate (default: found from the batcher's logs). That
+            batcher admin is also each vault's admin if it holds the vault's admin role; else the
+            vault's admin is found from the vault's logs.
         keeper_index: Which anvil dev account signs.
 
     Raises:
@@ -253,9 +406,10 @@ def rehearse(
             journal = Path(tmp) / "rehearsal-journal.sqlite"
             fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
+            roles = grant_vault_keepers(w3, keeper.vaults, signer.address, who)
             result: CycleResult = run_cycle(keeper)
-            outcomes = (
-                batch_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else []
+            tx_to, outcomes = (
+                tx_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else (None, [])
             )
             if keeper.sender is not None:
                 keeper.sender.journal.close()
@@ -268,6 +422,8 @@ def rehearse(
                 keeper=signer.address,
                 admin=str(who),
                 batcher=settings.batcher,
+                tx_to=tx_to,
+                vault_roles=roles,
                 seconds=time.monotonic() - started,
             )
     finally:

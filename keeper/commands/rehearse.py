@@ -1,7 +1,8 @@
 """``keeper rehearse --fork-url URL``: run the keeper for real on an anvil fork, and report.
 
 See :mod:`keeper.app.rehearse`. The table says what the keeper would have done on the forked chain
-(the vaults planned and rebalanced) and what it cost on the fork (gas, L2 fee, L1 data fee).
+(the vaults planned and rebalanced, each vault's keeper role, where the transaction went) and
+what it cost on the fork (gas, L2 fee, L1 data fee).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, rehearse
+from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
 from keeper.settings import checksum, env_file_arg, load_settings, secret_values
@@ -26,10 +27,12 @@ def register(subparsers: Any) -> None:
         help="run one real keeper cycle on an anvil fork of any RPC and report it",
         description=(
             "Start anvil forked from --fork-url, register an anvil dev account as a keeper on "
-            "the fork's batcher (impersonating the batcher's admin), run one keeper cycle -- the "
-            "same code as `keeper run` -- signing with that account, and print what it would "
-            "have done on the live chain and what it cost (gas, L2 fee, L1 data fee). The batch is "
-            "sent to the local fork only, never to the live chain; the fork is stopped afterwards."
+            "the fork's batcher (impersonating the batcher's admin) and grant it each vault's "
+            "keeper role (impersonating the vault's admin), so a lone vault is sent to the vault "
+            "itself as in production; run one keeper cycle -- the same code as `keeper run` -- "
+            "signing with that account, and print what it would have done on the live chain and "
+            "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
+            "only, never to the live chain; the fork is stopped afterwards."
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
@@ -41,7 +44,11 @@ def register(subparsers: Any) -> None:
         help="addresses file (lens, batcher, vaults, factory, chain_id)",
     )
     p.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
-    p.add_argument("--admin", metavar="ADDR", help="batcher admin to impersonate (default: logs)")
+    p.add_argument(
+        "--admin",
+        metavar="ADDR",
+        help="batcher admin to impersonate, also each vault's if it is theirs (default: logs)",
+    )
     p.add_argument(
         "--keeper-index",
         type=int,
@@ -82,6 +89,17 @@ def _eth(wei: int) -> str:
     return f"{wei / 1e18:.9f} ETH"  # display only: the JSON carries exact wei
 
 
+def _role_line(role: VaultRole) -> str:
+    if not role.held:
+        return f"vault {role.vault}: keeper role NOT held ({role.note})"
+    if role.admin is None:
+        return f"vault {role.vault}: keeper role already held (a lone vault goes to it directly)"
+    return (
+        f"vault {role.vault}: keeper role granted by impersonating {role.admin} "
+        "(a lone vault goes to it directly)"
+    )
+
+
 def format_report(r: RehearsalReport) -> str:
     """Render a rehearsal as a table."""
     lines = [
@@ -89,6 +107,7 @@ def format_report(r: RehearsalReport) -> str:
         f"{r.seconds:.1f}s",
         f"keeper {r.keeper} (anvil account) registered on batcher {r.batcher} "
         f"by impersonating {r.admin}",
+        *(_role_line(role) for role in r.vault_roles),
         "",
     ]
     outcome = {o.vault: o for o in r.outcomes}
@@ -121,9 +140,10 @@ def format_report(r: RehearsalReport) -> str:
     if r.tx_hash is None:
         on_fork = "on the fork: no rebalance was needed, so no batch was sent"
     else:
+        to = f"vault {r.tx_to} (direct)" if r.direct else f"batcher {r.batcher}"
         on_fork = (
             f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
-            f"({r.tx_status or '-'}), sent by {r.keeper} to the local fork"
+            f"({r.tx_status or '-'}), sent by {r.keeper} to {to} on the local fork"
         )
     lines += [
         "",

@@ -97,6 +97,17 @@ def _common(p: Parent, tmp_path: Path) -> list[str]:
     return ["--env-file", os.devnull, "--addresses", str(p.addresses)]
 
 
+def _lone(p: Parent, tmp_path: Path, vault: Contract) -> list[str]:
+    """Options keeping ``vault`` alone: a plan of one vault, as production often sends."""
+    addresses = tmp_path / "lone.json"
+    addresses.write_text(json.dumps({**p.stack.to_json(p.node.url), "vaults": [vault.address]}))
+    return ["--env-file", os.devnull, "--addresses", str(addresses)]
+
+
+def _keeper_role(vault: Contract) -> bytes:
+    return bytes(vault.functions.KEEPER_ROLE().call())
+
+
 def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -131,6 +142,13 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     assert report["chain_id"] == 31337
     assert report["keeper"] == rehearsal_account
     assert report["admin"] == p.stack.admin
+    # a batch of several vaults goes through the batcher, whose events give the outcomes
+    assert report["tx_to"] == p.stack.batcher
+    assert {o["event"] for o in report["outcomes"]} == {"VaultRebalanced"}
+    # the account was granted each vault's keeper role too, as Deploy.s.sol grants production's
+    assert report["vault_roles"] == [
+        {"vault": v.address, "held": True, "admin": p.stack.admin, "note": None} for v in p.vaults
+    ]
     assert report["gas_used"] > 100_000
     assert report["l2_fee_wei"] > 0
     assert report["l1_fee_wei"] > 0  # the devnet's OP fee oracle is forked too
@@ -141,6 +159,8 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     assert p.w3.eth.get_transaction_count(p.stack.keeper) == keeper_nonce
     assert p.w3.eth.get_transaction_count(rehearsal_account) == 0
     assert not p.batcher.functions.isKeeper(rehearsal_account).call()
+    for v in p.vaults:
+        assert not v.functions.hasRole(_keeper_role(v), rehearsal_account).call()
     assert p.out_of_band() == expected
 
     # the human table
@@ -154,6 +174,82 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     assert f"the live chain ({p.node.url}) is untouched: nothing was sent to it" in table
     assert "nothing was sent to the forked chain" not in table
     assert p.out_of_band() == expected
+
+
+def test_a_lone_vault_is_rehearsed_as_production_sends_it_to_the_vault_itself(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parent
+    vault = p.vaults[0]
+    rehearsal_account = account(ANVIL_KEYS[9]).address
+    args = ["rehearse", "--fork-url", p.node.url, *_lone(p, tmp_path, vault), "--policy", POLICY]
+
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["planned"] == [vault.address]
+    assert report["vault_roles"] == [
+        {"vault": vault.address, "held": True, "admin": p.stack.admin, "note": None}
+    ]
+    # the transaction went to the vault (receipt ``to``), not to the batcher
+    assert report["tx_status"] == "mined"
+    assert report["tx_to"] == vault.address
+    # no batcher event: the outcome is the vault's own Rebalanced event
+    assert len(report["outcomes"]) == 1
+    outcome = report["outcomes"][0]
+    assert outcome["vault"] == vault.address
+    assert outcome["ok"] is True
+    assert outcome["event"] == "Rebalanced"
+    assert outcome["delta_before"] != outcome["delta_after"]
+    assert report["rebalanced"] == [vault.address]
+    # the parent is untouched: the role was granted on the fork only
+    assert not vault.functions.hasRole(_keeper_role(vault), rehearsal_account).call()
+    assert vault.address in p.out_of_band()
+
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert f"vault {vault.address}: keeper role granted by impersonating {p.stack.admin}" in table
+    assert "on the fork: 1 of them rebalanced in tx 0x" in table
+    assert f"sent by {rehearsal_account} to vault {vault.address} (direct)" in table
+
+
+def test_a_vault_without_a_findable_admin_is_rehearsed_through_the_batcher(
+    parent: Parent,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    p = parent
+    vault = p.vaults[0]
+    # nobody holds the vault's admin role any more: the rehearsal cannot grant its keeper role
+    transact(p.w3, account(ANVIL_KEYS[0]), vault.functions.renounceRole(bytes(32), p.stack.admin))
+    args = ["rehearse", "--fork-url", p.node.url, *_lone(p, tmp_path, vault), "--policy", POLICY]
+
+    assert main([*args, "--json"]) == 0
+    out, err = capsys.readouterr()
+    report = json.loads(out)
+
+    [role] = report["vault_roles"]
+    assert role["vault"] == vault.address
+    assert role["held"] is False
+    assert role["admin"] is None
+    assert "batcher path" in role["note"]
+    # a warning (stderr, JSON lines), not an error
+    warnings = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any(
+        w["level"] == "warning" and vault.address in w["msg"] and "batcher path" in w["msg"]
+        for w in warnings
+    )
+    # still rehearsed, through the batcher, whose events give the outcome
+    assert report["tx_status"] == "mined"
+    assert report["tx_to"] == p.stack.batcher
+    assert [(o["vault"], o["ok"], o["event"]) for o in report["outcomes"]] == [
+        (vault.address, True, "VaultRebalanced")
+    ]
+
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert f"vault {vault.address}: keeper role NOT held" in table
+    assert f"to batcher {p.stack.batcher}" in table
 
 
 def test_rehearsal_at_an_earlier_block_sees_that_state(

@@ -1,0 +1,84 @@
+"""``keeper rehearse``'s outcomes of a direct transaction and its report of the vault roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils.address import to_checksum_address
+from web3 import Web3
+
+from keeper.app.rehearse import RehearsalReport, RehearsedVault, VaultRole, vault_outcomes
+from keeper.commands.rehearse import format_report
+
+VAULT = to_checksum_address("0x" + "11" * 20)
+OTHER = to_checksum_address("0x" + "22" * 20)
+BATCHER = to_checksum_address("0x" + "33" * 20)
+ADMIN = to_checksum_address("0x" + "44" * 20)
+KEEPER = to_checksum_address("0x" + "55" * 20)
+
+
+def _receipt(status: int, logs: list[dict[str, Any]] | None = None) -> Any:
+    return {"status": status, "logs": logs or [], "to": VAULT}
+
+
+def test_a_reverted_direct_transaction_fails_its_vault_by_the_receipt_status() -> None:
+    [outcome] = vault_outcomes(Web3(), VAULT, _receipt(0))
+    assert outcome == RehearsedVault(VAULT, False, None, None, "reverted", "receipt")
+
+
+def test_a_mined_direct_transaction_without_the_event_is_not_counted_as_rebalanced() -> None:
+    [outcome] = vault_outcomes(Web3(), VAULT, _receipt(1))
+    assert not outcome.ok
+    assert outcome.reason == "mined without a Rebalanced event"
+
+
+def _report(tx_to: str | None, roles: list[VaultRole]) -> RehearsalReport:
+    return RehearsalReport(
+        fork_url="http://x",
+        fork_block=1,
+        chain_id=31337,
+        keeper=KEEPER,
+        admin=ADMIN,
+        batcher=BATCHER,
+        vaults=2,
+        planned=[VAULT],
+        simulated=[VAULT],
+        dropped={},
+        skipped={},
+        outcomes=[RehearsedVault(VAULT, True, 5, 0, None, "Rebalanced")],
+        tx_hash="0xab",
+        tx_status="mined",
+        tx_to=tx_to,
+        gas_used=1,
+        l2_fee_wei=1,
+        l1_fee_wei=1,
+        vault_roles=roles,
+    )
+
+
+def test_the_report_says_per_vault_whether_the_account_holds_its_keeper_role() -> None:
+    roles = [
+        VaultRole(VAULT, True, ADMIN, None),
+        VaultRole(OTHER, False, None, "no current admin found: the batcher path"),
+    ]
+    report = _report(VAULT, roles)
+    assert report.direct
+    assert report.to_dict()["direct"] is True
+    assert report.to_dict()["vault_roles"][1] == {
+        "vault": OTHER,
+        "held": False,
+        "admin": None,
+        "note": "no current admin found: the batcher path",
+    }
+    text = format_report(report)
+    assert f"vault {VAULT}: keeper role granted by impersonating {ADMIN}" in text
+    assert f"vault {OTHER}: keeper role NOT held (no current admin found: the batcher path)" in text
+    assert f"sent by {KEEPER} to vault {VAULT} (direct) on the local fork" in text
+
+
+def test_a_batch_is_reported_as_sent_to_the_batcher() -> None:
+    report = _report(BATCHER, [VaultRole(VAULT, True, None, None)])
+    assert not report.direct
+    text = format_report(report)
+    assert f"vault {VAULT}: keeper role already held" in text
+    assert f"sent by {KEEPER} to batcher {BATCHER} on the local fork" in text
