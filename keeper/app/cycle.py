@@ -56,7 +56,8 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     meter = _Meter(keeper)
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper)
-    settle_expired(keeper, seen.expired, seen.block, seen.timestamp)  # expired series first
+    # Expired series first; nothing is sent while an earlier transaction is pending.
+    settle_expired(keeper, seen.expired, seen.block, seen.timestamp, settled.blocked)
     views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views, seen.block)

@@ -21,7 +21,9 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
   settled (the other settle landed first in the same block). Logged at info, no alert;
 - ``failed``: a revert in simulation, a failed send, or a revert with the series still unsettled.
   Alerted (``settlement``);
-- ``waiting``: no oracle round since expiry yet; ``simulated``: a dry run.
+- ``waiting``: no oracle round since expiry yet, or an earlier transaction of the keeper's is
+  still pending (nothing new is sent until it is mined: that may be this very settlement);
+  ``simulated``: a dry run.
 
 ``keeper_expired_unsettled`` is the number left unsettled after the cycle. The gas of every
 mined settlement transaction, reverted or not, is counted in ``keeper_gas_spent_wei``.
@@ -101,11 +103,23 @@ class Settlement:
     tx_hash: str | None = None
 
 
-def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) -> list[Settlement]:
+def settle_expired(
+    keeper: Keeper, vaults: Sequence[str], block: int, now: int, blocked: str | None = None
+) -> list[Settlement]:
     """Settle every expired, unsettled series of ``vaults`` (see the module docstring).
 
     Reads nothing for a vault with no expired series; the cycle passes only the vaults whose lean
     snapshot holds one (:attr:`keeper.app.observe.Observation.expired`).
+
+    Args:
+        keeper: The collaborators.
+        vaults: The vaults to look at.
+        block: The block the cycle observed.
+        now: Its timestamp.
+        blocked: Why nothing new may be sent this cycle (an earlier transaction, perhaps this
+            very settlement, still pending: :func:`keeper.app.act.settle_in_flight`). Each
+            expired series is then ``waiting``, and nothing is simulated or sent: a settlement
+            is never sent twice.
     """
     out: list[Settlement] = []
     abi = load_artifact("OptionVault").abi
@@ -113,6 +127,10 @@ def settle_expired(keeper: Keeper, vaults: Sequence[str], block: int, now: int) 
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
         ids = [s[0] for s in vault.functions.openSeries().call() if not s[6] and s[4] <= now]
         if not ids:
+            continue
+        if blocked is not None:
+            keeper.metrics.settlements.labels("waiting").inc(len(ids))
+            out.extend(Settlement(vault.address, i, None, "waiting", blocked) for i in ids)
             continue
         feed = str(vault.functions.oracle().call())
         settled = [_settle_one(keeper, vault, feed, series_id, block, now) for series_id in ids]

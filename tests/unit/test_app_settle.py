@@ -233,3 +233,36 @@ def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch)
     assert s.outcome == "failed"
     assert s.reason.startswith("simulation reverted")
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+
+
+def test_nothing_is_settled_while_an_earlier_transaction_is_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A settlement still unmined from an earlier cycle must not be sent again at a new nonce."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW, blocked="tx at nonce 0 still pending")
+    assert (s.series_id, s.outcome) == (3, "waiting")
+    assert "still pending" in s.reason
+    assert sender.sent == []
+    assert outcomes(k) == {"waiting": 1}
+    assert k.metrics.value("keeper_expired_unsettled") == 1
+
+
+def test_the_cycle_hands_a_pending_transaction_to_the_settle_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keeper.app.act import Settled
+    from keeper.app.cycle import run_cycle
+
+    seen: list[str | None] = []
+
+    def settle(keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None) -> list:  # type: ignore[type-arg]
+        seen.append(blocked)
+        return []
+
+    monkeypatch.setattr("keeper.app.cycle.settle_in_flight", lambda k, h: Settled(blocked="p"))
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", settle)
+    run_cycle(make_keeper([snap(0, 0)]))
+    assert seen == ["p"]
