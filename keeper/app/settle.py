@@ -21,8 +21,10 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
   settled (the other settle landed first in the same block). Logged at info, no alert;
 - ``failed``: a revert in simulation, a failed send, or a revert with the series still unsettled.
   Alerted (``settlement``);
-- ``waiting``: no oracle round since expiry yet, or an earlier transaction of the keeper's is
-  still pending (nothing new is sent until it is mined: that may be this very settlement);
+- ``waiting``: no oracle round since expiry yet; or the settlement was sent and has no receipt
+  within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise); or
+  an earlier transaction of the keeper's is still pending (nothing new is sent until it is
+  mined: that may be this very settlement);
   ``simulated``: a dry run.
 
 ``keeper_expired_unsettled`` is the number left unsettled after the cycle. The gas of every
@@ -54,7 +56,7 @@ from web3.exceptions import ContractLogicError
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import read_with_retry
 from keeper.chain.rounds import expiry_round
-from keeper.errors import ExecutionError
+from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
 
@@ -75,6 +77,10 @@ SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint256)")[:4])
 FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
 #: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
 _SETTLED = 6
+
+
+class _PendingError(ExecutionError):
+    """Sent, but not settled within the wait: the journal keeps it, the next cycle books it."""
 
 
 class _RevertedError(ExecutionError):
@@ -162,6 +168,10 @@ def _settle_one(
         if already or (exc.outcome is not None and _is_settled(vault, series_id)):
             return _by_other(keeper, vault.address, series_id, hint, str(exc), tx_hash)
         return _failed(keeper, vault.address, series_id, hint, str(exc), tx_hash)
+    except _PendingError as exc:
+        keeper.metrics.settlements.labels("waiting").inc()
+        logger.info("settlement of series %d of %s: %s", series_id, vault.address, exc)
+        return Settlement(vault.address, series_id, hint, "waiting", str(exc))
     except ExecutionError as exc:
         return _failed(keeper, vault.address, series_id, hint, str(exc))
     if sent is None:
@@ -183,7 +193,9 @@ def _send(
     Raises:
         ExecutionError: The send failed, or the transaction was not mined (dropped); the message
             says which. A revert, in the simulation or at mining, is its subclass ``_RevertedError``
-            (with the revert data, or the reverted transaction).
+            (with the revert data, or the reverted transaction); a transaction sent but not
+            settled within the wait (no receipt yet, or stuck under the fee cap) is its subclass
+            ``_PendingError``: the journal keeps it and the next cycle's settle step books it.
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -200,7 +212,14 @@ def _send(
         record = sender.submit_new(
             [vault], block, to, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN, note=note
         )
+    except ExecutionError as exc:
+        raise ExecutionError(f"send failed: {exc}") from exc
+    try:
         outcome = sender.wait(record.nonce)
+    except (TxTimeoutError, FeeCapError) as exc:
+        raise _PendingError(
+            f"sent as {record.tx_hash}, no receipt yet ({exc}): the next cycle books it"
+        ) from exc
     except ExecutionError as exc:
         raise ExecutionError(f"send failed: {exc}") from exc
     _count_gas(keeper, outcome)
@@ -322,6 +341,9 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         sent = _send(
             keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue"
         )
+    except _PendingError as exc:
+        logger.info("redemption queue fill of %s: %s", vault.address, exc)
+        return None
     except ExecutionError as exc:
         _queue_alert(keeper, vault.address, str(exc))
         return None

@@ -266,3 +266,28 @@ def test_the_cycle_hands_a_pending_transaction_to_the_settle_step(
     monkeypatch.setattr("keeper.app.cycle.settle_expired", settle)
     run_cycle(make_keeper([snap(0, 0)]))
     assert seen == ["p"]
+
+
+def test_a_settlement_without_a_receipt_yet_waits_for_the_next_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Sent, no receipt within the cycle: the journal keeps it and the next cycle books it.
+
+    Counting it ``failed`` (with an alert) now and ``settled`` when it lands would count the
+    series twice.
+    """
+    from keeper.errors import TxTimeoutError
+
+    class SlowSender(SettleSender):
+        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
+
+    vault, sender = FakeVault(), SlowSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert (s.series_id, s.outcome) == (3, "waiting")
+    assert "no receipt" in s.reason
+    assert len(sender.sent) == 1
+    assert outcomes(k) == {"waiting": 1}
+    assert k.alerter.sent == []
