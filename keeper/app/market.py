@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 #: Oracle rounds kept per vault for the EWMA forecast.
 HISTORY_LEN = 512
-#: Blocks an L1-fee estimate is reused for when planning (two oracle calls saved per cycle). The
+#: Blocks an L1-fee estimate is reused for when planning (its oracle reads saved per cycle). The
 #: L1 fee moves with L1's base fees, once per L1 block (12 s: six 2-s OP blocks); a batch that is
 #: sent is always priced afresh on its exact signed bytes.
 L1_ESTIMATE_MAX_AGE_BLOCKS = 6
