@@ -236,19 +236,28 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
         raise ConfigError(f"{admin} is not an admin of batcher {contract.address}")
     if contract.functions.isKeeper(keeper).call():
         return
-    _rpc(w3, "anvil_impersonateAccount", admin)
     try:
-        _rpc(w3, "anvil_setBalance", admin, hex(_GAS_FUNDING_WEI))
-        try:
-            tx_hash = contract.functions.setKeeper(keeper, True).transact({"from": admin})
-        except (ContractLogicError, Web3Exception, ValueError) as exc:
-            raise ExecutionError(f"setKeeper on the fork failed: {exc}") from None
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-        if receipt["status"] != 1:
-            raise ExecutionError("setKeeper on the fork reverted")
-    finally:
-        _rpc(w3, "anvil_stopImpersonatingAccount", admin)
+        status = _send_as(w3, admin, contract.functions.setKeeper(keeper, True))
+    except (ContractLogicError, Web3Exception, ValueError) as exc:
+        raise ExecutionError(f"setKeeper on the fork failed: {exc}") from None
+    if status != 1:
+        raise ExecutionError("setKeeper on the fork reverted")
     logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
+
+
+def _send_as(w3: Web3, who: str, call: Any) -> int:
+    """On the fork: send ``call`` from ``who``, impersonated and funded for gas; its status.
+
+    Raises:
+        ContractLogicError, Web3Exception, ValueError: It could not be sent or mined in time.
+    """
+    _rpc(w3, "anvil_impersonateAccount", who)
+    try:
+        _rpc(w3, "anvil_setBalance", who, hex(_GAS_FUNDING_WEI))
+        tx_hash = call.transact({"from": who})
+        return int(w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"])
+    finally:
+        _rpc(w3, "anvil_stopImpersonatingAccount", who)
 
 
 def grant_vault_keepers(
@@ -284,18 +293,12 @@ def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, admin: str | None) ->
             return _not_held(vault, str(exc))
     if who is None:
         return _not_held(vault, "no current admin found in its RoleGranted logs")
-    _rpc(w3, "anvil_impersonateAccount", who)
     try:
-        _rpc(w3, "anvil_setBalance", who, hex(_GAS_FUNDING_WEI))
-        try:
-            tx_hash = contract.functions.grantRole(role, keeper).transact({"from": who})
-            status = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)["status"]
-        except (ContractLogicError, Web3Exception, ValueError) as exc:
-            return _not_held(vault, f"grantRole by {who} failed ({type(exc).__name__})")
-        if status != 1:
-            return _not_held(vault, f"grantRole by {who} reverted")
-    finally:
-        _rpc(w3, "anvil_stopImpersonatingAccount", who)
+        status = _send_as(w3, who, contract.functions.grantRole(role, keeper))
+    except (ContractLogicError, Web3Exception, ValueError) as exc:
+        return _not_held(vault, f"grantRole by {who} failed ({type(exc).__name__})")
+    if status != 1:
+        return _not_held(vault, f"grantRole by {who} reverted")
     logger.info("fork: %s granted vault %s's keeper role by %s", keeper, vault, who)
     return VaultRole(vault, True, who, None)
 
