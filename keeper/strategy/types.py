@@ -106,7 +106,9 @@ class RebalancePlan:
 
     ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's one-swap cost
     (:func:`keeper.strategy.costs.batch_cost_usd`): the marginal part holds the members' own gas
-    and calldata, the swap's gas, and the fee and impact on the net notional.
+    and calldata, the swap's gas, and the fee and impact on the net notional. For one vault sent
+    to itself (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal
+    part is what it costs beyond a batch's fixed part.
     """
 
     decisions: tuple[VaultDecision, ...]
