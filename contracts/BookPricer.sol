@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
+import {FixedPointMathLib} from "solady/utils/FixedPointMathLib.sol";
 import {BlackScholes} from "./libraries/BlackScholes.sol";
 import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 
@@ -16,15 +17,19 @@ import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 ///      code), so deployers still deploy one contract with no arguments. One external call per
 ///      book costs ~3k gas, a fraction of the pricing itself.
 ///
-///      A book is `uint256[]` holding each open series' two raw storage words ({SeriesLayout}),
+///      A book is `uint256[]` holding each open series' raw storage words ({SeriesLayout}),
 ///      exactly as {OptionBook} stores them: passing raw words keeps the vault's code and the
-///      call's encoding small.
+///      call's encoding small. Valuation takes both words of each series; delta takes word 0
+///      alone and recomputes the strike logarithms word 1 stores, with the same `lnWad` on the
+///      same strikes, so the value is identical: two `lnWad` (~1.1k gas) cost less than the
+///      cold SLOAD of word 1 (2.1k) on every rebalance.
 contract BookPricer {
     /// @dev size (1e18) * per-contract USD value (1e18) / 1e30 = quote (1e6).
     uint256 private constant WAD_WAD_TO_QUOTE = 1e30;
 
     /// @notice Sum over the book of size * per-contract delta (1e18 underlying). The vault is
     ///         short the book, so its net delta is inventory minus this.
+    /// @param book Each live series' word 0 ({SeriesLayout}), one word per series.
     function bookDelta(uint256[] calldata book, uint256 price8, uint256 vol, uint256 timestamp)
         external
         pure
@@ -34,6 +39,7 @@ contract BookPricer {
     }
 
     /// @notice Black-Scholes value of the book in quote units (1e6), each series rounded up.
+    /// @param book Each live series' two words ({SeriesLayout}).
     function bookValue(uint256[] calldata book, uint256 price8, uint256 vol, uint256 timestamp)
         external
         pure
@@ -94,22 +100,23 @@ contract BookPricer {
                 v = BlackScholes.sigmaSqrtTau(vol, expiry > timestamp ? expiry - timestamp : 0);
                 last = expiry;
             }
-            int256 d = _seriesDelta(w0, book[i + 1], price8, lnSpot, v);
+            int256 d = _seriesDelta(w0, price8, lnSpot, v);
             // Unchecked: size < 2^96 and |d| <= 2e18 < 2^61, so each term is below 2^157 and
             // a calldata array's sum of them cannot reach 2^255; i < n < 2^64.
             unchecked {
                 // forge-lint: disable-next-line(unsafe-typecast) -- size < 2^96
                 delta += int256((w0 >> SeriesLayout.SIZE_SHIFT) & SeriesLayout.SIZE_MASK) * d / 1e18;
-                i += 2;
+                ++i;
             }
         }
     }
 
-    /// @dev One series' per-contract delta from its two words and its v = sigma * sqrt(tau)
+    /// @dev One series' per-contract delta from its word 0 and its v = sigma * sqrt(tau)
     ///      ({BlackScholes-sigmaSqrtTau}), on the stack: this runs for every series on every
     ///      rebalance, so it decodes only what delta needs and allocates no memory (`_decode` +
-    ///      {BlackScholes-delta} give the same value).
-    function _seriesDelta(uint256 w0, uint256 w1, uint256 price8, int256 lnSpot, int256 v)
+    ///      {BlackScholes-delta} give the same value). The strike logs are recomputed as
+    ///      {BlackScholes-option} computed them at writing: `lnWad` of the same 1e18 strikes.
+    function _seriesDelta(uint256 w0, uint256 price8, int256 lnSpot, int256 v)
         private
         pure
         returns (int256)
@@ -131,13 +138,11 @@ contract BookPricer {
         }
         int256 m1;
         int256 m2;
-        // Unchecked: lnSpot = lnWad(...) lies in (-42e18, 136e18) and each stored log is an
-        // int96, so |m| < 2^96.
+        // Unchecked: lnSpot = lnWad(...) lies in (-42e18, 136e18) and so does the log of a
+        // strike (a 1e18 value below 2^91), so |m| < 2^96.
         unchecked {
-            // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
-            m1 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE_SHIFT));
-            // forge-lint: disable-next-line(unsafe-typecast) -- sign-extends the stored int96
-            m2 = lnSpot - int96(uint96(w1 >> SeriesLayout.LN_STRIKE2_SHIFT));
+            m1 = lnSpot - FixedPointMathLib.lnWad(k);
+            if (k2 != 0) m2 = lnSpot - FixedPointMathLib.lnWad(k2);
         }
         return BlackScholes.liveDelta(isCall, v, m1, m2, k2 != 0);
     }

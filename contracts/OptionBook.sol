@@ -33,7 +33,7 @@ import {SeriesLayout} from "./libraries/SeriesLayout.sol";
 ///
 ///      The vault supplies the quote asset ({_quoteToken}, its ERC-4626 `asset()`), the price
 ///      and vol a write is checked at ({_marketState}) and the oracle settlement reads
-///      ({_oracleConfig}); this contract supplies the open book to price ({_book}). The
+///      ({_oracleConfig}); this contract supplies the open book to price ({_liveBook}). The
 ///      checks of writes and settlements run out of line in {RebalanceRules}.
 abstract contract OptionBook is
     AccessControlUpgradeable,
@@ -351,30 +351,37 @@ abstract contract OptionBook is
         return _openIds[0] != 0;
     }
 
-    /// @dev The live (unexpired) open series as the pricer takes them: two raw {SeriesLayout}
-    ///      words each. An expired series waiting for settlement is left out: it has no delta
-    ///      (never hedged as a digital) and {_expiredLocked} values it.
-    function _book() internal view returns (uint256[] memory book) {
+    /// @dev The live (unexpired) open series as the pricer takes them: the two raw
+    ///      {SeriesLayout} words of each when `full` (valuation needs the stored strike logs),
+    ///      word 0 alone otherwise (delta recomputes the logs, cheaper than a cold SLOAD of word
+    ///      1). An expired series waiting for settlement is left out: it has no delta (never
+    ///      hedged as a digital) and {_expiredLocked} values it.
+    function _liveBook(bool full) internal view returns (uint256[] memory book) {
         (uint256 i0, uint256 i1, uint256 n) = _openIdWords();
-        book = new uint256[](2 * n);
+        book = new uint256[](full ? 2 * n : n);
         uint256 k;
         for (uint256 i = 0; i < n; ++i) {
             uint256[2] storage s = _series[_idAt(i0, i1, i)];
             uint256 w0;
-            uint256 w1;
-            // The two slots read raw: the indexed form costs ~18 gas more per series, on every
+            // The slots read raw: the indexed form costs ~18 gas more per series, on every
             // rebalance and valuation.
             assembly ("memory-safe") {
                 w0 := sload(s.slot)
-                w1 := sload(add(s.slot, 1))
             }
             // forge-lint: disable-next-line(block-timestamp) -- expiry is a time rule
             if ((w0 >> SeriesLayout.EXPIRY_SHIFT) & SeriesLayout.EXPIRY_MASK > block.timestamp) {
-                (book[k], book[k + 1]) = (w0, w1);
-                k += 2;
+                book[k++] = w0;
+                if (full) {
+                    uint256 w1;
+                    assembly ("memory-safe") {
+                        w1 := sload(add(s.slot, 1))
+                    }
+                    book[k++] = w1;
+                }
             }
         }
-        // Trim to the live series (k <= 2n: shrinking a memory array's length is safe).
+        // Trim to the live series (k <= the allocated length: shrinking a memory array's
+        // length is safe).
         assembly ("memory-safe") {
             mstore(book, k)
         }

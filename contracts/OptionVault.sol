@@ -730,7 +730,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
         }
         (uint256 t0, uint256 t1) = _thresholdWords();
         return _rules.plan(
-            _book(),
+            _liveBook(false),
             RebalanceRules.PlanInput({
                 t0: t0,
                 t1: t1,
@@ -827,7 +827,8 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     function _netDelta(uint256 price) private view returns (int256 net) {
         int256 options = 0;
         if (_hasOpenSeries()) {
-            options = _rules.bookDelta(_book(), price, _thresholds.volatility, block.timestamp);
+            options =
+                _rules.bookDelta(_liveBook(false), price, _thresholds.volatility, block.timestamp);
         }
         net = int256(uint256(_hedgeInventory)) - options;
     }
@@ -835,7 +836,7 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     /// @dev Live series at Black-Scholes, expired unsettled ones at their maximum payoff.
     function _optionsValue(uint256 price) private view returns (uint256) {
         if (!_hasOpenSeries()) return 0;
-        return _rules.bookValue(_book(), price, _thresholds.volatility, block.timestamp)
+        return _rules.bookValue(_liveBook(true), price, _thresholds.volatility, block.timestamp)
             + _expiredLocked();
     }
 
