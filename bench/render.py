@@ -454,8 +454,9 @@ def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
     if "rpc" in missed and cycle:
         out += [
             "- **RPC requests**: a cycle makes one lens request (all chunks in one JSON-RPC "
-            "batch), one `eth_getBlockByNumber` for the base fee, two `eth_call`s to the fee "
-            "oracle (the L1 fee of a one- and a two-vault batch) and, in dry-run mode, one "
+            "batch), one `eth_getBlockByNumber` for the base fee, one JSON-RPC batch of "
+            "`eth_call`s to the fee oracle (the L1 fee of a one- and a two-vault batch and of a "
+            "lone vault's own call) and, in dry-run mode, one "
             "`eth_chainId`. Folding the fee-oracle calls and the block read into the lens's "
             "JSON-RPC batch (or caching the L1 parts per block) would bring it to 2.",
         ]
@@ -472,17 +473,19 @@ def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
             "of its book, two token transfers and its accounting: "
             f"{fmt_int(g10)} gas per vault in a batch of 10 against {fmt_int(g1)} for a single "
             "transaction. In a forge trace of a batch of 10 (4 series, mock venue) a vault's "
-            "share is: its account and 16 cold storage slots ~36k (the book's two words a series "
-            "are 8 of them), the delta of its book ~14k, the rest of `RebalanceRules.plan` (the "
-            "oracle, sequencer and pool reads, the trigger) ~9k, its own dispatch and calls "
-            "~11k, the two transfers ~31k (17k of it the vault's first WETH balance), "
+            "share is: its account and 12 cold storage slots ~28k (each series' word 0 is 4 of "
+            "them: delta recomputes the strike logs word 1 stores, two `lnWad` for less than its "
+            "cold read), the delta of its book ~18k, the rest of `RebalanceRules.plan` (the "
+            "oracle, sequencer and pool reads, the trigger) ~10k, its own dispatch and calls "
+            "~10k, the two transfers ~31k (17k of it the vault's first WETH balance), "
             "`batchSettle` 15k, and the batcher's loop, receipt checks, events and its cold call "
             "to the vault ~21k. A single transaction carries the 21,000 intrinsic gas and a whole "
             "swap (~80k: the venue swaps on the pool itself, with no router) on top of the same "
             "per-vault path, so the ratio falls only as that path does: 45% needs it at about "
             "70k, not ~130k. Making the swap cheaper lowers both sides and so raises the ratio: "
             "the routerless venue cut ~18k from a single transaction and ~2k from a vault in a "
-            "batch of 10, and the ratio rose from 60% to 64%.",
+            "batch of 10, and the ratio rose from 60% to 64%; reading one word a series cut "
+            "~5.4k from both, and it fell to 63%.",
         ]
     g = results.get("greeks") or {}
     if "greeks" in missed and g:

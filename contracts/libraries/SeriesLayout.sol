@@ -7,8 +7,9 @@ import {IOptionVault} from "../interfaces/IOptionVault.sol";
 /// @notice The one definition of how a vault stores a series: two 256-bit words, packed and
 ///         read here and nowhere else. {OptionBook} keeps the words in storage and hands them
 ///         raw to {BookPricer}, which reads them with the same functions.
-/// @dev Two words, so a cold read of the book is 2 SLOADs per series; passing the raw words
-///      keeps the vault's code and the pricer call's encoding small.
+/// @dev Two words: valuation reads both (2 SLOADs per series), a rebalance's delta word 0 alone
+///      (it recomputes word 1's strike logs, cheaper than their cold read); passing the raw
+///      words keeps the vault's code and the pricer call's encoding small.
 ///
 ///        word 0: strike uint56 [0,56) | cap uint56 [56,112) | size uint96 [112,208)
 ///                | expiry uint32 [208,240) | optionType uint8 [240,248) (0 call, 1 put)

@@ -53,25 +53,26 @@ NO_COSTS = CostInputs(
 
 # ---- default L2 cost inputs (see docs/backtest.md for each source) ----
 # The gas figures come from `make bench` on the current tree (docs/benchmarks.md, "Batching
-# gain", 2026-12-02, one swap per batch, the venue swapping on the pool without a router), its
-# recurring rows (each vault already holds the underlying, as a vault that keeps hedging does):
-# 132,460 gas per vault in a batch of 10 and 124,274 in a batch of 25. A batch of N costs
+# gain", 2026-12-02 11:53 UTC, one swap per batch, the venue swapping on the pool without a
+# router, delta reading one storage word a series), its recurring rows (each vault already holds
+# the underlying, as a vault that keeps hedging does): 127,106 gas per vault in a batch of 10 and
+# 118,919 in a batch of 25. A batch of N costs
 # gas_fixed + N x gas_per_vault + gas_swap.
 #: The batch's own gas, the swap excluded: the intrinsic 21,000, calldata, the batcher's loop,
 #: receipt checks and events (an estimate; the bench measures only its sum with the swap).
 DEFAULT_GAS_FIXED = 30_000
 #: One vault inside a batch: its checks, the delta of its book, its accounting and its two
 #: transfers through the batcher. Bench: the marginal vault from the 10- and 25-vault batches,
-#: (3,106,850 - 1,324,600) / 15 = 118,817.
-DEFAULT_GAS_PER_VAULT = 119_000
-#: The batch's one Uniswap V3 swap. Bench: the batch of 10 (1,324,600) minus 10 marginal vaults
-#: is 136,433 for the batch's own gas and the swap; minus DEFAULT_GAS_FIXED, 106,433. Once per
+#: (2,972,975 - 1,271,060) / 15 = 113,461.
+DEFAULT_GAS_PER_VAULT = 113_000
+#: The batch's one Uniswap V3 swap. Bench: the batch of 10 (1,271,060) minus 10 marginal vaults
+#: is 136,450 for the batch's own gas and the swap; minus DEFAULT_GAS_FIXED, 106,450. Once per
 #: batch (in the backtest, once per rebalance).
 DEFAULT_GAS_SWAP = 106_000
 #: One vault's rebalance sent to the vault itself (``rebalance()``/``rebalanceTo``, its own swap
 #: on the pool), the path a lone vault takes. Bench: the single-vault transaction's recurring row,
-#: 215,724 (docs/benchmarks.md, "Batching gain"; 232,751 on a vault's first purchase).
-DEFAULT_GAS_DIRECT = 216_000
+#: 210,369 (docs/benchmarks.md, "Batching gain"; 227,396 on a vault's first purchase).
+DEFAULT_GAS_DIRECT = 210_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000
 #: Pool fee of the ETH/USDC 0.05% Uniswap V3 tier.
