@@ -137,7 +137,7 @@ contract BookPricer {
             return BlackScholes.intrinsicDelta(isCall, int256(price8) * 1e10, k, k2);
         }
         int256 m1;
-        int256 m2;
+        int256 m2 = 0; // no second leg: liveDelta ignores it
         // Unchecked: lnSpot = lnWad(...) lies in (-42e18, 136e18) and so does the log of a
         // strike (a 1e18 value below 2^91), so |m| < 2^96.
         unchecked {
