@@ -7,12 +7,12 @@
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
    the admin is found from the batcher's ``RoleGranted`` logs unless given;
 3. grants that account each kept vault's ``KEEPER_ROLE`` the same way (impersonating the vault's
-   admin: the batcher's admin if it holds the vault's admin role, else one found from the vault's
-   ``RoleGranted`` logs), as ``Deploy.s.sol`` grants the production keeper, so that a plan of one
-   vault is sent to the vault itself (``KEEPER_DIRECT_SINGLE``) as in production. A vault whose
-   admin cannot be found is not an error: a warning says its lone rehearsals take the batcher
-   path, and the report says, per vault, whether the account holds its role
-   (:class:`VaultRole`);
+   admin: ``--vault-admin`` if it holds the vault's admin role, else the batcher's admin if it
+   does, else one found from the vault's ``RoleGranted`` logs), as ``Deploy.s.sol`` grants the
+   production keeper, so that a plan of one vault is sent to the vault itself
+   (``KEEPER_DIRECT_SINGLE``) as in production. A vault whose admin cannot be found is not an
+   error: a warning says its lone rehearsals take the batcher path, and the report says, per
+   vault, whether the account holds its role (:class:`VaultRole`);
 4. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
    :func:`keeper.app.cycle.run_cycle`, the code path of ``keeper run`` -- signing with that account,
    with a throwaway journal (the live keeper's journal is never touched);
@@ -261,36 +261,34 @@ def _send_as(w3: Web3, who: str, call: Any) -> int:
 
 
 def grant_vault_keepers(
-    w3: Web3, vaults: Sequence[str], keeper: str, admin: str | None = None
+    w3: Web3, vaults: Sequence[str], keeper: str, *admins: str | None
 ) -> list[VaultRole]:
     """On the fork: grant ``keeper`` each vault's ``KEEPER_ROLE``, impersonating its admin.
 
-    A vault's admin is ``admin`` if it holds the vault's ``DEFAULT_ADMIN_ROLE``, else the first
-    current holder found in the vault's ``RoleGranted`` logs. A vault whose admin cannot be found
-    (or whose grant fails) is not an error: it is logged as a warning -- a plan of that vault
-    alone goes through the batcher in the rehearsal -- and reported as not held.
+    A vault's admin is the first of ``admins`` (``None`` entries skipped) that holds the vault's
+    ``DEFAULT_ADMIN_ROLE``, else the first current holder found in the vault's ``RoleGranted``
+    logs. A vault whose admin cannot be found (or whose grant fails) is not an error: it is
+    logged as a warning -- a plan of that vault alone goes through the batcher in the
+    rehearsal -- and reported as not held.
     """
-    return [_grant_vault_keeper(w3, vault, keeper, admin) for vault in vaults]
+    candidates = [str(to_checksum_address(a)) for a in admins if a is not None]
+    return [_grant_vault_keeper(w3, vault, keeper, candidates) for vault in vaults]
 
 
-def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, admin: str | None) -> VaultRole:
+def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, candidates: Sequence[str]) -> VaultRole:
     contract = w3.eth.contract(
         address=to_checksum_address(vault), abi=load_artifact("OptionVault").abi
     )
     vault = str(contract.address)
-    if admin is not None:
-        admin = str(to_checksum_address(admin))
     role = bytes(contract.functions.KEEPER_ROLE().call())
     if contract.functions.hasRole(role, keeper).call():
         return VaultRole(vault, True, None, None)
-    who: str | None = None
-    if admin is not None and contract.functions.hasRole(bytes(32), admin).call():
-        who = admin
-    else:
+    who = next((a for a in candidates if contract.functions.hasRole(bytes(32), a).call()), None)
+    if who is None:
         try:
             who = _logged_admin(w3, contract)
         except ConfigError as exc:
-            return _not_held(vault, str(exc))
+            return _not_held(vault, f"{exc} (pass --vault-admin)")
     if who is None:
         return _not_held(vault, "no current admin found in its RoleGranted logs")
     try:
@@ -373,6 +371,7 @@ def rehearse(
     *,
     block: int | None = None,
     admin: str | None = None,
+    vault_admin: str | None = None,
     keeper_index: int = DEFAULT_KEEPER_INDEX,
 ) -> RehearsalReport:
     """Fork, grant, run one keeper cycle, report; the fork anvil is always stopped.
@@ -382,9 +381,10 @@ def rehearse(
             signer and journal are replaced by the fork's, an anvil account and a temp file.
         fork_url: The RPC to fork (never sent a transaction).
         block: Fork at this block (default: latest).
-        admin: The batcher admin to impersonate (default: found from the batcher's logs). That
-            batcher admin is also each vault's admin if it holds the vault's admin role; else the
-            vault's admin is found from the vault's logs.
+        admin: The batcher admin to impersonate (default: found from the batcher's logs).
+        vault_admin: The vaults' admin to impersonate, for a vault whose admin role it holds
+            (for an RPC that limits log queries). Otherwise the batcher admin if it holds the
+            vault's admin role, else the vault's admin is found from the vault's logs.
         keeper_index: Which anvil dev account signs.
 
     Raises:
@@ -409,7 +409,7 @@ def rehearse(
             journal = Path(tmp) / "rehearsal-journal.sqlite"
             fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
-            roles = grant_vault_keepers(w3, keeper.vaults, signer.address, who)
+            roles = grant_vault_keepers(w3, keeper.vaults, signer.address, vault_admin, who)
             result: CycleResult = run_cycle(keeper)
             tx_to, outcomes = (
                 tx_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else (None, [])

@@ -50,6 +50,15 @@ def register(subparsers: Any) -> None:
         help="batcher admin to impersonate, also each vault's if it is theirs (default: logs)",
     )
     p.add_argument(
+        "--vault-admin",
+        metavar="ADDR",
+        help=(
+            "vaults' admin to impersonate for their keeper role, where it holds their admin role "
+            "(default: the batcher admin if it does, else each vault's RoleGranted logs; give it "
+            "when the RPC limits log queries)"
+        ),
+    )
+    p.add_argument(
         "--keeper-index",
         type=int,
         default=DEFAULT_KEEPER_INDEX,
@@ -78,8 +87,14 @@ def rehearse_command(args: argparse.Namespace) -> int:
         secrets=secret_values(settings),
     )
     admin = checksum(args.admin, "--admin") if args.admin else None
+    vault_admin = checksum(args.vault_admin, "--vault-admin") if args.vault_admin else None
     report = rehearse(
-        settings, args.fork_url, block=args.block, admin=admin, keeper_index=args.keeper_index
+        settings,
+        args.fork_url,
+        block=args.block,
+        admin=admin,
+        vault_admin=vault_admin,
+        keeper_index=args.keeper_index,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0

@@ -252,6 +252,48 @@ def test_a_vault_without_a_findable_admin_is_rehearsed_through_the_batcher(
     assert f"to batcher {p.stack.batcher}" in table
 
 
+def test_vault_admin_flag_names_the_admin_to_impersonate(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parent
+    vault = p.vaults[0]
+    admin = account(ANVIL_KEYS[0])
+    first, second = account(ANVIL_KEYS[6]).address, account(ANVIL_KEYS[7]).address
+    # the vault's admin role moves to two other accounts; the batcher's admin gives it up
+    transact(p.w3, admin, vault.functions.grantRole(bytes(32), first))
+    transact(p.w3, admin, vault.functions.grantRole(bytes(32), second))
+    transact(p.w3, admin, vault.functions.renounceRole(bytes(32), p.stack.admin))
+    args = ["rehearse", "--fork-url", p.node.url, *_lone(p, tmp_path, vault), "--policy", POLICY]
+
+    # without the flag, the vault's logs give the first current holder
+    assert main([*args, "--json"]) == 0
+    [role] = json.loads(capsys.readouterr().out)["vault_roles"]
+    assert (role["held"], role["admin"]) == (True, first)
+
+    # with it, that account is impersonated (no log query needed), and the lone vault is direct
+    assert main([*args, "--vault-admin", second.lower(), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["vault_roles"] == [
+        {"vault": vault.address, "held": True, "admin": second, "note": None}
+    ]
+    assert report["tx_to"] == vault.address
+
+    # an account that does not hold the vault's admin role falls back to the logs
+    outsider = account(ANVIL_KEYS[8]).address
+    assert main([*args, "--vault-admin", outsider, "--json"]) == 0
+    [role] = json.loads(capsys.readouterr().out)["vault_roles"]
+    assert (role["held"], role["admin"]) == (True, first)
+
+
+def test_malformed_vault_admin_is_one_line(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["rehearse", "--fork-url", parent.node.url, *_common(parent, tmp_path)]
+    assert main([*args, "--vault-admin", "0x1234"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["keeper: error: --vault-admin: '0x1234' is not a 20-byte hex address"]
+
+
 def test_rehearsal_at_an_earlier_block_sees_that_state(
     parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
