@@ -25,6 +25,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import urlsplit
 
 import requests
 from eth_utils.conversions import to_text
@@ -250,13 +251,19 @@ class _Transport:
             return self._ws._roundtrip(
                 payload, lambda d: isinstance(d, dict) and d.get("id") == sent.get("id")
             )
-        resp = self._session.post(
-            self.url,
-            data=payload,
-            headers={"Content-Type": "application/json"},
-            timeout=timeout_s,
-        )
-        resp.raise_for_status()
+        try:
+            resp = self._session.post(
+                self.url,
+                data=payload,
+                headers={"Content-Type": "application/json"},
+                timeout=timeout_s,
+            )
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            # requests names the URL in its messages ("... for url: https://host/v2/<key>",
+            # "Max retries exceeded with url: /v2/<key>"), and these messages reach the logs
+            # and the alerts: the same exception (type, response) with the URL's secrets out.
+            raise type(exc)(_scrub(str(exc), self.url), response=exc.response) from None
         try:
             return resp.json()
         except ValueError as exc:
@@ -404,8 +411,13 @@ class FailoverProvider(JSONBaseProvider):
                 )
             return self._pool
 
-    def _attempt(self, i: int, payload: bytes, method: str, timeout: float) -> Any:
-        """One read attempt on endpoint ``i`` (a worker thread); scores the endpoint."""
+    def _attempt(
+        self, i: int, payload: bytes, method: str, timeout: float, methods: Mapping[Any, str]
+    ) -> Any:
+        """One read attempt on endpoint ``i`` (a worker thread); scores the endpoint.
+
+        ``methods`` maps a batch's request ids to their methods (empty for one request).
+        """
         health, transport = self.health[i], self._transports[i]
         started = time.monotonic()
         try:
@@ -420,6 +432,13 @@ class FailoverProvider(JSONBaseProvider):
             with self._lock:
                 health.fail(time.monotonic())
             raise _BusyAnswerError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
+        bad = _malformed(response, method, methods)
+        if bad is not None:
+            # An envelope whose result cannot be what was asked (a block without its number, a
+            # null count): the endpoint or a proxy on the way is broken. Ask again, or elsewhere.
+            with self._lock:
+                health.fail(time.monotonic())
+            raise _BusyAnswerError(f"malformed answer to {bad}")
         with self._lock:
             health.ok(time.monotonic() - started, method)
         return response
@@ -451,8 +470,8 @@ class FailoverProvider(JSONBaseProvider):
             health.ok(time.monotonic() - started, method)
         return response
 
-    def _read(self, payload: bytes, method: str) -> Any:
-        """A hedged read (see the class docstring)."""
+    def _read(self, payload: bytes, method: str, methods: Mapping[Any, str] | None = None) -> Any:
+        """A hedged read (see the class docstring); ``methods`` as in :meth:`_attempt`."""
         # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
         per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
         budget = per_endpoint * len(self._transports)
@@ -483,7 +502,9 @@ class FailoverProvider(JSONBaseProvider):
                     timeout = self.timeout_s
                     if left is not None:
                         timeout = min(timeout, max(left, self.hedge_s))
-                    inflight[pool.submit(self._attempt, i, payload, method, timeout)] = i
+                    inflight[
+                        pool.submit(self._attempt, i, payload, method, timeout, methods or {})
+                    ] = i
                     launched += 1
                     delay = max(self.hedge_s, 4 * self.health[i].expected_s(method))
                     hedge_at = time.monotonic() + min(self.timeout_s, delay)
@@ -547,7 +568,12 @@ class FailoverProvider(JSONBaseProvider):
         """Send a JSON-RPC batch (reads only are retried) and return the responses in order."""
         payload = self.encode_batch_rpc_request(requests_info)
         is_read = all(str(m) in READ_METHODS for m, _ in requests_info)
-        response = self._read(payload, "batch") if is_read else self._once(payload, "batch")
+        if is_read:
+            ids = [r.get("id") for r in json.loads(payload)]
+            methods = {rid: str(m) for rid, (m, _) in zip(ids, requests_info, strict=True)}
+            response = self._read(payload, "batch", methods)
+        else:
+            response = self._once(payload, "batch")
         if not isinstance(response, list):
             return cast(RPCResponse, response)
         return sort_batch_response_by_response_ids(response)
@@ -583,6 +609,71 @@ class FailoverProvider(JSONBaseProvider):
             pool.shutdown(wait=False, cancel_futures=True)
         for t in [*self._transports, *([self._send] if self._send else [])]:
             t.close()
+
+
+#: What a read's ``result`` must be, per method: a string (a quantity or data), a list, or an
+#: object with these keys (``None`` allowed where the method can find nothing).
+_STRING_RESULTS = frozenset(
+    {
+        "eth_blockNumber",
+        "eth_call",
+        "eth_chainId",
+        "eth_estimateGas",
+        "eth_gasPrice",
+        "eth_getBalance",
+        "eth_getCode",
+        "eth_getStorageAt",
+        "eth_getTransactionCount",
+        "eth_maxPriorityFeePerGas",
+        "net_version",
+        "web3_clientVersion",
+    }
+)
+_OBJECT_RESULTS: Mapping[str, tuple[str, ...]] = {
+    "eth_getBlockByNumber": ("number",),
+    "eth_getBlockByHash": ("number",),
+    "eth_getTransactionReceipt": ("transactionHash", "blockNumber"),
+    "eth_getTransactionByHash": ("hash",),
+    "eth_feeHistory": ("baseFeePerGas",),
+}
+_NULLABLE = frozenset(
+    {
+        "eth_getBlockByNumber",
+        "eth_getBlockByHash",
+        "eth_getTransactionReceipt",
+        "eth_getTransactionByHash",
+    }
+)
+
+
+def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | None:
+    """The method of the first answer in ``response`` whose ``result`` cannot be an answer to it.
+
+    An error object is an answer (decoded elsewhere). ``methods`` maps a batch's ids to methods.
+    """
+    items = response if isinstance(response, list) else [response]
+    for item in items:
+        if not isinstance(item, Mapping):
+            return method
+        name = methods.get(item.get("id"), method) if methods else method
+        if "error" in item:
+            continue
+        if "result" not in item:
+            return name
+        result = item["result"]
+        if result is None:
+            ok = name in _NULLABLE or (name not in _STRING_RESULTS and name not in _OBJECT_RESULTS)
+        elif name in _STRING_RESULTS:
+            ok = isinstance(result, str)
+        elif name in _OBJECT_RESULTS:
+            ok = isinstance(result, Mapping) and all(k in result for k in _OBJECT_RESULTS[name])
+        elif name == "eth_getLogs":
+            ok = isinstance(result, list)
+        else:
+            ok = True
+        if not ok:
+            return name
+    return None
 
 
 def _transient_error(response: Any) -> Mapping[str, Any] | None:
@@ -682,10 +773,27 @@ def rpc_counter(w3: Web3) -> RpcCounter:
 
 
 def _redact(url: str) -> str:
-    """Hide anything after the host: RPC URLs often carry an API key in the path or query."""
+    """Keep the scheme and host only.
+
+    RPC URLs often carry an API key in the path or query, or credentials before the host
+    (``user:password@``).
+    """
     scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("?", 1)[0]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
     return f"{scheme}://{host}"
+
+
+def _scrub(text: str, url: str) -> str:
+    """``text`` with ``url``'s secrets (its credentials, path and query) replaced by ``…``."""
+    text = text.replace(url, _redact(url))
+    parts = urlsplit(url)
+    secrets = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query]
+    if "@" in parts.netloc:
+        secrets.append(parts.netloc.rsplit("@", 1)[0])
+    for secret in sorted(secrets, key=len, reverse=True):
+        if secret.strip("/"):
+            text = text.replace(secret, "…")
+    return text
 
 
 __all__ = [
