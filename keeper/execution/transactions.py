@@ -18,18 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
+import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted
+from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
 from web3.providers import JSONBaseProvider
 from web3.types import BlockData, BlockIdentifier, TxReceipt
 
 from keeper.chain.retry import read_with_retry
-from keeper.errors import TxRevertedError, TxTimeoutError
+from keeper.errors import ExecutionError, TxRevertedError, TxTimeoutError
 from keeper.execution.decode import ErrorDecoder, revert_data
 from keeper.execution.fees import FeeCaps, Fees, initial_fees
 from keeper.units import UINT256_MAX, Wei
@@ -271,7 +272,7 @@ class Transactor:
             signed = sign_tx(self.signer, tx)
             if self.track_nonce:
                 self._nonce = nonce + 1
-            self.w3.eth.send_raw_transaction(signed.raw)
+            self._broadcast(signed.raw, signed.tx_hash, what)
             logger.debug("%s sent: %s (nonce %d)", what, signed.tx_hash, nonce)
             try:
                 receipt = self.w3.eth.wait_for_transaction_receipt(
@@ -289,6 +290,24 @@ class Transactor:
         if receipt["status"] != 1:
             raise TxRevertedError(f"{what} {signed.tx_hash} reverted on-chain")
         return receipt
+
+    def _broadcast(self, raw: bytes, tx_hash: str, what: str) -> None:
+        """``eth_sendRawTransaction``, its failures as :class:`ExecutionError`.
+
+        A refusal (an error answer: no gas money, a nonce already used) means nothing was sent.
+        A transport failure means the outcome is unknown: the node may have taken it, so the
+        message says to look before sending again (a blind retry could send it twice).
+        """
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except (Web3RPCError, ValueError) as exc:
+            message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
+            raise ExecutionError(f"the node refused the {what}: {message}; nothing sent") from None
+        except (requests.RequestException, OSError, Web3Exception) as exc:
+            raise ExecutionError(
+                f"the RPC failed while sending the {what} {tx_hash} ({type(exc).__name__}): it "
+                f"may have been sent; check {self.address}'s transactions before sending again"
+            ) from None
 
     def call(
         self, call: ContractFunction, *, what: str | None = None, fees: Fees | None = None
