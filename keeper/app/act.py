@@ -92,7 +92,10 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     for intent in reorged:
         keeper.metrics.rebalances.labels("reorged").inc()
         keeper.alerter.alert(
-            "reorg", f"batch of intent {intent} was reorged out; re-evaluating", key=str(intent)
+            "reorg",
+            f"batch of intent {intent} was reorged out; sending it again at its nonce (or a "
+            "cancel, if it no longer simulates)",
+            key=str(intent),
         )
     resumed: list[SendOutcome] = []
     blocked: str | None = None

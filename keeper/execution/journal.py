@@ -59,8 +59,9 @@ class IntentStatus(StrEnum):
     REORGED = "reorged"
 
 
-#: Signed or sent and not yet resolved.
-PENDING = frozenset({TxStatus.SIGNED, TxStatus.SENT})
+#: Signed or sent and not yet resolved, or mined into a block a reorg removed (its nonce is in
+#: flight again until a version is mined: see ``Sender.poll_nonce``).
+PENDING = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
 _T = TxStatus
 _TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
@@ -333,9 +334,9 @@ class Journal:
         return [_tx(r) for r in rows]
 
     def pending(self, account: str | None = None) -> list[TxRecord]:
-        """Transactions signed or sent and not yet resolved, oldest first."""
-        q = "SELECT * FROM txs WHERE status IN (?, ?)"
-        args: tuple[Any, ...] = (TxStatus.SIGNED.value, TxStatus.SENT.value)
+        """Transactions not yet resolved (:data:`PENDING`), oldest first."""
+        q = "SELECT * FROM txs WHERE status IN (?, ?, ?)"
+        args: tuple[Any, ...] = tuple(s.value for s in (_T.SIGNED, _T.SENT, _T.REORGED))
         if account is not None:
             q += " AND account=?"
             args = (*args, account)

@@ -15,9 +15,12 @@ against the chain on restart:
 
 A transaction not mined ``replace_after_blocks`` blocks after it was sent is replaced by the same
 call at the same nonce with both fee fields bumped by at least 12.5%, under the caps
-(journal first, again). A mined transaction whose block disappears (a reorg) is marked
-``reorged`` and its intent handed back to the runner to re-evaluate, never blindly resent; its
-receipt is re-read only until it is ``finality_depth`` blocks deep.
+(journal first, again); so is a signed one the node keeps refusing as underpriced. A mined
+transaction whose block disappears (a reorg) is marked ``reorged``, and its nonce is in flight
+again: a node may hold it again (geth puts a reorganized block's transactions back in its pool),
+so a new transaction at another nonce could be mined besides it. It is re-simulated, then sent
+again byte for byte at its nonce, or replaced there by a cancel when it no longer simulates,
+never resent blindly; its receipt is re-read only until it is ``finality_depth`` blocks deep.
 
 Faults:
 
@@ -578,7 +581,14 @@ class Sender:
             del self._taken_since[nonce]
             return self._drop(nonce)
         last = versions[-1]
-        if last.status is TxStatus.SIGNED:
+        if last.status is TxStatus.REORGED:
+            self._resend_reorged(nonce, last, head)
+            return None
+        if last.status is TxStatus.SIGNED and (
+            last.sent_block is None or head - last.sent_block < self.replace_after_blocks
+        ):
+            # Never broadcast yet, or refused (underpriced) since ``sent_block``: try again;
+            # refused for ``replace_after_blocks`` blocks, it is replaced like a sent one.
             self._send_journaled(last)
             return None
         if last.sent_block is None:
@@ -587,6 +597,25 @@ class Sender:
         if head - sent_block >= self.replace_after_blocks:
             self._unstick(nonce, last)
         return None
+
+    def _resend_reorged(self, nonce: int, last: TxRecord, head: int) -> None:
+        """Put a version whose block a reorg removed back in flight, at its own nonce.
+
+        Its nonce is free again, and a node may hold it again in its pool (geth puts a
+        reorganized block's transactions back): a new transaction at another nonce could be
+        mined *besides* it. So the nonce stays ours until one version is mined: the identical
+        bytes are sent again if the call still simulates (it can only be mined once), else a
+        cancel replaces it. Journaled as ``sent`` first, from ``head`` (the replacement clock).
+
+        Raises:
+            FeeCapError: The cancel cannot be priced under the caps (it stays ``reorged``).
+        """
+        if not self.plan_still_valid(last):
+            logger.warning("reorged tx %s no longer simulates: cancelling it", last.tx_hash)
+            self.replace(nonce, cancel=True)
+            return
+        logger.warning("reorged tx %s: sending it again at nonce %d", last.tx_hash, nonce)
+        self._send_journaled(self.journal.mark(last.tx_hash, TxStatus.SENT, sent_block=head))
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         """Wait for ``nonce`` to be mined and confirmed, replacing it when stuck.

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 
@@ -215,27 +216,61 @@ def test_nonce_taken_by_another_transaction_is_dropped(rig: Rig) -> None:
     assert r.minted() == 0
 
 
-def test_reorg_marks_the_batch_and_hands_it_back(rig: Rig) -> None:
+def test_reorg_marks_the_batch_and_keeps_its_nonce_in_flight(rig: Rig) -> None:
     r = rig
     s = r.sender()
     intent = s.journal.open_intent([r.token.address], 0)
     outcome = s.send_and_wait(intent, r.token.address, r.mint_data(4), 120_000)
     assert s.check_reorgs() == []
-    r.rpc("anvil_rollback", 1)  # the block with our transaction is gone
+    r.rpc("anvil_rollback", 1)  # the block with our transaction is gone (and anvil's pool too)
     assert r.minted() == 0
     reorged = s.check_reorgs()
     assert reorged == [intent]
     assert s.journal.tx(outcome.tx_hash).status == "reorged"
     assert s.journal.intent(intent).status == "reorged"
-    # Nothing was resent blindly: no pending transaction, the nonce is free again.
-    assert not s.has_pending()
-    assert r.w3.eth.get_transaction_count(r.keeper.address, "pending") == 0
-    # Re-evaluation decides to act again: a fresh intent reuses the freed nonce (no gap).
-    again = s.send_and_wait(
-        s.journal.open_intent([r.token.address], 0), r.token.address, r.mint_data(4), 120_000
-    )
-    assert again.nonce == outcome.nonce
+    # Its nonce is in flight again (a node may hold the transaction again): nothing new is sent
+    # at another nonce meanwhile; the settle step waits on it like on any pending one.
+    assert s.has_pending()
+    # Re-simulated (no checker here: valid), the identical bytes go out again at their nonce.
+    again = s.wait(outcome.nonce)
+    assert (again.tx_hash, again.status) == (outcome.tx_hash, "mined")
+    assert s.journal.intent(intent).status == "mined"
     assert r.minted() == 4
+    assert r.nonce() == outcome.nonce + 1
+    assert not s.has_pending()
+
+
+@pytest.mark.parametrize("node_reinjects", [False, True], ids=["dropped", "back-in-the-pool"])
+def test_a_reorged_batch_is_mined_once(rig: Rig, node_reinjects: bool) -> None:
+    # geth puts a reorganized block's transactions back in its pool; anvil drops them. Either
+    # way the reorged transaction is mined exactly once, and nothing else takes its nonce.
+    r = rig
+    s = r.sender()
+    intent = s.journal.open_intent([r.token.address], 0)
+    outcome = s.send_and_wait(intent, r.token.address, r.mint_data(4), 120_000)
+    r.rpc("anvil_rollback", 1)
+    if node_reinjects:  # what geth does (automine mines it at once, in a new block)
+        r.w3.eth.send_raw_transaction(HexBytes(s.journal.tx(outcome.tx_hash).raw_tx))
+    assert s.check_reorgs() == [intent]
+    done = s.resume()
+    assert [(d.tx_hash, d.status) for d in done] == [(outcome.tx_hash, "mined")]
+    assert r.minted() == 4
+    assert r.nonce() == outcome.nonce + 1
+
+
+def test_a_reorged_batch_that_no_longer_simulates_is_cancelled(rig: Rig) -> None:
+    r = rig
+    s = r.sender()
+    intent = s.journal.open_intent([r.token.address], 0)
+    outcome = s.send_and_wait(intent, r.token.address, r.mint_data(4), 120_000)
+    r.rpc("anvil_rollback", 1)
+    stale = r.sender(still_valid=lambda to, data: False)
+    assert stale.check_reorgs() == [intent]
+    (done,) = stale.resume()
+    assert done.cancelled and done.nonce == outcome.nonce
+    assert r.minted() == 0
+    assert stale.journal.intent(intent).status == "abandoned"
+    assert r.nonce() == outcome.nonce + 1
 
 
 def test_private_key_never_in_logs_journal_or_errors(
@@ -417,7 +452,10 @@ def test_fee_spike_above_the_cap_waits_then_is_mined_when_it_falls(rig: Rig) -> 
     assert (info.value.base_fee, info.value.cap) == (80 * gwei, 50 * gwei)
     assert s.journal.intents() == []
     # A batch journaled before the spike (crash before its send) is refused by the node as
-    # underpriced on restart: it waits in the journal, no error.
+    # underpriced on restart: it waits in the journal. Past its replacement clock it is replaced
+    # at the most the cap allows (still refused: it waits), and past that one's clock no bump
+    # fits under the cap: the poll says so (FeeCapError, the settle step's "waits for the base
+    # fee"). Nothing is mined meanwhile.
     r.rpc("anvil_setNextBlockBaseFeePerGas", hex(gwei))
     r.rpc("evm_mine")
     signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(6), 120_000)
@@ -427,11 +465,18 @@ def test_fee_spike_above_the_cap_waits_then_is_mined_when_it_falls(rig: Rig) -> 
         r.w3, r.keeper, Journal(r.journal_path), caps, replace_after_blocks=1, poll_s=0.02
     )
     restarted.reconcile()
+    polls: list[str] = []
     for _ in range(3):
         r.rpc("anvil_setNextBlockBaseFeePerGas", hex(80 * gwei))
         r.rpc("evm_mine")
-        assert restarted.poll_nonce(signed.nonce) is None  # refused as underpriced: waits
+        try:
+            polls.append(repr(restarted.poll_nonce(signed.nonce)))
+        except FeeCapError:
+            polls.append("FeeCapError")
+    assert polls == ["None", "FeeCapError", "FeeCapError"]
     assert r.minted() == 0
+    versions = restarted.journal.versions(restarted.address, signed.nonce)
+    assert [v.max_fee for v in versions] == [signed.max_fee, caps.max_fee_per_gas]
     # The spike ends: mined within 3 blocks.
     r.rpc("anvil_setNextBlockBaseFeePerGas", hex(gwei))
     outcome, blocks = None, 0

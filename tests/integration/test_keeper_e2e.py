@@ -393,7 +393,7 @@ def test_cli_check_and_run_and_status(
     assert "pending: 0" in status
 
 
-def test_reorg_of_a_mined_batch_makes_the_keeper_re_evaluate(stack: Stack, tmp_path: Path) -> None:
+def test_reorg_of_a_mined_batch_sends_it_again_at_its_nonce(stack: Stack, tmp_path: Path) -> None:
     k = _keeper(stack, tmp_path)
     first = run_cycle(k)
     assert first.tx_status == "mined"
@@ -403,17 +403,19 @@ def test_reorg_of_a_mined_batch_makes_the_keeper_re_evaluate(stack: Stack, tmp_p
     assert stack.out_of_band() == {stack.vaults[0].address, stack.vaults[2].address}
     again = run_cycle(k)
     assert again.reorged_intents == (1,)
+    # The batch still simulates: its identical bytes go out again at the nonce the reorg freed
+    # (a node may hold it again: any other nonce could mine it twice); no new batch meanwhile.
+    assert again.tx_hash is None
     assert k.sender is not None
     journal = k.sender.journal
-    assert journal.intent(1).status == "reorged"
-    assert journal.intent(2).status == "mined"
-    # Re-evaluated from a fresh observation: a new batch for the vaults now out of band, at the
-    # nonce the reorg freed (no gap), and nothing resent blindly. (Same vaults, nonce and fees
-    # can re-sign to the very same bytes: the journal then reuses that row for the new intent.)
-    assert again.tx_status == "mined"
-    assert set(_batch_vaults(stack, again.tx_hash or "")) == set(first.planned)
+    assert journal.tx(first.tx_hash or "").status == "sent"
+    booked = run_cycle(k)  # books it mined
+    assert journal.intent(1).status == "mined"
+    assert [i.id for i in journal.intents()] == [1]
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
+    assert set(_batch_vaults(stack, first.tx_hash or "")) == set(first.planned)
     assert stack.out_of_band() == set()
+    assert booked.tx_hash is None
     assert k.metrics.value("keeper_rebalances_total", {"state": "reorged"}) == 1
 
 

@@ -1,4 +1,6 @@
-"""Audit findings: each test shows a defect of the current tree and FAILS until it is fixed.
+"""Defects an audit of the keeper found: each test was written first and failed on the tree
+before its fix (a reorged batch mined twice, a refused signed tx never bumped, a malformed RPC
+answer killing the loop, a send failure as a traceback, RPC secrets in messages).
 
 No node: the journaled sender runs against :class:`FakeChain`, a scripted single-account chain
 with a mempool, base fee, blocks, receipts and reorgs (geth's behaviour: the transactions of a
