@@ -473,10 +473,12 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @dev The quote an instant exit by `owner` may take: 0 while the NAV cannot be trusted
-    ///      ({_priceTrusted}), else the free quote, less what the queue's pending requests are
-    ///      owed unless `owner` is the queue filling them.
+    ///      ({_priceTrusted}) or an expired series waits for settlement (valued at its maximum
+    ///      payoff until then, so an exit, or a fill of the queue by anyone, would sell below
+    ///      value), else the free quote, less what the queue's pending requests are owed unless
+    ///      `owner` is the queue filling them.
     function _exitLiquidity(address owner) private view returns (uint256 free) {
-        if (!_priceTrusted()) return 0;
+        if (!_priceTrusted() || _expiredLocked() != 0) return 0;
         free = freeQuote();
         if (owner != _redemptionQueue) {
             uint256 reserved = _queueDemand();

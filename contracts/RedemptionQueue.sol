@@ -23,21 +23,38 @@ import {IRedemptionQueue} from "./interfaces/IRedemptionQueue.sol";
 ///      `floor(units * S / RAY)` and its assets `floor(units * (A - A_at_entry) / RAY)`.
 ///      Because `sum(units) * S / RAY <= E` (every rounding is down), the assets owed never
 ///      exceed the assets the fills brought in: rounding dust (a few wei and share units per
-///      request and fill) stays in the queue. When a fill takes every escrowed share, or S
-///      reaches 0, the round closes: its final A is kept for the requests still holding its
-///      units, which are then fully filled, and the next round starts at S = RAY with no units.
+///      request and fill) stays in the queue. When a fill takes every escrowed share, the round
+///      closes: its final A is kept for the requests still holding its units, which are then
+///      fully filled, and the next round starts at S = RAY with no units.
+///
+///      Scales. A queue that never empties (new requests before every fill takes all) shrinks S
+///      by every partial fill; rounded down, a small S would cost every request a large part of
+///      its pending shares per fill. So S never stays below `MIN_S` (RAY / SCALE): a fill that
+///      would take it there multiplies it by SCALE (1e9) and starts a new *scale* of the round,
+///      with A restarting at 0 (the old scale's final A is kept). A unit of scale k is worth
+///      1 / SCALE unit of scale k + 1: a request's pending shares are `units * S / RAY / SCALE^d`
+///      and its assets the sum over the scales, for d up to MAX_BEHIND (2) scales behind; three
+///      or more behind, what is left of it is below 1e-18 of its shares (dust) and counts as
+///      filled. A closed round's scales are read the same way.
 ///      A controller's positions are checkpointed (`_settle`) before each change, so a second
-///      request joins the current round with its remaining pending shares.
+///      request joins the current round and scale with its remaining pending shares.
 contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     uint256 private constant RAY = 1e27;
+    /// @dev How much S grows when it starts a new scale, and the least S a fill leaves.
+    uint256 private constant SCALE = 1e9;
+    uint256 private constant MIN_S = RAY / SCALE;
+    /// @dev Scales a position is followed through (see the header).
+    uint256 private constant MAX_BEHIND = 2;
 
-    /// @dev A controller's aggregated request. `units` belong to `round_`; `sharesAtCheckpoint`
-    ///      and `assetIndex` are its pending shares and A at the last checkpoint.
+    /// @dev A controller's aggregated request. `units` belong to `round_` and `scale`;
+    ///      `sharesAtCheckpoint` and `assetIndex` are its pending shares and A at the last
+    ///      checkpoint.
     struct Position {
         uint256 units;
         uint256 round_;
+        uint256 scale;
         uint256 sharesAtCheckpoint;
         uint256 assetIndex;
         uint256 claimableShares;
@@ -48,11 +65,13 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     IERC20 private immutable _asset;
 
     uint256 private _round;
+    /// @dev The current round's scale (see the header).
+    uint256 private _scale;
     uint256 private _units;
     uint256 private _sharesPerUnit = RAY;
     uint256 private _assetsPerUnit;
-    /// @dev The final A of each closed round.
-    mapping(uint256 round_ => uint256) private _closedAssetsPerUnit;
+    /// @dev The final A of each round's past scales (a closed round's last scale included).
+    mapping(uint256 round_ => mapping(uint256 scale => uint256)) private _finalAssetsPerUnit;
     mapping(address controller => Position) private _positions;
     mapping(address controller => mapping(address operator => bool)) private _operators;
 
@@ -87,6 +106,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         uint256 units = Math.mulDiv(total, RAY, s); // >= total >= 1: S <= RAY
         p.units = units;
         p.round_ = _round;
+        p.scale = _scale;
         p.sharesAtCheckpoint = Math.mulDiv(units, s, RAY);
         p.assetIndex = _assetsPerUnit;
         _units += units;
@@ -151,20 +171,36 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
 
         uint256 s = _sharesPerUnit;
         uint256 a = _assetsPerUnit + Math.mulDiv(assets, s, escrow);
-        uint256 sAfter = Math.mulDiv(s, escrow - shares, escrow);
+        uint256 left = escrow - shares;
         uint256 r = _round;
-        if (sAfter == 0) {
+        if (left == 0) {
             // Every request of this round is filled: close it and start the next.
-            _closedAssetsPerUnit[r] = a;
+            _finalAssetsPerUnit[r][_scale] = a;
             _round = r + 1;
+            _scale = 0;
             _units = 0;
             _sharesPerUnit = RAY;
             _assetsPerUnit = 0;
         } else {
+            uint256 sAfter = Math.mulDiv(s, left, escrow);
+            if (sAfter < MIN_S) {
+                // A new scale (see the header): S x SCALE until it is back above MIN_S; the
+                // scales skipped on the way (a fill that leaves under 1e-18 of the escrow)
+                // keep A = 0. S >= MIN_S before, so this ends, and S stays far below 2^256.
+                uint256 k = _scale;
+                _finalAssetsPerUnit[r][k] = a;
+                a = 0;
+                do {
+                    s *= SCALE;
+                    ++k;
+                    sAfter = Math.mulDiv(s, left, escrow);
+                } while (sAfter < MIN_S);
+                _scale = k;
+            }
             _sharesPerUnit = sAfter;
             _assetsPerUnit = a;
         }
-        emit RedemptionsFilled(r, shares, assets, escrow - shares);
+        emit RedemptionsFilled(r, shares, assets, left);
     }
 
     /// @inheritdoc IRedemptionQueue
@@ -331,15 +367,26 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         claimableAssets = p.claimableAssets;
         uint256 units = p.units;
         if (units == 0) return (0, claimableShares, claimableAssets);
-        uint256 a;
-        if (p.round_ == _round) {
-            pending = Math.mulDiv(units, _sharesPerUnit, RAY);
-            a = _assetsPerUnit;
-        } else {
-            a = _closedAssetsPerUnit[p.round_]; // a closed round: fully filled
+        uint256 r = p.round_;
+        uint256 k = p.scale;
+        // How many scales behind the position is (a closed round: past its last, fully filled).
+        uint256 behind = r == _round ? _scale - k : type(uint256).max;
+        // Its assets: from its own scale (less its index), and from each later one at 1/SCALE
+        // of a unit per scale, up to MAX_BEHIND scales on (past that, below 1e-18 of it is left).
+        uint256 unitsPer = RAY; // RAY x SCALE^j: a later scale's unit in the position's units
+        uint256 index = p.assetIndex;
+        for (uint256 j = 0; j <= MAX_BEHIND; ++j) {
+            bool current = j == behind;
+            uint256 a = current ? _assetsPerUnit : _finalAssetsPerUnit[r][k + j];
+            claimableAssets += Math.mulDiv(units, a - index, unitsPer);
+            if (current) {
+                pending = Math.mulDiv(units, _sharesPerUnit, unitsPer);
+                break;
+            }
+            index = 0;
+            unitsPer *= SCALE;
         }
-        claimableShares += p.sharesAtCheckpoint - pending; // S only falls within a round
-        claimableAssets += Math.mulDiv(units, a - p.assetIndex, RAY);
+        claimableShares += p.sharesAtCheckpoint - pending; // pending only falls within a round
     }
 
     /// @dev Checkpoints a position: its fills so far become claimable, and its units stay in
@@ -352,12 +399,19 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         (pending, cs, ca) = _accrued(p);
         p.claimableShares = cs;
         p.claimableAssets = ca;
-        if (p.units == 0) return 0;
+        uint256 units = p.units;
+        if (units == 0) return 0;
         if (p.round_ == _round) {
+            // Re-expressed in the current scale's units (rounded down: its pending shares at
+            // the next checkpoint can only be lower than the ones counted here).
+            uint256 behind = _scale - p.scale;
+            if (behind != 0) p.units = behind <= MAX_BEHIND ? units / SCALE ** behind : 0;
+            p.scale = _scale;
             p.sharesAtCheckpoint = pending;
             p.assetIndex = _assetsPerUnit;
         } else {
             p.units = 0;
+            p.scale = 0;
             p.sharesAtCheckpoint = 0;
             p.assetIndex = 0;
         }

@@ -25,9 +25,11 @@ pragma solidity 0.8.30;
 ///
 ///      Dust rule: every rounding is down, against the requests and in favour of solvency. A
 ///      fill leaves at most a few wei per request in the queue, and a controller's second
-///      request may leave one share unit (1e-12 of an asset unit) in escrow; such dust is
-///      filled with the next requests and never owed to anyone, so the queue can always pay
-///      every claim.
+///      request may leave one share unit (1e-12 of an asset unit) in escrow; a queue that never
+///      empties keeps this precision however many partial fills it sees (a request left below
+///      1e-18 of its shares by them counts as filled). Such dust is filled with the next
+///      requests and never owed to anyone, so the queue can always pay every claim. A round
+///      ends only when a fill takes every escrowed share.
 interface IRedemptionQueue {
     // ------------------------------------------------------------------ errors
 

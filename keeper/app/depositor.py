@@ -63,6 +63,10 @@ ERC20_ABI: list[dict[str, Any]] = [
     }
 ]
 
+#: Why an exit limit can be 0 with quote in the vault (OptionVault._exitLiquidity).
+_EXITS_CLOSE = (
+    "; exits close while the oracle is unhealthy or an expired series waits for settlement"
+)
 _THRESHOLD_FIELDS = (
     "target_delta",
     "band",
@@ -232,7 +236,8 @@ class VaultClient:
         if max_deposit < assets:
             raise ExecutionError(
                 f"deposit refused: the vault's maxDeposit is {self._a(max_deposit)} "
-                "(deposits close while its oracle is unhealthy); nothing sent"
+                "(deposits close while it is paused, its oracle is unhealthy or an expired series "
+                "waits for settlement); nothing sent"
             )
         expected = int(self.vault.functions.previewDeposit(assets).call())
         report = self._report("deposit", me, assets, expected)
@@ -256,7 +261,8 @@ class VaultClient:
             free = int(self.vault.functions.freeQuote().call())
             raise ExecutionError(
                 f"withdraw refused: {self._a(assets)} is more than maxWithdraw "
-                f"{self._a(limit)} for {me} (vault free quote {self._a(free)}); nothing sent"
+                f"{self._a(limit)} for {me} (vault free quote {self._a(free)}{_EXITS_CLOSE}); "
+                "nothing sent"
             )
         expected = int(self.vault.functions.previewWithdraw(assets).call())
         report = self._report("withdraw", me, assets, expected)
@@ -276,7 +282,7 @@ class VaultClient:
         if shares > limit:
             raise ExecutionError(
                 f"redeem refused: {self._s(shares)} shares is more than maxRedeem "
-                f"{self._s(limit)} for {me}; nothing sent"
+                f"{self._s(limit)} for {me} ({_EXITS_CLOSE[2:]}); nothing sent"
             )
         expected = int(self.vault.functions.previewRedeem(shares).call())
         report = self._report("redeem", me, expected, shares)
@@ -350,7 +356,7 @@ class VaultClient:
             pending = int(queue.functions.totalPending().call())
             raise ExecutionError(
                 f"fill refused: nothing can be filled now ({self._s(pending)} shares pending, "
-                "no free quote for them or the oracle is unhealthy); nothing sent"
+                f"no free quote for them{_EXITS_CLOSE}); nothing sent"
             )
         value = int(self.vault.functions.previewRedeem(fillable).call())
         report = self._report("fill", signer.address, value, fillable)
