@@ -267,7 +267,8 @@ def test_a_reorged_batch_that_no_longer_simulates_is_cancelled(rig: Rig) -> None
     stale = r.sender(still_valid=lambda to, data: False)
     assert stale.check_reorgs() == [intent]
     (done,) = stale.resume()
-    assert done.cancelled and done.nonce == outcome.nonce
+    assert done.cancelled
+    assert done.nonce == outcome.nonce
     assert r.minted() == 0
     assert stale.journal.intent(intent).status == "abandoned"
     assert r.nonce() == outcome.nonce + 1
