@@ -74,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
     m.add_argument("--steps", type=int, default=720, help="grid steps over the maturity")
     m.add_argument("--paths", type=int, default=10_000, help="Monte Carlo paths")
-    m.add_argument("--seed", type=int, default=1, help="random seed (same seed, same paths)")
+    m.add_argument("--seed", type=int, default=1, help="random seed, >= 0 (same seed, same paths)")
     m.add_argument(
         "--max-memory",
         type=float,
@@ -214,6 +214,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             raise ConfigError(f"--{name} must be a positive number, got {v}")
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
+    if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
+        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
     if args.vol is not None and not (math.isfinite(args.vol) and args.vol >= 0):
         raise ConfigError(f"--vol must be >= 0, got {args.vol}")
     if not 0.0 < args.ewma_lambda < 1.0:

@@ -114,6 +114,7 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--model", "historical"], "needs --csv"),
         (["--families", "time,nope", "--frontier"], "unknown --families"),
         (["--costs", "l2", "--pool-fee-bps", "-1"], "cost inputs"),
+        (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
     ],
 )
 def test_bad_input_is_one_clear_line(
