@@ -216,6 +216,14 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
         raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    for name in ("drift", "rate", "jump_mean"):
+        v = getattr(args, name)
+        if not math.isfinite(v):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {v}")
+    for name in ("jump_intensity", "jump_std"):  # NaN fails every comparison: test finite first
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     if args.vol is not None and not (math.isfinite(args.vol) and args.vol >= 0):
         raise ConfigError(f"--vol must be >= 0, got {args.vol}")
     if not 0.0 < args.ewma_lambda < 1.0:

@@ -115,6 +115,16 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--families", "time,nope", "--frontier"], "unknown --families"),
         (["--costs", "l2", "--pool-fee-bps", "-1"], "cost inputs"),
         (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+        (["--drift", "nan"], "--drift must be a finite number, got nan"),
+        (["--drift=-inf"], "--drift must be a finite number, got -inf"),
+        (["--rate", "inf"], "--rate must be a finite number, got inf"),
+        (["--model", "merton", "--jump-mean", "nan"], "--jump-mean must be a finite number"),
+        (["--model", "merton", "--jump-std", "nan"], "--jump-std must be a finite number >= 0"),
+        (["--model", "merton", "--jump-std", "-1"], "--jump-std must be a finite number >= 0"),
+        (
+            ["--model", "merton", "--jump-intensity", "nan"],
+            "--jump-intensity must be a finite number >= 0",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(
