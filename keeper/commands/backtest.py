@@ -14,6 +14,7 @@ from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
+from keeper.locations import check_writable
 from keeper.strategy.costs import l2_default_costs
 from keeper.strategy.policies import POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
@@ -38,6 +39,7 @@ costs:
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
 frontier{family: [...]} sorted by cost; --plot FILE.png draws error std against trading cost.
+Missing parent directories of --json and --plot are created, and both are checked before the run.
 
 example (Hull's delta-hedging table, rebalancing every week):
   keeper backtest --spot 49 --strike 50 --rate 0.05 --vol 0.2 --drift 0.13 \\
@@ -330,6 +332,10 @@ def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``keeper backtest``."""
     sc = scenario_from_args(args)
+    # Create the outputs' directories and check them now, not after a run of minutes.
+    for path in (None if args.json_out in (None, "-") else Path(args.json_out), args.plot):
+        if path is not None:
+            check_writable(path)
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
     try:

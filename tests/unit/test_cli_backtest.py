@@ -299,3 +299,46 @@ def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixtu
     assert direct["gas_direct"] == 200_000
     batch = cost("--gas-direct", "0", "--gas-fixed", "1", "--gas-per-vault", "2", "--gas-swap", "3")
     assert batch["per"] == pytest.approx(6 * 1e9 * 3000 / 1e18)
+
+
+def test_outputs_in_a_missing_directory_are_created(tmp_path: Path) -> None:
+    # As `keeper demo` does: README's `--json out/bt.json --plot out/bt.png` on a tree with no out/.
+    out, png = tmp_path / "out" / "deep" / "bt.json", tmp_path / "charts" / "bt.png"
+    assert main([*SMALL, "--json", str(out), "--plot", str(png)]) == 0
+    assert json.loads(out.read_text())["results"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--json", "cannot create "), ("--plot", "cannot create "), ("--plot", "is a directory")],
+)
+def test_an_unwritable_output_is_refused_before_the_run(
+    flag: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = tmp_path if message == "is a directory" else blocker / "sub" / "x.out"
+    assert main([*SMALL, flag, str(target)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before the run: no table was printed
+    err = captured.err.strip()
+    assert err.startswith("keeper: error:")
+    assert message in err
+    assert "\n" not in err
+
+
+def test_an_output_the_user_cannot_write_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    real = os.access
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    # The tests may run as root, for whom mode bits do not refuse a write: say the dir is read-only.
+    monkeypatch.setattr(os, "access", lambda p, m, **kw: Path(p) != ro and real(p, m, **kw))
+    assert main([*SMALL, "--json", str(ro / "bt.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"cannot write {ro / 'bt.json'}: permission denied" in captured.err
