@@ -238,6 +238,9 @@ class Policy(ABC):
     cost_gated: ClassVar[bool] = False
     #: Whether the rule reads the position's gamma (the backtester skips the Greeks otherwise).
     needs_gamma: ClassVar[bool] = True
+    #: What a decision's reason calls :attr:`Rule.threshold` beside ``|dev|``; ``None``: the
+    #: reason leaves it out (``costaware``'s threshold is the marginal cost it already shows).
+    threshold_label: ClassVar[str | None] = "threshold"
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -452,6 +455,7 @@ class CostAwarePolicy(Policy, family="costaware"):
     horizon: Horizon | None = None
     cap: Positive = DEFAULT_HORIZON_CAP_S
     cost_gated: ClassVar[bool] = True
+    threshold_label: ClassVar[str | None] = None
 
     @classmethod
     def sweep(cls, grid: SweepGrid) -> list[Policy]:
