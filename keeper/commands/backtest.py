@@ -19,6 +19,9 @@ from keeper.strategy.costs import l2_default_costs
 from keeper.strategy.policies import POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
 
+#: The policies a run without ``--policy`` backtests (with or without ``--frontier``).
+DEFAULT_POLICIES = ("time:every=1", "band:width=0.05")
+
 _EPILOG = """\
 policies (repeat --policy; the same code the live keeper runs):
   time:every=K                  rebalance every K grid steps (every=1: every step)
@@ -106,7 +109,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="SPEC",
-        help="a policy spec (repeatable; default: time:every=1 and band:width=0.05)",
+        help=f"a policy spec (repeatable; default: {' and '.join(DEFAULT_POLICIES)}, "
+        "with --frontier too)",
     )
     h.add_argument("--accounting", choices=("undiscounted", "discounted"), default="undiscounted")
     h.add_argument("--costs", choices=("none", "l2"), default="none")
@@ -204,7 +208,7 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Validate the flags into a :class:`Scenario` (``ConfigError`` on bad input)."""
-    specs = args.policy or ([] if args.frontier else ["time:every=1", "band:width=0.05"])
+    specs = args.policy or list(DEFAULT_POLICIES)
     policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     unknown = [f for f in families if f not in POLICIES]

@@ -198,13 +198,13 @@ def test_max_memory_sets_the_limit(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "more than the limit of 51.2 MiB (--max-memory 0.05)" in proc.stderr
-    # The swept policies count: 20,000 paths fit for the 2 default policies, not the 54 swept.
+    # The swept policies count: 20,000 paths fit for the 2 default policies, not 2 + 54 swept.
     args = ["--paths", "20000", "--steps", "5", "--max-memory", "0.17", "--no-progress"]
     ok = keeper("backtest", *args, "--json", str(tmp_path / "ok.json"))
     assert ok.returncode == 0, ok.stderr
     big = keeper("backtest", *args, "--costs", "l2", "--frontier")
     assert big.returncode == 1
-    assert "x 54 policies need about" in big.stderr
+    assert "x 56 policies need about" in big.stderr  # the 2 defaults and the 54 swept
 
 
 def test_an_allocation_that_fails_anyway_is_one_line() -> None:
@@ -241,8 +241,13 @@ def test_frontier_table_lists_every_swept_policy(capsys: pytest.CaptureFixture[s
     assert main(args) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    # No single policies were asked for: no empty policy table, but one row per swept policy.
-    assert not any(line.startswith("policy ") for line in lines)
+    # No --policy: the default policies' rows, as without --frontier, then the swept ones.
+    assert [r["policy"] for r in doc["results"]] == ["time:every=1", "band:width=0.05"]
+    table = lines.index(next(line for line in lines if line.startswith("policy ")))
+    assert [line.split()[0] for line in lines[table + 1 : table + 3]] == [
+        "time:every=1",
+        "band:width=0.05",
+    ]
     head = next(i for i, line in enumerate(lines) if line.startswith("frontier: "))
     assert lines[head].startswith(f"frontier: {sum(map(len, doc['frontier'].values()))} swept")
     rows = [line for line in lines[head + 2 :] if line[2:].split(":")[0] in doc["frontier"]]
