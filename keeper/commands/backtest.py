@@ -33,7 +33,7 @@ policies (repeat --policy; the same code the live keeper runs):
                                 exceeds the full cost (gas + L1 fee + pool fee + slippage)
 
 costs:
-  --costs none   no trading costs
+  --costs none   no trading costs (the default; the cost flags are then ignored)
   --costs l2     per rebalance: gas_direct x gas price + its L1 data fee (OP-Stack Fjord
                  formula), the vault's own transaction, as the live keeper sends a lone vault
                  (--gas-direct 0: a batch of one, (gas_fixed + gas_per_vault + gas_swap) x gas
@@ -113,7 +113,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "with --frontier too)",
     )
     h.add_argument("--accounting", choices=("undiscounted", "discounted"), default="undiscounted")
-    h.add_argument("--costs", choices=("none", "l2"), default="none")
+    h.add_argument(
+        "--costs",
+        choices=("none", "l2"),
+        default="none",
+        help="trading costs (default: none); the cost flags below apply only with --costs l2",
+    )
     d = l2_default_costs()
     h.add_argument("--gas-fixed", type=int, default=d.gas_fixed, help="L2 gas per transaction")
     h.add_argument(
@@ -171,23 +176,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+#: The cost flags' destinations (each must be finite and >= 0; read only with ``--costs l2``).
+_COST_FLAGS = (
+    "gas_fixed",
+    "gas_per_vault",
+    "gas_swap",
+    "gas_price_gwei",
+    "gas_direct",
+    "l1_fee_wei",
+    "l1_fee_direct_wei",
+    "eth_usd",
+    "pool_fee_bps",
+    "impact_coef",
+)
+
+
 def _costs(args: argparse.Namespace) -> CostInputs | None:
     if args.costs == "none":
         return None
-    values = (
-        args.gas_fixed,
-        args.gas_per_vault,
-        args.gas_swap,
-        args.gas_price_gwei,
-        args.gas_direct,
-        args.l1_fee_wei,
-        args.l1_fee_direct_wei,
-        args.eth_usd,
-        args.pool_fee_bps,
-        args.impact_coef,
-    )
-    if any(not (math.isfinite(v) and v >= 0) for v in values):
-        raise ConfigError("cost inputs must be finite and >= 0")
+    for name in _COST_FLAGS:
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     base = l2_default_costs(args.eth_usd)
     share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
     l1_fixed = round(args.l1_fee_wei * share)

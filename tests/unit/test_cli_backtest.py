@@ -113,7 +113,12 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--spot", "0"], "--spot must be a positive"),
         (["--model", "historical"], "needs --csv"),
         (["--families", "time,nope", "--frontier"], "unknown --families"),
-        (["--costs", "l2", "--pool-fee-bps", "-1"], "cost inputs"),
+        (["--costs", "l2", "--pool-fee-bps", "-1"], "--pool-fee-bps must be a finite number >= 0"),
+        (
+            ["--costs", "l2", "--gas-fixed", "-5"],
+            "--gas-fixed must be a finite number >= 0, got -5",
+        ),
+        (["--costs", "l2", "--eth-usd", "nan"], "--eth-usd must be a finite number >= 0, got nan"),
         (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
         (["--drift", "nan"], "--drift must be a finite number, got nan"),
         (["--drift=-inf"], "--drift must be a finite number, got -inf"),
@@ -144,6 +149,9 @@ def test_backtest_help_explains_policies(capsys: pytest.CaptureFixture[str]) -> 
     text = capsys.readouterr().out
     for word in ("costaware:risk_aversion", "--frontier", "--costs", "Whalley-Wilmott"):
         assert word in text
+    flat = " ".join(text.split())
+    assert "--costs {none,l2} trading costs (default: none)" in flat
+    assert "the cost flags below apply only with --costs l2" in flat
 
 
 def test_progress_bar_draws_on_request(capsys: pytest.CaptureFixture[str]) -> None:
