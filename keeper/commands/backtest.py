@@ -16,21 +16,25 @@ from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
 from keeper.locations import check_writable
 from keeper.strategy.costs import l2_default_costs
-from keeper.strategy.policies import POLICIES, Policy, parse_policy
+from keeper.strategy.policies import DEFAULT_HORIZON_CAP_S, POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
 
 #: The policies a run without ``--policy`` backtests (with or without ``--frontier``).
 DEFAULT_POLICIES = ("time:every=1", "band:width=0.05")
+_CAP_DAYS = DEFAULT_HORIZON_CAP_S / 86400
 
-_EPILOG = """\
+_EPILOG = f"""\
 policies (repeat --policy; the same code the live keeper runs):
   time:every=K                  rebalance every K grid steps (every=1: every step)
   band:width=W                  rebalance when |net delta| > W x contracts
   volband:width=W[,ref=V]       band scaled by forecast vol / reference vol (default: --vol)
-  ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{-r tau} lambda S Gamma^2 / G)^(1/3)
+  ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{{-r tau}} lambda S Gamma^2 / G)^(1/3)
   costaware:risk_aversion=G[,horizon=SECONDS|auto][,cap=SECONDS]
                                 act when G x (variance of P&L removed over the horizon, USD^2)
-                                exceeds the full cost (gas + L1 fee + pool fee + slippage)
+                                exceeds the full cost (gas + L1 fee + pool fee + slippage);
+                                horizon: default auto, min(time for gamma to rebuild the
+                                deviation, time to expiry, cap); cap: the auto horizon's
+                                longest, default {DEFAULT_HORIZON_CAP_S:.0f} s ({_CAP_DAYS:g} days)
 
 costs:
   --costs none   no trading costs (the default; the cost flags are then ignored)
@@ -41,7 +45,7 @@ costs:
                  every default can be overridden by the flags below (see docs/backtest.md)
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
-frontier{family: [...]} sorted by cost; --plot FILE.png draws error std against trading cost.
+frontier{{family: [...]}} sorted by cost; --plot FILE.png draws error std against trading cost.
 Missing parent directories of --json and --plot are created, and both are checked before the run.
 
 example (Hull's delta-hedging table, rebalancing every week):

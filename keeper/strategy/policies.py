@@ -37,7 +37,8 @@ Policies (spec strings for :func:`parse_policy`):
   variance over ``h`` years is ``Δ²S²σ²h``; rebalancing removes ``Δ² − (Δ+q)²`` of it, and ``G``
   is the price of a USD² of variance. With ``horizon=auto`` (the default)
   ``h = min(Δ²/(Γ·S·σ)², τ, cap)``: the time it takes gamma to rebuild a deviation of the same
-  size (after which the keeper faces the same choice again). With proportional costs only this
+  size (after which the keeper faces the same choice again); ``cap`` defaults to
+  :data:`DEFAULT_HORIZON_CAP_S`, 604800 s (7 days). With proportional costs only this
   gives ``|Δ|³ > f·S·Γ²/G``, the Whalley–Wilmott band (up to its 3/2); with the fixed cost it
   gives the ``F^{1/4}`` band of fixed-cost hedging.
 

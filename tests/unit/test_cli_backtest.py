@@ -152,6 +152,7 @@ def test_backtest_help_explains_policies(capsys: pytest.CaptureFixture[str]) -> 
     flat = " ".join(text.split())
     assert "--costs {none,l2} trading costs (default: none)" in flat
     assert "the cost flags below apply only with --costs l2" in flat
+    assert "cap: the auto horizon's longest, default 604800 s (7 days)" in flat
 
 
 def test_progress_bar_draws_on_request(capsys: pytest.CaptureFixture[str]) -> None:
