@@ -1,9 +1,11 @@
-"""Where the project's build products live: forge artifacts and the npm-installed binaries."""
+"""Where the project's files live: forge artifacts, npm binaries, and the commands' outputs."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from keeper.errors import ConfigError
 
 #: The checkout root (the directory holding ``foundry.toml``), for an editable install.
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -17,3 +19,23 @@ def artifacts_dir() -> Path:
 def node_bin(name: str) -> Path:
     """Return the path of an npm-installed executable such as ``anvil`` or ``forge``."""
     return PROJECT_ROOT / "node_modules" / ".bin" / name
+
+
+def check_writable(path: Path) -> None:
+    """Make ``path``'s missing parent directories and check that ``path`` can be written.
+
+    The commands call it on their output files (``--json``, ``--plot``, ``--addresses``) before
+    the work that fills them, so a bad path fails at once rather than after the run.
+
+    Raises:
+        ConfigError: The parent cannot be created, ``path`` is a directory, or this user may not
+            write it.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
+    if path.is_dir():
+        raise ConfigError(f"{path} is a directory")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise ConfigError(f"cannot write {path}: permission denied")

@@ -16,7 +16,9 @@ dry-run mode: it observes and decides, and never signs.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from eth_account import Account
@@ -368,18 +370,27 @@ def read_addresses_file(path: Path) -> dict[str, Any]:
 
 
 def load_settings(
-    *, env_file: Path | str | None = ".env", addresses: Path | None = None, **overrides: Any
+    *,
+    env_file: Path | str | None = ".env",
+    addresses: Path | None = None,
+    flags: Mapping[str, str] | None = None,
+    **overrides: Any,
 ) -> Settings:
     """Build :class:`Settings` from env, ``.env``, an optional addresses file and overrides.
 
     Args:
         env_file: The dotenv file (missing is fine); ``None`` reads the environment only.
         addresses: An addresses JSON file (overrides ``KEEPER_ADDRESSES_FILE``).
+        flags: The command-line flag that gave each override (``{"rpc_url": "--rpc-url"}``):
+            an error in that field names the flag, not its ``KEEPER_*`` env var.
         **overrides: Field values that win over everything else (e.g. from CLI flags).
 
     Raises:
-        ConfigError: One line naming the first bad field; secrets are never echoed.
+        ConfigError: One line naming every bad field; secrets are never echoed.
     """
+    names = {k: v for k, v in (flags or {}).items() if overrides.get(k) is not None}
+    if "rpc_url" in names and overrides.get("rpc_urls") is None:
+        names["rpc_urls"] = names["rpc_url"]  # the list is split from the flag's value
     try:
         base = Settings(_env_file=env_file)
         file = addresses or base.addresses_file
@@ -396,7 +407,7 @@ def load_settings(
             return base
         return Settings(_env_file=env_file, **merged)
     except ValidationError as exc:
-        raise ConfigError(_one_line(exc)) from None
+        raise ConfigError(_one_line(exc, names)) from None
 
 
 def _check_chain_ids(configured: int | None, in_file: Any, file: Path) -> None:
@@ -432,14 +443,28 @@ def env_file_arg(value: str | None) -> str:
     return value
 
 
-def _one_line(exc: ValidationError) -> str:
-    """Turn a pydantic error into one line without the offending input (it may be a secret)."""
-    first = exc.errors(include_input=False, include_url=False)[0]
-    loc = ".".join(str(p) for p in first.get("loc", ()))
-    msg = str(first.get("msg", "invalid value")).removeprefix("Value error, ")
-    field = f"KEEPER_{loc.split('.')[0].upper()}" if loc else "settings"
-    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-    return f"{field}: {msg}{more}"
+def _one_line(exc: ValidationError, names: Mapping[str, str] | None = None) -> str:
+    """Turn pydantic's errors into one line without the offending inputs (they may be secrets).
+
+    Each error is ``NAME: message``, ``NAME`` the flag that set the field (from ``names``) or
+    else its ``KEEPER_*`` env var; errors are joined by ``"; "``, a repeated one shown once.
+    """
+    parts: list[str] = []
+    for err in exc.errors(include_input=False, include_url=False):
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = " ".join(str(err.get("msg", "invalid value")).removeprefix("Value error, ").split())
+        field = loc.split(".")[0]
+        name = (names or {}).get(field) or (f"KEEPER_{field.upper()}" if loc else "settings")
+        part = f"{name}: {msg}"
+        if part not in parts:
+            parts.append(part)
+    return "; ".join(parts)
+
+
+#: The settings fields the shared flags set, and the flag an error in each names.
+SHARED_FLAGS: Mapping[str, str] = MappingProxyType(
+    {"rpc_url": "--rpc-url", "policy": "--policy", "journal_path": "--journal"}
+)
 
 
 def add_settings_args(parser: Any) -> None:
@@ -470,6 +495,7 @@ def settings_from_args(args: Any) -> Settings:
     return load_settings(
         env_file=env_file_arg(args.env_file),
         addresses=args.addresses,
+        flags=SHARED_FLAGS,
         rpc_url=getattr(args, "rpc_url", None),
         policy=getattr(args, "policy", None),
         journal_path=getattr(args, "journal", None),

@@ -64,6 +64,7 @@ from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
+from keeper.locations import check_writable
 from keeper.settings import load_settings
 from keeper.units import WAD
 
@@ -469,7 +470,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
     started = time.monotonic()
     for path in (cfg.json_path, cfg.plot_path, cfg.addresses_path, cfg.journal_path):
         if path is not None:
-            _check_writable(path)
+            check_writable(path)
     node: Anvil | None = None
     try:
         if cfg.rpc_url is not None:
@@ -503,15 +504,6 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
-
-
-def _check_writable(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
-    if path.exists() and path.is_dir():
-        raise ConfigError(f"{path} is a directory")
 
 
 def _run(

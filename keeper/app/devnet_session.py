@@ -41,6 +41,7 @@ from web3.exceptions import Web3Exception
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
+from keeper.locations import check_writable
 
 if TYPE_CHECKING:
     from keeper.devnet.market import Market, StepRecord
@@ -121,7 +122,7 @@ def devnet_up(
         ConfigError: anvil is missing, or the addresses file cannot be written.
         ChainError: The port is taken, or the node fails.
     """
-    _check_writable(cfg.addresses_path)
+    check_writable(cfg.addresses_path)
     stop = threading.Event()
     node = Anvil(port=cfg.port, block_time=cfg.block_time)
     with _stop_on_signals(stop):
@@ -349,12 +350,3 @@ def _accounts(w3: Web3, stack: DevnetStack) -> tuple[Account, ...]:
         balance = int(usdc.functions.balanceOf(address).call())
         out.append(Account(role, index, address, key, balance))
     return tuple(out)
-
-
-def _check_writable(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"cannot create {path.parent}: {exc.strerror}") from None
-    if path.is_dir():
-        raise ConfigError(f"{path} is a directory")

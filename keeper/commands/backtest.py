@@ -14,22 +14,30 @@ from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
+from keeper.locations import check_writable
 from keeper.strategy.costs import l2_default_costs
-from keeper.strategy.policies import POLICIES, Policy, parse_policy
+from keeper.strategy.policies import DEFAULT_HORIZON_CAP_S, POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
 
-_EPILOG = """\
+#: The policies a run without ``--policy`` backtests (with or without ``--frontier``).
+DEFAULT_POLICIES = ("time:every=1", "band:width=0.05")
+_CAP_DAYS = DEFAULT_HORIZON_CAP_S / 86400
+
+_EPILOG = f"""\
 policies (repeat --policy; the same code the live keeper runs):
   time:every=K                  rebalance every K grid steps (every=1: every step)
   band:width=W                  rebalance when |net delta| > W x contracts
   volband:width=W[,ref=V]       band scaled by forecast vol / reference vol (default: --vol)
-  ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{-r tau} lambda S Gamma^2 / G)^(1/3)
+  ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{{-r tau}} lambda S Gamma^2 / G)^(1/3)
   costaware:risk_aversion=G[,horizon=SECONDS|auto][,cap=SECONDS]
                                 act when G x (variance of P&L removed over the horizon, USD^2)
-                                exceeds the full cost (gas + L1 fee + pool fee + slippage)
+                                exceeds the full cost (gas + L1 fee + pool fee + slippage);
+                                horizon: default auto, min(time for gamma to rebuild the
+                                deviation, time to expiry, cap); cap: the auto horizon's
+                                longest, default {DEFAULT_HORIZON_CAP_S:.0f} s ({_CAP_DAYS:g} days)
 
 costs:
-  --costs none   no trading costs
+  --costs none   no trading costs (the default; the cost flags are then ignored)
   --costs l2     per rebalance: gas_direct x gas price + its L1 data fee (OP-Stack Fjord
                  formula), the vault's own transaction, as the live keeper sends a lone vault
                  (--gas-direct 0: a batch of one, (gas_fixed + gas_per_vault + gas_swap) x gas
@@ -37,7 +45,8 @@ costs:
                  every default can be overridden by the flags below (see docs/backtest.md)
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
-frontier{family: [...]} sorted by cost; --plot FILE.png draws error std against trading cost.
+frontier{{family: [...]}} sorted by cost; --plot FILE.png draws error std against trading cost.
+Missing parent directories of --json and --plot are created, and both are checked before the run.
 
 example (Hull's delta-hedging table, rebalancing every week):
   keeper backtest --spot 49 --strike 50 --rate 0.05 --vol 0.2 --drift 0.13 \\
@@ -74,7 +83,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
     m.add_argument("--steps", type=int, default=720, help="grid steps over the maturity")
     m.add_argument("--paths", type=int, default=10_000, help="Monte Carlo paths")
-    m.add_argument("--seed", type=int, default=1, help="random seed (same seed, same paths)")
+    m.add_argument("--seed", type=int, default=1, help="random seed, >= 0 (same seed, same paths)")
     m.add_argument(
         "--max-memory",
         type=float,
@@ -104,10 +113,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="append",
         default=[],
         metavar="SPEC",
-        help="a policy spec (repeatable; default: time:every=1 and band:width=0.05)",
+        help=f"a policy spec (repeatable; default: {' and '.join(DEFAULT_POLICIES)}, "
+        "with --frontier too)",
     )
     h.add_argument("--accounting", choices=("undiscounted", "discounted"), default="undiscounted")
-    h.add_argument("--costs", choices=("none", "l2"), default="none")
+    h.add_argument(
+        "--costs",
+        choices=("none", "l2"),
+        default="none",
+        help="trading costs (default: none); the cost flags below apply only with --costs l2",
+    )
     d = l2_default_costs()
     h.add_argument("--gas-fixed", type=int, default=d.gas_fixed, help="L2 gas per transaction")
     h.add_argument(
@@ -165,23 +180,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
+#: The cost flags' destinations (each must be finite and >= 0; read only with ``--costs l2``).
+_COST_FLAGS = (
+    "gas_fixed",
+    "gas_per_vault",
+    "gas_swap",
+    "gas_price_gwei",
+    "gas_direct",
+    "l1_fee_wei",
+    "l1_fee_direct_wei",
+    "eth_usd",
+    "pool_fee_bps",
+    "impact_coef",
+)
+
+
 def _costs(args: argparse.Namespace) -> CostInputs | None:
     if args.costs == "none":
         return None
-    values = (
-        args.gas_fixed,
-        args.gas_per_vault,
-        args.gas_swap,
-        args.gas_price_gwei,
-        args.gas_direct,
-        args.l1_fee_wei,
-        args.l1_fee_direct_wei,
-        args.eth_usd,
-        args.pool_fee_bps,
-        args.impact_coef,
-    )
-    if any(not (math.isfinite(v) and v >= 0) for v in values):
-        raise ConfigError("cost inputs must be finite and >= 0")
+    for name in _COST_FLAGS:
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     base = l2_default_costs(args.eth_usd)
     share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
     l1_fixed = round(args.l1_fee_wei * share)
@@ -202,7 +222,7 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
 
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Validate the flags into a :class:`Scenario` (``ConfigError`` on bad input)."""
-    specs = args.policy or ([] if args.frontier else ["time:every=1", "band:width=0.05"])
+    specs = args.policy or list(DEFAULT_POLICIES)
     policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     unknown = [f for f in families if f not in POLICIES]
@@ -214,6 +234,16 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             raise ConfigError(f"--{name} must be a positive number, got {v}")
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
+    if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
+        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
+    for name in ("drift", "rate", "jump_mean"):
+        v = getattr(args, name)
+        if not math.isfinite(v):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number, got {v}")
+    for name in ("jump_intensity", "jump_std"):  # NaN fails every comparison: test finite first
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v >= 0):
+            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
     if args.vol is not None and not (math.isfinite(args.vol) and args.vol >= 0):
         raise ConfigError(f"--vol must be >= 0, got {args.vol}")
     if not 0.0 < args.ewma_lambda < 1.0:
@@ -320,6 +350,10 @@ def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     """Run ``keeper backtest``."""
     sc = scenario_from_args(args)
+    # Create the outputs' directories and check them now, not after a run of minutes.
+    for path in (None if args.json_out in (None, "-") else Path(args.json_out), args.plot):
+        if path is not None:
+            check_writable(path)
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
     try:

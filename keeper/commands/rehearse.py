@@ -16,7 +16,7 @@ from typing import Any
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.settings import checksum, env_file_arg, load_settings, secret_values
+from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import WAD
 
 
@@ -79,7 +79,10 @@ def rehearse_command(args: argparse.Namespace) -> int:
     if args.block is not None and args.block < 0:
         raise ConfigError("--block must be >= 0")
     settings = load_settings(
-        env_file=env_file_arg(args.env_file), addresses=args.addresses, policy=args.policy
+        env_file=env_file_arg(args.env_file),
+        addresses=args.addresses,
+        flags=SHARED_FLAGS,
+        policy=args.policy,
     )
     setup_logging(
         json_lines=True,

@@ -24,7 +24,7 @@ from keeper.app.depositor import ActionReport, VaultClient, format_units
 from keeper.chain.connection import connect
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging
-from keeper.settings import checksum, env_file_arg, load_settings, secret_values
+from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import UINT256_MAX
 
 __all__ = ["format_units", "parse_amount", "register", "vault_command"]
@@ -106,7 +106,9 @@ def register(subparsers: Any) -> None:
 
 def vault_command(args: argparse.Namespace) -> int:
     """Run one ``keeper vault`` action."""
-    settings = load_settings(env_file=env_file_arg(args.env_file), rpc_url=args.rpc_url)
+    settings = load_settings(
+        env_file=env_file_arg(args.env_file), flags=SHARED_FLAGS, rpc_url=args.rpc_url
+    )
     setup_logging(
         json_lines=False,
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,

@@ -400,6 +400,7 @@ def plan(
     # One pass over plain Python lists (indexing numpy arrays per element is slow at 10k vaults).
     texts = {int(c): f"{policy.family}: {Reason(int(c)).text} (" for c in np.unique(codes)}
     debug = logger.isEnabledFor(logging.DEBUG)
+    label = policy.threshold_label
     decisions = []
     for v, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
         vaults,
@@ -415,10 +416,16 @@ def plan(
         ev.cost_usd.tolist(),
         strict=True,
     ):
-        reason = (
-            f"{texts[code]}|dev| {abs(dev_f):.6g}, threshold {threshold:.6g}, "
-            f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
-        )
+        if label is None:  # the rule compares benefit with cost: say so, with no "threshold"
+            reason = (
+                f"{texts[code]}|dev| {abs(dev_f):.6g}, "
+                f"benefit {benefit:.4g} USD vs marginal cost {cost:.4g} USD)"
+            )
+        else:
+            reason = (
+                f"{texts[code]}|dev| {abs(dev_f):.6g}, {label} {threshold:.6g}, "
+                f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
+            )
         if wanted and not acts:
             reason += batch_note
         d = VaultDecision(

@@ -37,7 +37,8 @@ Policies (spec strings for :func:`parse_policy`):
   variance over ``h`` years is ``Δ²S²σ²h``; rebalancing removes ``Δ² − (Δ+q)²`` of it, and ``G``
   is the price of a USD² of variance. With ``horizon=auto`` (the default)
   ``h = min(Δ²/(Γ·S·σ)², τ, cap)``: the time it takes gamma to rebuild a deviation of the same
-  size (after which the keeper faces the same choice again). With proportional costs only this
+  size (after which the keeper faces the same choice again); ``cap`` defaults to
+  :data:`DEFAULT_HORIZON_CAP_S`, 604800 s (7 days). With proportional costs only this
   gives ``|Δ|³ > f·S·Γ²/G``, the Whalley–Wilmott band (up to its 3/2); with the fixed cost it
   gives the ``F^{1/4}`` band of fixed-cost hedging.
 
@@ -238,6 +239,9 @@ class Policy(ABC):
     cost_gated: ClassVar[bool] = False
     #: Whether the rule reads the position's gamma (the backtester skips the Greeks otherwise).
     needs_gamma: ClassVar[bool] = True
+    #: What a decision's reason calls :attr:`Rule.threshold` beside ``|dev|``; ``None``: the
+    #: reason leaves it out (``costaware``'s threshold is the marginal cost it already shows).
+    threshold_label: ClassVar[str | None] = "threshold"
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -452,6 +456,7 @@ class CostAwarePolicy(Policy, family="costaware"):
     horizon: Horizon | None = None
     cap: Positive = DEFAULT_HORIZON_CAP_S
     cost_gated: ClassVar[bool] = True
+    threshold_label: ClassVar[str | None] = None
 
     @classmethod
     def sweep(cls, grid: SweepGrid) -> list[Policy]:

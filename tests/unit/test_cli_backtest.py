@@ -113,7 +113,23 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--spot", "0"], "--spot must be a positive"),
         (["--model", "historical"], "needs --csv"),
         (["--families", "time,nope", "--frontier"], "unknown --families"),
-        (["--costs", "l2", "--pool-fee-bps", "-1"], "cost inputs"),
+        (["--costs", "l2", "--pool-fee-bps", "-1"], "--pool-fee-bps must be a finite number >= 0"),
+        (
+            ["--costs", "l2", "--gas-fixed", "-5"],
+            "--gas-fixed must be a finite number >= 0, got -5",
+        ),
+        (["--costs", "l2", "--eth-usd", "nan"], "--eth-usd must be a finite number >= 0, got nan"),
+        (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+        (["--drift", "nan"], "--drift must be a finite number, got nan"),
+        (["--drift=-inf"], "--drift must be a finite number, got -inf"),
+        (["--rate", "inf"], "--rate must be a finite number, got inf"),
+        (["--model", "merton", "--jump-mean", "nan"], "--jump-mean must be a finite number"),
+        (["--model", "merton", "--jump-std", "nan"], "--jump-std must be a finite number >= 0"),
+        (["--model", "merton", "--jump-std", "-1"], "--jump-std must be a finite number >= 0"),
+        (
+            ["--model", "merton", "--jump-intensity", "nan"],
+            "--jump-intensity must be a finite number >= 0",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -133,6 +149,10 @@ def test_backtest_help_explains_policies(capsys: pytest.CaptureFixture[str]) -> 
     text = capsys.readouterr().out
     for word in ("costaware:risk_aversion", "--frontier", "--costs", "Whalley-Wilmott"):
         assert word in text
+    flat = " ".join(text.split())
+    assert "--costs {none,l2} trading costs (default: none)" in flat
+    assert "the cost flags below apply only with --costs l2" in flat
+    assert "cap: the auto horizon's longest, default 604800 s (7 days)" in flat
 
 
 def test_progress_bar_draws_on_request(capsys: pytest.CaptureFixture[str]) -> None:
@@ -187,13 +207,13 @@ def test_max_memory_sets_the_limit(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "more than the limit of 51.2 MiB (--max-memory 0.05)" in proc.stderr
-    # The swept policies count: 20,000 paths fit for the 2 default policies, not the 54 swept.
+    # The swept policies count: 20,000 paths fit for the 2 default policies, not 2 + 54 swept.
     args = ["--paths", "20000", "--steps", "5", "--max-memory", "0.17", "--no-progress"]
     ok = keeper("backtest", *args, "--json", str(tmp_path / "ok.json"))
     assert ok.returncode == 0, ok.stderr
     big = keeper("backtest", *args, "--costs", "l2", "--frontier")
     assert big.returncode == 1
-    assert "x 54 policies need about" in big.stderr
+    assert "x 56 policies need about" in big.stderr  # the 2 defaults and the 54 swept
 
 
 def test_an_allocation_that_fails_anyway_is_one_line() -> None:
@@ -230,8 +250,13 @@ def test_frontier_table_lists_every_swept_policy(capsys: pytest.CaptureFixture[s
     assert main(args) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    # No single policies were asked for: no empty policy table, but one row per swept policy.
-    assert not any(line.startswith("policy ") for line in lines)
+    # No --policy: the default policies' rows, as without --frontier, then the swept ones.
+    assert [r["policy"] for r in doc["results"]] == ["time:every=1", "band:width=0.05"]
+    table = lines.index(next(line for line in lines if line.startswith("policy ")))
+    assert [line.split()[0] for line in lines[table + 1 : table + 3]] == [
+        "time:every=1",
+        "band:width=0.05",
+    ]
     head = next(i for i, line in enumerate(lines) if line.startswith("frontier: "))
     assert lines[head].startswith(f"frontier: {sum(map(len, doc['frontier'].values()))} swept")
     rows = [line for line in lines[head + 2 :] if line[2:].split(":")[0] in doc["frontier"]]
@@ -288,3 +313,46 @@ def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixtu
     assert direct["gas_direct"] == 200_000
     batch = cost("--gas-direct", "0", "--gas-fixed", "1", "--gas-per-vault", "2", "--gas-swap", "3")
     assert batch["per"] == pytest.approx(6 * 1e9 * 3000 / 1e18)
+
+
+def test_outputs_in_a_missing_directory_are_created(tmp_path: Path) -> None:
+    # As `keeper demo` does: README's `--json out/bt.json --plot out/bt.png` on a tree with no out/.
+    out, png = tmp_path / "out" / "deep" / "bt.json", tmp_path / "charts" / "bt.png"
+    assert main([*SMALL, "--json", str(out), "--plot", str(png)]) == 0
+    assert json.loads(out.read_text())["results"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [("--json", "cannot create "), ("--plot", "cannot create "), ("--plot", "is a directory")],
+)
+def test_an_unwritable_output_is_refused_before_the_run(
+    flag: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    target = tmp_path if message == "is a directory" else blocker / "sub" / "x.out"
+    assert main([*SMALL, flag, str(target)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before the run: no table was printed
+    err = captured.err.strip()
+    assert err.startswith("keeper: error:")
+    assert message in err
+    assert "\n" not in err
+
+
+def test_an_output_the_user_cannot_write_is_refused_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import os
+
+    real = os.access
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    # The tests may run as root, for whom mode bits do not refuse a write: say the dir is read-only.
+    monkeypatch.setattr(os, "access", lambda p, m, **kw: Path(p) != ro and real(p, m, **kw))
+    assert main([*SMALL, "--json", str(ro / "bt.json")]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert f"cannot write {ro / 'bt.json'}: permission denied" in captured.err

@@ -55,6 +55,17 @@ def test_malformed_address(
     assert "KEEPER_VAULTS: '0x1234' is not a 20-byte hex address" in one_error_line(capsys)
 
 
+@pytest.mark.parametrize("command", [["check"], ["vault", "info", "--vault", "0x" + "a1" * 20]])
+def test_a_bad_rpc_url_flag_is_named_as_the_flag(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*command, "--rpc-url", "notaurl"]) == 1
+    line = one_error_line(capsys)
+    assert line == (
+        "keeper: error: --rpc-url: unsupported RPC URL scheme 'notaurl' (http, https, ws, wss)"
+    )
+
+
 def test_unreachable_rpc(capsys: pytest.CaptureFixture[str]) -> None:
     url = f"http://127.0.0.1:{free_port()}/v3/SECRET-API-KEY"
     assert main(["check", "--rpc-url", url]) == 1

@@ -200,6 +200,31 @@ def test_addresses_file_bad_address(tmp_path: Path) -> None:
         load_settings(env_file=None, addresses=f)
 
 
+def test_a_bad_flag_is_named_as_the_flag_not_its_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --rpc-url sets rpc_url and, from it, rpc_urls: one mistake, reported once, by the flag.
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None, rpc_url="notaurl", flags={"rpc_url": "--rpc-url"})
+    msg = str(info.value)
+    assert msg == "--rpc-url: unsupported RPC URL scheme 'notaurl' (http, https, ws, wss)"
+    # The same value from the environment is still named by its env var.
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    with pytest.raises(ConfigError, match=r"^KEEPER_RPC_URL: unsupported RPC URL scheme"):
+        load_settings(env_file=None, flags={"rpc_url": "--rpc-url"})
+
+
+def test_every_validation_error_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_CONFIRMATIONS", "0")
+    monkeypatch.setenv("KEEPER_LENS", "not-an-address")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    msg = str(info.value)
+    assert "more)" not in msg
+    assert "\n" not in msg
+    assert "KEEPER_CONFIRMATIONS: " in msg
+    assert "KEEPER_LENS: " in msg
+    assert "; " in msg
+
+
 def test_overrides_win(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_POLICY", "band:width=0.1")
     s = load_settings(env_file=None, policy="ww:risk_aversion=2")

@@ -510,6 +510,20 @@ def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() 
     assert 0 <= float(p[0]) < 1e-3 * h
 
 
+def test_the_costaware_reason_compares_benefit_with_cost_not_a_threshold() -> None:
+    # Its rule's threshold is the cost in USD: printed as "threshold" beside |dev| it read as a
+    # band that the keeper acted inside of and skipped outside of.
+    policy = CostAwarePolicy(risk_aversion=1e-4)
+    views = [vault("0xa", dev=5.0), vault("0xb", dev=0.01)]
+    for d in plan(policy, views, MARKET, COSTS).decisions:
+        assert "threshold" not in d.reason
+        assert f"benefit {d.benefit_usd:.4g} USD vs marginal cost {d.cost_usd:.4g} USD" in d.reason
+        assert d.reason.startswith("costaware: risk reduction ")
+    # The band's threshold is a deviation: it keeps its name beside |dev|.
+    (d,) = plan(BandPolicy(0.05), [vault(dev=5.0, contracts=10.0)], MARKET, COSTS).decisions
+    assert "|dev| 5, threshold 0.5, " in d.reason
+
+
 def test_a_deviation_exactly_on_the_band_edge_does_not_act() -> None:
     # The contract's trigger is a strict `>`; the off-chain band rule matches it.
     on_edge = vault(dev=0.5, contracts=10.0)  # band:width=0.05 of 10 contracts = 0.5 exactly
