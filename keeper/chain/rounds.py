@@ -47,12 +47,13 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
 
     The first round of the feed's latest phase with ``updatedAt >= expiry`` whose predecessor is
     older than expiry; 0 (the vault's fallback) from expiry + the grace period when there is no
-    such round (no round since expiry, a phase change at expiry, or more than ``MAX_WALK`` rounds
-    since expiry).
+    usable such round (no round since expiry, a phase change at expiry, more than ``MAX_WALK``
+    rounds since expiry, or that round's answer is not positive: the vault refuses it with
+    ``OptionVaultInvalidPrice``, so only the fallback can settle the series).
     """
     agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
     latest = agg.functions.latestRoundData().call()
-    round_id, updated_at = int(latest[0]), int(latest[3])
+    round_id, answer, updated_at = int(latest[0]), int(latest[1]), int(latest[3])
     fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
     if updated_at < expiry:
         return fallback
@@ -61,6 +62,6 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
             return fallback  # first round of a phase: the contract cannot check it
         prev = agg.functions.getRoundData(round_id - 1).call()
         if int(prev[3]) < expiry:
-            return round_id
-        round_id -= 1
+            return round_id if answer > 0 else fallback
+        round_id, answer = round_id - 1, int(prev[1])
     return fallback
