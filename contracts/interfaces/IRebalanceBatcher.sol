@@ -4,7 +4,9 @@ pragma solidity 0.8.30;
 /// @title IRebalanceBatcher
 /// @notice Rebalances many vaults in one transaction. It holds the keeper role on its vaults
 ///         and is callable only by registered keeper accounts. Each vault runs in its own
-///         guarded call, so one reverting vault never sinks the batch.
+///         guarded call, so a vault that fails its own call never sinks the batch (for the
+///         one exception in `rebalanceBatch`, a pool that cannot meet a leg's `minOut`, see
+///         there).
 /// @dev A generic multicall would not work: it becomes `msg.sender`, and keeper-gated calls
 ///      revert.
 ///      Failure containment: each vault gets exactly `vaultGasLimit` gas, so a vault that
@@ -120,10 +122,15 @@ interface IRebalanceBatcher {
     ///         is P less slippage, so it always clears. The net side shares what its legs put in
     ///         and what the pool returned pro rata to its inputs (one uniform price), rounded
     ///         down, the remainder (< one unit per leg) to its last leg; the venue is given the
-    ///         smallest output with which every leg's share reaches its own `minOut`. Tokens
-    ///         are conserved exactly: the batcher ends holding what it held before. A batch of
-    ///         one vault has nothing to net: it calls that vault's own `rebalanceTo` (its own
-    ///         swap; `rebalance()` for a request of 0), saving the tokens' round trip.
+    ///         smallest output with which every leg's share reaches its own `minOut`; when the
+    ///         pool cannot deliver that, the whole batch reverts (the venue's
+    ///         `HedgeVenueInsufficientOutput`, naming no vault): the strictest leg, the one with
+    ///         the smallest `maxSlippageBps`, sets it. A leg cannot be dropped once its input was
+    ///         sent, so the keeper's simulation drops the strictest vaults and tries again
+    ///         (keeper/execution/simulate.py). Tokens are conserved exactly: the batcher ends
+    ///         holding what it held before. A batch of one vault has nothing to net: it calls
+    ///         that vault's own `rebalanceTo` (its own swap; `rebalance()` for a request of 0),
+    ///         saving the tokens' round trip.
     /// @param vaults The vaults, in order.
     /// @param postDeviations Each vault's requested post-trade deviation (0: to target).
     /// @return outcomes One outcome per vault, in the same order.
