@@ -184,3 +184,38 @@ def test_status_runs_without_loading_other_commands(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout
     assert out.strip().splitlines()[-1] == "['keeper.commands.status']"
+
+
+def test_check_with_a_bad_env_rpc_url_uses_the_addresses_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: the addresses file overrides the environment, so KEEPER_RPC_URL is never used.
+    url = f"http://127.0.0.1:{free_port()}"
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"rpc_url": url, "lens": "0x" + "11" * 20}))
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    assert main(["check", "--addresses", str(f)]) == 1
+    line = one_error_line(capsys)
+    assert "KEEPER_RPC_URL" not in line
+    assert f"cannot reach RPC at {url}" in line
+
+
+def test_status_offers_and_validates_only_what_it_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--journal", "--env-file", "--limit", "--json"):
+        assert flag in out
+    for flag in ("--rpc-url", "--addresses", "--policy"):
+        assert flag not in out
+    # Settings status never reads cannot make it fail.
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "zz" * 32)
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/x.json")
+    monkeypatch.setenv("KEEPER_JOURNAL_PATH", str(tmp_path / "env.sqlite"))
+    assert main(["status"]) == 1
+    assert f"no journal at {tmp_path / 'env.sqlite'}" in one_error_line(capsys)
+    assert main(["status", "--journal", str(tmp_path / "flag.sqlite")]) == 1
+    assert f"no journal at {tmp_path / 'flag.sqlite'}" in one_error_line(capsys)
