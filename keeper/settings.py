@@ -280,11 +280,11 @@ class Settings(CycleConfig, BaseSettings):
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:
         if self.private_key is not None and self.keystore_path is not None:
-            raise ValueError("set either private_key or keystore_path, not both")
+            raise ValueError("set either KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH, not both")
         if self.keystore_path is not None and self.keystore_password is None:
-            raise ValueError("keystore_path needs keystore_password")
+            raise ValueError("KEEPER_KEYSTORE_PATH needs KEEPER_KEYSTORE_PASSWORD")
         if self.max_priority_fee_wei > self.max_fee_per_gas_wei:
-            raise ValueError("max_priority_fee_wei exceeds max_fee_per_gas_wei")
+            raise ValueError("KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI")
         if not self.rpc_urls:
             # KEEPER_RPC_URL (comma-separated) keeps working: it is the list when RPC_URLS is unset.
             self.rpc_urls = _split_urls(self.rpc_url)
@@ -495,15 +495,17 @@ def _one_line(exc: ValidationError, names: Mapping[str, str] | None = None) -> s
     """Turn pydantic's errors into one line without the offending inputs (they may be secrets).
 
     Each error is ``NAME: message``, ``NAME`` the flag that set the field (from ``names``) or
-    else its ``KEEPER_*`` env var; errors are joined by ``"; "``, a repeated one shown once.
+    else its ``KEEPER_*`` env var; an error of several fields (a model check) is its message
+    alone, which names their env vars itself. Errors are joined by ``"; "``, a repeated one
+    shown once.
     """
     parts: list[str] = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err.get("loc", ()))
         msg = " ".join(str(err.get("msg", "invalid value")).removeprefix("Value error, ").split())
         field = loc.split(".")[0]
-        name = (names or {}).get(field) or (f"KEEPER_{field.upper()}" if loc else "settings")
-        part = f"{name}: {msg}"
+        name = (names or {}).get(field) or f"KEEPER_{field.upper()}"
+        part = f"{name}: {msg}" if loc else msg
         if part not in parts:
             parts.append(part)
     return "; ".join(parts)

@@ -45,6 +45,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -123,6 +124,14 @@ class DemoConfig:
             raise ConfigError("--block-time must be > 0")
         if self.port is not None and not 1 <= self.port <= 65_535:
             raise ConfigError("--port must be between 1 and 65535")
+        if self.step_seconds < 1:
+            raise ConfigError(f"--step-seconds must be >= 1, got {self.step_seconds}")
+        # NaN fails every comparison: test finite first.
+        for flag, value in (("--vol", self.vol), ("--jumps", self.jump_intensity)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
+        if not math.isfinite(self.drift):
+            raise ConfigError(f"--drift must be a finite number, got {self.drift}")
         self.market()  # the market's own checks, before anything starts
 
     def market(self) -> MarketConfig:

@@ -232,6 +232,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):
             raise ConfigError(f"--{name} must be a positive number, got {v}")
+    if args.cap is not None and not (math.isfinite(args.cap) and args.cap > 0):
+        raise ConfigError(f"--cap must be a positive number, got {args.cap}")
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn

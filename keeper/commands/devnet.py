@@ -87,8 +87,14 @@ def devnet_command(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         market_every_s=args.market_every,
     )
-    print(f"starting anvil on port {cfg.port} and deploying {cfg.vaults} vaults ...", flush=True)
-    devnet_up(cfg, _print_ready, on_step=lambda rec: print(_step_line(rec), flush=True))
+    devnet_up(
+        cfg,
+        _print_ready,
+        on_step=lambda rec: print(_step_line(rec), flush=True),
+        on_started=lambda url: print(
+            f"anvil is up at {url}; deploying {cfg.vaults} vaults ...", flush=True
+        ),
+    )
     print(f"devnet stopped; removed {cfg.addresses_path}", file=sys.stderr)
     return 0
 

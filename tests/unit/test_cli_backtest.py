@@ -120,6 +120,8 @@ def test_backtest_models(tmp_path: Path) -> None:
         ),
         (["--costs", "l2", "--eth-usd", "nan"], "--eth-usd must be a finite number >= 0, got nan"),
         (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+        (["--cap", "-5"], "--cap must be a positive number, got -5.0"),
+        (["--cap", "nan"], "--cap must be a positive number, got nan"),
         (["--drift", "nan"], "--drift must be a finite number, got nan"),
         (["--drift=-inf"], "--drift must be a finite number, got -inf"),
         (["--rate", "inf"], "--rate must be a finite number, got inf"),

@@ -219,3 +219,35 @@ def test_status_offers_and_validates_only_what_it_uses(
     assert f"no journal at {tmp_path / 'env.sqlite'}" in one_error_line(capsys)
     assert main(["status", "--journal", str(tmp_path / "flag.sqlite")]) == 1
     assert f"no journal at {tmp_path / 'flag.sqlite'}" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--vol", "-1", "--vol must be a finite number >= 0, got -1.0"),
+        ("--vol", "nan", "--vol must be a finite number >= 0, got nan"),
+        ("--step-seconds", "-5", "--step-seconds must be >= 1, got -5"),
+        ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
+        ("--drift", "inf", "--drift must be a finite number, got inf"),
+    ],
+)
+def test_demo_errors_name_the_flag(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before anything starts (no anvil, no files).
+    assert main(["demo", f"{flag}={value}"]) == 1
+    assert one_error_line(capsys) == f"keeper: error: {message}"
+    assert not Path("out").exists()
+
+
+def test_devnet_up_on_a_busy_port_says_only_that(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        assert main(["devnet", "up", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert "starting anvil" not in out
+    assert err.strip() == f"keeper: error: port {port} is already in use"

@@ -161,17 +161,27 @@ def test_keystore_not_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_keystore_needs_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(tmp_path / "k.json"))
-    with pytest.raises(ConfigError, match="keystore_path needs keystore_password"):
+    with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_KEYSTORE_PATH needs KEEPER_KEYSTORE_PASSWORD"
 
 
 def test_key_and_keystore_together_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", KEY)
     monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/x.json")
     monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "x")
-    with pytest.raises(ConfigError, match="either private_key or keystore_path") as info:
+    with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
+    assert str(info.value) == "set either KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH, not both"
     assert KEY not in str(info.value)
+
+
+def test_a_tip_cap_above_the_fee_cap_names_both_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_MAX_FEE_PER_GAS_WEI", "10")
+    monkeypatch.setenv("KEEPER_MAX_PRIORITY_FEE_WEI", "11")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI"
 
 
 def test_addresses_file_overrides_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
