@@ -251,3 +251,13 @@ def test_devnet_up_on_a_busy_port_says_only_that(capsys: pytest.CaptureFixture[s
     out, err = capsys.readouterr()
     assert "starting anvil" not in out
     assert err.strip() == f"keeper: error: port {port} is already in use"
+
+
+def test_verbose_logs_of_every_library_are_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    # -vv turns on urllib3's and web3's debug records: they too must be JSON lines.
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["-vv", "check", "--rpc-url", dead]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("keeper: error: cannot reach RPC")
+    records = [json.loads(line) for line in lines[:-1]]
+    assert any(not r["logger"].startswith("keeper") for r in records), lines
