@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,21 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="run the whole job on a local anvil: market, depositors, desk and the live keeper",
-        description=(
+        description=textwrap.fill(
             "Start anvil, deploy the vaults with a real Uniswap V3 pool and Chainlink-style "
             "feeds, drive a seeded market (GBM price path, arbitrageur, depositors, an option "
             "desk) and run the real keeper loop one cycle per step. Ends with a summary table, "
-            "a JSON report and a PNG chart."
+            "a JSON report and a PNG chart.",
+            width=78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
     p.add_argument("--steps", type=int, default=150, help="market steps = keeper cycles (150)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the price path and the flows")
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the price path and the flows (default 7)"
+    )
     p.add_argument(
         "--json",
         type=Path,
@@ -76,7 +80,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="the keeper's SQLite journal for this run (recreated each run)",
     )
-    p.add_argument("--policy", default=None, metavar="SPEC", help="keeper policy spec")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="SPEC",
+        help=f"keeper policy spec (default {DEFAULT_POLICY})",
+    )
     p.add_argument("--step-seconds", type=int, default=600, help="chain time per step (600)")
     p.add_argument("--vol", type=float, default=0.8, help="price path vol, annualized (0.8)")
     p.add_argument("--drift", type=float, default=0.0, help="price path drift, annualized (0)")
