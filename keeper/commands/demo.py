@@ -21,7 +21,9 @@ what happens:
   deployed (tokens, Chainlink mock feeds, the OP L1-fee oracle, real Uniswap V3, factory,
   vaults, batcher, lens) and its addresses written to --addresses; then each step the market
   moves (oracle price, arbitrageur, depositors, option desk) and the keeper runs one cycle of
-  the same loop `keeper run` uses, signing with anvil account 3.
+  the same loop `keeper run` uses, signing with anvil account 3. When the demo's anvil stops,
+  the addresses file goes with it (with --rpc-url the node outlives the demo, and it stays);
+  for a devnet that stays up, use `keeper devnet up`.
 
 output: a live progress line on stderr, a per-vault table on stdout, --json and --plot files.
 Ctrl-C stops after the step in progress, still writes the report and chart of the steps done,
@@ -153,7 +155,13 @@ def run(args: argparse.Namespace) -> int:
     if live and result.steps_done < cfg.steps:
         stream.write("\n")
     print(summary_table(result))
-    print(f"addresses: {cfg.addresses_path}")
+    if cfg.addresses_path.exists():
+        print(f"addresses: {cfg.addresses_path}")
+    else:  # the demo's own anvil has stopped: run_demo removed the file that pointed at it
+        print(
+            f"addresses: {cfg.addresses_path} removed with the demo's anvil "
+            "(`keeper devnet up` keeps a devnet running)"
+        )
     if cfg.json_path is not None:
         print(f"json:      {cfg.json_path}")
     if cfg.plot_path is not None:

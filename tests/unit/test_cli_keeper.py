@@ -261,3 +261,98 @@ def test_verbose_logs_of_every_library_are_json_lines(capsys: pytest.CaptureFixt
     assert lines[-1].startswith("keeper: error: cannot reach RPC")
     records = [json.loads(line) for line in lines[:-1]]
     assert any(not r["logger"].startswith("keeper") for r in records), lines
+
+
+def _fake_demo_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Run ``run_demo`` with a fake anvil and a fake run that writes the addresses file."""
+    import keeper.app.demo as demo
+
+    url = "http://127.0.0.1:1"
+
+    class Node:
+        def __init__(self, **_: object) -> None:
+            self.url = url
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    def fake_run(w3: object, node_url: str, cfg: demo.DemoConfig, *_: object) -> str:
+        cfg.addresses_path.write_text(json.dumps({"rpc_url": node_url}))
+        return "result"
+
+    monkeypatch.setattr(demo, "Anvil", Node)
+
+    class W3:
+        class provider:  # noqa: N801 - web3's attribute name
+            @staticmethod
+            def make_request(*_: object) -> dict[str, object]:
+                return {}
+
+    monkeypatch.setattr(demo, "connect", lambda *a, **k: W3())
+    monkeypatch.setattr(demo, "_run", fake_run)
+    return tmp_path / "devnet.json"
+
+
+def test_the_demo_removes_its_addresses_file_when_its_anvil_stops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Like `devnet up`: the file never points at a node that has stopped.
+    from keeper.app.demo import DemoConfig, run_demo
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    cfg = DemoConfig(
+        json_path=None, plot_path=None, addresses_path=addresses, journal_path=tmp_path / "j"
+    )
+    assert run_demo(cfg) == "result"  # type: ignore[comparison-overlap]
+    assert not addresses.exists()
+
+
+def test_the_demo_keeps_the_addresses_file_of_a_node_that_outlives_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from keeper.app.demo import DemoConfig, run_demo
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    cfg = DemoConfig(
+        json_path=None,
+        plot_path=None,
+        addresses_path=addresses,
+        journal_path=tmp_path / "j",
+        rpc_url="http://127.0.0.1:2",
+    )
+    assert run_demo(cfg) == "result"  # type: ignore[comparison-overlap]
+    assert json.loads(addresses.read_text()) == {"rpc_url": "http://127.0.0.1:2"}
+
+
+def test_a_demo_that_fails_to_start_leaves_another_addresses_file_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A busy --port: the running devnet's file at the same path is not the demo's to remove.
+    import keeper.app.demo as demo
+    from keeper.errors import ChainError
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    addresses.write_text(json.dumps({"rpc_url": "http://127.0.0.1:8545"}))
+
+    class BusyNode:
+        url = "http://127.0.0.1:8545"
+
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def start(self) -> None:
+            raise ChainError("port 8545 is already in use")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Anvil", BusyNode)
+    cfg = demo.DemoConfig(
+        json_path=None, plot_path=None, addresses_path=addresses, journal_path=tmp_path / "j"
+    )
+    with pytest.raises(ChainError):
+        demo.run_demo(cfg)
+    assert addresses.exists()
