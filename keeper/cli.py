@@ -25,6 +25,7 @@ import keeper.commands
 from keeper import __version__
 from keeper.arguments import OneLineArgumentParser
 from keeper.errors import KeeperError
+from keeper.ops.logs import setup_logging
 
 logger = logging.getLogger("keeper")
 
@@ -92,7 +93,10 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser(only=_command_name(argv))
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Plain text until a command sets up its own format (run, check: JSON lines); either way one
+    # handler on the root logger formats every library's records alike.
+    logging.getLogger().setLevel(level)
+    setup_logging(json_lines=False, level=level)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -119,20 +119,27 @@ class CycleConfig(BaseModel):
     )
 
 
+#: Where every settings class reads from: ``KEEPER_*`` env vars, then ``.env``.
+_ENV_CONFIG = SettingsConfigDict(
+    env_prefix="KEEPER_",
+    env_file=".env",
+    env_file_encoding="utf-8",
+    extra="ignore",
+    env_ignore_empty=True,
+    validate_default=True,
+)
+
+#: The default SQLite journal (``KEEPER_JOURNAL_PATH``).
+DEFAULT_JOURNAL = Path("keeper-journal.sqlite")
+
+
 class Settings(CycleConfig, BaseSettings):
     """Every knob of the keeper. Env var = ``KEEPER_`` + the upper-cased field name.
 
     The fields a cycle uses are declared on :class:`CycleConfig` (inherited here).
     """
 
-    model_config = SettingsConfigDict(
-        env_prefix="KEEPER_",
-        env_file=".env",
-        env_file_encoding="utf-8",
-        extra="ignore",
-        env_ignore_empty=True,
-        validate_default=True,
-    )
+    model_config = _ENV_CONFIG
 
     # -- chain ------------------------------------------------------------------------------
     rpc_url: str = Field(
@@ -198,7 +205,7 @@ class Settings(CycleConfig, BaseSettings):
     replace_after_blocks: int = Field(default=3, ge=1, description="bump a tx unmined after K")
 
     # -- operations -------------------------------------------------------------------------
-    journal_path: Path = Field(default=Path("keeper-journal.sqlite"), description="SQLite journal")
+    journal_path: Path = Field(default=DEFAULT_JOURNAL, description="SQLite journal")
     metrics_port: int = Field(default=0, ge=0, le=65_535, description="Prometheus port; 0 = off")
     alert_webhook_url: SecretStr | None = Field(default=None, description="POST alerts here")
     breaker_threshold: int = Field(
@@ -273,11 +280,11 @@ class Settings(CycleConfig, BaseSettings):
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:
         if self.private_key is not None and self.keystore_path is not None:
-            raise ValueError("set either private_key or keystore_path, not both")
+            raise ValueError("set either KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH, not both")
         if self.keystore_path is not None and self.keystore_password is None:
-            raise ValueError("keystore_path needs keystore_password")
+            raise ValueError("KEEPER_KEYSTORE_PATH needs KEEPER_KEYSTORE_PASSWORD")
         if self.max_priority_fee_wei > self.max_fee_per_gas_wei:
-            raise ValueError("max_priority_fee_wei exceeds max_fee_per_gas_wei")
+            raise ValueError("KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI")
         if not self.rpc_urls:
             # KEEPER_RPC_URL (comma-separated) keeps working: it is the list when RPC_URLS is unset.
             self.rpc_urls = _split_urls(self.rpc_url)
@@ -392,31 +399,72 @@ def load_settings(
     if "rpc_url" in names and overrides.get("rpc_urls") is None:
         names["rpc_urls"] = names["rpc_url"]  # the list is split from the flag's value
     try:
-        base = Settings(_env_file=env_file)
-        file = addresses or base.addresses_file
+        # Only the two env values that say where to look are read first; everything else is
+        # validated once, after the file and the flags are merged, so an env value they
+        # override is never used and cannot fail the command.
+        where = _Where(_env_file=env_file)
+        file = addresses or (Path(where.addresses_file) if where.addresses_file else None)
         merged: dict[str, Any] = {}
         if file is not None:
             merged.update(read_addresses_file(file))
             merged["addresses_file"] = file
-            _check_chain_ids(base.chain_id, merged.get("chain_id"), file)
+            _check_chain_ids(where.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
             # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS.
             merged["rpc_urls"] = _split_urls(str(merged["rpc_url"]))
-        if not merged:
-            return base
         return Settings(_env_file=env_file, **merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, names)) from None
 
 
-def _check_chain_ids(configured: int | None, in_file: Any, file: Path) -> None:
+class _Where(BaseSettings):
+    """The env values :func:`load_settings` reads before merging, unvalidated (strings)."""
+
+    model_config = _ENV_CONFIG
+
+    addresses_file: str | None = None
+    chain_id: str | None = None
+
+
+class _JournalOnly(BaseSettings):
+    """``KEEPER_JOURNAL_PATH`` alone, for commands that read nothing else (``keeper status``)."""
+
+    model_config = _ENV_CONFIG
+
+    journal_path: Path = DEFAULT_JOURNAL
+
+
+def load_journal_path(*, env_file: Path | str | None = ".env", journal: Path | None = None) -> Path:
+    """The journal path: ``journal`` (a ``--journal`` flag), else ``KEEPER_JOURNAL_PATH``.
+
+    No other setting is read, so one that is wrong (or an RPC URL) cannot fail the caller.
+
+    Raises:
+        ConfigError: ``KEEPER_JOURNAL_PATH`` is malformed.
+    """
+    if journal is not None:
+        return journal
+    try:
+        return _JournalOnly(_env_file=env_file).journal_path
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
     """Refuse an addresses file whose chain id disagrees with ``KEEPER_CHAIN_ID``.
+
+    A ``KEEPER_CHAIN_ID`` that is not a number is left to the settings' validation (the file's
+    chain id, when it has one, overrides it).
 
     Raises:
         ConfigError: Both are set and differ (naming both).
     """
-    if configured is None or in_file is None:
+    if env_value is None or in_file is None:
+        return
+    try:
+        configured = int(env_value)
+    except ValueError:
         return
     try:
         file_id = int(in_file)
@@ -447,15 +495,17 @@ def _one_line(exc: ValidationError, names: Mapping[str, str] | None = None) -> s
     """Turn pydantic's errors into one line without the offending inputs (they may be secrets).
 
     Each error is ``NAME: message``, ``NAME`` the flag that set the field (from ``names``) or
-    else its ``KEEPER_*`` env var; errors are joined by ``"; "``, a repeated one shown once.
+    else its ``KEEPER_*`` env var; an error of several fields (a model check) is its message
+    alone, which names their env vars itself. Errors are joined by ``"; "``, a repeated one
+    shown once.
     """
     parts: list[str] = []
     for err in exc.errors(include_input=False, include_url=False):
         loc = ".".join(str(p) for p in err.get("loc", ()))
         msg = " ".join(str(err.get("msg", "invalid value")).removeprefix("Value error, ").split())
         field = loc.split(".")[0]
-        name = (names or {}).get(field) or (f"KEEPER_{field.upper()}" if loc else "settings")
-        part = f"{name}: {msg}"
+        name = (names or {}).get(field) or f"KEEPER_{field.upper()}"
+        part = f"{name}: {msg}" if loc else msg
         if part not in parts:
             parts.append(part)
     return "; ".join(parts)

@@ -18,13 +18,23 @@ BACKENDS = ("anvil", "pyevm")
 
 @pytest.fixture(autouse=True)
 def _restore_keeper_logger() -> Iterator[None]:
-    """The CLI configures the ``keeper`` logger; put it back for the next test."""
-    root = logging.getLogger("keeper")
-    handlers, level, propagate = list(root.handlers), root.level, root.propagate
+    """The CLI configures the root and ``keeper`` loggers; put them back for the next test.
+
+    On the root logger only the handlers ``setup_logging`` added are removed: pytest adds and
+    removes its own capture handlers there around each phase.
+    """
+    keeper = logging.getLogger("keeper")
+    handlers, level, propagate = list(keeper.handlers), keeper.level, keeper.propagate
+    root = logging.getLogger()
+    root_handlers, root_level = list(root.handlers), root.level
     yield
-    root.handlers[:] = handlers
-    root.setLevel(level)
-    root.propagate = propagate
+    keeper.handlers[:] = handlers
+    keeper.setLevel(level)
+    keeper.propagate = propagate
+    for handler in list(root.handlers):
+        if getattr(handler, "_keeper_handler", False) and handler not in root_handlers:
+            root.removeHandler(handler)
+    root.setLevel(root_level)
 
 
 @dataclass

@@ -3,7 +3,8 @@
 :func:`run_demo`:
 
 1. starts anvil on a free port (or ``--port``; or uses ``--rpc-url``), always stopped by PID in a
-   ``finally``;
+   ``finally``, which also removes the addresses file written for it (as ``keeper devnet up``
+   does: the file never points at a stopped node; a ``--rpc-url`` node's file stays);
 2. deploys the stack (:func:`keeper.devnet.stack.deploy_stack`), gives each vault its own band and
    vol parameter, and writes the addresses file (``out/devnet.json``) that ``keeper run
    --addresses`` reads;
@@ -45,6 +46,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -123,6 +125,14 @@ class DemoConfig:
             raise ConfigError("--block-time must be > 0")
         if self.port is not None and not 1 <= self.port <= 65_535:
             raise ConfigError("--port must be between 1 and 65535")
+        if self.step_seconds < 1:
+            raise ConfigError(f"--step-seconds must be >= 1, got {self.step_seconds}")
+        # NaN fails every comparison: test finite first.
+        for flag, value in (("--vol", self.vol), ("--jumps", self.jump_intensity)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
+        if not math.isfinite(self.drift):
+            raise ConfigError(f"--drift must be a finite number, got {self.drift}")
         self.market()  # the market's own checks, before anything starts
 
     def market(self) -> MarketConfig:
@@ -472,6 +482,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         if path is not None:
             check_writable(path)
     node: Anvil | None = None
+    node_up = False
     try:
         if cfg.rpc_url is not None:
             w3 = connect(cfg.rpc_url, timeout_s=10)
@@ -488,6 +499,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         else:
             node = Anvil(port=cfg.port, block_time=cfg.block_time, binary=cfg.anvil_binary)
             node.start()
+            node_up = True
             url = node.url
             w3 = connect(url)
         return _run(w3, url, cfg, progress, started)
@@ -500,6 +512,23 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
     finally:
         if node is not None:
             node.stop()
+            if node_up:
+                _remove_addresses_of(cfg.addresses_path, node.url)
+
+
+def _remove_addresses_of(path: Path, url: str) -> None:
+    """Remove the addresses file the demo wrote for its own anvil, now stopped.
+
+    As ``keeper devnet up`` does, so the file never points at a stopped node. A file for another
+    node (the demo failed before writing its own) is left alone.
+    """
+    try:
+        written = json.loads(path.read_text()).get("rpc_url")
+    except (OSError, ValueError, AttributeError):
+        return
+    if written == url:
+        path.unlink(missing_ok=True)
+        logger.info("removed %s: the demo's anvil at %s has stopped", path, url)
 
 
 def _one_line(text: str) -> str:

@@ -112,8 +112,12 @@ def devnet_up(
     cfg: DevnetConfig,
     on_ready: Callable[[DevnetInfo], None],
     on_step: Callable[[StepRecord], None] | None = None,
+    on_started: Callable[[str], None] | None = None,
 ) -> int:
     """Start and deploy the devnet, call ``on_ready``, then run until SIGINT/SIGTERM.
+
+    ``on_started`` is called with the node's URL once anvil answers, before the deployment (so
+    nothing says "starting" for a port that turns out to be taken).
 
     Returns the number of background market steps taken. The node is stopped by its PID and the
     addresses file removed, however this ends.
@@ -128,6 +132,8 @@ def devnet_up(
     with _stop_on_signals(stop):
         node.start()
         try:
+            if on_started is not None:
+                on_started(node.url)
             w3 = connect(node.url)
             market, info = _deploy(w3, node, cfg)
             on_ready(info)

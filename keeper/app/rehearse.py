@@ -396,7 +396,7 @@ def rehearse(
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
     started = time.monotonic()
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
-    _check_reachable(fork_url)
+    _check_reachable(fork_url, block)
     node = Anvil(fork_url=fork_url, fork_block=block)
     node.start()
     try:
@@ -433,18 +433,27 @@ def rehearse(
         node.stop()
 
 
-def _check_reachable(fork_url: str) -> None:
-    """Ask the fork URL for its chain id before starting anvil on it.
+def _check_reachable(fork_url: str, block: int | None = None) -> None:
+    """Ask the fork URL for its chain id (and head, for ``block``) before starting anvil on it.
 
     Raises:
         ChainError: It does not answer (the message names the URL, without any API key).
+        ConfigError: ``block`` is past its head (anvil would fail to fork it, after retries).
     """
     try:
-        connect(fork_url, timeout_s=10)
-    except ChainError as exc:
+        w3 = connect(fork_url, timeout_s=10)
+        if block is None:
+            return
+        head = int(w3.eth.block_number)
+    except (ChainError, OSError, Web3Exception) as exc:
         raise ChainError(
             f"the fork URL {redact_url(fork_url)} is unreachable ({exc}): no fork was started"
         ) from exc
+    if block > head:
+        raise ConfigError(
+            f"--block {block} is past the head of {redact_url(fork_url)} (block {head}): "
+            "no fork was started"
+        )
 
 
 def _fork_settings(settings: Settings, url: str, key: str, journal: Path) -> Settings:

@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,17 +61,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "backtest",
         help="backtest hedging policies over Monte Carlo or historical paths",
-        description=(
+        description=textwrap.fill(
             "Delta-hedge a short or long European option position (vanilla or capped) with "
             "each --policy over the same seeded paths, and report the hedge cost, hedging error "
             "and trading cost per policy. --frontier sweeps each policy family and reads off "
-            "the error-versus-cost frontier."
+            "the error-versus-cost frontier.",
+            width=78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     m = p.add_argument_group("market and paths")
-    m.add_argument("--model", choices=("gbm", "merton", "historical"), default="gbm")
+    m.add_argument(
+        "--model",
+        choices=("gbm", "merton", "historical"),
+        default="gbm",
+        help="price path model (default %(default)s)",
+    )
     m.add_argument("--spot", type=float, default=3000.0, help="spot at t0, USD (default 3000)")
     m.add_argument(
         "--vol",
@@ -81,9 +88,18 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--drift", type=float, default=0.0, help="real-world drift mu (default 0)")
     m.add_argument("--rate", type=float, default=0.0, help="interest rate r (default 0)")
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
-    m.add_argument("--steps", type=int, default=720, help="grid steps over the maturity")
-    m.add_argument("--paths", type=int, default=10_000, help="Monte Carlo paths")
-    m.add_argument("--seed", type=int, default=1, help="random seed, >= 0 (same seed, same paths)")
+    m.add_argument(
+        "--steps", type=int, default=720, help="grid steps over the maturity (default %(default)s)"
+    )
+    m.add_argument(
+        "--paths", type=int, default=10_000, help="Monte Carlo paths (default %(default)s)"
+    )
+    m.add_argument(
+        "--seed",
+        type=int,
+        default=1,
+        help="random seed, >= 0 (same seed, same paths; default %(default)s)",
+    )
     m.add_argument(
         "--max-memory",
         type=float,
@@ -91,21 +107,39 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="refuse a run estimated to need more (default: half the available memory)",
     )
     m.add_argument("--csv", type=Path, help="historical oracle rounds: timestamp,price")
-    m.add_argument("--jump-intensity", type=float, default=0.0, help="Merton jumps per year")
-    m.add_argument("--jump-mean", type=float, default=-0.05, help="Merton mean log jump")
-    m.add_argument("--jump-std", type=float, default=0.1, help="Merton log-jump std")
+    m.add_argument(
+        "--jump-intensity", type=float, default=0.0, help="Merton jumps per year (default 0)"
+    )
+    m.add_argument(
+        "--jump-mean", type=float, default=-0.05, help="Merton mean log jump (default -0.05)"
+    )
+    m.add_argument("--jump-std", type=float, default=0.1, help="Merton log-jump std (default 0.1)")
     m.add_argument(
         "--forecast",
         choices=("model", "ewma"),
         default="model",
         help="vol the policies see: the pricing vol, or each path's EWMA forecast",
     )
-    m.add_argument("--ewma-lambda", type=float, default=0.94, help="EWMA decay per step")
+    m.add_argument(
+        "--ewma-lambda", type=float, default=0.94, help="EWMA decay per step (default 0.94)"
+    )
     o = p.add_argument_group("position")
-    o.add_argument("--strike", type=float, default=3000.0)
-    o.add_argument("--option", choices=("call", "put"), default="call")
-    o.add_argument("--side", choices=("short", "long"), default="short")
-    o.add_argument("--contracts", type=float, default=100.0, help="whole underlying units")
+    o.add_argument("--strike", type=float, default=3000.0, help="strike, USD (default 3000)")
+    o.add_argument(
+        "--option",
+        choices=("call", "put"),
+        default="call",
+        help="option type (default %(default)s)",
+    )
+    o.add_argument(
+        "--side",
+        choices=("short", "long"),
+        default="short",
+        help="the position's side (default %(default)s)",
+    )
+    o.add_argument(
+        "--contracts", type=float, default=100.0, help="whole underlying units (default 100)"
+    )
     o.add_argument("--cap", type=float, default=None, help="payoff cap per contract, USD")
     h = p.add_argument_group("hedging and costs")
     h.add_argument(
@@ -116,7 +150,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"a policy spec (repeatable; default: {' and '.join(DEFAULT_POLICIES)}, "
         "with --frontier too)",
     )
-    h.add_argument("--accounting", choices=("undiscounted", "discounted"), default="undiscounted")
+    h.add_argument(
+        "--accounting",
+        choices=("undiscounted", "discounted"),
+        default="undiscounted",
+        help="P&L accounting (default %(default)s)",
+    )
     h.add_argument(
         "--costs",
         choices=("none", "l2"),
@@ -232,6 +271,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):
             raise ConfigError(f"--{name} must be a positive number, got {v}")
+    if args.cap is not None and not (math.isfinite(args.cap) and args.cap > 0):
+        raise ConfigError(f"--cap must be a positive number, got {args.cap}")
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,9 @@ what happens:
   deployed (tokens, Chainlink mock feeds, the OP L1-fee oracle, real Uniswap V3, factory,
   vaults, batcher, lens) and its addresses written to --addresses; then each step the market
   moves (oracle price, arbitrageur, depositors, option desk) and the keeper runs one cycle of
-  the same loop `keeper run` uses, signing with anvil account 3.
+  the same loop `keeper run` uses, signing with anvil account 3. When the demo's anvil stops,
+  the addresses file goes with it (with --rpc-url the node outlives the demo, and it stays);
+  for a devnet that stays up, use `keeper devnet up`.
 
 output: a live progress line on stderr, a per-vault table on stdout, --json and --plot files.
 Ctrl-C stops after the step in progress, still writes the report and chart of the steps done,
@@ -36,18 +39,21 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "demo",
         help="run the whole job on a local anvil: market, depositors, desk and the live keeper",
-        description=(
+        description=textwrap.fill(
             "Start anvil, deploy the vaults with a real Uniswap V3 pool and Chainlink-style "
             "feeds, drive a seeded market (GBM price path, arbitrageur, depositors, an option "
             "desk) and run the real keeper loop one cycle per step. Ends with a summary table, "
-            "a JSON report and a PNG chart."
+            "a JSON report and a PNG chart.",
+            width=78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
     p.add_argument("--steps", type=int, default=150, help="market steps = keeper cycles (150)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the price path and the flows")
+    p.add_argument(
+        "--seed", type=int, default=7, help="seed of the price path and the flows (default 7)"
+    )
     p.add_argument(
         "--json",
         type=Path,
@@ -76,7 +82,12 @@ def register(subparsers: Any) -> None:
         metavar="FILE",
         help="the keeper's SQLite journal for this run (recreated each run)",
     )
-    p.add_argument("--policy", default=None, metavar="SPEC", help="keeper policy spec")
+    p.add_argument(
+        "--policy",
+        default=None,
+        metavar="SPEC",
+        help=f"keeper policy spec (default {DEFAULT_POLICY})",
+    )
     p.add_argument("--step-seconds", type=int, default=600, help="chain time per step (600)")
     p.add_argument("--vol", type=float, default=0.8, help="price path vol, annualized (0.8)")
     p.add_argument("--drift", type=float, default=0.0, help="price path drift, annualized (0)")
@@ -144,7 +155,13 @@ def run(args: argparse.Namespace) -> int:
     if live and result.steps_done < cfg.steps:
         stream.write("\n")
     print(summary_table(result))
-    print(f"addresses: {cfg.addresses_path}")
+    if cfg.addresses_path.exists():
+        print(f"addresses: {cfg.addresses_path}")
+    else:  # the demo's own anvil has stopped: run_demo removed the file that pointed at it
+        print(
+            f"addresses: {cfg.addresses_path} removed with the demo's anvil "
+            "(`keeper devnet up` keeps a devnet running)"
+        )
     if cfg.json_path is not None:
         print(f"json:      {cfg.json_path}")
     if cfg.plot_path is not None:

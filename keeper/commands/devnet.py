@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -32,10 +33,11 @@ def register(subparsers: Any) -> None:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "devnet",
         help="a local devnet to use by hand: `devnet up` until Ctrl-C, `devnet step` the market",
-        description=(
+        description=textwrap.fill(
             "Run a local anvil with the whole stack deployed (`up`, until Ctrl-C) and move its "
             "market (`step`), to try `keeper check`, `run`, `status`, `vault` and `rehearse` by "
-            "hand. The accounts are anvil's public dev keys: devnet only."
+            "hand. The accounts are anvil's public dev keys: devnet only.",
+            width=78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -87,8 +89,14 @@ def devnet_command(args: argparse.Namespace) -> int:
         block_time=args.block_time,
         market_every_s=args.market_every,
     )
-    print(f"starting anvil on port {cfg.port} and deploying {cfg.vaults} vaults ...", flush=True)
-    devnet_up(cfg, _print_ready, on_step=lambda rec: print(_step_line(rec), flush=True))
+    devnet_up(
+        cfg,
+        _print_ready,
+        on_step=lambda rec: print(_step_line(rec), flush=True),
+        on_started=lambda url: print(
+            f"anvil is up at {url}; deploying {cfg.vaults} vaults ...", flush=True
+        ),
+    )
     print(f"devnet stopped; removed {cfg.addresses_path}", file=sys.stderr)
     return 0
 

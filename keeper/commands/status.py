@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from keeper.app.status import journal_status
-from keeper.settings import add_settings_args, settings_from_args
+from keeper.settings import env_file_arg, load_journal_path
 
 
 def register(subparsers: Any) -> None:
@@ -19,10 +20,18 @@ def register(subparsers: Any) -> None:
         description=(
             "Read the keeper's SQLite journal (KEEPER_JOURNAL_PATH or --journal) and print "
             "the transactions still pending, the latest batches and their outcomes. Needs no "
-            "RPC connection."
+            "RPC connection and reads no other setting."
         ),
     )
-    add_settings_args(p)
+    # Only the flags it uses: it reads no RPC, addresses or policy, so it neither offers nor
+    # validates them (a bad KEEPER_RPC_URL cannot fail it).
+    p.add_argument(
+        "--env-file",
+        default=None,
+        metavar="PATH",
+        help="dotenv file for KEEPER_JOURNAL_PATH (default .env if present)",
+    )
+    p.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
     p.add_argument("--limit", type=int, default=10, help="recent entries to show (default 10)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=status)
@@ -30,8 +39,8 @@ def register(subparsers: Any) -> None:
 
 def status(args: argparse.Namespace) -> int:
     """Print the journal's state."""
-    settings = settings_from_args(args)
-    st = journal_status(settings.journal_path, args.limit)
+    path = load_journal_path(env_file=env_file_arg(args.env_file), journal=args.journal)
+    st = journal_status(path, args.limit)
     if args.json:
         print(json.dumps(st.to_dict(), indent=2, default=str))
         return 0

@@ -187,7 +187,7 @@ def format_info(info: dict[str, Any]) -> str:
     ]
     if "owner" in info:
         lines += [
-            f"owner        {info['owner']}",
+            f"position of  {info['owner']}",
             f"your shares  {format_units(info['shares'], sd)} (worth {a('shares_value')})",
             f"maxWithdraw  {a('max_withdraw')}",
             f"maxRedeem    {format_units(info['max_redeem'], sd)} shares",

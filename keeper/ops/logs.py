@@ -1,5 +1,8 @@
 """Logging: one JSON object per line, extra fields kept, secrets masked as a last defence.
 
+Every logger's records go through the one handler :func:`setup_logging` puts on the root logger,
+so the lines of urllib3 or web3 (``-vv``) are JSON lines too, never plain text in between.
+
 Decisions are logged on the ``keeper.decisions`` logger with the fields in ``extra={"fields":
 {...}}``: one line per vault per cycle (vault, delta, band, deviation, cost, benefit, outcome).
 Both formats carry those fields: the JSON line as keys, the text line (``keeper run --text-logs``)
@@ -99,21 +102,30 @@ def setup_logging(
     secrets: Iterable[str] = (),
     stream: TextIO | None = None,
 ) -> logging.Handler:
-    """Route the ``keeper`` loggers to ``stream`` (stderr) as JSON or text; return the handler."""
+    """Route every logger's records to ``stream`` (stderr) as JSON or text; return the handler.
+
+    The handler sits on the root logger, so the records of urllib3, web3 and any other library
+    come out in the same format (and with the same secrets masked) as the keeper's own: a log
+    stream is all JSON lines or all text. It replaces the handler of an earlier call. ``level``
+    is the ``keeper`` loggers' level; the other libraries' is the root logger's, which the CLI
+    sets from ``-v``.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(TextFormatter())
     handler.addFilter(SecretFilter(secrets))
-    root = logging.getLogger("keeper")
-    for old in list(root.handlers):
-        if getattr(old, "_keeper_handler", False):
-            root.removeHandler(old)
+    root = logging.getLogger()
+    ours = logging.getLogger("keeper")
+    for logger in (root, ours):
+        for old in list(logger.handlers):
+            if getattr(old, "_keeper_handler", False):
+                logger.removeHandler(old)
     handler._keeper_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    ours.setLevel(level)
+    ours.propagate = True
     return handler
 
 

@@ -120,6 +120,8 @@ def test_backtest_models(tmp_path: Path) -> None:
         ),
         (["--costs", "l2", "--eth-usd", "nan"], "--eth-usd must be a finite number >= 0, got nan"),
         (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
+        (["--cap", "-5"], "--cap must be a positive number, got -5.0"),
+        (["--cap", "nan"], "--cap must be a positive number, got nan"),
         (["--drift", "nan"], "--drift must be a finite number, got nan"),
         (["--drift=-inf"], "--drift must be a finite number, got -inf"),
         (["--rate", "inf"], "--rate must be a finite number, got inf"),
@@ -356,3 +358,41 @@ def test_an_output_the_user_cannot_write_is_refused_before_the_run(
     captured = capsys.readouterr()
     assert captured.out == ""
     assert f"cannot write {ro / 'bt.json'}: permission denied" in captured.err
+
+
+def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--help"])
+    assert info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["backtest", "demo", "devnet"])
+def test_help_descriptions_are_wrapped(
+    command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    text = _help([command], capsys)
+    longest = max(text.splitlines(), key=len)
+    assert len(longest) <= 100, longest
+
+
+@pytest.mark.parametrize(
+    ("argv", "shown"),
+    [
+        (["backtest"], "--steps STEPS grid steps over the maturity (default 720)"),
+        (["backtest"], "--paths PATHS Monte Carlo paths (default 10000)"),
+        (["backtest"], "--seed SEED random seed, >= 0 (same seed, same paths; default 1)"),
+        (["backtest"], "--model {gbm,merton,historical} price path model (default gbm)"),
+        (["backtest"], "--costs {none,l2} trading costs (default: none)"),
+        (["backtest"], "--option {call,put} option type (default call)"),
+        (["backtest"], "--side {short,long} the position's side (default short)"),
+        (["backtest"], "--contracts CONTRACTS whole underlying units (default 100)"),
+        (["backtest"], "--strike STRIKE strike, USD (default 3000)"),
+        (["demo"], "--seed SEED seed of the price path and the flows (default 7)"),
+    ],
+)
+def test_help_gives_the_defaults(
+    argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert shown in " ".join(_help(argv, capsys).split())

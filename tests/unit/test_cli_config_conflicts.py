@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from keeper.chain.anvil import free_port
+
 ADDRESSES = {
     "chain_id": 31337,
     "lens": "0x" + "11" * 20,
@@ -53,7 +55,7 @@ def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("command", ["check", "run", "status"])
+@pytest.mark.parametrize("command", ["check", "run"])
 def test_chain_id_disagreeing_with_the_addresses_file_names_both(
     command: str, tmp_path: Path
 ) -> None:
@@ -67,22 +69,26 @@ def test_chain_id_disagreeing_with_the_addresses_file_names_both(
 def test_chain_id_in_the_env_file_is_checked_too(tmp_path: Path) -> None:
     (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
     (tmp_path / "base.env").write_text("KEEPER_CHAIN_ID=8453\n")
-    proc = _run(tmp_path, "status", "--env-file", "base.env", "--addresses", "devnet.json")
+    proc = _run(tmp_path, "check", "--env-file", "base.env", "--addresses", "devnet.json")
     assert "KEEPER_CHAIN_ID is 8453" in _one_line(proc)
 
 
 def test_an_agreeing_chain_id_is_fine(tmp_path: Path) -> None:
     (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
+    dead = f"http://127.0.0.1:{free_port()}"
     proc = _run(
-        tmp_path,
-        "status",
-        "--addresses",
-        "devnet.json",
-        "--journal",
-        "none.sqlite",
-        KEEPER_CHAIN_ID="31337",
+        tmp_path, "check", "--addresses", "devnet.json", "--rpc-url", dead, KEEPER_CHAIN_ID="31337"
     )
+    assert "cannot reach RPC" in _one_line(proc)  # past the settings: the chain ids agree
     assert "chain" not in proc.stderr
+
+
+def test_status_takes_no_addresses_file(tmp_path: Path) -> None:
+    # It reads only the journal: no addresses, RPC or policy flag to be misled by.
+    (tmp_path / "devnet.json").write_text(json.dumps(ADDRESSES))
+    proc = _run(tmp_path, "status", "--addresses", "devnet.json")
+    assert proc.returncode == 2
+    assert "unrecognized arguments: --addresses" in proc.stderr
 
 
 @pytest.mark.parametrize(

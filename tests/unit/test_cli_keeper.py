@@ -184,3 +184,175 @@ def test_status_runs_without_loading_other_commands(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
     ).stdout
     assert out.strip().splitlines()[-1] == "['keeper.commands.status']"
+
+
+def test_check_with_a_bad_env_rpc_url_uses_the_addresses_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # README: the addresses file overrides the environment, so KEEPER_RPC_URL is never used.
+    url = f"http://127.0.0.1:{free_port()}"
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"rpc_url": url, "lens": "0x" + "11" * 20}))
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    assert main(["check", "--addresses", str(f)]) == 1
+    line = one_error_line(capsys)
+    assert "KEEPER_RPC_URL" not in line
+    assert f"cannot reach RPC at {url}" in line
+
+
+def test_status_offers_and_validates_only_what_it_uses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["status", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--journal", "--env-file", "--limit", "--json"):
+        assert flag in out
+    for flag in ("--rpc-url", "--addresses", "--policy"):
+        assert flag not in out
+    # Settings status never reads cannot make it fail.
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "zz" * 32)
+    monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/x.json")
+    monkeypatch.setenv("KEEPER_JOURNAL_PATH", str(tmp_path / "env.sqlite"))
+    assert main(["status"]) == 1
+    assert f"no journal at {tmp_path / 'env.sqlite'}" in one_error_line(capsys)
+    assert main(["status", "--journal", str(tmp_path / "flag.sqlite")]) == 1
+    assert f"no journal at {tmp_path / 'flag.sqlite'}" in one_error_line(capsys)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--vol", "-1", "--vol must be a finite number >= 0, got -1.0"),
+        ("--vol", "nan", "--vol must be a finite number >= 0, got nan"),
+        ("--step-seconds", "-5", "--step-seconds must be >= 1, got -5"),
+        ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
+        ("--drift", "inf", "--drift must be a finite number, got inf"),
+    ],
+)
+def test_demo_errors_name_the_flag(
+    flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Refused before anything starts (no anvil, no files).
+    assert main(["demo", f"{flag}={value}"]) == 1
+    assert one_error_line(capsys) == f"keeper: error: {message}"
+    assert not Path("out").exists()
+
+
+def test_devnet_up_on_a_busy_port_says_only_that(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1)
+        port = sock.getsockname()[1]
+        assert main(["devnet", "up", "--port", str(port)]) == 1
+    out, err = capsys.readouterr()
+    assert "starting anvil" not in out
+    assert err.strip() == f"keeper: error: port {port} is already in use"
+
+
+def test_verbose_logs_of_every_library_are_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    # -vv turns on urllib3's and web3's debug records: they too must be JSON lines.
+    dead = f"http://127.0.0.1:{free_port()}"
+    assert main(["-vv", "check", "--rpc-url", dead]) == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("keeper: error: cannot reach RPC")
+    records = [json.loads(line) for line in lines[:-1]]
+    assert any(not r["logger"].startswith("keeper") for r in records), lines
+
+
+def _fake_demo_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """Run ``run_demo`` with a fake anvil and a fake run that writes the addresses file."""
+    import keeper.app.demo as demo
+
+    url = "http://127.0.0.1:1"
+
+    class Node:
+        def __init__(self, **_: object) -> None:
+            self.url = url
+
+        def start(self) -> None:
+            pass
+
+        def stop(self) -> None:
+            pass
+
+    def fake_run(w3: object, node_url: str, cfg: demo.DemoConfig, *_: object) -> str:
+        cfg.addresses_path.write_text(json.dumps({"rpc_url": node_url}))
+        return "result"
+
+    monkeypatch.setattr(demo, "Anvil", Node)
+
+    class W3:
+        class provider:  # noqa: N801 - web3's attribute name
+            @staticmethod
+            def make_request(*_: object) -> dict[str, object]:
+                return {}
+
+    monkeypatch.setattr(demo, "connect", lambda *a, **k: W3())
+    monkeypatch.setattr(demo, "_run", fake_run)
+    return tmp_path / "devnet.json"
+
+
+def test_the_demo_removes_its_addresses_file_when_its_anvil_stops(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Like `devnet up`: the file never points at a node that has stopped.
+    from keeper.app.demo import DemoConfig, run_demo
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    cfg = DemoConfig(
+        json_path=None, plot_path=None, addresses_path=addresses, journal_path=tmp_path / "j"
+    )
+    assert run_demo(cfg) == "result"  # type: ignore[comparison-overlap]
+    assert not addresses.exists()
+
+
+def test_the_demo_keeps_the_addresses_file_of_a_node_that_outlives_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from keeper.app.demo import DemoConfig, run_demo
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    cfg = DemoConfig(
+        json_path=None,
+        plot_path=None,
+        addresses_path=addresses,
+        journal_path=tmp_path / "j",
+        rpc_url="http://127.0.0.1:2",
+    )
+    assert run_demo(cfg) == "result"  # type: ignore[comparison-overlap]
+    assert json.loads(addresses.read_text()) == {"rpc_url": "http://127.0.0.1:2"}
+
+
+def test_a_demo_that_fails_to_start_leaves_another_addresses_file_alone(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # A busy --port: the running devnet's file at the same path is not the demo's to remove.
+    import keeper.app.demo as demo
+    from keeper.errors import ChainError
+
+    addresses = _fake_demo_node(monkeypatch, tmp_path)
+    addresses.write_text(json.dumps({"rpc_url": "http://127.0.0.1:8545"}))
+
+    class BusyNode:
+        url = "http://127.0.0.1:8545"
+
+        def __init__(self, **_: object) -> None:
+            pass
+
+        def start(self) -> None:
+            raise ChainError("port 8545 is already in use")
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(demo, "Anvil", BusyNode)
+    cfg = demo.DemoConfig(
+        json_path=None, plot_path=None, addresses_path=addresses, journal_path=tmp_path / "j"
+    )
+    with pytest.raises(ChainError):
+        demo.run_demo(cfg)
+    assert addresses.exists()

@@ -144,3 +144,27 @@ def test_metrics_http_endpoint() -> None:
     body = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
     assert 'keeper_cycles_total{result="ok"} 3.0' in body
     assert "keeper_rpc_requests_per_cycle" in body
+
+
+def test_other_libraries_records_are_json_lines_too() -> None:
+    # urllib3 and web3 log on their own loggers: README promises JSON lines, so every record
+    # that reaches the handler is formatted by it, and secrets are masked in them as well.
+    stream = io.StringIO()
+    setup_logging(json_lines=True, stream=stream, secrets=[KEY])
+    logging.getLogger("urllib3.connectionpool").warning("retrying %s", KEY)
+    logging.getLogger("keeper.test").warning("ours")
+    lines = [json.loads(line) for line in stream.getvalue().strip().splitlines()]
+    assert [(r["logger"], r["msg"]) for r in lines] == [
+        ("urllib3.connectionpool", "retrying ***"),
+        ("keeper.test", "ours"),
+    ]
+
+
+def test_setting_up_twice_leaves_one_handler() -> None:
+    first, second = io.StringIO(), io.StringIO()
+    setup_logging(json_lines=True, stream=first)
+    setup_logging(json_lines=True, stream=second)
+    logging.getLogger("keeper.test").warning("once")
+    logging.getLogger("web3.providers").warning("once too")
+    assert first.getvalue() == ""
+    assert len(second.getvalue().strip().splitlines()) == 2

@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
 
-from keeper.app.rehearse import RehearsalReport, RehearsedVault, VaultRole, vault_outcomes
+from keeper.app.rehearse import (
+    RehearsalReport,
+    RehearsedVault,
+    VaultRole,
+    rehearse,
+    vault_outcomes,
+)
 from keeper.commands.rehearse import format_report
+from keeper.errors import ConfigError
+from keeper.settings import Settings
 
 VAULT = to_checksum_address("0x" + "11" * 20)
 OTHER = to_checksum_address("0x" + "22" * 20)
@@ -82,3 +91,25 @@ def test_a_batch_is_reported_as_sent_to_the_batcher() -> None:
     text = format_report(report)
     assert f"vault {VAULT}: keeper role already held" in text
     assert f"sent by {KEEPER} to batcher {BATCHER} on the local fork" in text
+
+
+def test_a_block_past_the_forks_head_is_refused_before_anvil_starts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import keeper.app.rehearse as rehearse_module
+
+    class Eth:
+        block_number = 100
+
+    class Node:
+        def __init__(self, **_: Any) -> None:
+            raise AssertionError("anvil must not start for a block past the head")
+
+    monkeypatch.setattr(rehearse_module, "connect", lambda *a, **k: type("W3", (), {"eth": Eth})())
+    monkeypatch.setattr(rehearse_module, "Anvil", Node)
+    settings = Settings(_env_file=None, batcher=BATCHER)
+    with pytest.raises(ConfigError) as info:
+        rehearse(settings, "https://rpc.example/v3/SECRET", block=99_999)
+    assert str(info.value) == (
+        "--block 99999 is past the head of https://rpc.example (block 100): no fork was started"
+    )

@@ -161,17 +161,27 @@ def test_keystore_not_json(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_keystore_needs_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_KEYSTORE_PATH", str(tmp_path / "k.json"))
-    with pytest.raises(ConfigError, match="keystore_path needs keystore_password"):
+    with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_KEYSTORE_PATH needs KEEPER_KEYSTORE_PASSWORD"
 
 
 def test_key_and_keystore_together_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", KEY)
     monkeypatch.setenv("KEEPER_KEYSTORE_PATH", "/x.json")
     monkeypatch.setenv("KEEPER_KEYSTORE_PASSWORD", "x")
-    with pytest.raises(ConfigError, match="either private_key or keystore_path") as info:
+    with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
+    assert str(info.value) == "set either KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH, not both"
     assert KEY not in str(info.value)
+
+
+def test_a_tip_cap_above_the_fee_cap_names_both_env_vars(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_MAX_FEE_PER_GAS_WEI", "10")
+    monkeypatch.setenv("KEEPER_MAX_PRIORITY_FEE_WEI", "11")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI"
 
 
 def test_addresses_file_overrides_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -263,3 +273,42 @@ def test_cycle_config_is_read_from_the_flat_env_names(monkeypatch: pytest.Monkey
     assert s.cycle.priority_fee_wei == 7
     assert set(type(s.cycle).model_fields) <= set(Settings.model_fields)
     assert s.cycle.ewma_lambda == Settings.model_fields["ewma_lambda"].default == 0.94
+
+
+def test_an_env_value_the_addresses_file_overrides_does_not_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The file's rpc_url wins over KEEPER_RPC_URL(S): their values are never used, so a bad one
+    # must not make the command fail.
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    monkeypatch.setenv("KEEPER_RPC_URLS", "alsonot")
+    monkeypatch.setenv("KEEPER_LENS", "not-an-address")
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"rpc_url": "http://127.0.0.1:8545", "lens": VAULT_A}))
+    s = load_settings(env_file=None, addresses=f)
+    assert s.rpc_url == "http://127.0.0.1:8545"
+    assert s.rpc_urls == ["http://127.0.0.1:8545"]
+    assert s.lens is not None
+    assert s.lens.lower() == VAULT_A
+
+
+def test_an_env_value_a_flag_overrides_does_not_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
+    s = load_settings(env_file=None, rpc_url="http://127.0.0.1:1", flags={"rpc_url": "--rpc-url"})
+    assert s.rpc_urls == ["http://127.0.0.1:1"]
+    # A bad env value nothing overrides still fails, named by its env var.
+    monkeypatch.setenv("KEEPER_CONFIRMATIONS", "0")
+    with pytest.raises(ConfigError, match=r"^KEEPER_CONFIRMATIONS: "):
+        load_settings(env_file=None, rpc_url="http://127.0.0.1:1")
+
+
+def test_a_bad_addresses_file_path_in_the_env_is_overridden_by_the_flag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KEEPER_ADDRESSES_FILE", str(tmp_path / "none.json"))
+    monkeypatch.setenv("KEEPER_CHAIN_ID", "abc")
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"chain_id": 31337, "lens": VAULT_A}))
+    s = load_settings(env_file=None, addresses=f)
+    assert s.chain_id == 31337
+    assert s.addresses_file == f

@@ -128,3 +128,46 @@ def test_cli_unreachable_rpc_is_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "cannot reach RPC" in err[0]
+
+
+def test_info_labels_the_position_holder_not_an_owner() -> None:
+    # "owner" reads like the vault's owner: the table says whose position it shows. The JSON
+    # key stays "owner" (the ERC-4626 word, as in maxWithdraw(owner)).
+    from keeper.commands.vault import format_info
+
+    holder = "0x" + "ab" * 20
+    info = {
+        "vault": "0x" + "11" * 20,
+        "name": "Vault",
+        "symbol": "V",
+        "asset": "0x" + "22" * 20,
+        "asset_symbol": "USDC",
+        "asset_decimals": 6,
+        "share_decimals": 12,
+        "total_assets": 10**6,
+        "total_supply": 10**12,
+        "share_price": 10**6,
+        "free_quote": 0,
+        "locked_collateral": 0,
+        "hedge_inventory": 0,
+        "net_delta": 0,
+        "thresholds": {
+            "target_delta": 0,
+            "band": 10**18,
+            "min_interval": 60,
+            "max_interval": 3600,
+            "max_trade": 10**18,
+            "max_slippage_bps": 50,
+            "max_oracle_gap_bps": 100,
+        },
+        "paused": False,
+        "owner": holder,
+        "shares": 10**12,
+        "shares_value": 10**6,
+        "max_withdraw": 10**6,
+        "max_redeem": 10**12,
+        "asset_balance": 0,
+    }
+    lines = format_info(info).splitlines()
+    assert f"position of  {holder}" in lines
+    assert not any(line.startswith("owner") for line in lines)
