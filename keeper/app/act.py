@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -47,6 +47,7 @@ from keeper.units import wad_to_float
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
+    from keeper.pricing.book import VaultBook
 
 decisions_log = logging.getLogger(DECISIONS)
 logger = logging.getLogger(__name__)
@@ -163,7 +164,13 @@ def fee_ok(keeper: Keeper) -> None:
         keeper.alerter.reset("stuck_tx", "fee_cap")
 
 
-def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None = None) -> Acted:
+def act(
+    keeper: Keeper,
+    the_plan: RebalancePlan,
+    block: int,
+    blocked: str | None = None,
+    slippage_bps: Mapping[str, int] | None = None,
+) -> Acted:
     """Simulate the plan's batch and, with a signer, send what survives the simulation.
 
     Args:
@@ -171,6 +178,9 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
         the_plan: The plan.
         block: The block it was decided at.
         blocked: Why nothing new may be sent this cycle (from :func:`settle_in_flight`).
+        slippage_bps: Each vault's ``maxSlippageBps`` (:func:`slippage_bounds`): when a pool's
+            one swap cannot meet its strictest leg, the simulation drops the vaults with the
+            smallest bound first (:func:`~keeper.execution.simulate.simulate_batch`).
 
     Raises:
         ExecutionError: The send failed (already counted and alerted).
@@ -193,6 +203,7 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
             keeper.decoder,
             codec=keeper.codec,
             posts=posts,
+            slippage_bps=slippage_bps,
             headroom_bps=keeper.config.gas_headroom_bps,
         )
     if sim.dropped:
@@ -213,6 +224,12 @@ def act(keeper: Keeper, the_plan: RebalancePlan, block: int, blocked: str | None
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
+
+
+def slippage_bounds(book: VaultBook) -> dict[str, int]:
+    """Each vault's ``maxSlippageBps`` as the lens read it, for :func:`act`."""
+    snap = book.snap
+    return dict(zip(snap.vaults, (int(b) for b in snap.max_slippage_bps.tolist()), strict=True))
 
 
 def _simulate_direct(

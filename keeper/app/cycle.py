@@ -28,7 +28,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from keeper.app.act import Acted, Settled, act, log_decisions, settle_in_flight, watch_balance
+from keeper.app.act import (
+    Acted,
+    Settled,
+    act,
+    log_decisions,
+    settle_in_flight,
+    slippage_bounds,
+    watch_balance,
+)
 from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
 from keeper.app.observe import Observation, explain_blocked, observe
@@ -63,7 +71,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     costs = batch_costs(keeper, views, seen.block)
     the_plan = plan(keeper.policy, views, market, costs)
     try:
-        acted = act(keeper, the_plan, seen.block, settled.blocked)
+        acted = act(keeper, the_plan, seen.block, settled.blocked, slippage_bounds(seen.healthy))
     finally:
         # After the send: naming what blocks the vaults left out is for the logs and alerts,
         # and its reads stay off the path between the decision and the send.

@@ -6,7 +6,17 @@
    again, until every remaining vault succeeds or none is left.
 2. ``eth_estimateGas`` the final batch and add headroom.
 
-A revert of the whole call (an unauthorized keeper, a bad batch size) is a
+A pool's one swap must deliver what its strictest leg needs, so a pool swap short of that
+reverts the whole call (``HedgeVenueInsufficientOutput`` or
+``RebalanceBatcherInsufficientOutput``), whichever vault it is. Then the vaults with the smallest
+slippage bound (``maxSlippageBps``: a leg needs ``(1 - bps/1e4)`` of its input at the oracle
+price, so the smallest bound is the strictest leg) are dropped, with the decoded error, and the
+rest simulated again: at most one ``eth_call`` per distinct bound, until the call succeeds or no
+vault is left. A vault whose bound the caller did not pass ranks by its own batch of one (one
+``eth_call`` each, at the first such revert): one that fails alone is strictest (dropped with
+its own reason), one that passes alone is dropped only when nothing else is left to drop.
+
+Any other revert of the whole call (an unauthorized keeper, a bad batch size) is a
 :class:`~keeper.errors.TxRevertedError` carrying the decoded custom error.
 
 A lone vault can skip the batcher (:func:`simulate_direct`): its ``rebalance()`` (or
@@ -19,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -47,6 +57,15 @@ BATCHER_PER_VAULT_GAS = 30_000
 #: ``OptionVault.rebalance()`` and ``rebalanceTo(int256)``: a lone vault's call to the vault.
 REBALANCE_SELECTOR = bytes(keccak(text="rebalance()")[:4])
 REBALANCE_TO_SELECTOR = bytes(keccak(text="rebalanceTo(int256)")[:4])
+#: A pool's one swap short of its strictest leg's ``minOut``: the whole ``rebalanceBatch``
+#: reverts (the venue's check, or the batcher's on its own balance).
+POOL_SHORT_SELECTORS = frozenset(
+    bytes(keccak(text=sig)[:4])
+    for sig in (
+        "HedgeVenueInsufficientOutput(uint256,uint256)",
+        "RebalanceBatcherInsufficientOutput(address,uint256,uint256)",
+    )
+)
 #: OpenZeppelin's ``AccessControlUnauthorizedAccount(address,bytes32)``: the signer lacks the
 #: vault's keeper role, so the lone vault goes through the batcher instead.
 UNAUTHORIZED_SELECTOR = bytes(keccak(text="AccessControlUnauthorizedAccount(address,bytes32)")[:4])
@@ -192,6 +211,7 @@ def simulate_batch(
     *,
     codec: BatchCodec | None = None,
     posts: Mapping[str, int] | None = None,
+    slippage_bps: Mapping[str, int] | None = None,
     headroom_bps: int = 2_000,
     max_rounds: int = 4,
     attempts: int = 3,
@@ -201,6 +221,12 @@ def simulate_batch(
     ``posts`` maps a vault to its requested post-trade deviation (wad; missing: 0, to target).
     Dropping a vault never changes the others' requests.
 
+    ``slippage_bps`` maps a vault to its ``maxSlippageBps`` threshold. When a pool's one swap
+    cannot meet its strictest leg and the whole call reverts, the vaults with the smallest bound
+    are dropped (with the decoded error) and the rest simulated again, once per distinct bound
+    at most; a vault missing from it is ranked by its own batch of one (see the module doc).
+    These retries do not count against ``max_rounds``.
+
     The final batch is simulated once more *at the gas limit that will be signed*, so a vault the
     batcher would skip for lack of gas is caught here too; a batch too large for the block's gas
     limit is cut, and the vaults left out wait for the next block.
@@ -209,23 +235,44 @@ def simulate_batch(
         The surviving batch (possibly empty, then ``gas == 0``).
 
     Raises:
-        TxRevertedError: The whole call reverts (decoded reason attached).
+        TxRevertedError: The whole call reverts for another reason than a pool swap short of
+            its strictest leg (decoded reason attached).
         ChainError: The node could not be reached.
     """
     codec = codec or shared_codec()
     to = str(to_checksum_address(batcher))
     remaining = [str(to_checksum_address(v)) for v in vaults]
     want = {str(to_checksum_address(v)): int(p) for v, p in (posts or {}).items()}
+    rank = _Strictness(
+        {str(to_checksum_address(v)): int(b) for v, b in (slippage_bps or {}).items()},
+        lambda v: _alone(w3, to, v, want.get(v, 0), sender, codec, decoder, attempts),
+    )
     dropped: dict[str, str] = {}
     outcomes: list[VaultOutcome] = []
     rounds = 0
+    pool_rounds = 0
     vault_gas_limit: int | None = None
     block_gas = 0
-    while remaining and rounds < max_rounds:
+
+    def drop_strictest(exc: TxRevertedError) -> list[str]:
+        # One pool's swap is short of its strictest leg (else ``exc`` is raised): drop those.
+        nonlocal pool_rounds
+        strict = rank.strictest(remaining, exc, decoder)
+        pool_rounds += 1
+        for vault, reason in strict.items():
+            logger.info("simulation drops vault %s: %s", vault, reason)
+        dropped.update(strict)
+        return [v for v in remaining if v not in strict]
+
+    while remaining and rounds - pool_rounds < max_rounds:
         rounds += 1
         data = codec.encode(remaining, [want.get(v, 0) for v in remaining])
         tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
-        raw, estimate = _call_and_estimate(w3, tx, decoder, attempts)
+        try:
+            raw, estimate = _call_and_estimate(w3, tx, decoder, attempts)
+        except TxRevertedError as exc:
+            remaining = drop_strictest(exc)
+            continue
         outcomes = codec.decode(raw, decoder)
         failed = {o.vault: o.reason for o in outcomes if not o.ok}
         if failed:
@@ -240,7 +287,11 @@ def simulate_batch(
             data, outcomes, vault_gas_limit, codec.bookkeeping_gas(w3, to, attempts)
         )
         if estimate is None:
-            estimate = _estimate(w3, tx, decoder, attempts)
+            try:
+                estimate = _estimate(w3, tx, decoder, attempts)
+            except TxRevertedError as exc:
+                remaining = drop_strictest(exc)  # the chain moved since the call
+                continue
         gas = bps_up(max(estimate, needed), headroom_bps)
         if gas > block_gas and len(remaining) > 1:
             keep = max(1, len(remaining) * block_gas // gas - 1)
@@ -249,7 +300,11 @@ def simulate_batch(
             remaining = remaining[:keep]
             continue
         gas = min(gas, block_gas) if block_gas else gas
-        check = codec.decode(_call(w3, {**tx, "gas": gas}, decoder, attempts), decoder)
+        try:
+            check = codec.decode(_call(w3, {**tx, "gas": gas}, decoder, attempts), decoder)
+        except TxRevertedError as exc:
+            remaining = drop_strictest(exc)  # the chain moved since the call
+            continue
         short = {o.vault: o.reason for o in check if not o.ok}
         if short:
             # Still failing at the signed gas: drop them and go round again.
@@ -262,6 +317,66 @@ def simulate_batch(
         for v in remaining:
             dropped.setdefault(v, "still failing after re-simulation")
     return Simulation((), b"", 0, tuple(outcomes), dropped, rounds)
+
+
+class _Strictness:
+    """Which vaults of a batch whose pool swap falls short go first: the strictest legs.
+
+    A leg needs ``(1 - maxSlippageBps/1e4)`` of its input at the oracle price, so the smallest
+    known bound is the strictest. A vault with no known bound is probed once, alone (``probe``
+    returns why it fails alone, or ``""``): failing alone ranks first (with that reason),
+    passing alone ranks last.
+    """
+
+    def __init__(self, bounds: Mapping[str, int], probe: Callable[[str], str]) -> None:
+        self.bounds = dict(bounds)
+        self.probe = probe
+        self.alone: dict[str, str] = {}
+
+    def strictest(
+        self, remaining: Sequence[str], exc: TxRevertedError, decoder: ErrorDecoder
+    ) -> dict[str, str]:
+        """The vaults to drop for the revert ``exc``, each with its reason.
+
+        Raises:
+            TxRevertedError: ``exc``, when it is not a pool swap short of its ``minOut``.
+            ChainError: The node could not be reached (probing a vault alone).
+        """
+        if bytes(exc.data[:4]) not in POOL_SHORT_SELECTORS:
+            raise exc
+        for v in remaining:
+            if v not in self.bounds and v not in self.alone:
+                self.alone[v] = self.probe(v)
+        failing = {v: self.alone[v] for v in remaining if self.alone.get(v)}
+        if failing:
+            return failing
+        pool = decoder.decode(exc.data)
+        known = [self.bounds[v] for v in remaining if v in self.bounds]
+        if not known:
+            why = f"the pool swap cannot meet every leg's minOut together: {pool}"
+            return dict.fromkeys(remaining, why)
+        low = min(known)
+        why = f"the pool swap cannot meet the strictest slippage bound ({low} bps): {pool}"
+        return {v: why for v in remaining if self.bounds.get(v) == low}
+
+
+def _alone(
+    w3: Web3,
+    to: str,
+    vault: str,
+    post: int,
+    sender: str,
+    codec: BatchCodec,
+    decoder: ErrorDecoder,
+    attempts: int,
+) -> str:
+    """Why ``vault`` fails as a batch of one (its own swap and ``minOut``), or ``""``."""
+    tx = {"from": sender, "to": to, "data": HexBytes(codec.encode([vault], [post]))}
+    try:
+        (outcome,) = codec.decode(_call(w3, tx, decoder, attempts), decoder)
+    except TxRevertedError as exc:
+        return decoder.decode(exc.data)
+    return "" if outcome.ok else outcome.reason
 
 
 def direct_calldata(post: int = 0) -> bytes:

@@ -1,4 +1,5 @@
-"""The batch gas rule reads the batcher's ``BOOKKEEPING_GAS()`` once, never a copied constant."""
+"""Batch simulation: the gas rule reads the batcher's ``BOOKKEEPING_GAS()`` once (never a copied
+constant), and a pool swap short of its strictest leg drops the strictest vaults, not the batch."""
 
 from __future__ import annotations
 
@@ -66,3 +67,162 @@ def test_codec_encodes_each_vaults_post_deviation() -> None:
     assert list(posts) == [-5 * 10**17, 0]
     # No requests: every vault to its target.
     assert abi_decode(["address[]", "int256[]"], codec.encode([a])[4:])[1] == (0,)
+
+
+# ------------------------------------------------------------------ a pool swap short of a leg
+KEEPER = "0x" + "ee" * 20
+HEDGE_SHORT = keccak(text="HedgeVenueInsufficientOutput(uint256,uint256)")[:4]
+BATCHER_SHORT = keccak(text="RebalanceBatcherInsufficientOutput(address,uint256,uint256)")[:4]
+
+
+def _vault(n: int) -> str:
+    from web3 import Web3
+
+    return str(Web3.to_checksum_address(f"0x{n:040x}"))
+
+
+class PoolEth:
+    """``rebalanceBatch`` on one pool by the batcher's rule, every leg a buy of 1 USD.
+
+    A batch of one is the vault's own swap: ok iff the pool's rate meets its own minOut
+    (``1 - bps/1e4``). Several: the pool's one swap must meet the strictest leg, else the whole
+    call reverts (``error``, a pool-short selector).
+    """
+
+    def __init__(self, bounds: dict[str, int], rate: float, error: bytes = HEDGE_SHORT) -> None:
+        self.codec = BatchCodec()
+        self.bounds = bounds
+        self.rate = rate
+        self.error = error
+        self.calls: list[list[str]] = []
+
+    def _batch(self, vaults: list[str]) -> bytes:
+        from eth_abi.abi import encode as enc
+        from web3.exceptions import ContractLogicError
+
+        self.calls.append(vaults)
+        need = [1 - self.bounds[v] / 1e4 for v in vaults]
+        if len(vaults) == 1:
+            ok = need[0] <= self.rate
+            reason = b"" if ok else HEDGE_SHORT + enc(["uint256", "uint256"], [995, 999])
+            rows = [(vaults[0], ok, 0, 10**18 if ok else 0, 200_000, reason)]
+            return bytes(enc(self.codec.output_types, [rows]))
+        if max(need) > self.rate:
+            out, needed = int(10**6 * len(vaults) * self.rate), int(10**6 * len(vaults) * max(need))
+            if self.error == BATCHER_SHORT:
+                args = enc(["address", "uint256", "uint256"], ["0x" + "77" * 20, out, needed])
+            else:
+                args = enc(["uint256", "uint256"], [out, needed])
+            raise ContractLogicError("execution reverted", data="0x" + (self.error + args).hex())
+        rows = [(v, True, 0, 10**18, 150_000, b"") for v in vaults]
+        return bytes(enc(self.codec.output_types, [rows]))
+
+    def call(self, tx: dict[str, Any], block: Any = None) -> bytes:
+        from eth_abi.abi import decode as dec
+
+        data = bytes(tx["data"])
+        if data[:4] == self.codec.selector:
+            vaults, _ = dec(["address[]", "int256[]"], data[4:])
+            return self._batch([str(v) for v in vaults])
+        if data[:4] == keccak(text="vaultGasLimit()")[:4]:
+            return abi_encode(["uint256"], [500_000])
+        return abi_encode(["uint256"], [40_000])  # BOOKKEEPING_GAS()
+
+    def estimate_gas(self, tx: dict[str, Any]) -> int:
+        self.call(tx)
+        return 400_000
+
+    def get_block(self, tag: Any) -> dict[str, int]:
+        return {"number": 100, "gasLimit": 30_000_000}
+
+
+def _simulate(eth: PoolEth, vaults: list[str], **kw: Any) -> Any:
+    from keeper.execution.decode import ErrorDecoder
+    from keeper.execution.simulate import simulate_batch
+
+    w3: Any = SimpleNamespace(eth=eth, provider=None)
+    return simulate_batch(
+        w3, BATCHER, vaults, KEEPER, ErrorDecoder.from_artifacts(), codec=BatchCodec(), **kw
+    )
+
+
+def test_pool_short_drops_the_smallest_slippage_bound_and_keeps_the_rest() -> None:
+    a, b, c, d = (_vault(n) for n in (1, 2, 3, 4))
+    bounds = {a: 100, b: 5, c: 5, d: 50}
+    eth = PoolEth(bounds, rate=0.995)  # meets a leg allowing >= 50 bps
+    sim = _simulate(eth, [a, b, c, d], slippage_bps=bounds)
+    assert sim.vaults == (a, d)
+    assert set(sim.dropped) == {b, c}
+    assert all("HedgeVenueInsufficientOutput" in r and "5 bps" in r for r in sim.dropped.values())
+    # One retry for the one bound dropped (its call, estimate and signed-gas check); no vault
+    # is probed alone.
+    assert eth.calls == [[a, b, c, d], [a, d], [a, d], [a, d]]
+    assert sim.calldata == BatchCodec().encode([a, d])
+
+
+def test_pool_short_retries_once_per_distinct_bound_until_nothing_is_left() -> None:
+    vaults = [_vault(n) for n in range(1, 7)]
+    bounds = dict(zip(vaults, (10, 20, 20, 30, 40, 40), strict=True))
+    eth = PoolEth(bounds, rate=0.99, error=BATCHER_SHORT)  # no leg under 100 bps is met
+    sim = _simulate(eth, vaults, slippage_bps=bounds, max_rounds=1)
+    assert sim.vaults == ()
+    assert sim.gas == 0
+    assert set(sim.dropped) == set(vaults)
+    assert "RebalanceBatcherInsufficientOutput" in sim.dropped[vaults[0]]
+    # Four distinct bounds, four calls (the two 40 bps vaults go together), none of them
+    # counted against max_rounds=1.
+    assert [len(c) for c in eth.calls] == [6, 5, 3, 2]
+
+
+def test_pool_short_with_a_lone_survivor_is_decided_by_its_own_outcome() -> None:
+    a, b = _vault(1), _vault(2)
+    bounds = {a: 10, b: 60}
+    eth = PoolEth(bounds, rate=0.995)
+    sim = _simulate(eth, [a, b], slippage_bps=bounds)
+    assert sim.vaults == (b,)
+    assert "10 bps" in sim.dropped[a]
+    assert eth.calls == [[a, b], [b], [b], [b]]  # the retry, its estimate, the signed-gas check
+
+
+def test_pool_short_without_bounds_ranks_a_vault_by_its_batch_of_one() -> None:
+    a, b, c = _vault(1), _vault(2), _vault(3)
+    eth = PoolEth({a: 100, b: 5, c: 60}, rate=0.995)
+    sim = _simulate(eth, [a, b, c], slippage_bps={a: 100})  # b and c unknown
+    assert sim.vaults == (a, c)
+    assert list(sim.dropped) == [b]
+    assert "HedgeVenueInsufficientOutput" in sim.dropped[b]
+    # The unknown vaults are each probed alone once, at the first pool-short revert.
+    assert eth.calls[:3] == [[a, b, c], [b], [c]]
+    assert eth.calls[3:] == [[a, c]] * 3
+
+
+def test_nothing_reverting_simulates_once_and_checks_at_the_signed_gas() -> None:
+    a, b = _vault(1), _vault(2)
+    bounds = {a: 100, b: 5}
+    eth = PoolEth(bounds, rate=0.9999)
+    sim = _simulate(eth, [a, b], slippage_bps=bounds)
+    assert sim.vaults == (a, b)
+    assert not sim.dropped
+    assert sim.rounds == 1
+    assert eth.calls == [[a, b], [a, b], [a, b]]  # the call, its estimate, the signed-gas check
+
+
+def test_another_whole_call_revert_still_raises() -> None:
+    import pytest
+    from eth_abi.abi import encode as enc
+    from web3.exceptions import ContractLogicError
+
+    from keeper.errors import TxRevertedError
+
+    a, b = _vault(1), _vault(2)
+    eth = PoolEth({a: 100, b: 5}, rate=0.995)
+    unauthorized = keccak(text="RebalanceBatcherUnauthorized(address)")[:4] + enc(
+        ["address"], [KEEPER]
+    )
+
+    def refuse(vaults: list[str]) -> bytes:
+        raise ContractLogicError("execution reverted", data="0x" + unauthorized.hex())
+
+    eth._batch = refuse  # type: ignore[method-assign]
+    with pytest.raises(TxRevertedError, match="RebalanceBatcherUnauthorized"):
+        _simulate(eth, [a, b], slippage_bps={a: 100, b: 5})
