@@ -708,6 +708,18 @@ class LeanSnapshot:
     def __len__(self) -> int:
         return len(self.vaults)
 
+    @property
+    def free_quote(self) -> ObjArray:
+        """Each vault's ``freeQuote()``, exact ints (``OptionBook.freeQuote``).
+
+        Its quote balance less locked collateral and settled unpaid payoffs; 0 when they exceed it.
+        """
+        committed = self.locked + self.settled_unpaid
+        out: ObjArray = np.where(
+            self.quote_balance > committed, self.quote_balance - committed, 0
+        ).astype(object)
+        return out
+
     def take(self, rows: BoolArray) -> LeanSnapshot:
         """The snapshot restricted to ``rows`` (a boolean mask); the entry tables are kept."""
         idx = np.flatnonzero(rows)

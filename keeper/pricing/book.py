@@ -5,7 +5,8 @@ gamma, NAV and the trigger, vectorized over every series of every vault, at each
 price and vol parameter: the contract's own inputs). The fixed-point ints become floats there,
 once: oracle answer / 1e8 -> spot, vol / 1e18, strike and cap / 1e8, size / 1e18 -> contracts,
 seconds / ``YEAR_SECONDS`` -> years. Deltas, band and max trade stay exact ints (1e18) in the
-view; the planner turns the deviation into a float for the policies.
+view, and so do the free quote, inventory and oracle answer that cap a trade; the planner turns
+the deviation into a float for the policies.
 """
 
 from __future__ import annotations
@@ -81,6 +82,9 @@ class VaultBook(SequenceABC[BookRow]):
                 contracts=contracts,
                 trigger_ready=ready,
                 time_to_expiry=tau,
+                free_quote=free,
+                inventory=inventory,
+                oracle_price=price,
             )
             for (
                 vault,
@@ -97,6 +101,9 @@ class VaultBook(SequenceABC[BookRow]):
                 contracts,
                 ready,
                 tau,
+                free,
+                inventory,
+                price,
             ) in zip(
                 s.vaults,
                 d.net_delta.tolist(),
@@ -112,6 +119,9 @@ class VaultBook(SequenceABC[BookRow]):
                 d.contracts.tolist(),
                 d.ready.tolist(),
                 d.tau.tolist(),
+                s.free_quote.tolist(),
+                s.inventory.tolist(),
+                d.price.tolist(),
                 strict=True,
             )
         ]

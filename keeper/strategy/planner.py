@@ -1,11 +1,14 @@
 """From a snapshot to a :class:`RebalancePlan`: per-vault decisions, then batch selection.
 
 The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.policies.Policy.evaluate`
-(the code the backtester runs), evaluated with no share of the fixed cost: whether to act and
-the requested post-trade deviation. The exact trade is then
-:func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints (what the contract
-will execute), the float post-trade deviation truncated toward the target
-(:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`).
+(the code the backtester runs), evaluated with no share of the fixed cost, on the trade the
+contract will execute: the policy's requested post-trade deviation, truncated toward the target
+(:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`), bounded by
+:func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints and capped, as
+``RebalanceRules.plan`` caps it, by what the vault holds
+(:func:`~keeper.strategy.rebalance_rule.funded_trade`: a buy spends at most its free quote, a
+sell at most its inventory). The policy's benefit and cost, and so whether it acts, are those of
+that capped trade (the backtester's vault has no such caps: it evaluates the policy's own trade).
 
 Batch selection prices the batch as one-swap execution runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
@@ -43,7 +46,7 @@ from keeper.strategy.costs import (
     swap_usd,
 )
 from keeper.strategy.policies import Policy, Reason
-from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad
+from keeper.strategy.rebalance_rule import executed_trade, funded_trade, post_deviation_wad
 from keeper.strategy.types import (
     CostInputs,
     HedgeState,
@@ -84,7 +87,9 @@ def _int_trades(
 ) -> list[Wad]:
     """The contract's trade for each vault's ``post``, exact in 1e18 units.
 
-    :func:`executed_trade` over ``dtype=object`` arrays of Python ints: one call for every vault.
+    :func:`executed_trade` over ``dtype=object`` arrays of Python ints (one call for every
+    vault), then capped by what the vault can pay for, :func:`funded_trade` (its free quote for
+    a buy, its inventory for a sell; no cap where the view has none).
     """
 
     def obj(values: Sequence[int]) -> np.ndarray:
@@ -98,7 +103,10 @@ def _int_trades(
         obj([v.band for v in vaults]),
         obj([v.max_trade for v in vaults]),
     )
-    return [Wad(int(t)) for t in out.tolist()]
+    return [
+        Wad(funded_trade(int(t), v.oracle_price, v.free_quote, v.inventory))
+        for t, v in zip(out.tolist(), vaults, strict=True)
+    ]
 
 
 _ULP = 2.0**-53  # float64's unit roundoff u
@@ -361,7 +369,6 @@ def plan(
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
     post_f = policy.post_deviation(state, costs, 0.0)
-    ev = policy.evaluate(state, costs, fixed_share_usd=0.0)
     deviations = [v.net_delta - v.target_delta for v in vaults]
     posts = (
         [Wad(0)] * len(vaults)
@@ -372,11 +379,11 @@ def plan(
         ]
     )
     trades = _int_trades(deviations, posts, vaults)
+    trade_f = np.asarray([wad_to_float(t) for t in trades], dtype=np.float64)
+    ev = policy.evaluate(state, costs, fixed_share_usd=0.0, trade=trade_f)
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
-    notional = np.asarray(
-        [wad_to_float(t) * v.spot for t, v in zip(trades, vaults, strict=True)], dtype=np.float64
-    )
+    notional = trade_f * state.spot
     batch_note = ""
     if policy.cost_gated and bool(act.any()):
         cand = np.flatnonzero(act)

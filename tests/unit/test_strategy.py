@@ -42,7 +42,12 @@ from keeper.strategy import (
 )
 from keeper.strategy.costs import batch_cost_usd, swap_usd
 from keeper.strategy.policies import _REGISTRY
-from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad, return_fraction
+from keeper.strategy.rebalance_rule import (
+    executed_trade,
+    funded_trade,
+    post_deviation_wad,
+    return_fraction,
+)
 from keeper.strategy.types import FloatArray
 from keeper.units import wad_to_float
 
@@ -461,6 +466,55 @@ def test_executed_trade_examples() -> None:
     assert t(8, 3) == -5  # time trigger inside the band: any point toward the target
     assert t(8, 9) == 0  # ... but never away from it
     assert t(300, 5) == -100  # capped at maxTrade: ends outside the band, carried over
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    trade=st.integers(-(10**24), 10**24),
+    price=st.integers(1, 10**14),
+    free_quote=st.integers(0, 10**16),
+    inventory=st.integers(0, 10**24),
+)
+def test_funded_trade_spends_no_more_than_the_vault_holds(
+    trade: int, price: int, free_quote: int, inventory: int
+) -> None:
+    """``RebalanceRules.plan``: a buy spends min(floor(trade * price / 1e20), freeQuote) quote,
+    a sell min(|trade|, inventory) underlying."""
+    q = funded_trade(trade, price, free_quote, inventory)
+    assert q * trade >= 0
+    assert abs(q) <= abs(trade)
+    if trade > 0:
+        amount_in = min(trade * price // 10**20, free_quote)
+        assert q == amount_in * 10**20 // price  # what amountIn buys at the oracle, floored
+        assert q * price // 10**20 <= amount_in  # never more than the quote it can spend
+        assert trade - q <= 10**20 // price + 1 or amount_in == free_quote
+    else:
+        assert q == -min(-trade, inventory)
+    assert funded_trade(trade, price, None, None) == trade  # no limits: the trade itself
+
+
+def test_funded_trade_examples() -> None:
+    price = 3000 * 10**8
+    assert funded_trade(5 * WAD, price, 10**12, 0) == 5 * WAD  # USD 15,000 of USD 1M free
+    assert funded_trade(5 * WAD, price, 3000 * 10**6, 0) == WAD  # USD 3,000 free: 1 ETH
+    assert funded_trade(5 * WAD, price, 0, 10 * WAD) == 0
+    assert funded_trade(5 * WAD, 0, 10**12, 0) == 0  # no price: the contract buys nothing
+    assert funded_trade(-5 * WAD, price, 0, WAD // 100) == -(WAD // 100)
+    assert funded_trade(-5 * WAD, price, 0, 10 * WAD) == -5 * WAD
+
+
+def test_the_planner_prices_the_trade_the_vault_can_pay_for() -> None:
+    """A vault short 1 ETH of delta with USD 300 of free quote buys 0.1 ETH: its benefit and cost
+    are those of 0.1 ETH, and so is its decision's trade."""
+    capped = replace(vault(dev=-1.0), free_quote=300 * 10**6, oracle_price=3000 * 10**8)
+    policy = CostAwarePolicy(risk_aversion=1.0)
+    [d] = plan(policy, [capped], MARKET, NO_COSTS).decisions
+    assert d.act
+    assert d.trade == WAD // 10
+    ev = policy.evaluate(state_from_views([capped], MARKET), NO_COSTS, trade=np.array([0.1]))
+    assert d.benefit_usd == float(ev.benefit_usd[0])
+    [full] = plan(policy, [vault(dev=-1.0)], MARKET, NO_COSTS).decisions
+    assert full.benefit_usd > d.benefit_usd
 
 
 def test_post_deviation_rounds_toward_the_target() -> None:
