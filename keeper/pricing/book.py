@@ -63,6 +63,22 @@ class VaultBook(SequenceABC[BookRow]):
         for v, k in zip(self.snap.vaults, self.snap.oracle_idx.tolist(), strict=True):
             yield BookRow(v, oracles[k])
 
+    def pools(self) -> list[int]:
+        """Each vault's batcher pool key (:attr:`VaultView.pool`), 0, 1, ... first seen first.
+
+        ``RebalanceBatcher._join`` crosses the legs of one venue, token pair and oracle price; a
+        venue trades one token pair (``IHedgeVenue.spotPrice`` is that pair's price), so the key
+        is the venue's address and the oracle answer. An unreadable venue keys on -1 (such a
+        vault is never ready).
+        """
+        s, d = self.snap, self.derived
+        venues = s.venue_address.tolist()
+        keys: dict[tuple[int, int], int] = {}
+        return [
+            keys.setdefault((venues[vi] if vi >= 0 else -1, int(price)), len(keys))
+            for vi, price in zip(s.venue_idx.tolist(), d.price.tolist(), strict=True)
+        ]
+
     def views(self) -> list[VaultView]:
         """The strategy's view of each vault: the contract's ints as ints, the book as floats."""
         s, d = self.snap, self.derived
@@ -85,6 +101,7 @@ class VaultBook(SequenceABC[BookRow]):
                 free_quote=free,
                 inventory=inventory,
                 oracle_price=price,
+                pool=pool,
             )
             for (
                 vault,
@@ -104,6 +121,7 @@ class VaultBook(SequenceABC[BookRow]):
                 free,
                 inventory,
                 price,
+                pool,
             ) in zip(
                 s.vaults,
                 d.net_delta.tolist(),
@@ -122,6 +140,7 @@ class VaultBook(SequenceABC[BookRow]):
                 s.free_quote.tolist(),
                 s.inventory.tolist(),
                 d.price.tolist(),
+                self.pools(),
                 strict=True,
             )
         ]

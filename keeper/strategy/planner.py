@@ -10,19 +10,27 @@ contract will execute: the policy's requested post-trade deviation, truncated to
 sell at most its inventory). The policy's benefit and cost, and so whether it acts, are those of
 that capped trade (the backtester's vault has no such caps: it evaluates the policy's own trade).
 
-Batch selection prices the batch as one-swap execution runs it
+Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
-calldata, one swap's fee and impact on the *net* notional, crossed amounts free; a batch of one
-vault, when ``CostInputs.gas_direct`` is set, as that vault's own transaction):
+calldata, and per *pool* one swap's gas, fee and impact on that pool's *net* notional, crossed
+amounts free; a batch of one vault, when ``CostInputs.gas_direct`` is set, as that vault's own
+transaction). A pool (:attr:`~keeper.strategy.types.VaultView.pool`) is what
+``RebalanceBatcher._join`` crosses: the same venue, tokens and oracle price; trades in different
+pools never cross, each pool swaps its own remainder.
 
 * a vault is eligible only if the contract would accept it now (``trigger_ready``) and the
   policy wants it;
-* for the cost-gated ``costaware`` policy, the batch starts with every eligible vault whose
-  benefit beats its own marginal cost alone; then, while removing one member raises the
-  batch's value ``Σ benefit − batch cost``, the member whose removal raises it most leaves; the
-  batch is sent only if its value is positive. No single member's removal would raise the value
-  of the batch sent (a vault whose trade crosses others' can stay although its benefit is below
-  its cost alone);
+* for the cost-gated ``costaware`` policy, the eligible vaults are split by pool and each pool
+  is selected on its own, as if it were the whole batch (it pays the full fixed cost): its batch
+  starts with every eligible vault whose benefit beats its own marginal cost alone; then, while
+  removing one member raises the batch's value ``Σ benefit − batch cost``, the member whose
+  removal raises it most leaves; the pool's batch is kept only if its value is positive. No
+  single member's removal would raise the value of its pool's batch (a vault whose trade crosses
+  others' can stay although its benefit is below its cost alone). The batch sent is the union
+  of the pools' batches, priced as it executes: the fixed cost is paid once, so the union is
+  worth at least the sum of its pools' values, except that a pool of one vault priced as that
+  vault's own transaction (``gas_direct``) becomes a batch member; if the union's value is not
+  positive, only the pool worth most is sent. With one pool this is the single selection;
 * for the rule policies (time, band, volband, ww) the batch is every eligible vault.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
@@ -360,6 +368,68 @@ def _lines(
     return lambda v: np.interp(v, knots, low)
 
 
+def _select_pools(
+    benefit: np.ndarray,
+    notional: np.ndarray,
+    pools: np.ndarray,
+    want: np.ndarray,
+    costs: CostInputs,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The cost-gated batch: :func:`_select` in each pool, then their union (module docstring).
+
+    Args:
+        benefit: Each vault's benefit, USD.
+        notional: Each vault's signed traded notional, USD.
+        pools: Each vault's pool key.
+        want: The vaults the policy wants to act on (the candidates).
+        costs: Cost inputs.
+
+    Returns:
+        The members kept (a mask over every vault) and, per pool key with candidates, the note a
+        dropped vault's reason gets.
+    """
+    fixed = fixed_cost_usd(costs)
+    cand_all = np.flatnonzero(want)
+    keys, at = np.unique(pools[cand_all], return_inverse=True)
+    at = at.ravel()
+    order = np.argsort(at, kind="stable")  # each pool's candidates, in order
+    bounds = np.searchsorted(at[order], np.arange(len(keys) + 1))
+    where = " in its pool" if len(keys) > 1 else ""
+    keep_all = np.zeros(len(benefit), dtype=bool)
+    values: dict[int, float] = {}
+    notes: dict[int, str] = {}
+    for k, key in enumerate(keys.tolist()):
+        cand = cand_all[order[bounds[k] : bounds[k + 1]]]
+        keep = _select(benefit[cand], notional[cand], costs)
+        value = float(benefit[cand][keep].sum()) - batch_cost_usd(costs, notional[cand][keep])
+        if not keep.any() or not value > 0.0:
+            total = float(benefit[cand].sum())
+            notes[key] = (
+                f"; batch benefit {total:.4g} USD <= its cost "
+                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
+                f"{fixed:.4g} USD){where}"
+            )
+            continue
+        notes[key] = f"; its trade does not pay for itself inside the batch{where}"
+        keep_all[cand[keep]] = True
+        values[key] = value
+    if len(values) > 1:
+        # Each pool paid the full fixed cost alone; together they pay it once, but a pool of one
+        # vault is then a batch member rather than the vault's own (cheaper) transaction.
+        union = float(benefit[keep_all].sum()) - batch_cost_usd(
+            costs, notional[keep_all], pools[keep_all]
+        )
+        if not union > 0.0:
+            best = max(values, key=lambda key: values[key])
+            for key in values:
+                if key != best:
+                    keep_all[pools == key] = False
+                    notes[key] = (
+                        "; the batch across pools costs more than it is worth (sent its best pool)"
+                    )
+    return keep_all, notes
+
+
 def plan(
     policy: Policy, vaults: Sequence[VaultView], market: MarketView, costs: CostInputs
 ) -> RebalancePlan:
@@ -384,24 +454,11 @@ def plan(
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
     notional = trade_f * state.spot
-    batch_note = ""
+    pools = np.asarray([v.pool for v in vaults], dtype=np.int64)
+    notes: dict[int, str] = {}
     if policy.cost_gated and bool(act.any()):
-        cand = np.flatnonzero(act)
-        keep = _select(ev.benefit_usd[cand], notional[cand], costs)
-        value = float(ev.benefit_usd[cand][keep].sum()) - batch_cost_usd(
-            costs, notional[cand][keep]
-        )
-        if not keep.any() or not value > 0.0:
-            total = float(ev.benefit_usd[cand].sum())
-            batch_note = (
-                f"; batch benefit {total:.4g} USD <= its cost "
-                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
-                f"{fixed:.4g} USD)"
-            )
-            keep[:] = False
-        else:
-            batch_note = "; its trade does not pay for itself inside the batch"
-        dropped = cand[~keep]
+        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs)
+        dropped = np.flatnonzero(act & ~keep)
         codes[dropped] = Reason.BENEFIT_BELOW_COST
         act[dropped] = False
     # One pass over plain Python lists (indexing numpy arrays per element is slow at 10k vaults).
@@ -409,8 +466,9 @@ def plan(
     debug = logger.isEnabledFor(logging.DEBUG)
     label = policy.threshold_label
     decisions = []
-    for v, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
+    for v, pool, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
         vaults,
+        pools.tolist(),
         deviations,
         posts,
         trades,
@@ -434,7 +492,7 @@ def plan(
                 f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
             )
         if wanted and not acts:
-            reason += batch_note
+            reason += notes.get(pool, "")
         d = VaultDecision(
             vault=v.vault,
             act=acts,
@@ -461,7 +519,7 @@ def plan(
             )
         decisions.append(d)
     members = tuple(d.vault for d in decisions if d.act)
-    total_cost = batch_cost_usd(costs, notional[act])
+    total_cost = batch_cost_usd(costs, notional[act], pools[act])
     benefit = math.fsum(d.benefit_usd for d in decisions if d.act)
     return RebalancePlan(
         decisions=tuple(decisions),

@@ -56,6 +56,10 @@ class VaultView:
     inventory: int | None = None
     #: The oracle answer the contract trades at (1e8; 0: unknown). Needed only with ``free_quote``.
     oracle_price: int = 0
+    #: The batcher's pool the vault trades in: vaults with the same key cross their trades and
+    #: swap their net together (``RebalanceBatcher._join``: same venue, same tokens, same oracle
+    #: price); each pool swaps on its own. Default: every view in one pool.
+    pool: int = 0
 
 
 @dataclass(frozen=True)
@@ -116,9 +120,10 @@ class VaultDecision:
 class RebalancePlan:
     """One cycle's plan: a decision per input vault (same order) and the batch to send.
 
-    ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's one-swap cost
-    (:func:`keeper.strategy.costs.batch_cost_usd`): the marginal part holds the members' own gas
-    and calldata, the swap's gas, and the fee and impact on the net notional. For one vault sent
+    ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's cost as it executes
+    (:func:`keeper.strategy.costs.batch_cost_usd`, one swap per pool): the marginal part holds
+    the members' own gas and calldata, each pool's swap gas, and the fee and impact on each
+    pool's net notional. For one vault sent
     to itself (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal
     part is what it costs beyond a batch's fixed part.
     """
