@@ -703,10 +703,24 @@ class LeanSnapshot:
     # venue entries
     venue_price: ObjArray
     venue_errors: I64Array
+    #: Each venue entry's address as an int (the same venue in two chunks has two entries).
+    venue_address: ObjArray
     calls: int = 1
 
     def __len__(self) -> int:
         return len(self.vaults)
+
+    @property
+    def free_quote(self) -> ObjArray:
+        """Each vault's ``freeQuote()``, exact ints (``OptionBook.freeQuote``).
+
+        Its quote balance less locked collateral and settled unpaid payoffs; 0 when they exceed it.
+        """
+        committed = self.locked + self.settled_unpaid
+        out: ObjArray = np.where(
+            self.quote_balance > committed, self.quote_balance - committed, 0
+        ).astype(object)
+        return out
 
     def take(self, rows: BoolArray) -> LeanSnapshot:
         """The snapshot restricted to ``rows`` (a boolean mask); the entry tables are kept."""
@@ -1191,6 +1205,8 @@ def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
         venue_price=_u128(_lane(v0, 0), _lane(v0, 1)),
         venue_errors=_lane(ven[:, 1], 3).astype(np.int64)
         | np.where((_lane(v0, 2) | _lane(v0, 3)) != 0, int(LensRead.POOL_PRICE), 0),
+        venue_address=(_lane(ven[:, 1], 2) & np.uint64(0xFFFFFFFF)).astype(object) * (1 << 128)
+        + _u128(_lane(ven[:, 1], 0), _lane(ven[:, 1], 1)),
         calls=len(ans.headers),
     )
 

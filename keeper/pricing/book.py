@@ -5,7 +5,8 @@ gamma, NAV and the trigger, vectorized over every series of every vault, at each
 price and vol parameter: the contract's own inputs). The fixed-point ints become floats there,
 once: oracle answer / 1e8 -> spot, vol / 1e18, strike and cap / 1e8, size / 1e18 -> contracts,
 seconds / ``YEAR_SECONDS`` -> years. Deltas, band and max trade stay exact ints (1e18) in the
-view; the planner turns the deviation into a float for the policies.
+view, and so do the free quote, inventory and oracle answer that cap a trade; the planner turns
+the deviation into a float for the policies.
 """
 
 from __future__ import annotations
@@ -62,6 +63,22 @@ class VaultBook(SequenceABC[BookRow]):
         for v, k in zip(self.snap.vaults, self.snap.oracle_idx.tolist(), strict=True):
             yield BookRow(v, oracles[k])
 
+    def pools(self) -> list[int]:
+        """Each vault's batcher pool key (:attr:`VaultView.pool`), 0, 1, ... first seen first.
+
+        ``RebalanceBatcher._join`` crosses the legs of one venue, token pair and oracle price; a
+        venue trades one token pair (``IHedgeVenue.spotPrice`` is that pair's price), so the key
+        is the venue's address and the oracle answer. An unreadable venue keys on -1 (such a
+        vault is never ready).
+        """
+        s, d = self.snap, self.derived
+        venues = s.venue_address.tolist()
+        keys: dict[tuple[int, int], int] = {}
+        return [
+            keys.setdefault((venues[vi] if vi >= 0 else -1, int(price)), len(keys))
+            for vi, price in zip(s.venue_idx.tolist(), d.price.tolist(), strict=True)
+        ]
+
     def views(self) -> list[VaultView]:
         """The strategy's view of each vault: the contract's ints as ints, the book as floats."""
         s, d = self.snap, self.derived
@@ -81,6 +98,10 @@ class VaultBook(SequenceABC[BookRow]):
                 contracts=contracts,
                 trigger_ready=ready,
                 time_to_expiry=tau,
+                free_quote=free,
+                inventory=inventory,
+                oracle_price=price,
+                pool=pool,
             )
             for (
                 vault,
@@ -97,6 +118,10 @@ class VaultBook(SequenceABC[BookRow]):
                 contracts,
                 ready,
                 tau,
+                free,
+                inventory,
+                price,
+                pool,
             ) in zip(
                 s.vaults,
                 d.net_delta.tolist(),
@@ -112,6 +137,10 @@ class VaultBook(SequenceABC[BookRow]):
                 d.contracts.tolist(),
                 d.ready.tolist(),
                 d.tau.tolist(),
+                s.free_quote.tolist(),
+                s.inventory.tolist(),
+                d.price.tolist(),
+                self.pools(),
                 strict=True,
             )
         ]

@@ -1,11 +1,17 @@
 """The full cost of a rebalance, in USD, vectorized over trades; and of a one-swap batch.
 
-A batch is priced as one-swap execution runs it (:func:`batch_cost_usd`): the vaults' trades
-are crossed against each other at the oracle price, free of pool fee and impact, and only the
-net remainder goes to the pool, in one swap::
+A batch is priced as the batcher runs it (:func:`batch_cost_usd`): within one pool (same venue,
+tokens and oracle price, ``RebalanceBatcher._join``) the vaults' trades are crossed against each
+other at the oracle price, free of pool fee and impact, and only the pool's net remainder goes
+to its venue, in one swap; trades in different pools never cross. For a batch of one pool::
 
     batch  = fixed + n · per_vault + swap(net ≠ 0)
              + pool_fee_bps / 1e4 · |Σ x_i| + impact_coef · (Σ x_i)²
+
+and for several, the fixed cost once and each pool ``p``'s swap, fee and impact on its own net::
+
+    batch  = fixed + n · per_vault
+             + Σ_p [swap(net_p ≠ 0) + pool_fee_bps / 1e4 · |net_p| + impact_coef · net_p²]
     fixed     = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
     swap      = gas_swap · gas_price · ETH/USD / 1e18
@@ -192,12 +198,14 @@ def lone_share_usd(c: CostInputs) -> float:
     return fixed_cost_usd(c) + swap_usd(c)
 
 
-def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> float:
-    """A batch's full cost under one-swap execution, USD (module docstring).
+def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike, pools: ArrayLike | None = None) -> float:
+    """A batch's full cost, one swap per pool, USD (module docstring).
 
     Args:
         c: Cost inputs.
         notional_usd: Each member's signed traded notional (trade × spot), USD.
+        pools: Each member's pool key (:attr:`~keeper.strategy.types.VaultView.pool`);
+            ``None``: every member in one pool.
 
     Returns:
         0 for an empty batch; for one vault with ``gas_direct`` set, its own transaction's cost.
@@ -205,6 +213,13 @@ def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike) -> float:
     x = np.asarray(notional_usd, dtype=np.float64).ravel()
     if x.size == 0:
         return 0.0
+    if pools is not None:
+        keys, at = np.unique(np.asarray(pools).ravel(), return_inverse=True)
+        if len(keys) > 1:
+            nets = np.bincount(at.ravel(), weights=x, minlength=len(keys))
+            swaps = swap_usd(c) * float(np.count_nonzero(nets))
+            pool_cost = float(np.sum(proportional_rate(c, nets) * np.abs(nets)))
+            return fixed_cost_usd(c) + x.size * per_vault_fixed_usd(c) + swaps + pool_cost
     net = float(np.sum(x))
     if x.size == 1 and c.gas_direct:
         return direct_usd(c) + float(proportional_rate(c, net)) * abs(net)

@@ -1,25 +1,36 @@
 """From a snapshot to a :class:`RebalancePlan`: per-vault decisions, then batch selection.
 
 The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.policies.Policy.evaluate`
-(the code the backtester runs), evaluated with no share of the fixed cost: whether to act and
-the requested post-trade deviation. The exact trade is then
-:func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints (what the contract
-will execute), the float post-trade deviation truncated toward the target
-(:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`).
+(the code the backtester runs), evaluated with no share of the fixed cost, on the trade the
+contract will execute: the policy's requested post-trade deviation, truncated toward the target
+(:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`), bounded by
+:func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints and capped, as
+``RebalanceRules.plan`` caps it, by what the vault holds
+(:func:`~keeper.strategy.rebalance_rule.funded_trade`: a buy spends at most its free quote, a
+sell at most its inventory). The policy's benefit and cost, and so whether it acts, are those of
+that capped trade (the backtester's vault has no such caps: it evaluates the policy's own trade).
 
-Batch selection prices the batch as one-swap execution runs it
+Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
-calldata, one swap's fee and impact on the *net* notional, crossed amounts free; a batch of one
-vault, when ``CostInputs.gas_direct`` is set, as that vault's own transaction):
+calldata, and per *pool* one swap's gas, fee and impact on that pool's *net* notional, crossed
+amounts free; a batch of one vault, when ``CostInputs.gas_direct`` is set, as that vault's own
+transaction). A pool (:attr:`~keeper.strategy.types.VaultView.pool`) is what
+``RebalanceBatcher._join`` crosses: the same venue, tokens and oracle price; trades in different
+pools never cross, each pool swaps its own remainder.
 
 * a vault is eligible only if the contract would accept it now (``trigger_ready``) and the
   policy wants it;
-* for the cost-gated ``costaware`` policy, the batch starts with every eligible vault whose
-  benefit beats its own marginal cost alone; then, while removing one member raises the
-  batch's value ``Σ benefit − batch cost``, the member whose removal raises it most leaves; the
-  batch is sent only if its value is positive. No single member's removal would raise the value
-  of the batch sent (a vault whose trade crosses others' can stay although its benefit is below
-  its cost alone);
+* for the cost-gated ``costaware`` policy, the eligible vaults are split by pool and each pool
+  is selected on its own, as if it were the whole batch (it pays the full fixed cost): its batch
+  starts with every eligible vault whose benefit beats its own marginal cost alone; then, while
+  removing one member raises the batch's value ``Σ benefit − batch cost``, the member whose
+  removal raises it most leaves; the pool's batch is kept only if its value is positive. No
+  single member's removal would raise the value of its pool's batch (a vault whose trade crosses
+  others' can stay although its benefit is below its cost alone). The batch sent is the union
+  of the pools' batches, priced as it executes: the fixed cost is paid once, so the union is
+  worth at least the sum of its pools' values, except that a pool of one vault priced as that
+  vault's own transaction (``gas_direct``) becomes a batch member; if the union's value is not
+  positive, only the pool worth most is sent. With one pool this is the single selection;
 * for the rule policies (time, band, volband, ww) the batch is every eligible vault.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
@@ -43,7 +54,7 @@ from keeper.strategy.costs import (
     swap_usd,
 )
 from keeper.strategy.policies import Policy, Reason
-from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad
+from keeper.strategy.rebalance_rule import executed_trade, funded_trade, post_deviation_wad
 from keeper.strategy.types import (
     CostInputs,
     HedgeState,
@@ -84,7 +95,9 @@ def _int_trades(
 ) -> list[Wad]:
     """The contract's trade for each vault's ``post``, exact in 1e18 units.
 
-    :func:`executed_trade` over ``dtype=object`` arrays of Python ints: one call for every vault.
+    :func:`executed_trade` over ``dtype=object`` arrays of Python ints (one call for every
+    vault), then capped by what the vault can pay for, :func:`funded_trade` (its free quote for
+    a buy, its inventory for a sell; no cap where the view has none).
     """
 
     def obj(values: Sequence[int]) -> np.ndarray:
@@ -98,7 +111,10 @@ def _int_trades(
         obj([v.band for v in vaults]),
         obj([v.max_trade for v in vaults]),
     )
-    return [Wad(int(t)) for t in out.tolist()]
+    return [
+        Wad(funded_trade(int(t), v.oracle_price, v.free_quote, v.inventory))
+        for t, v in zip(out.tolist(), vaults, strict=True)
+    ]
 
 
 _ULP = 2.0**-53  # float64's unit roundoff u
@@ -352,6 +368,68 @@ def _lines(
     return lambda v: np.interp(v, knots, low)
 
 
+def _select_pools(
+    benefit: np.ndarray,
+    notional: np.ndarray,
+    pools: np.ndarray,
+    want: np.ndarray,
+    costs: CostInputs,
+) -> tuple[np.ndarray, dict[int, str]]:
+    """The cost-gated batch: :func:`_select` in each pool, then their union (module docstring).
+
+    Args:
+        benefit: Each vault's benefit, USD.
+        notional: Each vault's signed traded notional, USD.
+        pools: Each vault's pool key.
+        want: The vaults the policy wants to act on (the candidates).
+        costs: Cost inputs.
+
+    Returns:
+        The members kept (a mask over every vault) and, per pool key with candidates, the note a
+        dropped vault's reason gets.
+    """
+    fixed = fixed_cost_usd(costs)
+    cand_all = np.flatnonzero(want)
+    keys, at = np.unique(pools[cand_all], return_inverse=True)
+    at = at.ravel()
+    order = np.argsort(at, kind="stable")  # each pool's candidates, in order
+    bounds = np.searchsorted(at[order], np.arange(len(keys) + 1))
+    where = " in its pool" if len(keys) > 1 else ""
+    keep_all = np.zeros(len(benefit), dtype=bool)
+    values: dict[int, float] = {}
+    notes: dict[int, str] = {}
+    for k, key in enumerate(keys.tolist()):
+        cand = cand_all[order[bounds[k] : bounds[k + 1]]]
+        keep = _select(benefit[cand], notional[cand], costs)
+        value = float(benefit[cand][keep].sum()) - batch_cost_usd(costs, notional[cand][keep])
+        if not keep.any() or not value > 0.0:
+            total = float(benefit[cand].sum())
+            notes[key] = (
+                f"; batch benefit {total:.4g} USD <= its cost "
+                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
+                f"{fixed:.4g} USD){where}"
+            )
+            continue
+        notes[key] = f"; its trade does not pay for itself inside the batch{where}"
+        keep_all[cand[keep]] = True
+        values[key] = value
+    if len(values) > 1:
+        # Each pool paid the full fixed cost alone; together they pay it once, but a pool of one
+        # vault is then a batch member rather than the vault's own (cheaper) transaction.
+        union = float(benefit[keep_all].sum()) - batch_cost_usd(
+            costs, notional[keep_all], pools[keep_all]
+        )
+        if not union > 0.0:
+            best = max(values, key=lambda key: values[key])
+            for key in values:
+                if key != best:
+                    keep_all[pools == key] = False
+                    notes[key] = (
+                        "; the batch across pools costs more than it is worth (sent its best pool)"
+                    )
+    return keep_all, notes
+
+
 def plan(
     policy: Policy, vaults: Sequence[VaultView], market: MarketView, costs: CostInputs
 ) -> RebalancePlan:
@@ -361,7 +439,6 @@ def plan(
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
     post_f = policy.post_deviation(state, costs, 0.0)
-    ev = policy.evaluate(state, costs, fixed_share_usd=0.0)
     deviations = [v.net_delta - v.target_delta for v in vaults]
     posts = (
         [Wad(0)] * len(vaults)
@@ -372,29 +449,16 @@ def plan(
         ]
     )
     trades = _int_trades(deviations, posts, vaults)
+    trade_f = np.asarray([wad_to_float(t) for t in trades], dtype=np.float64)
+    ev = policy.evaluate(state, costs, fixed_share_usd=0.0, trade=trade_f)
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
-    notional = np.asarray(
-        [wad_to_float(t) * v.spot for t, v in zip(trades, vaults, strict=True)], dtype=np.float64
-    )
-    batch_note = ""
+    notional = trade_f * state.spot
+    pools = np.asarray([v.pool for v in vaults], dtype=np.int64)
+    notes: dict[int, str] = {}
     if policy.cost_gated and bool(act.any()):
-        cand = np.flatnonzero(act)
-        keep = _select(ev.benefit_usd[cand], notional[cand], costs)
-        value = float(ev.benefit_usd[cand][keep].sum()) - batch_cost_usd(
-            costs, notional[cand][keep]
-        )
-        if not keep.any() or not value > 0.0:
-            total = float(ev.benefit_usd[cand].sum())
-            batch_note = (
-                f"; batch benefit {total:.4g} USD <= its cost "
-                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
-                f"{fixed:.4g} USD)"
-            )
-            keep[:] = False
-        else:
-            batch_note = "; its trade does not pay for itself inside the batch"
-        dropped = cand[~keep]
+        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs)
+        dropped = np.flatnonzero(act & ~keep)
         codes[dropped] = Reason.BENEFIT_BELOW_COST
         act[dropped] = False
     # One pass over plain Python lists (indexing numpy arrays per element is slow at 10k vaults).
@@ -402,8 +466,9 @@ def plan(
     debug = logger.isEnabledFor(logging.DEBUG)
     label = policy.threshold_label
     decisions = []
-    for v, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
+    for v, pool, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
         vaults,
+        pools.tolist(),
         deviations,
         posts,
         trades,
@@ -427,7 +492,7 @@ def plan(
                 f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
             )
         if wanted and not acts:
-            reason += batch_note
+            reason += notes.get(pool, "")
         d = VaultDecision(
             vault=v.vault,
             act=acts,
@@ -454,7 +519,7 @@ def plan(
             )
         decisions.append(d)
     members = tuple(d.vault for d in decisions if d.act)
-    total_cost = batch_cost_usd(costs, notional[act])
+    total_cost = batch_cost_usd(costs, notional[act], pools[act])
     benefit = math.fsum(d.benefit_usd for d in decisions if d.act)
     return RebalancePlan(
         decisions=tuple(decisions),

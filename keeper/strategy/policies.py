@@ -300,7 +300,11 @@ class Policy(ABC):
         return None
 
     def evaluate(
-        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+        self,
+        s: HedgeState,
+        costs: CostInputs,
+        fixed_share_usd: float = 0.0,
+        trade: FloatArray | None = None,
     ) -> Evaluation:
         """Decide for every row of ``s``.
 
@@ -310,8 +314,13 @@ class Policy(ABC):
             fixed_share_usd: The part of the per-transaction fixed cost each acting row bears
                 (the backtester sends one vault per transaction: the full fixed cost and the
                 swap; the live planner passes 0 and prices the batch afterwards).
+            trade: Each row's trade, when the caller knows it better than ``s.trade`` of this
+                policy's :meth:`post_deviation` (the live planner passes what the contract
+                executes, capped by the vault's free quote and inventory); ``None``: that trade
+                (the backtester).
         """
-        trade = s.trade(self.post_deviation(s, costs, fixed_share_usd))
+        if trade is None:
+            trade = s.trade(self.post_deviation(s, costs, fixed_share_usd))
         cost = marginal_cost_usd(costs, trade * s.spot) + fixed_share_usd
         benefit = self._benefit(s, trade)
         rule = self._rule(s, costs, benefit, cost)

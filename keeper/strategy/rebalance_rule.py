@@ -18,6 +18,11 @@ given, means "to target"), the vault's ``band`` and ``maxTrade``:
    outside the band, and the remainder is carried to a later block, as today.
 4. The trade (added to the vault's net delta) is ``−side · size``; a zero trade is no rebalance.
 
+The contract then caps the trade by what the vault holds (``RebalanceRules.plan``), which
+:func:`funded_trade` mirrors on exact ints (the live planner only: the backtester's vault has no
+free-quote or inventory limit, by design): a buy spends at most the vault's free quote, a sell at
+most its inventory.
+
 Rounding (the planner's float → Wad step, :func:`post_deviation_wad`): the policy's float
 post-trade deviation becomes a Wad by truncating its magnitude toward zero, i.e. toward the
 target, so rounding can only trade (at most 1 wei) more, never leave the band.
@@ -66,6 +71,42 @@ def executed_trade(deviation: A, post: A, band: A, max_trade: A) -> A:
     size = np.minimum(mag - want, max_trade)
     out: A = -side * size
     return out
+
+
+#: ``RebalanceRules.UNDERLYING_PRICE_TO_QUOTE``: underlying (1e18) × price (1e8) / 1e20 = quote
+#: (1e6).
+UNDERLYING_PRICE_TO_QUOTE = 10**20
+
+
+def funded_trade(trade: int, price: int, free_quote: int | None, inventory: int | None) -> int:
+    """The part of :func:`executed_trade`'s ``trade`` the vault can pay for (exact ints).
+
+    ``RebalanceRules.plan``: a buy (``trade > 0``) spends
+    ``amountIn = min(floor(trade · price / 1e20), freeQuote)`` quote, booked here as the
+    underlying that quote buys at the oracle price, ``floor(amountIn · 1e20 / price)`` (the
+    batcher's crossing rate). Both divisions round down, as ``Math.mulDiv`` does, so the booked
+    buy never exceeds ``trade`` nor what the free quote pays for (it is below ``trade`` by at most
+    ``1e20 / price`` wei even when the free quote does not bind). A sell (``trade < 0``) is
+    ``−min(|trade|, inventory)``. What the pool then delivers differs by its fee and impact,
+    which the cost model prices.
+
+    Args:
+        trade: The trade (added to the net delta), 1e18 units.
+        price: The oracle answer (1e8); a buy at a price of 0 or less buys nothing.
+        free_quote: The vault's ``freeQuote()`` (quote units); ``None``: no cap.
+        inventory: The vault's hedge inventory (1e18 units); ``None``: no cap.
+
+    Returns:
+        The trade the contract executes, of ``trade``'s sign or 0.
+    """
+    if trade > 0 and free_quote is not None:
+        if price <= 0:
+            return 0
+        quote = min(trade * price // UNDERLYING_PRICE_TO_QUOTE, max(free_quote, 0))
+        return quote * UNDERLYING_PRICE_TO_QUOTE // price
+    if trade < 0 and inventory is not None:
+        return -min(-trade, max(inventory, 0))
+    return trade
 
 
 def post_deviation_wad(deviation: int, post: float) -> Wad:

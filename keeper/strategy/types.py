@@ -28,6 +28,11 @@ class VaultView:
 
     Deltas, band and max trade are the contract's own 1e18 fixed-point ints (whole underlying
     units); the planner converts them to floats once (:func:`keeper.strategy.state_from_views`).
+    ``free_quote``, ``inventory`` and ``oracle_price`` are the contract's ints too (quote units,
+    underlying units, the oracle answer at 1e8): what ``RebalanceRules.plan`` caps a trade with
+    (:func:`keeper.strategy.rebalance_rule.funded_trade`). Their defaults mean "no cap" (the
+    backtester and hand-built views; the live keeper's :meth:`keeper.pricing.book.VaultBook.views`
+    always sets them).
     """
 
     vault: str
@@ -45,6 +50,16 @@ class VaultView:
     trigger_ready: bool
     #: Years to the nearest open expiry (caps the risk horizon); ``inf`` when unknown.
     time_to_expiry: float = math.inf
+    #: Quote a buy may spend, ``freeQuote()`` (quote units); ``None``: no cap.
+    free_quote: int | None = None
+    #: Underlying a sell may spend, the hedge inventory (1e18 units); ``None``: no cap.
+    inventory: int | None = None
+    #: The oracle answer the contract trades at (1e8; 0: unknown). Needed only with ``free_quote``.
+    oracle_price: int = 0
+    #: The batcher's pool the vault trades in: vaults with the same key cross their trades and
+    #: swap their net together (``RebalanceBatcher._join``: same venue, same tokens, same oracle
+    #: price); each pool swaps on its own. Default: every view in one pool.
+    pool: int = 0
 
 
 @dataclass(frozen=True)
@@ -86,7 +101,8 @@ class VaultDecision:
     ``deviation`` (net − target), ``band``, ``post_deviation`` and ``trade`` are exact wads.
     ``post_deviation`` is the keeper's requested post-trade deviation (0: to target; its float
     magnitude truncated toward the target), and ``trade`` what the contract will trade for it,
-    :func:`keeper.strategy.rebalance_rule.executed_trade` (0 when not acting).
+    :func:`keeper.strategy.rebalance_rule.executed_trade` capped by the vault's free quote or
+    inventory (:func:`~keeper.strategy.rebalance_rule.funded_trade`; 0 when not acting).
     """
 
     vault: str
@@ -104,9 +120,10 @@ class VaultDecision:
 class RebalancePlan:
     """One cycle's plan: a decision per input vault (same order) and the batch to send.
 
-    ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's one-swap cost
-    (:func:`keeper.strategy.costs.batch_cost_usd`): the marginal part holds the members' own gas
-    and calldata, the swap's gas, and the fee and impact on the net notional. For one vault sent
+    ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's cost as it executes
+    (:func:`keeper.strategy.costs.batch_cost_usd`, one swap per pool): the marginal part holds
+    the members' own gas and calldata, each pool's swap gas, and the fee and impact on each
+    pool's net notional. For one vault sent
     to itself (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal
     part is what it costs beyond a batch's fixed part.
     """

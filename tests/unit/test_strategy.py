@@ -42,7 +42,12 @@ from keeper.strategy import (
 )
 from keeper.strategy.costs import batch_cost_usd, swap_usd
 from keeper.strategy.policies import _REGISTRY
-from keeper.strategy.rebalance_rule import executed_trade, post_deviation_wad, return_fraction
+from keeper.strategy.rebalance_rule import (
+    executed_trade,
+    funded_trade,
+    post_deviation_wad,
+    return_fraction,
+)
 from keeper.strategy.types import FloatArray
 from keeper.units import wad_to_float
 
@@ -463,6 +468,55 @@ def test_executed_trade_examples() -> None:
     assert t(300, 5) == -100  # capped at maxTrade: ends outside the band, carried over
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    trade=st.integers(-(10**24), 10**24),
+    price=st.integers(1, 10**14),
+    free_quote=st.integers(0, 10**16),
+    inventory=st.integers(0, 10**24),
+)
+def test_funded_trade_spends_no_more_than_the_vault_holds(
+    trade: int, price: int, free_quote: int, inventory: int
+) -> None:
+    """``RebalanceRules.plan``: a buy spends min(floor(trade * price / 1e20), freeQuote) quote,
+    a sell min(|trade|, inventory) underlying."""
+    q = funded_trade(trade, price, free_quote, inventory)
+    assert q * trade >= 0
+    assert abs(q) <= abs(trade)
+    if trade > 0:
+        amount_in = min(trade * price // 10**20, free_quote)
+        assert q == amount_in * 10**20 // price  # what amountIn buys at the oracle, floored
+        assert q * price // 10**20 <= amount_in  # never more than the quote it can spend
+        assert trade - q <= 10**20 // price + 1 or amount_in == free_quote
+    else:
+        assert q == -min(-trade, inventory)
+    assert funded_trade(trade, price, None, None) == trade  # no limits: the trade itself
+
+
+def test_funded_trade_examples() -> None:
+    price = 3000 * 10**8
+    assert funded_trade(5 * WAD, price, 10**12, 0) == 5 * WAD  # USD 15,000 of USD 1M free
+    assert funded_trade(5 * WAD, price, 3000 * 10**6, 0) == WAD  # USD 3,000 free: 1 ETH
+    assert funded_trade(5 * WAD, price, 0, 10 * WAD) == 0
+    assert funded_trade(5 * WAD, 0, 10**12, 0) == 0  # no price: the contract buys nothing
+    assert funded_trade(-5 * WAD, price, 0, WAD // 100) == -(WAD // 100)
+    assert funded_trade(-5 * WAD, price, 0, 10 * WAD) == -5 * WAD
+
+
+def test_the_planner_prices_the_trade_the_vault_can_pay_for() -> None:
+    """A vault short 1 ETH of delta with USD 300 of free quote buys 0.1 ETH: its benefit and cost
+    are those of 0.1 ETH, and so is its decision's trade."""
+    capped = replace(vault(dev=-1.0), free_quote=300 * 10**6, oracle_price=3000 * 10**8)
+    policy = CostAwarePolicy(risk_aversion=1.0)
+    [d] = plan(policy, [capped], MARKET, NO_COSTS).decisions
+    assert d.act
+    assert d.trade == WAD // 10
+    ev = policy.evaluate(state_from_views([capped], MARKET), NO_COSTS, trade=np.array([0.1]))
+    assert d.benefit_usd == float(ev.benefit_usd[0])
+    [full] = plan(policy, [vault(dev=-1.0)], MARKET, NO_COSTS).decisions
+    assert full.benefit_usd > d.benefit_usd
+
+
 def test_post_deviation_rounds_toward_the_target() -> None:
     assert post_deviation_wad(5 * WAD, 0.1) == 100000000000000005  # 0.1's exact binary value
     assert post_deviation_wad(-5 * WAD, 0.1) == -100000000000000005
@@ -637,3 +691,121 @@ def test_costaware_weighs_the_direct_path_when_dropping_to_one_vault() -> None:
     lone = np.array([230_000 * gas_usd])
     assert _select(lone, x[:1], direct).tolist() == [True]
     assert _select(lone, x[:1], c).tolist() == [False]  # a batch of one costs 255k: not sent
+
+
+# ---------------------------------------------------------------- pools
+
+
+def test_batch_cost_prices_each_pool_on_its_own_net() -> None:
+    """``RebalanceBatcher`` crosses legs only within a pool and swaps each pool's net alone."""
+    c = replace(COSTS, gas_direct=0)
+    fixed, per, swap = fixed_cost_usd(c), per_vault_fixed_usd(c), swap_usd(c)
+
+    def pool_cost(net: float) -> float:
+        return swap + float(proportional_rate(c, net)) * abs(net)
+
+    # One pool, whatever its key: the one-swap price.
+    assert batch_cost_usd(c, [3000.0, -1000.0], [7, 7]) == batch_cost_usd(c, [3000.0, -1000.0])
+    assert batch_cost_usd(COSTS, [3000.0], [5]) == batch_cost_usd(COSTS, [3000.0])  # direct
+    # Opposite trades in two pools cross nothing: two swaps, each on its own leg.
+    apart = batch_cost_usd(c, [3000.0, -3000.0], [0, 1])
+    assert apart == pytest.approx(fixed + 2 * per + pool_cost(3000.0) + pool_cost(-3000.0))
+    assert apart > batch_cost_usd(c, [3000.0, -3000.0])
+    mixed = batch_cost_usd(c, [3000.0, -1000.0, 500.0], [0, 0, 1])
+    assert mixed == pytest.approx(fixed + 3 * per + pool_cost(2000.0) + pool_cost(500.0))
+    # A pool whose legs cross exactly swaps nothing and pays no swap gas.
+    assert batch_cost_usd(c, [3000.0, -3000.0, 500.0], [0, 0, 1]) == pytest.approx(
+        fixed + 3 * per + pool_cost(500.0)
+    )
+
+
+def test_costaware_selects_each_pool_and_prices_the_union_as_it_executes() -> None:
+    policy = CostAwarePolicy(risk_aversion=1e-3, horizon=3600.0)
+    a, b = vault("0xa", dev=3.0), vault("0xb", dev=-3.0)
+    one = plan(policy, [a, b], MARKET, COSTS)
+    two = plan(policy, [a, replace(b, pool=1)], MARKET, COSTS)
+    assert two.batch == one.batch == ("0xa", "0xb")  # each pays alone
+    notional = [wad_to_float(d.trade) * 3000.0 for d in two.decisions]
+    assert two.fixed_cost_usd == fixed_cost_usd(COSTS)
+    assert two.fixed_cost_usd + two.marginal_cost_usd == batch_cost_usd(COSTS, notional, [0, 1])
+    # Their trades no longer cross: the union costs more than the one pool.
+    assert two.marginal_cost_usd > one.marginal_cost_usd
+
+
+def test_costaware_sends_only_the_best_pool_when_the_union_is_worth_nothing() -> None:
+    """Each lone vault pays for its own (direct) transaction, but together in one batch, each in
+    its own pool, they pay the batch's fixed cost, two vaults' gas and two swaps: more than both
+    benefits. Only the pool worth more is sent."""
+    c = replace(
+        COSTS,
+        gas_fixed=30_000,
+        gas_per_vault=150_000,
+        gas_swap=150_000,
+        gas_direct=160_000,
+        gas_price_wei=10**9,
+        l1_fee_fixed_wei=0,
+        l1_fee_per_vault_wei=0,
+        l1_fee_direct_wei=0,
+        pool_fee_bps=0.0,
+        impact_coef=0.0,
+    )
+    policy = CostAwarePolicy(risk_aversion=1e-3, horizon=3600.0)
+    a, b = vault("0xa", dev=1.0), replace(vault("0xb", dev=1.2), pool=1)
+    alone = [plan(policy, [v], MARKET, c) for v in (a, b)]
+    assert all(p.benefit_usd > p.fixed_cost_usd + p.marginal_cost_usd for p in alone)
+    both = [wad_to_float(p.decisions[0].trade) * 3000.0 for p in alone]
+    union = sum(p.benefit_usd for p in alone) - batch_cost_usd(c, both, [0, 1])
+    assert union < 0.0
+    p = plan(policy, [a, b], MARKET, c)
+    assert p.batch == ("0xb",)
+    assert p.benefit_usd > p.fixed_cost_usd + p.marginal_cost_usd
+    assert "across pools" in p.decisions[0].reason
+    assert p.decisions[0].benefit_usd == alone[0].benefit_usd
+
+
+def test_a_vaults_pool_is_its_venue_and_oracle_price_across_lens_chunks() -> None:
+    """``RebalanceBatcher._join``'s pool: same venue (one token pair) and oracle price. The same
+    venue read in two lens chunks has two entries, but one pool."""
+    from keeper.chain.lens import (
+        OracleState,
+        VaultSnapshot,
+        VaultThresholds,
+        encode_lean_answer,
+        lean_snapshot,
+    )
+    from keeper.pricing.book import book_of
+
+    now = MARKET.now
+
+    def snap(tag: str, price: int) -> VaultSnapshot:
+        return VaultSnapshot(
+            vault="0x" + tag * 20,
+            oracle=OracleState(1, price, now - 5, 8, False, 0),
+            net_delta=0,
+            inventory=WAD,
+            thresholds=VaultThresholds(0, WAD // 2, 60, 86_400, 100 * WAD, 50, 100, 3600, 600),
+            last_rebalance=now - 100,
+            pool_price=price,
+            volatility=8 * 10**17,
+            total_assets=0,
+            total_supply=0,
+            free_quote=123 * 10**6,
+            paused=False,
+            trigger_ready=False,
+            trigger=0,
+            series=(),
+        )
+
+    venue_a, venue_b = "0x" + "a1" * 20, "0x" + "b1" * 20
+    price = 3000 * 10**8
+    chunks = [
+        ([snap("01", price), snap("02", price)], [venue_a, venue_b]),
+        ([snap("03", price), snap("04", price + 1)], [venue_a, venue_a]),
+    ]
+    answers = [encode_lean_answer(s, 1, now, venues=v) for s, v in chunks]
+    book = book_of(lean_snapshot([x.vault for s, _ in chunks for x in s], answers))
+    views = book.views()
+    assert [v.pool for v in views] == [0, 1, 0, 2]
+    assert [v.free_quote for v in views] == [123 * 10**6] * 4
+    assert [v.inventory for v in views] == [WAD] * 4
+    assert [v.oracle_price for v in views] == [price, price, price, price + 1]
