@@ -91,8 +91,11 @@ gas: install ## rewrite .gas-snapshot (after an intended gas change)
 	$(FORGE) snapshot $(GAS_SNAPSHOT_ARGS)
 
 # pytest exits 5 when it collects nothing: here that means the suite is broken, so it fails loudly.
+# Two workers (CI has two cores), a test file per worker so its module fixtures (an anvil stack)
+# are built once; PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 test-py: install
-	@$(PY) -m pytest || { rc=$$?; \
+	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
 	  exit $$rc; }
 
