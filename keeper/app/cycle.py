@@ -71,7 +71,9 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     costs = batch_costs(keeper, views, seen.block)
     the_plan = plan(keeper.policy, views, market, costs)
     try:
-        acted = act(keeper, the_plan, seen.block, settled.blocked, slippage_bounds(seen.healthy))
+        # The bounds only matter to a batch being simulated: not read on a cycle with none.
+        bounds = slippage_bounds(seen.healthy) if the_plan.batch else None
+        acted = act(keeper, the_plan, seen.block, settled.blocked, bounds)
     finally:
         # After the send: naming what blocks the vaults left out is for the logs and alerts,
         # and its reads stay off the path between the decision and the send.
