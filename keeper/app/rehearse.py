@@ -48,7 +48,7 @@ from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
-from keeper.chain.connection import connect
+from keeper.chain.connection import connect, redact_url
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
 
@@ -163,13 +163,6 @@ class RehearsalReport:
         d["direct"] = self.direct
         d["total_fee_wei"] = self.total_fee_wei
         return d
-
-
-def redact_url(url: str) -> str:
-    """Keep scheme and host only: RPC URLs often carry an API key in the path or query."""
-    scheme, _, rest = url.partition("://")
-    host = rest.split("/", 1)[0].split("?", 1)[0]
-    return f"{scheme}://{host}" if rest else url
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:

@@ -129,7 +129,7 @@ class WebSocketProvider(JSONBaseProvider):
         self._lock = threading.Lock()
 
     def __str__(self) -> str:
-        return f"WS connection {_redact(self.endpoint_uri)}"
+        return f"WS connection {redact_url(self.endpoint_uri)}"
 
     def _socket(self) -> ClientConnection:
         if self._conn is None:
@@ -139,8 +139,9 @@ class WebSocketProvider(JSONBaseProvider):
                     self.endpoint_uri, open_timeout=self.timeout_s, max_size=2**26, legacy=True
                 )
             except (OSError, WebSocketException, TimeoutError) as exc:
+                where = redact_url(self.endpoint_uri)
                 raise ProviderConnectionError(
-                    f"cannot open websocket to {_redact(self.endpoint_uri)}: {type(exc).__name__}"
+                    f"cannot open websocket to {where}: {type(exc).__name__}"
                 ) from None
         return self._conn
 
@@ -158,7 +159,7 @@ class WebSocketProvider(JSONBaseProvider):
             except (OSError, WebSocketException, TimeoutError) as exc:
                 self.close_locked()
                 raise ProviderConnectionError(
-                    f"websocket to {_redact(self.endpoint_uri)} failed: {type(exc).__name__}"
+                    f"websocket to {redact_url(self.endpoint_uri)} failed: {type(exc).__name__}"
                 ) from None
 
     def close_locked(self) -> None:
@@ -395,7 +396,7 @@ class FailoverProvider(JSONBaseProvider):
         self._pool: ThreadPoolExecutor | None = None
 
     def __str__(self) -> str:
-        return f"RPC {', '.join(_redact(h.url) for h in self.health)}"
+        return f"RPC {', '.join(redact_url(h.url) for h in self.health)}"
 
     def _order(self) -> list[int]:
         now = time.monotonic()
@@ -529,7 +530,7 @@ class FailoverProvider(JSONBaseProvider):
                 logger.debug(
                     "%s on %s failed (%s), attempt %d/%d",
                     method,
-                    _redact(self.health[i].url),
+                    redact_url(self.health[i].url),
                     type(exc).__name__,
                     launched,
                     budget,
@@ -735,7 +736,7 @@ def connect(
             url, _, error = answers[-1]
             waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
             raise ChainError(
-                f"cannot reach RPC at {_redact(url)}: {error}{waited if tries > 1 else ''}"
+                f"cannot reach RPC at {redact_url(url)}: {error}{waited if tries > 1 else ''}"
             )
         provider._sleep(min(left, 1.0))
         answers = provider.chain_ids()
@@ -743,9 +744,9 @@ def connect(
     ids = {cid for _, cid, _ in answers if cid is not None}
     for url, cid, error in answers:
         if cid is None:
-            logger.warning("cannot reach RPC at %s: %s; using the others", _redact(url), error)
+            logger.warning("cannot reach RPC at %s: %s; using the others", redact_url(url), error)
     if len(ids) > 1:
-        listed = ", ".join(f"{_redact(u)}: {c}" for u, c, _ in answers if c is not None)
+        listed = ", ".join(f"{redact_url(u)}: {c}" for u, c, _ in answers if c is not None)
         raise ChainError(f"the RPC endpoints disagree on the chain ({listed})")
     chain_id = ids.pop()
     if expected_chain_id is not None and chain_id != expected_chain_id:
@@ -772,20 +773,22 @@ def rpc_counter(w3: Web3) -> RpcCounter:
     return counter
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
     """Keep the scheme and host only.
 
     RPC URLs often carry an API key in the path or query, or credentials before the host
     (``user:password@``).
     """
     scheme, _, rest = url.partition("://")
+    if not rest:
+        return url  # not a URL: nothing to hide
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
     return f"{scheme}://{host}"
 
 
 def _scrub(text: str, url: str) -> str:
     """``text`` with ``url``'s secrets (its credentials, path and query) replaced by ``…``."""
-    text = text.replace(url, _redact(url))
+    text = text.replace(url, redact_url(url))
     parts = urlsplit(url)
     secrets = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query]
     if "@" in parts.netloc:
@@ -803,5 +806,6 @@ __all__ = [
     "WebSocketProvider",
     "connect",
     "install_counter",
+    "redact_url",
     "rpc_counter",
 ]

@@ -29,7 +29,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 from keeper.app.act import settle_in_flight
 from keeper.app.collaborators import Keeper
 from keeper.app.loop import Runner
-from keeper.chain.connection import FailoverProvider, _redact
+from keeper.chain.connection import FailoverProvider, redact_url
 from keeper.chain.retry import RpcUnavailableError
 from keeper.cli import main
 from keeper.execution.fees import FeeCaps
@@ -417,7 +417,7 @@ def test_an_rpc_api_key_in_the_url_path_is_not_in_error_messages() -> None:
     """A 5xx from an RPC whose URL carries the API key in its path (Alchemy/Infura style) ends
     as :class:`RpcUnavailableError` whose message embeds requests' ``HTTPError`` text, ``... for
     url: https://host/v2/<key>``. The loop logs that message (and puts it in the ``unserved``
-    alert sent to the webhook); ``_redact`` exists to keep exactly this out of logs.
+    alert sent to the webhook); ``redact_url`` exists to keep exactly this out of logs.
     """
     key = "SECRETAPIKEY0123456789"
     url = f"https://eth-mainnet.example/v2/{key}"
@@ -429,8 +429,8 @@ def test_an_rpc_api_key_in_the_url_path_is_not_in_error_messages() -> None:
 
 
 def test_rpc_basic_auth_credentials_are_redacted() -> None:
-    """``_redact`` keeps the ``user:password@`` part of the URL: ``connected to chain ... at``
+    """``redact_url`` keeps the ``user:password@`` part of the URL: ``connected to chain ... at``
     (logged at start-up) and every endpoint error print it."""
-    assert "hunter2" not in _redact("https://keeper:hunter2@rpc.example/path")
+    assert "hunter2" not in redact_url("https://keeper:hunter2@rpc.example/path")
     provider = FailoverProvider(["https://keeper:hunter2@rpc.example"], session=object())  # type: ignore[arg-type]
     assert "hunter2" not in str(provider)
