@@ -464,9 +464,23 @@ def plan(
     # One pass over plain Python lists (indexing numpy arrays per element is slow at 10k vaults).
     texts = {int(c): f"{policy.family}: {Reason(int(c)).text} (" for c in np.unique(codes)}
     debug = logger.isEnabledFor(logging.DEBUG)
-    label = policy.threshold_label
+    compares = policy.reason_compares
     decisions = []
-    for v, pool, dev, post, trade, acts, wanted, code, dev_f, threshold, benefit, cost in zip(
+    for (
+        v,
+        pool,
+        dev,
+        post,
+        trade,
+        acts,
+        wanted,
+        code,
+        dev_f,
+        threshold,
+        elapsed,
+        benefit,
+        cost,
+    ) in zip(
         vaults,
         pools.tolist(),
         deviations,
@@ -477,18 +491,25 @@ def plan(
         codes.tolist(),
         state.deviation.tolist(),
         ev.threshold.tolist(),
+        state.elapsed_s.tolist(),
         ev.benefit_usd.tolist(),
         ev.cost_usd.tolist(),
         strict=True,
     ):
-        if label is None:  # the rule compares benefit with cost: say so, with no "threshold"
+        if compares == "cost":  # the rule compares benefit with cost: no "threshold"
             reason = (
                 f"{texts[code]}|dev| {abs(dev_f):.6g}, "
                 f"benefit {benefit:.4g} USD vs marginal cost {cost:.4g} USD)"
             )
+        elif compares == "time":  # live, the interval is in seconds (no grid steps)
+            reason = (
+                f"{texts[code]}elapsed {elapsed:.0f} s of {threshold:.6g} s, "
+                f"|dev| {abs(dev_f):.6g}, "
+                f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
+            )
         else:
             reason = (
-                f"{texts[code]}|dev| {abs(dev_f):.6g}, {label} {threshold:.6g}, "
+                f"{texts[code]}|dev| {abs(dev_f):.6g}, threshold {threshold:.6g}, "
                 f"benefit {benefit:.4g} USD, marginal cost {cost:.4g} USD)"
             )
         if wanted and not acts:

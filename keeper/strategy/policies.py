@@ -239,9 +239,11 @@ class Policy(ABC):
     cost_gated: ClassVar[bool] = False
     #: Whether the rule reads the position's gamma (the backtester skips the Greeks otherwise).
     needs_gamma: ClassVar[bool] = True
-    #: What a decision's reason calls :attr:`Rule.threshold` beside ``|dev|``; ``None``: the
-    #: reason leaves it out (``costaware``'s threshold is the marginal cost it already shows).
-    threshold_label: ClassVar[str | None] = "threshold"
+    #: What the rule compares, which sets how a decision's reason shows :attr:`Rule.threshold`:
+    #: ``"deviation"``, ``|dev|`` beside the threshold; ``"time"``, the seconds elapsed beside
+    #: the interval; ``"cost"``, benefit against the marginal cost it already shows (no
+    #: threshold: ``costaware``'s is that cost).
+    reason_compares: ClassVar[str] = "deviation"
 
     def __init_subclass__(cls, family: str | None = None, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -347,6 +349,7 @@ class TimePolicy(Policy, family="time"):
     every: Steps | None = None
     interval: Positive | None = None
     needs_gamma: ClassVar[bool] = False
+    reason_compares: ClassVar[str] = "time"
 
     def __post_init__(self) -> None:
         if self.every is None and self.interval is None:
@@ -465,7 +468,7 @@ class CostAwarePolicy(Policy, family="costaware"):
     horizon: Horizon | None = None
     cap: Positive = DEFAULT_HORIZON_CAP_S
     cost_gated: ClassVar[bool] = True
-    threshold_label: ClassVar[str | None] = None
+    reason_compares: ClassVar[str] = "cost"
 
     @classmethod
     def sweep(cls, grid: SweepGrid) -> list[Policy]:

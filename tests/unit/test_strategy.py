@@ -578,6 +578,22 @@ def test_the_costaware_reason_compares_benefit_with_cost_not_a_threshold() -> No
     assert "|dev| 5, threshold 0.5, " in d.reason
 
 
+def test_the_time_reason_names_the_interval_and_the_time_elapsed() -> None:
+    # The time rule compares the time since the last rebalance with an interval: printed as
+    # "threshold" beside |dev| it read as a deviation band of 600 or 3,600.
+    views = [vault("0xa", elapsed=700), vault("0xb", elapsed=100)]
+    due, early = plan(TimePolicy(interval=600), views, MARKET, COSTS).decisions
+    assert due.act
+    assert not early.act
+    for d in (due, early):
+        assert "threshold" not in d.reason
+    assert due.reason.startswith("time: time interval reached (elapsed 700 s of 600 s, |dev| 1, ")
+    assert early.reason.startswith("time: time interval not reached (elapsed 100 s of 600 s, ")
+    # No interval given: the vault's own maximum interval.
+    (d,) = plan(TimePolicy(every=4), [vault(elapsed=3599)], MARKET, COSTS).decisions
+    assert "(elapsed 3599 s of 3600 s, " in d.reason
+
+
 def test_a_deviation_exactly_on_the_band_edge_does_not_act() -> None:
     # The contract's trigger is a strict `>`; the off-chain band rule matches it.
     on_edge = vault(dev=0.5, contracts=10.0)  # band:width=0.05 of 10 contracts = 0.5 exactly
