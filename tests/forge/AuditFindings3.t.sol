@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IOptionVault} from "../../contracts/interfaces/IOptionVault.sol";
+import {RedemptionQueue} from "../../contracts/RedemptionQueue.sol";
 import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
 
 /// @notice A third audit of the money paths. Its one finding is in NatSpec, not code: what
@@ -197,5 +198,84 @@ contract AuditFindings3RebalanceTest is VaultTestBase {
         assertLe(want - bought, rounding, "short by the roundings only");
         assertLe(bought, target, "never crosses the target");
         if (want < maxTrade) assertLe(target - bought, band + rounding, "inside the band");
+    }
+}
+
+/// @notice The third audit's checks of settlement and the queue that found no defect, pinned:
+///         a non-positive expiry round cannot be stepped over (only the fallback settles), and
+///         a dust request cannot hold a round open against the requests after it.
+contract AuditFindings3SettleQueueTest is VaultTestBase {
+    RedemptionQueue internal queue;
+
+    function setUp() public override {
+        super.setUp();
+        queue = new RedemptionQueue(vault);
+        vm.prank(admin);
+        vault.setRedemptionQueue(address(queue));
+    }
+
+    function _request(address who, uint256 shares) internal {
+        vm.startPrank(who);
+        vault.approve(address(queue), shares);
+        queue.requestRedeem(shares, who, who);
+        vm.stopPrank();
+    }
+
+    /// @dev The first round at or after expiry answers -1: it cannot settle, nor can the
+    ///      healthy round after it (not the first after expiry), nor the fallback before
+    ///      expiry + SETTLEMENT_GRACE; from then on the fallback settles at the healthy price.
+    function test_settle_RevertWhen_ExpiryRoundNotPositive() public {
+        _deposit(alice, 5000e6);
+        uint256 id = _writeCall(1e18);
+        uint64 expiry = vault.series(id).expiry;
+        vm.warp(expiry);
+        feed.updateAnswer(-1);
+        uint80 bad = uint80(feed.latestRound());
+        vm.warp(expiry + 1);
+        feed.updateAnswer(3500e8);
+        uint80 next = uint80(feed.latestRound());
+
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultInvalidPrice.selector, int256(-1))
+        );
+        vault.settle(id, bad);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, next)
+        );
+        vault.settle(id, next);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, uint80(0))
+        );
+        vault.settle(id, 0);
+        assertEq(vault.maxDeposit(alice), 0, "entries wait for the settlement");
+        assertEq(vault.maxWithdraw(alice), 0, "and so do exits");
+
+        vm.warp(uint256(expiry) + 1 days);
+        feed.updateAnswer(3400e8);
+        assertEq(vault.settle(id, 0), 400e6, "fallback at the healthy price");
+    }
+
+    /// @dev A request of one share unit (worth under one asset unit) is not filled alone (a
+    ///      fill never burns shares for nothing), but it holds nothing up: the next request
+    ///      joins its round and one fill takes both and closes it.
+    function test_fill_DustRequestDoesNotHoldRoundOpen() public {
+        _deposit(alice, 1000e6);
+        _deposit(bob, 1000e6);
+        _request(alice, 1);
+        (uint256 s, uint256 a) = queue.fill();
+        assertEq(s + a, 0, "the dust alone is not filled");
+        assertEq(queue.round(), 0);
+
+        uint256 half = vault.balanceOf(bob) / 2;
+        _request(bob, half);
+        (s, a) = queue.fill();
+        assertEq(s, half + 1, "one fill takes both");
+        assertEq(queue.round(), 1, "and closes the round");
+        assertEq(queue.totalPending(), 0);
+        assertEq(queue.maxRedeem(bob), half);
+        assertApproxEqAbs(queue.maxWithdraw(bob), 500e6, 1, "bob is paid his shares' NAV");
+        assertLe(queue.maxWithdraw(bob), 500e6, "rounded down");
+        assertEq(queue.maxRedeem(alice), 1, "alice's unit is filled too");
+        assertEq(queue.maxWithdraw(alice), 0, "for the nothing it is worth");
     }
 }
