@@ -255,6 +255,39 @@ contract AuditFindings3SettleQueueTest is VaultTestBase {
         assertEq(vault.settle(id, 0), 400e6, "fallback at the healthy price");
     }
 
+    /// @dev Edge of expiry (a trade-off, not a defect): a series expiring now is refused, one
+    ///      expiring a second from now is written at its model value, intrinsic at the oracle
+    ///      price plus the edge, so a buyer who knows the next round is a riskless payoff
+    ///      against the oracle's lag (the desk must not sign such quotes). A second later it is
+    ///      expired: entries and exits wait until it is settled at the first round after expiry.
+    function test_writeOption_EdgeOfExpiryAtIntrinsicThenExitsWaitForSettle() public {
+        _deposit(alice, 100_000e6);
+        uint64 now_ = uint64(block.timestamp);
+        IOptionVault.OptionType call = IOptionVault.OptionType.Call;
+        (uint256 lo,) = _bounds(call, 2900e8, 1000e8, now_ + 1, 10e18);
+        _fundBuyer(lo);
+        IOptionVault.Quote memory q = _quote(call, 2900e8, 1000e8, now_, 10e18, lo);
+        bytes memory sig = _sign(q, buyerKey);
+        vm.prank(desk);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOptionVault.OptionVaultInvalidSeries.selector, bytes32("expiry"), uint256(now_)
+            )
+        );
+        vault.writeOption(q, lo, sig);
+
+        assertGe(lo, 1000e6, "10 contracts, 100 in the money");
+        assertLe(lo, 1000e6 + 1e6, "one second of time value: intrinsic");
+        uint256 id = _write(call, 2900e8, 1000e8, now_ + 1, 10e18, lo);
+
+        vm.warp(now_ + 1);
+        feed.updateAnswer(3050e8); // the first round at expiry
+        assertEq(vault.maxDeposit(alice), 0, "entries wait for the settlement");
+        assertEq(vault.maxWithdraw(alice), 0, "and so do exits");
+        assertEq(_settle(id), 150e6, "150 a contract at the expiry round: 1,500 for ~1,000 paid");
+        assertGt(vault.maxWithdraw(alice), 0, "exits reopen");
+    }
+
     /// @dev A request of one share unit (worth under one asset unit) is not filled alone (a
     ///      fill never burns shares for nothing), but it holds nothing up: the next request
     ///      joins its round and one fill takes both and closes it.
