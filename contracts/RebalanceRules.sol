@@ -135,14 +135,19 @@ contract RebalanceRules is BookPricer {
     ///         time trigger (now - last >= maxInterval and net != target), pool-oracle gap, trade
     ///         size. How far: with d = net - target and the request p = `inp.post`, the vault
     ///         keeps w = clamp(sign(d) * p, 0, min(|d|, band)) of its deviation and trades
-    ///         min(|d| - w, maxTrade) (keeper/strategy/rebalance_rule.py `executed_trade`, line
-    ///         for line): the trade reduces |d|, never crosses the target, and ends inside the
-    ///         band unless capped at maxTrade; p = 0 trades to the target; on the time trigger
-    ///         (|d| <= band) any point down to the target is allowed. A request that rounds to
-    ///         no trade is `OptionVaultNoTradePossible`. Buys spend quote = trade * price (rounded down), capped by
-    ///         free quote, with minOut = quote / price * (1 - slippage) in underlying; sells spend
-    ///         min(trade, maxTrade, inventory) underlying with minOut = amount * price *
-    ///         (1 - slippage) in quote. All rounding is down (the vault pays less, asks less).
+    ///         min(|d| - w, maxTrade) ({tradeSize}; keeper/strategy/rebalance_rule.py
+    ///         `executed_trade`, line for line): that trade reduces |d|, stops at or short of
+    ///         the target, and leaves |d| <= band unless cut short by maxTrade, the free quote
+    ///         or the inventory; p = 0 trades to the target; on the time trigger (|d| <= band)
+    ///         any point down to the target is allowed. Buys spend quote = trade * price
+    ///         (rounded down), capped by free quote, with minOut = quote / price *
+    ///         (1 - slippage) in underlying; sells spend min(trade, inventory) underlying with
+    ///         minOut = amount * price * (1 - slippage) in quote. All rounding is down (the vault
+    ///         pays less, asks less). A zero amountIn is `OptionVaultNoTradePossible`. The trade
+    ///         is planned at the oracle price: a sell books exactly it, a buy what the pool
+    ///         delivers, short of it by the rounding and at most the slippage, or beyond it
+    ///         (past the target) when the pool is cheaper than the oracle, by about the gap
+    ///         (see `IOptionVault.rebalanceTo`).
     /// @return p The plan (valid only when `err` is empty).
     /// @return err Empty, or the `IOptionVault` custom error's data.
     function plan(uint256[] calldata book, PlanInput calldata inp)

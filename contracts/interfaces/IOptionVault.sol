@@ -57,10 +57,11 @@ interface IOptionVault is IERC4626 {
 
     /// @notice The on-chain hedging thresholds.
     /// @param targetDelta Net delta the vault hedges toward (1e18 underlying units).
-    /// @param band Half-width around the target inside which no band rebalance happens (1e18).
+    /// @param band Half-width around the target (1e18): the band trigger needs
+    ///        |net - target| > band, strictly; a deviation on the edge does not trigger.
     /// @param minInterval Seconds that must pass between two rebalances.
     /// @param maxInterval Seconds after which a rebalance is due whatever the delta (time
-    ///        trigger), provided the delta is away from target at all.
+    ///        trigger: now - lastRebalance >= maxInterval), provided net != target.
     /// @param maxTrade Largest underlying amount one rebalance may trade (1e18).
     /// @param maxSlippageBps Largest shortfall of the venue's output against the oracle price.
     /// @param maxOracleGapBps Largest gap between the venue's price and the oracle's.
@@ -355,13 +356,23 @@ interface IOptionVault is IERC4626 {
     function batchSettle() external returns (int256 deltaBefore, int256 deltaAfter);
 
     /// @notice Hedges part of the way: like `rebalance()`, but toward the keeper's requested
-    ///         post-trade deviation `postDeviation` (net - target, 1e18) instead of the target.
-    ///         The vault bounds the request instead of trusting it: taken on the deviation's
-    ///         side only and no farther out than min(|deviation|, band), so the trade reduces
-    ///         |deviation|, never crosses the target and ends inside the band unless it is
-    ///         capped at `maxTrade` (the remainder waits for a later block). 0 is the target,
-    ///         i.e. `rebalance()`. A request that leaves nothing to trade reverts
-    ///         `OptionVaultNoTradePossible` (keeper role).
+    ///         post-trade deviation `postDeviation` (net - target, 1e18) instead of the target
+    ///         (keeper role). The vault bounds the request instead of trusting it: with
+    ///         d = net - target, it keeps w = clamp(sign(d) * postDeviation, 0, min(|d|, band))
+    ///         of d (the request counts on d's side only; 0 is the target, i.e. `rebalance()`)
+    ///         and plans a trade of min(|d| - w, maxTrade) underlying. That trade reduces |d|,
+    ///         stops at or short of the target, and leaves |d| <= band (inside: the band trigger
+    ///         is strict, |d| > band) unless it is cut short, by `maxTrade`, by the free quote
+    ///         (a buy) or by the inventory (a sell); the rest waits for a later rebalance. On
+    ///         the time trigger (|d| <= band) any point from d to the target may be requested.
+    ///         What is booked: a sell moves net delta by exactly the underlying sold; a buy
+    ///         spends floor(trade * price / 1e20) quote and books the underlying that arrived,
+    ///         short of the trade by the quote rounding (< 1e20 / price wei) and the pool's fee
+    ///         and impact (at most `maxSlippageBps`), or beyond it when the pool is cheaper
+    ///         than the oracle (its spot at most `maxOracleGapBps` away). So a buy to the
+    ///         target can end past it by about that gap, and a buy to the band edge just
+    ///         outside the band. A request that leaves nothing to trade (or a quote amount
+    ///         that rounds to 0) reverts `OptionVaultNoTradePossible`.
     function rebalanceTo(int256 postDeviation)
         external
         returns (int256 deltaBefore, int256 deltaAfter);
