@@ -10,10 +10,11 @@ given, means "to target"), the vault's ``band`` and ``maxTrade``:
 
 1. ``side = sign(d)``; ``|d| = side·d``.
 2. The request is taken on ``d``'s side only and no farther than ``min(|d|, band)``:
-   ``w = clamp(side·p, 0, min(|d|, band))``. So the trade never crosses the target, never
-   increases ``|d|``, and leaves ``|deviation| ≤ band``. A request across the target becomes the
-   target; one farther out than the band becomes the band edge. When only the time trigger fired
-   (``|d| ≤ band``), any point from ``|d|`` down to the target is allowed, the target included.
+   ``w = clamp(side·p, 0, min(|d|, band))``. So the planned trade never crosses the target,
+   never increases ``|d|``, and leaves ``|deviation| ≤ band``. A request across the target
+   becomes the target; one farther out than the band becomes the band edge. When only the time
+   trigger fired (``|d| ≤ band``), any point from ``|d|`` down to the target is allowed, the
+   target included.
 3. The trade's size is ``min(|d| − w, maxTrade)``: a trade capped at ``maxTrade`` may end
    outside the band, and the remainder is carried to a later block, as today.
 4. The trade (added to the vault's net delta) is ``−side · size``; a zero trade is no rebalance.
@@ -21,7 +22,14 @@ given, means "to target"), the vault's ``band`` and ``maxTrade``:
 The contract then caps the trade by what the vault holds (``RebalanceRules.plan``), which
 :func:`funded_trade` mirrors on exact ints (the live planner only: the backtester's vault has no
 free-quote or inventory limit, by design): a buy spends at most the vault's free quote, a sell at
-most its inventory.
+most its inventory. A trade cut short that way may also end outside the band.
+
+What the vault books (``IOptionVault.rebalanceTo``'s NatSpec): a sell moves net delta by exactly
+the underlying sold; a buy books the underlying that arrived, short of the planned trade by the
+quote rounding and the pool's fee and impact (at most the slippage bound), or past it when the
+pool is cheaper than the oracle (by at most the oracle-gap bound). So on-chain a buy to the band
+edge ends just outside the band, and a buy to the target about the gap past it. The backtester
+books the planned trade and charges the fee and impact as cost.
 
 Rounding (the planner's float → Wad step, :func:`post_deviation_wad`): the policy's float
 post-trade deviation becomes a Wad by truncating its magnitude toward zero, i.e. toward the
