@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sqlite3
 import statistics
 import threading
 import time
@@ -40,7 +39,7 @@ from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
-from keeper.errors import ConfigError, Halt, KeeperError
+from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -149,7 +148,7 @@ class Runner:
             return None
         try:
             return sender.reorg_probe()
-        except sqlite3.Error as exc:  # the journal: the cycle's reorg check will say more
+        except ExecutionError as exc:  # the journal: the cycle's reorg check will say more
             logger.debug("no reorg probe: %s", exc)
             return None
 

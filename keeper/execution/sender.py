@@ -54,7 +54,14 @@ from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
-from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
+from keeper.execution.journal import (
+    PENDING,
+    IntentStatus,
+    Journal,
+    NewIntent,
+    TxRecord,
+    TxStatus,
+)
 from keeper.execution.transactions import (
     base_fee,
     build_tx,
@@ -297,7 +304,7 @@ class Sender:
         """
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
-        return self._journal_signed(lambda: intent_id, to, data, gas, fees, nonce, l1_fee)
+        return self._journal_signed(intent_id, to, data, gas, fees, nonce, l1_fee)
 
     def submit_new(
         self,
@@ -312,19 +319,21 @@ class Sender:
     ) -> TxRecord:
         """Open an intent for ``vaults`` and send its call: :meth:`submit` without orphans.
 
-        The intent is opened only once the nonce and the fees are known, right before the signed
-        row is written: a failure before that (a fee spike, an unreachable node) leaves nothing
-        in the journal. The L1 fee is priced on the exact signed bytes after the broadcast.
+        The intent is opened only once the nonce and the fees are known, in the same journal
+        write as the signed row: a failure before or during that write (a fee spike, an
+        unreachable node, a full disk) leaves nothing in the journal. The L1 fee is priced on
+        the exact signed bytes after the broadcast.
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
-            ExecutionError: The node refused the transaction.
+            ExecutionError: The node refused the transaction, or the journal cannot be written
+                (nothing sent).
         """
         chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
         nonce = self._next_nonce_after(chain)
         fees = initial_fees(base, self.tip, self.caps)
         record = self._journal_signed(
-            lambda: self.journal.open_intent(vaults, block, note=note),
+            NewIntent(tuple(vaults), block, note),
             to,
             data,
             gas,
@@ -348,7 +357,7 @@ class Sender:
 
     def _journal_signed(
         self,
-        intent: Callable[[], int],
+        intent: int | NewIntent,
         to: str,
         data: bytes,
         gas: int,
@@ -360,7 +369,7 @@ class Sender:
         raw, tx_hash = self._sign(to, data, gas, fees, nonce)
         fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
-            intent_id=intent(),
+            intent_id=intent,
             account=self.address,
             nonce=nonce,
             tx_hash=tx_hash,
@@ -428,7 +437,7 @@ class Sender:
             decoded = _decode_raw(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas
         record = self._journal_signed(
-            lambda: last.intent_id,
+            last.intent_id,
             to,
             data,
             gas,

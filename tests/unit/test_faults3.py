@@ -122,6 +122,6 @@ def test_the_loop_counts_an_unwritable_journal_toward_the_breaker_and_never_cras
     runner = Runner(
         k, breaker_threshold=3, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks)
     )
-    with pytest.raises(Halt, match="3 consecutive failed cycles.*journal"):
+    with pytest.raises(Halt, match=r"3 consecutive failed cycles.*journal"):
         runner.run()
     assert [a["kind"] for a in k.alerter.sent] == ["halt"]
