@@ -1,4 +1,4 @@
-"""Faults the chaos suite does not inject: a journal that cannot be written (disk full, read-only).
+"""Faults the chaos suite does not inject: an unwritable journal, a failover node that is behind.
 
 The journal is written before every send, so a write that fails must (1) send nothing, (2) leave
 no half-written batch behind (an ``open`` intent with no transaction), (3) leave the journal
@@ -8,6 +8,9 @@ counts toward its breaker, never escape it as a bare ``sqlite3`` error that kill
 A full disk is SQLite's ``SQLITE_FULL`` ("database or disk is full"), produced here by capping the
 file at the pages it already has (``PRAGMA max_page_count``); a read-only one is ``PRAGMA
 query_only`` ("attempt to write a readonly database"). Both are the errors a real disk gives.
+
+A failover endpoint a few blocks behind has not seen the newest blocks: a block the cycle's head
+covers but that node cannot find is not a reorg (the tests at the end).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from hexbytes import HexBytes
+from web3.exceptions import BlockNotFound, TransactionNotFound
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult
@@ -60,6 +65,9 @@ class FakeEth:
     def send_raw_transaction(self, raw: bytes) -> bytes:
         self.sent.append(bytes(raw))
         return b"\x00" * 32
+
+    def get_transaction_count(self, address: str, block: str = "latest") -> int:
+        return 0
 
 
 def make_sender(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Sender, FakeEth]:
@@ -125,3 +133,63 @@ def test_the_loop_counts_an_unwritable_journal_toward_the_breaker_and_never_cras
     with pytest.raises(Halt, match=r"3 consecutive failed cycles.*journal"):
         runner.run()
     assert [a["kind"] for a in k.alerter.sent] == ["halt"]
+
+
+# -- a failover node that is behind ------------------------------------------------------------
+
+
+class LaggingEth(FakeEth):
+    """A node ``behind`` blocks behind the head the cycle saw: newer blocks and receipts unknown."""
+
+    def __init__(self, node_head: int, blocks: dict[int, str]) -> None:
+        super().__init__()
+        self.node_head = node_head
+        self.blocks = blocks  # number -> hash (the canonical chain)
+
+    def get_block(self, number: int) -> dict[str, Any]:
+        if number > self.node_head or number not in self.blocks:
+            raise BlockNotFound(f"block {number} not found")
+        return {"number": number, "hash": HexBytes(self.blocks[number])}
+
+    def get_transaction_receipt(self, tx_hash: Any) -> Any:
+        raise TransactionNotFound("not seen yet")
+
+
+def mined_at(s: Sender, block: int, block_hash: str) -> str:
+    intent = s.journal.open_intent([TARGET], block - 1)
+    record = s.prepare(intent, TARGET, b"\x01", 100_000)
+    s.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=block - 1)
+    s.journal.mark(record.tx_hash, TxStatus.MINED, mined_block=block, mined_block_hash=block_hash)
+    return record.tx_hash
+
+
+def test_a_failover_node_behind_the_head_is_not_a_reorg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The cycle saw head 12 (from the healthy endpoint); our batch was mined at block 10; the
+    # read of block 10 lands on a failover node still at block 8. The block is not gone: that
+    # node has not seen it yet. Marking it reorged raises a false reorg alert and puts a mined
+    # nonce back in flight.
+    s, _ = make_sender(tmp_path, monkeypatch)
+    monkeypatch.setattr(s, "_base_fee", lambda: Wei(10**9))
+    block_hash = "0x" + "ab" * 32
+    tx_hash = mined_at(s, 10, block_hash)
+    s.w3 = SimpleNamespace(eth=LaggingEth(8, {10: block_hash}))  # type: ignore[assignment]
+    assert s.check_reorgs(head=12) == []
+    assert s.journal.tx(tx_hash).status is TxStatus.MINED
+    # Once that node has the block, it is checked as usual (same hash: still canonical).
+    s.w3.eth.node_head = 12  # type: ignore[attr-defined]
+    assert s.check_reorgs(head=12) == []
+    assert s.journal.tx(tx_hash).status is TxStatus.MINED
+
+
+def test_a_chain_now_shorter_than_the_mined_block_is_still_a_reorg(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The head itself is below the block (what anvil_rollback shows): the block is gone.
+    s, _ = make_sender(tmp_path, monkeypatch)
+    monkeypatch.setattr(s, "_base_fee", lambda: Wei(10**9))
+    tx_hash = mined_at(s, 10, "0x" + "ab" * 32)
+    s.w3 = SimpleNamespace(eth=LaggingEth(9, {}))  # type: ignore[assignment]
+    assert s.check_reorgs(head=9) == [s.journal.tx(tx_hash).intent_id]
+    assert s.journal.tx(tx_hash).status is TxStatus.REORGED
