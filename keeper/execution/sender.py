@@ -754,6 +754,11 @@ class Sender:
         read, none when ``headers`` already holds that block's header, read with the head).
         Only when it changed are their receipts read one by one. A cycle with nothing recent in
         the journal reads nothing, and the journal is asked only for the rows not yet final.
+
+        A block at or below ``head`` that the node cannot find proves nothing: the read went to
+        a node behind the one that gave the head (a failover endpoint that lags). Nothing is
+        marked; the next cycle looks again. Only a block above the head is gone (the chain is
+        now shorter than it).
         """
         if head is None:
             if self.journal.newest_mined_block(self.address, reorged=True) is None:
@@ -765,7 +770,16 @@ class Sender:
             return []
         live = [r for r in recent if r.status is not TxStatus.REORGED]
         reorged: list[int] = []
-        if live and not self._still_canonical(max(live, key=_block), headers):
+        canonical = self._still_canonical(max(live, key=_block), head, headers) if live else True
+        if canonical is None:
+            logger.warning(
+                "block %d (our newest mined tx) not found at head %d: the node is behind; "
+                "checked again next cycle",
+                _block(max(live, key=_block)),
+                head,
+            )
+            return []
+        if not canonical:
             for rec in live:
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
@@ -785,14 +799,21 @@ class Sender:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
 
-    def _still_canonical(self, rec: TxRecord, headers: Mapping[int, Any] | None = None) -> bool:
-        """Whether the block ``rec`` was mined in is still the chain's block at that height."""
+    def _still_canonical(
+        self, rec: TxRecord, head: int, headers: Mapping[int, Any] | None = None
+    ) -> bool | None:
+        """Whether the block ``rec`` was mined in is still the chain's block at that height.
+
+        ``None``: unknown (the node that answered is behind ``head``, see :meth:`check_reorgs`).
+        """
         number = _block(rec)
         known = headers.get(number) if headers else None
         try:
             block = known or read_with_retry(lambda: self.w3.eth.get_block(number))
         except BlockNotFound:
-            return False  # the chain is shorter now: that block is gone
+            # Above the head: the chain is shorter now, that block is gone. At or below it: this
+            # answer came from a node that has not seen it yet.
+            return False if number > head else None
         current = block.get("hash") if block is not None else None
         return current is not None and "0x" + bytes(current).hex() == rec.mined_block_hash
 
