@@ -302,9 +302,16 @@ class EndpointHealth:
     by_method: dict[str, float] = field(default_factory=dict)
     retry_after_until: float = 0.0
 
-    def score(self, now: float) -> tuple[bool, int, float]:
-        """Sort key: lower is better (not cooling, fewer failures, faster)."""
-        return (self.cooling_until > now, self.failures, self.latency_s)
+    def score(self, now: float) -> tuple[bool, float]:
+        """Sort key: lower is better (not cooling down, then faster).
+
+        Failures rank an endpoint down through its cool-down, which grows with each failure in
+        a row. Once it is over the endpoint competes again: ranked by its failure count instead,
+        an endpoint that failed once lost every read to the others for good (only a success
+        resets the count, and it was never asked again), and a keeper whose failover node lags
+        ran blocks behind the chain from one failed request on.
+        """
+        return (self.cooling_until > now, self.latency_s)
 
     def ok(self, seconds: float, method: str = "") -> None:
         """Record a success of ``method`` that took ``seconds``."""
