@@ -613,8 +613,11 @@ def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
     """All eight fault kinds at ``harsh_rate``, a lagging failover node, a 100x base-fee spike.
 
     The market plays ``cfg.steps`` steps; from a third of them on, the base fee is set to
-    ``harsh_spike`` times what it was, block after block, for ``spike_blocks`` blocks. No reorg
-    happens in this section: every ``reorg`` alert the keeper raises is a false one.
+    ``harsh_spike`` times what it was, block after block, for ``spike_blocks`` blocks. An idle
+    anvil's base fee decays to a few wei, where 100x is still nothing: the spike is 100x of at
+    least 1 gwei (100 gwei, at the keeper's default cap of 100 gwei, so the first send at
+    ``2 x base + tip`` is over it). No reorg happens in this section: every ``reorg`` alert the
+    keeper raises is a false one.
     """
     started = time.monotonic()
     state: dict[str, Any] = {"left": 0, "fee": 0, "max": 0}
@@ -643,7 +646,7 @@ def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
         for i in range(cfg.steps):
             if i == cfg.steps // 3:
                 snap = run.monitor.snapshot()
-                base = max(snap[-1].base_fee if snap else GWEI, 1)
+                base = max(snap[-1].base_fee if snap else GWEI, GWEI)
                 with lock:
                     state["fee"], state["left"] = base * cfg.harsh_spike, cfg.spike_blocks
                     state["base"] = base
