@@ -31,9 +31,9 @@ from keeper.errors import ExecutionError, Halt, KeeperError
 from keeper.execution import sender as sender_module
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import IntentStatus, Journal, TxStatus
-from keeper.execution.sender import Sender
+from keeper.execution.sender import ReconcileReport, Sender
 from keeper.units import Wei
-from tests.unit.test_app_cycle import make_keeper, snap
+from tests.unit.test_app_cycle import dummy_result, make_keeper, snap
 
 KEY = "0x" + "11" * 32
 CAPS = FeeCaps(Wei(10**12), Wei(10**10))
@@ -193,3 +193,39 @@ def test_a_chain_now_shorter_than_the_mined_block_is_still_a_reorg(
     s.w3 = SimpleNamespace(eth=LaggingEth(9, {}))  # type: ignore[assignment]
     assert s.check_reorgs(head=9) == [s.journal.tx(tx_hash).intent_id]
     assert s.journal.tx(tx_hash).status is TxStatus.REORGED
+
+
+class ProbeOnlySender:
+    """The loop's view of a sender: the newest block holding a mined tx of ours, and a reconcile."""
+
+    def __init__(self) -> None:
+        self.newest_mined: int | None = None
+
+    def reorg_probe(self) -> int | None:
+        return self.newest_mined
+
+    def reconcile(self) -> ReconcileReport:
+        return ReconcileReport()
+
+
+def test_no_cycle_runs_on_a_head_below_a_block_that_holds_our_mined_tx() -> None:
+    # The cycle at head 8 gets its batch mined at block 10 (the receipt proves block 10 exists).
+    # The next poll lands on a failover node 3 blocks behind: head 9. It is past the last head, so
+    # today a cycle runs on it, and its reorg check sees block 10 "above the head" -- gone -- and
+    # raises a false reorg (seen in the chaos suite's harsh section). No cycle may run on a view
+    # older than our own receipt: the loop waits for a head at or past block 10.
+    sender = ProbeOnlySender()
+    k: Keeper = make_keeper([snap(0, 0)], sender=sender)
+    heads = iter([8, 9, 9, 10, 11])
+    seen: list[int | None] = []
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        seen.append(runner._head)
+        sender.newest_mined = 10
+        return dummy_result()
+
+    runner = Runner(
+        k, poll_interval_s=0, cycle=cycle, block_number=lambda: next(heads), max_cycles=2
+    )
+    assert runner.run() == 2
+    assert seen == [8, 10]
