@@ -280,6 +280,11 @@ class Runner:
         rate-limited RPC can fail. The interval is the median of recent sightings the loop
         waited for (at least one empty poll before), so a slow cycle never inflates it, and a
         block is still seen within one poll interval of its arrival.
+
+        A head below the newest block holding one of our mined transactions (the reorg probe)
+        is an answer from a node behind the one that gave our receipt: it is skipped like an
+        old head. (After a real reorg that shortened the chain, the chain regrows past that
+        height within a few blocks, and the reorg check then sees the block's new hash.)
         """
         interval = self.block_interval_s()
         if interval is not None and self._head_seen_at is not None and self.poll_interval_s > 0:
@@ -298,7 +303,17 @@ class Runner:
                 logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
                 self._stop.wait(self.poll_interval_s)
                 continue
-            if last is None or head > last:
+            if self._probe is not None and head < self._probe:
+                # Older than our own receipt: a node behind the one that mined our batch (a
+                # failover endpoint that lags). A cycle on it would call that block gone.
+                if not waited:
+                    logger.info(
+                        "head %d is below block %d, which holds our newest mined tx: a node "
+                        "behind; waiting for a head at or past it",
+                        head,
+                        self._probe,
+                    )
+            elif last is None or head > last:
                 now = time.monotonic()
                 if (
                     waited
