@@ -27,6 +27,7 @@ from web3.exceptions import BlockNotFound, TransactionNotFound
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult
 from keeper.app.loop import Runner
+from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, Halt, KeeperError
 from keeper.execution import sender as sender_module
 from keeper.execution.fees import FeeCaps
@@ -229,3 +230,43 @@ def test_no_cycle_runs_on_a_head_below_a_block_that_holds_our_mined_tx() -> None
     )
     assert runner.run() == 2
     assert seen == [8, 10]
+
+
+def test_no_new_transaction_at_a_nonce_the_journal_saw_mined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in the harsh section: nonce 5 was mined (reverted: a lone vault refused); the next
+    # cycle's pending nonce came from a node that had not seen that block and said 5 again. A new
+    # batch was signed at nonce 5, refused as "nonce too low", and its wait found nonce 5's old
+    # receipt: the new intent was booked with the old reverted transaction (a failed cycle, 3 in
+    # a row, toward the breaker) and stayed open for good. A nonce below our own receipts is a
+    # node that is behind: nothing is signed, and the cycle fails as a transient fault.
+    s, eth = make_sender(tmp_path, monkeypatch)
+    intent = s.journal.open_intent([TARGET], 1)
+    old = s.journal.record_signed(
+        intent_id=intent,
+        account=s.address,
+        nonce=5,
+        tx_hash="0x" + "55" * 32,
+        raw_tx="0x02",
+        max_fee=Wei(10**9),
+        priority_fee=Wei(10**6),
+        gas=100_000,
+    )
+    s.journal.mark(old.tx_hash, TxStatus.SENT, sent_block=9)
+    s.journal.mark(
+        old.tx_hash, TxStatus.REVERTED, mined_block=10, mined_block_hash="0x" + "ab" * 32
+    )
+    monkeypatch.setattr(
+        sender_module, "pending_nonce_and_base_fee", lambda w3, address: (5, Wei(10**9))
+    )
+    with pytest.raises(KeeperError) as caught:
+        s.submit_new([TARGET], 11, TARGET, b"\x01", 100_000)
+    assert is_transient(caught.value)
+    assert eth.sent == []
+    assert len(s.journal.intents()) == 1
+    # A node that has seen it answers 6: the batch goes at nonce 6.
+    monkeypatch.setattr(
+        sender_module, "pending_nonce_and_base_fee", lambda w3, address: (6, Wei(10**9))
+    )
+    assert s.submit_new([TARGET], 11, TARGET, b"\x01", 100_000).nonce == 6
