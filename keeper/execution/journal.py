@@ -420,6 +420,15 @@ class Journal:
         rows = self._query("SELECT status, COUNT(*) AS n FROM txs GROUP BY status")
         return {TxStatus(r["status"]): int(r["n"]) for r in rows}
 
+    def max_settled_nonce(self, account: str) -> int | None:
+        """The highest nonce of ``account`` the journal saw used on chain (settled, not pending)."""
+        marks = ", ".join("?" * len(PENDING))
+        rows = self._query(
+            f"SELECT MAX(nonce) FROM txs WHERE account=? AND status NOT IN ({marks})",
+            (account, *(s.value for s in PENDING)),
+        )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
     def max_nonce(self, account: str) -> int | None:
         """The highest nonce the journal ever signed for ``account``."""
         rows = self._query("SELECT MAX(nonce) FROM txs WHERE account=?", (account,))

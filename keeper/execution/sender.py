@@ -51,7 +51,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
-from keeper.chain.retry import is_transient, read_with_retry
+from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
 from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import (
@@ -210,9 +210,25 @@ class Sender:
         return self._next_nonce_after(self.chain_nonce("pending"))
 
     def _next_nonce_after(self, chain_pending: int) -> int:
-        """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce."""
+        """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce.
+
+        Raises:
+            RpcUnavailableError: The answer is at or below a nonce the journal saw used on chain
+                (a receipt of ours, or a stranger's transaction): the node is behind (a failover
+                endpoint that lags). Transient: nothing is signed, the next cycle asks again. A
+                new transaction there could only be refused, and its wait would find the old
+                receipt at that nonce and book it for the new batch.
+        """
         pending = self.journal.pending_nonces(self.address)
-        return max([chain_pending, *(n + 1 for n in pending)])
+        nonce = max([chain_pending, *(n + 1 for n in pending)])
+        settled = self.journal.max_settled_nonce(self.address)
+        if settled is not None and nonce <= settled:
+            raise RpcUnavailableError(
+                f"pending nonce {chain_pending} is at or below nonce {settled}, which the journal "
+                "saw used on chain: the node is behind; nothing signed",
+                "eth_getTransactionCount",
+            )
+        return nonce
 
     def _receipt(self, tx_hash: str) -> Any:
         try:
