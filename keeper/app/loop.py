@@ -307,7 +307,7 @@ class Runner:
                 # Older than our own receipt: a node behind the one that mined our batch (a
                 # failover endpoint that lags). A cycle on it would call that block gone.
                 if not waited:
-                    logger.info(
+                    logger.warning(
                         "head %d is below block %d, which holds our newest mined tx: a node "
                         "behind; waiting for a head at or past it",
                         head,
