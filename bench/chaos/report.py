@@ -78,7 +78,8 @@ def table(result: dict[str, Any]) -> str:
     if h:
         lines.append(
             f"harsh: {round(h['rate'] * 100)}% faults {h['faults_by_kind']}, failover node "
-            f"{h['lag_blocks']} blocks behind, base fee x100 of {h['spike_base_fee_gwei']:g} gwei: "
+            f"{h['lag_blocks']} blocks behind ({h.get('lagging_requests', 0)} requests, "
+            f"{h['requests']} to the primary), base fee x100 of {h['spike_base_fee_gwei']:g} gwei: "
             f"exits {h['exits']} (halts {h['breaker_halts']}), failed cycles "
             f"{h['failed_cycles']} / {h['cycles']}, duplicates {h['duplicate_rebalances']}, "
             f"nonce gaps {h['nonce_gaps']}, orphan intents {h['orphan_intents']}, needs served "

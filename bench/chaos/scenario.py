@@ -180,6 +180,8 @@ class Live:
     #: Needs are measured from this block on (after the keeper hedged the opening books).
     measure_from: int = 0
     post: Callable[[Live], dict[str, Any]] | None = None
+    #: The lagging failover endpoint's proxy (``harsh`` only).
+    behind: FaultProxy | None = None
 
     def play(self, n: int = 1) -> None:
         """Play ``n`` market steps; a failed step is counted and skipped."""
@@ -277,7 +279,7 @@ def live(
             where / "logs",
             python=cfg.python,
         )
-        run = Live(net, proxy, monitor, sup, journal)
+        run = Live(net, proxy, monitor, sup, journal, behind=behind)
         try:
             sup.start()
             if not sup.wait_ready(90):
@@ -661,6 +663,8 @@ def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
             "spike_base_fee_gwei": state.get("base", 0) / GWEI,
             "max_base_fee_gwei": state["max"] / GWEI,
             "false_reorg_alerts": out["alerts"].get("reorg", 0),
+            # Requests the keeper sent to the lagging endpoint (``requests``: to the primary).
+            "lagging_requests": run.behind.stats().requests if run.behind else 0,
             "seconds": round(time.monotonic() - started, 1),
         }
     )
