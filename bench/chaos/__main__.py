@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.chaos.report import table
-from bench.chaos.scenario import RUNNERS, SECTIONS, ChaosConfig
+from bench.chaos.scenario import EXTRA_SECTIONS, RUNNERS, SECTIONS, ChaosConfig
 
 logger = logging.getLogger("bench")
 
@@ -36,7 +36,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--steps", type=int, help="market steps in baseline and faults")
     p.add_argument("--kills", type=int, help="SIGKILLs in the sigkill section")
     p.add_argument(
-        "--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {SECTIONS}"
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {SECTIONS + EXTRA_SECTIONS} (harsh: only when named)",
     )
     p.add_argument("--out", type=Path, default=Path("bench/results/chaos.json"))
     p.add_argument("--workdir", type=Path, default=Path("out/chaos"), help="logs and journals")
@@ -47,7 +49,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 #: Sections run side by side (each pair on two anvils), one pair after the other.
-PAIRS = (("baseline", "faults"), ("sigkill", "fee_spike"))
+PAIRS = (("baseline", "faults"), ("sigkill", "fee_spike"), ("harsh",))
 
 
 def _child(name: str, cfg: ChaosConfig, quick: bool) -> tuple[subprocess.Popen[bytes], Path]:
@@ -124,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    unknown = set(sections) - set(SECTIONS)
+    unknown = set(sections) - set(SECTIONS + EXTRA_SECTIONS)
     if unknown or not 0.0 <= args.rate <= 1.0:
         print(f"chaos: unknown sections {sorted(unknown)} or bad --rate", file=sys.stderr)
         return 2

@@ -20,6 +20,19 @@ rpc_error  HTTP 200 with a JSON-RPC error object: -32603 internal error,        
 ``timeout`` and ``cut`` forward the request first: the node did the work (a sent transaction is
 in its pool) and only the answer is lost, which is the "unknown outcome" a sender must resolve.
 
+Two more kinds are opt-in (:data:`EXTRA_KINDS`, the ``harsh`` section), so the default mix and its
+numbers stay as they were:
+
+========== ==================================================================== =============
+malformed  HTTP 200 whose body is not JSON (the node's answer, garbled half-way)  yes
+stale      the answer of a node ``lag_blocks`` behind: ``eth_blockNumber`` and   yes (at the
+           every ``latest``/``pending`` tag read ``lag_blocks`` back, a receipt  older block)
+           mined since then ``null``
+========== ==================================================================== =============
+
+``lag_blocks`` with ``rate=1`` and ``kinds=("stale",)`` makes the whole proxy a node that is
+behind: a failover target that lags (``KEEPER_RPC_URLS=<faulty>,<lagging>``).
+
 :class:`SendGate` lets a scenario stop the world at an ``eth_sendRawTransaction``: it is called
 before the request is forwarded (and may drop it) and after. The chaos runner SIGKILLs the keeper
 there, so a kill lands exactly "after sign, before send" or "after send, before the answer".
@@ -47,6 +60,18 @@ from typing import Any, Protocol
 logger = logging.getLogger(__name__)
 
 FAULT_KINDS: tuple[str, ...] = ("http_500", "http_502", "http_429", "timeout", "cut", "rpc_error")
+#: Opt-in kinds (see the module docstring): a garbled body, and a node that is behind.
+EXTRA_KINDS: tuple[str, ...] = ("malformed", "stale")
+#: Where each method carries its block tag (the index into ``params``).
+_TAG_AT: dict[str, int] = {
+    "eth_call": 1,
+    "eth_estimateGas": 1,
+    "eth_getBalance": 1,
+    "eth_getTransactionCount": 1,
+    "eth_getCode": 1,
+    "eth_getStorageAt": 2,
+    "eth_getBlockByNumber": 0,
+}
 #: The JSON-RPC error objects ``rpc_error`` answers with (one drawn per faulted call).
 RPC_ERRORS: tuple[tuple[int, str], ...] = (
     (-32603, "internal error"),
@@ -93,6 +118,7 @@ class FaultProxy:
         delay_s: How long ``timeout`` holds the answer (set it past the client timeout).
         retry_after_s: The ``Retry-After`` header of a 429.
         upstream_timeout_s: Timeout of the forwarded request.
+        lag_blocks: How far behind a ``stale`` answer is.
     """
 
     def __init__(
@@ -105,10 +131,14 @@ class FaultProxy:
         delay_s: float = 2.5,
         retry_after_s: int = 1,
         upstream_timeout_s: float = 30.0,
+        lag_blocks: int = 3,
     ) -> None:
-        unknown = set(kinds) - set(FAULT_KINDS)
+        unknown = set(kinds) - set(FAULT_KINDS + EXTRA_KINDS)
         if unknown or not kinds:
-            raise ValueError(f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS}")
+            raise ValueError(
+                f"unknown fault kinds {sorted(unknown)}; choose from {FAULT_KINDS + EXTRA_KINDS}"
+            )
+        self.lag_blocks = lag_blocks
         parsed = urllib.parse.urlparse(upstream)
         if parsed.scheme != "http" or not parsed.hostname:
             raise ValueError(f"upstream must be http://host:port, got {upstream!r}")
@@ -189,7 +219,7 @@ class FaultProxy:
                 requests=self._requests,
                 calls=self._calls,
                 faulted=sum(self._by_kind.values()),
-                by_kind={k: self._by_kind.get(k, 0) for k in FAULT_KINDS},
+                by_kind={k: self._by_kind.get(k, 0) for k in self.kinds},
                 rpc_error_codes=dict(self._codes),
                 dropped_sends=self._dropped_sends,
                 by_method=dict(self._by_method.most_common()),
@@ -305,6 +335,9 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "rpc_error" and calls:
             self._rpc_errors(payload, calls, errors)
             return
+        if kind == "stale" and calls:
+            self._stale(payload, calls)
+            return
         sends = any(c.get("method") == "eth_sendRawTransaction" for c in calls)
         gate = proxy.gate if sends else None
         if gate is not None and not gate.before(calls):
@@ -324,6 +357,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._reply(status, answer, {})
         elif kind == "cut":
             self._cut(status, answer)
+        elif kind == "malformed":
+            self._reply(status, answer[: max(len(answer) // 2, 1)] + b"\x00garbled", {})
         else:
             self._reply(status, answer, {})
 
@@ -391,3 +426,50 @@ class _Handler(BaseHTTPRequestHandler):
             for c, e in zip(calls, errors, strict=True)
         ]
         self._reply(200, json.dumps(out).encode(), {})
+
+    def _stale(self, payload: Any, calls: list[dict[str, Any]]) -> None:
+        """Answer as a node ``lag_blocks`` behind would (see the module docstring)."""
+        proxy = self.owner
+        try:
+            _, head_answer = proxy.forward(
+                b'{"jsonrpc":"2.0","id":0,"method":"eth_blockNumber","params":[]}'
+            )
+            head = int(json.loads(head_answer)["result"], 16)
+        except (OSError, ValueError, KeyError):
+            self._reply(502, b'{"error":"upstream unreachable"}', {})
+            return
+        behind = max(0, head - proxy.lag_blocks)
+        out: list[dict[str, Any]] = []
+        for call in calls:
+            method = str(call.get("method"))
+            rid = call.get("id")
+            if method == "eth_blockNumber":
+                out.append({"jsonrpc": "2.0", "id": rid, "result": hex(behind)})
+                continue
+            params = list(call.get("params") or [])
+            at = _TAG_AT.get(method)
+            if at is not None:
+                while len(params) <= at:
+                    params.append("latest")
+                tag = params[at]
+                if tag in ("latest", "pending", "safe", "finalized"):
+                    params[at] = hex(behind)
+                elif isinstance(tag, str) and tag.startswith("0x") and int(tag, 16) > behind:
+                    out.append({"jsonrpc": "2.0", "id": rid, "result": None})  # not seen yet
+                    continue
+            try:
+                _, answer = proxy.forward(json.dumps({**call, "params": params}).encode())
+                item = json.loads(answer)
+            except (OSError, ValueError):
+                self._reply(502, b'{"error":"upstream unreachable"}', {})
+                return
+            result = item.get("result") if isinstance(item, dict) else None
+            if (
+                method == "eth_getTransactionReceipt"
+                and isinstance(result, dict)
+                and int(str(result.get("blockNumber") or "0x0"), 16) > behind
+            ):
+                item = {"jsonrpc": "2.0", "id": rid, "result": None}  # not seen yet
+            out.append(item)
+        body = out if isinstance(payload, list) else out[0]
+        self._reply(200, json.dumps(body).encode(), {})

@@ -74,6 +74,18 @@ def table(result: dict[str, Any]) -> str:
             f"halts {f['halts']}, stuck/fee alerts {f['alerts']} {f['alerts_by_kind']}, "
             f"blocks after the fee fell {f['blocks_after_fee_fell']}, exits {f['exits']}"
         )
+    h = result.get("harsh")
+    if h:
+        lines.append(
+            f"harsh: {round(h['rate'] * 100)}% faults {h['faults_by_kind']}, failover node "
+            f"{h['lag_blocks']} blocks behind ({h.get('lagging_requests', 0)} requests, "
+            f"{h['requests']} to the primary), base fee x100 of {h['spike_base_fee_gwei']:g} gwei: "
+            f"exits {h['exits']} (halts {h['breaker_halts']}), failed cycles "
+            f"{h['failed_cycles']} / {h['cycles']}, duplicates {h['duplicate_rebalances']}, "
+            f"nonce gaps {h['nonce_gaps']}, orphan intents {h['orphan_intents']}, needs served "
+            f"{h['needs_served']} / lapsed {h['needs_lapsed']}, false reorg alerts "
+            f"{h['false_reorg_alerts']}"
+        )
     meta = result.get("meta", {})
     if meta:
         lines.append(f"({meta.get('mode')}, seed {meta.get('seed')}, {meta.get('seconds')} s)")

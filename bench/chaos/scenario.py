@@ -15,7 +15,9 @@ Every section:
 
 Sections: ``baseline`` (no faults), ``faults`` (``rate`` of requests faulted, six kinds),
 ``sigkill`` (SIGKILLs at the sign point, the send point and at random) and ``fee_spike`` (the base
-fee held above ``KEEPER_MAX_FEE_PER_GAS_WEI``, then released).
+fee held above ``KEEPER_MAX_FEE_PER_GAS_WEI``, then released). Opt-in (``--sections harsh``):
+``harsh``, the six kinds plus garbled bodies and stale answers at ``harsh_rate``, a failover
+endpoint that is ``lag_blocks`` behind, and a base fee spiked 100x for ``spike_blocks`` blocks.
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ from bench.chaos.measure import (
     read_journal,
 )
 from bench.chaos.monitor import ChainMonitor
-from bench.chaos.proxy import FAULT_KINDS, FaultProxy
+from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, FaultProxy
 from bench.chaos.supervisor import Supervisor
 from keeper.app.demo import deploy_demo_stack
 from keeper.chain.anvil import Anvil
@@ -63,6 +65,8 @@ logger = logging.getLogger("bench")
 GWEI = 10**9
 REPO = Path(__file__).resolve().parents[2]
 SECTIONS = ("baseline", "faults", "sigkill", "fee_spike")
+#: Sections run only when asked for (``--sections harsh``).
+EXTRA_SECTIONS = ("harsh",)
 #: The keeper's policy here: act on every band exit the on-chain trigger allows. The suite
 #: measures how fast the keeper reacts to a need, so it runs the policy that never waits on
 #: purpose; the demo's cost-aware default leaves a vault just outside its band while a hedge is not
@@ -93,6 +97,11 @@ class ChaosConfig:
     #: defaults (0.8, 0.2), so that a few minutes of 1-s blocks hold enough band exits to measure.
     market_vol: float = 1.6
     write_prob: float = 0.35
+    #: ``harsh``: its fault rate (all eight kinds), how far its failover endpoint lags, and the
+    #: factor its base-fee spike multiplies the base fee by.
+    harsh_rate: float = 0.25
+    lag_blocks: int = 3
+    harsh_spike: int = 100
     sections: tuple[str, ...] = SECTIONS
     workdir: Path = Path("out/chaos")
     python: str = sys.executable
@@ -171,6 +180,8 @@ class Live:
     #: Needs are measured from this block on (after the keeper hedged the opening books).
     measure_from: int = 0
     post: Callable[[Live], dict[str, Any]] | None = None
+    #: The lagging failover endpoint's proxy (``harsh`` only).
+    behind: FaultProxy | None = None
 
     def play(self, n: int = 1) -> None:
         """Play ``n`` market steps; a failed step is counted and skipped."""
@@ -212,8 +223,21 @@ def _reason(exc: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str) -> Iterator[Live]:
-    """One section's devnet, proxy, monitor and supervised keeper; drained and stopped after."""
+def live(
+    cfg: ChaosConfig,
+    section: str,
+    steps: int,
+    *,
+    rate: float,
+    kinds: tuple[str, ...] = FAULT_KINDS,
+    lagging: bool = False,
+    **env: str,
+) -> Iterator[Live]:
+    """One section's devnet, proxy, monitor and supervised keeper; drained and stopped after.
+
+    With ``lagging``, a second proxy answers as a node ``cfg.lag_blocks`` behind, and the
+    keeper gets both (``KEEPER_RPC_URLS``: the faulty one first, the lagging one to fail over to).
+    """
     where = cfg.workdir / section
     shutil.rmtree(where, ignore_errors=True)
     where.mkdir(parents=True)
@@ -221,10 +245,15 @@ def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str)
         proxy = FaultProxy(
             net.node.url,
             rate=rate,
-            kinds=FAULT_KINDS,
+            kinds=kinds,
             seed=cfg.seed,
             delay_s=cfg.delay_s,
         ).start()
+        behind = (
+            FaultProxy(net.node.url, rate=1.0, kinds=("stale",), lag_blocks=cfg.lag_blocks).start()
+            if lagging
+            else None
+        )
         monitor = ChainMonitor(
             connect(net.node.url), net.stack.lens, net.stack.batcher, list(net.stack.vaults)
         ).start()
@@ -239,6 +268,7 @@ def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str)
             "KEEPER_POLL_INTERVAL_S": "0.2",
             "KEEPER_RPC_TIMEOUT_S": str(cfg.rpc_timeout_s),
             "KEEPER_RECEIPT_TIMEOUT_S": "60",
+            **({"KEEPER_RPC_URLS": f"{proxy.url},{behind.url}"} if behind else {}),
             **env,
         }
         (where / "no.env").write_text("")  # an empty env file: --env-file must exist
@@ -249,7 +279,7 @@ def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str)
             where / "logs",
             python=cfg.python,
         )
-        run = Live(net, proxy, monitor, sup, journal)
+        run = Live(net, proxy, monitor, sup, journal, behind=behind)
         try:
             sup.start()
             if not sup.wait_ready(90):
@@ -264,6 +294,8 @@ def live(cfg: ChaosConfig, section: str, steps: int, *, rate: float, **env: str)
             sup.stop()
             monitor.stop()
             proxy.stop()
+            if behind is not None:
+                behind.stop()
         _dump_blocks(run.monitor.snapshot(), where / "blocks.jsonl")
         run.result = common_measures(run)
         if run.post is not None:
@@ -579,9 +611,70 @@ def _needs_in(blocks: list[BlockObs], start: int, end: int | None) -> int:
     return sum(sum(b.outside.values()) for b in blocks if start <= b.number < stop)
 
 
+def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
+    """All eight fault kinds at ``harsh_rate``, a lagging failover node, a 100x base-fee spike.
+
+    The market plays ``cfg.steps`` steps; from a third of them on, the base fee is set to
+    ``harsh_spike`` times what it was, block after block, for ``spike_blocks`` blocks. An idle
+    anvil's base fee decays to a few wei, where 100x is still nothing: the spike is 100x of at
+    least 1 gwei (100 gwei, at the keeper's default cap of 100 gwei, so the first send at
+    ``2 x base + tip`` is over it). No reorg happens in this section: every ``reorg`` alert the
+    keeper raises is a false one.
+    """
+    started = time.monotonic()
+    state: dict[str, Any] = {"left": 0, "fee": 0, "max": 0}
+    lock = threading.Lock()
+    with live(
+        cfg,
+        "harsh",
+        cfg.steps,
+        rate=cfg.harsh_rate,
+        kinds=FAULT_KINDS + EXTRA_KINDS,
+        lagging=True,
+    ) as run:
+
+        def on_block(obs: BlockObs) -> None:
+            with lock:
+                state["max"] = max(state["max"], obs.base_fee)
+                if state["left"] <= 0:
+                    return
+                state["left"] -= 1
+                run.monitor.w3.provider.make_request(
+                    "anvil_setNextBlockBaseFeePerGas",  # type: ignore[arg-type]
+                    [hex(state["fee"])],
+                )
+
+        run.monitor.on_block = on_block
+        for i in range(cfg.steps):
+            if i == cfg.steps // 3:
+                snap = run.monitor.snapshot()
+                base = max(snap[-1].base_fee if snap else GWEI, GWEI)
+                with lock:
+                    state["fee"], state["left"] = base * cfg.harsh_spike, cfg.spike_blocks
+                    state["base"] = base
+            run.play()
+            if (i + 1) % 10 == 0:
+                _progress("harsh", run, started)
+    out = run.result
+    out.update(
+        {
+            "rate": cfg.harsh_rate,
+            "lag_blocks": cfg.lag_blocks,
+            "spike_base_fee_gwei": state.get("base", 0) / GWEI,
+            "max_base_fee_gwei": state["max"] / GWEI,
+            "false_reorg_alerts": out["alerts"].get("reorg", 0),
+            # Requests the keeper sent to the lagging endpoint (``requests``: to the primary).
+            "lagging_requests": run.behind.stats().requests if run.behind else 0,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+    )
+    return out
+
+
 RUNNERS: dict[str, Callable[[ChaosConfig], dict[str, Any]]] = {
     "baseline": lambda cfg: run_market_section(cfg, "baseline", 0.0),
     "faults": lambda cfg: run_market_section(cfg, "faults", cfg.rate),
     "sigkill": run_sigkill,
     "fee_spike": run_fee_spike,
+    "harsh": run_harsh,
 }

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-import sqlite3
 import statistics
 import threading
 import time
@@ -40,7 +39,7 @@ from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
-from keeper.errors import ConfigError, Halt, KeeperError
+from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -149,7 +148,7 @@ class Runner:
             return None
         try:
             return sender.reorg_probe()
-        except sqlite3.Error as exc:  # the journal: the cycle's reorg check will say more
+        except ExecutionError as exc:  # the journal: the cycle's reorg check will say more
             logger.debug("no reorg probe: %s", exc)
             return None
 
@@ -281,6 +280,11 @@ class Runner:
         rate-limited RPC can fail. The interval is the median of recent sightings the loop
         waited for (at least one empty poll before), so a slow cycle never inflates it, and a
         block is still seen within one poll interval of its arrival.
+
+        A head below the newest block holding one of our mined transactions (the reorg probe)
+        is an answer from a node behind the one that gave our receipt: it is skipped like an
+        old head. (After a real reorg that shortened the chain, the chain regrows past that
+        height within a few blocks, and the reorg check then sees the block's new hash.)
         """
         interval = self.block_interval_s()
         if interval is not None and self._head_seen_at is not None and self.poll_interval_s > 0:
@@ -299,7 +303,17 @@ class Runner:
                 logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
                 self._stop.wait(self.poll_interval_s)
                 continue
-            if last is None or head > last:
+            if self._probe is not None and head < self._probe:
+                # Older than our own receipt: a node behind the one that mined our batch (a
+                # failover endpoint that lags). A cycle on it would call that block gone.
+                if not waited:
+                    logger.warning(
+                        "head %d is below block %d, which holds our newest mined tx: a node "
+                        "behind; waiting for a head at or past it",
+                        head,
+                        self._probe,
+                    )
+            elif last is None or head > last:
                 now = time.monotonic()
                 if (
                     waited

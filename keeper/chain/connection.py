@@ -291,6 +291,8 @@ class EndpointHealth:
         failed: Failed calls.
         by_method: Mean latency per JSON-RPC method.
         retry_after_until: Before this, the server asked not to be asked again (429/503).
+        head: The head block number it last answered (``eth_blockNumber``, the ``latest``
+            block), and ``head_at``, when (``time.monotonic()``).
     """
 
     url: str
@@ -301,10 +303,35 @@ class EndpointHealth:
     failed: int = 0
     by_method: dict[str, float] = field(default_factory=dict)
     retry_after_until: float = 0.0
+    head: int | None = None
+    head_at: float = 0.0
 
-    def score(self, now: float) -> tuple[bool, int, float]:
-        """Sort key: lower is better (not cooling, fewer failures, faster)."""
-        return (self.cooling_until > now, self.failures, self.latency_s)
+    def score(self, now: float, best_head: int | None = None) -> tuple[bool, bool, float]:
+        """Sort key: lower is better (not cooling down, not behind, then faster).
+
+        Failures rank an endpoint down through its cool-down, which grows with each failure in
+        a row. Once it is over the endpoint competes again: ranked by its failure count instead,
+        an endpoint that failed once lost every read to the others for good (only a success
+        resets the count, and it was never asked again), and a keeper whose failover node lags
+        ran blocks behind the chain from one failed request on. *Behind*: its head, heard within
+        :data:`HEAD_TTL_S`, is more than :data:`LAG_TOLERANCE` blocks below ``best_head`` (the
+        highest any endpoint answered in that time); a head heard longer ago counts for nothing,
+        so an endpoint is never ranked down for good by an old answer.
+        """
+        return (self.cooling_until > now, self.behind(now, best_head), self.latency_s)
+
+    def fresh_head(self, now: float) -> int | None:
+        """The head it answered within :data:`HEAD_TTL_S`, else ``None``."""
+        return self.head if self.head is not None and now - self.head_at <= HEAD_TTL_S else None
+
+    def behind(self, now: float, best_head: int | None) -> bool:
+        """Whether its recent head is more than :data:`LAG_TOLERANCE` blocks below ``best_head``."""
+        mine = self.fresh_head(now)
+        return mine is not None and best_head is not None and best_head - mine > LAG_TOLERANCE
+
+    def saw_head(self, number: int, now: float) -> None:
+        """Record the head it answered at ``now``."""
+        self.head, self.head_at = number, now
 
     def ok(self, seconds: float, method: str = "") -> None:
         """Record a success of ``method`` that took ``seconds``."""
@@ -401,7 +428,11 @@ class FailoverProvider(JSONBaseProvider):
     def _order(self) -> list[int]:
         now = time.monotonic()
         with self._lock:
-            return sorted(range(len(self.health)), key=lambda i: (self.health[i].score(now), i))
+            heads = [h for h in (e.fresh_head(now) for e in self.health) if h is not None]
+            best = max(heads, default=None)
+            return sorted(
+                range(len(self.health)), key=lambda i: (self.health[i].score(now, best), i)
+            )
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -440,8 +471,12 @@ class FailoverProvider(JSONBaseProvider):
             with self._lock:
                 health.fail(time.monotonic())
             raise _BusyAnswerError(f"malformed answer to {bad}")
+        head = _head_of(payload, response, method)
         with self._lock:
-            health.ok(time.monotonic() - started, method)
+            now = time.monotonic()
+            health.ok(now - started, method)
+            if head is not None:
+                health.saw_head(head, now)
         return response
 
     def _pick(self, busy: Collection[int]) -> int:
@@ -675,6 +710,52 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
         if not ok:
             return name
     return None
+
+
+#: How long an endpoint's answered head counts for its rank, and how many blocks behind the
+#: best one it may be before it loses its rank (a block can land between two endpoints' answers).
+HEAD_TTL_S = 10.0
+LAG_TOLERANCE = 1
+
+
+def _head_of(payload: bytes, response: Any, method: str) -> int | None:
+    """The head block number in an answer to ``eth_blockNumber`` or the ``latest`` block.
+
+    Only those: a block read by number says nothing about the endpoint's head. ``None`` when
+    the request asked neither.
+    """
+    if method not in ("eth_blockNumber", "eth_getBlockByNumber", "batch"):
+        return None
+    try:
+        sent = json.loads(payload)
+    except ValueError:
+        return None
+    calls = sent if isinstance(sent, list) else [sent]
+    items = response if isinstance(response, list) else [response]
+    asked = {
+        c.get("id"): c.get("method")
+        for c in calls
+        if isinstance(c, Mapping)
+        and (
+            c.get("method") == "eth_blockNumber"
+            or (
+                c.get("method") == "eth_getBlockByNumber"
+                and (c.get("params") or [None])[0] == "latest"
+            )
+        )
+    }
+    heads: list[int] = []
+    for item in items:
+        if not isinstance(item, Mapping) or item.get("id") not in asked:
+            continue
+        result = item.get("result")
+        number = result.get("number") if isinstance(result, Mapping) else result
+        if isinstance(number, str):
+            try:
+                heads.append(int(number, 16))
+            except ValueError:
+                continue
+    return max(heads, default=None)
 
 
 def _transient_error(response: Any) -> Mapping[str, Any] | None:

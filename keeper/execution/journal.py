@@ -19,6 +19,14 @@ private key: the raw signed transaction is public the moment it is sent.
 
 The states are :class:`TxStatus` and :class:`IntentStatus`; the strings stored in the database
 are their values, so a journal written before they were enums reads the same.
+
+**A journal that cannot be written** (disk full, read-only, an I/O error) raises
+:class:`~keeper.errors.ExecutionError` naming the journal, never a bare ``sqlite3`` error: the
+cycle fails and counts toward the breaker, and since the signed row is written before the send,
+nothing was sent. A failed write is rolled back whole (SQLite may already have rolled it back
+itself: a second ``ROLLBACK`` would hide the real error), so the journal works again once the
+disk has room. A new batch's intent and its first signed row are one write (:class:`NewIntent`):
+a failure leaves neither, never an ``open`` intent with no transaction.
 """
 
 from __future__ import annotations
@@ -27,13 +35,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from keeper.errors import ConfigError, NonceError
+from keeper.errors import ConfigError, ExecutionError, NonceError
 from keeper.units import Wei
 
 
@@ -112,6 +120,15 @@ CREATE INDEX IF NOT EXISTS txs_account_mined ON txs(account, mined_block);
 
 
 @dataclass(frozen=True)
+class NewIntent:
+    """A batch to open as an intent in the same write as its first signed transaction."""
+
+    vaults: tuple[str, ...]
+    block: int
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class TxRecord:
     """One journaled transaction version."""
 
@@ -183,25 +200,34 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One write, committed whole or rolled back whole (see the module docstring)."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+                self._db.execute("COMMIT")
+            except BaseException:
+                # SQLite rolls back by itself on some errors (SQLITE_FULL at the commit): a
+                # ROLLBACK then would fail too and hide the error that matters.
+                if self._db.in_transaction:
+                    with suppress(sqlite3.Error):
+                        self._db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise ExecutionError(f"journal {self.path}: write failed: {exc}") from exc
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A read, its rows fetched; an unreadable journal is an ``ExecutionError``."""
+        try:
+            return list(self._db.execute(sql, tuple(args)).fetchall())
+        except sqlite3.Error as exc:
+            raise ExecutionError(f"journal {self.path}: read failed: {exc}") from exc
 
     # -- intents ----------------------------------------------------------------------------
     def open_intent(self, vaults: Sequence[str], block: int, note: str = "") -> int:
         """Record a decided batch before anything is signed; return its id."""
-        now = time.time()
         with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO intents (created_at, updated_at, block, vaults, status, note) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (now, now, block, json.dumps(list(vaults)), IntentStatus.OPEN.value, note),
-            )
-            return int(cur.lastrowid or 0)
+            return _insert_intent(db, NewIntent(tuple(vaults), block, note))
 
     def set_intent(self, intent_id: int, status: IntentStatus, note: str | None = None) -> None:
         """Set an intent's status."""
@@ -223,21 +249,21 @@ class Journal:
 
     def intent(self, intent_id: int) -> Intent:
         """Return one intent."""
-        row = self._db.execute("SELECT * FROM intents WHERE id=?", (intent_id,)).fetchone()
-        if row is None:
+        rows = self._query("SELECT * FROM intents WHERE id=?", (intent_id,))
+        if not rows:
             raise KeyError(intent_id)
-        return _intent(row)
+        return _intent(rows[0])
 
     def intents(self, limit: int = 50) -> list[Intent]:
         """Return the latest intents, newest first."""
-        rows = self._db.execute("SELECT * FROM intents ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self._query("SELECT * FROM intents ORDER BY id DESC LIMIT ?", (limit,))
         return [_intent(r) for r in rows]
 
     # -- transactions -----------------------------------------------------------------------
     def record_signed(
         self,
         *,
-        intent_id: int,
+        intent_id: int | NewIntent,
         account: str,
         nonce: int,
         tx_hash: str,
@@ -251,6 +277,7 @@ class Journal:
 
         Re-signing a transaction that was reorged out or dropped can produce the very same bytes
         (same nonce, call and fees): that row is reused for the new intent, back in ``signed``.
+        A :class:`NewIntent` is opened in the same write (both rows or neither).
 
         Raises:
             NonceError: The same transaction is already journaled and still live.
@@ -258,36 +285,36 @@ class Journal:
         now = time.time()
         with self._tx() as db:
             row = db.execute("SELECT status FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
+            if row is not None and row["status"] not in (TxStatus.REORGED, TxStatus.DROPPED):
+                raise NonceError(f"transaction {tx_hash} is already journaled ({row['status']})")
+            if isinstance(intent_id, NewIntent):
+                intent_id = _insert_intent(db, intent_id)
             if row is not None:
-                if row["status"] not in (TxStatus.REORGED, TxStatus.DROPPED):
-                    raise NonceError(
-                        f"transaction {tx_hash} is already journaled ({row['status']})"
-                    )
                 db.execute(
                     "UPDATE txs SET intent_id=?, status=?, sent_block=NULL, "
                     "mined_block=NULL, mined_block_hash=NULL, updated_at=? WHERE tx_hash=?",
                     (intent_id, TxStatus.SIGNED.value, now, tx_hash),
                 )
-                return self.tx(tx_hash)
-            db.execute(
-                "INSERT INTO txs (intent_id, account, nonce, tx_hash, raw_tx, max_fee, "
-                "priority_fee, gas, status, l1_fee, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    intent_id,
-                    account,
-                    nonce,
-                    tx_hash,
-                    raw_tx,
-                    max_fee,
-                    priority_fee,
-                    gas,
-                    TxStatus.SIGNED.value,
-                    l1_fee,
-                    now,
-                    now,
-                ),
-            )
+            else:
+                db.execute(
+                    "INSERT INTO txs (intent_id, account, nonce, tx_hash, raw_tx, max_fee, "
+                    "priority_fee, gas, status, l1_fee, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        intent_id,
+                        account,
+                        nonce,
+                        tx_hash,
+                        raw_tx,
+                        max_fee,
+                        priority_fee,
+                        gas,
+                        TxStatus.SIGNED.value,
+                        l1_fee,
+                        now,
+                        now,
+                    ),
+                )
         return self.tx(tx_hash)
 
     def mark(self, tx_hash: str, status: TxStatus, **fields: Any) -> TxRecord:
@@ -321,14 +348,14 @@ class Journal:
 
     def tx(self, tx_hash: str) -> TxRecord:
         """Return one transaction version by hash."""
-        row = self._db.execute("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,)).fetchone()
-        if row is None:
+        rows = self._query("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,))
+        if not rows:
             raise KeyError(tx_hash)
-        return _tx(row)
+        return _tx(rows[0])
 
     def versions(self, account: str, nonce: int) -> list[TxRecord]:
         """Every version signed for ``nonce``, oldest first."""
-        rows = self._db.execute(
+        rows = self._query(
             "SELECT * FROM txs WHERE account=? AND nonce=? ORDER BY id", (account, nonce)
         )
         return [_tx(r) for r in rows]
@@ -340,7 +367,7 @@ class Journal:
         if account is not None:
             q += " AND account=?"
             args = (*args, account)
-        return [_tx(r) for r in self._db.execute(q + " ORDER BY nonce, id", args)]
+        return [_tx(r) for r in self._query(q + " ORDER BY nonce, id", args)]
 
     def pending_nonces(self, account: str) -> list[int]:
         """Nonces with at least one pending version, ascending."""
@@ -353,7 +380,7 @@ class Journal:
         if account is not None:
             q += " AND account=?"
             args = (*args, account)
-        return [_tx(r) for r in self._db.execute(q + " ORDER BY id", args)]
+        return [_tx(r) for r in self._query(q + " ORDER BY id", args)]
 
     def mined_since(self, account: str, block: int) -> list[TxRecord]:
         """``account``'s transactions mined (or reverted, or reorged) at ``block`` or later.
@@ -366,7 +393,7 @@ class Journal:
             "AND status IN (?, ?, ?) ORDER BY id"
         )
         statuses = (TxStatus.MINED.value, TxStatus.REVERTED.value, TxStatus.REORGED.value)
-        return [_tx(r) for r in self._db.execute(q, (account, block, *statuses))]
+        return [_tx(r) for r in self._query(q, (account, block, *statuses))]
 
     def newest_mined_block(self, account: str, *, reorged: bool = False) -> int | None:
         """The highest block holding one of ``account``'s mined or reverted transactions.
@@ -377,26 +404,46 @@ class Journal:
         if reorged:
             statuses.append(TxStatus.REORGED.value)
         marks = ", ".join("?" * len(statuses))
-        row = self._db.execute(
+        rows = self._query(
             f"SELECT MAX(mined_block) AS b FROM txs WHERE account=? AND status IN ({marks})",
             (account, *statuses),
-        ).fetchone()
-        return None if row is None or row["b"] is None else int(row["b"])
+        )
+        return None if not rows or rows[0]["b"] is None else int(rows[0]["b"])
 
     def recent(self, limit: int = 20) -> list[TxRecord]:
         """The latest transactions, newest first."""
-        rows = self._db.execute("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))
+        rows = self._query("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))
         return [_tx(r) for r in rows]
 
     def counts(self) -> dict[TxStatus, int]:
         """Number of transactions per status."""
-        rows = self._db.execute("SELECT status, COUNT(*) AS n FROM txs GROUP BY status")
+        rows = self._query("SELECT status, COUNT(*) AS n FROM txs GROUP BY status")
         return {TxStatus(r["status"]): int(r["n"]) for r in rows}
+
+    def max_settled_nonce(self, account: str) -> int | None:
+        """The highest nonce of ``account`` the journal saw used on chain (settled, not pending)."""
+        marks = ", ".join("?" * len(PENDING))
+        rows = self._query(
+            f"SELECT MAX(nonce) FROM txs WHERE account=? AND status NOT IN ({marks})",
+            (account, *(s.value for s in PENDING)),
+        )
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
 
     def max_nonce(self, account: str) -> int | None:
         """The highest nonce the journal ever signed for ``account``."""
-        row = self._db.execute("SELECT MAX(nonce) FROM txs WHERE account=?", (account,)).fetchone()
-        return None if row[0] is None else int(row[0])
+        rows = self._query("SELECT MAX(nonce) FROM txs WHERE account=?", (account,))
+        return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
+def _insert_intent(db: sqlite3.Connection, new: NewIntent) -> int:
+    """Insert ``new`` as an ``open`` intent inside the caller's write; return its id."""
+    now = time.time()
+    cur = db.execute(
+        "INSERT INTO intents (created_at, updated_at, block, vaults, status, note) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (now, now, new.block, json.dumps(list(new.vaults)), IntentStatus.OPEN.value, new.note),
+    )
+    return int(cur.lastrowid or 0)
 
 
 def _tx(row: sqlite3.Row) -> TxRecord:

@@ -51,10 +51,17 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
-from keeper.chain.retry import is_transient, read_with_retry
+from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
 from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
-from keeper.execution.journal import PENDING, IntentStatus, Journal, TxRecord, TxStatus
+from keeper.execution.journal import (
+    PENDING,
+    IntentStatus,
+    Journal,
+    NewIntent,
+    TxRecord,
+    TxStatus,
+)
 from keeper.execution.transactions import (
     base_fee,
     build_tx,
@@ -203,9 +210,25 @@ class Sender:
         return self._next_nonce_after(self.chain_nonce("pending"))
 
     def _next_nonce_after(self, chain_pending: int) -> int:
-        """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce."""
+        """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce.
+
+        Raises:
+            RpcUnavailableError: The answer is at or below a nonce the journal saw used on chain
+                (a receipt of ours, or a stranger's transaction): the node is behind (a failover
+                endpoint that lags). Transient: nothing is signed, the next cycle asks again. A
+                new transaction there could only be refused, and its wait would find the old
+                receipt at that nonce and book it for the new batch.
+        """
         pending = self.journal.pending_nonces(self.address)
-        return max([chain_pending, *(n + 1 for n in pending)])
+        nonce = max([chain_pending, *(n + 1 for n in pending)])
+        settled = self.journal.max_settled_nonce(self.address)
+        if settled is not None and nonce <= settled:
+            raise RpcUnavailableError(
+                f"pending nonce {chain_pending} is at or below nonce {settled}, which the journal "
+                "saw used on chain: the node is behind; nothing signed",
+                "eth_getTransactionCount",
+            )
+        return nonce
 
     def _receipt(self, tx_hash: str) -> Any:
         try:
@@ -297,7 +320,7 @@ class Sender:
         """
         nonce = self.next_nonce()
         fees = initial_fees(self._base_fee(), self.tip, self.caps)
-        return self._journal_signed(lambda: intent_id, to, data, gas, fees, nonce, l1_fee)
+        return self._journal_signed(intent_id, to, data, gas, fees, nonce, l1_fee)
 
     def submit_new(
         self,
@@ -312,19 +335,21 @@ class Sender:
     ) -> TxRecord:
         """Open an intent for ``vaults`` and send its call: :meth:`submit` without orphans.
 
-        The intent is opened only once the nonce and the fees are known, right before the signed
-        row is written: a failure before that (a fee spike, an unreachable node) leaves nothing
-        in the journal. The L1 fee is priced on the exact signed bytes after the broadcast.
+        The intent is opened only once the nonce and the fees are known, in the same journal
+        write as the signed row: a failure before or during that write (a fee spike, an
+        unreachable node, a full disk) leaves nothing in the journal. The L1 fee is priced on
+        the exact signed bytes after the broadcast.
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
-            ExecutionError: The node refused the transaction.
+            ExecutionError: The node refused the transaction, or the journal cannot be written
+                (nothing sent).
         """
         chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
         nonce = self._next_nonce_after(chain)
         fees = initial_fees(base, self.tip, self.caps)
         record = self._journal_signed(
-            lambda: self.journal.open_intent(vaults, block, note=note),
+            NewIntent(tuple(vaults), block, note),
             to,
             data,
             gas,
@@ -348,7 +373,7 @@ class Sender:
 
     def _journal_signed(
         self,
-        intent: Callable[[], int],
+        intent: int | NewIntent,
         to: str,
         data: bytes,
         gas: int,
@@ -360,7 +385,7 @@ class Sender:
         raw, tx_hash = self._sign(to, data, gas, fees, nonce)
         fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
-            intent_id=intent(),
+            intent_id=intent,
             account=self.address,
             nonce=nonce,
             tx_hash=tx_hash,
@@ -428,7 +453,7 @@ class Sender:
             decoded = _decode_raw(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas
         record = self._journal_signed(
-            lambda: last.intent_id,
+            last.intent_id,
             to,
             data,
             gas,
@@ -745,6 +770,11 @@ class Sender:
         read, none when ``headers`` already holds that block's header, read with the head).
         Only when it changed are their receipts read one by one. A cycle with nothing recent in
         the journal reads nothing, and the journal is asked only for the rows not yet final.
+
+        A block at or below ``head`` that the node cannot find proves nothing: the read went to
+        a node behind the one that gave the head (a failover endpoint that lags). Nothing is
+        marked; the next cycle looks again. Only a block above the head is gone (the chain is
+        now shorter than it).
         """
         if head is None:
             if self.journal.newest_mined_block(self.address, reorged=True) is None:
@@ -756,7 +786,16 @@ class Sender:
             return []
         live = [r for r in recent if r.status is not TxStatus.REORGED]
         reorged: list[int] = []
-        if live and not self._still_canonical(max(live, key=_block), headers):
+        canonical = self._still_canonical(max(live, key=_block), head, headers) if live else True
+        if canonical is None:
+            logger.warning(
+                "block %d (our newest mined tx) not found at head %d: the node is behind; "
+                "checked again next cycle",
+                _block(max(live, key=_block)),
+                head,
+            )
+            return []
+        if not canonical:
             for rec in live:
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
@@ -776,14 +815,21 @@ class Sender:
                 self._settle(rec.nonce, rec, receipt)
         return reorged
 
-    def _still_canonical(self, rec: TxRecord, headers: Mapping[int, Any] | None = None) -> bool:
-        """Whether the block ``rec`` was mined in is still the chain's block at that height."""
+    def _still_canonical(
+        self, rec: TxRecord, head: int, headers: Mapping[int, Any] | None = None
+    ) -> bool | None:
+        """Whether the block ``rec`` was mined in is still the chain's block at that height.
+
+        ``None``: unknown (the node that answered is behind ``head``, see :meth:`check_reorgs`).
+        """
         number = _block(rec)
         known = headers.get(number) if headers else None
         try:
             block = known or read_with_retry(lambda: self.w3.eth.get_block(number))
         except BlockNotFound:
-            return False  # the chain is shorter now: that block is gone
+            # Above the head: the chain is shorter now, that block is gone. At or below it: this
+            # answer came from a node that has not seen it yet.
+            return False if number > head else None
         current = block.get("hash") if block is not None else None
         return current is not None and "0x" + bytes(current).hex() == rec.mined_block_hash
 

@@ -1,0 +1,79 @@
+"""After a failover, the primary endpoint gets its traffic back once its cool-down is over.
+
+Found by the chaos suite's ``harsh`` section (``python -m bench.chaos --sections harsh``): with
+``KEEPER_RPC_URLS=<primary>,<node 3 blocks behind>``, one failed request on the primary sent
+every later read to the lagging node for the rest of the run (2 requests reached the primary in
+215 s). The rank counted failures in a row, and only a success resets that count; a primary that
+is never asked again never succeeds again. The keeper then ran 3 blocks behind the chain: a
+median of 5 blocks from a band exit to its hedge instead of 2, and 32 ``stuck_tx`` alerts for
+transactions that were mined but whose receipts the lagging node did not have yet.
+
+With the cool-down fixed, the primary and a lagging node of the same speed still shared the
+reads (the rank was latency alone): an endpoint whose head is behind the others' is ranked down
+(the tests at the end).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow, status
+
+
+def test_a_primary_that_failed_once_is_asked_again_after_its_cool_down() -> None:
+    # B is the slower of the two (as a node that lags behind a proxy is): A is the better one.
+    s = Session({A: [status(502), ok("0xa")], B: [slow(0.05, "0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    time.sleep(max(0.0, p.health[0].cooling_until - time.monotonic()) + 0.05)
+    answers = [p.make_request("eth_blockNumber", [])["result"] for _ in range(5)]  # type: ignore[arg-type]
+    assert answers == ["0xa"] * 5
+    p.close()
+
+
+def test_a_primary_that_fails_again_cools_down_longer() -> None:
+    # Asked again after its cool-down and failing again, it cools for longer (no flapping).
+    s = Session({A: [status(502), status(502), ok("0xa")], B: [slow(0.05, "0xb")]})
+    p = provider(s, [A, B])
+    p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    first = p.health[0].cooling_until - time.monotonic()
+    time.sleep(max(0.0, first) + 0.05)
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.health[0].failures == 2
+    assert p.health[0].cooling_until - time.monotonic() > first
+    p.close()
+
+
+def head(number: int) -> Reply:
+    """An endpoint whose head is ``number``: ``eth_blockNumber`` and the latest block."""
+
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        if req["method"] == "eth_getBlockByNumber":
+            return {"jsonrpc": "2.0", "id": req["id"], "result": {"number": hex(number)}}
+        return {"jsonrpc": "2.0", "id": req["id"], "result": hex(number)}
+
+    return reply
+
+
+def test_an_endpoint_blocks_behind_the_others_loses_its_rank() -> None:
+    # B answers faster than A but is 3 blocks behind it: once both heads are known, reads go to
+    # A, not to whichever was faster last time.
+    s = Session({A: [slow(0.03, "0x64")], B: [head(97)]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x64"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x61"  # type: ignore[arg-type]
+    assert [p.make_request("eth_call", [])["result"] for _ in range(3)] == ["0x64"] * 3  # type: ignore[arg-type]
+    p.close()
+
+
+def test_a_head_seen_long_ago_does_not_rank_an_endpoint_down_for_good() -> None:
+    s = Session({A: [ok("0xa")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    now = time.monotonic()
+    p.health[0].saw_head(90, now - 60)  # last heard a minute ago (it was cooling down since)
+    p.health[1].saw_head(100, now)
+    p.health[0].latency_s, p.health[1].latency_s = 0.01, 0.05
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    p.close()
