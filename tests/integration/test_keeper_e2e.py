@@ -44,7 +44,7 @@ from keeper.devnet.stack import (
 from keeper.devnet.tx import account, transact
 from keeper.errors import ChainError, ConfigError
 from keeper.execution.decode import ErrorDecoder
-from keeper.execution.journal import TxStatus
+from keeper.execution.journal import Journal, TxStatus
 from keeper.execution.simulate import (
     REBALANCE_SELECTOR,
     REBALANCE_TO_SELECTOR,
@@ -658,3 +658,21 @@ def test_the_reorg_check_uses_the_header_the_head_poll_read(stack: Stack, tmp_pa
     assert k2.probe_headers is not None
     assert set(k2.probe_headers) == {probe}
     assert results[0].reorged_intents == (1,)
+
+
+def test_a_journal_of_another_chain_is_refused_at_start_up(stack: Stack, tmp_path: Path) -> None:
+    """A devnet restarted from genesis under an old journal: one line, before anything is sent.
+
+    The old journal's mined blocks are above the new chain's head and its nonces above the
+    account's: the keeper used to wait for a head past them, block after block.
+    """
+    k = _keeper(stack, tmp_path)  # binds the journal to this chain
+    assert k.sender is not None
+    k.sender.journal.close()
+    _keeper(stack, tmp_path).sender.journal.close()  # type: ignore[union-attr]  # same chain: fine
+    other = tmp_path / "other.sqlite"
+    Journal(other).bind_chain(31337, "0x" + "00" * 32)  # an earlier devnet's genesis
+    nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
+    with pytest.raises(ConfigError, match="another chain.*fresh journal"):
+        _keeper(stack, tmp_path, journal_path=other)
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce

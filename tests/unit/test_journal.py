@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from keeper.errors import NonceError
+from keeper.errors import ConfigError, NonceError
 from keeper.execution.journal import Journal
 
 ACCT = "0x" + "aa" * 20
@@ -145,3 +145,38 @@ def test_mined_since_reads_only_the_rows_not_yet_final(journal: Journal) -> None
     assert journal.newest_mined_block(ACCT) == 148  # the reorged one is not a probe target
     assert journal.newest_mined_block(ACCT, reorged=True) == 149
     assert journal.newest_mined_block(other) == 200
+
+
+GENESIS_A = "0x" + "aa" * 32
+GENESIS_B = "0x" + "bb" * 32
+
+
+def test_a_journal_belongs_to_the_chain_it_was_first_used_on(tmp_path: Path) -> None:
+    # A devnet restarted from genesis under the same journal file: the journal's mined blocks
+    # and nonces are another chain's. The keeper used to wait forever for a head past them.
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    j.bind_chain(31337, GENESIS_A)
+    j.bind_chain(31337, GENESIS_A)  # the same chain again: fine
+    j.close()
+    j = Journal(path)  # the binding is on disk
+    with pytest.raises(ConfigError) as err:
+        j.bind_chain(31337, GENESIS_B)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert str(path) in msg
+    assert "0xaaaaaaaa" in msg
+    assert "0xbbbbbbbb" in msg
+    assert "fresh journal" in msg
+    with pytest.raises(ConfigError, match="chain id 10"):
+        j.bind_chain(10, GENESIS_A)
+    j.close()
+
+
+def test_a_journal_from_before_the_binding_is_bound_on_first_use(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    j.open_intent(["0xA"], block=1)
+    j.bind_chain(8453, GENESIS_A)  # no binding yet: taken, not refused
+    with pytest.raises(ConfigError):
+        j.bind_chain(8453, GENESIS_B)
