@@ -164,6 +164,8 @@ def build_keeper(
     sender = None
     if signer is not None:
         sender = _sender(w3, settings, signer, journal, alerter, chain_id)
+        genesis = startup_step("reading the genesis block", lambda: w3.eth.get_block(0)["hash"])
+        sender.journal.bind_chain(chain_id, Web3.to_hex(genesis))
     return Keeper(
         w3=w3,
         vaults=vaults,

@@ -116,6 +116,10 @@ CREATE TABLE IF NOT EXISTS txs (
 CREATE INDEX IF NOT EXISTS txs_account_nonce ON txs(account, nonce);
 CREATE INDEX IF NOT EXISTS txs_status ON txs(status);
 CREATE INDEX IF NOT EXISTS txs_account_mined ON txs(account, mined_block);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
@@ -222,6 +226,41 @@ class Journal:
             return list(self._db.execute(sql, tuple(args)).fetchall())
         except sqlite3.Error as exc:
             raise ExecutionError(f"journal {self.path}: read failed: {exc}") from exc
+
+    # -- the chain ---------------------------------------------------------------------------
+    def bind_chain(self, chain_id: int, genesis_hash: str) -> None:
+        """Tie the journal to one chain, on first use; refuse any other chain after that.
+
+        A journal's nonces and mined blocks are one chain's. Under a devnet restarted from
+        genesis they are above the new chain's (its head, the account's nonce), and the keeper
+        would wait for a head past them. A journal written before this binding existed is bound
+        on its first use.
+
+        Raises:
+            ConfigError: The journal belongs to another chain (one line, naming both).
+        """
+        genesis = genesis_hash.lower()
+        with self._tx() as db:
+            rows = {
+                r["key"]: r["value"]
+                for r in db.execute(
+                    "SELECT key, value FROM meta WHERE key IN ('chain_id', 'genesis')"
+                )
+            }
+            if not rows:
+                db.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    (("chain_id", str(chain_id)), ("genesis", genesis)),
+                )
+                return
+        if rows.get("chain_id") != str(chain_id) or rows.get("genesis") != genesis:
+            raise ConfigError(
+                f"journal {self.path} belongs to another chain (chain id "
+                f"{rows.get('chain_id')}, genesis {str(rows.get('genesis'))[:10]}…) than the "
+                f"RPC's (chain id {chain_id}, genesis {genesis[:10]}…), e.g. a devnet restarted "
+                "from genesis: start with a fresh journal (set KEEPER_JOURNAL_PATH to a new "
+                "file, or move this one away)"
+            )
 
     # -- intents ----------------------------------------------------------------------------
     def open_intent(self, vaults: Sequence[str], block: int, note: str = "") -> int:

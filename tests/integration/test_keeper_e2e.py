@@ -673,6 +673,6 @@ def test_a_journal_of_another_chain_is_refused_at_start_up(stack: Stack, tmp_pat
     other = tmp_path / "other.sqlite"
     Journal(other).bind_chain(31337, "0x" + "00" * 32)  # an earlier devnet's genesis
     nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
-    with pytest.raises(ConfigError, match="another chain.*fresh journal"):
+    with pytest.raises(ConfigError, match=r"another chain.*fresh journal"):
         _keeper(stack, tmp_path, journal_path=other)
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
