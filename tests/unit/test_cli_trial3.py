@@ -1,0 +1,91 @@
+"""A new user's trial of the CLI (trial 3): per-action help for ``keeper vault``, the backtest's
+cost flags under ``--costs none``, and one-line refusals of bad input. No node needed."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from keeper.cli import main
+
+ACTIONS = ("info", "deposit", "withdraw", "redeem", "request-redeem", "claim", "fill")
+
+
+def _help(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        main([*argv, "--help"])
+    assert exit_info.value.code == 0
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_each_vault_action_has_its_own_help_with_an_example(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _help(capsys, "vault", action)
+    assert out.startswith(f"usage: keeper vault {action} "), out
+    assert f"keeper vault {action} --vault 0x" in out  # an example of this action
+    assert "--vault ADDR" in out
+    assert "--json" in out
+
+
+@pytest.mark.parametrize(
+    ("action", "flag", "others"),
+    [
+        ("deposit", "--amount X", ("--shares", "--owner")),
+        ("withdraw", "--amount X", ("--shares", "--owner")),
+        ("redeem", "--shares X", ("--amount", "--owner")),
+        ("request-redeem", "--shares X", ("--amount", "--owner")),
+        ("info", "--owner ADDR", ("--amount", "--shares")),
+        ("claim", "--shares X", ("--amount", "--owner")),
+    ],
+)
+def test_vault_action_help_shows_only_its_arguments_and_their_units(
+    action: str, flag: str, others: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _help(capsys, "vault", action)
+    assert flag in out
+    for other in others:
+        assert other not in out, f"{action} --help lists {other}"
+    if "amount" in flag:
+        assert "asset units" in out
+    if "shares" in flag:
+        assert "share units" in out
+
+
+def test_vault_help_lists_the_actions_and_points_at_their_help(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = _help(capsys, "vault")
+    for action in ACTIONS:
+        assert action in out
+    assert "keeper vault ACTION --help" in out
+
+
+def test_vault_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    assert "default: the signer" in _help(capsys, "vault", "info")
+    assert "default: all that is claimable" in _help(capsys, "vault", "claim")
+    assert "default: KEEPER_RPC_URL" in _help(capsys, "vault", "deposit")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["withdraw", "--shares", "1"],
+        ["redeem", "--amount", "1"],
+        ["fill", "--shares", "1"],
+        ["info", "--amount", "1"],
+    ],
+)
+def test_a_flag_another_action_takes_is_refused_in_one_line(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KEEPER_PRIVATE_KEY", raising=False)
+    args = ["vault", argv[0], "--vault", "0x" + "11" * 20, "--rpc-url", "http://127.0.0.1:9"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--env-file", os.devnull, *argv[1:]])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("keeper: error: unrecognized arguments: ")
