@@ -72,8 +72,8 @@ def test_vault_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> No
 @pytest.mark.parametrize(
     "argv",
     [
-        ["withdraw", "--shares", "1"],
-        ["redeem", "--amount", "1"],
+        ["withdraw", "--amount", "1", "--shares", "1"],
+        ["redeem", "--shares", "1", "--amount", "1"],
         ["fill", "--shares", "1"],
         ["info", "--amount", "1"],
     ],
