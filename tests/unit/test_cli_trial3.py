@@ -89,3 +89,45 @@ def test_a_flag_another_action_takes_is_refused_in_one_line(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("keeper: error: unrecognized arguments: ")
+
+
+# ------------------------------------------------- (2) backtest: cost flags under --costs none
+BACKTEST = ["backtest", "--paths", "50", "--steps", "10", "--seed", "3", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    ("costs", "flags", "named"),
+    [
+        (["--costs", "none"], ["--gas-price-gwei", "5"], "--gas-price-gwei"),
+        (
+            ["--costs", "none"],
+            ["--l1-fee-wei", "100", "--eth-usd", "2000"],
+            "--l1-fee-wei, --eth-usd",
+        ),
+        ([], ["--pool-fee-bps", "30"], "--pool-fee-bps"),  # --costs none is the default
+        (["--costs", "none"], ["--impact-coef=0.001"], "--impact-coef"),
+        (["--costs", "none"], ["--gas-direct", "0", "--l1-fee-direct-wei", "1"], "--gas-direct"),
+    ],
+)
+def test_backtest_refuses_cost_flags_without_costs_l2(
+    costs: list[str],
+    flags: list[str],
+    named: str,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: object,
+) -> None:
+    code = main([*BACKTEST, *costs, *flags, "--json", "-"])
+    captured = capsys.readouterr()
+    assert code != 0, "the cost flags were silently ignored"
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1, captured.err
+    assert err[0].startswith("keeper: error: ")
+    assert named in err[0]
+    assert "--costs l2" in err[0]
+
+
+def test_backtest_cost_flags_still_apply_with_costs_l2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*BACKTEST, "--costs", "l2", "--gas-price-gwei", "5", "--json", "-"]) == 0
+    capsys.readouterr()
+    assert main([*BACKTEST, "--costs", "none", "--json", "-"]) == 0
