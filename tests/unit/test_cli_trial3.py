@@ -4,10 +4,13 @@ cost flags under ``--costs none``, and one-line refusals of bad input. No node n
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 
 from keeper.cli import main
+from keeper.errors import ConfigError
+from keeper.settings import load_settings
 
 ACTIONS = ("info", "deposit", "withdraw", "redeem", "request-redeem", "claim", "fill")
 
@@ -131,3 +134,86 @@ def test_backtest_cost_flags_still_apply_with_costs_l2(capsys: pytest.CaptureFix
     assert main([*BACKTEST, "--costs", "l2", "--gas-price-gwei", "5", "--json", "-"]) == 0
     capsys.readouterr()
     assert main([*BACKTEST, "--costs", "none", "--json", "-"]) == 0
+
+
+# ------------------------------------------------------ (3) bad .env and environment values
+SECRET = "0x" + "4c" * 32
+
+
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(os.environ):
+        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
+            monkeypatch.delenv(name)
+
+
+@pytest.mark.parametrize(
+    ("where", "typo", "meant"),
+    [
+        ("env", "KEEPER_PRIVATEKEY", "KEEPER_PRIVATE_KEY"),
+        ("dotenv", "KEEPER_PRIVATE_KEYS", "KEEPER_PRIVATE_KEY"),
+        ("dotenv", "KEEPER_POLCY", "KEEPER_POLICY"),
+        ("env", "KEEPER_RPC_ULR", "KEEPER_RPC_URL"),
+    ],
+)
+def test_a_misspelt_setting_is_refused_naming_the_right_one(
+    where: str,
+    typo: str,
+    meant: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A misspelt KEEPER_PRIVATE_KEY used to leave the keeper silently in dry-run mode.
+    _clean_env(monkeypatch)
+    env_file = tmp_path / ".env"
+    env_file.write_text("KEEPER_RPC_URL=http://127.0.0.1:9\n")
+    if where == "env":
+        monkeypatch.setenv(typo, SECRET)
+    else:
+        env_file.write_text(f"KEEPER_RPC_URL=http://127.0.0.1:9\n{typo}={SECRET}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=env_file)
+    message = str(info.value)
+    assert typo in message
+    assert meant in message
+    assert SECRET not in message
+    assert "\n" not in message
+
+
+def test_settings_of_other_tools_are_not_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deploy script reads KEEPER_ADDRESS; tests set KEEPER_ARTIFACTS_DIR and KEEPER_CHROMIUM.
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("KEEPER_ADDRESS", "0x" + "12" * 20)
+    env_file = tmp_path / ".env"
+    env_file.write_text("KEEPER_ADDRESS=0x" + "12" * 20 + "\nKEEPER_CHROMIUM=/usr/bin/x\n")
+    assert load_settings(env_file=env_file).private_key is None
+
+
+def test_a_dotenv_line_that_does_not_parse_is_one_error_without_its_text(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "KEEPER_PRIVATE_KEY 0x..." (no "=") was skipped with a warning: the keeper ran dry.
+    _clean_env(monkeypatch)
+    env_file = tmp_path / "keeper.env"
+    env_file.write_text(f"KEEPER_RPC_URL=http://127.0.0.1:9\nKEEPER_PRIVATE_KEY {SECRET}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=env_file)
+    message = str(info.value)
+    assert str(env_file) in message
+    assert "line 2" in message
+    assert SECRET not in message
+    assert SECRET[2:] not in message
+
+
+@pytest.mark.parametrize("limit", ["-3", "0"])
+def test_status_refuses_a_limit_below_one(
+    limit: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["status", "--journal", str(journal), "--limit", limit])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "--limit" in err[0]
