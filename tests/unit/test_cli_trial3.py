@@ -3,6 +3,7 @@ cost flags under ``--costs none``, and one-line refusals of bad input. No node n
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -217,3 +218,20 @@ def test_status_refuses_a_limit_below_one(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "--limit" in err[0]
+
+
+@pytest.mark.parametrize(
+    ("entry", "field"), [({"chain_id": "abc"}, "chain_id"), ({"lens": "0x1234"}, "lens")]
+)
+def test_a_bad_value_in_the_addresses_file_is_reported_by_the_file(
+    entry: dict[str, str], field: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was reported as KEEPER_CHAIN_ID / KEEPER_LENS, which the user never set.
+    _clean_env(monkeypatch)
+    path = tmp_path / "devnet.json"
+    path.write_text(json.dumps({"vaults": ["0x" + "33" * 20], **entry}))
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None, addresses=path)
+    message = str(info.value)
+    assert f"{path}: {field}" in message
+    assert f"KEEPER_{field.upper()}" not in message
