@@ -412,8 +412,11 @@ def load_settings(
         file = addresses or (Path(where.addresses_file) if where.addresses_file else None)
         merged: dict[str, Any] = {}
         if file is not None:
-            merged.update(read_addresses_file(file))
+            from_file = read_addresses_file(file)
+            merged.update(from_file)
             merged["addresses_file"] = file
+            for field in from_file:  # a bad value there is the file's, unless a flag overrode it
+                names.setdefault(field, f"{file}: {field}")
             _check_chain_ids(where.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
