@@ -235,3 +235,19 @@ def test_a_bad_value_in_the_addresses_file_is_reported_by_the_file(
     message = str(info.value)
     assert f"{path}: {field}" in message
     assert f"KEEPER_{field.upper()}" not in message
+
+
+@pytest.mark.parametrize("url", ["notaurl", "hooks.example.com/T000/SECRET", "ftp://x/SECRET"])
+def test_an_alert_webhook_url_without_http_is_refused_without_echoing_it(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # It was accepted, and every alert then failed to send (logged, never delivered).
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("KEEPER_ALERT_WEBHOOK_URL", url)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    message = str(info.value)
+    assert message.startswith("KEEPER_ALERT_WEBHOOK_URL: ")
+    assert "http" in message
+    assert url not in message
+    assert "SECRET" not in message
