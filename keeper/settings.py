@@ -280,6 +280,16 @@ class Settings(CycleConfig, BaseSettings):
             return value.strip()
         return None
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        # The URL often carries a token (Slack, Discord): the message never shows it.
+        if value is not None:
+            scheme = value.get_secret_value().strip().partition("://")[0].lower()
+            if scheme not in ("http", "https"):
+                raise ValueError("must be an http:// or https:// URL (the value is not shown)")
+        return value
+
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:
         if self.private_key is not None and self.keystore_path is not None:
