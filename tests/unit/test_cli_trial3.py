@@ -251,3 +251,19 @@ def test_an_alert_webhook_url_without_http_is_refused_without_echoing_it(
     assert "http" in message
     assert url not in message
     assert "SECRET" not in message
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_bad_policy_is_reported_before_any_network(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It was checked only after connecting: with the RPC down, the user saw the RPC error first,
+    # fixed it, and only then learnt the policy was wrong.
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
+    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "33" * 20)
+    args = [command, "--rpc-url", "http://127.0.0.1:9", "--policy", "bogus:x=1"]
+    assert main([*args, "--env-file", os.devnull]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("keeper: error: ")
+    assert "unknown family 'bogus'" in err[-1]
