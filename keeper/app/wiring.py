@@ -79,7 +79,7 @@ def connect_keeper(
 ) -> Keeper:
     """Open the configured RPC and wire a keeper over it.
 
-    Key and keystore problems are reported before any network access.
+    Key, keystore and policy problems are reported before any network access.
 
     Args:
         settings: The keeper's settings.
@@ -92,6 +92,7 @@ def connect_keeper(
         ChainError: The RPC cannot be reached or is on another chain.
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
+    parse_policy(settings.policy)  # a bad policy is a config error: say so before any network
     w3 = connect(
         settings.rpc_urls,
         expected_chain_id=settings.chain_id,
