@@ -130,3 +130,15 @@ def test_a_non_positive_oracle_answer_prints_no_raw_numpy_warnings(
     for line in proc.stderr.splitlines():
         if line.strip():
             json.loads(line)  # only the keeper's JSON log lines (the oracle alerts)
+
+
+@pytest.mark.parametrize("what", ["eoa", "token"])
+def test_web_refuses_a_vault_address_that_is_not_a_vault(
+    what: str, devnet: Devnet, tmp_path: Path
+) -> None:
+    # keeper web served an EOA or a token as a vault; the page then failed on every read.
+    vault = account(ANVIL_KEYS[6]).address if what == "eoa" else devnet.stack.usdc
+    args = ["web", "--addresses", _addresses(tmp_path, devnet, vaults=[vault]), "--port", "0"]
+    proc = _run(tmp_path, *args)
+    line = _error_line(proc)
+    assert f"{vault} is not a vault" in line

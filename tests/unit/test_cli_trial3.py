@@ -280,3 +280,12 @@ def test_run_refuses_max_cycles_below_one(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "--max-cycles" in err[0]
+
+
+def test_web_config_refuses_a_chain_id_that_is_not_a_number() -> None:
+    # It ended in a ValueError traceback.
+    from keeper.app.web import build_config
+
+    addresses = {"chain_id": "abc", "vaults": ["0x" + "33" * 20]}
+    with pytest.raises(ConfigError, match="chain_id 'abc' is not a number"):
+        build_config(addresses, rpc_url="http://127.0.0.1:9", chain_id=31337)
