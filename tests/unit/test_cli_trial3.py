@@ -289,3 +289,23 @@ def test_web_config_refuses_a_chain_id_that_is_not_a_number() -> None:
     addresses = {"chain_id": "abc", "vaults": ["0x" + "33" * 20]}
     with pytest.raises(ConfigError, match="chain_id 'abc' is not a number"):
         build_config(addresses, rpc_url="http://127.0.0.1:9", chain_id=31337)
+
+
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_missing_lens_is_reported_before_any_network_and_names_the_file_key(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # It was found only after connecting (the RPC error came first), and named KEEPER_LENS alone
+    # to a user whose addresses come from a file.
+    _clean_env(monkeypatch)
+    path = tmp_path / "devnet.json"
+    path.write_text(json.dumps({"vaults": ["0x" + "33" * 20], "batcher": "0x" + "22" * 20}))
+    args = [command, "--addresses", str(path), "--rpc-url", "http://127.0.0.1:9"]
+    assert main([*args, "--env-file", os.devnull]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "KEEPER_LENS" in err[0]
+    assert "'lens' in the addresses file" in err[0]
