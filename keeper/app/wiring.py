@@ -79,7 +79,7 @@ def connect_keeper(
 ) -> Keeper:
     """Open the configured RPC and wire a keeper over it.
 
-    Key, keystore and policy problems are reported before any network access.
+    Key, keystore, lens and policy problems are reported before any network access.
 
     Args:
         settings: The keeper's settings.
@@ -92,7 +92,9 @@ def connect_keeper(
         ChainError: The RPC cannot be reached or is on another chain.
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
-    parse_policy(settings.policy)  # a bad policy is a config error: say so before any network
+    # Configuration errors are reported before any network access.
+    _require_lens(settings)
+    parse_policy(settings.policy)
     w3 = connect(
         settings.rpc_urls,
         expected_chain_id=settings.chain_id,
@@ -125,6 +127,17 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     return startup_step(
         "checking the vaults", lambda: validate_vaults(w3, vaults, attempts=settings.rpc_retries)
     )
+
+
+def _require_lens(settings: Settings) -> str:
+    """The lens address.
+
+    Raises:
+        ConfigError: None is configured.
+    """
+    if settings.lens is None:
+        raise ConfigError("no VaultLens address: set KEEPER_LENS, or 'lens' in the addresses file")
+    return settings.lens
 
 
 def check_lens(w3: Web3, lens: str, vaults: list[str], *, attempts: int = 3) -> None:
@@ -163,8 +176,7 @@ def build_keeper(
     Raises:
         ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore.
     """
-    if settings.lens is None:
-        raise ConfigError("KEEPER_LENS is not set (the VaultLens address)")
+    lens = _require_lens(settings)
     if dry_run:
         signer = None
     elif signer is None:
@@ -172,7 +184,6 @@ def build_keeper(
     if signer is not None and settings.batcher is None:
         raise ConfigError("KEEPER_BATCHER is not set (the RebalanceBatcher address)")
     vaults = resolve_vaults(w3, settings)
-    lens = settings.lens
     startup_step(
         "checking the lens", lambda: check_lens(w3, lens, vaults, attempts=settings.rpc_retries)
     )
@@ -194,9 +205,7 @@ def build_keeper(
     return Keeper(
         w3=w3,
         vaults=vaults,
-        lens=LensReader(
-            w3, settings.lens, chunk=settings.lens_chunk, attempts=settings.rpc_retries
-        ),
+        lens=LensReader(w3, lens, chunk=settings.lens_chunk, attempts=settings.rpc_retries),
         policy=parse_policy(settings.policy),
         config=settings.cycle,
         batcher=settings.batcher,
