@@ -7,7 +7,6 @@ import logging
 from typing import Any
 
 from keeper.app.loop import keep
-from keeper.arguments import positive_int
 from keeper.ops.logs import setup_logging
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 
@@ -31,10 +30,7 @@ def register(subparsers: Any) -> None:
     add_settings_args(p)
     p.add_argument("--dry-run", action="store_true", help="never sign, even with a key")
     p.add_argument(
-        "--max-cycles",
-        type=positive_int,
-        metavar="N",
-        help="stop after N cycles, N >= 1 (default: run forever)",
+        "--max-cycles", type=int, metavar="N", help="stop after N cycles (default: run forever)"
     )
     p.add_argument("--text-logs", action="store_true", help="plain-text logs instead of JSON")
     p.set_defaults(func=run)
