@@ -269,19 +269,6 @@ def test_a_bad_policy_is_reported_before_any_network(
     assert "unknown family 'bogus'" in err[-1]
 
 
-@pytest.mark.parametrize("value", ["0", "-1"])
-def test_run_refuses_max_cycles_below_one(
-    value: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    _clean_env(monkeypatch)
-    with pytest.raises(SystemExit) as exit_info:
-        main(["run", "--rpc-url", "http://127.0.0.1:9", "--max-cycles", value])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1
-    assert "--max-cycles" in err[0]
-
-
 def test_web_config_refuses_a_chain_id_that_is_not_a_number() -> None:
     # It ended in a ValueError traceback.
     from keeper.app.web import build_config
