@@ -28,3 +28,19 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2."""
         one_line = " ".join(message.split())
         self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for a count that must be at least 1 (``--limit``).
+
+    Raises:
+        argparse.ArgumentTypeError: Not a whole number, or below 1 (argparse prints it as
+            ``argument --limit: must be a whole number >= 1, got '-3'``).
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
+    return value

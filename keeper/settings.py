@@ -15,12 +15,15 @@ dry-run mode: it observes and decides, and never signs.
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
+from dotenv.parser import parse_stream
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_hex_address, to_checksum_address
@@ -277,6 +280,16 @@ class Settings(CycleConfig, BaseSettings):
             return value.strip()
         return None
 
+    @field_validator("alert_webhook_url")
+    @classmethod
+    def _check_webhook(cls, value: SecretStr | None) -> SecretStr | None:
+        # The URL often carries a token (Slack, Discord): the message never shows it.
+        if value is not None:
+            scheme = value.get_secret_value().strip().partition("://")[0].lower()
+            if scheme not in ("http", "https"):
+                raise ValueError("must be an http:// or https:// URL (the value is not shown)")
+        return value
+
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:
         if self.private_key is not None and self.keystore_path is not None:
@@ -393,8 +406,11 @@ def load_settings(
         **overrides: Field values that win over everything else (e.g. from CLI flags).
 
     Raises:
-        ConfigError: One line naming every bad field; secrets are never echoed.
+        ConfigError: One line naming every bad field; secrets are never echoed. Also a line of
+            the dotenv file that does not parse, or a ``KEEPER_*`` name that is not a setting
+            but close to one (a misspelt ``KEEPER_PRIVATE_KEY`` would run the keeper dry).
     """
+    _check_env_names(env_file)
     names = {k: v for k, v in (flags or {}).items() if overrides.get(k) is not None}
     if "rpc_url" in names and overrides.get("rpc_urls") is None:
         names["rpc_urls"] = names["rpc_url"]  # the list is split from the flag's value
@@ -406,8 +422,11 @@ def load_settings(
         file = addresses or (Path(where.addresses_file) if where.addresses_file else None)
         merged: dict[str, Any] = {}
         if file is not None:
-            merged.update(read_addresses_file(file))
+            from_file = read_addresses_file(file)
+            merged.update(from_file)
             merged["addresses_file"] = file
+            for field in from_file:  # a bad value there is the file's, unless a flag overrode it
+                names.setdefault(field, f"{file}: {field}")
             _check_chain_ids(where.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
@@ -416,6 +435,52 @@ def load_settings(
         return Settings(_env_file=env_file, **merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, names)) from None
+
+
+#: ``KEEPER_*`` names that other tools read, never taken for a misspelt setting: the deploy
+#: script's ``KEEPER_ADDRESS`` and the test suite's own.
+_OTHER_TOOLS_NAMES = frozenset(
+    {"KEEPER_ADDRESS", "KEEPER_ARTIFACTS_DIR", "KEEPER_CHROMIUM", "KEEPER_UPDATE_SCREENSHOTS"}
+)
+
+
+def _check_env_names(env_file: Path | str | None) -> None:
+    """Refuse a dotenv line that does not parse, and a ``KEEPER_*`` name close to a setting's.
+
+    pydantic-settings ignores both (python-dotenv only logs a warning for the first): a
+    ``KEEPER_PRIVATE_KEY 0x...`` line without ``=``, or ``KEEPER_PRIVATEKEY=0x...``, used to
+    leave the keeper without its signer, in dry-run mode. A ``KEEPER_*`` name that is far from
+    every setting may belong to another tool and is left alone. Neither message shows a value.
+
+    Raises:
+        ConfigError: The file and line of the first line that does not parse, or the first
+            misspelt name, where it was found and the setting it is close to.
+    """
+    found = {name.upper(): "the environment" for name in os.environ}
+    if env_file is not None and Path(env_file).is_file():
+        with open(env_file, encoding="utf-8") as stream:
+            for binding in parse_stream(stream):
+                text = binding.original.string
+                if binding.error:
+                    line = binding.original.line + text[: len(text) - len(text.lstrip())].count(
+                        "\n"
+                    )
+                    raise ConfigError(
+                        f"{env_file} line {line} is not a KEY=VALUE line (not shown: it may hold "
+                        "a secret)"
+                    )
+                if binding.key is not None:
+                    found.setdefault(binding.key.upper(), str(env_file))
+    known = [f"KEEPER_{name.upper()}" for name in Settings.model_fields]
+    for name, where in found.items():
+        if not name.startswith("KEEPER_") or name in known or name in _OTHER_TOOLS_NAMES:
+            continue
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.8)
+        if close:
+            raise ConfigError(
+                f"{name} (in {where}) is not a setting: did you mean {close[0]}? "
+                "(every setting is in .env.example)"
+            )
 
 
 class _Where(BaseSettings):

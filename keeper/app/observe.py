@@ -57,7 +57,12 @@ class Observation:
 
 def observe(keeper: Keeper) -> Observation:
     """Read every vault through the lean lens and keep the healthy ones, alerting on the rest."""
-    book = book_of(keeper.lens.read_lean(keeper.vaults))
+    snapshot = keeper.lens.read_lean(keeper.vaults)
+    # Every vault is priced at once, including one whose oracle answer is 0 or negative; its
+    # NaN Greeks are harmless (it is skipped just below, with an alert), but numpy would print
+    # a RuntimeWarning into the JSON log stream for them.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        book = book_of(snapshot)
     snap, d = book.snap, book.derived
     now = snap.block_timestamp
     oi, vi = snap.oracle_idx, snap.venue_idx

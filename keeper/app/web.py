@@ -30,7 +30,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from web3 import Web3
+
 from keeper.chain.artifacts import load_abi
+from keeper.chain.vaults import validate_vaults
 from keeper.errors import ConfigError
 from keeper.locations import PROJECT_ROOT
 from keeper.settings import checksum
@@ -138,10 +141,16 @@ def build_config(
     if not vaults and factory is None:
         raise ConfigError("addresses file names no vaults and no factory: nothing to show")
     file_chain = addresses.get("chain_id", addresses.get("chainId"))
-    if file_chain is not None and int(file_chain) != chain_id:
-        raise ConfigError(
-            f"addresses file is for chain {int(file_chain)} but the RPC node is on chain {chain_id}"
-        )
+    if file_chain is not None:
+        try:
+            file_chain_id = int(file_chain)
+        except (TypeError, ValueError):
+            raise ConfigError(f"addresses file: chain_id {file_chain!r} is not a number") from None
+        if file_chain_id != chain_id:
+            raise ConfigError(
+                f"addresses file is for chain {file_chain_id} but the RPC node is on chain "
+                f"{chain_id}"
+            )
     abis = {name: list(load_abi(contract, source)) for name, (contract, source) in ABIS.items()}
     return WebConfig(
         rpc_url=rpc_url,
@@ -152,6 +161,15 @@ def build_config(
         history_blocks=history_blocks,
         abis=abis,
     )
+
+
+def check_vaults(w3: Web3, config: WebConfig) -> None:
+    """Check every vault the page will show is a vault, as ``keeper run`` does at start-up.
+
+    Raises:
+        ConfigError: ``"<address> is not a vault (...)"`` for the first one that is not.
+    """
+    validate_vaults(w3, list(config.vaults))
 
 
 def is_loopback(host: str) -> bool:

@@ -3,10 +3,11 @@
 The only code in the application that reads settings; every collaborator it builds is passed in
 to the cycle. The web3 connection is opened by the caller and passed here.
 
-Every start-up read (the chain id, the vaults, the batcher and the signer's keeper role, the
-L1-fee reader) is one named *step*: a transient failure is retried until the current deadline
-(``keeper run`` sets ``KEEPER_STARTUP_TIMEOUT_S``), then the keeper gives up with one line that
-says which step and why. The journal is reconciled later, in the loop, under its error handling.
+Every start-up read (the chain id, the vaults, the lens, the batcher and the signer's keeper
+role, the L1-fee reader) is one named *step*: a transient failure is retried until the current
+deadline (``keeper run`` sets ``KEEPER_STARTUP_TIMEOUT_S``), then the keeper gives up with one
+line that says which step and why. The journal is reconciled later, in the loop, under its
+error handling.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from keeper.app.collaborators import Keeper
 from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
-from keeper.chain.retry import backoff_s, is_transient, remaining_s
+from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
 from keeper.chain.vaults import check_batcher, factory_vaults, validate_vaults
 from keeper.errors import ChainError, ConfigError
 from keeper.execution.decode import ErrorDecoder
@@ -78,7 +79,7 @@ def connect_keeper(
 ) -> Keeper:
     """Open the configured RPC and wire a keeper over it.
 
-    Key and keystore problems are reported before any network access.
+    Key, keystore, lens and policy problems are reported before any network access.
 
     Args:
         settings: The keeper's settings.
@@ -91,6 +92,9 @@ def connect_keeper(
         ChainError: The RPC cannot be reached or is on another chain.
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
+    # Configuration errors are reported before any network access.
+    _require_lens(settings)
+    parse_policy(settings.policy)
     w3 = connect(
         settings.rpc_urls,
         expected_chain_id=settings.chain_id,
@@ -125,6 +129,38 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     )
 
 
+def _require_lens(settings: Settings) -> str:
+    """The lens address.
+
+    Raises:
+        ConfigError: None is configured.
+    """
+    if settings.lens is None:
+        raise ConfigError("no VaultLens address: set KEEPER_LENS, or 'lens' in the addresses file")
+    return settings.lens
+
+
+def check_lens(w3: Web3, lens: str, vaults: list[str], *, attempts: int = 3) -> None:
+    """Check ``lens`` is a VaultLens: it has code and answers a lean read of the first vault.
+
+    Without this, a wrong lens address (an EOA, a token) passed every start-up check and each
+    cycle then failed on an answer that was not a lean snapshot.
+
+    Raises:
+        ConfigError: One line naming the address: no code there, or not a VaultLens.
+    """
+    where = "check KEEPER_LENS or the addresses file's lens"
+    code = read_with_retry(lambda: bytes(w3.eth.get_code(lens)), attempts=attempts)  # type: ignore[arg-type]
+    if len(code) == 0:
+        raise ConfigError(f"lens {lens} has no contract code, so it is not a VaultLens ({where})")
+    try:
+        LensReader(w3, lens, attempts=attempts, book_cache=False).read_lean(vaults[:1])
+    except ChainError as exc:
+        if is_transient(exc):
+            raise
+        raise ConfigError(f"{lens} is not a VaultLens ({_first_line(exc)}; {where})") from None
+
+
 def build_keeper(
     w3: Web3,
     settings: Settings,
@@ -140,8 +176,7 @@ def build_keeper(
     Raises:
         ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore.
     """
-    if settings.lens is None:
-        raise ConfigError("KEEPER_LENS is not set (the VaultLens address)")
+    lens = _require_lens(settings)
     if dry_run:
         signer = None
     elif signer is None:
@@ -149,6 +184,9 @@ def build_keeper(
     if signer is not None and settings.batcher is None:
         raise ConfigError("KEEPER_BATCHER is not set (the RebalanceBatcher address)")
     vaults = resolve_vaults(w3, settings)
+    startup_step(
+        "checking the lens", lambda: check_lens(w3, lens, vaults, attempts=settings.rpc_retries)
+    )
     if settings.batcher is not None:
         batcher = settings.batcher
         keeper_address = signer.address if signer is not None else None
@@ -169,9 +207,7 @@ def build_keeper(
     return Keeper(
         w3=w3,
         vaults=vaults,
-        lens=LensReader(
-            w3, settings.lens, chunk=settings.lens_chunk, attempts=settings.rpc_retries
-        ),
+        lens=LensReader(w3, lens, chunk=settings.lens_chunk, attempts=settings.rpc_retries),
         policy=parse_policy(settings.policy),
         config=settings.cycle,
         batcher=settings.batcher,

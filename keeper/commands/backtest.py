@@ -38,7 +38,7 @@ policies (repeat --policy; the same code the live keeper runs):
                                 longest, default {DEFAULT_HORIZON_CAP_S:.0f} s ({_CAP_DAYS:g} days)
 
 costs:
-  --costs none   no trading costs (the default; the cost flags are then ignored)
+  --costs none   no trading costs (the default; a cost flag with it is an error)
   --costs l2     per rebalance: gas_direct x gas price + its L1 data fee (OP-Stack Fjord
                  formula), the vault's own transaction, as the live keeper sends a lone vault
                  (--gas-direct 0: a batch of one, (gas_fixed + gas_per_vault + gas_swap) x gas
@@ -160,43 +160,49 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--costs",
         choices=("none", "l2"),
         default="none",
-        help="trading costs (default: none); the cost flags below apply only with --costs l2",
+        help="trading costs (default: none); the cost flags below apply only with --costs l2 "
+        "(given with none, they are refused)",
     )
+    # The cost flags default to None so that one given with --costs none is known and refused
+    # (_costs); their defaults are l2_default_costs()'s, filled in there and shown here.
     d = l2_default_costs()
-    h.add_argument("--gas-fixed", type=int, default=d.gas_fixed, help="L2 gas per transaction")
+    h.add_argument("--gas-fixed", type=int, help=f"L2 gas per transaction (default {d.gas_fixed})")
     h.add_argument(
         "--gas-per-vault",
         type=int,
-        default=d.gas_per_vault,
-        help="L2 gas per vault, its swap excluded",
+        help=f"L2 gas per vault, its swap excluded (default {d.gas_per_vault})",
     )
-    h.add_argument("--gas-swap", type=int, default=d.gas_swap, help="L2 gas of the one pool swap")
+    h.add_argument(
+        "--gas-swap", type=int, help=f"L2 gas of the one pool swap (default {d.gas_swap})"
+    )
     h.add_argument(
         "--gas-direct",
         type=int,
-        default=d.gas_direct,
-        help="L2 gas of a lone vault's own rebalance, its swap included (0: a batch of one)",
+        help="L2 gas of a lone vault's own rebalance, its swap included (0: a batch of one; "
+        f"default {d.gas_direct})",
     )
-    h.add_argument("--gas-price-gwei", type=float, default=d.gas_price_wei / 1e9)
+    h.add_argument(
+        "--gas-price-gwei",
+        type=float,
+        help=f"L2 gas price, gwei (default {d.gas_price_wei / 1e9:g})",
+    )
     h.add_argument(
         "--l1-fee-wei",
         type=int,
-        default=d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei,
-        help="L1 data fee of a one-vault batch, wei",
+        help="L1 data fee of a one-vault batch, wei "
+        f"(default {d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei})",
     )
     h.add_argument(
         "--l1-fee-direct-wei",
         type=int,
-        default=d.l1_fee_direct_wei,
-        help="L1 data fee of a lone vault's own rebalance, wei",
+        help=f"L1 data fee of a lone vault's own rebalance, wei (default {d.l1_fee_direct_wei})",
     )
-    h.add_argument("--eth-usd", type=float, default=d.eth_usd)
-    h.add_argument("--pool-fee-bps", type=float, default=d.pool_fee_bps)
+    h.add_argument("--eth-usd", type=float, help=f"ETH price, USD (default {d.eth_usd:g})")
+    h.add_argument("--pool-fee-bps", type=float, help=f"pool fee, bps (default {d.pool_fee_bps:g})")
     h.add_argument(
         "--impact-coef",
         type=float,
-        default=d.impact_coef,
-        help="fractional slippage per USD traded (1 / pool depth)",
+        help=f"fractional slippage per USD traded (1 / pool depth; default {d.impact_coef:g})",
     )
     out = p.add_argument_group("output")
     out.add_argument("--frontier", action="store_true", help="sweep each family's parameter")
@@ -234,13 +240,46 @@ _COST_FLAGS = (
 )
 
 
+def _flag(name: str) -> str:
+    return f"--{name.replace('_', '-')}"
+
+
 def _costs(args: argparse.Namespace) -> CostInputs | None:
+    """The ``--costs l2`` inputs, each flag over its :func:`l2_default_costs` default.
+
+    Raises:
+        ConfigError: A cost flag given with ``--costs none`` (it would be ignored), or a cost
+            flag that is not a finite number >= 0.
+    """
+    given = [name for name in _COST_FLAGS if getattr(args, name) is not None]
     if args.costs == "none":
+        if given:
+            flags = ", ".join(_flag(n) for n in given)
+            raise ConfigError(
+                f"{flags} {'applies' if len(given) == 1 else 'apply'} only with --costs l2, "
+                "not with --costs none (the default): add --costs l2 or drop "
+                f"{'it' if len(given) == 1 else 'them'}"
+            )
         return None
+    d = l2_default_costs()
+    defaults = {
+        "gas_fixed": d.gas_fixed,
+        "gas_per_vault": d.gas_per_vault,
+        "gas_swap": d.gas_swap,
+        "gas_price_gwei": d.gas_price_wei / 1e9,
+        "gas_direct": d.gas_direct,
+        "l1_fee_wei": d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei,
+        "l1_fee_direct_wei": d.l1_fee_direct_wei,
+        "eth_usd": d.eth_usd,
+        "pool_fee_bps": d.pool_fee_bps,
+        "impact_coef": d.impact_coef,
+    }
     for name in _COST_FLAGS:
+        if getattr(args, name) is None:
+            setattr(args, name, defaults[name])
         v = getattr(args, name)
         if not (math.isfinite(v) and v >= 0):
-            raise ConfigError(f"--{name.replace('_', '-')} must be a finite number >= 0, got {v}")
+            raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {v}")
     base = l2_default_costs(args.eth_usd)
     share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
     l1_fixed = round(args.l1_fee_wei * share)

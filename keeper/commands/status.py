@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.status import journal_status
+from keeper.arguments import positive_int
 from keeper.settings import env_file_arg, load_journal_path
 
 
@@ -32,7 +33,13 @@ def register(subparsers: Any) -> None:
         help="dotenv file for KEEPER_JOURNAL_PATH (default .env if present)",
     )
     p.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
-    p.add_argument("--limit", type=int, default=10, help="recent entries to show (default 10)")
+    p.add_argument(
+        "--limit",
+        type=positive_int,
+        default=10,
+        metavar="N",
+        help="recent entries to show, >= 1 (default 10)",
+    )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=status)
 

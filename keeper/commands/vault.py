@@ -1,4 +1,7 @@
-"""``keeper vault info|deposit|withdraw|redeem``: parse a depositor's command and print the result.
+"""``keeper vault ACTION``: parse a depositor's command and print the result.
+
+Each action (info, deposit, withdraw, redeem, request-redeem, claim, fill) has its own
+sub-parser: only its own flags, with units, defaults and an example in its ``--help``.
 
 The calls themselves (plain ERC-4626, checked before anything is sent) are
 :class:`keeper.app.depositor.VaultClient`'s; see docs/vault-cli.md for the ``cast`` equivalents.
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import textwrap
 from decimal import Decimal, DecimalException, Inexact, localcontext
 from typing import Any
 
@@ -66,13 +70,75 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
 
 # ---------------------------------------------------------------------------- CLI
 
+_AMOUNT_HELP = (
+    "asset units, in human decimals (USDC: 1500.25 = 1,500.25 USDC); at most the asset's "
+    "decimals, never rounded"
+)
+_SHARES_HELP = (
+    "share units, in human decimals (the vault's decimals(): the asset's plus 6, so 12 for "
+    "USDC; `keeper vault info` shows your shares); at most that many decimals, never rounded"
+)
+
+#: Each action: its one-line help, its description and its example (after ``--vault 0xVAULT``).
+_ACTIONS: dict[str, tuple[str, str, str]] = {
+    "info": (
+        "show the vault and a position (no signer needed, nothing sent)",
+        "Read the vault (totalAssets, totalSupply, share price, free and locked quote, hedge "
+        "inventory, net delta, on-chain thresholds, paused) and one holder's position: shares "
+        "and their value, maxWithdraw, maxRedeem, asset balance and the redemption queue.",
+        "--owner 0xHOLDER",
+    ),
+    "deposit": (
+        "deposit assets for shares (approves exactly the amount first)",
+        "Deposit --amount of the vault's asset: approve(vault, amount) when the allowance is "
+        "short (exactly the amount, never unlimited), then deposit(amount, you). Refused with "
+        "nothing sent above your asset balance or maxDeposit (deposits close while the vault's "
+        "oracle is unhealthy).",
+        "--amount 1500.25",
+    ),
+    "withdraw": (
+        "withdraw assets now, burning shares (free liquidity only)",
+        "Withdraw --amount of the asset at once: withdraw(amount, you, you). Instant exits take "
+        "only the vault's free quote (the collateral of open options stays locked): above "
+        "maxWithdraw it is refused with nothing sent; request-redeem queues an exit instead.",
+        "--amount 500",
+    ),
+    "redeem": (
+        "redeem shares now for assets (free liquidity only)",
+        "Redeem --shares at once: redeem(shares, you, you). Above maxRedeem (the free quote's "
+        "worth of shares) it is refused with nothing sent; request-redeem queues an exit instead.",
+        "--shares 1000.5",
+    ),
+    "request-redeem": (
+        "queue shares in the ERC-7540 redemption queue (an exit beyond free liquidity)",
+        "Queue --shares in the vault's redemption queue: approve the queue for exactly those "
+        "shares when the allowance is short, then requestRedeem(shares, you, you). Their value is "
+        "reserved from everyone else's instant exits; fills are pro rata at the NAV of each fill, "
+        "and queued shares earn or lose what the vault does until then. A request cannot be "
+        "cancelled.",
+        "--shares 1000.5",
+    ),
+    "claim": (
+        "collect the assets of filled queue requests",
+        "Claim what the redemption queue has filled for you: queue.redeem(shares, you, you).",
+        "--shares 1000.5",
+    ),
+    "fill": (
+        "fill the redemption queue from free liquidity (permissionless)",
+        "Fill the vault's redemption queue with what its free quote serves now: queue.fill(). "
+        "Anyone may call it; the keeper does after each settlement.",
+        "",
+    ),
+}
+
 
 def register(subparsers: Any) -> None:
-    """Add the ``vault`` subcommand and its depositor actions."""
+    """Add the ``vault`` subcommand and one sub-parser per depositor action."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "vault",
         help="depositor actions: info, deposit, withdraw, redeem, request-redeem, claim, fill",
-        description=(
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
             "A depositor's calls on one vault, signed with KEEPER_PRIVATE_KEY or "
             "KEEPER_KEYSTORE_PATH (never printed). Instant ERC-4626 exits (withdraw, redeem) "
             "take free liquidity; when collateral is locked, request-redeem queues shares in the "
@@ -81,27 +147,66 @@ def register(subparsers: Any) -> None:
             "units, converted exactly (more decimals than the token has are refused). Deposits "
             "and requests approve exactly the amount. Limits (balance, maxWithdraw, maxRedeem, "
             "claimable) are checked before anything is sent. See docs/vault-cli.md for the cast "
-            "equivalents."
+            "equivalents.",
+            width=_WIDTH,
         ),
+        epilog="each action's arguments, units and an example: keeper vault ACTION --help",
     )
-    p.add_argument(
-        "action",
-        choices=("info", "deposit", "withdraw", "redeem", "request-redeem", "claim", "fill"),
-    )
-    p.add_argument("--vault", required=True, metavar="ADDR", help="the vault address")
-    p.add_argument("--amount", metavar="X", help="asset amount (deposit, withdraw), e.g. 1500.5")
-    p.add_argument(
-        "--shares",
-        metavar="X",
-        help="share amount (redeem, request-redeem; claim: default all that is claimable)",
-    )
-    p.add_argument("--owner", metavar="ADDR", help="info: whose position (default: the signer)")
-    p.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (default KEEPER_RPC_URL)")
-    p.add_argument(
-        "--env-file", default=None, metavar="PATH", help="dotenv file (default .env if present)"
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-    p.set_defaults(func=vault_command)
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    for action, (summary, description, example) in _ACTIONS.items():
+        a: argparse.ArgumentParser = actions.add_parser(
+            action,
+            help=summary,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            description=textwrap.fill(description, width=_WIDTH),
+            epilog=_epilog(action, example),
+        )
+        a.add_argument("--vault", required=True, metavar="ADDR", help="the vault address")
+        if action in ("deposit", "withdraw"):
+            a.add_argument("--amount", required=True, metavar="X", help=_AMOUNT_HELP)
+        elif action in ("redeem", "request-redeem"):
+            a.add_argument("--shares", required=True, metavar="X", help=_SHARES_HELP)
+        elif action == "claim":
+            a.add_argument(
+                "--shares", metavar="X", help=f"{_SHARES_HELP} (default: all that is claimable)"
+            )
+        elif action == "info":
+            a.add_argument(
+                "--owner",
+                metavar="ADDR",
+                help="whose position to show (default: the signer; none without a signer)",
+            )
+        a.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (default: KEEPER_RPC_URL)")
+        a.add_argument(
+            "--env-file",
+            default=None,
+            metavar="PATH",
+            help="dotenv file of KEEPER_* settings (default: .env if present)",
+        )
+        a.add_argument(
+            "--json",
+            action="store_true",
+            help="print JSON: integers in token units, plus *_human strings (default: a table)",
+        )
+        a.set_defaults(func=vault_command)
+
+
+_WIDTH = 78
+
+
+def _epilog(action: str, example: str) -> str:
+    """The example block of one action's ``--help``."""
+    signer = "" if action == "info" else "KEEPER_PRIVATE_KEY=0x… "
+    line = f"keeper vault {action} --vault 0xVAULT {example}".rstrip()
+    return (
+        f"example:\n  {signer}{line} --rpc-url $RPC\n\n"
+        + (
+            ""
+            if action == "info"
+            else "signer: KEEPER_PRIVATE_KEY, or KEEPER_KEYSTORE_PATH + "
+            "KEEPER_KEYSTORE_PASSWORD (never printed)\n"
+        )
+    ).rstrip()
 
 
 def vault_command(args: argparse.Namespace) -> int:
@@ -114,14 +219,8 @@ def vault_command(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
         secrets=secret_values(settings),
     )
-    if args.action in ("deposit", "withdraw") and (args.amount is None or args.shares):
-        raise ConfigError(f"vault {args.action} needs --amount (asset units) and no --shares")
-    if args.action in ("redeem", "request-redeem") and (args.shares is None or args.amount):
-        raise ConfigError(f"vault {args.action} needs --shares (share units) and no --amount")
-    if args.action in ("claim", "fill") and args.amount:
-        raise ConfigError(f"vault {args.action} takes no --amount")
-    if args.action == "fill" and args.shares:
-        raise ConfigError("vault fill takes no --shares: it fills what the free quote serves")
+    # Each action's parser takes only its own flags (--amount, --shares, --owner), required
+    # where the action needs them, so argparse has refused a missing or foreign one already.
     # Key problems are reported before any network access.
     signer = settings.signer()
     if args.action != "info" and signer is None:
@@ -150,7 +249,9 @@ def vault_command(args: argparse.Namespace) -> int:
         report = client.fill(signer)
     elif args.action == "claim":
         shares = (
-            parse_amount(args.shares, client.share_decimals, "--shares") if args.shares else None
+            parse_amount(args.shares, client.share_decimals, "--shares")
+            if args.shares is not None
+            else None
         )
         report = client.claim(signer, shares)
     else:

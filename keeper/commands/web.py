@@ -20,6 +20,7 @@ from keeper.app.web import (
     DEFAULT_HISTORY_BLOCKS,
     WebServer,
     build_config,
+    check_vaults,
     is_loopback,
     read_addresses,
 )
@@ -84,10 +85,12 @@ def web(args: argparse.Namespace) -> int:
     if not rpc_url:
         raise ConfigError("no RPC URL: pass --rpc-url (or put rpc_url in the addresses file)")
     rpc_url = str(rpc_url).split(",")[0].strip()
-    chain_id = int(connect(rpc_url).eth.chain_id)
+    w3 = connect(rpc_url)
+    chain_id = int(w3.eth.chain_id)
     config = build_config(
         addresses, rpc_url=rpc_url, chain_id=chain_id, history_blocks=args.history_blocks
     )
+    check_vaults(w3, config)
     server = WebServer(config, dist=args.dist, host=args.host, port=args.port)
     if not is_loopback(args.host):
         logger.warning("serving on %s: the config (RPC URL) is visible to that network", args.host)

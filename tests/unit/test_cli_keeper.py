@@ -66,7 +66,10 @@ def test_a_bad_rpc_url_flag_is_named_as_the_flag(
     )
 
 
-def test_unreachable_rpc(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unreachable_rpc(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)  # a missing lens is reported first
     url = f"http://127.0.0.1:{free_port()}/v3/SECRET-API-KEY"
     assert main(["check", "--rpc-url", url]) == 1
     line = one_error_line(capsys)
@@ -253,8 +256,11 @@ def test_devnet_up_on_a_busy_port_says_only_that(capsys: pytest.CaptureFixture[s
     assert err.strip() == f"keeper: error: port {port} is already in use"
 
 
-def test_verbose_logs_of_every_library_are_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+def test_verbose_logs_of_every_library_are_json_lines(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # -vv turns on urllib3's and web3's debug records: they too must be JSON lines.
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)  # a missing lens is reported first
     dead = f"http://127.0.0.1:{free_port()}"
     assert main(["-vv", "check", "--rpc-url", dead]) == 1
     lines = capsys.readouterr().err.strip().splitlines()

@@ -78,17 +78,19 @@ def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize(
-    ("argv", "message"),
+    ("argv", "message", "code"),
     [
-        (["deposit"], "needs --amount"),
-        (["withdraw", "--shares", "1"], "needs --amount"),
-        (["redeem", "--amount", "1"], "needs --shares"),
-        (["deposit", "--amount", "1"], "needs a signer"),
+        # a missing amount is a usage error of the action's own parser (exit 2)
+        (["deposit"], "required: --amount", 2),
+        (["withdraw", "--shares", "1"], "required: --amount", 2),
+        (["redeem", "--amount", "1"], "required: --shares", 2),
+        (["deposit", "--amount", "1"], "needs a signer", 1),
     ],
 )
 def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
     argv: list[str],
     message: str,
+    code: int,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     tmp_path: object,
@@ -97,7 +99,12 @@ def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
     # an unreachable RPC: reaching the network would fail differently
     args = ["vault", argv[0], "--vault", "0x" + "11" * 20, "--rpc-url", "http://127.0.0.1:9"]
     args += ["--env-file", os.devnull, *argv[1:]]
-    assert main(args) == 1
+    if code == 2:
+        with pytest.raises(SystemExit) as exit_info:
+            main(args)
+        assert exit_info.value.code == 2
+    else:
+        assert main(args) == code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert message in err[0]

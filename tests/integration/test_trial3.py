@@ -1,0 +1,144 @@
+"""A new operator's trial (trial 3) on the devnet stack: wrong addresses and a broken oracle.
+
+Each command runs as a user runs it, in a subprocess, against anvil on a free port. A refusal is
+one ``keeper: error:`` line and exit code 1, nothing is sent, and the key never appears.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from keeper.app.demo import deploy_demo_stack
+from keeper.app.devnet_session import PATH_STEPS
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.connection import connect
+from keeper.devnet.market import Market, MarketConfig, demo_accounts
+from keeper.devnet.stack import DevnetStack
+from keeper.devnet.tx import account, transact
+
+pytestmark = pytest.mark.integration
+
+KEEPER_KEY = ANVIL_KEYS[3]  # the registered keeper of the demo stack
+
+
+@dataclass
+class Devnet:
+    node: Anvil
+    w3: Web3
+    stack: DevnetStack
+    addresses: dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def devnet() -> Iterator[Devnet]:
+    """``keeper devnet up``'s stack with one vault: its market set up, an opening book sold."""
+    with Anvil() as node:
+        w3 = connect(node.url)
+        accounts = demo_accounts()
+        config = MarketConfig(seed=7, steps=PATH_STEPS, step_seconds=600, vol=0.8)
+        stack = deploy_demo_stack(w3, accounts, 1, config.spot8)
+        Market(w3, stack, accounts, config).setup()
+        yield Devnet(node, w3, stack, stack.to_json(node.url))
+
+
+def _keeper() -> list[str]:
+    script = Path(sys.executable).with_name("keeper")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("keeper")
+    return [found] if found else [sys.executable, "-m", "keeper.cli"]
+
+
+def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    if "KEEPER_ARTIFACTS_DIR" in os.environ:
+        base["KEEPER_ARTIFACTS_DIR"] = os.environ["KEEPER_ARTIFACTS_DIR"]
+    return subprocess.run(
+        [*_keeper(), *args],
+        cwd=cwd,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _addresses(tmp_path: Path, devnet: Devnet, **change: Any) -> str:
+    path = tmp_path / "devnet.json"
+    path.write_text(json.dumps({**devnet.addresses, **change}))
+    return str(path)
+
+
+def _error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 1, proc.stderr
+    assert KEEPER_KEY[2:] not in proc.stderr + proc.stdout
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("keeper: error: ")]
+    assert len(errors) == 1, proc.stderr
+    # anything else on stderr is a JSON log line, never a traceback or a raw warning
+    for line in proc.stderr.splitlines():
+        if line.strip() and not line.startswith("keeper: error: "):
+            json.loads(line)
+    return errors[0]
+
+
+@pytest.mark.parametrize("what", ["eoa", "token"])
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_a_lens_that_is_not_a_vault_lens_is_one_clear_line(
+    what: str, command: str, devnet: Devnet, tmp_path: Path
+) -> None:
+    lens = account(ANVIL_KEYS[6]).address if what == "eoa" else devnet.stack.usdc
+    nonce = devnet.w3.eth.get_transaction_count(account(KEEPER_KEY).address)
+    args = [command, "--addresses", _addresses(tmp_path, devnet, lens=lens)]
+    if command == "run":
+        args += ["--max-cycles", "1", "--journal", str(tmp_path / "j.sqlite")]
+    proc = _run(tmp_path, *args, KEEPER_PRIVATE_KEY=KEEPER_KEY)
+    line = _error_line(proc)
+    assert lens in line
+    assert "VaultLens" in line
+    assert "lens" in line.split("VaultLens")[-1]  # says where to fix it
+    assert devnet.w3.eth.get_transaction_count(account(KEEPER_KEY).address) == nonce
+
+
+def test_a_non_positive_oracle_answer_prints_no_raw_numpy_warnings(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    feed = devnet.w3.eth.contract(
+        address=devnet.stack.price_feed, abi=load_artifact("MockV3Aggregator").abi
+    )
+    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        transact(devnet.w3, account(ANVIL_KEYS[0]), feed.functions.updateAnswer(0))
+        proc = _run(tmp_path, "check", "--addresses", _addresses(tmp_path, devnet), "--json")
+    finally:
+        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    assert proc.returncode == 0, proc.stderr
+    skipped = json.loads(proc.stdout)["skipped"]
+    assert all("not positive" in reason for reason in skipped.values())
+    assert "RuntimeWarning" not in proc.stderr
+    for line in proc.stderr.splitlines():
+        if line.strip():
+            json.loads(line)  # only the keeper's JSON log lines (the oracle alerts)
+
+
+@pytest.mark.parametrize("what", ["eoa", "token"])
+def test_web_refuses_a_vault_address_that_is_not_a_vault(
+    what: str, devnet: Devnet, tmp_path: Path
+) -> None:
+    # keeper web served an EOA or a token as a vault; the page then failed on every read.
+    vault = account(ANVIL_KEYS[6]).address if what == "eoa" else devnet.stack.usdc
+    args = ["web", "--addresses", _addresses(tmp_path, devnet, vaults=[vault]), "--port", "0"]
+    proc = _run(tmp_path, *args)
+    line = _error_line(proc)
+    assert f"{vault} is not a vault" in line
