@@ -23,7 +23,14 @@ from keeper.chain.lens import (
     encode_lean_answer,
     lean_snapshot,
 )
-from keeper.errors import ChainError, ConfigError, ExecutionError, FeeCapError, Halt
+from keeper.errors import (
+    ChainError,
+    ConfigError,
+    ExecutionError,
+    FeeCapError,
+    Halt,
+    KeeperError,
+)
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
@@ -767,3 +774,49 @@ def test_blockers_are_read_after_the_send_and_their_failure_fails_nothing(
     assert order == ["act", "blockers"]
     assert result.planned == (vault(0),)
     assert result.blocked == {vault(1): "unknown (rebalanceBlocker() could not be read)"}
+
+
+@dataclass
+class RisingEth(FakeEth):
+    """A chain that has a new block at every read."""
+
+    def get_block(self, tag: Any) -> dict[str, int]:
+        self.block_number += 1
+        return super().get_block(tag)
+
+
+def _keep_with(monkeypatch: pytest.MonkeyPatch, cycle: Any, max_cycles: int | None) -> int:
+    import keeper.app.loop as loop
+    from keeper.settings import load_settings
+
+    k = replace(make_keeper([snap(0, 0)]), w3=FakeW3(eth=RisingEth()))
+    monkeypatch.setattr(loop, "connect_keeper", lambda settings, dry_run: k)
+    monkeypatch.setattr(loop, "run_cycle", cycle)
+    settings = load_settings(
+        env_file=None,
+        rpc_url="http://127.0.0.1:1",
+        lens="0x" + "11" * 20,
+        vaults="0x" + "22" * 20,
+        poll_interval_s=0.001,
+    )
+    return loop.keep(settings, dry_run=True, max_cycles=max_cycles)
+
+
+def test_run_max_cycles_fails_when_every_cycle_failed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # `keeper run --max-cycles N` (a smoke test, a cron job) exited 0 after N failed cycles.
+    def down(k: Keeper, head: int | None = None) -> CycleResult:
+        raise ChainError("node down")
+
+    with pytest.raises(
+        KeeperError, match=r"^all 2 cycles failed; the last: ChainError: node down$"
+    ):
+        _keep_with(monkeypatch, down, 2)
+    calls: list[int] = []
+
+    def once(k: Keeper, head: int | None = None) -> CycleResult:
+        calls.append(1)
+        if len(calls) == 1:
+            raise ChainError("node down")
+        return dummy_result()
+
+    assert _keep_with(monkeypatch, once, 2) == 2  # one success is a run that worked
