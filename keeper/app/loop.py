@@ -357,6 +357,7 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
             ``max_cycles`` below 1.
         ChainError: The RPC cannot be reached (after the start-up deadline).
         Halt: The breaker tripped.
+        KeeperError: With ``max_cycles``, every cycle run failed (one line, the last error).
     """
     if max_cycles is not None and max_cycles < 1:
         raise ConfigError(f"--max-cycles must be at least 1 (got {max_cycles})")
@@ -378,4 +379,8 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         cycle_deadline_s=settings.cycle_deadline_s,
         unserved_alert_blocks=settings.unserved_alert_blocks,
     )
-    return runner.run()
+    cycles = runner.run()
+    if max_cycles is not None and cycles > 0 and runner.failed_cycles == cycles:
+        # A bounded run (a smoke test, a cron job) in which nothing worked is a failure.
+        raise KeeperError(f"all {cycles} cycles failed; the last: {runner.last_error}")
+    return cycles

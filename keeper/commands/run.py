@@ -30,7 +30,10 @@ def register(subparsers: Any) -> None:
     add_settings_args(p)
     p.add_argument("--dry-run", action="store_true", help="never sign, even with a key")
     p.add_argument(
-        "--max-cycles", type=int, metavar="N", help="stop after N cycles (default: run forever)"
+        "--max-cycles",
+        type=int,
+        metavar="N",
+        help="stop after N cycles; exit 1 if all N failed (default: run forever)",
     )
     p.add_argument("--text-logs", action="store_true", help="plain-text logs instead of JSON")
     p.set_defaults(func=run)
