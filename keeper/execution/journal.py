@@ -258,8 +258,8 @@ class Journal:
                 f"journal {self.path} belongs to another chain (chain id "
                 f"{rows.get('chain_id')}, genesis {str(rows.get('genesis'))[:10]}…) than the "
                 f"RPC's (chain id {chain_id}, genesis {genesis[:10]}…), e.g. a devnet restarted "
-                "from genesis: start with a fresh journal (set KEEPER_JOURNAL_PATH to a new "
-                "file, or move this one away)"
+                "from genesis: start with a fresh journal (--journal or KEEPER_JOURNAL_PATH "
+                "set to a new file, or move this one away)"
             )
 
     # -- intents ----------------------------------------------------------------------------
