@@ -396,3 +396,39 @@ def test_help_gives_the_defaults(
     argv: list[str], shown: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert shown in " ".join(_help(argv, capsys).split())
+
+
+@pytest.mark.parametrize(
+    ("action", "has", "lacks"),
+    [
+        (
+            "up",
+            ["--port PORT", "--vaults VAULTS", "--block-time SECONDS", "keeper devnet up"],
+            ["--steps"],
+        ),
+        (
+            "step",
+            ["--steps STEPS", "--addresses FILE", "keeper devnet step"],
+            ["--port", "--vaults"],
+        ),
+    ],
+)
+def test_devnet_actions_have_their_own_help(
+    action: str,
+    has: list[str],
+    lacks: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # `keeper devnet up --help` printed every flag of both actions; `devnet step --port 1` was
+    # accepted and ignored.
+    monkeypatch.setenv("COLUMNS", "100")
+    text = " ".join(_help(["devnet", action], capsys).split())
+    for flag in has:
+        assert flag in text
+    for flag in lacks:
+        assert flag not in text
+    with pytest.raises(SystemExit) as info:
+        main(["devnet", "step", "--port", "1"])
+    assert info.value.code == 2
+    assert "unrecognized arguments: --port" in capsys.readouterr().err
