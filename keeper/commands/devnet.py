@@ -11,15 +11,6 @@ from typing import Any
 from keeper.app.devnet_session import DevnetConfig, DevnetInfo, devnet_step, devnet_up
 
 _EPILOG = """\
-up: starts anvil (port 8545 unless --port), deploys the full stack (tokens, Chainlink mock
-feeds, the OP L1-fee oracle, real Uniswap V3, factory, vaults, batcher, lens), funds the
-depositors, sells each vault an opening book, writes --addresses, prints the RPC URL, the
-keeper key and the depositor accounts, and keeps running until Ctrl-C (which stops anvil and
-removes the addresses file).
-
-step: moves the running devnet's market by --steps steps: oracle price, arbitrageur, expiries,
-depositors, option desk -- the market of `keeper demo`.
-
 examples (in two terminals):
   keeper devnet up
   keeper check --addresses out/devnet.json
@@ -28,48 +19,77 @@ examples (in two terminals):
 """
 
 
+_UP = """\
+Starts anvil (port 8545 unless --port), deploys the full stack (tokens, Chainlink mock feeds,
+the OP L1-fee oracle, real Uniswap V3, factory, vaults, batcher, lens), funds the depositors,
+sells each vault an opening book, writes --addresses, prints the RPC URL, the keeper key and
+the depositor accounts, and keeps running until Ctrl-C (which stops anvil and removes the
+addresses file). The accounts are anvil's public dev keys: devnet only."""
+
+_STEP = """\
+Moves the running devnet's market (the one `keeper devnet up` started, found through its
+addresses file) by --steps steps: oracle price, arbitrageur, expiries, depositors, option
+desk -- the market of `keeper demo`."""
+
+
 def register(subparsers: Any) -> None:
-    """Add the ``devnet`` subcommand and its ``up|step`` actions."""
+    """Add the ``devnet`` subcommand and its ``up|step`` actions, each with its own flags."""
     p: argparse.ArgumentParser = subparsers.add_parser(
         "devnet",
         help="a local devnet to use by hand: `devnet up` until Ctrl-C, `devnet step` the market",
         description=textwrap.fill(
             "Run a local anvil with the whole stack deployed (`up`, until Ctrl-C) and move its "
             "market (`step`), to try `keeper check`, `run`, `status`, `vault` and `rehearse` by "
-            "hand. The accounts are anvil's public dev keys: devnet only.",
+            "hand. The accounts are anvil's public dev keys: devnet only. "
+            "`keeper devnet ACTION --help` shows an action's flags.",
             width=78,
         ),
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("action", choices=("up", "step"))
-    p.add_argument(
-        "--addresses",
-        type=Path,
-        default=Path("out/devnet.json"),
-        metavar="FILE",
-        help="the devnet's addresses file (written by up, read by step; default out/devnet.json)",
+    actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    up: argparse.ArgumentParser = actions.add_parser(
+        "up",
+        help="start anvil, deploy the stack, print the accounts; run until Ctrl-C",
+        description=_UP,
+        epilog="example:\n  keeper devnet up --vaults 2 --port 8546",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--steps", type=int, default=1, help="step: market steps to take (default 1)")
-    p.add_argument("--vaults", type=int, default=4, help="up: vaults to deploy (default 4)")
-    p.add_argument("--seed", type=int, default=7, help="up: seed of the market (default 7)")
-    p.add_argument("--port", type=int, default=8545, help="up: anvil's port (default 8545)")
-    p.add_argument(
-        "--step-seconds", type=int, default=600, help="up: chain time per market step (600)"
+    step: argparse.ArgumentParser = actions.add_parser(
+        "step",
+        help="move the running devnet's market by --steps steps",
+        description=_STEP,
+        epilog="example:\n  keeper devnet step --steps 5 --addresses out/devnet.json",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
+    for a, verb in ((up, "written by up"), (step, "read by step")):
+        a.add_argument(
+            "--addresses",
+            type=Path,
+            default=Path("out/devnet.json"),
+            metavar="FILE",
+            help=f"the devnet's addresses file ({verb}; default out/devnet.json)",
+        )
+    step.add_argument("--steps", type=int, default=1, help="market steps to take (default 1)")
+    up.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
+    up.add_argument("--seed", type=int, default=7, help="seed of the market (default 7)")
+    up.add_argument("--port", type=int, default=8545, help="anvil's port (default 8545)")
+    up.add_argument(
+        "--step-seconds", type=int, default=600, help="chain time per market step (default 600)"
+    )
+    up.add_argument(
         "--block-time",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="up: anvil interval mining (default: mine each transaction at once)",
+        help="anvil interval mining (default: mine each transaction at once)",
     )
-    p.add_argument(
+    up.add_argument(
         "--market-every",
         type=float,
         default=None,
         metavar="SECONDS",
-        help="up: also take one market step every SECONDS in the background",
+        help="also take one market step every SECONDS in the background",
     )
     p.set_defaults(func=devnet_command)
 
