@@ -87,6 +87,7 @@ class FakeLens:
     snaps: list[VaultSnapshot]
     reads: int = 0
     forgotten: int = 0
+    blocks: list[int | str] = field(default_factory=list)
 
     def forget(self) -> None:
         self.forgotten += 1
@@ -95,8 +96,9 @@ class FakeLens:
         self.reads += 1
         return LensResult(tuple(self.snaps), 100 + self.reads, NOW, 1)
 
-    def read_lean(self, vaults: list[str]) -> LeanSnapshot:
+    def read_lean(self, vaults: list[str], block: int | str = "latest") -> LeanSnapshot:
         self.reads += 1
+        self.blocks.append(block)
         snaps = [hedged_to(s) for s in self.snaps]
         return lean_snapshot(vaults, [encode_lean_answer(snaps, 100 + self.reads, NOW)])
 
@@ -820,3 +822,13 @@ def test_run_max_cycles_fails_when_every_cycle_failed(monkeypatch: pytest.Monkey
         return dummy_result()
 
     assert _keep_with(monkeypatch, once, 2) == 2  # one success is a run that worked
+
+
+def test_the_cycle_reads_the_vaults_at_the_head_it_was_woken_for() -> None:
+    # Read at "latest", a failover node behind the head answered with older state, and the
+    # cycle could plan a hedge the chain had already made (the vault then refuses it, for gas).
+    # At the head's number such a node answers "header not found": transient, another node.
+    k = make_keeper([snap(0, 0)])
+    run_cycle(k, 123)
+    run_cycle(k)  # no head known (keeper check): the latest block
+    assert k.lens.blocks == [123, "latest"]  # type: ignore[attr-defined]
