@@ -63,7 +63,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     """
     meter = _Meter(keeper)
     settled = settle_in_flight(keeper, head)
-    seen = observe(keeper)
+    seen = observe(keeper, head)
     # Expired series first; nothing is sent while an earlier transaction is pending.
     settle_expired(keeper, seen.expired, seen.block, seen.timestamp, settled.blocked)
     views = seen.healthy.views()

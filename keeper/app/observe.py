@@ -55,9 +55,14 @@ class Observation:
     expired: tuple[str, ...] = ()
 
 
-def observe(keeper: Keeper) -> Observation:
-    """Read every vault through the lean lens and keep the healthy ones, alerting on the rest."""
-    snapshot = keeper.lens.read_lean(keeper.vaults)
+def observe(keeper: Keeper, head: int | None = None) -> Observation:
+    """Read every vault through the lean lens and keep the healthy ones, alerting on the rest.
+
+    With the ``head`` the cycle was woken for, the lens reads at that block, not at ``latest``:
+    a failover node behind it answers "header not found" (transient: another node is asked)
+    instead of older state, which would plan hedges the chain has already made.
+    """
+    snapshot = keeper.lens.read_lean(keeper.vaults, "latest" if head is None else head)
     # Every vault is priced at once, including one whose oracle answer is 0 or negative; its
     # NaN Greeks are harmless (it is skipped just below, with an alert), but numpy would print
     # a RuntimeWarning into the JSON log stream for them.
