@@ -516,6 +516,18 @@ def load_journal_path(*, env_file: Path | str | None = ".env", journal: Path | N
         raise ConfigError(_one_line(exc)) from None
 
 
+def file_chain_id(value: Any, where: str) -> int:
+    """An addresses file's ``chain_id`` as an int.
+
+    Raises:
+        ConfigError: ``"<where>: chain_id '<value>' is not a number"``.
+    """
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: chain_id {value!r} is not a number") from None
+
+
 def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
     """Refuse an addresses file whose chain id disagrees with ``KEEPER_CHAIN_ID``.
 
@@ -531,10 +543,7 @@ def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
         configured = int(env_value)
     except ValueError:
         return
-    try:
-        file_id = int(in_file)
-    except (TypeError, ValueError):
-        raise ConfigError(f"addresses file {file}: chain_id {in_file!r} is not a number") from None
+    file_id = file_chain_id(in_file, f"addresses file {file}")
     if file_id != configured:
         raise ConfigError(
             f"KEEPER_CHAIN_ID is {configured} but addresses file {file} is for chain {file_id}: "

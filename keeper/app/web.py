@@ -36,7 +36,7 @@ from keeper.chain.artifacts import load_abi
 from keeper.chain.vaults import validate_vaults
 from keeper.errors import ConfigError
 from keeper.locations import PROJECT_ROOT
-from keeper.settings import checksum
+from keeper.settings import checksum, file_chain_id
 
 logger = logging.getLogger(__name__)
 
@@ -142,14 +142,10 @@ def build_config(
         raise ConfigError("addresses file names no vaults and no factory: nothing to show")
     file_chain = addresses.get("chain_id", addresses.get("chainId"))
     if file_chain is not None:
-        try:
-            file_chain_id = int(file_chain)
-        except (TypeError, ValueError):
-            raise ConfigError(f"addresses file: chain_id {file_chain!r} is not a number") from None
-        if file_chain_id != chain_id:
+        file_id = file_chain_id(file_chain, "addresses file")
+        if file_id != chain_id:
             raise ConfigError(
-                f"addresses file is for chain {file_chain_id} but the RPC node is on chain "
-                f"{chain_id}"
+                f"addresses file is for chain {file_id} but the RPC node is on chain {chain_id}"
             )
     abis = {name: list(load_abi(contract, source)) for name, (contract, source) in ABIS.items()}
     return WebConfig(
