@@ -123,13 +123,42 @@ def test_a_non_positive_oracle_answer_prints_no_raw_numpy_warnings(
         proc = _run(tmp_path, "check", "--addresses", _addresses(tmp_path, devnet), "--json")
     finally:
         devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
-    assert proc.returncode == 0, proc.stderr
+    # every vault skipped: the JSON is still printed, then one error line and exit code 1
+    line = _error_line(proc)
+    assert "every vault was skipped (1 of 1)" in line
+    assert "not positive" in line
     skipped = json.loads(proc.stdout)["skipped"]
     assert all("not positive" in reason for reason in skipped.values())
     assert "RuntimeWarning" not in proc.stderr
-    for line in proc.stderr.splitlines():
-        if line.strip():
-            json.loads(line)  # only the keeper's JSON log lines (the oracle alerts)
+
+
+@pytest.mark.parametrize("json_out", [False, True])
+def test_check_exits_1_when_a_stale_oracle_leaves_no_vault_to_evaluate(
+    json_out: bool, devnet: Devnet, tmp_path: Path
+) -> None:
+    # keeper check printed every vault as skipped and exited 0: a script (or a cron health
+    # check) could not tell a keeper that judged nothing from one that judged all was well.
+    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        devnet.w3.provider.make_request("evm_increaseTime", [200_000])  # type: ignore[arg-type]
+        devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+        args = ["check", "--addresses", _addresses(tmp_path, devnet)]
+        proc = _run(tmp_path, *args, *(["--json"] if json_out else []))
+    finally:
+        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    line = _error_line(proc)
+    assert "every vault was skipped (1 of 1)" in line
+    assert "old, heartbeat" in line
+    if json_out:
+        assert json.loads(proc.stdout)["skipped"]
+    else:
+        assert "skipped: oracle answer is" in proc.stdout  # the table still shows each vault
+
+
+def test_check_exits_0_on_a_healthy_oracle(devnet: Devnet, tmp_path: Path) -> None:
+    proc = _run(tmp_path, "check", "--addresses", _addresses(tmp_path, devnet), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["skipped"] == {}
 
 
 @pytest.mark.parametrize("what", ["eoa", "token"])
