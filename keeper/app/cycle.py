@@ -180,6 +180,22 @@ class CycleResult:
             blocked=dict(blocked or {}),
         )
 
+    def nothing_evaluated(self) -> str | None:
+        """Why no vault could be judged, or ``None`` when at least one was (or all are paused).
+
+        ``keeper check`` exits 1 with this line: every vault was skipped by a fault (a stale
+        or non-positive oracle, a sequencer down, a lens read that failed), so the cycle judged
+        nothing. A paused vault is its admin's choice, not a fault, and does not count.
+        ``keeper run`` keeps polling instead: there it is a market condition, with an alert.
+        """
+        faults = [why for why in self.skipped.values() if why != "paused"]
+        if self.vaults == 0 or len(faults) != self.vaults:
+            return None
+        reasons = list(dict.fromkeys(faults))
+        others = len(reasons) - 1
+        more = f" (and {others} other reason{'s' * (others > 1)}; see the table)" if others else ""
+        return f"every vault was skipped ({len(faults)} of {self.vaults}): {reasons[0]}{more}"
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``keeper check --json``)."""
         d = asdict(self)

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from keeper.app.cycle import CycleResult, dry_run_cycle
+from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 from keeper.units import wad_to_float
@@ -23,7 +24,9 @@ def register(subparsers: Any) -> None:
             "decide, and (when a signer or KEEPER_SIMULATE_FROM is configured) simulate the "
             "batch -- but never sign or send. Prints one row per vault, or JSON with --json. "
             "A vault the policy wants but whose own checks refuse a rebalance shows BLOCKED "
-            "and the reason the vault gives (its rebalanceBlocker(), decoded)."
+            "and the reason the vault gives (its rebalanceBlocker(), decoded). Exits 1, after "
+            "printing, when every vault was skipped by a fault (a stale or non-positive "
+            "oracle, a sequencer down, a failed lens read): the cycle judged nothing."
         ),
     )
     add_settings_args(p)
@@ -44,6 +47,9 @@ def check(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
         print(format_table(result, settings.policy))
+    why = result.nothing_evaluated()
+    if why is not None:
+        raise OracleError(why)
     return 0
 
 

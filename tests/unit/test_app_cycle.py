@@ -157,6 +157,21 @@ def test_stale_oracle_and_unreadable_vaults_are_skipped_with_alerts() -> None:
     kinds = [a["kind"] for a in k.alerter.sent]
     assert "stale_oracle" in kinds
     assert "oracle" in kinds
+    # one vault was judged: keeper check exits 0
+    assert result.nothing_evaluated() is None
+
+
+def test_nothing_evaluated_names_the_faults_and_leaves_paused_vaults_out() -> None:
+    result = run_cycle(make_keeper([snap(0, -WAD, age=4000), snap(1, -WAD, valid=False)]))
+    why = result.nothing_evaluated()
+    assert why is not None
+    assert why.startswith("every vault was skipped (2 of 2): ")
+    assert "heartbeat" in why
+    assert "(and 1 other reason; see the table)" in why
+    # a paused vault is its admin's choice, not a fault: not "nothing evaluated"
+    paused = replace(result, skipped={vault(0): result.skipped[vault(0)], vault(1): "paused"})
+    assert paused.nothing_evaluated() is None
+    assert replace(result, vaults=0, skipped={}).nothing_evaluated() is None
 
 
 @dataclass
