@@ -283,6 +283,37 @@ def test_price_move_sends_one_batch_of_exactly_the_out_of_band_vaults(
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce + 1
 
 
+def test_a_costaware_buy_to_the_band_edge_ends_inside_the_band(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A buy books what arrived, short of the planned trade by the pool's fee and impact.
+
+    The keeper asked for the band edge and the vault ended just outside it (by fee x trade),
+    so its own trigger stayed armed: a keeper network driving performUpkeep would trade again at
+    full fixed cost. The keeper now asks for a point that far inside.
+    """
+    k = _keeper(stack, tmp_path, policy="costaware:risk_aversion=0.0001")
+    before = stack.out_of_band()  # the two large books (size 20) are short, past the band
+    assert before == {stack.vaults[0].address, stack.vaults[2].address}
+    result = run_cycle(k)
+    assert result.tx_status == "mined"
+    # the two out of band; the small book may join on its time trigger (never rebalanced)
+    acted = [d for d in result.decisions if d.act and d.vault in before]
+    assert {d.vault for d in acted} == before
+    for d in acted:
+        assert d.deviation < 0  # a buy
+        # the cost-optimal point is the band edge here (not the target): the planned trade
+        # ends near the edge, inside it ...
+        planned_end = abs(d.deviation + d.trade)
+        assert d.band * 9 // 10 < planned_end <= d.band
+    # ... and the vault ends inside its band: the contract's own trigger is not armed
+    assert stack.out_of_band() == set()
+    stack.advance(120)  # past minInterval: only the band could arm the trigger now
+    for v in stack.vaults:
+        if v.address in {d.vault for d in acted}:
+            assert v.functions.rebalanceTrigger().call()[0] is False
+
+
 def test_stale_oracle_or_sequencer_down_means_no_tx_and_an_alert(
     stack: Stack, tmp_path: Path
 ) -> None:
