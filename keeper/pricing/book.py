@@ -102,6 +102,7 @@ class VaultBook(SequenceABC[BookRow]):
                 inventory=inventory,
                 oracle_price=price,
                 pool=pool,
+                max_slippage_bps=slippage,
             )
             for (
                 vault,
@@ -122,6 +123,7 @@ class VaultBook(SequenceABC[BookRow]):
                 inventory,
                 price,
                 pool,
+                slippage,
             ) in zip(
                 s.vaults,
                 d.net_delta.tolist(),
@@ -141,6 +143,7 @@ class VaultBook(SequenceABC[BookRow]):
                 s.inventory.tolist(),
                 d.price.tolist(),
                 self.pools(),
+                s.max_slippage_bps.tolist(),
                 strict=True,
             )
         ]

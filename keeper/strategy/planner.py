@@ -2,7 +2,9 @@
 
 The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.policies.Policy.evaluate`
 (the code the backtester runs), evaluated with no share of the fixed cost, on the trade the
-contract will execute: the policy's requested post-trade deviation, truncated toward the target
+contract will execute: the policy's requested post-trade deviation, a buy's moved nearer the
+target by the vault's slippage bound so that what it books ends within it
+(:func:`~keeper.strategy.rebalance_rule.compensated_post`), truncated toward the target
 (:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`), bounded by
 :func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints and capped, as
 ``RebalanceRules.plan`` caps it, by what the vault holds
@@ -54,7 +56,13 @@ from keeper.strategy.costs import (
     swap_usd,
 )
 from keeper.strategy.policies import Policy, Reason
-from keeper.strategy.rebalance_rule import executed_trade, funded_trade, post_deviation_wad
+from keeper.strategy.rebalance_rule import (
+    UNDERLYING_PRICE_TO_QUOTE,
+    compensated_post,
+    executed_trade,
+    funded_trade,
+    post_deviation_wad,
+)
 from keeper.strategy.types import (
     CostInputs,
     HedgeState,
@@ -430,6 +438,21 @@ def _select_pools(
     return keep_all, notes
 
 
+def _booked_at_post(state: HedgeState, vaults: Sequence[VaultView], post: np.ndarray) -> np.ndarray:
+    """The policy's points, each buy's moved so that what it books ends within it.
+
+    :func:`~keeper.strategy.rebalance_rule.compensated_post` with each vault's slippage bound
+    (what its buy books at the least) and the quote rounding.
+    """
+    band = state.band if state.band is not None else np.full(len(vaults), np.inf)
+    oracle = np.asarray([float(v.oracle_price) for v in vaults], dtype=np.float64)
+    slip = np.asarray([v.max_slippage_bps / 1e4 for v in vaults], dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        rounding = np.where(oracle > 0.0, 2.0 * UNDERLYING_PRICE_TO_QUOTE / 1e18 / oracle, 0.0)
+    out: np.ndarray = compensated_post(state.deviation, post, band, slip, rounding)
+    return out
+
+
 def plan(
     policy: Policy, vaults: Sequence[VaultView], market: MarketView, costs: CostInputs
 ) -> RebalancePlan:
@@ -439,6 +462,8 @@ def plan(
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
     post_f = policy.post_deviation(state, costs, 0.0)
+    if post_f is not None:
+        post_f = _booked_at_post(state, vaults, np.asarray(post_f, dtype=np.float64))
     deviations = [v.net_delta - v.target_delta for v in vaults]
     posts = (
         [Wad(0)] * len(vaults)

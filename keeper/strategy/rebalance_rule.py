@@ -27,9 +27,11 @@ most its inventory. A trade cut short that way may also end outside the band.
 What the vault books (``IOptionVault.rebalanceTo``'s NatSpec): a sell moves net delta by exactly
 the underlying sold; a buy books the underlying that arrived, short of the planned trade by the
 quote rounding and the pool's fee and impact (at most the slippage bound), or past it when the
-pool is cheaper than the oracle (by at most the oracle-gap bound). So on-chain a buy to the band
-edge ends just outside the band, and a buy to the target about the gap past it. The backtester
-books the planned trade and charges the fee and impact as cost.
+pool is cheaper than the oracle (by at most the oracle-gap bound). So the live planner asks a buy
+for a point nearer the target by the slippage bound (:func:`compensated_post`): what it books
+then ends within the policy's point and inside the band (before, a buy to the band edge ended
+just outside it, the vault's own trigger armed); a buy to the target ends about the gap past it.
+The backtester books the planned trade and charges the fee and impact as cost.
 
 Rounding (the planner's float → Wad step, :func:`post_deviation_wad`): the policy's float
 post-trade deviation becomes a Wad by truncating its magnitude toward zero, i.e. toward the
@@ -115,6 +117,61 @@ def funded_trade(trade: int, price: int, free_quote: int | None, inventory: int 
     if trade < 0 and inventory is not None:
         return -min(-trade, max(inventory, 0))
     return trade
+
+
+def compensated_post(
+    deviation: FloatArray,
+    post: FloatArray,
+    band: FloatArray,
+    shortfall: FloatArray,
+    rounding: FloatArray,
+) -> FloatArray:
+    """The post-trade deviation to request so that a buy's *booked* end is within ``post``.
+
+    A sell books exactly the underlying sold: its request is unchanged. A buy books what
+    arrived, which the contract only bounds from below: at least its ``minOut``,
+    ``floor(amountIn · (1 − s) · 1e20 / price)`` with ``s`` the vault's ``maxSlippageBps / 1e4``
+    (``RebalanceRules.plan``; below it the buy reverts), i.e. at least ``(1 − s)`` of the planned
+    underlying ``floor(amountIn · 1e20 / price)`` (:func:`funded_trade`) less 1 wei. With ``w``
+    the point the contract would plan to (the request on the deviation's side, clamped to
+    ``min(|d|, band)`` as :func:`executed_trade` does), a request ``w'`` books an end of at most
+    ``|d| − (|d| − w')·(1 − s)`` plus the rounding. Setting that to ``w`` gives
+
+        ``w' = max(|d| − (|d| − w)/(1 − s) − rounding, 0)``,
+
+    never past the target, so the contract's bounds are unchanged. (Where ``s·(|d| − w)``
+    exceeds ``w``, no request is safe: it becomes the target, and ends within ``s·|d|`` of it.)
+    ``rounding`` covers
+    :func:`funded_trade`'s two floors (``2e20 / price`` wei) and the 1 wei. A request for the
+    target (``w = 0``) is left alone: it ends within ``s·|d|`` of the target; so is one that
+    asks for no trade (``w = |d|``).
+
+    Why the bound and not an estimate of the fee and impact: an estimate can fall short (the
+    cost model's impact understated a thin devnet pool's eightfold on a 16-unit batch), and then
+    a buy to the band edge ends just outside the band with the vault's own trigger armed, so a
+    keeper network driving ``performUpkeep`` trades again at full fixed cost. The bound's price
+    is a buy up to ``s`` of its size farther than the policy's point, typically ``s − fee`` of it
+    farther inside, which the cost model prices as traded (the planner plans the larger trade).
+
+    Only the live planner calls this: the backtester books the planned trade in full and
+    charges the fee and impact as cost, so its booked end already is the policy's point.
+
+    Args:
+        deviation: ``net − target``, whole underlying.
+        post: The policy's requested post-trade deviation (signed like ``deviation``).
+        band: The vault's band, whole underlying.
+        shortfall: ``s`` per row (at or below 0, or not finite: none).
+        rounding: The rounding allowance per row, whole underlying (``2e2 / oracle_1e8``).
+    """
+    mag = np.abs(deviation)
+    w = np.minimum(np.minimum(np.maximum(-post, 0.0), mag), band)
+    f = np.where(np.isfinite(shortfall) & (shortfall > 0.0), shortfall, 0.0)
+    keep = 1.0 - f
+    with np.errstate(divide="ignore", invalid="ignore"):
+        req = np.where(keep > 0.0, mag - (mag - w) / np.where(keep > 0.0, keep, 1.0), 0.0)
+    req = np.maximum(req - rounding, 0.0)
+    out: FloatArray = np.where((deviation < 0.0) & (w > 0.0) & (w < mag), -req, post)
+    return out
 
 
 def post_deviation_wad(deviation: int, post: float) -> Wad:

@@ -60,6 +60,9 @@ class VaultView:
     #: swap their net together (``RebalanceBatcher._join``: same venue, same tokens, same oracle
     #: price); each pool swaps on its own. Default: every view in one pool.
     pool: int = 0
+    #: The vault's ``maxSlippageBps``: a buy books at least ``1 − bps/1e4`` of its planned
+    #: underlying, or reverts (:func:`keeper.strategy.rebalance_rule.compensated_post`). 0: none.
+    max_slippage_bps: int = 0
 
 
 @dataclass(frozen=True)

@@ -302,11 +302,16 @@ def test_a_costaware_buy_to_the_band_edge_ends_inside_the_band(
     assert {d.vault for d in acted} == before
     for d in acted:
         assert d.deviation < 0  # a buy
-        # the cost-optimal point is the band edge here (not the target): the planned trade
-        # ends near the edge, inside it ...
+        # The cost-optimal point is the band edge here (not the target). The request is
+        # pulled in by at most the vault's 1% slippage bound on the trade (what a buy books at
+        # the least), so the planned trade ends just inside the edge ...
         planned_end = abs(d.deviation + d.trade)
-        assert d.band * 9 // 10 < planned_end <= d.band
-    # ... and the vault ends inside its band: the contract's own trigger is not armed
+        assert d.band - abs(d.deviation) // 50 < planned_end < d.band
+        # ... and what the buy booked (less than planned: the fee and impact) ends between the
+        # planned end and the edge: the vault's own trigger is not armed
+        v = next(c for c in stack.vaults if c.address == d.vault)
+        booked_end = abs(v.functions.netDelta().call() - v.functions.thresholds().call()[0])
+        assert planned_end < booked_end <= d.band
     assert stack.out_of_band() == set()
     stack.advance(120)  # past minInterval: only the band could arm the trigger now
     for v in stack.vaults:

@@ -43,6 +43,7 @@ from keeper.strategy import (
 from keeper.strategy.costs import batch_cost_usd, swap_usd
 from keeper.strategy.policies import _REGISTRY
 from keeper.strategy.rebalance_rule import (
+    compensated_post,
     executed_trade,
     funded_trade,
     post_deviation_wad,
@@ -491,6 +492,68 @@ def test_funded_trade_spends_no_more_than_the_vault_holds(
     else:
         assert q == -min(-trade, inventory)
     assert funded_trade(trade, price, None, None) == trade  # no limits: the trade itself
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    dev=st.floats(-50.0, -1e-3),
+    frac=st.floats(0.0, 2.0),
+    band=st.floats(1e-3, 5.0),
+    slip_bps=st.integers(1, 1000),
+    price=st.integers(10**8, 10**13),
+)
+def test_a_compensated_buy_books_no_farther_out_than_its_point(
+    dev: float, frac: float, band: float, slip_bps: int, price: int
+) -> None:
+    """Exact ints, as the contract books: request ``compensated_post``, plan it
+    (``executed_trade``, ``funded_trade`` with free quote unbounded), receive the least the
+    contract accepts (``minOut``); the booked end is within the point the contract would have
+    planned to for the policy's request, ``w = min(|d|, band, request)``, and never past the
+    target."""
+    post = dev * frac  # the policy's point, on the deviation's side (may be past the band)
+    rounding = 2.0 * 10**20 / 1e18 / price
+    req = compensated_post(
+        np.array([dev]),
+        np.array([post]),
+        np.array([band]),
+        np.array([slip_bps / 1e4]),
+        np.array([rounding]),
+    )[0]
+    assert req <= 0.0  # on the deviation's side, never past the target
+    assert req >= dev or req == post  # nearer than |d|, or the request left alone
+    d, b = round(dev * WAD), round(band * WAD)
+    req_wad = post_deviation_wad(d, float(req))
+    trade = executed_trade(
+        np.array([d], dtype=object),
+        np.array([req_wad], dtype=object),
+        np.array([b], dtype=object),
+        np.array([10**30], dtype=object),
+    )[0]
+    planned = funded_trade(int(trade), price, 10**40, None)
+    amount_in = int(trade) * price // 10**20
+    min_out = amount_in * (10_000 - slip_bps) * 10**20 // (price * 10_000)
+    assert planned >= min_out
+    end = d + min_out  # the worst booked end: the least the buy may receive
+    w = min(-d, b, round(-post * WAD))
+    assert end <= 0  # never past the target
+    if w == 0 or req == 0.0:
+        # to the target (asked, or the point is nearer the target than s of the trade can
+        # reach): short of it by at most s of the trade
+        assert -end <= -d * slip_bps // 10_000 + 10**20 // price + 2
+    else:
+        assert -end <= w + 2  # within the point (2 wei: the float conversions)
+
+
+def test_compensated_post_leaves_sells_and_target_requests_alone() -> None:
+    dev = np.array([2.0, -2.0, -2.0, -0.3])
+    post = np.array([0.5, 0.0, -0.5, -0.5])
+    out = compensated_post(dev, post, np.full(4, 0.5), np.full(4, 0.01), np.full(4, 1e-9))
+    assert out[0] == 0.5  # a sell books exactly what it sold
+    assert out[1] == 0.0  # to the target: it ends within s * |d| of it
+    # a buy from -2 to the edge -0.5: plans 1.5 / 0.99 = 1.51515..., less the rounding
+    assert out[2] == pytest.approx(-(2.0 - 1.5 / 0.99 - 1e-9), abs=1e-12)
+    # |d| 0.3 under the 0.5 request: w = |d|, no trade asked, and none made up
+    assert out[3] == -0.5
 
 
 def test_funded_trade_examples() -> None:
