@@ -148,3 +148,49 @@ def test_devnet_up_on_a_taken_port_is_one_line(tmp_path: Path) -> None:
         proc = _run(tmp_path, "devnet", "up", "--port", str(port))
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == f"keeper: error: port {port} is already in use"
+
+
+def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None:
+    """``--json``: stdout carries only JSON lines a script can read (the progress goes to stderr):
+    ``up``'s ready object (where the devnet is and who is who), then each ``step``'s record."""
+    port = free_port()
+    addresses = tmp_path / "devnet.json"
+    args = ["devnet", "up", "--json", "--port", str(port), "--vaults", "1"]
+    up = subprocess.Popen(
+        [*_keeper(), *args, "--addresses", str(addresses)],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert up.stdout is not None
+        ready = json.loads(up.stdout.readline())
+        assert ready["rpc_url"] == f"http://127.0.0.1:{port}"
+        assert ready["chain_id"] == 31337
+        assert ready["addresses_path"] == str(addresses)
+        assert ready["vaults"] == json.loads(addresses.read_text())["vaults"]
+        keeper = next(a for a in ready["accounts"] if a["role"] == "keeper")
+        assert keeper["address"] == account(ANVIL_KEYS[3]).address
+        assert isinstance(ready["pid"], int)
+
+        step = _run(
+            tmp_path, "devnet", "step", "--json", "--steps", "2", "--addresses", str(addresses)
+        )
+        assert step.returncode == 0, step.stderr
+        records = [json.loads(line) for line in step.stdout.splitlines()]
+        assert [r["step"] for r in records] == [1, 2]
+        assert all(r["price8"] > 0 and r["pool_price8"] > 0 for r in records)
+        assert all(isinstance(r["writes"], list) for r in records)
+
+        os.killpg(up.pid, signal.SIGINT)
+        out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert up.returncode == 0, err
+    assert out.strip() == ""  # nothing after the ready line: the rest went to stderr
+    assert "anvil is up at" in err
