@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import textwrap
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -70,6 +72,16 @@ def register(subparsers: Any) -> None:
             metavar="FILE",
             help=f"the devnet's addresses file ({verb}; default out/devnet.json)",
         )
+        a.add_argument(
+            "--json",
+            action="store_true",
+            help=(
+                "print one JSON object a line on stdout: the ready devnet (where it is, who is "
+                "who, the dev keys), then each market step; progress goes to stderr"
+                if a is up
+                else "print each market step as one JSON object a line"
+            ),
+        )
     step.add_argument("--steps", type=int, default=1, help="market steps to take (default 1)")
     up.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
     up.add_argument("--seed", type=int, default=7, help="seed of the market (default 7)")
@@ -96,9 +108,10 @@ def register(subparsers: Any) -> None:
 
 def devnet_command(args: argparse.Namespace) -> int:
     """Run ``keeper devnet up`` or ``keeper devnet step``."""
+    show_step = _step_json if args.json else _step_line
     if args.action == "step":
         for rec in devnet_step(args.addresses, args.steps):
-            print(_step_line(rec), flush=True)
+            print(show_step(rec), flush=True)
         return 0
     cfg = DevnetConfig(
         vaults=args.vaults,
@@ -111,10 +124,12 @@ def devnet_command(args: argparse.Namespace) -> int:
     )
     devnet_up(
         cfg,
-        _print_ready,
-        on_step=lambda rec: print(_step_line(rec), flush=True),
+        _print_ready_json if args.json else _print_ready,
+        on_step=lambda rec: print(show_step(rec), flush=True),
         on_started=lambda url: print(
-            f"anvil is up at {url}; deploying {cfg.vaults} vaults ...", flush=True
+            f"anvil is up at {url}; deploying {cfg.vaults} vaults ...",
+            file=sys.stderr if args.json else sys.stdout,
+            flush=True,
         ),
     )
     print(f"devnet stopped; removed {cfg.addresses_path}", file=sys.stderr)
@@ -151,6 +166,16 @@ def _print_ready(info: DevnetInfo) -> None:
         "Ctrl-C stops the devnet.",
     ]
     print("\n".join(lines), flush=True)
+
+
+def _print_ready_json(info: DevnetInfo) -> None:
+    ready = asdict(info)
+    ready["addresses_path"] = str(info.addresses_path)
+    print(json.dumps(ready), flush=True)
+
+
+def _step_json(rec: Any) -> str:
+    return json.dumps(asdict(rec))
 
 
 def _step_line(rec: Any) -> str:
