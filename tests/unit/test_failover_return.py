@@ -77,3 +77,44 @@ def test_a_head_seen_long_ago_does_not_rank_an_endpoint_down_for_good() -> None:
     p.health[0].latency_s, p.health[1].latency_s = 0.01, 0.05
     assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
     p.close()
+
+
+RECEIPT = {"blockNumber": hex(99), "status": "0x1", "transactionHash": "0x" + "ab" * 32}
+
+
+def chain(number: int, receipt: dict[str, Any] | None) -> Reply:
+    """An endpoint at head ``number`` that has ``receipt`` (``None``: not yet)."""
+
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        if req["method"] == "eth_getTransactionReceipt":
+            return {"jsonrpc": "2.0", "id": req["id"], "result": receipt}
+        return {"jsonrpc": "2.0", "id": req["id"], "result": hex(number)}
+
+    return reply
+
+
+def test_no_receipt_from_an_endpoint_behind_is_not_an_answer() -> None:
+    # The chaos suite's lagging node (3 blocks behind): a receipt read that failed on the primary
+    # was answered "no receipt" by the lagging node for a transaction mined on the primary, so
+    # the sender judged it stuck and tried a replacement (refused), with a false stuck_tx alert.
+    s = Session({A: [status(502), chain(100, RECEIPT)], B: [chain(97, None)]})
+    p = provider(s, [A, B], sleep=time.sleep)
+    now = time.monotonic()
+    p.health[0].saw_head(100, now)
+    p.health[1].saw_head(97, now)
+    answer = p.make_request("eth_getTransactionReceipt", ["0x" + "ab" * 32])  # type: ignore[arg-type]
+    assert answer["result"] == RECEIPT
+    asked = [u for u, m, _ in s.log if m == "eth_getTransactionReceipt"]
+    assert asked[:2] == [A, B] and asked[-1] == A  # B's "none" was not taken; A, asked again
+    p.close()
+
+
+def test_no_receipt_from_an_endpoint_level_with_the_best_is_an_answer() -> None:
+    # Not yet mined anywhere: the endpoints at the best head answer None, and that is the answer.
+    s = Session({A: [status(502), chain(100, None)], B: [chain(100, None)]})
+    p = provider(s, [A, B])
+    now = time.monotonic()
+    p.health[0].saw_head(100, now)
+    p.health[1].saw_head(100, now)
+    assert p.make_request("eth_getTransactionReceipt", ["0x01"])["result"] is None  # type: ignore[arg-type]
+    p.close()
