@@ -428,8 +428,7 @@ class FailoverProvider(JSONBaseProvider):
     def _order(self) -> list[int]:
         now = time.monotonic()
         with self._lock:
-            heads = [h for h in (e.fresh_head(now) for e in self.health) if h is not None]
-            best = max(heads, default=None)
+            best = self._best_head(now)
             return sorted(
                 range(len(self.health)), key=lambda i: (self.health[i].score(now, best), i)
             )
@@ -477,7 +476,26 @@ class FailoverProvider(JSONBaseProvider):
             health.ok(now - started, method)
             if head is not None:
                 health.saw_head(head, now)
+            behind = (
+                method in NOT_YET_METHODS
+                and response.get("result", 0) is None
+                and health.behind(now, self._best_head(now))
+            )
+            if behind:
+                # "Not yet" from an endpoint behind the others is no answer: the transaction
+                # may be in a block it does not have. It cools down, and the read goes elsewhere
+                # or waits for the others' cool-down; if only it answers, the read fails
+                # (transient) rather than report a mined transaction as missing.
+                health.fail(now)
+        if behind:
+            raise _BusyAnswerError(f"no {method} answer from an endpoint behind the best head")
         return response
+
+    def _best_head(self, now: float) -> int | None:
+        """The highest head any endpoint answered within :data:`HEAD_TTL_S` (call locked)."""
+        return max(
+            (h for h in (e.fresh_head(now) for e in self.health) if h is not None), default=None
+        )
 
     def _pick(self, busy: Collection[int]) -> int:
         """The healthiest endpoint with no attempt of this read in flight, if any.
@@ -714,6 +732,10 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
 
 #: How long an endpoint's answered head counts for its rank, and how many blocks behind the
 #: best one it may be before it loses its rank (a block can land between two endpoints' answers).
+#: Reads whose ``null`` result means "not (yet) on this node's chain": from an endpoint more than
+#: :data:`LAG_TOLERANCE` blocks behind the best head it is no answer, and the read goes elsewhere.
+NOT_YET_METHODS = frozenset({"eth_getTransactionReceipt"})
+
 HEAD_TTL_S = 10.0
 LAG_TOLERANCE = 1
 
