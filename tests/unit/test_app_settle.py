@@ -45,6 +45,20 @@ class _Call:
         return "0x" + self._data.hex()
 
 
+class _SeriesCall:
+    """``series(id)``: at ``latest`` a lagging node's answer (unsettled) when ``v.lagging``."""
+
+    def __init__(self, vault: FakeVault, sid: int) -> None:
+        self.v, self.sid = vault, sid
+
+    def call(self, block_identifier: Any = "latest") -> Any:
+        self.v.reads.append(block_identifier)
+        row = list(self.v.rows[self.sid])
+        if self.v.lagging and block_identifier == "latest":
+            row[6] = False  # the node has not seen the block that settled it
+        return tuple(row)
+
+
 class _Functions:
     def __init__(self, vault: FakeVault) -> None:
         self.v = vault
@@ -56,7 +70,7 @@ class _Functions:
         return _Call(lambda: FEED)
 
     def series(self, sid: int) -> _Call:
-        return _Call(lambda: tuple(self.v.rows[sid]))
+        return _SeriesCall(self.v, sid)
 
     def redemptionQueue(self) -> _Call:  # noqa: N802
         return _Call(lambda: NO_QUEUE)
@@ -77,6 +91,9 @@ class FakeVault:
     rows: dict[int, list[Any]] = field(default_factory=dict)
     #: Raised by the settle simulation, if set.
     sim_error: ContractLogicError | None = None
+    #: ``latest`` reads come from a node a few blocks behind (see :class:`_SeriesCall`).
+    lagging: bool = False
+    reads: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.functions = _Functions(self)
@@ -191,6 +208,26 @@ def test_a_settlement_beaten_in_its_block_is_settled_by_another_not_an_alert(
     assert "settlement" not in [a["kind"] for a in k.alerter.sent]
     assert k.metrics.value("keeper_expired_unsettled") == 0  # the series is settled
     assert k.metrics.value("keeper_gas_spent_wei_total") == 30_000 * 7  # paid all the same
+
+
+def test_a_settlement_beaten_in_its_block_read_on_a_node_behind_is_not_an_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The re-read after the revert asked ``latest``; a node behind (the chaos suite's lagging
+    failover) answered "not settled", and a false ``settlement`` alert fired. It now reads at the
+    block that mined the revert (101): settled there, by the other settle in that block."""
+    vault = FakeVault(lagging=True)
+    vault.add_expired(3)
+
+    def other_settles_first() -> None:
+        vault.rows[3][6] = True
+
+    sender = SettleSender("reverted", on_mine=other_settles_first)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "settled_by_other"
+    assert "settlement" not in [a["kind"] for a in k.alerter.sent]
+    assert vault.reads[-1] == 101
 
 
 def test_a_settlement_reverted_with_the_series_still_unsettled_is_alerted(
