@@ -165,7 +165,9 @@ def _settle_one(
     except _RevertedError as exc:
         tx_hash = exc.outcome.tx_hash if exc.outcome is not None else None
         already = exc.outcome is None and exc.data[:4] == _ALREADY_SETTLED
-        if already or (exc.outcome is not None and _is_settled(vault, series_id)):
+        if already or (
+            exc.outcome is not None and _is_settled(vault, series_id, exc.outcome.block_number)
+        ):
             return _by_other(keeper, vault.address, series_id, hint, str(exc), tx_hash)
         return _failed(keeper, vault.address, series_id, hint, str(exc), tx_hash)
     except _PendingError as exc:
@@ -236,9 +238,16 @@ def _count_gas(keeper: Keeper, outcome: SendOutcome) -> None:
         keeper.metrics.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
 
 
-def _is_settled(vault: Any, series_id: int) -> bool:
-    """Whether ``series_id`` of ``vault`` is settled now (read again after a revert)."""
-    return bool(read_with_retry(lambda: vault.functions.series(series_id).call())[_SETTLED])
+def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
+    """Whether ``series_id`` of ``vault`` is settled (read again after a revert).
+
+    ``block``: the block that mined our reverted settle, read there; a node behind answers
+    "header not found" and the read fails over, where ``latest`` on that node would say "not
+    settled" (a false alert). ``None``: ``latest`` (a transaction that was never mined).
+    """
+    at = "latest" if block is None else block
+    row = read_with_retry(lambda: vault.functions.series(series_id).call(block_identifier=at))
+    return bool(row[_SETTLED])
 
 
 def _failed(
