@@ -478,6 +478,7 @@ class FailoverProvider(JSONBaseProvider):
                 health.saw_head(head, now)
             behind = (
                 method in NOT_YET_METHODS
+                and isinstance(response, dict)
                 and response.get("result", 0) is None
                 and health.behind(now, self._best_head(now))
             )
@@ -730,12 +731,12 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
     return None
 
 
-#: How long an endpoint's answered head counts for its rank, and how many blocks behind the
-#: best one it may be before it loses its rank (a block can land between two endpoints' answers).
 #: Reads whose ``null`` result means "not (yet) on this node's chain": from an endpoint more than
 #: :data:`LAG_TOLERANCE` blocks behind the best head it is no answer, and the read goes elsewhere.
 NOT_YET_METHODS = frozenset({"eth_getTransactionReceipt"})
 
+#: How long an endpoint's answered head counts for its rank, and how many blocks behind the
+#: best one it may be before it loses its rank (a block can land between two endpoints' answers).
 HEAD_TTL_S = 10.0
 LAG_TOLERANCE = 1
 
