@@ -45,6 +45,19 @@ def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def _start_up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    """``keeper devnet up ARGS`` in its own process group, as in a terminal (Ctrl-C: SIGINT)."""
+    return subprocess.Popen(
+        [*_keeper(), "devnet", "up", *args],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split()[2]
@@ -56,25 +69,7 @@ def _alive(pid: int) -> bool:
 def test_devnet_up_prints_what_to_use_steps_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     port = free_port()
     addresses = tmp_path / "devnet.json"
-    up = subprocess.Popen(
-        [
-            *_keeper(),
-            "devnet",
-            "up",
-            "--port",
-            str(port),
-            "--vaults",
-            "2",
-            "--addresses",
-            str(addresses),
-        ],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    up = _start_up(tmp_path, "--port", str(port), "--vaults", "2", "--addresses", str(addresses))
     try:
         banner: list[str] = []
         deadline = time.monotonic() + 180
@@ -155,16 +150,8 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
     ``up``'s ready object (where the devnet is and who is who), then each ``step``'s record."""
     port = free_port()
     addresses = tmp_path / "devnet.json"
-    args = ["devnet", "up", "--json", "--port", str(port), "--vaults", "1"]
-    up = subprocess.Popen(
-        [*_keeper(), *args, "--addresses", str(addresses)],
-        cwd=tmp_path,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
+    args = ["--json", "--port", str(port), "--vaults", "1", "--addresses", str(addresses)]
+    up = _start_up(tmp_path, *args)
     try:
         assert up.stdout is not None
         ready = json.loads(up.stdout.readline())

@@ -105,7 +105,8 @@ def test_no_receipt_from_an_endpoint_behind_is_not_an_answer() -> None:
     answer = p.make_request("eth_getTransactionReceipt", ["0x" + "ab" * 32])  # type: ignore[arg-type]
     assert answer["result"] == RECEIPT
     asked = [u for u, m, _ in s.log if m == "eth_getTransactionReceipt"]
-    assert asked[:2] == [A, B] and asked[-1] == A  # B's "none" was not taken; A, asked again
+    assert asked[:2] == [A, B]  # A failed; B's "none" was not taken ...
+    assert asked[-1] == A  # ... A, asked again after its cool-down, answered
     p.close()
 
 
