@@ -153,6 +153,9 @@ def test_check_exits_1_when_a_stale_oracle_leaves_no_vault_to_evaluate(
         assert json.loads(proc.stdout)["skipped"]
     else:
         assert "skipped: oracle answer is" in proc.stdout  # the table still shows each vault
+        # no vault was priced, so there is no ETH price to show (it read "ETH $0.00")
+        assert "ETH $0.00" not in proc.stdout
+        assert "ETH n/a (no vault priced)" in proc.stdout
 
 
 def test_check_exits_0_on_a_healthy_oracle(devnet: Devnet, tmp_path: Path) -> None:
