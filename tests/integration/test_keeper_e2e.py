@@ -713,3 +713,47 @@ def test_a_journal_of_another_chain_is_refused_at_start_up(stack: Stack, tmp_pat
     with pytest.raises(ConfigError, match=r"another chain.*fresh journal"):
         _keeper(stack, tmp_path, journal_path=other)
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
+
+
+def test_a_journal_whose_final_history_the_chain_lacks_is_refused_at_start_up(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A fork restarted from the same block under an old journal: same chain id, same genesis.
+
+    The genesis binding cannot see it. Once the new chain's head is more than the finality depth
+    past the journal's mined blocks, the reorg check no longer looks at them, and the keeper
+    said "the node is behind; nothing signed" every cycle, for good: its journal holds nonces
+    the account never used on this chain.
+    """
+    snapshot = stack.rpc("evm_snapshot")
+    k = _keeper(stack, tmp_path)
+    assert run_cycle(k).tx_status == "mined"
+    assert k.sender is not None
+    mined = k.sender.journal.with_status(TxStatus.MINED, k.sender.address)[0]
+    k.sender.journal.close()
+    stack.rpc("evm_revert", snapshot)  # the fork restarted: our batch never happened here
+    stack.rpc("anvil_mine", hex(200))  # and the new chain moved on, past the finality depth
+    assert stack.w3.eth.get_block(mined.mined_block or 0)["hash"].hex() not in (
+        mined.mined_block_hash or ""
+    )
+    nonce = stack.w3.eth.get_transaction_count(stack.keeper.address)
+    with pytest.raises(ConfigError, match=r"not on this chain.*fresh journal") as info:
+        _keeper(stack, tmp_path)
+    assert f"block {mined.mined_block}" in str(info.value)
+    assert "\n" not in str(info.value)
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == nonce
+
+
+def test_a_journal_whose_final_history_the_chain_has_is_accepted(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # The same journal on the same chain, its batch now final: no refusal, and the next
+    # cycle signs at the next nonce.
+    k = _keeper(stack, tmp_path)
+    assert run_cycle(k).tx_status == "mined"
+    assert k.sender is not None
+    k.sender.journal.close()
+    stack.rpc("anvil_mine", hex(200))
+    k2 = _keeper(stack, tmp_path)
+    assert k2.sender is not None
+    assert k2.sender.next_nonce() == 1
