@@ -449,6 +449,15 @@ class Journal:
         )
         return None if not rows or rows[0]["b"] is None else int(rows[0]["b"])
 
+    def newest_mined_at_or_below(self, account: str, block: int) -> TxRecord | None:
+        """``account``'s mined (or reverted) transaction in the highest block <= ``block``."""
+        q = (
+            "SELECT * FROM txs WHERE account=? AND mined_block IS NOT NULL AND mined_block<=? "
+            "AND status IN (?, ?) ORDER BY mined_block DESC, id DESC LIMIT 1"
+        )
+        rows = self._query(q, (account, block, TxStatus.MINED.value, TxStatus.REVERTED.value))
+        return _tx(rows[0]) if rows else None
+
     def recent(self, limit: int = 20) -> list[TxRecord]:
         """The latest transactions, newest first."""
         rows = self._query("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))

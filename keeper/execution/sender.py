@@ -52,7 +52,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
 from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
-from keeper.errors import ExecutionError, FeeCapError, NonceError, TxTimeoutError
+from keeper.errors import ConfigError, ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import (
     PENDING,
@@ -832,6 +832,40 @@ class Sender:
             return False if number > head else None
         current = block.get("hash") if block is not None else None
         return current is not None and "0x" + bytes(current).hex() == rec.mined_block_hash
+
+    def check_history(self) -> None:
+        """Refuse a journal whose final history is not this chain's (run at start-up).
+
+        The genesis binding (:meth:`Journal.bind_chain`) cannot tell a fork restarted from the
+        same block: same chain id, same genesis. Our transactions mined less than
+        ``finality_depth`` blocks below the head are the reorg check's (it sends them again);
+        older ones it no longer reads, and the journal's nonces stay above the account's, so
+        every cycle would stop at "the node is behind". Blocks are hash-chained: the newest
+        final block holding one of ours still has its journaled hash, or none of them is on
+        this chain. One head read and one header read; a node that cannot find that block
+        proves nothing (it lags) and passes.
+
+        Raises:
+            ConfigError: That block has another hash here (one line, naming the block).
+        """
+        head = self._head()
+        rec = self.journal.newest_mined_at_or_below(self.address, head - self.finality_depth)
+        if rec is None:
+            return
+        number = _block(rec)
+        try:
+            block = read_with_retry(lambda: self.w3.eth.get_block(number))
+        except BlockNotFound:
+            return
+        current = "0x" + bytes(block["hash"]).hex()
+        if current != rec.mined_block_hash:
+            raise ConfigError(
+                f"journal {self.journal.path}: our transaction {rec.tx_hash} (nonce {rec.nonce}) "
+                f"was mined in block {number} ({str(rec.mined_block_hash)[:10]}…), which is not "
+                f"on this chain (its block {number} is {current[:10]}…), e.g. a fork restarted "
+                "from an earlier block: start with a fresh journal (--journal or "
+                "KEEPER_JOURNAL_PATH set to a new file, or move this one away)"
+            )
 
     def has_pending(self) -> bool:
         """Whether any journaled transaction of this account is still unresolved."""

@@ -145,6 +145,15 @@ def test_mined_since_reads_only_the_rows_not_yet_final(journal: Journal) -> None
     assert journal.newest_mined_block(ACCT) == 148  # the reorged one is not a probe target
     assert journal.newest_mined_block(ACCT, reorged=True) == 149
     assert journal.newest_mined_block(other) == 200
+    # the start-up history check's probe: the newest final one, never a reorged one
+    final = journal.newest_mined_at_or_below(ACCT, 140)
+    assert final is not None
+    assert (final.mined_block, final.mined_block_hash) == (140, "0xb40")
+    probe = journal.newest_mined_at_or_below(ACCT, 1_000)
+    assert probe is not None
+    assert probe.mined_block == 148
+    assert journal.newest_mined_at_or_below(ACCT, 99) is None
+    assert journal.newest_mined_at_or_below(other, 199) is None
 
 
 GENESIS_A = "0x" + "aa" * 32
