@@ -331,6 +331,46 @@ def test_nonce_seen_used_before_its_receipt_is_not_dropped(
     assert Journal(r.journal_path).tx(record.tx_hash).status == "mined"
 
 
+def test_one_stale_answer_does_not_replace_a_mined_transaction(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A replacement is judged on two looks, not on one read of the receipt and the nonce.
+
+    A node that answers as of a few blocks back (a replayed or lagging answer from the endpoint
+    whose head the keeper trusts) shows a mined transaction as neither receipted nor using its
+    nonce. The harsh chaos run saw a replacement signed for a mined transaction this way: a
+    `stuck_tx` alert and a signed row for nothing (refused on broadcast, never mined twice).
+    """
+    r = rig
+    s = r.sender(replace_after_blocks=2)
+    record = s.submit(s.journal.open_intent([], 0), r.token.address, r.mint_data(5), 120_000)
+    for _ in range(3):
+        r.rpc("evm_mine")  # mined (automine), and past replace_after_blocks since the send
+    real_receipt, real_nonce = s._receipt, s.chain_nonce
+    stale = {"receipt": 1, "nonce": 1}
+
+    def receipt(tx_hash: str) -> Any:
+        if stale["receipt"] > 0:
+            stale["receipt"] -= 1
+            return None
+        return real_receipt(tx_hash)
+
+    def nonce(block: str = "latest") -> int:
+        if stale["nonce"] > 0:
+            stale["nonce"] -= 1
+            return 0  # the account as of before the send
+        return real_nonce(block)
+
+    monkeypatch.setattr(s, "_receipt", receipt)
+    monkeypatch.setattr(s, "chain_nonce", nonce)
+    assert s.poll_nonce(record.nonce) is None
+    assert stale == {"receipt": 0, "nonce": 0}  # both stale answers were served
+    assert len(s.journal.versions(s.address, record.nonce)) == 1  # no replacement signed
+    outcome = s.wait(record.nonce, timeout_s=5)
+    assert outcome.status == "mined"
+    assert outcome.replacements == 0
+
+
 def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
