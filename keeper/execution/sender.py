@@ -620,8 +620,23 @@ class Sender:
             last = self.journal.mark(last.tx_hash, last.status, sent_block=head)
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
+            if self._used_on_second_look(nonce, versions):
+                return None  # the next poll settles it
             self._unstick(nonce, last)
         return None
+
+    def _used_on_second_look(self, nonce: int, versions: list[TxRecord]) -> bool:
+        """Whether reading again shows ``nonce`` used: the account past it, or a receipt of ours.
+
+        A replacement is signed only when two looks agree that nothing is mined at ``nonce``.
+        One answer can be a node's a few blocks back (a lagging or replayed answer from the
+        endpoint whose head was trusted), where a mined transaction has neither a receipt nor
+        its nonce used; the replacement it led to was refused on broadcast, but it was a
+        ``stuck_tx`` alert and a signed row for nothing. Read only when about to replace.
+        """
+        if self.chain_nonce("latest") > nonce:
+            return True
+        return any(self._receipt(v.tx_hash) is not None for v in reversed(versions))
 
     def _resend_reorged(self, nonce: int, last: TxRecord, head: int) -> None:
         """Put a version whose block a reorg removed back in flight, at its own nonce.
