@@ -371,6 +371,43 @@ def test_one_stale_answer_does_not_replace_a_mined_transaction(
     assert outcome.replacements == 0
 
 
+def test_the_replacement_clock_starts_no_earlier_than_the_block_the_plan_was_read_at(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``sent_block`` read from a node behind started the clock blocks too early.
+
+    The harsh chaos run: a batch decided at block 104 was journaled as sent at 101 (the head
+    read after the broadcast came from the failover node, 3 blocks behind), so the next poll,
+    at 104 on the primary, found it "3 blocks old" and signed a replacement while the original
+    waited for its first block (mined at 105; the replacement was refused as nonce too low).
+    """
+    r = rig
+    s = r.sender(replace_after_blocks=3)
+    r.rpc("evm_setAutomine", False)
+    for _ in range(5):
+        r.rpc("evm_mine")
+    head = r.w3.eth.block_number
+    real_head = s._head
+    lagging = {"left": 1}
+
+    def head_read() -> int:
+        if lagging["left"] > 0:
+            lagging["left"] -= 1
+            return real_head() - 3  # a node 3 blocks behind answers the sent_block read
+        return real_head()
+
+    monkeypatch.setattr(s, "_head", head_read)
+    record = s.submit_new([], head, r.token.address, r.mint_data(5), 120_000)
+    assert lagging["left"] == 0
+    assert record.sent_block == head  # the block the plan was read at, not the lagging answer
+    assert s.poll_nonce(record.nonce) is None
+    assert len(s.journal.versions(s.address, record.nonce)) == 1  # not replaced
+    r.rpc("evm_mine")
+    outcome = s.wait(record.nonce, timeout_s=5)
+    assert outcome.status == "mined"
+    assert outcome.replacements == 0
+
+
 def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
