@@ -408,21 +408,35 @@ class Sender:
             # The row keeps its status (a ``signed`` row is broadcast again by the next poll);
             # the block of the first try starts the replacement clock.
             if record.sent_block is None:
-                head = self._head_or_none()
+                head = self._sent_block(record)
                 if head is not None:
                     record = self.journal.mark(record.tx_hash, record.status, sent_block=head)
             if result == "underpriced":
                 self._emit("underpriced", record)
             return record
-        updated = self.journal.mark(record.tx_hash, TxStatus.SENT, sent_block=self._head_or_none())
+        updated = self.journal.mark(
+            record.tx_hash, TxStatus.SENT, sent_block=self._sent_block(record)
+        )
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
+
+    def _sent_block(self, record: TxRecord) -> int | None:
+        """The block that starts ``record``'s replacement clock: the head, read now.
+
+        Never below the block its intent's plan was read at: the head read here may come from
+        a node behind (a failover endpoint that lags), and a clock started blocks early replaced
+        a batch still waiting for its first block.
+        """
+        head = self._head_or_none()
+        if head is None:
+            return None  # the next poll starts the clock
+        return max(head, self.journal.intent(record.intent_id).block)
 
     def _head_or_none(self) -> int | None:
         """The head for ``sent_block``, or ``None`` when it cannot be read right now.
 
         The transaction is out either way, so the journal must say ``sent``; the next poll
-        starts its replacement clock.
+        starts its replacement clock (from the intent's block at the earliest).
         """
         try:
             return self._head()
@@ -617,7 +631,8 @@ class Sender:
             self._send_journaled(last)
             return None
         if last.sent_block is None:
-            last = self.journal.mark(last.tx_hash, last.status, sent_block=head)
+            start = max(head, self.journal.intent(last.intent_id).block)
+            last = self.journal.mark(last.tx_hash, last.status, sent_block=start)
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
             if self._used_on_second_look(nonce, versions):
