@@ -408,6 +408,35 @@ def test_the_replacement_clock_starts_no_earlier_than_the_block_the_plan_was_rea
     assert outcome.replacements == 0
 
 
+def test_the_replacement_clock_starts_at_the_best_head_the_connection_heard(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plan itself read at a lagging head: the harsh chaos run after the fix above.
+
+    With the primary cooling down, the cycle's head, the lens and the ``sent_block`` read all
+    came from the failover node 3 blocks behind; the next poll's head came from the primary.
+    Each batch was mined 4 blocks after its ``sent_block``, one block too late to escape a
+    replacement (3 of them in seed 7's run). The connection knows the best head any endpoint
+    answered in the last seconds: the clock starts there.
+    """
+    r = rig
+    s = r.sender(replace_after_blocks=3)
+    r.rpc("evm_setAutomine", False)
+    for _ in range(5):
+        r.rpc("evm_mine")
+    head = r.w3.eth.block_number
+    real_head = s._head
+    monkeypatch.setattr(s, "_head", lambda: real_head() - 3)  # every head read of ours lags
+    monkeypatch.setattr("keeper.execution.sender.best_head", lambda w3: real_head())
+    record = s.submit_new([], head - 3, r.token.address, r.mint_data(5), 120_000)
+    assert record.sent_block == head
+    monkeypatch.setattr(s, "_head", real_head)  # the next poll reads the primary
+    assert s.poll_nonce(record.nonce) is None
+    assert len(s.journal.versions(s.address, record.nonce)) == 1  # not replaced
+    r.rpc("evm_mine")
+    assert s.wait(record.nonce, timeout_s=5).replacements == 0
+
+
 def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:

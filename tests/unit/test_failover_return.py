@@ -18,6 +18,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from web3 import Web3
+
+from keeper.chain.connection import best_head
 from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow, status
 
 
@@ -119,3 +122,19 @@ def test_no_receipt_from_an_endpoint_level_with_the_best_is_an_answer() -> None:
     p.health[1].saw_head(100, now)
     assert p.make_request("eth_getTransactionReceipt", ["0x01"])["result"] is None  # type: ignore[arg-type]
     p.close()
+
+
+def test_best_head_is_the_highest_fresh_head_any_endpoint_answered() -> None:
+    # What the sender starts a replacement clock at (a head read that lagged is not the chain's).
+    s = Session({A: [ok("0xa")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    w3 = Web3(p)
+    assert best_head(w3) is None  # nothing heard yet
+    now = time.monotonic()
+    p.health[0].saw_head(100, now)
+    p.health[1].saw_head(97, now)
+    assert best_head(w3) == 100
+    p.health[0].saw_head(103, now - 60)  # heard a minute ago: not fresh
+    assert best_head(w3) == 97
+    p.close()
+    assert best_head(Web3(Web3.HTTPProvider("http://127.0.0.1:1"))) is None  # not ours
