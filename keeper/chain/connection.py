@@ -492,6 +492,11 @@ class FailoverProvider(JSONBaseProvider):
             raise _BusyAnswerError(f"no {method} answer from an endpoint behind the best head")
         return response
 
+    def best_head(self) -> int | None:
+        """The highest head any endpoint answered within :data:`HEAD_TTL_S`, else ``None``."""
+        with self._lock:
+            return self._best_head(time.monotonic())
+
     def _best_head(self, now: float) -> int | None:
         """The highest head any endpoint answered within :data:`HEAD_TTL_S` (call locked)."""
         return max(
@@ -865,6 +870,16 @@ def connect(
     w3.keeper_rpc_counter = counter  # type: ignore[attr-defined]
     logger.info("connected to chain %d at %s", chain_id, provider)
     return w3
+
+
+def best_head(w3: Web3) -> int | None:
+    """The highest head any endpoint of ``w3`` answered within :data:`HEAD_TTL_S`.
+
+    ``None`` when none did, or when ``w3`` was not built by :func:`connect`. One stale or lagging
+    answer cannot lower it: it is a lower bound on the chain's head.
+    """
+    provider = getattr(w3, "provider", None)
+    return provider.best_head() if isinstance(provider, FailoverProvider) else None
 
 
 def rpc_counter(w3: Web3) -> RpcCounter:

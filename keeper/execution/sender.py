@@ -51,6 +51,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
 
+from keeper.chain.connection import best_head
 from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
 from keeper.errors import ConfigError, ExecutionError, FeeCapError, NonceError, TxTimeoutError
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
@@ -423,14 +424,19 @@ class Sender:
     def _sent_block(self, record: TxRecord) -> int | None:
         """The block that starts ``record``'s replacement clock: the head, read now.
 
-        Never below the block its intent's plan was read at: the head read here may come from
-        a node behind (a failover endpoint that lags), and a clock started blocks early replaced
-        a batch still waiting for its first block.
+        Never below the block its intent's plan was read at, nor below the best head the
+        connection heard from any endpoint in the last seconds: the head read here may come
+        from a node behind (a failover endpoint that lags, or a stale answer), and a clock
+        started blocks early replaced batches still waiting for their first block.
         """
         head = self._head_or_none()
         if head is None:
             return None  # the next poll starts the clock
-        return max(head, self.journal.intent(record.intent_id).block)
+        return self._clock_start(record, head)
+
+    def _clock_start(self, record: TxRecord, head: int) -> int:
+        """``head``, raised to the intent's block and the connection's best head (see above)."""
+        return max(head, self.journal.intent(record.intent_id).block, best_head(self.w3) or 0)
 
     def _head_or_none(self) -> int | None:
         """The head for ``sent_block``, or ``None`` when it cannot be read right now.
@@ -631,8 +637,9 @@ class Sender:
             self._send_journaled(last)
             return None
         if last.sent_block is None:
-            start = max(head, self.journal.intent(last.intent_id).block)
-            last = self.journal.mark(last.tx_hash, last.status, sent_block=start)
+            last = self.journal.mark(
+                last.tx_hash, last.status, sent_block=self._clock_start(last, head)
+            )
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block >= self.replace_after_blocks:
             if self._used_on_second_look(nonce, versions):
