@@ -18,6 +18,10 @@ Definitions (also in ``docs/chaos.md``):
   pool holds: a later transaction can never be mined.
 - **Orphan intent.** An intent left ``open`` in the journal with no transaction row at all (it can
   never be resolved); ``open`` intents with a transaction still pending are "in flight".
+- **Unneeded replacement.** A nonce the keeper signed more than one version of although its first
+  version's max fee covered the base fee of every block from its send to the block that mined
+  the nonce: the first version was never priced out, so waiting would have mined it. (A
+  replacement that was needed: some block's base fee was above that max fee.)
 """
 
 from __future__ import annotations
@@ -190,3 +194,35 @@ def pool_nonces(txpool_content: dict[str, Any], address: str) -> set[int]:
             if addr.lower() == address.lower():
                 out |= {int(n) for n in txs}
     return out
+
+
+def replacements(path: Path, blocks: Iterable[BlockObs]) -> tuple[int, int]:
+    """Return (nonces replaced, of them unneeded) from the journal at ``path`` (module doc).
+
+    A nonce not mined by the end is judged up to the last block seen.
+    """
+    base = {b.number: b.base_fee for b in blocks}
+    if not path.exists() or not base:
+        return 0, 0
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        rows = db.execute(
+            "SELECT nonce, status, sent_block, mined_block, max_fee FROM txs ORDER BY id"
+        ).fetchall()
+    finally:
+        db.close()
+    versions: dict[int, list[tuple[Any, ...]]] = {}
+    for r in rows:
+        versions.setdefault(int(r[0]), []).append(r)
+    replaced = unneeded = 0
+    for vs in versions.values():
+        if len(vs) < 2:
+            continue
+        replaced += 1
+        first = vs[0]
+        mined = [int(v[3]) for v in vs if v[1] in ("mined", "reverted") and v[3] is not None]
+        end = mined[0] if mined else max(base)
+        start = int(first[2]) if first[2] is not None else end
+        if all(base.get(b, 0) <= int(first[4]) for b in range(start + 1, end + 1)):
+            unneeded += 1
+    return replaced, unneeded

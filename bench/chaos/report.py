@@ -84,7 +84,8 @@ def table(result: dict[str, Any]) -> str:
             f"{h['failed_cycles']} / {h['cycles']}, duplicates {h['duplicate_rebalances']}, "
             f"nonce gaps {h['nonce_gaps']}, orphan intents {h['orphan_intents']}, needs served "
             f"{h['needs_served']} / lapsed {h['needs_lapsed']}, false reorg alerts "
-            f"{h['false_reorg_alerts']}"
+            f"{h['false_reorg_alerts']}, replaced nonces {h.get('replaced_nonces', '?')} "
+            f"(unneeded {h.get('unneeded_replacements', '?')})"
         )
     meta = result.get("meta", {})
     if meta:

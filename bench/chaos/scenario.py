@@ -46,6 +46,7 @@ from bench.chaos.measure import (
     percentiles,
     pool_nonces,
     read_journal,
+    replacements,
 )
 from bench.chaos.monitor import ChainMonitor
 from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, FaultProxy
@@ -656,6 +657,7 @@ def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
             if (i + 1) % 10 == 0:
                 _progress("harsh", run, started)
     out = run.result
+    replaced, unneeded = replacements(run.journal, run.monitor.snapshot())
     out.update(
         {
             "rate": cfg.harsh_rate,
@@ -663,6 +665,8 @@ def run_harsh(cfg: ChaosConfig) -> dict[str, Any]:
             "spike_base_fee_gwei": state.get("base", 0) / GWEI,
             "max_base_fee_gwei": state["max"] / GWEI,
             "false_reorg_alerts": out["alerts"].get("reorg", 0),
+            "replaced_nonces": replaced,
+            "unneeded_replacements": unneeded,
             # Requests the keeper sent to the lagging endpoint (``requests``: to the primary).
             "lagging_requests": run.behind.stats().requests if run.behind else 0,
             "seconds": round(time.monotonic() - started, 1),

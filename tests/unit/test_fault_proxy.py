@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -275,3 +276,36 @@ def test_nonce_gaps_and_orphans() -> None:
     assert pool_nonces(pool, "0xabc") == {5, 8}
     view = JournalView({1: (1, "open"), 2: (2, "open"), 3: (3, "mined")}, {"0x": (2, 0, "sent")})
     assert (view.orphan_intents, view.open_intents, view.pending_nonces()) == (1, 2, {0})
+
+
+def test_unneeded_replacements_are_those_whose_first_version_was_never_priced_out(
+    tmp_path: Path,
+) -> None:
+    from bench.chaos.measure import BlockObs, replacements
+    from keeper.execution.journal import Journal
+
+    j = Journal(tmp_path / "j.sqlite")
+    intent = j.open_intent([], 10)
+
+    def version(nonce: int, tx: str, max_fee: int, status: str, sent: int | None) -> None:
+        j.record_signed(
+            intent_id=intent,
+            account="0xabc",
+            nonce=nonce,
+            tx_hash=tx,
+            raw_tx="0x",
+            max_fee=max_fee,
+            priority_fee=1,
+            gas=1,
+        )
+        j.mark(tx, status, sent_block=sent, **({"mined_block": 14} if status == "mined" else {}))
+
+    version(0, "0x01", 100, "mined", 10)  # alone: not a replacement
+    version(1, "0x02", 100, "mined", 10)  # mined at 14, every base fee <= 100: unneeded
+    version(1, "0x03", 120, "replaced", None)
+    version(2, "0x04", 50, "replaced", 10)  # block 12's base fee 80 > 50: needed
+    version(2, "0x05", 90, "mined", 12)
+    j.close()
+    blocks = [BlockObs(n, 80 if n == 12 else 40, {}) for n in range(9, 16)]
+    assert replacements(tmp_path / "j.sqlite", blocks) == (2, 1)
+    assert replacements(tmp_path / "none.sqlite", blocks) == (0, 0)
