@@ -331,6 +331,25 @@ def test_nonce_seen_used_before_its_receipt_is_not_dropped(
     assert Journal(r.journal_path).tx(record.tx_hash).status == "mined"
 
 
+def manual_mining_sender(r: Rig) -> tuple[Sender, int]:
+    """A sender replacing after 3 blocks, automine off, a few blocks in; and the head."""
+    s = r.sender(replace_after_blocks=3)
+    r.rpc("evm_setAutomine", False)
+    for _ in range(5):
+        r.rpc("evm_mine")
+    return s, r.w3.eth.block_number
+
+
+def assert_mined_unreplaced(r: Rig, s: Sender, nonce: int, *, mine: bool) -> None:
+    """No replacement was signed at ``nonce``, and its one version is mined (after a block)."""
+    assert len(s.journal.versions(s.address, nonce)) == 1
+    if mine:
+        r.rpc("evm_mine")
+    outcome = s.wait(nonce, timeout_s=5)
+    assert outcome.status == "mined"
+    assert outcome.replacements == 0
+
+
 def test_one_stale_answer_does_not_replace_a_mined_transaction(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -365,10 +384,7 @@ def test_one_stale_answer_does_not_replace_a_mined_transaction(
     monkeypatch.setattr(s, "chain_nonce", nonce)
     assert s.poll_nonce(record.nonce) is None
     assert stale == {"receipt": 0, "nonce": 0}  # both stale answers were served
-    assert len(s.journal.versions(s.address, record.nonce)) == 1  # no replacement signed
-    outcome = s.wait(record.nonce, timeout_s=5)
-    assert outcome.status == "mined"
-    assert outcome.replacements == 0
+    assert_mined_unreplaced(r, s, record.nonce, mine=False)
 
 
 def test_the_replacement_clock_starts_no_earlier_than_the_block_the_plan_was_read_at(
@@ -382,11 +398,7 @@ def test_the_replacement_clock_starts_no_earlier_than_the_block_the_plan_was_rea
     waited for its first block (mined at 105; the replacement was refused as nonce too low).
     """
     r = rig
-    s = r.sender(replace_after_blocks=3)
-    r.rpc("evm_setAutomine", False)
-    for _ in range(5):
-        r.rpc("evm_mine")
-    head = r.w3.eth.block_number
+    s, head = manual_mining_sender(r)
     real_head = s._head
     lagging = {"left": 1}
 
@@ -401,11 +413,7 @@ def test_the_replacement_clock_starts_no_earlier_than_the_block_the_plan_was_rea
     assert lagging["left"] == 0
     assert record.sent_block == head  # the block the plan was read at, not the lagging answer
     assert s.poll_nonce(record.nonce) is None
-    assert len(s.journal.versions(s.address, record.nonce)) == 1  # not replaced
-    r.rpc("evm_mine")
-    outcome = s.wait(record.nonce, timeout_s=5)
-    assert outcome.status == "mined"
-    assert outcome.replacements == 0
+    assert_mined_unreplaced(r, s, record.nonce, mine=True)
 
 
 def test_the_replacement_clock_starts_at_the_best_head_the_connection_heard(
@@ -420,11 +428,7 @@ def test_the_replacement_clock_starts_at_the_best_head_the_connection_heard(
     answered in the last seconds: the clock starts there.
     """
     r = rig
-    s = r.sender(replace_after_blocks=3)
-    r.rpc("evm_setAutomine", False)
-    for _ in range(5):
-        r.rpc("evm_mine")
-    head = r.w3.eth.block_number
+    s, head = manual_mining_sender(r)
     real_head = s._head
     monkeypatch.setattr(s, "_head", lambda: real_head() - 3)  # every head read of ours lags
     monkeypatch.setattr("keeper.execution.sender.best_head", lambda w3: real_head())
@@ -432,9 +436,7 @@ def test_the_replacement_clock_starts_at_the_best_head_the_connection_heard(
     assert record.sent_block == head
     monkeypatch.setattr(s, "_head", real_head)  # the next poll reads the primary
     assert s.poll_nonce(record.nonce) is None
-    assert len(s.journal.versions(s.address, record.nonce)) == 1  # not replaced
-    r.rpc("evm_mine")
-    assert s.wait(record.nonce, timeout_s=5).replacements == 0
+    assert_mined_unreplaced(r, s, record.nonce, mine=True)
 
 
 def test_nonce_taken_by_a_stranger_is_dropped_after_the_grace(

@@ -283,21 +283,13 @@ def test_unneeded_replacements_are_those_whose_first_version_was_never_priced_ou
 ) -> None:
     from bench.chaos.measure import BlockObs, replacements
     from keeper.execution.journal import Journal
+    from tests.unit.test_journal import record
 
     j = Journal(tmp_path / "j.sqlite")
     intent = j.open_intent([], 10)
 
     def version(nonce: int, tx: str, max_fee: int, status: str, sent: int | None) -> None:
-        j.record_signed(
-            intent_id=intent,
-            account="0xabc",
-            nonce=nonce,
-            tx_hash=tx,
-            raw_tx="0x",
-            max_fee=max_fee,
-            priority_fee=1,
-            gas=1,
-        )
+        record(j, intent, nonce, tx, fee=max_fee)
         j.mark(tx, status, sent_block=sent, **({"mined_block": 14} if status == "mined" else {}))
 
     version(0, "0x01", 100, "mined", 10)  # alone: not a replacement
