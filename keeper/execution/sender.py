@@ -131,7 +131,8 @@ class Sender:
         caps: Fee caps.
         tip: The priority fee asked on a first send.
         confirmations: Blocks (including the mining block) before a receipt counts.
-        replace_after_blocks: Replace a version still unmined this many blocks after its send.
+        replace_after_blocks: Replace a version still unmined this many blocks after its send,
+            as found by two polls at different heads (see :meth:`poll_nonce`).
         receipt_timeout_s: Give up waiting (the journal keeps the tx; the next cycle resumes).
         poll_s: How often to look for receipts and new blocks.
         chain_id: The chain id (read from the node when omitted).
@@ -179,6 +180,8 @@ class Sender:
         self._on_event = on_event
         #: When each nonce was first seen used with no receipt for any of our versions.
         self._taken_since: dict[int, float] = {}
+        #: The head at which each nonce was first found due for a replacement.
+        self._due: dict[int, int] = {}
 
     def __repr__(self) -> str:
         return f"Sender(address={self.address}, chain_id={self.chain_id})"
@@ -539,6 +542,7 @@ class Sender:
 
     # -- waiting ----------------------------------------------------------------------------
     def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
+        self._due.pop(nonce, None)
         status = TxStatus.MINED if int(receipt["status"]) == 1 else TxStatus.REVERTED
         gas_used = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
@@ -579,6 +583,7 @@ class Sender:
         )
 
     def _drop(self, nonce: int) -> SendOutcome:
+        self._due.pop(nonce, None)
         versions = self.journal.versions(self.address, nonce)
         for v in versions:
             if v.status in _UNSETTLED:
@@ -641,24 +646,21 @@ class Sender:
                 last.tx_hash, last.status, sent_block=self._clock_start(last, head)
             )
         sent_block = last.sent_block if last.sent_block is not None else head
-        if head - sent_block >= self.replace_after_blocks:
-            if self._used_on_second_look(nonce, versions):
-                return None  # the next poll settles it
-            self._unstick(nonce, last)
+        if head - sent_block < self.replace_after_blocks:
+            self._due.pop(nonce, None)
+            return None
+        # Due. Replaced only when a later poll, at a higher head, finds it due and unmined too:
+        # one poll's reads can come from a node a few blocks back (a failover endpoint that
+        # lags, or a stale answer), where a mined transaction has neither a receipt nor its
+        # nonce used, and its head can be 3 blocks above the one ``sent_block`` was read from
+        # (the harsh chaos runs' unneeded replacements: refused as nonce too low, but each a
+        # ``stuck_tx`` alert and a signed row for nothing). Costs a real replacement one block.
+        due = self._due.setdefault(nonce, head)
+        if head <= due:
+            return None
+        self._unstick(nonce, last)  # a FeeCapError leaves it due: every later poll tries again
+        del self._due[nonce]
         return None
-
-    def _used_on_second_look(self, nonce: int, versions: list[TxRecord]) -> bool:
-        """Whether reading again shows ``nonce`` used: the account past it, or a receipt of ours.
-
-        A replacement is signed only when two looks agree that nothing is mined at ``nonce``.
-        One answer can be a node's a few blocks back (a lagging or replayed answer from the
-        endpoint whose head was trusted), where a mined transaction has neither a receipt nor
-        its nonce used; the replacement it led to was refused on broadcast, but it was a
-        ``stuck_tx`` alert and a signed row for nothing. Read only when about to replace.
-        """
-        if self.chain_nonce("latest") > nonce:
-            return True
-        return any(self._receipt(v.tx_hash) is not None for v in reversed(versions))
 
     def _resend_reorged(self, nonce: int, last: TxRecord, head: int) -> None:
         """Put a version whose block a reorg removed back in flight, at its own nonce.

@@ -2,8 +2,9 @@
 
 ``python -m tests.integration.kill_child URL KEY TOKEN JOURNAL POINT AMOUNT``: with automine off,
 it journals and sends ``TOKEN.mint(keeper, AMOUNT)``; for the replacement points it then holds the
-base fee above that version's max fee for a block, so that the next poll replaces it (a bump, or
-a cancel when the plan no longer simulates), and dies there. ``POINT`` is
+base fee above that version's max fee for two blocks, so that a poll finds it due and the next
+poll, a block later, replaces it (a bump, or a cancel when the plan no longer simulates), and
+dies there. ``POINT`` is
 ``<send>-<when>``: the send is ``first``, ``replacement`` or ``cancel`` and the moment is
 ``journaled`` (its signed row is on disk, the node never saw it) or ``broadcast`` (the node took
 it, the journal still says ``signed``). A real ``SIGKILL``: nothing is flushed or closed on the
@@ -77,9 +78,10 @@ def main(argv: list[str]) -> int:
     w3.eth.send_raw_transaction = send_raw  # type: ignore[method-assign]
     rpc(w3, "evm_setAutomine", False)
     first = sender.submit_new([token], 0, token, data, 120_000)
-    rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
-    rpc(w3, "evm_mine")
-    sender.poll_nonce(first.nonce)  # stuck for a block: replaced here, and killed
+    for _ in range(2):
+        rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
+        rpc(w3, "evm_mine")
+        sender.poll_nonce(first.nonce)  # due after a block; replaced (and killed) a block later
     logger.error("still alive after %s", point)
     return 3
 

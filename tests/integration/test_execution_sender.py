@@ -133,7 +133,12 @@ def test_stuck_transaction_is_replaced_with_a_bump(rig: Rig) -> None:
         r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
         r.rpc("evm_mine")
     assert r.w3.eth.get_transaction_count(r.keeper.address) == 0
-    assert s.poll_nonce(first.nonce) is None  # K blocks passed: replaced now
+    assert s.poll_nonce(first.nonce) is None  # K blocks passed: due, not replaced yet ...
+    assert s.poll_nonce(first.nonce) is None  # ... nor at the same head again ...
+    assert len(s.journal.versions(s.address, first.nonce)) == 1
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
+    r.rpc("evm_mine")
+    assert s.poll_nonce(first.nonce) is None  # ... but by a poll at a later head: replaced now
     versions = s.journal.versions(s.address, first.nonce)
     assert len(versions) == 2
     second = versions[1]
@@ -160,8 +165,12 @@ def test_stuck_transaction_at_the_cap_raises_fee_cap_error(rig: Rig) -> None:
     assert first.max_fee == caps.max_fee_per_gas
     r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
     r.rpc("evm_mine")
-    with pytest.raises(FeeCapError, match="exceeds"):
-        s.poll_nonce(first.nonce)
+    assert s.poll_nonce(first.nonce) is None  # due; a later head confirms it
+    for _ in range(2):  # ... and then every poll at a later head says so
+        r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
+        r.rpc("evm_mine")
+        with pytest.raises(FeeCapError, match="exceeds"):
+            s.poll_nonce(first.nonce)
     assert len(s.journal.versions(s.address, first.nonce)) == 1
 
 
@@ -561,10 +570,11 @@ def test_fee_spike_above_the_cap_waits_then_is_mined_when_it_falls(rig: Rig) -> 
     assert (info.value.base_fee, info.value.cap) == (80 * gwei, 50 * gwei)
     assert s.journal.intents() == []
     # A batch journaled before the spike (crash before its send) is refused by the node as
-    # underpriced on restart: it waits in the journal. Past its replacement clock it is replaced
-    # at the most the cap allows (still refused: it waits), and past that one's clock no bump
-    # fits under the cap: the poll says so (FeeCapError, the settle step's "waits for the base
-    # fee"). Nothing is mined meanwhile.
+    # underpriced on restart: it waits in the journal. Past its replacement clock (found due by
+    # one poll, confirmed by the next at a later head) it is replaced at the most the cap allows
+    # (still refused: it waits), and past that one's clock no bump fits under the cap: the poll
+    # says so (FeeCapError, the settle step's "waits for the base fee"), and every poll after
+    # it. Nothing is mined meanwhile.
     r.rpc("anvil_setNextBlockBaseFeePerGas", hex(gwei))
     r.rpc("evm_mine")
     signed = s.prepare(s.journal.open_intent([], 0), r.token.address, r.mint_data(6), 120_000)
@@ -575,14 +585,14 @@ def test_fee_spike_above_the_cap_waits_then_is_mined_when_it_falls(rig: Rig) -> 
     )
     restarted.reconcile()
     polls: list[str] = []
-    for _ in range(3):
+    for _ in range(5):
         r.rpc("anvil_setNextBlockBaseFeePerGas", hex(80 * gwei))
         r.rpc("evm_mine")
         try:
             polls.append(repr(restarted.poll_nonce(signed.nonce)))
         except FeeCapError:
             polls.append("FeeCapError")
-    assert polls == ["None", "FeeCapError", "FeeCapError"]
+    assert polls == ["None", "None", "None", "FeeCapError", "FeeCapError"]
     assert r.minted() == 0
     versions = restarted.journal.versions(restarted.address, signed.nonce)
     assert [v.max_fee for v in versions] == [signed.max_fee, caps.max_fee_per_gas]
@@ -633,7 +643,10 @@ def test_a_stuck_stale_plan_is_replaced_by_a_cancel(rig: Rig) -> None:
     r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
     r.rpc("evm_mine")
     valid["now"] = False  # the need passed while it was stuck
-    assert s.poll_nonce(first.nonce) is None
+    assert s.poll_nonce(first.nonce) is None  # due
+    r.rpc("anvil_setNextBlockBaseFeePerGas", hex(first.max_fee + 1))
+    r.rpc("evm_mine")
+    assert s.poll_nonce(first.nonce) is None  # confirmed at a later head: cancelled
     versions = s.journal.versions(s.address, first.nonce)
     assert len(versions) == 2
     r.rpc("evm_mine")
