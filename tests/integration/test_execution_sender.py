@@ -362,12 +362,12 @@ def assert_mined_unreplaced(r: Rig, s: Sender, nonce: int, *, mine: bool) -> Non
 def test_one_stale_answer_does_not_replace_a_mined_transaction(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A replacement is judged on two looks, not on one read of the receipt and the nonce.
+    """A replacement is judged on two polls at different heads, not on one poll's reads.
 
     A node that answers as of a few blocks back (a replayed or lagging answer from the endpoint
     whose head the keeper trusts) shows a mined transaction as neither receipted nor using its
-    nonce. The harsh chaos run saw a replacement signed for a mined transaction this way: a
-    `stuck_tx` alert and a signed row for nothing (refused on broadcast, never mined twice).
+    nonce: one such poll signed a replacement for a mined transaction, a `stuck_tx` alert and a
+    signed row for nothing (refused on broadcast, never mined twice).
     """
     r = rig
     s = r.sender(replace_after_blocks=2)
