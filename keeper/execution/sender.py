@@ -881,27 +881,20 @@ class Sender:
         older ones it no longer reads, and the journal's nonces stay above the account's, so
         every cycle would stop at "the node is behind". Blocks are hash-chained: the newest
         final block holding one of ours still has its journaled hash, or none of them is on
-        this chain. One head read and one header read; a node that cannot find that block
-        proves nothing (it lags) and passes.
+        this chain. One head read and one header read (:meth:`_still_canonical`, the reorg
+        check's); a node that cannot find that block proves nothing (it lags) and passes.
 
         Raises:
             ConfigError: That block has another hash here (one line, naming the block).
         """
         head = self._head()
         rec = self.journal.newest_mined_at_or_below(self.address, head - self.finality_depth)
-        if rec is None:
-            return
-        number = _block(rec)
-        try:
-            block = read_with_retry(lambda: self.w3.eth.get_block(number))
-        except BlockNotFound:
-            return
-        current = "0x" + bytes(block["hash"]).hex()
-        if current != rec.mined_block_hash:
+        if rec is not None and self._still_canonical(rec, head) is False:
+            number = _block(rec)
             raise ConfigError(
                 f"journal {self.journal.path}: our transaction {rec.tx_hash} (nonce {rec.nonce}) "
                 f"was mined in block {number} ({str(rec.mined_block_hash)[:10]}…), which is not "
-                f"on this chain (its block {number} is {current[:10]}…), e.g. a fork restarted "
+                f"on this chain (its block {number} has another hash), e.g. a fork restarted "
                 "from an earlier block: start with a fresh journal (--journal or "
                 "KEEPER_JOURNAL_PATH set to a new file, or move this one away)"
             )
