@@ -118,7 +118,9 @@ class CycleConfig(BaseModel):
     # -- operations -------------------------------------------------------------------------
     low_balance_wei: int = Field(default=10**16, ge=0, description="alert below this balance")
     blocked_alert_blocks: int = Field(
-        default=20, ge=1, description="alert when a wanted vault stays blocked this many blocks"
+        default=20,
+        ge=1,
+        description="alert when a wanted vault stays blocked this many blocks (again at 2x, 4x)",
     )
 
 

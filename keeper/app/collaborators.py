@@ -52,6 +52,8 @@ class Keeper:
     l1_estimate: tuple[int, tuple[int, int, int]] | None = None
     #: Vaults the policy wants but whose trigger is not ready: the first block seen so.
     blocked_since: dict[str, int] = field(default_factory=dict)
+    #: Of those, the streak (blocks) their last ``blocked`` alert reported.
+    blocked_alerted: dict[str, int] = field(default_factory=dict)
     #: Set while sends wait for the base fee to fall under the cap (one alert per spike).
     fee_capped: bool = False
     #: The block the signer's balance was last read at.

@@ -12,8 +12,8 @@ whose own trigger is not ready *why* (``rebalanceBlocker()``, decoded: e.g.
 ``OptionVaultOracleGap(...)``); a vault the off-chain trigger surely puts inside its own band is
 named without the read. Those outside their on-chain band are counted in
 ``keeper_vaults_blocked``, and a vault that stays out of band and blocked for
-``blocked_alert_blocks`` blocks raises an alert. Vaults the keeper can act on,
-or does not want to, are never asked.
+``blocked_alert_blocks`` blocks raises an alert (again each time its streak doubles). Vaults the
+keeper can act on, or does not want to, are never asked.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def explain_blocked(
     Returns the plan with those decisions' reasons extended (``band: contract trigger not
     ready: OptionVaultOracleGap(...) (|dev| ...)``), and ``{vault: blocker}``. Sets
     ``keeper_vaults_blocked`` and alerts (kind ``blocked``) for a vault blocked
-    ``blocked_alert_blocks`` blocks in a row.
+    ``blocked_alert_blocks`` blocks in a row (then as the streak doubles).
 
     With the cycle's ``book``, a vault its off-chain trigger puts surely inside its own band
     (blocker ``WITHIN_BAND``, not within pricing tolerance of the edge) is named
@@ -183,16 +183,25 @@ def _surely_within_band(book: VaultBook, vaults: list[str]) -> set[str]:
 
 
 def _alert_long_blocks(keeper: Keeper, blocked: dict[str, str], block: int) -> None:
-    since = keeper.blocked_since
+    """Alert (kind ``blocked``) for a vault out of band and blocked ``blocked_alert_blocks`` blocks.
+
+    Once per streak length doubling: at the limit, then at twice it, four times, ... A vault
+    blocked for hours raises a handful of alerts, not a warning line every block. A vault that
+    leaves ``blocked`` ends its streak; its next one alerts at the limit again.
+    """
+    since, alerted = keeper.blocked_since, keeper.blocked_alerted
     for vault in [v for v in since if v not in blocked]:
         del since[vault]
+        alerted.pop(vault, None)
     limit = keeper.config.blocked_alert_blocks
     for vault, why in blocked.items():
         first = since.setdefault(vault, block)
-        if block - first >= limit:
+        streak = block - first
+        if streak >= limit and streak >= 2 * alerted.get(vault, 0):
+            alerted[vault] = streak
             keeper.alerter.alert(
                 "blocked",
-                f"vault {vault}: out of band and blocked for {block - first} blocks "
+                f"vault {vault}: out of band and blocked for {streak} blocks "
                 f"(since block {first}): {why}",
                 key=vault,
             )
