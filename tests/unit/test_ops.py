@@ -5,11 +5,14 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
+from pathlib import Path
 from typing import Any
 
 import requests
 
-from keeper.ops.alerts import Alerter
+import keeper
+from keeper.ops.alerts import KINDS, Alerter
 from keeper.ops.logs import JsonFormatter, SecretFilter, log_decision, setup_logging
 from keeper.ops.metrics import Metrics
 
@@ -168,3 +171,15 @@ def test_setting_up_twice_leaves_one_handler() -> None:
     logging.getLogger("web3.providers").warning("once too")
     assert first.getvalue() == ""
     assert len(second.getvalue().strip().splitlines()) == 2
+
+
+def test_every_alert_kind_the_keeper_raises_is_listed_in_kinds() -> None:
+    # KINDS is what a webhook consumer can route on; it had lost "settlement" and
+    # "redemption_queue". The kinds are string literals at each alert call (or a conditional
+    # `kind = "a" if ... else "b"` just before one), so the source says which are raised.
+    source = "\n".join(p.read_text() for p in Path(keeper.__file__).parent.rglob("*.py"))
+    literal = set(re.findall(r"alert\(\s*\"([a-z_]+)\"", source))
+    conditional = re.findall(r"kind = \"([a-z_]+)\" if .* else \"([a-z_]+)\"", source)
+    raised = literal | {k for pair in conditional for k in pair}
+    assert {"halt", "settlement", "redemption_queue", "stale_oracle", "lens_read"} <= raised
+    assert raised <= set(KINDS), sorted(raised - set(KINDS))
