@@ -11,7 +11,7 @@ import requests
 
 logger = logging.getLogger(__name__)
 
-#: Alert kinds the keeper sends.
+#: Alert kinds the keeper sends (the payload's ``kind``, what a webhook consumer routes on).
 KINDS = (
     "halt",
     "stale_oracle",
@@ -23,6 +23,8 @@ KINDS = (
     "stuck_tx",
     "blocked",
     "unserved",
+    "settlement",
+    "redemption_queue",
 )
 
 
