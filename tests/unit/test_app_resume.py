@@ -177,6 +177,22 @@ def test_a_resumed_settlement_reverted_by_a_race_is_settled_by_another() -> None
     assert kinds(k) == []
 
 
+def test_a_dropped_settlement_is_read_at_the_cycle_head_not_latest() -> None:
+    # Never mined, so there is no block of its own to read at: the cycle's head is, and a node
+    # behind it answers "header not found" (it fails over) instead of "not settled" at its own
+    # `latest`, which was a false `settlement` alert for a series someone else settled.
+    fake = FakeVault(lagging=True)
+    fake.add_expired(3)
+    fake.rows[3][6] = True  # settled by someone else, in a block the lagging node lacks
+    sender = ResumingSender(outcome=ended("dropped"))
+    sender.journal_call([VAULT], VAULT, settle_call(3))
+    k = resuming(sender, fake)
+    settle_in_flight(k, head=120)
+    assert fake.reads == [120]
+    assert settlements(k) == {"settled_by_other": 1}
+    assert kinds(k) == []
+
+
 @pytest.mark.parametrize("status", ["reverted", "dropped"])
 def test_a_resumed_settlement_that_failed_alerts_as_a_settlement(status: str) -> None:
     fake = FakeVault()
