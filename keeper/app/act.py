@@ -139,7 +139,7 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
     elif selector == (keeper.codec or BatchCodec()).selector:
         account_outcome(keeper, done, None, len(vaults))
     else:
-        book_resumed(keeper, done, to, data, vaults)
+        book_resumed(keeper, done, to, data, vaults, head)
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:

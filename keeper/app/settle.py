@@ -241,9 +241,10 @@ def _count_gas(keeper: Keeper, outcome: SendOutcome) -> None:
 def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
     """Whether ``series_id`` of ``vault`` is settled (read again after a revert).
 
-    ``block``: the block that mined our reverted settle, read there; a node behind answers
-    "header not found" and the read fails over, where ``latest`` on that node would say "not
-    settled" (a false alert). ``None``: ``latest`` (a transaction that was never mined).
+    ``block``: the block that mined our reverted settle, or for one that never got mined the
+    cycle's head; read there, a node behind answers "header not found" and the read fails over,
+    where ``latest`` on that node would say "not settled" (a false alert). ``None``: ``latest``
+    (no head known).
     """
     at = "latest" if block is None else block
     row = read_with_retry(lambda: vault.functions.series(series_id).call(block_identifier=at))
@@ -282,7 +283,12 @@ def _by_other(
 
 
 def book_resumed(
-    keeper: Keeper, outcome: SendOutcome, to: str, data: bytes, vaults: Sequence[str]
+    keeper: Keeper,
+    outcome: SendOutcome,
+    to: str,
+    data: bytes,
+    vaults: Sequence[str],
+    head: int | None = None,
 ) -> None:
     """Book a settlement or queue fill sent by an earlier cycle and finished by this one.
 
@@ -298,6 +304,8 @@ def book_resumed(
         to: The call's target (the call a cancel replaced, for a cancel).
         data: The call's calldata (likewise).
         vaults: The vaults of the transaction's journal intent.
+        head: The cycle's head block: a settlement that did not get mined is read there (see
+            :func:`_is_settled`), else at ``latest``.
     """
     _count_gas(keeper, outcome)
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
@@ -313,7 +321,7 @@ def book_resumed(
         vault = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(to), abi=load_artifact("OptionVault").abi
         )
-        if _is_settled(vault, series_id):
+        if _is_settled(vault, series_id, outcome.block_number or head):
             _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
         else:
             _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
