@@ -196,6 +196,31 @@ def test_withdraw_above_max_is_refused_before_sending(
     assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
 
 
+def test_a_refused_exit_names_the_signers_own_position_when_it_is_the_limit(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The vault has ample free quote: the depositor's own shares are what limits the exit, and
+    # the refusal says so (it named only the vault's liquidity, as if the vault were short).
+    nonce = e.w3.eth.get_transaction_count(e.depositor.address)
+    assert _cli(e, "withdraw", "--amount", "10") == 1
+    line = _one_line_error(capsys)
+    assert "withdraw refused" in line
+    assert f"{e.depositor.address} holds 0 shares (worth 0 USDC)" in line
+    assert "free quote" not in line
+    assert _cli(e, "redeem", "--shares", "5") == 1
+    line = _one_line_error(capsys)
+    assert "redeem refused" in line
+    assert f"{e.depositor.address} holds 0 shares" in line
+    assert e.w3.eth.get_transaction_count(e.depositor.address) == nonce
+
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+    assert _cli(e, "withdraw", "--amount", "150") == 1
+    line = _one_line_error(capsys)
+    assert f"{e.depositor.address} holds 100" in line
+    assert "shares (worth 99.99" in line or "shares (worth 100" in line
+
+
 def test_deposit_without_balance_is_refused_before_sending(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
