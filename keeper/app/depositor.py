@@ -258,11 +258,9 @@ class VaultClient:
         me = signer.address
         limit = int(self.vault.functions.maxWithdraw(me).call())
         if assets > limit:
-            free = int(self.vault.functions.freeQuote().call())
             raise ExecutionError(
                 f"withdraw refused: {self._a(assets)} is more than maxWithdraw "
-                f"{self._a(limit)} for {me} (vault free quote {self._a(free)}{_EXITS_CLOSE}); "
-                "nothing sent"
+                f"{self._a(limit)}{self._exit_limit(me, limit, 'assets')}; nothing sent"
             )
         expected = int(self.vault.functions.previewWithdraw(assets).call())
         report = self._report("withdraw", me, assets, expected)
@@ -282,7 +280,7 @@ class VaultClient:
         if shares > limit:
             raise ExecutionError(
                 f"redeem refused: {self._s(shares)} shares is more than maxRedeem "
-                f"{self._s(limit)} for {me} ({_EXITS_CLOSE[2:]}); nothing sent"
+                f"{self._s(limit)}{self._exit_limit(me, limit, 'shares')}; nothing sent"
             )
         expected = int(self.vault.functions.previewRedeem(shares).call())
         report = self._report("redeem", me, expected, shares)
@@ -371,6 +369,20 @@ class VaultClient:
                 "(redemptionQueue() is 0); nothing sent"
             )
         return self.queue
+
+    def _exit_limit(self, me: str, limit: int, unit: str) -> str:
+        """Why ``limit`` (``maxWithdraw`` in assets, or ``maxRedeem`` in shares) binds.
+
+        ``maxWithdraw``/``maxRedeem`` is the smaller of the owner's position and what the vault
+        can pay out now: name the owner's position when it is the limit (``": 0x… holds …"``),
+        else the vault's free quote and when exits close (``" for 0x…: the vault's …"``).
+        """
+        held = int(self.vault.functions.balanceOf(me).call())
+        value = int(self.vault.functions.convertToAssets(held).call()) if held else 0
+        if (value if unit == "assets" else held) <= limit:
+            return f": {me} holds {self._s(held)} shares (worth {self._a(value)})"
+        free = int(self.vault.functions.freeQuote().call())
+        return f" for {me}: the vault's free quote is {self._a(free)}{_EXITS_CLOSE}"
 
     def _a(self, units: int) -> str:
         return f"{format_units(units, self.asset_decimals)} {self.asset_symbol}"

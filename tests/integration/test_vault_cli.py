@@ -17,6 +17,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.commands.vault import format_units
+from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, deploy_stack
 from keeper.devnet.tx import account, transact
 
@@ -219,6 +220,22 @@ def test_a_refused_exit_names_the_signers_own_position_when_it_is_the_limit(
     line = _one_line_error(capsys)
     assert f"{e.depositor.address} holds 100" in line
     assert "shares (worth 99.99" in line or "shares (worth 100" in line
+
+    # An open series and a stale oracle close exits: now the vault is the limit, not the position.
+    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    price = int(e.vault.functions.valuationPrice().call())
+    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    terms = (0, price, 100 * 10**8, expiry, 10**17)
+    premium, _ = premium_bounds(e.w3, e.vault, *terms)
+    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
+    transact(e.w3, buyer, e.usdc.functions.approve(e.vault.address, premium))
+    transact(e.w3, desk, signed_write(e.w3, e.vault, buyer, *terms, premium))
+    e.w3.provider.make_request("evm_increaseTime", [3 * 86_400])  # type: ignore[arg-type]
+    e.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert _cli(e, "withdraw", "--amount", "1") == 1
+    line = _one_line_error(capsys)
+    assert f"maxWithdraw 0 USDC for {e.depositor.address}: the vault's free quote is" in line
+    assert "exits close while the oracle is unhealthy" in line
 
 
 def test_deposit_without_balance_is_refused_before_sending(
