@@ -180,6 +180,9 @@ def keeper(*args: str) -> subprocess.CompletedProcess[str]:
         (["--vol", "high"], "argument --vol: invalid float value: 'high'"),
         (["--model", "heston"], "argument --model: invalid choice: 'heston'"),
         (["--steps"], "argument --steps: expected one argument"),
+        # An unknown flag is the top-level parser's to report; it still points at this
+        # command's --help, where the right flag is (it pointed at 'keeper --help').
+        (["--policies", "band"], "unrecognized arguments: --policies band"),
     ],
 )
 def test_a_bad_flag_value_is_one_line_not_the_usage(extra: list[str], message: str) -> None:
