@@ -7,9 +7,11 @@ pointer to ``--help``, and exits with argparse's usage-error code 2 (a
 :class:`~keeper.errors.KeeperError` at run time exits 1).
 
 A subparser reports the errors of its own arguments (types, choices, missing values); unknown
-flags are reported by the top-level parser. So every command gets one-line errors when the
-top-level parser is a :class:`OneLineArgumentParser` and its ``add_subparsers(...)`` is given
-``parser_class=OneLineArgumentParser``; :mod:`keeper.cli` does both.
+flags reach the top-level parser, so :mod:`keeper.cli` parses with ``parse_known_args`` and
+reports them itself, pointing at the command's own ``--help``. So every command gets one-line
+errors when the top-level parser is a :class:`OneLineArgumentParser` and its
+``add_subparsers(...)`` is given ``parser_class=OneLineArgumentParser``; :mod:`keeper.cli` does
+both.
 
 This module lives outside :mod:`keeper.commands` because the CLI imports every module there as a
 command.

@@ -91,7 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=_command_name(argv))
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # argparse reports unknown flags from the top-level parser, pointing at `keeper --help`;
+        # the command's own --help is where the right flag is.
+        words = (_command_name(argv), getattr(args, "action", None))  # `keeper vault info`
+        known = bool(getattr(args, "func", None))
+        prog = " ".join([parser.prog, *(str(w) for w in words if w and known)])
+        OneLineArgumentParser(prog=prog).error(f"unrecognized arguments: {' '.join(unknown)}")
     level = logging.WARNING - 10 * min(args.verbose, 2)
     # Plain text until a command sets up its own format (run, check: JSON lines); either way one
     # handler on the root logger formats every library's records alike.

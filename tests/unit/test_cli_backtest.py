@@ -285,7 +285,13 @@ def test_frontier_without_costaware_prints_no_comparison(
 @pytest.mark.parametrize(
     ("argv", "message", "prog"),
     [
-        (["backtest", "--pathz", "3"], "unrecognized arguments: --pathz 3", "keeper"),
+        (["backtest", "--pathz", "3"], "unrecognized arguments: --pathz 3", "keeper backtest"),
+        (
+            ["vault", "info", "--vault", "0x" + "11" * 20, "--x"],
+            "unrecognized",
+            "keeper vault info",
+        ),
+        (["--bogus"], "unrecognized arguments: --bogus", "keeper"),
         (["run", "--max-cycles", "abc"], "argument --max-cycles: invalid int value", "keeper run"),
         (["nosuchcommand"], "argument COMMAND: invalid choice: 'nosuchcommand'", "keeper"),
     ],
