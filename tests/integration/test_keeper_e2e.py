@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
+from keeper.app import act as act_module
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import run_cycle
 from keeper.app.loop import Runner
@@ -368,6 +369,41 @@ def test_simulation_drops_a_vault_that_would_revert(stack: Stack, tmp_path: Path
         "EnforcedPause" in result.dropped[v2.address] or "0xd93c0665" in result.dropped[v2.address]
     )
     assert set(_batch_vaults(stack, result.tx_hash or "")) == set(result.planned) - {v2.address}
+
+
+def test_a_vault_paused_between_simulation_and_mining_fails_inside_the_mined_batch(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The batcher drops a vault whose checks fail at mining; the keeper books what it did.
+
+    The receipt's ``VaultRebalanceFailed`` is read: the vault is not counted as rebalanced, its
+    decision line says why, and it counts as a trigger disagreement (as a lone vault's reverted
+    transaction does).
+    """
+    k = _keeper(stack, tmp_path)
+    v2 = stack.vaults[2]
+    pauser = v2.functions.PAUSER_ROLE().call()
+    transact(stack.w3, stack.admin, v2.functions.grantRole(pauser, stack.admin.address))
+    real = act_module.simulate_batch
+
+    def simulate_then_pause(*a: Any, **kw: Any) -> Any:
+        sim = real(*a, **kw)
+        transact(stack.w3, stack.admin, v2.functions.pause())
+        return sim
+
+    monkeypatch.setattr(act_module, "simulate_batch", simulate_then_pause)
+    with caplog.at_level("INFO", logger="keeper.decisions"):
+        result = run_cycle(k)
+    assert result.tx_status == "mined"
+    assert set(_batch_vaults(stack, result.tx_hash or "")) == set(stack.addresses())
+    assert set(result.failed) == {v2.address}
+    assert "EnforcedPause" in result.failed[v2.address]
+    assert k.metrics.value("keeper_vaults_rebalanced_total") == 2
+    assert k.metrics.value("keeper_trigger_disagreements_total") == 1
+    assert stack.out_of_band() == {v2.address}
+    assert any(
+        v2.address in r.getMessage() and "EnforcedPause" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_not_a_vault_and_wrong_chain_are_config_errors(stack: Stack, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
@@ -31,6 +33,7 @@ from keeper.errors import (
     Halt,
     KeeperError,
 )
+from keeper.execution.decode import ErrorDecoder
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import Simulation
@@ -280,6 +283,62 @@ def test_a_lone_vaults_reverted_transaction_is_booked_like_a_failed_vault_in_a_b
     assert m.value("keeper_trigger_disagreements_total") == 1
     assert m.value("keeper_gas_spent_wei_total") == 350_000  # the gas was spent all the same
     assert k.lens.forgotten == 1  # type: ignore[attr-defined]  # the next read is a full one
+    assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
+
+
+@dataclass
+class FailingVaultSender(FakeSender):
+    """A mined batch whose receipt carries the batcher's ``VaultRebalanceFailed`` for ``failed``."""
+
+    failed: str = ""
+    reason: bytes = b""
+
+    def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+        self.journal.mark("0xhash", TxStatus.MINED)
+        topic = keccak(text="VaultRebalanceFailed(address,bytes)")
+        log = {
+            "address": BATCHER,
+            "topics": [topic, bytes(12) + bytes.fromhex(self.failed[2:])],
+            "data": abi_encode(["bytes"], [self.reason]),
+        }
+        other = {"address": "0x" + "cc" * 20, "topics": [topic, bytes(32)], "data": b""}
+        receipt = {"status": 1, "logs": [other, log]}
+        return SendOutcome(0, "0xhash", TxStatus.MINED, 101, 50_000, Wei(7), 0, receipt)
+
+
+def test_a_vault_that_failed_inside_a_mined_batch_is_booked_as_a_disagreement(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The chain moved between simulation and mining, and the batcher dropped one vault.
+
+    It was counted as rebalanced, with no log line, no trigger disagreement and no full read
+    next cycle (a lone vault's reverted transaction had all three).
+    """
+    batch_simulates(monkeypatch)
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
+    too_soon = keccak(text="OptionVaultTooSoon(uint256,uint256)")[:4] + abi_encode(
+        ["uint256", "uint256"], [100, 60]
+    )
+    sender = FailingVaultSender(failed=vault(1), reason=too_soon)
+    k = make_keeper(
+        [snap(0, -WAD), snap(1, -WAD), snap(2, -WAD)],
+        sender=sender,
+        batcher=BATCHER,
+        decoder=ErrorDecoder.from_artifacts(),
+    )
+    with caplog.at_level("INFO", logger="keeper.decisions"):
+        result = run_cycle(k)
+    assert result.tx_status == "mined"
+    assert set(result.planned) == {vault(0), vault(1), vault(2)}
+    too_soon_text = "OptionVaultTooSoon(lastRebalance=100, minInterval=60)"
+    assert result.failed == {vault(1): too_soon_text}
+    m = k.metrics
+    assert m.value("keeper_vaults_rebalanced_total") == 2
+    assert m.value("keeper_trigger_disagreements_total") == 1
+    assert m.value("keeper_rebalances_total", {"state": "mined"}) == 1
+    assert k.lens.forgotten == 1  # type: ignore[attr-defined]
+    lines = [r.getMessage() for r in caplog.records if vault(1) in r.getMessage()]
+    assert any(too_soon_text in line and "failed" in line for line in lines), lines
     assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
 
 
