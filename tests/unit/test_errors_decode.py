@@ -98,3 +98,27 @@ def test_error_tree() -> None:
     err = TxRevertedError("Foo()", b"\x01")
     assert err.reason == "Foo()"
     assert err.data == b"\x01"
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (sel("EnforcedPause()"), "EnforcedPause()"),
+        (sel("ReentrancyGuardReentrantCall()"), "ReentrancyGuardReentrantCall()"),
+        (
+            sel("AccessControlUnauthorizedAccount(address,bytes32)")
+            + encode(["address", "bytes32"], ["0x" + "ab" * 20, b"\x01" * 32]),
+            "AccessControlUnauthorizedAccount(account=0x" + "ab" * 20,
+        ),
+        (
+            sel("SafeERC20FailedOperation(address)") + encode(["address"], ["0x" + "cd" * 20]),
+            "SafeERC20FailedOperation(token=0x" + "cd" * 20 + ")",
+        ),
+    ],
+)
+def test_openzeppelin_errors_of_the_contracts_are_named(
+    decoder: ErrorDecoder, data: bytes, reason: str
+) -> None:
+    # A vault paused between the simulation and the mining fails in its batch with OZ's
+    # EnforcedPause, which the interfaces do not declare: it read "unknown error 0xd93c0665".
+    assert decoder.decode(data).startswith(reason)
