@@ -20,8 +20,18 @@ from keeper.errors import ConfigError
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 PANIC_SELECTOR = bytes.fromhex("4e487b71")
 
-#: Interfaces whose custom errors can surface from ``rebalanceBatch``.
-DEFAULT_ERROR_SOURCES = ("IOptionVault", "IRebalanceBatcher", "IHedgeVenue")
+#: Artifacts whose custom errors can surface from a keeper call: the interfaces, and the
+#: contracts themselves for the OpenZeppelin errors they inherit (``EnforcedPause`` of a paused
+#: vault, ``ReentrancyGuardReentrantCall``, ``AccessControlUnauthorizedAccount``, ...).
+DEFAULT_ERROR_SOURCES = (
+    "IOptionVault",
+    "IRebalanceBatcher",
+    "IHedgeVenue",
+    "OptionVault",
+    "RebalanceBatcher",
+    "UniswapV3Venue",
+    "RedemptionQueue",
+)
 
 _PANIC_CODES = {
     0x01: "assertion failed",
