@@ -9,7 +9,8 @@
   :func:`keeper.app.settle.book_resumed`, never as a rebalance.
 - :func:`act` simulates the exact batch (dropping vaults that would revert), and with a signer
   opens a journal intent (only once the nonce and fees are known), sends, waits, and books the
-  outcome in the metrics. Without a signer it simulates only (from ``simulate_from``), and
+  outcome in the metrics, with the vaults the batcher dropped inside the mined batch
+  (:func:`failed_in_batch`) booked as trigger disagreements. Without a signer it simulates only (from ``simulate_from``), and
   without either it does nothing.
 - **Fee spikes are waits, not failures.** A base fee above the cap (``FeeCapError``) leaves the
   batch unsent, or a pending one waiting in the journal; one ``stuck_tx`` alert with the base fee
@@ -24,9 +25,11 @@ import logging
 import math
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
+from eth_abi.abi import decode as abi_decode
+from eth_utils.crypto import keccak
 from prometheus_client import Gauge
 
 from keeper.app.settle import book_resumed
@@ -77,6 +80,9 @@ class Acted:
     #: update ahead of it in the block). The batcher would have mined it as a failed vault; it is
     #: booked the same way, not as a failed cycle.
     vault_reverted: bool = False
+    #: Vaults the batcher dropped inside the mined batch (its ``VaultRebalanceFailed``): their
+    #: checks refused at mining what the simulation accepted. ``{vault: decoded reason}``.
+    failed: Mapping[str, str] = field(default_factory=dict)
 
 
 def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
@@ -137,7 +143,9 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
             block = done.block_number if done.block_number is not None else head
             _vault_reverted(keeper, vaults, done, block)
     elif selector == (keeper.codec or BatchCodec()).selector:
-        account_outcome(keeper, done, None, len(vaults))
+        failed = failed_in_batch(keeper, done, vaults)
+        account_outcome(keeper, done, None, len(vaults) - len(failed))
+        _failed_in_batch(keeper, failed, done, done.block_number)
     else:
         book_resumed(keeper, done, to, data, vaults, head)
 
@@ -295,10 +303,68 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
         return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} not mined yet")
     fee_ok(keeper)
     vault_reverted = sim.to is not None and result.status == "reverted" and not result.cancelled
-    account_outcome(keeper, result, last, len(sim.vaults), vault_reverted=vault_reverted)
+    failed = {} if sim.to is not None else failed_in_batch(keeper, result, sim.vaults)
+    n_rebalanced = len(sim.vaults) - len(failed)
+    account_outcome(keeper, result, last, n_rebalanced, vault_reverted=vault_reverted)
     if vault_reverted:
         _vault_reverted(keeper, sim.vaults, result, block)
-    return Acted(sim, result, last, vault_reverted=vault_reverted)
+    _failed_in_batch(keeper, failed, result, block)
+    return Acted(sim, result, last, vault_reverted=vault_reverted, failed=failed)
+
+
+#: topic0 of the batcher's ``VaultRebalanceFailed(address indexed vault, bytes reason)``.
+VAULT_FAILED_TOPIC = keccak(text="VaultRebalanceFailed(address,bytes)")
+
+
+def failed_in_batch(keeper: Keeper, outcome: SendOutcome, vaults: Sequence[str]) -> dict[str, str]:
+    """The vaults of a mined batch that the batcher dropped, with the decoded reason.
+
+    Read from the receipt's ``VaultRebalanceFailed`` events of the keeper's batcher; a vault is
+    named as ``vaults`` (the batch as sent) names it. Empty for a batch that did not get mined,
+    a cancel, or no receipt.
+    """
+    receipt = outcome.receipt
+    if receipt is None or outcome.status != "mined" or outcome.cancelled or not keeper.batcher:
+        return {}
+    named = {v.lower(): v for v in vaults}
+    batcher = keeper.batcher.lower()
+    failed: dict[str, str] = {}
+    for log in receipt.get("logs") or ():
+        topics: Sequence[Any] = log.get("topics") or ()
+        if len(topics) < 2 or bytes(topics[0]) != VAULT_FAILED_TOPIC:
+            continue
+        if str(log.get("address", "")).lower() != batcher:
+            continue
+        address = "0x" + bytes(topics[1])[-20:].hex()
+        (reason,) = abi_decode(["bytes"], bytes(log.get("data") or b""))
+        why = keeper.decoder.decode(bytes(reason)) if reason else "no revert data"
+        failed[named.get(address, address)] = why
+    return failed
+
+
+def _failed_in_batch(
+    keeper: Keeper, failed: Mapping[str, str], outcome: SendOutcome, block: int | None
+) -> None:
+    """Book the vaults that failed inside a mined batch as :func:`_vault_reverted` books one.
+
+    The simulation accepted them, so the chain moved between it and the mining (an oracle
+    update or a pause ahead of the batch in its block): each counts as a trigger disagreement,
+    gets a decision line with the decoded reason, and the next cycle reads every vault in full.
+    """
+    if not failed:
+        return
+    keeper.lens.forget()
+    for vault, why in failed.items():
+        keeper.metrics.trigger_disagreements.inc()
+        log_decision(
+            decisions_log,
+            "failed inside the mined batch",
+            block=block,
+            vault=vault,
+            outcome="failed",
+            reason=f"tx {outcome.tx_hash}: {why} (the vault's checks refused at mining what the "
+            "simulation accepted; the batcher rebalanced the others)",
+        )
 
 
 def _vault_reverted(

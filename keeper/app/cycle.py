@@ -137,6 +137,8 @@ class CycleResult:
     seconds: float
     #: Vaults the policy wanted but whose own trigger refused, with the decoded blocker.
     blocked: dict[str, str] = field(default_factory=dict)
+    #: Vaults the batcher dropped inside the mined batch, with the decoded reason.
+    failed: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(
@@ -178,6 +180,7 @@ class CycleResult:
             rpc_calls=calls,
             seconds=seconds,
             blocked=dict(blocked or {}),
+            failed=dict(acted.failed),
         )
 
     def nothing_evaluated(self) -> str | None:

@@ -42,7 +42,7 @@ class Metrics:
             "keeper_rebalances", "Rebalance transactions by state", ["state"], registry=r
         )
         self.vaults_rebalanced = Counter(
-            "keeper_vaults_rebalanced", "Vaults included in mined batches", registry=r
+            "keeper_vaults_rebalanced", "Vaults rebalanced by mined transactions", registry=r
         )
         self.gas_spent_wei = Counter("keeper_gas_spent_wei", "L2 execution fee paid", registry=r)
         self.l1_fee_spent_wei = Counter("keeper_l1_fee_spent_wei", "L1 data fee paid", registry=r)

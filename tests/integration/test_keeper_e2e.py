@@ -365,9 +365,7 @@ def test_simulation_drops_a_vault_that_would_revert(stack: Stack, tmp_path: Path
     assert v2.address in result.dropped
     # The off-chain trigger said ready; the simulation disagreed: counted.
     assert k.metrics.value("keeper_trigger_disagreements_total") == 1
-    assert (
-        "EnforcedPause" in result.dropped[v2.address] or "0xd93c0665" in result.dropped[v2.address]
-    )
+    assert result.dropped[v2.address] == "EnforcedPause()"
     assert set(_batch_vaults(stack, result.tx_hash or "")) == set(result.planned) - {v2.address}
 
 
@@ -401,9 +399,10 @@ def test_a_vault_paused_between_simulation_and_mining_fails_inside_the_mined_bat
     assert k.metrics.value("keeper_vaults_rebalanced_total") == 2
     assert k.metrics.value("keeper_trigger_disagreements_total") == 1
     assert stack.out_of_band() == {v2.address}
-    assert any(
-        v2.address in r.getMessage() and "EnforcedPause" in r.getMessage() for r in caplog.records
-    )
+    lines = [
+        r.fields for r in caplog.records if getattr(r, "fields", {}).get("vault") == v2.address
+    ]
+    assert any(f["outcome"] == "failed" and "EnforcedPause" in f["reason"] for f in lines), lines
 
 
 def test_not_a_vault_and_wrong_chain_are_config_errors(stack: Stack, tmp_path: Path) -> None:

@@ -337,8 +337,10 @@ def test_a_vault_that_failed_inside_a_mined_batch_is_booked_as_a_disagreement(
     assert m.value("keeper_trigger_disagreements_total") == 1
     assert m.value("keeper_rebalances_total", {"state": "mined"}) == 1
     assert k.lens.forgotten == 1  # type: ignore[attr-defined]
-    lines = [r.getMessage() for r in caplog.records if vault(1) in r.getMessage()]
-    assert any(too_soon_text in line and "failed" in line for line in lines), lines
+    lines = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("vault") == vault(1)]
+    failed = [f for f in lines if f.get("outcome") == "failed"]
+    assert len(failed) == 1, lines
+    assert too_soon_text in failed[0]["reason"]
     assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
 
 
