@@ -99,7 +99,7 @@ test-py: install
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
 	  exit $$rc; }
 
-bench: install ## benchmarks (~5 min): bench/results/latest.json + docs/benchmarks.md
+bench: install ## benchmarks (~50 min, ~37 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
 	$(PY) bench/run.py
 
 bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + quick.md

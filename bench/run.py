@@ -1,7 +1,8 @@
 """The benchmarks' single entry point.
 
 ``python bench/run.py`` runs every section at full size, writes ``bench/results/latest.json`` and
-renders ``docs/benchmarks.md`` from it. ``python bench/run.py --quick`` runs the same sections at
+renders ``docs/benchmarks.md`` from it: about 50 minutes on 2 cores, ~37 of them deploying the
+N=10,000 cycle devnet. ``python bench/run.py --quick`` runs the same sections at
 small sizes (N <= 100, fewer repetitions and trials) in about a minute and writes
 ``bench/results/quick.json`` plus ``bench/results/quick.md``: the committed doc only ever shows a
 full run. Progress lines go to stderr. ``--only cycle,batch`` re-runs a subset: when the output
