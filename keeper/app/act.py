@@ -10,8 +10,8 @@
 - :func:`act` simulates the exact batch (dropping vaults that would revert), and with a signer
   opens a journal intent (only once the nonce and fees are known), sends, waits, and books the
   outcome in the metrics, with the vaults the batcher dropped inside the mined batch
-  (:func:`failed_in_batch`) booked as trigger disagreements. Without a signer it simulates only (from ``simulate_from``), and
-  without either it does nothing.
+  (:func:`failed_in_batch`) booked as trigger disagreements. Without a signer it simulates only
+  (from ``simulate_from``), and without either it does nothing.
 - **Fee spikes are waits, not failures.** A base fee above the cap (``FeeCapError``) leaves the
   batch unsent, or a pending one waiting in the journal; one ``stuck_tx`` alert with the base fee
   and the cap fires per spike, and the cycle succeeds. A receipt that does not come in time
@@ -145,7 +145,7 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
     elif selector == (keeper.codec or BatchCodec()).selector:
         failed = failed_in_batch(keeper, done, vaults)
         account_outcome(keeper, done, None, len(vaults) - len(failed))
-        _failed_in_batch(keeper, failed, done, done.block_number)
+        _book_failed_in_batch(keeper, failed, done, done.block_number)
     else:
         book_resumed(keeper, done, to, data, vaults, head)
 
@@ -308,7 +308,7 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     account_outcome(keeper, result, last, n_rebalanced, vault_reverted=vault_reverted)
     if vault_reverted:
         _vault_reverted(keeper, sim.vaults, result, block)
-    _failed_in_batch(keeper, failed, result, block)
+    _book_failed_in_batch(keeper, failed, result, block)
     return Acted(sim, result, last, vault_reverted=vault_reverted, failed=failed)
 
 
@@ -342,7 +342,7 @@ def failed_in_batch(keeper: Keeper, outcome: SendOutcome, vaults: Sequence[str])
     return failed
 
 
-def _failed_in_batch(
+def _book_failed_in_batch(
     keeper: Keeper, failed: Mapping[str, str], outcome: SendOutcome, block: int | None
 ) -> None:
     """Book the vaults that failed inside a mined batch as :func:`_vault_reverted` books one.

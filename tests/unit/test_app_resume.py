@@ -7,7 +7,7 @@ as the in-cycle path books it, and a settlement or queue fill as a settlement, n
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pytest
 from eth_abi.abi import encode as abi_encode
@@ -116,6 +116,25 @@ def test_a_resumed_batch_is_still_a_rebalance() -> None:
     settle_in_flight(k)
     assert rebalances(k) == {"sent": 1, "mined": 1}
     assert k.metrics.value("keeper_vaults_rebalanced_total") == 2  # the intent's vaults
+
+
+def test_a_resumed_batch_books_a_vault_that_failed_inside_it() -> None:
+    # The receipt came a cycle late; the vault the batcher dropped is booked as in the cycle.
+    topic = keccak(text="VaultRebalanceFailed(address,bytes)")
+    log = {
+        "address": BATCHER,
+        "topics": [topic, bytes(12) + bytes.fromhex(vault(1)[2:])],
+        "data": abi_encode(["bytes"], [b""]),
+    }
+    outcome = replace(ended("mined"), receipt={"status": 1, "logs": [log]})
+    sender = ResumingSender(outcome=outcome)
+    sender.journal_call([vault(0), vault(1)], BATCHER, BatchCodec().encode([vault(0), vault(1)]))
+    k = resuming(sender)
+    settle_in_flight(k)
+    assert rebalances(k) == {"sent": 1, "mined": 1}
+    assert k.metrics.value("keeper_vaults_rebalanced_total") == 1
+    assert k.metrics.value("keeper_trigger_disagreements_total") == 1
+    assert k.lens.forgotten == 1  # type: ignore[attr-defined]
 
 
 def test_a_resumed_reverted_batch_still_alerts_as_a_failed_batch() -> None:
