@@ -303,7 +303,7 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
         return Acted(sim, l1_fee_wei=last, waiting=f"tx at nonce {record.nonce} not mined yet")
     fee_ok(keeper)
     vault_reverted = sim.to is not None and result.status == "reverted" and not result.cancelled
-    failed = {} if sim.to is not None else failed_in_batch(keeper, result, sim.vaults)
+    failed = failed_in_batch(keeper, result, sim.vaults)  # none in a lone vault's receipt
     n_rebalanced = len(sim.vaults) - len(failed)
     account_outcome(keeper, result, last, n_rebalanced, vault_reverted=vault_reverted)
     if vault_reverted:
