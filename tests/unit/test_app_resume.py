@@ -33,17 +33,27 @@ class ResumingSender(FakeSender):
     outcome: SendOutcome | None = None
     calls: dict[str, tuple[str, bytes]] = field(default_factory=dict)
 
-    def journal_call(self, vaults: list[str], to: str, data: bytes, tx_hash: str = "0xaa") -> None:
+    def journal_call(
+        self,
+        vaults: list[str],
+        to: str,
+        data: bytes,
+        tx_hash: str = "0xaa",
+        *,
+        raw_tx: str = "0x02",
+        l1_fee: int | None = None,
+    ) -> None:
         intent = self.journal.open_intent(vaults, 90)
         self.journal.record_signed(
             intent_id=intent,
             account=self.address,
             nonce=0,
             tx_hash=tx_hash,
-            raw_tx="0x02",
+            raw_tx=raw_tx,
             max_fee=Wei(1),
             priority_fee=Wei(1),
             gas=300_000,
+            l1_fee=None if l1_fee is None else Wei(l1_fee),
         )
         self.calls[tx_hash] = (to, data)
 

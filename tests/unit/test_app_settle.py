@@ -146,11 +146,15 @@ class SettleSender:
             account=self.address,
             nonce=len(self.sent) - 1,
             tx_hash=f"0x{len(self.sent):064x}",
-            raw_tx="0x02",
+            raw_tx=self.raw(to, data),
             max_fee=Wei(1),
             priority_fee=Wei(1),
             gas=gas,
         )
+
+    def raw(self, to: str, data: bytes) -> str:
+        """The signed bytes journaled for a call (a stand-in no code here decodes)."""
+        return "0x02"
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         if self.on_mine is not None:
