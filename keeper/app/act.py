@@ -32,6 +32,7 @@ from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 from prometheus_client import Gauge
 
+from keeper.app.fees import Paid, book_fees_paid
 from keeper.app.settle import book_resumed
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
@@ -72,7 +73,11 @@ class Acted:
 
     simulation: Simulation | None = None
     outcome: SendOutcome | None = None
+    #: The L1 data fee: the mined version's (:mod:`keeper.app.fees`), else the quote of the
+    #: version sent (a send still waiting).
     l1_fee_wei: int | None = None
+    #: The L2 execution fee the mined version paid (on Arbitrum, without its L1 part).
+    l2_fee_wei: int | None = None
     #: A batch that was wanted but not (yet) mined: why (fee cap, pending tx, no receipt yet).
     waiting: str | None = None
     #: A lone vault's own transaction was mined but reverted: the vault's checks refused at
@@ -138,13 +143,13 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
     selector = bytes(data[:4])
     if selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
         reverted = done.status == "reverted" and not done.cancelled
-        account_outcome(keeper, done, None, len(vaults), vault_reverted=reverted)
+        account_outcome(keeper, done, len(vaults), vault_reverted=reverted)
         if reverted:
             block = done.block_number if done.block_number is not None else head
             _vault_reverted(keeper, vaults, done, block)
     elif selector == (keeper.codec or BatchCodec()).selector:
         failed = failed_in_batch(keeper, done, vaults)
-        account_outcome(keeper, done, None, len(vaults) - len(failed))
+        account_outcome(keeper, done, len(vaults) - len(failed))
         _book_failed_in_batch(keeper, failed, done, done.block_number)
     else:
         book_resumed(keeper, done, to, data, vaults, head)
@@ -305,11 +310,18 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
     vault_reverted = sim.to is not None and result.status == "reverted" and not result.cancelled
     failed = failed_in_batch(keeper, result, sim.vaults)  # none in a lone vault's receipt
     n_rebalanced = len(sim.vaults) - len(failed)
-    account_outcome(keeper, result, last, n_rebalanced, vault_reverted=vault_reverted)
+    paid = account_outcome(keeper, result, n_rebalanced, vault_reverted=vault_reverted)
     if vault_reverted:
         _vault_reverted(keeper, sim.vaults, result, block)
     _book_failed_in_batch(keeper, failed, result, block)
-    return Acted(sim, result, last, vault_reverted=vault_reverted, failed=failed)
+    return Acted(
+        sim,
+        result,
+        paid.l1_wei,
+        l2_fee_wei=paid.l2_wei,
+        vault_reverted=vault_reverted,
+        failed=failed,
+    )
 
 
 #: topic0 of the batcher's ``VaultRebalanceFailed(address indexed vault, bytes reason)``.
@@ -394,15 +406,15 @@ def _vault_reverted(
 def account_outcome(
     keeper: Keeper,
     outcome: SendOutcome,
-    l1_fee: int | None,
     n_vaults: int = 0,
     *,
     vault_reverted: bool = False,
-) -> None:
+) -> Paid:
     """Book a finished send in the metrics (and alert when it did not get mined).
 
     ``vault_reverted``: a lone vault's own transaction that the vault refused at mining, booked
     as ``vault_reverted`` with no alert, as the batcher books a vault failing in a mined batch.
+    Returns what it paid (:func:`keeper.app.fees.book_fees_paid`: the mined version's fees).
     """
     m = keeper.metrics
     m.rebalances.labels("sent").inc()
@@ -420,10 +432,7 @@ def account_outcome(
         keeper.alerter.alert(
             "failed_batch", f"batch {outcome.tx_hash} ended {outcome.status}", key=outcome.tx_hash
         )
-    if outcome.gas_used and outcome.effective_gas_price:
-        m.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
-    if l1_fee:
-        m.l1_fee_spent_wei.inc(l1_fee)
+    return book_fees_paid(keeper, outcome)
 
 
 def log_decisions(

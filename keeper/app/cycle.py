@@ -169,7 +169,7 @@ class CycleResult:
             tx_hash=out.tx_hash if out else None,
             tx_status=out.status if out else None,
             gas_used=out.gas_used if out else None,
-            fee_wei=(out.gas_used or 0) * (out.effective_gas_price or 0) if out else None,
+            fee_wei=acted.l2_fee_wei,
             l1_fee_wei=acted.l1_fee_wei,
             costs=costs,
             forecast_vol=market.forecast_vol,

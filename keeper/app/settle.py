@@ -27,8 +27,9 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
   mined: that may be this very settlement);
   ``simulated``: a dry run.
 
-``keeper_expired_unsettled`` is the number left unsettled after the cycle. The gas of every
-mined settlement transaction, reverted or not, is counted in ``keeper_gas_spent_wei``.
+``keeper_expired_unsettled`` is the number left unsettled after the cycle. The fees of every
+mined settlement transaction, reverted or not, are counted in ``keeper_gas_spent_wei`` and
+``keeper_l1_fee_spent_wei`` (:mod:`keeper.app.fees`).
 
 A settlement or queue fill whose receipt did not come within its cycle is finished by the next
 cycle's settle step (:func:`keeper.app.act.settle_in_flight`), which hands it to
@@ -53,6 +54,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
+from keeper.app.fees import book_fees_paid
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import read_with_retry
 from keeper.chain.rounds import expiry_round
@@ -224,18 +226,12 @@ def _send(
         ) from exc
     except ExecutionError as exc:
         raise ExecutionError(f"send failed: {exc}") from exc
-    _count_gas(keeper, outcome)
+    book_fees_paid(keeper, outcome)
     if outcome.status == TxStatus.REVERTED:
         raise _RevertedError(f"transaction {outcome.tx_hash} reverted", outcome=outcome)
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")
     return outcome
-
-
-def _count_gas(keeper: Keeper, outcome: SendOutcome) -> None:
-    """Count the L2 fee of a mined transaction (a reverted one paid it too)."""
-    if outcome.gas_used and outcome.effective_gas_price:
-        keeper.metrics.gas_spent_wei.inc(outcome.gas_used * outcome.effective_gas_price)
 
 
 def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
@@ -307,7 +303,7 @@ def book_resumed(
         head: The cycle's head block: a settlement that did not get mined is read there (see
             :func:`_is_settled`), else at ``latest``.
     """
-    _count_gas(keeper, outcome)
+    book_fees_paid(keeper, outcome)
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)
     selector = bytes(data[:4])

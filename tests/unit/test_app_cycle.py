@@ -197,10 +197,9 @@ class FakeSender:
     def submit_new(
         self, vaults: Any, block: int, to: str, data: bytes, gas: int, **kw: Any
     ) -> TxRecord:
-        kw["l1_fee"](b"\x02signed")
         intent = self.journal.open_intent(vaults, block)
         self.sent.append((intent, to, data, gas))
-        return self.journal.record_signed(
+        record = self.journal.record_signed(
             intent_id=intent,
             account=self.address,
             nonce=0,
@@ -210,6 +209,8 @@ class FakeSender:
             priority_fee=Wei(1),
             gas=gas,
         )
+        # As the sender does: the signed bytes' L1 fee, priced after the broadcast, journaled.
+        return self.journal.mark(record.tx_hash, record.status, l1_fee=kw["l1_fee"](b"\x02s"))
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         self.journal.mark("0xhash", TxStatus.MINED)

@@ -169,7 +169,7 @@ def test_a_settlement_books_its_l1_fee(monkeypatch: pytest.MonkeyPatch) -> None:
     k.l1fee = l1 = BytesL1()
     [s] = settle_expired(k, [VAULT], 100, NOW)
     assert s.outcome == "settled"
-    assert l1.priced == [VAULT]
+    assert l1.priced == [to_checksum_address(VAULT)]
     assert l1_spent(k) == 100 * len(HexBytes(sender.journal.tx(s.tx_hash or "").raw_tx))
     assert l2_spent(k) == 30_000 * 7
 

@@ -1,0 +1,95 @@
+"""What a transaction of the keeper's paid once mined: its L2 execution fee and its L1 data fee.
+
+Every transaction that got mined, reverted or not, a cancel too, is booked once, by whichever
+path finishes it (the cycle's send, the next cycle's settle step, a settlement or queue fill), in
+``keeper_gas_spent_wei`` (L2 execution) and ``keeper_l1_fee_spent_wei`` (L1 data). A dropped
+transaction paid nothing. The L1 fee comes from the best source there is:
+
+- an OP Stack receipt's ``l1Fee``: what the chain charged;
+- an Arbitrum receipt's ``gasUsedForL1``: Arbitrum's ``gasUsed`` includes the L1 part, so it is
+  split out of the L2 fee (``gasUsedForL1 × effectiveGasPrice``) and the rest is the L2 fee;
+- else (the devnet, whose fee oracle is a contract; a node that does not report it) the quote of
+  the *mined version's* exact signed bytes: journaled when the first version was sent, priced now
+  from the journal's bytes for a version that was not priced (a fee-bumped replacement, a cancel,
+  a settlement). A quote that cannot be read now is left out with a warning: a fee counter is not
+  worth failing the booking of a mined transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from hexbytes import HexBytes
+
+from keeper.chain.retry import is_transient
+from keeper.errors import KeeperError
+from keeper.execution.journal import TxStatus
+from keeper.execution.sender import SendOutcome
+
+if TYPE_CHECKING:
+    from keeper.app.collaborators import Keeper
+
+logger = logging.getLogger(__name__)
+
+
+class Paid(NamedTuple):
+    """Wei paid for L2 execution and for L1 data (``None``: not known)."""
+
+    l2_wei: int
+    l1_wei: int | None
+
+
+def fees_paid(keeper: Keeper, outcome: SendOutcome) -> Paid:
+    """What ``outcome``'s mined version paid (``Paid(0, None)`` when nothing was mined)."""
+    if outcome.status not in (TxStatus.MINED, TxStatus.REVERTED) or not outcome.gas_used:
+        return Paid(0, None)
+    price = int(outcome.effective_gas_price or 0)
+    l2 = outcome.gas_used * price
+    receipt = outcome.receipt
+    if receipt is not None:
+        op_fee = _field(receipt, "l1Fee")
+        if op_fee is not None:
+            return Paid(l2, op_fee)
+        arb_gas = _field(receipt, "gasUsedForL1")
+        if arb_gas is not None:
+            return Paid(l2 - arb_gas * price, arb_gas * price)
+    return Paid(l2, _quoted(keeper, outcome.tx_hash))
+
+
+def book_fees_paid(keeper: Keeper, outcome: SendOutcome) -> Paid:
+    """Count :func:`fees_paid` in the keeper's spend counters and return it."""
+    paid = fees_paid(keeper, outcome)
+    if paid.l2_wei:
+        keeper.metrics.gas_spent_wei.inc(paid.l2_wei)
+    if paid.l1_wei:
+        keeper.metrics.l1_fee_spent_wei.inc(paid.l1_wei)
+    return paid
+
+
+def _field(receipt: Any, name: str) -> int | None:
+    get = getattr(receipt, "get", None)
+    value = get(name) if get is not None else None
+    if value is None:
+        return None
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
+def _quoted(keeper: Keeper, tx_hash: str) -> int | None:
+    """The journaled L1 quote of ``tx_hash``, else one priced now on its journaled bytes."""
+    sender = keeper.sender
+    if sender is None:
+        return None
+    record = sender.journal.tx(tx_hash)
+    if record.l1_fee is not None:
+        return int(record.l1_fee)
+    if keeper.l1fee.name == "none":
+        return None
+    try:
+        to, data = sender.call_of(tx_hash)
+        return int(keeper.l1fee.fee(bytes(HexBytes(record.raw_tx)), to, data))
+    except Exception as exc:
+        if not (is_transient(exc) or isinstance(exc, KeeperError)):
+            raise
+        logger.warning("L1 fee of %s not priced: %s", tx_hash, type(exc).__name__)
+        return None
