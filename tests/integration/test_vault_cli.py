@@ -267,3 +267,29 @@ def test_not_a_vault_is_one_line(e: Env, capsys: pytest.CaptureFixture[str]) -> 
 @pytest.fixture
 def e(env: Env) -> Env:
     return env
+
+
+def test_redeem_of_shares_worth_nothing_is_refused_before_sending(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 1e-12 shares (one share unit) are worth 0 USDC units: redeeming them would burn them for
+    # nothing. The CLI refuses, as for any exit that cannot pay, and sends nothing.
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+    shares = v.functions.balanceOf(me).call()
+    assert v.functions.previewRedeem(1).call() == 0
+    nonce = e.w3.eth.get_transaction_count(me)
+    assert _cli(e, "redeem", "--shares", "0.000000000001") == 1
+    line = _one_line_error(capsys)
+    assert "redeem refused" in line
+    assert "worth 0 USDC" in line
+    assert "nothing sent" in line
+    assert e.w3.eth.get_transaction_count(me) == nonce
+    assert v.functions.balanceOf(me).call() == shares
+    # The queue would pay the NAV of the fill: 0 for these shares, so queueing them is refused too.
+    assert _cli(e, "request-redeem", "--shares", "0.000000000001") == 1
+    line = _one_line_error(capsys)
+    assert "request-redeem refused" in line
+    assert "worth 0 USDC" in line
+    assert e.w3.eth.get_transaction_count(me) == nonce
