@@ -273,7 +273,8 @@ class VaultClient:
         """``redeem(shares, signer, signer)`` after checking ``maxRedeem``.
 
         Raises:
-            ExecutionError: Above ``maxRedeem`` (nothing sent), or a failed tx.
+            ExecutionError: Above ``maxRedeem``, or shares worth 0 token units (nothing sent),
+                or a failed tx.
         """
         me = signer.address
         limit = int(self.vault.functions.maxRedeem(me).call())
@@ -283,6 +284,12 @@ class VaultClient:
                 f"{self._s(limit)}{self._exit_limit(me, limit, 'shares')}; nothing sent"
             )
         expected = int(self.vault.functions.previewRedeem(shares).call())
+        if expected == 0:
+            raise ExecutionError(
+                f"redeem refused: {self._s(shares)} shares are worth {self._a(0)} "
+                "(less than one token unit): redeeming them would burn them for nothing; "
+                "nothing sent"
+            )
         report = self._report("redeem", me, expected, shares)
         assets_before = int(self.asset.functions.balanceOf(me).call())
         call = self.vault.functions.redeem(shares, me, me)
@@ -297,8 +304,8 @@ class VaultClient:
         The report's ``assets`` is their value now; the queue pays the NAV of the fill.
 
         Raises:
-            ExecutionError: No queue, or more shares than the signer holds (nothing sent), or a
-                failed tx.
+            ExecutionError: No queue, more shares than the signer holds, or shares worth 0
+                token units (nothing sent), or a failed tx.
         """
         queue = self._queue("request-redeem")
         me = signer.address
@@ -309,6 +316,12 @@ class VaultClient:
                 f"{self._s(balance)} {me} holds; nothing sent"
             )
         value = int(self.vault.functions.convertToAssets(shares).call())
+        if value == 0:
+            raise ExecutionError(
+                f"request-redeem refused: {self._s(shares)} shares are worth "
+                f"{self._a(0)} (less than one token unit): the fill would pay nothing "
+                "for them; nothing sent"
+            )
         report = self._report("request-redeem", me, value, shares)
         allowance = int(self.vault.functions.allowance(me, queue.address).call())
         if allowance < shares:
