@@ -230,6 +230,32 @@ def test_redeem_above_max_redeem_is_refused_with_the_decoded_reason(
     page.screenshot(path=str(SCREENSHOTS / "web-redeem-refused.png"), full_page=False)
 
 
+def test_redeem_of_shares_worth_nothing_is_refused_before_sending(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # One share unit (1e-12 share) is worth 0 USDC units: the vault would burn it for nothing
+    # (ERC-4626 lets a redeem pay 0). The page says so in the preview and sends nothing.
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    me = devnet.depositor.address
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    shares0 = vault.functions.balanceOf(me).call()
+    assert shares0 > 0
+    assert vault.functions.previewRedeem(1).call() == 0
+
+    p = fill_and_preview(page, "redeem", "0.000000000001")
+    assert p["value"] == 1
+    assert p["preview"] == 0
+    assert "worth 0 USDC" in page.inner_text('[data-testid="note-redeem"]')
+    page.click('[data-testid="submit-redeem"]')
+    line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="refused"]')
+    assert "worth 0 USDC" in line.inner_text()
+    assert "Nothing was sent" in line.inner_text()
+    assert wallet.sent == []
+    assert vault.functions.balanceOf(me).call() == shares0
+
+
 #: The free quote the other holders leave in the vault before the page's depositor queues: less
 #: than its position, so part of its request waits for the collateral a settlement frees.
 FREE_LEFT = 600 * 10**6
