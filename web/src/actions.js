@@ -91,6 +91,9 @@ export async function previewOf(ctx, key, text) {
       notes.push(`Above your maxRedeem (${S(pos.maxRedeem)} now): the vault will refuse it.`)
     }
   }
+  if (key === 'redeem' && out === 0n) {
+    notes.push(`These shares are worth ${A(0n)}: the vault would burn them for nothing, so the page will not send it.`)
+  }
   if (notes.length) html += `<div class="note" data-testid="note-${key}">${notes.join(' ')}</div>`
   return { html, value, preview: out, blockNumber }
 }
@@ -188,6 +191,19 @@ export async function runAction(ctx, key, value) {
         unit: 'assets',
       })
       if (!ok) return false
+    }
+  }
+  if (key === 'redeem') {
+    const worth = await ctx.client.readContract({
+      address: meta.address,
+      abi: vaultAbi,
+      functionName: 'previewRedeem',
+      args: [value],
+    })
+    if (worth === 0n) {
+      const li = logLine(ctx, '')
+      setLine(li, 'refused', `Redeem: ${esc(S(value))} are worth 0 ${esc(meta.assetSymbol)} (less than one token unit); the vault would burn them for nothing. Nothing was sent.`)
+      return false
     }
   }
   const fn = { deposit: 'deposit', withdraw: 'withdraw', redeem: 'redeem' }[key]

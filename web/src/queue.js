@@ -255,6 +255,11 @@ export async function runQueue(ctx, key, value) {
       setLine(logLine(ctx, ''), 'refused', `Request redeem: you hold only ${esc(S(shares))}, less than ${esc(S(value))}. Nothing was sent.`)
       return false
     }
+    const worth = await client.readContract({ address: meta.address, abi: config.abis.vault, functionName: 'convertToAssets', args: [value] })
+    if (worth === 0n) {
+      setLine(logLine(ctx, ''), 'refused', `Request redeem: ${esc(S(value))} are worth 0 ${esc(meta.assetSymbol)} (less than one token unit); the fill would pay nothing for them. Nothing was sent.`)
+      return false
+    }
     const allowance = await client.readContract({
       address: meta.address,
       abi: config.abis.vault,
