@@ -106,6 +106,21 @@ contract VaultSafetyTest is VaultTestBase {
         assertEq(vault.settledUnpaid(), 200e6);
     }
 
+    /// @dev The fallback is for a feed with no usable expiry round. With one, `settle(id, 0)`
+    ///      after the grace would pay today's price: a free option for holders (review finding,
+    ///      2026-12-04: 10 capped calls, strike 3,300, expiry round 3,000, 4,500 after the grace).
+    function test_settle_FallbackRefusedWhenAnExpiryRoundExists() public {
+        _deposit(alice, 100_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(CALL, 3300e8, 1000e8, exp, 10e18, 500e6);
+        vm.warp(exp + 5);
+        _setPrice(3000e8); // the first round after expiry: it pays 0
+        vm.warp(exp + 1 days + 1);
+        _setPrice(4500e8);
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
+        vault.settle(id, 0);
+    }
+
     /// @dev Fuzz: the payout is the capped payoff at the expiry round, whatever happens after.
     function testFuzz_settle_PaysPayoffAtExpiryRound(
         uint256 atExpiry,
