@@ -319,18 +319,12 @@ contract RebalanceRules is BookPricer {
         uint256 expiry = SeriesLayout.expiry(w0);
         if (roundId == 0) {
             // forge-lint: disable-next-line(block-timestamp) -- the grace period is a time rule
-            if (block.timestamp < expiry + SETTLEMENT_GRACE) {
+            if (block.timestamp < expiry + SETTLEMENT_GRACE || _hasExpiryRound(o.oracle, expiry)) {
                 revert IOptionVault.OptionVaultSettlementRound(0);
             }
-            bytes memory err;
-            (price, err) = _oracleStatus(o.oracle, o.sequencerFeed, o.heartbeat, o.grace);
-            if (err.length != 0) {
-                assembly ("memory-safe") {
-                    revert(add(err, 0x20), mload(err))
-                }
-            }
+            price = _fallbackPrice(o);
         } else {
-            price = _expiryRoundPrice(o.oracle, roundId, expiry);
+            price = _expiryRoundPrice(o, roundId, expiry);
         }
         uint256 strike = SeriesLayout.strike(w0);
         uint256 payoff8;
@@ -505,12 +499,17 @@ contract RebalanceRules is BookPricer {
 
     /// @dev The answer of `roundId` if it is the first round at or after `expiry`.
     // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
-    function _expiryRoundPrice(address oracle, uint80 roundId, uint256 expiry)
+    /// @dev The price of `roundId` if it is the first round at or after expiry (checked against
+    ///      its predecessor in the same phase). A verified expiry round that answered <= 0 cannot
+    ///      price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
+    ///      price instead (the round is fixed, so no one chooses that moment's price), before
+    ///      that it reverts `OptionVaultInvalidPrice`.
+    function _expiryRoundPrice(OracleConfig calldata o, uint80 roundId, uint256 expiry)
         private
         view
         returns (uint256)
     {
-        AggregatorV3Interface feed = AggregatorV3Interface(oracle);
+        AggregatorV3Interface feed = AggregatorV3Interface(o.oracle);
         (, int256 answer,, uint256 updatedAt,) = feed.getRoundData(roundId);
         bool ok = updatedAt >= expiry && (roundId & AGGREGATOR_ROUND_MASK) > 1;
         if (ok) {
@@ -518,9 +517,46 @@ contract RebalanceRules is BookPricer {
             ok = prevUpdatedAt < expiry;
         }
         if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
-        if (answer <= 0) revert IOptionVault.OptionVaultInvalidPrice(answer);
+        if (answer <= 0) {
+            // forge-lint: disable-next-line(block-timestamp) -- the grace period is a time rule
+            if (block.timestamp < expiry + SETTLEMENT_GRACE) {
+                revert IOptionVault.OptionVaultInvalidPrice(answer);
+            }
+            return _fallbackPrice(o);
+        }
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
+    }
+
+    /// @dev Whether the feed's latest phase holds a round the expiry-round path can check: the
+    ///      latest round is at or after expiry and the phase's first round is before it (so
+    ///      some round of the phase after its first is the first at or after expiry). Then the
+    ///      fallback is refused: it would let a caller settle at a later price of its choosing.
+    ///      A phase that began after expiry cannot be checked (its first round has no
+    ///      predecessor in the phase), nor can a feed with no round since expiry: the fallback
+    ///      stays open for those. A phase's first round that cannot be read counts as none.
+    // slither-disable-next-line unused-return -- only the timestamps are needed
+    function _hasExpiryRound(address oracle, uint256 expiry) private view returns (bool) {
+        AggregatorV3Interface feed = AggregatorV3Interface(oracle);
+        (uint80 latest,,, uint256 latestAt,) = feed.latestRoundData();
+        if (latestAt < expiry || (latest & AGGREGATOR_ROUND_MASK) <= 1) return false;
+        uint80 first = uint80((uint256(latest) & ~AGGREGATOR_ROUND_MASK) | 1);
+        try feed.getRoundData(first) returns (uint80, int256, uint256, uint256 firstAt, uint80) {
+            return firstAt < expiry;
+        } catch {
+            return false;
+        }
+    }
+
+    /// @dev The current price if the oracle is healthy, else its error.
+    function _fallbackPrice(OracleConfig calldata o) private view returns (uint256 price) {
+        bytes memory err;
+        (price, err) = _oracleStatus(o.oracle, o.sequencerFeed, o.heartbeat, o.grace);
+        if (err.length != 0) {
+            assembly ("memory-safe") {
+                revert(add(err, 0x20), mload(err))
+            }
+        }
     }
 
     /// @notice The size of the trade a rebalance makes (1e18 underlying, before the quote and

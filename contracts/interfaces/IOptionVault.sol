@@ -259,8 +259,10 @@ interface IOptionVault is IERC4626 {
     ///         also when paused). `roundId` is that round (a hint found off-chain: its
     ///         predecessor in the same phase must be older than expiry). With `roundId` 0 and
     ///         from expiry + SETTLEMENT_GRACE, it settles at the current healthy oracle price:
-    ///         the fallback for a feed with no usable round (deprecated, replaced, or a phase
-    ///         change at expiry).
+    ///         the fallback, only for a feed whose latest phase has no round to check (no round
+    ///         since expiry, or a phase that began after it); otherwise it reverts
+    ///         `OptionVaultSettlementRound(0)`. An expiry round that answered <= 0 settles at the
+    ///         current healthy price from expiry + SETTLEMENT_GRACE.
     function settle(uint256 id, uint80 roundId) external returns (uint256 payoutPerContract);
 
     /// @notice Burns `amount` claims of a settled series from the caller and pays

@@ -46,10 +46,13 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
     """The round id to settle a series expiring at ``expiry`` with, or None to wait.
 
     The first round of the feed's latest phase with ``updatedAt >= expiry`` whose predecessor is
-    older than expiry; 0 (the vault's fallback) from expiry + the grace period when there is no
-    usable such round (no round since expiry, a phase change at expiry, more than ``MAX_WALK``
-    rounds since expiry, or that round's answer is not positive: the vault refuses it with
-    ``OptionVaultInvalidPrice``, so only the fallback can settle the series).
+    older than expiry (the vault's expiry round). When its answer is not positive the vault
+    refuses it (``OptionVaultInvalidPrice``) until expiry + the grace period, then settles it at
+    the current healthy price: None until then, the round after. 0 (the vault's fallback) from
+    expiry + the grace period when the latest phase has no such round (no round since expiry,
+    or a phase that began after expiry): the vault refuses the fallback whenever the phase has
+    one, so that no one can settle at a later price of their choosing. More than ``MAX_WALK``
+    rounds since expiry also gives 0; the vault refuses it and the failure is alerted.
     """
     agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
     latest = agg.functions.latestRoundData().call()
@@ -62,6 +65,6 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
             return fallback  # first round of a phase: the contract cannot check it
         prev = agg.functions.getRoundData(round_id - 1).call()
         if int(prev[3]) < expiry:
-            return round_id if answer > 0 else fallback
+            return round_id if answer > 0 or fallback == 0 else None
         round_id, answer = round_id - 1, int(prev[1])
     return fallback

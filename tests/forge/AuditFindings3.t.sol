@@ -252,7 +252,13 @@ contract AuditFindings3SettleQueueTest is VaultTestBase {
 
         vm.warp(uint256(expiry) + 1 days);
         feed.updateAnswer(3400e8);
-        assertEq(vault.settle(id, 0), 400e6, "fallback at the healthy price");
+        // The expiry round exists (it answered -1): the bare fallback stays refused, and the
+        // round itself now settles at the healthy price.
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, uint80(0))
+        );
+        vault.settle(id, 0);
+        assertEq(vault.settle(id, bad), 400e6, "fallback at the healthy price");
     }
 
     /// @dev Edge of expiry (a trade-off, not a defect): a series expiring now is refused, one

@@ -96,12 +96,25 @@ contract VaultSafetyTest is VaultTestBase {
         vault.settle(id, phaseStart);
     }
 
+    /// @dev The fallback's case: the feed's latest phase began after expiry, so its first
+    ///      round (the first at or after expiry) has no predecessor the contract can check.
     function test_settle_FallbackAfterGraceAtCurrentPrice() public {
         _deposit(alice, 100_000e6);
         uint64 exp = uint64(block.timestamp + 1 days);
         uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
         vm.warp(exp + 1 days);
-        _setPrice(2900e8);
+        uint80 latest = uint80((uint256(2) << 64) | 3);
+        uint80 first = uint80((uint256(2) << 64) | 1);
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("latestRoundData()"),
+            abi.encode(latest, int256(2900e8), block.timestamp, block.timestamp, latest)
+        );
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("getRoundData(uint80)", first),
+            abi.encode(first, int256(3100e8), uint256(exp) + 10, uint256(exp) + 10, first)
+        );
         assertEq(vault.settle(id, 0), 100e6);
         assertEq(vault.settledUnpaid(), 200e6);
     }

@@ -102,18 +102,21 @@ class _W3:
 
 
 def _contract_accepts_round(feed: _Feed, rid: int, expiry: int) -> bool:
-    """``RebalanceRules._expiryRoundPrice``: the first round at or after expiry, answer > 0
+    """``RebalanceRules._expiryRoundPrice``: the first round at or after expiry, answer > 0, or
+    any answer from expiry + the grace period (then the current healthy price settles it)
     (``OptionVaultSettlementRound`` / ``OptionVaultInvalidPrice`` otherwise)."""
     answer, updated = feed.rounds[rid]
-    return updated >= expiry and rid > 1 and feed.rounds[rid - 1][1] < expiry and answer > 0
+    past_grace = expiry + SETTLEMENT_GRACE_S <= NOW
+    first = updated >= expiry and rid > 1 and feed.rounds[rid - 1][1] < expiry
+    return first and (answer > 0 or past_grace)
 
 
 def test_a_non_positive_expiry_round_falls_back_after_the_grace_period() -> None:
     """The first round after expiry answered 0: ``settle(id, thatRound)`` reverts
-    ``OptionVaultInvalidPrice`` forever, and only the fallback ``settle(id, 0)`` (open from
-    expiry + SETTLEMENT_GRACE at the current healthy price) can settle the series. The keeper
-    keeps sending the bad round: the series stays unsettled, its holders unpaid, and the vault's
-    exits and deposits stay closed (an expired series waiting for settlement closes them)."""
+    ``OptionVaultInvalidPrice`` until expiry + SETTLEMENT_GRACE, then settles at the current
+    healthy price; the bare fallback ``settle(id, 0)`` is refused, since the phase holds an
+    expiry round. The hint must be a round the vault accepts, or the series stays unsettled, its
+    holders unpaid, and the vault's exits and deposits closed."""
     expiry = NOW - 2 * SETTLEMENT_GRACE_S
     feed = _Feed(
         {
@@ -124,9 +127,10 @@ def test_a_non_positive_expiry_round_falls_back_after_the_grace_period() -> None
         }
     )
     hint = expiry_round(_W3(_Eth(feed)), "0x" + "fe" * 20, expiry, NOW)
-    assert hint == 0 or (hint is not None and _contract_accepts_round(feed, hint, expiry)), (
-        f"hint {hint} reverts on chain (answer {feed.rounds[hint][0] if hint else None}); the "
-        "fallback settle(id, 0) is open"
+    # The phase holds the expiry round (round 3), so the vault refuses the bare fallback 0.
+    assert hint is not None, "past the grace the expiry round settles: nothing to wait for"
+    assert _contract_accepts_round(feed, hint, expiry), (
+        f"hint {hint} reverts on chain (answer {feed.rounds[hint][0] if hint else None})"
     )
 
 
