@@ -497,13 +497,12 @@ contract RebalanceRules is BookPricer {
         }
     }
 
-    /// @dev The answer of `roundId` if it is the first round at or after `expiry`.
-    // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
     /// @dev The price of `roundId` if it is the first round at or after expiry (checked against
     ///      its predecessor in the same phase). A verified expiry round that answered <= 0 cannot
     ///      price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
     ///      price instead (the round is fixed, so no one chooses that moment's price), before
     ///      that it reverts `OptionVaultInvalidPrice`.
+    // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
     function _expiryRoundPrice(OracleConfig calldata o, uint80 roundId, uint256 expiry)
         private
         view
