@@ -250,6 +250,33 @@ contract RedemptionQueueTest is VaultTestBase {
         assertEq(queue.pendingRedeemRequest(0, alice), pending, "nothing burned");
     }
 
+    /// @dev Shares sent to the queue without a request (a transfer, or a deposit to it) belong to
+    ///      no request: the next fill, by anyone, must let them go, so they hold back neither
+    ///      other holders' exits nor new writes, and no fill redeems them for nobody.
+    function test_fill_DiscardsSharesSentWithoutARequest() public {
+        uint256 bobMax = vault.maxWithdraw(bob);
+        assertGt(bobMax, 0, "bob can exit instantly");
+        uint256 sent = vault.balanceOf(alice) / 6; // ~10,000 USDC: the whole free quote
+        vm.prank(alice);
+        vault.transfer(address(queue), sent);
+        assertEq(queue.totalPending(), 0, "no request is pending");
+        assertEq(queue.fillable(), 0, "nothing to fill for");
+
+        vm.prank(carol); // anyone
+        (uint256 s, uint256 a) = queue.fill();
+        assertEq(s + a, 0, "nothing redeemed");
+        assertEq(vault.balanceOf(address(queue)), 0, "the unrequested shares are gone");
+        assertEq(vault.maxWithdraw(bob), bobMax, "bob's exit is not held back");
+
+        // A later request is filled on its own shares only: nothing is left owed to nobody.
+        uint256 small = vault.balanceOf(bob) / 100;
+        _request(bob, small);
+        (s, a) = queue.fill();
+        assertEq(s, small, "only the request's shares are redeemed");
+        assertEq(queue.maxWithdraw(bob), a, "the request is owed everything the fill brought");
+        assertEq(usdc.balanceOf(address(queue)), a);
+    }
+
     function test_fill_WaitsWhileOracleStale() public {
         _request(alice, vault.balanceOf(alice));
         vm.warp(block.timestamp + 2 hours); // heartbeat 1 h
@@ -407,6 +434,34 @@ contract RedemptionQueueTest is VaultTestBase {
         assertApproxEqAbs(fa * sb, fb * sa, sa + sb, "same fraction filled");
         assertEq(fa + queue.pendingRedeemRequest(0, alice), sa, "alice's shares reconcile");
         assertEq(fb + queue.pendingRedeemRequest(0, bob), sb, "bob's shares reconcile");
+    }
+
+    /// @dev Shares sent to the queue without a request, any amount, change nothing a fill does:
+    ///      the requests get exactly the shares and assets they get without them, the vault's
+    ///      free quote ends the same, and afterwards the queue holds only its requests' shares.
+    function testFuzz_fill_SharesSentWithoutARequestChangeNothing(
+        uint256 sa,
+        uint256 sent,
+        uint256 extra
+    ) public {
+        sa = bound(sa, 1, vault.balanceOf(alice));
+        _request(alice, sa);
+        _deposit(carol, bound(extra, 0, 50_000e6));
+        uint256 snap = vm.snapshotState();
+        queue.fill();
+        uint256 ca = queue.maxWithdraw(alice);
+        uint256 fa = queue.claimableRedeemRequest(0, alice);
+        uint256 free = vault.freeQuote();
+        vm.revertToState(snap);
+
+        sent = bound(sent, 1, vault.balanceOf(bob));
+        vm.prank(bob);
+        vault.transfer(address(queue), sent);
+        queue.fill();
+        assertEq(queue.maxWithdraw(alice), ca, "the same assets");
+        assertEq(queue.claimableRedeemRequest(0, alice), fa, "the same shares filled");
+        assertEq(vault.freeQuote(), free, "the same free quote left");
+        assertEq(vault.balanceOf(address(queue)), queue.totalPending(), "requests' shares only");
     }
 
     /// @dev Claims in any pieces pay exactly the claimable assets in total.

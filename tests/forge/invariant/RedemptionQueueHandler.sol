@@ -41,6 +41,8 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
     bool public ghost_jumpedQueue;
     bool public ghost_maxExitReverted;
     bool public ghost_claimOverpaid;
+    uint256 public ghost_sentWithoutRequest;
+    bool public ghost_keptUnrequested;
 
     constructor(
         OptionVault vault_,
@@ -96,9 +98,23 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
         ghost_requestCount += 1;
     }
 
-    /// @dev Anyone may fill; checks each request got `assets * pending / escrow` (rounded down).
+    /// @dev Shares sent to the queue without a request (a holder's mistake, or a griefer's): they
+    ///      belong to no request.
+    function send(uint256 seed, uint256 frac) external {
+        address a = actors[seed % 4];
+        uint256 bal = vault.balanceOf(a);
+        if (bal == 0) return;
+        uint256 shares = _bound(frac, 1, bal);
+        vm.prank(a);
+        vault.transfer(address(queue), shares);
+        ghost_sentWithoutRequest += shares;
+    }
+
+    /// @dev Anyone may fill; checks each request got `assets * pending / escrow` (rounded down),
+    ///      the escrow being the requests' shares, and that afterwards the queue holds no share
+    ///      sent without a request.
     function fill() external {
-        uint256 escrow = vault.balanceOf(address(queue));
+        uint256 escrow = queue.totalPending();
         uint256[4] memory pending;
         uint256[4] memory claimable;
         for (uint256 i = 0; i < 4; ++i) {
@@ -106,6 +122,7 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
             claimable[i] = queue.maxWithdraw(actors[i]);
         }
         (uint256 shares, uint256 assets) = queue.fill();
+        if (vault.balanceOf(address(queue)) != queue.totalPending()) ghost_keptUnrequested = true;
         if (shares == 0) return;
         ghost_fills += 1;
         ghost_filledAssets += assets;

@@ -34,6 +34,26 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
         assertLe(outstanding, usdc.balanceOf(address(queue)), "the queue holds what it owes");
     }
 
+    /// @dev Everything the queue holds is owed to a request, up to rounding dust: no fill
+    ///      redeems shares that were sent to it without a request.
+    function invariant_NothingOwedToNobody() public view {
+        address[4] memory actors = handler.actorList();
+        uint256 claimable;
+        for (uint256 i = 0; i < 4; ++i) {
+            claimable += queue.maxWithdraw(actors[i]);
+        }
+        assertLe(
+            usdc.balanceOf(address(queue)) - claimable,
+            8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1),
+            "dust only"
+        );
+    }
+
+    /// @dev After any fill the queue holds only its requests' shares.
+    function invariant_FillLetsUnrequestedSharesGo() public view {
+        assertFalse(handler.ghost_keptUnrequested());
+    }
+
     /// @dev Each holder's shares reconcile: requested = pending + filled (claimable) + claimed,
     ///      less at most one share unit (1e-12 of an asset unit) per request: a second request
     ///      re-joins the round with its pending shares in whole units of the round's index, and
@@ -58,8 +78,9 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
         for (uint256 i = 0; i < 4; ++i) {
             pending += queue.pendingRedeemRequest(0, actors[i]);
         }
-        uint256 escrow = vault.balanceOf(address(queue));
+        uint256 escrow = queue.totalPending();
         assertLe(pending, escrow, "pending <= escrowed shares");
+        assertGe(vault.balanceOf(address(queue)), escrow, "the escrow is held");
         assertLe(
             escrow - pending,
             8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1),
