@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from keeper.app.act import settle_in_flight
@@ -57,8 +58,15 @@ def signed(to: str, data: bytes, max_fee: int = 10**9) -> str:
     return "0x" + bytes(KEY.sign_transaction(tx).raw_transaction).hex()
 
 
+def bytes_fee(signed_tx: bytes | str) -> int:
+    """An L1 fee that depends on every byte of the signed transaction: two versions of a nonce
+    always price apart. (Their length alone did not: a replacement's extra fee byte is lost
+    whenever its signature's r or s starts with a zero byte, 1 run in ~64.)"""
+    return int.from_bytes(keccak(bytes(HexBytes(signed_tx)))[:6], "big")
+
+
 class BytesL1:
-    """An L1 fee of 100 wei per byte of the signed transaction (so the bytes matter)."""
+    """The L1 fee of :func:`bytes_fee` (so the bytes priced matter)."""
 
     name = "op"
 
@@ -67,7 +75,7 @@ class BytesL1:
 
     def fee(self, signed_tx: bytes, to: str, data: bytes) -> int:
         self.priced.append(to)
-        return 100 * len(signed_tx)
+        return bytes_fee(signed_tx)
 
 
 def l1_spent(k: Any) -> float:
@@ -145,8 +153,8 @@ def test_the_l1_fee_booked_is_the_mined_versions_not_the_first_versions(
     k = make_keeper([snap(0, -WAD), snap(1, -WAD)], sender=sender, batcher=BATCHER, l1fee=l1)
     result = run_cycle(k)
     assert result.tx_hash == "0xwinner"
-    winner = len(HexBytes(sender.journal.tx("0xwinner").raw_tx)) * 100
-    first = len(HexBytes(sender.journal.tx("0xfirst").raw_tx)) * 100
+    winner = bytes_fee(sender.journal.tx("0xwinner").raw_tx)
+    first = bytes_fee(sender.journal.tx("0xfirst").raw_tx)
     assert winner != first  # a cancel carries no calldata; a replacement's fees differ
     assert l1_spent(k) == winner
     assert result.l1_fee_wei == winner
@@ -170,7 +178,7 @@ def test_a_settlement_books_its_l1_fee(monkeypatch: pytest.MonkeyPatch) -> None:
     [s] = settle_expired(k, [VAULT], 100, NOW)
     assert s.outcome == "settled"
     assert l1.priced == [to_checksum_address(VAULT)]
-    assert l1_spent(k) == 100 * len(HexBytes(sender.journal.tx(s.tx_hash or "").raw_tx))
+    assert l1_spent(k) == bytes_fee(sender.journal.tx(s.tx_hash or "").raw_tx)
     assert l2_spent(k) == 30_000 * 7
 
 
