@@ -61,6 +61,9 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         uint256 claimableAssets;
     }
 
+    /// @inheritdoc IRedemptionQueue
+    address public constant DISCARD = 0x000000000000000000000000000000000000dEaD;
+
     IOptionVault private immutable _vault;
     IERC20 private immutable _asset;
 
@@ -68,6 +71,9 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     /// @dev The current round's scale (see the header).
     uint256 private _scale;
     uint256 private _units;
+    /// @dev The requests' escrowed shares (E): requested, less redeemed by fills. The queue's
+    ///      vault balance is E plus any shares sent without a request, until a fill discards them.
+    uint256 private _escrow;
     uint256 private _sharesPerUnit = RAY;
     uint256 private _assetsPerUnit;
     /// @dev The final A of each round's past scales (a closed round's last scale included).
@@ -110,6 +116,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         p.sharesAtCheckpoint = Math.mulDiv(units, s, RAY);
         p.assetIndex = _assetsPerUnit;
         _units += units;
+        _escrow += shares;
         emit RedeemRequest(controller, owner, 0, msg.sender, shares);
         return 0;
     }
@@ -157,10 +164,18 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
 
     /// @inheritdoc IRedemptionQueue
     /// @dev The vault's `redeem` runs the vault's own checks (a trusted oracle, the free quote);
-    ///      what arrived is measured on the queue's balance.
+    ///      what arrived is measured on the queue's balance. Shares held beyond the escrow came
+    ///      without a request: they go to {DISCARD} first, so the vault stops reserving for them
+    ///      and no fill redeems them for nobody.
     // slither-disable-next-line reentrancy-no-eth,incorrect-equality -- nonReentrant, and the vault is the queue's own, fixed at construction; the zero checks are exact on purpose (no units, no escrow, an index run to zero)
     function fill() external nonReentrant returns (uint256 shares, uint256 assets) {
-        uint256 escrow = _vault.balanceOf(address(this));
+        uint256 escrow = _escrow;
+        IERC20 share_ = IERC20(address(_vault));
+        uint256 held = share_.balanceOf(address(this));
+        if (held > escrow) {
+            emit UnrequestedSharesDiscarded(held - escrow);
+            share_.safeTransfer(DISCARD, held - escrow);
+        }
         if (_units == 0 || escrow == 0) return (0, 0);
         shares = _fillable(escrow);
         if (shares == 0) return (0, 0);
@@ -172,6 +187,7 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         uint256 s = _sharesPerUnit;
         uint256 a = _assetsPerUnit + Math.mulDiv(assets, s, escrow);
         uint256 left = escrow - shares;
+        _escrow = left;
         uint256 r = _round;
         if (left == 0) {
             // Every request of this round is filled: close it and start the next.
@@ -207,12 +223,12 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
     // slither-disable-next-line incorrect-equality -- no units means no request to fill
     function fillable() external view returns (uint256) {
         if (_units == 0) return 0;
-        return _fillable(_vault.balanceOf(address(this)));
+        return _fillable(_escrow);
     }
 
     /// @inheritdoc IRedemptionQueue
     function totalPending() external view returns (uint256) {
-        return _vault.balanceOf(address(this));
+        return _escrow;
     }
 
     /// @inheritdoc IRedemptionQueue

@@ -25,11 +25,19 @@ pragma solidity 0.8.30;
 ///
 ///      Dust rule: every rounding is down, against the requests and in favour of solvency. A
 ///      fill leaves at most a few wei per request in the queue, and a controller's second
-///      request may leave one share unit (1e-12 of an asset unit) in escrow; a queue that never
+///      request may leave one share unit (about 1e-6 of an asset unit: shares carry 12
+///      decimals over the asset's 6) in escrow; a queue that never
 ///      empties keeps this precision however many partial fills it sees (a request left below
 ///      1e-18 of its shares by them counts as filled). Such dust is filled with the next
 ///      requests and never owed to anyone, so the queue can always pay every claim. A round
 ///      ends only when a fill takes every escrowed share.
+///
+///      Shares sent to the queue without a request (an ERC-20 transfer, or a vault deposit with
+///      the queue as receiver) belong to no request: the queue counts only what its requests
+///      escrowed (`totalPending`), and the next `fill`, by anyone, sends the rest to
+///      {DISCARD}, where nobody can redeem them (their value stays in the vault, so no other
+///      holder's share price moves). Until then the vault reserves their value too, as it reserves
+///      every share the queue holds; calling `fill` ends that.
 interface IRedemptionQueue {
     // ------------------------------------------------------------------ errors
 
@@ -82,6 +90,10 @@ interface IRedemptionQueue {
     event RedemptionsFilled(
         uint256 indexed round, uint256 shares, uint256 assets, uint256 pendingAfter
     );
+
+    /// @notice A fill found `shares` in the queue that no request escrowed and sent them to
+    ///         {DISCARD}.
+    event UnrequestedSharesDiscarded(uint256 shares);
 
     // ------------------------------------------------------------------ ERC-7540
 
@@ -150,16 +162,22 @@ interface IRedemptionQueue {
 
     /// @notice Redeems as many pending shares at the vault as its `maxRedeem` for this queue
     ///         allows, and shares the assets pro rata over the pending requests. Anyone may call
-    ///         it; it does nothing (returns zeros) when nothing can be filled, or when what could
-    ///         be filled would pay no assets (a dust of free quote).
+    ///         it; it redeems nothing (returns zeros) when nothing can be filled, or when what
+    ///         could be filled would pay no assets (a dust of free quote). First, it sends any
+    ///         shares the queue holds beyond `totalPending` (sent without a request) to
+    ///         {DISCARD}.
     function fill() external returns (uint256 shares, uint256 assets);
 
     /// @notice Shares a `fill` would redeem now: the pending shares, within the vault's
     ///         `maxRedeem` for the queue; 0 when they would pay no assets.
     function fillable() external view returns (uint256);
 
-    /// @notice All pending shares (the queue's vault balance).
+    /// @notice All pending shares: what the requests escrowed, less what fills redeemed
+    ///         (rounding dust included). Shares sent without a request are not counted.
     function totalPending() external view returns (uint256);
+
+    /// @notice Where a fill sends shares that no request escrowed: 0x…dEaD, which no key holds.
+    function DISCARD() external view returns (address);
 
     /// @notice Times the whole queue has been filled; requests made since are in this round.
     function round() external view returns (uint256);

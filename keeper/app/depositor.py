@@ -121,6 +121,8 @@ class ActionReport:
     share_balance: int
     share_balance_assets: int
     asset_balance: int
+    #: A queue fill only: shares the queue held without a request, sent to its discard address.
+    discarded: int = 0
     txs: list[TxReport] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -212,6 +214,7 @@ class VaultClient:
             out["queue_pending_total"] = pending_total
             out["queue_pending_value"] = int(f.convertToAssets(pending_total).call())
             out["queue_fillable"] = int(q.fillable().call())
+            out["queue_unrequested"] = self._unrequested(self.queue)
             if owner is not None:
                 out["queue_pending"] = int(q.pendingRedeemRequest(0, owner).call())
                 out["queue_claimable_shares"] = int(q.claimableRedeemRequest(0, owner).call())
@@ -358,21 +361,31 @@ class VaultClient:
     def fill(self, signer: LocalAccount) -> ActionReport:
         """Fill the vault's redemption queue (anyone may), if the free quote serves any of it.
 
+        The fill also discards shares the queue holds without a request (the vault reserves
+        their value until then), so it is sent for those alone too.
+
         Raises:
             ExecutionError: No queue or nothing to fill (nothing sent), or a failed tx.
         """
         queue = self._queue("fill")
         fillable = int(queue.functions.fillable().call())
-        if fillable == 0:
+        unrequested = self._unrequested(queue)
+        if fillable == 0 and unrequested == 0:
             pending = int(queue.functions.totalPending().call())
             raise ExecutionError(
                 f"fill refused: nothing can be filled now ({self._s(pending)} shares pending, "
                 f"no free quote for them{_EXITS_CLOSE}); nothing sent"
             )
-        value = int(self.vault.functions.previewRedeem(fillable).call())
+        value = int(self.vault.functions.previewRedeem(fillable).call()) if fillable else 0
         report = self._report("fill", signer.address, value, fillable)
+        report.discarded = unrequested
         report.txs.append(self._send(signer, queue.functions.fill(), "fill"))
         return self._finish(report, shares=None)
+
+    def _unrequested(self, queue: Contract) -> int:
+        """Shares ``queue`` holds that no request escrowed (its next fill discards them)."""
+        held = int(self.vault.functions.balanceOf(queue.address).call())
+        return max(0, held - int(queue.functions.totalPending().call()))
 
     # -- helpers ----------------------------------------------------------------------------
     def _queue(self, action: str) -> Contract:

@@ -37,8 +37,10 @@ cycle's settle step (:func:`keeper.app.act.settle_in_flight`), which hands it to
 
 A settlement frees collateral, so after settling a vault's series the keeper fills the vault's
 ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has
-requests the freed quote can serve (``fillable() > 0``): queued holders are paid pro rata before
-anyone can take the freed quote another way. A series settled by someone else frees it too, and
+requests the freed quote can serve (``fillable() > 0``), or holds shares sent to it without a
+request (its vault balance above ``totalPending()``: the fill discards them, and the vault stops
+reserving quote for them): queued holders are paid pro rata before anyone can take the freed
+quote another way. A series settled by someone else frees it too, and
 is followed by the same fill. :func:`fill_queue` simulates and sends it like a settlement.
 """
 
@@ -338,6 +340,8 @@ def book_resumed(
 def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     """Fill ``vault``'s redemption queue if it has requests that free quote can serve.
 
+    Or if it holds shares no request escrowed: the fill discards them.
+
     Returns the transaction hash, or None when there is no queue, nothing to fill, a dry run,
     or a failure (alerted, never raised: the queue waits for the next settlement or anyone's
     ``fill()``).
@@ -349,7 +353,9 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         address=Web3.to_checksum_address(queue_address), abi=load_artifact("RedemptionQueue").abi
     )
     if int(queue.functions.fillable().call()) == 0:
-        return None
+        held = int(vault.functions.balanceOf(queue.address).call())
+        if held <= int(queue.functions.totalPending().call()):
+            return None
     try:
         sent = _send(
             keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue"

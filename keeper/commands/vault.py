@@ -126,7 +126,8 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
     "fill": (
         "fill the redemption queue from free liquidity (permissionless)",
         "Fill the vault's redemption queue with what its free quote serves now: queue.fill(). "
-        "Anyone may call it; the keeper does after each settlement.",
+        "Anyone may call it; the keeper does after each settlement. The fill also discards "
+        "shares sent to the queue without a request, which the vault reserves until then.",
         "",
     ),
 }
@@ -301,6 +302,11 @@ def format_info(info: dict[str, Any]) -> str:
             f"(worth {a('queue_pending_value')}, reserved from instant exits)",
             f"  fillable   {format_units(info['queue_fillable'], sd)} shares now",
         ]
+        if info.get("queue_unrequested"):
+            lines.append(
+                f"  unrequested {format_units(info['queue_unrequested'], sd)} shares sent without "
+                "a request (reserved until the next fill discards them: `keeper vault fill`)"
+            )
         if "queue_pending" in info:
             lines += [
                 f"  yours      {format_units(info['queue_pending'], sd)} shares pending, "
@@ -327,10 +333,16 @@ def format_report(r: ActionReport) -> str:
     elif r.action == "claim":
         lines.append(f"claimed {d['assets_human']} {r.asset_symbol} for {d['shares_human']} shares")
     elif r.action == "fill":
-        lines.append(
-            f"filled the queue: {d['shares_human']} shares redeemed for about "
-            f"{d['assets_human']} {r.asset_symbol}, shared pro rata by the requests"
-        )
+        if r.shares:
+            lines.append(
+                f"filled the queue: {d['shares_human']} shares redeemed for about "
+                f"{d['assets_human']} {r.asset_symbol}, shared pro rata by the requests"
+            )
+        if r.discarded:
+            lines.append(
+                f"discarded {format_units(r.discarded, r.share_decimals)} shares the queue held "
+                "without a request (sent to its discard address; no longer reserved)"
+            )
     else:
         verb = {"deposit": "deposited", "withdraw": "withdrew", "redeem": "redeemed"}[r.action]
         lines.append(

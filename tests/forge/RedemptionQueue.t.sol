@@ -262,10 +262,13 @@ contract RedemptionQueueTest is VaultTestBase {
         assertEq(queue.totalPending(), 0, "no request is pending");
         assertEq(queue.fillable(), 0, "nothing to fill for");
 
+        vm.expectEmit(address(queue));
+        emit IRedemptionQueue.UnrequestedSharesDiscarded(sent);
         vm.prank(carol); // anyone
         (uint256 s, uint256 a) = queue.fill();
         assertEq(s + a, 0, "nothing redeemed");
         assertEq(vault.balanceOf(address(queue)), 0, "the unrequested shares are gone");
+        assertEq(vault.balanceOf(queue.DISCARD()), sent, "to the discard address");
         assertEq(vault.maxWithdraw(bob), bobMax, "bob's exit is not held back");
 
         // A later request is filled on its own shares only: nothing is left owed to nobody.
@@ -428,7 +431,7 @@ contract RedemptionQueueTest is VaultTestBase {
         uint256 fa = queue.claimableRedeemRequest(0, alice);
         uint256 fb = queue.claimableRedeemRequest(0, bob);
         // Pending shares round down, so the filled count may pass the redeemed shares by one
-        // unit (1e-12 of a share's asset unit) per request; the assets above are exact-bounded.
+        // unit (about 1e-6 of an asset unit) per request; the assets above are exact-bounded.
         assertLe(fa + fb, shares + 2, "filled shares <= redeemed shares");
         // same fraction filled: fa/sa == fb/sb, up to one unit of rounding each
         assertApproxEqAbs(fa * sb, fb * sa, sa + sb, "same fraction filled");

@@ -125,3 +125,29 @@ def test_keeper_fills_the_redemption_queue_after_a_settlement(stack: Stack, tmp_
     before = int(stack.usdc.functions.balanceOf(admin.address).call())
     transact(stack.w3, admin, queue.functions.redeem(shares, admin.address, admin.address))
     assert int(stack.usdc.functions.balanceOf(admin.address).call()) - before == paid
+
+
+def test_keeper_fill_discards_shares_sent_to_the_queue_without_a_request(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """No request, but shares sent to the queue: after the settlement the keeper's fill discards
+    them, so the vault stops reserving quote for them."""
+    vault = stack.vaults[0]
+    queue = stack.w3.eth.contract(
+        address=vault.functions.redemptionQueue().call(),
+        abi=load_artifact("RedemptionQueue").abi,
+    )
+    admin = stack.admin
+    sent = int(vault.functions.balanceOf(admin.address).call()) // 4
+    transact(stack.w3, admin, vault.functions.transfer(queue.address, sent))
+    assert queue.functions.fillable().call() == 0
+
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    keeper = _keeper(stack, tmp_path)
+    run_cycle(keeper)
+
+    assert vault.functions.openSeries().call() == [], "settled"
+    assert vault.functions.balanceOf(queue.address).call() == 0, "discarded"
+    assert vault.functions.balanceOf(queue.functions.DISCARD().call()).call() == sent

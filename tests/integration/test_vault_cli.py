@@ -179,6 +179,36 @@ def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str
     assert "fill refused" in _one_line_error(capsys)
 
 
+def test_fill_discards_shares_sent_to_the_queue_without_a_request(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A plain transfer to the queue is reserved by the vault until a fill discards it."""
+    v, me = e.vault, e.depositor.address
+    queue = e.w3.eth.contract(
+        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
+    )
+    assert _cli(e, "deposit", "--amount", "1000") == 0
+    shares = int(v.functions.balanceOf(me).call())
+    transact(e.w3, e.depositor, v.functions.transfer(queue.address, shares // 2))
+    assert queue.functions.fillable().call() == 0, "no request to fill"
+    capsys.readouterr()
+    assert _cli(e, "info", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["queue_unrequested"] == shares // 2
+    assert info["queue_pending_total"] == 0
+    assert _cli(e, "info") == 0
+    assert "unrequested" in capsys.readouterr().out
+
+    assert _cli(e, "fill", "--json") == 0  # sent for the discard alone
+    report = json.loads(capsys.readouterr().out)
+    assert report["discarded"] == shares // 2
+    assert report["shares"] == 0
+    assert v.functions.balanceOf(queue.address).call() == 0
+    assert v.functions.balanceOf(queue.functions.DISCARD().call()).call() == shares // 2
+    assert _cli(e, "fill") == 1  # nothing left: refused, nothing sent
+    assert "fill refused" in _one_line_error(capsys)
+
+
 def test_withdraw_above_max_is_refused_before_sending(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:

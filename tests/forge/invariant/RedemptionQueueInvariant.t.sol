@@ -55,7 +55,7 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
     }
 
     /// @dev Each holder's shares reconcile: requested = pending + filled (claimable) + claimed,
-    ///      less at most one share unit (1e-12 of an asset unit) per request: a second request
+    ///      less at most one share unit (about 1e-6 of an asset unit) per request: a second request
     ///      re-joins the round with its pending shares in whole units of the round's index, and
     ///      the unit it rounds off stays in escrow for the next fill (the dust rule). A request is
     ///      never filled twice and never loses more than that.
