@@ -159,6 +159,48 @@ contract VaultSafetyTest is VaultTestBase {
         assertEq(vault.settle(id, r), payoff8 / 100);
     }
 
+    /// @dev Fuzz: once the feed holds the round that answered at expiry, no caller can choose a
+    ///      later price: the fallback (round 0) is refused at any time after expiry, before or
+    ///      after the grace, however many rounds and prices follow; so is any later round; and
+    ///      the expiry round pays its own capped payoff.
+    function testFuzz_settle_FallbackNeverOverridesTheExpiryRound(
+        uint256 atExpiry,
+        uint256[4] memory later,
+        uint256[4] memory gaps,
+        uint256 rounds,
+        uint256 wait,
+        bool isCall
+    ) public {
+        atExpiry = bound(atExpiry, 100e8, 10_000e8);
+        rounds = bound(rounds, 0, 4);
+        _deposit(alice, 10_000_000e6);
+        uint64 exp = uint64(block.timestamp + 2 days);
+        uint256 id = _write(isCall ? CALL : PUT, 3000e8, 500e8, exp, 3e18, 1e6);
+        vm.warp(exp + bound(wait, 0, 1 hours));
+        _setPrice(int256(atExpiry));
+        uint80 r = uint80(feed.latestRound());
+        for (uint256 i = 0; i < rounds; ++i) {
+            vm.warp(block.timestamp + bound(gaps[i], 1, 3 days));
+            _setPrice(int256(bound(later[i], 100e8, 10_000e8)));
+        }
+        vm.warp(block.timestamp + bound(wait, 0, 10 days));
+
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
+        vault.settle(id, 0);
+        uint80 last = uint80(feed.latestRound());
+        if (last != r) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, last)
+            );
+            vault.settle(id, last);
+        }
+        uint256 payoff8 = isCall
+            ? (atExpiry > 3000e8 ? atExpiry - 3000e8 : 0)
+            : (3000e8 > atExpiry ? 3000e8 - atExpiry : 0);
+        if (payoff8 > 500e8) payoff8 = 500e8;
+        assertEq(vault.settle(id, r), payoff8 / 100);
+    }
+
     // ================================================================ 2. premium consent
 
     function test_finding2_DeskCannotPullFromApprover() public {
