@@ -487,7 +487,9 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     }
 
     /// @dev The quote reserved for queued, unfilled redemptions: the queue's shares at the
-    ///      current NAV, rounded up. `balanceOf(address(0))` is 0: no queue, no reserve.
+    ///      current NAV, rounded up. `balanceOf(address(0))` is 0: no queue, no reserve. Shares
+    ///      sent to the queue without a request count too, until its next fill discards them
+    ///      ({IRedemptionQueue}): reading the queue's own count would cost an external call.
     function _queueDemand() internal view override returns (uint256) {
         uint256 pending = balanceOf(_redemptionQueue);
         return pending == 0 ? 0 : _convertToAssets(pending, Math.Rounding.Ceil);
