@@ -438,3 +438,48 @@ def test_a_queued_redemption_becomes_claimable_after_settlement_and_is_claimed(
     page.wait_for_function(
         "document.querySelector('[data-testid=queue-claimable-assets]')?.dataset.raw === '0'"
     )
+
+
+def test_shares_sent_to_the_queue_without_a_request_are_shown_and_discarded_by_a_fill(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    """A holder transfers shares to the queue (no request): the page shows them as reserved and
+    nobody's, and its "Fill queue" discards them, which frees the reserve."""
+    vault_address = busiest_vault(devnet)
+    vault, queue = devnet.vault(vault_address), devnet.queue(vault_address)
+    keys = {Account.from_key(k).address: k for k in ANVIL_KEYS}
+    owners = {e["args"]["owner"] for e in vault.events.Deposit().get_logs(from_block=0)}
+    holder = next(
+        Account.from_key(keys[o])
+        for o in sorted(owners)
+        if o in keys and vault.functions.balanceOf(o).call() > 0
+    )
+    sent = vault.functions.balanceOf(holder.address).call() // 10
+    pending = queue.functions.totalPending().call()
+    transact(devnet.w3, holder, vault.functions.transfer(queue.address, sent))
+    held = vault.functions.balanceOf(queue.address).call()
+    assert held == pending + sent
+
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    page.wait_for_selector('[data-testid="queue-unrequested"]')
+    assert raw(page, "queue-unrequested") == sent
+    assert raw(page, "queue-total-pending") == pending
+    assert raw(page, "reserved") == vault.functions.previewMint(held).call(), "as the vault does"
+    preview = page.locator('[data-testid="preview-fill"]')
+    assert int(preview.get_attribute("data-unrequested")) == sent
+    assert "discards" in preview.inner_text()
+
+    sent0 = len(wallet.sent)
+    page.click('[data-testid="submit-fill"]')
+    result = page.wait_for_selector('[data-testid="result-fill"]')
+    assert len(wallet.sent) == sent0 + 1
+    assert int(result.get_attribute("data-discarded")) == sent
+    discard = queue.functions.DISCARD().call()
+    assert vault.functions.balanceOf(discard).call() >= sent
+    assert vault.functions.balanceOf(queue.address).call() == queue.functions.totalPending().call()
+    page.wait_for_function("!document.querySelector('[data-testid=queue-unrequested]')")
+    reserved = vault.functions.previewMint(queue.functions.totalPending().call()).call()
+    page.wait_for_function(
+        f"document.querySelector('[data-testid=reserved]')?.dataset.raw === '{reserved}'"
+    )

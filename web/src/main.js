@@ -352,7 +352,7 @@ function renderLiquidity(meta, s) {
   const total = s.freeQuote + s.lockedCollateral
   const pct = (x) => (total > 0n ? Number((x * 10000n) / total) / 100 : 0)
   const queueRows = s.queue
-    ? `<dt>Reserved for the redemption queue</dt><dd data-testid="reserved" data-raw="${reserved}" title="the queue's pending shares at NAV, rounded up (previewMint)">${esc(A(reserved))}</dd>
+    ? `<dt>Reserved for the redemption queue</dt><dd data-testid="reserved" data-raw="${reserved}" title="the queue's shares at NAV, rounded up (previewMint)">${esc(A(reserved))}</dd>
 <dt>Free for instant exits</dt><dd data-testid="free-instant" data-raw="${instant}">${esc(A(instant))}</dd>`
     : ''
   $('#liquidity').innerHTML = `<h2>Liquidity</h2>
@@ -418,7 +418,7 @@ async function renderQueue(meta, s) {
   }
   const el = $('#queue-state')
   if (!el || !s.queue) return
-  const fill = s.queue.fillable > 0n ? await previewFill(ctx(), s.blockNumber) : null
+  const fill = s.queue.fillable > 0n || s.queue.unrequested > 0n ? await previewFill(ctx(), s.blockNumber) : null
   if (meta.address !== state.selected) return
   const html = queueStateHtml(meta, s.queue, fill)
   $('#queue-fill').innerHTML = html.fill

@@ -44,7 +44,9 @@ export function queueErrorAbi(config) {
 /**
  * The queue at `blockNumber` (the snapshot's block): vault-wide totals, and the account's request
  * when one is connected. `reserved` is what the vault holds back from instant exits and new
- * writes for it: the pending shares at NAV rounded up (previewMint), as the vault computes it.
+ * writes for it: every share the queue holds at NAV rounded up (previewMint), as the vault
+ * computes it. `unrequested` are the shares it holds beyond its requests' (sent to it without a
+ * request): reserved too, until the next fill discards them.
  */
 export async function readQueue(client, config, meta, account, blockNumber) {
   const q = meta.queue.address
@@ -52,13 +54,19 @@ export async function readQueue(client, config, meta, account, blockNumber) {
     client.readContract({ address: q, abi: config.abis.queue, functionName, args, blockNumber })
   const vr = (functionName, args = []) =>
     client.readContract({ address: meta.address, abi: config.abis.vault, functionName, args, blockNumber })
-  const [totalPending, fillable, round] = await Promise.all([qr('totalPending'), qr('fillable'), qr('round')])
+  const [totalPending, fillable, round, held] = await Promise.all([
+    qr('totalPending'),
+    qr('fillable'),
+    qr('round'),
+    vr('balanceOf', [q]),
+  ])
+  const unrequested = held > totalPending ? held - totalPending : 0n
   const [pendingValue, reserved, fillableValue] = await Promise.all([
     vr('convertToAssets', [totalPending]),
-    vr('previewMint', [totalPending]),
+    vr('previewMint', [held]),
     vr('convertToAssets', [fillable]),
   ])
-  const out = { address: q, totalPending, pendingValue, reserved, fillable, fillableValue, round }
+  const out = { address: q, totalPending, pendingValue, reserved, fillable, fillableValue, round, unrequested }
   if (account) {
     const [pending, claimableShares, claimableAssets, allowance] = await Promise.all([
       qr('pendingRedeemRequest', [0n, account]),
@@ -121,6 +129,7 @@ export function queueStateHtml(meta, q, fillPreview) {
 <dt>Their value now (convertToAssets)</dt>${dd('queue-total-value', q.pendingValue, A(q.pendingValue))}
 <dt>Fillable now</dt>${dd('queue-fillable', q.fillable, `${S(q.fillable)} (${A(q.fillableValue)} now)`)}
 <dt>Round</dt>${dd('queue-round', q.round, String(q.round))}
+${q.unrequested > 0n ? `<dt>Sent without a request</dt>${dd('queue-unrequested', q.unrequested, `${S(q.unrequested)}: nobody's; reserved until the next fill discards them`)}` : ''}
 </dl>`
   if (q.mine) {
     const m = q.mine
@@ -132,10 +141,17 @@ export function queueStateHtml(meta, q, fillPreview) {
 </dl>`
   }
   let fill = ''
-  if (q.fillable > 0n && fillPreview && fillPreview.assets > 0n) {
+  const pays = q.fillable > 0n && fillPreview && fillPreview.assets > 0n
+  if (pays || (q.unrequested > 0n && fillPreview)) {
+    const redeems = pays
+      ? `A fill now redeems exactly <b>${esc(S(fillPreview.shares))}</b> of the ${esc(S(q.totalPending))} pending at the vault for <b>${esc(A(fillPreview.assets))}</b> <span class="muted">(simulated at block ${fillPreview.blockNumber})</span>, shared pro rata: every pending request shrinks by the same factor and receives the same share of the assets.`
+      : `A fill now redeems nothing <span class="muted">(simulated at block ${fillPreview.blockNumber})</span>.`
+    const discards = q.unrequested > 0n
+      ? ` It first discards the <b>${esc(S(q.unrequested))}</b> sent to the queue without a request (to its DISCARD address), so the vault stops reserving quote for them.`
+      : ''
     fill = `<div class="fill" data-testid="queue-fill">
 <button type="button" data-testid="submit-fill" data-queue-fill>Fill queue</button>
-<div class="preview" data-testid="preview-fill" data-shares="${fillPreview.shares}" data-assets="${fillPreview.assets}">A fill now redeems exactly <b>${esc(S(fillPreview.shares))}</b> of the ${esc(S(q.totalPending))} pending at the vault for <b>${esc(A(fillPreview.assets))}</b> <span class="muted">(simulated at block ${fillPreview.blockNumber})</span>, shared pro rata: every pending request shrinks by the same factor and receives the same share of the assets.</div></div>`
+<div class="preview" data-testid="preview-fill" data-shares="${fillPreview.shares}" data-assets="${fillPreview.assets}" data-unrequested="${q.unrequested}">${redeems}${discards}</div></div>`
   } else if (q.totalPending > 0n) {
     const why = q.fillable > 0n ? `only ${S(q.fillable)}, worth 0 ${meta.assetSymbol},` : 'nothing'
     fill = `<div class="fill muted" data-testid="queue-fill-none">The free quote can fill ${esc(why)} now: the pending requests wait for collateral to free up (settlement, expiry, hedge sales).</div>`
@@ -327,13 +343,18 @@ export async function runQueue(ctx, key, value) {
   })
   if (!done) return false
   const [ev] = queueEvents(ctx, done.receipt, 'RedemptionsFilled')
+  const [gone] = queueEvents(ctx, done.receipt, 'UnrequestedSharesDiscarded')
+  const discarded = gone ? gone.args.shares : 0n
+  const also = discarded > 0n ? ` Discarded ${S(discarded)} sent without a request.` : ''
   if (ev) {
     result(
       done.li,
       'result-fill',
-      `Filled ${S(ev.args.shares)} for ${A(ev.args.assets)}, pro rata; ${S(ev.args.pendingAfter)} still pending.`,
-      { shares: ev.args.shares, assets: ev.args.assets, pendingAfter: ev.args.pendingAfter },
+      `Filled ${S(ev.args.shares)} for ${A(ev.args.assets)}, pro rata; ${S(ev.args.pendingAfter)} still pending.${also}`,
+      { shares: ev.args.shares, assets: ev.args.assets, pendingAfter: ev.args.pendingAfter, discarded },
     )
+  } else if (gone) {
+    result(done.li, 'result-fill', `Redeemed nothing.${also}`, { shares: 0n, assets: 0n, discarded })
   }
   return true
 }
