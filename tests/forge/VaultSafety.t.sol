@@ -119,6 +119,71 @@ contract VaultSafetyTest is VaultTestBase {
         assertEq(vault.settledUnpaid(), 200e6);
     }
 
+    /// @dev A Chainlink proxy whose phase 1 (an aggregator of its own, `older`) ended at
+    ///      `olderLastAt` and whose latest phase 2 began after expiry (`exp` + 3 hours). Phase 1's
+    ///      rounds: 1 at exp - 2 h, 2 at exp - 60 s, and 3 at `olderLastAt` answering 2,900 when
+    ///      `olderLastAt` >= exp (so round 3 is phase 1's expiry round). The proxy's own reads are
+    ///      mocked on `feed` (the devnet feed is a bare aggregator, with no phases).
+    function _phasedFeed(uint64 exp, uint256 olderLastAt) internal returns (uint80 expiryRound) {
+        MockV3Aggregator older = new MockV3Aggregator(8, 3000e8);
+        older.updateRoundData(1, 3000e8, exp - 2 hours, exp - 2 hours);
+        older.updateRoundData(2, 3000e8, exp - 60, exp - 60);
+        if (olderLastAt >= exp) older.updateRoundData(3, 2900e8, olderLastAt, olderLastAt);
+        uint80 n = uint80(older.latestRound());
+        for (uint80 k = 1; k <= n; ++k) {
+            uint80 id = uint80((uint256(1) << 64) | k);
+            (, int256 a, uint256 st, uint256 at,) = older.getRoundData(k);
+            vm.mockCall(
+                address(feed),
+                abi.encodeWithSignature("getRoundData(uint80)", id),
+                abi.encode(id, a, st, at, id)
+            );
+        }
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("phaseAggregators(uint16)", uint16(1)),
+            abi.encode(address(older))
+        );
+        uint80 first = uint80((uint256(2) << 64) | 1);
+        uint80 latest = uint80((uint256(2) << 64) | 2);
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("getRoundData(uint80)", first),
+            abi.encode(first, int256(3100e8), uint256(exp) + 3 hours, uint256(exp) + 3 hours, first)
+        );
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("latestRoundData()"),
+            abi.encode(latest, int256(3100e8), block.timestamp, block.timestamp, latest)
+        );
+        expiryRound = uint80((uint256(1) << 64) | 3);
+    }
+
+    /// @dev Phase 1 holds the expiry round and phase 2 began after expiry: the fallback would let
+    ///      anyone settle at a later price of their choosing, so it is refused, and phase 1's
+    ///      round settles (review finding, 2026-12-04: the residual of the fallback rule).
+    function test_settle_FallbackRefusedWhenAnOlderPhaseHoldsTheExpiryRound() public {
+        _deposit(alice, 100_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
+        vm.warp(exp + 2 days);
+        uint80 r = _phasedFeed(exp, uint256(exp) + 30);
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
+        vault.settle(id, 0);
+        assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
+    }
+
+    /// @dev Phase 1 ended before expiry and phase 2 began after it: no round of either phase can
+    ///      be checked as the expiry round, so the fallback stays open (at today's 3,100).
+    function test_settle_FallbackOpenWhenThePhaseChangedAcrossExpiry() public {
+        _deposit(alice, 100_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(PUT, 3200e8, 1000e8, exp, 2e18, 500e6);
+        vm.warp(exp + 2 days);
+        _phasedFeed(exp, 0);
+        assertEq(vault.settle(id, 0), 100e6, "3,200 - 3,100 at today's price");
+    }
+
     /// @dev The fallback is for a feed with no usable expiry round. With one, `settle(id, 0)`
     ///      after the grace would pay today's price: a free option for holders (review finding,
     ///      2026-12-04: 10 capped calls, strike 3,300, expiry round 3,000, 4,500 after the grace).

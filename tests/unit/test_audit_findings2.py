@@ -134,6 +134,69 @@ def test_a_non_positive_expiry_round_falls_back_after_the_grace_period() -> None
     )
 
 
+_PHASE = 1 << 64
+_OLDER = "0x" + "a1" * 20  # phase 1's aggregator
+
+
+@dataclass
+class _PhasedFeed:
+    """A Chainlink proxy with phases 1 and 2: ``phases[p][k] = (answer, updatedAt)``; round ids
+    are ``p << 64 | k``, and ``phaseAggregators(1)`` names phase 1's own aggregator."""
+
+    phases: dict[int, dict[int, tuple[int, int]]]
+
+    def contract(self, address: str, abi: Any) -> Any:
+        feed = self
+        older = address.lower() == _OLDER
+
+        class _Fns:
+            def latestRoundData(self) -> Any:  # noqa: N802  # the feed's name
+                p = 1 if older else max(feed.phases)
+                k = max(feed.phases[p])
+                return _Call(feed._row(p, k, local=older))
+
+            def getRoundData(self, rid: int) -> Any:  # noqa: N802
+                return _Call(feed._row(rid >> 64, rid & (_PHASE - 1), local=False))
+
+            def phaseAggregators(self, p: int) -> Any:  # noqa: N802
+                return _Call(_OLDER if p == 1 else "0x" + "00" * 20)
+
+        return type("C", (), {"functions": _Fns()})()
+
+    def _row(self, p: int, k: int, local: bool) -> tuple[int, int, int, int, int]:
+        answer, updated = self.phases[p][k]
+        rid = k if local else (p << 64) | k
+        return (rid, answer, updated, updated, rid)
+
+
+@dataclass
+class _PhasedW3:
+    eth: _PhasedFeed
+
+
+def test_an_older_phase_holding_the_expiry_round_is_the_hint_not_the_fallback() -> None:
+    """The feed's latest phase began after expiry, but phase 1 holds the expiry round: the vault
+    refuses the fallback ``settle(id, 0)`` then (anyone could pick a later price), so the hint
+    must be phase 1's round. When phase 1 ended before expiry, no round can be checked and the
+    fallback is the hint after the grace period."""
+    expiry = NOW - 2 * SETTLEMENT_GRACE_S
+    phase2 = {1: (3100 * 10**8, expiry + 3 * 3600), 2: (3100 * 10**8, NOW - 10)}
+    holds = {
+        1: (3000 * 10**8, expiry - 7200),
+        2: (3000 * 10**8, expiry - 60),
+        3: (2900 * 10**8, expiry + 30),
+    }
+    feed = _PhasedFeed({1: holds, 2: phase2})
+    hint = expiry_round(_PhasedW3(feed), "0x" + "fe" * 20, expiry, NOW)
+    assert hint == (1 << 64) | 3
+    assert expiry_round(_PhasedW3(feed), "0x" + "fe" * 20, expiry, expiry + 60) == (1 << 64) | 3
+
+    ended = _PhasedFeed({1: {1: holds[1], 2: holds[2]}, 2: phase2})
+    assert expiry_round(_PhasedW3(ended), "0x" + "fe" * 20, expiry, NOW) == 0
+    before_grace = expiry + SETTLEMENT_GRACE_S - 1
+    assert expiry_round(_PhasedW3(ended), "0x" + "fe" * 20, expiry, before_grace) is None
+
+
 # ------------------------------------------------------------------ the planner's trade
 def _vault(
     *, target: int, inventory: int, free_quote: int, call: bool, tag: str = "a0"
