@@ -94,6 +94,9 @@ contract RebalanceRules is BookPricer {
     uint256 private constant MAX_TENOR = 730 days;
     /// @dev Phase-local round ids are the low 64 bits of a Chainlink proxy's round id.
     uint256 private constant AGGREGATOR_ROUND_MASK = type(uint64).max;
+    /// @dev Phases looked back through for the expiry round ({_hasExpiryRound}); a feed whose
+    ///      aggregator changed more often than this since an expiry keeps the fallback open.
+    uint256 private constant MAX_PHASES_BACK = 4;
 
     // Hard bounds of a vault's setters (inclusive).
     /// @dev Band half-width: 1e-6 .. 1,000,000 underlying.
@@ -527,24 +530,70 @@ contract RebalanceRules is BookPricer {
         return uint256(answer);
     }
 
-    /// @dev Whether the feed's latest phase holds a round the expiry-round path can check: the
-    ///      latest round is at or after expiry and the phase's first round is before it (so
-    ///      some round of the phase after its first is the first at or after expiry). Then the
-    ///      fallback is refused: it would let a caller settle at a later price of its choosing.
-    ///      A phase that began after expiry cannot be checked (its first round has no
-    ///      predecessor in the phase), nor can a feed with no round since expiry: the fallback
-    ///      stays open for those. A phase's first round that cannot be read counts as none.
-    // slither-disable-next-line unused-return -- only the timestamps are needed
+    /// @dev Whether the feed holds a round the expiry-round path can check: a phase whose first
+    ///      round is before expiry and whose last is at or after it (so some round of the phase
+    ///      after its first is the first at or after expiry). Then the fallback is refused: it
+    ///      would let a caller settle at a later price of its choosing. The latest phase is
+    ///      looked at first; while a phase began at or after expiry, the one before it is (a
+    ///      Chainlink proxy's `phaseAggregators`, up to MAX_PHASES_BACK), as the phase that may
+    ///      hold the expiry round. No round since expiry, or a phase change across expiry (the
+    ///      older phase ended before it), cannot be checked: the fallback stays open for those,
+    ///      as for a feed without phases or any round or aggregator that cannot be read.
+    // slither-disable-next-line unused-return -- only the latest round's id and timestamp are needed
     function _hasExpiryRound(address oracle, uint256 expiry) private view returns (bool) {
-        AggregatorV3Interface feed = AggregatorV3Interface(oracle);
-        (uint80 latest,,, uint256 latestAt,) = feed.latestRoundData();
-        if (latestAt < expiry || (latest & AGGREGATOR_ROUND_MASK) <= 1) return false;
-        uint80 first = uint80((uint256(latest) & ~AGGREGATOR_ROUND_MASK) | 1);
-        try feed.getRoundData(first) returns (uint80, int256, uint256, uint256 firstAt, uint80) {
-            return firstAt < expiry;
-        } catch {
-            return false;
+        (uint80 latest,,, uint256 lastAt,) = AggregatorV3Interface(oracle).latestRoundData();
+        uint256 phase = uint256(latest) >> 64;
+        uint256 last = uint256(latest) & AGGREGATOR_ROUND_MASK;
+        for (uint256 i = 0; i <= MAX_PHASES_BACK; ++i) {
+            if (lastAt < expiry) return false; // the phase ended before expiry
+            if (last > 1) {
+                (bool ok, uint256 firstAt) = _roundTime(oracle, (phase << 64) | 1);
+                if (!ok) return false;
+                if (firstAt < expiry) return true;
+            }
+            // The phase began at or after expiry: the round may be in the one before.
+            if (phase <= 1 || i == MAX_PHASES_BACK) return false;
+            --phase;
+            bool found;
+            (found, last, lastAt) = _phaseLatest(oracle, phase);
+            if (!found) return false;
         }
+        return false;
+    }
+
+    /// @dev `updatedAt` of round `roundId` of `oracle` (ok = false when it cannot be read).
+    function _roundTime(address oracle, uint256 roundId)
+        private
+        view
+        returns (bool ok, uint256 updatedAt)
+    {
+        bytes memory out;
+        (ok, out) = oracle.staticcall(
+            abi.encodeCall(AggregatorV3Interface.getRoundData, (uint80(roundId)))
+        );
+        ok = ok && out.length >= 160;
+        if (ok) (,,, updatedAt,) = abi.decode(out, (uint80, int256, uint256, uint256, uint80));
+    }
+
+    /// @dev The last round (aggregator-local id) and its `updatedAt` of phase `phase` of a
+    ///      Chainlink proxy `oracle`, read from the phase's own aggregator; found = false when
+    ///      `oracle` has no such phase or it cannot be read (low-level calls: a feed without
+    ///      `phaseAggregators` or an aggregator without code must not revert the settlement).
+    function _phaseLatest(address oracle, uint256 phase)
+        private
+        view
+        returns (bool found, uint256 last, uint256 lastAt)
+    {
+        (bool ok, bytes memory out) = oracle.staticcall(
+            abi.encodeWithSignature("phaseAggregators(uint16)", uint16(phase))
+        );
+        if (!ok || out.length < 32) return (false, 0, 0);
+        address agg = abi.decode(out, (address));
+        if (agg.code.length == 0) return (false, 0, 0);
+        (ok, out) = agg.staticcall(abi.encodeCall(AggregatorV3Interface.latestRoundData, ()));
+        if (!ok || out.length < 160) return (false, 0, 0);
+        (uint80 r,,, uint256 at,) = abi.decode(out, (uint80, int256, uint256, uint256, uint80));
+        return (true, uint256(r) & AGGREGATOR_ROUND_MASK, at);
     }
 
     /// @dev The current price if the oracle is healthy, else its error.
