@@ -100,7 +100,10 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         if (msg.sender != owner && !_operators[owner][msg.sender]) {
             revert RedemptionQueueUnauthorized(msg.sender, owner);
         }
-        // The owner's shares move first (its approval of this queue on the vault).
+        // Counted in the escrow before they arrive, so that no fill could take them for shares
+        // sent without a request (fill is nonReentrant too); then the owner's shares move (its
+        // approval of this queue on the vault).
+        _escrow += shares;
         // slither-disable-next-line arbitrary-send-erc20 -- `owner` consented: it is the caller or approved the caller as its operator (checked above)
         IERC20(address(_vault)).safeTransferFrom(owner, address(this), shares);
 
@@ -116,7 +119,6 @@ contract RedemptionQueue is IRedemptionQueue, IERC165, ReentrancyGuardTransient 
         p.sharesAtCheckpoint = Math.mulDiv(units, s, RAY);
         p.assetIndex = _assetsPerUnit;
         _units += units;
-        _escrow += shares;
         emit RedeemRequest(controller, owner, 0, msg.sender, shares);
         return 0;
     }

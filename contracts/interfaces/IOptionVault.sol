@@ -304,7 +304,8 @@ interface IOptionVault is IERC4626 {
 
     /// @notice Sets the vault's ERC-7540 redemption queue ({RedemptionQueue}), once
     ///         (DEFAULT_ADMIN_ROLE). From then on, the assets of the shares the queue holds
-    ///         (requests not yet filled) are reserved: instant exits (`maxWithdraw`,
+    ///         (requests not yet filled, and shares sent to it without a request until its
+    ///         next fill discards them) are reserved: instant exits (`maxWithdraw`,
     ///         `maxRedeem` of anyone else) and new writes use only the free quote beyond them,
     ///         so nobody exits ahead of a queued request. The reserve is the queue's shares at
     ///         the current NAV, rounded up.

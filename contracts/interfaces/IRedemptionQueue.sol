@@ -18,7 +18,8 @@ pragma solidity 0.8.30;
 ///      rounds). Once filled, its assets are fixed and earn nothing. A request cannot be
 ///      cancelled.
 ///
-///      Pro rata: a fill redeems `x` of the `E` shares the queue holds; every pending request's
+///      Pro rata: a fill redeems `x` of the `E` shares the requests escrowed (`totalPending`);
+///      every pending request's
 ///      shares shrink by the same factor `(E - x) / E` and it receives the same share of the
 ///      assets, `assets * pending / E`, rounded down. A request made later joins the next fill on
 ///      equal terms; nobody can be filled ahead of another.

@@ -24,10 +24,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import ContractLogicError, Web3Exception
+from web3.logs import DISCARD
 
 from keeper.chain.artifacts import load_abi
 from keeper.chain.vaults import validate_vaults
@@ -378,8 +380,15 @@ class VaultClient:
             )
         value = int(self.vault.functions.previewRedeem(fillable).call()) if fillable else 0
         report = self._report("fill", signer.address, value, fillable)
-        report.discarded = unrequested
-        report.txs.append(self._send(signer, queue.functions.fill(), "fill"))
+        tx = self._send(signer, queue.functions.fill(), "fill")
+        report.txs.append(tx)
+        # What the fill did, from its receipt (someone may have filled in between the reads).
+        receipt = self.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
+        filled = queue.events.RedemptionsFilled().process_receipt(receipt, errors=DISCARD)
+        gone = queue.events.UnrequestedSharesDiscarded().process_receipt(receipt, errors=DISCARD)
+        report.shares = sum(int(e["args"]["shares"]) for e in filled)
+        report.assets = sum(int(e["args"]["assets"]) for e in filled)
+        report.discarded = sum(int(e["args"]["shares"]) for e in gone)
         return self._finish(report, shares=None)
 
     def _unrequested(self, queue: Contract) -> int:

@@ -335,7 +335,7 @@ def format_report(r: ActionReport) -> str:
     elif r.action == "fill":
         if r.shares:
             lines.append(
-                f"filled the queue: {d['shares_human']} shares redeemed for about "
+                f"filled the queue: {d['shares_human']} shares redeemed for "
                 f"{d['assets_human']} {r.asset_symbol}, shared pro rata by the requests"
             )
         if r.discarded:

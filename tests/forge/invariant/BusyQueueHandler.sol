@@ -54,7 +54,7 @@ contract BusyQueueHandler is CommonBase, StdUtils {
     /// @dev `mode` 0: a fraction `x` (bps) of the escrow; 1: all of it but `x % 1000 + 1` units;
     ///      2: all of it.
     function fill(uint256 mode, uint256 x) external {
-        uint256 escrow = shares.balanceOf(address(queue));
+        uint256 escrow = queue.totalPending();
         mode %= 3;
         uint256 liquidity;
         if (mode == 0) liquidity = escrow * bound(x, 0, 10_000) / 10_000;

@@ -54,6 +54,11 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
         assertFalse(handler.ghost_keptUnrequested());
     }
 
+    /// @dev Anyone's fill never reverts: it fills what it can, or nothing.
+    function invariant_FillNeverReverts() public view {
+        assertFalse(handler.ghost_fillReverted());
+    }
+
     /// @dev Each holder's shares reconcile: requested = pending + filled (claimable) + claimed,
     ///      less at most one share unit (about 1e-6 of an asset unit) per request: a second request
     ///      re-joins the round with its pending shares in whole units of the round's index, and
