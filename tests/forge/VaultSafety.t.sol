@@ -119,16 +119,20 @@ contract VaultSafetyTest is VaultTestBase {
         assertEq(vault.settledUnpaid(), 200e6);
     }
 
-    /// @dev A Chainlink proxy whose phase 1 (an aggregator of its own, `older`) ended at
-    ///      `olderLastAt` and whose latest phase 2 began after expiry (`exp` + 3 hours). Phase 1's
-    ///      rounds: 1 at exp - 2 h, 2 at exp - 60 s, and 3 at `olderLastAt` answering 2,900 when
-    ///      `olderLastAt` >= exp (so round 3 is phase 1's expiry round). The proxy's own reads are
-    ///      mocked on `feed` (the devnet feed is a bare aggregator, with no phases).
-    function _phasedFeed(uint64 exp, uint256 olderLastAt) internal returns (uint80 expiryRound) {
+    /// @dev A Chainlink proxy whose phase 1 (an aggregator of its own, `older`) has rounds 1 at
+    ///      exp - 2 h, 2 at exp - 60 s and, unless `olderLastAt` is 0, 3 at `olderLastAt`
+    ///      answering `olderAnswer`; its latest phase 2 began after expiry and after phase 1
+    ///      (3 hours after the later of the two). Round 3 of phase 1 is the expiry round when
+    ///      `olderLastAt` >= exp. The proxy's own reads are mocked on `feed` (the devnet feed is a
+    ///      bare aggregator, with no phases).
+    function _phasedFeed(uint64 exp, uint256 olderLastAt, int256 olderAnswer)
+        internal
+        returns (uint80 lastOfOlder)
+    {
         MockV3Aggregator older = new MockV3Aggregator(8, 3000e8);
         older.updateRoundData(1, 3000e8, exp - 2 hours, exp - 2 hours);
         older.updateRoundData(2, 3000e8, exp - 60, exp - 60);
-        if (olderLastAt >= exp) older.updateRoundData(3, 2900e8, olderLastAt, olderLastAt);
+        if (olderLastAt != 0) older.updateRoundData(3, olderAnswer, olderLastAt, olderLastAt);
         uint80 n = uint80(older.latestRound());
         for (uint80 k = 1; k <= n; ++k) {
             uint80 id = uint80((uint256(1) << 64) | k);
@@ -144,19 +148,20 @@ contract VaultSafetyTest is VaultTestBase {
             abi.encodeWithSignature("phaseAggregators(uint16)", uint16(1)),
             abi.encode(address(older))
         );
+        uint256 begun = (olderLastAt > exp ? olderLastAt : exp) + 3 hours;
         uint80 first = uint80((uint256(2) << 64) | 1);
         uint80 latest = uint80((uint256(2) << 64) | 2);
         vm.mockCall(
             address(feed),
             abi.encodeWithSignature("getRoundData(uint80)", first),
-            abi.encode(first, int256(3100e8), uint256(exp) + 3 hours, uint256(exp) + 3 hours, first)
+            abi.encode(first, int256(3100e8), begun, begun, first)
         );
         vm.mockCall(
             address(feed),
             abi.encodeWithSignature("latestRoundData()"),
             abi.encode(latest, int256(3100e8), block.timestamp, block.timestamp, latest)
         );
-        expiryRound = uint80((uint256(1) << 64) | 3);
+        lastOfOlder = uint80((uint256(1) << 64) | n);
     }
 
     /// @dev Phase 1 holds the expiry round and phase 2 began after expiry: the fallback would let
@@ -167,7 +172,7 @@ contract VaultSafetyTest is VaultTestBase {
         uint64 exp = uint64(block.timestamp + 1 days);
         uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
         vm.warp(exp + 2 days);
-        uint80 r = _phasedFeed(exp, uint256(exp) + 30);
+        uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8);
         vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
         vault.settle(id, 0);
         assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
@@ -180,8 +185,40 @@ contract VaultSafetyTest is VaultTestBase {
         uint64 exp = uint64(block.timestamp + 1 days);
         uint256 id = _write(PUT, 3200e8, 1000e8, exp, 2e18, 500e6);
         vm.warp(exp + 2 days);
-        _phasedFeed(exp, 0);
+        _phasedFeed(exp, 0, 0);
         assertEq(vault.settle(id, 0), 100e6, "3,200 - 3,100 at today's price");
+    }
+
+    /// @dev Fuzz: a phase change after expiry never reopens the fallback over an expiry round.
+    ///      Phase 1's last round lands anywhere from just before expiry to a day after it, at any
+    ///      price, and phase 2 begins later: when that round is at or after expiry it is the
+    ///      expiry round, `settle(id, 0)` is refused at any time and the round pays its own
+    ///      payoff; when it is before expiry, no round can be checked and the fallback pays
+    ///      today's price after the grace.
+    function testFuzz_settle_PhaseChangeNeverReopensTheFallback(
+        uint256 lastAt,
+        uint256 answer,
+        uint256 wait
+    ) public {
+        _deposit(alice, 10_000_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(PUT, 3200e8, 1000e8, exp, 2e18, 500e6);
+        lastAt = bound(lastAt, uint256(exp) - 59, uint256(exp) + 1 days);
+        answer = bound(answer, 100e8, 10_000e8);
+        vm.warp(lastAt + 3 hours + 1 + bound(wait, 0, 10 days));
+        if (block.timestamp < uint256(exp) + 1 days) vm.warp(uint256(exp) + 1 days);
+        uint80 last = _phasedFeed(exp, lastAt, int256(answer));
+        if (lastAt >= exp) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0)
+            );
+            vault.settle(id, 0);
+            uint256 payoff8 = 3200e8 > answer ? 3200e8 - answer : 0;
+            if (payoff8 > 1000e8) payoff8 = 1000e8;
+            assertEq(vault.settle(id, last), payoff8 / 100, "phase 1's expiry round pays");
+        } else {
+            assertEq(vault.settle(id, 0), 100e6, "no checkable round: 3,200 - 3,100 today");
+        }
     }
 
     /// @dev The fallback is for a feed with no usable expiry round. With one, `settle(id, 0)`
