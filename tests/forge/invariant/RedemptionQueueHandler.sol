@@ -85,11 +85,20 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
         vm.stopPrank();
     }
 
-    function requestRedeem(uint256 seed, uint256 frac) external {
-        address a = actors[seed % 4];
+    /// @dev An actor and some of its shares (0 when it holds none).
+    function _someShares(uint256 seed, uint256 frac)
+        internal
+        view
+        returns (address a, uint256 shares)
+    {
+        a = actors[seed % 4];
         uint256 bal = vault.balanceOf(a);
-        if (bal == 0) return;
-        uint256 shares = _bound(frac, 1, bal);
+        if (bal != 0) shares = _bound(frac, 1, bal);
+    }
+
+    function requestRedeem(uint256 seed, uint256 frac) external {
+        (address a, uint256 shares) = _someShares(seed, frac);
+        if (shares == 0) return;
         vm.startPrank(a);
         vault.approve(address(queue), shares);
         queue.requestRedeem(shares, a, a);
@@ -102,10 +111,8 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
     /// @dev Shares sent to the queue without a request (a holder's mistake, or a griefer's): they
     ///      belong to no request.
     function send(uint256 seed, uint256 frac) external {
-        address a = actors[seed % 4];
-        uint256 bal = vault.balanceOf(a);
-        if (bal == 0) return;
-        uint256 shares = _bound(frac, 1, bal);
+        (address a, uint256 shares) = _someShares(seed, frac);
+        if (shares == 0) return;
         vm.prank(a);
         vault.transfer(address(queue), shares);
         ghost_sentWithoutRequest += shares;
