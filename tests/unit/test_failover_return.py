@@ -20,7 +20,7 @@ from typing import Any
 
 from web3 import Web3
 
-from keeper.chain.connection import best_head
+from keeper.chain.connection import FailoverProvider, best_head
 from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow, status
 
 
@@ -138,3 +138,30 @@ def test_best_head_is_the_highest_fresh_head_any_endpoint_answered() -> None:
     assert best_head(w3) == 97
     p.close()
     assert best_head(Web3(Web3.HTTPProvider("http://127.0.0.1:1"))) is None  # not ours
+
+
+def slow_head(seconds: float, number: int) -> Reply:
+    """:func:`head`, answering after ``seconds`` (a primary behind a proxy)."""
+    answer = head(number)
+
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        time.sleep(seconds)
+        return answer(req, timeout)
+
+    return reply
+
+
+def test_a_faster_endpoint_behind_the_chain_does_not_keep_the_reads_for_good() -> None:
+    # The chaos suite's harsh section (seed 35, 2026-12-04): the keeper's first reads found the
+    # primary A slower than the failover B, 3 blocks behind, and none of its reads asked B for
+    # its head, so B was never known to lag and kept every read: 2 requests reached A in 135 s,
+    # and 9 of 18 band exits lapsed. Reads that name no head (eth_call here) must not leave a
+    # lagging endpoint unranked.
+    s = Session({A: [slow_head(0.03, 100)], B: [head(97)]})
+    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2)  # type: ignore[arg-type]
+    answers = []
+    for _ in range(20):
+        answers.append(p.make_request("eth_call", [])["result"])  # type: ignore[arg-type]
+        time.sleep(0.05)
+    assert answers[-5:] == [hex(100)] * 5, answers
+    p.close()
