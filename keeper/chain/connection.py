@@ -278,6 +278,12 @@ class _Transport:
             self._ws.close()
 
 
+#: A read probes an endpoint whose head it last heard longer ago than this (see
+#: :class:`FailoverProvider`): well inside :data:`HEAD_TTL_S`, so every endpoint's head stays
+#: fresh while reads go on.
+HEAD_PROBE_S = 2.5
+
+
 @dataclass
 class EndpointHealth:
     """The health score of one endpoint: recent failures and a latency average.
@@ -380,6 +386,12 @@ class FailoverProvider(JSONBaseProvider):
       else to the healthiest endpoint, and are never retried nor hedged: the journaled sender
       resolves an unknown outcome by nonce and receipt.
     - Anything else (``anvil_*``, ``evm_*``) goes once to the healthiest endpoint.
+    - **Head probes** (with ``head_probe_s``, and two or more HTTP endpoints): a read first asks,
+      in the background (``eth_blockNumber``), every HTTP endpoint that is not cooling down and
+      whose head was last heard more than ``head_probe_s`` ago (each at most once per
+      ``head_probe_s``). Without them an endpoint no read asked for its head had none to
+      compare, so a lagging one was never ranked down: a faster failover node 3 blocks behind
+      kept every read for good.
 
     Args:
         urls: The read endpoints, in order of preference.
@@ -390,6 +402,8 @@ class FailoverProvider(JSONBaseProvider):
         attempts: Read attempts per endpoint.
         session: A ``requests.Session`` (tests pass a fake).
         sleep: Injected for tests.
+        head_probe_s: How old an endpoint's head may be before a read probes it (``None``: no
+            probes; tests of exact request sequences turn them off).
     """
 
     def __init__(
@@ -402,6 +416,7 @@ class FailoverProvider(JSONBaseProvider):
         attempts: int = 3,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        head_probe_s: float | None = HEAD_PROBE_S,
     ) -> None:
         super().__init__()
         if not urls:
@@ -421,6 +436,10 @@ class FailoverProvider(JSONBaseProvider):
         self._send = _Transport(send_url, timeout_s, session) if send_url else None
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        http = sum(1 for t in self._transports if t.is_http)
+        self.head_probe_s = head_probe_s if http >= 2 else None
+        #: When each endpoint was last probed for its head (``time.monotonic()``).
+        self._probed_at = [-math.inf] * len(urls)
 
     def __str__(self) -> str:
         return f"RPC {', '.join(redact_url(h.url) for h in self.health)}"
@@ -530,8 +549,34 @@ class FailoverProvider(JSONBaseProvider):
             health.ok(time.monotonic() - started, method)
         return response
 
+    def _probe_heads(self) -> None:
+        """Ask, in the background, each endpoint whose head is not known lately for it."""
+        every = self.head_probe_s
+        if every is None:
+            return
+        now = time.monotonic()
+        due: list[int] = []
+        with self._lock:
+            for i, health in enumerate(self.health):
+                if (
+                    self._transports[i].is_http
+                    and health.cooling_until <= now
+                    and now - health.head_at > every
+                    and now - self._probed_at[i] > every
+                ):
+                    self._probed_at[i] = now
+                    due.append(i)
+        if not due:
+            return
+        payload = self.encode_rpc_request(RPCEndpoint("eth_blockNumber"), [])
+        pool = self._executor()
+        for i in due:
+            # Its outcome scores the endpoint (_attempt); nobody waits for it.
+            pool.submit(self._attempt, i, payload, "eth_blockNumber", self.timeout_s, {})
+
     def _read(self, payload: bytes, method: str, methods: Mapping[Any, str] | None = None) -> Any:
         """A hedged read (see the class docstring); ``methods`` as in :meth:`_attempt`."""
+        self._probe_heads()
         # Under a deadline (a cycle's, start-up's) the deadline is the bound, not the count.
         per_endpoint = self.attempts if remaining_s() is None else max(self.attempts, 10)
         budget = per_endpoint * len(self._transports)

@@ -191,6 +191,7 @@ def provider(session: Session, urls: list[str], **kw: Any) -> FailoverProvider:
     kw.setdefault("timeout_s", 2.0)
     kw.setdefault("hedge_s", 0.2)
     kw.setdefault("sleep", lambda s: None)
+    kw.setdefault("head_probe_s", None)  # exact request sequences: no background head probes
     return FailoverProvider(urls, session=session, **kw)  # type: ignore[arg-type]
 
 
