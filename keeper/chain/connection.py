@@ -15,6 +15,7 @@ round trips (HTTP requests or WebSocket messages) and JSON-RPC calls each cycle 
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -438,8 +439,11 @@ class FailoverProvider(JSONBaseProvider):
         self._pool: ThreadPoolExecutor | None = None
         http = sum(1 for t in self._transports if t.is_http)
         self.head_probe_s = head_probe_s if http >= 2 else None
-        #: When each endpoint was last probed for its head (``time.monotonic()``).
+        #: When each endpoint was last probed for its head (``time.monotonic()``), and the
+        #: endpoints with a probe still in flight (never a second one: a black-holed endpoint
+        #: would otherwise hold a worker per probe until each timed out).
         self._probed_at = [-math.inf] * len(urls)
+        self._probing: set[int] = set()
 
     def __str__(self) -> str:
         return f"RPC {', '.join(redact_url(h.url) for h in self.health)}"
@@ -560,11 +564,13 @@ class FailoverProvider(JSONBaseProvider):
             for i, health in enumerate(self.health):
                 if (
                     self._transports[i].is_http
+                    and i not in self._probing
                     and health.cooling_until <= now
                     and now - health.head_at > every
                     and now - self._probed_at[i] > every
                 ):
                     self._probed_at[i] = now
+                    self._probing.add(i)
                     due.append(i)
         if not due:
             return
@@ -572,7 +578,12 @@ class FailoverProvider(JSONBaseProvider):
         pool = self._executor()
         for i in due:
             # Its outcome scores the endpoint (_attempt); nobody waits for it.
-            pool.submit(self._attempt, i, payload, "eth_blockNumber", self.timeout_s, {})
+            probe = pool.submit(self._attempt, i, payload, "eth_blockNumber", self.timeout_s, {})
+            probe.add_done_callback(functools.partial(self._probe_done, i))
+
+    def _probe_done(self, i: int, _: Future[Any]) -> None:
+        with self._lock:
+            self._probing.discard(i)
 
     def _read(self, payload: bytes, method: str, methods: Mapping[Any, str] | None = None) -> Any:
         """A hedged read (see the class docstring); ``methods`` as in :meth:`_attempt`."""

@@ -165,3 +165,20 @@ def test_a_faster_endpoint_behind_the_chain_does_not_keep_the_reads_for_good() -
         time.sleep(0.05)
     assert answers[-5:] == [hex(100)] * 5, answers
     p.close()
+
+
+def test_a_head_probe_still_in_flight_is_not_sent_again() -> None:
+    # An endpoint that hangs: one probe waits on it, not one per read (each would hold a worker
+    # of the hedging pool until its timeout).
+    def hangs_on_heads(req: dict[str, Any], timeout: float) -> Any:
+        if req["method"] == "eth_blockNumber":
+            time.sleep(1.5)
+        return {"jsonrpc": "2.0", "id": req["id"], "result": hex(100)}
+
+    s = Session({A: [head(100)], B: [hangs_on_heads]})
+    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2, head_probe_s=0.01)  # type: ignore[arg-type]
+    for _ in range(10):
+        p.make_request("eth_call", [])  # type: ignore[arg-type]
+        time.sleep(0.02)
+    assert [u for u, m, _ in s.log if m == "eth_blockNumber"].count(B) == 1
+    p.close()
