@@ -129,6 +129,15 @@ contract VaultSafetyTest is VaultTestBase {
         internal
         returns (uint80 lastOfOlder)
     {
+        return _phasedFeed(exp, olderLastAt, olderAnswer, true);
+    }
+
+    /// @dev `directReads` false: phase 1's aggregator answers only its proxy, as Chainlink's
+    ///      access-controlled aggregators do (a contract reading it directly is refused).
+    function _phasedFeed(uint64 exp, uint256 olderLastAt, int256 olderAnswer, bool directReads)
+        internal
+        returns (uint80 lastOfOlder)
+    {
         MockV3Aggregator older = new MockV3Aggregator(8, 3000e8);
         older.updateRoundData(1, 3000e8, exp - 2 hours, exp - 2 hours);
         older.updateRoundData(2, 3000e8, exp - 60, exp - 60);
@@ -148,6 +157,11 @@ contract VaultSafetyTest is VaultTestBase {
             abi.encodeWithSignature("phaseAggregators(uint16)", uint16(1)),
             abi.encode(address(older))
         );
+        if (!directReads) {
+            vm.mockCallRevert(
+                address(older), abi.encodeWithSignature("latestRoundData()"), bytes("No access")
+            );
+        }
         uint256 begun = (olderLastAt > exp ? olderLastAt : exp) + 3 hours;
         uint80 first = uint80((uint256(2) << 64) | 1);
         uint80 latest = uint80((uint256(2) << 64) | 2);
@@ -173,6 +187,20 @@ contract VaultSafetyTest is VaultTestBase {
         uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
         vm.warp(exp + 2 days);
         uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8);
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
+        vault.settle(id, 0);
+        assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
+    }
+
+    /// @dev The same with phase 1's aggregator readable only through its proxy, as Chainlink's
+    ///      access-controlled aggregators are (review finding, 2026-12-04: the walk read the
+    ///      aggregator directly, was refused, and left the fallback open on real feeds).
+    function test_settle_FallbackRefusedWhenAnOlderPhaseIsReadableOnlyThroughItsProxy() public {
+        _deposit(alice, 100_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
+        vm.warp(exp + 2 days);
+        uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8, false);
         vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
         vault.settle(id, 0);
         assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");

@@ -164,7 +164,8 @@ class _PhasedFeed:
         return type("C", (), {"functions": _Fns()})()
 
     def _row(self, p: int, k: int, local: bool) -> tuple[int, int, int, int, int]:
-        answer, updated = self.phases[p][k]
+        # A round that does not exist reads as zeros (OCR aggregators), not as a revert.
+        answer, updated = self.phases.get(p, {}).get(k, (0, 0))
         rid = k if local else (p << 64) | k
         return (rid, answer, updated, updated, rid)
 
@@ -195,6 +196,33 @@ def test_an_older_phase_holding_the_expiry_round_is_the_hint_not_the_fallback() 
     assert expiry_round(_PhasedW3(ended), "0x" + "fe" * 20, expiry, NOW) == 0
     before_grace = expiry + SETTLEMENT_GRACE_S - 1
     assert expiry_round(_PhasedW3(ended), "0x" + "fe" * 20, expiry, before_grace) is None
+
+
+def test_the_expiry_round_is_found_however_many_rounds_came_after_it() -> None:
+    """Review finding (2026-12-04): the hint walked back one round at a time, at most 256, and
+    gave the fallback 0 past that, which the vault refuses whenever an expiry round exists: 300
+    rounds in the phase that began after expiry left the series unsettled. The vault checks a
+    phase's first round directly; the hint finds the round by halving, in any phase."""
+    expiry = NOW - 2 * SETTLEMENT_GRACE_S
+    feed = "0x" + "fe" * 20
+    holds = {
+        1: (3000 * 10**8, expiry - 7200),
+        2: (3000 * 10**8, expiry - 60),
+        3: (2900 * 10**8, expiry + 30),
+    }
+    busy = {k: (3100 * 10**8, expiry + 3 * 3600 + 60 * k) for k in range(1, 301)}
+    later = {**holds, **{k: (3100 * 10**8, expiry + 60 * k) for k in range(4, 304)}}
+    # 300 rounds in the phase that began after expiry:
+    assert (
+        expiry_round(_PhasedW3(_PhasedFeed({1: holds, 2: busy})), feed, expiry, NOW)
+        == (1 << 64) | 3
+    )
+    # and 300 after the expiry round in its own phase, older or latest:
+    assert (
+        expiry_round(_PhasedW3(_PhasedFeed({1: later, 2: busy})), feed, expiry, NOW)
+        == (1 << 64) | 3
+    )
+    assert expiry_round(_PhasedW3(_PhasedFeed({2: later})), feed, expiry, NOW) == (2 << 64) | 3
 
 
 # ------------------------------------------------------------------ the planner's trade
