@@ -97,6 +97,10 @@ contract RebalanceRules is BookPricer {
     /// @dev Phases looked back through for the expiry round ({_hasExpiryRound}); a feed whose
     ///      aggregator changed more often than this since an expiry keeps the fallback open.
     uint256 private constant MAX_PHASES_BACK = 4;
+    /// @dev The highest round id the search of a phase doubles to ({_reachesExpiry}).
+    uint256 private constant MAX_PHASE_ROUND = 1 << 32;
+    /// @dev Gas one round read may use ({_roundTime}): a proxy and its aggregator take < 20k.
+    uint256 private constant ROUND_READ_GAS = 100_000;
 
     // Hard bounds of a vault's setters (inclusive).
     /// @dev Band half-width: 1e-6 .. 1,000,000 underlying.
@@ -531,69 +535,76 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @dev Whether the feed holds a round the expiry-round path can check: a phase whose first
-    ///      round is before expiry and whose last is at or after it (so some round of the phase
-    ///      after its first is the first at or after expiry). Then the fallback is refused: it
-    ///      would let a caller settle at a later price of its choosing. The latest phase is
-    ///      looked at first; while a phase began at or after expiry, the one before it is (a
-    ///      Chainlink proxy's `phaseAggregators`, up to MAX_PHASES_BACK), as the phase that may
-    ///      hold the expiry round. No round since expiry, or a phase change across expiry (the
-    ///      older phase ended before it), cannot be checked: the fallback stays open for those,
-    ///      as for a feed without phases or any round or aggregator that cannot be read.
+    ///      round is before expiry and some later round at or after it (then some round of the
+    ///      phase after its first is the first at or after expiry). Then the fallback is refused:
+    ///      it would let a caller settle at a later price of its choosing. The latest phase is
+    ///      looked at first; while a phase began at or after expiry, the one before it is (up to
+    ///      MAX_PHASES_BACK), as the phase that may hold the expiry round. Every read goes through
+    ///      the proxy's `getRoundData`, as `_expiryRoundPrice` reads (Chainlink's aggregators
+    ///      answer their proxy, not other contracts). No round since expiry, a phase change
+    ///      across expiry (the older phase ended before it), and a phase whose first round cannot
+    ///      be read (no such phase, a feed without phases) cannot be checked: the fallback stays
+    ///      open for those.
     // slither-disable-next-line unused-return -- only the latest round's id and timestamp are needed
     function _hasExpiryRound(address oracle, uint256 expiry) private view returns (bool) {
         (uint80 latest,,, uint256 lastAt,) = AggregatorV3Interface(oracle).latestRoundData();
+        if (lastAt < expiry) return false; // no round since expiry
         uint256 phase = uint256(latest) >> 64;
-        uint256 last = uint256(latest) & AGGREGATOR_ROUND_MASK;
-        for (uint256 i = 0; i <= MAX_PHASES_BACK; ++i) {
-            if (lastAt < expiry) return false; // the phase ended before expiry
-            if (last > 1) {
-                (bool ok, uint256 firstAt) = _roundTime(oracle, (phase << 64) | 1);
-                if (!ok) return false;
-                if (firstAt < expiry) return true;
-            }
-            // The phase began at or after expiry: the round may be in the one before.
-            if (phase <= 1 || i == MAX_PHASES_BACK) return false;
+        if ((uint256(latest) & AGGREGATOR_ROUND_MASK) > 1) {
+            uint256 firstAt = _roundTime(oracle, (phase << 64) | 1);
+            if (firstAt == 0) return false;
+            if (firstAt < expiry) return true; // the latest round is at or after expiry
+        }
+        // The latest phase began at or after expiry: the round may be in an older one.
+        for (uint256 i = 0; i < MAX_PHASES_BACK && phase > 1; ++i) {
             --phase;
-            bool found;
-            (found, last, lastAt) = _phaseLatest(oracle, phase);
-            if (!found) return false;
+            uint256 firstAt = _roundTime(oracle, (phase << 64) | 1);
+            if (firstAt == 0) return false; // no such phase, or it cannot be read
+            if (firstAt < expiry) return _reachesExpiry(oracle, phase << 64, expiry);
         }
         return false;
     }
 
-    /// @dev `updatedAt` of round `roundId` of `oracle` (ok = false when it cannot be read).
-    function _roundTime(address oracle, uint256 roundId)
+    /// @dev Whether some round of the phase whose ids start at `base` (its first round before
+    ///      expiry) is at or after expiry. A phase's round ids run from 1 without gaps and their
+    ///      times rise, so "missing (updatedAt 0) or at or after expiry" holds from some round on:
+    ///      found by doubling, then halving (at most 2 x 32 reads: OCR round ids are 32-bit),
+    ///      and true when that round exists. The same search as keeper/chain/rounds.py.
+    function _reachesExpiry(address oracle, uint256 base, uint256 expiry)
         private
         view
-        returns (bool ok, uint256 updatedAt)
+        returns (bool)
     {
-        bytes memory out;
-        (ok, out) = oracle.staticcall(
-            abi.encodeCall(AggregatorV3Interface.getRoundData, (uint80(roundId)))
-        );
-        ok = ok && out.length >= 160;
-        if (ok) (,,, updatedAt,) = abi.decode(out, (uint80, int256, uint256, uint256, uint80));
+        uint256 lo = 1; // exists, before expiry
+        uint256 hi = 2;
+        uint256 at = _roundTime(oracle, base | hi);
+        while (at != 0 && at < expiry) {
+            if (hi == MAX_PHASE_ROUND) return false;
+            lo = hi;
+            hi <<= 1;
+            at = _roundTime(oracle, base | hi);
+        }
+        while (hi - lo > 1) {
+            uint256 mid = (lo + hi) >> 1;
+            uint256 m = _roundTime(oracle, base | mid);
+            if (m == 0 || m >= expiry) (hi, at) = (mid, m);
+            else lo = mid;
+        }
+        return at != 0;
     }
 
-    /// @dev The last round (aggregator-local id) and its `updatedAt` of phase `phase` of a
-    ///      Chainlink proxy `oracle`, read from the phase's own aggregator; found = false when
-    ///      `oracle` has no such phase or it cannot be read (low-level calls: a feed without
-    ///      `phaseAggregators` or an aggregator without code must not revert the settlement).
-    function _phaseLatest(address oracle, uint256 phase)
-        private
-        view
-        returns (bool found, uint256 last, uint256 lastAt)
-    {
-        (bool ok, bytes memory out) = oracle.staticcall(
-            abi.encodeWithSignature("phaseAggregators(uint16)", uint16(phase))
-        );
-        if (!ok || out.length < 32) return (false, 0, 0);
-        address agg = abi.decode(out, (address));
-        if (agg.code.length == 0) return (false, 0, 0);
-        (ok, out) = agg.staticcall(abi.encodeCall(AggregatorV3Interface.latestRoundData, ()));
-        if (!ok || out.length < 160) return (false, 0, 0);
-        (uint80 r,,, uint256 at,) = abi.decode(out, (uint80, int256, uint256, uint256, uint80));
-        return (true, uint256(r) & AGGREGATOR_ROUND_MASK, at);
+    /// @dev `updatedAt` of round `roundId` of `oracle`, 0 when it cannot be read (a revert, a
+    ///      short answer, or more than ROUND_READ_GAS spent). Assembly with a fixed-size output:
+    ///      nothing the feed returns is copied beyond its five words.
+    function _roundTime(address oracle, uint256 roundId) private view returns (uint256 updatedAt) {
+        assembly ("memory-safe") {
+            let m := mload(0x40)
+            mstore(m, shl(224, 0x9a6fc8f5)) // getRoundData(uint80)
+            mstore(add(m, 0x04), roundId)
+            if staticcall(ROUND_READ_GAS, oracle, m, 0x24, m, 0xa0) {
+                if iszero(lt(returndatasize(), 0xa0)) { updatedAt := mload(add(m, 0x60)) }
+            }
+        }
     }
 
     /// @dev The current price if the oracle is healthy, else its error.

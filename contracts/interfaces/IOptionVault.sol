@@ -259,9 +259,9 @@ interface IOptionVault is IERC4626 {
     ///         also when paused). `roundId` is that round (a hint found off-chain: its
     ///         predecessor in the same phase must be older than expiry). With `roundId` 0 and
     ///         from expiry + SETTLEMENT_GRACE, it settles at the current healthy oracle price:
-    ///         the fallback, only for a feed with no round to check (no round since expiry, or
-    ///         a phase change across it; older phases of a Chainlink proxy are looked at
-    ///         through `phaseAggregators`); otherwise it reverts
+    ///         the fallback, only where the feed holds no round to check (no round since
+    ///         expiry, or a phase change across it; up to 4 older phases of a Chainlink proxy
+    ///         are searched through its `getRoundData`); otherwise it reverts
     ///         `OptionVaultSettlementRound(0)`. An expiry round that answered <= 0 settles at the
     ///         current healthy price from expiry + SETTLEMENT_GRACE.
     function settle(uint256 id, uint80 roundId) external returns (uint256 payoutPerContract);

@@ -2,10 +2,10 @@
 
 A vault settles a series at the first oracle round at or after its expiry, named by a round-id hint
 the contract checks against the previous round (``prev.updatedAt < expiry <= hint.updatedAt``, same
-phase). :func:`keeper.chain.rounds.expiry_round` finds the hint off-chain by walking the feed's
-rounds back from the latest one. Chainlink proxy round ids are ``phaseId << 64 | aggregatorRound``;
-when a phase began after expiry the walk goes on in the phase before it (the proxy's
-``phaseAggregators``), as the vault looks there too. The first round of a phase cannot be checked
+phase). :func:`keeper.chain.rounds.expiry_round` finds the hint off-chain by searching the feed's
+rounds (halving). Chainlink proxy round ids are ``phaseId << 64 | aggregatorRound``; when a phase
+began after expiry the search goes on in the phase before it, as the vault looks there too. The
+first round of a phase cannot be checked
 on chain, so a series whose expiry falls across a phase change waits for the vault's fallback
 (``settle(id, 0)`` from expiry + ``SETTLEMENT_GRACE``, at the current healthy price).
 

@@ -390,9 +390,9 @@ class FailoverProvider(JSONBaseProvider):
     - **Head probes** (with ``head_probe_s``, and two or more HTTP endpoints): a read first asks,
       in the background (``eth_blockNumber``), every HTTP endpoint that is not cooling down and
       whose head was last heard more than ``head_probe_s`` ago (each at most once per
-      ``head_probe_s``, and never while its last probe is in flight). Without them an endpoint no read asked for its head had none to
-      compare, so a lagging one was never ranked down: a faster failover node 3 blocks behind
-      kept every read for good.
+      ``head_probe_s``, and never while its last probe is in flight). Without them an endpoint
+      no read asked for its head had none to compare, so a lagging one was never ranked down: a
+      faster failover node 3 blocks behind kept every read for good.
 
     Args:
         urls: The read endpoints, in order of preference.

@@ -152,6 +152,7 @@ contract VaultSafetyTest is VaultTestBase {
                 abi.encode(id, a, st, at, id)
             );
         }
+        // A proxy names each phase's aggregator; the vault reads only the proxy.
         vm.mockCall(
             address(feed),
             abi.encodeWithSignature("phaseAggregators(uint16)", uint16(1)),
@@ -204,6 +205,42 @@ contract VaultSafetyTest is VaultTestBase {
         vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
         vault.settle(id, 0);
         assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
+    }
+
+    /// @dev Phase 1 has 40 rounds, the 23rd the first at or after expiry, and phase 2 began
+    ///      after them all: the vault's search through phase 1 (doubling, then halving) finds a
+    ///      round at or after expiry, so the fallback is refused, and round 23 settles.
+    function test_settle_FallbackRefusedWhenTheExpiryRoundIsDeepInAnOlderPhase() public {
+        _deposit(alice, 100_000e6);
+        uint64 exp = uint64(block.timestamp + 1 days);
+        uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
+        vm.warp(exp + 2 days);
+        for (uint256 k = 1; k <= 40; ++k) {
+            uint80 rid = uint80((uint256(1) << 64) | k);
+            uint256 at = k < 23 ? exp - (23 - k) * 600 : exp + (k - 23) * 600;
+            int256 a = k == 23 ? int256(2900e8) : int256(3050e8);
+            vm.mockCall(
+                address(feed),
+                abi.encodeWithSignature("getRoundData(uint80)", rid),
+                abi.encode(rid, a, at, at, rid)
+            );
+        }
+        uint80 first = uint80((uint256(2) << 64) | 1);
+        uint80 latest = uint80((uint256(2) << 64) | 2);
+        uint256 begun = uint256(exp) + 1 days;
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("getRoundData(uint80)", first),
+            abi.encode(first, int256(3100e8), begun, begun, first)
+        );
+        vm.mockCall(
+            address(feed),
+            abi.encodeWithSignature("latestRoundData()"),
+            abi.encode(latest, int256(3100e8), block.timestamp, block.timestamp, latest)
+        );
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
+        vault.settle(id, 0);
+        assertEq(vault.settle(id, uint80((uint256(1) << 64) | 23)), 100e6, "3,000 - 2,900");
     }
 
     /// @dev Phase 1 ended before expiry and phase 2 began after it: no round of either phase can

@@ -135,38 +135,32 @@ def test_a_non_positive_expiry_round_falls_back_after_the_grace_period() -> None
 
 
 _PHASE = 1 << 64
-_OLDER = "0x" + "a1" * 20  # phase 1's aggregator
 
 
 @dataclass
 class _PhasedFeed:
-    """A Chainlink proxy with phases 1 and 2: ``phases[p][k] = (answer, updatedAt)``; round ids
-    are ``p << 64 | k``, and ``phaseAggregators(1)`` names phase 1's own aggregator."""
+    """A Chainlink proxy with phases: ``phases[p][k] = (answer, updatedAt)``; round ids are
+    ``p << 64 | k``, read through the proxy (its aggregators answer only the proxy)."""
 
     phases: dict[int, dict[int, tuple[int, int]]]
 
     def contract(self, address: str, abi: Any) -> Any:
         feed = self
-        older = address.lower() == _OLDER
 
         class _Fns:
             def latestRoundData(self) -> Any:  # noqa: N802  # the feed's name
-                p = 1 if older else max(feed.phases)
-                k = max(feed.phases[p])
-                return _Call(feed._row(p, k, local=older))
+                p = max(feed.phases)
+                return _Call(feed._row(p, max(feed.phases[p])))
 
             def getRoundData(self, rid: int) -> Any:  # noqa: N802
-                return _Call(feed._row(rid >> 64, rid & (_PHASE - 1), local=False))
-
-            def phaseAggregators(self, p: int) -> Any:  # noqa: N802
-                return _Call(_OLDER if p == 1 else "0x" + "00" * 20)
+                return _Call(feed._row(rid >> 64, rid & (_PHASE - 1)))
 
         return type("C", (), {"functions": _Fns()})()
 
-    def _row(self, p: int, k: int, local: bool) -> tuple[int, int, int, int, int]:
+    def _row(self, p: int, k: int) -> tuple[int, int, int, int, int]:
         # A round that does not exist reads as zeros (OCR aggregators), not as a revert.
         answer, updated = self.phases.get(p, {}).get(k, (0, 0))
-        rid = k if local else (p << 64) | k
+        rid = (p << 64) | k
         return (rid, answer, updated, updated, rid)
 
 
