@@ -283,6 +283,8 @@ class _Transport:
 #: :class:`FailoverProvider`): well inside :data:`HEAD_TTL_S`, so every endpoint's head stays
 #: fresh while reads go on.
 HEAD_PROBE_S = 2.5
+#: Most heads kept per endpoint for :meth:`EndpointHealth.behind`.
+HEAD_HISTORY = 32
 
 
 @dataclass
@@ -299,7 +301,9 @@ class EndpointHealth:
         by_method: Mean latency per JSON-RPC method.
         retry_after_until: Before this, the server asked not to be asked again (429/503).
         head: The head block number it last answered (``eth_blockNumber``, the ``latest``
-            block), and ``head_at``, when (``time.monotonic()``).
+            block), and ``head_at``, when (``time.monotonic()``); ``head_sent``, when the
+            request that told it was sent.
+        heads: The heads it answered within :data:`HEAD_TTL_S`: ``(answered at, head)``.
     """
 
     url: str
@@ -312,33 +316,52 @@ class EndpointHealth:
     retry_after_until: float = 0.0
     head: int | None = None
     head_at: float = 0.0
+    head_sent: float = 0.0
+    heads: list[tuple[float, int]] = field(default_factory=list)
 
-    def score(self, now: float, best_head: int | None = None) -> tuple[bool, bool, float]:
+    def score(self, now: float, behind: bool = False) -> tuple[bool, bool, float]:
         """Sort key: lower is better (not cooling down, not behind, then faster).
 
         Failures rank an endpoint down through its cool-down, which grows with each failure in
         a row. Once it is over the endpoint competes again: ranked by its failure count instead,
         an endpoint that failed once lost every read to the others for good (only a success
         resets the count, and it was never asked again), and a keeper whose failover node lags
-        ran blocks behind the chain from one failed request on. *Behind*: its head, heard within
-        :data:`HEAD_TTL_S`, is more than :data:`LAG_TOLERANCE` blocks below ``best_head`` (the
-        highest any endpoint answered in that time); a head heard longer ago counts for nothing,
-        so an endpoint is never ranked down for good by an old answer.
+        ran blocks behind the chain from one failed request on. ``behind``: see :meth:`behind`.
         """
-        return (self.cooling_until > now, self.behind(now, best_head), self.latency_s)
+        return (self.cooling_until > now, behind, self.latency_s)
 
     def fresh_head(self, now: float) -> int | None:
         """The head it answered within :data:`HEAD_TTL_S`, else ``None``."""
         return self.head if self.head is not None and now - self.head_at <= HEAD_TTL_S else None
 
-    def behind(self, now: float, best_head: int | None) -> bool:
-        """Whether its recent head is more than :data:`LAG_TOLERANCE` blocks below ``best_head``."""
-        mine = self.fresh_head(now)
-        return mine is not None and best_head is not None and best_head - mine > LAG_TOLERANCE
+    def behind(self, now: float, others: Sequence[EndpointHealth]) -> bool:
+        """Whether its head lags a head another endpoint answered before it was asked.
 
-    def saw_head(self, number: int, now: float) -> None:
-        """Record the head it answered at ``now``."""
+        Its head, heard within :data:`HEAD_TTL_S`, is more than :data:`LAG_TOLERANCE` blocks
+        below a head another endpoint had *already answered when the request that told it was
+        sent*. Causal, so that two endpoints level with the chain, heard at different moments (the
+        keeper's own reads, head probes), never rank each other down: the later answer may
+        hold blocks the earlier could not. A head heard longer ago counts for nothing, so an
+        endpoint is never ranked down for good by an old answer.
+        """
+        mine = self.fresh_head(now)
+        if mine is None:
+            return False
+        for other in others:
+            if other is self:
+                continue
+            for answered, head in other.heads:
+                fresh = now - answered <= HEAD_TTL_S
+                if fresh and answered <= self.head_sent and head - mine > LAG_TOLERANCE:
+                    return True
+        return False
+
+    def saw_head(self, number: int, now: float, sent: float | None = None) -> None:
+        """Record the head it answered at ``now``, to a request sent at ``sent`` (or ``now``)."""
         self.head, self.head_at = number, now
+        self.head_sent = now if sent is None else sent
+        self.heads = [(t, h) for t, h in self.heads if now - t <= HEAD_TTL_S][-(HEAD_HISTORY - 1) :]
+        self.heads.append((now, number))
 
     def ok(self, seconds: float, method: str = "") -> None:
         """Record a success of ``method`` that took ``seconds``."""
@@ -451,10 +474,10 @@ class FailoverProvider(JSONBaseProvider):
     def _order(self) -> list[int]:
         now = time.monotonic()
         with self._lock:
-            best = self._best_head(now)
-            return sorted(
-                range(len(self.health)), key=lambda i: (self.health[i].score(now, best), i)
-            )
+            keys = [
+                (h.score(now, h.behind(now, self.health)), i) for i, h in enumerate(self.health)
+            ]
+        return [i for _, i in sorted(keys)]
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -466,11 +489,19 @@ class FailoverProvider(JSONBaseProvider):
             return self._pool
 
     def _attempt(
-        self, i: int, payload: bytes, method: str, timeout: float, methods: Mapping[Any, str]
+        self,
+        i: int,
+        payload: bytes,
+        method: str,
+        timeout: float,
+        methods: Mapping[Any, str],
+        probe: bool = False,
     ) -> Any:
         """One read attempt on endpoint ``i`` (a worker thread); scores the endpoint.
 
-        ``methods`` maps a batch's request ids to their methods (empty for one request).
+        ``methods`` maps a batch's request ids to their methods (empty for one request). A head
+        ``probe`` that succeeds records the head only: a cheap ``eth_blockNumber`` says nothing
+        of the endpoint's latency for reads, nor that its reads stopped failing.
         """
         health, transport = self.health[i], self._transports[i]
         started = time.monotonic()
@@ -496,14 +527,15 @@ class FailoverProvider(JSONBaseProvider):
         head = _head_of(payload, response, method)
         with self._lock:
             now = time.monotonic()
-            health.ok(now - started, method)
+            if not probe:
+                health.ok(now - started, method)
             if head is not None:
-                health.saw_head(head, now)
+                health.saw_head(head, now, started)
             behind = (
                 method in NOT_YET_METHODS
                 and isinstance(response, dict)
                 and response.get("result", 0) is None
-                and health.behind(now, self._best_head(now))
+                and health.behind(now, self.health)
             )
             if behind:
                 # "Not yet" from an endpoint behind the others is no answer: the transaction
@@ -576,9 +608,16 @@ class FailoverProvider(JSONBaseProvider):
             return
         payload = self.encode_rpc_request(RPCEndpoint("eth_blockNumber"), [])
         pool = self._executor()
-        for i in due:
+        for n, i in enumerate(due):
             # Its outcome scores the endpoint (_attempt); nobody waits for it.
-            probe = pool.submit(self._attempt, i, payload, "eth_blockNumber", self.timeout_s, {})
+            try:
+                probe = pool.submit(
+                    self._attempt, i, payload, "eth_blockNumber", self.timeout_s, {}, True
+                )
+            except RuntimeError:  # the pool was shut down (close()): no probe left in flight
+                with self._lock:
+                    self._probing.difference_update(due[n:])
+                return
             probe.add_done_callback(functools.partial(self._probe_done, i))
 
     def _probe_done(self, i: int, _: Future[Any]) -> None:

@@ -157,10 +157,12 @@ def test_a_faster_endpoint_behind_the_chain_does_not_keep_the_reads_for_good() -
     # its head, so B was never known to lag and kept every read: 2 requests reached A in 135 s,
     # and 9 of 18 band exits lapsed. Reads that name no head (eth_call here) must not leave a
     # lagging endpoint unranked.
+    # Probes every 0.2 s here (2.5 s in the keeper): B is ranked down from its second probe on,
+    # which is sent after A had answered its higher head.
     s = Session({A: [slow_head(0.03, 100)], B: [head(97)]})
-    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2)  # type: ignore[arg-type]
+    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2, head_probe_s=0.2)  # type: ignore[arg-type]
     answers = []
-    for _ in range(20):
+    for _ in range(40):
         answers.append(p.make_request("eth_call", [])["result"])  # type: ignore[arg-type]
         time.sleep(0.05)
     assert answers[-5:] == [hex(100)] * 5, answers
@@ -181,4 +183,42 @@ def test_a_head_probe_still_in_flight_is_not_sent_again() -> None:
         p.make_request("eth_call", [])  # type: ignore[arg-type]
         time.sleep(0.02)
     assert [u for u, m, _ in s.log if m == "eth_blockNumber"].count(B) == 1
+    p.close()
+
+
+def test_level_endpoints_heard_at_different_moments_never_rank_each_other_down() -> None:
+    # Review finding (2026-12-04): on a fast chain (a block every 20 ms here) two endpoints at its
+    # tip, heard at different moments (reads, probes), looked blocks apart; the one heard earlier
+    # ranked down, and its "no receipt yet" answers (true everywhere) cooled it down. Heads are
+    # compared causally: only a head answered before the other was asked counts against it.
+    t0 = time.monotonic()
+
+    def tip(req: dict[str, Any], timeout: float) -> Any:
+        time.sleep(0.01)  # a probe of the other endpoint lands while a read is out
+        number = int((time.monotonic() - t0) / 0.02) + 100
+        result: Any = None if req["method"] == "eth_getTransactionReceipt" else hex(number)
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+    s = Session({A: [tip], B: [tip]})
+    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2, head_probe_s=0.05)  # type: ignore[arg-type]
+    for i in range(60):
+        method = "eth_blockNumber" if i % 3 == 0 else "eth_getTransactionReceipt"
+        p.make_request(method, ["0x01"] if method != "eth_blockNumber" else [])  # type: ignore[arg-type]
+        time.sleep(0.01)
+    assert [h.failed for h in p.health] == [0, 0]
+    p.close()
+
+
+def test_a_head_probe_records_the_head_only() -> None:
+    # A probe's cheap eth_blockNumber is not a read: it must not lower the endpoint's latency
+    # (its rank for reads) nor reset a failure count.
+    s = Session({A: [head(100)], B: [head(100)]})
+    p = FailoverProvider([A, B], session=s, timeout_s=2.0, hedge_s=0.2)  # type: ignore[arg-type]
+    p.health[1].failures, p.health[1].latency_s = 2, 0.5
+    p._probe_heads()
+    deadline = time.monotonic() + 1.0
+    while p.health[1].head is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert p.health[1].head == 100
+    assert (p.health[1].failures, p.health[1].latency_s, p.health[1].served) == (2, 0.5, 0)
     p.close()
