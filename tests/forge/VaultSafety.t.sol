@@ -183,25 +183,22 @@ contract VaultSafetyTest is VaultTestBase {
     ///      anyone settle at a later price of their choosing, so it is refused, and phase 1's
     ///      round settles (review finding, 2026-12-04: the residual of the fallback rule).
     function test_settle_FallbackRefusedWhenAnOlderPhaseHoldsTheExpiryRound() public {
-        _deposit(alice, 100_000e6);
-        uint64 exp = uint64(block.timestamp + 1 days);
-        uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
-        vm.warp(exp + 2 days);
-        uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8);
-        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
-        vault.settle(id, 0);
-        assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
+        _olderPhaseRoundSettles(true);
     }
 
     /// @dev The same with phase 1's aggregator readable only through its proxy, as Chainlink's
     ///      access-controlled aggregators are (review finding, 2026-12-04: the walk read the
     ///      aggregator directly, was refused, and left the fallback open on real feeds).
     function test_settle_FallbackRefusedWhenAnOlderPhaseIsReadableOnlyThroughItsProxy() public {
+        _olderPhaseRoundSettles(false);
+    }
+
+    function _olderPhaseRoundSettles(bool directReads) internal {
         _deposit(alice, 100_000e6);
         uint64 exp = uint64(block.timestamp + 1 days);
         uint256 id = _write(PUT, 3000e8, 1000e8, exp, 2e18, 500e6);
         vm.warp(exp + 2 days);
-        uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8, false);
+        uint80 r = _phasedFeed(exp, uint256(exp) + 30, 2900e8, directReads);
         vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
         vault.settle(id, 0);
         assertEq(vault.settle(id, r), 100e6, "the put pays 3,000 - 2,900 at phase 1's round");
