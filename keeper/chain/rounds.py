@@ -99,7 +99,16 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
         if first == 0:
             return fallback
         if first < expiry:
-            k = first_from(1, last, updated_at)
+            # Galloping down from the latest round first: a series is usually settled a few
+            # rounds after its expiry, so this costs a read or two, not a halving of the phase.
+            lo, hi, hi_at, step = 1, last, updated_at, 1
+            while hi - step > lo:
+                m = at(hi - step)[1]
+                if m != 0 and m < expiry:
+                    lo = hi - step
+                    break
+                hi, hi_at, step = hi - step, m, step * 2
+            k = first_from(lo, hi, hi_at)
             return fallback if k is None else hint(k)
     for _ in range(MAX_PHASES_BACK):
         if phase <= 1:

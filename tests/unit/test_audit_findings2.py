@@ -426,3 +426,22 @@ def test_a_pool_swap_one_vaults_slippage_cannot_meet_does_not_block_the_others()
         ) from None
     assert sim.vaults == (a,)
     assert b in sim.dropped
+
+
+def test_the_hint_costs_a_few_reads_when_the_expiry_round_is_recent() -> None:
+    """The common case, a series settled a round or two after its expiry in a long phase: the
+    search gallops down from the latest round instead of halving 10,000 rounds."""
+    expiry = NOW - 600
+    rounds = {k: (3000 * 10**8, expiry - 60 * (10_000 - k)) for k in range(1, 10_000)}
+    rounds[10_000] = (3100 * 10**8, expiry + 5)  # the expiry round is the latest
+    feed = _PhasedFeed({1: rounds})
+    reads: list[int] = []
+    rows = feed._row
+
+    def counted(p: int, k: int) -> tuple[int, int, int, int, int]:
+        reads.append(k)
+        return rows(p, k)
+
+    feed._row = counted  # type: ignore[method-assign]
+    assert expiry_round(_PhasedW3(feed), "0x" + "fe" * 20, expiry, NOW) == (1 << 64) | 10_000
+    assert len(reads) <= 5, reads
