@@ -163,7 +163,12 @@ contract VaultSafetyTest is VaultTestBase {
                 address(older), abi.encodeWithSignature("latestRoundData()"), bytes("No access")
             );
         }
-        uint256 begun = (olderLastAt > exp ? olderLastAt : exp) + 3 hours;
+        _mockPhase2Since((olderLastAt > exp ? olderLastAt : exp) + 3 hours);
+        lastOfOlder = uint80((uint256(1) << 64) | n);
+    }
+
+    /// @dev The feed's latest phase, 2: its first round at `begun`, its second now (3,100).
+    function _mockPhase2Since(uint256 begun) internal {
         uint80 first = uint80((uint256(2) << 64) | 1);
         uint80 latest = uint80((uint256(2) << 64) | 2);
         vm.mockCall(
@@ -176,7 +181,6 @@ contract VaultSafetyTest is VaultTestBase {
             abi.encodeWithSignature("latestRoundData()"),
             abi.encode(latest, int256(3100e8), block.timestamp, block.timestamp, latest)
         );
-        lastOfOlder = uint80((uint256(1) << 64) | n);
     }
 
     /// @dev Phase 1 holds the expiry round and phase 2 began after expiry: the fallback would let
@@ -222,19 +226,7 @@ contract VaultSafetyTest is VaultTestBase {
                 abi.encode(rid, a, at, at, rid)
             );
         }
-        uint80 first = uint80((uint256(2) << 64) | 1);
-        uint80 latest = uint80((uint256(2) << 64) | 2);
-        uint256 begun = uint256(exp) + 1 days;
-        vm.mockCall(
-            address(feed),
-            abi.encodeWithSignature("getRoundData(uint80)", first),
-            abi.encode(first, int256(3100e8), begun, begun, first)
-        );
-        vm.mockCall(
-            address(feed),
-            abi.encodeWithSignature("latestRoundData()"),
-            abi.encode(latest, int256(3100e8), block.timestamp, block.timestamp, latest)
-        );
+        _mockPhase2Since(uint256(exp) + 1 days);
         vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultSettlementRound.selector, 0));
         vault.settle(id, 0);
         assertEq(vault.settle(id, uint80((uint256(1) << 64) | 23)), 100e6, "3,000 - 2,900");

@@ -24,11 +24,7 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
     /// @dev Total claimable never exceeds the assets freed for it: what the fills brought in,
     ///      less what was claimed, and the queue's real balance.
     function invariant_ClaimableWithinFilledAssets() public view {
-        address[4] memory actors = handler.actorList();
-        uint256 claimable;
-        for (uint256 i = 0; i < 4; ++i) {
-            claimable += queue.maxWithdraw(actors[i]);
-        }
+        uint256 claimable = _claimable();
         uint256 outstanding = handler.ghost_filledAssets() - handler.ghost_claimedAssets();
         assertLe(claimable, outstanding, "claimable <= filled - claimed");
         assertLe(outstanding, usdc.balanceOf(address(queue)), "the queue holds what it owes");
@@ -37,16 +33,7 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
     /// @dev Everything the queue holds is owed to a request, up to rounding dust: no fill
     ///      redeems shares that were sent to it without a request.
     function invariant_NothingOwedToNobody() public view {
-        address[4] memory actors = handler.actorList();
-        uint256 claimable;
-        for (uint256 i = 0; i < 4; ++i) {
-            claimable += queue.maxWithdraw(actors[i]);
-        }
-        assertLe(
-            usdc.balanceOf(address(queue)) - claimable,
-            8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1),
-            "dust only"
-        );
+        assertLe(usdc.balanceOf(address(queue)) - _claimable(), _dust(), "dust only");
     }
 
     /// @dev After any fill the queue holds only its requests' shares.
@@ -86,11 +73,7 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
         uint256 escrow = queue.totalPending();
         assertLe(pending, escrow, "pending <= escrowed shares");
         assertGe(vault.balanceOf(address(queue)), escrow, "the escrow is held");
-        assertLe(
-            escrow - pending,
-            8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1),
-            "dust only"
-        );
+        assertLe(escrow - pending, _dust(), "dust only");
     }
 
     function invariant_FillsAreProRata() public view {
@@ -112,5 +95,18 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
     /// @dev The vault keeps its collateral rule with a queue attached.
     function invariant_VaultCollateralRule() public view {
         assertGe(vault.quoteBalance(), vault.lockedCollateral() + vault.settledUnpaid());
+    }
+
+    /// @dev What the actors can claim, together.
+    function _claimable() internal view returns (uint256 claimable) {
+        address[4] memory actors = handler.actorList();
+        for (uint256 i = 0; i < 4; ++i) {
+            claimable += queue.maxWithdraw(actors[i]);
+        }
+    }
+
+    /// @dev The dust rule's bound: a few units per fill and request.
+    function _dust() internal view returns (uint256) {
+        return 8 * (handler.ghost_fills() + handler.ghost_requestCount() + 1);
     }
 }
