@@ -65,17 +65,72 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
     fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
     if updated_at < expiry:
         return fallback  # no round since expiry
+    rounds = _Rounds(agg, expiry, fallback)
     phase, last = round_id >> 64, round_id & _AGGREGATOR_ROUND
+    if last > 1:
+        first = rounds.at(phase, 1)[1]
+        if first == 0:
+            return fallback
+        if first < expiry:
+            return rounds.hint(phase, rounds.down_from(phase, last, updated_at))
+    for _ in range(MAX_PHASES_BACK):
+        if phase <= 1:
+            return fallback
+        phase -= 1
+        first = rounds.at(phase, 1)[1]
+        if first == 0:
+            return fallback  # no such phase, or it cannot be read
+        if first < expiry:
+            return rounds.hint(phase, rounds.up_from_first(phase))
+        # this one began at or after expiry too
+    return fallback
 
-    def at(k: int) -> tuple[int, int]:
+
+class _Rounds:
+    """One feed's rounds, read through its ``getRoundData``, and the searches over a phase's."""
+
+    def __init__(self, agg: Any, expiry: int, fallback: int | None) -> None:
+        self.agg, self.expiry, self.fallback = agg, expiry, fallback
+
+    def at(self, phase: int, k: int) -> tuple[int, int]:
         """(answer, updatedAt) of round ``k`` of ``phase``; updatedAt 0 when it cannot be read."""
         try:
-            row = agg.functions.getRoundData((phase << 64) | k).call()
+            row = self.agg.functions.getRoundData((phase << 64) | k).call()
         except (ContractLogicError, BadFunctionCallOutput):
             return 0, 0
         return int(row[1]), int(row[3])
 
-    def first_from(lo: int, hi: int, hi_at: int) -> int | None:
+    def down_from(self, phase: int, last: int, last_at: int) -> int | None:
+        """The first round at or after expiry, galloping down from ``last`` before halving.
+
+        The phase's first round is before expiry and ``last`` at or after it (``last_at``). A
+        series is usually settled a few rounds after its expiry, so this costs a read or two.
+        """
+        lo, hi, hi_at, step = 1, last, last_at, 1
+        while hi - step > lo:
+            m = self.at(phase, hi - step)[1]
+            if m != 0 and m < self.expiry:
+                lo = hi - step
+                break
+            hi, hi_at, step = hi - step, m, step * 2
+        return self.first_from(phase, lo, hi, hi_at)
+
+    def up_from_first(self, phase: int) -> int | None:
+        """The first round at or after expiry, doubling up from round 2 before halving.
+
+        The phase's first round is before expiry (``RebalanceRules._reachesExpiry``). None when
+        the phase ended before expiry.
+        """
+        lo, hi = 1, 2
+        hi_at = self.at(phase, hi)[1]
+        while hi_at != 0 and hi_at < self.expiry:
+            if hi == MAX_PHASE_ROUND:
+                return None
+            lo, hi = hi, hi * 2
+            hi_at = self.at(phase, hi)[1]
+        return self.first_from(phase, lo, hi, hi_at)
+
+    def first_from(self, phase: int, lo: int, hi: int, hi_at: int) -> int | None:
         """The first round at or after expiry, halving from ``lo`` up to ``hi``.
 
         ``lo`` is before expiry, ``hi`` missing or at or after it (``hi_at``). None when the
@@ -83,49 +138,21 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
         """
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            m = at(mid)[1]
-            if m == 0 or m >= expiry:
+            m = self.at(phase, mid)[1]
+            if m == 0 or m >= self.expiry:
                 hi, hi_at = mid, m
             else:
                 lo = mid
         return hi if hi_at != 0 else None
 
-    def hint(k: int) -> int | None:
-        answer = at(k)[0]
-        return (phase << 64) | k if answer > 0 or fallback == 0 else None
+    def hint(self, phase: int, k: int | None) -> int | None:
+        """Round ``k``'s id to send, None to wait, or the fallback when ``k`` is None.
 
-    if last > 1:
-        first = at(1)[1]
-        if first == 0:
-            return fallback
-        if first < expiry:
-            # Galloping down from the latest round first: a series is usually settled a few
-            # rounds after its expiry, so this costs a read or two, not a halving of the phase.
-            lo, hi, hi_at, step = 1, last, updated_at, 1
-            while hi - step > lo:
-                m = at(hi - step)[1]
-                if m != 0 and m < expiry:
-                    lo = hi - step
-                    break
-                hi, hi_at, step = hi - step, m, step * 2
-            k = first_from(lo, hi, hi_at)
-            return fallback if k is None else hint(k)
-    for _ in range(MAX_PHASES_BACK):
-        if phase <= 1:
-            return fallback
-        phase -= 1
-        first = at(1)[1]
-        if first == 0:
-            return fallback  # no such phase, or it cannot be read
-        if first >= expiry:
-            continue  # this one began at or after expiry too
-        lo, hi = 1, 2
-        hi_at = at(hi)[1]
-        while hi_at != 0 and hi_at < expiry:
-            if hi == MAX_PHASE_ROUND:
-                return fallback
-            lo, hi = hi, hi * 2
-            hi_at = at(hi)[1]
-        k = first_from(lo, hi, hi_at)
-        return fallback if k is None else hint(k)
-    return fallback
+        The id once the round can settle: its answer is positive, or the grace period is over
+        (the vault then settles it at the current healthy price). ``k`` None: the phase has no
+        expiry round.
+        """
+        if k is None:
+            return self.fallback
+        answer = self.at(phase, k)[0]
+        return (phase << 64) | k if answer > 0 or self.fallback == 0 else None
