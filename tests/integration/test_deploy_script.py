@@ -36,6 +36,7 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.types import RPCEndpoint
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
@@ -177,19 +178,45 @@ def _run_script(
             "FOUNDRY_BROADCAST": str(workdir / "broadcast"),
         }
     )
-    cmd = [
-        str(node_bin("forge")),
-        "script",
-        "scripts/Deploy.s.sol",
-        "--rpc-url",
-        net.node.url,
-        "--broadcast",
-        "--private-key",
-        ANVIL_KEYS[0],
-    ]
-    return subprocess.run(
-        cmd, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=540, check=False
-    )
+    return _broadcast(node_bin("forge"), PROJECT_ROOT, env, net)
+
+
+#: A deploy takes about a second here; a broadcast still running after this long has hung.
+BROADCAST_TIMEOUT_S = 240
+
+
+def _broadcast(
+    forge: Path, cwd: Path, env: dict[str, str], net: FakeChain
+) -> subprocess.CompletedProcess[str]:
+    """Run the deploy script with ``--broadcast --slow``, the way docs/deploy.md does.
+
+    ``--slow`` sends each transaction after the previous one is confirmed. Without it forge sends
+    them in a batch, and anvil's automine can mine a block on the first and leave the others in
+    its pool with nothing to mine them, so forge waits for their receipts for good
+    (foundry-rs/foundry#10122). CI hung that way once, for the whole 540 s timeout. A broadcast
+    that still hangs fails with what anvil's pool holds, not a bare timeout.
+    """
+    cmd = [str(forge), "script", "scripts/Deploy.s.sol", "--rpc-url", net.node.url]
+    cmd += ["--broadcast", "--slow", "--private-key", ANVIL_KEYS[0]]
+    try:
+        return subprocess.run(
+            cmd,
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BROADCAST_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pool = net.w3.provider.make_request(RPCEndpoint("txpool_status"), [])
+        head = net.w3.eth.block_number
+        raw = exc.stdout or b""
+        output = raw.decode(errors="replace") if isinstance(raw, bytes) else raw
+        pytest.fail(
+            f"forge script hung for {BROADCAST_TIMEOUT_S} s: anvil at block {head}, "
+            f"txpool {pool.get('result')}; forge printed: {output[-1500:]}"
+        )
 
 
 def _bind(w3: Web3, name: str, address: str) -> Contract:
@@ -472,12 +499,7 @@ def test_deploy_script_from_a_fresh_clone(fresh_clone: Path) -> None:
             if k not in ("DEPLOY_CONFIG", "DEPLOY_OUT", "FOUNDRY_BROADCAST", "KEEPER_ADDRESS")
         }
         env["NETWORK"] = "local"
-        cmd = [str(fresh_clone / "node_modules" / ".bin" / "forge"), "script"]
-        cmd += ["scripts/Deploy.s.sol", "--rpc-url", node.url, "--broadcast"]
-        cmd += ["--private-key", ANVIL_KEYS[0]]
-        proc = subprocess.run(
-            cmd, cwd=fresh_clone, env=env, capture_output=True, text=True, timeout=540, check=False
-        )
+        proc = _broadcast(fresh_clone / "node_modules" / ".bin" / "forge", fresh_clone, env, net)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
         out_path = fresh_clone / "deployments" / "local.json"
         assert out_path.is_file()
