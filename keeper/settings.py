@@ -533,18 +533,19 @@ def file_chain_id(value: Any, where: str) -> int:
 def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
     """Refuse an addresses file whose chain id disagrees with ``KEEPER_CHAIN_ID``.
 
-    A ``KEEPER_CHAIN_ID`` that is not a number is left to the settings' validation (the file's
-    chain id, when it has one, overrides it).
+    The file's chain id is what the settings keep; ``KEEPER_CHAIN_ID`` is a guard checked
+    against it, so one that is not a number is refused here rather than dropped. Without a
+    chain id in the file, the settings' own validation refuses it.
 
     Raises:
-        ConfigError: Both are set and differ (naming both).
+        ConfigError: Both are set and differ (naming both), or ``KEEPER_CHAIN_ID`` is not a number.
     """
     if env_value is None or in_file is None:
         return
     try:
         configured = int(env_value)
     except ValueError:
-        return
+        raise ConfigError(f"KEEPER_CHAIN_ID {env_value!r} is not a number") from None
     file_id = file_chain_id(in_file, f"addresses file {file}")
     if file_id != configured:
         raise ConfigError(

@@ -308,9 +308,20 @@ def test_a_bad_addresses_file_path_in_the_env_is_overridden_by_the_flag(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("KEEPER_ADDRESSES_FILE", str(tmp_path / "none.json"))
-    monkeypatch.setenv("KEEPER_CHAIN_ID", "abc")
     f = tmp_path / "devnet.json"
     f.write_text(json.dumps({"chain_id": 31337, "lens": VAULT_A}))
     s = load_settings(env_file=None, addresses=f)
     assert s.chain_id == 31337
     assert s.addresses_file == f
+
+
+def test_a_malformed_chain_id_guard_is_refused_even_when_the_file_gives_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # KEEPER_CHAIN_ID is checked against the file's chain id, not overridden by it: a typo there
+    # used to drop that check without a word.
+    monkeypatch.setenv("KEEPER_CHAIN_ID", "abc")
+    f = tmp_path / "devnet.json"
+    f.write_text(json.dumps({"chain_id": 31337, "lens": VAULT_A}))
+    with pytest.raises(ConfigError, match=r"^KEEPER_CHAIN_ID 'abc' is not a number"):
+        load_settings(env_file=None, addresses=f)
