@@ -32,7 +32,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
 from keeper.chain.artifacts import load_abi
-from keeper.chain.vaults import validate_vaults
+from keeper.chain.vaults import queue_unrequested, validate_vaults
 from keeper.errors import ExecutionError
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
@@ -216,7 +216,7 @@ class VaultClient:
             out["queue_pending_total"] = pending_total
             out["queue_pending_value"] = int(f.convertToAssets(pending_total).call())
             out["queue_fillable"] = int(q.fillable().call())
-            out["queue_unrequested"] = self._unrequested(self.queue)
+            out["queue_unrequested"] = queue_unrequested(self.vault, self.queue)
             if owner is not None:
                 out["queue_pending"] = int(q.pendingRedeemRequest(0, owner).call())
                 out["queue_claimable_shares"] = int(q.claimableRedeemRequest(0, owner).call())
@@ -371,7 +371,7 @@ class VaultClient:
         """
         queue = self._queue("fill")
         fillable = int(queue.functions.fillable().call())
-        unrequested = self._unrequested(queue)
+        unrequested = queue_unrequested(self.vault, queue)
         if fillable == 0 and unrequested == 0:
             pending = int(queue.functions.totalPending().call())
             raise ExecutionError(
@@ -390,11 +390,6 @@ class VaultClient:
         report.assets = sum(int(e["args"]["assets"]) for e in filled)
         report.discarded = sum(int(e["args"]["shares"]) for e in gone)
         return self._finish(report, shares=None)
-
-    def _unrequested(self, queue: Contract) -> int:
-        """Shares ``queue`` holds that no request escrowed (its next fill discards them)."""
-        held = int(self.vault.functions.balanceOf(queue.address).call())
-        return max(0, held - int(queue.functions.totalPending().call()))
 
     # -- helpers ----------------------------------------------------------------------------
     def _queue(self, action: str) -> Contract:

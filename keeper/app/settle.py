@@ -61,6 +61,7 @@ from keeper.app.fees import book_fees_paid
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import read_with_retry
 from keeper.chain.rounds import expiry_round
+from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
@@ -353,10 +354,8 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     queue = keeper.w3.eth.contract(
         address=Web3.to_checksum_address(queue_address), abi=load_artifact("RedemptionQueue").abi
     )
-    if int(queue.functions.fillable().call()) == 0:
-        held = int(vault.functions.balanceOf(queue.address).call())
-        if held <= int(queue.functions.totalPending().call()):
-            return None
+    if int(queue.functions.fillable().call()) == 0 and queue_unrequested(vault, queue) == 0:
+        return None
     try:
         sent = _send(
             keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue"

@@ -17,6 +17,7 @@ from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
+from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3Exception
 
 from keeper.chain.retry import is_transient, read_with_retry
@@ -150,3 +151,14 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
             f"signer {signer} is not a registered keeper of batcher {address} "
             "(isKeeper returned false): use the keeper key, or have the admin call setKeeper"
         )
+
+
+def queue_unrequested(vault: Contract, queue: Contract) -> int:
+    """Shares of ``vault`` that its redemption ``queue`` holds but no request escrowed.
+
+    Shares sent to the queue with a plain transfer, or a deposit naming it as receiver; the
+    queue's next ``fill()`` discards them (its ``totalPending()`` is the escrow). The vault keeps
+    reserving their value from instant exits until then.
+    """
+    held = int(vault.functions.balanceOf(queue.address).call())
+    return max(0, held - int(queue.functions.totalPending().call()))
