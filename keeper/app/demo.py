@@ -60,6 +60,7 @@ from web3.logs import DISCARD
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.demo_chart import plot_demo
+from keeper.app.devnet_session import refuse_running_devnet
 from keeper.app.loop import Runner
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import Anvil
@@ -481,6 +482,7 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
     for path in (cfg.json_path, cfg.plot_path, cfg.addresses_path, cfg.journal_path):
         if path is not None:
             check_writable(path)
+    refuse_running_devnet(cfg.addresses_path)
     node: Anvil | None = None
     node_up = False
     try:

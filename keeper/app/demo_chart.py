@@ -83,7 +83,7 @@ def plot_demo(path: Path, result: DemoResult, max_vaults: int = 6) -> None:
     ax.legend(loc="upper right", fontsize=7)
     ax.set_title(
         f"keeper demo: {len(result.vault_stats)} vaults x {result.steps_done} steps "
-        f"({result.step_seconds}s), policy {result.policy}; {result.rebalance_txs} batch txs "
+        f"({result.step_seconds}s), policy {result.policy}; {result.rebalance_txs} rebalance txs "
         f"(green), {result.vault_rebalances} vault rebalances",
         fontsize=9,
     )

@@ -179,7 +179,7 @@ class VaultClient:
 
     # -- reads ------------------------------------------------------------------------------
     def info(self, owner: str | None) -> dict[str, Any]:
-        """Everything a depositor wants to know, as a JSON-ready dict (units and ``*_human``)."""
+        """Everything a depositor wants to know, as a JSON-ready dict of integers in token units."""
         f = self.vault.functions
         one_share = 10**self.share_decimals
         t = f.thresholds().call()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -127,6 +128,7 @@ def devnet_up(
         ChainError: The port is taken, or the node fails.
     """
     check_writable(cfg.addresses_path)
+    refuse_running_devnet(cfg.addresses_path)
     stop = threading.Event()
     node = Anvil(port=cfg.port, block_time=cfg.block_time)
     with _stop_on_signals(stop):
@@ -288,6 +290,50 @@ def read_session(addresses_path: Path) -> dict[str, Any]:
     if not isinstance(session, dict) or "rpc_url" not in session:
         raise ConfigError(f"{addresses_path} was not written by `keeper devnet up`")
     return session
+
+
+def running_devnet(addresses_path: Path) -> str | None:
+    """The RPC URL of the ``keeper devnet up`` whose addresses file this is, if it still runs.
+
+    A file written by ``keeper devnet up`` names its anvil's PID and URL; the devnet runs if that
+    process is alive and the URL answers. Anything else (no file, another kind of file, a dead
+    PID, a node that does not answer) is None: the path is free to take.
+    """
+    try:
+        raw = json.loads(addresses_path.read_text())
+    except (OSError, ValueError):
+        return None
+    session = raw.get("devnet") if isinstance(raw, dict) else None
+    if not isinstance(session, dict):
+        return None
+    url, pid = session.get("rpc_url"), session.get("pid")
+    if not isinstance(url, str) or not isinstance(pid, int) or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    try:
+        connect(url, timeout_s=2).eth.chain_id  # noqa: B018 (the call is the probe)
+    except (OSError, ValueError, Web3Exception):
+        return None
+    return url
+
+
+def refuse_running_devnet(addresses_path: Path) -> None:
+    """Refuse to write over the addresses file of a running ``keeper devnet up``.
+
+    Raises:
+        ConfigError: The file belongs to a devnet that still runs (naming its URL).
+    """
+    url = running_devnet(addresses_path)
+    if url is not None:
+        raise ConfigError(
+            f"{addresses_path} belongs to the devnet running at {url} (keeper devnet up): pass "
+            "--addresses with another path, or stop that devnet first"
+        )
 
 
 def _write_session(addresses_path: Path, info: DevnetInfo, cfg: DevnetConfig) -> None:

@@ -487,3 +487,58 @@ def test_the_same_seed_reproduces_the_run_exactly(tmp_path: Path) -> None:
     assert a.tx_hashes == b.tx_hashes
     assert a.trace == b.trace
     assert a.flows == b.flows
+
+
+def _running_devnet_file(path: Path, node: Anvil) -> str:
+    """An addresses file in the shape ``keeper devnet up`` leaves while its node runs."""
+    text = json.dumps({"chain_id": 31337, "devnet": {"rpc_url": node.url, "pid": node.pid}})
+    path.write_text(text)
+    return text
+
+
+def test_the_demo_refuses_the_addresses_file_of_a_running_devnet(tmp_path: Path) -> None:
+    # The demo used to overwrite a running `keeper devnet up`'s file, then remove it with its own
+    # anvil: the devnet, still up, had no addresses file left.
+    from keeper.errors import ConfigError
+
+    port = free_port()
+    with Anvil() as devnet:
+        path = tmp_path / "devnet.json"
+        before = _running_devnet_file(path, devnet)
+        cfg = DemoConfig(
+            vaults=1,
+            steps=1,
+            port=port,
+            json_path=tmp_path / "d.json",
+            plot_path=None,
+            addresses_path=path,
+            journal_path=tmp_path / "j.sqlite",
+        )
+        with pytest.raises(ConfigError, match=r"belongs to the devnet running at .*--addresses"):
+            run_demo(cfg)
+        assert path.read_text() == before
+        assert _anvils_on(port) == []
+    # once that node has stopped, the file is stale and the demo may take the path
+    assert not _running_devnet(path)
+
+
+def _running_devnet(path: Path) -> bool:
+    from keeper.app.devnet_session import running_devnet
+
+    return running_devnet(path) is not None
+
+
+def test_devnet_up_refuses_the_addresses_file_of_another_running_devnet(tmp_path: Path) -> None:
+    from keeper.app.devnet_session import DevnetConfig, devnet_up
+    from keeper.errors import ConfigError
+
+    def started(info: object) -> None:
+        raise AssertionError("a second devnet started over the first one's addresses file")
+
+    with Anvil() as devnet:
+        path = tmp_path / "devnet.json"
+        before = _running_devnet_file(path, devnet)
+        cfg = DevnetConfig(port=free_port(), addresses_path=path)
+        with pytest.raises(ConfigError, match=r"belongs to the devnet running at"):
+            devnet_up(cfg, on_ready=started)
+        assert path.read_text() == before
