@@ -198,7 +198,9 @@ class Settings(CycleConfig, BaseSettings):
     # (the cost model and fee numbers a cycle uses are inherited from CycleConfig)
     policy: str = Field(
         default="costaware:risk_aversion=0.0001",
-        description="policy spec family:key=value,... (time, band, volband, ww, costaware)",
+        description=(
+            "policy spec family:key=value,... (time, band, volband, bandedge, ww, costaware)"
+        ),
     )
     l1_fee_mode: Literal["auto", "op", "arbitrum", "none"] = Field(
         default="auto", description="how to price the L1 data fee"

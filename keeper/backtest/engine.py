@@ -5,10 +5,10 @@ then each policy evaluates its own :class:`~keeper.strategy.types.HedgeState` (a
 paths) with the same :meth:`~keeper.strategy.policies.Policy.evaluate` the live keeper uses, and
 the rows that act trade what the contract executes for the policy's requested post-trade
 deviation (:func:`keeper.strategy.rebalance_rule.executed_trade`: to target for ``time`` and
-``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no band or
-``maxTrade`` bound in the backtest). Each rebalance is one vault alone: it pays the fixed cost,
-the one swap and the vault's own gas. The hedge is held constant between rebalances. Every
-policy opens its hedge at ``t0``, to target.
+``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no ``maxTrade`` bound
+in the backtest, and no vault band unless the policy runs as a :class:`VaultBound`). Each
+rebalance is one vault alone: it pays the fixed cost, the one swap and the vault's own gas. The
+hedge is held constant between rebalances. Every policy opens its hedge at ``t0``, to target.
 
 Accounting, for option position ``q`` contracts (``q = −N`` short, ``+N`` long), hedge ``H_i``
 held over ``[t_i, t_{i+1}]`` and payoff ``X`` per contract:
@@ -70,6 +70,50 @@ class BacktestConfig:
 
 
 @dataclass(frozen=True)
+class VaultBound:
+    """``policy`` run against a vault whose own band bounds it, as the contract bounds a keeper.
+
+    The contract accepts a rebalance only when ``|deviation| > band`` (strict), and clamps the
+    requested post-trade deviation to the band (:func:`~keeper.strategy.rebalance_rule.
+    executed_trade`). The vault's ``maxInterval`` is not modelled (its time trigger never
+    fires), nor its ``maxTrade``. A bare :class:`~keeper.strategy.policies.Policy` runs as if its
+    vault's band never bound it: it trades wherever its own rule says.
+    """
+
+    policy: Policy
+    #: The vault's band, whole underlying (absolute, as the contract's ``band``), > 0.
+    band: float
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.band) and self.band > 0.0):
+            raise ValueError(f"a vault band must be a positive number, got {self.band}")
+
+    @property
+    def family(self) -> str:
+        """The policy's family, marked as bound: ``costaware@vault``."""
+        return f"{self.policy.family}@vault"
+
+    @property
+    def param(self) -> float:
+        """The policy's main parameter."""
+        return self.policy.param
+
+    @property
+    def spec(self) -> str:
+        """The policy's spec and the band: ``costaware:risk_aversion=1e-4@vault_band=0.8``."""
+        return f"{self.policy.spec}@vault_band={self.band:.6g}"
+
+    @property
+    def needs_gamma(self) -> bool:
+        """Whether the policy reads gamma."""
+        return self.policy.needs_gamma
+
+
+#: What :func:`run_backtest` runs: a policy alone, or bound by its vault's band.
+Hedger = Policy | VaultBound
+
+
+@dataclass(frozen=True)
 class PolicyResult:
     """One policy's statistics over the paths (money in USD for the whole position)."""
 
@@ -110,10 +154,14 @@ def run_backtest(
     paths: PathSet,
     option: OptionSpec,
     config: BacktestConfig,
-    policies: Sequence[Policy],
+    policies: Sequence[Hedger],
     progress: Progress | None = None,
 ) -> list[PolicyResult]:
-    """Hedge ``option`` along ``paths`` under each policy; one result per policy, in order."""
+    """Hedge ``option`` along ``paths`` under each policy; one result per policy, in order.
+
+    A :class:`VaultBound` policy trades only when its vault would accept it, and no farther than
+    its vault's band allows.
+    """
     costs = config.costs
     spots = paths.spots
     n_paths, n_steps = paths.n_paths, paths.n_steps
@@ -134,6 +182,8 @@ def run_backtest(
     ones = np.ones(n_paths)
     inf = np.full(n_paths, math.inf)
     ready = np.ones(n_paths, dtype=bool)
+    bands = [np.full(n_paths, p.band) if isinstance(p, VaultBound) else None for p in policies]
+    rules = [p.policy if isinstance(p, VaultBound) else p for p in policies]
     contracts = np.full(n_paths, option.contracts)
     ref_vol = np.full(n_paths, config.vol)
     for i in range(n_steps):
@@ -157,7 +207,7 @@ def run_backtest(
             ds = spots[:, i + 1] * math.exp(-r * float(times[i + 1])) - s_now * disc_now
         else:
             ds = spots[:, i + 1] - s_now
-        for p, policy in enumerate(policies):
+        for p, policy in enumerate(rules):
             if i == 0:
                 act = ready
                 trade = target - hedge[p]
@@ -166,8 +216,10 @@ def run_backtest(
                 )
             else:
                 steps_since = i - last[p]
+                deviation = hedge[p] - target
+                band = bands[p]
                 state = HedgeState(
-                    deviation=hedge[p] - target,
+                    deviation=deviation,
                     spot=s_now,
                     gamma=np.abs(q * gamma),
                     vol=vol_fc,
@@ -176,10 +228,11 @@ def run_backtest(
                     elapsed_s=steps_since * (dt * YEAR_SECONDS),
                     max_interval_s=inf,
                     max_trade=inf,
-                    ready=ready,
+                    ready=ready if band is None else np.abs(deviation) > band,
                     reference_vol=ref_vol,
                     rate=r,
                     elapsed_steps=steps_since,
+                    band=band,
                 )
                 ev = policy.evaluate(state, costs if costs is not None else NO_COSTS, fixed)
                 act = ev.act
@@ -199,13 +252,13 @@ def run_backtest(
     disc_t = math.exp(-r * option.maturity) if config.discounted else 1.0
     premium = bs_price(option, float(spots[0, 0]), config.vol, r) * option.contracts
     out = []
-    for p, policy in enumerate(policies):
+    for p, hedger in enumerate(policies):
         base = -q * x * disc_t - gains[p]
         total = base + tcost[p]
         std = float(np.std(total, ddof=1)) if n_paths > 1 else 0.0
         out.append(
             PolicyResult(
-                policy=policy.spec,
+                policy=hedger.spec,
                 hedge_cost_mean=float(np.mean(total)),
                 hedge_cost_std=std,
                 ratio_std_to_price=std / premium if premium > 0.0 else math.inf,

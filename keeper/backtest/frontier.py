@@ -11,6 +11,12 @@ own grid (:meth:`~keeper.strategy.policies.Policy.sweep`):
 * ``costaware``: the risk aversion whose auto-horizon threshold is ``w·N`` at ``t0``
   (``γ = (F + λ·wN·S)·Γ₀²/(wN)⁴``, the cost of that trade over its ``Δ⁴/Γ²`` benefit).
 
+Those sweeps trade wherever the policy's own rule says. On-chain the vault's own band bounds
+the keeper (it acts only when ``|Δ| > band``, and returns no farther than the band): with
+``--vault-bands m1,m2,…`` (:func:`vault_bound_sweep`) each ``costaware`` point also runs on
+vaults whose band is ``m·w·N``, as the family ``costaware@vault``, and the comparison is read
+for it too.
+
 :func:`compare_at_equal_error` reads the frontiers at equal hedging-error std: each family's
 efficient points (no other point of the family has both lower error and lower cost) are
 interpolated log-log, never extrapolated.
@@ -24,7 +30,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from keeper.backtest.engine import PolicyResult
+from keeper.backtest.engine import Hedger, PolicyResult, VaultBound
 from keeper.strategy.costs import single_fixed_usd
 from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs, SweepGrid
@@ -92,8 +98,40 @@ def sweep_policies(
     return out
 
 
+def vault_bound_sweep(
+    steps: int,
+    contracts: float,
+    spot: float,
+    gamma0: float,
+    costs: CostInputs | None,
+    multiples: Sequence[float],
+    family: str = "costaware",
+) -> list[VaultBound]:
+    """``family``'s swept policies, each on vaults whose band is a multiple of its threshold.
+
+    The ``i``-th swept policy of ``family`` is placed so that its threshold at ``t0`` is the
+    half-width ``WIDTHS[i]·N`` (module docstring); it runs once per multiple ``m``, bound by a
+    vault band of ``m·WIDTHS[i]·N`` (:class:`~keeper.backtest.engine.VaultBound`). The family
+    ``<family>@vault`` is then read off like any other: its efficient points are the best band
+    for each error level.
+
+    Raises:
+        ValueError: ``family`` is not registered, or a multiple is not positive.
+    """
+    if any(not (math.isfinite(m) and m > 0.0) for m in multiples):
+        raise ValueError(f"vault band multiples must be positive numbers, got {list(multiples)}")
+    swept = sweep_policies(steps, contracts, spot, gamma0, costs, (family,))
+    if len(swept) != len(WIDTHS):
+        raise ValueError(f"family {family!r} does not sweep one policy per band width")
+    return [
+        VaultBound(pol, m * w * contracts)
+        for pol, w in zip(swept, WIDTHS, strict=True)
+        for m in multiples
+    ]
+
+
 def build_frontier(
-    policies: Sequence[Policy], results: Sequence[PolicyResult]
+    policies: Sequence[Hedger], results: Sequence[PolicyResult]
 ) -> dict[str, list[FrontierPoint]]:
     """Group results by family, each family's points sorted by mean trading cost."""
     front: dict[str, list[FrontierPoint]] = {}

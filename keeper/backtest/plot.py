@@ -22,7 +22,7 @@ from matplotlib.axes import Axes
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from keeper.backtest.engine import PolicyResult
-from keeper.backtest.frontier import FrontierPoint
+from keeper.backtest.frontier import FrontierPoint, efficient
 
 
 class LineStyle(NamedTuple):
@@ -41,8 +41,10 @@ FAMILY_STYLES = {
     "time": LineStyle("tab:blue", "-", "o", 1.5, 1.0, 2.0),
     "band": LineStyle("tab:orange", "-", "s", 4.5, 0.45, 2.1),
     "volband": LineStyle("tab:green", "--", "x", 1.5, 1.0, 2.4),
+    "bandedge": LineStyle("tab:gray", "-", "s", 1.5, 1.0, 2.15),
     "ww": LineStyle("tab:red", "-.", "^", 1.5, 1.0, 2.2),
     "costaware": LineStyle("tab:purple", "-", "D", 2.0, 1.0, 2.3),
+    "costaware@vault": LineStyle("tab:purple", "--", "d", 1.5, 0.8, 2.25),
 }
 #: Styles for families added later, in turn.
 _SPARE_STYLES = (
@@ -97,7 +99,10 @@ def plot_frontier(
         st = FAMILY_STYLES.get(fam) or next(spare)
         twin = next((f for f, q in drawn.items() if _same_points(pts, q)), None)
         label = fam if twin is None else f"{fam} (same points as {twin})"
-        line = sorted(pts, key=lambda p: p.param)
+        # A family that runs one parameter several times (``costaware@vault``: a point per vault
+        # band) is drawn as its efficient points; any other along its parameter.
+        several = len({p.param for p in pts}) < len(pts)
+        line = efficient(pts) if several else sorted(pts, key=lambda p: p.param)
         ax.plot(
             [p.error_std for p in line],
             [y_of(p.trading_cost_mean, p.rebalances_mean) for p in line],

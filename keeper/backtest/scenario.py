@@ -10,9 +10,11 @@ from typing import Any
 
 from keeper.backtest.engine import (
     BacktestConfig,
+    Hedger,
     OptionSpec,
     PolicyResult,
     Progress,
+    VaultBound,
     bs_price,
     run_backtest,
 )
@@ -21,6 +23,7 @@ from keeper.backtest.frontier import (
     build_frontier,
     compare_at_equal_error,
     sweep_policies,
+    vault_bound_sweep,
 )
 from keeper.backtest.memory import check_memory
 from keeper.backtest.price_paths import (
@@ -34,6 +37,11 @@ from keeper.errors import ConfigError
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks
 from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs
+
+#: The families the cost-aware policy is compared with on a frontier (those that were swept):
+#: the usual bots, ``time`` and ``band`` (to target), and ``bandedge``, a band that returns to
+#: the cost-optimal point as ``costaware`` does.
+AGAINST = ("time", "band", "bandedge")
 
 
 @dataclass(frozen=True)
@@ -69,6 +77,10 @@ class Scenario:
     max_memory: int | None = None
     #: Where ``max_memory`` came from, for the refusal message.
     max_memory_source: str = "--max-memory"
+    #: Bound every listed policy by a vault band of this many underlying (``None``: unbound).
+    vault_band: float | None = None
+    #: With ``frontier``: also sweep ``costaware`` on vaults of these multiples of its threshold.
+    vault_band_multiples: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -111,6 +123,8 @@ class RunOutput:
             "accounting": "discounted" if scenario.discounted else "undiscounted",
             "costs": None if scenario.costs is None else vars(scenario.costs),
             "forecast": scenario.forecast,
+            "vault_band": scenario.vault_band,
+            "vault_band_multiples": list(scenario.vault_band_multiples),
         }
         return doc
 
@@ -162,28 +176,49 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
     n_sweep = 0
     if sc.frontier:  # the grid's size does not depend on gamma0 (known only once vol is)
         n_sweep = len(sweep_policies(sc.steps, sc.contracts, sc.spot, 1.0, sc.costs, sc.families))
+        n_sweep += len(
+            vault_bound_sweep(
+                sc.steps, sc.contracts, sc.spot, 1.0, sc.costs, sc.vault_band_multiples
+            )
+        )
     paths = make_paths(sc, len(sc.policies) + n_sweep)
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:
         raise ConfigError("no pricing vol: give --vol")
     option = OptionSpec(sc.strike, sc.maturity, sc.call, sc.short, sc.contracts, sc.cap)
     config = BacktestConfig(vol, sc.rate, sc.discounted, sc.costs, sc.forecast, sc.ewma_lambda)
-    policies: list[Policy] = list(sc.policies)
-    sweep: Sequence[Policy] = ()
+    policies: list[Hedger] = [
+        p if sc.vault_band is None else VaultBound(p, sc.vault_band) for p in sc.policies
+    ]
+    sweep: Sequence[Hedger] = ()
     if sc.frontier:
         g0 = capped_greeks(sc.spot, sc.strike, sc.cap, sc.maturity, vol, call=sc.call, rate=sc.rate)
         gamma0 = abs(float(g0.gamma)) * sc.contracts
-        sweep = sweep_policies(sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.families)
+        sweep = [
+            *sweep_policies(sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.families),
+            *vault_bound_sweep(
+                sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.vault_band_multiples
+            ),
+        ]
     results = run_backtest(paths, option, config, [*policies, *sweep], progress)
     front = comparison = None
     if sc.frontier:
         front = build_frontier(sweep, results[len(policies) :])
         opening = results[-1].opening_cost_mean
         comparison = {
-            "total": compare_at_equal_error(front),
-            "excluding_opening_hedge": compare_at_equal_error(front, offset=opening),
+            "total": compare_at_equal_error(front, against=AGAINST),
+            "excluding_opening_hedge": compare_at_equal_error(
+                front, against=AGAINST, offset=opening
+            ),
             "opening_hedge_cost_mean": opening,
         }
+        if sc.vault_band_multiples:
+            comparison["vault_bound"] = {
+                "total": compare_at_equal_error(front, "costaware@vault", AGAINST),
+                "excluding_opening_hedge": compare_at_equal_error(
+                    front, "costaware@vault", AGAINST, offset=opening
+                ),
+            }
     return RunOutput(
         bs_price=bs_price(option, sc.spot, vol, sc.rate),
         vol=vol,

@@ -13,7 +13,7 @@ from pathlib import Path
 from keeper.backtest.frontier import FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
-from keeper.backtest.scenario import RunOutput, Scenario, run_scenario
+from keeper.backtest.scenario import AGAINST, RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
 from keeper.locations import check_writable
 from keeper.strategy.costs import l2_default_costs
@@ -151,6 +151,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "with --frontier too)",
     )
     h.add_argument(
+        "--vault-band",
+        type=float,
+        metavar="B",
+        help="run each --policy on a vault whose own band is B underlying, as the contract "
+        "bounds a keeper: it rebalances only when |deviation| > B and returns no farther than B "
+        "(default: the vault's band never binds)",
+    )
+    h.add_argument(
         "--accounting",
         choices=("undiscounted", "discounted"),
         default="undiscounted",
@@ -210,6 +218,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--families",
         default=",".join(POLICIES),
         help="families to sweep with --frontier (comma list)",
+    )
+    out.add_argument(
+        "--vault-bands",
+        metavar="M1,M2,...",
+        help="with --frontier: also run each swept costaware point on vaults whose band is "
+        "each multiple M of that point's threshold at t0 (family costaware@vault), and compare "
+        "it too; e.g. 0.7,1,1.4",
     )
     out.add_argument("--json", dest="json_out", help="write the JSON here ('-' for stdout)")
     out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here")
@@ -312,6 +327,10 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
             raise ConfigError(f"--{name} must be a positive number, got {v}")
     if args.cap is not None and not (math.isfinite(args.cap) and args.cap > 0):
         raise ConfigError(f"--cap must be a positive number, got {args.cap}")
+    vault_band = args.vault_band
+    if vault_band is not None and not (math.isfinite(vault_band) and vault_band > 0):
+        raise ConfigError(f"--vault-band must be a positive number of underlying, got {vault_band}")
+    multiples = _vault_band_multiples(args.vault_bands, args.frontier)
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
@@ -365,7 +384,24 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         families=families,
         max_memory=max_memory,
         max_memory_source=source,
+        vault_band=vault_band,
+        vault_band_multiples=multiples,
     )
+
+
+def _vault_band_multiples(text: str | None, frontier: bool) -> tuple[float, ...]:
+    """``--vault-bands``: positive multiples, and only with ``--frontier``."""
+    if text is None:
+        return ()
+    if not frontier:
+        raise ConfigError("--vault-bands applies only with --frontier: add it or drop the flag")
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"--vault-bands must be a comma list of numbers, got {text!r}") from None
+    if not values or any(not (math.isfinite(v) and v > 0) for v in values):
+        raise ConfigError(f"--vault-bands must be positive numbers, got {text!r}")
+    return values
 
 
 def _table(out: RunOutput, sc: Scenario) -> str:
@@ -388,12 +424,17 @@ def _table(out: RunOutput, sc: Scenario) -> str:
         )
     if out.frontier is not None:
         lines += ["", *_frontier_table(out.frontier)]
-    if out.comparison is not None and out.frontier is not None and "costaware" in out.frontier:
+    targets = [("costaware", out.comparison)]
+    if out.comparison is not None and "vault_bound" in out.comparison:
+        targets.append(("costaware@vault", out.comparison["vault_bound"]))
+    for target, comparison in targets:
+        if comparison is None or out.frontier is None or target not in out.frontier:
+            continue
         lines.append("")
         for key, label in (("total", ""), ("excluding_opening_hedge", " (excl. opening hedge)")):
-            summary = out.comparison[key]["summary"]
-            for fam in ("time", "band"):
-                head = f"costaware vs best {fam} at equal error std{label}:"
+            summary = comparison[key]["summary"]
+            for fam in AGAINST:
+                head = f"{target} vs best {fam} at equal error std{label}:"
                 if fam not in out.frontier:
                     continue
                 s = summary.get(fam)

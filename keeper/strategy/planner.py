@@ -33,7 +33,7 @@ pools never cross, each pool swaps its own remainder.
   worth at least the sum of its pools' values, except that a pool of one vault priced as that
   vault's own transaction (``gas_direct``) becomes a batch member; if the union's value is not
   positive, only the pool worth most is sent. With one pool this is the single selection;
-* for the rule policies (time, band, volband, ww) the batch is every eligible vault.
+* for the rule policies (time, band, volband, bandedge, ww) the batch is every eligible vault.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
 deviation and max trade the policies see are converted once here, with

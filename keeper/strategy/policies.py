@@ -5,8 +5,8 @@ one per path in the backtest) to an :class:`~keeper.strategy.types.Evaluation`. 
 *when* (its rule) and *how far*: a requested post-trade deviation, which the contract bounds
 (:func:`~keeper.strategy.rebalance_rule.executed_trade`: never across the target, ending within
 the band unless capped at ``max_trade``). ``time``, ``band`` and ``volband`` trade to the target;
-``ww`` and ``costaware`` trade to the cost-optimal return point ``x·H`` inside their no-trade
-half-width ``H`` (:func:`~keeper.strategy.rebalance_rule.return_fraction`: the edge under
+``bandedge``, ``ww`` and ``costaware`` trade to the cost-optimal return point ``x·H`` inside their
+no-trade half-width ``H`` (:func:`~keeper.strategy.rebalance_rule.return_fraction`: the edge under
 proportional costs, an inner point as the fixed cost grows). A row acts only if its deviation
 and its trade are non-zero and ``ready`` (the contract's own trigger) is true.
 
@@ -18,6 +18,8 @@ Policies (spec strings for :func:`parse_policy`):
 * ``band:width=W`` — act when ``|deviation| > W · contracts``.
 * ``volband:width=W[,ref=V]`` — act when ``|deviation| > W · contracts · σ_forecast / σ_ref``
   (``ref`` defaults to the market's reference vol).
+* ``bandedge:width=W`` — ``band``'s trigger, but back only to the cost-optimal point ``x·W·N``
+  inside the band, as ``costaware`` returns (``band`` returns to the target).
 * ``ww:risk_aversion=G`` — Whalley–Wilmott: act when ``|deviation| > H`` with
   ``H = (3/2 · e^{−r·τ} · λ · S · Γ² / G)^{1/3}``, ``Γ`` the position gamma (whole underlying per
   USD), ``λ`` the proportional cost rate (pool fee + slippage at this trade, see
@@ -417,6 +419,23 @@ class VolBandPolicy(BandPolicy, family="volband"):
             scale = np.where(ref > 0.0, s.vol / ref, 1.0)
         out: FloatArray = self.width * s.contracts * scale
         return out
+
+
+@dataclass(frozen=True)
+class BandEdgePolicy(BandPolicy, family="bandedge"):
+    """``band``'s trigger with ``costaware``'s return: past ``width · contracts``, back to ``x·H``.
+
+    A fixed band that trades back only to the cost-optimal point inside it
+    (:func:`return_point` with ``H = width · contracts``), where ``band`` trades back to the
+    target. Beside ``band`` and ``costaware`` on a frontier it separates what *when* to trade
+    is worth from what *how far* is worth.
+    """
+
+    def post_deviation(
+        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+    ) -> FloatArray:
+        """The return point inside the band (:func:`return_point`)."""
+        return return_point(s, costs, self._half_width(s), fixed_share_usd)
 
 
 @dataclass(frozen=True)

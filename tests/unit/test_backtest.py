@@ -3,6 +3,7 @@ from __future__ import annotations
 import itertools
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from keeper.backtest import (
     run_backtest,
     sweep_policies,
 )
+from keeper.backtest.engine import VaultBound
 from keeper.backtest.frontier import FrontierPoint, cost_at_error, efficient
 from keeper.backtest.memory import (
     BASE_BYTES,
@@ -31,9 +33,11 @@ from keeper.backtest.memory import (
     human,
 )
 from keeper.backtest.plot import plot_frontier
+from keeper.backtest.price_paths import PathSet
 from keeper.errors import ConfigError
-from keeper.pricing import YEAR_SECONDS, vanilla_greeks
+from keeper.pricing import YEAR_SECONDS, vanilla_delta, vanilla_greeks
 from keeper.strategy import BandPolicy, CostAwarePolicy, TimePolicy, l2_default_costs
+from keeper.strategy.types import CostInputs, HedgeState
 
 HULL_T = 20 / 52
 HULL_OPTION = OptionSpec(strike=50.0, maturity=HULL_T, contracts=100_000)
@@ -347,3 +351,76 @@ def test_a_backtested_rebalance_pays_the_lone_vaults_own_transaction() -> None:
         )
         assert r.rebalances_mean == 10.0  # every step, the opening trade included
         assert r.trading_cost_mean == pytest.approx(10 * direct_usd(costs), rel=1e-12)
+
+
+class _FarPolicy(TimePolicy):
+    """Every step, asks for a post-trade deviation far past the band (the vault clamps it)."""
+
+    def post_deviation(
+        self, s: HedgeState, costs: CostInputs, fixed_share_usd: float = 0.0
+    ) -> np.ndarray:
+        return 10.0 * s.deviation
+
+
+def _resimulate(paths: PathSet, option: OptionSpec, band: float, far: bool) -> tuple[Any, Any]:
+    """The contract's rule, step by step, on its own: the rebalance counts and hedge costs."""
+    spots, times = paths.spots, paths.times
+    out_cost, out_count = [], []
+    for path in spots:
+        hedge, count, gains = 0.0, 0, 0.0
+        for i in range(paths.n_steps):
+            tau = option.maturity - float(times[i])
+            target = option.contracts * float(vanilla_delta(path[i], option.strike, tau, 0.6))
+            d = hedge - target
+            if i == 0 or abs(d) > band:  # the opening hedge; then the vault's strict trigger
+                hedge = target + (math.copysign(band, d) if far and i > 0 else 0.0)
+                count += 1
+            gains += hedge * (path[i + 1] - path[i])
+        x = max(path[-1] - option.strike, 0.0)
+        out_cost.append(option.contracts * x - gains)
+        out_count.append(count)
+    return np.asarray(out_count, dtype=float), np.asarray(out_cost)
+
+
+@pytest.mark.parametrize("far", [False, True])
+def test_a_vault_bound_policy_trades_as_the_contract_lets_it(far: bool) -> None:
+    # The vault accepts a rebalance only when |deviation| > its band, and returns no farther
+    # than the band: a time policy due every step trades only outside the band, and one asking
+    # for a point past the band ends exactly on it.
+    option = OptionSpec(3000.0, 30 / 365, contracts=10.0)
+    paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 48, 20, seed=11)
+    band = 0.15
+    policy = _FarPolicy(every=1) if far else TimePolicy(every=1)
+    bound, free = run_backtest(
+        paths, option, BacktestConfig(0.6), [VaultBound(policy, band), policy]
+    )
+    counts, costs = _resimulate(paths, option, band, far)
+    assert bound.rebalances_mean == pytest.approx(float(np.mean(counts)), abs=1e-12)
+    np.testing.assert_allclose(bound.hedge_cost, costs, rtol=1e-9, atol=1e-6)
+    # unbound, the time policy trades every step; the far one never (a point past |deviation|
+    # is no trade) beyond the opening hedge
+    assert free.rebalances_mean == (1.0 if far else 48.0)
+    assert bound.rebalances_mean != free.rebalances_mean
+    assert bound.policy == f"{policy.spec}@vault_band=0.15"
+
+
+def test_a_vault_band_must_be_positive() -> None:
+    for band in (0.0, -1.0, math.inf, math.nan):
+        with pytest.raises(ValueError, match="vault band"):
+            VaultBound(TimePolicy(every=1), band)
+
+
+def test_the_vault_bound_sweep_pairs_each_costaware_point_with_its_own_threshold() -> None:
+    from keeper.backtest.frontier import WIDTHS, vault_bound_sweep
+
+    costs = l2_default_costs()
+    gamma0 = 20.0 * float(vanilla_greeks(3000.0, 3000.0, 30 / 365, 0.6).gamma)
+    bound = vault_bound_sweep(120, 20.0, 3000.0, gamma0, costs, (0.5, 2.0))
+    plain = sweep_policies(120, 20.0, 3000.0, gamma0, costs, ("costaware",))
+    assert [b.policy for b in bound] == [p for p in plain for _ in (0.5, 2.0)]
+    assert [b.band for b in bound] == pytest.approx(
+        [m * w * 20.0 for w in WIDTHS for m in (0.5, 2.0)]
+    )
+    assert {b.family for b in bound} == {"costaware@vault"}
+    with pytest.raises(ValueError, match="multiples"):
+        vault_bound_sweep(120, 20.0, 3000.0, gamma0, costs, (0.0,))

@@ -132,6 +132,12 @@ def test_backtest_models(tmp_path: Path) -> None:
             ["--model", "merton", "--jump-intensity", "nan"],
             "--jump-intensity must be a finite number >= 0",
         ),
+        (["--vault-band", "0"], "--vault-band must be a positive number of underlying, got 0.0"),
+        (["--vault-band", "nan"], "--vault-band must be a positive number of underlying"),
+        (["--vault-bands", "1"], "--vault-bands applies only with --frontier"),
+        (["--frontier", "--vault-bands", "a,1"], "--vault-bands must be a comma list of numbers"),
+        (["--frontier", "--vault-bands", "1,-2"], "--vault-bands must be positive numbers"),
+        (["--frontier", "--vault-bands", ","], "--vault-bands must be positive numbers"),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -212,13 +218,13 @@ def test_max_memory_sets_the_limit(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip().count("\n") == 0
     assert "more than the limit of 51.2 MiB (--max-memory 0.05)" in proc.stderr
-    # The swept policies count: 20,000 paths fit for the 2 default policies, not 2 + 54 swept.
+    # The swept policies count: 20,000 paths fit for the 2 default policies, not 2 + 67 swept.
     args = ["--paths", "20000", "--steps", "5", "--max-memory", "0.17", "--no-progress"]
     ok = keeper("backtest", *args, "--json", str(tmp_path / "ok.json"))
     assert ok.returncode == 0, ok.stderr
     big = keeper("backtest", *args, "--costs", "l2", "--frontier")
     assert big.returncode == 1
-    assert "x 56 policies need about" in big.stderr  # the 2 defaults and the 54 swept
+    assert "x 69 policies need about" in big.stderr  # the 2 defaults and the 67 swept
 
 
 def test_an_allocation_that_fails_anyway_is_one_line() -> None:
@@ -441,3 +447,31 @@ def test_devnet_actions_have_their_own_help(
         main(["devnet", "step", "--port", "1"])
     assert info.value.code == 2
     assert "unrecognized arguments: --port" in capsys.readouterr().err
+
+
+def test_vault_band_bounds_every_listed_policy(capsys: pytest.CaptureFixture[str]) -> None:
+    # A vault band wider than any deviation the run reaches: nothing but the opening hedge.
+    argv = [*SMALL, "--policy", "time:every=1", "--vault-band", "1e6", "--json", "-"]
+    assert main(argv) == 0
+    [row] = json.loads(capsys.readouterr().out)["results"]
+    assert row["policy"] == "time:every=1@vault_band=1e+06"
+    assert row["rebalances_mean"] == 1.0
+
+
+def test_frontier_with_vault_bands_reads_off_the_bound_family(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = [*SMALL, "--costs", "l2", "--frontier", "--families", "time,band,costaware"]
+    assert main([*args, "--vault-bands", "0.7,1.4", "--json", "-"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    bound = doc["frontier"]["costaware@vault"]
+    assert len(bound) == 2 * len(doc["frontier"]["costaware"])
+    assert all("@vault_band=" in p["policy"] for p in bound)
+    assert doc["inputs"]["vault_band_multiples"] == [0.7, 1.4]
+    summary = doc["comparison"]["vault_bound"]["total"]
+    assert summary["target"] == "costaware@vault"
+    assert set(summary["summary"]) <= {"time", "band"}
+    assert main([*args, "--vault-bands", "0.7,1.4"]) == 0
+    out = capsys.readouterr().out
+    assert "costaware vs best band at equal error std:" in out
+    assert "costaware@vault vs best band at equal error std" in out

@@ -135,7 +135,7 @@ def test_bad_policy_specs_raise_one_clear_line(spec: str, match: str) -> None:
 
 
 def test_the_registry_knows_every_family_in_definition_order() -> None:
-    assert list(POLICIES) == ["time", "band", "volband", "ww", "costaware"]
+    assert list(POLICIES) == ["time", "band", "volband", "bandedge", "ww", "costaware"]
     assert all(POLICIES[f].family == f for f in POLICIES)
 
 
@@ -625,6 +625,26 @@ def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() 
     p = ww.post_deviation(state, dear)
     assert p is not None
     assert 0 <= float(p[0]) < 1e-3 * h
+
+
+def test_bandedge_acts_like_band_and_returns_like_costaware() -> None:
+    from keeper.strategy.policies import BandEdgePolicy, return_point
+
+    views = [vault(dev=0.5, contracts=1.0)]
+    state = state_from_views(views, MARKET)
+    edge = BandEdgePolicy(0.05)
+    # the same trigger as band, at 0.05 underlying: acts outside it, holds inside it
+    (inside,) = plan(edge, [vault(dev=0.04, contracts=1.0)], MARKET, COSTS).decisions
+    assert not inside.act
+    (d,) = plan(edge, views, MARKET, COSTS).decisions
+    assert d.act
+    post = d.deviation + d.trade
+    assert post == d.post_deviation
+    assert 0 < post <= round(0.05 * WAD)  # stops inside its band, short of the target
+    p = edge.post_deviation(state, COSTS)
+    expected = return_point(state, COSTS, np.full(1, 0.05), 0.0)
+    assert float(p[0]) == pytest.approx(float(expected[0]), rel=1e-12)
+    assert parse_policy("bandedge:width=0.05") == edge
 
 
 def test_the_costaware_reason_compares_benefit_with_cost_not_a_threshold() -> None:
