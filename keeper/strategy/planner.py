@@ -2,8 +2,10 @@
 
 The per-vault decision is the policy's vectorized :meth:`~keeper.strategy.policies.Policy.evaluate`
 (the code the backtester runs), evaluated with no share of the fixed cost, on the trade the
-contract will execute: the policy's requested post-trade deviation, a buy's moved nearer the
-target by the vault's slippage bound so that what it books ends within it
+contract will execute: the policy's requested post-trade deviation (priced with the share of the
+fixed cost the vault expects to bear, :func:`_fixed_share_usd`: a lone vault's, as in the
+backtester, or the batch's split over the vaults the contract would accept now), a buy's moved
+nearer the target by the vault's slippage bound so that what it books ends within it
 (:func:`~keeper.strategy.rebalance_rule.compensated_post`), truncated toward the target
 (:func:`~keeper.strategy.rebalance_rule.post_deviation_wad`), bounded by
 :func:`~keeper.strategy.rebalance_rule.executed_trade` on the vault's Wad ints and capped, as
@@ -52,6 +54,7 @@ from keeper.strategy.costs import (
     batch_cost_usd,
     direct_usd,
     fixed_cost_usd,
+    lone_share_usd,
     per_vault_fixed_usd,
     swap_usd,
 )
@@ -453,6 +456,22 @@ def _booked_at_post(state: HedgeState, vaults: Sequence[VaultView], post: np.nda
     return out
 
 
+def _fixed_share_usd(state: HedgeState, costs: CostInputs) -> float:
+    """The share of the transaction's fixed cost a rebalancing vault expects to bear, USD.
+
+    What *how far* is priced with (:meth:`~keeper.strategy.policies.Policy.post_deviation`).
+    The candidates are the vaults the contract would accept now (``ready``, a deviation): one
+    alone pays what a lone vault pays (:func:`~keeper.strategy.costs.lone_share_usd`: its own
+    transaction with ``gas_direct``), exactly as the backtester prices each rebalance; ``k`` of
+    them split the batch's fixed cost and one swap. *Whether* to trade is priced as before: each
+    vault with no share, then the batch selection with the fixed cost once per batch.
+    """
+    k = int(np.count_nonzero(state.ready & (state.deviation != 0.0)))
+    if k <= 1:
+        return lone_share_usd(costs)
+    return (fixed_cost_usd(costs) + swap_usd(costs)) / k
+
+
 def plan(
     policy: Policy, vaults: Sequence[VaultView], market: MarketView, costs: CostInputs
 ) -> RebalancePlan:
@@ -461,7 +480,7 @@ def plan(
     if not vaults:
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
-    post_f = policy.post_deviation(state, costs, 0.0)
+    post_f = policy.post_deviation(state, costs, _fixed_share_usd(state, costs))
     if post_f is not None:
         post_f = _booked_at_post(state, vaults, np.asarray(post_f, dtype=np.float64))
     deviations = [v.net_delta - v.target_delta for v in vaults]

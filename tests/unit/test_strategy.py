@@ -627,6 +627,33 @@ def test_band_and_time_trade_to_target_ww_and_costaware_to_their_return_point() 
     assert 0 <= float(p[0]) < 1e-3 * h
 
 
+def test_a_lone_vault_returns_to_the_point_the_backtester_validated() -> None:
+    # The backtester prices a rebalance's return point with a lone vault's fixed cost; live, the
+    # planner priced it with none, so a vault alone traded less each time, and more often, than
+    # the rule the frontier measured. With k vaults ready the share is the batch's, split k ways.
+    from keeper.strategy.costs import fixed_cost_usd, lone_share_usd
+    from keeper.strategy.rebalance_rule import post_deviation_wad
+
+    for policy in (CostAwarePolicy(risk_aversion=1e-2), WhalleyWilmottPolicy(risk_aversion=2e-2)):
+        views = [vault(dev=0.5, contracts=1.0)]  # a sell: no slippage compensation
+        state = state_from_views(views, MARKET)
+        (d,) = plan(policy, views, MARKET, COSTS).decisions
+        assert d.act
+        p = policy.post_deviation(state, COSTS, lone_share_usd(COSTS))
+        assert p is not None
+        assert d.post_deviation == post_deviation_wad(
+            views[0].net_delta - views[0].target_delta, float(p[0])
+        )
+        three = [vault(f"0x{i}", dev=0.5, contracts=1.0) for i in range(3)]
+        shared = (fixed_cost_usd(COSTS) + swap_usd(COSTS)) / 3
+        p3 = policy.post_deviation(state_from_views(three, MARKET), COSTS, shared)
+        assert p3 is not None
+        for d3 in plan(policy, three, MARKET, COSTS).decisions:
+            assert d3.post_deviation == post_deviation_wad(
+                views[0].net_delta - views[0].target_delta, float(p3[0])
+            )
+
+
 def test_bandedge_acts_like_band_and_returns_like_costaware() -> None:
     from keeper.strategy.policies import BandEdgePolicy, return_point
 
