@@ -26,7 +26,7 @@ from typing import Annotated, Any, Literal
 from dotenv.parser import parse_stream
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils.address import is_hex_address, to_checksum_address
+from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import (
     BaseModel,
     Field,
@@ -52,11 +52,30 @@ _ADDRESS_FILE_KEYS = {
 }
 
 
+def _address_problem(text: str) -> str | None:
+    """Why ``text`` is not an address to use, or None.
+
+    Mixed case is an EIP-55 checksum: one that does not match is most likely a typo, so it is
+    refused rather than re-cased into an address nobody meant. All lower or all upper case
+    carries no checksum.
+    """
+    if not is_hex_address(text):
+        return f"{text!r} is not a 20-byte hex address"
+    digits = text[2:]
+    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(text):
+        return (
+            f"{text!r} has a mixed-case EIP-55 checksum that does not match (a typo?); "
+            "write it in all lower case to skip the check"
+        )
+    return None
+
+
 def checksum(value: str, what: str) -> str:
     """Return the checksummed form of an address, or raise ``ConfigError`` naming ``what``."""
     text = value.strip()
-    if not is_hex_address(text):
-        raise ConfigError(f"{what}: {text!r} is not a 20-byte hex address")
+    problem = _address_problem(text)
+    if problem is not None:
+        raise ConfigError(f"{what}: {problem}")
     return str(to_checksum_address(text))
 
 
@@ -66,8 +85,9 @@ def _address_or_none(value: Any, what: str) -> str | None:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a hex string")
     text = value.strip()
-    if not is_hex_address(text):
-        raise ValueError(f"{text!r} is not a 20-byte hex address")
+    problem = _address_problem(text)
+    if problem is not None:
+        raise ValueError(problem)
     return str(to_checksum_address(text))
 
 

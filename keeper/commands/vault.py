@@ -228,13 +228,15 @@ def vault_command(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"vault {args.action} needs a signer: set KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH"
         )
+    # The addresses too: a typo is one line before the RPC is asked anything.
+    vault = checksum(args.vault, "--vault")
+    owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) else None
     w3 = connect(
         settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
     )
-    client = VaultClient(w3, args.vault, settings)
+    client = VaultClient(w3, vault, settings)
 
     if args.action == "info":
-        owner = checksum(args.owner, "--owner") if args.owner else None
         if owner is None and signer is not None:
             owner = signer.address
         info = client.info(owner)

@@ -109,3 +109,16 @@ def test_a_missing_env_file_is_an_error(argv: list[str], tmp_path: Path) -> None
 def test_no_env_file_flag_and_no_dotenv_is_fine(tmp_path: Path) -> None:
     proc = _run(tmp_path, "status", "--journal", "none.sqlite")
     assert "env" not in proc.stderr
+
+
+def test_a_vault_address_with_a_broken_checksum_is_refused_before_the_rpc(tmp_path: Path) -> None:
+    # Mixed case is an EIP-55 checksum; this one has a letter's case flipped (a typo). It was
+    # re-cased and sent to the node, which answered "no contract code there".
+    good = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # anvil's first deployment, checksummed
+    bad = good.replace("F642", "f642")
+    dead = f"http://127.0.0.1:{free_port()}"
+    line = _one_line(_run(tmp_path, "vault", "info", "--vault", bad, "--rpc-url", dead))
+    assert f"--vault: '{bad}' has a mixed-case EIP-55 checksum that does not match" in line
+    assert "RPC" not in line
+    line = _one_line(_run(tmp_path, "vault", "info", "--vault", good.lower(), "--rpc-url", dead))
+    assert "cannot reach RPC" in line  # all lower case: no checksum to check

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
+from web3 import Web3
 
 from keeper.errors import ConfigError
 from keeper.settings import PROJECT_ENV_EXAMPLE, Settings, load_settings
@@ -86,6 +87,32 @@ def test_malformed_lens_address(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_LENS", "not-an-address")
     with pytest.raises(ConfigError, match=r"KEEPER_LENS: .*not a 20-byte hex address"):
         load_settings(env_file=None)
+
+
+def _miscased(address: str) -> str:
+    """``address`` (checksummed) with one letter's case flipped: a broken EIP-55 checksum."""
+    i = next(i for i, c in enumerate(address) if i > 1 and c.isalpha())
+    return address[:i] + address[i].swapcase() + address[i + 1 :]
+
+
+def test_a_mixed_case_address_with_a_wrong_checksum_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Mixed case is an EIP-55 checksum: one that does not match is most likely a typo, and was
+    # re-cased without a word into an address nobody meant.
+    from keeper.settings import checksum
+
+    good = Web3.to_checksum_address("0x94cd5a6e2b5d2e0b1e6e2f3a6f4b1c9d8e7f6172")
+    bad = _miscased(good)
+    with pytest.raises(ConfigError, match=r"--vault: .* EIP-55 checksum .*typo"):
+        checksum(bad, "--vault")
+    monkeypatch.setenv("KEEPER_LENS", bad)
+    with pytest.raises(ConfigError, match=r"^KEEPER_LENS: .*EIP-55 checksum"):
+        load_settings(env_file=None)
+    # all lower or all upper case carries no checksum and is taken as it is
+    assert checksum(good.lower(), "--vault") == good
+    assert checksum("0x" + good[2:].upper(), "--vault") == good
+    assert checksum(good, "--vault") == good
 
 
 def test_duplicate_vault_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
