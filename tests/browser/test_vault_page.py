@@ -483,3 +483,48 @@ def test_shares_sent_to_the_queue_without_a_request_are_shown_and_discarded_by_a
     page.wait_for_function(
         f"document.querySelector('[data-testid=reserved]')?.dataset.raw === '{reserved}'"
     )
+
+
+def _deposits_of(devnet: Devnet, vault_address: str, owner: str) -> int:
+    vault = devnet.vault(vault_address)
+    return sum(e["args"]["owner"] == owner for e in vault.events.Deposit().get_logs(from_block=0))
+
+
+def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The amount parser deleted every comma: "0,5" (a decimal comma) became 5, ten times what
+    # was meant, and "1,500" (1.5 in much of Europe) became 1500. Only the page's own grouping,
+    # threes before a '.' ("2,500.123457", the deposit test), is still read.
+    vault_address = busiest_vault(devnet)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    sel = '[data-testid="preview-deposit"]'
+    for text in ("0,5", "1,5", "1,500", "1,50.5", "1.500,25"):
+        page.fill('[data-testid="input-deposit"]', "")
+        page.wait_for_selector(f"{sel}:not([data-state])", state="attached")
+        page.fill('[data-testid="input-deposit"]', text)
+        page.wait_for_selector(f'{sel}[data-state="error"]')
+        assert "comma" in page.inner_text(sel), text
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_timeout(1500)
+    assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
+
+
+def test_a_double_click_on_submit_sends_the_action_once(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # send() set its busy flag only after awaiting the wallet's chain: a second submit in that
+    # gap went through too, and a double click deposited twice.
+    vault_address = busiest_vault(devnet)
+    me = devnet.depositor.address
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    page.dblclick('[data-testid="submit-deposit"]')
+    page.wait_for_selector('[data-testid="result-deposit"]')
+    page.wait_for_timeout(2000)  # room for a second send to show up
+    assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
+    assert len(wallet.sent) == sent0 + 2  # the exact approval, then the one deposit

@@ -72,11 +72,23 @@ export function esc(text) {
 
 /**
  * Parse a human amount ("1500.25") into token units, exactly.
- * Returns { value } or { error } (empty, not a number, zero, more decimals than the token has).
+ * Returns { value } or { error } (empty, not a number, zero, more decimals than the token has,
+ * an ambiguous comma). "0,5" is a decimal comma in much of the world and "1,500" is 1.5 there:
+ * reading either comma as a thousands separator would send 10 or 1000 times the amount meant.
+ * So a comma is taken only as this page writes amounts, groups of three before a '.'
+ * ("2,500.123457"); any other comma is refused, never dropped.
  */
 export function parseAmount(text, decimals) {
-  const t = String(text).trim().replaceAll(',', '').replaceAll('_', '')
+  let t = String(text).trim().replaceAll('_', '')
   if (t === '') return { error: 'Enter an amount.' }
+  if (t.includes(',')) {
+    if (!/^\d{1,3}(,\d{3})+\.\d+$/.test(t)) {
+      return {
+        error: `"${text}": write it without commas, with '.' for decimals (1500.25), or grouped as 1,500.25.`,
+      }
+    }
+    t = t.replaceAll(',', '')
+  }
   if (!/^\d+(\.\d*)?$|^\.\d+$/.test(t)) return { error: `"${text}" is not a number.` }
   const [int, frac = ''] = t.split('.')
   if (frac.length > decimals) {

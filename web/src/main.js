@@ -180,27 +180,31 @@ function showQueue(meta) {
 async function send(card, run) {
   if (state.busy) return
   if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.')
-  if (!state.account) {
-    try {
-      state.account = await connectWallet(state.wallet)
-      showAccount()
-      await refresh()
-    } catch (err) {
-      return alertBar(err.shortMessage || err.message)
-    }
-  }
-  const onChain = await ensureChain(state.wallet, state.config.chainId)
-  if (onChain !== state.config.chainId) {
-    return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
-  }
+  // Busy before the first await: a second submit (a double click, a double Enter) arriving
+  // while the wallet is asked for its account or chain must not send the action again.
   state.busy = true
   card.classList.add('busy')
+  let ran = false
   try {
+    if (!state.account) {
+      try {
+        state.account = await connectWallet(state.wallet)
+        showAccount()
+        await refresh()
+      } catch (err) {
+        return alertBar(err.shortMessage || err.message)
+      }
+    }
+    const onChain = await ensureChain(state.wallet, state.config.chainId)
+    if (onChain !== state.config.chainId) {
+      return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
+    }
+    ran = true
     await run()
   } finally {
     state.busy = false
     card.classList.remove('busy')
-    await refresh({ history: true })
+    if (ran) await refresh({ history: true })
   }
 }
 
