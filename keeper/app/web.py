@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from eth_utils.address import is_hex_address
 from web3 import Web3
 
 from keeper.chain.artifacts import load_abi
@@ -66,7 +67,8 @@ class WebConfig:
         vaults: Vault addresses from the addresses file (checksummed); the page adds the
             factory's registry to them.
         factory: The ``VaultFactory`` to list vaults from, if the file names one.
-        addresses: The addresses file as it was, for reference (token, feed, batcher ...).
+        addresses: The addresses file's addresses and chain id, for reference (token, feed,
+            batcher ...): never its other fields (a devnet's account keys, an operator's notes).
         history_blocks: How many blocks back the page reads events and samples NAV and delta.
         abis: ABI per name in :data:`ABIS`.
     """
@@ -153,10 +155,30 @@ def build_config(
         chain_id=chain_id,
         vaults=vaults,
         factory=factory,
-        addresses=addresses,
+        addresses=_public_addresses(addresses),
         history_blocks=history_blocks,
         abis=abis,
     )
+
+
+def _public_addresses(addresses: dict[str, Any]) -> dict[str, Any]:
+    """The entries of an addresses file that are addresses (or lists of them), and its chain id.
+
+    What the page may see for reference. Anything else, a nested section (the devnet's, with its
+    accounts' keys), a URL that may carry an API key, free text, is left out.
+    """
+
+    def is_address(value: Any) -> bool:
+        return isinstance(value, str) and is_hex_address(value)
+
+    def keep(key: str, value: Any) -> bool:
+        if key in ("chain_id", "chainId"):
+            return isinstance(value, int)
+        if isinstance(value, list):
+            return bool(value) and all(is_address(v) for v in value)
+        return is_address(value)
+
+    return {key: value for key, value in addresses.items() if keep(key, value)}
 
 
 def check_vaults(w3: Web3, config: WebConfig) -> None:

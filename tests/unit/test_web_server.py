@@ -155,3 +155,26 @@ def test_web_command_imports_no_devnet_backtest_or_plots() -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def test_config_hands_the_page_only_the_files_addresses() -> None:
+    # /api/config carried the addresses file as it is: the devnet's section with its accounts'
+    # keys, and any other field an operator keeps there. The page reads none of it.
+    usdc = "0x" + "33" * 20
+    cfg = build_config(
+        {
+            "vaults": [VAULT],
+            "usdc": usdc,
+            "chain_id": 7,
+            "devnet": {"accounts": [{"role": "keeper", "key": "0x" + "ab" * 32}]},
+            "note": "ops: call Alice",
+            "rpc_url": "https://user:secret@node.example",
+        },
+        rpc_url="http://127.0.0.1:8545",
+        chain_id=7,
+    )
+    body = json.dumps(cfg.to_json())
+    assert "ab" * 32 not in body
+    assert "secret" not in body
+    assert "Alice" not in body
+    assert cfg.to_json()["addresses"] == {"vaults": [VAULT], "usdc": usdc, "chain_id": 7}
