@@ -542,3 +542,14 @@ def test_devnet_up_refuses_the_addresses_file_of_another_running_devnet(tmp_path
         with pytest.raises(ConfigError, match=r"belongs to the devnet running at"):
             devnet_up(cfg, on_ready=started)
         assert path.read_text() == before
+
+
+def test_a_devnet_file_whose_node_does_not_answer_is_free_to_take(tmp_path: Path) -> None:
+    # A live PID (here this test's own) with a node that does not answer: a stale file, not an
+    # error ("cannot reach RPC" stopped the demo before it started).
+    from keeper.app.devnet_session import running_devnet
+
+    path = tmp_path / "devnet.json"
+    dead = f"http://127.0.0.1:{free_port()}"
+    path.write_text(json.dumps({"devnet": {"rpc_url": dead, "pid": os.getpid()}}))
+    assert running_devnet(path) is None
