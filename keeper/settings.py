@@ -61,8 +61,9 @@ def _address_problem(text: str) -> str | None:
     """
     if not is_hex_address(text):
         return f"{text!r} is not a 20-byte hex address"
-    digits = text[2:]
-    if digits != digits.lower() and digits != digits.upper() and not is_checksum_address(text):
+    digits = text[2:] if text[:2].lower() == "0x" else text
+    mixed = digits not in (digits.lower(), digits.upper())
+    if mixed and not is_checksum_address("0x" + digits):
         return (
             f"{text!r} has a mixed-case EIP-55 checksum that does not match (a typo?); "
             "write it in all lower case to skip the check"

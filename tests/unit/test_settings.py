@@ -113,6 +113,9 @@ def test_a_mixed_case_address_with_a_wrong_checksum_is_refused(
     assert checksum(good.lower(), "--vault") == good
     assert checksum("0x" + good[2:].upper(), "--vault") == good
     assert checksum(good, "--vault") == good
+    assert checksum(good[2:], "--vault") == good  # without its 0x, checked all the same
+    with pytest.raises(ConfigError, match="EIP-55"):
+        checksum(bad[2:], "--vault")
 
 
 def test_duplicate_vault_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
