@@ -12,7 +12,7 @@ reads itself, in the browser, from the RPC node. This server only hands it, at
 
 It binds to loopback unless told otherwise: the config holds the RPC URL, which for a hosted
 node may carry an API key. Static files come from :class:`http.server.SimpleHTTPRequestHandler`
-(its path translation refuses ``..``), every response is ``no-store`` so a rebuilt page is never
+(its path translation refuses ``..``; directories are never listed), every response is ``no-store`` so a rebuilt page is never
 served stale, and requests are logged at debug level only.
 """
 
@@ -22,6 +22,7 @@ import functools
 import ipaddress
 import json
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -235,6 +236,10 @@ class _Handler(SimpleHTTPRequestHandler):
             self.wfile.write(self.config_body)
             return
         super().do_GET()
+
+    def list_directory(self, path: str | os.PathLike[str]) -> None:
+        """No directory listings: a directory without an index.html is not found."""
+        self.send_error(HTTPStatus.NOT_FOUND, "File not found")
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)

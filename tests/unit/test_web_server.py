@@ -178,3 +178,15 @@ def test_config_hands_the_page_only_the_files_addresses() -> None:
     assert "secret" not in body
     assert "Alice" not in body
     assert cfg.to_json()["addresses"] == {"vaults": [VAULT], "usdc": usdc, "chain_id": 7}
+
+
+def test_server_lists_no_directory(dist: Path) -> None:
+    """A directory without an index.html is 404, not a listing of the built files."""
+    cfg = build_config({"vaults": [VAULT]}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
+    with WebServer(cfg, dist=dist, port=0) as server:
+        for path in ("assets/", "assets"):
+            status, _, body = _get(server.url + path)
+            assert status == 404, path
+            assert b"app.js" not in body
+        status, _, body = _get(server.url)
+        assert (status, body) == (200, b"<!doctype html><title>vaults</title>")
