@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from eth_abi import decode
 from eth_account import Account
 from web3 import Web3
 
 from keeper.chain.anvil import ANVIL_KEYS
+from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
 from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet
@@ -528,3 +530,270 @@ def test_a_double_click_on_submit_sends_the_action_once(
     page.wait_for_timeout(2000)  # room for a second send to show up
     assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
     assert len(wallet.sent) == sent0 + 2  # the exact approval, then the one deposit
+
+
+def _vault_open_for_deposits(devnet: Devnet) -> str:
+    me = devnet.depositor.address
+    for v in devnet.addresses["vaults"]:
+        if devnet.vault(v).functions.maxDeposit(me).call() > 0:
+            return str(v)
+    raise AssertionError("no vault takes deposits")
+
+
+def _approve_exactly(devnet: Devnet, vault_address: str, amount: int) -> None:
+    """The depositor's approval, outside the page: the page then sends the deposit alone."""
+    transact(devnet.w3, devnet.depositor, devnet.usdc.functions.approve(vault_address, amount))
+
+
+@pytest.mark.parametrize("how", ["cancelled", "repriced"])
+def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet, how: str
+) -> None:
+    # viem's receipt wait follows a replacement and resolves with the replacement's receipt: a
+    # deposit the wallet cancelled (a 0-value transfer to oneself in its nonce) showed as
+    # "confirmed". A cancelled action must say so; a sped-up one (same call, higher fee) is the
+    # action itself, confirmed under its new hash.
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    w3 = devnet.w3
+    _approve_exactly(devnet, vault_address, 10**6)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        page.wait_for_timeout(2500)  # the page's receipt wait has read the pending transaction
+        assert len(wallet.sent) == sent0 + 1
+        original = w3.eth.get_transaction(wallet.sent[-1])
+        cancel = how == "cancelled"
+        signed = devnet.depositor.sign_transaction(
+            {
+                "type": 2,
+                "chainId": w3.eth.chain_id,
+                "nonce": original["nonce"],
+                "to": me if cancel else original["to"],
+                "data": "0x" if cancel else original["input"],
+                "value": 0,
+                "gas": 21_000 if cancel else original["gas"],
+                "maxFeePerGas": 2 * original["maxFeePerGas"],
+                "maxPriorityFeePerGas": 2 * original["maxPriorityFeePerGas"],
+            }
+        )
+        replacement = w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    assert w3.eth.get_transaction_receipt(replacement)["status"] == 1
+    line = page.locator('[data-testid="tx-status"] li').first
+    if cancel:
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="cancelled"]')
+        assert "confirmed" not in tx_states(page)
+        assert _deposits_of(devnet, vault_address, me) == deposits0
+        assert page.locator('[data-testid="result-deposit"]').count() == 0
+        assert "cancelled" in line.inner_text().lower()
+    else:
+        result = page.wait_for_selector('[data-testid="result-deposit"]')
+        assert line.get_attribute("data-state") == "confirmed"
+        assert replacement[:6] in line.inner_text()
+        assert "sped up" in line.inner_text()
+        assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
+        assert int(result.get_attribute("data-assets")) == 10**6
+
+
+def test_a_receipt_wait_that_fails_is_said_not_left_pending(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The receipt wait was not guarded: when it threw (the RPC failing, viem's 3-minute timeout)
+    # the line stayed "pending" for good and the error went uncaught.
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 10**6)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
+    node = devnet.node.url.rstrip("/")
+
+    def fault(route: Any) -> None:
+        body = route.request.post_data_json
+        calls = body if isinstance(body, list) else [body]
+        if not any(c.get("method") in failing for c in calls):
+            route.continue_()
+            return
+        answer = route.fetch()
+        results = answer.json()
+        results = results if isinstance(results, list) else [results]
+        by_id = {c["id"]: c["method"] for c in calls}
+        out = [
+            {"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32000, "message": "injected"}}
+            if by_id.get(r["id"]) in failing
+            else r
+            for r in results
+        ]
+        route.fulfill(response=answer, json=out if isinstance(body, list) else out[0])
+
+    page.route(lambda url: url.rstrip("/") == node, fault)
+    page.click('[data-testid="submit-deposit"]')
+    sel = '[data-testid="tx-status"] li[data-state="unknown"]'
+    page.wait_for_selector(sel, timeout=90_000)
+    text = page.inner_text(sel)
+    assert wallet.sent[-1][:6] in text
+    assert "check" in text
+    # The deposit was sent once and mined; the page could not read its receipt, and says that
+    # rather than calling it failed or confirmed.
+    assert len(wallet.sent) == sent0 + 1
+    assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
+    assert "confirmed" not in tx_states(page)
+
+
+def test_the_wrong_chain_alert_clears_once_the_wallet_is_on_the_vaults_chain(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The alert stayed up after the wallet moved to the right chain, and a send refused for the
+    # chain left no way to tell the wallet had since switched.
+    vault_address = _vault_open_for_deposits(devnet)
+    open_vault(page, server, vault_address)
+    page.evaluate("window.__walletRefuseSwitch = true; window.__walletSetChain('0x1')")
+    page.click('[data-testid="connect"]')
+    alert = page.locator('[data-testid="alert"]')
+    alert.wait_for(state="visible")
+    assert "chain 1" in alert.inner_text()
+    page.evaluate("window.__walletSetChain(null)")
+    alert.wait_for(state="hidden")
+
+    page.evaluate("window.__walletSetChain('0x1')")
+    alert.wait_for(state="visible")
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_function(
+        "document.querySelector('[data-testid=alert]')?.textContent.includes('switch it to chain')"
+    )
+    assert len(wallet.sent) == sent0
+    page.evaluate("window.__walletRefuseSwitch = false")
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_selector('[data-testid="result-deposit"]')
+    assert alert.is_hidden()
+    assert len(wallet.sent) > sent0
+
+
+def _feed(devnet: Devnet, vault_address: str) -> Any:
+    address = devnet.vault(vault_address).functions.oracle().call()
+    return devnet.w3.eth.contract(address=address, abi=load_artifact("MockV3Aggregator").abi)
+
+
+def _holder(devnet: Devnet, vault_address: str) -> str:
+    """The vault's depositor with the most shares (worth at least one token unit)."""
+    vault = devnet.vault(vault_address)
+    owners = {e["args"]["owner"] for e in vault.events.Deposit().get_logs(from_block=0)}
+    holder = max(sorted(owners), key=lambda o: vault.functions.balanceOf(o).call())
+    assert vault.functions.previewRedeem(vault.functions.balanceOf(holder).call()).call() > 0
+    return str(holder)
+
+
+def _refresh(page: Any, devnet: Devnet) -> None:
+    page.click('[data-testid="refresh"]')
+    page.wait_for_selector(f'#main[data-block="{devnet.w3.eth.block_number}"]')
+
+
+def _exits(page: Any) -> tuple[str, str]:
+    """The page's instant-exit state ("true"/"false") and its note on why they are closed."""
+    state = str(page.get_attribute('[data-testid="exits-open"]', "data-raw"))
+    note = page.locator('[data-testid="exits-closed"]')
+    return state, note.inner_text() if note.count() else ""
+
+
+def test_an_expired_series_awaiting_settlement_closes_exits_on_the_page(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # "Free for instant exits" and "Status: active" ignored the vault's other exit closures: the
+    # page showed the free quote as free while maxWithdraw was 0 for everyone.
+    admin = Account.from_key(ANVIL_KEYS[0])
+    w3 = devnet.w3
+    vaults = [
+        v for v in devnet.addresses["vaults"] if devnet.vault(v).functions.openSeries().call()
+    ]
+    assert vaults, "a vault with open options"
+    vault_address = str(vaults[0])
+    vault = devnet.vault(vault_address)
+    series = vault.functions.openSeries().call()
+    first = min(series, key=lambda s: s[4])
+    now = w3.eth.get_block("latest")["timestamp"]
+    if first[4] > now:
+        devnet.rpc("evm_setNextBlockTimestamp", first[4] + 1)
+    feed = _feed(devnet, vault_address)
+    transact(w3, admin, feed.functions.updateAnswer(feed.functions.latestAnswer().call()))
+    holder = _holder(devnet, vault_address)
+    assert vault.functions.freeQuote().call() > 0
+    assert vault.functions.maxWithdraw(holder).call() == 0, "exits wait for the settlement"
+    assert vault.functions.maxDeposit(holder).call() == 0
+
+    open_vault(page, server, vault_address)
+    assert raw(page, "free-instant") == 0
+    state, text = _exits(page)
+    assert state == "false"
+    assert "expired" in text
+    assert f"#{first[0]}" in text
+    assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "false"
+    page.screenshot(path=str(SCREENSHOTS / "web-exits-closed.png"))
+
+
+def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    admin = Account.from_key(ANVIL_KEYS[0])
+    w3 = devnet.w3
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    if vault.functions.openSeries().call():
+        settle_everything(devnet, vault_address)  # no expired series closes its exits
+    now = w3.eth.get_block("latest")["timestamp"]
+    assert vault.functions.hedgeInventory().call() > 0 or vault.functions.openSeries().call(), (
+        "the vault's NAV depends on the price, so a stale oracle closes its exits"
+    )
+    holder = _holder(devnet, vault_address)
+    feed = _feed(devnet, vault_address)
+    answer = feed.functions.latestAnswer().call()
+    heartbeat = vault.functions.thresholds().call()[7]
+    queue = devnet.queue(vault_address)
+    open_vault(page, server, vault_address)
+    assert _exits(page) == ("true", "")
+    try:
+        # Paused: deposits close, exits stay open.
+        pauser = vault.functions.PAUSER_ROLE().call()
+        transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
+        transact(w3, admin, vault.functions.pause())
+        assert vault.functions.maxWithdraw(holder).call() > 0
+        _refresh(page, devnet)
+        assert _exits(page)[0] == "true"
+        assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "false"
+        reserved = vault.functions.previewMint(queue.functions.totalPending().call()).call()
+        free = vault.functions.freeQuote().call()
+        assert raw(page, "free-instant") == max(free - reserved, 0) > 0
+        # Paused and stale: exits close too (maxDeposit is 0 for the pause alone, so the page
+        # reads the oracle as the vault does).
+        round_id = feed.functions.latestRound().call() + 1
+        stale = now - heartbeat - 1
+        transact(w3, admin, feed.functions.updateRoundData(round_id, answer, stale, stale))
+        assert vault.functions.maxWithdraw(holder).call() == 0
+        _refresh(page, devnet)
+        state, text = _exits(page)
+        assert state == "false"
+        assert "stale" in text
+        assert raw(page, "free-instant") == 0
+        # Unpaused, still stale: closed, as the vault's own maxDeposit says.
+        transact(w3, admin, vault.functions.unpause())
+        _refresh(page, devnet)
+        assert _exits(page)[0] == "false"
+        assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "false"
+    finally:
+        if vault.functions.paused().call():
+            transact(w3, admin, vault.functions.unpause())
+        transact(w3, admin, feed.functions.updateAnswer(answer))
+    _refresh(page, devnet)
+    assert _exits(page)[0] == "true"
+    assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "true"

@@ -11,6 +11,16 @@
   let connected = false
   let id = 0
   const listeners = {}
+  const emit = (event, value) => (listeners[event] || []).forEach((fn) => fn(value))
+  // A test can put the wallet on another chain (window.__walletSetChain('0x1'); null = the
+  // node's own) and have it refuse to switch (window.__walletRefuseSwitch = true), as a user
+  // who declines the wallet's prompt.
+  let chainOverride = null
+  window.__walletRefuseSwitch = false
+  window.__walletSetChain = async (hex) => {
+    chainOverride = hex
+    emit('chainChanged', hex ?? (await forward('eth_chainId')))
+  }
   async function forward(method, params) {
     const res = await fetch(rpcUrl, {
       method: 'POST',
@@ -32,12 +42,19 @@
       switch (method) {
         case 'eth_requestAccounts':
           connected = true
-          ;(listeners.accountsChanged || []).forEach((fn) => fn([account]))
+          emit('accountsChanged', [account])
           return [account]
         case 'eth_accounts':
           return connected ? [account] : []
-        case 'wallet_switchEthereumChain':
+        case 'eth_chainId':
+          return chainOverride ?? forward(method, params)
+        case 'wallet_switchEthereumChain': {
+          if (window.__walletRefuseSwitch) throw Object.assign(new Error('User rejected the request.'), { code: 4001 })
+          const real = await forward('eth_chainId')
+          if (BigInt(params[0].chainId) !== BigInt(real)) throw Object.assign(new Error('Unrecognized chain.'), { code: 4902 })
+          if (chainOverride !== null) await window.__walletSetChain(null)
           return null
+        }
         case 'eth_sendTransaction':
           if (!connected) throw Object.assign(new Error('not connected'), { code: 4100 })
           return window.__walletSend(params[0])

@@ -81,10 +81,15 @@ export async function previewOf(ctx, key, text) {
   html += ` <span class="muted">(${a.preview} at block ${blockNumber}; the mined amount differs if the NAV moves first)</span>`
   const pos = ctx.snapshot?.position
   const notes = []
+  const gates = ctx.snapshot?.gates
+  if (gates && key === 'deposit' && !gates.depositsOpen) notes.push(`Deposits are closed now (${esc(gates.deposits)}): the vault will refuse it.`)
+  if (gates && key !== 'deposit' && !gates.exitsOpen) notes.push(`Instant exits are closed now (${esc(gates.exits)}): the vault will refuse it.`)
   if (pos) {
     if (key === 'deposit') {
       if (value > pos.assetBalance) notes.push(`You hold only ${A(pos.assetBalance)}.`)
       else if (pos.allowance < value) notes.push(`Approves exactly ${A(value)} first (allowance now ${A(pos.allowance)}).`)
+    } else if (gates?.exitsOpen === false) {
+      // The closure, said above, is why the limits are 0.
     } else if (key === 'withdraw' && value > pos.maxWithdraw) {
       notes.push(`Above your maxWithdraw (${A(pos.maxWithdraw)} now): the vault will refuse it.`)
     } else if (key === 'redeem' && value > pos.maxRedeem) {
@@ -141,8 +146,34 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
     setLine(li, why.kind === 'rejected' ? 'rejected' : 'failed', `${esc(label)}: ${why.html}`)
     return null
   }
-  setLine(li, 'pending', `${esc(label)}: pending <code title="${esc(hash)}">${esc(short(hash))}</code>`)
-  const receipt = await client.waitForTransactionReceipt({ hash })
+  const code = (h) => `<code title="${esc(h)}">${esc(short(h))}</code>`
+  setLine(li, 'pending', `${esc(label)}: pending ${code(hash)}`)
+  // The wallet may replace the transaction in its nonce: viem then resolves with the
+  // replacement's receipt, and `onReplaced` says why. Only a repriced replacement (the same call
+  // at a higher fee, a wallet's "speed up") is this action.
+  let replaced = null
+  let receipt
+  try {
+    receipt = await client.waitForTransactionReceipt({ hash, onReplaced: (r) => (replaced = r) })
+  } catch (err) {
+    setLine(
+      li,
+      'unknown',
+      `${esc(label)}: sent as ${code(hash)}, but the page could not confirm it (${esc(err.shortMessage || err.message)}). It may still be mined: check it in your wallet or an explorer before you send it again.`,
+    )
+    return null
+  }
+  if (replaced && replaced.reason !== 'repriced') {
+    const what = replaced.reason === 'cancelled' ? 'cancelled in your wallet' : 'replaced in your wallet by another transaction'
+    setLine(
+      li,
+      replaced.reason === 'cancelled' ? 'cancelled' : 'replaced',
+      `${esc(label)}: ${what} (${code(receipt.transactionHash)}, block ${receipt.blockNumber}); this action was not done.`,
+    )
+    return null
+  }
+  const mined = receipt.transactionHash
+  const sped = replaced ? ` sped up in your wallet as ${code(mined)}` : ''
   if (receipt.status !== 'success') {
     let why = 'the vault gave no reason'
     try {
@@ -150,13 +181,13 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
     } catch (err) {
       why = explain(err, meta, unit, errors).html
     }
-    setLine(li, 'reverted', `${esc(label)}: reverted in block ${receipt.blockNumber}: ${why}`)
+    setLine(li, 'reverted', `${esc(label)}:${sped} reverted in block ${receipt.blockNumber}: ${why}`)
     return null
   }
   setLine(
     li,
     'confirmed',
-    `${esc(label)}: confirmed in block ${receipt.blockNumber} <span class="muted">(gas ${receipt.gasUsed.toLocaleString('en-US')}, <code title="${esc(hash)}">${esc(short(hash))}</code>)</span>`,
+    `${esc(label)}:${sped} confirmed in block ${receipt.blockNumber} <span class="muted">(gas ${receipt.gasUsed.toLocaleString('en-US')}, ${code(mined)})</span>`,
   )
   li.dataset.block = String(receipt.blockNumber)
   return { receipt, li }

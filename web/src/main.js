@@ -70,10 +70,7 @@ function setupWallet() {
   button.addEventListener('click', async () => {
     try {
       state.account = await connectWallet(state.wallet)
-      const onChain = await ensureChain(state.wallet, state.config.chainId)
-      if (onChain !== state.config.chainId) {
-        alertBar(`Your wallet is on chain ${onChain}; these vaults are on chain ${state.config.chainId}. Switch networks to send.`)
-      }
+      chainAlert(await ensureChain(state.wallet, state.config.chainId))
     } catch (err) {
       alertBar(err.shortMessage || err.message)
     }
@@ -90,6 +87,7 @@ function setupWallet() {
     })
     .catch(() => {})
   const provider = injected()
+  provider.on?.('chainChanged', (hex) => chainAlert(Number(hex)))
   provider.on?.('accountsChanged', (accounts) => {
     state.account = accounts?.[0] ?? null
     showAccount()
@@ -103,7 +101,8 @@ function showAccount() {
   $('#connect').textContent = state.account ? 'Connected' : 'Connect wallet'
 }
 
-function alertBar(text) {
+/** The bar at the top of the page; `kind` 'chain' is the wrong-chain alert, cleared by chainAlert. */
+function alertBar(text, kind = 'error') {
   let bar = $('.alert')
   if (!bar) {
     bar = document.createElement('div')
@@ -112,6 +111,18 @@ function alertBar(text) {
     document.body.prepend(bar)
   }
   bar.textContent = text
+  bar.dataset.kind = kind
+}
+
+/** Show the wrong-chain alert while the wallet is on `chainId`, else take it down. */
+function chainAlert(chainId) {
+  if (chainId !== state.config.chainId) {
+    alertBar(`Your wallet is on chain ${chainId}; these vaults are on chain ${state.config.chainId}. Switch networks to send.`, 'chain')
+    return false
+  }
+  const bar = $('.alert')
+  if (bar?.dataset.kind === 'chain') bar.remove()
+  return true
 }
 
 function renderNav() {
@@ -196,8 +207,8 @@ async function send(card, run) {
       }
     }
     const onChain = await ensureChain(state.wallet, state.config.chainId)
-    if (onChain !== state.config.chainId) {
-      return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`)
+    if (!chainAlert(onChain)) {
+      return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`, 'chain')
     }
     ran = true
     await run()
@@ -336,6 +347,15 @@ function stat(label, value, testid, raw, title = '') {
   return `<div class="stat"><span>${esc(label)}</span><b data-testid="${testid}" data-raw="${esc(raw)}" title="${esc(title)}">${esc(value)}</b></div>`
 }
 
+/** Paused or active, then whether deposits and instant exits are open (the reason in the title). */
+function statusStat(s) {
+  const g = s.gates
+  const gate = (label, open, testid, why) =>
+    `<small data-testid="${testid}" data-raw="${open}" class="${open ? 'open' : 'closed'}" title="${esc(why ?? '')}">${label} ${open ? 'open' : 'closed'}</small>`
+  return `<div class="stat"><span>Status</span><b data-testid="paused" data-raw="${s.paused}">${s.paused ? 'paused' : 'active'}</b>
+${gate('deposits', g.depositsOpen, 'deposits-open', g.deposits)} ${gate('exits', g.exitsOpen, 'exits-open', g.exits)}</div>`
+}
+
 function renderStats(meta, s) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   $('#stats').innerHTML = [
@@ -343,7 +363,7 @@ function renderStats(meta, s) {
     stat('Share price', `${fmt(s.sharePrice, meta.assetDecimals + PRICE_EXTRA_DECIMALS)} ${meta.assetSymbol}`, 'share-price', s.sharePrice, 'convertToAssets(1,000,000 shares) / 1,000,000, rounded down'),
     stat('Shares outstanding', fmtShort(s.totalSupply, meta.shareDecimals, 2), 'supply', s.totalSupply, fmt(s.totalSupply, meta.shareDecimals)),
     stat('Oracle price', usd8(s.valuationPrice), 'price', s.valuationPrice),
-    stat('Status', s.paused ? 'paused' : 'active', 'paused', String(s.paused)),
+    statusStat(s),
     stat('Block', `${s.blockNumber} · ${utc(s.block.timestamp)}`, 'block', s.blockNumber),
   ].join('')
 }
@@ -351,25 +371,30 @@ function renderStats(meta, s) {
 function renderLiquidity(meta, s) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   const reserved = s.queue ? s.queue.reserved : 0n
-  const instant = s.freeQuote > reserved ? s.freeQuote - reserved : 0n
+  const unreserved = s.freeQuote > reserved ? s.freeQuote - reserved : 0n
+  const instant = s.gates.exitsOpen ? unreserved : 0n
+  const shut = unreserved - instant
   const held = s.freeQuote > reserved ? reserved : s.freeQuote
   const total = s.freeQuote + s.lockedCollateral
   const pct = (x) => (total > 0n ? Number((x * 10000n) / total) / 100 : 0)
   const queueRows = s.queue
-    ? `<dt>Reserved for the redemption queue</dt><dd data-testid="reserved" data-raw="${reserved}" title="the queue's shares at NAV, rounded up (previewMint)">${esc(A(reserved))}</dd>
-<dt>Free for instant exits</dt><dd data-testid="free-instant" data-raw="${instant}">${esc(A(instant))}</dd>`
+    ? `<dt>Reserved for the redemption queue</dt><dd data-testid="reserved" data-raw="${reserved}" title="the queue's shares at NAV, rounded up (previewMint)">${esc(A(reserved))}</dd>`
+    : ''
+  const closed = s.gates.exits
+    ? `<p class="note" data-testid="exits-closed">Instant exits are closed: ${esc(s.gates.exits)}. The vault pays none until this clears${s.queue ? '; the redemption queue still takes requests' : ''}.</p>`
     : ''
   $('#liquidity').innerHTML = `<h2>Liquidity</h2>
-<div class="bar" title="free for instant exits ${pct(instant)}%, reserved for the queue ${pct(held)}%, locked ${pct(s.lockedCollateral)}%"><i style="width:${pct(instant)}%"></i><i class="reserved" style="width:${pct(held)}%"></i></div>
+<div class="bar" title="free for instant exits ${pct(instant)}%,${shut ? ` free but exits closed ${pct(shut)}%,` : ''} reserved for the queue ${pct(held)}%, locked ${pct(s.lockedCollateral)}%"><i style="width:${pct(instant)}%"></i><i class="shut" style="width:${pct(shut)}%"></i><i class="reserved" style="width:${pct(held)}%"></i></div>
 <dl class="kv">
 <dt>Free quote (not locked, not owed)</dt><dd data-testid="free" data-raw="${s.freeQuote}">${esc(A(s.freeQuote))}</dd>
 ${queueRows}
+<dt>Free for instant exits</dt><dd data-testid="free-instant" data-raw="${instant}" title="${s.queue ? 'free quote less the reserve' : 'free quote'}; 0 while exits are closed">${esc(A(instant))}</dd>
 <dt>Locked (max payoff of open options)</dt><dd data-testid="locked" data-raw="${s.lockedCollateral}">${esc(A(s.lockedCollateral))}</dd>
 <dt>Quote held</dt><dd data-raw="${s.quoteBalance}">${esc(A(s.quoteBalance))}</dd>
 <dt>Hedge inventory</dt><dd data-testid="inventory" data-raw="${s.hedgeInventory}">${esc(wad(s.hedgeInventory))} ${esc(meta.underlyingSymbol)}</dd>
 <dt>Options value (owed, model)</dt><dd data-raw="${s.optionsValue}">${esc(A(s.optionsValue))}</dd>
 <dt>Settled, unpaid</dt><dd data-raw="${s.settledUnpaid}">${esc(A(s.settledUnpaid))}</dd>
-</dl>`
+</dl>${closed}`
 }
 
 function renderPosition(meta, s) {

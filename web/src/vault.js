@@ -1,8 +1,12 @@
 // Everything the page shows about a vault, read over the public client: one snapshot of the
 // vault now, its history over the last `historyBlocks` blocks (state sampled at past blocks,
 // plus its events), and its recent rebalances with each transaction's gas and L1 fee.
-import { getAddress, toEventSelector } from 'viem'
+import { getAddress, parseAbi, toEventSelector, zeroAddress } from 'viem'
+import { utc } from './format.js'
 import { detectQueue, readQueue } from './queue.js'
+
+//: Chainlink's AggregatorV3Interface, the part the vault's oracle checks read.
+const FEED_ABI = parseAbi(['function latestRoundData() view returns (uint80, int256, uint256, uint256, uint80)'])
 
 const MAX_SAMPLES = 48
 //: The share price is read as the value of PRICE_SHARES shares, so it has 6 more decimals than
@@ -39,12 +43,14 @@ export async function listVaults(client, config) {
 export async function readMeta(client, config, address) {
   const abi = config.abis.vault
   const r = (functionName, args) => client.readContract({ address, abi, functionName, args })
-  const [name, symbol, shareDecimals, asset, underlying] = await Promise.all([
+  const [name, symbol, shareDecimals, asset, underlying, oracle, sequencerFeed] = await Promise.all([
     r('name'),
     r('symbol'),
     r('decimals'),
     r('asset'),
     r('underlying'),
+    r('oracle'),
+    r('sequencerFeed'),
   ])
   const erc20 = config.abis.erc20
   const [assetSymbol, assetDecimals, underlyingSymbol] = await Promise.all([
@@ -63,6 +69,8 @@ export async function readMeta(client, config, address) {
     assetDecimals: Number(assetDecimals),
     underlying,
     underlyingSymbol,
+    oracle,
+    sequencerFeed,
     oneShare: 10n ** BigInt(shareDecimals),
     priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
     queue,
@@ -95,15 +103,26 @@ export async function readSnapshot(client, config, meta, account) {
     'paused',
     'lastRebalance',
   ]
+  // A feed that reverts is unusable, as the vault's own checks treat it.
+  const round = (feed) =>
+    feed === zeroAddress
+      ? null
+      : client
+          .readContract({ address: feed, abi: FEED_ABI, functionName: 'latestRoundData', blockNumber })
+          .then(([, answer, startedAt, updatedAt]) => ({ ok: true, answer, startedAt, updatedAt }))
+          .catch(() => ({ ok: false }))
   const values = await Promise.all([
     ...names.map((n) => r(n)),
     r('convertToAssets', [meta.priceShares]),
     client.getBlock({ blockNumber }),
+    r('maxDeposit', [zeroAddress]),
+    round(meta.oracle),
+    round(meta.sequencerFeed),
   ])
   const s = Object.fromEntries(names.map((n, i) => [n, values[i]]))
-  s.sharePrice = values[names.length]
-  s.block = values[names.length + 1]
-  s.blockNumber = blockNumber
+  const [sharePrice, block, maxDeposit, oracleRound, sequencerRound] = values.slice(names.length)
+  Object.assign(s, { sharePrice, block, blockNumber, maxDeposit })
+  s.gates = gates(s, oracleRound, sequencerRound)
   s.greeks = await Promise.all(
     s.openSeries.map((x) =>
       r('seriesGreeks', [x.id]).then(
@@ -139,6 +158,57 @@ export async function readSnapshot(client, config, meta, account) {
     }
   }
   return s
+}
+
+/**
+ * Whether the vault takes deposits and pays instant exits at this block, and why not.
+ *
+ * The vault closes both while its NAV cannot be trusted (a price-dependent book and an oracle
+ * that is stale, not positive or behind a down sequencer: RebalanceRules.oracleStatus) and while
+ * an expired series waits for settlement (it is valued at its maximum payoff until then);
+ * pausing closes deposits only. Its own `maxDeposit` answers for deposits. While it is not
+ * paused that answer also settles exits (the same checks less the pause); while it is paused
+ * the page reads the feeds and the expiries as the vault does.
+ */
+export function gates(s, oracleRound, sequencerRound) {
+  const now = s.block.timestamp
+  const t = s.thresholds
+  const why = []
+  const expired = s.openSeries.filter((x) => x.expiry <= now && x.size > 0n)
+  if (expired.length) {
+    const ids = expired.map((x) => `#${x.id}`).join(', ')
+    why.push(`series ${ids} expired at ${utc(expired[0].expiry)} and await${expired.length > 1 ? '' : 's'} settlement`)
+  }
+  if (s.hedgeInventory !== 0n || s.openSeries.length) {
+    const problem = oracleProblem(oracleRound, sequencerRound, now, t)
+    if (problem) why.push(problem)
+  }
+  let exitsOpen = why.length === 0
+  const depositsOpen = s.maxDeposit > 0n
+  if (!s.paused && exitsOpen !== depositsOpen) {
+    // The vault's answer wins over the page's reading of it.
+    exitsOpen = depositsOpen
+    why.length = 0
+    if (!exitsOpen) why.push('the vault reports them closed (maxDeposit is 0 while it is not paused)')
+  }
+  const exits = exitsOpen ? null : why.join('; ')
+  const deposits = depositsOpen ? null : [s.paused ? 'the vault is paused' : null, exits].filter(Boolean).join('; ')
+  return { depositsOpen, exitsOpen, deposits, exits }
+}
+
+function oracleProblem(oracle, sequencer, now, t) {
+  if (sequencer) {
+    if (!sequencer.ok || sequencer.answer !== 0n || sequencer.startedAt === 0n) return 'the L2 sequencer is down'
+    if (now <= sequencer.startedAt + BigInt(t.sequencerGracePeriod)) {
+      return `the L2 sequencer came back at ${utc(sequencer.startedAt)}: grace period until ${utc(sequencer.startedAt + BigInt(t.sequencerGracePeriod))}`
+    }
+  }
+  if (!oracle?.ok) return 'the price oracle does not answer'
+  if (oracle.answer <= 0n) return `the price oracle's answer is ${oracle.answer}, not positive`
+  if (now > oracle.updatedAt + BigInt(t.oracleHeartbeat)) {
+    return `the price oracle is stale: last update ${utc(oracle.updatedAt)}, heartbeat ${t.oracleHeartbeat} s`
+  }
+  return null
 }
 
 //: The vault events the history is read from (their ABI comes from the built contracts).
