@@ -32,6 +32,8 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
 from keeper.chain.artifacts import load_abi
+from keeper.chain.lens import OracleState
+from keeper.chain.oracle import oracle_fault_reason
 from keeper.chain.vaults import queue_unrequested, validate_vaults
 from keeper.errors import ExecutionError
 from keeper.execution.decode import ErrorDecoder
@@ -202,6 +204,7 @@ class VaultClient:
             "max_deposit": int(f.maxDeposit(self.address).call()),
             "thresholds": dict(zip(_THRESHOLD_FIELDS, (int(x) for x in t), strict=True)),
         }
+        out.update(self.gates())
         if owner is not None:
             out["owner"] = owner
             out["shares"] = int(f.balanceOf(owner).call())
@@ -222,6 +225,86 @@ class VaultClient:
                 out["queue_claimable_shares"] = int(q.claimableRedeemRequest(0, owner).call())
                 out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call())
         return out
+
+    def gates(self) -> dict[str, Any]:
+        """Whether the vault takes deposits and pays instant exits now, and why not.
+
+        The vault closes both while its NAV cannot be trusted (a price-dependent book and an
+        oracle that is stale, not positive or behind a down sequencer) and while an expired series
+        waits for settlement; pausing closes deposits only. Its ``maxDeposit`` answers for
+        deposits, and while it is not paused for exits too (the same checks less the pause);
+        while it is paused the feeds and expiries are read as the vault reads them
+        (:func:`keeper.chain.oracle.oracle_fault_reason`). All reads are at one block.
+        """
+        f = self.vault.functions
+        block = self.w3.eth.get_block("latest")
+        at = int(block["number"])
+        now = int(block["timestamp"])
+        paused = bool(f.paused().call(block_identifier=at))
+        deposits_open = int(f.maxDeposit(self.address).call(block_identifier=at)) > 0
+        series = f.openSeries().call(block_identifier=at)
+        why: list[str] = []
+        expired = [s for s in series if int(s[4]) <= now and int(s[5]) > 0]
+        if expired:
+            ids = ", ".join(f"#{int(s[0])}" for s in expired)
+            why.append(
+                f"series {ids} expired and await{'s' if len(expired) == 1 else ''} settlement"
+            )
+        if series or int(f.hedgeInventory().call(block_identifier=at)) != 0:
+            verdict = self._oracle_verdict(at, now)
+            if verdict is not None:
+                why.append(verdict)
+        exits_open = not why
+        if not paused and exits_open != deposits_open:
+            # The vault's own answer wins over this reading of it.
+            exits_open = deposits_open
+            why = [] if exits_open else ["the vault reports them closed (maxDeposit is 0)"]
+        exits = None if exits_open else "; ".join(why)
+        deposits = None
+        if not deposits_open:
+            deposits = "; ".join(x for x in ("the vault is paused" if paused else "", exits) if x)
+        return {
+            "deposits_open": deposits_open,
+            "exits_open": exits_open,
+            "deposits_closed_because": deposits,
+            "exits_closed_because": exits,
+        }
+
+    def _oracle_verdict(self, at: int, now: int) -> str | None:
+        """The vault's oracle check at block ``at``: ``None`` when it passes, else the reason."""
+        f = self.vault.functions
+        t = f.thresholds().call(block_identifier=at)
+        sequencer = str(f.sequencerFeed().call(block_identifier=at))
+        price_round = self._round(str(f.oracle().call(block_identifier=at)), at)
+        seq_round = self._round(sequencer, at) if int(sequencer, 16) != 0 else None
+        # A feed that reverts is unusable: a zero answer, a sequencer that is down.
+        state = OracleState(
+            round_id=0,
+            answer=price_round[1] if price_round else 0,
+            updated_at=price_round[3] if price_round else 0,
+            decimals=8,
+            sequencer_down=seq_round is None or seq_round[1] != 0,
+            sequencer_started_at=seq_round[2] if seq_round else 0,
+        )
+        verdict = oracle_fault_reason(
+            state,
+            has_sequencer=int(sequencer, 16) != 0,
+            heartbeat=int(t[7]),
+            grace=int(t[8]),
+            now=now,
+        )
+        return None if verdict.ok else verdict.reason
+
+    def _round(self, feed: str, at: int) -> tuple[int, int, int, int, int] | None:
+        """``latestRoundData()`` of ``feed`` at block ``at``, or ``None`` when it reverts."""
+        contract = self.w3.eth.contract(
+            address=Web3.to_checksum_address(feed), abi=list(load_abi("AggregatorV3Interface"))
+        )
+        try:
+            r = contract.functions.latestRoundData().call(block_identifier=at)
+        except (ContractLogicError, Web3Exception, ValueError):
+            return None
+        return (int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
 
     # -- actions ----------------------------------------------------------------------------
     def deposit(self, signer: LocalAccount, assets: int) -> ActionReport:

@@ -265,6 +265,14 @@ def vault_command(args: argparse.Namespace) -> int:
     return 0
 
 
+_PAUSED = "yes (no deposits, writing or rebalancing; exits stay open)"
+_QUEUE_OPEN = " (the redemption queue still takes requests)"
+
+
+def _gate(is_open: bool, because: str | None) -> str:
+    return "open" if is_open else f"closed: {because}"
+
+
 def format_info(info: dict[str, Any]) -> str:
     """Render ``VaultClient.info`` for people."""
     ad, sd, sym = info["asset_decimals"], info["share_decimals"], info["asset_symbol"]
@@ -287,7 +295,10 @@ def format_info(info: dict[str, Any]) -> str:
         f"band {format_units(t['band'], 18)}, interval {t['min_interval']}..{t['max_interval']} s, "
         f"max trade {format_units(t['max_trade'], 18)}, slippage {t['max_slippage_bps']} bps, "
         f"oracle gap {t['max_oracle_gap_bps']} bps",
-        f"paused       {'yes (no writing or rebalancing)' if info['paused'] else 'no'}",
+        f"paused       {_PAUSED if info['paused'] else 'no'}",
+        f"deposits     {_gate(info['deposits_open'], info['deposits_closed_because'])}",
+        f"exits        {_gate(info['exits_open'], info['exits_closed_because'])}"
+        + (_QUEUE_OPEN if not info["exits_open"] and info.get("redemption_queue") else ""),
     ]
     if "owner" in info:
         lines += [

@@ -323,3 +323,65 @@ def test_redeem_of_shares_worth_nothing_is_refused_before_sending(
     assert "request-redeem refused" in line
     assert "worth 0 USDC" in line
     assert e.w3.eth.get_transaction_count(me) == nonce
+
+
+def test_info_says_when_deposits_and_exits_close_and_why(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `vault info` gave the free quote and "paused: no" while the vault paid no exit: a stale
+    # oracle (with a book that depends on the price) or an expired series closes exits and
+    # deposits, and pausing closes deposits (the table said only "no writing or rebalancing").
+    v = e.vault
+    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+
+    def info() -> tuple[dict[str, object], str]:
+        assert _cli(e, "info", "--json") == 0
+        data = json.loads(capsys.readouterr().out)
+        assert _cli(e, "info") == 0
+        return data, capsys.readouterr().out
+
+    data, table = info()
+    assert (data["deposits_open"], data["exits_open"]) == (True, True)
+    assert data["deposits_closed_because"] is None
+    assert "deposits     open" in table
+    assert "exits        open" in table
+
+    price = int(v.functions.valuationPrice().call())
+    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    terms = (0, price, 100 * 10**8, expiry, 10**17)
+    premium, _ = premium_bounds(e.w3, v, *terms)
+    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
+    transact(e.w3, buyer, e.usdc.functions.approve(v.address, premium))
+    transact(e.w3, desk, signed_write(e.w3, v, buyer, *terms, premium))
+    e.w3.provider.make_request("evm_increaseTime", [3 * 86_400])  # type: ignore[arg-type]
+    e.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert v.functions.maxWithdraw(e.depositor.address).call() == 0
+    assert v.functions.freeQuote().call() > 0
+    data, table = info()
+    assert (data["deposits_open"], data["exits_open"]) == (False, False)
+    assert "heartbeat" in str(data["exits_closed_because"])
+    assert "exits        closed: oracle answer is" in table
+
+    # A fresh round reopens both; pausing then closes deposits alone.
+    feed = e.w3.eth.contract(
+        address=v.functions.oracle().call(), abi=load_artifact("MockV3Aggregator").abi
+    )
+    transact(e.w3, admin, feed.functions.updateAnswer(price))
+    transact(e.w3, admin, v.functions.grantRole(v.functions.PAUSER_ROLE().call(), admin.address))
+    transact(e.w3, admin, v.functions.pause())
+    data, table = info()
+    assert (data["deposits_open"], data["exits_open"]) == (False, True)
+    assert data["deposits_closed_because"] == "the vault is paused"
+    assert "deposits     closed: the vault is paused" in table
+    assert "exits        open" in table
+
+    # Past the expiry, with a fresh round: the series awaits settlement.
+    transact(e.w3, admin, v.functions.unpause())
+    e.w3.provider.make_request("evm_setNextBlockTimestamp", [expiry + 1])  # type: ignore[arg-type]
+    transact(e.w3, admin, feed.functions.updateAnswer(price))
+    data, table = info()
+    assert (data["deposits_open"], data["exits_open"]) == (False, False)
+    assert "awaits settlement" in str(data["exits_closed_because"])
+    assert "series #" in table
