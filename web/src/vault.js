@@ -177,7 +177,12 @@ export function gates(s, oracleRound, sequencerRound) {
   const expired = s.openSeries.filter((x) => x.expiry <= now && x.size > 0n)
   if (expired.length) {
     const ids = expired.map((x) => `#${x.id}`).join(', ')
-    why.push(`series ${ids} expired at ${utc(expired[0].expiry)} and await${expired.length > 1 ? '' : 's'} settlement`)
+    const first = expired.reduce((a, x) => (x.expiry < a ? x.expiry : a), expired[0].expiry)
+    why.push(
+      expired.length > 1
+        ? `series ${ids} expired (the first at ${utc(first)}) and await settlement`
+        : `series ${ids} expired at ${utc(first)} and awaits settlement`,
+    )
   }
   if (s.hedgeInventory !== 0n || s.openSeries.length) {
     const problem = oracleProblem(oracleRound, sequencerRound, now, t)
