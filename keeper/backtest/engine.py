@@ -73,20 +73,33 @@ class BacktestConfig:
 class VaultBound:
     """``policy`` run against a vault whose own band bounds it, as the contract bounds a keeper.
 
-    The contract accepts a rebalance only when ``|deviation| > band`` (strict), and clamps the
-    requested post-trade deviation to the band (:func:`~keeper.strategy.rebalance_rule.
-    executed_trade`). The vault's ``maxInterval`` is not modelled (its time trigger never
-    fires), nor its ``maxTrade``. A bare :class:`~keeper.strategy.policies.Policy` runs as if its
-    vault's band never bound it: it trades wherever its own rule says.
+    The contract accepts a rebalance only when ``|deviation| > band`` (strict), or when its time
+    trigger fires (``deviation != 0`` and ``maxInterval`` seconds since the last rebalance), and
+    executes the requested post-trade deviation clamped to the band and the trade to
+    ``maxTrade`` (:func:`~keeper.strategy.rebalance_rule.executed_trade`); the opening hedge is
+    clamped to ``maxTrade`` too. The time trigger lets the policy trade inside the band; it does
+    not make it trade. A bare :class:`~keeper.strategy.policies.Policy` runs as if no vault bound
+    it: it trades wherever and as far as its own rule says.
     """
 
     policy: Policy
     #: The vault's band, whole underlying (absolute, as the contract's ``band``), > 0.
     band: float
+    #: The vault's ``maxTrade``, whole underlying, > 0 (``inf``: no cap).
+    max_trade: float = math.inf
+    #: The vault's ``maxInterval``, seconds, > 0 (``inf``: the time trigger never fires).
+    max_interval_s: float = math.inf
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.band) and self.band > 0.0):
             raise ValueError(f"a vault band must be a positive number, got {self.band}")
+        if not self.max_trade > 0.0:
+            raise ValueError(f"a vault max trade must be a positive number, got {self.max_trade}")
+        if not self.max_interval_s > 0.0:
+            raise ValueError(
+                f"a vault max interval must be a positive number of seconds, got "
+                f"{self.max_interval_s}"
+            )
 
     @property
     def family(self) -> str:
@@ -100,8 +113,17 @@ class VaultBound:
 
     @property
     def spec(self) -> str:
-        """The policy's spec and the band: ``costaware:risk_aversion=1e-4@vault_band=0.8``."""
-        return f"{self.policy.spec}@vault_band={self.band:.6g}"
+        """The policy's spec and the vault's bounds.
+
+        ``costaware:risk_aversion=1e-4@vault_band=0.8``, then ``,max_trade=…`` and
+        ``,max_interval=…s`` when they are finite.
+        """
+        out = f"{self.policy.spec}@vault_band={self.band:.6g}"
+        if math.isfinite(self.max_trade):
+            out += f",max_trade={self.max_trade:.6g}"
+        if math.isfinite(self.max_interval_s):
+            out += f",max_interval={self.max_interval_s:.6g}s"
+        return out
 
     @property
     def needs_gamma(self) -> bool:
@@ -160,7 +182,7 @@ def run_backtest(
     """Hedge ``option`` along ``paths`` under each policy; one result per policy, in order.
 
     A :class:`VaultBound` policy trades only when its vault would accept it, and no farther than
-    its vault's band allows.
+    its vault's band and ``maxTrade`` allow.
     """
     costs = config.costs
     spots = paths.spots
@@ -183,6 +205,10 @@ def run_backtest(
     inf = np.full(n_paths, math.inf)
     ready = np.ones(n_paths, dtype=bool)
     bands = [np.full(n_paths, p.band) if isinstance(p, VaultBound) else None for p in policies]
+    caps = [np.full(n_paths, p.max_trade) if isinstance(p, VaultBound) else inf for p in policies]
+    periods = [
+        np.full(n_paths, p.max_interval_s) if isinstance(p, VaultBound) else inf for p in policies
+    ]
     rules = [p.policy if isinstance(p, VaultBound) else p for p in policies]
     contracts = np.full(n_paths, option.contracts)
     ref_vol = np.full(n_paths, config.vol)
@@ -210,7 +236,7 @@ def run_backtest(
         for p, policy in enumerate(rules):
             if i == 0:
                 act = ready
-                trade = target - hedge[p]
+                trade = np.clip(target - hedge[p], -caps[p], caps[p])
                 cost = (
                     marginal_cost_usd(costs, trade * s_now) + fixed if costs is not None else None
                 )
@@ -218,6 +244,12 @@ def run_backtest(
                 steps_since = i - last[p]
                 deviation = hedge[p] - target
                 band = bands[p]
+                elapsed_s = steps_since * (dt * YEAR_SECONDS)
+                if band is None:
+                    allowed = ready
+                else:  # the contract's trigger: the band (strict), or its time trigger
+                    timed = (deviation != 0.0) & (elapsed_s >= periods[p])
+                    allowed = (np.abs(deviation) > band) | timed
                 state = HedgeState(
                     deviation=deviation,
                     spot=s_now,
@@ -225,10 +257,10 @@ def run_backtest(
                     vol=vol_fc,
                     contracts=contracts,
                     tau=ones * tau,
-                    elapsed_s=steps_since * (dt * YEAR_SECONDS),
-                    max_interval_s=inf,
-                    max_trade=inf,
-                    ready=ready if band is None else np.abs(deviation) > band,
+                    elapsed_s=elapsed_s,
+                    max_interval_s=periods[p],
+                    max_trade=caps[p],
+                    ready=allowed,
                     reference_vol=ref_vol,
                     rate=r,
                     elapsed_steps=steps_since,

@@ -106,6 +106,9 @@ def vault_bound_sweep(
     costs: CostInputs | None,
     multiples: Sequence[float],
     family: str = "costaware",
+    *,
+    max_trade: float = math.inf,
+    max_interval_s: float = math.inf,
 ) -> list[VaultBound]:
     """``family``'s swept policies, each on vaults whose band is a multiple of its threshold.
 
@@ -113,7 +116,7 @@ def vault_bound_sweep(
     half-width ``WIDTHS[i]·N`` (module docstring); it runs once per multiple ``m``, bound by a
     vault band of ``m·WIDTHS[i]·N`` (:class:`~keeper.backtest.engine.VaultBound`). The family
     ``<family>@vault`` is then read off like any other: its efficient points are the best band
-    for each error level.
+    for each error level. Every vault has the same ``maxTrade`` and ``maxInterval``.
 
     Raises:
         ValueError: ``family`` is not registered, or a multiple is not positive.
@@ -124,7 +127,7 @@ def vault_bound_sweep(
     if len(swept) != len(WIDTHS):
         raise ValueError(f"family {family!r} does not sweep one policy per band width")
     return [
-        VaultBound(pol, m * w * contracts)
+        VaultBound(pol, m * w * contracts, max_trade, max_interval_s)
         for pol, w in zip(swept, WIDTHS, strict=True)
         for m in multiples
     ]

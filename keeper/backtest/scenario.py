@@ -81,6 +81,10 @@ class Scenario:
     vault_band: float | None = None
     #: With ``frontier``: also sweep ``costaware`` on vaults of these multiples of its threshold.
     vault_band_multiples: tuple[float, ...] = ()
+    #: Those vaults' ``maxTrade``, whole underlying (``inf``: no cap).
+    vault_max_trade: float = math.inf
+    #: Those vaults' ``maxInterval``, seconds (``inf``: no time trigger).
+    vault_max_interval_s: float = math.inf
 
 
 @dataclass(frozen=True)
@@ -125,8 +129,15 @@ class RunOutput:
             "forecast": scenario.forecast,
             "vault_band": scenario.vault_band,
             "vault_band_multiples": list(scenario.vault_band_multiples),
+            "vault_max_trade": _finite(scenario.vault_max_trade),
+            "vault_max_interval_s": _finite(scenario.vault_max_interval_s),
         }
         return doc
+
+
+def _finite(value: float) -> float | None:
+    """A bound for JSON: ``None`` when it is ``inf`` (no bound)."""
+    return value if math.isfinite(value) else None
 
 
 def make_paths(sc: Scenario, n_policies: int = 1) -> PathSet:
@@ -181,6 +192,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
                 sc.steps, sc.contracts, sc.spot, 1.0, sc.costs, sc.vault_band_multiples
             )
         )
+    max_trade, max_interval_s = sc.vault_max_trade, sc.vault_max_interval_s
     paths = make_paths(sc, len(sc.policies) + n_sweep)
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:
@@ -188,7 +200,8 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
     option = OptionSpec(sc.strike, sc.maturity, sc.call, sc.short, sc.contracts, sc.cap)
     config = BacktestConfig(vol, sc.rate, sc.discounted, sc.costs, sc.forecast, sc.ewma_lambda)
     policies: list[Hedger] = [
-        p if sc.vault_band is None else VaultBound(p, sc.vault_band) for p in sc.policies
+        p if sc.vault_band is None else VaultBound(p, sc.vault_band, max_trade, max_interval_s)
+        for p in sc.policies
     ]
     sweep: Sequence[Hedger] = ()
     if sc.frontier:
@@ -197,7 +210,14 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
         sweep = [
             *sweep_policies(sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.families),
             *vault_bound_sweep(
-                sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, sc.vault_band_multiples
+                sc.steps,
+                sc.contracts,
+                sc.spot,
+                gamma0,
+                sc.costs,
+                sc.vault_band_multiples,
+                max_trade=max_trade,
+                max_interval_s=max_interval_s,
             ),
         ]
     results = run_backtest(paths, option, config, [*policies, *sweep], progress)

@@ -159,6 +159,20 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(default: the vault's band never binds)",
     )
     h.add_argument(
+        "--vault-max-trade",
+        type=float,
+        metavar="X",
+        help="with --vault-band or --vault-bands: the vaults' maxTrade, X underlying per "
+        "rebalance (the opening hedge included; default: no cap)",
+    )
+    h.add_argument(
+        "--vault-max-interval",
+        type=float,
+        metavar="S",
+        help="with --vault-band or --vault-bands: the vaults' maxInterval, S seconds; after it "
+        "the vault also accepts a rebalance inside its band (default: no time trigger)",
+    )
+    h.add_argument(
         "--accounting",
         choices=("undiscounted", "discounted"),
         default="undiscounted",
@@ -331,6 +345,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     if vault_band is not None and not (math.isfinite(vault_band) and vault_band > 0):
         raise ConfigError(f"--vault-band must be a positive number of underlying, got {vault_band}")
     multiples = _vault_band_multiples(args.vault_bands, args.frontier)
+    bounds = _vault_bounds(args, bound=vault_band is not None or bool(multiples))
     if args.steps < 1 or args.paths < 1:
         raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
@@ -386,6 +401,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         max_memory_source=source,
         vault_band=vault_band,
         vault_band_multiples=multiples,
+        vault_max_trade=bounds[0],
+        vault_max_interval_s=bounds[1],
     )
 
 
@@ -402,6 +419,24 @@ def _vault_band_multiples(text: str | None, frontier: bool) -> tuple[float, ...]
     if not values or any(not (math.isfinite(v) and v > 0) for v in values):
         raise ConfigError(f"--vault-bands must be positive numbers, got {text!r}")
     return values
+
+
+def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, float]:
+    """``--vault-max-trade`` and ``--vault-max-interval``: positive, and only with a vault band."""
+    out = []
+    for flag, value in (
+        ("--vault-max-trade", args.vault_max_trade),
+        ("--vault-max-interval", args.vault_max_interval),
+    ):
+        if value is None:
+            out.append(math.inf)
+            continue
+        if not bound:
+            raise ConfigError(f"{flag} applies only with --vault-band or --vault-bands")
+        if not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{flag} must be a positive number, got {value}")
+        out.append(value)
+    return out[0], out[1]
 
 
 def _table(out: RunOutput, sc: Scenario) -> str:

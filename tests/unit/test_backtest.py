@@ -362,19 +362,40 @@ class _FarPolicy(TimePolicy):
         return 10.0 * s.deviation
 
 
-def _resimulate(paths: PathSet, option: OptionSpec, band: float, far: bool) -> tuple[Any, Any]:
-    """The contract's rule, step by step, on its own: the rebalance counts and hedge costs."""
+def _resimulate(
+    paths: PathSet,
+    option: OptionSpec,
+    band: float,
+    far: bool,
+    max_trade: float = math.inf,
+    max_interval_steps: float = math.inf,
+) -> tuple[Any, Any]:
+    """The contract's rule, step by step, on its own: the rebalance counts and hedge costs.
+
+    The trigger is the band (strict) or the time trigger (``deviation != 0`` and
+    ``max_interval_steps`` since the last rebalance); the far policy's post-trade point is
+    clamped to the band (inside it, when the time trigger fires, it is no trade); every trade,
+    the opening one included, is capped at ``max_trade``.
+    """
     spots, times = paths.spots, paths.times
     out_cost, out_count = [], []
     for path in spots:
-        hedge, count, gains = 0.0, 0, 0.0
+        hedge, count, gains, last = 0.0, 0, 0.0, 0
         for i in range(paths.n_steps):
             tau = option.maturity - float(times[i])
             target = option.contracts * float(vanilla_delta(path[i], option.strike, tau, 0.6))
             d = hedge - target
-            if i == 0 or abs(d) > band:  # the opening hedge; then the vault's strict trigger
-                hedge = target + (math.copysign(band, d) if far and i > 0 else 0.0)
+            if i == 0:
+                size = abs(d)  # the opening hedge
+            elif abs(d) > band or (d != 0.0 and i - last >= max_interval_steps):
+                size = max(abs(d) - band, 0.0) if far else abs(d)
+            else:
+                size = 0.0
+            size = min(size, max_trade)
+            if size > 0.0:
+                hedge -= math.copysign(size, d)
                 count += 1
+                last = i
             gains += hedge * (path[i + 1] - path[i])
         x = max(path[-1] - option.strike, 0.0)
         out_cost.append(option.contracts * x - gains)
@@ -382,32 +403,47 @@ def _resimulate(paths: PathSet, option: OptionSpec, band: float, far: bool) -> t
     return np.asarray(out_count, dtype=float), np.asarray(out_cost)
 
 
-@pytest.mark.parametrize("far", [False, True])
-def test_a_vault_bound_policy_trades_as_the_contract_lets_it(far: bool) -> None:
-    # The vault accepts a rebalance only when |deviation| > its band, and returns no farther
-    # than the band: a time policy due every step trades only outside the band, and one asking
-    # for a point past the band ends exactly on it.
+@pytest.mark.parametrize(
+    ("far", "max_trade", "max_interval_steps"),
+    [(False, math.inf, math.inf), (True, math.inf, math.inf), (False, 0.2, 5.5), (True, 0.2, 5.5)],
+)
+def test_a_vault_bound_policy_trades_as_the_contract_lets_it(
+    far: bool, max_trade: float, max_interval_steps: float
+) -> None:
+    # The vault accepts a rebalance only when |deviation| > its band, or when its time trigger
+    # fires, returns no farther than the band and trades at most maxTrade: a time policy due
+    # every step trades only when the vault allows it, and one asking for a point past the band
+    # ends exactly on it (or as far as maxTrade takes it).
     option = OptionSpec(3000.0, 30 / 365, contracts=10.0)
     paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 48, 20, seed=11)
     band = 0.15
+    step_s = float(paths.times[1] - paths.times[0]) * YEAR_SECONDS
     policy = _FarPolicy(every=1) if far else TimePolicy(every=1)
-    bound, free = run_backtest(
-        paths, option, BacktestConfig(0.6), [VaultBound(policy, band), policy]
-    )
-    counts, costs = _resimulate(paths, option, band, far)
+    vault = VaultBound(policy, band, max_trade, max_interval_steps * step_s)
+    bound, free = run_backtest(paths, option, BacktestConfig(0.6), [vault, policy])
+    counts, costs = _resimulate(paths, option, band, far, max_trade, max_interval_steps)
     assert bound.rebalances_mean == pytest.approx(float(np.mean(counts)), abs=1e-12)
     np.testing.assert_allclose(bound.hedge_cost, costs, rtol=1e-9, atol=1e-6)
     # unbound, the time policy trades every step; the far one never (a point past |deviation|
     # is no trade) beyond the opening hedge
     assert free.rebalances_mean == (1.0 if far else 48.0)
     assert bound.rebalances_mean != free.rebalances_mean
-    assert bound.policy == f"{policy.spec}@vault_band=0.15"
+    assert bound.policy.startswith(f"{policy.spec}@vault_band=0.15")
+    assert ("max_trade=0.2" in bound.policy) == math.isfinite(max_trade)
+    if math.isfinite(max_trade):
+        # the caps bind: the opening hedge alone (~5 underlying) takes many steps at 0.2
+        assert bound.rebalances_mean > 20
 
 
 def test_a_vault_band_must_be_positive() -> None:
     for band in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="vault band"):
             VaultBound(TimePolicy(every=1), band)
+    for bad in (0.0, -1.0, math.nan):
+        with pytest.raises(ValueError, match="max trade"):
+            VaultBound(TimePolicy(every=1), 0.1, max_trade=bad)
+        with pytest.raises(ValueError, match="max interval"):
+            VaultBound(TimePolicy(every=1), 0.1, max_interval_s=bad)
 
 
 def test_the_vault_bound_sweep_pairs_each_costaware_point_with_its_own_threshold() -> None:

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -138,6 +139,16 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--frontier", "--vault-bands", "a,1"], "--vault-bands must be a comma list of numbers"),
         (["--frontier", "--vault-bands", "1,-2"], "--vault-bands must be positive numbers"),
         (["--frontier", "--vault-bands", ","], "--vault-bands must be positive numbers"),
+        (["--vault-max-trade", "1"], "--vault-max-trade applies only with --vault-band"),
+        (["--vault-max-interval", "60"], "--vault-max-interval applies only with --vault-band"),
+        (
+            ["--vault-band", "1", "--vault-max-trade", "0"],
+            "--vault-max-trade must be a positive number, got 0.0",
+        ),
+        (
+            ["--vault-band", "1", "--vault-max-interval", "inf"],
+            "--vault-max-interval must be a positive number, got inf",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -456,6 +467,32 @@ def test_vault_band_bounds_every_listed_policy(capsys: pytest.CaptureFixture[str
     [row] = json.loads(capsys.readouterr().out)["results"]
     assert row["policy"] == "time:every=1@vault_band=1e+06"
     assert row["rebalances_mean"] == 1.0
+
+
+def test_vault_max_trade_and_interval_bound_the_listed_policy(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # maxTrade keeps the hedge from following the option (a band every deviation leaves, so
+    # the time policy trades each step either way); maxInterval lets the time policy trade
+    # inside a band no deviation ever leaves.
+    def run(*extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        argv = [*SMALL, "--policy", "time:every=1", *extra, "--json", "-"]
+        assert main(argv) == 0
+        doc = json.loads(capsys.readouterr().out)
+        return doc["results"][0], doc["inputs"]
+
+    free, _ = run("--vault-band", "1e-9")
+    capped, inputs = run("--vault-band", "1e-9", "--vault-max-trade", "1e-3")
+    assert capped["policy"] == "time:every=1@vault_band=1e-09,max_trade=0.001"
+    assert min(capped["rebalances_mean"], free["rebalances_mean"]) > 50
+    assert capped["error_std"] > 10 * free["error_std"]
+    assert (inputs["vault_max_trade"], inputs["vault_max_interval_s"]) == (1e-3, None)
+    idle, _ = run("--vault-band", "1e6")
+    timed, inputs = run("--vault-band", "1e6", "--vault-max-interval", "1")
+    assert timed["policy"] == "time:every=1@vault_band=1e+06,max_interval=1s"
+    assert idle["rebalances_mean"] == 1.0
+    assert timed["rebalances_mean"] > 50
+    assert inputs["vault_max_interval_s"] == 1.0
 
 
 def test_frontier_with_vault_bands_reads_off_the_bound_family(
