@@ -35,7 +35,13 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from keeper.errors import ConfigError
 
@@ -155,11 +161,42 @@ _ENV_CONFIG = SettingsConfigDict(
     validate_default=True,
 )
 
+
+class _KeeperEnv(BaseSettings):
+    """Reads ``KEEPER_*`` env vars, then the dotenv file, where the environment always wins.
+
+    A variable set in the environment, even empty, hides the file's value (empty means unset:
+    the field keeps its default).
+    pydantic-settings ignores an empty env var (``env_ignore_empty``, which the dotenv file's
+    empty lines need) and so would fall back to the file's value: ``KEEPER_PRIVATE_KEY=`` in the
+    environment still signed with the file's key.
+    """
+
+    model_config = _ENV_CONFIG
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The default order, with the environment's names taken out of the dotenv file's."""
+        if isinstance(dotenv_settings, DotEnvSettingsSource):
+            present = {name.lower() for name in os.environ}
+            dotenv_settings.env_vars = {
+                k: v for k, v in dotenv_settings.env_vars.items() if k.lower() not in present
+            }
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
+
+
 #: The default SQLite journal (``KEEPER_JOURNAL_PATH``).
 DEFAULT_JOURNAL = Path("keeper-journal.sqlite")
 
 
-class Settings(CycleConfig, BaseSettings):
+class Settings(CycleConfig, _KeeperEnv):
     """Every knob of the keeper. Env var = ``KEEPER_`` + the upper-cased field name.
 
     The fields a cycle uses are declared on :class:`CycleConfig` (inherited here).
@@ -508,7 +545,7 @@ def _check_env_names(env_file: Path | str | None) -> None:
             )
 
 
-class _Where(BaseSettings):
+class _Where(_KeeperEnv):
     """The env values :func:`load_settings` reads before merging, unvalidated (strings)."""
 
     model_config = _ENV_CONFIG
@@ -517,7 +554,7 @@ class _Where(BaseSettings):
     chain_id: str | None = None
 
 
-class _JournalOnly(BaseSettings):
+class _JournalOnly(_KeeperEnv):
     """``KEEPER_JOURNAL_PATH`` alone, for commands that read nothing else (``keeper status``)."""
 
     model_config = _ENV_CONFIG

@@ -73,6 +73,24 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert s.confirmations == 3
 
 
+def test_an_empty_env_var_overrides_the_dotenv_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # .env.example: "real environment variables override this file". An empty one did not: the
+    # file's key still signed, so `KEEPER_PRIVATE_KEY= keeper run` was not a dry run. Empty
+    # means unset, and the environment wins over the file.
+    env = tmp_path / "op.env"
+    env.write_text(f"KEEPER_PRIVATE_KEY={KEY}\nKEEPER_CHAIN_ID=10\nKEEPER_CONFIRMATIONS=3\n")
+    assert load_settings(env_file=env).signer() is not None
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "")
+    monkeypatch.setenv("keeper_chain_id", "")
+    s = load_settings(env_file=env)
+    assert s.signer() is None
+    assert s.dry_run
+    assert s.chain_id is None
+    assert s.confirmations == 3  # the file's other values still apply
+
+
 def test_malformed_vault_address_is_one_line_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_VAULTS", f"{VAULT_A},0x1234")
     with pytest.raises(ConfigError) as info:
