@@ -25,6 +25,7 @@ Runner` calls it once per new block. Each step lives in its own module:
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -106,6 +107,20 @@ class _Meter:
         metrics.cycle_seconds.observe(seconds)
         metrics.last_block.set(block)
         return requests, calls, seconds
+
+
+def nothing_evaluated(skipped: Mapping[str, str], vaults: int) -> str | None:
+    """Why none of ``vaults`` could be judged, given the vaults ``skipped`` and why; else ``None``.
+
+    See :meth:`CycleResult.nothing_evaluated` (``keeper rehearse`` reads its report the same way).
+    """
+    faults = [why for why in skipped.values() if why != "paused"]
+    if vaults == 0 or len(faults) != vaults:
+        return None
+    reasons = list(dict.fromkeys(faults))
+    others = len(reasons) - 1
+    more = f" (and {others} other reason{'s' * (others > 1)}; see the table)" if others else ""
+    return f"every vault was skipped ({len(faults)} of {vaults}): {reasons[0]}{more}"
 
 
 @dataclass(frozen=True)
@@ -191,13 +206,7 @@ class CycleResult:
         nothing. A paused vault is its admin's choice, not a fault, and does not count.
         ``keeper run`` keeps polling instead: there it is a market condition, with an alert.
         """
-        faults = [why for why in self.skipped.values() if why != "paused"]
-        if self.vaults == 0 or len(faults) != self.vaults:
-            return None
-        reasons = list(dict.fromkeys(faults))
-        others = len(reasons) - 1
-        more = f" (and {others} other reason{'s' * (others > 1)}; see the table)" if others else ""
-        return f"every vault was skipped ({len(faults)} of {self.vaults}): {reasons[0]}{more}"
+        return nothing_evaluated(self.skipped, self.vaults)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``keeper check --json``)."""

@@ -44,7 +44,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
@@ -115,6 +115,8 @@ class RehearsalReport:
     decisions: list[dict[str, Any]] = field(default_factory=list)
     vault_roles: list[VaultRole] = field(default_factory=list)
     seconds: float = 0.0
+    #: Vaults the policy wanted but whose own checks refused a rebalance, with the blocker.
+    blocked: dict[str, str] = field(default_factory=dict)
 
     @property
     def rebalanced(self) -> list[str]:
@@ -125,6 +127,11 @@ class RehearsalReport:
     def direct(self) -> bool:
         """The transaction went to a vault itself, not through the batcher."""
         return self.tx_to is not None and self.tx_to != self.batcher
+
+    @property
+    def nothing_evaluated(self) -> str | None:
+        """Why no vault could be judged (every one skipped by a fault), else ``None``."""
+        return nothing_evaluated(self.skipped, self.vaults)
 
     @property
     def total_fee_wei(self) -> int:
@@ -153,6 +160,7 @@ class RehearsalReport:
             l2_fee_wei=result.fee_wei or 0,
             l1_fee_wei=result.l1_fee_wei or 0,
             decisions=[asdict(d) for d in result.decisions],
+            blocked=dict(result.blocked),
             **where,
         )
 
@@ -162,6 +170,7 @@ class RehearsalReport:
         d["rebalanced"] = self.rebalanced
         d["direct"] = self.direct
         d["total_fee_wei"] = self.total_fee_wei
+        d["nothing_evaluated"] = self.nothing_evaluated
         return d
 
 

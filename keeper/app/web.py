@@ -12,8 +12,9 @@ reads itself, in the browser, from the RPC node. This server only hands it, at
 
 It binds to loopback unless told otherwise: the config holds the RPC URL, which for a hosted
 node may carry an API key. Static files come from :class:`http.server.SimpleHTTPRequestHandler`
-(its path translation refuses ``..``; directories are never listed), every response is ``no-store`` so a rebuilt page is never
-served stale, and requests are logged at debug level only.
+(its path translation refuses ``..``; directories are never listed), every response is
+``no-store`` so a rebuilt page is never served stale, and requests are logged at debug level
+only.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
-from keeper.errors import ConfigError
+from keeper.errors import ConfigError, OracleError
 from keeper.ops.logs import setup_logging
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import WAD
@@ -32,7 +32,9 @@ def register(subparsers: Any) -> None:
             "itself as in production; run one keeper cycle -- the same code as `keeper run` -- "
             "signing with that account, and print what it would have done on the live chain and "
             "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
-            "only, never to the live chain; the fork is stopped afterwards."
+            "only, never to the live chain; the fork is stopped afterwards. A vault the policy "
+            "wants but whose own checks refuse it shows BLOCKED and the vault's reason. Exits 1, "
+            "after printing, when every vault was skipped by a fault (as keeper check does)."
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
@@ -100,6 +102,8 @@ def rehearse_command(args: argparse.Namespace) -> int:
         keeper_index=args.keeper_index,
     )
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
+    if report.nothing_evaluated is not None:  # as `keeper check`: the cycle judged nothing
+        raise OracleError(report.nothing_evaluated)
     return 0
 
 
@@ -138,15 +142,17 @@ def format_report(r: RehearsalReport) -> str:
             done = "rebalanced" if o.ok else f"failed {o.reason}"
         elif v in r.dropped:
             done = f"dropped: {r.dropped[v]}"
+        elif v in r.blocked:
+            done = f"blocked by the vault: {r.blocked[v]}"
         else:
-            done = "-"
+            done = d["reason"] or "-"
         rows.append(
             (
                 v,
                 f"{d['deviation'] / WAD:+.4f}",
                 f"{d['band'] / WAD:.4f}",
                 f"{d['trade'] / WAD:+.4f}",
-                "ACT" if d["act"] else "skip",
+                "ACT" if d["act"] else ("BLOCKED" if v in r.blocked else "skip"),
                 done,
             )
         )
@@ -155,7 +161,15 @@ def format_report(r: RehearsalReport) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    if r.tx_hash is None:
+    if r.tx_hash is None and r.nothing_evaluated is not None:
+        on_fork = f"on the fork: no vault could be judged: {r.nothing_evaluated}; nothing was sent"
+    elif r.tx_hash is None and r.blocked:
+        n = len(r.blocked)
+        on_fork = (
+            f"on the fork: no batch was sent: {n} vault{'s' * (n > 1)} the policy wants "
+            f"refuse{'s' * (n == 1)} a rebalance now (see the table)"
+        )
+    elif r.tx_hash is None:
         on_fork = "on the fork: no rebalance was needed, so no batch was sent"
     else:
         to = f"vault {r.tx_to} (direct)" if r.direct else f"batcher {r.batcher}"

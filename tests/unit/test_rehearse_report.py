@@ -113,3 +113,86 @@ def test_a_block_past_the_forks_head_is_refused_before_anvil_starts(
     assert str(info.value) == (
         "--block 99999 is past the head of https://rpc.example (block 100): no fork was started"
     )
+
+
+def _idle_report(**kw: Any) -> RehearsalReport:
+    """A rehearsal that sent nothing."""
+    base: dict[str, Any] = {
+        "fork_url": "http://x",
+        "fork_block": 1,
+        "chain_id": 31337,
+        "keeper": KEEPER,
+        "admin": ADMIN,
+        "batcher": BATCHER,
+        "vaults": 1,
+        "planned": [],
+        "simulated": [],
+        "dropped": {},
+        "skipped": {},
+        "outcomes": [],
+        "tx_hash": None,
+        "tx_status": None,
+        "tx_to": None,
+        "gas_used": 0,
+        "l2_fee_wei": 0,
+        "l1_fee_wei": 0,
+    }
+    base.update(kw)
+    return RehearsalReport(**base)
+
+
+def _decision(act: bool, reason: str) -> dict[str, Any]:
+    wad = 10**18
+    return {
+        "vault": VAULT,
+        "act": act,
+        "reason": reason,
+        "deviation": -wad,
+        "band": wad // 2,
+        "trade": wad if act else 0,
+        "benefit_usd": 1.0,
+        "cost_usd": 0.1,
+        "post_deviation": 0,
+    }
+
+
+def test_a_blocked_vault_is_named_with_its_blocker_not_reported_as_needing_nothing() -> None:
+    # A vault 2x outside its band just after a rebalance: the policy wants it, the vault's own
+    # minInterval refuses it. rehearse printed "skip  -" and "no rebalance was needed".
+    blocker = "OptionVaultTooSoon(lastRebalance=100, minInterval=60)"
+    report = _idle_report(
+        decisions=[_decision(False, "contract trigger not ready")], blocked={VAULT: blocker}
+    )
+    text = format_report(report)
+    assert "BLOCKED" in text
+    assert blocker in text
+    assert "no rebalance was needed" not in text
+    assert "1 vault the policy wants refuses a rebalance now" in text
+    assert report.to_dict()["blocked"] == {VAULT: blocker}
+
+
+def test_a_skipped_decision_shows_its_reason() -> None:
+    text = format_report(_idle_report(decisions=[_decision(False, "benefit below cost")]))
+    assert "benefit below cost" in text
+    assert "on the fork: no rebalance was needed, so no batch was sent" in text
+
+
+def test_a_rehearsal_that_judged_no_vault_says_so_and_exits_1(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Every vault skipped by a stale oracle: `keeper check` exits 1 on that state, and rehearse
+    # said "no rebalance was needed" with exit 0.
+    import keeper.commands.rehearse as command
+    from keeper.cli import main
+
+    why = "oracle answer is 7376s old, heartbeat 3600s"
+    report = _idle_report(skipped={VAULT: why})
+    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    monkeypatch.delenv("KEEPER_PRIVATE_KEY", raising=False)
+    args = ["rehearse", "--fork-url", "http://127.0.0.1:9", "--env-file", "/dev/null"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "no rebalance was needed" not in captured.out
+    assert f"no vault could be judged: every vault was skipped (1 of 1): {why}" in captured.out
+    [line] = captured.err.strip().splitlines()
+    assert why in line
