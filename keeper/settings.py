@@ -402,9 +402,15 @@ def _split_urls(value: str) -> list[str]:
 
 
 def _check_scheme(url: str) -> None:
-    if not url.startswith(("http://", "https://", "ws://", "wss://")):
-        scheme = url.split("://")[0] if "://" in url else url[:8]
-        raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
+    if url.startswith(("http://", "https://", "ws://", "wss://")):
+        return
+    if "://" not in url:
+        raise ValueError(
+            "RPC URL has no scheme: write it with http://, https://, ws:// or wss:// "
+            "(e.g. http://127.0.0.1:8545)"
+        )
+    scheme = url.split("://")[0]
+    raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:

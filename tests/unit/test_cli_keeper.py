@@ -62,7 +62,8 @@ def test_a_bad_rpc_url_flag_is_named_as_the_flag(
     assert main([*command, "--rpc-url", "notaurl"]) == 1
     line = one_error_line(capsys)
     assert line == (
-        "keeper: error: --rpc-url: unsupported RPC URL scheme 'notaurl' (http, https, ws, wss)"
+        "keeper: error: --rpc-url: RPC URL has no scheme: write it with http://, https://, ws:// "
+        "or wss:// (e.g. http://127.0.0.1:8545)"
     )
 
 

@@ -265,11 +265,23 @@ def test_a_bad_flag_is_named_as_the_flag_not_its_env_var(monkeypatch: pytest.Mon
     with pytest.raises(ConfigError) as info:
         load_settings(env_file=None, rpc_url="notaurl", flags={"rpc_url": "--rpc-url"})
     msg = str(info.value)
-    assert msg == "--rpc-url: unsupported RPC URL scheme 'notaurl' (http, https, ws, wss)"
+    assert msg == (
+        "--rpc-url: RPC URL has no scheme: write it with http://, https://, ws:// or wss:// "
+        "(e.g. http://127.0.0.1:8545)"
+    )
     # The same value from the environment is still named by its env var.
     monkeypatch.setenv("KEEPER_RPC_URL", "notaurl")
-    with pytest.raises(ConfigError, match=r"^KEEPER_RPC_URL: unsupported RPC URL scheme"):
+    with pytest.raises(ConfigError, match=r"^KEEPER_RPC_URL: RPC URL has no scheme"):
         load_settings(env_file=None, flags={"rpc_url": "--rpc-url"})
+
+
+def test_an_rpc_url_without_its_scheme_says_so() -> None:
+    # "127.0.0.1:8545" was "unsupported RPC URL scheme '127.0.0.'": the first 8 characters.
+    with pytest.raises(ConfigError, match="KEEPER_RPC_URL: RPC URL has no scheme") as info:
+        load_settings(env_file=None, rpc_url="127.0.0.1:8545")
+    assert "'127.0.0.'" not in str(info.value)
+    with pytest.raises(ConfigError, match="unsupported RPC URL scheme 'ftp'"):
+        load_settings(env_file=None, rpc_url="ftp://127.0.0.1:8545")
 
 
 def test_every_validation_error_is_shown(monkeypatch: pytest.MonkeyPatch) -> None:
