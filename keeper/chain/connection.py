@@ -942,6 +942,11 @@ def connect(
             raise ChainError(
                 f"cannot reach RPC at {redact_url(url)}: {error}{waited if tries > 1 else ''}"
             )
+        if tries == 1:  # said once, at once: the deadline may be a minute away
+            url, _, error = answers[-1]
+            logger.warning(
+                "cannot reach RPC at %s: %s; retrying for up to %.0fs", redact_url(url), error, left
+            )
         provider._sleep(min(left, 1.0))
         answers = provider.chain_ids()
         tries += 1

@@ -58,6 +58,24 @@ def test_rpc_url_secret_is_redacted() -> None:
     assert "SECRET-API-KEY" not in str(info.value)
 
 
+def test_a_node_down_at_start_up_is_said_at_once_not_after_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # keeper run retries a node that is down for its start-up timeout (60 s by default) and
+    # printed nothing until it gave up: one warning now says so at the first failure.
+    import logging
+
+    from keeper.chain.retry import deadline
+
+    url = f"http://127.0.0.1:{free_port()}"
+    with caplog.at_level(logging.WARNING), deadline(1.5), pytest.raises(ChainError):
+        connect(url, timeout_s=0.2)
+    waiting = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(waiting) == 1
+    assert waiting[0].startswith(f"cannot reach RPC at {url}")
+    assert "for up to 1s" in waiting[0] or "for up to 2s" in waiting[0]
+
+
 def test_unsupported_scheme_is_config_error() -> None:
     with pytest.raises(ConfigError, match="unsupported RPC URL scheme"):
         connect("ftp://example.invalid")
