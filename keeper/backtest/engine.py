@@ -248,7 +248,9 @@ def run_backtest(
                 if band is None:
                     allowed = ready
                 else:  # the contract's trigger: the band (strict), or its time trigger
-                    timed = (deviation != 0.0) & (elapsed_s >= periods[p])
+                    # A microsecond's slack: n grid steps in seconds can round just below the
+                    # interval they make up (24 hourly steps of a 3-day grid: 86399.99999999999).
+                    timed = (deviation != 0.0) & (elapsed_s >= periods[p] - 1e-6)
                     allowed = (np.abs(deviation) > band) | timed
                 state = HedgeState(
                     deviation=deviation,

@@ -181,20 +181,29 @@ def compare_at_equal_error(
     target: str = "costaware",
     against: Sequence[str] = ("time", "band"),
     offset: float = 0.0,
+    target_offset: float | None = None,
 ) -> dict[str, object]:
     """Cost of ``target`` versus each family in ``against`` at the same error std.
 
-    ``offset`` is subtracted from every cost first (e.g. the opening hedge, which every policy
-    pays alike), to compare the rebalancing costs alone.
+    ``offset`` is subtracted from every cost first (e.g. the opening hedge, which every unbound
+    policy pays alike), to compare the rebalancing costs alone; ``target_offset`` (default
+    ``offset``) from the target's instead, when its opening differs (a vault whose ``maxTrade``
+    caps the opening hedge).
 
     Returns:
         ``{"points": [{error_std, cost, <family>_cost, <family>_reduction, ...}], "summary":
         {<family>: {"median_reduction", "min_reduction", "max_reduction", "n"}}}``; a reduction
         is ``1 − cost_target / cost_family`` (0.2 means 20% cheaper).
     """
-    if offset:
+    own = offset if target_offset is None else target_offset
+    if offset or own:
         front = {
-            fam: [replace(p, trading_cost_mean=p.trading_cost_mean - offset) for p in pts]
+            fam: [
+                replace(
+                    p, trading_cost_mean=p.trading_cost_mean - (own if fam == target else offset)
+                )
+                for p in pts
+            ]
             for fam, pts in front.items()
         }
     rows: list[dict[str, float | None]] = []
@@ -216,4 +225,10 @@ def compare_at_equal_error(
                 "max_reduction": max(vals),
                 "n": float(len(vals)),
             }
-    return {"target": target, "offset": offset, "points": rows, "summary": summary}
+    return {
+        "target": target,
+        "offset": offset,
+        "target_offset": own,
+        "points": rows,
+        "summary": summary,
+    }

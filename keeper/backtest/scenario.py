@@ -223,8 +223,13 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
     results = run_backtest(paths, option, config, [*policies, *sweep], progress)
     front = comparison = None
     if sc.frontier:
-        front = build_frontier(sweep, results[len(policies) :])
-        opening = results[-1].opening_cost_mean
+        swept = results[len(policies) :]
+        front = build_frontier(sweep, swept)
+        # The opening hedge every unbound policy pays alike; a vault's maxTrade caps the bound
+        # policies' own (the same for all of them: one cap, one t0).
+        openings = [r.opening_cost_mean for h, r in zip(sweep, swept, strict=True)]
+        unbound = [o for h, o in zip(sweep, openings, strict=True) if not isinstance(h, VaultBound)]
+        opening = unbound[-1] if unbound else openings[-1]
         comparison = {
             "total": compare_at_equal_error(front, against=AGAINST),
             "excluding_opening_hedge": compare_at_equal_error(
@@ -236,7 +241,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
             comparison["vault_bound"] = {
                 "total": compare_at_equal_error(front, "costaware@vault", AGAINST),
                 "excluding_opening_hedge": compare_at_equal_error(
-                    front, "costaware@vault", AGAINST, offset=opening
+                    front, "costaware@vault", AGAINST, offset=opening, target_offset=openings[-1]
                 ),
             }
     return RunOutput(

@@ -435,6 +435,22 @@ def test_a_vault_bound_policy_trades_as_the_contract_lets_it(
         assert bound.rebalances_mean > 20
 
 
+def test_the_time_trigger_fires_on_the_step_its_interval_ends() -> None:
+    # On a 3-day, hourly grid, 24 steps came to 86399.99999999999 s, short of a 86,400 s
+    # maxInterval by rounding: the trigger fired one step late.
+    option = OptionSpec(3000.0, 3 / 365, contracts=10.0)
+    paths = gbm_paths(3000.0, 0.0, 0.6, 3 / 365, 72, 10, seed=5)
+    step_s = float(paths.times[1] - paths.times[0]) * YEAR_SECONDS
+    assert 24 * step_s != 86_400.0  # the rounding this test is about
+    policy = TimePolicy(every=1)
+    (bound,) = run_backtest(
+        paths, option, BacktestConfig(0.6), [VaultBound(policy, 1e6, max_interval_s=86_400.0)]
+    )
+    counts, costs = _resimulate(paths, option, 1e6, False, max_interval_steps=24)
+    assert bound.rebalances_mean == float(np.mean(counts)) == 3.0  # steps 0, 24 and 48
+    np.testing.assert_allclose(bound.hedge_cost, costs, rtol=1e-9, atol=1e-6)
+
+
 def test_a_vault_band_must_be_positive() -> None:
     for band in (0.0, -1.0, math.inf, math.nan):
         with pytest.raises(ValueError, match="vault band"):

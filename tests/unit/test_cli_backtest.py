@@ -495,6 +495,28 @@ def test_vault_max_trade_and_interval_bound_the_listed_policy(
     assert inputs["vault_max_interval_s"] == 1.0
 
 
+def test_a_vault_max_trade_changes_only_the_bound_familys_opening_cost(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The opening hedge to subtract was read from the last result, a vault-bound policy whose
+    # opening maxTrade caps: the unbound families' "excluding the opening hedge" comparison
+    # then moved with a flag that does not bind them.
+    args = [*SMALL, "--costs", "l2", "--frontier", "--families", "time,band,costaware"]
+    args += ["--vault-bands", "1,2", "--json", "-"]
+
+    def comparison(*extra: str) -> dict[str, Any]:
+        assert main([*args, *extra]) == 0
+        out: dict[str, Any] = json.loads(capsys.readouterr().out)["comparison"]
+        return out
+
+    free, capped = comparison(), comparison("--vault-max-trade", "5")
+    assert capped["opening_hedge_cost_mean"] == free["opening_hedge_cost_mean"]
+    assert capped["excluding_opening_hedge"] == free["excluding_opening_hedge"]
+    bound = capped["vault_bound"]["excluding_opening_hedge"]
+    assert bound["offset"] == free["opening_hedge_cost_mean"]
+    assert bound["target_offset"] < bound["offset"]  # the capped opening buys less
+
+
 def test_frontier_with_vault_bands_reads_off_the_bound_family(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
