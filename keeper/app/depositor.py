@@ -181,52 +181,65 @@ class VaultClient:
 
     # -- reads ------------------------------------------------------------------------------
     def info(self, owner: str | None) -> dict[str, Any]:
-        """Everything a depositor wants to know, as a JSON-ready dict of integers in token units."""
+        """Everything a depositor wants to know, as a JSON-ready dict of integers in token units.
+
+        Every read is at one block, so the figures agree with each other.
+        """
+        block = self.w3.eth.get_block("latest")
+        at, now = int(block["number"]), int(block["timestamp"])
         f = self.vault.functions
         one_share = 10**self.share_decimals
-        t = f.thresholds().call()
+        t = f.thresholds().call(block_identifier=at)
         out: dict[str, Any] = {
             "vault": self.address,
-            "name": f.name().call(),
-            "symbol": f.symbol().call(),
+            "name": f.name().call(block_identifier=at),
+            "symbol": f.symbol().call(block_identifier=at),
             "asset": self.asset.address,
             "asset_symbol": self.asset_symbol,
             "asset_decimals": self.asset_decimals,
             "share_decimals": self.share_decimals,
-            "total_assets": int(f.totalAssets().call()),
-            "total_supply": int(f.totalSupply().call()),
-            "share_price": int(f.convertToAssets(one_share).call()),
-            "free_quote": int(f.freeQuote().call()),
-            "locked_collateral": int(f.lockedCollateral().call()),
-            "hedge_inventory": int(f.hedgeInventory().call()),
-            "net_delta": int(f.netDelta().call()),
-            "paused": bool(f.paused().call()),
-            "max_deposit": int(f.maxDeposit(self.address).call()),
+            "total_assets": int(f.totalAssets().call(block_identifier=at)),
+            "total_supply": int(f.totalSupply().call(block_identifier=at)),
+            "share_price": int(f.convertToAssets(one_share).call(block_identifier=at)),
+            "free_quote": int(f.freeQuote().call(block_identifier=at)),
+            "locked_collateral": int(f.lockedCollateral().call(block_identifier=at)),
+            "hedge_inventory": int(f.hedgeInventory().call(block_identifier=at)),
+            "net_delta": int(f.netDelta().call(block_identifier=at)),
+            "paused": bool(f.paused().call(block_identifier=at)),
+            "max_deposit": int(f.maxDeposit(self.address).call(block_identifier=at)),
             "thresholds": dict(zip(_THRESHOLD_FIELDS, (int(x) for x in t), strict=True)),
         }
-        out.update(self.gates())
+        out.update(self.gates(at, now))
         if owner is not None:
             out["owner"] = owner
-            out["shares"] = int(f.balanceOf(owner).call())
-            out["shares_value"] = int(f.convertToAssets(out["shares"]).call())
-            out["max_withdraw"] = int(f.maxWithdraw(owner).call())
-            out["max_redeem"] = int(f.maxRedeem(owner).call())
-            out["asset_balance"] = int(self.asset.functions.balanceOf(owner).call())
+            out["shares"] = int(f.balanceOf(owner).call(block_identifier=at))
+            out["shares_value"] = int(f.convertToAssets(out["shares"]).call(block_identifier=at))
+            out["max_withdraw"] = int(f.maxWithdraw(owner).call(block_identifier=at))
+            out["max_redeem"] = int(f.maxRedeem(owner).call(block_identifier=at))
+            out["asset_balance"] = int(
+                self.asset.functions.balanceOf(owner).call(block_identifier=at)
+            )
         out["redemption_queue"] = self.queue.address if self.queue is not None else None
         if self.queue is not None:
             q = self.queue.functions
-            pending_total = int(q.totalPending().call())
+            pending_total = int(q.totalPending().call(block_identifier=at))
             out["queue_pending_total"] = pending_total
-            out["queue_pending_value"] = int(f.convertToAssets(pending_total).call())
-            out["queue_fillable"] = int(q.fillable().call())
-            out["queue_unrequested"] = queue_unrequested(self.vault, self.queue)
+            out["queue_pending_value"] = int(
+                f.convertToAssets(pending_total).call(block_identifier=at)
+            )
+            out["queue_fillable"] = int(q.fillable().call(block_identifier=at))
+            out["queue_unrequested"] = queue_unrequested(self.vault, self.queue, at)
             if owner is not None:
-                out["queue_pending"] = int(q.pendingRedeemRequest(0, owner).call())
-                out["queue_claimable_shares"] = int(q.claimableRedeemRequest(0, owner).call())
-                out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call())
+                out["queue_pending"] = int(
+                    q.pendingRedeemRequest(0, owner).call(block_identifier=at)
+                )
+                out["queue_claimable_shares"] = int(
+                    q.claimableRedeemRequest(0, owner).call(block_identifier=at)
+                )
+                out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call(block_identifier=at))
         return out
 
-    def gates(self) -> dict[str, Any]:
+    def gates(self, at: int, now: int) -> dict[str, Any]:
         """Whether the vault takes deposits and pays instant exits now, and why not.
 
         The vault closes both while its NAV cannot be trusted (a price-dependent book and an
@@ -234,12 +247,10 @@ class VaultClient:
         waits for settlement; pausing closes deposits only. Its ``maxDeposit`` answers for
         deposits, and while it is not paused for exits too (the same checks less the pause);
         while it is paused the feeds and expiries are read as the vault reads them
-        (:func:`keeper.chain.oracle.oracle_fault_reason`). All reads are at one block.
+        (:func:`keeper.chain.oracle.oracle_fault_reason`). Every read is at block ``at``, whose
+        timestamp is ``now``.
         """
         f = self.vault.functions
-        block = self.w3.eth.get_block("latest")
-        at = int(block["number"])
-        now = int(block["timestamp"])
         paused = bool(f.paused().call(block_identifier=at))
         deposits_open = int(f.maxDeposit(self.address).call(block_identifier=at)) > 0
         series = f.openSeries().call(block_identifier=at)

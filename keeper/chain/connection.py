@@ -943,10 +943,8 @@ def connect(
                 f"cannot reach RPC at {redact_url(url)}: {error}{waited if tries > 1 else ''}"
             )
         if tries == 1:  # said once, at once: the deadline may be a minute away
-            url, _, error = answers[-1]
-            logger.warning(
-                "cannot reach RPC at %s: %s; retrying for up to %.0fs", redact_url(url), error, left
-            )
+            down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in answers)
+            logger.warning("cannot reach RPC at %s; retrying for up to %.0fs", down, left)
         provider._sleep(min(left, 1.0))
         answers = provider.chain_ids()
         tries += 1

@@ -153,12 +153,12 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
         )
 
 
-def queue_unrequested(vault: Contract, queue: Contract) -> int:
+def queue_unrequested(vault: Contract, queue: Contract, block: int | None = None) -> int:
     """Shares of ``vault`` that its redemption ``queue`` holds but no request escrowed.
 
     Shares sent to the queue with a plain transfer, or a deposit naming it as receiver; the
     queue's next ``fill()`` discards them (its ``totalPending()`` is the escrow). The vault keeps
-    reserving their value from instant exits until then.
+    reserving their value from instant exits until then. Read at ``block`` (``None``: latest).
     """
-    held = int(vault.functions.balanceOf(queue.address).call())
-    return max(0, held - int(queue.functions.totalPending().call()))
+    held = int(vault.functions.balanceOf(queue.address).call(block_identifier=block))
+    return max(0, held - int(queue.functions.totalPending().call(block_identifier=block)))

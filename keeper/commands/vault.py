@@ -265,7 +265,7 @@ def vault_command(args: argparse.Namespace) -> int:
     return 0
 
 
-_PAUSED = "yes (no deposits, writing or rebalancing; exits stay open)"
+_PAUSED = "yes (no deposits, writing or rebalancing; a pause alone does not close exits)"
 _QUEUE_OPEN = " (the redemption queue still takes requests)"
 
 

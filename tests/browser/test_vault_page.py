@@ -603,6 +603,32 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
         assert int(result.get_attribute("data-assets")) == 10**6
 
 
+def _fail_rpc_calls(page: Any, devnet: Devnet, failing: Any) -> None:
+    """Answer the page's JSON-RPC calls to the node for which ``failing(call)`` holds with an
+    RPC error (in a batch, those calls alone); the others go to the node."""
+    node = devnet.node.url.rstrip("/")
+
+    def fault(route: Any) -> None:
+        body = route.request.post_data_json
+        calls = body if isinstance(body, list) else [body]
+        if not any(failing(c) for c in calls):
+            route.continue_()
+            return
+        answer = route.fetch()
+        results = answer.json()
+        results = results if isinstance(results, list) else [results]
+        by_id = {c["id"]: c for c in calls}
+        out = [
+            {"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32000, "message": "injected"}}
+            if r["id"] in by_id and failing(by_id[r["id"]])
+            else r
+            for r in results
+        ]
+        route.fulfill(response=answer, json=out if isinstance(body, list) else out[0])
+
+    page.route(lambda url: url.rstrip("/") == node, fault)
+
+
 def test_a_receipt_wait_that_fails_is_said_not_left_pending(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
@@ -616,27 +642,7 @@ def test_a_receipt_wait_that_fails_is_said_not_left_pending(
     deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
     fill_and_preview(page, "deposit", "1")
     failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
-    node = devnet.node.url.rstrip("/")
-
-    def fault(route: Any) -> None:
-        body = route.request.post_data_json
-        calls = body if isinstance(body, list) else [body]
-        if not any(c.get("method") in failing for c in calls):
-            route.continue_()
-            return
-        answer = route.fetch()
-        results = answer.json()
-        results = results if isinstance(results, list) else [results]
-        by_id = {c["id"]: c["method"] for c in calls}
-        out = [
-            {"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32000, "message": "injected"}}
-            if by_id.get(r["id"]) in failing
-            else r
-            for r in results
-        ]
-        route.fulfill(response=answer, json=out if isinstance(body, list) else out[0])
-
-    page.route(lambda url: url.rstrip("/") == node, fault)
+    _fail_rpc_calls(page, devnet, lambda call: call.get("method") in failing)
     page.click('[data-testid="submit-deposit"]')
     sel = '[data-testid="tx-status"] li[data-state="unknown"]'
     page.wait_for_selector(sel, timeout=90_000)
@@ -797,3 +803,34 @@ def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
     _refresh(page, devnet)
     assert _exits(page)[0] == "true"
     assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "true"
+
+
+def test_a_feed_read_the_rpc_fails_is_not_taken_for_a_dead_oracle(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # While the vault is paused the page reads the feeds itself: an RPC error on that read was
+    # taken for a feed that does not answer, and exits were shown closed. Now the refresh fails
+    # and says it could not read the vault.
+    admin = Account.from_key(ANVIL_KEYS[0])
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    feed = str(vault.functions.oracle().call()).lower()
+    pauser = vault.functions.PAUSER_ROLE().call()
+    transact(devnet.w3, admin, vault.functions.grantRole(pauser, admin.address))
+    transact(devnet.w3, admin, vault.functions.pause())
+    try:
+        open_vault(page, server, vault_address)
+        assert _exits(page) == ("true", "")
+        _fail_rpc_calls(
+            page,
+            devnet,
+            lambda c: (
+                c.get("method") == "eth_call" and str(c["params"][0].get("to", "")).lower() == feed
+            ),
+        )
+        page.click('[data-testid="refresh"]')
+        error = page.wait_for_selector("#stats .error", timeout=60_000)
+        assert "Cannot read the vault" in error.inner_text()
+        assert page.locator('[data-testid="exits-closed"]').count() == 0
+    finally:
+        transact(devnet.w3, admin, vault.functions.unpause())

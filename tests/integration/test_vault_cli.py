@@ -385,3 +385,10 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     assert (data["deposits_open"], data["exits_open"]) == (False, False)
     assert "awaits settlement" in str(data["exits_closed_because"])
     assert "series #" in table
+
+    # A feed without code makes the vault's own views revert: one line, not a traceback.
+    e.w3.provider.make_request("anvil_setCode", [feed.address, "0x"])  # type: ignore[arg-type]
+    assert _cli(e, "info") == 1
+    line = _one_line_error(capsys)
+    assert v.address in line
+    assert "ContractLogicError" in line

@@ -43,14 +43,12 @@ export async function listVaults(client, config) {
 export async function readMeta(client, config, address) {
   const abi = config.abis.vault
   const r = (functionName, args) => client.readContract({ address, abi, functionName, args })
-  const [name, symbol, shareDecimals, asset, underlying, oracle, sequencerFeed] = await Promise.all([
+  const [name, symbol, shareDecimals, asset, underlying] = await Promise.all([
     r('name'),
     r('symbol'),
     r('decimals'),
     r('asset'),
     r('underlying'),
-    r('oracle'),
-    r('sequencerFeed'),
   ])
   const erc20 = config.abis.erc20
   const [assetSymbol, assetDecimals, underlyingSymbol] = await Promise.all([
@@ -69,8 +67,6 @@ export async function readMeta(client, config, address) {
     assetDecimals: Number(assetDecimals),
     underlying,
     underlyingSymbol,
-    oracle,
-    sequencerFeed,
     oneShare: 10n ** BigInt(shareDecimals),
     priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
     queue,
@@ -103,21 +99,14 @@ export async function readSnapshot(client, config, meta, account) {
     'paused',
     'lastRebalance',
   ]
-  // A feed that reverts is unusable, as the vault's own checks treat it.
-  const round = (feed) =>
-    feed === zeroAddress
-      ? null
-      : client
-          .readContract({ address: feed, abi: FEED_ABI, functionName: 'latestRoundData', blockNumber })
-          .then(([, answer, startedAt, updatedAt]) => ({ ok: true, answer, startedAt, updatedAt }))
-          .catch(() => ({ ok: false }))
   const values = await Promise.all([
     ...names.map((n) => r(n)),
     r('convertToAssets', [meta.priceShares]),
     client.getBlock({ blockNumber }),
     r('maxDeposit', [zeroAddress]),
-    round(meta.oracle),
-    round(meta.sequencerFeed),
+    // The feeds at this block: an admin may have replaced the oracle since the page loaded.
+    r('oracle').then((feed) => latestRound(client, feed, blockNumber)),
+    r('sequencerFeed').then((feed) => latestRound(client, feed, blockNumber)),
   ])
   const s = Object.fromEntries(names.map((n, i) => [n, values[i]]))
   const [sharePrice, block, maxDeposit, oracleRound, sequencerRound] = values.slice(names.length)
@@ -158,6 +147,29 @@ export async function readSnapshot(client, config, meta, account) {
     }
   }
   return s
+}
+
+/**
+ * A feed's latest round at `blockNumber`; null for no feed (the zero address). A feed whose call
+ * reverts or returns nothing is unusable, as the vault's own checks treat it ({ ok: false }); any
+ * other error (the RPC failing) is thrown, so the refresh fails instead of blaming the feed.
+ */
+async function latestRound(client, feed, blockNumber) {
+  if (feed === zeroAddress) return null
+  try {
+    const [, answer, startedAt, updatedAt] = await client.readContract({
+      address: feed,
+      abi: FEED_ABI,
+      functionName: 'latestRoundData',
+      blockNumber,
+    })
+    return { ok: true, answer, startedAt, updatedAt }
+  } catch (err) {
+    const unusable = (e) =>
+      e?.name === 'ContractFunctionRevertedError' || e?.name === 'ContractFunctionZeroDataError' || e?.name === 'AbiDecodingZeroDataError'
+    if (unusable(err) || err?.walk?.(unusable)) return { ok: false }
+    throw err
+  }
 }
 
 /**
