@@ -28,7 +28,7 @@ from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 
 from keeper.chain.artifacts import load_abi
@@ -209,7 +209,16 @@ class VaultClient:
             "max_deposit": int(f.maxDeposit(self.address).call(block_identifier=at)),
             "thresholds": dict(zip(_THRESHOLD_FIELDS, (int(x) for x in t), strict=True)),
         }
-        out.update(self.gates(at, now))
+        out.update(
+            self.gates(
+                at,
+                now,
+                paused=out["paused"],
+                max_deposit=out["max_deposit"],
+                inventory=out["hedge_inventory"],
+                thresholds=out["thresholds"],
+            )
+        )
         if owner is not None:
             out["owner"] = owner
             out["shares"] = int(f.balanceOf(owner).call(block_identifier=at))
@@ -239,7 +248,16 @@ class VaultClient:
                 out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call(block_identifier=at))
         return out
 
-    def gates(self, at: int, now: int) -> dict[str, Any]:
+    def gates(
+        self,
+        at: int,
+        now: int,
+        *,
+        paused: bool,
+        max_deposit: int,
+        inventory: int,
+        thresholds: dict[str, int],
+    ) -> dict[str, Any]:
         """Whether the vault takes deposits and pays instant exits now, and why not.
 
         The vault closes both while its NAV cannot be trusted (a price-dependent book and an
@@ -247,13 +265,12 @@ class VaultClient:
         waits for settlement; pausing closes deposits only. Its ``maxDeposit`` answers for
         deposits, and while it is not paused for exits too (the same checks less the pause);
         while it is paused the feeds and expiries are read as the vault reads them
-        (:func:`keeper.chain.oracle.oracle_fault_reason`). Every read is at block ``at``, whose
-        timestamp is ``now``.
+        (:func:`keeper.chain.oracle.oracle_fault_reason`). ``paused``, ``max_deposit``,
+        ``inventory`` and ``thresholds`` are the vault's at block ``at`` (timestamp ``now``),
+        where the series and feeds are read.
         """
-        f = self.vault.functions
-        paused = bool(f.paused().call(block_identifier=at))
-        deposits_open = int(f.maxDeposit(self.address).call(block_identifier=at)) > 0
-        series = f.openSeries().call(block_identifier=at)
+        deposits_open = max_deposit > 0
+        series = self.vault.functions.openSeries().call(block_identifier=at)
         why: list[str] = []
         expired = [s for s in series if int(s[4]) <= now and int(s[5]) > 0]
         if expired:
@@ -261,8 +278,8 @@ class VaultClient:
             why.append(
                 f"series {ids} expired and await{'s' if len(expired) == 1 else ''} settlement"
             )
-        if series or int(f.hedgeInventory().call(block_identifier=at)) != 0:
-            verdict = self._oracle_verdict(at, now)
+        if series or inventory != 0:
+            verdict = self._oracle_verdict(at, now, thresholds)
             if verdict is not None:
                 why.append(verdict)
         exits_open = not why
@@ -281,10 +298,9 @@ class VaultClient:
             "exits_closed_because": exits,
         }
 
-    def _oracle_verdict(self, at: int, now: int) -> str | None:
+    def _oracle_verdict(self, at: int, now: int, thresholds: dict[str, int]) -> str | None:
         """The vault's oracle check at block ``at``: ``None`` when it passes, else the reason."""
         f = self.vault.functions
-        t = f.thresholds().call(block_identifier=at)
         sequencer = str(f.sequencerFeed().call(block_identifier=at))
         price_round = self._round(str(f.oracle().call(block_identifier=at)), at)
         seq_round = self._round(sequencer, at) if int(sequencer, 16) != 0 else None
@@ -300,20 +316,24 @@ class VaultClient:
         verdict = oracle_fault_reason(
             state,
             has_sequencer=int(sequencer, 16) != 0,
-            heartbeat=int(t[7]),
-            grace=int(t[8]),
+            heartbeat=thresholds["oracle_heartbeat"],
+            grace=thresholds["sequencer_grace_period"],
             now=now,
         )
         return None if verdict.ok else verdict.reason
 
     def _round(self, feed: str, at: int) -> tuple[int, int, int, int, int] | None:
-        """``latestRoundData()`` of ``feed`` at block ``at``, or ``None`` when it reverts."""
+        """``latestRoundData()`` of ``feed`` at block ``at``; ``None`` for a dead feed.
+
+        A dead feed's call reverts or returns nothing; an RPC failure is raised instead, never
+        taken for a dead feed.
+        """
         contract = self.w3.eth.contract(
             address=Web3.to_checksum_address(feed), abi=list(load_abi("AggregatorV3Interface"))
         )
         try:
             r = contract.functions.latestRoundData().call(block_identifier=at)
-        except (ContractLogicError, Web3Exception, ValueError):
+        except (ContractLogicError, BadFunctionCallOutput):
             return None
         return (int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
 
