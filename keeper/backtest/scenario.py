@@ -227,7 +227,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
         front = build_frontier(sweep, swept)
         # The opening hedge every unbound policy pays alike; a vault's maxTrade caps the bound
         # policies' own (the same for all of them: one cap, one t0).
-        openings = [r.opening_cost_mean for h, r in zip(sweep, swept, strict=True)]
+        openings = [r.opening_cost_mean for r in swept]
         unbound = [o for h, o in zip(sweep, openings, strict=True) if not isinstance(h, VaultBound)]
         opening = unbound[-1] if unbound else openings[-1]
         comparison = {
