@@ -34,6 +34,25 @@ def _selector(signature: str) -> HexBytes:
     return HexBytes(keccak(text=signature)[:4])
 
 
+def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
+    """The vault's feed that has no code, as ``"oracle 0x…"`` or ``"sequencerFeed 0x…"``.
+
+    A vault's price checks, and so its views, revert on such a feed. ``None`` when both feeds
+    have code, or ``address`` does not answer ``oracle()``/``sequencerFeed()``.
+    """
+    for name in ("oracle", "sequencerFeed"):
+        try:
+            word = bytes(w3.eth.call({"to": address, "data": _selector(f"{name}()")}))
+        except (ContractLogicError, Web3Exception, ValueError):
+            return None  # not the vault's interface: let the caller say "not a vault"
+        if len(word) != 32 or int.from_bytes(word, "big") >> 160:
+            return None
+        feed = to_checksum_address(word[12:])
+        if int(feed, 16) != 0 and len(w3.eth.get_code(feed)) == 0:
+            return f"{name} {feed}"
+    return None
+
+
 def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> list[str]:
     """Check each address holds code and answers the vault's views; return them checksummed.
 
@@ -60,6 +79,12 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
             except (ContractLogicError, Web3Exception, ValueError) as exc:
                 if is_transient(exc):
                     raise
+                dead = _dead_feed(w3, address) if probe != "asset()" else None
+                if dead is not None:  # a vault, whose views revert on a feed without code
+                    raise ConfigError(
+                        f"vault {address}: {probe} reverts because its {dead} has no contract "
+                        "code on this chain"
+                    ) from None
                 raise ConfigError(
                     f"{address} is not a vault ({probe} failed: {type(exc).__name__})"
                 ) from None
