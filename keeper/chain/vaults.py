@@ -128,6 +128,10 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
     return out
 
 
+#: Where a wrong batcher address comes from (as the lens's check says for the lens).
+_BATCHER_WHERE = "check KEEPER_BATCHER or the addresses file's batcher"
+
+
 def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3) -> None:
     """Check ``batcher`` is a RebalanceBatcher and, when given, that ``keeper`` may call it.
 
@@ -141,7 +145,7 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
     address = to_checksum_address(batcher)
     code = read_with_retry(lambda: bytes(w3.eth.get_code(address)), attempts=attempts)
     if len(code) == 0:
-        raise ConfigError(f"batcher {address} has no contract code (check KEEPER_BATCHER)")
+        raise ConfigError(f"batcher {address} has no contract code ({_BATCHER_WHERE})")
 
     def call(data: bytes) -> bytes:
         try:
@@ -156,14 +160,14 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
                 raise
             raise ConfigError(
                 f"{address} is not a RebalanceBatcher (maxBatch()/isKeeper(address) failed: "
-                f"{type(exc).__name__}; check KEEPER_BATCHER)"
+                f"{type(exc).__name__}; {_BATCHER_WHERE})"
             ) from None
 
     raw = call(bytes(_selector("maxBatch()")))
     if len(raw) != 32 or int.from_bytes(raw, "big") == 0:
         raise ConfigError(
             f"{address} is not a RebalanceBatcher (maxBatch() answered {len(raw)} bytes; "
-            "check KEEPER_BATCHER)"
+            f"{_BATCHER_WHERE})"
         )
     if keeper is None:
         return

@@ -623,6 +623,7 @@ def test_run_refuses_a_wrong_batcher_or_a_signer_without_the_keeper_role(
     assert seconds < 60
     (line,) = _error_lines(err)
     assert f"{stack.usdc.address} is not a RebalanceBatcher" in line
+    assert "the addresses file's batcher" in line  # it came from there, not KEEPER_BATCHER
 
     code, err, _ = _keeper_cli(
         tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1", *journal,
