@@ -102,6 +102,9 @@ class Runner:
         #: Cycles run, failed ones included.
         self.cycles = 0
         self.failed_cycles = 0
+        #: Cycles that ran but judged no vault (every one skipped by a fault), and the last why.
+        self.unjudged_cycles = 0
+        self.last_unjudged: str | None = None
         self.last_error: str | None = None
         #: First block of the current episode of unserved need, and whether it was alerted.
         self.unserved_since: int | None = None
@@ -210,6 +213,10 @@ class Runner:
         self.keeper.metrics.consecutive_failures.set(0)
         self.keeper.metrics.cycles.labels("ok").inc()
         self._need(head, unserved=result.waiting is not None)
+        why = result.nothing_evaluated()
+        if why is not None:
+            self.unjudged_cycles += 1
+            self.last_unjudged = why
         if self._on_result is not None:
             self._on_result(result)
 
@@ -357,7 +364,8 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
             ``max_cycles`` below 1.
         ChainError: The RPC cannot be reached (after the start-up deadline).
         Halt: The breaker tripped.
-        KeeperError: With ``max_cycles``, every cycle run failed (one line, the last error).
+        KeeperError: With ``max_cycles``, every cycle run failed (one line, the last error), or
+            judged no vault (each one skipped by a fault, as ``keeper check`` exits 1 on).
     """
     if max_cycles is not None and max_cycles < 1:
         raise ConfigError(f"--max-cycles must be at least 1 (got {max_cycles})")
@@ -383,4 +391,13 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
     if max_cycles is not None and cycles > 0 and runner.failed_cycles == cycles:
         # A bounded run (a smoke test, a cron job) in which nothing worked is a failure.
         raise KeeperError(f"all {cycles} cycles failed; the last: {runner.last_error}")
+    if (
+        max_cycles is not None
+        and cycles > 0
+        and runner.failed_cycles + runner.unjudged_cycles == cycles
+    ):
+        # ... and so is one in which no cycle could judge any vault (a stale oracle throughout).
+        raise KeeperError(
+            f"no vault was judged in any of the {cycles} cycles; the last: {runner.last_unjudged}"
+        )
     return cycles

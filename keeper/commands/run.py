@@ -33,7 +33,8 @@ def register(subparsers: Any) -> None:
         "--max-cycles",
         type=int,
         metavar="N",
-        help="stop after N cycles; exit 1 if all N failed (default: run forever)",
+        help="stop after N cycles; exit 1 if all N failed or none judged any vault (default: run "
+        "forever)",
     )
     p.add_argument("--text-logs", action="store_true", help="plain-text logs instead of JSON")
     p.set_defaults(func=run)

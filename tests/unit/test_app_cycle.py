@@ -901,6 +901,25 @@ def test_run_max_cycles_fails_when_every_cycle_failed(monkeypatch: pytest.Monkey
     assert _keep_with(monkeypatch, once, 2) == 2  # one success is a run that worked
 
 
+def test_run_max_cycles_fails_when_no_cycle_judged_a_vault(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every vault's oracle stale in every cycle: `keeper check` and `keeper rehearse` exit 1 on
+    # that state, and `keeper run --max-cycles N` exited 0 with "0 failed".
+    stale = run_cycle(make_keeper([snap(0, -WAD, age=4000)]))
+    why = stale.nothing_evaluated()
+    assert why is not None
+
+    with pytest.raises(KeeperError) as info:
+        _keep_with(monkeypatch, lambda k, head=None: stale, 2)
+    assert str(info.value) == f"no vault was judged in any of the 2 cycles; the last: {why}"
+    calls: list[int] = []
+
+    def once(k: Keeper, head: int | None = None) -> CycleResult:
+        calls.append(1)
+        return stale if len(calls) == 1 else dummy_result()
+
+    assert _keep_with(monkeypatch, once, 2) == 2  # one cycle that judged a vault is enough
+
+
 def test_the_cycle_reads_the_vaults_at_the_head_it_was_woken_for() -> None:
     # Read at "latest", a failover node behind the head answered with older state, and the
     # cycle could plan a hedge the chain had already made (the vault then refuses it, for gas).

@@ -309,13 +309,13 @@ def runner_over(session: Session, cycle: Callable[[Any], Any]) -> Runner:
 
 
 def _ok_cycle(keeper: Any) -> Any:
-    return SimpleNamespace(waiting=None)
+    return SimpleNamespace(waiting=None, nothing_evaluated=lambda: None)
 
 
 def _nonce_cycle(keeper: Any) -> Any:
     # What every send starts with (Sender.next_nonce / submit_new): the pending nonce.
     chain_nonce(keeper.w3, "0x" + "11" * 20, "pending")
-    return SimpleNamespace(waiting=None)
+    return SimpleNamespace(waiting=None, nothing_evaluated=lambda: None)
 
 
 @pytest.mark.parametrize(
