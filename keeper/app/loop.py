@@ -388,16 +388,14 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         unserved_alert_blocks=settings.unserved_alert_blocks,
     )
     cycles = runner.run()
-    if max_cycles is not None and cycles > 0 and runner.failed_cycles == cycles:
-        # A bounded run (a smoke test, a cron job) in which nothing worked is a failure.
-        raise KeeperError(f"all {cycles} cycles failed; the last: {runner.last_error}")
-    if (
-        max_cycles is not None
-        and cycles > 0
-        and runner.failed_cycles + runner.unjudged_cycles == cycles
-    ):
-        # ... and so is one in which no cycle could judge any vault (a stale oracle throughout).
-        raise KeeperError(
-            f"no vault was judged in any of the {cycles} cycles; the last: {runner.last_unjudged}"
-        )
+    if max_cycles is not None and cycles > 0:
+        # A bounded run (a smoke test, a cron job) in which nothing worked is a failure, and so
+        # is one in which no cycle could judge any vault (a stale oracle throughout).
+        if runner.failed_cycles == cycles:
+            raise KeeperError(f"all {cycles} cycles failed; the last: {runner.last_error}")
+        if runner.failed_cycles + runner.unjudged_cycles == cycles:
+            raise KeeperError(
+                f"no vault was judged in any of the {cycles} cycles; "
+                f"the last: {runner.last_unjudged}"
+            )
     return cycles
