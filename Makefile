@@ -33,7 +33,7 @@ SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-install: node_modules/.installed $(VENV)/.installed build/.forge-built $(CHROMIUM) web/dist/.built ## npm ci, uv sync, forge build, Chromium, web build (idempotent)
+install: node_modules/.installed $(VENV)/.installed build/.forge-built web/dist/.built ## npm ci, uv sync, forge build, web build (idempotent)
 
 .tools/bin/uv:
 	$(PYTHON) -m venv .tools
@@ -51,7 +51,8 @@ build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOUR
 	$(FORGE) build
 	@touch $@
 
-# Chromium for the browser tests, from Debian, only when it is missing (the binary is the stamp).
+# Chromium for the browser tests (`make test` only), from Debian, only when it is missing (the
+# binary is the stamp). The tests drive the one this names (KEEPER_CHROMIUM, set by test-py).
 $(CHROMIUM):
 	@command -v apt-get >/dev/null || { echo "make install: $(CHROMIUM) is missing and apt-get" \
 	  "is not available: install Chromium (Debian/Ubuntu package 'chromium') so that" \
@@ -94,8 +95,8 @@ gas: install ## rewrite .gas-snapshot (after an intended gas change)
 # Two workers (CI has two cores), a test file per worker so its module fixtures (an anvil stack)
 # are built once; PYTEST_WORKERS=0 runs in one process.
 PYTEST_WORKERS ?= 2
-test-py: install
-	@$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile || { rc=$$?; \
+test-py: install $(CHROMIUM)
+	@KEEPER_CHROMIUM=$(CHROMIUM) $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile || { rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
 	  exit $$rc; }
 

@@ -11,7 +11,7 @@ Set-up, once per module:
    same timestamp, so the options' value, and with it NAV, is the same when a preview is read and
    when the transaction is mined. The previews can then be compared exactly;
 5. ``keeper web``'s server in-process on a free port (:class:`keeper.app.web.WebServer`);
-6. Debian's Chromium (``/usr/bin/chromium``, installed by ``make install``) driven by PyPI
+6. Debian's Chromium (``/usr/bin/chromium``, installed by ``make test``) driven by PyPI
    playwright; Playwright's own browser download is never used.
 
 The wallet (``wallet.js``) is injected with ``page.add_init_script``. It signs in Python:
@@ -208,7 +208,7 @@ def server(devnet: Devnet) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium")
+        pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:

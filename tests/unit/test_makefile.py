@@ -1,0 +1,38 @@
+"""The Makefile's install graph, read with ``make -n`` (nothing runs)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MISSING = "/nonexistent/keeper-test/chromium"
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def _dry_run(target: str) -> str:
+    out = subprocess.run(
+        ["make", "-n", target, f"CHROMIUM={MISSING}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return out.stdout
+
+
+def test_the_demo_never_installs_a_browser() -> None:
+    # `make demo` is one of the two set-up commands; Chromium serves only the browser tests.
+    assert "apt-get" not in _dry_run("demo")
+    assert "apt-get" not in _dry_run("install")
+
+
+def test_the_tests_install_chromium_when_missing_and_drive_the_one_named() -> None:
+    plan = _dry_run("test-py")
+    assert "apt-get install -y chromium" in plan
+    assert f"KEEPER_CHROMIUM={MISSING}" in plan
