@@ -20,12 +20,15 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
   keeper). Either the simulation is refused with ``OptionVaultAlreadySettled``, or the
   transaction passed its simulation and reverted at mining, and the series, read again, is
   settled (the other settle landed first in the same block). Logged at info, no alert;
-- ``failed``: a revert in simulation, a failed send, or a revert with the series still unsettled.
-  Alerted (``settlement``);
+- ``failed``: a revert in simulation, a failed send, a revert with the series still unsettled, or
+  an expiry round that cannot be read (a feed that reverts or has no code: that vault's fault,
+  so the cycle goes on; an unreachable node still fails the cycle as transient). Alerted
+  (``settlement``);
 - ``waiting``: no oracle round since expiry yet; or the settlement was sent and has no receipt
   within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise); or
   an earlier transaction of the keeper's is still pending (nothing new is sent until it is
-  mined: that may be this very settlement);
+  mined: that may be this very settlement); or the base fee is above the cap (nothing signed,
+  as a rebalance waits);
   ``simulated``: a dry run.
 
 ``keeper_expired_unsettled`` is the number left unsettled after the cycle. The fees of every
@@ -59,7 +62,7 @@ from web3.exceptions import ContractLogicError
 
 from keeper.app.fees import book_fees_paid
 from keeper.chain.artifacts import load_artifact
-from keeper.chain.retry import read_with_retry
+from keeper.chain.retry import is_transient, read_with_retry
 from keeper.chain.rounds import expiry_round
 from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
@@ -86,7 +89,10 @@ _SETTLED = 6
 
 
 class _PendingError(ExecutionError):
-    """Sent, but not settled within the wait: the journal keeps it, the next cycle books it."""
+    """Sent, but not settled within the wait: the journal keeps it, the next cycle books it.
+
+    Or not sent because the base fee is above the cap: the next cycle tries again.
+    """
 
 
 class _RevertedError(ExecutionError):
@@ -137,14 +143,24 @@ def settle_expired(
     abi = load_artifact("OptionVault").abi
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-        ids = [s[0] for s in vault.functions.openSeries().call() if not s[6] and s[4] <= now]
+        try:
+            ids = [s[0] for s in vault.functions.openSeries().call() if not s[6] and s[4] <= now]
+            feed = str(vault.functions.oracle().call()) if ids and blocked is None else ""
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the node, not the vault: the cycle fails as transient
+            keeper.alerter.alert(
+                "settlement",
+                f"vault {vault.address}: cannot read its series to settle them: {_why(exc)}",
+                key=vault.address,
+            )
+            continue
         if not ids:
             continue
         if blocked is not None:
             keeper.metrics.settlements.labels("waiting").inc(len(ids))
             out.extend(Settlement(vault.address, i, None, "waiting", blocked) for i in ids)
             continue
-        feed = str(vault.functions.oracle().call())
         settled = [_settle_one(keeper, vault, feed, series_id, block, now) for series_id in ids]
         out.extend(settled)
         if any(x.outcome in _NOW_SETTLED for x in settled):
@@ -160,8 +176,17 @@ _NOW_SETTLED = frozenset({"settled", "settled_by_other"})
 def _settle_one(
     keeper: Keeper, vault: Any, feed: str, series_id: int, block: int, now: int
 ) -> Settlement:
-    expiry = int(vault.functions.series(series_id).call()[4])
-    hint = expiry_round(keeper.w3, feed, expiry, now)
+    try:
+        expiry = int(vault.functions.series(series_id).call()[4])
+        hint = expiry_round(keeper.w3, feed, expiry, now)
+    except Exception as exc:
+        # A vault's own fault (a feed that reverts or has no code) fails its settlement only;
+        # the cycle goes on to the other vaults and the hedge. An unreachable node fails it.
+        if is_transient(exc):
+            raise
+        return _failed(
+            keeper, vault.address, series_id, None, f"cannot find its expiry round: {_why(exc)}"
+        )
     if hint is None:
         keeper.metrics.settlements.labels("waiting").inc()
         return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
@@ -204,6 +229,8 @@ def _send(
             (with the revert data, or the reverted transaction); a transaction sent but not
             settled within the wait (no receipt yet, or stuck under the fee cap) is its subclass
             ``_PendingError``: the journal keeps it and the next cycle's settle step books it.
+            So is a base fee above the cap at the send (nothing signed: the next cycle tries
+            again), a wait as for a rebalance, not a failure.
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -220,6 +247,8 @@ def _send(
         record = sender.submit_new(
             [vault], block, to, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN, note=note
         )
+    except FeeCapError as exc:
+        raise _PendingError(f"not sent, {exc}: the next cycle tries again") from exc
     except ExecutionError as exc:
         raise ExecutionError(f"send failed: {exc}") from exc
     try:
@@ -251,11 +280,17 @@ def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
     return bool(row[_SETTLED])
 
 
+def _why(exc: BaseException) -> str:
+    """One line for an exception in an alert: its type, then its message when it has one."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _failed(
     keeper: Keeper,
     vault: str,
     series_id: int,
-    hint: int,
+    hint: int | None,
     reason: str,
     tx_hash: str | None = None,
 ) -> Settlement:
@@ -346,15 +381,22 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
 
     Returns the transaction hash, or None when there is no queue, nothing to fill, a dry run,
     or a failure (alerted, never raised: the queue waits for the next settlement or anyone's
-    ``fill()``).
+    ``fill()``). Only an unreachable node (transient) raises, and fails the cycle.
     """
-    queue_address = str(vault.functions.redemptionQueue().call())
-    if int(queue_address, 16) == 0:
-        return None
-    queue = keeper.w3.eth.contract(
-        address=Web3.to_checksum_address(queue_address), abi=load_artifact("RedemptionQueue").abi
-    )
-    if int(queue.functions.fillable().call()) == 0 and queue_unrequested(vault, queue) == 0:
+    try:
+        queue_address = str(vault.functions.redemptionQueue().call())
+        if int(queue_address, 16) == 0:
+            return None
+        queue = keeper.w3.eth.contract(
+            address=Web3.to_checksum_address(queue_address),
+            abi=load_artifact("RedemptionQueue").abi,
+        )
+        if int(queue.functions.fillable().call()) == 0 and queue_unrequested(vault, queue) == 0:
+            return None
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        _queue_alert(keeper, vault.address, f"cannot read it: {_why(exc)}")
         return None
     try:
         sent = _send(

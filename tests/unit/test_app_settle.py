@@ -332,3 +332,99 @@ def test_a_settlement_without_a_receipt_yet_waits_for_the_next_cycle(
     assert len(sender.sent) == 1
     assert outcomes(k) == {"waiting": 1}
     assert k.alerter.sent == []
+
+
+def test_a_feed_that_reverts_fails_that_settlement_and_the_cycle_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dead feed (``latestRoundData`` reverts) is that vault's problem, not the keeper's.
+
+    It raised out of the settle step, before the plan, so no vault was hedged that cycle; and a
+    revert is not transient, so the breaker counted every such cycle until the keeper halted.
+    """
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+
+    def dead_feed(w3: Any, feed: str, expiry: int, now: int) -> int:
+        raise ContractLogicError("execution reverted", data="0x")
+
+    monkeypatch.setattr("keeper.app.settle.expiry_round", dead_feed)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert (s.series_id, s.outcome) == (3, "failed")
+    assert "ContractLogicError" in s.reason
+    assert sender.sent == []
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+    assert k.metrics.value("keeper_expired_unsettled") == 1
+
+
+def test_a_vault_whose_series_cannot_be_read_is_alerted_and_the_others_go_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+
+    def reverts() -> Any:
+        raise ContractLogicError("execution reverted", data="0x")
+
+    monkeypatch.setattr(_Functions, "openSeries", lambda self: _Call(reverts))
+    assert settle_expired(k, [VAULT], 100, NOW) == []
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+    assert sender.sent == []
+
+
+def test_an_unreachable_node_still_fails_the_cycle_as_transient(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keeper.chain.retry import RpcUnavailableError, is_transient
+
+    vault = FakeVault()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, SettleSender())
+
+    def down(w3: Any, feed: str, expiry: int, now: int) -> int:
+        raise RpcUnavailableError("every endpoint failed")
+
+    monkeypatch.setattr("keeper.app.settle.expiry_round", down)
+    with pytest.raises(RpcUnavailableError) as info:
+        settle_expired(k, [VAULT], 100, NOW)
+    assert is_transient(info.value)
+    assert k.alerter.sent == []
+
+
+def test_a_base_fee_over_the_cap_makes_a_settlement_wait_not_fail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fee spike is a wait (as for a rebalance): no ``failed`` count, no ``settlement`` alert."""
+    from keeper.errors import FeeCapError
+
+    class CappedSender(SettleSender):
+        def submit_new(self, *a: Any, **kw: Any) -> TxRecord:
+            raise FeeCapError("base fee 900 gwei is above the cap of 50 gwei")
+
+    vault, sender = FakeVault(), CappedSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert (s.series_id, s.outcome) == (3, "waiting")
+    assert "above the cap" in s.reason
+    assert outcomes(k) == {"waiting": 1}
+    assert "settlement" not in [a["kind"] for a in k.alerter.sent]
+
+
+def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``fill_queue`` alerts and never raises, its reads included: the settlement stands."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+
+    def reverts() -> Any:
+        raise ContractLogicError("execution reverted", data="0x")
+
+    monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(reverts))
+    [s] = settle_expired(k, [VAULT], 100, NOW)
+    assert s.outcome == "settled"
+    assert [a["kind"] for a in k.alerter.sent] == ["redemption_queue"]
