@@ -190,7 +190,8 @@ def act(
         keeper: The collaborators.
         the_plan: The plan.
         block: The block it was decided at.
-        blocked: Why nothing new may be sent this cycle (from :func:`settle_in_flight`).
+        blocked: Why nothing new may be sent this cycle (from :func:`settle_in_flight`, or a
+            settlement this cycle left pending).
         slippage_bps: Each vault's ``maxSlippageBps`` (:func:`slippage_bounds`): when a pool's
             one swap cannot meet its strictest leg, the simulation drops the vaults with the
             smallest bound first (:func:`~keeper.execution.simulate.simulate_batch`).

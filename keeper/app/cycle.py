@@ -66,7 +66,9 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper, head)
     # Expired series first; nothing is sent while an earlier transaction is pending.
-    settle_expired(keeper, seen.expired, seen.block, seen.timestamp, settled.blocked)
+    done = settle_expired(keeper, seen.expired, seen.block, seen.timestamp, settled.blocked)
+    # A settlement this step left pending holds the batch too: nothing is sent behind it.
+    pending = next((s.blocks for s in done if s.pending), None)
     views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views, seen.block)
@@ -74,7 +76,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     try:
         # The bounds only matter to a batch being simulated: not read on a cycle with none.
         bounds = slippage_bounds(seen.healthy) if the_plan.batch else None
-        acted = act(keeper, the_plan, seen.block, settled.blocked, bounds)
+        acted = act(keeper, the_plan, seen.block, settled.blocked or pending, bounds)
     finally:
         # After the send: naming what blocks the vaults left out is for the logs and alerts,
         # and its reads stay off the path between the decision and the send.

@@ -25,7 +25,8 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
   so the cycle goes on; an unreachable node still fails the cycle as transient). Alerted
   (``settlement``);
 - ``waiting``: no oracle round since expiry yet; or the settlement was sent and has no receipt
-  within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise); or
+  within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise; the
+  rest of this cycle sends nothing behind it, no other settlement and no batch); or
   an earlier transaction of the keeper's is still pending (nothing new is sent until it is
   mined: that may be this very settlement); or the base fee is above the cap (nothing signed,
   as a rebalance waits);
@@ -119,6 +120,14 @@ class Settlement:
     outcome: str  # settled | settled_by_other | simulated | waiting | failed
     reason: str = ""
     tx_hash: str | None = None
+    #: Sent and not yet settled (or held under the fee cap): nothing new may be sent this cycle,
+    #: neither another settlement nor the batch (:func:`keeper.app.cycle.run_cycle`).
+    pending: bool = False
+
+    @property
+    def blocks(self) -> str:
+        """Why nothing new may be sent behind this settlement."""
+        return f"settlement of series {self.series_id} of {self.vault} pending: {self.reason}"
 
 
 def settle_expired(
@@ -155,15 +164,18 @@ def settle_expired(
                 key=vault.address,
             )
             continue
-        if not ids:
-            continue
-        if blocked is not None:
-            keeper.metrics.settlements.labels("waiting").inc(len(ids))
-            out.extend(Settlement(vault.address, i, None, "waiting", blocked) for i in ids)
-            continue
-        settled = [_settle_one(keeper, vault, feed, series_id, block, now) for series_id in ids]
+        settled: list[Settlement] = []
+        for series_id in ids:
+            if blocked is not None:
+                keeper.metrics.settlements.labels("waiting").inc()
+                settled.append(Settlement(vault.address, series_id, None, "waiting", blocked))
+                continue
+            one = _settle_one(keeper, vault, feed, series_id, block, now)
+            settled.append(one)
+            if one.pending:
+                blocked = one.blocks  # the rest of the cycle sends nothing behind it
         out.extend(settled)
-        if any(x.outcome in _NOW_SETTLED for x in settled):
+        if blocked is None and any(x.outcome in _NOW_SETTLED for x in settled):
             fill_queue(keeper, vault, block)
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return out
@@ -204,7 +216,7 @@ def _settle_one(
     except _PendingError as exc:
         keeper.metrics.settlements.labels("waiting").inc()
         logger.info("settlement of series %d of %s: %s", series_id, vault.address, exc)
-        return Settlement(vault.address, series_id, hint, "waiting", str(exc))
+        return Settlement(vault.address, series_id, hint, "waiting", str(exc), pending=True)
     except ExecutionError as exc:
         return _failed(keeper, vault.address, series_id, hint, str(exc))
     if sent is None:

@@ -428,3 +428,51 @@ def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
     [s] = settle_expired(k, [VAULT], 100, NOW)
     assert s.outcome == "settled"
     assert [a["kind"] for a in k.alerter.sent] == ["redemption_queue"]
+
+
+def test_a_settlement_left_pending_holds_every_later_send_of_the_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing new is sent while one of the keeper's transactions is pending, within a cycle too.
+
+    The second series was sent behind the first's missing receipt (and waited on for another
+    receipt timeout), and the cycle's batch behind both.
+    """
+    from keeper.errors import TxTimeoutError
+
+    class SlowSender(SettleSender):
+        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
+
+    vault, sender = FakeVault(), SlowSender()
+    vault.add_expired(3)
+    vault.add_expired(4)
+    k = settle_keeper(monkeypatch, vault, sender)
+    first, second = settle_expired(k, [VAULT], 100, NOW)
+    assert (first.series_id, first.outcome, first.pending) == (3, "waiting", True)
+    assert (second.series_id, second.outcome, second.pending) == (4, "waiting", False)
+    assert len(sender.sent) == 1
+    assert "pending" in second.reason
+
+
+def test_the_cycle_sends_no_batch_behind_a_settlement_it_left_pending(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keeper.app.cycle import run_cycle
+    from keeper.app.settle import Settlement
+
+    pending = Settlement(VAULT, 3, HINT, "waiting", "sent as 0x01, no receipt yet", pending=True)
+    blocked: list[str | None] = []
+
+    def act(keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None) -> Any:
+        from keeper.app.act import Acted
+
+        blocked.append(why)
+        return Acted()
+
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", lambda *a, **kw: [pending])
+    monkeypatch.setattr("keeper.app.cycle.act", act)
+    run_cycle(make_keeper([snap(0, 0)]))
+    assert len(blocked) == 1
+    assert blocked[0] is not None
+    assert "series 3" in blocked[0]
