@@ -65,6 +65,9 @@ class Settled:
     resumed: tuple[SendOutcome, ...] = ()
     #: Why nothing new may be sent this cycle (a transaction still pending), else ``None``.
     blocked: str | None = None
+    #: Vaults whose series a resumed settlement left settled: the settle step fills their
+    #: redemption queues (:func:`keeper.app.settle.book_resumed`).
+    freed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
             key=str(intent),
         )
     resumed: list[SendOutcome] = []
+    freed: list[str] = []
     blocked: str | None = None
     for nonce in sender.journal.pending_nonces(sender.address):
         try:
@@ -121,18 +125,21 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
         if done is None:
             blocked = f"tx at nonce {nonce} still pending"
             break
-        _book_resumed(keeper, done, head)
+        vault = _book_resumed(keeper, done, head)
+        if vault is not None and vault not in freed:
+            freed.append(vault)
         resumed.append(done)
     if blocked is None and resumed:
         fee_ok(keeper)
-    return Settled(tuple(reorged), tuple(resumed), blocked)
+    return Settled(tuple(reorged), tuple(resumed), blocked, tuple(freed))
 
 
-def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
+def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | None:
     """Book a pending transaction that finished, by what it calls (see the module docstring).
 
     The call is the winning version's; a cancel's is the call it replaced (the nonce's first
-    version). The vaults are its journal intent's.
+    version). The vaults are its journal intent's. Returns the vault a settlement freed (see
+    :func:`keeper.app.settle.book_resumed`), else None.
     """
     sender = keeper.sender
     assert sender is not None
@@ -152,7 +159,8 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> None:
         account_outcome(keeper, done, len(vaults) - len(failed))
         _book_failed_in_batch(keeper, failed, done, done.block_number)
     else:
-        book_resumed(keeper, done, to, data, vaults, head)
+        return book_resumed(keeper, done, to, data, vaults, head)
+    return None
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:

@@ -66,7 +66,9 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper, head)
     # Expired series first; nothing is sent while an earlier transaction is pending.
-    done = settle_expired(keeper, seen.expired, seen.block, seen.timestamp, settled.blocked)
+    done = settle_expired(
+        keeper, seen.expired, seen.block, seen.timestamp, settled.blocked, fill=settled.freed
+    )
     # A settlement this step left pending holds the batch too: nothing is sent behind it.
     pending = next((s.blocks for s in done if s.pending), None)
     views = seen.healthy.views()

@@ -46,7 +46,9 @@ requests the freed quote can serve (``fillable() > 0``), or holds shares sent to
 request (its vault balance above ``totalPending()``: the fill discards them, and the vault stops
 reserving quote for them): queued holders are paid pro rata before anyone can take the freed
 quote another way. A series settled by someone else frees it too, and
-is followed by the same fill. :func:`fill_queue` simulates and sends it like a settlement.
+is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
+:func:`book_resumed`, filled by the next settle step). :func:`fill_queue` simulates and sends
+it like a settlement.
 """
 
 from __future__ import annotations
@@ -131,7 +133,13 @@ class Settlement:
 
 
 def settle_expired(
-    keeper: Keeper, vaults: Sequence[str], block: int, now: int, blocked: str | None = None
+    keeper: Keeper,
+    vaults: Sequence[str],
+    block: int,
+    now: int,
+    blocked: str | None = None,
+    *,
+    fill: Sequence[str] = (),
 ) -> list[Settlement]:
     """Settle every expired, unsettled series of ``vaults`` (see the module docstring).
 
@@ -147,8 +155,12 @@ def settle_expired(
             very settlement, still pending: :func:`keeper.app.act.settle_in_flight`). Each
             expired series is then ``waiting``, and nothing is simulated or sent: a settlement
             is never sent twice.
+        fill: Vaults a settlement finished by :func:`keeper.app.act.settle_in_flight` freed
+            (:func:`book_resumed`): their redemption queues are filled as after a settlement in
+            this step (once a vault, and not while something is pending).
     """
     out: list[Settlement] = []
+    filled: set[str] = set()
     abi = load_artifact("OptionVault").abi
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
@@ -176,7 +188,14 @@ def settle_expired(
                 blocked = one.blocks  # the rest of the cycle sends nothing behind it
         out.extend(settled)
         if blocked is None and any(x.outcome in _NOW_SETTLED for x in settled):
+            filled.add(vault.address.lower())
             fill_queue(keeper, vault, block)
+    for address in fill:
+        if blocked is not None or address.lower() in filled:
+            continue
+        filled.add(address.lower())
+        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        fill_queue(keeper, vault, block)
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return out
 
@@ -336,7 +355,7 @@ def book_resumed(
     data: bytes,
     vaults: Sequence[str],
     head: int | None = None,
-) -> None:
+) -> str | None:
     """Book a settlement or queue fill sent by an earlier cycle and finished by this one.
 
     Called by :func:`keeper.app.act.settle_in_flight` for a transaction that is not a
@@ -353,6 +372,11 @@ def book_resumed(
         vaults: The vaults of the transaction's journal intent.
         head: The cycle's head block: a settlement that did not get mined is read there (see
             :func:`_is_settled`), else at ``latest``.
+
+    Returns:
+        The vault whose series is now settled (by this transaction or by someone else): its
+        freed quote may serve its redemption queue, which this cycle's settle step fills
+        (``settle_expired(fill=...)``), as it does after a settlement of its own. Else None.
     """
     book_fees_paid(keeper, outcome)
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
@@ -363,16 +387,16 @@ def book_resumed(
         if mined:
             keeper.metrics.settlements.labels("settled").inc()
             logger.info("settled series %d of %s at round %d (resumed)", series_id, to, hint)
-            return
+            return to
         reason = f"transaction {outcome.tx_hash} ended {how}"
         vault = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(to), abi=load_artifact("OptionVault").abi
         )
         if _is_settled(vault, series_id, outcome.block_number or head):
             _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
-        else:
-            _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
-        return
+            return to
+        _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
+        return None
     owner = vaults[0] if vaults else to
     if mined:
         logger.info("transaction %s to %s mined (resumed)", outcome.tx_hash, to)
@@ -384,6 +408,7 @@ def book_resumed(
             f"transaction {outcome.tx_hash} to {to} for {owner} ended {how}",
             key=outcome.tx_hash,
         )
+    return None
 
 
 def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:

@@ -193,6 +193,27 @@ def test_a_resumed_mined_settlement_is_a_settlement_not_a_rebalance() -> None:
     assert kinds(k) == []
 
 
+def test_a_resumed_settlement_frees_its_vaults_redemption_queue_for_this_cycle() -> None:
+    """The queue fill that follows a settlement in its own cycle follows a resumed one too.
+
+    Without it, a settlement whose receipt came a cycle late left the queue unfilled until the
+    next settlement or someone else's ``fill()``: the series was no longer expired, so the settle
+    step never looked at the vault again.
+    """
+    fake = FakeVault()
+    fake.add_expired(3)
+    sender = ResumingSender(outcome=ended("mined"))
+    sender.journal_call([VAULT], VAULT, settle_call(3))
+    k = resuming(sender, fake)
+    assert settle_in_flight(k).freed == (VAULT,)
+
+
+def test_a_resumed_batch_frees_no_queue() -> None:
+    sender = ResumingSender(outcome=ended("mined"))
+    sender.journal_call([vault(0)], BATCHER, BatchCodec().encode([vault(0)]))
+    assert settle_in_flight(resuming(sender)).freed == ()
+
+
 def test_a_resumed_settlement_reverted_by_a_race_is_settled_by_another() -> None:
     fake = FakeVault()
     fake.add_expired(3)
@@ -200,7 +221,7 @@ def test_a_resumed_settlement_reverted_by_a_race_is_settled_by_another() -> None
     sender = ResumingSender(outcome=ended("reverted"))
     sender.journal_call([VAULT], VAULT, settle_call(3))
     k = resuming(sender, fake)
-    settle_in_flight(k)
+    assert settle_in_flight(k).freed == (VAULT,)  # settled all the same: its quote is free
     assert rebalances(k) == {}
     assert settlements(k) == {"settled_by_other": 1}
     assert kinds(k) == []

@@ -299,7 +299,9 @@ def test_the_cycle_hands_a_pending_transaction_to_the_settle_step(
 
     seen: list[str | None] = []
 
-    def settle(keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None) -> list:  # type: ignore[type-arg]
+    def settle(
+        keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None, **kw: Any
+    ) -> list:  # type: ignore[type-arg]
         seen.append(blocked)
         return []
 
@@ -476,3 +478,43 @@ def test_the_cycle_sends_no_batch_behind_a_settlement_it_left_pending(
     assert len(blocked) == 1
     assert blocked[0] is not None
     assert "series 3" in blocked[0]
+
+
+def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, sender)
+    filled: list[str] = []
+    monkeypatch.setattr(
+        "keeper.app.settle.fill_queue", lambda keeper, v, block: filled.append(v.address)
+    )
+    # Settled in this cycle and freed by a resumed settlement: one fill, not two.
+    settle_expired(k, [VAULT], 100, NOW, fill=(VAULT,))
+    assert filled == [VAULT]
+    vault.rows.clear()
+    settle_expired(k, [], 100, NOW, fill=(VAULT,))
+    assert filled == [VAULT, VAULT]
+    settle_expired(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
+    assert filled == [VAULT, VAULT]  # nothing is sent while a transaction is pending
+
+
+def test_the_cycle_hands_the_freed_vaults_to_the_settle_step(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keeper.app.act import Settled
+    from keeper.app.cycle import run_cycle
+
+    seen: list[Any] = []
+
+    def settle(
+        keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None, **kw: Any
+    ) -> list:  # type: ignore[type-arg]
+        seen.append(kw.get("fill"))
+        return []
+
+    monkeypatch.setattr("keeper.app.cycle.settle_in_flight", lambda k, h: Settled(freed=(VAULT,)))
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", settle)
+    run_cycle(make_keeper([snap(0, 0)]))
+    assert seen == [(VAULT,)]
