@@ -64,3 +64,9 @@ class NonceError(ExecutionError):
 
 class Halt(KeeperError):  # noqa: N818 - a command, not a fault: the name reads as one
     """The keeper must stop: the circuit breaker tripped or an operator asked it to."""
+
+
+def first_line(exc: BaseException) -> str:
+    """An exception's message for a one-line log or alert: its first line, at most 200 chars."""
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no message"

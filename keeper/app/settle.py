@@ -68,7 +68,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.chain.rounds import expiry_round
 from keeper.chain.vaults import queue_unrequested
-from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
+from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError, first_line
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
 
@@ -312,9 +312,8 @@ def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
 
 
 def _why(exc: BaseException) -> str:
-    """One line for an exception in an alert: its type, then its message when it has one."""
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    """One line for an exception in an alert: its type and the first line of its message."""
+    return f"{type(exc).__name__}: {first_line(exc)}"
 
 
 def _failed(

@@ -26,7 +26,7 @@ from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
 from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
 from keeper.chain.vaults import check_batcher, factory_vaults, validate_vaults
-from keeper.errors import ChainError, ConfigError
+from keeper.errors import ChainError, ConfigError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import Journal
@@ -63,15 +63,10 @@ def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] 
             if left is None or left <= wait:
                 raise ChainError(
                     f"start-up gave up on {what} after {attempt} attempts: the RPC kept failing "
-                    f"({type(exc).__name__}: {_first_line(exc)})"
+                    f"({type(exc).__name__}: {first_line(exc)})"
                 ) from exc
             logger.warning("start-up: %s failed (%s); retrying", what, type(exc).__name__)
             sleep(wait)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else "no message"
 
 
 def connect_keeper(
@@ -158,7 +153,7 @@ def check_lens(w3: Web3, lens: str, vaults: list[str], *, attempts: int = 3) -> 
     except ChainError as exc:
         if is_transient(exc):
             raise
-        raise ConfigError(f"{lens} is not a VaultLens ({_first_line(exc)}; {where})") from None
+        raise ConfigError(f"{lens} is not a VaultLens ({first_line(exc)}; {where})") from None
 
 
 def build_keeper(
