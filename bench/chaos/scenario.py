@@ -185,7 +185,12 @@ class Live:
     behind: FaultProxy | None = None
 
     def play(self, n: int = 1) -> None:
-        """Play ``n`` market steps; a failed step is counted and skipped."""
+        """Play ``n`` market steps; a failed step is counted and skipped.
+
+        After a failed step the next waits for a new block (at most 5 s): a step the node
+        refuses at once (its fee under a spiked base fee) would otherwise let the rest of the
+        market run within one block.
+        """
         for _ in range(n):
             if self.step >= self.net.market.cfg.steps:
                 return
@@ -197,6 +202,7 @@ class Live:
                 key = _reason(exc)
                 self.step_errors[key] = self.step_errors.get(key, 0) + 1
                 logger.info("  market step %d failed: %s", self.step, str(exc)[:400])
+                self.wait_blocks(1, timeout_s=5.0)
 
     def wait_calm(self, blocks: int) -> None:
         """Wait (at most ``blocks`` blocks) until no vault is outside its band."""

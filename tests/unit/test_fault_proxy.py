@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -301,3 +302,35 @@ def test_unneeded_replacements_are_those_whose_first_version_was_never_priced_ou
     blocks = [BlockObs(n, 80 if n == 12 else 40, {}) for n in range(9, 16)]
     assert replacements(tmp_path / "j.sqlite", blocks) == (2, 1)
     assert replacements(tmp_path / "none.sqlite", blocks) == (0, 0)
+
+
+def test_a_failed_market_step_waits_for_a_block_before_the_next() -> None:
+    """A refused step (the harsh section's fee spike) must not let the market race ahead.
+
+    The next step started at once, in the same block: under load, every step after the spike
+    was refused within one second and the section's market was over in a few blocks.
+    """
+    from types import SimpleNamespace
+
+    from bench.chaos.scenario import Live
+
+    t0 = time.monotonic()
+
+    class Monitor:
+        @property
+        def head(self) -> int:
+            return int((time.monotonic() - t0) / 0.05)  # a block every 50 ms
+
+    heads: list[int] = []
+    monitor = Monitor()
+
+    def step(i: int) -> None:
+        heads.append(monitor.head)
+        raise ValueError("max fee per gas less than block base fee")
+
+    market = SimpleNamespace(cfg=SimpleNamespace(steps=10), step=step)
+    run = Live(SimpleNamespace(market=market), None, monitor, None, None)  # type: ignore[arg-type]
+    run.play(3)
+    assert run.step_failures == 3
+    assert run.step_errors == {"max fee per gas less than block base fee": 3}
+    assert heads[0] < heads[1] < heads[2]
