@@ -532,29 +532,6 @@ contract RebalanceBatchTwoPairsTest is BatchTestBase {
         return _newVaultOn(address(wbtc), address(feedB), address(venueB), hold);
     }
 
-    /// @dev A vault on (USDC, `underlying`) with its own oracle and venue, enrolled in the
-    ///      batcher, holding `hold` underlying bought through its own rebalance, target back at 0.
-    function _newVaultOn(address underlying, address oracle, address venue_, uint256 hold)
-        internal
-        returns (OptionVault v)
-    {
-        IOptionVault.InitParams memory p = _params();
-        p.underlying = underlying;
-        p.oracle = oracle;
-        p.venue = venue_;
-        vm.prank(admin);
-        (address a,) = factory.createVault(p);
-        v = OptionVault(a);
-        _enrol(v);
-        if (hold != 0) {
-            // forge-lint: disable-next-line(unsafe-typecast)
-            _target(v, int256(hold));
-            vm.prank(keeper);
-            v.rebalance();
-            _target(v, 0);
-        }
-    }
-
     function _target(OptionVault v, int256 t) internal {
         vm.prank(admin);
         v.setTargetDelta(t);

@@ -5,7 +5,6 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV
 
 import {MintableERC20} from "../../../contracts/devnet/MintableERC20.sol";
 import {OptionVault} from "../../../contracts/OptionVault.sol";
-import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
 import {MockVenue} from "../mocks/MockVenue.sol";
 import {BatchTestBase} from "../fixtures/BatchTestBase.sol";
 import {TwoPairBatchHandler} from "./TwoPairBatchHandler.sol";
@@ -45,24 +44,8 @@ contract TwoPairBatchInvariantTest is BatchTestBase {
     }
 
     /// @dev A WBTC18/USDC vault with its own feed and venue, holding `hold` WBTC18.
-    function _newVaultB(uint256 hold) internal returns (OptionVault v) {
-        IOptionVault.InitParams memory p = _params();
-        p.underlying = address(wbtc);
-        p.oracle = address(feedB);
-        p.venue = address(venueB);
-        vm.prank(admin);
-        (address a,) = factory.createVault(p);
-        v = OptionVault(a);
-        _enrol(v);
-        if (hold != 0) {
-            vm.prank(admin);
-            // forge-lint: disable-next-line(unsafe-typecast)
-            v.setTargetDelta(int256(hold));
-            vm.prank(keeper);
-            v.rebalance();
-            vm.prank(admin);
-            v.setTargetDelta(0);
-        }
+    function _newVaultB(uint256 hold) internal returns (OptionVault) {
+        return _newVaultOn(address(wbtc), address(feedB), address(venueB), hold);
     }
 
     /// @dev Per token (USDC, WETH, WBTC18): what the vaults hold.
