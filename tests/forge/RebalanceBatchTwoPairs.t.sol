@@ -388,32 +388,21 @@ contract RebalanceBatchTwoPairsTest is BatchTestBase {
     ///      receipt check is per token on the batcher's balance, so the first pool's USDC does
     ///      not cover the second pool's short leg.
     function test_rebalanceBatch_RevertWhen_SharedQuoteSecondLegShortPaid() public {
-        ShortPayVault liar = new ShortPayVault(
-            IERC20(address(usdc)), address(wbtc), address(venueB), 60_000e6, 59_999e6, 60_000e8
-        );
-        usdc.mint(address(liar), 60_000e6);
-        address[] memory vs = new address[](2);
-        (vs[0], vs[1]) = (address(buyerA5), address(liar));
-        vm.prank(keeper);
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                IRebalanceBatcher.RebalanceBatcherTransferMismatch.selector,
-                address(liar),
-                address(usdc),
-                59_999e6,
-                60_000e6
-            )
-        );
-        batcher.rebalanceBatch(vs, _zeros(2));
+        _expectSecondQuoteLegRefused(59_999e6);
     }
 
     /// @dev Over-paying a second shared-quote leg is as wrong as short-paying it: the check is
     ///      exact after the first leg of a token.
     function test_rebalanceBatch_RevertWhen_SharedQuoteSecondLegOverPaid() public {
+        _expectSecondQuoteLegRefused(60_001e6);
+    }
+
+    /// @dev A WETH buy, then a WBTC18 buy leg that claims 60,000 USDC but pays `paid`.
+    function _expectSecondQuoteLegRefused(uint256 paid) internal {
         ShortPayVault liar = new ShortPayVault(
-            IERC20(address(usdc)), address(wbtc), address(venueB), 60_000e6, 60_001e6, 60_000e8
+            IERC20(address(usdc)), address(wbtc), address(venueB), 60_000e6, paid, 60_000e8
         );
-        usdc.mint(address(liar), 60_001e6);
+        usdc.mint(address(liar), paid > 60_000e6 ? paid : 60_000e6);
         address[] memory vs = new address[](2);
         (vs[0], vs[1]) = (address(buyerA5), address(liar));
         vm.prank(keeper);
@@ -422,7 +411,7 @@ contract RebalanceBatchTwoPairsTest is BatchTestBase {
                 IRebalanceBatcher.RebalanceBatcherTransferMismatch.selector,
                 address(liar),
                 address(usdc),
-                60_001e6,
+                paid,
                 60_000e6
             )
         );

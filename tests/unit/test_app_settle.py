@@ -182,6 +182,11 @@ def outcomes(k: Keeper) -> dict[str, float]:
     }
 
 
+def reverts(*_: Any) -> Any:
+    """A read the chain refuses (a contract's own fault, not the node's)."""
+    raise ContractLogicError("execution reverted", data="0x")
+
+
 def test_an_expired_series_is_settled_through_the_sender(monkeypatch: pytest.MonkeyPatch) -> None:
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
@@ -347,11 +352,7 @@ def test_a_feed_that_reverts_fails_that_settlement_and_the_cycle_goes_on(
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-
-    def dead_feed(w3: Any, feed: str, expiry: int, now: int) -> int:
-        raise ContractLogicError("execution reverted", data="0x")
-
-    monkeypatch.setattr("keeper.app.settle.expiry_round", dead_feed)
+    monkeypatch.setattr("keeper.app.settle.expiry_round", reverts)  # a dead feed
     [s] = settle_expired(k, [VAULT], 100, NOW)
     assert (s.series_id, s.outcome) == (3, "failed")
     assert "ContractLogicError" in s.reason
@@ -366,10 +367,6 @@ def test_a_vault_whose_series_cannot_be_read_is_alerted_and_the_others_go_on(
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-
-    def reverts() -> Any:
-        raise ContractLogicError("execution reverted", data="0x")
-
     monkeypatch.setattr(_Functions, "openSeries", lambda self: _Call(reverts))
     assert settle_expired(k, [VAULT], 100, NOW) == []
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
@@ -422,10 +419,6 @@ def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-
-    def reverts() -> Any:
-        raise ContractLogicError("execution reverted", data="0x")
-
     monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(reverts))
     [s] = settle_expired(k, [VAULT], 100, NOW)
     assert s.outcome == "settled"
