@@ -69,8 +69,8 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     done = settle_expired(
         keeper, seen.expired, seen.block, seen.timestamp, settled.blocked, fill=settled.freed
     )
-    # A settlement this step left pending holds the batch too: nothing is sent behind it.
-    pending = next((s.blocks for s in done if s.pending), None)
+    # A settlement or queue fill this step left pending holds the batch too: nothing is sent
+    # behind it.
     views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views, seen.block)
@@ -78,7 +78,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     try:
         # The bounds only matter to a batch being simulated: not read on a cycle with none.
         bounds = slippage_bounds(seen.healthy) if the_plan.batch else None
-        acted = act(keeper, the_plan, seen.block, settled.blocked or pending, bounds)
+        acted = act(keeper, the_plan, seen.block, settled.blocked or done.pending, bounds)
     finally:
         # After the send: naming what blocks the vaults left out is for the logs and alerts,
         # and its reads stay off the path between the decision and the send.

@@ -48,7 +48,9 @@ reserving quote for them): queued holders are paid pro rata before anyone can ta
 quote another way. A series settled by someone else frees it too, and
 is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
 :func:`book_resumed`, filled by the next settle step). :func:`fill_queue` simulates and sends
-it like a settlement.
+it like a settlement, and a fill with no receipt within its wait (or held under the fee cap)
+holds the rest of the cycle as a settlement does: no later settlement, fill or batch is sent
+behind it (:attr:`SettleStep.pending`).
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Settlement", "book_resumed", "fill_queue", "settle_expired"]
+__all__ = ["SettleStep", "Settlement", "book_resumed", "fill_queue", "settle_expired"]
 
 _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
@@ -132,6 +134,17 @@ class Settlement:
         return f"settlement of series {self.series_id} of {self.vault} pending: {self.reason}"
 
 
+@dataclass(frozen=True)
+class SettleStep:
+    """What :func:`settle_expired` did: each expired series, and what it left pending."""
+
+    settlements: tuple[Settlement, ...]
+    #: Why nothing new may be sent behind this step: a settlement or a queue fill it sent has no
+    #: receipt yet, or waits under the fee cap. The cycle's batch waits too
+    #: (:func:`keeper.app.cycle.run_cycle`). ``None`` when the step left nothing pending.
+    pending: str | None = None
+
+
 def settle_expired(
     keeper: Keeper,
     vaults: Sequence[str],
@@ -140,7 +153,7 @@ def settle_expired(
     blocked: str | None = None,
     *,
     fill: Sequence[str] = (),
-) -> list[Settlement]:
+) -> SettleStep:
     """Settle every expired, unsettled series of ``vaults`` (see the module docstring).
 
     Reads nothing for a vault with no expired series; the cycle passes only the vaults whose lean
@@ -161,6 +174,7 @@ def settle_expired(
     """
     out: list[Settlement] = []
     filled: set[str] = set()
+    pending: str | None = None  # what this step left pending: it holds every later send
     abi = load_artifact("OptionVault").abi
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
@@ -185,19 +199,19 @@ def settle_expired(
             one = _settle_one(keeper, vault, feed, series_id, block, now)
             settled.append(one)
             if one.pending:
-                blocked = one.blocks  # the rest of the cycle sends nothing behind it
+                pending = blocked = one.blocks  # the rest of the cycle sends nothing behind it
         out.extend(settled)
         if blocked is None and any(x.outcome in _NOW_SETTLED for x in settled):
             filled.add(vault.address.lower())
-            fill_queue(keeper, vault, block)
+            pending = blocked = fill_queue(keeper, vault, block)
     for address in fill:
         if blocked is not None or address.lower() in filled:
             continue
         filled.add(address.lower())
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-        fill_queue(keeper, vault, block)
+        pending = blocked = fill_queue(keeper, vault, block)
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
-    return out
+    return SettleStep(tuple(out), pending)
 
 
 #: Outcomes after which the series is settled on chain.
@@ -415,9 +429,11 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
 
     Or if it holds shares no request escrowed: the fill discards them.
 
-    Returns the transaction hash, or None when there is no queue, nothing to fill, a dry run,
-    or a failure (alerted, never raised: the queue waits for the next settlement or anyone's
-    ``fill()``). Only an unreachable node (transient) raises, and fails the cycle.
+    Returns why nothing new may be sent behind the fill: it was sent and has no receipt within
+    its wait (the journal keeps it, the next cycle books it), or it waits for the base fee to
+    fall under the cap. Else None: filled, no queue, nothing to fill, a dry run, or a failure
+    (alerted, never raised: the queue waits for the next settlement or anyone's ``fill()``).
+    Only an unreachable node (transient) raises, and fails the cycle.
     """
     try:
         queue_address = str(vault.functions.redemptionQueue().call())
@@ -440,7 +456,7 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         )
     except _PendingError as exc:
         logger.info("redemption queue fill of %s: %s", vault.address, exc)
-        return None
+        return f"redemption queue fill of {vault.address} pending: {exc}"
     except ExecutionError as exc:
         _queue_alert(keeper, vault.address, str(exc))
         return None
@@ -448,7 +464,7 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         logger.info("dry run: would fill the redemption queue of %s", vault.address)
         return None
     logger.info("filled the redemption queue of %s (tx %s)", vault.address, sent.tx_hash)
-    return str(sent.tx_hash)
+    return None
 
 
 def _queue_alert(keeper: Keeper, vault: str, reason: str) -> None:

@@ -12,13 +12,14 @@ from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
 from keeper.app.collaborators import Keeper
-from keeper.app.settle import settle_expired
+from keeper.app.settle import SettleStep, settle_expired
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.units import Wei
 from tests.unit.test_app_cycle import NOW, make_keeper, snap
 
 SETTLE = bytes(keccak(text="settle(uint256,uint256)")[:4])
+FILL = bytes(keccak(text="fill()")[:4])
 ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
 VAULT = "0x" + "a1" * 20
 FEED = "0x" + "fe" * 20
@@ -115,8 +116,12 @@ class FakeEth:
     vault: FakeVault
     chain_id: int = 10
     block_number: int = 100
+    #: Other contracts by address: a second vault, a redemption queue.
+    others: dict[str, Any] = field(default_factory=dict)
 
-    def contract(self, address: str, abi: Any) -> FakeVault:
+    def contract(self, address: str, abi: Any) -> Any:
+        if address.lower() in self.others:
+            return self.others[address.lower()]
         assert address.lower() == self.vault.address.lower()
         return self.vault
 
@@ -191,7 +196,7 @@ def test_an_expired_series_is_settled_through_the_sender(monkeypatch: pytest.Mon
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (s.series_id, s.round_id, s.outcome) == (3, HINT, "settled")
     assert sender.sent == [(VAULT, SETTLE + abi_encode(["uint256", "uint256"], [3, HINT]))]
     assert outcomes(k) == {"settled": 1}
@@ -210,7 +215,7 @@ def test_a_settlement_beaten_in_its_block_is_settled_by_another_not_an_alert(
 
     sender = SettleSender("reverted", on_mine=other_settles_first)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "settled_by_other"
     assert s.tx_hash == f"0x{1:064x}"  # our reverted transaction
     assert outcomes(k) == {"settled_by_other": 1}
@@ -233,7 +238,7 @@ def test_a_settlement_beaten_in_its_block_read_on_a_node_behind_is_not_an_alert(
 
     sender = SettleSender("reverted", on_mine=other_settles_first)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "settled_by_other"
     assert "settlement" not in [a["kind"] for a in k.alerter.sent]
     assert vault.reads[-1] == 101
@@ -245,7 +250,7 @@ def test_a_settlement_reverted_with_the_series_still_unsettled_is_alerted(
     vault, sender = FakeVault(), SettleSender("reverted")
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "failed"
     assert "reverted" in s.reason
     assert outcomes(k) == {"failed": 1}
@@ -262,7 +267,7 @@ def test_a_simulation_refused_as_already_settled_is_settled_by_another(
     data = "0x" + (ALREADY_SETTLED + abi_encode(["uint256"], [3])).hex()
     vault.sim_error = ContractLogicError("execution reverted", data=data)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "settled_by_other"
     assert s.tx_hash is None
     assert sender.sent == []
@@ -275,7 +280,7 @@ def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch)
     vault.add_expired(3)
     vault.sim_error = ContractLogicError("execution reverted", data="0xdeadbeef")
     k = settle_keeper(monkeypatch, vault, SettleSender())
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "failed"
     assert s.reason.startswith("simulation reverted")
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
@@ -288,7 +293,7 @@ def test_nothing_is_settled_while_an_earlier_transaction_is_pending(
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW, blocked="tx at nonce 0 still pending")
+    [s] = settle_expired(k, [VAULT], 100, NOW, blocked="tx at nonce 0 still pending").settlements
     assert (s.series_id, s.outcome) == (3, "waiting")
     assert "still pending" in s.reason
     assert sender.sent == []
@@ -306,9 +311,9 @@ def test_the_cycle_hands_a_pending_transaction_to_the_settle_step(
 
     def settle(
         keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None, **kw: Any
-    ) -> list:  # type: ignore[type-arg]
+    ) -> SettleStep:
         seen.append(blocked)
-        return []
+        return SettleStep(())
 
     monkeypatch.setattr("keeper.app.cycle.settle_in_flight", lambda k, h: Settled(blocked="p"))
     monkeypatch.setattr("keeper.app.cycle.settle_expired", settle)
@@ -333,7 +338,7 @@ def test_a_settlement_without_a_receipt_yet_waits_for_the_next_cycle(
     vault, sender = FakeVault(), SlowSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (s.series_id, s.outcome) == (3, "waiting")
     assert "no receipt" in s.reason
     assert len(sender.sent) == 1
@@ -353,7 +358,7 @@ def test_a_feed_that_reverts_fails_that_settlement_and_the_cycle_goes_on(
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
     monkeypatch.setattr("keeper.app.settle.expiry_round", reverts)  # a dead feed
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (s.series_id, s.outcome) == (3, "failed")
     assert "ContractLogicError" in s.reason
     assert sender.sent == []
@@ -368,7 +373,7 @@ def test_a_vault_whose_series_cannot_be_read_is_alerted_and_the_others_go_on(
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
     monkeypatch.setattr(_Functions, "openSeries", lambda self: _Call(reverts))
-    assert settle_expired(k, [VAULT], 100, NOW) == []
+    assert settle_expired(k, [VAULT], 100, NOW).settlements == ()
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
     assert sender.sent == []
 
@@ -405,7 +410,7 @@ def test_a_base_fee_over_the_cap_makes_a_settlement_wait_not_fail(
     vault, sender = FakeVault(), CappedSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (s.series_id, s.outcome) == (3, "waiting")
     assert "above the cap" in s.reason
     assert outcomes(k) == {"waiting": 1}
@@ -420,7 +425,7 @@ def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
     monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(reverts))
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "settled"
     assert [a["kind"] for a in k.alerter.sent] == ["redemption_queue"]
 
@@ -443,14 +448,14 @@ def test_a_settlement_left_pending_holds_every_later_send_of_the_cycle(
     vault.add_expired(3)
     vault.add_expired(4)
     k = settle_keeper(monkeypatch, vault, sender)
-    first, second = settle_expired(k, [VAULT], 100, NOW)
+    first, second = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (first.series_id, first.outcome, first.pending) == (3, "waiting", True)
     assert (second.series_id, second.outcome, second.pending) == (4, "waiting", False)
     assert len(sender.sent) == 1
     assert "pending" in second.reason
 
 
-def test_the_cycle_sends_no_batch_behind_a_settlement_it_left_pending(
+def test_the_cycle_sends_no_batch_behind_what_the_settle_step_left_pending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from keeper.app.cycle import run_cycle
@@ -465,7 +470,8 @@ def test_the_cycle_sends_no_batch_behind_a_settlement_it_left_pending(
         blocked.append(why)
         return Acted()
 
-    monkeypatch.setattr("keeper.app.cycle.settle_expired", lambda *a, **kw: [pending])
+    step = SettleStep((pending,), pending.blocks)
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", lambda *a, **kw: step)
     monkeypatch.setattr("keeper.app.cycle.act", act)
     run_cycle(make_keeper([snap(0, 0)]))
     assert len(blocked) == 1
@@ -503,11 +509,82 @@ def test_the_cycle_hands_the_freed_vaults_to_the_settle_step(
 
     def settle(
         keeper: Keeper, vaults: Any, block: int, now: int, blocked: Any = None, **kw: Any
-    ) -> list:  # type: ignore[type-arg]
+    ) -> SettleStep:
         seen.append(kw.get("fill"))
-        return []
+        return SettleStep(())
 
     monkeypatch.setattr("keeper.app.cycle.settle_in_flight", lambda k, h: Settled(freed=(VAULT,)))
     monkeypatch.setattr("keeper.app.cycle.settle_expired", settle)
     run_cycle(make_keeper([snap(0, 0)]))
     assert seen == [(VAULT,)]
+
+
+class FakeQueue:
+    """A redemption queue with requests the freed quote can serve: ``fill()`` is worth sending."""
+
+    address = "0x" + "9e" * 20
+
+    def __init__(self) -> None:
+        self.functions = self
+
+    def fillable(self) -> _Call:
+        return _Call(lambda: 5 * 10**6)
+
+    def fill(self) -> _Call:
+        return _Call(lambda: None, FILL, lambda: 60_000)
+
+
+def test_a_queue_fill_left_pending_holds_every_later_send_of_the_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fill with no receipt within its wait holds the rest of the cycle, as a settlement does.
+
+    The next vault's settlement was sent at the next nonce behind the fill's missing receipt
+    (and waited on for another receipt timeout), and the cycle's batch behind both.
+    """
+    from keeper.errors import TxTimeoutError
+
+    class FillWithoutReceipt(SettleSender):
+        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+            if self.sent[nonce][1][:4] == FILL:
+                raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
+            return super().wait(nonce, timeout_s)
+
+    queue, first, second = FakeQueue(), FakeVault(), FakeVault(address="0x" + "b2" * 20)
+    first.add_expired(3)
+    second.add_expired(4)
+    monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(lambda: queue.address))
+    sender = FillWithoutReceipt()
+    k = settle_keeper(monkeypatch, first, sender)
+    k.w3.eth.others.update({queue.address: queue, second.address: second})  # type: ignore[attr-defined]
+    step = settle_expired(k, [first.address, second.address], 100, NOW)
+    assert [to for to, _ in sender.sent] == [first.address, queue.address]  # no second settle
+    done = {s.series_id: s for s in step.settlements}
+    assert done[3].outcome == "settled"
+    assert (done[4].outcome, done[4].round_id) == ("waiting", None)
+    assert "redemption queue" in done[4].reason
+    assert "pending" in done[4].reason
+    assert step.pending is not None
+    assert "redemption queue" in step.pending
+
+
+def test_a_fill_for_a_resumed_settlement_left_pending_holds_the_batch(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fill after a settlement booked a cycle late holds the cycle the same way."""
+    from keeper.errors import TxTimeoutError
+
+    class FillWithoutReceipt(SettleSender):
+        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
+
+    queue, vault, sender = FakeQueue(), FakeVault(), FillWithoutReceipt()
+    monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(lambda: queue.address))
+    k = settle_keeper(monkeypatch, vault, sender)
+    k.w3.eth.others[queue.address] = queue  # type: ignore[attr-defined]
+    step = settle_expired(k, [], 100, NOW, fill=(VAULT,))
+    assert sender.sent == [(queue.address, FILL)]
+    assert step.settlements == ()
+    assert step.pending is not None
+    assert "no receipt" in step.pending
+    assert k.alerter.sent == []  # a wait, not a failure

@@ -175,7 +175,7 @@ def test_a_settlement_books_its_l1_fee(monkeypatch: pytest.MonkeyPatch) -> None:
     sender = PricedSettleSender()
     k = settle_keeper(monkeypatch, fake, sender)
     k.l1fee = l1 = BytesL1()
-    [s] = settle_expired(k, [VAULT], 100, NOW)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert s.outcome == "settled"
     assert l1.priced == [to_checksum_address(VAULT)]
     assert l1_spent(k) == bytes_fee(sender.journal.tx(s.tx_hash or "").raw_tx)
