@@ -99,7 +99,7 @@ def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
 
 def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
     # The median target. Its p90 target (<= 4) is judged by the full `make chaos`, where
-    # it holds (docs/chaos.md): over the quick run's twenty-odd needs one slow need moves the
+    # it holds (docs/chaos.md): over the quick run's twenty-five-odd needs one slow need moves the
     # p90, so asserting it here would be a coin toss, not a test.
     btr = chaos["faults"]["blocks_to_rebalance"]
     assert chaos["faults"]["needs_served"] >= 10
