@@ -8,7 +8,8 @@ Every transaction the project signs is built by :func:`build_tx` (EIP-1559, type
   safe, with replacement of stuck transactions and reorg handling;
 - :class:`Transactor`, the light one, for transactions that need no journal (a depositor's
   ``keeper vault`` calls, the devnet's deployer and market): estimate the gas (a revert is decoded
-  and nothing is sent), sign, send, and wait for the receipt under a timeout.
+  and nothing is sent), sign, send (a lost answer is settled by the hash, never by a new
+  transaction), and wait for the receipt under a timeout.
 """
 
 from __future__ import annotations
@@ -21,16 +22,23 @@ from typing import Any, cast
 import requests
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract.contract import ContractFunction
-from web3.exceptions import ContractLogicError, TimeExhausted, Web3Exception, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3Exception,
+    Web3RPCError,
+)
 from web3.providers import JSONBaseProvider
 from web3.types import BlockData, BlockIdentifier, TxReceipt
 
 from keeper.chain.retry import read_with_retry
-from keeper.errors import ExecutionError, TxRevertedError, TxTimeoutError
+from keeper.errors import ExecutionError, KeeperError, TxRevertedError, TxTimeoutError
 from keeper.execution.decode import ErrorDecoder, revert_data
 from keeper.execution.fees import FeeCaps, Fees, initial_fees
 from keeper.units import UINT256_MAX, Wei
@@ -41,6 +49,8 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIP = Wei(1_000_000)
 #: No cap: for local chains, where the fee only has to clear the base fee.
 UNCAPPED = FeeCaps(Wei(UINT256_MAX), Wei(UINT256_MAX))
+#: How often a send whose answer was lost is looked up by hash and broadcast again (same bytes).
+RESENDS = 3
 
 
 def account(private_key: str) -> LocalAccount:
@@ -295,19 +305,57 @@ class Transactor:
         """``eth_sendRawTransaction``, its failures as :class:`ExecutionError`.
 
         A refusal (an error answer: no gas money, a nonce already used) means nothing was sent.
-        A transport failure means the outcome is unknown: the node may have taken it, so the
-        message says to look before sending again (a blind retry could send it twice).
+        A transport failure means the outcome is unknown: the node may have taken it. The same
+        signed bytes (one hash, one nonce) can land at most once, so the transaction is looked
+        up by its hash and, when the node does not know it, broadcast again, at most
+        :data:`RESENDS` times; only when that cannot settle it (the RPC stays down) does the
+        error say to look before sending again (a new transaction could send it twice).
         """
         try:
             self.w3.eth.send_raw_transaction(raw)
+            return
         except (Web3RPCError, ValueError) as exc:
             message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
             raise ExecutionError(f"the node refused the {what}: {message}; nothing sent") from None
         except (requests.RequestException, OSError, Web3Exception) as exc:
-            raise ExecutionError(
-                f"the RPC failed while sending the {what} {tx_hash} ({type(exc).__name__}): it "
-                f"may have been sent; check {self.address}'s transactions before sending again"
-            ) from None
+            lost = type(exc).__name__
+        for _ in range(RESENDS):
+            known = self._known(tx_hash)
+            if known is None:
+                break
+            if known:
+                logger.info("%s %s reached the node though its answer was lost", what, tx_hash)
+                return
+            try:
+                self.w3.eth.send_raw_transaction(raw)
+                logger.info("%s %s sent again (the same bytes) after a lost answer", what, tx_hash)
+                return
+            except (Web3RPCError, ValueError) as exc:
+                # "already known", "nonce too low": the first one may have got in after all.
+                if self._known(tx_hash):
+                    return
+                message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
+                raise ExecutionError(
+                    f"the node refused the {what} {tx_hash} when sent again after a lost answer "
+                    f"({lost}): {message}; check {self.address}'s transactions before sending "
+                    "again"
+                ) from None
+            except (requests.RequestException, OSError, Web3Exception) as exc:
+                lost = type(exc).__name__
+        raise ExecutionError(
+            f"the RPC failed while sending the {what} {tx_hash} ({lost}): it "
+            f"may have been sent; check {self.address}'s transactions before sending again"
+        )
+
+    def _known(self, tx_hash: str) -> bool | None:
+        """Whether the node knows the transaction (pending or mined); ``None``: cannot tell."""
+        try:
+            self.w3.eth.get_transaction(HexStr(tx_hash))
+        except TransactionNotFound:
+            return False
+        except (KeeperError, requests.RequestException, OSError, Web3Exception):
+            return None
+        return True
 
     def call(
         self, call: ContractFunction, *, what: str | None = None, fees: Fees | None = None

@@ -394,3 +394,40 @@ def test_info_says_when_deposits_and_exits_close_and_why(
         f"keeper: error: vault {v.address}: totalAssets() reverts because its oracle "
         f"{feed.address} has no contract code on this chain"
     )
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["landed-then-timed-out", "never-arrived"])
+def test_a_send_whose_rpc_answer_is_lost_is_settled_by_its_hash_never_sent_twice(
+    e: Env, landed: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each send's answer is lost once (the approve's and the deposit's): the node took the tx
+    and the connection timed out, or the request never arrived. Either way the same signed tx is
+    settled by its hash (looked up, or broadcast again: the same bytes cannot land twice), and
+    the deposit goes through once."""
+    import requests
+
+    from keeper.chain import connection
+
+    real_post = connection._Transport.post
+    lost: list[str] = []
+
+    def flaky_post(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        raw = request["params"][0] if request.get("method") == "eth_sendRawTransaction" else None
+        if raw is not None and raw not in lost:
+            lost.append(raw)
+            if landed:
+                real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            raise requests.ReadTimeout("read timed out")
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    me = e.depositor.address
+    nonce = e.w3.eth.get_transaction_count(me)
+    monkeypatch.setattr(connection._Transport, "post", flaky_post)
+    assert _cli(e, "deposit", "--amount", "100", "--json") == 0
+    dep = json.loads(capsys.readouterr().out)
+    assert [t["what"] for t in dep["txs"]] == ["approve", "deposit"]
+    assert len(lost) == 2
+    assert e.w3.eth.get_transaction_count(me) == nonce + 2
+    assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC
+    assert dep["shares"] == e.vault.functions.balanceOf(me).call() > 0

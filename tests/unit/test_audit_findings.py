@@ -378,12 +378,17 @@ def test_vault_cli_send_failure_is_one_line_not_a_traceback(
     def send_raw_transaction(raw: Any) -> Any:
         raise refusal
 
+    def get_transaction(tx_hash: Any) -> Any:
+        # the lost send is looked up by its hash: the RPC is still down
+        raise requests.ConnectionError("connection refused")
+
     eth = SimpleNamespace(
         chain_id=10,
         get_transaction_count=lambda address, block="latest": 0,
         estimate_gas=lambda params: 60_000,
         get_block=lambda which: {"number": 1, "baseFeePerGas": GWEI},
         send_raw_transaction=send_raw_transaction,
+        get_transaction=get_transaction,
     )
     w3 = SimpleNamespace(eth=eth, provider=object())
 
