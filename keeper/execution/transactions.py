@@ -298,8 +298,38 @@ class Transactor:
             self._nonce = None
             raise
         if receipt["status"] != 1:
-            raise TxRevertedError(f"{what} {signed.tx_hash} reverted on-chain")
+            why, revert = self._mined_revert_reason(tx, int(receipt["blockNumber"]))
+            raise TxRevertedError(f"{what} {signed.tx_hash} reverted on-chain: {why}", revert)
         return receipt
+
+    def _mined_revert_reason(self, tx: dict[str, Any], block: int) -> tuple[str, bytes]:
+        """Why a mined transaction reverted: the same call replayed at the end of its block.
+
+        The receipt carries no revert data. The replay (``eth_call`` with the transaction's own
+        sender, target, data, value and gas limit) sees the state the transaction met, plus
+        whatever came after it in that block; its decoded error is the reason, with the block.
+        """
+        params: dict[str, Any] = {
+            "from": self.address,
+            "data": tx["data"],
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
+        if "to" in tx:
+            params["to"] = tx["to"]
+        try:
+            self.w3.eth.call(params, block_identifier=block)  # type: ignore[arg-type]
+        except ContractLogicError as exc:
+            data = revert_data(exc)
+            reason = self.decoder.decode(data) if data else str(exc)
+            return f"{reason} (replayed at block {block})", data
+        except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
+            return f"reason unknown (its replay failed: {type(exc).__name__})", b""
+        return (
+            f"reason unknown (its replay at block {block} does not revert: out of gas at "
+            f"{int(tx['gas'])}, or the state changed later in that block)",
+            b"",
+        )
 
     def _broadcast(self, raw: bytes, tx_hash: str, what: str) -> None:
         """``eth_sendRawTransaction``, its failures as :class:`ExecutionError`.

@@ -431,3 +431,34 @@ def test_a_send_whose_rpc_answer_is_lost_is_settled_by_its_hash_never_sent_twice
     assert e.w3.eth.get_transaction_count(me) == nonce + 2
     assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC
     assert dep["shares"] == e.vault.functions.balanceOf(me).call() > 0
+
+
+def test_a_deposit_that_reverts_at_mining_is_reported_with_its_decoded_error(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The chain moves between the simulation and the mining: the vault is paused just before
+    the deposit (simulated while open) reaches the node. The mined revert is an error, with the
+    vault's custom error decoded, not a bare "reverted"."""
+    from keeper.chain import connection
+
+    admin, v = account(ANVIL_KEYS[0]), e.vault
+    transact(e.w3, admin, v.functions.grantRole(v.functions.PAUSER_ROLE().call(), admin.address))
+    real_post = connection._Transport.post
+    sends: list[str] = []
+
+    def pause_before_the_deposit(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        if request.get("method") == "eth_sendRawTransaction" and not sends:
+            sends.append("approve")
+        elif request.get("method") == "eth_sendRawTransaction" and sends == ["approve"]:
+            sends.append("deposit")
+            transact(e.w3, admin, v.functions.pause())
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection._Transport, "post", pause_before_the_deposit)
+    assert _cli(e, "deposit", "--amount", "100") == 1
+    line = _one_line_error(capsys)
+    assert "deposit" in line
+    assert "reverted on-chain" in line
+    assert "ERC4626ExceededMaxDeposit" in line, line
+    assert e.vault.functions.balanceOf(e.depositor.address).call() == 0
