@@ -38,7 +38,13 @@ from web3.providers import JSONBaseProvider
 from web3.types import BlockData, BlockIdentifier, TxReceipt
 
 from keeper.chain.retry import read_with_retry
-from keeper.errors import ExecutionError, KeeperError, TxRevertedError, TxTimeoutError
+from keeper.errors import (
+    ExecutionError,
+    KeeperError,
+    TxRevertedError,
+    TxTimeoutError,
+    first_line,
+)
 from keeper.execution.decode import ErrorDecoder, revert_data
 from keeper.execution.fees import FeeCaps, Fees, initial_fees
 from keeper.units import UINT256_MAX, Wei
@@ -264,6 +270,8 @@ class Transactor:
         Raises:
             TxRevertedError: It would revert (nothing sent), or it was mined and reverted.
             TxTimeoutError: No receipt within ``receipt_timeout_s``.
+            ExecutionError: Sent, but the RPC failed while its receipt was awaited (the message
+                names the hash: the outcome is unknown).
             FeeCapError: The base fee is above the cap.
         """
         try:
@@ -293,6 +301,12 @@ class Transactor:
             except TimeExhausted:
                 raise TxTimeoutError(
                     f"{what} {signed.tx_hash} not mined within {self.receipt_timeout_s}s"
+                ) from None
+            except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
+                raise ExecutionError(
+                    f"{what} {signed.tx_hash} was sent, but its receipt could not be read "
+                    f"({first_line(exc)}); check {self.address}'s transactions before sending "
+                    "again"
                 ) from None
         except BaseException:
             self._nonce = None

@@ -462,3 +462,36 @@ def test_a_deposit_that_reverts_at_mining_is_reported_with_its_decoded_error(
     assert "reverted on-chain" in line
     assert "ERC4626ExceededMaxDeposit" in line, line
     assert e.vault.functions.balanceOf(e.depositor.address).call() == 0
+
+
+def test_a_sent_deposit_whose_receipt_cannot_be_read_names_its_hash(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deposit reached the node, then the RPC stops answering receipt reads: the one-line
+    error names the sent transaction (so nobody deposits again blindly), not only the RPC."""
+    import requests
+
+    from keeper.chain import connection
+
+    real_post = connection._Transport.post
+    raws: list[str] = []
+
+    def receipts_fail_after_the_deposit(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        if request.get("method") == "eth_sendRawTransaction":
+            raws.append(request["params"][0])
+        elif request.get("method") == "eth_getTransactionReceipt" and len(raws) == 2:
+            raise requests.ConnectionError("connection refused")
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    me = e.depositor.address
+    nonce = e.w3.eth.get_transaction_count(me)
+    monkeypatch.setattr(connection._Transport, "post", receipts_fail_after_the_deposit)
+    assert _cli(e, "deposit", "--amount", "100") == 1
+    line = _one_line_error(capsys)
+    monkeypatch.undo()
+    deposit_hash = Web3.keccak(hexstr=raws[1]).to_0x_hex()
+    assert deposit_hash in line
+    assert "was sent" in line
+    assert f"check {me}'s transactions before sending again" in line
+    assert e.w3.eth.get_transaction_count(me) == nonce + 2
