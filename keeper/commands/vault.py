@@ -57,6 +57,11 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
         try:
             scaled = value.scaleb(decimals)
         except Inexact:
+            # Beyond the exponent range (or the 100 digits): a huge amount, or a tiny one.
+            if value < 1:
+                raise ConfigError(
+                    f"{what} {text!r} has more than {decimals} decimals (the token's precision)"
+                ) from None
             raise ConfigError(f"{what} {text!r} is too large") from None
     if scaled != scaled.to_integral_value():
         raise ConfigError(

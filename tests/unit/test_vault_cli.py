@@ -43,6 +43,9 @@ def test_parse_amount_is_exact(text: str, decimals: int, units: int) -> None:
         ("NaN", 6, "must be a positive number"),
         ("Infinity", 6, "must be a positive number"),
         ("1e80", 6, "too large"),
+        # beyond Decimal's exponent range: tiny is too precise, not "too large"
+        ("1e-9999999999", 6, "more than 6 decimals"),
+        ("1e9999999999", 6, "too large"),
     ],
 )
 def test_parse_amount_refuses(text: str, decimals: int, message: str) -> None:
