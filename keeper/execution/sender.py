@@ -34,6 +34,8 @@ Faults:
 - **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
   call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
   nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
+  A stale one whose cancel cannot be priced under the cap stays unsent in the journal: every
+  poll tries the cancel again (a :class:`~keeper.errors.FeeCapError`), never the stale call.
 """
 
 from __future__ import annotations
@@ -639,6 +641,11 @@ class Sender:
         ):
             # Never broadcast yet, or refused (underpriced) since ``sent_block``: try again;
             # refused for ``replace_after_blocks`` blocks, it is replaced like a sent one.
+            if last.sent_block is None and not self.plan_still_valid(last):
+                # Never tried (``reconcile`` left a stale plan unsent when its cancel could not
+                # be priced): cancel it at its nonce; a FeeCapError leaves it unsent, waiting.
+                self.replace(nonce, cancel=True)
+                return None
             self._send_journaled(last)
             return None
         if last.sent_block is None:
