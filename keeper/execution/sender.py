@@ -25,8 +25,9 @@ never resent blindly; its receipt is re-read only until it is ``finality_depth``
 Faults:
 
 - **A send is never retried blindly.** A broadcast whose outcome is unknown (a transport error, a
-  5xx) leaves the row as it was; the next poll settles it by receipt and nonce, or broadcasts
-  the identical bytes again (same hash: it can never become a second transaction).
+  5xx, a malformed answer such as an error with a null message) leaves the row as it was; the
+  next poll settles it by receipt and nonce, or broadcasts the identical bytes again (same hash:
+  it can never become a second transaction).
 - **Fee spikes.** A base fee above the cap raises :class:`~keeper.errors.FeeCapError` *before*
   anything is journaled (no intent is opened); a journaled transaction the node refuses as
   underpriced ("max fee per gas less than block base fee") waits in the journal, and is
@@ -51,7 +52,13 @@ from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BadResponseFormat,
+    BlockNotFound,
+    TransactionNotFound,
+    Web3RPCError,
+    Web3TypeError,
+)
 
 from keeper.chain.connection import best_head
 from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
@@ -253,8 +260,8 @@ class Sender:
         Returns:
             ``sent``; ``known`` (already in the pool); ``nonce-used``; ``underpriced`` (the
             node will not take it at this base fee: it waits); or ``unknown`` (a transient
-            failure: it may or may not have reached the pool, settled later by receipt and
-            nonce).
+            failure or a malformed answer: it may or may not have reached the pool, settled
+            later by receipt and nonce).
 
         Raises:
             ExecutionError: The node refused the transaction for another reason.
@@ -269,7 +276,9 @@ class Sender:
                 return "nonce-used"
             if any(k.replace(" ", "") in text for k in _UNDERPRICED):
                 return "underpriced"
-            if is_transient(exc):
+            # A malformed answer (an error with a null message, a null result) says nothing
+            # about whether the node took it: unknown, as after a cut connection.
+            if is_transient(exc) or isinstance(exc, BadResponseFormat | Web3TypeError):
                 logger.warning(
                     "broadcast of %s: outcome unknown (%s); settled by receipt and nonce",
                     record.tx_hash,

@@ -7,12 +7,26 @@ No node: the journaled sender runs against the scripted single-account
 from __future__ import annotations
 
 import contextlib
+from typing import Any
 
+import pytest
 from eth_account import Account
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import Web3Exception
 
+from keeper.chain.connection import FailoverProvider
 from keeper.errors import FeeCapError
 from keeper.execution.journal import Journal, TxStatus
-from tests.unit.test_audit_findings import CALL, GWEI, VAULT, FakeChain, make_sender
+from tests.unit.test_audit_findings import (
+    CALL,
+    GWEI,
+    VAULT,
+    FakeChain,
+    Reply,
+    Session,
+    make_sender,
+)
 
 
 def test_a_stale_plan_whose_cancel_hits_the_cap_at_restart_is_never_broadcast() -> None:
@@ -34,3 +48,61 @@ def test_a_stale_plan_whose_cancel_hits_the_cap_at_restart_is_never_broadcast() 
         chain.mine()
     assert not [t for t in chain.mined if t.data == CALL], "the stale plan was broadcast and mined"
     assert journal.tx(stale.tx_hash).status is TxStatus.SIGNED
+
+
+def _error_reply(req: dict[str, Any]) -> Any:
+    return {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32000, "message": None}}
+
+
+def _null_result(req: dict[str, Any]) -> Any:
+    return {"jsonrpc": "2.0", "id": req["id"], "result": None}
+
+
+def malformed_send_answer(reply: Reply) -> Exception:
+    """What web3 raises for ``reply`` to ``eth_sendRawTransaction`` (through the real provider)."""
+    provider = FailoverProvider(
+        ["http://rpc.example"],
+        session=Session({"eth_sendRawTransaction": [reply]}),  # type: ignore[arg-type]
+        sleep=lambda s: None,
+        timeout_s=1,
+        hedge_s=0.5,
+    )
+    try:
+        Web3(provider).eth.send_raw_transaction(HexBytes(b"\x02"))
+    except Web3Exception as exc:
+        return exc
+    raise AssertionError("the malformed answer raised nothing")
+
+
+@pytest.mark.parametrize("reached_the_pool", [True, False], ids=["reached", "lost"])
+@pytest.mark.parametrize(
+    "reply", [_error_reply, _null_result], ids=["error-with-null-message", "null-result"]
+)
+def test_a_malformed_answer_to_a_send_is_an_unknown_outcome_settled_by_receipt(
+    reply: Reply, reached_the_pool: bool
+) -> None:
+    """A node answers a send with a JSON-RPC error whose message is ``null`` (or a ``null``
+    result): whether the transaction reached its pool is unknown, as after a cut connection. The
+    send must not fail the cycle as a permanent refusal; the journaled bytes are settled by
+    receipt and nonce (or sent again, identical), and mined once."""
+    chain = FakeChain()
+    real_send = chain.send_raw_transaction
+    fault = malformed_send_answer(reply)
+    calls: list[int] = []
+
+    def malformed_once(raw: Any) -> HexBytes:
+        calls.append(1)
+        if len(calls) == 1:
+            if reached_the_pool:
+                real_send(raw)
+            raise fault
+        return real_send(raw)
+
+    chain.send_raw_transaction = malformed_once  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create(), sleep=chain.mine)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert record.status is TxStatus.SIGNED  # the row says what may be in flight
+    outcome = s.wait(record.nonce, timeout_s=1)
+    assert outcome.status is TxStatus.MINED
+    assert outcome.tx_hash == record.tx_hash
+    assert len([t for t in chain.mined if t.data == CALL]) == 1
