@@ -30,8 +30,8 @@ Faults:
   it can never become a second transaction).
 - **Fee spikes.** A base fee above the cap raises :class:`~keeper.errors.FeeCapError` *before*
   anything is journaled (no intent is opened); a journaled transaction the node refuses as
-  underpriced ("max fee per gas less than block base fee") waits in the journal, and is
-  broadcast again (or replaced) once the base fee falls.
+  underpriced ("max fee per gas less than block base fee", or "txpool is full") waits in the
+  journal, and is broadcast again (or replaced) once the base fee falls.
 - **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
   call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
   nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
@@ -92,6 +92,8 @@ _UNDERPRICED = (
     "feecaptoolow",
     "transaction underpriced",
     "replacement transaction underpriced",
+    # geth's pool at capacity, the transaction paying no more than its cheapest: a price refusal.
+    "txpool is full",
 )
 #: Gas of a cancel (a 0-value transfer to itself).
 CANCEL_GAS = 21_000

@@ -25,6 +25,7 @@ from tests.unit.test_audit_findings import (
     FakeChain,
     Reply,
     Session,
+    _rpc_error,
     make_sender,
 )
 
@@ -105,4 +106,28 @@ def test_a_malformed_answer_to_a_send_is_an_unknown_outcome_settled_by_receipt(
     outcome = s.wait(record.nonce, timeout_s=1)
     assert outcome.status is TxStatus.MINED
     assert outcome.tx_hash == record.tx_hash
+    assert len([t for t in chain.mined if t.data == CALL]) == 1
+
+
+def test_a_send_refused_because_the_txpool_is_full_waits_and_is_mined_later() -> None:
+    """geth answers ``txpool is full`` when its pool is at capacity and the transaction pays no
+    more than the cheapest one it holds: a price refusal, like "transaction underpriced", not a
+    fault of the keeper. The row waits in the journal (bumped if it lasts) and is mined once the
+    pool has room; the send does not fail the cycle."""
+    chain = FakeChain()
+    real_send = chain.send_raw_transaction
+    full_for = [3]
+
+    def full_pool(raw: Any) -> HexBytes:
+        if full_for[0] > 0:
+            full_for[0] -= 1
+            raise _rpc_error("txpool is full")
+        return real_send(raw)
+
+    chain.send_raw_transaction = full_pool  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create(), sleep=chain.mine)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert record.status is TxStatus.SIGNED
+    outcome = s.wait(record.nonce, timeout_s=1)
+    assert outcome.status is TxStatus.MINED
     assert len([t for t in chain.mined if t.data == CALL]) == 1
