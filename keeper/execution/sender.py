@@ -35,8 +35,9 @@ Faults:
 - **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
   call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
   nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
-  A stale one whose cancel cannot be priced under the cap stays unsent in the journal: every
-  poll tries the cancel again (a :class:`~keeper.errors.FeeCapError`), never the stale call.
+  A stale one whose cancel cannot be priced under the cap waits in the journal: every poll
+  tries the cancel again (a :class:`~keeper.errors.FeeCapError`), and the stale call is never
+  broadcast (again).
 """
 
 from __future__ import annotations
@@ -539,12 +540,15 @@ class Sender:
 
         Raises:
             FeeCapError: The base fee is above what this version or any bump under the cap
-                can pay (the version keeps waiting in the journal).
+                can pay, or its plan went stale and the cancel cannot be priced under the cap
+                (the version keeps waiting in the journal, never sent again).
         """
         cancel = not self.plan_still_valid(last)
         try:
             self.replace(nonce, cancel=cancel)
         except FeeCapError:
+            if cancel:
+                raise  # never put a stale call back in the pool
             base = self._base_fee()
             if base <= last.max_fee:
                 # The version itself can be mined again at this base fee, but cannot be bumped:

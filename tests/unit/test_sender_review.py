@@ -131,3 +131,26 @@ def test_a_send_refused_because_the_txpool_is_full_waits_and_is_mined_later() ->
     outcome = s.wait(record.nonce, timeout_s=1)
     assert outcome.status is TxStatus.MINED
     assert len([t for t in chain.mined if t.data == CALL]) == 1
+
+
+def test_a_stuck_stale_plan_whose_cancel_hits_the_cap_is_not_broadcast_again() -> None:
+    """Sent at the fee cap, then evicted from the node's pool (never mined); by the time it is
+    due for a replacement its plan no longer simulates, and the cancel cannot be bumped under the
+    cap. The keeper must wait (fee cap) rather than put the stale call back in the pool."""
+    chain = FakeChain(base_fee=60 * GWEI)  # priced at the 100 gwei cap
+    acct = Account.create()
+    journal = Journal(":memory:")
+    valid = [True]
+    s = make_sender(
+        chain, journal, acct, replace_after_blocks=2, still_valid=lambda to, data: valid[0]
+    )
+    sent = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert sent.status is TxStatus.SENT
+    chain.pool.clear()  # the node evicted it
+    valid[0] = False  # and the chain moved: the plan would now fail
+    for _ in range(8):
+        chain.mine()
+        with contextlib.suppress(FeeCapError):
+            s.poll_nonce(sent.nonce)
+    chain.mine()
+    assert not [t for t in chain.mined if t.data == CALL], "the stale plan was broadcast and mined"
