@@ -3,10 +3,11 @@
 - :func:`settle_in_flight` runs first in every cycle: reorged batches are counted and alerted (their
   intents are re-evaluated by this cycle's fresh observation, never resent as they were), and
   each pending transaction is polled once (settled, rebroadcast, replaced if stuck, or cancelled
-  if its plan went stale). While one is still pending nothing new is signed. One that finished is
-  booked by what it calls: a batch, or a lone vault's own rebalance, as :func:`act` books it (a
-  vault's revert as ``vault_reverted``), and a settlement or queue fill by
-  :func:`keeper.app.settle.book_resumed`, never as a rebalance.
+  if its plan went stale). While one is still pending nothing new is signed. One that finished
+  (here, or in the restart's reconciliation while the keeper was down) is booked by what it
+  calls: a batch, or a lone vault's own rebalance, as :func:`act` books it (a vault's revert as
+  ``vault_reverted``), and a settlement or queue fill by :func:`keeper.app.settle.book_resumed`,
+  never as a rebalance.
 - :func:`act` simulates the exact batch (dropping vaults that would revert), and with a signer
   opens a journal intent (only once the nonce and fees are known), sends, waits, and books the
   outcome in the metrics, with the vaults the batcher dropped inside the mined batch
@@ -115,6 +116,12 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     resumed: list[SendOutcome] = []
     freed: list[str] = []
     blocked: str | None = None
+    # Finished while the keeper was down (found by the restart's reconciliation): booked alike.
+    for finished in sender.take_reconciled():
+        vault = _book_resumed(keeper, finished, head)
+        if vault is not None and vault not in freed:
+            freed.append(vault)
+        resumed.append(finished)
     for nonce in sender.journal.pending_nonces(sender.address):
         try:
             done = sender.poll_nonce(nonce)

@@ -194,6 +194,8 @@ class Sender:
         self._taken_since: dict[int, float] = {}
         #: The head at which each nonce was first found due for a replacement.
         self._due: dict[int, int] = {}
+        #: What :meth:`reconcile` settled (mined, reverted or dropped), for the settle step.
+        self._reconciled: list[SendOutcome] = []
 
     def __repr__(self) -> str:
         return f"Sender(address={self.address}, chain_id={self.chain_id})"
@@ -748,7 +750,9 @@ class Sender:
         Nonces are handled in ascending order, and a still-unused nonce is rebroadcast with its
         identical signed bytes -- unless its plan no longer simulates, in which case a cancel
         takes the nonce -- so nothing is sent twice, nothing stale is mined, and no nonce gap
-        is left. A pending version the node refuses as underpriced waits in the journal.
+        is left. A pending version the node refuses as underpriced waits in the journal. The
+        nonces it finds finished (mined while the keeper was down, or dropped) are kept for
+        :meth:`take_reconciled`: the next settle step books them as it books its own.
         """
         mined = rebroadcast = dropped = cancelled = 0
         latest = self.chain_nonce("latest")
@@ -758,7 +762,7 @@ class Sender:
             for v in reversed(versions):
                 receipt = self._receipt(v.tx_hash)
                 if receipt is not None:
-                    self._settle(nonce, v, receipt)
+                    self._reconciled.append(self._settle(nonce, v, receipt))
                     mined += 1
                     settled = True
                     break
@@ -767,10 +771,10 @@ class Sender:
             if nonce < latest:
                 late = self._late_receipt(versions)
                 if late is not None:
-                    self._settle(nonce, late[0], late[1])
+                    self._reconciled.append(self._settle(nonce, late[0], late[1]))
                     mined += 1
                 else:
-                    self._drop(nonce)
+                    self._reconciled.append(self._drop(nonce))
                     dropped += 1
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
@@ -794,6 +798,11 @@ class Sender:
             report.cancelled,
         )
         return report
+
+    def take_reconciled(self) -> list[SendOutcome]:
+        """The nonces :meth:`reconcile` settled since the last call (then forgotten here)."""
+        done, self._reconciled = self._reconciled, []
+        return done
 
     def _late_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
         """A receipt for one of ``versions`` that shows up within ``DROP_GRACE_S``.

@@ -191,6 +191,9 @@ class FakeSender:
     def reorg_probe(self) -> int | None:
         return None
 
+    def take_reconciled(self) -> list[SendOutcome]:
+        return []
+
     def balance(self) -> int:
         return 1
 

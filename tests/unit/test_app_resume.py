@@ -11,16 +11,18 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 from eth_abi.abi import encode as abi_encode
+from eth_account import Account
 from eth_utils.crypto import keccak
 
 from keeper.app.act import settle_in_flight
 from keeper.app.collaborators import Keeper
-from keeper.execution.journal import TxStatus
+from keeper.execution.journal import Journal, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR, BatchCodec
 from keeper.units import Wei
 from tests.unit.test_app_cycle import BATCHER, FakeSender, make_keeper, snap, vault
 from tests.unit.test_app_settle import SETTLE, VAULT, FakeEth, FakeVault, FakeW3
+from tests.unit.test_audit_findings import FakeChain, make_sender
 
 FILL = bytes(keccak(text="fill()")[:4])
 QUEUE = "0x" + "91" * 20
@@ -264,3 +266,27 @@ def test_a_resumed_queue_fill_is_no_rebalance() -> None:
     assert rebalances(k) == {}
     assert settlements(k) == {}
     assert kinds(k) == ["redemption_queue"]
+
+
+def test_a_settlement_mined_while_the_keeper_was_down_is_booked_and_frees_its_queue() -> None:
+    """The keeper dies right after sending a settlement; it is mined while the keeper is down.
+    On restart the journal's reconciliation finds its receipt and settles the nonce, so the
+    first cycle's settle step has nothing pending to poll: the settlement must still be booked
+    (and its vault's redemption queue filled) as one that finished a cycle late is."""
+    chain = FakeChain()
+    acct = Account.create()
+    journal = Journal(":memory:")
+    before = make_sender(chain, journal, acct)
+    signed = before.prepare(journal.open_intent([VAULT], 1), VAULT, settle_call(3), 200_000)
+    chain.send_raw_transaction(signed.raw_tx)  # sent, and then the process died
+    chain.mine()
+
+    restarted = make_sender(chain, journal, acct)
+    assert restarted.reconcile().mined == 1  # what the loop runs before its first cycle
+    fake = FakeVault()
+    fake.add_expired(3)
+    k = resuming(ResumingSender(), fake)
+    k.sender = restarted
+    settled = settle_in_flight(k)
+    assert settlements(k) == {"settled": 1}
+    assert [v.lower() for v in settled.freed] == [VAULT.lower()]  # the settle step fills it
