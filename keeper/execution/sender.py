@@ -249,10 +249,20 @@ class Sender:
         return nonce
 
     def _receipt(self, tx_hash: str) -> Any:
+        """``tx_hash``'s receipt, or ``None`` while it is not in a block.
+
+        Some nodes answer for a transaction still in their pool with a receipt whose block
+        number is ``null``: not mined yet, the same as no receipt.
+        """
         try:
-            return read_with_retry(lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash)))
+            receipt = read_with_retry(
+                lambda: self.w3.eth.get_transaction_receipt(HexBytes(tx_hash))
+            )
         except TransactionNotFound:
             return None
+        if receipt is None or receipt.get("blockNumber") is None:
+            return None
+        return receipt
 
     def _sign(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:
         tx = build_tx(chain_id=self.chain_id, nonce=nonce, to=to, data=data, gas=gas, fees=fees)

@@ -154,3 +154,25 @@ def test_a_stuck_stale_plan_whose_cancel_hits_the_cap_is_not_broadcast_again() -
             s.poll_nonce(sent.nonce)
     chain.mine()
     assert not [t for t in chain.mined if t.data == CALL], "the stale plan was broadcast and mined"
+
+
+def test_a_receipt_without_a_block_yet_is_waited_on_not_a_crash() -> None:
+    """Some nodes answer ``eth_getTransactionReceipt`` for a transaction still in their pool with a
+    receipt whose ``blockNumber`` and ``blockHash`` are ``null`` (the provider passes it: the
+    keys are there). It is not mined yet: the wait goes on, and settles on the real receipt."""
+    chain = FakeChain()
+    real_receipt = chain.get_transaction_receipt
+    pending_answers = [2]
+
+    def pending_receipt_first(tx_hash: Any) -> dict[str, Any]:
+        if pending_answers[0] > 0:
+            pending_answers[0] -= 1
+            return {"status": 1, "gasUsed": 0, "blockNumber": None, "blockHash": None}
+        return real_receipt(tx_hash)
+
+    chain.get_transaction_receipt = pending_receipt_first  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create(), sleep=chain.mine)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    outcome = s.wait(record.nonce, timeout_s=1)
+    assert outcome.status is TxStatus.MINED
+    assert outcome.block_number is not None
