@@ -23,7 +23,9 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
 - ``failed``: a revert in simulation, a failed send, a revert with the series still unsettled, or
   an expiry round that cannot be read (a feed that reverts or has no code: that vault's fault,
   so the cycle goes on; an unreachable node still fails the cycle as transient). Alerted
-  (``settlement``);
+  (``settlement``). A send the node refused after the sender journaled it stays pending in the
+  journal (the next cycle sends it again at its nonce), so, as for a ``waiting`` one below, the
+  rest of the cycle sends nothing behind it;
 - ``waiting``: no oracle round since expiry yet; or the settlement was sent and has no receipt
   within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise; the
   rest of this cycle sends nothing behind it, no other settlement and no batch); or
@@ -100,6 +102,14 @@ class _PendingError(ExecutionError):
     """
 
 
+class _JournaledError(ExecutionError):
+    """The node refused the send after the sender journaled its signed row.
+
+    The row is pending in the journal (the next cycle sends it again at its nonce): a failure to
+    alert, and nothing new may be signed behind it this cycle.
+    """
+
+
 class _RevertedError(ExecutionError):
     """The chain refused the call, in its simulation or at mining.
 
@@ -124,8 +134,9 @@ class Settlement:
     outcome: str  # settled | settled_by_other | simulated | waiting | failed
     reason: str = ""
     tx_hash: str | None = None
-    #: Sent and not yet settled (or held under the fee cap): nothing new may be sent this cycle,
-    #: neither another settlement nor the batch (:func:`keeper.app.cycle.run_cycle`).
+    #: Sent and not yet settled (or held under the fee cap, or refused after it was journaled):
+    #: nothing new may be sent this cycle, neither another settlement nor the batch
+    #: (:func:`keeper.app.cycle.run_cycle`).
     pending: bool = False
 
     @property
@@ -250,6 +261,8 @@ def _settle_one(
         keeper.metrics.settlements.labels("waiting").inc()
         logger.info("settlement of series %d of %s: %s", series_id, vault.address, exc)
         return Settlement(vault.address, series_id, hint, "waiting", str(exc), pending=True)
+    except _JournaledError as exc:
+        return _failed(keeper, vault.address, series_id, hint, str(exc), pending=True)
     except ExecutionError as exc:
         return _failed(keeper, vault.address, series_id, hint, str(exc))
     if sent is None:
@@ -275,7 +288,9 @@ def _send(
             settled within the wait (no receipt yet, or stuck under the fee cap) is its subclass
             ``_PendingError``: the journal keeps it and the next cycle's settle step books it.
             So is a base fee above the cap at the send (nothing signed: the next cycle tries
-            again), a wait as for a rebalance, not a failure.
+            again), a wait as for a rebalance, not a failure. A send the node refused after
+            the sender journaled it is its subclass ``_JournaledError``: a failure that, like a
+            pending one, holds every later send of the cycle.
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -295,6 +310,10 @@ def _send(
     except FeeCapError as exc:
         raise _PendingError(f"not sent, {exc}: the next cycle tries again") from exc
     except ExecutionError as exc:
+        if sender.journal.pending_nonces(sender.address):
+            # Journaled before the refusal (nothing was pending before this send: the step
+            # sends nothing then): the row holds its nonce until a later cycle settles it.
+            raise _JournaledError(f"send failed: {exc}") from exc
         raise ExecutionError(f"send failed: {exc}") from exc
     try:
         outcome = sender.wait(record.nonce)
@@ -337,6 +356,8 @@ def _failed(
     hint: int | None,
     reason: str,
     tx_hash: str | None = None,
+    *,
+    pending: bool = False,
 ) -> Settlement:
     keeper.metrics.settlements.labels("failed").inc()
     keeper.alerter.alert(
@@ -344,7 +365,7 @@ def _failed(
         f"vault {vault}: cannot settle expired series {series_id}: {reason}",
         key=f"{vault}:{series_id}",
     )
-    return Settlement(vault, series_id, hint, "failed", reason, tx_hash)
+    return Settlement(vault, series_id, hint, "failed", reason, tx_hash, pending)
 
 
 def _by_other(
@@ -456,6 +477,9 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         )
     except _PendingError as exc:
         logger.info("redemption queue fill of %s: %s", vault.address, exc)
+        return f"redemption queue fill of {vault.address} pending: {exc}"
+    except _JournaledError as exc:
+        _queue_alert(keeper, vault.address, str(exc))
         return f"redemption queue fill of {vault.address} pending: {exc}"
     except ExecutionError as exc:
         _queue_alert(keeper, vault.address, str(exc))

@@ -372,8 +372,9 @@ class Sender:
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
-            ExecutionError: The node refused the transaction, or the journal cannot be written
-                (nothing sent).
+            ExecutionError: The node refused the transaction (its signed row stays pending in
+                the journal: later polls broadcast it again at its nonce), or the journal cannot
+                be written (nothing journaled, nothing sent).
         """
         chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
         nonce = self._next_nonce_after(chain)

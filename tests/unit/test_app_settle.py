@@ -588,3 +588,51 @@ def test_a_fill_for_a_resumed_settlement_left_pending_holds_the_batch(
     assert step.pending is not None
     assert "no receipt" in step.pending
     assert k.alerter.sent == []  # a wait, not a failure
+
+
+def test_a_settlement_the_node_refuses_after_it_was_journaled_holds_the_rest_of_the_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The sender journals the signed row before the broadcast; a refusal leaves it pending.
+
+    The next cycle sends that row again at its nonce. The second series was signed at the next
+    nonce behind it, which cannot be mined before it (a wait of a whole receipt timeout), and
+    the batch behind both. The refusal is still a failure, alerted.
+    """
+    from keeper.errors import ExecutionError
+
+    class RefusingSender(SettleSender):
+        def submit_new(self, *a: Any, **kw: Any) -> TxRecord:
+            super().submit_new(*a, **kw)  # journaled as signed, as the real sender does
+            raise ExecutionError("node refused transaction 0x01: insufficient funds for gas")
+
+    vault, sender = FakeVault(), RefusingSender()
+    vault.add_expired(3)
+    vault.add_expired(4)
+    k = settle_keeper(monkeypatch, vault, sender)
+    step = settle_expired(k, [VAULT], 100, NOW)
+    first, second = step.settlements
+    assert (first.series_id, first.outcome, first.pending) == (3, "failed", True)
+    assert "insufficient funds" in first.reason
+    assert (second.series_id, second.outcome) == (4, "waiting")
+    assert len(sender.sent) == 1
+    assert step.pending is not None
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+
+
+def test_a_settlement_refused_before_anything_was_journaled_does_not_hold_the_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from keeper.errors import ExecutionError
+
+    class RefusingSender(SettleSender):
+        def submit_new(self, *a: Any, **kw: Any) -> TxRecord:
+            raise ExecutionError("journal cannot be written: disk full")
+
+    vault, sender = FakeVault(), RefusingSender()
+    vault.add_expired(3)
+    vault.add_expired(4)
+    k = settle_keeper(monkeypatch, vault, sender)
+    step = settle_expired(k, [VAULT], 100, NOW)
+    assert [(s.outcome, s.pending) for s in step.settlements] == [("failed", False)] * 2
+    assert step.pending is None
