@@ -197,6 +197,7 @@ def build_keeper(
     sender = None
     if signer is not None:
         sender = _sender(w3, settings, signer, journal, alerter, chain_id)
+        sender.journal.claim()  # one signing keeper per journal: a second one stops here
         genesis = startup_step("reading the genesis block", lambda: w3.eth.get_block(0)["hash"])
         sender.journal.bind_chain(chain_id, Web3.to_hex(genesis))
         startup_step("checking the journal's mined blocks", sender.check_history)

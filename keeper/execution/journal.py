@@ -31,7 +31,9 @@ a failure leaves neither, never an ``open`` intent with no transaction.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -192,10 +194,47 @@ class Journal:
             self._db.executescript(_SCHEMA)
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open journal {path}: {exc}") from None
+        self._claim: int | None = None  # the lock file's descriptor while claimed
 
     def close(self) -> None:
-        """Close the database."""
+        """Close the database (and give up the claim, if any)."""
         self._db.close()
+        if self._claim is not None:
+            os.close(self._claim)  # the lock goes with the descriptor
+            self._claim = None
+
+    def claim(self) -> None:
+        """Claim the journal for this process's signing keeper; refuse one another holds.
+
+        Two keepers signing from one journal (a second ``keeper run``, or a restart while the
+        old process still runs) could each sign the next nonce for its own batch. The claim is
+        an exclusive ``flock`` on ``<journal>.lock`` (which names the holder's pid), held until
+        :meth:`close` or the process ends: the kernel drops it with the process, SIGKILL
+        included, so a restart after a crash is never refused. Idempotent; a no-op for
+        ``:memory:``.
+
+        Raises:
+            ConfigError: Another process holds the claim (one line, naming its pid).
+        """
+        if self.path == ":memory:" or self._claim is not None:
+            return
+        lock = f"{self.path}.lock"
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(f"cannot open the journal's lock file {lock}: {exc}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise ConfigError(
+                f"journal {self.path} is in use by another keeper (pid {holder}): two keepers "
+                "signing from one journal could sign the same nonce twice; stop that one first"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._claim = fd
 
     @property
     def journal_mode(self) -> str:

@@ -644,6 +644,40 @@ def test_run_refuses_a_wrong_batcher_or_a_signer_without_the_keeper_role(
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
 
 
+def test_a_second_keeper_on_the_same_journal_stops_in_one_line(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Another process (this test's) holds the journal: ``keeper run`` stops before any send.
+
+    Two keepers signing from one journal could each sign the next nonce for its own batch.
+    """
+    import os
+
+    assert stack.out_of_band()  # a keeper that ran would send a batch
+    addresses = tmp_path / "devnet.json"
+    write_addresses(addresses, stack.devnet, stack.node.url)
+    path = tmp_path / "j.sqlite"
+    held = Journal(path)
+    held.claim()
+    try:
+        code, err, _ = _keeper_cli(
+            tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1",
+            "--journal", str(path), key=ANVIL_KEYS[3],
+        )  # fmt: skip
+    finally:
+        held.close()
+    assert code == 1
+    (line,) = _error_lines(err)
+    assert f"journal {path} is in use by another keeper (pid {os.getpid()})" in line
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
+    code, err, _ = _keeper_cli(
+        tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1",
+        "--journal", str(path), key=ANVIL_KEYS[3],
+    )  # fmt: skip
+    assert code == 0, err  # released: it runs, and hedges
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
+
+
 def test_a_node_down_at_start_up_gives_up_in_one_line(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     code, err, seconds = _keeper_cli(

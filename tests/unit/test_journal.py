@@ -189,3 +189,40 @@ def test_a_journal_from_before_the_binding_is_bound_on_first_use(tmp_path: Path)
     j.bind_chain(8453, GENESIS_A)  # no binding yet: taken, not refused
     with pytest.raises(ConfigError):
         j.bind_chain(8453, GENESIS_B)
+
+
+def test_a_journal_claimed_by_another_keeper_process_is_refused(tmp_path: Path) -> None:
+    """Two signing keepers on one journal could both sign the next nonce: the second stops.
+
+    The claim is the lock of another process (here a child that holds it): the kernel drops it
+    when that process exits, SIGKILL included, so a restart after a crash is never refused.
+    """
+    import subprocess
+    import sys
+
+    path = tmp_path / "journal.sqlite"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from keeper.execution.journal import Journal; "
+            f"Journal({str(path)!r}).claim(); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError, match=rf"in use by another keeper \(pid {holder.pid}\)"):
+            Journal(path).claim()
+    finally:
+        holder.kill()
+        holder.wait()
+    journal = Journal(path)
+    journal.claim()  # the holder died: free again
+    journal.claim()  # and a claim is idempotent within its process's journal
+    journal.close()
+    Journal(path).claim()  # closed: released
+    Journal(":memory:").claim()  # nothing on disk to share
