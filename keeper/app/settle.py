@@ -151,7 +151,8 @@ class SettleStep:
 
     settlements: tuple[Settlement, ...]
     #: Why nothing new may be sent behind this step: a settlement or a queue fill it sent has no
-    #: receipt yet, or waits under the fee cap. The cycle's batch waits too
+    #: receipt yet, waits under the fee cap, or was refused after it was journaled (its row
+    #: holds the nonce). The cycle's batch waits too
     #: (:func:`keeper.app.cycle.run_cycle`). ``None`` when the step left nothing pending.
     pending: str | None = None
 
