@@ -834,3 +834,36 @@ def test_a_feed_read_the_rpc_fails_is_not_taken_for_a_dead_oracle(
         assert page.locator('[data-testid="exits-closed"]').count() == 0
     finally:
         transact(devnet.w3, admin, vault.functions.unpause())
+
+
+def test_a_deposit_the_vault_would_refuse_sends_no_approval_either(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The page approved first and asked the vault second: with deposits closed (here, paused)
+    # the approval was sent and mined, then the deposit refused, leaving an approval for nothing.
+    admin = Account.from_key(ANVIL_KEYS[0])
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 0)
+    pauser = vault.functions.PAUSER_ROLE().call()
+    transact(devnet.w3, admin, vault.functions.grantRole(pauser, admin.address))
+    transact(devnet.w3, admin, vault.functions.pause())
+    try:
+        assert vault.functions.maxDeposit(me).call() == 0
+        open_vault(page, server, vault_address)
+        connect_wallet(page, devnet)
+        sent0 = len(wallet.sent)
+        fill_and_preview(page, "deposit", "1")
+        page.click('[data-testid="submit-deposit"]')
+        line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="refused"]')
+        text = line.inner_text()
+        assert "ERC4626ExceededMaxDeposit" in text
+        assert "paused" in text
+        page.wait_for_timeout(1000)  # room for an approval to show up
+        assert len(wallet.sent) == sent0, "nothing is sent, not even the approval"
+        assert devnet.usdc.functions.allowance(me, vault_address).call() == 0
+        assert tx_states(page) == ["refused"]
+    finally:
+        transact(devnet.w3, admin, vault.functions.unpause())
+

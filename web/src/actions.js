@@ -2,7 +2,7 @@
 // transaction simulated first (a revert is decoded and shown, nothing is sent), sent through the
 // wallet, shown pending, then confirmed with the amounts the vault's own event reports.
 import { parseEventLogs } from 'viem'
-import { explain } from './errors.js'
+import { decoded, explain } from './errors.js'
 import { esc, fmt, parseAmount, short } from './format.js'
 
 /** The three actions: what the input is in, which preview and call, and the event it emits. */
@@ -204,6 +204,21 @@ export async function runAction(ctx, key, value) {
     if (pos.assetBalance < value) {
       const li = logLine(ctx, '')
       setLine(li, 'refused', `Deposit: you hold only ${esc(A(pos.assetBalance))}, less than ${esc(A(value))}. Nothing was sent.`)
+      return false
+    }
+    // The vault's limit before any approval: an approval for a deposit the vault refuses (it
+    // is paused, its oracle is stale, an expired series awaits settlement) is gas for nothing.
+    const maxDeposit = await ctx.client.readContract({
+      address: meta.address,
+      abi: vaultAbi,
+      functionName: 'maxDeposit',
+      args: [account],
+    })
+    if (value > maxDeposit) {
+      const why = decoded('ERC4626ExceededMaxDeposit', [account, value, maxDeposit], meta, 'assets').html
+      const gate = ctx.snapshot?.gates?.deposits
+      const li = logLine(ctx, '')
+      setLine(li, 'refused', `Deposit ${esc(A(value))}: ${why}${gate ? ` Deposits are closed: ${esc(gate)}.` : ''} Nothing was sent.`)
       return false
     }
     const allowance = await ctx.client.readContract({
