@@ -867,3 +867,41 @@ def test_a_deposit_the_vault_would_refuse_sends_no_approval_either(
     finally:
         transact(devnet.w3, admin, vault.functions.unpause())
 
+
+def _calls_selector(call: dict[str, Any], selector: str) -> bool:
+    if call.get("method") != "eth_call":
+        return False
+    tx = call["params"][0]
+    return str(tx.get("data") or tx.get("input") or "").startswith(selector)
+
+
+def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # A read that failed between the click and the wallet (the deposit's allowance read, the
+    # preview's block number) was not caught: no line said anything, the preview stayed
+    # "loading" for good, and the error went uncaught on the page.
+    vault_address = _vault_open_for_deposits(devnet)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    allowance = "0x" + Web3.keccak(text="allowance(address,address)").hex().removeprefix("0x")[:8]
+    _fail_rpc_calls(page, devnet, lambda c: _calls_selector(c, allowance))
+    page.click('[data-testid="submit-deposit"]')
+    line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="failed"]')
+    assert "could not read the chain" in line.inner_text()
+    assert "injected" in line.inner_text()
+    page.unroute_all()
+
+    _fail_rpc_calls(page, devnet, lambda c: c.get("method") == "eth_blockNumber")
+    page.wait_for_timeout(1500)  # past viem's 1 s cache of the block number
+    page.fill('[data-testid="input-deposit"]', "2")
+    sel = '[data-testid="preview-deposit"]'
+    page.wait_for_selector(f'{sel}[data-state="error"]')
+    assert "could not read the chain" in page.inner_text(sel)
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_timeout(1500)
+    assert page.get_attribute(sel, "data-state") == "error"
+    assert len(wallet.sent) == sent0, "nothing is sent while the chain cannot be read"
+

@@ -144,6 +144,15 @@ export function explain(err, meta, unit, abi) {
   return { kind: 'other', html: esc(err?.message ?? String(err)) }
 }
 
+/**
+ * Why a read failed (the RPC down, an error it answered), in one line: viem's short message and,
+ * when it has them, the node's own words ("HTTP request failed. (Failed to fetch)").
+ */
+export function readFailure(err) {
+  const short = err?.shortMessage || err?.message || String(err)
+  return err?.details && !short.includes(err.details) ? `${short} (${err.details})` : short
+}
+
 /** A decoded custom error in plain words, with its name. */
 export function decoded(name, args, meta, unit) {
   const sentence = SENTENCES[name]

@@ -1,7 +1,8 @@
 // The page: vault list, one vault's state, history, book, rebalances and actions.
 // Reads go through the public client (the configured RPC); the wallet only signs.
 import './style.css'
-import { actionsHtml, previewOf, runAction } from './actions.js'
+import { actionsHtml, logLine, previewOf, runAction, setLine } from './actions.js'
+import { readFailure } from './errors.js'
 import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeChain, makePublicClient, makeWalletClient } from './chain.js'
 import { lineChart } from './chart.js'
 import { esc, fmt, fmtShort, short, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
@@ -206,12 +207,19 @@ async function send(card, run) {
         return alertBar(err.shortMessage || err.message)
       }
     }
-    const onChain = await ensureChain(state.wallet, state.config.chainId)
-    if (!chainAlert(onChain)) {
-      return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`, 'chain')
+    try {
+      const onChain = await ensureChain(state.wallet, state.config.chainId)
+      if (!chainAlert(onChain)) {
+        return alertBar(`Your wallet is on chain ${onChain}; switch it to chain ${state.config.chainId} to send.`, 'chain')
+      }
+      ran = true
+      await run()
+    } catch (err) {
+      // A read on the way to the wallet failed (the RPC down or erroring): said on the card's
+      // log, never left uncaught. A transaction already sent has its own line above.
+      const li = logLine({ log: card.querySelector('ol.txlog') }, '')
+      setLine(li, 'failed', `Stopped: the page could not read the chain (${esc(readFailure(err))}); nothing more was sent.`)
     }
-    ran = true
-    await run()
   } finally {
     state.busy = false
     card.classList.remove('busy')
@@ -232,7 +240,12 @@ function livePreview(form, compute) {
       return
     }
     out.dataset.state = 'loading'
-    const p = await compute(input.value)
+    let p
+    try {
+      p = await compute(input.value)
+    } catch (err) {
+      p = { html: `The page could not read the chain: ${esc(readFailure(err))}`, error: true }
+    }
     if (mine !== seq) return
     out.innerHTML = p.html
     out.classList.toggle('error', Boolean(p.error))
