@@ -905,3 +905,29 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     assert page.get_attribute(sel, "data-state") == "error"
     assert len(wallet.sent) == sent0, "nothing is sent while the chain cannot be read"
 
+
+def test_an_approval_whose_deposit_is_not_done_is_said_to_stay(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The approval was confirmed, the deposit then refused, and nothing said the approval was
+    # still in place. Here the deposit's simulation fails (Playwright answers it with an RPC
+    # error) after the page's exact approval was mined.
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 0)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    deposit = "0x" + Web3.keccak(text="deposit(uint256,address)").hex().removeprefix("0x")[:8]
+    _fail_rpc_calls(page, devnet, lambda c: _calls_selector(c, deposit))
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        note = page.wait_for_selector('[data-testid="approval-left"]')
+        assert len(wallet.sent) == sent0 + 1, "the approval alone"
+        assert devnet.usdc.functions.allowance(me, vault_address).call() == 10**6
+        assert "Your approval of 1 USDC to the vault stays" in note.inner_text()
+        approve, deposit = ["checking", "signing", "pending", "confirmed"], ["checking", "refused"]
+        assert tx_states(page) == approve + deposit
+    finally:
+        _approve_exactly(devnet, vault_address, 0)

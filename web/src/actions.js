@@ -193,12 +193,24 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
   return { receipt, li }
 }
 
+/**
+ * An approval the page sent whose action was then not done: it stays in place, and the log says
+ * so (`what`: "1 USDC to the vault"), rather than leave it to be found later.
+ */
+export function approvalLeft(ctx, what, action) {
+  const li = logLine(ctx, '')
+  li.className = 'note'
+  li.dataset.testid = 'approval-left'
+  li.textContent = `Your approval of ${what} stays: the ${action} was not done. It is used by your next ${action}; to withdraw it, approve 0 in your wallet.`
+}
+
 /** Run action `key` for `value` (token units); returns true when everything was confirmed. */
 export async function runAction(ctx, key, value) {
   const { config, meta, account } = ctx
   const vaultAbi = config.abis.vault
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   const S = (x) => `${fmt(x, meta.shareDecimals)} shares`
+  let approved = false
   if (key === 'deposit') {
     const pos = ctx.snapshot.position
     if (pos.assetBalance < value) {
@@ -237,6 +249,7 @@ export async function runAction(ctx, key, value) {
         unit: 'assets',
       })
       if (!ok) return false
+      approved = true
     }
   }
   if (key === 'redeem') {
@@ -263,7 +276,10 @@ export async function runAction(ctx, key, value) {
     args,
     unit: ACTIONS[key].unit,
   })
-  if (!done) return false
+  if (!done) {
+    if (approved) approvalLeft(ctx, `${A(value)} to the vault`, 'deposit')
+    return false
+  }
   const eventName = key === 'deposit' ? 'Deposit' : 'Withdraw'
   const [ev] = parseEventLogs({ abi: vaultAbi, eventName, logs: done.receipt.logs }).filter(
     (l) => l.address.toLowerCase() === meta.address.toLowerCase(),

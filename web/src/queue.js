@@ -6,7 +6,7 @@
 // (ERC-7540 asynchronous redeem) and share() == the vault. A queued request is paid at the NAV of
 // the fill that takes it, so a request's preview can only state its value now.
 import { getAddress, parseEventLogs, zeroAddress } from 'viem'
-import { logLine, setLine, transact } from './actions.js'
+import { approvalLeft, logLine, setLine, transact } from './actions.js'
 import { explain } from './errors.js'
 import { esc, fmt, parseAmount, short } from './format.js'
 
@@ -282,7 +282,8 @@ export async function runQueue(ctx, key, value) {
       functionName: 'allowance',
       args: [account, q],
     })
-    if (allowance < value) {
+    const approving = allowance < value
+    if (approving) {
       const ok = await transact(ctx, {
         label: `Approve ${S(value)} to the queue`,
         address: meta.address,
@@ -302,7 +303,10 @@ export async function runQueue(ctx, key, value) {
       unit: 'shares',
       errorAbi,
     })
-    if (!done) return false
+    if (!done) {
+      if (approving) approvalLeft(ctx, `${S(value)} to the queue`, 'request')
+      return false
+    }
     const [ev] = queueEvents(ctx, done.receipt, 'RedeemRequest')
     if (ev) result(done.li, 'result-request', `You queued ${S(ev.args.shares)}.`, { shares: ev.args.shares })
     return true
