@@ -8,6 +8,7 @@ page against the chain, not against the page's own numbers.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -931,3 +932,33 @@ def test_an_approval_whose_deposit_is_not_done_is_said_to_stay(
         assert tx_states(page) == approve + deposit
     finally:
         _approve_exactly(devnet, vault_address, 0)
+
+
+def test_enter_pressed_right_after_typing_sends_the_amount_typed(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # Enter within the preview's 200 ms typing delay: the delayed preview then started while the
+    # submit's own preview was being read (here every eth_call answers 400 ms late), superseded
+    # it, and the submit found the preview "loading" and stopped, silently: nothing was sent.
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 10**6)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    node = devnet.node.url.rstrip("/")
+
+    def slow(route: Any) -> None:
+        body = route.request.post_data_json
+        calls = body if isinstance(body, list) else [body]
+        if any(c.get("method") == "eth_call" for c in calls):
+            time.sleep(0.4)
+        route.continue_()
+
+    page.route(lambda url: url.rstrip("/") == node, slow)
+    page.fill('[data-testid="input-deposit"]', "1")
+    page.press('[data-testid="input-deposit"]', "Enter")
+    result = page.wait_for_selector('[data-testid="result-deposit"]')
+    assert int(result.get_attribute("data-assets")) == 10**6
+    assert len(wallet.sent) == sent0 + 1
+    assert _deposits_of(devnet, vault_address, me) == deposits0 + 1

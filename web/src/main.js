@@ -232,7 +232,11 @@ function livePreview(form, compute) {
   const input = form.querySelector('input')
   const out = form.querySelector('.preview')
   let seq = 0
+  let timer
   const update = async () => {
+    // A read now (a submit's) takes the place of the typing delay's: left pending, that one
+    // would start during this read, supersede it, and leave the submit a "loading" preview.
+    clearTimeout(timer)
     const mine = ++seq
     if (!input.value.trim()) {
       out.innerHTML = ''
@@ -254,7 +258,6 @@ function livePreview(form, compute) {
     out.dataset.preview = p.preview !== undefined ? String(p.preview) : ''
     out.dataset.block = p.blockNumber !== undefined ? String(p.blockNumber) : ''
   }
-  let timer
   input.addEventListener('input', () => {
     clearTimeout(timer)
     timer = setTimeout(update, 200)
