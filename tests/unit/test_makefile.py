@@ -36,3 +36,13 @@ def test_the_tests_install_chromium_when_missing_and_drive_the_one_named() -> No
     plan = _dry_run("test-py")
     assert "apt-get install -y chromium" in plan
     assert f"KEEPER_CHROMIUM={MISSING}" in plan
+
+
+def test_the_short_chaos_suite_runs_apart_at_normal_priority_and_once() -> None:
+    # It measures the keeper's reaction in 1-s blocks: the rest of the suite runs under nice,
+    # without it (one run of the file, not two), and its failure fails the target.
+    plan = _dry_run("test-py")
+    chaos = "tests/integration/test_chaos_short.py"
+    assert f"-m pytest -p no:cacheprovider {chaos} > out/chaos-short.log" in plan
+    assert f"nice -n 10 .venv/bin/python -m pytest -n 2 --dist loadfile --ignore={chaos}" in plan
+    assert "exit $crc" in plan
