@@ -59,8 +59,13 @@ class Rig:
         return int(self.w3.eth.get_transaction_count(self.keeper.address))
 
 
-def spend_nonce_elsewhere(r: Rig, nonce: int) -> None:
-    """Another process with the same key uses ``nonce`` for something the journal never saw."""
+def spend_nonce_elsewhere(r: Rig, nonce: int, *, mined: bool = True) -> None:
+    """Another process with the same key uses ``nonce`` for something the journal never saw.
+
+    ``mined``: wait for its receipt. Anvil's automine can answer the send a moment before the
+    block is in: a ``latest`` nonce read right after could still be ``nonce`` (seen once, under
+    load, as a reconcile that rebroadcast instead of dropping).
+    """
     other = r.keeper.sign_transaction(
         {
             "type": 2,
@@ -73,7 +78,9 @@ def spend_nonce_elsewhere(r: Rig, nonce: int) -> None:
             "maxPriorityFeePerGas": 10**6,
         }
     )
-    r.w3.eth.send_raw_transaction(other.raw_transaction)
+    tx_hash = r.w3.eth.send_raw_transaction(other.raw_transaction)
+    if mined:
+        r.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
 
 
 def make_rig(chain: Chain, tmp_path: Path) -> Rig:
@@ -503,7 +510,7 @@ def test_nonce_comes_from_the_pending_pool_not_the_latest_block(rig: Rig) -> Non
     """A transaction the journal does not know sits in the pool (automine off)."""
     r = rig
     r.rpc("evm_setAutomine", False)
-    spend_nonce_elsewhere(r, 0)  # in the pool at nonce 0, unknown to the journal
+    spend_nonce_elsewhere(r, 0, mined=False)  # in the pool at nonce 0, unknown to the journal
     assert r.nonce() == 0
     s = r.sender()
     record = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(3), 120_000)
