@@ -493,6 +493,21 @@ def _deposits_of(devnet: Devnet, vault_address: str, owner: str) -> int:
     return sum(e["args"]["owner"] == owner for e in vault.events.Deposit().get_logs(from_block=0))
 
 
+def _ready_to_deposit(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> tuple[str, str, int, int]:
+    """A vault open for deposits, 1 USDC approved to it, its page open with the wallet connected.
+
+    Returns the vault, the depositor, its deposits so far and the wallet's sends so far.
+    """
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 10**6)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    return vault_address, me, _deposits_of(devnet, vault_address, me), len(wallet.sent)
+
+
 def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
@@ -554,13 +569,8 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
     # deposit the wallet cancelled (a 0-value transfer to oneself in its nonce) showed as
     # "confirmed". A cancelled action must say so; a sped-up one (same call, higher fee) is the
     # action itself, confirmed under its new hash.
-    vault_address = _vault_open_for_deposits(devnet)
-    me = devnet.depositor.address
+    vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     w3 = devnet.w3
-    _approve_exactly(devnet, vault_address, 10**6)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
     fill_and_preview(page, "deposit", "1")
     devnet.rpc("evm_setAutomine", False)
     try:
@@ -635,12 +645,7 @@ def test_a_receipt_wait_that_fails_is_said_not_left_pending(
 ) -> None:
     # The receipt wait was not guarded: when it threw (the RPC failing, viem's 3-minute timeout)
     # the line stayed "pending" for good and the error went uncaught.
-    vault_address = _vault_open_for_deposits(devnet)
-    me = devnet.depositor.address
-    _approve_exactly(devnet, vault_address, 10**6)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     fill_and_preview(page, "deposit", "1")
     failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
     _fail_rpc_calls(page, devnet, lambda call: call.get("method") in failing)
@@ -928,8 +933,8 @@ def test_an_approval_whose_deposit_is_not_done_is_said_to_stay(
         assert len(wallet.sent) == sent0 + 1, "the approval alone"
         assert devnet.usdc.functions.allowance(me, vault_address).call() == 10**6
         assert "Your approval of 1 USDC to the vault stays" in note.inner_text()
-        approve, deposit = ["checking", "signing", "pending", "confirmed"], ["checking", "refused"]
-        assert tx_states(page) == approve + deposit
+        approved, refused = ["checking", "signing", "pending", "confirmed"], ["checking", "refused"]
+        assert tx_states(page) == approved + refused
     finally:
         _approve_exactly(devnet, vault_address, 0)
 
@@ -940,12 +945,7 @@ def test_enter_pressed_right_after_typing_sends_the_amount_typed(
     # Enter within the preview's 200 ms typing delay: the delayed preview then started while the
     # submit's own preview was being read (here every eth_call answers 400 ms late), superseded
     # it, and the submit found the preview "loading" and stopped, silently: nothing was sent.
-    vault_address = _vault_open_for_deposits(devnet)
-    me = devnet.depositor.address
-    _approve_exactly(devnet, vault_address, 10**6)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
+    vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     node = devnet.node.url.rstrip("/")
 
     def slow(route: Any) -> None:
