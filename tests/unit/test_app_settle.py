@@ -13,6 +13,7 @@ from web3.exceptions import ContractLogicError
 
 from keeper.app.collaborators import Keeper
 from keeper.app.settle import SettleStep, settle_expired
+from keeper.errors import TxTimeoutError
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.units import Wei
@@ -167,6 +168,13 @@ class SettleSender:
         tx_hash = f"0x{nonce + 1:064x}"
         self.journal.mark(tx_hash, TxStatus(self.status))
         return SendOutcome(nonce, tx_hash, TxStatus(self.status), 101, 30_000, Wei(7), 0)
+
+
+class NoReceiptSender(SettleSender):
+    """Sends, and no receipt comes within the wait (the journal keeps the transaction)."""
+
+    def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
+        raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
 
 
 def settle_keeper(
@@ -329,13 +337,8 @@ def test_a_settlement_without_a_receipt_yet_waits_for_the_next_cycle(
     Counting it ``failed`` (with an alert) now and ``settled`` when it lands would count the
     series twice.
     """
-    from keeper.errors import TxTimeoutError
 
-    class SlowSender(SettleSender):
-        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
-            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
-
-    vault, sender = FakeVault(), SlowSender()
+    vault, sender = FakeVault(), NoReceiptSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
     [s] = settle_expired(k, [VAULT], 100, NOW).settlements
@@ -438,13 +441,8 @@ def test_a_settlement_left_pending_holds_every_later_send_of_the_cycle(
     The second series was sent behind the first's missing receipt (and waited on for another
     receipt timeout), and the cycle's batch behind both.
     """
-    from keeper.errors import TxTimeoutError
 
-    class SlowSender(SettleSender):
-        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
-            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
-
-    vault, sender = FakeVault(), SlowSender()
+    vault, sender = FakeVault(), NoReceiptSender()
     vault.add_expired(3)
     vault.add_expired(4)
     k = settle_keeper(monkeypatch, vault, sender)
@@ -542,7 +540,6 @@ def test_a_queue_fill_left_pending_holds_every_later_send_of_the_cycle(
     The next vault's settlement was sent at the next nonce behind the fill's missing receipt
     (and waited on for another receipt timeout), and the cycle's batch behind both.
     """
-    from keeper.errors import TxTimeoutError
 
     class FillWithoutReceipt(SettleSender):
         def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
@@ -572,13 +569,8 @@ def test_a_fill_for_a_resumed_settlement_left_pending_holds_the_batch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The fill after a settlement booked a cycle late holds the cycle the same way."""
-    from keeper.errors import TxTimeoutError
 
-    class FillWithoutReceipt(SettleSender):
-        def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
-            raise TxTimeoutError(f"nonce {nonce}: no receipt in 120 s")
-
-    queue, vault, sender = FakeQueue(), FakeVault(), FillWithoutReceipt()
+    queue, vault, sender = FakeQueue(), FakeVault(), NoReceiptSender()
     monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(lambda: queue.address))
     k = settle_keeper(monkeypatch, vault, sender)
     k.w3.eth.others[queue.address] = queue  # type: ignore[attr-defined]
