@@ -116,12 +116,24 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     resumed: list[SendOutcome] = []
     freed: list[str] = []
     blocked: str | None = None
-    # Finished while the keeper was down (found by the restart's reconciliation): booked alike.
-    for finished in sender.take_reconciled():
-        vault = _book_resumed(keeper, finished, head)
-        if vault is not None and vault not in freed:
-            freed.append(vault)
-        resumed.append(finished)
+
+    def book(finished: Sequence[SendOutcome]) -> None:
+        # The journal has settled these already: one whose booking fails (a transient read) is
+        # given back to the sender with those after it, and the next cycle books them. Each
+        # booking reads before it counts anything, so none is counted twice.
+        for i, done in enumerate(finished):
+            try:
+                vault = _book_resumed(keeper, done, head)
+            except BaseException:
+                sender.give_back(finished[i:])
+                raise
+            if vault is not None and vault not in freed:
+                freed.append(vault)
+            resumed.append(done)
+
+    # Finished while the keeper was down (found by the restart's reconciliation), or finished
+    # last cycle but not booked then: booked alike.
+    book(sender.take_reconciled())
     for nonce in sender.journal.pending_nonces(sender.address):
         try:
             done = sender.poll_nonce(nonce)
@@ -132,10 +144,7 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
         if done is None:
             blocked = f"tx at nonce {nonce} still pending"
             break
-        vault = _book_resumed(keeper, done, head)
-        if vault is not None and vault not in freed:
-            freed.append(vault)
-        resumed.append(done)
+        book([done])
     if blocked is None and resumed:
         fee_ok(keeper)
     return Settled(tuple(reorged), tuple(resumed), blocked, tuple(freed))

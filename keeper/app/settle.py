@@ -413,13 +413,13 @@ def book_resumed(
         freed quote may serve its redemption queue, which this cycle's settle step fills
         (``settle_expired(fill=...)``), as it does after a settlement of its own. Else None.
     """
-    book_fees_paid(keeper, outcome)
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)
     selector = bytes(data[:4])
     if selector == SETTLE_SELECTOR and len(data) >= 68:
         series_id, hint = (int(x) for x in abi_decode(["uint256", "uint256"], data[4:68]))
         if mined:
+            book_fees_paid(keeper, outcome)
             keeper.metrics.settlements.labels("settled").inc()
             logger.info("settled series %d of %s at round %d (resumed)", series_id, to, hint)
             return to
@@ -427,11 +427,16 @@ def book_resumed(
         vault = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(to), abi=load_artifact("OptionVault").abi
         )
-        if _is_settled(vault, series_id, outcome.block_number or head):
+        # Read before anything is booked: a read that fails leaves this outcome unbooked whole,
+        # and the next cycle books it (see ``settle_in_flight``).
+        by_other = _is_settled(vault, series_id, outcome.block_number or head)
+        book_fees_paid(keeper, outcome)
+        if by_other:
             _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
             return to
         _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
         return None
+    book_fees_paid(keeper, outcome)
     owner = vaults[0] if vaults else to
     if mined:
         logger.info("transaction %s to %s mined (resumed)", outcome.tx_hash, to)

@@ -811,9 +811,20 @@ class Sender:
         return report
 
     def take_reconciled(self) -> list[SendOutcome]:
-        """The nonces :meth:`reconcile` settled since the last call (then forgotten here)."""
+        """The finished nonces to book, then forgotten here.
+
+        What :meth:`reconcile` settled, and what :meth:`give_back` returned, since the last call.
+        """
         done, self._reconciled = self._reconciled, []
         return done
+
+    def give_back(self, unbooked: Sequence[SendOutcome]) -> None:
+        """Keep finished nonces whose booking failed for the next :meth:`take_reconciled`.
+
+        The journal has settled them, so no poll finds them again: without this, a transient
+        fault while booking (a read of whether someone else settled a series) lost them.
+        """
+        self._reconciled[:0] = unbooked
 
     def _late_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
         """A receipt for one of ``versions`` that shows up within ``DROP_GRACE_S``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -184,6 +185,8 @@ class FakeSender:
     chain_id: int = 10
     journal: Journal = field(default_factory=lambda: Journal(":memory:"))
     sent: list[tuple[int, str, bytes, int]] = field(default_factory=list)
+    #: Finished outcomes to book (the sender's ``take_reconciled``/``give_back``).
+    unbooked: list[SendOutcome] = field(default_factory=list)
 
     def check_reorgs(self, head: int | None = None, headers: Any = None) -> list[int]:
         return []
@@ -192,7 +195,11 @@ class FakeSender:
         return None
 
     def take_reconciled(self) -> list[SendOutcome]:
-        return []
+        done, self.unbooked = self.unbooked, []
+        return done
+
+    def give_back(self, unbooked: Sequence[SendOutcome]) -> None:
+        self.unbooked[:0] = unbooked
 
     def balance(self) -> int:
         return 1

@@ -16,6 +16,7 @@ from eth_utils.crypto import keccak
 
 from keeper.app.act import settle_in_flight
 from keeper.app.collaborators import Keeper
+from keeper.chain.retry import RpcUnavailableError
 from keeper.execution.journal import Journal, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR, BatchCodec
@@ -290,3 +291,60 @@ def test_a_settlement_mined_while_the_keeper_was_down_is_booked_and_frees_its_qu
     settled = settle_in_flight(k)
     assert settlements(k) == {"settled": 1}
     assert [v.lower() for v in settled.freed] == [VAULT.lower()]  # the settle step fills it
+
+
+def test_a_finished_settlement_whose_booking_read_fails_is_booked_once_by_the_next_cycle() -> None:
+    """A settlement that did not get mined is booked by reading whether someone else settled its
+    series. That read can fail (every endpoint down): the cycle fails, but the journal has
+    already settled the nonce, so nothing is pending any more. The next cycle must still book
+    it, and only once."""
+    fake = FakeVault(read_error=RpcUnavailableError("no endpoint answered eth_call"))
+    fake.add_expired(3)  # still unsettled
+    sender = ResumingSender(outcome=ended("dropped"))
+    sender.journal_call([VAULT], VAULT, settle_call(3))
+    k = resuming(sender, fake)
+    with pytest.raises(RpcUnavailableError):
+        settle_in_flight(k)
+    assert settlements(k) == {}
+    assert kinds(k) == []
+    assert sender.journal.pending_nonces(sender.address) == []  # the journal settled it
+    settled = settle_in_flight(k)
+    assert [o.tx_hash for o in settled.resumed] == ["0xaa"]
+    assert settlements(k) == {"failed": 1}
+    assert kinds(k) == ["settlement"]
+    settle_in_flight(k)
+    assert settlements(k) == {"failed": 1}
+
+
+def test_reconciled_settlements_are_booked_once_each_across_a_failed_booking_read() -> None:
+    """Two settlements mined while the keeper was down, the second reverted; reading whether its
+    series is settled fails on the first cycle. The first is booked once, and the second is
+    booked by the next cycle instead of being lost with the failed one."""
+    chain = FakeChain()
+    acct = Account.create()
+    journal = Journal(":memory:")
+    before = make_sender(chain, journal, acct)
+    for sid in (3, 4):
+        signed = before.prepare(journal.open_intent([VAULT], 1), VAULT, settle_call(sid), 200_000)
+        chain.send_raw_transaction(signed.raw_tx)
+        if sid == 4:
+            reverted = signed.tx_hash
+    chain.mine()  # ... and then the process died
+    chain.receipts[reverted]["status"] = 0
+
+    restarted = make_sender(chain, journal, acct)
+    assert restarted.reconcile().mined == 2
+    fake = FakeVault(read_error=RpcUnavailableError("no endpoint answered eth_call"))
+    fake.add_expired(3)
+    fake.add_expired(4)
+    k = resuming(ResumingSender(), fake)
+    k.sender = restarted
+    with pytest.raises(RpcUnavailableError):
+        settle_in_flight(k)
+    assert settlements(k) == {"settled": 1}
+    settled = settle_in_flight(k)
+    assert settlements(k) == {"settled": 1, "failed": 1}
+    assert [o.tx_hash for o in settled.resumed] == [reverted]
+    assert kinds(k) == ["settlement"]
+    settle_in_flight(k)
+    assert settlements(k) == {"settled": 1, "failed": 1}

@@ -54,6 +54,9 @@ class _SeriesCall:
         self.v, self.sid = vault, sid
 
     def call(self, block_identifier: Any = "latest") -> Any:
+        if self.v.read_error is not None:
+            error, self.v.read_error = self.v.read_error, None
+            raise error
         self.v.reads.append(block_identifier)
         row = list(self.v.rows[self.sid])
         if self.v.lagging and block_identifier == "latest":
@@ -96,6 +99,8 @@ class FakeVault:
     #: ``latest`` reads come from a node a few blocks behind (see :class:`_SeriesCall`).
     lagging: bool = False
     reads: list[Any] = field(default_factory=list)
+    #: Raised by the next ``series(id)`` read, once (an RPC fault).
+    read_error: Exception | None = None
 
     def __post_init__(self) -> None:
         self.functions = _Functions(self)
