@@ -24,6 +24,7 @@ from keeper.app.web import (
     is_loopback,
     read_addresses,
 )
+from keeper.arguments import positive_int
 from keeper.chain.connection import connect
 from keeper.errors import ConfigError
 
@@ -62,7 +63,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--history-blocks",
-        type=int,
+        type=positive_int,
         default=DEFAULT_HISTORY_BLOCKS,
         metavar="N",
         help=f"blocks of events and history the page reads (default {DEFAULT_HISTORY_BLOCKS})",

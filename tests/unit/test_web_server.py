@@ -190,3 +190,19 @@ def test_server_lists_no_directory(dist: Path) -> None:
             assert b"app.js" not in body
         status, _, body = _get(server.url)
         assert (status, body) == (200, b"<!doctype html><title>vaults</title>")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "ten"])
+def test_cli_bad_history_blocks_is_refused_before_the_rpc_is_dialled(
+    value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The RPC here cannot be reached: the flag's error must come first, not "cannot reach RPC".
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"vaults": [VAULT]}))
+    argv = ["web", "--addresses", str(path), "--rpc-url", "http://127.0.0.1:9"]
+    with pytest.raises(SystemExit) as exit_:
+        main([*argv, "--history-blocks", value])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "argument --history-blocks: must be a whole number >= 1" in err[0]
