@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
+from web3.exceptions import Web3Exception
 
 from keeper.app.collaborators import Keeper
 from keeper.chain.connection import connect, rpc_counter
@@ -26,7 +27,7 @@ from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
 from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
 from keeper.chain.vaults import check_batcher, factory_vaults, validate_vaults
-from keeper.errors import ChainError, ConfigError, first_line
+from keeper.errors import ChainError, ConfigError, KeeperError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import Journal
@@ -47,8 +48,10 @@ def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] 
     """Run one start-up read, retrying transient failures until the current deadline.
 
     Raises:
-        ChainError: ``"start-up gave up on <what>: ..."`` once the deadline has passed (one
-            line; a permanent error propagates at once, unchanged).
+        ChainError: ``"start-up gave up on <what>: ..."`` once the deadline has passed, or
+            ``"start-up failed on <what>: ..."`` at once for a permanent error of the node or
+            its transport (a JSON-RPC error such as an unsupported method): one line either way.
+            A :class:`~keeper.errors.KeeperError` propagates at once, unchanged.
     """
     attempt = 0
     while True:
@@ -57,6 +60,12 @@ def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] 
             return fn()
         except Exception as exc:
             if not is_transient(exc):
+                if isinstance(exc, (Web3Exception, OSError)) and not isinstance(exc, KeeperError):
+                    # Not one of ours: web3's own exception would end the command as a traceback.
+                    raise ChainError(
+                        f"start-up failed on {what}: the RPC refused it "
+                        f"({type(exc).__name__}: {first_line(exc)})"
+                    ) from exc
                 raise
             left = remaining_s()
             wait = backoff_s(attempt, 0.5, 5.0)

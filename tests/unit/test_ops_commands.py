@@ -1,0 +1,84 @@
+"""Operator commands (``keeper check``, ``keeper status``, ``keeper rehearse``) on bad input.
+
+Each refusal is one ``keeper: error:`` line and a non-zero exit, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from keeper.cli import main
+
+VAULT = "0x" + "22" * 20
+LENS = "0x" + "11" * 20
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)
+
+
+def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith("keeper: error: ")
+    return err[0]
+
+
+@pytest.fixture
+def refusing_rpc() -> Iterator[str]:
+    """An RPC that answers its chain id and refuses every other method (a JSON-RPC error)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+            def answer(req: dict[str, Any]) -> dict[str, Any]:
+                if req.get("method") == "eth_chainId":
+                    return {"jsonrpc": "2.0", "id": req["id"], "result": "0x7a69"}
+                error = {"code": -32601, "message": "the method is not available"}
+                return {"jsonrpc": "2.0", "id": req["id"], "error": error}
+
+            out = [answer(r) for r in body] if isinstance(body, list) else answer(body)
+            data = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v3/SECRET-API-KEY"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_on_an_rpc_that_refuses_the_start_up_reads_is_one_line(
+    refusing_rpc: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A permanent JSON-RPC error in a start-up read (here eth_getCode) escaped as a traceback.
+    monkeypatch.setenv("KEEPER_LENS", LENS)
+    monkeypatch.setenv("KEEPER_VAULTS", VAULT)
+    assert main(["check", "--env-file", os.devnull, "--rpc-url", refusing_rpc]) == 1
+    line = one_error_line(capsys)
+    assert "checking the vaults" in line
+    assert "the method is not available" in line
+    assert "SECRET-API-KEY" not in line
