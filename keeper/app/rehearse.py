@@ -3,7 +3,8 @@
 :func:`rehearse`:
 
 1. starts anvil forked from the RPC (``Anvil(fork_url=..., fork_block=...)``), on a free port;
-2. makes an anvil dev account a keeper on the fork's batcher: it impersonates the batcher's admin
+2. checks the batcher is one (code, ``maxBatch()``), then makes an anvil dev account a keeper
+   on the fork's batcher: it impersonates the batcher's admin
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
    the admin is found from the batcher's ``RoleGranted`` logs unless given;
 3. grants that account each kept vault's ``KEEPER_ROLE`` the same way (impersonating the vault's
@@ -49,6 +50,7 @@ from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url
+from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
 
@@ -390,7 +392,8 @@ def rehearse(
         keeper_index: Which anvil dev account signs.
 
     Raises:
-        ConfigError: No batcher or lens configured, or no admin found.
+        ConfigError: No batcher or lens configured, a batcher that is not a RebalanceBatcher
+            (no code there, or no ``maxBatch()``), or no admin found.
         ChainError: The fork URL does not answer, or anvil could not fork it.
         KeeperError: The cycle failed (as ``keeper run`` would).
     """
@@ -406,6 +409,8 @@ def rehearse(
             w3 = connect(node.url, expected_chain_id=settings.chain_id, timeout_s=30)
             fork_block = int(w3.eth.block_number)
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
+            # A batcher that is not one is named as such, before its admin is looked for.
+            check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             grant_keeper(w3, settings.batcher, who, signer.address)
             journal = Path(tmp) / "rehearsal-journal.sqlite"
