@@ -49,7 +49,7 @@ from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
-from keeper.chain.connection import connect, redact_url
+from keeper.chain.connection import connect, redact_url, scrub_url
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
@@ -403,7 +403,12 @@ def rehearse(
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
     _check_reachable(fork_url, block)
     node = Anvil(fork_url=fork_url, fork_block=block)
-    node.start()
+    try:
+        node.start()
+    except ChainError as exc:  # anvil's own words may quote the URL, API key and all
+        raise ChainError(
+            f"anvil could not fork {redact_url(fork_url)}: {scrub_url(str(exc), fork_url)}"
+        ) from None
     try:
         with tempfile.TemporaryDirectory(prefix="keeper-rehearse-") as tmp:
             w3 = connect(node.url, expected_chain_id=settings.chain_id, timeout_s=30)

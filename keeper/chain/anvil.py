@@ -103,6 +103,7 @@ class Anvil:
         if not self.binary.exists():
             raise ConfigError(f"anvil not found at {self.binary}: run `make install`")
         explicit_port = self.port is not None
+        last: ChainError | None = None
         for _attempt in range(1 if explicit_port else 3):
             if not explicit_port:
                 self.port = free_port()
@@ -113,11 +114,13 @@ class Anvil:
                 self._wait_ready()
                 logger.info("anvil pid %d listening on %s", self.pid, self.url)
                 return self
-            except ChainError:
+            except ChainError as exc:
                 self.stop()
                 if explicit_port:
                     raise
-        raise ChainError("anvil did not start after 3 attempts on free ports")
+                last = exc
+        # Say why: a fork whose RPC refuses anvil fails every attempt alike, not for its port.
+        raise ChainError(f"anvil did not start in 3 attempts; the last: {last}")
 
     def _spawn(self) -> None:
         cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), "--quiet"]
@@ -151,7 +154,12 @@ class Anvil:
             code = self._proc.poll()
             if code is not None:
                 err = self._read_stderr()
-                last = err.strip().splitlines()[-1] if err.strip() else f"exit code {code}"
+                # The last line is the cause (anvil prints "Error: ...", then "- <cause>").
+                last = (
+                    err.strip().splitlines()[-1].strip().removeprefix("- ")
+                    if err.strip()
+                    else f"exit code {code}"
+                )
                 raise ChainError(f"anvil exited on start: {last}")
             try:
                 resp = requests.post(

@@ -265,7 +265,7 @@ class _Transport:
             # requests names the URL in its messages ("... for url: https://host/v2/<key>",
             # "Max retries exceeded with url: /v2/<key>"), and these messages reach the logs
             # and the alerts: the same exception (type, response) with the URL's secrets out.
-            raise type(exc)(_scrub(str(exc), self.url), response=exc.response) from None
+            raise type(exc)(scrub_url(str(exc), self.url), response=exc.response) from None
         try:
             return resp.json()
         except ValueError as exc:
@@ -1003,7 +1003,7 @@ def redact_url(url: str) -> str:
     return f"{scheme}://{host}"
 
 
-def _scrub(text: str, url: str) -> str:
+def scrub_url(text: str, url: str) -> str:
     """``text`` with ``url``'s secrets (its credentials, path and query) replaced by ``…``."""
     text = text.replace(url, redact_url(url))
     parts = urlsplit(url)
@@ -1025,4 +1025,5 @@ __all__ = [
     "install_counter",
     "redact_url",
     "rpc_counter",
+    "scrub_url",
 ]

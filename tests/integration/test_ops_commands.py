@@ -15,6 +15,7 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.devnet.tx import account
+from tests.unit.test_ops_commands import refusing_rpc  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -68,3 +69,21 @@ def test_rehearse_refuses_a_batcher_that_is_not_one_in_one_line(
     assert batcher in line
     assert ("is not a RebalanceBatcher" if code else "has no contract code") in line
     assert "pass --admin" not in line
+
+
+def test_rehearse_says_why_anvil_could_not_fork_without_the_url_s_secret(
+    refusing_rpc: str,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The fork URL answers its chain id (so it passes the reachability check), then refuses the
+    # block number anvil forks at. The error was "anvil did not start after 3 attempts on free
+    # ports": a port problem, and not the RPC's answer.
+    monkeypatch.setenv("KEEPER_BATCHER", NOT_A_BATCHER)
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
+    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "22" * 20)
+    assert main(["rehearse", "--env-file", os.devnull, "--fork-url", refusing_rpc]) == 1
+    line = one_error_line(capsys)
+    assert "free ports" not in line
+    assert "the method is not available" in line
+    assert "SECRET-API-KEY" not in line

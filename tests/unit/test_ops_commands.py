@@ -41,7 +41,7 @@ def refusing_rpc() -> Iterator[str]:
     """An RPC that answers its chain id and refuses every other method (a JSON-RPC error)."""
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
 
             def answer(req: dict[str, Any]) -> dict[str, Any]:
