@@ -220,5 +220,10 @@ class CycleResult:
 
 
 def dry_run_cycle(settings: Settings) -> CycleResult:
-    """``keeper check``: one dry-run cycle from settings, simulated as the signer if one is set."""
-    return run_cycle(connect_keeper(settings, dry_run=True, simulate_as_signer=True))
+    """``keeper check``: one dry-run cycle from settings, simulated as the signer if one is set.
+
+    Its alerts are logged, never POSTed to ``KEEPER_ALERT_WEBHOOK_URL``: a look at the vaults
+    is not the running keeper, and must not page whoever watches its alerts.
+    """
+    quiet = settings.model_copy(update={"alert_webhook_url": None})
+    return run_cycle(connect_keeper(quiet, dry_run=True, simulate_as_signer=True))

@@ -5,16 +5,22 @@ Each refusal is one ``keeper: error:`` line and exit code 1, never a traceback.
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.tx import account
+from keeper.devnet.tx import account, transact
+from tests.integration.test_trial3 import Devnet, _addresses, devnet  # noqa: F401 - a fixture
 from tests.unit.test_ops_commands import refusing_rpc  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
@@ -87,3 +93,55 @@ def test_rehearse_says_why_anvil_could_not_fork_without_the_url_s_secret(
     assert "free ports" not in line
     assert "the method is not available" in line
     assert "SECRET-API-KEY" not in line
+
+
+@pytest.fixture
+def webhook() -> Iterator[list[bytes]]:
+    """A local alert webhook that records what is POSTed to it."""
+    posts: list[bytes] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            posts.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkey = pytest.MonkeyPatch()
+    monkey.setenv("KEEPER_ALERT_WEBHOOK_URL", f"http://127.0.0.1:{server.server_address[1]}/hook")
+    try:
+        yield posts
+    finally:
+        monkey.undo()
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_is_a_dry_run_that_posts_no_alert_to_the_webhook(
+    devnet: Devnet,  # noqa: F811 - the fixture
+    webhook: list[bytes],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # keeper check, "one cycle of keeper run that never signs", POSTed the cycle's alerts
+    # (here one `oracle` alert per vault) to the production webhook: an operator's look at the
+    # vaults paged whoever watches it. It logs them on stderr; keeper run alerts.
+    feed = devnet.w3.eth.contract(
+        address=devnet.stack.price_feed, abi=load_artifact("MockV3Aggregator").abi
+    )
+    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        transact(devnet.w3, account(ANVIL_KEYS[0]), feed.functions.updateAnswer(0))
+        args = ["check", "--env-file", os.devnull, "--addresses", _addresses(tmp_path, devnet)]
+        assert main([*args, "--json"]) == 1
+    finally:
+        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    captured = capsys.readouterr()
+    assert "not positive" in json.loads(captured.out)["skipped"][devnet.stack.vaults[0]]
+    assert "ALERT oracle" in captured.err  # still logged
+    assert webhook == []
