@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from keeper.cli import main
+from keeper.execution.journal import TxStatus
 
 VAULT = "0x" + "22" * 20
 LENS = "0x" + "11" * 20
@@ -82,3 +84,11 @@ def test_check_on_an_rpc_that_refuses_the_start_up_reads_is_one_line(
     assert "checking the vaults" in line
     assert "the method is not available" in line
     assert "SECRET-API-KEY" not in line
+
+
+def test_the_readme_names_the_journal_states_keeper_status_counts() -> None:
+    # The README listed a `failed` state no transaction has, and left out `reverted`.
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### `keeper status`", 1)[1].split("\n### ", 1)[0]
+    listed = section.split("counts by state (", 1)[1].split(")", 1)[0]
+    assert set(re.findall(r"`(\w+)`", listed)) == {s.value for s in TxStatus}
