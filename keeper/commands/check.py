@@ -39,7 +39,7 @@ def check(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     setup_logging(
         json_lines=True,
-        level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
+        level=logging.WARNING - 10 * min(args.verbose, 2),  # -v info, -vv debug
         secrets=secret_values(settings),
     )
     result = dry_run_cycle(settings)

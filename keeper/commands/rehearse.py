@@ -88,7 +88,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
     )
     setup_logging(
         json_lines=True,
-        level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
+        level=logging.WARNING - 10 * min(args.verbose, 2),  # -v info, -vv debug
         secrets=secret_values(settings),
     )
     admin = checksum(args.admin, "--admin") if args.admin else None

@@ -145,3 +145,22 @@ def test_check_is_a_dry_run_that_posts_no_alert_to_the_webhook(
     assert "not positive" in json.loads(captured.out)["skipped"][devnet.stack.vaults[0]]
     assert "ALERT oracle" in captured.err  # still logged
     assert webhook == []
+
+
+@pytest.mark.parametrize("command", ["check", "rehearse"])
+def test_one_v_shows_the_decision_lines(
+    command: str,
+    devnet: Devnet,  # noqa: F811 - the fixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `keeper -v` is "more log output", but check and rehearse set WARNING unless -vv: -v
+    # showed nothing more.
+    args = [command, "--env-file", os.devnull, "--addresses", _addresses(tmp_path, devnet)]
+    if command == "rehearse":
+        args += ["--fork-url", devnet.node.url]
+    assert main(args) == 0
+    assert '"decision"' not in capsys.readouterr().err
+    assert main(["-v", *args]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert any(line["level"] == "info" and line["msg"] == "decision" for line in lines)
