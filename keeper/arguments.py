@@ -20,6 +20,7 @@ command.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import NoReturn
 
 
@@ -46,3 +47,23 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
     return value
+
+
+def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type`` for a whole number in ``[low, high]`` (no upper bound if ``None``).
+
+    Out of range is then a usage error (exit code 2), as a value that is not a number is, not a
+    run-time failure (exit code 1).
+    """
+    bounds = f"from {low} to {high}" if high is not None else f">= {low}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
+        return value
+
+    return parse

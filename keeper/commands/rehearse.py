@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
-from keeper.errors import ConfigError, OracleError
+from keeper.arguments import int_between
+from keeper.chain.anvil import ANVIL_KEYS
+from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import WAD
@@ -38,7 +40,9 @@ def register(subparsers: Any) -> None:
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
-    p.add_argument("--block", type=int, metavar="N", help="fork at block N (default: latest)")
+    p.add_argument(
+        "--block", type=int_between(0), metavar="N", help="fork at block N (default: latest)"
+    )
     p.add_argument(
         "--addresses",
         type=Path,
@@ -62,7 +66,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--keeper-index",
-        type=int,
+        type=int_between(0, len(ANVIL_KEYS) - 1),
         default=DEFAULT_KEEPER_INDEX,
         metavar="I",
         help=f"anvil dev account that signs (0-9, default {DEFAULT_KEEPER_INDEX})",
@@ -76,10 +80,6 @@ def register(subparsers: Any) -> None:
 
 def rehearse_command(args: argparse.Namespace) -> int:
     """Run ``keeper rehearse``."""
-    if not 0 <= args.keeper_index <= 9:
-        raise ConfigError("--keeper-index must be 0..9 (anvil's dev accounts)")
-    if args.block is not None and args.block < 0:
-        raise ConfigError("--block must be >= 0")
     settings = load_settings(
         env_file=env_file_arg(args.env_file),
         addresses=args.addresses,

@@ -92,3 +92,23 @@ def test_the_readme_names_the_journal_states_keeper_status_counts() -> None:
     section = readme.split("### `keeper status`", 1)[1].split("\n### ", 1)[0]
     listed = section.split("counts by state (", 1)[1].split(")", 1)[0]
     assert set(re.findall(r"`(\w+)`", listed)) == {s.value for s in TxStatus}
+
+
+@pytest.mark.parametrize(
+    ("flag", "bad", "out_of_range"),
+    [("--keeper-index", "x", "10"), ("--keeper-index", "x", "-1"), ("--block", "x", "-1")],
+)
+def test_a_rehearse_flag_out_of_range_is_a_usage_error_like_one_that_is_not_a_number(
+    flag: str, bad: str, out_of_range: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--keeper-index x` exited 2 (a usage error) but `--keeper-index 10` exited 1, as a
+    # run-time failure would; `--limit 0` of keeper status exits 2.
+    codes = []
+    for value in (bad, out_of_range):
+        with pytest.raises(SystemExit) as info:
+            main(["rehearse", "--fork-url", "http://127.0.0.1:1", flag, value])
+        codes.append(info.value.code)
+        line = one_error_line(capsys)
+        assert flag in line
+        assert "(see 'keeper rehearse --help')" in line
+    assert codes == [2, 2]
