@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError
-from keeper.execution.journal import Intent, Journal, TxRecord, TxStatus
+from keeper.execution.journal import Intent, Journal, TxRecord, TxStatus, check_journal
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,11 @@ def journal_status(path: Path, limit: int) -> JournalStatus:
     """Read the journal at ``path``: everything pending, and the last ``limit`` entries.
 
     Raises:
-        ConfigError: There is no journal at ``path``.
+        ConfigError: There is no journal at ``path``, or the file there is not one.
     """
     if not path.exists():
         raise ConfigError(f"no journal at {path} (the keeper has not sent anything yet)")
+    check_journal(path)  # read-only: a file that is not a journal is left as it was
     journal = Journal(path)
     try:
         pending = journal.pending()

@@ -522,6 +522,30 @@ class Journal:
         return None if not rows or rows[0][0] is None else int(rows[0][0])
 
 
+def check_journal(path: Path) -> None:
+    """Check, read-only, that ``path`` is a keeper journal: a SQLite file with its tables.
+
+    For a reader (``keeper status``): :class:`Journal` creates its tables in whatever file it
+    opens, so a path naming another file (a typo, an empty file) would be written to and then
+    read as a journal with nothing in it.
+
+    Raises:
+        ConfigError: ``path`` cannot be opened as SQLite, or holds no ``intents`` and ``txs``.
+    """
+    if path.is_dir():
+        raise ConfigError(f"journal {path} is a directory, not a journal file")
+    try:
+        db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise ConfigError(f"cannot open journal {path}: {exc}") from None
+    if not {"intents", "txs"} <= {str(r[0]) for r in rows}:
+        raise ConfigError(f"{path} is not a keeper journal (it has no intents and txs tables)")
+
+
 def _insert_intent(db: sqlite3.Connection, new: NewIntent) -> int:
     """Insert ``new`` as an ``open`` intent inside the caller's write; return its id."""
     now = time.time()

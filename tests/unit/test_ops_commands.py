@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sqlite3
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -112,3 +113,27 @@ def test_a_rehearse_flag_out_of_range_is_a_usage_error_like_one_that_is_not_a_nu
         assert flag in line
         assert "(see 'keeper rehearse --help')" in line
     assert codes == [2, 2]
+
+
+@pytest.mark.parametrize("json_out", [[], ["--json"]])
+@pytest.mark.parametrize("what", ["empty", "other-db"])
+def test_status_refuses_a_file_that_is_not_a_journal_and_leaves_it_alone(
+    what: str, json_out: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A --journal typo naming another SQLite file (or an empty one) printed "transactions:
+    # none", exit 0, as for a keeper that has sent nothing: and wrote the journal's tables
+    # into that file.
+    path = tmp_path / "other.db"
+    if what == "empty":
+        path.write_bytes(b"")
+    else:
+        db = sqlite3.connect(path)
+        db.execute("CREATE TABLE accounts (name TEXT)")
+        db.commit()
+        db.close()
+    before = path.read_bytes()
+    assert main(["status", "--env-file", os.devnull, "--journal", str(path), *json_out]) == 1
+    line = one_error_line(capsys)
+    assert f"{path} is not a keeper journal" in line
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
