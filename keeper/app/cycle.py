@@ -24,10 +24,13 @@ Runner` calls it once per new block. Each step lives in its own module:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from web3.exceptions import Web3Exception
 
 from keeper.app.act import (
     Acted,
@@ -44,10 +47,12 @@ from keeper.app.observe import Observation, explain_blocked, observe
 from keeper.app.settle import settle_expired
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
-from keeper.errors import ExecutionError
+from keeper.errors import ChainError, ExecutionError, KeeperError, first_line
 from keeper.ops.metrics import Metrics
 from keeper.settings import Settings
 from keeper.strategy import CostInputs, MarketView, RebalancePlan, VaultDecision, plan
+
+logger = logging.getLogger(__name__)
 
 
 def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
@@ -224,6 +229,20 @@ def dry_run_cycle(settings: Settings) -> CycleResult:
 
     Its alerts are logged, never POSTed to ``KEEPER_ALERT_WEBHOOK_URL``: a look at the vaults
     is not the running keeper, and must not page whoever watches its alerts.
+
+    Raises:
+        KeeperError: Start-up or the cycle failed; an error of web3 or the transport (what
+            ``keeper run`` counts as a failed cycle) becomes a one-line :class:`ChainError`.
     """
     quiet = settings.model_copy(update={"alert_webhook_url": None})
-    return run_cycle(connect_keeper(quiet, dry_run=True, simulate_as_signer=True))
+    keeper = connect_keeper(quiet, dry_run=True, simulate_as_signer=True)
+    try:
+        return run_cycle(keeper)
+    except (OSError, Web3Exception, ValueError) as exc:
+        # What `keeper run`'s loop counts as a failed cycle; here the one line that ends it.
+        if isinstance(exc, KeeperError):
+            raise
+        logger.debug("the cycle failed", exc_info=True)
+        raise ChainError(
+            f"the cycle failed on an RPC answer: {type(exc).__name__}: {first_line(exc)}"
+        ) from exc

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
@@ -164,3 +165,55 @@ def test_one_v_shows_the_decision_lines(
     assert main(["-v", *args]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
     assert any(line["level"] == "info" and line["msg"] == "decision" for line in lines)
+
+
+@pytest.fixture
+def refusing_proxy(devnet: Devnet) -> Iterator[tuple[str, set[str]]]:  # noqa: F811 - the fixture
+    """A proxy to the devnet's node that refuses the methods in its set (a JSON-RPC error)."""
+    refused: set[str] = set()
+    upstream = devnet.node.url
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+
+            def answer(req: dict[str, Any]) -> Any:
+                if req.get("method") in refused:
+                    error = {"code": -32601, "message": f"{req['method']} is not available"}
+                    return {"jsonrpc": "2.0", "id": req["id"], "error": error}
+                return requests.post(upstream, json=req, timeout=10).json()
+
+            out = [answer(r) for r in body] if isinstance(body, list) else answer(body)
+            data = json.dumps(out).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", refused
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_check_on_an_rpc_refusing_a_read_of_the_cycle_is_one_line(
+    devnet: Devnet,  # noqa: F811 - the fixture
+    refusing_proxy: tuple[str, set[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Past start-up, the cycle's read of the latest block (for the gas price) got a permanent
+    # JSON-RPC error: a MethodUnavailable traceback. keeper run counts it as a failed cycle.
+    url, refused = refusing_proxy
+    refused.add("eth_getBlockByNumber")
+    addresses = _addresses(tmp_path, devnet, rpc_url=url)
+    assert main(["check", "--env-file", os.devnull, "--addresses", addresses]) == 1
+    line = one_error_line(capsys)
+    assert "eth_getBlockByNumber is not available" in line
