@@ -18,10 +18,10 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, MethodUnavailable, Web3Exception
 
 from keeper.chain.retry import is_transient, read_with_retry
-from keeper.errors import ConfigError
+from keeper.errors import ChainError, ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,19 @@ def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
     return None
 
 
+def _raise_if_unserved(exc: BaseException) -> None:
+    """Raise a :class:`ChainError` when ``exc`` says the RPC does not serve the method.
+
+    A JSON-RPC "method not found" (-32601) is the endpoint's answer (a send-only RPC, say),
+    not the contract's: the address is not to blame.
+    """
+    if isinstance(exc, MethodUnavailable):
+        raise ChainError(
+            f"the RPC does not serve this read ({first_line(exc)}): check KEEPER_RPC_URL or the "
+            "addresses file's rpc_url"
+        ) from None
+
+
 def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> list[str]:
     """Check each address holds code and answers the vault's views; return them checksummed.
 
@@ -79,6 +92,7 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
             except (ContractLogicError, Web3Exception, ValueError) as exc:
                 if is_transient(exc):
                     raise
+                _raise_if_unserved(exc)
                 dead = _dead_feed(w3, address) if probe != "asset()" else None
                 if dead is not None:  # a vault, whose views revert on a feed without code
                     raise ConfigError(
@@ -122,6 +136,7 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
     except (ContractLogicError, Web3Exception, ValueError) as exc:
         if is_transient(exc):
             raise
+        _raise_if_unserved(exc)
         raise ConfigError(
             f"{address} is not a vault factory (registry read failed: {type(exc).__name__})"
         ) from None

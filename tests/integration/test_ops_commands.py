@@ -217,3 +217,26 @@ def test_check_on_an_rpc_refusing_a_read_of_the_cycle_is_one_line(
     assert main(["check", "--env-file", os.devnull, "--addresses", addresses]) == 1
     line = one_error_line(capsys)
     assert "eth_getBlockByNumber is not available" in line
+
+
+@pytest.mark.parametrize("listed", ["vaults", "factory"])
+def test_an_rpc_that_does_not_serve_eth_call_is_not_blamed_on_the_addresses(
+    listed: str,
+    devnet: Devnet,  # noqa: F811 - the fixture
+    refusing_proxy: tuple[str, set[str]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A send-only endpoint given as the RPC refuses eth_call (-32601): check said "<vault> is
+    # not a vault (asset() failed: MethodUnavailable)", or "is not a vault factory", sending the
+    # operator to addresses that are right.
+    url, refused = refusing_proxy
+    refused.add("eth_call")
+    change: dict[str, Any] = {"rpc_url": url}
+    if listed == "factory":
+        change["vaults"] = []
+    addresses = _addresses(tmp_path, devnet, **change)
+    assert main(["check", "--env-file", os.devnull, "--addresses", addresses]) == 1
+    line = one_error_line(capsys)
+    assert "is not a vault" not in line
+    assert "eth_call is not available" in line
