@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
 from eth_account import Account
@@ -695,12 +696,29 @@ def settings_from_args(args: Any) -> Settings:
     )
 
 
+def url_secrets(url: str) -> list[str]:
+    """The parts of an RPC URL that may hold an API key: path and query, and ``user:password``.
+
+    Logs name an endpoint by its scheme and host only; a library's own lines (urllib3's
+    ``"POST /v3/<key> HTTP/1.1"`` at ``-vv``) are masked with these. Longest first.
+    """
+    parts = urlsplit(url.strip())
+    query = f"?{parts.query}" if parts.query else ""
+    out = [parts.path + query, parts.path, parts.query]
+    if "@" in parts.netloc:
+        out.append(parts.netloc.rsplit("@", 1)[0])
+    return sorted({s for s in out if s.strip("/")}, key=len, reverse=True)
+
+
 def secret_values(settings: Settings) -> list[str]:
-    """The secret strings to mask in logs (key, keystore password, webhook URL)."""
+    """The secret strings to mask in logs (key, keystore password, webhook URL, RPC URL keys)."""
     out = []
     for secret in (settings.private_key, settings.keystore_password, settings.alert_webhook_url):
         if secret is not None:
             out.append(secret.get_secret_value().strip())
+    urls = [*_split_urls(settings.rpc_url), *settings.rpc_urls, settings.send_rpc_url or ""]
+    for url in dict.fromkeys(u for u in urls if u):
+        out += url_secrets(url)
     return out
 
 

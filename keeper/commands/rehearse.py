@@ -18,7 +18,14 @@ from keeper.arguments import int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging
-from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
+from keeper.settings import (
+    SHARED_FLAGS,
+    checksum,
+    env_file_arg,
+    load_settings,
+    secret_values,
+    url_secrets,
+)
 from keeper.units import WAD
 
 
@@ -89,7 +96,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
     setup_logging(
         json_lines=True,
         level=logging.WARNING - 10 * min(args.verbose, 2),  # -v info, -vv debug
-        secrets=secret_values(settings),
+        secrets=[*secret_values(settings), *url_secrets(args.fork_url)],
     )
     admin = checksum(args.admin, "--admin") if args.admin else None
     vault_admin = checksum(args.vault_admin, "--vault-admin") if args.vault_admin else None

@@ -22,7 +22,7 @@ from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.devnet.tx import account, transact
 from tests.integration.test_trial3 import Devnet, _addresses, devnet  # noqa: F401 - a fixture
-from tests.unit.test_ops_commands import refusing_rpc  # noqa: F401 - a fixture
+from tests.unit.test_ops_commands import refusing_rpc, vv_logs  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +240,19 @@ def test_an_rpc_that_does_not_serve_eth_call_is_not_blamed_on_the_addresses(
     line = one_error_line(capsys)
     assert "is not a vault" not in line
     assert "eth_call is not available" in line
+
+
+def test_vv_logs_of_rehearse_name_the_fork_url_by_scheme_and_host_only(
+    refusing_rpc: str,  # noqa: F811 - the fixture
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # As keeper check's (tests/unit/test_ops_commands.py): urllib3's debug lines of the
+    # reachability check quoted the fork URL's path and query.
+    monkeypatch.setenv("KEEPER_BATCHER", NOT_A_BATCHER)
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
+    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "22" * 20)
+    err = vv_logs("rehearse", "--fork-url", refusing_rpc, capsys)
+    assert "urllib3" in err
+    assert "SECRET-API-KEY" not in err
+    assert "QUERY-SECRET" not in err

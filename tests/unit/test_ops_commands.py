@@ -137,3 +137,22 @@ def test_status_refuses_a_file_that_is_not_a_journal_and_leaves_it_alone(
     assert f"{path} is not a keeper journal" in line
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["other.db"]
+
+
+def vv_logs(command: str, flag: str, url: str, capsys: pytest.CaptureFixture[str]) -> str:
+    """The stderr of ``keeper -vv <command> <flag> <url>?apikey=QUERY-SECRET``."""
+    main(["-vv", command, "--env-file", os.devnull, flag, url + "?apikey=QUERY-SECRET"])
+    return capsys.readouterr().err
+
+
+def test_vv_logs_of_check_name_the_rpc_by_scheme_and_host_only(
+    refusing_rpc: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # -vv turns on urllib3's debug lines, which quoted each request's path and query:
+    # 'POST /v3/SECRET-API-KEY HTTP/1.1'. The README promises an API key never appears in logs.
+    monkeypatch.setenv("KEEPER_LENS", LENS)
+    monkeypatch.setenv("KEEPER_VAULTS", VAULT)
+    err = vv_logs("check", "--rpc-url", refusing_rpc, capsys)
+    assert "urllib3" in err  # the debug lines are there
+    assert "SECRET-API-KEY" not in err
+    assert "QUERY-SECRET" not in err
