@@ -21,10 +21,11 @@ def register(subparsers: Any) -> None:
         help="run one dry-run cycle and print the decisions",
         description=(
             "Run one keeper cycle in dry-run mode: read every vault, check the oracles, price, "
-            "decide, and (when a signer or KEEPER_SIMULATE_FROM is configured) simulate the "
-            "batch -- but never sign or send. Prints one row per vault, or JSON with --json. "
-            "A vault the policy wants but whose own checks refuse a rebalance shows BLOCKED "
-            "and the reason the vault gives (its rebalanceBlocker(), decoded). Exits 1, after "
+            "decide, and (with a batcher, and a signer or KEEPER_SIMULATE_FROM, configured) "
+            "simulate the batch -- but never sign or send. Prints one row per vault, or JSON "
+            "with --json. A vault the policy wants but whose own checks refuse a rebalance "
+            "shows BLOCKED and the reason the vault gives (its rebalanceBlocker(), decoded). "
+            "Exits 1, after "
             "printing, when every vault was skipped by a fault (a stale or non-positive "
             "oracle, a sequencer down, a failed lens read): the cycle judged nothing."
         ),
@@ -46,15 +47,18 @@ def check(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, default=str))
     else:
-        print(format_table(result, settings.policy))
+        print(format_table(result, settings.policy, batcher=settings.batcher))
     why = result.nothing_evaluated()
     if why is not None:
         raise OracleError(why)
     return 0
 
 
-def format_table(result: CycleResult, policy: str) -> str:
-    """Render a cycle result as a readable table."""
+def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") -> str:
+    """Render a cycle result as a readable table.
+
+    ``batcher`` is the configured batcher (``None``: none, so no batch could be simulated).
+    """
     # With every vault skipped nothing was priced, and the cost inputs carry no ETH price.
     eth = f"${result.costs.eth_usd:,.2f}" if result.costs.eth_usd > 0 else "n/a (no vault priced)"
     lines = [
@@ -106,7 +110,12 @@ def format_table(result: CycleResult, policy: str) -> str:
         for vault, reason in result.dropped.items():
             lines.append(f"  simulation drops {vault}: {reason}")
     if result.planned and not result.simulated and not result.dropped:
-        lines.append("  (not simulated: no signer and no KEEPER_SIMULATE_FROM)")
+        why = (
+            "no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses"
+            if batcher is None
+            else "no signer and no KEEPER_SIMULATE_FROM"
+        )
+        lines.append(f"  (not simulated: {why})")
     if result.blocked:
         lines.append(
             f"blocked: {len(result.blocked)} vaults the policy wants to rebalance refuse it "

@@ -256,3 +256,43 @@ def test_vv_logs_of_rehearse_name_the_fork_url_by_scheme_and_host_only(
     assert "urllib3" in err
     assert "SECRET-API-KEY" not in err
     assert "QUERY-SECRET" not in err
+
+
+@pytest.mark.parametrize(
+    "signer",
+    [
+        {"KEEPER_SIMULATE_FROM": account(ANVIL_KEYS[3]).address},
+        {"KEEPER_PRIVATE_KEY": ANVIL_KEYS[3]},
+    ],
+    ids=["simulate-from", "key"],
+)
+def test_check_without_a_batcher_says_that_is_why_it_did_not_simulate(
+    signer: dict[str, str],
+    devnet: Devnet,  # noqa: F811 - the fixture
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # With KEEPER_SIMULATE_FROM (or a key) set and no batcher, the table said "(not simulated:
+    # no signer and no KEEPER_SIMULATE_FROM)": the one thing that was configured.
+    for name, value in signer.items():
+        monkeypatch.setenv(name, value)
+    path = Path(_addresses(tmp_path, devnet))
+    addresses = {k: v for k, v in json.loads(path.read_text()).items() if k != "batcher"}
+    path.write_text(json.dumps(addresses))
+    args = [
+        "check",
+        "--env-file",
+        os.devnull,
+        "--addresses",
+        str(path),
+        "--policy",
+        "band:width=1e-4",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "batch: 0x" in out  # a plan that was not simulated
+    assert "no KEEPER_SIMULATE_FROM" not in out
+    assert (
+        "(not simulated: no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses)" in out
+    )
