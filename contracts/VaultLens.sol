@@ -735,7 +735,8 @@ contract VaultLens is IVaultLens {
                 errors |= LENS_READ_SEQUENCER;
                 (seqAnswer, startedAt) = (0, 0);
             }
-            seqLanes = 1 | ((seqAnswer != 0 ? 1 : 0) << 64) | (startedAt << 128);
+            // uint256(1): a bare `1 : 0` is a uint8, which `<< 64` shifts out to 0.
+            seqLanes = 1 | ((seqAnswer != 0 ? uint256(1) : 0) << 64) | (startedAt << 128);
         }
         assembly ("memory-safe") {
             mstore(at, answer)

@@ -155,6 +155,22 @@ contract VaultLensLeanTest is VaultTestBase {
         assertEq(_lane(w[venue0 + 1], 3), 0);
     }
 
+    /// @notice A sequencer feed answering "down" sets lane 1 of the oracle's third word. It was
+    ///         packed as `(answer != 0 ? 1 : 0) << 64`, a uint8 shifted out of its type: always 0.
+    function test_snapshotLean_SequencerDownInItsLane() public {
+        OptionVault v = _newVault(0);
+        seqFeed.updateAnswer(1);
+        address[] memory a = new address[](1);
+        a[0] = address(v);
+
+        uint256[] memory w = lens.snapshotLean(a);
+
+        uint256 oracle0 = LEAN_HEADER_WORDS + LEAN_VAULT_WORDS;
+        assertEq(address(uint160(w[oracle0 + 4])), address(seqFeed));
+        assertEq(_lane(w[oracle0 + 2], 0), 1, "has sequencer feed");
+        assertEq(_lane(w[oracle0 + 2], 1), 1, "sequencer down");
+    }
+
     /// @dev Word 7 of a record read in full: the vault's version (which its writes and setters
     ///      have moved), LEAN_SOURCE_FULL.
     function _assertFullBookWord(uint256 word, address v) internal view {

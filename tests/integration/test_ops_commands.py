@@ -296,3 +296,29 @@ def test_check_without_a_batcher_says_that_is_why_it_did_not_simulate(
     assert (
         "(not simulated: no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses)" in out
     )
+
+
+def test_check_skips_every_vault_while_the_sequencer_is_down_past_its_grace_period(
+    devnet: Devnet,  # noqa: F811 - the fixture
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The lean lens packed "sequencer down" as `(answer != 0 ? 1 : 0) << 64`: a uint8 shifted
+    # out of its type, always 0. A sequencer down for longer than the grace period read as up,
+    # and check printed ACT for the vaults and exited 0.
+    feeds = load_artifact("MockV3Aggregator").abi
+    sequencer = devnet.w3.eth.contract(address=devnet.stack.sequencer_feed, abi=feeds)
+    price = devnet.w3.eth.contract(address=devnet.stack.price_feed, abi=feeds)
+    admin = account(ANVIL_KEYS[0])
+    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        transact(devnet.w3, admin, sequencer.functions.updateAnswer(1))  # down
+        devnet.w3.provider.make_request("evm_increaseTime", [2 * 86_400])  # type: ignore[arg-type]
+        transact(devnet.w3, admin, price.functions.updateAnswer(3000 * 10**8))  # a fresh price
+        args = ["check", "--env-file", os.devnull, "--addresses", _addresses(tmp_path, devnet)]
+        assert main([*args, "--json", "--policy", "band:width=1e-4"]) == 1
+    finally:
+        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
+    out = json.loads(capsys.readouterr().out)
+    assert out["skipped"] == {v: "L2 sequencer is down" for v in devnet.stack.vaults}
+    assert out["planned"] == []
