@@ -126,6 +126,11 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
             "listing the factory's vaults",
             lambda: factory_vaults(w3, factory, attempts=settings.rpc_retries),
         )
+    if not vaults and settings.factory:
+        raise ConfigError(
+            f"factory {settings.factory} lists no vaults: set KEEPER_VAULTS, or check "
+            "KEEPER_FACTORY or the addresses file's factory"
+        )
     if not vaults:
         raise ConfigError("no vaults: set KEEPER_VAULTS or KEEPER_FACTORY (or --addresses)")
     return startup_step(

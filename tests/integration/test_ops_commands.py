@@ -322,3 +322,19 @@ def test_check_skips_every_vault_while_the_sequencer_is_down_past_its_grace_peri
     out = json.loads(capsys.readouterr().out)
     assert out["skipped"] == {v: "L2 sequencer is down" for v in devnet.stack.vaults}
     assert out["planned"] == []
+
+
+def test_check_on_a_factory_that_lists_no_vault_says_so(
+    node: Anvil, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # With KEEPER_FACTORY set, an empty registry said "no vaults: set KEEPER_VAULTS or
+    # KEEPER_FACTORY": the one setting that was there.
+    factory = "0x" + "fa" * 20
+    w3 = connect(node.url)
+    # Answers 32 zero bytes to any call: vaultCount() == 0.
+    w3.provider.make_request("anvil_setCode", [factory, "0x60206000f3"])  # type: ignore[arg-type]
+    monkeypatch.setenv("KEEPER_FACTORY", factory)
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
+    assert main(["check", "--env-file", os.devnull, "--rpc-url", node.url]) == 1
+    line = one_error_line(capsys)
+    assert f"factory {w3.to_checksum_address(factory)} lists no vaults" in line
