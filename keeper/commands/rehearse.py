@@ -16,7 +16,7 @@ from typing import Any
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
 from keeper.arguments import int_between
 from keeper.chain.anvil import ANVIL_KEYS
-from keeper.errors import OracleError
+from keeper.errors import ExecutionError, OracleError
 from keeper.ops.logs import setup_logging
 from keeper.settings import (
     SHARED_FLAGS,
@@ -43,7 +43,9 @@ def register(subparsers: Any) -> None:
             "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
             "only, never to the live chain; the fork is stopped afterwards. A vault the policy "
             "wants but whose own checks refuse it shows BLOCKED and the vault's reason. Exits 1, "
-            "after printing, when every vault was skipped by a fault (as keeper check does)."
+            "after printing, when every vault was skipped by a fault (as keeper check does), or "
+            "when a vault it sent failed on the fork (its transaction reverted, or the batcher "
+            "dropped it)."
         ),
     )
     p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
@@ -111,6 +113,16 @@ def rehearse_command(args: argparse.Namespace) -> int:
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     if report.nothing_evaluated is not None:  # as `keeper check`: the cycle judged nothing
         raise OracleError(report.nothing_evaluated)
+    failed = [o for o in report.outcomes if not o.ok]
+    if failed:
+        # Nothing moves on the fork between the simulation and the mining: a vault that fails
+        # there would fail live too, and the rehearsal says so by its exit code.
+        first = failed[0]
+        more = f" (and {len(failed) - 1} more; see the report)" if len(failed) > 1 else ""
+        raise ExecutionError(
+            f"{len(failed)} of {len(report.outcomes)} vaults sent failed on the fork: "
+            f"{first.vault}: {first.reason}{more}"
+        )
     return 0
 
 

@@ -196,3 +196,34 @@ def test_a_rehearsal_that_judged_no_vault_says_so_and_exits_1(
     assert f"no vault could be judged: every vault was skipped (1 of 1): {why}" in captured.out
     [line] = captured.err.strip().splitlines()
     assert why in line
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [
+        RehearsedVault(VAULT, False, None, None, "reverted", "receipt"),
+        RehearsedVault(
+            VAULT, False, None, None, "OptionVaultOracleGap(...)", "VaultRebalanceFailed"
+        ),
+    ],
+    ids=["direct-reverted", "failed-inside-the-batch"],
+)
+def test_a_rehearsal_whose_sent_vault_failed_on_the_fork_exits_1(
+    outcome: RehearsedVault, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # On a fork nothing moves between the simulation and the mining: a vault that still fails
+    # there is what a rehearsal is for. It printed the failure and exited 0, so a script or CI
+    # gate running `keeper rehearse` passed.
+    import keeper.commands.rehearse as command
+    from keeper.cli import main
+
+    report = _report(VAULT, [VaultRole(VAULT, True, None, None)])
+    report.outcomes = [outcome, RehearsedVault(OTHER, True, 5, 0, None, "Rebalanced")]
+    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    monkeypatch.delenv("KEEPER_PRIVATE_KEY", raising=False)
+    args = ["rehearse", "--fork-url", "http://127.0.0.1:9", "--env-file", "/dev/null"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert VAULT in captured.out  # the report is printed first
+    [line] = captured.err.strip().splitlines()
+    assert f"1 of 2 vaults sent failed on the fork: {VAULT}: {outcome.reason}" in line
