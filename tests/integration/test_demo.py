@@ -553,3 +553,42 @@ def test_a_devnet_file_whose_node_does_not_answer_is_free_to_take(tmp_path: Path
     dead = f"http://127.0.0.1:{free_port()}"
     path.write_text(json.dumps({"devnet": {"rpc_url": dead, "pid": os.getpid()}}))
     assert running_devnet(path) is None
+
+
+def test_sigterm_while_the_stack_deploys_stops_anvil(tmp_path: Path) -> None:
+    """SIGTERM (a service manager, ``timeout``, ``kill``) before the keeper loop has begun.
+
+    The loop turns SIGTERM into a clean stop, but only while it runs; during the deployment
+    Python's default action ended the process at once, skipping the ``finally`` that stops anvil,
+    which runs in its own session and so was left running.
+    """
+    import signal
+    import time
+
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keeper.cli", *_cli(tmp_path, "--port", str(port), "--vaults", "2")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not _anvils_on(port):
+            time.sleep(0.02)
+        assert _anvils_on(port), "the demo's anvil never started"
+        time.sleep(0.5)  # anvil answers; the demo deploys the stack
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    leaked = _anvils_on(port)
+    for pid in leaked:  # by PID, so a failing run leaves nothing behind either
+        os.kill(pid, signal.SIGTERM)
+    assert leaked == []
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "keeper: interrupted"
