@@ -272,11 +272,16 @@ def _market_config(seed: int, step_seconds: int, vol: float) -> Any:
 # ----------------------------------------------------------------------------- the file
 
 
+#: The ``devnet`` section's integer keys that ``keeper devnet step`` reads.
+_SESSION_INTS = ("seed", "step", "step_seconds")
+
+
 def read_session(addresses_path: Path) -> dict[str, Any]:
     """The ``devnet`` section of an addresses file written by ``keeper devnet up``.
 
     Raises:
-        ConfigError: The file is missing, unreadable, or has no ``devnet`` section.
+        ConfigError: The file is missing, unreadable, or has no ``devnet`` section, or one
+            without the seed, step or step length as integers.
     """
     try:
         raw = json.loads(addresses_path.read_text())
@@ -289,6 +294,16 @@ def read_session(addresses_path: Path) -> dict[str, Any]:
     session = raw.get("devnet") if isinstance(raw, dict) else None
     if not isinstance(session, dict) or "rpc_url" not in session:
         raise ConfigError(f"{addresses_path} was not written by `keeper devnet up`")
+    for key in _SESSION_INTS:
+        value = session.get(key)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(
+                f"{addresses_path}: devnet.{key} is missing or not an integer ({value!r}): "
+                "restart the devnet with `keeper devnet up` to rewrite the file"
+            )
+    vol = session.get("vol", 0.8)
+    if not isinstance(vol, int | float) or isinstance(vol, bool):
+        raise ConfigError(f"{addresses_path}: devnet.vol is not a number ({vol!r})")
     return session
 
 

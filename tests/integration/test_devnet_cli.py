@@ -181,3 +181,38 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
     assert up.returncode == 0, err
     assert out.strip() == ""  # nothing after the ready line: the rest went to stderr
     assert "anvil is up at" in err
+
+
+@pytest.mark.parametrize(
+    ("edit", "key"),
+    [
+        (lambda s: s.pop("seed"), "seed"),
+        (lambda s: s.update(step="three"), "step"),
+        (lambda s: s.pop("step_seconds"), "step_seconds"),
+        (lambda s: s.update(vol="high"), "vol"),
+    ],
+)
+def test_devnet_step_on_a_devnet_file_with_a_bad_session_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: object, key: str
+) -> None:
+    """A ``devnet`` section missing a key, or with a non-integer one, was a KeyError or
+    ValueError traceback from ``int(session[...])``: now one line naming the key."""
+    from dataclasses import fields
+
+    from keeper.chain.anvil import Anvil
+    from keeper.cli import main
+    from keeper.devnet.stack import DevnetStack
+
+    zero = "0x" + "00" * 20
+    with Anvil() as node:
+        raw: dict[str, object] = {f.name: zero for f in fields(DevnetStack)}
+        raw.update(chain_id=31337, pool_fee=500, pool_tick_spacing=10, vaults=[zero])
+        session = {"rpc_url": node.url, "pid": node.pid, "seed": 7, "step": 0, "step_seconds": 600}
+        edit(session)  # type: ignore[operator]
+        raw["devnet"] = session
+        path = tmp_path / "devnet.json"
+        path.write_text(json.dumps(raw))
+        assert main(["devnet", "step", "--addresses", str(path)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"keeper: error: {path}: devnet.{key} ")
