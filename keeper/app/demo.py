@@ -70,6 +70,7 @@ from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
+from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
 from keeper.locations import check_writable
 from keeper.settings import load_settings
 from keeper.units import WAD
@@ -369,7 +370,11 @@ class _Tracker:
         done: set[str] = set()
         if result is not None:
             self.results.append(result)
-            if result.tx_hash is not None and result.tx_status == "mined":
+            if (
+                result.tx_hash is not None
+                and result.tx_status == "mined"
+                and self.is_rebalance(result.tx_hash)
+            ):
                 done = self.account(
                     result.tx_hash,
                     result.gas_used or 0,
@@ -402,21 +407,43 @@ class _Tracker:
                 )
             )
 
+    def is_rebalance(self, tx_hash: str) -> bool:
+        """Whether the keeper's transaction is a rebalance: a batch, or a lone vault's own call.
+
+        The journal also holds the keeper's settlements, queue fills and cancels (a 0-value
+        transfer to itself at a stale batch's nonce); none of them rebalances a vault. Told from
+        the signed bytes the journal holds; a hash it does not hold counts as a rebalance.
+        """
+        sender = self.keeper.sender
+        if sender is None:
+            return True
+        try:
+            to, data = sender.call_of(tx_hash)
+        except KeyError:
+            return True
+        return to == self.batcher.address or data[:4] in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR)
+
     def reconcile(self) -> tuple[int, int]:
         """Check every journaled batch against the chain; book any mined one not booked yet.
 
         A cycle can fail after its batch was mined (e.g. the node reported the keeper's nonce as
         used before it served the receipt, so the sender gave the transaction up as dropped);
         the batch still counts. Returns ``(failed batches, dropped but mined)``: a failed batch is
-        an intent none of whose versions has a successful receipt.
+        a rebalance intent none of whose rebalance versions has a successful receipt (one
+        cancelled at its nonce counts as failed). Settlements and queue fills are not batches:
+        they are neither booked nor counted.
         """
         if self.keeper.sender is None:
             return 0, 0
         booked = {h for h, _ in self.batches}
         rows = self.keeper.sender.journal.recent(limit=1_000_000)
         landed: set[int] = set()
+        intents: set[int] = set()
         dropped_but_mined = 0
         for row in sorted(rows, key=lambda r: r.id):
+            if not self.is_rebalance(row.tx_hash):
+                continue
+            intents.add(row.intent_id)
             try:
                 receipt = self.keeper.w3.eth.get_transaction_receipt(row.tx_hash)  # type: ignore[arg-type]
             except TransactionNotFound:
@@ -431,7 +458,6 @@ class _Tracker:
                 self.account(
                     row.tx_hash, gas, gas * int(receipt["effectiveGasPrice"]), row.l1_fee or 0
                 )
-        intents = {row.intent_id for row in rows}
         return len(intents - landed), dropped_but_mined
 
 
