@@ -96,6 +96,9 @@ class Anvil:
     def start(self) -> Anvil:
         """Start anvil and wait until it answers JSON-RPC.
 
+        However the wait ends short of a node that answers (an error, a Ctrl-C), the process
+        it spawned is stopped before the exception leaves.
+
         Raises:
             ConfigError: The anvil binary is missing (run ``make install``).
             ChainError: The port is taken or anvil did not come up in time.
@@ -119,6 +122,12 @@ class Anvil:
                 if explicit_port:
                     raise
                 last = exc
+            except BaseException:
+                # A Ctrl-C (KeyboardInterrupt) or any other error while waiting: the node runs
+                # in its own session and no caller holds it yet (``__exit__`` does not run when
+                # ``__enter__`` raises), so stop it here.
+                self.stop()
+                raise
         # Say why: a fork whose RPC refuses anvil fails every attempt alike, not for its port.
         raise ChainError(f"anvil did not start in 3 attempts; the last: {last}")
 
