@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {Script} from "forge-std/Script.sol";
+import {VmSafe} from "forge-std/Vm.sol";
 import {console2} from "forge-std/console2.sol";
 import {
     AggregatorV3Interface
@@ -28,7 +29,8 @@ import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Facto
 ///      - `NETWORK` (e.g. `base-sepolia`) reads `scripts/networks/<NETWORK>.json`, or
 ///        `DEPLOY_CONFIG` names a config file (under a path `fs_permissions` allows);
 ///      - `DEPLOY_OUT`: where to write the addresses (default `deployments/<NETWORK>.json`; the
-///        directory is created if missing, so a fresh clone needs no `deployments/`);
+///        directory is created if missing, so a fresh clone needs no `deployments/`); written only
+///        with `--broadcast` (a dry run deploys nothing and leaves the file as it was);
 ///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher and granted
 ///        the vault's keeper role (the keeper sends a lone vault's rebalance to the vault).
 ///
@@ -160,7 +162,18 @@ contract Deploy is Script {
         if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);
         vm.stopBroadcast();
 
-        _write(c, d, outPath);
+        // Without --broadcast forge only simulates: the addresses hold no code, and writing them
+        // would replace the file of a real deployment at the same path.
+        if (
+            vm.isContext(VmSafe.ForgeContext.ScriptBroadcast)
+                || vm.isContext(VmSafe.ForgeContext.ScriptResume)
+        ) {
+            _write(c, d, outPath);
+        } else {
+            console2.log(
+                "dry run (no --broadcast): nothing deployed; addresses not written to", outPath
+            );
+        }
     }
 
     // ------------------------------------------------------------------ config

@@ -542,3 +542,39 @@ def test_real_network_configs_parse_and_stop_on_the_wrong_chain(
     assert f"scripts/networks/{network}.json" in text
     assert f"script failed: DeployWrongChain(31337 [3.133e4], {chain_id}" in text
     assert not Path(env["DEPLOY_OUT"]).exists()
+
+
+def test_deploy_script_without_broadcast_leaves_the_addresses_file_alone(workdir: Path) -> None:
+    """``forge script`` without ``--broadcast`` only simulates: nothing is deployed, so it must not
+    write (over) ``deployments/<NETWORK>.json`` with addresses that hold no code. It did: an
+    operator who re-ran the script as a dry run lost the file of the live deployment."""
+    with Anvil() as node:
+        net = _testnet(node)
+        previous = '{"note": "the live deployment"}\n'
+        (workdir / "out.json").write_text(previous)
+        cfg_path = workdir / "local.json"
+        cfg_path.write_text(json.dumps(_config(net), indent=2))
+        env = dict(os.environ)
+        env.update(
+            {
+                "DEPLOY_CONFIG": str(cfg_path),
+                "DEPLOY_OUT": str(workdir / "out.json"),
+                "NETWORK": "local",
+                "FOUNDRY_BROADCAST": str(workdir / "broadcast"),
+            }
+        )
+        cmd = [str(node_bin("forge")), "script", "scripts/Deploy.s.sol"]
+        cmd += ["--rpc-url", node.url, "--private-key", ANVIL_KEYS[0]]
+        proc = subprocess.run(
+            cmd,
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=BROADCAST_TIMEOUT_S,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+        assert net.w3.eth.get_transaction_count(net.admin.address) > 0  # the test's own set-up
+        assert (workdir / "out.json").read_text() == previous
+        assert "not written" in proc.stdout
