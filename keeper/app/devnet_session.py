@@ -73,6 +73,8 @@ class DevnetConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.vaults <= 100:
             raise ConfigError("--vaults must be between 1 and 100")
+        if self.seed < 0:  # numpy's generators take only non-negative seeds
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.port is not None and not 1 <= self.port <= 65_535:
             raise ConfigError("--port must be between 1 and 65535")
         if self.step_seconds < 1:

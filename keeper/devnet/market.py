@@ -146,6 +146,8 @@ class MarketConfig:
     max_open_series: int = 12
 
     def __post_init__(self) -> None:
+        if self.seed < 0:  # numpy's generators take only non-negative seeds
+            raise ConfigError(f"--seed must be >= 0, got {self.seed}")
         if self.steps < 1 or self.step_seconds < 1:
             raise ConfigError("steps and step_seconds must be >= 1")
         if self.spot8 <= 0 or self.vol < 0:

@@ -215,3 +215,18 @@ def test_demo_config_refuses_bad_input() -> None:
         with pytest.raises(ConfigError):
             DemoConfig(**kw)
     assert DemoConfig().market().steps == 150
+
+
+def test_a_negative_seed_is_refused_before_anything_starts() -> None:
+    """numpy refuses a negative seed with a bare ValueError, which reached the user as a traceback
+    after anvil had started and the stack was deployed (``keeper demo --seed -1``, ``keeper devnet
+    up --seed -1``). Both configs now refuse it in one line, before a node starts."""
+    from keeper.app.devnet_session import DevnetConfig
+
+    with pytest.raises(ConfigError, match=r"--seed must be >= 0, got -1"):
+        MarketConfig(seed=-1)
+    with pytest.raises(ConfigError, match=r"--seed must be >= 0, got -1"):
+        DemoConfig(seed=-1)
+    with pytest.raises(ConfigError, match=r"--seed must be >= 0, got -1"):
+        DevnetConfig(seed=-1)
+    assert MarketConfig(seed=0).seed == 0
