@@ -126,8 +126,11 @@ class DemoConfig:
             raise ConfigError("--vaults must be between 1 and 100")
         if self.steps < 1:
             raise ConfigError("--steps must be >= 1")
-        if self.block_time is not None and self.block_time <= 0:
-            raise ConfigError("--block-time must be > 0")
+        # NaN fails every comparison: test finite first.
+        if self.block_time is not None and not (
+            math.isfinite(self.block_time) and self.block_time > 0
+        ):
+            raise ConfigError(f"--block-time must be a finite number > 0, got {self.block_time}")
         if self.port is not None and not 1 <= self.port <= 65_535:
             raise ConfigError("--port must be between 1 and 65535")
         if self.step_seconds < 1:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import threading
@@ -79,10 +80,13 @@ class DevnetConfig:
             raise ConfigError("--port must be between 1 and 65535")
         if self.step_seconds < 1:
             raise ConfigError("--step-seconds must be >= 1")
-        if self.market_every_s is not None and self.market_every_s <= 0:
-            raise ConfigError("--market-every must be > 0 seconds")
-        if self.block_time is not None and self.block_time <= 0:
-            raise ConfigError("--block-time must be > 0")
+        # NaN fails every comparison: test finite first.
+        for flag, value in (
+            ("--market-every", self.market_every_s),
+            ("--block-time", self.block_time),
+        ):
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ConfigError(f"{flag} must be a finite number > 0 (seconds), got {value}")
 
 
 @dataclass(frozen=True)

@@ -230,3 +230,18 @@ def test_a_negative_seed_is_refused_before_anything_starts() -> None:
     with pytest.raises(ConfigError, match=r"--seed must be >= 0, got -1"):
         DevnetConfig(seed=-1)
     assert MarketConfig(seed=0).seed == 0
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.0, -1.0])
+def test_block_time_and_market_every_must_be_finite_and_positive(bad: float) -> None:
+    """NaN passed the ``<= 0`` checks: ``keeper devnet up --market-every nan`` took market steps in
+    a busy loop (``Event.wait(nan)`` returns at once), and ``--block-time nan`` reached anvil,
+    which refused it, and was reported as "anvil did not start after 3 attempts"."""
+    from keeper.app.devnet_session import DevnetConfig
+
+    with pytest.raises(ConfigError, match=r"--block-time must be a finite number > 0"):
+        DemoConfig(block_time=bad)
+    with pytest.raises(ConfigError, match=r"--block-time must be a finite number > 0"):
+        DevnetConfig(block_time=bad)
+    with pytest.raises(ConfigError, match=r"--market-every must be a finite number > 0"):
+        DevnetConfig(market_every_s=bad)
