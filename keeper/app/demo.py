@@ -663,6 +663,9 @@ def _run(
         cycle=cycle,
     )
     runner.run()  # SIGINT/SIGTERM stop it after the current cycle (anvil has its own session)
+    if tracker.step == 0:
+        # Stopped before its first step: nothing to report or draw, as for a stop in the set-up.
+        raise KeyboardInterrupt
     result = _summarize(w3, url, cfg, stack, keeper, market, tracker, opening, started)
     result.interrupted = tracker.step < cfg.steps
     if cfg.json_path is not None:

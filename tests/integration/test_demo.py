@@ -592,3 +592,25 @@ def test_sigterm_while_the_stack_deploys_stops_anvil(tmp_path: Path) -> None:
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == "keeper: interrupted"
+
+
+def test_a_stop_before_the_first_step_is_one_line_and_stops_anvil(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM once the keeper loop has taken over the signals but before its first
+    cycle: the loop ends with no step done, and the demo wrote a report of no steps, then failed
+    on the chart with "keeper: error: nothing to plot" and exit 1. Now it ends as an interrupt
+    during the set-up does: "keeper: interrupted", exit 130, no report, anvil stopped."""
+    from keeper.app.loop import Runner
+
+    def stopped_at_once(self: Runner, last: int | None) -> int | None:
+        self.stop()  # as the loop's signal handler does
+        return None
+
+    monkeypatch.setattr(Runner, "_wait_new_block", stopped_at_once)
+    port = free_port()
+    assert main(_cli(tmp_path, "--port", str(port), "--vaults", "1")) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "keeper: interrupted"
+    assert _anvils_on(port) == []
+    assert not (tmp_path / "d.json").exists()
