@@ -18,8 +18,12 @@ import importlib
 import logging
 import os
 import pkgutil
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 import keeper.commands
 from keeper import __version__
@@ -108,7 +112,8 @@ def _run(argv: Sequence[str] | None) -> int:
         parser.print_help()
         return 2
     try:
-        code: int = args.func(args)
+        with sigterm_as_interrupt():
+            code: int = args.func(args)
     except KeeperError as exc:
         print(f"keeper: error: {exc}", file=sys.stderr)
         return 1
@@ -116,6 +121,32 @@ def _run(argv: Sequence[str] | None) -> int:
         print("keeper: interrupted", file=sys.stderr)
         return 130
     return code
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Take SIGTERM as Ctrl-C while a command runs: a ``KeyboardInterrupt``, so clean-up runs.
+
+    Python's default action for SIGTERM (a service manager, ``timeout``, ``kill``) ends the
+    process at once, skipping every ``finally``: an anvil a command started (the demo's, the
+    rehearsal's fork) runs in its own session and was left running. ``keeper run``'s loop
+    installs its own handler while it runs (stop after the cycle), and puts this one back.
+    Only the first SIGTERM raises: a second one must not cut the clean-up short.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        logging.getLogger(__name__).info("signal %d: stopping", signum)
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 if __name__ == "__main__":

@@ -47,13 +47,10 @@ import contextlib
 import json
 import logging
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
@@ -515,33 +512,9 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         if path is not None:
             check_writable(path)
     refuse_running_devnet(cfg.addresses_path)
-    with _terminate_as_interrupt():
-        return _run_on_node(cfg, progress, started)
-
-
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Let SIGTERM raise ``KeyboardInterrupt`` while the demo runs outside the keeper loop.
-
-    The loop stops after its cycle on SIGTERM, but only while it runs; before it (starting anvil,
-    deploying) and after it (the report), Python's default action would end the process at once,
-    skipping the ``finally`` that stops anvil, which has its own session and would be left
-    running. Only the first SIGTERM raises: a second one must not cut that ``finally`` short.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        logger.info("signal %d: stopping the demo", signum)
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
+    # SIGTERM outside the keeper loop is a KeyboardInterrupt here (``keeper.cli``): the
+    # ``finally`` that stops anvil runs, however the demo is stopped.
+    return _run_on_node(cfg, progress, started)
 
 
 def _run_on_node(

@@ -338,3 +338,65 @@ def test_check_on_a_factory_that_lists_no_vault_says_so(
     assert main(["check", "--env-file", os.devnull, "--rpc-url", node.url]) == 1
     line = one_error_line(capsys)
     assert f"factory {w3.to_checksum_address(factory)} lists no vaults" in line
+
+
+def _fork_anvils_of(url: str) -> list[int]:
+    """PIDs of anvil processes forking ``url`` (read from /proc, nothing is killed)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and args[0].endswith(b"anvil") and url.encode() in args:
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_sigterm_while_rehearse_runs_on_its_fork_stops_the_fork(node: Anvil) -> None:
+    """SIGTERM (a service manager, ``timeout``, ``kill``) while the fork is up.
+
+    Python's default action ended the process at once, skipping the ``finally`` that stops the
+    fork's anvil, which runs in its own session and was left running. Any command now takes
+    SIGTERM as Ctrl-C: its clean-up runs, and it exits 130 with ``keeper: interrupted``.
+    """
+    import signal
+    import subprocess
+    import sys
+
+    # The fork is up and rehearse is checking the batcher when the signal comes.
+    script = (
+        "import os, signal, sys, time\n"
+        "import keeper.app.rehearse as r\n"
+        "from keeper.cli import main\n"
+        "def hang(*a, **k):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+        "r.check_batcher = hang\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {
+        **os.environ,
+        "KEEPER_BATCHER": NOT_A_BATCHER,
+        "KEEPER_LENS": "0x" + "11" * 20,
+        "KEEPER_VAULTS": "0x" + "22" * 20,
+    }
+    args = ["rehearse", "--env-file", os.devnull, "--fork-url", node.url]
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=120,
+        )
+    finally:
+        leaked = _fork_anvils_of(node.url)
+        for pid in leaked:  # by PID, so a failing run leaves nothing behind either
+            os.kill(pid, signal.SIGTERM)
+    assert leaked == []
+    assert done.returncode == 130, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "keeper: interrupted"
