@@ -369,23 +369,33 @@ def bench_cycle(
                 runs_naive=len(theirs),
                 naive_extrapolated_from=None,
             )
+            row["speedup"] = ratio(row["naive_ms_median"], o_ms["median"])
         else:
-            # The naive loop is linear in N (one round trip per field per vault): scale the
-            # largest measured run, and say so.
-            base = max(
-                (r for r in [*prior, *rows] if r.get("naive_extrapolated_from") is None),
-                key=lambda r: r["n_vaults"],
-            )
-            k = n / base["n_vaults"]
-            row.update(
-                naive_ms_median=base["naive_ms_median"] * k,
-                naive_ms_min=base["naive_ms_min"] * k,
-                naive_ms_max=base["naive_ms_max"] * k,
-                naive_rpc_requests=round(base["naive_rpc_requests"] * k),
-                naive_acting=None,
-                runs_naive=0,
-                naive_extrapolated_from=base["n_vaults"],
-            )
-        row["speedup"] = ratio(row["naive_ms_median"], o_ms["median"])
+            row = extrapolate_naive(row, [*prior, *rows])
         rows.append(row)
     return rows, profiles
+
+
+def extrapolate_naive(row: dict[str, Any], measured: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """``row`` with its naive figures scaled from the largest N of ``measured`` that ran it.
+
+    The naive loop is linear in N (one round trip per field per vault): scale the largest
+    measured run, and say so (``naive_extrapolated_from``). Rows of ``measured`` that are
+    themselves extrapolated are not a base.
+    """
+    base = max(
+        (r for r in measured if r.get("naive_extrapolated_from") is None),
+        key=lambda r: r["n_vaults"],
+    )
+    k = row["n_vaults"] / base["n_vaults"]
+    return {
+        **row,
+        "naive_ms_median": base["naive_ms_median"] * k,
+        "naive_ms_min": base["naive_ms_min"] * k,
+        "naive_ms_max": base["naive_ms_max"] * k,
+        "naive_rpc_requests": round(base["naive_rpc_requests"] * k),
+        "naive_acting": None,
+        "runs_naive": 0,
+        "naive_extrapolated_from": base["n_vaults"],
+        "speedup": ratio(base["naive_ms_median"] * k, row["ours_ms_median"]),
+    }

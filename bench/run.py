@@ -133,7 +133,7 @@ def run(
 
         results["reaction_blocks"] = bench_reaction(plan["reaction_trials"])
     if "cycle" in sections:
-        from bench.cycle import bench_cycle
+        from bench.cycle import bench_cycle, extrapolate_naive
 
         sizes = [n for n in plan["sizes"] if not only_sizes or n in only_sizes]
         profiled = [n for n in sizes if n >= 1000] or [max(sizes)]
@@ -142,7 +142,12 @@ def run(
         rows, profiles = bench_cycle(
             sizes, plan["ours_reps"], plan["naive_reps"], profiled, prior=kept
         )
-        results["cycle"] = sorted([*kept, *rows], key=lambda r: r["n_vaults"])
+        merged = sorted([*kept, *rows], key=lambda r: r["n_vaults"])
+        # A kept extrapolated row is re-scaled from this run's base: else re-measuring N=1,000
+        # would leave N=10,000 quoting a naive time the N=1,000 row no longer shows.
+        results["cycle"] = [
+            extrapolate_naive(r, merged) if r.get("naive_extrapolated_from") else r for r in merged
+        ]
         if only_sizes:
             meta.setdefault("cycle_size_runs", {}).update(
                 {

@@ -1,0 +1,79 @@
+"""``bench/run.py``'s merging of a partial re-run into the saved results (no chain, no timings).
+
+The measuring functions are replaced by stubs that return hand-written rows; what is checked is
+what ``run`` keeps, recomputes and writes.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.cycle
+import bench.run
+from bench.run import run
+
+
+def _row(n: int, ours: float, naive: float | None, base: int | None = None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "n_vaults": n,
+        "ours_ms_median": ours,
+        "ours_ms_min": ours * 0.9,
+        "ours_ms_max": ours * 1.1,
+        "ours_rpc_requests": 2,
+    }
+    if naive is not None:
+        row.update(
+            naive_ms_median=naive,
+            naive_ms_min=naive * 0.9,
+            naive_ms_max=naive * 1.1,
+            naive_rpc_requests=13 * n + 1,
+            naive_acting=n,
+            runs_naive=2,
+            naive_extrapolated_from=base,
+            speedup=naive / ours,
+        )
+    return row
+
+
+def _machine() -> dict[str, Any]:
+    return {"cores": 2, "cpu": "Test CPU", "load_avg_at_start": [0.1, 0.1, 0.1],
+            "date_utc": "2026-12-04 12:00 UTC"}  # fmt: skip
+
+
+def test_re_measuring_the_base_size_rescales_the_extrapolated_naive_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--only cycle --sizes 1000``: the N=10,000 naive figure is scaled from the new N=1,000."""
+    old_1000 = _row(1000, 40.0, 69_000.0)
+    old_10k = {
+        **_row(10_000, 400.0, 690_000.0, base=1000),
+        "naive_acting": None,
+        "runs_naive": 0,
+        "naive_rpc_requests": 130_010,
+    }
+    base = {"meta": {"machine": _machine()}, "profiles": {}, "cycle": [old_1000, old_10k]}
+    new_1000 = _row(1000, 35.0, 41_000.0)
+
+    def fake_bench_cycle(sizes: list[int], *args: Any, **kw: Any) -> Any:
+        assert sizes == [1000]
+        return [dict(new_1000, naive_extrapolated_from=None)], {}
+
+    monkeypatch.setattr(bench.cycle, "bench_cycle", fake_bench_cycle)
+    monkeypatch.setattr(bench.run, "machine_info", _machine)
+    out = run(False, ("cycle",), tmp_path / "r.json", None, base=base, only_sizes=(1000,))
+
+    rows = {r["n_vaults"]: r for r in out["cycle"]}
+    assert rows[1000]["naive_ms_median"] == 41_000.0
+    big = rows[10_000]
+    assert big["naive_extrapolated_from"] == 1000
+    assert big["naive_ms_median"] == pytest.approx(410_000.0)
+    assert big["naive_ms_min"] == pytest.approx(369_000.0)
+    assert big["naive_ms_max"] == pytest.approx(451_000.0)
+    assert big["speedup"] == pytest.approx(410_000.0 / 400.0)
+    assert big["ours_ms_median"] == 400.0  # ours is kept as measured
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["cycle"][1]["naive_ms_median"] == pytest.approx(410_000.0)
