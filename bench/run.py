@@ -209,6 +209,31 @@ def _backtest(paths: int, steps: int, reps: int) -> dict[str, Any]:
     return out
 
 
+def _sizes(
+    ap: argparse.ArgumentParser, text: str | None, only: tuple[str, ...], plan: dict[str, Any]
+) -> tuple[int, ...]:
+    """``--sizes`` as ints; refused unless ``--only`` names cycle and the mode runs each size.
+
+    Without ``--only`` nothing is kept, so the rows of the other sizes would be dropped; a size
+    the mode does not run would measure nothing (and stop the run after its other sections).
+    """
+    if not text:
+        return ()
+    if "cycle" not in only:
+        ap.error("--sizes needs --only with cycle (the other cycle rows are kept from --out)")
+    try:
+        sizes = tuple(int(x) for x in text.split(","))
+    except ValueError:
+        ap.error(f"--sizes must be comma-separated integers, not {text!r}")
+    unknown = sorted(set(sizes) - set(plan["sizes"]))
+    if unknown:
+        ap.error(
+            f"--sizes {','.join(map(str, unknown))}: this mode measures N in "
+            f"{','.join(map(str, plan['sizes']))}"
+        )
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
@@ -227,6 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(sections) - set(SECTIONS)
     if unknown:
         ap.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    only_sizes = _sizes(ap, a.sizes, sections if a.only else (), QUICK if a.quick else FULL)
     results_dir = REPO / "bench" / "results"
     if a.quick:
         out_json = a.out or results_dir / "quick.json"
@@ -238,7 +264,6 @@ def main(argv: list[str] | None = None) -> int:
     if a.only and out_json.exists():
         base = json.loads(out_json.read_text())
         progress("keeping the other sections of %s", out_json)
-    only_sizes = tuple(int(x) for x in a.sizes.split(",")) if a.sizes else ()
     results = run(a.quick, sections, out_json, out_md, base, only_sizes)
     for t in results["targets"]:
         verdict = {True: "met", False: "MISSED", None: "-"}[t["met"]]

@@ -77,3 +77,29 @@ def test_re_measuring_the_base_size_rescales_the_extrapolated_naive_row(
     assert big["ours_ms_median"] == 400.0  # ours is kept as measured
     saved = json.loads((tmp_path / "r.json").read_text())
     assert saved["cycle"][1]["naive_ms_median"] == pytest.approx(410_000.0)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--only", "cycle", "--sizes", "abc"], "--sizes"),
+        (["--only", "cycle", "--sizes", "500"], "500"),  # not a size of the full run
+        (["--quick", "--only", "cycle", "--sizes", "1000"], "1000"),  # quick runs 10 and 100
+        (["--sizes", "1000"], "--only"),  # without --only the other rows would be dropped
+        (["--only", "batch", "--sizes", "1000"], "--only"),
+    ],
+)
+def test_sizes_the_run_cannot_measure_are_refused_before_anything_runs(
+    argv: list[str],
+    message: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def no_run(*args: Any, **kw: Any) -> Any:
+        raise AssertionError("run() must not start")
+
+    monkeypatch.setattr(bench.run, "run", no_run)
+    with pytest.raises(SystemExit) as exc:
+        bench.run.main([*argv, "--out", "/nonexistent/r.json", "--doc", "/nonexistent/r.md"])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
