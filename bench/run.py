@@ -236,7 +236,9 @@ def _sizes(
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run."""
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="small sizes, about a minute")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", type=Path, help="results JSON (default by mode)")

@@ -103,3 +103,14 @@ def test_sizes_the_run_cannot_measure_are_refused_before_anything_runs(
         bench.run.main([*argv, "--out", "/nonexistent/r.json", "--doc", "/nonexistent/r.md"])
     assert exc.value.code == 2
     assert message in capsys.readouterr().err
+
+
+def test_help_says_what_is_written_where_and_how_long_it_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        bench.run.main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for needle in ("bench/results/latest.json", "docs/benchmarks.md", "quick.json", "50 minutes"):
+        assert needle in text
