@@ -42,7 +42,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from bench.common import progress, ratio, summary
+from bench.common import progress, ratio, summary, summary_int
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
 from keeper.chain.l1fee import OpL1Fee
 from keeper.devnet.stack import WAD, L1FeeParams, ThresholdParams, pool_of, push_price
@@ -164,7 +164,7 @@ def bench_batching(reps: int, singles_per_rep: int = 5) -> dict[str, Any]:
         "single_tx": _single(first),
         "recurring_rows": _rows(recurring),
         "single_tx_recurring": _single(recurring),
-        "bought_wei": {"first": summary(first.bought), "recurring": summary(recurring.bought)},
+        "bought_wei": bought_summary(first, recurring),
         "price8": {"first": PRICE8, "recurring": RECURRING_PRICE8},
         "recurring_after_s": RECURRING_AFTER_S,
         "l2_base_fee_wei": L2_BASE_FEE,
@@ -228,11 +228,16 @@ def _rows(r: _Round) -> list[dict[str, Any]]:
 
 def _single(r: _Round) -> dict[str, Any]:
     return {
-        "gas": summary([s["gas"] for s in r.singles]),
-        "l1_fee_wei": summary([s["l1_fee"] for s in r.singles]),
-        "cost_wei": summary([s["l2_fee"] + s["l1_fee"] for s in r.singles]),
+        "gas": summary_int([s["gas"] for s in r.singles]),
+        "l1_fee_wei": summary_int([s["l1_fee"] for s in r.singles]),
+        "cost_wei": summary_int([s["l2_fee"] + s["l1_fee"] for s in r.singles]),
         "runs": len(r.singles),
     }
+
+
+def bought_summary(first: _Round, recurring: _Round) -> dict[str, dict[str, int]]:
+    """The WETH each vault bought in either round, in exact wei."""
+    return {"first": summary_int(first.bought), "recurring": summary_int(recurring.bought)}
 
 
 def _warm_pool(dev: BenchDevnet) -> None:

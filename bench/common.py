@@ -48,6 +48,18 @@ def summary(values: Sequence[float]) -> dict[str, float]:
     }
 
 
+def summary_int(values: Sequence[int]) -> dict[str, int]:
+    """Median, min and max of integer amounts (wei, gas), kept exact: a float holds 53 bits, and
+    a WETH amount in wei needs 61. An even count's median is the middle two's mean, rounded down.
+    """
+    if not values:
+        raise ValueError("summary of no values")
+    s = sorted(int(v) for v in values)
+    mid = len(s) // 2
+    median = s[mid] if len(s) % 2 else (s[mid - 1] + s[mid]) // 2
+    return {"median": median, "min": s[0], "max": s[-1]}
+
+
 def ratio(numerator: float, denominator: float) -> float | None:
     """``numerator / denominator``, or ``None`` when undefined (zero or non-finite)."""
     if denominator == 0 or not math.isfinite(numerator) or not math.isfinite(denominator):
