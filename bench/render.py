@@ -202,9 +202,20 @@ def _mark(met: bool | None) -> str:
     return {True: "met", False: "**missed**", None: "–"}[met]
 
 
-def _machine(meta: dict[str, Any]) -> list[str]:
+def _where(run: dict[str, Any], m: dict[str, Any]) -> str:
+    """`` on <cores>, <cpu>, <os>`` when a re-run's machine is not the first run's, else ``""``."""
+    host = run.get("machine") or {}
+    if not host or all(host.get(k) == m.get(k) for k in ("cores", "cpu", "os")):
+        return ""
+    return f" on {host.get('cores', '?')} cores, {host.get('cpu', '?')}, {host.get('os', '?')}"
+
+
+def _machine(meta: dict[str, Any], cycle: list[dict[str, Any]]) -> list[str]:
     m = meta.get("machine", {})
     load = m.get("load_avg_at_start")
+    sizes = meta.get("cycle_size_runs") or {}
+    # Every cycle row dated on its own: a section date would claim rows it did not measure.
+    each_dated = bool(cycle) and {int(r["n_vaults"]) for r in cycle} <= {int(n) for n in sizes}
     return [
         f"- **Machine**: {m.get('cores', '?')} cores, {m.get('cpu', '?')}, {m.get('os', '?')}; "
         f"load average at start {load}",
@@ -214,14 +225,14 @@ def _machine(meta: dict[str, Any]) -> list[str]:
         f"{meta.get('elapsed_s', 0):.0f} s in all (re-runs included)",
         *[
             f"- Section `{name}` re-measured {r.get('date_utc', '?')} "
-            f"(load average {r.get('load_avg')})"
+            f"(load average {r.get('load_avg')}){_where(r, m)}"
             for name, r in (meta.get("section_runs") or {}).items()
-            if r.get("date_utc") != m.get("date_utc")
+            if r.get("date_utc") != m.get("date_utc") and not (name == "cycle" and each_dated)
         ],
         *[
             f"- Cycle N={int(n):,} re-measured {r.get('date_utc', '?')} "
-            f"(load average {r.get('load_avg')})"
-            for n, r in (meta.get("cycle_size_runs") or {}).items()
+            f"(load average {r.get('load_avg')}){_where(r, m)}"
+            for n, r in sizes.items()
         ],
     ]
 
@@ -591,7 +602,7 @@ def render(results: dict[str, Any], source: str = "bench/results/latest.json") -
         "with min and max. The machine is shared: other jobs (tests of other work) may have "
         "been running at the same time, so timings are noisy; RPC counts, gas and fees are not.",
         "",
-        *_machine(meta),
+        *_machine(meta, results.get("cycle") or []),
         "",
         "## Targets",
         "",

@@ -112,8 +112,16 @@ def run(
     meta.update(mode="quick" if quick else "full", notes=_notes(plan))
     meta.setdefault("machine", machine)
     runs = meta.setdefault("section_runs", {})
+    # When and where each part was measured: a re-run may be on another machine than the first
+    # run, which ``meta.machine`` names. ``--sizes`` dates only its sizes, not the section.
+    when = {
+        "date_utc": machine["date_utc"],
+        "load_avg": machine["load_avg_at_start"],
+        "machine": {k: machine.get(k) for k in ("cores", "cpu", "os")},
+    }
     for s in sections:
-        runs[s] = {"date_utc": machine["date_utc"], "load_avg": machine["load_avg_at_start"]}
+        if not (s == "cycle" and only_sizes):
+            runs[s] = dict(when)
     results.setdefault("profiles", {})
     progress("bench (%s): %s", results["meta"]["mode"], ", ".join(sections))
     if "greeks" in sections:
@@ -149,15 +157,7 @@ def run(
             extrapolate_naive(r, merged) if r.get("naive_extrapolated_from") else r for r in merged
         ]
         if only_sizes:
-            meta.setdefault("cycle_size_runs", {}).update(
-                {
-                    str(n): {
-                        "date_utc": machine["date_utc"],
-                        "load_avg": machine["load_avg_at_start"],
-                    }
-                    for n in sizes
-                }
-            )
+            meta.setdefault("cycle_size_runs", {}).update({str(n): dict(when) for n in sizes})
         stale = {f"our cycle at N={n}" for n in sizes} if only_sizes else None
         results["profiles"] = {
             k: v

@@ -333,3 +333,39 @@ def test_profile_call_reports_the_profiled_function() -> None:
     text = profile_call(busy_function_for_the_profile)
     assert "ncalls" in text.splitlines()[0]
     assert "busy_function_for_the_profile" in text
+
+
+def test_render_dates_each_cycle_size_not_a_section_some_sizes_missed() -> None:
+    """After ``--only cycle --sizes 1000`` no line may say the whole cycle section is that new."""
+    results = _results()
+    results["meta"]["section_runs"] = {
+        "cycle": {"date_utc": "2026-12-04 11:10 UTC", "load_avg": [0.2, 0.6, 0.7]}
+    }
+    results["meta"]["cycle_size_runs"] = {
+        "10": {"date_utc": "2026-12-02 04:06 UTC", "load_avg": [0.7, 0.7, 0.8]},
+        "1000": {"date_utc": "2026-12-04 11:10 UTC", "load_avg": [0.2, 0.6, 0.7]},
+        "10000": {"date_utc": "2026-12-02 04:13 UTC", "load_avg": [0.7, 0.9, 0.9]},
+    }
+    text = render(results)
+    assert "Section `cycle` re-measured" not in text
+    assert "- Cycle N=10 re-measured 2026-12-02 04:06 UTC" in text
+    assert "- Cycle N=1,000 re-measured 2026-12-04 11:10 UTC" in text
+    # A size without a date of its own: the section line stays.
+    del results["meta"]["cycle_size_runs"]["10"]
+    assert "Section `cycle` re-measured 2026-12-04 11:10 UTC" in render(results)
+
+
+def test_render_names_the_machine_of_a_re_run_on_another_one() -> None:
+    results = _results()
+    other = {"cores": 4, "cpu": "Other CPU", "os": "Linux 7"}
+    same = {k: results["meta"]["machine"][k] for k in ("cores", "cpu", "os")}
+    results["meta"]["section_runs"] = {
+        "batch": {"date_utc": "2026-12-02 11:53 UTC", "load_avg": [1.5], "machine": other},
+        "greeks": {"date_utc": "2026-12-02 11:56 UTC", "load_avg": [0.2], "machine": same},
+    }
+    text = render(results)
+    assert (
+        "- Section `batch` re-measured 2026-12-02 11:53 UTC (load average [1.5]) "
+        "on 4 cores, Other CPU, Linux 7" in text
+    )
+    assert "- Section `greeks` re-measured 2026-12-02 11:56 UTC (load average [0.2])\n" in text

@@ -40,7 +40,7 @@ def _row(n: int, ours: float, naive: float | None, base: int | None = None) -> d
 
 
 def _machine() -> dict[str, Any]:
-    return {"cores": 2, "cpu": "Test CPU", "load_avg_at_start": [0.1, 0.1, 0.1],
+    return {"cores": 2, "cpu": "Test CPU", "os": "Linux 6", "load_avg_at_start": [0.1, 0.1, 0.1],
             "date_utc": "2026-12-04 12:00 UTC"}  # fmt: skip
 
 
@@ -114,3 +114,43 @@ def test_help_says_what_is_written_where_and_how_long_it_takes(
     text = capsys.readouterr().out
     for needle in ("bench/results/latest.json", "docs/benchmarks.md", "quick.json", "50 minutes"):
         assert needle in text
+
+
+def _resize_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, base: dict[str, Any]) -> Any:
+    def fake_bench_cycle(sizes: list[int], *args: Any, **kw: Any) -> Any:
+        return [dict(_row(1000, 35.0, 41_000.0), naive_extrapolated_from=None)], {}
+
+    monkeypatch.setattr(bench.cycle, "bench_cycle", fake_bench_cycle)
+    monkeypatch.setattr(bench.run, "machine_info", _machine)
+    return run(False, ("cycle",), tmp_path / "r.json", None, base=base, only_sizes=(1000,))
+
+
+def test_re_measuring_one_size_dates_that_size_not_the_whole_section(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = {"date_utc": "2026-12-02 04:13 UTC", "load_avg": [0.7, 0.9, 0.8]}
+    base = {
+        "meta": {"machine": _machine(), "section_runs": {"cycle": old}},
+        "profiles": {},
+        "cycle": [_row(10, 5.0, 400.0), _row(1000, 40.0, 69_000.0)],
+    }
+    out = _resize_run(tmp_path, monkeypatch, base)
+    assert out["meta"]["section_runs"]["cycle"] == old
+    assert out["meta"]["cycle_size_runs"]["1000"]["date_utc"] == "2026-12-04 12:00 UTC"
+    assert "10" not in out["meta"]["cycle_size_runs"]
+
+
+def test_a_re_run_names_its_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = {**_machine(), "cpu": "Old CPU", "os": "Linux 5", "date_utc": "2026-11-22 01:00 UTC"}
+    base = {
+        "meta": {"machine": first},
+        "profiles": {},
+        "cycle": [_row(10, 5.0, 400.0), _row(1000, 40.0, 69_000.0)],
+    }
+    out = _resize_run(tmp_path, monkeypatch, base)
+    assert out["meta"]["machine"] == first  # the first run's, still
+    assert out["meta"]["cycle_size_runs"]["1000"]["machine"] == {
+        "cores": 2,
+        "cpu": "Test CPU",
+        "os": "Linux 6",
+    }
