@@ -15,7 +15,7 @@ deposit -- plus ``SERIES`` written option series per vault. Only the *sending* d
   its per-transaction work: ~50 tx/s with one block each under load, several times that packed);
 - afterwards every receipt is fetched (batched) and any failed or missing one raises.
 
-So a 1,000-vault devnet is ~9,000 real transactions, just not one block and one receipt wait
+So a 1,000-vault devnet is ~11,000 real transactions, just not one block and one receipt wait
 each. Automine is back on when the function returns.
 """
 
