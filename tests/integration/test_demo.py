@@ -234,8 +234,11 @@ def test_json_and_png_are_written(demo: Run) -> None:
 # ----------------------------------------------------------------------------- bad input
 
 
-def _anvils_on(port: int) -> list[int]:
-    """PIDs of anvil processes listening on ``port`` (read from /proc, nothing is killed)."""
+def _anvils_on(port: int | str) -> list[int]:
+    """PIDs of anvil processes with ``port`` as an argument (read from /proc, nothing is killed).
+
+    A fork URL works too: the anvil forking it (``--fork-url URL``).
+    """
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -21,13 +21,25 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.devnet.tx import account, transact
+from tests.integration.test_demo import _anvils_on
 from tests.integration.test_trial3 import Devnet, _addresses, devnet  # noqa: F401 - a fixture
-from tests.unit.test_ops_commands import refusing_rpc, vv_logs  # noqa: F401 - a fixture
+from tests.unit.test_ops_commands import (  # noqa: F401 - a fixture
+    json_rpc_server,
+    method_not_found,
+    refusing_rpc,
+    vv_logs,
+)
 
 pytestmark = pytest.mark.integration
 
 NOT_A_BATCHER = "0x" + "b0" * 20
 ADMIN = account(ANVIL_KEYS[0]).address
+#: What rehearse needs to reach its fork: a batcher (not one), a lens and a vault.
+REHEARSE_ENV = {
+    "KEEPER_BATCHER": NOT_A_BATCHER,
+    "KEEPER_LENS": "0x" + "11" * 20,
+    "KEEPER_VAULTS": "0x" + "22" * 20,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -66,9 +78,8 @@ def test_rehearse_refuses_a_batcher_that_is_not_one_in_one_line(
     w3 = connect(node.url)
     w3.provider.make_request("anvil_setCode", [NOT_A_BATCHER, code or "0x"])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # the fork reads a block
-    monkeypatch.setenv("KEEPER_BATCHER", NOT_A_BATCHER)
-    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
-    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "22" * 20)
+    for name, value in REHEARSE_ENV.items():
+        monkeypatch.setenv(name, value)
     args = ["rehearse", "--env-file", os.devnull, "--fork-url", node.url, *admin]
     assert main(args) == 1
     line = one_error_line(capsys)
@@ -86,9 +97,8 @@ def test_rehearse_says_why_anvil_could_not_fork_without_the_url_s_secret(
     # The fork URL answers its chain id (so it passes the reachability check), then refuses the
     # block number anvil forks at. The error was "anvil did not start after 3 attempts on free
     # ports": a port problem, and not the RPC's answer.
-    monkeypatch.setenv("KEEPER_BATCHER", NOT_A_BATCHER)
-    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
-    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "22" * 20)
+    for name, value in REHEARSE_ENV.items():
+        monkeypatch.setenv(name, value)
     assert main(["rehearse", "--env-file", os.devnull, "--fork-url", refusing_rpc]) == 1
     line = one_error_line(capsys)
     assert "free ports" not in line
@@ -173,34 +183,13 @@ def refusing_proxy(devnet: Devnet) -> Iterator[tuple[str, set[str]]]:  # noqa: F
     refused: set[str] = set()
     upstream = devnet.node.url
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+    def answer(req: dict[str, Any]) -> Any:
+        if req.get("method") in refused:
+            return method_not_found(req, f"{req['method']} is not available")
+        return requests.post(upstream, json=req, timeout=10).json()
 
-            def answer(req: dict[str, Any]) -> Any:
-                if req.get("method") in refused:
-                    error = {"code": -32601, "message": f"{req['method']} is not available"}
-                    return {"jsonrpc": "2.0", "id": req["id"], "error": error}
-                return requests.post(upstream, json=req, timeout=10).json()
-
-            out = [answer(r) for r in body] if isinstance(body, list) else answer(body)
-            data = json.dumps(out).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", refused
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_rpc_server(answer) as url:
+        yield url, refused
 
 
 def test_check_on_an_rpc_refusing_a_read_of_the_cycle_is_one_line(
@@ -249,9 +238,8 @@ def test_vv_logs_of_rehearse_name_the_fork_url_by_scheme_and_host_only(
 ) -> None:
     # As keeper check's (tests/unit/test_ops_commands.py): urllib3's debug lines of the
     # reachability check quoted the fork URL's path and query.
-    monkeypatch.setenv("KEEPER_BATCHER", NOT_A_BATCHER)
-    monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
-    monkeypatch.setenv("KEEPER_VAULTS", "0x" + "22" * 20)
+    for name, value in REHEARSE_ENV.items():
+        monkeypatch.setenv(name, value)
     err = vv_logs("rehearse", "--fork-url", refusing_rpc, capsys)
     assert "urllib3" in err
     assert "SECRET-API-KEY" not in err
@@ -340,21 +328,6 @@ def test_check_on_a_factory_that_lists_no_vault_says_so(
     assert f"factory {w3.to_checksum_address(factory)} lists no vaults" in line
 
 
-def _fork_anvils_of(url: str) -> list[int]:
-    """PIDs of anvil processes forking ``url`` (read from /proc, nothing is killed)."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            args = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if args and args[0].endswith(b"anvil") and url.encode() in args:
-            pids.append(int(entry.name))
-    return pids
-
-
 def test_sigterm_while_rehearse_runs_on_its_fork_stops_the_fork(node: Anvil) -> None:
     """SIGTERM (a service manager, ``timeout``, ``kill``) while the fork is up.
 
@@ -379,9 +352,7 @@ def test_sigterm_while_rehearse_runs_on_its_fork_stops_the_fork(node: Anvil) -> 
     )
     env = {
         **os.environ,
-        "KEEPER_BATCHER": NOT_A_BATCHER,
-        "KEEPER_LENS": "0x" + "11" * 20,
-        "KEEPER_VAULTS": "0x" + "22" * 20,
+        **REHEARSE_ENV,
     }
     args = ["rehearse", "--env-file", os.devnull, "--fork-url", node.url]
     try:
@@ -393,7 +364,7 @@ def test_sigterm_while_rehearse_runs_on_its_fork_stops_the_fork(node: Anvil) -> 
             timeout=120,
         )
     finally:
-        leaked = _fork_anvils_of(node.url)
+        leaked = _anvils_on(node.url)
         for pid in leaked:  # by PID, so a failing run leaves nothing behind either
             os.kill(pid, signal.SIGTERM)
     assert leaked == []

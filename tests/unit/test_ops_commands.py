@@ -10,7 +10,8 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -39,20 +40,13 @@ def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
     return err[0]
 
 
-@pytest.fixture
-def refusing_rpc() -> Iterator[str]:
-    """An RPC that answers its chain id and refuses every other method (a JSON-RPC error)."""
+@contextmanager
+def json_rpc_server(answer: Callable[[dict[str, Any]], Any]) -> Iterator[str]:
+    """A local JSON-RPC endpoint that answers each request (batched or not) with ``answer``."""
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-
-            def answer(req: dict[str, Any]) -> dict[str, Any]:
-                if req.get("method") == "eth_chainId":
-                    return {"jsonrpc": "2.0", "id": req["id"], "result": "0x7a69"}
-                error = {"code": -32601, "message": "the method is not available"}
-                return {"jsonrpc": "2.0", "id": req["id"], "error": error}
-
             out = [answer(r) for r in body] if isinstance(body, list) else answer(body)
             data = json.dumps(out).encode()
             self.send_response(200)
@@ -65,13 +59,30 @@ def refusing_rpc() -> Iterator[str]:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v3/SECRET-API-KEY"
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+def method_not_found(req: dict[str, Any], message: str) -> dict[str, Any]:
+    """A JSON-RPC -32601 error answering ``req``."""
+    return {"jsonrpc": "2.0", "id": req["id"], "error": {"code": -32601, "message": message}}
+
+
+@pytest.fixture
+def refusing_rpc() -> Iterator[str]:
+    """An RPC that answers its chain id and refuses every other method (a JSON-RPC error)."""
+
+    def answer(req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("method") == "eth_chainId":
+            return {"jsonrpc": "2.0", "id": req["id"], "result": "0x7a69"}
+        return method_not_found(req, "the method is not available")
+
+    with json_rpc_server(answer) as url:
+        yield f"{url}/v3/SECRET-API-KEY"
 
 
 def test_check_on_an_rpc_that_refuses_the_start_up_reads_is_one_line(
