@@ -23,6 +23,7 @@ from keeper.cli import main
 from keeper.devnet.tx import account, transact
 from tests.integration.test_demo import _anvils_on
 from tests.integration.test_trial3 import Devnet, _addresses, devnet  # noqa: F401 - a fixture
+from tests.unit.test_cli_keeper import _clean_env, one_error_line  # noqa: F401 - autouse
 from tests.unit.test_ops_commands import (  # noqa: F401 - a fixture
     json_rpc_server,
     method_not_found,
@@ -42,25 +43,10 @@ REHEARSE_ENV = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
 @pytest.fixture(scope="module")
 def node() -> Iterator[Anvil]:
     with Anvil() as n:
         yield n
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("keeper: error: ")
-    return err[0]
 
 
 @pytest.mark.parametrize("code", ["", "0x00"], ids=["no-code", "not-a-batcher"])

@@ -20,24 +20,10 @@ import pytest
 
 from keeper.cli import main
 from keeper.execution.journal import TxStatus
+from tests.unit.test_cli_keeper import _clean_env, one_error_line  # noqa: F401 - autouse
 
 VAULT = "0x" + "22" * 20
 LENS = "0x" + "11" * 20
-
-
-@pytest.fixture(autouse=True)
-def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name in list(os.environ):
-        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
-            monkeypatch.delenv(name)
-    monkeypatch.chdir(tmp_path)
-
-
-def one_error_line(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    assert err[0].startswith("keeper: error: ")
-    return err[0]
 
 
 @contextmanager
