@@ -512,14 +512,8 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
         if path is not None:
             check_writable(path)
     refuse_running_devnet(cfg.addresses_path)
-    # SIGTERM outside the keeper loop is a KeyboardInterrupt here (``keeper.cli``): the
-    # ``finally`` that stops anvil runs, however the demo is stopped.
-    return _run_on_node(cfg, progress, started)
-
-
-def _run_on_node(
-    cfg: DemoConfig, progress: Callable[[Progress], None] | None, started: float
-) -> DemoResult:
+    # SIGTERM outside the keeper loop is a KeyboardInterrupt (``keeper.cli``): the ``finally``
+    # that stops anvil runs, however the demo is stopped.
     node: Anvil | None = None
     node_up = False
     try:
