@@ -131,13 +131,10 @@ def test_check_is_a_dry_run_that_posts_no_alert_to_the_webhook(
     feed = devnet.w3.eth.contract(
         address=devnet.stack.price_feed, abi=load_artifact("MockV3Aggregator").abi
     )
-    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with devnet.rolled_back():
         transact(devnet.w3, account(ANVIL_KEYS[0]), feed.functions.updateAnswer(0))
         args = ["check", "--env-file", os.devnull, "--addresses", _addresses(tmp_path, devnet)]
         assert main([*args, "--json"]) == 1
-    finally:
-        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
     captured = capsys.readouterr()
     assert "not positive" in json.loads(captured.out)["skipped"][devnet.stack.vaults[0]]
     assert "ALERT oracle" in captured.err  # still logged
@@ -284,15 +281,12 @@ def test_check_skips_every_vault_while_the_sequencer_is_down_past_its_grace_peri
     sequencer = devnet.w3.eth.contract(address=devnet.stack.sequencer_feed, abi=feeds)
     price = devnet.w3.eth.contract(address=devnet.stack.price_feed, abi=feeds)
     admin = account(ANVIL_KEYS[0])
-    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with devnet.rolled_back():
         transact(devnet.w3, admin, sequencer.functions.updateAnswer(1))  # down
         devnet.w3.provider.make_request("evm_increaseTime", [2 * 86_400])  # type: ignore[arg-type]
         transact(devnet.w3, admin, price.functions.updateAnswer(3000 * 10**8))  # a fresh price
         args = ["check", "--env-file", os.devnull, "--addresses", _addresses(tmp_path, devnet)]
         assert main([*args, "--json", "--policy", "band:width=1e-4"]) == 1
-    finally:
-        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
     out = json.loads(capsys.readouterr().out)
     assert out["skipped"] == {v: "L2 sequencer is down" for v in devnet.stack.vaults}
     assert out["planned"] == []

@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,15 @@ class Devnet:
     w3: Web3
     stack: DevnetStack
     addresses: dict[str, Any]
+
+    @contextmanager
+    def rolled_back(self) -> Iterator[None]:
+        """Undo whatever the block does to the chain (``evm_snapshot`` / ``evm_revert``)."""
+        snapshot = self.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+        try:
+            yield
+        finally:
+            self.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
 
 
 @pytest.fixture(scope="module")
@@ -117,12 +127,9 @@ def test_a_non_positive_oracle_answer_prints_no_raw_numpy_warnings(
     feed = devnet.w3.eth.contract(
         address=devnet.stack.price_feed, abi=load_artifact("MockV3Aggregator").abi
     )
-    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with devnet.rolled_back():
         transact(devnet.w3, account(ANVIL_KEYS[0]), feed.functions.updateAnswer(0))
         proc = _run(tmp_path, "check", "--addresses", _addresses(tmp_path, devnet), "--json")
-    finally:
-        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
     # every vault skipped: the JSON is still printed, then one error line and exit code 1
     line = _error_line(proc)
     assert "every vault was skipped (1 of 1)" in line
@@ -138,14 +145,11 @@ def test_check_exits_1_when_a_stale_oracle_leaves_no_vault_to_evaluate(
 ) -> None:
     # keeper check printed every vault as skipped and exited 0: a script (or a cron health
     # check) could not tell a keeper that judged nothing from one that judged all was well.
-    snapshot = devnet.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with devnet.rolled_back():
         devnet.w3.provider.make_request("evm_increaseTime", [200_000])  # type: ignore[arg-type]
         devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
         args = ["check", "--addresses", _addresses(tmp_path, devnet)]
         proc = _run(tmp_path, *args, *(["--json"] if json_out else []))
-    finally:
-        devnet.w3.provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
     line = _error_line(proc)
     assert "every vault was skipped (1 of 1)" in line
     assert "old, heartbeat" in line
