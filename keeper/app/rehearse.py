@@ -119,6 +119,9 @@ class RehearsalReport:
     seconds: float = 0.0
     #: Vaults the policy wanted but whose own checks refused a rebalance, with the blocker.
     blocked: dict[str, str] = field(default_factory=dict)
+    #: The rehearsal registered ``keeper`` on the batcher by impersonating ``admin``
+    #: (``False``: the account already was one of its keepers).
+    keeper_granted: bool = True
 
     @property
     def rebalanced(self) -> list[str]:
@@ -225,8 +228,11 @@ def find_batcher_admin(w3: Web3, batcher: str) -> str:
     return found
 
 
-def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
+def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> bool:
     """On the fork: impersonate ``admin`` and register ``keeper`` on the batcher.
+
+    Returns:
+        Whether it registered ``keeper`` (``False``: it already was a keeper there).
 
     Raises:
         ConfigError: ``admin`` does not hold the batcher's admin role.
@@ -239,7 +245,7 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
     if not contract.functions.hasRole(bytes(32), admin).call():
         raise ConfigError(f"{admin} is not an admin of batcher {contract.address}")
     if contract.functions.isKeeper(keeper).call():
-        return
+        return False
     try:
         status = _send_as(w3, admin, contract.functions.setKeeper(keeper, True))
     except (ContractLogicError, Web3Exception, ValueError) as exc:
@@ -247,6 +253,7 @@ def grant_keeper(w3: Web3, batcher: str, admin: str, keeper: str) -> None:
     if status != 1:
         raise ExecutionError("setKeeper on the fork reverted")
     logger.info("fork: %s registered as keeper on %s by %s", keeper, contract.address, admin)
+    return True
 
 
 def _send_as(w3: Web3, who: str, call: Any) -> int:
@@ -417,7 +424,7 @@ def rehearse(
             # A batcher that is not one is named as such, before its admin is looked for.
             check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
-            grant_keeper(w3, settings.batcher, who, signer.address)
+            granted = grant_keeper(w3, settings.batcher, who, signer.address)
             journal = Path(tmp) / "rehearsal-journal.sqlite"
             fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
@@ -436,6 +443,7 @@ def rehearse(
                 chain_id=int(w3.eth.chain_id),
                 keeper=signer.address,
                 admin=str(who),
+                keeper_granted=granted,
                 batcher=settings.batcher,
                 tx_to=tx_to,
                 vault_roles=roles,

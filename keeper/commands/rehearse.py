@@ -147,7 +147,9 @@ def format_report(r: RehearsalReport) -> str:
         f"rehearsal on a fork of {r.fork_url} at block {r.fork_block} (chain {r.chain_id}), "
         f"{r.seconds:.1f}s",
         f"keeper {r.keeper} (anvil account) registered on batcher {r.batcher} "
-        f"by impersonating {r.admin}",
+        f"by impersonating {r.admin}"
+        if r.keeper_granted
+        else f"keeper {r.keeper} (anvil account) already registered on batcher {r.batcher}",
         *(_role_line(role) for role in r.vault_roles),
         "",
     ]

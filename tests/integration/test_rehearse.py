@@ -213,6 +213,35 @@ def test_a_lone_vault_is_rehearsed_as_production_sends_it_to_the_vault_itself(
     assert f"sent by {rehearsal_account} to vault {vault.address} (direct)" in table
 
 
+def test_a_keeper_already_registered_is_reported_as_such_not_as_impersonated(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    p = parent
+    vault = p.vaults[0]
+    # account 3 is the devnet's keeper: registered on the batcher and holding every vault's role
+    args = ["rehearse", "--fork-url", p.node.url, *_lone(p, tmp_path, vault), "--policy", POLICY]
+    args += ["--keeper-index", "3"]
+
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["keeper"] == p.stack.keeper
+    assert report["keeper_granted"] is False
+    assert report["vault_roles"] == [
+        {"vault": vault.address, "held": True, "admin": None, "note": None}
+    ]
+
+    assert main(args) == 0
+    table = capsys.readouterr().out
+    assert f"keeper {p.stack.keeper} (anvil account) already registered on batcher" in table
+    assert "by impersonating" not in table
+
+    # the usual account is registered by the rehearsal, and the report says by whom
+    assert main([*args[:-2], "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["keeper_granted"] is True
+    assert report["admin"] == p.stack.admin
+
+
 def test_a_vault_without_a_findable_admin_is_rehearsed_through_the_batcher(
     parent: Parent,
     tmp_path: Path,
