@@ -97,7 +97,7 @@ def connect_keeper(
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
     # Configuration errors are reported before any network access.
-    _require_lens(settings)
+    require_lens(settings)
     parse_policy(settings.policy)
     w3 = connect(
         settings.rpc_urls,
@@ -138,7 +138,7 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     )
 
 
-def _require_lens(settings: Settings) -> str:
+def require_lens(settings: Settings) -> str:
     """The lens address.
 
     Raises:
@@ -185,7 +185,7 @@ def build_keeper(
     Raises:
         ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore.
     """
-    lens = _require_lens(settings)
+    lens = require_lens(settings)
     if dry_run:
         signer = None
     elif signer is None:

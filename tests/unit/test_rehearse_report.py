@@ -107,12 +107,40 @@ def test_a_block_past_the_forks_head_is_refused_before_anvil_starts(
 
     monkeypatch.setattr(rehearse_module, "connect", lambda *a, **k: type("W3", (), {"eth": Eth})())
     monkeypatch.setattr(rehearse_module, "Anvil", Node)
-    settings = Settings(_env_file=None, batcher=BATCHER)
+    settings = Settings(_env_file=None, batcher=BATCHER, lens=OTHER)
     with pytest.raises(ConfigError) as info:
         rehearse(settings, "https://rpc.example/v3/SECRET", block=99_999)
     assert str(info.value) == (
         "--block 99999 is past the head of https://rpc.example (block 100): no fork was started"
     )
+
+
+@pytest.mark.parametrize(
+    ("update", "error"),
+    [
+        ({"lens": None}, "no VaultLens address: set KEEPER_LENS, or 'lens' in the addresses file"),
+        ({"policy": "band:width=wide"}, "policy 'band:width=wide': width='wide' is not a number"),
+    ],
+    ids=["no-lens", "bad-policy"],
+)
+def test_a_missing_lens_or_a_bad_policy_is_refused_before_anvil_starts(
+    monkeypatch: pytest.MonkeyPatch, update: dict[str, Any], error: str
+) -> None:
+    import keeper.app.rehearse as rehearse_module
+
+    class Node:
+        def __init__(self, **_: Any) -> None:
+            raise AssertionError("anvil must not start for settings that cannot run a cycle")
+
+    def unreachable(*_: Any, **__: Any) -> Any:
+        raise AssertionError("the fork URL must not be dialled either")
+
+    monkeypatch.setattr(rehearse_module, "connect", unreachable)
+    monkeypatch.setattr(rehearse_module, "Anvil", Node)
+    settings = Settings(_env_file=None, batcher=BATCHER, lens=OTHER).model_copy(update=update)
+    with pytest.raises(ConfigError) as info:
+        rehearse(settings, "https://rpc.example/v3/SECRET")
+    assert str(info.value) == error
 
 
 def _idle_report(**kw: Any) -> RehearsalReport:
