@@ -29,7 +29,7 @@ import keeper.commands
 from keeper import __version__
 from keeper.arguments import OneLineArgumentParser
 from keeper.errors import KeeperError
-from keeper.ops.logs import setup_logging
+from keeper.ops.logs import setup_logging, verbosity
 
 logger = logging.getLogger("keeper")
 
@@ -103,7 +103,7 @@ def _run(argv: Sequence[str] | None) -> int:
         known = bool(getattr(args, "func", None))
         prog = " ".join([parser.prog, *(str(w) for w in words if w and known)])
         OneLineArgumentParser(prog=prog).error(f"unrecognized arguments: {' '.join(unknown)}")
-    level = logging.WARNING - 10 * min(args.verbose, 2)
+    level = verbosity(args.verbose)
     # Plain text until a command sets up its own format (run, check: JSON lines); either way one
     # handler on the root logger formats every library's records alike.
     logging.getLogger().setLevel(level)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from typing import Any
 
 from keeper.app.cycle import CycleResult, dry_run_cycle
 from keeper.errors import OracleError
-from keeper.ops.logs import setup_logging
+from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 from keeper.units import wad_to_float
 
@@ -40,7 +39,7 @@ def check(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     setup_logging(
         json_lines=True,
-        level=logging.WARNING - 10 * min(args.verbose, 2),  # -v info, -vv debug
+        level=verbosity(args.verbose),
         secrets=secret_values(settings),
     )
     result = dry_run_cycle(settings)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole
 from keeper.arguments import int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, OracleError
-from keeper.ops.logs import setup_logging
+from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import (
     SHARED_FLAGS,
     checksum,
@@ -97,7 +96,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
     )
     setup_logging(
         json_lines=True,
-        level=logging.WARNING - 10 * min(args.verbose, 2),  # -v info, -vv debug
+        level=verbosity(args.verbose),
         secrets=[*secret_values(settings), *url_secrets(args.fork_url)],
     )
     admin = checksum(args.admin, "--admin") if args.admin else None

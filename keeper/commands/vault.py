@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import textwrap
 from decimal import Decimal, DecimalException, Inexact, localcontext
 from typing import Any
@@ -27,7 +26,7 @@ from typing import Any
 from keeper.app.depositor import ActionReport, VaultClient, format_units
 from keeper.chain.connection import connect
 from keeper.errors import ConfigError
-from keeper.ops.logs import setup_logging
+from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import UINT256_MAX
 
@@ -222,7 +221,7 @@ def vault_command(args: argparse.Namespace) -> int:
     )
     setup_logging(
         json_lines=False,
-        level=logging.DEBUG if args.verbose > 1 else logging.WARNING,
+        level=verbosity(args.verbose),
         secrets=secret_values(settings),
     )
     # Each action's parser takes only its own flags (--amount, --shares, --owner), required

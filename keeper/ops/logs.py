@@ -95,6 +95,11 @@ class SecretFilter(logging.Filter):
         return True
 
 
+def verbosity(count: int) -> int:
+    """The log level of ``-v`` repeated ``count`` times: warning, ``-v`` info, ``-vv`` debug."""
+    return logging.WARNING - 10 * min(count, 2)
+
+
 def setup_logging(
     *,
     json_lines: bool = True,

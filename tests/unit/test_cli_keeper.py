@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -268,6 +269,27 @@ def test_verbose_logs_of_every_library_are_json_lines(
     assert lines[-1].startswith("keeper: error: cannot reach RPC")
     records = [json.loads(line) for line in lines[:-1]]
     assert any(not r["logger"].startswith("keeper") for r in records), lines
+
+
+@pytest.mark.parametrize(
+    ("flags", "level"),
+    [([], logging.WARNING), (["-v"], logging.INFO), (["-vv"], logging.DEBUG)],
+    ids=["quiet", "-v", "-vv"],
+)
+def test_vault_takes_v_as_info_and_vv_as_debug_as_every_command_does(
+    flags: list[str], level: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    vault = "0x" + "11" * 20
+    args = ["vault", "info", "--vault", vault, "--rpc-url", dead, "--env-file", os.devnull]
+    assert main([*flags, *args]) == 1
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("keeper: error: cannot reach RPC")
+    )
+    assert logging.getLogger("keeper").level == level
 
 
 def _fake_demo_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
