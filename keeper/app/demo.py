@@ -70,6 +70,7 @@ from keeper.errors import ChainError, ConfigError, KeeperError
 from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
 from keeper.locations import check_writable
 from keeper.settings import load_settings
+from keeper.strategy.policies import parse_policy
 from keeper.units import WAD
 
 if TYPE_CHECKING:
@@ -139,6 +140,7 @@ class DemoConfig:
         if not math.isfinite(self.drift):
             raise ConfigError(f"--drift must be a finite number, got {self.drift}")
         self.market()  # the market's own checks, before anything starts
+        parse_policy(self.policy)  # the keeper's, too
 
     def market(self) -> MarketConfig:
         """The market driver's config."""

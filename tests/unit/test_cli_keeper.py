@@ -234,6 +234,7 @@ def test_status_offers_and_validates_only_what_it_uses(
         ("--step-seconds", "-5", "--step-seconds must be >= 1, got -5"),
         ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
         ("--drift", "inf", "--drift must be a finite number, got inf"),
+        ("--policy", "band:width=wide", "policy 'band:width=wide': width='wide' is not a number"),
     ],
 )
 def test_demo_errors_name_the_flag(
