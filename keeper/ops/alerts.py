@@ -31,6 +31,11 @@ KINDS = (
 class Alerter:
     """POSTs ``{"kind", "message", ...}`` JSON to a webhook; repeats of one key are throttled.
 
+    A keeper runs for months and keys alerts by transaction hashes and nonces too, so the
+    throttle table drops keys whose interval has passed once it grows past 256 (then past twice
+    what it kept), and :attr:`sent` keeps only the last :attr:`SENT_KEPT` to
+    ``2 * SENT_KEPT`` alerts.
+
     Args:
         url: The webhook URL, or ``None`` to only log alerts.
         timeout_s: Per-POST timeout.
@@ -38,6 +43,11 @@ class Alerter:
         session: A ``requests.Session`` (tests pass a fake).
         clock: Injected for tests.
     """
+
+    #: Alerts :attr:`sent` keeps at least (and at most twice as many).
+    SENT_KEPT = 1_000
+    #: Size of the throttle table at which keys past their interval are first dropped.
+    PRUNE_AT = 256
 
     def __init__(
         self,
@@ -54,6 +64,8 @@ class Alerter:
         self._session = session or requests.Session()
         self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
+        self._prune_at = self.PRUNE_AT
+        #: The alerts not throttled, oldest first (the last ones: see the class docstring).
         self.sent: list[dict[str, Any]] = []
 
     def reset(self, kind: str, key: str = "") -> None:
@@ -68,8 +80,13 @@ class Alerter:
         if last is not None and now - last < self.min_interval_s:
             return False
         self._last[(kind, key)] = now
+        if len(self._last) > self._prune_at:
+            self._last = {k: t for k, t in self._last.items() if now - t < self.min_interval_s}
+            self._prune_at = max(self.PRUNE_AT, 2 * len(self._last))
         payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
         self.sent.append(payload)
+        if len(self.sent) > 2 * self.SENT_KEPT:
+            del self.sent[: -self.SENT_KEPT]
         if not self._url:
             return False
         try:

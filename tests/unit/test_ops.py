@@ -105,6 +105,30 @@ def test_alert_posts_json_and_throttles() -> None:
     assert s.posts[0]["age"] == "4000"
 
 
+def test_a_long_running_alerter_keeps_bounded_memory_and_still_throttles() -> None:
+    # Months of alerts keyed by transaction hashes and nonces (failed_batch, stuck_tx, cancel-N)
+    # must not grow the throttle table or the record of sent alerts without bound.
+    now = [0.0]
+    a = Alerter(None, min_interval_s=60, clock=lambda: now[0])
+    for i in range(20_000):
+        now[0] += 1.0
+        assert not a.alert("failed_batch", f"batch {i} reverted", key=f"0x{i:064x}")
+    # expired keys are dropped once the table passes 256: what stays is what still throttles
+    assert len(a._last) <= 256
+    assert len(a.sent) <= 2 * Alerter.SENT_KEPT
+    assert a.sent[-1]["message"] == "batch 19999 reverted"
+    # a key inside its interval is still throttled after the pruning, one past it is not
+    a.alert("stale_oracle", "vault 0x1 stale", key="0x1")
+    for _ in range(500):
+        now[0] += 0.1
+        a.alert("failed_batch", "again", key=f"0x{int(now[0] * 10):064x}")
+    assert not a.alert("stale_oracle", "vault 0x1 stale", key="0x1")
+    assert a.sent[-1]["message"] == "again"
+    now[0] += 61
+    a.alert("stale_oracle", "vault 0x1 stale", key="0x1")
+    assert a.sent[-1]["message"] == "vault 0x1 stale"
+
+
 def test_alert_never_raises_and_hides_url(caplog: Any) -> None:
     a = Alerter("http://hook.invalid/SECRET-TOKEN", session=FakeSession(fail=True))  # type: ignore[arg-type]
     with caplog.at_level(logging.WARNING):
