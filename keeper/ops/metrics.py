@@ -6,6 +6,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from keeper.errors import ConfigError
+
 logger = logging.getLogger(__name__)
 
 
@@ -81,8 +83,17 @@ class Metrics:
         )
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
-        """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread)."""
-        start_http_server(port, addr=addr, registry=self.registry)
+        """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread).
+
+        Raises:
+            ConfigError: The port cannot be bound (in use, or not this user's to bind).
+        """
+        try:
+            start_http_server(port, addr=addr, registry=self.registry)
+        except OSError:
+            raise ConfigError(
+                f"KEEPER_METRICS_PORT {port}: {addr}:{port} is already in use (or not ours to bind)"
+            ) from None
         logger.info("metrics on http://%s:%d/metrics", addr, port)
 
     def value(self, name: str, labels: dict[str, str] | None = None) -> float:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 import keeper
@@ -207,3 +208,31 @@ def test_every_alert_kind_the_keeper_raises_is_listed_in_kinds() -> None:
     raised = literal | {k for pair in conditional for k in pair}
     assert {"halt", "settlement", "redemption_queue", "stale_oracle", "lens_read"} <= raised
     assert raised <= set(KINDS), sorted(raised - set(KINDS))
+
+
+def test_a_busy_metrics_port_is_one_config_line_before_the_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import socket
+    from types import SimpleNamespace
+
+    import keeper.app.loop as loop
+    from keeper.errors import ConfigError
+    from keeper.settings import Settings
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = int(taken.getsockname()[1])
+        monkeypatch.setattr(
+            loop, "connect_keeper", lambda *a, **k: SimpleNamespace(metrics=Metrics())
+        )
+        ran: list[bool] = []
+        monkeypatch.setattr(loop, "Runner", lambda *a, **k: ran.append(True))
+        settings = Settings(_env_file=None, metrics_port=port)
+        with pytest.raises(ConfigError) as info:
+            loop.keep(settings)
+        assert str(info.value) == (
+            f"KEEPER_METRICS_PORT {port}: 127.0.0.1:{port} is already in use (or not ours to bind)"
+        )
+    assert ran == []
