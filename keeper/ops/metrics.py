@@ -90,9 +90,9 @@ class Metrics:
         """
         try:
             start_http_server(port, addr=addr, registry=self.registry)
-        except OSError:
+        except OSError as exc:  # worded as `keeper web` words it
             raise ConfigError(
-                f"KEEPER_METRICS_PORT {port}: {addr}:{port} is already in use (or not ours to bind)"
+                f"KEEPER_METRICS_PORT {port}: cannot listen on {addr}:{port}: {exc.strerror}"
             ) from None
         logger.info("metrics on http://%s:%d/metrics", addr, port)
 

@@ -233,6 +233,6 @@ def test_a_busy_metrics_port_is_one_config_line_before_the_loop(
         with pytest.raises(ConfigError) as info:
             loop.keep(settings)
         assert str(info.value) == (
-            f"KEEPER_METRICS_PORT {port}: 127.0.0.1:{port} is already in use (or not ours to bind)"
+            f"KEEPER_METRICS_PORT {port}: cannot listen on 127.0.0.1:{port}: Address already in use"
         )
     assert ran == []
