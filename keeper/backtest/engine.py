@@ -142,7 +142,8 @@ class PolicyResult:
     policy: str
     hedge_cost_mean: float
     hedge_cost_std: float
-    ratio_std_to_price: float
+    #: ``hedge_cost_std`` over the position's price; ``None`` for a position worth nothing.
+    ratio_std_to_price: float | None
     error_std: float
     trading_cost_mean: float
     rebalances_mean: float
@@ -151,7 +152,7 @@ class PolicyResult:
     #: Mean cost of opening the hedge at t0 (the same for every policy on the same paths).
     opening_cost_mean: float = 0.0
 
-    def to_json(self) -> dict[str, float | str]:
+    def to_json(self) -> dict[str, float | str | None]:
         """The issue's JSON fields."""
         return {
             "policy": self.policy,
@@ -295,7 +296,7 @@ def run_backtest(
                 policy=hedger.spec,
                 hedge_cost_mean=float(np.mean(total)),
                 hedge_cost_std=std,
-                ratio_std_to_price=std / premium if premium > 0.0 else math.inf,
+                ratio_std_to_price=std / premium if premium > 0.0 else None,
                 error_std=float(np.std(base, ddof=1)) if n_paths > 1 else 0.0,
                 trading_cost_mean=float(np.mean(tcost[p])),
                 rebalances_mean=float(np.mean(count[p])),

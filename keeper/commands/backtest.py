@@ -439,6 +439,11 @@ def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, floa
     return out[0], out[1]
 
 
+def _ratio(value: float | None) -> str:
+    """The cost std over the price to 4 places, or ``-`` for a position worth nothing."""
+    return "-" if value is None else f"{value:.4f}"
+
+
 def _table(out: RunOutput, sc: Scenario) -> str:
     """The stdout report: the policies' table, the frontier's points, the comparison."""
     lines = [
@@ -454,7 +459,7 @@ def _table(out: RunOutput, sc: Scenario) -> str:
     for r in out.results:
         lines.append(
             f"{r.policy:{w}} {r.hedge_cost_mean:12.6g} {r.hedge_cost_std:11.5g} "
-            f"{r.ratio_std_to_price:9.4f} {r.error_std:11.5g} {r.trading_cost_mean:10.5g} "
+            f"{_ratio(r.ratio_std_to_price):>9} {r.error_std:11.5g} {r.trading_cost_mean:10.5g} "
             f"{r.rebalances_mean:7.1f}"
         )
     if out.frontier is not None:

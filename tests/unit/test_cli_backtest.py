@@ -43,6 +43,30 @@ def test_backtest_json_has_the_issue_fields(
     assert json.loads(out2.read_text())["results"] == doc["results"]
 
 
+def _strict_json(text: str) -> Any:
+    """Parse as a strict JSON parser (JavaScript's, jq) does: no NaN or Infinity."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_worthless_option_has_no_std_to_price_ratio_and_the_json_stays_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # --vol 0 at the money with no drift: the option is worth 0, so std / price is undefined.
+    out = tmp_path / "v0.json"
+    assert main([*SMALL, "--vol", "0", "--json", str(out)]) == 0
+    doc = _strict_json(out.read_text())
+    assert doc["bs_price"] == 0
+    assert [r["ratio_std_to_price"] for r in doc["results"]] == [None, None]
+    table = capsys.readouterr().out.splitlines()
+    row = next(line for line in table if line.startswith("time:every=1"))
+    assert row.split()[3] == "-"
+    assert "inf" not in "\n".join(table)
+
+
 def test_backtest_json_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*SMALL, "--costs", "l2", "--accounting", "discounted", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)
