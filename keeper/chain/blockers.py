@@ -52,12 +52,15 @@ def read_blockers(
         for v in vaults
     ]
     try:
-        raw = read_with_retry(lambda: _call(w3, txs, block), attempts=attempts)
-    except (OSError, Web3Exception, ValueError) as exc:
-        if is_transport_error(exc):
-            raise ChainError(f"rebalanceBlocker calls failed: {type(exc).__name__}") from exc
-        # A revert or an error result inside the batch: ask one vault at a time.
-        raw = [_one(w3, tx, block) for tx in txs]
+        try:
+            raw = read_with_retry(lambda: _call(w3, txs, block), attempts=attempts)
+        except (OSError, Web3Exception, ValueError) as exc:
+            if is_transport_error(exc):
+                raise
+            # A revert or an error result inside the batch: ask one vault at a time.
+            raw = [_one(w3, tx, block) for tx in txs]
+    except (OSError, Web3Exception, ValueError) as exc:  # the node, lost in either round
+        raise ChainError(f"rebalanceBlocker calls failed: {type(exc).__name__}") from exc
     return {str(to_checksum_address(v)): _decode(r) for v, r in zip(vaults, raw, strict=True)}
 
 
