@@ -380,20 +380,30 @@ def extrapolate_naive(row: dict[str, Any], measured: Sequence[dict[str, Any]]) -
     """``row`` with its naive figures scaled from the largest N of ``measured`` that ran it.
 
     The naive loop is linear in N (one round trip per field per vault): scale the largest
-    measured run, and say so (``naive_extrapolated_from``). Rows of ``measured`` that are
-    themselves extrapolated are not a base.
+    measured run, and say so (``naive_extrapolated_from``). Its round trips are counted, not
+    timed: with two measured sizes they are a fixed part plus a part per vault, read off the
+    two largest, and extrapolated exactly (one size: scaled as the times are). Rows of
+    ``measured`` that are themselves extrapolated are not a base.
     """
-    base = max(
+    bases = sorted(
         (r for r in measured if r.get("naive_extrapolated_from") is None),
         key=lambda r: r["n_vaults"],
     )
+    base = bases[-1]
     k = row["n_vaults"] / base["n_vaults"]
+    rpc = round(base["naive_rpc_requests"] * k)
+    if len(bases) > 1:
+        below = bases[-2]
+        per_vault = (base["naive_rpc_requests"] - below["naive_rpc_requests"]) / (
+            base["n_vaults"] - below["n_vaults"]
+        )
+        rpc = round(base["naive_rpc_requests"] + per_vault * (row["n_vaults"] - base["n_vaults"]))
     return {
         **row,
         "naive_ms_median": base["naive_ms_median"] * k,
         "naive_ms_min": base["naive_ms_min"] * k,
         "naive_ms_max": base["naive_ms_max"] * k,
-        "naive_rpc_requests": round(base["naive_rpc_requests"] * k),
+        "naive_rpc_requests": rpc,
         "naive_acting": None,
         "runs_naive": 0,
         "naive_extrapolated_from": base["n_vaults"],

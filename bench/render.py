@@ -287,9 +287,10 @@ def _cycle_section(results: dict[str, Any]) -> list[str]:
     extrapolated = [r for r in rows if r.get("naive_extrapolated_from")]
     for r in extrapolated:
         out.append(
-            f"\\* N={fmt_int(r['n_vaults'])}: the naive loop was not run; its figures are the "
+            f"\\* N={fmt_int(r['n_vaults'])}: the naive loop was not run; its times are the "
             f"N={fmt_int(r['naive_extrapolated_from'])} run scaled linearly (it makes a fixed "
-            "number of round trips per vault)."
+            "number of round trips per vault), its round trips a fixed part plus that number "
+            "per vault, read off the two largest sizes it ran."
         )
     out += [
         "",

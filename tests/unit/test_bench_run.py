@@ -154,3 +154,14 @@ def test_a_re_run_names_its_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         "cpu": "Test CPU",
         "os": "Linux 6",
     }
+
+
+def test_the_naive_round_trips_are_extrapolated_as_a_fixed_part_plus_a_part_per_vault() -> None:
+    """13 a vault plus 1 a cycle at N=100 and N=1,000: 130,001 at N=10,000 (not 130,010)."""
+    measured = [_row(100, 16.0, 7_400.0), _row(1000, 35.0, 41_000.0)]
+    big = bench.cycle.extrapolate_naive(_row(10_000, 365.0, None), measured)
+    assert big["naive_rpc_requests"] == 130_001
+    assert big["naive_ms_median"] == pytest.approx(410_000.0)  # time: scaled from N=1,000
+    # with one measured size there is nothing to split: scaled as the times are
+    alone = bench.cycle.extrapolate_naive(_row(10_000, 365.0, None), measured[1:])
+    assert alone["naive_rpc_requests"] == 130_010
