@@ -39,3 +39,20 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"{path} is a directory")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise ConfigError(f"cannot write {path}: permission denied")
+
+
+def read_utf8(path: Path, what: str) -> str:
+    """The text of ``path``, which must be UTF-8 (a file saved as UTF-16 is a common slip).
+
+    Raises:
+        ConfigError: One line naming the file (as ``what path``) and the first bad byte.
+        OSError: The file cannot be read (the caller says how: missing, a directory...).
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+            f"{exc.start}): save it as UTF-8"
+        ) from None

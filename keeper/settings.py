@@ -16,6 +16,7 @@ dry-run mode: it observes and decides, and never signs.
 from __future__ import annotations
 
 import difflib
+import io
 import json
 import os
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ from pydantic_settings import (
 )
 
 from keeper.errors import ConfigError
+from keeper.locations import read_utf8
 
 #: Address-file keys (camelCase accepted) mapped to settings fields.
 _ADDRESS_FILE_KEYS = {
@@ -443,7 +445,7 @@ def read_addresses_file(path: Path) -> dict[str, Any]:
         ConfigError: The file is missing, not JSON, or not an object.
     """
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(read_utf8(path, "addresses file"))
     except FileNotFoundError:
         raise ConfigError(f"addresses file {path} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
@@ -527,7 +529,7 @@ def _check_env_names(env_file: Path | str | None) -> None:
     """
     found = {name.upper(): "the environment" for name in os.environ}
     if env_file is not None and Path(env_file).is_file():
-        with open(env_file, encoding="utf-8") as stream:
+        with io.StringIO(read_utf8(Path(env_file), "dotenv file")) as stream:
             for binding in parse_stream(stream):
                 text = binding.original.string
                 if binding.error:
@@ -579,6 +581,8 @@ def load_journal_path(*, env_file: Path | str | None = ".env", journal: Path | N
     """
     if journal is not None:
         return journal
+    if env_file is not None and Path(env_file).is_file():
+        read_utf8(Path(env_file), "dotenv file")  # pydantic would raise UnicodeDecodeError
     try:
         return _JournalOnly(_env_file=env_file).journal_path
     except ValidationError as exc:

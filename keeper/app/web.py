@@ -38,7 +38,7 @@ from web3 import Web3
 from keeper.chain.artifacts import load_abi
 from keeper.chain.vaults import validate_vaults
 from keeper.errors import ConfigError
-from keeper.locations import PROJECT_ROOT
+from keeper.locations import PROJECT_ROOT, read_utf8
 from keeper.settings import checksum, file_chain_id
 
 logger = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def read_addresses(path: Path) -> dict[str, Any]:
         ConfigError: The file is missing, unreadable, or not a JSON object.
     """
     try:
-        raw = json.loads(path.read_text())
+        raw = json.loads(read_utf8(path, "addresses file"))
     except FileNotFoundError:
         raise ConfigError(f"addresses file {path} does not exist") from None
     except (OSError, json.JSONDecodeError) as exc:
