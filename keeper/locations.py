@@ -44,13 +44,15 @@ def check_writable(path: Path) -> None:
 def read_utf8(path: Path, what: str) -> str:
     """The text of ``path``, which must be UTF-8 (a file saved as UTF-16 is a common slip).
 
+    A UTF-8 byte-order mark (Notepad's, Excel's "CSV UTF-8") is dropped, not read as text.
+
     Raises:
         ConfigError: One line naming the file (as ``what path``) and the first bad byte.
         OSError: The file cannot be read (the caller says how: missing, a directory...).
     """
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(
             f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "

@@ -8,6 +8,7 @@ same seed gives the same paths.
 from __future__ import annotations
 
 import csv
+import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from keeper.errors import ConfigError
+from keeper.locations import read_utf8
 from keeper.pricing.black_scholes import YEAR_SECONDS
 from keeper.pricing.normal import FloatArray
 from keeper.pricing.vol import realized_vol
@@ -100,7 +102,7 @@ def merton_paths(
 def load_rounds_csv(path: Path) -> tuple[FloatArray, FloatArray]:
     """Read oracle rounds from a CSV with a ``timestamp,price`` header (seconds, USD)."""
     try:
-        with path.open(newline="") as fh:
+        with io.StringIO(read_utf8(path, "CSV"), newline="") as fh:
             reader = csv.DictReader(fh)
             if reader.fieldnames is None or not {"timestamp", "price"} <= set(reader.fieldnames):
                 raise ConfigError(f"{path}: the CSV needs a 'timestamp,price' header")

@@ -193,6 +193,16 @@ def test_historical_csv_errors(tmp_path: Path) -> None:
         load_rounds_csv(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_rounds_csv(tmp_path / "missing.csv")
+    # Excel's "CSV UTF-8" export starts with a byte-order mark: read as the header it precedes
+    bad.write_bytes(b"\xef\xbb\xbftimestamp,price\n1,2\n2,3\n3,4\n")
+    assert [list(a) for a in load_rounds_csv(bad)] == [[1.0, 2.0, 3.0], [2.0, 3.0, 4.0]]
+    # a spreadsheet's "Unicode" export is UTF-16: named as such, not as a number that is not one
+    bad.write_bytes("timestamp,price\n1,2\n2,3\n3,4\n".encode("utf-16"))
+    with pytest.raises(ConfigError) as info:
+        load_rounds_csv(bad)
+    assert str(info.value) == (
+        f"CSV {bad} is not UTF-8 text (byte 0xff at offset 0): save it as UTF-8"
+    )
 
 
 def test_frontier_sweep_sorting_and_comparison() -> None:

@@ -411,3 +411,23 @@ def test_a_file_that_is_not_utf8_is_one_line_naming_it(
     assert one_error_line(capsys) == (
         f"keeper: error: {message} (byte 0xff at offset 0): save it as UTF-8"
     )
+
+
+def test_an_addresses_file_with_a_utf8_byte_order_mark_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Notepad's and Excel's UTF-8 starts with EF BB BF; the file is still UTF-8 JSON.
+    dead = f"http://127.0.0.1:{free_port()}"
+    text = json.dumps({"vaults": ["0x" + "11" * 20], "lens": "0x" + "22" * 20, "rpc_url": dead})
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert main(["check", "--addresses", "bom.json", "--env-file", os.devnull]) == 1
+    assert one_error_line(capsys).startswith("keeper: error: cannot reach RPC")
+
+
+def test_a_dotenv_file_with_a_utf8_byte_order_mark_keeps_its_first_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The mark must not become part of the first name, which would then be silently ignored.
+    (tmp_path / "bom.env").write_bytes(b"\xef\xbb\xbfKEEPER_JOURNAL_PATH=first.sqlite\n")
+    assert main(["status", "--env-file", "bom.env"]) == 1
+    assert f"no journal at {Path('first.sqlite')}" in one_error_line(capsys)
