@@ -1,14 +1,18 @@
-"""Start and stop an anvil node from ``node_modules/.bin`` on a free port, by PID."""
+"""Start and stop an anvil node from ``node_modules/.bin`` on a port the OS picks, by PID."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import re
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 import requests
 
@@ -73,6 +77,7 @@ class Anvil:
     ) -> None:
         self.binary = binary or node_bin("anvil")
         self.port = port
+        self._want_port = port
         self.block_time = block_time
         self.fork_url = fork_url
         self.fork_block = fork_block
@@ -82,6 +87,7 @@ class Anvil:
         self.history = history
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
+        self._listening: _Listening | None = None
 
     @property
     def url(self) -> str:
@@ -96,6 +102,12 @@ class Anvil:
     def start(self) -> Anvil:
         """Start anvil and wait until it answers JSON-RPC.
 
+        Without a port, anvil is given ``--port 0`` and the OS picks one as anvil binds it; the
+        port is read from the ``Listening on`` line anvil prints once it listens. So the node
+        this object talks to is the one it started: a port picked beforehand (bind to 0, close,
+        spawn) could be taken by another process in between, and that process's node would
+        have answered in its place. With ``port``, anvil must report listening on it too.
+
         However the wait ends short of a node that answers (an error, a Ctrl-C), the process
         it spawned is stopped before the exception leaves.
 
@@ -105,34 +117,25 @@ class Anvil:
         """
         if not self.binary.exists():
             raise ConfigError(f"anvil not found at {self.binary}: run `make install`")
-        explicit_port = self.port is not None
-        last: ChainError | None = None
-        for _attempt in range(1 if explicit_port else 3):
-            if not explicit_port:
-                self.port = free_port()
-            elif _port_in_use(self.port):  # type: ignore[arg-type]
-                raise ChainError(f"port {self.port} is already in use")
-            self._spawn()
-            try:
-                self._wait_ready()
-                logger.info("anvil pid %d listening on %s", self.pid, self.url)
-                return self
-            except ChainError as exc:
-                self.stop()
-                if explicit_port:
-                    raise
-                last = exc
-            except BaseException:
-                # A Ctrl-C (KeyboardInterrupt) or any other error while waiting: the node runs
-                # in its own session and no caller holds it yet (``__exit__`` does not run when
-                # ``__enter__`` raises), so stop it here.
-                self.stop()
-                raise
-        # Say why: a fork whose RPC refuses anvil fails every attempt alike, not for its port.
-        raise ChainError(f"anvil did not start in 3 attempts; the last: {last}")
+        if self._want_port is not None and _port_in_use(self._want_port):
+            raise ChainError(f"port {self._want_port} is already in use")
+        self._spawn()
+        try:
+            self.port = self._wait_listening()
+            self._wait_ready()
+        except BaseException:
+            # A ChainError, a Ctrl-C (KeyboardInterrupt) or any other error while waiting: the
+            # node runs in its own session and no caller holds it yet (``__exit__`` does not run
+            # when ``__enter__`` raises), so stop it here.
+            self.stop()
+            raise
+        logger.info("anvil pid %d listening on %s", self.pid, self.url)
+        return self
 
     def _spawn(self) -> None:
-        cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(self.port), "--quiet"]
+        port = 0 if self._want_port is None else self._want_port
+        # No --quiet: anvil says where it listens on stdout (then logs each RPC method there).
+        cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(port)]
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
         if self.fork_url is not None:
@@ -150,26 +153,61 @@ class Anvil:
         # the keeper, which stops cleanly and then stops this node by PID, not the node first.
         self._proc = subprocess.Popen(
             cmd,
-            stdout=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
             stderr=self._stderr,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        # stdout is read by a daemon thread for as long as the node runs: up to the "Listening
+        # on" line for the port, then to nowhere (a log line per RPC call: a pipe nobody drains
+        # blocks the node once full, and a file would grow without bound in a long run).
+        self._listening = _Listening()
+        assert self._proc.stdout is not None
+        threading.Thread(
+            target=_drain,
+            args=(self._proc.stdout, self._listening),
+            name=f"anvil-{self._proc.pid}-stdout",
+            daemon=True,
+        ).start()
+
+    def _wait_listening(self) -> int:
+        """The port anvil says it listens on, once it says so."""
+        assert self._proc is not None
+        assert self._listening is not None
+        deadline = time.monotonic() + self.startup_timeout_s
+        while not self._listening.done.wait(0.05):
+            self._raise_if_exited()
+            if time.monotonic() >= deadline:
+                raise ChainError(f"anvil did not start listening within {self.startup_timeout_s}s")
+        port = self._listening.port
+        if port is None:  # stdout closed without the line: anvil exits, or has
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(timeout=5)
+            self._raise_if_exited()
+            raise ChainError("anvil closed its output without saying where it listens")
+        if self._want_port is not None and port != self._want_port:
+            raise ChainError(f"anvil listens on port {port}, not {self._want_port}")
+        return port
+
+    def _raise_if_exited(self) -> None:
+        assert self._proc is not None
+        code = self._proc.poll()
+        if code is None:
+            return
+        err = self._read_stderr()
+        # The last line is the cause (anvil prints "Error: ...", then "- <cause>").
+        last = (
+            err.strip().splitlines()[-1].strip().removeprefix("- ")
+            if err.strip()
+            else f"exit code {code}"
+        )
+        raise ChainError(f"anvil exited on start: {last}")
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + self.startup_timeout_s
         while time.monotonic() < deadline:
-            code = self._proc.poll()
-            if code is not None:
-                err = self._read_stderr()
-                # The last line is the cause (anvil prints "Error: ...", then "- <cause>").
-                last = (
-                    err.strip().splitlines()[-1].strip().removeprefix("- ")
-                    if err.strip()
-                    else f"exit code {code}"
-                )
-                raise ChainError(f"anvil exited on start: {last}")
+            self._raise_if_exited()
             try:
                 resp = requests.post(
                     self.url,
@@ -216,6 +254,36 @@ class Anvil:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class _Listening:
+    """Where anvil says it listens: ``done`` is set once it says so, or once its stdout ends."""
+
+    def __init__(self) -> None:
+        self.port: int | None = None
+        self.done = threading.Event()
+
+
+#: anvil's line once it listens (without ``--quiet``), e.g. ``Listening on 127.0.0.1:8545``.
+_LISTENING = re.compile(rb"^Listening on 127\.0\.0\.1:(\d+)\s*$")
+
+
+def _drain(stream: IO[bytes], listening: _Listening) -> None:
+    """Read anvil's stdout to its end: the port from the ``Listening on`` line, the rest dropped."""
+    try:
+        for line in stream:
+            if listening.done.is_set():
+                continue
+            match = _LISTENING.match(line)
+            if match:
+                listening.port = int(match.group(1))
+                listening.done.set()
+    except (OSError, ValueError):
+        pass  # closed under us by ``stop``
+    finally:
+        listening.done.set()
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 def _port_in_use(port: int) -> bool:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
+import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 from keeper.chain import anvil as anvil_mod
 from keeper.chain.anvil import Anvil
@@ -43,3 +47,64 @@ def test_ctrl_c_while_anvil_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> 
     assert spawned
     assert leaked == []
     assert node.pid is None
+
+
+class _Impostor(http.server.BaseHTTPRequestHandler):
+    """Another node on the port: answers every JSON-RPC call with chain id 0x1234."""
+
+    calls: list[str] = []  # noqa: RUF012 (one server per test)
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.calls.append(body.get("method", "?"))
+        out = json.dumps({"jsonrpc": "2.0", "id": body.get("id"), "result": "0x1234"}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_a_free_port_taken_before_anvil_binds_it_is_not_mistaken_for_ours(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Between ``free_port()`` closing its socket and anvil binding the port, another process may
+    take it: anvil then fails to bind, but the other node answered ``eth_chainId`` first, and the
+    caller was handed a URL to a node that is not ours. Here the port ``free_port`` returns is
+    already held by such a node."""
+    _Impostor.calls = []
+    impostor = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
+    taken = int(impostor.server_address[1])
+    threading.Thread(target=impostor.serve_forever, daemon=True).start()
+    monkeypatch.setattr(anvil_mod, "free_port", lambda: taken)
+    try:
+        with Anvil() as node:
+            assert node.pid is not None
+            assert node.port != taken
+            chain_id = requests.post(
+                node.url,
+                json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
+                timeout=5,
+            ).json()["result"]
+            assert int(chain_id, 16) == 31337
+            assert _alive(node.pid)
+    finally:
+        impostor.shutdown()
+        impostor.server_close()
+    assert _Impostor.calls == []
+
+
+def test_anvil_that_logs_every_call_keeps_answering(tmp_path: Path) -> None:
+    """The node's stdout (one line per RPC method) is drained: a pipe nobody reads fills at 64 KiB
+    and blocks the node. 20,000 calls log far more than that."""
+    batch = [
+        {"jsonrpc": "2.0", "id": i, "method": "eth_blockNumber", "params": []} for i in range(2_000)
+    ]
+    with Anvil() as node:
+        for _ in range(10):
+            out = requests.post(node.url, json=batch, timeout=10).json()
+            assert len(out) == len(batch)
+        assert requests.post(node.url, json=batch[0], timeout=10).json()["result"] == "0x0"
