@@ -7,7 +7,9 @@ the demo's vault profiles), funds the depositors and sells each vault an opening
 ``check``, ``vault`` and ``rehearse`` read with ``--addresses``. The file also carries a
 ``devnet`` section: the RPC URL, the anvil PID, the seed, the market step reached, and the roles
 (anvil dev accounts). The node then runs until SIGINT/SIGTERM; the file is removed when it
-stops, so it never points at a dead node.
+stops, so it never points at a dead node. A SIGINT/SIGTERM before the devnet is ready cuts the
+deployment short as a ``KeyboardInterrupt`` (``keeper.cli`` takes SIGTERM as one), with the same
+clean-up.
 
 :func:`devnet_step` moves the market of a running devnet by N steps (:meth:`~keeper.devnet.market.
 Market.step`: oracle, arbitrageur, expiries, depositors, desk), from any process, through that
@@ -127,7 +129,8 @@ def devnet_up(
     nothing says "starting" for a port that turns out to be taken).
 
     Returns the number of background market steps taken. The node is stopped by its PID and the
-    addresses file removed, however this ends.
+    addresses file removed, however this ends: a SIGINT/SIGTERM once the devnet is ready is a
+    clean stop (the return), one before it a ``KeyboardInterrupt`` that ends the deployment.
 
     Raises:
         ConfigError: anvil is missing, or the addresses file cannot be written.
@@ -137,22 +140,25 @@ def devnet_up(
     refuse_running_devnet(cfg.addresses_path)
     stop = threading.Event()
     node = Anvil(port=cfg.port, block_time=cfg.block_time)
-    with _stop_on_signals(stop):
-        node.start()
-        try:
-            if on_started is not None:
-                on_started(node.url)
-            w3 = connect(node.url)
-            market, info = _deploy(w3, node, cfg)
-            on_ready(info)
+    # Until the devnet is ready, SIGINT and SIGTERM (``keeper.cli``) are a KeyboardInterrupt that
+    # cuts the deployment short; only the ready devnet waits for them as a flag.
+    node.start()
+    try:
+        if on_started is not None:
+            on_started(node.url)
+        w3 = connect(node.url)
+        market, info = _deploy(w3, node, cfg)
+        on_ready(info)
+        with _stop_on_signals(stop):
             return _serve(market, cfg, stop, on_step)
-        except (OSError, Web3Exception) as exc:
-            if stop.is_set():
-                return 0
-            raise ChainError(f"devnet: the node failed: {type(exc).__name__}: {exc}") from exc
-        finally:
-            node.stop()
-            cfg.addresses_path.unlink(missing_ok=True)
+    except (OSError, Web3Exception) as exc:
+        if stop.is_set():
+            return 0
+        raise ChainError(f"devnet: the node failed: {type(exc).__name__}: {exc}") from exc
+    finally:
+        node.stop()
+        cfg.addresses_path.unlink(missing_ok=True)
+        _tmp_of(cfg.addresses_path).unlink(missing_ok=True)
 
 
 def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInfo]:
@@ -381,8 +387,12 @@ def _bump_step(addresses_path: Path, step: int) -> None:
     _atomic_write(addresses_path, raw)
 
 
+def _tmp_of(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
 def _atomic_write(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = _tmp_of(path)
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(path)
 

@@ -20,6 +20,7 @@ import pytest
 
 from keeper.chain.anvil import ANVIL_KEYS, free_port
 from keeper.devnet.tx import account
+from tests.integration.test_demo import _anvils_on
 
 pytestmark = pytest.mark.integration
 
@@ -122,6 +123,43 @@ def test_devnet_up_prints_what_to_use_steps_and_stops_on_ctrl_c(tmp_path: Path) 
     assert err.strip().splitlines()[-1] == f"devnet stopped; removed {addresses}"
     assert not addresses.exists()
     assert not _alive(anvil_pid)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_the_stack_deploys_ends_devnet_up_at_once(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
+    """Ctrl-C (SIGINT to the group, as a terminal sends it) or SIGTERM (to the keeper) while the
+    stack deploys: the signal only set the flag the served devnet waits on, so the deployment
+    went on to the end, printed the banner, and only then stopped, with exit 0. Now it stops
+    there: anvil stopped, no addresses file, exit 130 with the one line other commands print."""
+    port = free_port()
+    addresses = tmp_path / "devnet.json"
+    up = _start_up(tmp_path, "--port", str(port), "--vaults", "4", "--addresses", str(addresses))
+    try:
+        assert up.stdout is not None
+        first = up.stdout.readline()
+        assert first.startswith("anvil is up at"), first
+        anvils = _anvils_on(port)
+        assert len(anvils) == 1
+        time.sleep(0.3)  # into the deployment (seconds long)
+        if signum == signal.SIGINT:
+            os.killpg(up.pid, signum)
+        else:
+            up.send_signal(signum)
+        out, err = up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+        for pid in _anvils_on(port):  # by PID, so a failing run leaves nothing behind either
+            os.kill(pid, signal.SIGTERM)
+    assert up.returncode == 130, err
+    assert "devnet ready" not in out
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "keeper: interrupted"
+    assert not _alive(anvils[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_devnet_step_without_a_devnet_is_one_line(tmp_path: Path) -> None:
