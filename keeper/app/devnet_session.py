@@ -112,6 +112,8 @@ class DevnetInfo:
     addresses_path: Path
     vaults: tuple[str, ...]
     accounts: tuple[Account, ...]
+    #: ``--market-every``: the devnet takes its own market steps, and ``devnet step`` refuses it.
+    market_every_s: float | None = None
 
 
 # ----------------------------------------------------------------------------- up
@@ -179,6 +181,7 @@ def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInf
         addresses_path=cfg.addresses_path,
         vaults=stack.vaults,
         accounts=_accounts(w3, stack),
+        market_every_s=cfg.market_every_s,
     )
     _write_session(cfg.addresses_path, info, cfg)
     return market, info
@@ -228,8 +231,12 @@ def devnet_step(
 ) -> list[StepRecord]:
     """Move the market of the devnet ``addresses_path`` describes by ``steps`` steps.
 
+    A devnet started with ``--market-every`` takes its own steps, from the same accounts: a step
+    from here would race it for their nonces (and for the step counter), so it is refused.
+
     Raises:
-        ConfigError: No such devnet file, or not one ``keeper devnet up`` wrote.
+        ConfigError: No such devnet file, or not one ``keeper devnet up`` wrote, or its devnet
+            takes its own market steps (``--market-every``).
         ChainError: The devnet's node is gone, or a market transaction failed.
     """
     if steps < 1:
@@ -245,6 +252,13 @@ def devnet_step(
             f"the devnet of {addresses_path} at {url} is not running ({exc}): "
             "start it with `keeper devnet up`"
         ) from exc
+    every = session.get("market_every_s")
+    if every is not None:
+        raise ConfigError(
+            f"the devnet of {addresses_path} takes its own market step every {every:g} s "
+            "(keeper devnet up --market-every): `keeper devnet step` would race it for the same "
+            "accounts' nonces; start the devnet without --market-every to step it by hand"
+        )
     stack = _stack_from(addresses_path)
     seed = int(session["seed"])
     mcfg = _market_config(seed, int(session["step_seconds"]), float(session.get("vol", 0.8)))
@@ -316,6 +330,11 @@ def read_session(addresses_path: Path) -> dict[str, Any]:
     vol = session.get("vol", 0.8)
     if not isinstance(vol, int | float) or isinstance(vol, bool):
         raise ConfigError(f"{addresses_path}: devnet.vol is not a number ({vol!r})")
+    every = session.get("market_every_s")
+    if every is not None and (not isinstance(every, int | float) or isinstance(every, bool)):
+        raise ConfigError(
+            f"{addresses_path}: devnet.market_every_s is not a number or null ({every!r})"
+        )
     return session
 
 
@@ -372,6 +391,7 @@ def _write_session(addresses_path: Path, info: DevnetInfo, cfg: DevnetConfig) ->
         "step": 0,
         "step_seconds": cfg.step_seconds,
         "vol": cfg.vol,
+        "market_every_s": cfg.market_every_s,
         "note": "anvil dev accounts: public keys, devnet only",
         "accounts": [
             {"role": a.role, "index": a.index, "address": a.address, "key": a.key}

@@ -31,7 +31,8 @@ addresses file). The accounts are anvil's public dev keys: devnet only."""
 _STEP = """\
 Moves the running devnet's market (the one `keeper devnet up` started, found through its
 addresses file) by --steps steps: oracle price, arbitrageur, expiries, depositors, option
-desk -- the market of `keeper demo`."""
+desk -- the market of `keeper demo`. Refuses a devnet started with --market-every, which
+steps its market itself from the same accounts."""
 
 
 def register(subparsers: Any) -> None:
@@ -101,7 +102,10 @@ def register(subparsers: Any) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="also take one market step every SECONDS in the background",
+        help=(
+            "also take one market step every SECONDS in the background "
+            "(`keeper devnet step` then refuses this devnet)"
+        ),
     )
     p.set_defaults(func=devnet_command)
 
@@ -159,7 +163,12 @@ def _print_ready(info: DevnetInfo) -> None:
         " account 0 is the admin and is NOT a keeper",
         "try, in another terminal:",
         f"  keeper check --addresses {info.addresses_path}",
-        f"  keeper devnet step --steps 5 --addresses {info.addresses_path}",
+        (
+            f"  (the market moves by itself every {info.market_every_s:g} s: --market-every;"
+            " `keeper devnet step` refuses this devnet)"
+            if info.market_every_s is not None
+            else f"  keeper devnet step --steps 5 --addresses {info.addresses_path}"
+        ),
         f"  KEEPER_PRIVATE_KEY={keeper.key} keeper run --addresses {info.addresses_path}",
         f"  KEEPER_PRIVATE_KEY={depositor.key} keeper vault info --rpc-url {info.rpc_url} "
         f"--vault {info.vaults[0]}",

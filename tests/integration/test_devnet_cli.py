@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from keeper.chain.anvil import ANVIL_KEYS, free_port
 from keeper.devnet.tx import account
@@ -221,6 +222,43 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
     assert "anvil is up at" in err
 
 
+def _block_number(url: str) -> int:
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+    return int(requests.post(url, json=body, timeout=10).json()["result"], 16)
+
+
+def test_devnet_step_refuses_a_devnet_that_takes_its_own_market_steps(tmp_path: Path) -> None:
+    """``devnet up --market-every S`` sends the market's transactions from the same accounts as
+    ``devnet step`` (and bumps the same step counter): the two raced for nonces, and a step could
+    fail on "nonce too low" or be taken twice. ``step`` now refuses such a devnet in one line and
+    sends nothing, and ``up --json`` says it has its timer."""
+    port = free_port()
+    addresses = tmp_path / "devnet.json"
+    args = ["--json", "--port", str(port), "--vaults", "1", "--addresses", str(addresses)]
+    up = _start_up(tmp_path, *args, "--market-every", "3600")
+    try:
+        assert up.stdout is not None
+        ready = json.loads(up.stdout.readline())
+        assert ready["market_every_s"] == 3600
+        head = _block_number(ready["rpc_url"])
+        step = _run(tmp_path, "devnet", "step", "--addresses", str(addresses))
+        assert _block_number(ready["rpc_url"]) == head
+        assert json.loads(addresses.read_text())["devnet"]["step"] == 0
+        os.killpg(up.pid, signal.SIGINT)
+        up.communicate(timeout=60)
+    finally:
+        if up.poll() is None:
+            up.kill()
+            up.wait()
+    assert step.returncode == 1, step.stdout
+    assert step.stdout == ""
+    assert step.stderr.strip().splitlines() == [
+        f"keeper: error: the devnet of {addresses} takes its own market step every 3600 s "
+        "(keeper devnet up --market-every): `keeper devnet step` would race it for the same "
+        "accounts' nonces; start the devnet without --market-every to step it by hand"
+    ]
+
+
 @pytest.mark.parametrize(
     ("edit", "key"),
     [
@@ -228,6 +266,7 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
         (lambda s: s.update(step="three"), "step"),
         (lambda s: s.pop("step_seconds"), "step_seconds"),
         (lambda s: s.update(vol="high"), "vol"),
+        (lambda s: s.update(market_every_s="often"), "market_every_s"),
     ],
 )
 def test_devnet_step_on_a_devnet_file_with_a_bad_session_is_one_line(
