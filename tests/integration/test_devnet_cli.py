@@ -250,6 +250,8 @@ def test_devnet_step_refuses_a_devnet_that_takes_its_own_market_steps(tmp_path: 
         if up.poll() is None:
             up.kill()
             up.wait()
+        for pid in _anvils_on(port):  # by PID, so a failing run leaves nothing behind either
+            os.kill(pid, signal.SIGTERM)
     assert step.returncode == 1, step.stdout
     assert step.stdout == ""
     assert step.stderr.strip().splitlines() == [
