@@ -45,7 +45,7 @@ from web3.exceptions import Web3Exception
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
-from keeper.locations import check_writable
+from keeper.locations import check_writable, read_utf8
 
 if TYPE_CHECKING:
     from keeper.devnet.market import Market, StepRecord
@@ -310,7 +310,7 @@ def read_session(addresses_path: Path) -> dict[str, Any]:
             without the seed, step or step length as integers.
     """
     try:
-        raw = json.loads(addresses_path.read_text())
+        raw = json.loads(read_utf8(addresses_path, "addresses file"))
     except FileNotFoundError:
         raise ConfigError(
             f"{addresses_path} does not exist: start a devnet with `keeper devnet up`"

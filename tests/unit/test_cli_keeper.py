@@ -390,23 +390,26 @@ def test_a_demo_that_fails_to_start_leaves_another_addresses_file_alone(
 
 #: What a Windows editor or PowerShell's ``>`` often writes: UTF-16 with its byte-order mark.
 UTF16 = '{"vaults": []}\n'.encode("utf-16")
+ADDRESSES_NOT_UTF8 = "addresses file bad.json is not UTF-8 text"
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["check", "--addresses", "bad.json"], "addresses file bad.json is not UTF-8 text"),
-        (["web", "--addresses", "bad.json"], "addresses file bad.json is not UTF-8 text"),
+        (["check", "--addresses", "bad.json"], ADDRESSES_NOT_UTF8),
+        (["web", "--addresses", "bad.json"], ADDRESSES_NOT_UTF8),
+        (["devnet", "step", "--addresses", "bad.json"], ADDRESSES_NOT_UTF8),
         (["check", "--env-file", "bad.json"], "dotenv file bad.json is not UTF-8 text"),
         (["status", "--env-file", "bad.json"], "dotenv file bad.json is not UTF-8 text"),
     ],
-    ids=["check-addresses", "web-addresses", "check-env", "status-env"],
+    ids=["check-addresses", "web-addresses", "devnet-step", "check-env", "status-env"],
 )
 def test_a_file_that_is_not_utf8_is_one_line_naming_it(
     args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "bad.json").write_bytes(UTF16)
-    extra = [] if "--env-file" in args or args[0] == "web" else ["--env-file", os.devnull]
+    own_env = "--env-file" in args or args[0] in ("web", "devnet")
+    extra = [] if own_env else ["--env-file", os.devnull]
     assert main([*args, *extra]) == 1
     assert one_error_line(capsys) == (
         f"keeper: error: {message} (byte 0xff at offset 0): save it as UTF-8"
