@@ -159,6 +159,8 @@ _ENV_CONFIG = SettingsConfigDict(
     env_prefix="KEEPER_",
     env_file=".env",
     env_file_encoding="utf-8",
+    # inf passes every bound (gt=0, ge=0): no setting means "forever" or "unbounded" by it.
+    allow_inf_nan=False,
     extra="ignore",
     env_ignore_empty=True,
     validate_default=True,

@@ -385,3 +385,19 @@ def test_a_malformed_chain_id_guard_is_refused_even_when_the_file_gives_one(
     f.write_text(json.dumps({"chain_id": 31337, "lens": VAULT_A}))
     with pytest.raises(ConfigError, match=r"^KEEPER_CHAIN_ID 'abc' is not a number"):
         load_settings(env_file=None, addresses=f)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["KEEPER_POLL_INTERVAL_S", "KEEPER_RPC_TIMEOUT_S", "KEEPER_IMPACT_COEF", "KEEPER_ETH_USD"],
+)
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "Infinity"])
+def test_a_float_setting_that_is_not_finite_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # inf passed every bound: a poll interval of inf never woke the loop (or overflowed the
+    # wait), a timeout of inf hung a read, an impact of inf made every cost inf.
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == f"{name}: Input should be a finite number"
