@@ -323,6 +323,7 @@ class Settings(CycleConfig, _KeeperEnv):
     def _check_rpc(cls, value: str) -> str:
         for url in _split_urls(value):
             _check_scheme(url)
+        _check_distinct(_split_urls(value))
         return value
 
     @field_validator("rpc_urls", mode="before")
@@ -337,6 +338,7 @@ class Settings(CycleConfig, _KeeperEnv):
     def _check_rpc_urls(cls, value: list[str]) -> list[str]:
         for url in value:
             _check_scheme(url)
+        _check_distinct(value)
         return value
 
     @field_validator("send_rpc_url")
@@ -404,6 +406,18 @@ class Settings(CycleConfig, _KeeperEnv):
 
 def _split_urls(value: str) -> list[str]:
     return [u.strip() for u in value.split(",") if u.strip()]
+
+
+def _check_distinct(urls: list[str]) -> None:
+    """Refuse an endpoint listed twice (health, failover and hedged reads would count it twice).
+
+    The message names positions, not URLs: a URL may carry an API key.
+    """
+    seen: dict[str, int] = {}
+    for i, url in enumerate(urls, start=1):
+        first = seen.setdefault(url.rstrip("/"), i)
+        if first != i:
+            raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
 
 
 def _check_scheme(url: str) -> None:

@@ -401,3 +401,20 @@ def test_a_float_setting_that_is_not_finite_is_one_line(
     with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
     assert str(info.value) == f"{name}: Input should be a finite number"
+
+
+def test_an_rpc_endpoint_listed_twice_is_refused_without_echoing_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Health, failover and the hedged second read would treat one node as two.
+    monkeypatch.setenv(
+        "KEEPER_RPC_URLS", "https://rpc.example/v3/KEY, http://b:2, https://rpc.example/v3/KEY"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_RPC_URLS: endpoint 3 is listed twice (it is endpoint 1)"
+    monkeypatch.delenv("KEEPER_RPC_URLS")
+    monkeypatch.setenv("KEEPER_RPC_URL", "http://a:1,http://a:1")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == "KEEPER_RPC_URL: endpoint 2 is listed twice (it is endpoint 1)"
