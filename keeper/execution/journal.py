@@ -181,6 +181,8 @@ class Journal:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         if self.path != ":memory:":
+            if Path(self.path).is_dir():
+                raise ConfigError(f"journal {path} is a directory, not a journal file")
             try:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:

@@ -226,3 +226,10 @@ def test_a_journal_claimed_by_another_keeper_process_is_refused(tmp_path: Path) 
     journal.close()
     Journal(path).claim()  # closed: released
     Journal(":memory:").claim()  # nothing on disk to share
+
+
+def test_a_journal_path_that_is_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    # As `keeper status` says it, not SQLite's "unable to open database file".
+    with pytest.raises(ConfigError) as info:
+        Journal(tmp_path)
+    assert str(info.value) == f"journal {tmp_path} is a directory, not a journal file"
