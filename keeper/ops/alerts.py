@@ -31,6 +31,11 @@ KINDS = (
 class Alerter:
     """POSTs ``{"kind", "message", ...}`` JSON to a webhook; repeats of one key are throttled.
 
+    The POST runs in the keeper's cycle, so a webhook that fails (a timeout costs ``timeout_s``)
+    is left alone for a back-off (60 s, doubling to 15 min while it keeps failing): alerts in
+    that time are logged only, and neither throttled nor recorded, so they are sent once it
+    answers again. A ``halt`` is always tried: it is the keeper's last word.
+
     A keeper runs for months and keys alerts by transaction hashes and nonces too, so the
     throttle table drops keys whose interval has passed once it grows past 256 (then past twice
     what it kept), and :attr:`sent` keeps only the last :attr:`SENT_KEPT` to
@@ -48,6 +53,8 @@ class Alerter:
     SENT_KEPT = 1_000
     #: Size of the throttle table at which keys past their interval are first dropped.
     PRUNE_AT = 256
+    #: Seconds a failing webhook is left alone after its first failure, and at most.
+    BACKOFF_S = (60.0, 900.0)
 
     def __init__(
         self,
@@ -65,6 +72,8 @@ class Alerter:
         self._clock = clock
         self._last: dict[tuple[str, str], float] = {}
         self._prune_at = self.PRUNE_AT
+        self._failures = 0  # POSTs failed in a row
+        self._resume_at = 0.0  # no POST before this time (a failing webhook's back-off)
         #: The alerts not throttled, oldest first (the last ones: see the class docstring).
         self.sent: list[dict[str, Any]] = []
 
@@ -79,6 +88,8 @@ class Alerter:
         last = self._last.get((kind, key))
         if last is not None and now - last < self.min_interval_s:
             return False
+        if self._url and kind != "halt" and now < self._resume_at:
+            return False  # the webhook is failing: logged above, sent once it is back
         self._last[(kind, key)] = now
         if len(self._last) > self._prune_at:
             self._last = {k: t for k, t in self._last.items() if now - t < self.min_interval_s}
@@ -93,7 +104,16 @@ class Alerter:
             resp = self._session.post(self._url, json=payload, timeout=self.timeout_s)
             resp.raise_for_status()
         except requests.RequestException as exc:
+            first, most = self.BACKOFF_S
+            wait = min(first * 2**self._failures, most)
+            self._failures += 1
+            self._resume_at = now + wait
             # The URL may carry a token: name the error type only.
-            logger.warning("alert webhook failed: %s", type(exc).__name__)
+            logger.warning(
+                "alert webhook failed: %s; alerts are only logged for the next %.0f s",
+                type(exc).__name__,
+                wait,
+            )
             return False
+        self._failures = 0
         return True

@@ -236,3 +236,44 @@ def test_a_busy_metrics_port_is_one_config_line_before_the_loop(
             f"KEEPER_METRICS_PORT {port}: cannot listen on 127.0.0.1:{port}: Address already in use"
         )
     assert ran == []
+
+
+class HangingSession:
+    """A webhook that times out on every POST (each would cost the keeper ``timeout_s``)."""
+
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        self.down = True
+
+    def post(self, url: str, json: dict[str, Any], timeout: float) -> Any:
+        self.posts.append(json)
+        if self.down:
+            raise requests.Timeout("read timed out")
+
+        class R:
+            def raise_for_status(self) -> None:
+                return None
+
+        return R()
+
+
+def test_a_dead_webhook_costs_the_cycle_one_timeout_not_one_per_alert() -> None:
+    # 100 vaults go stale at once: each alert POSTed in turn would block the cycle 100 x 5 s.
+    now = [0.0]
+    s = HangingSession()
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    for i in range(100):
+        a.alert("stale_oracle", f"vault {i} stale", key=f"v{i}")
+    assert len(s.posts) == 1
+    # a halt is always tried: it is the last word before the keeper exits
+    assert not a.alert("halt", "breaker tripped")
+    assert len(s.posts) == 2
+    # after the back-off (60 s, doubled by the halt's failure) the webhook is tried again, and
+    # the alerts held back are sent then
+    now[0] += 119
+    assert not a.alert("stale_oracle", "vault 7 stale", key="v7")
+    assert len(s.posts) == 2
+    now[0] += 1
+    s.down = False
+    assert a.alert("stale_oracle", "vault 7 stale", key="v7")
+    assert s.posts[-1]["message"] == "vault 7 stale"
