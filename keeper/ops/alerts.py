@@ -33,8 +33,8 @@ class Alerter:
 
     The POST runs in the keeper's cycle, so a webhook that fails (a timeout costs ``timeout_s``)
     is left alone for a back-off (60 s, doubling to 15 min while it keeps failing): alerts in
-    that time are logged only, and neither throttled nor recorded, so they are sent once it
-    answers again. A ``halt`` is always tried: it is the keeper's last word.
+    that time are logged only, and neither throttled nor recorded, so one that recurs after the
+    back-off is sent then. A ``halt`` is always tried: it is the keeper's last word.
 
     A keeper runs for months and keys alerts by transaction hashes and nonces too, so the
     throttle table drops keys whose interval has passed once it grows past 256 (then past twice
