@@ -107,9 +107,10 @@ abstract contract OptionBook is
     // ------------------------------------------------------------------ desk and holders
 
     /// @inheritdoc IOptionVault
-    /// @dev The checks run in {RebalanceRules-writeTerms}; this pulls the premium, measures what
-    ///      arrived (a fee-on-transfer token delivers less) and checks that against the model
-    ///      floor and the collateral rule, then records the series and mints the claims.
+    /// @dev The checks run in {RebalanceRules-writeTerms}; this records the series, pulls the
+    ///      premium, measures what arrived (a fee-on-transfer token delivers less) and checks
+    ///      that against the model floor and the collateral rule (the queue's reserve at the NAV
+    ///      after the write), then mints the claims.
     function writeOption(Quote calldata q, uint256 premium, bytes calldata signature)
         external
         onlyRole(DESK_ROLE)
@@ -129,10 +130,11 @@ abstract contract OptionBook is
             (i0, i1) = _withId(i0, i1, open, SafeCast.toUint32(id)); // a new last field
             _storeOpenIds(i0, i1, open + 1);
         }
-        uint256 received = _collectPremium(q.buyer, premium, minPremium, lock);
-
+        // Stored before the premium is collected: the queue's reserve is checked at the NAV
+        // after the write ({_collectPremium}).
         _series[id] = [w0, w1];
         _openByKey[key] = id;
+        uint256 received = _collectPremium(q.buyer, premium, minPremium, lock);
         _bookChanged();
         _emitWritten(id, q, received);
         // Mint last: the ERC-1155 receiver hook runs on final state.
@@ -324,11 +326,15 @@ abstract contract OptionBook is
         }
         uint256 locked = _locked + lock;
         uint256 available = _quoteBalance + received;
-        // Queued redemptions' assets are not collateral for new business ({_queueDemand}).
-        uint256 required = locked + _settledUnpaid + _queueDemand();
-        if (required > available) revert OptionVaultInsufficientCollateral(required, available);
         _locked = SafeCast.toUint96(locked);
         _quoteBalance = SafeCast.toUint128(available);
+        // Queued redemptions' assets are not collateral for new business ({_queueDemand}). The
+        // reserve is read after the premium and the series are booked: the premium's markup
+        // over model value raises the NAV, and with it the queued shares' value. Read before
+        // (until 2026-12-04), it missed the markup, and a write could pass that left the queue
+        // unable to fill in full.
+        uint256 required = locked + _settledUnpaid + _queueDemand();
+        if (required > available) revert OptionVaultInsufficientCollateral(required, available);
     }
 
     function _emitWritten(uint256 id, Quote calldata q, uint256 premium) private {
