@@ -227,6 +227,30 @@ class Sender:
         """The nonce for a new transaction: past the chain's pending nonce and the journal's."""
         return self._next_nonce_after(self.chain_nonce("pending"))
 
+    #: Reads of the pending nonce before a send gives up on a node that is behind.
+    NONCE_READS = 3
+
+    def _fresh_nonce_and_base_fee(self) -> tuple[int, Wei]:
+        """The next nonce (:meth:`_next_nonce_after`) and the base fee, in one round trip.
+
+        An answer behind the journal's settled nonces came from a node that lags (a failover
+        endpoint the read fell over to): it is asked again, up to :data:`NONCE_READS` times a
+        little apart, so the next answer can come from a node that has caught up.
+
+        Raises:
+            RpcUnavailableError: Every answer was behind (transient; nothing signed).
+        """
+        for attempt in range(1, self.NONCE_READS + 1):
+            chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
+            try:
+                return self._next_nonce_after(chain), base
+            except RpcUnavailableError:
+                if attempt == self.NONCE_READS:
+                    raise
+                logger.info("pending nonce %d is behind the journal: asking again", chain)
+                self._sleep(0.2 * attempt)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     def _next_nonce_after(self, chain_pending: int) -> int:
         """Past ``chain_pending`` (the node's ``pending`` count) and every journaled nonce.
 
@@ -348,8 +372,8 @@ class Sender:
         Raises:
             FeeCapError: The base fee is above the cap.
         """
-        nonce = self.next_nonce()
-        fees = initial_fees(self._base_fee(), self.tip, self.caps)
+        nonce, base = self._fresh_nonce_and_base_fee()
+        fees = initial_fees(base, self.tip, self.caps)
         return self._journal_signed(intent_id, to, data, gas, fees, nonce, l1_fee)
 
     def submit_new(
@@ -376,8 +400,7 @@ class Sender:
                 the journal: later polls broadcast it again at its nonce), or the journal cannot
                 be written (nothing journaled, nothing sent).
         """
-        chain, base = pending_nonce_and_base_fee(self.w3, self.address)  # one round trip
-        nonce = self._next_nonce_after(chain)
+        nonce, base = self._fresh_nonce_and_base_fee()
         fees = initial_fees(base, self.tip, self.caps)
         record = self._journal_signed(
             NewIntent(tuple(vaults), block, note),

@@ -270,3 +270,50 @@ def test_no_new_transaction_at_a_nonce_the_journal_saw_mined(
         sender_module, "pending_nonce_and_base_fee", lambda w3, address: (6, Wei(10**9))
     )
     assert s.submit_new([TARGET], 11, TARGET, b"\x01", 100_000).nonce == 6
+
+
+def test_a_behind_nonce_answer_is_asked_again_before_the_cycle_gives_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the harsh chaos section about one cycle in fifteen failed on this guard alone: the read
+    # had failed over to the node 3 blocks behind. Asked again, the next answer is usually the
+    # healthy node's: the batch goes in this cycle, at the right nonce, and nothing twice.
+    s, eth = make_sender(tmp_path, monkeypatch)
+    intent = s.journal.open_intent([TARGET], 1)
+    old = s.journal.record_signed(
+        intent_id=intent,
+        account=s.address,
+        nonce=5,
+        tx_hash="0x" + "55" * 32,
+        raw_tx="0x02",
+        max_fee=Wei(10**9),
+        priority_fee=Wei(10**6),
+        gas=100_000,
+    )
+    s.journal.mark(old.tx_hash, TxStatus.SENT, sent_block=9)
+    s.journal.mark(old.tx_hash, TxStatus.MINED, mined_block=10, mined_block_hash="0x" + "ab" * 32)
+    answers = [5, 5, 6]
+    asked: list[int] = []
+
+    def read(w3: Any, address: str) -> tuple[int, Wei]:
+        asked.append(answers[len(asked)])
+        return asked[-1], Wei(10**9)
+
+    monkeypatch.setattr(sender_module, "pending_nonce_and_base_fee", read)
+    assert s.submit_new([TARGET], 11, TARGET, b"\x01", 100_000).nonce == 6
+    assert asked == [5, 5, 6]
+    assert len(eth.sent) == 1
+    # a node that stays behind still fails the cycle as transient, nothing signed
+    answers[:] = [6, 6, 6, 6, 6]
+    asked.clear()
+    s.journal.mark(
+        s.journal.versions(s.address, 6)[0].tx_hash,
+        TxStatus.MINED,
+        mined_block=11,
+        mined_block_hash="0x" + "cd" * 32,
+    )
+    with pytest.raises(KeeperError) as caught:
+        s.submit_new([TARGET], 12, TARGET, b"\x01", 100_000)
+    assert is_transient(caught.value)
+    assert len(asked) == 3
+    assert len(eth.sent) == 1
