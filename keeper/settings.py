@@ -321,9 +321,7 @@ class Settings(CycleConfig, _KeeperEnv):
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
-        for url in _split_urls(value):
-            _check_scheme(url)
-        _check_distinct(_split_urls(value))
+        _check_urls(_split_urls(value))
         return value
 
     @field_validator("rpc_urls", mode="before")
@@ -336,9 +334,7 @@ class Settings(CycleConfig, _KeeperEnv):
     @field_validator("rpc_urls")
     @classmethod
     def _check_rpc_urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            _check_scheme(url)
-        _check_distinct(value)
+        _check_urls(value)
         return value
 
     @field_validator("send_rpc_url")
@@ -408,13 +404,15 @@ def _split_urls(value: str) -> list[str]:
     return [u.strip() for u in value.split(",") if u.strip()]
 
 
-def _check_distinct(urls: list[str]) -> None:
-    """Refuse an endpoint listed twice (health, failover and hedged reads would count it twice).
+def _check_urls(urls: list[str]) -> None:
+    """Refuse an RPC URL of another scheme, and an endpoint listed twice.
 
-    The message names positions, not URLs: a URL may carry an API key.
+    Health, failover and hedged reads would count an endpoint listed twice as two. The message
+    names positions, not URLs: a URL may carry an API key.
     """
     seen: dict[str, int] = {}
     for i, url in enumerate(urls, start=1):
+        _check_scheme(url)
         first = seen.setdefault(url.rstrip("/"), i)
         if first != i:
             raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
