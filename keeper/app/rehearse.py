@@ -46,14 +46,13 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
-from keeper.app.wiring import build_keeper, require_lens
+from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url, scrub_url
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
-from keeper.strategy.policies import parse_policy
 
 logger = logging.getLogger(__name__)
 
@@ -407,9 +406,7 @@ def rehearse(
     """
     if settings.batcher is None:
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
-    # What the cycle needs from the settings alone is checked before any fork is made.
-    require_lens(settings)
-    parse_policy(settings.policy)
+    check_offline(settings)  # before any fork is made
     started = time.monotonic()
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
     _check_reachable(fork_url, block)

@@ -96,9 +96,7 @@ def connect_keeper(
         ChainError: The RPC cannot be reached or is on another chain.
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
-    # Configuration errors are reported before any network access.
-    require_lens(settings)
-    parse_policy(settings.policy)
+    check_offline(settings)
     w3 = connect(
         settings.rpc_urls,
         expected_chain_id=settings.chain_id,
@@ -136,6 +134,16 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     return startup_step(
         "checking the vaults", lambda: validate_vaults(w3, vaults, attempts=settings.rpc_retries)
     )
+
+
+def check_offline(settings: Settings) -> None:
+    """What a cycle needs of the settings that can be checked before any network access.
+
+    Raises:
+        ConfigError: No lens configured, or a malformed policy.
+    """
+    require_lens(settings)
+    parse_policy(settings.policy)
 
 
 def require_lens(settings: Settings) -> str:
