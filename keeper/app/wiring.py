@@ -142,11 +142,11 @@ def check_offline(settings: Settings) -> None:
     Raises:
         ConfigError: No lens configured, or a malformed policy.
     """
-    require_lens(settings)
+    _require_lens(settings)
     parse_policy(settings.policy)
 
 
-def require_lens(settings: Settings) -> str:
+def _require_lens(settings: Settings) -> str:
     """The lens address.
 
     Raises:
@@ -193,7 +193,7 @@ def build_keeper(
     Raises:
         ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore.
     """
-    lens = require_lens(settings)
+    lens = _require_lens(settings)
     if dry_run:
         signer = None
     elif signer is None:
