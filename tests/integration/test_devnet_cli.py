@@ -60,6 +60,18 @@ def _start_up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def _reap(up: subprocess.Popen[str], port: int | None = None) -> None:
+    """Kill ``devnet up`` if it still runs, and stop any anvil on ``port``, each by PID.
+
+    So a failing test leaves nothing running: the anvil is in its own session, beyond ``kill``.
+    """
+    if up.poll() is None:
+        up.kill()
+        up.wait()
+    for pid in _anvils_on(port) if port is not None else []:
+        os.kill(pid, signal.SIGTERM)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split()[2]
@@ -116,9 +128,7 @@ def test_devnet_up_prints_what_to_use_steps_and_stops_on_ctrl_c(tmp_path: Path) 
         os.killpg(up.pid, signal.SIGINT)
         _out, err = up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        _reap(up)
     assert up.returncode == 0, err
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1] == f"devnet stopped; removed {addresses}"
@@ -150,11 +160,7 @@ def test_a_stop_while_the_stack_deploys_ends_devnet_up_at_once(
             up.send_signal(signum)
         out, err = up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
-        for pid in _anvils_on(port):  # by PID, so a failing run leaves nothing behind either
-            os.kill(pid, signal.SIGTERM)
+        _reap(up, port)
     assert up.returncode == 130, err
     assert "devnet ready" not in out
     assert "Traceback" not in err
@@ -214,9 +220,7 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
         os.killpg(up.pid, signal.SIGINT)
         out, err = up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
+        _reap(up)
     assert up.returncode == 0, err
     assert out.strip() == ""  # nothing after the ready line: the rest went to stderr
     assert "anvil is up at" in err
@@ -247,11 +251,7 @@ def test_devnet_step_refuses_a_devnet_that_takes_its_own_market_steps(tmp_path: 
         os.killpg(up.pid, signal.SIGINT)
         up.communicate(timeout=60)
     finally:
-        if up.poll() is None:
-            up.kill()
-            up.wait()
-        for pid in _anvils_on(port):  # by PID, so a failing run leaves nothing behind either
-            os.kill(pid, signal.SIGTERM)
+        _reap(up, port)
     assert step.returncode == 1, step.stdout
     assert step.stdout == ""
     assert step.stderr.strip().splitlines() == [

@@ -232,16 +232,8 @@ def test_no_cycle_runs_on_a_head_below_a_block_that_holds_our_mined_tx() -> None
     assert seen == [8, 10]
 
 
-def test_no_new_transaction_at_a_nonce_the_journal_saw_mined(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Seen in the harsh section: nonce 5 was mined (reverted: a lone vault refused); the next
-    # cycle's pending nonce came from a node that had not seen that block and said 5 again. A new
-    # batch was signed at nonce 5, refused as "nonce too low", and its wait found nonce 5's old
-    # receipt: the new intent was booked with the old reverted transaction (a failed cycle, 3 in
-    # a row, toward the breaker) and stayed open for good. A nonce below our own receipts is a
-    # node that is behind: nothing is signed, and the cycle fails as a transient fault.
-    s, eth = make_sender(tmp_path, monkeypatch)
+def settled_at_nonce_5(s: Sender, status: TxStatus) -> None:
+    """Journal a transaction of ours at nonce 5, sent at block 9 and ended ``status`` at 10."""
     intent = s.journal.open_intent([TARGET], 1)
     old = s.journal.record_signed(
         intent_id=intent,
@@ -254,9 +246,20 @@ def test_no_new_transaction_at_a_nonce_the_journal_saw_mined(
         gas=100_000,
     )
     s.journal.mark(old.tx_hash, TxStatus.SENT, sent_block=9)
-    s.journal.mark(
-        old.tx_hash, TxStatus.REVERTED, mined_block=10, mined_block_hash="0x" + "ab" * 32
-    )
+    s.journal.mark(old.tx_hash, status, mined_block=10, mined_block_hash="0x" + "ab" * 32)
+
+
+def test_no_new_transaction_at_a_nonce_the_journal_saw_mined(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Seen in the harsh section: nonce 5 was mined (reverted: a lone vault refused); the next
+    # cycle's pending nonce came from a node that had not seen that block and said 5 again. A new
+    # batch was signed at nonce 5, refused as "nonce too low", and its wait found nonce 5's old
+    # receipt: the new intent was booked with the old reverted transaction (a failed cycle, 3 in
+    # a row, toward the breaker) and stayed open for good. A nonce below our own receipts is a
+    # node that is behind: nothing is signed, and the cycle fails as a transient fault.
+    s, eth = make_sender(tmp_path, monkeypatch)
+    settled_at_nonce_5(s, TxStatus.REVERTED)
     monkeypatch.setattr(
         sender_module, "pending_nonce_and_base_fee", lambda w3, address: (5, Wei(10**9))
     )
@@ -279,19 +282,7 @@ def test_a_behind_nonce_answer_is_asked_again_before_the_cycle_gives_up(
     # had failed over to the node 3 blocks behind. Asked again, the next answer is usually the
     # healthy node's: the batch goes in this cycle, at the right nonce, and nothing twice.
     s, eth = make_sender(tmp_path, monkeypatch)
-    intent = s.journal.open_intent([TARGET], 1)
-    old = s.journal.record_signed(
-        intent_id=intent,
-        account=s.address,
-        nonce=5,
-        tx_hash="0x" + "55" * 32,
-        raw_tx="0x02",
-        max_fee=Wei(10**9),
-        priority_fee=Wei(10**6),
-        gas=100_000,
-    )
-    s.journal.mark(old.tx_hash, TxStatus.SENT, sent_block=9)
-    s.journal.mark(old.tx_hash, TxStatus.MINED, mined_block=10, mined_block_hash="0x" + "ab" * 32)
+    settled_at_nonce_5(s, TxStatus.MINED)
     answers = [5, 5, 6]
     asked: list[int] = []
 
