@@ -77,13 +77,17 @@ def test_formatter_includes_exception() -> None:
 
 
 class FakeSession:
-    def __init__(self, fail: bool = False) -> None:
+    """A webhook: ``posts`` it received; ``tried`` every POST, ``fail`` ones raising that."""
+
+    def __init__(self, fail: bool | requests.RequestException = False) -> None:
         self.fail = fail
         self.posts: list[dict[str, Any]] = []
+        self.tried: list[dict[str, Any]] = []
 
     def post(self, url: str, json: dict[str, Any], timeout: float) -> Any:
+        self.tried.append(json)
         if self.fail:
-            raise requests.ConnectionError("refused")
+            raise self.fail if self.fail is not True else requests.ConnectionError("refused")
         self.posts.append(json)
 
         class R:
@@ -238,42 +242,24 @@ def test_a_busy_metrics_port_is_one_config_line_before_the_loop(
     assert ran == []
 
 
-class HangingSession:
-    """A webhook that times out on every POST (each would cost the keeper ``timeout_s``)."""
-
-    def __init__(self) -> None:
-        self.posts: list[dict[str, Any]] = []
-        self.down = True
-
-    def post(self, url: str, json: dict[str, Any], timeout: float) -> Any:
-        self.posts.append(json)
-        if self.down:
-            raise requests.Timeout("read timed out")
-
-        class R:
-            def raise_for_status(self) -> None:
-                return None
-
-        return R()
-
-
 def test_a_dead_webhook_costs_the_cycle_one_timeout_not_one_per_alert() -> None:
     # 100 vaults go stale at once: each alert POSTed in turn would block the cycle 100 x 5 s.
     now = [0.0]
-    s = HangingSession()
+    s = FakeSession(fail=requests.Timeout("read timed out"))  # each try costs timeout_s
     a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
     for i in range(100):
         a.alert("stale_oracle", f"vault {i} stale", key=f"v{i}")
-    assert len(s.posts) == 1
+    assert len(s.tried) == 1
     # a halt is always tried: it is the last word before the keeper exits
     assert not a.alert("halt", "breaker tripped")
-    assert len(s.posts) == 2
+    assert len(s.tried) == 2
     # after the back-off (60 s, doubled by the halt's failure) the webhook is tried again, and
-    # the alerts held back are sent then
+    # an alert that recurs is sent then
     now[0] += 119
     assert not a.alert("stale_oracle", "vault 7 stale", key="v7")
-    assert len(s.posts) == 2
+    assert len(s.tried) == 2
     now[0] += 1
-    s.down = False
+    s.fail = False
     assert a.alert("stale_oracle", "vault 7 stale", key="v7")
+    assert s.posts == [s.tried[-1]]
     assert s.posts[-1]["message"] == "vault 7 stale"
