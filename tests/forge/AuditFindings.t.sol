@@ -17,9 +17,7 @@ contract AuditFindingsVaultTest is VaultTestBase {
 
     function setUp() public override {
         super.setUp();
-        queue = new RedemptionQueue(vault);
-        vm.prank(admin);
-        vault.setRedemptionQueue(address(queue));
+        queue = _installQueue();
     }
 
     function _request(address who, uint256 shares) internal {

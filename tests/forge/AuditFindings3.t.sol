@@ -209,9 +209,7 @@ contract AuditFindings3SettleQueueTest is VaultTestBase {
 
     function setUp() public override {
         super.setUp();
-        queue = new RedemptionQueue(vault);
-        vm.prank(admin);
-        vault.setRedemptionQueue(address(queue));
+        queue = _installQueue();
     }
 
     function _request(address who, uint256 shares) internal {

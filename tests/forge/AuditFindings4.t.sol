@@ -11,9 +11,7 @@ contract AuditFindings4Test is VaultTestBase {
 
     function setUp() public override {
         super.setUp();
-        queue = new RedemptionQueue(vault);
-        vm.prank(admin);
-        vault.setRedemptionQueue(address(queue));
+        queue = _installQueue();
         _deposit(alice, 60_000e6);
         _deposit(bob, 40_000e6);
         // Locks 90,000 of the 100,000 (+ premium): a 1,000-wide call spread on 90 ETH.

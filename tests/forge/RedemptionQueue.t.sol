@@ -20,9 +20,7 @@ contract RedemptionQueueTest is VaultTestBase {
 
     function setUp() public override {
         super.setUp();
-        queue = new RedemptionQueue(vault);
-        vm.prank(admin);
-        vault.setRedemptionQueue(address(queue));
+        queue = _installQueue();
         _deposit(alice, 60_000e6);
         _deposit(bob, 40_000e6);
         expiry = uint64(block.timestamp + 7 days);

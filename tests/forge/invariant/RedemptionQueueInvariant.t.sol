@@ -13,9 +13,7 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
 
     function setUp() public override {
         super.setUp();
-        queue = new RedemptionQueue(vault);
-        vm.prank(admin);
-        vault.setRedemptionQueue(address(queue));
+        queue = _installQueue();
         handler = new RedemptionQueueHandler(vault, queue, usdc, feed, venue, desk);
         _deposit(alice, 100_000e6);
         targetContract(address(handler));
