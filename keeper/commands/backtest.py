@@ -7,6 +7,7 @@ import json
 import math
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -106,14 +107,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="GIB",
         help="refuse a run estimated to need more (default: half the available memory)",
     )
-    m.add_argument("--csv", type=Path, help="historical oracle rounds: timestamp,price")
     m.add_argument(
-        "--jump-intensity", type=float, default=0.0, help="Merton jumps per year (default 0)"
+        "--csv", type=Path, help="with --model historical: oracle rounds, timestamp,price"
     )
     m.add_argument(
-        "--jump-mean", type=float, default=-0.05, help="Merton mean log jump (default -0.05)"
+        "--jump-intensity", type=float, help="with --model merton: jumps per year (default 0)"
     )
-    m.add_argument("--jump-std", type=float, default=0.1, help="Merton log-jump std (default 0.1)")
+    m.add_argument(
+        "--jump-mean", type=float, help="with --model merton: mean log jump (default -0.05)"
+    )
+    m.add_argument("--jump-std", type=float, help="with --model merton: log-jump std (default 0.1)")
     m.add_argument(
         "--forecast",
         choices=("model", "ewma"),
@@ -121,7 +124,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="vol the policies see: the pricing vol, or each path's EWMA forecast",
     )
     m.add_argument(
-        "--ewma-lambda", type=float, default=0.94, help="EWMA decay per step (default 0.94)"
+        "--ewma-lambda", type=float, help="with --forecast ewma: EWMA decay per step (default 0.94)"
     )
     o = p.add_argument_group("position")
     o.add_argument("--strike", type=float, default=3000.0, help="strike, USD (default 3000)")
@@ -230,8 +233,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument("--frontier", action="store_true", help="sweep each family's parameter")
     out.add_argument(
         "--families",
-        default=",".join(POLICIES),
-        help="families to sweep with --frontier (comma list)",
+        help="families to sweep with --frontier (comma list; default: all)",
     )
     out.add_argument(
         "--vault-bands",
@@ -327,8 +329,36 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
     )
 
 
+#: Flags read only in one context, that context (when it does not hold, the flag would be
+#: ignored), and their defaults there.
+_CONTEXT_FLAGS: tuple[tuple[str, str, Callable[[argparse.Namespace], bool], object], ...] = (
+    ("csv", "--model historical", lambda a: a.model == "historical", None),
+    ("jump_intensity", "--model merton", lambda a: a.model == "merton", 0.0),
+    ("jump_mean", "--model merton", lambda a: a.model == "merton", -0.05),
+    ("jump_std", "--model merton", lambda a: a.model == "merton", 0.1),
+    ("ewma_lambda", "--forecast ewma", lambda a: a.forecast == "ewma", 0.94),
+    ("families", "--frontier", lambda a: bool(a.frontier), ",".join(POLICIES)),
+)
+
+
+def _context_flags(args: argparse.Namespace) -> None:
+    """Refuse a flag given outside its context, then fill in the defaults of those not given.
+
+    Raises:
+        ConfigError: ``--csv`` without ``--model historical``, a ``--jump-*`` flag without
+            ``--model merton``, ``--ewma-lambda`` without ``--forecast ewma`` or
+            ``--families`` without ``--frontier``: each would be ignored without a word.
+    """
+    for name, context, applies, default in _CONTEXT_FLAGS:
+        if getattr(args, name) is None:
+            setattr(args, name, default)
+        elif not applies(args):
+            raise ConfigError(f"{_flag(name)} applies only with {context}: add it or drop the flag")
+
+
 def scenario_from_args(args: argparse.Namespace) -> Scenario:
     """Validate the flags into a :class:`Scenario` (``ConfigError`` on bad input)."""
+    _context_flags(args)
     specs = args.policy or list(DEFAULT_POLICIES)
     policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())

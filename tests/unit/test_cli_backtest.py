@@ -160,6 +160,13 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--vault-band", "0"], "--vault-band must be a positive number of underlying, got 0.0"),
         (["--vault-band", "nan"], "--vault-band must be a positive number of underlying"),
         (["--vault-bands", "1"], "--vault-bands applies only with --frontier"),
+        # A flag of another model, forecast or mode would be silently ignored: refused instead.
+        (["--csv", "rounds.csv"], "--csv applies only with --model historical"),
+        (["--jump-intensity", "10"], "--jump-intensity applies only with --model merton"),
+        (["--jump-mean", "-0.1"], "--jump-mean applies only with --model merton"),
+        (["--jump-std", "0.2"], "--jump-std applies only with --model merton"),
+        (["--ewma-lambda", "0.9"], "--ewma-lambda applies only with --forecast ewma"),
+        (["--families", "time"], "--families applies only with --frontier"),
         (["--frontier", "--vault-bands", "a,1"], "--vault-bands must be a comma list of numbers"),
         (["--frontier", "--vault-bands", "1,-2"], "--vault-bands must be positive numbers"),
         (["--frontier", "--vault-bands", ","], "--vault-bands must be positive numbers"),
