@@ -460,13 +460,20 @@ class VaultClient:
         queue = self._queue("claim")
         me = signer.address
         claimable = int(queue.functions.maxRedeem(me).call())
+        asked = shares
         if shares is None:
             shares = claimable
         if shares == 0 or shares > claimable:
             pending = int(queue.functions.pendingRedeemRequest(0, me).call())
+            # Without --shares the user asked for all: "0 shares asked" would be wrong.
+            what = (
+                "nothing claimable"
+                if asked is None
+                else f"{self._s(shares)} shares asked, {self._s(claimable)} claimable"
+            )
             raise ExecutionError(
-                f"claim refused: {self._s(shares)} shares asked, {self._s(claimable)} claimable "
-                f"for {me} ({self._s(pending)} still pending a fill); nothing sent"
+                f"claim refused: {what} for {me} ({self._s(pending)} still pending a fill); "
+                "nothing sent"
             )
         report = self._report("claim", me, 0, shares)
         before = int(self.asset.functions.balanceOf(me).call())

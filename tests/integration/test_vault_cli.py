@@ -179,6 +179,22 @@ def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str
     assert "fill refused" in _one_line_error(capsys)
 
 
+def test_claim_of_all_with_nothing_claimable_says_so(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`claim` without --shares claims all: with nothing claimable, no "0 shares asked"."""
+    me = e.depositor.address
+    nonce = e.w3.eth.get_transaction_count(me)
+    assert _cli(e, "claim") == 1
+    line = _one_line_error(capsys)
+    assert line.startswith("keeper: error: claim refused: nothing claimable for " + me), line
+    assert "shares asked" not in line
+    assert "0 still pending a fill" in line
+    assert _cli(e, "claim", "--shares", "5") == 1
+    assert "claim refused: 5 shares asked, 0 claimable for" in _one_line_error(capsys)
+    assert e.w3.eth.get_transaction_count(me) == nonce
+
+
 def test_fill_discards_shares_sent_to_the_queue_without_a_request(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
