@@ -41,6 +41,31 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"cannot write {path}: permission denied")
 
 
+def check_image_path(path: Path, flag: str) -> None:
+    """Refuse a chart path that matplotlib would not write as named, before the run.
+
+    matplotlib picks the format from the suffix: without one it writes ``path.png`` instead of
+    the file named (``--plot -`` wrote ``-.png``), and an unknown one raised a ``ValueError``
+    only once the chart was drawn, after the whole run.
+
+    Raises:
+        ConfigError: ``path`` has no suffix, or one that matplotlib does not write.
+    """
+    suffix = path.suffix.lower().lstrip(".")
+    if not suffix:
+        raise ConfigError(f"{flag} {path} has no file type: name it {path.name}.png (a PNG)")
+    try:
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError:  # the chart itself will say matplotlib is missing
+        return
+    types = FigureCanvasBase.get_supported_filetypes()
+    if suffix not in types:
+        raise ConfigError(
+            f"{flag} {path}: '.{suffix}' is not an image type matplotlib writes "
+            f"({', '.join(sorted(types))})"
+        )
+
+
 def read_utf8(path: Path, what: str) -> str:
     """The text of ``path``, which must be UTF-8 (a file saved as UTF-16 is a common slip).
 

@@ -68,7 +68,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
 from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
-from keeper.locations import check_writable
+from keeper.locations import check_image_path, check_writable
 from keeper.settings import load_settings
 from keeper.strategy.policies import parse_policy
 from keeper.units import WAD
@@ -139,6 +139,8 @@ class DemoConfig:
                 raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
         if not math.isfinite(self.drift):
             raise ConfigError(f"--drift must be a finite number, got {self.drift}")
+        if self.plot_path is not None:
+            check_image_path(self.plot_path, "--plot")
         self.market()  # the market's own checks, before anything starts
         parse_policy(self.policy)  # the keeper's, too
 

@@ -16,7 +16,7 @@ from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import AGAINST, RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
-from keeper.locations import check_writable
+from keeper.locations import check_image_path, check_writable
 from keeper.strategy.costs import l2_default_costs
 from keeper.strategy.policies import DEFAULT_HORIZON_CAP_S, POLICIES, Policy, parse_policy
 from keeper.strategy.types import CostInputs
@@ -48,7 +48,8 @@ costs:
 
 output: a table on stdout, --json FILE (or '-') with bs_price, results[] and, with --frontier,
 frontier{{family: [...]}} sorted by cost; --plot FILE.png draws error std against trading cost.
-Missing parent directories of --json and --plot are created, and both are checked before the run.
+Missing parent directories of --json and --plot are created, and both are checked before the run
+(--plot's suffix picks the image type, .png, .svg, .pdf, ...: a missing or unknown one is refused).
 
 example (Hull's delta-hedging table, rebalancing every week):
   keeper backtest --spot 49 --strike 50 --rate 0.05 --vol 0.2 --drift 0.13 \\
@@ -545,6 +546,8 @@ def run(args: argparse.Namespace) -> int:
     for path in (None if args.json_out in (None, "-") else Path(args.json_out), args.plot):
         if path is not None:
             check_writable(path)
+    if args.plot is not None:
+        check_image_path(args.plot, "--plot")
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
     try:

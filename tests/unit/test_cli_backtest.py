@@ -401,6 +401,31 @@ def test_an_unwritable_output_is_refused_before_the_run(
     assert "\n" not in err
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        # matplotlib refused it only after the run, with a traceback
+        ("bt.foo", "bt.foo: '.foo' is not an image type"),
+        # matplotlib would have written bt.png (or -.png), not the file named
+        ("bt", "bt has no file type: name it bt.png"),
+        ("-", "- has no file type: name it -.png"),
+    ],
+)
+def test_a_plot_matplotlib_cannot_write_as_named_is_refused_before_the_run(
+    name: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    target = name if name == "-" else str(tmp_path / name)
+    assert main([*SMALL, "--plot", target]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before the run: no table was printed
+    err = captured.err.strip()
+    assert err.startswith("keeper: error: --plot ")
+    assert message in err
+    assert "\n" not in err
+    assert list(tmp_path.iterdir()) == []
+    assert not Path("-.png").exists()
+
+
 def test_an_output_the_user_cannot_write_is_refused_before_the_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -235,6 +235,15 @@ def test_status_offers_and_validates_only_what_it_uses(
         ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
         ("--drift", "inf", "--drift must be a finite number, got inf"),
         ("--policy", "band:width=wide", "policy 'band:width=wide': width='wide' is not a number"),
+        # matplotlib refused it only after the whole run, with a traceback
+        (
+            "--plot",
+            "chart.foo",
+            "--plot chart.foo: '.foo' is not an image type matplotlib writes (avif, eps, gif, "
+            "jpeg, jpg, pdf, pgf, png, ps, raw, rgba, svg, svgz, tif, tiff, webp)",
+        ),
+        # matplotlib would have written chart.png, not the file named
+        ("--plot", "chart", "--plot chart has no file type: name it chart.png (a PNG)"),
     ],
 )
 def test_demo_errors_name_the_flag(
