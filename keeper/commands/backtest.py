@@ -257,7 +257,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-#: The cost flags' destinations (each must be finite and >= 0; read only with ``--costs l2``).
+#: The cost flags' destinations (each must be finite and >= 0, the ETH price > 0; read only with
+#: ``--costs l2``).
 _COST_FLAGS = (
     "gas_fixed",
     "gas_per_vault",
@@ -310,6 +311,8 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])
         v = getattr(args, name)
+        if name == "eth_usd" and not (math.isfinite(v) and v > 0):  # a price: 0 zeroes all gas
+            raise ConfigError(f"{_flag(name)} must be a finite number > 0, got {v}")
         if not (math.isfinite(v) and v >= 0):
             raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {v}")
     base = l2_default_costs(args.eth_usd)
