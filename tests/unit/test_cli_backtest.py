@@ -384,6 +384,16 @@ def test_outputs_in_a_missing_directory_are_created(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _refused_before_the_run(capsys: pytest.CaptureFixture[str]) -> str:
+    """The one error line of a backtest refused before it ran (no table printed)."""
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip()
+    assert err.startswith("keeper: error:")
+    assert "\n" not in err
+    return err
+
+
 @pytest.mark.parametrize(
     ("flag", "message"),
     [("--json", "cannot create "), ("--plot", "cannot create "), ("--plot", "is a directory")],
@@ -395,12 +405,7 @@ def test_an_unwritable_output_is_refused_before_the_run(
     blocker.write_text("")
     target = tmp_path if message == "is a directory" else blocker / "sub" / "x.out"
     assert main([*SMALL, flag, str(target)]) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""  # refused before the run: no table was printed
-    err = captured.err.strip()
-    assert err.startswith("keeper: error:")
-    assert message in err
-    assert "\n" not in err
+    assert message in _refused_before_the_run(capsys)
 
 
 @pytest.mark.parametrize(
@@ -418,12 +423,9 @@ def test_a_plot_matplotlib_cannot_write_as_named_is_refused_before_the_run(
 ) -> None:
     target = name if name == "-" else str(tmp_path / name)
     assert main([*SMALL, "--plot", target]) == 1
-    captured = capsys.readouterr()
-    assert captured.out == ""  # refused before the run: no table was printed
-    err = captured.err.strip()
+    err = _refused_before_the_run(capsys)
     assert err.startswith("keeper: error: --plot ")
     assert message in err
-    assert "\n" not in err
     assert list(tmp_path.iterdir()) == []
     assert not Path("-.png").exists()
 
