@@ -43,6 +43,13 @@ REHEARSE_ENV = {
 }
 
 
+@pytest.fixture
+def rehearse_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """:data:`REHEARSE_ENV` in the environment for the test."""
+    for name, value in REHEARSE_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
 @pytest.fixture(scope="module")
 def node() -> Iterator[Anvil]:
     with Anvil() as n:
@@ -55,7 +62,7 @@ def test_rehearse_refuses_a_batcher_that_is_not_one_in_one_line(
     code: str,
     admin: list[str],
     node: Anvil,
-    monkeypatch: pytest.MonkeyPatch,
+    rehearse_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # With --admin, the batcher's hasRole() was called before anything checked the batcher:
@@ -64,8 +71,6 @@ def test_rehearse_refuses_a_batcher_that_is_not_one_in_one_line(
     w3 = connect(node.url)
     w3.provider.make_request("anvil_setCode", [NOT_A_BATCHER, code or "0x"])  # type: ignore[arg-type]
     w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]  # the fork reads a block
-    for name, value in REHEARSE_ENV.items():
-        monkeypatch.setenv(name, value)
     args = ["rehearse", "--env-file", os.devnull, "--fork-url", node.url, *admin]
     assert main(args) == 1
     line = one_error_line(capsys)
@@ -77,14 +82,12 @@ def test_rehearse_refuses_a_batcher_that_is_not_one_in_one_line(
 
 def test_rehearse_says_why_anvil_could_not_fork_without_the_url_s_secret(
     refusing_rpc: str,  # noqa: F811 - the fixture
-    monkeypatch: pytest.MonkeyPatch,
+    rehearse_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # The fork URL answers its chain id (so it passes the reachability check), then refuses the
     # block number anvil forks at. The error was "anvil did not start after 3 attempts on free
     # ports": a port problem, and not the RPC's answer.
-    for name, value in REHEARSE_ENV.items():
-        monkeypatch.setenv(name, value)
     assert main(["rehearse", "--env-file", os.devnull, "--fork-url", refusing_rpc]) == 1
     line = one_error_line(capsys)
     assert "free ports" not in line
@@ -216,13 +219,11 @@ def test_an_rpc_that_does_not_serve_eth_call_is_not_blamed_on_the_addresses(
 
 def test_vv_logs_of_rehearse_name_the_fork_url_by_scheme_and_host_only(
     refusing_rpc: str,  # noqa: F811 - the fixture
-    monkeypatch: pytest.MonkeyPatch,
+    rehearse_env: None,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # As keeper check's (tests/unit/test_ops_commands.py): urllib3's debug lines of the
     # reachability check quoted the fork URL's path and query.
-    for name, value in REHEARSE_ENV.items():
-        monkeypatch.setenv(name, value)
     err = vv_logs("rehearse", "--fork-url", refusing_rpc, capsys)
     assert "urllib3" in err
     assert "SECRET-API-KEY" not in err
