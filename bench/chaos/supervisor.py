@@ -10,7 +10,10 @@ process manager would run it. What the harness learns about each process life co
   ``journal reconciled: ...`` (what a restart rebroadcast is logged before this line);
 - its **Prometheus metrics** (``KEEPER_METRICS_PORT``, a free port per life), scraped once a
   second for ``keeper_cycles_total{result=...}``: the last scrape before a process dies is its
-  count (a SIGKILL can lose up to a second of cycles).
+  count (a SIGKILL can lose up to a second of cycles). The port is picked here and bound by the
+  child, so another process can take it in between: a life that exits at start-up on that
+  (``KEEPER_METRICS_PORT ...: cannot listen``) is counted in ``port_clashes``, not as an exit,
+  and the restart picks another port.
 
 Only processes started here are signalled, by PID.
 """
@@ -66,11 +69,19 @@ class Life:
     rebroadcast: list[str] = field(default_factory=list)
     reconciled: bool = False
     last_error: str = ""
+    #: It exited at start-up because another process had bound the metrics port the harness
+    #: picked for it (``free_port()`` then a bind in the child: a race of the harness's own).
+    port_clash: bool = False
 
     @property
     def crashed(self) -> bool:
-        """It exited on its own (not killed or stopped by the harness)."""
-        return self.exit_code is not None and self.killed_at is None and not self.stopped
+        """It exited on its own (not killed or stopped by the harness, nor lost its port)."""
+        return (
+            self.exit_code is not None
+            and self.killed_at is None
+            and not self.stopped
+            and not self.port_clash
+        )
 
 
 class Supervisor:
@@ -177,7 +188,9 @@ class Supervisor:
                 life.ended_at = time.monotonic()
                 self._proc = None
                 self._current = None
-            if life.crashed:
+            if life.port_clash:
+                logger.info("keeper pid %d lost its metrics port: restarting", life.pid)
+            elif life.crashed:
                 logger.debug(
                     "keeper pid %d exited %d (%s)", life.pid, code, life.last_error or "no error"
                 )
@@ -220,6 +233,9 @@ class Supervisor:
             if line.startswith("keeper: error:"):
                 life.last_error = line.removeprefix("keeper: error:").strip()
                 life.halted = life.halted or "circuit breaker" in line
+                life.port_clash = not life.ready and life.last_error.startswith(
+                    "KEEPER_METRICS_PORT"
+                )
             elif line.strip() and not line[0].isspace() and not line.startswith(_TB_NOISE):
                 life.last_error = line.strip()[:300]  # a traceback's last line: the exception
             return
@@ -284,6 +300,7 @@ class Supervisor:
             "oracle_cycles": sum(x.cycles_by_result.get("oracle", 0) for x in lives),
             "alerts": dict(alerts),
             "exit_reasons": dict(errors.most_common(6)),
+            "port_clashes": sum(1 for x in lives if x.port_clash),
         }
 
 
