@@ -116,7 +116,8 @@ class CycleConfig(BaseModel):
     # Measured by bench/batching.py (batches of 10 and 25 vaults, 4 series each, real Uniswap V3
     # pool; docs/benchmarks.md): the marginal vault is 130,505 gas on its first purchase (its
     # underlying balance written from zero) and 113,465 after; the batch besides its vaults is
-    # ~136k, of which ~106k the pool swap. Per vault: the first-purchase figure, the larger.
+    # ~136k to ~140k (between runs), of which ~106k to ~110k the pool swap. Per vault: the
+    # first-purchase figure, the larger.
     gas_per_vault: int = Field(default=131_000, ge=0, description="gas per vault in a batch")
     gas_swap: int = Field(
         default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
