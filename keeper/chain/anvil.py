@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -48,6 +50,39 @@ def free_port() -> int:
 #: ``~/.foundry/anvil/tmp`` (up to 3,600 of them, about 13 MB each with 10,000 vaults), and a node
 #: that is killed rather than stopped leaves them there: 78 GB had piled up on this machine.
 HISTORY_BLOCKS = 256
+
+#: Every node this process started and has not stopped yet. A node runs in its own session, so a
+#: terminal's Ctrl-C never reaches it: if the caller's clean-up is itself cut short (a second
+#: Ctrl-C before it reached ``stop``) the process exits with its node still running.
+#: :func:`_stop_leftovers` runs at interpreter exit and stops these, by PID (not after a SIGKILL,
+#: which runs nothing). Each is kept with the PID of the process that started it: a forked child
+#: that exits through ``atexit`` leaves its parent's nodes be.
+_RUNNING: dict[int, tuple[subprocess.Popen[bytes], int]] = {}
+_RUNNING_LOCK = threading.Lock()
+
+
+def _stop_leftovers() -> None:
+    me = os.getpid()
+    with _RUNNING_LOCK:
+        procs = [proc for proc, owner in _RUNNING.values() if owner == me]
+        _RUNNING.clear()
+    for proc in procs:
+        _terminate(proc)
+        logger.info("anvil pid %d stopped at exit", proc.pid)
+
+
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 5 s, and reap."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+atexit.register(_stop_leftovers)
 
 
 class Anvil:
@@ -158,6 +193,8 @@ class Anvil:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        with _RUNNING_LOCK:
+            _RUNNING[self._proc.pid] = (self._proc, os.getpid())
         # stdout is read by a daemon thread for as long as the node runs: up to the "Listening
         # on" line for the port, then to nowhere (a log line per RPC call: a pipe nobody drains
         # blocks the node once full, and a file would grow without bound in a long run).
@@ -229,16 +266,14 @@ class Anvil:
 
     def stop(self) -> None:
         """Stop the process this object started (SIGTERM, then SIGKILL), and reap it."""
-        proc, self._proc = self._proc, None
+        proc = self._proc
         if proc is None:
             return
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
+        # Forgotten only once it is stopped: cut short (a Ctrl-C), the exit hook still stops it.
+        _terminate(proc)
+        self._proc = None
+        with _RUNNING_LOCK:
+            _RUNNING.pop(proc.pid, None)
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None

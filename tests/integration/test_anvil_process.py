@@ -5,7 +5,10 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -15,6 +18,8 @@ from keeper.chain import anvil as anvil_mod
 from keeper.chain.anvil import Anvil
 
 pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _alive(pid: int) -> bool:
@@ -108,3 +113,41 @@ def test_anvil_that_logs_every_call_keeps_answering(tmp_path: Path) -> None:
             out = requests.post(node.url, json=batch, timeout=10).json()
             assert len(out) == len(batch)
         assert requests.post(node.url, json=batch[0], timeout=10).json()["result"] == "0x0"
+
+
+_INTERRUPTED_CLEANUP = """
+import sys
+from keeper.chain.anvil import Anvil
+
+node = Anvil().start()
+print(node.pid, flush=True)
+try:
+    raise KeyboardInterrupt  # the first Ctrl-C: the caller cleans up
+finally:
+    # a second Ctrl-C during the clean-up before ``node.stop()`` (the demo's runner, its report)
+    raise KeyboardInterrupt
+"""
+
+
+def test_a_second_ctrl_c_during_clean_up_leaves_no_anvil_running() -> None:
+    """The node runs in its own session, so the terminal's Ctrl-C never reaches it: a second
+    Ctrl-C during a caller's clean-up, before it reached ``node.stop()``, left anvil running
+    after the keeper had exited, with nothing left to stop it."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_CLEANUP],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    pid = int(proc.stdout.split()[0])
+    try:
+        assert "KeyboardInterrupt" in proc.stderr
+        deadline = time.monotonic() + 5
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid)
+    finally:
+        if _alive(pid):  # by PID: a failing run leaves nothing behind either
+            os.kill(pid, 15)
