@@ -194,6 +194,8 @@ class Runner:
                         self._fail(f"{type(exc).__name__}: {exc}")
                 else:
                     self._succeeded(result, head)
+                # Alerts held while the webhook failed go out once it is back (never raises).
+                self.keeper.alerter.flush()
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     break
         logger.info("keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles)

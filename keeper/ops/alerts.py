@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -32,9 +33,13 @@ class Alerter:
     """POSTs ``{"kind", "message", ...}`` JSON to a webhook; repeats of one key are throttled.
 
     The POST runs in the keeper's cycle, so a webhook that fails (a timeout costs ``timeout_s``)
-    is left alone for a back-off (60 s, doubling to 15 min while it keeps failing): alerts in
-    that time are logged only, and neither throttled nor recorded, so one that recurs after the
-    back-off is sent then. A ``halt`` is always tried: it is the keeper's last word.
+    is left alone for a back-off (60 s, doubling to 15 min while it keeps failing). An alert
+    raised in that time, and one whose POST failed, is logged and *held* (the latest of each
+    ``(kind, key)``, at most :attr:`HELD_MAX`, the oldest dropped first with a warning); held
+    alerts are not throttled. :meth:`flush`, which the loop calls once a cycle and :meth:`alert`
+    before a new POST, sends them in the order they were raised once the back-off is over, each
+    with ``held_s`` (seconds since it was raised), at most :attr:`FLUSH_MAX` a call, stopping at
+    the first failure. A ``halt`` is always tried and never held: it is the keeper's last word.
 
     A keeper runs for months and keys alerts by transaction hashes and nonces too, so the
     throttle table drops keys whose interval has passed once it grows past 256 (then past twice
@@ -55,6 +60,10 @@ class Alerter:
     PRUNE_AT = 256
     #: Seconds a failing webhook is left alone after its first failure, and at most.
     BACKOFF_S = (60.0, 900.0)
+    #: Alerts held while the webhook fails, at most (then the oldest are dropped).
+    HELD_MAX = 100
+    #: Held alerts one :meth:`flush` sends at most, so a backlog costs a cycle a bounded time.
+    FLUSH_MAX = 20
 
     def __init__(
         self,
@@ -76,25 +85,74 @@ class Alerter:
         self._resume_at = 0.0  # no POST before this time (a failing webhook's back-off)
         #: The alerts not throttled, oldest first (the last ones: see the class docstring).
         self.sent: list[dict[str, Any]] = []
+        #: Alerts waiting for the webhook: ``(kind, key)`` -> (payload, when raised), in order.
+        self._held: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()
+        self._held_dropped = 0  # dropped from a full hold since the last flush
 
     def reset(self, kind: str, key: str = "") -> None:
         """Forget the throttle of ``(kind, key)``: its next alert is sent at once."""
         self._last.pop((kind, key), None)
 
     def alert(self, kind: str, message: str, *, key: str = "", **fields: Any) -> bool:
-        """Log and POST an alert. Returns whether it was POSTed; never raises."""
+        """Log and POST an alert (held while the webhook fails). Returns whether it was POSTed.
+
+        Never raises.
+        """
         logger.warning("ALERT %s: %s", kind, message, extra={"fields": {"alert": kind, **fields}})
         now = self._clock()
         last = self._last.get((kind, key))
         if last is not None and now - last < self.min_interval_s:
             return False
-        if self._url and kind != "halt" and now < self._resume_at:
-            return False  # the webhook is failing: logged above, sent once it is back
-        self._last[(kind, key)] = now
+        payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
+        if self._url and kind != "halt":
+            self._held.pop((kind, key), None)  # superseded by this one
+            self.flush()  # what was raised before goes first
+            if self._clock() < self._resume_at:
+                self._hold((kind, key), payload, now)  # the webhook is failing
+                return False
+        return self._send((kind, key), payload, now)
+
+    def flush(self) -> int:
+        """Send the held alerts once the webhook's back-off is over. Returns how many; never raises.
+
+        Oldest first, at most :attr:`FLUSH_MAX`, stopping at the first failure (which starts
+        the next back-off and keeps the rest, in order).
+        """
+        if not self._held or self._clock() < self._resume_at:
+            return 0
+        if self._held_dropped:
+            logger.warning(
+                "%d alerts were dropped while the alert webhook failed (at most %d are held)",
+                self._held_dropped,
+                self.HELD_MAX,
+            )
+            self._held_dropped = 0
+        sent = 0
+        while self._held and sent < self.FLUSH_MAX:
+            now = self._clock()
+            if now < self._resume_at:
+                break
+            key, (payload, raised) = self._held.popitem(last=False)
+            if not self._send(key, {**payload, "held_s": str(int(now - raised))}, raised):
+                self._held.move_to_end(key, last=False)  # re-held by _send: first again
+                break
+            sent += 1
+        return sent
+
+    def _hold(self, key: tuple[str, str], payload: dict[str, Any], raised: float) -> None:
+        self._held.pop(key, None)
+        self._held[key] = (payload, raised)
+        while len(self._held) > self.HELD_MAX:
+            self._held.popitem(last=False)
+            self._held_dropped += 1
+
+    def _send(self, key: tuple[str, str], payload: dict[str, Any], raised: float) -> bool:
+        """Record and POST one alert; a failed POST starts a back-off and holds it."""
+        now = self._clock()
+        self._last[key] = now
         if len(self._last) > self._prune_at:
             self._last = {k: t for k, t in self._last.items() if now - t < self.min_interval_s}
             self._prune_at = max(self.PRUNE_AT, 2 * len(self._last))
-        payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
         self.sent.append(payload)
         if len(self.sent) > 2 * self.SENT_KEPT:
             del self.sent[: -self.SENT_KEPT]
@@ -108,9 +166,12 @@ class Alerter:
             wait = min(first * 2**self._failures, most)
             self._failures += 1
             self._resume_at = now + wait
+            self._last.pop(key, None)  # not delivered: held, not throttled
+            if payload["kind"] != "halt":
+                self._hold(key, {k: v for k, v in payload.items() if k != "held_s"}, raised)
             # The URL may carry a token: name the error type only.
             logger.warning(
-                "alert webhook failed: %s; alerts are only logged for the next %.0f s",
+                "alert webhook failed: %s; alerts are held for the next %.0f s",
                 type(exc).__name__,
                 wait,
             )

@@ -938,3 +938,21 @@ def test_the_cycle_reads_the_vaults_at_the_head_it_was_woken_for() -> None:
     run_cycle(k, 123)
     run_cycle(k)  # no head known (keeper check): the latest block
     assert k.lens.blocks == [123, "latest"]  # type: ignore[attr-defined]
+
+
+def test_the_loop_delivers_held_alerts_every_cycle() -> None:
+    # Alerts held while the webhook failed go out on the first cycle after its back-off, even
+    # when no new alert is raised to carry them.
+    k = make_keeper([snap(0, 0)])
+    delivered: list[int] = []
+    k.alerter.flush = lambda: delivered.append(1) or 0  # type: ignore[method-assign]
+    blocks = iter(range(1, 100))
+    runner = Runner(
+        k,
+        poll_interval_s=0,
+        cycle=lambda keeper: dummy_result(),
+        block_number=lambda: next(blocks),
+        max_cycles=3,
+    )
+    assert runner.run() == 3
+    assert delivered == [1, 1, 1]

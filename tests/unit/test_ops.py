@@ -253,13 +253,91 @@ def test_a_dead_webhook_costs_the_cycle_one_timeout_not_one_per_alert() -> None:
     # a halt is always tried: it is the last word before the keeper exits
     assert not a.alert("halt", "breaker tripped")
     assert len(s.tried) == 2
-    # after the back-off (60 s, doubled by the halt's failure) the webhook is tried again, and
-    # an alert that recurs is sent then
+    # after the back-off (60 s, doubled by the halt's failure) the webhook is tried again: the
+    # held alerts go first (at most FLUSH_MAX a call), then one that recurs
     now[0] += 119
     assert not a.alert("stale_oracle", "vault 7 stale", key="v7")
     assert len(s.tried) == 2
     now[0] += 1
     s.fail = False
     assert a.alert("stale_oracle", "vault 7 stale", key="v7")
-    assert s.posts == [s.tried[-1]]
-    assert s.posts[-1]["message"] == "vault 7 stale"
+    assert s.posts == s.tried[2:]
+    assert [p["message"] for p in s.posts] == [
+        *(f"vault {i} stale" for i in range(Alerter.FLUSH_MAX + 1) if i != 7),
+        "vault 7 stale",
+    ]
+
+
+def test_an_alert_raised_while_the_webhook_fails_is_sent_once_it_is_back() -> None:
+    # A one-off alert (a reorg, a stuck nonce) raised while the webhook was down was only logged:
+    # it never recurs, so it never reached the webhook. The alert whose POST failed was lost too.
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    assert not a.alert("reorg", "block 7 reorganized", key="7")  # its POST fails
+    now[0] = 10.0
+    assert not a.alert("stuck_tx", "nonce 4 stuck", key="4")  # in the back-off: not tried
+    assert len(s.tried) == 1
+    assert a.flush() == 0  # still backing off: nothing tried
+    assert len(s.tried) == 1
+    now[0] = 61.0
+    s.fail = False
+    assert a.flush() == 2
+    assert [(p["kind"], p["message"], p["held_s"]) for p in s.posts] == [
+        ("reorg", "block 7 reorganized", "61"),
+        ("stuck_tx", "nonce 4 stuck", "51"),
+    ]
+    assert a.flush() == 0  # sent once
+    # delivered alerts throttle their key as any sent alert does
+    assert not a.alert("stuck_tx", "nonce 4 stuck", key="4")
+    assert len(s.posts) == 2
+
+
+def test_held_alerts_keep_the_latest_of_a_key_and_at_most_a_bounded_number(caplog: Any) -> None:
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    a.alert("low_balance", "0.9 ETH left")  # fails: the back-off starts
+    a.alert("low_balance", "0.5 ETH left")  # the same key: replaces the held one
+    for i in range(Alerter.HELD_MAX + 10):
+        a.alert("stale_oracle", f"vault {i} stale", key=f"v{i}")
+    now[0] = 60.0
+    s.fail = False
+    with caplog.at_level(logging.WARNING):
+        # at most FLUSH_MAX a call: a backlog costs each cycle a bounded time
+        assert [a.flush() for _ in range(6)] == [Alerter.FLUSH_MAX] * 5 + [0]
+    assert len(s.posts) == Alerter.HELD_MAX
+    messages = [p["message"] for p in s.posts]
+    assert "0.9 ETH left" not in messages
+    assert messages[-1] == f"vault {Alerter.HELD_MAX + 9} stale"
+    assert "11 alerts were dropped" in caplog.text
+
+
+def test_a_flush_that_fails_keeps_the_rest_in_order_and_backs_off_again() -> None:
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    a.alert("reorg", "first", key="1")
+    a.alert("reorg", "second", key="2")
+    now[0] = 60.0
+    assert a.flush() == 0  # the webhook still fails: one try, then a longer back-off
+    assert [p["message"] for p in s.tried] == ["first", "first"]
+    now[0] = 60.0 + 119
+    assert a.flush() == 0
+    assert len(s.tried) == 2
+    now[0] = 60.0 + 120
+    s.fail = False
+    assert a.flush() == 2
+    assert [p["message"] for p in s.posts] == ["first", "second"]
+
+
+def test_a_new_alert_after_the_back_off_goes_after_the_held_ones() -> None:
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    a.alert("reorg", "held", key="1")
+    a.alert("stuck_tx", "superseded", key="4")
+    now[0] = 60.0
+    s.fail = False
+    assert a.alert("stuck_tx", "latest", key="4")
+    assert [p["message"] for p in s.posts] == ["held", "latest"]
