@@ -11,7 +11,10 @@ against the chain on restart:
 - the nonce is still unused on chain -> the *identical* signed bytes are broadcast again (same
   hash, so it can never become a second transaction), and no later nonce is used first, so no
   gap is left;
-- the nonce was consumed by a transaction the journal does not know -> ``dropped``.
+- the nonce was consumed by a transaction the journal does not know -> ``dropped``: only once
+  one node says, in one answer, that the nonce is used *and* none of our versions has a receipt
+  (the nonce and the receipts read one by one can come from different endpoints, one of them a
+  failover node blocks behind that has not got our block yet: a mined batch is never dropped).
 
 A transaction not mined ``replace_after_blocks`` blocks after it was sent is replaced by the same
 call at the same nonce with both fee fields bumped by at least 12.5%, under the caps
@@ -60,10 +63,24 @@ from web3.exceptions import (
     Web3RPCError,
     Web3TypeError,
 )
+from web3.providers import JSONBaseProvider
+from web3.types import RPCEndpoint
 
 from keeper.chain.connection import best_head
-from keeper.chain.retry import RpcUnavailableError, is_transient, read_with_retry
-from keeper.errors import ConfigError, ExecutionError, FeeCapError, NonceError, TxTimeoutError
+from keeper.chain.retry import (
+    RpcUnavailableError,
+    is_transient,
+    read_with_retry,
+    rpc_error_is_transient,
+)
+from keeper.errors import (
+    ChainError,
+    ConfigError,
+    ExecutionError,
+    FeeCapError,
+    NonceError,
+    TxTimeoutError,
+)
 from keeper.execution.fees import FeeCaps, Fees, bump_fees, initial_fees
 from keeper.execution.journal import (
     PENDING,
@@ -677,9 +694,9 @@ class Sender:
                     return self._settle(nonce, v, receipt)
             # A node can report the nonce as used a moment before it serves the receipt (seen on
             # anvil about once in 3,000 sends): only a nonce still taken by a stranger after
-            # DROP_GRACE_S is dropped.
+            # DROP_GRACE_S is dropped, and only when one node says so (_stranger_took).
             first = self._taken_since.setdefault(nonce, time.monotonic())
-            if time.monotonic() - first < DROP_GRACE_S:
+            if time.monotonic() - first < DROP_GRACE_S or not self._stranger_took(nonce, versions):
                 return None
             del self._taken_since[nonce]
             return self._drop(nonce)
@@ -807,9 +824,10 @@ class Sender:
                 if late is not None:
                     self._reconciled.append(self._settle(nonce, late[0], late[1]))
                     mined += 1
-                else:
+                elif self._stranger_took(nonce, versions):
                     self._reconciled.append(self._drop(nonce))
                     dropped += 1
+                # else: the nodes disagree; left pending (used: never rebroadcast), for the polls
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
             if not self.plan_still_valid(newest):
@@ -848,6 +866,52 @@ class Sender:
         fault while booking (a read of whether someone else settled a series) lost them.
         """
         self._reconciled[:0] = unbooked
+
+    def _stranger_took(self, nonce: int, versions: Sequence[TxRecord]) -> bool:
+        """Whether one node says, in one answer, that ``nonce`` is used and no version mined.
+
+        The reads that found the nonce used and our receipts missing may each have gone to
+        another endpoint (the failover provider picks one per request): a node at the head can
+        answer the nonce, and one a few blocks behind, which has not got our block yet, the
+        receipts. Dropping on that would book a mined batch as abandoned ("nonce used by
+        another transaction"). So a drop needs both facts from one node: one JSON-RPC batch,
+        the ``latest`` nonce first, then every version's receipt (a batch goes to one endpoint
+        whole, and a node answers its items in order, so a receipt mined by the time of the
+        nonce read is there). A provider without batches is one node, asked read by read.
+
+        Raises:
+            ChainError: The node answered the batch with an error (``RpcUnavailableError``,
+                transient, when that error means "ask again").
+        """
+        provider = self.w3.provider
+        if not isinstance(provider, JSONBaseProvider):
+            return self.chain_nonce("latest") > nonce and all(
+                self._receipt(v.tx_hash) is None for v in versions
+            )
+        calls: list[tuple[RPCEndpoint, Any]] = [
+            (RPCEndpoint("eth_getTransactionCount"), [self.address, "latest"])
+        ]
+        calls += [(RPCEndpoint("eth_getTransactionReceipt"), [v.tx_hash]) for v in versions]
+        request = provider.batch_request_func(self.w3, self.w3.middleware_onion)
+        answers = read_with_retry(lambda: request(calls))
+        items = answers if isinstance(answers, list) else [answers]
+        for item in items:
+            error = item.get("error") if isinstance(item, Mapping) else None
+            if error is not None or not isinstance(item, Mapping) or "result" not in item:
+                message = f"nonce {nonce}: the node answered the nonce and receipts with {item!r}"
+                if rpc_error_is_transient(error):
+                    raise RpcUnavailableError(message, "batch")
+                raise ChainError(message)
+        if len(items) != len(calls):
+            raise ChainError(f"nonce {nonce}: {len(items)} answers to {len(calls)} reads")
+        count, receipts = items[0]["result"], [item["result"] for item in items[1:]]
+        used = int(count, 16) if isinstance(count, str) else int(count)
+        mined = any(r is not None and r.get("blockNumber") is not None for r in receipts)
+        if used > nonce and mined:
+            logger.info("nonce %d: a version of ours is mined, its receipt not yet read", nonce)
+        elif used <= nonce:
+            logger.info("nonce %d: read used, but not by the node asked again: not dropped", nonce)
+        return used > nonce and not mined
 
     def _late_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
         """A receipt for one of ``versions`` that shows up within ``DROP_GRACE_S``.
