@@ -681,17 +681,16 @@ class Sender:
         for v in reversed(versions):
             receipt = self._receipt(v.tx_hash)
             if receipt is not None:
-                if head - int(receipt["blockNumber"]) + 1 >= self.confirmations:
-                    return self._settle(nonce, v, receipt)
-                return None  # mined, waiting for confirmations: never replace now
+                return self._settle_when_confirmed(nonce, v, receipt, head)
         if self.chain_nonce("latest") > nonce:
             # Our nonce is used, but by none of our versions (checked just above; re-check the
-            # receipts once more in case a block landed between the two reads).
+            # receipts once more in case a block landed between the two reads, or the first
+            # look went to a node behind).
             for v in reversed(versions):
                 receipt = self._receipt(v.tx_hash)
                 if receipt is not None:
                     self._taken_since.pop(nonce, None)
-                    return self._settle(nonce, v, receipt)
+                    return self._settle_when_confirmed(nonce, v, receipt, head)
             # A node can report the nonce as used a moment before it serves the receipt (seen on
             # anvil about once in 3,000 sends): only a nonce still taken by a stranger after
             # DROP_GRACE_S is dropped, and only when one node says so (_stranger_took).
@@ -735,6 +734,17 @@ class Sender:
             return None
         self._unstick(nonce, last)  # a FeeCapError leaves it due: every later poll tries again
         del self._due[nonce]
+        return None
+
+    def _settle_when_confirmed(
+        self, nonce: int, winner: TxRecord, receipt: Any, head: int
+    ) -> SendOutcome | None:
+        """:meth:`_settle` once ``receipt`` is ``confirmations`` blocks deep at ``head``.
+
+        ``None`` before that: mined, waiting for confirmations (never replaced meanwhile).
+        """
+        if head - int(receipt["blockNumber"]) + 1 >= self.confirmations:
+            return self._settle(nonce, winner, receipt)
         return None
 
     def _resend_reorged(self, nonce: int, last: TxRecord, head: int) -> None:

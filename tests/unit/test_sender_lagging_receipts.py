@@ -23,7 +23,15 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from keeper.execution.journal import IntentStatus, Journal, TxStatus
 from keeper.execution.sender import Sender
-from tests.unit.test_audit_findings import CALL, CAPS, GWEI, VAULT, FakeChain, PoolTx
+from tests.unit.test_audit_findings import (
+    CALL,
+    CAPS,
+    GWEI,
+    VAULT,
+    FakeChain,
+    PoolTx,
+    make_sender,
+)
 
 
 class TwoNodes(JSONBaseProvider):
@@ -212,3 +220,33 @@ def test_a_nonce_a_stranger_took_is_still_dropped_after_the_grace(
     assert journal.tx(record.tx_hash).status is TxStatus.DROPPED
     assert journal.intent(record.intent_id).status is IntentStatus.ABANDONED
     assert not [t for t in chain.mined if t.data == CALL]
+
+
+def test_a_receipt_found_on_the_second_look_still_waits_for_its_confirmations() -> None:
+    """``confirmations=3``: the first receipt read of a poll goes to a node that has not got the
+    block yet, the nonce read and the second receipt read to one that has. The batch is one
+    block deep: it is settled only once it is 3 blocks deep, as on the first look."""
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, Account.create(), confirmations=3)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    chain.mine()  # mined at the head: 1 confirmation
+    real_receipt = chain.get_transaction_receipt
+    looks: list[int] = []
+
+    def first_look_lags(tx_hash: Any) -> dict[str, Any]:
+        looks.append(1)
+        if len(looks) == 1:
+            raise TransactionNotFound("not in this node's blocks yet")
+        return real_receipt(tx_hash)
+
+    chain.get_transaction_receipt = first_look_lags  # type: ignore[method-assign]
+    assert s.poll_nonce(record.nonce) is None
+    assert len(looks) == 2  # the second look found it
+    assert journal.tx(record.tx_hash).status is TxStatus.SENT
+    chain.mine()
+    assert s.poll_nonce(record.nonce) is None  # 2 confirmations
+    chain.mine()
+    outcome = s.poll_nonce(record.nonce)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
