@@ -30,7 +30,9 @@ Faults:
 - **A send is never retried blindly.** A broadcast whose outcome is unknown (a transport error, a
   5xx, a malformed answer such as an error with a null message) leaves the row as it was; the
   next poll settles it by receipt and nonce, or broadcasts the identical bytes again (same hash:
-  it can never become a second transaction).
+  it can never become a second transaction). When the fault came fast (within
+  :data:`RESEND_UNKNOWN_WITHIN_S`: not a timeout), the identical bytes go out once more at once,
+  so the batch is not a block late.
 - **Fee spikes.** A base fee above the cap raises :class:`~keeper.errors.FeeCapError` *before*
   anything is journaled (no intent is opened); a journaled transaction the node refuses as
   underpriced ("max fee per gas less than block base fee", or "txpool is full") waits in the
@@ -122,6 +124,10 @@ _UNSETTLED = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
 #: How long a nonce must look taken by someone else, with no receipt of ours, before it is dropped.
 DROP_GRACE_S = 2.0
+#: A broadcast whose outcome a fault hid within this long (a 5xx, a 429, a cut connection; not a
+#: timeout) goes out again at once, byte for byte, after :data:`RESEND_PAUSE_S`.
+RESEND_UNKNOWN_WITHIN_S = 1.0
+RESEND_PAUSE_S = 0.1
 
 
 @dataclass(frozen=True)
@@ -470,7 +476,14 @@ class Sender:
         return record
 
     def _send_journaled(self, record: TxRecord) -> TxRecord:
+        began = time.monotonic()
         result = self._broadcast(record)
+        if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
+            # The identical signed bytes once more, now rather than at the next poll a block
+            # later: the same hash, so never a second transaction ("already known" if the first
+            # reached the node; with several endpoints, the next healthiest takes it).
+            time.sleep(RESEND_PAUSE_S)
+            result = self._broadcast(record)
         if result == "nonce-used":
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)

@@ -84,8 +84,8 @@ def test_a_malformed_answer_to_a_send_is_an_unknown_outcome_settled_by_receipt(
 ) -> None:
     """A node answers a send with a JSON-RPC error whose message is ``null`` (or a ``null``
     result): whether the transaction reached its pool is unknown, as after a cut connection. The
-    send must not fail the cycle as a permanent refusal; the journaled bytes are settled by
-    receipt and nonce (or sent again, identical), and mined once."""
+    send must not fail the cycle as a permanent refusal; the journaled bytes are sent again,
+    identical (at once: the answer came fast), and mined once."""
     chain = FakeChain()
     real_send = chain.send_raw_transaction
     fault = malformed_send_answer(reply)
@@ -102,7 +102,8 @@ def test_a_malformed_answer_to_a_send_is_an_unknown_outcome_settled_by_receipt(
     chain.send_raw_transaction = malformed_once  # type: ignore[method-assign]
     s = make_sender(chain, Journal(":memory:"), Account.create(), sleep=chain.mine)
     record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
-    assert record.status is TxStatus.SIGNED  # the row says what may be in flight
+    assert len(calls) == 2
+    assert record.status is TxStatus.SENT  # taken by the second try (or "already known")
     outcome = s.wait(record.nonce, timeout_s=1)
     assert outcome.status is TxStatus.MINED
     assert outcome.tx_hash == record.tx_hash
@@ -176,3 +177,73 @@ def test_a_receipt_without_a_block_yet_is_waited_on_not_a_crash() -> None:
     outcome = s.wait(record.nonce, timeout_s=1)
     assert outcome.status is TxStatus.MINED
     assert outcome.block_number is not None
+
+
+@pytest.mark.parametrize("reached_the_pool", [True, False], ids=["reached", "lost"])
+def test_a_send_whose_outcome_a_fast_fault_hid_goes_out_again_at_once_byte_for_byte(
+    reached_the_pool: bool,
+) -> None:
+    """A 502, a 429 or a cut connection answers a send in milliseconds, and whether the node took
+    the transaction is unknown. The journaled bytes were only broadcast again by the next poll, a
+    block later: on a public RPC that fails one request in five, one batch in five a block late.
+    The identical bytes (same hash: never a second transaction) go out again at once."""
+    import requests
+
+    chain = FakeChain()
+    real_send = chain.send_raw_transaction
+    sent: list[bytes] = []
+
+    def cut_once(raw: Any) -> HexBytes:
+        sent.append(bytes(HexBytes(raw)))
+        if len(sent) == 1:
+            if reached_the_pool:
+                real_send(raw)
+            raise requests.exceptions.ChunkedEncodingError("connection closed mid-response")
+        return real_send(raw)
+
+    chain.send_raw_transaction = cut_once  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert len(sent) == 2
+    assert sent[0] == sent[1]  # byte for byte
+    assert record.status is TxStatus.SENT  # the node has it (taken, or "already known")
+    assert [t.tx_hash for t in chain.pool.values()] == [record.tx_hash]
+    chain.mine()
+    outcome = s.poll_nonce(record.nonce)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
+    assert len([t for t in chain.mined if t.data == CALL]) == 1
+
+
+def test_a_send_that_timed_out_waits_for_the_next_poll(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A send that failed only after a while (a timeout) is not tried again within the cycle:
+    the cycle has already spent that while; the next poll settles it."""
+    import time
+
+    import requests
+
+    from keeper.execution import sender as sender_mod
+
+    monkeypatch.setattr(sender_mod, "RESEND_UNKNOWN_WITHIN_S", 0.05)
+    chain = FakeChain()
+    real_send = chain.send_raw_transaction
+    sent: list[int] = []
+
+    def slow_timeout(raw: Any) -> HexBytes:
+        sent.append(1)
+        if len(sent) == 1:
+            time.sleep(0.1)
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return real_send(raw)
+
+    chain.send_raw_transaction = slow_timeout  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert len(sent) == 1
+    assert record.status is TxStatus.SIGNED  # the row says what may be in flight
+    assert s.poll_nonce(record.nonce) is None  # the next poll: the identical bytes again
+    assert len(sent) == 2
+    chain.mine()
+    outcome = s.poll_nonce(record.nonce)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
