@@ -14,12 +14,15 @@ above the share balance or on a vault without a queue; a claim above what is cla
 transaction then goes through the light send-and-wait of
 :class:`~keeper.execution.transactions.Transactor`: simulated by ``eth_estimateGas`` (a revert is
 decoded into the vault's custom error), signed locally, sent, and its receipt awaited, with the
-keeper's fee caps and gas headroom from :class:`~keeper.settings.Settings`.
+keeper's fee caps and gas headroom from :class:`~keeper.settings.Settings`. Once the action's
+last transaction is mined, an RPC failure while the result is read says the action was done
+(hash and block), so nobody sends it again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -35,7 +38,7 @@ from keeper.chain.artifacts import load_abi
 from keeper.chain.lens import OracleState
 from keeper.chain.oracle import oracle_fault_reason
 from keeper.chain.vaults import queue_unrequested, validate_vaults
-from keeper.errors import ExecutionError
+from keeper.errors import ChainError, ExecutionError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.transactions import Transactor
@@ -366,7 +369,8 @@ class VaultClient:
             report.txs.append(self._send(signer, call, "approve"))
         shares_before = int(self.vault.functions.balanceOf(me).call())
         report.txs.append(self._send(signer, self.vault.functions.deposit(assets, me), "deposit"))
-        return self._finish(report, shares=lambda after: after - shares_before)
+        with self._mined(report):
+            return self._finish(report, shares=lambda after: after - shares_before)
 
     def withdraw(self, signer: LocalAccount, assets: int) -> ActionReport:
         """``withdraw(assets, signer, signer)`` after checking ``maxWithdraw``.
@@ -386,7 +390,8 @@ class VaultClient:
         shares_before = int(self.vault.functions.balanceOf(me).call())
         call = self.vault.functions.withdraw(assets, me, me)
         report.txs.append(self._send(signer, call, "withdraw"))
-        return self._finish(report, shares=lambda after: shares_before - after)
+        with self._mined(report):
+            return self._finish(report, shares=lambda after: shares_before - after)
 
     def redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """``redeem(shares, signer, signer)`` after checking ``maxRedeem``.
@@ -413,9 +418,9 @@ class VaultClient:
         assets_before = int(self.asset.functions.balanceOf(me).call())
         call = self.vault.functions.redeem(shares, me, me)
         report.txs.append(self._send(signer, call, "redeem"))
-        after = int(self.asset.functions.balanceOf(me).call())
-        report.assets = after - assets_before
-        return self._finish(report, shares=None)
+        with self._mined(report):
+            report.assets = int(self.asset.functions.balanceOf(me).call()) - assets_before
+            return self._finish(report, shares=None)
 
     def request_redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
@@ -448,7 +453,8 @@ class VaultClient:
             report.txs.append(self._send(signer, call, "approve"))
         call = queue.functions.requestRedeem(shares, me, me)
         report.txs.append(self._send(signer, call, "request"))
-        return self._finish(report, shares=None)
+        with self._mined(report):
+            return self._finish(report, shares=None)
 
     def claim(self, signer: LocalAccount, shares: int | None) -> ActionReport:
         """Claim ``shares`` of the signer's filled request (all of them when None).
@@ -478,8 +484,9 @@ class VaultClient:
         report = self._report("claim", me, 0, shares)
         before = int(self.asset.functions.balanceOf(me).call())
         report.txs.append(self._send(signer, queue.functions.redeem(shares, me, me), "claim"))
-        report.assets = int(self.asset.functions.balanceOf(me).call()) - before
-        return self._finish(report, shares=None)
+        with self._mined(report):
+            report.assets = int(self.asset.functions.balanceOf(me).call()) - before
+            return self._finish(report, shares=None)
 
     def fill(self, signer: LocalAccount) -> ActionReport:
         """Fill the vault's redemption queue (anyone may), if the free quote serves any of it.
@@ -503,16 +510,36 @@ class VaultClient:
         report = self._report("fill", signer.address, value, fillable)
         tx = self._send(signer, queue.functions.fill(), "fill")
         report.txs.append(tx)
-        # What the fill did, from its receipt (someone may have filled in between the reads).
-        receipt = self.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
-        filled = queue.events.RedemptionsFilled().process_receipt(receipt, errors=DISCARD)
-        gone = queue.events.UnrequestedSharesDiscarded().process_receipt(receipt, errors=DISCARD)
-        report.shares = sum(int(e["args"]["shares"]) for e in filled)
-        report.assets = sum(int(e["args"]["assets"]) for e in filled)
-        report.discarded = sum(int(e["args"]["shares"]) for e in gone)
-        return self._finish(report, shares=None)
+        with self._mined(report):
+            # What the fill did, from its receipt (someone may have filled in between the reads).
+            receipt = self.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
+            filled = queue.events.RedemptionsFilled().process_receipt(receipt, errors=DISCARD)
+            gone = queue.events.UnrequestedSharesDiscarded().process_receipt(
+                receipt, errors=DISCARD
+            )
+            report.shares = sum(int(e["args"]["shares"]) for e in filled)
+            report.assets = sum(int(e["args"]["assets"]) for e in filled)
+            report.discarded = sum(int(e["args"]["shares"]) for e in gone)
+            return self._finish(report, shares=None)
 
     # -- helpers ----------------------------------------------------------------------------
+    @contextmanager
+    def _mined(self, report: ActionReport) -> Iterator[None]:
+        """Reads after the action's last transaction was mined: their failure says it was done.
+
+        Raises:
+            ChainError: A read failed; the message names the mined transaction and its block
+                first (a bare "eth_call failed" reads like a failed action, sent again).
+        """
+        try:
+            yield
+        except ChainError as exc:
+            tx = report.txs[-1]
+            raise ChainError(
+                f"{tx.what} {tx.tx_hash} was mined in block {tx.block}: the {report.action} is "
+                f"done, do not send it again; only reading its result failed ({first_line(exc)})"
+            ) from exc
+
     def _queue(self, action: str) -> Contract:
         if self.queue is None:
             raise ExecutionError(

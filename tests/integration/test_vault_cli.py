@@ -511,3 +511,39 @@ def test_a_sent_deposit_whose_receipt_cannot_be_read_names_its_hash(
     assert "was sent" in line
     assert f"check {me}'s transactions before sending again" in line
     assert e.w3.eth.get_transaction_count(me) == nonce + 2
+
+
+def test_a_mined_deposit_whose_result_cannot_be_read_says_it_was_done(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The deposit is mined and its receipt read, then the RPC stops answering the balance reads
+    of the report: the one-line error says the deposit was done (its hash and block), not only
+    that a read failed, which reads like a failed deposit to be sent again."""
+    import requests
+
+    from keeper.chain import connection
+
+    real_post = connection._Transport.post
+    receipts: list[str] = []
+
+    def reads_fail_after_the_deposit(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        if request.get("method") == "eth_getTransactionReceipt":
+            answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            if request["params"][0] not in receipts:
+                receipts.append(request["params"][0])
+            return answer
+        if request.get("method") == "eth_call" and len(receipts) == 2:  # approve, deposit
+            raise requests.ConnectionError("connection refused")
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    me = e.depositor.address
+    monkeypatch.setattr(connection._Transport, "post", reads_fail_after_the_deposit)
+    assert _cli(e, "deposit", "--amount", "100") == 1
+    line = _one_line_error(capsys)
+    monkeypatch.undo()
+    receipt = e.w3.eth.get_transaction_receipt(receipts[1])
+    assert receipt["status"] == 1
+    assert e.vault.functions.balanceOf(me).call() > 0
+    assert f"deposit {receipts[1]} was mined in block {receipt['blockNumber']}" in line, line
+    assert "do not send it again" in line
