@@ -234,7 +234,8 @@ def vault_command(args: argparse.Namespace) -> int:
         )
     # The addresses too: a typo is one line before the RPC is asked anything.
     vault = checksum(args.vault, "--vault")
-    owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) else None
+    # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
+    owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) is not None else None
     w3 = connect(
         settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
     )

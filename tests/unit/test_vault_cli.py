@@ -88,6 +88,8 @@ def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
         (["withdraw", "--shares", "1"], "required: --amount", 2),
         (["redeem", "--amount", "1"], "required: --shares", 2),
         (["deposit", "--amount", "1"], "needs a signer", 1),
+        # an empty --owner (an unset shell variable) is refused, not read as "the signer"
+        (["info", "--owner", ""], "--owner: '' is not a 20-byte hex address", 1),
     ],
 )
 def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
