@@ -502,6 +502,10 @@ class VaultClient:
         unrequested = queue_unrequested(self.vault, queue)
         if fillable == 0 and unrequested == 0:
             pending = int(queue.functions.totalPending().call())
+            if pending == 0:
+                raise ExecutionError(
+                    "fill refused: no request is pending (nothing to fill); nothing sent"
+                )
             raise ExecutionError(
                 f"fill refused: nothing can be filled now ({self._s(pending)} shares pending, "
                 f"no free quote for them{_EXITS_CLOSE}); nothing sent"

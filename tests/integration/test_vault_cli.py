@@ -175,8 +175,10 @@ def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str
     claim = json.loads(capsys.readouterr().out)
     assert claim["assets"] == owed == e.usdc.functions.balanceOf(me).call() - before
     assert queue.functions.maxRedeem(me).call() == 0
-    assert _cli(e, "fill") == 1  # nothing left to fill
-    assert "fill refused" in _one_line_error(capsys)
+    assert _cli(e, "fill") == 1  # nothing left to fill: not "no free quote for them"
+    line = _one_line_error(capsys)
+    assert "fill refused: no request is pending" in line, line
+    assert "free quote" not in line
 
 
 def test_claim_of_all_with_nothing_claimable_says_so(
