@@ -32,11 +32,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from eth_abi.exceptions import DecodingError
 from eth_utils.address import is_hex_address
 from web3 import Web3
 
 from keeper.chain.artifacts import load_abi
-from keeper.chain.vaults import validate_vaults
+from keeper.chain.vaults import factory_vaults, validate_vaults
 from keeper.errors import ConfigError
 from keeper.locations import PROJECT_ROOT, read_utf8
 from keeper.settings import checksum, file_chain_id
@@ -184,12 +185,23 @@ def _public_addresses(addresses: dict[str, Any]) -> dict[str, Any]:
 
 
 def check_vaults(w3: Web3, config: WebConfig) -> None:
-    """Check every vault the page will show is a vault, as ``keeper run`` does at start-up.
+    """Check the vaults and the factory the page will show, as ``keeper run`` does at start-up.
+
+    Each vault must answer the vault's views; the factory, if any, its registry (the page lists
+    its vaults from it).
 
     Raises:
-        ConfigError: ``"<address> is not a vault (...)"`` for the first one that is not.
+        ConfigError: ``"<address> is not a vault (...)"`` for the first one that is not;
+            ``"<address> is not a vault factory (...)"``.
     """
     validate_vaults(w3, list(config.vaults))
+    if config.factory is not None:
+        try:
+            factory_vaults(w3, config.factory)
+        except DecodingError:  # an answer too short for vaultCount(): an EOA, another contract
+            raise ConfigError(
+                f"{config.factory} is not a vault factory (its registry returned no data)"
+            ) from None
 
 
 def is_loopback(host: str) -> bool:

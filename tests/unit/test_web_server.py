@@ -206,3 +206,47 @@ def test_cli_bad_history_blocks_is_refused_before_the_rpc_is_dialled(
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert "argument --history-blocks: must be a whole number >= 1" in err[0]
+
+
+class _FakeNode:
+    """A JSON-RPC node for ``check_vaults``: chain 31337, ``eth_call`` answered by ``call``."""
+
+    def __init__(self, call: dict[str, object]) -> None:
+        self.call = call
+
+    def __call__(self, method: str, params: object) -> dict[str, object]:
+        if method == "eth_chainId":
+            return {"jsonrpc": "2.0", "id": 1, "result": "0x7a69"}
+        if method == "eth_getCode":
+            return {"jsonrpc": "2.0", "id": 1, "result": "0x6080"}
+        assert method == "eth_call", method
+        return {"jsonrpc": "2.0", "id": 1, **self.call}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"result": "0x"},  # no data: an EOA, or a contract without vaultCount() and a fallback
+        {"error": {"code": 3, "message": "execution reverted", "data": "0x"}},  # a token
+    ],
+    ids=["no-data", "reverts"],
+)
+def test_check_vaults_refuses_a_factory_that_is_not_a_vault_factory(
+    answer: dict[str, object],
+) -> None:
+    # keeper web checked the file's vaults but not its factory: it served the page, which then
+    # showed "Unknown vault." (no vaults, the registry unreadable) with the reason in the console.
+    from web3 import Web3
+    from web3.providers.base import BaseProvider
+
+    from keeper.app.web import check_vaults
+
+    class Provider(BaseProvider):
+        def make_request(self, method: str, params: object) -> dict[str, object]:  # type: ignore[override]
+            return _FakeNode(answer)(method, params)
+
+    config = build_config({"factory": FACTORY}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
+    with pytest.raises(
+        ConfigError, match=f"{Web3.to_checksum_address(FACTORY)} is not a vault factory"
+    ):
+        check_vaults(Web3(Provider()), config)
