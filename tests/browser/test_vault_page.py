@@ -530,6 +530,28 @@ def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(
     assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
 
 
+def test_an_amount_beyond_uint256_is_refused_in_the_pages_words(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # An amount above 2**256 - 1 token units reached viem, whose encoder's message was shown:
+    # 'Number "1000…" is not in safe 256-bit unsigned integer range (0 to 1157…)'.
+    vault_address = busiest_vault(devnet)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    huge = "1" + "0" * 80
+    for action in ("deposit", "redeem", "request"):
+        sel = f'[data-testid="preview-{action}"]'
+        page.fill(f'[data-testid="input-{action}"]', huge)
+        page.wait_for_selector(f'{sel}[data-state="error"]')
+        text = page.inner_text(sel)
+        assert "too large" in text.lower(), text
+        assert "256-bit" not in text, text
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_timeout(1500)
+    assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
+
+
 def test_a_double_click_on_submit_sends_the_action_once(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:

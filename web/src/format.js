@@ -1,7 +1,7 @@
 // Exact formatting of on-chain integers (bigint). Money never passes through a float here:
 // amounts are formatted with viem's formatUnits and parsed with parseAmount (which refuses,
 // never rounds, a value more precise than the token). Floats appear only as chart coordinates.
-import { formatUnits } from 'viem'
+import { formatUnits, maxUint256 } from 'viem'
 
 /** Group the integer part of a decimal string with thin commas: "1234567.5" -> "1,234,567.5". */
 export function group(text) {
@@ -73,7 +73,7 @@ export function esc(text) {
 /**
  * Parse a human amount ("1500.25") into token units, exactly.
  * Returns { value } or { error } (empty, not a number, zero, more decimals than the token has,
- * an ambiguous comma). "0,5" is a decimal comma in much of the world and "1,500" is 1.5 there:
+ * above 2**256 - 1 token units, an ambiguous comma). "0,5" is a decimal comma in much of the world and "1,500" is 1.5 there:
  * reading either comma as a thousands separator would send 10 or 1000 times the amount meant.
  * So a comma is taken only as this page writes amounts, groups of three before a '.'
  * ("2,500.123457"); any other comma is refused, never dropped.
@@ -96,5 +96,6 @@ export function parseAmount(text, decimals) {
   }
   const value = BigInt((int || '0') + frac.padEnd(decimals, '0'))
   if (value === 0n) return { error: 'The amount must be more than zero.' }
+  if (value > maxUint256) return { error: `"${text}" is too large: no token can hold that many units (2^256 − 1).` }
   return { value }
 }
