@@ -32,7 +32,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from eth_abi.exceptions import DecodingError
 from eth_utils.address import is_hex_address
 from web3 import Web3
 
@@ -196,12 +195,7 @@ def check_vaults(w3: Web3, config: WebConfig) -> None:
     """
     validate_vaults(w3, list(config.vaults))
     if config.factory is not None:
-        try:
-            factory_vaults(w3, config.factory)
-        except DecodingError:  # an answer too short for vaultCount(): an EOA, another contract
-            raise ConfigError(
-                f"{config.factory} is not a vault factory (its registry returned no data)"
-            ) from None
+        factory_vaults(w3, config.factory)
 
 
 def is_loopback(host: str) -> bool:

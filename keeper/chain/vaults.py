@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -133,6 +134,10 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
             )
             (chunk,) = abi_decode(["address[]"], call(data))
             out.extend(str(to_checksum_address(v)) for v in chunk)
+    except DecodingError:  # an answer too short for the getter: an EOA, another contract
+        raise ConfigError(
+            f"{address} is not a vault factory (its registry returned no data)"
+        ) from None
     except (ContractLogicError, Web3Exception, ValueError) as exc:
         if is_transient(exc):
             raise

@@ -402,3 +402,38 @@ def test_a_single_endpoint_honours_retry_after() -> None:
     assert p.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
     assert slept
     assert slept[0] >= 0.9
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        {"result": "0x"},  # no data: an EOA, or a contract without vaultCount() and a fallback
+        {"error": {"code": 3, "message": "execution reverted", "data": "0x"}},  # a token
+    ],
+    ids=["no-data", "reverts"],
+)
+def test_a_factory_that_is_not_a_vault_factory_is_one_config_error(
+    answer: dict[str, object],
+) -> None:
+    """``keeper check``/``run`` with an EOA as the addresses file's factory ended in a traceback:
+    eth_abi's ``InsufficientDataBytes`` for the empty answer to ``vaultCount()`` is not a
+    ``ValueError``, so ``factory_vaults`` let it through."""
+    from web3 import Web3
+    from web3.providers.base import BaseProvider
+
+    from keeper.chain.vaults import factory_vaults
+    from keeper.errors import ConfigError
+
+    factory = "0x" + "fa" * 20
+
+    class Node(BaseProvider):
+        def make_request(self, method: str, params: object) -> dict[str, object]:  # type: ignore[override]
+            if method == "eth_chainId":
+                return {"jsonrpc": "2.0", "id": 1, "result": "0x7a69"}
+            assert method == "eth_call", method
+            return {"jsonrpc": "2.0", "id": 1, **answer}
+
+    with pytest.raises(
+        ConfigError, match=f"{Web3.to_checksum_address(factory)} is not a vault factory"
+    ):
+        factory_vaults(Web3(Node()), factory)
