@@ -28,7 +28,7 @@ from types import FrameType
 import keeper.commands
 from keeper import __version__
 from keeper.arguments import OneLineArgumentParser
-from keeper.errors import KeeperError
+from keeper.errors import Interrupted, KeeperError
 from keeper.ops.logs import setup_logging, verbosity
 
 logger = logging.getLogger("keeper")
@@ -117,8 +117,10 @@ def _run(argv: Sequence[str] | None) -> int:
     except KeeperError as exc:
         print(f"keeper: error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("keeper: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
+        detail = str(exc) if isinstance(exc, Interrupted) else ""
+        print(f"keeper: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
         return 130
     return code
 

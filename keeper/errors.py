@@ -66,6 +66,14 @@ class Halt(KeeperError):  # noqa: N818 - a command, not a fault: the name reads 
     """The keeper must stop: the circuit breaker tripped or an operator asked it to."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C (or SIGTERM) that cut a step short which the user must know about.
+
+    Still a ``KeyboardInterrupt`` (clean-up runs, exit 130); the CLI prints its message after
+    ``keeper: interrupted:``, e.g. the hash of a transaction sent before its receipt came.
+    """
+
+
 def first_line(exc: BaseException) -> str:
     """An exception's message for a one-line log or alert: its first line, at most 200 chars."""
     text = str(exc).strip().splitlines()

@@ -57,6 +57,7 @@ def transactor(
         poll_s=poll_s,
         decoder=decoder,
         track_nonce=track_nonce,
+        name_interrupted=False,  # the devnet stops with the process: a Ctrl-C is just that
     )
 
 

@@ -40,6 +40,7 @@ from web3.types import BlockData, BlockIdentifier, TxReceipt
 from keeper.chain.retry import read_with_retry
 from keeper.errors import (
     ExecutionError,
+    Interrupted,
     KeeperError,
     TxRevertedError,
     TxTimeoutError,
@@ -172,6 +173,10 @@ class Transactor:
         decoder: Decodes a revert's custom error (default: the vault's, batcher's and venue's).
         track_nonce: Count nonces locally after the first read (one sender, many transactions);
             any failure forgets the count and the next send reads it again.
+        name_interrupted: A Ctrl-C once the transaction may have reached the node raises
+            :class:`~keeper.errors.Interrupted` naming it (a chain that outlives the process:
+            the user must look before sending again); ``False`` leaves a plain Ctrl-C (a local
+            devnet, stopped with the process).
     """
 
     def __init__(
@@ -186,6 +191,7 @@ class Transactor:
         poll_s: float = 0.1,
         decoder: ErrorDecoder | None = None,
         track_nonce: bool = False,
+        name_interrupted: bool = True,
     ) -> None:
         self.w3 = w3
         self.signer = signer
@@ -197,6 +203,7 @@ class Transactor:
         self.poll_s = poll_s
         self._decoder = decoder
         self.track_nonce = track_nonce
+        self.name_interrupted = name_interrupted
         self._nonce: int | None = None
         self._chain_id: int | None = None
 
@@ -290,7 +297,16 @@ class Transactor:
             signed = sign_tx(self.signer, tx)
             if self.track_nonce:
                 self._nonce = nonce + 1
-            self._broadcast(signed.raw, signed.tx_hash, what)
+            check = f"check {self.address}'s transactions before sending it again"
+            try:
+                self._broadcast(signed.raw, signed.tx_hash, what)
+            except KeyboardInterrupt:
+                if not self.name_interrupted:
+                    raise
+                raise Interrupted(
+                    f"{what} {signed.tx_hash} may have been sent (interrupted while sending): "
+                    f"{check}"
+                ) from None
             logger.debug("%s sent: %s (nonce %d)", what, signed.tx_hash, nonce)
             try:
                 receipt = self.w3.eth.wait_for_transaction_receipt(
@@ -298,6 +314,12 @@ class Transactor:
                     timeout=self.receipt_timeout_s,
                     poll_latency=self.poll_s,
                 )
+            except KeyboardInterrupt:
+                if not self.name_interrupted:
+                    raise
+                raise Interrupted(
+                    f"{what} {signed.tx_hash} was sent; it may still be mined: {check}"
+                ) from None
             except TimeExhausted:
                 raise TxTimeoutError(
                     f"{what} {signed.tx_hash} not mined within {self.receipt_timeout_s}s"

@@ -187,3 +187,95 @@ def test_info_labels_the_position_holder_not_an_owner() -> None:
     lines = format_info(info).splitlines()
     assert f"position of  {holder}" in lines
     assert not any(line.startswith("owner") for line in lines)
+
+
+def test_ctrl_c_while_a_sent_deposit_waits_for_its_receipt_names_the_transaction(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Ctrl-C while ``keeper vault deposit`` waited for its receipt printed only ``keeper:
+    interrupted``: the deposit had been sent and was mined afterwards, and nothing said so, so
+    the depositor would send it again. It still exits 130, and the line names the transaction."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from keeper.execution.transactions import Transactor
+
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "22" * 32)
+    vault = "0x" + "a1" * 20
+    sent: list[bytes] = []
+
+    def wait_for_transaction_receipt(tx_hash: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    eth = SimpleNamespace(
+        chain_id=10,
+        get_transaction_count=lambda address, block="latest": 0,
+        estimate_gas=lambda params: 60_000,
+        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+        send_raw_transaction=lambda raw: sent.append(bytes(raw)) or b"\x01" * 32,
+        wait_for_transaction_receipt=wait_for_transaction_receipt,
+    )
+    w3 = SimpleNamespace(eth=eth, provider=object())
+    hashes: list[str] = []
+
+    class Client:
+        """The vault client's deposit, reduced to its one send (through the real Transactor)."""
+
+        asset_decimals = 6
+
+        def __init__(self, w3: Any, address: str, settings: Any) -> None:
+            self.w3 = w3
+
+        def deposit(self, signer: Any, assets: int) -> Any:
+            t = Transactor(self.w3, signer)
+            original = t._broadcast
+
+            def broadcast(raw: Any, tx_hash: str, what: str) -> None:
+                hashes.append(tx_hash)
+                original(raw, tx_hash, what)
+
+            t._broadcast = broadcast  # type: ignore[method-assign]
+            t.send(vault, bytes.fromhex("6e553f65"), what="deposit")
+            raise AssertionError("unreachable: interrupted")
+
+    monkeypatch.setattr("keeper.commands.vault.connect", lambda *a, **k: w3)
+    monkeypatch.setattr("keeper.commands.vault.VaultClient", Client)
+    args = ["vault", "deposit", "--vault", vault, "--amount", "1", "--env-file", os.devnull]
+    assert main(args) == 130
+    assert len(sent) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith("keeper: interrupted: deposit ")
+    assert hashes[0] in err[0]
+    assert "was sent" in err[0]
+    assert "before sending it again" in err[0]
+
+
+def test_a_devnet_send_cut_by_ctrl_c_is_a_plain_interrupt() -> None:
+    """The demo's and devnet's own sends go to a chain that stops with the process: their Ctrl-C
+    stays ``keeper: interrupted``, with no "check before sending again" about a chain that is
+    gone."""
+    from types import SimpleNamespace
+    from typing import Any
+
+    from eth_account import Account
+
+    from keeper.devnet.tx import transactor
+    from keeper.errors import Interrupted
+
+    def wait_for_transaction_receipt(tx_hash: Any, **kw: Any) -> Any:
+        raise KeyboardInterrupt
+
+    eth = SimpleNamespace(
+        chain_id=31337,
+        get_transaction_count=lambda address, block="latest": 0,
+        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+        send_raw_transaction=lambda raw: b"\x01" * 32,
+        wait_for_transaction_receipt=wait_for_transaction_receipt,
+    )
+    t = transactor(SimpleNamespace(eth=eth, provider=object()), Account.create())  # type: ignore[arg-type]
+    with pytest.raises(KeyboardInterrupt) as caught:
+        t.send("0x" + "a1" * 20, b"\x00", gas=50_000, what="mint")
+    assert not isinstance(caught.value, Interrupted)
