@@ -918,8 +918,9 @@ def connect(
 
     Raises:
         ConfigError: A URL scheme is not supported.
-        ChainError: No endpoint can be reached (within the current deadline), or one is on the
-            wrong chain (every endpoint that answers must agree).
+        ChainError: No endpoint can be reached (within the current deadline; without one, in
+            ``attempts`` tries), or one is on the wrong chain (every endpoint that answers must
+            agree).
     """
     urls = [rpc_url] if isinstance(rpc_url, str) else list(rpc_url)
     if not urls:
@@ -935,17 +936,24 @@ def connect(
     answers = provider.chain_ids()
     tries = 1
     while not any(cid is not None for _, cid, _ in answers):
+        # Without a deadline (a one-shot command), ``attempts`` tries a quarter second apart and
+        # more: one 502 or cut connection is not a node that is down.
         left = remaining_s()
-        if left is None or left <= 0:
+        if (left is None and tries >= attempts) or (left is not None and left <= 0):
             url, _, error = answers[-1]
             waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
             raise ChainError(
                 f"cannot reach RPC at {redact_url(url)}: {error}{waited if tries > 1 else ''}"
             )
-        if tries == 1:  # said once, at once: the deadline may be a minute away
-            down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in answers)
-            logger.warning("cannot reach RPC at %s; retrying for up to %.0fs", down, left)
-        provider._sleep(min(left, 1.0))
+        if left is None:
+            logger.debug("chain id read failed (try %d of %d); trying again", tries, attempts)
+            pause = 0.25 * tries
+        else:
+            if tries == 1:  # said once, at once: the deadline may be a minute away
+                down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in answers)
+                logger.warning("cannot reach RPC at %s; retrying for up to %.0fs", down, left)
+            pause = min(left, 1.0)
+        provider._sleep(pause)
         answers = provider.chain_ids()
         tries += 1
     ids = {cid for _, cid, _ in answers if cid is not None}

@@ -237,7 +237,10 @@ def vault_command(args: argparse.Namespace) -> int:
     # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
     owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) is not None else None
     w3 = connect(
-        settings.rpc_urls, expected_chain_id=settings.chain_id, timeout_s=settings.rpc_timeout_s
+        settings.rpc_urls,
+        expected_chain_id=settings.chain_id,
+        timeout_s=settings.rpc_timeout_s,
+        attempts=settings.rpc_retries,
     )
     client = VaultClient(w3, vault, settings)
 
