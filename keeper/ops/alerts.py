@@ -83,7 +83,8 @@ class Alerter:
         self._prune_at = self.PRUNE_AT
         self._failures = 0  # POSTs failed in a row
         self._resume_at = 0.0  # no POST before this time (a failing webhook's back-off)
-        #: The alerts not throttled, oldest first (the last ones: see the class docstring).
+        #: The alerts raised and not throttled (sent, held or only logged), each once, oldest
+        #: first (the last ones: see the class docstring).
         self.sent: list[dict[str, Any]] = []
         #: Alerts waiting for the webhook: ``(kind, key)`` -> (payload, when raised), in order.
         self._held: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()
@@ -104,6 +105,9 @@ class Alerter:
         if last is not None and now - last < self.min_interval_s:
             return False
         payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
+        self.sent.append(payload)
+        if len(self.sent) > 2 * self.SENT_KEPT:
+            del self.sent[: -self.SENT_KEPT]
         if self._url and kind != "halt":
             self._held.pop((kind, key), None)  # superseded by this one
             self.flush()  # what was raised before goes first
@@ -153,9 +157,6 @@ class Alerter:
         if len(self._last) > self._prune_at:
             self._last = {k: t for k, t in self._last.items() if now - t < self.min_interval_s}
             self._prune_at = max(self.PRUNE_AT, 2 * len(self._last))
-        self.sent.append(payload)
-        if len(self.sent) > 2 * self.SENT_KEPT:
-            del self.sent[: -self.SENT_KEPT]
         if not self._url:
             return False
         try:

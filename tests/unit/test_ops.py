@@ -341,3 +341,15 @@ def test_a_new_alert_after_the_back_off_goes_after_the_held_ones() -> None:
     s.fail = False
     assert a.alert("stuck_tx", "latest", key="4")
     assert [p["message"] for p in s.posts] == ["held", "latest"]
+
+
+def test_an_alert_retried_from_the_hold_is_recorded_once() -> None:
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    a.alert("reorg", "block 7 reorganized", key="7")
+    for t in (60.0, 180.0, 420.0):  # three more failed tries, each after its back-off
+        now[0] = t
+        a.flush()
+    assert len(s.tried) == 4
+    assert [p["message"] for p in a.sent] == ["block 7 reorganized"]
