@@ -198,6 +198,14 @@ class Runner:
                 self.keeper.alerter.flush()
                 if self.max_cycles is not None and self.cycles >= self.max_cycles:
                     break
+        held = self.keeper.alerter.held
+        if held:
+            logger.warning(
+                "%d alert%s not delivered to the webhook (%s): it was still failing",
+                len(held),
+                "" if len(held) == 1 else "s",
+                ", ".join(held),
+            )
         logger.info("keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles)
         return self.cycles
 

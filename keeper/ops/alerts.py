@@ -116,6 +116,11 @@ class Alerter:
                 return False
         return self._send((kind, key), payload, now)
 
+    @property
+    def held(self) -> list[str]:
+        """The kinds of the alerts held for the webhook, oldest first."""
+        return [kind for kind, _ in self._held]
+
     def flush(self) -> int:
         """Send the held alerts once the webhook's back-off is over. Returns how many; never raises.
 

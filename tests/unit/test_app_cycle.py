@@ -956,3 +956,31 @@ def test_the_loop_delivers_held_alerts_every_cycle() -> None:
     )
     assert runner.run() == 3
     assert delivered == [1, 1, 1]
+
+
+def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+
+    class Down:
+        def post(self, url: str, json: Any, timeout: float) -> Any:
+            raise requests.ConnectionError("refused")
+
+    k.alerter = Alerter("http://hook.invalid/x", session=Down())  # type: ignore[arg-type]
+    k.alerter.alert("reorg", "block 7 reorganized", key="7")
+    blocks = iter(range(1, 100))
+    runner = Runner(
+        k,
+        poll_interval_s=0,
+        cycle=lambda keeper: dummy_result(),
+        block_number=lambda: next(blocks),
+        max_cycles=1,
+    )
+    with caplog.at_level(logging.WARNING):
+        runner.run()
+    assert "1 alert not delivered to the webhook (reorg)" in caplog.text
