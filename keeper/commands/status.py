@@ -58,11 +58,18 @@ def status(args: argparse.Namespace) -> int:
     for t in st.pending:
         print(f"  nonce {t.nonce} {t.tx_hash} {t.status} max_fee {t.max_fee} tip {t.priority_fee}")
     print("recent transactions:")
+    nw = max((len(str(t.nonce)) for t in st.recent), default=0)
     for t in st.recent:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(t.updated_at))
         block = f"block {t.mined_block}" if t.mined_block is not None else ""
-        print(f"  {when} nonce {t.nonce} {t.status:<8} {t.tx_hash} {block}".rstrip())
+        print(f"  {when} nonce {t.nonce:<{nw}} {t.status:<8} {t.tx_hash} {block}".rstrip())
     print("recent batches:")
+    iw = max((len(str(i.id)) for i in st.intents), default=0)
+    bw = max((len(str(i.block)) for i in st.intents), default=0)
+    vw = max((len(str(len(i.vaults))) for i in st.intents), default=0)
     for i in st.intents:
-        print(f"  #{i.id} block {i.block} {i.status:<9} {len(i.vaults)} vaults {i.note}".rstrip())
+        n = len(i.vaults)
+        vaults = f"{n:>{vw}} vault{'' if n == 1 else 's'}"
+        line = f"  #{i.id:<{iw}} block {i.block:<{bw}} {i.status:<9} {vaults:<{vw + 7}} {i.note}"
+        print(line.rstrip())
     return 0

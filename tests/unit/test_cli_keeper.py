@@ -443,3 +443,35 @@ def test_a_dotenv_file_with_a_utf8_byte_order_mark_keeps_its_first_setting(
     (tmp_path / "bom.env").write_bytes(b"\xef\xbb\xbfKEEPER_JOURNAL_PATH=first.sqlite\n")
     assert main(["status", "--env-file", "bom.env"]) == 1
     assert f"no journal at {Path('first.sqlite')}" in one_error_line(capsys)
+
+
+def test_status_lines_up_its_columns_and_counts_one_vault_as_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keeper.execution.journal import Journal
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    for nonce, vaults in ((9, ["0xv1"]), (13, ["0xv1", "0xv2"])):
+        i = j.open_intent(vaults, 100 + nonce)
+        tx = f"0x{nonce:064x}"
+        j.record_signed(
+            intent_id=i,
+            account="0xa",
+            nonce=nonce,
+            tx_hash=tx,
+            raw_tx="0x02",
+            max_fee=9,
+            priority_fee=1,
+            gas=1,
+        )
+        j.mark(tx, "mined", mined_block=100 + nonce)
+    j.close()
+    assert main(["status", "--journal", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    txs = lines[lines.index("recent transactions:") + 1 : lines.index("recent batches:")]
+    batches = lines[lines.index("recent batches:") + 1 :]
+    assert len({line.index("0x") for line in txs}) == 1, txs  # the hashes line up
+    assert len({line.index(" vault") for line in batches}) == 1, batches
+    assert any(line.rstrip().endswith(" 1 vault") for line in batches), batches
+    assert any(line.rstrip().endswith(" 2 vaults") for line in batches), batches
