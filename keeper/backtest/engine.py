@@ -7,8 +7,11 @@ the rows that act trade what the contract executes for the policy's requested po
 deviation (:func:`keeper.strategy.rebalance_rule.executed_trade`: to target for ``time`` and
 ``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no ``maxTrade`` bound
 in the backtest, and no vault band unless the policy runs as a :class:`VaultBound`). Each
-rebalance is one vault alone: it pays the fixed cost, the one swap and the vault's own gas. The
-hedge is held constant between rebalances. Every policy opens its hedge at ``t0``, to target.
+rebalance is one vault alone: it pays the fixed cost, the one swap and the vault's own gas. A
+trade the contract refuses as too small (:func:`~keeper.strategy.rebalance_rule.executable`: a
+buy under one quote unit, a sell under one wei; a worthless book's zero trade) is no rebalance
+and costs nothing. The hedge is held constant between rebalances. Every policy opens its hedge
+at ``t0``, to target.
 
 Accounting, for option position ``q`` contracts (``q = −N`` short, ``+N`` long), hedge ``H_i``
 held over ``[t_i, t_{i+1}]`` and payoff ``X`` per contract:
@@ -34,6 +37,7 @@ from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks, payoff, va
 from keeper.pricing.normal import FloatArray
 from keeper.strategy.costs import NO_COSTS, lone_share_usd, marginal_cost_usd
 from keeper.strategy.policies import Policy
+from keeper.strategy.rebalance_rule import executable
 from keeper.strategy.types import CostInputs, HedgeState
 
 #: Called as ``progress(done, total)`` after each grid step.
@@ -236,8 +240,8 @@ def run_backtest(
             ds = spots[:, i + 1] - s_now
         for p, policy in enumerate(rules):
             if i == 0:
-                act = ready
                 trade = np.clip(target - hedge[p], -caps[p], caps[p])
+                act = ready & executable(trade, s_now)
                 cost = (
                     marginal_cost_usd(costs, trade * s_now) + fixed if costs is not None else None
                 )
@@ -270,13 +274,13 @@ def run_backtest(
                     band=band,
                 )
                 ev = policy.evaluate(state, costs if costs is not None else NO_COSTS, fixed)
-                act = ev.act
+                act = ev.act & executable(ev.trade, s_now)
                 trade = ev.trade
                 cost = ev.cost_usd if costs is not None else None
             if cost is not None:
                 tcost[p] += np.where(act, cost, 0.0) * disc_now
                 if i == 0:
-                    opening[p] = float(np.mean(cost))
+                    opening[p] = float(np.mean(np.where(act, cost, 0.0)))
             hedge[p] = np.where(act, hedge[p] + trade, hedge[p])
             last[p] = np.where(act, i, last[p])
             count[p] += act

@@ -119,6 +119,33 @@ def funded_trade(trade: int, price: int, free_quote: int | None, inventory: int 
     return trade
 
 
+#: The smallest trade ``RebalanceRules.plan`` executes, whole underlying: a sell spends at least
+#: one wei of underlying (``amountIn = min(want, inventory)``).
+MIN_SELL = 1e-18
+#: A buy spends ``floor(want · price / 1e20)`` quote units (6 decimals): at least one, i.e. a
+#: notional of 1e-6 USD at the oracle price.
+MIN_BUY_NOTIONAL_USD = 1e-6
+
+
+def executable(trade: FloatArray, spot: FloatArray) -> NDArray[np.bool_]:
+    """Whether the contract executes a planned float trade (the backtester's vault).
+
+    ``RebalanceRules.plan`` refuses a trade whose ``amountIn`` rounds to 0
+    (``OptionVaultNoTradePossible``): a buy (``trade > 0``) worth less than one quote unit at the
+    oracle price (``trade · spot < 1e-6`` USD), a sell of less than one wei. Such a trade is no
+    rebalance: nothing moves and no transaction is paid. (The live planner needs no such test:
+    its trades are exact Wads, and :func:`funded_trade` rounds a buy's quote down to 0.)
+
+    Args:
+        trade: The trade (added to the net delta), whole underlying.
+        spot: The oracle price, USD.
+    """
+    t = np.asarray(trade, dtype=np.float64)
+    buy = (t > 0.0) & (t * np.asarray(spot, dtype=np.float64) >= MIN_BUY_NOTIONAL_USD)
+    out: NDArray[np.bool_] = buy | (-t >= MIN_SELL)
+    return out
+
+
 def compensated_post(
     deviation: FloatArray,
     post: FloatArray,

@@ -385,7 +385,8 @@ def _resimulate(
     The trigger is the band (strict) or the time trigger (``deviation != 0`` and
     ``max_interval_steps`` since the last rebalance); the far policy's post-trade point is
     clamped to the band (inside it, when the time trigger fires, it is no trade); every trade,
-    the opening one included, is capped at ``max_trade``.
+    the opening one included, is capped at ``max_trade``; a buy worth less than one quote unit
+    (1e-6 USD) or a sell of less than one wei is refused (no trade).
     """
     spots, times = paths.spots, paths.times
     out_cost, out_count = [], []
@@ -402,7 +403,7 @@ def _resimulate(
             else:
                 size = 0.0
             size = min(size, max_trade)
-            if size > 0.0:
+            if (size * path[i] >= 1e-6) if d < 0.0 else (size >= 1e-18):
                 hedge -= math.copysign(size, d)
                 count += 1
                 last = i
@@ -434,9 +435,12 @@ def test_a_vault_bound_policy_trades_as_the_contract_lets_it(
     counts, costs = _resimulate(paths, option, band, far, max_trade, max_interval_steps)
     assert bound.rebalances_mean == pytest.approx(float(np.mean(counts)), abs=1e-12)
     np.testing.assert_allclose(bound.hedge_cost, costs, rtol=1e-9, atol=1e-6)
-    # unbound, the time policy trades every step; the far one never (a point past |deviation|
-    # is no trade) beyond the opening hedge
-    assert free.rebalances_mean == (1.0 if far else 48.0)
+    # unbound, the time policy trades every step (but where delta stands still, deep in the
+    # money: a trade under one quote unit is no trade); the far one never (a point past
+    # |deviation| is no trade) beyond the opening hedge
+    every_step = float(np.mean(_resimulate(paths, option, 0.0, False)[0]))
+    assert 47.0 < every_step <= 48.0
+    assert free.rebalances_mean == (1.0 if far else every_step)
     assert bound.rebalances_mean != free.rebalances_mean
     assert bound.policy.startswith(f"{policy.spec}@vault_band=0.15")
     assert ("max_trade=0.2" in bound.policy) == math.isfinite(max_trade)
@@ -486,3 +490,30 @@ def test_the_vault_bound_sweep_pairs_each_costaware_point_with_its_own_threshold
     assert {b.family for b in bound} == {"costaware@vault"}
     with pytest.raises(ValueError, match="multiples"):
         vault_bound_sweep(120, 20.0, 3000.0, gamma0, costs, (0.0,))
+
+
+@pytest.mark.parametrize("vol", [0.0, 0.6])
+def test_a_trade_the_contract_refuses_is_no_rebalance(vol: float) -> None:
+    # A call struck at 1,000,000 USD on ETH at 3,000 is worthless: at vol 0 its delta is 0 (the
+    # opening "trade" is 0), at 60% it is ~1e-250 underlying. RebalanceRules.plan refuses such a
+    # trade (`OptionVaultNoTradePossible`: a buy below one quote unit, a sell below one wei),
+    # and the live keeper never sends it; the backtester counted every one as a rebalance and
+    # charged it a whole transaction (time:every=1: 1 at vol 0, ~9.5 per path at 60%).
+    paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 48, 20, seed=1)
+    option = OptionSpec(1e6, 30 / 365, contracts=10.0)
+    policies = [TimePolicy(every=1), BandPolicy(width=1e-9), CostAwarePolicy(1e-4)]
+    results = run_backtest(paths, option, BacktestConfig(vol, costs=l2_default_costs()), policies)
+    for r in results:
+        assert r.rebalances_mean == 0.0, r.policy
+        assert r.trading_cost_mean == 0.0, r.policy
+        assert r.opening_cost_mean == 0.0, r.policy
+
+
+def test_the_smallest_executable_trades_are_rebalances() -> None:
+    # The contract's minimum, exactly: a buy of one quote unit (1e-6 USD of notional at the
+    # oracle price) and a sell of one wei go through; anything smaller is no trade.
+    from keeper.strategy.rebalance_rule import executable
+
+    spot = np.full(6, 2000.0)
+    trade = np.array([5.001e-10, 4.999e-10, -1e-18, -0.999e-18, 0.0, -0.0])
+    assert executable(trade, spot).tolist() == [True, False, True, False, False, False]
