@@ -249,13 +249,14 @@ def run_backtest(
                 steps_since = i - last[p]
                 deviation = hedge[p] - target
                 band = bands[p]
-                elapsed_s = steps_since * (dt * YEAR_SECONDS)
+                # To the microsecond: n grid steps in seconds can round just below the interval
+                # they make up (24 hourly steps of a 3-day grid: 86399.99999999999), and both the
+                # vault's time trigger and a time:interval policy compare them with it.
+                elapsed_s = np.round(steps_since * (dt * YEAR_SECONDS), 6)
                 if band is None:
                     allowed = ready
                 else:  # the contract's trigger: the band (strict), or its time trigger
-                    # A microsecond's slack: n grid steps in seconds can round just below the
-                    # interval they make up (24 hourly steps of a 3-day grid: 86399.99999999999).
-                    timed = (deviation != 0.0) & (elapsed_s >= periods[p] - 1e-6)
+                    timed = (deviation != 0.0) & (elapsed_s >= periods[p])
                     allowed = (np.abs(deviation) > band) | timed
                 state = HedgeState(
                     deviation=deviation,

@@ -517,3 +517,16 @@ def test_the_smallest_executable_trades_are_rebalances() -> None:
     spot = np.full(6, 2000.0)
     trade = np.array([5.001e-10, 4.999e-10, -1e-18, -0.999e-18, 0.0, -0.0])
     assert executable(trade, spot).tolist() == [True, False, True, False, False, False]
+
+
+def test_a_time_interval_policy_is_due_on_the_step_its_interval_ends() -> None:
+    # On a 3-day hourly grid 24 steps came to 86399.99999999999 s: time:interval=86400 fired
+    # one step late (steps 25 and 50) where the vault's own time trigger, and time:every=24,
+    # fire at steps 24 and 48.
+    option = OptionSpec(3000.0, 3 / 365, contracts=10.0)
+    paths = gbm_paths(3000.0, 0.0, 0.6, 3 / 365, 72, 10, seed=5)
+    by_steps, by_seconds = run_backtest(
+        paths, option, BacktestConfig(0.6), [TimePolicy(every=24), TimePolicy(interval=86_400.0)]
+    )
+    assert by_seconds.rebalances_mean == by_steps.rebalances_mean == 3.0
+    np.testing.assert_array_equal(by_seconds.hedge_cost, by_steps.hedge_cost)
