@@ -588,6 +588,21 @@ def test_post_deviation_rounds_toward_the_target() -> None:
     assert post_deviation_wad(WAD, math.inf) == 0
 
 
+def test_a_request_past_the_deviation_is_the_deviation_and_never_overflows() -> None:
+    # The contract keeps at most |d| of a deviation: a request past it is |d| (no trade). A
+    # return point of 1e61 underlying (bandedge:width=1e60, ww:risk_aversion=1e-200: a huge
+    # no-trade half-width) became a wad past int256 and plan() raised ValueError for the cycle.
+    assert post_deviation_wad(5 * WAD, 1e70) == 5 * WAD
+    assert post_deviation_wad(-5 * WAD, -1e300) == -5 * WAD
+    assert post_deviation_wad(5 * WAD, 5.5) == 5 * WAD
+    assert post_deviation_wad(5 * WAD, 4.5) == 45 * WAD // 10  # below |d|: exact, as before
+    for spec in ("bandedge:width=1e60", "ww:risk_aversion=1e-200"):
+        decisions = plan(parse_policy(spec), [vault(dev=5.0), vault(dev=-5.0)], MARKET, COSTS)
+        for d in decisions.decisions:
+            assert not d.act
+            assert "inside band" in d.reason
+
+
 def test_return_fraction_limits() -> None:
     x = return_fraction(np.array([0.0, 1e-9, 1e-3, 0.1, 1.0, 1e3, np.inf]))
     assert x[0] == 1.0  # proportional costs only: the band edge
