@@ -74,7 +74,23 @@ class Interrupted(KeyboardInterrupt):
     """
 
 
+#: The most characters :func:`first_line` keeps.
+FIRST_LINE_MAX = 200
+
+
 def first_line(exc: BaseException) -> str:
-    """An exception's message for a one-line log or alert: its first line, at most 200 chars."""
+    """An exception's message for a one-line log or alert: its first line, at most 200 chars.
+
+    A longer line is cut at its last space that leaves room for `` ...`` (or hard, with no
+    space) and ends in `` ...`` (ASCII: any terminal prints it), so a hash or a URL is never
+    cut short unannounced.
+    """
     text = str(exc).strip().splitlines()
-    return text[0][:200] if text else "no message"
+    if not text:
+        return "no message"
+    line = text[0]
+    if len(line) <= FIRST_LINE_MAX:
+        return line
+    room = FIRST_LINE_MAX - 4
+    cut = line.rfind(" ", 0, room + 1)
+    return (line[:cut] if cut > 0 else line[:room]).rstrip() + " ..."

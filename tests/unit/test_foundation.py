@@ -125,3 +125,20 @@ def test_one_faulted_answer_at_connect_is_tried_again_without_a_deadline() -> No
         server.server_close()
     assert w3.provider is not None
     assert len(answered) == 2
+
+
+def test_first_line_cuts_a_long_message_at_a_word_and_says_so() -> None:
+    """A 200-character cut fell mid-word (a hash or a URL cut short, with nothing saying the
+    line went on)."""
+    from keeper.errors import first_line
+
+    words = "eth_getTransactionReceipt failed on every RPC endpoint: " + "word " * 60
+    line = first_line(ChainError(words + "\nsecond line"))
+    assert len(line) <= 200
+    assert line.endswith(" ...")
+    assert words.startswith(line.removesuffix(" ..."))
+    assert line.removesuffix(" ...").endswith("word")
+    assert first_line(ChainError("short\nmore")) == "short"
+    assert first_line(ChainError("")) == "no message"
+    unbroken = "x" * 300
+    assert first_line(ChainError(unbroken)) == "x" * 196 + " ..."
