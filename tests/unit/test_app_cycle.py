@@ -946,16 +946,20 @@ def test_the_loop_delivers_held_alerts_every_cycle() -> None:
     k = make_keeper([snap(0, 0)])
     delivered: list[int] = []
     k.alerter.flush = lambda: delivered.append(1) or 0  # type: ignore[method-assign]
+    assert quiet_runner(k, 3).run() == 3
+    assert delivered == [1, 1, 1]
+
+
+def quiet_runner(k: Keeper, cycles: int) -> Runner:
+    """A loop of ``cycles`` cycles that succeed and do nothing, one a block."""
     blocks = iter(range(1, 100))
-    runner = Runner(
+    return Runner(
         k,
         poll_interval_s=0,
         cycle=lambda keeper: dummy_result(),
         block_number=lambda: next(blocks),
-        max_cycles=3,
+        max_cycles=cycles,
     )
-    assert runner.run() == 3
-    assert delivered == [1, 1, 1]
 
 
 def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
@@ -973,14 +977,6 @@ def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
 
     k.alerter = Alerter("http://hook.invalid/x", session=Down())  # type: ignore[arg-type]
     k.alerter.alert("reorg", "block 7 reorganized", key="7")
-    blocks = iter(range(1, 100))
-    runner = Runner(
-        k,
-        poll_interval_s=0,
-        cycle=lambda keeper: dummy_result(),
-        block_number=lambda: next(blocks),
-        max_cycles=1,
-    )
     with caplog.at_level(logging.WARNING):
-        runner.run()
+        quiet_runner(k, 1).run()
     assert "1 alert not delivered to the webhook (reorg)" in caplog.text

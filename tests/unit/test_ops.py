@@ -97,6 +97,14 @@ class FakeSession:
         return R()
 
 
+def failing_webhook() -> tuple[list[float], FakeSession, Alerter]:
+    """An alerter on a webhook that fails (``s.fail``), and its clock (``now[0]``)."""
+    now = [0.0]
+    s = FakeSession(fail=True)
+    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    return now, s, a
+
+
 def test_alert_posts_json_and_throttles() -> None:
     now = [0.0]
     s = FakeSession()
@@ -271,9 +279,7 @@ def test_a_dead_webhook_costs_the_cycle_one_timeout_not_one_per_alert() -> None:
 def test_an_alert_raised_while_the_webhook_fails_is_sent_once_it_is_back() -> None:
     # A one-off alert (a reorg, a stuck nonce) raised while the webhook was down was only logged:
     # it never recurs, so it never reached the webhook. The alert whose POST failed was lost too.
-    now = [0.0]
-    s = FakeSession(fail=True)
-    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    now, s, a = failing_webhook()
     assert not a.alert("reorg", "block 7 reorganized", key="7")  # its POST fails
     now[0] = 10.0
     assert not a.alert("stuck_tx", "nonce 4 stuck", key="4")  # in the back-off: not tried
@@ -294,9 +300,7 @@ def test_an_alert_raised_while_the_webhook_fails_is_sent_once_it_is_back() -> No
 
 
 def test_held_alerts_keep_the_latest_of_a_key_and_at_most_a_bounded_number(caplog: Any) -> None:
-    now = [0.0]
-    s = FakeSession(fail=True)
-    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    now, s, a = failing_webhook()
     a.alert("low_balance", "0.9 ETH left")  # fails: the back-off starts
     a.alert("low_balance", "0.5 ETH left")  # the same key: replaces the held one
     for i in range(Alerter.HELD_MAX + 10):
@@ -314,9 +318,7 @@ def test_held_alerts_keep_the_latest_of_a_key_and_at_most_a_bounded_number(caplo
 
 
 def test_a_flush_that_fails_keeps_the_rest_in_order_and_backs_off_again() -> None:
-    now = [0.0]
-    s = FakeSession(fail=True)
-    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    now, s, a = failing_webhook()
     a.alert("reorg", "first", key="1")
     a.alert("reorg", "second", key="2")
     now[0] = 60.0
@@ -332,9 +334,7 @@ def test_a_flush_that_fails_keeps_the_rest_in_order_and_backs_off_again() -> Non
 
 
 def test_a_new_alert_after_the_back_off_goes_after_the_held_ones() -> None:
-    now = [0.0]
-    s = FakeSession(fail=True)
-    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    now, s, a = failing_webhook()
     a.alert("reorg", "held", key="1")
     a.alert("stuck_tx", "superseded", key="4")
     now[0] = 60.0
@@ -344,9 +344,7 @@ def test_a_new_alert_after_the_back_off_goes_after_the_held_ones() -> None:
 
 
 def test_an_alert_retried_from_the_hold_is_recorded_once() -> None:
-    now = [0.0]
-    s = FakeSession(fail=True)
-    a = Alerter("http://hook.invalid/x", session=s, clock=lambda: now[0])  # type: ignore[arg-type]
+    now, s, a = failing_webhook()
     a.alert("reorg", "block 7 reorganized", key="7")
     for t in (60.0, 180.0, 420.0):  # three more failed tries, each after its back-off
         now[0] = t

@@ -25,6 +25,7 @@ from keeper.chain.retry import (
     remaining_s,
 )
 from keeper.errors import ChainError
+from tests.unit.test_web_server import NOT_A_FACTORY, fake_node_w3
 
 A, B, SEND = "http://a.example", "http://b.example", "http://private.example"
 
@@ -404,14 +405,7 @@ def test_a_single_endpoint_honours_retry_after() -> None:
     assert slept[0] >= 0.9
 
 
-@pytest.mark.parametrize(
-    "answer",
-    [
-        {"result": "0x"},  # no data: an EOA, or a contract without vaultCount() and a fallback
-        {"error": {"code": 3, "message": "execution reverted", "data": "0x"}},  # a token
-    ],
-    ids=["no-data", "reverts"],
-)
+@NOT_A_FACTORY
 def test_a_factory_that_is_not_a_vault_factory_is_one_config_error(
     answer: dict[str, object],
 ) -> None:
@@ -419,21 +413,12 @@ def test_a_factory_that_is_not_a_vault_factory_is_one_config_error(
     eth_abi's ``InsufficientDataBytes`` for the empty answer to ``vaultCount()`` is not a
     ``ValueError``, so ``factory_vaults`` let it through."""
     from web3 import Web3
-    from web3.providers.base import BaseProvider
 
     from keeper.chain.vaults import factory_vaults
     from keeper.errors import ConfigError
 
     factory = "0x" + "fa" * 20
-
-    class Node(BaseProvider):
-        def make_request(self, method: str, params: object) -> dict[str, object]:  # type: ignore[override]
-            if method == "eth_chainId":
-                return {"jsonrpc": "2.0", "id": 1, "result": "0x7a69"}
-            assert method == "eth_call", method
-            return {"jsonrpc": "2.0", "id": 1, **answer}
-
     with pytest.raises(
         ConfigError, match=f"{Web3.to_checksum_address(factory)} is not a vault factory"
     ):
-        factory_vaults(Web3(Node()), factory)
+        factory_vaults(fake_node_w3(answer), factory)

@@ -7,6 +7,7 @@ No node: the journaled sender runs against the scripted single-account
 from __future__ import annotations
 
 import contextlib
+import time
 from typing import Any
 
 import pytest
@@ -59,6 +60,27 @@ def _null_result(req: dict[str, Any]) -> Any:
     return {"jsonrpc": "2.0", "id": req["id"], "result": None}
 
 
+def fail_first_send(
+    chain: FakeChain, fault: Exception, *, reached: bool = False, delay_s: float = 0.0
+) -> list[bytes]:
+    """Make ``chain``'s first ``eth_sendRawTransaction`` raise ``fault`` after ``delay_s`` (the
+    node took it first when ``reached``); returns every raw transaction sent, in order."""
+    real_send = chain.send_raw_transaction
+    sent: list[bytes] = []
+
+    def first_fails(raw: Any) -> HexBytes:
+        sent.append(bytes(HexBytes(raw)))
+        if len(sent) == 1:
+            if reached:
+                real_send(raw)
+            time.sleep(delay_s)
+            raise fault
+        return real_send(raw)
+
+    chain.send_raw_transaction = first_fails  # type: ignore[method-assign]
+    return sent
+
+
 def malformed_send_answer(reply: Reply) -> Exception:
     """What web3 raises for ``reply`` to ``eth_sendRawTransaction`` (through the real provider)."""
     provider = FailoverProvider(
@@ -87,19 +109,7 @@ def test_a_malformed_answer_to_a_send_is_an_unknown_outcome_settled_by_receipt(
     send must not fail the cycle as a permanent refusal; the journaled bytes are sent again,
     identical (at once: the answer came fast), and mined once."""
     chain = FakeChain()
-    real_send = chain.send_raw_transaction
-    fault = malformed_send_answer(reply)
-    calls: list[int] = []
-
-    def malformed_once(raw: Any) -> HexBytes:
-        calls.append(1)
-        if len(calls) == 1:
-            if reached_the_pool:
-                real_send(raw)
-            raise fault
-        return real_send(raw)
-
-    chain.send_raw_transaction = malformed_once  # type: ignore[method-assign]
+    calls = fail_first_send(chain, malformed_send_answer(reply), reached=reached_the_pool)
     s = make_sender(chain, Journal(":memory:"), Account.create(), sleep=chain.mine)
     record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
     assert len(calls) == 2
@@ -190,18 +200,8 @@ def test_a_send_whose_outcome_a_fast_fault_hid_goes_out_again_at_once_byte_for_b
     import requests
 
     chain = FakeChain()
-    real_send = chain.send_raw_transaction
-    sent: list[bytes] = []
-
-    def cut_once(raw: Any) -> HexBytes:
-        sent.append(bytes(HexBytes(raw)))
-        if len(sent) == 1:
-            if reached_the_pool:
-                real_send(raw)
-            raise requests.exceptions.ChunkedEncodingError("connection closed mid-response")
-        return real_send(raw)
-
-    chain.send_raw_transaction = cut_once  # type: ignore[method-assign]
+    cut = requests.exceptions.ChunkedEncodingError("connection closed mid-response")
+    sent = fail_first_send(chain, cut, reached=reached_the_pool)
     s = make_sender(chain, Journal(":memory:"), Account.create())
     record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
     assert len(sent) == 2
@@ -218,25 +218,14 @@ def test_a_send_whose_outcome_a_fast_fault_hid_goes_out_again_at_once_byte_for_b
 def test_a_send_that_timed_out_waits_for_the_next_poll(monkeypatch: pytest.MonkeyPatch) -> None:
     """A send that failed only after a while (a timeout) is not tried again within the cycle:
     the cycle has already spent that while; the next poll settles it."""
-    import time
-
     import requests
 
     from keeper.execution import sender as sender_mod
 
     monkeypatch.setattr(sender_mod, "RESEND_UNKNOWN_WITHIN_S", 0.05)
     chain = FakeChain()
-    real_send = chain.send_raw_transaction
-    sent: list[int] = []
-
-    def slow_timeout(raw: Any) -> HexBytes:
-        sent.append(1)
-        if len(sent) == 1:
-            time.sleep(0.1)
-            raise requests.exceptions.ReadTimeout("read timed out")
-        return real_send(raw)
-
-    chain.send_raw_transaction = slow_timeout  # type: ignore[method-assign]
+    timeout = requests.exceptions.ReadTimeout("read timed out")
+    sent = fail_first_send(chain, timeout, delay_s=0.1)
     s = make_sender(chain, Journal(":memory:"), Account.create())
     record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
     assert len(sent) == 1

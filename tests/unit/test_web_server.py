@@ -11,6 +11,7 @@ from email.message import Message
 from pathlib import Path
 
 import pytest
+from web3 import Web3
 
 from keeper.app.web import CONFIG_PATH, WebServer, build_config, is_loopback, read_addresses
 from keeper.cli import main
@@ -223,7 +224,19 @@ class _FakeNode:
         return {"jsonrpc": "2.0", "id": 1, **self.call}
 
 
-@pytest.mark.parametrize(
+def fake_node_w3(call: dict[str, object]) -> Web3:
+    """A ``Web3`` on :class:`_FakeNode` (``eth_call`` answered by ``call``)."""
+    from web3.providers.base import BaseProvider
+
+    class Provider(BaseProvider):
+        def make_request(self, method: str, params: object) -> dict[str, object]:  # type: ignore[override]
+            return _FakeNode(call)(method, params)
+
+    return Web3(Provider())
+
+
+#: What a factory that is not a vault factory answers to ``vaultCount()``.
+NOT_A_FACTORY = pytest.mark.parametrize(
     "answer",
     [
         {"result": "0x"},  # no data: an EOA, or a contract without vaultCount() and a fallback
@@ -231,22 +244,18 @@ class _FakeNode:
     ],
     ids=["no-data", "reverts"],
 )
+
+
+@NOT_A_FACTORY
 def test_check_vaults_refuses_a_factory_that_is_not_a_vault_factory(
     answer: dict[str, object],
 ) -> None:
     # keeper web checked the file's vaults but not its factory: it served the page, which then
     # showed "Unknown vault." (no vaults, the registry unreadable) with the reason in the console.
-    from web3 import Web3
-    from web3.providers.base import BaseProvider
-
     from keeper.app.web import check_vaults
-
-    class Provider(BaseProvider):
-        def make_request(self, method: str, params: object) -> dict[str, object]:  # type: ignore[override]
-            return _FakeNode(answer)(method, params)
 
     config = build_config({"factory": FACTORY}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
     with pytest.raises(
         ConfigError, match=f"{Web3.to_checksum_address(FACTORY)} is not a vault factory"
     ):
-        check_vaults(Web3(Provider()), config)
+        check_vaults(fake_node_w3(answer), config)
