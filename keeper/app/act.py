@@ -159,6 +159,13 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
     """
     sender = keeper.sender
     assert sender is not None
+    if done.reincluded and done.status == "mined" and not done.cancelled:
+        # Mined and booked before a reorg removed its block, now mined again as it was: one
+        # rebalance on the chain and one fee paid, already counted (a re-inclusion that ends
+        # otherwise, reverted or cancelled, is booked as what it is).
+        keeper.metrics.rebalances.labels("reincluded").inc()
+        logger.info("tx %s mined again after a reorg (booked when first mined)", done.tx_hash)
+        return None
     to, data = sender.call_of(done.tx_hash)
     if to == sender.address and not data:  # a cancel: what did it cancel?
         to, data = sender.call_of(sender.journal.versions(sender.address, done.nonce)[0].tx_hash)

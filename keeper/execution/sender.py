@@ -144,6 +144,9 @@ class SendOutcome:
     receipt: Any = None
     #: The winner was a cancel: the plan no longer simulated, nothing was rebalanced.
     cancelled: bool = False
+    #: Its intent was mined (and booked) before a reorg removed that block: this is the same
+    #: intent settling again, not a second rebalance.
+    reincluded: bool = False
 
 
 @dataclass(frozen=True)
@@ -626,6 +629,7 @@ class Sender:
     # -- waiting ----------------------------------------------------------------------------
     def _settle(self, nonce: int, winner: TxRecord, receipt: Any) -> SendOutcome:
         self._due.pop(nonce, None)
+        reincluded = self.journal.intent(winner.intent_id).status is IntentStatus.REORGED
         status = TxStatus.MINED if int(receipt["status"]) == 1 else TxStatus.REVERTED
         gas_used = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
@@ -663,6 +667,7 @@ class Sender:
             len(versions) - 1,
             receipt,
             cancelled,
+            reincluded,
         )
 
     def _drop(self, nonce: int) -> SendOutcome:

@@ -236,3 +236,32 @@ def test_a_send_that_timed_out_waits_for_the_next_poll(monkeypatch: pytest.Monke
     outcome = s.poll_nonce(record.nonce)
     assert outcome is not None
     assert outcome.status is TxStatus.MINED
+
+
+def test_a_reorged_batch_mined_again_is_booked_once() -> None:
+    """A batch mined, booked (``mined``, its gas), reorged out and mined again at its nonce was
+    booked a second time when it settled again: ``keeper_rebalances{state="mined"}`` 2 and
+    ``keeper_gas_spent_wei`` twice its fee, for one batch on the chain and one fee paid."""
+    from keeper.app.act import settle_in_flight
+    from keeper.execution.simulate import REBALANCE_SELECTOR
+    from tests.unit.test_audit_findings import stub_keeper
+
+    chain = FakeChain()
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    k = stub_keeper(s)
+    s.submit_new([VAULT], chain.block_number, VAULT, REBALANCE_SELECTOR, 100_000)
+    chain.mine()
+    settle_in_flight(k, chain.block_number)
+    mined = k.metrics.value("keeper_rebalances_total", {"state": "mined"})
+    gas = k.metrics.value("keeper_gas_spent_wei_total")
+    assert (mined, gas > 0) == (1, True)
+
+    chain.reorg()  # the block is gone; the batch is back in the pool
+    assert settle_in_flight(k, chain.block_number).reorged
+    for _ in range(3):
+        chain.mine()
+        settle_in_flight(k, chain.block_number)
+    assert len([t for t in chain.mined if t.data == REBALANCE_SELECTOR]) == 1
+    assert k.metrics.value("keeper_rebalances_total", {"state": "reorged"}) == 1
+    assert k.metrics.value("keeper_rebalances_total", {"state": "mined"}) == 1
+    assert k.metrics.value("keeper_gas_spent_wei_total") == gas
