@@ -28,7 +28,9 @@ _CAP_DAYS = DEFAULT_HORIZON_CAP_S / 86400
 _EPILOG = f"""\
 policies (repeat --policy; the same code the live keeper runs):
   time:every=K                  rebalance every K grid steps (every=1: every step)
-  band:width=W                  rebalance when |net delta| > W x contracts
+  time:interval=SECONDS         rebalance once SECONDS have passed since the last (live too)
+  band:width=W                  rebalance when |net delta| > W x contracts, back to target
+  bandedge:width=W              band's trigger, back only to the cost-optimal point inside it
   volband:width=W[,ref=V]       band scaled by forecast vol / reference vol (default: --vol)
   ww:risk_aversion=G            Whalley-Wilmott band (3/2 e^{{-r tau}} lambda S Gamma^2 / G)^(1/3)
   costaware:risk_aversion=G[,horizon=SECONDS|auto][,cap=SECONDS]

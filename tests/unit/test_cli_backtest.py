@@ -594,3 +594,18 @@ def test_frontier_with_vault_bands_reads_off_the_bound_family(
     out = capsys.readouterr().out
     assert "costaware vs best band at equal error std:" in out
     assert "costaware@vault vs best band at equal error std" in out
+
+
+def test_backtest_help_lists_every_policy_family_the_parser_takes(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `bandedge` (and time's interval=) were accepted and documented in docs/backtest.md, but
+    # `keeper backtest --help` did not list them.
+    from keeper.strategy.policies import POLICIES
+
+    with pytest.raises(SystemExit):
+        main(["backtest", "--help"])
+    out = capsys.readouterr().out
+    for family in POLICIES:
+        assert f"\n  {family}:" in out, family
+    assert "interval=SECONDS" in out
