@@ -35,6 +35,7 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Excep
 from web3.logs import DISCARD
 
 from keeper.chain.artifacts import load_abi
+from keeper.chain.connection import connect
 from keeper.chain.lens import OracleState
 from keeper.chain.oracle import oracle_fault_reason
 from keeper.chain.vaults import queue_unrequested, validate_vaults
@@ -147,6 +148,22 @@ class ActionReport:
 
 
 # ---------------------------------------------------------------------------- the client
+
+
+def open_vault(settings: Settings, vault: str) -> VaultClient:
+    """Connect to ``settings``' RPC (its chain id checked) and bind ``vault`` on it.
+
+    Raises:
+        ChainError: The RPC cannot be reached, or is on another chain.
+        ConfigError: The address holds no vault.
+    """
+    w3 = connect(
+        settings.rpc_urls,
+        expected_chain_id=settings.chain_id,
+        timeout_s=settings.rpc_timeout_s,
+        attempts=settings.rpc_retries,
+    )
+    return VaultClient(w3, vault, settings)
 
 
 class VaultClient:

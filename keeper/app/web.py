@@ -36,6 +36,7 @@ from eth_utils.address import is_hex_address
 from web3 import Web3
 
 from keeper.chain.artifacts import load_abi
+from keeper.chain.connection import connect
 from keeper.chain.vaults import factory_vaults, validate_vaults
 from keeper.errors import ConfigError
 from keeper.locations import PROJECT_ROOT, read_utf8
@@ -196,6 +197,24 @@ def check_vaults(w3: Web3, config: WebConfig) -> None:
     validate_vaults(w3, list(config.vaults))
     if config.factory is not None:
         factory_vaults(w3, config.factory)
+
+
+def connect_config(
+    addresses: dict[str, Any], rpc_url: str, history_blocks: int = DEFAULT_HISTORY_BLOCKS
+) -> WebConfig:
+    """Connect to ``rpc_url``, build the page's config for its chain, and check its contracts.
+
+    Raises:
+        ChainError: The RPC cannot be reached.
+        ConfigError: The config is malformed, or a vault or the factory is not one
+            (:func:`build_config`, :func:`check_vaults`).
+    """
+    w3 = connect(rpc_url)
+    config = build_config(
+        addresses, rpc_url=rpc_url, chain_id=int(w3.eth.chain_id), history_blocks=history_blocks
+    )
+    check_vaults(w3, config)
+    return config
 
 
 def is_loopback(host: str) -> bool:

@@ -23,8 +23,7 @@ import textwrap
 from decimal import Decimal, DecimalException, Inexact, localcontext
 from typing import Any
 
-from keeper.app.depositor import ActionReport, VaultClient, format_units
-from keeper.chain.connection import connect
+from keeper.app.depositor import ActionReport, format_units, open_vault
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
@@ -236,13 +235,7 @@ def vault_command(args: argparse.Namespace) -> int:
     vault = checksum(args.vault, "--vault")
     # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
     owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) is not None else None
-    w3 = connect(
-        settings.rpc_urls,
-        expected_chain_id=settings.chain_id,
-        timeout_s=settings.rpc_timeout_s,
-        attempts=settings.rpc_retries,
-    )
-    client = VaultClient(w3, vault, settings)
+    client = open_vault(settings, vault)
 
     if args.action == "info":
         if owner is None and signer is not None:

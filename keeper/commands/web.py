@@ -19,13 +19,11 @@ from keeper.app.web import (
     DEFAULT_DIST,
     DEFAULT_HISTORY_BLOCKS,
     WebServer,
-    build_config,
-    check_vaults,
+    connect_config,
     is_loopback,
     read_addresses,
 )
 from keeper.arguments import positive_int
-from keeper.chain.connection import connect
 from keeper.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -86,12 +84,8 @@ def web(args: argparse.Namespace) -> int:
     if not rpc_url:
         raise ConfigError("no RPC URL: pass --rpc-url (or put rpc_url in the addresses file)")
     rpc_url = str(rpc_url).split(",")[0].strip()
-    w3 = connect(rpc_url)
-    chain_id = int(w3.eth.chain_id)
-    config = build_config(
-        addresses, rpc_url=rpc_url, chain_id=chain_id, history_blocks=args.history_blocks
-    )
-    check_vaults(w3, config)
+    config = connect_config(addresses, rpc_url, args.history_blocks)
+    chain_id = config.chain_id
     server = WebServer(config, dist=args.dist, host=args.host, port=args.port)
     if not is_loopback(args.host):
         logger.warning("serving on %s: the config (RPC URL) is visible to that network", args.host)

@@ -404,8 +404,8 @@ def test_vault_cli_send_failure_is_one_line_not_a_traceback(
             Transactor(self.w3, signer).send(VAULT, CALL, what="deposit")
             raise AssertionError("unreachable: the send failed")
 
-    monkeypatch.setattr("keeper.commands.vault.connect", lambda *a, **k: w3)
-    monkeypatch.setattr("keeper.commands.vault.VaultClient", Client)
+    monkeypatch.setattr("keeper.app.depositor.connect", lambda *a, **k: w3)
+    monkeypatch.setattr("keeper.app.depositor.VaultClient", Client)
     args = ["vault", "deposit", "--vault", VAULT, "--amount", "1", "--env-file", os.devnull]
     try:
         code = main(args)

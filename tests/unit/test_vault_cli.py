@@ -240,8 +240,8 @@ def test_ctrl_c_while_a_sent_deposit_waits_for_its_receipt_names_the_transaction
             t.send(vault, bytes.fromhex("6e553f65"), what="deposit")
             raise AssertionError("unreachable: interrupted")
 
-    monkeypatch.setattr("keeper.commands.vault.connect", lambda *a, **k: w3)
-    monkeypatch.setattr("keeper.commands.vault.VaultClient", Client)
+    monkeypatch.setattr("keeper.app.depositor.connect", lambda *a, **k: w3)
+    monkeypatch.setattr("keeper.app.depositor.VaultClient", Client)
     args = ["vault", "deposit", "--vault", vault, "--amount", "1", "--env-file", os.devnull]
     assert main(args) == 130
     assert len(sent) == 1
