@@ -62,11 +62,12 @@ from web3.exceptions import (
     BadResponseFormat,
     BlockNotFound,
     TransactionNotFound,
+    Web3Exception,
     Web3RPCError,
     Web3TypeError,
 )
 from web3.providers import JSONBaseProvider
-from web3.types import RPCEndpoint
+from web3.types import RPCEndpoint, TxParams
 
 from keeper.chain.connection import best_head
 from keeper.chain.retry import (
@@ -80,6 +81,7 @@ from keeper.errors import (
     ConfigError,
     ExecutionError,
     FeeCapError,
+    KeeperError,
     NonceError,
     TxTimeoutError,
 )
@@ -115,7 +117,8 @@ _UNDERPRICED = (
     # geth's pool at capacity, the transaction paying no more than its cheapest: a price refusal.
     "txpool is full",
 )
-#: Gas of a cancel (a 0-value transfer to itself).
+#: The least gas of a cancel (a 0-value transfer to itself): a transfer's intrinsic gas. Where
+#: the gas limit also pays the L1 calldata (Arbitrum) the node's estimate is more, and is used.
 CANCEL_GAS = 21_000
 
 
@@ -244,6 +247,22 @@ class Sender:
 
     def _base_fee(self) -> Wei:
         return base_fee(self.w3)
+
+    def _cancel_gas(self) -> int:
+        """The gas limit of a cancel: :data:`CANCEL_GAS`, or the node's estimate plus a fifth.
+
+        On an L2 whose gas limit also pays the L1 calldata (Arbitrum) a plain transfer needs
+        more than 21,000, and the node refuses less ("intrinsic gas too low"); that part moves
+        with the L1 price, hence the headroom. An estimate that fails falls back to 21,000.
+        """
+        me = to_checksum_address(self.address)
+        transfer: TxParams = {"from": me, "to": me}
+        try:
+            estimate = int(read_with_retry(lambda: self.w3.eth.estimate_gas(transfer)))
+        except (KeeperError, Web3Exception, ValueError) as exc:
+            logger.warning("cancel gas: estimate failed (%s); %d", type(exc).__name__, CANCEL_GAS)
+            return CANCEL_GAS
+        return CANCEL_GAS if estimate <= CANCEL_GAS else estimate * 6 // 5
 
     def chain_nonce(self, block: str = "latest") -> int:
         """The account's nonce on chain (``latest``: mined; ``pending``: including the pool)."""
@@ -554,7 +573,7 @@ class Sender:
         old = Fees(last.max_fee, last.priority_fee)
         fees = bump_fees(old, self.caps, base_fee=self._base_fee())
         if cancel:
-            to, data, gas = self.address, b"", CANCEL_GAS
+            to, data, gas = self.address, b"", self._cancel_gas()
         else:
             decoded = _decode_raw(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas

@@ -75,6 +75,9 @@ class FakeChain:
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
     mined: list[PoolTx] = field(default_factory=list)
     salt: int = 0
+    #: The least gas of a plain transfer: 21,000, or more where the gas limit also pays the L1
+    #: calldata (Arbitrum); a transfer with less is refused as "intrinsic gas too low".
+    transfer_gas: int = 21_000
 
     def __post_init__(self) -> None:
         self._new_block([])
@@ -139,6 +142,9 @@ class FakeChain:
             raise TransactionNotFound(key)
         return self.receipts[key]
 
+    def estimate_gas(self, params: Any) -> int:
+        return 100_000 if params.get("data") else self.transfer_gas
+
     def get_transaction_count(self, address: Any, block: Any = "latest") -> int:
         latest = self.latest_nonce()
         if block != "pending":
@@ -159,6 +165,8 @@ class FakeChain:
             "0x" + bytes(HexBytes(d["to"])).hex(),
             bytes(HexBytes(d["data"])),
         )
+        if not tx.data and int(d["gas"]) < self.transfer_gas:
+            raise _rpc_error("intrinsic gas too low")
         if tx.nonce < self.latest_nonce():
             raise _rpc_error("nonce too low")
         old = self.pool.get(tx.nonce)

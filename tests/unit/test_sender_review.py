@@ -265,3 +265,24 @@ def test_a_reorged_batch_mined_again_is_booked_once() -> None:
     assert k.metrics.value("keeper_rebalances_total", {"state": "reorged"}) == 1
     assert k.metrics.value("keeper_rebalances_total", {"state": "mined"}) == 1
     assert k.metrics.value("keeper_gas_spent_wei_total") == gas
+
+
+def test_a_cancel_pays_the_gas_a_transfer_needs_on_this_chain() -> None:
+    """A cancel was signed with a fixed 21,000 gas. On Arbitrum the gas limit also pays the L1
+    calldata, so a plain transfer needs more, and the node refused the cancel ("intrinsic gas
+    too low"): a stale plan could not be cancelled there. Its gas is now the node's estimate
+    of that transfer (with headroom), never under 21,000."""
+    chain = FakeChain(transfer_gas=48_000)
+    journal = Journal(":memory:")
+    acct = Account.create()
+    s = make_sender(chain, journal, acct)
+    stale = s.prepare(journal.open_intent([VAULT], 1), VAULT, CALL, 100_000)  # then it died
+    restarted = make_sender(chain, journal, acct, still_valid=lambda to, data: False)
+    restarted.reconcile()  # the plan no longer simulates: cancelled at its nonce
+    chain.mine()
+    outcome = restarted.poll_nonce(stale.nonce)
+    assert outcome is not None
+    assert outcome.cancelled
+    cancel = journal.tx(outcome.tx_hash)
+    assert cancel.gas >= 48_000
+    assert not [t for t in chain.mined if t.data == CALL]
