@@ -110,7 +110,7 @@ test-py: install $(CHROMIUM)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$crc
 
-bench: install ## benchmarks (~50 min, ~37 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
+bench: install ## benchmarks (~50 min, ~30 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
 	$(PY) bench/run.py
 
 bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + quick.md
