@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import http.server
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +13,7 @@ import requests
 
 from keeper.chain import anvil as anvil_mod
 from keeper.chain.anvil import Anvil
+from tests.rpc_stub import rpc_stub
 
 pytestmark = pytest.mark.integration
 
@@ -54,25 +52,6 @@ def test_ctrl_c_while_anvil_starts_stops_it(monkeypatch: pytest.MonkeyPatch) -> 
     assert node.pid is None
 
 
-class _Impostor(http.server.BaseHTTPRequestHandler):
-    """Another node on the port: answers every JSON-RPC call with chain id 0x1234."""
-
-    calls: list[str] = []  # noqa: RUF012 (one server per test)
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.calls.append(body.get("method", "?"))
-        out = json.dumps({"jsonrpc": "2.0", "id": body.get("id"), "result": "0x1234"}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 def test_a_free_port_taken_before_anvil_binds_it_is_not_mistaken_for_ours(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -80,15 +59,12 @@ def test_a_free_port_taken_before_anvil_binds_it_is_not_mistaken_for_ours(
     take it: anvil then fails to bind, but the other node answered ``eth_chainId`` first, and the
     caller was handed a URL to a node that is not ours. Here the port ``free_port`` returns is
     already held by such a node."""
-    _Impostor.calls = []
-    impostor = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Impostor)
-    taken = int(impostor.server_address[1])
-    threading.Thread(target=impostor.serve_forever, daemon=True).start()
-    monkeypatch.setattr(anvil_mod, "free_port", lambda: taken)
-    try:
+    # Another node on the port: answers every JSON-RPC call with chain id 0x1234.
+    with rpc_stub(lambda request: {"result": "0x1234"}) as impostor:
+        monkeypatch.setattr(anvil_mod, "free_port", lambda: impostor.port)
         with Anvil() as node:
             assert node.pid is not None
-            assert node.port != taken
+            assert node.port != impostor.port
             chain_id = requests.post(
                 node.url,
                 json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []},
@@ -96,10 +72,7 @@ def test_a_free_port_taken_before_anvil_binds_it_is_not_mistaken_for_ours(
             ).json()["result"]
             assert int(chain_id, 16) == 31337
             assert _alive(node.pid)
-    finally:
-        impostor.shutdown()
-        impostor.server_close()
-    assert _Impostor.calls == []
+    assert impostor.methods == []
 
 
 def test_anvil_that_logs_every_call_keeps_answering(tmp_path: Path) -> None:

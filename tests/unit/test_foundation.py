@@ -91,40 +91,13 @@ def test_one_faulted_answer_at_connect_is_tried_again_without_a_deadline() -> No
     connection) from the RPC to the chain-id read failed the command: on an RPC that fails one
     request in five, one command in five. The read is tried up to ``attempts`` times; a node
     that stays down still fails in one line."""
-    import http.server
-    import json
-    import threading
+    from tests.rpc_stub import rpc_stub
 
-    answered: list[int] = []
-
-    class FlakyOnce(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            answered.append(1)
-            if len(answered) == 1:
-                self.send_response(502)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            out = json.dumps({"jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FlakyOnce)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        w3 = connect(f"http://127.0.0.1:{server.server_address[1]}", timeout_s=1.0)
-    finally:
-        server.shutdown()
-        server.server_close()
+    first_fails = iter([None])  # a 502, then the chain id
+    with rpc_stub(lambda request: next(first_fails, {"result": "0x7a69"})) as node:
+        w3 = connect(node.url, timeout_s=1.0)
     assert w3.provider is not None
-    assert len(answered) == 2
+    assert node.methods == ["eth_chainId", "eth_chainId"]
 
 
 def test_first_line_cuts_a_long_message_at_a_word_and_says_so() -> None:
