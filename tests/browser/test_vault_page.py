@@ -508,26 +508,39 @@ def _ready_to_deposit(
     return vault_address, me, _deposits_of(devnet, vault_address, me), len(wallet.sent)
 
 
+def _refused_amounts(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet, cases: list[tuple[str, str]]
+) -> list[str]:
+    """Each ``(action, amount)`` typed on the busiest vault's page: the error each preview shows.
+
+    Every preview must end in an error, and a deposit submitted after them sends nothing.
+    """
+    open_vault(page, server, busiest_vault(devnet))
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    errors = []
+    for action, text in cases:
+        sel = f'[data-testid="preview-{action}"]'
+        page.fill(f'[data-testid="input-{action}"]', "")
+        page.wait_for_selector(f"{sel}:not([data-state])", state="attached")
+        page.fill(f'[data-testid="input-{action}"]', text)
+        page.wait_for_selector(f'{sel}[data-state="error"]')
+        errors.append(page.inner_text(sel))
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_timeout(1500)
+    assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
+    return errors
+
+
 def test_a_decimal_comma_is_refused_not_read_as_a_thousands_separator(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
     # The amount parser deleted every comma: "0,5" (a decimal comma) became 5, ten times what
     # was meant, and "1,500" (1.5 in much of Europe) became 1500. Only the page's own grouping,
     # threes before a '.' ("2,500.123457", the deposit test), is still read.
-    vault_address = busiest_vault(devnet)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    sent0 = len(wallet.sent)
-    sel = '[data-testid="preview-deposit"]'
-    for text in ("0,5", "1,5", "1,500", "1,50.5", "1.500,25"):
-        page.fill('[data-testid="input-deposit"]', "")
-        page.wait_for_selector(f"{sel}:not([data-state])", state="attached")
-        page.fill('[data-testid="input-deposit"]', text)
-        page.wait_for_selector(f'{sel}[data-state="error"]')
-        assert "comma" in page.inner_text(sel), text
-    page.click('[data-testid="submit-deposit"]')
-    page.wait_for_timeout(1500)
-    assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
+    cases = [("deposit", t) for t in ("0,5", "1,5", "1,500", "1,50.5", "1.500,25")]
+    for text in _refused_amounts(page, server, devnet, wallet, cases):
+        assert "comma" in text, text
 
 
 def test_an_amount_beyond_uint256_is_refused_in_the_pages_words(
@@ -535,21 +548,11 @@ def test_an_amount_beyond_uint256_is_refused_in_the_pages_words(
 ) -> None:
     # An amount above 2**256 - 1 token units reached viem, whose encoder's message was shown:
     # 'Number "1000…" is not in safe 256-bit unsigned integer range (0 to 1157…)'.
-    vault_address = busiest_vault(devnet)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    sent0 = len(wallet.sent)
     huge = "1" + "0" * 80
-    for action in ("deposit", "redeem", "request"):
-        sel = f'[data-testid="preview-{action}"]'
-        page.fill(f'[data-testid="input-{action}"]', huge)
-        page.wait_for_selector(f'{sel}[data-state="error"]')
-        text = page.inner_text(sel)
+    cases = [(action, huge) for action in ("deposit", "redeem", "request")]
+    for text in _refused_amounts(page, server, devnet, wallet, cases):
         assert "too large" in text.lower(), text
         assert "256-bit" not in text, text
-    page.click('[data-testid="submit-deposit"]')
-    page.wait_for_timeout(1500)
-    assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
 
 
 def test_a_double_click_on_submit_sends_the_action_once(
