@@ -94,20 +94,18 @@ gas: install ## rewrite .gas-snapshot (after an intended gas change)
 # pytest exits 5 when it collects nothing: here that means the suite is broken, so it fails loudly.
 # Two workers (CI has two cores), a test file per worker so its module fixtures (an anvil stack)
 # are built once; PYTEST_WORKERS=0 runs in one process.
-# The short chaos suite measures the keeper's reaction in blocks of 1 s, so it runs in its own
-# pytest beside the rest, at normal priority, while the rest runs under `nice`: on two cores the
-# other tests' anvils and browser take the CPU the keeper under test leaves, not the reverse. Its
-# output (out/chaos-short.log) is printed when both are done; either failing fails the target.
+# The short chaos suite measures the keeper's reaction in blocks of 1 s, so it runs alone, after
+# the rest: beside it (even with the rest under `nice`) the other tests' anvils and browser took
+# cores from the keeper under test, and its median reaction under faults read 2.5 blocks against
+# a target of 2 in one CI run of four. Either run failing fails the target; both always run.
 PYTEST_WORKERS ?= 2
 CHAOS_SHORT := tests/integration/test_chaos_short.py
 test-py: install $(CHROMIUM)
-	@mkdir -p out; export KEEPER_CHROMIUM=$(CHROMIUM); \
-	$(PY) -m pytest -p no:cacheprovider $(CHAOS_SHORT) > out/chaos-short.log 2>&1 & chaos=$$!; \
-	trap 'kill $$chaos 2>/dev/null' INT TERM; \
-	nice -n 10 $(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(CHAOS_SHORT); \
-	rc=$$?; wait $$chaos; crc=$$?; \
-	echo "--- $(CHAOS_SHORT), run beside the rest at normal priority:"; cat out/chaos-short.log; \
+	@export KEEPER_CHROMIUM=$(CHROMIUM); \
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadfile --ignore=$(CHAOS_SHORT); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing (tests/ is broken)"; fi; \
+	echo "--- $(CHAOS_SHORT), alone:"; \
+	$(PY) -m pytest $(CHAOS_SHORT); crc=$$?; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$crc
 
 bench: install ## benchmarks (~50 min, ~30 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
