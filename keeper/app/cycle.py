@@ -124,12 +124,17 @@ def nothing_evaluated(skipped: Mapping[str, str], vaults: int) -> str | None:
     See :meth:`CycleResult.nothing_evaluated` (``keeper rehearse`` reads its report the same way).
     """
     faults = [why for why in skipped.values() if why != "paused"]
-    if vaults == 0 or len(faults) != vaults:
+    if vaults == 0 or len(skipped) != vaults or not faults:
         return None
     reasons = list(dict.fromkeys(faults))
     others = len(reasons) - 1
     more = f" (and {others} other reason{'s' * (others > 1)}; see the table)" if others else ""
-    return f"every vault was skipped ({len(faults)} of {vaults}): {reasons[0]}{more}"
+    paused = vaults - len(faults)
+    if paused:
+        head = f"no vault was judged ({len(faults)} skipped by a fault, {paused} paused)"
+    else:
+        head = f"every vault was skipped ({len(faults)} of {vaults})"
+    return f"{head}: {reasons[0]}{more}"
 
 
 @dataclass(frozen=True)
@@ -210,9 +215,10 @@ class CycleResult:
     def nothing_evaluated(self) -> str | None:
         """Why no vault could be judged, or ``None`` when at least one was (or all are paused).
 
-        ``keeper check`` exits 1 with this line: every vault was skipped by a fault (a stale
-        or non-positive oracle, a sequencer down, a lens read that failed), so the cycle judged
-        nothing. A paused vault is its admin's choice, not a fault, and does not count.
+        ``keeper check`` exits 1 with this line: every vault was skipped, at least one by a
+        fault (a stale or non-positive oracle, a sequencer down, a lens read that failed), so
+        the cycle judged nothing. A paused vault is its admin's choice, not a fault: every
+        vault paused is not a failure, but a paused one does not hide another's fault.
         ``keeper run`` keeps polling instead: there it is a market condition, with an alert.
         """
         return nothing_evaluated(self.skipped, self.vaults)

@@ -102,7 +102,8 @@ class Runner:
         #: Cycles run, failed ones included.
         self.cycles = 0
         self.failed_cycles = 0
-        #: Cycles that ran but judged no vault (every one skipped by a fault), and the last why.
+        #: Cycles that ran but judged no vault (every one skipped, one at least by a
+        #: fault), and the last why.
         self.unjudged_cycles = 0
         self.last_unjudged: str | None = None
         self.last_error: str | None = None
@@ -375,7 +376,8 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         ChainError: The RPC cannot be reached (after the start-up deadline).
         Halt: The breaker tripped.
         KeeperError: With ``max_cycles``, every cycle run failed (one line, the last error), or
-            judged no vault (each one skipped by a fault, as ``keeper check`` exits 1 on).
+            judged no vault (each one skipped, one at least by a fault, as ``keeper check``
+            exits 1 on).
     """
     if max_cycles is not None and max_cycles < 1:
         raise ConfigError(f"--max-cycles must be at least 1 (got {max_cycles})")

@@ -135,7 +135,7 @@ class RehearsalReport:
 
     @property
     def nothing_evaluated(self) -> str | None:
-        """Why no vault could be judged (every one skipped by a fault), else ``None``."""
+        """Why no vault could be judged (all skipped, one at least by a fault), else ``None``."""
         return nothing_evaluated(self.skipped, self.vaults)
 
     @property

@@ -25,8 +25,9 @@ def register(subparsers: Any) -> None:
             "with --json. A vault the policy wants but whose own checks refuse a rebalance "
             "shows BLOCKED and the reason the vault gives (its rebalanceBlocker(), decoded). "
             "Exits 1, after "
-            "printing, when every vault was skipped by a fault (a stale or non-positive "
-            "oracle, a sequencer down, a failed lens read): the cycle judged nothing."
+            "printing, when every vault was skipped, at least one by a fault (a stale or "
+            "non-positive oracle, a sequencer down, a failed lens read) and the rest paused: "
+            "the cycle judged nothing."
         ),
     )
     add_settings_args(p)

@@ -42,7 +42,8 @@ def register(subparsers: Any) -> None:
             "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
             "only, never to the live chain; the fork is stopped afterwards. A vault the policy "
             "wants but whose own checks refuse it shows BLOCKED and the vault's reason. Exits 1, "
-            "after printing, when every vault was skipped by a fault (as keeper check does), or "
+            "after printing, when every vault was skipped, at least one by a fault (as keeper "
+            "check does), or "
             "when a vault it sent failed on the fork (its transaction reverted, or the batcher "
             "dropped it)."
         ),

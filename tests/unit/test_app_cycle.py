@@ -172,10 +172,23 @@ def test_nothing_evaluated_names_the_faults_and_leaves_paused_vaults_out() -> No
     assert why.startswith("every vault was skipped (2 of 2): ")
     assert "heartbeat" in why
     assert "(and 1 other reason; see the table)" in why
-    # a paused vault is its admin's choice, not a fault: not "nothing evaluated"
-    paused = replace(result, skipped={vault(0): result.skipped[vault(0)], vault(1): "paused"})
+    # a paused vault is its admin's choice, not a fault: every vault paused is not a failure
+    paused = replace(result, skipped={vault(0): "paused", vault(1): "paused"})
     assert paused.nothing_evaluated() is None
     assert replace(result, vaults=0, skipped={}).nothing_evaluated() is None
+
+
+def test_nothing_evaluated_when_the_vaults_not_paused_all_have_faults() -> None:
+    # One vault paused, the other stale: no vault was judged, and one of them for a fault, so
+    # `keeper check` must exit 1 (it exited 0: the paused vault hid the stale oracle).
+    result = run_cycle(make_keeper([snap(0, -WAD, age=4000), snap(1, -WAD)]))
+    mixed = replace(result, skipped={vault(0): result.skipped[vault(0)], vault(1): "paused"})
+    why = mixed.nothing_evaluated()
+    assert why is not None
+    assert why.startswith("no vault was judged (1 skipped by a fault, 1 paused): ")
+    assert "heartbeat" in why
+    # one judged vault beside them is enough
+    assert replace(result, vaults=3, skipped=mixed.skipped).nothing_evaluated() is None
 
 
 @dataclass
