@@ -26,7 +26,10 @@ cycle fails and counts toward the breaker, and since the signed row is written b
 nothing was sent. A failed write is rolled back whole (SQLite may already have rolled it back
 itself: a second ``ROLLBACK`` would hide the real error), so the journal works again once the
 disk has room. A new batch's intent and its first signed row are one write (:class:`NewIntent`):
-a failure leaves neither, never an ``open`` intent with no transaction.
+a failure leaves neither, never an ``open`` intent with no transaction. Settling a nonce (its
+versions, then its intent) is one write too (:meth:`Journal.atomic`): a crash between them leaves
+the nonce pending, for the restart's ``reconcile`` to settle, never a ``mined`` version whose
+intent stays ``open``.
 """
 
 from __future__ import annotations
@@ -197,6 +200,7 @@ class Journal:
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open journal {path}: {exc}") from None
         self._claim: int | None = None  # the lock file's descriptor while claimed
+        self._atomic = False  # inside atomic(): the writes join its transaction
 
     def close(self) -> None:
         """Close the database (and give up the claim, if any)."""
@@ -244,8 +248,31 @@ class Journal:
         return str(self._db.execute("PRAGMA journal_mode").fetchone()[0])
 
     @contextmanager
+    def atomic(self) -> Iterator[None]:
+        """Several writes as one: committed together at the end, or none of them.
+
+        Any exception inside (a crash's ``KeyboardInterrupt`` or ``SystemExit`` included) rolls
+        every write back, and a process killed inside leaves nothing on disk: SQLite commits
+        nothing before the end. Does not nest.
+        """
+        if self._atomic:
+            raise RuntimeError("Journal.atomic() does not nest")
+        with self._tx():
+            self._atomic = True
+            try:
+                yield
+            finally:
+                self._atomic = False
+
+    @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        """One write, committed whole or rolled back whole (see the module docstring)."""
+        """One write, committed whole or rolled back whole (see the module docstring).
+
+        Inside :meth:`atomic` it is part of that one transaction.
+        """
+        if self._atomic:
+            yield self._db
+            return
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:

@@ -653,28 +653,31 @@ class Sender:
         gas_used = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
         block = int(receipt["blockNumber"])
-        record = self.journal.mark(
-            winner.tx_hash,
-            status,
-            mined_block=block,
-            mined_block_hash="0x" + bytes(receipt["blockHash"]).hex(),
-            gas_used=gas_used,
-            effective_gas_price=price,
-        )
-        versions = self.journal.versions(self.address, nonce)
-        for v in versions:
-            if v.tx_hash != winner.tx_hash and v.status in _UNSETTLED:
-                self.journal.mark(v.tx_hash, TxStatus.REPLACED)
         cancelled = self._is_cancel(winner)
-        if cancelled:
-            self.journal.set_intent(
-                winner.intent_id, IntentStatus.ABANDONED, "cancelled: the plan no longer simulated"
+        with self.journal.atomic():  # a crash inside leaves the nonce pending, for reconcile
+            record = self.journal.mark(
+                winner.tx_hash,
+                status,
+                mined_block=block,
+                mined_block_hash="0x" + bytes(receipt["blockHash"]).hex(),
+                gas_used=gas_used,
+                effective_gas_price=price,
             )
-        else:
-            self.journal.set_intent(
-                winner.intent_id,
-                IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
-            )
+            versions = self.journal.versions(self.address, nonce)
+            for v in versions:
+                if v.tx_hash != winner.tx_hash and v.status in _UNSETTLED:
+                    self.journal.mark(v.tx_hash, TxStatus.REPLACED)
+            if cancelled:
+                self.journal.set_intent(
+                    winner.intent_id,
+                    IntentStatus.ABANDONED,
+                    "cancelled: the plan no longer simulated",
+                )
+            else:
+                self.journal.set_intent(
+                    winner.intent_id,
+                    IntentStatus.MINED if status is TxStatus.MINED else IntentStatus.FAILED,
+                )
         self._emit("cancelled" if cancelled else status, record)
         return SendOutcome(
             nonce,
@@ -692,13 +695,14 @@ class Sender:
     def _drop(self, nonce: int) -> SendOutcome:
         self._due.pop(nonce, None)
         versions = self.journal.versions(self.address, nonce)
-        for v in versions:
-            if v.status in _UNSETTLED:
-                self.journal.mark(v.tx_hash, TxStatus.DROPPED)
         last = versions[-1]
-        self.journal.set_intent(
-            last.intent_id, IntentStatus.ABANDONED, "nonce used by another transaction"
-        )
+        with self.journal.atomic():  # a crash inside leaves the nonce pending, for reconcile
+            for v in versions:
+                if v.status in _UNSETTLED:
+                    self.journal.mark(v.tx_hash, TxStatus.DROPPED)
+            self.journal.set_intent(
+                last.intent_id, IntentStatus.ABANDONED, "nonce used by another transaction"
+            )
         self._emit("dropped", last)
         return SendOutcome(
             nonce, last.tx_hash, TxStatus.DROPPED, None, None, None, len(versions) - 1

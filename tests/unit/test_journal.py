@@ -61,6 +61,30 @@ def test_happy_path(journal: Journal) -> None:
     assert journal.max_nonce(ACCT) == 3
 
 
+def test_atomic_writes_commit_together_or_not_at_all(journal: Journal) -> None:
+    i = journal.open_intent(["0xv"], 1)
+    record(journal, i, 0, "0x01")
+
+    def half_done() -> None:
+        with journal.atomic():
+            journal.mark("0x01", "sent", sent_block=10)
+            journal.set_intent(i, "abandoned", "gone")
+            assert journal.tx("0x01").status == "sent"  # its own writes are visible inside
+            journal.mark("0x01", "signed")  # refused (sent -> signed): all of it rolls back
+
+    with pytest.raises(NonceError):
+        half_done()
+    assert journal.tx("0x01").status == "signed"
+    assert journal.intent(i).status == "open"
+    with journal.atomic():
+        journal.mark("0x01", "sent", sent_block=10)
+        journal.set_intent(i, "mined")
+    assert (journal.tx("0x01").status, journal.intent(i).status) == ("sent", "mined")
+    with pytest.raises(RuntimeError, match="does not nest"), journal.atomic(), journal.atomic():
+        pass
+    journal.mark("0x01", "mined")  # an ordinary write still works afterwards
+
+
 def test_replacement_versions_share_a_nonce(journal: Journal) -> None:
     i = journal.open_intent(["0xv"], 1)
     record(journal, i, 0, "0x01", fee=100)

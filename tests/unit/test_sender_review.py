@@ -286,3 +286,62 @@ def test_a_cancel_pays_the_gas_a_transfer_needs_on_this_chain() -> None:
     cancel = journal.tx(outcome.tx_hash)
     assert cancel.gas >= 48_000
     assert not [t for t in chain.mined if t.data == CALL]
+
+
+class _Killed(BaseException):
+    """The process dying between two journal writes (a SIGKILL's effect, in-process)."""
+
+
+@pytest.mark.parametrize("outcome", ["mined", "dropped"])
+def test_a_crash_while_settling_leaves_the_journal_as_before_and_a_restart_settles_it(
+    tmp_path: Any, outcome: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Settling a nonce writes several rows: its versions, then its intent. A crash between them
+    left the version ``mined`` (or ``dropped``) and its intent ``open`` for good: the restart's
+    ``reconcile`` only looks at pending versions, so the intent was never closed. The writes are
+    now one journal transaction: a crash leaves the nonce pending, and the restart settles it."""
+    from keeper.execution.journal import IntentStatus
+    from tests.unit.test_sender_lagging_receipts import spend_nonce_elsewhere
+
+    monkeypatch.setattr("keeper.execution.sender.DROP_GRACE_S", 0.0)
+    chain = FakeChain()
+    path = tmp_path / "journal.sqlite"
+    journal = Journal(path)
+    me = Account.create()
+    s = make_sender(chain, journal, me)
+    if outcome == "mined":
+        record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+        chain.mine()
+    else:  # signed, never sent; another transaction takes its nonce
+        record = s.prepare(journal.open_intent([VAULT], 0), VAULT, CALL, 100_000)
+        spend_nonce_elsewhere(chain, record.nonce)
+
+    real_set_intent = journal.set_intent
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        raise _Killed
+
+    def poll_until_killed() -> None:
+        for _ in range(5):  # a dropped nonce is judged on a later look
+            s.poll_nonce(record.nonce)
+            chain.mine()
+
+    journal.set_intent = killed  # type: ignore[method-assign]
+    with pytest.raises(_Killed):
+        poll_until_killed()
+    journal.set_intent = real_set_intent  # type: ignore[method-assign]
+    journal.close()
+
+    again = Journal(path)
+    assert again.tx(record.tx_hash).status in {TxStatus.SIGNED, TxStatus.SENT}
+    assert again.intent(record.intent_id).status is IntentStatus.OPEN
+    restarted = make_sender(chain, again, me)
+    for _ in range(5):
+        restarted.reconcile()
+        if not again.pending(me.address):
+            break
+        chain.mine()
+    want = TxStatus.MINED if outcome == "mined" else TxStatus.DROPPED
+    assert again.tx(record.tx_hash).status is want
+    closed = IntentStatus.MINED if outcome == "mined" else IntentStatus.ABANDONED
+    assert again.intent(record.intent_id).status is closed
