@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: ``answer(request)``: the response's fields (``{"result": ...}`` or ``{"error": ...}``), or
-#: ``None`` for an HTTP 502 with no body (a gateway that failed).
+#: ``None`` for an HTTP 502 with no body (a gateway that failed). An ``"http_status"`` field is
+#: not sent: it is the response's HTTP status (200 without it).
 Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
@@ -42,8 +43,9 @@ def rpc_stub(answer: Answer) -> Iterator[RpcStub]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
+            status = int(fields.pop("http_status", 200))
             out = json.dumps({"jsonrpc": "2.0", "id": body.get("id"), **fields}).encode()
-            self.send_response(200)
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()

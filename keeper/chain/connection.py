@@ -236,6 +236,27 @@ READ_METHODS = frozenset(
 SEND_METHODS = frozenset({"eth_sendRawTransaction"})
 
 
+def _json_rpc_in_client_error(resp: requests.Response) -> Any | None:
+    """The JSON-RPC answer some providers send with an HTTP 4xx, else ``None``.
+
+    A refused send ("nonce too low", "already known") in a 400's body is the node's answer, and
+    the sender must read it as one: raised as an HTTP error, only "400 Client Error" reached it.
+    A 429 is left to ``raise_for_status`` (a rate limit: retried, its ``Retry-After`` honoured),
+    and so is a 4xx whose body is not a JSON-RPC response (an error page, a bare JSON object).
+    """
+    if not 400 <= resp.status_code < 500 or resp.status_code == 429:
+        return None
+    try:
+        body = resp.json()
+    except ValueError:
+        return None
+    items = body if isinstance(body, list) else [body]
+    ok = bool(items) and all(
+        isinstance(i, dict) and "jsonrpc" in i and ("error" in i or "result" in i) for i in items
+    )
+    return body if ok else None
+
+
 class _Transport:
     """One round trip to one endpoint with a per-call timeout; returns the decoded JSON."""
 
@@ -260,6 +281,9 @@ class _Transport:
                 headers={"Content-Type": "application/json"},
                 timeout=timeout_s,
             )
+            answer = _json_rpc_in_client_error(resp)
+            if answer is not None:
+                return answer
             resp.raise_for_status()
         except requests.RequestException as exc:
             # requests names the URL in its messages ("... for url: https://host/v2/<key>",

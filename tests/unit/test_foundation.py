@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,6 +99,38 @@ def test_one_faulted_answer_at_connect_is_tried_again_without_a_deadline() -> No
         w3 = connect(node.url, timeout_s=1.0)
     assert w3.provider is not None
     assert node.methods == ["eth_chainId", "eth_chainId"]
+
+
+def test_a_json_rpc_answer_inside_an_http_4xx_is_read_as_the_answer() -> None:
+    """Some providers send a JSON-RPC error with an HTTP 400. The transport raised the bare
+    ``HTTPError`` ("400 Client Error"), so the sender could not read a refusal it knows
+    ("nonce too low", "already known") and took it for an unknown failure. The body is the
+    node's answer: it is raised as the JSON-RPC error it is. A 4xx without one stays an
+    HTTP error, and a 429 stays a rate limit (retried, with its ``Retry-After``)."""
+    import requests
+    from web3.exceptions import Web3RPCError
+
+    from tests.rpc_stub import rpc_stub
+
+    def answer(request: dict[str, Any]) -> dict[str, Any]:
+        if request["method"] == "eth_chainId":
+            return {"result": "0x7a69"}
+        return {"http_status": 400, "error": {"code": -32000, "message": "nonce too low"}}
+
+    with rpc_stub(answer) as node:
+        w3 = connect(node.url, timeout_s=1.0)
+        with pytest.raises(Web3RPCError, match="nonce too low"):
+            w3.eth.send_raw_transaction(b"\x02\x01")
+
+    def not_json_rpc(request: dict[str, Any]) -> dict[str, Any]:
+        if request["method"] == "eth_chainId":
+            return {"result": "0x7a69"}
+        return {"http_status": 403}  # {"jsonrpc", "id"} only: no result, no error
+
+    with rpc_stub(not_json_rpc) as node:
+        w3 = connect(node.url, timeout_s=1.0)
+        with pytest.raises((requests.HTTPError, ChainError), match="403"):
+            w3.eth.send_raw_transaction(b"\x02\x01")
 
 
 def test_first_line_cuts_a_long_message_at_a_word_and_says_so() -> None:
