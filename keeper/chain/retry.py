@@ -12,6 +12,8 @@
 
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
 invalid parameters (``-32602``), an unknown method, authorisation (HTTP 401/403), a bad answer.
+A JSON-RPC answer a provider sends with an HTTP 4xx other than 429 never reaches these rules as
+an HTTP error: the transport returns it as the answer it is (``keeper.chain.connection``).
 
 Reads are retried with full-jitter exponential backoff, at most ``attempts`` times and never past
 the current :func:`deadline` (the loop sets one per cycle; the failover provider in
