@@ -39,10 +39,16 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
     ``Inexact`` trap set, so nothing is ever rounded: an amount with more fractional digits than
     the token's ``decimals`` is refused.
 
+    Only ASCII digits are read: ``Decimal`` reads every script's (``"١٠٠"`` is 100), and an amount
+    of money typed in digits the terminal may not show as such is refused, as the web app does.
+
     Raises:
-        ConfigError: Not a number, not positive, too precise, or above ``2**256 - 1``.
+        ConfigError: Not a number, not in ASCII digits, not positive, too precise, or above
+            ``2**256 - 1``.
     """
     cleaned = text.strip().replace("_", "")
+    if not cleaned.isascii():
+        raise ConfigError(f"{what} {text!r}: write it with the digits 0-9 (and '.' for decimals)")
     try:
         value = Decimal(cleaned)
     except DecimalException:

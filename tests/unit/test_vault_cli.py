@@ -46,6 +46,11 @@ def test_parse_amount_is_exact(text: str, decimals: int, units: int) -> None:
         # beyond Decimal's exponent range: tiny is too precise, not "too large"
         ("1e-9999999999", 6, "more than 6 decimals"),
         ("1e9999999999", 6, "too large"),
+        # Decimal reads every script's digits: "١٠٠" was 100 USDC, "１２.５" 12.5. An amount of
+        # money is refused unless it is in ASCII digits, as the web page refuses it.
+        ("\u0661\u0660\u0660", 6, "digits 0-9"),
+        ("\uff11\uff12.\uff15", 6, "digits 0-9"),
+        ("1\u0660", 6, "digits 0-9"),
     ],
 )
 def test_parse_amount_refuses(text: str, decimals: int, message: str) -> None:
