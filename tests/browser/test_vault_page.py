@@ -257,8 +257,10 @@ def test_redeem_of_shares_worth_nothing_is_refused_before_sending(
     assert "Nothing was sent" in line.inner_text()
     assert wallet.sent == []
     assert vault.functions.balanceOf(me).call() == shares0
-    # Queueing them is refused the same way: the fill would pay nothing for them.
-    fill_and_preview(page, "request", "0.000000000001")
+    # Queueing them is refused the same way, and its preview says so before the click.
+    p = fill_and_preview(page, "request", "0.000000000001")
+    assert p["preview"] == 0
+    assert "worth 0 USDC" in page.inner_text('[data-testid="note-request"]')
     page.click('[data-testid="submit-request"]')
     line = page.wait_for_selector('[data-testid="queue-tx-status"] li[data-state="refused"]')
     assert "worth 0 USDC" in line.inner_text()

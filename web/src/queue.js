@@ -217,6 +217,9 @@ export async function previewQueue(ctx, key, text) {
       }
       if (value <= pos.maxRedeem) notes.push(`Within your maxRedeem (${S(pos.maxRedeem)}): Redeem pays these now, without the queue.`)
     }
+    if (preview === 0n) {
+      notes.push(`These shares are worth ${A(0n)}: the fill would pay nothing for them, so the page will not send it.`)
+    }
   } else {
     const q = await readQueue(client, config, meta, ctx.account, blockNumber).catch(() => null)
     const m = q?.mine
