@@ -775,7 +775,16 @@ class FailoverProvider(JSONBaseProvider):
         for transport in targets:
             try:
                 response = transport.post(payload, self.timeout_s)
+                error = response.get("error") if isinstance(response, dict) else None
+                if isinstance(error, dict):  # a refusal (a wrong API key), said as the node says it
+                    message = scrub_url(str(error.get("message", ""))[:120], transport.url)
+                    why = f"JSON-RPC error {error.get('code')}: {message}"
+                    out.append((transport.url, None, why))
+                    continue
                 out.append((transport.url, int(response["result"], 16), ""))
+            except requests.HTTPError as exc:
+                status = exc.response.status_code if exc.response is not None else "?"
+                out.append((transport.url, None, f"HTTP {status}"))
             except (OSError, requests.RequestException, Web3Exception, ValueError, KeyError) as exc:
                 out.append((transport.url, None, type(exc).__name__))
         return out

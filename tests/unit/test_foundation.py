@@ -133,6 +133,30 @@ def test_a_json_rpc_answer_inside_an_http_4xx_is_read_as_the_answer() -> None:
             w3.eth.send_raw_transaction(b"\x02\x01")
 
 
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            {"http_status": 401, "error": {"code": -32001, "message": "invalid API key"}},
+            "JSON-RPC error -32001: invalid API key",
+        ),
+        ({"http_status": 403}, "HTTP 403"),
+    ],
+    ids=["json-rpc-error", "bare-4xx"],
+)
+def test_an_endpoint_that_refuses_at_connect_is_named_with_its_reason(
+    answer: dict[str, Any], said: str
+) -> None:
+    """A wrong API key answered at connect with an error said only "cannot reach RPC at ...:
+    KeyError" (a JSON-RPC error) or "HTTPError" (a bare 401/403): the line must say why."""
+    from tests.rpc_stub import rpc_stub
+
+    with rpc_stub(lambda request: dict(answer)) as node, pytest.raises(ChainError) as caught:
+        connect(node.url, timeout_s=1.0)
+    assert said in str(caught.value)
+    assert "KeyError" not in str(caught.value)
+
+
 def test_first_line_cuts_a_long_message_at_a_word_and_says_so() -> None:
     """A 200-character cut fell mid-word (a hash or a URL cut short, with nothing saying the
     line went on)."""
