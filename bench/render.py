@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -582,9 +583,17 @@ def _profiles(results: dict[str, Any]) -> list[str]:
     profiles = results.get("profiles") or {}
     if not profiles:
         return []
+    meta = results.get("meta") or {}
+    sizes = meta.get("cycle_size_runs") or {}
+    section = (meta.get("section_runs") or {}).get("cycle") or meta.get("machine") or {}
     out = ["## Profiles (cProfile, top functions by cumulative time, then by own time)", ""]
     for name, text in profiles.items():
-        out += [f"### {name}", "", "```", text, "```", ""]
+        # A cycle profile is dated by the run that measured its size: a re-run of other sizes
+        # keeps it, so the section's or the page's date alone could be days off.
+        m = re.fullmatch(r"our cycle at N=(\d+)", name)
+        when = (sizes.get(m.group(1)) or section).get("date_utc") if m else None
+        title = f"{name} (measured {when})" if when else name
+        out += [f"### {title}", "", "```", text, "```", ""]
     return out
 
 

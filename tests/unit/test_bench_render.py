@@ -369,3 +369,22 @@ def test_render_names_the_machine_of_a_re_run_on_another_one() -> None:
         "on 4 cores, Other CPU, Linux 7" in text
     )
     assert "- Section `greeks` re-measured 2026-12-02 11:56 UTC (load average [0.2])\n" in text
+
+
+def test_render_dates_each_cycle_profile_by_the_run_that_measured_its_size() -> None:
+    results = _results()
+    results["profiles"] = {"our cycle at N=1000": "P1000", "our cycle at N=10000": "P10000"}
+    results["meta"]["section_runs"] = {"cycle": {"date_utc": "2026-12-04 11:10 UTC"}}
+    results["meta"]["cycle_size_runs"] = {
+        "1000": {"date_utc": "2026-12-04 11:10 UTC"},
+        "10000": {"date_utc": "2026-12-02 04:13 UTC"},
+    }
+    text = render(results)
+    assert "### our cycle at N=10000 (measured 2026-12-02 04:13 UTC)" in text
+    assert "### our cycle at N=1000 (measured 2026-12-04 11:10 UTC)" in text
+    # A size with no date of its own was measured with the cycle section, else the first run.
+    del results["meta"]["cycle_size_runs"]["10000"]
+    assert "### our cycle at N=10000 (measured 2026-12-04 11:10 UTC)" in render(results)
+    del results["meta"]["section_runs"]
+    first = results["meta"]["machine"]["date_utc"]
+    assert f"### our cycle at N=10000 (measured {first})" in render(results)
