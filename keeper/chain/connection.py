@@ -426,7 +426,10 @@ class FailoverProvider(JSONBaseProvider):
       attempts of one read run at once. A transient failure (see :mod:`keeper.chain.retry`)
       launches the next attempt at once; when nothing is in flight and every endpoint is
       cooling down it backs off with jitter first (honouring ``Retry-After``). Every attempt
-      has the full ``timeout_s`` (clipped to the deadline). Attempts stop at the current
+      has the full ``timeout_s`` (clipped to the deadline). A bare HTTP refusal (401, 403,
+      404: a wrong API key or path) is the endpoint's, not the read's: the endpoint cools down
+      and the read goes to the others, failing with that error only when every endpoint
+      refused it. Attempts stop at the current
       :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is
       set; at most 10 per endpoint under one), with
       :class:`~keeper.chain.retry.RpcUnavailableError`.
@@ -532,7 +535,7 @@ class FailoverProvider(JSONBaseProvider):
         try:
             response = transport.post(payload, timeout)
         except Exception as exc:
-            if is_transient(exc):
+            if is_transient(exc) or _refused(exc):
                 with self._lock:
                     health.fail(time.monotonic(), retry_after_s(exc))
             raise
@@ -582,13 +585,14 @@ class FailoverProvider(JSONBaseProvider):
             (h for h in (e.fresh_head(now) for e in self.health) if h is not None), default=None
         )
 
-    def _pick(self, busy: Collection[int]) -> int:
+    def _pick(self, busy: Collection[int], refused: Collection[int] = ()) -> int:
         """The healthiest endpoint with no attempt of this read in flight, if any.
 
         With every endpoint busy: the healthiest HTTP one again (a duplicate request; a
         WebSocket endpoint answers one request at a time, so a duplicate there would only queue).
+        Never one in ``refused`` (it refused this read: see :func:`_refused`).
         """
-        order = self._order()
+        order = [i for i in self._order() if i not in refused]
         for i in order:
             if i not in busy:
                 return i
@@ -660,12 +664,13 @@ class FailoverProvider(JSONBaseProvider):
         failed = 0
         hedge_at = 0.0  # when the next attempt may go out (0: now)
         last: BaseException | None = None
+        refused: set[int] = set()
         while True:
             left = remaining_s()
             now = time.monotonic()
             can_launch = launched < budget and (left is None or left > 0)
             if can_launch and now >= hedge_at and len(inflight) < self.max_inflight:
-                i = self._pick(set(inflight.values()))
+                i = self._pick(set(inflight.values()), refused)
                 wait = self._backoff(i, failed, left) if i >= 0 and not inflight else 0.0
                 if i < 0:
                     hedge_at = math.inf  # nowhere to hedge: wait for what is in flight
@@ -700,7 +705,12 @@ class FailoverProvider(JSONBaseProvider):
                 exc = fut.exception()
                 if exc is None:
                     return fut.result()
-                if not isinstance(exc, _BusyAnswerError) and not is_transient(exc):
+                if _refused(exc):
+                    # The endpoint's refusal, not the read's: the others may answer it.
+                    refused.add(i)
+                    if len(refused) == len(self._transports):
+                        raise exc
+                elif not isinstance(exc, _BusyAnswerError) and not is_transient(exc):
                     raise exc
                 last = exc
                 failed += 1
@@ -912,6 +922,16 @@ def _head_of(payload: bytes, response: Any, method: str) -> int | None:
             except ValueError:
                 continue
     return max(heads, default=None)
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is an endpoint's HTTP refusal of any request (not transient).
+
+    A bare HTTP 4xx (401/403: a wrong or spent API key, 404: a wrong path) says nothing of the
+    read: another endpoint may answer it. A JSON-RPC answer in a 4xx is an answer, not this
+    (:func:`_json_rpc_in_client_error`).
+    """
+    return isinstance(exc, requests.HTTPError) and not is_transient(exc)
 
 
 def _transient_error(response: Any) -> Mapping[str, Any] | None:

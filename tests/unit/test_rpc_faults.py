@@ -422,3 +422,24 @@ def test_a_factory_that_is_not_a_vault_factory_is_one_config_error(
         ConfigError, match=f"{Web3.to_checksum_address(factory)} is not a vault factory"
     ):
         factory_vaults(fake_node_w3(answer), factory)
+
+
+@pytest.mark.parametrize("code", [401, 403, 404])
+def test_an_endpoint_that_refuses_reads_fails_over_to_one_that_answers(code: int) -> None:
+    """A wrong or spent API key (401/403) or a wrong path (404) is the endpoint's refusal, not
+    the read's: connect() warns "using the others", yet every read went to the refusing first
+    endpoint, which was never ranked down, and failed with its HTTP error."""
+    s = Session({A: [status(code)], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    # A lost its rank: the next read goes to B first, and A is not asked again.
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A, B, B]
+
+
+def test_a_read_every_endpoint_refuses_is_refused_once_each() -> None:
+    s = Session({A: [status(401)], B: [status(403)]})
+    p = provider(s, [A, B], attempts=5)
+    with pytest.raises(requests.HTTPError):
+        p.make_request("eth_call", [])  # type: ignore[arg-type]
+    assert sorted(u for u, _, _ in s.log) == [A, B]
