@@ -7,7 +7,7 @@
 - HTTP 429 (its ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
   ``-32005`` / ``-32016`` rate limits, ``-32000`` "header not found" (a load-balanced node that
-  has not seen the block yet);
+  has not seen the block yet), ``-32002`` "request timed out" (geth, past its RPC timeout);
 - :class:`RpcUnavailableError`: the failover provider already retried and gave up.
 
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
@@ -65,7 +65,10 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 #: JSON-RPC error codes that mean "busy or behind, ask again".
 TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016})
 #: Messages (lower case, spaces removed) of ``-32000`` errors that are transient.
-TRANSIENT_RPC_MESSAGES = ("headernotfound", "ratelimit", "toomanyrequests", "timeout")
+TRANSIENT_RPC_MESSAGES = ("headernotfound", "ratelimit", "toomanyrequests", "timeout", "timedout")
+#: geth's code for a request that ran past its RPC timeout ("request timed out"); other nodes
+#: use it for refusals too ("IP address not on whitelist"), so only its timeouts are transient.
+RPC_TIMEOUT_CODE = -32002
 
 
 class RpcUnavailableError(ChainError):
@@ -91,6 +94,8 @@ def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:
         return "revert" not in message and not error.get("data")
     if code == -32000:
         return any(m in message for m in TRANSIENT_RPC_MESSAGES)
+    if code == RPC_TIMEOUT_CODE:
+        return "timeout" in message or "timedout" in message
     return False
 
 

@@ -58,6 +58,7 @@ def rpc_error(code: int, message: str, data: Any = None) -> Web3RPCError:
         rpc_error(-32005, "limit exceeded"),
         rpc_error(-32016, "rate limit"),
         rpc_error(-32000, "header not found"),
+        rpc_error(-32002, "request timed out"),  # geth's answer past its RPC timeout
         RpcUnavailableError("every endpoint failed"),
         ChainError("lens read failed"),  # transient by its cause (set below)
     ],
@@ -77,6 +78,7 @@ def test_transient_errors(exc: BaseException) -> None:
         ContractLogicError("execution reverted"),
         rpc_error(-32602, "invalid params"),
         rpc_error(-32000, "nonce too low"),
+        rpc_error(-32002, "IP address 1.2.3.4 is not on whitelist"),
         rpc_error(-32000, "insufficient funds for gas * price + value"),
         rpc_error(-32603, "execution reverted", data="0x1234"),
         http_error(401),
@@ -443,3 +445,11 @@ def test_a_read_every_endpoint_refuses_is_refused_once_each() -> None:
     with pytest.raises(requests.HTTPError):
         p.make_request("eth_call", [])  # type: ignore[arg-type]
     assert sorted(u for u, _, _ in s.log) == [A, B]
+
+
+def test_a_geth_request_timed_out_answer_fails_over() -> None:
+    """geth answers a request that ran past its RPC timeout with ``-32002 "request timed
+    out"`` (rpc/errors.go): a busy node, not the read's answer."""
+    s = Session({A: [json_error(-32002, "request timed out")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
