@@ -453,3 +453,19 @@ def test_a_geth_request_timed_out_answer_fails_over() -> None:
     s = Session({A: [json_error(-32002, "request timed out")], B: [ok("0xb")]})
     p = provider(s, [A, B])
     assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+
+
+def test_a_rate_limit_with_backoff_data_fails_over() -> None:
+    """Infura's rate limit carries its back-off in ``data`` (``{"current_rps", "allowed_rps",
+    "backoff_seconds"}``); over a WebSocket, or through a proxy that answers HTTP 200, no 429
+    says so. The ``data`` rule is for a revert reported as -32603: a rate limit with data was
+    read as a permanent answer."""
+    data = {"see": "", "current_rps": 13.333, "allowed_rps": 10.0, "backoff_seconds": 30.0}
+    error = {"code": -32005, "message": "project ID request rate exceeded", "data": data}
+    assert is_transient(
+        Web3RPCError("rate", rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})  # type: ignore[typeddict-item]
+    )
+    s = Session({A: [lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"], "error": error}]})
+    s.script[B] = [ok("0xb")]
+    p = provider(s, [A, B])
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
