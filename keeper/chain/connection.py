@@ -474,6 +474,11 @@ class FailoverProvider(JSONBaseProvider):
             raise ConfigError("no RPC URL configured")
         for url in [*urls, *([send_url] if send_url else [])]:
             if not url.startswith(("http://", "https://", "ws://", "wss://")):
+                if "://" not in url:  # not a URL's scheme: the whole URL, its API key with it
+                    raise ConfigError(
+                        "RPC URL has no scheme: write it with http://, https://, ws:// or "
+                        "wss:// (the value is not shown)"
+                    )
                 raise ConfigError(f"unsupported RPC URL scheme: {url.split('://')[0]!r}")
         self.endpoint_uri = urls[0]
         self.timeout_s = timeout_s

@@ -469,3 +469,22 @@ def test_a_rate_limit_with_backoff_data_fails_over() -> None:
     s.script[B] = [ok("0xb")]
     p = provider(s, [A, B])
     assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "url", ["eth-mainnet.example.com/v2/SECRETKEY", "https//eth-mainnet.example.com/v2/SECRETKEY"]
+)
+def test_a_url_without_a_scheme_is_refused_without_its_api_key(url: str) -> None:
+    """``keeper web --rpc-url``, ``rehearse --fork-url`` and an addresses file's ``rpc_url``
+    reach the provider unchecked: a URL written without its scheme was refused as "unsupported
+    RPC URL scheme: '<the whole URL, key included>'"."""
+    from keeper.chain.connection import connect
+    from keeper.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        connect(url)
+    assert "SECRETKEY" not in str(caught.value)
+    assert "no scheme" in str(caught.value)
+    with pytest.raises(ConfigError) as caught:
+        FailoverProvider([A], send_url=url)
+    assert "SECRETKEY" not in str(caught.value)
