@@ -6,8 +6,9 @@
   ``ChunkedEncodingError``), a timeout, a dropped WebSocket;
 - HTTP 429 (its ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
-  ``-32005`` / ``-32016`` rate limits, ``-32000`` "header not found" (a load-balanced node that
-  has not seen the block yet), ``-32002`` "request timed out" (geth, past its RPC timeout);
+  ``-32005`` / ``-32016`` / ``429`` rate limits, ``-32000`` "header not found" (a load-balanced
+  node that has not seen the block yet), ``-32002`` "request timed out" (geth, past its RPC
+  timeout);
 - :class:`RpcUnavailableError`: the failover provider already retried and gave up.
 
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
@@ -62,8 +63,9 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     TimeExhausted,
 )
 
-#: JSON-RPC error codes that mean "busy or behind, ask again".
-TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016})
+#: JSON-RPC error codes that mean "busy or behind, ask again" (429: Alchemy's rate limit over a
+#: WebSocket, where no HTTP status can say it).
+TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016, 429})
 #: Messages (lower case, spaces removed) of ``-32000`` errors that are transient.
 TRANSIENT_RPC_MESSAGES = ("headernotfound", "ratelimit", "toomanyrequests", "timeout", "timedout")
 #: geth's code for a request that ran past its RPC timeout ("request timed out"); other nodes

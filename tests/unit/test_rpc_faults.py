@@ -488,3 +488,14 @@ def test_a_url_without_a_scheme_is_refused_without_its_api_key(url: str) -> None
     with pytest.raises(ConfigError) as caught:
         FailoverProvider([A], send_url=url)
     assert "SECRETKEY" not in str(caught.value)
+
+
+def test_a_json_rpc_error_code_429_is_a_rate_limit() -> None:
+    """Alchemy says its rate limit over a WebSocket (no HTTP status there) as a JSON-RPC error
+    with code 429: it was read as a permanent answer, and the read failed instead of going to
+    the next endpoint."""
+    message = "Your app has exceeded its compute units per second capacity."
+    s = Session({A: [json_error(429, message)], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert is_transient(rpc_error(429, message))
