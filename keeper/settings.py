@@ -388,8 +388,13 @@ class Settings(CycleConfig, _KeeperEnv):
                 password is wrong. The message never contains the key or the password.
         """
         if self.private_key is not None:
+            key = self.private_key.get_secret_value().strip()
             try:
-                acct: LocalAccount = Account.from_key(self.private_key.get_secret_value().strip())
+                # eth_account pads an odd-length hex key with a leading zero: a key missing a
+                # digit would sign as another account. 64 hex digits, with or without 0x.
+                if len(key.removeprefix("0x").removeprefix("0X")) != 64:
+                    raise ValueError("not 64 hex digits")
+                acct: LocalAccount = Account.from_key(key)
             except (ValueError, TypeError):
                 # Never chain the original: its message may quote the key.
                 raise ConfigError(
