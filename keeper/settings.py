@@ -535,13 +535,17 @@ _OTHER_TOOLS_NAMES = frozenset(
 )
 
 
-def _check_env_names(env_file: Path | str | None) -> None:
+def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None:
     """Refuse a dotenv line that does not parse, and a ``KEEPER_*`` name close to a setting's.
 
     pydantic-settings ignores both (python-dotenv only logs a warning for the first): a
     ``KEEPER_PRIVATE_KEY 0x...`` line without ``=``, or ``KEEPER_PRIVATEKEY=0x...``, used to
     leave the keeper without its signer, in dry-run mode. A ``KEEPER_*`` name that is far from
     every setting may belong to another tool and is left alone. Neither message shows a value.
+
+    Args:
+        env_file: The dotenv file (missing is fine); ``None`` checks the environment only.
+        names: Also refuse a misspelt name; ``False`` checks only that every line parses.
 
     Raises:
         ConfigError: The file and line of the first line that does not parse, or the first
@@ -562,6 +566,8 @@ def _check_env_names(env_file: Path | str | None) -> None:
                     )
                 if binding.key is not None:
                     found.setdefault(binding.key.upper(), str(env_file))
+    if not names:
+        return
     known = [f"KEEPER_{name.upper()}" for name in Settings.model_fields]
     for name, where in found.items():
         if not name.startswith("KEEPER_") or name in known or name in _OTHER_TOOLS_NAMES:
@@ -597,12 +603,13 @@ def load_journal_path(*, env_file: Path | str | None = ".env", journal: Path | N
     No other setting is read, so one that is wrong (or an RPC URL) cannot fail the caller.
 
     Raises:
-        ConfigError: ``KEEPER_JOURNAL_PATH`` is malformed.
+        ConfigError: ``KEEPER_JOURNAL_PATH`` is malformed, or a line of the dotenv file does not
+            parse (it may be the journal's: python-dotenv would skip it with a warning, and the
+            default journal would be read instead).
     """
     if journal is not None:
         return journal
-    if env_file is not None and Path(env_file).is_file():
-        read_utf8(Path(env_file), "dotenv file")  # pydantic would raise UnicodeDecodeError
+    _check_env_names(env_file, names=False)  # reads it as UTF-8 too: pydantic would raise
     try:
         return _JournalOnly(_env_file=env_file).journal_path
     except ValidationError as exc:

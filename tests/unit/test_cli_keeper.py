@@ -226,6 +226,18 @@ def test_status_offers_and_validates_only_what_it_uses(
     assert f"no journal at {tmp_path / 'flag.sqlite'}" in one_error_line(capsys)
 
 
+def test_status_refuses_a_dotenv_line_that_does_not_parse(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The line may be the journal's own: status used to read the default journal instead, with
+    # python-dotenv's warning on stderr, as keeper check and run never do.
+    (tmp_path / "keeper.env").write_text(f"KEEPER_JOURNAL_PATH {tmp_path / 'mine.sqlite'}\n")
+    assert main(["status", "--env-file", "keeper.env"]) == 1
+    assert one_error_line(capsys) == (
+        "keeper: error: keeper.env line 1 is not a KEY=VALUE line (not shown: it may hold a secret)"
+    )
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "message"),
     [
