@@ -259,8 +259,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(func=run)
 
 
-#: The cost flags' destinations (each must be finite and >= 0, the ETH price > 0; read only with
-#: ``--costs l2``).
+#: The cost flags' destinations (each must be finite and >= 0, the ETH price > 0, the pool fee
+#: at most 10,000 bps; read only with ``--costs l2``).
 _COST_FLAGS = (
     "gas_fixed",
     "gas_per_vault",
@@ -283,8 +283,8 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
     """The ``--costs l2`` inputs, each flag over its :func:`l2_default_costs` default.
 
     Raises:
-        ConfigError: A cost flag given with ``--costs none`` (it would be ignored), or a cost
-            flag that is not a finite number >= 0.
+        ConfigError: A cost flag given with ``--costs none`` (it would be ignored), a cost
+            flag that is not a finite number >= 0, or a pool fee above 10,000 bps.
     """
     given = [name for name in _COST_FLAGS if getattr(args, name) is not None]
     if args.costs == "none":
@@ -317,6 +317,8 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
             raise ConfigError(f"{_flag(name)} must be a finite number > 0, got {v}")
         if not (math.isfinite(v) and v >= 0):
             raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {v}")
+        if name == "pool_fee_bps" and v > 10_000:  # as KEEPER_POOL_FEE_BPS: at most the notional
+            raise ConfigError(f"{_flag(name)} must be at most 10000 (100%), got {v}")
     base = l2_default_costs(args.eth_usd)
     share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
     l1_fixed = round(args.l1_fee_wei * share)

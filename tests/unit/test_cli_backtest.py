@@ -139,6 +139,11 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--model", "historical"], "needs --csv"),
         (["--families", "time,nope", "--frontier"], "unknown --families"),
         (["--costs", "l2", "--pool-fee-bps", "-1"], "--pool-fee-bps must be a finite number >= 0"),
+        # A fee above 100% of the notional (KEEPER_POOL_FEE_BPS refuses it too) is a typo.
+        (
+            ["--costs", "l2", "--pool-fee-bps", "20000"],
+            "--pool-fee-bps must be at most 10000 (100%), got 20000.0",
+        ),
         (
             ["--costs", "l2", "--gas-fixed", "-5"],
             "--gas-fixed must be a finite number >= 0, got -5",
