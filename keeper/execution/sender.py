@@ -437,7 +437,7 @@ class Sender:
         The intent is opened only once the nonce and the fees are known, in the same journal
         write as the signed row: a failure before or during that write (a fee spike, an
         unreachable node, a full disk) leaves nothing in the journal. The L1 fee is priced on
-        the exact signed bytes after the broadcast.
+        the exact signed bytes after the broadcast; a quote that fails then is left out.
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
@@ -460,11 +460,12 @@ class Sender:
         if l1_fee is None:
             return sent
         # Priced after the broadcast: the fee is bookkeeping, not part of the transaction, so it
-        # stays off the path between the decision and the send.
+        # stays off the path between the decision and the send. The batch is out: a quote that
+        # fails (an unreachable node, or an oracle that refuses: a KeeperError) is left out.
         try:
             fee = Wei(l1_fee(bytes(HexBytes(record.raw_tx))))
         except Exception as exc:
-            if not is_transient(exc):
+            if not (is_transient(exc) or isinstance(exc, KeeperError)):
                 raise
             logger.warning("L1 fee of %s not priced: %s", record.tx_hash, type(exc).__name__)
             return sent

@@ -17,7 +17,7 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from keeper.chain.connection import FailoverProvider
-from keeper.errors import FeeCapError
+from keeper.errors import ChainError, FeeCapError
 from keeper.execution.journal import Journal, TxStatus
 from tests.unit.test_audit_findings import (
     CALL,
@@ -345,3 +345,22 @@ def test_a_crash_while_settling_leaves_the_journal_as_before_and_a_restart_settl
     assert again.tx(record.tx_hash).status is want
     closed = IntentStatus.MINED if outcome == "mined" else IntentStatus.ABANDONED
     assert again.intent(record.intent_id).status is closed
+
+
+def test_an_l1_fee_quote_that_fails_after_the_send_does_not_fail_the_sent_batch() -> None:
+    """The L1 fee is priced on the exact signed bytes *after* the broadcast: bookkeeping, not
+    part of the transaction. A quote that fails for good (the fee oracle reverts: a
+    ``ChainError`` that is not transient) must not turn a batch that went out into a failed
+    send: the caller would skip its wait and the loop would count a failed cycle toward the
+    breaker for a batch that is mined. The record comes back ``sent``, with no L1 fee."""
+    chain = FakeChain()
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+
+    def oracle_reverts(raw: bytes) -> int:
+        raise ChainError("GasPriceOracle.getL1Fee(bytes) failed: ContractLogicError")
+
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000, l1_fee=oracle_reverts)
+    assert record.status is TxStatus.SENT
+    assert record.l1_fee is None
+    chain.mine()
+    assert s.wait(record.nonce, timeout_s=1).status is TxStatus.MINED
