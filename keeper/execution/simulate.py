@@ -35,6 +35,7 @@ from typing import Any, cast
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -160,8 +161,12 @@ class BatchCodec:
         )
 
     def decode(self, data: bytes, decoder: ErrorDecoder) -> list[VaultOutcome]:
-        """Decode the ``Outcome[]`` return data."""
-        (items,) = abi_decode(self.output_types, bytes(data))
+        """Decode the ``Outcome[]`` return data.
+
+        Raises:
+            ChainError: The answer is not an ``Outcome[]`` (e.g. ``0x``, no data at all).
+        """
+        (items,) = _decode_answer(self.output_types, data, "rebalanceBatch")
         out = []
         for item in items:
             d = dict(zip(self.names, item, strict=True))
@@ -427,7 +432,7 @@ def simulate_direct(
         logger.info("simulation drops vault %s: %s", to, reason)
         dropped = VaultOutcome(vault=to, ok=False, delta_before=0, delta_after=0, reason=reason)
         return Simulation((), b"", 0, (dropped,), {to: reason}, 1, to=to)
-    before, after = abi_decode(["int256", "int256"], raw)
+    before, after = _decode_answer(["int256", "int256"], raw, what)
     outcome = VaultOutcome(to, True, int(before), int(after), "", gas_used=estimate)
     return Simulation((to,), data, gas, (outcome,), {}, 1, to=to)
 
@@ -440,6 +445,21 @@ def shared_codec() -> BatchCodec:
     not once per cycle.
     """
     return BatchCodec()
+
+
+def _decode_answer(types: Sequence[str], data: bytes, what: str) -> tuple[Any, ...]:
+    """Decode a simulation's return data; one that cannot be of ``types`` is a ChainError.
+
+    eth-abi's ``DecodingError`` is none of the errors a cycle may fail with: a node answering
+    ``0x`` (no data) would end ``keeper run`` with a traceback instead of failing one cycle.
+    """
+    try:
+        return tuple(abi_decode(list(types), bytes(data)))
+    except DecodingError as exc:
+        raise ChainError(
+            f"simulating {what}: the node's answer ({len(bytes(data))} bytes) is not what "
+            f"{what} returns: {exc}"
+        ) from exc
 
 
 def _uint(w3: Web3, to: str, signature: str, attempts: int) -> int:

@@ -3,9 +3,11 @@ constant), and a pool swap short of its strictest leg drops the strictest vaults
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
 
@@ -226,3 +228,45 @@ def test_another_whole_call_revert_still_raises() -> None:
     eth._batch = refuse  # type: ignore[method-assign]
     with pytest.raises(TxRevertedError, match="RebalanceBatcherUnauthorized"):
         _simulate(eth, [a, b], slippage_bps={a: 100, b: 5})
+
+
+class _EmptyAnswers:
+    """A node that answers every ``eth_call`` with ``0x`` (no return data at all)."""
+
+    def call(self, tx: dict[str, Any], block: Any = None) -> bytes:
+        return b""
+
+    def estimate_gas(self, tx: dict[str, Any]) -> int:
+        return 400_000
+
+
+@pytest.mark.parametrize("path", ["batch", "direct", "still-valid"])
+def test_an_empty_answer_to_a_simulation_is_a_chain_error_the_loop_survives(path: str) -> None:
+    """An ``eth_call`` answered with no data (``0x``: a node that misbehaves or has not got the
+    contract) cannot be an ``Outcome[]`` nor a ``(before, after)`` pair. It must fail the cycle
+    as a :class:`ChainError`, which ``keeper run``'s loop counts and survives, not escape as
+    eth-abi's ``InsufficientDataBytes``: that is none of the errors the loop catches, so the
+    keeper died with a traceback (and ``keeper check`` printed one instead of one line)."""
+    from keeper.app.loop import _CYCLE_ERRORS
+    from keeper.errors import ChainError
+    from keeper.execution.decode import ErrorDecoder
+    from keeper.execution.simulate import (
+        batch_still_succeeds,
+        simulate_batch,
+        simulate_direct,
+    )
+
+    w3: Any = SimpleNamespace(eth=_EmptyAnswers(), provider=None)
+    decoder = ErrorDecoder.from_artifacts()
+    codec = BatchCodec()
+    vault = _vault(1)
+    simulations: dict[str, Callable[[], object]] = {
+        "batch": lambda: simulate_batch(w3, BATCHER, [vault], KEEPER, decoder, codec=codec),
+        "direct": lambda: simulate_direct(w3, vault, KEEPER, decoder),
+        "still-valid": lambda: batch_still_succeeds(
+            w3, BATCHER, codec.encode([vault]), KEEPER, codec, decoder
+        ),
+    }
+    with pytest.raises(ChainError) as caught:
+        simulations[path]()
+    assert isinstance(caught.value, _CYCLE_ERRORS)
