@@ -223,7 +223,8 @@ class Sender:
         self._taken_since: dict[int, float] = {}
         #: The head at which each nonce was first found due for a replacement.
         self._due: dict[int, int] = {}
-        #: What :meth:`reconcile` settled (mined, reverted or dropped), for the settle step.
+        #: What :meth:`reconcile` settled (mined, reverted or dropped), and the reorged
+        #: transactions :meth:`check_reorgs` found mined again, for the settle step.
         self._reconciled: list[SendOutcome] = []
 
     def __repr__(self) -> str:
@@ -906,7 +907,8 @@ class Sender:
     def take_reconciled(self) -> list[SendOutcome]:
         """The finished nonces to book, then forgotten here.
 
-        What :meth:`reconcile` settled, and what :meth:`give_back` returned, since the last call.
+        What :meth:`reconcile` settled, the re-inclusions :meth:`check_reorgs` settled, and what
+        :meth:`give_back` returned, since the last call.
         """
         done, self._reconciled = self._reconciled, []
         return done
@@ -1038,12 +1040,16 @@ class Sender:
                     self._emit("reorged", rec)
                     reorged.append(rec.intent_id)
         # A reorged tx that was re-included elsewhere is mined again (looked for until final).
+        # Settled here, it is no longer pending, so no poll finds it: its outcome is kept for
+        # the settle step (:meth:`take_reconciled`), which books it as it books a poll's.
         for rec in recent:
             if rec.status is not TxStatus.REORGED or rec.intent_id in reorged:
                 continue
             receipt = self._receipt(rec.tx_hash)
             if receipt is not None:
-                self._settle(rec.nonce, rec, receipt)
+                done = self._settle_when_confirmed(rec.nonce, rec, receipt, head)
+                if done is not None:
+                    self._reconciled.append(done)
         return reorged
 
     def _still_canonical(

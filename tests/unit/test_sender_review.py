@@ -16,6 +16,7 @@ from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from keeper.app.act import settle_in_flight
 from keeper.chain.connection import FailoverProvider
 from keeper.errors import ChainError, FeeCapError
 from keeper.execution.journal import Journal, TxStatus
@@ -28,6 +29,7 @@ from tests.unit.test_audit_findings import (
     Session,
     _rpc_error,
     make_sender,
+    stub_keeper,
 )
 
 
@@ -364,3 +366,33 @@ def test_an_l1_fee_quote_that_fails_after_the_send_does_not_fail_the_sent_batch(
     assert record.l1_fee is None
     chain.mine()
     assert s.wait(record.nonce, timeout_s=1).status is TxStatus.MINED
+
+
+def test_a_reorged_tx_reincluded_while_an_earlier_nonce_held_the_settle_step_is_booked() -> None:
+    """Two batches (nonces n and n+1) mined in one block that a reorg removes; both go back to
+    the pool. The settle step resends n and stops there (nothing is polled behind a pending
+    nonce), so n+1 stays ``reorged``. Both are mined again. The next cycle's reorg check finds
+    n+1's new receipt and settles it in the journal, but threw the outcome away: it was no
+    longer pending, so no poll found it, and the settle step never booked it (a re-inclusion
+    that reverted was never alerted, its fees never counted). Every finished nonce must reach
+    the settle step once."""
+    chain = FakeChain()
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    first = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    second = s.submit_new([VAULT], chain.block_number, VAULT, CALL + b"\x01", 100_000)
+    chain.mine()
+    for record in (first, second):
+        assert s.wait(record.nonce, timeout_s=1).status is TxStatus.MINED
+
+    chain.reorg()  # both back in the pool
+    keeper = stub_keeper(s)
+    settled = settle_in_flight(keeper, chain.block_number)
+    assert settled.blocked is not None  # the first is in flight again; the second not polled
+    chain.mine()  # both mined again
+
+    booked: list[str] = []
+    for _ in range(3):
+        settled = settle_in_flight(keeper, chain.block_number)
+        booked += [o.tx_hash for o in settled.resumed]
+        chain.mine()
+    assert sorted(booked) == sorted([first.tx_hash, second.tx_hash])
