@@ -35,6 +35,7 @@ from prometheus_client import Gauge
 
 from keeper.app.fees import Paid, book_fees_paid
 from keeper.app.settle import book_resumed
+from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import (
@@ -549,7 +550,9 @@ BALANCE_EVERY_BLOCKS = 10
 def watch_balance(keeper: Keeper, block: int | None = None, spent: bool = True) -> None:
     """Publish the signer's balance, alerting when it is below ``low_balance_wei``.
 
-    Read after a cycle that sent something, else every :data:`BALANCE_EVERY_BLOCKS` blocks.
+    Read after a cycle that sent something, else every :data:`BALANCE_EVERY_BLOCKS` blocks. A
+    read the node cannot answer now (transient) is logged and tried again next cycle: it comes
+    after the send, and must not fail a cycle whose batch went out.
     """
     if keeper.sender is None:
         return
@@ -557,7 +560,13 @@ def watch_balance(keeper: Keeper, block: int | None = None, spent: bool = True) 
     recent = block is not None and last is not None and block - last < BALANCE_EVERY_BLOCKS
     if recent and not spent:
         return
-    balance = keeper.sender.balance()
+    try:
+        balance = keeper.sender.balance()
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.warning("keeper balance not read: %s; read again next cycle", type(exc).__name__)
+        return
     keeper.balance_read_at = block
     keeper.metrics.balance_wei.set(balance)
     low = keeper.config.low_balance_wei
