@@ -116,6 +116,8 @@ def load_rounds_csv(path: Path) -> tuple[FloatArray, FloatArray]:
     rows.sort()
     t = np.asarray([r[0] for r in rows], dtype=np.float64)
     p = np.asarray([r[1] for r in rows], dtype=np.float64)
+    if not (np.all(np.isfinite(t)) and np.all(np.isfinite(p))):
+        raise ConfigError(f"{path}: every timestamp and price must be a finite number")
     if not np.all(p > 0.0) or not np.all(np.diff(t) > 0.0):
         raise ConfigError(f"{path}: prices must be positive and timestamps distinct")
     return t, p

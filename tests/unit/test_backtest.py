@@ -530,3 +530,18 @@ def test_a_time_interval_policy_is_due_on_the_step_its_interval_ends() -> None:
     )
     assert by_seconds.rebalances_mean == by_steps.rebalances_mean == 3.0
     np.testing.assert_array_equal(by_seconds.hedge_cost, by_steps.hedge_cost)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        "0,3000\n3600,inf\n7200,3010\n",  # an infinite price made every path NaN
+        "0,3000\n3600,3005\ninf,3010\n",  # an infinite timestamp: a traceback, not one line
+        "0,3000\n3600,1e400\n7200,3010\n",  # a price that overflows to inf
+    ],
+)
+def test_historical_csv_refuses_a_non_finite_price_or_timestamp(tmp_path: Path, rows: str) -> None:
+    bad = tmp_path / "rounds.csv"
+    bad.write_text("timestamp,price\n" + rows)
+    with pytest.raises(ConfigError, match="finite"):
+        load_rounds_csv(bad)
