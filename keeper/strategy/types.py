@@ -232,7 +232,7 @@ class SweepGrid:
     @property
     def gamma_sq(self) -> float:
         """``Γ₀²`` (kept above 0, so the grids stay finite)."""
-        return max(self.gamma0, 1e-300) ** 2
+        return max(self.gamma0**2, 1e-300)
 
     def half_widths(self) -> list[float]:
         """The band half-widths ``w·N``, whole underlying."""

@@ -950,3 +950,14 @@ def test_a_vaults_pool_is_its_venue_and_oracle_price_across_lens_chunks() -> Non
     assert [v.free_quote for v in views] == [123 * 10**6] * 4
     assert [v.inventory for v in views] == [WAD] * 4
     assert [v.oracle_price for v in views] == [price, price, price, price + 1]
+
+
+@pytest.mark.parametrize("gamma0", [0.0, 1e-200])
+def test_a_frontier_sweep_at_zero_gamma_still_gives_policies_that_parse(gamma0: float) -> None:
+    # At-the-money with --vol 0 (or deep out of the money) the position gamma at t0 is 0 or
+    # squares below the smallest float: Γ₀² must stay above 0 (SweepGrid.gamma_sq), else the
+    # swept ww and costaware risk aversions are 0, a spec parse_policy refuses.
+    assert SweepGrid(10, 100.0, 3000.0, gamma0, WIDTHS).gamma_sq > 0.0
+    for pol in sweep_policies(10, 100.0, 3000.0, gamma0, COSTS, ("ww", "costaware")):
+        assert pol.param > 0.0
+        assert parse_policy(pol.spec).spec == pol.spec
