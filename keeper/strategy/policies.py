@@ -545,7 +545,11 @@ class CostAwarePolicy(Policy, family="costaware"):
 
 
 def _fmt(x: float) -> str:
-    return f"{x:.6g}"
+    """``x`` in 6 significant digits when they are exactly ``x``, else in full (round-trips)."""
+    short = f"{x:.6g}"
+    if float(short) == x:
+        return short
+    return str(x) if isinstance(x, int) else repr(float(x))
 
 
 @cache

@@ -961,3 +961,16 @@ def test_a_frontier_sweep_at_zero_gamma_still_gives_policies_that_parse(gamma0: 
     for pol in sweep_policies(10, 100.0, 3000.0, gamma0, COSTS, ("ww", "costaware")):
         assert pol.param > 0.0
         assert parse_policy(pol.spec).spec == pol.spec
+
+
+def test_a_swept_policys_spec_parses_back_to_the_same_policy() -> None:
+    # The frontier's JSON and table name each swept point by its spec; run with --policy, that
+    # spec must be the same policy (Policy.spec round-trips), not one rounded to 6 digits.
+    gamma0 = 20.0 * 0.00081234567
+    swept = sweep_policies(720, 20.0, 3000.0, gamma0, COSTS)
+    swept += [TimePolicy(interval=1_234_567.0), CostAwarePolicy(risk_aversion=1.2345678e-4)]
+    for pol in swept:
+        assert parse_policy(pol.spec) == pol, pol.spec
+    # Short values keep their short form.
+    assert CostAwarePolicy(risk_aversion=1e-4).spec == "costaware:risk_aversion=0.0001,cap=604800"
+    assert TimePolicy(every=4).spec == "time:every=4"
