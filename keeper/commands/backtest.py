@@ -7,9 +7,11 @@ import json
 import math
 import sys
 import textwrap
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from keeper.backtest.frontier import FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
@@ -546,6 +548,17 @@ def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
     return lines
 
 
+def _all_finite(value: Any) -> bool:
+    """Whether every float in a JSON document (dicts, lists, numbers) is finite."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_all_finite(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_all_finite(v) for v in value)
+    return True
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``keeper backtest``."""
     sc = scenario_from_args(args)
@@ -558,13 +571,22 @@ def run(args: argparse.Namespace) -> int:
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
     try:
-        out = run_scenario(sc, ProgressBar("backtest") if show else None)
+        with warnings.catch_warnings():
+            # numpy's overflow and 0/0 warnings name a source line, not an input: a degenerate
+            # run (--vol 0) is still right, and a result that is not finite is refused below.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            out = run_scenario(sc, ProgressBar("backtest") if show else None)
     except MemoryError as exc:  # past a raised --max-memory, or the estimate fell short
         raise ConfigError(
             f"out of memory for {sc.paths:,} paths x {sc.steps:,} steps ({exc}): use fewer "
             "--paths or --steps"
         ) from exc
     doc = out.to_json(sc)
+    if not _all_finite(doc):  # NaN in --json is not JSON, and nan in the table means nothing
+        raise ConfigError(
+            "the results are not finite numbers (nan or inf): the inputs overflow floating "
+            "point; use smaller --drift, --vol, --rate, --maturity, --spot or --contracts"
+        )
     if args.json_out == "-":
         print(json.dumps(doc, indent=2))
     else:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -197,6 +198,33 @@ def test_bad_input_is_one_clear_line(
     assert err.startswith("keeper: error:")
     assert message in err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    "extra", [["--drift", "10000"], ["--contracts", "1e300"]], ids=["drift", "contracts"]
+)
+def test_a_run_whose_numbers_overflow_is_one_line_not_nan_or_invalid_json(
+    extra: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Finite inputs that overflow floating point printed nan/inf with exit 0, numpy's
+    # RuntimeWarnings on stderr, and --json - wrote NaN, which is not JSON.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*SMALL, *extra, "--json", "-"]) == 1
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("keeper: error: the results are not finite numbers")
+    assert "\n" not in err.strip()
+
+
+def test_a_degenerate_run_prints_no_numpy_warnings(capsys: pytest.CaptureFixture[str]) -> None:
+    # --vol 0 is accepted (the option is worth its intrinsic value); the frontier's ww policy
+    # divided by its zero gamma and numpy's RuntimeWarning, with a source line, reached stderr.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([*SMALL, "--vol", "0", "--frontier", "--families", "ww"]) == 0
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
 
 
 def test_backtest_help_explains_policies(capsys: pytest.CaptureFixture[str]) -> None:
