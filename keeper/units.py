@@ -113,5 +113,22 @@ def wad_to_float(x: int) -> float:
     return x / WAD
 
 
+def format_fixed(amount: int, decimals: int, places: int) -> str:
+    """Integer token units as a decimal with ``places`` digits and thousands separators.
+
+    For display only: computed in integers and rounded half away from zero (a float would round
+    2.5 USDC to 2, half to even, and 1.00005 down, having no exact binary value).
+    """
+    if not 0 <= places <= decimals:
+        raise ValueError(f"places={places} must be in [0, decimals={decimals}]")
+    step = 10 ** (decimals - places)
+    whole, rest = divmod(abs(amount), step)
+    if 2 * rest >= step:
+        whole += 1
+    units, frac = divmod(whole, 10**places)
+    sign = "-" if amount < 0 and whole else ""
+    return f"{sign}{units:,}" + (f".{frac:0{places}d}" if places else "")
+
+
 #: Seconds in the pricing year (365 days): the contract's and the keeper's time unit for tau.
 YEAR_SECONDS = 31_536_000

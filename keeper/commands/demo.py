@@ -10,7 +10,7 @@ from typing import Any
 
 from keeper.app.demo import DEFAULT_POLICY, DemoConfig, DemoResult, Progress, run_demo
 from keeper.app.demo_chart import out_of_band_shares
-from keeper.units import WAD
+from keeper.units import WAD, format_fixed
 
 #: Exit code of an interrupted demo: 128 + SIGINT, as a shell reports a Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -177,7 +177,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _usd(units: int) -> str:
-    return f"{units / 10**6:,.0f}"
+    """Whole USDC from its 6-decimal units, rounded half up in integers."""
+    return format_fixed(units, 6, 0)
+
+
+def _share_price(units: int) -> str:
+    """A share's price in USDC (``convertToAssets`` of one share), to 4 decimals."""
+    return format_fixed(units, 6, 4)
 
 
 def summary_table(result: DemoResult) -> str:
@@ -194,7 +200,7 @@ def summary_table(result: DemoResult) -> str:
             f"{s.vault[:6] + '..' + s.vault[-4:]:<12} {s.band / WAD:>5.2f} {s.rebalances:>5} "
             f"{s.gas_used:>10,} {s.l1_fee_wei / 1e9:>12,.1f} "
             f"{after:>11.0%} {before:>5.0%} {_usd(s.nav):>12} "
-            f"{s.share_price / 10**6:>9.4f} {s.deposits:>3} {_usd(s.deposited):>13} "
+            f"{_share_price(s.share_price):>9} {s.deposits:>3} {_usd(s.deposited):>13} "
             f"{s.withdrawals:>3} {_usd(s.withdrawn):>13} {s.options_written:>4} "
             f"{s.deviation_over_band_end:>14.2f}"
         )

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.devnet_session import DevnetConfig, DevnetInfo, devnet_step, devnet_up
+from keeper.units import format_fixed
 
 _EPILOG = """\
 examples (in two terminals):
@@ -187,8 +188,13 @@ def _step_json(rec: Any) -> str:
     return json.dumps(asdict(rec))
 
 
+def _flows(flows: list[tuple[str, int]]) -> str:
+    """Each deposit or withdrawal of a step, in whole USDC (rounded half up in integers)."""
+    return ", ".join(f"{kind} {format_fixed(assets, 6, 0)} USDC" for kind, assets in flows)
+
+
 def _step_line(rec: Any) -> str:
-    flows = ", ".join(f"{f.kind} {f.assets / 10**6:,.0f} USDC" for f in rec.flows)
+    flows = _flows([(f.kind, f.assets) for f in rec.flows])
     return (
         f"step {rec.step}: oracle {rec.price8 / 1e8:,.2f}, pool {rec.pool_price8 / 1e8:,.2f}, "
         f"{len(rec.writes)} options written, {len(rec.settlements)} series settled"

@@ -92,3 +92,34 @@ def test_wad_from_float_exact_binary_value() -> None:
 @given(st.integers(min_value=-(2**255), max_value=2**255 - 1))
 def test_wad_to_float_is_correctly_rounded(x: int) -> None:
     assert wad_to_float(x) == float(Fraction(x, WAD))
+
+
+def test_displayed_usdc_rounds_half_up_from_the_integer_units() -> None:
+    """The demo's and the devnet's tables show USDC from integer units, rounded half up (away
+    from zero) in integers: through a float, 2.5 USDC showed as 2 (Python rounds half to even)
+    and a share price of 1.00005 USDC as 1.0000 (1.00005 has no exact binary value)."""
+    from keeper.commands.demo import _share_price, _usd
+    from keeper.commands.devnet import _flows
+
+    assert _usd(2_500_000) == "3"
+    assert _usd(1_234_567_499_999) == "1,234,567"
+    assert _usd(10**30 + 500_000) == f"{10**24 + 1:,}"  # past a float's 53 bits
+    assert _share_price(1_000_050) == "1.0001"
+    assert _share_price(999_949) == "0.9999"
+    assert _flows([("deposit", 2_500_000), ("withdraw", 499_999)]) == (
+        "deposit 3 USDC, withdraw 0 USDC"
+    )
+
+
+@given(st.integers(-(10**40), 10**40), st.integers(0, 18), st.data())
+def test_format_fixed_is_decimal_half_up(amount: int, decimals: int, data: st.DataObject) -> None:
+    from decimal import ROUND_HALF_UP, Context, Decimal
+
+    from keeper.units import format_fixed
+
+    places = data.draw(st.integers(0, decimals))
+    exact = Decimal(amount).scaleb(-decimals, Context(prec=100))
+    want = exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP, Context(prec=100))
+    if want == 0:
+        want = abs(want)  # no "-0"
+    assert format_fixed(amount, decimals, places) == f"{want:,.{places}f}"
