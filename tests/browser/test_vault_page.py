@@ -925,7 +925,9 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="failed"]')
     assert "could not read the chain" in line.inner_text()
     assert "injected" in line.inner_text()
-    page.unroute_all()
+    # Wait for a handler still answering a poll: not waited for, its fulfill came after
+    # Playwright had let the request through, and "Route is already handled!" failed the test.
+    page.unroute_all(behavior="wait")
 
     _fail_rpc_calls(page, devnet, lambda c: c.get("method") == "eth_blockNumber")
     page.wait_for_timeout(1500)  # past viem's 1 s cache of the block number
