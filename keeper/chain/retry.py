@@ -4,7 +4,8 @@
 
 - transport failures: a refused or reset connection, a connection cut mid-response (requests'
   ``ChunkedEncodingError``), a timeout, a dropped WebSocket;
-- HTTP 429 (its ``Retry-After`` is honoured) and any 5xx;
+- HTTP 408 (a proxy or load balancer that gave up waiting for the node), HTTP 429 (its
+  ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
   ``-32005`` / ``-32016`` / ``429`` rate limits, ``-32000`` "header not found" (a load-balanced
   node that has not seen the block yet), ``-32002`` "request timed out" (geth, past its RPC
@@ -109,7 +110,7 @@ def _one_is_transient(exc: BaseException) -> bool:
         return False
     if isinstance(exc, requests.HTTPError):
         status = exc.response.status_code if exc.response is not None else 0
-        return status == 429 or status >= 500
+        return status in (408, 429) or status >= 500
     if isinstance(exc, Web3RPCError):
         response = exc.rpc_response if isinstance(exc.rpc_response, Mapping) else {}
         return rpc_error_is_transient(response.get("error"))

@@ -499,3 +499,23 @@ def test_a_json_rpc_error_code_429_is_a_rate_limit() -> None:
     p = provider(s, [A, B])
     assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
     assert is_transient(rpc_error(429, message))
+
+
+def test_a_bare_http_408_is_a_timeout_and_is_retried() -> None:
+    """A proxy or load balancer that gave up waiting for the node answers a bare HTTP 408
+    (request timeout): asking again may well succeed. It was read as a permanent refusal, so a
+    single endpoint failed the read at once and ``read_with_retry`` never asked again."""
+    assert is_transient(http_error(408))
+    s = Session({A: [status(408), ok("0xa")]})
+    p = provider(s, [A])
+    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A, A]
+    calls: list[int] = []
+
+    def fn() -> int:
+        calls.append(1)
+        if len(calls) == 1:
+            raise http_error(408)
+        return 7
+
+    assert read_with_retry(fn, attempts=3, initial_s=0.001, sleep=lambda s: None) == 7
