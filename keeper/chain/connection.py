@@ -257,6 +257,31 @@ def _json_rpc_in_client_error(resp: requests.Response) -> Any | None:
     return body if ok else None
 
 
+#: HTTP statuses that refuse the caller (a wrong or spent API key), whatever the body says.
+REFUSAL_STATUSES = frozenset({401, 403})
+
+
+class _RefusalAnswerError(requests.HTTPError):
+    """A JSON-RPC answer sent with an HTTP 401/403 (Alchemy's "Must be authenticated!").
+
+    Raised by the transport: a read takes it as the endpoint's refusal (:func:`_refused`) and
+    goes to the others. A send, a one-off request and the chain-id check at connect read its
+    ``answer`` as the node's (:func:`_post_answer`).
+    """
+
+    def __init__(self, message: str, response: requests.Response, answer: Any) -> None:
+        super().__init__(message, response=response)
+        self.answer = answer
+
+
+def _post_answer(transport: _Transport, payload: bytes, timeout_s: float) -> Any:
+    """``transport.post``, with a JSON-RPC answer in an HTTP 401/403 returned as the answer."""
+    try:
+        return transport.post(payload, timeout_s)
+    except _RefusalAnswerError as exc:
+        return exc.answer
+
+
 class _Transport:
     """One round trip to one endpoint with a per-call timeout; returns the decoded JSON."""
 
@@ -267,6 +292,11 @@ class _Transport:
         self._session = session if session is not None else requests.Session()
 
     def post(self, payload: bytes, timeout_s: float) -> Any:
+        """Send ``payload`` and return the decoded answer.
+
+        A JSON-RPC answer sent with an HTTP 401/403 is raised as :class:`_RefusalAnswerError`
+        (an ``HTTPError`` in the provider's own words, the answer with it).
+        """
         if self._ws is not None:
             sent = json.loads(payload)
             if isinstance(sent, list):
@@ -282,14 +312,23 @@ class _Transport:
                 timeout=timeout_s,
             )
             answer = _json_rpc_in_client_error(resp)
-            if answer is not None:
-                return answer
-            resp.raise_for_status()
+            if answer is None:
+                resp.raise_for_status()
         except requests.RequestException as exc:
             # requests names the URL in its messages ("... for url: https://host/v2/<key>",
             # "Max retries exceeded with url: /v2/<key>"), and these messages reach the logs
             # and the alerts: the same exception (type, response) with the URL's secrets out.
             raise type(exc)(scrub_url(str(exc), self.url), response=exc.response) from None
+        if answer is not None:
+            if resp.status_code in REFUSAL_STATUSES:
+                first = answer[0] if isinstance(answer, list) else answer
+                error = first.get("error") if isinstance(first, dict) else None
+                said = ""
+                if isinstance(error, dict):
+                    message = scrub_url(str(error.get("message", ""))[:120], self.url)
+                    said = f": JSON-RPC error {error.get('code')}: {message}"
+                raise _RefusalAnswerError(f"{resp.status_code} Client Error{said}", resp, answer)
+            return answer
         try:
             return resp.json()
         except ValueError as exc:
@@ -426,8 +465,9 @@ class FailoverProvider(JSONBaseProvider):
       attempts of one read run at once. A transient failure (see :mod:`keeper.chain.retry`)
       launches the next attempt at once; when nothing is in flight and every endpoint is
       cooling down it backs off with jitter first (honouring ``Retry-After``). Every attempt
-      has the full ``timeout_s`` (clipped to the deadline). A bare HTTP refusal (401, 403,
-      404: a wrong API key or path) is the endpoint's, not the read's: the endpoint cools down
+      has the full ``timeout_s`` (clipped to the deadline). An HTTP refusal (a bare 401, 403,
+      404: a wrong API key or path; a 401/403 with a JSON-RPC error in its body, as Alchemy and
+      Infura refuse a key) is the endpoint's, not the read's: the endpoint cools down
       and the read goes to the others, failing with that error only when every endpoint
       refused it. Attempts stop at the current
       :func:`~keeper.chain.retry.deadline` (or ``attempts`` per endpoint when no deadline is
@@ -613,7 +653,7 @@ class FailoverProvider(JSONBaseProvider):
         left = remaining_s()
         timeout = self.timeout_s if left is None else min(self.timeout_s, max(left, self.hedge_s))
         started = time.monotonic()
-        response = transport.post(payload, timeout)
+        response = _post_answer(transport, payload, timeout)
         with self._lock:
             health.ok(time.monotonic() - started, method)
         return response
@@ -751,7 +791,7 @@ class FailoverProvider(JSONBaseProvider):
         payload = self.encode_rpc_request(method, params)
         if str(method) in SEND_METHODS:
             transport = self._send or self._transports[self._order()[0]]
-            return cast(RPCResponse, transport.post(payload, self.timeout_s))
+            return cast(RPCResponse, _post_answer(transport, payload, self.timeout_s))
         if str(method) in READ_METHODS:
             return cast(RPCResponse, self._read(payload, str(method)))
         return cast(RPCResponse, self._once(payload, str(method)))
@@ -789,7 +829,7 @@ class FailoverProvider(JSONBaseProvider):
         targets = list(self._transports) + ([self._send] if self._send else [])
         for transport in targets:
             try:
-                response = transport.post(payload, self.timeout_s)
+                response = _post_answer(transport, payload, self.timeout_s)
                 error = response.get("error") if isinstance(response, dict) else None
                 if isinstance(error, dict):  # a refusal (a wrong API key), said as the node says it
                     message = scrub_url(str(error.get("message", ""))[:120], transport.url)
@@ -933,8 +973,9 @@ def _refused(exc: BaseException) -> bool:
     """Whether ``exc`` is an endpoint's HTTP refusal of any request (not transient).
 
     A bare HTTP 4xx (401/403: a wrong or spent API key, 404: a wrong path) says nothing of the
-    read: another endpoint may answer it. A JSON-RPC answer in a 4xx is an answer, not this
-    (:func:`_json_rpc_in_client_error`).
+    read: another endpoint may answer it. Nor does a JSON-RPC error in a 401/403 (Alchemy's
+    "Must be authenticated!", :class:`_RefusalAnswerError`). Any other
+    JSON-RPC answer in a 4xx is an answer, not this (:func:`_json_rpc_in_client_error`).
     """
     return isinstance(exc, requests.HTTPError) and not is_transient(exc)
 

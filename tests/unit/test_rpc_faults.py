@@ -171,6 +171,19 @@ def json_error(code: int, message: str) -> Reply:
     }
 
 
+def json_refusal(code: int, rpc_code: int, message: str) -> Reply:
+    """An HTTP ``code`` whose body is a JSON-RPC error (a provider refusing an API key)."""
+
+    def reply(req: dict[str, Any], timeout: float) -> requests.Response:
+        resp = requests.Response()
+        resp.status_code = code
+        error = {"code": rpc_code, "message": message}
+        resp._content = json.dumps({"jsonrpc": "2.0", "id": req["id"], "error": error}).encode()
+        return resp
+
+    return reply
+
+
 @dataclass
 class Session:
     """A scripted ``requests.Session``: per URL, a queue of replies (the last one repeats)."""
@@ -184,6 +197,8 @@ class Session:
         queue = self.script[url]
         reply = queue.pop(0) if len(queue) > 1 else queue[0]
         body = reply(req, timeout)
+        if isinstance(body, requests.Response):  # a reply with its own HTTP status
+            return body
         resp = requests.Response()
         resp.status_code = 200
         resp._content = json.dumps(body).encode()
@@ -519,3 +534,26 @@ def test_a_bare_http_408_is_a_timeout_and_is_retried() -> None:
         return 7
 
     assert read_with_retry(fn, attempts=3, initial_s=0.001, sleep=lambda s: None) == 7
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_an_endpoint_that_refuses_with_a_json_rpc_error_fails_over(code: int) -> None:
+    """Alchemy and Infura refuse a wrong or spent API key with an HTTP 401/403 whose body is a
+    JSON-RPC error ("Must be authenticated!", "invalid project id"). That body was read as the
+    read's answer: the read failed with it while another endpoint answered, and the refusing
+    endpoint kept its rank. Like a bare 401/403 it is the endpoint's refusal, not the read's."""
+    s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    # A lost its rank: the next read goes to B first, and A is not asked again.
+    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A, B, B]
+    # Refused everywhere, the read fails with the provider's words, not a bare status.
+    s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")]})
+    with pytest.raises(requests.HTTPError, match="Must be authenticated!"):
+        provider(s, [A], attempts=3).make_request("eth_call", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+    # A send is not a read: its refusal stays the node's answer, for the sender to read.
+    s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")]})
+    answer = provider(s, [A]).make_request("eth_sendRawTransaction", ["0x02"])  # type: ignore[arg-type]
+    assert answer["error"]["message"] == "Must be authenticated!"  # type: ignore[index]
