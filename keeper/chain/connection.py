@@ -115,6 +115,25 @@ def install_counter(w3: Web3, counter: RpcCounter | None = None) -> RpcCounter:
     return counter
 
 
+def _answers(sent: Any) -> Callable[[Any], bool]:
+    """Whether a WebSocket message answers ``sent`` (a decoded request or batch).
+
+    Its answer by id (a batch's: a list), or an error the node could not tie to a request
+    (``"id": null`` or none: a parse error, a refused request, a gateway's rate limit): one
+    request is in flight on a socket at a time, so that error is its answer. Anything else (a
+    stray notification, a late answer) is skipped.
+    """
+
+    def answers(message: Any) -> bool:
+        if isinstance(message, dict) and "error" in message and message.get("id") is None:
+            return True
+        if isinstance(sent, list):
+            return isinstance(message, list)
+        return isinstance(message, dict) and message.get("id") == sent.get("id")
+
+    return answers
+
+
 class WebSocketProvider(JSONBaseProvider):
     """A synchronous JSON-RPC provider over one WebSocket (``ws://`` or ``wss://``).
 
@@ -180,10 +199,7 @@ class WebSocketProvider(JSONBaseProvider):
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         """Send one JSON-RPC request and wait for its response."""
         payload = self.encode_rpc_request(method, params)
-        request_id = json.loads(payload)["id"]
-        response = self._roundtrip(
-            payload, lambda d: isinstance(d, dict) and d.get("id") == request_id
-        )
+        response = self._roundtrip(payload, _answers(json.loads(payload)))
         return cast(RPCResponse, response)
 
     def make_batch_request(
@@ -191,7 +207,7 @@ class WebSocketProvider(JSONBaseProvider):
     ) -> list[RPCResponse] | RPCResponse:
         """Send a JSON-RPC batch (one message) and return the responses in request order."""
         payload = self.encode_batch_rpc_request(requests)
-        response = self._roundtrip(payload, lambda d: isinstance(d, list | dict) and "id" not in d)
+        response = self._roundtrip(payload, _answers(json.loads(payload)))
         if not isinstance(response, list):
             return cast(RPCResponse, response)
         return sort_batch_response_by_response_ids(response)
@@ -298,12 +314,7 @@ class _Transport:
         (an ``HTTPError`` in the provider's own words, the answer with it).
         """
         if self._ws is not None:
-            sent = json.loads(payload)
-            if isinstance(sent, list):
-                return self._ws._roundtrip(payload, lambda d: isinstance(d, list))
-            return self._ws._roundtrip(
-                payload, lambda d: isinstance(d, dict) and d.get("id") == sent.get("id")
-            )
+            return self._ws._roundtrip(payload, _answers(json.loads(payload)))
         try:
             resp = self._session.post(
                 self.url,
