@@ -172,7 +172,17 @@ class WebSocketProvider(JSONBaseProvider):
                 conn.send(to_text(payload))
                 while True:
                     message = conn.recv(timeout=self.timeout_s)
-                    decoded = json.loads(message)
+                    try:
+                        decoded = json.loads(message)
+                    except ValueError as exc:
+                        # Cut short or garbled on the way: the answer never arrived (transient,
+                        # as an unreadable HTTP body is), and what follows on this socket cannot
+                        # be trusted to answer the next request.
+                        self.close_locked()
+                        raise ProviderConnectionError(
+                            f"unreadable message from {redact_url(self.endpoint_uri)}: "
+                            f"{type(exc).__name__}"
+                        ) from None
                     if expect(decoded):
                         return decoded
                     # Anything else (a stray notification) is skipped.

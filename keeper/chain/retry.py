@@ -3,7 +3,8 @@
 **Transient** -- asking again, later or elsewhere, may well succeed:
 
 - transport failures: a refused or reset connection, a connection cut mid-response (requests'
-  ``ChunkedEncodingError``), a timeout, a dropped WebSocket;
+  ``ChunkedEncodingError``), an unreadable answer (an HTTP body or a WebSocket message that is
+  not JSON), a timeout, a dropped WebSocket;
 - HTTP 408 (a proxy or load balancer that gave up waiting for the node), HTTP 429 (its
   ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,

@@ -136,3 +136,29 @@ def test_a_rate_limit_without_an_id_fails_over_at_once() -> None:
     assert time.monotonic() - started < 1.0
     assert len(sock.sent) == 1
     f.close()
+
+
+def test_an_unreadable_message_is_transient_as_an_unreadable_http_body_is() -> None:
+    """A message that is not JSON (cut short, garbled on the way, a proxy's error page) escaped
+    as json's ``ValueError``: a permanent error, so the read failed at once instead of going to
+    the next endpoint, while an unreadable HTTP body is transient. The socket is dropped too:
+    what comes next on it cannot be trusted to answer the next request."""
+    from web3.exceptions import ProviderConnectionError
+
+    from keeper.chain.retry import is_transient
+
+    p, sock = ws_provider(lambda req: ['{"jsonrpc": "2.0", "id": 1, "res'])
+    with pytest.raises(ProviderConnectionError, match="unreadable") as caught:
+        p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert is_transient(caught.value)
+    assert sock.closed
+    assert p._conn is None
+
+    f, _ = failover(lambda req: [b"\xff\xfe not json".decode("latin-1")], [WS, B])
+    f._transports[1].post = lambda payload, timeout_s: {  # type: ignore[method-assign]
+        "jsonrpc": "2.0",
+        "id": json.loads(payload)["id"],
+        "result": "0xb",
+    }
+    assert f.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    f.close()
