@@ -403,7 +403,9 @@ class EndpointHealth:
     head_sent: float = 0.0
     heads: list[tuple[float, int]] = field(default_factory=list)
 
-    def score(self, now: float, behind: bool = False) -> tuple[bool, bool, float]:
+    def score(
+        self, now: float, behind: bool = False, unmeasured_s: float = 0.0
+    ) -> tuple[bool, bool, float]:
         """Sort key: lower is better (not cooling down, not behind, then faster).
 
         Failures rank an endpoint down through its cool-down, which grows with each failure in
@@ -411,8 +413,15 @@ class EndpointHealth:
         an endpoint that failed once lost every read to the others for good (only a success
         resets the count, and it was never asked again), and a keeper whose failover node lags
         ran blocks behind the chain from one failed request on. ``behind``: see :meth:`behind`.
+
+        An endpoint that never answered has no latency: it counts as ``unmeasured_s`` (the
+        provider passes the measured endpoints' mean), neither first nor last. As 0 it ranked
+        first, and the read after the primary's first answer went elsewhere however fast the
+        primary was; as last, a primary that failed its first request would never get the
+        reads back after its cool-down.
         """
-        return (self.cooling_until > now, behind, self.latency_s)
+        latency = self.latency_s if self.served else unmeasured_s
+        return (self.cooling_until > now, behind, latency)
 
     def fresh_head(self, now: float) -> int | None:
         """The head it answered within :data:`HEAD_TTL_S`, else ``None``."""
@@ -567,8 +576,11 @@ class FailoverProvider(JSONBaseProvider):
     def _order(self) -> list[int]:
         now = time.monotonic()
         with self._lock:
+            measured = [h.latency_s for h in self.health if h.served]
+            neutral = sum(measured) / len(measured) if measured else 0.0
             keys = [
-                (h.score(now, h.behind(now, self.health)), i) for i, h in enumerate(self.health)
+                (h.score(now, h.behind(now, self.health), neutral), i)
+                for i, h in enumerate(self.health)
             ]
         return [i for _, i in sorted(keys)]
 

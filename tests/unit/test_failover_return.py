@@ -66,7 +66,10 @@ def test_an_endpoint_blocks_behind_the_others_loses_its_rank() -> None:
     s = Session({A: [slow(0.03, "0x64")], B: [head(97)]})
     p = provider(s, [A, B])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x64"  # type: ignore[arg-type]
-    assert p.make_request("eth_blockNumber", [])["result"] == "0x61"  # type: ignore[arg-type]
+    # B is heard too (a hedge, a failover), and measured faster than A.
+    payload = p.encode_rpc_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert p._attempt(1, payload, "eth_blockNumber", 2.0, {})["result"] == "0x61"
+    assert p.health[1].latency_s < p.health[0].latency_s
     assert [p.make_request("eth_call", [])["result"] for _ in range(3)] == ["0x64"] * 3  # type: ignore[arg-type]
     p.close()
 
@@ -78,6 +81,7 @@ def test_a_head_seen_long_ago_does_not_rank_an_endpoint_down_for_good() -> None:
     p.health[0].saw_head(90, now - 60)  # last heard a minute ago (it was cooling down since)
     p.health[1].saw_head(100, now)
     p.health[0].latency_s, p.health[1].latency_s = 0.01, 0.05
+    p.health[0].served = p.health[1].served = 1
     assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
     p.close()
 
@@ -221,4 +225,25 @@ def test_a_head_probe_records_the_head_only() -> None:
         time.sleep(0.01)
     assert p.health[1].head == 100
     assert (p.health[1].failures, p.health[1].latency_s, p.health[1].served) == (2, 0.5, 0)
+    p.close()
+
+
+def test_an_endpoint_that_never_answered_does_not_outrank_one_that_did() -> None:
+    """An endpoint with no latency measured yet (never asked, or failed every time) had a
+    latency of 0, the best there is: the read after the primary's first answer went to the
+    failover endpoint instead, however fast the primary. It ranks as the average of the
+    measured endpoints now; between equals, the configured order decides."""
+    s = Session({A: [slow(0.02, "0xa")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    answers = [p.make_request("eth_call", [])["result"] for _ in range(3)]  # type: ignore[arg-type]
+    assert answers == ["0xa"] * 3
+    assert p.health[1].served == 0
+    p.close()
+    # Neutral: after the endpoints faster than the average, before the slower ones.
+    c = "http://c.example"
+    s = Session({A: [ok("0xa")], B: [ok("0xb")], c: [ok("0xc")]})
+    p = provider(s, [A, B, c])
+    for health, latency in zip(p.health[:2], (0.5, 0.1), strict=True):
+        health.served, health.latency_s = 1, latency
+    assert p._order() == [1, 2, 0]
     p.close()
