@@ -483,6 +483,10 @@ class _BusyAnswerError(ChainError):
     """An endpoint answered with a transient JSON-RPC error object (ask again, or elsewhere)."""
 
 
+class _WrongChainError(ChainError):
+    """An endpoint connect could not ask is on another chain: it is never used (permanent)."""
+
+
 class FailoverProvider(JSONBaseProvider):
     """JSON-RPC over several endpoints: failover, health scoring and hedged reads.
 
@@ -507,6 +511,9 @@ class FailoverProvider(JSONBaseProvider):
       else to the healthiest endpoint, and are never retried nor hedged: the journaled sender
       resolves an unknown outcome by nonce and receipt.
     - Anything else (``anvil_*``, ``evm_*``) goes once to the healthiest endpoint.
+    - **Chain ids**: an endpoint :func:`connect` could not ask for its chain id (down at start)
+      is asked before its first use (a read, a send, a head probe). On another chain it is
+      never used; still down, that use fails as the endpoint's (transient) failure.
     - **Head probes** (with ``head_probe_s``, and two or more HTTP endpoints): a read first asks,
       in the background (``eth_blockNumber``), every HTTP endpoint that is not cooling down and
       whose head was last heard more than ``head_probe_s`` ago (each at most once per
@@ -569,11 +576,17 @@ class FailoverProvider(JSONBaseProvider):
         #: would otherwise hold a worker per probe until each timed out).
         self._probed_at = [-math.inf] * len(urls)
         self._probing: set[int] = set()
+        #: The chain :func:`connect` checked (``None``: not checked, nothing is); the endpoints
+        #: it could not ask (an index; ``len(urls)``: the send URL), and those on another chain.
+        self.chain_id: int | None = None
+        self._unchecked: set[int] = set()
+        self._wrong_chain: dict[int, int] = {}
 
     def __str__(self) -> str:
         return f"RPC {', '.join(redact_url(h.url) for h in self.health)}"
 
     def _order(self) -> list[int]:
+        """The endpoints, healthiest first (never one on another chain)."""
         now = time.monotonic()
         with self._lock:
             measured = [h.latency_s for h in self.health if h.served]
@@ -581,8 +594,59 @@ class FailoverProvider(JSONBaseProvider):
             keys = [
                 (h.score(now, h.behind(now, self.health), neutral), i)
                 for i, h in enumerate(self.health)
+                if i not in self._wrong_chain
             ]
         return [i for _, i in sorted(keys)]
+
+    def adopt_chain(self, chain_id: int, answers: Sequence[tuple[str, int | None, str]]) -> None:
+        """Remember the chain :func:`connect` checked, and the endpoints it could not ask.
+
+        ``answers`` is :meth:`chain_ids`'s, in its order (the read endpoints, then the send
+        URL): each endpoint without a chain id there is asked before its first use.
+        """
+        with self._lock:
+            self.chain_id = chain_id
+            self._unchecked = {i for i, (_, cid, _) in enumerate(answers) if cid is None}
+
+    def _check_chain(self, i: int, timeout: float) -> None:
+        """Ask endpoint ``i`` (``len(urls)``: the send URL) its chain id, if not known yet.
+
+        Raises:
+            _WrongChainError: It is on another chain (from now on it is never used).
+            _BusyAnswerError: It answered no chain id (it cools down as after a failure).
+            Exception: The transport's error (it is down still).
+        """
+        transport = self._send if i == len(self._transports) else self._transports[i]
+        assert transport is not None
+        with self._lock:
+            expected, theirs = self.chain_id, self._wrong_chain.get(i)
+            if theirs is None and (expected is None or i not in self._unchecked):
+                return
+        if theirs is None:
+            payload = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
+            response = transport.post(payload, timeout)
+            result = response.get("result") if isinstance(response, dict) else None
+            try:
+                theirs = int(result, 16) if isinstance(result, str) else None
+            except ValueError:
+                theirs = None
+            if theirs is None:  # an error, or not a number: ask again later
+                raise _BusyAnswerError(f"no chain id from {redact_url(transport.url)}")
+            with self._lock:
+                self._unchecked.discard(i)
+                if theirs != expected:
+                    self._wrong_chain[i] = theirs
+            if theirs == expected:
+                return
+            logger.error(
+                "RPC at %s is on chain %d, expected chain %s: it is not used",
+                redact_url(transport.url),
+                theirs,
+                expected,
+            )
+        raise _WrongChainError(
+            f"RPC at {redact_url(transport.url)} is on chain {theirs}, expected chain {expected}"
+        )
 
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -609,11 +673,12 @@ class FailoverProvider(JSONBaseProvider):
         of the endpoint's latency for reads, nor that its reads stopped failing.
         """
         health, transport = self.health[i], self._transports[i]
-        started = time.monotonic()
         try:
+            self._check_chain(i, timeout)
+            started = time.monotonic()
             response = transport.post(payload, timeout)
         except Exception as exc:
-            if is_transient(exc) or _refused(exc):
+            if is_transient(exc) or _refused(exc) or isinstance(exc, _BusyAnswerError):
                 with self._lock:
                     health.fail(time.monotonic(), retry_after_s(exc))
             raise
@@ -679,9 +744,23 @@ class FailoverProvider(JSONBaseProvider):
                 return i
         return -1
 
+    def _first_checked(self, timeout: float) -> int:
+        """The healthiest endpoint, its chain id checked (see :meth:`_check_chain`).
+
+        Raises:
+            _WrongChainError: Every endpoint is on another chain.
+        """
+        for i in self._order():
+            try:
+                self._check_chain(i, timeout)
+            except _WrongChainError:
+                continue
+            return i
+        raise _WrongChainError("every RPC endpoint is on another chain than the one connected")
+
     def _once(self, payload: bytes, method: str) -> Any:
         """Anything but a read: once, to the healthiest endpoint, never retried."""
-        i = self._order()[0]
+        i = self._first_checked(self.timeout_s)
         health, transport = self.health[i], self._transports[i]
         left = remaining_s()
         timeout = self.timeout_s if left is None else min(self.timeout_s, max(left, self.hedge_s))
@@ -702,6 +781,7 @@ class FailoverProvider(JSONBaseProvider):
             for i, health in enumerate(self.health):
                 if (
                     self._transports[i].is_http
+                    and i not in self._wrong_chain
                     and i not in self._probing
                     and health.cooling_until <= now
                     and now - health.head_at > every
@@ -742,7 +822,10 @@ class FailoverProvider(JSONBaseProvider):
         failed = 0
         hedge_at = 0.0  # when the next attempt may go out (0: now)
         last: BaseException | None = None
-        refused: set[int] = set()
+        with self._lock:  # an endpoint on another chain is never used (see _check_chain)
+            refused = {i for i in self._wrong_chain if i < len(self._transports)}
+        if len(refused) == len(self._transports):
+            raise _WrongChainError("every RPC endpoint is on another chain than the one connected")
         while True:
             left = remaining_s()
             now = time.monotonic()
@@ -783,7 +866,7 @@ class FailoverProvider(JSONBaseProvider):
                 exc = fut.exception()
                 if exc is None:
                     return fut.result()
-                if _refused(exc):
+                if _refused(exc) or isinstance(exc, _WrongChainError):
                     # The endpoint's refusal, not the read's: the others may answer it.
                     refused.add(i)
                     if len(refused) == len(self._transports):
@@ -823,7 +906,11 @@ class FailoverProvider(JSONBaseProvider):
         """Send one JSON-RPC request (see the class docstring for reads and sends)."""
         payload = self.encode_rpc_request(method, params)
         if str(method) in SEND_METHODS:
-            transport = self._send or self._transports[self._order()[0]]
+            if self._send is not None:
+                self._check_chain(len(self._transports), self.timeout_s)
+                transport = self._send
+            else:
+                transport = self._transports[self._first_checked(self.timeout_s)]
             return cast(RPCResponse, _post_answer(transport, payload, self.timeout_s))
         if str(method) in READ_METHODS:
             return cast(RPCResponse, self._read(payload, str(method)))
@@ -1098,6 +1185,7 @@ def connect(
     chain_id = ids.pop()
     if expected_chain_id is not None and chain_id != expected_chain_id:
         raise ChainError(f"RPC is on chain {chain_id}, expected chain {expected_chain_id}")
+    provider.adopt_chain(chain_id, answers)  # those that did not answer: checked at first use
     w3 = Web3(provider)
     # web3's default "validation" middleware asks the node for eth_chainId before every
     # eth_call/eth_estimateGas (several per cycle). The chain id is checked once, here, and

@@ -18,9 +18,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from web3 import Web3
 
 from keeper.chain.connection import FailoverProvider, best_head
+from keeper.errors import ChainError
 from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow, status
 
 
@@ -247,3 +249,103 @@ def test_an_endpoint_that_never_answered_does_not_outrank_one_that_did() -> None
         health.served, health.latency_s = 1, latency
     assert p._order() == [1, 2, 0]
     p.close()
+
+
+def test_an_endpoint_down_at_connect_is_asked_its_chain_id_before_its_first_use(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """connect() checks the chain id of every endpoint that answers, and warns "using the
+    others" for one that does not. That one was then used, unchecked, as soon as it came up:
+    up on another chain (a wrong URL, a testnet key), its answers were taken for this chain's.
+    Now it is asked its chain id before its first use, and never used on another chain."""
+    import requests
+
+    from keeper.chain.connection import connect
+
+    up = {"a": False}
+
+    def a(req: dict[str, Any], timeout: float) -> Any:
+        if not up["a"]:
+            raise requests.ConnectionError("refused")
+        result = "0x2" if req["method"] == "eth_chainId" else "0xa"
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+    def b(req: dict[str, Any], timeout: float) -> Any:
+        result = "0x1" if req["method"] == "eth_chainId" else "0xb"
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+    s = Session({A: [a], B: [b]})
+    monkeypatch.setattr(requests, "Session", lambda: s)
+    w3 = connect([A, B], expected_chain_id=1, timeout_s=2.0, hedge_s=0.2)
+    up["a"] = True
+    p = w3.provider
+    assert isinstance(p, FailoverProvider)
+    p.head_probe_s = None  # exact request sequences
+    p.health[0].cooling_until = 0.0
+    answers = [w3.provider.make_request("eth_call", [])["result"] for _ in range(3)]  # type: ignore[arg-type]
+    assert answers == ["0xb"] * 3
+    assert [m for u, m, _ in s.log if u == A] == ["eth_chainId", "eth_chainId"]  # connect, check
+    with pytest.raises(ChainError, match="chain 2, expected chain 1"):
+        p._check_chain(0, 1.0)  # remembered: never asked again, never used
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert s.log[-1][0] == B
+    p.close()
+
+
+def test_an_endpoint_down_at_connect_on_the_right_chain_is_used_once_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    from keeper.chain.connection import connect
+
+    up = {"a": False}
+
+    def a(req: dict[str, Any], timeout: float) -> Any:
+        if not up["a"]:
+            raise requests.ConnectionError("refused")
+        result = "0x1" if req["method"] == "eth_chainId" else "0xa"
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+    s = Session({A: [a], B: [ok("0x1")]})
+    monkeypatch.setattr(requests, "Session", lambda: s)
+    w3 = connect([A, B], timeout_s=2.0, hedge_s=0.2)
+    up["a"] = True
+    p = w3.provider
+    assert isinstance(p, FailoverProvider)
+    p.head_probe_s = None
+    answers = [w3.provider.make_request("eth_call", [])["result"] for _ in range(2)]  # type: ignore[arg-type]
+    assert answers == ["0xa"] * 2
+    assert [m for u, m, _ in s.log if u == A] == [
+        "eth_chainId",
+        "eth_chainId",
+        "eth_call",
+        "eth_call",
+    ]
+    p.close()
+
+
+def test_a_send_url_down_at_connect_and_up_on_another_chain_gets_no_transaction(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import requests
+
+    from keeper.chain.connection import connect
+
+    send = "http://private.example"
+    up = {"send": False}
+
+    def private(req: dict[str, Any], timeout: float) -> Any:
+        if not up["send"]:
+            raise requests.ConnectionError("refused")
+        return {"jsonrpc": "2.0", "id": req["id"], "result": "0x5"}
+
+    s = Session({A: [ok("0x1")], send: [private]})
+    monkeypatch.setattr(requests, "Session", lambda: s)
+    w3 = connect([A], send_url=send, timeout_s=2.0, hedge_s=0.2)
+    up["send"] = True
+    with pytest.raises(ChainError, match="is on chain 5, expected chain 1"):
+        w3.provider.make_request("eth_sendRawTransaction", ["0x02"])  # type: ignore[arg-type]
+    assert [m for u, m, _ in s.log if u == send] == ["eth_chainId", "eth_chainId"]
+    assert w3.provider.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
+    w3.provider.close()  # type: ignore[attr-defined]
