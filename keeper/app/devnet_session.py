@@ -42,6 +42,7 @@ import numpy as np
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from keeper.app.signals import set_from_handler
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
@@ -210,7 +211,7 @@ def _serve(
 def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         logger.info("signal %d: stopping the devnet", signum)
-        stop.set()
+        set_from_handler(stop)  # not stop.set(): the wait may hold its lock (a deadlock)
 
     if threading.current_thread() is not threading.main_thread():
         yield

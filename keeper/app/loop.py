@@ -37,6 +37,7 @@ from web3.providers import JSONBaseProvider
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.signals import set_from_handler
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
 from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
@@ -157,7 +158,11 @@ class Runner:
             return None
 
     def stop(self, *_: object) -> None:
-        """Ask the loop to stop after the current cycle (signal-safe)."""
+        """Ask the loop to stop after the current cycle.
+
+        Not from a signal handler: the loop's wait may hold the event's lock (see
+        :func:`~keeper.app.signals.set_from_handler`).
+        """
         self._stop.set()
 
     @property
@@ -354,7 +359,8 @@ class Runner:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             logger.info("signal %d: stopping after the current cycle", signum)
-            self.stop()
+            # Not self.stop(): the loop's wait may hold the event's lock at this moment.
+            set_from_handler(self._stop)
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:

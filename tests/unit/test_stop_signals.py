@@ -1,0 +1,71 @@
+"""A SIGINT/SIGTERM stops ``keeper run``'s loop and a ready ``keeper devnet up``."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+import pytest
+
+from keeper.app.devnet_session import _stop_on_signals
+from keeper.app.loop import Runner
+from tests.unit.test_app_cycle import make_keeper, quiet_runner
+
+
+@contextmanager
+def _fails_after(seconds: float) -> Iterator[None]:
+    """Raise TimeoutError in the main thread after ``seconds`` (a blocked lock is interrupted)."""
+
+    def alarm(signum: int, frame: FrameType | None) -> None:
+        raise TimeoutError(f"still blocked after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+main_thread_only = pytest.mark.skipif(
+    threading.current_thread() is not threading.main_thread(), reason="signals: main thread"
+)
+
+
+@main_thread_only
+def test_a_signal_while_the_served_devnet_enters_its_wait_stops_it() -> None:
+    """The served devnet waits on ``stop.wait(...)``, which holds the event's lock for a moment
+    on the way in and out. A SIGINT then ran the handler in the same thread, and its
+    ``stop.set()`` waited for that lock for good: ``devnet up`` hung after "devnet ready"
+    instead of stopping (seen once under load in test_devnet_cli). The handler must not take
+    the lock in the interrupted thread."""
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        handler = signal.getsignal(signal.SIGINT)
+        assert callable(handler)
+        with _fails_after(3.0):
+            with stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it on entry
+                handler(signal.SIGINT, None)
+            assert stop.wait(3.0)
+    assert signal.getsignal(signal.SIGINT) is not handler
+
+
+@main_thread_only
+def test_a_signal_while_the_loop_enters_its_wait_stops_it() -> None:
+    """``keeper run``'s loop waits between cycles on ``stop.wait(...)``, as the devnet does:
+    its handler's ``self.stop()`` (an ``Event.set()``) waited for the lock that wait held, and
+    a SIGTERM (systemd's stop) could leave the keeper hung instead of stopping after its
+    cycle."""
+    runner: Runner = quiet_runner(make_keeper([]), 1)
+    with runner._signals():
+        handler = signal.getsignal(signal.SIGTERM)
+        assert callable(handler)
+        with _fails_after(3.0):
+            with runner._stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it
+                handler(signal.SIGTERM, None)
+            assert runner._stop.wait(3.0)
+    assert runner.stopping
