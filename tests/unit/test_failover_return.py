@@ -251,6 +251,21 @@ def test_an_endpoint_that_never_answered_does_not_outrank_one_that_did() -> None
     p.close()
 
 
+def _down_until_up(chain_id: str) -> tuple[dict[str, bool], Any]:
+    """An endpoint that refuses connections until ``up["a"]``, then on chain ``chain_id``."""
+    import requests
+
+    up = {"a": False}
+
+    def a(req: dict[str, Any], timeout: float) -> Any:
+        if not up["a"]:
+            raise requests.ConnectionError("refused")
+        result = chain_id if req["method"] == "eth_chainId" else "0xa"
+        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+
+    return up, a
+
+
 def test_an_endpoint_down_at_connect_is_asked_its_chain_id_before_its_first_use(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -262,13 +277,7 @@ def test_an_endpoint_down_at_connect_is_asked_its_chain_id_before_its_first_use(
 
     from keeper.chain.connection import connect
 
-    up = {"a": False}
-
-    def a(req: dict[str, Any], timeout: float) -> Any:
-        if not up["a"]:
-            raise requests.ConnectionError("refused")
-        result = "0x2" if req["method"] == "eth_chainId" else "0xa"
-        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+    up, a = _down_until_up(chain_id="0x2")
 
     def b(req: dict[str, Any], timeout: float) -> Any:
         result = "0x1" if req["method"] == "eth_chainId" else "0xb"
@@ -299,13 +308,7 @@ def test_an_endpoint_down_at_connect_on_the_right_chain_is_used_once_checked(
 
     from keeper.chain.connection import connect
 
-    up = {"a": False}
-
-    def a(req: dict[str, Any], timeout: float) -> Any:
-        if not up["a"]:
-            raise requests.ConnectionError("refused")
-        result = "0x1" if req["method"] == "eth_chainId" else "0xa"
-        return {"jsonrpc": "2.0", "id": req["id"], "result": result}
+    up, a = _down_until_up(chain_id="0x1")
 
     s = Session({A: [a], B: [ok("0x1")]})
     monkeypatch.setattr(requests, "Session", lambda: s)
