@@ -42,7 +42,7 @@ import numpy as np
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from keeper.app.signals import set_from_handler
+from keeper.app.signals import set_from_handler, wait_awake
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
@@ -195,7 +195,8 @@ def _serve(
     on_step: Callable[[StepRecord], None] | None,
 ) -> int:
     steps = 0
-    while not stop.wait(cfg.market_every_s if cfg.market_every_s else 3600.0):
+    # Awake every moment: a signal another thread receives runs its handler only then.
+    while not wait_awake(stop, cfg.market_every_s if cfg.market_every_s else 3600.0):
         if cfg.market_every_s is None:
             continue
         session = read_session(cfg.addresses_path)

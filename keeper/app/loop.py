@@ -37,7 +37,7 @@ from web3.providers import JSONBaseProvider
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
-from keeper.app.signals import set_from_handler
+from keeper.app.signals import set_from_handler, wait_awake
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
 from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
@@ -267,7 +267,7 @@ class Runner:
         )
         pause = min(self.max_backoff_s, self.poll_interval_s * (2 ** (self.transient - 1) - 1))
         if pause > 0:
-            self._stop.wait(pause)
+            wait_awake(self._stop, pause)
 
     def _fail(self, message: str) -> None:
         self.failures += 1
@@ -313,7 +313,7 @@ class Runner:
         if interval is not None and self._head_seen_at is not None and self.poll_interval_s > 0:
             early = self._head_seen_at + interval - self.poll_interval_s - time.monotonic()
             if early > 0:
-                self._stop.wait(early)
+                wait_awake(self._stop, early)
         waited = False
         self._probe = self._reorg_probe()
         while not self._stop.is_set():
@@ -324,7 +324,7 @@ class Runner:
             except _CYCLE_ERRORS as exc:
                 # Never a breaker count: no cycle ran. A systemic fault shows in the cycles.
                 logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
-                self._stop.wait(self.poll_interval_s)
+                wait_awake(self._stop, self.poll_interval_s)
                 continue
             if self._probe is not None and head < self._probe:
                 # Older than our own receipt: a node behind the one that mined our batch (a
@@ -348,7 +348,7 @@ class Runner:
                 self._head_seen_at = now
                 return head
             waited = True
-            self._stop.wait(self.poll_interval_s)
+            wait_awake(self._stop, self.poll_interval_s)
         return None
 
     @contextlib.contextmanager

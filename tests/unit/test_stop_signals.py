@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from types import FrameType
 
 import pytest
@@ -68,4 +70,48 @@ def test_a_signal_while_the_loop_enters_its_wait_stops_it() -> None:
             with runner._stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it
                 handler(signal.SIGTERM, None)
             assert runner._stop.wait(3.0)
+    assert runner.stopping
+
+
+@main_thread_only
+def test_a_signal_another_thread_receives_still_stops_the_served_devnet() -> None:
+    """The kernel may hand a process's SIGINT to any of its threads (anvil's stdout reader, an
+    RPC worker). Python then runs the handler only when the main thread next runs bytecode, and
+    the served devnet's main thread slept in one ``stop.wait(3600)``: ``devnet up`` hung after
+    "devnet ready" for up to an hour (seen in CI). It must wake on its own to run the handler."""
+    from keeper.app.devnet_session import DevnetConfig, _serve
+
+    def from_another_thread() -> None:
+        time.sleep(0.2)
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread, not main
+
+    stop = threading.Event()
+    cfg = DevnetConfig(addresses_path=Path("unused.json"))
+    with _stop_on_signals(stop), _fails_after(5.0):
+        threading.Thread(target=from_another_thread, daemon=True).start()
+        assert _serve(None, cfg, stop, None) == 0  # type: ignore[arg-type]  # no market step
+    assert stop.is_set()
+
+
+@main_thread_only
+def test_a_sigterm_another_thread_receives_still_stops_the_loop_waiting_for_a_block() -> None:
+    """``keeper run`` waits for the next block (and backs off after a transient fault, up to
+    minutes) in ``stop.wait``: a SIGTERM the kernel handed to an RPC worker thread waited there
+    until the wait ended. The loop now wakes every moment to run the handler."""
+    from tests.unit.test_app_cycle import dummy_result
+
+    def from_another_thread() -> None:
+        time.sleep(0.3)
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    runner = Runner(
+        make_keeper([]),
+        poll_interval_s=3600,
+        cycle=lambda keeper: dummy_result(),
+        block_number=lambda: 1,  # no new block: the loop waits a poll interval
+        max_cycles=2,
+    )
+    with _fails_after(5.0):
+        threading.Thread(target=from_another_thread, daemon=True).start()
+        assert runner.run() == 1
     assert runner.stopping
