@@ -142,7 +142,6 @@ def devnet_command(args: argparse.Namespace) -> int:
 
 
 def _print_ready(info: DevnetInfo) -> None:
-    usdc = 10**6
     lines = [
         "",
         f"devnet ready: chain {info.chain_id}, anvil pid {info.pid}",
@@ -153,7 +152,7 @@ def _print_ready(info: DevnetInfo) -> None:
         "accounts (anvil's dev keys from its public test mnemonic: never use them on a real chain)",
     ]
     for a in info.accounts:
-        usd = f"{a.usdc / usdc:>14,.0f} USDC" if a.usdc else " " * 19
+        usd = f"{format_fixed(a.usdc, 6, 0):>14} USDC" if a.usdc else " " * 19
         lines.append(f"  {a.index}  {a.role:<12} {a.address}  {usd}  key {a.key}")
     keeper = next(a for a in info.accounts if a.role == "keeper")
     depositor = next(a for a in info.accounts if a.role.startswith("depositor"))

@@ -123,3 +123,21 @@ def test_format_fixed_is_decimal_half_up(amount: int, decimals: int, data: st.Da
     if want == 0:
         want = abs(want)  # no "-0"
     assert format_fixed(amount, decimals, places) == f"{want:,.{places}f}"
+
+
+def test_the_devnet_banner_shows_each_accounts_usdc_rounded_half_up(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pathlib import Path
+
+    from keeper.app.devnet_session import Account, DevnetInfo
+    from keeper.commands.devnet import _print_ready
+
+    accounts = (
+        Account("keeper", 0, "0x" + "11" * 20, "0x" + "aa" * 32),
+        Account("depositor 1", 1, "0x" + "22" * 20, "0x" + "bb" * 32, usdc=1_000_000_500_000),
+    )
+    info = DevnetInfo("http://127.0.0.1:1", 31337, 1, Path("d.json"), ("0x" + "33" * 20,), accounts)
+    _print_ready(info)
+    line = next(x for x in capsys.readouterr().out.splitlines() if "depositor 1" in x)
+    assert "1,000,001 USDC" in line  # 1,000,000.5 through a float: 1,000,000
