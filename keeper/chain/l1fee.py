@@ -31,7 +31,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol, cast
 
 import rlp  # type: ignore[import-untyped]
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_account._utils.transaction_utils import transaction_rpc_to_rlp_structure
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
@@ -42,6 +41,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception
 from web3.providers import JSONBaseProvider
 
+from keeper.chain.answers import decode_answer
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ChainError
 from keeper.units import Wei
@@ -147,7 +147,7 @@ class OpL1Fee:
             )
         except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
             raise ChainError(f"GasPriceOracle.{signature} failed: {type(exc).__name__}") from exc
-        return int(abi_decode([out], bytes(raw))[0])
+        return int(decode_answer([out], raw, f"GasPriceOracle.{signature}")[0])
 
     def fee(self, signed_tx: bytes, to: str, data: bytes) -> Wei:
         """Return ``getL1Fee(unsigned form of signed_tx)`` (see the module docstring)."""
@@ -178,7 +178,8 @@ class OpL1Fee:
             raise ChainError(
                 f"GasPriceOracle.getL1Fee(bytes) failed: {type(exc).__name__}"
             ) from exc
-        return [Wei(int(abi_decode(["uint256"], raw)[0])) for raw in raws]
+        what = "GasPriceOracle.getL1Fee(bytes)"
+        return [Wei(int(decode_answer(["uint256"], raw, what)[0])) for raw in raws]
 
     def params(self) -> EcotoneParams:
         """Read the Ecotone parameters from the oracle."""
@@ -211,7 +212,9 @@ class ArbitrumL1Fee:
             )
         except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
             raise ChainError(f"NodeInterface.gasEstimateL1Component failed: {exc}") from exc
-        gas_l1, base_fee, _l1_base = abi_decode(["uint64", "uint256", "uint256"], bytes(raw))
+        gas_l1, base_fee, _l1_base = decode_answer(
+            ["uint64", "uint256", "uint256"], raw, "NodeInterface.gasEstimateL1Component"
+        )
         return Wei(int(gas_l1) * int(base_fee))
 
 

@@ -28,7 +28,6 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
 from eth_utils.address import to_checksum_address
@@ -38,6 +37,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.providers import JSONBaseProvider
 
+from keeper.chain.answers import decode_answer
 from keeper.chain.artifacts import load_abi
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ChainError
@@ -334,7 +334,7 @@ class LensCodec:
 
     def decode(self, data: bytes) -> tuple[list[VaultSnapshot], int, int]:
         """Decode ``snapshot``'s return data into snapshots, block number and timestamp."""
-        values = abi_decode(self.output_types, bytes(data))
+        values = decode_answer(self.output_types, data, "VaultLens.snapshot")
         outputs = self.fn["outputs"]
         snaps = [_snapshot_from(_named_item(outputs[0], v)) for v in values[0]]
         return snaps, int(values[1]), int(values[2])

@@ -33,9 +33,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_abi.exceptions import DecodingError
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -44,6 +42,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
 from web3.providers import JSONBaseProvider
 
+from keeper.chain.answers import decode_answer
 from keeper.chain.artifacts import load_abi
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ChainError, TxRevertedError
@@ -166,7 +165,7 @@ class BatchCodec:
         Raises:
             ChainError: The answer is not an ``Outcome[]`` (e.g. ``0x``, no data at all).
         """
-        (items,) = _decode_answer(self.output_types, data, "rebalanceBatch")
+        (items,) = decode_answer(self.output_types, data, "simulating rebalanceBatch")
         out = []
         for item in items:
             d = dict(zip(self.names, item, strict=True))
@@ -432,7 +431,7 @@ def simulate_direct(
         logger.info("simulation drops vault %s: %s", to, reason)
         dropped = VaultOutcome(vault=to, ok=False, delta_before=0, delta_after=0, reason=reason)
         return Simulation((), b"", 0, (dropped,), {to: reason}, 1, to=to)
-    before, after = _decode_answer(["int256", "int256"], raw, what)
+    before, after = decode_answer(["int256", "int256"], raw, f"simulating {what}")
     outcome = VaultOutcome(to, True, int(before), int(after), "", gas_used=estimate)
     return Simulation((to,), data, gas, (outcome,), {}, 1, to=to)
 
@@ -447,28 +446,13 @@ def shared_codec() -> BatchCodec:
     return BatchCodec()
 
 
-def _decode_answer(types: Sequence[str], data: bytes, what: str) -> tuple[Any, ...]:
-    """Decode a simulation's return data; one that cannot be of ``types`` is a ChainError.
-
-    eth-abi's ``DecodingError`` is none of the errors a cycle may fail with: a node answering
-    ``0x`` (no data) would end ``keeper run`` with a traceback instead of failing one cycle.
-    """
-    try:
-        return tuple(abi_decode(list(types), bytes(data)))
-    except DecodingError as exc:
-        raise ChainError(
-            f"simulating {what}: the node's answer ({len(bytes(data))} bytes) is not what "
-            f"{what} returns: {exc}"
-        ) from exc
-
-
 def _uint(w3: Web3, to: str, signature: str, attempts: int) -> int:
     data = HexBytes(keccak(text=signature)[:4])
     try:
         raw = read_with_retry(lambda: w3.eth.call({"to": to, "data": data}), attempts=attempts)
     except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
         raise ChainError(f"batcher {signature} failed: {type(exc).__name__}") from exc
-    return int(abi_decode(["uint256"], bytes(raw))[0])
+    return int(decode_answer(["uint256"], raw, f"batcher {signature}")[0])
 
 
 def _call(

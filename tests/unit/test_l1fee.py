@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 from hypothesis import given
@@ -110,3 +111,47 @@ def test_arbitrum_reader_calls_node_interface_and_multiplies() -> None:
     assert data[:4] == keccak(text="gasEstimateL1Component(address,bool,bytes)")[:4]
     target, creation, payload = decode(["address", "bool", "bytes"], data[4:])
     assert (target.lower(), creation, payload) == (to, False, b"\x01\x02")
+
+
+@pytest.mark.parametrize("answer", [b"", b"\x00" * 31], ids=["0x", "short"])
+@pytest.mark.parametrize("call", ["op fee", "op params", "arbitrum fee"])
+def test_an_oracle_answer_that_is_not_its_return_type_is_a_chain_error(
+    answer: bytes, call: str
+) -> None:
+    """A node answering ``0x`` (no code at the predeploy on a misconfigured chain, a proxy that
+    strips the result) or a short word: eth-abi's ``InsufficientDataBytes`` is none of the
+    errors a cycle may fail with, so the L1-fee quote of a cycle ended ``keeper run`` with a
+    traceback. It must be a ``ChainError`` (one failed cycle, one line)."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from hexbytes import HexBytes
+
+    from keeper.app.loop import _CYCLE_ERRORS
+    from keeper.chain.l1fee import ArbitrumL1Fee, OpL1Fee
+    from keeper.errors import ChainError
+
+    @dataclass
+    class Eth:
+        def call(self, tx: dict[str, Any], *args: Any) -> HexBytes:
+            return HexBytes(answer)
+
+    @dataclass
+    class W3:
+        eth: Eth
+        provider: object = None
+
+    acct = Account.create()
+    tx = {"type": 2, "chainId": 10, "nonce": 0, "to": "0x" + "22" * 20, "data": b"", "value": 0}
+    tx |= {"gas": 21_000, "maxFeePerGas": 2, "maxPriorityFeePerGas": 1}
+    signed = bytes(acct.sign_transaction(tx).raw_transaction)
+    w3: Any = W3(Eth())
+    op, arbitrum = OpL1Fee(w3, attempts=1), ArbitrumL1Fee(w3, attempts=1)
+    run = {
+        "op fee": lambda: op.fee(signed, "", b""),
+        "op params": op.params,
+        "arbitrum fee": lambda: arbitrum.fee(signed, "0x" + "22" * 20, b""),
+    }[call]
+    with pytest.raises(ChainError, match="not what it returns") as info:
+        run()
+    assert isinstance(info.value, _CYCLE_ERRORS)

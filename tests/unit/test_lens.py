@@ -162,3 +162,15 @@ def test_read_error_flags_match_the_solidity_constants() -> None:
     assert LensRead.ALL.describe() == "every read (not a vault?)"
     assert LensRead.NONE.describe() == "none"
     assert (LensRead.ORACLE | LensRead.LAST_REBALANCE).describe() == "oracle, last rebalance"
+
+
+def test_a_snapshot_answer_that_is_not_a_snapshot_is_a_chain_error() -> None:
+    """``0x`` (no lens at the address on this chain) or a cut answer: eth-abi's
+    ``DecodingError`` escaped ``LensReader.read`` (keeper check, the web page) as a traceback."""
+    import pytest
+
+    from keeper.errors import ChainError
+
+    for answer in (b"", b"\x00" * 40):
+        with pytest.raises(ChainError, match="not what it returns"):
+            LensCodec().decode(answer)
