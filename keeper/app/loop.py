@@ -176,44 +176,51 @@ class Runner:
         Raises:
             Halt: ``breaker_threshold`` consecutive systemic failures.
         """
-        with self._signals():
-            last: int | None = None
-            while not self._stop.is_set():
-                head = self._wait_new_block(last)
-                if head is None:
-                    break
-                last = self._head = head
-                self.cycles += 1
-                try:
-                    with deadline(self.cycle_deadline_s):
-                        self._reconcile_once()
-                        result = self._cycle(self.keeper)
-                except _CYCLE_ERRORS as exc:
-                    # A failed cycle, not a crash: transient ones back off, systemic ones count
-                    # toward the breaker.
-                    self.failed_cycles += 1
-                    self.keeper.metrics.cycles.labels("failed").inc()
-                    self._need(head, unserved=True)
-                    if is_transient(exc):
-                        self._transient_failure(exc)
-                    else:
-                        self._fail(f"{type(exc).__name__}: {exc}")
-                else:
-                    self._succeeded(result, head)
-                # Alerts held while the webhook failed go out once it is back (never raises).
-                self.keeper.alerter.flush()
-                if self.max_cycles is not None and self.cycles >= self.max_cycles:
-                    break
-        held = self.keeper.alerter.held
-        if held:
-            logger.warning(
-                "%d alert%s not delivered to the webhook (%s): it was still failing",
-                len(held),
-                "" if len(held) == 1 else "s",
-                ", ".join(held),
+        try:
+            with self._signals():
+                self._loop()
+        finally:  # a Halt too: its last lines say how it ended and what was not delivered
+            held = self.keeper.alerter.held
+            if held:
+                logger.warning(
+                    "%d alert%s not delivered to the webhook (%s): it was still failing",
+                    len(held),
+                    "" if len(held) == 1 else "s",
+                    ", ".join(held),
+                )
+            logger.info(
+                "keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles
             )
-        logger.info("keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles)
         return self.cycles
+
+    def _loop(self) -> None:
+        last: int | None = None
+        while not self._stop.is_set():
+            head = self._wait_new_block(last)
+            if head is None:
+                break
+            last = self._head = head
+            self.cycles += 1
+            try:
+                with deadline(self.cycle_deadline_s):
+                    self._reconcile_once()
+                    result = self._cycle(self.keeper)
+            except _CYCLE_ERRORS as exc:
+                # A failed cycle, not a crash: transient ones back off, systemic ones count
+                # toward the breaker.
+                self.failed_cycles += 1
+                self.keeper.metrics.cycles.labels("failed").inc()
+                self._need(head, unserved=True)
+                if is_transient(exc):
+                    self._transient_failure(exc)
+                else:
+                    self._fail(f"{type(exc).__name__}: {exc}")
+            else:
+                self._succeeded(result, head)
+            # Alerts held while the webhook failed go out once it is back (never raises).
+            self.keeper.alerter.flush()
+            if self.max_cycles is not None and self.cycles >= self.max_cycles:
+                break
 
     def _reconcile_once(self) -> None:
         if self._reconciled or self.keeper.sender is None:

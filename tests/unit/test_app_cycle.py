@@ -1018,3 +1018,35 @@ def test_a_balance_read_that_fails_after_a_mined_batch_does_not_fail_the_cycle(
     assert result.tx_status == "mined"
     assert k.balance_read_at is None  # not read: the next cycle reads it
     assert k.metrics.value("keeper_rebalances_total", {"state": "mined"}) == 1
+
+
+def test_a_breaker_halt_still_ends_with_the_stop_line_and_the_undelivered_alerts(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The breaker's ``Halt`` left the loop before its last lines: no "keeper stopped after N
+    cycles", and, with the webhook down, nothing named the alerts it never delivered, though
+    every other stop names them. (The halt alert itself is sent once, never held.)"""
+    import logging
+
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+
+    class Down:
+        def post(self, url: str, json: Any, timeout: float) -> Any:
+            raise requests.ConnectionError("refused")
+
+    k.alerter = Alerter("http://hook.invalid/x", session=Down())  # type: ignore[arg-type]
+    k.alerter.alert("reorg", "block 7 reorganized", key="7")
+    blocks = iter(range(1, 100))
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        raise ChainError("node down")
+
+    runner = Runner(
+        k, breaker_threshold=2, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks)
+    )
+    with caplog.at_level(logging.INFO), pytest.raises(Halt):
+        runner.run()
+    assert "keeper stopped after 2 cycles (2 failed)" in caplog.text
+    assert "1 alert not delivered to the webhook (reorg)" in caplog.text
