@@ -224,8 +224,9 @@ class VaultSnapshot:
 class LensResult:
     """One cycle's observation: the snapshots (in request order) and the block they were read at.
 
-    When chunks were read separately, ``block_number``/``block_timestamp`` are the *oldest* of
-    the chunks' blocks (conservative for staleness checks).
+    When chunks were read at different blocks, ``block_number`` is the *oldest* of them (the
+    state read) and ``block_timestamp`` the *newest* (the cycle's "now": an oracle's age and the
+    trigger's elapsed time judged from it are the larger, conservative for staleness).
     """
 
     snapshots: tuple[VaultSnapshot, ...]
@@ -434,7 +435,7 @@ class LensReader:
             blocks.append((number, ts))
         if len(snaps) != len(vaults):
             raise ChainError(f"VaultLens returned {len(snaps)} snapshots for {len(vaults)} vaults")
-        number, ts = min(blocks)
+        number, ts = min(n for n, _ in blocks), max(t for _, t in blocks)  # see LensResult
         return LensResult(tuple(snaps), number, ts, len(chunks))
 
     def read_lean(self, vaults: Sequence[str], block: int | str = "latest") -> LeanSnapshot:
@@ -1164,7 +1165,8 @@ def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
     return LeanSnapshot(
         vaults=tuple(vaults),
         block_number=int(ans.headers[:, 1].min()) if len(ans.headers) else 0,
-        block_timestamp=int(ans.headers[:, 2].min()) if len(ans.headers) else 0,
+        # The newest: the cycle's "now" (see LensResult), the oldest block's state.
+        block_timestamp=int(ans.headers[:, 2].max()) if len(ans.headers) else 0,
         base_fee=int(head[3]),
         read_errors=_lane(rec[:, 0], 0).astype(np.int64),
         oracle_idx=idx(2, ans.oracle_base),

@@ -677,3 +677,18 @@ def test_the_periodic_full_read_repairs_a_version_repeated_on_another_fork() -> 
     assert stale.volatility[0] == first.snap.volatility - 1  # the stale copy, by design
     fresh = reader.read_lean(vaults)  # the third read is full
     assert fresh.volatility[0] == first.snap.volatility
+
+
+def test_chunks_from_two_blocks_judge_time_by_the_newest() -> None:
+    """Chunks read at different blocks (``latest`` moved between them): ``block_timestamp`` is
+    the cycle's "now", against which oracle ages, the trigger's elapsed time, tau and expiry are
+    judged, and the batch executes later still. The oldest chunk's made a feed look fresher
+    than it is (its age counted from the older block), the opposite of what the docstring
+    promised; the newest is conservative for staleness and nearest the execution."""
+    a, b = [snap(0)], [snap(1)]
+    lean = lean_snapshot(
+        [s.vault for s in a + b],
+        [encode_lean_answer(a, 10, NOW + 2), encode_lean_answer(b, 9, NOW)],
+    )
+    assert lean.block_number == 9  # the state read: the oldest chunk's
+    assert lean.block_timestamp == NOW + 2
