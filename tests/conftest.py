@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -14,6 +15,14 @@ from keeper.chain.connection import connect
 from keeper.devnet.pyevm import pyevm_chain
 
 BACKENDS = ("anvil", "pyevm")
+
+# A test run started in the background by a non-interactive shell (`make test &` in a script, a
+# CI runner's step sent to the background) inherits SIGINT ignored, as does every process it
+# starts: a keeper such a test stops with SIGINT, as a terminal's Ctrl-C would, then ignored
+# it and ran on (test_devnet_cli's stop-while-deploying test waited out its timeout). Tests take
+# SIGINT as an interactive shell gives it; each child starts with it as Python's default again.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)
