@@ -42,7 +42,7 @@ import numpy as np
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
-from keeper.app.signals import set_from_handler, wait_awake
+from keeper.app.signals import StopRequest
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
@@ -141,7 +141,7 @@ def devnet_up(
     """
     check_writable(cfg.addresses_path)
     refuse_running_devnet(cfg.addresses_path)
-    stop = threading.Event()
+    stop = StopRequest()
     node = Anvil(port=cfg.port, block_time=cfg.block_time)
     # Until the devnet is ready, SIGINT and SIGTERM (``keeper.cli``) are a KeyboardInterrupt that
     # cuts the deployment short; only the ready devnet waits for them as a flag.
@@ -191,12 +191,11 @@ def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInf
 def _serve(
     market: Market,
     cfg: DevnetConfig,
-    stop: threading.Event,
+    stop: StopRequest,
     on_step: Callable[[StepRecord], None] | None,
 ) -> int:
     steps = 0
-    # Awake every moment: a signal another thread receives runs its handler only then.
-    while not wait_awake(stop, cfg.market_every_s if cfg.market_every_s else 3600.0):
+    while not stop.wait(cfg.market_every_s if cfg.market_every_s else 3600.0):
         if cfg.market_every_s is None:
             continue
         session = read_session(cfg.addresses_path)
@@ -209,10 +208,10 @@ def _serve(
 
 
 @contextmanager
-def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+def _stop_on_signals(stop: StopRequest) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         logger.info("signal %d: stopping the devnet", signum)
-        set_from_handler(stop)  # not stop.set(): the wait may hold its lock (a deadlock)
+        stop.set_from_handler()  # no lock here (see StopRequest)
 
     if threading.current_thread() is not threading.main_thread():
         yield

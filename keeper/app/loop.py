@@ -37,7 +37,7 @@ from web3.providers import JSONBaseProvider
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
-from keeper.app.signals import set_from_handler, wait_awake
+from keeper.app.signals import StopRequest
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
 from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
@@ -91,7 +91,7 @@ class Runner:
         self.cycle_deadline_s = cycle_deadline_s
         self.unserved_alert_blocks = max(1, unserved_alert_blocks)
         self.max_backoff_s = max_backoff_s
-        self._stop = threading.Event()
+        self._stop = StopRequest()
         self._head: int | None = None
         #: The block whose header the head polls fetch too (see :meth:`_poll_head`).
         self._probe: int | None = None
@@ -158,11 +158,7 @@ class Runner:
             return None
 
     def stop(self, *_: object) -> None:
-        """Ask the loop to stop after the current cycle.
-
-        Not from a signal handler: the loop's wait may hold the event's lock (see
-        :func:`~keeper.app.signals.set_from_handler`).
-        """
+        """Ask the loop to stop after the current cycle (not from a signal handler)."""
         self._stop.set()
 
     @property
@@ -274,7 +270,7 @@ class Runner:
         )
         pause = min(self.max_backoff_s, self.poll_interval_s * (2 ** (self.transient - 1) - 1))
         if pause > 0:
-            wait_awake(self._stop, pause)
+            self._stop.wait(pause)
 
     def _fail(self, message: str) -> None:
         self.failures += 1
@@ -320,7 +316,7 @@ class Runner:
         if interval is not None and self._head_seen_at is not None and self.poll_interval_s > 0:
             early = self._head_seen_at + interval - self.poll_interval_s - time.monotonic()
             if early > 0:
-                wait_awake(self._stop, early)
+                self._stop.wait(early)
         waited = False
         self._probe = self._reorg_probe()
         while not self._stop.is_set():
@@ -331,7 +327,7 @@ class Runner:
             except _CYCLE_ERRORS as exc:
                 # Never a breaker count: no cycle ran. A systemic fault shows in the cycles.
                 logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
-                wait_awake(self._stop, self.poll_interval_s)
+                self._stop.wait(self.poll_interval_s)
                 continue
             if self._probe is not None and head < self._probe:
                 # Older than our own receipt: a node behind the one that mined our batch (a
@@ -355,7 +351,7 @@ class Runner:
                 self._head_seen_at = now
                 return head
             waited = True
-            wait_awake(self._stop, self.poll_interval_s)
+            self._stop.wait(self.poll_interval_s)
         return None
 
     @contextlib.contextmanager
@@ -366,8 +362,7 @@ class Runner:
 
         def handler(signum: int, frame: FrameType | None) -> None:
             logger.info("signal %d: stopping after the current cycle", signum)
-            # Not self.stop(): the loop's wait may hold the event's lock at this moment.
-            set_from_handler(self._stop)
+            self._stop.set_from_handler()  # no lock here (see StopRequest)
 
         old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -1,37 +1,49 @@
-"""Stopping a wait from a signal handler."""
+"""A stop request that a signal handler can make without taking a lock."""
 
 from __future__ import annotations
 
 import threading
 import time
 
-
-def set_from_handler(event: threading.Event) -> None:
-    """Set ``event`` from a signal handler, from another thread.
-
-    A Python signal handler runs in the main thread, between two of its bytecodes: when that
-    thread is inside ``event.wait()``, it may hold the event's lock (taken on the way in and
-    out), and an ``event.set()`` in the handler would wait for that lock for good. A thread of
-    its own takes the lock once the main thread lets it go.
-    """
-    threading.Thread(target=event.set, name="signal-stop", daemon=True).start()
-
-
-#: The longest a wait sleeps before the main thread runs again (:func:`wait_awake`).
+#: The longest :meth:`StopRequest.wait` sleeps before it looks again.
 WAKE_S = 0.25
 
 
-def wait_awake(event: threading.Event, seconds: float) -> bool:
-    """``event.wait(seconds)`` that wakes every :data:`WAKE_S` to let signal handlers run.
+class StopRequest:
+    """A request to stop a loop: by the program (:meth:`set`) or by a signal handler.
 
-    The kernel may hand a process's signal to any of its threads; Python runs the handler in
-    the main thread, and only when that thread next runs bytecode. A main thread asleep in one
-    long ``wait`` would run it only when the wait ends. Returns whether ``event`` is set.
+    A Python signal handler runs in the main thread between two of its bytecodes. When that
+    thread is inside ``Event.wait``, it may hold the event's lock (taken on the way in and out),
+    so an ``Event.set`` in the handler could wait for that lock for good; so could any other
+    lock (starting a thread takes one). :meth:`set_from_handler` only writes a flag.
+
+    The kernel may also hand a process's signal to any of its threads, and Python then runs the
+    handler only when the main thread next runs bytecode: :meth:`wait` wakes every
+    :data:`WAKE_S`, so a handler runs, and its request is seen, within that.
     """
-    end = time.monotonic() + seconds
-    while not event.is_set():
-        left = end - time.monotonic()
-        if left <= 0:
-            return False
-        event.wait(min(left, WAKE_S))
-    return True
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._signalled = False
+
+    def set(self) -> None:
+        """Ask to stop (not from a signal handler: use :meth:`set_from_handler`)."""
+        self._event.set()
+
+    def set_from_handler(self) -> None:
+        """Ask to stop from a signal handler: a flag, no lock."""
+        self._signalled = True
+
+    def is_set(self) -> bool:
+        """Whether a stop was asked for."""
+        return self._signalled or self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Wait up to ``seconds`` for a stop request; whether there is one."""
+        end = time.monotonic() + seconds
+        while not self.is_set():
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            self._event.wait(min(left, WAKE_S))
+        return True

@@ -14,6 +14,7 @@ import pytest
 
 from keeper.app.devnet_session import _stop_on_signals
 from keeper.app.loop import Runner
+from keeper.app.signals import StopRequest
 from tests.unit.test_app_cycle import make_keeper, quiet_runner
 
 
@@ -43,14 +44,13 @@ def test_a_signal_while_the_served_devnet_enters_its_wait_stops_it() -> None:
     """The served devnet waits on ``stop.wait(...)``, which holds the event's lock for a moment
     on the way in and out. A SIGINT then ran the handler in the same thread, and its
     ``stop.set()`` waited for that lock for good: ``devnet up`` hung after "devnet ready"
-    instead of stopping (seen once under load in test_devnet_cli). The handler must not take
-    the lock in the interrupted thread."""
-    stop = threading.Event()
+    instead of stopping. The handler must not take a lock in the interrupted thread."""
+    stop = StopRequest()
     with _stop_on_signals(stop):
         handler = signal.getsignal(signal.SIGINT)
         assert callable(handler)
         with _fails_after(3.0):
-            with stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it on entry
+            with stop._event._cond:  # type: ignore[attr-defined]  # as Event.wait holds it
                 handler(signal.SIGINT, None)
             assert stop.wait(3.0)
     assert signal.getsignal(signal.SIGINT) is not handler
@@ -67,7 +67,7 @@ def test_a_signal_while_the_loop_enters_its_wait_stops_it() -> None:
         handler = signal.getsignal(signal.SIGTERM)
         assert callable(handler)
         with _fails_after(3.0):
-            with runner._stop._cond:  # type: ignore[attr-defined]  # as Event.wait holds it
+            with runner._stop._event._cond:  # type: ignore[attr-defined]  # as wait holds it
                 handler(signal.SIGTERM, None)
             assert runner._stop.wait(3.0)
     assert runner.stopping
@@ -85,7 +85,7 @@ def test_a_signal_another_thread_receives_still_stops_the_served_devnet() -> Non
         time.sleep(0.2)
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # this thread, not main
 
-    stop = threading.Event()
+    stop = StopRequest()
     cfg = DevnetConfig(addresses_path=Path("unused.json"))
     with _stop_on_signals(stop), _fails_after(5.0):
         threading.Thread(target=from_another_thread, daemon=True).start()
