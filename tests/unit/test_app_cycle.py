@@ -976,11 +976,8 @@ def quiet_runner(k: Keeper, cycles: int) -> Runner:
     )
 
 
-def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    import logging
-
+def _keeper_holding_a_reorg_alert() -> Keeper:
+    """A keeper whose alert webhook refuses connections, holding one ``reorg`` alert."""
     import requests
 
     k = make_keeper([snap(0, 0)])
@@ -991,6 +988,15 @@ def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
 
     k.alerter = Alerter("http://hook.invalid/x", session=Down())  # type: ignore[arg-type]
     k.alerter.alert("reorg", "block 7 reorganized", key="7")
+    return k
+
+
+def test_alerts_still_held_when_the_loop_stops_are_named_in_its_last_lines(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    import logging
+
+    k = _keeper_holding_a_reorg_alert()
     with caplog.at_level(logging.WARNING):
         quiet_runner(k, 1).run()
     assert "1 alert not delivered to the webhook (reorg)" in caplog.text
@@ -1028,16 +1034,7 @@ def test_a_breaker_halt_still_ends_with_the_stop_line_and_the_undelivered_alerts
     every other stop names them. (The halt alert itself is sent once, never held.)"""
     import logging
 
-    import requests
-
-    k = make_keeper([snap(0, 0)])
-
-    class Down:
-        def post(self, url: str, json: Any, timeout: float) -> Any:
-            raise requests.ConnectionError("refused")
-
-    k.alerter = Alerter("http://hook.invalid/x", session=Down())  # type: ignore[arg-type]
-    k.alerter.alert("reorg", "block 7 reorganized", key="7")
+    k = _keeper_holding_a_reorg_alert()
     blocks = iter(range(1, 100))
 
     def cycle(keeper: Keeper) -> CycleResult:
