@@ -14,8 +14,8 @@ class StopRequest:
 
     A Python signal handler runs in the main thread between two of its bytecodes. When that
     thread is inside ``Event.wait``, it may hold the event's lock (taken on the way in and out),
-    so an ``Event.set`` in the handler could wait for that lock for good; so could any other
-    lock (starting a thread takes one). :meth:`set_from_handler` only writes a flag.
+    so an ``Event.set`` in the handler could wait for that lock for good.
+    :meth:`set_from_handler` takes no lock: it only writes a flag.
 
     The kernel may also hand a process's signal to any of its threads, and Python then runs the
     handler only when the main thread next runs bytecode: :meth:`wait` wakes every
