@@ -15,6 +15,8 @@ from typing import Any
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
+from keeper.errors import ChainError
+
 __all__ = ["MAX_PHASES_BACK", "MAX_PHASE_ROUND", "SETTLEMENT_GRACE_S", "expiry_round"]
 
 #: ``RebalanceRules.SETTLEMENT_GRACE``: from expiry + this, ``settle(id, 0)`` is allowed.
@@ -58,6 +60,11 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
     expiry + the grace period when no phase has such a round (no round since expiry, a phase
     change across expiry, a phase whose first round cannot be read): the vault refuses the
     fallback whenever one has, so that no one can settle at a later price of their choosing.
+
+    Raises:
+        ChainError: A round of the latest phase after its first cannot be read. The phase holds
+            an expiry round then (its first round is before expiry, its latest at or after), so
+            the vault refuses the fallback: there is no hint to give this cycle.
     """
     agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
     latest = agg.functions.latestRoundData().call()
@@ -92,12 +99,23 @@ class _Rounds:
     def __init__(self, agg: Any, expiry: int, fallback: int | None) -> None:
         self.agg, self.expiry, self.fallback = agg, expiry, fallback
 
-    def at(self, phase: int, k: int) -> tuple[int, int]:
-        """(answer, updatedAt) of round ``k`` of ``phase``; updatedAt 0 when it cannot be read."""
+    def at(self, phase: int, k: int, exists: bool = False) -> tuple[int, int]:
+        """(answer, updatedAt) of round ``k`` of ``phase``; updatedAt 0 when it cannot be read.
+
+        A round that cannot be read (a revert, no answer, updatedAt 0) is one past the phase's
+        end, as the vault's ``_roundTime`` takes it. ``exists``: the round is known to exist (the
+        phase runs past it without gaps), and one that cannot be read is a :class:`ChainError`:
+        taken for the phase's end, it made the search give the fallback, which the vault refuses.
+        """
+        why = f"round {k} of phase {phase} cannot be read, though the phase has later rounds"
         try:
             row = self.agg.functions.getRoundData((phase << 64) | k).call()
-        except (ContractLogicError, BadFunctionCallOutput):
+        except (ContractLogicError, BadFunctionCallOutput) as exc:
+            if exists:
+                raise ChainError(f"{why}: {type(exc).__name__}") from exc
             return 0, 0
+        if exists and int(row[3]) == 0:
+            raise ChainError(f"{why}: updatedAt 0")
         return int(row[1]), int(row[3])
 
     def down_from(self, phase: int, last: int, last_at: int) -> int | None:
@@ -105,15 +123,16 @@ class _Rounds:
 
         The phase's first round is before expiry and ``last`` at or after it (``last_at``). A
         series is usually settled a few rounds after its expiry, so this costs a read or two.
+        Every round up to ``last`` exists: one that cannot be read is a :class:`ChainError`.
         """
         lo, hi, hi_at, step = 1, last, last_at, 1
         while hi - step > lo:
-            m = self.at(phase, hi - step)[1]
-            if m != 0 and m < self.expiry:
+            m = self.at(phase, hi - step, exists=True)[1]
+            if m < self.expiry:
                 lo = hi - step
                 break
             hi, hi_at, step = hi - step, m, step * 2
-        return self.first_from(phase, lo, hi, hi_at)
+        return self.first_from(phase, lo, hi, hi_at, exists=True)
 
     def up_from_first(self, phase: int) -> int | None:
         """The first round at or after expiry, doubling up from round 2 before halving.
@@ -130,15 +149,17 @@ class _Rounds:
             hi_at = self.at(phase, hi)[1]
         return self.first_from(phase, lo, hi, hi_at)
 
-    def first_from(self, phase: int, lo: int, hi: int, hi_at: int) -> int | None:
+    def first_from(
+        self, phase: int, lo: int, hi: int, hi_at: int, exists: bool = False
+    ) -> int | None:
         """The first round at or after expiry, halving from ``lo`` up to ``hi``.
 
         ``lo`` is before expiry, ``hi`` missing or at or after it (``hi_at``). None when the
-        phase ended before expiry.
+        phase ended before expiry. ``exists``: every round up to ``hi`` does (see :meth:`at`).
         """
         while hi - lo > 1:
             mid = (lo + hi) // 2
-            m = self.at(phase, mid)[1]
+            m = self.at(phase, mid, exists)[1]
             if m == 0 or m >= self.expiry:
                 hi, hi_at = mid, m
             else:
@@ -154,5 +175,5 @@ class _Rounds:
         """
         if k is None:
             return self.fallback
-        answer = self.at(phase, k)[0]
+        answer = self.at(phase, k, exists=True)[0]  # read by the search: it exists
         return (phase << 64) | k if answer > 0 or self.fallback == 0 else None

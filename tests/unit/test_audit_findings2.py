@@ -12,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
 from eth_utils.crypto import keccak
@@ -27,7 +28,7 @@ from keeper.chain.lens import (
     lean_snapshot,
 )
 from keeper.chain.rounds import SETTLEMENT_GRACE_S, expiry_round
-from keeper.errors import TxRevertedError
+from keeper.errors import ChainError, TxRevertedError
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.simulate import BatchCodec, simulate_batch
 from keeper.pricing.book import book_of
@@ -217,6 +218,33 @@ def test_the_expiry_round_is_found_however_many_rounds_came_after_it() -> None:
         == (1 << 64) | 3
     )
     assert expiry_round(_PhasedW3(_PhasedFeed({2: later})), feed, expiry, NOW) == (2 << 64) | 3
+
+
+@pytest.mark.parametrize("how", ["reverts", "reads as zeros"])
+def test_an_unreadable_round_inside_the_latest_phase_is_a_chain_error(how: str) -> None:
+    """The latest phase runs from round 1 (before expiry) to round 10 without gaps, so it holds
+    the expiry round (6) and the vault refuses the fallback ``settle(id, 0)``
+    (``_hasExpiryRound``). Round 3 cannot be read (the call reverts, or answers zeros): the
+    search took it for a round past the phase's end and gave the fallback, 0 past the grace
+    period, which reverts on chain, and None ("no oracle round since expiry") before it. Neither
+    is true: the hint cannot be found this cycle, and that is a ``ChainError`` that says so."""
+    expiry = NOW - 2 * SETTLEMENT_GRACE_S
+    rounds = {k: (3000 * 10**8, expiry - 60 * (6 - k)) for k in range(1, 6)}
+    rounds |= {k: (3100 * 10**8, expiry + 60 * (k - 5)) for k in range(6, 11)}
+    feed = _PhasedFeed({1: rounds})
+    rows = feed._row
+
+    def row(p: int, k: int) -> tuple[int, int, int, int, int]:
+        if k == 3:
+            if how == "reverts":
+                raise ContractLogicError("execution reverted: No data present")
+            return ((p << 64) | k, 0, 0, 0, (p << 64) | k)
+        return rows(p, k)
+
+    feed._row = row  # type: ignore[method-assign]
+    for now in (NOW, expiry + 60):  # past the grace period, and before it
+        with pytest.raises(ChainError, match="round 3 of phase 1 cannot be read"):
+            expiry_round(_PhasedW3(feed), "0x" + "fe" * 20, expiry, now)
 
 
 # ------------------------------------------------------------------ the planner's trade
