@@ -185,6 +185,9 @@ def _surely_within_band(book: VaultBook, vaults: list[str]) -> set[str]:
 def _alert_long_blocks(keeper: Keeper, blocked: dict[str, str], block: int) -> None:
     """Alert (kind ``blocked``) for a vault out of band and blocked ``blocked_alert_blocks`` blocks.
 
+    The streak counts the blocks the vault was seen blocked in, the first one included: with a
+    limit of 20, a vault first seen blocked at block 100 alerts at block 119.
+
     Once per streak length doubling: at the limit, then at twice it, four times, ... A vault
     blocked for hours raises a handful of alerts, not a warning line every block. A vault that
     leaves ``blocked`` ends its streak; its next one alerts at the limit again.
@@ -196,12 +199,12 @@ def _alert_long_blocks(keeper: Keeper, blocked: dict[str, str], block: int) -> N
     limit = keeper.config.blocked_alert_blocks
     for vault, why in blocked.items():
         first = since.setdefault(vault, block)
-        streak = block - first
+        streak = block - first + 1  # the blocks it was seen blocked in, ``first`` and this one
         if streak >= limit and streak >= 2 * alerted.get(vault, 0):
             alerted[vault] = streak
             keeper.alerter.alert(
                 "blocked",
-                f"vault {vault}: out of band and blocked for {streak} blocks "
+                f"vault {vault}: out of band and blocked for {streak} block{'s' * (streak > 1)} "
                 f"(since block {first}): {why}",
                 key=vault,
             )
