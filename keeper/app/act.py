@@ -37,7 +37,8 @@ from keeper.app.fees import Paid, book_fees_paid
 from keeper.app.settle import book_resumed
 from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
-from keeper.execution.sender import SendOutcome
+from keeper.execution.journal import PENDING
+from keeper.execution.sender import SendOutcome, TxRefusedError
 from keeper.execution.simulate import (
     REBALANCE_SELECTOR,
     REBALANCE_TO_SELECTOR,
@@ -142,6 +143,15 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
             fee_capped(keeper, exc)
             blocked = f"tx at nonce {nonce} waits for the base fee to fall under the cap"
             break
+        except TxRefusedError as exc:
+            # Never sent again (abandoned, unless another version of its nonce is in flight,
+            # which the next cycle polls): alerted once, the cycle goes on.
+            refused(keeper, exc.record.tx_hash, exc.record.nonce, exc.reason)
+            versions = sender.journal.versions(sender.address, nonce)
+            if any(v.status in PENDING for v in versions):
+                blocked = f"tx at nonce {nonce} still pending"
+                break
+            continue
         if done is None:
             blocked = f"tx at nonce {nonce} still pending"
             break
@@ -185,6 +195,16 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
     else:
         return book_resumed(keeper, done, to, data, vaults, head)
     return None
+
+
+def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
+    """A journaled transaction the node refused for good: booked failed, alerted once."""
+    keeper.metrics.rebalances.labels("failed").inc()
+    keeper.alerter.alert(
+        "failed_batch",
+        f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again",
+        key=tx_hash,
+    )
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:

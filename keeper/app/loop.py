@@ -35,6 +35,7 @@ from typing import Any, cast
 from web3.exceptions import Web3Exception
 from web3.providers import JSONBaseProvider
 
+from keeper.app.act import refused
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.signals import StopRequest
@@ -223,8 +224,10 @@ class Runner:
             return
         report = self.keeper.sender.reconcile()
         self._reconciled = True
-        if report.rebroadcast or report.dropped or report.cancelled:
+        if report.rebroadcast or report.dropped or report.cancelled or report.refused:
             logger.warning("restart: journal reconciled %s", report)
+        for tx_hash, nonce, reason in report.refused:
+            refused(self.keeper, tx_hash, nonce, reason)
 
     def _succeeded(self, result: CycleResult, head: int) -> None:
         self.failures = 0

@@ -12,9 +12,12 @@ A transaction moves through these states (anything else is refused with ``NonceE
        |               |                 ^                      |
        |               +--> replaced     +----------------------+  (re-included)
        +--> dropped    +--> dropped (its nonce was used by a transaction not in the journal)
+       +--> refused (the node refused the signed bytes for good, never having taken them)
 
 ``replaced``: another version of the same nonce was mined. ``dropped``: the nonce was consumed by
-something else. ``reverted`` is ``mined`` with a failed status. The journal never stores a
+something else. ``refused``: a node refused the bytes for what they are ("invalid sender",
+"intrinsic gas too low") before any node took them: they never used the nonce, and are never
+sent again. ``reverted`` is ``mined`` with a failed status. The journal never stores a
 private key: the raw signed transaction is public the moment it is sent.
 
 The states are :class:`TxStatus` and :class:`IntentStatus`; the strings stored in the database
@@ -60,6 +63,8 @@ class TxStatus(StrEnum):
     REPLACED = "replaced"
     DROPPED = "dropped"
     REORGED = "reorged"
+    #: Refused for good by the node before any node took it: its nonce was never used.
+    REFUSED = "refused"
 
 
 class IntentStatus(StrEnum):
@@ -78,7 +83,7 @@ PENDING = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
 _T = TxStatus
 _TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
-    _T.SIGNED: frozenset({_T.SENT, _T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED}),
+    _T.SIGNED: frozenset({_T.SENT, _T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED, _T.REFUSED}),
     _T.SENT: frozenset({_T.SENT, _T.MINED, _T.REVERTED, _T.REPLACED, _T.DROPPED}),
     _T.MINED: frozenset({_T.MINED, _T.REORGED}),
     _T.REVERTED: frozenset({_T.REVERTED, _T.REORGED}),
@@ -86,6 +91,7 @@ _TRANSITIONS: dict[TxStatus, frozenset[TxStatus]] = {
     # A late receipt wins over a guess.
     _T.REPLACED: frozenset({_T.MINED, _T.REVERTED, _T.REORGED}),
     _T.DROPPED: frozenset({_T.MINED, _T.REVERTED}),
+    _T.REFUSED: frozenset({_T.MINED, _T.REVERTED}),
 }
 
 _SCHEMA = """
@@ -537,11 +543,15 @@ class Journal:
         return {TxStatus(r["status"]): int(r["n"]) for r in rows}
 
     def max_settled_nonce(self, account: str) -> int | None:
-        """The highest nonce of ``account`` the journal saw used on chain (settled, not pending)."""
-        marks = ", ".join("?" * len(PENDING))
+        """The highest nonce of ``account`` the journal saw used on chain (settled, not pending).
+
+        A ``refused`` version never used its nonce: not counted.
+        """
+        unused = (*PENDING, TxStatus.REFUSED)
+        marks = ", ".join("?" * len(unused))
         rows = self._query(
             f"SELECT MAX(nonce) FROM txs WHERE account=? AND status NOT IN ({marks})",
-            (account, *(s.value for s in PENDING)),
+            (account, *(s.value for s in unused)),
         )
         return None if not rows or rows[0][0] is None else int(rows[0][0])
 

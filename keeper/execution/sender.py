@@ -37,6 +37,11 @@ Faults:
   anything is journaled (no intent is opened); a journaled transaction the node refuses as
   underpriced ("max fee per gas less than block base fee", or "txpool is full") waits in the
   journal, and is broadcast again (or replaced) once the base fee falls.
+- **Refused for good.** Signed bytes the node refuses for what they are ("invalid sender",
+  "intrinsic gas too low", ...) are never sent again once no node can hold them (never taken
+  before): the version is marked ``refused``, its intent abandoned, and its nonce, never used,
+  goes to the next transaction (:class:`TxRefusedError`). A version a node took before may still
+  be mined, so it keeps its nonce and stays in flight.
 - **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
   call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
   nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
@@ -117,6 +122,17 @@ _UNDERPRICED = (
     # geth's pool at capacity, the transaction paying no more than its cheapest: a price refusal.
     "txpool is full",
 )
+#: The node refuses the signed bytes for what they are: sending them again can only be refused
+#: again (geth's and anvil's words; a price or a nonce refusal is not one of these).
+_REFUSED_FOR_GOOD = (
+    "invalid sender",
+    "intrinsic gas too low",
+    "exceeds block gas limit",
+    "oversized data",
+    "transaction type not supported",
+    "invalid chain id",
+    "max priority fee per gas higher than max fee per gas",
+)
 #: The least gas of a cancel (a 0-value transfer to itself): a transfer's intrinsic gas. Where
 #: the gas limit also pays the L1 calldata (Arbitrum) the node's estimate is more, and is used.
 CANCEL_GAS = 21_000
@@ -131,6 +147,25 @@ DROP_GRACE_S = 2.0
 #: timeout) goes out again at once, byte for byte, after :data:`RESEND_PAUSE_S`.
 RESEND_UNKNOWN_WITHIN_S = 1.0
 RESEND_PAUSE_S = 0.1
+
+
+class TxRefusedError(ExecutionError):
+    """The node refused a journaled version for good before any node took it.
+
+    The version is marked ``refused`` and never sent again; when no other version of its nonce
+    is in flight, its intent is abandoned and the nonce goes to the next transaction.
+    """
+
+    def __init__(self, message: str, record: TxRecord, reason: str) -> None:
+        super().__init__(message)
+        self.record = record
+        self.reason = reason
+
+
+class _RefusedForGood(Exception):  # noqa: N818 - internal: _broadcast to _send_journaled
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -160,6 +195,9 @@ class ReconcileReport:
     rebroadcast: int = 0
     dropped: int = 0
     cancelled: int = 0
+    #: Versions the node refused for good (see :class:`TxRefusedError`), never sent again:
+    #: ``(tx hash, nonce, the node's reason)``, for the loop to alert.
+    refused: tuple[tuple[str, int, str], ...] = ()
 
 
 class Sender:
@@ -349,6 +387,8 @@ class Sender:
             later by receipt and nonce).
 
         Raises:
+            _RefusedForGood: The node refused the signed bytes for what they are
+                (:data:`_REFUSED_FOR_GOOD`).
             ExecutionError: The node refused the transaction for another reason.
         """
         try:
@@ -370,6 +410,10 @@ class Sender:
                     type(exc).__name__,
                 )
                 return "unknown"
+            if isinstance(exc, Web3RPCError | ValueError) and any(
+                k.replace(" ", "") in text for k in _REFUSED_FOR_GOOD
+            ):
+                raise _RefusedForGood(str(exc)) from None
             if isinstance(exc, Web3RPCError | ValueError):
                 raise ExecutionError(f"node refused transaction {record.tx_hash}: {exc}") from None
             raise
@@ -442,9 +486,12 @@ class Sender:
 
         Raises:
             FeeCapError: The base fee is above the cap (nothing journaled).
-            ExecutionError: The node refused the transaction (its signed row stays pending in
-                the journal: later polls broadcast it again at its nonce), or the journal cannot
-                be written (nothing journaled, nothing sent).
+            TxRefusedError: The node refused it for good ("intrinsic gas too low", "invalid
+                sender": see :meth:`_refused`): marked ``refused``, its intent abandoned, never
+                sent again, and the nonce free for the next transaction.
+            ExecutionError: The node refused the transaction otherwise (its signed row stays
+                pending in the journal: later polls broadcast it again at its nonce), or the
+                journal cannot be written (nothing journaled, nothing sent).
         """
         nonce, base = self._fresh_nonce_and_base_fee()
         fees = initial_fees(base, self.tip, self.caps)
@@ -500,14 +547,23 @@ class Sender:
         return record
 
     def _send_journaled(self, record: TxRecord) -> TxRecord:
+        """Broadcast a journaled version and journal what the node answered.
+
+        Raises:
+            TxRefusedError: The node refused it for good (see :meth:`_refused`).
+            ExecutionError: The node refused it otherwise (it stays pending in the journal).
+        """
         began = time.monotonic()
-        result = self._broadcast(record)
-        if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
-            # The identical signed bytes once more, now rather than at the next poll a block
-            # later: the same hash, so never a second transaction ("already known" if the first
-            # reached the node; with several endpoints, the next healthiest takes it).
-            time.sleep(RESEND_PAUSE_S)
+        try:
             result = self._broadcast(record)
+            if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
+                # The identical signed bytes once more, now rather than at the next poll a block
+                # later: the same hash, so never a second transaction ("already known" if the
+                # first reached the node; with several endpoints, the next healthiest takes it).
+                time.sleep(RESEND_PAUSE_S)
+                result = self._broadcast(record)
+        except _RefusedForGood as exc:
+            raise self._refused(record, exc.reason) from None
         if result == "nonce-used":
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
@@ -527,6 +583,34 @@ class Sender:
         )
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
+
+    def _refused(self, record: TxRecord, reason: str) -> ExecutionError:
+        """Journal a refusal for good of ``record``; the error for the caller to raise.
+
+        Only a version no node ever took (``signed``, never broadcast before: no ``sent_block``)
+        is given up: it cannot be pending anywhere, so it is marked ``refused`` (never sent
+        again) and, when no other version of its nonce is in flight, its intent is abandoned
+        and the nonce is free for the next transaction. A version a node may have taken (sent
+        once, or broadcast before with an unknown outcome) may still be mined: it stays as it
+        was, its nonce held, so no later transaction can be mined besides it (a plain
+        :class:`~keeper.errors.ExecutionError`, as any other refusal).
+        """
+        message = f"node refused transaction {record.tx_hash} for good: {reason}"
+        if record.status is not TxStatus.SIGNED or record.sent_block is not None:
+            return ExecutionError(f"{message} (a node may hold it already: kept in flight)")
+        with self.journal.atomic():
+            self.journal.mark(record.tx_hash, TxStatus.REFUSED)
+            live = [
+                v for v in self.journal.versions(self.address, record.nonce) if v.status in PENDING
+            ]
+            if not live:
+                self.journal.set_intent(
+                    record.intent_id, IntentStatus.ABANDONED, f"refused by the node: {reason}"
+                )
+        if not live:
+            self._due.pop(record.nonce, None)
+        self._emit("refused", record)
+        return TxRefusedError(f"{message} (not sent again)", record, reason)
 
     def _sent_block(self, record: TxRecord) -> int | None:
         """The block that starts ``record``'s replacement clock: the head, read now.
@@ -571,7 +655,7 @@ class Sender:
         versions = self.journal.versions(self.address, nonce)
         if not versions:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
-        last = versions[-1]
+        last = _newest_not_refused(versions)
         old = Fees(last.max_fee, last.priority_fee)
         fees = bump_fees(old, self.caps, base_fee=self._base_fee())
         if cancel:
@@ -742,7 +826,7 @@ class Sender:
                 return None
             del self._taken_since[nonce]
             return self._drop(nonce)
-        last = versions[-1]
+        last = _newest_not_refused(versions)
         if last.status is TxStatus.REORGED:
             self._resend_reorged(nonce, last, head)
             return None
@@ -859,6 +943,7 @@ class Sender:
         :meth:`take_reconciled`: the next settle step books them as it books its own.
         """
         mined = rebroadcast = dropped = cancelled = 0
+        refused: list[tuple[str, int, str]] = []
         latest = self.chain_nonce("latest")
         for nonce in self.journal.pending_nonces(self.address):
             versions = self.journal.versions(self.address, nonce)
@@ -883,24 +968,31 @@ class Sender:
                 # else: the nodes disagree; left pending (used: never rebroadcast), for the polls
                 continue
             newest = [v for v in versions if v.status in PENDING][-1]
-            if not self.plan_still_valid(newest):
-                try:
-                    self.replace(nonce, cancel=True)
-                except FeeCapError as exc:
-                    # Leave the stale version unsent; the next poll tries again.
-                    logger.warning("cannot cancel stale nonce %d yet: %s", nonce, exc)
+            try:
+                if not self.plan_still_valid(newest):
+                    try:
+                        self.replace(nonce, cancel=True)
+                    except FeeCapError as exc:
+                        # Leave the stale version unsent; the next poll tries again.
+                        logger.warning("cannot cancel stale nonce %d yet: %s", nonce, exc)
+                        continue
+                    cancelled += 1
                     continue
-                cancelled += 1
+                self._send_journaled(newest)
+            except TxRefusedError as exc:
+                # Never sent again; its intent abandoned unless another version is in flight.
+                logger.warning("%s", exc)
+                refused.append((exc.record.tx_hash, nonce, exc.reason))
                 continue
-            self._send_journaled(newest)
             rebroadcast += 1
-        report = ReconcileReport(mined, rebroadcast, dropped, cancelled)
+        report = ReconcileReport(mined, rebroadcast, dropped, cancelled, tuple(refused))
         logger.info(
-            "journal reconciled: %d mined, %d rebroadcast, %d dropped, %d cancelled",
+            "journal reconciled: %d mined, %d rebroadcast, %d dropped, %d cancelled, %d refused",
             report.mined,
             report.rebroadcast,
             report.dropped,
             report.cancelled,
+            len(report.refused),
         )
         return report
 
@@ -1110,6 +1202,12 @@ class Sender:
         return Wei(
             int(read_with_retry(lambda: self.w3.eth.get_balance(to_checksum_address(self.address))))
         )
+
+
+def _newest_not_refused(versions: Sequence[TxRecord]) -> TxRecord:
+    """The newest version of a nonce a node may hold (a ``refused`` one it never took)."""
+    held = [v for v in versions if v.status is not TxStatus.REFUSED]
+    return held[-1] if held else versions[-1]
 
 
 def _block(rec: TxRecord) -> int:

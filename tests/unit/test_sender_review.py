@@ -12,14 +12,15 @@ from typing import Any
 
 import pytest
 from eth_account import Account
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from keeper.app.act import settle_in_flight
 from keeper.chain.connection import FailoverProvider
-from keeper.errors import ChainError, FeeCapError
-from keeper.execution.journal import Journal, TxStatus
+from keeper.errors import ChainError, ExecutionError, FeeCapError
+from keeper.execution.journal import IntentStatus, Journal, TxStatus
 from tests.unit.test_audit_findings import (
     CALL,
     GWEI,
@@ -396,3 +397,145 @@ def test_a_reorged_tx_reincluded_while_an_earlier_nonce_held_the_settle_step_is_
         booked += [o.tx_hash for o in settled.resumed]
         chain.mine()
     assert sorted(booked) == sorted([first.tx_hash, second.tx_hash])
+
+
+def refuse_for_good(chain: FakeChain, message: str) -> list[bytes]:
+    """Make ``chain`` refuse every send of ``CALL`` with ``message`` (a property of the signed
+    bytes: sending them again can only be refused again); returns every raw transaction sent."""
+    real_send = chain.send_raw_transaction
+    sent: list[bytes] = []
+
+    def refuse(raw: Any) -> HexBytes:
+        sent.append(bytes(HexBytes(raw)))
+        if bytes(HexBytes(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["data"])) == CALL:
+            raise _rpc_error(message)
+        return real_send(raw)
+
+    chain.send_raw_transaction = refuse  # type: ignore[method-assign]
+    return sent
+
+
+@pytest.mark.parametrize("message", ["invalid sender", "intrinsic gas too low"])
+def test_a_journaled_tx_the_node_refuses_for_good_is_abandoned_not_sent_every_cycle(
+    message: str,
+) -> None:
+    """Signed, then the process died; on restart the node refuses the journaled bytes for good.
+    They were broadcast again at the restart and at every poll after it, each a failed cycle,
+    for ever (a restart began it again), and the nonce held every later batch. Never accepted
+    by a node, they cannot be pending anywhere: the version is marked refused, its intent
+    abandoned with the node's reason, and the nonce goes to the next batch."""
+    chain = FakeChain()
+    acct = Account.create()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, acct)
+    refused = s.prepare(journal.open_intent([VAULT], 1), VAULT, CALL, 100_000)  # ... it died
+    sent = refuse_for_good(chain, message)
+
+    restarted = make_sender(chain, journal, acct)
+    report = restarted.reconcile()
+    assert report.refused == ((refused.tx_hash, 0, message),)
+    assert len(sent) == 1
+    assert journal.tx(refused.tx_hash).status is TxStatus.REFUSED
+    intent = journal.intent(refused.intent_id)
+    assert intent.status is IntentStatus.ABANDONED
+    assert message in intent.note
+    assert not restarted.has_pending()
+    for _ in range(3):
+        assert restarted.take_reconciled() == []
+        chain.mine()
+    assert len(sent) == 1  # never sent again
+    other = bytes.fromhex("deadbeef")  # a batch the node takes
+    nxt = restarted.submit_new([VAULT], chain.block_number, VAULT, other, 100_000)
+    assert nxt.nonce == 0  # the refused bytes never took the nonce: no gap
+    chain.mine()
+    outcome = restarted.poll_nonce(0)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
+
+
+def test_a_new_batch_refused_for_good_fails_its_cycle_once_and_is_not_sent_again() -> None:
+    """The node refuses a new batch for good: the cycle fails with an alert (a refused batch is
+    systemic, for the breaker), and the signed row is not broadcast again by the next cycles'
+    settle step (it was, every cycle, and the breaker halted the keeper on it)."""
+    chain = FakeChain()
+    sent = refuse_for_good(chain, "intrinsic gas too low")
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    with pytest.raises(ExecutionError, match="intrinsic gas too low"):
+        s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    k = stub_keeper(s)
+    for _ in range(3):
+        chain.mine()
+        settled = settle_in_flight(k, chain.block_number)
+        assert settled.blocked is None
+    assert len(sent) == 1
+    assert s.journal.intents()[0].status is IntentStatus.ABANDONED
+
+
+def test_a_refused_tx_found_pending_is_alerted_once_and_does_not_fail_the_cycle() -> None:
+    """A row left signed (as by a keeper before this fix) that the node refuses for good when
+    the settle step broadcasts it: one alert, the cycle goes on, and it is never sent again."""
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, Account.create())
+    refused = s.prepare(journal.open_intent([VAULT], 1), VAULT, CALL, 100_000)
+    sent = refuse_for_good(chain, "invalid sender")
+    k = stub_keeper(s)
+    for _ in range(3):
+        settled = settle_in_flight(k, chain.block_number)  # no ExecutionError
+        assert settled.blocked is None
+        chain.mine()
+    assert len(sent) == 1
+    alerts = [a for a in k.alerter.sent if a["kind"] == "failed_batch"]
+    assert len(alerts) == 1
+    assert refused.tx_hash in alerts[0]["message"]
+    assert "invalid sender" in alerts[0]["message"]
+
+
+def test_a_tx_a_node_took_before_is_never_abandoned_when_another_refuses_it() -> None:
+    """A version a node accepted (``sent``) may still be mined: a refusal now (another endpoint,
+    another rule) does not free its nonce, so no later batch can be mined besides it."""
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    acct = Account.create()
+    s = make_sender(chain, journal, acct)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert record.status is TxStatus.SENT
+    chain.pool.clear()  # the node forgot it; another may still hold it
+    refuse_for_good(chain, "invalid sender")
+    restarted = make_sender(chain, journal, acct)
+    with pytest.raises(ExecutionError, match="invalid sender"):
+        restarted.reconcile()
+    assert journal.tx(record.tx_hash).status is TxStatus.SENT
+    assert journal.intent(record.intent_id).status is IntentStatus.OPEN
+    assert restarted.has_pending()
+
+
+def test_a_tx_refused_for_good_at_the_restart_is_alerted_once_by_the_loop() -> None:
+    """The restart's reconciliation finds the refusal: one alert naming it, no failed cycle."""
+    from types import SimpleNamespace
+
+    from keeper.app.loop import Runner
+
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    acct = Account.create()
+    refused = make_sender(chain, journal, acct).prepare(
+        journal.open_intent([VAULT], 1), VAULT, CALL, 100_000
+    )
+    sent = refuse_for_good(chain, "intrinsic gas too low")
+    k = stub_keeper(make_sender(chain, journal, acct))
+    blocks = iter(range(10, 20))
+
+    def cycle(keeper: Any) -> Any:
+        settle_in_flight(keeper, chain.block_number)
+        return SimpleNamespace(waiting=None, nothing_evaluated=lambda: None)
+
+    runner = Runner(
+        k, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks), max_cycles=3
+    )
+    assert runner.run() == 3
+    assert runner.failed_cycles == 0
+    assert len(sent) == 1
+    alerts = [a for a in k.alerter.sent if a["kind"] == "failed_batch"]
+    assert len(alerts) == 1
+    assert refused.tx_hash in alerts[0]["message"]
