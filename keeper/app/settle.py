@@ -19,7 +19,9 @@ only logs). Each series is counted in ``keeper_settlements{outcome}``:
 - ``settled_by_other``: someone else settled it first (anyone may: a market maker, another
   keeper). Either the simulation is refused with ``OptionVaultAlreadySettled``, or the
   transaction passed its simulation and reverted at mining, and the series, read again, is
-  settled (the other settle landed first in the same block). Logged at info, no alert;
+  settled (the other settle landed first in the same block). Logged at info, no alert. A re-read
+  the node cannot answer fails the cycle as transient, and the transaction is kept for the next
+  cycle's settle step, which books it (:func:`book_resumed`), fees included, once;
 - ``failed``: a revert in simulation, a failed send, a revert with the series still unsettled, or
   an expiry round that cannot be read (a feed that reverts or has no code: that vault's fault,
   so the cycle goes on; an unreachable node still fails the cycle as transient). Alerted
@@ -251,11 +253,26 @@ def _settle_one(
     try:
         sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
     except _RevertedError as exc:
-        tx_hash = exc.outcome.tx_hash if exc.outcome is not None else None
-        already = exc.outcome is None and exc.data[:4] == _ALREADY_SETTLED
-        if already or (
-            exc.outcome is not None and _is_settled(vault, series_id, exc.outcome.block_number)
-        ):
+        outcome = exc.outcome
+        tx_hash = outcome.tx_hash if outcome is not None else None
+        already = outcome is None and exc.data[:4] == _ALREADY_SETTLED
+        try:
+            by_other = already or (
+                outcome is not None and _is_settled(vault, series_id, outcome.block_number)
+            )
+        except Exception as read_exc:
+            if outcome is not None:
+                if is_transient(read_exc) and keeper.sender is not None:
+                    # The journal has settled the nonce, so no poll finds it again: kept whole
+                    # (its fees too) for the next cycle's settle step, which books it
+                    # (:func:`book_resumed`) and fills the queue it may have freed.
+                    keeper.sender.give_back([outcome])
+                else:
+                    book_fees_paid(keeper, outcome)
+            raise
+        if outcome is not None:
+            book_fees_paid(keeper, outcome)
+        if by_other:
             return _by_other(keeper, vault.address, series_id, hint, str(exc), tx_hash)
         return _failed(keeper, vault.address, series_id, hint, str(exc), tx_hash)
     except _PendingError as exc:
@@ -291,7 +308,9 @@ def _send(
             So is a base fee above the cap at the send (nothing signed: the next cycle tries
             again), a wait as for a rebalance, not a failure. A send the node refused after
             the sender journaled it is its subclass ``_JournaledError``: a failure that, like a
-            pending one, holds every later send of the cycle.
+            pending one, holds every later send of the cycle. The fees of a transaction that
+            reverted at mining are the caller's to book (once it has read what the revert
+            means: a read that fails gives the outcome back to the sender whole).
     """
     sender = keeper.sender
     origin = sender.address if sender is not None else keeper.simulate_from
@@ -324,9 +343,9 @@ def _send(
         ) from exc
     except ExecutionError as exc:
         raise ExecutionError(f"send failed: {exc}") from exc
-    book_fees_paid(keeper, outcome)
     if outcome.status == TxStatus.REVERTED:
         raise _RevertedError(f"transaction {outcome.tx_hash} reverted", outcome=outcome)
+    book_fees_paid(keeper, outcome)
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")
     return outcome
@@ -487,6 +506,11 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     except _JournaledError as exc:
         _queue_alert(keeper, vault.address, str(exc))
         return f"redemption queue fill of {vault.address} pending: {exc}"
+    except _RevertedError as exc:
+        if exc.outcome is not None:
+            book_fees_paid(keeper, exc.outcome)
+        _queue_alert(keeper, vault.address, str(exc))
+        return None
     except ExecutionError as exc:
         _queue_alert(keeper, vault.address, str(exc))
         return None

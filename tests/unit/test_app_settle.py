@@ -633,3 +633,58 @@ def test_a_settlement_refused_before_anything_was_journaled_does_not_hold_the_cy
     step = settle_expired(k, [VAULT], 100, NOW)
     assert [(s.outcome, s.pending) for s in step.settlements] == [("failed", False)] * 2
     assert step.pending is None
+
+
+@dataclass
+class KeepingSender(SettleSender):
+    """A :class:`SettleSender` that keeps finished outcomes given back for the next settle step
+    (the sender's ``give_back``/``take_reconciled``), as the real one does."""
+
+    unbooked: list[SendOutcome] = field(default_factory=list)
+
+    def take_reconciled(self) -> list[SendOutcome]:
+        done, self.unbooked = self.unbooked, []
+        return done
+
+    def give_back(self, unbooked: Any) -> None:
+        self.unbooked[:0] = unbooked
+
+    def check_reorgs(self, head: int | None = None, headers: Any = None) -> list[int]:
+        return []
+
+    def call_of(self, tx_hash: str) -> tuple[str, bytes]:
+        return self.sent[int(tx_hash, 16) - 1]
+
+
+def test_a_settlement_whose_re_read_fails_is_booked_by_the_next_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Our settle reverted at mining (another settle landed first in its block), and reading
+    the series again to tell who settled it failed (every endpoint down): the cycle fails as
+    transient. The journal had already settled the nonce, so no later poll finds it: the
+    outcome was lost, never booked (not ``settled_by_other``, and the vault's redemption queue,
+    which the settlement freed, never filled), though its gas was. It is kept for the next
+    cycle's settle step, which books it once, fees included."""
+    from keeper.app.act import settle_in_flight
+    from keeper.chain.retry import RpcUnavailableError
+
+    vault = FakeVault()
+    vault.add_expired(3)
+
+    def other_settles_first() -> None:
+        vault.rows[3][6] = True
+        vault.read_error = RpcUnavailableError("no endpoint answered eth_call")
+
+    sender = KeepingSender("reverted", on_mine=other_settles_first)
+    k = settle_keeper(monkeypatch, vault, sender)
+    with pytest.raises(RpcUnavailableError):
+        settle_expired(k, [VAULT], 100, NOW)
+    assert outcomes(k) == {}
+    settled = settle_in_flight(k, 101)
+    assert [o.tx_hash for o in settled.resumed] == [f"0x{1:064x}"]
+    assert settled.freed == (VAULT,)  # its queue is filled by this cycle's settle step
+    assert outcomes(k) == {"settled_by_other": 1}
+    assert "settlement" not in [a["kind"] for a in k.alerter.sent]
+    assert k.metrics.value("keeper_gas_spent_wei_total") == 30_000 * 7  # booked once
+    settle_in_flight(k, 102)
+    assert outcomes(k) == {"settled_by_other": 1}
