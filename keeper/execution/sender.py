@@ -554,6 +554,7 @@ class Sender:
             ExecutionError: The node refused it otherwise (it stays pending in the journal).
         """
         began = time.monotonic()
+        result = ""
         try:
             result = self._broadcast(record)
             if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
@@ -563,7 +564,9 @@ class Sender:
                 time.sleep(RESEND_PAUSE_S)
                 result = self._broadcast(record)
         except _RefusedForGood as exc:
-            raise self._refused(record, exc.reason) from None
+            # A first try whose outcome is unknown may have reached a node that took the bytes
+            # (the resend may have gone to another endpoint): then it is not given up.
+            raise self._refused(record, exc.reason, maybe_taken=result == "unknown") from None
         if result == "nonce-used":
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
@@ -584,7 +587,7 @@ class Sender:
         self._emit("sent" if result == "sent" else "rebroadcast", updated)
         return updated
 
-    def _refused(self, record: TxRecord, reason: str) -> ExecutionError:
+    def _refused(self, record: TxRecord, reason: str, *, maybe_taken: bool) -> ExecutionError:
         """Journal a refusal for good of ``record``; the error for the caller to raise.
 
         Only a version no node ever took (``signed``, never broadcast before: no ``sent_block``)
@@ -593,10 +596,11 @@ class Sender:
         and the nonce is free for the next transaction. A version a node may have taken (sent
         once, or broadcast before with an unknown outcome) may still be mined: it stays as it
         was, its nonce held, so no later transaction can be mined besides it (a plain
-        :class:`~keeper.errors.ExecutionError`, as any other refusal).
+        :class:`~keeper.errors.ExecutionError`, as any other refusal). ``maybe_taken``: this
+        call's first broadcast had an unknown outcome (a timeout, a cut connection).
         """
         message = f"node refused transaction {record.tx_hash} for good: {reason}"
-        if record.status is not TxStatus.SIGNED or record.sent_block is not None:
+        if maybe_taken or record.status is not TxStatus.SIGNED or record.sent_block is not None:
             return ExecutionError(f"{message} (a node may hold it already: kept in flight)")
         with self.journal.atomic():
             self.journal.mark(record.tx_hash, TxStatus.REFUSED)

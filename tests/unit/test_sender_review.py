@@ -21,6 +21,7 @@ from keeper.app.act import settle_in_flight
 from keeper.chain.connection import FailoverProvider
 from keeper.errors import ChainError, ExecutionError, FeeCapError
 from keeper.execution.journal import IntentStatus, Journal, TxStatus
+from keeper.execution.sender import TxRefusedError
 from tests.unit.test_audit_findings import (
     CALL,
     GWEI,
@@ -539,3 +540,39 @@ def test_a_tx_refused_for_good_at_the_restart_is_alerted_once_by_the_loop() -> N
     alerts = [a for a in k.alerter.sent if a["kind"] == "failed_batch"]
     assert len(alerts) == 1
     assert refused.tx_hash in alerts[0]["message"]
+
+
+def test_a_version_whose_first_broadcast_timed_out_is_kept_when_the_retry_is_refused() -> None:
+    """The first broadcast timed out (a node may have taken the bytes) and the immediate resend
+    went to another endpoint, which refused them for good ("exceeds block gas limit": a rule
+    nodes may not share). The first node may still mine them, so the version keeps its nonce:
+    not marked refused, its intent not abandoned, and no later batch takes the nonce."""
+    import requests
+
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, Account.create())
+    real_send = chain.send_raw_transaction
+    calls: list[int] = []
+
+    def timeout_then_refuse(raw: Any) -> HexBytes:
+        calls.append(1)
+        if len(calls) == 1:
+            real_send(raw)  # the node took it; its answer was lost
+            raise requests.exceptions.ReadTimeout("read timed out")
+        raise _rpc_error("exceeds block gas limit")
+
+    chain.send_raw_transaction = timeout_then_refuse  # type: ignore[method-assign]
+    with pytest.raises(ExecutionError, match="exceeds block gas limit") as raised:
+        s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert len(calls) == 2
+    assert not isinstance(raised.value, TxRefusedError)
+    record = journal.versions(s.address, 0)[-1]
+    assert record.status is not TxStatus.REFUSED
+    assert journal.intent(record.intent_id).status is IntentStatus.OPEN
+    assert s.has_pending()
+    chain.send_raw_transaction = real_send  # type: ignore[method-assign]
+    chain.mine()
+    outcome = s.poll_nonce(0)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
