@@ -98,7 +98,8 @@ class FakeEth:
         data = bytes(tx["data"])
         (vaults,) = decode(["address[]"], data[4:])
         self.calls.append(list(vaults))
-        return HexBytes(encoded(self.codec, list(vaults), block=100 - len(self.calls)))
+        n = len(self.calls)  # each chunk at another block (``latest`` answered by lagging nodes)
+        return HexBytes(encoded(self.codec, list(vaults), block=100 - n, ts=1_700_000_100 - n))
 
 
 @dataclass
@@ -117,6 +118,7 @@ def test_chunking_preserves_order_and_counts_calls() -> None:
     assert [len(c) for c in w3.eth.calls] == [250, 250, 100]
     assert [s.vault.lower() for s in result.snapshots] == vaults
     assert result.block_number == 97  # the oldest chunk's block (conservative)
+    assert result.block_timestamp == 1_700_000_099  # the newest chunk's time (see LensResult)
 
 
 def test_up_to_250_vaults_is_one_call() -> None:
