@@ -160,7 +160,9 @@ def test_run_logs_the_blocker_counts_it_and_alerts_when_it_lasts(
         result = run_cycle(keeper)
         assert set(result.blocked) == set(wanted)
         assert keeper.metrics.value("keeper_vaults_blocked") == 2
-        assert [a for a in alerter.sent if a["kind"] == "blocked"] == [] or i == 2
+        # the limit counts the blocks seen blocked, the first included: alerted in the second
+        n_alerts = len([a for a in alerter.sent if a["kind"] == "blocked"])
+        assert n_alerts == (0 if i == 0 else 2)
         devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     # one batch of blocker calls per cycle, for the wanted vaults only (never vault 1)
     assert asked == [wanted] * 3
