@@ -58,7 +58,7 @@ export async function previewOf(ctx, key, text) {
   const parsed = parseAmount(text, decimals)
   if (parsed.error) return { html: esc(parsed.error), error: true }
   const value = parsed.value
-  const blockNumber = await client.getBlockNumber()
+  const blockNumber = await client.getBlockNumber({ cacheTime: 0 }) // the head now (see readSnapshot)
   const abi = config.abis.vault
   let out
   try {

@@ -189,7 +189,7 @@ export async function previewQueue(ctx, key, text) {
   const parsed = parseAmount(text, f.unit === 'assets' ? meta.assetDecimals : meta.shareDecimals)
   if (parsed.error) return { html: esc(parsed.error), error: true }
   const value = parsed.value
-  const blockNumber = await client.getBlockNumber()
+  const blockNumber = await client.getBlockNumber({ cacheTime: 0 }) // the head now (see readSnapshot)
   const A = (x) => `<b>${esc(fmt(x, meta.assetDecimals))} ${esc(meta.assetSymbol)}</b>`
   const S = (x) => `<b>${esc(fmt(x, meta.shareDecimals))} shares</b>`
   const notes = []

@@ -80,7 +80,9 @@ export async function readMeta(client, config, address) {
 export async function readSnapshot(client, config, meta, account) {
   const abi = config.abis.vault
   const address = meta.address
-  const blockNumber = await client.getBlockNumber()
+  // The head now, not viem's cached one (kept for the polling interval): a Refresh clicked, or
+  // the refresh after a mined transaction, must show the newest block, not the one before it.
+  const blockNumber = await client.getBlockNumber({ cacheTime: 0 })
   const r = (functionName, args = []) =>
     client.readContract({ address, abi, functionName, args, blockNumber })
   const names = [
