@@ -26,6 +26,11 @@ ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value of 1M shares
 
 
+#: Under the page's 12 s block poll (``POLL_MS`` in web/src/main.js): a refresh that showed an
+#: older block would otherwise be rescued by the poll, unseen.
+REFRESH_WAIT_MS = 6_000
+
+
 def busiest_vault(devnet: Devnet) -> str:
     """The vault with the most Rebalanced events (the page's richest history)."""
     best, most = devnet.addresses["vaults"][0], -1
@@ -166,8 +171,10 @@ def test_deposit_approves_the_exact_amount_then_mints_the_previewed_shares(
     assert int(result.get_attribute("data-assets")) == p["value"]
     assert usdc.functions.allowance(me, vault_address).call() == 0
     assert tx_states(page) == ["checking", "signing", "pending", "confirmed"] * 2
+    # The refresh after the mined deposit shows it (not the page's next 12 s poll).
     page.wait_for_function(
-        f"document.querySelector('[data-testid=pos-shares]')?.dataset.raw === '{minted}'"
+        f"document.querySelector('[data-testid=pos-shares]')?.dataset.raw === '{minted}'",
+        timeout=REFRESH_WAIT_MS,
     )
     page.locator('[data-testid="actions"]').scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "web-deposit.png"), full_page=False)
@@ -752,11 +759,6 @@ def _holder(devnet: Devnet, vault_address: str) -> str:
     holder = max(sorted(owners), key=lambda o: vault.functions.balanceOf(o).call())
     assert vault.functions.previewRedeem(vault.functions.balanceOf(holder).call()).call() > 0
     return str(holder)
-
-
-#: Under the page's 12 s block poll (``POLL_MS`` in web/src/main.js): a refresh that showed an
-#: older block would otherwise be rescued by the poll, unseen.
-REFRESH_WAIT_MS = 6_000
 
 
 def _refresh(page: Any, devnet: Devnet) -> None:
