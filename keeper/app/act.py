@@ -34,7 +34,7 @@ from eth_utils.crypto import keccak
 from prometheus_client import Gauge
 
 from keeper.app.fees import Paid, book_fees_paid
-from keeper.app.settle import book_resumed
+from keeper.app.settle import book_refused, book_resumed
 from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.journal import PENDING
@@ -198,13 +198,23 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
 
 
 def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
-    """A journaled transaction the node refused for good: booked failed, alerted once."""
+    """A journaled transaction the node refused for good: booked failed, alerted once.
+
+    By what it calls, as :func:`_book_resumed` books one that did not get mined: a settlement
+    or queue fill by :func:`keeper.app.settle.book_refused`, anything else (a batch, a vault's
+    own rebalance, a cancel of one) as a failed rebalance with a ``failed_batch`` alert.
+    """
+    why = f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again"
+    sender = keeper.sender
+    if sender is not None:
+        to, data = sender.call_of(tx_hash)
+        if to == sender.address and not data:  # a cancel: of what?
+            to, data = sender.call_of(sender.journal.versions(sender.address, nonce)[0].tx_hash)
+        vaults = sender.journal.intent(sender.journal.tx(tx_hash).intent_id).vaults
+        if book_refused(keeper, to, data, vaults, why, tx_hash):
+            return
     keeper.metrics.rebalances.labels("failed").inc()
-    keeper.alerter.alert(
-        "failed_batch",
-        f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again",
-        key=tx_hash,
-    )
+    keeper.alerter.alert("failed_batch", why, key=tx_hash)
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:

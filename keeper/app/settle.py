@@ -84,7 +84,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SettleStep", "Settlement", "book_resumed", "fill_queue", "settle_expired"]
+__all__ = [
+    "SettleStep",
+    "Settlement",
+    "book_refused",
+    "book_resumed",
+    "fill_queue",
+    "settle_expired",
+]
 
 _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
@@ -468,6 +475,26 @@ def book_resumed(
             key=outcome.tx_hash,
         )
     return None
+
+
+def book_refused(
+    keeper: Keeper, to: str, data: bytes, vaults: Sequence[str], why: str, tx_hash: str
+) -> bool:
+    """Book a settlement or queue fill the node refused for good (never sent again).
+
+    As one that did not get mined: a ``settle`` is a ``failed`` settlement with a
+    ``settlement`` alert, a queue ``fill`` a ``redemption_queue`` alert. Returns False, booking
+    nothing, for any other call (the caller books it as a batch).
+    """
+    selector = bytes(data[:4])
+    if selector == SETTLE_SELECTOR and len(data) >= 68:
+        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint256"], data[4:68]))
+        _failed(keeper, to, series_id, hint, why, tx_hash)
+        return True
+    if selector == FILL_SELECTOR:
+        _queue_alert(keeper, vaults[0] if vaults else to, why)
+        return True
+    return False
 
 
 def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:

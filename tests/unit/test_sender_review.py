@@ -576,3 +576,41 @@ def test_a_version_whose_first_broadcast_timed_out_is_kept_when_the_retry_is_ref
     outcome = s.poll_nonce(0)
     assert outcome is not None
     assert outcome.status is TxStatus.MINED
+
+
+@pytest.mark.parametrize("what", ["settle", "fill"])
+def test_a_refused_settlement_or_queue_fill_is_booked_as_what_it_is_not_as_a_batch(
+    what: str,
+) -> None:
+    """A settle or a queue fill left signed, refused for good when broadcast again: it was
+    counted as a failed rebalance and alerted as ``failed_batch``; it is a failed settlement
+    (``settlement``) or a queue fill that did not happen (``redemption_queue``), as the settle
+    step books either when it does not get mined."""
+    from eth_abi.abi import encode
+
+    from keeper.app.settle import FILL_SELECTOR, SETTLE_SELECTOR
+
+    call = (
+        SETTLE_SELECTOR + encode(["uint256", "uint256"], [3, 7])
+        if what == "settle"
+        else FILL_SELECTOR
+    )
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, Account.create())
+    record = s.prepare(journal.open_intent([VAULT], 1), VAULT, call, 100_000)
+    real_send = chain.send_raw_transaction
+    chain.send_raw_transaction = lambda raw: (_ for _ in ()).throw(  # type: ignore[method-assign]
+        _rpc_error("invalid sender")
+    )
+    k = stub_keeper(s)
+    settled = settle_in_flight(k, chain.block_number)
+    assert settled.blocked is None
+    chain.send_raw_transaction = real_send  # type: ignore[method-assign]
+    kinds = [a["kind"] for a in k.alerter.sent]
+    assert kinds == ["settlement" if what == "settle" else "redemption_queue"]
+    assert record.tx_hash in k.alerter.sent[0]["message"]
+    assert "invalid sender" in k.alerter.sent[0]["message"]
+    assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 0
+    failed = k.metrics.value("keeper_settlements_total", {"outcome": "failed"})
+    assert failed == (1 if what == "settle" else 0)
