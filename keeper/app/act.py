@@ -38,7 +38,7 @@ from keeper.app.settle import book_refused, book_resumed
 from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.journal import PENDING
-from keeper.execution.sender import SendOutcome, TxRefusedError
+from keeper.execution.sender import Sender, SendOutcome, TxRefusedError
 from keeper.execution.simulate import (
     REBALANCE_SELECTOR,
     REBALANCE_TO_SELECTOR,
@@ -177,10 +177,7 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
         keeper.metrics.rebalances.labels("reincluded").inc()
         logger.info("tx %s mined again after a reorg (booked when first mined)", done.tx_hash)
         return None
-    to, data = sender.call_of(done.tx_hash)
-    if to == sender.address and not data:  # a cancel: what did it cancel?
-        to, data = sender.call_of(sender.journal.versions(sender.address, done.nonce)[0].tx_hash)
-    vaults = sender.journal.intent(sender.journal.tx(done.tx_hash).intent_id).vaults
+    to, data, vaults = _call_of(sender, done.tx_hash, done.nonce)
     selector = bytes(data[:4])
     if selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
         reverted = done.status == "reverted" and not done.cancelled
@@ -197,6 +194,18 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
     return None
 
 
+def _call_of(sender: Sender, tx_hash: str, nonce: int) -> tuple[str, bytes, tuple[str, ...]]:
+    """What a journaled version calls: ``(to, data, vaults)``.
+
+    A cancel's call is the one it replaced (the nonce's first version); the vaults are its
+    journal intent's.
+    """
+    to, data = sender.call_of(tx_hash)
+    if to == sender.address and not data:  # a cancel: what did it cancel?
+        to, data = sender.call_of(sender.journal.versions(sender.address, nonce)[0].tx_hash)
+    return to, data, sender.journal.intent(sender.journal.tx(tx_hash).intent_id).vaults
+
+
 def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
     """A journaled transaction the node refused for good: booked failed, alerted once.
 
@@ -207,10 +216,7 @@ def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
     why = f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again"
     sender = keeper.sender
     if sender is not None:
-        to, data = sender.call_of(tx_hash)
-        if to == sender.address and not data:  # a cancel: of what?
-            to, data = sender.call_of(sender.journal.versions(sender.address, nonce)[0].tx_hash)
-        vaults = sender.journal.intent(sender.journal.tx(tx_hash).intent_id).vaults
+        to, data, vaults = _call_of(sender, tx_hash, nonce)
         if book_refused(keeper, to, data, vaults, why, tx_hash):
             return
     keeper.metrics.rebalances.labels("failed").inc()

@@ -40,8 +40,9 @@ Faults:
 - **Refused for good.** Signed bytes the node refuses for what they are ("invalid sender",
   "intrinsic gas too low", ...) are never sent again once no node can hold them (never taken
   before): the version is marked ``refused``, its intent abandoned, and its nonce, never used,
-  goes to the next transaction (:class:`TxRefusedError`). A version a node took before may still
-  be mined, so it keeps its nonce and stays in flight.
+  goes to the next transaction (:class:`TxRefusedError`). A version a node took before, or may
+  have taken (a broadcast whose outcome is unknown), may still be mined, so it keeps its nonce
+  and stays in flight.
 - **Stale plans.** Before a pending transaction is rebroadcast after a restart or replaced, its
   call is re-simulated (``still_valid``); one that no longer succeeds is replaced at the same
   nonce by a *cancel* (a 0-value transfer to itself with bumped fees), not mined into a failure.
