@@ -577,6 +577,11 @@ class Sender:
             # the block of the first try starts the replacement clock.
             if record.sent_block is None:
                 head = self._sent_block(record)
+                if head is None and result == "unknown":
+                    # A node may hold it: the journal must say it went out, or a restart takes
+                    # it for never sent (a refusal for good would then free its nonce). The
+                    # clock starts at the plan's block, or the best head heard lately.
+                    head = self._clock_start(record, self.journal.intent(record.intent_id).block)
                 if head is not None:
                     record = self.journal.mark(record.tx_hash, record.status, sent_block=head)
             if result == "underpriced":

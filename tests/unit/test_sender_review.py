@@ -614,3 +614,45 @@ def test_a_refused_settlement_or_queue_fill_is_booked_as_what_it_is_not_as_a_bat
     assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 0
     failed = k.metrics.value("keeper_settlements_total", {"outcome": "failed"})
     assert failed == (1 if what == "settle" else 0)
+
+
+def test_a_timed_out_broadcast_whose_head_read_failed_is_still_kept_after_a_restart() -> None:
+    """The broadcast timed out twice (a node may hold the bytes) and the head read right after
+    failed too, so nothing in the journal said the bytes had gone out: after a restart the
+    row looked never sent, and a for-good refusal from another node freed its nonce while
+    the first node could still mine it. The journal now keeps that it went out."""
+    import requests
+
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    acct = Account.create()
+    s = make_sender(chain, journal, acct)
+    real_send = chain.send_raw_transaction
+    head_down = {"reads": 0}  # how many head reads fail from now (every retry of one read)
+
+    class HeadlessChain(FakeChain):
+        @property
+        def block_number(self) -> int:
+            if head_down["reads"] > 0:
+                head_down["reads"] -= 1
+                raise requests.exceptions.ConnectionError("connection refused")
+            return FakeChain.block_number.fget(self)  # type: ignore[attr-defined,no-any-return]
+
+    chain.__class__ = HeadlessChain
+
+    def taken_then_timeout(raw: Any) -> HexBytes:
+        with contextlib.suppress(Exception):
+            real_send(raw)  # the node took it (the resend: already known); the answer was lost
+        head_down["reads"] = 3
+        raise requests.exceptions.ReadTimeout("read timed out")
+
+    chain.send_raw_transaction = taken_then_timeout  # type: ignore[method-assign]
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    assert chain.pool  # out, though the keeper never heard so
+    refuse_for_good(chain, "exceeds block gas limit")
+    restarted = make_sender(chain, journal, acct)
+    with contextlib.suppress(ExecutionError):
+        restarted.reconcile()
+    assert journal.tx(record.tx_hash).status is not TxStatus.REFUSED
+    assert journal.intent(record.intent_id).status is IntentStatus.OPEN
+    assert restarted.has_pending()
