@@ -97,8 +97,9 @@ _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
 #: ``OptionVaultAlreadySettled(uint256)``: the vault's refusal of a series settled already.
 _ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
-#: Selectors of the calls this module sends: ``settle(id, roundId)`` and the queue's ``fill()``.
-SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint256)")[:4])
+#: Selectors of the calls this module sends: the vault's ``settle(uint256 id, uint80 roundId)``
+#: and the queue's ``fill()`` (``tests/unit/test_selectors.py`` checks them against the ABIs).
+SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
 FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
 #: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
 _SETTLED = 6
@@ -443,7 +444,7 @@ def book_resumed(
     how = "cancelled" if outcome.cancelled else str(outcome.status)
     selector = bytes(data[:4])
     if selector == SETTLE_SELECTOR and len(data) >= 68:
-        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint256"], data[4:68]))
+        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint80"], data[4:68]))
         if mined:
             book_fees_paid(keeper, outcome)
             keeper.metrics.settlements.labels("settled").inc()
@@ -488,7 +489,7 @@ def book_refused(
     """
     selector = bytes(data[:4])
     if selector == SETTLE_SELECTOR and len(data) >= 68:
-        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint256"], data[4:68]))
+        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint80"], data[4:68]))
         _failed(keeper, to, series_id, hint, why, tx_hash)
         return True
     if selector == FILL_SELECTOR:

@@ -19,7 +19,7 @@ from keeper.execution.sender import SendOutcome
 from keeper.units import Wei
 from tests.unit.test_app_cycle import NOW, make_keeper, snap
 
-SETTLE = bytes(keccak(text="settle(uint256,uint256)")[:4])
+SETTLE = bytes(keccak(text="settle(uint256,uint80)")[:4])
 FILL = bytes(keccak(text="fill()")[:4])
 ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
 VAULT = "0x" + "a1" * 20
@@ -83,7 +83,7 @@ class _Functions:
     def settle(self, sid: int, hint: int) -> _Call:
         return _Call(
             lambda: None,
-            SETTLE + abi_encode(["uint256", "uint256"], [sid, hint]),
+            SETTLE + abi_encode(["uint256", "uint80"], [sid, hint]),
             lambda: self.v.simulate_settle(sid),
         )
 
@@ -211,7 +211,7 @@ def test_an_expired_series_is_settled_through_the_sender(monkeypatch: pytest.Mon
     k = settle_keeper(monkeypatch, vault, sender)
     [s] = settle_expired(k, [VAULT], 100, NOW).settlements
     assert (s.series_id, s.round_id, s.outcome) == (3, HINT, "settled")
-    assert sender.sent == [(VAULT, SETTLE + abi_encode(["uint256", "uint256"], [3, HINT]))]
+    assert sender.sent == [(VAULT, SETTLE + abi_encode(["uint256", "uint80"], [3, HINT]))]
     assert outcomes(k) == {"settled": 1}
     assert k.metrics.value("keeper_expired_unsettled") == 0
 

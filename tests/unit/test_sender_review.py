@@ -591,7 +591,7 @@ def test_a_refused_settlement_or_queue_fill_is_booked_as_what_it_is_not_as_a_bat
     from keeper.app.settle import FILL_SELECTOR, SETTLE_SELECTOR
 
     call = (
-        SETTLE_SELECTOR + encode(["uint256", "uint256"], [3, 7])
+        SETTLE_SELECTOR + encode(["uint256", "uint80"], [3, 7])
         if what == "settle"
         else FILL_SELECTOR
     )

@@ -1,0 +1,78 @@
+"""Every selector and topic the keeper writes by hand is the one the compiled contracts use.
+
+A selector typed from memory matches its own unit tests (they build calldata from the same
+constant) and nothing on chain: ``settle(uint256,uint256)`` for the vault's
+``settle(uint256,uint80)`` made every settlement finished by a later cycle fall through to the
+"something else" branch (a mined one not counted, one beaten by another settler alerted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_utils.crypto import keccak
+
+from keeper.app import act, demo, settle
+from keeper.chain import blockers, lens
+from keeper.chain.artifacts import load_artifact
+from keeper.execution import simulate
+
+
+def _signature(item: dict[str, Any]) -> str:
+    def kind(p: dict[str, Any]) -> str:
+        t = str(p["type"])
+        if t.startswith("tuple"):
+            return "(" + ",".join(kind(c) for c in p["components"]) + ")" + t[len("tuple") :]
+        return t
+
+    return f"{item['name']}({','.join(kind(p) for p in item['inputs'])})"
+
+
+def _abi_hash(contract: str, kind: str, name: str) -> bytes:
+    """The keccak of ``name``'s signature in ``contract``'s compiled ABI (exactly one match)."""
+    found = [
+        _signature(item)
+        for item in load_artifact(contract).abi
+        if item.get("type") == kind and item.get("name") == name
+    ]
+    assert len(found) == 1, (contract, kind, name, found)
+    return bytes(keccak(text=found[0]))
+
+
+SELECTORS = [
+    (settle.SETTLE_SELECTOR, "OptionVault", "function", "settle"),
+    (settle.FILL_SELECTOR, "RedemptionQueue", "function", "fill"),
+    (settle._ALREADY_SETTLED, "OptionVault", "error", "OptionVaultAlreadySettled"),
+    (simulate.REBALANCE_SELECTOR, "OptionVault", "function", "rebalance"),
+    (simulate.REBALANCE_TO_SELECTOR, "OptionVault", "function", "rebalanceTo"),
+    (simulate.UNAUTHORIZED_SELECTOR, "OptionVault", "error", "AccessControlUnauthorizedAccount"),
+    (blockers.REBALANCE_BLOCKER, "OptionVault", "function", "rebalanceBlocker"),
+    (lens.LEAN_SELECTOR, "VaultLens", "function", "snapshotLean"),
+    (lens.LEAN_SINCE_SELECTOR, "VaultLens", "function", "snapshotLeanSince"),
+]
+
+
+@pytest.mark.parametrize(("selector", "contract", "kind", "name"), SELECTORS)
+def test_a_hand_written_selector_is_the_compiled_one(
+    selector: bytes, contract: str, kind: str, name: str
+) -> None:
+    assert selector == _abi_hash(contract, kind, name)[:4]
+
+
+def test_the_pool_short_selectors_are_the_compiled_errors() -> None:
+    assert simulate.POOL_SHORT_SELECTORS == {
+        _abi_hash("UniswapV3Venue", "error", "HedgeVenueInsufficientOutput")[:4],
+        _abi_hash("RebalanceBatcher", "error", "RebalanceBatcherInsufficientOutput")[:4],
+    }
+
+
+TOPICS = [
+    (act.VAULT_FAILED_TOPIC, "RebalanceBatcher", "VaultRebalanceFailed"),
+    (demo.REBALANCED_TOPIC, "OptionVault", "Rebalanced"),
+]
+
+
+@pytest.mark.parametrize(("topic", "contract", "name"), TOPICS)
+def test_a_hand_written_topic_is_the_compiled_event(topic: bytes, contract: str, name: str) -> None:
+    assert bytes(topic) == _abi_hash(contract, "event", name)
