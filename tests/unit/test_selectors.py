@@ -61,10 +61,10 @@ def test_a_hand_written_selector_is_the_compiled_one(
 
 
 def test_the_pool_short_selectors_are_the_compiled_errors() -> None:
-    assert simulate.POOL_SHORT_SELECTORS == {
+    assert {
         _abi_hash("UniswapV3Venue", "error", "HedgeVenueInsufficientOutput")[:4],
         _abi_hash("RebalanceBatcher", "error", "RebalanceBatcherInsufficientOutput")[:4],
-    }
+    } == simulate.POOL_SHORT_SELECTORS
 
 
 TOPICS = [
