@@ -520,30 +520,34 @@ def batch_still_succeeds(
     *,
     attempts: int = 3,
 ) -> bool:
-    """Whether a journaled batch call would still rebalance every vault now.
+    """Whether a journaled call would still do its work now.
 
-    Used before a pending batch is rebroadcast or replaced: a batch whose vaults no longer need
-    (or accept) a rebalance would be mined only to fail inside the batcher (wasted gas).
+    Used before a pending transaction is rebroadcast or replaced: a batch whose vaults no
+    longer need (or accept) a rebalance would be mined only to fail inside the batcher, and any
+    other call that reverts now would be mined into a revert (wasted gas).
 
-    A lone vault's own call (``rebalance()``/``rebalanceTo``, see :func:`simulate_direct`) is
-    judged the same way: it must still not revert.
+    A batch must not revert and must rebalance every vault. Any other call -- a lone vault's own
+    ``rebalance()``/``rebalanceTo`` (see :func:`simulate_direct`), a ``settle`` (a series
+    somebody else settled meanwhile reverts), a queue's ``fill()`` -- must not revert.
 
     Returns:
-        ``False`` when the call reverts or any vault's outcome is not ok; ``True`` otherwise,
-        including calls that are neither (nothing to judge).
+        ``False`` when the call reverts or any vault of a batch failed; ``True`` otherwise.
 
     Raises:
         ChainError: The node could not be reached (transient: the caller keeps the plan).
     """
     tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
-    if bytes(data[:4]) in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
-        try:
-            _call(w3, tx, decoder, attempts, "rebalance")
-        except TxRevertedError as exc:
-            logger.info("pending rebalance of vault %s no longer simulates: %s", to, exc)
-            return False
-        return True
     if not bytes(data).startswith(codec.selector):
+        what = (
+            "rebalance"
+            if bytes(data[:4]) in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR)
+            else "call"
+        )
+        try:
+            _call(w3, tx, decoder, attempts, what)
+        except TxRevertedError as exc:
+            logger.info("pending %s to %s no longer simulates: %s", what, to, exc)
+            return False
         return True
     try:
         outcomes = codec.decode(_call(w3, tx, decoder, attempts), decoder)

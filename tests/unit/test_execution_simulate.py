@@ -270,3 +270,49 @@ def test_an_empty_answer_to_a_simulation_is_a_chain_error_the_loop_survives(path
     with pytest.raises(ChainError) as caught:
         simulations[path]()
     assert isinstance(caught.value, _CYCLE_ERRORS)
+
+
+class _SettledSeries:
+    """A node on which the vault's series 3 is settled already: ``settle`` reverts."""
+
+    def __init__(self, settled: bool) -> None:
+        self.settled = settled
+        self.calls: list[dict[str, Any]] = []
+
+    def call(self, tx: dict[str, Any], block: Any = None) -> bytes:
+        from web3.exceptions import ContractLogicError
+
+        self.calls.append(tx)
+        if self.settled:
+            error = keccak(text="OptionVaultAlreadySettled(uint256)")[:4]
+            raise ContractLogicError(
+                "execution reverted", data="0x" + (error + abi_encode(["uint256"], [3])).hex()
+            )
+        return abi_encode(["uint256"], [0])
+
+
+@pytest.mark.parametrize("call", ["settle", "fill"])
+@pytest.mark.parametrize("settled", [False, True])
+def test_a_journaled_settlement_or_fill_is_judged_by_its_simulation(
+    call: str, settled: bool
+) -> None:
+    """Before a restart rebroadcasts a journaled transaction its call is simulated again: one
+    that would revert now is cancelled at its nonce instead. That held for batches and a lone
+    vault's rebalance, and any other call was "nothing to judge": a settlement signed before a
+    SIGKILL was rebroadcast after the market had settled the series, and mined into a revert
+    (``make chaos``, sigkill section, 1 of 10 rebroadcasts)."""
+    from keeper.app.settle import FILL_SELECTOR, SETTLE_SELECTOR
+    from keeper.execution.decode import ErrorDecoder
+    from keeper.execution.simulate import batch_still_succeeds
+
+    node = _SettledSeries(settled)
+    w3: Any = SimpleNamespace(eth=node, provider=None)
+    data = (
+        SETTLE_SELECTOR + abi_encode(["uint256", "uint80"], [3, 7])
+        if call == "settle"
+        else FILL_SELECTOR
+    )
+    vault = "0x" + "a1" * 20
+    ok = batch_still_succeeds(w3, vault, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
+    assert ok is not settled
+    assert [bytes(c["data"]) for c in node.calls] == [data]
