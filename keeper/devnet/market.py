@@ -38,6 +38,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -144,6 +145,13 @@ class MarketConfig:
     tenors_s: tuple[int, ...] = (6 * HOUR, 12 * HOUR, 24 * HOUR, 48 * HOUR, 72 * HOUR)
     #: Open series kept below the vault's MAX_OPEN_SERIES (16).
     max_open_series: int = 12
+    #: Send a step's oracle update and its arbitrage together, so that under interval mining
+    #: they land in one block, as on a live chain, where arbitrage follows a price within the
+    #: block (the arbitrageur is funded in :meth:`Market.setup`, so the arbitrage is one swap).
+    #: Off, they go one after the other: under automine (the demo) each is its own block in
+    #: a fixed order; under interval mining the pool then lags the oracle by a block or two, in
+    #: which the vaults' own oracle-gap check refuses every hedge.
+    price_in_one_block: bool = False
 
     def __post_init__(self) -> None:
         if self.seed < 0:  # numpy's generators take only non-negative seeds
@@ -458,6 +466,8 @@ class Market:
             for v in self.vaults:
                 self._send(who, self.usdc.functions.approve(v, 2**256 - 1), "approve")
         self._send(a.admin, self.feed.functions.updateAnswer(self.prices[0]), "updateAnswer")
+        if self.cfg.price_in_one_block:
+            uni.fund_trader(self.w3, a.arbitrageur, *pool_of(self.stack))
         rec = StepRecord(0, self.now(), self.prices[0], self.prices[0])
         snaps = self.snapshots()
         for v in self.vaults:
@@ -476,8 +486,15 @@ class Market:
         self._fees = None  # re-read the base fee once per step
         self._rpc("evm_setNextBlockTimestamp", self.now() + self.cfg.step_seconds)
         price = self.prices[i]
-        self._send(a.admin, self.feed.functions.updateAnswer(price), "updateAnswer")
-        push_price(self.w3, a.arbitrageur, self.stack, price)
+        update = self.feed.functions.updateAnswer(price)
+        if self.cfg.price_in_one_block:
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                oracle = pool.submit(self._send, a.admin, update, "updateAnswer")
+                push_price(self.w3, a.arbitrageur, self.stack, price)
+                oracle.result()
+        else:
+            self._send(a.admin, update, "updateAnswer")
+            push_price(self.w3, a.arbitrageur, self.stack, price)
         rec = StepRecord(i, self.now(), price, self._pool_price8())
         snaps = self.snapshots()
         rec.settlements.extend(self._settle_expired(i, snaps))

@@ -477,6 +477,23 @@ def _ensure_balance_and_allowance(
         transact(w3, owner, contract.functions.approve(spender, _MAX_UINT256))
 
 
+def fund_trader(
+    w3: Web3, trader: LocalAccount, contracts: UniswapContracts, pool: UniswapPool, times: int = 10
+) -> None:
+    """Mint ``trader`` ``times`` the pool's balance of each token and approve the router.
+
+    Up front, so that later swaps find the balance and the allowance in place and each is one
+    transaction (:func:`swap_exact_input` with ``mint=True`` mints only a shortfall, in a
+    transaction of its own).
+    """
+    router = router_contract(w3, contracts)
+    for token in (pool.token0, pool.token1):
+        held = int(erc20(w3, token).functions.balanceOf(pool.address).call())
+        _ensure_balance_and_allowance(
+            w3, trader, token, router.address, max(times * held, 1), mint=True
+        )
+
+
 def add_liquidity(
     w3: Web3,
     provider: LocalAccount,
