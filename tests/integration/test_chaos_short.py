@@ -3,8 +3,7 @@
 One run (a few minutes) feeds every test here. The plain tests are invariants that hold today
 and must never regress: no duplicate rebalance and no nonce gap, whatever the faults, kills and
 fee spikes. The tests under "targets" are the fault-tolerance targets of issue 14 (they were
-strict xfails until the keeper met them). The reaction's p90 is judged by the full run only (see
-`test_reaction_under_faults`).
+strict xfails until the keeper met them).
 """
 
 from __future__ import annotations
@@ -98,13 +97,17 @@ def test_no_keeper_exit_under_faults(chaos: dict[str, Any]) -> None:
 
 
 def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
-    # The issue's median target. Its p90 target (<= 4) is judged by the full `make chaos`, where
-    # it holds (docs/chaos.md): over the quick run's twenty-five-odd needs one slow need moves the
-    # p90, so asserting it here would be a coin toss, not a test.
+    # The issue's targets: median <= 2 and p90 <= 4 blocks from a band exit to the rebalance.
+    # Since the market moves the oracle and the pool in one block (docs/chaos.md), every block
+    # counted is the keeper's: quick runs measure 1 / 2 under faults, 1 / 2 with the unit suite
+    # running beside them. Before, half the needs waited 3-4 blocks on the harness's arbitrage
+    # and the median was a coin toss between 1 and 3.
     btr = chaos["faults"]["blocks_to_rebalance"]
     assert chaos["faults"]["needs_served"] >= 10
     assert btr["median"] is not None
     assert btr["median"] <= 2
+    assert btr["p90"] is not None
+    assert btr["p90"] <= 4
 
 
 def test_no_orphan_intents(chaos: dict[str, Any]) -> None:
