@@ -14,7 +14,7 @@ import pytest
 from eth_utils.crypto import keccak
 
 from keeper.app import act, demo, settle
-from keeper.chain import blockers, lens
+from keeper.chain import blockers, lens, vaults
 from keeper.chain.artifacts import load_artifact
 from keeper.execution import simulate
 
@@ -76,3 +76,32 @@ TOPICS = [
 @pytest.mark.parametrize(("topic", "contract", "name"), TOPICS)
 def test_a_hand_written_topic_is_the_compiled_event(topic: bytes, contract: str, name: str) -> None:
     assert bytes(topic) == _abi_hash(contract, "event", name)
+
+
+def test_the_demos_pool_swap_topic_is_the_uniswap_pools_event() -> None:
+    from keeper.devnet.uniswap import load_hardhat_artifact
+
+    (swap,) = [
+        _signature(i)
+        for i in load_hardhat_artifact("UniswapV3Pool").abi
+        if i.get("type") == "event" and i.get("name") == "Swap"
+    ]
+    assert bytes(demo.POOL_SWAP_TOPIC) == bytes(keccak(text=swap))
+
+
+#: The signatures ``keeper/chain/vaults.py`` calls by hand, with the contract that answers them.
+SIGNATURES = [
+    *((sig, "OptionVault") for sig in vaults._VAULT_PROBES),
+    ("oracle()", "OptionVault"),
+    ("sequencerFeed()", "OptionVault"),
+    ("vaultCount()", "VaultFactory"),
+    ("vaults(uint256,uint256)", "VaultFactory"),
+    ("maxBatch()", "RebalanceBatcher"),
+    ("isKeeper(address)", "RebalanceBatcher"),
+]
+
+
+@pytest.mark.parametrize(("signature", "contract"), SIGNATURES)
+def test_a_hand_written_signature_is_a_compiled_function(signature: str, contract: str) -> None:
+    functions = {_signature(i) for i in load_artifact(contract).abi if i.get("type") == "function"}
+    assert signature in functions
