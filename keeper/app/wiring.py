@@ -32,7 +32,7 @@ from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import Journal
 from keeper.execution.sender import Sender
-from keeper.execution.simulate import BatchCodec, batch_still_succeeds
+from keeper.execution.simulate import BatchCodec, call_still_succeeds
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
 from keeper.settings import Settings
@@ -267,7 +267,7 @@ def _sender(
     decoder = ErrorDecoder.from_artifacts()
 
     def still_valid(to: str, data: bytes) -> bool:
-        return batch_still_succeeds(w3, to, data, signer.address, codec, decoder)
+        return call_still_succeeds(w3, to, data, signer.address, codec, decoder)
 
     return Sender(
         w3,

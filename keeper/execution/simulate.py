@@ -510,7 +510,7 @@ def _estimate(
         raise ChainError(f"estimating {what} gas failed: {exc}") from exc
 
 
-def batch_still_succeeds(
+def call_still_succeeds(
     w3: Web3,
     to: str,
     data: bytes,

@@ -50,7 +50,7 @@ from keeper.execution.simulate import (
     REBALANCE_SELECTOR,
     REBALANCE_TO_SELECTOR,
     BatchCodec,
-    batch_still_succeeds,
+    call_still_succeeds,
     simulate_batch,
 )
 from keeper.execution.transactions import pending_nonce_and_base_fee
@@ -198,7 +198,7 @@ def test_a_lone_vault_is_rebalanced_by_a_transaction_to_the_vault_itself(
     codec, decoder = BatchCodec(), ErrorDecoder.from_artifacts()
     # A pending rebalance() of this vault would still be worth mining: it still simulates.
     keeper_address = stack.keeper.address
-    assert batch_still_succeeds(
+    assert call_still_succeeds(
         stack.w3, vault.address, REBALANCE_SELECTOR, keeper_address, codec, decoder
     )
     result = run_cycle(k)
@@ -214,7 +214,7 @@ def test_a_lone_vault_is_rebalanced_by_a_transaction_to_the_vault_itself(
     assert k.sender.journal.intent(1).status == "mined"
     # The same call again would revert (the vault's min interval): a pending copy of it would be
     # judged stale and cancelled, not rebroadcast.
-    assert not batch_still_succeeds(
+    assert not call_still_succeeds(
         stack.w3, vault.address, bytes(tx["input"]), keeper_address, codec, decoder
     )
 

@@ -251,7 +251,7 @@ def test_an_empty_answer_to_a_simulation_is_a_chain_error_the_loop_survives(path
     from keeper.errors import ChainError
     from keeper.execution.decode import ErrorDecoder
     from keeper.execution.simulate import (
-        batch_still_succeeds,
+        call_still_succeeds,
         simulate_batch,
         simulate_direct,
     )
@@ -263,7 +263,7 @@ def test_an_empty_answer_to_a_simulation_is_a_chain_error_the_loop_survives(path
     simulations: dict[str, Callable[[], object]] = {
         "batch": lambda: simulate_batch(w3, BATCHER, [vault], KEEPER, decoder, codec=codec),
         "direct": lambda: simulate_direct(w3, vault, KEEPER, decoder),
-        "still-valid": lambda: batch_still_succeeds(
+        "still-valid": lambda: call_still_succeeds(
             w3, BATCHER, codec.encode([vault]), KEEPER, codec, decoder
         ),
     }
@@ -303,7 +303,7 @@ def test_a_journaled_settlement_or_fill_is_judged_by_its_simulation(
     (``make chaos``, sigkill section, 1 of 10 rebroadcasts)."""
     from keeper.app.settle import FILL_SELECTOR, SETTLE_SELECTOR
     from keeper.execution.decode import ErrorDecoder
-    from keeper.execution.simulate import batch_still_succeeds
+    from keeper.execution.simulate import call_still_succeeds
 
     node = _SettledSeries(settled)
     w3: Any = SimpleNamespace(eth=node, provider=None)
@@ -313,6 +313,6 @@ def test_a_journaled_settlement_or_fill_is_judged_by_its_simulation(
         else FILL_SELECTOR
     )
     vault = "0x" + "a1" * 20
-    ok = batch_still_succeeds(w3, vault, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
+    ok = call_still_succeeds(w3, vault, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
     assert ok is not settled
     assert [bytes(c["data"]) for c in node.calls] == [data]
