@@ -442,9 +442,9 @@ def book_resumed(
     """
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)
-    selector = bytes(data[:4])
-    if selector == SETTLE_SELECTOR and len(data) >= 68:
-        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint80"], data[4:68]))
+    settle = _settle_args(data)
+    if settle is not None:
+        series_id, hint = settle
         if mined:
             book_fees_paid(keeper, outcome)
             keeper.metrics.settlements.labels("settled").inc()
@@ -467,7 +467,7 @@ def book_resumed(
     owner = vaults[0] if vaults else to
     if mined:
         logger.info("transaction %s to %s mined (resumed)", outcome.tx_hash, to)
-    elif selector == FILL_SELECTOR:
+    elif bytes(data[:4]) == FILL_SELECTOR:
         _queue_alert(keeper, owner, f"transaction {outcome.tx_hash} ended {how}")
     else:
         keeper.alerter.alert(
@@ -476,6 +476,14 @@ def book_resumed(
             key=outcome.tx_hash,
         )
     return None
+
+
+def _settle_args(data: bytes) -> tuple[int, int] | None:
+    """``(series id, round hint)`` of a ``settle`` call's calldata; ``None`` for any other call."""
+    if bytes(data[:4]) != SETTLE_SELECTOR or len(data) < 68:
+        return None
+    series_id, hint = abi_decode(["uint256", "uint80"], data[4:68])
+    return int(series_id), int(hint)
 
 
 def book_refused(
@@ -487,12 +495,11 @@ def book_refused(
     ``settlement`` alert, a queue ``fill`` a ``redemption_queue`` alert. Returns False, booking
     nothing, for any other call (the caller books it as a batch).
     """
-    selector = bytes(data[:4])
-    if selector == SETTLE_SELECTOR and len(data) >= 68:
-        series_id, hint = (int(x) for x in abi_decode(["uint256", "uint80"], data[4:68]))
-        _failed(keeper, to, series_id, hint, why, tx_hash)
+    settle = _settle_args(data)
+    if settle is not None:
+        _failed(keeper, to, *settle, why, tx_hash)
         return True
-    if selector == FILL_SELECTOR:
+    if bytes(data[:4]) == FILL_SELECTOR:
         _queue_alert(keeper, vaults[0] if vaults else to, why)
         return True
     return False

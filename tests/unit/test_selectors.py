@@ -8,9 +8,8 @@ constant) and nothing on chain: ``settle(uint256,uint256)`` for the vault's
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from eth_utils import abi_to_signature
 from eth_utils.crypto import keccak
 
 from keeper.app import act, demo, settle
@@ -19,20 +18,10 @@ from keeper.chain.artifacts import load_artifact
 from keeper.execution import simulate
 
 
-def _signature(item: dict[str, Any]) -> str:
-    def kind(p: dict[str, Any]) -> str:
-        t = str(p["type"])
-        if t.startswith("tuple"):
-            return "(" + ",".join(kind(c) for c in p["components"]) + ")" + t[len("tuple") :]
-        return t
-
-    return f"{item['name']}({','.join(kind(p) for p in item['inputs'])})"
-
-
 def _abi_hash(contract: str, kind: str, name: str) -> bytes:
     """The keccak of ``name``'s signature in ``contract``'s compiled ABI (exactly one match)."""
     found = [
-        _signature(item)
+        abi_to_signature(item)
         for item in load_artifact(contract).abi
         if item.get("type") == kind and item.get("name") == name
     ]
@@ -82,7 +71,7 @@ def test_the_demos_pool_swap_topic_is_the_uniswap_pools_event() -> None:
     from keeper.devnet.uniswap import load_hardhat_artifact
 
     (swap,) = [
-        _signature(i)
+        abi_to_signature(i)
         for i in load_hardhat_artifact("UniswapV3Pool").abi
         if i.get("type") == "event" and i.get("name") == "Swap"
     ]
@@ -103,5 +92,7 @@ SIGNATURES = [
 
 @pytest.mark.parametrize(("signature", "contract"), SIGNATURES)
 def test_a_hand_written_signature_is_a_compiled_function(signature: str, contract: str) -> None:
-    functions = {_signature(i) for i in load_artifact(contract).abi if i.get("type") == "function"}
+    functions = {
+        abi_to_signature(i) for i in load_artifact(contract).abi if i.get("type") == "function"
+    }
     assert signature in functions
