@@ -15,7 +15,8 @@ import {IRebalanceBatcher} from "./interfaces/IRebalanceBatcher.sol";
 /// @title RebalanceBatcher
 /// @notice Calls `rebalance()` on many vaults in one transaction, each in its own gas-limited
 ///         call, and reports every vault's outcome. Vaults grant this contract their keeper role;
-///         keeper accounts registered here by the admin may call `rebalanceMany`.
+///         keeper accounts registered here by the admin may call `rebalanceMany`,
+///         `rebalanceBatch` and `settleBatch` (many expired series settled in one transaction).
 /// @dev Why a low-level call instead of `try/catch`: `try` would copy the whole revert data
 ///      (a malicious or broken vault could return megabytes and burn the batch's gas in memory
 ///      expansion) and would treat a call to an address without code as a success. The call
@@ -225,6 +226,49 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             }
         }
         emit BatchExecuted(msg.sender, n, succeeded);
+    }
+
+    /// @inheritdoc IRebalanceBatcher
+    function settleBatch(
+        address[] calldata vaults,
+        uint256[] calldata ids,
+        uint80[] calldata roundIds
+    ) external nonReentrant returns (SettleOutcome[] memory outcomes) {
+        if (!hasRole(KEEPER_ROLE, msg.sender)) {
+            revert RebalanceBatcherUnauthorized(msg.sender);
+        }
+        uint256 n = vaults.length;
+        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        if (ids.length != n) revert RebalanceBatcherLengthMismatch(n, ids.length);
+        if (roundIds.length != n) revert RebalanceBatcherLengthMismatch(n, roundIds.length);
+        uint256 gasLimit = _vaultGasLimit;
+        outcomes = new SettleOutcome[](n);
+        // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
+        uint256 settled;
+        for (uint256 i; i < n; ++i) {
+            SettleOutcome memory o = outcomes[i];
+            (o.vault, o.id) = (vaults[i], ids[i]);
+            if (o.vault.code.length == 0) {
+                o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, o.vault);
+            } else {
+                uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
+                uint256 left = gasleft();
+                if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
+                bytes memory data = abi.encodeCall(IOptionVault.settle, (o.id, roundIds[i]));
+                (bool success,, bytes memory answer) = _guardedCall(o.vault, gasLimit, data);
+                if (success) {
+                    o.ok = true;
+                    // at most n <= MAX_BATCH_LIMIT increments
+                    unchecked {
+                        ++settled;
+                    }
+                    continue;
+                }
+                o.reason = answer;
+            }
+            emit SettlementFailed(o.vault, o.id, o.reason);
+        }
+        emit SettleBatchExecuted(msg.sender, n, settled);
     }
 
     // ------------------------------------------------------------------ admin

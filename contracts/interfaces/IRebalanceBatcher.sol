@@ -38,6 +38,19 @@ interface IRebalanceBatcher {
         bytes reason;
     }
 
+    /// @notice The outcome of one series inside a `settleBatch`.
+    /// @param vault The vault.
+    /// @param id The series.
+    /// @param ok Whether its `settle(id, roundId)` succeeded.
+    /// @param reason The revert data (truncated to `MAX_REASON_BYTES`) when `ok` is false, else
+    ///        empty (`OptionVaultAlreadySettled` when someone settled it first).
+    struct SettleOutcome {
+        address vault;
+        uint256 id;
+        bool ok;
+        bytes reason;
+    }
+
     /// @notice The caller is not a registered keeper account.
     error RebalanceBatcherUnauthorized(address caller);
 
@@ -102,6 +115,13 @@ interface IRebalanceBatcher {
     /// @notice A batch finished.
     event BatchExecuted(address indexed keeper, uint256 attempted, uint256 succeeded);
 
+    /// @notice One series in a `settleBatch` was not settled; the batch went on. `reason` is
+    ///         the revert data. (A settled series is told by the vault's own `SeriesSettled`.)
+    event SettlementFailed(address indexed vault, uint256 indexed id, bytes reason);
+
+    /// @notice A `settleBatch` finished.
+    event SettleBatchExecuted(address indexed keeper, uint256 attempted, uint256 settled);
+
     /// @notice Rebalances each vault in its own guarded call (keeper accounts only). Never
     ///         reverts because of a vault; reverts only for an unauthorized caller, a bad batch
     ///         size, or a transaction gas limit too low to give every vault its full allowance.
@@ -137,6 +157,25 @@ interface IRebalanceBatcher {
     function rebalanceBatch(address[] calldata vaults, int256[] calldata postDeviations)
         external
         returns (Outcome[] memory outcomes);
+
+    /// @notice Settles many expired series, of one vault or many, in one transaction (keeper
+    ///         accounts only): `vaults[i].settle(ids[i], roundIds[i])` in its own guarded call,
+    ///         with the same gas rules as `rebalanceMany`. Anyone may settle a series on its
+    ///         vault directly; this only saves a keeper one transaction a series when many
+    ///         expire at once (a common expiry), so its hedges are not held behind them. Moves
+    ///         no tokens: a settlement only books the payoff on its vault. Never reverts because
+    ///         of a vault (a series someone settled first fails alone, with
+    ///         `OptionVaultAlreadySettled`); reverts only for an unauthorized caller, a bad batch
+    ///         size, arrays of different lengths, or too little gas.
+    /// @param vaults Each series' vault, in order.
+    /// @param ids The series.
+    /// @param roundIds Each series' round hint (0: the vault's fallback), as for `settle`.
+    /// @return outcomes One outcome per series, in the same order.
+    function settleBatch(
+        address[] calldata vaults,
+        uint256[] calldata ids,
+        uint80[] calldata roundIds
+    ) external returns (SettleOutcome[] memory outcomes);
 
     /// @notice Registers or removes a keeper account (admin only).
     function setKeeper(address keeper, bool allowed) external;

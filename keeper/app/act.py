@@ -125,12 +125,11 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
         # booking reads before it counts anything, so none is counted twice.
         for i, done in enumerate(finished):
             try:
-                vault = _book_resumed(keeper, done, head)
+                vaults = _book_resumed(keeper, done, head)
             except BaseException:
                 sender.give_back(finished[i:])
                 raise
-            if vault is not None and vault not in freed:
-                freed.append(vault)
+            freed.extend(v for v in vaults if v not in freed)
             resumed.append(done)
 
     # Finished while the keeper was down (found by the restart's reconciliation), or finished
@@ -161,12 +160,12 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     return Settled(tuple(reorged), tuple(resumed), blocked, tuple(freed))
 
 
-def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | None:
+def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> tuple[str, ...]:
     """Book a pending transaction that finished, by what it calls (see the module docstring).
 
     The call is the winning version's; a cancel's is the call it replaced (the nonce's first
-    version). The vaults are its journal intent's. Returns the vault a settlement freed (see
-    :func:`keeper.app.settle.book_resumed`), else None.
+    version). The vaults are its journal intent's. Returns the vaults a settlement freed (see
+    :func:`keeper.app.settle.book_resumed`), else none.
     """
     sender = keeper.sender
     assert sender is not None
@@ -176,7 +175,7 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
         # otherwise, reverted or cancelled, is booked as what it is).
         keeper.metrics.rebalances.labels("reincluded").inc()
         logger.info("tx %s mined again after a reorg (booked when first mined)", done.tx_hash)
-        return None
+        return ()
     to, data, vaults = _call_of(sender, done.tx_hash, done.nonce)
     selector = bytes(data[:4])
     if selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
@@ -191,7 +190,7 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> str | 
         _book_failed_in_batch(keeper, failed, done, done.block_number)
     else:
         return book_resumed(keeper, done, to, data, vaults, head)
-    return None
+    return ()
 
 
 def _call_of(sender: Sender, tx_hash: str, nonce: int) -> tuple[str, bytes, tuple[str, ...]]:

@@ -11,9 +11,16 @@ on chain, so a series whose expiry falls across a phase change waits for the vau
 
 :func:`settle_expired` runs in every cycle after the observation, for the vaults whose lean
 snapshot holds an expired series (healthy or not: a stale oracle is the fallback's business and
-is alerted): it reads their open series, and for each expired one it finds the hint, simulates,
-and sends through the keeper's journaled :class:`~keeper.execution.sender.Sender` (dry run: it
-only logs). Each series is counted in ``keeper_settlements{outcome}``:
+is alerted): it reads their open series, finds each expired one's hint, simulates, and sends
+through the keeper's journaled :class:`~keeper.execution.sender.Sender` (dry run: it only logs).
+Several series, of one vault or many, go in one ``RebalanceBatcher.settleBatch`` transaction
+(``SETTLE_BATCH_MAX`` a transaction, each series in its own guarded call): series that expire
+together (a common expiry across vaults) used to be settled one transaction each, one block each,
+with every hedge held behind them. The batch is called first; a series that would fail is left
+out and booked as below, and after mining each series is booked by the receipt (the batcher's
+``SettlementFailed`` names one someone settled first in the same block). A lone series, or any
+when there is no batcher or the batch does not simulate as a whole, goes to its vault's own
+``settle``. Each series is counted in ``keeper_settlements{outcome}``:
 
 - ``settled``: the keeper's transaction settled it;
 - ``settled_by_other``: someone else settled it first (anyone may: a market maker, another
@@ -44,7 +51,7 @@ A settlement or queue fill whose receipt did not come within its cycle is finish
 cycle's settle step (:func:`keeper.app.act.settle_in_flight`), which hands it to
 :func:`book_resumed`: it is booked here, as a settlement, never as a rebalance.
 
-A settlement frees collateral, so after settling a vault's series the keeper fills the vault's
+A settlement frees collateral, so after settling the cycle's series the keeper fills each vault's
 ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has
 requests the freed quote can serve (``fillable() > 0``), or holds shares sent to it without a
 request (its vault balance above ``totalPending()``: the fill discards them, and the vault stops
@@ -60,11 +67,12 @@ behind it (:attr:`SettleStep.pending`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode as abi_decode
+from eth_typing import HexStr
 from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError
@@ -77,6 +85,7 @@ from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError, first_line
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
+from keeper.execution.simulate import SETTLE_BATCH_SELECTOR
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -101,6 +110,11 @@ _ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
 #: and the queue's ``fill()`` (``tests/unit/test_selectors.py`` checks them against the ABIs).
 SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
 FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
+#: topic0 of the batcher's ``SettlementFailed(address indexed vault, uint256 indexed id, bytes)``.
+SETTLEMENT_FAILED_TOPIC = bytes(keccak(text="SettlementFailed(address,uint256,bytes)"))
+#: Series a ``settleBatch`` transaction: ~60k gas each with a vault's book of four series, well
+#: under a block, and at most the batcher's ``maxBatch`` on any deployment of this repository.
+SETTLE_BATCH_MAX = 20
 #: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
 _SETTLED = 6
 
@@ -194,9 +208,9 @@ def settle_expired(
             (:func:`book_resumed`): their redemption queues are filled as after a settlement in
             this step (once a vault, and not while something is pending).
     """
-    out: list[Settlement] = []
-    filled: set[str] = set()
-    pending: str | None = None  # what this step left pending: it holds every later send
+    slots: list[Settlement | None] = []  # one a series, in order; None until its send ends
+    candidates: list[_Candidate] = []
+    touched: list[str] = []  # the vaults with expired series, in order
     abi = load_artifact("OptionVault").abi
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
@@ -212,21 +226,26 @@ def settle_expired(
                 key=vault.address,
             )
             continue
-        settled: list[Settlement] = []
+        if ids:
+            touched.append(vault.address)
         for series_id in ids:
             if blocked is not None:
                 keeper.metrics.settlements.labels("waiting").inc()
-                settled.append(Settlement(vault.address, series_id, None, "waiting", blocked))
+                slots.append(Settlement(vault.address, series_id, None, "waiting", blocked))
                 continue
-            one = _settle_one(keeper, vault, feed, series_id, block, now)
-            settled.append(one)
-            if one.pending:
-                pending = blocked = one.blocks  # the rest of the cycle sends nothing behind it
-        out.extend(settled)
-        if blocked is None and any(x.outcome in _NOW_SETTLED for x in settled):
-            filled.add(vault.address.lower())
-            pending = blocked = fill_queue(keeper, vault, block)
-    for address in fill:
+            found = _hint(keeper, vault, feed, series_id, now)
+            if isinstance(found, Settlement):
+                slots.append(found)
+                continue
+            candidates.append(_Candidate(len(slots), vault, series_id, found))
+            slots.append(None)
+    pending = _settle_candidates(keeper, candidates, slots, block)
+    if pending is not None:
+        blocked = pending
+    out = [s for s in slots if s is not None]
+    freed = [v for v in touched if any(s.vault == v and s.outcome in _NOW_SETTLED for s in out)]
+    filled: set[str] = set()
+    for address in [*freed, *fill]:
         if blocked is not None or address.lower() in filled:
             continue
         filled.add(address.lower())
@@ -236,13 +255,243 @@ def settle_expired(
     return SettleStep(tuple(out), pending)
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """An expired series with its round hint, ready to settle.
+
+    ``slot`` is its place in the step's list of settlements.
+    """
+
+    slot: int
+    vault: Any
+    series_id: int
+    hint: int
+
+
+def _settle_candidates(
+    keeper: Keeper, candidates: Sequence[_Candidate], slots: list[Settlement | None], block: int
+) -> str | None:
+    """Settle ``candidates``, filling in their ``slots``; return what a send left pending.
+
+    Several at once go through the batcher's ``settleBatch``, ``SETTLE_BATCH_MAX`` a
+    transaction (:func:`_settle_batch`); a lone one, or any when there is no batcher (or the
+    batch does not simulate: a batcher without ``settleBatch``, or a signer without its keeper
+    role), goes to its vault's own ``settle`` (:func:`_settle_one`). Once a send is left
+    pending, the rest wait: nothing is sent behind it.
+    """
+    pending: str | None = None
+    singles: list[_Candidate] = list(candidates)
+    if keeper.batcher is not None and len(candidates) > 1:
+        singles = []
+        for start in range(0, len(candidates), SETTLE_BATCH_MAX):
+            chunk = candidates[start : start + SETTLE_BATCH_MAX]
+            if pending is not None:
+                _wait_behind(keeper, chunk, slots, pending)
+                continue
+            fallback, pending = _settle_batch(keeper, chunk, slots, block)
+            singles.extend(fallback)
+    for c in singles:
+        if pending is not None:
+            _wait_behind(keeper, [c], slots, pending)
+            continue
+        one = _settle_one(keeper, c.vault, c.series_id, c.hint, block)
+        slots[c.slot] = one
+        if one.pending:
+            pending = one.blocks
+    return pending
+
+
+def _wait_behind(
+    keeper: Keeper, chunk: Sequence[_Candidate], slots: list[Settlement | None], why: str
+) -> None:
+    """``chunk`` is not sent this cycle: an earlier send is still pending."""
+    for c in chunk:
+        keeper.metrics.settlements.labels("waiting").inc()
+        slots[c.slot] = Settlement(c.vault.address, c.series_id, None, "waiting", why)
+
+
 #: Outcomes after which the series is settled on chain.
 _NOW_SETTLED = frozenset({"settled", "settled_by_other"})
 
 
-def _settle_one(
-    keeper: Keeper, vault: Any, feed: str, series_id: int, block: int, now: int
-) -> Settlement:
+def _settle_batch(
+    keeper: Keeper, chunk: Sequence[_Candidate], slots: list[Settlement | None], block: int
+) -> tuple[list[_Candidate], str | None]:
+    """Settle ``chunk`` in one ``settleBatch`` transaction, filling in its ``slots``.
+
+    The batch is first called (``eth_call``): a series that would fail is left out, booked
+    ``settled_by_other`` when it is settled already, else ``failed``; a lone survivor goes to its
+    vault's own ``settle``. After mining, each series is booked by the receipt: the batcher's
+    ``SettlementFailed`` names the ones that failed inside it (someone settled them first in
+    the block: ``settled_by_other``), the rest are ``settled``.
+
+    Returns:
+        The candidates to settle one a transaction instead (all of them when the batch does not
+        simulate as a whole; the lone survivor), and what the send left pending, if anything.
+    """
+    assert keeper.batcher is not None
+    batcher = keeper.w3.eth.contract(
+        address=Web3.to_checksum_address(keeper.batcher), abi=load_artifact("RebalanceBatcher").abi
+    )
+    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    call = _batch_call(batcher, chunk)
+    try:
+        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        logger.warning("settlement batch does not simulate (%s): one series a transaction", reason)
+        return list(chunk), None
+    keep: list[_Candidate] = []
+    for c, row in zip(chunk, answer, strict=True):
+        ok, why = bool(row[2]), bytes(row[3])
+        if ok:
+            keep.append(c)
+        elif why[:4] == _ALREADY_SETTLED:
+            slots[c.slot] = _by_other(
+                keeper, c.vault.address, c.series_id, c.hint, keeper.decoder.decode(why)
+            )
+        else:
+            reason = keeper.decoder.decode(why) if why else "no revert data"
+            slots[c.slot] = _failed(
+                keeper, c.vault.address, c.series_id, c.hint, f"simulation reverted: {reason}"
+            )
+    if len(keep) < 2:
+        return keep, None
+    vaults = list(dict.fromkeys(c.vault.address for c in keep))
+    try:
+        sent = _send(
+            keeper,
+            _batch_call(batcher, keep),
+            batcher.address,
+            vaults,
+            block,
+            f"settle {len(keep)} series",
+        )
+    except _RevertedError as exc:
+        outcome = exc.outcome
+        if outcome is None:
+            for c in keep:
+                slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
+            return [], None
+        try:
+            settled = [_is_settled(c.vault, c.series_id, outcome.block_number) for c in keep]
+        except Exception as read_exc:
+            if is_transient(read_exc) and keeper.sender is not None:
+                keeper.sender.give_back([outcome])  # booked whole by the next cycle
+            else:
+                book_fees_paid(keeper, outcome)
+            raise
+        book_fees_paid(keeper, outcome)
+        for c, done in zip(keep, settled, strict=True):
+            book = _by_other if done else _failed
+            slots[c.slot] = book(
+                keeper, c.vault.address, c.series_id, c.hint, str(exc), outcome.tx_hash
+            )
+        return [], None
+    except _PendingError as exc:
+        logger.info("settlement batch of %d series: %s", len(keep), exc)
+        for c in keep:
+            keeper.metrics.settlements.labels("waiting").inc()
+            slots[c.slot] = Settlement(
+                c.vault.address, c.series_id, c.hint, "waiting", str(exc), pending=True
+            )
+        return [], slots[keep[0].slot].blocks  # type: ignore[union-attr]
+    except _JournaledError as exc:
+        for c in keep:
+            slots[c.slot] = _failed(
+                keeper, c.vault.address, c.series_id, c.hint, str(exc), pending=True
+            )
+        return [], slots[keep[0].slot].blocks  # type: ignore[union-attr]
+    except ExecutionError as exc:
+        for c in keep:
+            slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
+        return [], None
+    if sent is None:
+        for c in keep:
+            logger.info(
+                "dry run: would settle series %d of %s at %d (batch)",
+                c.series_id,
+                c.vault.address,
+                c.hint,
+            )
+            keeper.metrics.settlements.labels("simulated").inc()
+            slots[c.slot] = Settlement(c.vault.address, c.series_id, c.hint, "simulated")
+        return [], None
+    failures = _batch_failures(keeper, sent)
+    for c in keep:
+        failure = failures.get((c.vault.address.lower(), c.series_id))
+        if failure is None:
+            keeper.metrics.settlements.labels("settled").inc()
+            logger.info(
+                "settled series %d of %s at round %d (batch %s)",
+                c.series_id,
+                c.vault.address,
+                c.hint,
+                sent.tx_hash,
+            )
+            slots[c.slot] = Settlement(
+                c.vault.address, c.series_id, c.hint, "settled", tx_hash=sent.tx_hash
+            )
+        elif failure[:4] == _ALREADY_SETTLED:
+            slots[c.slot] = _by_other(
+                keeper,
+                c.vault.address,
+                c.series_id,
+                c.hint,
+                keeper.decoder.decode(failure),
+                sent.tx_hash,
+            )
+        else:
+            reason = keeper.decoder.decode(failure) if failure else "no revert data"
+            slots[c.slot] = _failed(
+                keeper,
+                c.vault.address,
+                c.series_id,
+                c.hint,
+                f"failed inside batch {sent.tx_hash}: {reason}",
+                sent.tx_hash,
+            )
+    return [], None
+
+
+def _batch_call(batcher: Any, chunk: Sequence[_Candidate]) -> Any:
+    """``settleBatch(vaults, ids, hints)`` for ``chunk``."""
+    return batcher.functions.settleBatch(
+        [c.vault.address for c in chunk], [c.series_id for c in chunk], [c.hint for c in chunk]
+    )
+
+
+def _batch_failures(keeper: Keeper, outcome: SendOutcome) -> dict[tuple[str, int], bytes]:
+    """The series that failed inside a mined ``settleBatch``, with their revert data.
+
+    Keyed by (vault in lower case, series id), from the batcher's ``SettlementFailed`` events in
+    the receipt (read again when the outcome carries none).
+    """
+    receipt = outcome.receipt
+    if receipt is None:
+        receipt = read_with_retry(
+            lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash))
+        )
+    batcher = (keeper.batcher or "").lower()
+    failed: dict[tuple[str, int], bytes] = {}
+    for log in receipt.get("logs") or ():
+        topics: Sequence[Any] = log.get("topics") or ()
+        if len(topics) < 3 or bytes(topics[0]) != SETTLEMENT_FAILED_TOPIC:
+            continue
+        if str(log.get("address", "")).lower() != batcher:
+            continue
+        vault = "0x" + bytes(topics[1])[-20:].hex()
+        (reason,) = abi_decode(["bytes"], bytes(log.get("data") or b""))
+        failed[(vault, int.from_bytes(bytes(topics[2]), "big"))] = bytes(reason)
+    return failed
+
+
+def _hint(keeper: Keeper, vault: Any, feed: str, series_id: int, now: int) -> int | Settlement:
+    """The round hint to settle ``series_id`` with.
+
+    Or, when there is none, its settlement: ``waiting`` for a round, or ``failed``.
+    """
     try:
         expiry = int(vault.functions.series(series_id).call()[4])
         hint = expiry_round(keeper.w3, feed, expiry, now)
@@ -257,9 +506,14 @@ def _settle_one(
     if hint is None:
         keeper.metrics.settlements.labels("waiting").inc()
         return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
+    return hint
+
+
+def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: int) -> Settlement:
+    """Settle one series with its own transaction to its vault."""
     call = vault.functions.settle(series_id, hint)
     try:
-        sent = _send(keeper, call, vault.address, vault.address, block, f"settle {series_id}")
+        sent = _send(keeper, call, vault.address, [vault.address], block, f"settle {series_id}")
     except _RevertedError as exc:
         outcome = exc.outcome
         tx_hash = outcome.tx_hash if outcome is not None else None
@@ -301,7 +555,7 @@ def _settle_one(
 
 
 def _send(
-    keeper: Keeper, call: Any, to: str, vault: str, block: int, note: str
+    keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block: int, note: str
 ) -> SendOutcome | None:
     """Simulate ``call`` (``eth_estimateGas``), then send it through the journaled sender.
 
@@ -333,7 +587,7 @@ def _send(
     data = bytes.fromhex(call._encode_transaction_data()[2:])
     try:
         record = sender.submit_new(
-            [vault], block, to, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN, note=note
+            list(vaults), block, to, data, gas * _SETTLE_GAS_NUM // _SETTLE_GAS_DEN, note=note
         )
     except FeeCapError as exc:
         raise _PendingError(f"not sent, {exc}: the next cycle tries again") from exc
@@ -417,7 +671,7 @@ def book_resumed(
     data: bytes,
     vaults: Sequence[str],
     head: int | None = None,
-) -> str | None:
+) -> tuple[str, ...]:
     """Book a settlement or queue fill sent by an earlier cycle and finished by this one.
 
     Called by :func:`keeper.app.act.settle_in_flight` for a transaction that is not a
@@ -435,21 +689,26 @@ def book_resumed(
         head: The cycle's head block: a settlement that did not get mined is read there (see
             :func:`_is_settled`), else at ``latest``.
 
+    A ``settleBatch`` is booked series by series, as the in-cycle path books it: by its
+    receipt's ``SettlementFailed`` events when mined, else by reading each series again.
+
     Returns:
-        The vault whose series is now settled (by this transaction or by someone else): its
-        freed quote may serve its redemption queue, which this cycle's settle step fills
-        (``settle_expired(fill=...)``), as it does after a settlement of its own. Else None.
+        The vaults whose series are now settled (by this transaction or by someone else): their
+        freed quote may serve their redemption queues, which this cycle's settle step fills
+        (``settle_expired(fill=...)``), as it does after a settlement of its own. Else empty.
     """
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)
+    batch = _settle_batch_args(data)
+    if batch is not None:
+        return _book_resumed_batch(keeper, outcome, batch, mined, how, head)
     settle = _settle_args(data)
     if settle is not None:
         series_id, hint = settle
         if mined:
             book_fees_paid(keeper, outcome)
-            keeper.metrics.settlements.labels("settled").inc()
-            logger.info("settled series %d of %s at round %d (resumed)", series_id, to, hint)
-            return to
+            _settled(keeper, to, series_id, hint, "resumed")
+            return (to,)
         reason = f"transaction {outcome.tx_hash} ended {how}"
         vault = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(to), abi=load_artifact("OptionVault").abi
@@ -460,9 +719,9 @@ def book_resumed(
         book_fees_paid(keeper, outcome)
         if by_other:
             _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
-            return to
+            return (to,)
         _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
-        return None
+        return ()
     book_fees_paid(keeper, outcome)
     owner = vaults[0] if vaults else to
     if mined:
@@ -475,7 +734,70 @@ def book_resumed(
             f"transaction {outcome.tx_hash} to {to} for {owner} ended {how}",
             key=outcome.tx_hash,
         )
-    return None
+    return ()
+
+
+def _book_resumed_batch(
+    keeper: Keeper,
+    outcome: SendOutcome,
+    batch: Sequence[tuple[str, int, int]],
+    mined: bool,
+    how: str,
+    head: int | None,
+) -> tuple[str, ...]:
+    """:func:`book_resumed` for a ``settleBatch``: each of its series, by what became of it."""
+    books: list[tuple[Callable[..., Settlement], str, int, int, str]] = []
+    if mined:
+        # Read before anything is booked (a read that fails leaves the outcome whole).
+        failures = _batch_failures(keeper, outcome)
+        for vault, series_id, hint in batch:
+            failure = failures.get((vault.lower(), series_id))
+            if failure is None:
+                books.append((_settled, vault, series_id, hint, "resumed"))
+            elif failure[:4] == _ALREADY_SETTLED:
+                books.append((_by_other, vault, series_id, hint, keeper.decoder.decode(failure)))
+            else:
+                reason = keeper.decoder.decode(failure) if failure else "no revert data"
+                books.append(
+                    (_failed, vault, series_id, hint, f"failed inside the batch: {reason}")
+                )
+    else:
+        abi = load_artifact("OptionVault").abi
+        reason = f"transaction {outcome.tx_hash} ended {how}"
+        for vault, series_id, hint in batch:
+            contract = keeper.w3.eth.contract(address=Web3.to_checksum_address(vault), abi=abi)
+            done = _is_settled(contract, series_id, outcome.block_number or head)
+            books.append((_by_other if done else _failed, vault, series_id, hint, reason))
+    book_fees_paid(keeper, outcome)
+    freed: list[str] = []
+    for book, vault, series_id, hint, reason in books:
+        one = book(keeper, vault, series_id, hint, reason, outcome.tx_hash)
+        if one.outcome in _NOW_SETTLED and vault not in freed:
+            freed.append(vault)
+    return tuple(freed)
+
+
+def _settled(
+    keeper: Keeper, vault: str, series_id: int, hint: int, how: str, tx_hash: str | None = None
+) -> Settlement:
+    """The keeper's own transaction settled the series."""
+    keeper.metrics.settlements.labels("settled").inc()
+    logger.info("settled series %d of %s at round %d (%s)", series_id, vault, hint, how)
+    return Settlement(vault, series_id, hint, "settled", tx_hash=tx_hash)
+
+
+def _settle_batch_args(data: bytes) -> list[tuple[str, int, int]] | None:
+    """``(vault, series id, round hint)`` of each series of a ``settleBatch`` call's calldata.
+
+    ``None`` for any other call.
+    """
+    if bytes(data[:4]) != SETTLE_BATCH_SELECTOR:
+        return None
+    vaults, ids, hints = abi_decode(["address[]", "uint256[]", "uint80[]"], bytes(data[4:]))
+    return [
+        (Web3.to_checksum_address(v), int(i), int(h))
+        for v, i, h in zip(vaults, ids, hints, strict=True)
+    ]
 
 
 def _settle_args(data: bytes) -> tuple[int, int] | None:
@@ -495,6 +817,11 @@ def book_refused(
     ``settlement`` alert, a queue ``fill`` a ``redemption_queue`` alert. Returns False, booking
     nothing, for any other call (the caller books it as a batch).
     """
+    batch = _settle_batch_args(data)
+    if batch is not None:
+        for vault, series_id, hint in batch:
+            _failed(keeper, vault, series_id, hint, why, tx_hash)
+        return True
     settle = _settle_args(data)
     if settle is not None:
         _failed(keeper, to, *settle, why, tx_hash)
@@ -533,7 +860,7 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
         return None
     try:
         sent = _send(
-            keeper, queue.functions.fill(), queue.address, vault.address, block, "fill queue"
+            keeper, queue.functions.fill(), queue.address, [vault.address], block, "fill queue"
         )
     except _PendingError as exc:
         logger.info("redemption queue fill of %s: %s", vault.address, exc)

@@ -57,6 +57,8 @@ BATCHER_PER_VAULT_GAS = 30_000
 #: ``OptionVault.rebalance()`` and ``rebalanceTo(int256)``: a lone vault's call to the vault.
 REBALANCE_SELECTOR = bytes(keccak(text="rebalance()")[:4])
 REBALANCE_TO_SELECTOR = bytes(keccak(text="rebalanceTo(int256)")[:4])
+#: The batcher's ``settleBatch(address[] vaults, uint256[] ids, uint80[] roundIds)``.
+SETTLE_BATCH_SELECTOR = bytes(keccak(text="settleBatch(address[],uint256[],uint80[])")[:4])
 #: A pool's one swap short of its strictest leg's ``minOut``: the whole ``rebalanceBatch``
 #: reverts (the venue's check, or the batcher's on its own balance).
 POOL_SHORT_SELECTORS = frozenset(
@@ -526,17 +528,31 @@ def call_still_succeeds(
     longer need (or accept) a rebalance would be mined only to fail inside the batcher, and any
     other call that reverts now would be mined into a revert (wasted gas).
 
-    A batch must not revert and must rebalance every vault. Any other call -- a lone vault's own
+    A batch must not revert and must rebalance every vault. A ``settleBatch`` must still settle
+    one of its series at least (it never reverts because of one: a series somebody else settled
+    meanwhile fails alone inside it). Any other call -- a lone vault's own
     ``rebalance()``/``rebalanceTo`` (see :func:`simulate_direct`), a ``settle`` (a series
     somebody else settled meanwhile reverts), a queue's ``fill()`` -- must not revert.
 
     Returns:
-        ``False`` when the call reverts or any vault of a batch failed; ``True`` otherwise.
+        ``False`` when the call reverts, any vault of a batch failed, or no series of a
+        ``settleBatch`` would settle; ``True`` otherwise.
 
     Raises:
         ChainError: The node could not be reached (transient: the caller keeps the plan).
     """
     tx: dict[str, Any] = {"from": sender, "to": to, "data": HexBytes(data)}
+    if bytes(data[:4]) == SETTLE_BATCH_SELECTOR:
+        try:
+            raw = _call(w3, tx, decoder, attempts, "settleBatch")
+        except TxRevertedError as exc:
+            logger.info("pending settlement batch no longer simulates: %s", exc)
+            return False
+        rows = decode_answer(["(address,uint256,bool,bytes)[]"], raw, "batcher settleBatch")[0]
+        if not any(bool(row[2]) for row in rows):
+            logger.info("pending settlement batch would settle none of its series")
+            return False
+        return True
     if not bytes(data).startswith(codec.selector):
         what = (
             "rebalance"

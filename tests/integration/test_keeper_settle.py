@@ -52,6 +52,7 @@ def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_pat
     keeper = _keeper(stack, tmp_path)
     assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == at_expiry
 
+    start = stack.w3.eth.block_number
     run_cycle(keeper)
 
     for vault, sid, _ in series:
@@ -59,6 +60,14 @@ def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_pat
         assert s[6] is True, f"series {sid} of {vault.address} settled"  # type: ignore[attr-defined]
         assert s[7] == 0, "paid at the expiry round (2,900 < strike), not at 3,500"
     assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+    # Every series of every vault in one transaction, through the batcher's settleBatch.
+    assert len({v.address for v, _, _ in series}) > 1  # type: ignore[attr-defined]
+    txs = set()
+    for vault, _, _ in series:
+        for log in vault.events.SeriesSettled().get_logs(from_block=start + 1):  # type: ignore[attr-defined]
+            txs.add(log["transactionHash"])
+    [tx] = txs
+    assert stack.w3.eth.get_transaction(tx)["to"] == stack.batcher.address
     assert keeper.metrics.value("keeper_expired_unsettled") == 0
 
 

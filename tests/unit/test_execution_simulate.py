@@ -316,3 +316,43 @@ def test_a_journaled_settlement_or_fill_is_judged_by_its_simulation(
     ok = call_still_succeeds(w3, vault, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
     assert ok is not settled
     assert [bytes(c["data"]) for c in node.calls] == [data]
+
+
+class _SettleBatchNode:
+    """``eth_call`` of a ``settleBatch``: each series settles unless ``settled`` names it."""
+
+    def __init__(self, settled: set[int]) -> None:
+        self.settled = settled
+        self.calls: list[dict[str, Any]] = []
+
+    def call(self, tx: dict[str, Any]) -> bytes:
+        self.calls.append(tx)
+        vault = "0x" + "a1" * 20
+        already = keccak(text="OptionVaultAlreadySettled(uint256)")[:4]
+        rows = [
+            (vault, i, i not in self.settled, b"" if i not in self.settled else already)
+            for i in (3, 4)
+        ]
+        return abi_encode(["(address,uint256,bool,bytes)[]"], [rows])
+
+
+@pytest.mark.parametrize(("settled", "expected"), [(set(), True), ({3}, True), ({3, 4}, False)])
+def test_a_journaled_settlement_batch_is_judged_by_what_it_would_still_settle(
+    settled: set[int], expected: bool
+) -> None:
+    """A ``settleBatch`` never reverts because of a series (one settled meanwhile fails alone
+    inside it): it is worth rebroadcasting while one series at least would still settle, and
+    is cancelled when none would (mined, it would only pay gas)."""
+    from keeper.execution.decode import ErrorDecoder
+    from keeper.execution.simulate import SETTLE_BATCH_SELECTOR, call_still_succeeds
+
+    node = _SettleBatchNode(settled)
+    w3: Any = SimpleNamespace(eth=node, provider=None)
+    vault = "0x" + "a1" * 20
+    data = SETTLE_BATCH_SELECTOR + abi_encode(
+        ["address[]", "uint256[]", "uint80[]"], [[vault, vault], [3, 4], [7, 7]]
+    )
+    batcher = "0x" + "ba" * 20
+    ok = call_still_succeeds(w3, batcher, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
+    assert ok is expected
+    assert [bytes(c["data"]) for c in node.calls] == [data]

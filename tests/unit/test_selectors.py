@@ -35,6 +35,7 @@ SELECTORS = [
     (settle._ALREADY_SETTLED, "OptionVault", "error", "OptionVaultAlreadySettled"),
     (simulate.REBALANCE_SELECTOR, "OptionVault", "function", "rebalance"),
     (simulate.REBALANCE_TO_SELECTOR, "OptionVault", "function", "rebalanceTo"),
+    (simulate.SETTLE_BATCH_SELECTOR, "RebalanceBatcher", "function", "settleBatch"),
     (simulate.UNAUTHORIZED_SELECTOR, "OptionVault", "error", "AccessControlUnauthorizedAccount"),
     (blockers.REBALANCE_BLOCKER, "OptionVault", "function", "rebalanceBlocker"),
     (lens.LEAN_SELECTOR, "VaultLens", "function", "snapshotLean"),
@@ -58,6 +59,7 @@ def test_the_pool_short_selectors_are_the_compiled_errors() -> None:
 
 TOPICS = [
     (act.VAULT_FAILED_TOPIC, "RebalanceBatcher", "VaultRebalanceFailed"),
+    (settle.SETTLEMENT_FAILED_TOPIC, "RebalanceBatcher", "SettlementFailed"),
     (demo.REBALANCED_TOPIC, "OptionVault", "Rebalanced"),
 ]
 

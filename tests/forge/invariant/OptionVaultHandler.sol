@@ -8,6 +8,7 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV
 
 import {OptionVault} from "../../../contracts/OptionVault.sol";
 import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
+import {IRebalanceBatcher} from "../../../contracts/interfaces/IRebalanceBatcher.sol";
 import {MintableERC20} from "../../../contracts/devnet/MintableERC20.sol";
 import {RebalanceRules} from "../../../contracts/RebalanceRules.sol";
 import {MockVenue} from "../mocks/MockVenue.sol";
@@ -46,6 +47,8 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     bool public ghost_cachedFieldsMovedWithoutVersion;
     mapping(bytes32 => uint256) public calls;
     uint256[] internal _written; // every series id written
+    /// @dev Settles through `settleBatch` when set (the handler is its keeper).
+    IRebalanceBatcher public batcher;
 
     constructor(
         OptionVault vault_,
@@ -61,6 +64,11 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         venue = venue_;
         (buyer, _buyerKey) = makeAddrAndKey("inv-buyer");
         actors = [makeAddr("inv-a"), makeAddr("inv-b"), makeAddr("inv-c")];
+    }
+
+    /// @dev Set once, by the test's setUp (a later call, the fuzzer's, changes nothing).
+    function setBatcher(IRebalanceBatcher b) external {
+        if (address(batcher) == address(0)) batcher = b;
     }
 
     modifier tracked(bytes32 name) {
@@ -210,8 +218,49 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         if (open.length == 0) return;
         IOptionVault.Series memory s = open[idSeed % open.length];
         if (block.timestamp < s.expiry) return;
-        // The first round at or after expiry: the latest if none came since, else walk back.
-        uint80 id = uint80(feed.latestRound());
+        (uint80 id, uint256 payoff) = _expiryRound(s);
+        try vault.settle(s.id, id) returns (uint256 paid) {
+            calls["settleOk"] += 1;
+            if (paid != payoff / 100) ghost_settledOffExpiryPayoff = true;
+        } catch {}
+    }
+
+    /// @dev Every expired open series at once, through the batcher's `settleBatch` (the
+    ///      keeper's path when several expire together), each booked at its expiry payoff.
+    function settleBatch() external tracked("settleBatch") {
+        if (address(batcher) == address(0)) return;
+        IOptionVault.Series[] memory open = vault.openSeries();
+        uint256 n;
+        for (uint256 i; i < open.length; ++i) {
+            if (block.timestamp >= open[i].expiry) open[n++] = open[i];
+        }
+        if (n == 0) return;
+        address[] memory vs = new address[](n);
+        uint256[] memory ids = new uint256[](n);
+        uint80[] memory rounds = new uint80[](n);
+        uint256[] memory payoffs = new uint256[](n);
+        for (uint256 i; i < n; ++i) {
+            (vs[i], ids[i]) = (address(vault), open[i].id);
+            (rounds[i], payoffs[i]) = _expiryRound(open[i]);
+        }
+        IRebalanceBatcher.SettleOutcome[] memory o = batcher.settleBatch(vs, ids, rounds);
+        for (uint256 i; i < n; ++i) {
+            if (!o[i].ok) continue;
+            calls["settleOk"] += 1;
+            calls["settleBatchOk"] += 1;
+            if (vault.series(ids[i]).payoutPerContract != payoffs[i] / 100) {
+                ghost_settledOffExpiryPayoff = true;
+            }
+        }
+    }
+
+    /// @dev The first round at or after `s`'s expiry (one is added when none came since), and
+    ///      the series' payoff per contract at that round's price (8 decimals).
+    function _expiryRound(IOptionVault.Series memory s)
+        internal
+        returns (uint80 id, uint256 payoff)
+    {
+        id = uint80(feed.latestRound());
         (,,, uint256 at,) = feed.latestRoundData();
         if (at < s.expiry) {
             feed.updateAnswer(int256(_price()));
@@ -224,14 +273,10 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         }
         (, int256 answer,,,) = feed.getRoundData(id);
         uint256 price = uint256(answer);
-        uint256 payoff = s.optionType == IOptionVault.OptionType.Call
+        payoff = s.optionType == IOptionVault.OptionType.Call
             ? (price > s.strike ? price - s.strike : 0)
             : (s.strike > price ? s.strike - price : 0);
         if (payoff > s.cap) payoff = s.cap;
-        try vault.settle(s.id, id) returns (uint256 paid) {
-            calls["settleOk"] += 1;
-            if (paid != payoff / 100) ghost_settledOffExpiryPayoff = true;
-        } catch {}
     }
 
     function redeemClaims(uint256 idSeed, uint256 frac) external tracked("redeemClaims") {

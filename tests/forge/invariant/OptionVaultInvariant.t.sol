@@ -5,6 +5,7 @@ import {console2} from "forge-std/Test.sol";
 import {VaultTestBase} from "../fixtures/VaultTestBase.sol";
 import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
 import {OptionVaultHandler} from "./OptionVaultHandler.sol";
+import {RebalanceBatcher} from "../../../contracts/RebalanceBatcher.sol";
 
 /// @notice Stateful invariants of one vault under random deposits, withdrawals, writes,
 ///         settlements, claim redemptions, price moves, donations, rebalances and warps.
@@ -14,6 +15,11 @@ contract OptionVaultInvariantTest is VaultTestBase {
     function setUp() public override {
         super.setUp();
         handler = new OptionVaultHandler(vault, usdc, weth, feed, venue);
+        // Settlements also go through the batcher's `settleBatch`, as the keeper sends them.
+        RebalanceBatcher batcher = new RebalanceBatcher(admin, 50, 2_000_000);
+        vm.prank(admin);
+        batcher.setKeeper(address(handler), true);
+        handler.setBatcher(batcher);
         vm.startPrank(admin);
         vault.grantRole(vault.DESK_ROLE(), address(handler));
         vault.grantRole(vault.KEEPER_ROLE(), address(handler));
@@ -115,6 +121,11 @@ contract OptionVaultInvariantTest is VaultTestBase {
         console2.log("withdraw", handler.calls("withdraw"));
         console2.log("write", handler.calls("write"));
         console2.log("settle / ok", handler.calls("settle"), handler.calls("settleOk"));
+        console2.log(
+            "settleBatch / series settled",
+            handler.calls("settleBatch"),
+            handler.calls("settleBatchOk")
+        );
         console2.log(
             "redeemClaims / paid", handler.calls("redeemClaims"), handler.calls("redeemPaid")
         );
