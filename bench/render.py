@@ -475,6 +475,40 @@ def _reaction_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
+def _settle_section(results: dict[str, Any]) -> list[str]:
+    r = results.get("settle")
+    if not r:
+        return []
+    out = [
+        "## 6. Settling a common expiry",
+        "",
+        f"N vaults whose one series each expired together, on anvil with "
+        f"{r.get('block_time_s', 1)}-second blocks; the keeper's settle step "
+        "(`settle_expired`, a real journaled sender) settles them before its hedge, and sends "
+        "nothing behind a settlement without its receipt. **One a transaction** is the same "
+        "keeper without a batcher (each series to its vault's own `settle`, as before "
+        f"`settleBatch`); **batched** sends `RebalanceBatcher.settleBatch`, up to "
+        f"{r.get('batch_max', '?')} series a transaction. Blocks: from the block the step "
+        "started at to its last receipt's, the blocks every hedge waits. Cost: gas × "
+        f"{r.get('l2_base_fee_wei', 0) / 1e9:g} gwei + the L1 fee (the devnet's OP fee oracle).",
+        "",
+        "| series | blocks (one a tx / batched) | transactions | gas per series | cost (wei) "
+        "| batched vs one a tx: blocks / cost |",
+        "|---:|---|---|---|---|---|",
+    ]
+    for row in r["rows"]:
+        one, bat = row["single"], row["batch"]
+        out.append(
+            f"| {row['series']} | {one['blocks']} / {bat['blocks']} "
+            f"| {one['transactions']} / {bat['transactions']} "
+            f"| {fmt_int(one['gas_per_series'])} / {fmt_int(bat['gas_per_series'])} "
+            f"| {fmt_int(one['cost_wei'])} / {fmt_int(bat['cost_wei'])} "
+            f"| {fmt_pct(row['blocks_ratio'])} / {fmt_pct(row['cost_ratio'])} |"
+        )
+    out.append("")
+    return out
+
+
 def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
     missed = {v.key for v in verdicts if v.met is False}
     if not missed:
@@ -629,6 +663,7 @@ def render(results: dict[str, Any], source: str = "bench/results/latest.json") -
         _greeks_section,
         _backtest_section,
         _reaction_section,
+        _settle_section,
     ):
         out += section(results)
     out += _bounds(results, verdicts)

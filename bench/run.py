@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the repository root
 from bench.common import REPO, machine_info, profile_call, progress, setup_logging, summary
 from bench.render import judge, render
 
-SECTIONS = ("cycle", "batch", "greeks", "backtest", "reaction")
+SECTIONS = ("cycle", "batch", "greeks", "backtest", "reaction", "settle")
 
 FULL: dict[str, Any] = {
     "sizes": [10, 100, 1000, 10_000],
@@ -39,6 +39,7 @@ FULL: dict[str, Any] = {
     "singles": 5,
     "backtest": (10_000, 1_000, 3),
     "reaction_trials": 20,
+    "settle_sizes": [2, 5, 20, 50],
 }
 QUICK: dict[str, Any] = {
     "sizes": [10, 100],
@@ -48,6 +49,7 @@ QUICK: dict[str, Any] = {
     "singles": 2,
     "backtest": (1_000, 1_000, 1),
     "reaction_trials": 3,
+    "settle_sizes": [2, 5],
 }
 BACKTEST_POLICY = "costaware:risk_aversion=0.0001"
 
@@ -140,6 +142,10 @@ def run(
         from bench.reaction import bench_reaction
 
         results["reaction_blocks"] = bench_reaction(plan["reaction_trials"])
+    if "settle" in sections:
+        from bench.settling import bench_settling
+
+        results["settle"] = bench_settling(plan["settle_sizes"])
     if "cycle" in sections:
         from bench.cycle import bench_cycle, extrapolate_naive
 

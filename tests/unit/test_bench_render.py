@@ -388,3 +388,28 @@ def test_render_dates_each_cycle_profile_by_the_run_that_measured_its_size() -> 
     del results["meta"]["section_runs"]
     first = results["meta"]["machine"]["date_utc"]
     assert f"### our cycle at N=10000 (measured {first})" in render(results)
+
+
+def test_render_sets_batched_settlements_beside_one_a_transaction() -> None:
+    side = {"transactions": 20, "blocks": 20, "gas_per_series": 84_186, "cost_wei": 20_000}
+    batched = {"transactions": 1, "blocks": 1, "gas_per_series": 55_000, "cost_wei": 12_000}
+    results = _results()
+    results["settle"] = {
+        "rows": [
+            {
+                "series": 20,
+                "single": side,
+                "batch": batched,
+                "blocks_ratio": 0.05,
+                "cost_ratio": 0.6,
+            }
+        ],
+        "block_time_s": 1,
+        "l2_base_fee_wei": 10**7,
+        "batch_max": 20,
+    }
+    text = render(results)
+    assert "## 6. Settling a common expiry" in text
+    assert "up to 20 series a transaction" in text
+    assert "| 20 | 20 / 1 | 20 / 1 | 84,186 / 55,000 | 20,000 / 12,000 | 5% / 60% |" in text
+    assert "## 6." not in render(_results())  # an old file without the section
