@@ -211,12 +211,19 @@ def settle_expired(
     slots: list[Settlement | None] = []  # one a series, in order; None until its send ends
     candidates: list[_Candidate] = []
     touched: list[str] = []  # the vaults with expired series, in order
+    # Each (feed, expiry)'s round hint, searched once: a common expiry across many vaults of one
+    # feed is one search, not one a series.
+    hints: dict[tuple[str, int], int | None] = {}
     abi = load_artifact("OptionVault").abi
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
         try:
-            ids = [s[0] for s in vault.functions.openSeries().call() if not s[6] and s[4] <= now]
-            feed = str(vault.functions.oracle().call()) if ids and blocked is None else ""
+            expired = [
+                (int(s[0]), int(s[4]))
+                for s in vault.functions.openSeries().call()
+                if not s[6] and s[4] <= now
+            ]
+            feed = str(vault.functions.oracle().call()) if expired and blocked is None else ""
         except Exception as exc:
             if is_transient(exc):
                 raise  # the node, not the vault: the cycle fails as transient
@@ -226,14 +233,14 @@ def settle_expired(
                 key=vault.address,
             )
             continue
-        if ids:
+        if expired:
             touched.append(vault.address)
-        for series_id in ids:
+        for series_id, expiry in expired:
             if blocked is not None:
                 keeper.metrics.settlements.labels("waiting").inc()
                 slots.append(Settlement(vault.address, series_id, None, "waiting", blocked))
                 continue
-            found = _hint(keeper, vault, feed, series_id, now)
+            found = _hint(keeper, vault, feed, series_id, expiry, now, hints)
             if isinstance(found, Settlement):
                 slots.append(found)
                 continue
@@ -487,14 +494,25 @@ def _batch_failures(keeper: Keeper, outcome: SendOutcome) -> dict[tuple[str, int
     return failed
 
 
-def _hint(keeper: Keeper, vault: Any, feed: str, series_id: int, now: int) -> int | Settlement:
-    """The round hint to settle ``series_id`` with.
+def _hint(
+    keeper: Keeper,
+    vault: Any,
+    feed: str,
+    series_id: int,
+    expiry: int,
+    now: int,
+    hints: dict[tuple[str, int], int | None],
+) -> int | Settlement:
+    """The round hint to settle ``series_id`` (expiring at ``expiry``) with.
 
-    Or, when there is none, its settlement: ``waiting`` for a round, or ``failed``.
+    Or, when there is none, its settlement: ``waiting`` for a round, or ``failed``. ``hints``
+    keeps each (feed, expiry)'s answer for the rest of the step.
     """
+    key = (feed.lower(), expiry)
     try:
-        expiry = int(vault.functions.series(series_id).call()[4])
-        hint = expiry_round(keeper.w3, feed, expiry, now)
+        if key not in hints:
+            hints[key] = expiry_round(keeper.w3, feed, expiry, now)
+        hint = hints[key]
     except Exception as exc:
         # A vault's own fault (a feed that reverts or has no code) fails its settlement only;
         # the cycle goes on to the other vaults and the hedge. An unreachable node fails it.

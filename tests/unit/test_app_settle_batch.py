@@ -30,6 +30,7 @@ from keeper.execution.simulate import SETTLE_BATCH_SELECTOR
 from keeper.units import Wei
 from tests.unit.test_app_settle import (
     ALREADY_SETTLED,
+    FEED,
     HINT,
     NOW,
     SETTLE,
@@ -356,3 +357,22 @@ def test_a_batch_the_node_refused_for_good_fails_each_of_its_series(
     assert len(messages) == 2
     assert "series 3: refused" in messages[0]
     assert "series 5: refused" in messages[1]
+
+
+def test_a_common_expiry_on_one_feed_is_searched_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The round hint of (feed, expiry) is the same for every series: one halving search over
+    the feed's rounds a step, not one a series (and no re-read of each series' expiry)."""
+    vaults, sender = two_vaults(), BatchSender()
+    k, _ = batch_keeper(monkeypatch, vaults, sender)
+    searched: list[tuple[str, int]] = []
+
+    def expiry_round(w3: Any, feed: str, expiry: int, now: int) -> int:
+        searched.append((feed, expiry))
+        return HINT
+
+    monkeypatch.setattr("keeper.app.settle.expiry_round", expiry_round)
+    vaults[1].rows[7] = [7, 0, 3000 * 10**8, 0, NOW - 60, 10**18, False, 0]  # a later expiry
+    settle_expired(k, [VAULT, OTHER], 100, NOW)
+    assert sorted(searched) == [(FEED, NOW - 3600), (FEED, NOW - 60)]
+    assert outcomes(k) == {"settled": 4}
+    assert vaults[0].reads == []  # every expiry came with the open series
