@@ -112,8 +112,9 @@ SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
 FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
 #: topic0 of the batcher's ``SettlementFailed(address indexed vault, uint256 indexed id, bytes)``.
 SETTLEMENT_FAILED_TOPIC = bytes(keccak(text="SettlementFailed(address,uint256,bytes)"))
-#: Series a ``settleBatch`` transaction: ~60k gas each with a vault's book of four series, well
-#: under a block, and at most the batcher's ``maxBatch`` on any deployment of this repository.
+#: Series a ``settleBatch`` transaction: ~52k gas each in a batch (docs/benchmarks.md, section
+#: 6), well under a block, and at most the batcher's ``maxBatch`` on any deployment of this
+#: repository.
 SETTLE_BATCH_MAX = 20
 #: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
 _SETTLED = 6
