@@ -27,14 +27,14 @@ import math
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from eth_abi.abi import decode as abi_decode
 from eth_utils.crypto import keccak
 from prometheus_client import Gauge
 
 from keeper.app.fees import Paid, book_fees_paid
 from keeper.app.settle import book_refused, book_resumed
+from keeper.chain.answers import failed_events
 from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
 from keeper.execution.journal import PENDING
@@ -407,17 +407,10 @@ def failed_in_batch(keeper: Keeper, outcome: SendOutcome, vaults: Sequence[str])
     if receipt is None or outcome.status != "mined" or outcome.cancelled or not keeper.batcher:
         return {}
     named = {v.lower(): v for v in vaults}
-    batcher = keeper.batcher.lower()
     failed: dict[str, str] = {}
-    for log in receipt.get("logs") or ():
-        topics: Sequence[Any] = log.get("topics") or ()
-        if len(topics) < 2 or bytes(topics[0]) != VAULT_FAILED_TOPIC:
-            continue
-        if str(log.get("address", "")).lower() != batcher:
-            continue
+    for topics, reason in failed_events(receipt, keeper.batcher, VAULT_FAILED_TOPIC, 1):
         address = "0x" + bytes(topics[1])[-20:].hex()
-        (reason,) = abi_decode(["bytes"], bytes(log.get("data") or b""))
-        why = keeper.decoder.decode(bytes(reason)) if reason else "no revert data"
+        why = keeper.decoder.decode(reason) if reason else "no revert data"
         failed[named.get(address, address)] = why
     return failed
 

@@ -78,6 +78,7 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from keeper.app.fees import book_fees_paid
+from keeper.chain.answers import failed_events
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.chain.rounds import expiry_round
@@ -481,17 +482,10 @@ def _batch_failures(keeper: Keeper, outcome: SendOutcome) -> dict[tuple[str, int
         receipt = read_with_retry(
             lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash))
         )
-    batcher = (keeper.batcher or "").lower()
     failed: dict[tuple[str, int], bytes] = {}
-    for log in receipt.get("logs") or ():
-        topics: Sequence[Any] = log.get("topics") or ()
-        if len(topics) < 3 or bytes(topics[0]) != SETTLEMENT_FAILED_TOPIC:
-            continue
-        if str(log.get("address", "")).lower() != batcher:
-            continue
+    for topics, reason in failed_events(receipt, keeper.batcher or "", SETTLEMENT_FAILED_TOPIC, 2):
         vault = "0x" + bytes(topics[1])[-20:].hex()
-        (reason,) = abi_decode(["bytes"], bytes(log.get("data") or b""))
-        failed[(vault, int.from_bytes(bytes(topics[2]), "big"))] = bytes(reason)
+        failed[(vault, int.from_bytes(bytes(topics[2]), "big"))] = reason
     return failed
 
 
