@@ -67,7 +67,7 @@ behind it (:attr:`SettleStep.pending`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -353,17 +353,11 @@ def _settle_batch(
         return list(chunk), None
     keep: list[_Candidate] = []
     for c, row in zip(chunk, answer, strict=True):
-        ok, why = bool(row[2]), bytes(row[3])
-        if ok:
+        if bool(row[2]):
             keep.append(c)
-        elif why[:4] == _ALREADY_SETTLED:
-            slots[c.slot] = _by_other(
-                keeper, c.vault.address, c.series_id, c.hint, keeper.decoder.decode(why)
-            )
         else:
-            reason = keeper.decoder.decode(why) if why else "no revert data"
-            slots[c.slot] = _failed(
-                keeper, c.vault.address, c.series_id, c.hint, f"simulation reverted: {reason}"
+            slots[c.slot] = _book_failure(
+                keeper, c.vault.address, c.series_id, c.hint, bytes(row[3]), "simulation reverted"
             )
     if len(keep) < 2:
         return keep, None
@@ -400,18 +394,22 @@ def _settle_batch(
         return [], None
     except _PendingError as exc:
         logger.info("settlement batch of %d series: %s", len(keep), exc)
+        held = []
         for c in keep:
             keeper.metrics.settlements.labels("waiting").inc()
-            slots[c.slot] = Settlement(
-                c.vault.address, c.series_id, c.hint, "waiting", str(exc), pending=True
+            held.append(
+                Settlement(c.vault.address, c.series_id, c.hint, "waiting", str(exc), pending=True)
             )
-        return [], slots[keep[0].slot].blocks  # type: ignore[union-attr]
+            slots[c.slot] = held[-1]
+        return [], held[0].blocks
     except _JournaledError as exc:
+        held = []
         for c in keep:
-            slots[c.slot] = _failed(
-                keeper, c.vault.address, c.series_id, c.hint, str(exc), pending=True
+            held.append(
+                _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc), pending=True)
             )
-        return [], slots[keep[0].slot].blocks  # type: ignore[union-attr]
+            slots[c.slot] = held[-1]
+        return [], held[0].blocks
     except ExecutionError as exc:
         for c in keep:
             slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
@@ -430,38 +428,51 @@ def _settle_batch(
     failures = _batch_failures(keeper, sent)
     for c in keep:
         failure = failures.get((c.vault.address.lower(), c.series_id))
-        if failure is None:
-            keeper.metrics.settlements.labels("settled").inc()
-            logger.info(
-                "settled series %d of %s at round %d (batch %s)",
-                c.series_id,
-                c.vault.address,
-                c.hint,
-                sent.tx_hash,
-            )
-            slots[c.slot] = Settlement(
-                c.vault.address, c.series_id, c.hint, "settled", tx_hash=sent.tx_hash
-            )
-        elif failure[:4] == _ALREADY_SETTLED:
-            slots[c.slot] = _by_other(
-                keeper,
-                c.vault.address,
-                c.series_id,
-                c.hint,
-                keeper.decoder.decode(failure),
-                sent.tx_hash,
-            )
-        else:
-            reason = keeper.decoder.decode(failure) if failure else "no revert data"
-            slots[c.slot] = _failed(
-                keeper,
-                c.vault.address,
-                c.series_id,
-                c.hint,
-                f"failed inside batch {sent.tx_hash}: {reason}",
-                sent.tx_hash,
-            )
+        slots[c.slot] = _book_mined(
+            keeper, c.vault.address, c.series_id, c.hint, failure, sent.tx_hash, "batch"
+        )
     return [], None
+
+
+def _book_mined(
+    keeper: Keeper,
+    vault: str,
+    series_id: int,
+    hint: int,
+    failure: bytes | None,
+    tx_hash: str,
+    how: str,
+) -> Settlement:
+    """Book one series of a mined ``settleBatch``.
+
+    ``failure`` is its ``SettlementFailed`` reason, ``None`` when it settled.
+    """
+    if failure is None:
+        return _settled(keeper, vault, series_id, hint, f"{how} {tx_hash}", tx_hash)
+    return _book_failure(
+        keeper, vault, series_id, hint, failure, f"failed inside batch {tx_hash}", tx_hash
+    )
+
+
+def _book_failure(
+    keeper: Keeper,
+    vault: str,
+    series_id: int,
+    hint: int,
+    failure: bytes,
+    what: str,
+    tx_hash: str | None = None,
+) -> Settlement:
+    """Book a series a ``settleBatch`` did not settle, by its revert data.
+
+    ``settled_by_other`` when the vault refused it as settled already, else ``failed``
+    (``what``: where it failed).
+    """
+    if failure[:4] == _ALREADY_SETTLED:
+        why = keeper.decoder.decode(failure)
+        return _by_other(keeper, vault, series_id, hint, why, tx_hash)
+    reason = keeper.decoder.decode(failure) if failure else "no revert data"
+    return _failed(keeper, vault, series_id, hint, f"{what}: {reason}", tx_hash)
 
 
 def _batch_call(batcher: Any, chunk: Sequence[_Candidate]) -> Any:
@@ -758,36 +769,36 @@ def _book_resumed_batch(
     how: str,
     head: int | None,
 ) -> tuple[str, ...]:
-    """:func:`book_resumed` for a ``settleBatch``: each of its series, by what became of it."""
-    books: list[tuple[Callable[..., Settlement], str, int, int, str]] = []
+    """:func:`book_resumed` for a ``settleBatch``: each of its series, by what became of it.
+
+    Everything is read before anything is booked: a read that fails leaves the outcome unbooked
+    whole, for the next cycle.
+    """
     if mined:
-        # Read before anything is booked (a read that fails leaves the outcome whole).
         failures = _batch_failures(keeper, outcome)
-        for vault, series_id, hint in batch:
-            failure = failures.get((vault.lower(), series_id))
-            if failure is None:
-                books.append((_settled, vault, series_id, hint, "resumed"))
-            elif failure[:4] == _ALREADY_SETTLED:
-                books.append((_by_other, vault, series_id, hint, keeper.decoder.decode(failure)))
-            else:
-                reason = keeper.decoder.decode(failure) if failure else "no revert data"
-                books.append(
-                    (_failed, vault, series_id, hint, f"failed inside the batch: {reason}")
-                )
+        book_fees_paid(keeper, outcome)
+        done = [
+            _book_mined(
+                keeper, v, sid, hint, failures.get((v.lower(), sid)), outcome.tx_hash, "resumed"
+            )
+            for v, sid, hint in batch
+        ]
     else:
         abi = load_artifact("OptionVault").abi
+        at = outcome.block_number or head
+        settled = [
+            _is_settled(
+                keeper.w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi), sid, at
+            )
+            for v, sid, _ in batch
+        ]
+        book_fees_paid(keeper, outcome)
         reason = f"transaction {outcome.tx_hash} ended {how}"
-        for vault, series_id, hint in batch:
-            contract = keeper.w3.eth.contract(address=Web3.to_checksum_address(vault), abi=abi)
-            done = _is_settled(contract, series_id, outcome.block_number or head)
-            books.append((_by_other if done else _failed, vault, series_id, hint, reason))
-    book_fees_paid(keeper, outcome)
-    freed: list[str] = []
-    for book, vault, series_id, hint, reason in books:
-        one = book(keeper, vault, series_id, hint, reason, outcome.tx_hash)
-        if one.outcome in _NOW_SETTLED and vault not in freed:
-            freed.append(vault)
-    return tuple(freed)
+        done = [
+            (_by_other if was else _failed)(keeper, v, sid, hint, reason, outcome.tx_hash)
+            for (v, sid, hint), was in zip(batch, settled, strict=True)
+        ]
+    return tuple(dict.fromkeys(d.vault for d in done if d.outcome in _NOW_SETTLED))
 
 
 def _settled(
