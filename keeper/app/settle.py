@@ -342,23 +342,9 @@ def _settle_batch(
     batcher = keeper.w3.eth.contract(
         address=Web3.to_checksum_address(keeper.batcher), abi=load_artifact("RebalanceBatcher").abi
     )
-    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
-    call = _batch_call(batcher, chunk)
-    try:
-        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
-    except ContractLogicError as exc:
-        data = revert_data(exc)
-        reason = keeper.decoder.decode(data) if data else str(exc)
-        logger.warning("settlement batch does not simulate (%s): one series a transaction", reason)
+    keep = _simulate_batch(keeper, batcher, chunk, slots)
+    if keep is None:
         return list(chunk), None
-    keep: list[_Candidate] = []
-    for c, row in zip(chunk, answer, strict=True):
-        if bool(row[2]):
-            keep.append(c)
-        else:
-            slots[c.slot] = _book_failure(
-                keeper, c.vault.address, c.series_id, c.hint, bytes(row[3]), "simulation reverted"
-            )
     if len(keep) < 2:
         return keep, None
     vaults = list(dict.fromkeys(c.vault.address for c in keep))
@@ -372,25 +358,7 @@ def _settle_batch(
             f"settle {len(keep)} series",
         )
     except _RevertedError as exc:
-        outcome = exc.outcome
-        if outcome is None:
-            for c in keep:
-                slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
-            return [], None
-        try:
-            settled = [_is_settled(c.vault, c.series_id, outcome.block_number) for c in keep]
-        except Exception as read_exc:
-            if is_transient(read_exc) and keeper.sender is not None:
-                keeper.sender.give_back([outcome])  # booked whole by the next cycle
-            else:
-                book_fees_paid(keeper, outcome)
-            raise
-        book_fees_paid(keeper, outcome)
-        for c, done in zip(keep, settled, strict=True):
-            book = _by_other if done else _failed
-            slots[c.slot] = book(
-                keeper, c.vault.address, c.series_id, c.hint, str(exc), outcome.tx_hash
-            )
+        _book_reverted_batch(keeper, keep, slots, exc)
         return [], None
     except _PendingError as exc:
         logger.info("settlement batch of %d series: %s", len(keep), exc)
@@ -432,6 +400,66 @@ def _settle_batch(
             keeper, c.vault.address, c.series_id, c.hint, failure, sent.tx_hash, "batch"
         )
     return [], None
+
+
+def _simulate_batch(
+    keeper: Keeper, batcher: Any, chunk: Sequence[_Candidate], slots: list[Settlement | None]
+) -> list[_Candidate] | None:
+    """Call ``settleBatch`` for ``chunk``: the series that would settle.
+
+    The others are booked in their ``slots`` (:func:`_book_failure`). ``None`` when the call
+    reverts as a whole (a batcher without ``settleBatch``, a caller without its keeper role).
+    """
+    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    call = _batch_call(batcher, chunk)
+    try:
+        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        logger.warning("settlement batch does not simulate (%s): one series a transaction", reason)
+        return None
+    keep: list[_Candidate] = []
+    for c, row in zip(chunk, answer, strict=True):
+        if bool(row[2]):
+            keep.append(c)
+        else:
+            slots[c.slot] = _book_failure(
+                keeper, c.vault.address, c.series_id, c.hint, bytes(row[3]), "simulation reverted"
+            )
+    return keep
+
+
+def _book_reverted_batch(
+    keeper: Keeper,
+    keep: Sequence[_Candidate],
+    slots: list[Settlement | None],
+    exc: _RevertedError,
+) -> None:
+    """Book a ``settleBatch`` refused in its gas estimate, or reverted at mining.
+
+    After a revert at mining each series is read again: settled by someone else, or failed. A
+    read that fails gives the outcome back to the sender whole, for the next cycle, and raises.
+    """
+    outcome = exc.outcome
+    if outcome is None:
+        for c in keep:
+            slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
+        return
+    try:
+        settled = [_is_settled(c.vault, c.series_id, outcome.block_number) for c in keep]
+    except Exception as read_exc:
+        if is_transient(read_exc) and keeper.sender is not None:
+            keeper.sender.give_back([outcome])  # booked whole by the next cycle
+        else:
+            book_fees_paid(keeper, outcome)
+        raise
+    book_fees_paid(keeper, outcome)
+    for c, done in zip(keep, settled, strict=True):
+        book = _by_other if done else _failed
+        slots[c.slot] = book(
+            keeper, c.vault.address, c.series_id, c.hint, str(exc), outcome.tx_hash
+        )
 
 
 def _book_mined(

@@ -118,6 +118,8 @@ class BatchSender(SettleSender):
 
     vaults: dict[str, FakeVault] = field(default_factory=dict)
     with_receipt: bool = True
+    #: The whole batch reverts at mining (it settles nothing).
+    batch_reverts: bool = False
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         _to, data = self.sent[nonce]
@@ -125,6 +127,10 @@ class BatchSender(SettleSender):
             return super().wait(nonce, timeout_s)
         if self.on_mine is not None:
             self.on_mine()
+        if self.batch_reverts:
+            tx_hash = f"0x{nonce + 1:064x}"
+            self.journal.mark(tx_hash, TxStatus.REVERTED)
+            return SendOutcome(nonce, tx_hash, TxStatus.REVERTED, 101, 90_000, Wei(7), 0)
         logs = []
         for vault, sid in entries_of(data):
             v = self.vaults[vault]
@@ -376,3 +382,29 @@ def test_a_common_expiry_on_one_feed_is_searched_once(monkeypatch: pytest.Monkey
     assert sorted(searched) == [(FEED, NOW - 3600), (FEED, NOW - 60)]
     assert outcomes(k) == {"settled": 4}
     assert vaults[0].reads == []  # every expiry came with the open series
+
+
+def test_a_batch_reverted_at_mining_reads_each_series_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole ``settleBatch`` reverted (it settled nothing): each series is read again at
+    the mined block, one the market settled meanwhile is ``settled_by_other``, the others are
+    ``failed`` and alerted; the fees are booked once."""
+    vaults = two_vaults()
+    sender = BatchSender(batch_reverts=True)
+
+    def market_settles_5() -> None:
+        vaults[1].rows[5][6] = True
+
+    sender.on_mine = market_settles_5
+    k, _ = batch_keeper(monkeypatch, vaults, sender)
+    step = settle_expired(k, [VAULT, OTHER], 100, NOW)
+    assert {s.series_id: s.outcome for s in step.settlements} == {
+        3: "failed",
+        4: "failed",
+        5: "settled_by_other",
+    }
+    assert vaults[0].reads == [101, 101]
+    assert vaults[1].reads == [101]
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement", "settlement"]
+    assert k.metrics.value("keeper_gas_spent_wei_total") == 90_000 * 7
