@@ -120,6 +120,8 @@ class BatchSender(SettleSender):
     with_receipt: bool = True
     #: The whole batch reverts at mining (it settles nothing).
     batch_reverts: bool = False
+    #: (vault, series) someone else settles in the batch's block, ahead of it.
+    beaten: tuple[str, int] | None = None
 
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         _to, data = self.sent[nonce]
@@ -127,6 +129,9 @@ class BatchSender(SettleSender):
             return super().wait(nonce, timeout_s)
         if self.on_mine is not None:
             self.on_mine()
+        if self.beaten is not None:
+            vault, sid = self.beaten
+            self.vaults[vault.lower()].rows[sid][6] = True
         if self.batch_reverts:
             tx_hash = f"0x{nonce + 1:064x}"
             self.journal.mark(tx_hash, TxStatus.REVERTED)
@@ -235,12 +240,7 @@ def test_a_series_beaten_inside_the_mined_batch_is_booked_by_its_receipt(
     named that series in ``SettlementFailed`` (read from the node when the outcome carries no
     receipt), and the keeper books it ``settled_by_other``, the others ``settled``."""
     vaults = two_vaults()
-    sender = BatchSender(with_receipt=with_receipt)
-
-    def market_settles_5() -> None:
-        vaults[1].rows[5][6] = True
-
-    sender.on_mine = market_settles_5
+    sender = BatchSender(with_receipt=with_receipt, beaten=(OTHER, 5))
     k, _ = batch_keeper(monkeypatch, vaults, sender)
     eth: Any = k.w3.eth
     receipts: list[str] = []
@@ -391,12 +391,7 @@ def test_a_batch_reverted_at_mining_reads_each_series_again(
     the mined block, one the market settled meanwhile is ``settled_by_other``, the others are
     ``failed`` and alerted; the fees are booked once."""
     vaults = two_vaults()
-    sender = BatchSender(batch_reverts=True)
-
-    def market_settles_5() -> None:
-        vaults[1].rows[5][6] = True
-
-    sender.on_mine = market_settles_5
+    sender = BatchSender(batch_reverts=True, beaten=(OTHER, 5))
     k, _ = batch_keeper(monkeypatch, vaults, sender)
     step = settle_expired(k, [VAULT, OTHER], 100, NOW)
     assert {s.series_id: s.outcome for s in step.settlements} == {
