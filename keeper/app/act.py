@@ -274,6 +274,7 @@ def act(
     if keeper.sender is not None and blocked is not None:
         return Acted(waiting=blocked)
     posts = {d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act}
+    benefit = {d.vault: d.benefit_usd for d in the_plan.decisions if d.act}
     sim = _simulate_direct(keeper, the_plan.batch, posts, sim_from)
     if sim is None:
         sim = simulate_batch(
@@ -286,6 +287,12 @@ def act(
             posts=posts,
             slippage_bps=slippage_bps,
             headroom_bps=keeper.config.gas_headroom_bps,
+            benefit=benefit,
+        )
+    for vault, reason in sim.deferred.items():
+        # Left for the next batch (the batcher's maxBatch, the block's gas): no disagreement.
+        log_decision(
+            decisions_log, "deferred", block=block, vault=vault, outcome="deferred", reason=reason
         )
     if sim.dropped:
         # The off-chain view was wrong about these: read every vault in full next cycle, in

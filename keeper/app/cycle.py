@@ -149,6 +149,8 @@ class CycleResult:
     skipped: dict[str, str]
     planned: tuple[str, ...]
     simulated: tuple[str, ...]
+    #: Planned vaults the simulation left out, with why: one that would fail, or one deferred to
+    #: a later batch (its reason starts ``deferred:``; the batcher's ``maxBatch``, the block gas).
     dropped: dict[str, str]
     tx_hash: str | None
     tx_status: str | None
@@ -194,7 +196,7 @@ class CycleResult:
             skipped=seen.skipped,
             planned=the_plan.batch,
             simulated=sim.vaults if sim else (),
-            dropped=dict(sim.dropped) if sim else {},
+            dropped={**sim.dropped, **sim.deferred} if sim else {},
             tx_hash=out.tx_hash if out else None,
             tx_status=out.status if out else None,
             gas_used=out.gas_used if out else None,

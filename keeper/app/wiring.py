@@ -204,13 +204,15 @@ def build_keeper(
     startup_step(
         "checking the lens", lambda: check_lens(w3, lens, vaults, attempts=settings.rpc_retries)
     )
+    codec = BatchCodec()
     if settings.batcher is not None:
         batcher = settings.batcher
         keeper_address = signer.address if signer is not None else None
-        startup_step(
+        max_batch = startup_step(
             "checking the batcher and the keeper role",
             lambda: check_batcher(w3, batcher, keeper_address, attempts=settings.rpc_retries),
         )
+        codec.remember_max_batch(batcher, max_batch)  # batches are cut to it
     chain_id = startup_step("reading the chain id", lambda: int(w3.eth.chain_id))
     metrics = metrics or Metrics()
     alerter = alerter or Alerter(
@@ -240,7 +242,7 @@ def build_keeper(
         metrics=metrics,
         alerter=alerter,
         counter=rpc_counter(w3),
-        codec=BatchCodec(),
+        codec=codec,
         chain_id=chain_id,
     )
 

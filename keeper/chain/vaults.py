@@ -152,11 +152,14 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
 _BATCHER_WHERE = "check KEEPER_BATCHER or the addresses file's batcher"
 
 
-def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3) -> None:
+def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3) -> int:
     """Check ``batcher`` is a RebalanceBatcher and, when given, that ``keeper`` may call it.
 
     Reads its code, ``maxBatch()`` (a view only the batcher has) and ``isKeeper(keeper)`` (its
     keeper registry).
+
+    Returns:
+        Its ``maxBatch()``: the most vaults (or series) one batch may carry.
 
     Raises:
         ConfigError: One line: no code there, not a RebalanceBatcher, or the signer is not a
@@ -189,8 +192,9 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
             f"{address} is not a RebalanceBatcher (maxBatch() answered {len(raw)} bytes; "
             f"{_BATCHER_WHERE})"
         )
+    max_batch = int.from_bytes(raw, "big")
     if keeper is None:
-        return
+        return max_batch
     signer = to_checksum_address(keeper)
     raw = call(bytes(_selector("isKeeper(address)")) + abi_encode(["address"], [signer]))
     if len(raw) != 32:
@@ -200,6 +204,7 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
             f"signer {signer} is not a registered keeper of batcher {address} "
             "(isKeeper returned false): use the keeper key, or have the admin call setKeeper"
         )
+    return max_batch
 
 
 def queue_unrequested(vault: Contract, queue: Contract, block: int | None = None) -> int:

@@ -108,7 +108,10 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
         lines.append(f"  simulated: {len(result.simulated)} vaults would rebalance")
     if result.dropped:
         for vault, reason in result.dropped.items():
-            lines.append(f"  simulation drops {vault}: {reason}")
+            if reason.startswith("deferred:"):
+                lines.append(f"  {vault} waits for a later batch ({reason})")
+            else:
+                lines.append(f"  simulation drops {vault}: {reason}")
     if result.planned and not result.simulated and not result.dropped:
         why = (
             "no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses"

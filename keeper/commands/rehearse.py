@@ -162,7 +162,8 @@ def format_report(r: RehearsalReport) -> str:
         if o is not None:
             done = "rebalanced" if o.ok else f"failed {o.reason}"
         elif v in r.dropped:
-            done = f"dropped: {r.dropped[v]}"
+            why = r.dropped[v]
+            done = why if why.startswith("deferred:") else f"dropped: {why}"
         elif v in r.blocked:
             done = f"blocked by the vault: {r.blocked[v]}"
         else:

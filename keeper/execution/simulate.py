@@ -97,6 +97,9 @@ class Simulation:
     rounds: int = 1
     #: Where the calldata goes: ``None`` for the batcher, else the lone vault itself.
     to: str | None = None
+    #: Vaults left for a later batch, with why: more than the batcher's ``maxBatch``, or more
+    #: than the block's gas limit holds. Nothing is wrong with them; they wait their turn.
+    deferred: Mapping[str, str] = field(default_factory=dict)
 
 
 class BatchCodec:
@@ -124,6 +127,7 @@ class BatchCodec:
         self.names = [str(c["name"]) for c in comps]
         self._limits: tuple[str, int, int, int] | None = None
         self._bookkeeping_gas: dict[str, int] = {}
+        self._max_batch: dict[str, int] = {}
 
     #: How many reads of the gas limits one cached value serves (they change by admin action or
     #: slowly; the final simulation at the signed gas limit catches a stale value).
@@ -151,6 +155,21 @@ class BatchCodec:
         if key not in self._bookkeeping_gas:
             self._bookkeeping_gas[key] = _uint(w3, key, "BOOKKEEPING_GAS()", attempts)
         return self._bookkeeping_gas[key]
+
+    def max_batch(self, w3: Web3, batcher: str, attempts: int = 3) -> int:
+        """The batcher's ``maxBatch()``, an immutable: one ``eth_call`` per batcher, then cached.
+
+        Raises:
+            ChainError: The node could not be reached, or the batcher has no such getter.
+        """
+        key = str(to_checksum_address(batcher))
+        if key not in self._max_batch:
+            self._max_batch[key] = _uint(w3, key, "maxBatch()", attempts)
+        return self._max_batch[key]
+
+    def remember_max_batch(self, batcher: str, size: int) -> None:
+        """Cache a ``maxBatch()`` read elsewhere (the start-up check reads it)."""
+        self._max_batch[str(to_checksum_address(batcher))] = int(size)
 
     def encode(self, vaults: Sequence[str], posts: Sequence[int] | None = None) -> bytes:
         """Calldata of ``rebalanceBatch(vaults, posts)`` (``posts`` default: all 0, to target)."""
@@ -221,11 +240,18 @@ def simulate_batch(
     headroom_bps: int = 2_000,
     max_rounds: int = 4,
     attempts: int = 3,
+    benefit: Mapping[str, float] | None = None,
 ) -> Simulation:
     """Simulate ``rebalanceBatch(vaults, posts)`` from ``sender``; drop failing vaults, re-simulate.
 
     ``posts`` maps a vault to its requested post-trade deviation (wad; missing: 0, to target).
     Dropping a vault never changes the others' requests.
+
+    More vaults than the batcher's ``maxBatch()`` (read once, cached in ``codec``) would revert
+    the whole call (``RebalanceBatcherBadBatchSize``): the batch keeps the ``maxBatch`` vaults
+    with the largest ``benefit`` (missing: 0; ties and no ``benefit`` keep the given order), in
+    the given order, and defers the rest to a later batch (:attr:`Simulation.deferred`). A batch
+    too large for the block's gas limit is cut the same way.
 
     ``slippage_bps`` maps a vault to its ``maxSlippageBps`` threshold. When a pool's one swap
     cannot meet its strictest leg and the whole call reverts, the vaults with the smallest bound
@@ -235,7 +261,7 @@ def simulate_batch(
 
     The final batch is simulated once more *at the gas limit that will be signed*, so a vault the
     batcher would skip for lack of gas is caught here too; a batch too large for the block's gas
-    limit is cut, and the vaults left out wait for the next block.
+    limit is cut (the smallest benefits first), and the vaults left out wait for the next block.
 
     Returns:
         The surviving batch (possibly empty, then ``gas == 0``).
@@ -254,6 +280,21 @@ def simulate_batch(
         lambda v: _alone(w3, to, v, want.get(v, 0), sender, codec, decoder, attempts),
     )
     dropped: dict[str, str] = {}
+    deferred: dict[str, str] = {}
+
+    def defer(keep: int, why: str) -> list[str]:
+        # The ``keep`` largest benefits stay, in the given order (a stable sort: ties, and no
+        # benefit, keep the first ones); the rest wait for a later batch.
+        worth = benefit or {}
+        ranked = sorted(range(len(remaining)), key=lambda i: -worth.get(remaining[i], 0.0))
+        kept = set(ranked[:keep])
+        deferred.update({v: why for i, v in enumerate(remaining) if i not in kept})
+        return [v for i, v in enumerate(remaining) if i in kept]
+
+    if len(remaining) > 1:
+        cap = codec.max_batch(w3, to, attempts)
+        if len(remaining) > cap:
+            remaining = defer(cap, f"deferred: the batcher takes at most {cap} vaults a batch")
     outcomes: list[VaultOutcome] = []
     rounds = 0
     pool_rounds = 0
@@ -301,9 +342,7 @@ def simulate_batch(
         gas = bps_up(max(estimate, needed), headroom_bps)
         if gas > block_gas and len(remaining) > 1:
             keep = max(1, len(remaining) * block_gas // gas - 1)
-            for v in remaining[keep:]:
-                dropped[v] = "deferred: the batch would exceed the block gas limit"
-            remaining = remaining[:keep]
+            remaining = defer(keep, "deferred: the batch would exceed the block gas limit")
             continue
         gas = min(gas, block_gas) if block_gas else gas
         try:
@@ -317,12 +356,14 @@ def simulate_batch(
             dropped.update(short)
             remaining = [v for v in remaining if v not in short]
             continue
-        return Simulation(tuple(remaining), data, gas, tuple(check), dropped, rounds)
+        return Simulation(
+            tuple(remaining), data, gas, tuple(check), dropped, rounds, deferred=deferred
+        )
     if remaining:
         # Still failing after max_rounds (state moving under us): send nothing this cycle.
         for v in remaining:
             dropped.setdefault(v, "still failing after re-simulation")
-    return Simulation((), b"", 0, tuple(outcomes), dropped, rounds)
+    return Simulation((), b"", 0, tuple(outcomes), dropped, rounds, deferred=deferred)
 
 
 class _Strictness:

@@ -125,7 +125,9 @@ class Stack:
         return load_settings(env_file=None, **base)
 
 
-def _build(node: Anvil) -> Stack:
+def _build(node: Anvil, **config_kw: Any) -> Stack:
+    """The stack of three vaults, each with one written series; ``config_kw`` adds to its
+    :class:`StackConfig`."""
     w3 = connect(node.url)
     admin, desk, keeper = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[3])
     buyer = account(ANVIL_KEYS[5])
@@ -133,6 +135,7 @@ def _build(node: Anvil) -> Stack:
         n_vaults=len(SIZES),
         price8=PRICE,
         thresholds=ThresholdParams(band=WAD // 2, max_trade=100 * WAD),
+        **config_kw,
     )
     devnet = deploy_stack(w3, admin=admin, desk=desk.address, keeper=keeper.address, config=config)
 

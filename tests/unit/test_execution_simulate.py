@@ -75,6 +75,7 @@ def test_codec_encodes_each_vaults_post_deviation() -> None:
 KEEPER = "0x" + "ee" * 20
 HEDGE_SHORT = keccak(text="HedgeVenueInsufficientOutput(uint256,uint256)")[:4]
 BATCHER_SHORT = keccak(text="RebalanceBatcherInsufficientOutput(address,uint256,uint256)")[:4]
+BAD_SIZE = keccak(text="RebalanceBatcherBadBatchSize(uint256,uint256)")[:4]
 
 
 def _vault(n: int) -> str:
@@ -91,18 +92,25 @@ class PoolEth:
     call reverts (``error``, a pool-short selector).
     """
 
-    def __init__(self, bounds: dict[str, int], rate: float, error: bytes = HEDGE_SHORT) -> None:
+    def __init__(
+        self, bounds: dict[str, int], rate: float, error: bytes = HEDGE_SHORT, max_batch: int = 100
+    ) -> None:
         self.codec = BatchCodec()
         self.bounds = bounds
         self.rate = rate
         self.error = error
+        self.max_batch = max_batch
         self.calls: list[list[str]] = []
+        self.max_batch_reads = 0
 
     def _batch(self, vaults: list[str]) -> bytes:
         from eth_abi.abi import encode as enc
         from web3.exceptions import ContractLogicError
 
         self.calls.append(vaults)
+        if len(vaults) > self.max_batch:
+            args = enc(["uint256", "uint256"], [len(vaults), self.max_batch])
+            raise ContractLogicError("execution reverted", data="0x" + (BAD_SIZE + args).hex())
         need = [1 - self.bounds[v] / 1e4 for v in vaults]
         if len(vaults) == 1:
             ok = need[0] <= self.rate
@@ -128,6 +136,9 @@ class PoolEth:
             return self._batch([str(v) for v in vaults])
         if data[:4] == keccak(text="vaultGasLimit()")[:4]:
             return abi_encode(["uint256"], [500_000])
+        if data[:4] == keccak(text="maxBatch()")[:4]:
+            self.max_batch_reads += 1
+            return abi_encode(["uint256"], [self.max_batch])
         return abi_encode(["uint256"], [40_000])  # BOOKKEEPING_GAS()
 
     def estimate_gas(self, tx: dict[str, Any]) -> int:
@@ -135,7 +146,9 @@ class PoolEth:
         return 400_000
 
     def get_block(self, tag: Any) -> dict[str, int]:
-        return {"number": 100, "gasLimit": 30_000_000}
+        return {"number": 100, "gasLimit": self.block_gas}
+
+    block_gas = 30_000_000
 
 
 def _simulate(eth: PoolEth, vaults: list[str], **kw: Any) -> Any:
@@ -143,9 +156,49 @@ def _simulate(eth: PoolEth, vaults: list[str], **kw: Any) -> Any:
     from keeper.execution.simulate import simulate_batch
 
     w3: Any = SimpleNamespace(eth=eth, provider=None)
-    return simulate_batch(
-        w3, BATCHER, vaults, KEEPER, ErrorDecoder.from_artifacts(), codec=BatchCodec(), **kw
-    )
+    kw.setdefault("codec", BatchCodec())
+    return simulate_batch(w3, BATCHER, vaults, KEEPER, ErrorDecoder.from_artifacts(), **kw)
+
+
+def test_more_vaults_than_max_batch_keep_the_largest_benefits_and_defer_the_rest() -> None:
+    """The batcher refuses a batch longer than its ``maxBatch`` whole: the simulation raised
+    ``RebalanceBatcherBadBatchSize`` and the cycle failed, each cycle, while that many vaults
+    wanted a hedge. Now the largest benefits go (in the plan's order) and the rest wait, as
+    deferred, not dropped: nothing is wrong with them."""
+    a, b, c, d = (_vault(n) for n in (1, 2, 3, 4))
+    bounds = dict.fromkeys((a, b, c, d), 100)
+    eth = PoolEth(bounds, rate=0.999, max_batch=2)
+    codec = BatchCodec()
+    sim = _simulate(eth, [a, b, c, d], benefit={a: 1.0, b: 5.0, c: 0.5, d: 5.0}, codec=codec)
+    assert sim.vaults == (b, d)
+    assert sim.dropped == {}
+    why = "deferred: the batcher takes at most 2 vaults a batch"
+    assert sim.deferred == {a: why, c: why}
+    assert all(len(batch) <= 2 for batch in eth.calls)
+    # maxBatch is an immutable: read once per batcher, then cached in the codec.
+    _simulate(eth, [a, b, c], codec=codec)
+    assert eth.max_batch_reads == 1
+    # Without benefits (or on ties) the plan's order decides.
+    assert _simulate(eth, [c, a, d], codec=codec).vaults == (c, a)
+
+
+def test_a_batch_over_the_block_gas_limit_defers_the_smallest_benefits() -> None:
+    a, b, c, d = (_vault(n) for n in (1, 2, 3, 4))
+    eth = PoolEth(dict.fromkeys((a, b, c, d), 100), rate=0.999)
+    eth.block_gas = 1_200_000  # four vaults need ~1.55M with the headroom, two ~1.1M
+    sim = _simulate(eth, [a, b, c, d], benefit={a: 1.0, b: 5.0, c: 0.5, d: 5.0})
+    assert sim.vaults == (b, d)
+    assert sim.gas <= eth.block_gas
+    assert sim.dropped == {}
+    why = "deferred: the batch would exceed the block gas limit"
+    assert sim.deferred == {a: why, c: why}
+
+
+def test_a_lone_vault_reads_no_max_batch() -> None:
+    a = _vault(1)
+    eth = PoolEth({a: 100}, rate=0.999, max_batch=1)
+    assert _simulate(eth, [a]).vaults == (a,)
+    assert eth.max_batch_reads == 0
 
 
 def test_pool_short_drops_the_smallest_slippage_bound_and_keeps_the_rest() -> None:
