@@ -14,7 +14,8 @@ snapshot holds an expired series (healthy or not: a stale oracle is the fallback
 is alerted): it reads their open series, finds each expired one's hint, simulates, and sends
 through the keeper's journaled :class:`~keeper.execution.sender.Sender` (dry run: it only logs).
 Several series, of one vault or many, go in one ``RebalanceBatcher.settleBatch`` transaction
-(``SETTLE_BATCH_MAX`` a transaction, each series in its own guarded call): series that expire
+(``SETTLE_BATCH_MAX`` a transaction, or the batcher's ``maxBatch`` if smaller, each series in its
+own guarded call): series that expire
 together (a common expiry across vaults) used to be settled one transaction each, one block each,
 with every hedge held behind them. The batch is called first; a series that would fail is left
 out and booked as below, and after mining each series is booked by the receipt (the batcher's
@@ -86,7 +87,7 @@ from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError, first_line
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
-from keeper.execution.simulate import SETTLE_BATCH_SELECTOR
+from keeper.execution.simulate import SETTLE_BATCH_SELECTOR, shared_codec
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -114,8 +115,8 @@ FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
 #: topic0 of the batcher's ``SettlementFailed(address indexed vault, uint256 indexed id, bytes)``.
 SETTLEMENT_FAILED_TOPIC = bytes(keccak(text="SettlementFailed(address,uint256,bytes)"))
 #: Series a ``settleBatch`` transaction: ~52k gas each in a batch (docs/benchmarks.md, section
-#: 6), well under a block, and at most the batcher's ``maxBatch`` on any deployment of this
-#: repository.
+#: 6), well under a block. A batcher deployed with a smaller ``maxBatch`` sets the size instead
+#: (:func:`_settle_batch_size`).
 SETTLE_BATCH_MAX = 20
 #: Index of the ``settled`` flag in a ``Series`` tuple (IOptionVault.Series).
 _SETTLED = 6
@@ -282,18 +283,20 @@ def _settle_candidates(
 ) -> str | None:
     """Settle ``candidates``, filling in their ``slots``; return what a send left pending.
 
-    Several at once go through the batcher's ``settleBatch``, ``SETTLE_BATCH_MAX`` a
-    transaction (:func:`_settle_batch`); a lone one, or any when there is no batcher (or the
-    batch does not simulate: a batcher without ``settleBatch``, or a signer without its keeper
-    role), goes to its vault's own ``settle`` (:func:`_settle_one`). Once a send is left
-    pending, the rest wait: nothing is sent behind it.
+    Several at once go through the batcher's ``settleBatch``, ``SETTLE_BATCH_MAX`` (or the
+    batcher's smaller ``maxBatch``) a transaction (:func:`_settle_batch`); a lone one, or any
+    when there is no batcher (or the batch does not simulate: a batcher without
+    ``settleBatch``, or a signer without its keeper role), goes to its vault's own ``settle``
+    (:func:`_settle_one`). Once a send is left pending, the rest wait: nothing is sent behind
+    it.
     """
     pending: str | None = None
     singles: list[_Candidate] = list(candidates)
     if keeper.batcher is not None and len(candidates) > 1:
         singles = []
-        for start in range(0, len(candidates), SETTLE_BATCH_MAX):
-            chunk = candidates[start : start + SETTLE_BATCH_MAX]
+        size = _settle_batch_size(keeper, keeper.batcher)
+        for start in range(0, len(candidates), size):
+            chunk = candidates[start : start + size]
             if pending is not None:
                 _wait_behind(keeper, chunk, slots, pending)
                 continue
@@ -308,6 +311,16 @@ def _settle_candidates(
         if one.pending:
             pending = one.blocks
     return pending
+
+
+def _settle_batch_size(keeper: Keeper, batcher: str) -> int:
+    """Series a ``settleBatch``: ``SETTLE_BATCH_MAX``, or the batcher's smaller ``maxBatch``.
+
+    A longer batch reverts whole (``RebalanceBatcherBadBatchSize``). ``maxBatch`` is read once
+    per batcher (the start-up check hands it to the codec).
+    """
+    codec = keeper.codec or shared_codec()
+    return min(SETTLE_BATCH_MAX, codec.max_batch(keeper.w3, batcher))
 
 
 def _wait_behind(

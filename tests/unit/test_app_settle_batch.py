@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
 from keeper.app import settle as settle_module
@@ -26,7 +27,7 @@ from keeper.app.settle import (
 )
 from keeper.execution.journal import TxStatus
 from keeper.execution.sender import SendOutcome
-from keeper.execution.simulate import SETTLE_BATCH_SELECTOR
+from keeper.execution.simulate import SETTLE_BATCH_SELECTOR, BatchCodec
 from keeper.units import Wei
 from tests.unit.test_app_settle import (
     ALREADY_SETTLED,
@@ -46,6 +47,7 @@ from tests.unit.test_app_settle import (
 BATCHER = "0x" + "ba" * 20
 OTHER = "0x" + "b2" * 20
 UNAUTHORIZED = bytes.fromhex("e2517d3f")  # AccessControlUnauthorizedAccount(address,bytes32)
+BAD_SIZE = keccak(text="RebalanceBatcherBadBatchSize(uint256,uint256)")[:4]
 
 
 def batch_data(entries: list[tuple[str, int]]) -> bytes:
@@ -67,6 +69,10 @@ class _BatchCall:
     def call(self, tx: dict[str, Any] | None = None) -> Any:
         if self.b.refuse:
             raise ContractLogicError("execution reverted", data="0x" + UNAUTHORIZED.hex())
+        size = len(entries_of(self.data))
+        if size > self.b.max_batch:
+            args = abi_encode(["uint256", "uint256"], [size, self.b.max_batch])
+            raise ContractLogicError("execution reverted", data="0x" + (BAD_SIZE + args).hex())
         self.b.simulated.append(entries_of(self.data))
         for vault, sid in self.b.settled_meanwhile:
             self.b.vault(vault).rows[sid][6] = True
@@ -93,6 +99,8 @@ class FakeBatcher:
     vaults: dict[str, FakeVault]
     address: str = BATCHER
     refuse: bool = False  # the whole call reverts (no keeper role, no settleBatch)
+    #: ``maxBatch()``: a longer batch reverts whole (``RebalanceBatcherBadBatchSize``).
+    max_batch: int = 100
     #: Settled by someone else between the step's read and its simulation.
     settled_meanwhile: list[tuple[str, int]] = field(default_factory=list)
     simulated: list[list[tuple[str, int]]] = field(default_factory=list)
@@ -162,11 +170,17 @@ def failed_log(vault: str, sid: int, reason: bytes) -> dict[str, Any]:
 
 
 def batch_keeper(
-    monkeypatch: pytest.MonkeyPatch, vaults: list[FakeVault], sender: SettleSender | None
+    monkeypatch: pytest.MonkeyPatch,
+    vaults: list[FakeVault],
+    sender: SettleSender | None,
+    max_batch: int = 100,
 ) -> tuple[Keeper, FakeBatcher]:
     k = settle_keeper(monkeypatch, vaults[0], sender)
     by = {v.address.lower(): v for v in vaults}
-    batcher = FakeBatcher(by)
+    batcher = FakeBatcher(by, max_batch=max_batch)
+    # What the start-up check read (``check_batcher``), as ``build_keeper`` hands it on.
+    k.codec = BatchCodec()
+    k.codec.remember_max_batch(BATCHER, max_batch)
     eth: FakeEth = k.w3.eth  # type: ignore[assignment]
     eth.others.update({a: v for a, v in by.items() if a != vaults[0].address.lower()})
     eth.others[BATCHER] = batcher
@@ -278,6 +292,23 @@ def test_more_series_than_a_batch_takes_go_in_several(monkeypatch: pytest.Monkey
     vaults[1].add_expired(6)
     monkeypatch.setattr(settle_module, "SETTLE_BATCH_MAX", 2)
     k, _ = batch_keeper(monkeypatch, vaults, sender)
+    settle_expired(k, [VAULT, OTHER], 100, NOW)
+    assert sender.sent == [
+        (BATCHER, batch_data([(VAULT, 3), (VAULT, 4)])),
+        (BATCHER, batch_data([(OTHER, 5), (OTHER, 6)])),
+    ]
+    assert outcomes(k) == {"settled": 4}
+
+
+def test_a_batcher_taking_fewer_series_than_a_batch_gets_batches_of_its_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batcher deployed with a ``maxBatch`` below ``SETTLE_BATCH_MAX`` refuses a longer
+    ``settleBatch`` whole; the step sized its batches by ``SETTLE_BATCH_MAX`` alone, so it fell
+    back to one series a transaction, every series its own block."""
+    vaults, sender = two_vaults(), BatchSender()
+    vaults[1].add_expired(6)
+    k, _ = batch_keeper(monkeypatch, vaults, sender, max_batch=2)
     settle_expired(k, [VAULT, OTHER], 100, NOW)
     assert sender.sent == [
         (BATCHER, batch_data([(VAULT, 3), (VAULT, 4)])),
