@@ -7,8 +7,10 @@ import contextlib
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -83,6 +85,24 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 
 
 atexit.register(_stop_leftovers)
+
+
+def _dies_with_parent() -> list[str]:
+    """A prefix that has the kernel SIGTERM the node when its starter dies, SIGKILL included.
+
+    ``atexit`` and ``finally`` do not run after a SIGKILL (the OOM killer, a CI timeout), and
+    the node, in its own session, ran on with nothing left to stop it. util-linux's ``setpriv
+    --pdeathsig`` sets Linux's parent-death signal and then execs anvil, so the PID is anvil's
+    own (no ``preexec_fn``, which may deadlock a process with threads). The signal follows the
+    *thread* that started the node, so it is set only from the main thread, which lives as long
+    as the process; elsewhere, or without ``setpriv``, the node is started as before.
+    """
+    if not sys.platform.startswith("linux"):
+        return []
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
 
 
 class Anvil:
@@ -182,6 +202,7 @@ class Anvil:
         if self.history is not None and "--prune-history" not in self.extra_args:
             cmd += ["--prune-history", str(self.history)]
         cmd += list(self.extra_args)
+        cmd = _dies_with_parent() + cmd
         # stderr goes to a file, not a pipe: a pipe nobody drains can block the node.
         self._stderr = tempfile.NamedTemporaryFile(prefix="anvil-", suffix=".log")  # noqa: SIM115
         # Its own session: a terminal's Ctrl-C (SIGINT to the foreground process group) reaches

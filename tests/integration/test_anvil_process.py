@@ -124,3 +124,40 @@ def test_a_second_ctrl_c_during_clean_up_leaves_no_anvil_running() -> None:
     finally:
         if _alive(pid):  # by PID: a failing run leaves nothing behind either
             os.kill(pid, 15)
+
+
+_KILLED_OWNER = """
+import sys, time
+from keeper.chain.anvil import Anvil
+node = Anvil().start()
+print(node.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_sigkilled_owner_takes_its_anvil_with_it() -> None:
+    """A SIGKILL runs no clean-up (no ``finally``, no ``atexit``): a demo or keeper killed so
+    (the OOM killer, a CI timeout) left its anvil running, holding its port and memory, with
+    nothing left to stop it. The node is now started with the kernel's parent-death signal."""
+    owner = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_OWNER],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert owner.stdout is not None
+    pid = int(owner.stdout.readline().split()[0])
+    try:
+        assert _alive(pid)
+        owner.kill()
+        owner.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(pid)
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+        if _alive(pid):  # by PID: a failing run leaves nothing behind either
+            os.kill(pid, 9)
