@@ -10,13 +10,15 @@ import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
+import {IRedemptionQueue} from "./interfaces/IRedemptionQueue.sol";
 import {IRebalanceBatcher} from "./interfaces/IRebalanceBatcher.sol";
 
 /// @title RebalanceBatcher
 /// @notice Calls `rebalance()` on many vaults in one transaction, each in its own gas-limited
 ///         call, and reports every vault's outcome. Vaults grant this contract their keeper role;
 ///         keeper accounts registered here by the admin may call `rebalanceMany`,
-///         `rebalanceBatch` and `settleBatch` (many expired series settled in one transaction).
+///         `rebalanceBatch`, `settleBatch` (many expired series settled in one transaction) and
+///         `fillBatch` (many redemption queues filled in one transaction).
 /// @dev Why a low-level call instead of `try/catch`: `try` would copy the whole revert data
 ///      (a malicious or broken vault could return megabytes and burn the batch's gas in memory
 ///      expansion) and would treat a call to an address without code as a success. The call
@@ -269,6 +271,51 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             emit SettlementFailed(o.vault, o.id, o.reason);
         }
         emit SettleBatchExecuted(msg.sender, n, settled);
+    }
+
+    /// @inheritdoc IRebalanceBatcher
+    function fillBatch(address[] calldata queues)
+        external
+        nonReentrant
+        returns (FillOutcome[] memory outcomes)
+    {
+        if (!hasRole(KEEPER_ROLE, msg.sender)) {
+            revert RebalanceBatcherUnauthorized(msg.sender);
+        }
+        uint256 n = queues.length;
+        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        uint256 gasLimit = _vaultGasLimit;
+        outcomes = new FillOutcome[](n);
+        bytes memory data = abi.encodeCall(IRedemptionQueue.fill, ());
+        // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
+        uint256 filled;
+        for (uint256 i; i < n; ++i) {
+            FillOutcome memory o = outcomes[i];
+            o.queue = queues[i];
+            if (o.queue.code.length == 0) {
+                o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, o.queue);
+            } else {
+                uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
+                uint256 left = gasleft();
+                if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
+                (bool success, uint256 size, bytes memory answer) =
+                    _guardedCall(o.queue, gasLimit, data);
+                if (success && size == 64) {
+                    (o.shares, o.assets) = abi.decode(answer, (uint256, uint256));
+                    o.ok = true;
+                    // at most n <= MAX_BATCH_LIMIT increments
+                    unchecked {
+                        ++filled;
+                    }
+                    continue;
+                }
+                o.reason = success
+                    ? abi.encodeWithSelector(RebalanceBatcherBadReturnData.selector, o.queue, size)
+                    : answer;
+            }
+            emit QueueFillFailed(o.queue, o.reason);
+        }
+        emit FillBatchExecuted(msg.sender, n, filled);
     }
 
     // ------------------------------------------------------------------ admin

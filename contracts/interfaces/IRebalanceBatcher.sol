@@ -51,6 +51,21 @@ interface IRebalanceBatcher {
         bytes reason;
     }
 
+    /// @notice The outcome of one redemption queue inside a `fillBatch`.
+    /// @param queue The queue.
+    /// @param ok Whether its `fill()` succeeded (a queue with nothing to fill succeeds too).
+    /// @param shares The shares it redeemed for its requests (0 when not `ok`).
+    /// @param assets The assets those shares brought it (0 when not `ok`).
+    /// @param reason The revert data (truncated to `MAX_REASON_BYTES`) when `ok` is false, else
+    ///        empty.
+    struct FillOutcome {
+        address queue;
+        bool ok;
+        uint256 shares;
+        uint256 assets;
+        bytes reason;
+    }
+
     /// @notice The caller is not a registered keeper account.
     error RebalanceBatcherUnauthorized(address caller);
 
@@ -67,7 +82,8 @@ interface IRebalanceBatcher {
     error RebalanceBatcherNoCode(address vault);
 
     /// @notice Outcome reason (never thrown): `rebalance()` returned fewer than 64 bytes, so it
-    ///         is not an `IOptionVault.rebalance`.
+    ///         is not an `IOptionVault.rebalance`; or a queue's `fill()` did not return exactly
+    ///         64 bytes, so it is not an `IRedemptionQueue.fill`.
     error RebalanceBatcherBadReturnData(address vault, uint256 size);
 
     /// @notice Too little gas was left to call the next vault with its full `vaultGasLimit`:
@@ -121,6 +137,13 @@ interface IRebalanceBatcher {
 
     /// @notice A `settleBatch` finished.
     event SettleBatchExecuted(address indexed keeper, uint256 attempted, uint256 settled);
+
+    /// @notice One queue in a `fillBatch` was not filled; the batch went on. `reason` is the
+    ///         revert data. (A fill is told by the queue's own events.)
+    event QueueFillFailed(address indexed queue, bytes reason);
+
+    /// @notice A `fillBatch` finished.
+    event FillBatchExecuted(address indexed keeper, uint256 attempted, uint256 filled);
 
     /// @notice Rebalances each vault in its own guarded call (keeper accounts only). Never
     ///         reverts because of a vault; reverts only for an unauthorized caller, a bad batch
@@ -176,6 +199,18 @@ interface IRebalanceBatcher {
         uint256[] calldata ids,
         uint80[] calldata roundIds
     ) external returns (SettleOutcome[] memory outcomes);
+
+    /// @notice Fills many ERC-7540 redemption queues in one transaction (keeper accounts only):
+    ///         `queues[i].fill()` in its own guarded call, with the same gas rules as
+    ///         `rebalanceMany`. Anyone may fill a queue directly; this only saves a keeper one
+    ///         transaction a queue when the settlements of a common expiry free the collateral
+    ///         of many vaults with requests waiting, so its hedges are not held behind them.
+    ///         Holds no tokens: each queue redeems from its own vault to itself. Never reverts
+    ///         because of a queue; reverts only for an unauthorized caller, a bad batch size, or
+    ///         too little gas.
+    /// @param queues The queues, in order (a duplicate is filled again: normally nothing left).
+    /// @return outcomes One outcome per queue, in the same order.
+    function fillBatch(address[] calldata queues) external returns (FillOutcome[] memory outcomes);
 
     /// @notice Registers or removes a keeper account (admin only).
     function setKeeper(address keeper, bool allowed) external;

@@ -8,6 +8,7 @@ import {MockV3Aggregator} from "@chainlink/contracts/src/v0.8/shared/mocks/MockV
 
 import {OptionVault} from "../../../contracts/OptionVault.sol";
 import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
+import {IRebalanceBatcher} from "../../../contracts/interfaces/IRebalanceBatcher.sol";
 import {RedemptionQueue} from "../../../contracts/RedemptionQueue.sol";
 import {MintableERC20} from "../../../contracts/devnet/MintableERC20.sol";
 import {RebalanceRules} from "../../../contracts/RebalanceRules.sol";
@@ -44,6 +45,11 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
     uint256 public ghost_sentWithoutRequest;
     bool public ghost_keptUnrequested;
     bool public ghost_fillReverted;
+    /// @dev Fills through the batcher's `fillBatch`, as the keeper sends them, and what they
+    ///      reported against what the queue booked.
+    uint256 public ghost_batchFills;
+    bool public ghost_batchOutcomeWrong;
+    IRebalanceBatcher public batcher;
 
     constructor(
         OptionVault vault_,
@@ -61,6 +67,11 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
         desk = desk_;
         (buyer, _buyerKey) = makeAddrAndKey("rq-buyer");
         actors = [makeAddr("rq-a"), makeAddr("rq-b"), makeAddr("rq-c"), makeAddr("rq-d")];
+    }
+
+    /// @dev The batcher whose `fillBatch` the `fill` action may use; set once, by the test.
+    function setBatcher(IRebalanceBatcher b) external {
+        if (address(batcher) == address(0)) batcher = b;
     }
 
     function actorList() external view returns (address[4] memory) {
@@ -120,8 +131,9 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
 
     /// @dev Anyone may fill; checks each request got `assets * pending / escrow` (rounded down),
     ///      the escrow being the requests' shares, and that afterwards the queue holds no share
-    ///      sent without a request.
-    function fill() external {
+    ///      sent without a request. `viaBatcher`: the fill goes through the batcher's
+    ///      `fillBatch`, whose outcome must report what the queue booked.
+    function fill(bool viaBatcher) external {
         uint256 escrow = queue.totalPending();
         uint256[4] memory pending;
         uint256[4] memory claimable;
@@ -132,11 +144,33 @@ contract RedemptionQueueHandler is CommonBase, StdCheats, StdUtils {
         // The run does not fail on reverts: a fill that reverts is flagged here.
         uint256 shares;
         uint256 assets;
-        try queue.fill() returns (uint256 s, uint256 a) {
-            (shares, assets) = (s, a);
-        } catch {
-            ghost_fillReverted = true;
-            return;
+        if (viaBatcher && address(batcher) != address(0)) {
+            uint256 before = usdc.balanceOf(address(queue));
+            uint256 held = vault.balanceOf(address(queue));
+            address[] memory qs = new address[](1);
+            qs[0] = address(queue);
+            IRebalanceBatcher.FillOutcome[] memory o = batcher.fillBatch(qs);
+            if (!o[0].ok) {
+                ghost_fillReverted = true;
+                return;
+            }
+            (shares, assets) = (o[0].shares, o[0].assets);
+            ghost_batchFills += 1;
+            // What it reports is what the queue booked: the assets it received, and the shares
+            // it redeemed out of the escrow it held (after any unrequested ones went).
+            uint256 redeemed = held - vault.balanceOf(address(queue));
+            if (
+                usdc.balanceOf(address(queue)) - before != assets || redeemed < shares
+                    || vault.balanceOf(address(batcher)) != 0
+                    || usdc.balanceOf(address(batcher)) != 0
+            ) ghost_batchOutcomeWrong = true;
+        } else {
+            try queue.fill() returns (uint256 s, uint256 a) {
+                (shares, assets) = (s, a);
+            } catch {
+                ghost_fillReverted = true;
+                return;
+            }
         }
         if (vault.balanceOf(address(queue)) != queue.totalPending()) ghost_keptUnrequested = true;
         if (shares == 0) return;

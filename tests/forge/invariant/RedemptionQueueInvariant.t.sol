@@ -3,6 +3,7 @@ pragma solidity 0.8.30;
 
 import {VaultTestBase} from "../fixtures/VaultTestBase.sol";
 import {RedemptionQueue} from "../../../contracts/RedemptionQueue.sol";
+import {RebalanceBatcher} from "../../../contracts/RebalanceBatcher.sol";
 import {RedemptionQueueHandler} from "./RedemptionQueueHandler.sol";
 
 /// @notice Stateful invariants of the redemption queue on a vault that writes, settles and
@@ -15,6 +16,11 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
         super.setUp();
         queue = _installQueue();
         handler = new RedemptionQueueHandler(vault, queue, usdc, feed, venue, desk);
+        // Fills also go through the batcher's `fillBatch`, as the keeper sends them.
+        RebalanceBatcher batcher = new RebalanceBatcher(admin, 50, 2_000_000);
+        vm.prank(admin);
+        batcher.setKeeper(address(handler), true);
+        handler.setBatcher(batcher);
         _deposit(alice, 100_000e6);
         targetContract(address(handler));
     }
@@ -40,6 +46,12 @@ contract RedemptionQueueInvariantTest is VaultTestBase {
     }
 
     /// @dev Anyone's fill never reverts: it fills what it can, or nothing.
+    /// @dev A fill through the batcher's `fillBatch` reports the shares and assets the queue
+    ///      booked, and leaves the batcher holding nothing.
+    function invariant_BatchFillReportsWhatTheQueueBooked() public view {
+        assertFalse(handler.ghost_batchOutcomeWrong());
+    }
+
     function invariant_FillNeverReverts() public view {
         assertFalse(handler.ghost_fillReverted());
     }
