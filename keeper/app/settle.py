@@ -59,10 +59,13 @@ request (its vault balance above ``totalPending()``: the fill discards them, and
 reserving quote for them): queued holders are paid pro rata before anyone can take the freed
 quote another way. A series settled by someone else frees it too, and
 is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
-:func:`book_resumed`, filled by the next settle step). :func:`fill_queue` simulates and sends
-it like a settlement, and a fill with no receipt within its wait (or held under the fee cap)
-holds the rest of the cycle as a settlement does: no later settlement, fill or batch is sent
-behind it (:attr:`SettleStep.pending`).
+:func:`book_resumed`, filled by the next settle step). :func:`fill_queues` simulates and sends
+them like settlements: several queues in one ``RebalanceBatcher.fillBatch`` transaction (a
+common expiry frees many vaults' collateral at once, and one fill a transaction held every hedge
+one block a queue), a lone queue, or any when there is no batcher or the batch does not
+simulate, by its own ``fill()``. A fill with no receipt within its wait (or held under the fee
+cap) holds the rest of the cycle as a settlement does: no later settlement, fill or batch is
+sent behind it (:attr:`SettleStep.pending`).
 """
 
 from __future__ import annotations
@@ -87,7 +90,7 @@ from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError, first_line
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
-from keeper.execution.simulate import SETTLE_BATCH_SELECTOR, shared_codec
+from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR, shared_codec
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -101,6 +104,7 @@ __all__ = [
     "book_refused",
     "book_resumed",
     "fill_queue",
+    "fill_queues",
     "settle_expired",
 ]
 
@@ -114,6 +118,8 @@ SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
 FILL_SELECTOR = bytes(keccak(text="fill()")[:4])
 #: topic0 of the batcher's ``SettlementFailed(address indexed vault, uint256 indexed id, bytes)``.
 SETTLEMENT_FAILED_TOPIC = bytes(keccak(text="SettlementFailed(address,uint256,bytes)"))
+#: topic0 of the batcher's ``QueueFillFailed(address indexed queue, bytes reason)``.
+QUEUE_FILL_FAILED_TOPIC = bytes(keccak(text="QueueFillFailed(address,bytes)"))
 #: Series a ``settleBatch`` transaction: ~52k gas each in a batch (docs/benchmarks.md, section
 #: 6), well under a block. A batcher deployed with a smaller ``maxBatch`` sets the size instead
 #: (:func:`_settle_batch_size`).
@@ -254,13 +260,8 @@ def settle_expired(
         blocked = pending
     out = [s for s in slots if s is not None]
     freed = [v for v in touched if any(s.vault == v and s.outcome in _NOW_SETTLED for s in out)]
-    filled: set[str] = set()
-    for address in [*freed, *fill]:
-        if blocked is not None or address.lower() in filled:
-            continue
-        filled.add(address.lower())
-        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
-        pending = blocked = fill_queue(keeper, vault, block)
+    if blocked is None and (freed or fill):
+        pending = blocked = fill_queues(keeper, [*freed, *fill], block)
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return SettleStep(tuple(out), pending)
 
@@ -529,16 +530,19 @@ def _batch_failures(keeper: Keeper, outcome: SendOutcome) -> dict[tuple[str, int
     Keyed by (vault in lower case, series id), from the batcher's ``SettlementFailed`` events in
     the receipt (read again when the outcome carries none).
     """
-    receipt = outcome.receipt
-    if receipt is None:
-        receipt = read_with_retry(
-            lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash))
-        )
     failed: dict[tuple[str, int], bytes] = {}
+    receipt = _receipt_of(keeper, outcome)
     for topics, reason in failed_events(receipt, keeper.batcher or "", SETTLEMENT_FAILED_TOPIC, 2):
         vault = "0x" + bytes(topics[1])[-20:].hex()
         failed[(vault, int.from_bytes(bytes(topics[2]), "big"))] = reason
     return failed
+
+
+def _receipt_of(keeper: Keeper, outcome: SendOutcome) -> Any:
+    """The receipt of a mined ``outcome``: its own, or read from the node when it has none."""
+    if outcome.receipt is not None:
+        return outcome.receipt
+    return read_with_retry(lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash)))
 
 
 def _hint(
@@ -767,6 +771,18 @@ def book_resumed(
     batch = _settle_batch_args(data)
     if batch is not None:
         return _book_resumed_batch(keeper, outcome, batch, mined, how, head)
+    queues = _fill_batch_args(data)
+    if queues is not None:
+        failures = _fill_failures(keeper, outcome) if mined else {}
+        book_fees_paid(keeper, outcome)
+        for queue, owner in zip(queues, _owners(queues, vaults), strict=True):
+            if not mined:
+                _queue_alert(keeper, owner, f"transaction {outcome.tx_hash} ended {how}")
+            elif queue.lower() in failures:
+                _queue_alert(keeper, owner, keeper.decoder.decode(failures[queue.lower()]))
+        if mined:
+            logger.info("fill batch %s mined (resumed)", outcome.tx_hash)
+        return ()
     settle = _settle_args(data)
     if settle is not None:
         series_id, hint = settle
@@ -894,7 +910,156 @@ def book_refused(
     if bytes(data[:4]) == FILL_SELECTOR:
         _queue_alert(keeper, vaults[0] if vaults else to, why)
         return True
+    queues = _fill_batch_args(data)
+    if queues is not None:
+        for vault in _owners(queues, vaults):
+            _queue_alert(keeper, vault, why)
+        return True
     return False
+
+
+def _fill_batch_args(data: bytes) -> list[str] | None:
+    """The queues of a ``fillBatch`` call's calldata; ``None`` for any other call."""
+    if bytes(data[:4]) != FILL_BATCH_SELECTOR:
+        return None
+    (queues,) = abi_decode(["address[]"], bytes(data[4:]))
+    return [Web3.to_checksum_address(q) for q in queues]
+
+
+def _owners(queues: Sequence[str], vaults: Sequence[str]) -> list[str]:
+    """Each queue's vault: the journal intent names them in the queues' order (else the queue)."""
+    if len(vaults) == len(queues):
+        return list(vaults)
+    return list(queues)
+
+
+def _fill_failures(keeper: Keeper, outcome: SendOutcome) -> dict[str, bytes]:
+    """The queues (lower case) that failed inside a mined ``fillBatch``, with the revert data."""
+    receipt = _receipt_of(keeper, outcome)
+    return {
+        "0x" + bytes(topics[1])[-20:].hex(): reason
+        for topics, reason in failed_events(
+            receipt, keeper.batcher or "", QUEUE_FILL_FAILED_TOPIC, 1
+        )
+    }
+
+
+def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | None:
+    """Fill the redemption queues of the vaults at ``addresses`` that have something to fill.
+
+    Each vault once, in order. Several queues go through the batcher's ``fillBatch``, as many a
+    transaction as a ``settleBatch`` takes (:func:`_settle_batch_size`); a lone one, or any when
+    there is no batcher or the batch does not simulate as a whole (a batcher without
+    ``fillBatch``, a signer without its keeper role), by its own ``fill()``
+    (:func:`fill_queue`). Once a send is left pending, nothing more is sent.
+
+    Returns:
+        What a send left pending (see :func:`fill_queue`), else None.
+    """
+    abi = load_artifact("OptionVault").abi
+    seen: set[str] = set()
+    todo: list[tuple[str, Any]] = []
+    for address in addresses:
+        if address.lower() in seen:
+            continue
+        seen.add(address.lower())
+        vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+        queue = _queue_to_fill(keeper, vault)
+        if queue is not None:
+            todo.append((vault.address, queue))
+    pending: str | None = None
+    singles = todo
+    if keeper.batcher is not None and len(todo) > 1:
+        singles = []
+        batcher = keeper.w3.eth.contract(
+            address=Web3.to_checksum_address(keeper.batcher),
+            abi=load_artifact("RebalanceBatcher").abi,
+        )
+        size = _settle_batch_size(keeper, keeper.batcher)
+        for start in range(0, len(todo), size):
+            if pending is not None:
+                break
+            fallback, pending = _fill_batch(keeper, batcher, todo[start : start + size], block)
+            singles.extend(fallback)
+    for vault_address, queue in singles:
+        if pending is not None:
+            break
+        pending = _fill_one(keeper, vault_address, queue, block)
+    return pending
+
+
+def _fill_batch(
+    keeper: Keeper, batcher: Any, chunk: Sequence[tuple[str, Any]], block: int
+) -> tuple[list[tuple[str, Any]], str | None]:
+    """Fill ``chunk``'s queues in one ``fillBatch`` transaction.
+
+    The batch is first called (``eth_call``): a queue that would fail is left out with a
+    ``redemption_queue`` alert, and a lone survivor is filled by its own ``fill()``. After
+    mining, a queue the receipt's ``QueueFillFailed`` names is alerted.
+
+    Returns:
+        The queues to fill one a transaction instead (all of them when the batch does not
+        simulate as a whole; the lone survivor), and what the send left pending, if anything.
+    """
+    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    call = batcher.functions.fillBatch([q.address for _, q in chunk])
+    try:
+        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        logger.warning("queue fill batch does not simulate (%s): one queue a transaction", reason)
+        return list(chunk), None
+    keep: list[tuple[str, Any]] = []
+    for (vault_address, queue), row in zip(chunk, answer, strict=True):
+        if bool(row[1]):
+            keep.append((vault_address, queue))
+        else:
+            why = keeper.decoder.decode(bytes(row[4])) if row[4] else "no revert data"
+            _queue_alert(keeper, vault_address, f"simulation reverted: {why}")
+    if len(keep) < 2:
+        return keep, None
+    vaults = [v for v, _ in keep]
+    try:
+        sent = _send(
+            keeper,
+            batcher.functions.fillBatch([q.address for _, q in keep]),
+            batcher.address,
+            vaults,
+            block,
+            f"fill {len(keep)} queues",
+        )
+    except _PendingError as exc:
+        logger.info("redemption queue fills of %d vaults: %s", len(keep), exc)
+        return [], f"redemption queue fills of {len(keep)} vaults pending: {exc}"
+    except _JournaledError as exc:
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return [], f"redemption queue fills of {len(keep)} vaults pending: {exc}"
+    except _RevertedError as exc:
+        if exc.outcome is not None:
+            book_fees_paid(keeper, exc.outcome)
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return [], None
+    except ExecutionError as exc:
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return [], None
+    if sent is None:
+        logger.info("dry run: would fill the redemption queues of %s (batch)", ", ".join(vaults))
+        return [], None
+    failures = _fill_failures(keeper, sent)
+    for vault_address, queue in keep:
+        failed_with = failures.get(queue.address.lower())
+        if failed_with is None:
+            logger.info(
+                "filled the redemption queue of %s (tx %s, batch)", vault_address, sent.tx_hash
+            )
+        else:
+            why = keeper.decoder.decode(failed_with) if failed_with else "no revert data"
+            _queue_alert(keeper, vault_address, f"failed in the batch: {why}")
+    return [], None
 
 
 def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
@@ -907,6 +1072,15 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
     fall under the cap. Else None: filled, no queue, nothing to fill, a dry run, or a failure
     (alerted, never raised: the queue waits for the next settlement or anyone's ``fill()``).
     Only an unreachable node (transient) raises, and fails the cycle.
+    """
+    queue = _queue_to_fill(keeper, vault)
+    return None if queue is None else _fill_one(keeper, vault.address, queue, block)
+
+
+def _queue_to_fill(keeper: Keeper, vault: Any) -> Any | None:
+    """``vault``'s redemption queue when it has something to fill, else None.
+
+    A queue that cannot be read is alerted (None); an unreachable node (transient) raises.
     """
     try:
         queue_address = str(vault.functions.redemptionQueue().call())
@@ -923,28 +1097,33 @@ def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
             raise
         _queue_alert(keeper, vault.address, f"cannot read it: {_why(exc)}")
         return None
+    return queue
+
+
+def _fill_one(keeper: Keeper, vault_address: str, queue: Any, block: int) -> str | None:
+    """Send ``queue.fill()`` for ``vault_address``'s queue (see :func:`fill_queue`)."""
     try:
         sent = _send(
-            keeper, queue.functions.fill(), queue.address, [vault.address], block, "fill queue"
+            keeper, queue.functions.fill(), queue.address, [vault_address], block, "fill queue"
         )
     except _PendingError as exc:
-        logger.info("redemption queue fill of %s: %s", vault.address, exc)
-        return f"redemption queue fill of {vault.address} pending: {exc}"
+        logger.info("redemption queue fill of %s: %s", vault_address, exc)
+        return f"redemption queue fill of {vault_address} pending: {exc}"
     except _JournaledError as exc:
-        _queue_alert(keeper, vault.address, str(exc))
-        return f"redemption queue fill of {vault.address} pending: {exc}"
+        _queue_alert(keeper, vault_address, str(exc))
+        return f"redemption queue fill of {vault_address} pending: {exc}"
     except _RevertedError as exc:
         if exc.outcome is not None:
             book_fees_paid(keeper, exc.outcome)
-        _queue_alert(keeper, vault.address, str(exc))
+        _queue_alert(keeper, vault_address, str(exc))
         return None
     except ExecutionError as exc:
-        _queue_alert(keeper, vault.address, str(exc))
+        _queue_alert(keeper, vault_address, str(exc))
         return None
     if sent is None:
-        logger.info("dry run: would fill the redemption queue of %s", vault.address)
+        logger.info("dry run: would fill the redemption queue of %s", vault_address)
         return None
-    logger.info("filled the redemption queue of %s (tx %s)", vault.address, sent.tx_hash)
+    logger.info("filled the redemption queue of %s (tx %s)", vault_address, sent.tx_hash)
     return None
 
 

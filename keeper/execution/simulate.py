@@ -59,6 +59,8 @@ REBALANCE_SELECTOR = bytes(keccak(text="rebalance()")[:4])
 REBALANCE_TO_SELECTOR = bytes(keccak(text="rebalanceTo(int256)")[:4])
 #: The batcher's ``settleBatch(address[] vaults, uint256[] ids, uint80[] roundIds)``.
 SETTLE_BATCH_SELECTOR = bytes(keccak(text="settleBatch(address[],uint256[],uint80[])")[:4])
+#: The batcher's ``fillBatch(address[] queues)``: many redemption queues filled at once.
+FILL_BATCH_SELECTOR = bytes(keccak(text="fillBatch(address[])")[:4])
 #: A pool's one swap short of its strictest leg's ``minOut``: the whole ``rebalanceBatch``
 #: reverts (the venue's check, or the batcher's on its own balance).
 POOL_SHORT_SELECTORS = frozenset(

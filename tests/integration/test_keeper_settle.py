@@ -18,6 +18,7 @@ from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
+from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR
 from tests.integration.test_keeper_e2e import PRICE, Stack, _build, _keeper
 
 pytestmark = pytest.mark.integration
@@ -160,3 +161,41 @@ def test_keeper_fill_discards_shares_sent_to_the_queue_without_a_request(
     assert vault.functions.openSeries().call() == [], "settled"
     assert vault.functions.balanceOf(queue.address).call() == 0, "discarded"
     assert vault.functions.balanceOf(queue.functions.DISCARD().call()).call() == sent
+
+
+def test_keeper_fills_every_freed_queue_in_one_transaction(stack: Stack, tmp_path: Path) -> None:
+    """Two vaults with holders queued: one cycle settles both books in one ``settleBatch`` and
+    fills both queues in one ``fillBatch`` (it sent one ``fill()`` a queue, a block each)."""
+    admin = stack.admin
+    queued = []
+    for vault in (stack.vaults[0], stack.vaults[2]):
+        queue = stack.w3.eth.contract(
+            address=vault.functions.redemptionQueue().call(),
+            abi=load_artifact("RedemptionQueue").abi,
+        )
+        shares = int(vault.functions.balanceOf(admin.address).call())
+        transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
+        transact(
+            stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address)
+        )
+        queued.append((queue, shares))
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    keeper = _keeper(stack, tmp_path)
+    start = stack.w3.eth.block_number
+    run_cycle(keeper)
+
+    for queue, shares in queued:
+        assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled"
+        assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
+    sent = []
+    for number in range(start + 1, stack.w3.eth.block_number + 1):
+        for tx in stack.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == stack.keeper.address:  # type: ignore[index]
+                sent.append((tx["to"], bytes(tx["input"])[:4]))  # type: ignore[index]
+    assert sent == [
+        (stack.batcher.address, SETTLE_BATCH_SELECTOR),
+        (stack.batcher.address, FILL_BATCH_SELECTOR),
+    ]
+    assert not [a for a in keeper.alerter.sent if a["kind"] == "redemption_queue"]

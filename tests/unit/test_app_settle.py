@@ -490,7 +490,7 @@ def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
     k = settle_keeper(monkeypatch, vault, sender)
     filled: list[str] = []
     monkeypatch.setattr(
-        "keeper.app.settle.fill_queue", lambda keeper, v, block: filled.append(v.address)
+        "keeper.app.settle._queue_to_fill", lambda keeper, v: filled.append(v.address)
     )
     # Settled in this cycle and freed by a resumed settlement: one fill, not two.
     settle_expired(k, [VAULT], 100, NOW, fill=(VAULT,))

@@ -36,6 +36,7 @@ SELECTORS = [
     (simulate.REBALANCE_SELECTOR, "OptionVault", "function", "rebalance"),
     (simulate.REBALANCE_TO_SELECTOR, "OptionVault", "function", "rebalanceTo"),
     (simulate.SETTLE_BATCH_SELECTOR, "RebalanceBatcher", "function", "settleBatch"),
+    (simulate.FILL_BATCH_SELECTOR, "RebalanceBatcher", "function", "fillBatch"),
     (simulate.UNAUTHORIZED_SELECTOR, "OptionVault", "error", "AccessControlUnauthorizedAccount"),
     (blockers.REBALANCE_BLOCKER, "OptionVault", "function", "rebalanceBlocker"),
     (lens.LEAN_SELECTOR, "VaultLens", "function", "snapshotLean"),
@@ -60,6 +61,7 @@ def test_the_pool_short_selectors_are_the_compiled_errors() -> None:
 TOPICS = [
     (act.VAULT_FAILED_TOPIC, "RebalanceBatcher", "VaultRebalanceFailed"),
     (settle.SETTLEMENT_FAILED_TOPIC, "RebalanceBatcher", "SettlementFailed"),
+    (settle.QUEUE_FILL_FAILED_TOPIC, "RebalanceBatcher", "QueueFillFailed"),
     (demo.REBALANCED_TOPIC, "OptionVault", "Rebalanced"),
 ]
 
