@@ -482,18 +482,20 @@ def _settle_section(results: dict[str, Any]) -> list[str]:
     out = [
         "## 6. Settling a common expiry",
         "",
-        f"N vaults whose one series each expired together, on anvil with "
+        f"N vaults whose one series each expired together, each with its depositor's shares "
+        f"queued for exit (an ERC-7540 redemption queue), on anvil with "
         f"{r.get('block_time_s', 1)}-second blocks; the keeper's settle step "
-        "(`settle_expired`, a real journaled sender) settles them before its hedge, and sends "
-        "nothing behind a settlement without its receipt. **One a transaction** is the same "
-        "keeper without a batcher (each series to its vault's own `settle`, as before "
-        f"`settleBatch`); **batched** sends `RebalanceBatcher.settleBatch`, up to "
-        f"{r.get('batch_max', '?')} series a transaction. Blocks: from the block the step "
+        "(`settle_expired`, a real journaled sender) settles the series, then fills the queues "
+        "they freed, before its hedge, and sends nothing behind a transaction without its "
+        "receipt. **One a transaction** is the same keeper without a batcher (each series to "
+        "its vault's own `settle`, each queue its own `fill()`, as before `settleBatch` and "
+        "`fillBatch`); **batched** sends `RebalanceBatcher.settleBatch`, then `fillBatch`, up "
+        f"to {r.get('batch_max', '?')} a transaction. Blocks: from the block the step "
         "started at to its last receipt's, the blocks every hedge waits. Cost: gas × "
         f"{r.get('l2_base_fee_wei', 0) / 1e9:g} gwei + the L1 fee (the devnet's OP fee oracle).",
         "",
-        "| series | blocks (one a tx / batched) | transactions | gas per series | cost (wei) "
-        "| batched vs one a tx: blocks / cost |",
+        "| vaults | blocks (one a tx / batched) | transactions | gas per vault (settle + fill) "
+        "| cost (wei) | batched vs one a tx: blocks / cost |",
         "|---:|---|---|---|---|---|",
     ]
     for row in r["rows"]:
@@ -501,7 +503,7 @@ def _settle_section(results: dict[str, Any]) -> list[str]:
         out.append(
             f"| {row['series']} | {one['blocks']} / {bat['blocks']} "
             f"| {one['transactions']} / {bat['transactions']} "
-            f"| {fmt_int(one['gas_per_series'])} / {fmt_int(bat['gas_per_series'])} "
+            f"| {fmt_int(one['gas_per_vault'])} / {fmt_int(bat['gas_per_vault'])} "
             f"| {fmt_int(one['cost_wei'])} / {fmt_int(bat['cost_wei'])} "
             f"| {fmt_pct(row['blocks_ratio'])} / {fmt_pct(row['cost_ratio'])} |"
         )
