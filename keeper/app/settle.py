@@ -103,7 +103,6 @@ __all__ = [
     "Settlement",
     "book_refused",
     "book_resumed",
-    "fill_queue",
     "fill_queues",
     "settle_expired",
 ]
@@ -947,14 +946,19 @@ def _fill_failures(keeper: Keeper, outcome: SendOutcome) -> dict[str, bytes]:
 def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | None:
     """Fill the redemption queues of the vaults at ``addresses`` that have something to fill.
 
-    Each vault once, in order. Several queues go through the batcher's ``fillBatch``, as many a
-    transaction as a ``settleBatch`` takes (:func:`_settle_batch_size`); a lone one, or any when
-    there is no batcher or the batch does not simulate as a whole (a batcher without
-    ``fillBatch``, a signer without its keeper role), by its own ``fill()``
-    (:func:`fill_queue`). Once a send is left pending, nothing more is sent.
+    Something to fill: requests that free quote can serve, or shares no request escrowed (the
+    fill discards them). Each vault once, in order. Several queues go through the batcher's
+    ``fillBatch``, as many a transaction as a ``settleBatch`` takes
+    (:func:`_settle_batch_size`); a lone one, or any when there is no batcher or the batch does
+    not simulate as a whole (a batcher without ``fillBatch``, a signer without its keeper
+    role), by its own ``fill()``. Once a send is left pending, nothing more is sent.
 
     Returns:
-        What a send left pending (see :func:`fill_queue`), else None.
+        Why nothing new may be sent behind a fill: it was sent and has no receipt within its
+        wait (the journal keeps it, the next cycle books it), or it waits for the base fee to
+        fall under the cap. Else None: filled, nothing to fill, a dry run, or a failure
+        (alerted, never raised: the queue waits for the next settlement or anyone's
+        ``fill()``). Only an unreachable node (transient) raises, and fails the cycle.
     """
     abi = load_artifact("OptionVault").abi
     seen: set[str] = set()
@@ -1020,61 +1024,22 @@ def _fill_batch(
     if len(keep) < 2:
         return keep, None
     vaults = [v for v, _ in keep]
-    try:
-        sent = _send(
-            keeper,
-            batcher.functions.fillBatch([q.address for _, q in keep]),
-            batcher.address,
-            vaults,
-            block,
-            f"fill {len(keep)} queues",
-        )
-    except _PendingError as exc:
-        logger.info("redemption queue fills of %d vaults: %s", len(keep), exc)
-        return [], f"redemption queue fills of {len(keep)} vaults pending: {exc}"
-    except _JournaledError as exc:
-        for v in vaults:
-            _queue_alert(keeper, v, str(exc))
-        return [], f"redemption queue fills of {len(keep)} vaults pending: {exc}"
-    except _RevertedError as exc:
-        if exc.outcome is not None:
-            book_fees_paid(keeper, exc.outcome)
-        for v in vaults:
-            _queue_alert(keeper, v, str(exc))
-        return [], None
-    except ExecutionError as exc:
-        for v in vaults:
-            _queue_alert(keeper, v, str(exc))
-        return [], None
-    if sent is None:
-        logger.info("dry run: would fill the redemption queues of %s (batch)", ", ".join(vaults))
-        return [], None
-    failures = _fill_failures(keeper, sent)
+    call = batcher.functions.fillBatch([q.address for _, q in keep])
+    sent = _send_fill(keeper, call, batcher.address, vaults, block)
+    mined = sent.outcome
+    if mined is None:
+        return [], sent.pending
+    failures = _fill_failures(keeper, mined)
     for vault_address, queue in keep:
         failed_with = failures.get(queue.address.lower())
         if failed_with is None:
             logger.info(
-                "filled the redemption queue of %s (tx %s, batch)", vault_address, sent.tx_hash
+                "filled the redemption queue of %s (tx %s, batch)", vault_address, mined.tx_hash
             )
         else:
             why = keeper.decoder.decode(failed_with) if failed_with else "no revert data"
             _queue_alert(keeper, vault_address, f"failed in the batch: {why}")
     return [], None
-
-
-def fill_queue(keeper: Keeper, vault: Any, block: int) -> str | None:
-    """Fill ``vault``'s redemption queue if it has requests that free quote can serve.
-
-    Or if it holds shares no request escrowed: the fill discards them.
-
-    Returns why nothing new may be sent behind the fill: it was sent and has no receipt within
-    its wait (the journal keeps it, the next cycle books it), or it waits for the base fee to
-    fall under the cap. Else None: filled, no queue, nothing to fill, a dry run, or a failure
-    (alerted, never raised: the queue waits for the next settlement or anyone's ``fill()``).
-    Only an unreachable node (transient) raises, and fails the cycle.
-    """
-    queue = _queue_to_fill(keeper, vault)
-    return None if queue is None else _fill_one(keeper, vault.address, queue, block)
 
 
 def _queue_to_fill(keeper: Keeper, vault: Any) -> Any | None:
@@ -1101,30 +1066,58 @@ def _queue_to_fill(keeper: Keeper, vault: Any) -> Any | None:
 
 
 def _fill_one(keeper: Keeper, vault_address: str, queue: Any, block: int) -> str | None:
-    """Send ``queue.fill()`` for ``vault_address``'s queue (see :func:`fill_queue`)."""
-    try:
-        sent = _send(
-            keeper, queue.functions.fill(), queue.address, [vault_address], block, "fill queue"
+    """Send ``queue.fill()`` for ``vault_address``'s queue (see :func:`fill_queues`)."""
+    sent = _send_fill(keeper, queue.functions.fill(), queue.address, [vault_address], block)
+    if sent.outcome is not None:
+        logger.info(
+            "filled the redemption queue of %s (tx %s)", vault_address, sent.outcome.tx_hash
         )
+    return sent.pending
+
+
+@dataclass(frozen=True)
+class _FillSent:
+    """How a fill's send ended.
+
+    Mined (``outcome``), left ``pending``, or neither: a dry run, or a failure already alerted.
+    """
+
+    outcome: SendOutcome | None = None
+    pending: str | None = None
+
+
+def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block: int) -> _FillSent:
+    """Send a queue fill, ``fill()`` or ``fillBatch``, for ``vaults``' queues (see :func:`_send`).
+
+    A failure is a ``redemption_queue`` alert for each vault; a send the node refused after it
+    was journaled holds the cycle as a pending one does.
+    """
+    if len(vaults) == 1:
+        what, note = f"the redemption queue of {vaults[0]}", "fill queue"
+    else:
+        what, note = f"the redemption queues of {len(vaults)} vaults", f"fill {len(vaults)} queues"
+    try:
+        sent = _send(keeper, call, to, vaults, block, note)
     except _PendingError as exc:
-        logger.info("redemption queue fill of %s: %s", vault_address, exc)
-        return f"redemption queue fill of {vault_address} pending: {exc}"
+        logger.info("filling %s: %s", what, exc)
+        return _FillSent(pending=f"filling {what} pending: {exc}")
     except _JournaledError as exc:
-        _queue_alert(keeper, vault_address, str(exc))
-        return f"redemption queue fill of {vault_address} pending: {exc}"
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return _FillSent(pending=f"filling {what} pending: {exc}")
     except _RevertedError as exc:
         if exc.outcome is not None:
             book_fees_paid(keeper, exc.outcome)
-        _queue_alert(keeper, vault_address, str(exc))
-        return None
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return _FillSent()
     except ExecutionError as exc:
-        _queue_alert(keeper, vault_address, str(exc))
-        return None
+        for v in vaults:
+            _queue_alert(keeper, v, str(exc))
+        return _FillSent()
     if sent is None:
-        logger.info("dry run: would fill the redemption queue of %s", vault_address)
-        return None
-    logger.info("filled the redemption queue of %s (tx %s)", vault_address, sent.tx_hash)
-    return None
+        logger.info("dry run: would fill %s", what)
+    return _FillSent(outcome=sent)
 
 
 def _queue_alert(keeper: Keeper, vault: str, reason: str) -> None:

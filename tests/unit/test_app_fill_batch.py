@@ -195,7 +195,7 @@ def test_a_fill_batch_without_a_receipt_holds_the_rest_of_the_cycle(
     step = settle_expired(k, [VAULT, OTHER], 100, NOW)
     assert [data[:4] for _, data in sender.sent] == [SETTLE_BATCH_SELECTOR, FILL_BATCH_SELECTOR]
     assert step.pending is not None
-    assert "redemption queue fills of 2 vaults pending" in step.pending
+    assert "filling the redemption queues of 2 vaults pending" in step.pending
     assert alerted(k) == []  # a wait, not a failure
 
 

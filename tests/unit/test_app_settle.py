@@ -428,7 +428,7 @@ def test_a_base_fee_over_the_cap_makes_a_settlement_wait_not_fail(
 def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """``fill_queue`` alerts and never raises, its reads included: the settlement stands."""
+    """``fill_queues`` alerts and never raises, its reads included: the settlement stands."""
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
