@@ -142,11 +142,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         nonReentrant
         returns (Outcome[] memory outcomes)
     {
-        if (!hasRole(KEEPER_ROLE, msg.sender)) {
-            revert RebalanceBatcherUnauthorized(msg.sender);
-        }
         uint256 n = vaults.length;
-        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        _checkBatch(n);
 
         uint256 gasLimit = _vaultGasLimit;
         outcomes = new Outcome[](n);
@@ -172,11 +169,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         nonReentrant
         returns (Outcome[] memory outcomes)
     {
-        if (!hasRole(KEEPER_ROLE, msg.sender)) {
-            revert RebalanceBatcherUnauthorized(msg.sender);
-        }
         uint256 n = vaults.length;
-        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        _checkBatch(n);
         if (postDeviations.length != n) {
             revert RebalanceBatcherLengthMismatch(n, postDeviations.length);
         }
@@ -236,11 +230,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         uint256[] calldata ids,
         uint80[] calldata roundIds
     ) external nonReentrant returns (SettleOutcome[] memory outcomes) {
-        if (!hasRole(KEEPER_ROLE, msg.sender)) {
-            revert RebalanceBatcherUnauthorized(msg.sender);
-        }
         uint256 n = vaults.length;
-        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        _checkBatch(n);
         if (ids.length != n) revert RebalanceBatcherLengthMismatch(n, ids.length);
         if (roundIds.length != n) revert RebalanceBatcherLengthMismatch(n, roundIds.length);
         uint256 gasLimit = _vaultGasLimit;
@@ -253,9 +244,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             if (o.vault.code.length == 0) {
                 o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, o.vault);
             } else {
-                uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
-                uint256 left = gasleft();
-                if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
+                _requireGasFor(gasLimit);
                 bytes memory data = abi.encodeCall(IOptionVault.settle, (o.id, roundIds[i]));
                 (bool success,, bytes memory answer) = _guardedCall(o.vault, gasLimit, data);
                 if (success) {
@@ -279,11 +268,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         nonReentrant
         returns (FillOutcome[] memory outcomes)
     {
-        if (!hasRole(KEEPER_ROLE, msg.sender)) {
-            revert RebalanceBatcherUnauthorized(msg.sender);
-        }
         uint256 n = queues.length;
-        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+        _checkBatch(n);
         uint256 gasLimit = _vaultGasLimit;
         outcomes = new FillOutcome[](n);
         bytes memory data = abi.encodeCall(IRedemptionQueue.fill, ());
@@ -295,9 +281,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             if (o.queue.code.length == 0) {
                 o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, o.queue);
             } else {
-                uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
-                uint256 left = gasleft();
-                if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
+                _requireGasFor(gasLimit);
                 (bool success, uint256 size, bytes memory answer) =
                     _guardedCall(o.queue, gasLimit, data);
                 if (success && size == 64) {
@@ -380,7 +364,8 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         }
         // The callee gets at most 63/64 of what is left (EIP-150): require enough that it gets
         // its full limit, plus what this loop needs afterwards. Revert, not skip: see the
-        // interface NatSpec (it keeps eth_estimateGas honest).
+        // interface NatSpec (it keeps eth_estimateGas honest). Inline, as in `_planOne`: once a
+        // vault on the rebalance path, where `_requireGasFor` would add ~30 gas a vault.
         uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
         uint256 left = gasleft();
         if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
@@ -418,7 +403,7 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
             o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, vault);
             return false;
         }
-        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
+        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS; // inline: see _rebalanceOne
         uint256 left = gasleft();
         if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
         uint256 gasBefore = gasleft();
@@ -633,6 +618,20 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
                 mstore(0x40, add(add(reason, 0x20), and(add(len, 31), not(31))))
             }
         }
+    }
+
+    /// @dev The caller is a registered keeper, and `n` a batch size this batcher takes.
+    function _checkBatch(uint256 n) private view {
+        if (!hasRole(KEEPER_ROLE, msg.sender)) revert RebalanceBatcherUnauthorized(msg.sender);
+        if (n == 0 || n > _maxBatch) revert RebalanceBatcherBadBatchSize(n, _maxBatch);
+    }
+
+    /// @dev Reverts the whole batch unless the next call can be given its full `gasLimit`, plus
+    ///      what the loop needs afterwards (see the interface: it keeps `eth_estimateGas` honest).
+    function _requireGasFor(uint256 gasLimit) private view {
+        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
+        uint256 left = gasleft();
+        if (left < needed) revert RebalanceBatcherInsufficientGas(left, needed);
     }
 
     /// @dev `data` to `vault` with `gasLimit` gas; copies at most `PLAN_ANSWER` bytes of a

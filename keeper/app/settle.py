@@ -423,14 +423,8 @@ def _simulate_batch(
     The others are booked in their ``slots`` (:func:`_book_failure`). ``None`` when the call
     reverts as a whole (a batcher without ``settleBatch``, a caller without its keeper role).
     """
-    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
-    call = _batch_call(batcher, chunk)
-    try:
-        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
-    except ContractLogicError as exc:
-        data = revert_data(exc)
-        reason = keeper.decoder.decode(data) if data else str(exc)
-        logger.warning("settlement batch does not simulate (%s): one series a transaction", reason)
+    answer = _call_batch(keeper, _batch_call(batcher, chunk), "settlement", "series")
+    if answer is None:
         return None
     keep: list[_Candidate] = []
     for c, row in zip(chunk, answer, strict=True):
@@ -441,6 +435,22 @@ def _simulate_batch(
                 keeper, c.vault.address, c.series_id, c.hint, bytes(row[3]), "simulation reverted"
             )
     return keep
+
+
+def _call_batch(keeper: Keeper, call: Any, what: str, item: str) -> Any | None:
+    """``eth_call`` a batcher ``call`` from the keeper: its outcomes, or None.
+
+    None when it reverts as a whole (a batcher without that function, a caller without its
+    keeper role), which the caller meets by sending one ``item`` a transaction.
+    """
+    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    try:
+        return read_with_retry(lambda: call.call({"from": origin} if origin else {}))
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = keeper.decoder.decode(data) if data else str(exc)
+        logger.warning("%s batch does not simulate (%s): one %s a transaction", what, reason, item)
+        return None
 
 
 def _book_reverted_batch(
@@ -1005,14 +1015,9 @@ def _fill_batch(
         The queues to fill one a transaction instead (all of them when the batch does not
         simulate as a whole; the lone survivor), and what the send left pending, if anything.
     """
-    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
     call = batcher.functions.fillBatch([q.address for _, q in chunk])
-    try:
-        answer = read_with_retry(lambda: call.call({"from": origin} if origin else {}))
-    except ContractLogicError as exc:
-        data = revert_data(exc)
-        reason = keeper.decoder.decode(data) if data else str(exc)
-        logger.warning("queue fill batch does not simulate (%s): one queue a transaction", reason)
+    answer = _call_batch(keeper, call, "queue fill", "queue")
+    if answer is None:
         return list(chunk), None
     keep: list[tuple[str, Any]] = []
     for (vault_address, queue), row in zip(chunk, answer, strict=True):

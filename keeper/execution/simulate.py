@@ -128,8 +128,8 @@ class BatchCodec:
         comps = self.fn["outputs"][0]["components"]
         self.names = [str(c["name"]) for c in comps]
         self._limits: tuple[str, int, int, int] | None = None
-        self._bookkeeping_gas: dict[str, int] = {}
-        self._max_batch: dict[str, int] = {}
+        #: The batchers' constants and immutables, by (getter, batcher): read once each.
+        self._constants: dict[tuple[str, str], int] = {}
 
     #: How many reads of the gas limits one cached value serves (they change by admin action or
     #: slowly; the final simulation at the signed gas limit catches a stale value).
@@ -153,10 +153,7 @@ class BatchCodec:
         Raises:
             ChainError: The node could not be reached, or the batcher has no such getter.
         """
-        key = str(to_checksum_address(batcher))
-        if key not in self._bookkeeping_gas:
-            self._bookkeeping_gas[key] = _uint(w3, key, "BOOKKEEPING_GAS()", attempts)
-        return self._bookkeeping_gas[key]
+        return self._constant(w3, batcher, "BOOKKEEPING_GAS()", attempts)
 
     def max_batch(self, w3: Web3, batcher: str, attempts: int = 3) -> int:
         """The batcher's ``maxBatch()``, an immutable: one ``eth_call`` per batcher, then cached.
@@ -164,14 +161,17 @@ class BatchCodec:
         Raises:
             ChainError: The node could not be reached, or the batcher has no such getter.
         """
-        key = str(to_checksum_address(batcher))
-        if key not in self._max_batch:
-            self._max_batch[key] = _uint(w3, key, "maxBatch()", attempts)
-        return self._max_batch[key]
+        return self._constant(w3, batcher, "maxBatch()", attempts)
 
     def remember_max_batch(self, batcher: str, size: int) -> None:
         """Cache a ``maxBatch()`` read elsewhere (the start-up check reads it)."""
-        self._max_batch[str(to_checksum_address(batcher))] = int(size)
+        self._constants[("maxBatch()", str(to_checksum_address(batcher)))] = int(size)
+
+    def _constant(self, w3: Web3, batcher: str, getter: str, attempts: int) -> int:
+        key = (getter, str(to_checksum_address(batcher)))
+        if key not in self._constants:
+            self._constants[key] = _uint(w3, key[1], getter, attempts)
+        return self._constants[key]
 
     def encode(self, vaults: Sequence[str], posts: Sequence[int] | None = None) -> bytes:
         """Calldata of ``rebalanceBatch(vaults, posts)`` (``posts`` default: all 0, to target)."""
