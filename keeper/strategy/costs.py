@@ -64,7 +64,8 @@ NO_COSTS = CostInputs(
 # the underlying, as a vault that keeps hedging does): 127,106 gas per vault in a batch of 10 and
 # 118,919 in a batch of 25. A batch of N costs gas_fixed + N x gas_per_vault + gas_swap. The
 # re-run of 2026-12-04 measured 127,497 and 119,078 (the same marginal vault, 113,465; ~3.9k
-# more per batch in its swap) and 210,373 for a lone vault: the defaults stand.
+# more per batch in its swap) and 210,373 for a lone vault, and that of 2026-12-05 (the batcher
+# with settleBatch and fillBatch) 127,513 and 118,929, and 210,373: the defaults stand.
 #: The batch's own gas, the swap excluded: the intrinsic 21,000, calldata, the batcher's loop,
 #: receipt checks and events (an estimate; the bench measures only its sum with the swap).
 DEFAULT_GAS_FIXED = 30_000
