@@ -63,6 +63,9 @@ class Keeper:
     head_block: Mapping[str, Any] | None = None
     #: Headers the same poll read for the sender's reorg check (block number -> header).
     probe_headers: dict[int, Any] | None = None
+    #: Each vault's locked collateral at the last observation that read it: a fall is a
+    #: settlement (by anyone), whose freed quote may serve the vault's redemption queue.
+    locked_seen: dict[str, int] = field(default_factory=dict)
 
     @property
     def dry_run(self) -> bool:

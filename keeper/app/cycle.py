@@ -72,7 +72,12 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     seen = observe(keeper, head)
     # Expired series first; nothing is sent while an earlier transaction is pending.
     done = settle_expired(
-        keeper, seen.expired, seen.block, seen.timestamp, settled.blocked, fill=settled.freed
+        keeper,
+        seen.expired,
+        seen.block,
+        seen.timestamp,
+        settled.blocked,
+        fill=(*settled.freed, *seen.freed),
     )
     # A settlement or queue fill this step left pending holds the batch too: nothing is sent
     # behind it.

@@ -19,13 +19,14 @@ keeper can act on, or does not want to, are never asked.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keeper.chain.blockers import read_blockers
-from keeper.chain.lens import LensRead
+from keeper.chain.lens import I64Array, LensRead, ObjArray
 from keeper.chain.oracle import oracle_fault_reason
 from keeper.errors import ChainError
 from keeper.pricing.book import VaultBook, book_of
@@ -53,6 +54,9 @@ class Observation:
     skipped: dict[str, str]
     #: Vaults holding an expired series, healthy or not (settlement has its own fallback rules).
     expired: tuple[str, ...] = ()
+    #: Vaults whose locked collateral fell since the keeper's last read of them: a series was
+    #: settled, by anyone, and its freed quote may serve the vault's redemption queue.
+    freed: tuple[str, ...] = ()
 
 
 def observe(keeper: Keeper, head: int | None = None) -> Observation:
@@ -101,7 +105,30 @@ def observe(keeper: Keeper, head: int | None = None) -> Observation:
     healthy = book.take(~skip) if skipped else book
     owners = np.unique(snap.series_owner[snap.series_expiry <= now])
     expired = tuple(snap.vaults[i] for i in owners.tolist())
-    return Observation(snap.block_number, now, len(snap), healthy, skipped, expired)
+    freed = _freed(keeper, snap.vaults, snap.locked, snap.read_errors)
+    return Observation(snap.block_number, now, len(snap), healthy, skipped, expired, freed)
+
+
+def _freed(
+    keeper: Keeper, vaults: Sequence[str], locked: ObjArray, read_errors: I64Array
+) -> tuple[str, ...]:
+    """The vaults whose locked collateral fell since the keeper last read it, and remember it.
+
+    Only settlements unlock collateral (writes lock more). The keeper's own settle step fills
+    the queues its settlements free; this catches the ones someone else settled before the
+    keeper saw them expired (the option buyer, a bot), which it never listed. A row the lens
+    could not read keeps its last reading.
+    """
+    seen = keeper.locked_seen
+    freed = []
+    for vault, now_locked, error in zip(vaults, locked.tolist(), read_errors.tolist(), strict=True):
+        if error:
+            continue
+        before = seen.get(vault)
+        if before is not None and now_locked < before:
+            freed.append(vault)
+        seen[vault] = int(now_locked)
+    return tuple(freed)
 
 
 #: In a decision's reason (``"<family>: <reason text> (<numbers>)"``, see

@@ -59,7 +59,9 @@ request (its vault balance above ``totalPending()``: the fill discards them, and
 reserving quote for them): queued holders are paid pro rata before anyone can take the freed
 quote another way. A series settled by someone else frees it too, and
 is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
-:func:`book_resumed`, filled by the next settle step). :func:`fill_queues` simulates and sends
+:func:`book_resumed`, filled by the next settle step), and one someone else made before the
+keeper saw the series expired (the observation finds the vault's locked collateral fallen:
+:attr:`keeper.app.observe.Observation.freed`). :func:`fill_queues` simulates and sends
 them like settlements: several queues in one ``RebalanceBatcher.fillBatch`` transaction (a
 common expiry frees many vaults' collateral at once, and one fill a transaction held every hedge
 one block a queue), a lone queue, or any when there is no batcher or the batch does not

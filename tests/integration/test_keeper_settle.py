@@ -199,3 +199,41 @@ def test_keeper_fills_every_freed_queue_in_one_transaction(stack: Stack, tmp_pat
         (stack.batcher.address, FILL_BATCH_SELECTOR),
     ]
     assert not [a for a in keeper.alerter.sent if a["kind"] == "redemption_queue"]
+
+
+def test_keeper_fills_a_queue_whose_series_someone_else_settled(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The option buyer (or anyone) settled the series before the keeper saw it expired: the
+    keeper's settle step never listed it, so it never filled the queue the settlement freed,
+    and the queued holder waited for the vault's next settlement. The keeper now fills the
+    queue of any vault whose locked collateral fell since its last read."""
+    vault = stack.vaults[0]
+    queue = stack.w3.eth.contract(
+        address=vault.functions.redemptionQueue().call(),
+        abi=load_artifact("RedemptionQueue").abi,
+    )
+    admin = stack.admin
+    shares = int(vault.functions.balanceOf(admin.address).call())
+    transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
+    transact(stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
+    keeper = _keeper(stack, tmp_path)
+    run_cycle(keeper)  # hedges; the series are open, the request waits for their collateral
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() > 0
+
+    [(_, sid, expiry)] = [s for s in _open(stack) if s[0] is vault]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    at_expiry = int(stack.feed.functions.latestRound().call())
+    transact(stack.w3, admin, vault.functions.settle(sid, at_expiry))  # not the keeper
+    assert vault.functions.openSeries().call() == []
+    assert queue.functions.fillable().call() > 0
+
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == 0
+    run_cycle(keeper)
+    # Filled as far as the freed quote went: the hedge the first cycle bought was inventory,
+    # not quote, at the fill (docs/security.md, the redemption queue); the same cycle's hedge
+    # then sells it, and that quote waits for a later fill.
+    claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
+    assert claimable > shares * 9 // 10
+    assert claimable + queue.functions.pendingRedeemRequest(0, admin.address).call() == shares

@@ -1,0 +1,40 @@
+"""The vaults whose locked collateral fell since the last read: a settlement, by anyone."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from keeper.app.observe import _freed
+
+VAULTS = ["0x" + "a1" * 20, "0x" + "b2" * 20, "0x" + "c3" * 20]
+
+
+def locked(*values: int) -> Any:
+    return np.array(values, dtype=object)
+
+
+def errors(*values: int) -> Any:
+    return np.array(values, dtype=np.int64)
+
+
+def test_a_fall_in_locked_collateral_is_a_freed_vault() -> None:
+    keeper: Any = SimpleNamespace(locked_seen={})
+    # the first read has nothing to compare with
+    assert _freed(keeper, VAULTS, locked(10, 10, 10), errors(0, 0, 0)) == ()
+    # b settled a series (its collateral fell), c wrote one (it rose), a did neither
+    assert _freed(keeper, VAULTS, locked(10, 4, 12), errors(0, 0, 0)) == (VAULTS[1],)
+    assert keeper.locked_seen == dict(zip(VAULTS, (10, 4, 12), strict=True))
+    # nothing moved: nothing freed again
+    assert _freed(keeper, VAULTS, locked(10, 4, 12), errors(0, 0, 0)) == ()
+
+
+def test_a_row_the_lens_could_not_read_keeps_its_last_reading() -> None:
+    """An unreadable row answers 0: neither a fall then, nor a rise hiding a later fall."""
+    keeper: Any = SimpleNamespace(locked_seen={})
+    _freed(keeper, VAULTS, locked(10, 10, 10), errors(0, 0, 0))
+    assert _freed(keeper, VAULTS, locked(0, 10, 10), errors(1, 0, 0)) == ()
+    assert keeper.locked_seen[VAULTS[0]] == 10
+    assert _freed(keeper, VAULTS, locked(6, 10, 10), errors(0, 0, 0)) == (VAULTS[0],)
