@@ -74,7 +74,7 @@ from keeper.strategy.policies import parse_policy
 from keeper.units import WAD
 
 if TYPE_CHECKING:
-    from keeper.devnet.market import Accounts, Market, MarketConfig, StepRecord
+    from keeper.devnet.market import Accounts, Market, MarketConfig, QueuedExit, StepRecord
     from keeper.devnet.stack import DevnetStack
 
 #: Uniswap V3's ``Swap(address,address,int256,int256,uint160,uint128,int24)`` event topic.
@@ -110,6 +110,8 @@ class DemoConfig:
     vol: float = 0.8
     drift: float = 0.0
     jump_intensity: float = 0.0
+    #: Chance a market step queues a holder's exit in a vault's redemption queue.
+    queue_prob: float = 0.05
     json_path: Path | None = Path("out/demo.json")
     plot_path: Path | None = Path("out/demo.png")
     addresses_path: Path = Path("out/devnet.json")
@@ -155,6 +157,7 @@ class DemoConfig:
             vol=self.vol,
             drift=self.drift,
             jump_intensity=self.jump_intensity,
+            queue_prob=self.queue_prob,
         )
 
 
@@ -255,6 +258,13 @@ class DemoResult:
     #: and a fully crossed batch makes none), and one for a lone vault's transaction (the vault
     #: swaps itself).
     pool_swaps: int = 0
+    #: Holders' exits queued in the vaults' redemption queues, the shares they queued, and of
+    #: those the shares filled by the end (the keeper fills a queue after a settlement).
+    queued_exits: int = 0
+    queued_shares: int = 0
+    queued_filled_shares: int = 0
+    #: Each queued exit (:class:`~keeper.devnet.market.QueuedExit`), as the flows are kept.
+    queued: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def gas_per_vault_rebalance(self) -> float:
@@ -646,6 +656,27 @@ def _run(
     return result
 
 
+def _queued_filled(w3: Web3, queued: list[QueuedExit]) -> int:
+    """Of the shares ``queued``, those no longer pending at the end: filled (or discarded dust).
+
+    Each holder's requests on a vault are one position in its queue (a second request joins
+    the first), so pending is read once per (vault, holder).
+    """
+    requested: dict[tuple[str, str], int] = {}
+    for q in queued:
+        requested[(q.vault, q.holder)] = requested.get((q.vault, q.holder), 0) + q.shares
+    vault_abi, queue_abi = load_artifact("OptionVault").abi, load_artifact("RedemptionQueue").abi
+    filled = 0
+    for (vault, holder), shares in requested.items():
+        v = w3.eth.contract(address=Web3.to_checksum_address(vault), abi=vault_abi)
+        queue = w3.eth.contract(
+            address=Web3.to_checksum_address(v.functions.redemptionQueue().call()),
+            abi=queue_abi,
+        )
+        filled += shares - int(queue.functions.pendingRedeemRequest(0, holder).call())
+    return filled
+
+
 def _summarize(
     w3: Web3,
     url: str,
@@ -676,6 +707,7 @@ def _summarize(
     flows = [f for r in market.records for f in r.flows]
     writes = [w for r in market.records for w in r.writes]
     settled = [x for r in market.records for x in r.settlements]
+    queued = [q for r in market.records for q in r.queued]
     for f in flows:
         st = tracker.stats[f.vault]
         if f.kind == "deposit":
@@ -727,4 +759,8 @@ def _summarize(
         flows=[asdict(f) for f in flows],
         writes=[asdict(w) for w in writes],
         tx_hashes=[h for h, _ in tracker.batches],
+        queued_exits=len(queued),
+        queued_shares=sum(q.shares for q in queued),
+        queued_filled_shares=_queued_filled(w3, queued),
+        queued=[asdict(q) for q in queued],
     )

@@ -98,6 +98,14 @@ def register(subparsers: Any) -> None:
         metavar="PER_YEAR",
         help="Merton jump intensity (0 = plain GBM)",
     )
+    p.add_argument(
+        "--queue-prob",
+        type=float,
+        default=0.05,
+        metavar="P",
+        help="chance a step queues a holder's exit in a vault's redemption queue, which the "
+        "keeper fills after settlements (0 = none)",
+    )
     p.add_argument("--port", type=int, default=None, help="anvil port (default: a free one)")
     p.add_argument(
         "--block-time",
@@ -126,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
         vol=args.vol,
         drift=args.drift,
         jump_intensity=args.jumps,
+        queue_prob=args.queue_prob,
         json_path=args.json,
         plot_path=args.plot,
         addresses_path=args.addresses,
@@ -229,4 +238,10 @@ def summary_table(result: DemoResult) -> str:
         f"{result.deposits} deposits, {result.withdrawals} withdrawals, "
         f"policy {result.policy}, {result.duration_s:.1f}s"
     )
+    if result.queued_exits:
+        share = result.queued_filled_shares / result.queued_shares if result.queued_shares else 0
+        lines.append(
+            f"{result.queued_exits} exits queued in the vaults' redemption queues: "
+            f"{share:.0%} of their shares filled by the end (the keeper fills after settlements)"
+        )
     return "\n".join(lines)

@@ -27,6 +27,11 @@ signed transaction from its own anvil account:
    hedge it needs within a share of the vault's ``freeQuote`` (the vault refuses uncollateralized
    writes with ``OptionVaultInsufficientCollateral``). Puts make the vault long delta, which a spot
    venue can only hedge by selling inventory, so open puts stay within :func:`put_room`.
+7. **Queued exits**: now and then a holder queues part of its shares in the vault's ERC-7540
+   redemption queue (``requestRedeem``), as a holder does whose exit the free quote cannot serve
+   while collateral is locked. The keeper fills the queue once a settlement frees collateral;
+   the demo reports how much of what was queued was filled by its end. These draws come from
+   their own generator, so the other flows are the same with or without them.
 
 The price path comes from :func:`keeper.backtest.price_paths.merton_paths` (GBM when the jump
 intensity is 0), so the same seed gives the same path here and in the backtester. Everything
@@ -133,6 +138,8 @@ class MarketConfig:
     jump_std: float = 0.05
     deposit_prob: float = 0.25
     withdraw_prob: float = 0.15
+    #: Chance a step queues a holder's exit in a vault's redemption queue.
+    queue_prob: float = 0.05
     write_prob: float = 0.2
     min_deposit: int = 1_000 * USDC
     max_deposit: int = 100_000 * USDC
@@ -160,7 +167,7 @@ class MarketConfig:
             raise ConfigError("steps and step_seconds must be >= 1")
         if self.spot8 <= 0 or self.vol < 0:
             raise ConfigError("spot must be > 0 and vol >= 0")
-        for name in ("deposit_prob", "withdraw_prob", "write_prob", "put_share"):
+        for name in ("deposit_prob", "withdraw_prob", "queue_prob", "write_prob", "put_share"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1]")
         if not 0 < self.min_deposit <= self.max_deposit:
@@ -320,6 +327,17 @@ class Flow:
 
 
 @dataclass(frozen=True)
+class QueuedExit:
+    """A holder's shares queued in a vault's redemption queue (``requestRedeem``)."""
+
+    step: int
+    vault: str
+    holder: str
+    shares: int
+    block: int
+
+
+@dataclass(frozen=True)
 class Write:
     """An option the desk sold."""
 
@@ -357,6 +375,7 @@ class StepRecord:
     flows: list[Flow] = field(default_factory=list)
     writes: list[Write] = field(default_factory=list)
     settlements: list[Settlement] = field(default_factory=list)
+    queued: list[QueuedExit] = field(default_factory=list)
 
 
 # ----------------------------------------------------------------------------- the driver
@@ -390,6 +409,8 @@ class Market:
         self.cfg = config
         self.exact_preview = exact_preview
         self.rng = np.random.default_rng(config.seed)
+        #: The queued exits' own draws: the other flows do not move when they are turned on.
+        self.queue_rng = np.random.default_rng([config.seed, 1])
         self.prices = price_path(config)
         self.lens = LensReader(w3, stack.lens)
         self.decoder = ErrorDecoder.from_artifacts()
@@ -509,6 +530,11 @@ class Market:
             flow = self._withdraw(i, v, snaps[v])
             if flow is not None:
                 rec.flows.append(flow)
+        if self.queue_rng.random() < self.cfg.queue_prob:
+            v = vaults[int(self.queue_rng.integers(len(vaults)))]
+            queued = self._queue_exit(i, v)
+            if queued is not None:
+                rec.queued.append(queued)
         if self.rng.random() < self.cfg.write_prob:
             v = vaults[int(self.rng.integers(len(vaults)))]
             w = self._write(i, v, self.snapshots()[v])
@@ -581,6 +607,32 @@ class Market:
         if assets < USDC:
             return None
         return self._flow(i, v, who, "withdraw", assets)
+
+    def _queue_exit(self, i: int, v: str) -> QueuedExit | None:
+        """A holder of ``v`` queues 10-60% of its shares in the vault's redemption queue."""
+        vault = self.vaults[v]
+        queue_address = str(vault.functions.redemptionQueue().call())
+        if int(queue_address, 16) == 0:
+            return None
+        holders = [d for d in self.acct.depositors if vault.functions.balanceOf(d.address).call()]
+        if not holders:
+            return None
+        who = holders[int(self.queue_rng.integers(len(holders)))]
+        held = int(vault.functions.balanceOf(who.address).call())
+        shares = held * int(self.queue_rng.integers(10, 61)) // 100
+        if shares == 0:
+            return None
+        queue = self.w3.eth.contract(
+            address=Web3.to_checksum_address(queue_address),
+            abi=load_artifact("RedemptionQueue").abi,
+        )
+        self._send(who, vault.functions.approve(queue.address, shares), "approve the queue")
+        receipt = self._send(
+            who,
+            queue.functions.requestRedeem(shares, who.address, who.address),
+            f"requestRedeem of {shares} shares on {v}",
+        )
+        return QueuedExit(i, v, who.address, shares, int(receipt["blockNumber"]))
 
     def _flow(self, i: int, v: str, who: LocalAccount, kind: str, assets: int) -> Flow:
         """Deposit or withdraw ``assets`` and verify the shares minted or burned.

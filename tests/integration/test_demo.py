@@ -70,6 +70,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         plot_path=out / "demo.png",
         addresses_path=out / "devnet.json",
         journal_path=out / "journal.sqlite",
+        queue_prob=0.3,  # a few queued exits in 30 steps
     )
     with Anvil() as node:
         cfg = replace(cfg, rpc_url=node.url)
@@ -179,6 +180,8 @@ def test_deposits_and_withdrawals_settled_to_the_previewed_shares(demo: Run) -> 
                 for f in r.flows
                 if f["vault"] == s.vault and f["depositor"] == h
             )
+            # Less what the holder queued for exit: those shares sit in the vault's queue.
+            net -= sum(q["shares"] for q in r.queued if q["vault"] == s.vault and q["holder"] == h)
             assert vault.functions.balanceOf(h).call() == net
 
 
@@ -198,6 +201,18 @@ def test_fees_and_options_are_recorded(demo: Run) -> None:
     for w in r.writes:
         assert w["premium"] > 0
         assert w["size"] > 0
+
+
+def test_queued_exits_are_recorded_and_reported(demo: Run) -> None:
+    """Holders queue exits in the vaults' redemption queues (their balances, less the queued
+    shares, are checked with the flows). No series expires in these 30 steps, so none is filled
+    yet: the keeper fills after settlements (``tests/integration/test_keeper_settle.py``)."""
+    r = demo.result
+    assert r.queued_exits == len(r.queued) > 0
+    assert r.queued_shares == sum(q["shares"] for q in r.queued) > 0
+    assert r.series_settled == 0
+    assert r.queued_filled_shares == 0
+    assert "exits queued in the vaults' redemption queues: 0% of their shares" in summary_table(r)
 
 
 def test_json_and_png_are_written(demo: Run) -> None:
