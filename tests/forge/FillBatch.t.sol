@@ -62,22 +62,6 @@ contract FillBatchTest is BatchTestBase {
 
     // ------------------------------------------------------------------ helpers
 
-    /// @dev `_write` on another vault: the fixture's helpers act on `vault`.
-    function _writeOn(
-        OptionVault v,
-        IOptionVault.OptionType t,
-        uint256 strike,
-        uint256 cap,
-        uint64 exp,
-        uint256 size,
-        uint256 premium
-    ) internal returns (uint256 id) {
-        OptionVault saved = vault;
-        vault = v;
-        id = _write(t, strike, cap, exp, size, premium);
-        vault = saved;
-    }
-
     function _depositOn(OptionVault v, address who, uint256 assets) internal {
         usdc.mint(who, assets);
         vm.startPrank(who);

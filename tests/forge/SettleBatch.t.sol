@@ -30,22 +30,6 @@ contract SettleBatchTest is BatchTestBase {
         ids.push(_writeOn(other, CALL, 3200e8, 400e8, expiry, 3e18, 50e6));
     }
 
-    /// @dev `_write` on another vault: the fixture's helpers act on `vault`.
-    function _writeOn(
-        OptionVault v,
-        IOptionVault.OptionType t,
-        uint256 strike,
-        uint256 cap,
-        uint64 exp,
-        uint256 size,
-        uint256 premium
-    ) internal returns (uint256 id) {
-        OptionVault saved = vault;
-        vault = v;
-        id = _write(t, strike, cap, exp, size, premium);
-        vault = saved;
-    }
-
     /// @dev Past expiry, at `price`: the three series and their expiry round.
     function _expireAt(int256 price)
         internal

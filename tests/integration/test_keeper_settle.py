@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -39,6 +40,23 @@ def _open(stack: Stack) -> list[tuple[object, int, int]]:
         for s in v.functions.openSeries().call():
             out.append((v, int(s[0]), int(s[4])))
     return out
+
+
+def _queue_of(stack: Stack, vault: Any) -> Any:
+    """``vault``'s redemption queue, bound."""
+    return stack.w3.eth.contract(
+        address=vault.functions.redemptionQueue().call(),
+        abi=load_artifact("RedemptionQueue").abi,
+    )
+
+
+def _queue_all(stack: Stack, vault: Any) -> tuple[Any, int]:
+    """The admin (the seed depositor) queues all of its shares of ``vault``: (queue, shares)."""
+    queue, admin = _queue_of(stack, vault), stack.admin
+    shares = int(vault.functions.balanceOf(admin.address).call())
+    transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
+    transact(stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
+    return queue, shares
 
 
 def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_path: Path) -> None:
@@ -109,14 +127,8 @@ def test_keeper_alerts_when_it_cannot_settle(stack: Stack, tmp_path: Path) -> No
 def test_keeper_fills_the_redemption_queue_after_a_settlement(stack: Stack, tmp_path: Path) -> None:
     """A holder queued all of its shares; the settlement frees the rest and the keeper fills."""
     vault = stack.vaults[0]
-    queue = stack.w3.eth.contract(
-        address=vault.functions.redemptionQueue().call(),
-        abi=load_artifact("RedemptionQueue").abi,
-    )
+    queue, shares = _queue_all(stack, vault)
     admin = stack.admin
-    shares = int(vault.functions.balanceOf(admin.address).call())
-    transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
-    transact(stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
     assert vault.functions.maxWithdraw(admin.address).call() == 0, "its shares are in the queue"
     # the free quote now serves part of it: the whole of it waits for the collateral
     assert 0 < queue.functions.fillable().call() < shares
@@ -143,10 +155,7 @@ def test_keeper_fill_discards_shares_sent_to_the_queue_without_a_request(
     """No request, but shares sent to the queue: after the settlement the keeper's fill discards
     them, so the vault stops reserving quote for them."""
     vault = stack.vaults[0]
-    queue = stack.w3.eth.contract(
-        address=vault.functions.redemptionQueue().call(),
-        abi=load_artifact("RedemptionQueue").abi,
-    )
+    queue = _queue_of(stack, vault)
     admin = stack.admin
     sent = int(vault.functions.balanceOf(admin.address).call()) // 4
     transact(stack.w3, admin, vault.functions.transfer(queue.address, sent))
@@ -167,18 +176,7 @@ def test_keeper_fills_every_freed_queue_in_one_transaction(stack: Stack, tmp_pat
     """Two vaults with holders queued: one cycle settles both books in one ``settleBatch`` and
     fills both queues in one ``fillBatch`` (it sent one ``fill()`` a queue, a block each)."""
     admin = stack.admin
-    queued = []
-    for vault in (stack.vaults[0], stack.vaults[2]):
-        queue = stack.w3.eth.contract(
-            address=vault.functions.redemptionQueue().call(),
-            abi=load_artifact("RedemptionQueue").abi,
-        )
-        shares = int(vault.functions.balanceOf(admin.address).call())
-        transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
-        transact(
-            stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address)
-        )
-        queued.append((queue, shares))
+    queued = [_queue_all(stack, vault) for vault in (stack.vaults[0], stack.vaults[2])]
     expiry = _open(stack)[0][2]
     stack.advance(expiry - stack.now() + 5)
     stack.set_price(2_900 * 10**8)
@@ -209,14 +207,8 @@ def test_keeper_fills_a_queue_whose_series_someone_else_settled(
     and the queued holder waited for the vault's next settlement. The keeper now fills the
     queue of any vault whose locked collateral fell since its last read."""
     vault = stack.vaults[0]
-    queue = stack.w3.eth.contract(
-        address=vault.functions.redemptionQueue().call(),
-        abi=load_artifact("RedemptionQueue").abi,
-    )
+    queue, shares = _queue_all(stack, vault)
     admin = stack.admin
-    shares = int(vault.functions.balanceOf(admin.address).call())
-    transact(stack.w3, admin, vault.functions.approve(queue.address, shares))
-    transact(stack.w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
     keeper = _keeper(stack, tmp_path)
     run_cycle(keeper)  # hedges; the series are open, the request waits for their collateral
     assert queue.functions.pendingRedeemRequest(0, admin.address).call() > 0
