@@ -141,6 +141,8 @@ class DemoConfig:
                 raise ConfigError(f"{flag} must be a finite number >= 0, got {value}")
         if not math.isfinite(self.drift):
             raise ConfigError(f"--drift must be a finite number, got {self.drift}")
+        if not 0.0 <= self.queue_prob <= 1.0:  # NaN fails it too
+            raise ConfigError(f"--queue-prob must be a number in [0, 1], got {self.queue_prob}")
         if self.plot_path is not None:
             check_image_path(self.plot_path, "--plot")
         self.market()  # the market's own checks, before anything starts

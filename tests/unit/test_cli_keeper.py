@@ -246,6 +246,8 @@ def test_status_refuses_a_dotenv_line_that_does_not_parse(
         ("--step-seconds", "-5", "--step-seconds must be >= 1, got -5"),
         ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
         ("--drift", "inf", "--drift must be a finite number, got inf"),
+        ("--queue-prob", "2", "--queue-prob must be a number in [0, 1], got 2.0"),
+        ("--queue-prob", "nan", "--queue-prob must be a number in [0, 1], got nan"),
         ("--policy", "band:width=wide", "policy 'band:width=wide': width='wide' is not a number"),
         # matplotlib refused it only after the whole run, with a traceback
         (
