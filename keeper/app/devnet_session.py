@@ -282,6 +282,7 @@ def _step(market: Market, i: int, seed: int) -> StepRecord:
     # Each step's draws come from (seed, step): the same step gives the same flows whichever
     # process takes it.
     market.rng = np.random.default_rng([seed, i])
+    market.queue_rng = np.random.default_rng([seed, i, 1])
     try:
         return market.step(i)
     except KeeperError:

@@ -198,4 +198,5 @@ def _step_line(rec: Any) -> str:
         f"step {rec.step}: oracle {rec.price8 / 1e8:,.2f}, pool {rec.pool_price8 / 1e8:,.2f}, "
         f"{len(rec.writes)} options written, {len(rec.settlements)} series settled"
         + (f", {flows}" if flows else "")
+        + (f", {len(rec.queued)} exit(s) queued" if rec.queued else "")
     )
