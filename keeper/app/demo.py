@@ -260,13 +260,21 @@ class DemoResult:
     #: and a fully crossed batch makes none), and one for a lone vault's transaction (the vault
     #: swaps itself).
     pool_swaps: int = 0
-    #: Holders' exits queued in the vaults' redemption queues, the shares they queued, and of
-    #: those the shares filled by the end (the keeper fills a queue after a settlement).
-    queued_exits: int = 0
-    queued_shares: int = 0
-    queued_filled_shares: int = 0
-    #: Each queued exit (:class:`~keeper.devnet.market.QueuedExit`), as the flows are kept.
+    #: Each holder's exit queued in a vault's redemption queue
+    #: (:class:`~keeper.devnet.market.QueuedExit`), as the flows are kept.
     queued: list[dict[str, Any]] = field(default_factory=list)
+    #: Of the shares queued, those filled by the end (the keeper fills after a settlement).
+    queued_filled_shares: int = 0
+
+    @property
+    def queued_exits(self) -> int:
+        """Exits queued in the vaults' redemption queues."""
+        return len(self.queued)
+
+    @property
+    def queued_shares(self) -> int:
+        """The shares those exits queued."""
+        return sum(int(q["shares"]) for q in self.queued)
 
     @property
     def gas_per_vault_rebalance(self) -> float:
@@ -285,6 +293,8 @@ class DemoResult:
         out.pop("vault_stats")
         out["vaults"] = len(self.vault_stats)
         out["per_vault"] = [asdict(v) for v in self.vault_stats]
+        out["queued_exits"] = self.queued_exits
+        out["queued_shares"] = self.queued_shares
         out["gas_per_vault_rebalance"] = round(self.gas_per_vault_rebalance)
         out["l1_fee_per_vault_rebalance_wei"] = round(self.l1_fee_per_vault_rebalance_wei)
         return out
@@ -761,8 +771,6 @@ def _summarize(
         flows=[asdict(f) for f in flows],
         writes=[asdict(w) for w in writes],
         tx_hashes=[h for h, _ in tracker.batches],
-        queued_exits=len(queued),
-        queued_shares=sum(q.shares for q in queued),
-        queued_filled_shares=_queued_filled(w3, queued),
         queued=[asdict(q) for q in queued],
+        queued_filled_shares=_queued_filled(w3, queued),
     )

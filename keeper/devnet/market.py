@@ -614,12 +614,13 @@ class Market:
         queue_address = str(vault.functions.redemptionQueue().call())
         if int(queue_address, 16) == 0:
             return None
-        holders = [d for d in self.acct.depositors if vault.functions.balanceOf(d.address).call()]
+        depositors = self.acct.depositors
+        held = {d.address: int(vault.functions.balanceOf(d.address).call()) for d in depositors}
+        holders = [d for d in depositors if held[d.address]]
         if not holders:
             return None
         who = holders[int(self.queue_rng.integers(len(holders)))]
-        held = int(vault.functions.balanceOf(who.address).call())
-        shares = held * int(self.queue_rng.integers(10, 61)) // 100
+        shares = held[who.address] * int(self.queue_rng.integers(10, 61)) // 100
         if shares == 0:
             return None
         queue = self.w3.eth.contract(
