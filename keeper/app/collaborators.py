@@ -64,7 +64,8 @@ class Keeper:
     #: Headers the same poll read for the sender's reorg check (block number -> header).
     probe_headers: dict[int, Any] | None = None
     #: Each vault's locked collateral at the last observation that read it: a fall is a
-    #: settlement (by anyone), whose freed quote may serve the vault's redemption queue.
+    #: settlement (by anyone), whose freed quote may serve the vault's redemption queue. A
+    #: signing keeper keeps them in its journal too, and starts from them.
     locked_seen: dict[str, int] = field(default_factory=dict)
 
     @property

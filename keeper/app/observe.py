@@ -117,17 +117,24 @@ def _freed(
     Only settlements unlock collateral (writes lock more). The keeper's own settle step fills
     the queues its settlements free; this catches the ones someone else settled before the
     keeper saw them expired (the option buyer, a bot), which it never listed. A row the lens
-    could not read keeps its last reading.
+    could not read keeps its last reading. A signing keeper keeps its readings in its journal
+    too (only those that changed, one write), and starts from them
+    (:func:`keeper.app.wiring.build_keeper`): a settlement made while it was down is a fall at
+    its first observation.
     """
     seen = keeper.locked_seen
     freed = []
+    changed: dict[str, int] = {}
     for vault, now_locked, error in zip(vaults, locked.tolist(), read_errors.tolist(), strict=True):
         if error:
             continue
         before = seen.get(vault)
         if before is not None and now_locked < before:
             freed.append(vault)
-        seen[vault] = int(now_locked)
+        if before != now_locked:
+            changed[vault] = seen[vault] = int(now_locked)
+    if changed and keeper.sender is not None:
+        keeper.sender.journal.remember_locked(changed)
     return tuple(freed)
 
 

@@ -244,6 +244,7 @@ def build_keeper(
         counter=rpc_counter(w3),
         codec=codec,
         chain_id=chain_id,
+        locked_seen=sender.journal.locked_seen() if sender is not None else {},
     )
 
 

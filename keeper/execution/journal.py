@@ -1,10 +1,14 @@
 """The SQLite journal (WAL mode): written *before* every send, so a restart never sends twice.
 
-Two tables:
+Two tables of sends:
 
 - ``intents``: one row per decided batch (the vaults, the block it was decided at, its status).
 - ``txs``: one row per signed transaction: nonce, hash, the signed raw bytes, the fee fields.
   Every version of a replaced transaction is a row of its own with the same nonce.
+
+and one of readings, ``locked``: each vault's locked collateral at the keeper's last reading of it
+(:meth:`Journal.remember_locked`), so that a restarted keeper still sees a settlement made while
+it was down (:attr:`keeper.app.observe.Observation.freed`).
 
 A transaction moves through these states (anything else is refused with ``NonceError``)::
 
@@ -42,7 +46,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -130,6 +134,10 @@ CREATE INDEX IF NOT EXISTS txs_account_mined ON txs(account, mined_block);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS locked (
+    vault TEXT PRIMARY KEY,
+    amount TEXT NOT NULL
 );
 """
 
@@ -559,6 +567,26 @@ class Journal:
         """The highest nonce the journal ever signed for ``account``."""
         rows = self._query("SELECT MAX(nonce) FROM txs WHERE account=?", (account,))
         return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+    # -- readings ----------------------------------------------------------------------------
+    def locked_seen(self) -> dict[str, int]:
+        """Each vault's locked collateral (token units) at the keeper's last reading of it."""
+        rows = self._query("SELECT vault, amount FROM locked")
+        return {str(r["vault"]): int(r["amount"]) for r in rows}
+
+    def remember_locked(self, readings: Mapping[str, int]) -> None:
+        """Keep ``readings`` (vault -> locked collateral, token units), in place of older ones.
+
+        Stored as text: an amount in token units can pass SQLite's 64-bit integers. One write.
+        """
+        if not readings:
+            return
+        with self._tx() as db:
+            db.executemany(
+                "INSERT INTO locked (vault, amount) VALUES (?, ?) "
+                "ON CONFLICT(vault) DO UPDATE SET amount = excluded.amount",
+                [(vault, str(int(amount))) for vault, amount in readings.items()],
+            )
 
 
 def check_journal(path: Path) -> None:

@@ -229,3 +229,33 @@ def test_keeper_fills_a_queue_whose_series_someone_else_settled(
     claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
     assert claimable > shares * 9 // 10
     assert claimable + queue.functions.pendingRedeemRequest(0, admin.address).call() == shares
+
+
+def test_a_restarted_keeper_fills_a_queue_settled_while_it_was_down(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The keeper stopped; while it was down the option buyer (or anyone) settled a series.
+    The restarted keeper had no reading of the vault's locked collateral to compare with, so it
+    saw no fall and never filled the queue: the queued holder waited for the vault's next
+    settlement. The last readings are now kept in the journal, and the restart compares with
+    them."""
+    vault = stack.vaults[0]
+    queue, shares = _queue_all(stack, vault)
+    admin = stack.admin
+    keeper = _keeper(stack, tmp_path)
+    run_cycle(keeper)  # hedges and reads the locked collateral; the request waits
+    assert keeper.sender is not None
+    keeper.sender.journal.close()  # the keeper stops
+
+    [(_, sid, expiry)] = [s for s in _open(stack) if s[0] is vault]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    at_expiry = int(stack.feed.functions.latestRound().call())
+    transact(stack.w3, admin, vault.functions.settle(sid, at_expiry))  # not the keeper
+    assert queue.functions.fillable().call() > 0
+
+    keeper = _keeper(stack, tmp_path)  # restarts on the same journal
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == 0
+    run_cycle(keeper)
+    claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
+    assert claimable > shares * 9 // 10  # as far as the freed quote went (see the test above)
