@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
@@ -85,3 +86,20 @@ def anvil_chain() -> Iterator[Chain]:
     finally:
         assert node is not None
         node.stop()
+
+
+@contextmanager
+def rolled_back(w3: Web3) -> Iterator[None]:
+    """Run the body, then put the chain back as it was: state, blocks and time.
+
+    ``evm_snapshot``/``evm_revert``, on anvil or py-evm (which answers a revert with null, anvil
+    with true; false is an unknown snapshot). A test module builds its stack once (a module
+    fixture; a build is seconds of deploys) and each test starts from it as from a new one.
+    """
+    snapshot = w3.provider.make_request("evm_snapshot", [])  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        reverted = w3.provider.make_request("evm_revert", [snapshot["result"]])  # type: ignore[arg-type]
+        assert "error" not in reverted, reverted
+        assert reverted.get("result") is not False, reverted

@@ -56,6 +56,7 @@ from keeper.execution.simulate import (
 from keeper.execution.transactions import pending_nonce_and_base_fee
 from keeper.ops.alerts import Alerter
 from keeper.settings import load_settings
+from tests.conftest import rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -169,10 +170,17 @@ def _build(node: Anvil, **config_kw: Any) -> Stack:
     return stack
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def built() -> Iterator[Stack]:
     with Anvil() as node:
         yield _build(node)
+
+
+@pytest.fixture
+def stack(built: Stack) -> Iterator[Stack]:
+    """The module's stack, as built: each test's changes are rolled back after it."""
+    with rolled_back(built.w3):
+        yield built
 
 
 def _keeper(stack: Stack, tmp_path: Path, **kw: Any) -> Keeper:

@@ -20,6 +20,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
 from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR
+from tests.conftest import rolled_back
 from tests.integration.test_keeper_e2e import PRICE, Stack, _build, _keeper
 
 pytestmark = pytest.mark.integration
@@ -27,10 +28,17 @@ pytestmark = pytest.mark.integration
 DAY = 86_400
 
 
-@pytest.fixture
-def stack() -> Iterator[Stack]:
+@pytest.fixture(scope="module")
+def built() -> Iterator[Stack]:
     with Anvil() as node:
         yield _build(node)
+
+
+@pytest.fixture
+def stack(built: Stack) -> Iterator[Stack]:
+    """The module's stack, as built: each test's changes are rolled back after it."""
+    with rolled_back(built.w3):
+        yield built
 
 
 def _open(stack: Stack) -> list[tuple[object, int, int]]:

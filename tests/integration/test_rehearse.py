@@ -24,6 +24,7 @@ from keeper.cli import main
 from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account, transact
+from tests.conftest import rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -53,9 +54,17 @@ class Parent:
 
 
 @pytest.fixture
-def parent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
+def parent(built: Parent, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
+    """The module's parent chain, as built: each test's changes are rolled back after it."""
     for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
         monkeypatch.delenv(name, raising=False)
+    with rolled_back(built.w3):
+        yield built
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parent]:
+    tmp_path = tmp_path_factory.mktemp("parent")
     with Anvil() as node:
         w3 = connect(node.url)
         admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])

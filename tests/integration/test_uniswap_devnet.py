@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import pytest
@@ -14,7 +15,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.devnet import uniswap as uni
 from keeper.devnet.tx import account, deploy, transact
 from keeper.execution.decode import revert_data
-from tests.conftest import Chain
+from tests.conftest import BACKENDS, Chain, rolled_back, start_chain
 
 pytestmark = pytest.mark.integration
 
@@ -65,9 +66,27 @@ def _market(chain: Chain, underlying_first: bool) -> Market:
     return Market(chain, admin, trader, quote, underlying, devnet, venue)
 
 
-@pytest.fixture(params=[True, False], ids=["underlying0", "quote0"])
-def market(chain: Chain, request: pytest.FixtureRequest) -> Market:
-    return _market(chain, bool(request.param))
+@pytest.fixture(
+    scope="module",
+    params=[(b, u) for b in BACKENDS for u in (True, False)],
+    ids=[f"{b}-{o}" for b in BACKENDS for o in ("underlying0", "quote0")],
+)
+def built(request: pytest.FixtureRequest) -> Iterator[Market]:
+    """A market per backend and token order, built once for the module."""
+    backend, underlying_first = request.param
+    chain, node = start_chain(backend)
+    try:
+        yield _market(chain, underlying_first)
+    finally:
+        if node is not None:
+            node.stop()
+
+
+@pytest.fixture
+def market(built: Market) -> Iterator[Market]:
+    """The module's market, as built: each test's changes are rolled back after it."""
+    with rolled_back(built.chain.w3):
+        yield built
 
 
 def _fund_and_approve(m: Market, token: Contract, spender: str, amount: int) -> None:

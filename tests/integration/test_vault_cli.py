@@ -20,6 +20,7 @@ from keeper.commands.vault import format_units
 from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, deploy_stack
 from keeper.devnet.tx import account, transact
+from tests.conftest import rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -37,9 +38,17 @@ class Env:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(built: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """The module's chain, as built: each test's changes are rolled back after it."""
     for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL", "KEEPER_CHAIN_ID"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[6])
+    with rolled_back(built.w3):
+        yield built
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[Env]:
     with Anvil() as node:
         w3 = connect(node.url)
         admin = account(ANVIL_KEYS[0])
@@ -54,7 +63,6 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
         usdc = w3.eth.contract(address=stack.usdc, abi=load_artifact("MintableERC20").abi)
         transact(w3, admin, usdc.functions.mint(depositor.address, 5_000 * USDC))
         vault = w3.eth.contract(address=stack.vaults[0], abi=load_artifact("OptionVault").abi)
-        monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[6])
         yield Env(node, w3, stack, depositor, usdc, vault)
 
 
