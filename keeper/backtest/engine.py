@@ -79,6 +79,7 @@ class VaultBound:
 
     The contract accepts a rebalance only when ``|deviation| > band`` (strict), or when its time
     trigger fires (``deviation != 0`` and ``maxInterval`` seconds since the last rebalance), and
+    never sooner than ``minInterval`` seconds after the last one (``OptionVaultTooSoon``), and
     executes the requested post-trade deviation clamped to the band and the trade to
     ``maxTrade`` (:func:`~keeper.strategy.rebalance_rule.executed_trade`); the opening hedge is
     clamped to ``maxTrade`` too. The time trigger lets the policy trade inside the band; it does
@@ -93,6 +94,9 @@ class VaultBound:
     max_trade: float = math.inf
     #: The vault's ``maxInterval``, seconds, > 0 (``inf``: the time trigger never fires).
     max_interval_s: float = math.inf
+    #: The vault's ``minInterval``, seconds, in [0, ``max_interval_s``] (0: no floor). The
+    #: opening hedge is the vault's first rebalance: no floor applies to it, as on chain.
+    min_interval_s: float = 0.0
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.band) and self.band > 0.0):
@@ -103,6 +107,15 @@ class VaultBound:
             raise ValueError(
                 f"a vault max interval must be a positive number of seconds, got "
                 f"{self.max_interval_s}"
+            )
+        if not (math.isfinite(self.min_interval_s) and self.min_interval_s >= 0.0):
+            raise ValueError(
+                f"a vault min interval must be a number of seconds >= 0, got {self.min_interval_s}"
+            )
+        if self.min_interval_s > self.max_interval_s:
+            raise ValueError(
+                f"a vault min interval ({self.min_interval_s:g}s) must not pass its max interval "
+                f"({self.max_interval_s:g}s), as the contract requires"
             )
 
     @property
@@ -120,13 +133,15 @@ class VaultBound:
         """The policy's spec and the vault's bounds.
 
         ``costaware:risk_aversion=1e-4@vault_band=0.8``, then ``,max_trade=…`` and
-        ``,max_interval=…s`` when they are finite.
+        ``,max_interval=…s`` when they are finite, and ``,min_interval=…s`` when it is not 0.
         """
         out = f"{self.policy.spec}@vault_band={self.band:.6g}"
         if math.isfinite(self.max_trade):
             out += f",max_trade={self.max_trade:.6g}"
         if math.isfinite(self.max_interval_s):
             out += f",max_interval={self.max_interval_s:.6g}s"
+        if self.min_interval_s > 0.0:
+            out += f",min_interval={self.min_interval_s:.6g}s"
         return out
 
     @property
@@ -214,6 +229,7 @@ def run_backtest(
     periods = [
         np.full(n_paths, p.max_interval_s) if isinstance(p, VaultBound) else inf for p in policies
     ]
+    floors = [p.min_interval_s if isinstance(p, VaultBound) else 0.0 for p in policies]
     rules = [p.policy if isinstance(p, VaultBound) else p for p in policies]
     contracts = np.full(n_paths, option.contracts)
     ref_vol = np.full(n_paths, config.vol)
@@ -258,6 +274,8 @@ def run_backtest(
                 else:  # the contract's trigger: the band (strict), or its time trigger
                     timed = (deviation != 0.0) & (elapsed_s >= periods[p])
                     allowed = (np.abs(deviation) > band) | timed
+                    if floors[p] > 0.0:  # and never sooner than minInterval after the last
+                        allowed &= elapsed_s >= floors[p]
                 state = HedgeState(
                     deviation=deviation,
                     spot=s_now,

@@ -109,6 +109,7 @@ def vault_bound_sweep(
     *,
     max_trade: float = math.inf,
     max_interval_s: float = math.inf,
+    min_interval_s: float = 0.0,
 ) -> list[VaultBound]:
     """``family``'s swept policies, each on vaults whose band is a multiple of its threshold.
 
@@ -116,7 +117,8 @@ def vault_bound_sweep(
     half-width ``WIDTHS[i]·N`` (module docstring); it runs once per multiple ``m``, bound by a
     vault band of ``m·WIDTHS[i]·N`` (:class:`~keeper.backtest.engine.VaultBound`). The family
     ``<family>@vault`` is then read off like any other: its efficient points are the best band
-    for each error level. Every vault has the same ``maxTrade`` and ``maxInterval``.
+    for each error level. Every vault has the same ``maxTrade``, ``maxInterval`` and
+    ``minInterval``.
 
     Raises:
         ValueError: ``family`` is not registered, or a multiple is not positive.
@@ -127,7 +129,7 @@ def vault_bound_sweep(
     if len(swept) != len(WIDTHS):
         raise ValueError(f"family {family!r} does not sweep one policy per band width")
     return [
-        VaultBound(pol, m * w * contracts, max_trade, max_interval_s)
+        VaultBound(pol, m * w * contracts, max_trade, max_interval_s, min_interval_s)
         for pol, w in zip(swept, WIDTHS, strict=True)
         for m in multiples
     ]

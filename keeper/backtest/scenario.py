@@ -85,6 +85,8 @@ class Scenario:
     vault_max_trade: float = math.inf
     #: Those vaults' ``maxInterval``, seconds (``inf``: no time trigger).
     vault_max_interval_s: float = math.inf
+    #: Those vaults' ``minInterval``, seconds (0: no floor between rebalances).
+    vault_min_interval_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,7 @@ class RunOutput:
             "vault_band_multiples": list(scenario.vault_band_multiples),
             "vault_max_trade": _finite(scenario.vault_max_trade),
             "vault_max_interval_s": _finite(scenario.vault_max_interval_s),
+            "vault_min_interval_s": scenario.vault_min_interval_s,
         }
         return doc
 
@@ -193,6 +196,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
             )
         )
     max_trade, max_interval_s = sc.vault_max_trade, sc.vault_max_interval_s
+    min_interval_s = sc.vault_min_interval_s
     paths = make_paths(sc, len(sc.policies) + n_sweep)
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:
@@ -200,7 +204,9 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
     option = OptionSpec(sc.strike, sc.maturity, sc.call, sc.short, sc.contracts, sc.cap)
     config = BacktestConfig(vol, sc.rate, sc.discounted, sc.costs, sc.forecast, sc.ewma_lambda)
     policies: list[Hedger] = [
-        p if sc.vault_band is None else VaultBound(p, sc.vault_band, max_trade, max_interval_s)
+        p
+        if sc.vault_band is None
+        else VaultBound(p, sc.vault_band, max_trade, max_interval_s, min_interval_s)
         for p in sc.policies
     ]
     sweep: Sequence[Hedger] = ()
@@ -218,6 +224,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
                 sc.vault_band_multiples,
                 max_trade=max_trade,
                 max_interval_s=max_interval_s,
+                min_interval_s=min_interval_s,
             ),
         ]
     results = run_backtest(paths, option, config, [*policies, *sweep], progress)

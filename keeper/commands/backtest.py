@@ -181,6 +181,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "the vault also accepts a rebalance inside its band (default: no time trigger)",
     )
     h.add_argument(
+        "--vault-min-interval",
+        type=float,
+        metavar="S",
+        help="with --vault-band or --vault-bands: the vaults' minInterval, S seconds; the vault "
+        "accepts no rebalance sooner than S after its last, whatever the deviation (at most "
+        "--vault-max-interval; default: 0, no floor)",
+    )
+    h.add_argument(
         "--accounting",
         choices=("undiscounted", "discounted"),
         default="undiscounted",
@@ -443,6 +451,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         vault_band_multiples=multiples,
         vault_max_trade=bounds[0],
         vault_max_interval_s=bounds[1],
+        vault_min_interval_s=bounds[2],
     )
 
 
@@ -461,22 +470,35 @@ def _vault_band_multiples(text: str | None, frontier: bool) -> tuple[float, ...]
     return values
 
 
-def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, float]:
-    """``--vault-max-trade`` and ``--vault-max-interval``: positive, and only with a vault band."""
+def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, float, float]:
+    """The vaults' ``maxTrade``, ``maxInterval`` and ``minInterval`` from their flags.
+
+    ``--vault-max-trade`` and ``--vault-max-interval`` positive, ``--vault-min-interval`` >= 0
+    and at most the max interval; each only with a vault band.
+    """
     out = []
-    for flag, value in (
-        ("--vault-max-trade", args.vault_max_trade),
-        ("--vault-max-interval", args.vault_max_interval),
+    for flag, value, default in (
+        ("--vault-max-trade", args.vault_max_trade, math.inf),
+        ("--vault-max-interval", args.vault_max_interval, math.inf),
+        ("--vault-min-interval", args.vault_min_interval, 0.0),
     ):
         if value is None:
-            out.append(math.inf)
+            out.append(default)
             continue
         if not bound:
             raise ConfigError(f"{flag} applies only with --vault-band or --vault-bands")
-        if not (math.isfinite(value) and value > 0):
+        if flag == "--vault-min-interval":
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{flag} must be a number of seconds >= 0, got {value}")
+        elif not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{flag} must be a positive number, got {value}")
         out.append(value)
-    return out[0], out[1]
+    if out[2] > out[1]:
+        raise ConfigError(
+            f"--vault-min-interval ({out[2]:g}) must not pass --vault-max-interval ({out[1]:g}), "
+            "as the contract requires"
+        )
+    return out[0], out[1], out[2]
 
 
 def _ratio(value: float | None) -> str:

@@ -379,11 +379,13 @@ def _resimulate(
     far: bool,
     max_trade: float = math.inf,
     max_interval_steps: float = math.inf,
+    min_interval_steps: float = 0.0,
 ) -> tuple[Any, Any]:
     """The contract's rule, step by step, on its own: the rebalance counts and hedge costs.
 
     The trigger is the band (strict) or the time trigger (``deviation != 0`` and
-    ``max_interval_steps`` since the last rebalance); the far policy's post-trade point is
+    ``max_interval_steps`` since the last rebalance), never sooner than ``min_interval_steps``
+    after the last (the opening hedge excepted); the far policy's post-trade point is
     clamped to the band (inside it, when the time trigger fires, it is no trade); every trade,
     the opening one included, is capped at ``max_trade``; a buy worth less than one quote unit
     (1e-6 USD) or a sell of less than one wei is refused (no trade).
@@ -398,6 +400,8 @@ def _resimulate(
             d = hedge - target
             if i == 0:
                 size = abs(d)  # the opening hedge
+            elif i - last < min_interval_steps:
+                size = 0.0  # too soon (OptionVaultTooSoon)
             elif abs(d) > band or (d != 0.0 and i - last >= max_interval_steps):
                 size = max(abs(d) - band, 0.0) if far else abs(d)
             else:
@@ -415,24 +419,36 @@ def _resimulate(
 
 
 @pytest.mark.parametrize(
-    ("far", "max_trade", "max_interval_steps"),
-    [(False, math.inf, math.inf), (True, math.inf, math.inf), (False, 0.2, 5.5), (True, 0.2, 5.5)],
+    ("far", "max_trade", "max_interval_steps", "min_interval_steps"),
+    [
+        (False, math.inf, math.inf, 0.0),
+        (True, math.inf, math.inf, 0.0),
+        (False, 0.2, 5.5, 0.0),
+        (True, 0.2, 5.5, 0.0),
+        (False, math.inf, math.inf, 3.0),
+        (True, 0.2, 5.5, 2.5),
+    ],
 )
 def test_a_vault_bound_policy_trades_as_the_contract_lets_it(
-    far: bool, max_trade: float, max_interval_steps: float
+    far: bool, max_trade: float, max_interval_steps: float, min_interval_steps: float
 ) -> None:
     # The vault accepts a rebalance only when |deviation| > its band, or when its time trigger
-    # fires, returns no farther than the band and trades at most maxTrade: a time policy due
-    # every step trades only when the vault allows it, and one asking for a point past the band
-    # ends exactly on it (or as far as maxTrade takes it).
+    # fires, never sooner than minInterval after the last, returns no farther than the band and
+    # trades at most maxTrade: a time policy due every step trades only when the vault allows
+    # it, and one asking for a point past the band ends exactly on it (or as far as maxTrade
+    # takes it).
     option = OptionSpec(3000.0, 30 / 365, contracts=10.0)
     paths = gbm_paths(3000.0, 0.0, 0.6, 30 / 365, 48, 20, seed=11)
     band = 0.15
     step_s = float(paths.times[1] - paths.times[0]) * YEAR_SECONDS
     policy = _FarPolicy(every=1) if far else TimePolicy(every=1)
-    vault = VaultBound(policy, band, max_trade, max_interval_steps * step_s)
+    vault = VaultBound(
+        policy, band, max_trade, max_interval_steps * step_s, min_interval_steps * step_s
+    )
     bound, free = run_backtest(paths, option, BacktestConfig(0.6), [vault, policy])
-    counts, costs = _resimulate(paths, option, band, far, max_trade, max_interval_steps)
+    counts, costs = _resimulate(
+        paths, option, band, far, max_trade, max_interval_steps, min_interval_steps
+    )
     assert bound.rebalances_mean == pytest.approx(float(np.mean(counts)), abs=1e-12)
     np.testing.assert_allclose(bound.hedge_cost, costs, rtol=1e-9, atol=1e-6)
     # unbound, the time policy trades every step (but where delta stands still, deep in the
@@ -444,7 +460,13 @@ def test_a_vault_bound_policy_trades_as_the_contract_lets_it(
     assert bound.rebalances_mean != free.rebalances_mean
     assert bound.policy.startswith(f"{policy.spec}@vault_band=0.15")
     assert ("max_trade=0.2" in bound.policy) == math.isfinite(max_trade)
-    if math.isfinite(max_trade):
+    assert ("min_interval=" in bound.policy) == (min_interval_steps > 0)
+    if min_interval_steps > 0:  # the floor binds: fewer rebalances than without it
+        without, _ = _resimulate(paths, option, band, far, max_trade, max_interval_steps)
+        assert bound.rebalances_mean < float(np.mean(without))
+        # at most the opening hedge, then one every ceil(floor) of the 47 steps left
+        assert bound.rebalances_mean <= 1 + 47 // math.ceil(min_interval_steps)
+    elif math.isfinite(max_trade):
         # the caps bind: the opening hedge alone (~5 underlying) takes many steps at 0.2
         assert bound.rebalances_mean > 20
 
@@ -474,6 +496,11 @@ def test_a_vault_band_must_be_positive() -> None:
             VaultBound(TimePolicy(every=1), 0.1, max_trade=bad)
         with pytest.raises(ValueError, match="max interval"):
             VaultBound(TimePolicy(every=1), 0.1, max_interval_s=bad)
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match="min interval"):
+            VaultBound(TimePolicy(every=1), 0.1, min_interval_s=bad)
+    with pytest.raises(ValueError, match="must not pass its max interval"):
+        VaultBound(TimePolicy(every=1), 0.1, max_interval_s=60.0, min_interval_s=61.0)
 
 
 def test_the_vault_bound_sweep_pairs_each_costaware_point_with_its_own_threshold() -> None:

@@ -188,6 +188,15 @@ def test_backtest_models(tmp_path: Path) -> None:
             ["--vault-band", "1", "--vault-max-interval", "inf"],
             "--vault-max-interval must be a positive number, got inf",
         ),
+        (["--vault-min-interval", "60"], "--vault-min-interval applies only with --vault-band"),
+        (
+            ["--vault-band", "1", "--vault-min-interval", "-1"],
+            "--vault-min-interval must be a number of seconds >= 0, got -1.0",
+        ),
+        (
+            ["--vault-band", "1", "--vault-max-interval", "60", "--vault-min-interval", "61"],
+            "--vault-min-interval (61) must not pass --vault-max-interval (60)",
+        ),
     ],
 )
 def test_bad_input_is_one_clear_line(
@@ -586,6 +595,12 @@ def test_vault_max_trade_and_interval_bound_the_listed_policy(
     assert idle["rebalances_mean"] == 1.0
     assert timed["rebalances_mean"] > 50
     assert inputs["vault_max_interval_s"] == 1.0
+    assert inputs["vault_min_interval_s"] == 0.0
+    # minInterval: no rebalance sooner than S after the last (the 60 steps are 12 h apart)
+    floored, inputs = run("--vault-band", "1e-9", "--vault-min-interval", str(5 * 43_200))
+    assert floored["policy"] == "time:every=1@vault_band=1e-09,min_interval=216000s"
+    assert inputs["vault_min_interval_s"] == 216_000.0
+    assert floored["rebalances_mean"] == 12.0  # the opening hedge, then every 5th step
 
 
 def test_a_vault_max_trade_changes_only_the_bound_familys_opening_cost(
