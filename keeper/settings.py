@@ -153,6 +153,12 @@ class CycleConfig(BaseModel):
         ge=1,
         description="alert when a wanted vault stays blocked this many blocks (again at 2x, 4x)",
     )
+    queue_sweep_s: int = Field(
+        default=3_600,
+        ge=0,
+        description="look for redemption queues the free quote can serve this often, in chain "
+        "seconds, and fill them (between settlements; 0 = only after settlements)",
+    )
 
 
 #: Where every settings class reads from: ``KEEPER_*`` env vars, then ``.env``.

@@ -67,6 +67,14 @@ class Keeper:
     #: settlement (by anyone), whose freed quote may serve the vault's redemption queue. A
     #: signing keeper keeps them in its journal too, and starts from them.
     locked_seen: dict[str, int] = field(default_factory=dict)
+    #: Vaults whose redemption queue may have something to fill (freed by a settlement, or
+    #: found by the queue sweep), kept until a settle step could look at every one: one that
+    #: could send nothing (an earlier transaction pending) leaves them due. Ordered, no values.
+    fill_due: dict[str, None] = field(default_factory=dict)
+    #: Each vault's redemption queue, once read (the vault's admin sets it once).
+    queue_of: dict[str, str] = field(default_factory=dict)
+    #: The chain timestamp of the last queue sweep (:mod:`keeper.app.sweep`); None: none yet.
+    swept_at: int | None = None
 
     @property
     def dry_run(self) -> bool:

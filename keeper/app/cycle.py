@@ -20,6 +20,9 @@ Runner` calls it once per new block. Each step lives in its own module:
    (:func:`keeper.app.observe.explain_blocked`), and the decoded blocker joins its decision's
    reason; then every decision is logged. This comes after the send (even a failed one), so its
    reads never delay a hedge.
+7. **Sweep the redemption queues** (:mod:`keeper.app.sweep`), once every
+   ``queue_sweep_s`` of chain time: queues the free quote can serve between settlements are
+   made due, and the next cycle's settle step fills them.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
 from keeper.app.observe import Observation, explain_blocked, observe
 from keeper.app.settle import settle_expired
+from keeper.app.sweep import sweep_queues
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
 from keeper.errors import ChainError, ExecutionError, KeeperError, first_line
@@ -96,6 +100,8 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
         log_decisions(keeper, the_plan, views, seen.block)
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
+    # After the hedge: queues the free quote can serve, filled by the next cycle's settle step.
+    sweep_queues(keeper, seen.healthy.snap.vaults, seen.block, seen.timestamp)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
     if acted.outcome is not None and acted.outcome.status != "mined" and not acted.vault_reverted:
         raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")

@@ -67,7 +67,7 @@ from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.errors import ChainError, ConfigError, KeeperError
-from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
+from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR, BatchCodec
 from keeper.locations import check_image_path, check_writable
 from keeper.settings import load_settings
 from keeper.strategy.policies import parse_policy
@@ -263,7 +263,8 @@ class DemoResult:
     #: Each holder's exit queued in a vault's redemption queue
     #: (:class:`~keeper.devnet.market.QueuedExit`), as the flows are kept.
     queued: list[dict[str, Any]] = field(default_factory=list)
-    #: Of the shares queued, those filled by the end (the keeper fills after a settlement).
+    #: Of the shares queued, those filled by the end (the keeper fills after a settlement, and
+    #: from free quote at its queue sweep).
     queued_filled_shares: int = 0
 
     @property
@@ -447,7 +448,9 @@ class _Tracker:
             to, data = sender.call_of(tx_hash)
         except KeyError:
             return True
-        return to == self.batcher.address or data[:4] in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR)
+        if to == self.batcher.address:  # settleBatch and fillBatch go there too
+            return bytes(data[:4]) == (self.keeper.codec or BatchCodec()).selector
+        return bytes(data[:4]) in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR)
 
     def reconcile(self) -> tuple[int, int]:
         """Check every journaled batch against the chain; book any mined one not booked yet.

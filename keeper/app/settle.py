@@ -61,7 +61,10 @@ quote another way. A series settled by someone else frees it too, and
 is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
 :func:`book_resumed`, filled by the next settle step), and one someone else made before the
 keeper saw the series expired (the observation finds the vault's locked collateral fallen:
-:attr:`keeper.app.observe.Observation.freed`). :func:`fill_queues` simulates and sends
+:attr:`keeper.app.observe.Observation.freed`), and the queues the sweep found the free quote
+can serve between settlements (:mod:`keeper.app.sweep`). A vault stays due
+(``keeper.fill_due``) until a step that can send has looked at it: a step held by an earlier
+pending transaction, or a fill left pending, drops none. :func:`fill_queues` simulates and sends
 them like settlements: several queues in one ``RebalanceBatcher.fillBatch`` transaction (a
 common expiry frees many vaults' collateral at once, and one fill a transaction held every hedge
 one block a queue), a lone queue, or any when there is no batcher or the batch does not
@@ -214,9 +217,11 @@ def settle_expired(
             very settlement, still pending: :func:`keeper.app.act.settle_in_flight`). Each
             expired series is then ``waiting``, and nothing is simulated or sent: a settlement
             is never sent twice.
-        fill: Vaults a settlement finished by :func:`keeper.app.act.settle_in_flight` freed
-            (:func:`book_resumed`): their redemption queues are filled as after a settlement in
-            this step (once a vault, and not while something is pending).
+        fill: Vaults whose redemption queues may have something to fill: freed by a
+            settlement :func:`keeper.app.act.settle_in_flight` finished (:func:`book_resumed`)
+            or by someone else's, or found by the queue sweep. They are filled as after a
+            settlement in this step (once a vault), and kept due in ``keeper.fill_due`` while
+            something is pending.
     """
     slots: list[Settlement | None] = []  # one a series, in order; None until its send ends
     candidates: list[_Candidate] = []
@@ -261,8 +266,16 @@ def settle_expired(
         blocked = pending
     out = [s for s in slots if s is not None]
     freed = [v for v in touched if any(s.vault == v and s.outcome in _NOW_SETTLED for s in out)]
-    if blocked is None and (freed or fill):
-        pending = blocked = fill_queues(keeper, [*freed, *fill], block)
+    # A vault handed over while nothing can be sent stays due, and so do the queues behind a
+    # fill left pending: the next step that can send looks at every one again (a queue filled
+    # since reads nothing to fill, so none is filled twice).
+    due = keeper.fill_due
+    for address in (*freed, *fill):
+        due.setdefault(address, None)
+    if blocked is None and due:
+        pending = blocked = fill_queues(keeper, list(due), block)
+        if pending is None:
+            due.clear()
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return SettleStep(tuple(out), pending)
 
@@ -969,8 +982,9 @@ def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | N
         Why nothing new may be sent behind a fill: it was sent and has no receipt within its
         wait (the journal keeps it, the next cycle books it), or it waits for the base fee to
         fall under the cap. Else None: filled, nothing to fill, a dry run, or a failure
-        (alerted, never raised: the queue waits for the next settlement or anyone's
-        ``fill()``). Only an unreachable node (transient) raises, and fails the cycle.
+        (alerted, never raised: the queue waits for the next settlement, the next queue
+        sweep or anyone's ``fill()``). Only an unreachable node (transient) raises, and fails
+        the cycle.
     """
     abi = load_artifact("OptionVault").abi
     seen: set[str] = set()

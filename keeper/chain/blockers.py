@@ -9,9 +9,8 @@ the hot path of vaults the keeper can act on: an in-band or ready vault is not a
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
@@ -20,12 +19,9 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import Web3Exception
-from web3.providers import JSONBaseProvider
 
-from keeper.chain.retry import is_transport_error, read_with_retry
+from keeper.chain.calls import call_each
 from keeper.errors import ChainError
-
-logger = logging.getLogger(__name__)
 
 #: ``rebalanceBlocker()``'s selector.
 REBALANCE_BLOCKER = bytes(keccak(text="rebalanceBlocker()")[:4])
@@ -38,7 +34,7 @@ def read_blockers(
 ) -> dict[str, bytes | None]:
     """Each vault's ``rebalanceBlocker()`` (the revert data, ``b""`` when none) at ``block``.
 
-    One batch of ``eth_call`` for all of them (a single call when there is one vault). A vault
+    One batch of ``eth_call`` for all of them (:func:`~keeper.chain.calls.call_each`). A vault
     whose call fails (no such function, a revert) maps to ``None``: the reason is unknown, and a
     keeper cycle never fails over an explanation.
 
@@ -52,34 +48,10 @@ def read_blockers(
         for v in vaults
     ]
     try:
-        try:
-            raw = read_with_retry(lambda: _call(w3, txs, block), attempts=attempts)
-        except (OSError, Web3Exception, ValueError) as exc:
-            if is_transport_error(exc):
-                raise
-            # A revert or an error result inside the batch: ask one vault at a time.
-            raw = [_one(w3, tx, block) for tx in txs]
-    except (OSError, Web3Exception, ValueError) as exc:  # the node, lost in either round
+        raw = call_each(w3, txs, block, attempts=attempts)
+    except (OSError, Web3Exception, ValueError) as exc:  # the node
         raise ChainError(f"rebalanceBlocker calls failed: {type(exc).__name__}") from exc
     return {str(to_checksum_address(v)): _decode(r) for v, r in zip(vaults, raw, strict=True)}
-
-
-def _call(w3: Web3, txs: list[dict[str, Any]], block: int | str) -> list[bytes | None]:
-    if len(txs) > 1 and isinstance(w3.provider, JSONBaseProvider):
-        with w3.batch_requests() as batch:
-            for tx in txs:
-                batch.add(w3.eth.call(tx, block))  # type: ignore[arg-type]
-            results = batch.execute()
-        return [bytes(cast(bytes, r)) for r in results]
-    return [bytes(w3.eth.call(tx, block)) for tx in txs]  # type: ignore[arg-type]
-
-
-def _one(w3: Web3, tx: dict[str, Any], block: int | str) -> bytes | None:
-    try:
-        return bytes(w3.eth.call(tx, block))  # type: ignore[arg-type]
-    except (Web3Exception, ValueError) as exc:
-        logger.debug("rebalanceBlocker on %s failed: %s", tx["to"], type(exc).__name__)
-        return None
 
 
 def _decode(raw: bytes | None) -> bytes | None:

@@ -242,6 +242,7 @@ def summary_table(result: DemoResult) -> str:
         share = result.queued_filled_shares / result.queued_shares if result.queued_shares else 0
         lines.append(
             f"{result.queued_exits} exits queued in the vaults' redemption queues: "
-            f"{share:.0%} of their shares filled by the end (the keeper fills after settlements)"
+            f"{share:.0%} of their shares filled by the end (the keeper fills after settlements, "
+            "and from free quote at its queue sweeps)"
         )
     return "\n".join(lines)

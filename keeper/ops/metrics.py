@@ -69,6 +69,12 @@ class Metrics:
         self.expired_unsettled = Gauge(
             "keeper_expired_unsettled", "Expired series not yet settled", registry=r
         )
+        # The queue sweep (keeper/app/sweep.py): queues its last sweep found worth a fill.
+        self.queues_fillable = Gauge(
+            "keeper_queues_fillable",
+            "Redemption queues the last queue sweep found the free quote can serve",
+            registry=r,
+        )
         # Fault tolerance.
         self.transient_failures = Counter(
             "keeper_transient_failures",

@@ -2,7 +2,8 @@
 
 See :mod:`keeper.strategy.policies` for the policies and the exact cost-aware formula,
 :mod:`keeper.strategy.costs` for the cost model, :mod:`keeper.strategy.planner` for batch
-selection.
+selection, :mod:`keeper.strategy.fills` for when a redemption queue is worth a fill between
+settlements.
 """
 
 from keeper.strategy.costs import (
@@ -14,6 +15,7 @@ from keeper.strategy.costs import (
     per_vault_fixed_usd,
     proportional_rate,
 )
+from keeper.strategy.fills import worth_filling
 from keeper.strategy.planner import plan, state_from_views
 from keeper.strategy.policies import (
     POLICIES,
@@ -76,4 +78,5 @@ __all__ = [
     "proportional_rate",
     "risk_benefit_usd",
     "state_from_views",
+    "worth_filling",
 ]

@@ -26,7 +26,7 @@ from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.commands.demo import summary_table
-from keeper.execution.simulate import REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
+from keeper.execution.simulate import FILL_BATCH_SELECTOR, REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR
 from keeper.settings import load_settings
 
 pytestmark = pytest.mark.integration
@@ -203,16 +203,23 @@ def test_fees_and_options_are_recorded(demo: Run) -> None:
         assert w["size"] > 0
 
 
-def test_queued_exits_are_recorded_and_reported(demo: Run) -> None:
+def test_queued_exits_are_recorded_and_filled_from_free_quote(demo: Run) -> None:
     """Holders queue exits in the vaults' redemption queues (their balances, less the queued
-    shares, are checked with the flows). No series expires in these 30 steps, so none is filled
-    yet: the keeper fills after settlements (``tests/integration/test_keeper_settle.py``)."""
+    shares, are checked with the flows). No series expires in these 30 steps: the keeper's
+    queue sweep fills them from the free quote, as far as it goes (``keeper/app/sweep.py``;
+    before it, nothing was filled until a settlement). The fills are not rebalances: the
+    transactions the demo counts are all rebalances (the test above decodes each)."""
     r = demo.result
     assert r.queued_exits == len(r.queued) > 0
     assert r.queued_shares == sum(q["shares"] for q in r.queued) > 0
     assert r.series_settled == 0
-    assert r.queued_filled_shares == 0
-    assert "exits queued in the vaults' redemption queues: 0% of their shares" in summary_table(r)
+    assert 0 < r.queued_filled_shares <= r.queued_shares
+    share = r.queued_filled_shares / r.queued_shares
+    assert f"exits queued in the vaults' redemption queues: {share:.0%} of their shares" in (
+        summary_table(r)
+    )
+    selectors = {bytes(demo.w3.eth.get_transaction(h)["input"])[:4] for h in r.tx_hashes}  # type: ignore[arg-type]
+    assert FILL_BATCH_SELECTOR not in selectors
 
 
 def test_json_and_png_are_written(demo: Run) -> None:

@@ -217,7 +217,7 @@ def test_keeper_fills_a_queue_whose_series_someone_else_settled(
     vault = stack.vaults[0]
     queue, shares = _queue_all(stack, vault)
     admin = stack.admin
-    keeper = _keeper(stack, tmp_path)
+    keeper = _keeper(stack, tmp_path, queue_sweep_s=0)  # the fall alone, not the sweep
     run_cycle(keeper)  # hedges; the series are open, the request waits for their collateral
     assert queue.functions.pendingRedeemRequest(0, admin.address).call() > 0
 
@@ -250,7 +250,7 @@ def test_a_restarted_keeper_fills_a_queue_settled_while_it_was_down(
     vault = stack.vaults[0]
     queue, shares = _queue_all(stack, vault)
     admin = stack.admin
-    keeper = _keeper(stack, tmp_path)
+    keeper = _keeper(stack, tmp_path, queue_sweep_s=0)  # the fall alone, not the sweep
     run_cycle(keeper)  # hedges and reads the locked collateral; the request waits
     assert keeper.sender is not None
     keeper.sender.journal.close()  # the keeper stops
@@ -262,8 +262,73 @@ def test_a_restarted_keeper_fills_a_queue_settled_while_it_was_down(
     transact(stack.w3, admin, vault.functions.settle(sid, at_expiry))  # not the keeper
     assert queue.functions.fillable().call() > 0
 
-    keeper = _keeper(stack, tmp_path)  # restarts on the same journal
+    keeper = _keeper(stack, tmp_path, queue_sweep_s=0)  # restarts on the same journal
     assert queue.functions.claimableRedeemRequest(0, admin.address).call() == 0
     run_cycle(keeper)
     claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
     assert claimable > shares * 9 // 10  # as far as the freed quote went (see the test above)
+
+
+def test_keeper_fills_a_queue_the_free_quote_can_serve_without_a_settlement(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Found: the keeper filled a redemption queue only after a settlement. Quote already free,
+    or freed by a deposit or by the hedge selling inventory, served the queued holders only at
+    the vault's next settlement (a week away for weekly series) or when anyone called
+    ``fill()``. The keeper now sweeps its vaults' queues (``KEEPER_QUEUE_SWEEP_S``) and fills
+    the ones the free quote can serve."""
+    vault = stack.vaults[0]
+    queue, shares = _queue_all(stack, vault)
+    admin = stack.admin
+    assert 0 < queue.functions.fillable().call() < shares  # the rest waits for the collateral
+    keeper = _keeper(stack, tmp_path)
+    start = stack.w3.eth.block_number
+    run_cycle(keeper)  # hedges; its sweep finds the queue fillable
+    run_cycle(keeper)  # fills it
+    assert vault.functions.openSeries().call() != [], "no settlement"
+    claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
+    assert claimable > 0
+    assert claimable + queue.functions.pendingRedeemRequest(0, admin.address).call() == shares
+    fills = _sent_by_keeper(stack, start, queue.address)
+    assert len(fills) == 1
+
+    # More quote is freed (a deposit), but the next sweep is an hour away: no fill before it.
+    _deposit(stack, vault, 50_000 * 10**6)
+    assert queue.functions.fillable().call() > 0
+    run_cycle(keeper)
+    run_cycle(keeper)
+    assert len(_sent_by_keeper(stack, start, queue.address)) == 1
+    stack.advance(3_600)
+    stack.set_price(PRICE)  # a fresh round: the oracle is not stale an hour on
+    run_cycle(keeper)
+    run_cycle(keeper)
+    assert len(_sent_by_keeper(stack, start, queue.address)) == 2
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled in full"
+
+
+def test_keeper_does_not_sweep_queues_when_the_sweep_is_off(stack: Stack, tmp_path: Path) -> None:
+    vault = stack.vaults[0]
+    queue, shares = _queue_all(stack, vault)
+    keeper = _keeper(stack, tmp_path, queue_sweep_s=0)
+    run_cycle(keeper)
+    run_cycle(keeper)
+    assert queue.functions.fillable().call() > 0
+    assert queue.functions.pendingRedeemRequest(0, stack.admin.address).call() == shares
+
+
+def _sent_by_keeper(stack: Stack, start: int, to: str) -> list[str]:
+    """Hashes of the keeper's transactions to ``to`` mined after block ``start``."""
+    out = []
+    for number in range(start + 1, stack.w3.eth.block_number + 1):
+        for tx in stack.w3.eth.get_block(number, full_transactions=True)["transactions"]:
+            if tx["from"] == stack.keeper.address and tx["to"] == to:  # type: ignore[index]
+                out.append(tx["hash"].hex())  # type: ignore[index]
+    return out
+
+
+def _deposit(stack: Stack, vault: Any, assets: int) -> None:
+    """The admin deposits ``assets`` of quote (minted for it) into ``vault``."""
+    admin = stack.admin
+    transact(stack.w3, admin, stack.usdc.functions.mint(admin.address, assets))
+    transact(stack.w3, admin, stack.usdc.functions.approve(vault.address, assets))
+    transact(stack.w3, admin, vault.functions.deposit(assets, admin.address))

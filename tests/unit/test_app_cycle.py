@@ -131,7 +131,8 @@ def make_keeper(snaps: list[VaultSnapshot], **kw: Any) -> Keeper:
         vaults=[s.vault for s in snaps],
         lens=FakeLens(snaps),  # type: ignore[arg-type]
         policy=parse_policy("band:width=0.05"),
-        config=CycleConfig(eth_usd=3000.0),
+        # No queue sweep: these stand-ins answer no eth_call (tests/unit/test_app_sweep.py).
+        config=CycleConfig(eth_usd=3000.0, queue_sweep_s=0),
         alerter=Alerter(None),
         metrics=Metrics(),
         counter=RpcCounter(),
@@ -405,7 +406,7 @@ def test_direct_single_off_never_tries_the_vault(monkeypatch: pytest.MonkeyPatch
     batch_simulates(monkeypatch)
     sender = FakeSender()
     k = make_keeper([snap(0, -WAD)], sender=sender, batcher=BATCHER)
-    k.config = CycleConfig(eth_usd=3000.0, direct_single=False)
+    k.config = CycleConfig(eth_usd=3000.0, direct_single=False, queue_sweep_s=0)
     assert run_cycle(k).tx_status == "mined"
     assert sender.sent[0][1] == BATCHER
 

@@ -502,6 +502,51 @@ def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
     assert filled == [VAULT, VAULT]  # nothing is sent while a transaction is pending
 
 
+def test_a_vault_freed_while_a_transaction_was_pending_is_filled_once_nothing_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Found: a freed vault handed to a step that could send nothing (an earlier transaction
+    still pending) was dropped. The observation had already taken the fall in locked
+    collateral as seen, so no later cycle handed the vault over again, and its queued holders
+    waited for the vault's next settlement. The keeper now keeps it due until a step can fill."""
+    vault, sender = FakeVault(), SettleSender()
+    k = settle_keeper(monkeypatch, vault, sender)
+    filled: list[str] = []
+    monkeypatch.setattr(
+        "keeper.app.settle._queue_to_fill", lambda keeper, v: filled.append(v.address)
+    )
+    settle_expired(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
+    assert filled == []
+    settle_expired(k, [], 101, NOW, "tx at nonce 4 still pending")
+    assert filled == []
+    settle_expired(k, [], 102, NOW)  # nothing pending now, and nothing new handed over
+    assert filled == [VAULT]
+    settle_expired(k, [], 103, NOW)
+    assert filled == [VAULT]  # once
+
+
+def test_a_fill_left_pending_keeps_the_queues_behind_it_due(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A fill without a receipt holds the rest of the step: the queues after it are not dropped,
+    the next step that can send looks at every one again (a filled one reads nothing to fill)."""
+    vault, sender = FakeVault(), SettleSender()
+    k = settle_keeper(monkeypatch, vault, sender)
+    other = "0x" + "b2" * 20
+    looked: list[list[str]] = []
+
+    def fill_queues(keeper: Keeper, addresses: Any, block: int) -> str | None:
+        looked.append(list(addresses))
+        return "filling pending: no receipt" if len(looked) == 1 else None
+
+    monkeypatch.setattr("keeper.app.settle.fill_queues", fill_queues)
+    step = settle_expired(k, [], 100, NOW, fill=(VAULT, other))
+    assert step.pending is not None
+    settle_expired(k, [], 101, NOW)
+    settle_expired(k, [], 102, NOW)
+    assert looked == [[VAULT, other], [VAULT, other]]
+
+
 def test_the_cycle_hands_the_freed_vaults_to_the_settle_step(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -13,7 +13,12 @@ from types import SimpleNamespace
 from typing import Any
 
 from keeper.app.demo import _Tracker
-from keeper.execution.simulate import REBALANCE_SELECTOR
+from keeper.execution.simulate import (
+    FILL_BATCH_SELECTOR,
+    REBALANCE_SELECTOR,
+    SETTLE_BATCH_SELECTOR,
+    BatchCodec,
+)
 
 BATCHER = "0x" + "bb" * 20
 VAULT = "0x" + "aa" * 20
@@ -21,6 +26,7 @@ QUEUE = "0x" + "cc" * 20
 KEEPER = "0x" + "dd" * 20
 SETTLE = bytes.fromhex("8e1f5d6a")  # any selector but the rebalance ones
 FILL = bytes.fromhex("3a4b66f1")
+BATCH = BatchCodec().selector  # rebalanceBatch
 
 
 @dataclass
@@ -56,7 +62,7 @@ def _tracker(rows: list[Row], calls: dict[str, tuple[str, bytes]], mined: set[st
         address=KEEPER,
     )
     t = _Tracker.__new__(_Tracker)
-    t.keeper = SimpleNamespace(w3=SimpleNamespace(eth=Chain(receipts)), sender=sender)  # type: ignore[assignment]
+    t.keeper = SimpleNamespace(w3=SimpleNamespace(eth=Chain(receipts)), sender=sender, codec=None)  # type: ignore[assignment]
     t.batcher = SimpleNamespace(  # type: ignore[assignment]
         address=BATCHER,
         events=SimpleNamespace(
@@ -74,10 +80,14 @@ def test_settlements_fills_and_cancels_are_not_rebalance_transactions() -> None:
     calls = {
         "0x01": (VAULT, SETTLE + b"\x00" * 64),  # intent 1: a settlement, mined
         "0x02": (QUEUE, FILL),  # intent 2: a queue fill, mined
-        "0x03": (BATCHER, b"\x12\x34\x56\x78"),  # intent 3: a batch, stuck ...
+        "0x03": (BATCHER, BATCH),  # intent 3: a batch, stuck ...
         "0x04": (KEEPER, b""),  # ... and cancelled at its nonce: the cancel was mined
         "0x05": (VAULT, REBALANCE_SELECTOR),  # intent 4: a lone vault's rebalance, reverted
         "0x06": (VAULT, SETTLE + b"\x00" * 64),  # intent 5: a settlement, reverted
+        # Found with the queue sweep: the batcher's settleBatch and fillBatch counted as
+        # rebalances (the demo's summary booked a fill's gas as a rebalance's).
+        "0x07": (BATCHER, SETTLE_BATCH_SELECTOR),  # intent 6: settlements, batched, mined
+        "0x08": (BATCHER, FILL_BATCH_SELECTOR),  # intent 7: queue fills, batched, mined
     }
     rows = [
         Row(1, 1, "0x01", "mined"),
@@ -86,8 +96,10 @@ def test_settlements_fills_and_cancels_are_not_rebalance_transactions() -> None:
         Row(4, 3, "0x04", "mined"),
         Row(5, 4, "0x05", "reverted"),
         Row(6, 5, "0x06", "reverted"),
+        Row(7, 6, "0x07", "mined"),
+        Row(8, 7, "0x08", "mined"),
     ]
-    t = _tracker(rows, calls, mined={"0x01", "0x02", "0x04"})
+    t = _tracker(rows, calls, mined={"0x01", "0x02", "0x04", "0x07", "0x08"})
     failed, dropped_but_mined = t.reconcile()
     assert t.batches == []  # nothing the keeper sent here rebalanced anything
     assert t.gas_used == t.l2_fee == t.l1_fee == 0
@@ -97,7 +109,7 @@ def test_settlements_fills_and_cancels_are_not_rebalance_transactions() -> None:
 
 
 def test_a_mined_rebalance_the_cycle_missed_is_still_booked() -> None:
-    calls = {"0x0a": (BATCHER, b"\x12\x34\x56\x78"), "0x0b": (VAULT, REBALANCE_SELECTOR)}
+    calls = {"0x0a": (BATCHER, BATCH), "0x0b": (VAULT, REBALANCE_SELECTOR)}
     rows = [Row(1, 1, "0x0a", "dropped"), Row(2, 2, "0x0b", "mined")]
     t = _tracker(rows, calls, mined={"0x0a", "0x0b"})
     failed, dropped_but_mined = t.reconcile()
