@@ -511,6 +511,44 @@ def _settle_section(results: dict[str, Any]) -> list[str]:
     return out
 
 
+def _sweep_section(results: dict[str, Any]) -> list[str]:
+    r = results.get("sweep")
+    if not r:
+        return []
+    out = [
+        "## 7. Queue sweep",
+        "",
+        "Reading every vault's ERC-7540 redemption queue, as the keeper's queue sweep does every "
+        "`KEEPER_QUEUE_SWEEP_S` (`keeper/app/sweep.py`): the vault's `redemptionQueue()`, then "
+        "the queue's `fillable()` and `totalPending()`, on anvil, all vaults sharing one queue "
+        "(a call costs the same whichever queue answers). **Ours**: `read_queues`, in JSON-RPC "
+        f"batches of {r.get('calls_per_request', '?')} calls; its first sweep asks each vault "
+        "for its queue, later ones know them (two calls a vault); **a cycle's slice** is the "
+        f"{r.get('slice', '?')} vaults one cycle reads of a later sweep, what that cycle waits "
+        "for after its hedge. **Naive**: the same three calls a vault, one request each. "
+        "Milliseconds, median (min–max), and HTTP requests.",
+        "",
+        "| vaults | ours, first sweep | ours, later sweeps | a cycle's slice | naive "
+        "| naive / ours (first) |",
+        "|---:|---|---|---|---|---:|",
+    ]
+
+    def cell(c: dict[str, Any]) -> str:
+        return (
+            f"{fmt_ms(c['ms_median'])} ({fmt_ms(c['ms_min'])}–{fmt_ms(c['ms_max'])}) ms, "
+            f"{fmt_int(c['requests'])} req"
+        )
+
+    for row in r["rows"]:
+        out.append(
+            f"| {fmt_int(row['n_vaults'])} | {cell(row['first'])} | {cell(row['later'])} "
+            f"| {cell(row['slice'])} | {cell(row['naive'])} "
+            f"| {fmt_ratio(row['naive_vs_first'])} |"
+        )
+    out.append("")
+    return out
+
+
 def _bounds(results: dict[str, Any], verdicts: list[Verdict]) -> list[str]:
     missed = {v.key for v in verdicts if v.met is False}
     if not missed:
@@ -666,6 +704,7 @@ def render(results: dict[str, Any], source: str = "bench/results/latest.json") -
         _backtest_section,
         _reaction_section,
         _settle_section,
+        _sweep_section,
     ):
         out += section(results)
     out += _bounds(results, verdicts)

@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # `python bench/run.py`: make the repository root
 from bench.common import REPO, machine_info, profile_call, progress, setup_logging, summary
 from bench.render import judge, render
 
-SECTIONS = ("cycle", "batch", "greeks", "backtest", "reaction", "settle")
+SECTIONS = ("cycle", "batch", "greeks", "backtest", "reaction", "settle", "sweep")
 
 FULL: dict[str, Any] = {
     "sizes": [10, 100, 1000, 10_000],
@@ -40,6 +40,8 @@ FULL: dict[str, Any] = {
     "backtest": (10_000, 1_000, 3),
     "reaction_trials": 20,
     "settle_sizes": [2, 5, 20, 50],
+    # Queue sweep: (ours, naive) runs per N.
+    "sweep_reps": {100: (7, 3), 1000: (5, 2)},
 }
 QUICK: dict[str, Any] = {
     "sizes": [10, 100],
@@ -50,6 +52,7 @@ QUICK: dict[str, Any] = {
     "backtest": (1_000, 1_000, 1),
     "reaction_trials": 3,
     "settle_sizes": [2, 5],
+    "sweep_reps": {10: (3, 1), 100: (3, 1)},
 }
 BACKTEST_POLICY = "costaware:risk_aversion=0.0001"
 
@@ -146,6 +149,10 @@ def run(
         from bench.settling import bench_settling
 
         results["settle"] = bench_settling(plan["settle_sizes"])
+    if "sweep" in sections:
+        from bench.sweep import bench_sweep
+
+        results["sweep"] = bench_sweep(sorted(plan["sweep_reps"]), plan["sweep_reps"])
     if "cycle" in sections:
         from bench.cycle import bench_cycle, extrapolate_naive
 

@@ -73,8 +73,12 @@ class Keeper:
     fill_due: dict[str, None] = field(default_factory=dict)
     #: Each vault's redemption queue, once read (the vault's admin sets it once).
     queue_of: dict[str, str] = field(default_factory=dict)
-    #: The chain timestamp of the last queue sweep (:mod:`keeper.app.sweep`); None: none yet.
+    #: The chain timestamp the last queue sweep started at (:mod:`keeper.app.sweep`); None:
+    #: none yet. The vaults that sweep has still to read (empty: none under way), and the
+    #: queues it found worth a fill so far.
     swept_at: int | None = None
+    sweep_left: list[str] = field(default_factory=list)
+    sweep_found: int = 0
 
     @property
     def dry_run(self) -> bool:

@@ -7,11 +7,11 @@ the queued holders only at the vault's next settlement, or when someone called `
 
 Every ``queue_sweep_s`` seconds of chain time (``KEEPER_QUEUE_SWEEP_S``; 0 turns it off), at the
 end of a signing keeper's cycle, after its hedge has been sent, :func:`sweep_queues` reads every
-healthy vault's queue (two JSON-RPC batches, :func:`keeper.chain.queues.read_queues`) and makes
-due the ones :func:`keeper.strategy.fills.worth_filling` accepts: the next cycle's settle step
-fills them, in one ``fillBatch`` when there are several, as it fills after a settlement. A sweep
-the node cannot answer is tried again the next cycle; it never fails one. A dry run does not
-sweep: what it found would be filled by no later cycle.
+healthy vault's queue (JSON-RPC batches, :func:`keeper.chain.queues.read_queues`,
+``SWEEP_SLICE`` vaults a cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling`
+accepts: the next cycle's settle step fills them, in one ``fillBatch`` when there are several,
+as it fills after a settlement. A slice the node cannot answer is read again the next cycle; it
+never fails one. A dry run does not sweep: what it found would be filled by no later cycle.
 """
 
 from __future__ import annotations
@@ -32,29 +32,45 @@ logger = logging.getLogger(__name__)
 __all__ = ["sweep_queues"]
 
 
-def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) -> tuple[str, ...]:
-    """Sweep ``vaults``' redemption queues if one is due at chain time ``now``.
+#: Vaults whose queues one cycle reads: a sweep of more goes on over the next cycles. Reading
+#: 1,000 vaults' queues took 851 ms on anvil on a first sweep (three ``eth_call`` a vault, 12
+#: JSON-RPC requests) and 548 ms once the queues are known; 250 a cycle took 132 ms
+#: (docs/benchmarks.md, section 7): the next cycle's reaction does not wait for the rest.
+SWEEP_SLICE = 250
 
-    The queues worth a fill are added to ``keeper.fill_due`` and returned (empty when no sweep
-    was due, or none was worth one).
+
+def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) -> tuple[str, ...]:
+    """Go on with the queue sweep, or start one if it is due at chain time ``now``.
+
+    ``vaults`` are the cycle's healthy vaults. A sweep starts with them, every ``queue_sweep_s``
+    of chain time, and reads ``SWEEP_SLICE`` of them a cycle until it has read them all; a vault
+    that is not healthy when its turn comes waits for the next sweep. A slice the node cannot
+    answer is read again next cycle. The queues worth a fill are added to ``keeper.fill_due``
+    and returned (empty when no sweep is under way, or none was worth one).
     """
     period = keeper.config.queue_sweep_s
-    if keeper.dry_run or period == 0 or not vaults:
+    if keeper.dry_run or period == 0:
         return ()
-    if keeper.swept_at is not None and now - keeper.swept_at < period:
-        return ()
+    if not keeper.sweep_left:
+        if not vaults or (keeper.swept_at is not None and now - keeper.swept_at < period):
+            return ()
+        keeper.swept_at, keeper.sweep_left, keeper.sweep_found = now, list(vaults), 0
+    healthy = set(vaults)
+    part = [v for v in keeper.sweep_left[:SWEEP_SLICE] if v in healthy]
     try:
         # At the head, not the observed block: after this cycle's hedge, which may have spent
         # free quote on inventory.
-        states = read_queues(keeper.w3, vaults, "latest", keeper.queue_of)
+        states = read_queues(keeper.w3, part, "latest", keeper.queue_of) if part else {}
     except ChainError as exc:
         logger.warning("queue sweep at block %d: %s; trying again next cycle", block, exc)
         return ()
-    keeper.swept_at = now
+    del keeper.sweep_left[:SWEEP_SLICE]
     found = tuple(v for v, s in states.items() if worth_filling(s.fillable, s.pending))
     for vault in found:
         keeper.fill_due.setdefault(vault, None)
-    keeper.metrics.queues_fillable.set(len(found))
+    keeper.sweep_found += len(found)
+    if not keeper.sweep_left:
+        keeper.metrics.queues_fillable.set(keeper.sweep_found)
     if found:
         logger.info(
             "queue sweep at block %d: %d of %d queues can be filled from free quote",

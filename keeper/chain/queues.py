@@ -3,7 +3,8 @@
 The keeper's queue sweep (:mod:`keeper.app.sweep`) asks every vault for its queue
 (``redemptionQueue()``, set once by the vault's admin, so a queue found is never asked again),
 then each queue for ``fillable()`` (the pending shares the vault's free quote can redeem now)
-and ``totalPending()``: two JSON-RPC batches of ``eth_call`` (:func:`keeper.chain.calls.call_each`).
+and ``totalPending()``: batches of ``eth_call`` (:func:`keeper.chain.calls.call_each`), the
+queues asked after the vaults.
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 
 from keeper.app.collaborators import Keeper
-from keeper.app.sweep import sweep_queues
+from keeper.app.sweep import SWEEP_SLICE, sweep_queues
 from keeper.chain.queues import FILLABLE, REDEMPTION_QUEUE, TOTAL_PENDING, QueueState, read_queues
 from keeper.errors import ChainError
 from keeper.settings import CycleConfig
@@ -153,8 +153,34 @@ def test_a_sweep_the_node_cannot_answer_is_tried_again_next_cycle(
     w3 = _chain(fillable1=requests.ConnectionError("refused"))
     k = _keeper(w3)
     assert sweep_queues(k, [V1, V2], 10, 1_000) == ()  # after the reads' own retries
-    assert k.swept_at is None
+    assert k.sweep_left == [V1, V2]  # nothing read: the same slice next cycle
     assert "trying again next cycle" in caplog.text
     w3.eth.table[(Q1, bytes(FILLABLE))] = _word(50)
     assert sweep_queues(k, [V1, V2], 11, 1_002) == (V1,)
-    assert k.swept_at == 1_002
+    assert k.sweep_left == []
+    assert k.swept_at == 1_000  # the sweep that started then, finished
+    assert sweep_queues(k, [V1, V2], 12, 1_000 + 3_599) == ()
+
+
+def test_a_large_sweep_reads_a_slice_a_cycle_and_skips_a_vault_unhealthy_at_its_turn() -> None:
+    """Reading 1,000 queues takes ~1.2 s on anvil: a sweep goes on over several cycles, each
+    reading ``SWEEP_SLICE`` vaults, so no cycle waits for all of it."""
+    many = [str(to_checksum_address(f"0x{i:040x}")) for i in range(1, 2 * SWEEP_SLICE + 51)]
+    table: dict[tuple[str, bytes], Any] = {(v, bytes(REDEMPTION_QUEUE)): _word(ZERO) for v in many}
+    w3 = _W3(table)
+    w3.eth.table.update(_chain(fillable1=7, pending1=7).eth.table)
+    k = _keeper(w3)
+    vaults = [V1, *many, V2]
+    asked: list[int] = []
+    for cycle in range(3):
+        calls = w3.eth.calls
+        healthy = [v for v in vaults if not (cycle == 2 and v == V2)]  # V2 unhealthy at its turn
+        found = sweep_queues(k, healthy, 10 + cycle, 1_000 + cycle)
+        asked.append(w3.eth.calls - calls)
+        assert found == ((V1,) if cycle == 0 else ())
+        assert k.metrics.value("keeper_queues_fillable") == (1 if cycle == 2 else 0)
+    # V1's queue (1 + 2 calls) and 249 queue-less vaults; then 250; then the last 52, less V2
+    assert asked == [SWEEP_SLICE + 2, SWEEP_SLICE, 51]
+    assert k.sweep_left == []
+    assert sweep_queues(k, vaults, 13, 1_003) == ()  # the next sweep starts an hour on
+    assert k.swept_at == 1_000

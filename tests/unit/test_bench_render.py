@@ -413,3 +413,32 @@ def test_render_sets_batched_settlements_and_fills_beside_one_a_transaction() ->
     assert "then `fillBatch`, up to 20 a transaction" in text
     assert "| 20 | 40 / 2 | 40 / 2 | 288,030 / 223,148 | 20,000 / 12,000 | 5% / 60% |" in text
     assert "## 6." not in render(_results())  # an old file without the section
+
+
+def test_render_sets_the_batched_queue_sweep_beside_one_call_at_a_time() -> None:
+    def cell(ms: float, requests: int) -> dict[str, float | int]:
+        return {"ms_median": ms, "ms_min": ms - 1, "ms_max": ms + 1, "requests": requests}
+
+    results = _results()
+    results["sweep"] = {
+        "rows": [
+            {
+                "n_vaults": 1000,
+                "first": cell(1194.0, 12),
+                "later": cell(800.0, 8),
+                "slice": {**cell(210.0, 2), "vaults": 250},
+                "naive": cell(29651.0, 3000),
+                "naive_vs_first": 29651 / 1194,
+            }
+        ],
+        "calls_per_request": 250,
+        "slice": 250,
+    }
+    text = render(results)
+    assert "## 7. Queue sweep" in text
+    assert "in JSON-RPC batches of 250 calls" in text
+    assert (
+        "| 1,000 | 1,194 (1,193–1,195) ms, 12 req | 800 (799–801) ms, 8 req "
+        "| 210 (209–211) ms, 2 req | 29,651 (29,650–29,652) ms, 3,000 req | 24.8× |"
+    ) in text
+    assert "## 7." not in render(_results())  # an old file without the section

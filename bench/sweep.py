@@ -1,0 +1,124 @@
+"""The queue sweep: reading every vault's redemption queue, batched, against one call at a time.
+
+Every ``KEEPER_QUEUE_SWEEP_S`` a signing keeper reads each healthy vault's ERC-7540 queue
+(:mod:`keeper.app.sweep`): the vault's ``redemptionQueue()`` (once: it is set once), then the
+queue's ``fillable()`` and ``totalPending()``. This section times that read on a devnet of N
+vaults (:func:`bench.devnet.start_devnet`) whose queues are all one ``RedemptionQueue`` (what
+an ``eth_call`` costs does not depend on which queue answers, and deploying N queues would
+dominate the setup):
+
+- **ours, first sweep**: :func:`keeper.chain.queues.read_queues` with no queue known, three
+  calls a vault in JSON-RPC batches of ``CALLS_PER_REQUEST``;
+- **ours, later sweeps**: the same with every queue known, two calls a vault;
+- **a cycle's slice**: a later sweep's ``SWEEP_SLICE`` vaults, what one cycle waits for;
+- **naive**: the three calls a vault one at a time, as a bot without batching would.
+
+Each on its own counted connection (``RpcCounter``): wall time, median of the runs with min and
+max, and HTTP requests.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from web3 import Web3
+
+from bench.common import progress, ratio, summary
+from bench.devnet import bind, start_devnet
+from keeper.app.sweep import SWEEP_SLICE
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.calls import CALLS_PER_REQUEST
+from keeper.chain.connection import connect, rpc_counter
+from keeper.chain.queues import read_queues
+from keeper.devnet.tx import deploy, transact
+
+
+def bench_sweep(sizes: list[int], reps: dict[int, tuple[int, int]]) -> dict[str, Any]:
+    """Time a queue sweep of ``n`` vaults for each ``n`` (``reps[n]``: ours, naive runs)."""
+    dev = start_devnet(max(sizes))
+    rows: list[dict[str, Any]] = []
+    try:
+        w3 = dev.w3
+        vaults = list(dev.stack.vaults)
+        queue = deploy(w3, dev.admin, load_artifact("RedemptionQueue"), vaults[0])
+        for v in vaults:
+            transact(
+                w3,
+                dev.admin,
+                bind(w3, "OptionVault", v).functions.setRedemptionQueue(queue.address),
+            )
+        for n in sizes:
+            ours_reps, naive_reps = reps[n]
+            part = vaults[:n]
+            first = [_ours(dev.node.url, part, {}) for _ in range(ours_reps)]
+            known = {v: str(queue.address) for v in part}
+            later = [_ours(dev.node.url, part, known) for _ in range(ours_reps)]
+            piece = part[:SWEEP_SLICE]
+            slices = [_ours(dev.node.url, piece, known) for _ in range(ours_reps)]
+            naive = [_naive(dev.node.url, part) for _ in range(naive_reps)]
+            row: dict[str, Any] = {
+                "n_vaults": n,
+                "first": _row(first),
+                "later": _row(later),
+                "slice": {**_row(slices), "vaults": len(piece)},
+                "naive": _row(naive),
+            }
+            row["naive_vs_first"] = ratio(row["naive"]["ms_median"], row["first"]["ms_median"])
+            progress(
+                "sweep: %d vaults: ours %.0f ms (%d requests), naive %.0f ms (%d requests)",
+                n,
+                row["first"]["ms_median"],
+                row["first"]["requests"],
+                row["naive"]["ms_median"],
+                row["naive"]["requests"],
+            )
+            rows.append(row)
+    finally:
+        dev.close()
+    return {
+        "rows": rows,
+        "calls_per_request": CALLS_PER_REQUEST,
+        "slice": SWEEP_SLICE,
+        "runs": {str(n): list(r) for n, r in reps.items() if n in sizes},
+    }
+
+
+def _ours(url: str, vaults: list[str], known: dict[str, str]) -> tuple[float, int]:
+    """One :func:`read_queues` on a fresh counted connection: (seconds, HTTP requests)."""
+    w3 = connect(url)
+    counter = rpc_counter(w3)
+    before, _ = counter.snapshot()
+    t0 = time.perf_counter()
+    states = read_queues(w3, vaults, "latest", dict(known))
+    seconds = time.perf_counter() - t0
+    assert len(states) == len(vaults), "every vault has its queue"
+    return seconds, counter.snapshot()[0] - before
+
+
+def _naive(url: str, vaults: list[str]) -> tuple[float, int]:
+    """The same three calls a vault, one HTTP request each: (seconds, HTTP requests)."""
+    w3 = connect(url)
+    counter = rpc_counter(w3)
+    vault_abi, queue_abi = load_artifact("OptionVault").abi, load_artifact("RedemptionQueue").abi
+    before, _ = counter.snapshot()
+    t0 = time.perf_counter()
+    for v in vaults:
+        vault = w3.eth.contract(address=Web3.to_checksum_address(v), abi=vault_abi)
+        address = vault.functions.redemptionQueue().call()
+        q = w3.eth.contract(address=address, abi=queue_abi)
+        q.functions.fillable().call()
+        q.functions.totalPending().call()
+    seconds = time.perf_counter() - t0
+    return seconds, counter.snapshot()[0] - before
+
+
+def _row(runs: list[tuple[float, int]]) -> dict[str, Any]:
+    ms = summary([s * 1e3 for s, _ in runs])
+    return {
+        "ms_median": ms["median"],
+        "ms_min": ms["min"],
+        "ms_max": ms["max"],
+        "requests": runs[0][1],
+        "runs": len(runs),
+    }
