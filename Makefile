@@ -111,7 +111,7 @@ test-py: install $(CHROMIUM)
 bench: install ## benchmarks (~50 min, ~30 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
 	$(PY) bench/run.py
 
-bench-quick: install ## small benchmarks (<1 min): bench/results/quick.json + quick.md
+bench-quick: install ## small benchmarks (~2 min): bench/results/quick.json + quick.md
 	$(PY) bench/run.py --quick
 
 # `make chaos CHAOS_ARGS=--quick` runs the short version; see docs/chaos.md for the flags.
