@@ -13,7 +13,7 @@ from eth_utils import abi_to_signature
 from eth_utils.crypto import keccak
 
 from keeper.app import act, demo, settle
-from keeper.chain import blockers, lens, vaults
+from keeper.chain import blockers, lens, queues, vaults
 from keeper.chain.artifacts import load_artifact
 from keeper.execution import simulate
 
@@ -41,6 +41,9 @@ SELECTORS = [
     (blockers.REBALANCE_BLOCKER, "OptionVault", "function", "rebalanceBlocker"),
     (lens.LEAN_SELECTOR, "VaultLens", "function", "snapshotLean"),
     (lens.LEAN_SINCE_SELECTOR, "VaultLens", "function", "snapshotLeanSince"),
+    (bytes(queues.REDEMPTION_QUEUE), "OptionVault", "function", "redemptionQueue"),
+    (bytes(queues.FILLABLE), "RedemptionQueue", "function", "fillable"),
+    (bytes(queues.TOTAL_PENDING), "RedemptionQueue", "function", "totalPending"),
 ]
 
 
