@@ -4,10 +4,10 @@ After a settlement the keeper fills every queue the freed collateral can serve a
 (:mod:`keeper.app.settle`). Between settlements, free quote (a deposit, the hedge selling
 inventory, quote free all along) serves queued holders only as far as it goes, and each fill
 costs the keeper gas (a transaction of its own, or its share of a ``fillBatch``) while paying
-only what the quote covers. The sweep (:mod:`keeper.app.sweep`) therefore fills a queue when a fill would
-redeem at least ``MIN_FILL_PARTS_PER_100`` % of its pending shares, all of them included: a
-queue the free quote serves by a crumb waits for more, and at most one fill a queue each
-sweep period keeps the gas bounded whatever the amounts.
+only what the quote covers. The sweep (:mod:`keeper.app.sweep`) therefore fills a queue when a
+fill would redeem at least ``MIN_FILL_PARTS_PER_100`` % of its pending shares, all of them
+included: a queue the free quote serves by a crumb waits for more, and at most one fill a queue
+each sweep period keeps the gas bounded whatever the amounts.
 """
 
 from __future__ import annotations
