@@ -195,12 +195,7 @@ def test_keeper_fills_every_freed_queue_in_one_transaction(stack: Stack, tmp_pat
     for queue, shares in queued:
         assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled"
         assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
-    sent = []
-    for number in range(start + 1, stack.w3.eth.block_number + 1):
-        for tx in stack.w3.eth.get_block(number, full_transactions=True)["transactions"]:
-            if tx["from"] == stack.keeper.address:  # type: ignore[index]
-                sent.append((tx["to"], bytes(tx["input"])[:4]))  # type: ignore[index]
-    assert sent == [
+    assert _sent_by_keeper(stack, start) == [
         (stack.batcher.address, SETTLE_BATCH_SELECTOR),
         (stack.batcher.address, FILL_BATCH_SELECTOR),
     ]
@@ -289,20 +284,19 @@ def test_keeper_fills_a_queue_the_free_quote_can_serve_without_a_settlement(
     claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
     assert claimable > 0
     assert claimable + queue.functions.pendingRedeemRequest(0, admin.address).call() == shares
-    fills = _sent_by_keeper(stack, start, queue.address)
-    assert len(fills) == 1
+    assert _fills(stack, start, queue) == 1
 
     # More quote is freed (a deposit), but the next sweep is an hour away: no fill before it.
     _deposit(stack, vault, 50_000 * 10**6)
     assert queue.functions.fillable().call() > 0
     run_cycle(keeper)
     run_cycle(keeper)
-    assert len(_sent_by_keeper(stack, start, queue.address)) == 1
+    assert _fills(stack, start, queue) == 1
     stack.advance(3_600)
     stack.set_price(PRICE)  # a fresh round: the oracle is not stale an hour on
     run_cycle(keeper)
     run_cycle(keeper)
-    assert len(_sent_by_keeper(stack, start, queue.address)) == 2
+    assert _fills(stack, start, queue) == 2
     assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled in full"
 
 
@@ -316,14 +310,19 @@ def test_keeper_does_not_sweep_queues_when_the_sweep_is_off(stack: Stack, tmp_pa
     assert queue.functions.pendingRedeemRequest(0, stack.admin.address).call() == shares
 
 
-def _sent_by_keeper(stack: Stack, start: int, to: str) -> list[str]:
-    """Hashes of the keeper's transactions to ``to`` mined after block ``start``."""
-    out = []
+def _sent_by_keeper(stack: Stack, start: int) -> list[tuple[str, bytes]]:
+    """(to, selector) of each of the keeper's transactions mined after block ``start``."""
+    sent = []
     for number in range(start + 1, stack.w3.eth.block_number + 1):
         for tx in stack.w3.eth.get_block(number, full_transactions=True)["transactions"]:
-            if tx["from"] == stack.keeper.address and tx["to"] == to:  # type: ignore[index]
-                out.append(tx["hash"].hex())  # type: ignore[index]
-    return out
+            if tx["from"] == stack.keeper.address:  # type: ignore[index]
+                sent.append((tx["to"], bytes(tx["input"])[:4]))  # type: ignore[index]
+    return sent
+
+
+def _fills(stack: Stack, start: int, queue: Any) -> int:
+    """The keeper's ``fill()`` transactions to ``queue`` mined after block ``start``."""
+    return sum(1 for to, _ in _sent_by_keeper(stack, start) if to == queue.address)
 
 
 def _deposit(stack: Stack, vault: Any, assets: int) -> None:
