@@ -3,13 +3,14 @@
 ``python bench/run.py`` runs every section at full size, writes ``bench/results/latest.json`` and
 renders ``docs/benchmarks.md`` from it: about 50 minutes on 2 cores, most of them deploying the
 N=10,000 cycle devnet (1,800 s in the latest run: ``devnet_deploy_s``). ``python bench/run.py
---quick`` runs the same sections at small sizes (N <= 100, fewer repetitions and trials) in about a
-minute and writes ``bench/results/quick.json`` plus ``bench/results/quick.md``: the committed doc
-only ever shows a full run. Progress lines go to stderr. ``--only cycle,batch`` re-runs a subset:
-when the output JSON already exists, the other sections are kept from it (each section records when
-it was measured, in ``meta.section_runs``), else they are missing and the doc marks them "not
-measured". ``--only cycle --sizes 1000`` re-measures only those cycle sizes and keeps the other
-rows (each re-measured size records when, in ``meta.cycle_size_runs``).
+--quick`` runs the same sections at small sizes (N <= 100, fewer repetitions and trials) in about
+two minutes (111 s on 2026-12-06) and writes ``bench/results/quick.json`` plus
+``bench/results/quick.md``: the committed doc only ever shows a full run. Progress lines go to
+stderr. ``--only cycle,batch`` re-runs a subset: when the output JSON already exists, the other
+sections are kept from it (each section records when it was measured, in ``meta.section_runs``),
+else they are missing and the doc marks them "not measured". ``--only cycle --sizes 1000``
+re-measures only those cycle sizes and keeps the other rows (each re-measured size records when, in
+``meta.cycle_size_runs``).
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    ap.add_argument("--quick", action="store_true", help="small sizes, about a minute")
+    ap.add_argument("--quick", action="store_true", help="small sizes, about two minutes")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")
     ap.add_argument("--out", type=Path, help="results JSON (default by mode)")
     ap.add_argument("--doc", type=Path, help="Markdown output (default by mode)")
