@@ -13,6 +13,7 @@ command), so ``keeper run`` never loads what ``keeper backtest`` or ``keeper dem
 
 from __future__ import annotations
 
+import _thread
 import argparse
 import importlib
 import logging
@@ -21,6 +22,7 @@ import pkgutil
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
@@ -134,20 +136,54 @@ def sigterm_as_interrupt() -> Iterator[None]:
     rehearsal's fork) runs in its own session and was left running. ``keeper run``'s loop
     installs its own handler while it runs (stop after the cycle), and puts this one back.
     Only the first SIGTERM raises: a second one must not cut the clean-up short.
+
+    A signal that lands while Python runs a finalizer (``__del__``, a weakref callback) has its
+    handler's exception ignored there ("Exception ignored in ..."), which lost the stop for good.
+    While the command runs, such a lost ``KeyboardInterrupt`` of this handler is raised again in
+    the main thread (``_thread.interrupt_main``, from a helper thread a moment later: raised from
+    the hook itself, it would be ignored in turn), and at the latest when the command returns.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    raised = False
+    lost = False
+    running = True
+    lock = threading.Lock()
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        nonlocal raised
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         logging.getLogger(__name__).info("signal %d: stopping", signum)
+        raised = True
         raise KeyboardInterrupt
 
+    def interrupt_again() -> None:
+        time.sleep(0.01)  # past the finalizer that swallowed the first one
+        with lock:
+            if running:
+                _thread.interrupt_main()
+
+    previous_hook = sys.unraisablehook
+
+    def unraisable(u: sys.UnraisableHookArgs) -> None:
+        nonlocal lost
+        if raised and u.exc_type is not None and issubclass(u.exc_type, KeyboardInterrupt):
+            lost = True
+            threading.Thread(target=interrupt_again, name="sigterm-again", daemon=True).start()
+            return
+        previous_hook(u)
+
     old = signal.signal(signal.SIGTERM, handler)
+    sys.unraisablehook = unraisable
     try:
         yield
+        if lost:
+            raise KeyboardInterrupt
     finally:
+        with lock:
+            running = False
+        sys.unraisablehook = previous_hook
         signal.signal(signal.SIGTERM, old)
 
 

@@ -115,3 +115,37 @@ def test_a_sigterm_another_thread_receives_still_stops_the_loop_waiting_for_a_bl
         threading.Thread(target=from_another_thread, daemon=True).start()
         assert runner.run() == 1
     assert runner.stopping
+
+
+class _SignalsInItsFinalizer:
+    """An object whose ``__del__`` receives the SIGTERM, as pycryptodome's ``SmartPointer`` did
+    in ``test_sigterm_while_the_stack_deploys_stops_anvil``."""
+
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGTERM)
+
+
+@main_thread_only
+def test_a_sigterm_that_lands_in_a_finalizer_still_interrupts_the_command() -> None:
+    """Python ignores an exception raised in ``__del__`` ("Exception ignored in"). The handler's
+    ``KeyboardInterrupt`` raised there was lost, and, the handler having set SIGTERM to ignored
+    for the clean-up, so was every later SIGTERM: the demo ran to its end and exited 0. The
+    interrupt must reach the command's own code instead."""
+    from keeper.cli import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    reached_the_end = False
+
+    def command() -> None:
+        nonlocal reached_the_end
+        with sigterm_as_interrupt():
+            obj = _SignalsInItsFinalizer()
+            del obj  # the handler runs inside __del__
+            for _ in range(1000):  # the command goes on: calls and loops check for signals
+                time.sleep(0.001)
+            reached_the_end = True
+
+    with _fails_after(5.0), pytest.raises(KeyboardInterrupt):
+        command()
+    assert not reached_the_end
+    assert signal.getsignal(signal.SIGTERM) is before
