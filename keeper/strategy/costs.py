@@ -61,8 +61,8 @@ NO_COSTS = CostInputs(
 # The gas figures come from `make bench` on the current tree (docs/benchmarks.md, "Batching
 # gain"), its recurring rows (each vault already holds the underlying, as a vault that keeps
 # hedging does). A batch of N costs gas_fixed + N x gas_per_vault + gas_swap. The run of
-# 2026-12-06 05:07 UTC (OptionVault compiled with 10 optimizer runs, not 1: foundry.toml)
-# measured 125,733 gas per vault in a batch of 10, 117,149 in a batch of 25 and 210,640 for a
+# 2026-12-06 06:13 UTC (OptionVault compiled with 10 optimizer runs, not 1: foundry.toml)
+# measured 125,101 gas per vault in a batch of 10, 116,905 in a batch of 25 and 210,396 for a
 # lone vault; the runs before it (2026-12-02 to 12-05) 127,106 to 127,513, 118,919 to 119,078
 # and 210,373.
 #: The batch's own gas, the swap excluded: the intrinsic 21,000, calldata, the batcher's loop,
@@ -70,17 +70,17 @@ NO_COSTS = CostInputs(
 DEFAULT_GAS_FIXED = 30_000
 #: One vault inside a batch: its checks, the delta of its book, its accounting and its two
 #: transfers through the batcher. Bench: the marginal vault from the 10- and 25-vault batches,
-#: (2,928,725 - 1,257,330) / 15 = 111,426 (2026-12-06; 113,465 with the vault at 1 run).
+#: (2,922,625 - 1,251,010) / 15 = 111,441 (2026-12-06; 113,465 with the vault at 1 run).
 DEFAULT_GAS_PER_VAULT = 111_000
 #: The batch's one Uniswap V3 swap. Bench: the batch of 10 (1,271,060 on 2026-12-02) minus 10
 #: marginal vaults is 136,450 for the batch's own gas and the swap; minus DEFAULT_GAS_FIXED,
-#: 106,450. Later runs put that sum at 140,320 (2026-12-04) and ~143,070 (12-05 and 12-06); the
-#: default keeps the first figure, and these defaults price every batch of 2 to 25 measured on
-#: 2026-12-06 within 1.2% (under it). Once per batch (in the backtest, once per rebalance).
+#: 106,450. Later runs put that sum at 140,320 (2026-12-04), ~143,070 (12-05) and 136,600
+#: (2026-12-06); these defaults price every batch of 2 to 25 measured on 2026-12-06 within 1.0%
+#: (under it). Once per batch (in the backtest, once per rebalance).
 DEFAULT_GAS_SWAP = 106_000
 #: One vault's rebalance sent to the vault itself (``rebalance()``/``rebalanceTo``, its own swap
 #: on the pool), the path a lone vault takes. Bench: the single-vault transaction's recurring row,
-#: 210,640 (docs/benchmarks.md, "Batching gain", 2026-12-06; 227,667 on a vault's first purchase).
+#: 210,396 (docs/benchmarks.md, "Batching gain", 2026-12-06; 227,423 on a vault's first purchase).
 DEFAULT_GAS_DIRECT = 210_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000
