@@ -50,7 +50,8 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 # A changed foundry.toml (or solc shim) rebuilds from scratch: forge names an artifact that two
 # compiler profiles build <name>.<profile>.json and one that one profile builds <name>.json, and
 # an incremental build after a profile change left a stale <name>.json beside the new ones, which
-# the keeper's loader prefers (the devnet then deployed another build than a fresh clone's).
+# the keeper's loader then took (the devnet deployed another build than a fresh clone's). The
+# loader now asks forge's build cache which artifact is current; a clean build is still the rule.
 build/.forge-built: node_modules/.installed foundry.toml scripts/solc $(SOL_SOURCES)
 	@case " $? " in *" foundry.toml "*|*" scripts/solc "*) rm -rf build/forge build/forge-cache;; esac
 	$(FORGE) build

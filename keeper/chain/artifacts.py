@@ -56,7 +56,7 @@ def load_abi(name: str, source: str | None = None) -> tuple[dict[str, Any], ...]
 
 
 def _read(name: str, source: str | None) -> tuple[Path, dict[str, Any]]:
-    path = _artifact_path(artifacts_dir() / (source or f"{name}.sol"), name)
+    path = _artifact_path(artifacts_dir(), source or f"{name}.sol", name)
     try:
         raw: dict[str, Any] = json.loads(path.read_text())
     except FileNotFoundError as exc:
@@ -68,13 +68,25 @@ def _read(name: str, source: str | None) -> tuple[Path, dict[str, Any]]:
     return path, raw
 
 
-def _artifact_path(folder: Path, name: str) -> Path:
-    """``<name>.json``, or the default profile's copy when forge wrote one per compiler profile.
+#: Forge's build cache, beside the artifacts (``cache_path`` in ``foundry.toml``).
+_FORGE_CACHE = Path("..", "forge-cache", "solidity-files-cache.json")
 
-    ``foundry.toml`` compiles OptionVault with its own optimizer profile (``vault-size``); a file
-    that both profiles compile gets one artifact each, ``<name>.default.json`` and
-    ``<name>.vault-size.json`` (same ABI), and no plain ``<name>.json``.
+
+def _artifact_path(root: Path, source: str, name: str) -> Path:
+    """The artifact of contract ``name`` of ``source`` under ``root`` that forge built last.
+
+    ``foundry.toml`` compiles OptionVault with its own optimizer profile (``vault-size``). A file
+    that both profiles compile gets one artifact each: ``<name>.default.json`` and
+    ``<name>.vault-size.json`` (same ABI, other bytecode), or ``<name>.json`` for one of them. Forge
+    never deletes an artifact a build no longer writes, so after a change of profiles a stale
+    ``<name>.json`` can lie beside the current pair. Forge's build cache names the current files:
+    the default profile's is taken. Without the cache (artifacts copied elsewhere, or a cache of
+    another artifacts dir): ``<name>.json``, else ``<name>.default.json``, else another profile's.
     """
+    built = _built_by_forge(root).get((source, name))
+    if built is not None:
+        return root / built
+    folder = root / source
     plain = folder / f"{name}.json"
     if plain.exists():
         return plain
@@ -83,3 +95,33 @@ def _artifact_path(folder: Path, name: str) -> Path:
         return default
     others = sorted(folder.glob(f"{name}.*.json"))
     return others[0] if others else plain
+
+
+@cache
+def _built_by_forge(root: Path) -> dict[tuple[str, str], str]:
+    """``(source folder, contract) -> artifact path`` from forge's build cache, for ``root``.
+
+    The default profile's artifact where forge built several; empty when there is no readable
+    cache of this artifacts dir.
+    """
+    try:
+        raw = json.loads((root / _FORGE_CACHE).read_text())
+        listed, here = Path(raw["paths"]["artifacts"]), root.resolve()
+        # Forge writes the path relative to the project root (``build/forge``).
+        if listed.is_absolute() and listed.resolve() != here:
+            return {}
+        if not listed.is_absolute() and here.parts[-len(listed.parts) :] != listed.parts:
+            return {}
+        found: dict[tuple[str, str], tuple[bool, str]] = {}
+        for entry in raw["files"].values():
+            for contract, versions in entry["artifacts"].items():
+                for profiles in versions.values():
+                    for profile, where in profiles.items():
+                        path = Path(where["path"])
+                        key = (path.parent.as_posix(), contract)
+                        is_default = profile == "default"
+                        if key not in found or (is_default and not found[key][0]):
+                            found[key] = (is_default, path.as_posix())
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    return {key: path for key, (_, path) in found.items()}
