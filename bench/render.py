@@ -484,24 +484,26 @@ def _settle_section(results: dict[str, Any]) -> list[str]:
         "",
         f"N vaults whose one series each expired together, each with its depositor's shares "
         f"queued for exit (an ERC-7540 redemption queue), on anvil with "
-        f"{r.get('block_time_s', 1)}-second blocks; the keeper's settle step "
-        "(`settle_expired`, a real journaled sender) settles the series, then fills the queues "
-        "they freed, before its hedge, and sends nothing behind a transaction without its "
+        f"{r.get('block_time_s', 1)}-second blocks; the keeper's cycle settles the series "
+        "(`settle_expired`, a real journaled sender) before its hedge and fills the queues they "
+        "freed after it (`fill_due_queues`), and sends nothing behind a transaction without its "
         "receipt. **One a transaction** is the same keeper without a batcher (each series to "
         "its vault's own `settle`, each queue its own `fill()`, as before `settleBatch` and "
         "`fillBatch`); **batched** sends `RebalanceBatcher.settleBatch`, then `fillBatch`, up "
-        f"to {r.get('batch_max', '?')} a transaction. Blocks: from the block the step "
-        "started at to its last receipt's, the blocks every hedge waits. Cost: gas × "
+        f"to {r.get('batch_max', '?')} a transaction. **The hedge waits**: blocks from the "
+        "block the settlements started at to the last settlement's receipt; **blocks**: to the "
+        "last fill's, when every queue is filled. Cost: gas × "
         f"{r.get('l2_base_fee_wei', 0) / 1e9:g} gwei + the L1 fee (the devnet's OP fee oracle).",
         "",
-        "| vaults | blocks (one a tx / batched) | transactions | gas per vault (settle + fill) "
-        "| cost (wei) | batched vs one a tx: blocks / cost |",
-        "|---:|---|---|---|---|---|",
+        "| vaults | the hedge waits (one a tx / batched) | blocks | transactions "
+        "| gas per vault (settle + fill) | cost (wei) | batched vs one a tx: blocks / cost |",
+        "|---:|---|---|---|---|---|---|",
     ]
     for row in r["rows"]:
         one, bat = row["single"], row["batch"]
         out.append(
-            f"| {row['series']} | {one['blocks']} / {bat['blocks']} "
+            f"| {row['series']} | {one.get('hedge_blocks', '–')} / {bat.get('hedge_blocks', '–')} "
+            f"| {one['blocks']} / {bat['blocks']} "
             f"| {one['transactions']} / {bat['transactions']} "
             f"| {fmt_int(one['gas_per_vault'])} / {fmt_int(bat['gas_per_vault'])} "
             f"| {fmt_int(one['cost_wei'])} / {fmt_int(bat['cost_wei'])} "

@@ -2,12 +2,12 @@
 
 Many vaults writing the same expiry (a weekly Friday expiry, say) see their series expire in the
 same block, and holders who queued their exits (ERC-7540 redemption queues) wait for that
-expiry's freed collateral. The keeper's settle step runs before its hedge: it settles the
-series, then fills the queues the settlements freed, and nothing is sent behind a transaction
-whose receipt has not come, so every block the step takes is a block no vault is hedged in.
-This section measures that step on a devnet with 1-second blocks (interval mining, as a live L2
-mines), for N vaults whose one series each expired together, each with its depositor's shares
-queued:
+expiry's freed collateral. The keeper's cycle settles the series before its hedge, and fills
+the queues the settlements freed last, after the hedge; nothing is sent behind a transaction
+whose receipt has not come, so every block the settlements take is a block no vault is hedged
+in. This section measures both steps on a devnet with 1-second blocks (interval mining, as a
+live L2 mines), for N vaults whose one series each expired together, each with its depositor's
+shares queued:
 
 - **one a transaction** (the baseline, and the keeper's behaviour before the batcher's
   ``settleBatch`` and ``fillBatch``): the keeper built without a batcher settles each series
@@ -16,10 +16,12 @@ queued:
 - **batched**: the same keeper settles them through ``RebalanceBatcher.settleBatch`` and fills
   the queues through ``fillBatch``, ``SETTLE_BATCH_MAX`` a transaction.
 
-Both run :func:`keeper.app.settle.settle_expired` with a real journaled sender (``build_keeper``)
-on their own N vaults, at the same time and oracle round. Measured: the blocks from the step's
-start to its last receipt (the blocks the hedge waits), the step's wall time, the keeper's
-transactions, their gas (receipts) and the L1 fee the keeper booked
+Both run :func:`keeper.app.settle.settle_expired`, then :func:`keeper.app.settle.fill_due_queues`
+(the cycle's hedge goes between them; none is due here), with a real journaled sender
+(``build_keeper``) on their own N vaults, at the same time and oracle round. Measured: the blocks
+from the start to the last settlement's receipt (the blocks the hedge waits) and to the last
+fill's (the blocks until every queue is filled), the wall time, the keeper's transactions, their
+gas (receipts) and the L1 fee the keeper booked
 (``keeper_l1_fee_spent_wei``, the devnet's OP fee oracle); cost = gas x 0.01 gwei + that L1
 fee. Every series is checked settled and every request filled.
 """
@@ -37,7 +39,7 @@ from web3.contract import Contract
 from bench.common import progress, ratio
 from bench.devnet import PRICE8, BenchDevnet, bind, start_devnet
 from keeper.app.collaborators import Keeper
-from keeper.app.settle import SETTLE_BATCH_MAX, settle_expired
+from keeper.app.settle import SETTLE_BATCH_MAX, fill_due_queues, settle_expired
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
@@ -79,13 +81,17 @@ def bench_settling(sizes: list[int]) -> dict[str, Any]:
                     journal = Path(tmp) / f"{mode}-{n}.sqlite"
                     row[mode] = _settle(dev, vaults, queues, mode, journal)
                     progress(
-                        "settling: %d series %s: %d txs, %d blocks",
+                        "settling: %d series %s: %d txs, %d blocks (the hedge waited %d)",
                         n,
                         mode,
                         row[mode]["transactions"],
                         row[mode]["blocks"],
+                        row[mode]["hedge_blocks"],
                     )
                 row["blocks_ratio"] = ratio(row["batch"]["blocks"], row["single"]["blocks"])
+                row["hedge_blocks_ratio"] = ratio(
+                    row["batch"]["hedge_blocks"], row["single"]["hedge_blocks"]
+                )
                 row["cost_ratio"] = ratio(row["batch"]["cost_wei"], row["single"]["cost_wei"])
                 rows.append(row)
     finally:
@@ -136,8 +142,8 @@ def _queue_exits(dev: BenchDevnet) -> dict[str, Contract]:
 def _settle(
     dev: BenchDevnet, vaults: list[str], queues: dict[str, Contract], mode: str, journal: Path
 ) -> dict[str, Any]:
-    """Run one settle step over ``vaults`` (each with one expired series and its depositor's
-    shares queued) and measure it."""
+    """Settle ``vaults`` (each with one expired series and its depositor's shares queued), then
+    fill the queues the settlements freed, as a cycle does around its hedge; measure both."""
     w3 = dev.w3
     keeper = _keeper(dev, vaults, journal)
     if mode == "single":
@@ -145,10 +151,15 @@ def _settle(
     head = w3.eth.get_block("latest")
     t0 = time.monotonic()
     step = settle_expired(keeper, vaults, int(head["number"]), int(head["timestamp"]))
-    seconds = time.monotonic() - t0
     outcomes = [s.outcome for s in step.settlements]
     if outcomes != ["settled"] * len(vaults) or step.pending is not None:
         raise ChainError(f"settling {len(vaults)} series ({mode}): {outcomes}, {step.pending}")
+    settled = _receipts_from(w3, dev.keeper.address, int(head["number"]) + 1)
+    # The cycle's hedge would go here, then the fills.
+    left = fill_due_queues(keeper, int(head["number"]))
+    seconds = time.monotonic() - t0
+    if left is not None:
+        raise ChainError(f"filling {len(vaults)} queues ({mode}): {left}")
     # Filled: the request is claimable, and nothing the vault allows the queue is left to fill
     # (a remainder worth less than one asset unit, ~100 share units here, stays pending: a fill
     # never burns shares for no assets).
@@ -166,9 +177,11 @@ def _settle(
     l1 = int(keeper.metrics.value("keeper_l1_fee_spent_wei_total"))
     return {
         "transactions": len(receipts),
-        # From the block the step started at to the block of its last receipt: the blocks the
-        # cycle's hedge waits behind the settlements and the queue fills.
+        # From the block the step started at to the block of its last receipt: the blocks until
+        # every queue is filled.
         "blocks": max(int(r["blockNumber"]) for r in receipts) - int(head["number"]),
+        # ... and to the last settlement's: the blocks the cycle's hedge waits.
+        "hedge_blocks": max(int(r["blockNumber"]) for r in settled) - int(head["number"]),
         "seconds": round(seconds, 2),
         "gas": gas,
         "gas_per_vault": round(gas / len(vaults)),

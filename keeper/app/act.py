@@ -68,8 +68,8 @@ class Settled:
     resumed: tuple[SendOutcome, ...] = ()
     #: Why nothing new may be sent this cycle (a transaction still pending), else ``None``.
     blocked: str | None = None
-    #: Vaults whose series a resumed settlement left settled: the settle step fills their
-    #: redemption queues (:func:`keeper.app.settle.book_resumed`).
+    #: Vaults whose series a resumed settlement left settled: the cycle fills their redemption
+    #: queues after its hedge (:func:`keeper.app.settle.book_resumed`).
     freed: tuple[str, ...] = ()
 
 

@@ -68,8 +68,9 @@ class Keeper:
     #: signing keeper keeps them in its journal too, and starts from them.
     locked_seen: dict[str, int] = field(default_factory=dict)
     #: Vaults whose redemption queue may have something to fill (freed by a settlement, or
-    #: found by the queue sweep), kept until a settle step could look at every one: one that
-    #: could send nothing (an earlier transaction pending) leaves them due. Ordered, no values.
+    #: found by the queue sweep), kept until the cycle's fill step, after its hedge, could look
+    #: at every one: one that could send nothing (a transaction pending) leaves them due.
+    #: Ordered, no values.
     fill_due: dict[str, None] = field(default_factory=dict)
     #: Each vault's redemption queue, once read (the vault's admin sets it once).
     queue_of: dict[str, str] = field(default_factory=dict)

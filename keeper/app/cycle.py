@@ -8,7 +8,9 @@ Runner` calls it once per new block. Each step lives in its own module:
    pending transaction is polled once (and replaced if stuck); while one is pending, nothing new
    is signed.
 2. **Observe** (:mod:`keeper.app.observe`). One lens call per 250 vaults; each vault's oracle is
-   checked as the contract would (stale or down -> no trade for that vault, and an alert).
+   checked as the contract would (stale or down -> no trade for that vault, and an alert). Then
+   the expired series are settled (:func:`keeper.app.settle.settle_expired`, many in one
+   ``settleBatch``), before the hedge; the queues they free are made due.
 3. **Price** (:mod:`keeper.pricing.book`, :mod:`keeper.app.market`). Position gamma from the open
    series (vectorized Black-Scholes) -- where the contract's fixed-point ints become floats, once
    -- and the vol forecast (EWMA over the oracle rounds seen so far, else the vaults' own vol).
@@ -22,7 +24,11 @@ Runner` calls it once per new block. Each step lives in its own module:
    reads never delay a hedge.
 7. **Sweep the redemption queues** (:mod:`keeper.app.sweep`), once every
    ``queue_sweep_s`` of chain time: queues the free quote can serve between settlements are
-   made due, and the next cycle's settle step fills them.
+   made due.
+8. **Fill the queues due** (:func:`keeper.app.settle.fill_due_queues`): those a settlement
+   freed and those the sweep found, after the hedge, so a fill never holds a hedge back and
+   pays out the quote the hedge freed. Nothing is filled behind a transaction still pending
+   (the vaults stay due).
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from keeper.app.act import (
 from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
 from keeper.app.observe import Observation, explain_blocked, observe
-from keeper.app.settle import settle_expired
+from keeper.app.settle import fill_due_queues, settle_expired
 from keeper.app.sweep import sweep_queues
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
@@ -74,7 +80,8 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     meter = _Meter(keeper)
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper, head)
-    # Expired series first; nothing is sent while an earlier transaction is pending.
+    # Expired series first; nothing is sent while an earlier transaction is pending. The queues
+    # their settlements free are filled last, after the hedge.
     done = settle_expired(
         keeper,
         seen.expired,
@@ -83,8 +90,7 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
         settled.blocked,
         fill=(*settled.freed, *seen.freed),
     )
-    # A settlement or queue fill this step left pending holds the batch too: nothing is sent
-    # behind it.
+    # A settlement this step left pending holds the batch too: nothing is sent behind it.
     views = seen.healthy.views()
     market = market_view(keeper, seen.healthy, views, seen.timestamp)
     costs = batch_costs(keeper, views, seen.block)
@@ -100,11 +106,17 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
         log_decisions(keeper, the_plan, views, seen.block)
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
-    # After the hedge: queues the free quote can serve, filled by the next cycle's settle step.
+    # After the hedge: queues the free quote can serve, made due.
     sweep_queues(keeper, seen.healthy.snap.vaults, seen.block, seen.timestamp)
+    out = acted.outcome
+    failed = None
+    if out is not None and out.status != "mined" and not acted.vault_reverted:
+        failed = f"batch {out.tx_hash} ended {out.status}"
+    # Last, the queues due: nothing behind a pending send or a failed batch (they stay due).
+    fill_due_queues(keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed)
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
-    if acted.outcome is not None and acted.outcome.status != "mined" and not acted.vault_reverted:
-        raise ExecutionError(f"batch {acted.outcome.tx_hash} ended {acted.outcome.status}")
+    if failed is not None:
+        raise ExecutionError(failed)
     return result
 
 

@@ -114,8 +114,8 @@ def _freed(
 ) -> tuple[str, ...]:
     """The vaults whose locked collateral fell since the keeper last read it, and remember it.
 
-    Only settlements unlock collateral (writes lock more). The keeper's own settle step fills
-    the queues its settlements free; this catches the ones someone else settled before the
+    Only settlements unlock collateral (writes lock more). The keeper fills the queues its own
+    settlements free; this catches the ones someone else settled before the
     keeper saw them expired (the option buyer, a bot), which it never listed. A row the lens
     could not read keeps its last reading. A signing keeper keeps its readings in its journal
     too (only those that changed, one write), and starts from them

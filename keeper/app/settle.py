@@ -52,25 +52,30 @@ A settlement or queue fill whose receipt did not come within its cycle is finish
 cycle's settle step (:func:`keeper.app.act.settle_in_flight`), which hands it to
 :func:`book_resumed`: it is booked here, as a settlement, never as a rebalance.
 
-A settlement frees collateral, so after settling the cycle's series the keeper fills each vault's
-ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has
-requests the freed quote can serve (``fillable() > 0``), or holds shares sent to it without a
-request (its vault balance above ``totalPending()``: the fill discards them, and the vault stops
-reserving quote for them): queued holders are paid pro rata before anyone can take the freed
-quote another way. A series settled by someone else frees it too, and
-is followed by the same fill, as is a settlement whose receipt came a cycle late (booked by
-:func:`book_resumed`, filled by the next settle step), and one someone else made before the
-keeper saw the series expired (the observation finds the vault's locked collateral fallen:
-:attr:`keeper.app.observe.Observation.freed`), and the queues the sweep found the free quote
-can serve between settlements (:mod:`keeper.app.sweep`). A vault stays due
-(``keeper.fill_due``) until a step that can send has looked at it: a step held by an earlier
-pending transaction, or a fill left pending, drops none. :func:`fill_queues` simulates and sends
-them like settlements: several queues in one ``RebalanceBatcher.fillBatch`` transaction (a
-common expiry frees many vaults' collateral at once, and one fill a transaction held every hedge
-one block a queue), a lone queue, or any when there is no batcher or the batch does not
-simulate, by its own ``fill()``. A fill with no receipt within its wait (or held under the fee
-cap) holds the rest of the cycle as a settlement does: no later settlement, fill or batch is
-sent behind it (:attr:`SettleStep.pending`).
+A settlement frees collateral, so after the cycle's hedge the keeper fills each freed vault's
+ERC-7540 redemption queue (``RedemptionQueue.fill()``, permissionless) when the queue has requests
+the freed quote can serve (``fillable() > 0``), or holds shares sent to it without a request (its
+vault balance above ``totalPending()``: the fill discards them, and the vault stops reserving quote
+for them): queued holders are paid pro rata before anyone can take the freed quote another way. A
+series settled by someone else frees it too, and is followed by the same fill, as is a settlement
+whose receipt came a cycle late (booked by :func:`book_resumed`, filled by the next cycle), and one
+someone else made before the keeper saw the series expired (the observation finds the vault's locked
+collateral fallen: :attr:`keeper.app.observe.Observation.freed`), and the queues the sweep found the
+free quote can serve between settlements (:mod:`keeper.app.sweep`). The fills come last in the cycle
+(:func:`fill_due_queues`), after the hedge: a fill transaction never holds a hedge back (the hedge
+went a block behind each), and the fill pays out the quote that hedge freed (a book that expired
+leaves inventory the hedge sells; before, that quote waited for a later fill). A fill does not move
+a vault's delta: it pays quote for shares. A hedge that buys spends free quote first, as the book
+needs; the queue is paid at the NAV either way, and instant exits still cannot take the quote its
+requests are owed (the vault reserves it). A vault stays due (``keeper.fill_due``) until a cycle
+that can send has looked at it: one held by a pending transaction (an earlier one, this cycle's
+settlement or hedge) or a fill left pending drops none. :func:`fill_queues` simulates and sends them
+like settlements: several queues in one ``RebalanceBatcher.fillBatch`` transaction (a common expiry
+frees many vaults' collateral at once, and one fill a transaction held every hedge one block a
+queue), a lone queue, or any when there is no batcher or the batch does not simulate, by its own
+``fill()``. A fill with no receipt within its wait (or held under the fee cap) holds the rest of the
+cycle as a settlement does: no later fill is sent behind it, and the next cycle polls it before it
+sends anything.
 """
 
 from __future__ import annotations
@@ -108,6 +113,7 @@ __all__ = [
     "Settlement",
     "book_refused",
     "book_resumed",
+    "fill_due_queues",
     "fill_queues",
     "settle_expired",
 ]
@@ -187,9 +193,9 @@ class SettleStep:
     """What :func:`settle_expired` did: each expired series, and what it left pending."""
 
     settlements: tuple[Settlement, ...]
-    #: Why nothing new may be sent behind this step: a settlement or a queue fill it sent has no
-    #: receipt yet, waits under the fee cap, or was refused after it was journaled (its row
-    #: holds the nonce). The cycle's batch waits too
+    #: Why nothing new may be sent behind this step: a settlement it sent has no receipt yet,
+    #: waits under the fee cap, or was refused after it was journaled (its row holds the
+    #: nonce). The cycle's batch and its queue fills wait too
     #: (:func:`keeper.app.cycle.run_cycle`). ``None`` when the step left nothing pending.
     pending: str | None = None
 
@@ -219,9 +225,9 @@ def settle_expired(
             is never sent twice.
         fill: Vaults whose redemption queues may have something to fill: freed by a
             settlement :func:`keeper.app.act.settle_in_flight` finished (:func:`book_resumed`)
-            or by someone else's, or found by the queue sweep. They are filled as after a
-            settlement in this step (once a vault), and kept due in ``keeper.fill_due`` while
-            something is pending.
+            or by someone else's. They are made due in ``keeper.fill_due``, with the vaults
+            this step's settlements freed, and :func:`fill_due_queues` fills them after the
+            cycle's hedge (once a vault).
     """
     slots: list[Settlement | None] = []  # one a series, in order; None until its send ends
     candidates: list[_Candidate] = []
@@ -272,12 +278,34 @@ def settle_expired(
     due = keeper.fill_due
     for address in (*freed, *fill):
         due.setdefault(address, None)
-    if blocked is None and due:
-        pending = blocked = fill_queues(keeper, list(due), block)
-        if pending is None:
-            due.clear()
     keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
     return SettleStep(tuple(out), pending)
+
+
+def fill_due_queues(keeper: Keeper, block: int, blocked: str | None = None) -> str | None:
+    """Fill the redemption queues of the vaults due (``keeper.fill_due``), after the hedge.
+
+    The cycle calls it last, after its hedge and its queue sweep: a fill never delays a hedge,
+    and it pays out the quote the hedge just freed (a book that expired leaves inventory the
+    hedge sells for quote). A vault stays due until a call that can send has looked at it.
+
+    Args:
+        keeper: The collaborators.
+        block: The block the cycle observed.
+        blocked: Why nothing new may be sent (a transaction of this cycle, or an earlier one,
+            still pending; a hedge waiting under the fee cap): nothing is filled, every vault
+            stays due.
+
+    Returns:
+        Why nothing new may be sent behind a fill (:func:`fill_queues`), else None.
+    """
+    due = keeper.fill_due
+    if blocked is not None or not due:
+        return None
+    pending = fill_queues(keeper, list(due), block)
+    if pending is None:
+        due.clear()
+    return pending
 
 
 @dataclass(frozen=True)
@@ -787,8 +815,9 @@ def book_resumed(
 
     Returns:
         The vaults whose series are now settled (by this transaction or by someone else): their
-        freed quote may serve their redemption queues, which this cycle's settle step fills
-        (``settle_expired(fill=...)``), as it does after a settlement of its own. Else empty.
+        freed quote may serve their redemption queues, which this cycle makes due
+        (``settle_expired(fill=...)``) and fills after its hedge, as after a settlement of its
+        own. Else empty.
     """
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)

@@ -1,17 +1,17 @@
 """The queue sweep: fill redemption queues the free quote can serve, between settlements.
 
-A settlement frees collateral, and the settle step fills the queues it freed
-(:mod:`keeper.app.settle`). Quote also becomes free without one: a deposit, the hedge selling
-inventory, or quote that was free when the holder queued. Before the sweep, that quote served
-the queued holders only at the vault's next settlement, or when someone called ``fill()``.
+A settlement frees collateral, and the cycle fills the queues it freed after its hedge
+(:func:`keeper.app.settle.fill_due_queues`). Quote also becomes free without one: a deposit, the
+hedge selling inventory, or quote that was free when the holder queued. Before the sweep, that quote
+served the queued holders only at the vault's next settlement, or when someone called ``fill()``.
 
-Every ``queue_sweep_s`` seconds of chain time (``KEEPER_QUEUE_SWEEP_S``; 0 turns it off), at the
-end of a signing keeper's cycle, after its hedge has been sent, :func:`sweep_queues` reads every
-healthy vault's queue (JSON-RPC batches, :func:`keeper.chain.queues.read_queues`,
-``SWEEP_SLICE`` vaults a cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling`
-accepts: the next cycle's settle step fills them, in one ``fillBatch`` when there are several,
-as it fills after a settlement. A slice the node cannot answer is read again the next cycle; it
-never fails one. A dry run does not sweep: what it found would be filled by no later cycle.
+Every ``queue_sweep_s`` seconds of chain time (``KEEPER_QUEUE_SWEEP_S``; 0 turns it off), at the end
+of a signing keeper's cycle, after its hedge has been sent, :func:`sweep_queues` reads every healthy
+vault's queue (JSON-RPC batches, :func:`keeper.chain.queues.read_queues`, ``SWEEP_SLICE`` vaults a
+cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling` accepts: the cycle's last
+step fills them right after, in one ``fillBatch`` when there are several, as it fills after a
+settlement. A slice the node cannot answer is read again the next cycle; it never fails one. A dry
+run does not sweep (``keeper check`` reads no queues).
 """
 
 from __future__ import annotations

@@ -226,12 +226,43 @@ def test_keeper_fills_a_queue_whose_series_someone_else_settled(
 
     assert queue.functions.claimableRedeemRequest(0, admin.address).call() == 0
     run_cycle(keeper)
-    # Filled as far as the freed quote went: the hedge the first cycle bought was inventory,
-    # not quote, at the fill (docs/security.md, the redemption queue); the same cycle's hedge
-    # then sells it, and that quote waits for a later fill.
-    claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
-    assert claimable > shares * 9 // 10
-    assert claimable + queue.functions.pendingRedeemRequest(0, admin.address).call() == shares
+    # Filled in full: the inventory the first cycle's hedge bought is sold by this cycle's hedge,
+    # before the fill (it was still inventory at a fill that went first).
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled in full"
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
+
+
+def test_the_fill_after_a_settlement_comes_after_the_hedge_and_pays_the_quote_it_freed(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Found: the settle step filled the queues a settlement freed before the cycle's hedge. The
+    hedge waited a block behind each fill transaction, and the quote it freed by selling the
+    inventory the book no longer needed waited for a later fill (the next settlement, or the
+    next queue sweep an hour on). The fill now comes after the hedge: it pays that quote out in
+    the same cycle, and the hedge goes out right behind the settlement."""
+    vault = stack.vaults[0]
+    queue, shares = _queue_all(stack, vault)
+    admin = stack.admin
+    keeper = _keeper(stack, tmp_path, queue_sweep_s=0)  # settlements alone, not the sweep
+    run_cycle(keeper)  # hedges: buys inventory for the open calls; the request waits
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() > 0
+
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)  # out of the money: all collateral comes back
+    start = stack.w3.eth.block_number
+    run_cycle(keeper)
+
+    sent = _sent_by_keeper(stack, start)
+    assert sent[0] == (stack.batcher.address, SETTLE_BATCH_SELECTOR), sent
+    fills = [i for i, (to, _) in enumerate(sent) if to == queue.address]
+    hedges = [i for i, (to, _) in enumerate(sent) if i > 0 and to != queue.address]
+    assert fills, sent
+    assert hedges, sent
+    assert max(hedges) < min(fills), f"the hedge goes before the fill: {sent}"
+    assert vault.functions.openSeries().call() == [], "settled"
+    assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled in full"
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
 
 
 def test_a_restarted_keeper_fills_a_queue_settled_while_it_was_down(
@@ -260,8 +291,7 @@ def test_a_restarted_keeper_fills_a_queue_settled_while_it_was_down(
     keeper = _keeper(stack, tmp_path, queue_sweep_s=0)  # restarts on the same journal
     assert queue.functions.claimableRedeemRequest(0, admin.address).call() == 0
     run_cycle(keeper)
-    claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
-    assert claimable > shares * 9 // 10  # as far as the freed quote went (see the test above)
+    assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares  # in full
 
 
 def test_keeper_fills_a_queue_the_free_quote_can_serve_without_a_settlement(
@@ -278,8 +308,7 @@ def test_keeper_fills_a_queue_the_free_quote_can_serve_without_a_settlement(
     assert 0 < queue.functions.fillable().call() < shares  # the rest waits for the collateral
     keeper = _keeper(stack, tmp_path)
     start = stack.w3.eth.block_number
-    run_cycle(keeper)  # hedges; its sweep finds the queue fillable
-    run_cycle(keeper)  # fills it
+    run_cycle(keeper)  # hedges; its sweep finds the queue fillable, and the cycle fills it last
     assert vault.functions.openSeries().call() != [], "no settlement"
     claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
     assert claimable > 0

@@ -16,12 +16,12 @@ from eth_abi.abi import encode as abi_encode
 from web3.exceptions import ContractLogicError
 
 from keeper.app.collaborators import Keeper
-from keeper.app.settle import QUEUE_FILL_FAILED_TOPIC, book_refused, book_resumed, settle_expired
+from keeper.app.settle import QUEUE_FILL_FAILED_TOPIC, book_refused, book_resumed
 from keeper.execution.journal import TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR
 from keeper.units import Wei
-from tests.unit.test_app_settle import FILL, NOW, VAULT, FakeQueue, _Call
+from tests.unit.test_app_settle import FILL, NOW, VAULT, FakeQueue, _Call, settle_then_fill
 from tests.unit.test_app_settle_batch import (
     BATCHER,
     OTHER,
@@ -132,13 +132,14 @@ def test_queues_freed_by_one_expiry_are_filled_in_one_transaction(
 ) -> None:
     sender = FillSender()
     k, batcher = with_queues(monkeypatch, sender)
-    step = settle_expired(k, [VAULT, OTHER], 100, NOW)
+    step, pending = settle_then_fill(k, [VAULT, OTHER], 100, NOW)
     assert sender.sent == [
         (BATCHER, batch_data([(VAULT, 3), (VAULT, 4), (OTHER, 5)])),
         (BATCHER, fill_data([Q1, Q2])),
     ]
     assert batcher.fill_simulated == [[Q1, Q2]]
     assert step.pending is None
+    assert pending is None
     assert alerted(k) == []
     # one journal intent naming both vaults, in the queues' order
     [intent] = {sender.journal.tx(f"0x{2:064x}").intent_id}
@@ -150,7 +151,7 @@ def test_a_queue_that_would_fail_is_left_out_and_the_lone_survivor_fills_alone(
 ) -> None:
     sender = FillSender()
     k, _ = with_queues(monkeypatch, sender, fails={Q1})
-    settle_expired(k, [VAULT, OTHER], 100, NOW)
+    settle_then_fill(k, [VAULT, OTHER], 100, NOW)
     assert sender.sent[1:] == [(Q2, FILL)]
     [message] = alerted(k)
     assert VAULT in message
@@ -162,7 +163,7 @@ def test_a_queue_failing_inside_the_mined_batch_is_alerted(
 ) -> None:
     sender = FillSender(fails_at_mining={Q2})
     k, _ = with_queues(monkeypatch, sender)
-    settle_expired(k, [VAULT, OTHER], 100, NOW)
+    settle_then_fill(k, [VAULT, OTHER], 100, NOW)
     assert sender.sent[1] == (BATCHER, fill_data([Q1, Q2]))
     [message] = alerted(k)
     assert OTHER in message
@@ -176,7 +177,7 @@ def test_a_fill_batch_that_does_not_simulate_fills_one_queue_a_transaction(
     by its own ``fill()``, as before."""
     sender = FillSender()
     k, _ = with_queues(monkeypatch, sender, refuse_fill=True)
-    settle_expired(k, [VAULT, OTHER], 100, NOW)
+    settle_then_fill(k, [VAULT, OTHER], 100, NOW)
     assert sender.sent[1:] == [(Q1, FILL), (Q2, FILL)]
     assert alerted(k) == []
 
@@ -192,10 +193,11 @@ def test_a_fill_batch_without_a_receipt_holds_the_rest_of_the_cycle(
 
     sender = FillsWithoutReceipt()
     k, _ = with_queues(monkeypatch, sender)
-    step = settle_expired(k, [VAULT, OTHER], 100, NOW)
+    step, pending = settle_then_fill(k, [VAULT, OTHER], 100, NOW)
     assert [data[:4] for _, data in sender.sent] == [SETTLE_BATCH_SELECTOR, FILL_BATCH_SELECTOR]
-    assert step.pending is not None
-    assert "filling the redemption queues of 2 vaults pending" in step.pending
+    assert step.pending is None
+    assert pending is not None
+    assert "filling the redemption queues of 2 vaults pending" in pending
     assert alerted(k) == []  # a wait, not a failure
 
 
@@ -204,7 +206,7 @@ def test_a_dry_run_simulates_the_fill_batch_and_sends_nothing(
 ) -> None:
     k, batcher = with_queues(monkeypatch, None)
     # nothing is settled in a dry run, so nothing frees a queue: hand the vaults over as freed
-    settle_expired(k, [], 100, NOW, fill=(VAULT, OTHER))
+    settle_then_fill(k, [], 100, NOW, fill=(VAULT, OTHER))
     assert batcher.fill_simulated == [[Q1, Q2]]
 
 

@@ -12,8 +12,8 @@ from eth_utils.crypto import keccak
 from web3.exceptions import ContractLogicError
 
 from keeper.app.collaborators import Keeper
-from keeper.app.settle import SettleStep, settle_expired
-from keeper.errors import TxTimeoutError
+from keeper.app.settle import SettleStep, fill_due_queues, settle_expired
+from keeper.errors import ExecutionError, TxTimeoutError
 from keeper.execution.journal import Journal, TxRecord, TxStatus
 from keeper.execution.sender import SendOutcome
 from keeper.units import Wei
@@ -203,6 +203,23 @@ def outcomes(k: Keeper) -> dict[str, float]:
 def reverts(*_: Any) -> Any:
     """A read the chain refuses (a contract's own fault, not the node's)."""
     raise ContractLogicError("execution reverted", data="0x")
+
+
+def settle_then_fill(
+    k: Keeper,
+    vaults: Any,
+    block: int,
+    now: int,
+    blocked: str | None = None,
+    *,
+    fill: Any = (),
+) -> tuple[SettleStep, str | None]:
+    """The cycle's settle step, then its last step, the queue fills (the hedge goes between).
+
+    Returns the settle step and what the fills left pending.
+    """
+    step = settle_expired(k, vaults, block, now, blocked, fill=fill)
+    return step, fill_due_queues(k, block, blocked or step.pending)
 
 
 def test_an_expired_series_is_settled_through_the_sender(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -433,7 +450,8 @@ def test_a_queue_that_cannot_be_read_after_a_settlement_is_alerted_not_raised(
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, sender)
     monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(reverts))
-    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
+    step, _ = settle_then_fill(k, [VAULT], 100, NOW)
+    [s] = step.settlements
     assert s.outcome == "settled"
     assert [a["kind"] for a in k.alerter.sent] == ["redemption_queue"]
 
@@ -482,6 +500,51 @@ def test_the_cycle_sends_no_batch_behind_what_the_settle_step_left_pending(
     assert "series 3" in blocked[0]
 
 
+@pytest.mark.parametrize(
+    ("waiting", "status", "held"),
+    [
+        (None, None, False),  # nothing to hedge: the fills go
+        (None, "mined", False),  # the hedge mined: the fills go behind it
+        ("tx at nonce 4: no receipt yet", None, True),  # the hedge waits: no fill behind it
+        (None, "reverted", True),  # the batch failed: the cycle fails, the vaults stay due
+    ],
+)
+def test_the_cycle_fills_the_queues_due_after_its_hedge_and_never_behind_a_pending_one(
+    monkeypatch: pytest.MonkeyPatch, waiting: str | None, status: str | None, held: bool
+) -> None:
+    """Found: the settle step filled the freed queues before the cycle's hedge, which then went
+    a block behind each fill transaction. The fills now come last, after the hedge."""
+    from keeper.app.act import Acted
+    from keeper.app.cycle import run_cycle
+
+    order: list[str] = []
+    fills: list[str | None] = []
+
+    def act(keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None) -> Any:
+        order.append("hedge")
+        if status is None:
+            return Acted(waiting=waiting)
+        outcome = SendOutcome(4, "0x" + "44" * 32, TxStatus(status), 101, 1, Wei(1), 0)
+        return Acted(outcome=outcome)
+
+    def fill_last(keeper: Keeper, block: int, blocked: str | None = None) -> None:
+        order.append("fill")
+        fills.append(blocked)
+
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", lambda *a, **kw: SettleStep(()))
+    monkeypatch.setattr("keeper.app.cycle.act", act)
+    monkeypatch.setattr("keeper.app.cycle.fill_due_queues", fill_last)
+    k = make_keeper([snap(0, 0)])
+    if status == "reverted":
+        with pytest.raises(ExecutionError, match="reverted"):
+            run_cycle(k)
+    else:
+        run_cycle(k)
+    assert order == ["hedge", "fill"]
+    [blocked] = fills
+    assert (blocked is not None) is held, blocked
+
+
 def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -493,12 +556,12 @@ def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
         "keeper.app.settle._queue_to_fill", lambda keeper, v: filled.append(v.address)
     )
     # Settled in this cycle and freed by a resumed settlement: one fill, not two.
-    settle_expired(k, [VAULT], 100, NOW, fill=(VAULT,))
+    settle_then_fill(k, [VAULT], 100, NOW, fill=(VAULT,))
     assert filled == [VAULT]
     vault.rows.clear()
-    settle_expired(k, [], 100, NOW, fill=(VAULT,))
+    settle_then_fill(k, [], 100, NOW, fill=(VAULT,))
     assert filled == [VAULT, VAULT]
-    settle_expired(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
+    settle_then_fill(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
     assert filled == [VAULT, VAULT]  # nothing is sent while a transaction is pending
 
 
@@ -515,13 +578,13 @@ def test_a_vault_freed_while_a_transaction_was_pending_is_filled_once_nothing_is
     monkeypatch.setattr(
         "keeper.app.settle._queue_to_fill", lambda keeper, v: filled.append(v.address)
     )
-    settle_expired(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
+    settle_then_fill(k, [], 100, NOW, "tx at nonce 4 still pending", fill=(VAULT,))
     assert filled == []
-    settle_expired(k, [], 101, NOW, "tx at nonce 4 still pending")
+    settle_then_fill(k, [], 101, NOW, "tx at nonce 4 still pending")
     assert filled == []
-    settle_expired(k, [], 102, NOW)  # nothing pending now, and nothing new handed over
+    settle_then_fill(k, [], 102, NOW)  # nothing pending now, and nothing new handed over
     assert filled == [VAULT]
-    settle_expired(k, [], 103, NOW)
+    settle_then_fill(k, [], 103, NOW)
     assert filled == [VAULT]  # once
 
 
@@ -540,10 +603,10 @@ def test_a_fill_left_pending_keeps_the_queues_behind_it_due(
         return "filling pending: no receipt" if len(looked) == 1 else None
 
     monkeypatch.setattr("keeper.app.settle.fill_queues", fill_queues)
-    step = settle_expired(k, [], 100, NOW, fill=(VAULT, other))
-    assert step.pending is not None
-    settle_expired(k, [], 101, NOW)
-    settle_expired(k, [], 102, NOW)
+    _, pending = settle_then_fill(k, [], 100, NOW, fill=(VAULT, other))
+    assert pending is not None
+    settle_then_fill(k, [], 101, NOW)
+    settle_then_fill(k, [], 102, NOW)
     assert looked == [[VAULT, other], [VAULT, other]]
 
 
@@ -605,13 +668,14 @@ def test_a_queue_fill_left_pending_holds_every_later_send_of_the_cycle(
     sender = FillWithoutReceipt()
     k = settle_keeper(monkeypatch, first, sender)
     k.w3.eth.others.update({queue.address: queue, second.address: second})  # type: ignore[attr-defined]
-    step = settle_expired(k, [first.address, second.address], 100, NOW)
+    step, pending = settle_then_fill(k, [first.address, second.address], 100, NOW)
     # both settlements, then the first fill; no second fill behind it
     assert [to for to, _ in sender.sent] == [first.address, second.address, queue.address]
     done = {s.series_id: s for s in step.settlements}
     assert done[3].outcome == done[4].outcome == "settled"
-    assert step.pending is not None
-    assert "redemption queue" in step.pending
+    assert step.pending is None
+    assert pending is not None
+    assert "redemption queue" in pending
 
 
 def test_a_fill_for_a_resumed_settlement_left_pending_holds_the_batch(
@@ -623,11 +687,11 @@ def test_a_fill_for_a_resumed_settlement_left_pending_holds_the_batch(
     monkeypatch.setattr(_Functions, "redemptionQueue", lambda self: _Call(lambda: queue.address))
     k = settle_keeper(monkeypatch, vault, sender)
     k.w3.eth.others[queue.address] = queue  # type: ignore[attr-defined]
-    step = settle_expired(k, [], 100, NOW, fill=(VAULT,))
+    step, pending = settle_then_fill(k, [], 100, NOW, fill=(VAULT,))
     assert sender.sent == [(queue.address, FILL)]
     assert step.settlements == ()
-    assert step.pending is not None
-    assert "no receipt" in step.pending
+    assert pending is not None
+    assert "no receipt" in pending
     assert k.alerter.sent == []  # a wait, not a failure
 
 

@@ -391,8 +391,20 @@ def test_render_dates_each_cycle_profile_by_the_run_that_measured_its_size() -> 
 
 
 def test_render_sets_batched_settlements_and_fills_beside_one_a_transaction() -> None:
-    side = {"transactions": 40, "blocks": 40, "gas_per_vault": 288_030, "cost_wei": 20_000}
-    batched = {"transactions": 2, "blocks": 2, "gas_per_vault": 223_148, "cost_wei": 12_000}
+    side = {
+        "transactions": 40,
+        "blocks": 40,
+        "hedge_blocks": 20,
+        "gas_per_vault": 288_030,
+        "cost_wei": 20_000,
+    }
+    batched = {
+        "transactions": 2,
+        "blocks": 2,
+        "hedge_blocks": 1,
+        "gas_per_vault": 223_148,
+        "cost_wei": 12_000,
+    }
     results = _results()
     results["settle"] = {
         "rows": [
@@ -411,7 +423,9 @@ def test_render_sets_batched_settlements_and_fills_beside_one_a_transaction() ->
     text = render(results)
     assert "## 6. Settling a common expiry" in text
     assert "then `fillBatch`, up to 20 a transaction" in text
-    assert "| 20 | 40 / 2 | 40 / 2 | 288,030 / 223,148 | 20,000 / 12,000 | 5% / 60% |" in text
+    assert (
+        "| 20 | 20 / 1 | 40 / 2 | 40 / 2 | 288,030 / 223,148 | 20,000 / 12,000 | 5% / 60% |" in text
+    )
     assert "## 6." not in render(_results())  # an old file without the section
 
 
