@@ -28,7 +28,7 @@ Runner` calls it once per new block. Each step lives in its own module:
 8. **Fill the queues due** (:func:`keeper.app.settle.fill_due_queues`): those a settlement
    freed and those the sweep found, after the hedge, so a fill never holds a hedge back and
    pays out the quote the hedge freed. Nothing is filled behind a transaction still pending
-   (the vaults stay due).
+   (the vaults stay due), and an unreachable node here does not fail the cycle that hedged.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from keeper.app.settle import fill_due_queues, settle_expired
 from keeper.app.sweep import sweep_queues
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
+from keeper.chain.retry import is_transient
 from keeper.errors import ChainError, ExecutionError, KeeperError, first_line
 from keeper.ops.metrics import Metrics
 from keeper.settings import Settings
@@ -113,7 +114,17 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     if out is not None and out.status != "mined" and not acted.vault_reverted:
         failed = f"batch {out.tx_hash} ended {out.status}"
     # Last, the queues due: nothing behind a pending send or a failed batch (they stay due).
-    fill_due_queues(keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed)
+    try:
+        fill_due_queues(
+            keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed
+        )
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        # The node, after the hedge went out: the vaults stay due (a mined fill whose receipt
+        # could not be read went back to the sender whole), and the next cycle fills them. The
+        # cycle that hedged is not failed for it.
+        logger.warning("queue fills wait for the next cycle: %s", first_line(exc))
     result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
     if failed is not None:
         raise ExecutionError(failed)

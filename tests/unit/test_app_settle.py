@@ -545,6 +545,30 @@ def test_the_cycle_fills_the_queues_due_after_its_hedge_and_never_behind_a_pendi
     assert (blocked is not None) is held, blocked
 
 
+def test_a_node_that_fails_the_fills_after_the_hedge_leaves_the_cycle_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fills come after the hedge: an unreachable node there does not fail the cycle that
+    hedged (the vaults stay due for the next one); any other error still does."""
+    from keeper.app.act import Acted
+    from keeper.app.cycle import run_cycle
+
+    errors: list[Exception] = [ConnectionError("connection reset"), ValueError("a bug")]
+
+    def fill_fails(keeper: Keeper, block: int, blocked: str | None = None) -> None:
+        keeper.fill_due[VAULT] = None
+        raise errors.pop(0)
+
+    monkeypatch.setattr("keeper.app.cycle.settle_expired", lambda *a, **kw: SettleStep(()))
+    monkeypatch.setattr("keeper.app.cycle.act", lambda *a, **kw: Acted())
+    monkeypatch.setattr("keeper.app.cycle.fill_due_queues", fill_fails)
+    k = make_keeper([snap(0, 0)])
+    assert run_cycle(k).block > 0
+    assert list(k.fill_due) == [VAULT]
+    with pytest.raises(ValueError, match="a bug"):
+        run_cycle(k)
+
+
 def test_a_vault_freed_by_a_resumed_settlement_gets_its_queue_filled(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
