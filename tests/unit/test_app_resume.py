@@ -290,7 +290,7 @@ def test_a_settlement_mined_while_the_keeper_was_down_is_booked_and_frees_its_qu
     k.sender = restarted
     settled = settle_in_flight(k)
     assert settlements(k) == {"settled": 1}
-    assert [v.lower() for v in settled.freed] == [VAULT.lower()]  # the settle step fills it
+    assert [v.lower() for v in settled.freed] == [VAULT.lower()]  # filled after the hedge
 
 
 def test_a_finished_settlement_whose_booking_read_fails_is_booked_once_by_the_next_cycle() -> None:
