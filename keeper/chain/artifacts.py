@@ -112,16 +112,15 @@ def _built_by_forge(root: Path) -> dict[tuple[str, str], str]:
             return {}
         if not listed.is_absolute() and here.parts[-len(listed.parts) :] != listed.parts:
             return {}
-        found: dict[tuple[str, str], tuple[bool, str]] = {}
+        found: dict[tuple[str, str], str] = {}
         for entry in raw["files"].values():
             for contract, versions in entry["artifacts"].items():
                 for profiles in versions.values():
                     for profile, where in profiles.items():
                         path = Path(where["path"])
                         key = (path.parent.as_posix(), contract)
-                        is_default = profile == "default"
-                        if key not in found or (is_default and not found[key][0]):
-                            found[key] = (is_default, path.as_posix())
+                        if profile == "default" or key not in found:
+                            found[key] = path.as_posix()
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return {}
-    return {key: path for key, (_, path) in found.items()}
+    return found
