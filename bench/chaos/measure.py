@@ -26,6 +26,7 @@ Definitions (also in ``docs/chaos.md``):
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import statistics
 from collections.abc import Iterable, Sequence
@@ -104,6 +105,22 @@ def percentiles(values: Sequence[int]) -> dict[str, float | None]:
     s = sorted(values)
     p90 = s[max(0, -(-9 * len(s) // 10) - 1)]
     return {"median": float(statistics.median(s)), "p90": float(p90), "max": float(s[-1])}
+
+
+def histogram(values: Sequence[int]) -> dict[str, int]:
+    """How many values of each size, ``{"1": 14, "2": 6, ...}`` in ascending order (JSON keys)."""
+    counts: dict[int, int] = {}
+    for v in values:
+        counts[v] = counts.get(v, 0) + 1
+    return {str(k): counts[k] for k in sorted(counts)}
+
+
+def binomial_tail(k: int, n: int, p: float) -> float:
+    """P(X >= k) for X ~ Binomial(n, p): how likely ``k`` or more of ``n`` needs are slow when
+    each is slow with probability ``p``. The short chaos run judges its p90 target with it."""
+    if k <= 0:
+        return 1.0
+    return sum(math.comb(n, i) * p**i * (1 - p) ** (n - i) for i in range(k, n + 1))
 
 
 # ----------------------------------------------------------------------------- the journal

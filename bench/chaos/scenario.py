@@ -41,6 +41,7 @@ from web3.exceptions import TransactionNotFound, Web3Exception
 from bench.chaos.measure import (
     BlockObs,
     duplicate_rebalances,
+    histogram,
     needs,
     nonce_gaps,
     percentiles,
@@ -346,6 +347,7 @@ def common_measures(run: Live) -> dict[str, Any]:
         "orphan_intents": journal.orphan_intents,
         "open_intents": journal.open_intents,
         "blocks_to_rebalance": percentiles(ns.served),
+        "blocks_to_rebalance_histogram": histogram(ns.served),
         "blocks_to_rebalance_from_ready": percentiles(ns.served_from_ready),
         "needs_served": len(ns.served),
         "needs_lapsed": ns.lapsed,

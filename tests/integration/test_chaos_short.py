@@ -106,8 +106,25 @@ def test_reaction_under_faults(chaos: dict[str, Any]) -> None:
     assert chaos["faults"]["needs_served"] >= 10
     assert btr["median"] is not None
     assert btr["median"] <= 2
-    assert btr["p90"] is not None
-    assert btr["p90"] <= 4
+
+
+def test_reaction_tail_under_faults_is_consistent_with_the_p90_target(
+    chaos: dict[str, Any],
+) -> None:
+    """p90 <= 4 blocks means at most 10% of needs take 5 or more. The full `make chaos` measures
+    the p90 over ~230 needs; this run serves ~20, where the nearest-rank p90 fails on two slow
+    needs. At the full run's tail (10 of 231 needs at >= 5 blocks) that was one run in five
+    (ci_clone72). So the short run tests the target as a hypothesis: it fails when so many needs
+    are slow that a keeper meeting the target (10% slow) would show that many less than once in
+    100 runs. At the full run's tail that is about one run in 10,000."""
+    from bench.chaos.measure import binomial_tail
+
+    faults = chaos["faults"]
+    counts = {int(b): c for b, c in faults["blocks_to_rebalance_histogram"].items()}
+    served = sum(counts.values())
+    slow = sum(c for b, c in counts.items() if b > 4)
+    assert served == faults["needs_served"] >= 10
+    assert binomial_tail(slow, served, 0.10) >= 0.01, (slow, served, counts)
 
 
 def test_no_orphan_intents(chaos: dict[str, Any]) -> None:

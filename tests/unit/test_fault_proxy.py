@@ -210,6 +210,19 @@ def test_needs_pair_band_exits_with_rebalances() -> None:
     assert percentiles([]) == {"median": None, "p90": None, "max": None}
 
 
+def test_histogram_and_the_binomial_tail_the_short_run_judges_its_p90_by() -> None:
+    from bench.chaos.measure import binomial_tail, histogram
+
+    assert histogram([3, 1, 1, 12, 2, 1]) == {"1": 3, "2": 1, "3": 1, "12": 1}
+    assert list(histogram([10, 9, 2])) == ["2", "9", "10"]
+    assert histogram([]) == {}
+    assert binomial_tail(0, 19, 0.1) == 1.0
+    assert binomial_tail(1, 3, 0.5) == pytest.approx(0.875)
+    assert binomial_tail(3, 3, 0.5) == pytest.approx(0.125)
+    # 19 needs, as in a short run: 5 slow is still plausible for a keeper at the target, 6 is not.
+    assert binomial_tail(5, 19, 0.1) > 0.01 > binomial_tail(6, 19, 0.1)
+
+
 def test_needs_are_also_measured_from_the_vaults_trigger_ready() -> None:
     from bench.chaos.measure import BlockObs, needs
 
