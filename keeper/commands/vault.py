@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import textwrap
-from decimal import Decimal, DecimalException, Inexact, localcontext
+from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
 from keeper.app.depositor import ActionReport, format_units, open_vault
@@ -32,6 +33,12 @@ from keeper.units import UINT256_MAX
 __all__ = ["format_units", "parse_amount", "register", "vault_command"]
 
 
+#: What an amount may be written as: digits, with an optional '.' fraction ("12.", ".5").
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+#: Exponent notation, which ``Decimal`` would read: refused with its own message.
+_EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+
+
 def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
     """Convert a human amount ("1500.25") to integer token units, exactly.
 
@@ -39,21 +46,27 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
     ``Inexact`` trap set, so nothing is ever rounded: an amount with more fractional digits than
     the token's ``decimals`` is refused.
 
-    Only ASCII digits are read: ``Decimal`` reads every script's (``"١٠٠"`` is 100), and an amount
-    of money typed in digits the terminal may not show as such is refused, as the web app does.
+    The grammar is the web page's (``parseAmount`` in web/src/format.js): ASCII digits with an
+    optional ``.`` fraction, ``_`` ignored. ``Decimal`` reads more: every script's digits
+    (``"١٠٠"`` is 100), which the terminal may not show as such, and exponent notation, where a
+    typo moves the amount by powers of ten (``1e6`` for ``1.6``). Both are refused.
 
     Raises:
-        ConfigError: Not a number, not in ASCII digits, not positive, too precise, or above
-            ``2**256 - 1``.
+        ConfigError: Not a number, not in ASCII digits, in exponent notation, not positive, too
+            precise, or above ``2**256 - 1``.
     """
     cleaned = text.strip().replace("_", "")
     if not cleaned.isascii():
         raise ConfigError(f"{what} {text!r}: write it with the digits 0-9 (and '.' for decimals)")
-    try:
-        value = Decimal(cleaned)
-    except DecimalException:
-        raise ConfigError(f"{what} {text!r} is not a number") from None
-    if not value.is_finite() or value <= 0:
+    if _EXPONENT.fullmatch(cleaned):
+        raise ConfigError(
+            f"{what} {text!r} is in exponent notation: write the amount out in full (1000, not 1e3)"
+        )
+    unsigned = cleaned[1:] if cleaned.startswith("-") else cleaned
+    if not _DECIMAL.fullmatch(unsigned):
+        raise ConfigError(f"{what} {text!r} is not a number")
+    value = Decimal(cleaned)  # the grammar above is a subset of Decimal's: it cannot fail
+    if value <= 0:
         raise ConfigError(f"{what} must be a positive number, got {text!r}")
     with localcontext() as ctx:
         ctx.prec = 100

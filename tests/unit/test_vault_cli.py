@@ -22,7 +22,8 @@ from keeper.errors import ConfigError
         ("0.000001", 6, 1),
         ("1_000", 6, 1_000_000_000),
         ("  2.5 ", 18, 2_500_000_000_000_000_000),
-        ("1e3", 6, 1_000_000_000),
+        ("12.", 6, 12_000_000),
+        (".5", 6, 500_000),
         ("123456789012345678901234567890.123456", 6, 123456789012345678901234567890123456),
         ("7", 0, 7),
     ],
@@ -40,12 +41,22 @@ def test_parse_amount_is_exact(text: str, decimals: int, units: int) -> None:
         ("", 6, "is not a number"),
         ("0", 6, "must be a positive number"),
         ("-1", 6, "must be a positive number"),
-        ("NaN", 6, "must be a positive number"),
-        ("Infinity", 6, "must be a positive number"),
-        ("1e80", 6, "too large"),
-        # beyond Decimal's exponent range: tiny is too precise, not "too large"
-        ("1e-9999999999", 6, "more than 6 decimals"),
-        ("1e9999999999", 6, "too large"),
+        ("NaN", 6, "is not a number"),
+        ("Infinity", 6, "is not a number"),
+        ("1" + "0" * 80, 6, "too large"),
+        ("0." + "0" * 200 + "1", 6, "more than 6 decimals"),
+        # Exponent notation moved money: "1e3" deposited 1,000 USDC, and a typo of "1e6" for
+        # "1.6" would deposit a million. The web page refuses it, and so does the CLI now.
+        ("1e3", 6, "exponent"),
+        ("1E3", 6, "exponent"),
+        ("1.5e-3", 6, "exponent"),
+        ("2e+2", 6, "exponent"),
+        ("1e80", 6, "exponent"),
+        ("1e9999999999", 6, "exponent"),
+        ("+5", 6, "is not a number"),
+        ("0x10", 6, "is not a number"),
+        (".", 6, "is not a number"),
+        ("1 000", 6, "is not a number"),
         # Decimal reads every script's digits: "١٠٠" was 100 USDC, "１２.５" 12.5. An amount of
         # money is refused unless it is in ASCII digits, as the web page refuses it.
         ("\u0661\u0660\u0660", 6, "digits 0-9"),
