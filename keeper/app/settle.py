@@ -484,11 +484,23 @@ def _call_batch(keeper: Keeper, call: Any, what: str, item: str) -> Any | None:
     """``eth_call`` a batcher ``call`` from the keeper: its outcomes, or None.
 
     None when it reverts as a whole (a batcher without that function, a caller without its
-    keeper role), which the caller meets by sending one ``item`` a transaction.
+    keeper role), which the caller meets by sending one ``item`` a transaction. Also None, with
+    no call, in a dry run with no one to call as (no signer, no ``KEEPER_SIMULATE_FROM``): the
+    batcher takes only its keeper, and from address 0 its refusal would read as a fault that
+    ``keeper run`` does not have. Each ``item`` is then simulated on its own (``settle()`` and
+    ``fill()`` are anyone's).
     """
     origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    if origin is None:
+        logger.info(
+            "dry run: the %s batch is not simulated (the batcher takes only its keeper: set a "
+            "signer or KEEPER_SIMULATE_FROM); each %s is simulated on its own",
+            what,
+            item,
+        )
+        return None
     try:
-        return read_with_retry(lambda: call.call({"from": origin} if origin else {}))
+        return read_with_retry(lambda: call.call({"from": origin}))
     except ContractLogicError as exc:
         data = revert_data(exc)
         reason = keeper.decoder.decode(data) if data else str(exc)

@@ -205,9 +205,24 @@ def test_a_dry_run_simulates_the_fill_batch_and_sends_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     k, batcher = with_queues(monkeypatch, None)
+    k.simulate_from = "0x" + "5e" * 20  # KEEPER_SIMULATE_FROM, or the signer (`keeper check`)
     # nothing is settled in a dry run, so nothing frees a queue: hand the vaults over as freed
     settle_then_fill(k, [], 100, NOW, fill=(VAULT, OTHER))
     assert batcher.fill_simulated == [[Q1, Q2]]
+
+
+def test_a_dry_run_with_no_one_to_simulate_as_simulates_each_fill_on_its_own(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With no signer and no KEEPER_SIMULATE_FROM the batcher is not called (from address 0 it
+    refuses): each queue's own fill() is simulated, and nothing is alerted."""
+    k, batcher = with_queues(monkeypatch, None)
+    with caplog.at_level("INFO", logger="keeper.app.settle"):
+        settle_then_fill(k, [], 100, NOW, fill=(VAULT, OTHER))
+    assert batcher.fill_simulated == []
+    assert alerted(k) == []
+    would = [r.getMessage() for r in caplog.records if "would fill" in r.getMessage()]
+    assert [m.split(" of ")[-1].lower() for m in would] == [VAULT, OTHER]
 
 
 def _resumed(status: TxStatus, receipt: Any = None) -> SendOutcome:

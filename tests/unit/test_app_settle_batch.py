@@ -337,9 +337,35 @@ def test_a_batch_without_a_receipt_holds_every_later_send(monkeypatch: pytest.Mo
 def test_a_dry_run_simulates_the_batch_and_sends_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     vaults = two_vaults()
     k, batcher = batch_keeper(monkeypatch, vaults, None)
+    k.simulate_from = "0x" + "5e" * 20  # KEEPER_SIMULATE_FROM, or the signer (`keeper check`)
     step = settle_expired(k, [VAULT, OTHER], 100, NOW)
     assert batcher.simulated == [[(VAULT, 3), (VAULT, 4), (OTHER, 5)]]
     assert {s.outcome for s in step.settlements} == {"simulated"}
+    assert not vaults[0].settled(3)
+
+
+def test_a_dry_run_with_no_one_to_simulate_as_does_not_call_the_batcher_from_address_zero(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`keeper check` with no signer and no KEEPER_SIMULATE_FROM called settleBatch from address
+    0, which the batcher refuses (RebalanceBatcherUnauthorized), and warned that the batch "does
+    not simulate": a fault `keeper run` would not have. Each series is simulated on its own
+    (settle() is anyone's), and one line says why the batch was not."""
+    vaults = two_vaults()
+    k, batcher = batch_keeper(monkeypatch, vaults, None)
+    batcher.refuse = True  # as the real batcher refuses a caller without its keeper role
+    assert k.sender is None
+    assert k.simulate_from is None
+    with caplog.at_level("INFO", logger="keeper.app.settle"):
+        step = settle_expired(k, [VAULT, OTHER], 100, NOW)
+    assert batcher.simulated == []
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(s.vault.lower(), s.series_id, s.outcome) for s in step.settlements] == [
+        (VAULT, 3, "simulated"),
+        (VAULT, 4, "simulated"),
+        (OTHER, 5, "simulated"),
+    ]
+    assert any("KEEPER_SIMULATE_FROM" in r.getMessage() for r in caplog.records)
     assert not vaults[0].settled(3)
 
 
