@@ -15,9 +15,11 @@ clean-up.
 Market.step`: oracle, arbitrageur, expiries, depositors, desk), from any process, through that
 file. ``devnet up --market-every S`` does one step every S seconds in the background instead.
 
-The roles are anvil's default accounts (the public "test test ... junk" mnemonic): admin 0, desk
-2, keeper 3 (registered on the batcher), arbitrageur 4, option buyer 5, depositors 6-8 (each
-funded with USDC). Their keys are public: never use them on a real chain.
+The roles are anvil's default accounts (the public "test test ... junk" mnemonic): admin 0, you 1
+(funded with USDC, for ``keeper vault`` and a wallet by hand: the market never sends from it, so
+it has approved nothing), desk 2, keeper 3 (registered on the batcher), arbitrageur 4, option
+buyer 5, depositors 6-8 (the market's, funded with USDC, each vault approved for good). Their
+keys are public: never use them on a real chain.
 
 The devnet (deployment, market) is imported inside the functions, so importing this module (as the
 ``keeper`` CLI does for ``--help``) loads none of it.
@@ -57,8 +59,10 @@ logger = logging.getLogger(__name__)
 #: The price path's length: more market steps than a hand session will ever take.
 PATH_STEPS = 100_000
 #: Role -> anvil account index (see the module docstring).
-ROLES = {"admin": 0, "desk": 2, "keeper": 3, "arbitrageur": 4, "buyer": 5}
+ROLES = {"admin": 0, "you": 1, "desk": 2, "keeper": 3, "arbitrageur": 4, "buyer": 5}
 DEPOSITORS = (6, 7, 8)
+#: USDC (token units) ``devnet up`` mints to the account to use by hand ("you", account 1).
+YOUR_USDC = 1_000_000 * 10**6
 
 
 @dataclass(frozen=True)
@@ -168,12 +172,14 @@ def _deploy(w3: Web3, node: Anvil, cfg: DevnetConfig) -> tuple[Market, DevnetInf
     from keeper.app.demo import deploy_demo_stack
     from keeper.devnet.market import Market, demo_accounts
     from keeper.devnet.stack import write_addresses
+    from keeper.devnet.tx import account
 
     accounts = demo_accounts()
     mcfg = _market_config(cfg.seed, cfg.step_seconds, cfg.vol)
     stack = deploy_demo_stack(w3, accounts, cfg.vaults, mcfg.spot8)
     market = Market(w3, stack, accounts, mcfg, exact_preview=cfg.block_time is None)
     market.setup()
+    market.mint_usdc(account(ANVIL_KEYS[ROLES["you"]]).address, YOUR_USDC)
     write_addresses(cfg.addresses_path, stack, rpc_url=node.url)
     info = DevnetInfo(
         rpc_url=node.url,

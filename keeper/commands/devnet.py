@@ -141,6 +141,16 @@ def devnet_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _usdc(units: int) -> str:
+    """A positive balance: in whole USDC (rounded half up), or exactly when under one USDC.
+
+    The admin holds 1 unit after the deployment, which read "0 USDC".
+    """
+    if units >= 10**6:
+        return format_fixed(units, 6, 0)
+    return "0." + str(units).rjust(6, "0").rstrip("0")
+
+
 def _print_ready(info: DevnetInfo) -> None:
     lines = [
         "",
@@ -152,15 +162,17 @@ def _print_ready(info: DevnetInfo) -> None:
         "accounts (anvil's dev keys from its public test mnemonic: never use them on a real chain)",
     ]
     for a in info.accounts:
-        usd = f"{format_fixed(a.usdc, 6, 0):>14} USDC" if a.usdc else " " * 19
+        usd = f"{_usdc(a.usdc):>14} USDC" if a.usdc else " " * 19
         lines.append(f"  {a.index}  {a.role:<12} {a.address}  {usd}  key {a.key}")
     keeper = next(a for a in info.accounts if a.role == "keeper")
-    depositor = next(a for a in info.accounts if a.role.startswith("depositor"))
+    you = next(a for a in info.accounts if a.role == "you")
     lines += [
         "",
         f"the keeper key is account {keeper.index} ({keeper.address}), registered on the batcher"
         " and holding each vault's keeper role;"
         " account 0 is the admin and is NOT a keeper",
+        f"account {you.index} is yours to deposit with (`keeper vault`, a wallet): the market"
+        " never sends from it, and it has approved nothing",
         "try, in another terminal:",
         f"  keeper check --addresses {info.addresses_path}",
         (
@@ -170,7 +182,7 @@ def _print_ready(info: DevnetInfo) -> None:
             else f"  keeper devnet step --steps 5 --addresses {info.addresses_path}"
         ),
         f"  KEEPER_PRIVATE_KEY={keeper.key} keeper run --addresses {info.addresses_path}",
-        f"  KEEPER_PRIVATE_KEY={depositor.key} keeper vault info --rpc-url {info.rpc_url} "
+        f"  KEEPER_PRIVATE_KEY={you.key} keeper vault info --rpc-url {info.rpc_url} "
         f"--vault {info.vaults[0]}",
         "Ctrl-C stops the devnet.",
     ]

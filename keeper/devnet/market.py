@@ -106,7 +106,11 @@ class Accounts:
 
 
 def demo_accounts(keys: Sequence[str] = ANVIL_KEYS) -> Accounts:
-    """Admin 0, desk 2, keeper 3, arbitrageur 4, buyer 5, depositors 6-8 (1 and 9 unused)."""
+    """Admin 0, desk 2, keeper 3, arbitrageur 4, buyer 5, depositors 6-8.
+
+    The market never sends from 1 or 9: ``devnet up`` funds 1 for use by hand, and ``rehearse``
+    registers 9 as a keeper on its fork.
+    """
     if len(keys) < 9:
         raise ConfigError(f"the demo needs 9 funded accounts, got {len(keys)}")
     return Accounts(
@@ -458,6 +462,15 @@ class Market:
             return sender.call(call, what=what, fees=self._fees)
         except TxRevertedError as exc:
             raise ChainError(f"market: {exc}") from exc
+
+    def mint_usdc(self, to: str, amount: int) -> None:
+        """Mint ``amount`` USDC units to ``to``, from the admin.
+
+        Through the market's own nonce count, so its next transaction from the admin is not
+        refused.
+        """
+        call = self.usdc.functions.mint(Web3.to_checksum_address(to), amount)
+        self._send(self.acct.admin, call, "mint")
 
     def now(self) -> int:
         """The latest block's timestamp."""

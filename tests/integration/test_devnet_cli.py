@@ -207,6 +207,26 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
         keeper = next(a for a in ready["accounts"] if a["role"] == "keeper")
         assert keeper["address"] == account(ANVIL_KEYS[3]).address
         assert isinstance(ready["pid"], int)
+        # The account to use by hand is funded, and unlike the market's depositors (which
+        # approved every vault for good) it has approved nothing: `keeper vault deposit` shows
+        # its exact approval. It was depositor 1, whose allowance was already 2**256 - 1.
+        you = next(a for a in ready["accounts"] if a["role"] == "you")
+        assert you["index"] == 1
+        assert you["address"] == account(ANVIL_KEYS[1]).address
+        assert you["usdc"] == 1_000_000 * 10**6
+        usdc = json.loads(addresses.read_text())["usdc"]
+        allowance = (
+            "0xdd62ed3e"
+            + (you["address"][2:].rjust(64, "0") + ready["vaults"][0][2:].rjust(64, "0")).lower()
+        )
+        body = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "eth_call",
+            "params": [{"to": usdc, "data": allowance}, "latest"],
+        }
+        answer = requests.post(ready["rpc_url"], json=body, timeout=10).json()["result"]
+        assert int(answer, 16) == 0
 
         step = _run(
             tmp_path, "devnet", "step", "--json", "--steps", "2", "--addresses", str(addresses)

@@ -135,9 +135,36 @@ def test_the_devnet_banner_shows_each_accounts_usdc_rounded_half_up(
 
     accounts = (
         Account("keeper", 0, "0x" + "11" * 20, "0x" + "aa" * 32),
-        Account("depositor 1", 1, "0x" + "22" * 20, "0x" + "bb" * 32, usdc=1_000_000_500_000),
+        Account("you", 1, "0x" + "01" * 20, "0x" + "dd" * 32, usdc=10**12),
+        Account("depositor 1", 6, "0x" + "22" * 20, "0x" + "bb" * 32, usdc=1_000_000_500_000),
     )
     info = DevnetInfo("http://127.0.0.1:1", 31337, 1, Path("d.json"), ("0x" + "33" * 20,), accounts)
     _print_ready(info)
     line = next(x for x in capsys.readouterr().out.splitlines() if "depositor 1" in x)
     assert "1,000,001 USDC" in line  # 1,000,000.5 through a float: 1,000,000
+
+
+@pytest.mark.parametrize(
+    ("units", "shown"), [(1, "0.000001"), (120_000, "0.12"), (999_999, "0.999999")]
+)
+def test_the_devnet_banner_shows_a_balance_under_one_usdc_exactly(
+    capsys: pytest.CaptureFixture[str], units: int, shown: str
+) -> None:
+    """The admin holds 1 unit after the deployment: the banner said "0 USDC", --json "usdc": 1."""
+    from pathlib import Path
+
+    from keeper.app.devnet_session import Account, DevnetInfo
+    from keeper.commands.devnet import _print_ready
+
+    accounts = (
+        Account("admin", 0, "0x" + "00" * 20, "0x" + "cc" * 32, usdc=units),
+        Account("you", 1, "0x" + "01" * 20, "0x" + "dd" * 32, usdc=10**12),
+        Account("keeper", 3, "0x" + "11" * 20, "0x" + "aa" * 32),
+    )
+    info = DevnetInfo("http://127.0.0.1:1", 31337, 1, Path("d.json"), ("0x" + "33" * 20,), accounts)
+    _print_ready(info)
+    out = capsys.readouterr().out.splitlines()
+    line = next(x for x in out if " admin " in x)
+    assert f" {shown} USDC" in line
+    assert any("account 1 is yours to deposit with" in x for x in out)
+    assert any(x.strip().startswith("KEEPER_PRIVATE_KEY=" + "0x" + "dd" * 32) for x in out)
