@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import sys
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -263,7 +262,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         dest="progress",
         action="store_true",
         default=None,
-        help="always show the progress bar",
+        help="always show the progress bar (by default a long run shows it on a terminal, "
+        "and writes a line every 10%% elsewhere)",
     )
     prog.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(func=run)
@@ -591,13 +591,16 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         check_image_path(args.plot, "--plot")
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
-    show = args.progress if args.progress is not None else (sys.stderr.isatty() and work > 2e6)
+    # A long run shows its progress: a bar on a terminal, a line every 10% in a log.
+    # --progress forces the bar, --no-progress silences both.
+    show = args.progress if args.progress is not None else work > 2e6
     try:
         with warnings.catch_warnings():
             # numpy's overflow and 0/0 warnings name a source line, not an input: a degenerate
             # run (--vol 0) is still right, and a result that is not finite is refused below.
             warnings.simplefilter("ignore", RuntimeWarning)
-            out = run_scenario(sc, ProgressBar("backtest") if show else None)
+            bar = ProgressBar("backtest", live=True if args.progress else None)
+            out = run_scenario(sc, bar if show else None)
     except MemoryError as exc:  # past a raised --max-memory, or the estimate fell short
         raise ConfigError(
             f"out of memory for {sc.paths:,} paths x {sc.steps:,} steps ({exc}): use fewer "

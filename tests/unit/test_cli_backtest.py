@@ -256,6 +256,26 @@ def test_progress_bar_draws_on_request(capsys: pytest.CaptureFixture[str]) -> No
     assert "100%" in err
 
 
+def test_a_long_run_into_a_log_prints_progress_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """Not on a terminal (a log, CI, a pipe) a long run printed nothing for minutes: the bar was
+    drawn only on a TTY. It now prints a plain line every 10%, with no carriage return."""
+    args = ["backtest", "--paths", "5000", "--steps", "500", "--seed", "3"]
+    assert main([*args, "--policy", "time:every=1"]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    lines = [x for x in err.splitlines() if x.startswith("backtest ")]
+    assert lines[-1].split()[1] == "100%"
+    assert 2 <= len(lines) <= 11
+    assert [int(x.split()[1].rstrip("%")) for x in lines] == sorted(
+        int(x.split()[1].rstrip("%")) for x in lines
+    )
+
+
+def test_a_short_run_into_a_log_prints_no_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*SMALL[:-1], "--policy", "time:every=1"]) == 0
+    assert capsys.readouterr().err == ""
+
+
 KEEPER = Path(sys.executable).with_name("keeper")
 
 
