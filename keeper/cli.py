@@ -66,7 +66,28 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         names = [only]
     for name in names:
         importlib.import_module(f"keeper.commands.{name}").register(sub)
+    _take_verbose_everywhere(parser)
     return parser
+
+
+def _take_verbose_everywhere(parser: argparse.ArgumentParser) -> None:
+    """Let every command and action take ``-v`` too (``keeper check -vv``), not only ``keeper``.
+
+    Each level counts into its own ``verbose_sub`` (absent unless given, so a level that has
+    none does not reset another's); :func:`_run` adds it to the top level's count.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for command in action.choices.values():
+                command.add_argument(
+                    "-v",
+                    "--verbose",
+                    dest="verbose_sub",
+                    action="count",
+                    default=argparse.SUPPRESS,
+                    help="more log output (-vv for debug); also before the command",
+                )
+                _take_verbose_everywhere(command)
 
 
 def _command_name(argv: Sequence[str]) -> str | None:
@@ -105,6 +126,7 @@ def _run(argv: Sequence[str] | None) -> int:
         known = bool(getattr(args, "func", None))
         prog = " ".join([parser.prog, *(str(w) for w in words if w and known)])
         OneLineArgumentParser(prog=prog).error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.verbose += getattr(args, "verbose_sub", 0)
     level = verbosity(args.verbose)
     # Plain text until a command sets up its own format (run, check: JSON lines); either way one
     # handler on the root logger formats every library's records alike.

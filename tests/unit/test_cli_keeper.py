@@ -316,6 +316,40 @@ def test_vault_takes_v_as_info_and_vv_as_debug_as_every_command_does(
     assert logging.getLogger("keeper").level == level
 
 
+@pytest.mark.parametrize(
+    ("where", "level"),
+    [
+        ("after the command", logging.INFO),
+        ("after the action", logging.DEBUG),
+        ("on both sides", logging.DEBUG),
+    ],
+)
+def test_v_is_taken_after_the_command_too(
+    where: str, level: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`keeper check -v` was `unrecognized arguments: -v`: the flag worked only before the
+    command, and no command's --help named it."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    vault = "0x" + "11" * 20
+    rest = ["--vault", vault, "--rpc-url", dead, "--env-file", os.devnull]
+    argv = {
+        "after the command": ["vault", "-v", "info", *rest],
+        "after the action": ["vault", "info", *rest, "-vv"],
+        "on both sides": ["-v", "vault", "info", "-v", *rest],
+    }[where]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("keeper: error: cannot reach RPC")
+    assert logging.getLogger("keeper").level == level
+
+
+def test_every_commands_help_names_v(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["check"], ["run"], ["vault", "info"], ["devnet", "up"], ["backtest"]):
+        with pytest.raises(SystemExit):
+            main([*argv, "--help"])
+        assert "-v, --verbose" in capsys.readouterr().out, argv
+
+
 def _fake_demo_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """Run ``run_demo`` with a fake anvil and a fake run that writes the addresses file."""
     import keeper.app.demo as demo
