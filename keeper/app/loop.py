@@ -186,7 +186,10 @@ class Runner:
                     ", ".join(held),
                 )
             logger.info(
-                "keeper stopped after %d cycles (%d failed)", self.cycles, self.failed_cycles
+                "keeper stopped after %d cycle%s (%d failed)",
+                self.cycles,
+                "" if self.cycles == 1 else "s",
+                self.failed_cycles,
             )
         return self.cycles
 

@@ -835,6 +835,14 @@ def test_a_vault_surely_inside_its_band_is_explained_without_a_chain_read(
     assert result.planned == ()
 
 
+def test_one_cycle_is_said_in_the_singular(caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO):
+        Runner(make_keeper([snap(0, 0)]), max_cycles=1, poll_interval_s=0.0).run()
+    assert "keeper stopped after 1 cycle (0 failed)" in caplog.text
+
+
 def test_the_loops_head_poll_serves_the_cycles_costs() -> None:
     # The loop polls the head's header; the cycle prices its batch with that header's base fee
     # instead of reading the block again (one request fewer between the decision and the send).
