@@ -19,6 +19,7 @@ import functools
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -956,7 +957,11 @@ class FailoverProvider(JSONBaseProvider):
                     why = f"JSON-RPC error {error.get('code')}: {message}"
                     out.append((transport.url, None, why))
                     continue
-                out.append((transport.url, int(response["result"], 16), ""))
+                result = response.get("result") if isinstance(response, dict) else None
+                if not isinstance(result, str) or not _HEX.fullmatch(result):
+                    out.append((transport.url, None, "malformed answer to eth_chainId"))
+                    continue
+                out.append((transport.url, int(result, 16), ""))
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else "?"
                 out.append((transport.url, None, f"HTTP {status}"))
@@ -992,6 +997,10 @@ _STRING_RESULTS = frozenset(
         "web3_clientVersion",
     }
 )
+#: Of those, the ones that are not hex (a decimal network id, a client's name).
+_TEXT_RESULTS = frozenset({"net_version", "web3_clientVersion"})
+#: A quantity or data, as JSON-RPC writes both: ``0x`` and hex digits (``0x`` alone is empty data).
+_HEX = re.compile(r"0x[0-9a-fA-F]*")
 _OBJECT_RESULTS: Mapping[str, tuple[str, ...]] = {
     "eth_getBlockByNumber": ("number",),
     "eth_getBlockByHash": ("number",),
@@ -1027,7 +1036,7 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
         if result is None:
             ok = name in _NULLABLE or (name not in _STRING_RESULTS and name not in _OBJECT_RESULTS)
         elif name in _STRING_RESULTS:
-            ok = isinstance(result, str)
+            ok = isinstance(result, str) and (name in _TEXT_RESULTS or bool(_HEX.fullmatch(result)))
         elif name in _OBJECT_RESULTS:
             ok = isinstance(result, Mapping) and all(k in result for k in _OBJECT_RESULTS[name])
         elif name == "eth_getLogs":
