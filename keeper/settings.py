@@ -130,7 +130,9 @@ class CycleConfig(BaseModel):
         description="gas of a lone vault's own rebalance, its swap included (with direct_single)",
     )
     pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
-    impact_coef: float = Field(default=2e-9, ge=0, description="slippage: 1 / pool depth (USD)")
+    impact_coef: float = Field(
+        default=2e-9, ge=0, le=1.0, description="slippage: 1 / pool depth (USD), at most 1"
+    )
     eth_usd: float | None = Field(
         default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"
     )
@@ -229,7 +231,9 @@ class Settings(CycleConfig, _KeeperEnv):
         default=None, description="send raw transactions here (a private RPC); reads stay on rpc"
     )
     chain_id: int | None = Field(default=None, description="refuse an RPC on any other chain")
-    rpc_timeout_s: float = Field(default=10.0, gt=0, description="per-request timeout")
+    rpc_timeout_s: float = Field(
+        default=10.0, gt=0, le=3600, description="per-request timeout (s), at most an hour"
+    )
     rpc_hedge_s: float = Field(
         default=0.25,
         gt=0,
@@ -432,6 +436,10 @@ def _check_urls(urls: list[str]) -> None:
 
 def _check_scheme(url: str) -> None:
     if url.startswith(("http://", "https://", "ws://", "wss://")):
+        try:
+            urlsplit(url)
+        except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
+            raise ValueError(f"RPC URL is not a valid URL ({exc})") from None
         return
     if "://" not in url:
         raise ValueError(
@@ -451,9 +459,12 @@ def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
         raise ConfigError(f"keystore {path} is unreadable: {type(exc).__name__}") from None
     except json.JSONDecodeError:
         raise ConfigError(f"keystore {path} is not a JSON keystore") from None
+    _check_kdf_work(keyfile, path)
     secret = password.get_secret_value() if password is not None else ""
     try:
         key = Account.decrypt(keyfile, secret)
+    except OverflowError:
+        raise ConfigError(f"keystore {path} is malformed (its key derivation overflows)") from None
     except ValueError as exc:
         if "MAC mismatch" in str(exc):
             raise ConfigError(f"wrong password for keystore {path}") from None
@@ -462,6 +473,27 @@ def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
         raise ConfigError(f"keystore {path} is malformed") from None
     acct: LocalAccount = Account.from_key(key)
     return acct
+
+
+#: The most key-derivation work a keystore may ask for: pbkdf2's ``c`` (eth-keyfile writes
+#: 1,000,000 by default) and scrypt's ``n`` (geth writes 262,144). A file asking for more would
+#: derive for minutes to hours, or overflow, before the password is even checked.
+MAX_KDF_ITERATIONS = 10_000_000
+
+
+def _check_kdf_work(keyfile: Any, path: Path) -> None:
+    """Refuse a keystore whose key derivation asks for more than :data:`MAX_KDF_ITERATIONS`."""
+    crypto = keyfile.get("crypto", keyfile.get("Crypto")) if isinstance(keyfile, dict) else None
+    params = crypto.get("kdfparams") if isinstance(crypto, dict) else None
+    if not isinstance(params, dict):
+        return  # malformed: eth-account says so
+    for name in ("c", "n"):
+        work = params.get(name)
+        if isinstance(work, int) and work > MAX_KDF_ITERATIONS:
+            raise ConfigError(
+                f"keystore {path} asks for {work:,} key-derivation iterations ({name}), more than "
+                f"{MAX_KDF_ITERATIONS:,}: refused"
+            )
 
 
 def read_addresses_file(path: Path) -> dict[str, Any]:
@@ -739,7 +771,10 @@ def url_secrets(url: str) -> list[str]:
     Logs name an endpoint by its scheme and host only; a library's own lines (urllib3's
     ``"POST /v3/<key> HTTP/1.1"`` at ``-vv``) are masked with these. Longest first.
     """
-    parts = urlsplit(url.strip())
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # "Invalid IPv6 URL": mask all of it; connecting refuses it in one line
+        return [url.strip()] if url.strip() else []
     query = f"?{parts.query}" if parts.query else ""
     out = [parts.path + query, parts.path, parts.query]
     if "@" in parts.netloc:

@@ -558,6 +558,12 @@ class FailoverProvider(JSONBaseProvider):
                         "wss:// (the value is not shown)"
                     )
                 raise ConfigError(f"unsupported RPC URL scheme: {url.split('://')[0]!r}")
+            try:
+                urlsplit(url)
+            except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
+                raise ConfigError(
+                    f"RPC URL is not a valid URL ({exc}; the value is not shown)"
+                ) from None
         self.endpoint_uri = urls[0]
         self.timeout_s = timeout_s
         self.hedge_s = min(hedge_s, timeout_s)
