@@ -34,11 +34,11 @@ class OneLineArgumentParser(argparse.ArgumentParser):
 
 
 def positive_int(text: str) -> int:
-    """An argparse ``type`` for a count that must be at least 1 (``--limit``).
+    """An argparse ``type`` for a count that must be at least 1 (``--history-blocks``).
 
     Raises:
         argparse.ArgumentTypeError: Not a whole number, or below 1 (argparse prints it as
-            ``argument --limit: must be a whole number >= 1, got '-3'``).
+            ``argument --history-blocks: must be a whole number >= 1, got '-3'``).
     """
     try:
         value = int(text)

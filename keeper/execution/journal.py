@@ -192,7 +192,12 @@ class Journal:
 
     Args:
         path: The SQLite file (created with its parent directory if missing); ``":memory:"``
-            for tests.
+            for tests. An empty file becomes a journal; a database that has tables but not
+            the journal's is refused and left as it was (see :func:`check_journal`).
+
+    Raises:
+        ConfigError: ``path`` is a directory, another program's database or not SQLite, or
+            cannot be opened (one line, naming it).
     """
 
     def __init__(self, path: Path | str) -> None:
@@ -204,6 +209,7 @@ class Journal:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(f"cannot create journal directory for {path}: {exc}") from None
+            _refuse_foreign(Path(self.path))  # before any write: no table, no WAL switch
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.row_factory = sqlite3.Row
@@ -592,15 +598,47 @@ class Journal:
 def check_journal(path: Path) -> None:
     """Check, read-only, that ``path`` is a keeper journal: a SQLite file with its tables.
 
-    For a reader (``keeper status``): :class:`Journal` creates its tables in whatever file it
-    opens, so a path naming another file (a typo, an empty file) would be written to and then
-    read as a journal with nothing in it.
+    For a reader (``keeper status``): a path naming another file (a typo, an empty file) would
+    otherwise be read as a journal with nothing in it (and :class:`Journal` would make an empty
+    one a journal).
 
     Raises:
         ConfigError: ``path`` cannot be opened as SQLite, or holds no ``intents`` and ``txs``.
     """
     if path.is_dir():
         raise ConfigError(f"journal {path} is a directory, not a journal file")
+    if not _is_journal(_tables(path)):
+        raise ConfigError(_not_a_journal(path))
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Refuse, before :class:`Journal` writes anything, an existing database that is not one.
+
+    A new path or an empty database (no tables) becomes a journal; a journal (of any schema
+    this module still opens: ``intents`` and ``txs``, the other tables added on open) opens;
+    a database with tables but not those (another program's file named by mistake) is
+    refused, read-only, so that it is left byte for byte as it was.
+
+    Raises:
+        ConfigError: ``path`` is a database with tables but not a keeper journal, or is not
+            SQLite at all.
+    """
+    try:
+        if not path.exists() or path.stat().st_size == 0:
+            return
+    except OSError:
+        return  # let sqlite3.connect report it, naming the journal
+    tables = _tables(path)
+    if tables and not _is_journal(tables):
+        raise ConfigError(_not_a_journal(path))
+
+
+def _tables(path: Path) -> set[str]:
+    """The names of the tables in the SQLite file ``path``, read through a read-only handle.
+
+    Raises:
+        ConfigError: ``path`` cannot be opened or read as SQLite (one line, naming it).
+    """
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
         try:
@@ -609,8 +647,16 @@ def check_journal(path: Path) -> None:
             db.close()
     except sqlite3.Error as exc:
         raise ConfigError(f"cannot open journal {path}: {exc}") from None
-    if not {"intents", "txs"} <= {str(r[0]) for r in rows}:
-        raise ConfigError(f"{path} is not a keeper journal (it has no intents and txs tables)")
+    return {str(r[0]) for r in rows}
+
+
+def _is_journal(tables: set[str]) -> bool:
+    """Whether a database with these tables is a keeper journal (of any schema version)."""
+    return {"intents", "txs"} <= tables
+
+
+def _not_a_journal(path: Path) -> str:
+    return f"{path} is not a keeper journal (it has no intents and txs tables)"
 
 
 def _insert_intent(db: sqlite3.Connection, new: NewIntent) -> int:
