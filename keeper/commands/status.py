@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.status import journal_status
-from keeper.arguments import positive_int
+from keeper.arguments import int_between
 from keeper.settings import env_file_arg, load_journal_path
+
+#: The most entries ``--limit`` may ask for: far more than a terminal shows, and far below
+#: SQLite's 64-bit integers (a larger number crashed the query with ``OverflowError``).
+MAX_LIMIT = 1_000_000
 
 
 def register(subparsers: Any) -> None:
@@ -35,10 +39,10 @@ def register(subparsers: Any) -> None:
     p.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
     p.add_argument(
         "--limit",
-        type=positive_int,
+        type=int_between(1, MAX_LIMIT),
         default=10,
         metavar="N",
-        help="recent entries to show, >= 1 (default 10)",
+        help=f"recent entries to show, from 1 to {MAX_LIMIT} (default 10)",
     )
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=status)
