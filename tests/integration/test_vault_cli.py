@@ -422,6 +422,33 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     )
 
 
+@pytest.mark.parametrize("answer", [2**255 - 1, 2**200], ids=["int256-max", "2^200"])
+def test_an_oracle_answer_that_overflows_the_vaults_views_blames_the_oracle(
+    e: Env, answer: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A price the vault's valuation overflows on made `totalAssets()` panic, and every command
+    said "<vault> is not a vault", sending the operator to check an address that was right."""
+    v = e.vault
+    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+    price = int(v.functions.valuationPrice().call())
+    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    terms = (0, price, 100 * 10**8, expiry, 10**17)
+    premium, _ = premium_bounds(e.w3, v, *terms)
+    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
+    transact(e.w3, buyer, e.usdc.functions.approve(v.address, premium))
+    transact(e.w3, desk, signed_write(e.w3, v, buyer, *terms, premium))
+    feed = e.w3.eth.contract(
+        address=v.functions.oracle().call(), abi=load_artifact("MockV3Aggregator").abi
+    )
+    transact(e.w3, admin, feed.functions.updateAnswer(answer))
+    assert _cli(e, "info") == 1
+    line = _one_line_error(capsys)
+    assert "is not a vault" not in line
+    assert f"its oracle {feed.address} answers {answer}" in line
+
+
 @pytest.mark.parametrize("landed", [True, False], ids=["landed-then-timed-out", "never-arrived"])
 def test_a_send_whose_rpc_answer_is_lost_is_settled_by_its_hash_never_sent_twice(
     e: Env, landed: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
