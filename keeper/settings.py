@@ -559,8 +559,11 @@ def load_settings(
             _check_chain_ids(where.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
-            # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS.
+            # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS, and the
+            # list split from it is named as it is (not as KEEPER_RPC_URLS, which nobody set).
             merged["rpc_urls"] = _split_urls(str(merged["rpc_url"]))
+            if "rpc_url" in names:
+                names["rpc_urls"] = names["rpc_url"]
         return Settings(_env_file=env_file, **merged)
     except ValidationError as exc:
         raise ConfigError(_one_line(exc, names)) from None

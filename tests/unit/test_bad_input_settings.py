@@ -93,3 +93,17 @@ def test_a_keystore_asking_for_too_many_iterations_is_refused_before_deriving(
     s = Settings(keystore_path=_keystore(tmp_path, c), keystore_password="pw")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="iterations"):
         s.signer()
+
+
+def test_a_bad_rpc_url_in_the_addresses_file_names_the_file_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The file's `rpc_url` without a scheme was reported twice, the second time as
+    `KEEPER_RPC_URLS`, a setting nobody had set (the list is split from the file's value)."""
+    addresses = tmp_path / "a.json"
+    book = {"vaults": [VAULT], "lens": "0x" + "22" * 20, "rpc_url": "localhost:8545"}
+    addresses.write_text(json.dumps(book))
+    line = _one_line(capsys, ["check", "--addresses", str(addresses)])
+    assert "KEEPER_RPC_URLS" not in line
+    assert line.count("RPC URL has no scheme") == 1
+    assert f"{addresses}: rpc_url: RPC URL has no scheme" in line
