@@ -49,7 +49,7 @@ from keeper.chain.retry import (
     retry_after_s,
     rpc_error_is_transient,
 )
-from keeper.errors import ChainError, ConfigError
+from keeper.errors import ChainError, ConfigError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -892,7 +892,7 @@ class FailoverProvider(JSONBaseProvider):
                     budget,
                 )
         raise RpcUnavailableError(
-            f"{method} failed on every RPC endpoint: {type(last).__name__}: {last}", method
+            f"{method} failed on every RPC endpoint: {failure_reason(last)}", method
         ) from last
 
     def _backoff(self, i: int, failed: int, left: float | None) -> float:
@@ -983,6 +983,29 @@ class FailoverProvider(JSONBaseProvider):
             pool.shutdown(wait=False, cancel_futures=True)
         for t in [*self._transports, *([self._send] if self._send else [])]:
             t.close()
+
+
+_ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^'\")\]]+)")
+
+
+def failure_reason(exc: BaseException | None) -> str:
+    """Why a request failed, short enough for a one-line error.
+
+    A transport error's message is urllib3's repr of its connection pool and its cause (some
+    300 characters): the OS error alone is kept (``ConnectionError: connection refused (errno
+    111)``), or ``timed out``. ``None`` (the time allowed ran out before any answer) is said so.
+    """
+    if exc is None:
+        return "no answer in the time allowed"
+    name = type(exc).__name__
+    if isinstance(exc, requests.RequestException):
+        text = str(exc)
+        found = _ERRNO.search(text)
+        if found is not None:
+            return f"{name}: {found.group(2).strip().lower()} (errno {found.group(1)})"
+        if "timed out" in text.lower():
+            return f"{name}: read timed out" if "read" in text.lower() else f"{name}: timed out"
+    return f"{name}: {first_line(exc)}"
 
 
 #: What a read's ``result`` must be, per method: a string (a quantity or data), a list, or an

@@ -57,3 +57,24 @@ def test_a_malformed_answer_ends_in_one_line(
     assert code == 1
     assert err[-1].startswith("keeper: error: ")
     assert f"malformed answer to {method}" in err[-1]
+
+
+def test_why_every_endpoint_failed_is_said_short() -> None:
+    """A node that died mid-command left 300 characters of urllib3's repr in the one line, and a
+    read that ran out of time before any answer said `NoneType: None`."""
+    import requests
+
+    from keeper.chain.connection import failure_reason
+
+    urllib3_text = (
+        "HTTPConnectionPool(host='127.0.0.1', port=18621): Max retries exceeded with url: / "
+        "(Caused by NewConnectionError('<urllib3.connection.HTTPConnection object at "
+        "0x7f0c2c1e2d50>: Failed to establish a new connection: [Errno 111] Connection refused'))"
+    )
+    assert failure_reason(requests.ConnectionError(urllib3_text)) == (
+        "ConnectionError: connection refused (errno 111)"
+    )
+    timed_out = "HTTPConnectionPool(host='h', port=1): Read timed out. (read timeout=2.0)"
+    assert failure_reason(requests.ReadTimeout(timed_out)) == "ReadTimeout: read timed out"
+    assert failure_reason(None) == "no answer in the time allowed"
+    assert failure_reason(ValueError("odd")) == "ValueError: odd"
