@@ -351,6 +351,21 @@ def test_redeem_of_shares_worth_nothing_is_refused_before_sending(
     assert e.w3.eth.get_transaction_count(me) == nonce
 
 
+def _write_a_call(e: Env) -> tuple[int, int]:
+    """The desk writes a call at the money, expiring in 30 days, to a funded buyer: the vault's
+    value now depends on the price. Returns the expiry and the price it was written at."""
+    v = e.vault
+    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    price = int(v.functions.valuationPrice().call())
+    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
+    terms = (0, price, 100 * 10**8, expiry, 10**17)
+    premium, _ = premium_bounds(e.w3, v, *terms)
+    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
+    transact(e.w3, buyer, e.usdc.functions.approve(v.address, premium))
+    transact(e.w3, desk, signed_write(e.w3, v, buyer, *terms, premium))
+    return expiry, price
+
+
 def test_info_says_when_deposits_and_exits_close_and_why(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -358,7 +373,7 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     # oracle (with a book that depends on the price) or an expired series closes exits and
     # deposits, and pausing closes deposits (the table said only "no writing or rebalancing").
     v = e.vault
-    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    admin = account(ANVIL_KEYS[0])
     assert _cli(e, "deposit", "--amount", "100") == 0
     capsys.readouterr()
 
@@ -374,13 +389,7 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     assert "deposits     open" in table
     assert "exits        open" in table
 
-    price = int(v.functions.valuationPrice().call())
-    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
-    terms = (0, price, 100 * 10**8, expiry, 10**17)
-    premium, _ = premium_bounds(e.w3, v, *terms)
-    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
-    transact(e.w3, buyer, e.usdc.functions.approve(v.address, premium))
-    transact(e.w3, desk, signed_write(e.w3, v, buyer, *terms, premium))
+    expiry, price = _write_a_call(e)
     e.w3.provider.make_request("evm_increaseTime", [3 * 86_400])  # type: ignore[arg-type]
     e.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     assert v.functions.maxWithdraw(e.depositor.address).call() == 0
@@ -429,16 +438,10 @@ def test_an_oracle_answer_that_overflows_the_vaults_views_blames_the_oracle(
     """A price the vault's valuation overflows on made `totalAssets()` panic, and every command
     said "<vault> is not a vault", sending the operator to check an address that was right."""
     v = e.vault
-    admin, desk, buyer = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2]), account(ANVIL_KEYS[5])
+    admin = account(ANVIL_KEYS[0])
     assert _cli(e, "deposit", "--amount", "100") == 0
     capsys.readouterr()
-    price = int(v.functions.valuationPrice().call())
-    expiry = int(e.w3.eth.get_block("latest")["timestamp"]) + 30 * 86_400
-    terms = (0, price, 100 * 10**8, expiry, 10**17)
-    premium, _ = premium_bounds(e.w3, v, *terms)
-    transact(e.w3, admin, e.usdc.functions.mint(buyer.address, premium))
-    transact(e.w3, buyer, e.usdc.functions.approve(v.address, premium))
-    transact(e.w3, desk, signed_write(e.w3, v, buyer, *terms, premium))
+    _write_a_call(e)
     feed = e.w3.eth.contract(
         address=v.functions.oracle().call(), abi=load_artifact("MockV3Aggregator").abi
     )
