@@ -113,6 +113,16 @@ def wad_to_float(x: int) -> float:
     return x / WAD
 
 
+def format_units(amount: int, decimals: int) -> str:
+    """Render integer token units as an exact decimal string (no float, no rounding)."""
+    sign = "-" if amount < 0 else ""
+    whole, frac = divmod(abs(amount), 10**decimals)
+    if decimals == 0 or frac == 0:
+        return f"{sign}{whole}"
+    digits = str(frac).rjust(decimals, "0").rstrip("0")
+    return f"{sign}{whole}.{digits}"
+
+
 def format_fixed(amount: int, decimals: int, places: int) -> str:
     """Integer token units as a decimal with ``places`` digits and thousands separators.
 

@@ -44,7 +44,7 @@ from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.transactions import Transactor
 from keeper.settings import Settings, checksum
-from keeper.units import Wei
+from keeper.units import Wei, format_units
 
 #: The ERC-20 calls a depositor needs on the vault's asset.
 ERC20_ABI: list[dict[str, Any]] = [
@@ -86,16 +86,6 @@ _THRESHOLD_FIELDS = (
     "oracle_heartbeat",
     "sequencer_grace_period",
 )
-
-
-def format_units(amount: int, decimals: int) -> str:
-    """Render integer token units as an exact decimal string (no float, no rounding)."""
-    sign = "-" if amount < 0 else ""
-    whole, frac = divmod(abs(amount), 10**decimals)
-    if decimals == 0 or frac == 0:
-        return f"{sign}{whole}"
-    digits = str(frac).rjust(decimals, "0").rstrip("0")
-    return f"{sign}{whole}.{digits}"
 
 
 # ---------------------------------------------------------------------------- results

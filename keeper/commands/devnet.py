@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.devnet_session import DevnetConfig, DevnetInfo, devnet_step, devnet_up
-from keeper.units import format_fixed
+from keeper.units import format_fixed, format_units
 
 _EPILOG = """\
 examples (in two terminals):
@@ -146,9 +146,7 @@ def _usdc(units: int) -> str:
 
     The admin holds 1 unit after the deployment, which read "0 USDC".
     """
-    if units >= 10**6:
-        return format_fixed(units, 6, 0)
-    return "0." + str(units).rjust(6, "0").rstrip("0")
+    return format_fixed(units, 6, 0) if units >= 10**6 else format_units(units, 6)
 
 
 def _print_ready(info: DevnetInfo) -> None:

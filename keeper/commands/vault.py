@@ -24,11 +24,11 @@ import textwrap
 from decimal import Decimal, Inexact, localcontext
 from typing import Any
 
-from keeper.app.depositor import ActionReport, format_units, open_vault
+from keeper.app.depositor import ActionReport, open_vault
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
-from keeper.units import UINT256_MAX
+from keeper.units import UINT256_MAX, format_units
 
 __all__ = ["format_units", "parse_amount", "register", "vault_command"]
 
