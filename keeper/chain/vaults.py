@@ -35,6 +35,20 @@ def _selector(signature: str) -> HexBytes:
     return HexBytes(keccak(text=signature)[:4])
 
 
+def _feed_of(w3: Web3, address: ChecksumAddress, name: str) -> ChecksumAddress | None:
+    """The feed address ``address`` answers ``name()`` with (``oracle``, ``sequencerFeed``).
+
+    ``None`` when it does not answer it with an address: not the vault's interface.
+    """
+    try:
+        word = bytes(w3.eth.call({"to": address, "data": _selector(f"{name}()")}))
+    except (ContractLogicError, Web3Exception, ValueError):
+        return None
+    if len(word) != 32 or int.from_bytes(word, "big") >> 160:
+        return None
+    return to_checksum_address(word[12:])
+
+
 def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
     """The vault's feed that has no code, as ``"oracle 0x…"`` or ``"sequencerFeed 0x…"``.
 
@@ -42,13 +56,9 @@ def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
     have code, or ``address`` does not answer ``oracle()``/``sequencerFeed()``.
     """
     for name in ("oracle", "sequencerFeed"):
-        try:
-            word = bytes(w3.eth.call({"to": address, "data": _selector(f"{name}()")}))
-        except (ContractLogicError, Web3Exception, ValueError):
+        feed = _feed_of(w3, address, name)
+        if feed is None:
             return None  # not the vault's interface: let the caller say "not a vault"
-        if len(word) != 32 or int.from_bytes(word, "big") >> 160:
-            return None
-        feed = to_checksum_address(word[12:])
         if int(feed, 16) != 0 and len(w3.eth.get_code(feed)) == 0:
             return f"{name} {feed}"
     return None
@@ -65,17 +75,16 @@ def _wild_oracle_answer(w3: Web3, address: ChecksumAddress) -> str | None:
     ``"its oracle 0x… answers N, which is no price"`` when ``address`` answers ``oracle()`` with
     a feed whose latest answer is at most 0, or at least :data:`WILD_ANSWER`.
     """
+    feed = _feed_of(w3, address, "oracle")
+    if feed is None:
+        return None  # not the vault's interface: let the caller say "not a vault"
     try:
-        word = bytes(w3.eth.call({"to": address, "data": _selector("oracle()")}))
-        if len(word) != 32 or int.from_bytes(word, "big") >> 160:
-            return None
-        feed = to_checksum_address(word[12:])
         answer_data = bytes(w3.eth.call({"to": feed, "data": _selector("latestRoundData()")}))
         (_, answer, _, _, _) = abi_decode(
             ["uint80", "int256", "uint256", "uint256", "uint80"], answer_data
         )
     except (ContractLogicError, Web3Exception, ValueError, DecodingError):
-        return None  # not the vault's interface, or no feed: let the caller say "not a vault"
+        return None  # no feed there
     if 0 < int(answer) < WILD_ANSWER:
         return None
     return f"its oracle {feed} answers {int(answer)}, which is no price"
