@@ -451,7 +451,8 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @notice The vault's oracle checks, in order: sequencer up (answer 0, startedAt set) and
-    ///         past its grace period, answer > 0, not older than the heartbeat.
+    ///         past its grace period, answer > 0, not older than the heartbeat and not dated
+    ///         after the block.
     /// @param sequencerFeed Zero when the chain has none.
     /// @return price The answer (1e8) when every check passes, else 0.
     /// @return err Empty when every check passes, else the `IOptionVault` custom error's data.
@@ -723,8 +724,14 @@ contract RebalanceRules is BookPricer {
             return
                 (0, abi.encodeWithSelector(IOptionVault.OptionVaultInvalidPrice.selector, answer));
         }
+        // A round dated after the block wraps to an age above any heartbeat (a uint32): a feed
+        // that dates its answer in the future is broken, not fresh. No overflow to panic on.
+        uint256 age;
+        unchecked {
+            age = block.timestamp - updatedAt;
+        }
         // forge-lint: disable-next-line(block-timestamp) -- staleness is a time rule
-        if (block.timestamp > updatedAt + heartbeat) {
+        if (age > heartbeat) {
             return (
                 0,
                 abi.encodeWithSelector(

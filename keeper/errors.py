@@ -20,7 +20,7 @@ class OracleError(KeeperError):
 
 
 class StaleOracleError(OracleError):
-    """The oracle's latest round is older than its heartbeat allows."""
+    """The oracle's latest round is older than its heartbeat allows, or dated after the block."""
 
 
 class ChainError(KeeperError):

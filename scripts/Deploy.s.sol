@@ -75,6 +75,12 @@ contract Deploy is Script {
     ///         `updatedAt` against `heartbeat` seconds. A deprecated proxy looks like this; the
     ///         vault would refuse its price (`OptionVaultStaleOracle`) on every rebalance.
     error DeployFeedStale(address feed, string description, uint256 age, uint256 heartbeat);
+    /// @notice The price feed's latest round is dated `updatedAt`, after the block's
+    ///         `blockTimestamp`: a broken feed. The vault would refuse its price
+    ///         (`OptionVaultStaleOracle`) too.
+    error DeployFeedFromTheFuture(
+        address feed, string description, uint256 updatedAt, uint256 blockTimestamp
+    );
     /// @notice No quote/underlying pool exists at the configured fee tier nor the fallback one.
     error DeployNoPool(address factory, uint24 fee, uint24 fallbackFee);
 
@@ -305,8 +311,12 @@ contract Deploy is Script {
         // when configured and shorter, is the stricter sign of a feed that stopped updating.
         uint256 heartbeat = c.thresholds.oracleHeartbeat;
         if (c.feedHeartbeat != 0 && c.feedHeartbeat < heartbeat) heartbeat = c.feedHeartbeat;
+        // The vault counts a round dated after the block as stale; a broken feed, refused here.
         // forge-lint: disable-next-line(block-timestamp) -- staleness is a time rule
-        uint256 age = block.timestamp > updatedAt ? block.timestamp - updatedAt : 0;
+        if (updatedAt > block.timestamp) {
+            revert DeployFeedFromTheFuture(feed, description, updatedAt, block.timestamp);
+        }
+        uint256 age = block.timestamp - updatedAt;
         if (age > heartbeat) revert DeployFeedStale(feed, description, age, heartbeat);
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0 was checked above
         console2.log("feed ok, answer", uint256(answer));

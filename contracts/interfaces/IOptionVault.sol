@@ -123,7 +123,7 @@ interface IOptionVault is IERC4626 {
     error OptionVaultWithinBand(int256 delta, int256 target, uint256 band);
     /// @notice Less than `minInterval` has passed since the last rebalance.
     error OptionVaultTooSoon(uint256 lastRebalance, uint256 minInterval);
-    /// @notice The oracle's answer is older than the heartbeat.
+    /// @notice The oracle's answer is older than the heartbeat, or dated after the block.
     error OptionVaultStaleOracle(uint256 updatedAt, uint256 heartbeat);
     /// @notice The oracle's answer is zero or negative.
     error OptionVaultInvalidPrice(int256 answer);

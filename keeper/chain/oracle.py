@@ -1,7 +1,8 @@
 """Oracle checks that mirror the vault's own (``OptionVault`` refuses to trade on the same terms).
 
 A vault reverts with ``OptionVaultInvalidPrice`` when the answer is not positive,
-``OptionVaultStaleOracle`` when ``now - updatedAt > heartbeat``, ``OptionVaultSequencerDown`` when
+``OptionVaultStaleOracle`` when ``now - updatedAt > heartbeat`` or ``updatedAt > now`` (a round
+dated after the block), ``OptionVaultSequencerDown`` when
 the sequencer feed says down, and ``OptionVaultSequencerGracePeriod`` when the sequencer came back
 ``gracePeriod`` seconds ago or less (the sequencer is checked first, as the contract does).
 The full lens reports a sequencer feed whose ``startedAt`` is 0 like "no feed", where the
@@ -34,7 +35,7 @@ def check_oracle(state: OracleState, thresholds: VaultThresholds, now: int) -> N
     Raises:
         OracleError: The answer is not positive, the sequencer is down, or it came back within
             the grace period.
-        StaleOracleError: The answer is older than the heartbeat.
+        StaleOracleError: The answer is older than the heartbeat, or dated after the block.
     """
     verdict = oracle_verdict(state, thresholds, now)
     if not verdict.ok:
@@ -58,6 +59,11 @@ def oracle_fault_reason(
     if state.answer <= 0:
         return OracleVerdict(False, f"oracle answer {state.answer} is not positive")
     age = now - state.updated_at
+    if age < 0:
+        # The contract's unchecked ``block.timestamp - updatedAt`` wraps above any heartbeat.
+        return OracleVerdict(
+            False, f"oracle answer is dated {-age}s after the block: a broken feed", stale=True
+        )
     if age > heartbeat:
         return OracleVerdict(
             False, f"oracle answer is {age}s old, heartbeat {heartbeat}s", stale=True

@@ -11,7 +11,7 @@ order -- so :attr:`Derived.blocker` names the first check that fails, as
 3. too soon: ``last != 0 and now < last + minInterval``;
 4. sequencer down (``answer != 0 or startedAt == 0``), 5. in its grace period
    (``now <= startedAt + grace``), 6. invalid price (``answer <= 0``), 7. stale
-   (``now > updatedAt + heartbeat``) -- ``RebalanceRules.oracleStatus``;
+   (``now > updatedAt + heartbeat`` or ``updatedAt > now``) -- ``RebalanceRules.oracleStatus``;
 8. within band: neither ``|target - net| > band`` (strict) nor ``diff != 0 and now >= last +
    maxInterval``;
 9. oracle gap: ``|spot - price| * 10_000 > maxOracleGapBps * price``;
@@ -187,7 +187,7 @@ def derive(snap: LeanSnapshot) -> Derived:
         (has_seq & (seq_down | (started == 0)), Blocker.SEQUENCER_DOWN),
         (has_seq & (now <= started + snap.sequencer_grace_period), Blocker.SEQUENCER_GRACE),
         (np.asarray(answer <= 0, dtype=bool), Blocker.INVALID_PRICE),
-        (now > updated + snap.oracle_heartbeat, Blocker.STALE_ORACLE),
+        ((now > updated + snap.oracle_heartbeat) | (updated > now), Blocker.STALE_ORACLE),
     ):
         oracle_fault[(oracle_fault == 0) & mask] = int(why)
     block(unreadable, Blocker.UNREADABLE)

@@ -880,6 +880,41 @@ def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
     assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "true"
 
 
+def test_a_round_dated_after_the_block_closes_exits_as_the_vault_does(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    """The vault counts such a round as stale (a broken feed); the page, paused, reads it alike."""
+    admin = Account.from_key(ANVIL_KEYS[0])
+    w3 = devnet.w3
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    if vault.functions.openSeries().call():
+        settle_everything(devnet, vault_address)
+    holder = _holder(devnet, vault_address)
+    feed = _feed(devnet, vault_address)
+    answer = feed.functions.latestAnswer().call()
+    open_vault(page, server, vault_address)
+    assert _exits(page) == ("true", "")
+    try:
+        pauser = vault.functions.PAUSER_ROLE().call()
+        transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
+        transact(w3, admin, vault.functions.pause())
+        future = w3.eth.get_block("latest")["timestamp"] + 86_400
+        round_id = feed.functions.latestRound().call() + 1
+        transact(w3, admin, feed.functions.updateRoundData(round_id, answer, future, future))
+        assert vault.functions.maxWithdraw(holder).call() == 0
+        _refresh(page, devnet)
+        state, text = _exits(page)
+        assert state == "false"
+        assert "after the block" in text
+    finally:
+        if vault.functions.paused().call():
+            transact(w3, admin, vault.functions.unpause())
+        transact(w3, admin, feed.functions.updateAnswer(answer))
+    _refresh(page, devnet)
+    assert _exits(page)[0] == "true"
+
+
 def test_a_feed_read_the_rpc_fails_is_not_taken_for_a_dead_oracle(
     page: Any, server: str, devnet: Devnet
 ) -> None:

@@ -948,6 +948,18 @@ contract OptionVaultTest is VaultTestBase {
         vault.rebalance();
     }
 
+    function test_rebalance_RevertWhen_OracleRoundFromTheFuture() public {
+        _bookOfFour();
+        // A round dated after the block is no fresher than a stale one: a broken feed.
+        uint256 future = block.timestamp + 1;
+        feed.updateRoundData(uint80(feed.latestRound() + 1), int256(PRICE), future, future);
+        vm.prank(keeper);
+        vm.expectRevert(
+            abi.encodeWithSelector(IOptionVault.OptionVaultStaleOracle.selector, future, 1 hours)
+        );
+        vault.rebalance();
+    }
+
     function test_rebalance_RevertWhen_PriceNotPositive() public {
         _bookOfFour();
         feed.updateAnswer(-1);

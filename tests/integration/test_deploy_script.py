@@ -423,6 +423,29 @@ def test_deploy_script_refuses_a_stale_feed_and_deploys_nothing(
         assert not (workdir / "out.json").exists()
 
 
+def test_deploy_script_refuses_a_feed_whose_round_is_dated_after_the_block(
+    workdir: Path,
+) -> None:
+    """The vault counts such a round as stale (``OptionVaultStaleOracle``): so must the check."""
+    with Anvil() as node:
+        net = _testnet(node)
+        updated_at = _set_feed_round(net, -86_400)
+        cfg = _config(net)
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+        proc = _run_script(net, workdir, cfg, account(ANVIL_KEYS[3]).address)
+        assert proc.returncode != 0
+        text = proc.stdout + proc.stderr
+        match = re.search(
+            r'script failed: DeployFeedFromTheFuture\((0x[0-9a-fA-F]{40}), "([^"]*)", (\d+)', text
+        )
+        assert match, text[-3000:]
+        assert match.group(1) == net.feed.address
+        assert match.group(2) == MOCK_DESCRIPTION
+        assert int(match.group(3)) == updated_at
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert not (workdir / "out.json").exists()
+
+
 def test_deploy_script_accepts_a_feed_within_its_heartbeat(workdir: Path) -> None:
     with Anvil() as node:
         net = _testnet(node)

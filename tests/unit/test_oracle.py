@@ -54,6 +54,15 @@ def test_heartbeat_boundary() -> None:
     assert verdict.stale
 
 
+def test_a_round_dated_after_the_block_is_stale_as_the_contract_has_it() -> None:
+    """``RebalanceRules._oracleStatus``: ``now - updatedAt`` wraps above any heartbeat."""
+    check_oracle(state(age=0), TH, NOW)  # the block's own second: fresh
+    for ahead in (1, 86_400, 2**64):
+        with pytest.raises(StaleOracleError, match=f"dated {ahead}s after the block"):
+            check_oracle(state(age=-ahead), TH, NOW)
+        assert oracle_verdict(state(age=-ahead), TH, NOW).stale
+
+
 def test_sequencer_down() -> None:
     with pytest.raises(OracleError, match="sequencer is down") as info:
         check_oracle(state(down=True), TH, NOW)

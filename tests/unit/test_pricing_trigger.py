@@ -82,6 +82,10 @@ def test_time_trigger_needs_a_nonzero_deviation() -> None:
             {"oracle": OracleState(1, PRICE, NOW - 3601, 8, False, NOW - 10_000)},
             Blocker.STALE_ORACLE,
         ),
+        (
+            {"oracle": OracleState(1, PRICE, NOW + 1, 8, False, NOW - 10_000)},
+            Blocker.STALE_ORACLE,
+        ),
         ({"pool_price": PRICE + PRICE // 100 + 1}, Blocker.ORACLE_GAP),
         (
             {

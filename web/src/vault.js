@@ -224,6 +224,10 @@ function oracleProblem(oracle, sequencer, now, t) {
   }
   if (!oracle?.ok) return 'the price oracle does not answer'
   if (oracle.answer <= 0n) return `the price oracle's answer is ${oracle.answer}, not positive`
+  if (oracle.updatedAt > now) {
+    // The vault counts a round dated after the block as stale: a broken feed, not a fresh one.
+    return `the price oracle's last update is dated ${utc(oracle.updatedAt)}, after the block: the feed is broken`
+  }
   if (now > oracle.updatedAt + BigInt(t.oracleHeartbeat)) {
     return `the price oracle is stale: last update ${utc(oracle.updatedAt)}, heartbeat ${t.oracleHeartbeat} s`
   }
