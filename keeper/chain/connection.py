@@ -309,6 +309,10 @@ def _post_answer(transport: _Transport, payload: bytes, timeout_s: float) -> Any
         return exc.answer
 
 
+class NotJsonAnswerError(requests.exceptions.ChunkedEncodingError):
+    """An HTTP answer whose body is not JSON: transient like a cut body, and said in its words."""
+
+
 class _Transport:
     """One round trip to one endpoint with a per-call timeout; returns the decoded JSON."""
 
@@ -353,10 +357,13 @@ class _Transport:
             return answer
         try:
             return resp.json()
-        except ValueError as exc:
-            # A body cut short or garbled on the way: the node's answer never arrived.
-            raise requests.exceptions.ChunkedEncodingError(
-                f"unreadable JSON-RPC response: {type(exc).__name__}"
+        except ValueError:
+            # A body cut short or garbled on the way (the node's answer never arrived: retried),
+            # or a URL that is no JSON-RPC endpoint at all (a web page), said as such at the end.
+            kind = resp.headers.get("Content-Type", "no Content-Type").split(";")[0].strip()
+            raise NotJsonAnswerError(
+                f"the answer is not JSON (HTTP {resp.status_code}, {kind}): "
+                "a body cut short, or no JSON-RPC endpoint at this URL"
             ) from None
 
     def close(self) -> None:
@@ -972,7 +979,7 @@ class FailoverProvider(JSONBaseProvider):
                 status = exc.response.status_code if exc.response is not None else "?"
                 out.append((transport.url, None, f"HTTP {status}"))
             except (OSError, requests.RequestException, Web3Exception, ValueError, KeyError) as exc:
-                out.append((transport.url, None, type(exc).__name__))
+                out.append((transport.url, None, scrub_url(failure_reason(exc), transport.url)))
         return out
 
     def close(self) -> None:
@@ -997,6 +1004,8 @@ def failure_reason(exc: BaseException | None) -> str:
     """
     if exc is None:
         return "no answer in the time allowed"
+    if isinstance(exc, NotJsonAnswerError):
+        return str(exc)
     name = type(exc).__name__
     if isinstance(exc, requests.RequestException):
         text = str(exc)

@@ -78,3 +78,43 @@ def test_why_every_endpoint_failed_is_said_short() -> None:
     assert failure_reason(requests.ReadTimeout(timed_out)) == "ReadTimeout: read timed out"
     assert failure_reason(None) == "no answer in the time allowed"
     assert failure_reason(ValueError("odd")) == "ValueError: odd"
+
+
+def test_a_web_server_that_is_not_a_json_rpc_endpoint_is_said_so(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An RPC URL pointing at a web page (200, HTML) said only ``ChunkedEncodingError``."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            body = b"<html><body>It works!</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL", "KEEPER_RPC_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEEPER_LENS", "0x" + "22" * 20)
+    monkeypatch.setenv("KEEPER_VAULTS", VAULT)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        code = main(["check", "--rpc-url", url, "--env-file", os.devnull])
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert err[-1].startswith(f"keeper: error: cannot reach RPC at {url}: ")
+    assert "not JSON (HTTP 200, text/html)" in err[-1]
+    assert "ChunkedEncodingError" not in err[-1]
