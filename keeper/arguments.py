@@ -33,22 +33,6 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
 
 
-def positive_int(text: str) -> int:
-    """An argparse ``type`` for a count that must be at least 1 (``--history-blocks``).
-
-    Raises:
-        argparse.ArgumentTypeError: Not a whole number, or below 1 (argparse prints it as
-            ``argument --history-blocks: must be a whole number >= 1, got '-3'``).
-    """
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {text!r}")
-    return value
-
-
 def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse ``type`` for a whole number in ``[low, high]`` (no upper bound if ``None``).
 

@@ -200,16 +200,20 @@ def check_vaults(w3: Web3, config: WebConfig) -> None:
 
 
 def connect_config(
-    addresses: dict[str, Any], rpc_url: str, history_blocks: int = DEFAULT_HISTORY_BLOCKS
+    addresses: dict[str, Any],
+    rpc_url: str,
+    history_blocks: int = DEFAULT_HISTORY_BLOCKS,
+    *,
+    expected_chain_id: int | None = None,
 ) -> WebConfig:
     """Connect to ``rpc_url``, build the page's config for its chain, and check its contracts.
 
     Raises:
-        ChainError: The RPC cannot be reached.
+        ChainError: The RPC cannot be reached, or is not on ``expected_chain_id`` (when given).
         ConfigError: The config is malformed, or a vault or the factory is not one
             (:func:`build_config`, :func:`check_vaults`).
     """
-    w3 = connect(rpc_url)
+    w3 = connect(rpc_url, expected_chain_id=expected_chain_id)
     config = build_config(
         addresses, rpc_url=rpc_url, chain_id=int(w3.eth.chain_id), history_blocks=history_blocks
     )

@@ -2,16 +2,17 @@
 
 The page (``web/dist``, built by ``make install``/``make web``) is static; the server adds one
 JSON endpoint with the RPC URL, chain id, addresses and ABIs (:mod:`keeper.app.web`). The RPC
-URL comes from ``--rpc-url``, else the addresses file's ``rpc_url``, else ``KEEPER_RPC_URL``.
-The node is asked for its chain id once, at start, and a file written for another chain is
-refused. See docs/web.md.
+URL comes from ``--rpc-url``, else the addresses file's ``rpc_url``, else ``KEEPER_RPC_URL`` (or
+the first of ``KEEPER_RPC_URLS``) from the environment or the dotenv file, as the keeper's
+settings read them. The node is asked for its chain id once, at start: a file written for
+another chain is refused, and so is any chain but ``KEEPER_CHAIN_ID`` when that is set. See
+docs/web.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +24,16 @@ from keeper.app.web import (
     is_loopback,
     read_addresses,
 )
-from keeper.arguments import positive_int
+from keeper.arguments import int_between
 from keeper.errors import ConfigError
+from keeper.settings import SHARED_FLAGS, Settings, env_file_arg, load_settings
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_PORT = 8765
+#: Most blocks of history the page may be told to read (a JavaScript number stays exact far
+#: above it; any chain's useful history is below it).
+MAX_HISTORY_BLOCKS = 100_000_000
 
 
 def register(subparsers: Any) -> None:
@@ -61,10 +66,20 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--history-blocks",
-        type=positive_int,
+        type=int_between(1, MAX_HISTORY_BLOCKS),
         default=DEFAULT_HISTORY_BLOCKS,
         metavar="N",
-        help=f"blocks of events and history the page reads (default {DEFAULT_HISTORY_BLOCKS})",
+        help=(
+            f"blocks of events and history the page reads (default {DEFAULT_HISTORY_BLOCKS}, "
+            f"at most {MAX_HISTORY_BLOCKS})"
+        ),
+    )
+    p.add_argument(
+        "--env-file",
+        default=None,
+        metavar="PATH",
+        help="dotenv file of KEEPER_* settings: KEEPER_RPC_URL, KEEPER_CHAIN_ID "
+        "(default: .env if present)",
     )
     p.add_argument("--dist", type=Path, default=DEFAULT_DIST, help=argparse.SUPPRESS)
     p.set_defaults(func=web)
@@ -75,16 +90,20 @@ def web(args: argparse.Namespace) -> int:
     if not 0 <= args.port <= 65_535:
         raise ConfigError("--port must be between 0 and 65535")
     addresses = read_addresses(args.addresses)
-    rpc_url = (
-        args.rpc_url
-        or addresses.get("rpc_url")
-        or addresses.get("rpcUrl")
-        or os.environ.get("KEEPER_RPC_URL")
+    # The keeper's own settings: the flag, then the file's rpc_url, then KEEPER_RPC_URL(S) from
+    # the environment or the dotenv file; KEEPER_CHAIN_ID against the file's chain id here,
+    # against the node's at connect.
+    settings = load_settings(
+        env_file=env_file_arg(args.env_file),
+        addresses=args.addresses,
+        flags=SHARED_FLAGS,
+        rpc_url=args.rpc_url,
     )
-    if not rpc_url:
+    if not _rpc_url_given(settings):
         raise ConfigError("no RPC URL: pass --rpc-url (or put rpc_url in the addresses file)")
-    rpc_url = str(rpc_url).split(",")[0].strip()
-    config = connect_config(addresses, rpc_url, args.history_blocks)
+    config = connect_config(
+        addresses, settings.rpc_urls[0], args.history_blocks, expected_chain_id=settings.chain_id
+    )
     chain_id = config.chain_id
     server = WebServer(config, dist=args.dist, host=args.host, port=args.port)
     if not is_loopback(args.host):
@@ -99,3 +118,9 @@ def web(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("keeper web: stopped")
     return 0
+
+
+def _rpc_url_given(settings: Settings) -> bool:
+    """Whether some source named the RPC: the page must not silently read a default node."""
+    default = Settings.model_fields["rpc_url"].default
+    return "rpc_url" in settings.model_fields_set or settings.rpc_urls != [default]

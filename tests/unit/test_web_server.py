@@ -193,7 +193,7 @@ def test_server_lists_no_directory(dist: Path) -> None:
         assert (status, body) == (200, b"<!doctype html><title>vaults</title>")
 
 
-@pytest.mark.parametrize("value", ["0", "-5", "ten"])
+@pytest.mark.parametrize("value", ["0", "-5", "ten", "100000001", "1" + "0" * 30])
 def test_cli_bad_history_blocks_is_refused_before_the_rpc_is_dialled(
     value: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -206,7 +206,7 @@ def test_cli_bad_history_blocks_is_refused_before_the_rpc_is_dialled(
     assert exit_.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
-    assert "argument --history-blocks: must be a whole number >= 1" in err[0]
+    assert "argument --history-blocks: must be a whole number from 1 to 100000000" in err[0]
 
 
 class _FakeNode:
@@ -259,3 +259,44 @@ def test_check_vaults_refuses_a_factory_that_is_not_a_vault_factory(
         ConfigError, match=f"{Web3.to_checksum_address(FACTORY)} is not a vault factory"
     ):
         check_vaults(fake_node_w3(answer), config)
+
+
+def _chain_31337_node() -> object:
+    from tests.rpc_stub import rpc_stub
+
+    def answer(request: dict[str, object]) -> dict[str, object]:
+        assert request["method"] == "eth_chainId", request["method"]
+        return {"result": "0x7a69"}
+
+    return rpc_stub(answer)
+
+
+def test_cli_reads_the_env_file_and_keeper_chain_id_refuses_another_chain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keeper web read neither .env nor KEEPER_CHAIN_ID: it served a chain ruled out."""
+    for name in ("KEEPER_RPC_URL", "KEEPER_RPC_URLS", "KEEPER_CHAIN_ID", "KEEPER_ADDRESSES_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"vaults": [VAULT]}))  # no chain_id in the file
+    with _chain_31337_node() as node:  # type: ignore[attr-defined]
+        env = tmp_path / "keeper.env"
+        env.write_text(f"KEEPER_RPC_URL={node.url}\nKEEPER_CHAIN_ID=1\n")
+        assert main(["web", "--addresses", str(path), "--env-file", str(env)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["keeper: error: RPC is on chain 31337, expected chain 1"]
+
+
+def test_cli_keeper_chain_id_against_the_files_is_refused_before_the_rpc_is_dialled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KEEPER_CHAIN_ID", "10")
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"vaults": [VAULT], "chain_id": 31337}))
+    argv = ["web", "--addresses", str(path), "--rpc-url", "http://127.0.0.1:9"]
+    assert main([*argv, "--env-file", "/dev/null"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "31337" in err[0]
+    assert "KEEPER_CHAIN_ID" in err[0]
+    assert "cannot reach RPC" not in err[0]
