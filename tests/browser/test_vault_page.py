@@ -823,31 +823,42 @@ def test_an_expired_series_awaiting_settlement_closes_exits_on_the_page(
     page.screenshot(path=str(SCREENSHOTS / "web-exits-closed.png"))
 
 
+def _settled_busiest_vault(devnet: Devnet) -> tuple[str, Any, str, Any, int]:
+    """The busiest vault with no expired series left to close its exits: its address, contract,
+    a holder of its shares, its feed and the feed's answer."""
+    vault_address = busiest_vault(devnet)
+    vault = devnet.vault(vault_address)
+    if vault.functions.openSeries().call():
+        settle_everything(devnet, vault_address)
+    feed = _feed(devnet, vault_address)
+    holder = _holder(devnet, vault_address)
+    return vault_address, vault, holder, feed, feed.functions.latestAnswer().call()
+
+
+def _pause(w3: Web3, admin: Any, vault: Any) -> None:
+    """Pause ``vault`` as ``admin``, granting itself the pauser role first."""
+    pauser = vault.functions.PAUSER_ROLE().call()
+    transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
+    transact(w3, admin, vault.functions.pause())
+
+
 def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
     page: Any, server: str, devnet: Devnet
 ) -> None:
     admin = Account.from_key(ANVIL_KEYS[0])
     w3 = devnet.w3
-    vault_address = busiest_vault(devnet)
-    vault = devnet.vault(vault_address)
-    if vault.functions.openSeries().call():
-        settle_everything(devnet, vault_address)  # no expired series closes its exits
+    vault_address, vault, holder, feed, answer = _settled_busiest_vault(devnet)
     now = w3.eth.get_block("latest")["timestamp"]
     assert vault.functions.hedgeInventory().call() > 0 or vault.functions.openSeries().call(), (
         "the vault's NAV depends on the price, so a stale oracle closes its exits"
     )
-    holder = _holder(devnet, vault_address)
-    feed = _feed(devnet, vault_address)
-    answer = feed.functions.latestAnswer().call()
     heartbeat = vault.functions.thresholds().call()[7]
     queue = devnet.queue(vault_address)
     open_vault(page, server, vault_address)
     assert _exits(page) == ("true", "")
     try:
         # Paused: deposits close, exits stay open.
-        pauser = vault.functions.PAUSER_ROLE().call()
-        transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
-        transact(w3, admin, vault.functions.pause())
+        _pause(w3, admin, vault)
         assert vault.functions.maxWithdraw(holder).call() > 0
         _refresh(page, devnet)
         assert _exits(page)[0] == "true"
@@ -886,19 +897,11 @@ def test_a_round_dated_after_the_block_closes_exits_as_the_vault_does(
     """The vault counts such a round as stale (a broken feed); the page, paused, reads it alike."""
     admin = Account.from_key(ANVIL_KEYS[0])
     w3 = devnet.w3
-    vault_address = busiest_vault(devnet)
-    vault = devnet.vault(vault_address)
-    if vault.functions.openSeries().call():
-        settle_everything(devnet, vault_address)
-    holder = _holder(devnet, vault_address)
-    feed = _feed(devnet, vault_address)
-    answer = feed.functions.latestAnswer().call()
+    vault_address, vault, holder, feed, answer = _settled_busiest_vault(devnet)
     open_vault(page, server, vault_address)
     assert _exits(page) == ("true", "")
     try:
-        pauser = vault.functions.PAUSER_ROLE().call()
-        transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
-        transact(w3, admin, vault.functions.pause())
+        _pause(w3, admin, vault)
         future = w3.eth.get_block("latest")["timestamp"] + 86_400
         round_id = feed.functions.latestRound().call() + 1
         transact(w3, admin, feed.functions.updateRoundData(round_id, answer, future, future))
@@ -925,9 +928,7 @@ def test_a_feed_read_the_rpc_fails_is_not_taken_for_a_dead_oracle(
     vault_address = busiest_vault(devnet)
     vault = devnet.vault(vault_address)
     feed = str(vault.functions.oracle().call()).lower()
-    pauser = vault.functions.PAUSER_ROLE().call()
-    transact(devnet.w3, admin, vault.functions.grantRole(pauser, admin.address))
-    transact(devnet.w3, admin, vault.functions.pause())
+    _pause(devnet.w3, admin, vault)
     try:
         open_vault(page, server, vault_address)
         assert _exits(page) == ("true", "")
@@ -956,9 +957,7 @@ def test_a_deposit_the_vault_would_refuse_sends_no_approval_either(
     vault = devnet.vault(vault_address)
     me = devnet.depositor.address
     _approve_exactly(devnet, vault_address, 0)
-    pauser = vault.functions.PAUSER_ROLE().call()
-    transact(devnet.w3, admin, vault.functions.grantRole(pauser, admin.address))
-    transact(devnet.w3, admin, vault.functions.pause())
+    _pause(devnet.w3, admin, vault)
     try:
         assert vault.functions.maxDeposit(me).call() == 0
         open_vault(page, server, vault_address)
