@@ -506,7 +506,9 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @dev The price of `roundId` if it is the first round at or after expiry (checked against
-    ///      its predecessor in the same phase). A verified expiry round that answered <= 0 cannot
+    ///      its predecessor in the same phase), not dated after the block, and not dated after
+    ///      the round that follows it (a round stamped ahead of its time breaks the rising
+    ///      timestamps the first-round rule rests on: two rounds could pass). A verified expiry round that answered <= 0 cannot
     ///      price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
     ///      price instead (the round is fixed, so no one chooses that moment's price), before
     ///      that it reverts `OptionVaultInvalidPrice`.
@@ -518,10 +520,15 @@ contract RebalanceRules is BookPricer {
     {
         AggregatorV3Interface feed = AggregatorV3Interface(o.oracle);
         (, int256 answer,, uint256 updatedAt,) = feed.getRoundData(roundId);
-        bool ok = updatedAt >= expiry && (roundId & AGGREGATOR_ROUND_MASK) > 1;
+        bool ok = updatedAt >= expiry && updatedAt <= block.timestamp
+            && (roundId & AGGREGATOR_ROUND_MASK) > 1;
         if (ok) {
             (,,, uint256 prevUpdatedAt,) = feed.getRoundData(roundId - 1);
-            ok = prevUpdatedAt < expiry;
+            // Timestamps must rise around the round: a later round dated before it means
+            // this one was stamped ahead of its time (not the expiry round). A round that does
+            // not exist, or cannot be read, reads 0.
+            uint256 nextAt = _roundTime(o.oracle, uint256(roundId) + 1);
+            ok = prevUpdatedAt < expiry && (nextAt == 0 || nextAt >= updatedAt);
         }
         if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
         if (answer <= 0) {
