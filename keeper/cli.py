@@ -116,6 +116,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    """Parse and run one command, with its errors and interruptions said in one line.
+
+    A ``KeeperError`` is one line and exit code 1; Ctrl-C or SIGTERM is ``keeper: interrupted``
+    and 130 from the start: loading a command's modules takes a second or more, and a signal
+    then is an interruption too, not a traceback or a silent death.
+    """
+    try:
+        with sigterm_as_interrupt():
+            return _parse_and_run(argv)
+    except KeeperError as exc:
+        print(f"keeper: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as exc:
+        # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
+        detail = str(exc) if isinstance(exc, Interrupted) else ""
+        print(f"keeper: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
+        return 130
+
+
+def _parse_and_run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(only=_command_name(argv))
     args, unknown = parser.parse_known_args(argv)
@@ -135,17 +155,7 @@ def _run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    try:
-        with sigterm_as_interrupt():
-            code: int = args.func(args)
-    except KeeperError as exc:
-        print(f"keeper: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as exc:
-        # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
-        detail = str(exc) if isinstance(exc, Interrupted) else ""
-        print(f"keeper: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
-        return 130
+    code: int = args.func(args)
     return code
 
 

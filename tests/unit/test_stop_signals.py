@@ -149,3 +149,35 @@ def test_a_sigterm_that_lands_in_a_finalizer_still_interrupts_the_command() -> N
         command()
     assert not reached_the_end
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+_SIGNAL_WHILE_THE_COMMAND_LOADS = """
+import os, signal, sys, time
+import keeper.cli as cli
+real = cli.build_parser
+def build_parser(only=None):
+    os.kill(os.getpid(), getattr(signal, sys.argv[1]))  # lands while the command's modules load
+    time.sleep(5)
+    return real(only)
+cli.build_parser = build_parser
+sys.exit(cli.main(["status", "--journal", os.devnull]))
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_command_loads_is_an_interruption_not_a_traceback(name: str) -> None:
+    """Loading a command's modules (web3 and the rest) takes a second or more: a Ctrl-C then
+    printed a ``KeyboardInterrupt`` traceback from some import, and a SIGTERM killed the process
+    with no clean-up, where the README promises ``keeper: interrupted`` and exit code 130."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _SIGNAL_WHILE_THE_COMMAND_LOADS, name],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 130, (proc.returncode, proc.stderr[-2000:])
+    assert proc.stderr.strip().splitlines()[-1] == "keeper: interrupted"
+    assert "Traceback" not in proc.stderr
