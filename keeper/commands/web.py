@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -112,11 +113,17 @@ def web(args: argparse.Namespace) -> int:
         f"keeper web: {len(config.vaults)} vault(s)"
         f"{' + factory ' + config.factory if config.factory else ''} on chain {chain_id}"
     )
-    print(f"keeper web: open {server.url}  (Ctrl-C stops)", flush=True)
+    # A script's background job starts with SIGINT ignored; `kill -INT` must still stop the
+    # server, as it stops `keeper run` and `keeper devnet up` (SIGTERM: keeper.cli). Taken
+    # before the page's URL is printed: whoever waits for that line may signal at once.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        print(f"keeper web: open {server.url}  (Ctrl-C stops)", flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         print("keeper web: stopped")
+    finally:
+        signal.signal(signal.SIGINT, previous)
     return 0
 
 

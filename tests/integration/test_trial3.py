@@ -178,3 +178,41 @@ def test_web_refuses_a_vault_address_that_is_not_a_vault(
     proc = _run(tmp_path, *args)
     line = _error_line(proc)
     assert f"{vault} is not a vault" in line
+
+
+def test_web_stops_on_a_sigint_even_when_started_with_sigint_ignored(
+    devnet: Devnet, tmp_path: Path
+) -> None:
+    """A script's background job (``keeper web ... &``) starts with SIGINT ignored: ``kill -INT``
+    then did nothing to ``keeper web`` (``keeper run`` and ``devnet up`` take SIGINT themselves).
+    """
+    import signal
+    import time
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    args = ["web", "--addresses", _addresses(tmp_path, devnet), "--port", "0", "--env-file"]
+    proc = subprocess.Popen(
+        [*_keeper(), *args, os.devnull],
+        cwd=tmp_path,
+        env=base,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 60
+        line = ""
+        while "open http" not in line and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        assert "open http" in line
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "keeper web: stopped" in out
