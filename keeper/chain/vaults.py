@@ -136,15 +136,19 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
                         f"vault {address}: {probe} reverts because its {dead} has no contract "
                         "code on this chain"
                     ) from None
+                # A revert is what a token or another contract answers to a vault's view.
+                how = (
+                    "reverted"
+                    if isinstance(exc, ContractLogicError)
+                    else f"failed: {type(exc).__name__}"
+                )
                 wild = _wild_oracle_answer(w3, address)
                 if wild is not None:  # a vault, whose valuation overflows on that price
                     raise ConfigError(
-                        f"vault {address}: {probe} fails ({type(exc).__name__}) because {wild}: "
+                        f"vault {address}: {probe} {how} because {wild}: "
                         "fix the feed, the address is right"
                     ) from None
-                raise ConfigError(
-                    f"{address} is not a vault ({probe} failed: {type(exc).__name__})"
-                ) from None
+                raise ConfigError(f"{address} is not a vault ({probe} {how})") from None
             if len(result) < 32:
                 raise ConfigError(f"{address} is not a vault ({probe} returned no data)")
         out.append(str(address))

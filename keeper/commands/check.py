@@ -64,7 +64,8 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
     eth = f"${result.costs.eth_usd:,.2f}" if result.costs.eth_usd > 0 else "n/a (no vault priced)"
     lines = [
         f"block {result.block} (t={result.timestamp})  policy {policy}  "
-        f"{result.vaults} vaults  {result.rpc_requests} RPC requests  {result.seconds:.3f}s",
+        f"{result.vaults} vault{'' if result.vaults == 1 else 's'}  "
+        f"{result.rpc_requests} RPC requests  {result.seconds:.3f}s",
         f"costs: gas {result.costs.gas_fixed} + {result.costs.gas_per_vault}/vault at "
         f"{result.costs.gas_price_wei} wei; L1 fee {result.costs.l1_fee_fixed_wei} + "
         f"{result.costs.l1_fee_per_vault_wei}/vault wei; ETH {eth}; "

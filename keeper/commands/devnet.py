@@ -132,7 +132,8 @@ def devnet_command(args: argparse.Namespace) -> int:
         _print_ready_json if args.json else _print_ready,
         on_step=lambda rec: print(show_step(rec), flush=True),
         on_started=lambda url: print(
-            f"anvil is up at {url}; deploying {cfg.vaults} vaults ...",
+            f"anvil is up at {url}; deploying {cfg.vaults} "
+            f"vault{'' if cfg.vaults == 1 else 's'} ...",
             file=sys.stderr if args.json else sys.stdout,
             flush=True,
         ),

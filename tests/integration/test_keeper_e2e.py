@@ -417,7 +417,9 @@ def test_a_vault_paused_between_simulation_and_mining_fails_inside_the_mined_bat
 
 
 def test_not_a_vault_and_wrong_chain_are_config_errors(stack: Stack, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=f"{stack.usdc.address} is not a vault"):
+    with pytest.raises(
+        ConfigError, match=f"{stack.usdc.address} is not a vault \\(asset\\(\\) reverted\\)"
+    ):
         _keeper(stack, tmp_path, vaults=f"{stack.vaults[0].address},{stack.usdc.address}")
     eoa = stack.keeper.address
     with pytest.raises(ConfigError, match=f"{eoa} is not a vault \\(no contract code"):

@@ -313,7 +313,7 @@ def test_deposit_without_balance_is_refused_before_sending(
 def test_not_a_vault_is_one_line(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--rpc-url", e.node.url, "--env-file", os.devnull]
     assert main(["vault", "info", "--vault", e.usdc.address, *args]) == 1
-    assert f"{e.usdc.address} is not a vault" in _one_line_error(capsys)
+    assert f"{e.usdc.address} is not a vault (asset() reverted)" in _one_line_error(capsys)
     assert main(["vault", "info", "--vault", e.depositor.address, *args]) == 1
     assert "no contract code" in _one_line_error(capsys)
     assert main(["vault", "info", "--vault", "0x1234", *args]) == 1

@@ -48,3 +48,10 @@ def test_a_vault_inside_its_band_that_acts_is_said_to_act_on_its_time_trigger() 
     assert "time trigger" in reasons[inside]
     assert "maxInterval" in reasons[inside]
     assert "time trigger" not in reasons[outside]
+
+
+def test_the_header_counts_one_vault_in_the_singular() -> None:
+    one = format_table(dataclasses.replace(dummy_result(), vaults=1), "band").splitlines()[0]
+    two = format_table(dataclasses.replace(dummy_result(), vaults=2), "band").splitlines()[0]
+    assert "  1 vault  " in one
+    assert "  2 vaults  " in two
