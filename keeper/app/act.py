@@ -531,6 +531,8 @@ def log_decisions(
                 benefit_usd=round(d.benefit_usd, 6),
                 cost_usd=round(d.cost_usd, 6),
                 outcome="act" if d.act else "skip",
+                # which of the vault's triggers lets it trade (none for a skip)
+                trigger=("time" if d.on_time_trigger else "band") if d.act else "none",
                 reason=d.reason,
             )
 

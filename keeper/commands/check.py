@@ -10,7 +10,6 @@ from keeper.app.cycle import CycleResult, dry_run_cycle
 from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
-from keeper.strategy.types import VaultDecision
 from keeper.units import wad_to_float
 
 
@@ -96,7 +95,7 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
                 f"{d.benefit_usd:.4g}",
                 f"{d.cost_usd:.4g}",
                 (
-                    ("ACT (time)" if _on_time_trigger(d) else "ACT")
+                    ("ACT (time)" if d.on_time_trigger else "ACT")
                     if d.act
                     else ("BLOCKED" if d.vault in result.blocked else "skip")
                 ),
@@ -135,17 +134,8 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
         why = (
             "; inside its band: the vault's time trigger (maxInterval since its last rebalance) "
             "lets it trade"
-            if _on_time_trigger(d)
+            if d.on_time_trigger
             else ""
         )
         lines.append(f"  {d.vault}: {d.reason}{why}")
     return "\n".join(lines)
-
-
-def _on_time_trigger(d: VaultDecision) -> bool:
-    """Whether an acting vault acts on its time trigger.
-
-    The band trigger is strict (``|dev| > band``, ``RebalanceRules.plan``): a vault the contract
-    lets trade inside its band is past ``maxInterval`` since its last rebalance.
-    """
-    return d.act and abs(d.deviation) <= d.band

@@ -118,6 +118,16 @@ class VaultDecision:
     cost_usd: float
     post_deviation: Wad = 0  # type: ignore[assignment]  # Wad(0); a NewType call is not a default
 
+    @property
+    def on_time_trigger(self) -> bool:
+        """Whether the vault acts on its time trigger.
+
+        The band trigger is strict (``|dev| > band``, ``RebalanceRules.plan``), and a vault acts
+        only when its contract would accept the trade: acting inside its band, it is past
+        ``maxInterval`` since its last rebalance.
+        """
+        return self.act and abs(self.deviation) <= self.band
+
 
 @dataclass(frozen=True)
 class RebalancePlan:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from keeper.commands.check import format_table
 from keeper.strategy.types import VaultDecision, Wad
 from tests.unit.test_app_cycle import dummy_result
@@ -55,3 +57,41 @@ def test_the_header_counts_one_vault_in_the_singular() -> None:
     two = format_table(dataclasses.replace(dummy_result(), vaults=2), "band").splitlines()[0]
     assert "  1 vault  " in one
     assert "  2 vaults  " in two
+
+
+def test_the_decision_log_names_the_trigger_an_acting_vault_trades_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``keeper run``'s decision lines say it too: ``trigger=time`` inside the band."""
+    from keeper.app.act import log_decisions
+    from keeper.strategy.types import RebalancePlan, VaultView
+    from tests.unit.test_app_cycle import make_keeper, snap
+
+    decisions = (
+        _decision("0x" + "11" * 20, -13 * WAD // 10),
+        _decision("0x" + "22" * 20, 3 * WAD),
+        _decision("0x" + "33" * 20, WAD, act=False),
+    )
+    views = [
+        VaultView(
+            d.vault,
+            Wad(d.deviation),
+            Wad(0),
+            Wad(2 * WAD),
+            Wad(WAD),
+            0,
+            0,
+            86_400,
+            3000.0,
+            0.0,
+            0.8,
+            1.0,
+            True,
+        )
+        for d in decisions
+    ]
+    plan = RebalancePlan(decisions, (), 0.0, 0.0, 0.0)
+    with caplog.at_level("INFO", logger="keeper.decisions"):
+        log_decisions(make_keeper([snap(0, 0)]), plan, views, 7)
+    fields = [r.fields for r in caplog.records if hasattr(r, "fields")]
+    assert [f["trigger"] for f in fields] == ["time", "band", "none"]
