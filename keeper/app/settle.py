@@ -737,6 +737,10 @@ def _send(
             f"sent as {record.tx_hash}, no receipt yet ({exc}): the next cycle books it"
         ) from exc
     except ExecutionError as exc:
+        if sender.journal.pending_nonces(sender.address):
+            # Refused on a later broadcast (the wait's poll), its row still pending at its
+            # nonce: held as a refusal at the send is, nothing is signed behind it.
+            raise _JournaledError(f"send failed: {exc}") from exc
         raise ExecutionError(f"send failed: {exc}") from exc
     if outcome.status == TxStatus.REVERTED:
         raise _RevertedError(f"transaction {outcome.tx_hash} reverted", outcome=outcome)

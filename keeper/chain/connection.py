@@ -487,8 +487,13 @@ class EndpointHealth:
             self.retry_after_until = now + retry_after
 
 
-class _BusyAnswerError(ChainError):
-    """An endpoint answered with a transient JSON-RPC error object (ask again, or elsewhere)."""
+class _BusyAnswerError(RpcUnavailableError):
+    """An endpoint answered with a transient JSON-RPC error object (ask again, or elsewhere).
+
+    Transient wherever it surfaces: a read asks again, and a send (whose chain-id check of an
+    endpoint :func:`connect` could not ask raises it before anything is sent) is an unknown
+    outcome settled by nonce and receipt, never a systemic failure.
+    """
 
 
 class _WrongChainError(ChainError):

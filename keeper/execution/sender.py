@@ -139,6 +139,9 @@ _REFUSED_FOR_GOOD = (
 CANCEL_GAS = 21_000
 
 
+#: What settling a mined version reads from its receipt (``_settle``, ``check_reorgs``).
+_RECEIPT_FIELDS = ("status", "gasUsed", "blockHash")
+
 #: Versions not yet settled: a receipt for a sibling replaces them, a stranger's drops them.
 _UNSETTLED = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
@@ -371,6 +374,13 @@ class Sender:
             return None
         if receipt is None or receipt.get("blockNumber") is None:
             return None
+        missing = [k for k in _RECEIPT_FIELDS if receipt.get(k) is None]
+        if missing:
+            # A broken endpoint or proxy: no answer, as a block without its number is none.
+            raise RpcUnavailableError(
+                f"receipt of {tx_hash} without {', '.join(missing)}: malformed, asked again",
+                "eth_getTransactionReceipt",
+            )
         return receipt
 
     def _sign(self, to: str, data: bytes, gas: int, fees: Fees, nonce: int) -> tuple[str, str]:

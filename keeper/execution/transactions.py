@@ -37,7 +37,7 @@ from web3.exceptions import (
 from web3.providers import JSONBaseProvider
 from web3.types import BlockData, BlockIdentifier, TxReceipt
 
-from keeper.chain.retry import read_with_retry
+from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import (
     ExecutionError,
     Interrupted,
@@ -381,8 +381,13 @@ class Transactor:
             self.w3.eth.send_raw_transaction(raw)
             return
         except (Web3RPCError, ValueError) as exc:
-            message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
-            raise ExecutionError(f"the node refused the {what}: {message}; nothing sent") from None
+            if not is_transient(exc):
+                message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
+                raise ExecutionError(
+                    f"the node refused the {what}: {message}; nothing sent"
+                ) from None
+            # "internal error", a rate limit, a timeout: the node may hold it (settled by hash).
+            lost = type(exc).__name__
         except (requests.RequestException, OSError, Web3Exception) as exc:
             lost = type(exc).__name__
         for _ in range(RESENDS):
