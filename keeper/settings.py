@@ -46,7 +46,9 @@ from pydantic_settings import (
 )
 
 from keeper.errors import ConfigError
+from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
+from keeper.units import mul_div_up
 
 #: Address-file keys (camelCase accepted) mapped to settings fields.
 _ADDRESS_FILE_KEYS = {
@@ -374,6 +376,14 @@ class Settings(CycleConfig, _KeeperEnv):
             raise ValueError("KEEPER_KEYSTORE_PATH needs KEEPER_KEYSTORE_PASSWORD")
         if self.max_priority_fee_wei > self.max_fee_per_gas_wei:
             raise ValueError("KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI")
+        if mul_div_up(self.priority_fee_wei, 10_000 + MIN_BUMP_BPS, 10_000) > (
+            self.max_priority_fee_wei
+        ):
+            raise ValueError(
+                f"KEEPER_PRIORITY_FEE_WEI ({self.priority_fee_wei}) leaves no room under "
+                f"KEEPER_MAX_PRIORITY_FEE_WEI ({self.max_priority_fee_wei}) for a replacement's "
+                f"{MIN_BUMP_BPS / 100:g}% bump: a stuck transaction could never be replaced"
+            )
         if not self.rpc_urls:
             # KEEPER_RPC_URL (comma-separated) keeps working: it is the list when RPC_URLS is unset.
             self.rpc_urls = _split_urls(self.rpc_url)

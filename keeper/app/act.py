@@ -227,10 +227,21 @@ def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:
     if keeper.fee_capped:
         return
     keeper.fee_capped = True
+    if exc.base_fee > exc.cap:
+        message = (
+            f"base fee {exc.base_fee} wei is above the max fee cap {exc.cap} wei: the batch "
+            "waits (raise KEEPER_MAX_FEE_PER_GAS_WEI to pay more)"
+        )
+    else:
+        # A replacement's bump (``bump_fees``) would pass a cap, the base fee under it: the
+        # transaction in flight waits at its fees.
+        message = (
+            f"{exc}: the transaction in flight waits at its fees (raise "
+            "KEEPER_MAX_PRIORITY_FEE_WEI or KEEPER_MAX_FEE_PER_GAS_WEI to replace it)"
+        )
     keeper.alerter.alert(
         "stuck_tx",
-        f"base fee {exc.base_fee} wei is above the max fee cap {exc.cap} wei: the batch waits "
-        "(raise KEEPER_MAX_FEE_PER_GAS_WEI to pay more)",
+        message,
         key="fee_cap",
         base_fee=exc.base_fee,
         cap=exc.cap,

@@ -670,6 +670,36 @@ def test_fee_spike_waits_with_one_alert_and_no_failure(monkeypatch: pytest.Monke
     assert not k.fee_capped
 
 
+@pytest.mark.parametrize(
+    "exc",
+    [
+        FeeCapError(
+            "replacement tip 1125 wei exceeds the priority fee cap 1000 wei", 10**9, 50 * 10**9
+        ),
+        FeeCapError(
+            "replacement max fee 56250000000 wei exceeds the cap 50000000000 wei (base fee 1 wei)",
+            1,
+            50 * 10**9,
+        ),
+    ],
+)
+def test_a_replacement_blocked_by_a_cap_is_not_alerted_as_a_base_fee_spike(
+    exc: FeeCapError,
+) -> None:
+    """``bump_fees`` raises ``FeeCapError`` when a replacement's bumped tip or max fee would
+    pass its cap, the base fee well under the max fee cap: the alert must say that, not "base
+    fee ... is above the max fee cap" (and name the setting to raise)."""
+    from keeper.app.act import fee_capped
+
+    k = make_keeper([snap(0, 0)])
+    fee_capped(k, exc)
+    (alert,) = [a for a in k.alerter.sent if a["kind"] == "stuck_tx"]
+    assert "is above the max fee cap" not in alert["message"]
+    assert str(exc) in alert["message"]
+    assert "KEEPER_MAX_PRIORITY_FEE_WEI" in alert["message"]
+    assert "KEEPER_MAX_FEE_PER_GAS_WEI" in alert["message"]
+
+
 def test_l1_fee_estimate_is_reused_within_its_age_then_refreshed() -> None:
     from keeper.app.market import L1_ESTIMATE_MAX_AGE_BLOCKS
 

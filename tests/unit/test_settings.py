@@ -239,6 +239,28 @@ def test_a_tip_cap_above_the_fee_cap_names_both_env_vars(monkeypatch: pytest.Mon
     assert str(info.value) == "KEEPER_MAX_PRIORITY_FEE_WEI exceeds KEEPER_MAX_FEE_PER_GAS_WEI"
 
 
+@pytest.mark.parametrize(("tip", "cap"), [("8", "8"), ("9", "8"), ("800", "899")])
+def test_a_tip_without_room_for_a_replacement_under_its_cap_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tip: str, cap: str
+) -> None:
+    """A replacement raises the tip by 12.5% (rounded up, ``bump_fees``): at or near its cap, a
+    stuck transaction could never be replaced, and the keeper would find out only then."""
+    monkeypatch.setenv("KEEPER_PRIORITY_FEE_WEI", tip)
+    monkeypatch.setenv("KEEPER_MAX_PRIORITY_FEE_WEI", cap)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=None)
+    assert str(info.value) == (
+        f"KEEPER_PRIORITY_FEE_WEI ({tip}) leaves no room under KEEPER_MAX_PRIORITY_FEE_WEI "
+        f"({cap}) for a replacement's 12.5% bump: a stuck transaction could never be replaced"
+    )
+
+
+def test_a_tip_with_room_for_one_replacement_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KEEPER_PRIORITY_FEE_WEI", "800")
+    monkeypatch.setenv("KEEPER_MAX_PRIORITY_FEE_WEI", "900")  # 800 * 1.125 = 900
+    assert load_settings(env_file=None).cycle.priority_fee_wei == 800
+
+
 def test_addresses_file_overrides_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KEEPER_LENS", VAULT_B)
     f = tmp_path / "devnet.json"
