@@ -214,6 +214,13 @@ def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
     """
     why = f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again"
     sender = keeper.sender
+    if sender is not None and any(
+        v.status in PENDING for v in sender.journal.versions(sender.address, nonce)
+    ):
+        # A replacement refused, the version it replaces still in flight: nothing failed yet.
+        # That version is booked when it settles (mined, reverted, or dropped).
+        logger.warning("%s; the version it replaces stays in flight", why)
+        return
     if sender is not None:
         to, data, vaults = _call_of(sender, tx_hash, nonce)
         if book_refused(keeper, to, data, vaults, why, tx_hash):

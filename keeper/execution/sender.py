@@ -662,8 +662,13 @@ class Sender:
                 raise
             return None
 
-    def replace(self, nonce: int, *, cancel: bool = False) -> TxRecord:
+    def replace(self, nonce: int, *, cancel: bool = False) -> TxRecord | None:
         """Replace the newest version of ``nonce`` with bumped fees (journal first).
+
+        Returns ``None``, signing nothing, when the replacement would be the very bytes the node
+        already refused for good (a cancel at the fallback 21,000 gas, refused as "intrinsic gas
+        too low" while the estimate still fails): the version in flight stays, and the next
+        replacement, when due again, tries anew.
 
         Args:
             nonce: The nonce.
@@ -683,6 +688,15 @@ class Sender:
         else:
             decoded = _decode_raw(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas
+        _, tx_hash = self._sign(to, data, gas, fees, nonce)
+        if any(v.tx_hash == tx_hash and v.status is TxStatus.REFUSED for v in versions):
+            logger.warning(
+                "replacement at nonce %d not signed: the node refused these very bytes (%s); "
+                "the version in flight stays",
+                nonce,
+                tx_hash,
+            )
+            return None
         record = self._journal_signed(
             last.intent_id,
             to,

@@ -33,6 +33,7 @@ from tests.unit.test_audit_findings import (
     CALL,
     CAPS,
     GOOD_BLOCK,
+    GWEI,
     FakeChain,
     Session,
     _rpc_error,
@@ -273,3 +274,46 @@ def test_a_light_send_answered_with_a_transient_rpc_error_is_settled_by_its_hash
     receipt = t.send(VAULT, CALL, what="deposit")
     assert receipt["status"] == 1
     assert len(known) == 1
+
+
+# ------ (5) a cancel refused while the transaction it replaces is still in flight, twice over
+def test_a_refused_cancel_with_its_original_in_flight_is_not_booked_failed_nor_repeated() -> None:
+    """A stale plan is cancelled at its nonce. On a chain whose plain transfer needs more than
+    21,000 gas (Arbitrum) with the gas estimate failing, the cancel goes out at 21,000 and the
+    node refuses it for good ("intrinsic gas too low"); the original is still in the pool.
+
+    Before: ``settle_in_flight`` booked that refusal as a failed rebalance with a ``failed_batch``
+    alert ("not sent again") although the original could still be mined (and then was, booked
+    ``mined`` too: one batch counted twice); and the next poll re-signed the very same cancel
+    (bumped from the same original at the same base fee: the same bytes), which the journal
+    refuses as already journaled, a ``NonceError`` on every cycle while the estimate fails.
+    """
+    from keeper.app.act import settle_in_flight
+    from keeper.execution.simulate import REBALANCE_SELECTOR
+    from tests.unit.test_audit_findings import stub_keeper
+
+    chain = FakeChain(transfer_gas=48_000, base_fee=GWEI)
+
+    def estimate(params: Any) -> int:
+        if not params.get("data"):
+            raise _rpc_error("gas required exceeds allowance (0)")  # the cancel's estimate
+        return 100_000
+
+    chain.estimate_gas = estimate  # type: ignore[method-assign]
+    s = make_sender(chain, Journal(":memory:"), Account.create(), still_valid=lambda t, d: False)
+    k = stub_keeper(s)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, REBALANCE_SELECTOR, 100_000)
+    chain.base_fee = 50 * GWEI  # a spike: the batch waits in the pool, unmined
+    for _ in range(8):  # its replacement clock runs out; the cancels are refused
+        chain.mine()
+        settle_in_flight(k, chain.block_number)
+    assert record.nonce in chain.pool
+    assert chain.pool[record.nonce].tx_hash == record.tx_hash
+    assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 0
+    assert not [a for a in k.alerter.sent if a["kind"] == "failed_batch"]
+    chain.base_fee = GWEI  # the spike ends: the original is mined
+    chain.mine()
+    settle_in_flight(k, chain.block_number)
+    assert [t.tx_hash for t in chain.mined] == [record.tx_hash]
+    assert k.metrics.value("keeper_rebalances_total", {"state": "mined"}) == 1
+    assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 0
