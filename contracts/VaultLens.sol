@@ -61,7 +61,8 @@ import {
 ///      1. `snapshot` reads each vault through `this.snapshotOne(vault)` inside `try`, so even an
 ///         answer that cannot be decoded (which a plain `try` cannot catch: decoding happens in
 ///         the caller's frame) only marks that vault `LENS_READ_ALL`; an address with no code is
-///         marked without being called;
+///         marked without being called; the sub-call gets at most `SNAPSHOT_ONE_GAS`, so a
+///         vault, feed or venue that burns gas marks only itself (a full book reads in ~0.6M);
 ///      2. `snapshotOne` wraps every read in its own `try`, so one failing read (a reverting
 ///         feed, a venue without liquidity) leaves the rest of the vault readable.
 ///      Gas, measured with the stub vault of tests/forge/VaultLens.t.sol (4 open series each, a
@@ -80,7 +81,10 @@ contract VaultLens is IVaultLens {
         for (uint256 i; i < n; ++i) {
             address vault = vaults[i];
             if (vault.code.length != 0) {
-                try this.snapshotOne(vault) returns (VaultSnapshot memory snap) {
+                // Gas-capped: a vault (or its venue or feed) that burns gas costs at most this.
+                try this.snapshotOne{gas: SNAPSHOT_ONE_GAS}(vault) returns (
+                    VaultSnapshot memory snap
+                ) {
                     snaps[i] = snap;
                     continue;
                 } catch {}
@@ -102,6 +106,9 @@ contract VaultLens is IVaultLens {
         snap.valid = errors == 0;
     }
 
+    /// @dev Gas one vault's `snapshotOne` may use inside `snapshot` (a real vault with 16 open
+    ///      series needs well under it).
+    uint256 private constant SNAPSHOT_ONE_GAS = 3_000_000;
     /// @dev Gas each lean read may use: a vault or feed that burns gas costs at most this.
     uint256 private constant READ_GAS = 300_000;
     /// @dev Entry index of a vault whose feed or venue could not be read.

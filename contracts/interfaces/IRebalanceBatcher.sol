@@ -5,8 +5,7 @@ pragma solidity 0.8.30;
 /// @notice Rebalances many vaults in one transaction. It holds the keeper role on its vaults
 ///         and is callable only by registered keeper accounts. Each vault runs in its own
 ///         guarded call, so a vault that fails its own call never sinks the batch (for the
-///         one exception in `rebalanceBatch`, a pool that cannot meet a leg's `minOut`, see
-///         there).
+///         exceptions in `rebalanceBatch`, a pool swap that fails, see there).
 /// @dev A generic multicall would not work: it becomes `msg.sender`, and keeper-gated calls
 ///      revert.
 ///      Failure containment: each vault gets exactly `vaultGasLimit` gas, so a vault that
@@ -170,7 +169,11 @@ interface IRebalanceBatcher {
     ///         `HedgeVenueInsufficientOutput`, naming no vault): the strictest leg, the one with
     ///         the smallest `maxSlippageBps`, sets it. A leg cannot be dropped once its input was
     ///         sent, so the keeper's simulation drops the strictest vaults and tries again
-    ///         (keeper/execution/simulate.py). Tokens are conserved exactly: the batcher ends
+    ///         (keeper/execution/simulate.py). So does any other revert of a pool's swap (a
+    ///         venue for another pair, a partial fill, a venue that reverts on purpose: each
+    ///         vault's admin picks its venue): the whole batch reverts, naming no vault, and the
+    ///         simulation tries each vault alone, where that revert is the vault's own failed
+    ///         call, and drops those that fail. Tokens are conserved exactly: the batcher ends
     ///         holding what it held before. A batch of one vault has nothing to net: it calls
     ///         that vault's own `rebalanceTo` (its own swap; `rebalance()` for a request of 0),
     ///         saving the tokens' round trip.

@@ -82,7 +82,8 @@ uint256 constant LEAN_VENUE_WORDS = 2;
 ///      quote-token units (1e6), vol 1e18 (0.8e18 = 80%/yr). The lens returns each open series
 ///      so the keeper prices them itself, plus the vault's own on-chain net delta.
 ///      Robustness: `snapshot` never reverts because of one address. Each vault is read in its
-///      own guarded sub-call, and each read inside it in its own try/catch, so a vault whose
+///      own guarded sub-call (capped at 3M gas, so a vault or venue that burns gas cannot take
+///      the others' share), and each read inside it in its own try/catch, so a vault whose
 ///      oracle is down, or an address that is not a vault at all (an EOA, a token), comes back
 ///      with `valid == false` and the failed reads flagged in `readErrors` (bits `LENS_READ_*`
 ///      in this file), while every other vault is read normally.

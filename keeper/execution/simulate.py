@@ -388,11 +388,12 @@ class _Strictness:
         """The vaults to drop for the revert ``exc``, each with its reason.
 
         Raises:
-            TxRevertedError: ``exc``, when it is not a pool swap short of its ``minOut``.
+            TxRevertedError: ``exc``, when it is not a pool swap short of its ``minOut`` and
+                not a revert some vaults cause alone (see :meth:`_failing_alone`).
             ChainError: The node could not be reached (probing a vault alone).
         """
         if bytes(exc.data[:4]) not in POOL_SHORT_SELECTORS:
-            raise exc
+            return self._failing_alone(remaining, exc)
         for v in remaining:
             if v not in self.bounds and v not in self.alone:
                 self.alone[v] = self.probe(v)
@@ -407,6 +408,27 @@ class _Strictness:
         low = min(known)
         why = f"the pool swap cannot meet the strictest slippage bound ({low} bps): {pool}"
         return {v: why for v in remaining if self.bounds.get(v) == low}
+
+    def _failing_alone(self, remaining: Sequence[str], exc: TxRevertedError) -> dict[str, str]:
+        """The vaults of a batch reverted whole for another reason that fail alone.
+
+        A venue that reverts in the batch's swap phase (a venue for another pair, a partial
+        fill, a hostile one) reverts the whole call, which names no vault; alone, the same
+        revert is that vault's own failed call. Each vault is probed alone once: the ones that
+        fail are dropped, the rest simulated again.
+
+        Raises:
+            TxRevertedError: ``exc``, when no vault fails alone (the batch fails as a whole)
+                or every vault does (the batcher refuses the call: the keeper's role, the
+                batch's shape), which dropping vaults cannot mend.
+        """
+        for v in remaining:
+            if v not in self.alone:
+                self.alone[v] = self.probe(v)
+        failing = {v: self.alone[v] for v in remaining if self.alone[v]}
+        if not failing or len(failing) == len(remaining):
+            raise exc
+        return failing
 
 
 def _alone(

@@ -409,3 +409,37 @@ def test_a_journaled_settlement_batch_is_judged_by_what_it_would_still_settle(
     ok = call_still_succeeds(w3, batcher, data, KEEPER, BatchCodec(), ErrorDecoder.from_artifacts())
     assert ok is expected
     assert [bytes(c["data"]) for c in node.calls] == [data]
+
+
+def test_a_vault_whose_venue_reverts_the_whole_batch_is_found_alone_and_dropped() -> None:
+    """A vault whose venue reverts in the batch's swap phase for another reason than a short
+    output (a venue for another pair, a partial fill, a hostile venue) reverts the whole
+    ``rebalanceBatch``: the swap runs after every leg is planned, and the batcher cannot tell
+    whose venue it was. The simulation raised, so the cycle failed and every vault batched
+    with it stayed unhedged, cycle after cycle. Each vault is now tried alone (where its own
+    venue's revert is its own failure): the ones that fail alone are dropped and the rest sent.
+    """
+    from eth_abi.abi import encode as enc
+    from web3.exceptions import ContractLogicError
+
+    a, b, m = _vault(1), _vault(2), _vault(3)
+    eth = PoolEth({a: 100, b: 100, m: 100}, rate=0.9999)
+    unsupported = keccak(text="HedgeVenueUnsupportedPair(address,address)")[:4] + enc(
+        ["address", "address"], ["0x" + "11" * 20, "0x" + "22" * 20]
+    )
+    plain = eth._batch
+
+    def misrouted(vaults: list[str]) -> bytes:
+        if m not in vaults:
+            return plain(vaults)
+        eth.calls.append(vaults)
+        if len(vaults) > 1:  # the pool swaps of the batch: the whole call reverts
+            raise ContractLogicError("execution reverted", data="0x" + unsupported.hex())
+        rows = [(m, False, 0, 0, 200_000, unsupported)]  # alone: its own call fails
+        return bytes(enc(eth.codec.output_types, [rows]))
+
+    eth._batch = misrouted  # type: ignore[method-assign]
+    sim = _simulate(eth, [a, m, b], slippage_bps={a: 100, b: 100, m: 100})
+    assert sim.vaults == (a, b)
+    assert list(sim.dropped) == [m]
+    assert "HedgeVenueUnsupportedPair" in sim.dropped[m]
