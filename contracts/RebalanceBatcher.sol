@@ -538,9 +538,10 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         uint256 before = IERC20(tokenOut).balanceOf(address(this));
         IERC20(tokenIn).forceApprove(venue, amountIn);
         IHedgeVenue(venue).swapExactIn(tokenIn, tokenOut, amountIn, minOut, address(this));
-        if (IERC20(tokenIn).allowance(address(this), venue) != 0) {
-            IERC20(tokenIn).forceApprove(venue, 0);
-        }
+        // The venue can take the input only through this allowance: any left is input left
+        // in the batcher.
+        uint256 left = IERC20(tokenIn).allowance(address(this), venue);
+        if (left != 0) revert RebalanceBatcherVenueInputLeft(venue, left);
         out = IERC20(tokenOut).balanceOf(address(this)) - before;
         if (out < minOut) revert RebalanceBatcherInsufficientOutput(venue, out, minOut);
         emit PoolSwapped(venue, tokenIn, tokenOut, amountIn, out, p.legs);

@@ -105,6 +105,11 @@ interface IRebalanceBatcher {
     ///         minimum; checked again on the batcher's own balance).
     error RebalanceBatcherInsufficientOutput(address venue, uint256 amountOut, uint256 needed);
 
+    /// @notice A pool's venue pulled less than the `amountIn` it was approved for, leaving
+    ///         `left` in the batcher, which must hold nothing after a batch (`IHedgeVenue` swaps
+    ///         exactly `amountIn`; the whole batch reverts, naming no vault).
+    error RebalanceBatcherVenueInputLeft(address venue, uint256 left);
+
     /// @notice One pool swap of a netted batch: the net remainder of a pool's legs.
     event PoolSwapped(
         address indexed venue,

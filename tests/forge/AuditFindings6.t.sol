@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.30;
 
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {MintableERC20} from "../../contracts/devnet/MintableERC20.sol";
 import {OptionVault} from "../../contracts/OptionVault.sol";
 import {VaultLens} from "../../contracts/VaultLens.sol";
@@ -27,6 +28,32 @@ contract GasBurnerVenue {
         returns (uint256)
     {
         revert("never");
+    }
+}
+
+/// @notice A venue that pulls one unit less than `amountIn` and pays for what it pulled (an
+///         exact-in swap it is not; `IHedgeVenue` asks for one).
+contract ShortTakeVenue {
+    address public immutable quote;
+    uint256 public immutable price8;
+
+    constructor(address quote_, uint256 price8_) {
+        quote = quote_;
+        price8 = price8_;
+    }
+
+    function spotPrice() external view returns (uint256) {
+        return price8;
+    }
+
+    function swapExactIn(address tokenIn, address tokenOut, uint256 amountIn, uint256, address to)
+        external
+        returns (uint256 out)
+    {
+        uint256 taken = amountIn - 1;
+        IERC20(tokenIn).transferFrom(msg.sender, address(this), taken);
+        out = tokenIn == quote ? taken * 1e20 / price8 : taken * price8 / 1e20;
+        MintableERC20(tokenOut).mint(to, out);
     }
 }
 
@@ -86,6 +113,33 @@ contract AuditFindings6Test is BatchTestBase {
         assertEq(buyer5.hedgeInventory(), 5e18);
         assertEq(seller3.hedgeInventory(), 0);
         assertEq(misrouted.hedgeInventory(), 0);
+    }
+
+    /// @dev The batcher must hold nothing after a batch. A venue that pulled less than the
+    ///      `amountIn` it was approved for (while still paying every leg its `minOut`) left the
+    ///      rest in the batcher, which has no way to give it back: the batcher reset the
+    ///      allowance and went on. Such a swap now reverts the batch, naming the venue.
+    function test_rebalanceBatch_RevertWhen_TheVenueTakesLessThanItsInput() public {
+        ShortTakeVenue short = new ShortTakeVenue(address(usdc), uint256(PRICE));
+        IOptionVault.InitParams memory p = _params();
+        p.venue = address(short);
+        address[] memory vs = new address[](2);
+        for (uint256 i; i < 2; ++i) {
+            vm.prank(admin);
+            (address v,) = factory.createVault(p);
+            _enrol(OptionVault(v));
+            vm.prank(admin);
+            OptionVault(v).setTargetDelta(int256(1e18 + i * 1e18));
+            vs[i] = v;
+        }
+        _warp(60);
+        uint256 held = usdc.balanceOf(address(batcher));
+        vm.prank(keeper);
+        (bool ok, bytes memory ret) =
+            address(batcher).call(abi.encodeCall(IRebalanceBatcher.rebalanceBatch, (vs, _zeros(2))));
+        assertEq(usdc.balanceOf(address(batcher)), held, "the batcher kept unspent input");
+        assertFalse(ok);
+        assertEq(bytes4(ret), IRebalanceBatcher.RebalanceBatcherVenueInputLeft.selector);
     }
 
     /// @dev `VaultLens.snapshot` promises never to revert because of one address, but its
