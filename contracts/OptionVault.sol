@@ -847,8 +847,13 @@ contract OptionVault is ERC4626Upgradeable, OptionBook {
     // ------------------------------------------------------------------ internal: setters
 
     function _setTargetDelta(int256 target) private {
-        // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)
-        uint256 abs = target >= 0 ? uint256(target) : uint256(-target);
+        // forge-lint: disable-next-line(unsafe-typecast) -- negated below when negative
+        uint256 abs = uint256(target);
+        // Two's complement: 0 - x is |target| for a negative one, int256's minimum included
+        // (2^255, out of bounds below), where `-target` would overflow.
+        unchecked {
+            if (target < 0) abs = 0 - abs;
+        }
         _thresholdChange(P_TARGET, abs, 0, 0); // its absolute value, against its bound
         int256 old = _thresholds.targetDelta;
         // forge-lint: disable-next-line(unsafe-typecast) -- bounded (see the checks and constants above)

@@ -160,6 +160,20 @@ contract OptionVaultTest is VaultTestBase {
         v.initialize(p);
     }
 
+    /// @dev The most negative target was an arithmetic panic (its negation overflows), not the
+    ///      bound's own error.
+    function test_setTargetDelta_RevertWhen_Int256Min() public {
+        vm.prank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOptionVault.OptionVaultParameterOutOfBounds.selector,
+                bytes32("targetDelta"),
+                uint256(1) << 255
+            )
+        );
+        vault.setTargetDelta(type(int256).min);
+    }
+
     // ================================================================ deposit / withdraw
 
     function test_deposit_CreditsInternalQuote() public {
