@@ -612,6 +612,7 @@ class VaultClient:
             TxRevertedError: It would revert (nothing sent) or reverted on-chain.
             TxTimeoutError: Not mined within the receipt timeout.
         """
+        refuse_while_pending(self.w3, signer.address, what)
         s = self.settings
         sender = Transactor(
             self.w3,
@@ -633,3 +634,27 @@ class VaultClient:
             effective_gas_price=price,
             fee_wei=Wei(gas * price),
         )
+
+
+def refuse_while_pending(w3: Web3, address: str, what: str) -> None:
+    """Refuse to send ``what`` while ``address`` has transactions pending (nothing sent).
+
+    A deposit whose receipt wait ran out, or one interrupted after it was sent, may still be
+    mined: sending the action again would do it twice (or revert, its allowance spent by the
+    first). So would a second command from the same key at the same time.
+
+    Raises:
+        ExecutionError: The node's pending nonce is above its latest one.
+    """
+    me = Web3.to_checksum_address(address)
+    latest = int(w3.eth.get_transaction_count(me, "latest"))
+    pending = int(w3.eth.get_transaction_count(me, "pending"))
+    if pending <= latest:
+        return
+    n = pending - latest
+    which = f"nonce {latest}" if n == 1 else f"nonces {latest} to {pending - 1}"
+    raise ExecutionError(
+        f"{what} refused: {address} has {n} transaction{'s' if n > 1 else ''} pending "
+        f"({which}): wait until {'they are' if n > 1 else 'it is'} mined, or check "
+        f"{'them' if n > 1 else 'it'}, before sending another; nothing sent"
+    )

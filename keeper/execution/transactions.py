@@ -322,7 +322,8 @@ class Transactor:
                 ) from None
             except TimeExhausted:
                 raise TxTimeoutError(
-                    f"{what} {signed.tx_hash} not mined within {self.receipt_timeout_s}s"
+                    f"{what} {signed.tx_hash} was sent but not mined within "
+                    f"{self.receipt_timeout_s}s; it may still be mined: {check}"
                 ) from None
             except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
                 raise ExecutionError(

@@ -1,0 +1,70 @@
+"""A depositor's action while the signer has a transaction in flight, and a receipt timeout.
+
+A `keeper vault deposit` whose receipt wait ran out said only "not mined within 5.0s": the user
+ran it again and deposited twice once both were mined. Two runs at once (or a re-run after a
+Ctrl-C) from the same key sent a deposit that then reverted on-chain, its allowance spent by the
+other. Each action now refuses to send while the signer has a transaction pending, and the
+timeout says the transaction was sent and may still be mined.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from eth_account import Account
+from hexbytes import HexBytes
+from web3.exceptions import TimeExhausted
+
+from keeper.app.depositor import refuse_while_pending
+from keeper.errors import ExecutionError, TxTimeoutError
+from keeper.execution.transactions import Transactor
+
+ME = Account.create()
+
+
+def _w3(latest: int, pending: int) -> Any:
+    counts = {"latest": latest, "pending": pending}
+    return SimpleNamespace(
+        eth=SimpleNamespace(get_transaction_count=lambda address, block: counts[block])
+    )
+
+
+def test_an_action_is_refused_while_the_signer_has_a_pending_transaction() -> None:
+    with pytest.raises(ExecutionError) as info:
+        refuse_while_pending(_w3(latest=5, pending=7), ME.address, "deposit")
+    assert str(info.value) == (
+        f"deposit refused: {ME.address} has 2 transactions pending (nonces 5 to 6): wait until "
+        "they are mined, or check them, before sending another; nothing sent"
+    )
+
+
+def test_one_pending_transaction_is_named_by_its_nonce() -> None:
+    with pytest.raises(ExecutionError, match=r"has 1 transaction pending \(nonce 5\)"):
+        refuse_while_pending(_w3(latest=5, pending=6), ME.address, "withdraw")
+
+
+def test_nothing_pending_lets_the_action_go() -> None:
+    refuse_while_pending(_w3(latest=5, pending=5), ME.address, "deposit")
+
+
+def test_a_receipt_timeout_says_the_transaction_was_sent_and_may_still_be_mined() -> None:
+    def wait(tx_hash: Any, timeout: float, poll_latency: float) -> Any:
+        raise TimeExhausted("no receipt")
+
+    eth = SimpleNamespace(
+        chain_id=10,
+        get_transaction_count=lambda address, block="latest": 0,
+        estimate_gas=lambda params: 60_000,
+        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+        send_raw_transaction=lambda raw: HexBytes(b"\x01" * 32),
+        wait_for_transaction_receipt=wait,
+    )
+    t = Transactor(SimpleNamespace(eth=eth, provider=object()), ME, receipt_timeout_s=5.0)  # type: ignore[arg-type]
+    with pytest.raises(TxTimeoutError) as info:
+        t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="deposit")
+    message = str(info.value)
+    assert "was sent but not mined within 5.0s" in message
+    assert "it may still be mined" in message
+    assert f"check {ME.address}'s transactions before sending it again" in message
