@@ -114,8 +114,9 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
         "deposit assets for shares (approves exactly the amount first)",
         "Deposit --amount of the vault's asset: approve(vault, amount) when the allowance is "
         "short (exactly the amount, never unlimited), then deposit(amount, you). Refused with "
-        "nothing sent above your asset balance or maxDeposit (deposits close while the vault's "
-        "oracle is unhealthy).",
+        "nothing sent above your asset balance or maxDeposit (deposits close while the vault is "
+        "paused, its oracle is unhealthy or an expired series waits for settlement), or while "
+        "your account has a transaction pending.",
         "--amount 1500.25",
     ),
     "withdraw": (
