@@ -21,7 +21,7 @@ last transaction is mined, an RPC failure while the result is read says the acti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -374,10 +374,10 @@ class VaultClient:
         if allowance < assets:
             call = self.asset.functions.approve(self.address, assets)
             report.txs.append(self._send(signer, call, "approve"))
-        shares_before = int(self.vault.functions.balanceOf(me).call())
         report.txs.append(self._send(signer, self.vault.functions.deposit(assets, me), "deposit"))
         with self._mined(report):
-            return self._finish(report, shares=lambda after: after - shares_before)
+            report.assets, report.shares = self._own(self.vault, "Deposit", report)
+            return self._finish(report)
 
     def withdraw(self, signer: LocalAccount, assets: int) -> ActionReport:
         """``withdraw(assets, signer, signer)`` after checking ``maxWithdraw``.
@@ -394,11 +394,11 @@ class VaultClient:
             )
         expected = int(self.vault.functions.previewWithdraw(assets).call())
         report = self._report("withdraw", me, assets, expected)
-        shares_before = int(self.vault.functions.balanceOf(me).call())
         call = self.vault.functions.withdraw(assets, me, me)
         report.txs.append(self._send(signer, call, "withdraw"))
         with self._mined(report):
-            return self._finish(report, shares=lambda after: shares_before - after)
+            report.assets, report.shares = self._own(self.vault, "Withdraw", report)
+            return self._finish(report)
 
     def redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """``redeem(shares, signer, signer)`` after checking ``maxRedeem``.
@@ -422,12 +422,11 @@ class VaultClient:
                 "nothing sent"
             )
         report = self._report("redeem", me, expected, shares)
-        assets_before = int(self.asset.functions.balanceOf(me).call())
         call = self.vault.functions.redeem(shares, me, me)
         report.txs.append(self._send(signer, call, "redeem"))
         with self._mined(report):
-            report.assets = int(self.asset.functions.balanceOf(me).call()) - assets_before
-            return self._finish(report, shares=None)
+            report.assets, report.shares = self._own(self.vault, "Withdraw", report)
+            return self._finish(report)
 
     def request_redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
@@ -461,7 +460,7 @@ class VaultClient:
         call = queue.functions.requestRedeem(shares, me, me)
         report.txs.append(self._send(signer, call, "request"))
         with self._mined(report):
-            return self._finish(report, shares=None)
+            return self._finish(report)
 
     def claim(self, signer: LocalAccount, shares: int | None) -> ActionReport:
         """Claim ``shares`` of the signer's filled request (all of them when None).
@@ -489,11 +488,10 @@ class VaultClient:
                 "nothing sent"
             )
         report = self._report("claim", me, 0, shares)
-        before = int(self.asset.functions.balanceOf(me).call())
         report.txs.append(self._send(signer, queue.functions.redeem(shares, me, me), "claim"))
         with self._mined(report):
-            report.assets = int(self.asset.functions.balanceOf(me).call()) - before
-            return self._finish(report, shares=None)
+            report.assets, report.shares = self._own(queue, "Withdraw", report)
+            return self._finish(report)
 
     def fill(self, signer: LocalAccount) -> ActionReport:
         """Fill the vault's redemption queue (anyone may), if the free quote serves any of it.
@@ -531,7 +529,7 @@ class VaultClient:
             report.shares = sum(int(e["args"]["shares"]) for e in filled)
             report.assets = sum(int(e["args"]["assets"]) for e in filled)
             report.discarded = sum(int(e["args"]["shares"]) for e in gone)
-            return self._finish(report, shares=None)
+            return self._finish(report)
 
     # -- helpers ----------------------------------------------------------------------------
     @contextmanager
@@ -595,11 +593,21 @@ class VaultClient:
             asset_balance=0,
         )
 
-    def _finish(self, report: ActionReport, shares: Callable[[int], int] | None) -> ActionReport:
+    def _own(self, contract: Contract, event: str, report: ActionReport) -> tuple[int, int]:
+        """``(assets, shares)`` of the action's own ``event``, read from its receipt.
+
+        The ERC-4626 ``Deposit`` or ``Withdraw`` whose ``owner`` is the signer, in the action's
+        last transaction. Not balance differences: another transaction landing around the
+        action (a deposit made for this holder, a payment to it) is not the action's.
+        """
+        receipt = self.w3.eth.get_transaction_receipt(HexStr(report.txs[-1].tx_hash))
+        logs = getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
+        mine = [log["args"] for log in logs if log["args"]["owner"] == report.owner]
+        return sum(int(a["assets"]) for a in mine), sum(int(a["shares"]) for a in mine)
+
+    def _finish(self, report: ActionReport) -> ActionReport:
         me = report.owner
         balance = int(self.vault.functions.balanceOf(me).call())
-        if shares is not None:
-            report.shares = shares(balance)
         report.share_balance = balance
         report.share_balance_assets = int(self.vault.functions.convertToAssets(balance).call())
         report.asset_balance = int(self.asset.functions.balanceOf(me).call())

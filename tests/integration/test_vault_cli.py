@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from eth_account.signers.local import LocalAccount
@@ -587,3 +588,44 @@ def test_a_mined_deposit_whose_result_cannot_be_read_says_it_was_done(
     assert e.vault.functions.balanceOf(me).call() > 0
     assert f"deposit {receipts[1]} was mined in block {receipt['blockNumber']}" in line, line
     assert "do not send it again" in line
+
+
+def test_reported_amounts_are_what_the_action_did_not_a_balance_difference(
+    e: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shares a deposit or withdrawal reported, and the assets a redemption reported, were
+    balance differences around the send: a transaction of someone else's landing in between (a
+    deposit made for this holder, a payment to it) was counted as the action's own. They are
+    now read from the action's receipt (ERC-4626 ``Deposit``/``Withdraw``)."""
+    from keeper.app.depositor import VaultClient
+
+    other = account(ANVIL_KEYS[7])
+    transact(e.w3, account(ANVIL_KEYS[0]), e.usdc.functions.mint(other.address, 1_000 * USDC))
+    transact(e.w3, other, e.usdc.functions.approve(e.vault.address, 1_000 * USDC))
+    me = e.depositor.address
+    real_send = VaultClient._send
+
+    def send_then_interleave(self: VaultClient, signer: LocalAccount, call: Any, what: str) -> Any:
+        tx = real_send(self, signer, call, what)
+        if what in ("deposit", "withdraw"):  # someone deposits 50 USDC for this holder
+            transact(e.w3, other, e.vault.functions.deposit(50 * USDC, me))
+        if what == "redeem":  # someone pays this holder 7 USDC
+            transact(e.w3, other, e.usdc.functions.transfer(me, 7 * USDC))
+        return tx
+
+    monkeypatch.setattr(VaultClient, "_send", send_then_interleave)
+
+    def own(receipt_hash: str, event: str) -> tuple[int, int]:
+        receipt = e.w3.eth.get_transaction_receipt(receipt_hash)
+        (log,) = getattr(e.vault.events, event)().process_receipt(receipt)
+        return int(log["args"]["assets"]), int(log["args"]["shares"])
+
+    assert _cli(e, "deposit", "--amount", "100", "--json") == 0
+    dep = json.loads(capsys.readouterr().out)
+    assert (dep["assets"], dep["shares"]) == own(dep["txs"][-1]["tx_hash"], "Deposit")
+    assert _cli(e, "withdraw", "--amount", "10", "--json") == 0
+    wd = json.loads(capsys.readouterr().out)
+    assert (wd["assets"], wd["shares"]) == own(wd["txs"][-1]["tx_hash"], "Withdraw")
+    assert _cli(e, "redeem", "--shares", format_units(wd["shares"], 12), "--json") == 0
+    red = json.loads(capsys.readouterr().out)
+    assert (red["assets"], red["shares"]) == own(red["txs"][-1]["tx_hash"], "Withdraw")
