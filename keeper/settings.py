@@ -587,36 +587,48 @@ _OTHER_TOOLS_NAMES = frozenset(
 
 
 def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None:
-    """Refuse a dotenv line that does not parse, and a ``KEEPER_*`` name close to a setting's.
+    """Refuse a dotenv line that does not parse, a name set twice, or one close to a setting's.
 
-    pydantic-settings ignores both (python-dotenv only logs a warning for the first): a
-    ``KEEPER_PRIVATE_KEY 0x...`` line without ``=``, or ``KEEPER_PRIVATEKEY=0x...``, used to
-    leave the keeper without its signer, in dry-run mode. A ``KEEPER_*`` name that is far from
-    every setting may belong to another tool and is left alone. Neither message shows a value.
+    pydantic-settings ignores a line that does not parse (python-dotenv only logs a warning) and
+    a misspelt name: a ``KEEPER_PRIVATE_KEY 0x...`` line without ``=``, a pasted key alone on
+    its line (a name without a value to python-dotenv), or ``KEEPER_PRIVATEKEY=0x...``, used to
+    leave the keeper without its signer, in dry-run mode; of a ``KEEPER_*`` name set twice the
+    last line won, silently. A ``KEEPER_*`` name that is far from every setting may belong to
+    another tool and is left alone. No message shows a value.
 
     Args:
         env_file: The dotenv file (missing is fine); ``None`` checks the environment only.
         names: Also refuse a misspelt name; ``False`` checks only that every line parses.
 
     Raises:
-        ConfigError: The file and line of the first line that does not parse, or the first
-            misspelt name, where it was found and the setting it is close to.
+        ConfigError: The file and line of the first line that does not parse or sets a
+            ``KEEPER_*`` name again, or the first misspelt name, where it was found and the
+            setting it is close to.
     """
     found = {name.upper(): "the environment" for name in os.environ}
     if env_file is not None and Path(env_file).is_file():
+        seen: dict[str, int] = {}
         with io.StringIO(read_utf8(Path(env_file), "dotenv file")) as stream:
             for binding in parse_stream(stream):
                 text = binding.original.string
-                if binding.error:
-                    line = binding.original.line + text[: len(text) - len(text.lstrip())].count(
-                        "\n"
-                    )
+                line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
+                # A bare word parses as a name without a value: a pasted key with no
+                # ``KEEPER_PRIVATE_KEY=`` in front would be ignored.
+                if binding.error or (binding.key is not None and binding.value is None):
                     raise ConfigError(
                         f"{env_file} line {line} is not a KEY=VALUE line (not shown: it may hold "
                         "a secret)"
                     )
-                if binding.key is not None:
-                    found.setdefault(binding.key.upper(), str(env_file))
+                if binding.key is None:
+                    continue
+                key = binding.key.upper()
+                if key.startswith("KEEPER_") and key in seen:
+                    raise ConfigError(
+                        f"{env_file} sets {key} twice (lines {seen[key]} and {line}): keep one "
+                        "(not shown: it may hold a secret)"
+                    )
+                seen[key] = line
+                found.setdefault(key, str(env_file))
     if not names:
         return
     known = [f"KEEPER_{name.upper()}" for name in Settings.model_fields]

@@ -73,6 +73,33 @@ def test_dotenv_file_is_read(tmp_path: Path) -> None:
     assert s.confirmations == 3
 
 
+def test_a_dotenv_line_holding_only_a_pasted_key_is_refused_without_showing_it(
+    tmp_path: Path,
+) -> None:
+    """python-dotenv reads a bare word as a name with no value: a line holding only the pasted
+    key (without ``KEEPER_PRIVATE_KEY=``) was ignored, and the keeper ran as a dry run."""
+    env = tmp_path / "custom.env"
+    env.write_text(f"KEEPER_CONFIRMATIONS=3\n{KEY[2:]}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=env)
+    assert str(info.value) == (
+        f"{env} line 2 is not a KEY=VALUE line (not shown: it may hold a secret)"
+    )
+    assert KEY[2:] not in str(info.value)
+
+
+def test_a_setting_given_twice_in_the_dotenv_file_is_refused(tmp_path: Path) -> None:
+    """The last of two ``KEEPER_PRIVATE_KEY`` lines signed, silently."""
+    env = tmp_path / "custom.env"
+    env.write_text(f"KEEPER_PRIVATE_KEY={KEY}\nKEEPER_CONFIRMATIONS=3\nkeeper_private_key={KEY}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=env)
+    assert str(info.value) == (
+        f"{env} sets KEEPER_PRIVATE_KEY twice (lines 1 and 3): keep one (not shown: it may "
+        "hold a secret)"
+    )
+
+
 def test_an_empty_env_var_overrides_the_dotenv_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
