@@ -383,7 +383,9 @@ class Transactor:
             return
         except (Web3RPCError, ValueError) as exc:
             if not is_transient(exc):
-                message = exc.message if isinstance(exc, Web3RPCError) else str(exc)
+                message = _refusal(exc)
+                if "insufficientfunds" in message.lower().replace(" ", ""):
+                    message += f" ({self.address} needs ETH to pay for gas)"
                 raise ExecutionError(
                     f"the node refused the {what}: {message}; nothing sent"
                 ) from None
@@ -435,3 +437,18 @@ class Transactor:
         """Send a bound contract call (see :meth:`send`)."""
         name = what if what is not None else str(call.fn_name)
         return self.send(call.address, call_data(call), fees=fees, what=name)
+
+
+def _refusal(exc: Exception) -> str:
+    """The node's own words for a refused transaction: its JSON-RPC error's ``message``.
+
+    web3 gives the whole error object's repr as the exception's message
+    (``{'code': -32003, 'message': 'nonce too low'}``).
+    """
+    if isinstance(exc, Web3RPCError):
+        response = exc.rpc_response or {}
+        error = response.get("error") if isinstance(response, dict) else None
+        if isinstance(error, dict) and error.get("message"):
+            return str(error["message"])
+        return str(exc.message)
+    return str(exc)

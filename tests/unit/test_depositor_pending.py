@@ -68,3 +68,37 @@ def test_a_receipt_timeout_says_the_transaction_was_sent_and_may_still_be_mined(
     assert "was sent but not mined within 5.0s" in message
     assert "it may still be mined" in message
     assert f"check {ME.address}'s transactions before sending it again" in message
+
+
+def _refusing(error: dict[str, Any]) -> Transactor:
+    from web3.exceptions import Web3RPCError
+
+    def send_raw_transaction(raw: Any) -> HexBytes:
+        # As web3 raises a node's error answer: the message is the error object's repr.
+        raise Web3RPCError(str(error), rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})  # type: ignore[typeddict-item]
+
+    eth = SimpleNamespace(
+        chain_id=10,
+        get_transaction_count=lambda address, block="latest": 0,
+        estimate_gas=lambda params: 60_000,
+        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+        send_raw_transaction=send_raw_transaction,
+    )
+    return Transactor(SimpleNamespace(eth=eth, provider=object()), ME)  # type: ignore[arg-type]
+
+
+def test_a_refusal_names_the_nodes_message_not_its_error_object() -> None:
+    t = _refusing({"code": -32003, "message": "nonce too low"})
+    with pytest.raises(ExecutionError) as info:
+        t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="withdraw")
+    assert str(info.value) == "the node refused the withdraw: nonce too low; nothing sent"
+
+
+def test_a_refusal_for_gas_money_names_the_account_that_needs_it() -> None:
+    t = _refusing({"code": -32003, "message": "Insufficient funds for gas * price + value"})
+    with pytest.raises(ExecutionError) as info:
+        t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="approve")
+    assert str(info.value) == (
+        "the node refused the approve: Insufficient funds for gas * price + value "
+        f"({ME.address} needs ETH to pay for gas); nothing sent"
+    )
