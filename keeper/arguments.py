@@ -20,12 +20,50 @@ command.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
-from typing import NoReturn
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+
+class _StoreOnce(argparse._StoreAction):
+    """argparse's ``store``, refusing an option given twice (the last would win, silently)."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        seen: set[str] | None = getattr(parser, "_given", None)
+        if seen is not None and option_string is not None:
+            if self.dest in seen:
+                parser.error(f"{option_string} given twice: give it once")
+            seen.add(self.dest)
+        super().__call__(parser, namespace, values, option_string)
 
 
 class OneLineArgumentParser(argparse.ArgumentParser):
-    """An :class:`argparse.ArgumentParser` whose :meth:`error` prints one line, no usage."""
+    """An :class:`argparse.ArgumentParser` whose :meth:`error` prints one line, no usage.
+
+    Two more rules than argparse's: an option that takes one value may be given once
+    (``--vault A --vault B`` is an error, not B), and a flag must be spelt whole (no prefix
+    matching: ``--amo`` is not ``--amount``, so a flag added later cannot change what an old
+    command line means).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
+        self._given: set[str] = set()
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """argparse's, counting the options given afresh for each parse."""
+        self._given = set()
+        return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
         """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2."""

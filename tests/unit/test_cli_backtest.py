@@ -202,7 +202,9 @@ def test_backtest_models(tmp_path: Path) -> None:
 def test_bad_input_is_one_clear_line(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*SMALL, *extra]) == 1
+    # A flag may be given once: a case that sets SMALL's own --seed leaves SMALL's out.
+    base = [a for a in SMALL if a not in ("--seed", "3")] if "--seed" in extra else SMALL
+    assert main([*base, *extra]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("keeper: error:")
     assert message in err
