@@ -30,13 +30,38 @@ from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import UINT256_MAX, format_units
 
-__all__ = ["format_units", "parse_amount", "register", "vault_command"]
+__all__ = ["check_amount", "format_units", "parse_amount", "register", "vault_command"]
 
 
 #: What an amount may be written as: digits, with an optional '.' fraction ("12.", ".5").
 _DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
 #: Exponent notation, which ``Decimal`` would read: refused with its own message.
 _EXPONENT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][+-]?[0-9]+")
+
+
+def check_amount(text: str, what: str = "--amount") -> Decimal:
+    """The rules of :func:`parse_amount` that need no token decimals; the amount as a Decimal.
+
+    Run before the RPC is asked anything, so a typo is named even with the node down.
+
+    Raises:
+        ConfigError: Not a number, not in ASCII digits, in exponent notation, or not positive.
+    """
+    cleaned = text.strip().replace("_", "")
+    if not cleaned.isascii():
+        raise ConfigError(f"{what} {text!r}: write it with the digits 0-9 (and '.' for decimals)")
+    if _EXPONENT.fullmatch(cleaned):
+        raise ConfigError(
+            f"{what} {text!r} is in exponent notation: write the amount out in full (1000, not 1e3)"
+        )
+    unsigned = cleaned[1:] if cleaned.startswith("-") else cleaned
+    if not _DECIMAL.fullmatch(unsigned):
+        hint = " (no thousands separators: 1500.25, not 1,500.25)" if "," in cleaned else ""
+        raise ConfigError(f"{what} {text!r} is not a number{hint}")
+    value = Decimal(cleaned)  # the grammar above is a subset of Decimal's: it cannot fail
+    if value <= 0:
+        raise ConfigError(f"{what} must be a positive number, got {text!r}")
+    return value
 
 
 def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
@@ -55,19 +80,7 @@ def parse_amount(text: str, decimals: int, what: str = "--amount") -> int:
         ConfigError: Not a number, not in ASCII digits, in exponent notation, not positive, too
             precise, or above ``2**256 - 1``.
     """
-    cleaned = text.strip().replace("_", "")
-    if not cleaned.isascii():
-        raise ConfigError(f"{what} {text!r}: write it with the digits 0-9 (and '.' for decimals)")
-    if _EXPONENT.fullmatch(cleaned):
-        raise ConfigError(
-            f"{what} {text!r} is in exponent notation: write the amount out in full (1000, not 1e3)"
-        )
-    unsigned = cleaned[1:] if cleaned.startswith("-") else cleaned
-    if not _DECIMAL.fullmatch(unsigned):
-        raise ConfigError(f"{what} {text!r} is not a number")
-    value = Decimal(cleaned)  # the grammar above is a subset of Decimal's: it cannot fail
-    if value <= 0:
-        raise ConfigError(f"{what} must be a positive number, got {text!r}")
+    value = check_amount(text, what)
     with localcontext() as ctx:
         ctx.prec = 100
         ctx.traps[Inexact] = True
@@ -255,6 +268,11 @@ def vault_command(args: argparse.Namespace) -> int:
     vault = checksum(args.vault, "--vault")
     # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
     owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) is not None else None
+    # And the amount's syntax (its precision needs the token's decimals, read below).
+    if getattr(args, "amount", None) is not None:
+        check_amount(args.amount)
+    if getattr(args, "shares", None) is not None:
+        check_amount(args.shares, "--shares")
     client = open_vault(settings, vault)
 
     if args.action == "info":

@@ -69,6 +69,49 @@ def test_parse_amount_refuses(text: str, decimals: int, message: str) -> None:
         parse_amount(text, decimals)
 
 
+def test_parse_amount_says_thousands_separators_are_not_taken() -> None:
+    with pytest.raises(ConfigError, match=r"'1,500.25' is not a number \(no thousands separators"):
+        parse_amount("1,500.25", 6)
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--amount", "abc", "--amount 'abc' is not a number"),
+        ("--amount", "0", "--amount must be a positive number"),
+        ("--amount", "1e3", "exponent notation"),
+    ],
+)
+def test_a_bad_amount_is_refused_before_the_rpc_is_asked(
+    flag: str,
+    value: str,
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The amount's syntax needs no token decimals: with the RPC down, a bad amount was reported
+    as 'cannot reach RPC', and only a working RPC showed the real mistake."""
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "4c" * 32)
+    code = main(
+        [
+            "vault",
+            "deposit",
+            "--vault",
+            "0x" + "a1" * 20,
+            flag,
+            value,
+            "--rpc-url",
+            "http://127.0.0.1:9",
+            "--env-file",
+            os.devnull,
+        ]
+    )
+    assert code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert "RPC" not in err
+
+
 def test_parse_amount_names_the_flag() -> None:
     with pytest.raises(ConfigError, match="--shares"):
         parse_amount("0.1234567890123", 12, "--shares")
