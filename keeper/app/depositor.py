@@ -363,10 +363,16 @@ class VaultClient:
             )
         max_deposit = int(self.vault.functions.maxDeposit(me).call())
         if max_deposit < assets:
+            closed = self._closed_because()["deposits_closed_because"] if not max_deposit else None
+            why = (
+                f"deposits are closed: {closed}"
+                if closed
+                else "deposits close while it is paused, its oracle is unhealthy or an expired "
+                "series waits for settlement"
+            )
             raise ExecutionError(
-                f"deposit refused: the vault's maxDeposit is {self._a(max_deposit)} "
-                "(deposits close while it is paused, its oracle is unhealthy or an expired series "
-                "waits for settlement); nothing sent"
+                f"deposit refused: the vault's maxDeposit is {self._a(max_deposit)} ({why}); "
+                "nothing sent"
             )
         expected = int(self.vault.functions.previewDeposit(assets).call())
         report = self._report("deposit", me, assets, expected)
@@ -569,7 +575,24 @@ class VaultClient:
         if (value if unit == "assets" else held) <= limit:
             return f": {me} holds {self._s(held)} shares (worth {self._a(value)})"
         free = int(self.vault.functions.freeQuote().call())
-        return f" for {me}: the vault's free quote is {self._a(free)}{_EXITS_CLOSE}"
+        closed = self._closed_because()["exits_closed_because"]
+        why = f"; exits are closed: {closed}" if closed else _EXITS_CLOSE
+        return f" for {me}: the vault's free quote is {self._a(free)}{why}"
+
+    def _closed_because(self) -> dict[str, Any]:
+        """:meth:`gates` now: whether deposits and exits are open, and why not."""
+        block = self.w3.eth.get_block("latest")
+        at, now = int(block["number"]), int(block["timestamp"])
+        f = self.vault.functions
+        t = f.thresholds().call(block_identifier=at)
+        return self.gates(
+            at,
+            now,
+            paused=bool(f.paused().call(block_identifier=at)),
+            max_deposit=int(f.maxDeposit(self.address).call(block_identifier=at)),
+            inventory=int(f.hedgeInventory().call(block_identifier=at)),
+            thresholds=dict(zip(_THRESHOLD_FIELDS, (int(x) for x in t), strict=True)),
+        )
 
     def _a(self, units: int) -> str:
         return f"{format_units(units, self.asset_decimals)} {self.asset_symbol}"

@@ -292,7 +292,7 @@ def test_a_refused_exit_names_the_signers_own_position_when_it_is_the_limit(
     assert _cli(e, "withdraw", "--amount", "1") == 1
     line = _one_line_error(capsys)
     assert f"maxWithdraw 0 USDC for {e.depositor.address}: the vault's free quote is" in line
-    assert "exits close while the oracle is unhealthy" in line
+    assert "exits are closed: oracle answer is" in line
 
 
 def test_deposit_without_balance_is_refused_before_sending(
@@ -399,6 +399,15 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     assert (data["deposits_open"], data["exits_open"]) == (False, False)
     assert "heartbeat" in str(data["exits_closed_because"])
     assert "exits        closed: oracle answer is" in table
+    # The refusals name that reason too, not every reason a vault may close for.
+    assert _cli(e, "deposit", "--amount", "1") == 1
+    line = _one_line_error(capsys)
+    assert "deposits are closed: oracle answer is" in line
+    assert "paused" not in line
+    assert _cli(e, "withdraw", "--amount", "1") == 1
+    line = _one_line_error(capsys)
+    assert "exits are closed: oracle answer is" in line
+    assert "or an expired series" not in line
 
     # A fresh round reopens both; pausing then closes deposits alone.
     feed = e.w3.eth.contract(
