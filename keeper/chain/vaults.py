@@ -118,7 +118,13 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
 
         code = read_with_retry(get_code, attempts=attempts)
         if len(code) == 0:
-            raise ConfigError(f"{address} is not a vault (no contract code there)")
+            # The chain names the likelier mistake: an RPC of another network.
+            try:
+                chain = int(read_with_retry(lambda: w3.eth.chain_id, attempts=1))
+                where = f" on chain {chain}, the RPC's"
+            except Exception:  # noqa: BLE001 - the refusal stands without it
+                where = ""
+            raise ConfigError(f"{address} is not a vault (no contract code there{where})")
         for probe in _VAULT_PROBES:
 
             def call(a: ChecksumAddress = address, p: str = probe) -> bytes:

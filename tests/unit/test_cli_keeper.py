@@ -523,3 +523,18 @@ def test_status_lines_up_its_columns_and_counts_one_vault_as_one(
     assert len({line.index(" vault") for line in batches}) == 1, batches
     assert any(line.rstrip().endswith(" 1 vault") for line in batches), batches
     assert any(line.rstrip().endswith(" 2 vaults") for line in batches), batches
+
+
+def test_python_dash_m_keeper_is_the_keeper_command() -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "keeper", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "usage: keeper" in result.stdout

@@ -557,3 +557,26 @@ def test_an_endpoint_that_refuses_with_a_json_rpc_error_fails_over(code: int) ->
     s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")]})
     answer = provider(s, [A]).make_request("eth_sendRawTransaction", ["0x02"])  # type: ignore[arg-type]
     assert answer["error"]["message"] == "Must be authenticated!"  # type: ignore[index]
+
+
+def test_an_address_without_code_names_the_chain_the_rpc_is_on() -> None:
+    """A vault address given with an RPC of another network said only "no contract code there";
+    the chain the RPC is on points at the real mistake."""
+    from keeper.chain.vaults import validate_vaults
+    from keeper.errors import ConfigError
+
+    class Eth:
+        chain_id = 8453
+
+        def get_code(self, address: str) -> bytes:
+            return b""
+
+    class W3:
+        eth = Eth()
+
+    with pytest.raises(ConfigError) as info:
+        validate_vaults(W3(), ["0x" + "11" * 20], attempts=1)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "0x1111111111111111111111111111111111111111 is not a vault (no contract code there on "
+        "chain 8453, the RPC's)"
+    )

@@ -1,0 +1,7 @@
+"""``python -m keeper``: the ``keeper`` command (``keeper.cli:main``)."""
+
+import sys
+
+from keeper.cli import main
+
+sys.exit(main())
