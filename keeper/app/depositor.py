@@ -448,8 +448,8 @@ class VaultClient:
         balance = int(self.vault.functions.balanceOf(me).call())
         if shares > balance:
             raise ExecutionError(
-                f"request-redeem refused: {self._s(shares)} shares is more than the "
-                f"{self._s(balance)} {me} holds; nothing sent"
+                f"request-redeem refused: {self._s(shares)} shares asked, {me} holds "
+                f"{self._s(balance)}; nothing sent"
             )
         value = int(self.vault.functions.convertToAssets(shares).call())
         if value == 0:

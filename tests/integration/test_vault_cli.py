@@ -638,3 +638,14 @@ def test_reported_amounts_are_what_the_action_did_not_a_balance_difference(
     assert _cli(e, "redeem", "--shares", format_units(wd["shares"], 12), "--json") == 0
     red = json.loads(capsys.readouterr().out)
     assert (red["assets"], red["shares"]) == own(red["txs"][-1]["tx_hash"], "Withdraw")
+
+
+def test_a_request_for_more_shares_than_held_says_both(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # It read "1 shares is more than the 0 0x… holds".
+    assert _cli(e, "request-redeem", "--shares", "1") == 1
+    assert _one_line_error(capsys) == (
+        f"keeper: error: request-redeem refused: 1 shares asked, {e.depositor.address} holds 0; "
+        "nothing sent"
+    )
