@@ -65,7 +65,9 @@ NO_COSTS = CostInputs(
 # measured 125,101 gas per vault in a batch of 10, 116,905 in a batch of 25 and 210,396 for a
 # lone vault; the runs before it (2026-12-02 to 12-05) 127,106 to 127,513, 118,919 to 119,078
 # and 210,373. The run of 2026-12-06 12:08 UTC (the oracle's age check unchecked) measured
-# 58 gas less for each: 125,043, 116,847 and 210,338 (the marginal vault 111,383).
+# 58 gas less for each: 125,043, 116,847 and 210,338 (the marginal vault 111,383). The run of
+# 2026-12-06 16:12 UTC (a batch swap +18 gas) measured 125,045 to 125,433 (median 125,433: two of
+# three runs), 116,848 and 210,338; the defaults stand.
 #: The batch's own gas, the swap excluded: the intrinsic 21,000, calldata, the batcher's loop,
 #: receipt checks and events (an estimate; the bench measures only its sum with the swap).
 DEFAULT_GAS_FIXED = 30_000
