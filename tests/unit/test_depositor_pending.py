@@ -24,6 +24,20 @@ from keeper.execution.transactions import Transactor
 ME = Account.create()
 
 
+def light_transactor(signer: Any, receipt_timeout_s: float = 120.0, **eth: Any) -> Transactor:
+    """:class:`Transactor` over a scripted node on chain 10 (``eth`` adds or replaces calls)."""
+    node = SimpleNamespace(
+        chain_id=10,
+        get_transaction_count=lambda address, block="latest": 0,
+        estimate_gas=lambda params: 60_000,
+        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+    )
+    for name, call in eth.items():
+        setattr(node, name, call)
+    w3: Any = SimpleNamespace(eth=node, provider=object())
+    return Transactor(w3, signer, receipt_timeout_s=receipt_timeout_s)
+
+
 def _w3(latest: int, pending: int) -> Any:
     counts = {"latest": latest, "pending": pending}
     return SimpleNamespace(
@@ -53,15 +67,12 @@ def test_a_receipt_timeout_says_the_transaction_was_sent_and_may_still_be_mined(
     def wait(tx_hash: Any, timeout: float, poll_latency: float) -> Any:
         raise TimeExhausted("no receipt")
 
-    eth = SimpleNamespace(
-        chain_id=10,
-        get_transaction_count=lambda address, block="latest": 0,
-        estimate_gas=lambda params: 60_000,
-        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+    t = light_transactor(
+        ME,
+        receipt_timeout_s=5.0,
         send_raw_transaction=lambda raw: HexBytes(b"\x01" * 32),
         wait_for_transaction_receipt=wait,
     )
-    t = Transactor(SimpleNamespace(eth=eth, provider=object()), ME, receipt_timeout_s=5.0)  # type: ignore[arg-type]
     with pytest.raises(TxTimeoutError) as info:
         t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="deposit")
     message = str(info.value)
@@ -77,14 +88,7 @@ def _refusing(error: dict[str, Any]) -> Transactor:
         # As web3 raises a node's error answer: the message is the error object's repr.
         raise Web3RPCError(str(error), rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})  # type: ignore[typeddict-item]
 
-    eth = SimpleNamespace(
-        chain_id=10,
-        get_transaction_count=lambda address, block="latest": 0,
-        estimate_gas=lambda params: 60_000,
-        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
-        send_raw_transaction=send_raw_transaction,
-    )
-    return Transactor(SimpleNamespace(eth=eth, provider=object()), ME)  # type: ignore[arg-type]
+    return light_transactor(ME, send_raw_transaction=send_raw_transaction)
 
 
 def test_a_refusal_names_the_nodes_message_not_its_error_object() -> None:

@@ -23,7 +23,7 @@ from keeper.chain.connection import FailoverProvider
 from keeper.execution.fees import Fees
 from keeper.execution.journal import PENDING, Journal, TxStatus
 from keeper.execution.sender import Sender
-from keeper.execution.transactions import Transactor, build_tx, sign_tx
+from keeper.execution.transactions import build_tx, sign_tx
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
 from keeper.units import Wei
@@ -41,7 +41,29 @@ from tests.unit.test_audit_findings import (
     result,
     runner_over,
 )
+from tests.unit.test_depositor_pending import light_transactor
 from tests.unit.test_rpc_faults import rpc_error
+
+
+def _journaled_batch() -> tuple[Any, Journal, Any]:
+    """A fresh account and journal holding one signed, unsent batch at nonce 0."""
+    acct = Account.create()
+    journal = Journal(":memory:")
+    fees = Fees(Wei(10**9), Wei(10**6))
+    signed = sign_tx(
+        acct, build_tx(chain_id=10, nonce=0, to=VAULT, data=CALL, gas=100_000, fees=fees)
+    )
+    journal.record_signed(
+        intent_id=journal.open_intent([VAULT], 5),
+        account=str(acct.address),
+        nonce=0,
+        tx_hash=signed.tx_hash,
+        raw_tx=signed.raw_hex,
+        max_fee=fees.max_fee_per_gas,
+        priority_fee=fees.max_priority_fee_per_gas,
+        gas=100_000,
+    )
+    return acct, journal, signed
 
 
 # ------------------------------------ (1) a receipt without its status kills the keeper loop
@@ -67,22 +89,7 @@ def test_a_receipt_without_its_status_fails_a_cycle_and_does_not_kill_the_keeper
     a batch in flight (and again at every restart while that endpoint answers so), instead of
     failing the cycle and asking again or elsewhere, as it does for a block without its number.
     """
-    acct = Account.create()
-    journal = Journal(":memory:")
-    tx = build_tx(
-        chain_id=10, nonce=0, to=VAULT, data=CALL, gas=100_000, fees=Fees(Wei(10**9), Wei(10**6))
-    )
-    signed = sign_tx(acct, tx)
-    journal.record_signed(
-        intent_id=journal.open_intent([VAULT], 5),
-        account=str(acct.address),
-        nonce=0,
-        tx_hash=signed.tx_hash,
-        raw_tx=signed.raw_hex,
-        max_fee=Wei(10**9),
-        priority_fee=Wei(10**6),
-        gas=100_000,
-    )
+    acct, journal, signed = _journaled_batch()
     session = Session(
         {
             "eth_getBlockByNumber": [result(GOOD_BLOCK)],
@@ -175,29 +182,7 @@ def test_a_send_endpoint_busy_at_its_chain_id_check_is_a_transient_fault() -> No
     journaled batch's rebroadcast fails the cycle as a *systemic* fault, every cycle while the
     endpoint stays busy, and the breaker halts the keeper after ``breaker_threshold`` of them
     (a busy endpoint, which the design says must never halt it)."""
-    acct = Account.create()
-    journal = Journal(":memory:")
-    signed = sign_tx(
-        acct,
-        build_tx(
-            chain_id=10,
-            nonce=0,
-            to=VAULT,
-            data=CALL,
-            gas=100_000,
-            fees=Fees(Wei(10**9), Wei(10**6)),
-        ),
-    )
-    journal.record_signed(
-        intent_id=journal.open_intent([VAULT], 5),
-        account=str(acct.address),
-        nonce=0,
-        tx_hash=signed.tx_hash,
-        raw_tx=signed.raw_hex,
-        max_fee=Wei(10**9),
-        priority_fee=Wei(10**6),
-        gas=100_000,
-    )
+    acct, journal, signed = _journaled_batch()
     provider = FailoverProvider(
         ["http://rpc.example"],
         send_url=SEND_URL,
@@ -258,11 +243,8 @@ def test_a_light_send_answered_with_a_transient_rpc_error_is_settled_by_its_hash
             raise AssertionError("looked up a transaction never sent")
         return {"hash": tx_hash}
 
-    eth = SimpleNamespace(
-        chain_id=10,
-        get_transaction_count=lambda address, block="latest": 0,
-        estimate_gas=lambda params: 60_000,
-        get_block=lambda which: {"number": 1, "baseFeePerGas": 10**9},
+    t = light_transactor(
+        Account.create(),
         send_raw_transaction=send_raw_transaction,
         get_transaction=get_transaction,
         wait_for_transaction_receipt=lambda h, timeout, poll_latency: {
@@ -270,7 +252,6 @@ def test_a_light_send_answered_with_a_transient_rpc_error_is_settled_by_its_hash
             "blockNumber": 2,
         },
     )
-    t = Transactor(SimpleNamespace(eth=eth, provider=object()), Account.create())  # type: ignore[arg-type]
     receipt = t.send(VAULT, CALL, what="deposit")
     assert receipt["status"] == 1
     assert len(known) == 1
