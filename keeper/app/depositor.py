@@ -27,12 +27,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_typing import HexStr
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
 from web3.logs import DISCARD
+from web3.types import TxReceipt
 
 from keeper.chain.artifacts import load_abi
 from keeper.chain.connection import connect
@@ -166,6 +166,9 @@ class VaultClient:
     def __init__(self, w3: Web3, address: str, settings: Settings) -> None:
         self.w3 = w3
         self.settings = settings
+        #: The receipts of this client's mined transactions, by hash: what an action did is
+        #: read from its own events.
+        self._receipts: dict[str, TxReceipt] = {}
         checked = checksum(address, "--vault")
         (self.address,) = validate_vaults(w3, [checked], attempts=settings.rpc_retries)
         self.vault: Contract = w3.eth.contract(
@@ -527,7 +530,7 @@ class VaultClient:
         report.txs.append(tx)
         with self._mined(report):
             # What the fill did, from its receipt (someone may have filled in between the reads).
-            receipt = self.w3.eth.get_transaction_receipt(HexStr(tx.tx_hash))
+            receipt = self._receipts[tx.tx_hash]
             filled = queue.events.RedemptionsFilled().process_receipt(receipt, errors=DISCARD)
             gone = queue.events.UnrequestedSharesDiscarded().process_receipt(
                 receipt, errors=DISCARD
@@ -623,7 +626,7 @@ class VaultClient:
         last transaction. Not balance differences: another transaction landing around the
         action (a deposit made for this holder, a payment to it) is not the action's.
         """
-        receipt = self.w3.eth.get_transaction_receipt(HexStr(report.txs[-1].tx_hash))
+        receipt = self._receipts[report.txs[-1].tx_hash]
         logs = getattr(contract.events, event)().process_receipt(receipt, errors=DISCARD)
         mine = [log["args"] for log in logs if log["args"]["owner"] == report.owner]
         return sum(int(a["assets"]) for a in mine), sum(int(a["shares"]) for a in mine)
@@ -655,6 +658,7 @@ class VaultClient:
             decoder=self.decoder,
         )
         receipt = sender.call(call, what=what)
+        self._receipts[receipt["transactionHash"].to_0x_hex()] = receipt  # events read from it
         gas = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
         return TxReport(

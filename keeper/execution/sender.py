@@ -540,8 +540,11 @@ class Sender:
         nonce: int,
         l1_fee: Callable[[bytes], int] | None,
         event: str = "signed",
+        *,
+        signed: tuple[str, str] | None = None,
     ) -> TxRecord:
-        raw, tx_hash = self._sign(to, data, gas, fees, nonce)
+        """Sign (unless ``signed``, the same transaction's ``(raw, hash)``) and journal it."""
+        raw, tx_hash = signed if signed is not None else self._sign(to, data, gas, fees, nonce)
         fee_l1 = Wei(l1_fee(bytes(HexBytes(raw)))) if l1_fee is not None else None
         record = self.journal.record_signed(
             intent_id=intent,
@@ -688,7 +691,8 @@ class Sender:
         else:
             decoded = _decode_raw(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas
-        _, tx_hash = self._sign(to, data, gas, fees, nonce)
+        signed = self._sign(to, data, gas, fees, nonce)
+        tx_hash = signed[1]
         if any(v.tx_hash == tx_hash and v.status is TxStatus.REFUSED for v in versions):
             logger.warning(
                 "replacement at nonce %d not signed: the node refused these very bytes (%s); "
@@ -706,6 +710,7 @@ class Sender:
             nonce,
             None,
             "cancel-signed" if cancel else "replacement-signed",
+            signed=signed,
         )
         sent = self._send_journaled(record)
         self._emit("replaced", last)
