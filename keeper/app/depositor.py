@@ -21,10 +21,15 @@ last transaction is mined, an RPC failure while the result is read says the acti
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import fcntl
+import functools
+import tempfile
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
@@ -86,6 +91,48 @@ _THRESHOLD_FIELDS = (
     "oracle_heartbeat",
     "sequencer_grace_period",
 )
+
+
+@contextmanager
+def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
+    """Hold this machine's lock of ``address``'s depositor actions on ``chain`` for one action.
+
+    Two commands from one key started together both found no transaction pending and both
+    sent: one deposit then reverted, its allowance spent by the other. The lock is an ``flock``
+    on a file in the temporary directory, released when the action ends or its process dies.
+    ``chain`` names the chain (its id and genesis hash: two local devnets are two chains).
+
+    Raises:
+        ExecutionError: Another command holds it (nothing sent).
+    """
+    me = Web3.to_checksum_address(address)
+    path = Path(tempfile.gettempdir()) / f"keeper-vault-{chain}{me.lower()}.lock"
+    with path.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ExecutionError(
+                f"{action} refused: another keeper vault command is sending from {me} on this "
+                f"machine (lock {path}): wait until it ends; nothing sent"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+_Action = TypeVar("_Action", bound=Callable[..., "ActionReport"])
+
+
+def _one_at_a_time(method: _Action) -> _Action:
+    """Run a depositor action under :func:`signer_lock` of its signer, reads to receipt."""
+
+    @functools.wraps(method)
+    def locked(self: VaultClient, signer: LocalAccount, *args: Any) -> ActionReport:
+        with signer_lock(signer.address, method.__name__.replace("_", "-"), self.chain_key()):
+            return method(self, signer, *args)
+
+    return cast(_Action, locked)
 
 
 # ---------------------------------------------------------------------------- results
@@ -351,6 +398,7 @@ class VaultClient:
         return (int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
 
     # -- actions ----------------------------------------------------------------------------
+    @_one_at_a_time
     def deposit(self, signer: LocalAccount, assets: int) -> ActionReport:
         """Approve exactly ``assets`` if needed, then ``deposit(assets, signer)``.
 
@@ -388,6 +436,7 @@ class VaultClient:
             report.assets, report.shares = self._own(self.vault, "Deposit", report)
             return self._finish(report)
 
+    @_one_at_a_time
     def withdraw(self, signer: LocalAccount, assets: int) -> ActionReport:
         """``withdraw(assets, signer, signer)`` after checking ``maxWithdraw``.
 
@@ -409,6 +458,7 @@ class VaultClient:
             report.assets, report.shares = self._own(self.vault, "Withdraw", report)
             return self._finish(report)
 
+    @_one_at_a_time
     def redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """``redeem(shares, signer, signer)`` after checking ``maxRedeem``.
 
@@ -437,6 +487,7 @@ class VaultClient:
             report.assets, report.shares = self._own(self.vault, "Withdraw", report)
             return self._finish(report)
 
+    @_one_at_a_time
     def request_redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
 
@@ -471,6 +522,7 @@ class VaultClient:
         with self._mined(report):
             return self._finish(report)
 
+    @_one_at_a_time
     def claim(self, signer: LocalAccount, shares: int | None) -> ActionReport:
         """Claim ``shares`` of the signer's filled request (all of them when None).
 
@@ -502,6 +554,7 @@ class VaultClient:
             report.assets, report.shares = self._own(queue, "Withdraw", report)
             return self._finish(report)
 
+    @_one_at_a_time
     def fill(self, signer: LocalAccount) -> ActionReport:
         """Fill the vault's redemption queue (anyone may), if the free quote serves any of it.
 
@@ -541,6 +594,11 @@ class VaultClient:
             return self._finish(report)
 
     # -- helpers ----------------------------------------------------------------------------
+    def chain_key(self) -> str:
+        """``"<chain id>-<genesis hash prefix>-"``: which chain a signer's lock is for."""
+        genesis = self.w3.eth.get_block(0)["hash"]
+        return f"{int(self.w3.eth.chain_id)}-{bytes(genesis).hex()[:16]}-"
+
     @contextmanager
     def _mined(self, report: ActionReport) -> Iterator[None]:
         """Reads after the action's last transaction was mined: their failure says it was done.
@@ -671,6 +729,11 @@ class VaultClient:
         )
 
 
+#: Looks at the signer's nonces before a pending transaction refuses an action, a second apart:
+#: a load-balanced RPC's node can count a transaction just mined as pending for a moment.
+PENDING_LOOKS = 3
+
+
 def refuse_while_pending(w3: Web3, address: str, what: str) -> None:
     """Refuse to send ``what`` while ``address`` has transactions pending (nothing sent).
 
@@ -679,13 +742,17 @@ def refuse_while_pending(w3: Web3, address: str, what: str) -> None:
     first). So would a second command from the same key at the same time.
 
     Raises:
-        ExecutionError: The node's pending nonce is above its latest one.
+        ExecutionError: The node's pending nonce is above its latest one, at each of
+            :data:`PENDING_LOOKS` looks.
     """
     me = Web3.to_checksum_address(address)
-    latest = int(w3.eth.get_transaction_count(me, "latest"))
-    pending = int(w3.eth.get_transaction_count(me, "pending"))
-    if pending <= latest:
-        return
+    for look in range(PENDING_LOOKS):
+        if look:
+            time.sleep(1.0)
+        latest = int(w3.eth.get_transaction_count(me, "latest"))
+        pending = int(w3.eth.get_transaction_count(me, "pending"))
+        if pending <= latest:
+            return
     n = pending - latest
     which = f"nonce {latest}" if n == 1 else f"nonces {latest} to {pending - 1}"
     raise ExecutionError(

@@ -24,6 +24,12 @@ from keeper.execution.transactions import Transactor
 ME = Account.create()
 
 
+@pytest.fixture(autouse=True)
+def _no_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pending check's second looks wait a second each: not here."""
+    monkeypatch.setattr("keeper.app.depositor.time.sleep", lambda s: None)
+
+
 def light_transactor(signer: Any, receipt_timeout_s: float = 120.0, **eth: Any) -> Transactor:
     """:class:`Transactor` over a scripted node on chain 10 (``eth`` adds or replaces calls)."""
     node = SimpleNamespace(
@@ -106,3 +112,43 @@ def test_a_refusal_for_gas_money_names_the_account_that_needs_it() -> None:
         "the node refused the approve: Insufficient funds for gas * price + value "
         f"({ME.address} needs ETH to pay for gas); nothing sent"
     )
+
+
+def test_a_second_command_from_the_same_key_on_this_machine_is_refused(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two runs started together both passed the pending check before either had sent: one
+    deposit then reverted on-chain, its allowance spent by the other. An action holds a lock
+    per signer for its whole course (its reads, approve and send)."""
+    import tempfile
+
+    from keeper.app.depositor import signer_lock
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with signer_lock(ME.address, "deposit"):
+        with pytest.raises(ExecutionError) as info, signer_lock(ME.address.lower(), "withdraw"):
+            pytest.fail("two actions of one signer ran at once")
+        assert str(info.value).startswith(
+            f"withdraw refused: another keeper vault command is sending from {ME.address} on "
+            "this machine"
+        )
+        assert str(info.value).endswith("wait until it ends; nothing sent")
+        with signer_lock(Account.create().address, "deposit"):
+            pass  # another signer is not held up
+    with signer_lock(ME.address, "deposit"):
+        pass  # released at the end of the action
+
+
+def test_a_node_that_lags_a_moment_is_asked_again_before_refusing() -> None:
+    """Right after an approve is mined, a load-balanced RPC's node can still count it pending;
+    the deposit that follows was refused for a transaction that was already mined."""
+    answers = iter([(5, 6), (6, 6)])
+    now = {"latest": 0, "pending": 0}
+
+    def count(address: Any, block: str) -> int:
+        if block == "latest":
+            now["latest"], now["pending"] = next(answers)
+        return now[block]
+
+    w3: Any = SimpleNamespace(eth=SimpleNamespace(get_transaction_count=count))
+    refuse_while_pending(w3, ME.address, "deposit")  # the second look finds nothing pending
