@@ -145,9 +145,7 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
         except TxRefusedError as exc:
             # Never sent again (abandoned, unless another version of its nonce is in flight,
             # which the next cycle polls): alerted once, the cycle goes on.
-            refused(keeper, exc.record.tx_hash, exc.record.nonce, exc.reason)
-            versions = sender.journal.versions(sender.address, nonce)
-            if any(v.status in PENDING for v in versions):
+            if refused(keeper, exc.record.tx_hash, exc.record.nonce, exc.reason):
                 blocked = f"tx at nonce {nonce} still pending"
                 break
             continue
@@ -205,28 +203,29 @@ def _call_of(sender: Sender, tx_hash: str, nonce: int) -> tuple[str, bytes, tupl
     return to, data, sender.journal.intent(sender.journal.tx(tx_hash).intent_id).vaults
 
 
-def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> None:
+def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> bool:
     """A journaled transaction the node refused for good: booked failed, alerted once.
 
     By what it calls, as :func:`_book_resumed` books one that did not get mined: a settlement
     or queue fill by :func:`keeper.app.settle.book_refused`, anything else (a batch, a vault's
     own rebalance, a cancel of one) as a failed rebalance with a ``failed_batch`` alert.
+
+    Returns ``True``, booking nothing, when another version of its nonce is still in flight
+    (a refused replacement): that version is booked when it settles (mined, reverted, or
+    dropped), and the nonce stays pending.
     """
     why = f"tx {tx_hash} at nonce {nonce} refused by the node for good ({reason}): not sent again"
     sender = keeper.sender
-    if sender is not None and any(
-        v.status in PENDING for v in sender.journal.versions(sender.address, nonce)
-    ):
-        # A replacement refused, the version it replaces still in flight: nothing failed yet.
-        # That version is booked when it settles (mined, reverted, or dropped).
-        logger.warning("%s; the version it replaces stays in flight", why)
-        return
     if sender is not None:
+        if any(v.status in PENDING for v in sender.journal.versions(sender.address, nonce)):
+            logger.warning("%s; the version it replaces stays in flight", why)
+            return True
         to, data, vaults = _call_of(sender, tx_hash, nonce)
         if book_refused(keeper, to, data, vaults, why, tx_hash):
-            return
+            return False
     keeper.metrics.rebalances.labels("failed").inc()
     keeper.alerter.alert("failed_batch", why, key=tx_hash)
+    return False
 
 
 def fee_capped(keeper: Keeper, exc: FeeCapError) -> None:
