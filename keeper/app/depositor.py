@@ -298,6 +298,12 @@ class VaultClient:
             )
             out["queue_fillable"] = int(q.fillable().call(block_identifier=at))
             out["queue_unrequested"] = queue_unrequested(self.vault, self.queue, at)
+            # What the vault holds back from instant exits and new writes: every share the
+            # queue holds, requested or not, at NAV rounded up (its `_queueDemand`).
+            held = out["queue_pending_total"] + out["queue_unrequested"]
+            out["queue_reserved"] = (
+                int(f.previewMint(held).call(block_identifier=at)) if held else 0
+            )
             if owner is not None:
                 out["queue_pending"] = int(
                     q.pendingRedeemRequest(0, owner).call(block_identifier=at)

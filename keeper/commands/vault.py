@@ -351,7 +351,9 @@ def format_info(info: dict[str, Any]) -> str:
         lines += [
             f"queue        {info['redemption_queue']}",
             f"  pending    {format_units(info['queue_pending_total'], sd)} shares "
-            f"(worth {a('queue_pending_value')}, reserved from instant exits)",
+            f"(worth {a('queue_pending_value')} now)",
+            f"  reserved   {a('queue_reserved')} from instant exits and new writes "
+            "(every share the queue holds, at NAV rounded up)",
             f"  fillable   {format_units(info['queue_fillable'], sd)} shares now",
         ]
         if info.get("queue_unrequested"):

@@ -236,6 +236,37 @@ def test_fill_discards_shares_sent_to_the_queue_without_a_request(
     assert "fill refused" in _one_line_error(capsys)
 
 
+def test_info_reserved_is_what_the_vault_holds_back_from_instant_exits(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`info`'s reserve is the vault's: every share the queue holds at NAV, rounded up.
+
+    Requested and unrequested shares both count, and the vault rounds up (``previewMint``), so
+    the figure is not the requests' ``convertToAssets`` (rounded down, requests only).
+    """
+    v, me = e.vault, e.depositor.address
+    queue = e.w3.eth.contract(
+        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
+    )
+    assert _cli(e, "deposit", "--amount", "1000") == 0
+    shares = int(v.functions.balanceOf(me).call())
+    asked = shares // 3 + 1  # not a whole number of asset units: floor and ceil differ
+    assert _cli(e, "request-redeem", "--shares", format_units(asked, 12)) == 0
+    transact(e.w3, e.depositor, v.functions.transfer(queue.address, 7))
+    capsys.readouterr()
+    held = int(v.functions.balanceOf(queue.address).call())
+    reserved = int(v.functions.previewMint(held).call())
+    assert reserved > int(v.functions.convertToAssets(asked).call())
+
+    assert _cli(e, "info", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["queue_reserved"] == reserved
+    assert info["queue_pending_value"] == v.functions.convertToAssets(asked).call()
+    assert _cli(e, "info") == 0
+    table = capsys.readouterr().out
+    assert f"  reserved   {format_units(reserved, 6)} USDC from instant exits" in table, table
+
+
 def test_withdraw_above_max_is_refused_before_sending(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
