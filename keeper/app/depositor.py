@@ -465,14 +465,17 @@ class VaultClient:
             return self._finish(report)
 
     @_one_at_a_time
-    def redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
+    def redeem(self, signer: LocalAccount, shares: int | None) -> ActionReport:
         """``redeem(shares, signer, signer)`` after checking ``maxRedeem``.
 
+        ``shares`` None redeems every share the signer holds, read here, under the signer lock.
+
         Raises:
-            ExecutionError: Above ``maxRedeem``, or shares worth 0 token units (nothing sent),
-                or a failed tx.
+            ExecutionError: None held, above ``maxRedeem``, or shares worth 0 token units
+                (nothing sent), or a failed tx.
         """
         me = signer.address
+        shares = self._held(me, "redeem") if shares is None else shares
         limit = int(self.vault.functions.maxRedeem(me).call())
         if shares > limit:
             raise ExecutionError(
@@ -494,18 +497,22 @@ class VaultClient:
             return self._finish(report)
 
     @_one_at_a_time
-    def request_redeem(self, signer: LocalAccount, shares: int) -> ActionReport:
+    def request_redeem(self, signer: LocalAccount, shares: int | None) -> ActionReport:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
 
+        ``shares`` None queues every share the signer holds, read here, under the signer lock.
         The report's ``assets`` is their value now; the queue pays the NAV of the fill.
 
         Raises:
-            ExecutionError: No queue, more shares than the signer holds, or shares worth 0
-                token units (nothing sent), or a failed tx.
+            ExecutionError: No queue, no share or more shares than the signer holds, or shares
+                worth 0 token units (nothing sent), or a failed tx.
         """
         queue = self._queue("request-redeem")
         me = signer.address
-        balance = int(self.vault.functions.balanceOf(me).call())
+        if shares is None:
+            balance = shares = self._held(me, "request-redeem")
+        else:
+            balance = int(self.vault.functions.balanceOf(me).call())
         if shares > balance:
             raise ExecutionError(
                 f"request-redeem refused: {self._s(shares)} shares asked, {me} holds "
@@ -527,6 +534,15 @@ class VaultClient:
         report.txs.append(self._send(signer, call, "request"))
         with self._mined(report):
             return self._finish(report)
+
+    def _held(self, owner: str, action: str) -> int:
+        """``owner``'s share balance, refused in one line when it is 0 (nothing sent)."""
+        held = int(self.vault.functions.balanceOf(owner).call())
+        if held == 0:
+            raise ExecutionError(
+                f"{action} refused: {owner} holds no shares of this vault; nothing sent"
+            )
+        return held
 
     @_one_at_a_time
     def claim(self, signer: LocalAccount, shares: int | None) -> ActionReport:

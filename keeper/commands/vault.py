@@ -202,10 +202,17 @@ def register(subparsers: Any) -> None:
         if action in ("deposit", "withdraw"):
             a.add_argument("--amount", required=True, metavar="X", help=_AMOUNT_HELP)
         elif action in ("redeem", "request-redeem"):
-            a.add_argument("--shares", required=True, metavar="X", help=_SHARES_HELP)
+            a.add_argument(
+                "--shares",
+                required=True,
+                metavar="X",
+                help=f"{_SHARES_HELP}; or `all`: every share you hold, read when sending",
+            )
         elif action == "claim":
             a.add_argument(
-                "--shares", metavar="X", help=f"{_SHARES_HELP} (default: all that is claimable)"
+                "--shares",
+                metavar="X",
+                help=f"{_SHARES_HELP}; or `all` (default: all that is claimable)",
             )
         elif action == "info":
             a.add_argument(
@@ -271,7 +278,8 @@ def vault_command(args: argparse.Namespace) -> int:
     # And the amount's syntax (its precision needs the token's decimals, read below).
     if getattr(args, "amount", None) is not None:
         check_amount(args.amount)
-    if getattr(args, "shares", None) is not None:
+    shares_all = _is_all(getattr(args, "shares", None))
+    if getattr(args, "shares", None) is not None and not shares_all:
         check_amount(args.shares, "--shares")
     client = open_vault(settings, vault)
 
@@ -289,19 +297,27 @@ def vault_command(args: argparse.Namespace) -> int:
         report = client.withdraw(signer, parse_amount(args.amount, client.asset_decimals))
     elif args.action == "fill":
         report = client.fill(signer)
-    elif args.action == "claim":
+    else:
+        # None: all of them (claimable for claim, held for redeem and request-redeem), read by
+        # the action under its signer lock.
         shares = (
             parse_amount(args.shares, client.share_decimals, "--shares")
-            if args.shares is not None
+            if args.shares is not None and not shares_all
             else None
         )
-        report = client.claim(signer, shares)
-    else:
-        shares = parse_amount(args.shares, client.share_decimals, "--shares")
-        act = client.redeem if args.action == "redeem" else client.request_redeem
+        act = {
+            "claim": client.claim,
+            "redeem": client.redeem,
+            "request-redeem": client.request_redeem,
+        }[args.action]
         report = act(signer, shares)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
+
+
+def _is_all(text: str | None) -> bool:
+    """Whether a ``--shares`` value is the word ``all`` (any case, spaces around it)."""
+    return text is not None and text.strip().lower() == "all"
 
 
 _PAUSED = "yes (no deposits, writing or rebalancing; a pause alone does not close exits)"

@@ -236,6 +236,42 @@ def test_fill_discards_shares_sent_to_the_queue_without_a_request(
     assert "fill refused" in _one_line_error(capsys)
 
 
+def test_shares_all_redeems_or_queues_every_share_held(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--shares all` is the signer's whole balance, read under its lock; none held is refused."""
+    v, me = e.vault, e.depositor.address
+    queue = e.w3.eth.contract(
+        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
+    )
+    nonce = e.w3.eth.get_transaction_count(me)
+    for action in ("redeem", "request-redeem"):
+        assert _cli(e, action, "--shares", "all") == 1
+        line = _one_line_error(capsys)
+        assert f"{action} refused: {me} holds no shares of this vault; nothing sent" in line, line
+    assert e.w3.eth.get_transaction_count(me) == nonce
+
+    assert _cli(e, "deposit", "--amount", "300") == 0
+    first = int(v.functions.balanceOf(me).call())
+    capsys.readouterr()
+    assert _cli(e, "request-redeem", "--shares", "ALL", "--json") == 0
+    req = json.loads(capsys.readouterr().out)
+    assert req["shares"] == first == queue.functions.pendingRedeemRequest(0, me).call()
+    assert req["share_balance"] == 0
+
+    assert _cli(e, "deposit", "--amount", "200") == 0
+    second = int(v.functions.balanceOf(me).call())
+    capsys.readouterr()
+    assert _cli(e, "redeem", "--shares", "all", "--json") == 0
+    red = json.loads(capsys.readouterr().out)
+    assert red["shares"] == second
+    assert red["share_balance"] == 0 == v.functions.balanceOf(me).call()
+
+    # a typo of "all" is still an amount error, before the RPC
+    assert _cli(e, "redeem", "--shares", "al") == 1
+    assert "--shares" in _one_line_error(capsys)
+
+
 def test_info_reserved_is_what_the_vault_holds_back_from_instant_exits(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
