@@ -3,9 +3,10 @@
 Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``; the code behind
 it lives in :mod:`keeper.app`. Any :class:`~keeper.errors.KeeperError` becomes one clear line on
-stderr and exit code 1. When the reader of stdout goes away (``keeper status | head``), the
-command stops quietly with exit code 141, as a process killed by ``SIGPIPE`` would, instead of
-printing a ``BrokenPipeError``.
+stderr and exit code 1; under a ``--json`` flag also ``{"error": ..., "exit_code": 1}`` on
+stdout, unless the command's own JSON already carries it. When the reader of stdout goes away
+(``keeper status | head``), the command stops quietly with exit code 141, as a process killed by
+``SIGPIPE`` would, instead of printing a ``BrokenPipeError``.
 
 Only the module of the command being run is imported (all of them for ``--help`` or an unknown
 command), so ``keeper run`` never loads what ``keeper backtest`` or ``keeper demo`` needs.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import _thread
 import argparse
 import importlib
+import json
 import logging
 import os
 import pkgutil
@@ -155,7 +157,14 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except KeeperError as exc:
+        # A command asked for JSON (`--json`, a flag) gets its error as JSON on stdout too, so a
+        # script reading stdout parses every outcome; the line on stderr stays for people.
+        if getattr(args, "json", None) is True and not exc.json_reported:
+            print(json.dumps({"error": str(exc), "exit_code": 1}))
+        raise
     return code
 
 

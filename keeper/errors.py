@@ -10,6 +10,10 @@ from __future__ import annotations
 class KeeperError(Exception):
     """Root of every error the keeper raises on purpose."""
 
+    #: The command's own JSON output already carries this error (its ``error`` key), so the CLI
+    #: prints no second JSON object for it under ``--json`` (:mod:`keeper.cli`).
+    json_reported: bool = False
+
 
 class ConfigError(KeeperError):
     """Settings, files or addresses are missing or malformed."""

@@ -44,13 +44,18 @@ def check(args: argparse.Namespace) -> int:
         secrets=secret_values(settings),
     )
     result = dry_run_cycle(settings)
+    why = result.nothing_evaluated()
     if args.json:
-        print(json.dumps(result.to_dict(), indent=2, default=str))
+        body = result.to_dict()
+        if why is not None:
+            body["error"] = why  # the one JSON object on stdout says it too (see keeper.cli)
+        print(json.dumps(body, indent=2, default=str))
     else:
         print(format_table(result, settings.policy, batcher=settings.batcher))
-    why = result.nothing_evaluated()
     if why is not None:
-        raise OracleError(why)
+        error = OracleError(why)
+        error.json_reported = bool(args.json)
+        raise error
     return 0
 
 

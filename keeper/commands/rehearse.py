@@ -15,7 +15,7 @@ from typing import Any
 from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
 from keeper.arguments import int_between
 from keeper.chain.anvil import ANVIL_KEYS
-from keeper.errors import ExecutionError, OracleError
+from keeper.errors import ExecutionError, KeeperError, OracleError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import (
     SHARED_FLAGS,
@@ -110,19 +110,29 @@ def rehearse_command(args: argparse.Namespace) -> int:
         vault_admin=vault_admin,
         keeper_index=args.keeper_index,
     )
-    print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
-    if report.nothing_evaluated is not None:  # as `keeper check`: the cycle judged nothing
-        raise OracleError(report.nothing_evaluated)
+    error: KeeperError | None = None
     failed = [o for o in report.outcomes if not o.ok]
-    if failed:
+    if report.nothing_evaluated is not None:  # as `keeper check`: the cycle judged nothing
+        error = OracleError(report.nothing_evaluated)
+    elif failed:
         # Nothing moves on the fork between the simulation and the mining: a vault that fails
         # there would fail live too, and the rehearsal says so by its exit code.
         first = failed[0]
         more = f" (and {len(failed) - 1} more; see the report)" if len(failed) > 1 else ""
-        raise ExecutionError(
+        error = ExecutionError(
             f"{len(failed)} of {len(report.outcomes)} vaults sent failed on the fork: "
             f"{first.vault}: {first.reason}{more}"
         )
+    if args.json:
+        body = report.to_dict()
+        if error is not None:
+            body["error"] = str(error)  # the one JSON object on stdout says it too
+        print(json.dumps(body, indent=2))
+    else:
+        print(format_report(report))
+    if error is not None:
+        error.json_reported = bool(args.json)
+        raise error
     return 0
 
 

@@ -134,8 +134,9 @@ def test_a_non_positive_oracle_answer_prints_no_raw_numpy_warnings(
     line = _error_line(proc)
     assert "every vault was skipped (1 of 1)" in line
     assert "not positive" in line
-    skipped = json.loads(proc.stdout)["skipped"]
-    assert all("not positive" in reason for reason in skipped.values())
+    body = json.loads(proc.stdout)  # one JSON object, the error in it (not a second one)
+    assert all("not positive" in reason for reason in body["skipped"].values())
+    assert body["error"] in line
     assert "RuntimeWarning" not in proc.stderr
 
 
@@ -154,7 +155,9 @@ def test_check_exits_1_when_a_stale_oracle_leaves_no_vault_to_evaluate(
     assert "every vault was skipped (1 of 1)" in line
     assert "old, heartbeat" in line
     if json_out:
-        assert json.loads(proc.stdout)["skipped"]
+        body = json.loads(proc.stdout)
+        assert body["skipped"]
+        assert line.endswith(body["error"])
     else:
         assert "skipped: oracle answer is" in proc.stdout  # the table still shows each vault
         # no vault was priced, so there is no ETH price to show (it read "ETH $0.00")

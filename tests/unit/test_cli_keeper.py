@@ -538,3 +538,37 @@ def test_python_dash_m_keeper_is_the_keeper_command() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "usage: keeper" in result.stdout
+
+
+@pytest.mark.parametrize("failed", [False, True])
+def test_a_failed_rehearsal_under_json_prints_one_object_that_names_the_failure(
+    failed: bool,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """stdout under --json is one JSON object either way; a failure is its ``error`` key."""
+    import keeper.commands.rehearse as command
+    from keeper.app.rehearse import RehearsalReport, RehearsedVault
+
+    vault = "0x" + "11" * 20
+    outcome = RehearsedVault(vault, not failed, 1, 0, "OptionVaultStaleOracle" if failed else None)
+    report = RehearsalReport(
+        **{f: "x" for f in ("fork_url", "keeper", "admin", "batcher")},
+        fork_block=1, chain_id=31337, vaults=1, planned=[vault], simulated=[vault],
+        dropped={}, skipped={}, outcomes=[outcome], tx_hash="0x" + "ab" * 32,
+        tx_status="mined", tx_to="x", gas_used=1, l2_fee_wei=1, l1_fee_wei=1,
+    )  # fmt: skip
+    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    text = json.dumps({"vaults": [vault], "lens": "0x" + "22" * 20, "rpc_url": "http://x:1"})
+    (tmp_path / "a.json").write_text(text)
+    argv = ["rehearse", "--fork-url", "http://127.0.0.1:1", "--addresses", "a.json", "--json"]
+    assert main([*argv, "--env-file", os.devnull]) == int(failed)
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["outcomes"][0]["ok"] is not failed
+    if failed:
+        assert "1 of 1 vaults sent failed on the fork" in body["error"]
+        assert err.strip().splitlines()[-1] == f"keeper: error: {body['error']}"
+    else:
+        assert "error" not in body

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from decimal import Decimal, localcontext
 
@@ -338,3 +339,33 @@ def test_a_devnet_send_cut_by_ctrl_c_is_a_plain_interrupt() -> None:
     with pytest.raises(KeyboardInterrupt) as caught:
         t.send("0x" + "a1" * 20, b"\x00", gas=50_000, what="mint")
     assert not isinstance(caught.value, Interrupted)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"],
+        ["vault", "redeem", "--vault", "0x" + "11" * 20, "--shares", "abc"],
+        ["status", "--journal", "/nonexistent-dir/journal.sqlite"],
+        ["check", "--rpc-url", "http://127.0.0.1:9", "--addresses", "/nonexistent.json"],
+    ],
+)
+def test_an_error_under_json_is_also_a_json_object_on_stdout(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A machine reading stdout with --json gets the error as JSON; people still get the line."""
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "59" * 32)
+    assert main([*argv, "--json"]) == 1
+    captured = capsys.readouterr()
+    line = captured.err.strip()
+    assert line.startswith("keeper: error: "), captured.err
+    assert "\n" not in line, captured.err
+    body = json.loads(captured.out)
+    assert body == {"error": line.removeprefix("keeper: error: "), "exit_code": 1}
+    assert "59" * 32 not in captured.out + captured.err
+
+
+def test_an_error_without_json_leaves_stdout_empty(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"]
+    assert main(argv) == 1
+    assert capsys.readouterr().out == ""
