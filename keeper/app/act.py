@@ -26,7 +26,7 @@ import logging
 import math
 import weakref
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from eth_utils.crypto import keccak
@@ -49,7 +49,8 @@ from keeper.execution.simulate import (
 )
 from keeper.ops.logs import DECISIONS, log_decision
 from keeper.ops.metrics import Metrics
-from keeper.strategy import RebalancePlan, VaultView
+from keeper.strategy import CostInputs, RebalancePlan, VaultView
+from keeper.strategy.planner import batch_value_usd
 from keeper.units import wad_to_float
 
 if TYPE_CHECKING:
@@ -267,6 +268,7 @@ def act(
     block: int,
     blocked: str | None = None,
     slippage_bps: Mapping[str, int] | None = None,
+    costs: CostInputs | None = None,
 ) -> Acted:
     """Simulate the plan's batch and, with a signer, send what survives the simulation.
 
@@ -279,6 +281,10 @@ def act(
         slippage_bps: Each vault's ``maxSlippageBps`` (:func:`slippage_bounds`): when a pool's
             one swap cannot meet its strictest leg, the simulation drops the vaults with the
             smallest bound first (:func:`~keeper.execution.simulate.simulate_batch`).
+        costs: The cycle's cost inputs. With a cost-gated policy, a batch the simulation cut
+            short of the plan's (a vault dropped or deferred) is priced again as it will execute
+            (:func:`~keeper.strategy.planner.batch_value_usd`) and held when it is not worth
+            its cost: its vaults are deferred to the next cycle's plan.
 
     Raises:
         ExecutionError: The send failed (already counted and alerted).
@@ -326,9 +332,37 @@ def act(
             outcome="dropped",
             reason=reason,
         )
+    sim = _priced_again(keeper, the_plan, sim, costs)
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
+
+
+def _priced_again(
+    keeper: Keeper, the_plan: RebalancePlan, sim: Simulation, costs: CostInputs | None
+) -> Simulation:
+    """``sim``, or nothing to send when a cost-gated batch the simulation cut is not worth it."""
+    if costs is None or not keeper.policy.cost_gated or not sim.vaults:
+        return sim
+    if {v.lower() for v in sim.vaults} == {v.lower() for v in the_plan.batch}:
+        return sim  # the batch the plan priced
+    # A lone survivor simulated through the batcher is a batch of one, not its own transaction.
+    priced = costs if sim.to is not None or len(sim.vaults) > 1 else replace(costs, gas_direct=0)
+    value = batch_value_usd(the_plan, sim.vaults, priced)
+    if value > 0.0:
+        return sim
+    why = (
+        f"deferred: the batch the simulation left is worth {value:.4g} USD after its cost "
+        "(priced again without the vaults it dropped)"
+    )
+    logger.info("holding a batch of %d vaults: %s", len(sim.vaults), why)
+    return replace(
+        sim,
+        vaults=(),
+        calldata=b"",
+        gas=0,
+        deferred={**sim.deferred, **dict.fromkeys(sim.vaults, why)},
+    )
 
 
 def slippage_bounds(book: VaultBook) -> dict[str, int]:

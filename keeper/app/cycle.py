@@ -99,7 +99,9 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
     try:
         # The bounds only matter to a batch being simulated: not read on a cycle with none.
         bounds = slippage_bounds(seen.healthy) if the_plan.batch else None
-        acted = act(keeper, the_plan, seen.block, settled.blocked or done.pending, bounds)
+        acted = act(
+            keeper, the_plan, seen.block, settled.blocked or done.pending, bounds, costs=costs
+        )
     finally:
         # After the send: naming what blocks the vaults left out is for the logs and alerts,
         # and its reads stay off the path between the decision and the send.

@@ -216,6 +216,9 @@ def run_backtest(
     n_pol = len(policies)
     hedge = np.zeros((n_pol, n_paths))
     last = np.zeros((n_pol, n_paths), dtype=np.int64)
+    # Whether the vault has rebalanced yet (its opening hedge may be refused as too small): on
+    # chain `lastRebalance == 0` makes the time trigger due at once and skips `minInterval`.
+    started = np.zeros((n_pol, n_paths), dtype=bool)
     count = np.zeros((n_pol, n_paths))
     tcost = np.zeros((n_pol, n_paths))
     gains = np.zeros((n_pol, n_paths))
@@ -272,10 +275,12 @@ def run_backtest(
                 if band is None:
                     allowed = ready
                 else:  # the contract's trigger: the band (strict), or its time trigger
-                    timed = (deviation != 0.0) & (elapsed_s >= periods[p])
+                    # A vault that never rebalanced (`lastRebalance == 0`) is due at once.
+                    fresh = ~started[p]
+                    timed = (deviation != 0.0) & ((elapsed_s >= periods[p]) | fresh)
                     allowed = (np.abs(deviation) > band) | timed
                     if floors[p] > 0.0:  # and never sooner than minInterval after the last
-                        allowed &= elapsed_s >= floors[p]
+                        allowed &= (elapsed_s >= floors[p]) | fresh
                 state = HedgeState(
                     deviation=deviation,
                     spot=s_now,
@@ -302,6 +307,7 @@ def run_backtest(
                     opening[p] = float(np.mean(np.where(act, cost, 0.0)))
             hedge[p] = np.where(act, hedge[p] + trade, hedge[p])
             last[p] = np.where(act, i, last[p])
+            started[p] |= act
             count[p] += act
             gains[p] += hedge[p] * ds
         if progress is not None:

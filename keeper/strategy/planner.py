@@ -513,6 +513,7 @@ def plan(
     for (
         v,
         pool,
+        note,
         dev,
         post,
         trade,
@@ -527,6 +528,7 @@ def plan(
     ) in zip(
         vaults,
         pools.tolist(),
+        notional.tolist(),
         deviations,
         posts,
         trades,
@@ -568,6 +570,8 @@ def plan(
             benefit_usd=benefit,
             cost_usd=cost,
             post_deviation=post if acts else Wad(0),
+            notional_usd=float(note) if acts else 0.0,
+            pool=pool,
         )
         if debug:
             logger.debug(
@@ -593,3 +597,20 @@ def plan(
         marginal_cost_usd=total_cost - fixed if members else 0.0,
         benefit_usd=benefit,
     )
+
+
+def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs) -> float:
+    """``Σ benefit − batch cost`` of the plan's acting vaults ``members`` sent as one batch, USD.
+
+    What the batch is worth as it executes (:func:`~keeper.strategy.costs.batch_cost_usd`, one
+    swap per pool), for a batch the simulation cut short of the plan's (a vault dropped or
+    deferred): its crossing and its share of the fixed cost are no longer those the plan chose.
+    """
+    chosen = {d.vault.lower(): d for d in the_plan.decisions if d.act}
+    rows = [chosen[m.lower()] for m in members if m.lower() in chosen]
+    if not rows:
+        return 0.0
+    cost = batch_cost_usd(
+        costs, [d.notional_usd for d in rows], np.asarray([d.pool for d in rows], dtype=np.int64)
+    )
+    return math.fsum(d.benefit_usd for d in rows) - cost

@@ -117,6 +117,11 @@ class VaultDecision:
     benefit_usd: float
     cost_usd: float
     post_deviation: Wad = 0  # type: ignore[assignment]  # Wad(0); a NewType call is not a default
+    #: The trade's signed notional at the oracle price, USD (0 when not acting): what the cost
+    #: model prices (:func:`keeper.strategy.costs.batch_cost_usd`).
+    notional_usd: float = 0.0
+    #: The batcher pool the vault trades in (:attr:`VaultView.pool`).
+    pool: int = 0
 
     @property
     def on_time_trigger(self) -> bool:

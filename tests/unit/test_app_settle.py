@@ -485,7 +485,9 @@ def test_the_cycle_sends_no_batch_behind_what_the_settle_step_left_pending(
     pending = Settlement(VAULT, 3, HINT, "waiting", "sent as 0x01, no receipt yet", pending=True)
     blocked: list[str | None] = []
 
-    def act(keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None) -> Any:
+    def act(
+        keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None, **_: Any
+    ) -> Any:
         from keeper.app.act import Acted
 
         blocked.append(why)
@@ -520,7 +522,9 @@ def test_the_cycle_fills_the_queues_due_after_its_hedge_and_never_behind_a_pendi
     order: list[str] = []
     fills: list[str | None] = []
 
-    def act(keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None) -> Any:
+    def act(
+        keeper: Keeper, the_plan: Any, block: int, why: Any = None, bounds: Any = None, **_: Any
+    ) -> Any:
         order.append("hedge")
         if status is None:
             return Acted(waiting=waiting)

@@ -1,0 +1,97 @@
+"""Parity between the backtester, the planner and what the contracts execute (helper-93)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keeper.app.collaborators import Keeper
+from keeper.app.cycle import run_cycle
+from keeper.backtest import BacktestConfig, OptionSpec, run_backtest
+from keeper.backtest.engine import VaultBound
+from keeper.backtest.price_paths import PathSet
+from keeper.settings import CycleConfig
+from keeper.strategy import BandPolicy, CostAwarePolicy
+from keeper.strategy.costs import batch_cost_usd
+from tests.unit.test_app_cycle import (
+    BATCHER,
+    WAD,
+    FakeSender,
+    FixedL1,
+    fake_simulation,
+    make_keeper,
+    snap,
+    vault,
+)
+
+
+def _ramp(lo: float, hi: float, steps: int, maturity: float) -> PathSet:
+    times = np.linspace(0.0, maturity, steps + 1)
+    spots = np.linspace(lo, hi, steps + 1)[None, :]
+    return PathSet(times=times, spots=spots, model="gbm")
+
+
+def test_a_vault_that_never_rebalanced_is_due_on_its_time_trigger_at_once() -> None:
+    """On chain, ``lastRebalance == 0`` (a vault that never rebalanced) makes the time trigger
+    due at once (``now >= 0 + maxInterval``) and skips ``minInterval`` (``last != 0 && ...``):
+    ``OptionVault.t.sol::test_rebalance_TimeTrigger`` ("never rebalanced: time trigger due"),
+    and the keeper's own ``keeper.pricing.trigger.derive`` agrees. The backtester counts a
+    refused opening hedge (a buy under one quote unit: a deep out-of-the-money call) as a
+    rebalance at step 0 for both triggers, so its vault refuses every rebalance the policy
+    wants until ``maxInterval`` has passed, where the contract accepts the first one."""
+    maturity = 30 / 365
+    paths = _ramp(3000.0, 12_000.0, 48, maturity)
+    option = OptionSpec(strike=10_000.0, maturity=maturity, contracts=10.0)
+    policy = BandPolicy(width=0.01)  # wants a trade once |deviation| > 0.1 underlying
+    day = 86_400.0
+    bound = VaultBound(policy, band=1_000.0, max_interval_s=30 * day, min_interval_s=day)
+    (res,) = run_backtest(paths, option, BacktestConfig(vol=0.6), [bound])
+    # The opening buy (~1e-10 ETH, < 1e-6 USD) is refused; the vault's first rebalance is then
+    # accepted on its time trigger as soon as the policy wants it (|deviation| > 0.1), and no
+    # other (band 1000 underlying, maxInterval 30 days after that first one).
+    assert res.rebalances_mean == 1.0
+
+
+def test_a_costaware_batch_the_simulation_cuts_is_priced_again_before_it_is_sent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``costaware`` selects a batch only when its benefit beats its cost *as it executes*
+    (docs/backtest.md, ``planner`` module docstring). Two opposite vaults cross in one pool:
+    together they pay the 30 USD fixed cost once (32.9 USD of benefit), alone neither does
+    (16.4 USD against 30+). The simulation then drops one (here ``OptionVaultTooSoon``; the
+    same after a drop for the strictest slippage bound or a deferral), and ``act`` signs and
+    sends the survivor alone, a batch worth about -14 USD that the planner would never have
+    chosen: nothing re-prices the batch that actually executes."""
+
+    def keeper(sender: FakeSender | None) -> Keeper:
+        k = make_keeper(
+            [snap(0, -WAD // 2), snap(1, WAD // 2)],
+            batcher=BATCHER,
+            l1fee=FixedL1(),
+            chain_id=10,
+            sender=sender,
+        )
+        k.config = CycleConfig(
+            eth_usd=3000.0, queue_sweep_s=0, direct_single=False, gas_fixed=5_000_000_000
+        )
+        k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+        return k
+
+    fake_simulation(monkeypatch, drop={vault(1)})
+    sender = FakeSender()
+    result = run_cycle(keeper(sender))
+    assert result.planned == (vault(0), vault(1))  # together they pay for themselves
+    survivor = next(d for d in result.decisions if d.vault == vault(0))
+    alone = batch_cost_usd(result.costs, [survivor.trade / WAD * 3000.0])
+    assert survivor.benefit_usd < alone  # alone it does not
+    # ... so the batch that would execute (vault 0 alone) is not worth sending.
+    assert sender.sent == [], "sent a costaware batch worth less than its cost"
+    assert result.tx_hash is None
+    assert result.dropped[vault(1)] == "OptionVaultTooSoon(...)"
+    assert vault(0) in result.dropped  # deferred to the next cycle's plan
+
+    # Without the drop the batch the plan priced is sent as before.
+    fake_simulation(monkeypatch, drop=set())
+    sender = FakeSender()
+    assert run_cycle(keeper(sender)).tx_status == "mined"
+    assert len(sender.sent) == 1
