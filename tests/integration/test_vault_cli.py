@@ -83,6 +83,12 @@ def _cli(e: Env, *argv: str) -> int:
     )
 
 
+def _queue(e: Env) -> Contract:
+    """The vault's redemption queue."""
+    address = e.vault.functions.redemptionQueue().call()
+    return e.w3.eth.contract(address=address, abi=load_artifact("RedemptionQueue").abi)
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -146,9 +152,7 @@ def test_deposit_withdraw_redeem_round_trip(e: Env, capsys: pytest.CaptureFixtur
 def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str]) -> None:
     """The queue path end to end: request (approval included), fill by anyone, claim."""
     v, me = e.vault, e.depositor.address
-    queue = e.w3.eth.contract(
-        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
-    )
+    queue = _queue(e)
     assert _cli(e, "deposit", "--amount", "1000") == 0
     capsys.readouterr()
     shares = v.functions.balanceOf(me).call()
@@ -211,9 +215,7 @@ def test_fill_discards_shares_sent_to_the_queue_without_a_request(
 ) -> None:
     """A plain transfer to the queue is reserved by the vault until a fill discards it."""
     v, me = e.vault, e.depositor.address
-    queue = e.w3.eth.contract(
-        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
-    )
+    queue = _queue(e)
     assert _cli(e, "deposit", "--amount", "1000") == 0
     shares = int(v.functions.balanceOf(me).call())
     transact(e.w3, e.depositor, v.functions.transfer(queue.address, shares // 2))
@@ -241,9 +243,7 @@ def test_shares_all_redeems_or_queues_every_share_held(
 ) -> None:
     """`--shares all` is the signer's whole balance, read under its lock; none held is refused."""
     v, me = e.vault, e.depositor.address
-    queue = e.w3.eth.contract(
-        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
-    )
+    queue = _queue(e)
     nonce = e.w3.eth.get_transaction_count(me)
     for action in ("redeem", "request-redeem"):
         assert _cli(e, action, "--shares", "all") == 1
@@ -281,9 +281,7 @@ def test_info_reserved_is_what_the_vault_holds_back_from_instant_exits(
     the figure is not the requests' ``convertToAssets`` (rounded down, requests only).
     """
     v, me = e.vault, e.depositor.address
-    queue = e.w3.eth.contract(
-        address=v.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
-    )
+    queue = _queue(e)
     assert _cli(e, "deposit", "--amount", "1000") == 0
     shares = int(v.functions.balanceOf(me).call())
     asked = shares // 3 + 1  # not a whole number of asset units: floor and ceil differ
