@@ -8,7 +8,9 @@ page against the chain, not against the page's own numbers.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,7 +22,7 @@ from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
-from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet
+from tests.browser.conftest import SCREENSHOTS, VIEWPORT, WALLET_JS, Devnet, Wallet
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value of 1M shares
@@ -1067,3 +1069,330 @@ def test_enter_pressed_right_after_typing_sends_the_amount_typed(
     assert int(result.get_attribute("data-assets")) == 10**6
     assert len(wallet.sent) == sent0 + 1
     assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
+
+
+# ---------------------------------------------------------- depositor walk-through (helper-95)
+
+UNKNOWN_VAULT = "0x" + "12" * 20
+
+
+def test_leaving_an_unknown_vault_address_shows_the_vault_again(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # A mistyped vault address in the URL shows "Unknown vault."; going Back (or clicking the
+    # vault in the list) to the vault shown before must show it again, not leave the page on
+    # "Unknown vault." until a reload.
+    vault = devnet.addresses["vaults"][0]
+    open_vault(page, server, vault)
+    page.evaluate(f"location.hash = '#/vault/{UNKNOWN_VAULT}'")
+    page.wait_for_function("document.querySelector('#main').textContent.includes('Unknown vault')")
+    page.go_back()
+    page.wait_for_selector('[data-testid="vault-head"]', timeout=5_000)
+    # and by the vault list, after a second mistyped address
+    page.evaluate(f"location.hash = '#/vault/{UNKNOWN_VAULT}'")
+    page.wait_for_function("document.querySelector('#main').textContent.includes('Unknown vault')")
+    page.click(f'[data-testid="vault-link"][data-vault="{vault}"]')
+    page.wait_for_selector('[data-testid="vault-head"]', timeout=5_000)
+
+
+@pytest.fixture
+def page_authorized_on_chain_1(browser: Any, server: str, devnet: Devnet) -> Iterator[Any]:
+    """A page whose wallet already exposes its account to the site (connected on an earlier
+    visit, as MetaMask remembers) and is on chain 1, not the vaults' chain."""
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    config = {"account": devnet.depositor.address, "rpcUrl": devnet.node.url}
+    script = (
+        WALLET_JS.read_text()
+        .replace("__WALLET__", json.dumps(config))
+        .replace("let connected = false", "let connected = true")
+        .replace("let chainOverride = null", "let chainOverride = '0x1'")
+    )
+    assert "let connected = true" in script
+    assert "chainOverride = '0x1'" in script
+    pg.add_init_script(script=script)
+    pg.set_default_timeout(30_000)
+    try:
+        yield pg
+    finally:
+        pg.unroute_all(behavior="ignoreErrors")
+        context.close()
+    assert not errors, f"uncaught errors on the page: {errors}"
+
+
+def test_a_wallet_already_connected_on_another_chain_is_alerted_at_load(
+    page_authorized_on_chain_1: Any, server: str, devnet: Devnet
+) -> None:
+    # docs/web.md: "A wallet on another chain puts an alert at the top of the page". With a wallet
+    # that already exposes its account (no Connect click), the page showed the position and no
+    # alert: the user learned of the wrong chain only when a send asked to switch.
+    page = page_authorized_on_chain_1
+    open_vault(page, server, devnet.addresses["vaults"][0])
+    page.wait_for_selector('[data-testid="pos-shares"]')  # the wallet's account is known
+    alert = page.locator('[data-testid="alert"]')
+    alert.wait_for(state="visible", timeout=5_000)
+    assert "chain 1" in alert.inner_text()
+
+
+#: Wraps the wallet's `on` (after wallet.js) so the test can emit wallet events to the page.
+LISTENERS_JS = """
+;(() => {
+  const on = window.ethereum.on.bind(window.ethereum)
+  window.__listeners = {}
+  window.ethereum.on = (event, fn) => {
+    ;(window.__listeners[event] ||= []).push(fn)
+    on(event, fn)
+  }
+  window.__walletEmit = (event, value) =>
+    (window.__listeners[event] || []).forEach((fn) => fn(value))
+})()
+"""
+
+
+def test_a_refresh_for_the_previous_account_does_not_overwrite_the_new_accounts_position(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The wallet switches accounts while a refresh for the old one is still reading the chain
+    # (a Refresh click, the 12 s poll, a slow RPC): the old account's snapshot, landing last, was
+    # rendered as "Your position" and kept as the snapshot that the deposit's balance check
+    # reads, while the top bar named the new account.
+    page.add_init_script(script=LISTENERS_JS)
+    vault = devnet.addresses["vaults"][0]
+    open_vault(page, server, vault)
+    connect_wallet(page, devnet)
+    old = devnet.depositor.address
+    new = Account.from_key(ANVIL_KEYS[9]).address  # unused by the demo: no USDC, no shares
+    assert devnet.usdc.functions.balanceOf(new).call() == 0
+    assert devnet.usdc.functions.balanceOf(old).call() > 0
+    node = devnet.node.url.rstrip("/")
+    old_hex = old.lower()[2:]
+    held: list[Any] = []
+    hold = {"on": True}
+
+    def route(r: Any) -> None:
+        if hold["on"] and old_hex in (r.request.post_data or "").lower():
+            held.append(r)  # answered later, after the new account's refresh
+            return
+        r.continue_()
+
+    page.route(lambda url: url.rstrip("/") == node, route)
+    page.click('[data-testid="refresh"]')  # a refresh for the old account, held on the way
+    for _ in range(50):
+        if held:
+            break
+        page.wait_for_timeout(100)
+    assert held, "the old account's refresh was not seen"
+    page.evaluate(f"window.__walletEmit('accountsChanged', ['{new}'])")
+    page.wait_for_function(
+        f"document.querySelector('#position small')?.textContent.includes('{new[:6]}')"
+    )
+    hold["on"] = False
+    for r in held:
+        r.continue_()
+    page.wait_for_timeout(3_000)  # the old refresh ends and renders
+    assert page.inner_text('[data-testid="account"]').startswith(new[:6])
+    header = page.inner_text("#position small")
+    assert header.startswith(new[:6]), f"the position shown is {header}'s, the wallet is {new}"
+    assert int(page.get_attribute('[data-testid="pos-asset"]', "data-raw")) == 0
+
+
+def test_a_deposit_whose_receipt_is_unknown_is_not_said_to_be_not_done(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The page approves exactly, then deposits; the deposit is sent and mined but its receipt
+    # cannot be read (the RPC failing). Its line rightly says it "may still be mined: check it",
+    # but the approval note below it said "the deposit was not done" and that the approval "is
+    # used by your next deposit": false (the deposit was done and used the approval up), and an
+    # invitation to deposit again.
+
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 0)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    deposits0 = _deposits_of(devnet, vault_address, me)
+    fill_and_preview(page, "deposit", "1")
+    failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
+
+    def the_deposits_receipt(call: dict[str, Any]) -> bool:
+        # the second transaction the wallet sends (the first is the exact approval)
+        return (
+            call.get("method") in failing
+            and len(wallet.sent) >= sent0 + 2
+            and str(call["params"][0]).lower() == wallet.sent[sent0 + 1].lower()
+        )
+
+    _fail_rpc_calls(page, devnet, the_deposits_receipt)
+    page.click('[data-testid="submit-deposit"]')
+    page.wait_for_selector('[data-testid="tx-status"] li[data-state="unknown"]', timeout=90_000)
+    page.wait_for_timeout(500)
+    assert len(wallet.sent) == sent0 + 2, "the approval, then the deposit"
+    assert _deposits_of(devnet, vault_address, me) == deposits0 + 1, "the deposit was mined"
+    assert devnet.usdc.functions.allowance(me, vault_address).call() == 0, "approval used up"
+    log = page.inner_text('[data-testid="tx-status"]')
+    assert "was not done" not in log, log
+
+
+def test_a_deposit_reverted_by_a_change_earlier_in_its_own_block_is_given_its_reason(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # docs/web.md: "A transaction that reverts on-chain is re-simulated at its parent block to
+    # name the reason." The state that made it revert is most often set by a transaction earlier
+    # in the same block (the page simulated it at the head just before sending), which the
+    # parent block does not have: the re-simulation there succeeds and the page said "the vault
+    # gave no reason". Here the vault is paused in the deposit's own block, ahead of it.
+
+    w3 = devnet.w3
+    admin = Account.from_key(ANVIL_KEYS[0])
+    vault_address = _vault_open_for_deposits(devnet)
+    vault = devnet.vault(vault_address)
+    me = devnet.depositor.address
+    _approve_exactly(devnet, vault_address, 10**6)
+    pauser = vault.functions.PAUSER_ROLE().call()
+    from keeper.devnet.tx import transact
+
+    transact(w3, admin, vault.functions.grantRole(pauser, admin.address))
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    deposits0 = _deposits_of(devnet, vault_address, me)
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        assert len(wallet.sent) == sent0 + 1
+        base = int(w3.eth.get_block("latest")["baseFeePerGas"])
+        tip = 50 * 10**9  # ahead of the deposit (1 gwei) in the block
+        tx = vault.functions.pause().build_transaction(
+            {
+                "from": admin.address,
+                "nonce": w3.eth.get_transaction_count(admin.address, "pending"),
+                "gas": 200_000,
+                "maxFeePerGas": 2 * base + tip,
+                "maxPriorityFeePerGas": tip,
+            }
+        )
+        pause = w3.eth.send_raw_transaction(admin.sign_transaction(tx).raw_transaction)
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    try:
+        p = w3.eth.get_transaction_receipt(pause)
+        d = w3.eth.get_transaction_receipt(wallet.sent[-1])
+        assert p["status"] == 1
+        assert d["status"] == 0
+        assert p["blockNumber"] == d["blockNumber"]
+        assert p["transactionIndex"] < d["transactionIndex"]
+        line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="reverted"]')
+        text = line.inner_text()
+        assert _deposits_of(devnet, vault_address, me) == deposits0
+        assert "gave no reason" not in text, text
+        assert "ERC4626ExceededMaxDeposit" in text, text
+    finally:
+        transact(w3, admin, vault.functions.unpause())
+        _approve_exactly(devnet, vault_address, 0)
+
+
+def test_a_claim_preview_the_rpc_fails_says_so_not_connect_your_wallet(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # The claim preview swallowed any error reading the queue and said "Connect your wallet to
+    # see what you can claim." to a connected wallet. docs/web.md: "a preview that cannot be read
+    # says *The page could not read the chain: …*".
+
+    vault = devnet.addresses["vaults"][0]
+    queue = devnet.queue(vault).address.lower()
+    open_vault(page, server, vault)
+    connect_wallet(page, devnet)
+
+    def to_the_queue(call: dict[str, Any]) -> bool:
+        return (
+            call.get("method") == "eth_call"
+            and str(call["params"][0].get("to", "")).lower() == queue
+        )
+
+    _fail_rpc_calls(page, devnet, to_the_queue)
+    page.fill('[data-testid="input-claim"]', "1")
+    sel = '[data-testid="preview-claim"]'
+    page.wait_for_selector(f'{sel}[data-state="error"]')
+    text = page.inner_text(sel)
+    assert "Connect your wallet" not in text, text
+    assert "could not read the chain" in text, text
+
+
+def test_a_deposit_above_the_balance_now_sends_no_approval(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # The deposit's balance check read the page's last snapshot (up to a poll, 12 s, old; for
+    # good while the poll's reads fail), not the chain: USDC spent elsewhere since then let the
+    # page send the exact approval, and only the deposit's simulation then refused it, leaving an
+    # approval paid for nothing. `keeper vault deposit` reads the balance first and sends nothing;
+    # the page reads maxDeposit fresh for the same reason ("an approval for a deposit the vault
+    # refuses is gas for nothing").
+    from keeper.devnet.tx import transact
+
+    w3 = devnet.w3
+    vault_address = _vault_open_for_deposits(devnet)
+    me = devnet.depositor.address
+    admin = Account.from_key(ANVIL_KEYS[0])
+    _approve_exactly(devnet, vault_address, 0)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    balance = devnet.usdc.functions.balanceOf(me).call()
+    assert balance >= 10**6
+    try:
+        # spent elsewhere (another tab, another dapp): the page has not refreshed yet
+        transact(w3, devnet.depositor, devnet.usdc.functions.transfer(admin.address, balance))
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="refused"]')
+        page.wait_for_timeout(500)
+        assert len(wallet.sent) == sent0, "an approval was sent for a deposit that cannot be made"
+        assert devnet.usdc.functions.allowance(me, vault_address).call() == 0
+    finally:
+        transact(w3, admin, devnet.usdc.functions.transfer(me, balance))
+        _approve_exactly(devnet, vault_address, 0)
+
+
+def test_an_action_on_one_vault_is_not_reported_on_the_vault_shown_next(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # A deposit into vault A (the exact approval first) is pending; the user opens vault B in the
+    # list meanwhile. The deposit's lines were written into whichever Actions log the page showed
+    # when they were created: B's log then read "Deposit 1 USDC: confirmed … You paid 1 USDC,
+    # minted … shares", a deposit into A reported on B's page.
+
+    me = devnet.depositor.address
+    # A vault open to deposits (an earlier test may leave one with an expired series waiting
+    # for settlement, which closes them), and any other.
+    vaults = devnet.addresses["vaults"]
+    a = next(v for v in vaults if devnet.vault(v).functions.maxDeposit(me).call() > 0)
+    b = next(v for v in vaults if v != a)
+    _approve_exactly(devnet, a, 0)
+    open_vault(page, server, a)
+    connect_wallet(page, devnet)
+    deposits0 = _deposits_of(devnet, a, me)
+    fill_and_preview(page, "deposit", "1")
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')  # approval
+        page.click(f'[data-testid="vault-link"][data-vault="{b}"]')
+        page.wait_for_selector(f'[data-testid="vault-address"]:has-text("{b}")')
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    for _ in range(100):  # the deposit into A is mined
+        if _deposits_of(devnet, a, me) == deposits0 + 1:
+            break
+        page.wait_for_timeout(100)
+    assert _deposits_of(devnet, a, me) == deposits0 + 1
+    page.wait_for_timeout(3_000)  # the page's receipt wait and refresh
+    assert page.inner_text('[data-testid="vault-address"]') == b
+    log = page.inner_text('[data-testid="tx-status"]')
+    assert "Deposit 1 USDC" not in log, f"vault B's page reports the deposit into vault A: {log}"

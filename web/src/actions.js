@@ -121,7 +121,8 @@ export function setLine(li, state, html) {
 /**
  * One transaction: simulate (a revert is decoded and nothing is sent), send through the wallet,
  * then wait for the receipt. Returns { receipt, li }, or null when it was refused or failed (the
- * line says why). `errorAbi` decodes reverts (default: the vault's ABI).
+ * line says why). `errorAbi` decodes reverts (default: the vault's ABI). A transaction sent whose
+ * receipt could not be read also returns null, and sets `ctx.unknown` to its hash: it may be mined.
  */
 export async function transact(ctx, { label, address, abi, functionName, args, unit, errorAbi }) {
   const { client, wallet, account, chain, meta } = ctx
@@ -156,6 +157,8 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
   try {
     receipt = await client.waitForTransactionReceipt({ hash, onReplaced: (r) => (replaced = r) })
   } catch (err) {
+    // Not "not done": it may be mined. The caller must not say otherwise (see approvalLeft).
+    ctx.unknown = hash
     setLine(
       li,
       'unknown',
@@ -175,12 +178,23 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
   const mined = receipt.transactionHash
   const sped = replaced ? ` sped up in your wallet as ${code(mined)}` : ''
   if (receipt.status !== 'success') {
-    let why = 'the vault gave no reason'
-    try {
-      await client.simulateContract({ address, abi, functionName, args, account, blockNumber: receipt.blockNumber - 1n })
-    } catch (err) {
-      why = explain(err, meta, unit, errors).html
+    // Re-simulated after its own block first: what made it revert was most often set by a
+    // transaction ahead of it in that block (the page simulated it at the head just before), which
+    // its parent block does not have. Then at the parent block (a change later in its block).
+    let why = null
+    for (const blockNumber of [receipt.blockNumber, receipt.blockNumber - 1n]) {
+      try {
+        await client.simulateContract({ address, abi, functionName, args, account, blockNumber })
+      } catch (err) {
+        const e = explain(err, meta, unit, errors)
+        if (e.kind === 'revert') {
+          why = e.html
+          break
+        }
+        why ??= e.html
+      }
     }
+    why ??= 'the vault gave no reason'
     setLine(li, 'reverted', `${esc(label)}:${sped} reverted in block ${receipt.blockNumber}: ${why}`)
     return null
   }
@@ -212,10 +226,17 @@ export async function runAction(ctx, key, value) {
   const S = (x) => `${fmt(x, meta.shareDecimals)} shares`
   let approved = false
   if (key === 'deposit') {
-    const pos = ctx.snapshot.position
-    if (pos.assetBalance < value) {
+    // The balance now, not the last snapshot's: spent since, the deposit would fail after the
+    // approval, which would then be gas for nothing.
+    const assetBalance = await ctx.client.readContract({
+      address: meta.asset,
+      abi: config.abis.erc20,
+      functionName: 'balanceOf',
+      args: [account],
+    })
+    if (assetBalance < value) {
       const li = logLine(ctx, '')
-      setLine(li, 'refused', `Deposit: you hold only ${esc(A(pos.assetBalance))}, less than ${esc(A(value))}. Nothing was sent.`)
+      setLine(li, 'refused', `Deposit: you hold only ${esc(A(assetBalance))}, less than ${esc(A(value))}. Nothing was sent.`)
       return false
     }
     // The vault's limit before any approval: an approval for a deposit the vault refuses (it
@@ -277,7 +298,7 @@ export async function runAction(ctx, key, value) {
     unit: ACTIONS[key].unit,
   })
   if (!done) {
-    if (approved) approvalLeft(ctx, `${A(value)} to the vault`, 'deposit')
+    if (approved && !ctx.unknown) approvalLeft(ctx, `${A(value)} to the vault`, 'deposit')
     return false
   }
   const eventName = key === 'deposit' ? 'Deposit' : 'Withdraw'

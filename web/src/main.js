@@ -84,6 +84,8 @@ function setupWallet() {
         state.account = a
         showAccount()
         refresh()
+        // A wallet that already exposes its account is checked for its chain now, as Connect does.
+        return state.wallet.getChainId().then(chainAlert)
       }
     })
     .catch(() => {})
@@ -139,6 +141,10 @@ async function route() {
   const m = location.hash.match(/^#\/vault\/(0x[0-9a-fA-F]{40})/)
   const wanted = m ? state.vaults.find((v) => v.toLowerCase() === m[1].toLowerCase()) : state.vaults[0]
   if (!wanted) {
+    // No vault is shown now: going back to the one shown before must render it again.
+    state.selected = null
+    state.snapshot = null
+    document.querySelectorAll('[data-vault]').forEach((a) => a.classList.remove('active'))
     $('#main').innerHTML = '<p class="error">Unknown vault.</p>'
     return
   }
@@ -285,9 +291,10 @@ function wireQueue(card) {
     })
     form.addEventListener('submit', (e) => {
       e.preventDefault()
+      const vault = state.selected
       send(card, async () => {
         await update()
-        if (out.dataset.state !== 'ready') return
+        if (out.dataset.state !== 'ready' || vault !== state.selected) return
         await runQueue(queueCtx(), key, BigInt(out.dataset.value))
         input.value = ''
         await update()
@@ -296,7 +303,10 @@ function wireQueue(card) {
   }
   card.addEventListener('click', (e) => {
     if (!e.target.closest('[data-queue-fill]')) return
-    send(card, () => runQueue(queueCtx(), 'fill'))
+    const vault = state.selected
+    send(card, async () => {
+      if (vault === state.selected) await runQueue(queueCtx(), 'fill')
+    })
   })
 }
 
@@ -314,10 +324,14 @@ function wireActions() {
     })
     form.addEventListener('submit', (e) => {
       e.preventDefault()
+      // The action belongs to this vault and this card: another vault opened meanwhile neither
+      // runs it nor shows its lines (they would read as that vault's).
+      const vault = state.selected
+      const log = root.querySelector('ol.txlog')
       send(root, async () => {
         await update()
-        if (out.dataset.state !== 'ready') return
-        await runAction(ctx(), key, BigInt(out.dataset.value))
+        if (out.dataset.state !== 'ready' || vault !== state.selected) return
+        await runAction({ ...ctx(), log }, key, BigInt(out.dataset.value))
       }).then(update)
     })
   }
@@ -328,15 +342,18 @@ function wireActions() {
 async function refresh({ history = false } = {}) {
   if (!state.selected) return
   const vault = state.selected
+  const account = state.account
   const meta = state.metas.get(vault)
   let snap
   try {
-    snap = await readSnapshot(state.client, state.config, meta, state.account)
+    snap = await readSnapshot(state.client, state.config, meta, account)
   } catch (err) {
+    if (vault !== state.selected || account !== state.account) return
     $('#stats').innerHTML = `<p class="error">Cannot read the vault: ${esc(err.shortMessage || err.message)}</p>`
     return
   }
-  if (vault !== state.selected) return
+  // The wallet switched accounts (or the page vaults) while this read: the newer refresh shows it.
+  if (vault !== state.selected || account !== state.account) return
   state.snapshot = snap
   state.lastBlock = snap.blockNumber
   renderStats(meta, snap)

@@ -221,9 +221,9 @@ export async function previewQueue(ctx, key, text) {
       notes.push(`These shares are worth ${A(0n)}: the fill would pay nothing for them, so the page will not send it.`)
     }
   } else {
-    const q = await readQueue(client, config, meta, ctx.account, blockNumber).catch(() => null)
-    const m = q?.mine
-    if (!m) return { html: 'Connect your wallet to see what you can claim.', error: true }
+    if (!ctx.account) return { html: 'Connect your wallet to see what you can claim.', error: true }
+    // A read that fails is said as such by the caller (livePreview), not taken for no wallet.
+    const m = (await readQueue(client, config, meta, ctx.account, blockNumber)).mine
     if (value > m.claimableAssets) {
       preview = 0n
       html = `Only ${A(m.claimableAssets)} is claimable <span class="muted">(at block ${blockNumber})</span>.`
@@ -307,7 +307,7 @@ export async function runQueue(ctx, key, value) {
       errorAbi,
     })
     if (!done) {
-      if (approving) approvalLeft(ctx, `${S(value)} to the queue`, 'request')
+      if (approving && !ctx.unknown) approvalLeft(ctx, `${S(value)} to the queue`, 'request')
       return false
     }
     const [ev] = queueEvents(ctx, done.receipt, 'RedeemRequest')
