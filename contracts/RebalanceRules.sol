@@ -90,6 +90,13 @@ contract RebalanceRules is BookPricer {
     uint256 private constant MAX_PRICE = 1e16;
     uint256 private constant MIN_SIZE = 1e12;
     uint256 private constant MAX_SIZE = 1e27;
+    /// @dev Largest oracle answer a vault uses (1.7e38 units, 1.7e30 USD; the keeper's lens reads
+    ///      an answer as an int128 too). Above it the pricing's products overflow: in {BlackScholes}
+    ///      gamma's `s * v` from ~8e47 (vol 500%, 730 days) and `s * N(d1)` from 5.8e48 (a live
+    ///      book's value, so `totalAssets`), `lnPrice` from 5.8e66 (its delta); the rebalance's
+    ///      uint152 price from 5.7e45. Such an answer is invalid, like a non-positive one, so the
+    ///      views never revert.
+    int256 private constant MAX_ANSWER = type(int128).max;
     /// @dev Longest tenor a series may be written with.
     uint256 private constant MAX_TENOR = 730 days;
     /// @dev Phase-local round ids are the low 64 bits of a Chainlink proxy's round id.
@@ -395,7 +402,9 @@ contract RebalanceRules is BookPricer {
     function checkOracle(address oracle) public view returns (uint256) {
         _requireDecimals("oracle", AggregatorV3Interface(oracle).decimals(), 8);
         (, int256 answer,,,) = AggregatorV3Interface(oracle).latestRoundData();
-        if (answer <= 0) revert IOptionVault.OptionVaultInvalidPrice(answer);
+        if (answer <= 0 || answer > MAX_ANSWER) {
+            revert IOptionVault.OptionVaultInvalidPrice(answer);
+        }
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
     }
@@ -464,7 +473,7 @@ contract RebalanceRules is BookPricer {
         return _oracleStatus(oracle, sequencerFeed, heartbeat, grace);
     }
 
-    /// @notice The latest positive answer, else `fallbackPrice`; never reverts, even if the
+    /// @notice The latest answer in (0, 2^127), else `fallbackPrice`; never reverts, even if the
     ///         feed does (views such as `totalAssets` must keep working).
     // slither-disable-next-line unused-return -- a view price: any positive answer, else the fallback
     function valuationPrice(address oracle, uint256 fallbackPrice) external view returns (uint256) {
@@ -472,7 +481,7 @@ contract RebalanceRules is BookPricer {
             uint80, int256 answer, uint256, uint256, uint80
         ) {
             // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
-            if (answer > 0) return uint256(answer);
+            if (answer > 0 && answer <= MAX_ANSWER) return uint256(answer);
         } catch {}
         return fallbackPrice;
     }
@@ -727,7 +736,7 @@ contract RebalanceRules is BookPricer {
         }
         (bool ok, int256 answer,, uint256 updatedAt) = _latest(oracle);
         if (!ok) answer = 0; // a feed that reverts is as unusable as a zero answer
-        if (answer <= 0) {
+        if (answer <= 0 || answer > MAX_ANSWER) {
             return
                 (0, abi.encodeWithSelector(IOptionVault.OptionVaultInvalidPrice.selector, answer));
         }

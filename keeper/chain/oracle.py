@@ -1,6 +1,7 @@
 """Oracle checks that mirror the vault's own (``OptionVault`` refuses to trade on the same terms).
 
-A vault reverts with ``OptionVaultInvalidPrice`` when the answer is not positive,
+A vault reverts with ``OptionVaultInvalidPrice`` when the answer is not positive or above
+:data:`MAX_ANSWER` (its pricing would overflow),
 ``OptionVaultStaleOracle`` when ``now - updatedAt > heartbeat`` or ``updatedAt > now`` (a round
 dated after the block), ``OptionVaultSequencerDown`` when
 the sequencer feed says down, and ``OptionVaultSequencerGracePeriod`` when the sequencer came back
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 
 from keeper.chain.lens import OracleState, VaultThresholds
 from keeper.errors import OracleError, StaleOracleError
+
+#: ``RebalanceRules.MAX_ANSWER``: the largest answer a vault uses (the lean lens reads an answer as
+#: an int128 and marks a wider one unreadable).
+MAX_ANSWER = 2**127 - 1
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,8 @@ def oracle_fault_reason(
             return OracleVerdict(False, f"L2 sequencer up for {up_for}s, grace period {grace}s")
     if state.answer <= 0:
         return OracleVerdict(False, f"oracle answer {state.answer} is not positive")
+    if state.answer > MAX_ANSWER:
+        return OracleVerdict(False, f"oracle answer {state.answer} is above 2**127 - 1")
     age = now - state.updated_at
     if age < 0:
         # The contract's unchecked ``block.timestamp - updatedAt`` wraps above any heartbeat.

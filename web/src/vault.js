@@ -224,6 +224,8 @@ function oracleProblem(oracle, sequencer, now, t) {
   }
   if (!oracle?.ok) return 'the price oracle does not answer'
   if (oracle.answer <= 0n) return `the price oracle's answer is ${oracle.answer}, not positive`
+  // RebalanceRules.MAX_ANSWER: a larger answer would overflow the vault's pricing.
+  if (oracle.answer > 2n ** 127n - 1n) return `the price oracle's answer is ${oracle.answer}, above 2^127 - 1`
   if (oracle.updatedAt > now) {
     // The vault counts a round dated after the block as stale: a broken feed, not a fresh one.
     return `the price oracle's last update is dated ${utc(oracle.updatedAt)}, after the block: the feed is broken`
