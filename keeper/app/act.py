@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -50,7 +50,7 @@ from keeper.execution.simulate import (
 from keeper.ops.logs import DECISIONS, log_decision
 from keeper.ops.metrics import Metrics
 from keeper.strategy import CostInputs, RebalancePlan, VaultView
-from keeper.strategy.planner import batch_value_usd
+from keeper.strategy.planner import batch_value_usd, reselect
 from keeper.units import wad_to_float
 
 if TYPE_CHECKING:
@@ -298,12 +298,13 @@ def act(
         return Acted(waiting=blocked)
     posts = {d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act}
     benefit = {d.vault: d.benefit_usd for d in the_plan.decisions if d.act}
-    sim = _simulate_direct(keeper, the_plan.batch, posts, sim_from)
-    if sim is None:
-        sim = simulate_batch(
+    batcher = keeper.batcher
+
+    def resimulate(vaults: Sequence[str]) -> Simulation:
+        return simulate_batch(
             keeper.w3,
-            keeper.batcher,
-            the_plan.batch,
+            batcher,
+            vaults,
             sim_from,
             keeper.decoder,
             codec=keeper.codec,
@@ -312,6 +313,12 @@ def act(
             headroom_bps=keeper.config.gas_headroom_bps,
             benefit=benefit,
         )
+
+    sim = _simulate_direct(keeper, the_plan.batch, posts, sim_from)
+    if sim is None:
+        sim = resimulate(the_plan.batch)
+    # Before the deferrals are logged: a batch held here defers its vaults as the simulation does.
+    sim = _priced_again(keeper, the_plan, sim, costs, resimulate)
     for vault, reason in sim.deferred.items():
         # Left for the next batch (the batcher's maxBatch, the block's gas): no disagreement.
         log_decision(
@@ -332,16 +339,23 @@ def act(
             outcome="dropped",
             reason=reason,
         )
-    sim = _priced_again(keeper, the_plan, sim, costs)
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
 
 
 def _priced_again(
-    keeper: Keeper, the_plan: RebalancePlan, sim: Simulation, costs: CostInputs | None
+    keeper: Keeper,
+    the_plan: RebalancePlan,
+    sim: Simulation,
+    costs: CostInputs | None,
+    resimulate: Callable[[Sequence[str]], Simulation] | None = None,
 ) -> Simulation:
-    """``sim``, or nothing to send when a cost-gated batch the simulation cut is not worth it."""
+    """``sim``, or what of it is worth sending when a cost-gated batch the simulation cut is not.
+
+    The survivors are selected again as the planner selects (:func:`reselect`); a strict
+    subset worth its cost is simulated once more (``resimulate``) and sent if it simulates whole.
+    """
     if costs is None or not keeper.policy.cost_gated or not sim.vaults:
         return sim
     if {v.lower() for v in sim.vaults} == {v.lower() for v in the_plan.batch}:
@@ -351,6 +365,21 @@ def _priced_again(
     value = batch_value_usd(the_plan, sim.vaults, priced)
     if value > 0.0:
         return sim
+    best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0))
+    if best and resimulate is not None:
+        again = resimulate(best)
+        if {v.lower() for v in again.vaults} == {v.lower() for v in best}:
+            sent = {v.lower() for v in best}
+            rest = [v for v in sim.vaults if v.lower() not in sent]
+            note = (
+                "deferred: not worth its cost in the batch the simulation left (priced again "
+                "without the vaults it dropped)"
+            )
+            return replace(
+                again,
+                dropped={**sim.dropped, **again.dropped},
+                deferred={**sim.deferred, **again.deferred, **dict.fromkeys(rest, note)},
+            )
     why = (
         f"deferred: the batch the simulation left is worth {value:.4g} USD after its cost "
         "(priced again without the vaults it dropped)"

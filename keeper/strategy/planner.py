@@ -614,3 +614,28 @@ def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: Cost
         costs, [d.notional_usd for d in rows], np.asarray([d.pool for d in rows], dtype=np.int64)
     )
     return math.fsum(d.benefit_usd for d in rows) - cost
+
+
+def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs) -> list[str]:
+    """The strict subset of ``members`` the batch selection keeps, when it is worth its cost.
+
+    For a batch the simulation cut short and :func:`batch_value_usd` priced below its cost: the
+    plan's acting ``members`` go through the same selection as :func:`plan`'s (each pool's
+    members by benefit against the batch's cost as it executes). Empty when fewer than two
+    members, when it keeps all of them or none, or when what it keeps is not worth its cost.
+    """
+    chosen = {d.vault.lower(): d for d in the_plan.decisions if d.act}
+    rows = [chosen[m.lower()] for m in members if m.lower() in chosen]
+    if len(rows) < 2:
+        return []
+    keep, _ = _select_pools(
+        np.asarray([d.benefit_usd for d in rows], dtype=np.float64),
+        np.asarray([d.notional_usd for d in rows], dtype=np.float64),
+        np.asarray([d.pool for d in rows], dtype=np.int64),
+        np.ones(len(rows), dtype=bool),
+        costs,
+    )
+    kept = [d.vault for d, k in zip(rows, keep.tolist(), strict=True) if k]
+    if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:
+        return []
+    return kept

@@ -5,14 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from keeper.app.act import act
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import run_cycle
 from keeper.backtest import BacktestConfig, OptionSpec, run_backtest
 from keeper.backtest.engine import VaultBound
 from keeper.backtest.price_paths import PathSet
+from keeper.execution.simulate import Simulation
 from keeper.settings import CycleConfig
-from keeper.strategy import BandPolicy, CostAwarePolicy
+from keeper.strategy import BandPolicy, CostAwarePolicy, RebalancePlan
 from keeper.strategy.costs import batch_cost_usd
+from keeper.strategy.planner import _select_pools
+from keeper.strategy.types import CostInputs, VaultDecision
 from tests.unit.test_app_cycle import (
     BATCHER,
     WAD,
@@ -94,4 +98,104 @@ def test_a_costaware_batch_the_simulation_cuts_is_priced_again_before_it_is_sent
     fake_simulation(monkeypatch, drop=set())
     sender = FakeSender()
     assert run_cycle(keeper(sender)).tx_status == "mined"
+    assert len(sender.sent) == 1
+
+
+def test_a_held_vault_gets_a_deferred_line_in_the_decisions_log(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    k = make_keeper(
+        [snap(0, -WAD // 2), snap(1, WAD // 2)],
+        batcher=BATCHER,
+        l1fee=FixedL1(),
+        chain_id=10,
+        sender=FakeSender(),
+    )
+    k.config = CycleConfig(
+        eth_usd=3000.0, queue_sweep_s=0, direct_single=False, gas_fixed=5_000_000_000
+    )
+    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    fake_simulation(monkeypatch, drop={vault(1)})
+    with caplog.at_level("INFO", logger="keeper.decisions"):
+        result = run_cycle(k)
+    assert result.tx_hash is None
+    assert result.dropped[vault(0)].startswith("deferred:")  # held: the test's premise
+    lines = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("vault") == vault(0)]
+    assert [f.get("outcome") for f in lines if f.get("outcome") == "deferred"] == ["deferred"], (
+        lines
+    )
+
+
+def test_a_held_batch_still_sends_the_survivors_the_planner_would_choose(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a drop, `_priced_again` prices only the whole survivor set: when a survivor the plan
+    kept only for the dropped vault's crossing drags that set below its cost, every survivor is
+    held, including one worth sending by itself -- the batch the planner's own selection
+    (`_select_pools`) picks from the survivors. Held each cycle the dropped vault is planned
+    again (a persistent drop: a slippage bound the pool cannot meet), it is never sent.
+
+    One pool, costs in USD: fixed 10, impact 0.001/USD (no fee, no per-vault gas, no swap gas).
+    X sells 100 USD, Y and Z buy 100 each; benefits X 1, Y 11, Z 21. {X, Y, Z}: 33 - 10 - 10 = 13
+    and no removal beats it (the plan's choice). X dropped: {Y, Z} = 32 - 10 - 40 = -18, held;
+    {Z} alone = 21 - 10 - 10 = 1 > 0, which is what the planner selects from {Y, Z}."""
+    costs = CostInputs(
+        gas_fixed=10_000_000,
+        gas_per_vault=0,
+        gas_price_wei=10**9,
+        l1_fee_fixed_wei=0,
+        l1_fee_per_vault_wei=0,
+        eth_usd=1000.0,
+        pool_fee_bps=0.0,
+        impact_coef=0.001,
+    )
+    x, y, z = vault(0), vault(1), vault(2)
+    benefit = np.array([1.0, 11.0, 21.0])
+    notional = np.array([-100.0, 100.0, 100.0])
+    pools = np.zeros(3, dtype=np.int64)
+    keep, _ = _select_pools(benefit, notional, pools, np.ones(3, dtype=bool), costs)
+    assert keep.tolist() == [True, True, True]  # the plan sends all three
+    keep2, _ = _select_pools(benefit[1:], notional[1:], pools[1:], np.ones(2, dtype=bool), costs)
+    assert keep2.tolist() == [False, True]  # from the survivors the planner picks Z
+    assert 21.0 - batch_cost_usd(costs, [100.0]) > 0.0
+
+    decisions = tuple(
+        VaultDecision(
+            vault=v,
+            act=True,
+            reason="",
+            deviation=WAD,
+            band=WAD // 10,
+            trade=WAD // 30,
+            benefit_usd=float(b),
+            cost_usd=0.0,
+            notional_usd=float(n),
+            pool=0,
+        )
+        for v, b, n in zip((x, y, z), benefit, notional, strict=True)
+    )
+    the_plan = RebalancePlan(decisions, (x, y, z), 10.0, 10.0, float(benefit.sum()))
+    simulated: list[tuple[str, ...]] = []
+
+    def sim(w3: object, batcher: str, vaults: object, *a: object, **kw: object) -> Simulation:
+        vs = tuple(vaults)  # type: ignore[arg-type]
+        simulated.append(vs)
+        keep = tuple(v for v in vs if v != x)
+        return Simulation(keep, b"calldata", 300_000, (), {x: "Slippage(...)"} if x in vs else {})
+
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
+    sender = FakeSender()
+    k = make_keeper(
+        [snap(0, -WAD), snap(1, WAD), snap(2, WAD)],
+        batcher=BATCHER,
+        l1fee=FixedL1(),
+        chain_id=10,
+        sender=sender,
+    )
+    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    acted = act(k, the_plan, 100, costs=costs)
+    sim_ = acted.simulation
+    assert sim_ is not None
+    assert sim_.vaults == (z,), (sim_.vaults, dict(sim_.deferred), simulated)
     assert len(sender.sent) == 1
