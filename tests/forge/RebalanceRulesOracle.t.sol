@@ -88,7 +88,8 @@ contract RebalanceRulesOracleTest is Test {
         }
         (bool ok, int256 a,, uint256 u) = abi.decode(refData, (bool, int256, uint256, uint256));
         (uint256 price, bytes memory err) = abi.decode(gotData, (uint256, bytes));
-        if (!ok || a <= 0) {
+        if (!ok || a <= 0 || a > type(int128).max) {
+            // not positive, or above the largest answer the pricing takes (MAX_ANSWER)
             assertEq(price, 0);
             assertEq(bytes4(err), bytes4(keccak256("OptionVaultInvalidPrice(int256)")));
         } else if (u > block.timestamp || block.timestamp - u > HEARTBEAT) {
@@ -105,6 +106,9 @@ contract RebalanceRulesOracleTest is Test {
         _same(good, false);
         _same(bytes.concat(good, bytes32(uint256(1))), false); // longer than five words
         _same(abi.encode(uint80(7), int256(-1), 0, block.timestamp, uint80(7)), false);
+        int256 above = int256(type(int128).max) + 1; // over MAX_ANSWER: invalid, as not positive
+        _same(abi.encode(uint80(7), above, 0, block.timestamp, uint80(7)), false);
+        _same(abi.encode(uint80(7), int256(type(int128).max), 0, block.timestamp, uint80(7)), false);
         _same(abi.encode(uint80(7), int256(3000e8), 0, block.timestamp - 2 days, uint80(7)), false);
         _same(abi.encode(uint256(1) << 80, int256(3000e8), 0, block.timestamp, uint80(7)), false);
         _same(abi.encode(uint80(7), int256(3000e8), 0, block.timestamp, uint256(1) << 80), false);
