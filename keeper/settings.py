@@ -814,6 +814,10 @@ def secret_values(settings: Settings) -> list[str]:
         if secret is not None:
             out.append(secret.get_secret_value().strip())
     urls = [*_split_urls(settings.rpc_url), *settings.rpc_urls, settings.send_rpc_url or ""]
+    if settings.alert_webhook_url is not None:
+        # urllib3 (-vv) logs each POST's target without the host: a webhook's path or query is
+        # its token, masked as an RPC URL's API key is.
+        urls.append(settings.alert_webhook_url.get_secret_value().strip())
     for url in dict.fromkeys(u for u in urls if u):
         out += url_secrets(url)
     return out

@@ -79,6 +79,15 @@ def run_cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
             are not failures: the affected vaults are skipped, or the batch waits, with an alert.
     """
     meter = _Meter(keeper)
+    try:
+        return _run_cycle(keeper, head, meter)
+    except BaseException:
+        # A failed cycle's requests and time count too (a flaky node's cycles cost the most).
+        meter.stop(keeper.metrics, head)
+        raise
+
+
+def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
     settled = settle_in_flight(keeper, head)
     seen = observe(keeper, head)
     # Expired series first; nothing is sent while an earlier transaction is pending. The queues
@@ -140,9 +149,12 @@ class _Meter:
         self.counter = keeper.counter or rpc_counter(keeper.w3)
         self.started = time.monotonic()
         self.requests0, self.calls0 = self.counter.snapshot()
+        self.stopped: tuple[int, int, float] | None = None
 
-    def stop(self, metrics: Metrics, block: int) -> tuple[int, int, float]:
-        """Return (requests, calls, seconds) since the start and record them."""
+    def stop(self, metrics: Metrics, block: int | None) -> tuple[int, int, float]:
+        """Return (requests, calls, seconds) since the start and record them (once)."""
+        if self.stopped is not None:
+            return self.stopped
         requests1, calls1 = self.counter.snapshot()
         requests, calls = requests1 - self.requests0, calls1 - self.calls0
         seconds = time.monotonic() - self.started
@@ -150,8 +162,10 @@ class _Meter:
         metrics.rpc_calls_cycle.set(calls)
         metrics.rpc_requests.inc(requests)
         metrics.cycle_seconds.observe(seconds)
-        metrics.last_block.set(block)
-        return requests, calls, seconds
+        if block is not None:
+            metrics.last_block.set(block)
+        self.stopped = (requests, calls, seconds)
+        return self.stopped
 
 
 def nothing_evaluated(skipped: Mapping[str, str], vaults: int) -> str | None:

@@ -13,8 +13,9 @@
   times in a row (a reverted batch, a lost keeper role, no gas money, a wrong chain) halts with
   an alert. Oracle problems and fee spikes never fail a cycle.
 - **Unserved need.** When vaults wanted a rebalance that could not be served (failed cycles, a
-  batch waiting on the fee cap or a pending transaction) for ``unserved_alert_blocks`` blocks, an
-  ``unserved`` alert fires (once per episode).
+  batch waiting on the fee cap or a pending transaction, a vault the chain refused: dropped by
+  the simulation, failed inside the mined batch, reverted alone) for ``unserved_alert_blocks``
+  blocks, an ``unserved`` alert fires (once per episode).
 - Every cycle, failed or not, counts toward ``max_cycles``. SIGINT/SIGTERM stop cleanly after
   the cycle in progress.
 """
@@ -237,7 +238,7 @@ class Runner:
         self.transient = 0
         self.keeper.metrics.consecutive_failures.set(0)
         self.keeper.metrics.cycles.labels("ok").inc()
-        self._need(head, unserved=result.waiting is not None)
+        self._need(head, unserved=result.waiting is not None or _refused_need(self.keeper, result))
         why = result.nothing_evaluated()
         if why is not None:
             self.unjudged_cycles += 1
@@ -376,6 +377,18 @@ class Runner:
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
+
+
+def _refused_need(keeper: Keeper, result: CycleResult) -> bool:
+    """Whether a signing keeper's cycle left a wanted vault unserved by the chain's refusal.
+
+    A vault the simulation dropped (not one deferred to the next batch), one that failed inside
+    the mined batch, or a lone vault's own transaction that reverted: its need stands.
+    """
+    if keeper.sender is None:
+        return False
+    dropped = any(not why.startswith("deferred") for why in result.dropped.values())
+    return dropped or bool(result.failed) or result.tx_status == "reverted"
 
 
 def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = None) -> int:

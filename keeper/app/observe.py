@@ -82,13 +82,14 @@ def observe(keeper: Keeper, head: int | None = None) -> Observation:
     errors[has_v] |= snap.venue_errors[vi[has_v]]
     skip = (errors != 0) | (d.oracle_fault != 0) | snap.paused
     skipped: dict[str, str] = {}
+    alerts: dict[str, dict[str, str]] = {}  # kind -> {vault: message}: one POST a kind
     for i in np.flatnonzero(skip).tolist():
         vault = snap.vaults[i]
         if errors[i]:
             flags = LensRead(int(errors[i]))
             skipped[vault] = f"lens could not read: {flags.describe()}"
             kind = "oracle" if flags & _ORACLE_READ_ERRORS else "lens_read"
-            keeper.alerter.alert(kind, f"vault {vault}: {skipped[vault]}", key=vault)
+            alerts.setdefault(kind, {})[vault] = f"vault {vault}: {skipped[vault]}"
         elif d.oracle_fault[i]:
             verdict = oracle_fault_reason(
                 snap.oracles[int(oi[i])],
@@ -99,9 +100,11 @@ def observe(keeper: Keeper, head: int | None = None) -> Observation:
             )
             skipped[vault] = verdict.reason
             kind = "stale_oracle" if verdict.stale else "oracle"
-            keeper.alerter.alert(kind, f"vault {vault}: {verdict.reason}", key=vault)
+            alerts.setdefault(kind, {})[vault] = f"vault {vault}: {verdict.reason}"
         else:
             skipped[vault] = "paused"
+    for kind, messages in alerts.items():
+        keeper.alerter.alert_each(kind, messages)
     healthy = book.take(~skip) if skipped else book
     owners = np.unique(snap.series_owner[snap.series_expiry <= now])
     expired = tuple(snap.vaults[i] for i in owners.tolist())

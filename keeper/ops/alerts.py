@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import requests
@@ -100,9 +100,41 @@ class Alerter:
         Never raises.
         """
         logger.warning("ALERT %s: %s", kind, message, extra={"fields": {"alert": kind, **fields}})
+        return self._raise(kind, message, key, fields)
+
+    #: Keys one :meth:`alert_each` payload names at most.
+    EACH_KEYS = 20
+
+    def alert_each(self, kind: str, messages: Mapping[str, str]) -> bool:
+        """Alerts of one ``kind`` for many keys (``{key: message}``): each logged, one POST.
+
+        Each key is throttled as :meth:`alert` throttles it; the ones due go out as one alert
+        (the first message, ``count``, and at most :attr:`EACH_KEYS` of the ``keys``), so one
+        feed going stale under N vaults is one POST inside the cycle, not N. Never raises.
+        """
+        now = self._clock()
+        due: dict[str, str] = {}
+        for key, message in messages.items():
+            logger.warning("ALERT %s: %s", kind, message, extra={"fields": {"alert": kind}})
+            last = self._last.get((kind, key))
+            if last is None or now - last >= self.min_interval_s:
+                due[key] = message
+        if len(due) <= 1:
+            return any(self._raise(kind, message, key, {}) for key, message in due.items())
+        for key in due:
+            self._last[(kind, key)] = now
+        first_key, first = next(iter(due.items()))
+        keys = list(due)[: self.EACH_KEYS]
+        text = f"{first} (and {len(due) - 1} more {kind} alerts)"
+        fields = {"count": len(due), "keys": ",".join(keys)}
+        return self._raise(kind, text, f"each:{first_key}", fields, throttle=False)
+
+    def _raise(
+        self, kind: str, message: str, key: str, fields: Mapping[str, Any], *, throttle: bool = True
+    ) -> bool:
         now = self._clock()
         last = self._last.get((kind, key))
-        if last is not None and now - last < self.min_interval_s:
+        if throttle and last is not None and now - last < self.min_interval_s:
             return False
         payload = {"kind": kind, "message": message, **{k: str(v) for k, v in fields.items()}}
         self.sent.append(payload)

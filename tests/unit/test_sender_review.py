@@ -529,7 +529,9 @@ def test_a_tx_refused_for_good_at_the_restart_is_alerted_once_by_the_loop() -> N
 
     def cycle(keeper: Any) -> Any:
         settle_in_flight(keeper, chain.block_number)
-        return SimpleNamespace(waiting=None, nothing_evaluated=lambda: None)
+        return SimpleNamespace(
+            waiting=None, nothing_evaluated=lambda: None, dropped={}, failed=(), tx_status=None
+        )
 
     runner = Runner(
         k, poll_interval_s=0, cycle=cycle, block_number=lambda: next(blocks), max_cycles=3
