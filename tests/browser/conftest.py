@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -226,14 +227,33 @@ def wallet(devnet: Devnet) -> Wallet:
 
 @pytest.fixture
 def page(browser: Any, server: str, devnet: Devnet, wallet: Wallet) -> Iterator[Any]:
+    with wallet_page(browser, devnet, wallet) as pg:
+        yield pg
+
+
+@contextmanager
+def wallet_page(
+    browser: Any, devnet: Devnet, wallet: Wallet | None, *, chain: str | None = None
+) -> Iterator[Any]:
+    """A page with the injected wallet (``wallet.js``), failing on any uncaught page error.
+
+    ``wallet`` signs what the page sends (None: nothing can be sent). ``chain`` (hex): the wallet
+    is already connected to the site, as a wallet remembers an earlier visit, and on that chain.
+    """
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
     pg = context.new_page()
     errors: list[str] = []
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
     config = {"account": devnet.depositor.address, "rpcUrl": devnet.node.url}
     script = WALLET_JS.read_text().replace("__WALLET__", json.dumps(config))
+    if chain is not None:
+        connected = script.replace("let connected = false", "let connected = true")
+        script = connected.replace("let chainOverride = null", f"let chainOverride = '{chain}'")
+        assert "let connected = true" in script
+        assert f"chainOverride = '{chain}'" in script
     pg.add_init_script(script=script)
-    pg.expose_function("__walletSend", wallet.send)
+    if wallet is not None:
+        pg.expose_function("__walletSend", wallet.send)
     pg.set_default_timeout(30_000)
     try:
         yield pg

@@ -8,7 +8,6 @@ page against the chain, not against the page's own numbers.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +21,7 @@ from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
-from tests.browser.conftest import SCREENSHOTS, VIEWPORT, WALLET_JS, Devnet, Wallet
+from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet, wallet_page
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value of 1M shares
@@ -1019,19 +1018,29 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     assert len(wallet.sent) == sent0, "nothing is sent while the chain cannot be read"
 
 
+def _ready_to_deposit_one(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> tuple[str, int]:
+    """A vault open to deposits with no allowance left, open on the page with the wallet
+    connected and 1 USDC typed and previewed in Deposit: (the vault, the wallet's sends so far).
+    """
+    vault_address = _vault_open_for_deposits(devnet)
+    _approve_exactly(devnet, vault_address, 0)
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    sent0 = len(wallet.sent)
+    fill_and_preview(page, "deposit", "1")
+    return vault_address, sent0
+
+
 def test_an_approval_whose_deposit_is_not_done_is_said_to_stay(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
     # The approval was confirmed, the deposit then refused, and nothing said the approval was
     # still in place. Here the deposit's simulation fails (Playwright answers it with an RPC
     # error) after the page's exact approval was mined.
-    vault_address = _vault_open_for_deposits(devnet)
+    vault_address, sent0 = _ready_to_deposit_one(page, server, devnet, wallet)
     me = devnet.depositor.address
-    _approve_exactly(devnet, vault_address, 0)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    sent0 = len(wallet.sent)
-    fill_and_preview(page, "deposit", "1")
     deposit = "0x" + Web3.keccak(text="deposit(uint256,address)").hex().removeprefix("0x")[:8]
     _fail_rpc_calls(page, devnet, lambda c: _calls_selector(c, deposit))
     try:
@@ -1099,27 +1108,8 @@ def test_leaving_an_unknown_vault_address_shows_the_vault_again(
 def page_authorized_on_chain_1(browser: Any, server: str, devnet: Devnet) -> Iterator[Any]:
     """A page whose wallet already exposes its account to the site (connected on an earlier
     visit, as MetaMask remembers) and is on chain 1, not the vaults' chain."""
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
-    pg = context.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda exc: errors.append(str(exc)))
-    config = {"account": devnet.depositor.address, "rpcUrl": devnet.node.url}
-    script = (
-        WALLET_JS.read_text()
-        .replace("__WALLET__", json.dumps(config))
-        .replace("let connected = false", "let connected = true")
-        .replace("let chainOverride = null", "let chainOverride = '0x1'")
-    )
-    assert "let connected = true" in script
-    assert "chainOverride = '0x1'" in script
-    pg.add_init_script(script=script)
-    pg.set_default_timeout(30_000)
-    try:
+    with wallet_page(browser, devnet, None, chain="0x1") as pg:
         yield pg
-    finally:
-        pg.unroute_all(behavior="ignoreErrors")
-        context.close()
-    assert not errors, f"uncaught errors on the page: {errors}"
 
 
 def test_a_wallet_already_connected_on_another_chain_is_alerted_at_load(
@@ -1207,14 +1197,9 @@ def test_a_deposit_whose_receipt_is_unknown_is_not_said_to_be_not_done(
     # used by your next deposit": false (the deposit was done and used the approval up), and an
     # invitation to deposit again.
 
-    vault_address = _vault_open_for_deposits(devnet)
+    vault_address, sent0 = _ready_to_deposit_one(page, server, devnet, wallet)
     me = devnet.depositor.address
-    _approve_exactly(devnet, vault_address, 0)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    sent0 = len(wallet.sent)
     deposits0 = _deposits_of(devnet, vault_address, me)
-    fill_and_preview(page, "deposit", "1")
     failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
 
     def the_deposits_receipt(call: dict[str, Any]) -> bool:
@@ -1336,14 +1321,9 @@ def test_a_deposit_above_the_balance_now_sends_no_approval(
     from keeper.devnet.tx import transact
 
     w3 = devnet.w3
-    vault_address = _vault_open_for_deposits(devnet)
+    vault_address, sent0 = _ready_to_deposit_one(page, server, devnet, wallet)
     me = devnet.depositor.address
     admin = Account.from_key(ANVIL_KEYS[0])
-    _approve_exactly(devnet, vault_address, 0)
-    open_vault(page, server, vault_address)
-    connect_wallet(page, devnet)
-    sent0 = len(wallet.sent)
-    fill_and_preview(page, "deposit", "1")
     balance = devnet.usdc.functions.balanceOf(me).call()
     assert balance >= 10**6
     try:
