@@ -283,8 +283,9 @@ def act(
             smallest bound first (:func:`~keeper.execution.simulate.simulate_batch`).
         costs: The cycle's cost inputs. With a cost-gated policy, a batch the simulation cut
             short of the plan's (a vault dropped or deferred) is priced again as it will execute
-            (:func:`~keeper.strategy.planner.batch_value_usd`) and held when it is not worth
-            its cost: its vaults are deferred to the next cycle's plan.
+            (:func:`~keeper.strategy.planner.batch_value_usd`); when it is not worth its cost,
+            only what the batch selection keeps of it is sent (:func:`_priced_again`), and the
+            other vaults are deferred to the next cycle's plan.
 
     Raises:
         ExecutionError: The send failed (already counted and alerted).
@@ -349,7 +350,7 @@ def _priced_again(
     the_plan: RebalancePlan,
     sim: Simulation,
     costs: CostInputs | None,
-    resimulate: Callable[[Sequence[str]], Simulation] | None = None,
+    resimulate: Callable[[Sequence[str]], Simulation],
 ) -> Simulation:
     """``sim``, or what of it is worth sending when a cost-gated batch the simulation cut is not.
 
@@ -366,7 +367,7 @@ def _priced_again(
     if value > 0.0:
         return sim
     best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0))
-    if best and resimulate is not None:
+    if best:
         again = resimulate(best)
         if {v.lower() for v in again.vaults} == {v.lower() for v in best}:
             sent = {v.lower() for v in best}

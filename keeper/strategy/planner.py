@@ -606,8 +606,7 @@ def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: Cost
     swap per pool), for a batch the simulation cut short of the plan's (a vault dropped or
     deferred): its crossing and its share of the fixed cost are no longer those the plan chose.
     """
-    chosen = {d.vault.lower(): d for d in the_plan.decisions if d.act}
-    rows = [chosen[m.lower()] for m in members if m.lower() in chosen]
+    rows = _acting(the_plan, members)
     if not rows:
         return 0.0
     cost = batch_cost_usd(
@@ -624,8 +623,7 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
     members by benefit against the batch's cost as it executes). Empty when fewer than two
     members, when it keeps all of them or none, or when what it keeps is not worth its cost.
     """
-    chosen = {d.vault.lower(): d for d in the_plan.decisions if d.act}
-    rows = [chosen[m.lower()] for m in members if m.lower() in chosen]
+    rows = _acting(the_plan, members)
     if len(rows) < 2:
         return []
     keep, _ = _select_pools(
@@ -639,3 +637,9 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
     if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:
         return []
     return kept
+
+
+def _acting(the_plan: RebalancePlan, members: Sequence[str]) -> list[VaultDecision]:
+    """The plan's acting decisions of ``members``, in their order (addresses in any case)."""
+    chosen = {d.vault.lower(): d for d in the_plan.decisions if d.act}
+    return [chosen[m.lower()] for m in members if m.lower() in chosen]
