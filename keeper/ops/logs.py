@@ -4,7 +4,8 @@ Every logger's records go through the one handler :func:`setup_logging` puts on 
 so the lines of urllib3 or web3 (``-vv``) are JSON lines too, never plain text in between.
 
 Decisions are logged on the ``keeper.decisions`` logger with the fields in ``extra={"fields":
-{...}}``: one line per vault per cycle (vault, delta, band, deviation, cost, benefit, outcome).
+{...}}``: one line per vault the cycle judged (vault, delta, band, deviation, cost, benefit,
+outcome); a vault skipped before judging (its oracle, its lens record, paused) has none.
 Both formats carry those fields: the JSON line as keys, the text line (``keeper run --text-logs``)
 as ``key=value`` after the message.
 """
