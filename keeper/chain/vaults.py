@@ -64,32 +64,6 @@ def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
     return None
 
 
-#: An oracle answer at or above this is beyond any real price (2**128 in the feed's units): a
-#: vault's valuation may overflow on it, so its views revert.
-WILD_ANSWER = 2**128
-
-
-def _wild_oracle_answer(w3: Web3, address: ChecksumAddress) -> str | None:
-    """Why a vault's views revert when its oracle's latest answer is no price, else ``None``.
-
-    ``"its oracle 0x… answers N, which is no price"`` when ``address`` answers ``oracle()`` with
-    a feed whose latest answer is at most 0, or at least :data:`WILD_ANSWER`.
-    """
-    feed = _feed_of(w3, address, "oracle")
-    if feed is None:
-        return None  # not the vault's interface: let the caller say "not a vault"
-    try:
-        answer_data = bytes(w3.eth.call({"to": feed, "data": _selector("latestRoundData()")}))
-        (_, answer, _, _, _) = abi_decode(
-            ["uint80", "int256", "uint256", "uint256", "uint80"], answer_data
-        )
-    except (ContractLogicError, Web3Exception, ValueError, DecodingError):
-        return None  # no feed there
-    if 0 < int(answer) < WILD_ANSWER:
-        return None
-    return f"its oracle {feed} answers {int(answer)}, which is no price"
-
-
 def _raise_if_unserved(exc: BaseException) -> None:
     """Raise a :class:`ChainError` when ``exc`` says the RPC does not serve the method.
 
@@ -148,12 +122,6 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
                     if isinstance(exc, ContractLogicError)
                     else f"failed: {type(exc).__name__}"
                 )
-                wild = _wild_oracle_answer(w3, address)
-                if wild is not None:  # a vault, whose valuation overflows on that price
-                    raise ConfigError(
-                        f"vault {address}: {probe} {how} because {wild}: "
-                        "fix the feed, the address is right"
-                    ) from None
                 raise ConfigError(f"{address} is not a vault ({probe} {how})") from None
             if len(result) < 32:
                 raise ConfigError(f"{address} is not a vault ({probe} returned no data)")

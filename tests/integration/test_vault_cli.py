@@ -506,25 +506,33 @@ def test_info_says_when_deposits_and_exits_close_and_why(
     )
 
 
-@pytest.mark.parametrize("answer", [2**255 - 1, 2**200], ids=["int256-max", "2^200"])
-def test_an_oracle_answer_that_overflows_the_vaults_views_blames_the_oracle(
+@pytest.mark.parametrize(
+    "answer", [2**255 - 1, 2**200, 2**127], ids=["int256-max", "2^200", "2^127"]
+)
+def test_an_oracle_answer_above_the_bound_closes_the_vault_and_info_still_reads_it(
     e: Env, answer: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """A price the vault's valuation overflows on made `totalAssets()` panic, and every command
-    said "<vault> is not a vault", sending the operator to check an address that was right."""
+    """A price the vault's valuation overflowed on made `totalAssets()` panic: every command
+    failed (it once said "<vault> is not a vault"). Such an answer is now invalid on chain, as a
+    non-positive one is (``RebalanceRules.MAX_ANSWER``): the views value at the last accepted
+    price, and deposits and exits close, naming the answer."""
     v = e.vault
     admin = account(ANVIL_KEYS[0])
     assert _cli(e, "deposit", "--amount", "100") == 0
-    capsys.readouterr()
     _write_a_call(e)
     feed = e.w3.eth.contract(
         address=v.functions.oracle().call(), abi=load_artifact("MockV3Aggregator").abi
     )
     transact(e.w3, admin, feed.functions.updateAnswer(answer))
-    assert _cli(e, "info") == 1
-    line = _one_line_error(capsys)
-    assert "is not a vault" not in line
-    assert f"its oracle {feed.address} answers {answer}" in line
+    capsys.readouterr()
+    assert _cli(e, "info", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["total_assets"] == v.functions.totalAssets().call() > 0
+    assert not info["deposits_open"]
+    assert not info["exits_open"]
+    why = f"oracle answer {answer} is above 2**127 - 1"
+    assert why in info["deposits_closed_because"]
+    assert why in info["exits_closed_because"]
 
 
 @pytest.mark.parametrize("landed", [True, False], ids=["landed-then-timed-out", "never-arrived"])
