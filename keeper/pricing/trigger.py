@@ -20,12 +20,13 @@ order -- so :attr:`Derived.blocker` names the first check that fails, as
 
 Every check is the contract's integer rule on exact ints (numpy ``object`` arrays), except those
 that need the book's delta, which is a float: the contract's fixed-point Black-Scholes and ours
-agree to ~1e-11 relative, so only a deviation within that distance of the band (or a buy
-within it of rounding to zero) can decide differently; :attr:`Derived.uncertain` marks those
-rows. An expired series is out of the book, as on chain (no delta; the NAV counts it at its maximum
-payoff until it settles), so a book with no live series has an exact delta of 0. Whatever this
-module decides, the keeper simulates the exact batch before signing, so a disagreement drops a vault
-from the batch and is counted; it never sends a failing transaction.
+agree to ~1e-11 relative to each series' delta, so only a deviation within that share of the book's
+gross delta of the band (or a buy within it of rounding to zero) can decide differently;
+:attr:`Derived.uncertain` marks those rows. An expired series is out of the book, as on chain (no
+delta; the NAV counts it at its maximum payoff until it settles), so a book with no live series has
+an exact delta of 0. Whatever this module decides, the keeper simulates the exact batch before
+signing, so a disagreement drops a vault from the batch and is counted; it never sends a failing
+transaction.
 """
 
 from __future__ import annotations
@@ -152,6 +153,9 @@ def derive(snap: LeanSnapshot) -> Derived:
         call=snap.series_is_call,
     )
     book_f: F64 = np.bincount(owner, weights=live_size * g.delta, minlength=n).astype(np.float64)
+    # Each series' float delta errs relative to its own delta: the doubt sums |delta| (a straddle's
+    # net delta can be a thousandth of its gross).
+    gross_f = np.bincount(owner, weights=live_size * np.abs(g.delta), minlength=n)
     contracts: F64 = np.bincount(owner, weights=live_size / 1e18, minlength=n).astype(np.float64)
     gamma = np.abs(np.bincount(owner, weights=live_size / 1e18 * g.gamma, minlength=n))
     value_q = np.bincount(owner, weights=live_size / 1e18 * g.value * 1e6, minlength=n)
@@ -168,7 +172,7 @@ def derive(snap: LeanSnapshot) -> Derived:
     net = inventory - book
     net_f = inventory.astype(np.float64) - book_f
     # Tolerance of the float delta against the contract's fixed-point one.
-    tol = np.where(exact, 0.0, PRICING_REL_TOL * np.abs(book_f) + QUANTUM_WEI * contracts)
+    tol = np.where(exact, 0.0, PRICING_REL_TOL * gross_f + QUANTUM_WEI * contracts)
 
     # --- the checks, in the contract's order
     blocker = np.zeros(n, dtype=np.int64)

@@ -168,3 +168,28 @@ def test_live_book_net_delta_and_nav() -> None:
 def test_no_series_nav_is_exact_arithmetic() -> None:
     d = run(snap(inventory=3 * WAD))
     assert d.nav[0] == 10**12 + 3 * 3000 * 10**6
+
+
+def test_a_straddles_doubt_scales_with_its_gross_delta_not_its_net() -> None:
+    """Each series' float delta errs relative to its own delta, so the doubt sums |delta|.
+
+    A call and a put on one strike nearly cancel: the book's net delta is a few contracts' worth,
+    the gross a thousand. A band crossing by 1e-10 of the gross is within the pricing tolerance
+    (1e-9 relative) of the float deltas, however small the net.
+    """
+    expiry = NOW + 30 * 86_400
+    straddle = (
+        Series(1, 0, 3000 * 10**8, 10**16, expiry, 1000 * WAD, False, 0),
+        Series(2, 1, 3000 * 10**8, 10**16, expiry, 1000 * WAD, False, 0),
+    )
+    probe = run(snap(series=straddle))
+    gross = 1000 * WAD  # |call delta| + |put delta| = 1 for uncapped options on one strike
+    assert abs(probe.book_delta_f[0]) < gross / 10  # they nearly cancel
+    past_band = BAND + gross // 10**10
+    d = run(snap(series=straddle, inventory=round(probe.book_delta_f[0]) - past_band))
+    assert int(d.trigger[0]) == TRIGGER_BAND
+    assert d.uncertain[0]
+    clear = BAND + gross // 10**7  # 100 times the tolerance: no doubt
+    d = run(snap(series=straddle, inventory=round(probe.book_delta_f[0]) - clear))
+    assert int(d.trigger[0]) == TRIGGER_BAND
+    assert not d.uncertain[0]
