@@ -538,6 +538,16 @@ def _ready_to_deposit(
     return vault_address, me, _deposits_of(devnet, vault_address, me), len(wallet.sent)
 
 
+def _retype(page: Any, action: str, text: str) -> str:
+    """Empty ``action``'s input (its preview cleared), then type ``text``; returns the preview's
+    selector, whose state is then the new text's alone (not one left from the text before)."""
+    sel = f'[data-testid="preview-{action}"]'
+    page.fill(f'[data-testid="input-{action}"]', "")
+    page.wait_for_selector(f"{sel}:not([data-state])", state="attached")
+    page.fill(f'[data-testid="input-{action}"]', text)
+    return sel
+
+
 def _refused_amounts(
     page: Any, server: str, devnet: Devnet, wallet: Wallet, cases: list[tuple[str, str]]
 ) -> list[str]:
@@ -550,10 +560,7 @@ def _refused_amounts(
     sent0 = len(wallet.sent)
     errors = []
     for action, text in cases:
-        sel = f'[data-testid="preview-{action}"]'
-        page.fill(f'[data-testid="input-{action}"]', "")
-        page.wait_for_selector(f"{sel}:not([data-state])", state="attached")
-        page.fill(f'[data-testid="input-{action}"]', text)
+        sel = _retype(page, action, text)
         page.wait_for_selector(f'{sel}[data-state="error"]')
         errors.append(page.inner_text(sel))
     page.click('[data-testid="submit-deposit"]')
@@ -616,45 +623,37 @@ def _approve_exactly(devnet: Devnet, vault_address: str, amount: int) -> None:
     transact(devnet.w3, devnet.depositor, devnet.usdc.functions.approve(vault_address, amount))
 
 
-@pytest.mark.parametrize("how", ["cancelled", "repriced"])
-def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
-    page: Any, server: str, devnet: Devnet, wallet: Wallet, how: str
-) -> None:
-    # viem's receipt wait follows a replacement and resolves with the replacement's receipt: a
-    # deposit the wallet cancelled (a 0-value transfer to oneself in its nonce) showed as
-    # "confirmed". A cancelled action must say so; a sped-up one (same call, higher fee) is the
-    # action itself, confirmed under its new hash.
-    vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
+def _replace_in_its_nonce(devnet: Devnet, tx_hash: str, how: str) -> str:
+    """Put a replacement in ``tx_hash``'s nonce at twice its fees, as a wallet's "cancel" (a
+    0-value transfer to oneself) or "speed up" (``repriced``: the same call); returns its hash."""
     w3 = devnet.w3
-    fill_and_preview(page, "deposit", "1")
-    devnet.rpc("evm_setAutomine", False)
-    try:
-        page.click('[data-testid="submit-deposit"]')
-        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
-        page.wait_for_timeout(2500)  # the page's receipt wait has read the pending transaction
-        assert len(wallet.sent) == sent0 + 1
-        original = w3.eth.get_transaction(wallet.sent[-1])
-        cancel = how == "cancelled"
-        signed = devnet.depositor.sign_transaction(
-            {
-                "type": 2,
-                "chainId": w3.eth.chain_id,
-                "nonce": original["nonce"],
-                "to": me if cancel else original["to"],
-                "data": "0x" if cancel else original["input"],
-                "value": 0,
-                "gas": 21_000 if cancel else original["gas"],
-                "maxFeePerGas": 2 * original["maxFeePerGas"],
-                "maxPriorityFeePerGas": 2 * original["maxPriorityFeePerGas"],
-            }
-        )
-        replacement = w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
-        devnet.rpc("evm_mine")
-    finally:
-        devnet.rpc("evm_setAutomine", True)
-    assert w3.eth.get_transaction_receipt(replacement)["status"] == 1
+    original = w3.eth.get_transaction(tx_hash)
+    cancel = how == "cancelled"
+    signed = devnet.depositor.sign_transaction(
+        {
+            "type": 2,
+            "chainId": w3.eth.chain_id,
+            "nonce": original["nonce"],
+            "to": devnet.depositor.address if cancel else original["to"],
+            "data": "0x" if cancel else original["input"],
+            "value": 0,
+            "gas": 21_000 if cancel else original["gas"],
+            "maxFeePerGas": 2 * original["maxFeePerGas"],
+            "maxPriorityFeePerGas": 2 * original["maxPriorityFeePerGas"],
+        }
+    )
+    return w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
+
+
+def _replaced_deposit_shown(
+    page: Any, devnet: Devnet, vault_address: str, deposits0: int, how: str, replacement: str
+) -> None:
+    """The deposit's line says what its replacement did: cancelled (no deposit, never called
+    confirmed) or sped up (confirmed under the replacement's hash, 1 USDC deposited)."""
+    me = devnet.depositor.address
+    assert devnet.w3.eth.get_transaction_receipt(replacement)["status"] == 1
     line = page.locator('[data-testid="tx-status"] li').first
-    if cancel:
+    if how == "cancelled":
         page.wait_for_selector('[data-testid="tx-status"] li[data-state="cancelled"]')
         assert "confirmed" not in tx_states(page)
         assert _deposits_of(devnet, vault_address, me) == deposits0
@@ -669,9 +668,36 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
         assert int(result.get_attribute("data-assets")) == 10**6
 
 
-def _fail_rpc_calls(page: Any, devnet: Devnet, failing: Any) -> None:
+@pytest.mark.parametrize("how", ["cancelled", "repriced"])
+def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet, how: str
+) -> None:
+    # viem's receipt wait follows a replacement and resolves with the replacement's receipt: a
+    # deposit the wallet cancelled (a 0-value transfer to oneself in its nonce) showed as
+    # "confirmed". A cancelled action must say so; a sped-up one (same call, higher fee) is the
+    # action itself, confirmed under its new hash.
+    vault_address, _, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
+    fill_and_preview(page, "deposit", "1")
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        page.wait_for_timeout(2500)  # the page's receipt wait has read the pending transaction
+        assert len(wallet.sent) == sent0 + 1
+        replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
+
+
+def _fail_rpc_calls(
+    page: Any, devnet: Devnet, failing: Any, reply: dict[str, Any] | None = None
+) -> None:
     """Answer the page's JSON-RPC calls to the node for which ``failing(call)`` holds with an
-    RPC error (in a batch, those calls alone); the others go to the node."""
+    RPC error, or with ``reply`` (``{"result": None}``: the node does not know it); in a batch,
+    those calls alone. The others go to the node."""
+    reply = reply or {"error": {"code": -32000, "message": "injected"}}
     node = devnet.node.url.rstrip("/")
 
     def fault(route: Any) -> None:
@@ -685,7 +711,7 @@ def _fail_rpc_calls(page: Any, devnet: Devnet, failing: Any) -> None:
         results = results if isinstance(results, list) else [results]
         by_id = {c["id"]: c for c in calls}
         out = [
-            {"jsonrpc": "2.0", "id": r["id"], "error": {"code": -32000, "message": "injected"}}
+            {"jsonrpc": "2.0", "id": r["id"], **reply}
             if r["id"] in by_id and failing(by_id[r["id"]])
             else r
             for r in results
@@ -1376,3 +1402,106 @@ def test_an_action_on_one_vault_is_not_reported_on_the_vault_shown_next(
     assert page.inner_text('[data-testid="vault-address"]') == b
     log = page.inner_text('[data-testid="tx-status"]')
     assert "Deposit 1 USDC" not in log, f"vault B's page reports the deposit into vault A: {log}"
+
+
+def test_a_refused_queue_action_keeps_the_amount_typed(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # Request redeem and Claim emptied their input after every action: a request the page
+    # refused (more shares than held) or a claim the queue refused lost the amount typed, to be
+    # typed again to correct it. The input is emptied only once the action is confirmed.
+    from keeper.units import format_units
+
+    me = devnet.depositor.address
+    vault_address = _vault_open_for_deposits(devnet)
+    vault, queue = devnet.vault(vault_address), devnet.queue(vault_address)
+    _approve_exactly(devnet, vault_address, 10**6)
+    transact(devnet.w3, devnet.depositor, vault.functions.deposit(10**6, me))  # shares to queue
+    open_vault(page, server, vault_address)
+    connect_wallet(page, devnet)
+    idle = '[data-testid="queue-panel"]:not(.busy)'  # the send is over
+    refused = '[data-testid="queue-tx-status"] li[data-state="refused"]'
+    too_many = format_units(vault.functions.balanceOf(me).call() + ONE_SHARE, 12)
+    too_much = format_units(queue.functions.maxWithdraw(me).call() + 10**6, 6)
+    for n, (action, text) in enumerate([("request", too_many), ("claim", too_much)], start=1):
+        fill_and_preview(page, action, text)
+        page.click(f'[data-testid="submit-{action}"]')
+        page.wait_for_function(f"document.querySelectorAll('{refused}').length === {n}")
+        page.wait_for_selector(idle)
+        assert page.input_value(f'[data-testid="input-{action}"]') == text, action
+    assert "you hold only" in page.inner_text(f"{refused} >> nth=1").lower()
+    assert "RedemptionQueueExceedsClaimable" in page.inner_text(f"{refused} >> nth=0")
+
+    fill_and_preview(page, "request", "0.5")
+    page.click('[data-testid="submit-request"]')
+    page.wait_for_selector('[data-testid="result-request"]')
+    page.wait_for_selector(idle)
+    assert page.input_value('[data-testid="input-request"]') == ""
+
+
+def test_an_error_alert_clears_once_a_later_connect_succeeds(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # A refused connection put "User rejected the request." at the top of the page, and it
+    # stayed there after the next Connect went through, over the position it had just read.
+    open_vault(page, server, devnet.addresses["vaults"][0])
+    page.evaluate("window.__walletRefuseConnect = true")
+    page.click('[data-testid="connect"]')
+    alert = page.locator('[data-testid="alert"]')
+    alert.wait_for(state="visible")
+    assert "rejected" in alert.inner_text()
+    page.evaluate("window.__walletRefuseConnect = false")
+    connect_wallet(page, devnet)
+    alert.wait_for(state="hidden", timeout=5_000)
+
+
+@pytest.mark.parametrize("how", ["cancelled", "repriced"])
+def test_a_transaction_replaced_before_the_pages_node_saw_it_is_shown_as_what_happened(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet, how: str
+) -> None:
+    # The page's node never returns the sent deposit by its hash (the wallet's own node or a
+    # private mempool took it, or the wallet replaced it before the page first looked). viem
+    # tells a replacement only from the original's sender and nonce, which it read from that
+    # transaction: the sped-up deposit stayed pending until viem's 3 minutes ran out and ended
+    # as "could not confirm", though it was mined under the replacement's hash.
+    vault_address, _, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
+    fill_and_preview(page, "deposit", "1")
+
+    def the_deposit_by_hash(call: dict[str, Any]) -> bool:
+        return call.get("method") == "eth_getTransactionByHash" and (
+            str(call["params"][0]).lower() in wallet.sent[sent0:]
+        )
+
+    _fail_rpc_calls(page, devnet, the_deposit_by_hash, reply={"result": None})
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        assert len(wallet.sent) == sent0 + 1
+        replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
+    assert "unknown" not in tx_states(page)
+
+
+def test_zeros_beyond_the_tokens_decimals_are_read_as_the_cli_reads_them(
+    page: Any, server: str, devnet: Devnet
+) -> None:
+    # `keeper vault deposit --amount 1.0000000` deposits 1 USDC: the CLI refuses only digits
+    # that would be rounded away. The page refused the same amount ("At most 6 decimals").
+    from keeper.commands.vault import parse_amount
+    from keeper.errors import ConfigError
+
+    decimals = devnet.usdc.functions.decimals().call()
+    open_vault(page, server, busiest_vault(devnet))
+    for text in ("1.0000000", "1." + "0" * 30, "0.50000000"):
+        sel = _retype(page, "deposit", text)
+        page.wait_for_selector(f'{sel}[data-state="ready"][data-value]')
+        assert int(page.get_attribute(sel, "data-value")) == parse_amount(text, decimals), text
+    sel = _retype(page, "deposit", "1.0000001")
+    page.wait_for_selector(f'{sel}[data-state="error"]')
+    assert "decimals" in page.inner_text(sel)
+    with pytest.raises(ConfigError, match="decimals"):
+        parse_amount("1.0000001", decimals)

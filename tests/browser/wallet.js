@@ -13,10 +13,11 @@
   const listeners = {}
   const emit = (event, value) => (listeners[event] || []).forEach((fn) => fn(value))
   // A test can put the wallet on another chain (window.__walletSetChain('0x1'); null = the
-  // node's own) and have it refuse to switch (window.__walletRefuseSwitch = true), as a user
-  // who declines the wallet's prompt.
+  // node's own) and have it refuse to switch (window.__walletRefuseSwitch = true) or to connect
+  // (window.__walletRefuseConnect = true), as a user who declines the wallet's prompt.
   let chainOverride = null
   window.__walletRefuseSwitch = false
+  window.__walletRefuseConnect = false
   window.__walletSetChain = async (hex) => {
     chainOverride = hex
     emit('chainChanged', hex ?? (await forward('eth_chainId')))
@@ -41,6 +42,7 @@
     async request({ method, params }) {
       switch (method) {
         case 'eth_requestAccounts':
+          if (window.__walletRefuseConnect) throw Object.assign(new Error('User rejected the request.'), { code: 4001 })
           connected = true
           emit('accountsChanged', [account])
           return [account]

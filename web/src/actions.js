@@ -1,7 +1,7 @@
 // Deposit (with its approval), withdraw and redeem: an exact preview as you type, then each
 // transaction simulated first (a revert is decoded and shown, nothing is sent), sent through the
 // wallet, shown pending, then confirmed with the amounts the vault's own event reports.
-import { parseEventLogs } from 'viem'
+import { encodeFunctionData, parseEventLogs } from 'viem'
 import { decoded, explain } from './errors.js'
 import { esc, fmt, parseAmount, short } from './format.js'
 
@@ -138,6 +138,9 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
     li.dataset.testid = 'refused'
     return null
   }
+  // The nonce the wallet will most likely give it (the account's next, pending included), read
+  // before asking: see `replacement` below. Not needed to send, so a failed read only loses that.
+  const nonce = await client.getTransactionCount({ address: account, blockTag: 'pending' }).catch(() => null)
   setLine(li, 'signing', `${esc(label)}: confirm in your wallet…`)
   let hash
   try {
@@ -151,11 +154,20 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
   setLine(li, 'pending', `${esc(label)}: pending ${code(hash)}`)
   // The wallet may replace the transaction in its nonce: viem then resolves with the
   // replacement's receipt, and `onReplaced` says why. Only a repriced replacement (the same call
-  // at a higher fee, a wallet's "speed up") is this action.
+  // at a higher fee, a wallet's "speed up") is this action. viem finds a replacement by the
+  // original's sender and nonce, read from the original by its hash; when the page's node never
+  // returns it (the wallet's own node or a private mempool took it, or the wallet replaced it
+  // before the page looked), `replacement` gives them instead (the nonce read above), and the
+  // call, which tells a speed-up from another transaction. Without it such a speed-up waited out
+  // viem's 3 minutes and ended as "could not confirm" although it was mined.
+  const replacement =
+    nonce === null
+      ? undefined
+      : { from: account, nonce, to: request.address, input: encodeFunctionData({ abi, functionName, args }), value: 0n }
   let replaced = null
   let receipt
   try {
-    receipt = await client.waitForTransactionReceipt({ hash, onReplaced: (r) => (replaced = r) })
+    receipt = await client.waitForTransactionReceipt({ hash, replacement, onReplaced: (r) => (replaced = r) })
   } catch (err) {
     // Not "not done": it may be mined. The caller must not say otherwise (see approvalLeft).
     ctx.unknown = hash

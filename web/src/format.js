@@ -72,8 +72,8 @@ export function esc(text) {
 
 /**
  * Parse a human amount ("1500.25") into token units, exactly.
- * Returns { value } or { error } (empty, not a number, zero, more decimals than the token has,
- * above 2**256 - 1 token units, an ambiguous comma). "0,5" is a decimal comma in much of the world and "1,500" is 1.5 there:
+ * Returns { value } or { error } (empty, not a number, zero, a non-zero digit past the token's
+ * decimals, above 2**256 - 1 token units, an ambiguous comma). "0,5" is a decimal comma in much of the world and "1,500" is 1.5 there:
  * reading either comma as a thousands separator would send 10 or 1000 times the amount meant.
  * So a comma is taken only as this page writes amounts, groups of three before a '.'
  * ("2,500.123457"); any other comma is refused, never dropped.
@@ -90,9 +90,14 @@ export function parseAmount(text, decimals) {
     t = t.replaceAll(',', '')
   }
   if (!/^\d+(\.\d*)?$|^\.\d+$/.test(t)) return { error: `"${text}" is not a number.` }
-  const [int, frac = ''] = t.split('.')
+  const [int, digits = ''] = t.split('.')
+  let frac = digits
   if (frac.length > decimals) {
-    return { error: `At most ${decimals} decimals (the token's precision).` }
+    // Zeros past the token's precision change nothing ("1.0000000" USDC is 1 USDC), as for
+    // `keeper vault` (keeper/commands/vault.py, parse_amount: the units must be whole); any
+    // other digit there would be rounded away, so it is refused.
+    if (/[^0]/.test(frac.slice(decimals))) return { error: `At most ${decimals} decimals (the token's precision).` }
+    frac = frac.slice(0, decimals)
   }
   const value = BigInt((int || '0') + frac.padEnd(decimals, '0'))
   if (value === 0n) return { error: 'The amount must be more than zero.' }

@@ -71,9 +71,10 @@ function setupWallet() {
   button.addEventListener('click', async () => {
     try {
       state.account = await connectWallet(state.wallet)
+      if (state.account) clearAlert('wallet')
       chainAlert(await ensureChain(state.wallet, state.config.chainId))
     } catch (err) {
-      alertBar(err.shortMessage || err.message)
+      alertBar(err.shortMessage || err.message, 'wallet')
     }
     showAccount()
     await refresh()
@@ -82,6 +83,7 @@ function setupWallet() {
     .then((a) => {
       if (a) {
         state.account = a
+        clearAlert('wallet')
         showAccount()
         refresh()
         // A wallet that already exposes its account is checked for its chain now, as Connect does.
@@ -93,6 +95,7 @@ function setupWallet() {
   provider.on?.('chainChanged', (hex) => chainAlert(Number(hex)))
   provider.on?.('accountsChanged', (accounts) => {
     state.account = accounts?.[0] ?? null
+    if (state.account) clearAlert('wallet')
     showAccount()
     refresh()
   })
@@ -104,17 +107,33 @@ function showAccount() {
   $('#connect').textContent = state.account ? 'Connected' : 'Connect wallet'
 }
 
-/** The bar at the top of the page; `kind` 'chain' is the wrong-chain alert, cleared by chainAlert. */
-function alertBar(text, kind = 'error') {
-  let bar = $('.alert')
+/**
+ * The alerts at the top of the page, one bar per kind. The rule: an alert says what is wrong
+ * now, so the next result of the same kind replaces it (a new error) or takes it down (a
+ * success), and so does the end of the condition it reports:
+ * - 'wallet': connecting to the wallet failed (refused, or the wallet erred); down as soon as
+ *   the wallet gives the page an account (a later Connect or send, `accountsChanged`, or an
+ *   account it already exposes at load);
+ * - 'chain': the wallet is on another chain; down as soon as it reports the vaults' chain
+ *   (`chainAlert`);
+ * - 'no-wallet': the browser has no wallet; stays (one installed since needs a reload).
+ * The transaction logs are not alerts: they keep every line, the history of what was sent or
+ * refused, and a preview is replaced by the next one.
+ */
+function alertBar(text, kind) {
+  let bar = $(`.alert[data-kind="${kind}"]`)
   if (!bar) {
     bar = document.createElement('div')
     bar.className = 'alert'
     bar.dataset.testid = 'alert'
+    bar.dataset.kind = kind
     document.body.prepend(bar)
   }
   bar.textContent = text
-  bar.dataset.kind = kind
+}
+
+function clearAlert(kind) {
+  $(`.alert[data-kind="${kind}"]`)?.remove()
 }
 
 /** Show the wrong-chain alert while the wallet is on `chainId`, else take it down. */
@@ -123,8 +142,7 @@ function chainAlert(chainId) {
     alertBar(`Your wallet is on chain ${chainId}; these vaults are on chain ${state.config.chainId}. Switch networks to send.`, 'chain')
     return false
   }
-  const bar = $('.alert')
-  if (bar?.dataset.kind === 'chain') bar.remove()
+  clearAlert('chain')
   return true
 }
 
@@ -197,7 +215,7 @@ function showQueue(meta) {
  */
 async function send(card, run) {
   if (state.busy) return
-  if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.')
+  if (!state.wallet) return alertBar('No wallet found: install an EIP-1193 wallet such as MetaMask.', 'no-wallet')
   // Busy before the first await: a second submit (a double click, a double Enter) arriving
   // while the wallet is asked for its account or chain must not send the action again.
   state.busy = true
@@ -207,10 +225,11 @@ async function send(card, run) {
     if (!state.account) {
       try {
         state.account = await connectWallet(state.wallet)
+        if (state.account) clearAlert('wallet')
         showAccount()
         await refresh()
       } catch (err) {
-        return alertBar(err.shortMessage || err.message)
+        return alertBar(err.shortMessage || err.message, 'wallet')
       }
     }
     try {
@@ -295,8 +314,9 @@ function wireQueue(card) {
       send(card, async () => {
         await update()
         if (out.dataset.state !== 'ready' || vault !== state.selected) return
-        await runQueue(queueCtx(), key, BigInt(out.dataset.value))
-        input.value = ''
+        // Emptied only once the action is confirmed: after a refusal (the page's, the chain's, the
+        // wallet's) or a receipt the page could not read, the amount typed stays to be corrected.
+        if (await runQueue(queueCtx(), key, BigInt(out.dataset.value))) input.value = ''
         await update()
       })
     })
