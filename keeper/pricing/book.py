@@ -79,6 +79,21 @@ class VaultBook(SequenceABC[BookRow]):
             for vi, price in zip(s.venue_idx.tolist(), d.price.tolist(), strict=True)
         ]
 
+    def venues(self) -> list[int | None]:
+        """Each vault's venue key (:attr:`VaultView.venue`), 0, 1, ... first seen first.
+
+        Keyed on the venue's address (a venue read in two lens chunks is one); ``None`` for an
+        unreadable one. Two venue contracts over one Uniswap pool are two keys: the cost model
+        then misses their compounding.
+        """
+        s = self.snap
+        addresses = s.venue_address.tolist()
+        keys: dict[object, int] = {}
+        return [
+            keys.setdefault(addresses[vi], len(keys)) if vi >= 0 else None
+            for vi in s.venue_idx.tolist()
+        ]
+
     def views(self) -> list[VaultView]:
         """The strategy's view of each vault: the contract's ints as ints, the book as floats."""
         s, d = self.snap, self.derived
@@ -102,6 +117,7 @@ class VaultBook(SequenceABC[BookRow]):
                 inventory=inventory,
                 oracle_price=price,
                 pool=pool,
+                venue=venue,
                 max_slippage_bps=slippage,
             )
             for (
@@ -123,6 +139,7 @@ class VaultBook(SequenceABC[BookRow]):
                 inventory,
                 price,
                 pool,
+                venue,
                 slippage,
             ) in zip(
                 s.vaults,
@@ -143,6 +160,7 @@ class VaultBook(SequenceABC[BookRow]):
                 s.inventory.tolist(),
                 d.price.tolist(),
                 self.pools(),
+                self.venues(),
                 s.max_slippage_bps.tolist(),
                 strict=True,
             )

@@ -12,6 +12,11 @@ and for several, the fixed cost once and each pool ``p``'s swap, fee and impact 
 
     batch  = fixed + n · per_vault
              + Σ_p [swap(net_p ≠ 0) + pool_fee_bps / 1e4 · |net_p| + impact_coef · net_p²]
+
+except that pools on one venue ``v`` (one Uniswap pool, vaults with different oracle answers)
+swap in a row on it, each from the price the one before left: their impacts add before they are
+squared, ``impact_coef · (Σ_{p ∈ v} net_p)²`` for the venue (a buy then a sell partly undo each
+other's move), while the fee and the swap gas stay per pool.
     fixed     = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
     swap      = gas_swap · gas_price · ETH/USD / 1e18
@@ -207,7 +212,12 @@ def lone_share_usd(c: CostInputs) -> float:
     return fixed_cost_usd(c) + swap_usd(c)
 
 
-def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike, pools: ArrayLike | None = None) -> float:
+def batch_cost_usd(
+    c: CostInputs,
+    notional_usd: ArrayLike,
+    pools: ArrayLike | None = None,
+    venues: ArrayLike | None = None,
+) -> float:
     """A batch's full cost, one swap per pool, USD (module docstring).
 
     Args:
@@ -215,6 +225,8 @@ def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike, pools: ArrayLike | No
         notional_usd: Each member's signed traded notional (trade × spot), USD.
         pools: Each member's pool key (:attr:`~keeper.strategy.types.VaultView.pool`);
             ``None``: every member in one pool.
+        venues: Each member's venue key (:attr:`~keeper.strategy.types.VaultView.venue`, as
+            ints): pools on one venue compound their impacts; ``None``: each pool its own venue.
 
     Returns:
         0 for an empty batch; for one vault with ``gas_direct`` set, its own transaction's cost.
@@ -225,10 +237,20 @@ def batch_cost_usd(c: CostInputs, notional_usd: ArrayLike, pools: ArrayLike | No
     if pools is not None:
         keys, at = np.unique(np.asarray(pools).ravel(), return_inverse=True)
         if len(keys) > 1:
-            nets = np.bincount(at.ravel(), weights=x, minlength=len(keys))
+            at = at.ravel()
+            nets = np.bincount(at, weights=x, minlength=len(keys))
             swaps = swap_usd(c) * float(np.count_nonzero(nets))
-            pool_cost = float(np.sum(proportional_rate(c, nets) * np.abs(nets)))
-            return fixed_cost_usd(c) + x.size * per_vault_fixed_usd(c) + swaps + pool_cost
+            fees = c.pool_fee_bps / 1e4 * float(np.sum(np.abs(nets)))
+            if venues is None:
+                moved = nets
+            else:  # each pool's venue (one per pool: its key names the venue), then per venue
+                venue_of = np.zeros(len(keys), dtype=np.int64)
+                venue_of[at] = np.asarray(venues, dtype=np.int64).ravel()
+                _, v_at = np.unique(venue_of, return_inverse=True)
+                moved = np.bincount(v_at.ravel(), weights=nets)
+            impact = c.impact_coef * float(np.sum(moved * moved))
+            per = x.size * per_vault_fixed_usd(c)
+            return fixed_cost_usd(c) + per + swaps + fees + impact
     net = float(np.sum(x))
     if x.size == 1 and c.gas_direct:
         return direct_usd(c) + float(proportional_rate(c, net)) * abs(net)

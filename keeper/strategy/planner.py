@@ -33,8 +33,10 @@ pools never cross, each pool swaps its own remainder.
   others' can stay although its benefit is below its cost alone). The batch sent is the union
   of the pools' batches, priced as it executes: the fixed cost is paid once, so the union is
   worth at least the sum of its pools' values, except that a pool of one vault priced as that
-  vault's own transaction (``gas_direct``) becomes a batch member; if the union's value is not
-  positive, only the pool worth most is sent. With one pool this is the single selection;
+  vault's own transaction (``gas_direct``) becomes a batch member, and that pools on one venue
+  (:attr:`~keeper.strategy.types.VaultView.venue`) swap in a row on it, so their impacts
+  compound; if the union is worth less than the pool worth most alone, only that pool is sent
+  (the others wait for a later block). With one pool this is the single selection;
 * for the rule policies (time, band, volband, bandedge, ww) the batch is every eligible vault.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
@@ -385,6 +387,7 @@ def _select_pools(
     pools: np.ndarray,
     want: np.ndarray,
     costs: CostInputs,
+    venues: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """The cost-gated batch: :func:`_select` in each pool, then their union (module docstring).
 
@@ -394,6 +397,7 @@ def _select_pools(
         pools: Each vault's pool key.
         want: The vaults the policy wants to act on (the candidates).
         costs: Cost inputs.
+        venues: Each vault's venue key (:func:`_venue_keys`); ``None``: each pool its own.
 
     Returns:
         The members kept (a mask over every vault) and, per pool key with candidates, the note a
@@ -426,11 +430,12 @@ def _select_pools(
         values[key] = value
     if len(values) > 1:
         # Each pool paid the full fixed cost alone; together they pay it once, but a pool of one
-        # vault is then a batch member rather than the vault's own (cheaper) transaction.
+        # vault is then a batch member rather than the vault's own (cheaper) transaction, and
+        # pools on one venue compound their impacts.
         union = float(benefit[keep_all].sum()) - batch_cost_usd(
-            costs, notional[keep_all], pools[keep_all]
+            costs, notional[keep_all], pools[keep_all], None if venues is None else venues[keep_all]
         )
-        if not union > 0.0:
+        if union < max(values.values()):
             best = max(values, key=lambda key: values[key])
             for key in values:
                 if key != best:
@@ -499,9 +504,10 @@ def plan(
     codes = ev.code.copy()
     notional = trade_f * state.spot
     pools = np.asarray([v.pool for v in vaults], dtype=np.int64)
+    venues = _venue_keys([v.pool for v in vaults], [v.venue for v in vaults])
     notes: dict[int, str] = {}
     if policy.cost_gated and bool(act.any()):
-        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs)
+        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs, venues)
         dropped = np.flatnonzero(act & ~keep)
         codes[dropped] = Reason.BENEFIT_BELOW_COST
         act[dropped] = False
@@ -513,6 +519,7 @@ def plan(
     for (
         v,
         pool,
+        venue,
         note,
         dev,
         post,
@@ -528,6 +535,7 @@ def plan(
     ) in zip(
         vaults,
         pools.tolist(),
+        [v.venue for v in vaults],
         notional.tolist(),
         deviations,
         posts,
@@ -572,6 +580,7 @@ def plan(
             post_deviation=post if acts else Wad(0),
             notional_usd=float(note) if acts else 0.0,
             pool=pool,
+            venue=venue,
         )
         if debug:
             logger.debug(
@@ -588,7 +597,7 @@ def plan(
             )
         decisions.append(d)
     members = tuple(d.vault for d in decisions if d.act)
-    total_cost = batch_cost_usd(costs, notional[act], pools[act])
+    total_cost = batch_cost_usd(costs, notional[act], pools[act], venues[act])
     benefit = math.fsum(d.benefit_usd for d in decisions if d.act)
     return RebalancePlan(
         decisions=tuple(decisions),
@@ -610,7 +619,10 @@ def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: Cost
     if not rows:
         return 0.0
     cost = batch_cost_usd(
-        costs, [d.notional_usd for d in rows], np.asarray([d.pool for d in rows], dtype=np.int64)
+        costs,
+        [d.notional_usd for d in rows],
+        np.asarray([d.pool for d in rows], dtype=np.int64),
+        _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
     )
     return math.fsum(d.benefit_usd for d in rows) - cost
 
@@ -632,11 +644,20 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
         np.asarray([d.pool for d in rows], dtype=np.int64),
         np.ones(len(rows), dtype=bool),
         costs,
+        _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
     )
     kept = [d.vault for d, k in zip(rows, keep.tolist(), strict=True) if k]
     if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:
         return []
     return kept
+
+
+def _venue_keys(pools: Sequence[int], venues: Sequence[int | None]) -> np.ndarray:
+    """Each vault's venue as an int key: its venue, or for ``None`` one of its pool's own."""
+    return np.asarray(
+        [v if v is not None and v >= 0 else -1 - p for p, v in zip(pools, venues, strict=True)],
+        dtype=np.int64,
+    )
 
 
 def _acting(the_plan: RebalancePlan, members: Sequence[str]) -> list[VaultDecision]:

@@ -60,6 +60,11 @@ class VaultView:
     #: swap their net together (``RebalanceBatcher._join``: same venue, same tokens, same oracle
     #: price); each pool swaps on its own. Default: every view in one pool.
     pool: int = 0
+    #: The venue the vault's pool swaps on. Pools on one venue (one Uniswap pool, vaults with
+    #: different oracle answers) swap in a row on it, so the cost model adds their nets before
+    #: squaring the impact (:func:`keeper.strategy.costs.batch_cost_usd`). ``None``: the pool's
+    #: own venue, shared with no other pool.
+    venue: int | None = None
     #: The vault's ``maxSlippageBps``: a buy books at least ``1 − bps/1e4`` of its planned
     #: underlying, or reverts (:func:`keeper.strategy.rebalance_rule.compensated_post`). 0: none.
     max_slippage_bps: int = 0
@@ -122,6 +127,8 @@ class VaultDecision:
     notional_usd: float = 0.0
     #: The batcher pool the vault trades in (:attr:`VaultView.pool`).
     pool: int = 0
+    #: The venue that pool swaps on (:attr:`VaultView.venue`).
+    venue: int | None = None
 
     @property
     def on_time_trigger(self) -> bool:

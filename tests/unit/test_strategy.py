@@ -860,6 +860,62 @@ def test_batch_cost_prices_each_pool_on_its_own_net() -> None:
     )
 
 
+def test_pools_on_one_venue_add_their_impacts_before_squaring() -> None:
+    """Two pools on one venue (vaults on one Uniswap pool with different oracle answers) swap in a
+    row on it: the second starts where the first moved the price. Under the linear impact model
+    the pair pays ``impact_coef · (net_1 + net_2)²``, not the sum of squares; fees and swap gas
+    stay per swap."""
+    c = replace(COSTS, gas_direct=0)
+    fixed, per, swap = fixed_cost_usd(c), per_vault_fixed_usd(c), swap_usd(c)
+    fee, k = c.pool_fee_bps / 1e4, c.impact_coef
+    assert k > 0.0
+    # Same side: the impacts compound.
+    same = batch_cost_usd(c, [3000.0, 1000.0], [0, 1], [9, 9])
+    assert same == pytest.approx(fixed + 2 * per + 2 * swap + fee * 4000.0 + k * 4000.0**2)
+    # Opposite sides: the second swap undoes part of the first's move.
+    opposite = batch_cost_usd(c, [3000.0, -1000.0], [0, 1], [9, 9])
+    assert opposite == pytest.approx(fixed + 2 * per + 2 * swap + fee * 4000.0 + k * 2000.0**2)
+    # On two venues, or with no venue given, each pool is its own.
+    apart = batch_cost_usd(c, [3000.0, 1000.0], [0, 1])
+    assert batch_cost_usd(c, [3000.0, 1000.0], [0, 1], [1, 2]) == apart
+    assert apart == pytest.approx(
+        fixed + 2 * per + 2 * swap + fee * 4000.0 + k * (3000.0**2 + 1000.0**2)
+    )
+    # Within one pool nothing changes: the legs cross, one swap on the net.
+    assert batch_cost_usd(c, [3000.0, 1000.0], [4, 4], [9, 9]) == batch_cost_usd(
+        c, [3000.0, 1000.0]
+    )
+
+
+def test_costaware_prices_two_pools_on_one_venue_as_swaps_in_a_row() -> None:
+    """Each pool pays for itself, and on two venues the union is worth more than either; on one
+    venue their impacts compound, the union is worth less than the best pool alone, and only the
+    best pool is sent (the other waits for a later block)."""
+    c = replace(COSTS, gas_direct=0, impact_coef=1e-8)  # 5x the default: a thin pool
+    policy = CostAwarePolicy(risk_aversion=1e-3, horizon=3600.0)
+    a, b = vault("0xa", dev=3.0), replace(vault("0xb", dev=3.2), pool=1)
+    alone = [plan(policy, [v], MARKET, c) for v in (a, b)]
+    values = [p.benefit_usd - p.fixed_cost_usd - p.marginal_cost_usd for p in alone]
+    assert min(values) > 0.0
+    apart = plan(policy, [replace(a, venue=0), replace(b, venue=1)], MARKET, c)
+    assert apart.batch == ("0xa", "0xb")
+    assert apart.benefit_usd - apart.fixed_cost_usd - apart.marginal_cost_usd > max(values)
+    one = plan(policy, [replace(a, venue=5), replace(b, venue=5)], MARKET, c)
+    notional = [wad_to_float(p.decisions[0].trade) * 3000.0 for p in alone]
+    union = sum(p.benefit_usd for p in alone) - batch_cost_usd(c, notional, [0, 1], [5, 5])
+    assert union < max(values)
+    best = "0xa" if values[0] > values[1] else "0xb"
+    assert one.batch == (best,)
+    other = next(d for d in one.decisions if d.vault != best)
+    assert not other.act
+    assert "across pools" in other.reason
+    # The plan's cost is the batch's as it executes: its one pool, one swap.
+    kept = next(p for p in alone if p.batch == (best,))
+    assert one.fixed_cost_usd + one.marginal_cost_usd == pytest.approx(
+        kept.fixed_cost_usd + kept.marginal_cost_usd
+    )
+
+
 def test_costaware_selects_each_pool_and_prices_the_union_as_it_executes() -> None:
     policy = CostAwarePolicy(risk_aversion=1e-3, horizon=3600.0)
     a, b = vault("0xa", dev=3.0), vault("0xb", dev=-3.0)
@@ -947,6 +1003,8 @@ def test_a_vaults_pool_is_its_venue_and_oracle_price_across_lens_chunks() -> Non
     book = book_of(lean_snapshot([x.vault for s, _ in chunks for x in s], answers))
     views = book.views()
     assert [v.pool for v in views] == [0, 1, 0, 2]
+    # Pools 0 and 2 swap on one venue (the cost model compounds their impacts).
+    assert [v.venue for v in views] == [0, 1, 0, 0]
     assert [v.free_quote for v in views] == [123 * 10**6] * 4
     assert [v.inventory for v in views] == [WAD] * 4
     assert [v.oracle_price for v in views] == [price, price, price, price + 1]
