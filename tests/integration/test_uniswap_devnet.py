@@ -141,6 +141,57 @@ def test_swap_through_venue_has_real_price_impact(market: Market) -> None:
     assert int(m.underlying.functions.balanceOf(m.venue.address).call()) == 0
 
 
+def test_two_swaps_in_a_row_on_one_pool_compound_their_impact(market: Market) -> None:
+    """What ``batch_cost_usd`` assumes for two batcher pools on one venue: the second swap starts
+    where the first left the price, so the pair costs what one swap of their sum costs (their
+    impacts add before squaring), more than the two apart; a buy then a sell partly cancel."""
+    m, w3 = market, market.chain.w3
+    a, b = 30_000 * 10**6, 20_000 * 10**6  # USDC in: 1% and 0.7% of the pool's quote side
+    _fund_and_approve(m, m.quote, m.venue.address, 2 * (a + b))
+
+    def buy(amount: int) -> int:
+        """Underlying out for ``amount`` USDC in, swapped through the venue."""
+        before = int(m.underlying.functions.balanceOf(m.trader.address).call())
+        swap = m.venue.functions.swapExactIn(
+            m.quote.address, m.underlying.address, amount, 1, m.trader.address
+        )
+        transact(w3, m.trader, swap)
+        return int(m.underlying.functions.balanceOf(m.trader.address).call()) - before
+
+    def loss_usd(amount_in: int, out: int) -> float:
+        """USDC in, less the underlying out at the oracle price, in USD: fee and impact."""
+        return amount_in / 1e6 - out / 1e18 * PRICE8 / 1e8
+
+    outs = {}
+    for name, legs in (("a", [a]), ("b", [b]), ("sum", [a + b]), ("a then b", [a, b])):
+        with rolled_back(w3):
+            outs[name] = sum(buy(x) for x in legs)
+    # Path independence: a then b is one swap of a + b, to the pool's rounding.
+    assert abs(outs["a then b"] - outs["sum"]) <= outs["sum"] // 10**9
+    # The cross term: the pair's cost beyond the two apart is 2·k·a·b, k the impact coefficient
+    # a single swap shows (cost = fee·x + k·x²), within the model's linear approximation.
+    fee = 0.003
+    cost_a, cost_b = loss_usd(a, outs["a"]), loss_usd(b, outs["b"])
+    cost_pair = loss_usd(a + b, outs["a then b"])
+    k = (cost_a - fee * a / 1e6) / (a / 1e6) ** 2
+    cross = (cost_pair - cost_a - cost_b) / (2 * (a / 1e6) * (b / 1e6))
+    assert cost_pair > cost_a + cost_b
+    assert 0.9 * k < cross < 1.1 * k
+    # A buy, then a sell of what it bought: the sell gets back most of the buy's move.
+    with rolled_back(w3):
+        got = buy(a)
+        transact(w3, m.trader, m.underlying.functions.approve(m.venue.address, got))
+        before = int(m.quote.functions.balanceOf(m.trader.address).call())
+        sell = m.venue.functions.swapExactIn(
+            m.underlying.address, m.quote.address, got, 1, m.trader.address
+        )
+        transact(w3, m.trader, sell)
+        back = int(m.quote.functions.balanceOf(m.trader.address).call()) - before
+    round_trip = (a - back) / 1e6  # ~fees only: the impact came back
+    assert round_trip < 2 * cost_a
+    assert round_trip == pytest.approx(2 * fee * a / 1e6, rel=0.05)
+
+
 def test_venue_enforces_min_out(market: Market) -> None:
     m, w3 = market, market.chain.w3
     amount_in = 10**18
