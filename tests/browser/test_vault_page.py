@@ -645,6 +645,26 @@ def _replace_in_its_nonce(devnet: Devnet, tx_hash: str, how: str) -> str:
     return w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
 
 
+def _deposit_replaced(
+    page: Any, devnet: Devnet, wallet: Wallet, sent0: int, how: str, read_first_ms: int = 0
+) -> str:
+    """Submit the previewed deposit with mining held, replace it in its nonce (``how``, see
+    :func:`_replace_in_its_nonce`) ``read_first_ms`` after it shows pending, then mine the
+    replacement alone; returns its hash."""
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        if read_first_ms:
+            page.wait_for_timeout(read_first_ms)
+        assert len(wallet.sent) == sent0 + 1
+        replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setAutomine", True)
+    return replacement
+
+
 def _replaced_deposit_shown(
     page: Any, devnet: Devnet, vault_address: str, deposits0: int, how: str, replacement: str
 ) -> None:
@@ -678,16 +698,8 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
     # action itself, confirmed under its new hash.
     vault_address, _, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     fill_and_preview(page, "deposit", "1")
-    devnet.rpc("evm_setAutomine", False)
-    try:
-        page.click('[data-testid="submit-deposit"]')
-        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
-        page.wait_for_timeout(2500)  # the page's receipt wait has read the pending transaction
-        assert len(wallet.sent) == sent0 + 1
-        replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
-        devnet.rpc("evm_mine")
-    finally:
-        devnet.rpc("evm_setAutomine", True)
+    # The page's receipt wait has read the pending transaction before it is replaced.
+    replacement = _deposit_replaced(page, devnet, wallet, sent0, how, read_first_ms=2500)
     _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
 
 
@@ -1473,15 +1485,7 @@ def test_a_transaction_replaced_before_the_pages_node_saw_it_is_shown_as_what_ha
         )
 
     _fail_rpc_calls(page, devnet, the_deposit_by_hash, reply={"result": None})
-    devnet.rpc("evm_setAutomine", False)
-    try:
-        page.click('[data-testid="submit-deposit"]')
-        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
-        assert len(wallet.sent) == sent0 + 1
-        replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
-        devnet.rpc("evm_mine")
-    finally:
-        devnet.rpc("evm_setAutomine", True)
+    replacement = _deposit_replaced(page, devnet, wallet, sent0, how)
     _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
     assert "unknown" not in tx_states(page)
 
