@@ -345,13 +345,13 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         emit VaultGasLimitSet(old, limit);
     }
 
-    /// @dev One guarded `rebalance()` call. Reverts only when the transaction itself is short of
-    ///      gas (`RebalanceBatcherInsufficientGas`), never because of the vault.
+    /// @dev A dropped vault's event; one rebalanced emits its own `IOptionVault.Rebalanced`.
     function _report(Outcome memory o) private {
-        if (o.ok) emit VaultRebalanced(o.vault, o.deltaBefore, o.deltaAfter);
-        else emit VaultRebalanceFailed(o.vault, o.reason);
+        if (!o.ok) emit VaultRebalanceFailed(o.vault, o.reason);
     }
 
+    /// @dev One guarded `rebalance()` call. Reverts only when the transaction itself is short of
+    ///      gas (`RebalanceBatcherInsufficientGas`), never because of the vault.
     /// @param post 0: `rebalance()`; else `rebalanceTo(post)`.
     function _rebalanceOne(address vault, uint256 gasLimit, int256 post)
         internal
@@ -567,7 +567,6 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         if (amount != 0) IERC20(leg.tokenOut).safeTransfer(leg.vault, amount);
         (o.deltaBefore, o.deltaAfter) = IOptionVault(leg.vault).batchSettle();
         o.gasUsed = leg.gasUsed + (gasBefore - gasleft());
-        emit VaultRebalanced(leg.vault, o.deltaBefore, o.deltaAfter);
     }
 
     /// @dev Exactly `Math.mulDiv(x, y, d)` (rounded up when `up`), the same value and the same

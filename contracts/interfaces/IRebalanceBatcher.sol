@@ -126,10 +126,9 @@ interface IRebalanceBatcher {
     /// @notice The per-vault gas limit changed.
     event VaultGasLimitSet(uint256 oldLimit, uint256 newLimit);
 
-    /// @notice One vault in a batch was rebalanced.
-    event VaultRebalanced(address indexed vault, int256 deltaBefore, int256 deltaAfter);
-
-    /// @notice One vault in a batch failed; the batch went on. `reason` is the revert data.
+    /// @notice One vault in a batch failed; the batch went on. `reason` is the revert data. A
+    ///         vault rebalanced emits its own `IOptionVault.Rebalanced`, and the batcher nothing
+    ///         more for it (a second event a vault cost ~1.8k gas).
     event VaultRebalanceFailed(address indexed vault, bytes reason);
 
     /// @notice A batch finished.

@@ -73,8 +73,8 @@ class RehearsedVault:
     delta_before: int | None
     delta_after: int | None
     reason: str | None
-    #: Where the outcome was read: the batcher's ``VaultRebalanced``/``VaultRebalanceFailed``,
-    #: the vault's own ``Rebalanced``, or ``receipt`` (a direct transaction's status).
+    #: Where the outcome was read: the vault's own ``Rebalanced`` (in a batch or alone), the
+    #: batcher's ``VaultRebalanceFailed``, or ``receipt`` (a direct transaction's status).
     event: str = ""
 
 
@@ -334,16 +334,26 @@ def tx_outcomes(w3: Web3, batcher: str, tx_hash: str) -> tuple[str | None, list[
 
 
 def batch_outcomes(w3: Web3, batcher: str, receipt: TxReceipt) -> list[RehearsedVault]:
-    """Per-vault outcomes of a mined ``rebalanceBatch``, from the batcher's events."""
+    """Per-vault outcomes of a mined ``rebalanceBatch``.
+
+    A vault rebalanced is told by its own ``Rebalanced`` event (the batcher emits nothing more
+    for it); one dropped, by the batcher's ``VaultRebalanceFailed``.
+    """
     contract = w3.eth.contract(
         address=to_checksum_address(batcher), abi=load_artifact("RebalanceBatcher").abi
     )
+    vaults = w3.eth.contract(abi=load_artifact("OptionVault").abi)
     out: list[RehearsedVault] = []
-    for ev in contract.events.VaultRebalanced().process_receipt(receipt, errors=DISCARD):
+    for ev in vaults.events.Rebalanced().process_receipt(receipt, errors=DISCARD):
         a = ev["args"]
         out.append(
             RehearsedVault(
-                str(a["vault"]), True, a["deltaBefore"], a["deltaAfter"], None, "VaultRebalanced"
+                str(to_checksum_address(ev["address"])),
+                True,
+                a["deltaBefore"],
+                a["deltaAfter"],
+                None,
+                "Rebalanced",
             )
         )
     for ev in contract.events.VaultRebalanceFailed().process_receipt(receipt, errors=DISCARD):

@@ -138,6 +138,38 @@ contract RebalanceBatchTest is BatchTestBase {
         _assertBatcherEmpty();
     }
 
+    function test_rebalanceBatch_EachVaultRebalancedLogsItsOwnEventOnly() public {
+        OptionVault idle = _newVault(0); // within its band: fails its own check
+        address[] memory vs = new address[](3);
+        (vs[0], vs[1], vs[2]) = (address(buyer5), address(idle), address(seller3));
+        vm.recordLogs();
+        _batch(vs, _zeros(3));
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256[3] memory rebalanced;
+        uint256 failed;
+        for (uint256 j; j < logs.length; ++j) {
+            for (uint256 v; v < 3; ++v) {
+                if (logs[j].emitter == vs[v] && logs[j].topics[0] == REBALANCED) ++rebalanced[v];
+            }
+            if (logs[j].emitter != address(batcher)) continue;
+            bytes32 t = logs[j].topics[0];
+            if (t == IRebalanceBatcher.VaultRebalanceFailed.selector) {
+                assertEq(logs[j].topics[1], bytes32(uint256(uint160(address(idle)))));
+                ++failed;
+            } else {
+                // the batch's own: its one pool swap and its summary, nothing a vault
+                assertTrue(
+                    t == IRebalanceBatcher.PoolSwapped.selector
+                        || t == IRebalanceBatcher.BatchExecuted.selector
+                );
+            }
+        }
+        assertEq(rebalanced[0], 1, "buyer: its own Rebalanced");
+        assertEq(rebalanced[1], 0, "dropped: none");
+        assertEq(rebalanced[2], 1, "seller: its own Rebalanced");
+        assertEq(failed, 1);
+    }
+
     function test_rebalanceBatch_RevertWhen_PoolBelowEveryMinOut() public {
         venue.setPrices(3000e8, 3000e8);
         venue.setOutputBps(9000); // the pool delivers 10% less than the oracle

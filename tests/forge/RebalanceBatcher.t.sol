@@ -197,14 +197,16 @@ contract RebalanceBatcherTest is Test {
             vaults[i] = address(_vault(StubOptionVault.Mode.Succeed, int256(i + 1) * 1e18));
         }
         vm.expectEmit(address(batcher));
-        emit IRebalanceBatcher.VaultRebalanced(vaults[0], 1e18, 0);
-        vm.expectEmit(address(batcher));
-        emit IRebalanceBatcher.VaultRebalanced(vaults[1], 2e18, 0);
-        vm.expectEmit(address(batcher));
-        emit IRebalanceBatcher.VaultRebalanced(vaults[2], 3e18, 0);
-        vm.expectEmit(address(batcher));
         emit IRebalanceBatcher.BatchExecuted(keeper, 3, 3);
+        vm.recordLogs();
         IRebalanceBatcher.Outcome[] memory out = _run(vaults);
+        // A vault rebalanced is told by its own event alone: the batcher's only log is the batch.
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        uint256 fromBatcher;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter == address(batcher)) ++fromBatcher;
+        }
+        assertEq(fromBatcher, 1);
 
         assertEq(out.length, 3);
         for (uint256 i; i < 3; ++i) {

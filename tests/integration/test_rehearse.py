@@ -151,9 +151,10 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     assert report["chain_id"] == 31337
     assert report["keeper"] == rehearsal_account
     assert report["admin"] == p.stack.admin
-    # a batch of several vaults goes through the batcher, whose events give the outcomes
+    # a batch of several vaults goes through the batcher; each vault's own event gives its outcome
     assert report["tx_to"] == p.stack.batcher
-    assert {o["event"] for o in report["outcomes"]} == {"VaultRebalanced"}
+    assert {o["event"] for o in report["outcomes"]} == {"Rebalanced"}
+    assert sorted(o["vault"] for o in report["outcomes"]) == sorted(check["planned"])
     # the account was granted each vault's keeper role too, as Deploy.s.sol grants production's
     assert report["vault_roles"] == [
         {"vault": v.address, "held": True, "admin": p.stack.admin, "note": None} for v in p.vaults
@@ -277,11 +278,11 @@ def test_a_vault_without_a_findable_admin_is_rehearsed_through_the_batcher(
         w["level"] == "warning" and vault.address in w["msg"] and "batcher path" in w["msg"]
         for w in warnings
     )
-    # still rehearsed, through the batcher, whose events give the outcome
+    # still rehearsed, through the batcher; the vault's own event gives the outcome
     assert report["tx_status"] == "mined"
     assert report["tx_to"] == p.stack.batcher
     assert [(o["vault"], o["ok"], o["event"]) for o in report["outcomes"]] == [
-        (vault.address, True, "VaultRebalanced")
+        (vault.address, True, "Rebalanced")
     ]
 
     assert main(args) == 0
