@@ -13,15 +13,15 @@ and for several, the fixed cost once and each pool ``p``'s swap, fee and impact 
     batch  = fixed + n · per_vault
              + Σ_p [swap(net_p ≠ 0) + pool_fee_bps / 1e4 · |net_p| + impact_coef · net_p²]
 
-except that pools on one venue ``v`` (one Uniswap pool, vaults with different oracle answers)
-swap in a row on it, each from the price the one before left: their impacts add before they are
-squared, ``impact_coef · (Σ_{p ∈ v} net_p)²`` for the venue (a buy then a sell partly undo each
-other's move), while the fee and the swap gas stay per pool.
     fixed     = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
     swap      = gas_swap · gas_price · ETH/USD / 1e18
 
-with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. One vault alone is sent
+with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. Pools on one venue
+``v`` (one Uniswap pool, vaults with different oracle answers) swap in a row on it, each from the
+price the one before left: their impacts add before they are squared,
+``impact_coef · (Σ_{p ∈ v} net_p)²`` for the venue (a buy then a sell partly undo each other's
+move), while the fee and the swap gas stay per pool. One vault alone is sent
 to the vault itself when ``gas_direct`` is set (the keeper's direct path: its own transaction,
 its own swap), and then pays
 
