@@ -44,7 +44,7 @@ def test_the_short_chaos_suite_runs_alone_after_the_rest_and_once() -> None:
     # (one run of the file, not two), then it runs alone, and either failing fails the target.
     plan = _dry_run("test-py")
     chaos = "tests/integration/test_chaos_short.py"
-    rest = f".venv/bin/python -m pytest -n 2 --dist loadfile --ignore={chaos}; rc=$?;"
+    rest = f".venv/bin/python -m pytest -n 3 --dist loadfile --ignore={chaos}; rc=$?;"
     alone = f".venv/bin/python -m pytest {chaos}; crc=$?;"
     assert rest in plan
     assert alone in plan
