@@ -441,7 +441,8 @@ def _select_pools(
                 if key != best:
                     keep_all[pools == key] = False
                     notes[key] = (
-                        "; the batch across pools costs more than it is worth (sent its best pool)"
+                        "; the batch across pools is worth less than its best pool alone "
+                        "(sent that pool)"
                     )
     return keep_all, notes
 
