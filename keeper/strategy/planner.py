@@ -504,8 +504,9 @@ def plan(
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
     notional = trade_f * state.spot
-    pools = np.asarray([v.pool for v in vaults], dtype=np.int64)
-    venues = _venue_keys([v.pool for v in vaults], [v.venue for v in vaults])
+    pool_list, venue_list = [v.pool for v in vaults], [v.venue for v in vaults]
+    pools = np.asarray(pool_list, dtype=np.int64)
+    venues = _venue_keys(pool_list, venue_list)
     notes: dict[int, str] = {}
     if policy.cost_gated and bool(act.any()):
         keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs, venues)
@@ -535,8 +536,8 @@ def plan(
         cost,
     ) in zip(
         vaults,
-        pools.tolist(),
-        [v.venue for v in vaults],
+        pool_list,
+        venue_list,
         notional.tolist(),
         deviations,
         posts,
