@@ -30,6 +30,8 @@ PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value 
 #: Under the page's 12 s block poll (``POLL_MS`` in web/src/main.js): a refresh that showed an
 #: older block would otherwise be rescued by the poll, unseen.
 REFRESH_WAIT_MS = 6_000
+#: The actions card once a send is over (its busy class gone).
+ACTIONS_IDLE = '[data-testid="actions"]:not(.busy)'
 
 
 def busiest_vault(devnet: Devnet) -> str:
@@ -172,6 +174,9 @@ def test_deposit_approves_the_exact_amount_then_mints_the_previewed_shares(
     assert int(result.get_attribute("data-assets")) == p["value"]
     assert usdc.functions.allowance(me, vault_address).call() == 0
     assert tx_states(page) == ["checking", "signing", "pending", "confirmed"] * 2
+    # Confirmed, the amount is emptied: left typed, a second click deposited it again.
+    page.wait_for_selector(ACTIONS_IDLE)
+    assert page.input_value('[data-testid="input-deposit"]') == ""
     # The refresh after the mined deposit shows it (not the page's next 12 s poll).
     page.wait_for_function(
         f"document.querySelector('[data-testid=pos-shares]')?.dataset.raw === '{minted}'",
@@ -207,6 +212,8 @@ def test_withdraw_burns_the_previewed_shares(
     assert usdc.functions.balanceOf(me).call() - cash0 == p["value"]
     assert int(result.get_attribute("data-shares")) == burned
     assert tx_states(page) == ["checking", "signing", "pending", "confirmed"]
+    page.wait_for_selector(ACTIONS_IDLE)
+    assert page.input_value('[data-testid="input-withdraw"]') == ""
 
 
 def test_redeem_above_max_redeem_is_refused_with_the_decoded_reason(
@@ -1372,6 +1379,8 @@ def test_a_deposit_above_the_balance_now_sends_no_approval(
         page.wait_for_timeout(500)
         assert len(wallet.sent) == sent0, "an approval was sent for a deposit that cannot be made"
         assert devnet.usdc.functions.allowance(me, vault_address).call() == 0
+        page.wait_for_selector(ACTIONS_IDLE)
+        assert page.input_value('[data-testid="input-deposit"]') == "1", "a refusal keeps it"
     finally:
         transact(w3, admin, devnet.usdc.functions.transfer(me, balance))
         _approve_exactly(devnet, vault_address, 0)

@@ -351,7 +351,9 @@ function wireActions() {
       send(root, async () => {
         await update()
         if (out.dataset.state !== 'ready' || vault !== state.selected) return
-        await runAction({ ...ctx(), log }, key, BigInt(out.dataset.value))
+        // As the queue forms: emptied once confirmed (left typed, a second click sent it again);
+        // after a refusal or a receipt the page could not read, the amount stays to be corrected.
+        if (await runAction({ ...ctx(), log }, key, BigInt(out.dataset.value))) input.value = ''
       }).then(update)
     })
   }
