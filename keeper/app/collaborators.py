@@ -9,6 +9,7 @@ from typing import Any
 from web3 import Web3
 
 from keeper.app.market import PriceHistory
+from keeper.app.sweep import SWEEP_SLICE
 from keeper.chain.connection import RpcCounter
 from keeper.chain.l1fee import L1FeeReader, NoL1Fee
 from keeper.chain.lens import LensReader
@@ -80,6 +81,8 @@ class Keeper:
     swept_at: int | None = None
     sweep_left: list[str] = field(default_factory=list)
     sweep_found: int = 0
+    #: Vaults a sweep reads a cycle (``keeper check``, one cycle: all of them).
+    sweep_slice: int = SWEEP_SLICE
 
     @property
     def dry_run(self) -> bool:

@@ -53,7 +53,7 @@ from keeper.app.act import (
 from keeper.app.collaborators import Keeper
 from keeper.app.market import batch_costs, market_view
 from keeper.app.observe import Observation, explain_blocked, observe
-from keeper.app.settle import fill_due_queues, settle_expired
+from keeper.app.settle import Settlement, fill_due_queues, settle_expired
 from keeper.app.sweep import sweep_queues
 from keeper.app.wiring import connect_keeper
 from keeper.chain.connection import rpc_counter
@@ -125,9 +125,10 @@ def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
     if out is not None and out.status != "mined" and not acted.vault_reverted:
         failed = f"batch {out.tx_hash} ended {out.status}"
     # Last, the queues due: nothing behind a pending send or a failed batch (they stay due).
+    filled: list[str] = []
     try:
         fill_due_queues(
-            keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed
+            keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed, filled
         )
     except Exception as exc:
         if not is_transient(exc):
@@ -136,7 +137,19 @@ def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
         # could not be read went back to the sender whole), and the next cycle fills them. The
         # cycle that hedged is not failed for it.
         logger.warning("queue fills wait for the next cycle: %s", first_line(exc))
-    result = CycleResult.of(keeper, settled, seen, market, costs, the_plan, acted, meter, blocked)
+    result = CycleResult.of(
+        keeper,
+        settled,
+        seen,
+        market,
+        costs,
+        the_plan,
+        acted,
+        meter,
+        blocked,
+        settlements=done.settlements,
+        queue_fills=tuple(filled),
+    )
     if failed is not None:
         raise ExecutionError(failed)
     return result
@@ -220,6 +233,10 @@ class CycleResult:
     blocked: dict[str, str] = field(default_factory=dict)
     #: Vaults the batcher dropped inside the mined batch, with the decoded reason.
     failed: dict[str, str] = field(default_factory=dict)
+    #: Each expired series the cycle found and what became of it (a dry run: ``simulated``).
+    settlements: tuple[Settlement, ...] = ()
+    #: Vaults whose redemption queues the cycle filled (a dry run: simulated, would fill).
+    queue_fills: tuple[str, ...] = ()
 
     @classmethod
     def of(
@@ -233,6 +250,9 @@ class CycleResult:
         acted: Acted,
         meter: _Meter,
         blocked: dict[str, str] | None = None,
+        *,
+        settlements: tuple[Settlement, ...] = (),
+        queue_fills: tuple[str, ...] = (),
     ) -> CycleResult:
         """Assemble the result of a cycle from its steps (stops the meter)."""
         requests, calls, seconds = meter.stop(keeper.metrics, seen.block)
@@ -262,6 +282,8 @@ class CycleResult:
             seconds=seconds,
             blocked=dict(blocked or {}),
             failed=dict(acted.failed),
+            settlements=settlements,
+            queue_fills=queue_fills,
         )
 
     def nothing_evaluated(self) -> str | None:
@@ -294,6 +316,8 @@ def dry_run_cycle(settings: Settings) -> CycleResult:
     """
     quiet = settings.model_copy(update={"alert_webhook_url": None})
     keeper = connect_keeper(quiet, dry_run=True, simulate_as_signer=True)
+    # One cycle: its queue sweep reads every vault's queue, not a slice for the next cycles.
+    keeper.sweep_slice = max(1, len(keeper.vaults))
     try:
         return run_cycle(keeper)
     except (OSError, Web3Exception, ValueError) as exc:

@@ -282,7 +282,9 @@ def settle_expired(
     return SettleStep(tuple(out), pending)
 
 
-def fill_due_queues(keeper: Keeper, block: int, blocked: str | None = None) -> str | None:
+def fill_due_queues(
+    keeper: Keeper, block: int, blocked: str | None = None, filled: list[str] | None = None
+) -> str | None:
     """Fill the redemption queues of the vaults due (``keeper.fill_due``), after the hedge.
 
     The cycle calls it last, after its hedge and its queue sweep: a fill never delays a hedge,
@@ -295,6 +297,7 @@ def fill_due_queues(keeper: Keeper, block: int, blocked: str | None = None) -> s
         blocked: Why nothing new may be sent (a transaction of this cycle, or an earlier one,
             still pending; a hedge waiting under the fee cap): nothing is filled, every vault
             stays due.
+        filled: Given, the vaults whose queues were filled (a dry run: would be) are added.
 
     Returns:
         Why nothing new may be sent behind a fill (:func:`fill_queues`), else None.
@@ -302,7 +305,7 @@ def fill_due_queues(keeper: Keeper, block: int, blocked: str | None = None) -> s
     due = keeper.fill_due
     if blocked is not None or not due:
         return None
-    pending = fill_queues(keeper, list(due), block)
+    pending = fill_queues(keeper, list(due), block, filled)
     if pending is None:
         due.clear()
     return pending
@@ -1013,7 +1016,9 @@ def _fill_failures(keeper: Keeper, outcome: SendOutcome) -> dict[str, bytes]:
     }
 
 
-def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | None:
+def fill_queues(
+    keeper: Keeper, addresses: Sequence[str], block: int, filled: list[str] | None = None
+) -> str | None:
     """Fill the redemption queues of the vaults at ``addresses`` that have something to fill.
 
     Something to fill: requests that free quote can serve, or shares no request escrowed (the
@@ -1021,7 +1026,8 @@ def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | N
     ``fillBatch``, as many a transaction as a ``settleBatch`` takes
     (:func:`_settle_batch_size`); a lone one, or any when there is no batcher or the batch does
     not simulate as a whole (a batcher without ``fillBatch``, a signer without its keeper
-    role), by its own ``fill()``. Once a send is left pending, nothing more is sent.
+    role), by its own ``fill()``. Once a send is left pending, nothing more is sent. The vaults
+    whose queues were filled, or in a dry run simulated and would be, are added to ``filled``.
 
     Returns:
         Why nothing new may be sent behind a fill: it was sent and has no receipt within its
@@ -1054,17 +1060,23 @@ def fill_queues(keeper: Keeper, addresses: Sequence[str], block: int) -> str | N
         for start in range(0, len(todo), size):
             if pending is not None:
                 break
-            fallback, pending = _fill_batch(keeper, batcher, todo[start : start + size], block)
+            fallback, pending = _fill_batch(
+                keeper, batcher, todo[start : start + size], block, filled
+            )
             singles.extend(fallback)
     for vault_address, queue in singles:
         if pending is not None:
             break
-        pending = _fill_one(keeper, vault_address, queue, block)
+        pending = _fill_one(keeper, vault_address, queue, block, filled)
     return pending
 
 
 def _fill_batch(
-    keeper: Keeper, batcher: Any, chunk: Sequence[tuple[str, Any]], block: int
+    keeper: Keeper,
+    batcher: Any,
+    chunk: Sequence[tuple[str, Any]],
+    block: int,
+    filled: list[str] | None = None,
 ) -> tuple[list[tuple[str, Any]], str | None]:
     """Fill ``chunk``'s queues in one ``fillBatch`` transaction.
 
@@ -1094,6 +1106,8 @@ def _fill_batch(
     sent = _send_fill(keeper, call, batcher.address, vaults, block)
     mined = sent.outcome
     if mined is None:
+        if sent.simulated and filled is not None:
+            filled.extend(vaults)
         return [], sent.pending
     failures = _fill_failures(keeper, mined)
     for vault_address, queue in keep:
@@ -1102,6 +1116,8 @@ def _fill_batch(
             logger.info(
                 "filled the redemption queue of %s (tx %s, batch)", vault_address, mined.tx_hash
             )
+            if filled is not None:
+                filled.append(vault_address)
         else:
             why = keeper.decoder.decode(failed_with) if failed_with else "no revert data"
             _queue_alert(keeper, vault_address, f"failed in the batch: {why}")
@@ -1131,13 +1147,17 @@ def _queue_to_fill(keeper: Keeper, vault: Any) -> Any | None:
     return queue
 
 
-def _fill_one(keeper: Keeper, vault_address: str, queue: Any, block: int) -> str | None:
+def _fill_one(
+    keeper: Keeper, vault_address: str, queue: Any, block: int, filled: list[str] | None = None
+) -> str | None:
     """Send ``queue.fill()`` for ``vault_address``'s queue (see :func:`fill_queues`)."""
     sent = _send_fill(keeper, queue.functions.fill(), queue.address, [vault_address], block)
     if sent.outcome is not None:
         logger.info(
             "filled the redemption queue of %s (tx %s)", vault_address, sent.outcome.tx_hash
         )
+    if (sent.outcome is not None or sent.simulated) and filled is not None:
+        filled.append(vault_address)
     return sent.pending
 
 
@@ -1145,11 +1165,13 @@ def _fill_one(keeper: Keeper, vault_address: str, queue: Any, block: int) -> str
 class _FillSent:
     """How a fill's send ended.
 
-    Mined (``outcome``), left ``pending``, or neither: a dry run, or a failure already alerted.
+    Mined (``outcome``), left ``pending``, or neither: a dry run (``simulated``), or a failure
+    already alerted.
     """
 
     outcome: SendOutcome | None = None
     pending: str | None = None
+    simulated: bool = False
 
 
 def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block: int) -> _FillSent:
@@ -1183,6 +1205,7 @@ def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block:
         return _FillSent()
     if sent is None:
         logger.info("dry run: would fill %s", what)
+        return _FillSent(simulated=True)
     return _FillSent(outcome=sent)
 
 

@@ -6,12 +6,13 @@ hedge selling inventory, or quote that was free when the holder queued. Before t
 served the queued holders only at the vault's next settlement, or when someone called ``fill()``.
 
 Every ``queue_sweep_s`` seconds of chain time (``KEEPER_QUEUE_SWEEP_S``; 0 turns it off), at the end
-of a signing keeper's cycle, after its hedge has been sent, :func:`sweep_queues` reads every healthy
+of a cycle, after its hedge has been sent, :func:`sweep_queues` reads every healthy
 vault's queue (JSON-RPC batches, :func:`keeper.chain.queues.read_queues`, ``SWEEP_SLICE`` vaults a
 cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling` accepts: the cycle's last
 step fills them right after, in one ``fillBatch`` when there are several, as it fills after a
 settlement. A slice the node cannot answer is read again the next cycle; it never fails one. A dry
-run does not sweep (``keeper check`` reads no queues).
+run sweeps too, and its fill step simulates and reports the fills instead of sending them;
+``keeper check``, one cycle, reads every vault's queue at once (``Keeper.sweep_slice``).
 """
 
 from __future__ import annotations
@@ -43,20 +44,21 @@ def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) ->
     """Go on with the queue sweep, or start one if it is due at chain time ``now``.
 
     ``vaults`` are the cycle's healthy vaults. A sweep starts with them, every ``queue_sweep_s``
-    of chain time, and reads ``SWEEP_SLICE`` of them a cycle until it has read them all; a vault
-    that is not healthy when its turn comes waits for the next sweep. A slice the node cannot
-    answer is read again next cycle. The queues worth a fill are added to ``keeper.fill_due``
+    of chain time, and reads ``keeper.sweep_slice`` of them a cycle until it has read them all;
+    a vault that is not healthy when its turn comes waits for the next sweep. A slice the node
+    cannot answer is read again next cycle. The queues worth a fill are added to ``keeper.fill_due``
     and returned (empty when no sweep is under way, or none was worth one).
     """
     period = keeper.config.queue_sweep_s
-    if keeper.dry_run or period == 0:
+    if period == 0:
         return ()
     if not keeper.sweep_left:
         if not vaults or (keeper.swept_at is not None and now - keeper.swept_at < period):
             return ()
         keeper.swept_at, keeper.sweep_left, keeper.sweep_found = now, list(vaults), 0
     healthy = set(vaults)
-    part = [v for v in keeper.sweep_left[:SWEEP_SLICE] if v in healthy]
+    size = keeper.sweep_slice
+    part = [v for v in keeper.sweep_left[:size] if v in healthy]
     try:
         # At the head, not the observed block: after this cycle's hedge, which may have spent
         # free quote on inventory.
@@ -64,7 +66,7 @@ def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) ->
     except ChainError as exc:
         logger.warning("queue sweep at block %d: %s; trying again next cycle", block, exc)
         return ()
-    del keeper.sweep_left[:SWEEP_SLICE]
+    del keeper.sweep_left[:size]
     found = tuple(v for v, s in states.items() if worth_filling(s.fillable, s.pending))
     for vault in found:
         keeper.fill_due.setdefault(vault, None)

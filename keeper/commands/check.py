@@ -134,6 +134,13 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
             f"blocked: {len(result.blocked)} vaults the policy wants to rebalance refuse it "
             "(see 'blocked by'); the keeper cannot act on them until that clears"
         )
+    lines.extend(_settlement_lines(result))
+    if result.queue_fills:
+        many = len(result.queue_fills) > 1
+        lines.append(
+            f"queue fills: would fill the redemption queue{'s' * many} of "
+            f"{', '.join(result.queue_fills)}"
+        )
     lines.append("dry run: nothing was signed or sent")
     for d in result.decisions:
         why = (
@@ -144,3 +151,24 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
         )
         lines.append(f"  {d.vault}: {d.reason}{why}")
     return "\n".join(lines)
+
+
+def _settlement_lines(result: CycleResult) -> list[str]:
+    """The expired series the cycle found, each with what the keeper would do (none: no line).
+
+    A series the dry run simulated would settle at its round hint (0: the vault's fallback to
+    the first round after expiry); the queue its settlement frees is filled after it, which a
+    dry run cannot show before the settlement.
+    """
+    if not result.settlements:
+        return []
+    n = len(result.settlements)
+    lines = [f"settlements: {n} expired series"]
+    for s in result.settlements:
+        if s.outcome == "simulated":
+            at = f"round {s.round_id}" if s.round_id else "the fallback round"
+            what = f"would settle at {at}"
+        else:
+            what = f"{s.outcome}: {s.reason}" if s.reason else s.outcome
+        lines.append(f"  series {s.series_id} of {s.vault}: {what}")
+    return lines

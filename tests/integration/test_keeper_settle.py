@@ -7,6 +7,7 @@ round that was current at expiry, not at the price of the moment; the metrics sa
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 
 from keeper.app.cycle import run_cycle
 from keeper.app.settle import settle_expired
+from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
@@ -190,8 +192,10 @@ def test_keeper_fills_every_freed_queue_in_one_transaction(stack: Stack, tmp_pat
     stack.set_price(2_900 * 10**8)
     keeper = _keeper(stack, tmp_path)
     start = stack.w3.eth.block_number
-    run_cycle(keeper)
+    result = run_cycle(keeper)
 
+    assert {s.outcome for s in result.settlements} == {"settled"}
+    assert result.queue_fills == (stack.vaults[0].address, stack.vaults[2].address)
     for queue, shares in queued:
         assert queue.functions.pendingRedeemRequest(0, admin.address).call() == 0, "filled"
         assert queue.functions.claimableRedeemRequest(0, admin.address).call() == shares
@@ -308,7 +312,8 @@ def test_keeper_fills_a_queue_the_free_quote_can_serve_without_a_settlement(
     assert 0 < queue.functions.fillable().call() < shares  # the rest waits for the collateral
     keeper = _keeper(stack, tmp_path)
     start = stack.w3.eth.block_number
-    run_cycle(keeper)  # hedges; its sweep finds the queue fillable, and the cycle fills it last
+    result = run_cycle(keeper)  # hedges; its sweep finds the queue fillable, the cycle fills it
+    assert result.queue_fills == (vault.address,)
     assert vault.functions.openSeries().call() != [], "no settlement"
     claimable = int(queue.functions.claimableRedeemRequest(0, admin.address).call())
     assert claimable > 0
@@ -360,3 +365,47 @@ def _deposit(stack: Stack, vault: Any, assets: int) -> None:
     transact(stack.w3, admin, stack.usdc.functions.mint(admin.address, assets))
     transact(stack.w3, admin, stack.usdc.functions.approve(vault.address, assets))
     transact(stack.w3, admin, vault.functions.deposit(assets, admin.address))
+
+
+def test_a_dry_run_reports_the_queue_fills_and_settlements_it_would_send(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Found: a dry-run cycle (``keeper check``) reported only the hedge. It read no queues, so
+    a queue the free quote can serve was never shown, and the settlements it simulated were
+    log lines at info level, under the default verbosity."""
+    vault = stack.vaults[0]
+    queue, shares = _queue_all(stack, vault)
+    assert queue.functions.fillable().call() > 0  # the free quote serves part of it now
+    keeper = build_keeper(stack.w3, stack.settings(tmp_path), dry_run=True)
+    keeper.simulate_from = stack.keeper.address  # as `keeper check` simulates as the signer
+    start = stack.w3.eth.block_number
+
+    result = run_cycle(keeper)
+
+    assert result.queue_fills == (vault.address,)
+    assert result.settlements == ()
+    assert _as_json(result)["queue_fills"] == [vault.address]
+    # Once its series expired, the vault's exits (and so its queue's fills) wait for the
+    # settlement, which the dry run simulates: the fill after it is not known before it.
+    expiry = _open(stack)[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    expired = _open(stack)
+    start = stack.w3.eth.block_number
+
+    result = run_cycle(keeper)
+
+    assert sorted((s.vault, s.series_id, s.outcome) for s in result.settlements) == sorted(
+        (v.address, sid, "simulated")  # type: ignore[attr-defined]
+        for v, sid, _ in expired
+    )
+    assert {s["outcome"] for s in _as_json(result)["settlements"]} == {"simulated"}
+    assert result.queue_fills == ()
+    assert stack.w3.eth.block_number == start, "nothing sent"
+    assert _open(stack) == expired
+    assert queue.functions.pendingRedeemRequest(0, stack.admin.address).call() == shares
+
+
+def _as_json(result: Any) -> Any:
+    """``result`` as ``keeper check --json`` prints it, read back."""
+    return json.loads(json.dumps(result.to_dict(), default=str))

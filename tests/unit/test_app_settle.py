@@ -531,7 +531,9 @@ def test_the_cycle_fills_the_queues_due_after_its_hedge_and_never_behind_a_pendi
         outcome = SendOutcome(4, "0x" + "44" * 32, TxStatus(status), 101, 1, Wei(1), 0)
         return Acted(outcome=outcome)
 
-    def fill_last(keeper: Keeper, block: int, blocked: str | None = None) -> None:
+    def fill_last(
+        keeper: Keeper, block: int, blocked: str | None = None, filled: Any = None
+    ) -> None:
         order.append("fill")
         fills.append(blocked)
 
@@ -559,7 +561,9 @@ def test_a_node_that_fails_the_fills_after_the_hedge_leaves_the_cycle_done(
 
     errors: list[Exception] = [ConnectionError("connection reset"), ValueError("a bug")]
 
-    def fill_fails(keeper: Keeper, block: int, blocked: str | None = None) -> None:
+    def fill_fails(
+        keeper: Keeper, block: int, blocked: str | None = None, filled: Any = None
+    ) -> None:
         keeper.fill_due[VAULT] = None
         raise errors.pop(0)
 
@@ -626,7 +630,7 @@ def test_a_fill_left_pending_keeps_the_queues_behind_it_due(
     other = "0x" + "b2" * 20
     looked: list[list[str]] = []
 
-    def fill_queues(keeper: Keeper, addresses: Any, block: int) -> str | None:
+    def fill_queues(keeper: Keeper, addresses: Any, block: int, filled: Any = None) -> str | None:
         looked.append(list(addresses))
         return "filling pending: no receipt" if len(looked) == 1 else None
 

@@ -138,13 +138,35 @@ def test_a_queue_the_free_quote_serves_by_a_crumb_is_not_made_due() -> None:
     assert k.metrics.value("keeper_queues_fillable") == 0
 
 
-@pytest.mark.parametrize(("period", "signing"), [(0, True), (3_600, False)])
-def test_no_sweep_when_it_is_off_or_in_a_dry_run(period: int, signing: bool) -> None:
+@pytest.mark.parametrize("signing", [True, False])
+def test_no_sweep_when_it_is_off(signing: bool) -> None:
     w3 = _chain()
-    k = _keeper(w3, period, signing)
+    k = _keeper(w3, 0, signing)
     assert sweep_queues(k, [V1, V2, V3], 10, 1_000) == ()
     assert w3.eth.calls == 0
     assert k.swept_at is None
+
+
+def test_a_dry_run_sweeps_as_the_signing_keeper_does() -> None:
+    """Found: a dry run (``keeper check``, ``keeper run --dry-run``) read no queues, so it never
+    showed the fills from free quote that the signing keeper would send."""
+    w3 = _chain(fillable1=5, pending1=100)
+    k = _keeper(w3, signing=False)
+    assert sweep_queues(k, [V1, V2, V3], 10, 1_000) == (V1,)
+    assert list(k.fill_due) == [V1]
+
+
+def test_a_sweep_slice_as_large_as_the_vaults_reads_them_all_in_one_cycle() -> None:
+    """``keeper check`` is one cycle: it reads every vault's queue at once (``sweep_slice``)."""
+    many = [str(to_checksum_address(f"0x{i:040x}")) for i in range(1, SWEEP_SLICE + 11)]
+    table: dict[tuple[str, bytes], Any] = {(v, bytes(REDEMPTION_QUEUE)): _word(ZERO) for v in many}
+    w3 = _W3(table)
+    w3.eth.table.update(_chain(fillable1=7, pending1=7).eth.table)
+    k = _keeper(w3, signing=False)
+    vaults = [*many, V1]
+    k.sweep_slice = len(vaults)
+    assert sweep_queues(k, vaults, 10, 1_000) == (V1,)
+    assert k.sweep_left == []
 
 
 def test_a_sweep_the_node_cannot_answer_is_tried_again_next_cycle(

@@ -95,3 +95,26 @@ def test_the_decision_log_names_the_trigger_an_acting_vault_trades_on(
         log_decisions(make_keeper([snap(0, 0)]), plan, views, 7)
     fields = [r.fields for r in caplog.records if hasattr(r, "fields")]
     assert [f["trigger"] for f in fields] == ["time", "band", "none"]
+
+
+def test_the_table_lists_the_settlements_and_queue_fills_the_cycle_would_send() -> None:
+    """A dry run's settlements and queue fills are in the table, not only in info-level logs."""
+    from keeper.app.settle import Settlement
+
+    a, b = "0x" + "aa" * 20, "0x" + "bb" * 20
+    result = dataclasses.replace(
+        dummy_result(),
+        settlements=(
+            Settlement(a, 3, 12, "simulated"),
+            Settlement(b, 4, None, "waiting", "no oracle round at or after its expiry yet"),
+        ),
+        queue_fills=(b,),
+    )
+    lines = format_table(result, "band").splitlines()
+    assert "settlements: 2 expired series" in lines
+    assert f"  series 3 of {a}: would settle at round 12" in lines
+    assert f"  series 4 of {b}: waiting: no oracle round at or after its expiry yet" in lines
+    assert f"queue fills: would fill the redemption queue of {b}" in lines
+    quiet = format_table(dummy_result(), "band")
+    assert "settlements:" not in quiet
+    assert "queue fills:" not in quiet
