@@ -907,9 +907,14 @@ class Sender:
     ) -> SendOutcome | None:
         """:meth:`_settle` once ``receipt`` is ``confirmations`` blocks deep at ``head``.
 
-        ``None`` before that: mined, waiting for confirmations (never replaced meanwhile).
+        ``None`` before that: mined, waiting for confirmations (never replaced meanwhile). The
+        receipt's own block counts as seen: a poll reads the head before the receipts, and a
+        block that landed between the two reads (a receipt read retried or hedged under faults)
+        is above that head. Taken as too new, a receipt of one confirmation waited a poll and
+        two more reads (under 20% faults, a third of the sends).
         """
-        if head - int(receipt["blockNumber"]) + 1 >= self.confirmations:
+        mined = int(receipt["blockNumber"])
+        if max(head, mined) - mined + 1 >= self.confirmations:
             return self._settle(nonce, winner, receipt)
         return None
 
