@@ -78,6 +78,31 @@ def test_passes_through_at_rate_zero(upstream: _Upstream) -> None:
     assert (stats.requests, stats.calls, stats.faulted) == (2, 4, 0)
 
 
+def test_the_proxy_answers_with_nagle_off(
+    upstream: _Upstream, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found (helper-101): the proxy writes an answer's headers and its body in two sends; with
+    Nagle's algorithm on, the body waited for the client's delayed ACK, ~40 ms a request (47 ms
+    against 2.7 ms, 60 ``eth_getBlockByNumber`` on anvil), in every chaos section, 0% faults
+    too: the suite measured the harness's latency as the keeper's."""
+    import socket
+
+    from bench.chaos import proxy as proxy_module
+
+    nodelay: list[int] = []
+    setup = proxy_module._Handler.setup
+
+    def recording(self: Any) -> None:
+        setup(self)
+        nodelay.append(self.connection.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    monkeypatch.setattr(proxy_module._Handler, "setup", recording)
+    with FaultProxy(upstream.url, rate=0.0) as proxy:
+        assert _call(proxy.url).status_code == 200
+    assert nodelay
+    assert all(nodelay), nodelay
+
+
 @pytest.mark.parametrize(("kind", "status"), [("http_500", 500), ("http_502", 502)])
 def test_http_errors_do_not_reach_the_node(upstream: _Upstream, kind: str, status: int) -> None:
     with FaultProxy(upstream.url, rate=1.0, kinds=(kind,)) as proxy:
