@@ -42,7 +42,8 @@ class _MinedAfterTheHeadRead:
 
 
 def _race(s: Sender, chain: FakeChain) -> None:
-    s.w3 = SimpleNamespace(eth=_MinedAfterTheHeadRead(chain), provider=object())  # type: ignore[assignment]
+    eth = _MinedAfterTheHeadRead(chain)
+    s.w3 = SimpleNamespace(eth=eth, provider=object())  # type: ignore[assignment]
 
 
 def test_a_receipt_above_the_head_read_is_settled_at_once_with_one_confirmation() -> None:
