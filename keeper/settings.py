@@ -22,12 +22,10 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from dotenv.parser import parse_stream
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
 from eth_utils.address import is_checksum_address, is_hex_address, to_checksum_address
 from pydantic import (
     BaseModel,
@@ -49,6 +47,12 @@ from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
 from keeper.units import mul_div_up
+
+if TYPE_CHECKING:
+    # eth_account is imported where a key is loaded: at import it loads eth_keyfile and, through
+    # it, py_ecc's BLS tables (~0.7 s), which `keeper status`, `keeper backtest` and every
+    # `--help` never need.
+    from eth_account.signers.local import LocalAccount
 
 #: Address-file keys (camelCase accepted) mapped to settings fields.
 _ADDRESS_FILE_KEYS = {
@@ -408,6 +412,8 @@ class Settings(CycleConfig, _KeeperEnv):
                 password is wrong. The message never contains the key or the password.
         """
         if self.private_key is not None:
+            from eth_account import Account
+
             key = self.private_key.get_secret_value().strip()
             try:
                 # eth_account pads an odd-length hex key with a leading zero: a key missing a
@@ -461,6 +467,8 @@ def _check_scheme(url: str) -> None:
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
+    from eth_account import Account
+
     try:
         keyfile = json.loads(path.read_text())
     except FileNotFoundError:
