@@ -59,6 +59,7 @@ from web3.logs import DISCARD
 
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
+from keeper.app.defaults import DEFAULT_POLICY
 from keeper.app.demo_chart import plot_demo
 from keeper.app.devnet_session import refuse_running_devnet
 from keeper.app.loop import Runner
@@ -84,11 +85,6 @@ REBALANCED_TOPIC = Web3.keccak(text="Rebalanced(int256,int256,uint256,uint256,ui
 
 logger = logging.getLogger(__name__)
 
-#: The demo's keeper policy: the cost-aware rule (the product's point), acting when the vault's
-#: own trigger allows and the priced risk reduction beats the cost. γ = 1e-2 per USD² keeps the
-#: vaults in their bands 99% of the time in `keeper demo --steps 60` (21 vault rebalances, against
-#: 24 for band:width=0.001).
-DEFAULT_POLICY = "costaware:risk_aversion=1e-2"
 #: Per-vault (band in 1e18 underlying, vol parameter in 1e18), cycled over the vaults.
 VAULT_PROFILES: tuple[tuple[int, int], ...] = (
     (WAD // 2, 8 * 10**17),

@@ -46,6 +46,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
+from keeper.app.defaults import DEFAULT_KEEPER_INDEX
 from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
@@ -56,9 +57,6 @@ from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-#: The anvil dev account the rehearsal signs with (index into ``ANVIL_KEYS``): the last one, the
-#: least likely to be in use on a devnet being forked.
-DEFAULT_KEEPER_INDEX = 9
 _ADMIN_ROLE = "0x" + "00" * 32
 _ROLE_GRANTED = Web3.keccak(text="RoleGranted(bytes32,address,address)").to_0x_hex()
 _GAS_FUNDING_WEI = 100 * 10**18

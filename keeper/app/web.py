@@ -35,21 +35,18 @@ from typing import Any
 from eth_utils.address import is_hex_address
 from web3 import Web3
 
+from keeper.app.defaults import DEFAULT_DIST, DEFAULT_HISTORY_BLOCKS
 from keeper.chain.artifacts import load_abi
 from keeper.chain.connection import connect
 from keeper.chain.vaults import factory_vaults, validate_vaults
 from keeper.errors import ConfigError
-from keeper.locations import PROJECT_ROOT, read_utf8
+from keeper.locations import read_utf8
 from keeper.settings import checksum, file_chain_id
 
 logger = logging.getLogger(__name__)
 
-#: Where ``vite build`` writes the app (``make install`` or ``make web`` builds it).
-DEFAULT_DIST = PROJECT_ROOT / "web" / "dist"
 #: The page's config endpoint.
 CONFIG_PATH = "/api/config"
-#: How many blocks back the page reads events and samples history, unless told otherwise.
-DEFAULT_HISTORY_BLOCKS = 5_000
 
 #: ABIs the page uses, by the name it knows them under: (contract, source file or None).
 ABIS: dict[str, tuple[str, str | None]] = {

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keeper.app.cycle import CycleResult, dry_run_cycle
 from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 from keeper.units import wad_to_float
+
+if TYPE_CHECKING:
+    from keeper.app.cycle import CycleResult
 
 
 def register(subparsers: Any) -> None:
@@ -37,6 +39,8 @@ def register(subparsers: Any) -> None:
 
 def check(args: argparse.Namespace) -> int:
     """Run one dry-run cycle and print it."""
+    from keeper.app.cycle import dry_run_cycle
+
     settings = settings_from_args(args)
     setup_logging(
         json_lines=True,

@@ -6,11 +6,13 @@ import argparse
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keeper.app.demo import DEFAULT_POLICY, DemoConfig, DemoResult, Progress, run_demo
-from keeper.app.demo_chart import out_of_band_shares
+from keeper.app.defaults import DEFAULT_POLICY
 from keeper.units import WAD, format_fixed
+
+if TYPE_CHECKING:
+    from keeper.app.demo import DemoResult
 
 #: Exit code of an interrupted demo: 128 + SIGINT, as a shell reports a Ctrl-C.
 EXIT_INTERRUPTED = 130
@@ -125,6 +127,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print the table; return 0 (a KeeperError becomes one line in the CLI)."""
+    from keeper.app.demo import DemoConfig, Progress, run_demo
+
     cfg = DemoConfig(
         vaults=args.vaults,
         steps=args.steps,
@@ -197,6 +201,8 @@ def _share_price(units: int) -> str:
 
 def summary_table(result: DemoResult) -> str:
     """The per-vault summary, as printed at the end of ``keeper demo``."""
+    from keeper.app.demo_chart import out_of_band_shares
+
     head = (
         f"{'vault':<12} {'band':>5} {'rebal':>5} {'gas':>10} {'L1 fee gwei':>12} "
         f"{'out of band':>11} {'(pre)':>5} {'NAV USDC':>12} {'share px':>9} {'dep (USDC)':>17} "

@@ -8,10 +8,12 @@ import sys
 import textwrap
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keeper.app.devnet_session import DevnetConfig, DevnetInfo, devnet_step, devnet_up
 from keeper.units import format_fixed, format_units
+
+if TYPE_CHECKING:
+    from keeper.app.devnet_session import DevnetInfo
 
 _EPILOG = """\
 examples (in two terminals):
@@ -113,6 +115,8 @@ def register(subparsers: Any) -> None:
 
 def devnet_command(args: argparse.Namespace) -> int:
     """Run ``keeper devnet up`` or ``keeper devnet step``."""
+    from keeper.app.devnet_session import DevnetConfig, devnet_step, devnet_up
+
     show_step = _step_json if args.json else _step_line
     if args.action == "step":
         for rec in devnet_step(args.addresses, args.steps):

@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keeper.app.rehearse import DEFAULT_KEEPER_INDEX, RehearsalReport, VaultRole, rehearse
+from keeper.app.defaults import DEFAULT_KEEPER_INDEX
 from keeper.arguments import int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, KeeperError, OracleError
@@ -26,6 +26,9 @@ from keeper.settings import (
     url_secrets,
 )
 from keeper.units import WAD
+
+if TYPE_CHECKING:
+    from keeper.app.rehearse import RehearsalReport, VaultRole
 
 
 def register(subparsers: Any) -> None:
@@ -89,6 +92,8 @@ def register(subparsers: Any) -> None:
 
 def rehearse_command(args: argparse.Namespace) -> int:
     """Run ``keeper rehearse``."""
+    from keeper.app.rehearse import rehearse
+
     settings = load_settings(
         env_file=env_file_arg(args.env_file),
         addresses=args.addresses,

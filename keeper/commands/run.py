@@ -6,7 +6,6 @@ import argparse
 import logging
 from typing import Any
 
-from keeper.app.loop import keep
 from keeper.ops.logs import setup_logging
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 
@@ -42,6 +41,8 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the keeper loop; return 0 on a clean stop."""
+    from keeper.app.loop import keep
+
     settings = settings_from_args(args)
     setup_logging(
         json_lines=settings.log_json and not args.text_logs,

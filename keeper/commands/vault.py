@@ -22,13 +22,15 @@ import json
 import re
 import textwrap
 from decimal import Decimal, Inexact, localcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from keeper.app.depositor import ActionReport, open_vault
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
 from keeper.units import UINT256_MAX, format_units
+
+if TYPE_CHECKING:
+    from keeper.app.depositor import ActionReport
 
 __all__ = ["check_amount", "format_units", "parse_amount", "register", "vault_command"]
 
@@ -255,6 +257,8 @@ def _epilog(action: str, example: str) -> str:
 
 def vault_command(args: argparse.Namespace) -> int:
     """Run one ``keeper vault`` action."""
+    from keeper.app.depositor import open_vault
+
     settings = load_settings(
         env_file=env_file_arg(args.env_file), flags=SHARED_FLAGS, rpc_url=args.rpc_url
     )

@@ -17,14 +17,7 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from keeper.app.web import (
-    DEFAULT_DIST,
-    DEFAULT_HISTORY_BLOCKS,
-    WebServer,
-    connect_config,
-    is_loopback,
-    read_addresses,
-)
+from keeper.app.defaults import DEFAULT_DIST, DEFAULT_HISTORY_BLOCKS
 from keeper.arguments import int_between
 from keeper.errors import ConfigError
 from keeper.settings import SHARED_FLAGS, Settings, env_file_arg, load_settings
@@ -88,6 +81,8 @@ def register(subparsers: Any) -> None:
 
 def web(args: argparse.Namespace) -> int:
     """Check the node, then serve until Ctrl-C."""
+    from keeper.app.web import WebServer, connect_config, is_loopback, read_addresses
+
     if not 0 <= args.port <= 65_535:
         raise ConfigError("--port must be between 0 and 65535")
     addresses = read_addresses(args.addresses)

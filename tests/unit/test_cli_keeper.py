@@ -548,7 +548,6 @@ def test_a_failed_rehearsal_under_json_prints_one_object_that_names_the_failure(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """stdout under --json is one JSON object either way; a failure is its ``error`` key."""
-    import keeper.commands.rehearse as command
     from keeper.app.rehearse import RehearsalReport, RehearsedVault
 
     vault = "0x" + "11" * 20
@@ -559,7 +558,7 @@ def test_a_failed_rehearsal_under_json_prints_one_object_that_names_the_failure(
         dropped={}, skipped={}, outcomes=[outcome], tx_hash="0x" + "ab" * 32,
         tx_status="mined", tx_to="x", gas_used=1, l2_fee_wei=1, l1_fee_wei=1,
     )  # fmt: skip
-    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    monkeypatch.setattr("keeper.app.rehearse.rehearse", lambda *a, **k: report)
     text = json.dumps({"vaults": [vault], "lens": "0x" + "22" * 20, "rpc_url": "http://x:1"})
     (tmp_path / "a.json").write_text(text)
     argv = ["rehearse", "--fork-url", "http://127.0.0.1:1", "--addresses", "a.json", "--json"]

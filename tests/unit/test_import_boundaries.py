@@ -57,3 +57,21 @@ def test_settings_and_status_load_no_key_library(module: str) -> None:
     assert result.returncode == 0, result.stderr
     loaded = json.loads(result.stdout.strip().splitlines()[-1])
     assert loaded == [], f"{module} imports {loaded}"
+
+
+def test_the_help_of_every_command_loads_no_node_library() -> None:
+    """``keeper --help`` builds every command's parser: it took ~1.8 s, nearly all of it web3 and
+    the devnet that the commands' modules imported at their top. Each command now imports what it
+    runs when it runs; the defaults its help shows are in ``keeper.app.defaults``."""
+    probe = (
+        "import json, sys\n"
+        "from keeper.cli import build_parser\n"
+        "build_parser()\n"
+        "print(json.dumps(sorted({n.split('.')[0] for n in sys.modules} & "
+        "{'web3', 'eth_account', 'eth_abi', 'matplotlib'})))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []

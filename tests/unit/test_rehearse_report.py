@@ -210,12 +210,11 @@ def test_a_rehearsal_that_judged_no_vault_says_so_and_exits_1(
 ) -> None:
     # Every vault skipped by a stale oracle: `keeper check` exits 1 on that state, and rehearse
     # said "no rebalance was needed" with exit 0.
-    import keeper.commands.rehearse as command
     from keeper.cli import main
 
     why = "oracle answer is 7376s old, heartbeat 3600s"
     report = _idle_report(skipped={VAULT: why})
-    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    monkeypatch.setattr("keeper.app.rehearse.rehearse", lambda *a, **k: report)
     monkeypatch.delenv("KEEPER_PRIVATE_KEY", raising=False)
     args = ["rehearse", "--fork-url", "http://127.0.0.1:9", "--env-file", "/dev/null"]
     assert main(args) == 1
@@ -242,12 +241,11 @@ def test_a_rehearsal_whose_sent_vault_failed_on_the_fork_exits_1(
     # On a fork nothing moves between the simulation and the mining: a vault that still fails
     # there is what a rehearsal is for. It printed the failure and exited 0, so a script or CI
     # gate running `keeper rehearse` passed.
-    import keeper.commands.rehearse as command
     from keeper.cli import main
 
     report = _report(VAULT, [VaultRole(VAULT, True, None, None)])
     report.outcomes = [outcome, RehearsedVault(OTHER, True, 5, 0, None, "Rebalanced")]
-    monkeypatch.setattr(command, "rehearse", lambda *a, **k: report)
+    monkeypatch.setattr("keeper.app.rehearse.rehearse", lambda *a, **k: report)
     monkeypatch.delenv("KEEPER_PRIVATE_KEY", raising=False)
     args = ["rehearse", "--fork-url", "http://127.0.0.1:9", "--env-file", "/dev/null"]
     assert main(args) == 1
