@@ -26,18 +26,24 @@ print(json.dumps(sorted(
 """
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_command_imports_no_devnet_backtest_or_plots(command: str) -> None:
-    module = f"keeper.commands.{command}"
+def _loaded(module: str, forbidden: list[str] | tuple[str, ...]) -> list[str]:
+    """The modules of ``forbidden`` that importing ``module`` in a fresh interpreter loads."""
     result = subprocess.run(
-        [sys.executable, "-c", _PROBE, module, json.dumps(FORBIDDEN)],
+        [sys.executable, "-c", _PROBE, module, json.dumps(list(forbidden))],
         capture_output=True,
         text=True,
         check=False,
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded: list[str] = json.loads(result.stdout.strip().splitlines()[-1])
+    return loaded
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_command_imports_no_devnet_backtest_or_plots(command: str) -> None:
+    module = f"keeper.commands.{command}"
+    loaded = _loaded(module, FORBIDDEN)
     assert loaded == [], f"{module} imports {loaded}"
 
 
@@ -46,16 +52,7 @@ def test_settings_and_status_load_no_key_library(module: str) -> None:
     """``eth_account`` loads ``eth_keyfile`` and, through it, py_ecc's BLS pairing tables: ~0.7 s
     that every command paid at start-up through ``keeper.settings``, ``keeper status`` (which
     reads a journal, no key and no node) among them. It is imported where a key is loaded."""
-    key_libraries = json.dumps(["eth_account", "eth_keyfile", "py_ecc"])
-    result = subprocess.run(
-        [sys.executable, "-c", _PROBE, module, key_libraries],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    loaded = _loaded(module, ["eth_account", "eth_keyfile", "py_ecc"])
     assert loaded == [], f"{module} imports {loaded}"
 
 
