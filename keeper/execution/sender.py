@@ -147,6 +147,11 @@ _UNSETTLED = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 
 #: How long a nonce must look taken by someone else, with no receipt of ours, before it is dropped.
 DROP_GRACE_S = 2.0
+#: A poll that finds the head where the last full look left it (nothing mined, or a receipt
+#: short of its confirmations) reads the head alone: no receipt and no nonce can change without
+#: a block. A full look is taken anyway after this long, for a head read from a node that
+#: stalled, or a lagging failover endpoint, while another already serves the receipt.
+QUIET_RECHECK_S = 1.0
 #: A broadcast whose outcome a fault hid within this long (a 5xx, a 429, a cut connection; not a
 #: timeout) goes out again at once, byte for byte, after :data:`RESEND_PAUSE_S`.
 RESEND_UNKNOWN_WITHIN_S = 1.0
@@ -265,6 +270,8 @@ class Sender:
         self._taken_since: dict[int, float] = {}
         #: The head at which each nonce was first found due for a replacement.
         self._due: dict[int, int] = {}
+        #: Each waiting nonce's last full look that changed nothing: its head, and when.
+        self._quiet: dict[int, tuple[int, float]] = {}
         #: What :meth:`reconcile` settled (mined, reverted or dropped), and the reorged
         #: transactions :meth:`check_reorgs` found mined again, for the settle step.
         self._reconciled: list[SendOutcome] = []
@@ -836,6 +843,10 @@ class Sender:
     def poll_nonce(self, nonce: int) -> SendOutcome | None:
         """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
 
+        A poll reads the head, then each version's receipt and the ``latest`` nonce. At the head
+        where the last full look found nothing to do (unmined, not yet due, or mined short of
+        its confirmations) it reads the head alone, until ``QUIET_RECHECK_S`` has passed.
+
         Raises:
             FeeCapError: The transaction is stuck and cannot be bumped under the caps (it keeps
                 waiting in the journal; poll again later).
@@ -844,10 +855,17 @@ class Sender:
         if not versions:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
         head = self._head()
+        quiet = self._quiet.pop(nonce, None)
+        if quiet is not None and quiet[0] == head and time.monotonic() - quiet[1] < QUIET_RECHECK_S:
+            self._quiet[nonce] = quiet
+            return None
         for v in reversed(versions):
             receipt = self._receipt(v.tx_hash)
             if receipt is not None:
-                return self._settle_when_confirmed(nonce, v, receipt, head)
+                outcome = self._settle_when_confirmed(nonce, v, receipt, head)
+                if outcome is None:
+                    self._quiet[nonce] = (head, time.monotonic())
+                return outcome
         if self.chain_nonce("latest") > nonce:
             # Our nonce is used, but by none of our versions (checked just above; re-check the
             # receipts once more in case a block landed between the two reads, or the first
@@ -888,6 +906,7 @@ class Sender:
         sent_block = last.sent_block if last.sent_block is not None else head
         if head - sent_block < self.replace_after_blocks:
             self._due.pop(nonce, None)
+            self._quiet[nonce] = (head, time.monotonic())
             return None
         # Due. Replaced only when a later poll, at a higher head, finds it due and unmined too:
         # one poll's reads can come from a node a few blocks back (a failover endpoint that
@@ -897,6 +916,7 @@ class Sender:
         # ``stuck_tx`` alert and a signed row for nothing). Costs a real replacement one block.
         due = self._due.setdefault(nonce, head)
         if head <= due:
+            self._quiet[nonce] = (head, time.monotonic())
             return None
         self._unstick(nonce, last)  # a FeeCapError leaves it due: every later poll tries again
         del self._due[nonce]
