@@ -27,8 +27,9 @@ gas and fees are split evenly across the vaults it rebalanced for the per-vault 
 
 By default anvil mines on demand (automine) and time is advanced per step by pinning the step's
 first block timestamp, which is what makes 4 vaults x 150 steps take under two minutes from a
-fresh clone; ``--block-time 1`` gives real 1-second blocks (every transaction then waits for its
-block).
+fresh clone; ``--block-time 1`` gives real 1-second blocks to the steps (every transaction then
+waits for its block). The deployment and the opening are mined at once either way (a whole-second
+block time starts after them: :class:`~keeper.chain.anvil.Anvil`'s ``setup_at_once``).
 
 **Reproducible.** With on-demand mining, chain time comes from the transactions alone: each block
 is one second after the previous one (:func:`keeper.devnet.market.deterministic_clock`), each
@@ -555,12 +556,18 @@ def run_demo(cfg: DemoConfig, progress: Callable[[Progress], None] | None = None
                         [],
                     )
         else:
-            node = Anvil(port=cfg.port, block_time=cfg.block_time, binary=cfg.anvil_binary)
+            # The deployment and the opening are mined at once; the block time starts after.
+            node = Anvil(
+                port=cfg.port,
+                block_time=cfg.block_time,
+                binary=cfg.anvil_binary,
+                setup_at_once=True,
+            )
             node.start()
             node_up = True
             url = node.url
             w3 = connect(url)
-        return _run(w3, url, cfg, progress, started)
+        return _run(w3, url, cfg, progress, started, node)
     except _MarketStepFailed as exc:
         if isinstance(exc.cause, ConfigError):
             raise ConfigError(_one_line(str(exc))) from exc.cause
@@ -599,6 +606,7 @@ def _run(
     cfg: DemoConfig,
     progress: Callable[[Progress], None] | None,
     started: float,
+    node: Anvil | None = None,
 ) -> DemoResult:
     from keeper.devnet.market import Market, demo_accounts, deterministic_clock
     from keeper.devnet.stack import write_addresses
@@ -626,6 +634,8 @@ def _run(
     keeper = build_keeper(w3, settings)
     market = Market(w3, stack, accounts, mcfg, exact_preview=cfg.block_time is None)
     opening = market.setup()
+    if node is not None:
+        node.start_block_time()
     tracker = _Tracker(keeper, market, stack, cfg)
     tracker.progress = progress
 

@@ -146,7 +146,8 @@ def devnet_up(
     check_writable(cfg.addresses_path)
     refuse_running_devnet(cfg.addresses_path)
     stop = StopRequest()
-    node = Anvil(port=cfg.port, block_time=cfg.block_time)
+    # The deployment is mined at once; the block time starts when the devnet is ready.
+    node = Anvil(port=cfg.port, block_time=cfg.block_time, setup_at_once=True)
     # Until the devnet is ready, SIGINT and SIGTERM (``keeper.cli``) are a KeyboardInterrupt that
     # cuts the deployment short; only the ready devnet waits for them as a flag.
     node.start()
@@ -155,6 +156,7 @@ def devnet_up(
             on_started(node.url)
         w3 = connect(node.url)
         market, info = _deploy(w3, node, cfg)
+        node.start_block_time()
         on_ready(info)
         with _stop_on_signals(stop):
             return _serve(market, cfg, stop, on_step)

@@ -115,6 +115,12 @@ class Anvil:
 
     The node keeps the last ``history`` states in memory and writes none to disk
     (:data:`HISTORY_BLOCKS`); ``history=None`` leaves anvil's own default.
+
+    With ``setup_at_once`` and a whole-second ``block_time``, the node mines each transaction at
+    once until :meth:`start_block_time`: a devnet's deployment (a hundred-odd transactions, each
+    one waiting for its block) takes seconds instead of minutes. anvil's
+    ``evm_setIntervalMining`` takes whole seconds only, so a block time such as 0.5 is anvil's
+    from the start (its setup waits at most that long a transaction).
     """
 
     def __init__(
@@ -129,6 +135,7 @@ class Anvil:
         binary: Path | None = None,
         startup_timeout_s: float = 15.0,
         history: int | None = HISTORY_BLOCKS,
+        setup_at_once: bool = False,
     ) -> None:
         self.binary = binary or node_bin("anvil")
         self.port = port
@@ -140,6 +147,12 @@ class Anvil:
         self.extra_args = extra_args
         self.startup_timeout_s = startup_timeout_s
         self.history = history
+        #: The block time :meth:`start_block_time` will start (the node mines at once until then).
+        self._later_block_time = (
+            int(block_time)
+            if setup_at_once and block_time is not None and float(block_time).is_integer()
+            else None
+        )
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
         self._listening: _Listening | None = None
@@ -191,7 +204,7 @@ class Anvil:
         port = 0 if self._want_port is None else self._want_port
         # No --quiet: anvil says where it listens on stdout (then logs each RPC method there).
         cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(port)]
-        if self.block_time is not None:
+        if self.block_time is not None and self._later_block_time is None:
             cmd += ["--block-time", str(self.block_time)]
         if self.fork_url is not None:
             cmd += ["--fork-url", self.fork_url]
@@ -278,6 +291,34 @@ class Anvil:
                 pass
             time.sleep(0.05)
         raise ChainError(f"anvil did not answer on {self.url} within {self.startup_timeout_s}s")
+
+    def start_block_time(self) -> None:
+        """Mine a block every ``block_time`` seconds from now on (see ``setup_at_once``).
+
+        Nothing to do for a node that has mined by its block time from the start, or has none.
+
+        Raises:
+            ChainError: The node did not answer, or refused.
+        """
+        seconds = self._later_block_time
+        if seconds is None:
+            return
+        request = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "evm_setIntervalMining",
+            "params": [seconds],
+        }
+        try:
+            answer = requests.post(self.url, json=request, timeout=5.0).json()
+        except (requests.RequestException, ValueError) as exc:
+            raise ChainError(
+                f"anvil at {self.url} did not start {seconds}-s blocks: {exc}"
+            ) from exc
+        if not isinstance(answer, dict) or "error" in answer:
+            raise ChainError(f"anvil at {self.url} refused {seconds}-s blocks: {answer}")
+        self._later_block_time = None
+        logger.info("anvil pid %s: a block every %d s from now on", self.pid, seconds)
 
     def _read_stderr(self) -> str:
         if self._stderr is None:

@@ -114,7 +114,10 @@ def register(subparsers: Any) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="anvil interval mining (e.g. 1); default mines on demand, which is much faster",
+        help=(
+            "a block every SECONDS during the steps (e.g. 1; the set-up is mined at once); "
+            "default mines on demand, which is much faster"
+        ),
     )
     p.add_argument(
         "--rpc-url",

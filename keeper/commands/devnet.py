@@ -98,7 +98,10 @@ def register(subparsers: Any) -> None:
         type=float,
         default=None,
         metavar="SECONDS",
-        help="anvil interval mining (default: mine each transaction at once)",
+        help=(
+            "a block every SECONDS once the devnet is deployed (the deployment is mined at "
+            "once; default: mine each transaction at once)"
+        ),
     )
     up.add_argument(
         "--market-every",

@@ -14,13 +14,16 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
+from typing import cast
 
 import pytest
+import requests
 from eth_abi.abi import decode
 from web3 import Web3
 
-from keeper.app.demo import DemoConfig, DemoResult, run_demo
+from keeper.app.demo import DemoConfig, DemoResult, Progress, run_demo
 from keeper.chain.anvil import Anvil, free_port
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
@@ -639,3 +642,48 @@ def test_a_stop_before_the_first_step_is_one_line_and_stops_anvil(
     assert err[-1] == "keeper: interrupted"
     assert _anvils_on(port) == []
     assert not (tmp_path / "d.json").exists()
+
+
+def test_a_block_time_demo_mines_its_set_up_at_once_and_its_steps_by_the_clock(
+    tmp_path: Path,
+) -> None:
+    """``--block-time 2``: the deployment and the opening (a hundred-odd transactions) each
+    waited for a 2-s block before the first step. They are now mined at once, and the steps run
+    on the 2-s blocks: at the first step, the node mines by the clock, and most of the set-up's
+    blocks share a timestamp with the block before."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    seen: dict[str, object] = {}
+
+    def rpc(method: str, *params: object) -> object:
+        body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        return requests.post(url, json=body, timeout=10).json()["result"]
+
+    def on_progress(p: Progress) -> None:
+        if p.step != 1:
+            return
+        seen["interval"] = rpc("anvil_getIntervalMining")
+        seen["automine"] = rpc("anvil_getAutomine")
+        head = int(str(rpc("eth_blockNumber")), 16)
+        stamps = [
+            int(cast(dict[str, str], rpc("eth_getBlockByNumber", hex(n), False))["timestamp"], 16)
+            for n in range(1, head + 1)
+        ]
+        seen["same_second"] = sum(b == a for a, b in pairwise(stamps))
+
+    cfg = DemoConfig(
+        vaults=1,
+        steps=1,
+        seed=7,
+        json_path=None,
+        plot_path=None,
+        addresses_path=tmp_path / "devnet.json",
+        journal_path=tmp_path / "journal.sqlite",
+        port=port,
+        block_time=2,
+    )
+    result = run_demo(cfg, on_progress)
+    assert result.steps_done == 1
+    assert seen["interval"] == 2
+    assert seen["automine"] is False
+    assert cast(int, seen["same_second"]) > 20, seen

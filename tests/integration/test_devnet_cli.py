@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 import requests
@@ -249,6 +250,54 @@ def test_devnet_up_and_step_json_print_one_object_a_line(tmp_path: Path) -> None
 def _block_number(url: str) -> int:
     body = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
     return int(requests.post(url, json=body, timeout=10).json()["result"], 16)
+
+
+def _rpc(url: str, method: str, *params: object) -> object:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+    return requests.post(url, json=body, timeout=10).json()["result"]
+
+
+def test_a_devnet_with_a_block_time_deploys_at_once_then_mines_by_the_clock(
+    tmp_path: Path,
+) -> None:
+    """``--block-time 2``: the deployment (every transaction of it waiting for its block) took
+    about four minutes of 2-s blocks, with nothing said after "deploying". The node now mines
+    the deployment at once and starts its 2-s blocks when the devnet is ready: the deployment's
+    blocks are under a second apart on the chain's own clock, and the ready node mines every 2 s,
+    not on demand."""
+    port = free_port()
+    addresses = tmp_path / "devnet.json"
+    args = ["--json", "--port", str(port), "--vaults", "1", "--block-time", "2"]
+    up = _start_up(tmp_path, *args, "--addresses", str(addresses))
+    try:
+        assert up.stdout is not None
+        ready = json.loads(up.stdout.readline())
+        url = ready["rpc_url"]
+        assert _rpc(url, "anvil_getIntervalMining") == 2
+        assert _rpc(url, "anvil_getAutomine") is False
+        # The ready line comes before the first 2-s block can have moved the head far: the
+        # deployment's blocks are the chain's first ones.
+        head = _block_number(url)
+        assert head > 20, head  # the deployment is many transactions, a block each
+        first = int(
+            cast(dict[str, str], _rpc(url, "eth_getBlockByNumber", "0x1", False))["timestamp"], 16
+        )
+        last = int(
+            cast(dict[str, str], _rpc(url, "eth_getBlockByNumber", hex(head - 2), False))[
+                "timestamp"
+            ],
+            16,
+        )
+        assert last - first < head - 3, (first, last, head)  # 2-s blocks would be 2 s a block
+        deadline = time.monotonic() + 30
+        while _block_number(url) == head and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert _block_number(url) > head  # mines with no transaction sent: by the clock
+        os.killpg(up.pid, signal.SIGINT)
+        _out, err = up.communicate(timeout=60)
+    finally:
+        _reap(up, port)
+    assert up.returncode == 0, err
 
 
 def test_devnet_step_refuses_a_devnet_that_takes_its_own_market_steps(tmp_path: Path) -> None:
