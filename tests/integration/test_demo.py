@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from itertools import pairwise
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 import requests
@@ -79,6 +79,17 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
         cfg = replace(cfg, rpc_url=node.url)
         result = run_demo(cfg)
         yield Run(node, connect(node.url), cfg, result)
+
+
+def _unreported(where: Path, **kw: Any) -> DemoConfig:
+    """A demo that writes no report or chart, its addresses and journal under ``where``."""
+    return DemoConfig(
+        json_path=None,
+        plot_path=None,
+        addresses_path=where / "devnet.json",
+        journal_path=where / "journal.sqlite",
+        **kw,
+    )
 
 
 def _batch_vaults(w3: Web3, tx_hash: str) -> list[str]:
@@ -408,14 +419,7 @@ def test_a_receipt_served_after_the_nonce_moved_neither_drops_nor_fails_the_batc
         return real_receipt(self, tx_hash)
 
     monkeypatch.setattr(Sender, "_receipt", flaky)
-    cfg = DemoConfig(
-        vaults=3,
-        steps=12,
-        json_path=None,
-        plot_path=None,
-        addresses_path=tmp_path / "devnet.json",
-        journal_path=tmp_path / "j.sqlite",
-    )
+    cfg = _unreported(tmp_path, vaults=3, steps=12)
     r = run_demo(cfg)
     assert len(seen) >= 2, seen
     assert misses[0] == 2
@@ -498,15 +502,7 @@ def test_the_same_seed_reproduces_the_run_exactly(tmp_path: Path) -> None:
     results = []
     for k in range(2):
         out = tmp_path / f"run{k}"
-        cfg = DemoConfig(
-            vaults=3,
-            steps=25,
-            seed=11,
-            json_path=None,
-            plot_path=None,
-            addresses_path=out / "devnet.json",
-            journal_path=out / "journal.sqlite",
-        )
+        cfg = _unreported(out, vaults=3, steps=25, seed=11)
         results.append(run_demo(cfg))
     a, b = results
     assert a.vault_rebalances > 0
@@ -671,17 +667,7 @@ def test_a_block_time_demo_mines_its_set_up_at_once_and_its_steps_by_the_clock(
         ]
         seen["same_second"] = sum(b == a for a, b in pairwise(stamps))
 
-    cfg = DemoConfig(
-        vaults=1,
-        steps=1,
-        seed=7,
-        json_path=None,
-        plot_path=None,
-        addresses_path=tmp_path / "devnet.json",
-        journal_path=tmp_path / "journal.sqlite",
-        port=port,
-        block_time=2,
-    )
+    cfg = _unreported(tmp_path, vaults=1, steps=1, port=port, block_time=2)
     result = run_demo(cfg, on_progress)
     assert result.steps_done == 1
     assert seen["interval"] == 2

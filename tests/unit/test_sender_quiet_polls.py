@@ -73,6 +73,13 @@ def _sent(**kw: Any) -> tuple[FakeChain, Journal, Sender, _Counted, int]:
     return chain, journal, s, counted, record.nonce
 
 
+def _settled_at_the_second_receipt_read(s: Sender, nonce: int, counted: _Counted) -> None:
+    outcome = s.poll_nonce(nonce)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
+    assert counted.reads["receipt"] == 2
+
+
 def test_polls_at_an_unchanged_head_read_only_the_head(clock: _Clock) -> None:
     chain, _journal, s, counted, nonce = _sent()
     assert s.poll_nonce(nonce) is None  # the full look: head, receipt, nonce
@@ -82,10 +89,7 @@ def test_polls_at_an_unchanged_head_read_only_the_head(clock: _Clock) -> None:
         assert s.poll_nonce(nonce) is None
     assert counted.reads == Counter(block_number=5, receipt=1, nonce_latest=1)
     chain.mine()
-    outcome = s.poll_nonce(nonce)
-    assert outcome is not None
-    assert outcome.status is TxStatus.MINED
-    assert counted.reads["receipt"] == 2
+    _settled_at_the_second_receipt_read(s, nonce, counted)
 
 
 def test_a_head_that_stays_put_is_looked_past_after_the_recheck_time(clock: _Clock) -> None:
@@ -100,10 +104,7 @@ def test_a_head_that_stays_put_is_looked_past_after_the_recheck_time(clock: _Clo
     assert s.poll_nonce(nonce) is None
     assert counted.reads["receipt"] == 1
     clock.now += QUIET_RECHECK_S / 2
-    outcome = s.poll_nonce(nonce)
-    assert outcome is not None
-    assert outcome.status is TxStatus.MINED
-    assert counted.reads["receipt"] == 2
+    _settled_at_the_second_receipt_read(s, nonce, counted)
 
 
 def test_a_receipt_waiting_for_confirmations_is_read_again_only_at_a_new_head(
@@ -116,10 +117,7 @@ def test_a_receipt_waiting_for_confirmations_is_read_again_only_at_a_new_head(
     assert s.poll_nonce(nonce) is None
     assert counted.reads["receipt"] == 1
     chain.mine()
-    outcome = s.poll_nonce(nonce)
-    assert outcome is not None
-    assert outcome.status is TxStatus.MINED
-    assert counted.reads["receipt"] == 2
+    _settled_at_the_second_receipt_read(s, nonce, counted)
 
 
 def test_a_due_replacement_is_still_sent_at_the_next_head(clock: _Clock) -> None:
