@@ -56,8 +56,11 @@ def check_image_path(path: Path, flag: str) -> None:
         raise ConfigError(f"{flag} {path} has no file type: name it {path.name}.png (a PNG)")
     try:
         from matplotlib.backend_bases import FigureCanvasBase
-    except ImportError:  # the chart itself will say matplotlib is missing
-        return
+    except ImportError:  # without it the chart failed only after the run, in a traceback
+        raise ConfigError(
+            f"{flag} needs matplotlib, which is not installed: it comes with the optional "
+            "devnet extra (make install, or pip install matplotlib)"
+        ) from None
     types = FigureCanvasBase.get_supported_filetypes()
     if suffix not in types:
         raise ConfigError(

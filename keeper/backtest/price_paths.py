@@ -99,6 +99,11 @@ def merton_paths(
     return PathSet(np.linspace(0.0, maturity, steps + 1), spots, model)
 
 
+#: A Unix time in seconds past the year 5000: the CSV is in milliseconds (what most exchange and
+#: price APIs export), which read as seconds stretch a day of rounds to 2.7 years.
+MAX_TIMESTAMP_S = 1e11
+
+
 def load_rounds_csv(path: Path) -> tuple[FloatArray, FloatArray]:
     """Read oracle rounds from a CSV with a ``timestamp,price`` header (seconds, USD)."""
     try:
@@ -120,6 +125,11 @@ def load_rounds_csv(path: Path) -> tuple[FloatArray, FloatArray]:
         raise ConfigError(f"{path}: every timestamp and price must be a finite number")
     if not np.all(p > 0.0) or not np.all(np.diff(t) > 0.0):
         raise ConfigError(f"{path}: prices must be positive and timestamps distinct")
+    if t[-1] >= MAX_TIMESTAMP_S:  # read as seconds, hourly rounds in ms span centuries
+        raise ConfigError(
+            f"{path}: timestamp {t[-1]:.0f} is past the year 5000 in seconds: it looks like "
+            "milliseconds; give Unix seconds"
+        )
     return t, p
 
 

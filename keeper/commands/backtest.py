@@ -203,14 +203,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     # The cost flags default to None so that one given with --costs none is known and refused
     # (_costs); their defaults are l2_default_costs()'s, filled in there and shown here.
     d = l2_default_costs()
-    h.add_argument("--gas-fixed", type=int, help=f"L2 gas per transaction (default {d.gas_fixed})")
+    h.add_argument(
+        "--gas-fixed",
+        type=int,
+        help=f"with --gas-direct 0: L2 gas per transaction (default {d.gas_fixed})",
+    )
     h.add_argument(
         "--gas-per-vault",
         type=int,
-        help=f"L2 gas per vault, its swap excluded (default {d.gas_per_vault})",
+        help="with --gas-direct 0: L2 gas per vault, its swap excluded "
+        f"(default {d.gas_per_vault})",
     )
     h.add_argument(
-        "--gas-swap", type=int, help=f"L2 gas of the one pool swap (default {d.gas_swap})"
+        "--gas-swap",
+        type=int,
+        help=f"with --gas-direct 0: L2 gas of the one pool swap (default {d.gas_swap})",
     )
     h.add_argument(
         "--gas-direct",
@@ -226,7 +233,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     h.add_argument(
         "--l1-fee-wei",
         type=int,
-        help="L1 data fee of a one-vault batch, wei "
+        help="with --gas-direct 0: L1 data fee of a one-vault batch, wei "
         f"(default {d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei})",
     )
     h.add_argument(
@@ -285,6 +292,12 @@ _COST_FLAGS = (
 )
 
 
+#: The cost flags of a rebalance priced as a batch of one, read only with ``--gas-direct 0``;
+#: and of the vault's own transaction, read only without it.
+_BATCH_FLAGS = ("gas_fixed", "gas_per_vault", "gas_swap", "l1_fee_wei")
+_DIRECT_FLAGS = ("l1_fee_direct_wei",)
+
+
 def _flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
@@ -329,6 +342,25 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
             raise ConfigError(f"{_flag(name)} must be a finite number >= 0, got {v}")
         if name == "pool_fee_bps" and v > 10_000:  # as KEEPER_POOL_FEE_BPS: at most the notional
             raise ConfigError(f"{_flag(name)} must be at most 10000 (100%), got {v}")
+        if name == "gas_price_gwei" and not math.isfinite(v * 1e9):  # round(inf) raised
+            raise ConfigError(f"{_flag(name)} is too large to be a gas price, got {v}")
+    # A lone vault's rebalance is its own transaction (--gas-direct) or, with --gas-direct 0, a
+    # batch of one: the other way's flags would be ignored without a word.
+    unused = [n for n in (_BATCH_FLAGS if args.gas_direct else _DIRECT_FLAGS) if n in given]
+    if unused:
+        one = len(unused) == 1
+        flags = ", ".join(_flag(n) for n in unused)
+        if args.gas_direct:
+            context = (
+                f"--gas-direct 0 (a batch of one); with --gas-direct {args.gas_direct} a "
+                "rebalance is the vault's own transaction: add --gas-direct 0"
+            )
+        else:
+            context = "--gas-direct above 0 (the vault's own transaction): set it"
+        raise ConfigError(
+            f"{flags} {'applies' if one else 'apply'} only with {context} or drop "
+            f"{'it' if one else 'them'}"
+        )
     base = l2_default_costs(args.eth_usd)
     share = base.l1_fee_fixed_wei / max(1, base.l1_fee_fixed_wei + base.l1_fee_per_vault_wei)
     l1_fixed = round(args.l1_fee_wei * share)
@@ -383,6 +415,8 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     unknown = [f for f in families if f not in POLICIES]
     if unknown:
         raise ConfigError(f"unknown --families {', '.join(unknown)} (known: {', '.join(POLICIES)})")
+    if not families:
+        raise ConfigError(f"--families names no family (known: {', '.join(POLICIES)})")
     for name in ("spot", "strike", "maturity", "contracts"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):

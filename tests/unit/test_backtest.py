@@ -572,3 +572,14 @@ def test_historical_csv_refuses_a_non_finite_price_or_timestamp(tmp_path: Path, 
     bad.write_text("timestamp,price\n" + rows)
     with pytest.raises(ConfigError, match="finite"):
         load_rounds_csv(bad)
+
+
+def test_historical_csv_refuses_millisecond_timestamps(tmp_path: Path) -> None:
+    # Hourly rounds in milliseconds (an exchange API's export) read as seconds made rounds 41.7
+    # days apart: 4,165 "30-day paths" of one or two prices each and a realized vol of 0.07%,
+    # run without a word.
+    ms = tmp_path / "ms.csv"
+    rows = "".join(f"{1_700_000_000_000 + i * 3_600_000},{3000 + i % 7}\n" for i in range(100))
+    ms.write_text("timestamp,price\n" + rows)
+    with pytest.raises(ConfigError, match="milliseconds"):
+        load_rounds_csv(ms)

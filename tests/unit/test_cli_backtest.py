@@ -424,8 +424,7 @@ def test_every_command_reports_argument_errors_in_one_line(
 def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixture[str]) -> None:
     # --gas-direct is what a lone vault's own rebalance costs; 0 prices it as a batch of one.
     free = ["--costs", "l2", "--pool-fee-bps", "0", "--impact-coef", "0", "--eth-usd", "3000"]
-    gas = ["--gas-price-gwei", "1", "--l1-fee-direct-wei", "0", "--l1-fee-wei", "0"]
-    base = [*SMALL, "--policy", "time:every=1", *free, *gas, "--json", "-"]
+    base = [*SMALL, "--policy", "time:every=1", *free, "--gas-price-gwei", "1", "--json", "-"]
 
     def cost(*extra: str) -> dict[str, float]:
         assert main([*base, *extra]) == 0
@@ -433,11 +432,78 @@ def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixtu
         r = doc["results"][0]
         return {"per": r["trading_cost_mean"] / r["rebalances_mean"], **doc["inputs"]["costs"]}
 
-    direct = cost("--gas-direct", "200000")
+    direct = cost("--gas-direct", "200000", "--l1-fee-direct-wei", "0")
     assert direct["per"] == pytest.approx(200_000 * 1e9 * 3000 / 1e18)
     assert direct["gas_direct"] == 200_000
-    batch = cost("--gas-direct", "0", "--gas-fixed", "1", "--gas-per-vault", "2", "--gas-swap", "3")
+    batch = cost(
+        "--gas-direct", "0", "--gas-fixed", "1", "--gas-per-vault", "2", "--gas-swap", "3",
+        "--l1-fee-wei", "0",
+    )  # fmt: skip
     assert batch["per"] == pytest.approx(6 * 1e9 * 3000 / 1e18)
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        # The default --gas-direct prices a rebalance as the vault's own transaction: the batch
+        # flags changed nothing (--gas-fixed 5,000,000 gave the same trading cost to the cent).
+        (["--gas-fixed", "5000000"], "--gas-fixed applies only with --gas-direct 0"),
+        (
+            ["--gas-swap", "1", "--gas-per-vault", "1", "--l1-fee-wei", "1"],
+            "--gas-per-vault, --gas-swap, --l1-fee-wei apply only with --gas-direct 0",
+        ),
+        (
+            ["--gas-direct", "0", "--l1-fee-direct-wei", "1"],
+            "--l1-fee-direct-wei applies only with --gas-direct above 0",
+        ),
+    ],
+)
+def test_a_cost_flag_the_gas_direct_choice_ignores_is_refused(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*SMALL, "--costs", "l2", *flags, "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1, captured.err
+    assert err[0].startswith(f"keeper: error: {named}")
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # round(1e300 * 1e9) raised OverflowError: a traceback.
+        (["--costs", "l2", "--gas-price-gwei", "1e300"], "--gas-price-gwei is too large"),
+        # No family left: an IndexError after the whole run.
+        (["--frontier", "--families", " , "], "--families names no family"),
+    ],
+)
+def test_more_bad_input_is_one_clear_line(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*SMALL, *extra, "--json", "-"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1, captured.err
+    assert err[0].startswith(f"keeper: error: {message}")
+
+
+def test_a_plot_without_matplotlib_is_refused_before_the_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # matplotlib is the optional devnet extra: without it the whole run ran, wrote the JSON and
+    # then died in a ModuleNotFoundError traceback.
+    for name in [m for m in sys.modules if m.split(".")[0] == "matplotlib"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    out, png = tmp_path / "bt.json", tmp_path / "bt.png"
+    assert main([*SMALL, "--json", str(out), "--plot", str(png)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("keeper: error: --plot needs matplotlib")
+    assert not out.exists()
+    assert not png.exists()
 
 
 def test_outputs_in_a_missing_directory_are_created(tmp_path: Path) -> None:
