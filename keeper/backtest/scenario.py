@@ -111,6 +111,7 @@ class RunOutput:
                 fam: [p.to_json() for p in pts] for fam, pts in self.frontier.items()
             }
             doc["comparison"] = self.comparison
+        historical = scenario.model == "historical"  # its paths: the CSV's, not a draw
         doc["inputs"] = {
             "model": scenario.model,
             "spot": scenario.spot,
@@ -118,14 +119,14 @@ class RunOutput:
             "cap": None if math.isinf(scenario.cap) else scenario.cap,
             "rate": scenario.rate,
             "vol": self.vol,
-            "drift": scenario.drift,
+            "drift": None if historical else scenario.drift,
             "maturity": scenario.maturity,
             "option": "call" if scenario.call else "put",
             "side": "short" if scenario.short else "long",
             "contracts": scenario.contracts,
             "steps": scenario.steps,
             "paths": self.paths.n_paths,
-            "seed": scenario.seed,
+            "seed": None if historical else scenario.seed,
             "accounting": "discounted" if scenario.discounted else "undiscounted",
             "costs": None if scenario.costs is None else vars(scenario.costs),
             "forecast": scenario.forecast,

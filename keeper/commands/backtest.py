@@ -90,20 +90,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="pricing and simulation vol (default 0.6; historical: realized vol)",
     )
-    m.add_argument("--drift", type=float, default=0.0, help="real-world drift mu (default 0)")
+    m.add_argument("--drift", type=float, help="gbm and merton: real-world drift mu (default 0)")
     m.add_argument("--rate", type=float, default=0.0, help="interest rate r (default 0)")
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
     m.add_argument(
         "--steps", type=int, default=720, help="grid steps over the maturity (default %(default)s)"
     )
-    m.add_argument(
-        "--paths", type=int, default=10_000, help="Monte Carlo paths (default %(default)s)"
-    )
+    m.add_argument("--paths", type=int, help="gbm and merton: Monte Carlo paths (default 10000)")
     m.add_argument(
         "--seed",
         type=int,
-        default=1,
-        help="random seed, >= 0 (same seed, same paths; default %(default)s)",
+        help="gbm and merton: random seed, >= 0 (same seed, same paths; default 1)",
     )
     m.add_argument(
         "--max-memory",
@@ -383,6 +380,10 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
 #: ignored), and their defaults there.
 _CONTEXT_FLAGS: tuple[tuple[str, str, Callable[[argparse.Namespace], bool], object], ...] = (
     ("csv", "--model historical", lambda a: a.model == "historical", None),
+    # A historical run's paths are the CSV's windows: no draw, no drift, no count to choose.
+    ("paths", "--model gbm or merton", lambda a: a.model != "historical", 10_000),
+    ("seed", "--model gbm or merton", lambda a: a.model != "historical", 1),
+    ("drift", "--model gbm or merton", lambda a: a.model != "historical", 0.0),
     ("jump_intensity", "--model merton", lambda a: a.model == "merton", 0.0),
     ("jump_mean", "--model merton", lambda a: a.model == "merton", -0.05),
     ("jump_std", "--model merton", lambda a: a.model == "merton", 0.1),
@@ -395,7 +396,8 @@ def _context_flags(args: argparse.Namespace) -> None:
     """Refuse a flag given outside its context, then fill in the defaults of those not given.
 
     Raises:
-        ConfigError: ``--csv`` without ``--model historical``, a ``--jump-*`` flag without
+        ConfigError: ``--csv`` without ``--model historical``, ``--paths``, ``--seed`` or
+            ``--drift`` with it, a ``--jump-*`` flag without
             ``--model merton``, ``--ewma-lambda`` without ``--forecast ewma`` or
             ``--families`` without ``--frontier``: each would be ignored without a word.
     """

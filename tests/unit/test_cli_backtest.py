@@ -114,7 +114,10 @@ def test_backtest_models(tmp_path: Path) -> None:
     assert (
         main(
             [
-                *SMALL,
+                "backtest",
+                "--steps",
+                "60",
+                "--no-progress",
                 "--model",
                 "historical",
                 "--csv",
@@ -130,6 +133,8 @@ def test_backtest_models(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "h.json").read_text())
     assert doc["inputs"]["paths"] >= 3
     assert doc["inputs"]["model"] == "historical"
+    assert doc["inputs"]["seed"] is None  # the CSV's windows: nothing drawn
+    assert doc["inputs"]["drift"] is None
 
 
 @pytest.mark.parametrize(
@@ -137,7 +142,6 @@ def test_backtest_models(tmp_path: Path) -> None:
     [
         (["--policy", "band:width=-1"], "width must be a positive"),
         (["--spot", "0"], "--spot must be a positive"),
-        (["--model", "historical"], "needs --csv"),
         (["--families", "time,nope", "--frontier"], "unknown --families"),
         (["--costs", "l2", "--pool-fee-bps", "-1"], "--pool-fee-bps must be a finite number >= 0"),
         # A fee above 100% of the notional (KEEPER_POOL_FEE_BPS refuses it too) is a typo.
@@ -209,6 +213,27 @@ def test_bad_input_is_one_clear_line(
     assert err.startswith("keeper: error:")
     assert message in err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ([], "--model historical needs --csv FILE"),
+        # A historical run's paths are its CSV's windows: these changed nothing, and the JSON
+        # echoed them as if used.
+        (["--csv", "r.csv", "--paths", "7"], "--paths applies only with --model gbm or merton"),
+        (["--csv", "r.csv", "--seed", "9"], "--seed applies only with --model gbm or merton"),
+        (["--csv", "r.csv", "--drift", "0.5"], "--drift applies only with --model gbm or merton"),
+    ],
+)
+def test_a_historical_run_refuses_what_it_would_ignore(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", "--no-progress", "--model", "historical", *extra]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith(f"keeper: error: {message}")
+    assert "\n" not in captured.err.strip()
 
 
 @pytest.mark.parametrize(
@@ -597,8 +622,11 @@ def test_help_descriptions_are_wrapped(
     ("argv", "shown"),
     [
         (["backtest"], "--steps STEPS grid steps over the maturity (default 720)"),
-        (["backtest"], "--paths PATHS Monte Carlo paths (default 10000)"),
-        (["backtest"], "--seed SEED random seed, >= 0 (same seed, same paths; default 1)"),
+        (["backtest"], "--paths PATHS gbm and merton: Monte Carlo paths (default 10000)"),
+        (
+            ["backtest"],
+            "--seed SEED gbm and merton: random seed, >= 0 (same seed, same paths; default 1)",
+        ),
         (["backtest"], "--model {gbm,merton,historical} price path model (default gbm)"),
         (["backtest"], "--costs {none,l2} trading costs (default: none)"),
         (["backtest"], "--option {call,put} option type (default call)"),
