@@ -122,7 +122,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--forecast",
         choices=("model", "ewma"),
         default="model",
-        help="vol the policies see: the pricing vol, or each path's EWMA forecast",
+        help="vol the policies see: the pricing vol, or each path's EWMA forecast "
+        "(default %(default)s)",
     )
     m.add_argument(
         "--ewma-lambda", type=float, help="with --forecast ewma: EWMA decay per step (default 0.94)"
@@ -269,7 +270,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="always show the progress bar (by default a long run shows it on a terminal, "
         "and writes a line every 10%% elsewhere)",
     )
-    prog.add_argument("--no-progress", dest="progress", action="store_false")
+    prog.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="never show progress, bar or lines",
+    )
     p.set_defaults(func=run)
 
 
@@ -569,6 +575,12 @@ def _table(out: RunOutput, sc: Scenario) -> str:
         if comparison is None or out.frontier is None or target not in out.frontier:
             continue
         lines.append("")
+        if sc.costs is None:  # every point costs 0: no frontier has an efficient point
+            lines.append(
+                f"{target} vs the other families: no comparison at --costs none (every policy "
+                "trades for free); add --costs l2"
+            )
+            continue
         for key, label in (("total", ""), ("excluding_opening_hedge", " (excl. opening hedge)")):
             summary = comparison[key]["summary"]
             for fam in AGAINST:

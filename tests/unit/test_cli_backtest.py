@@ -411,6 +411,20 @@ def test_frontier_table_lists_every_swept_policy(capsys: pytest.CaptureFixture[s
     assert "costaware vs best time at equal error std: median cost reduction" in out
 
 
+def test_a_frontier_without_costs_says_it_compares_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # With --costs none every point costs 0, none is efficient, and the comparison said "no
+    # error std that both frontiers reach", as if the sweep had been too narrow.
+    assert main([*SMALL, "--frontier", "--families", "time,costaware"]) == 0
+    out = capsys.readouterr().out
+    assert "no error std that both frontiers reach" not in out
+    assert (
+        "costaware vs the other families: no comparison at --costs none (every policy trades "
+        "for free); add --costs l2"
+    ) in out
+
+
 def test_frontier_without_costaware_prints_no_comparison(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -628,6 +642,8 @@ def test_help_descriptions_are_wrapped(
             "--seed SEED gbm and merton: random seed, >= 0 (same seed, same paths; default 1)",
         ),
         (["backtest"], "--model {gbm,merton,historical} price path model (default gbm)"),
+        (["backtest"], "--no-progress never show progress, bar or lines"),
+        (["backtest"], "or each path's EWMA forecast (default model)"),
         (["backtest"], "--costs {none,l2} trading costs (default: none)"),
         (["backtest"], "--option {call,put} option type (default call)"),
         (["backtest"], "--side {short,long} the position's side (default short)"),
