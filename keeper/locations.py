@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from keeper.errors import ConfigError
@@ -39,6 +40,19 @@ def check_writable(path: Path) -> None:
         raise ConfigError(f"{path} is a directory")
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise ConfigError(f"cannot write {path}: permission denied")
+    # Mode bits do not refuse root, nor show a read-only or pseudo file system: try it. An
+    # existing file is opened to append (nothing written, nothing truncated); a new one is
+    # probed by a temporary file beside it, removed at once.
+    try:
+        if path.exists():
+            with path.open("ab"):
+                pass
+        else:
+            fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def check_image_path(path: Path, flag: str) -> None:

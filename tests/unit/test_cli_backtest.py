@@ -615,6 +615,30 @@ def test_an_output_the_user_cannot_write_is_refused_before_the_run(
     assert f"cannot write {ro / 'bt.json'}: permission denied" in captured.err
 
 
+def test_an_output_no_one_can_write_is_refused_before_the_run_even_as_root(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # /proc takes no new file, whatever the mode bits say (and root passes every os.access
+    # check): the whole run ran, printed its table, then failed to write the JSON.
+    assert main([*SMALL, "--json", "/proc/bt.json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""  # refused before the run: no table
+    assert captured.err.startswith("keeper: error: cannot write /proc/bt.json: ")
+
+
+def test_the_write_check_leaves_an_existing_output_and_its_directory_as_they_were(
+    tmp_path: Path,
+) -> None:
+    from keeper.locations import check_writable
+
+    old = tmp_path / "bt.json"
+    old.write_text("kept")
+    check_writable(old)
+    check_writable(tmp_path / "new.json")
+    assert old.read_text() == "kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bt.json"]
+
+
 def _help(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     with pytest.raises(SystemExit) as info:
         main([*argv, "--help"])
