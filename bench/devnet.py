@@ -218,10 +218,10 @@ def start_devnet(
     """Start a fresh anvil and deploy the stack with ``n_vaults`` vaults, each writing ``series``.
 
     With ``block_time`` the deployment runs on an automining node that is then switched to
-    interval mining (``evm_setIntervalMining``), so deploying is not paced by the block time.
+    interval mining (``Anvil``'s ``setup_at_once``), so deploying is not paced by the block time.
     """
     t0 = time.perf_counter()
-    node = Anvil(history=BENCH_HISTORY_BLOCKS).start()
+    node = Anvil(history=BENCH_HISTORY_BLOCKS, block_time=block_time, setup_at_once=True).start()
     try:
         w3 = connect(node.url)
         admin, desk = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[2])
@@ -236,8 +236,7 @@ def start_devnet(
         stack = deploy_stack(w3, admin=admin, desk=desk.address, keeper=keeper.address, config=cfg)
         vaults, sent = _bulk_vaults(w3, stack, cfg, admin, desk, buyer, n_vaults, series)
         stack = DevnetStack(**{**stack.__dict__, "vaults": tuple(vaults)})
-        if block_time is not None:
-            _rpc(w3, "evm_setIntervalMining", int(block_time))
+        node.start_block_time()
     except BaseException:
         node.stop()
         raise

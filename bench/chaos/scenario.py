@@ -144,7 +144,7 @@ class Devnet:
 @contextlib.contextmanager
 def devnet(cfg: ChaosConfig, where: Path, steps: int) -> Iterator[Devnet]:
     """Anvil + stack + market, deployed under automine, then switched to interval mining."""
-    node = Anvil().start()
+    node = Anvil(block_time=cfg.block_time, setup_at_once=True).start()
     try:
         w3 = connect(node.url)
         accounts = demo_accounts()
@@ -163,8 +163,7 @@ def devnet(cfg: ChaosConfig, where: Path, steps: int) -> Iterator[Devnet]:
         market = Market(w3, stack, accounts, mcfg, exact_preview=False)
         market.setup()
         net = Devnet(node, w3, stack, accounts, market, addresses)
-        net.rpc("evm_setAutomine", False)
-        net.rpc("evm_setIntervalMining", cfg.block_time)
+        node.start_block_time()
         yield net
     finally:
         node.stop()
