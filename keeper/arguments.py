@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable, Sequence
+from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
 
 
@@ -71,6 +72,37 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
 
 
+def _whole(text: str) -> int | None:
+    """``text`` as a whole number, ``None`` when it is not one.
+
+    An integer literal (``5000000``, ``5_000_000``) or one written with an exponent (``5e6``,
+    ``2.5e5``). Not a whole number: ``1.5``, ``inf``, or past 10**77 (about 2**256: nothing a
+    flag counts is larger, and a huge exponent would build a number of billions of digits).
+    """
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        d = Decimal(text.strip())
+    except InvalidOperation:
+        return None
+    if not d.is_finite() or d.adjusted() > 77 or d != d.to_integral_value():
+        return None
+    return int(d)
+
+
+def whole_number(text: str) -> int:
+    """An argparse ``type`` for a whole number, exponents allowed (``--gas-fixed 5e6``).
+
+    Its range is the command's to check (a negative count then gets the command's own message).
+    """
+    value = _whole(text)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
+    return value
+
+
 def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
     """An argparse ``type`` for a whole number in ``[low, high]`` (no upper bound if ``None``).
 
@@ -80,10 +112,7 @@ def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
     bounds = f"from {low} to {high}" if high is not None else f">= {low}"
 
     def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
+        value = _whole(text)
         if value is None or value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
         return value

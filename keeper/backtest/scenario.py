@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,12 @@ from keeper.errors import ConfigError
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks
 from keeper.strategy.policies import POLICIES, Policy
 from keeper.strategy.types import CostInputs
+
+logger = logging.getLogger(__name__)
+
+#: Fewer paths than this from a historical CSV get a caution: a mean or std over a handful of
+#: windows is rough (a mean's standard error, std / sqrt(n), is then above 18% of the std).
+FEW_PATHS = 30
 
 #: The families the cost-aware policy is compared with on a frontier (those that were swept):
 #: the usual bots, ``time`` and ``band`` (to target), and ``bandedge``, a band that returns to
@@ -160,11 +167,23 @@ def make_paths(sc: Scenario, n_policies: int = 1) -> PathSet:
         t, p = load_rounds_csv(sc.csv)
         windows = int((t[-1] - t[0]) // (sc.maturity * YEAR_SECONDS))
         _check_memory(sc, max(1, windows), n_policies)
+        if 0 < windows < FEW_PATHS:
+            logger.warning(
+                "only %d paths from the CSV (its %s-day windows): means and stds over so few "
+                "are rough; a shorter --maturity or a longer CSV gives more",
+                windows,
+                f"{sc.maturity * 365:.4g}",
+            )
         return historical_paths(t, p, sc.spot, sc.maturity, sc.steps)
     if sc.vol is None:
         raise ConfigError("--vol is required for Monte Carlo paths")
     _check_memory(sc, sc.paths, n_policies)
     if sc.model == "merton":
+        if sc.jump_intensity == 0.0:
+            logger.warning(
+                "--model merton with --jump-intensity 0 draws no jumps (GBM paths): give "
+                "--jump-intensity N, jumps per year"
+            )
         return merton_paths(
             sc.spot,
             sc.drift,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import textwrap
 import warnings
 from collections.abc import Callable
@@ -12,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from keeper.arguments import whole_number
 from keeper.backtest.frontier import FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
@@ -94,12 +96,17 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--rate", type=float, default=0.0, help="interest rate r (default 0)")
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
     m.add_argument(
-        "--steps", type=int, default=720, help="grid steps over the maturity (default %(default)s)"
+        "--steps",
+        type=whole_number,
+        default=720,
+        help="grid steps over the maturity (default %(default)s)",
     )
-    m.add_argument("--paths", type=int, help="gbm and merton: Monte Carlo paths (default 10000)")
+    m.add_argument(
+        "--paths", type=whole_number, help="gbm and merton: Monte Carlo paths (default 10000)"
+    )
     m.add_argument(
         "--seed",
-        type=int,
+        type=whole_number,
         help="gbm and merton: random seed, >= 0 (same seed, same paths; default 1)",
     )
     m.add_argument(
@@ -203,23 +210,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     d = l2_default_costs()
     h.add_argument(
         "--gas-fixed",
-        type=int,
+        type=whole_number,
         help=f"with --gas-direct 0: L2 gas per transaction (default {d.gas_fixed})",
     )
     h.add_argument(
         "--gas-per-vault",
-        type=int,
+        type=whole_number,
         help="with --gas-direct 0: L2 gas per vault, its swap excluded "
         f"(default {d.gas_per_vault})",
     )
     h.add_argument(
         "--gas-swap",
-        type=int,
+        type=whole_number,
         help=f"with --gas-direct 0: L2 gas of the one pool swap (default {d.gas_swap})",
     )
     h.add_argument(
         "--gas-direct",
-        type=int,
+        type=whole_number,
         help="L2 gas of a lone vault's own rebalance, its swap included (0: a batch of one; "
         f"default {d.gas_direct})",
     )
@@ -230,13 +237,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     h.add_argument(
         "--l1-fee-wei",
-        type=int,
+        type=whole_number,
         help="with --gas-direct 0: L1 data fee of a one-vault batch, wei "
         f"(default {d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei})",
     )
     h.add_argument(
         "--l1-fee-direct-wei",
-        type=int,
+        type=whole_number,
         help=f"L1 data fee of a lone vault's own rebalance, wei (default {d.l1_fee_direct_wei})",
     )
     h.add_argument("--eth-usd", type=float, help=f"ETH price, USD (default {d.eth_usd:g})")
@@ -598,13 +605,34 @@ def _table(out: RunOutput, sc: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _short_spec(spec: str) -> str:
+    """``spec`` with each number to 4 significant digits, a whole number in full.
+
+    ``band:width=0.1976``, not the 17 digits of a swept geometric grid's ``0.19759698626092922``;
+    ``cap=604800``, not ``6.048e+05``.
+    """
+
+    def short(m: re.Match[str]) -> str:
+        try:
+            x = float(m.group(1))
+        except ValueError:
+            return m.group(0)
+        return f"={int(x)}" if x.is_integer() and abs(x) < 1e15 else f"={x:.4g}"
+
+    return re.sub(r"=([^,]+)", short, spec)
+
+
 def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
-    """One row per swept policy, each family by mean trading cost; ``*`` marks efficient points."""
+    """One row per swept policy, each family by mean trading cost; ``*`` marks efficient points.
+
+    A row's parameters are shown to 4 significant digits; ``--json`` has each exact spec.
+    """
     n = sum(len(pts) for pts in front.values())
-    w = max([6, *(len(p.policy) for pts in front.values() for p in pts)])
+    names = {p.policy: _short_spec(p.policy) for pts in front.values() for p in pts}
+    w = max([6, *map(len, names.values())])
     lines = [
         f"frontier: {n} swept policies, each family by trading cost (* efficient: no point of "
-        "its family has lower error and lower cost)",
+        "its family has lower error and lower cost; parameters to 4 digits, exact in --json)",
         f"  {'policy':{w}} {'error std':>11} {'trading':>10} {'rebal':>7}",
     ]
     for pts in front.values():
@@ -612,7 +640,7 @@ def _frontier_table(front: dict[str, list[FrontierPoint]]) -> list[str]:
         for p in pts:
             mark = "*" if p.policy in eff else " "
             lines.append(
-                f"{mark} {p.policy:{w}} {p.error_std:11.5g} {p.trading_cost_mean:10.5g} "
+                f"{mark} {names[p.policy]:{w}} {p.error_std:11.5g} {p.trading_cost_mean:10.5g} "
                 f"{p.rebalances_mean:7.1f}"
             )
     return lines

@@ -8,8 +8,11 @@ later could change what an old command line means.
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from keeper.arguments import int_between
 from keeper.cli import main
 
 
@@ -56,3 +59,13 @@ def test_counted_flags_still_repeat() -> None:
     p.add_argument("-v", "--verbose", action="count", default=0)
     p.add_argument("--url")
     assert p.parse_args(["-vv", "--verbose", "--url", "u"]).verbose == 3
+
+
+def test_int_between_reads_a_whole_number_written_with_an_exponent() -> None:
+    # rehearse --block 2e7 and status --limit 1e2 mean whole numbers, as the backtest's flags do.
+    parse = int_between(1, 1000)
+    assert parse("1e2") == 100
+    assert parse("1_000") == 1000
+    for bad in ("1.5e0", "2e3", "0", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="must be a whole number from 1"):
+            parse(bad)

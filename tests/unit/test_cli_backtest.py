@@ -315,7 +315,7 @@ def keeper(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--paths", "abc"], "argument --paths: invalid int value: 'abc'"),
+        (["--paths", "abc"], "argument --paths: must be a whole number, got 'abc'"),
         (["--vol", "high"], "argument --vol: invalid float value: 'high'"),
         (["--model", "heston"], "argument --model: invalid choice: 'heston'"),
         (["--steps"], "argument --steps: expected one argument"),
@@ -405,7 +405,19 @@ def test_frontier_table_lists_every_swept_policy(capsys: pytest.CaptureFixture[s
     assert lines[head].startswith(f"frontier: {sum(map(len, doc['frontier'].values()))} swept")
     rows = [line for line in lines[head + 2 :] if line[2:].split(":")[0] in doc["frontier"]]
     specs = [p["policy"] for fam in ("time", "band", "costaware") for p in doc["frontier"][fam]]
-    assert [row[2:].split()[0] for row in rows] == specs  # full specs, never cut
+    shown = [row[2:].split()[0] for row in rows]
+    assert len(shown) == len(specs)
+    for row, spec in zip(shown, specs, strict=True):
+        # Each parameter to 4 significant digits (a geometric sweep's width was printed in 17);
+        # the JSON keeps the exact spec.
+        assert row.split(":")[0] == spec.split(":")[0]
+        for short, exact in zip(row.split(","), spec.split(","), strict=True):
+            assert short.split("=")[0] == exact.split("=")[0]
+            value = float(exact.split("=")[1])
+            want = str(int(value)) if value.is_integer() else f"{value:.4g}"
+            assert short.split("=")[1] == want
+        assert len(row) <= len(spec)
+    assert any(len(row) < len(spec) for row, spec in zip(shown, specs, strict=True))
     assert all(row[0] in "* " for row in rows)
     assert sum(row[0] == "*" for row in rows) >= 3
     assert "costaware vs best time at equal error std: median cost reduction" in out
@@ -813,3 +825,68 @@ def test_backtest_help_lists_every_policy_family_the_parser_takes(
     for family in POLICIES:
         assert f"\n  {family}:" in out, family
     assert "interval=SECONDS" in out
+
+
+@pytest.mark.parametrize(
+    ("flags", "key", "value"),
+    [
+        # argparse's int() refused '5e6' ("invalid int value"), though 5e6 gas is a whole number.
+        (["--gas-direct", "0", "--gas-fixed", "5e6"], "gas_fixed", 5_000_000),
+        (["--gas-direct", "2.5e5"], "gas_direct", 250_000),
+        (["--l1-fee-direct-wei", "4e12"], "l1_fee_direct_wei", 4_000_000_000_000),
+        (["--gas-direct", "0", "--gas-swap", "110_000"], "gas_swap", 110_000),
+    ],
+)
+def test_whole_number_flags_take_exponents_and_underscores(
+    flags: list[str], key: str, value: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*SMALL, "--policy", "time:every=5", "--costs", "l2", *flags, "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"]["costs"][key] == value
+
+
+def test_paths_and_steps_take_exponents(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["backtest", "--paths", "3e2", "--steps", "6e1", "--seed", "3", "--no-progress"]
+    assert main([*argv, "--policy", "time:every=5", "--json", "-"]) == 0
+    inputs = json.loads(capsys.readouterr().out)["inputs"]
+    assert (inputs["paths"], inputs["steps"]) == (300, 60)
+
+
+@pytest.mark.parametrize("text", ["1.5", "2.5e0", "1e-3", "inf", "nan", "5e6x", "1e400"])
+def test_a_whole_number_flag_refuses_what_is_not_one(
+    text: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exc:
+        main([*SMALL, "--costs", "l2", "--gas-direct", text])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert f"--gas-direct: must be a whole number, got {text!r}" in err[0]
+
+
+def test_merton_without_jumps_says_it_is_gbm(capsys: pytest.CaptureFixture[str]) -> None:
+    # --jump-intensity defaults to 0: --model merton alone drew plain GBM paths, without a word.
+    assert main([*SMALL, "--model", "merton", "--policy", "time:every=5", "--json", "-"]) == 0
+    err = capsys.readouterr().err
+    assert "--model merton with --jump-intensity 0 draws no jumps (GBM paths)" in err
+    assert main([*SMALL, "--model", "merton", "--jump-intensity", "2", "--json", "-"]) == 0
+    assert "draws no jumps" not in capsys.readouterr().err
+
+
+def test_a_csv_giving_few_paths_is_cautioned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 120 days of hourly rounds cut into 30-day windows: 4 paths, whose means and stds were
+    # reported as if from thousands.
+    csv = tmp_path / "r.csv"
+    rounds = (f"{i * 3600},{3000 + i % 7}" for i in range(2881))
+    csv.write_text("timestamp,price\n" + "\n".join(rounds))
+    argv = ["backtest", "--model", "historical", "--csv", str(csv), "--steps", "60"]
+    assert main([*argv, "--no-progress", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["inputs"]["paths"] == 4
+    assert "only 4 paths from the CSV (its 30-day windows)" in captured.err
+    # Enough windows: no caution.
+    assert main([*argv, "--maturity", str(1 / 365), "--no-progress", "--json", "-"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["inputs"]["paths"] == 120
+    assert "paths from the CSV" not in captured.err
