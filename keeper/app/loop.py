@@ -119,6 +119,9 @@ class Runner:
         self._intervals: deque[float] = deque(maxlen=16)
         #: Block-number polls made (each is an RPC request).
         self.polls = 0
+        if keeper.sender is not None and keeper.sender.block_timing is None:
+            # Its receipt waits pace their head polls to the blocks this loop sees.
+            keeper.sender.block_timing = self.block_timing
 
     def _poll_head(self) -> int:
         """Read the head block's header (kept for the cycle's costs) and return its number.
@@ -303,6 +306,16 @@ class Runner:
         if spread > 2 * self.poll_interval_s + 0.1 * median:
             return None
         return median
+
+    def block_timing(self) -> tuple[int, float, float] | None:
+        """The newest head, when this loop first saw it (monotonic s), and the block interval.
+
+        ``None`` until a head was seen and the interval is known (:meth:`block_interval_s`).
+        """
+        interval = self.block_interval_s()
+        if interval is None or self._head is None or self._head_seen_at is None:
+            return None
+        return self._head, self._head_seen_at, interval
 
     def _wait_new_block(self, last: int | None) -> int | None:
         """Poll the block number until a head above ``last`` (None when stopped).

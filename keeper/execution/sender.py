@@ -149,8 +149,9 @@ _UNSETTLED = frozenset({TxStatus.SIGNED, TxStatus.SENT, TxStatus.REORGED})
 DROP_GRACE_S = 2.0
 #: A poll that finds the head where the last full look left it (nothing mined, or a receipt
 #: short of its confirmations) reads the head alone: no receipt and no nonce can change without
-#: a block. A full look is taken anyway after this long, for a head read from a node that
-#: stalled, or a lagging failover endpoint, while another already serves the receipt.
+#: a block. A full look is taken anyway after this long (or one block interval, when the chain's
+#: is known and longer), for a head read from a node that stalled, or a lagging failover
+#: endpoint, while another already serves the receipt.
 QUIET_RECHECK_S = 1.0
 #: A broadcast whose outcome a fault hid within this long (a 5xx, a 429, a cut connection; not a
 #: timeout) goes out again at once, byte for byte, after :data:`RESEND_PAUSE_S`.
@@ -229,6 +230,11 @@ class Sender:
             (re-simulated before a rebroadcast after restart and before a replacement);
             ``None`` trusts every plan.
         sleep: Injected for tests.
+        block_timing: ``() -> (head, first seen, interval) or None``: the run loop's newest
+            head, when it first saw it (``time.monotonic()``), and the chain's block interval,
+            when it has measured one. A wait at a quiet head then sleeps until one poll before
+            the next block is due instead of polling every ``poll_s``: on 2-s blocks, 2 head
+            reads a block instead of 10. ``None`` (or answering ``None``): every ``poll_s``.
         on_event: Called with each event (``signed``, ``sent``, ``underpriced``, ``replaced``,
             ``cancel-signed``, ``mined``, ...) and its record.
     """
@@ -250,6 +256,7 @@ class Sender:
         still_valid: Callable[[str, bytes], bool] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         on_event: Callable[[str, TxRecord], None] | None = None,
+        block_timing: Callable[[], tuple[int, float, float] | None] | None = None,
     ) -> None:
         self.w3 = w3
         self._account = account
@@ -266,6 +273,9 @@ class Sender:
         self._still_valid = still_valid
         self._sleep = sleep
         self._on_event = on_event
+        self.block_timing = block_timing
+        #: The newest head read, and when it was first read (monotonic s).
+        self._head_seen: tuple[int, float] | None = None
         #: When each nonce was first seen used with no receipt for any of our versions.
         self._taken_since: dict[int, float] = {}
         #: The head at which each nonce was first found due for a replacement.
@@ -293,7 +303,33 @@ class Sender:
             self._on_event(event, record)
 
     def _head(self) -> int:
-        return int(read_with_retry(lambda: self.w3.eth.block_number))
+        head = int(read_with_retry(lambda: self.w3.eth.block_number))
+        if self._head_seen is None or self._head_seen[0] != head:
+            self._head_seen = (head, time.monotonic())
+        return head
+
+    def _timing(self) -> tuple[int, float, float] | None:
+        """:attr:`block_timing`'s answer when it has a positive interval, else ``None``."""
+        timing = self.block_timing() if self.block_timing is not None else None
+        return timing if timing is not None and timing[2] > 0 else None
+
+    def _pause(self, nonce: int) -> float:
+        """How long :meth:`wait` sleeps before polling ``nonce`` again.
+
+        ``poll_s``; at a quiet head with the block interval known, until one ``poll_s`` before
+        the next block is due (the head's first sighting plus the interval), since a poll
+        before that can only read the head again. The first sighting is the earlier of the
+        loop's and this sender's: the sender first reads a head only after the cycle's work, so
+        its own sighting alone would wake it late.
+        """
+        timing = self._timing()
+        quiet = self._quiet.get(nonce)
+        seen = self._head_seen
+        if timing is None or quiet is None or seen is None or quiet[0] != seen[0]:
+            return self.poll_s
+        head, loop_seen, interval = timing
+        first = min(seen[1], loop_seen) if head == seen[0] else seen[1]
+        return max(self.poll_s, first + interval - self.poll_s - time.monotonic())
 
     def _base_fee(self) -> Wei:
         return base_fee(self.w3)
@@ -845,7 +881,8 @@ class Sender:
 
         A poll reads the head, then each version's receipt and the ``latest`` nonce. At the head
         where the last full look found nothing to do (unmined, not yet due, or mined short of
-        its confirmations) it reads the head alone, until ``QUIET_RECHECK_S`` has passed.
+        its confirmations) it reads the head alone, until ``QUIET_RECHECK_S`` (or the block
+        interval, when known and longer) has passed.
 
         Raises:
             FeeCapError: The transaction is stuck and cannot be bumped under the caps (it keeps
@@ -856,7 +893,9 @@ class Sender:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
         head = self._head()
         quiet = self._quiet.pop(nonce, None)
-        if quiet is not None and quiet[0] == head and time.monotonic() - quiet[1] < QUIET_RECHECK_S:
+        timing = self._timing()
+        recheck = max(QUIET_RECHECK_S, timing[2] if timing is not None else 0.0)
+        if quiet is not None and quiet[0] == head and time.monotonic() - quiet[1] < recheck:
             self._quiet[nonce] = quiet
             return None
         for v in reversed(versions):
@@ -980,7 +1019,7 @@ class Sender:
                 return outcome
             if time.monotonic() >= deadline:
                 raise TxTimeoutError(f"transaction at nonce {nonce} not confirmed in time")
-            self._sleep(self.poll_s)
+            self._sleep(min(self._pause(nonce), max(0.0, deadline - time.monotonic())))
 
     def send_and_wait(
         self,

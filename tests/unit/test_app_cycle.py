@@ -200,6 +200,8 @@ class FakeSender:
     chain_id: int = 10
     journal: Journal = field(default_factory=lambda: Journal(":memory:"))
     sent: list[tuple[int, str, bytes, int]] = field(default_factory=list)
+    #: Set by the run loop (``Sender.block_timing``).
+    block_timing: Any = None
     #: Finished outcomes to book (the sender's ``take_reconciled``/``give_back``).
     unbooked: list[SendOutcome] = field(default_factory=list)
 

@@ -201,6 +201,7 @@ class ProbeOnlySender:
 
     def __init__(self) -> None:
         self.newest_mined: int | None = None
+        self.block_timing: object = None  # set by the run loop
 
     def reorg_probe(self) -> int | None:
         return self.newest_mined

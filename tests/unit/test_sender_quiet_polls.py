@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from keeper.app.loop import Runner
 from keeper.execution import sender as sender_module
 from keeper.execution.journal import Journal, TxStatus
 from keeper.execution.sender import QUIET_RECHECK_S, Sender
-from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, fake_w3, make_sender
+from tests.unit.test_audit_findings import (
+    CALL,
+    VAULT,
+    FakeChain,
+    fake_w3,
+    make_sender,
+    stub_keeper,
+)
 
 
 class _Counted:
@@ -149,3 +157,77 @@ class _FrozenHead:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.chain, name)
+
+
+def _wait_on_blocks(
+    clock: _Clock, interval: float | None, *, loop_saw_head: bool = True, confirmations: int = 3
+) -> tuple[Counter[str], float]:
+    """``Sender.wait`` on a batch needing ``confirmations``, on a chain mining a block every 2 s,
+    polled every 0.2 s. The batch is sent 0.5 s into its block (the loop saw the head, then the
+    cycle ran), so the next block comes 1.5 s after the send. With ``interval`` the run loop
+    tells the sender the head it saw, when, and the interval (``loop_saw_head=False``: a loop
+    that tells only the interval, its head an older one). Returns the head reads made and the
+    delay from the confirming block to the settled outcome."""
+    chain = FakeChain()
+    next_block = [clock.now + 1.5]
+    mined_at: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        assert seconds > 0
+        clock.now += seconds
+        while clock.now >= next_block[0]:
+            chain.mine()
+            mined_at.append(next_block[0])
+            next_block[0] += 2.0
+
+    s = make_sender(chain, Journal(":memory:"), Account.create(), poll_s=0.2, sleep=sleep)
+    s.confirmations = confirmations
+    if interval is not None:
+        head, seen = chain.block_number if loop_saw_head else -1, clock.now - 0.5
+        s.block_timing = lambda: (head, seen, interval)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    counted = _Counted(chain)
+    w3 = fake_w3(chain)
+    w3.eth = counted
+    s.w3 = w3
+    outcome = s.wait(record.nonce, timeout_s=60)
+    assert outcome.status is TxStatus.MINED
+    assert len(mined_at) == confirmations  # mined in the first block, confirmed by the last
+    return counted.reads, clock.now - mined_at[-1]
+
+
+def test_receipt_polls_are_paced_to_the_chain_block_interval(clock: _Clock) -> None:
+    """Told the chain's block interval (the loop measures it), a quiet wait sleeps until a poll
+    before the next block is due, at most ``QUIET_RECHECK_S``: on 2-s blocks polled every 0.2 s,
+    about 2 head reads a block instead of 10, and the outcome still within a poll of the block.
+    """
+    unpaced, unpaced_delay = _wait_on_blocks(clock, None)
+    paced, paced_delay = _wait_on_blocks(clock, 2.0)
+    assert unpaced["block_number"] >= 25  # ~10 a block over the 5.5 s waited
+    assert paced["block_number"] <= 10
+    # The same full looks: the receipt and nonce reads follow the blocks, not the polls.
+    assert paced["receipt"] <= unpaced["receipt"]
+    assert unpaced_delay <= 0.2 + 1e-9
+    assert paced_delay <= 0.2 + 1e-9
+
+
+def test_paced_polls_count_from_the_loop_sighting_of_the_head(clock: _Clock) -> None:
+    """The sender first reads the head after the cycle's work, 0.5 s into the block here: from
+    its own sighting alone it would wake 0.3 s after the next block. It counts from the loop's
+    (earlier) sighting of the same head; a head the loop never saw counts from the sender's."""
+    _reads, delay = _wait_on_blocks(clock, 2.0, confirmations=1)
+    assert delay <= 0.2 + 1e-9
+    _reads, late = _wait_on_blocks(clock, 2.0, loop_saw_head=False, confirmations=1)
+    assert late == pytest.approx(0.3, abs=1e-6)  # woke at its own sighting + 1.8 s
+
+
+def test_the_run_loop_tells_its_sender_the_block_interval_it_measures() -> None:
+    chain = FakeChain()
+    s = make_sender(chain, Journal(":memory:"), Account.create())
+    runner = Runner(stub_keeper(s), poll_interval_s=0.2, max_cycles=1)
+    assert s.block_timing is not None
+    assert s.block_timing() is None  # no head seen yet
+    runner._head, runner._head_seen_at = 7, 123.0
+    assert s.block_timing() is None  # too few blocks seen for an interval
+    runner._intervals.extend([2.0] * 5)
+    assert s.block_timing() == (7, 123.0, 2.0)
