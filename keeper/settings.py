@@ -19,6 +19,7 @@ import difflib
 import io
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -67,6 +68,10 @@ _ADDRESS_FILE_KEYS = {
 }
 
 
+#: 64 hex digits in a row: what a private key is, never an address (40).
+_KEY_LIKE = re.compile(r"[0-9a-fA-F]{64}")
+
+
 def _address_problem(text: str) -> str | None:
     """Why ``text`` is not an address to use, or None.
 
@@ -75,6 +80,13 @@ def _address_problem(text: str) -> str | None:
     carries no checksum.
     """
     if not is_hex_address(text):
+        if _KEY_LIKE.search(text):
+            # A private key pasted into an address setting (KEEPER_SIMULATE_FROM wants the
+            # keeper's address, not its key): the error line must not print it.
+            return (
+                "the value is not a 20-byte hex address: it holds 64 hex digits in a row, as a "
+                "private key does (not shown); give the account's address instead"
+            )
         return f"{text!r} is not a 20-byte hex address"
     digits = text[2:] if text[:2].lower() == "0x" else text
     mixed = digits not in (digits.lower(), digits.upper())
@@ -614,9 +626,10 @@ def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None
             setting it is close to.
     """
     found = {name.upper(): "the environment" for name in os.environ}
-    if env_file is not None and Path(env_file).is_file():
+    content = _read_env_file(env_file)
+    if env_file is not None and content is not None:
         seen: dict[str, int] = {}
-        with io.StringIO(read_utf8(Path(env_file), "dotenv file")) as stream:
+        with io.StringIO(content) as stream:
             for binding in parse_stream(stream):
                 text = binding.original.string
                 line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
@@ -649,6 +662,30 @@ def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None
                 f"{name} (in {where}) is not a setting: did you mean {close[0]}? "
                 "(every setting is in .env.example)"
             )
+
+
+def _read_env_file(env_file: Path | str | None) -> str | None:
+    """The dotenv file's text, or ``None`` when there is none (``None``, missing, not a file).
+
+    A file this user may not read (mode 600 of another user, the usual guard of a key in it)
+    made every command end in a ``PermissionError`` traceback, from here or from
+    pydantic-settings reading it after.
+
+    Raises:
+        ConfigError: The file exists but cannot be read, or is not UTF-8 (one line, naming it).
+    """
+    if env_file is None:
+        return None
+    path = Path(env_file)
+    try:
+        if not path.is_file():
+            return None
+        return read_utf8(path, "dotenv file")
+    except OSError as exc:
+        raise ConfigError(
+            f"dotenv file {env_file} cannot be read ({exc.strerror or type(exc).__name__}): "
+            "run the keeper as a user who may read it, or name another with --env-file"
+        ) from None
 
 
 class _Where(_KeeperEnv):
@@ -732,7 +769,13 @@ def env_file_arg(value: str | None) -> str:
     if value is None:
         return ".env"
     path = Path(value)
-    if not path.exists() or path.is_dir():
+    try:
+        missing = not path.exists() or path.is_dir()
+    except OSError as exc:  # a directory on the way this user may not search
+        raise ConfigError(
+            f"--env-file {value} cannot be read ({exc.strerror or type(exc).__name__})"
+        ) from None
+    if missing:
         raise ConfigError(f"--env-file {value} does not exist")
     return value
 

@@ -89,7 +89,8 @@ def connect_keeper(
         settings: The keeper's settings.
         dry_run: Never sign, even with a key (``keeper run --dry-run``, ``keeper check``).
         simulate_as_signer: In dry-run mode, simulate batches from the configured signer's
-            address unless ``KEEPER_SIMULATE_FROM`` is set (``keeper check``).
+            address, as ``keeper run`` would send them; ``KEEPER_SIMULATE_FROM`` only without a
+            signer (``keeper check``).
 
     Raises:
         ConfigError: A bad key, keystore, address or vault, or a missing lens/batcher.
@@ -105,10 +106,12 @@ def connect_keeper(
         hedge_s=settings.rpc_hedge_s,
         attempts=settings.rpc_retries,
     )
-    keeper = build_keeper(w3, settings, dry_run=dry_run, signer=signer)
-    if simulate_as_signer and keeper.simulate_from is None and signer is not None:
-        keeper.simulate_from = signer.address
-    return keeper
+    # The signer first (README, .env.example): `keeper check` shows what `keeper run` would
+    # send, and a KEEPER_SIMULATE_FROM left set beside a key made it simulate as another.
+    simulate_signer = signer.address if simulate_as_signer and signer is not None else None
+    return build_keeper(
+        w3, settings, dry_run=dry_run, signer=signer, simulate_signer=simulate_signer
+    )
 
 
 def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
@@ -187,11 +190,17 @@ def build_keeper(
     metrics: Metrics | None = None,
     alerter: Alerter | None = None,
     journal: Journal | None = None,
+    simulate_signer: str | None = None,
 ) -> Keeper:
     """Wire a :class:`~keeper.app.collaborators.Keeper` from settings over an open connection.
 
+    ``simulate_signer`` is, in a dry run, the signer's address to simulate batches as
+    (``keeper check`` with a key); else ``KEEPER_SIMULATE_FROM``. Either is checked, as a signer
+    is, to be a keeper of the batcher: a batch simulated from anyone else reverts.
+
     Raises:
-        ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore.
+        ConfigError: Missing lens/batcher, bad vaults, unreadable key or keystore, or a signer
+            (or the account a dry run simulates as) that is not a keeper of the batcher.
     """
     lens = _require_lens(settings)
     if dry_run:
@@ -207,10 +216,16 @@ def build_keeper(
     codec = BatchCodec()
     if settings.batcher is not None:
         batcher = settings.batcher
-        keeper_address = signer.address if signer is not None else None
+        if signer is not None or simulate_signer is not None:
+            who = "signer"
+            keeper_address = signer.address if signer is not None else simulate_signer
+        else:
+            who, keeper_address = "KEEPER_SIMULATE_FROM", settings.simulate_from
         max_batch = startup_step(
             "checking the batcher and the keeper role",
-            lambda: check_batcher(w3, batcher, keeper_address, attempts=settings.rpc_retries),
+            lambda: check_batcher(
+                w3, batcher, keeper_address, attempts=settings.rpc_retries, who=who
+            ),
         )
         codec.remember_max_batch(batcher, max_batch)  # batches are cut to it
     chain_id = startup_step("reading the chain id", lambda: int(w3.eth.chain_id))
@@ -233,7 +248,7 @@ def build_keeper(
         config=settings.cycle,
         batcher=settings.batcher,
         sender=sender,
-        simulate_from=settings.simulate_from,
+        simulate_from=simulate_signer or settings.simulate_from,
         l1fee=startup_step(
             "setting up the L1-fee reader",
             lambda: l1_fee_reader(w3, settings.l1_fee_mode, chain_id),

@@ -172,11 +172,14 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
 _BATCHER_WHERE = "check KEEPER_BATCHER or the addresses file's batcher"
 
 
-def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3) -> int:
+def check_batcher(
+    w3: Web3, batcher: str, keeper: str | None, *, attempts: int = 3, who: str = "signer"
+) -> int:
     """Check ``batcher`` is a RebalanceBatcher and, when given, that ``keeper`` may call it.
 
     Reads its code, ``maxBatch()`` (a view only the batcher has) and ``isKeeper(keeper)`` (its
-    keeper registry).
+    keeper registry). ``who`` names ``keeper`` in the refusal: ``signer``, or
+    ``KEEPER_SIMULATE_FROM`` (a dry run's address to simulate as).
 
     Returns:
         Its ``maxBatch()``: the most vaults (or series) one batch may carry.
@@ -220,9 +223,10 @@ def check_batcher(w3: Web3, batcher: str, keeper: str | None, *, attempts: int =
     if len(raw) != 32:
         raise ConfigError(f"{address} is not a RebalanceBatcher (isKeeper(address) malformed)")
     if int.from_bytes(raw, "big") != 1:
+        fix = "the keeper key" if who == "signer" else "the keeper's address"
         raise ConfigError(
-            f"signer {signer} is not a registered keeper of batcher {address} "
-            "(isKeeper returned false): use the keeper key, or have the admin call setKeeper"
+            f"{who} {signer} is not a registered keeper of batcher {address} "
+            f"(isKeeper returned false): use {fix}, or have the admin call setKeeper"
         )
     return max_batch
 

@@ -23,7 +23,8 @@ def register(subparsers: Any) -> None:
             "KEEPER_DIRECT_SINGLE). Settings come from "
             "KEEPER_* environment variables and .env (see .env.example); without a signer "
             "(KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH) it runs in dry-run mode. Stops cleanly "
-            "on SIGINT/SIGTERM; halts after KEEPER_BREAKER_THRESHOLD failed cycles in a row."
+            "on SIGINT/SIGTERM; halts after KEEPER_BREAKER_THRESHOLD systemic failures in a row "
+            "(a transient RPC fault never counts)."
         ),
     )
     add_settings_args(p)

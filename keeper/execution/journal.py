@@ -240,7 +240,8 @@ class Journal:
         ``:memory:``.
 
         Raises:
-            ConfigError: Another process holds the claim (one line, naming its pid).
+            ConfigError: Another process holds the claim (one line, naming its pid), or the
+                journal cannot be written.
         """
         if self.path == ":memory:" or self._claim is not None:
             return
@@ -257,6 +258,19 @@ class Journal:
             raise ConfigError(
                 f"journal {self.path} is in use by another keeper (pid {holder}): two keepers "
                 "signing from one journal could sign the same nonce twice; stop that one first"
+            ) from None
+        try:
+            # A journal this keeper may read but not write (mode 444, a file of another user)
+            # passed start-up and failed every cycle that had something to send. A write that
+            # changes nothing asks for write access now, before the first cycle.
+            with self._tx() as db:
+                db.execute("UPDATE meta SET value = value WHERE 0")
+        except ExecutionError as exc:
+            os.close(fd)
+            raise ConfigError(
+                f"journal {self.path} cannot be written ({exc.__cause__ or exc}): a signing "
+                "keeper journals every transaction before it sends it; give this user write "
+                "access to the file and its directory, or use another --journal"
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)

@@ -107,3 +107,120 @@ def test_a_bad_rpc_url_in_the_addresses_file_names_the_file_alone(
     assert "KEEPER_RPC_URLS" not in line
     assert line.count("RPC URL has no scheme") == 1
     assert f"{addresses}: rpc_url: RPC URL has no scheme" in line
+
+
+#: A private key's 64 hex digits (not any account of the tests).
+KEY_DIGITS = "7c" + "85" * 31
+
+
+@pytest.mark.parametrize(
+    ("argv", "env"),
+    [
+        (["check", "--rpc-url", "http://127.0.0.1:1"], "KEEPER_SIMULATE_FROM"),
+        (["check", "--rpc-url", "http://127.0.0.1:1"], "KEEPER_VAULTS"),
+        (["run", "--rpc-url", "http://127.0.0.1:1"], "KEEPER_BATCHER"),
+        (["rehearse", "--fork-url", "http://127.0.0.1:1", "--admin", f"0x{KEY_DIGITS}"], None),
+        (["vault", "info", "--rpc-url", "http://127.0.0.1:1", "--vault", KEY_DIGITS], None),
+    ],
+    ids=["simulate-from", "vaults", "batcher", "rehearse-admin", "vault-flag"],
+)
+def test_a_private_key_given_for_an_address_is_refused_without_printing_it(
+    argv: list[str],
+    env: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``KEEPER_SIMULATE_FROM=<the keeper's key>`` (it wants the keeper's address) was refused
+    with the key itself in the line: ``'0x7c85…' is not a 20-byte hex address``."""
+    if env is not None:
+        monkeypatch.setenv(env, f"0x{KEY_DIGITS}")
+    try:
+        code = main([*argv, "--env-file", os.devnull])
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    assert code != 0
+    assert KEY_DIGITS not in out.err + out.out
+    line = out.err.strip().splitlines()[-1]
+    assert line.startswith("keeper: error: ")
+    assert "not a 20-byte hex address" in line
+    assert "not shown" in line
+
+
+def test_an_address_that_is_not_key_like_is_still_quoted(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Only a key-like value is hidden: a short typo is shown, so it can be found."""
+    monkeypatch.setenv("KEEPER_VAULTS", "0x123")
+    line = _one_line(capsys, ["check", "--rpc-url", "http://127.0.0.1:1"])
+    assert "'0x123' is not a 20-byte hex address" in line
+
+
+def _unreadable(monkeypatch: pytest.MonkeyPatch, target: Path) -> None:
+    """Make ``target`` unreadable as a file of another user, mode 600, is (root reads all)."""
+    real_read_bytes = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self.resolve() == target.resolve():
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_read_bytes(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["check", "--rpc-url", "http://127.0.0.1:1"],
+        ["run", "--rpc-url", "http://127.0.0.1:1", "--max-cycles", "1"],
+        ["status"],
+        ["rehearse", "--fork-url", "http://127.0.0.1:1"],
+        ["vault", "info", "--rpc-url", "http://127.0.0.1:1", "--vault", VAULT],
+    ],
+    ids=["check", "run", "status", "rehearse", "vault"],
+)
+@pytest.mark.parametrize("named", [False, True], ids=["default-.env", "--env-file"])
+def test_an_unreadable_dotenv_file_is_one_line(
+    argv: list[str],
+    named: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A ``.env`` of mode 600 owned by another user (how a key in it is guarded) ended every
+    command in a ``PermissionError`` traceback from the dotenv check."""
+    env = tmp_path / ".env"
+    env.write_text(f"KEEPER_PRIVATE_KEY=0x{KEY_DIGITS}\n")
+    _unreadable(monkeypatch, env)
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main([*argv, *(["--env-file", str(env)] if named else [])])
+    except SystemExit as exc:  # argparse
+        code = int(exc.code or 0)
+    except Exception as exc:  # noqa: BLE001 - any escape is the defect
+        pytest.fail(f"a traceback, not one line: {type(exc).__name__}: {exc}")
+    out = capsys.readouterr()
+    assert code == 1
+    line = out.err.strip().splitlines()[-1]
+    assert line.startswith("keeper: error: dotenv file ")
+    assert "cannot be read (Permission denied)" in line
+    assert KEY_DIGITS not in out.err + out.out
+
+
+def test_an_env_file_behind_a_directory_that_cannot_be_searched_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``Path.exists()`` raises ``PermissionError`` (not False) under such a directory."""
+    env = tmp_path / "secret" / "keeper.env"
+    real_exists = Path.exists
+
+    def exists(self: Path, **kwargs: bool) -> bool:
+        if self == env:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_exists(self, **kwargs)
+
+    monkeypatch.setattr(Path, "exists", exists)
+    code = main(["status", "--env-file", str(env)])
+    assert code == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == f"keeper: error: --env-file {env} cannot be read (Permission denied)"

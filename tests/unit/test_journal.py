@@ -252,6 +252,30 @@ def test_a_journal_claimed_by_another_keeper_process_is_refused(tmp_path: Path) 
     Journal(":memory:").claim()  # nothing on disk to share
 
 
+def test_a_journal_the_keeper_may_not_write_is_refused_at_its_claim(tmp_path: Path) -> None:
+    """A read-only journal (mode 444, or another user's file) passed start-up: every cycle with
+    something to send then failed on "attempt to write a readonly database" until the breaker
+    halted. The claim, at start-up, asks for write access and refuses it in one line."""
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()  # a journal on disk
+    before = path.read_bytes()
+    journal = Journal(path)
+    # What SQLite does to a file it may only read (root ignores mode bits, so a test cannot
+    # chmod its way there): every write is "attempt to write a readonly database".
+    journal._db.execute("PRAGMA query_only = ON")
+    with pytest.raises(ConfigError) as info:
+        journal.claim()
+    assert str(info.value).startswith(
+        f"journal {path} cannot be written (attempt to write a readonly database)"
+    )
+    assert "\n" not in str(info.value)
+    assert path.read_bytes() == before  # nothing written
+    journal.close()
+    writable = Journal(path)
+    writable.claim()  # the refused claim left no lock behind
+    writable.close()
+
+
 def test_a_journal_path_that_is_a_directory_is_named_as_one(tmp_path: Path) -> None:
     # As `keeper status` says it, not SQLite's "unable to open database file".
     with pytest.raises(ConfigError) as info:
