@@ -465,9 +465,20 @@ def _check_urls(urls: list[str]) -> None:
 def _check_scheme(url: str) -> None:
     if url.startswith(("http://", "https://", "ws://", "wss://")):
         try:
-            urlsplit(url)
+            parts = urlsplit(url)
         except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
             raise ValueError(f"RPC URL is not a valid URL ({exc})") from None
+        # Without these checks a URL that can never connect (no host, a port that is not a
+        # number) passed, and was retried as an unreachable node: `keeper run` for all of
+        # KEEPER_STARTUP_TIMEOUT_S. The messages name the part, never the URL (it may hold a key).
+        if not parts.hostname:
+            raise ValueError("RPC URL is not a valid URL (no host)")
+        try:
+            parts.port  # noqa: B018 - reading it is the check
+        except ValueError:
+            raise ValueError(
+                "RPC URL is not a valid URL (its port is not a number from 0 to 65535)"
+            ) from None
         return
     if "://" not in url:
         raise ValueError(

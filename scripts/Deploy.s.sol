@@ -83,6 +83,22 @@ contract Deploy is Script {
     );
     /// @notice No quote/underlying pool exists at the configured fee tier nor the fallback one.
     error DeployNoPool(address factory, uint24 fee, uint24 fallbackFee);
+    /// @notice A configured feed (`key` names it) has code but does not answer as a Chainlink
+    ///         feed (`description`, `decimals`, `latestRoundData`): e.g. a token's address.
+    error DeployNotAFeed(string key, address account);
+    /// @notice `KEEPER_ADDRESS` is set but is not an address (a placeholder, a digit missing),
+    ///         is the zero address, or has a mixed-case EIP-55 checksum that does not match.
+    error DeployKeeperAddress(string value);
+    /// @notice A config value (`key` names it) is not what the key holds: a string that is not a
+    ///         number or an address. A `null` or a missing optional key takes its default.
+    error DeployConfigMalformed(string key);
+    /// @notice A config value (`key` names it) does not fit the field it is stored in.
+    error DeployConfigOutOfRange(string key, uint256 value, uint256 max);
+    /// @notice The addresses file `path` already names a vault with code on this chain (a live
+    ///         deployment). Forge runs this script, and so writes that file, before it
+    ///         broadcasts: a redeploy that then failed would have replaced it with addresses that
+    ///         hold no code. Set `DEPLOY_OVERWRITE=1`, or another `DEPLOY_OUT`, to deploy anew.
+    error DeployWouldOverwrite(string path, address vault);
 
     // ------------------------------------------------------------------ types
 
@@ -131,7 +147,10 @@ contract Deploy is Script {
         if (block.chainid != c.chainId) revert DeployWrongChain(block.chainid, c.chainId);
         _checkFeed(c);
         (d.pool, d.poolFee) = _checkUniswap(c);
-        d.keeper = vm.envOr("KEEPER_ADDRESS", address(0));
+        d.keeper = _keeperAddress(vm.envOr("KEEPER_ADDRESS", string("")));
+        bool broadcasting = vm.isContext(VmSafe.ForgeContext.ScriptBroadcast)
+            || vm.isContext(VmSafe.ForgeContext.ScriptResume);
+        if (broadcasting && !vm.envOr("DEPLOY_OVERWRITE", false)) _checkOverwrite(outPath);
 
         vm.startBroadcast();
         (, d.admin,) = vm.readCallers();
@@ -170,10 +189,7 @@ contract Deploy is Script {
 
         // Without --broadcast forge only simulates: the addresses hold no code, and writing them
         // would replace the file of a real deployment at the same path.
-        if (
-            vm.isContext(VmSafe.ForgeContext.ScriptBroadcast)
-                || vm.isContext(VmSafe.ForgeContext.ScriptResume)
-        ) {
+        if (broadcasting) {
             _write(c, d, outPath);
         } else {
             console2.log(
@@ -205,7 +221,8 @@ contract Deploy is Script {
         c.feedHeartbeat = _optionalUint(json, ".chainlink.ethUsdHeartbeat");
         c.sequencerFeed = _optionalAddress(json, ".chainlink.sequencerUptimeFeed");
         c.uniFactory = _requiredAddress(json, ".uniswap.factory");
-        c.poolFee = uint24(vm.parseJsonUint(json, ".uniswap.poolFee"));
+        c.poolFee =
+            uint24(_fits(".uniswap.poolFee", vm.parseJsonUint(json, ".uniswap.poolFee"), 24));
         c.quote = _requiredAddress(json, ".tokens.quote.address");
         c.underlying = _requiredAddress(json, ".tokens.underlying.address");
 
@@ -217,30 +234,36 @@ contract Deploy is Script {
         c.thresholds = IOptionVault.Thresholds({
             targetDelta: _intOr(json, ".vault.targetDelta", 0),
             band: _uintOr(json, ".vault.band", 0.5e18),
-            minInterval: uint32(_uintOr(json, ".vault.minInterval", 60)),
-            maxInterval: uint32(_uintOr(json, ".vault.maxInterval", 86_400)),
+            minInterval: uint32(_uintOr(json, ".vault.minInterval", 60, 32)),
+            maxInterval: uint32(_uintOr(json, ".vault.maxInterval", 86_400, 32)),
             maxTrade: _uintOr(json, ".vault.maxTrade", 10e18),
-            maxSlippageBps: uint16(_uintOr(json, ".vault.maxSlippageBps", 100)),
-            maxOracleGapBps: uint16(_uintOr(json, ".vault.maxOracleGapBps", 100)),
-            oracleHeartbeat: uint32(_uintOr(json, ".vault.oracleHeartbeat", 3600)),
-            sequencerGracePeriod: uint32(_uintOr(json, ".vault.sequencerGracePeriod", 3600))
+            maxSlippageBps: uint16(_uintOr(json, ".vault.maxSlippageBps", 100, 16)),
+            maxOracleGapBps: uint16(_uintOr(json, ".vault.maxOracleGapBps", 100, 16)),
+            oracleHeartbeat: uint32(_uintOr(json, ".vault.oracleHeartbeat", 3600, 32)),
+            sequencerGracePeriod: uint32(_uintOr(json, ".vault.sequencerGracePeriod", 3600, 32))
         });
     }
 
-    /// @dev A JSON `null` (or a missing key) reads as `address(0)`.
+    /// @dev A JSON `null` (or a missing key) reads as `address(0)`; anything else must be an
+    ///      address (a placeholder such as `"0xYourFeed"` is refused, not read as no feed).
     function _optionalAddress(string memory json, string memory key)
-        private
+        internal
         view
         returns (address)
     {
         if (!vm.keyExistsJson(json, key)) return address(0);
         bytes memory raw = vm.parseJson(json, key);
-        if (raw.length != 32) return address(0); // null decodes to no bytes
-        return abi.decode(raw, (address));
+        // forge decodes `null`, a number and an address to one word, any other string to more.
+        if (raw.length == 32) return abi.decode(raw, (address));
+        try vm.parseJsonAddress(json, key) returns (address a) {
+            return a;
+        } catch {
+            revert DeployConfigMalformed(key);
+        }
     }
 
     function _requiredAddress(string memory json, string memory key)
-        private
+        internal
         view
         returns (address a)
     {
@@ -248,38 +271,90 @@ contract Deploy is Script {
         if (a == address(0)) revert DeployMissingAddress(key);
     }
 
-    /// @dev A JSON `null` (or a missing key) reads as 0 (`parseJsonUint` refuses `null`).
-    function _optionalUint(string memory json, string memory key) private view returns (uint256) {
+    /// @dev A JSON `null` (or a missing key) reads as 0 (`parseJsonUint` refuses `null`); a
+    ///      number written as a string (`"86400"`) is read, any other string refused.
+    function _optionalUint(string memory json, string memory key) internal view returns (uint256) {
         if (!vm.keyExistsJson(json, key)) return 0;
         bytes memory raw = vm.parseJson(json, key);
-        if (raw.length != 32) return 0;
-        return abi.decode(raw, (uint256));
+        if (raw.length == 32) return abi.decode(raw, (uint256));
+        return _parseUint(json, key);
     }
 
+    /// @dev The value at `key`, or `fallback_` when the key is missing. A value that is not a
+    ///      number (`"1h"`) is refused: it used to deploy the default silently.
     function _uintOr(string memory json, string memory key, uint256 fallback_)
-        private
+        internal
         view
         returns (uint256)
     {
-        if (!vm.keyExistsJson(json, key) || vm.parseJson(json, key).length != 32) {
-            return fallback_;
-        }
-        return vm.parseJsonUint(json, key);
+        if (!vm.keyExistsJson(json, key)) return fallback_;
+        return _parseUint(json, key);
+    }
+
+    /// @dev `_uintOr`, for a field of `bits` bits: a larger value is refused, not truncated
+    ///      (`maxSlippageBps` 65636 would deploy as 100).
+    function _uintOr(string memory json, string memory key, uint256 fallback_, uint256 bits)
+        internal
+        view
+        returns (uint256)
+    {
+        return _fits(key, _uintOr(json, key, fallback_), bits);
     }
 
     function _intOr(string memory json, string memory key, int256 fallback_)
-        private
+        internal
         view
         returns (int256)
     {
-        if (!vm.keyExistsJson(json, key) || vm.parseJson(json, key).length != 32) {
-            return fallback_;
+        if (!vm.keyExistsJson(json, key)) return fallback_;
+        try vm.parseJsonInt(json, key) returns (int256 v) {
+            return v;
+        } catch {
+            revert DeployConfigMalformed(key);
         }
-        return vm.parseJsonInt(json, key);
+    }
+
+    function _parseUint(string memory json, string memory key) private view returns (uint256) {
+        try vm.parseJsonUint(json, key) returns (uint256 v) {
+            return v;
+        } catch {
+            revert DeployConfigMalformed(key);
+        }
+    }
+
+    /// @dev `value` when it fits in `bits` bits, else `DeployConfigOutOfRange`.
+    function _fits(string memory key, uint256 value, uint256 bits) internal pure returns (uint256) {
+        uint256 max = type(uint256).max >> (256 - bits);
+        if (value > max) revert DeployConfigOutOfRange(key, value, max);
+        return value;
+    }
+
+    /// @dev `KEEPER_ADDRESS`: empty (unset) is no keeper; anything else must be a non-zero
+    ///      address, with a matching checksum when written in mixed case (as the keeper's own
+    ///      settings require). `vm.envOr(name, address(0))` read a placeholder or a typo as unset
+    ///      and deployed without a keeper.
+    function _keeperAddress(string memory raw) internal view returns (address a) {
+        if (bytes(raw).length == 0) return address(0);
+        try vm.parseAddress(raw) returns (address parsed) {
+            a = parsed;
+        } catch {
+            revert DeployKeeperAddress(raw);
+        }
+        if (a == address(0)) revert DeployKeeperAddress(raw);
+        bytes memory b = bytes(raw);
+        bool lower;
+        bool upper;
+        for (uint256 i = 2; i < b.length; ++i) {
+            if (b[i] >= "a" && b[i] <= "f") lower = true;
+            if (b[i] >= "A" && b[i] <= "F") upper = true;
+        }
+        if (lower && upper && keccak256(b) != keccak256(bytes(vm.toString(a)))) {
+            revert DeployKeeperAddress(raw);
+        }
     }
 
     function _stringOr(string memory json, string memory key, string memory fallback_)
-        private
+        internal
         view
         returns (string memory)
     {
@@ -291,11 +366,16 @@ contract Deploy is Script {
 
     /// @dev The feed the vault will price with: the pair it claims to be, its decimals, a
     ///      positive answer, and a round fresh enough for the vault to accept.
-    function _checkFeed(Config memory c) private view {
+    function _checkFeed(Config memory c) internal view {
         address feed = c.feed;
         if (feed.code.length == 0) revert DeployNoCode("chainlink.ethUsdFeed", feed);
         AggregatorV3Interface agg = AggregatorV3Interface(feed);
-        string memory description = agg.description();
+        string memory description;
+        try agg.description() returns (string memory d) {
+            description = d;
+        } catch {
+            revert DeployNotAFeed("chainlink.ethUsdFeed", feed);
+        }
         console2.log("feed", feed, description);
         if (
             bytes(c.feedDescription).length != 0
@@ -303,9 +383,21 @@ contract Deploy is Script {
         ) {
             revert DeployFeedDescription(feed, description, c.feedDescription);
         }
-        uint8 dec = agg.decimals();
+        uint8 dec;
+        try agg.decimals() returns (uint8 d) {
+            dec = d;
+        } catch {
+            revert DeployNotAFeed("chainlink.ethUsdFeed", feed);
+        }
         if (dec != 8) revert DeployFeedDecimals(feed, dec);
-        (, int256 answer,, uint256 updatedAt,) = agg.latestRoundData();
+        int256 answer;
+        uint256 updatedAt;
+        // slither-disable-next-line unused-return -- the round ids are not checked
+        try agg.latestRoundData() returns (uint80, int256 a, uint256, uint256 u, uint80) {
+            (answer, updatedAt) = (a, u);
+        } catch {
+            revert DeployNotAFeed("chainlink.ethUsdFeed", feed);
+        }
         if (answer <= 0) revert DeployFeedAnswer(feed, answer);
         // The vault refuses a price older than its own heartbeat; a documented feed heartbeat,
         // when configured and shorter, is the stricter sign of a feed that stopped updating.
@@ -321,6 +413,23 @@ contract Deploy is Script {
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0 was checked above
         console2.log("feed ok, answer", uint256(answer));
         console2.log("feed round age (s), heartbeat (s)", age, heartbeat);
+        _checkSequencerFeed(c.sequencerFeed);
+    }
+
+    /// @dev A configured sequencer-uptime feed must be a feed: the vault reads it on every
+    ///      rebalance and takes a failed read as the sequencer down (`OptionVaultSequencerDown`),
+    ///      so an EOA or another contract there would block the vault for good. Its answer is not
+    ///      checked: the sequencer may be down while deploying.
+    function _checkSequencerFeed(address seq) internal view {
+        if (seq == address(0)) return;
+        if (seq.code.length == 0) revert DeployNoCode("chainlink.sequencerUptimeFeed", seq);
+        // slither-disable-next-line unused-return -- only that it answers is checked
+        try AggregatorV3Interface(seq).latestRoundData() returns (
+            uint80, int256, uint256, uint256, uint80
+        ) {}
+        catch {
+            revert DeployNotAFeed("chainlink.sequencerUptimeFeed", seq);
+        }
     }
 
     /// @dev Code at every configured address, and a pool at the configured fee tier, else at
@@ -374,6 +483,28 @@ contract Deploy is Script {
         vm.createDir(_parentDir(outPath), true);
         vm.writeJson(json, outPath);
         console2.log("addresses written to", outPath);
+    }
+
+    /// @dev Reverts with `DeployWouldOverwrite` when `path` is an addresses file for this chain
+    ///      whose vaults include one with code. A file that is missing, unreadable as one, or for
+    ///      another chain, or whose vaults have no code (a failed deploy), is replaced.
+    function _checkOverwrite(string memory path) internal view {
+        if (!vm.exists(path)) return;
+        string memory json = vm.readFile(path);
+        try vm.parseJsonUint(json, ".chain_id") returns (uint256 chainId) {
+            if (chainId != block.chainid) return;
+        } catch {
+            return;
+        }
+        address[] memory vaults;
+        try vm.parseJsonAddressArray(json, ".vaults") returns (address[] memory v) {
+            vaults = v;
+        } catch {
+            return;
+        }
+        for (uint256 i; i < vaults.length; ++i) {
+            if (vaults[i].code.length != 0) revert DeployWouldOverwrite(path, vaults[i]);
+        }
     }
 
     /// @dev `path` up to its last `/` (`/` for a file at the root, `.` for a bare name).

@@ -614,3 +614,33 @@ def test_deploy_script_without_broadcast_leaves_the_addresses_file_alone(workdir
         assert net.w3.eth.get_transaction_count(net.admin.address) > 0  # the test's own set-up
         assert (workdir / "out.json").read_text() == previous
         assert "not written" in proc.stdout
+
+
+def test_deploy_script_refuses_to_overwrite_a_live_deployment(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forge runs the script, and so writes the addresses file, before it broadcasts: a redeploy
+    to the path of a live deployment that then failed (a deployer out of ETH) replaced that file
+    with addresses holding no code. The script now stops before broadcasting anything when the
+    file names a vault with code on this chain; ``DEPLOY_OVERWRITE=1`` deploys anew."""
+    with Anvil() as node:
+        net = _testnet(node)
+        keeper = account(ANVIL_KEYS[3]).address
+        first = _run_script(net, workdir, _config(net), keeper)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        live = (workdir / "out.json").read_text()
+        vault = json.loads(live)["vaults"][0]
+        nonce = net.w3.eth.get_transaction_count(net.admin.address)
+
+        again = _run_script(net, workdir, _config(net), keeper)
+        assert again.returncode != 0
+        named = f'script failed: DeployWouldOverwrite("{workdir / "out.json"}", '
+        assert named in again.stdout + again.stderr
+        assert vault.lower() in (again.stdout + again.stderr).lower()
+        assert net.w3.eth.get_transaction_count(net.admin.address) == nonce
+        assert (workdir / "out.json").read_text() == live
+
+        monkeypatch.setenv("DEPLOY_OVERWRITE", "true")
+        anew = _run_script(net, workdir, _config(net), keeper)
+        assert anew.returncode == 0, anew.stdout[-3000:] + anew.stderr[-3000:]
+        assert json.loads((workdir / "out.json").read_text())["vaults"][0] != vault

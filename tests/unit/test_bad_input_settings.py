@@ -224,3 +224,27 @@ def test_an_env_file_behind_a_directory_that_cannot_be_searched_is_one_line(
     assert code == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line == f"keeper: error: --env-file {env} cannot be read (Permission denied)"
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://", "no host"),
+        ("http://:8545", "no host"),
+        ("http://127.0.0.1:notaport", "port is not a number"),
+        ("http://127.0.0.1:70000", "port is not a number"),
+        ("http://127.0.0.1:8545 http://127.0.0.1:8546", "port is not a number"),
+        ("https:///v3/SECRETKEY", "no host"),
+    ],
+)
+def test_an_rpc_url_that_can_never_connect_is_refused_as_a_setting(
+    url: str, why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It passed as a setting and was retried as an unreachable node: `keeper run` for all of
+    KEEPER_STARTUP_TIMEOUT_S (60 s by default), `keeper check` three times."""
+    line = _one_line(capsys, ["check", "--rpc-url", url])
+    assert line.startswith("keeper: error: --rpc-url: RPC URL is not a valid URL")
+    assert why in line
+    assert "cannot reach" not in line
+    assert url not in line
+    assert "SECRETKEY" not in line
