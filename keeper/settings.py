@@ -316,8 +316,10 @@ class Settings(CycleConfig, _KeeperEnv):
     poll_interval_s: float = Field(
         default=1.0,
         gt=0,
-        description="new-block polling period (the first poll after a cycle waits until one period "
-        "before the next block is due, once the block interval is measured)",
+        le=3_600,
+        description="new-block polling period, at most an hour (the first poll after a cycle "
+        "waits until one period before the next block is due, once the block interval is "
+        "measured)",
     )
     log_json: bool = Field(default=True, description="JSON log lines (else plain text)")
 
@@ -817,7 +819,7 @@ SHARED_FLAGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-def add_settings_args(parser: Any) -> None:
+def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path") -> None:
     """Add the flags every keeper command shares (they override env and ``.env``)."""
     parser.add_argument(
         "--env-file",
@@ -833,7 +835,7 @@ def add_settings_args(parser: Any) -> None:
     )
     parser.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)")
     parser.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
-    parser.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
+    parser.add_argument("--journal", type=Path, metavar="PATH", help=journal_help)
 
 
 def settings_from_args(args: Any) -> Settings:

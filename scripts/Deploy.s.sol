@@ -359,6 +359,12 @@ contract Deploy is Script {
         returns (string memory)
     {
         if (!vm.keyExistsJson(json, key)) return fallback_;
+        // A JSON `null` is a key left out: `parseJsonString` read it as "null". Forge decodes
+        // `null` to one zero word (a string decodes to more: its offset, length and bytes).
+        bytes memory raw = vm.parseJson(json, key);
+        if (raw.length == 0 || (raw.length == 32 && abi.decode(raw, (uint256)) == 0)) {
+            return fallback_;
+        }
         return vm.parseJsonString(json, key);
     }
 

@@ -32,7 +32,11 @@ def register(subparsers: Any) -> None:
             "the cycle judged nothing."
         ),
     )
-    add_settings_args(p)
+    # Accepted so that one command line serves `run` and `check`; check never signs, so it
+    # opens no journal.
+    add_settings_args(
+        p, journal_help="not read: check never signs, so it keeps no journal (accepted as run's)"
+    )
     p.add_argument("--json", action="store_true", help="print the cycle result as JSON")
     p.set_defaults(func=check)
 

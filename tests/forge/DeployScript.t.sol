@@ -39,6 +39,14 @@ contract DeployHarness is Deploy {
         return _optionalAddress(json, key);
     }
 
+    function stringOr(string memory json, string memory key, string memory fallback_)
+        external
+        view
+        returns (string memory)
+    {
+        return _stringOr(json, key, fallback_);
+    }
+
     function checkOverwrite(string memory path) external view {
         _checkOverwrite(path);
     }
@@ -195,6 +203,15 @@ contract DeployScriptTest is Test {
             )
         );
         deploy.optionalAddress(json, ".chainlink.sequencerUptimeFeed");
+    }
+
+    function test_stringOr_NullIsTheDefault() public view {
+        // `"ethUsdDescription": null` was compared with the string "null" (DeployFeedDescription).
+        string memory json = '{"chainlink":{"ethUsdDescription":null}}';
+        assertEq(deploy.stringOr(json, ".chainlink.ethUsdDescription", ""), "");
+        json = '{"chainlink":{"ethUsdDescription":"ETH / USD"}}';
+        assertEq(deploy.stringOr(json, ".chainlink.ethUsdDescription", ""), "ETH / USD");
+        assertEq(deploy.stringOr("{}", ".chainlink.ethUsdDescription", "x"), "x");
     }
 
     // ------------------------------------------------------------------ overwrite guard

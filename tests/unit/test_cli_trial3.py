@@ -296,3 +296,11 @@ def test_a_missing_lens_is_reported_before_any_network_and_names_the_file_key(
     assert len(err) == 1
     assert "KEEPER_LENS" in err[0]
     assert "'lens' in the addresses file" in err[0]
+
+
+def test_check_help_says_it_keeps_no_journal(capsys: pytest.CaptureFixture[str]) -> None:
+    # `check --journal zz/j.sqlite` was accepted, described as "SQLite journal path", and
+    # never opened: check never signs.
+    text = " ".join(_help(capsys, "check").split())
+    assert "--journal PATH not read: check never signs, so it keeps no journal" in text
+    assert "--journal PATH SQLite journal path" in " ".join(_help(capsys, "run").split())

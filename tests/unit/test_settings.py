@@ -459,6 +459,15 @@ def test_a_float_setting_that_is_not_finite_is_one_line(
     assert str(info.value) == f"{name}: Input should be a finite number"
 
 
+def test_a_poll_interval_past_an_hour_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 1e10 was accepted: the keeper ran one cycle and never polled again.
+    monkeypatch.setenv("KEEPER_POLL_INTERVAL_S", "1e10")
+    with pytest.raises(ConfigError, match=r"^KEEPER_POLL_INTERVAL_S: .*less than or equal to 3600"):
+        load_settings(env_file=None)
+    monkeypatch.setenv("KEEPER_POLL_INTERVAL_S", "3600")
+    assert load_settings(env_file=None).poll_interval_s == 3600
+
+
 def test_an_rpc_endpoint_listed_twice_is_refused_without_echoing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
