@@ -72,7 +72,7 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
 
 
-def _whole(text: str) -> int | None:
+def parse_whole(text: str) -> int | None:
     """``text`` as a whole number, ``None`` when it is not one.
 
     An integer literal (``5000000``, ``5_000_000``) or one written with an exponent (``5e6``,
@@ -97,7 +97,7 @@ def whole_number(text: str) -> int:
 
     Its range is the command's to check (a negative count then gets the command's own message).
     """
-    value = _whole(text)
+    value = parse_whole(text)
     if value is None:
         raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}")
     return value
@@ -112,7 +112,7 @@ def int_between(low: int, high: int | None = None) -> Callable[[str], int]:
     bounds = f"from {low} to {high}" if high is not None else f">= {low}"
 
     def parse(text: str) -> int:
-        value = _whole(text)
+        value = parse_whole(text)
         if value is None or value < low or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
         return value

@@ -44,6 +44,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from keeper.arguments import parse_whole
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
@@ -385,6 +386,25 @@ class Settings(CycleConfig, _KeeperEnv):
             if scheme not in ("http", "https"):
                 raise ValueError("must be an http:// or https:// URL (the value is not shown)")
         return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _whole_numbers(cls, data: Any) -> Any:
+        """Read an int setting written with an exponent as the whole number it names.
+
+        ``KEEPER_LOW_BALANCE_WEI=1e16``, as the backtest's gas and wei flags read it; ``1.5`` is
+        still refused by the field.
+        """
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name, field in cls.model_fields.items():
+            text = out.get(name)
+            if isinstance(text, str) and field.annotation in (int, int | None):
+                value = parse_whole(text)
+                if value is not None:
+                    out[name] = value
+        return out
 
     @model_validator(mode="after")
     def _check_signer(self) -> Settings:

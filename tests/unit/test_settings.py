@@ -483,3 +483,29 @@ def test_an_rpc_endpoint_listed_twice_is_refused_without_echoing_it(
     with pytest.raises(ConfigError) as info:
         load_settings(env_file=None)
     assert str(info.value) == "KEEPER_RPC_URL: endpoint 2 is listed twice (it is endpoint 1)"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "field", "value"),
+    [
+        # Refused as "unable to parse string as an integer", though the backtest's gas and wei
+        # flags take the same numbers written so.
+        ("KEEPER_LOW_BALANCE_WEI", "1e16", "low_balance_wei", 10**16),
+        ("KEEPER_MAX_FEE_PER_GAS_WEI", "2.5e9", "max_fee_per_gas_wei", 2_500_000_000),
+        ("KEEPER_PRIORITY_FEE_WEI", "1_000_000", "priority_fee_wei", 1_000_000),
+    ],
+)
+def test_an_int_setting_takes_a_whole_number_written_with_an_exponent(
+    monkeypatch: pytest.MonkeyPatch, name: str, text: str, field: str, value: int
+) -> None:
+    monkeypatch.setenv(name, text)
+    assert getattr(load_settings(env_file=None), field) == value
+
+
+@pytest.mark.parametrize("text", ["1.5e0", "1e-3", "abc"])
+def test_an_int_setting_still_refuses_what_is_not_a_whole_number(
+    monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    monkeypatch.setenv("KEEPER_LOW_BALANCE_WEI", text)
+    with pytest.raises(ConfigError, match=r"^KEEPER_LOW_BALANCE_WEI: Input should be a valid"):
+        load_settings(env_file=None)
