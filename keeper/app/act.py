@@ -332,6 +332,15 @@ def act(
     for vault, reason in sim.dropped.items():
         # Every planned vault was ready by the off-chain trigger (the planner requires it).
         keeper.metrics.trigger_disagreements.inc()
+        if reason.startswith(_REFUSED_BY_VAULT):
+            # A vault that never granted this batcher its roles (another deployment's vault,
+            # or a grant forgotten) fails every block: say so at once, with the fix.
+            keeper.alerter.alert(
+                "blocked",
+                f"vault {vault} refuses the batcher: {reason}; its admin must grant batcher "
+                f"{keeper.batcher} the vault's BATCHER_ROLE and KEEPER_ROLE (grantRole)",
+                key=f"refused-{vault}",
+            )
         log_decision(
             decisions_log,
             "dropped by simulation",
@@ -343,6 +352,12 @@ def act(
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
+
+
+#: A dropped vault's reason when the vault itself refused the batcher's call (OpenZeppelin's
+#: ``AccessControlUnauthorizedAccount``: ``batchPlan`` needs BATCHER_ROLE, ``rebalance`` the
+#: KEEPER_ROLE).
+_REFUSED_BY_VAULT = "AccessControlUnauthorizedAccount("
 
 
 def _priced_again(

@@ -7,6 +7,7 @@ import io
 import logging
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -160,3 +161,41 @@ def test_one_stale_feed_under_many_vaults_is_not_one_webhook_post_per_vault() ->
     assert post["count"] == str(n)
     run_cycle(k)  # each vault is still throttled: nothing new within the interval
     assert len(session.tried) == 1
+
+
+# ------------------------------ a vault that never granted the batcher its roles, said at once
+def test_a_vault_refusing_the_batcher_is_alerted_at_once_naming_the_grant(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A vault of another deployment (or one whose admin never granted this batcher its roles)
+    was dropped by the simulation every block with an INFO line, and only ``unserved`` said so,
+    after ``KEEPER_UNSERVED_ALERT_BLOCKS`` blocks, without naming the fix (helper-103)."""
+    from keeper.app.cycle import run_cycle
+    from keeper.execution.simulate import Simulation
+    from tests.unit.test_app_cycle import (
+        BATCHER,
+        WAD,
+        FakeSender,
+        FixedL1,
+        make_keeper,
+        snap,
+        vault,
+    )
+
+    refused = f"AccessControlUnauthorizedAccount(account={BATCHER}, neededRole=0x{'ab' * 32})"
+
+    def sim(w3: Any, batcher: str, vaults: Any, *a: Any, **kw: Any) -> Simulation:
+        return Simulation((), b"calldata", 300_000, (), dict.fromkeys(vaults, refused))
+
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
+    k = make_keeper([snap(0, -WAD)], sender=FakeSender(), batcher=BATCHER, l1fee=FixedL1())
+    run_cycle(k, 1)
+    alerts = [a for a in k.alerter.sent if a["kind"] == "blocked"]
+    assert len(alerts) == 1, k.alerter.sent
+    message = alerts[0]["message"]
+    assert vault(0) in message
+    assert "refuses the batcher" in message
+    assert f"grant batcher {BATCHER} the vault's BATCHER_ROLE and KEEPER_ROLE" in message
+    run_cycle(k, 2)  # the same refusal next block: throttled, not a second POST
+    assert len([a for a in k.alerter.sent if a["kind"] == "blocked"]) == 1
