@@ -156,17 +156,13 @@ contract DeployScriptTest is Test {
 
     function test_uintOr_RevertsOnAStringThatIsNotANumber() public {
         string memory json = '{"vault":{"oracleHeartbeat":"1h"}}';
-        vm.expectRevert(
-            abi.encodeWithSelector(Deploy.DeployConfigMalformed.selector, ".vault.oracleHeartbeat")
-        );
+        _expectMalformed(".vault.oracleHeartbeat");
         deploy.uintOr(json, ".vault.oracleHeartbeat", 3600, 32);
     }
 
     function test_uintOr_RevertsOnNull() public {
         string memory json = '{"vault":{"maxTrade":null}}';
-        vm.expectRevert(
-            abi.encodeWithSelector(Deploy.DeployConfigMalformed.selector, ".vault.maxTrade")
-        );
+        _expectMalformed(".vault.maxTrade");
         deploy.uintOr(json, ".vault.maxTrade", 10e18, 256);
     }
 
@@ -182,11 +178,7 @@ contract DeployScriptTest is Test {
 
     function test_optionalUint_RevertsOnAStringThatIsNotANumber() public {
         string memory json = '{"chainlink":{"ethUsdHeartbeat":"1 day"}}';
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                Deploy.DeployConfigMalformed.selector, ".chainlink.ethUsdHeartbeat"
-            )
-        );
+        _expectMalformed(".chainlink.ethUsdHeartbeat");
         deploy.optionalUint(json, ".chainlink.ethUsdHeartbeat");
     }
 
@@ -197,12 +189,13 @@ contract DeployScriptTest is Test {
 
     function test_optionalAddress_RevertsOnAPlaceholder() public {
         string memory json = '{"chainlink":{"sequencerUptimeFeed":"0xYourSequencerFeed"}}';
-        vm.expectRevert(
-            abi.encodeWithSelector(
-                Deploy.DeployConfigMalformed.selector, ".chainlink.sequencerUptimeFeed"
-            )
-        );
+        _expectMalformed(".chainlink.sequencerUptimeFeed");
         deploy.optionalAddress(json, ".chainlink.sequencerUptimeFeed");
+    }
+
+    /// @dev The next call reverts with `DeployConfigMalformed(key)`.
+    function _expectMalformed(string memory key) internal {
+        vm.expectRevert(abi.encodeWithSelector(Deploy.DeployConfigMalformed.selector, key));
     }
 
     function test_stringOr_NullIsTheDefault() public view {
