@@ -36,7 +36,7 @@ from typing import Any, cast
 from web3.exceptions import Web3Exception
 from web3.providers import JSONBaseProvider
 
-from keeper.app.act import refused
+from keeper.app.act import refused, watch_balance
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.signals import StopRequest
@@ -425,6 +425,10 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         keeper = connect_keeper(settings, dry_run=dry_run)
     if settings.metrics_port:
         keeper.metrics.serve(settings.metrics_port)
+    # The signer's balance before the first cycle: an account nobody funded has every send
+    # refused (insufficient funds), which fails the cycle before its own balance read, so no
+    # low_balance alert said why until the breaker halted.
+    watch_balance(keeper)
     logger.info(
         "keeping %d vaults with policy %s (%s)",
         len(keeper.vaults),

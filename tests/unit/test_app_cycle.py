@@ -37,7 +37,7 @@ from keeper.errors import (
 )
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.journal import Journal, TxRecord, TxStatus
-from keeper.execution.sender import SendOutcome
+from keeper.execution.sender import ReconcileReport, SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
@@ -944,6 +944,40 @@ def _keep_with(monkeypatch: pytest.MonkeyPatch, cycle: Any, max_cycles: int | No
         poll_interval_s=0.001,
     )
     return loop.keep(settings, dry_run=True, max_cycles=max_cycles)
+
+
+def test_an_unfunded_signer_is_alerted_before_the_first_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A keeper account nobody funded: the node refuses its first send (insufficient funds), the
+    cycle fails before it reads the balance, and so on until the breaker halts. No
+    ``low_balance`` alert ever said why (helper-103). The balance is read at start-up now."""
+    import keeper.app.loop as loop
+    from keeper.settings import load_settings
+
+    class Unfunded(FakeSender):
+        def reconcile(self) -> ReconcileReport:
+            return ReconcileReport()
+
+    k = replace(make_keeper([snap(0, 0)], sender=Unfunded()), w3=FakeW3(eth=RisingEth()))
+    monkeypatch.setattr(loop, "connect_keeper", lambda settings, dry_run: k)
+    seen: list[list[str]] = []
+
+    def cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
+        seen.append([a["kind"] for a in keeper.alerter.sent])
+        raise ExecutionError("node refused transaction 0x01: insufficient funds for gas")
+
+    monkeypatch.setattr(loop, "run_cycle", cycle)
+    settings = load_settings(
+        env_file=None,
+        rpc_url="http://127.0.0.1:1",
+        lens="0x" + "11" * 20,
+        vaults="0x" + "22" * 20,
+        poll_interval_s=0.001,
+    )
+    with pytest.raises(KeeperError, match="all 1 cycles failed"):
+        loop.keep(settings, max_cycles=1)
+    assert seen == [["low_balance"]]
 
 
 def test_run_max_cycles_fails_when_every_cycle_failed(monkeypatch: pytest.MonkeyPatch) -> None:
