@@ -803,13 +803,15 @@ def env_file_arg(value: str | None) -> str:
         return ".env"
     path = Path(value)
     try:
-        missing = not path.exists() or path.is_dir()
+        missing, directory = not path.exists(), path.is_dir()
     except OSError as exc:  # a directory on the way this user may not search
         raise ConfigError(
             f"--env-file {value} cannot be read ({exc.strerror or type(exc).__name__})"
         ) from None
     if missing:
         raise ConfigError(f"--env-file {value} does not exist")
+    if directory:
+        raise ConfigError(f"--env-file {value} is a directory, not a dotenv file")
     return value
 
 

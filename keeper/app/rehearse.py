@@ -427,7 +427,12 @@ def rehearse(
         ) from None
     try:
         with tempfile.TemporaryDirectory(prefix="keeper-rehearse-") as tmp:
-            w3 = connect(node.url, expected_chain_id=settings.chain_id, timeout_s=30)
+            w3 = connect(
+                node.url,
+                expected_chain_id=settings.chain_id,
+                timeout_s=30,
+                name="the fork of --fork-url",
+            )
             fork_block = int(w3.eth.block_number)
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
             # A batcher that is not one is named as such, before its admin is looked for.

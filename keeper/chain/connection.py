@@ -1171,6 +1171,7 @@ def connect(
     send_url: str | None = None,
     hedge_s: float | None = None,
     attempts: int = 3,
+    name: str = "RPC",
 ) -> Web3:
     """Connect to one or several JSON-RPC endpoints (HTTP or WebSocket) and check they answer.
 
@@ -1186,6 +1187,7 @@ def connect(
         send_url: Send raw transactions here (a private RPC) instead of the read endpoints.
         hedge_s: Floor of the short timeout of a read's first attempts (default 0.25 s).
         attempts: Read attempts per endpoint.
+        name: What the endpoints are, in a wrong chain's error (``keeper rehearse``: its fork).
 
     Raises:
         ConfigError: A URL scheme is not supported.
@@ -1236,7 +1238,7 @@ def connect(
         raise ChainError(f"the RPC endpoints disagree on the chain ({listed})")
     chain_id = ids.pop()
     if expected_chain_id is not None and chain_id != expected_chain_id:
-        raise ChainError(f"RPC is on chain {chain_id}, expected chain {expected_chain_id}")
+        raise ChainError(f"{name} is on chain {chain_id}, expected chain {expected_chain_id}")
     provider.adopt_chain(chain_id, answers)  # those that did not answer: checked at first use
     w3 = Web3(provider)
     # web3's default "validation" middleware asks the node for eth_chainId before every

@@ -106,6 +106,13 @@ def test_a_missing_env_file_is_an_error(argv: list[str], tmp_path: Path) -> None
     assert _one_line(proc) == "keeper: error: --env-file /nonexistent.env does not exist"
 
 
+def test_an_env_file_that_is_a_directory_is_named_as_one(tmp_path: Path) -> None:
+    # It was "does not exist", for a directory that plainly does.
+    proc = _run(tmp_path, "status", "--env-file", str(tmp_path))
+    want = f"keeper: error: --env-file {tmp_path} is a directory, not a dotenv file"
+    assert _one_line(proc) == want
+
+
 def test_no_env_file_flag_and_no_dotenv_is_fine(tmp_path: Path) -> None:
     proc = _run(tmp_path, "status", "--journal", "none.sqlite")
     assert "env" not in proc.stderr

@@ -15,7 +15,7 @@ import pytest
 import requests
 from web3.exceptions import ContractLogicError, Web3RPCError
 
-from keeper.chain.connection import FailoverProvider
+from keeper.chain.connection import FailoverProvider, connect
 from keeper.chain.retry import (
     RpcUnavailableError,
     deadline,
@@ -25,6 +25,7 @@ from keeper.chain.retry import (
     remaining_s,
 )
 from keeper.errors import ChainError
+from tests.rpc_stub import rpc_stub
 from tests.unit.test_web_server import NOT_A_FACTORY, fake_node_w3
 
 A, B, SEND = "http://a.example", "http://b.example", "http://private.example"
@@ -580,3 +581,12 @@ def test_an_address_without_code_names_the_chain_the_rpc_is_on() -> None:
         "0x1111111111111111111111111111111111111111 is not a vault (no contract code there on "
         "chain 8453, the RPC's)"
     )
+
+
+def test_a_fork_on_the_wrong_chain_is_named_as_the_fork() -> None:
+    """``keeper rehearse`` with an addresses file of another chain said "RPC is on chain 10",
+    where the RPC was its own fork of ``--fork-url`` (helper-103)."""
+    # The stub answers eth_chainId with 10.
+    with rpc_stub(lambda req: {"result": "0xa"}) as stub, pytest.raises(ChainError) as info:
+        connect(stub.url, expected_chain_id=31337, name="the fork of --fork-url")
+    assert str(info.value) == "the fork of --fork-url is on chain 10, expected chain 31337"
