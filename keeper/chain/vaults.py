@@ -49,18 +49,30 @@ def _feed_of(w3: Web3, address: ChecksumAddress, name: str) -> ChecksumAddress |
     return to_checksum_address(word[12:])
 
 
-def _dead_feed(w3: Web3, address: ChecksumAddress) -> str | None:
-    """The vault's feed that has no code, as ``"oracle 0x…"`` or ``"sequencerFeed 0x…"``.
+def _broken_feed(w3: Web3, address: ChecksumAddress) -> str | None:
+    """Which of the vault's feeds breaks its views, and how.
 
-    A vault's price checks, and so its views, revert on such a feed. ``None`` when both feeds
-    have code, or ``address`` does not answer ``oracle()``/``sequencerFeed()``.
+    ``"oracle 0x… has no contract code on this chain"``, or ``"… does not answer
+    latestRoundData() as a Chainlink feed"`` (it reverts, or answers fewer than its five
+    words): a vault's price checks, and so its views, revert on either. ``None`` when both feeds
+    answer, or ``address`` does not answer ``oracle()``/``sequencerFeed()``.
     """
     for name in ("oracle", "sequencerFeed"):
         feed = _feed_of(w3, address, name)
         if feed is None:
             return None  # not the vault's interface: let the caller say "not a vault"
-        if int(feed, 16) != 0 and len(w3.eth.get_code(feed)) == 0:
-            return f"{name} {feed}"
+        if int(feed, 16) == 0:
+            continue  # no sequencer check
+        if len(w3.eth.get_code(feed)) == 0:
+            return f"{name} {feed} has no contract code on this chain"
+        try:
+            answer = bytes(w3.eth.call({"to": feed, "data": _selector("latestRoundData()")}))
+        except (ContractLogicError, Web3Exception, ValueError) as exc:
+            if is_transient(exc):
+                raise
+            answer = b""
+        if len(answer) < 5 * 32:
+            return f"{name} {feed} does not answer latestRoundData() as a Chainlink feed"
     return None
 
 
@@ -110,11 +122,10 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
                 if is_transient(exc):
                     raise
                 _raise_if_unserved(exc)
-                dead = _dead_feed(w3, address) if probe != "asset()" else None
-                if dead is not None:  # a vault, whose views revert on a feed without code
+                broken = _broken_feed(w3, address) if probe != "asset()" else None
+                if broken is not None:  # a vault, whose views revert on a feed that is broken
                     raise ConfigError(
-                        f"vault {address}: {probe} reverts because its {dead} has no contract "
-                        "code on this chain"
+                        f"vault {address}: {probe} reverts because its {broken}"
                     ) from None
                 # A revert is what a token or another contract answers to a vault's view.
                 how = (

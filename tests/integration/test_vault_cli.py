@@ -504,6 +504,15 @@ def test_info_says_when_deposits_and_exits_close_and_why(
         f"keeper: error: vault {v.address}: totalAssets() reverts because its oracle "
         f"{feed.address} has no contract code on this chain"
     )
+    # A feed that answers latestRoundData() with one word (PUSH1 32 PUSH1 0 RETURN): it was
+    # "is not a vault (totalAssets() reverted)", of the vault itself.
+    e.w3.provider.make_request("anvil_setCode", [feed.address, "0x60206000f3"])  # type: ignore[arg-type]
+    assert _cli(e, "info") == 1
+    line = _one_line_error(capsys)
+    assert line == (
+        f"keeper: error: vault {v.address}: totalAssets() reverts because its oracle "
+        f"{feed.address} does not answer latestRoundData() as a Chainlink feed"
+    )
 
 
 @pytest.mark.parametrize(
