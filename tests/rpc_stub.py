@@ -12,7 +12,8 @@ from typing import Any
 
 #: ``answer(request)``: the response's fields (``{"result": ...}`` or ``{"error": ...}``), or
 #: ``None`` for an HTTP 502 with no body (a gateway that failed). An ``"http_status"`` field is
-#: not sent: it is the response's HTTP status (200 without it).
+#: not sent: it is the response's HTTP status (200 without it); a ``"raw_body"`` field is sent
+#: alone, as plain text, instead of a JSON-RPC answer (a proxy's "404 page not found").
 Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 
@@ -44,9 +45,15 @@ def rpc_stub(answer: Answer) -> Iterator[RpcStub]:
                 self.end_headers()
                 return
             status = int(fields.pop("http_status", 200))
-            out = json.dumps({"jsonrpc": "2.0", "id": body.get("id"), **fields}).encode()
+            raw = fields.pop("raw_body", None)
+            out = (
+                str(raw).encode()
+                if raw is not None
+                else json.dumps({"jsonrpc": "2.0", "id": body.get("id"), **fields}).encode()
+            )
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            kind = "text/plain" if raw is not None else "application/json"
+            self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(out)))
             self.end_headers()
             self.wfile.write(out)

@@ -1141,6 +1141,10 @@ def _head_of(payload: bytes, response: Any, method: str) -> int | None:
     return max(heads, default=None)
 
 
+#: ``chain_ids``' error for an endpoint's bare HTTP refusal of any request.
+_BARE_REFUSAL = re.compile(r"HTTP (401|403|404)")
+
+
 def _refused(exc: BaseException) -> bool:
     """Whether ``exc`` is an endpoint's HTTP refusal of any request (not transient).
 
@@ -1209,6 +1213,14 @@ def connect(
     answers = provider.chain_ids()
     tries = 1
     while not any(cid is not None for _, cid, _ in answers):
+        # Every endpoint refused (a bare HTTP 401/403/404: a wrong path or API key): no retry
+        # changes that, and `keeper run` retried it for its whole start-up timeout.
+        if all(_BARE_REFUSAL.fullmatch(error) for _, _, error in answers):
+            url, _, error = answers[0]
+            raise ChainError(
+                f"RPC at {redact_url(url)} refused the request ({error}): check the URL's path "
+                "and API key"
+            )
         # Without a deadline (a one-shot command), ``attempts`` tries a quarter second apart and
         # more: one 502 or cut connection is not a node that is down.
         left = remaining_s()

@@ -590,3 +590,23 @@ def test_a_fork_on_the_wrong_chain_is_named_as_the_fork() -> None:
     with rpc_stub(lambda req: {"result": "0xa"}) as stub, pytest.raises(ChainError) as info:
         connect(stub.url, expected_chain_id=31337, name="the fork of --fork-url")
     assert str(info.value) == "the fork of --fork-url is on chain 10, expected chain 31337"
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_an_rpc_that_refuses_every_request_at_start_up_fails_at_once(status: int) -> None:
+    """A wrong path or API key (a bare HTTP 401/403/404) was retried as a node that is down:
+    `keeper run` for all of KEEPER_STARTUP_TIMEOUT_S (60 s), `check` three times (helper-103).
+    No retry changes a refusal: one line at once, naming it."""
+    from keeper.chain.retry import deadline
+
+    def refuse(req: dict[str, Any]) -> dict[str, Any]:
+        return {"http_status": status, "raw_body": "404 page not found"}
+
+    started = time.monotonic()
+    with rpc_stub(refuse) as stub, deadline(30), pytest.raises(ChainError) as info:
+        connect(stub.url)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert message.startswith(f"RPC at {stub.url} refused the request (HTTP {status})")
+    assert "check the URL's path and API key" in message
+    assert len(stub.methods) == 1
