@@ -1215,7 +1215,7 @@ def connect(
     while not any(cid is not None for _, cid, _ in answers):
         # Every endpoint refused (a bare HTTP 401/403/404: a wrong path or API key): no retry
         # changes that, and `keeper run` retried it for its whole start-up timeout.
-        if all(_BARE_REFUSAL.fullmatch(error) for _, _, error in answers):
+        if answers and all(_BARE_REFUSAL.fullmatch(error) for _, _, error in answers):
             url, _, error = answers[0]
             raise ChainError(
                 f"RPC at {redact_url(url)} refused the request ({error}): check the URL's path "
