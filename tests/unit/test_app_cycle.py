@@ -929,11 +929,11 @@ class RisingEth(FakeEth):
         return super().get_block(tag)
 
 
-def _keep_with(monkeypatch: pytest.MonkeyPatch, cycle: Any, max_cycles: int | None) -> int:
+def _keep_settings(monkeypatch: pytest.MonkeyPatch, k: Keeper, cycle: Any) -> tuple[Any, Any]:
+    """``keeper.app.loop`` wired to keep ``k`` with ``cycle``, and settings for ``keep``."""
     import keeper.app.loop as loop
     from keeper.settings import load_settings
 
-    k = replace(make_keeper([snap(0, 0)]), w3=FakeW3(eth=RisingEth()))
     monkeypatch.setattr(loop, "connect_keeper", lambda settings, dry_run: k)
     monkeypatch.setattr(loop, "run_cycle", cycle)
     settings = load_settings(
@@ -943,7 +943,13 @@ def _keep_with(monkeypatch: pytest.MonkeyPatch, cycle: Any, max_cycles: int | No
         vaults="0x" + "22" * 20,
         poll_interval_s=0.001,
     )
-    return loop.keep(settings, dry_run=True, max_cycles=max_cycles)
+    return loop, settings
+
+
+def _keep_with(monkeypatch: pytest.MonkeyPatch, cycle: Any, max_cycles: int | None) -> int:
+    k = replace(make_keeper([snap(0, 0)]), w3=FakeW3(eth=RisingEth()))
+    loop, settings = _keep_settings(monkeypatch, k, cycle)
+    return int(loop.keep(settings, dry_run=True, max_cycles=max_cycles))
 
 
 def test_an_unfunded_signer_is_alerted_before_the_first_cycle(
@@ -952,29 +958,19 @@ def test_an_unfunded_signer_is_alerted_before_the_first_cycle(
     """A keeper account nobody funded: the node refuses its first send (insufficient funds), the
     cycle fails before it reads the balance, and so on until the breaker halts. No
     ``low_balance`` alert ever said why (helper-103). The balance is read at start-up now."""
-    import keeper.app.loop as loop
-    from keeper.settings import load_settings
 
     class Unfunded(FakeSender):
         def reconcile(self) -> ReconcileReport:
             return ReconcileReport()
 
-    k = replace(make_keeper([snap(0, 0)], sender=Unfunded()), w3=FakeW3(eth=RisingEth()))
-    monkeypatch.setattr(loop, "connect_keeper", lambda settings, dry_run: k)
     seen: list[list[str]] = []
 
     def cycle(keeper: Keeper, head: int | None = None) -> CycleResult:
         seen.append([a["kind"] for a in keeper.alerter.sent])
         raise ExecutionError("node refused transaction 0x01: insufficient funds for gas")
 
-    monkeypatch.setattr(loop, "run_cycle", cycle)
-    settings = load_settings(
-        env_file=None,
-        rpc_url="http://127.0.0.1:1",
-        lens="0x" + "11" * 20,
-        vaults="0x" + "22" * 20,
-        poll_interval_s=0.001,
-    )
+    k = replace(make_keeper([snap(0, 0)], sender=Unfunded()), w3=FakeW3(eth=RisingEth()))
+    loop, settings = _keep_settings(monkeypatch, k, cycle)
     with pytest.raises(KeeperError, match="all 1 cycles failed"):
         loop.keep(settings, max_cycles=1)
     assert seen == [["low_balance"]]
