@@ -332,15 +332,7 @@ def act(
     for vault, reason in sim.dropped.items():
         # Every planned vault was ready by the off-chain trigger (the planner requires it).
         keeper.metrics.trigger_disagreements.inc()
-        if reason.startswith(_REFUSED_BY_VAULT):
-            # A vault that never granted this batcher its roles (another deployment's vault,
-            # or a grant forgotten) fails every block: say so at once, with the fix.
-            keeper.alerter.alert(
-                "blocked",
-                f"vault {vault} refuses the batcher: {reason}; its admin must grant batcher "
-                f"{keeper.batcher} the vault's BATCHER_ROLE and KEEPER_ROLE (grantRole)",
-                key=f"refused-{vault}",
-            )
+        _alert_if_refused(keeper, vault, reason)
         log_decision(
             decisions_log,
             "dropped by simulation",
@@ -358,6 +350,21 @@ def act(
 #: ``AccessControlUnauthorizedAccount``: ``batchPlan`` needs BATCHER_ROLE, ``rebalance`` the
 #: KEEPER_ROLE).
 _REFUSED_BY_VAULT = "AccessControlUnauthorizedAccount("
+
+
+def _alert_if_refused(keeper: Keeper, vault: str, reason: str) -> None:
+    """Alert at once, with the fix, for a vault dropped because it refused the batcher.
+
+    One that never granted this batcher its roles (another deployment's vault, or a grant
+    forgotten) fails every block.
+    """
+    if reason.startswith(_REFUSED_BY_VAULT):
+        keeper.alerter.alert(
+            "blocked",
+            f"vault {vault} refuses the batcher: {reason}; its admin must grant batcher "
+            f"{keeper.batcher} the vault's BATCHER_ROLE and KEEPER_ROLE (grantRole)",
+            key=f"refused-{vault}",
+        )
 
 
 def _priced_again(
