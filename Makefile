@@ -116,7 +116,7 @@ test-py: install $(CHROMIUM)
 	$(PY) -m pytest $(CHAOS_SHORT); crc=$$?; \
 	if [ $$rc -ne 0 ]; then exit $$rc; fi; exit $$crc
 
-bench: install ## benchmarks (~50 min, ~30 of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
+bench: install ## benchmarks (~1 hour, ~40 min of it deploying 10,000 vaults): bench/results/latest.json + docs/benchmarks.md
 	$(PY) bench/run.py
 
 bench-quick: install ## small benchmarks (~2 min): bench/results/quick.json + quick.md

@@ -1,10 +1,10 @@
 """The benchmarks' single entry point.
 
 ``python bench/run.py`` runs every section at full size, writes ``bench/results/latest.json`` and
-renders ``docs/benchmarks.md`` from it: about 50 minutes on 2 cores, most of them deploying the
-N=10,000 cycle devnet (1,800 s in the latest run: ``devnet_deploy_s``). ``python bench/run.py
+renders ``docs/benchmarks.md`` from it: about an hour on 2 cores, most of it deploying the
+N=10,000 cycle devnet (2,448 s in the latest run: ``devnet_deploy_s``). ``python bench/run.py
 --quick`` runs the same sections at small sizes (N <= 100, fewer repetitions and trials) in about
-two minutes (111 s on 2026-12-06) and writes ``bench/results/quick.json`` plus
+two minutes (130 s on 2026-12-06) and writes ``bench/results/quick.json`` plus
 ``bench/results/quick.md``: the committed doc only ever shows a full run. Progress lines go to
 stderr. ``--only cycle,batch`` re-runs a subset: when the output JSON already exists, the other
 sections are kept from it (each section records when it was measured, in ``meta.section_runs``),

@@ -133,16 +133,16 @@ class CycleConfig(BaseModel):
     ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
     gas_fixed: int = Field(default=30_000, ge=0, description="batch gas excluding vaults")
     # Measured by bench/batching.py (batches of 10 and 25 vaults, 4 series each, real Uniswap V3
-    # pool; docs/benchmarks.md, 2026-12-06): the marginal vault is 128,480 gas on its first
-    # purchase (its underlying balance written from zero) and 111,441 after; the batch besides its
-    # vaults is ~136k to ~143k (between runs), of which ~106k to ~113k the pool swap. Per vault:
-    # the first-purchase figure, the larger.
+    # pool; docs/benchmarks.md, 2026-12-06 21:19 UTC): the marginal vault is 126,727 gas on its
+    # first purchase (its underlying balance written from zero) and 109,947 after; the batch
+    # besides its vaults is ~134k to ~143k (between runs), of which ~104k to ~113k the pool swap.
+    # Per vault: the first-purchase figure, the larger, rounded up.
     gas_per_vault: int = Field(default=129_000, ge=0, description="gas per vault in a batch")
     gas_swap: int = Field(
         default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
     )
     # Measured by bench/batching.py (docs/benchmarks.md): a single vault's own rebalance() on the
-    # real pool is 227,423 gas on its first purchase and 210,396 after; the larger, as above.
+    # real pool is 227,411 gas on its first purchase and 210,384 after; the larger, as above.
     gas_direct: int = Field(
         default=228_000,
         ge=0,
@@ -853,7 +853,8 @@ def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path")
         "--addresses",
         type=Path,
         metavar="JSON",
-        help="addresses file (lens, batcher, vaults, factory, chain_id), e.g. devnet.json",
+        help="addresses file (lens, batcher, vaults, factory, chain_id, rpc_url), e.g. "
+        "devnet.json; its rpc_url wins over KEEPER_RPC_URL, --rpc-url over it",
     )
     parser.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)")
     parser.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")

@@ -10,8 +10,8 @@ from keeper.locations import PROJECT_ROOT
 
 #: The demo's keeper policy: the cost-aware rule (the product's point), acting when the vault's
 #: own trigger allows and the priced risk reduction beats the cost. γ = 1e-2 per USD² keeps the
-#: vaults in their bands 99% of the time in `keeper demo --steps 60` (21 vault rebalances, against
-#: 24 for band:width=0.001).
+#: vaults in their bands 98% of the time in `keeper demo --steps 60` (29 vault rebalances; README,
+#: "Policy").
 DEFAULT_POLICY = "costaware:risk_aversion=1e-2"
 
 #: The anvil dev account the rehearsal signs with (index into ``ANVIL_KEYS``): the last one, the

@@ -106,7 +106,7 @@ def register(subparsers: Any) -> None:
         default=0.05,
         metavar="P",
         help="chance a step queues a holder's exit in a vault's redemption queue, which the "
-        "keeper fills after settlements and at its queue sweeps (0 = none)",
+        "keeper fills after settlements and at its queue sweeps (default 0.05; 0 = none)",
     )
     p.add_argument("--port", type=int, default=None, help="anvil port (default: a free one)")
     p.add_argument(

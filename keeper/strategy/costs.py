@@ -77,23 +77,26 @@ NO_COSTS = CostInputs(
 # 210,384 (the marginal vault 111,688); the defaults stand. The run of 2026-12-06 21:19 UTC (the
 # batcher no longer logs its own event for each vault rebalanced) measured 123,350, 115,308 and
 # 210,384 (the marginal vault 109,947): the defaults price every batch of 2 to 25 of that run
-# within 1.0% (over it now); they stand.
+# within 1.1% (0.04% under at 2, 1.0% over at 10 and 25); they stand.
 #: The batch's own gas, the swap excluded: the intrinsic 21,000, calldata, the batcher's loop,
 #: receipt checks and events (an estimate; the bench measures only its sum with the swap).
 DEFAULT_GAS_FIXED = 30_000
 #: One vault inside a batch: its checks, the delta of its book, its accounting and its two
 #: transfers through the batcher. Bench: the marginal vault from the 10- and 25-vault batches,
-#: (2,922,625 - 1,251,010) / 15 = 111,441 (2026-12-06; 113,465 with the vault at 1 run).
+#: (2,882,700 - 1,233,500) / 15 = 109,947 (2026-12-06 21:19 UTC; 111,441 that morning, 113,465
+#: with the vault at 1 optimizer run).
 DEFAULT_GAS_PER_VAULT = 111_000
 #: The batch's one Uniswap V3 swap. Bench: the batch of 10 (1,271,060 on 2026-12-02) minus 10
 #: marginal vaults is 136,450 for the batch's own gas and the swap; minus DEFAULT_GAS_FIXED,
-#: 106,450. Later runs put that sum at 140,320 (2026-12-04), ~143,070 (12-05) and 136,600
-#: (2026-12-06); these defaults price every batch of 2 to 25 measured on 2026-12-06 within 1.0%
-#: (under it). Once per batch (in the backtest, once per rebalance).
+#: 106,450. Later runs put that sum at 140,320 (2026-12-04), ~143,070 (12-05), 136,600
+#: (2026-12-06 06:13) and 1,233,500 - 10 x 109,947 = 134,030 (2026-12-06 21:19 UTC); these
+#: defaults price every batch of 2 to 25 of the last run within 1.1%. Once per batch (in the
+#: backtest, once per rebalance).
 DEFAULT_GAS_SWAP = 106_000
 #: One vault's rebalance sent to the vault itself (``rebalance()``/``rebalanceTo``, its own swap
 #: on the pool), the path a lone vault takes. Bench: the single-vault transaction's recurring row,
-#: 210,396 (docs/benchmarks.md, "Batching gain", 2026-12-06; 227,423 on a vault's first purchase).
+#: 210,384 (docs/benchmarks.md, "Batching gain", 2026-12-06 21:19 UTC; 227,411 on a vault's
+#: first purchase).
 DEFAULT_GAS_DIRECT = 210_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000
