@@ -80,6 +80,7 @@ from keeper.chain.retry import (
     RpcUnavailableError,
     is_transient,
     read_with_retry,
+    remaining_s,
     rpc_error_is_transient,
 )
 from keeper.errors import (
@@ -999,8 +1000,14 @@ class Sender:
     def wait(self, nonce: int, timeout_s: float | None = None) -> SendOutcome:
         """Wait for ``nonce`` to be mined and confirmed, replacing it when stuck.
 
+        Under a read deadline (a cycle's, :func:`keeper.chain.retry.deadline`) it also stops when
+        that is spent, before a pause that would end past it: no read goes out after it (the
+        failover provider launches none), so polling on could only fail, blind, until
+        ``timeout_s``. The next cycle, under a deadline of its own, polls the nonce.
+
         Raises:
-            TxTimeoutError: Not settled in time (the journal keeps it; a later call resumes).
+            TxTimeoutError: Not settled in time, or the read deadline is spent (the journal keeps
+                it; a later call, or the next cycle's poll of what is pending, resumes).
             FeeCapError: Stuck and cannot be bumped under the caps.
         """
         deadline = time.monotonic() + (
@@ -1019,7 +1026,14 @@ class Sender:
                 return outcome
             if time.monotonic() >= deadline:
                 raise TxTimeoutError(f"transaction at nonce {nonce} not confirmed in time")
-            self._sleep(min(self._pause(nonce), max(0.0, deadline - time.monotonic())))
+            pause = min(self._pause(nonce), max(0.0, deadline - time.monotonic()))
+            left = remaining_s()
+            if left is not None and left <= pause:
+                raise TxTimeoutError(
+                    f"transaction at nonce {nonce} not confirmed within the cycle's read "
+                    "deadline (KEEPER_CYCLE_DEADLINE_S): the next cycle polls it"
+                )
+            self._sleep(pause)
 
     def send_and_wait(
         self,

@@ -1,0 +1,98 @@
+"""A receipt wait that outlives its cycle's read deadline hands the nonce to the next cycle.
+
+``keeper run`` runs each cycle under ``KEEPER_CYCLE_DEADLINE_S``
+(:func:`keeper.chain.retry.deadline`), and the failover provider launches no read once it is
+spent: every read then fails at once, without a request. A wait for the batch's receipt that was
+still going at that moment could read nothing more, yet it polled on until
+``KEEPER_RECEIPT_TIMEOUT_S``: in a 60%-fault chaos run the keeper sat 44 s blind on one nonce,
+218 polls that sent no request, while the chain moved on. The wait now stops there with
+:class:`TxTimeoutError`; the journal keeps the nonce pending, and the next cycle (a new deadline)
+polls it once a block, as it polls any transaction still pending.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from eth_account import Account
+
+from keeper.chain.retry import RpcUnavailableError, deadline, remaining_s
+from keeper.errors import TxTimeoutError
+from keeper.execution import sender as sender_module
+from keeper.execution.journal import Journal, TxStatus
+from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, fake_w3, make_sender
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    c = _Clock()
+    monkeypatch.setattr(sender_module.time, "monotonic", c.monotonic)  # the one time module
+    return c
+
+
+class _UnderDeadline:
+    """``chain`` as the failover provider serves it: nothing is asked once the deadline is spent
+    (``FailoverProvider._read`` launches no attempt and raises ``RpcUnavailableError``)."""
+
+    def __init__(self, chain: FakeChain) -> None:
+        self.chain = chain
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        left = remaining_s()
+        if left is not None and left <= 0:
+            raise RpcUnavailableError(f"{name} failed on every RPC endpoint: no time left", name)
+        self.reads += 1
+        return getattr(self.chain, name)
+
+
+def test_a_receipt_wait_stops_at_the_cycle_deadline_and_the_next_cycle_settles_it(
+    clock: _Clock,
+) -> None:
+    chain = FakeChain()
+
+    def sleep(seconds: float) -> None:
+        assert seconds > 0
+        clock.now += seconds
+
+    s = make_sender(chain, Journal(":memory:"), Account.create(), poll_s=0.2, sleep=sleep)
+    served = _UnderDeadline(chain)
+    with deadline(5.0):
+        record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+        w3 = fake_w3(chain)
+        w3.eth = served
+        s.w3 = w3
+        started = clock.now
+        with pytest.raises(TxTimeoutError, match="deadline"):
+            s.wait(record.nonce, timeout_s=120)
+        # Stopped with the deadline (a poll's pause at most past it), not 115 s later.
+        assert clock.now - started <= 5.0 + s.poll_s
+    assert served.reads > 0
+    assert s.journal.pending_nonces(s.address) == [record.nonce]  # kept for the next cycle
+    chain.mine()
+    with deadline(5.0):  # the next cycle's
+        outcome = s.poll_nonce(record.nonce)
+    assert outcome is not None
+    assert outcome.status is TxStatus.MINED
+
+
+def test_a_wait_without_a_deadline_polls_until_its_own_timeout(clock: _Clock) -> None:
+    """Outside a cycle (no deadline: the depositor's commands, tests) nothing changes."""
+    chain = FakeChain()
+    s = make_sender(chain, Journal(":memory:"), Account.create(), poll_s=0.2)
+    s._sleep = lambda seconds: setattr(clock, "now", clock.now + seconds)
+    record = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    chain.pool.clear()  # never mined
+    started = clock.now
+    with pytest.raises(TxTimeoutError, match="not confirmed in time"):
+        s.wait(record.nonce, timeout_s=30)
+    assert clock.now - started >= 30
