@@ -19,24 +19,9 @@ from eth_account import Account
 
 from keeper.chain.retry import RpcUnavailableError, deadline, remaining_s
 from keeper.errors import TxTimeoutError
-from keeper.execution import sender as sender_module
 from keeper.execution.journal import Journal, TxStatus
 from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, fake_w3, make_sender
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
-    c = _Clock()
-    monkeypatch.setattr(sender_module.time, "monotonic", c.monotonic)  # the one time module
-    return c
+from tests.unit.test_sender_quiet_polls import _Clock, clock  # noqa: F401 - a fixture
 
 
 class _UnderDeadline:
@@ -56,7 +41,7 @@ class _UnderDeadline:
 
 
 def test_a_receipt_wait_stops_at_the_cycle_deadline_and_the_next_cycle_settles_it(
-    clock: _Clock,
+    clock: _Clock,  # noqa: F811 - the fixture
 ) -> None:
     chain = FakeChain()
 
@@ -85,7 +70,9 @@ def test_a_receipt_wait_stops_at_the_cycle_deadline_and_the_next_cycle_settles_i
     assert outcome.status is TxStatus.MINED
 
 
-def test_a_wait_without_a_deadline_polls_until_its_own_timeout(clock: _Clock) -> None:
+def test_a_wait_without_a_deadline_polls_until_its_own_timeout(
+    clock: _Clock,  # noqa: F811 - the fixture
+) -> None:
     """Outside a cycle (no deadline: the depositor's commands, tests) nothing changes."""
     chain = FakeChain()
     s = make_sender(chain, Journal(":memory:"), Account.create(), poll_s=0.2)
