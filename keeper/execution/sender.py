@@ -729,7 +729,8 @@ class Sender:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
         last = _newest_not_refused(versions)
         old = Fees(last.max_fee, last.priority_fee)
-        fees = bump_fees(old, self.caps, base_fee=self._base_fee())
+        base = self._base_fee()
+        fees = bump_fees(old, self.caps, base_fee=base)
         if cancel:
             to, data, gas = self.address, b"", self._cancel_gas()
         else:
@@ -757,7 +758,9 @@ class Sender:
             signed=signed,
         )
         sent = self._send_journaled(record)
-        self._emit("replaced", last)
+        # Signed at the cap below the base fee (a spike above the cap): it waits for the fee to
+        # fall, which the FeeCapError of the next poll says; not a stuck transaction of its own.
+        self._emit("replaced-at-cap" if fees.max_fee_per_gas < base else "replaced", last)
         return sent
 
     def call_of(self, tx_hash: str) -> tuple[str, bytes]:
@@ -938,6 +941,10 @@ class Sender:
                 self.replace(nonce, cancel=True)
                 return None
             self._send_journaled(last)
+            if last.sent_block is not None:
+                # Refused before (underpriced): only a new block can change the node's answer,
+                # so the next try waits for one (a quiet head), not for the next poll.
+                self._quiet[nonce] = (head, time.monotonic())
             return None
         if last.sent_block is None:
             last = self.journal.mark(
