@@ -214,7 +214,7 @@ class Runner:
                 # toward the breaker.
                 self.failed_cycles += 1
                 self.keeper.metrics.cycles.labels("failed").inc()
-                self._need(head, unserved=True)
+                self._need(head, cause=f"{type(exc).__name__}: {exc}")
                 if is_transient(exc):
                     self._transient_failure(exc)
                 else:
@@ -241,7 +241,7 @@ class Runner:
         self.transient = 0
         self.keeper.metrics.consecutive_failures.set(0)
         self.keeper.metrics.cycles.labels("ok").inc()
-        self._need(head, unserved=result.waiting is not None or _refused_need(self.keeper, result))
+        self._need(head, cause=_unserved_cause(self.keeper, result))
         why = result.nothing_evaluated()
         if why is not None:
             self.unjudged_cycles += 1
@@ -249,9 +249,14 @@ class Runner:
         if self._on_result is not None:
             self._on_result(result)
 
-    def _need(self, head: int, *, unserved: bool) -> None:
-        """Track an episode of unserved need; alert once it lasts ``unserved_alert_blocks``."""
-        if not unserved:
+    def _need(self, head: int, *, cause: str | None) -> None:
+        """Track an episode of unserved need; alert once it lasts ``unserved_alert_blocks``.
+
+        ``cause``: why this cycle left the need unserved (its failure, a wait, a refusal), or
+        ``None`` when it served it. The alert names the episode's latest cause, never one from
+        an earlier episode.
+        """
+        if cause is None:
             if self.unserved_since is not None:
                 logger.info("need served again after block %d", self.unserved_since)
             self.unserved_since = None
@@ -265,7 +270,7 @@ class Runner:
             self.keeper.alerter.alert(
                 "unserved",
                 f"vaults have gone unserved for {blocks} blocks (since block "
-                f"{self.unserved_since}); last error: {self.last_error or 'none'}",
+                f"{self.unserved_since}); the last cycle's cause: {cause}",
                 key=str(self.unserved_since),
             )
 
@@ -392,16 +397,25 @@ class Runner:
                 signal.signal(s, h)
 
 
-def _refused_need(keeper: Keeper, result: CycleResult) -> bool:
-    """Whether a signing keeper's cycle left a wanted vault unserved by the chain's refusal.
+def _unserved_cause(keeper: Keeper, result: CycleResult) -> str | None:
+    """Why a cycle that ran left a need unserved, or ``None`` when it served every one.
 
-    A vault the simulation dropped (not one deferred to the next batch), one that failed inside
+    A wait (a transaction pending, the fee cap), or, for a signing keeper, the chain's refusal:
+    a vault the simulation dropped (not one deferred to the next batch), one that failed inside
     the mined batch, or a lone vault's own transaction that reverted: its need stands.
     """
+    if result.waiting is not None:
+        return result.waiting
     if keeper.sender is None:
-        return False
-    dropped = any(not why.startswith("deferred") for why in result.dropped.values())
-    return dropped or bool(result.failed) or result.tx_status == "reverted"
+        return None
+    for vault, why in result.dropped.items():
+        if not why.startswith("deferred"):
+            return f"{vault} dropped by the simulation: {why}"
+    for vault, why in result.failed.items():
+        return f"{vault} failed in the mined batch: {why}"
+    if result.tx_status == "reverted":
+        return "the lone vault's own transaction reverted"
+    return None
 
 
 def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = None) -> int:

@@ -6,6 +6,7 @@ import os
 import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -632,6 +633,42 @@ def test_unserved_need_alerts_once_after_n_blocks() -> None:
     assert len(alerts) == 1
     assert "unserved for 5 blocks (since block 1)" in alerts[0]["message"]
     assert "Timeout" in alerts[0]["message"]
+
+
+def test_an_unserved_alert_names_its_own_episodes_cause_not_an_earlier_fault() -> None:
+    """helper-106: the alert said "last error: Timeout: slow node", a fault of an episode that had
+    ended blocks before, for an episode with no failed cycle at all (a batch waiting on the fee
+    cap), and never named the fee cap."""
+    import requests
+
+    k = make_keeper([snap(0, 0)])
+    blocks = iter(range(1, 100))
+    calls = iter(range(1, 100))
+
+    def cycle(keeper: Keeper) -> Any:
+        n = next(calls)
+        if n == 1:  # block 1: a transient fault; block 2: served
+            raise requests.Timeout("slow node")
+        waiting = None if n == 2 else "base fee above the cap (9 > 5 wei)"
+        return SimpleNamespace(
+            waiting=waiting, nothing_evaluated=lambda: None, dropped={}, failed={}, tx_status=None
+        )
+
+    runner = Runner(
+        k,
+        poll_interval_s=0,
+        cycle=cycle,
+        block_number=lambda: next(blocks),
+        max_cycles=12,
+        unserved_alert_blocks=5,
+        max_backoff_s=0,
+    )
+    runner.run()
+    alerts = [a["message"] for a in k.alerter.sent if a["kind"] == "unserved"]
+    assert len(alerts) == 1
+    assert "since block 3" in alerts[0]
+    assert "Timeout" not in alerts[0]
+    assert "base fee above the cap" in alerts[0]
 
 
 @pytest.mark.parametrize("bad", [0, -1])

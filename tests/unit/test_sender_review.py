@@ -530,7 +530,7 @@ def test_a_tx_refused_for_good_at_the_restart_is_alerted_once_by_the_loop() -> N
     def cycle(keeper: Any) -> Any:
         settle_in_flight(keeper, chain.block_number)
         return SimpleNamespace(
-            waiting=None, nothing_evaluated=lambda: None, dropped={}, failed=(), tx_status=None
+            waiting=None, nothing_evaluated=lambda: None, dropped={}, failed={}, tx_status=None
         )
 
     runner = Runner(
