@@ -840,6 +840,7 @@ class FailoverProvider(JSONBaseProvider):
         launched = 0
         failed = 0
         hedge_at = 0.0  # when the next attempt may go out (0: now)
+        held_to: float | None = None  # a hedge onto a busy cooling endpoint waits until then
         last: BaseException | None = None
         with self._lock:  # an endpoint on another chain is never used (see _check_chain)
             refused = {i for i in self._wrong_chain if i < len(self._transports)}
@@ -855,8 +856,17 @@ class FailoverProvider(JSONBaseProvider):
                 if i < 0:
                     hedge_at = math.inf  # nowhere to hedge: wait for what is in flight
                 elif inflight and self.health[i].cooling_until > now:
-                    hedge_at = self.health[i].cooling_until  # no hedge onto a cooling endpoint
-                    i = -1
+                    # No hedge onto a cooling endpoint before its cool-down ends; but onto one
+                    # this read already waits on (every endpoint busy: a lone one on a failure
+                    # streak, cooling 8 s after six) a stall would then cost the whole timeout,
+                    # so it waits as a retry after a failure would (:meth:`_backoff`), once.
+                    hedge_at = self.health[i].cooling_until
+                    if i in inflight.values():
+                        if held_to is None:
+                            held_to = now + self._backoff(i, max(failed, 1), left)
+                        hedge_at = min(hedge_at, held_to)
+                    if now < hedge_at:
+                        i = -1
                 if wait > 0:
                     self._sleep(wait)
                     left = remaining_s()
@@ -870,6 +880,7 @@ class FailoverProvider(JSONBaseProvider):
                         pool.submit(self._attempt, i, payload, method, timeout, methods or {})
                     ] = i
                     launched += 1
+                    held_to = None
                     delay = max(self.hedge_s, 4 * self.health[i].expected_s(method))
                     hedge_at = time.monotonic() + min(self.timeout_s, delay)
             if not inflight:

@@ -274,6 +274,27 @@ def test_one_slow_endpoint_is_hedged_on_itself() -> None:
     p.close()
 
 
+def test_a_stall_on_a_lone_endpoint_cooling_after_failures_is_hedged_within_a_backoff() -> None:
+    """helper-106 (50% faults): a lone endpoint cools down longer with each failure in a row
+    (8 s after six), and "no hedge onto a cooling endpoint" held a stalled attempt's hedge until
+    the cool-down ended, past the client timeout: the stall cost the whole timeout (10 s by
+    default), though a retry after a failure waits at most the jittered backoff (about 2 s). A
+    hedge on the endpoint it is waiting on now waits no longer than that retry would."""
+    stalled: list[float] = []
+
+    def stall(req: dict[str, Any], timeout: float) -> Any:
+        stalled.append(time.monotonic())
+        return slow(6.0, "0xlate")(req, timeout)
+
+    s = Session({A: [*(status(502) for _ in range(6)), stall, ok("0xa")]})
+    p = provider(s, [A], hedge_s=0.1, timeout_s=5.0, sleep=time.sleep)
+    with deadline(30.0):  # a cycle's: up to ten attempts on the one endpoint
+        assert p.make_request("eth_blockNumber", [])["result"] == "0xa"  # type: ignore[arg-type]
+    answered = time.monotonic()
+    p.close()
+    assert answered - stalled[0] < 3.0  # hedge_s plus a backoff of at most 2.05 s; not 5 s
+
+
 def test_sends_are_never_hedged() -> None:
     s = Session({A: [slow(0.5, "0xhash")], B: [ok("0xb")]})
     p = provider(s, [A, B], hedge_s=0.05)
