@@ -612,9 +612,9 @@ class Sender:
             ExecutionError: The node refused it otherwise (it stays pending in the journal).
         """
         began = time.monotonic()
-        result = ""
+        result = first = ""
         try:
-            result = self._broadcast(record)
+            result = first = self._broadcast(record)
             if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
                 # The identical signed bytes once more, now rather than at the next poll a block
                 # later: the same hash, so never a second transaction ("already known" if the
@@ -627,7 +627,18 @@ class Sender:
             raise self._refused(record, exc.reason, maybe_taken=result == "unknown") from None
         if result == "nonce-used":
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
-            logger.warning("nonce %d already used when sending %s", record.nonce, record.tx_hash)
+            if first == "unknown":
+                # Most likely by these very bytes: the first try reached the node after all.
+                logger.info(
+                    "nonce %d used when sending %s again (the first try's outcome was unknown: "
+                    "most likely it was mined); its receipt settles it",
+                    record.nonce,
+                    record.tx_hash,
+                )
+            else:
+                logger.warning(
+                    "nonce %d already used when sending %s", record.nonce, record.tx_hash
+                )
             return record
         if result in ("underpriced", "unknown"):
             # The row keeps its status (a ``signed`` row is broadcast again by the next poll);
