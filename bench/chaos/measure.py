@@ -64,6 +64,9 @@ class NeedStats:
     lapsed: int = 0
     open_at_end: int = 0
     rebalances: int = 0
+    #: Rebalances with no band exit before them, of a vault whose own trigger was ready in the
+    #: block before (its ``maxInterval`` passed: the time trigger): a need of its own.
+    rebalances_on_time: int = 0
     rebalances_without_need: int = 0
 
 
@@ -72,6 +75,7 @@ def needs(blocks: Iterable[BlockObs]) -> NeedStats:
     out = NeedStats()
     opened: dict[str, int] = {}
     ready_at: dict[str, int] = {}
+    was_ready: dict[str, bool] = {}  # the block before's post-state
     for b in sorted(blocks, key=lambda x: x.number):
         vaults = set(b.outside) | set(b.rebalanced)
         for v in sorted(vaults):
@@ -80,7 +84,9 @@ def needs(blocks: Iterable[BlockObs]) -> NeedStats:
             if hits:
                 start = opened.pop(v, None)
                 ready = ready_at.pop(v, None)
-                if start is None:
+                if start is None and was_ready.get(v, False):
+                    out.rebalances_on_time += 1
+                elif start is None:
                     out.rebalances_without_need += 1
                 else:
                     out.served.append(b.number - start)
@@ -94,6 +100,7 @@ def needs(blocks: Iterable[BlockObs]) -> NeedStats:
                 del opened[v]
                 ready_at.pop(v, None)
                 out.lapsed += 1
+        was_ready = b.ready
     out.open_at_end = len(opened)
     return out
 

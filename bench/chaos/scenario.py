@@ -352,6 +352,7 @@ def common_measures(run: Live) -> dict[str, Any]:
         "needs_lapsed": ns.lapsed,
         "needs_open_at_end": ns.open_at_end,
         "rebalances": ns.rebalances,
+        "rebalances_on_time_trigger": ns.rebalances_on_time,
         "rebalances_without_need": ns.rebalances_without_need,
         "failed_vault_rebalances": sum(len(h) for b in blocks for h in b.failed.values()),
         "blocks": len(blocks),

@@ -235,6 +235,21 @@ def test_needs_pair_band_exits_with_rebalances() -> None:
     assert percentiles([]) == {"median": None, "p90": None, "max": None}
 
 
+def test_a_rebalance_on_the_vaults_time_trigger_is_not_counted_without_need() -> None:
+    """helper-106: a hedge inside the band that the vault's own time trigger allowed (its
+    ``maxInterval`` passed: ``rebalanceTrigger()`` ready in the block before) was counted in
+    ``rebalances_without_need``, which docs/chaos.md says should be 0."""
+    from bench.chaos.measure import BlockObs, needs
+
+    blocks = [
+        BlockObs(1, 0, {"A": False}, {}, ready={"A": True}),  # inside, its time trigger due
+        BlockObs(2, 0, {"A": False}, {"A": ["0xa"]}, ready={"A": False}),
+        BlockObs(3, 0, {"A": False}, {"A": ["0xb"]}, ready={"A": False}),  # neither: no need
+    ]
+    out = needs(blocks)
+    assert (out.rebalances, out.rebalances_on_time, out.rebalances_without_need) == (2, 1, 1)
+
+
 def test_histogram_and_the_binomial_tail_the_short_run_judges_its_p90_by() -> None:
     from bench.chaos.measure import binomial_tail, histogram
 
