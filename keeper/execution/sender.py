@@ -915,33 +915,30 @@ class Sender:
             # readable all along.
             if self.confirmations > 1 or not is_transient(exc):
                 raise
-            for v in reversed(versions):
-                receipt = self._receipt(v.tx_hash)
-                if receipt is not None:
-                    return self._settle(nonce, v, receipt)
-            raise
+            found = self._newest_receipt(versions)
+            if found is None:
+                raise
+            return self._settle(nonce, *found)
         quiet = self._quiet.pop(nonce, None)
         timing = self._timing()
         recheck = max(QUIET_RECHECK_S, timing[2] if timing is not None else 0.0)
         if quiet is not None and quiet[0] == head and time.monotonic() - quiet[1] < recheck:
             self._quiet[nonce] = quiet
             return None
-        for v in reversed(versions):
-            receipt = self._receipt(v.tx_hash)
-            if receipt is not None:
-                outcome = self._settle_when_confirmed(nonce, v, receipt, head)
-                if outcome is None:
-                    self._quiet[nonce] = (head, time.monotonic())
-                return outcome
+        found = self._newest_receipt(versions)
+        if found is not None:
+            outcome = self._settle_when_confirmed(nonce, *found, head)
+            if outcome is None:
+                self._quiet[nonce] = (head, time.monotonic())
+            return outcome
         if self.chain_nonce("latest") > nonce:
             # Our nonce is used, but by none of our versions (checked just above; re-check the
             # receipts once more in case a block landed between the two reads, or the first
             # look went to a node behind).
-            for v in reversed(versions):
-                receipt = self._receipt(v.tx_hash)
-                if receipt is not None:
-                    self._taken_since.pop(nonce, None)
-                    return self._settle_when_confirmed(nonce, v, receipt, head)
+            found = self._newest_receipt(versions)
+            if found is not None:
+                self._taken_since.pop(nonce, None)
+                return self._settle_when_confirmed(nonce, *found, head)
             # A node can report the nonce as used a moment before it serves the receipt (seen on
             # anvil about once in 3,000 sends): only a nonce still taken by a stranger after
             # DROP_GRACE_S is dropped, and only when one node says so (_stranger_took).
@@ -1095,15 +1092,10 @@ class Sender:
         latest = self.chain_nonce("latest")
         for nonce in self.journal.pending_nonces(self.address):
             versions = self.journal.versions(self.address, nonce)
-            settled = False
-            for v in reversed(versions):
-                receipt = self._receipt(v.tx_hash)
-                if receipt is not None:
-                    self._reconciled.append(self._settle(nonce, v, receipt))
-                    mined += 1
-                    settled = True
-                    break
-            if settled:
+            found = self._newest_receipt(versions)
+            if found is not None:
+                self._reconciled.append(self._settle(nonce, *found))
+                mined += 1
                 continue
             if nonce < latest:
                 late = self._late_receipt(versions)
@@ -1216,13 +1208,18 @@ class Sender:
         """
         until = time.monotonic() + DROP_GRACE_S
         while True:
-            for v in reversed(versions):
-                receipt = self._receipt(v.tx_hash)
-                if receipt is not None:
-                    return v, receipt
-            if time.monotonic() >= until:
-                return None
+            found = self._newest_receipt(versions)
+            if found is not None or time.monotonic() >= until:
+                return found
             self._sleep(min(self.poll_s, 0.2))
+
+    def _newest_receipt(self, versions: list[TxRecord]) -> tuple[TxRecord, Any] | None:
+        """The newest of ``versions`` that has a receipt, with it (read newest first), or None."""
+        for v in reversed(versions):
+            receipt = self._receipt(v.tx_hash)
+            if receipt is not None:
+                return v, receipt
+        return None
 
     def reorg_probe(self) -> int | None:
         """The block :meth:`check_reorgs` would read: the newest holding a mined tx of ours.
