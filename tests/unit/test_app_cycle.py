@@ -610,15 +610,11 @@ def test_failed_block_number_polls_never_count_toward_the_breaker() -> None:
     assert "halt" not in [a["kind"] for a in k.alerter.sent]
 
 
-def test_unserved_need_alerts_once_after_n_blocks() -> None:
-    import requests
-
+def _unserved_alerts(cycle: Any) -> list[str]:
+    """The ``unserved`` alerts of 12 cycles run by ``cycle``, one a block from block 1 (an alert
+    after 5 blocks unserved)."""
     k = make_keeper([snap(0, 0)])
     blocks = iter(range(1, 100))
-
-    def cycle(keeper: Keeper) -> CycleResult:
-        raise requests.Timeout("slow node")
-
     runner = Runner(
         k,
         poll_interval_s=0,
@@ -629,10 +625,19 @@ def test_unserved_need_alerts_once_after_n_blocks() -> None:
         max_backoff_s=0,
     )
     runner.run()
-    alerts = [a for a in k.alerter.sent if a["kind"] == "unserved"]
+    return [a["message"] for a in k.alerter.sent if a["kind"] == "unserved"]
+
+
+def test_unserved_need_alerts_once_after_n_blocks() -> None:
+    import requests
+
+    def cycle(keeper: Keeper) -> CycleResult:
+        raise requests.Timeout("slow node")
+
+    alerts = _unserved_alerts(cycle)
     assert len(alerts) == 1
-    assert "unserved for 5 blocks (since block 1)" in alerts[0]["message"]
-    assert "Timeout" in alerts[0]["message"]
+    assert "unserved for 5 blocks (since block 1)" in alerts[0]
+    assert "Timeout" in alerts[0]
 
 
 def test_an_unserved_alert_names_its_own_episodes_cause_not_an_earlier_fault() -> None:
@@ -641,8 +646,6 @@ def test_an_unserved_alert_names_its_own_episodes_cause_not_an_earlier_fault() -
     cap), and never named the fee cap."""
     import requests
 
-    k = make_keeper([snap(0, 0)])
-    blocks = iter(range(1, 100))
     calls = iter(range(1, 100))
 
     def cycle(keeper: Keeper) -> Any:
@@ -654,17 +657,7 @@ def test_an_unserved_alert_names_its_own_episodes_cause_not_an_earlier_fault() -
             waiting=waiting, nothing_evaluated=lambda: None, dropped={}, failed={}, tx_status=None
         )
 
-    runner = Runner(
-        k,
-        poll_interval_s=0,
-        cycle=cycle,
-        block_number=lambda: next(blocks),
-        max_cycles=12,
-        unserved_alert_blocks=5,
-        max_backoff_s=0,
-    )
-    runner.run()
-    alerts = [a["message"] for a in k.alerter.sent if a["kind"] == "unserved"]
+    alerts = _unserved_alerts(cycle)
     assert len(alerts) == 1
     assert "since block 3" in alerts[0]
     assert "Timeout" not in alerts[0]
