@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from eth_utils.crypto import keccak
 from prometheus_client import Gauge
 
-from keeper.app.fees import Paid, book_fees_paid
+from keeper.app.fees import Paid, book_fees_paid, why_reverted
 from keeper.app.settle import book_refused, book_resumed
 from keeper.chain.answers import failed_events
 from keeper.chain.retry import is_transient
@@ -562,6 +562,7 @@ def _vault_reverted(
     """
     keeper.metrics.trigger_disagreements.inc()
     keeper.lens.forget()
+    why = why_reverted(keeper, outcome)
     for vault in vaults:
         log_decision(
             decisions_log,
@@ -569,7 +570,7 @@ def _vault_reverted(
             block=block,
             vault=vault,
             outcome="reverted",
-            reason=f"tx {outcome.tx_hash}: the vault's checks refused at mining what the "
+            reason=f"tx {outcome.tx_hash}: {why}: the vault's checks refused at mining what the "
             "simulation accepted (the chain moved in between)",
         )
 
@@ -600,8 +601,11 @@ def account_outcome(
         m.rebalances.labels("vault_reverted").inc()
     else:
         m.rebalances.labels("failed").inc()
+        how = str(outcome.status)
+        if outcome.status == "reverted":
+            how += f": {why_reverted(keeper, outcome)}"
         keeper.alerter.alert(
-            "failed_batch", f"batch {outcome.tx_hash} ended {outcome.status}", key=outcome.tx_hash
+            "failed_batch", f"batch {outcome.tx_hash} ended {how}", key=outcome.tx_hash
         )
     return book_fees_paid(keeper, outcome)
 

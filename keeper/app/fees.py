@@ -13,6 +13,9 @@ transaction paid nothing. The L1 fee comes from the best source there is:
   from the journal's bytes for a version that was not priced (a fee-bumped replacement, a cancel,
   a settlement). A quote that cannot be read now is left out with a warning: a fee counter is not
   worth failing the booking of a mined transaction.
+
+A transaction that reverted at mining is also explained here (:func:`why_reverted`): its
+receipt holds no reason, its replay at its block does.
 """
 
 from __future__ import annotations
@@ -21,11 +24,13 @@ import logging
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from hexbytes import HexBytes
+from rlp.exceptions import RLPException  # type: ignore[import-untyped]
 
 from keeper.chain.retry import is_transient
 from keeper.errors import KeeperError
 from keeper.execution.journal import TxStatus
-from keeper.execution.sender import SendOutcome
+from keeper.execution.sender import SendOutcome, decode_signed
+from keeper.execution.transactions import replay_revert
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -93,3 +98,25 @@ def _quoted(keeper: Keeper, tx_hash: str) -> int | None:
             raise
         logger.warning("L1 fee of %s not priced: %s", tx_hash, type(exc).__name__)
         return None
+
+
+def why_reverted(keeper: Keeper, outcome: SendOutcome) -> str:
+    """Why ``outcome``'s mined version reverted, in one line.
+
+    Its journaled signed call replayed at the block that mined it (:func:`replay_revert`), the
+    error decoded. The receipt says only that it reverted; an alert that says no more leaves the
+    operator to replay it by hand. One read, only for a reverted transaction; a replay that
+    cannot be read (or a version the journal does not hold) says so and raises nothing, so a
+    booking never waits on it.
+    """
+    sender = keeper.sender
+    if sender is None or outcome.block_number is None:
+        return "reason unknown (no block to replay it at)"
+    try:
+        tx = decode_signed(sender.journal.tx(outcome.tx_hash).raw_tx)
+    except (KeyError, RLPException, ValueError) as exc:
+        return f"reason unknown (its signed bytes are not journaled: {type(exc).__name__})"
+    why, _ = replay_revert(
+        keeper.w3, sender.address, tx, outcome.block_number, keeper.decoder.decode
+    )
+    return why

@@ -91,7 +91,7 @@ from eth_utils.crypto import keccak
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from keeper.app.fees import book_fees_paid
+from keeper.app.fees import book_fees_paid, why_reverted
 from keeper.chain.answers import failed_events
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.retry import is_transient, read_with_retry
@@ -746,7 +746,8 @@ def _send(
             raise _JournaledError(f"send failed: {exc}") from exc
         raise ExecutionError(f"send failed: {exc}") from exc
     if outcome.status == TxStatus.REVERTED:
-        raise _RevertedError(f"transaction {outcome.tx_hash} reverted", outcome=outcome)
+        why = why_reverted(keeper, outcome)
+        raise _RevertedError(f"transaction {outcome.tx_hash} reverted: {why}", outcome=outcome)
     book_fees_paid(keeper, outcome)
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")
@@ -840,6 +841,8 @@ def book_resumed(
     """
     mined = outcome.status == TxStatus.MINED and not outcome.cancelled
     how = "cancelled" if outcome.cancelled else str(outcome.status)
+    if how == TxStatus.REVERTED:
+        how += f": {why_reverted(keeper, outcome)}"
     batch = _settle_batch_args(data)
     if batch is not None:
         return _book_resumed_batch(keeper, outcome, batch, mined, how, head)

@@ -745,7 +745,7 @@ class Sender:
         if cancel:
             to, data, gas = self.address, b"", self._cancel_gas()
         else:
-            decoded = _decode_raw(last.raw_tx)
+            decoded = decode_signed(last.raw_tx)
             to, data, gas = decoded["to"], decoded["data"], last.gas
         signed = self._sign(to, data, gas, fees, nonce)
         tx_hash = signed[1]
@@ -783,11 +783,11 @@ class Sender:
         Raises:
             KeyError: The journal holds no version with this hash.
         """
-        decoded = _decode_raw(self.journal.tx(tx_hash).raw_tx)
+        decoded = decode_signed(self.journal.tx(tx_hash).raw_tx)
         return str(decoded["to"]), bytes(decoded["data"])
 
     def _is_cancel(self, record: TxRecord) -> bool:
-        decoded = _decode_raw(record.raw_tx)
+        decoded = decode_signed(record.raw_tx)
         return decoded["to"] == self.address and not decoded["data"]
 
     def plan_still_valid(self, record: TxRecord) -> bool:
@@ -798,7 +798,7 @@ class Sender:
         """
         if self._still_valid is None or self._is_cancel(record):
             return True
-        decoded = _decode_raw(record.raw_tx)
+        decoded = decode_signed(record.raw_tx)
         try:
             return bool(self._still_valid(decoded["to"], decoded["data"]))
         except Exception as exc:
@@ -1359,8 +1359,17 @@ def _block(rec: TxRecord) -> int:
     return rec.mined_block if rec.mined_block is not None else -1
 
 
-def _decode_raw(raw_tx: str) -> dict[str, Any]:
-    """Recover ``to`` and ``data`` from a journaled signed typed transaction."""
+def decode_signed(raw_tx: str) -> dict[str, Any]:
+    """The ``to``, ``data``, ``value`` and ``gas`` of a journaled signed typed transaction.
+
+    Raises:
+        rlp.exceptions.RLPException, ValueError: ``raw_tx`` is not one.
+    """
     typed = TypedTransaction.from_bytes(HexBytes(raw_tx))
     d = typed.as_dict()
-    return {"to": str(to_checksum_address(d["to"])), "data": bytes(HexBytes(d["data"]))}
+    return {
+        "to": str(to_checksum_address(d["to"])),
+        "data": bytes(HexBytes(d["data"])),
+        "value": int(d["value"]),
+        "gas": int(d["gas"]),
+    }

@@ -15,7 +15,7 @@ Every transaction the project signs is built by :func:`build_tx` (EIP-1559, type
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -157,6 +157,49 @@ def chain_nonce(w3: Web3, address: str, block: BlockIdentifier = "latest") -> in
 def call_data(call: ContractFunction) -> bytes:
     """The calldata of a bound contract call."""
     return bytes(HexBytes(call._encode_transaction_data()))
+
+
+def replay_revert(
+    w3: Web3, sender: str, tx: Mapping[str, Any], block: int, decode: Callable[[bytes], str]
+) -> tuple[str, bytes]:
+    """Why a mined transaction reverted: the same call replayed at the end of its block.
+
+    The receipt carries no revert data. The replay (``eth_call`` with the transaction's own
+    sender, target, data, value and gas limit) sees the state the transaction met, plus
+    whatever came after it in that block; its decoded error (``decode``) is the reason, with
+    the block. A replay that fails, or does not revert, says so: it never raises for a read.
+
+    Args:
+        w3: The connection.
+        sender: The account that sent it.
+        tx: Its ``to`` (absent for a creation), ``data``, ``value`` and ``gas``.
+        block: The block that mined it.
+        decode: Revert data to one line (:meth:`ErrorDecoder.decode`).
+
+    Returns:
+        The reason in one line, and the revert data (empty when there is none).
+    """
+    params: dict[str, Any] = {
+        "from": sender,
+        "data": tx["data"],
+        "value": tx["value"],
+        "gas": tx["gas"],
+    }
+    if tx.get("to") is not None:
+        params["to"] = tx["to"]
+    try:
+        w3.eth.call(params, block_identifier=block)  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        reason = decode(data) if data else str(exc)
+        return f"{reason} (replayed at block {block})", data
+    except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
+        return f"reason unknown (its replay failed: {type(exc).__name__})", b""
+    return (
+        f"reason unknown (its replay at block {block} does not revert: out of gas at "
+        f"{int(tx['gas'])}, or the state changed later in that block)",
+        b"",
+    )
 
 
 class Transactor:
@@ -340,33 +383,8 @@ class Transactor:
         return receipt
 
     def _mined_revert_reason(self, tx: dict[str, Any], block: int) -> tuple[str, bytes]:
-        """Why a mined transaction reverted: the same call replayed at the end of its block.
-
-        The receipt carries no revert data. The replay (``eth_call`` with the transaction's own
-        sender, target, data, value and gas limit) sees the state the transaction met, plus
-        whatever came after it in that block; its decoded error is the reason, with the block.
-        """
-        params: dict[str, Any] = {
-            "from": self.address,
-            "data": tx["data"],
-            "value": tx["value"],
-            "gas": tx["gas"],
-        }
-        if "to" in tx:
-            params["to"] = tx["to"]
-        try:
-            self.w3.eth.call(params, block_identifier=block)  # type: ignore[arg-type]
-        except ContractLogicError as exc:
-            data = revert_data(exc)
-            reason = self.decoder.decode(data) if data else str(exc)
-            return f"{reason} (replayed at block {block})", data
-        except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
-            return f"reason unknown (its replay failed: {type(exc).__name__})", b""
-        return (
-            f"reason unknown (its replay at block {block} does not revert: out of gas at "
-            f"{int(tx['gas'])}, or the state changed later in that block)",
-            b"",
-        )
+        """Why a mined transaction of this account reverted (see :func:`replay_revert`)."""
+        return replay_revert(self.w3, self.address, tx, block, self.decoder.decode)
 
     def _broadcast(self, raw: bytes, tx_hash: str, what: str) -> None:
         """``eth_sendRawTransaction``, its failures as :class:`ExecutionError`.

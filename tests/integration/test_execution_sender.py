@@ -19,9 +19,11 @@ from web3.contract import Contract
 from keeper.chain.artifacts import load_artifact
 from keeper.devnet.tx import account, deploy
 from keeper.errors import FeeCapError
+from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.journal import Journal
-from keeper.execution.sender import Sender
+from keeper.execution.sender import Sender, decode_signed
+from keeper.execution.transactions import replay_revert
 from keeper.units import Wei
 from tests.conftest import Chain
 
@@ -690,3 +692,25 @@ def test_only_transactions_not_yet_final_are_rechecked_for_reorgs(rig: Rig) -> N
     assert calls_of(lambda: s.check_reorgs()) == {"eth_blockNumber": 1}
     head = r.w3.eth.block_number
     assert calls_of(lambda: s.check_reorgs(head=head)) == {}
+
+
+def test_a_transaction_reverted_at_mining_replays_to_its_decoded_error(rig: Rig) -> None:
+    """What ``why_reverted`` reads for an alert: the journaled signed bytes decode to the call as
+    sent, and its replay at the mining block answers the token's own error."""
+    r = rig
+    s = r.sender()
+    data = r.token.functions.transfer(r.token.address, 5)._encode_transaction_data()
+    call = bytes.fromhex(data[2:])
+    rec = s.submit_new([r.token.address], 0, r.token.address, call, 120_000)  # no estimate
+    outcome = s.wait(rec.nonce, timeout_s=10)
+    assert outcome.status == "reverted"
+    assert outcome.block_number is not None
+    tx = decode_signed(s.journal.tx(outcome.tx_hash).raw_tx)
+    assert (tx["to"], tx["data"], tx["value"], tx["gas"]) == (r.token.address, call, 0, 120_000)
+    decoder = ErrorDecoder([load_artifact("MintableERC20").abi])
+    why, revert = replay_revert(r.w3, s.address, tx, outcome.block_number, decoder.decode)
+    assert why == (
+        f"ERC20InsufficientBalance(sender={r.keeper.address.lower()}, balance=0, needed=5) "
+        f"(replayed at block {outcome.block_number})"
+    )
+    assert revert[:4] == bytes.fromhex("e450d38c")

@@ -125,6 +125,13 @@ class FakeEth:
     #: Other contracts by address: a second vault, a redemption queue.
     others: dict[str, Any] = field(default_factory=dict)
 
+    def call(self, params: dict[str, Any], block_identifier: Any = "latest") -> bytes:
+        """The replay of a reverted transaction (``why_reverted``): it fails as the vault's
+        reads fail, else reverts without data."""
+        if self.vault.read_error is not None:
+            raise self.vault.read_error
+        raise ContractLogicError("execution reverted", data="0x")
+
     def contract(self, address: str, abi: Any) -> Any:
         if address.lower() in self.others:
             return self.others[address.lower()]

@@ -22,7 +22,7 @@ from keeper.app.act import settle_in_flight
 from keeper.app.cycle import run_cycle
 from keeper.app.settle import settle_expired
 from keeper.execution.journal import TxRecord, TxStatus
-from keeper.execution.sender import SendOutcome, _decode_raw
+from keeper.execution.sender import SendOutcome, decode_signed
 from keeper.execution.simulate import BatchCodec
 from keeper.units import Wei
 from tests.unit.test_app_cycle import (
@@ -139,7 +139,7 @@ class ReplacingSender(FakeSender):
         return SendOutcome(0, "0xwinner", TxStatus.MINED, 101, 50_000, Wei(7), 1, None, self.cancel)
 
     def call_of(self, tx_hash: str) -> tuple[str, bytes]:
-        d = _decode_raw(self.journal.tx(tx_hash).raw_tx)
+        d = decode_signed(self.journal.tx(tx_hash).raw_tx)
         return str(d["to"]), bytes(d["data"])
 
 
@@ -167,7 +167,7 @@ def test_a_settlement_books_its_l1_fee(monkeypatch: pytest.MonkeyPatch) -> None:
             return signed(to, data)
 
         def call_of(self, tx_hash: str) -> tuple[str, bytes]:
-            d = _decode_raw(self.journal.tx(tx_hash).raw_tx)
+            d = decode_signed(self.journal.tx(tx_hash).raw_tx)
             return str(d["to"]), bytes(d["data"])
 
     fake = FakeVault()
