@@ -360,11 +360,25 @@ def _alert_if_refused(keeper: Keeper, vault: str, reason: str) -> None:
     """
     if reason.startswith(_REFUSED_BY_VAULT):
         keeper.alerter.alert(
-            "blocked",
-            f"vault {vault} refuses the batcher: {reason}; its admin must grant batcher "
-            f"{keeper.batcher} the vault's BATCHER_ROLE and KEEPER_ROLE (grantRole)",
-            key=f"refused-{vault}",
+            "blocked", refuses_batcher(vault, keeper.batcher, reason), key=f"refused-{vault}"
         )
+
+
+def refuses_batcher(
+    vault: str,
+    batcher: str | None,
+    why: str,
+    roles: Sequence[str] = ("BATCHER_ROLE", "KEEPER_ROLE"),
+) -> str:
+    """The ``blocked`` alert for a vault that refuses the batcher: why, and the grant to make.
+
+    Keyed ``refused-<vault>`` by both its callers (a refusal in a cycle's simulation, a role
+    found missing at start-up), so one throttle covers both.
+    """
+    return (
+        f"vault {vault} refuses the batcher: {why}; its admin must grant batcher {batcher} "
+        f"the vault's {' and '.join(roles)} (grantRole)"
+    )
 
 
 def _priced_again(

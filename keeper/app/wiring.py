@@ -21,12 +21,13 @@ from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.exceptions import Web3Exception
 
+from keeper.app.act import refuses_batcher
 from keeper.app.collaborators import Keeper
 from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
 from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
-from keeper.chain.vaults import check_batcher, factory_vaults, validate_vaults
+from keeper.chain.vaults import check_batcher, factory_vaults, missing_grants, validate_vaults
 from keeper.errors import ChainError, ConfigError, KeeperError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
@@ -233,6 +234,8 @@ def build_keeper(
     alerter = alerter or Alerter(
         settings.alert_webhook_url.get_secret_value() if settings.alert_webhook_url else None
     )
+    if settings.batcher is not None and vaults:
+        _alert_missing_grants(w3, settings, settings.batcher, vaults, alerter)
     sender = None
     if signer is not None:
         sender = _sender(w3, settings, signer, journal, alerter, chain_id)
@@ -260,6 +263,39 @@ def build_keeper(
         codec=codec,
         chain_id=chain_id,
         locked_seen=sender.journal.locked_seen() if sender is not None else {},
+    )
+
+
+def _alert_missing_grants(
+    w3: Web3, settings: Settings, batcher: str, vaults: list[str], alerter: Alerter
+) -> None:
+    """A ``blocked`` alert, at start-up, for each vault that has not granted the batcher a role.
+
+    Such a vault refuses every rebalance the keeper sends it (another deployment's vault, a
+    grant forgotten). The cycle alerts it too, but only once the vault needs a hedge, which may
+    be hours after a deployment: here the operator hears of it at once. Not fatal: the other
+    vaults are served, and a grant made later is picked up with no restart.
+    """
+    missing = startup_step(
+        "checking each vault's roles for the batcher",
+        lambda: missing_grants(w3, vaults, batcher, attempts=settings.rpc_retries),
+    )
+    if not missing:
+        return
+    logger.warning(
+        "%d of %d vaults have not granted batcher %s the roles it needs (alerted as blocked)",
+        len(missing),
+        len(vaults),
+        batcher,
+    )
+    alerter.alert_each(
+        "blocked",
+        {
+            f"refused-{vault}": refuses_batcher(
+                vault, batcher, f"it has not granted {' or '.join(roles)} (read at start-up)", roles
+            )
+            for vault, roles in missing.items()
+        },
     )
 
 

@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, MethodUnavailable, Web3Exception
 
+from keeper.chain.calls import call_each
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.errors import ChainError, ConfigError, first_line
 
@@ -240,6 +241,48 @@ def check_batcher(
             f"(isKeeper returned false): use {fix}, or have the admin call setKeeper"
         )
     return max_batch
+
+
+#: The vault roles its batcher needs: ``BATCHER_ROLE`` for a netted batch's ``batchPlan`` and
+#: ``batchSettle``, ``KEEPER_ROLE`` for a lone vault's ``rebalance``/``rebalanceTo`` through it.
+BATCHER_NEEDS = {
+    "BATCHER_ROLE": bytes(keccak(text="BATCHER_ROLE")),
+    "KEEPER_ROLE": bytes(keccak(text="KEEPER_ROLE")),
+}
+
+
+def missing_grants(
+    w3: Web3, vaults: Sequence[str], batcher: str, *, attempts: int = 3
+) -> dict[str, list[str]]:
+    """The vaults that have not granted ``batcher`` a role it needs, with the roles missing.
+
+    One JSON-RPC batch of ``hasRole(role, batcher)`` calls, two a vault
+    (:func:`~keeper.chain.calls.call_each`). A call that fails or answers malformed leaves that
+    role out (unknown: the cycle's simulation names a refusal when it meets one).
+
+    Raises:
+        OSError | Web3Exception | ValueError: The node could not be reached (transient, for
+            the start-up step to retry).
+    """
+    who = to_checksum_address(batcher)
+    has_role = _selector("hasRole(bytes32,address)")
+    asks = [
+        (
+            str(to_checksum_address(v)),
+            name,
+            bytes(has_role) + abi_encode(["bytes32", "address"], [role, who]),
+        )
+        for v in vaults
+        for name, role in BATCHER_NEEDS.items()
+    ]
+    answers = call_each(
+        w3, [{"to": v, "data": HexBytes(data)} for v, _, data in asks], "latest", attempts=attempts
+    )
+    missing: dict[str, list[str]] = {}
+    for (vault, name, _), raw in zip(asks, answers, strict=True):
+        if raw is not None and len(raw) == 32 and int.from_bytes(raw, "big") == 0:
+            missing.setdefault(vault, []).append(name)
+    return missing
 
 
 def queue_unrequested(vault: Contract, queue: Contract, block: int | None = None) -> int:

@@ -247,6 +247,38 @@ def test_a_lone_vault_whose_role_the_keeper_lacks_goes_through_the_batcher(
     assert vault.address not in stack.out_of_band()
 
 
+def test_a_vault_that_has_not_granted_the_batcher_its_roles_is_alerted_at_start_up(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Before, a vault whose grant was forgotten was alerted only once it needed a hedge: hours
+    after a deployment, maybe. The start-up reads each vault's grants to the batcher and alerts
+    the vaults missing one, naming the role; the cycle's own refusal alert is the same key."""
+    granted = _started(stack, tmp_path / "granted")
+    assert not [a for a in granted.alerter.sent if a["kind"] == "blocked"]
+    batcher = stack.batcher.address
+    first, second = stack.vaults[1], stack.vaults[2]
+    for vault, role in ((first, "BATCHER_ROLE"), (second, "KEEPER_ROLE")):
+        role_id = getattr(vault.functions, role)().call()
+        transact(stack.w3, stack.admin, vault.functions.revokeRole(role_id, batcher))
+    k = _started(stack, tmp_path / "revoked")
+    [alert] = [a for a in k.alerter.sent if a["kind"] == "blocked"]
+    assert alert["count"] == "2"
+    assert alert["keys"] == f"refused-{first.address},refused-{second.address}"
+    assert alert["message"] == (
+        f"vault {first.address} refuses the batcher: it has not granted BATCHER_ROLE (read at "
+        f"start-up); its admin must grant batcher {batcher} the vault's BATCHER_ROLE (grantRole) "
+        "(and 1 more blocked alerts)"
+    )
+    # The cycle meets the refusal in its simulation: within the throttle, no second alert.
+    run_cycle(k)
+    assert len([a for a in k.alerter.sent if a["kind"] == "blocked"]) == 1
+
+
+def _started(stack: Stack, where: Path) -> Keeper:
+    where.mkdir()
+    return build_keeper(stack.w3, stack.settings(where), alerter=Alerter(None))
+
+
 def test_direct_single_off_sends_a_lone_vault_through_the_batcher(
     stack: Stack, tmp_path: Path
 ) -> None:
