@@ -104,6 +104,9 @@ contract RebalanceRules is BookPricer {
     /// @dev Phases looked back through for the expiry round ({_hasExpiryRound}); a feed whose
     ///      aggregator changed more often than this since an expiry keeps the fallback open.
     uint256 private constant MAX_PHASES_BACK = 4;
+    /// @dev Rounds stamped ahead of their time passed over in a row before the expiry round
+    ///      ({_firstSinceExpiry}); keeper/chain/rounds.py's hint skips as many.
+    uint256 private constant MAX_AHEAD_ROUNDS = 4;
     /// @dev The highest round id the search of a phase doubles to ({_reachesExpiry}).
     uint256 private constant MAX_PHASE_ROUND = 1 << 32;
     /// @dev Gas one round read may use ({_roundTime}): a proxy and its aggregator take < 20k.
@@ -515,7 +518,8 @@ contract RebalanceRules is BookPricer {
     }
 
     /// @dev The price of `roundId` if it is the first round at or after expiry (checked against
-    ///      its predecessor in the same phase), not dated after the block, and not dated after
+    ///      its predecessor in the same phase, rounds stamped ahead of their time passed over:
+    ///      {_firstSinceExpiry}), not dated after the block, and not dated after
     ///      the round that follows it (a round stamped ahead of its time breaks the rising
     ///      timestamps the first-round rule rests on: two rounds could pass). A verified expiry round that answered <= 0 cannot
     ///      price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
@@ -532,12 +536,12 @@ contract RebalanceRules is BookPricer {
         bool ok = updatedAt >= expiry && updatedAt <= block.timestamp
             && (roundId & AGGREGATOR_ROUND_MASK) > 1;
         if (ok) {
-            (,,, uint256 prevUpdatedAt,) = feed.getRoundData(roundId - 1);
             // Timestamps must rise around the round: a later round dated before it means
             // this one was stamped ahead of its time (not the expiry round). A round that does
             // not exist, or cannot be read, reads 0.
             uint256 nextAt = _roundTime(o.oracle, uint256(roundId) + 1);
-            ok = prevUpdatedAt < expiry && (nextAt == 0 || nextAt >= updatedAt);
+            ok = (nextAt == 0 || nextAt >= updatedAt)
+                && _firstSinceExpiry(feed, roundId, updatedAt, expiry);
         }
         if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
         if (answer <= 0) {
@@ -549,6 +553,34 @@ contract RebalanceRules is BookPricer {
         }
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
+    }
+
+    /// @dev Whether round `roundId` (dated `at`, at or after expiry) is the first of its phase
+    ///      at or after expiry: the round before it is dated before expiry. Rounds stamped ahead
+    ///      of their time (the round after each is dated before it, as this round is dated
+    ///      before its predecessor) are passed over, at most MAX_AHEAD_ROUNDS of them in a row:
+    ///      one such round published after expiry and refused (see `_expiryRoundPrice`) must
+    ///      not also refuse the honest round after it, or no round could settle the series, and
+    ///      `_hasExpiryRound` keeps the fallback closed. A round at or after expiry that is not
+    ///      stamped ahead is the earlier expiry round: this one is not. Each predecessor is read
+    ///      with `getRoundData`, which reverts the settlement if it cannot be read, as before.
+    // slither-disable-next-line unused-return -- a predecessor is judged by its updatedAt alone
+    function _firstSinceExpiry(
+        AggregatorV3Interface feed,
+        uint80 roundId,
+        uint256 at,
+        uint256 expiry
+    ) private view returns (bool) {
+        uint256 laterAt = at; // the time of the round after the one read
+        for (uint256 i; i <= MAX_AHEAD_ROUNDS; ++i) {
+            --roundId; // > 0: the caller's round is not its phase's first, nor is any passed over
+            (,,, uint256 prevAt,) = feed.getRoundData(roundId);
+            if (prevAt < expiry) return true;
+            // At or after expiry: the expiry round, unless stamped ahead of its time.
+            if (prevAt <= laterAt || (roundId & AGGREGATOR_ROUND_MASK) <= 1) return false;
+            laterAt = prevAt;
+        }
+        return false;
     }
 
     /// @dev Whether the feed holds a round the expiry-round path can check: a phase whose first

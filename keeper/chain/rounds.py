@@ -2,7 +2,8 @@
 
 A vault settles a series at the first round of its price feed with ``updatedAt >= expiry``, named
 by a round-id hint it checks against the previous round (``prev.updatedAt < expiry <=
-hint.updatedAt``, same phase). :func:`expiry_round` finds that hint by searching the feed's rounds
+hint.updatedAt``, same phase, rounds stamped ahead of their time passed over: see
+:meth:`_Rounds.past_ahead`). :func:`expiry_round` finds that hint by searching the feed's rounds
 by halving, in the latest phase and, when a phase began after expiry, in older phases of a
 Chainlink proxy, as ``RebalanceRules._hasExpiryRound`` does. Used by the keeper's
 settlement (``keeper/app/settle.py``) and the devnet's market.
@@ -17,12 +18,21 @@ from web3.exceptions import BadFunctionCallOutput, ContractLogicError
 
 from keeper.errors import ChainError
 
-__all__ = ["MAX_PHASES_BACK", "MAX_PHASE_ROUND", "SETTLEMENT_GRACE_S", "expiry_round"]
+__all__ = [
+    "MAX_AHEAD_ROUNDS",
+    "MAX_PHASES_BACK",
+    "MAX_PHASE_ROUND",
+    "SETTLEMENT_GRACE_S",
+    "expiry_round",
+]
 
 #: ``RebalanceRules.SETTLEMENT_GRACE``: from expiry + this, ``settle(id, 0)`` is allowed.
 SETTLEMENT_GRACE_S = 86_400
 #: ``RebalanceRules.MAX_PHASES_BACK``: older phases looked through for the expiry round.
 MAX_PHASES_BACK = 4
+#: ``RebalanceRules.MAX_AHEAD_ROUNDS``: rounds stamped ahead of their time (each dated after the
+#: round that follows it) the vault passes over in a row before the expiry round.
+MAX_AHEAD_ROUNDS = 4
 #: ``RebalanceRules.MAX_PHASE_ROUND``: the highest round id the search of a phase doubles to.
 MAX_PHASE_ROUND = 1 << 32
 _AGGREGATOR_ROUND = (1 << 64) - 1
@@ -79,7 +89,8 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
         if first == 0:
             return fallback
         if first < expiry:
-            return rounds.hint(phase, rounds.down_from(phase, last, updated_at))
+            found = rounds.down_from(phase, last, updated_at)
+            return rounds.hint(phase, rounds.past_ahead(phase, found))
     for _ in range(MAX_PHASES_BACK):
         if phase <= 1:
             return fallback
@@ -88,7 +99,7 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
         if first == 0:
             return fallback  # no such phase, or it cannot be read
         if first < expiry:
-            return rounds.hint(phase, rounds.up_from_first(phase))
+            return rounds.hint(phase, rounds.past_ahead(phase, rounds.up_from_first(phase)))
         # this one began at or after expiry too
     return fallback
 
@@ -165,6 +176,32 @@ class _Rounds:
             else:
                 lo = mid
         return hi if hi_at != 0 else None
+
+    def past_ahead(self, phase: int, k: int | None) -> int | None:
+        """``k``, or the round the vault takes instead when ``k`` was stamped ahead of its time.
+
+        The halving takes times to rise with round ids. A round dated after the round that
+        follows it breaks that; the vault refuses it and takes the first round at or after
+        expiry after it, passing over up to ``MAX_AHEAD_ROUNDS`` such rounds in a row
+        (``RebalanceRules._firstSinceExpiry``): one published after expiry otherwise left no
+        round to settle with, and no fallback. ``k`` itself when the round after it does not
+        exist or is not dated before it.
+        """
+        for _ in range(MAX_AHEAD_ROUNDS):
+            if k is None:
+                return None
+            at = self.at(phase, k, exists=True)[1]
+            nxt = self.at(phase, k + 1)[1]
+            if nxt == 0 or nxt >= at:
+                return k
+            # The expiry round is after k: double up from it, then halve.
+            lo, step, hi, hi_at = k, 1, k + 1, nxt
+            while hi_at != 0 and hi_at < self.expiry:
+                lo, step = hi, step * 2
+                hi = k + step
+                hi_at = self.at(phase, hi)[1]
+            k = self.first_from(phase, lo, hi, hi_at)
+        return k
 
     def hint(self, phase: int, k: int | None) -> int | None:
         """Round ``k``'s id to send, None to wait, or the fallback when ``k`` is None.

@@ -100,6 +100,39 @@ def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_pat
     assert keeper.metrics.value("keeper_expired_unsettled") == 0
 
 
+def test_keeper_settles_at_the_honest_round_after_one_stamped_ahead_of_its_time(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """helper-107's audit: a round published after expiry but dated 10 days later. The vault
+    refused it, every honest round after it and the fallback, so nothing could settle; the
+    keeper's halving found the broken round and its simulation reverted every cycle. Both now
+    pass over it: the series settles at the honest expiry round (2,900, out of the money)."""
+    series = _open(stack)
+    expiry = series[0][2]
+    stack.advance(expiry - stack.now() + 30)
+    broken = int(stack.feed.functions.latestRound().call()) + 1
+    now = stack.now()
+    transact(
+        stack.w3,
+        stack.admin,
+        stack.feed.functions.updateRoundData(broken, 3_500 * 10**8, expiry + 10 * DAY, now),
+    )
+    stack.advance(30)
+    stack.set_price(2_900 * 10**8)
+    honest = int(stack.feed.functions.latestRound().call())
+    stack.advance(11 * DAY)  # past the broken round's date
+    stack.set_price(3_200 * 10**8)
+    keeper = _keeper(stack, tmp_path)
+    assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == honest
+    run_cycle(keeper)
+    for vault, sid, _ in series:
+        s = vault.functions.series(sid).call()
+        assert s[6] is True, f"series {sid} of {vault.address} settled"  # type: ignore[attr-defined]
+        assert s[7] == 0, "paid at the honest round (2,900 < strike), not at 3,500 or 3,200"
+    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+    assert not [a for a in keeper.alerter.sent if a["kind"] == "settlement"]
+
+
 def test_keeper_waits_for_a_round_after_expiry_then_uses_the_fallback(
     stack: Stack, tmp_path: Path
 ) -> None:
