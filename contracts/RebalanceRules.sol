@@ -105,8 +105,11 @@ contract RebalanceRules is BookPricer {
     ///      aggregator changed more often than this since an expiry keeps the fallback open.
     uint256 private constant MAX_PHASES_BACK = 4;
     /// @dev Rounds stamped ahead of their time passed over in a row before the expiry round
-    ///      ({_firstSinceExpiry}); keeper/chain/rounds.py's hint skips as many.
+    ///      ({_firstSinceExpiry}); keeper/chain/rounds.py mirrors it.
     uint256 private constant MAX_AHEAD_ROUNDS = 4;
+    /// @dev Rounds after a candidate expiry round looked at for one dated before it
+    ///      ({_laterDatedBefore}): each round passed over has the expiry round in its window.
+    uint256 private constant AHEAD_WINDOW = MAX_AHEAD_ROUNDS + 1;
     /// @dev The highest round id the search of a phase doubles to ({_reachesExpiry}).
     uint256 private constant MAX_PHASE_ROUND = 1 << 32;
     /// @dev Gas one round read may use ({_roundTime}): a proxy and its aggregator take < 20k.
@@ -519,10 +522,10 @@ contract RebalanceRules is BookPricer {
 
     /// @dev The price of `roundId` if it is the first round at or after expiry (checked against
     ///      its predecessor in the same phase, rounds stamped ahead of their time passed over:
-    ///      {_firstSinceExpiry}), not dated after the block, and not dated after
-    ///      the round that follows it (a round stamped ahead of its time breaks the rising
-    ///      timestamps the first-round rule rests on: two rounds could pass). A verified expiry round that answered <= 0 cannot
-    ///      price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
+    ///      {_firstSinceExpiry}), not dated after the block, and not dated after any of the
+    ///      AHEAD_WINDOW rounds that follow it (a round stamped ahead of its time breaks the
+    ///      rising timestamps the first-round rule rests on: two rounds could pass). A verified
+    ///      expiry round that answered <= 0 cannot price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
     ///      price instead (the round is fixed, so no one chooses that moment's price), before
     ///      that it reverts `OptionVaultInvalidPrice`.
     // slither-disable-next-line unused-return -- a round is identified by its id and updatedAt; answer checked below
@@ -536,11 +539,9 @@ contract RebalanceRules is BookPricer {
         bool ok = updatedAt >= expiry && updatedAt <= block.timestamp
             && (roundId & AGGREGATOR_ROUND_MASK) > 1;
         if (ok) {
-            // Timestamps must rise around the round: a later round dated before it means
-            // this one was stamped ahead of its time (not the expiry round). A round that does
-            // not exist, or cannot be read, reads 0.
-            uint256 nextAt = _roundTime(o.oracle, uint256(roundId) + 1);
-            ok = (nextAt == 0 || nextAt >= updatedAt)
+            // Timestamps must rise around the round: a later round dated before it means this
+            // one was stamped ahead of its time (not the expiry round).
+            ok = !_laterDatedBefore(o.oracle, roundId, updatedAt)
                 && _firstSinceExpiry(feed, roundId, updatedAt, expiry);
         }
         if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
@@ -555,15 +556,34 @@ contract RebalanceRules is BookPricer {
         return uint256(answer);
     }
 
+    /// @dev Whether one of the AHEAD_WINDOW rounds after `roundId` is dated before `at`, its
+    ///      time: then `roundId` was stamped ahead of its time. Stops at the first round that does
+    ///      not exist or cannot be read (it reads 0), usually the first looked at: a series is
+    ///      settled soon after its expiry round. Looking at the next round alone let a round
+    ///      stamped ahead pass when the round after it was stamped ahead too (helper-108).
+    function _laterDatedBefore(address oracle, uint80 roundId, uint256 at)
+        private
+        view
+        returns (bool)
+    {
+        for (uint256 i = 1; i <= AHEAD_WINDOW; ++i) {
+            uint256 laterAt = _roundTime(oracle, uint256(roundId) + i);
+            if (laterAt == 0) return false;
+            if (laterAt < at) return true;
+        }
+        return false;
+    }
+
     /// @dev Whether round `roundId` (dated `at`, at or after expiry) is the first of its phase
-    ///      at or after expiry: the round before it is dated before expiry. Rounds stamped ahead
-    ///      of their time (the round after each is dated before it, as this round is dated
-    ///      before its predecessor) are passed over, at most MAX_AHEAD_ROUNDS of them in a row:
-    ///      one such round published after expiry and refused (see `_expiryRoundPrice`) must
-    ///      not also refuse the honest round after it, or no round could settle the series, and
-    ///      `_hasExpiryRound` keeps the fallback closed. A round at or after expiry that is not
-    ///      stamped ahead is the earlier expiry round: this one is not. Each predecessor is read
-    ///      with `getRoundData`, which reverts the settlement if it cannot be read, as before.
+    ///      at or after expiry: the round before it is dated before expiry. Up to
+    ///      MAX_AHEAD_ROUNDS rounds in a row just before it that are dated after it are passed
+    ///      over: each was stamped ahead of its time (this round, in its AHEAD_WINDOW, is dated
+    ///      before it) and is refused as the expiry round itself. One such round published after
+    ///      expiry must not also refuse the honest round after it, or no round could settle the
+    ///      series while `_hasExpiryRound` keeps the fallback closed (helper-107's audit). A
+    ///      round at or after expiry and not after this one is the earlier expiry round: this
+    ///      one is not. Each predecessor is read with `getRoundData`, which reverts the
+    ///      settlement if it cannot be read, as before.
     // slither-disable-next-line unused-return -- a predecessor is judged by its updatedAt alone
     function _firstSinceExpiry(
         AggregatorV3Interface feed,
@@ -571,14 +591,11 @@ contract RebalanceRules is BookPricer {
         uint256 at,
         uint256 expiry
     ) private view returns (bool) {
-        uint256 laterAt = at; // the time of the round after the one read
         for (uint256 i; i <= MAX_AHEAD_ROUNDS; ++i) {
             --roundId; // > 0: the caller's round is not its phase's first, nor is any passed over
             (,,, uint256 prevAt,) = feed.getRoundData(roundId);
             if (prevAt < expiry) return true;
-            // At or after expiry: the expiry round, unless stamped ahead of its time.
-            if (prevAt <= laterAt || (roundId & AGGREGATOR_ROUND_MASK) <= 1) return false;
-            laterAt = prevAt;
+            if (prevAt <= at || (roundId & AGGREGATOR_ROUND_MASK) <= 1) return false;
         }
         return false;
     }

@@ -261,7 +261,7 @@ def settle_expired(
                 keeper.metrics.settlements.labels("waiting").inc()
                 slots.append(Settlement(vault.address, series_id, None, "waiting", blocked))
                 continue
-            found = _hint(keeper, vault, feed, series_id, expiry, now, hints)
+            found = _hint(keeper, vault, feed, series_id, expiry, (now, block), hints)
             if isinstance(found, Settlement):
                 slots.append(found)
                 continue
@@ -618,18 +618,20 @@ def _hint(
     feed: str,
     series_id: int,
     expiry: int,
-    now: int,
+    at: tuple[int, int],
     hints: dict[tuple[str, int], int | None],
 ) -> int | Settlement:
     """The round hint to settle ``series_id`` (expiring at ``expiry``) with.
 
-    Or, when there is none, its settlement: ``waiting`` for a round, or ``failed``. ``hints``
-    keeps each (feed, expiry)'s answer for the rest of the step.
+    Or, when there is none, its settlement: ``waiting`` for a round, or ``failed``. ``at`` is
+    the cycle's (timestamp, block): the feed is read at that block. ``hints`` keeps each
+    (feed, expiry)'s answer for the rest of the step.
     """
+    now, block = at
     key = (feed.lower(), expiry)
     try:
         if key not in hints:
-            hints[key] = expiry_round(keeper.w3, feed, expiry, now)
+            hints[key] = expiry_round(keeper.w3, feed, expiry, now, block)
         hint = hints[key]
     except Exception as exc:
         # A vault's own fault (a feed that reverts or has no code) fails its settlement only;

@@ -15,10 +15,12 @@ from typing import Any
 
 from web3 import Web3
 from web3.exceptions import BadFunctionCallOutput, ContractLogicError
+from web3.types import BlockIdentifier
 
 from keeper.errors import ChainError
 
 __all__ = [
+    "AHEAD_WINDOW",
     "MAX_AHEAD_ROUNDS",
     "MAX_PHASES_BACK",
     "MAX_PHASE_ROUND",
@@ -33,6 +35,10 @@ MAX_PHASES_BACK = 4
 #: ``RebalanceRules.MAX_AHEAD_ROUNDS``: rounds stamped ahead of their time (each dated after the
 #: round that follows it) the vault passes over in a row before the expiry round.
 MAX_AHEAD_ROUNDS = 4
+#: ``RebalanceRules.AHEAD_WINDOW``: rounds after a candidate looked at for one dated before it.
+AHEAD_WINDOW = MAX_AHEAD_ROUNDS + 1
+#: Candidates :meth:`_Rounds.past_ahead` passes over at most (each a few reads).
+_AHEAD_SEARCHES = 16
 #: ``RebalanceRules.MAX_PHASE_ROUND``: the highest round id the search of a phase doubles to.
 MAX_PHASE_ROUND = 1 << 32
 _AGGREGATOR_ROUND = (1 << 64) - 1
@@ -57,7 +63,9 @@ _AGGREGATOR_ABI: list[dict[str, Any]] = [
 ]
 
 
-def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
+def expiry_round(
+    w3: Web3, feed: str, expiry: int, now: int, block: BlockIdentifier = "latest"
+) -> int | None:
     """The round id to settle a series expiring at ``expiry`` with, or None to wait.
 
     The first round with ``updatedAt >= expiry`` whose predecessor in its phase is older than
@@ -71,18 +79,23 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
     change across expiry, a phase whose first round cannot be read): the vault refuses the
     fallback whenever one has, so that no one can settle at a later price of their choosing.
 
+    Every read is at ``block`` (the cycle's: ``now`` is its timestamp). At ``latest``, a node
+    behind the others (a failover's) answered "no such round" for one the search had seen
+    exist, and the settlement was alerted as failed; pinned, such a node answers "header not
+    found" and the read fails over.
+
     Raises:
         ChainError: A round of the latest phase after its first cannot be read. The phase holds
             an expiry round then (its first round is before expiry, its latest at or after), so
             the vault refuses the fallback: there is no hint to give this cycle.
     """
     agg = w3.eth.contract(address=Web3.to_checksum_address(feed), abi=_AGGREGATOR_ABI)
-    latest = agg.functions.latestRoundData().call()
+    latest = agg.functions.latestRoundData().call(block_identifier=block)
     round_id, updated_at = int(latest[0]), int(latest[3])
     fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
     if updated_at < expiry:
         return fallback  # no round since expiry
-    rounds = _Rounds(agg, expiry, fallback)
+    rounds = _Rounds(agg, expiry, fallback, block)
     phase, last = round_id >> 64, round_id & _AGGREGATOR_ROUND
     if last > 1:
         first = rounds.at(phase, 1)[1]
@@ -107,8 +120,10 @@ def expiry_round(w3: Web3, feed: str, expiry: int, now: int) -> int | None:
 class _Rounds:
     """One feed's rounds, read through its ``getRoundData``, and the searches over a phase's."""
 
-    def __init__(self, agg: Any, expiry: int, fallback: int | None) -> None:
-        self.agg, self.expiry, self.fallback = agg, expiry, fallback
+    def __init__(self, agg: Any, expiry: int, fallback: int | None, block: BlockIdentifier) -> None:
+        self.agg, self.expiry, self.fallback, self.block = agg, expiry, fallback, block
+        #: Rounds read so far, by (phase, k): a search and its checks ask some twice.
+        self._read: dict[tuple[int, int], tuple[int, int]] = {}
 
     def at(self, phase: int, k: int, exists: bool = False) -> tuple[int, int]:
         """(answer, updatedAt) of round ``k`` of ``phase``; updatedAt 0 when it cannot be read.
@@ -119,15 +134,19 @@ class _Rounds:
         taken for the phase's end, it made the search give the fallback, which the vault refuses.
         """
         why = f"round {k} of phase {phase} cannot be read, though the phase has later rounds"
-        try:
-            row = self.agg.functions.getRoundData((phase << 64) | k).call()
-        except (ContractLogicError, BadFunctionCallOutput) as exc:
-            if exists:
-                raise ChainError(f"{why}: {type(exc).__name__}") from exc
-            return 0, 0
-        if exists and int(row[3]) == 0:
+        known = self._read.get((phase, k))
+        if known is None:
+            try:
+                rid = (phase << 64) | k
+                row = self.agg.functions.getRoundData(rid).call(block_identifier=self.block)
+            except (ContractLogicError, BadFunctionCallOutput) as exc:
+                if exists:
+                    raise ChainError(f"{why}: {type(exc).__name__}") from exc
+                return 0, 0
+            known = self._read[(phase, k)] = (int(row[1]), int(row[3]))
+        if exists and known[1] == 0:
             raise ChainError(f"{why}: updatedAt 0")
-        return int(row[1]), int(row[3])
+        return known
 
     def down_from(self, phase: int, last: int, last_at: int) -> int | None:
         """The first round at or after expiry, galloping down from ``last`` before halving.
@@ -177,25 +196,39 @@ class _Rounds:
                 lo = mid
         return hi if hi_at != 0 else None
 
+    def stamped_ahead(self, phase: int, k: int, at: int) -> bool:
+        """Whether a round of the ``AHEAD_WINDOW`` after round ``k`` is dated before ``at``.
+
+        As ``RebalanceRules._laterDatedBefore`` reads them: it stops at the first that does not
+        exist.
+        """
+        for i in range(1, AHEAD_WINDOW + 1):
+            later = self.at(phase, k + i)[1]
+            if later == 0:
+                return False
+            if later < at:
+                return True
+        return False
+
     def past_ahead(self, phase: int, k: int | None) -> int | None:
         """``k``, or the round the vault takes instead when ``k`` was stamped ahead of its time.
 
-        The halving takes times to rise with round ids. A round dated after the round that
-        follows it breaks that; the vault refuses it and takes the first round at or after
-        expiry after it, passing over up to ``MAX_AHEAD_ROUNDS`` such rounds in a row
-        (``RebalanceRules._firstSinceExpiry``): one published after expiry otherwise left no
-        round to settle with, and no fallback. ``k`` itself when the round after it does not
-        exist or is not dated before it.
+        The halving takes times to rise with round ids. A round dated after a round that
+        follows it (within ``AHEAD_WINDOW``) breaks that; the vault refuses it and takes the
+        first round at or after expiry after it, passing over up to ``MAX_AHEAD_ROUNDS`` such
+        rounds in a row (``RebalanceRules._firstSinceExpiry``): one published after expiry
+        otherwise left no round to settle with, and no fallback. ``k`` itself when it is not
+        stamped ahead.
         """
-        for _ in range(MAX_AHEAD_ROUNDS):
+        for _ in range(_AHEAD_SEARCHES):
             if k is None:
                 return None
             at = self.at(phase, k, exists=True)[1]
-            nxt = self.at(phase, k + 1)[1]
-            if nxt == 0 or nxt >= at:
+            if not self.stamped_ahead(phase, k, at):
                 return k
             # The expiry round is after k: double up from it, then halve.
-            lo, step, hi, hi_at = k, 1, k + 1, nxt
+            lo, step, hi = k, 1, k + 1
+            hi_at = self.at(phase, hi)[1]
             while hi_at != 0 and hi_at < self.expiry:
                 lo, step = hi, step * 2
                 hi = k + step

@@ -141,4 +141,115 @@ contract AuditFindings8SettleAfterAheadRoundTest is VaultTestBase {
             vm.revertToState(snap);
         }
     }
+
+    /// @dev Publishes rounds dated `times` in order (ids follow the feed's latest).
+    function _rounds(uint256[] memory times) internal returns (uint80 first) {
+        first = uint80(feed.latestRound() + 1);
+        for (uint256 i; i < times.length; ++i) {
+            _round(3000e8 + int256(i) * 100e8, times[i]);
+        }
+    }
+
+    /// @dev The rounds among `first`..latest that settle the series (each tried alone).
+    function _settling(uint80 first) internal returns (uint80[] memory ids, uint256 n) {
+        uint80 last = uint80(feed.latestRound());
+        ids = new uint80[](last - first + 1);
+        for (uint80 r = first; r <= last; ++r) {
+            uint256 snap = vm.snapshotState();
+            (bool ok,) = address(vault).call(abi.encodeCall(vault.settle, (id, r)));
+            vm.revertToState(snap);
+            if (ok) ids[n++] = r;
+        }
+    }
+
+    /// @dev helper-108, case 2 (already open before 2026-12-07): two rounds stamped ahead, with
+    ///      rising dates, published before expiry, then honest rounds. The first passed the
+    ///      next-round check (the round after it is dated later still), so two rounds settled,
+    ///      the holder choosing. A round is now refused when any of the 5 after it is dated
+    ///      before it.
+    function test_settle_OnlyTheHonestRoundAfterTwoRisingRoundsStampedAheadBeforeExpiry() public {
+        uint256 e = expiry;
+        uint256[] memory times = new uint256[](4);
+        (times[0], times[1], times[2], times[3]) = (e + 5, e + 50, e - 60, e + 20);
+        vm.warp(e - 250);
+        uint80 first = _rounds(times);
+        vm.warp(e + 2 days);
+        feed.updateAnswer(3200e8);
+        (uint80[] memory ids, uint256 n) = _settling(first);
+        assertEq(n, 1, "one round settles");
+        assertEq(ids[0], first + 3, "the honest round dated expiry + 20");
+    }
+
+    /// @dev helper-108, case 4: two rounds stamped ahead with rising dates after expiry, then
+    ///      the honest round. The honest one was refused (its predecessor was not dated before
+    ///      the round after it) and the first stamped ahead settled once its date came.
+    function test_settle_TheHonestRoundAfterTwoRisingRoundsStampedAhead() public {
+        uint256 e = expiry;
+        uint256[] memory times = new uint256[](3);
+        (times[0], times[1], times[2]) = (e + 10 days, e + 20 days, e + 60);
+        vm.warp(e + 60);
+        uint80 first = _rounds(times);
+        vm.warp(e + 21 days);
+        feed.updateAnswer(3200e8);
+        (uint80[] memory ids, uint256 n) = _settling(first);
+        assertEq(n, 1);
+        assertEq(ids[0], first + 2, "the honest round dated expiry + 60");
+    }
+
+    /// @dev helper-108, case 1: three rounds stamped ahead around expiry, two before it.
+    function test_settle_OnlyTheHonestRoundAfterThreeRoundsStampedAhead() public {
+        uint256 e = expiry;
+        uint256[] memory times = new uint256[](5);
+        (times[0], times[1], times[2], times[3], times[4]) =
+        (e + 5, e + 50, e - 60, e + 100, e + 20);
+        vm.warp(e - 250);
+        uint80 first = _rounds(times);
+        vm.warp(e + 2 days);
+        feed.updateAnswer(3200e8);
+        (uint80[] memory ids, uint256 n) = _settling(first);
+        assertEq(n, 1);
+        assertEq(ids[0], first + 4, "the honest round dated expiry + 20");
+    }
+
+    /// @dev Honest rounds on both sides of expiry, and up to 2 rounds stamped ahead (dated
+    ///      days after expiry) after any of them, before expiry or after: exactly one round
+    ///      settles, the first honest round at or after expiry.
+    function testFuzz_settle_ExactlyTheHonestRoundWithRoundsStampedAheadAnywhere(
+        uint8 preSeed,
+        uint8 postSeed,
+        uint32 gapSeed,
+        uint32 aheadBits,
+        uint32 stampSeed
+    ) public {
+        uint256 pre = bound(preSeed, 1, 4); // honest rounds before expiry (one already is)
+        uint256 post = bound(postSeed, 1, 4); // honest rounds at or after it
+        uint256 gap = bound(gapSeed, 0, 1 days);
+        uint256[] memory times = new uint256[](3 * (pre + post));
+        uint256 n;
+        uint80 honest;
+        uint80 base = uint80(feed.latestRound() + 1);
+        for (uint256 i; i < pre + post; ++i) {
+            times[n] = i < pre
+                ? uint256(expiry) - 100 * (pre - i)
+                : uint256(expiry) + gap + 100 * (i - pre);
+            if (i == pre) honest = base + uint80(n);
+            ++n;
+            uint256 ahead = (aheadBits >> (2 * i)) & 3; // 0, 1, 2 (3 counts as 2)
+            if (ahead == 3) ahead = 2;
+            for (uint256 j; j < ahead; ++j) {
+                times[n++] = uint256(expiry) + 3 days + bound(stampSeed, 0, 20 days) + j * 7 + i;
+            }
+        }
+        assembly ("memory-safe") {
+            mstore(times, n)
+        }
+        vm.warp(uint256(expiry) - 250);
+        uint80 first = _rounds(times);
+        assertEq(first, base);
+        vm.warp(uint256(expiry) + 30 days);
+        feed.updateAnswer(3200e8);
+        (uint80[] memory ids, uint256 count) = _settling(first);
+        assertEq(count, 1, "exactly one round settles");
+        assertEq(ids[0], honest, "the first honest round at or after expiry");
+    }
 }

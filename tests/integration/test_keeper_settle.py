@@ -141,7 +141,7 @@ def test_keeper_waits_for_a_round_after_expiry_then_uses_the_fallback(
     keeper = _keeper(stack, tmp_path, private_key=None)  # dry run
     now = stack.now()
     assert expiry_round(stack.w3, stack.feed.address, expiry, now) is None
-    done = settle_expired(keeper, keeper.vaults, 0, now).settlements
+    done = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, now).settlements
     assert {d.outcome for d in done} == {"waiting"}
     assert keeper.metrics.value("keeper_expired_unsettled") == len(done)
     # a day later, still no round: the fallback (round 0) is open, at a fresh price
@@ -160,7 +160,7 @@ def test_keeper_alerts_when_it_cannot_settle(stack: Stack, tmp_path: Path) -> No
     stack.advance(expiry - stack.now() + DAY + 5)
     # the fallback would price at the oracle, which is stale: the simulation reverts
     keeper = _keeper(stack, tmp_path, private_key=None)
-    done = settle_expired(keeper, keeper.vaults, 0, stack.now()).settlements
+    done = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, stack.now()).settlements
     assert {d.outcome for d in done} == {"failed"}
     assert all("OptionVaultStaleOracle" in d.reason for d in done)
     assert keeper.metrics.value("keeper_settlements_total", {"outcome": "failed"}) == len(done)

@@ -192,7 +192,7 @@ class NoReceiptSender(SettleSender):
 def settle_keeper(
     monkeypatch: pytest.MonkeyPatch, vault: FakeVault, sender: SettleSender | None
 ) -> Keeper:
-    monkeypatch.setattr("keeper.app.settle.expiry_round", lambda w3, feed, expiry, now: HINT)
+    monkeypatch.setattr("keeper.app.settle.expiry_round", lambda w3, feed, expiry, now, block: HINT)
     k = make_keeper([snap(0, 0)], sender=sender)
     k.w3 = FakeW3(FakeEth(vault))  # type: ignore[assignment]
     return k
@@ -419,7 +419,7 @@ def test_an_unreachable_node_still_fails_the_cycle_as_transient(
     vault.add_expired(3)
     k = settle_keeper(monkeypatch, vault, SettleSender())
 
-    def down(w3: Any, feed: str, expiry: int, now: int) -> int:
+    def down(w3: Any, feed: str, expiry: int, now: int, block: int) -> int:
         raise RpcUnavailableError("every endpoint failed")
 
     monkeypatch.setattr("keeper.app.settle.expiry_round", down)

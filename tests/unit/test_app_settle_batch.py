@@ -429,7 +429,8 @@ def test_a_common_expiry_on_one_feed_is_searched_once(monkeypatch: pytest.Monkey
     k, _ = batch_keeper(monkeypatch, vaults, sender)
     searched: list[tuple[str, int]] = []
 
-    def expiry_round(w3: Any, feed: str, expiry: int, now: int) -> int:
+    def expiry_round(w3: Any, feed: str, expiry: int, now: int, block: int) -> int:
+        assert block == 100  # the cycle's block: the feed is read there
         searched.append((feed, expiry))
         return HINT
 

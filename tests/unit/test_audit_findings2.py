@@ -64,6 +64,8 @@ class _Feed:
     rounds: dict[int, tuple[int, int]] = field(default_factory=dict)
 
     def _row(self, rid: int) -> tuple[int, int, int, int, int]:
+        if rid not in self.rounds:  # as a feed answers a round it does not have
+            raise ContractLogicError("execution reverted: No data present", data="0x")
         answer, updated = self.rounds[rid]
         return (rid, answer, updated, updated, rid)
 
@@ -85,7 +87,7 @@ class _Feed:
 class _Call:
     value: Any
 
-    def call(self) -> Any:
+    def call(self, block_identifier: Any = "latest") -> Any:
         return self.value
 
 
