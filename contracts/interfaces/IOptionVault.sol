@@ -152,9 +152,10 @@ interface IOptionVault is IERC4626 {
     /// @notice The quote's deadline has passed.
     error OptionVaultQuoteExpired(uint256 deadline);
     /// @notice The round is not the first oracle round at or after expiry (its predecessor in
-    ///         the same phase must be older than expiry, it must not be dated after the block,
-    ///         and the round after it, if any, not before it), or, with round 0, the fallback is
-    ///         not open yet (expiry + SETTLEMENT_GRACE).
+    ///         the same phase, past up to 4 rounds just before it that are dated after it, must
+    ///         be older than expiry; it must not be dated after the block, nor after any of the
+    ///         5 rounds that follow it), or, with round 0, the fallback is not open yet (expiry +
+    ///         SETTLEMENT_GRACE), or the feed holds a round to check.
     error OptionVaultSettlementRound(uint80 roundId);
     /// @notice No oracle change is pending, or its timelock has not passed.
     error OptionVaultOracleTimelock(address pending, uint256 eta);
@@ -258,8 +259,9 @@ interface IOptionVault is IERC4626 {
 
     /// @notice Settles an expired series at the first oracle round at or after expiry (anyone;
     ///         also when paused). `roundId` is that round (a hint found off-chain: its
-    ///         predecessor in the same phase must be older than expiry; the round must not be
-    ///         dated after the block, nor after the round that follows it). With `roundId` 0 and
+    ///         predecessor in the same phase, past up to 4 rounds just before it that are dated
+    ///         after it, must be older than expiry; the round must not be dated after the block,
+    ///         nor after any of the 5 rounds that follow it). With `roundId` 0 and
     ///         from expiry + SETTLEMENT_GRACE, it settles at the current healthy oracle price:
     ///         the fallback, only where the feed holds no round to check (no round since
     ///         expiry, or a phase change across it; up to 4 older phases of a Chainlink proxy

@@ -110,7 +110,9 @@ def why_reverted(keeper: Keeper, outcome: SendOutcome) -> str:
     booking never waits on it.
     """
     sender = keeper.sender
-    if sender is None or outcome.block_number is None:
+    if sender is None:
+        return "reason unknown (no journal to replay it from)"
+    if outcome.block_number is None:
         return "reason unknown (no block to replay it at)"
     try:
         tx = decode_signed(sender.journal.tx(outcome.tx_hash).raw_tx)

@@ -234,8 +234,6 @@ def build_keeper(
     alerter = alerter or Alerter(
         settings.alert_webhook_url.get_secret_value() if settings.alert_webhook_url else None
     )
-    if settings.batcher is not None and vaults:
-        _alert_missing_grants(w3, settings, settings.batcher, vaults, alerter)
     sender = None
     if signer is not None:
         sender = _sender(w3, settings, signer, journal, alerter, chain_id)
@@ -243,6 +241,9 @@ def build_keeper(
         genesis = startup_step("reading the genesis block", lambda: w3.eth.get_block(0)["hash"])
         sender.journal.bind_chain(chain_id, Web3.to_hex(genesis))
         startup_step("checking the journal's mined blocks", sender.check_history)
+    if settings.batcher is not None and vaults:
+        # After the journal's claim: a second keeper started by mistake stops before alerting.
+        _alert_missing_grants(w3, settings, settings.batcher, vaults, alerter)
     return Keeper(
         w3=w3,
         vaults=vaults,
@@ -269,21 +270,31 @@ def build_keeper(
 def _alert_missing_grants(
     w3: Web3, settings: Settings, batcher: str, vaults: list[str], alerter: Alerter
 ) -> None:
-    """A ``blocked`` alert, at start-up, for each vault that has not granted the batcher a role.
+    """A ``blocked`` alert, at start-up, for each vault that has not granted its BATCHER_ROLE.
 
-    Such a vault refuses every rebalance the keeper sends it (another deployment's vault, a
-    grant forgotten). The cycle alerts it too, but only once the vault needs a hedge, which may
-    be hours after a deployment: here the operator hears of it at once. Not fatal: the other
-    vaults are served, and a grant made later is picked up with no restart.
+    Such a vault refuses every batch the keeper sends it (another deployment's vault, a grant
+    forgotten). The cycle alerts it too, but only once the vault needs a hedge, which may be
+    hours after a deployment: here the operator hears of it at once. The batcher's
+    ``KEEPER_ROLE`` is not asked: only a lone vault sent through the batcher needs it, and with
+    ``KEEPER_DIRECT_SINGLE`` (the default) one goes to the vault from the signer; the cycle
+    alerts a refusal when it meets one. Advisory: a read that fails is a warning, never the end
+    of the start-up; the other vaults are served, and a grant made later needs no restart.
     """
-    missing = startup_step(
-        "checking each vault's roles for the batcher",
-        lambda: missing_grants(w3, vaults, batcher, attempts=settings.rpc_retries),
-    )
+    try:
+        missing = missing_grants(w3, vaults, batcher, attempts=settings.rpc_retries)
+    except (KeeperError, OSError, Web3Exception, ValueError) as exc:
+        logger.warning(
+            "could not check the vaults' BATCHER_ROLE grants to batcher %s (%s: %s); "
+            "a vault that refuses it is alerted when it needs a hedge",
+            batcher,
+            type(exc).__name__,
+            first_line(exc),
+        )
+        return
     if not missing:
         return
     logger.warning(
-        "%d of %d vaults have not granted batcher %s the roles it needs (alerted as blocked)",
+        "%d of %d vaults have not granted batcher %s its BATCHER_ROLE (alerted as blocked)",
         len(missing),
         len(vaults),
         batcher,
@@ -292,7 +303,7 @@ def _alert_missing_grants(
         "blocked",
         {
             f"refused-{vault}": refuses_batcher(
-                vault, batcher, f"it has not granted {' or '.join(roles)} (read at start-up)", roles
+                vault, batcher, "it has not granted BATCHER_ROLE (read at start-up)", roles
             )
             for vault, roles in missing.items()
         },

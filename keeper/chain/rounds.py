@@ -32,8 +32,8 @@ __all__ = [
 SETTLEMENT_GRACE_S = 86_400
 #: ``RebalanceRules.MAX_PHASES_BACK``: older phases looked through for the expiry round.
 MAX_PHASES_BACK = 4
-#: ``RebalanceRules.MAX_AHEAD_ROUNDS``: rounds stamped ahead of their time (each dated after the
-#: round that follows it) the vault passes over in a row before the expiry round.
+#: ``RebalanceRules.MAX_AHEAD_ROUNDS``: rounds stamped ahead of their time (each dated after
+#: the expiry round, which follows them) the vault passes over in a row before it.
 MAX_AHEAD_ROUNDS = 4
 #: ``RebalanceRules.AHEAD_WINDOW``: rounds after a candidate looked at for one dated before it.
 AHEAD_WINDOW = MAX_AHEAD_ROUNDS + 1

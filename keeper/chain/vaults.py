@@ -243,26 +243,24 @@ def check_batcher(
     return max_batch
 
 
-#: The vault roles its batcher needs: ``BATCHER_ROLE`` for a netted batch's ``batchPlan`` and
-#: ``batchSettle``, ``KEEPER_ROLE`` for a lone vault's ``rebalance``/``rebalanceTo`` through it.
-BATCHER_NEEDS = {
-    "BATCHER_ROLE": bytes(keccak(text="BATCHER_ROLE")),
-    "KEEPER_ROLE": bytes(keccak(text="KEEPER_ROLE")),
-}
+#: The vault roles its batcher needs in every batch: ``BATCHER_ROLE``, for ``batchPlan`` and
+#: ``batchSettle`` (``KEEPER_ROLE``, for a lone vault's ``rebalance``/``rebalanceTo`` through
+#: it, only when the signer cannot send it to the vault itself).
+BATCHER_NEEDS = {"BATCHER_ROLE": bytes(keccak(text="BATCHER_ROLE"))}
 
 
 def missing_grants(
     w3: Web3, vaults: Sequence[str], batcher: str, *, attempts: int = 3
 ) -> dict[str, list[str]]:
-    """The vaults that have not granted ``batcher`` a role it needs, with the roles missing.
+    """The vaults that have not granted ``batcher`` a role of ``BATCHER_NEEDS``, with the roles.
 
-    One JSON-RPC batch of ``hasRole(role, batcher)`` calls, two a vault
-    (:func:`~keeper.chain.calls.call_each`). A call that fails or answers malformed leaves that
-    role out (unknown: the cycle's simulation names a refusal when it meets one).
+    ``hasRole(role, batcher)`` calls in JSON-RPC batches (:func:`~keeper.chain.calls.call_each`:
+    250 calls a request). A call that fails or answers malformed leaves that role out
+    (unknown: the cycle's simulation names a refusal when it meets one).
 
     Raises:
-        OSError | Web3Exception | ValueError: The node could not be reached (transient, for
-            the start-up step to retry).
+        OSError | Web3Exception | ValueError: The node could not be reached (after
+            ``attempts``).
     """
     who = to_checksum_address(batcher)
     has_role = _selector("hasRole(bytes32,address)")

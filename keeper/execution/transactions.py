@@ -165,9 +165,13 @@ def replay_revert(
     """Why a mined transaction reverted: the same call replayed at the end of its block.
 
     The receipt carries no revert data. The replay (``eth_call`` with the transaction's own
-    sender, target, data, value and gas limit) sees the state the transaction met, plus
-    whatever came after it in that block; its decoded error (``decode``) is the reason, with
-    the block. A replay that fails, or does not revert, says so: it never raises for a read.
+    sender, target, data and value) sees the state the transaction met, plus whatever came
+    after it in that block; its decoded error (``decode``) is the reason, with the block. It
+    runs with the node's own gas cap, not the transaction's limit: a node answers an ``eth_call``
+    that runs out of gas with an RPC error ("EVM error OutOfGas", -32603), which reads as the
+    node failing (a failover retries it on every endpoint) and named no cause. A replay that
+    does not revert with ample gas says so, with the limit the transaction had. A replay that
+    fails says so: it never raises for a read.
 
     Args:
         w3: The connection.
@@ -179,12 +183,7 @@ def replay_revert(
     Returns:
         The reason in one line, and the revert data (empty when there is none).
     """
-    params: dict[str, Any] = {
-        "from": sender,
-        "data": tx["data"],
-        "value": tx["value"],
-        "gas": tx["gas"],
-    }
+    params: dict[str, Any] = {"from": sender, "data": tx["data"], "value": tx["value"]}
     if tx.get("to") is not None:
         params["to"] = tx["to"]
     try:
@@ -196,8 +195,8 @@ def replay_revert(
     except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
         return f"reason unknown (its replay failed: {type(exc).__name__})", b""
     return (
-        f"reason unknown (its replay at block {block} does not revert: out of gas at "
-        f"{int(tx['gas'])}, or the state changed later in that block)",
+        f"reason unknown (its replay at block {block} does not revert with ample gas: out of "
+        f"gas at its limit of {int(tx['gas'])}, or the state changed later in that block)",
         b"",
     )
 

@@ -714,3 +714,24 @@ def test_a_transaction_reverted_at_mining_replays_to_its_decoded_error(rig: Rig)
         f"(replayed at block {outcome.block_number})"
     )
     assert revert[:4] == bytes.fromhex("e450d38c")
+
+
+def test_a_transaction_out_of_gas_at_mining_replays_to_its_gas_limit(rig: Rig) -> None:
+    """helper-109: the replay ran at the transaction's own gas limit, and a node answers an
+    ``eth_call`` out of gas with an RPC error (anvil: -32603 "EVM error OutOfGas"), not a
+    revert: the alert said "its replay failed: RpcUnavailableError", pointing at the node. The
+    replay runs with the node's cap: it does not revert, and the reason names the limit."""
+    r = rig
+    s = r.sender()
+    rec = s.submit_new([r.token.address], 0, r.token.address, r.mint_data(5), 30_000)
+    outcome = s.wait(rec.nonce, timeout_s=10)
+    assert outcome.status == "reverted"
+    assert outcome.block_number is not None
+    tx = decode_signed(s.journal.tx(outcome.tx_hash).raw_tx)
+    decoder = ErrorDecoder([load_artifact("MintableERC20").abi])
+    why, revert = replay_revert(r.w3, s.address, tx, outcome.block_number, decoder.decode)
+    assert why == (
+        f"reason unknown (its replay at block {outcome.block_number} does not revert with ample "
+        "gas: out of gas at its limit of 30000, or the state changed later in that block)"
+    )
+    assert revert == b""
