@@ -122,6 +122,10 @@ _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
 #: ``OptionVaultAlreadySettled(uint256)``: the vault's refusal of a series settled already.
 _ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
+#: ``OptionVaultNotExpired(uint256,uint256)``: the vault's refusal of a series not expired at the
+#: state the call ran on. The step settles only series expired at the cycle's block, so a
+#: simulation that answers it ran on a node behind that block (see :func:`_behind`).
+_NOT_EXPIRED = bytes(keccak(text="OptionVaultNotExpired(uint256,uint256)")[:4])
 #: Selectors of the calls this module sends: the vault's ``settle(uint256 id, uint80 roundId)``
 #: and the queue's ``fill()`` (``tests/unit/test_selectors.py`` checks them against the ABIs).
 SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
@@ -580,8 +584,24 @@ def _book_failure(
     if failure[:4] == _ALREADY_SETTLED:
         why = keeper.decoder.decode(failure)
         return _by_other(keeper, vault, series_id, hint, why, tx_hash)
+    if failure[:4] == _NOT_EXPIRED and tx_hash is None:
+        return _behind(keeper, vault, series_id, hint, failure)
     reason = keeper.decoder.decode(failure) if failure else "no revert data"
     return _failed(keeper, vault, series_id, hint, f"{what}: {reason}", tx_hash)
+
+
+def _behind(keeper: Keeper, vault: str, series_id: int, hint: int, failure: bytes) -> Settlement:
+    """A series whose simulation the vault refused as not expired: ``waiting``, no alert.
+
+    The step settles only series expired at the cycle's block; such an answer came from a node
+    behind that block (chaos ``harsh``'s lagging failover raised three false ``settlement``
+    alerts so). The next cycle tries again; a refusal that lasts shows in
+    ``keeper_expired_unsettled``.
+    """
+    why = f"simulated on a node behind the cycle's block: {keeper.decoder.decode(failure)}"
+    keeper.metrics.settlements.labels("waiting").inc()
+    logger.info("settlement of series %d of %s waits: %s", series_id, vault, why)
+    return Settlement(vault, series_id, hint, "waiting", why)
 
 
 def _batch_call(batcher: Any, chunk: Sequence[_Candidate]) -> Any:
@@ -654,6 +674,8 @@ def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: in
         sent = _send(keeper, call, vault.address, [vault.address], block, f"settle {series_id}")
     except _RevertedError as exc:
         outcome = exc.outcome
+        if outcome is None and exc.data[:4] == _NOT_EXPIRED:
+            return _behind(keeper, vault.address, series_id, hint, exc.data)
         tx_hash = outcome.tx_hash if outcome is not None else None
         already = outcome is None and exc.data[:4] == _ALREADY_SETTLED
         try:

@@ -312,6 +312,24 @@ def test_a_simulation_refused_as_already_settled_is_settled_by_another(
     assert k.alerter.sent == []
 
 
+def test_a_simulation_on_a_node_behind_expiry_waits_without_an_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The step settles only series expired at the cycle's block (``now``); a simulation that
+    answers ``OptionVaultNotExpired`` ran on a node behind it (chaos ``harsh``, seed 61)."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    data = keccak(text="OptionVaultNotExpired(uint256,uint256)")[:4]
+    data += abi_encode(["uint256", "uint256"], [3, NOW + 60])
+    vault.sim_error = ContractLogicError("execution reverted", data="0x" + data.hex())
+    k = settle_keeper(monkeypatch, vault, sender)
+    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
+    assert s.outcome == "waiting"
+    assert sender.sent == []
+    assert outcomes(k) == {"waiting": 1}
+    assert k.alerter.sent == []
+
+
 def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch) -> None:
     vault = FakeVault()
     vault.add_expired(3)

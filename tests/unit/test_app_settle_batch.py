@@ -48,6 +48,7 @@ BATCHER = "0x" + "ba" * 20
 OTHER = "0x" + "b2" * 20
 UNAUTHORIZED = bytes.fromhex("e2517d3f")  # AccessControlUnauthorizedAccount(address,bytes32)
 BAD_SIZE = keccak(text="RebalanceBatcherBadBatchSize(uint256,uint256)")[:4]
+NOT_EXPIRED = keccak(text="OptionVaultNotExpired(uint256,uint256)")[:4]
 
 
 def batch_data(entries: list[tuple[str, int]]) -> bytes:
@@ -81,6 +82,9 @@ class _BatchCall:
             if self.b.vault(vault).settled(sid):
                 reason = ALREADY_SETTLED + abi_encode(["uint256"], [sid])
                 rows.append((vault, sid, False, reason))
+            elif (vault, sid) in self.b.behind:
+                reason = NOT_EXPIRED + abi_encode(["uint256", "uint256"], [sid, NOW + 60])
+                rows.append((vault, sid, False, reason))
             else:
                 rows.append((vault, sid, True, b""))
         return rows
@@ -103,6 +107,8 @@ class FakeBatcher:
     max_batch: int = 100
     #: Settled by someone else between the step's read and its simulation.
     settled_meanwhile: list[tuple[str, int]] = field(default_factory=list)
+    #: Simulated on a node behind the cycle's block, where these have not expired yet.
+    behind: set[tuple[str, int]] = field(default_factory=set)
     simulated: list[list[tuple[str, int]]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -232,6 +238,25 @@ def test_a_series_settled_before_the_simulation_is_left_out_of_the_batch(
         4: "settled_by_other",
         5: "settled",
     }
+    assert "settlement" not in [a["kind"] for a in k.alerter.sent]
+
+
+def test_a_series_a_node_behind_calls_not_expired_waits_without_an_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Chaos ``harsh`` (a failover 3 blocks behind), seed 61: three false ``settlement`` alerts,
+    "simulation reverted: OptionVaultNotExpired". The step settles only series expired at the
+    cycle's block; a simulation that answers "not expired" ran on a node behind that block. The
+    series waits for the next cycle, with no alert; the rest of the batch settles."""
+    vaults, sender = two_vaults(), BatchSender()
+    k, batcher = batch_keeper(monkeypatch, vaults, sender)
+    batcher.behind = {(VAULT, 4)}
+    step = settle_expired(k, [VAULT, OTHER], 100, NOW)
+    assert sender.sent == [(BATCHER, batch_data([(VAULT, 3), (OTHER, 5)]))]
+    outcome = {s.series_id: s.outcome for s in step.settlements}
+    assert outcome == {3: "settled", 4: "waiting", 5: "settled"}
+    [waiting] = [s for s in step.settlements if s.series_id == 4]
+    assert waiting.reason.startswith("simulated on a node behind the cycle's block")
     assert "settlement" not in [a["kind"] for a in k.alerter.sent]
 
 
