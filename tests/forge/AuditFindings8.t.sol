@@ -150,6 +150,24 @@ contract AuditFindings8SettleAfterAheadRoundTest is VaultTestBase {
         }
     }
 
+    /// @dev Publishes rounds dated `times` at `publishedAt`, then at `settleAt` (a fresh round
+    ///      after them) asserts that exactly the one at `honest` (its index in `times`) settles.
+    function _onlySettles(
+        uint256[] memory times,
+        uint256 publishedAt,
+        uint256 settleAt,
+        uint80 honest,
+        string memory which
+    ) internal {
+        vm.warp(publishedAt);
+        uint80 first = _rounds(times);
+        vm.warp(settleAt);
+        feed.updateAnswer(3200e8);
+        (uint80[] memory ids, uint256 n) = _settling(first);
+        assertEq(n, 1, "one round settles");
+        assertEq(ids[0], first + honest, which);
+    }
+
     /// @dev The rounds among `first`..latest that settle the series (each tried alone).
     function _settling(uint80 first) internal returns (uint80[] memory ids, uint256 n) {
         uint80 last = uint80(feed.latestRound());
@@ -171,13 +189,7 @@ contract AuditFindings8SettleAfterAheadRoundTest is VaultTestBase {
         uint256 e = expiry;
         uint256[] memory times = new uint256[](4);
         (times[0], times[1], times[2], times[3]) = (e + 5, e + 50, e - 60, e + 20);
-        vm.warp(e - 250);
-        uint80 first = _rounds(times);
-        vm.warp(e + 2 days);
-        feed.updateAnswer(3200e8);
-        (uint80[] memory ids, uint256 n) = _settling(first);
-        assertEq(n, 1, "one round settles");
-        assertEq(ids[0], first + 3, "the honest round dated expiry + 20");
+        _onlySettles(times, e - 250, e + 2 days, 3, "the honest round dated expiry + 20");
     }
 
     /// @dev helper-108, case 4: two rounds stamped ahead with rising dates after expiry, then
@@ -187,13 +199,7 @@ contract AuditFindings8SettleAfterAheadRoundTest is VaultTestBase {
         uint256 e = expiry;
         uint256[] memory times = new uint256[](3);
         (times[0], times[1], times[2]) = (e + 10 days, e + 20 days, e + 60);
-        vm.warp(e + 60);
-        uint80 first = _rounds(times);
-        vm.warp(e + 21 days);
-        feed.updateAnswer(3200e8);
-        (uint80[] memory ids, uint256 n) = _settling(first);
-        assertEq(n, 1);
-        assertEq(ids[0], first + 2, "the honest round dated expiry + 60");
+        _onlySettles(times, e + 60, e + 21 days, 2, "the honest round dated expiry + 60");
     }
 
     /// @dev helper-108, case 1: three rounds stamped ahead around expiry, two before it.
@@ -202,13 +208,7 @@ contract AuditFindings8SettleAfterAheadRoundTest is VaultTestBase {
         uint256[] memory times = new uint256[](5);
         (times[0], times[1], times[2], times[3], times[4]) =
         (e + 5, e + 50, e - 60, e + 100, e + 20);
-        vm.warp(e - 250);
-        uint80 first = _rounds(times);
-        vm.warp(e + 2 days);
-        feed.updateAnswer(3200e8);
-        (uint80[] memory ids, uint256 n) = _settling(first);
-        assertEq(n, 1);
-        assertEq(ids[0], first + 4, "the honest round dated expiry + 20");
+        _onlySettles(times, e - 250, e + 2 days, 4, "the honest round dated expiry + 20");
     }
 
     /// @dev Honest rounds on both sides of expiry, and up to 2 rounds stamped ahead (dated

@@ -69,6 +69,16 @@ def _queue_all(stack: Stack, vault: Any) -> tuple[Any, int]:
     return queue, shares
 
 
+def _assert_settled_out_of_the_money(keeper: Any, series: list[tuple[Any, int, int]]) -> None:
+    """Every series settled by the keeper, paying nothing: at the round priced 2,900, below
+    the 3,000 strike, not at a later price above it."""
+    for vault, sid, _ in series:
+        s = vault.functions.series(sid).call()
+        assert s[6] is True, f"series {sid} of {vault.address} settled"
+        assert s[7] == 0, "paid at the expiry round (2,900 < strike)"
+    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+
+
 def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_path: Path) -> None:
     series = _open(stack)
     expiry = series[0][2]
@@ -84,11 +94,7 @@ def test_keeper_settles_expired_series_at_the_expiry_round(stack: Stack, tmp_pat
     start = stack.w3.eth.block_number
     run_cycle(keeper)
 
-    for vault, sid, _ in series:
-        s = vault.functions.series(sid).call()
-        assert s[6] is True, f"series {sid} of {vault.address} settled"  # type: ignore[attr-defined]
-        assert s[7] == 0, "paid at the expiry round (2,900 < strike), not at 3,500"
-    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+    _assert_settled_out_of_the_money(keeper, series)
     # Every series of every vault in one transaction, through the batcher's settleBatch.
     assert len({v.address for v, _, _ in series}) > 1  # type: ignore[attr-defined]
     txs = set()
@@ -125,11 +131,7 @@ def test_keeper_settles_at_the_honest_round_after_one_stamped_ahead_of_its_time(
     keeper = _keeper(stack, tmp_path)
     assert expiry_round(stack.w3, stack.feed.address, expiry, stack.now()) == honest
     run_cycle(keeper)
-    for vault, sid, _ in series:
-        s = vault.functions.series(sid).call()
-        assert s[6] is True, f"series {sid} of {vault.address} settled"  # type: ignore[attr-defined]
-        assert s[7] == 0, "paid at the honest round (2,900 < strike), not at 3,500 or 3,200"
-    assert keeper.metrics.value("keeper_settlements_total", {"outcome": "settled"}) == len(series)
+    _assert_settled_out_of_the_money(keeper, series)  # at 2,900, not at 3,500 or 3,200
     assert not [a for a in keeper.alerter.sent if a["kind"] == "settlement"]
 
 
