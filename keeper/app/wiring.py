@@ -27,7 +27,12 @@ from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.l1fee import l1_fee_reader
 from keeper.chain.lens import LensReader
 from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
-from keeper.chain.vaults import check_batcher, factory_vaults, missing_grants, validate_vaults
+from keeper.chain.vaults import (
+    check_batcher,
+    factory_vaults,
+    validate_vaults,
+    vaults_without_grant,
+)
 from keeper.errors import ChainError, ConfigError, KeeperError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
@@ -281,7 +286,7 @@ def _alert_missing_grants(
     of the start-up; the other vaults are served, and a grant made later needs no restart.
     """
     try:
-        missing = missing_grants(w3, vaults, batcher, attempts=settings.rpc_retries)
+        missing = vaults_without_grant(w3, vaults, batcher, attempts=settings.rpc_retries)
     except (KeeperError, OSError, Web3Exception, ValueError) as exc:
         logger.warning(
             "could not check the vaults' BATCHER_ROLE grants to batcher %s (%s: %s); "
@@ -299,13 +304,12 @@ def _alert_missing_grants(
         len(vaults),
         batcher,
     )
+    why = "it has not granted BATCHER_ROLE (read at start-up)"
     alerter.alert_each(
         "blocked",
         {
-            f"refused-{vault}": refuses_batcher(
-                vault, batcher, "it has not granted BATCHER_ROLE (read at start-up)", roles
-            )
-            for vault, roles in missing.items()
+            f"refused-{vault}": refuses_batcher(vault, batcher, why, ("BATCHER_ROLE",))
+            for vault in missing
         },
     )
 

@@ -243,44 +243,36 @@ def check_batcher(
     return max_batch
 
 
-#: The vault roles its batcher needs in every batch: ``BATCHER_ROLE``, for ``batchPlan`` and
-#: ``batchSettle`` (``KEEPER_ROLE``, for a lone vault's ``rebalance``/``rebalanceTo`` through
-#: it, only when the signer cannot send it to the vault itself).
-BATCHER_NEEDS = {"BATCHER_ROLE": bytes(keccak(text="BATCHER_ROLE"))}
+#: ``OptionVault.BATCHER_ROLE``: what a vault must grant its batcher for every batch
+#: (``batchPlan``, ``batchSettle``).
+BATCHER_ROLE = bytes(keccak(text="BATCHER_ROLE"))
 
 
-def missing_grants(
+def vaults_without_grant(
     w3: Web3, vaults: Sequence[str], batcher: str, *, attempts: int = 3
-) -> dict[str, list[str]]:
-    """The vaults that have not granted ``batcher`` a role of ``BATCHER_NEEDS``, with the roles.
+) -> list[str]:
+    """The vaults that have not granted ``batcher`` their ``BATCHER_ROLE``.
 
-    ``hasRole(role, batcher)`` calls in JSON-RPC batches (:func:`~keeper.chain.calls.call_each`:
-    250 calls a request). A call that fails or answers malformed leaves that role out
-    (unknown: the cycle's simulation names a refusal when it meets one).
+    ``hasRole(BATCHER_ROLE, batcher)`` calls in JSON-RPC batches
+    (:func:`~keeper.chain.calls.call_each`: 250 calls a request). A call that fails or answers
+    malformed leaves its vault out (unknown: the cycle's simulation names a refusal when it
+    meets one).
 
     Raises:
         OSError | Web3Exception | ValueError: The node could not be reached (after
             ``attempts``).
     """
-    who = to_checksum_address(batcher)
-    has_role = _selector("hasRole(bytes32,address)")
-    asks = [
-        (
-            str(to_checksum_address(v)),
-            name,
-            bytes(has_role) + abi_encode(["bytes32", "address"], [role, who]),
-        )
-        for v in vaults
-        for name, role in BATCHER_NEEDS.items()
-    ]
-    answers = call_each(
-        w3, [{"to": v, "data": HexBytes(data)} for v, _, data in asks], "latest", attempts=attempts
+    data = HexBytes(
+        bytes(_selector("hasRole(bytes32,address)"))
+        + abi_encode(["bytes32", "address"], [BATCHER_ROLE, to_checksum_address(batcher)])
     )
-    missing: dict[str, list[str]] = {}
-    for (vault, name, _), raw in zip(asks, answers, strict=True):
-        if raw is not None and len(raw) == 32 and int.from_bytes(raw, "big") == 0:
-            missing.setdefault(vault, []).append(name)
-    return missing
+    checked = [str(to_checksum_address(v)) for v in vaults]
+    answers = call_each(w3, [{"to": v, "data": data} for v in checked], "latest", attempts=attempts)
+    return [
+        v
+        for v, raw in zip(checked, answers, strict=True)
+        if raw is not None and len(raw) == 32 and int.from_bytes(raw, "big") == 0
+    ]
 
 
 def queue_unrequested(vault: Contract, queue: Contract, block: int | None = None) -> int:

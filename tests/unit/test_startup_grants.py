@@ -24,7 +24,7 @@ def test_a_grant_check_that_cannot_read_is_a_warning_not_the_end_of_the_start_up
     def down(*_: Any, **__: Any) -> Any:
         raise RpcUnavailableError("no endpoint answered eth_call")
 
-    monkeypatch.setattr(wiring, "missing_grants", down)
+    monkeypatch.setattr(wiring, "vaults_without_grant", down)
     alerter = Alerter(None)
     settings = SimpleNamespace(rpc_retries=3)
     wiring._alert_missing_grants(None, settings, BATCHER, [VAULT], alerter)  # type: ignore[arg-type]
@@ -37,8 +37,7 @@ def test_vaults_missing_the_grant_are_one_alert_naming_each(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     other = "0x" + "b2" * 20
-    missing = {VAULT: ["BATCHER_ROLE"], other: ["BATCHER_ROLE"]}
-    monkeypatch.setattr(wiring, "missing_grants", lambda *a, **kw: missing)
+    monkeypatch.setattr(wiring, "vaults_without_grant", lambda *a, **kw: [VAULT, other])
     alerter = Alerter(None)
     wiring._alert_missing_grants(
         None, SimpleNamespace(rpc_retries=3), BATCHER, [VAULT, other], alerter
