@@ -73,6 +73,10 @@ class Keeper:
     #: at every one: one that could send nothing (a transaction pending) leaves them due.
     #: Ordered, no values.
     fill_due: dict[str, None] = field(default_factory=dict)
+    #: Settlements (vault in lower case, series id, hint) whose simulation was refused in a way a
+    #: node behind the cycle could cause, and that waited a cycle for it: refused so again, they
+    #: are alerted (:func:`keeper.app.settle._behind`).
+    settle_refused_once: set[tuple[str, int, int]] = field(default_factory=set)
     #: Each vault's redemption queue, once read (the vault's admin sets it once).
     queue_of: dict[str, str] = field(default_factory=dict)
     #: The chain timestamp the last queue sweep started at (:mod:`keeper.app.sweep`); None:

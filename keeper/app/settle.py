@@ -122,10 +122,13 @@ _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
 #: ``OptionVaultAlreadySettled(uint256)``: the vault's refusal of a series settled already.
 _ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
-#: ``OptionVaultNotExpired(uint256,uint256)``: the vault's refusal of a series not expired at the
-#: state the call ran on. The step settles only series expired at the cycle's block, so a
-#: simulation that answers it ran on a node behind that block (see :func:`_behind`).
-_NOT_EXPIRED = bytes(keccak(text="OptionVaultNotExpired(uint256,uint256)")[:4])
+#: The vault's refusals a simulation on a node behind the cycle's block gives (see
+#: :func:`_behind`): ``OptionVaultNotExpired`` (the step settles only series expired at the
+#: cycle's block) and ``OptionVaultSettlementRound`` (the hint is a round the search read at it).
+_BEHIND_REFUSALS = frozenset(
+    bytes(keccak(text=error)[:4])
+    for error in ("OptionVaultNotExpired(uint256,uint256)", "OptionVaultSettlementRound(uint80)")
+)
 #: Selectors of the calls this module sends: the vault's ``settle(uint256 id, uint80 roundId)``
 #: and the queue's ``fill()`` (``tests/unit/test_selectors.py`` checks them against the ABIs).
 SETTLE_SELECTOR = bytes(keccak(text="settle(uint256,uint80)")[:4])
@@ -584,21 +587,31 @@ def _book_failure(
     if failure[:4] == _ALREADY_SETTLED:
         why = keeper.decoder.decode(failure)
         return _by_other(keeper, vault, series_id, hint, why, tx_hash)
-    if failure[:4] == _NOT_EXPIRED and tx_hash is None:
-        return _behind(keeper, vault, series_id, hint, failure)
+    if tx_hash is None and failure[:4] in _BEHIND_REFUSALS:
+        waits = _behind(keeper, vault, series_id, hint, failure)
+        if waits is not None:
+            return waits
     reason = keeper.decoder.decode(failure) if failure else "no revert data"
     return _failed(keeper, vault, series_id, hint, f"{what}: {reason}", tx_hash)
 
 
-def _behind(keeper: Keeper, vault: str, series_id: int, hint: int, failure: bytes) -> Settlement:
-    """A series whose simulation the vault refused as not expired: ``waiting``, no alert.
+def _behind(
+    keeper: Keeper, vault: str, series_id: int, hint: int, failure: bytes
+) -> Settlement | None:
+    """``waiting``, with no alert, for a simulation refusal a node behind the cycle could give.
 
-    The step settles only series expired at the cycle's block; such an answer came from a node
-    behind that block (chaos ``harsh``'s lagging failover raised three false ``settlement``
-    alerts so). The next cycle tries again; a refusal that lasts shows in
-    ``keeper_expired_unsettled``.
+    The step settles only series expired at the cycle's block, with a round its search read
+    there: a simulation answered "not expired" or "not the expiry round" (``_BEHIND_REFUSALS``)
+    most likely ran on a node behind that block. Chaos ``harsh``'s lagging failover raised four
+    false ``settlement`` alerts so. The next cycle tries again. The same refusal of the same
+    hint twice in a row is a wrong hint, not a node: None then, and the caller alerts it.
     """
-    why = f"simulated on a node behind the cycle's block: {keeper.decoder.decode(failure)}"
+    key = (vault.lower(), series_id, hint)
+    if key in keeper.settle_refused_once:
+        keeper.settle_refused_once.discard(key)
+        return None
+    keeper.settle_refused_once.add(key)
+    why = f"simulated on a node behind the cycle's block? {keeper.decoder.decode(failure)}"
     keeper.metrics.settlements.labels("waiting").inc()
     logger.info("settlement of series %d of %s waits: %s", series_id, vault, why)
     return Settlement(vault, series_id, hint, "waiting", why)
@@ -674,8 +687,10 @@ def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: in
         sent = _send(keeper, call, vault.address, [vault.address], block, f"settle {series_id}")
     except _RevertedError as exc:
         outcome = exc.outcome
-        if outcome is None and exc.data[:4] == _NOT_EXPIRED:
-            return _behind(keeper, vault.address, series_id, hint, exc.data)
+        if outcome is None and exc.data[:4] in _BEHIND_REFUSALS:
+            waits = _behind(keeper, vault.address, series_id, hint, exc.data)
+            if waits is not None:
+                return waits
         tx_hash = outcome.tx_hash if outcome is not None else None
         already = outcome is None and exc.data[:4] == _ALREADY_SETTLED
         try:

@@ -312,22 +312,37 @@ def test_a_simulation_refused_as_already_settled_is_settled_by_another(
     assert k.alerter.sent == []
 
 
-def test_a_simulation_on_a_node_behind_expiry_waits_without_an_alert(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(
+    ("error", "args"),
+    [
+        ("OptionVaultNotExpired(uint256,uint256)", (3, NOW + 60)),
+        ("OptionVaultSettlementRound(uint80)", (HINT,)),
+    ],
+    ids=["not-expired", "round"],
+)
+def test_a_refusal_a_node_behind_could_give_waits_once_then_is_alerted(
+    monkeypatch: pytest.MonkeyPatch, error: str, args: tuple[int, ...]
 ) -> None:
-    """The step settles only series expired at the cycle's block (``now``); a simulation that
-    answers ``OptionVaultNotExpired`` ran on a node behind it (chaos ``harsh``, seed 61)."""
+    """Chaos ``harsh`` (a failover 3 blocks behind), seed 61: false ``settlement`` alerts from
+    settlements simulated on the lagging node, "OptionVaultNotExpired" (it had not reached the
+    expiry the cycle's block had passed) and "OptionVaultSettlementRound(83)" (it lacked the
+    round the search found at the cycle's block). Either refusal now waits a cycle with no
+    alert; the same refusal of the same hint again is alerted (a wrong hint, not a node)."""
     vault, sender = FakeVault(), SettleSender()
     vault.add_expired(3)
-    data = keccak(text="OptionVaultNotExpired(uint256,uint256)")[:4]
-    data += abi_encode(["uint256", "uint256"], [3, NOW + 60])
+    types = error[error.index("(") + 1 : -1].split(",")
+    data = keccak(text=error)[:4] + abi_encode(types, list(args))
     vault.sim_error = ContractLogicError("execution reverted", data="0x" + data.hex())
     k = settle_keeper(monkeypatch, vault, sender)
-    [s] = settle_expired(k, [VAULT], 100, NOW).settlements
-    assert s.outcome == "waiting"
+    [first] = settle_expired(k, [VAULT], 100, NOW).settlements
+    assert first.outcome == "waiting"
+    assert first.reason.startswith("simulated on a node behind the cycle's block?")
     assert sender.sent == []
-    assert outcomes(k) == {"waiting": 1}
     assert k.alerter.sent == []
+    [second] = settle_expired(k, [VAULT], 101, NOW + 2).settlements
+    assert second.outcome == "failed"
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+    assert outcomes(k) == {"waiting": 1, "failed": 1}
 
 
 def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch) -> None:
