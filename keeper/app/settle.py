@@ -587,10 +587,8 @@ def _book_failure(
     if failure[:4] == _ALREADY_SETTLED:
         why = keeper.decoder.decode(failure)
         return _by_other(keeper, vault, series_id, hint, why, tx_hash)
-    if tx_hash is None and failure[:4] in _BEHIND_REFUSALS:
-        waits = _behind(keeper, vault, series_id, hint, failure)
-        if waits is not None:
-            return waits
+    if tx_hash is None and (waits := _behind(keeper, vault, series_id, hint, failure)):
+        return waits
     reason = keeper.decoder.decode(failure) if failure else "no revert data"
     return _failed(keeper, vault, series_id, hint, f"{what}: {reason}", tx_hash)
 
@@ -604,8 +602,11 @@ def _behind(
     there: a simulation answered "not expired" or "not the expiry round" (``_BEHIND_REFUSALS``)
     most likely ran on a node behind that block. Chaos ``harsh``'s lagging failover raised four
     false ``settlement`` alerts so. The next cycle tries again. The same refusal of the same
-    hint twice in a row is a wrong hint, not a node: None then, and the caller alerts it.
+    hint twice in a row is a wrong hint, not a node: None then, and the caller alerts it, as it
+    does any other refusal (None too).
     """
+    if failure[:4] not in _BEHIND_REFUSALS:
+        return None
     key = (vault.lower(), series_id, hint)
     if key in keeper.settle_refused_once:
         keeper.settle_refused_once.discard(key)
@@ -687,10 +688,8 @@ def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: in
         sent = _send(keeper, call, vault.address, [vault.address], block, f"settle {series_id}")
     except _RevertedError as exc:
         outcome = exc.outcome
-        if outcome is None and exc.data[:4] in _BEHIND_REFUSALS:
-            waits = _behind(keeper, vault.address, series_id, hint, exc.data)
-            if waits is not None:
-                return waits
+        if outcome is None and (waits := _behind(keeper, vault.address, series_id, hint, exc.data)):
+            return waits
         tx_hash = outcome.tx_hash if outcome is not None else None
         already = outcome is None and exc.data[:4] == _ALREADY_SETTLED
         try:
