@@ -195,13 +195,17 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> tuple[
 def _call_of(sender: Sender, tx_hash: str, nonce: int) -> tuple[str, bytes, tuple[str, ...]]:
     """What a journaled version calls: ``(to, data, vaults)``.
 
-    A cancel's call is the one it replaced (the nonce's first version); the vaults are its
-    journal intent's.
+    A cancel's call is the one it replaced: its intent's first version at the nonce (not the
+    nonce's first version: a refused one of an earlier intent that freed the nonce, which
+    booked a queue fill's cancel as a cancelled rebalance). The vaults are its journal
+    intent's.
     """
+    intent = sender.journal.tx(tx_hash).intent_id
     to, data = sender.call_of(tx_hash)
     if to == sender.address and not data:  # a cancel: what did it cancel?
-        to, data = sender.call_of(sender.journal.versions(sender.address, nonce)[0].tx_hash)
-    return to, data, sender.journal.intent(sender.journal.tx(tx_hash).intent_id).vaults
+        ours = [v for v in sender.journal.versions(sender.address, nonce) if v.intent_id == intent]
+        to, data = sender.call_of(ours[0].tx_hash)
+    return to, data, sender.journal.intent(intent).vaults
 
 
 def refused(keeper: Keeper, tx_hash: str, nonce: int, reason: str) -> bool:

@@ -786,6 +786,14 @@ def _send(
     if outcome.status == TxStatus.REVERTED:
         why = why_reverted(keeper, outcome)
         raise _RevertedError(f"transaction {outcome.tx_hash} reverted: {why}", outcome=outcome)
+    if outcome.cancelled:
+        # Its plan stopped simulating while it waited (someone else settled or filled first)
+        # and a cancel took its nonce: the call never ran. Booked as a revert is, by reading
+        # again what became of it, never as done.
+        raise _RevertedError(
+            f"transaction {outcome.tx_hash} cancelled: the call no longer simulated",
+            outcome=outcome,
+        )
     book_fees_paid(keeper, outcome)
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")

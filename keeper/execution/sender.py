@@ -286,6 +286,11 @@ class Sender:
         #: What :meth:`reconcile` settled (mined, reverted or dropped), and the reorged
         #: transactions :meth:`check_reorgs` found mined again, for the settle step.
         self._reconciled: list[SendOutcome] = []
+        #: The head of the last completed reorg check (or of :meth:`check_history`; else the
+        #: block of the first transaction this sender settled): a transaction is final once it
+        #: was ``finality_depth`` deep at a head the check saw, not at the head of whenever it
+        #: looks next (see :meth:`check_reorgs`).
+        self._checked_head: int | None = None
 
     def __repr__(self) -> str:
         return f"Sender(address={self.address}, chain_id={self.chain_id})"
@@ -738,7 +743,7 @@ class Sender:
         versions = self.journal.versions(self.address, nonce)
         if not versions:
             raise NonceError(f"no journaled transaction at nonce {nonce}")
-        last = _newest_not_refused(versions)
+        last = _in_flight(versions)
         old = Fees(last.max_fee, last.priority_fee)
         base = self._base_fee()
         fees = bump_fees(old, self.caps, base_fee=base)
@@ -836,6 +841,8 @@ class Sender:
         gas_used = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
         block = int(receipt["blockNumber"])
+        if self._checked_head is None:
+            self._checked_head = block
         cancelled = self._is_cancel(winner)
         with self.journal.atomic():  # a crash inside leaves the nonce pending, for reconcile
             record = self.journal.mark(
@@ -869,7 +876,9 @@ class Sender:
             block,
             gas_used,
             price,
-            len(versions) - 1,
+            # Its own intent's versions: a refused version of an earlier intent, which freed
+            # this nonce, replaced nothing.
+            sum(v.intent_id == winner.intent_id for v in versions) - 1,
             receipt,
             cancelled,
             reincluded,
@@ -887,9 +896,8 @@ class Sender:
                 last.intent_id, IntentStatus.ABANDONED, "nonce used by another transaction"
             )
         self._emit("dropped", last)
-        return SendOutcome(
-            nonce, last.tx_hash, TxStatus.DROPPED, None, None, None, len(versions) - 1
-        )
+        replaced = sum(v.intent_id == last.intent_id for v in versions) - 1
+        return SendOutcome(nonce, last.tx_hash, TxStatus.DROPPED, None, None, None, replaced)
 
     def poll_nonce(self, nonce: int) -> SendOutcome | None:
         """One step of waiting on ``nonce``: settle, replace if stuck, or return ``None``.
@@ -947,7 +955,7 @@ class Sender:
                 return None
             del self._taken_since[nonce]
             return self._drop(nonce)
-        last = _newest_not_refused(versions)
+        last = _in_flight(versions)
         if last.status is TxStatus.REORGED:
             self._resend_reorged(nonce, last, head)
             return None
@@ -1234,12 +1242,18 @@ class Sender:
     ) -> list[int]:
         """Mark mined transactions whose block is gone; return their intents to re-evaluate.
 
-        Only transactions not yet final (mined less than ``finality_depth`` blocks below
-        ``head``) are looked at, and cheaply: blocks are hash-chained, so if the newest block
-        holding one of them still has the hash journaled for it, none of them moved (one header
-        read, none when ``headers`` already holds that block's header, read with the head).
-        Only when it changed are their receipts read one by one. A cycle with nothing recent in
-        the journal reads nothing, and the journal is asked only for the rows not yet final.
+        Only transactions not yet final are looked at: mined less than ``finality_depth``
+        blocks below the head of the last completed check (or ``head``, if lower). Depth counts
+        at a head this check saw, not at whatever head it reads next: after cycles that failed
+        for more than ``finality_depth`` blocks (an RPC outage), a reorg in the meantime of a
+        block that was shallow then is still looked for (measured from ``head``, its batch
+        stayed ``mined`` though no block held it, and its free nonce, below the journal's,
+        stopped every later send as "the node is behind"). They are looked at cheaply: blocks
+        are hash-chained, so if the newest block holding one of them still has the hash
+        journaled for it, none of them moved (one header read, none when ``headers`` already
+        holds that block's header, read with the head). Only when it changed are their receipts
+        read one by one. A cycle with nothing recent in the journal reads nothing, and the
+        journal is asked only for the rows not yet final.
 
         A block at or below ``head`` that the node cannot find proves nothing: the read went to
         a node behind the one that gave the head (a failover endpoint that lags). Nothing is
@@ -1250,9 +1264,10 @@ class Sender:
             if self.journal.newest_mined_block(self.address, reorged=True) is None:
                 return []
             head = self._head()
-        horizon = head - self.finality_depth
-        recent = self.journal.mined_since(self.address, horizon)
+        checked = head if self._checked_head is None else min(head, self._checked_head)
+        recent = self.journal.mined_since(self.address, checked - self.finality_depth)
         if not recent:
+            self._checked_head = head
             return []
         live = [r for r in recent if r.status is not TxStatus.REORGED]
         reorged: list[int] = []
@@ -1270,12 +1285,16 @@ class Sender:
                 receipt = self._receipt(rec.tx_hash)
                 block_hash = "0x" + bytes(receipt["blockHash"]).hex() if receipt else None
                 if block_hash is None or block_hash != rec.mined_block_hash:
-                    self.journal.mark(rec.tx_hash, TxStatus.REORGED)
-                    self.journal.set_intent(
-                        rec.intent_id, IntentStatus.REORGED, "block reorganized away"
-                    )
+                    # One write: killed between the two, a reorged version under a mined intent
+                    # would be booked as a new rebalance when mined again, not as re-included.
+                    with self.journal.atomic():
+                        self.journal.mark(rec.tx_hash, TxStatus.REORGED)
+                        self.journal.set_intent(
+                            rec.intent_id, IntentStatus.REORGED, "block reorganized away"
+                        )
                     self._emit("reorged", rec)
                     reorged.append(rec.intent_id)
+        self._checked_head = head
         # A reorged tx that was re-included elsewhere is mined again (looked for until final).
         # Settled here, it is no longer pending, so no poll finds it: its outcome is kept for
         # the settle step (:meth:`take_reconciled`), which books it as it books a poll's.
@@ -1319,20 +1338,42 @@ class Sender:
         this chain. One head read and one header read (:meth:`_still_canonical`, the reorg
         check's); a node that cannot find that block proves nothing (it lags) and passes.
 
+        A block that moved while the keeper was down, its transaction mined again in another
+        block (a shallow reorg it slept through: geth puts the transactions back in its pool),
+        is on this chain: the transaction's receipt says so. It passes, and the first cycle's
+        reorg check looks at it and every later one of ours (:meth:`check_reorgs`, from the
+        block it was journaled in), as at a reorg seen in time.
+
         Raises:
-            ConfigError: That block has another hash here (one line, naming the block).
+            ConfigError: That block has another hash here and the chain has no receipt for our
+                transaction (one line, naming the block).
         """
         head = self._head()
+        self._checked_head = head
         rec = self.journal.newest_mined_at_or_below(self.address, head - self.finality_depth)
-        if rec is not None and self._still_canonical(rec, head) is False:
-            number = _block(rec)
-            raise ConfigError(
-                f"journal {self.journal.path}: our transaction {rec.tx_hash} (nonce {rec.nonce}) "
-                f"was mined in block {number} ({str(rec.mined_block_hash)[:10]}…), which is not "
-                f"on this chain (its block {number} has another hash), e.g. a fork restarted "
-                "from an earlier block: start with a fresh journal (--journal or "
-                "KEEPER_JOURNAL_PATH set to a new file, or move this one away)"
+        if rec is None or self._still_canonical(rec, head) is not False:
+            return
+        number = _block(rec)
+        receipt = self._receipt(rec.tx_hash)
+        if receipt is not None:
+            logger.warning(
+                "our transaction %s (nonce %d), journaled in block %d, is in block %d now: a "
+                "reorg while the keeper was down; the first cycle checks our blocks from %d",
+                rec.tx_hash,
+                rec.nonce,
+                number,
+                int(receipt["blockNumber"]),
+                number,
             )
+            self._checked_head = number
+            return
+        raise ConfigError(
+            f"journal {self.journal.path}: our transaction {rec.tx_hash} (nonce {rec.nonce}) "
+            f"was mined in block {number} ({str(rec.mined_block_hash)[:10]}…), which is not "
+            f"on this chain (its block {number} has another hash, and no block holds the "
+            "transaction), e.g. a fork restarted from an earlier block: start with a fresh "
+            "journal (--journal or KEEPER_JOURNAL_PATH set to a new file, or move this one away)"
+        )
 
     def has_pending(self) -> bool:
         """Whether any journaled transaction of this account is still unresolved."""
@@ -1353,6 +1394,18 @@ def _newest_not_refused(versions: Sequence[TxRecord]) -> TxRecord:
     """The newest version of a nonce a node may hold (a ``refused`` one it never took)."""
     held = [v for v in versions if v.status is not TxStatus.REFUSED]
     return held[-1] if held else versions[-1]
+
+
+def _in_flight(versions: Sequence[TxRecord]) -> TxRecord:
+    """The version of a pending nonce to wait on, resend or replace.
+
+    The newest still pending (signed, sent, or reorged): after a reorg that is the version the
+    removed block held, even when a newer one was settled ``replaced`` by its mining (a bump
+    never broadcast, or not mined): that one must not be sent as if it were in flight (its row
+    cannot go back to ``sent``, and a cycle failed on it). Else the newest a node may hold.
+    """
+    pending = [v for v in versions if v.status in PENDING]
+    return pending[-1] if pending else _newest_not_refused(versions)
 
 
 def _block(rec: TxRecord) -> int:

@@ -45,8 +45,14 @@ class ResumingSender(FakeSender):
         *,
         raw_tx: str = "0x02",
         l1_fee: int | None = None,
-    ) -> None:
-        intent = self.journal.open_intent(vaults, 90)
+        intent: int | None = None,
+    ) -> int:
+        """Journal a signed version calling ``to`` with ``data``: its intent's id.
+
+        ``intent``: a version of that intent (a replacement or a cancel), else a new intent.
+        """
+        if intent is None:
+            intent = self.journal.open_intent(vaults, 90)
         self.journal.record_signed(
             intent_id=intent,
             account=self.address,
@@ -59,6 +65,7 @@ class ResumingSender(FakeSender):
             l1_fee=None if l1_fee is None else Wei(l1_fee),
         )
         self.calls[tx_hash] = (to, data)
+        return intent
 
     def poll_nonce(self, nonce: int) -> SendOutcome | None:
         assert self.outcome is not None
@@ -162,8 +169,8 @@ def test_a_resumed_reverted_batch_still_alerts_as_a_failed_batch() -> None:
 
 def test_a_cancelled_lone_rebalance_is_classified_by_the_call_it_cancelled() -> None:
     sender = ResumingSender(outcome=ended("mined", tx_hash="0xbb", cancelled=True))
-    sender.journal_call([vault(0)], vault(0), REBALANCE_SELECTOR)
-    sender.journal_call([vault(0)], sender.address, b"", tx_hash="0xbb")  # the cancel
+    intent = sender.journal_call([vault(0)], vault(0), REBALANCE_SELECTOR)
+    sender.journal_call([vault(0)], sender.address, b"", tx_hash="0xbb", intent=intent)  # cancel
     k = resuming(sender)
     settle_in_flight(k)
     assert rebalances(k) == {"sent": 1, "cancelled": 1}
