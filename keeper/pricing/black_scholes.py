@@ -35,6 +35,10 @@ class Greeks:
     delta: FloatArray
     gamma: FloatArray
     vega: FloatArray
+    #: The sum of the legs' |delta|: |delta| for a vanilla, |delta(K)| + |delta(K ± cap)| for a
+    #: capped option. Its float delta errs relative to each leg's, and a tight cap's two legs
+    #: nearly cancel (a 1e-7 USD cap: 6.6e-6 of its delta), so the doubt scales with this.
+    delta_legs: FloatArray
 
 
 def _cdf_pair(x: FloatArray) -> tuple[FloatArray, FloatArray]:
@@ -95,11 +99,13 @@ def vanilla_greeks(
     itm_put = s < disc_k
     dead_value = np.where(is_call, np.maximum(s - disc_k, 0.0), np.maximum(disc_k - s, 0.0))
     dead_delta = np.where(is_call, itm_call.astype(np.float64), -itm_put.astype(np.float64))
+    out_delta = np.where(live, delta, dead_delta)
     return Greeks(
         value=np.where(live, value, dead_value),
-        delta=np.where(live, delta, dead_delta),
+        delta=out_delta,
         gamma=gamma,
         vega=vega,
+        delta_legs=np.abs(out_delta),
     )
 
 
@@ -156,6 +162,7 @@ def capped_greeks(
         delta=np.where(m, base.delta - leg.delta, base.delta),
         gamma=np.where(m, base.gamma - leg.gamma, base.gamma),
         vega=np.where(m, base.vega - leg.vega, base.vega),
+        delta_legs=np.where(m, base.delta_legs + leg.delta_legs, base.delta_legs),
     )
 
 

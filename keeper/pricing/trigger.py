@@ -153,9 +153,9 @@ def derive(snap: LeanSnapshot) -> Derived:
         call=snap.series_is_call,
     )
     book_f: F64 = np.bincount(owner, weights=live_size * g.delta, minlength=n).astype(np.float64)
-    # Each series' float delta errs relative to its own delta: the doubt sums |delta| (a straddle's
-    # net delta can be a thousandth of its gross).
-    gross_f = np.bincount(owner, weights=live_size * np.abs(g.delta), minlength=n)
+    # Each leg's float delta errs relative to its own delta: the doubt sums the legs' |delta| (a
+    # straddle's net delta can be a thousandth of its gross, a tight cap's of its two legs').
+    gross_f = np.bincount(owner, weights=live_size * g.delta_legs, minlength=n)
     contracts: F64 = np.bincount(owner, weights=live_size / 1e18, minlength=n).astype(np.float64)
     gamma = np.abs(np.bincount(owner, weights=live_size / 1e18 * g.gamma, minlength=n))
     value_q = np.bincount(owner, weights=live_size / 1e18 * g.value * 1e6, minlength=n)

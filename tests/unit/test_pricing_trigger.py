@@ -193,3 +193,22 @@ def test_a_straddles_doubt_scales_with_its_gross_delta_not_its_net() -> None:
     d = run(snap(series=straddle, inventory=round(probe.book_delta_f[0]) - clear))
     assert int(d.trigger[0]) == TRIGGER_BAND
     assert not d.uncertain[0]
+
+
+def test_a_tight_caps_doubt_scales_with_its_legs_delta_not_the_spreads() -> None:
+    """A capped option is a spread of two legs, each of whose float delta errs relative to its
+    own: a 1e-7 USD cap's legs nearly cancel (on chain, a 1e-7 cap 1 s before expiry was off by
+    6.6e-6 of the spread's delta), so the doubt sums the legs' |delta|, not the spread's."""
+    expiry = NOW + 30 * 86_400
+    tight = (Series(1, 1, 3000 * 10**8, 10, expiry, 1000 * WAD, False, 0),)  # a put, cap 1e-7
+    probe = run(snap(series=tight))
+    legs = 1000 * WAD  # |put delta at K| + |put delta at K - cap|: about 1
+    assert abs(probe.book_delta_f[0]) < legs / 10**6  # the legs cancel
+    past_band = BAND + legs // 10**10
+    d = run(snap(series=tight, inventory=round(probe.book_delta_f[0]) + past_band))
+    assert int(d.trigger[0]) == TRIGGER_BAND
+    assert d.uncertain[0]
+    clear = BAND + legs // 10**7
+    d = run(snap(series=tight, inventory=round(probe.book_delta_f[0]) + clear))
+    assert int(d.trigger[0]) == TRIGGER_BAND
+    assert not d.uncertain[0]
