@@ -230,6 +230,11 @@ abstract contract OptionBook is
     }
 
     /// @inheritdoc IOptionVault
+    function useNonce() external returns (uint256 nonce) {
+        nonce = _nonces[msg.sender]++;
+    }
+
+    /// @inheritdoc IOptionVault
     function minPremiumEdgeBps() external view returns (uint256) {
         return _minEdgeBps;
     }

@@ -484,6 +484,12 @@ interface IOptionVault is IERC4626 {
     /// @notice The nonce a buyer's next signed quote must carry.
     function nonces(address buyer) external view returns (uint256);
 
+    /// @notice Voids the caller's quote signed with its current nonce (a buyer that changed its
+    ///         mind before the desk wrote it); its next quote carries the next nonce. No event:
+    ///         an event's 35 bytes would pass EIP-170's size limit; `nonces` tells.
+    /// @return nonce The nonce used up.
+    function useNonce() external returns (uint256 nonce);
+
     /// @notice Minimum premium edge over model value (bps).
     function minPremiumEdgeBps() external view returns (uint256);
 
