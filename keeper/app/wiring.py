@@ -325,6 +325,13 @@ def _sender(
     def on_event(event: str, record: Any) -> None:
         if event == "replaced":
             alerter.alert("stuck_tx", f"replaced stuck tx at nonce {record.nonce}")
+        elif event == "unsent":
+            alerter.alert(
+                "stuck_tx",
+                f"tx at nonce {record.nonce} not sent: no connection to the RPC it goes to "
+                "(KEEPER_SEND_RPC_URL, or the read endpoints); sent again until one takes it",
+                key=f"unsent-{record.nonce}",
+            )
         elif event == "cancel-signed":
             alerter.alert(
                 "stuck_tx",

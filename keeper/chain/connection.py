@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 
 import requests
 from eth_utils.conversions import to_text
+from urllib3.exceptions import NewConnectionError
 from web3 import Web3
 from web3._utils.batching import sort_batch_response_by_response_ids
 from web3.exceptions import ProviderConnectionError, Web3Exception
@@ -344,7 +345,9 @@ class _Transport:
             # requests names the URL in its messages ("... for url: https://host/v2/<key>",
             # "Max retries exceeded with url: /v2/<key>"), and these messages reach the logs
             # and the alerts: the same exception (type, response) with the URL's secrets out.
-            raise type(exc)(scrub_url(str(exc), self.url), response=exc.response) from None
+            clean = type(exc)(scrub_url(str(exc), self.url), response=exc.response)
+            clean.never_connected = _never_connected(exc)  # type: ignore[attr-defined]
+            raise clean from None
         if answer is not None:
             if resp.status_code in REFUSAL_STATUSES:
                 first = answer[0] if isinstance(answer, list) else answer
@@ -1008,7 +1011,63 @@ class FailoverProvider(JSONBaseProvider):
             t.close()
 
 
+def _never_connected(exc: requests.RequestException) -> bool:
+    """Whether no connection was made (refused, no such host, a connect timeout).
+
+    Then nothing of the request left this machine. A session makes one try (no retries), so
+    the error of the one connection it tried to open is the whole story.
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def never_sent(exc: BaseException) -> bool:
+    """Whether ``exc`` is a request that never reached the endpoint (no connection was made).
+
+    A broadcast that failed so is not an unknown outcome: no node can hold its bytes.
+    """
+    return bool(getattr(exc, "never_connected", False))
+
+
 _ERRNO = re.compile(r"\[Errno (-?\d+)\] ([^'\")\]]+)")
+
+
+_Answer = tuple[str, int | None, str]
+
+
+def _failing(answers: Sequence[_Answer], send_url: str | None) -> list[_Answer]:
+    """What keeps :func:`connect` from going on (nothing: it goes on).
+
+    Every read endpoint, when none answered its chain id; else the send endpoint, when one is
+    set and did not answer. Transactions go only to the send endpoint (a private RPC): down
+    at start-up, the keeper signed and never sent (each broadcast refused), so it is required
+    as the reads are.
+    """
+    reads = list(answers[:-1] if send_url else answers)
+    if not any(cid is not None for _, cid, _ in reads):
+        return reads
+    if send_url and answers[-1][1] is None:
+        return [answers[-1]]
+    return []
+
+
+def _reachable(answers: Sequence[_Answer], send_url: str | None) -> bool:
+    return bool(answers) and not _failing(answers, send_url)
+
+
+def _unreachable(answers: Sequence[_Answer], send_url: str | None) -> str:
+    """The one line :func:`connect` gives up with (see :func:`_failing`)."""
+    failing = _failing(answers, send_url)
+    url, _, error = failing[-1]
+    reads = answers[:-1] if send_url else answers
+    if any(cid is not None for _, cid, _ in reads):  # only the send endpoint is down
+        return (
+            f"cannot reach the send RPC (KEEPER_SEND_RPC_URL) at {redact_url(url)}: {error}: "
+            "transactions go only there"
+        )
+    return f"cannot reach RPC at {redact_url(url)}: {error}"
 
 
 def failure_reason(exc: BaseException | None) -> str:
@@ -1223,11 +1282,12 @@ def connect(
     started = time.monotonic()
     answers = provider.chain_ids()
     tries = 1
-    while not any(cid is not None for _, cid, _ in answers):
+    while not _reachable(answers, send_url):
         # Every endpoint refused (a bare HTTP 401/403/404: a wrong path or API key): no retry
         # changes that, and `keeper run` retried it for its whole start-up timeout.
-        if answers and all(_BARE_REFUSAL.fullmatch(error) for _, _, error in answers):
-            url, _, error = answers[0]
+        failing = _failing(answers, send_url)
+        if failing and all(_BARE_REFUSAL.fullmatch(error) for _, _, error in failing):
+            url, _, error = failing[0]
             raise ChainError(
                 f"RPC at {redact_url(url)} refused the request ({error}): check the URL's path "
                 "and API key"
@@ -1236,17 +1296,14 @@ def connect(
         # more: one 502 or cut connection is not a node that is down.
         left = remaining_s()
         if (left is None and tries >= attempts) or (left is not None and left <= 0):
-            url, _, error = answers[-1]
             waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
-            raise ChainError(
-                f"cannot reach RPC at {redact_url(url)}: {error}{waited if tries > 1 else ''}"
-            )
+            raise ChainError(_unreachable(answers, send_url) + (waited if tries > 1 else ""))
         if left is None:
             logger.debug("chain id read failed (try %d of %d); trying again", tries, attempts)
             pause = 0.25 * tries
         else:
             if tries == 1:  # said once, at once: the deadline may be a minute away
-                down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in answers)
+                down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in failing)
                 logger.warning("cannot reach RPC at %s; retrying for up to %.0fs", down, left)
             pause = min(left, 1.0)
         provider._sleep(pause)
@@ -1254,7 +1311,7 @@ def connect(
         tries += 1
     ids = {cid for _, cid, _ in answers if cid is not None}
     for url, cid, error in answers:
-        if cid is None:
+        if cid is None:  # a read endpoint (the send endpoint answered: see _reachable)
             logger.warning("cannot reach RPC at %s: %s; using the others", redact_url(url), error)
     if len(ids) > 1:
         listed = ", ".join(f"{redact_url(u)}: {c}" for u, c, _ in answers if c is not None)

@@ -75,7 +75,7 @@ from web3.exceptions import (
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, TxParams
 
-from keeper.chain.connection import best_head
+from keeper.chain.connection import best_head, failure_reason, never_sent
 from keeper.chain.retry import (
     RpcUnavailableError,
     is_transient,
@@ -442,9 +442,10 @@ class Sender:
 
         Returns:
             ``sent``; ``known`` (already in the pool); ``nonce-used``; ``underpriced`` (the
-            node will not take it at this base fee: it waits); or ``unknown`` (a transient
-            failure or a malformed answer: it may or may not have reached the pool, settled
-            later by receipt and nonce).
+            node will not take it at this base fee: it waits); ``unsent`` (no connection was
+            made: refused, no such host, a connect timeout; nothing left this machine); or
+            ``unknown`` (a transient failure or a malformed answer: it may or may not have
+            reached the pool, settled later by receipt and nonce).
 
         Raises:
             _RefusedForGood: The node refused the signed bytes for what they are
@@ -461,6 +462,13 @@ class Sender:
                 return "nonce-used"
             if any(k.replace(" ", "") in text for k in _UNDERPRICED):
                 return "underpriced"
+            if never_sent(exc):
+                logger.warning(
+                    "broadcast of %s: not sent (%s); sent again at the next poll",
+                    record.tx_hash,
+                    failure_reason(exc),
+                )
+                return "unsent"
             # A malformed answer (an error with a null message, a null result) says nothing
             # about whether the node took it: unknown, as after a cut connection.
             if is_transient(exc) or isinstance(exc, BadResponseFormat | Web3TypeError):
@@ -620,7 +628,10 @@ class Sender:
         result = first = ""
         try:
             result = first = self._broadcast(record)
-            if result == "unknown" and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S:
+            if (
+                result in ("unknown", "unsent")
+                and time.monotonic() - began < RESEND_UNKNOWN_WITHIN_S
+            ):
                 # The identical signed bytes once more, now rather than at the next poll a block
                 # later: the same hash, so never a second transaction ("already known" if the
                 # first reached the node; with several endpoints, the next healthiest takes it).
@@ -630,6 +641,13 @@ class Sender:
             # A first try whose outcome is unknown may have reached a node that took the bytes
             # (the resend may have gone to another endpoint): then it is not given up.
             raise self._refused(record, exc.reason, maybe_taken=result == "unknown") from None
+        if result == "unsent" and first == "unknown":
+            result = "unknown"  # the first try may have reached a node
+        if result == "unsent":
+            # No node holds it: the row stays as it was (a ``signed`` one with no replacement
+            # clock, so it is sent again, never replaced, until an endpoint takes it).
+            self._emit("unsent", record)
+            return record
         if result == "nonce-used":
             # Resolved by the next wait/reconcile: either ours mined or another tx took it.
             if first == "unknown":
@@ -969,10 +987,12 @@ class Sender:
                 # be priced): cancel it at its nonce; a FeeCapError leaves it unsent, waiting.
                 self.replace(nonce, cancel=True)
                 return None
-            self._send_journaled(last)
-            if last.sent_block is not None:
+            after = self._send_journaled(last)
+            unsent = after.status is TxStatus.SIGNED and after.sent_block is None
+            if last.sent_block is not None or unsent:
                 # Refused before (underpriced): only a new block can change the node's answer,
-                # so the next try waits for one (a quiet head), not for the next poll.
+                # so the next try waits for one (a quiet head), not for the next poll. Not sent
+                # (no connection): likewise, rather than a broadcast every poll.
                 self._quiet[nonce] = (head, time.monotonic())
             return None
         if last.sent_block is None:

@@ -337,9 +337,13 @@ def test_an_endpoint_down_at_connect_on_the_right_chain_is_used_once_checked(
     p.close()
 
 
-def test_a_send_url_down_at_connect_and_up_on_another_chain_gets_no_transaction(
+def test_a_send_url_down_at_connect_or_on_another_chain_is_refused_there(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Transactions go only to the send URL: down at connect (after the same tries as a read
+    endpoint), or on another chain, ``connect`` stops in one line; no transaction is signed
+    for an endpoint that cannot take it (it once connected and checked the chain at first use,
+    and a keeper signed, then failed every broadcast)."""
     import requests
 
     from keeper.chain.connection import connect
@@ -354,10 +358,9 @@ def test_a_send_url_down_at_connect_and_up_on_another_chain_gets_no_transaction(
 
     s = Session({A: [ok("0x1")], send: [private]})
     monkeypatch.setattr(requests, "Session", lambda: s)
-    w3 = connect([A], send_url=send, timeout_s=2.0, hedge_s=0.2)
-    up["send"] = True
-    with pytest.raises(ChainError, match="is on chain 5, expected chain 1"):
-        w3.provider.make_request("eth_sendRawTransaction", ["0x02"])  # type: ignore[arg-type]
+    with pytest.raises(ChainError, match=r"cannot reach the send RPC \(KEEPER_SEND_RPC_URL\)"):
+        connect([A], send_url=send, timeout_s=2.0, hedge_s=0.2, attempts=2)
     assert [m for u, m, _ in s.log if u == send] == ["eth_chainId", "eth_chainId"]
-    assert w3.provider.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
-    w3.provider.close()  # type: ignore[attr-defined]
+    up["send"] = True
+    with pytest.raises(ChainError, match="disagree on the chain"):
+        connect([A], send_url=send, timeout_s=2.0, hedge_s=0.2)
