@@ -33,7 +33,7 @@ import keeper.commands
 from keeper import __version__
 from keeper.arguments import OneLineArgumentParser
 from keeper.errors import Interrupted, KeeperError
-from keeper.ops.logs import setup_logging, verbosity
+from keeper.ops.logs import MaskingStream, key_like_runs, setup_logging, verbosity
 
 logger = logging.getLogger("keeper")
 
@@ -124,17 +124,49 @@ def _run(argv: Sequence[str] | None) -> int:
     and 130 from the start: loading a command's modules takes a second or more, and a signal
     then is an interruption too, not a traceback or a silent death.
     """
+    with _masking_typed_keys(argv):
+        try:
+            with sigterm_as_interrupt():
+                return _parse_and_run(argv)
+        except KeeperError as exc:
+            print(f"keeper: error: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as exc:
+            # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
+            detail = str(exc) if isinstance(exc, Interrupted) else ""
+            print(f"keeper: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
+            return 130
+
+
+@contextmanager
+def _masking_typed_keys(argv: Sequence[str] | None) -> Iterator[None]:
+    """Mask, on stdout and stderr, every run of 64 hex digits the user typed (see MaskingStream).
+
+    Read from the arguments, the ``KEEPER_*`` variables, and the dotenv files a command may read
+    (``.env``, ``--env-file``). A private key pasted into a path, a policy or an address setting
+    was echoed in full by the error naming it (a missing keystore, an unknown policy family).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    values = [*args, *(v for k, v in os.environ.items() if k.startswith("KEEPER_"))]
+    files = [".env", *(args[i + 1] for i, a in enumerate(args[:-1]) if a == "--env-file")]
+    files += [a.split("=", 1)[1] for a in args if a.startswith("--env-file=")]
+    for name in files:
+        try:
+            with open(name, encoding="utf-8", errors="replace") as f:
+                values.append(f.read(1_000_000))
+        except OSError:
+            pass
+    secrets = key_like_runs(values)
+    if not secrets:
+        yield
+        return
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = MaskingStream(out, secrets)
+    sys.stderr = MaskingStream(err, secrets)
     try:
-        with sigterm_as_interrupt():
-            return _parse_and_run(argv)
-    except KeeperError as exc:
-        print(f"keeper: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt as exc:
-        # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
-        detail = str(exc) if isinstance(exc, Interrupted) else ""
-        print(f"keeper: interrupted{': ' + detail if detail else ''}", file=sys.stderr)
-        return 130
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def _parse_and_run(argv: Sequence[str] | None) -> int:

@@ -88,6 +88,8 @@ contract Deploy is Script {
     error DeployNotAFeed(string key, address account);
     /// @notice `KEEPER_ADDRESS` is set but is not an address (a placeholder, a digit missing),
     ///         is the zero address, or has a mixed-case EIP-55 checksum that does not match.
+    ///         `value` is what was set, except a value of 64 hex digits (a private key put there
+    ///         by mistake), which is named, not shown.
     error DeployKeeperAddress(string value);
     /// @notice A config value (`key` names it) is not what the key holds: a string that is not a
     ///         number or an address. A `null` or a missing optional key takes its default.
@@ -335,6 +337,11 @@ contract Deploy is Script {
     ///      and deployed without a keeper.
     function _keeperAddress(string memory raw) internal view returns (address a) {
         if (bytes(raw).length == 0) return address(0);
+        // A private key (the variable beside it) is never parsed: forge's trace of a failed
+        // parse, and this error, would print it.
+        if (_keyLike(bytes(raw))) {
+            revert DeployKeeperAddress("64 hex digits, as a private key has (not shown)");
+        }
         try vm.parseAddress(raw) returns (address parsed) {
             a = parsed;
         } catch {
@@ -351,6 +358,18 @@ contract Deploy is Script {
         if (lower && upper && keccak256(b) != keccak256(bytes(vm.toString(a)))) {
             revert DeployKeeperAddress(raw);
         }
+    }
+
+    /// @dev 64 hex digits, with or without `0x`: what a private key is.
+    function _keyLike(bytes memory b) private pure returns (bool) {
+        uint256 start = b.length == 66 && b[0] == "0" && (b[1] == "x" || b[1] == "X") ? 2 : 0;
+        if (b.length - start != 64) return false;
+        for (uint256 i = start; i < b.length; ++i) {
+            bytes1 c = b[i];
+            bool hex_ = (c >= "0" && c <= "9") || (c >= "a" && c <= "f") || (c >= "A" && c <= "F");
+            if (!hex_) return false;
+        }
+        return true;
     }
 
     function _stringOr(string memory json, string memory key, string memory fallback_)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -138,3 +139,35 @@ def setup_logging(
 def log_decision(logger: logging.Logger, msg: str, **fields: Any) -> None:
     """Log one decision line with structured fields."""
     logger.info(msg, extra={"fields": fields})
+
+
+#: 64 hex digits in a row: a private key's shape (a transaction hash's too; see below).
+KEY_LIKE = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def key_like_runs(values: Iterable[str]) -> set[str]:
+    """Every run of 64 hex digits in ``values`` (what the user typed: arguments, settings)."""
+    return {m.group(0) for v in values for m in KEY_LIKE.finditer(v)}
+
+
+class MaskingStream:
+    """A text stream that writes ``***`` for each of ``secrets`` (a last defence, as above).
+
+    The CLI wraps stdout and stderr in it when an argument or a setting holds 64 hex digits in
+    a row: a private key pasted into a path, a policy or an address is then never echoed by an
+    error line, a log line or a printed result, whichever code path says it. Only those very
+    runs are masked, so the transaction hashes the keeper prints stay readable.
+    """
+
+    def __init__(self, stream: TextIO, secrets: Iterable[str]) -> None:
+        self._stream = stream
+        self._secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def write(self, text: str) -> int:
+        """Write ``text`` with every secret masked."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return self._stream.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)

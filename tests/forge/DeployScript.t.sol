@@ -102,6 +102,17 @@ contract DeployScriptTest is Test {
         deploy.keeperAddress(raw);
     }
 
+    function test_keeperAddress_RevertsOnAPrivateKeyWithoutShowingIt() public {
+        string memory key = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+        bytes memory notShown = abi.encodeWithSelector(
+            Deploy.DeployKeeperAddress.selector, "64 hex digits, as a private key has (not shown)"
+        );
+        vm.expectRevert(notShown);
+        deploy.keeperAddress(key);
+        vm.expectRevert(notShown);
+        deploy.keeperAddress(vm.replace(key, "0x", ""));
+    }
+
     function test_keeperAddress_RevertsOnTheZeroAddress() public {
         string memory raw = "0x0000000000000000000000000000000000000000";
         vm.expectRevert(abi.encodeWithSelector(Deploy.DeployKeeperAddress.selector, raw));
