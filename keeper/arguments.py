@@ -20,6 +20,7 @@ command.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
@@ -67,9 +68,23 @@ class OneLineArgumentParser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
-        """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2."""
-        one_line = " ".join(message.split())
-        self.exit(2, f"keeper: error: {one_line} (see '{self.prog} --help')\n")
+        """Print ``keeper: error: <message> (see '<prog> --help')`` on stderr and exit 2.
+
+        Raises:
+            UsageError: A ``SystemExit`` (code 2) carrying the line, for the CLI to repeat as
+                JSON on stdout when the command line asks for ``--json``.
+        """
+        one_line = f"{' '.join(message.split())} (see '{self.prog} --help')"
+        sys.stderr.write(f"keeper: error: {one_line}\n")
+        raise UsageError(one_line)
+
+
+class UsageError(SystemExit):
+    """A command line argparse refused: exit code 2, its one-line ``message``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
 
 
 def parse_whole(text: str) -> int | None:

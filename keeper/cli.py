@@ -31,7 +31,7 @@ from types import FrameType
 
 import keeper.commands
 from keeper import __version__
-from keeper.arguments import OneLineArgumentParser
+from keeper.arguments import OneLineArgumentParser, UsageError
 from keeper.errors import Interrupted, KeeperError
 from keeper.ops.logs import MaskingStream, key_like_runs, setup_logging, verbosity
 
@@ -171,6 +171,17 @@ def _masking_typed_keys(argv: Sequence[str] | None) -> Iterator[None]:
 
 def _parse_and_run(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return _parse_and_call(argv)
+    except UsageError as exc:
+        # A refused command line asking for JSON gets its error as JSON on stdout too, as a
+        # command's own error does (below): a script reading stdout parses every outcome.
+        if "--json" in argv:
+            print(json.dumps({"error": exc.message, "exit_code": 2}))
+        raise
+
+
+def _parse_and_call(argv: list[str]) -> int:
     parser = build_parser(only=_command_name(argv))
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -646,8 +646,10 @@ def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None
     a misspelt name: a ``KEEPER_PRIVATE_KEY 0x...`` line without ``=``, a pasted key alone on
     its line (a name without a value to python-dotenv), or ``KEEPER_PRIVATEKEY=0x...``, used to
     leave the keeper without its signer, in dry-run mode; of a ``KEEPER_*`` name set twice the
-    last line won, silently. A ``KEEPER_*`` name that is far from every setting may belong to
-    another tool and is left alone. No message shows a value.
+    last line won, silently. In the dotenv file, the keeper's own, any other ``KEEPER_*`` name
+    is refused too (``KEEPER_DRY_RUN=true`` was ignored); in the environment one far from every
+    setting may belong to another tool and is left alone, except ``KEEPER_DRY_RUN``. No message
+    shows a value.
 
     Args:
         env_file: The dotenv file (missing is fine); ``None`` checks the environment only.
@@ -695,6 +697,16 @@ def _check_env_names(env_file: Path | str | None, *, names: bool = True) -> None
                 f"{name} (in {where}) is not a setting: did you mean {close[0]}? "
                 "(every setting is in .env.example)"
             )
+        if where != "the environment" or name == "KEEPER_DRY_RUN":
+            # The keeper's own file holds only its settings; and a dry run is asked for on the
+            # command line, never by a variable (KEEPER_DRY_RUN=true was ignored, and a keeper
+            # with a key signed though its operator meant a dry run).
+            how = (
+                ": a dry run is `keeper check` or `keeper run --dry-run`"
+                if name == "KEEPER_DRY_RUN"
+                else " (every setting is in .env.example)"
+            )
+            raise ConfigError(f"{name} (in {where}) is not a setting{how}")
 
 
 def _read_env_file(env_file: Path | str | None) -> str | None:

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import logging
+import math
 import os
 import platform
 import subprocess
@@ -23,6 +24,7 @@ from typing import Any
 
 from bench.chaos.report import table
 from bench.chaos.scenario import EXTRA_SECTIONS, RUNNERS, SECTIONS, ChaosConfig
+from keeper.arguments import int_between
 
 logger = logging.getLogger("bench")
 
@@ -31,10 +33,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     p.add_argument("--quick", action="store_true", help="the short version (a few minutes)")
-    p.add_argument("--seed", type=int, default=7, help="market path, fault draws and kill times")
-    p.add_argument("--rate", type=float, default=0.2, help="share of requests faulted (faults)")
-    p.add_argument("--steps", type=int, help="market steps in baseline and faults")
-    p.add_argument("--kills", type=int, help="SIGKILLs in the sigkill section")
+    p.add_argument(
+        "--seed", type=int_between(0), default=7, help="market path, fault draws and kill times"
+    )
+    p.add_argument(
+        "--rate", type=_share, default=0.2, help="share of requests faulted (faults), 0 to 1"
+    )
+    p.add_argument("--steps", type=int_between(1), help="market steps in baseline and faults")
+    p.add_argument("--kills", type=int_between(0), help="SIGKILLs in the sigkill section")
     p.add_argument(
         "--sections",
         default=",".join(SECTIONS),
@@ -45,7 +51,24 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--serial", action="store_true", help="one section after another (default: in pairs)"
     )
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    known = SECTIONS + EXTRA_SECTIONS
+    sections = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = [x for x in sections if x not in known]
+    if unknown or not sections:
+        p.error(f"--sections: unknown {unknown or 'none given'}; choose from {', '.join(known)}")
+    return args
+
+
+def _share(text: str) -> float:
+    """An argparse ``type``: a number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be a number from 0 to 1, got {text!r}")
+    return value
 
 
 #: Sections run side by side (each pair on two anvils), one pair after the other.
@@ -126,10 +149,6 @@ def main(argv: list[str] | None = None) -> int:
     logger.setLevel(logging.INFO)
     logger.propagate = False
     sections = tuple(s.strip() for s in args.sections.split(",") if s.strip())
-    unknown = set(sections) - set(SECTIONS + EXTRA_SECTIONS)
-    if unknown or not 0.0 <= args.rate <= 1.0:
-        print(f"chaos: unknown sections {sorted(unknown)} or bad --rate", file=sys.stderr)
-        return 2
     cfg = ChaosConfig.quick() if args.quick else ChaosConfig()
     # Absolute: the keeper runs in its section's directory and reads its files from there.
     workdir = args.workdir.resolve()

@@ -436,7 +436,16 @@ def rehearse(
             fork_block = int(w3.eth.block_number)
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
             # A batcher that is not one is named as such, before its admin is looked for.
-            check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
+            try:
+                check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
+            except ConfigError as exc:
+                if block is None:
+                    raise
+                # --block names a block before the deployment: the address is right, the block
+                # is not (the check's own hint points at the setting).
+                raise ConfigError(
+                    f"{exc}, on the fork at block {block}: is --block before the deployment?"
+                ) from None
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             granted = grant_keeper(w3, settings.batcher, who, signer.address)
             journal = Path(tmp) / "rehearsal-journal.sqlite"

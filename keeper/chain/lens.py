@@ -547,7 +547,13 @@ class LensReader:
                     getattr(self, chunk_attr),
                 )
             except ContractLogicError as exc:
-                raise ChainError(f"VaultLens.{what} reverted: {exc}") from exc
+                # web3's str() is a tuple ("('execution reverted', '0x')"): its message, and the
+                # revert data when there is some.
+                data = exc.data if isinstance(exc.data, str) and exc.data != "0x" else None
+                said = (exc.message or "reverted") + (
+                    f" with data {data[:74]}" if data else " with no data"
+                )
+                raise ChainError(f"VaultLens.{what} reverted: {said}") from exc
             except (OSError, Web3Exception, ValueError) as exc:
                 raise ChainError(f"VaultLens.{what} failed: {type(exc).__name__}: {exc}") from exc
 

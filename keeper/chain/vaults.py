@@ -136,7 +136,8 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
                 )
                 raise ConfigError(f"{address} is not a vault ({probe} {how})") from None
             if len(result) < 32:
-                raise ConfigError(f"{address} is not a vault ({probe} returned no data)")
+                said = "no data" if not result else f"{len(result)} bytes, not a 32-byte word"
+                raise ConfigError(f"{address} is not a vault ({probe} returned {said})")
         out.append(str(address))
     return out
 

@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from keeper.arguments import whole_number
+from keeper.arguments import int_between, whole_number
 from keeper.backtest.frontier import FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
@@ -97,12 +97,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     m.add_argument("--maturity", type=float, default=30 / 365, help="years (default 30 days)")
     m.add_argument(
         "--steps",
-        type=whole_number,
+        type=int_between(1),
         default=720,
         help="grid steps over the maturity (default %(default)s)",
     )
     m.add_argument(
-        "--paths", type=whole_number, help="gbm and merton: Monte Carlo paths (default 10000)"
+        "--paths", type=int_between(1), help="gbm and merton: Monte Carlo paths (default 10000)"
     )
     m.add_argument(
         "--seed",
@@ -443,8 +443,6 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         raise ConfigError(f"--vault-band must be a positive number of underlying, got {vault_band}")
     multiples = _vault_band_multiples(args.vault_bands, args.frontier)
     bounds = _vault_bounds(args, bound=vault_band is not None or bool(multiples))
-    if args.steps < 1 or args.paths < 1:
-        raise ConfigError("--steps and --paths must be at least 1")
     if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
         raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
     for name in ("drift", "rate", "jump_mean"):

@@ -54,7 +54,7 @@ def check(args: argparse.Namespace) -> int:
     result = dry_run_cycle(settings)
     why = result.nothing_evaluated()
     if args.json:
-        body = result.to_dict()
+        body = {"policy": settings.policy, **result.to_dict()}  # as the table's header
         if why is not None:
             body["error"] = why  # the one JSON object on stdout says it too (see keeper.cli)
         print(json.dumps(body, indent=2, default=str))

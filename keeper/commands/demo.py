@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_POLICY
+from keeper.arguments import int_between
 from keeper.units import WAD, format_fixed
 
 if TYPE_CHECKING:
@@ -51,8 +52,12 @@ def register(subparsers: Any) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
-    p.add_argument("--steps", type=int, default=150, help="market steps = keeper cycles (150)")
+    p.add_argument(
+        "--vaults", type=int_between(1, 100), default=4, help="vaults to deploy (default 4)"
+    )
+    p.add_argument(
+        "--steps", type=int_between(1), default=150, help="market steps = keeper cycles (150)"
+    )
     p.add_argument(
         "--seed", type=int, default=7, help="seed of the price path and the flows (default 7)"
     )

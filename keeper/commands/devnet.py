@@ -10,6 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from keeper.arguments import int_between
 from keeper.units import format_fixed, format_units
 
 if TYPE_CHECKING:
@@ -86,8 +87,12 @@ def register(subparsers: Any) -> None:
                 else "print each market step as one JSON object a line"
             ),
         )
-    step.add_argument("--steps", type=int, default=1, help="market steps to take (default 1)")
-    up.add_argument("--vaults", type=int, default=4, help="vaults to deploy (default 4)")
+    step.add_argument(
+        "--steps", type=int_between(1), default=1, help="market steps to take (default 1)"
+    )
+    up.add_argument(
+        "--vaults", type=int_between(1, 100), default=4, help="vaults to deploy (default 4)"
+    )
     up.add_argument("--seed", type=int, default=7, help="seed of the market (default 7)")
     up.add_argument("--port", type=int, default=8545, help="anvil's port (default 8545)")
     up.add_argument(

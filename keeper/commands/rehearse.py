@@ -129,12 +129,12 @@ def rehearse_command(args: argparse.Namespace) -> int:
             f"{first.vault}: {first.reason}{more}"
         )
     if args.json:
-        body = report.to_dict()
+        body = {"policy": settings.policy, **report.to_dict()}
         if error is not None:
             body["error"] = str(error)  # the one JSON object on stdout says it too
         print(json.dumps(body, indent=2))
     else:
-        print(format_report(report))
+        print(format_report(report, policy=settings.policy))
     if error is not None:
         error.json_reported = bool(args.json)
         raise error
@@ -156,11 +156,12 @@ def _role_line(role: VaultRole) -> str:
     )
 
 
-def format_report(r: RehearsalReport) -> str:
-    """Render a rehearsal as a table."""
+def format_report(r: RehearsalReport, *, policy: str | None = None) -> str:
+    """Render a rehearsal as a table (``policy``: the one it ran, named in its first line)."""
+    ran = f", policy {policy}" if policy else ""
     lines = [
         f"rehearsal on a fork of {r.fork_url} at block {r.fork_block} (chain {r.chain_id}), "
-        f"{r.seconds:.1f}s",
+        f"{r.seconds:.1f}s{ran}",
         f"keeper {r.keeper} (anvil account) registered on batcher {r.batcher} "
         f"by impersonating {r.admin}"
         if r.keeper_granted

@@ -6,6 +6,7 @@ import argparse
 import logging
 from typing import Any
 
+from keeper.arguments import int_between
 from keeper.ops.logs import setup_logging
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 
@@ -31,7 +32,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--dry-run", action="store_true", help="never sign, even with a key")
     p.add_argument(
         "--max-cycles",
-        type=int,
+        type=int_between(1),
         metavar="N",
         help="stop after N cycles; exit 1 if all N failed or none judged any vault (default: run "
         "forever)",

@@ -131,6 +131,7 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
         == 0
     )
     check = json.loads(capsys.readouterr().out)
+    assert check["policy"] == POLICY  # as the table's header names it
     # the out-of-band vaults, plus vault 1 by the time trigger (never rebalanced yet)
     assert set(check["planned"]) == {v.address for v in p.vaults}
 
@@ -140,6 +141,7 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
 
     assert main(["rehearse", "--fork-url", p.node.url, *common, "--policy", POLICY, "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
+    assert report["policy"] == POLICY
 
     # the same decisions, executed for real on the fork
     assert report["planned"] == check["planned"]
@@ -176,6 +178,7 @@ def test_rehearsal_matches_the_parent_dry_run_and_leaves_the_parent_untouched(
     # the human table
     assert main(["rehearse", "--fork-url", p.node.url, *common, "--policy", POLICY]) == 0
     table = capsys.readouterr().out
+    assert f"policy {POLICY}" in table.splitlines()[0]
     assert "rebalanced" in table
     assert "L1 fee" in table
     n = len(check["planned"])
@@ -345,6 +348,18 @@ def test_rehearsal_at_an_earlier_block_sees_that_state(
     assert report["planned"] == []  # no options written yet: nothing to hedge
     assert report["tx_hash"] is None
     assert report["gas_used"] == 0
+
+
+def test_rehearsal_at_a_block_before_the_deployment_names_the_block(
+    parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The batcher has no code there: the block is wrong, not the batcher's address."""
+    p = parent
+    args = ["rehearse", "--fork-url", p.node.url, "--block", "1", *_common(p, tmp_path)]
+    assert main(args) == 1
+    [err] = capsys.readouterr().err.strip().splitlines()
+    assert "has no contract code" in err
+    assert err.endswith("on the fork at block 1: is --block before the deployment?")
 
 
 def test_unreachable_fork_url_is_one_line(

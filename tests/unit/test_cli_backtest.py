@@ -315,7 +315,7 @@ def keeper(*args: str) -> subprocess.CompletedProcess[str]:
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--paths", "abc"], "argument --paths: must be a whole number, got 'abc'"),
+        (["--paths", "abc"], "argument --paths: must be a whole number >= 1, got 'abc'"),
         (["--vol", "high"], "argument --vol: invalid float value: 'high'"),
         (["--model", "heston"], "argument --model: invalid choice: 'heston'"),
         (["--steps"], "argument --steps: expected one argument"),
@@ -457,7 +457,11 @@ def test_frontier_without_costaware_prints_no_comparison(
             "keeper vault info",
         ),
         (["--bogus"], "unrecognized arguments: --bogus", "keeper"),
-        (["run", "--max-cycles", "abc"], "argument --max-cycles: invalid int value", "keeper run"),
+        (
+            ["run", "--max-cycles", "abc"],
+            "argument --max-cycles: must be a whole number >= 1",
+            "keeper run",
+        ),
         (["nosuchcommand"], "argument COMMAND: invalid choice: 'nosuchcommand'", "keeper"),
     ],
 )

@@ -180,6 +180,42 @@ def test_a_misspelt_setting_is_refused_naming_the_right_one(
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("where", "name", "said"),
+    [
+        ("dotenv", "KEEPER_DRY_RUN", "a dry run is `keeper check` or `keeper run --dry-run`"),
+        ("env", "KEEPER_DRY_RUN", "a dry run is `keeper check` or `keeper run --dry-run`"),
+        ("dotenv", "KEEPER_SOMETHING_ELSE", "every setting is in .env.example"),
+    ],
+)
+def test_a_name_far_from_every_setting_is_refused_in_the_dotenv_file(
+    where: str, name: str, said: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new user's ``KEEPER_DRY_RUN=true`` in ``.env`` was ignored: a keeper with a key would
+    sign though its operator meant a dry run. The keeper's own file holds only its settings."""
+    _clean_env(monkeypatch)
+    env_file = tmp_path / ".env"
+    env_file.write_text("KEEPER_RPC_URL=http://127.0.0.1:9\n")
+    if where == "env":
+        monkeypatch.setenv(name, "true")
+    else:
+        env_file.write_text(f"KEEPER_RPC_URL=http://127.0.0.1:9\n{name}=true\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings(env_file=env_file)
+    assert str(info.value).startswith(f"{name} (in ")
+    assert said in str(info.value)
+
+
+def test_a_name_far_from_every_setting_in_the_environment_is_another_tools(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("KEEPER_SOMETHING_ELSE", "1")
+    env_file = tmp_path / ".env"
+    env_file.write_text("KEEPER_RPC_URL=http://127.0.0.1:9\n")
+    assert load_settings(env_file=env_file).rpc_url == "http://127.0.0.1:9"
+
+
 def test_settings_of_other_tools_are_not_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

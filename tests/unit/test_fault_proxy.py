@@ -387,3 +387,27 @@ def test_a_failed_market_step_waits_for_a_block_before_the_next() -> None:
     assert run.step_failures == 3
     assert run.step_errors == {"max fee per gas less than block base fee": 3}
     assert heads[0] < heads[1] < heads[2]
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["--steps", "-1"], "--steps: must be a whole number >= 1"),
+        (["--rate", "2"], "--rate: must be a number from 0 to 1, got '2'"),
+        (["--sections", "baseline,nope"], "--sections: unknown ['nope']"),
+        (["--kills", "x"], "--kills: must be a whole number >= 0"),
+    ],
+)
+def test_chaos_refuses_a_bad_command_line_in_one_line(
+    argv: list[str], said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checked before any section starts: ``--steps -1`` once printed two tracebacks from the
+    sections it had started, and ``--rate 2`` said only "unknown sections [] or bad --rate"."""
+    from bench.chaos.__main__ import parse
+
+    with pytest.raises(SystemExit) as exc:
+        parse(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert said in err
+    assert "Traceback" not in err

@@ -51,3 +51,29 @@ def test_http_status_classification() -> None:
     assert is_transport_error(http_error(429))
     assert not is_transport_error(http_error(400))
     assert not is_transport_error(ValueError("bad answer"))
+
+
+def test_a_lens_revert_is_said_in_words_not_as_a_tuple() -> None:
+    """web3's ``str()`` of a revert is a tuple: a wrong lens said "VaultLens.snapshotLean
+    reverted: ('execution reverted', '0x')"."""
+    from keeper.chain.lens import LensReader
+    from keeper.errors import ChainError
+
+    reader = LensReader.__new__(LensReader)
+    reader.attempts = 1
+    reader.chunk = 8  # type: ignore[attr-defined]
+
+    def bare() -> list[bytes]:
+        raise ContractLogicError("execution reverted", data="0x")
+
+    def with_data() -> list[bytes]:
+        raise ContractLogicError("execution reverted", data="0x08c379a0" + "00" * 32)
+
+    with pytest.raises(ChainError) as info:
+        reader._halving_on_out_of_gas("snapshotLean", "chunk", bare)
+    assert str(info.value) == "VaultLens.snapshotLean reverted: execution reverted with no data"
+    with pytest.raises(ChainError) as info:
+        reader._halving_on_out_of_gas("snapshotLean", "chunk", with_data)
+    assert str(info.value).startswith(
+        "VaultLens.snapshotLean reverted: execution reverted with data 0x08c379a0"
+    )

@@ -604,6 +604,28 @@ def test_an_address_without_code_names_the_chain_the_rpc_is_on() -> None:
     )
 
 
+def test_a_short_answer_to_a_vault_probe_says_what_came_back() -> None:
+    """An RPC answering ``eth_call`` with 4 bytes said "asset() returned no data"."""
+    from keeper.chain.vaults import validate_vaults
+    from keeper.errors import ConfigError
+
+    class Eth:
+        chain_id = 10
+
+        def get_code(self, address: str) -> bytes:
+            return b"\x60"
+
+        def call(self, tx: object) -> bytes:
+            return bytes.fromhex("deadbeef")
+
+    class W3:
+        eth = Eth()
+
+    with pytest.raises(ConfigError) as info:
+        validate_vaults(W3(), ["0x" + "11" * 20], attempts=1)  # type: ignore[arg-type]
+    assert str(info.value).endswith("is not a vault (asset() returned 4 bytes, not a 32-byte word)")
+
+
 def test_a_fork_on_the_wrong_chain_is_named_as_the_fork() -> None:
     """``keeper rehearse`` with an addresses file of another chain said "RPC is on chain 10",
     where the RPC was its own fork of ``--fork-url`` (helper-103)."""

@@ -1,0 +1,70 @@
+"""Usage errors: exit code 2, and as JSON on stdout too when the command line asks for JSON.
+
+From a new user's walkthrough: ``--json`` runs that argparse refused left stdout empty (the README
+says a script reading stdout parses every outcome), and out-of-range counts (``--max-cycles 0``,
+``--paths 0``, ``--steps 0``) exited 1 as run-time failures instead of 2.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from keeper.cli import main
+
+
+def _code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "--journal", "j.sqlite", "--limit", "0", "--json"],
+        ["vault", "deposit", "--vault", "0x" + "01" * 20, "--json"],  # --amount missing
+        ["check", "--json", "--no-such-flag"],
+    ],
+)
+def test_a_refused_command_line_asking_for_json_says_so_as_json(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _code(argv) == 2
+    out, err = capsys.readouterr()
+    body = json.loads(out)
+    assert body["exit_code"] == 2
+    assert "--help" in body["error"]
+    assert err.startswith("keeper: error: ")
+    assert body["error"] in err
+
+
+def test_without_json_a_refused_command_line_prints_nothing_on_stdout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert _code(["status", "--journal", "j.sqlite", "--limit", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "--limit" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--max-cycles", "0"],
+        ["backtest", "--paths", "0"],
+        ["backtest", "--steps", "0"],
+        ["devnet", "step", "--steps", "0"],
+        ["devnet", "up", "--vaults", "101"],
+        ["demo", "--steps", "0"],
+        ["demo", "--vaults", "0"],
+    ],
+)
+def test_an_out_of_range_count_is_a_usage_error(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _code(argv) == 2
+    err = capsys.readouterr().err
+    assert "must be a whole number" in err
