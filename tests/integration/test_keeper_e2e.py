@@ -686,9 +686,9 @@ def test_run_refuses_a_wrong_batcher_or_a_signer_without_the_keeper_role(
             tmp_path, "run", "--addresses", str(addresses), "--max-cycles", bad, *journal,
             key=ANVIL_KEYS[3],
         )  # fmt: skip
-        assert code != 0
+        assert code == 2  # a usage error, before anything is read or signed
         (line,) = _error_lines(err)
-        assert "--max-cycles must be at least 1" in line
+        assert "argument --max-cycles: must be a whole number >= 1" in line
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
 
 
