@@ -11,10 +11,11 @@ reads itself, in the browser, from the RPC node. This server only hands it, at
   the page always matches the contracts that were built.
 
 It binds to loopback unless told otherwise: the config holds the RPC URL, which for a hosted
-node may carry an API key. Static files come from :class:`http.server.SimpleHTTPRequestHandler`
-(its path translation refuses ``..``; directories are never listed), every response is
-``no-store`` so a rebuilt page is never served stale, and requests are logged at debug level
-only.
+node may carry an API key; bound to loopback, it serves only requests whose ``Host`` is a
+loopback name (a DNS rebinding cannot read the config). Static files come from
+:class:`http.server.SimpleHTTPRequestHandler` (its path translation refuses ``..``;
+directories are never listed), every response is ``no-store`` so a rebuilt page is never served
+stale, and requests are logged at debug level only.
 """
 
 from __future__ import annotations
@@ -228,6 +229,10 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The names a browser sends as ``Host`` for a loopback server (without the port).
+_LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
 class _Handler(SimpleHTTPRequestHandler):
     """Static files from the dist directory, plus the config endpoint."""
 
@@ -244,9 +249,29 @@ class _Handler(SimpleHTTPRequestHandler):
         ".png": "image/png",
     }
 
-    def __init__(self, *args: Any, config_body: bytes, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, config_body: bytes, hosts: frozenset[str] | None, **kwargs: Any
+    ) -> None:
         self.config_body = config_body
+        self.hosts = hosts
         super().__init__(*args, **kwargs)
+
+    def _host_refused(self) -> bool:
+        """Refuse (403) a request whose ``Host`` is not a name of this loopback server.
+
+        A page of another site whose name a DNS rebinding points at 127.0.0.1 reaches this
+        server from the user's browser as its own origin, and read ``/api/config`` (the RPC URL,
+        API key included): only the loopback names, with this port, are served. A server bound
+        to another interface (``--host``) serves whatever name points at it (``hosts`` None).
+        """
+        if self.hosts is None:
+            return False
+        host = (self.headers.get("Host") or "").strip().lower()
+        name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+        if name in self.hosts:
+            return False
+        self.send_error(HTTPStatus.FORBIDDEN, "unknown Host: open the page at 127.0.0.1")
+        return True
 
     def end_headers(self) -> None:
         self.send_header("Cache-Control", "no-store")
@@ -255,6 +280,8 @@ class _Handler(SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:
         """Serve the config endpoint, else a static file."""
+        if self._host_refused():
+            return
         if self.path.split("?", 1)[0] == CONFIG_PATH:
             self.send_response(HTTPStatus.OK)
             self.send_header("Content-Type", "application/json")
@@ -303,7 +330,8 @@ class WebServer:
                 f"the web app is not built ({dist}/index.html missing): run `make web`"
             )
         body = json.dumps(config.to_json(), separators=(",", ":")).encode()
-        handler = functools.partial(_Handler, directory=str(dist), config_body=body)
+        hosts = _LOOPBACK_NAMES | {host.lower(), f"[{host.lower()}]"} if is_loopback(host) else None
+        handler = functools.partial(_Handler, directory=str(dist), config_body=body, hosts=hosts)
         try:
             self._httpd = ThreadingHTTPServer((host, port), handler)
         except OSError as exc:

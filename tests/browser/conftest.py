@@ -116,6 +116,8 @@ class Wallet:
     account: LocalAccount
     sent: list[str] = field(default_factory=list)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    #: What it sent, by hash: the nonce it gave each (its own node's ``eth_getTransactionByHash``).
+    nonces: dict[str, int] = field(default_factory=dict)
 
     def send(self, tx: dict[str, Any]) -> str:
         """Sign ``tx`` (an ``eth_sendTransaction`` request) with the account's key and send it."""
@@ -136,11 +138,12 @@ class Wallet:
         )
         base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
         tip = 10**9
+        nonce = self.w3.eth.get_transaction_count(self.account.address, "pending")
         signed = self.account.sign_transaction(
             {
                 "type": 2,
                 "chainId": self.w3.eth.chain_id,
-                "nonce": self.w3.eth.get_transaction_count(self.account.address, "pending"),
+                "nonce": nonce,
                 "to": to,
                 "data": data,
                 "value": value,
@@ -151,7 +154,16 @@ class Wallet:
         )
         tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
         self.sent.append(tx_hash)
+        self.nonces[tx_hash] = nonce
         return tx_hash
+
+    def tx(self, tx_hash: str) -> dict[str, Any] | None:
+        """A sent transaction as the wallet's node answers ``eth_getTransactionByHash`` (the
+        fields the page reads), or None for one it did not send."""
+        nonce = self.nonces.get(str(tx_hash).lower())
+        if nonce is None:
+            return None
+        return {"hash": tx_hash, "from": self.account.address.lower(), "nonce": hex(nonce)}
 
 
 @pytest.fixture(scope="module")
@@ -254,6 +266,7 @@ def wallet_page(
     pg.add_init_script(script=script)
     if wallet is not None:
         pg.expose_function("__walletSend", wallet.send)
+        pg.expose_function("__walletTx", wallet.tx)
     pg.set_default_timeout(30_000)
     try:
         yield pg

@@ -710,12 +710,10 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
     _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
 
 
-def _fail_rpc_calls(
-    page: Any, devnet: Devnet, failing: Any, reply: dict[str, Any] | None = None
-) -> None:
+def _fail_rpc_calls(page: Any, devnet: Devnet, failing: Any, reply: Any = None) -> None:
     """Answer the page's JSON-RPC calls to the node for which ``failing(call)`` holds with an
-    RPC error, or with ``reply`` (``{"result": None}``: the node does not know it); in a batch,
-    those calls alone. The others go to the node."""
+    RPC error, or with ``reply`` (``{"result": None}``: the node does not know it; or a function
+    of the call giving that answer); in a batch, those calls alone. The others go to the node."""
     reply = reply or {"error": {"code": -32000, "message": "injected"}}
     node = devnet.node.url.rstrip("/")
 
@@ -730,7 +728,11 @@ def _fail_rpc_calls(
         results = results if isinstance(results, list) else [results]
         by_id = {c["id"]: c for c in calls}
         out = [
-            {"jsonrpc": "2.0", "id": r["id"], **reply}
+            {
+                "jsonrpc": "2.0",
+                "id": r["id"],
+                **(reply(by_id[r["id"]]) if callable(reply) else reply),
+            }
             if r["id"] in by_id and failing(by_id[r["id"]])
             else r
             for r in results
@@ -1497,6 +1499,98 @@ def test_a_transaction_replaced_before_the_pages_node_saw_it_is_shown_as_what_ha
     replacement = _deposit_replaced(page, devnet, wallet, sent0, how)
     _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
     assert "unknown" not in tx_states(page)
+
+
+def test_another_transaction_in_the_nonce_the_page_guessed_is_not_this_actions_cancel(
+    page: Any, server: str, devnet: Devnet, wallet: Wallet
+) -> None:
+    # helper-114: the page's node shows neither the account's other pending transaction nor the
+    # deposit by its hash, so the page guessed the deposit's nonce one too low. When the other
+    # transaction (a 0-value transfer to oneself) was mined in that nonce, viem took it for the
+    # deposit's cancel and the page said "this action was not done", though the deposit was
+    # mined a block later; the amount stayed typed, and a second click deposited twice. The
+    # wallet that sent it now tells its nonce.
+    vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
+    fill_and_preview(page, "deposit", "1")
+    w3 = devnet.w3
+
+    def hidden(call: dict[str, Any]) -> bool:
+        method, params = call.get("method"), call.get("params") or []
+        if method == "eth_getTransactionCount":
+            return bool(params) and params[-1] == "pending"
+        return (
+            method == "eth_getTransactionByHash" and str(params[0]).lower() in wallet.sent[sent0:]
+        )
+
+    latest = w3.eth.get_transaction_count(me, "latest")
+
+    def answer(call: dict[str, Any]) -> dict[str, Any]:
+        # "pending" is the mined count alone; the deposit, by its hash: unknown.
+        pending = call.get("method") == "eth_getTransactionCount"
+        return {"result": hex(latest) if pending else None}
+
+    _fail_rpc_calls(page, devnet, hidden, reply=answer)
+    limit = int(w3.eth.get_block("latest")["gasLimit"])
+    devnet.rpc("evm_setAutomine", False)
+    try:
+        other = devnet.depositor.sign_transaction(
+            {
+                "type": 2,
+                "chainId": w3.eth.chain_id,
+                "nonce": latest,
+                "to": me,
+                "value": 0,
+                "gas": 21_000,
+                "maxFeePerGas": 10**11,
+                "maxPriorityFeePerGas": 10**9,
+            }
+        )
+        other_hash = w3.eth.send_raw_transaction(other.raw_transaction).to_0x_hex()
+        page.click('[data-testid="submit-deposit"]')
+        page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
+        assert len(wallet.sent) == sent0 + 1
+        assert wallet.nonces[wallet.sent[-1]] == latest + 1
+        page.wait_for_timeout(1500)  # the receipt wait has started, with its replacement key
+        devnet.rpc("evm_setBlockGasLimit", hex(60_000))  # room for the transfer alone
+        devnet.rpc("evm_mine")
+        assert w3.eth.get_transaction_receipt(other_hash)["status"] == 1
+        page.wait_for_timeout(1500)  # a block in which the page could take it for a cancel
+        devnet.rpc("evm_setBlockGasLimit", hex(limit))
+        devnet.rpc("evm_mine")
+    finally:
+        devnet.rpc("evm_setBlockGasLimit", hex(limit))
+        devnet.rpc("evm_setAutomine", True)
+    page.wait_for_selector('[data-testid="result-deposit"]')
+    assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
+    assert "cancelled" not in tx_states(page)
+    assert page.locator('[data-testid="tx-status"] li').first.get_attribute("data-state") == (
+        "confirmed"
+    )
+
+
+def test_the_rpc_urls_key_is_never_on_the_page(browser: Any, devnet: Devnet) -> None:
+    # helper-114: the top bar shortened only hosts of 24 characters or more, and the "Cannot
+    # read the vaults over ..." line showed the whole URL: a hosted node's API key, in its path,
+    # query or user:password@, was on screen (a screenshot, a shared screen).
+    from keeper.app.web import WebServer, build_config, read_addresses
+    from tests.browser.conftest import DIST
+
+    base = devnet.node.url.rstrip("/")
+    origin = base
+    for rpc in (f"{base}/v2/SECRETKEY0123456789", f"{base}/?apikey=SECRETKEY0123456789"):
+        config = build_config(
+            read_addresses(devnet.addresses_path), rpc_url=rpc, chain_id=devnet.w3.eth.chain_id
+        )
+        with WebServer(config, dist=DIST, port=0) as web, wallet_page(browser, devnet, None) as pg:
+            pg.goto(web.url)
+            label = pg.locator('[data-testid="chain"]')
+            label.wait_for()
+            pg.wait_for_function(
+                "document.querySelector('[data-testid=chain]').textContent.includes('chain')"
+            )
+            assert label.inner_text().endswith(f"{origin}/…")
+            pg.wait_for_timeout(1500)  # the vault reads have answered, or failed and said so
+            assert "SECRETKEY" not in pg.content()
 
 
 def test_zeros_beyond_the_tokens_decimals_are_read_as_the_cli_reads_them(

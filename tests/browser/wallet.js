@@ -60,6 +60,12 @@
         case 'eth_sendTransaction':
           if (!connected) throw Object.assign(new Error('not connected'), { code: 4100 })
           return window.__walletSend(params[0])
+        case 'eth_getTransactionByHash': {
+          // A transaction this wallet sent, as its own node knows it (window.__walletTx: the
+          // Python side's record), whatever the page's node shows; others from the node.
+          const own = window.__walletTx ? await window.__walletTx(params[0]) : null
+          return own ?? forward(method, params)
+        }
         default:
           return forward(method, params)
       }

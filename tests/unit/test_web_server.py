@@ -108,6 +108,39 @@ def test_server_serves_the_app_and_the_config_and_nothing_outside_dist(dist: Pat
         assert b"outside dist" not in body
 
 
+def _get_as(port: int, host: str, path: str = CONFIG_PATH) -> tuple[int, bytes]:
+    """GET ``path`` from the local server with ``Host: host`` (what a browser sends)."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.putrequest("GET", path, skip_host=True)
+        conn.putheader("Host", host)
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_a_loopback_server_answers_only_loopback_host_names(dist: Path) -> None:
+    """helper-114: a page of another site whose name a DNS rebinding points at 127.0.0.1 read
+    ``/api/config`` (the RPC URL, its API key included) as its own origin."""
+    rpc = "https://mainnet.infura.io/v3/0123456789abcdef0123456789abcdef"
+    cfg = build_config({"vaults": [VAULT]}, rpc_url=rpc, chain_id=1)
+    with WebServer(cfg, dist=dist, port=0) as server:
+        port = server.port
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", "127.0.0.1"):
+            status, body = _get_as(port, host)
+            assert status == 200, host
+            assert json.loads(body)["rpcUrl"] == rpc
+        for host in (f"attacker.example:{port}", "attacker.example", f"127.0.0.1.nip.io:{port}"):
+            for path in (CONFIG_PATH, "/"):
+                status, body = _get_as(port, host, path)
+                assert status == 403, (host, path)
+                assert b"0123456789abcdef" not in body
+
+
 def test_server_refuses_an_unbuilt_app(tmp_path: Path) -> None:
     cfg = build_config({"vaults": [VAULT]}, rpc_url="http://127.0.0.1:8545", chain_id=31337)
     with pytest.raises(ConfigError, match="make web"):

@@ -138,9 +138,10 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
     li.dataset.testid = 'refused'
     return null
   }
-  // The nonce the wallet will most likely give it (the account's next, pending included), read
-  // before asking: see `replacement` below. Not needed to send, so a failed read only loses that.
-  const nonce = await client.getTransactionCount({ address: account, blockTag: 'pending' }).catch(() => null)
+  // The nonce the wallet will most likely give it (the account's next, pending included, as the
+  // page's node sees it), read before asking: see `replacement` below. Not needed to send, so a
+  // failed read only loses that. Only a guess: the wallet's own answer, once it has sent, wins.
+  let nonce = await client.getTransactionCount({ address: account, blockTag: 'pending' }).catch(() => null)
   setLine(li, 'signing', `${esc(label)}: confirm in your wallet…`)
   let hash
   try {
@@ -152,6 +153,15 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
   }
   const code = (h) => `<code title="${esc(h)}">${esc(short(h))}</code>`
   setLine(li, 'pending', `${esc(label)}: pending ${code(hash)}`)
+  // The nonce it really has, from the wallet that sent it (its own node knows it). The page's
+  // node may not show the account's other pending transactions (the wallet's node or a private
+  // mempool took them), so its guess can be one too low: another transaction mined in that nonce
+  // was then taken for this one's replacement, and a mined action was called "not done".
+  const told = await wallet
+    .request({ method: 'eth_getTransactionByHash', params: [hash] })
+    .catch(() => null)
+  const guessed = told?.nonce == null
+  if (!guessed) nonce = Number(BigInt(told.nonce))
   // The wallet may replace the transaction in its nonce: viem then resolves with the
   // replacement's receipt, and `onReplaced` says why. Only a repriced replacement (the same call
   // at a higher fee, a wallet's "speed up") is this action. viem finds a replacement by the
@@ -175,6 +185,17 @@ export async function transact(ctx, { label, address, abi, functionName, args, u
       li,
       'unknown',
       `${esc(label)}: sent as ${code(hash)}, but the page could not confirm it (${esc(err.shortMessage || err.message)}). It may still be mined: check it in your wallet or an explorer before you send it again.`,
+    )
+    return null
+  }
+  if (replaced && replaced.reason !== 'repriced' && guessed) {
+    // Another transaction took the nonce the page guessed, and the wallet did not say this one's:
+    // it may be this action's cancel, or another transaction ahead of it. Never "not done".
+    ctx.unknown = hash
+    setLine(
+      li,
+      'unknown',
+      `${esc(label)}: sent as ${code(hash)}; another transaction (${code(receipt.transactionHash)}) took the nonce the page expected for it, and your wallet did not say which nonce it has. It may still be mined: check it in your wallet or an explorer before you send it again.`,
     )
     return null
   }

@@ -60,6 +60,21 @@ export function short(address) {
   return address ? `${address.slice(0, 6)}…${address.slice(-4)}` : ''
 }
 
+/**
+ * An RPC URL as the page shows it: its scheme, host and port, "/…" for the rest. A hosted node's
+ * URL carries its API key in the path, the query or a user:password@: never on screen (a
+ * screenshot or a shared screen would show it).
+ */
+export function showUrl(url) {
+  try {
+    const u = new URL(url)
+    const rest = (u.pathname !== '/' && u.pathname !== '') || u.search || u.username || u.password
+    return `${u.protocol}//${u.host}${rest ? '/…' : ''}`
+  } catch {
+    return 'the configured RPC URL'
+  }
+}
+
 /** HTML-escape a string for interpolation into markup. */
 export function esc(text) {
   return String(text)

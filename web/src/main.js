@@ -5,7 +5,7 @@ import { actionsHtml, logLine, previewOf, runAction, setLine } from './actions.j
 import { readFailure } from './errors.js'
 import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeChain, makePublicClient, makeWalletClient } from './chain.js'
 import { lineChart } from './chart.js'
-import { esc, fmt, fmtShort, short, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
+import { esc, fmt, fmtShort, short, showUrl, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
 import { detectQueue, previewFill, previewQueue, queueShell, queueStateHtml, runQueue } from './queue.js'
 import { PRICE_EXTRA_DECIMALS, listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
 
@@ -44,14 +44,14 @@ async function boot() {
   state.chain = makeChain(state.config)
   state.client = makePublicClient(state.config, state.chain)
   state.wallet = makeWalletClient(state.chain)
-  $('[data-testid="chain"]').textContent = `chain ${state.config.chainId} · ${state.config.rpcUrl.replace(/\/\/([^/]{24})[^/]*.*/, '//$1…')}`
+  $('[data-testid="chain"]').textContent = `chain ${state.config.chainId} · ${showUrl(state.config.rpcUrl)}`
   setupWallet()
   try {
     state.vaults = await listVaults(state.client, state.config)
     const metas = await Promise.all(state.vaults.map((v) => readMeta(state.client, state.config, v)))
     metas.forEach((m) => state.metas.set(m.address, m))
   } catch (err) {
-    $('#main').innerHTML = `<p class="error">Cannot read the vaults over ${esc(state.config.rpcUrl)}: ${esc(err.shortMessage || err.message)}</p>`
+    $('#main').innerHTML = `<p class="error">Cannot read the vaults over ${esc(showUrl(state.config.rpcUrl))}: ${esc(err.shortMessage || err.message)}</p>`
     return
   }
   renderNav()
