@@ -167,11 +167,13 @@ def replay_revert(
     The receipt carries no revert data. The replay (``eth_call`` with the transaction's own
     sender, target, data and value) sees the state the transaction met, plus whatever came
     after it in that block; its decoded error (``decode``) is the reason, with the block. It
-    runs with the node's own gas cap, not the transaction's limit: a node answers an ``eth_call``
-    that runs out of gas with an RPC error ("EVM error OutOfGas", -32603), which reads as the
-    node failing (a failover retries it on every endpoint) and named no cause. A replay that
-    does not revert with ample gas says so, with the limit the transaction had. A replay that
-    fails says so: it never raises for a read.
+    runs with the node's own gas cap first, not the transaction's limit: a node answers an
+    ``eth_call`` that runs out of gas with an RPC error ("EVM error OutOfGas", -32603), which
+    reads as the node failing (a failover retries it on every endpoint) and named no cause. A
+    replay that does not revert with ample gas runs again at the transaction's limit: a revert
+    with data there is the reason (a batcher's ``RebalanceBatcherInsufficientGas``), else it
+    says the transaction ran out of gas at that limit, or the state changed later in its block.
+    A replay that fails says so: it never raises for a read.
 
     Args:
         w3: The connection.
@@ -194,9 +196,28 @@ def replay_revert(
         return f"{reason} (replayed at block {block})", data
     except (KeeperError, requests.RequestException, OSError, Web3Exception) as exc:
         return f"reason unknown (its replay failed: {type(exc).__name__})", b""
+    # Not with ample gas: at its own limit, then. A batcher refuses a vault or queue it cannot
+    # give its full gas (RebalanceBatcherInsufficientGas): a revert with data, decoded here, that
+    # a replay with more gas never meets. Out of gas is the node's RPC error, said as such.
+    limit = int(tx["gas"])
+    try:
+        at_limit: dict[str, Any] = {**params, "gas": limit}
+        w3.eth.call(at_limit, block_identifier=block)  # type: ignore[arg-type]
+    except ContractLogicError as exc:
+        data = revert_data(exc)
+        if data:
+            return f"{decode(data)} at its gas limit of {limit} (replayed at block {block})", data
+    except (KeeperError, requests.RequestException, OSError, Web3Exception):
+        pass
+    else:
+        return (
+            f"reason unknown (its replay at block {block} does not revert, at its gas limit of "
+            f"{limit} or with more: the state changed later in that block)",
+            b"",
+        )
     return (
         f"reason unknown (its replay at block {block} does not revert with ample gas: out of "
-        f"gas at its limit of {int(tx['gas'])}, or the state changed later in that block)",
+        f"gas at its limit of {limit}, or the state changed later in that block)",
         b"",
     )
 

@@ -19,7 +19,7 @@ from keeper.app.collaborators import Keeper
 from keeper.app.settle import QUEUE_FILL_FAILED_TOPIC, book_refused, book_resumed
 from keeper.execution.journal import TxStatus
 from keeper.execution.sender import SendOutcome
-from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR
+from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR, shared_codec
 from keeper.units import Wei
 from tests.unit.test_app_settle import FILL, NOW, VAULT, FakeQueue, _Call, settle_then_fill
 from tests.unit.test_app_settle_batch import (
@@ -144,6 +144,20 @@ def test_queues_freed_by_one_expiry_are_filled_in_one_transaction(
     # one journal intent naming both vaults, in the queues' order
     [intent] = {sender.journal.tx(f"0x{2:064x}").intent_id}
     assert [v.lower() for v in sender.journal.intent(intent).vaults] == [VAULT, OTHER]
+    # Its gas limit: the estimate (300,000) x1.3, plus the batcher's vaultGasLimit (2,000,000),
+    # which it requires left before each queue: a first queue with more to fill at mining than
+    # at the estimate once starved the second (chaos harsh, seed 61).
+    assert sender.journal.tx(f"0x{2:064x}").gas == 390_000 + 2_000_000
+
+
+def test_a_batchs_gas_reserve_stays_within_the_block(monkeypatch: pytest.MonkeyPatch) -> None:
+    sender = FillSender()
+    k, _ = with_queues(monkeypatch, sender)
+    k.w3.eth.block_gas_limit = 1_000_000  # type: ignore[attr-defined]
+    shared_codec()._limits = None  # read the limits afresh
+    settle_then_fill(k, [VAULT, OTHER], 100, NOW)
+    assert sender.journal.tx(f"0x{2:064x}").gas == 1_000_000
+    shared_codec()._limits = None
 
 
 def test_a_queue_that_would_fail_is_left_out_and_the_lone_survivor_fills_alone(

@@ -117,6 +117,9 @@ class FakeVault:
         return 40_000
 
 
+VAULT_GAS_LIMIT = bytes(keccak(text="vaultGasLimit()")[:4])
+
+
 @dataclass
 class FakeEth:
     vault: FakeVault
@@ -125,12 +128,21 @@ class FakeEth:
     #: Other contracts by address: a second vault, a redemption queue.
     others: dict[str, Any] = field(default_factory=dict)
 
+    #: The batcher's ``vaultGasLimit()`` and the block's gas limit (a batch's gas limit).
+    vault_gas_limit: int = 2_000_000
+    block_gas_limit: int = 30_000_000
+
     def call(self, params: dict[str, Any], block_identifier: Any = "latest") -> bytes:
-        """The replay of a reverted transaction (``why_reverted``): it fails as the vault's
-        reads fail, else reverts without data."""
+        """The batcher's ``vaultGasLimit()``; else the replay of a reverted transaction
+        (``why_reverted``): it fails as the vault's reads fail, else reverts without data."""
+        if bytes(params.get("data", b""))[:4] == VAULT_GAS_LIMIT:
+            return self.vault_gas_limit.to_bytes(32, "big")
         if self.vault.read_error is not None:
             raise self.vault.read_error
         raise ContractLogicError("execution reverted", data="0x")
+
+    def get_block(self, block: Any) -> dict[str, Any]:
+        return {"number": self.block_number, "gasLimit": self.block_gas_limit}
 
     def contract(self, address: str, abi: Any) -> Any:
         if address.lower() in self.others:

@@ -126,17 +126,66 @@ def test_a_replay_that_cannot_be_read_says_so_and_the_fill_is_still_booked(
     assert k.metrics.value("keeper_gas_spent_wei_total") >= 40_000 * 7
 
 
+def _replays_by_gas(at_limit: BaseException | None) -> Any:
+    """An ``eth_call`` that does not revert with the node's gas cap, and at the transaction's
+    own limit raises ``at_limit`` (None: does not revert either)."""
+    seen: list[dict[str, Any]] = []
+
+    def call(params: dict[str, Any], block_identifier: Any = "latest") -> bytes:
+        seen.append(dict(params))
+        if "gas" in params and at_limit is not None:
+            raise at_limit
+        return b""
+
+    call.seen = seen  # type: ignore[attr-defined]
+    return call
+
+
 def test_a_replay_that_does_not_revert_says_what_that_leaves(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from web3.exceptions import Web3RPCError
+
     sender, replays = SignedSender(reverts=(FILL,)), Replays()
     k, _ = queue_keeper(monkeypatch, sender, replays)
-    k.w3.eth.call = lambda params, block_identifier="latest": b""  # type: ignore[attr-defined]
+    k.w3.eth.call = _replays_by_gas(Web3RPCError("EVM error OutOfGas"))  # type: ignore[attr-defined]
     settle_then_fill(k, [VAULT], 100, NOW)
     [message] = queue_alerts(k)
     assert message.endswith(
         "reason unknown (its replay at block 101 does not revert with ample gas: out of gas at "
         "its limit of 300000, or the state changed later in that block)"
+    )
+    assert [p.get("gas") for p in k.w3.eth.call.seen] == [None, 300_000]  # type: ignore[attr-defined]
+
+
+def test_a_replay_that_reverts_only_at_the_transactions_limit_names_that_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batcher refuses a queue it cannot give its full gas (RebalanceBatcherInsufficientGas):
+    chaos ``harsh`` (seed 61) had a fill batch revert so, alerted as "reason unknown"."""
+    from web3.exceptions import ContractLogicError
+
+    sender, replays = SignedSender(reverts=(FILL,)), Replays()
+    k, _ = queue_keeper(monkeypatch, sender, replays)
+    refusal = ContractLogicError("execution reverted", data="0x" + b"\x01\x02\x03\x04".hex())
+    k.w3.eth.call = _replays_by_gas(refusal)  # type: ignore[attr-defined]
+    settle_then_fill(k, [VAULT], 100, NOW)
+    [message] = queue_alerts(k)
+    assert "unknown error 0x01020304" in message
+    assert message.endswith("at its gas limit of 300000 (replayed at block 101)")
+
+
+def test_a_replay_that_reverts_at_no_gas_limit_says_the_state_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sender, replays = SignedSender(reverts=(FILL,)), Replays()
+    k, _ = queue_keeper(monkeypatch, sender, replays)
+    k.w3.eth.call = _replays_by_gas(None)  # type: ignore[attr-defined]
+    settle_then_fill(k, [VAULT], 100, NOW)
+    [message] = queue_alerts(k)
+    assert message.endswith(
+        "reason unknown (its replay at block 101 does not revert, at its gas limit of 300000 or "
+        "with more: the state changed later in that block)"
     )
 
 
