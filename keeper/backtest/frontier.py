@@ -25,7 +25,7 @@ interpolated log-log, never extrapolated.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -184,13 +184,14 @@ def compare_at_equal_error(
     against: Sequence[str] = ("time", "band"),
     offset: float = 0.0,
     target_offset: float | None = None,
+    family_offsets: Mapping[str, float] | None = None,
 ) -> dict[str, object]:
     """Cost of ``target`` versus each family in ``against`` at the same error std.
 
     ``offset`` is subtracted from every cost first (e.g. the opening hedge, which every unbound
     policy pays alike), to compare the rebalancing costs alone; ``target_offset`` (default
     ``offset``) from the target's instead, when its opening differs (a vault whose ``maxTrade``
-    caps the opening hedge).
+    caps the opening hedge), and ``family_offsets`` from those families' (on the same vaults).
 
     Returns:
         ``{"points": [{error_std, cost, <family>_cost, <family>_reduction, ...}], "summary":
@@ -198,12 +199,11 @@ def compare_at_equal_error(
         is ``1 − cost_target / cost_family`` (0.2 means 20% cheaper).
     """
     own = offset if target_offset is None else target_offset
-    if offset or own:
+    by_family = {**(family_offsets or {}), target: own}
+    if offset or any(by_family.values()):
         front = {
             fam: [
-                replace(
-                    p, trading_cost_mean=p.trading_cost_mean - (own if fam == target else offset)
-                )
+                replace(p, trading_cost_mean=p.trading_cost_mean - by_family.get(fam, offset))
                 for p in pts
             ]
             for fam, pts in front.items()
@@ -229,6 +229,7 @@ def compare_at_equal_error(
             }
     return {
         "target": target,
+        "against": list(against),
         "offset": offset,
         "target_offset": own,
         "points": rows,

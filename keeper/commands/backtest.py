@@ -90,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--vol",
         type=float,
         default=None,
-        help="pricing and simulation vol (default 0.6; historical: realized vol)",
+        help="pricing and simulation vol (default 0.6; historical: the whole file's realized "
+        "vol, a look-ahead for its early windows: give one to avoid it)",
     )
     m.add_argument("--drift", type=float, help="gbm and merton: real-world drift mu (default 0)")
     m.add_argument("--rate", type=float, default=0.0, help="interest rate r (default 0)")
@@ -588,7 +589,7 @@ def _table(out: RunOutput, sc: Scenario) -> str:
             continue
         for key, label in (("total", ""), ("excluding_opening_hedge", " (excl. opening hedge)")):
             summary = comparison[key]["summary"]
-            for fam in AGAINST:
+            for fam in comparison[key].get("against", AGAINST):
                 head = f"{target} vs best {fam} at equal error std{label}:"
                 if fam not in out.frontier:
                     continue

@@ -797,6 +797,43 @@ def test_a_vault_max_trade_changes_only_the_bound_familys_opening_cost(
     assert bound["target_offset"] < bound["offset"]  # the capped opening buys less
 
 
+def test_a_vault_max_trade_caps_the_anchors_on_the_same_vaults_too(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # helper-115: --vault-max-trade capped only costaware@vault, which then paid a capped
+    # opening hedge (less price impact) while the time and band it was compared with paid the
+    # whole one. The contract caps every keeper's rebalance: the anchors now run on the same
+    # vaults (time@vault, band@vault), their opening capped alike.
+    args = [*SMALL, "--costs", "l2", "--frontier", "--families", "time,band,costaware"]
+    args += ["--vault-bands", "1,2", "--json", "-", "--vault-max-trade", "5"]
+    assert main(args) == 0
+    doc = json.loads(capsys.readouterr().out)
+    front = doc["frontier"]
+    n = len(front["costaware"])
+    assert len(front["time@vault"]) == len(front["time"])
+    assert len(front["band@vault"]) == len(front["band"])
+    assert len(front["costaware@vault"]) == 2 * n
+    bound = doc["comparison"]["vault_bound"]
+    assert bound["total"]["against"] == ["time@vault", "band@vault"]
+    assert set(bound["total"]["summary"]) <= {"time@vault", "band@vault"}
+    excl = bound["excluding_opening_hedge"]
+    assert excl["target_offset"] < excl["offset"]  # the capped opening buys less
+    # The anchors' own opening is the capped one too: each costs, excluding it, its total less
+    # the target's offset (the unbound anchors less the unbound opening).
+    row = excl["points"][0]
+    total = bound["total"]["points"][0]
+    for fam in ("time@vault", "band@vault"):
+        if row[f"{fam}_cost"] is not None and total[f"{fam}_cost"] is not None:
+            # (read off the frontier by interpolation: not exactly a constant's shift)
+            shifted = total[f"{fam}_cost"] - excl["target_offset"]
+            assert row[f"{fam}_cost"] == pytest.approx(shifted, rel=1e-3)
+            unbound_shift = total[f"{fam}_cost"] - excl["offset"]
+            assert row[f"{fam}_cost"] != pytest.approx(unbound_shift, rel=1e-3)
+    # Without a cap there is nothing to run the anchors under.
+    assert main([*args[:-2]]) == 0
+    assert "time@vault" not in json.loads(capsys.readouterr().out)["frontier"]
+
+
 def test_frontier_with_vault_bands_reads_off_the_bound_family(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
