@@ -163,10 +163,18 @@ def _masking_typed_keys(argv: Sequence[str] | None) -> Iterator[None]:
     out, err = sys.stdout, sys.stderr
     sys.stdout = MaskingStream(out, secrets)
     sys.stderr = MaskingStream(err, secrets)
+    crashed = False
     try:
         yield
+    except Exception:
+        # An unexpected error: the interpreter prints its traceback after this returns, which
+        # would name the typed key in full. The streams stay masked for the process's last
+        # words (Ctrl-C and exits, handled, restore them).
+        crashed = True
+        raise
     finally:
-        sys.stdout, sys.stderr = out, err
+        if not crashed:
+            sys.stdout, sys.stderr = out, err
 
 
 def _parse_and_run(argv: Sequence[str] | None) -> int:
@@ -175,8 +183,12 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
         return _parse_and_call(argv)
     except UsageError as exc:
         # A refused command line asking for JSON gets its error as JSON on stdout too, as a
-        # command's own error does (below): a script reading stdout parses every outcome.
-        if "--json" in argv:
+        # command's own error does (below): a script reading stdout parses every outcome. Not
+        # `keeper demo --json PATH`, whose --json names a file (a flag is last or before one).
+        if any(
+            a == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("-"))
+            for i, a in enumerate(argv)
+        ):
             print(json.dumps({"error": exc.message, "exit_code": 2}))
         raise
 

@@ -104,11 +104,15 @@ def connect_keeper(
     """
     signer = settings.signer() if simulate_as_signer or not dry_run else None
     check_offline(settings)
+    # Only a keeper that sends needs the send endpoint (connect requires it to answer): a dry
+    # run (`keeper check`, `keeper run --dry-run`, a keeper with no key) looks at the vaults even
+    # while the private RPC is down.
+    sends = not dry_run and signer is not None
     w3 = connect(
         settings.rpc_urls,
         expected_chain_id=settings.chain_id,
         timeout_s=settings.rpc_timeout_s,
-        send_url=settings.send_rpc_url,
+        send_url=settings.send_rpc_url if sends else None,
         hedge_s=settings.rpc_hedge_s,
         attempts=settings.rpc_retries,
     )

@@ -94,8 +94,12 @@ def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:
     code = error.get("code")
     message = str(error.get("message", "")).lower().replace(" ", "")
     if code in TRANSIENT_RPC_CODES:
-        # Some nodes report a revert as -32603 with revert data: that is an answer. A rate
-        # limit may carry data too (Infura's back-off): still a rate limit.
+        # Some nodes report a revert as -32603 with revert data: that is an answer. So is a call
+        # that runs out of gas (anvil: -32603 "EVM error OutOfGas"): every node gives it, and
+        # retried on each endpoint it scored healthy nodes as failing. A rate limit may carry
+        # data too (Infura's back-off): still a rate limit.
+        if "outofgas" in message:
+            return False
         return "revert" not in message and not (code == -32603 and error.get("data"))
     if code == -32000:
         return any(m in message for m in TRANSIENT_RPC_MESSAGES)

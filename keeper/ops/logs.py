@@ -141,13 +141,26 @@ def log_decision(logger: logging.Logger, msg: str, **fields: Any) -> None:
     logger.info(msg, extra={"fields": fields})
 
 
-#: 64 hex digits in a row: a private key's shape (a transaction hash's too; see below).
-KEY_LIKE = re.compile(r"[0-9a-fA-F]{64}")
+#: 64 hex digits or more in a row: a private key's shape (a transaction hash's too; see below).
+KEY_LIKE = re.compile(r"[0-9a-fA-F]{64,}")
+#: Runs up to this long are also masked by each 64-digit window (a key typed after other hex
+#: digits, "deadbeef<key>", is then masked wherever it is said alone too); longer ones whole.
+_WINDOWED = 256
 
 
 def key_like_runs(values: Iterable[str]) -> set[str]:
-    """Every run of 64 hex digits in ``values`` (what the user typed: arguments, settings)."""
-    return {m.group(0) for v in values for m in KEY_LIKE.finditer(v)}
+    """The runs of 64 hex digits or more in ``values`` (what the user typed).
+
+    Arguments and settings; and each 64-digit window of a run up to 256 digits long.
+    """
+    out: set[str] = set()
+    for v in values:
+        for m in KEY_LIKE.finditer(v):
+            run = m.group(0)
+            out.add(run)
+            if len(run) <= _WINDOWED:
+                out.update(run[i : i + 64] for i in range(len(run) - 63))
+    return out
 
 
 class MaskingStream:

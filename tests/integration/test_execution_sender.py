@@ -732,9 +732,14 @@ def test_a_transaction_out_of_gas_at_mining_replays_to_its_gas_limit(rig: Rig) -
     assert outcome.block_number is not None
     tx = decode_signed(s.journal.tx(outcome.tx_hash).raw_tx)
     decoder = ErrorDecoder([load_artifact("MintableERC20").abi])
+    provider: Any = r.w3.provider
+    failed = [h.failed for h in provider.health]
     why, revert = replay_revert(r.w3, s.address, tx, outcome.block_number, decoder.decode)
     assert why == (
         f"reason unknown (its replay at block {outcome.block_number} does not revert with ample "
         "gas: out of gas at its limit of 30000, or the state changed later in that block)"
     )
     assert revert == b""
+    # The second replay, at its limit, ran out of gas: the node's answer, not a node failing
+    # (helper-116: retried on every endpoint, it scored healthy endpoints as failing).
+    assert [h.failed for h in provider.health] == failed

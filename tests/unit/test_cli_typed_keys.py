@@ -82,3 +82,40 @@ def test_only_the_typed_runs_are_masked() -> None:
     stream = MaskingStream(sink, {KEY})
     stream.write(f"tx 0x{other} keystore {KEY}.json")
     assert sink.getvalue() == f"tx 0x{other} keystore ***.json"
+
+
+_CRASH = f"""
+import sys
+import keeper.commands.status as st
+def status(args):  # a bug, not a KeeperError, naming what the user typed
+    raise RuntimeError(f"cannot use journal {{args.journal}}")
+st.status = status
+from keeper.cli import main
+sys.exit(main(["status", "--journal", "{KEY}"]))
+"""
+
+
+def test_an_unexpected_errors_traceback_does_not_echo_a_typed_key() -> None:
+    """The interpreter prints an uncaught error's traceback after ``main`` returns: the streams
+    were put back first and it named the key in full (helper-116)."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-c", _CRASH], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode != 0
+    assert "RuntimeError: cannot use journal ***" in proc.stderr
+    assert KEY not in proc.stdout + proc.stderr
+
+
+def test_a_key_typed_after_other_hex_digits_is_masked_whole(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(Path(__file__).parent)
+    assert _code(["status", "--journal", "deadbeef" + KEY]) == 1
+    said = _said(capsys)
+    assert KEY[-8:] not in said
+    assert "no journal at ***" in said
+    # and the key said alone, elsewhere, is masked too (each 64-digit window of the run)
+    assert key_like_runs(["deadbeef" + KEY]) >= {KEY, "deadbeef" + KEY}

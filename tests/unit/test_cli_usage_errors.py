@@ -8,6 +8,7 @@ says a script reading stdout parses every outcome), and out-of-range counts (``-
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,14 @@ def test_an_out_of_range_count_is_a_usage_error(
     assert _code(argv) == 2
     err = capsys.readouterr().err
     assert "must be a whole number" in err
+
+
+def test_a_json_option_that_names_a_file_is_not_a_request_for_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    # `keeper demo --json PATH` writes a report file: a usage error is not JSON on stdout then.
+    report = str(tmp_path / "report.json")
+    assert _code(["demo", "--json", report, "--vaults", "0"]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "--vaults" in err

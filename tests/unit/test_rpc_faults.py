@@ -82,6 +82,8 @@ def test_transient_errors(exc: BaseException) -> None:
         rpc_error(-32002, "IP address 1.2.3.4 is not on whitelist"),
         rpc_error(-32000, "insufficient funds for gas * price + value"),
         rpc_error(-32603, "execution reverted", data="0x1234"),
+        rpc_error(-32603, "EVM error OutOfGas"),  # anvil: a call out of gas, on every node
+        rpc_error(-32603, "out of gas"),
         http_error(401),
         http_error(403),
         http_error(400),

@@ -141,3 +141,26 @@ def test_a_broadcast_that_never_connected_is_sent_again_and_never_replaced() -> 
     outcome = s.wait(rec.nonce, timeout_s=1)
     assert outcome.status is TxStatus.MINED
     assert outcome.tx_hash == rec.tx_hash
+
+
+def test_a_dry_run_does_not_need_the_send_endpoint(
+    read_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``keeper check`` and ``keeper run --dry-run`` never send: a send endpoint that is down
+    does not stop them (it did, once connect required it; helper-116)."""
+    import keeper.app.wiring as wiring
+    from keeper.settings import Settings
+
+    built: list[Any] = []
+    monkeypatch.setattr(wiring, "build_keeper", lambda w3, s, **kw: built.append(kw) or "keeper")
+    base: dict[str, Any] = {"rpc_url": read_url, "lens": "0x" + "22" * 20, "rpc_retries": 1}
+    down = Settings(_env_file=None, **base, send_rpc_url=_closed_port())  # type: ignore[call-arg]
+    assert wiring.connect_keeper(down, dry_run=True) == "keeper"
+    keyed = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        **base,
+        send_rpc_url=_closed_port(),
+        private_key="0x" + "4c" * 32,
+    )
+    with pytest.raises(ChainError, match="KEEPER_SEND_RPC_URL"):
+        wiring.connect_keeper(keyed)  # a keeper that signs: refused, nothing sent
