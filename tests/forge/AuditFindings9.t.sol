@@ -4,9 +4,6 @@ pragma solidity 0.8.30;
 import {IOptionVault} from "../../contracts/interfaces/IOptionVault.sol";
 import {MintableERC20} from "../../contracts/devnet/MintableERC20.sol";
 import {UniswapV3Venue} from "../../contracts/UniswapV3Venue.sol";
-import {
-    INonfungiblePositionManager
-} from "../../contracts/interfaces/uniswap/INonfungiblePositionManager.sol";
 import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
 import {UniswapV3Fixture} from "./utils/UniswapV3Fixture.sol";
 import {FeeOnTransferToken} from "./mocks/FeeOnTransferToken.sol";
@@ -92,33 +89,8 @@ contract AuditFindings9FeeQuoteVenueTest is UniswapV3Fixture {
         _deployUniswap();
         quote = new FeeOnTransferToken(0);
         weth = new MintableERC20("Wrapped Ether", "WETH", 18);
-        (address t0, address t1) = address(weth) < address(quote)
-            ? (address(weth), address(quote))
-            : (address(quote), address(weth));
-        uint160 sqrtP = _sqrtPriceX96(3000e8, address(quote), address(weth), 6, 18);
-        address pool = npm.createAndInitializePoolIfNecessary(t0, t1, FEE, sqrtP);
-        uint256 u = 1000e18;
-        uint256 qAmt = 3_000_000e6;
-        weth.mint(address(this), u);
-        quote.mint(address(this), qAmt);
-        weth.approve(address(npm), u);
-        quote.approve(address(npm), qAmt);
-        (uint256 a0, uint256 a1) = t0 == address(weth) ? (u, qAmt) : (qAmt, u);
-        npm.mint(
-            INonfungiblePositionManager.MintParams({
-                token0: t0,
-                token1: t1,
-                fee: FEE,
-                tickLower: FULL_RANGE_LOWER,
-                tickUpper: FULL_RANGE_UPPER,
-                amount0Desired: a0,
-                amount1Desired: a1,
-                amount0Min: 0,
-                amount1Min: 0,
-                recipient: address(this),
-                deadline: block.timestamp
-            })
-        );
+        // The fixture's pool (its calls: decimals, mint, approve, which the fee token has too).
+        address pool = _createPool(MintableERC20(address(quote)), weth, 3000e8, 1000e18);
         venue = new UniswapV3Venue(pool, address(quote), address(weth));
     }
 

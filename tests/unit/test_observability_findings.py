@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.server
 import io
 import logging
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from keeper.ops.alerts import Alerter
 from keeper.ops.logs import setup_logging
 from keeper.settings import Settings, secret_values
+from tests.local_http import serving
 
 TOKEN = "XoXbT0kenThatMustNotLeak1234"
 
@@ -31,14 +31,8 @@ class _Ok(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def webhook() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Ok)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Ok) as url:
+        yield url
 
 
 @pytest.mark.parametrize("tail", [f"/services/T0/B0/{TOKEN}", f"/hook?token={TOKEN}"])

@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,6 +21,7 @@ from eth_account import Account
 from keeper.chain.connection import _Transport, connect, never_sent
 from keeper.errors import ChainError
 from keeper.execution.journal import Journal, TxStatus
+from tests.local_http import serving
 from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, make_sender
 
 
@@ -42,14 +43,8 @@ class _ChainIdHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def read_url() -> Iterator[str]:
     """A JSON-RPC endpoint on a free local port that answers ``eth_chainId`` (chain 10)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _ChainIdHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_ChainIdHandler) as url:
+        yield url
 
 
 def _closed_port() -> str:

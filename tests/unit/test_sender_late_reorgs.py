@@ -17,6 +17,15 @@ from keeper.execution.journal import IntentStatus, Journal, TxStatus
 from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, make_sender, stub_keeper
 
 
+def _mined_batch(chain: FakeChain, journal: Journal, me: Any) -> tuple[Any, Any]:
+    """A sender over ``journal`` and its batch, mined in the chain's next block and settled."""
+    s = make_sender(chain, journal, me)
+    rec = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    chain.mine()
+    assert s.wait(rec.nonce, timeout_s=1).status is TxStatus.MINED
+    return s, rec
+
+
 # ------------------------------------------------------------ a reorg the keeper sees late
 def test_a_restart_after_a_shallow_reorg_the_keeper_slept_through_is_not_refused(
     tmp_path: Any,
@@ -33,10 +42,7 @@ def test_a_restart_after_a_shallow_reorg_the_keeper_slept_through_is_not_refused
     me = Account.create()
     path = tmp_path / "journal.sqlite"
     journal = Journal(path)
-    s = make_sender(chain, journal, me)
-    rec = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
-    chain.mine()
-    assert s.wait(rec.nonce, timeout_s=1).status is TxStatus.MINED
+    s, rec = _mined_batch(chain, journal, me)
     mined_at = journal.tx(rec.tx_hash).mined_block
     assert mined_at is not None
     journal.close()  # the process dies here
@@ -72,10 +78,7 @@ def test_a_restart_refuses_a_journal_whose_final_transaction_no_block_holds(
     me = Account.create()
     path = tmp_path / "journal.sqlite"
     journal = Journal(path)
-    s = make_sender(chain, journal, me)
-    rec = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
-    chain.mine()
-    assert s.wait(rec.nonce, timeout_s=1).status is TxStatus.MINED
+    s, _ = _mined_batch(chain, journal, me)
     journal.close()
 
     chain.reorg()
@@ -104,10 +107,7 @@ def test_a_reorg_during_an_outage_longer_than_the_finality_depth_is_still_found(
     chain = FakeChain()
     me = Account.create()
     journal = Journal(":memory:")
-    s = make_sender(chain, journal, me)
-    rec = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
-    chain.mine()
-    assert s.wait(rec.nonce, timeout_s=1).status is TxStatus.MINED
+    s, rec = _mined_batch(chain, journal, me)
 
     chain.reorg()
     chain.pool.clear()  # the node dropped the reorged batch
