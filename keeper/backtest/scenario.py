@@ -229,8 +229,11 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
         )
         if capped:
             n_sweep += len(sweep_policies(sc.steps, sc.contracts, sc.spot, 1.0, sc.costs, anchors))
-    caps = {"max_trade": max_trade, "max_interval_s": max_interval_s}
-    caps["min_interval_s"] = min_interval_s
+    caps = {
+        "max_trade": max_trade,
+        "max_interval_s": max_interval_s,
+        "min_interval_s": min_interval_s,
+    }
     paths = make_paths(sc, len(sc.policies) + n_sweep)
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:

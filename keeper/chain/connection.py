@@ -1053,10 +1053,6 @@ def _failing(answers: Sequence[_Answer], send_url: str | None) -> list[_Answer]:
     return []
 
 
-def _reachable(answers: Sequence[_Answer], send_url: str | None) -> bool:
-    return bool(answers) and not _failing(answers, send_url)
-
-
 def _unreachable(answers: Sequence[_Answer], send_url: str | None) -> str:
     """The one line :func:`connect` gives up with (see :func:`_failing`)."""
     failing = _failing(answers, send_url)
@@ -1282,7 +1278,7 @@ def connect(
     started = time.monotonic()
     answers = provider.chain_ids()
     tries = 1
-    while not _reachable(answers, send_url):
+    while not answers or _failing(answers, send_url):
         # Every endpoint refused (a bare HTTP 401/403/404: a wrong path or API key): no retry
         # changes that, and `keeper run` retried it for its whole start-up timeout.
         failing = _failing(answers, send_url)
@@ -1311,7 +1307,7 @@ def connect(
         tries += 1
     ids = {cid for _, cid, _ in answers if cid is not None}
     for url, cid, error in answers:
-        if cid is None:  # a read endpoint (the send endpoint answered: see _reachable)
+        if cid is None:  # a read endpoint (the send endpoint answered: see _failing)
             logger.warning("cannot reach RPC at %s: %s; using the others", redact_url(url), error)
     if len(ids) > 1:
         listed = ", ".join(f"{redact_url(u)}: {c}" for u, c, _ in answers if c is not None)
