@@ -109,10 +109,12 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
     sender = keeper.sender
     reorged = sender.check_reorgs(head, keeper.probe_headers)
     for intent in reorged:
-        keeper.metrics.rebalances.labels("reorged").inc()
+        what = _what_intent_calls(keeper, sender, intent)
+        if what == "batch":
+            keeper.metrics.rebalances.labels("reorged").inc()
         keeper.alerter.alert(
             "reorg",
-            f"batch of intent {intent} was reorged out; sending it again at its nonce (or a "
+            f"{what} of intent {intent} was reorged out; sending it again at its nonce (or a "
             "cancel, if it no longer simulates)",
             key=str(intent),
         )
@@ -154,9 +156,21 @@ def settle_in_flight(keeper: Keeper, head: int | None = None) -> Settled:
             blocked = f"tx at nonce {nonce} still pending"
             break
         book([done])
-    if blocked is None and resumed:
+    if blocked is None and (resumed or _base_fee_under_cap(keeper)):
         fee_ok(keeper)
     return Settled(tuple(reorged), tuple(resumed), blocked, tuple(freed))
+
+
+def _base_fee_under_cap(keeper: Keeper) -> bool:
+    """Whether a spike alerted (:func:`fee_capped`) is over: the head's base fee is under the cap.
+
+    Asked when nothing waits. A spike that ended with nothing sent (the batch was never signed,
+    and the next cycles wanted nothing) left the flag set, and the next spike was silent.
+    """
+    head = keeper.head_block
+    if not keeper.fee_capped or head is None or keeper.sender is None:
+        return False
+    return int(head.get("baseFeePerGas", 0) or 0) <= keeper.sender.caps.max_fee_per_gas
 
 
 def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> tuple[str, ...]:
@@ -168,15 +182,17 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> tuple[
     """
     sender = keeper.sender
     assert sender is not None
-    if done.reincluded and done.status == "mined" and not done.cancelled:
-        # Mined and booked before a reorg removed its block, now mined again as it was: one
-        # rebalance on the chain and one fee paid, already counted (a re-inclusion that ends
-        # otherwise, reverted or cancelled, is booked as what it is).
-        keeper.metrics.rebalances.labels("reincluded").inc()
-        logger.info("tx %s mined again after a reorg (booked when first mined)", done.tx_hash)
-        return ()
     to, data, vaults = _call_of(sender, done.tx_hash, done.nonce)
     selector = bytes(data[:4])
+    if done.reincluded and done.status == "mined" and not done.cancelled:
+        # Mined and booked before a reorg removed its block, now mined again as it was: one
+        # transaction on the chain and one fee paid, already counted (a re-inclusion that ends
+        # otherwise, reverted or cancelled, is booked as what it is). A rebalance's counter
+        # says so; a settlement or fill is no rebalance.
+        if _is_rebalance(keeper, selector):
+            keeper.metrics.rebalances.labels("reincluded").inc()
+        logger.info("tx %s mined again after a reorg (booked when first mined)", done.tx_hash)
+        return ()
     if selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR):
         reverted = done.status == "reverted" and not done.cancelled
         account_outcome(keeper, done, len(vaults), vault_reverted=reverted)
@@ -190,6 +206,21 @@ def _book_resumed(keeper: Keeper, done: SendOutcome, head: int | None) -> tuple[
     else:
         return book_resumed(keeper, done, to, data, vaults, head)
     return ()
+
+
+def _is_rebalance(keeper: Keeper, selector: bytes) -> bool:
+    """Whether a call is a rebalance: a batch, or a lone vault's own ``rebalance``."""
+    batch = (keeper.codec or BatchCodec()).selector
+    return selector in (REBALANCE_SELECTOR, REBALANCE_TO_SELECTOR, batch)
+
+
+def _what_intent_calls(keeper: Keeper, sender: Sender, intent: int) -> str:
+    """``batch`` for a rebalance intent, else ``transaction`` (a settlement, a queue fill)."""
+    rows = [t for t in sender.journal.pending(sender.address) if t.intent_id == intent]
+    if not rows:
+        return "transaction"
+    _, data = sender.call_of(rows[0].tx_hash)
+    return "batch" if _is_rebalance(keeper, bytes(data[:4])) else "transaction"
 
 
 def _call_of(sender: Sender, tx_hash: str, nonce: int) -> tuple[str, bytes, tuple[str, ...]]:
@@ -491,8 +522,21 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
         fee_capped(keeper, exc)
         return Acted(sim, waiting=f"base fee above the cap ({exc.base_fee} > {exc.cap} wei)")
     except ExecutionError as exc:
+        kept = keeper.sender.journal.pending(keeper.sender.address)
+        if kept:
+            # Journaled, then refused for now (insufficient funds, a full pool), not for good:
+            # the row stays at its nonce, the next cycle's poll sends it again, and it is booked
+            # when it settles. Counted failed here, a batch mined later was failed and mined.
+            keeper.alerter.alert(
+                "failed_batch",
+                f"batch for {len(sim.vaults)} vaults not sent: {exc}; kept at nonce "
+                f"{kept[-1].nonce}, sent again next cycle",
+                key=kept[-1].tx_hash,
+            )
+            raise
         keeper.metrics.rebalances.labels("failed").inc()
-        keeper.alerter.alert("failed_batch", f"batch for {len(sim.vaults)} vaults: {exc}")
+        key = exc.record.tx_hash if isinstance(exc, TxRefusedError) else ""
+        keeper.alerter.alert("failed_batch", f"batch for {len(sim.vaults)} vaults: {exc}", key=key)
         raise
     last = l1_paid[-1] if l1_paid else None
     try:

@@ -181,6 +181,7 @@ class Runner:
             with self._signals():
                 self._loop()
         finally:  # a Halt too: its last lines say how it ended and what was not delivered
+            self.keeper.alerter.flush_now()  # held alerts, a failed halt: once more
             held = self.keeper.alerter.held
             if held:
                 logger.warning(

@@ -764,6 +764,7 @@ def _send(
             list(vaults), block, to, data, _gas_limit(keeper, to, gas), note=note
         )
     except FeeCapError as exc:
+        _fee_capped(keeper, exc)
         raise _PendingError(f"not sent, {exc}: the next cycle tries again") from exc
     except ExecutionError as exc:
         if sender.journal.pending_nonces(sender.address):
@@ -774,6 +775,8 @@ def _send(
     try:
         outcome = sender.wait(record.nonce)
     except (TxTimeoutError, FeeCapError) as exc:
+        if isinstance(exc, FeeCapError):
+            _fee_capped(keeper, exc)
         raise _PendingError(
             f"sent as {record.tx_hash}, no receipt yet ({exc}): the next cycle books it"
         ) from exc
@@ -798,6 +801,16 @@ def _send(
     if outcome.status != TxStatus.MINED:
         raise ExecutionError(f"transaction {outcome.status}")
     return outcome
+
+
+def _fee_capped(keeper: Keeper, exc: FeeCapError) -> None:
+    """A settlement or fill waits for the base fee: the spike's one ``stuck_tx`` alert.
+
+    As a rebalance's: expired series, and the queues they free, waited with it unalerted.
+    """
+    from keeper.app.act import fee_capped  # act imports this module
+
+    fee_capped(keeper, exc)
 
 
 def _gas_limit(keeper: Keeper, to: str, estimate: int) -> int:

@@ -328,7 +328,12 @@ def _sender(
 ) -> Sender:
     def on_event(event: str, record: Any) -> None:
         if event == "replaced":
-            alerter.alert("stuck_tx", f"replaced stuck tx at nonce {record.nonce}")
+            # One key a nonce: a second stuck nonce within the throttle interval is its own.
+            alerter.alert(
+                "stuck_tx",
+                f"replaced stuck tx at nonce {record.nonce}",
+                key=f"replaced-{record.nonce}",
+            )
         elif event == "unsent":
             alerter.alert(
                 "stuck_tx",

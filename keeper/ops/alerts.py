@@ -39,7 +39,9 @@ class Alerter:
     alerts are not throttled. :meth:`flush`, which the loop calls once a cycle and :meth:`alert`
     before a new POST, sends them in the order they were raised once the back-off is over, each
     with ``held_s`` (seconds since it was raised), at most :attr:`FLUSH_MAX` a call, stopping at
-    the first failure. A ``halt`` is always tried and never held: it is the keeper's last word.
+    the first failure. A ``halt`` is always tried, even in a back-off: it is the keeper's last
+    word. At exit (:meth:`flush_now`) what is held, a halt whose POST failed included, is tried
+    once more, the back-off notwithstanding; what still fails is named in the exit's log line.
 
     A keeper runs for months and keys alerts by transaction hashes and nonces too, so the
     throttle table drops keys whose interval has passed once it grows past 256 (then past twice
@@ -89,6 +91,8 @@ class Alerter:
         #: Alerts waiting for the webhook: ``(kind, key)`` -> (payload, when raised), in order.
         self._held: OrderedDict[tuple[str, str], tuple[dict[str, Any], float]] = OrderedDict()
         self._held_dropped = 0  # dropped from a full hold since the last flush
+        #: A halt whose POST failed, tried once more at exit (:meth:`flush_now`).
+        self._halt: tuple[tuple[str, str], dict[str, Any], float] | None = None
 
     def reset(self, kind: str, key: str = "") -> None:
         """Forget the throttle of ``(kind, key)``: its next alert is sent at once."""
@@ -150,8 +154,8 @@ class Alerter:
 
     @property
     def held(self) -> list[str]:
-        """The kinds of the alerts held for the webhook, oldest first."""
-        return [kind for kind, _ in self._held]
+        """The kinds of the alerts held for the webhook, oldest first; an undelivered halt last."""
+        return [kind for kind, _ in self._held] + (["halt"] if self._halt else [])
 
     def flush(self) -> int:
         """Send the held alerts once the webhook's back-off is over. Returns how many; never raises.
@@ -180,6 +184,21 @@ class Alerter:
             sent += 1
         return sent
 
+    def flush_now(self) -> int:
+        """At exit: send the held alerts once more, the back-off notwithstanding; never raises.
+
+        The process ends: a held alert (a halt whose POST failed, alerts held since a webhook
+        failure) would otherwise be dropped with a log line that blamed the webhook, though it
+        may be back. Stops at the first failure, as :meth:`flush`.
+        """
+        self._resume_at = min(self._resume_at, self._clock())
+        sent = self.flush()
+        if self._halt is not None and not self._held and self._clock() >= self._resume_at:
+            key, payload, raised = self._halt
+            self._halt = None
+            sent += self._send(key, payload, raised)
+        return sent
+
     def _hold(self, key: tuple[str, str], payload: dict[str, Any], raised: float) -> None:
         self._held.pop(key, None)
         self._held[key] = (payload, raised)
@@ -205,7 +224,11 @@ class Alerter:
             self._failures += 1
             self._resume_at = now + wait
             self._last.pop(key, None)  # not delivered: held, not throttled
-            if payload["kind"] != "halt":
+            if payload["kind"] == "halt":
+                # Not among the held (the keeper exits): the exit tries it once more
+                # (:meth:`flush_now`), and its last line names it if that fails too.
+                self._halt = (key, payload, raised)
+            else:
                 self._hold(key, {k: v for k, v in payload.items() if k != "held_s"}, raised)
             # The URL may carry a token: name the error type only.
             logger.warning(

@@ -18,9 +18,12 @@ from tests.unit.test_audit_findings import CALL, VAULT, FakeChain, make_sender, 
 
 
 def _mined_batch(chain: FakeChain, journal: Journal, me: Any) -> tuple[Any, Any]:
-    """A sender over ``journal`` and its batch, mined in the chain's next block and settled."""
+    """A sender over ``journal`` and a lone vault's ``rebalance()``, mined in the chain's next
+    block and settled."""
+    from keeper.execution.simulate import REBALANCE_SELECTOR
+
     s = make_sender(chain, journal, me)
-    rec = s.submit_new([VAULT], chain.block_number, VAULT, CALL, 100_000)
+    rec = s.submit_new([VAULT], chain.block_number, VAULT, REBALANCE_SELECTOR, 100_000)
     chain.mine()
     assert s.wait(rec.nonce, timeout_s=1).status is TxStatus.MINED
     return s, rec
