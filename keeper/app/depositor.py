@@ -47,7 +47,7 @@ from keeper.chain.vaults import queue_unrequested, validate_vaults
 from keeper.errors import ChainError, ExecutionError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
-from keeper.execution.transactions import Transactor
+from keeper.execution.transactions import Transactor, receipt_field
 from keeper.settings import Settings, checksum
 from keeper.units import Wei, format_units
 
@@ -147,6 +147,7 @@ class TxReport:
     block: int
     gas_used: int
     effective_gas_price: Wei
+    #: What it cost: ``gas_used * effective_gas_price``, plus an OP Stack receipt's ``l1Fee``.
     fee_wei: Wei
 
 
@@ -741,13 +742,17 @@ class VaultClient:
         self._receipts[receipt["transactionHash"].to_0x_hex()] = receipt  # events read from it
         gas = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
+        # An OP Stack chain (Base, Optimism) charges the L1 data fee on top of gas x price, and
+        # says how much in the receipt (keeper/app/fees.py books it the same way); Arbitrum's
+        # gasUsed already includes its L1 part.
+        l1_fee = receipt_field(receipt, "l1Fee") or 0
         return TxReport(
             what=what,
             tx_hash=receipt["transactionHash"].to_0x_hex(),
             block=int(receipt["blockNumber"]),
             gas_used=gas,
             effective_gas_price=price,
-            fee_wei=Wei(gas * price),
+            fee_wei=Wei(gas * price + l1_fee),
         )
 
 

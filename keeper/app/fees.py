@@ -21,7 +21,7 @@ receipt holds no reason, its replay at its block does.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from hexbytes import HexBytes
 from rlp.exceptions import RLPException  # type: ignore[import-untyped]
@@ -30,7 +30,7 @@ from keeper.chain.retry import is_transient
 from keeper.errors import KeeperError
 from keeper.execution.journal import TxStatus
 from keeper.execution.sender import SendOutcome, decode_signed
-from keeper.execution.transactions import replay_revert
+from keeper.execution.transactions import receipt_field, replay_revert
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -53,10 +53,10 @@ def fees_paid(keeper: Keeper, outcome: SendOutcome) -> Paid:
     l2 = outcome.gas_used * price
     receipt = outcome.receipt
     if receipt is not None:
-        op_fee = _field(receipt, "l1Fee")
+        op_fee = receipt_field(receipt, "l1Fee")
         if op_fee is not None:
             return Paid(l2, op_fee)
-        arb_gas = _field(receipt, "gasUsedForL1")
+        arb_gas = receipt_field(receipt, "gasUsedForL1")
         if arb_gas is not None:
             return Paid(l2 - arb_gas * price, arb_gas * price)
     return Paid(l2, _quoted(keeper, outcome.tx_hash))
@@ -70,14 +70,6 @@ def book_fees_paid(keeper: Keeper, outcome: SendOutcome) -> Paid:
     if paid.l1_wei:
         keeper.metrics.l1_fee_spent_wei.inc(paid.l1_wei)
     return paid
-
-
-def _field(receipt: Any, name: str) -> int | None:
-    get = getattr(receipt, "get", None)
-    value = get(name) if get is not None else None
-    if value is None:
-        return None
-    return int(value, 16) if isinstance(value, str) else int(value)
 
 
 def _quoted(keeper: Keeper, tx_hash: str) -> int | None:

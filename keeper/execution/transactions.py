@@ -159,6 +159,18 @@ def call_data(call: ContractFunction) -> bytes:
     return bytes(HexBytes(call._encode_transaction_data()))
 
 
+def receipt_field(receipt: Any, name: str) -> int | None:
+    """A receipt's integer field that not every chain has (``l1Fee``), ``None`` when absent.
+
+    web3 formats only the fields it knows: an OP Stack's ``l1Fee`` can come as ``0x`` hex.
+    """
+    get = getattr(receipt, "get", None)
+    value = get(name) if get is not None else None
+    if value is None:
+        return None
+    return int(value, 16) if isinstance(value, str) else int(value)
+
+
 def replay_revert(
     w3: Web3, sender: str, tx: Mapping[str, Any], block: int, decode: Callable[[bytes], str]
 ) -> tuple[str, bytes]:
