@@ -713,11 +713,17 @@ class VaultClient:
         return sum(int(a["assets"]) for a in mine), sum(int(a["shares"]) for a in mine)
 
     def _finish(self, report: ActionReport) -> ActionReport:
-        me = report.owner
-        balance = int(self.vault.functions.balanceOf(me).call())
+        """Fill in the balances after the action: read at the block of its last transaction.
+
+        Not at ``latest``: a load-balanced RPC's node a block behind the one that gave the
+        receipt answered with the balances from before the action, printed as its result.
+        """
+        me, at = report.owner, report.txs[-1].block
+        f = self.vault.functions
+        balance = int(f.balanceOf(me).call(block_identifier=at))
         report.share_balance = balance
-        report.share_balance_assets = int(self.vault.functions.convertToAssets(balance).call())
-        report.asset_balance = int(self.asset.functions.balanceOf(me).call())
+        report.share_balance_assets = int(f.convertToAssets(balance).call(block_identifier=at))
+        report.asset_balance = int(self.asset.functions.balanceOf(me).call(block_identifier=at))
         return report
 
     def _send(self, signer: LocalAccount, call: ContractFunction, what: str) -> TxReport:

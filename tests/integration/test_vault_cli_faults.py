@@ -1,0 +1,55 @@
+"""``keeper vault`` under faults: a retry after a timeout, Ctrl-C, a node behind, queue misuse."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from keeper.chain import connection
+from tests.integration import test_vault_cli as vault_cli
+from tests.integration.test_vault_cli import USDC, Env, _cli
+
+pytestmark = pytest.mark.integration
+
+# The devnet stack of test_vault_cli.py (one per module), each test's changes rolled back.
+built, env, e = vault_cli.built, vault_cli.env, vault_cli.e
+
+
+def _rpc(e: Env, method: str, params: list[Any]) -> Any:
+    answer = e.w3.provider.make_request(method, params)  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer.get("result")
+
+
+def test_the_report_is_read_at_the_block_of_the_action(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A load-balanced RPC: the receipt comes from a node at the head, `latest` reads from one a
+    block behind. Before, the report's share balance was the one from before the deposit (0),
+    printed as its result; now the balances are read at the block of the action's last
+    transaction."""
+    real_post = connection._Transport.post
+    mined: list[int] = []
+
+    def lagging(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        method = request.get("method") if isinstance(request, dict) else None
+        if method == "eth_getTransactionReceipt":
+            answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            if answer.get("result"):
+                mined.append(int(answer["result"]["blockNumber"], 16))
+            return answer
+        if method == "eth_call" and len(mined) == 2 and request["params"][1] == "latest":
+            request["params"][1] = hex(mined[-1] - 1)  # the node behind answers
+            payload = json.dumps(request).encode()
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection._Transport, "post", lagging)
+    assert _cli(e, "deposit", "--amount", "100", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    monkeypatch.undo()
+    held = e.vault.functions.balanceOf(e.depositor.address).call()
+    assert report["share_balance"] == held > 0, "the report's share balance is the old one"
+    assert report["asset_balance"] == 4_900 * USDC
