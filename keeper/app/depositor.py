@@ -10,7 +10,8 @@ shares, and the permissionless ``fill()``.
 **Checks before sending.** Each refusal is one :class:`~keeper.errors.KeeperError` and nothing is
 signed: the address is not a vault; a deposit above the signer's balance or the vault's
 ``maxDeposit``; a withdrawal above ``maxWithdraw``; a redemption above ``maxRedeem``; a request
-above the share balance or on a vault without a queue; a claim above what is claimable. Each
+above the share balance, for shares the vault can pay at once (``maxRedeem`` covers them: an
+instant ``redeem`` instead) or on a vault without a queue; a claim above what is claimable. Each
 transaction then goes through the light send-and-wait of
 :class:`~keeper.execution.transactions.Transactor`: simulated by ``eth_estimateGas`` (a revert is
 decoded into the vault's custom error), signed locally, sent, and its receipt awaited, with the
@@ -502,14 +503,17 @@ class VaultClient:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
 
         ``shares`` None queues every share the signer holds, read here, under the signer lock.
-        The report's ``assets`` is their value now; the queue pays the NAV of the fill.
+        The report's ``assets`` is their value now; the queue pays the NAV of the fill. Shares
+        the vault can pay at once (``maxRedeem`` covers them all) are refused: ``redeem`` them.
 
         Raises:
-            ExecutionError: No queue, no share or more shares than the signer holds, or shares
-                worth 0 token units (nothing sent), or a failed tx.
+            ExecutionError: No queue, no share or more shares than the signer holds, shares
+                worth 0 token units, or shares ``maxRedeem`` covers (nothing sent), or a failed
+                tx.
         """
         queue = self._queue("request-redeem")
         me = signer.address
+        asked_all = shares is None
         if shares is None:
             balance = shares = self._held(me, "request-redeem")
         else:
@@ -525,6 +529,17 @@ class VaultClient:
                 f"request-redeem refused: {self._s(shares)} shares are worth "
                 f"{self._a(0)} (less than one token unit): the fill would pay nothing "
                 "for them; nothing sent"
+            )
+        limit = int(self.vault.functions.maxRedeem(me).call())
+        if shares <= limit:
+            # A request waits for a fill, cannot be cancelled, and carries the vault's gains and
+            # losses until then: only for what the vault cannot pay now.
+            flag = "all" if asked_all else self._s(shares)
+            raise ExecutionError(
+                f"request-redeem refused: the vault can pay all {self._s(shares)} shares now "
+                f"(maxRedeem {self._s(limit)}): redeem them at once with `keeper vault redeem "
+                f"--shares {flag}` (a request waits for a fill and cannot be cancelled); "
+                "nothing sent"
             )
         report = self._report("request-redeem", me, value, shares)
         allowance = int(self.vault.functions.allowance(me, queue.address).call())

@@ -153,7 +153,8 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
         "shares when the allowance is short, then requestRedeem(shares, you, you). Their value is "
         "reserved from everyone else's instant exits; fills are pro rata at the NAV of each fill, "
         "and queued shares earn or lose what the vault does until then. A request cannot be "
-        "cancelled.",
+        "cancelled, so shares the vault can pay at once (maxRedeem covers them all) are refused "
+        "with nothing sent: redeem them instead.",
         "--shares 1000.5",
     ),
     "claim": (

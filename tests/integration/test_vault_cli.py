@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +89,25 @@ def _queue(e: Env) -> Contract:
     return e.w3.eth.contract(address=address, abi=load_artifact("RedemptionQueue").abi)
 
 
+def _close_exits(e: Env) -> Callable[[], None]:
+    """Close instant exits (``maxRedeem`` 0), so that ``request-redeem`` queues: the desk writes
+    a call (the vault's value then depends on the price) and its oracle's round grows older
+    than the heartbeat. Returns what reopens them: a fresh round at the same price."""
+    v, me = e.vault, e.depositor.address
+    _, price = _write_a_call(e)
+    e.w3.provider.make_request("evm_increaseTime", [3 * 86_400])  # type: ignore[arg-type]
+    e.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    assert v.functions.maxRedeem(me).call() == 0
+    feed = e.w3.eth.contract(
+        address=v.functions.oracle().call(), abi=load_artifact("MockV3Aggregator").abi
+    )
+
+    def reopen() -> None:
+        transact(e.w3, account(ANVIL_KEYS[0]), feed.functions.updateAnswer(price))
+
+    return reopen
+
+
 def _one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     captured = capsys.readouterr()
     lines = captured.err.strip().splitlines()
@@ -165,7 +184,9 @@ def test_request_redeem_fill_and_claim(e: Env, capsys: pytest.CaptureFixture[str
     assert "request-redeem refused" in _one_line_error(capsys)
     assert e.w3.eth.get_transaction_count(me) == nonce
 
+    reopen = _close_exits(e)  # the vault could pay them now: a request would be refused
     assert _cli(e, "request-redeem", "--shares", format_units(shares, 12), "--json") == 0
+    reopen()
     req = json.loads(capsys.readouterr().out)
     assert [t["what"] for t in req["txs"]] == ["approve", "request"]
     assert req["shares"] == shares
@@ -254,7 +275,9 @@ def test_shares_all_redeems_or_queues_every_share_held(
     assert _cli(e, "deposit", "--amount", "300") == 0
     first = int(v.functions.balanceOf(me).call())
     capsys.readouterr()
+    reopen = _close_exits(e)
     assert _cli(e, "request-redeem", "--shares", "ALL", "--json") == 0
+    reopen()
     req = json.loads(capsys.readouterr().out)
     assert req["shares"] == first == queue.functions.pendingRedeemRequest(0, me).call()
     assert req["share_balance"] == 0
@@ -285,7 +308,9 @@ def test_info_reserved_is_what_the_vault_holds_back_from_instant_exits(
     assert _cli(e, "deposit", "--amount", "1000") == 0
     shares = int(v.functions.balanceOf(me).call())
     asked = shares // 3 + 1  # not a whole number of asset units: floor and ceil differ
+    reopen = _close_exits(e)
     assert _cli(e, "request-redeem", "--shares", format_units(asked, 12)) == 0
+    reopen()
     transact(e.w3, e.depositor, v.functions.transfer(queue.address, 7))
     capsys.readouterr()
     held = int(v.functions.balanceOf(queue.address).call())

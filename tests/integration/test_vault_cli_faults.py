@@ -53,3 +53,39 @@ def test_the_report_is_read_at_the_block_of_the_action(
     held = e.vault.functions.balanceOf(e.depositor.address).call()
     assert report["share_balance"] == held > 0, "the report's share balance is the old one"
     assert report["asset_balance"] == 4_900 * USDC
+
+
+def test_request_redeem_of_shares_the_vault_can_pay_now_is_refused(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The vault can pay every share at once (maxRedeem covers them). Before, request-redeem
+    locked them in the uncancellable queue until someone called fill, carrying the vault's risk;
+    now it is refused in one line pointing to `keeper vault redeem`, nothing sent."""
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    capsys.readouterr()
+    shares = v.functions.balanceOf(me).call()
+    assert v.functions.maxRedeem(me).call() == shares  # instant exit possible
+    nonce = e.w3.eth.get_transaction_count(me)
+    for asked, flag in (("all", "all"), ("40", "40")):
+        assert _cli(e, "request-redeem", "--shares", asked) == 1
+        line = vault_cli._one_line_error(capsys)
+        assert "request-redeem refused: the vault can pay all" in line, line
+        assert f"`keeper vault redeem --shares {flag}`" in line, line
+        assert line.endswith("nothing sent"), line
+    assert vault_cli._queue(e).functions.pendingRedeemRequest(0, me).call() == 0
+    assert e.w3.eth.get_transaction_count(me) == nonce
+
+
+def test_request_redeem_beyond_what_the_vault_can_pay_now_is_queued(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """maxRedeem covers part of the shares (exits closed here: none): the request is queued."""
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    shares = v.functions.balanceOf(me).call()
+    reopen = vault_cli._close_exits(e)
+    capsys.readouterr()
+    assert _cli(e, "request-redeem", "--shares", "all") == 0, capsys.readouterr().err
+    reopen()
+    assert vault_cli._queue(e).functions.pendingRedeemRequest(0, me).call() == shares
