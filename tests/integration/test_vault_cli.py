@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -39,8 +41,13 @@ class Env:
 
 
 @pytest.fixture
-def env(built: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    """The module's chain, as built: each test's changes are rolled back after it."""
+def env(built: Env, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
+    """The module's chain, as built: each test's changes are rolled back after it.
+
+    Each test has its own temporary directory, where a signer's lock and send record live:
+    every anvil has the same genesis, so tests run side by side (``-n``) shared them.
+    """
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     for name in ("KEEPER_PRIVATE_KEY", "KEEPER_KEYSTORE_PATH", "KEEPER_RPC_URL", "KEEPER_CHAIN_ID"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[6])
