@@ -45,7 +45,7 @@ from keeper.chain.connection import connect
 from keeper.chain.lens import OracleState
 from keeper.chain.oracle import oracle_fault_reason
 from keeper.chain.vaults import queue_unrequested, validate_vaults
-from keeper.errors import ChainError, ExecutionError, first_line
+from keeper.errors import ChainError, ExecutionError, Interrupted, KeeperError, first_line
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
 from keeper.execution.transactions import Transactor, receipt_field
@@ -126,14 +126,65 @@ _Action = TypeVar("_Action", bound=Callable[..., "ActionReport"])
 
 
 def _one_at_a_time(method: _Action) -> _Action:
-    """Run a depositor action under :func:`signer_lock` of its signer, reads to receipt."""
+    """Run a depositor action under :func:`signer_lock` of its signer, reads to receipt.
+
+    A failure or a Ctrl-C once some of its transactions are mined (an approve, then the deposit
+    fails) names them, and what they left standing, unless its message does already: "nothing
+    sent" hid an approve that was mined and left an allowance to the vault.
+    """
 
     @functools.wraps(method)
     def locked(self: VaultClient, signer: LocalAccount, *args: Any) -> ActionReport:
-        with signer_lock(signer.address, method.__name__.replace("_", "-"), self.chain_key()):
-            return method(self, signer, *args)
+        action = method.__name__.replace("_", "-")
+        with signer_lock(signer.address, action, self.chain_key()):
+            self._run = run = _Run(action)
+            try:
+                return method(self, signer, *args)
+            except KeeperError as exc:
+                if not run.unnamed(str(exc)):
+                    raise
+                raise ExecutionError(f"{run.mined_so_far()}; {_not_sent(str(exc))}") from exc
+            except KeyboardInterrupt as exc:
+                if not run.unnamed(str(exc)):
+                    raise
+                then = _not_sent(str(exc)) if isinstance(exc, Interrupted) else ""
+                raise Interrupted(
+                    f"{run.mined_so_far()}; {then or 'nothing more was sent'}"
+                ) from None
+            finally:
+                self._run = None
 
     return cast(_Action, locked)
+
+
+def _not_sent(message: str) -> str:
+    """A failed step's message once earlier steps were mined: its "nothing sent" is not so."""
+    for said, meant in (("; nothing sent", "; not sent"), (" (nothing sent)", " (not sent)")):
+        if message.endswith(said):
+            return message[: -len(said)] + meant
+    return message
+
+
+@dataclass
+class _Run:
+    """One depositor action under way: its name and its transactions mined so far."""
+
+    action: str
+    mined: list[TxReport] = field(default_factory=list)
+    #: What a mined transaction left standing, by hash ("allowance 100 USDC left to the vault").
+    left: dict[str, str] = field(default_factory=dict)
+
+    def unnamed(self, message: str) -> bool:
+        """Whether ``message`` leaves out some of the mined transactions."""
+        return any(t.tx_hash not in message for t in self.mined)
+
+    def mined_so_far(self) -> str:
+        """``"approve 0x… mined in block N (allowance 100 USDC left to the vault)"``, and so on."""
+        return "; ".join(
+            f"{t.what} {t.tx_hash} mined in block {t.block}"
+            + (f" ({self.left[t.tx_hash]})" if t.tx_hash in self.left else "")
+            for t in self.mined
+        )
 
 
 # ---------------------------------------------------------------------------- results
@@ -211,6 +262,9 @@ class VaultClient:
     Raises:
         ConfigError: The address holds no vault (checked on construction).
     """
+
+    #: The action under way (set by its :func:`_one_at_a_time`), ``None`` between actions.
+    _run: _Run | None = None
 
     def __init__(self, w3: Web3, address: str, settings: Settings) -> None:
         self.w3 = w3
@@ -438,7 +492,7 @@ class VaultClient:
         allowance = int(self.asset.functions.allowance(me, self.address).call())
         if allowance < assets:
             call = self.asset.functions.approve(self.address, assets)
-            report.txs.append(self._send(signer, call, "approve"))
+            report.txs.append(self._approve(signer, call, f"{self._a(assets)} left to the vault"))
         report.txs.append(self._send(signer, self.vault.functions.deposit(assets, me), "deposit"))
         with self._mined(report):
             report.assets, report.shares = self._own(self.vault, "Deposit", report)
@@ -545,7 +599,8 @@ class VaultClient:
         allowance = int(self.vault.functions.allowance(me, queue.address).call())
         if allowance < shares:
             call = self.vault.functions.approve(queue.address, shares)
-            report.txs.append(self._send(signer, call, "approve"))
+            left = f"{self._s(shares)} shares left to the redemption queue"
+            report.txs.append(self._approve(signer, call, left))
         call = queue.functions.requestRedeem(shares, me, me)
         report.txs.append(self._send(signer, call, "request"))
         with self._mined(report):
@@ -642,17 +697,25 @@ class VaultClient:
         """Reads after the action's last transaction was mined: their failure says it was done.
 
         Raises:
-            ChainError: A read failed; the message names the mined transaction and its block
+            ChainError: A read failed; the message names the mined transactions and their blocks
                 first (a bare "eth_call failed" reads like a failed action, sent again).
+            Interrupted: Ctrl-C; named likewise (a bare "interrupted" reads as if cut short
+                before anything was sent).
         """
+        tx = report.txs[-1]
+        earlier = "".join(
+            f" (after {t.what} {t.tx_hash} in block {t.block})" for t in report.txs[:-1]
+        )
+        done = (
+            f"{tx.what} {tx.tx_hash} was mined in block {tx.block}{earlier}: the {report.action} "
+            "is done, do not send it again"
+        )
         try:
             yield
         except ChainError as exc:
-            tx = report.txs[-1]
-            raise ChainError(
-                f"{tx.what} {tx.tx_hash} was mined in block {tx.block}: the {report.action} is "
-                f"done, do not send it again; only reading its result failed ({first_line(exc)})"
-            ) from exc
+            raise ChainError(f"{done}; only reading its result failed ({first_line(exc)})") from exc
+        except KeyboardInterrupt:
+            raise Interrupted(f"{done}; interrupted while its result was read") from None
 
     def _queue(self, action: str) -> Contract:
         if self.queue is None:
@@ -767,7 +830,7 @@ class VaultClient:
         # says how much in the receipt (keeper/app/fees.py books it the same way); Arbitrum's
         # gasUsed already includes its L1 part.
         l1_fee = receipt_field(receipt, "l1Fee") or 0
-        return TxReport(
+        tx = TxReport(
             what=what,
             tx_hash=receipt["transactionHash"].to_0x_hex(),
             block=int(receipt["blockNumber"]),
@@ -775,6 +838,16 @@ class VaultClient:
             effective_gas_price=price,
             fee_wei=Wei(gas * price + l1_fee),
         )
+        if self._run is not None:
+            self._run.mined.append(tx)  # a later failure names it
+        return tx
+
+    def _approve(self, signer: LocalAccount, call: ContractFunction, left: str) -> TxReport:
+        """Send an ``approve`` step; a later failure of the action names it and ``left``."""
+        tx = self._send(signer, call, "approve")
+        if self._run is not None:
+            self._run.left[tx.tx_hash] = f"allowance {left}"
+        return tx
 
 
 #: Looks at the signer's nonces before a pending transaction refuses an action, a second apart:

@@ -89,3 +89,101 @@ def test_request_redeem_beyond_what_the_vault_can_pay_now_is_queued(
     assert _cli(e, "request-redeem", "--shares", "all") == 0, capsys.readouterr().err
     reopen()
     assert vault_cli._queue(e).functions.pendingRedeemRequest(0, me).call() == shares
+
+
+def test_ctrl_c_after_the_deposit_is_mined_names_it(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C while the report is read, once the deposit is mined. Before, the output was a bare
+    `keeper: interrupted`, as if cut short before anything happened; now it names the mined
+    approve and deposit and says the deposit is done."""
+    real_post = connection._Transport.post
+    receipts: list[str] = []
+
+    def ctrl_c_after_the_deposit(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        method = request.get("method") if isinstance(request, dict) else None
+        if method == "eth_getTransactionReceipt":
+            answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            if answer.get("result") and request["params"][0] not in receipts:
+                receipts.append(request["params"][0])
+            return answer
+        if method == "eth_call" and len(receipts) == 2:  # approve, deposit mined
+            raise KeyboardInterrupt
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection._Transport, "post", ctrl_c_after_the_deposit)
+    assert _cli(e, "deposit", "--amount", "100") == 130
+    err = capsys.readouterr().err
+    monkeypatch.undo()
+    assert e.vault.functions.balanceOf(e.depositor.address).call() > 0  # it was done
+    (line,) = err.strip().splitlines()
+    assert line.startswith(f"keeper: interrupted: deposit {receipts[1]} was mined in block"), line
+    assert f"after approve {receipts[0]} in block" in line, line
+    assert "the deposit is done, do not send it again" in line, line
+
+
+def test_a_failure_after_the_approve_names_the_mined_approve(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The approve is mined (receipt from a node at the head); the deposit's simulation is
+    answered by a node one block behind, which has no allowance yet. Before, the command ended
+    with "deposit would revert ...; nothing sent", hiding the approve that was mined and left an
+    allowance standing; now the error names it and the allowance, and never says "nothing
+    sent"."""
+    real_post = connection._Transport.post
+    mined: list[int] = []
+    hashes: list[str] = []
+
+    def lagging(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        method = request.get("method") if isinstance(request, dict) else None
+        if method == "eth_getTransactionReceipt":
+            answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            if answer.get("result"):
+                mined.append(int(answer["result"]["blockNumber"], 16))
+                hashes.append(request["params"][0])
+            return answer
+        if method == "eth_estimateGas" and len(mined) == 1:
+            request["params"] = [request["params"][0], hex(mined[0] - 1)]
+            payload = json.dumps(request).encode()
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection._Transport, "post", lagging)
+    code = _cli(e, "deposit", "--amount", "100")
+    line = vault_cli._one_line_error(capsys)
+    monkeypatch.undo()
+    assert code == 1
+    assert e.usdc.functions.allowance(e.depositor.address, e.vault.address).call() == 100 * USDC
+    assert line.startswith(
+        f"keeper: error: approve {hashes[0]} mined in block {mined[0]} (allowance 100 USDC left "
+        "to the vault); deposit would revert: "
+    ), line
+    assert "nothing sent" not in line, line
+
+
+def test_ctrl_c_between_the_approve_and_the_deposit_names_the_approve(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ctrl-C once the approve is mined, before the deposit is sent: not a bare "interrupted"."""
+    real_post = connection._Transport.post
+    hashes: list[str] = []
+
+    def ctrl_c_at_the_deposit(self: object, payload: bytes, timeout_s: float) -> object:
+        request = json.loads(payload)
+        method = request.get("method") if isinstance(request, dict) else None
+        if method == "eth_getTransactionReceipt":
+            answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+            if answer.get("result"):
+                hashes.append(request["params"][0])
+            return answer
+        if method == "eth_estimateGas" and hashes:
+            raise KeyboardInterrupt
+        return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection._Transport, "post", ctrl_c_at_the_deposit)
+    assert _cli(e, "deposit", "--amount", "100") == 130
+    err = capsys.readouterr().err.strip()
+    monkeypatch.undo()
+    assert err.startswith(f"keeper: interrupted: approve {hashes[0]} mined in block"), err
+    assert err.endswith("(allowance 100 USDC left to the vault); nothing more was sent"), err
