@@ -17,13 +17,22 @@ transaction then goes through the light send-and-wait of
 decoded into the vault's custom error), signed locally, sent, and its receipt awaited, with the
 keeper's fee caps and gas headroom from :class:`~keeper.settings.Settings`. Once the action's
 last transaction is mined, an RPC failure while the result is read says the action was done
-(hash and block), so nobody sends it again.
+(hash and block), so nobody sends it again; a failure or Ctrl-C after an earlier step was mined
+names that step.
+
+**Send records.** Each transaction is recorded beside the signer's lock once signed, until it
+is mined: the next action of a run that stopped waiting looks it up before anything else
+(:meth:`VaultClient._settle_previous`), so a command retried after a receipt timeout does not
+send it twice.
 """
 
 from __future__ import annotations
 
 import fcntl
 import functools
+import json
+import logging
+import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -33,10 +42,17 @@ from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
+from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
 from web3.contract.contract import ContractFunction
-from web3.exceptions import BadFunctionCallOutput, ContractLogicError, Web3Exception
+from web3.exceptions import (
+    BadFunctionCallOutput,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3Exception,
+)
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -45,12 +61,22 @@ from keeper.chain.connection import connect
 from keeper.chain.lens import OracleState
 from keeper.chain.oracle import oracle_fault_reason
 from keeper.chain.vaults import queue_unrequested, validate_vaults
-from keeper.errors import ChainError, ExecutionError, Interrupted, KeeperError, first_line
+from keeper.errors import (
+    ChainError,
+    ExecutionError,
+    Interrupted,
+    KeeperError,
+    TxRevertedError,
+    TxTimeoutError,
+    first_line,
+)
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
-from keeper.execution.transactions import Transactor, receipt_field
+from keeper.execution.transactions import Transactor, chain_nonce, receipt_field
 from keeper.settings import Settings, checksum
 from keeper.units import Wei, format_units
+
+logger = logging.getLogger(__name__)
 
 #: The ERC-20 calls a depositor needs on the vault's asset.
 ERC20_ABI: list[dict[str, Any]] = [
@@ -94,6 +120,15 @@ _THRESHOLD_FIELDS = (
 )
 
 
+def signer_file(address: str, chain: str, suffix: str) -> Path:
+    """A signer's file on ``chain`` (:meth:`VaultClient.chain_key`): its lock, its send record.
+
+    ``keeper-vault-<chain><address>.<suffix>`` in the temporary directory.
+    """
+    me = Web3.to_checksum_address(address)
+    return Path(tempfile.gettempdir()) / f"keeper-vault-{chain}{me.lower()}.{suffix}"
+
+
 @contextmanager
 def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
     """Hold this machine's lock of ``address``'s depositor actions on ``chain`` for one action.
@@ -107,7 +142,7 @@ def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
         ExecutionError: Another command holds it (nothing sent).
     """
     me = Web3.to_checksum_address(address)
-    path = Path(tempfile.gettempdir()) / f"keeper-vault-{chain}{me.lower()}.lock"
+    path = signer_file(me, chain, "lock")
     with path.open("a") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -128,6 +163,9 @@ _Action = TypeVar("_Action", bound=Callable[..., "ActionReport"])
 def _one_at_a_time(method: _Action) -> _Action:
     """Run a depositor action under :func:`signer_lock` of its signer, reads to receipt.
 
+    Before anything else, a transaction an earlier run sent and stopped waiting for is looked
+    up (:meth:`VaultClient._settle_previous`).
+
     A failure or a Ctrl-C once some of its transactions are mined (an approve, then the deposit
     fails) names them, and what they left standing, unless its message does already: "nothing
     sent" hid an approve that was mined and left an allowance to the vault.
@@ -136,9 +174,12 @@ def _one_at_a_time(method: _Action) -> _Action:
     @functools.wraps(method)
     def locked(self: VaultClient, signer: LocalAccount, *args: Any) -> ActionReport:
         action = method.__name__.replace("_", "-")
-        with signer_lock(signer.address, action, self.chain_key()):
-            self._run = run = _Run(action)
+        chain = self.chain_key()
+        with signer_lock(signer.address, action, chain):
+            record = signer_file(signer.address, chain, "sent")
+            self._run = run = _Run(action, record=record, amount=self._amount(action, args))
             try:
+                self._settle_previous(signer.address, run)
                 return method(self, signer, *args)
             except KeeperError as exc:
                 if not run.unnamed(str(exc)):
@@ -173,6 +214,46 @@ class _Run:
     mined: list[TxReport] = field(default_factory=list)
     #: What a mined transaction left standing, by hash ("allowance 100 USDC left to the vault").
     left: dict[str, str] = field(default_factory=dict)
+    #: The signer's send record (:func:`signer_file` ``.sent``): the transaction signed and not
+    #: yet known mined, kept when this run stops before its receipt (a timeout, an RPC failure,
+    #: Ctrl-C, a crash) for the next run to look up.
+    record: Path | None = None
+    #: What the action moves ("100 USDC", "5 shares"; "" for a fill), said by that next run.
+    amount: str = ""
+
+    def write(self, tx_hash: str, nonce: int, what: str) -> None:
+        """Record ``what`` (signed, about to be broadcast) before it leaves this machine.
+
+        Raises:
+            ExecutionError: The record cannot be written (nothing sent).
+        """
+        if self.record is None:
+            return
+        entry = {
+            "tx_hash": tx_hash,
+            "nonce": nonce,
+            "action": self.action,
+            "what": what,
+            "amount": self.amount,
+        }
+        staged = self.record.with_suffix(".sent-new")
+        try:
+            staged.write_text(json.dumps(entry) + "\n")
+            os.replace(staged, self.record)
+        except OSError as exc:
+            raise ExecutionError(
+                f"{what} not sent: its send record {self.record} cannot be written "
+                f"({exc.strerror or type(exc).__name__}); nothing sent"
+            ) from None
+
+    def forget(self) -> None:
+        """Drop the record: its transaction is mined (or was never signed)."""
+        if self.record is None:
+            return
+        try:
+            self.record.unlink(missing_ok=True)
+        except OSError as exc:
+            logger.warning("send record %s not deleted: %s", self.record, exc)
 
     def unnamed(self, message: str) -> bool:
         """Whether ``message`` leaves out some of the mined transactions."""
@@ -807,12 +888,16 @@ class VaultClient:
     def _send(self, signer: LocalAccount, call: ContractFunction, what: str) -> TxReport:
         """Simulate (estimate gas), sign, send and wait for one transaction.
 
+        Under an action, the transaction is recorded beside the signer's lock once signed, and
+        the record dropped once it is mined: a run that stops before (a timeout, an RPC failure,
+        Ctrl-C, a crash) leaves it to the next run's :meth:`_settle_previous`.
+
         Raises:
             TxRevertedError: It would revert (nothing sent) or reverted on-chain.
             TxTimeoutError: Not mined within the receipt timeout.
         """
         refuse_while_pending(self.w3, signer.address, what)
-        s = self.settings
+        s, run = self.settings, self._run
         sender = Transactor(
             self.w3,
             signer,
@@ -821,8 +906,23 @@ class VaultClient:
             gas_limit=lambda estimate: estimate * (10_000 + s.gas_headroom_bps) // 10_000,
             receipt_timeout_s=s.receipt_timeout_s,
             decoder=self.decoder,
+            on_signed=None if run is None else functools.partial(run.write, what=what),
         )
-        receipt = sender.call(call, what=what)
+        try:
+            receipt = sender.call(call, what=what)
+        except TxRevertedError:
+            if run is not None:
+                run.forget()  # it would revert (never signed), or it was mined and reverted
+            raise
+        except TxTimeoutError as exc:
+            if run is None or run.record is None:
+                raise
+            raise TxTimeoutError(
+                f"{exc}; the next keeper vault command from this key looks it up before it "
+                "sends anything"
+            ) from None
+        if run is not None:
+            run.forget()
         self._receipts[receipt["transactionHash"].to_0x_hex()] = receipt  # events read from it
         gas = int(receipt["gasUsed"])
         price = Wei(int(receipt.get("effectiveGasPrice", 0) or 0))
@@ -841,6 +941,91 @@ class VaultClient:
         if self._run is not None:
             self._run.mined.append(tx)  # a later failure names it
         return tx
+
+    def _amount(self, action: str, args: tuple[Any, ...]) -> str:
+        """What an action's arguments move, in words, for its send record."""
+        if not args:
+            return ""
+        if action in ("deposit", "withdraw"):
+            return self._a(int(args[0]))
+        return "all shares" if args[0] is None else f"{self._s(int(args[0]))} shares"
+
+    def _settle_previous(self, me: str, run: _Run) -> None:
+        """Look up the transaction an earlier run recorded and stopped waiting for, if any.
+
+        The pending nonce was the only guard: a deposit whose receipt wait ran out and that was
+        mined a moment later was sent again by the retried command. Now:
+
+        - mined (succeeded or reverted): said in one line, the record dropped, nothing sent (the
+          user asked for one deposit, and it happened);
+        - pending: refused, as another pending transaction is;
+        - unknown to the node, its nonce used by another transaction, or still free with nothing
+          pending: it will never be mined; the record is dropped (an info line) and the action
+          goes on.
+
+        Raises:
+            ExecutionError: It was mined, it is pending, or the record cannot be read (nothing
+                sent).
+        """
+        path = run.record
+        if path is None or not path.exists():
+            return
+        try:
+            entry = json.loads(path.read_text())
+            tx_hash, nonce = str(entry["tx_hash"]), int(entry["nonce"])
+            what, action = str(entry["what"]), str(entry["action"])
+            amount = f" ({entry['amount']})" if entry.get("amount") else ""
+            if len(HexBytes(tx_hash)) != 32:
+                raise ValueError("not a transaction hash")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ExecutionError(
+                f"{run.action} refused: the send record {path} of an earlier run cannot be read "
+                f"({type(exc).__name__}): check {me}'s transactions, then delete it; nothing sent"
+            ) from None
+        try:
+            receipt: TxReceipt | None = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
+        except TransactionNotFound:
+            receipt = None
+        if receipt is not None and receipt.get("blockNumber") is not None:
+            block = int(receipt["blockNumber"])
+            outcome = "" if receipt["status"] == 1 else " and reverted"
+            run.forget()
+            if what != "approve":
+                raise ExecutionError(
+                    f"your previous {action} {tx_hash}{amount} was mined in block {block}"
+                    f"{outcome} after the last run stopped waiting; nothing sent now: run the "
+                    "command again to send another"
+                )
+            raise ExecutionError(
+                f"the approve {tx_hash} of your previous {action}{amount} was mined in block "
+                f"{block}{outcome} after the last run stopped waiting, and its {action} was not "
+                "sent; nothing sent now: run the command again to send it"
+            )
+        try:
+            self.w3.eth.get_transaction(HexStr(tx_hash))
+        except TransactionNotFound:
+            pass
+        else:
+            raise ExecutionError(
+                f"{run.action} refused: your previous {action} {tx_hash}{amount} is still "
+                f"pending (nonce {nonce}; the last run stopped waiting for it): wait until it "
+                "is mined, or check it, before sending another; nothing sent"
+            )
+        if chain_nonce(self.w3, me, "latest") > nonce:
+            why = f"its nonce {nonce} was used by another transaction"
+        else:
+            refuse_while_pending(self.w3, me, run.action)
+            why = f"its nonce {nonce} is still free and nothing is pending"
+        run.forget()
+        logger.info(
+            "the %s %s of your previous %s is unknown to the node and %s: it will not be "
+            "mined; its record %s is dropped",
+            what,
+            tx_hash,
+            action,
+            why,
+            path,
+        )
 
     def _approve(self, signer: LocalAccount, call: ContractFunction, left: str) -> TxReport:
         """Send an ``approve`` step; a later failure of the action names it and ``left``."""

@@ -131,7 +131,8 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
         "short (exactly the amount, never unlimited), then deposit(amount, you). Refused with "
         "nothing sent above your asset balance or maxDeposit (deposits close while the vault is "
         "paused, its oracle is unhealthy or an expired series waits for settlement), or while "
-        "your account has a transaction pending.",
+        "your account has a transaction pending. A deposit an earlier run stopped waiting for "
+        "(a receipt timeout) is looked up first: mined, it is said and nothing is sent.",
         "--amount 1500.25",
     ),
     "withdraw": (

@@ -252,6 +252,9 @@ class Transactor:
             :class:`~keeper.errors.Interrupted` naming it (a chain that outlives the process:
             the user must look before sending again); ``False`` leaves a plain Ctrl-C (a local
             devnet, stopped with the process).
+        on_signed: Called with each transaction's hash and nonce once it is signed, before it
+            is broadcast: a caller that must know of it after this process ends records it
+            there (an error it raises stops the send, nothing sent).
     """
 
     def __init__(
@@ -267,6 +270,7 @@ class Transactor:
         decoder: ErrorDecoder | None = None,
         track_nonce: bool = False,
         name_interrupted: bool = True,
+        on_signed: Callable[[str, int], None] | None = None,
     ) -> None:
         self.w3 = w3
         self.signer = signer
@@ -279,6 +283,7 @@ class Transactor:
         self._decoder = decoder
         self.track_nonce = track_nonce
         self.name_interrupted = name_interrupted
+        self.on_signed = on_signed
         self._nonce: int | None = None
         self._chain_id: int | None = None
 
@@ -370,6 +375,8 @@ class Transactor:
                 value=value,
             )
             signed = sign_tx(self.signer, tx)
+            if self.on_signed is not None:
+                self.on_signed(signed.tx_hash, nonce)
             if self.track_nonce:
                 self._nonce = nonce + 1
             check = f"check {self.address}'s transactions before sending it again"

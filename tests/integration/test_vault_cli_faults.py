@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from keeper.app.depositor import signer_file
 from keeper.chain import connection
+from keeper.devnet.tx import transact
 from tests.integration import test_vault_cli as vault_cli
 from tests.integration.test_vault_cli import USDC, Env, _cli
 
@@ -187,3 +190,107 @@ def test_ctrl_c_between_the_approve_and_the_deposit_names_the_approve(
     monkeypatch.undo()
     assert err.startswith(f"keeper: interrupted: approve {hashes[0]} mined in block"), err
     assert err.endswith("(allowance 100 USDC left to the vault); nothing more was sent"), err
+
+
+def _record(e: Env) -> Path:
+    """The depositor's send record on this chain (in the test's own temporary directory)."""
+    genesis = bytes(e.w3.eth.get_block(0)["hash"]).hex()[:16]
+    return signer_file(e.depositor.address, f"{e.w3.eth.chain_id}-{genesis}-", "sent")
+
+
+def _deposit_that_times_out(e: Env, capsys: pytest.CaptureFixture[str]) -> str:
+    """A deposit (allowance already given) sent while blocks are not mined: its receipt wait
+    runs out (a slow sequencer). Returns its hash, still pending; blocks stay unmined."""
+    transact(e.w3, e.depositor, e.usdc.functions.approve(e.vault.address, 100 * USDC))
+    _rpc(e, "evm_setAutomine", [False])
+    assert _cli(e, "deposit", "--amount", "100") == 1
+    line = vault_cli._one_line_error(capsys)
+    assert "was sent but not mined" in line, line
+    assert "looks it up before it sends anything" in line, line
+    return str(json.loads(_record(e).read_text())["tx_hash"])
+
+
+def test_a_retry_after_a_receipt_timeout_does_not_deposit_twice(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The first run's deposit is sent, its receipt wait runs out, and it is mined a moment
+    later. Before, the user's retry of the command sent a second deposit; now the retry finds
+    the first one mined (the first run recorded it), says so, and sends nothing. The next run
+    deposits again."""
+    me = e.depositor.address
+    monkeypatch.setenv("KEEPER_RECEIPT_TIMEOUT_S", "2")
+    try:
+        first = _deposit_that_times_out(e, capsys)
+        _rpc(e, "evm_mine", [])  # the first deposit lands after the timeout
+    finally:
+        _rpc(e, "evm_setAutomine", [True])
+    assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC  # first deposit done
+    block = e.w3.eth.get_transaction_receipt(first)["blockNumber"]
+    nonce = e.w3.eth.get_transaction_count(me)
+
+    assert _cli(e, "deposit", "--amount", "100") == 1  # the user retries
+    assert vault_cli._one_line_error(capsys) == (
+        f"keeper: error: your previous deposit {first} (100 USDC) was mined in block {block} "
+        "after the last run stopped waiting; nothing sent now: run the command again to send "
+        "another"
+    )
+    assert e.w3.eth.get_transaction_count(me) == nonce
+    assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC
+    assert not _record(e).exists()
+    assert _cli(e, "deposit", "--amount", "100") == 0  # asked again: a second deposit
+    assert e.usdc.functions.balanceOf(me).call() == 4_800 * USDC
+
+
+def test_a_retry_while_the_timed_out_deposit_is_pending_is_refused(
+    e: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The retry comes while the first deposit still waits in the pool: refused, nothing sent,
+    the record kept for the next run."""
+    me = e.depositor.address
+    monkeypatch.setenv("KEEPER_RECEIPT_TIMEOUT_S", "2")
+    try:
+        first = _deposit_that_times_out(e, capsys)
+        assert _cli(e, "withdraw", "--amount", "1") == 1
+        line = vault_cli._one_line_error(capsys)
+        assert line.startswith(
+            f"keeper: error: withdraw refused: your previous deposit {first} (100 USDC) is still "
+            "pending"
+        ), line
+        assert line.endswith("nothing sent"), line
+        assert _record(e).exists()
+    finally:
+        _rpc(e, "evm_setAutomine", [True])
+    _rpc(e, "evm_mine", [])
+    assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC
+
+
+@pytest.mark.parametrize("used", [False, True], ids=["nonce-free", "nonce-used"])
+def test_a_record_of_a_transaction_the_node_never_saw_is_dropped(
+    e: Env, used: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The recorded transaction never reached the node (its nonce still free, nothing pending)
+    or its nonce went to another transaction: it will never be mined; the record is dropped and
+    the action goes on."""
+    me = e.depositor.address
+    nonce = e.w3.eth.get_transaction_count(me)
+    entry = {"tx_hash": "0x" + "ab" * 32, "nonce": nonce, "action": "deposit", "what": "deposit"}
+    if used:  # another transaction takes the recorded nonce
+        transact(e.w3, e.depositor, e.usdc.functions.approve(e.vault.address, 0))
+    _record(e).write_text(json.dumps(entry))
+    assert _cli(e, "deposit", "--amount", "100") == 0, capsys.readouterr().err
+    assert not _record(e).exists()
+    assert e.usdc.functions.balanceOf(me).call() == 4_900 * USDC
+
+
+def test_an_unreadable_record_is_one_line_naming_it(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A record cut short (a full disk, an edit): one line naming its file, nothing sent."""
+    me = e.depositor.address
+    nonce = e.w3.eth.get_transaction_count(me)
+    _record(e).write_text("{not json")
+    assert _cli(e, "deposit", "--amount", "100") == 1
+    line = vault_cli._one_line_error(capsys)
+    assert f"deposit refused: the send record {_record(e)} of an earlier run cannot be read" in line
+    assert line.endswith("nothing sent"), line
+    assert e.w3.eth.get_transaction_count(me) == nonce

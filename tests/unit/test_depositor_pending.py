@@ -152,3 +152,33 @@ def test_a_node_that_lags_a_moment_is_asked_again_before_refusing() -> None:
 
     w3: Any = SimpleNamespace(eth=SimpleNamespace(get_transaction_count=count))
     refuse_while_pending(w3, ME.address, "deposit")  # the second look finds nothing pending
+
+
+def test_a_transaction_is_handed_to_on_signed_before_it_is_broadcast() -> None:
+    """The send record is written before the transaction leaves the machine (a crash during the
+    broadcast still leaves it), and a record that cannot be written stops the send."""
+    events: list[str] = []
+
+    def send_raw_transaction(raw: Any) -> HexBytes:
+        events.append("broadcast")
+        return HexBytes(b"\x01" * 32)
+
+    def wait(tx_hash: Any, timeout: float, poll_latency: float) -> Any:
+        raise TimeExhausted("no receipt")
+
+    t = light_transactor(
+        ME, send_raw_transaction=send_raw_transaction, wait_for_transaction_receipt=wait
+    )
+    t.on_signed = lambda tx_hash, nonce: events.append(f"signed {len(tx_hash)} {nonce}")
+    with pytest.raises(TxTimeoutError):
+        t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="deposit")
+    assert events == ["signed 66 0", "broadcast"]  # its 0x hash and nonce, then the broadcast
+
+    def full_disk(tx_hash: str, nonce: int) -> None:
+        raise ExecutionError("deposit not sent: its send record cannot be written; nothing sent")
+
+    events.clear()
+    t.on_signed = full_disk
+    with pytest.raises(ExecutionError, match="nothing sent"):
+        t.send("0x" + "a1" * 20, b"\x01\x02\x03\x04", what="deposit")
+    assert events == []
