@@ -28,6 +28,18 @@ from tests.unit.test_ops import FakeSession
 BATCHER = "0x" + "bb" * 20
 
 
+def _alerting_keeper(alerter: Alerter) -> Keeper:
+    """A keeper with nothing but ``alerter`` (for a loop whose cycles are stand-ins)."""
+    return Keeper(
+        w3=None,  # type: ignore[arg-type]
+        vaults=[],
+        lens=None,  # type: ignore[arg-type]
+        policy=None,  # type: ignore[arg-type]
+        config=CycleConfig(),
+        alerter=alerter,
+    )
+
+
 def _rebalances(keeper: Keeper, state: str) -> float:
     return keeper.metrics.value("keeper_rebalances_total", {"state": state})
 
@@ -108,14 +120,7 @@ def test_alerts_held_while_the_webhook_was_down_go_out_before_the_keeper_halts(
     now = [0.0]
     hook = FakeSession(fail=True)
     alerter = Alerter("http://hook.invalid/x", session=hook, clock=lambda: now[0])  # type: ignore[arg-type]
-    keeper = Keeper(
-        w3=None,  # type: ignore[arg-type]
-        vaults=[],
-        lens=None,  # type: ignore[arg-type]
-        policy=None,  # type: ignore[arg-type]
-        config=CycleConfig(),
-        alerter=alerter,
-    )
+    keeper = _alerting_keeper(alerter)
     # A one-off alert while the webhook is down: held for the 60 s back-off.
     alerter.alert("reorg", "block 7 reorganized away", key="7")
     assert alerter.held == ["reorg"]
@@ -149,14 +154,7 @@ def test_alerts_held_while_the_webhook_was_down_go_out_before_the_keeper_halts(
 def test_a_halt_whose_post_fails_is_named_among_the_alerts_not_delivered(caplog: Any) -> None:
     hook = FakeSession(fail=True)
     alerter = Alerter("http://hook.invalid/x", session=hook)  # type: ignore[arg-type]
-    keeper = Keeper(
-        w3=None,  # type: ignore[arg-type]
-        vaults=[],
-        lens=None,  # type: ignore[arg-type]
-        policy=None,  # type: ignore[arg-type]
-        config=CycleConfig(),
-        alerter=alerter,
-    )
+    keeper = _alerting_keeper(alerter)
 
     def failing_cycle(_: Keeper) -> Any:
         raise KeeperError("batcher refuses the signer: keeper role lost")
@@ -315,14 +313,7 @@ def test_alerts_held_while_the_webhook_was_down_are_tried_once_more_at_a_clean_s
     now = [0.0]
     hook = FakeSession(fail=True)
     alerter = Alerter("http://hook.invalid/x", session=hook, clock=lambda: now[0])  # type: ignore[arg-type]
-    keeper = Keeper(
-        w3=None,  # type: ignore[arg-type]
-        vaults=[],
-        lens=None,  # type: ignore[arg-type]
-        policy=None,  # type: ignore[arg-type]
-        config=CycleConfig(),
-        alerter=alerter,
-    )
+    keeper = _alerting_keeper(alerter)
     alerter.alert("reorg", "block 7 reorganized away", key="7")  # held: the webhook is down
     polls = [0]
     runner: Runner
