@@ -243,6 +243,7 @@ def settle_expired(
     # feed is one search, not one a series.
     hints: dict[tuple[str, int], int | None] = {}
     abi = load_artifact("OptionVault").abi
+    unreadable = 0
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
         try:
@@ -260,6 +261,7 @@ def settle_expired(
                 f"vault {vault.address}: cannot read its series to settle them: {_why(exc)}",
                 key=vault.address,
             )
+            unreadable += 1  # the lens flagged an expired series there: one at least
             continue
         if expired:
             touched.append(vault.address)
@@ -285,7 +287,8 @@ def settle_expired(
     due = keeper.fill_due
     for address in (*freed, *fill):
         due.setdefault(address, None)
-    keeper.metrics.expired_unsettled.set(sum(1 for s in out if s.outcome not in _NOW_SETTLED))
+    unsettled = sum(1 for s in out if s.outcome not in _NOW_SETTLED)
+    keeper.metrics.expired_unsettled.set(unsettled + unreadable)
     return SettleStep(tuple(out), pending)
 
 

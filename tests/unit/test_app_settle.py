@@ -453,6 +453,9 @@ def test_a_vault_whose_series_cannot_be_read_is_alerted_and_the_others_go_on(
     assert settle_expired(k, [VAULT], 100, NOW).settlements == ()
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
     assert sender.sent == []
+    # Its expired series are still unsettled: at least one (the lens flagged the vault), not 0
+    # (helper-117: the gauge read 0 while the alert said the series could not be read).
+    assert k.metrics.value("keeper_expired_unsettled") == 1
 
 
 def test_an_unreachable_node_still_fails_the_cycle_as_transient(
