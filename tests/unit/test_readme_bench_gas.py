@@ -55,3 +55,42 @@ def test_readme_batch_gas_rows_quote_latest_json() -> None:
     for line in (cost, gas, lone):
         for fig in re.findall(r"\d+\.\dk", line):
             assert fig in known, (fig, line)
+
+
+def _direct_saving(res: dict[str, object]) -> tuple[str, str, str]:
+    """What a lone vault's own transaction saves against a batch of one, as the docs quote it.
+
+    Gas in thousands (first purchase, recurring) and the L1 fee in percent, from the medians of
+    the batch section: its batch-of-one rows against its single-transaction baselines.
+    """
+    batch = {r["batch_size"]: r for r in res["batch"]}[1]  # type: ignore[attr-defined]
+    details = res["batch_details"]
+    again = {r["batch_size"]: r for r in details["recurring_rows"]}[1]  # type: ignore[index]
+    single = details["single_tx"]  # type: ignore[index]
+    single_again = details["single_tx_recurring"]  # type: ignore[index]
+    first_k = _k(batch["gas_per_vault"] - single["gas"]["median"])
+    again_k = _k(again["gas_per_vault"] - single_again["gas"]["median"])
+    l1 = round(100 * (1 - single["l1_fee_wei"]["median"] / batch["l1_fee_per_vault_wei"]))
+    return first_k, again_k, f"{l1}%"
+
+
+def test_the_direct_paths_saving_is_the_latest_runs() -> None:
+    """README, .env.example and docs/architecture.md quote what ``KEEPER_DIRECT_SINGLE`` saves.
+
+    They said 17.8k on a recurring rebalance after the batch section was re-run at 14.0k
+    (2026-12-07): each quoted figure must be the latest JSON's.
+    """
+    res = json.loads((REPO / "bench" / "results" / "latest.json").read_text())
+    first_k, again_k, l1 = _direct_saving(res)
+    for name in ("README.md", ".env.example", "docs/architecture.md"):
+        text = " ".join((REPO / name).read_text().replace("#", " ").split())
+        quoted = re.findall(
+            r"(\d+\.\dk) gas (?:less )?(?:than a batch of one )?on a first purchase, "
+            r"(\d+\.\dk) on a recurring one,? (?:and )?(\d+%) of the L1 fee",
+            text,
+        )
+        assert quoted, f"{name}: the direct path's saving is not quoted"
+        for first, again, fee in quoted:
+            assert first == first_k, (name, first, first_k)
+            assert again == again_k, (name, again, again_k)
+            assert fee == l1, (name, fee, l1)
