@@ -54,7 +54,7 @@ def check(args: argparse.Namespace) -> int:
     result = dry_run_cycle(settings)
     why = result.nothing_evaluated()
     if args.json:
-        body = {"policy": settings.policy, **result.to_dict()}  # as the table's header
+        body = json_report(result, settings.policy, batcher=settings.batcher)
         if why is not None:
             body["error"] = why  # the one JSON object on stdout says it too (see keeper.cli)
         print(json.dumps(body, indent=2, default=str))
@@ -65,6 +65,30 @@ def check(args: argparse.Namespace) -> int:
         error.json_reported = bool(args.json)
         raise error
     return 0
+
+
+def json_report(result: CycleResult, policy: str, *, batcher: str | None = "") -> dict[str, Any]:
+    """The cycle result as ``--json`` prints it: the table's facts, each in its own key.
+
+    Besides the result's own fields: the policy (the table's header), each decision's
+    ``trigger`` (``band``, ``time`` inside its band, ``none`` when it does not act: the table's
+    ACT (time), and the ``trigger`` of ``keeper run``'s decision line), and ``not_simulated``,
+    why a planned batch was not simulated (the table's "(not simulated: ...)"), else ``null``.
+    """
+    body: dict[str, Any] = {"policy": policy, **result.to_dict()}
+    for d, row in zip(result.decisions, body["decisions"], strict=True):
+        row["trigger"] = ("time" if d.on_time_trigger else "band") if d.act else "none"
+    body["not_simulated"] = _not_simulated(result, batcher)
+    return body
+
+
+def _not_simulated(result: CycleResult, batcher: str | None) -> str | None:
+    """Why the planned batch was not simulated, or ``None`` (nothing planned, or simulated)."""
+    if not result.planned or result.simulated or result.dropped:
+        return None
+    if batcher is None:
+        return "no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses"
+    return "no signer and no KEEPER_SIMULATE_FROM"
 
 
 def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") -> str:
@@ -130,13 +154,9 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
                 lines.append(f"  {vault} waits for a later batch ({reason})")
             else:
                 lines.append(f"  simulation drops {vault}: {reason}")
-    if result.planned and not result.simulated and not result.dropped:
-        why = (
-            "no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses"
-            if batcher is None
-            else "no signer and no KEEPER_SIMULATE_FROM"
-        )
-        lines.append(f"  (not simulated: {why})")
+    not_simulated = _not_simulated(result, batcher)
+    if not_simulated is not None:
+        lines.append(f"  (not simulated: {not_simulated})")
     if result.blocked:
         lines.append(
             f"blocked: {len(result.blocked)} vaults the policy wants to rebalance refuse it "

@@ -118,3 +118,35 @@ def test_the_table_lists_the_settlements_and_queue_fills_the_cycle_would_send() 
     quiet = format_table(dummy_result(), "band")
     assert "settlements:" not in quiet
     assert "queue fills:" not in quiet
+
+
+def test_check_json_has_the_tables_facts_the_trigger_and_why_nothing_was_simulated() -> None:
+    """``keeper check --json`` said neither ACT (time) nor "(not simulated: ...)", which the table
+    says: a script could not tell a vault acting on its time trigger, or why no batch was
+    simulated, without re-deriving the contract's rule and the settings."""
+    from keeper.commands.check import json_report
+
+    inside, outside, idle = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
+    result = dataclasses.replace(
+        dummy_result(),
+        decisions=(
+            _decision(inside, -13 * WAD // 10),
+            _decision(outside, 3 * WAD),
+            _decision(idle, WAD, act=False),
+        ),
+        planned=(inside, outside),
+        simulated=(),
+        dropped={},
+    )
+    body = json_report(result, "costaware", batcher="0x" + "44" * 20)
+    triggers = {d["vault"]: d["trigger"] for d in body["decisions"]}
+    assert triggers == {inside: "time", outside: "band", idle: "none"}
+    assert body["policy"] == "costaware"
+    assert body["not_simulated"] == "no signer and no KEEPER_SIMULATE_FROM"
+    assert json_report(result, "costaware", batcher=None)["not_simulated"] == (
+        "no batcher configured: KEEPER_BATCHER or 'batcher' in --addresses"
+    )
+    simulated = dataclasses.replace(result, simulated=(inside, outside))
+    assert json_report(simulated, "costaware", batcher="0x" + "44" * 20)["not_simulated"] is None
+    text = format_table(result, "costaware", batcher="0x" + "44" * 20)
+    assert f"(not simulated: {body['not_simulated']})" in text
