@@ -234,7 +234,12 @@ def register(subparsers: Any) -> None:
         a.add_argument(
             "--json",
             action="store_true",
-            help="print JSON: integers in token units, plus *_human strings (default: a table)",
+            help=(
+                "print JSON: integers in token units, with asset_decimals and share_decimals "
+                "to scale them (default: a table)"
+                if action == "info"
+                else "print JSON: integers in token units, plus *_human strings (default: a table)"
+            ),
         )
         a.set_defaults(func=vault_command)
 

@@ -369,3 +369,22 @@ def test_an_error_without_json_leaves_stdout_empty(capsys: pytest.CaptureFixture
     argv = ["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"]
     assert main(argv) == 1
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("action", ["info", "deposit", "claim", "fill"])
+def test_each_actions_json_help_says_what_its_json_holds(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``info --json`` has no ``*_human`` strings (``VaultClient.info``: integers, with
+    ``asset_decimals`` and ``share_decimals``), though its ``--help`` promised them; the actions'
+    reports do have them (``ActionReport.to_json``)."""
+    with pytest.raises(SystemExit):
+        main(["vault", action, "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    json_help = text.split("--json ", 1)[1].split(" -v,", 1)[0]
+    if action == "info":
+        assert "_human" not in json_help
+        assert "asset_decimals" in json_help
+        assert "share_decimals" in json_help
+    else:
+        assert "*_human strings" in json_help
