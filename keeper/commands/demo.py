@@ -59,7 +59,10 @@ def register(subparsers: Any) -> None:
         "--steps", type=int_between(1), default=150, help="market steps = keeper cycles (150)"
     )
     p.add_argument(
-        "--seed", type=int, default=7, help="seed of the price path and the flows (default 7)"
+        "--seed",
+        type=int_between(0),
+        default=7,
+        help="seed of the price path and the flows (default 7)",
     )
     p.add_argument(
         "--json",
@@ -95,7 +98,9 @@ def register(subparsers: Any) -> None:
         metavar="SPEC",
         help=f"keeper policy spec (default {DEFAULT_POLICY})",
     )
-    p.add_argument("--step-seconds", type=int, default=600, help="chain time per step (600)")
+    p.add_argument(
+        "--step-seconds", type=int_between(1), default=600, help="chain time per step (600)"
+    )
     p.add_argument("--vol", type=float, default=0.8, help="price path vol, annualized (0.8)")
     p.add_argument("--drift", type=float, default=0.0, help="price path drift, annualized (0)")
     p.add_argument(
@@ -113,7 +118,9 @@ def register(subparsers: Any) -> None:
         help="chance a step queues a holder's exit in a vault's redemption queue, which the "
         "keeper fills after settlements and at its queue sweeps (default 0.05; 0 = none)",
     )
-    p.add_argument("--port", type=int, default=None, help="anvil port (default: a free one)")
+    p.add_argument(
+        "--port", type=int_between(1, 65_535), default=None, help="anvil port (default: a free one)"
+    )
     p.add_argument(
         "--block-time",
         type=float,

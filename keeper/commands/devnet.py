@@ -93,10 +93,15 @@ def register(subparsers: Any) -> None:
     up.add_argument(
         "--vaults", type=int_between(1, 100), default=4, help="vaults to deploy (default 4)"
     )
-    up.add_argument("--seed", type=int, default=7, help="seed of the market (default 7)")
-    up.add_argument("--port", type=int, default=8545, help="anvil's port (default 8545)")
+    up.add_argument("--seed", type=int_between(0), default=7, help="seed of the market (default 7)")
     up.add_argument(
-        "--step-seconds", type=int, default=600, help="chain time per market step (default 600)"
+        "--port", type=int_between(1, 65_535), default=8545, help="anvil's port (default 8545)"
+    )
+    up.add_argument(
+        "--step-seconds",
+        type=int_between(1),
+        default=600,
+        help="chain time per market step (default 600)",
     )
     up.add_argument(
         "--block-time",

@@ -56,7 +56,10 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"TCP port (default {DEFAULT_PORT})"
+        "--port",
+        type=int_between(0, 65_535),
+        default=DEFAULT_PORT,
+        help=f"TCP port (default {DEFAULT_PORT})",
     )
     p.add_argument(
         "--history-blocks",
@@ -83,8 +86,6 @@ def web(args: argparse.Namespace) -> int:
     """Check the node, then serve until Ctrl-C."""
     from keeper.app.web import WebServer, connect_config, is_loopback, read_addresses
 
-    if not 0 <= args.port <= 65_535:
-        raise ConfigError("--port must be between 0 and 65535")
     addresses = read_addresses(args.addresses)
     # The keeper's own settings: the flag, then the file's rpc_url, then KEEPER_RPC_URL(S) from
     # the environment or the dotenv file; KEEPER_CHAIN_ID against the file's chain id here,

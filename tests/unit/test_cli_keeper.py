@@ -243,7 +243,6 @@ def test_status_refuses_a_dotenv_line_that_does_not_parse(
     [
         ("--vol", "-1", "--vol must be a finite number >= 0, got -1.0"),
         ("--vol", "nan", "--vol must be a finite number >= 0, got nan"),
-        ("--step-seconds", "-5", "--step-seconds must be >= 1, got -5"),
         ("--jumps", "-3", "--jumps must be a finite number >= 0, got -3.0"),
         ("--drift", "inf", "--drift must be a finite number, got inf"),
         ("--queue-prob", "2", "--queue-prob must be a number in [0, 1], got 2.0"),

@@ -80,3 +80,30 @@ def test_a_json_option_that_names_a_file_is_not_a_request_for_json(
     out, err = capsys.readouterr()
     assert out == ""
     assert "--vaults" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "given"),
+    [
+        (["demo", "--port", "0"], "'0'"),
+        (["demo", "--port", "70000"], "'70000'"),
+        (["demo", "--step-seconds", "0"], "'0'"),
+        (["demo", "--step-seconds=-5"], "'-5'"),
+        (["demo", "--seed", "-1"], "'-1'"),
+        (["devnet", "up", "--port", "70000"], "'70000'"),
+        (["devnet", "up", "--step-seconds", "0"], "'0'"),
+        (["devnet", "up", "--seed", "-1"], "'-1'"),
+        (["web", "--addresses", "devnet.json", "--port", "70000"], "'70000'"),
+    ],
+)
+def test_an_out_of_range_port_step_or_seed_is_a_usage_error_naming_the_value(
+    argv: list[str], given: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ports, step seconds and seeds out of range exited 1 (``--port must be between 1 and
+    65535``, without the value given) while ``--vaults 0`` beside them exits 2: every whole
+    number out of its range is a usage error, and the line names what was typed."""
+    assert _code(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert "must be a whole number" in err
+    assert given in err
