@@ -107,7 +107,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     m.add_argument(
         "--seed",
-        type=whole_number,
+        type=int_between(0),
         help="gbm and merton: random seed, >= 0 (same seed, same paths; default 1)",
     )
     m.add_argument(
@@ -444,8 +444,6 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         raise ConfigError(f"--vault-band must be a positive number of underlying, got {vault_band}")
     multiples = _vault_band_multiples(args.vault_bands, args.frontier)
     bounds = _vault_bounds(args, bound=vault_band is not None or bool(multiples))
-    if args.seed < 0:  # numpy's seeding refuses it only once the paths are drawn
-        raise ConfigError(f"--seed must be a whole number >= 0, got {args.seed}")
     for name in ("drift", "rate", "jump_mean"):
         v = getattr(args, name)
         if not math.isfinite(v):

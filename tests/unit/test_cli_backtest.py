@@ -156,7 +156,6 @@ def test_backtest_models(tmp_path: Path) -> None:
         (["--costs", "l2", "--eth-usd", "nan"], "--eth-usd must be a finite number > 0, got nan"),
         # an ETH price of 0 priced all gas at 0 USD (as KEEPER_ETH_USD, it must be > 0)
         (["--costs", "l2", "--eth-usd", "0"], "--eth-usd must be a finite number > 0, got 0.0"),
-        (["--seed", "-1"], "--seed must be a whole number >= 0, got -1"),
         (["--cap", "-5"], "--cap must be a positive number, got -5.0"),
         (["--cap", "nan"], "--cap must be a positive number, got nan"),
         (["--drift", "nan"], "--drift must be a finite number, got nan"),

@@ -93,6 +93,7 @@ def test_a_json_option_that_names_a_file_is_not_a_request_for_json(
         (["devnet", "up", "--port", "70000"], "'70000'"),
         (["devnet", "up", "--step-seconds", "0"], "'0'"),
         (["devnet", "up", "--seed", "-1"], "'-1'"),
+        (["backtest", "--seed", "-1"], "'-1'"),
         (["web", "--addresses", "devnet.json", "--port", "70000"], "'70000'"),
     ],
 )
