@@ -133,8 +133,8 @@ class CycleConfig(BaseModel):
     ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
     gas_fixed: int = Field(default=30_000, ge=0, description="batch gas excluding vaults")
     # Measured by bench/batching.py (batches of 10 and 25 vaults, 4 series each, real Uniswap V3
-    # pool; docs/benchmarks.md, 2026-12-06 21:19 UTC): the marginal vault is 126,727 gas on its
-    # first purchase (its underlying balance written from zero) and 109,947 after; the batch
+    # pool; docs/benchmarks.md, 2026-12-07 10:24 UTC): the marginal vault is 126,727 gas on its
+    # first purchase (its underlying balance written from zero) and 109,688 after; the batch
     # besides its vaults is ~134k to ~143k (between runs), of which ~104k to ~113k the pool swap.
     # Per vault: the first-purchase figure, the larger, rounded up.
     gas_per_vault: int = Field(default=129_000, ge=0, description="gas per vault in a batch")
@@ -142,7 +142,8 @@ class CycleConfig(BaseModel):
         default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
     )
     # Measured by bench/batching.py (docs/benchmarks.md): a single vault's own rebalance() on the
-    # real pool is 227,411 gas on its first purchase and 210,384 after; the larger, as above.
+    # real pool is 227,433 gas on its first purchase and 210,406 after (2026-12-07 10:24 UTC);
+    # the larger, as above.
     gas_direct: int = Field(
         default=228_000,
         ge=0,
@@ -285,7 +286,15 @@ class Settings(CycleConfig, _KeeperEnv):
         default=None, description="dry-run: simulate batches from this (keeper) address"
     )
     lens: str | None = Field(default=None, description="VaultLens address")
-    lens_chunk: int = Field(default=250, ge=1, le=1000, description="vaults per lens call")
+    lens_chunk: int = Field(
+        default=250,
+        ge=1,
+        le=1000,
+        description=(
+            "vaults per call of the lens's full snapshot view (the demo's report, the devnet "
+            "market); the keeper's cycle reads the lean view, 700 a call"
+        ),
+    )
 
     # -- policy -----------------------------------------------------------------------------
     # (the cost model and fee numbers a cycle uses are inherited from CycleConfig)

@@ -22,7 +22,7 @@ Any other revert of the whole call (an unauthorized keeper, a bad batch size) is
 A lone vault can skip the batcher (:func:`simulate_direct`): its ``rebalance()`` (or
 ``rebalanceTo(post)``) sent to the vault itself, when the signer holds the vault's keeper role.
 That saves the batcher's own work and most of the calldata (measured against a batch of one:
-14.0k gas on a first purchase, 17.8k on a recurring one, and 38% of the L1 fee); the vault runs
+14.0k gas on a first purchase, 14.0k on a recurring one, and 38% of the L1 fee); the vault runs
 the same checks either way.
 """
 
