@@ -524,7 +524,8 @@ contract RebalanceRules is BookPricer {
     ///      its predecessor in the same phase, rounds stamped ahead of their time passed over:
     ///      {_firstSinceExpiry}), not dated after the block, and not dated after any of the
     ///      AHEAD_WINDOW rounds that follow it (a round stamped ahead of its time breaks the
-    ///      rising timestamps the first-round rule rests on: two rounds could pass). A verified
+    ///      rising timestamps the first-round rule rests on: two rounds could pass), in the
+    ///      latest phase that began before expiry ({_laterPhaseBefore}). A verified
     ///      expiry round that answered <= 0 cannot price the series: from expiry + SETTLEMENT_GRACE it settles at the current healthy
     ///      price instead (the round is fixed, so no one chooses that moment's price), before
     ///      that it reverts `OptionVaultInvalidPrice`.
@@ -542,7 +543,8 @@ contract RebalanceRules is BookPricer {
             // Timestamps must rise around the round: a later round dated before it means this
             // one was stamped ahead of its time (not the expiry round).
             ok = !_laterDatedBefore(o.oracle, roundId, updatedAt)
-                && _firstSinceExpiry(feed, roundId, updatedAt, expiry);
+                && _firstSinceExpiry(feed, roundId, updatedAt, expiry)
+                && !_laterPhaseBefore(o.oracle, roundId, expiry);
         }
         if (!ok) revert IOptionVault.OptionVaultSettlementRound(roundId);
         if (answer <= 0) {
@@ -554,6 +556,32 @@ contract RebalanceRules is BookPricer {
         }
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
+    }
+
+    /// @dev Whether a phase of the feed after `roundId`'s, up to its latest, began before expiry
+    ///      (its first round, read through the feed's `getRoundData`, is dated before it). Then
+    ///      that later phase holds the expiry round, and a round of an older one is refused: a
+    ///      proxy keeps every phase's aggregator readable, and Chainlink runs the next aggregator
+    ///      live before the proxy is switched to it (and may keep the old one updated after), so
+    ///      two phases could each hold a first round at or after expiry, and whoever settled
+    ///      first chose between their prices (helper-121's audit). The phase kept is the latest
+    ///      that began before expiry: the one {_hasExpiryRound} searches and
+    ///      keeper/chain/rounds.py hints. A phase whose first round cannot be read refuses
+    ///      nothing, as it keeps the fallback open there. The caller chooses `roundId`, so it pays
+    ///      for every phase after it; the honest round is in the latest phase or a few before.
+    // slither-disable-next-line unused-return -- only the latest round's phase is needed
+    function _laterPhaseBefore(address oracle, uint80 roundId, uint256 expiry)
+        private
+        view
+        returns (bool)
+    {
+        (uint80 latest,,,,) = AggregatorV3Interface(oracle).latestRoundData();
+        uint256 last = uint256(latest) >> 64;
+        for (uint256 phase = (uint256(roundId) >> 64) + 1; phase <= last; ++phase) {
+            uint256 firstAt = _roundTime(oracle, (phase << 64) | 1);
+            if (firstAt != 0 && firstAt < expiry) return true;
+        }
+        return false;
     }
 
     /// @dev Whether one of the AHEAD_WINDOW rounds after `roundId` is dated before `at`, its

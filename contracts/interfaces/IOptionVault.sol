@@ -261,7 +261,8 @@ interface IOptionVault is IERC4626 {
     ///         also when paused). `roundId` is that round (a hint found off-chain: its
     ///         predecessor in the same phase, past up to 4 rounds just before it that are dated
     ///         after it, must be older than expiry; the round must not be dated after the block,
-    ///         nor after any of the 5 rounds that follow it). With `roundId` 0 and
+    ///         nor after any of the 5 rounds that follow it, and its phase must be the feed's
+    ///         latest that began before expiry). With `roundId` 0 and
     ///         from expiry + SETTLEMENT_GRACE, it settles at the current healthy oracle price:
     ///         the fallback, only where the feed holds no round to check (no round since
     ///         expiry, or a phase change across it; up to 4 older phases of a Chainlink proxy
