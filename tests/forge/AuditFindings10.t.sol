@@ -78,3 +78,40 @@ contract AuditFindings10PhasesTest is VaultTestBase {
         assertEq(vault.settle(id, _r(1, 3)), 100e6, "the put pays 3,000 - 2,900");
     }
 }
+
+/// @notice helper-121, finding L-1, a worst case pinned (docs/security.md, "Roles"): a holder of
+///         a vault's BATCHER_ROLE that calls `batchPlan` and never `batchSettle` keeps the leg's
+///         input. Nothing is booked (the quote left the vault, `_quoteBalance` still counts it)
+///         and `lastRebalance` does not move, so `minInterval` does not bind the next call. The
+///         `RebalanceBatcher` always settles or reverts every leg; the role must go to it alone,
+///         never to an account. (The docs said its worst case was the keeper role's.)
+contract AuditFindings10BatcherRoleTest is VaultTestBase {
+    address internal rogue = makeAddr("rogue");
+
+    function setUp() public override {
+        super.setUp();
+        _deposit(alice, 100_000e6);
+        _writeCall(20e18); // short delta: the plan buys underlying with quote
+        vm.startPrank(admin);
+        vault.grantRole(vault.BATCHER_ROLE(), rogue);
+        vm.stopPrank();
+    }
+
+    /// forge-config: default.isolate = true
+    function test_batchPlan_AnUnsettledLegLeavesTheVaultAndBooksNothing() public {
+        uint256 booked = vault.quoteBalance();
+        vm.prank(rogue);
+        (bool buy, uint256 amountIn,,,,,) = vault.batchPlan(0);
+        assertTrue(buy);
+        assertGt(amountIn, 0);
+        // The transaction ended without batchSettle (isolate: each call is one).
+        assertEq(usdc.balanceOf(rogue), amountIn, "the input left the vault");
+        assertEq(vault.quoteBalance(), booked, "nothing was booked");
+        assertEq(usdc.balanceOf(address(vault)), booked - amountIn);
+        assertEq(vault.lastRebalance(), 0, "the clock did not move");
+
+        vm.prank(rogue); // the same block: minInterval does not bind
+        (, uint256 again,,,,,) = vault.batchPlan(0);
+        assertEq(usdc.balanceOf(rogue), amountIn + again);
+    }
+}
