@@ -36,7 +36,8 @@ The backtester books the planned trade and charges the fee and impact as cost.
 Rounding (the planner's float → Wad step, :func:`post_deviation_wad`): the policy's float
 post-trade deviation becomes a Wad by truncating its magnitude toward zero, i.e. toward the
 target, so rounding can only trade (at most 1 wei) more, never leave the band; a request past
-``|d|`` becomes ``|d|`` (no trade), as the contract takes it.
+``|d|`` becomes ``|d|`` (no trade), and one across the target the target, as the contract
+takes them.
 
 The policies' choice of ``p`` (:func:`return_fraction`): ``band``, ``volband`` and ``time`` ask
 for the target (``p = 0``, the anchors' bots). ``ww`` and ``costaware`` ask for the cost-optimal
@@ -205,13 +206,15 @@ def compensated_post(
 def post_deviation_wad(deviation: int, post: float) -> Wad:
     """The requested post-trade deviation as a Wad.
 
-    ``post`` on ``deviation``'s side, its magnitude truncated toward zero (toward the target)
-    and at most ``|deviation|``: the contract keeps no more of a deviation than all of it
-    (:func:`executed_trade`), so a request past it is the no-trade point ``|deviation|``, and a
-    huge one (the return point of a huge no-trade half-width) stays a valid int256. 0 when
-    ``post`` is 0 or not finite.
+    ``post``'s magnitude truncated toward zero (toward the target) and at most ``|deviation|``:
+    the contract keeps no more of a deviation than all of it (:func:`executed_trade`), so a
+    request past it is the no-trade point ``|deviation|``, and a huge one (the return point of a
+    huge no-trade half-width) stays a valid int256. 0 (the target) when ``post`` is 0, not
+    finite, or across the target from ``deviation``: the contract takes a request on the other
+    side as the target (``tradeSize``), and so does :func:`executed_trade` on the float request
+    the backtester sends.
     """
-    if deviation == 0 or not math.isfinite(post) or post == 0.0:
+    if deviation == 0 or not math.isfinite(post) or post == 0.0 or (post > 0.0) != (deviation > 0):
         return Wad(0)
     limit = abs(deviation)
     # Past 2·|d| the exact value is past |d| too: convert no more than that (int256-safe).

@@ -582,7 +582,7 @@ def test_the_planner_prices_the_trade_the_vault_can_pay_for() -> None:
 
 def test_post_deviation_rounds_toward_the_target() -> None:
     assert post_deviation_wad(5 * WAD, 0.1) == 100000000000000005  # 0.1's exact binary value
-    assert post_deviation_wad(-5 * WAD, 0.1) == -100000000000000005
+    assert post_deviation_wad(-5 * WAD, 0.1) == 0  # across the target: the target, as on chain
     assert post_deviation_wad(-5 * WAD, -0.1) == -100000000000000005
     assert post_deviation_wad(0, 0.3) == 0
     assert post_deviation_wad(WAD, math.inf) == 0
