@@ -148,6 +148,10 @@ def executable(trade: FloatArray, spot: FloatArray) -> NDArray[np.bool_]:
     return out
 
 
+#: The float error :func:`compensated_post` allows for, in ulps of ``|d|`` (about 3 at most).
+_FLOAT_ULPS = 8.0
+
+
 def compensated_post(
     deviation: FloatArray,
     post: FloatArray,
@@ -168,12 +172,13 @@ def compensated_post(
 
         ``w' = max(|d| − (|d| − w)/(1 − s) − rounding, 0)``,
 
-    never past the target, so the contract's bounds are unchanged. (Where ``s·(|d| − w)``
-    exceeds ``w``, no request is safe: it becomes the target, and ends within ``s·|d|`` of it.)
-    ``rounding`` covers
-    :func:`funded_trade`'s two floors (``2e20 / price`` wei) and the 1 wei. A request for the
-    target (``w = 0``) is left alone: it ends within ``s·|d|`` of the target; so is one that
-    asks for no trade (``w = |d|``).
+    never past the target, so the contract's bounds are unchanged. (Where ``s·|d|`` exceeds
+    ``w``, no request is safe: it becomes the target, and ends within ``s·|d|`` of it.)
+    ``rounding`` covers :func:`funded_trade`'s two floors (``2e20 / price`` wei) and the 1 wei;
+    the request is nearer the target by a few ulps of ``|d|`` more, the error of this float
+    arithmetic (which, for a deviation worth billions, exceeds the quote rounding). A request
+    for the target (``w = 0``) is left alone: it ends within ``s·|d|`` of the target; so is one
+    that asks for no trade (``w = |d|``).
 
     Why the bound and not an estimate of the fee and impact: an estimate can fall short (the
     cost model's impact understated a thin devnet pool's eightfold on a 16-unit batch), and then
@@ -198,7 +203,10 @@ def compensated_post(
     keep = 1.0 - f
     with np.errstate(divide="ignore", invalid="ignore"):
         req = np.where(keep > 0.0, mag - (mag - w) / np.where(keep > 0.0, keep, 1.0), 0.0)
-    req = np.maximum(req - rounding, 0.0)
+    # The float arithmetic above errs by a few ulps of |d| (|d|'s own rounding from its Wad,
+    # the subtraction, the division): past ~USD 5e9 of deviation that exceeds the quote
+    # rounding, and a buy to the band edge booked just outside the band.
+    req = np.maximum(req - rounding - _FLOAT_ULPS * np.spacing(mag), 0.0)
     out: FloatArray = np.where((deviation < 0.0) & (w > 0.0) & (w < mag), -req, post)
     return out
 
