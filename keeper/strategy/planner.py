@@ -97,7 +97,9 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         elapsed_s=arr([float(market.now - v.last_rebalance) for v in vaults]),
         max_interval_s=arr([float(v.max_interval) for v in vaults]),
         max_trade=arr([wad_to_float(v.max_trade) for v in vaults]),
-        ready=np.asarray([v.trigger_ready for v in vaults], dtype=bool),
+        # ``RebalanceRules.oracleStatus`` refuses an answer <= 0: no trigger is ready without a
+        # price (the live book never pairs them; a hand-built or broken view could).
+        ready=np.asarray([v.trigger_ready and 0.0 < v.spot < math.inf for v in vaults], dtype=bool),
         reference_vol=np.full(len(vaults), market.reference_vol, dtype=np.float64),
         band=arr([wad_to_float(v.band) for v in vaults]),
     )

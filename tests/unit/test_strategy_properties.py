@@ -3,20 +3,27 @@
 * How far: the planner's float → Wad step takes a request as the contract does, and a buy's
   slippage-compensated request books an end inside the vault's band even for deviations worth
   billions (the float error of the compensation's arithmetic included).
+* Bad inputs: a vault whose oracle price the contract refuses never acts.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import replace
+
 import numpy as np
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from keeper.strategy import parse_policy, plan
 from keeper.strategy.rebalance_rule import (
     compensated_post,
     executed_trade,
     funded_trade,
     post_deviation_wad,
 )
+from tests.unit.test_strategy import COSTS, MARKET, vault
 
 WAD = 10**18
 BPS = 10_000
@@ -97,3 +104,28 @@ def test_a_compensated_buy_to_the_band_edge_books_an_end_inside_the_band(
     min_out = amount_in * (BPS - slip_bps) * E20 // (price * BPS)
     end = dev + min_out  # the least the buy may book
     assert -band <= end <= 0
+
+
+# ---------------------------------------------------------------- inputs the contract refuses
+
+
+@pytest.mark.parametrize("spot", [0.0, -1.0, math.nan])
+@pytest.mark.parametrize(
+    "spec",
+    ["time:interval=60", "band:width=0.05", "ww:risk_aversion=0.02", "costaware:risk_aversion=1"],
+)
+def test_a_vault_without_a_valid_oracle_price_never_acts(spot: float, spec: str) -> None:
+    """``RebalanceRules.oracleStatus`` refuses an answer <= 0 (and the lens reads no other kind of
+    bad one), so a view flagged ready with such a price (hand-built, or a bug upstream) must not
+    be planned as a trade priced at 0 USD: it holds (the contract is not ready), and the plan
+    stays finite."""
+    bad = replace(vault("0xbad", dev=-5.0), spot=spot)
+    good = vault("0x900d", dev=-5.0)
+    p = plan(parse_policy(spec), [bad, good], MARKET, COSTS)
+    d_bad, d_good = p.decisions
+    assert not d_bad.act
+    assert d_bad.trade == 0
+    assert d_good.act
+    assert p.batch == ("0x900d",)
+    assert math.isfinite(p.marginal_cost_usd)
+    assert math.isfinite(p.benefit_usd)
