@@ -239,13 +239,29 @@ class Journal:
         included, so a restart after a crash is never refused. Idempotent; a no-op for
         ``:memory:``.
 
+        The lock is the one beside the journal's file, symlinks resolved: a keeper started with
+        a symlink to the journal and one started with the file itself (SQLite follows the link:
+        one database, one WAL) took two locks and both signed. A journal with a second hard link
+        is refused: SQLite keeps a WAL beside each name, so a keeper on one name does not see
+        what was journaled through the other.
+
         Raises:
-            ConfigError: Another process holds the claim (one line, naming its pid), or the
-                journal cannot be written.
+            ConfigError: Another process holds the claim (one line, naming its pid), the
+                journal has another hard link, or it cannot be written.
         """
         if self.path == ":memory:" or self._claim is not None:
             return
-        lock = f"{self.path}.lock"
+        try:
+            links = os.stat(self.path).st_nlink
+        except OSError as exc:
+            raise ConfigError(f"cannot read journal {self.path}: {exc}") from None
+        if links > 1:
+            raise ConfigError(
+                f"journal {self.path} has {links} hard links: SQLite keeps a WAL beside each "
+                "name, so a keeper using one name does not see what was journaled through "
+                "another; remove the other names (a symlink is fine)"
+            )
+        lock = f"{os.path.realpath(self.path)}.lock"
         try:
             fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:

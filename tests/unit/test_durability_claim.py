@@ -1,0 +1,94 @@
+"""The journal's claim holds whatever name the journal is opened by.
+
+A claim is the one lock that keeps two signing keepers off one journal; it must not depend on
+how the path is spelled.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from keeper.errors import ConfigError
+from keeper.execution.journal import Journal
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A child process that holds the claim of ``tmp_path/journal.sqlite``: (path, its pid)."""
+    path = tmp_path / "journal.sqlite"
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from keeper.execution.journal import Journal; "
+            f"Journal({str(path)!r}).claim(); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "held"
+        yield path, child.pid
+    finally:
+        child.kill()
+        child.wait()
+
+
+def test_a_journal_claimed_under_its_own_name_is_refused_through_a_symlink(
+    holder: tuple[Path, int], tmp_path: Path
+) -> None:
+    """``/srv/keeper/journal.sqlite -> /data/journal.sqlite``: one keeper started with the link,
+    another with the file. SQLite follows the link (one database, one WAL), so both signed from
+    one journal, each under its own ``<name>.lock``."""
+    path, pid = holder
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(path)
+    with pytest.raises(ConfigError, match=rf"in use by another keeper \(pid {pid}\)"):
+        Journal(link).claim()
+
+
+def test_a_symlink_claimed_first_keeps_the_file_itself_out(tmp_path: Path) -> None:
+    real = tmp_path / "data" / "journal.sqlite"
+    Journal(real).close()
+    link = tmp_path / "link.sqlite"
+    link.symlink_to(real)
+    first = Journal(link)
+    first.claim()
+    code = (
+        "from keeper.execution.journal import Journal\n"
+        "from keeper.errors import ConfigError\n"
+        f"try:\n    Journal({str(real)!r}).claim()\nexcept ConfigError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert f"in use by another keeper (pid {os.getpid()})" in out.stdout
+    first.close()
+
+
+def test_a_journal_with_a_second_hard_link_is_refused_at_the_claim(tmp_path: Path) -> None:
+    """A hard link is a second name SQLite does not resolve: each name has its own WAL beside
+    it, so a keeper on one name does not see what the other journaled (and each has its own
+    lock). Refused at the claim, naming the fix; a reader is not refused."""
+    path = tmp_path / "journal.sqlite"
+    Journal(path).close()
+    other = tmp_path / "copy.sqlite"
+    os.link(path, other)
+    for name in (path, other):
+        journal = Journal(name)
+        with pytest.raises(ConfigError) as info:
+            journal.claim()
+        message = str(info.value)
+        assert message.startswith(f"journal {name} has 2 hard links"), message
+        assert "\n" not in message
+        journal.close()
+    other.unlink()
+    journal = Journal(path)
+    journal.claim()  # one name again
+    journal.close()
