@@ -1,0 +1,85 @@
+"""``keeper run`` at start-up, on the real devnet: a journal it cannot trust stops it in one line.
+
+Nothing is signed before the check: the account's nonce stays 0 while vaults are out of band (a
+keeper that ran would send a batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.devnet.stack import write_addresses
+from keeper.execution.journal import Journal, NewIntent, TxStatus
+from keeper.units import Wei
+from tests.conftest import rolled_back
+from tests.integration.test_keeper_e2e import Stack, _build, _error_lines, _keeper_cli
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def built() -> Iterator[Stack]:
+    with Anvil() as node:
+        yield _build(node)
+
+
+@pytest.fixture
+def stack(built: Stack) -> Iterator[Stack]:
+    """The module's stack, as built: each test's changes are rolled back after it."""
+    with rolled_back(built.w3):
+        yield built
+
+
+#: Another signer's history: the damaged pages are rows the keeper's own reads never touch.
+OTHER = "0x" + "11" * 20
+
+
+def _addresses(stack: Stack, tmp_path: Path) -> Path:
+    addresses = tmp_path / "devnet.json"
+    write_addresses(addresses, stack.devnet, stack.node.url)
+    return addresses
+
+
+def _bound_journal_with_history(stack: Stack, path: Path, rows: int = 400) -> None:
+    j = Journal(path)
+    j.bind_chain(31337, Web3.to_hex(stack.w3.eth.get_block(0)["hash"]))
+    for n in range(rows):
+        r = j.record_signed(
+            intent_id=NewIntent(("0xv",), n),
+            account=OTHER,
+            nonce=n,
+            tx_hash=f"0x{n:064x}",
+            raw_tx="0x" + "ee" * 600,
+            max_fee=Wei(1),
+            priority_fee=Wei(1),
+            gas=21_000,
+        )
+        j.mark(r.tx_hash, TxStatus.SENT)
+        j.mark(r.tx_hash, TxStatus.MINED, mined_block=n)
+    j.close()
+
+
+def test_a_damaged_journal_stops_keeper_run_in_one_line_before_any_send(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """A page of the journal zeroed (a disk, a torn copy): the keeper ran, and hedged, on it."""
+    assert stack.out_of_band()
+    addresses = _addresses(stack, tmp_path)
+    path = tmp_path / "journal.sqlite"
+    _bound_journal_with_history(stack, path)
+    with path.open("r+b") as fh:
+        fh.seek(4096 * 20)
+        fh.write(b"\0" * 4096)
+    code, err, _ = _keeper_cli(
+        tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1",
+        "--journal", str(path), key=ANVIL_KEYS[3],
+    )  # fmt: skip
+    assert code == 1, err[-2000:]
+    (line,) = _error_lines(err)
+    assert f"journal {path} is damaged (database disk image is malformed)" in line
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
