@@ -426,8 +426,8 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
     transient errors for ``startup_timeout_s`` before giving up with one line.
 
     Raises:
-        ConfigError: Bad settings, key, vaults or batcher, a signer without the keeper role, or
-            ``max_cycles`` below 1.
+        ConfigError: Bad settings, key, vaults or batcher, a signer without the keeper role,
+            ``max_cycles`` below 1, or a journal or signer another keeper holds.
         ChainError: The RPC cannot be reached (after the start-up deadline).
         Halt: The breaker tripped.
         KeeperError: With ``max_cycles``, every cycle run failed (one line, the last error), or
@@ -440,6 +440,10 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         keeper = connect_keeper(settings, dry_run=dry_run)
     if settings.metrics_port:
         keeper.metrics.serve(settings.metrics_port)
+    if keeper.sender is not None:
+        # One keeper per key on this machine, whatever its journal (the journal's own claim
+        # is taken by connect_keeper): two would each send the batch.
+        keeper.sender.journal.claim_signer(keeper.sender.address)
     # The signer's balance before the first cycle: an account nobody funded has every send
     # refused (insufficient funds), which fails the cycle before its own balance read, so no
     # low_balance alert said why until the breaker halted.

@@ -45,6 +45,7 @@ import fcntl
 import json
 import os
 import sqlite3
+import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -220,14 +221,18 @@ class Journal:
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open journal {path}: {exc}") from None
         self._claim: int | None = None  # the lock file's descriptor while claimed
+        self._signer: int | None = None  # the signer's lock file's descriptor while claimed
         self._atomic = False  # inside atomic(): the writes join its transaction
 
     def close(self) -> None:
-        """Close the database (and give up the claim, if any)."""
+        """Close the database (and give up the claims, if any)."""
         self._db.close()
         if self._claim is not None:
             os.close(self._claim)  # the lock goes with the descriptor
             self._claim = None
+        if self._signer is not None:
+            os.close(self._signer)
+            self._signer = None
 
     def claim(self) -> None:
         """Claim the journal for this process's signing keeper; refuse one another holds.
@@ -301,6 +306,53 @@ class Journal:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._claim = fd
+
+    def claim_signer(self, account: str) -> None:
+        """Claim ``account`` on this journal's chain for this process; refuse one another holds.
+
+        Two ``keeper run`` with one key and a journal each pass :meth:`claim` (two journals):
+        both sent the same batch at two nonces, and the second was mined failing every vault it
+        held (too soon after the first). The claim is an exclusive ``flock`` on
+        ``keeper-signer-<chain id>-<genesis>-<address>.lock`` in the temporary directory (it
+        names the holder's pid and journal), held until :meth:`close` or the process ends.
+        Only processes sharing that directory see it: one machine, one ``TMPDIR`` (a systemd
+        unit with ``PrivateTmp`` has its own). Call it after :meth:`bind_chain`. Idempotent; a
+        no-op for ``:memory:``.
+
+        Raises:
+            ConfigError: Another process holds the signer (one line, naming its pid and
+                journal), or the journal is not bound to a chain yet.
+        """
+        if self.path == ":memory:" or self._signer is not None:
+            return
+        rows = self._query("SELECT key, value FROM meta WHERE key IN ('chain_id', 'genesis')")
+        chain = {str(r["key"]): str(r["value"]) for r in rows}
+        if set(chain) != {"chain_id", "genesis"}:
+            raise ConfigError(f"journal {self.path} is not bound to a chain: cannot claim a signer")
+        me = account.lower()
+        name = f"keeper-signer-{chain['chain_id']}-{chain['genesis'][:18]}-{me}.lock"
+        lock = os.path.join(tempfile.gettempdir(), name)
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot open the signer's lock file {lock}: {exc} (another user's keeper may "
+                f"be sending from {account})"
+            ) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            pid, _, journal = holder.partition(" ")
+            raise ConfigError(
+                f"signer {account} is in use by another keeper on this machine (pid {pid}, "
+                f"journal {journal or 'unknown'}): two keepers sending from one key each send "
+                "the batch; stop that one first, or give this one its own key"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} {os.path.realpath(self.path)}".encode(), 0)
+        self._signer = fd
 
     def _damage(self) -> str | None:
         """What SQLite's ``quick_check`` finds wrong with the journal (its first line), or None.

@@ -83,3 +83,56 @@ def test_a_damaged_journal_stops_keeper_run_in_one_line_before_any_send(
     (line,) = _error_lines(err)
     assert f"journal {path} is damaged (database disk image is malformed)" in line
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
+
+
+def test_a_second_keeper_with_the_same_key_and_another_journal_stops_in_one_line(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """Two ``keeper run`` with one key, each with its own journal: the journal's claim did not
+    see it, both sent the same batch at two nonces, and the second was mined failing every vault
+    (``OptionVaultTooSoon``): gas spent for nothing, and failures booked by a keeper whose own
+    journal said nothing was in flight. The signer is claimed too, on this machine."""
+    import os
+    import subprocess
+    import sys
+
+    assert stack.out_of_band()
+    addresses = _addresses(stack, tmp_path)
+    first = tmp_path / "first.sqlite"
+    holder = Journal(first)
+    holder.claim()
+    holder.bind_chain(31337, Web3.to_hex(stack.w3.eth.get_block(0)["hash"]))
+    holder.claim_signer(stack.keeper.address)
+    try:
+        code, err, _ = _keeper_cli(
+            tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1",
+            "--journal", str(tmp_path / "second.sqlite"), key=ANVIL_KEYS[3],
+        )  # fmt: skip
+        # Another key is not held by it.
+        other = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "from keeper.execution.journal import Journal; j = Journal(':memory:'); "
+                f"j2 = Journal({str(tmp_path / 'third.sqlite')!r}); "
+                f"j2.bind_chain(31337, {Web3.to_hex(stack.w3.eth.get_block(0)['hash'])!r}); "
+                f"j2.claim_signer({'0x' + '77' * 20!r}); print('ok')",
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert other.stdout.strip() == "ok", other.stderr
+    finally:
+        holder.close()
+    assert code == 1, err[-2000:]
+    (line,) = _error_lines(err)
+    assert f"signer {stack.keeper.address} is in use by another keeper" in line
+    assert f"pid {os.getpid()}" in line
+    assert str(first) in line  # the journal the other keeper uses
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 0
+    code, err, _ = _keeper_cli(
+        tmp_path, "run", "--addresses", str(addresses), "--max-cycles", "1",
+        "--journal", str(tmp_path / "second.sqlite"), key=ANVIL_KEYS[3],
+    )  # fmt: skip
+    assert code == 0, err[-2000:]  # released with the holder's journal: it runs, and hedges
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1

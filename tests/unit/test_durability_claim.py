@@ -92,3 +92,45 @@ def test_a_journal_with_a_second_hard_link_is_refused_at_the_claim(tmp_path: Pat
     journal = Journal(path)
     journal.claim()  # one name again
     journal.close()
+
+
+GENESIS = "0x" + "ab" * 32
+SIGNER = "0x" + "5c" * 20
+
+
+def _claim_signer_in_child(path: Path, chain_id: int = 31337, genesis: str = GENESIS) -> str:
+    """Claim ``SIGNER`` from a fresh process over the journal ``path``: 'ok' or the error."""
+    code = (
+        "from keeper.execution.journal import Journal\n"
+        "from keeper.errors import ConfigError\n"
+        f"j = Journal({str(path)!r}); j.bind_chain({chain_id}, {genesis!r})\n"
+        f"try:\n    j.claim_signer({SIGNER!r}); print('ok')\n"
+        "except ConfigError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_a_signer_is_claimed_once_per_chain_whatever_the_journal(tmp_path: Path) -> None:
+    """Two keepers with one key and a journal each both sent the batch: the second journal
+    passed its own claim. The signer's claim is per chain (id and genesis) and address."""
+    mine = Journal(tmp_path / "mine.sqlite")
+    mine.bind_chain(31337, GENESIS)
+    mine.claim_signer(SIGNER)
+    mine.claim_signer(SIGNER)  # idempotent
+    refused = _claim_signer_in_child(tmp_path / "other.sqlite")
+    assert refused.startswith(f"signer {SIGNER} is in use by another keeper on this machine ")
+    assert f"(pid {os.getpid()}, journal {tmp_path / 'mine.sqlite'})" in refused
+    # Another chain (a second devnet: same id, another genesis) is another claim.
+    assert _claim_signer_in_child(tmp_path / "devnet2.sqlite", genesis="0x" + "cd" * 32) == "ok"
+    assert _claim_signer_in_child(tmp_path / "chain1.sqlite", chain_id=1) == "ok"
+    mine.close()  # released with the journal
+    assert _claim_signer_in_child(tmp_path / "other.sqlite") == "ok"
+
+
+def test_a_signer_claim_needs_a_journal_bound_to_its_chain(tmp_path: Path) -> None:
+    unbound = Journal(tmp_path / "journal.sqlite")
+    with pytest.raises(ConfigError, match="is not bound to a chain"):
+        unbound.claim_signer(SIGNER)
+    unbound.close()
+    Journal(":memory:").claim_signer(SIGNER)  # nothing on disk to share: a no-op
