@@ -136,3 +136,45 @@ def test_a_second_keeper_with_the_same_key_and_another_journal_stops_in_one_line
     )  # fmt: skip
     assert code == 0, err[-2000:]  # released with the holder's journal: it runs, and hedges
     assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_during_the_send_finishes_the_send_and_journals_it(
+    stack: Stack, tmp_path: Path, signame: str
+) -> None:
+    """A service manager's SIGTERM (or a Ctrl-C) that lands while the batch is being broadcast:
+    the keeper stops after the cycle, the batch sent and mined once, the journal saying so (no
+    signed-but-unknown row, nothing pending), exit 0."""
+    import os
+    import subprocess
+    import sys
+
+    assert stack.out_of_band()
+    addresses = _addresses(stack, tmp_path)
+    path = tmp_path / "journal.sqlite"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
+    env.update(KEEPER_PRIVATE_KEY=ANVIL_KEYS[3], KEEPER_POLICY="band:width=0.0001")
+    code = (
+        "import os, signal, sys\n"
+        "from web3.eth import Eth\n"
+        "real = Eth.send_raw_transaction\n"
+        "def send(self, raw):\n"
+        f"    os.kill(os.getpid(), signal.{signame})\n"
+        "    return real(self, raw)\n"
+        "Eth.send_raw_transaction = send\n"
+        "from keeper.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "run", "--addresses", str(addresses), "--journal",
+         str(path), "--env-file", os.devnull],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "keeper stopped after 1 cycle" in done.stderr
+    assert stack.w3.eth.get_transaction_count(stack.keeper.address) == 1
+    journal = Journal(path)
+    assert journal.pending() == []
+    (tx,) = journal.recent()
+    assert tx.status is TxStatus.MINED
+    assert [i.status.value for i in journal.intents()] == ["mined"]
