@@ -440,10 +440,20 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         keeper = connect_keeper(settings, dry_run=dry_run)
     if settings.metrics_port:
         keeper.metrics.serve(settings.metrics_port)
-    if keeper.sender is not None:
+    sender = keeper.sender
+    if sender is not None:
         # One keeper per key on this machine, whatever its journal (the journal's own claim
         # is taken by connect_keeper): two would each send the batch.
-        keeper.sender.journal.claim_signer(keeper.sender.address)
+        sender.journal.claim_signer(sender.address)
+    try:
+        return _keep(keeper, settings, max_cycles)
+    finally:
+        if sender is not None:
+            sender.journal.release()  # this process may go on: the next keeper may start
+
+
+def _keep(keeper: Keeper, settings: Settings, max_cycles: int | None) -> int:
+    """:func:`keep` once the keeper is wired and its journal and signer claimed."""
     # The signer's balance before the first cycle: an account nobody funded has every send
     # refused (insufficient funds), which fails the cycle before its own balance read, so no
     # low_balance alert said why until the breaker halted.

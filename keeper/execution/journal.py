@@ -227,12 +227,18 @@ class Journal:
     def close(self) -> None:
         """Close the database (and give up the claims, if any)."""
         self._db.close()
-        if self._claim is not None:
-            os.close(self._claim)  # the lock goes with the descriptor
-            self._claim = None
-        if self._signer is not None:
-            os.close(self._signer)
-            self._signer = None
+        self.release()
+
+    def release(self) -> None:
+        """Give up the claims (:meth:`claim`, :meth:`claim_signer`); the database stays open.
+
+        For a keeper whose loop ended inside a process that goes on (a test, a caller of
+        :func:`keeper.app.loop.keep`): its claims held every later keeper off.
+        """
+        for fd in (self._claim, self._signer):
+            if fd is not None:
+                os.close(fd)  # the lock goes with the descriptor
+        self._claim = self._signer = None
 
     def claim(self) -> None:
         """Claim the journal for this process's signing keeper; refuse one another holds.

@@ -134,3 +134,20 @@ def test_a_signer_claim_needs_a_journal_bound_to_its_chain(tmp_path: Path) -> No
         unbound.claim_signer(SIGNER)
     unbound.close()
     Journal(":memory:").claim_signer(SIGNER)  # nothing on disk to share: a no-op
+
+
+def test_release_gives_up_both_claims_and_keeps_the_journal_open(tmp_path: Path) -> None:
+    """``keep`` run inside a process that goes on (``keeper.cli.main`` in a test) held its
+    claims after its loop ended: every later ``keeper run`` with that key was refused."""
+    path = tmp_path / "mine.sqlite"
+    mine = Journal(path)
+    mine.bind_chain(31337, GENESIS)
+    mine.claim()
+    mine.claim_signer(SIGNER)
+    assert _claim_signer_in_child(tmp_path / "other.sqlite").startswith(f"signer {SIGNER} is in")
+    mine.release()
+    assert _claim_signer_in_child(tmp_path / "other.sqlite") == "ok"
+    code = f"from keeper.execution.journal import Journal; Journal({str(path)!r}).claim()"
+    subprocess.run([sys.executable, "-c", code], check=True)  # the journal's claim is free too
+    assert mine.max_nonce(SIGNER) is None  # still readable
+    mine.close()
