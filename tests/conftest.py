@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +28,16 @@ BACKENDS = ("anvil", "pyevm")
 # SIGINT as an interactive shell gives it; each child starts with it as Python's default again.
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# Each xdist worker gets its own temporary directory, for itself and the keepers it starts. The
+# signer locks live there (`keeper run`'s and `keeper vault`'s, named by chain id, genesis hash
+# and address), and two anvils started in the same second have the same genesis: two modules
+# running a keeper with one anvil key side by side would each find the other's lock.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+if _WORKER is not None:
+    os.environ["TMPDIR"] = tempfile.mkdtemp(prefix=f"keeper-tests-{_WORKER}-")
+    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+    atexit.register(shutil.rmtree, os.environ["TMPDIR"], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
