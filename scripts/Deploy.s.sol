@@ -48,7 +48,9 @@ import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Facto
 ///      is refused instead of deploying a vault whose every rebalance reverts as stale; and
 ///      the pool, looked up in the configured Uniswap V3 factory (the configured fee tier, else
 ///      the other common tier, 500 <-> 3000). The venue swaps on that pool directly, so no
-///      router is configured. A `null` sequencer feed deploys a vault with no sequencer check
+///      router is configured. With `--broadcast`, the deployer's balance too: at least the gas
+///      the deployment used in forge's simulation at the chain's base fee (`DeployUnfunded`). A
+///      `null` sequencer feed deploys a vault with no sequencer check
 ///      (`OptionVault` skips the check for `address(0)`).
 ///
 ///      Run: `NETWORK=base-sepolia KEEPER_ADDRESS=0x... forge script scripts/Deploy.s.sol
@@ -101,6 +103,12 @@ contract Deploy is Script {
     ///         broadcasts: a redeploy that then failed would have replaced it with addresses that
     ///         hold no code. Set `DEPLOY_OVERWRITE=1`, or another `DEPLOY_OUT`, to deploy anew.
     error DeployWouldOverwrite(string path, address vault);
+    /// @notice The deployer holds `balance` wei, less than the `needed` wei that the gas the
+    ///         deployment used in forge's simulation costs at the chain's base fee: a lower bound
+    ///         (forge's own "Estimated amount required" is higher). Forge writes the addresses
+    ///         file before it broadcasts: a broadcast that ran out of ETH left a file naming
+    ///         contracts that were never deployed, or a vault without its roles and queue.
+    error DeployUnfunded(address deployer, uint256 balance, uint256 needed);
 
     // ------------------------------------------------------------------ types
 
@@ -156,6 +164,8 @@ contract Deploy is Script {
 
         vm.startBroadcast();
         (, d.admin,) = vm.readCallers();
+        uint256 funds = d.admin.balance;
+        uint256 gasBefore = gasleft();
         d.venue = address(new UniswapV3Venue(d.pool, c.quote, c.underlying));
         d.vaultImpl = address(new OptionVault());
         d.claimsImpl = address(new OptionClaims());
@@ -188,6 +198,9 @@ contract Deploy is Script {
         vault.setRedemptionQueue(d.queue);
         if (d.keeper != address(0)) batcher.setKeeper(d.keeper, true);
         vm.stopBroadcast();
+        // Forge broadcasts only once this function has returned: a deployer that cannot pay
+        // stops here, with nothing sent and no addresses file written.
+        if (broadcasting) _checkFunds(d.admin, funds, gasBefore - gasleft());
 
         // Without --broadcast forge only simulates: the addresses hold no code, and writing them
         // would replace the file of a real deployment at the same path.
@@ -475,6 +488,15 @@ contract Deploy is Script {
             console2.log("no pool at the configured fee; using fee", other);
             fee = other;
         }
+    }
+
+    /// @dev `funds` (the deployer's balance before the deployment) must pay `gasUsed` (what the
+    ///      simulation of every transaction used) at the current base fee, or `DeployUnfunded`.
+    ///      A lower bound: each transaction's limit is forge's estimate plus 30%, priced at up to
+    ///      twice the base fee, and an L2 adds its L1 data fee.
+    function _checkFunds(address deployer, uint256 funds, uint256 gasUsed) internal view {
+        uint256 needed = gasUsed * block.basefee;
+        if (funds < needed) revert DeployUnfunded(deployer, funds, needed);
     }
 
     // ------------------------------------------------------------------ output

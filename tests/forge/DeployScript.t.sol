@@ -50,6 +50,10 @@ contract DeployHarness is Deploy {
     function checkOverwrite(string memory path) external view {
         _checkOverwrite(path);
     }
+
+    function checkFunds(address deployer, uint256 funds, uint256 gasUsed) external view {
+        _checkFunds(deployer, funds, gasUsed);
+    }
 }
 
 /// @notice A contract that is not a Chainlink feed (a token's address pasted as the feed).
@@ -253,5 +257,29 @@ contract DeployScriptTest is Test {
         deploy.checkOverwrite(OUT);
         vm.removeFile(OUT);
         deploy.checkOverwrite(OUT); // no file
+    }
+
+    // ------------------------------------------------------------------ deployer's funds
+
+    function test_checkFunds_RevertsBelowTheGasAtTheBaseFee() public {
+        vm.fee(0.1 gwei);
+        address deployer = makeAddr("deployer");
+        uint256 needed = 18_000_000 * 0.1 gwei;
+        vm.expectRevert(
+            abi.encodeWithSelector(Deploy.DeployUnfunded.selector, deployer, needed - 1, needed)
+        );
+        deploy.checkFunds(deployer, needed - 1, 18_000_000);
+        vm.expectRevert(abi.encodeWithSelector(Deploy.DeployUnfunded.selector, deployer, 0, needed));
+        deploy.checkFunds(deployer, 0, 18_000_000);
+    }
+
+    function test_checkFunds_AcceptsTheGasAtTheBaseFee() public {
+        vm.fee(0.1 gwei);
+        deploy.checkFunds(makeAddr("deployer"), 18_000_000 * 0.1 gwei, 18_000_000);
+    }
+
+    function test_checkFunds_AcceptsAnyBalanceWithoutABaseFee() public {
+        vm.fee(0); // a chain that charges no gas (forge's own in-memory chain)
+        deploy.checkFunds(makeAddr("deployer"), 0, 18_000_000);
     }
 }

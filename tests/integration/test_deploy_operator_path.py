@@ -1,0 +1,103 @@
+"""The operator's testnet path: ``scripts/Deploy.s.sol`` broadcast by a deployer short of ETH.
+
+Forge runs the script, and so writes the addresses file, before it broadcasts anything. A
+deployer without enough ETH then failed the broadcast at its first transaction (no ETH at all)
+or partway (a faucet's drop), after the file was written: it named contracts that never existed,
+or a vault deployed without its roles and queue. The script now compares the deployer's balance
+with the gas its own simulation used at the chain's base fee (a lower bound of the cost) and
+stops before anything is broadcast or written (``DeployUnfunded``).
+
+The "testnet" is an anvil on Arbitrum Sepolia's chain id, 421614, with what the real testnet
+already has: tokens, a Chainlink ``MockV3Aggregator`` and the real Uniswap V3 from its npm
+artifacts (``tests/integration/test_deploy_script.py`` builds it).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from web3.types import RPCEndpoint
+
+from keeper.chain.anvil import Anvil
+from keeper.locations import PROJECT_ROOT, node_bin
+from tests.integration.test_deploy_script import BROADCAST_TIMEOUT_S, _config, _testnet
+
+pytestmark = pytest.mark.integration
+
+#: Arbitrum Sepolia: the chain id the operator's "testnet" anvil runs on.
+TESTNET_CHAIN_ID = 421_614
+#: A faucet's drop, in gas at the base fee: it pays the first transaction (the venue), which
+#: forge then sends, and not the second (the vault implementation), where the broadcast stopped.
+PARTIAL_GAS = 10_000_000
+
+_UNFUNDED = re.compile(r"script failed: DeployUnfunded\((0x[0-9a-fA-F]{40}), (\d+)[^,]*, (\d+)")
+
+
+@pytest.fixture
+def workdir() -> Iterator[Path]:
+    path = PROJECT_ROOT / "deployments" / f"test-{uuid.uuid4().hex[:12]}"
+    path.mkdir(parents=True)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _deploy(url: str, workdir: Path, config: dict[str, object], key: str) -> str:
+    """Run the script as docs/deploy.md does (``--broadcast --slow``); return what it printed."""
+    cfg_path = workdir / "local.json"
+    cfg_path.write_text(json.dumps(config, indent=2))
+    env = dict(os.environ)
+    env.pop("KEEPER_ADDRESS", None)
+    env.update(
+        {
+            "DEPLOY_CONFIG": str(cfg_path),
+            "DEPLOY_OUT": str(workdir / "out.json"),
+            "NETWORK": "local",
+            "FOUNDRY_BROADCAST": str(workdir / "broadcast"),
+        }
+    )
+    cmd = [str(node_bin("forge")), "script", "scripts/Deploy.s.sol", "--rpc-url", url]
+    cmd += ["--broadcast", "--slow", "--private-key", key]
+    proc = subprocess.run(
+        cmd,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=BROADCAST_TIMEOUT_S,
+        check=False,
+    )
+    assert proc.returncode != 0, "the deploy succeeded: " + proc.stdout[-2000:]
+    return proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("gas", [0, PARTIAL_GAS], ids=["no-eth", "a-faucet-drop"])
+def test_deploy_refuses_a_deployer_short_of_eth_and_writes_no_file(workdir: Path, gas: int) -> None:
+    with Anvil(chain_id=TESTNET_CHAIN_ID) as node:
+        net = _testnet(node)
+        deployer = Account.create()
+        balance = gas * int(net.w3.eth.get_block("latest")["baseFeePerGas"])
+        net.w3.provider.make_request(
+            RPCEndpoint("anvil_setBalance"), [deployer.address, hex(balance)]
+        )
+
+        text = _deploy(node.url, workdir, _config(net), deployer.key.hex())
+
+        match = _UNFUNDED.search(text)
+        assert match, text[-3000:]
+        assert match.group(1) == deployer.address
+        assert int(match.group(2)) == balance
+        assert int(match.group(3)) > balance  # what the deploy needs at least
+        # nothing was broadcast (not even the first transaction) and no file was written
+        assert net.w3.eth.get_transaction_count(deployer.address) == 0
+        assert not (workdir / "out.json").exists()
