@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -49,6 +50,8 @@ from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
 from keeper.units import mul_div_up
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     # eth_account is imported where a key is loaded: at import it loads eth_keyfile and, through
@@ -630,6 +633,8 @@ def load_settings(
                 names.setdefault(field, f"{file}: {field}")
             _check_chain_ids(where.chain_id, merged.get("chain_id"), file)
         merged.update({k: v for k, v in overrides.items() if v is not None})
+        if file is not None and "rpc_url" in merged and overrides.get("rpc_url") is None:
+            _warn_file_rpc_url(file, str(merged["rpc_url"]), where)
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
             # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS, and the
             # list split from it is named as it is (not as KEEPER_RPC_URLS, which nobody set).
@@ -749,6 +754,8 @@ class _Where(_KeeperEnv):
 
     addresses_file: str | None = None
     chain_id: str | None = None
+    rpc_url: str | None = None
+    rpc_urls: str | None = None
 
 
 class _JournalOnly(_KeeperEnv):
@@ -788,6 +795,51 @@ def file_chain_id(value: Any, where: str) -> int:
         return int(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{where}: chain_id {value!r} is not a number") from None
+
+
+def _warn_file_rpc_url(file: Path, file_url: str, where: _Where) -> None:
+    """Warn when the addresses file's ``rpc_url`` hides a different ``KEEPER_RPC_URL(S)``.
+
+    The file wins (a devnet's file names its own node), but not silently: a fork of a testnet
+    has the testnet's chain id, so with the testnet's URL in the file and the fork's in
+    ``KEEPER_RPC_URL`` no chain check told the keeper was on the testnet. Endpoints are named by
+    scheme, host and port only: a URL's path may hold an API key. A hidden value that is not an
+    RPC URL at all is not warned about: it could never have been used (README: an overridden
+    value is never read, so a malformed one does not stop a command).
+    """
+    name, value = (
+        ("KEEPER_RPC_URLS", where.rpc_urls) if where.rpc_urls else ("KEEPER_RPC_URL", where.rpc_url)
+    )
+    if not value:
+        return
+    hidden = _split_urls(value)
+    used = _split_urls(file_url)
+    if [u.rstrip("/") for u in hidden] == [u.rstrip("/") for u in used]:
+        return
+    named_hidden = [_endpoint(u) for u in hidden]
+    named_used = [_endpoint(u) for u in used]
+    if not named_hidden or None in named_hidden or None in named_used:
+        return
+    logger.warning(
+        "addresses file %s names rpc_url %s, which is used instead of %s (%s): pass --rpc-url "
+        "to choose",
+        file,
+        ", ".join(str(u) for u in named_used),
+        name,
+        ", ".join(str(u) for u in named_hidden),
+    )
+
+
+def _endpoint(url: str) -> str | None:
+    """``scheme://host[:port]`` of an RPC URL (no path, query or credentials); ``None`` if none."""
+    try:
+        parts = urlsplit(url.strip())
+        port = f":{parts.port}" if parts.port is not None else ""
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https", "ws", "wss") or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
