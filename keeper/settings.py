@@ -362,6 +362,13 @@ class Settings(CycleConfig, _KeeperEnv):
     def _check_address(cls, value: Any) -> str | None:
         return _address_or_none(value, "address")
 
+    @field_validator("chain_id")
+    @classmethod
+    def _check_chain_id(cls, value: int | None) -> int | None:
+        if value is not None:
+            _check_chain_id_bounds(value)
+        return value
+
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
@@ -476,6 +483,20 @@ class Settings(CycleConfig, _KeeperEnv):
         if self.keystore_path is not None:
             return _load_keystore(self.keystore_path, self.keystore_password)
         return None
+
+
+#: The largest chain id (EIP-2294: ``floor(MAX_UINT64 / 2) - 36``).
+MAX_CHAIN_ID = 2**63 - 37
+
+
+def _check_chain_id_bounds(value: int) -> None:
+    """Refuse a chain id that is not positive or above :data:`MAX_CHAIN_ID`.
+
+    ``0`` or ``-1`` (a placeholder), or an id with digits pasted after it, used to pass and be
+    blamed on the RPC once connected (``RPC is on chain 421614, expected chain -1``).
+    """
+    if not 0 < value <= MAX_CHAIN_ID:
+        raise ValueError(f"{value} is not a chain id (a number from 1 to {MAX_CHAIN_ID:,})")
 
 
 def _split_urls(value: str) -> list[str]:
@@ -858,6 +879,10 @@ def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
         configured = int(env_value)
     except ValueError:
         raise ConfigError(f"KEEPER_CHAIN_ID {env_value!r} is not a number") from None
+    try:
+        _check_chain_id_bounds(configured)
+    except ValueError as exc:
+        raise ConfigError(f"KEEPER_CHAIN_ID: {exc}") from None
     file_id = file_chain_id(in_file, f"addresses file {file}")
     if file_id != configured:
         raise ConfigError(
