@@ -33,6 +33,8 @@ import {IUniswapV3Factory} from "../contracts/interfaces/uniswap/IUniswapV3Facto
 ///        with `--broadcast` (a dry run deploys nothing and leaves the file as it was);
 ///      - `KEEPER_ADDRESS` (optional): an EOA registered as a keeper on the batcher and granted
 ///        the vault's keeper role (the keeper sends a lone vault's rebalance to the vault).
+///      - `DEPLOY_OVERWRITE` (optional): `true` or `1` deploys over an addresses file that names
+///        a live vault on this chain (else `DeployWouldOverwrite`); `false`, `0` or empty is no.
 ///
 ///      Optional config keys (defaults in brackets), all under `vault` unless noted:
 ///      `targetDelta` [0], `band` [0.5e18], `minInterval` [60], `maxInterval` [86400],
@@ -101,7 +103,7 @@ contract Deploy is Script {
     /// @notice The addresses file `path` already names a vault with code on this chain (a live
     ///         deployment). Forge runs this script, and so writes that file, before it
     ///         broadcasts: a redeploy that then failed would have replaced it with addresses that
-    ///         hold no code. Set `DEPLOY_OVERWRITE=1`, or another `DEPLOY_OUT`, to deploy anew.
+    ///         hold no code. Set `DEPLOY_OVERWRITE=true`, or another `DEPLOY_OUT`, to deploy anew.
     error DeployWouldOverwrite(string path, address vault);
     /// @notice The deployer holds `balance` wei, less than the `needed` wei that the gas the
     ///         deployment used in forge's simulation costs at the chain's base fee: a lower bound
@@ -109,6 +111,9 @@ contract Deploy is Script {
     ///         file before it broadcasts: a broadcast that ran out of ETH left a file naming
     ///         contracts that were never deployed, or a vault without its roles and queue.
     error DeployUnfunded(address deployer, uint256 balance, uint256 needed);
+    /// @notice The environment variable `name` is set to `value`, which the script cannot read
+    ///         (`DEPLOY_OVERWRITE`: `true`, `false`, `1`, `0` or empty). Forge read `yes` as unset.
+    error DeployEnvMalformed(string name, string value);
 
     // ------------------------------------------------------------------ types
 
@@ -160,7 +165,8 @@ contract Deploy is Script {
         d.keeper = _keeperAddress(vm.envOr("KEEPER_ADDRESS", string("")));
         bool broadcasting = vm.isContext(VmSafe.ForgeContext.ScriptBroadcast)
             || vm.isContext(VmSafe.ForgeContext.ScriptResume);
-        if (broadcasting && !vm.envOr("DEPLOY_OVERWRITE", false)) _checkOverwrite(outPath);
+        bool overwrite = _flag("DEPLOY_OVERWRITE", vm.envOr("DEPLOY_OVERWRITE", string("")));
+        if (broadcasting && !overwrite) _checkOverwrite(outPath);
 
         vm.startBroadcast();
         (, d.admin,) = vm.readCallers();
@@ -371,6 +377,15 @@ contract Deploy is Script {
         if (lower && upper && keccak256(b) != keccak256(bytes(vm.toString(a)))) {
             revert DeployKeeperAddress(raw);
         }
+    }
+
+    /// @dev A yes/no environment variable: `true` or `1`, `false`, `0` or empty (any case).
+    ///      `vm.envOr(name, false)` read any other value (`yes`) as unset.
+    function _flag(string memory name, string memory raw) internal pure returns (bool) {
+        bytes32 v = keccak256(bytes(vm.toLowercase(raw)));
+        if (v == keccak256("true") || v == keccak256("1")) return true;
+        if (v == keccak256("false") || v == keccak256("0") || v == keccak256("")) return false;
+        revert DeployEnvMalformed(name, raw);
     }
 
     /// @dev 64 hex digits, with or without `0x`: what a private key is.

@@ -51,6 +51,10 @@ contract DeployHarness is Deploy {
         _checkOverwrite(path);
     }
 
+    function flag(string memory name, string memory raw) external pure returns (bool) {
+        return _flag(name, raw);
+    }
+
     function checkFunds(address deployer, uint256 funds, uint256 gasUsed) external view {
         _checkFunds(deployer, funds, gasUsed);
     }
@@ -281,5 +285,23 @@ contract DeployScriptTest is Test {
     function test_checkFunds_AcceptsAnyBalanceWithoutABaseFee() public {
         vm.fee(0); // a chain that charges no gas (forge's own in-memory chain)
         deploy.checkFunds(makeAddr("deployer"), 0, 18_000_000);
+    }
+
+    // ------------------------------------------------------------------ DEPLOY_OVERWRITE
+
+    function test_flag_ReadsTrueFalseOneZeroAndEmpty() public view {
+        assertTrue(deploy.flag("DEPLOY_OVERWRITE", "true"));
+        assertTrue(deploy.flag("DEPLOY_OVERWRITE", "TRUE"));
+        assertTrue(deploy.flag("DEPLOY_OVERWRITE", "1"));
+        assertFalse(deploy.flag("DEPLOY_OVERWRITE", "false"));
+        assertFalse(deploy.flag("DEPLOY_OVERWRITE", "0"));
+        assertFalse(deploy.flag("DEPLOY_OVERWRITE", ""));
+    }
+
+    function test_flag_RevertsOnAValueItCannotRead() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(Deploy.DeployEnvMalformed.selector, "DEPLOY_OVERWRITE", "yes")
+        );
+        deploy.flag("DEPLOY_OVERWRITE", "yes");
     }
 }

@@ -27,7 +27,7 @@ import pytest
 from eth_account import Account
 from web3.types import RPCEndpoint
 
-from keeper.chain.anvil import Anvil
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.locations import PROJECT_ROOT, node_bin
 from tests.integration.test_deploy_script import BROADCAST_TIMEOUT_S, _config, _testnet
 
@@ -52,18 +52,28 @@ def workdir() -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _deploy(url: str, workdir: Path, config: dict[str, object], key: str) -> str:
+def _deploy(
+    url: str,
+    workdir: Path,
+    config: dict[str, object],
+    key: str,
+    *,
+    expect_ok: bool = False,
+    **extra_env: str,
+) -> str:
     """Run the script as docs/deploy.md does (``--broadcast --slow``); return what it printed."""
     cfg_path = workdir / "local.json"
     cfg_path.write_text(json.dumps(config, indent=2))
     env = dict(os.environ)
     env.pop("KEEPER_ADDRESS", None)
+    env.pop("DEPLOY_OVERWRITE", None)
     env.update(
         {
             "DEPLOY_CONFIG": str(cfg_path),
             "DEPLOY_OUT": str(workdir / "out.json"),
             "NETWORK": "local",
             "FOUNDRY_BROADCAST": str(workdir / "broadcast"),
+            **extra_env,
         }
     )
     cmd = [str(node_bin("forge")), "script", "scripts/Deploy.s.sol", "--rpc-url", url]
@@ -77,7 +87,10 @@ def _deploy(url: str, workdir: Path, config: dict[str, object], key: str) -> str
         timeout=BROADCAST_TIMEOUT_S,
         check=False,
     )
-    assert proc.returncode != 0, "the deploy succeeded: " + proc.stdout[-2000:]
+    if expect_ok:
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    else:
+        assert proc.returncode != 0, "the deploy succeeded: " + proc.stdout[-2000:]
     return proc.stdout + proc.stderr
 
 
@@ -101,3 +114,18 @@ def test_deploy_refuses_a_deployer_short_of_eth_and_writes_no_file(workdir: Path
         # nothing was broadcast (not even the first transaction) and no file was written
         assert net.w3.eth.get_transaction_count(deployer.address) == 0
         assert not (workdir / "out.json").exists()
+
+
+def test_a_deploy_overwrite_value_it_cannot_read_is_refused_by_name(workdir: Path) -> None:
+    """``DEPLOY_OVERWRITE=yes`` read as unset: the rerun stopped with ``DeployWouldOverwrite``,
+    whose advice (set ``DEPLOY_OVERWRITE``) the operator had just followed."""
+    with Anvil(chain_id=TESTNET_CHAIN_ID) as node:
+        net = _testnet(node)
+        key = ANVIL_KEYS[1]
+        first = _deploy(node.url, workdir, _config(net), key, expect_ok=True)
+        assert "ONCHAIN EXECUTION COMPLETE & SUCCESSFUL" in first
+        live = (workdir / "out.json").read_text()
+
+        text = _deploy(node.url, workdir, _config(net), key, DEPLOY_OVERWRITE="yes")
+        assert 'script failed: DeployEnvMalformed("DEPLOY_OVERWRITE", "yes")' in text, text[-2000:]
+        assert (workdir / "out.json").read_text() == live
