@@ -163,6 +163,20 @@ contract UniswapV3Venue is IUniswapV3Venue {
         return _price8(sqrtPriceX96);
     }
 
+    /// @inheritdoc IUniswapV3Venue
+    /// @dev `L * s / 2^96` raw quote units when the quote is token1, `L * 2^96 / s` when it is
+    ///      token0 (s = slot0's sqrtPriceX96), then scaled as `spotPrice` is: 512-bit `mulDiv`,
+    ///      nothing overflows over s in [2^32, 2^160) and L below 2^128.
+    // slither-disable-next-line unused-return -- only the pool price is needed from slot0
+    function depth() external view returns (uint256 quoteDepth8, uint24 feePips) {
+        (uint160 sqrtPriceX96,,,,,,) = _pool.slot0();
+        uint256 l = _pool.liquidity();
+        uint256 s = sqrtPriceX96;
+        if (s == 0) return (0, _fee);
+        uint256 raw = _underlyingIsToken0 ? Math.mulDiv(l, s, _Q96) : Math.mulDiv(l, _Q96, s);
+        return (Math.min(Math.mulDiv(raw, 1e8, _scaleDen), type(uint128).max), _fee);
+    }
+
     /// @notice Converts a pool sqrt price to this venue's 1e8 quote-per-underlying price.
     /// @dev Exposed so tests and the keeper can check the conversion at any sqrt price.
     function priceFromSqrtPriceX96(uint160 sqrtPriceX96) external view returns (uint256) {

@@ -6,6 +6,7 @@ import {
 } from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
+import {IUniswapV3Venue} from "./interfaces/uniswap/IUniswapV3Venue.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {
     IVaultLens,
@@ -781,9 +782,22 @@ contract VaultLens is IVaultLens {
         (bool ok, uint256 price) = _word(venue_, IHedgeVenue.spotPrice.selector);
         uint256 errors;
         if (!ok) (errors, price) = (LENS_READ_POOL_PRICE, 0);
+        // The pool's depth and fee tier for the keeper's cost model, when the venue says them
+        // (a Uniswap V3 venue); 0 and 0 otherwise, which is not a read error.
+        bytes4 sel = IUniswapV3Venue.depth.selector;
+        uint256 depth;
+        uint256 fee;
         assembly ("memory-safe") {
+            mstore(0, sel)
+            // (Yul evaluates arguments right to left: the call first, then its size.)
+            let answered := staticcall(READ_GAS, venue_, 0, 4, 0, 0x40)
+            if and(answered, iszero(lt(returndatasize(), 0x40))) {
+                depth := mload(0)
+                fee := and(mload(0x20), 0xffffff)
+            }
             mstore(at, price)
-            mstore(add(at, 0x20), or(venue_, shl(192, errors)))
+            mstore(add(at, 0x20), or(or(venue_, shl(160, fee)), shl(192, errors)))
+            mstore(add(at, 0x40), depth)
         }
         _reserve(at + LEAN_VENUE_WORDS * 32);
     }

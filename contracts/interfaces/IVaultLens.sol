@@ -32,8 +32,9 @@ uint256 constant LENS_READ_ALL = (1 << 14) - 1;
 // Small fields sit in 64-bit lanes (lane k = bits [64k, 64k + 64)), amounts in 128-bit halves.
 
 /// @dev Bumped whenever the layout changes; header word 0. Layout 2 added the book word (7) and
-///      the oracle entry's sequencer feed (word 4).
-uint256 constant LEAN_LAYOUT_VERSION = 2;
+///      the oracle entry's sequencer feed (word 4); layout 3 the venue entry's pool depth (word
+///      2) and fee tier (word 1).
+uint256 constant LEAN_LAYOUT_VERSION = 3;
 /// @dev Header: version, block number, block timestamp, base fee, vaults, series, oracles,
 ///      venues.
 uint256 constant LEAN_HEADER_WORDS = 8;
@@ -72,9 +73,11 @@ uint256 constant LEAN_SERIES_WORDS = 1;
 ///      3 the price feed's address;
 ///      4 the sequencer feed's address (0: none).
 uint256 constant LEAN_ORACLE_WORDS = 5;
-/// @dev Per venue entry: 0 spotPrice() (1e8); 1 bits [0,160) address, lane 3 readErrors
-///      (LENS_READ_POOL_PRICE).
-uint256 constant LEAN_VENUE_WORDS = 2;
+/// @dev Per venue entry: 0 spotPrice() (1e8); 1 bits [0,160) address, [160,184) the pool's
+///      fee tier (`depth()`'s, hundredths of a bip; 0 when unknown), lane 3 readErrors
+///      (LENS_READ_POOL_PRICE); 2 the pool's depth (`IUniswapV3Venue.depth()`: the quote's
+///      virtual reserve, 1e8 a whole unit; 0 when the venue has no such view, not an error).
+uint256 constant LEAN_VENUE_WORDS = 3;
 
 /// @title IVaultLens
 /// @notice One view call returns everything an off-chain keeper needs for N vaults.

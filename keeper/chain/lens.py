@@ -54,7 +54,7 @@ DEFAULT_CHUNK = 250
 DEFAULT_CALL_GAS = 250_000_000
 
 # The lean snapshot's layout (``IVaultLens.sol``'s ``LEAN_*`` constants).
-LEAN_LAYOUT_VERSION = 2
+LEAN_LAYOUT_VERSION = 3
 #: The selector of ``snapshotLean(address[])``.
 LEAN_SELECTOR = bytes.fromhex("68890bc2")
 #: The selector of ``snapshotLeanSince(uint256[],address[],address[],address[])``.
@@ -63,7 +63,7 @@ LEAN_HEADER_WORDS = 8
 LEAN_VAULT_WORDS = 8
 LEAN_SERIES_WORDS = 1
 LEAN_ORACLE_WORDS = 5
-LEAN_VENUE_WORDS = 2
+LEAN_VENUE_WORDS = 3
 #: A ``snapshotLeanSince`` entry's "I hold this book version" bit (bits [0,160) the vault,
 #: [160,192) the version).
 LEAN_KNOWN_BIT = 1 << 192
@@ -712,6 +712,11 @@ class LeanSnapshot:
     venue_errors: I64Array
     #: Each venue entry's address as an int (the same venue in two chunks has two entries).
     venue_address: ObjArray
+    #: Each venue entry's pool depth (``IUniswapV3Venue.depth``: the quote's virtual reserve at
+    #: the pool's price, 1e8 a whole unit), and its fee tier (hundredths of a bip); 0 when the
+    #: venue does not say (not a read error).
+    venue_depth: ObjArray
+    venue_fee_pips: I64Array
     calls: int = 1
 
     def __len__(self) -> int:
@@ -773,7 +778,7 @@ class _LeanChunk:
     records: U64Array  # (n, 8, 4)
     series: U64Array  # (s, 4)
     oracles: U64Array  # (o, 5, 4)
-    venues: U64Array  # (v, 2, 4)
+    venues: U64Array  # (v, 3, 4)
 
 
 def decode_lean_words(data: bytes) -> _LeanChunk:
@@ -794,7 +799,9 @@ def decode_lean_words(data: bytes) -> _LeanChunk:
     header = words[:LEAN_HEADER_WORDS, 3]
     if int(header[0]) != LEAN_LAYOUT_VERSION:
         raise ChainError(
-            f"lean snapshot layout {int(header[0])}, keeper knows {LEAN_LAYOUT_VERSION}"
+            f"lean snapshot layout {int(header[0])}, keeper knows {LEAN_LAYOUT_VERSION}: the "
+            "VaultLens at KEEPER_LENS is another version's; deploy this version's and point "
+            "KEEPER_LENS at it (it holds nothing: docs/deploy.md, 'A keeper of a newer version')"
         )
     n, ns, no, nv = (int(x) for x in header[4:8])
     at = LEAN_HEADER_WORDS
@@ -821,7 +828,7 @@ class _LeanAnswer:
     records: U64Array  # (n, 8, 4), completed in place for cached records
     series: U64Array  # (s, 4)
     oracles: U64Array  # (o, 5, 4)
-    venues: U64Array  # (v, 2, 4)
+    venues: U64Array  # (v, 3, 4)
     oracle_base: I64Array  # (n,) the first oracle entry of each record's chunk
     venue_base: I64Array
 
@@ -1215,6 +1222,15 @@ def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
         | np.where((_lane(v0, 2) | _lane(v0, 3)) != 0, int(LensRead.POOL_PRICE), 0),
         venue_address=(_lane(ven[:, 1], 2) & np.uint64(0xFFFFFFFF)).astype(object) * (1 << 128)
         + _u128(_lane(ven[:, 1], 0), _lane(ven[:, 1], 1)),
+        # A depth past 128 bits is not a venue's answer (the venue caps it): unknown.
+        venue_depth=np.where(
+            (_lane(ven[:, 2], 2) | _lane(ven[:, 2], 3)) == 0,
+            _u128(_lane(ven[:, 2], 0), _lane(ven[:, 2], 1)),
+            0,
+        ).astype(object),
+        venue_fee_pips=((_lane(ven[:, 1], 2) >> np.uint64(32)) & np.uint64(0xFFFFFF)).astype(
+            np.int64
+        ),
         calls=len(ans.headers),
     )
 
@@ -1236,6 +1252,7 @@ def encode_lean_answer(
     venues: Sequence[str] | None = None,
     entry_feeds: Sequence[tuple[str, str]] = (),
     entry_venues: Sequence[str] = (),
+    venue_depths: Mapping[str, tuple[int, int]] | None = None,
 ) -> bytes:
     """The lean answer the lens would give for these full snapshots (tests, fakes).
 
@@ -1255,6 +1272,8 @@ def encode_lean_answer(
         entry_feeds: The call's ``feeds``/``seqs``: oracle entries 0..k-1, in order (their
             state is that of the first vault on the pair; zero when none is).
         entry_venues: The call's ``venues``: venue entries 0..k-1.
+        venue_depths: A venue's (depth, fee pips), as ``IUniswapV3Venue.depth`` answers, by
+            address; the others answer none (0, 0).
 
     Unreadable vaults keep their ``read_errors`` (and their entries).
     """
@@ -1335,9 +1354,11 @@ def encode_lean_answer(
             fa,
             qa,
         ]
+    depths = {addr(k): v for k, v in (venue_depths or {}).items()}
     venue_words: list[int] = []
     for va in venue_at:
-        venue_words += [price.get(va, 0), va]
+        depth, fee = depths.get(va, (0, 0))
+        venue_words += [price.get(va, 0), va | (fee << 160), depth]
     header = [
         LEAN_LAYOUT_VERSION,
         block_number,

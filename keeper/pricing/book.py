@@ -119,6 +119,8 @@ class VaultBook(SequenceABC[BookRow]):
                 pool=pool,
                 venue=venue,
                 max_slippage_bps=slippage,
+                pool_depth_usd=depth,
+                pool_fee_bps=fee,
             )
             for (
                 vault,
@@ -141,6 +143,8 @@ class VaultBook(SequenceABC[BookRow]):
                 pool,
                 venue,
                 slippage,
+                depth,
+                fee,
             ) in zip(
                 s.vaults,
                 d.net_delta.tolist(),
@@ -162,9 +166,26 @@ class VaultBook(SequenceABC[BookRow]):
                 self.pools(),
                 self.venues(),
                 s.max_slippage_bps.tolist(),
+                *self.pool_terms(),
                 strict=True,
             )
         ]
+
+    def pool_terms(self) -> tuple[list[float], list[float]]:
+        """Each vault's venue pool depth (USD) and fee tier (bps), as the lens read them.
+
+        0 where the venue does not say them (not a Uniswap V3 venue) or cannot be read. The
+        depth is the quote's virtual reserve in whole quote units; the vaults' quote is a USD
+        stablecoin.
+        """
+        s = self.snap
+        depths = [int(x) / 1e8 for x in s.venue_depth.tolist()]
+        fees = [int(x) / 100.0 for x in s.venue_fee_pips.tolist()]
+        idx = s.venue_idx.tolist()
+        return (
+            [depths[vi] if vi >= 0 else 0.0 for vi in idx],
+            [fees[vi] if vi >= 0 else 0.0 for vi in idx],
+        )
 
     def take(self, rows: npt.NDArray[np.bool_]) -> VaultBook:
         """The book restricted to ``rows`` (a boolean mask)."""

@@ -68,6 +68,12 @@ class VaultView:
     #: The vault's ``maxSlippageBps``: a buy books at least ``1 − bps/1e4`` of its planned
     #: underlying, or reverts (:func:`keeper.strategy.rebalance_rule.compensated_post`). 0: none.
     max_slippage_bps: int = 0
+    #: Its venue's pool depth in USD (the quote's virtual reserve at the pool's price, read by
+    #: the lens from ``IUniswapV3Venue.depth``): a trade of ``x`` USD gets ``x / depth`` less
+    #: than the pool's price. 0: unknown (the cost model's configured impact then).
+    pool_depth_usd: float = 0.0
+    #: Its venue's pool fee tier, bps (0: unknown).
+    pool_fee_bps: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -134,6 +134,51 @@ contract UniswapV3VenueTest is UniswapV3Fixture {
         assertLt(afterPrice, before * 125 / 100);
     }
 
+    // ------------------------------------------------------------------ depth
+
+    /// @notice ~1,000 underlying a side at 3,000: the quote's virtual reserve is ~3M, and the
+    ///         fee tier is the pool's, in either token order.
+    function test_depth_IsTheQuotesVirtualReserveAndTheFeeTier() public view {
+        (uint256 a, uint24 feeA) = venueA.depth();
+        (uint256 b, uint24 feeB) = venueB.depth();
+        assertEq(feeA, FEE);
+        assertEq(feeB, FEE);
+        _assertRelClose(a, 3_000_000e8, 10);
+        _assertRelClose(b, 3_000_000e8, 10);
+    }
+
+    /// @notice A buy of 1% of the depth, quoted by QuoterV2: what it gets short of the pool price
+    ///         after the fee is amount / depth to first order (a constant product's
+    ///         x / (depth + x)), underlying as token0.
+    function test_depth_PredictsABuysShortfall_UnderlyingToken0() public {
+        _assertShortfallIsAmountOverDepth(venueA, quoteA, underlyingA, true);
+    }
+
+    /// @notice The same for a sale of underlying worth 1% of the depth, quote as token0.
+    function test_depth_PredictsASalesShortfall_QuoteToken0() public {
+        _assertShortfallIsAmountOverDepth(venueB, quoteB, underlyingB, false);
+    }
+
+    function _assertShortfallIsAmountOverDepth(
+        UniswapV3Venue venue,
+        MintableERC20 quote,
+        MintableERC20 underlying,
+        bool buy
+    ) internal {
+        (uint256 depth8,) = venue.depth();
+        uint256 spot8 = venue.spotPrice();
+        uint256 quoteIn = depth8 * 1e6 / 1e8 / 100; // 1% of the depth, in quote units
+        uint256 amountIn = buy ? quoteIn : quoteIn * 1e20 / spot8; // underlying: 18 decimals
+        uint256 atPool = buy ? amountIn * 1e20 / spot8 : amountIn * spot8 / 1e20;
+        uint256 afterFee = atPool * (1e6 - FEE) / 1e6;
+        uint256 out = buy
+            ? _quote(address(quote), address(underlying), amountIn)
+            : _quote(address(underlying), address(quote), amountIn);
+        uint256 shortfall = (afterFee - out) * 1e18 / afterFee;
+        // x / (depth + x) at x = 1% is 0.99% of the trade; the model says 1%.
+        _assertRelClose(shortfall, 1e16, 150);
+    }
+
     function test_priceFromSqrtPriceX96_KnownValues() public view {
         // underlying token0: sqrtP = 2^96 * sqrt(3000e6 / 1e18) -> 3000e8
         uint160 sqrtA = _sqrtPriceX96(PRICE, address(quoteA), address(underlyingA), 6, 18);

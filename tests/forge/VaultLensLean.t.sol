@@ -153,6 +153,22 @@ contract VaultLensLeanTest is VaultTestBase {
         assertEq(w[venue0], venue.spotPrice());
         assertEq(address(uint160(w[venue0 + 1])), address(venue));
         assertEq(_lane(w[venue0 + 1], 3), 0);
+        // A venue without `depth()` (this mock until set): no depth, no fee, not an error.
+        assertEq(w[venue0 + 2], 0);
+        assertEq((w[venue0 + 1] >> 160) & 0xffffff, 0);
+    }
+
+    /// @notice A venue that says its pool's depth and fee tier (`IUniswapV3Venue.depth`) has
+    ///         them in its entry: the depth in word 2, the fee in bits [160,184) of word 1.
+    function test_snapshotLean_VenueDepthAndFeeInItsEntry() public {
+        address[] memory a = _vaults(1, 1);
+        venue.setDepth(3_000_000e8, 500);
+        uint256[] memory w = lens.snapshotLean(a);
+        uint256 venue0 = w.length - LEAN_VENUE_WORDS;
+        assertEq(address(uint160(w[venue0 + 1])), address(venue));
+        assertEq(w[venue0 + 2], 3_000_000e8);
+        assertEq((w[venue0 + 1] >> 160) & 0xffffff, 500);
+        assertEq(_lane(w[venue0 + 1], 3), 0, "no read error");
     }
 
     /// @notice A sequencer feed answering "down" sets lane 1 of the oracle's third word. It was

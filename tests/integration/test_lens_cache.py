@@ -55,6 +55,7 @@ def rows(lean: LeanSnapshot) -> list[dict[str, Any]]:
                 **{c: getattr(lean, c)[i] for c in cols},
                 "oracle": lean.oracles[oi],
                 "venue_price": lean.venue_price[vi],
+                "venue_depth": (lean.venue_depth[vi], int(lean.venue_fee_pips[vi])),
                 "series": [
                     (
                         int(lean.series_strike[j]),
@@ -113,3 +114,16 @@ def test_cached_reads_equal_full_reads_and_every_cached_change_is_reread(
         versions[i] += 1
         again = read()  # the new version is held now
         assert again.cached.all()
+
+
+def test_the_lean_read_has_each_venues_pool_depth_and_fee_tier(dev: BenchDevnet) -> None:
+    """Layout 3: the venue entry carries the Uniswap V3 venue's ``depth()``, which the keeper's
+    cost model prices the swap with (1 / depth per USD traded, the fee tier)."""
+    lean = LensReader(dev.w3, dev.stack.lens).read_lean(list(dev.stack.vaults))
+    venue = dev.contract("UniswapV3Venue", dev.stack.venue)
+    depth8, fee = venue.functions.depth().call(block_identifier=lean.block_number)
+    assert depth8 > 0
+    assert fee == dev.stack.pool_fee
+    assert set(lean.venue_idx.tolist()) == {0}
+    assert lean.venue_depth[0] == depth8
+    assert int(lean.venue_fee_pips[0]) == fee

@@ -30,6 +30,7 @@ from keeper.chain.lens import (
     lean_snapshot,
 )
 from keeper.errors import ChainError
+from keeper.pricing.book import book_of
 
 NOW = 1_700_000_000
 WAD = 10**18
@@ -99,6 +100,32 @@ def test_round_trip_of_every_field() -> None:
     assert lean.oracle_answer[0] == 3000 * 10**8
     assert lean.venue_price[0] == 3001 * 10**8
     assert lean.oracle_idx.tolist() == [0] * 5
+
+
+def test_a_venues_pool_depth_and_fee_tier_round_trip_and_reach_the_views() -> None:
+    """The venue entry's depth (word 2) and fee tier (word 1, bits [160,184)) decode, and the
+    views carry them in USD and bps; a venue that does not say them reads 0, as does a depth
+    past 128 bits (no venue's answer: the venue caps it)."""
+    snaps = [snap(0), snap(1)]
+    deep, none = "0x" + "d1" * 20, "0x" + "d2" * 20
+    answer = encode_lean_answer(
+        snaps,
+        42,
+        NOW,
+        venues=[deep, none],
+        venue_depths={deep: (3_000_000 * 10**8, 3000)},
+    )
+    lean = lean_snapshot([s.vault for s in snaps], [answer])
+    assert lean.venue_depth.tolist() == [3_000_000 * 10**8, 0]
+    assert lean.venue_fee_pips.tolist() == [3000, 0]
+    assert lean.venue_address.tolist() == [int(deep, 16), int(none, 16)]
+    assert lean.venue_errors.tolist() == [0, 0]
+    book = book_of(lean)
+    assert book.pool_terms() == ([3_000_000.0, 0.0], [30.0, 0.0])
+    views = book.views()
+    assert (views[0].pool_depth_usd, views[0].pool_fee_bps) == (3_000_000.0, 30.0)
+    huge = encode_lean_answer(snaps[:1], 42, NOW, venues=[deep], venue_depths={deep: (2**200, 1)})
+    assert lean_snapshot([snaps[0].vault], [huge]).venue_depth.tolist() == [0]
 
 
 def test_negative_answer_and_target_keep_their_sign() -> None:
@@ -334,6 +361,9 @@ def _rows(lean: LeanSnapshot) -> list[dict[str, object]]:
                 "oracle": lean.oracles[oi] if oi >= 0 else None,
                 "oracle_has_sequencer": bool(lean.oracle_has_sequencer[oi]) if oi >= 0 else None,
                 "venue_price": lean.venue_price[vi] if vi >= 0 else None,
+                "venue_depth": (lean.venue_depth[vi], int(lean.venue_fee_pips[vi]))
+                if vi >= 0
+                else None,
                 "series": [
                     (
                         lean.series_strike[j],

@@ -45,4 +45,17 @@ interface IUniswapV3Venue is IHedgeVenue {
 
     /// @notice Whether the underlying is the pool's `token0` (else the quote is).
     function underlyingIsToken0() external view returns (bool);
+
+    /// @notice What the pool offers at its current price, for an off-chain cost model: its
+    ///         depth and its fee tier.
+    /// @dev Inside a tick range the pool trades as a constant product over virtual reserves
+    ///      `L / sqrtP` (token0) and `L * sqrtP` (token1), L its in-range liquidity. A trade of
+    ///      `x` of either token gets about `x / reserve` less than the pool's price, before the
+    ///      fee; both reserves are worth the same at that price. So the depth is the quote's
+    ///      virtual reserve, in whole quote units scaled to 8 decimals (as `spotPrice`), rounded
+    ///      down and capped at 2^128 - 1. It holds while a trade stays in the current range (a
+    ///      full-range position): one that crosses into thinner ticks moves the price more.
+    /// @return quoteDepth8 The quote's virtual reserve at the pool's price (1e8 a whole unit).
+    /// @return feePips The pool's fee tier (hundredths of a bip).
+    function depth() external view returns (uint256 quoteDepth8, uint24 feePips);
 }

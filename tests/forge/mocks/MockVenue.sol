@@ -36,6 +36,20 @@ contract MockVenue is IHedgeVenue {
         spot = spot8;
     }
 
+    uint256 public depth8;
+    uint24 public depthFee;
+
+    /// @dev Answer `depth()` as a Uniswap V3 venue does (it reverts until set).
+    function setDepth(uint256 quoteDepth8, uint24 feePips) external {
+        depth8 = quoteDepth8;
+        depthFee = feePips;
+    }
+
+    function depth() external view returns (uint256, uint24) {
+        require(depth8 != 0, "no depth");
+        return (depth8, depthFee);
+    }
+
     function setRecord(bool on) external {
         record = on;
     }
