@@ -40,7 +40,7 @@ from bench.common import REPO, profile_call, progress, ratio, summary, timed
 from bench.devnet import BenchDevnet, bind, start_devnet
 from keeper.app.collaborators import Keeper
 from keeper.app.cycle import run_cycle
-from keeper.app.market import batch_costs
+from keeper.app.market import batch_costs, pool_terms
 from keeper.app.wiring import build_keeper
 from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.lens import LensReader
@@ -92,6 +92,7 @@ class NaiveBot:
     feed: Any
     sequencer: Any
     pool: Any
+    venue: Any
     policy: Policy
     keeper: Keeper
 
@@ -104,6 +105,7 @@ class NaiveBot:
             feed=bind(w3, "MockV3Aggregator", dev.stack.price_feed),
             sequencer=bind(w3, "MockV3Aggregator", dev.stack.sequencer_feed),
             pool=pool_contract(w3, dev.stack.pool),
+            venue=bind(w3, "UniswapV3Venue", dev.stack.venue),
             policy=keeper.policy,
             keeper=keeper,
         )
@@ -131,6 +133,7 @@ class NaiveBot:
             _, answer, _, updated_at, _ = self.feed.functions.latestRoundData().call()
             _, seq_answer, seq_started, _, _ = self.sequencer.functions.latestRoundData().call()
             self.pool.functions.slot0().call()
+            depth8, fee_pips = self.venue.functions.depth().call()  # for the cost model
             series = f.openSeries().call()
             gamma = 0.0
             contracts = 0.0
@@ -160,7 +163,10 @@ class NaiveBot:
                 contracts=contracts,
                 trigger_ready=abs(net - int(th[0])) > int(th[1]),
                 time_to_expiry=nearest,
+                pool_depth_usd=int(depth8) / 1e8,
+                pool_fee_bps=int(fee_pips) / 100,
             )
+            impact_coef, pool_fee_bps = pool_terms(cfg.impact_coef, cfg.pool_fee_bps, [view])
             costs = CostInputs(
                 gas_fixed=cfg.gas_fixed,
                 gas_per_vault=cfg.gas_per_vault,
@@ -168,8 +174,8 @@ class NaiveBot:
                 l1_fee_fixed_wei=0,
                 l1_fee_per_vault_wei=0,
                 eth_usd=spot,
-                pool_fee_bps=cfg.pool_fee_bps,
-                impact_coef=cfg.impact_coef,
+                pool_fee_bps=pool_fee_bps,
+                impact_coef=impact_coef,
             )
             market = MarketView(now=now, forecast_vol=vol / WAD, reference_vol=cfg.reference_vol)
             acting += len(plan(self.policy, [view], market, costs).batch)

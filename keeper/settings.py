@@ -152,9 +152,16 @@ class CycleConfig(BaseModel):
         ge=0,
         description="gas of a lone vault's own rebalance, its swap included (with direct_single)",
     )
-    pool_fee_bps: float = Field(default=5.0, ge=0, le=10_000, description="venue fee (bps)")
-    impact_coef: float = Field(
-        default=2e-9, ge=0, le=1.0, description="slippage: 1 / pool depth (USD), at most 1"
+    # Unset (the default), each comes from the pools of the vaults ready to trade, as the lens
+    # reads them each cycle (IUniswapV3Venue.depth): the fee tier, and 1 / the pool's depth.
+    pool_fee_bps: float | None = Field(
+        default=None, ge=0, le=10_000, description="venue fee (bps); unset = the pool's fee tier"
+    )
+    impact_coef: float | None = Field(
+        default=None,
+        ge=0,
+        le=1.0,
+        description="slippage: 1 / pool depth (USD), at most 1; unset = from the pool's depth",
     )
     eth_usd: float | None = Field(
         default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"

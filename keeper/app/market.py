@@ -6,7 +6,8 @@
 - :func:`batch_costs` prices a batch for the planner: gas price from the latest base fee plus the
   tip (under the cap), and the L1 fee of a batch as fixed and per-vault parts and of a lone
   vault's own call (the direct path), re-read at most every
-  :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks.
+  :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks; and the swap's price impact and fee tier from the
+  pools the lens read (:func:`pool_terms`), unless the settings pin them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from keeper.execution.fees import Fees
 from keeper.execution.simulate import BatchCodec, direct_calldata
 from keeper.execution.transactions import account, build_tx, sign_tx
 from keeper.pricing import ewma_vol_forecast
-from keeper.strategy import CostInputs, MarketView, VaultView
+from keeper.strategy import CostInputs, MarketView, VaultView, impact_coef_from_depth
+from keeper.strategy.costs import DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
 from keeper.units import Wei
 
 if TYPE_CHECKING:
@@ -102,6 +104,7 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
     # found without its role, every lone vault is priced as a batch of one (conservative).
     direct = cfg.direct_single and not keeper.no_direct
     eth_usd = cfg.eth_usd if cfg.eth_usd is not None else (views[0].spot if views else 0.0)
+    impact_coef, pool_fee_bps = pool_terms(cfg.impact_coef, cfg.pool_fee_bps, views)
     return CostInputs(
         gas_fixed=cfg.gas_fixed,
         gas_per_vault=cfg.gas_per_vault,
@@ -112,9 +115,40 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         l1_fee_fixed_wei=l1_fixed,
         l1_fee_per_vault_wei=l1_per,
         eth_usd=eth_usd,
-        pool_fee_bps=float(cfg.pool_fee_bps),
-        impact_coef=cfg.impact_coef,
+        pool_fee_bps=pool_fee_bps,
+        impact_coef=impact_coef,
     )
+
+
+def pool_terms(
+    impact_coef: float | None, pool_fee_bps: float | None, views: Sequence[VaultView]
+) -> tuple[float, float]:
+    """The swap's price impact per USD and fee tier (bps) the planner prices this cycle.
+
+    Each one the settings leave unset (``KEEPER_IMPACT_COEF``, ``KEEPER_POOL_FEE_BPS``) comes
+    from the pools of the vaults whose trigger is ready (only they can trade), as the lens read
+    them this cycle: 1 / the pool's depth (:func:`impact_coef_from_depth`) and its fee tier; over
+    several pools the largest, as the cost model has one figure for all. A venue that does not
+    say them counts at the defaults, as does a cycle with no vault ready. A set value is used
+    as it is.
+    """
+    ready = [v for v in views if v.trigger_ready]
+    if impact_coef is None:
+        impact_coef = max(
+            (
+                impact_coef_from_depth(v.pool_depth_usd)
+                if v.pool_depth_usd > 0
+                else DEFAULT_IMPACT_COEF
+                for v in ready
+            ),
+            default=DEFAULT_IMPACT_COEF,
+        )
+    if pool_fee_bps is None:
+        pool_fee_bps = max(
+            (v.pool_fee_bps if v.pool_fee_bps > 0 else DEFAULT_POOL_FEE_BPS for v in ready),
+            default=DEFAULT_POOL_FEE_BPS,
+        )
+    return impact_coef, pool_fee_bps
 
 
 def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int, int]:

@@ -9,6 +9,7 @@ settlements.
 from keeper.strategy.costs import (
     NO_COSTS,
     fixed_cost_usd,
+    impact_coef_from_depth,
     impact_coef_from_quote,
     l2_default_costs,
     marginal_cost_usd,
@@ -69,6 +70,7 @@ __all__ = [
     "VolBandPolicy",
     "WhalleyWilmottPolicy",
     "fixed_cost_usd",
+    "impact_coef_from_depth",
     "impact_coef_from_quote",
     "l2_default_costs",
     "marginal_cost_usd",

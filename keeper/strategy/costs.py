@@ -174,6 +174,19 @@ def impact_coef_from_quote(
     return max(0.0, shortfall) / notional_usd
 
 
+def impact_coef_from_depth(depth_usd: float) -> float:
+    """Impact coefficient of a pool ``depth_usd`` deep: ``1 / depth``, at most 1.
+
+    A constant product over virtual reserves worth ``depth`` a side gives a trade of ``x`` USD
+    ``x / (depth + x)`` less than its price, ``x / depth`` to first order (a little more than
+    it gets: the model errs toward cost). A depth under 1 USD (nothing in range) is 1: any
+    trade costs as much as it moves.
+    """
+    if not depth_usd > 1.0:
+        return 1.0
+    return 1.0 / depth_usd
+
+
 def wei_to_usd(wei: int, eth_usd: float) -> float:
     """Convert wei to USD (the cost model's one int → float conversion)."""
     return float(wei) * eth_usd / 1e18

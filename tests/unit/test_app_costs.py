@@ -7,11 +7,17 @@ the L1-fee oracle with the batch's parts, and must not see them when the path is
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from keeper.app.cycle import run_cycle
-from keeper.app.market import batch_costs
+from keeper.app.market import batch_costs, pool_terms
 from keeper.execution.simulate import direct_calldata
 from keeper.strategy import CostAwarePolicy
-from tests.unit.test_app_cycle import BATCHER, WAD, make_keeper, snap, vault
+from keeper.strategy.costs import DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
+from tests.unit.test_app_cycle import BATCHER, WAD, FakeLens, make_keeper, snap, vault
+from tests.unit.test_planner_speed import _view
 
 DIRECT_LEN = len(direct_calldata(-123))  # a rebalanceTo(post): selector + one word
 
@@ -35,7 +41,7 @@ class LenL1:
 def test_direct_gas_and_l1_fee_reach_the_cost_inputs() -> None:
     l1 = LenL1()
     k = make_keeper([snap(0, -WAD)], batcher=BATCHER, l1fee=l1, chain_id=10)
-    costs = batch_costs(k, [object()])  # type: ignore[list-item]
+    costs = batch_costs(k, [_view(0, -WAD, 0, WAD)])
     assert costs.gas_direct == k.config.gas_direct > 0
     assert costs.l1_fee_direct_wei == 1_000 + 10 * DIRECT_LEN
     assert sorted(l1.seen)[0] == DIRECT_LEN  # priced with the two dummy batches, once
@@ -46,12 +52,12 @@ def test_direct_gas_and_l1_fee_reach_the_cost_inputs() -> None:
 def test_no_direct_pricing_without_the_direct_path() -> None:
     off = make_keeper([snap(0, -WAD)], batcher=BATCHER, l1fee=LenL1(), chain_id=10)
     off.config = off.config.model_copy(update={"direct_single": False})
-    assert batch_costs(off, [object()]).gas_direct == 0  # type: ignore[list-item]
+    assert batch_costs(off, [_view(0, -WAD, 0, WAD)]).gas_direct == 0
     # A vault found without its keeper role goes through the batcher: lone vaults are then
     # priced as batches of one (conservative for the vaults that have the role).
     lacking = make_keeper([snap(0, -WAD)], batcher=BATCHER, l1fee=LenL1(), chain_id=10)
     lacking.no_direct.add(vault(0))
-    assert batch_costs(lacking, [object()]).gas_direct == 0  # type: ignore[list-item]
+    assert batch_costs(lacking, [_view(0, -WAD, 0, WAD)]).gas_direct == 0
 
 
 def test_a_large_direct_l1_fee_reaches_the_live_plan() -> None:
@@ -63,3 +69,38 @@ def test_a_large_direct_l1_fee_reaches_the_live_plan() -> None:
 
     assert planned(0) == (vault(0),)
     assert planned(10**18) == ()  # 1 ETH (3000 USD) of L1 fee for the vault's own transaction
+
+
+def test_the_pools_depth_and_fee_tier_price_the_swap_unless_the_settings_pin_them() -> None:
+    """Unset, the impact is 1 / the depth the lens read, and the fee the pool's tier: of the
+    ready vaults, the thinnest pool and the dearest tier. Set, the settings win."""
+    deep = replace(_view(0, -WAD, 0, WAD), pool_depth_usd=50e6, pool_fee_bps=5.0)
+    thin = replace(_view(1, -WAD, 0, WAD), pool_depth_usd=2e6, pool_fee_bps=30.0)
+    idle = replace(thin, vault=vault(2), trigger_ready=False, pool_depth_usd=1e3)
+    assert pool_terms(None, None, [deep, idle]) == (pytest.approx(1 / 50e6), 5.0)
+    assert pool_terms(None, None, [deep, thin, idle]) == (pytest.approx(1 / 2e6), 30.0)
+    assert pool_terms(2e-9, 1.0, [deep, thin]) == (2e-9, 1.0)
+    # A venue that does not say them (0), or no vault ready: the defaults.
+    unknown = replace(deep, pool_depth_usd=0.0, pool_fee_bps=0.0)
+    assert pool_terms(None, None, [unknown]) == (DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS)
+    assert pool_terms(None, None, [idle]) == (DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS)
+    # Nothing in range: any trade costs as much as it moves.
+    assert pool_terms(None, None, [replace(deep, pool_depth_usd=0.5)])[0] == 1.0
+
+
+def test_a_thin_pool_the_lens_reads_holds_back_a_trade_a_deep_one_makes() -> None:
+    """End to end through the lens's answer: the same vault, 0.5 underlying off target,
+    under the cost-aware policy. In a pool USD 100M deep the trade is worth it; in one USD 20k
+    deep its impact (about 7.5%, USD 110 on USD 1,500) is not. Before, the cost model priced
+    every pool as USD 500M deep (KEEPER_IMPACT_COEF's 2e-9), whatever the lens saw."""
+
+    def planned(depth_usd: float) -> tuple[str, ...]:
+        k = make_keeper([snap(0, -WAD // 2)], batcher=BATCHER, l1fee=LenL1(), chain_id=10)
+        k.policy = CostAwarePolicy(risk_aversion=1e-3)
+        k.config = k.config.model_copy(update={"impact_coef": None, "pool_fee_bps": None})
+        assert isinstance(k.lens, FakeLens)
+        k.lens.depth = (int(depth_usd * 1e8), 500)
+        return run_cycle(k).planned
+
+    assert planned(100e6) == (vault(0),)
+    assert planned(20e3) == ()

@@ -102,11 +102,26 @@ class FakeLens:
         self.reads += 1
         return LensResult(tuple(self.snaps), 100 + self.reads, NOW, 1)
 
+    #: The venue's pool (depth 1e8 a USD, fee pips), as ``IUniswapV3Venue.depth`` says them;
+    #: ``None``: a venue that does not (each vault its own, made up from its pool price).
+    depth: tuple[int, int] | None = None
+
     def read_lean(self, vaults: list[str], block: int | str = "latest") -> LeanSnapshot:
         self.reads += 1
         self.blocks.append(block)
         snaps = [hedged_to(s) for s in self.snaps]
-        return lean_snapshot(vaults, [encode_lean_answer(snaps, 100 + self.reads, NOW)])
+        if self.depth is None:
+            answer = encode_lean_answer(snaps, 100 + self.reads, NOW)
+        else:
+            venue = "0x" + "5e" * 20
+            answer = encode_lean_answer(
+                snaps,
+                100 + self.reads,
+                NOW,
+                venues=[venue] * len(snaps),
+                venue_depths={venue: self.depth},
+            )
+        return lean_snapshot(vaults, [answer])
 
 
 @dataclass

@@ -64,7 +64,8 @@ def test_naive_loop_agrees_with_our_cycle_and_costs_one_call_per_field(
     naive = NaiveBot.build(dev, keeper)
     naive_requests, acting, _ = naive.cycle()
     assert planned == acting == N  # freshly written books are all far from target
-    # 10 reads per vault + one seriesGreeks per series, + the block header.
-    assert naive_requests == N * (10 + len(SERIES)) + 1
+    # 11 reads per vault (its venue's pool depth the 11th) + one seriesGreeks per series, + the
+    # block header.
+    assert naive_requests == N * (11 + len(SERIES)) + 1
     assert requests < naive_requests
     assert requests <= 5
