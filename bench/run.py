@@ -254,7 +254,9 @@ def _sizes(
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run."""
     ap = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m bench.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     ap.add_argument("--quick", action="store_true", help="small sizes, about two minutes")
     ap.add_argument("--only", help=f"comma-separated subset of {','.join(SECTIONS)}")

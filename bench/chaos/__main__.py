@@ -34,20 +34,46 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
     p.add_argument("--quick", action="store_true", help="the short version (a few minutes)")
     p.add_argument(
-        "--seed", type=int_between(0), default=7, help="market path, fault draws and kill times"
+        "--seed",
+        type=int_between(0),
+        default=7,
+        help="market path, fault draws and kill times (default 7)",
     )
     p.add_argument(
-        "--rate", type=_share, default=0.2, help="share of requests faulted (faults), 0 to 1"
+        "--rate",
+        type=_share,
+        default=0.2,
+        help="share of requests faulted (faults), 0 to 1 (default 0.2)",
     )
-    p.add_argument("--steps", type=int_between(1), help="market steps in baseline and faults")
-    p.add_argument("--kills", type=int_between(0), help="SIGKILLs in the sigkill section")
+    p.add_argument(
+        "--steps",
+        type=int_between(1),
+        help=f"market steps in baseline and faults (default {ChaosConfig.steps}; "
+        f"--quick {ChaosConfig.quick().steps})",
+    )
+    p.add_argument(
+        "--kills",
+        type=int_between(0),
+        help=f"SIGKILLs in the sigkill section (default {ChaosConfig.kills}; "
+        f"--quick {ChaosConfig.quick().kills})",
+    )
     p.add_argument(
         "--sections",
         default=",".join(SECTIONS),
         help=f"comma-separated subset of {SECTIONS + EXTRA_SECTIONS} (harsh: only when named)",
     )
-    p.add_argument("--out", type=Path, default=Path("bench/results/chaos.json"))
-    p.add_argument("--workdir", type=Path, default=Path("out/chaos"), help="logs and journals")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("bench/results/chaos.json"),
+        help="results JSON (default bench/results/chaos.json)",
+    )
+    p.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path("out/chaos"),
+        help="logs and journals (default out/chaos)",
+    )
     p.add_argument(
         "--serial", action="store_true", help="one section after another (default: in pairs)"
     )
