@@ -212,6 +212,15 @@ class ArbitrumL1Fee:
             )
         except (ContractLogicError, Web3Exception, ValueError, OSError) as exc:
             raise ChainError(f"NodeInterface.gasEstimateL1Component failed: {exc}") from exc
+        if len(raw) == 0:
+            # Only Arbitrum's own nodes emulate the NodeInterface; an anvil on an Arbitrum chain
+            # id (a fork, a local "testnet") answers nothing there, every cycle.
+            raise ChainError(
+                "NodeInterface.gasEstimateL1Component answered nothing: this node does not "
+                f"emulate Arbitrum's NodeInterface at {ARB_NODE_INTERFACE} (an anvil or a fork "
+                "on an Arbitrum chain id); set KEEPER_L1_FEE_MODE=none there (no L1 fee "
+                "priced), or use an Arbitrum node"
+            )
         gas_l1, base_fee, _l1_base = decode_answer(
             ["uint64", "uint256", "uint256"], raw, "NodeInterface.gasEstimateL1Component"
         )

@@ -152,6 +152,36 @@ def test_an_oracle_answer_that_is_not_its_return_type_is_a_chain_error(
         "op params": op.params,
         "arbitrum fee": lambda: arbitrum.fee(signed, "0x" + "22" * 20, b""),
     }[call]
-    with pytest.raises(ChainError, match="not what it returns") as info:
+    # An empty answer at the NodeInterface: a node that does not emulate it (test below).
+    said = "KEEPER_L1_FEE_MODE" if (call, answer) == ("arbitrum fee", b"") else "not what it"
+    with pytest.raises(ChainError, match=said) as info:
         run()
     assert isinstance(info.value, _CYCLE_ERRORS)
+
+
+def test_a_node_without_arbitrums_nodeinterface_names_the_setting_that_skips_it() -> None:
+    """An anvil on an Arbitrum chain id (a fork of Arbitrum Sepolia, a local "testnet" of that
+    id) answers ``0x`` at the NodeInterface, which only Arbitrum's own nodes emulate: every cycle
+    failed with "the node's answer (0 bytes) is not what it returns", and nothing said that
+    ``KEEPER_L1_FEE_MODE=none`` is the way to run there (helper-120's operator walk)."""
+    from dataclasses import dataclass
+    from typing import Any
+
+    from hexbytes import HexBytes
+
+    from keeper.chain.l1fee import ArbitrumL1Fee
+    from keeper.errors import ChainError
+
+    @dataclass
+    class Eth:
+        def call(self, tx: dict[str, Any], *args: Any) -> HexBytes:
+            return HexBytes(b"")
+
+    @dataclass
+    class W3:
+        eth: Eth
+
+    w3: Any = W3(Eth())
+    with pytest.raises(ChainError, match="KEEPER_L1_FEE_MODE=none") as info:
+        ArbitrumL1Fee(w3, attempts=1).fee(b"signed", "0x" + "22" * 20, b"")
+    assert "\n" not in str(info.value)
