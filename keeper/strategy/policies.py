@@ -190,8 +190,11 @@ def risk_benefit_usd(
     cap_y = cap_s / YEAR_SECONDS
     if horizon_s is None:
         g = np.abs(s.gamma) * s.spot * s.vol
+        # On g², not g: a positive g whose square underflows (a deep out-of-the-money book's
+        # gamma of 1e-200) made a vault at its target 0/0, a NaN benefit.
+        g2 = g * g
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            regrow = np.where(g > 0.0, dev * dev / (g * g), np.inf)
+            regrow = np.where(g2 > 0.0, dev * dev / g2, np.inf)
         h = np.minimum(np.minimum(regrow, s.tau), cap_y)
     else:
         h = np.minimum(horizon_s / YEAR_SECONDS, s.tau)

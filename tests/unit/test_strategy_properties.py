@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from keeper.pricing.black_scholes import capped_greeks, vanilla_delta, vanilla_greeks
 from keeper.strategy import CostAwarePolicy, HedgeState, VaultView, parse_policy, plan
 from keeper.strategy.costs import lone_share_usd
+from keeper.strategy.planner import state_from_views
+from keeper.strategy.policies import risk_benefit_usd
 from keeper.strategy.rebalance_rule import (
     compensated_post,
     executable,
@@ -405,3 +407,18 @@ def test_greeks_stay_finite_and_bounded_at_the_extremes(
     assert float(v.gamma) >= 0.0
     assert (0.0 <= fast <= 1.0) if call else (-1.0 <= fast <= 0.0)
     assert fast == float(v.delta)
+
+
+@pytest.mark.parametrize(
+    ("gamma", "vol"), [(1.0, 1.38e-185), (1e-200, 0.8), (5e-324, 1e-18)], ids=str
+)
+def test_no_deviation_has_no_risk_to_reduce_even_when_gamma_s_vol_squared_underflows(
+    gamma: float, vol: float
+) -> None:
+    """The auto horizon is ``Δ²/(Γ·S·σ)²``: with ``Γ·S·σ`` positive but its square under the
+    smallest float (a deep out-of-the-money book's gamma of 1e-200, or a subnormal vol), a vault
+    at exactly its target (Δ = 0, as after a rebalance to target) had 0/0, a NaN horizon and a
+    NaN ``benefit_usd`` in its decision (the property test above found it, 1 run in 5)."""
+    state = state_from_views([vault(dev=0.0, gamma=gamma)], replace(MARKET, forecast_vol=vol))
+    out = risk_benefit_usd(state, np.asarray([0.0]), 1e-2, None, 7 * 86_400)
+    assert out.tolist() == [0.0]
