@@ -62,6 +62,13 @@ class FeeCapError(ExecutionError):
         self.cap = cap
 
 
+class JournalWriteError(ExecutionError):
+    """The send journal could not be written (a full disk, a read-only file).
+
+    The journal may then lag what was sent: a batch broadcast just before may be out.
+    """
+
+
 class NonceError(ExecutionError):
     """The journal and the chain disagree about a nonce in a way the keeper cannot reconcile."""
 

@@ -36,7 +36,7 @@ from keeper.app.fees import Paid, book_fees_paid, why_reverted
 from keeper.app.settle import book_refused, book_resumed
 from keeper.chain.answers import failed_events
 from keeper.chain.retry import is_transient
-from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError
+from keeper.errors import ExecutionError, FeeCapError, JournalWriteError, TxTimeoutError
 from keeper.execution.journal import PENDING
 from keeper.execution.sender import Sender, SendOutcome, TxRefusedError
 from keeper.execution.simulate import (
@@ -523,6 +523,18 @@ def _send(keeper: Keeper, sim: Simulation, block: int) -> Acted:
         return Acted(sim, waiting=f"base fee above the cap ({exc.base_fee} > {exc.cap} wei)")
     except ExecutionError as exc:
         kept = keeper.sender.journal.pending(keeper.sender.address)
+        if kept and isinstance(exc, JournalWriteError):
+            # The write that failed may be the one after the broadcast: the node may hold the
+            # batch and mine it. Its signed row stays, and the next poll sends the same bytes.
+            keeper.alerter.alert(
+                "failed_batch",
+                f"batch for {len(sim.vaults)} vaults at nonce {kept[-1].nonce}: {exc}; the "
+                f"transaction {kept[-1].tx_hash} may be out (mined or not, its receipt settles "
+                "it); the next cycle sends the same bytes again (one hash: never a second "
+                "transaction) once the journal can be written",
+                key=kept[-1].tx_hash,
+            )
+            raise
         if kept:
             # Journaled, then refused for now (insufficient funds, a full pool), not for good:
             # the row stays at its nonce, the next cycle's poll sends it again, and it is booked

@@ -54,7 +54,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from keeper.errors import ConfigError, ExecutionError, NonceError
+from keeper.errors import ConfigError, ExecutionError, JournalWriteError, NonceError
 from keeper.units import Wei
 
 
@@ -422,7 +422,7 @@ class Journal:
                         self._db.execute("ROLLBACK")
                 raise
         except sqlite3.Error as exc:
-            raise ExecutionError(f"journal {self.path}: write failed: {exc}") from exc
+            raise JournalWriteError(f"journal {self.path}: write failed: {exc}") from exc
 
     def _query(self, sql: str, args: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """A read, its rows fetched; an unreadable journal is an ``ExecutionError``."""

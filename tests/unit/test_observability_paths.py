@@ -7,6 +7,7 @@ and each failed on the tree before its fix.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 import pytest
@@ -339,3 +340,55 @@ def _ok_result() -> Any:
     return SimpleNamespace(
         waiting=None, dropped={}, failed={}, tx_status=None, nothing_evaluated=lambda: None
     )
+
+
+# ----------------------------------------------------------------------------------------------
+# A journal write that fails after the broadcast (a full disk): the batch is out, not "not sent".
+class _FullAfterBroadcast:
+    """The journal's connection, whose row updates fail once ``full`` is set (SQLITE_FULL)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.full = False
+
+    def execute(self, sql: str, *args: Any) -> Any:
+        if self.full and sql.lstrip().upper().startswith("UPDATE"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.db, name)
+
+
+def test_a_journal_write_failing_after_the_broadcast_is_not_alerted_as_not_sent() -> None:
+    """helper-122: with the disk full between the broadcast and the journal's note of it, the
+    ``failed_batch`` alert said "batch ... not sent ...; kept at nonce N, sent again next
+    cycle", while the node held the transaction (and would mine it). It must say it may be out,
+    and that the same bytes (one hash: never a second transaction) are what goes again."""
+    chain = FakeChain()
+    journal = Journal(":memory:")
+    s = make_sender(chain, journal, Account.create())
+    keeper = stub_keeper(s)
+    keeper.batcher = BATCHER
+    seen: list[str] = []
+    keeper.alerter.alert = lambda kind, message, **kw: seen.append(f"{kind}: {message}") or True  # type: ignore[method-assign]
+    db = _FullAfterBroadcast(journal._db)
+    journal._db = db  # type: ignore[assignment]
+    sent = s._broadcast
+
+    def broadcast_then_fill(record: Any) -> str:
+        out = sent(record)
+        db.full = True
+        return out
+
+    s._broadcast = broadcast_then_fill  # type: ignore[method-assign]
+    sim = Simulation(
+        vaults=(VAULT,), calldata=REBALANCE_SELECTOR, gas=100_000, outcomes=(), to=VAULT
+    )
+    with pytest.raises(KeeperError):
+        _send(keeper, sim, chain.block_number)
+    assert chain.pool, "the node holds the batch"
+    [alert] = [a for a in seen if a.startswith("failed_batch")]
+    assert "not sent" not in alert, alert
+    assert "may be out" in alert, alert
+    assert "same bytes" in alert, alert
