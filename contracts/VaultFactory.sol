@@ -3,6 +3,9 @@ pragma solidity 0.8.30;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {Clones} from "@openzeppelin/contracts/proxy/Clones.sol";
+import {
+    AggregatorV3Interface
+} from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 
 import {IVaultFactory} from "./interfaces/IVaultFactory.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
@@ -121,6 +124,7 @@ contract VaultFactory is AccessControl, IVaultFactory {
     // ------------------------------------------------------------------ internal
 
     function _init(address vault, address claims, IOptionVault.InitParams calldata params) private {
+        _checkSequencerFeed(params.sequencerFeed);
         IOptionClaims(claims).initialize(vault, "");
         IOptionVault.InitParams memory p = params;
         p.claims = claims;
@@ -128,6 +132,23 @@ contract VaultFactory is AccessControl, IVaultFactory {
         _vaults.push(vault);
         _isVault[vault] = true;
         emit VaultCreated(vault, claims, p.admin, p.asset, p.underlying, _vaults.length - 1);
+    }
+
+    /// @dev The sequencer uptime feed is an immutable arg of the clone: refuse one with no code,
+    ///      that does not answer, or that answers other than 0 (up) or 1 (down), a price feed
+    ///      passed by mistake. Zero is a chain without one. The feed's state (down now) is not
+    ///      checked: the vault waits for it as it does later.
+    function _checkSequencerFeed(address feed) private view {
+        if (feed == address(0)) return;
+        if (feed.code.length == 0) revert VaultFactoryBadSequencerFeed(feed);
+        // slither-disable-next-line unused-return -- only the answer is checked
+        try AggregatorV3Interface(feed).latestRoundData() returns (
+            uint80, int256 answer, uint256, uint256, uint80
+        ) {
+            if (answer != 0 && answer != 1) revert VaultFactoryBadSequencerFeed(feed);
+        } catch {
+            revert VaultFactoryBadSequencerFeed(feed);
+        }
     }
 
     /// @dev The vault clone's immutable args ({OptionVault} reads them from its code).

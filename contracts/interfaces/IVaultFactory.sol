@@ -11,6 +11,10 @@ interface IVaultFactory {
     error VaultFactoryZeroAddress(bytes32 field);
     /// @notice A registry page starts past the end.
     error VaultFactoryPageOutOfRange(uint256 start, uint256 count);
+    /// @notice The sequencer uptime feed has no code, does not answer `latestRoundData`, or
+    ///         answers other than 0 (up) or 1 (down): a price feed passed by mistake. It is an
+    ///         immutable arg of the clone, so such a vault could never write or hedge.
+    error VaultFactoryBadSequencerFeed(address feed);
 
     /// @notice A vault and its claims token were created.
     event VaultCreated(

@@ -74,6 +74,46 @@ contract VaultFactoryTest is VaultTestBase {
         assertTrue(other != pv, "the vault's address commits to its immutable args");
     }
 
+    /// @notice The sequencer feed is an immutable arg of the clone: one with no code made every
+    ///         oracle check revert, and a price feed passed by mistake read as "sequencer down"
+    ///         for good. Such a vault took deposits but could never write or hedge
+    ///         (helper-121's audit). The factory refuses both before cloning.
+    function test_createVault_RevertWhen_SequencerFeedHasNoCode() public {
+        IOptionVault.InitParams memory p = _params();
+        p.sequencerFeed = makeAddr("not a feed");
+        vm.prank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IVaultFactory.VaultFactoryBadSequencerFeed.selector, p.sequencerFeed
+            )
+        );
+        factory.createVault(p);
+    }
+
+    function test_createVault_RevertWhen_SequencerFeedIsAPriceFeed() public {
+        IOptionVault.InitParams memory p = _params();
+        p.sequencerFeed = address(feed); // answers 3,000e8: neither up (0) nor down (1)
+        vm.prank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IVaultFactory.VaultFactoryBadSequencerFeed.selector, address(feed)
+            )
+        );
+        factory.createVaultDeterministic(p, bytes32("seq"));
+    }
+
+    function test_createVault_AcceptsASequencerFeedThatIsDownAndNone() public {
+        IOptionVault.InitParams memory p = _params();
+        seqFeed.updateAnswer(1); // down now: a feed, only its state is bad
+        vm.prank(admin);
+        (address v,) = factory.createVault(p);
+        assertEq(OptionVault(v).sequencerFeed(), address(seqFeed));
+        p.sequencerFeed = address(0); // a chain without one
+        vm.prank(admin);
+        (v,) = factory.createVault(p);
+        assertEq(OptionVault(v).sequencerFeed(), address(0));
+    }
+
     function test_createVault_RevertWhen_NotDeployer() public {
         bytes32 role = factory.DEPLOYER_ROLE();
         vm.prank(bob);
