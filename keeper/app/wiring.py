@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
@@ -41,7 +42,7 @@ from keeper.execution.sender import Sender
 from keeper.execution.simulate import BatchCodec, call_still_succeeds
 from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
-from keeper.settings import Settings
+from keeper.settings import Settings, read_addresses_file
 from keeper.strategy import parse_policy
 from keeper.units import Wei
 
@@ -145,8 +146,23 @@ def resolve_vaults(w3: Web3, settings: Settings) -> list[str]:
     if not vaults:
         raise ConfigError("no vaults: set KEEPER_VAULTS or KEEPER_FACTORY (or --addresses)")
     return startup_step(
-        "checking the vaults", lambda: validate_vaults(w3, vaults, attempts=settings.rpc_retries)
+        "checking the vaults",
+        lambda: validate_vaults(
+            w3, vaults, attempts=settings.rpc_retries, listed_in=_listing_file(settings, vaults)
+        ),
     )
+
+
+def _listing_file(settings: Settings, vaults: list[str]) -> Path | None:
+    """The addresses file, when the vaults to check are the ones it lists (else None)."""
+    file = settings.addresses_file
+    if file is None:
+        return None
+    try:
+        listed = {str(v).lower() for v in read_addresses_file(file).get("vaults") or []}
+    except (ConfigError, OSError, TypeError):
+        return None
+    return file if {v.lower() for v in vaults} <= listed else None
 
 
 def check_offline(settings: Settings) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
@@ -90,8 +91,13 @@ def _raise_if_unserved(exc: BaseException) -> None:
         ) from None
 
 
-def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> list[str]:
+def validate_vaults(
+    w3: Web3, vaults: Sequence[str], *, attempts: int = 3, listed_in: Path | None = None
+) -> list[str]:
     """Check each address holds code and answers the vault's views; return them checksummed.
+
+    ``listed_in``: the addresses file the vaults come from, named when one has no code (a
+    deploy whose broadcast failed leaves a file naming contracts that were never deployed).
 
     Raises:
         ConfigError: ``"<address> is not a vault"`` for the first one that fails.
@@ -111,6 +117,11 @@ def validate_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> li
                 where = f" on chain {chain}, the RPC's"
             except Exception:  # noqa: BLE001 - the refusal stands without it
                 where = ""
+            if listed_in is not None:
+                where += (
+                    f"; the addresses file {listed_in} lists it: was its deploy's broadcast cut "
+                    "short? (docs/deploy.md)"
+                )
             raise ConfigError(f"{address} is not a vault (no contract code there{where})")
         for probe in _VAULT_PROBES:
 

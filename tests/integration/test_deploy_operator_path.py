@@ -129,3 +129,32 @@ def test_a_deploy_overwrite_value_it_cannot_read_is_refused_by_name(workdir: Pat
         text = _deploy(node.url, workdir, _config(net), key, DEPLOY_OVERWRITE="yes")
         assert 'script failed: DeployEnvMalformed("DEPLOY_OVERWRITE", "yes")' in text, text[-2000:]
         assert (workdir / "out.json").read_text() == live
+
+
+def test_a_vault_the_addresses_file_names_without_code_says_the_file_and_the_likely_cause(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy whose broadcast failed (an RPC cut partway, a deploy from before the funds
+    check) leaves a file naming contracts that do not exist. ``keeper check`` said only
+    "<vault> is not a vault (no contract code there on chain 31337, the RPC's)": the RPC's
+    chain id already matched the file's, so that pointed at the wrong thing. It now names the
+    file and that its deploy may not have been broadcast (helper-120's operator walk)."""
+    from keeper.cli import main
+
+    for name in list(os.environ):
+        if name.startswith("KEEPER_") and name != "KEEPER_ARTIFACTS_DIR":
+            monkeypatch.delenv(name)
+    with Anvil() as node:
+        path = tmp_path / "local.json"
+        vault = "0x" + "33" * 20
+        body = {"chain_id": 31337, "lens": "0x" + "11" * 20, "vaults": [vault]}
+        path.write_text(json.dumps(body))
+        code = main(
+            ["check", "--addresses", str(path), "--rpc-url", node.url, "--env-file", os.devnull]
+        )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert len(err) == 1, err
+    assert "no contract code there" in err[0], err
+    assert str(path) in err[0], err
+    assert "broadcast" in err[0], err
