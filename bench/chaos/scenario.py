@@ -274,8 +274,13 @@ def live(
             connect(net.node.url), net.stack.lens, net.stack.batcher, list(net.stack.vaults)
         ).start()
         journal = where / "journal.sqlite"
+        # Each section's keeper its own temporary directory, as on a machine of its own: the
+        # sections run in pairs on anvils of one genesis (started in the same second), and
+        # `keeper run` claims its signer per chain in the temporary directory.
+        (where / "tmp").mkdir(parents=True, exist_ok=True)
         keeper_env = {
             "PATH": "/usr/bin:/bin",
+            "TMPDIR": str(where / "tmp"),
             "PYTHONPATH": str(REPO),
             "KEEPER_RPC_URL": proxy.url,
             "KEEPER_PRIVATE_KEY": net.accounts.keeper_key,
