@@ -91,6 +91,13 @@ def _not_simulated(result: CycleResult, batcher: str | None) -> str | None:
     return "no signer and no KEEPER_SIMULATE_FROM"
 
 
+def _impact(coef: float) -> str:
+    """The price impact per USD traded, and the pool depth it means (``1 / coef``)."""
+    if not coef > 0:
+        return "none"
+    return f"{coef:.3g}/USD (a pool ${1 / coef / 1e6:,.1f}M deep)"
+
+
 def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") -> str:
     """Render a cycle result as a readable table.
 
@@ -105,6 +112,7 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
         f"costs: gas {result.costs.gas_fixed} + {result.costs.gas_per_vault}/vault at "
         f"{result.costs.gas_price_wei} wei; L1 fee {result.costs.l1_fee_fixed_wei} + "
         f"{result.costs.l1_fee_per_vault_wei}/vault wei; ETH {eth}; "
+        f"swap fee {result.costs.pool_fee_bps:g} bps, impact {_impact(result.costs.impact_coef)}; "
         f"forecast vol {result.forecast_vol:.1%}",
         "",
     ]

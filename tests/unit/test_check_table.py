@@ -150,3 +150,16 @@ def test_check_json_has_the_tables_facts_the_trigger_and_why_nothing_was_simulat
     assert json_report(simulated, "costaware", batcher="0x" + "44" * 20)["not_simulated"] is None
     text = format_table(result, "costaware", batcher="0x" + "44" * 20)
     assert f"(not simulated: {body['not_simulated']})" in text
+
+
+def test_the_costs_line_names_the_swaps_fee_and_impact_and_the_depth_it_implies() -> None:
+    """The swap's fee tier and price impact now come from the pool the lens reads: the table
+    says which it priced, with the depth that impact means, as the JSON's costs do."""
+    result = dummy_result()
+    result = dataclasses.replace(
+        result,
+        costs=dataclasses.replace(result.costs, pool_fee_bps=5.0, impact_coef=1 / 60e6),
+    )
+    costs = format_table(result, "band").splitlines()[1]
+    assert "swap fee 5 bps" in costs, costs
+    assert "impact 1.67e-08/USD (a pool $60.0M deep)" in costs, costs
