@@ -14,10 +14,10 @@ from web3 import Web3
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.devnet.stack import write_addresses
-from keeper.execution.journal import Journal, NewIntent, TxStatus
-from keeper.units import Wei
+from keeper.execution.journal import Journal, TxStatus
 from tests.conftest import rolled_back
 from tests.integration.test_keeper_e2e import Stack, _build, _error_lines, _keeper_cli
+from tests.unit.test_durability_damaged import journal_with_history
 
 pytestmark = pytest.mark.integration
 
@@ -46,22 +46,8 @@ def _addresses(stack: Stack, tmp_path: Path) -> Path:
 
 
 def _bound_journal_with_history(stack: Stack, path: Path, rows: int = 400) -> None:
-    j = Journal(path)
-    j.bind_chain(31337, Web3.to_hex(stack.w3.eth.get_block(0)["hash"]))
-    for n in range(rows):
-        r = j.record_signed(
-            intent_id=NewIntent(("0xv",), n),
-            account=OTHER,
-            nonce=n,
-            tx_hash=f"0x{n:064x}",
-            raw_tx="0x" + "ee" * 600,
-            max_fee=Wei(1),
-            priority_fee=Wei(1),
-            gas=21_000,
-        )
-        j.mark(r.tx_hash, TxStatus.SENT)
-        j.mark(r.tx_hash, TxStatus.MINED, mined_block=n)
-    j.close()
+    genesis = Web3.to_hex(stack.w3.eth.get_block(0)["hash"])
+    journal_with_history(path, rows, account=OTHER, chain=(31337, genesis))
 
 
 def test_a_damaged_journal_stops_keeper_run_in_one_line_before_any_send(

@@ -19,12 +19,17 @@ from keeper.units import Wei
 ACCT = "0x" + "aa" * 20
 
 
-def _journal_with_history(path: Path, rows: int = 300) -> None:
+def journal_with_history(
+    path: Path, rows: int = 300, *, account: str = ACCT, chain: tuple[int, str] | None = None
+) -> None:
+    """A journal of ``rows`` mined sends from ``account``, bound to ``chain`` when given."""
     j = Journal(path)
+    if chain is not None:
+        j.bind_chain(*chain)
     for n in range(rows):
         r = j.record_signed(
             intent_id=NewIntent(("0xv",), n),
-            account=ACCT,
+            account=account,
             nonce=n,
             tx_hash=f"0x{n:064x}",
             raw_tx="0x" + "ee" * 600,
@@ -46,7 +51,7 @@ def test_a_damaged_journal_is_refused_at_the_claim_in_one_line(tmp_path: Path, d
     from it whenever its first cycle's reads missed the damaged pages (a truncated copy's lost
     rows read as NULL, not as an error). The claim checks it first (``PRAGMA quick_check``)."""
     path = tmp_path / "journal.sqlite"
-    _journal_with_history(path)
+    journal_with_history(path)
     size = path.stat().st_size
     if damage == "half a page cut off the end":
         os.truncate(path, size - 2048)
@@ -70,7 +75,7 @@ def test_a_damaged_journal_is_refused_at_the_claim_in_one_line(tmp_path: Path, d
 
 def test_an_intact_journal_with_history_passes_the_claim(tmp_path: Path) -> None:
     path = tmp_path / "journal.sqlite"
-    _journal_with_history(path, rows=50)
+    journal_with_history(path, rows=50)
     journal = Journal(path)
     journal.claim()
     assert journal.max_nonce(ACCT) == 49
