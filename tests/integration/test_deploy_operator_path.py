@@ -17,10 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,9 +26,13 @@ from web3.types import RPCEndpoint
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.locations import PROJECT_ROOT, node_bin
+from tests.integration import test_deploy_script
 from tests.integration.test_deploy_script import BROADCAST_TIMEOUT_S, _config, _testnet
 
 pytestmark = pytest.mark.integration
+
+# A fresh deployments/ directory per test, removed after it (test_deploy_script.py's).
+workdir = test_deploy_script.workdir
 
 #: Arbitrum Sepolia: the chain id the operator's "testnet" anvil runs on.
 TESTNET_CHAIN_ID = 421_614
@@ -40,16 +41,6 @@ TESTNET_CHAIN_ID = 421_614
 PARTIAL_GAS = 10_000_000
 
 _UNFUNDED = re.compile(r"script failed: DeployUnfunded\((0x[0-9a-fA-F]{40}), (\d+)[^,]*, (\d+)")
-
-
-@pytest.fixture
-def workdir() -> Iterator[Path]:
-    path = PROJECT_ROOT / "deployments" / f"test-{uuid.uuid4().hex[:12]}"
-    path.mkdir(parents=True)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _deploy(

@@ -6,33 +6,23 @@ keeper that ran would send a batch).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from web3 import Web3
 
-from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.anvil import ANVIL_KEYS
 from keeper.devnet.stack import write_addresses
 from keeper.execution.journal import Journal, TxStatus
-from tests.conftest import rolled_back
-from tests.integration.test_keeper_e2e import Stack, _build, _error_lines, _keeper_cli
+from tests.integration import test_keeper_e2e
+from tests.integration.test_keeper_e2e import Stack, _error_lines, _keeper_cli
 from tests.unit.test_durability_damaged import journal_with_history
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def built() -> Iterator[Stack]:
-    with Anvil() as node:
-        yield _build(node)
-
-
-@pytest.fixture
-def stack(built: Stack) -> Iterator[Stack]:
-    """The module's stack, as built: each test's changes are rolled back after it."""
-    with rolled_back(built.w3):
-        yield built
+# The devnet stack of test_keeper_e2e.py (one per module), each test's changes rolled back.
+built, stack = test_keeper_e2e.built, test_keeper_e2e.stack
 
 
 #: Another signer's history: the damaged pages are rows the keeper's own reads never touch.
