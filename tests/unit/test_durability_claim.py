@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -18,10 +19,9 @@ from keeper.errors import ConfigError
 from keeper.execution.journal import Journal
 
 
-@pytest.fixture
-def holder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
-    """A child process that holds the claim of ``tmp_path/journal.sqlite``: (path, its pid)."""
-    path = tmp_path / "journal.sqlite"
+@contextmanager
+def held_by_a_child(path: Path) -> Iterator[int]:
+    """A child process that holds the claim of the journal at ``path``: its pid."""
     child = subprocess.Popen(
         [
             sys.executable,
@@ -36,10 +36,18 @@ def holder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
     try:
         assert child.stdout is not None
         assert child.stdout.readline().strip() == "held"
-        yield path, child.pid
+        yield child.pid
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.fixture
+def holder(tmp_path: Path) -> Iterator[tuple[Path, int]]:
+    """A child process that holds the claim of ``tmp_path/journal.sqlite``: (path, its pid)."""
+    path = tmp_path / "journal.sqlite"
+    with held_by_a_child(path) as pid:
+        yield path, pid
 
 
 def test_a_journal_claimed_under_its_own_name_is_refused_through_a_symlink(

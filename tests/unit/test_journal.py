@@ -221,29 +221,14 @@ def test_a_journal_claimed_by_another_keeper_process_is_refused(tmp_path: Path) 
     The claim is the lock of another process (here a child that holds it): the kernel drops it
     when that process exits, SIGKILL included, so a restart after a crash is never refused.
     """
-    import subprocess
-    import sys
+    from tests.unit.test_durability_claim import held_by_a_child
 
     path = tmp_path / "journal.sqlite"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import sys; from keeper.execution.journal import Journal; "
-            f"Journal({str(path)!r}).claim(); print('held', flush=True); sys.stdin.read()",
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
-        with pytest.raises(ConfigError, match=rf"in use by another keeper \(pid {holder.pid}\)"):
-            Journal(path).claim()
-    finally:
-        holder.kill()
-        holder.wait()
+    with (
+        held_by_a_child(path) as pid,
+        pytest.raises(ConfigError, match=rf"in use by another keeper \(pid {pid}\)"),
+    ):
+        Journal(path).claim()
     journal = Journal(path)
     journal.claim()  # the holder died: free again
     journal.claim()  # and a claim is idempotent within its process's journal
