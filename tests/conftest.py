@@ -7,10 +7,12 @@ import logging
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from web3 import Web3
@@ -38,6 +40,15 @@ if _WORKER is not None:
     os.environ["TMPDIR"] = tempfile.mkdtemp(prefix=f"keeper-tests-{_WORKER}-")
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     atexit.register(shutil.rmtree, os.environ["TMPDIR"], ignore_errors=True)
+
+
+def keeper_command() -> list[str]:
+    """How a test starts the ``keeper`` CLI in a process of its own: the venv's script."""
+    script = Path(sys.executable).with_name("keeper")
+    if script.exists():
+        return [str(script)]
+    found = shutil.which("keeper")
+    return [found] if found else [sys.executable, "-m", "keeper.cli"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import cast
@@ -22,17 +20,10 @@ import requests
 
 from keeper.chain.anvil import ANVIL_KEYS, free_port
 from keeper.devnet.tx import account
+from tests.conftest import keeper_command
 from tests.integration.test_demo import _anvils_on
 
 pytestmark = pytest.mark.integration
-
-
-def _keeper() -> list[str]:
-    script = Path(sys.executable).with_name("keeper")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("keeper")
-    return [found] if found else [sys.executable, "-m", "keeper.cli"]
 
 
 def _env() -> dict[str, str]:
@@ -44,14 +35,19 @@ def _env() -> dict[str, str]:
 
 def _run(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*_keeper(), *args], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=180
+        [*keeper_command(), *args],
+        cwd=tmp_path,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
 
 
 def _start_up(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
     """``keeper devnet up ARGS`` in its own process group, as in a terminal (Ctrl-C: SIGINT)."""
     return subprocess.Popen(
-        [*_keeper(), "devnet", "up", *args],
+        [*keeper_command(), "devnet", "up", *args],
         cwd=tmp_path,
         env=_env(),
         stdout=subprocess.PIPE,

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from keeper.chain.connection import connect
 from keeper.devnet.market import Market, MarketConfig, demo_accounts
 from keeper.devnet.stack import DevnetStack
 from keeper.devnet.tx import account, transact
+from tests.conftest import keeper_command
 
 pytestmark = pytest.mark.integration
 
@@ -63,20 +62,12 @@ def devnet() -> Iterator[Devnet]:
         yield Devnet(node, w3, stack, stack.to_json(node.url))
 
 
-def _keeper() -> list[str]:
-    script = Path(sys.executable).with_name("keeper")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("keeper")
-    return [found] if found else [sys.executable, "-m", "keeper.cli"]
-
-
 def _run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     if "KEEPER_ARTIFACTS_DIR" in os.environ:
         base["KEEPER_ARTIFACTS_DIR"] = os.environ["KEEPER_ARTIFACTS_DIR"]
     return subprocess.run(
-        [*_keeper(), *args],
+        [*keeper_command(), *args],
         cwd=cwd,
         env={**base, **env},
         capture_output=True,
@@ -195,7 +186,7 @@ def test_web_stops_on_a_sigint_even_when_started_with_sigint_ignored(
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     args = ["web", "--addresses", _addresses(tmp_path, devnet), "--port", "0", "--env-file"]
     proc = subprocess.Popen(
-        [*_keeper(), *args, os.devnull],
+        [*keeper_command(), *args, os.devnull],
         cwd=tmp_path,
         env=base,
         stdout=subprocess.PIPE,

@@ -14,15 +14,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from keeper.chain.anvil import free_port
 from keeper.settings import load_settings
+from tests.conftest import keeper_command
 
 ADDRESSES = {
     "chain_id": 421614,
@@ -123,21 +122,13 @@ def test_no_warning_when_nothing_is_overridden(
     assert _warnings(caplog) == []
 
 
-def _keeper() -> list[str]:
-    script = Path(sys.executable).with_name("keeper")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("keeper")
-    return [found] if found else [sys.executable, "-m", "keeper.cli"]
-
-
 def test_keeper_check_says_which_rpc_it_uses(tmp_path: Path) -> None:
     # Two closed ports: the command fails to connect either way, after saying which it uses.
     file_port, env_port = free_port(), free_port()
     file = _addresses(tmp_path, f"http://127.0.0.1:{file_port}")
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     proc = subprocess.run(
-        [*_keeper(), "check", "--env-file", os.devnull, "--addresses", str(file)],
+        [*keeper_command(), "check", "--env-file", os.devnull, "--addresses", str(file)],
         cwd=tmp_path,
         env={**base, "KEEPER_RPC_URL": f"http://127.0.0.1:{env_port}", "KEEPER_RPC_RETRIES": "1"},
         capture_output=True,

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from keeper.chain.anvil import free_port
+from tests.conftest import keeper_command
 
 ADDRESSES = {
     "chain_id": 31337,
@@ -25,20 +24,12 @@ ADDRESSES = {
 }
 
 
-def _keeper() -> list[str]:
-    script = Path(sys.executable).with_name("keeper")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("keeper")
-    return [found] if found else [sys.executable, "-m", "keeper.cli"]
-
-
 def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("KEEPER_")}
     if "KEEPER_ARTIFACTS_DIR" in os.environ:
         base["KEEPER_ARTIFACTS_DIR"] = os.environ["KEEPER_ARTIFACTS_DIR"]
     return subprocess.run(
-        [*_keeper(), *args],
+        [*keeper_command(), *args],
         cwd=tmp_path,
         env={**base, **env},
         capture_output=True,

@@ -8,28 +8,19 @@ and no "Exception ignored ... BrokenPipeError" from the interpreter's final flus
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from keeper.cli import EXIT_BROKEN_PIPE
 from keeper.execution.journal import Journal
+from tests.conftest import keeper_command
 
 #: Batches in the journal: ``status --limit`` prints one line each, about 600 bytes, so the
 #: output is several times a pipe's buffer (64 KiB on Linux) and the writer must block on it.
 BATCHES = 400
 NOTE = "a batch note long enough to fill the pipe quickly " * 12
-
-
-def _keeper() -> list[str]:
-    script = Path(sys.executable).with_name("keeper")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("keeper")
-    return [found] if found else [sys.executable, "-m", "keeper.cli"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +43,7 @@ def _start(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
         if not k.startswith("KEEPER_") and k != "PYTHONUNBUFFERED"
     }
     return subprocess.Popen(
-        [*_keeper(), *args],
+        [*keeper_command(), *args],
         cwd=tmp_path,  # no .env here
         env=env,
         stdout=subprocess.PIPE,
