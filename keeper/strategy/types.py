@@ -70,7 +70,8 @@ class VaultView:
     max_slippage_bps: int = 0
     #: Its venue's pool depth in USD (the quote's virtual reserve at the pool's price, read by
     #: the lens from ``IUniswapV3Venue.depth``): a trade of ``x`` USD gets ``x / depth`` less
-    #: than the pool's price. 0: unknown (the cost model's configured impact then).
+    #: than the pool's price. 0: unknown (the cost model's configured impact then), unless
+    #: ``pool_fee_bps`` is set: the venue answered, and its pool has nothing in range.
     pool_depth_usd: float = 0.0
     #: Its venue's pool fee tier, bps (0: unknown).
     pool_fee_bps: float = 0.0

@@ -88,6 +88,18 @@ def test_the_pools_depth_and_fee_tier_price_the_swap_unless_the_settings_pin_the
     assert pool_terms(None, None, [replace(deep, pool_depth_usd=0.5)])[0] == 1.0
 
 
+def test_a_pool_with_nothing_in_range_is_not_priced_as_the_default_depth() -> None:
+    """A Uniswap V3 venue whose pool has no liquidity at its price (it moved past every
+    position) answers ``depth()`` with (0, its fee tier): the lens's depth is then exactly 0,
+    with the fee tier beside it. That is the pool saying it has nothing in range, not a venue
+    that does not say: any trade costs as much as it moves, not USD 500M deep's 2e-9."""
+    empty = replace(_view(0, -WAD, 0, WAD), pool_depth_usd=0.0, pool_fee_bps=30.0)
+    deep = replace(_view(1, -WAD, 0, WAD), pool_depth_usd=50e6, pool_fee_bps=5.0)
+    assert pool_terms(None, None, [empty]) == (1.0, 30.0)
+    assert pool_terms(None, None, [deep, empty]) == (1.0, 30.0)
+    assert pool_terms(2e-9, None, [empty]) == (2e-9, 30.0)  # a pinned impact still wins
+
+
 def test_a_thin_pool_the_lens_reads_holds_back_a_trade_a_deep_one_makes() -> None:
     """End to end through the lens's answer: the same vault, 0.5 underlying off target,
     under the cost-aware policy. In a pool USD 100M deep the trade is worth it; in one USD 20k
