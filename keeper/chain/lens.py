@@ -1157,6 +1157,7 @@ def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
             + (s3 & m16).astype(object) * (1 << 80)
         )
     o0, o1, o2 = orc[:, 0], orc[:, 1], orc[:, 2]
+    depth_ok = (_lane(ven[:, 2], 2) | _lane(ven[:, 2], 3)) == 0
     answer = _i128(_lane(o0, 0), _lane(o0, 1))
     # An answer outside int128 (its high lanes not a sign extension) is treated as unreadable.
     sign = np.where(_lane(o0, 1).view(np.int64) < 0, np.uint64(_TWO64 - 1), np.uint64(0))
@@ -1222,15 +1223,14 @@ def _lean_from(vaults: Sequence[str], ans: _LeanAnswer) -> LeanSnapshot:
         | np.where((_lane(v0, 2) | _lane(v0, 3)) != 0, int(LensRead.POOL_PRICE), 0),
         venue_address=(_lane(ven[:, 1], 2) & np.uint64(0xFFFFFFFF)).astype(object) * (1 << 128)
         + _u128(_lane(ven[:, 1], 0), _lane(ven[:, 1], 1)),
-        # A depth past 128 bits is not a venue's answer (the venue caps it): unknown.
-        venue_depth=np.where(
-            (_lane(ven[:, 2], 2) | _lane(ven[:, 2], 3)) == 0,
-            _u128(_lane(ven[:, 2], 0), _lane(ven[:, 2], 1)),
-            0,
-        ).astype(object),
-        venue_fee_pips=((_lane(ven[:, 1], 2) >> np.uint64(32)) & np.uint64(0xFFFFFF)).astype(
-            np.int64
+        # A depth past 128 bits is not a venue's answer (the venue caps it): unknown, fee tier
+        # included (a fee beside a depth of 0 is a pool with nothing in range).
+        venue_depth=np.where(depth_ok, _u128(_lane(ven[:, 2], 0), _lane(ven[:, 2], 1)), 0).astype(
+            object
         ),
+        venue_fee_pips=np.where(
+            depth_ok, (_lane(ven[:, 1], 2) >> np.uint64(32)) & np.uint64(0xFFFFFF), 0
+        ).astype(np.int64),
         calls=len(ans.headers),
     )
 

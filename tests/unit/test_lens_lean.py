@@ -128,6 +128,19 @@ def test_a_venues_pool_depth_and_fee_tier_round_trip_and_reach_the_views() -> No
     assert lean_snapshot([snaps[0].vault], [huge]).venue_depth.tolist() == [0]
 
 
+def test_a_depth_past_128_bits_leaves_the_fee_tier_unknown_too() -> None:
+    """No Uniswap V3 venue answers such a depth (it caps it), so the answer is not one, its fee
+    bits included: a fee tier beside a depth of 0 would read as a pool with nothing in range
+    (impact 1), not as a venue that does not say (the defaults)."""
+    snaps = [snap(0)]
+    deep = "0x" + "d1" * 20
+    huge = encode_lean_answer(snaps, 42, NOW, venues=[deep], venue_depths={deep: (2**200, 500)})
+    lean = lean_snapshot([snaps[0].vault], [huge])
+    assert lean.venue_depth.tolist() == [0]
+    assert lean.venue_fee_pips.tolist() == [0]
+    assert book_of(lean).pool_terms() == ([0.0], [0.0])
+
+
 def test_negative_answer_and_target_keep_their_sign() -> None:
     s = snap(0, oracle=OracleState(1, -5, NOW, 8, False, 0))
     lean = lean_snapshot([s.vault], [encode_lean_answer([s], 1, NOW)])
