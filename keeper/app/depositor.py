@@ -238,7 +238,10 @@ class _Run:
         }
         staged = self.record.with_suffix(".sent-new")
         try:
-            staged.write_text(json.dumps(entry) + "\n")
+            # Not through a symlink: the directory is shared and the name anyone's to work out.
+            fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(json.dumps(entry) + "\n")
             os.replace(staged, self.record)
         except OSError as exc:
             raise ExecutionError(

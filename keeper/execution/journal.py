@@ -275,7 +275,7 @@ class Journal:
             )
         lock = f"{os.path.realpath(self.path)}.lock"
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise ConfigError(f"cannot open the journal's lock file {lock}: {exc}") from None
         try:
@@ -339,11 +339,13 @@ class Journal:
         name = f"keeper-signer-{chain['chain_id']}-{chain['genesis'][:18]}-{me}.lock"
         lock = os.path.join(tempfile.gettempdir(), name)
         try:
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+            # Not through a symlink: the directory is shared, the name anyone's to work out,
+            # and the claim truncates what it opens.
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
         except OSError as exc:
             raise ConfigError(
-                f"cannot open the signer's lock file {lock}: {exc} (another user's keeper may "
-                f"be sending from {account})"
+                f"cannot open the signer's lock file {lock}: {exc.strerror or exc} (another "
+                f"user's keeper may be sending from {account}, or a link is planted there)"
             ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -158,4 +159,24 @@ def test_release_gives_up_both_claims_and_keeps_the_journal_open(tmp_path: Path)
     code = f"from keeper.execution.journal import Journal; Journal({str(path)!r}).claim()"
     subprocess.run([sys.executable, "-c", code], check=True)  # the journal's claim is free too
     assert mine.max_nonce(SIGNER) is None  # still readable
+    mine.close()
+
+
+def test_a_signer_lock_planted_as_a_symlink_is_refused_and_its_target_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signer's lock lives in the shared temporary directory under a name anyone can work
+    out; the claim opened it following symlinks and truncated it. Another local user's symlink
+    there (where ``fs.protected_symlinks`` is off) made the keeper empty a file of its own
+    (helper-125). The lock is now opened without following a link."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    victim = tmp_path / "keeper.env"
+    victim.write_text("KEEPER_RPC_URL=http://127.0.0.1:8545\n")
+    name = f"keeper-signer-31337-{GENESIS[:18]}-{SIGNER.lower()}.lock"
+    (tmp_path / name).symlink_to(victim)
+    mine = Journal(tmp_path / "mine.sqlite")
+    mine.bind_chain(31337, GENESIS)
+    with pytest.raises(ConfigError, match="signer's lock file"):
+        mine.claim_signer(SIGNER)
+    assert victim.read_text() == "KEEPER_RPC_URL=http://127.0.0.1:8545\n"
     mine.close()

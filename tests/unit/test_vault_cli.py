@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from decimal import Decimal, localcontext
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -388,3 +389,24 @@ def test_each_actions_json_help_says_what_its_json_holds(
         assert "share_decimals" in json_help
     else:
         assert "*_human strings" in json_help
+
+
+def test_a_send_record_staged_through_a_planted_symlink_is_refused_and_its_target_kept(
+    tmp_path: Path,
+) -> None:
+    """The send record is staged beside the signer's lock in the shared temporary directory,
+    under a name anyone can work out; writing the staged file followed a symlink planted there
+    and overwrote its target. It is now created without following a link: refused, nothing
+    sent, the target intact (helper-125's review of the signer files)."""
+    from keeper.app.depositor import _Run
+    from keeper.errors import ExecutionError
+
+    victim = tmp_path / "notes.txt"
+    victim.write_text("mine\n")
+    record = tmp_path / "keeper-vault-31337-0xabc.sent"
+    record.with_suffix(".sent-new").symlink_to(victim)
+    run = _Run("deposit", record=record, amount="100 USDC")
+    with pytest.raises(ExecutionError, match="cannot be written"):
+        run.write("0x" + "11" * 32, 0, "deposit")
+    assert victim.read_text() == "mine\n"
+    assert not record.exists()
