@@ -438,18 +438,19 @@ def keep(settings: Settings, *, dry_run: bool = False, max_cycles: int | None = 
         raise ConfigError(f"--max-cycles must be at least 1 (got {max_cycles})")
     with deadline(settings.startup_timeout_s):
         keeper = connect_keeper(settings, dry_run=dry_run)
-    if settings.metrics_port:
-        keeper.metrics.serve(settings.metrics_port)
     sender = keeper.sender
-    if sender is not None:
-        # One keeper per key on this machine, whatever its journal (the journal's own claim
-        # is taken by connect_keeper): two would each send the batch.
-        sender.journal.claim_signer(sender.address)
     try:
+        if sender is not None:
+            # One keeper per key on this machine, whatever its journal (the journal's own claim
+            # is taken by connect_keeper): two would each send the batch.
+            sender.journal.claim_signer(sender.address)
+        if settings.metrics_port:
+            keeper.metrics.serve(settings.metrics_port)
         return _keep(keeper, settings, max_cycles)
     finally:
         if sender is not None:
-            sender.journal.release()  # this process may go on: the next keeper may start
+            # This process may go on (a refused signer included): the next keeper may start.
+            sender.journal.release()
 
 
 def _keep(keeper: Keeper, settings: Settings, max_cycles: int | None) -> int:

@@ -180,3 +180,31 @@ def test_a_signer_lock_planted_as_a_symlink_is_refused_and_its_target_left_alone
         mine.claim_signer(SIGNER)
     assert victim.read_text() == "KEEPER_RPC_URL=http://127.0.0.1:8545\n"
     mine.close()
+
+
+def test_a_keeper_refused_its_signer_gives_up_its_journal_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``keep`` took the journal's claim (wiring), then was refused the signer's: it raised
+    with the journal still claimed, so a caller that goes on (a test, an embedding process)
+    held every later keeper on that journal off (helper-125)."""
+    from types import SimpleNamespace
+
+    from keeper.app import loop
+    from keeper.settings import Settings
+
+    journal = Journal(tmp_path / "journal.sqlite")
+    journal.bind_chain(31337, GENESIS)
+    journal.claim()
+
+    def refuse(account: str) -> None:
+        raise ConfigError(f"signer {account} is in use by another keeper on this machine")
+
+    monkeypatch.setattr(journal, "claim_signer", refuse)
+    keeper = SimpleNamespace(sender=SimpleNamespace(journal=journal, address=SIGNER))
+    monkeypatch.setattr(loop, "connect_keeper", lambda settings, dry_run: keeper)
+    with pytest.raises(ConfigError, match="is in use by another keeper"):
+        loop.keep(Settings(metrics_port=0))
+    code = f"from keeper.execution.journal import Journal; Journal({str(journal.path)!r}).claim()"
+    subprocess.run([sys.executable, "-c", code], check=True)  # free again
+    journal.close()
