@@ -237,7 +237,7 @@ def test_a_busy_metrics_port_is_one_config_line_before_the_loop(
         taken.listen()
         port = int(taken.getsockname()[1])
         monkeypatch.setattr(
-            loop, "connect_keeper", lambda *a, **k: SimpleNamespace(metrics=Metrics())
+            loop, "connect_keeper", lambda *a, **k: SimpleNamespace(metrics=Metrics(), sender=None)
         )
         ran: list[bool] = []
         monkeypatch.setattr(loop, "Runner", lambda *a, **k: ran.append(True))
