@@ -1,4 +1,11 @@
-"""Prometheus metrics (prometheus-client), on a registry of their own (no import-time globals)."""
+"""Prometheus metrics (prometheus-client), on a registry of their own (no import-time globals).
+
+Every value of a labelled counter's label is served at 0 from the start (:data:`LABEL_VALUES`):
+``rate()`` and ``increase()`` need two samples, so a series that first appears at 1 (the first
+failed batch of a process) went unseen by an alert rule. The README's metrics table lists the
+same names, types, labels and values (``tests/unit/test_day2_metrics.py`` holds them equal).
+Counters are the process's own: they start at 0 each time the keeper starts.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +16,31 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, star
 from keeper.errors import ConfigError
 
 logger = logging.getLogger(__name__)
+
+#: Each labelled counter's label and every value the keeper books under it (exposed names).
+LABEL_VALUES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "keeper_cycles_total": ("result", ("ok", "failed")),
+    # sent: a rebalance transaction that finished (its outcome is one of the next four);
+    # replaced: each fee bump; reorged/reincluded: a mined batch a reorg removed / mined again.
+    "keeper_rebalances_total": (
+        "state",
+        (
+            "sent",
+            "mined",
+            "failed",
+            "vault_reverted",
+            "cancelled",
+            "replaced",
+            "reorged",
+            "reincluded",
+        ),
+    ),
+    # settled_by_other: someone else settled it first (no alert); simulated: a dry run's.
+    "keeper_settlements_total": (
+        "outcome",
+        ("settled", "settled_by_other", "failed", "waiting", "simulated"),
+    ),
+}
 
 
 class Metrics:
@@ -84,9 +116,18 @@ class Metrics:
         # The off-chain trigger against the batch simulation (keeper/pricing/trigger.py).
         self.trigger_disagreements = Counter(
             "keeper_trigger_disagreements",
-            "Vaults the off-chain trigger found ready that the batch simulation dropped",
+            "Vaults the off-chain trigger found ready that the chain refused (dropped by the "
+            "simulation, failed inside a mined batch, or reverted alone)",
             registry=r,
         )
+        labelled = {
+            "keeper_cycles_total": self.cycles,
+            "keeper_rebalances_total": self.rebalances,
+            "keeper_settlements_total": self.settlements,
+        }
+        for exposed, counter in labelled.items():
+            for value in LABEL_VALUES[exposed][1]:
+                counter.labels(value)  # served at 0 before it first happens
 
     def serve(self, port: int, addr: str = "127.0.0.1") -> None:
         """Expose ``/metrics`` over HTTP on ``addr:port`` (a daemon thread).
