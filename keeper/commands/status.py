@@ -1,4 +1,4 @@
-"""``keeper status``: what the journal says -- pending, mined, replaced and dropped transactions."""
+"""``keeper status``: what the journal says -- its chain; pending, mined, replaced, dropped txs."""
 
 from __future__ import annotations
 
@@ -55,7 +55,11 @@ def status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(st.to_dict(), indent=2, default=str))
         return 0
-    print(f"journal {st.path}")
+    if st.chain_id is None:
+        chain = "no chain yet: no keeper has run on it"
+    else:
+        chain = f"chain {st.chain_id}, genesis {(st.genesis or '?')[:10]}…"
+    print(f"journal {st.path} ({chain})")
     counts = ", ".join(f"{k} {v}" for k, v in sorted(st.counts.items()))
     print("transactions: " + (counts or "none"))
     print(f"pending: {len(st.pending)}")

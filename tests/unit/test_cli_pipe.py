@@ -65,7 +65,7 @@ def test_status_piped_into_head_stops_quietly(tmp_path: Path, journal: Path) -> 
     proc.stdout.close()
     err = proc.stderr.read()
     code = proc.wait(timeout=120)
-    assert first == f"journal {journal}\n"
+    assert first == f"journal {journal} (no chain yet: no keeper has run on it)\n"
     assert err == ""
     assert code == EXIT_BROKEN_PIPE
 
@@ -98,5 +98,5 @@ def test_status_read_to_the_end_is_unchanged(tmp_path: Path, journal: Path) -> N
     assert proc.returncode == 0
     assert err == ""
     lines = out.splitlines()
-    assert lines[0] == f"journal {journal}"
+    assert lines[0] == f"journal {journal} (no chain yet: no keeper has run on it)"
     assert sum(1 for line in lines if line.startswith("  #")) == BATCHES
