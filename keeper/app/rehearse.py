@@ -446,6 +446,8 @@ def rehearse(
                 raise ConfigError(
                     f"{exc}, on the fork at block {block}: is --block before the deployment?"
                 ) from None
+            if block is not None:
+                _check_deployed(w3, settings, block)
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             granted = grant_keeper(w3, settings.batcher, who, signer.address)
             journal = Path(tmp) / "rehearsal-journal.sqlite"
@@ -476,22 +478,43 @@ def rehearse(
         node.stop()
 
 
+def _check_deployed(w3: Web3, settings: Settings, block: int) -> None:
+    """Refuse, naming ``block``, a fork at which the lens or a configured vault has no code.
+
+    Its start-up checks would blame the address (a deploy whose broadcast was cut short) for
+    what is the block's doing: a block before that contract's deployment.
+
+    Raises:
+        ConfigError: One line naming the contract and the block.
+    """
+    named = [("lens", settings.lens), *(("vault", v) for v in settings.vaults)]
+    for what, address in named:
+        if address is not None and len(w3.eth.get_code(to_checksum_address(address))) == 0:
+            raise ConfigError(
+                f"{what} {to_checksum_address(address)} has no contract code on the fork at "
+                f"block {block}: is --block before its deployment?"
+            )
+
+
 def _check_reachable(fork_url: str, block: int | None = None) -> None:
     """Ask the fork URL for its chain id (and head, for ``block``) before starting anvil on it.
 
     Raises:
         ChainError: It does not answer (the message names the URL, without any API key).
-        ConfigError: ``block`` is past its head (anvil would fail to fork it, after retries).
+        ConfigError: It is not an RPC URL (named as ``--fork-url``), or ``block`` is past its
+            head (anvil would fail to fork it, after retries).
     """
     try:
         w3 = connect(fork_url, timeout_s=10)
-        if block is None:
-            return
-        head = int(w3.eth.block_number)
+        head = int(w3.eth.block_number) if block is not None else None
+    except ConfigError as exc:  # not a URL: said of the flag, not of KEEPER_RPC_URL
+        raise ConfigError(f"--fork-url: {exc}: no fork was started") from None
     except (ChainError, OSError, Web3Exception) as exc:
         raise ChainError(
             f"the fork URL {redact_url(fork_url)} is unreachable ({exc}): no fork was started"
         ) from exc
+    if block is None or head is None:
+        return
     if block > head:
         raise ConfigError(
             f"--block {block} is past the head of {redact_url(fork_url)} (block {head}): "
