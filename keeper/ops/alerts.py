@@ -29,6 +29,16 @@ KINDS = (
 )
 
 
+class RedirectedError(requests.RequestException):
+    """The webhook answered a redirect that turns the POST into a bodiless GET."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(
+            f"HTTP {status}, a redirect, which would drop the alert's body: set "
+            "KEEPER_ALERT_WEBHOOK_URL to the URL it redirects to"
+        )
+
+
 class Alerter:
     """POSTs ``{"kind", "message", ...}`` JSON to a webhook; repeats of one key are throttled.
 
@@ -218,6 +228,11 @@ class Alerter:
         try:
             resp = self._session.post(self._url, json=payload, timeout=self.timeout_s)
             resp.raise_for_status()
+            # requests follows a 301, 302 or 303 with a GET and no body: the alert is lost, and
+            # the endpoint's 200 to that GET is no delivery (a 307 or 308 keeps the POST).
+            for hop in getattr(resp, "history", ()):
+                if hop.status_code in (301, 302, 303):
+                    raise RedirectedError(hop.status_code)
         except requests.RequestException as exc:
             first, most = self.BACKOFF_S
             wait = min(first * 2**self._failures, most)
@@ -230,10 +245,10 @@ class Alerter:
                 self._halt = (key, payload, raised)
             else:
                 self._hold(key, {k: v for k, v in payload.items() if k != "held_s"}, raised)
-            # The URL may carry a token: name the error type only.
+            # The URL may carry a token: name the error type only (a redirect, its status).
             logger.warning(
                 "alert webhook failed: %s; alerts are held for the next %.0f s",
-                type(exc).__name__,
+                exc if isinstance(exc, RedirectedError) else type(exc).__name__,
                 wait,
             )
             return False
