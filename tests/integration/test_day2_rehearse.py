@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from eth_typing import HexStr
 from web3 import Web3
 
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.integration
 
 
 #: Creation code of a contract whose code is one STOP byte: "something deployed here".
-ONE_BYTE = "0x600060005360016000f3"
+ONE_BYTE = HexStr("0x600060005360016000f3")
 
 
 @pytest.fixture(scope="module")

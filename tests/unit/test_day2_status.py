@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from keeper.cli import main
-from keeper.execution.journal import Journal
+from keeper.execution.journal import Journal, TxStatus
+from keeper.units import Wei
 
 GENESIS = "0x" + "ab" * 32
 
@@ -38,13 +39,13 @@ def _journal(path: Path, *, sends: int = 1, chain: int | None = 8453) -> None:
             nonce=n,
             tx_hash=f"0x{n:064x}",
             raw_tx="0x02" + "ff" * 300,
-            max_fee=9,
-            priority_fee=1,
+            max_fee=Wei(9),
+            priority_fee=Wei(1),
             gas=21_000,
         )
-        j.mark(f"0x{n:064x}", "sent", sent_block=100 + n)
+        j.mark(f"0x{n:064x}", TxStatus.SENT, sent_block=100 + n)
         if n < sends - 1:
-            j.mark(f"0x{n:064x}", "mined", mined_block=101 + n, mined_block_hash="0x01")
+            j.mark(f"0x{n:064x}", TxStatus.MINED, mined_block=101 + n, mined_block_hash="0x01")
     j.close()
 
 
@@ -126,3 +127,69 @@ def test_status_of_a_truncated_journal_is_one_line(
     assert captured.out == ""
     [line] = captured.err.strip().splitlines()
     assert line.startswith(f"keeper: error: journal {path} is damaged (")
+
+
+def test_status_reports_mined_replaced_reverted_and_pending_in_the_table_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keeper.execution.journal import IntentStatus
+
+    path = tmp_path / "j.sqlite"
+    j = Journal(path)
+    j.bind_chain(31337, GENESIS)
+
+    def signed(intent: int, nonce: int, tx: str) -> None:
+        j.record_signed(
+            intent_id=intent,
+            account="0xa",
+            nonce=nonce,
+            tx_hash=tx,
+            raw_tx="0x02",
+            max_fee=Wei(9),
+            priority_fee=Wei(1),
+            gas=21_000,
+        )
+        j.mark(tx, TxStatus.SENT, sent_block=10 + nonce)
+
+    mined, bumped = j.open_intent(["0xv1", "0xv2"], 10), j.open_intent(["0xv1"], 11)
+    reverted, pending = j.open_intent(["0xv2"], 12), j.open_intent(["0xv1", "0xv2"], 13)
+    signed(mined, 0, "0xa0")
+    j.mark("0xa0", TxStatus.MINED, mined_block=10, mined_block_hash="0x01")
+    j.set_intent(mined, IntentStatus.MINED)
+    signed(bumped, 1, "0xb0")
+    signed(bumped, 1, "0xb1")  # the fee bump of nonce 1, which got mined
+    j.mark("0xb0", TxStatus.REPLACED)
+    j.mark("0xb1", TxStatus.MINED, mined_block=12, mined_block_hash="0x02")
+    j.set_intent(bumped, IntentStatus.MINED)
+    signed(reverted, 2, "0xc0")
+    j.mark("0xc0", TxStatus.REVERTED, mined_block=13, mined_block_hash="0x03")
+    j.set_intent(reverted, IntentStatus.FAILED)
+    signed(pending, 3, "0xd0")
+    j.close()
+
+    assert main(["status", "--journal", str(path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1] == "transactions: mined 2, replaced 1, reverted 1, sent 1"
+    assert out[2:4] == ["pending: 1", "  nonce 3 0xd0 sent max_fee 9 tip 1"]
+    recent = [line.split()[2:] for line in out[5:10]]
+    assert recent == [
+        ["nonce", "3", "sent", "0xd0"],
+        ["nonce", "2", "reverted", "0xc0", "block", "13"],
+        ["nonce", "1", "mined", "0xb1", "block", "12"],
+        ["nonce", "1", "replaced", "0xb0"],
+        ["nonce", "0", "mined", "0xa0", "block", "10"],
+    ]
+    batches = [line.split()[:4] for line in out[11:]]
+    assert batches == [
+        ["#4", "block", "13", "open"],
+        ["#3", "block", "12", "failed"],
+        ["#2", "block", "11", "mined"],
+        ["#1", "block", "10", "mined"],
+    ]
+    assert main(["status", "--journal", str(path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["counts"] == {"mined": 2, "replaced": 1, "reverted": 1, "sent": 1}
+    assert [(t["nonce"], t["status"]) for t in data["pending"]] == [(3, "sent")]
+    assert [t["tx_hash"] for t in data["recent"]] == ["0xd0", "0xc0", "0xb1", "0xb0", "0xa0"]
+    assert all("raw_tx" not in t for t in data["recent"])
+    assert [i["status"] for i in data["intents"]] == ["open", "failed", "mined", "mined"]
