@@ -37,6 +37,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
 from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
 from web3 import Web3
@@ -51,6 +52,7 @@ from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url, scrub_url
+from keeper.chain.retry import read_with_retry
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
@@ -489,10 +491,17 @@ def _check_deployed(w3: Web3, settings: Settings, block: int) -> None:
     """
     named = [("lens", settings.lens), *(("vault", v) for v in settings.vaults)]
     for what, address in named:
-        if address is not None and len(w3.eth.get_code(to_checksum_address(address))) == 0:
+        if address is None:
+            continue
+        at = to_checksum_address(address)
+
+        def get_code(a: ChecksumAddress = at) -> bytes:
+            return bytes(w3.eth.get_code(a))
+
+        if len(read_with_retry(get_code, attempts=settings.rpc_retries)) == 0:
             raise ConfigError(
-                f"{what} {to_checksum_address(address)} has no contract code on the fork at "
-                f"block {block}: is --block before its deployment?"
+                f"{what} {at} has no contract code on the fork at block {block}: is --block "
+                "before its deployment?"
             )
 
 
