@@ -7,8 +7,7 @@
 - :mod:`keeper.app.loop`: :class:`~keeper.app.loop.Runner`, one cycle per new block, the breaker;
 - :mod:`keeper.app.wiring`: :func:`~keeper.app.wiring.build_keeper` from settings;
 - :mod:`keeper.app.rehearse`, :mod:`keeper.app.demo`: ``keeper rehearse`` and ``keeper demo``;
-- :mod:`keeper.app.depositor`: ``keeper vault``, the depositor client;
-- :mod:`keeper.app.status`: ``keeper status``, the journal read.
+- :mod:`keeper.app.depositor`: ``keeper vault``, the depositor client.
 
 Nothing is imported here, so ``import keeper.app`` loads nothing heavy.
 """

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from keeper.app.status import journal_status
 from keeper.arguments import int_between
+from keeper.execution.journal_status import journal_status
 from keeper.settings import env_file_arg, load_journal_path
 
 #: The most entries ``--limit`` may ask for: far more than a terminal shows, and far below

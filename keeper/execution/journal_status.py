@@ -16,7 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from keeper.errors import ConfigError
-from keeper.execution.journal import PENDING, Intent, IntentStatus, TxRecord, TxStatus
+from keeper.execution.journal import (
+    PENDING,
+    Intent,
+    IntentStatus,
+    TxRecord,
+    TxStatus,
+    damage,
+)
 
 
 @dataclass(frozen=True)
@@ -118,14 +125,9 @@ def _check_whole(db: sqlite3.Connection, path: Path) -> None:
     Raises:
         ConfigError: What ``quick_check`` found (its first two lines).
     """
-    try:
-        found = [str(r[0]) for r in db.execute("PRAGMA quick_check").fetchall()]
-    except sqlite3.DatabaseError as exc:  # a page it cannot even walk
-        found = [str(exc)]
-    if found == ["ok"]:
-        return
-    lines = [line for f in found for line in f.splitlines() if not line.startswith("***")]
-    raise ConfigError(_damaged(path, "; ".join(lines[:2]) or "quick_check failed"))
+    found = damage(db)
+    if found is not None:
+        raise ConfigError(_damaged(path, found))
 
 
 def _damaged(path: Path, what: str) -> str:
