@@ -87,6 +87,11 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 atexit.register(_stop_leftovers)
 
 
+#: The alias a fork's URL goes by on anvil's command line, and the variable that holds it.
+_FORK_ALIAS = "keeper_fork"
+_FORK_VARIABLE = "KEEPER_ANVIL_FORK_URL"
+
+
 def _dies_with_parent() -> list[str]:
     """A prefix that has the kernel SIGTERM the node when its starter dies, SIGKILL included.
 
@@ -155,6 +160,8 @@ class Anvil:
         )
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: tempfile._TemporaryFileWrapper[bytes] | None = None
+        #: The fork's ``foundry.toml`` (its URL's alias), while the node runs.
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._listening: _Listening | None = None
 
     @property
@@ -206,8 +213,17 @@ class Anvil:
         cmd = [str(self.binary), "--host", "127.0.0.1", "--port", str(port)]
         if self.block_time is not None and self._later_block_time is None:
             cmd += ["--block-time", str(self.block_time)]
+        env: dict[str, str] | None = None
         if self.fork_url is not None:
-            cmd += ["--fork-url", self.fork_url]
+            # Not on the command line, which every user of the host reads (``ps``): an RPC URL
+            # carries its API key. anvil resolves an alias from the ``foundry.toml`` of its
+            # working directory, whose value names a variable of its environment.
+            self._workdir = tempfile.TemporaryDirectory(prefix="keeper-anvil-")
+            Path(self._workdir.name, "foundry.toml").write_text(
+                f'[rpc_endpoints]\n{_FORK_ALIAS} = "${{{_FORK_VARIABLE}}}"\n'
+            )
+            env = {**os.environ, _FORK_VARIABLE: self.fork_url}
+            cmd += ["--fork-url", _FORK_ALIAS]
         if self.fork_block is not None:
             cmd += ["--fork-block-number", str(self.fork_block)]
         if self.chain_id is not None:
@@ -226,6 +242,8 @@ class Anvil:
             stderr=self._stderr,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
+            cwd=self._workdir.name if self._workdir is not None else None,
+            env=env,
         )
         with _RUNNING_LOCK:
             _RUNNING[self._proc.pid] = (self._proc, os.getpid())
@@ -330,6 +348,9 @@ class Anvil:
         """Stop the process this object started (SIGTERM, then SIGKILL), and reap it."""
         proc = self._proc
         if proc is None:
+            if self._workdir is not None:  # a spawn that failed
+                self._workdir.cleanup()
+                self._workdir = None
             return
         # Forgotten only once it is stopped: cut short (a Ctrl-C), the exit hook still stops it.
         _terminate(proc)
@@ -339,6 +360,9 @@ class Anvil:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
         logger.info("anvil pid %d stopped", proc.pid)
 
     def __enter__(self) -> Anvil:

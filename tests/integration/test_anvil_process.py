@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from web3 import Web3
 
 from keeper.chain import anvil as anvil_mod
 from keeper.chain.anvil import Anvil
@@ -161,3 +162,20 @@ def test_a_sigkilled_owner_takes_its_anvil_with_it() -> None:
             owner.kill()
         if _alive(pid):  # by PID: a failing run leaves nothing behind either
             os.kill(pid, 9)
+
+
+def test_a_fork_urls_secrets_are_not_on_anvils_command_line() -> None:
+    """``keeper rehearse`` forks the operator's RPC, API key and all; the URL went on anvil's
+    command line, which any user of the host reads (``ps``, ``/proc/<pid>/cmdline``). It now
+    goes through the environment of the anvil process (only its user reads that), named by an
+    alias in a ``foundry.toml`` of its own (helper-126)."""
+    with Anvil() as remote:
+        port = remote.url.rsplit(":", 1)[1]
+        url = f"http://op:SECRETKEY123@127.0.0.1:{port}"
+        with Anvil(fork_url=url) as fork:
+            assert fork.pid is not None
+            cmdline = Path(f"/proc/{fork.pid}/cmdline").read_bytes().replace(b"\0", b" ")
+            assert b"SECRETKEY123" not in cmdline, cmdline
+            w3 = Web3(Web3.HTTPProvider(fork.url))
+            assert w3.eth.chain_id == 31337
+            assert w3.eth.block_number == Web3(Web3.HTTPProvider(remote.url)).eth.block_number
