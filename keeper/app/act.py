@@ -37,7 +37,7 @@ from keeper.app.settle import book_refused, book_resumed
 from keeper.chain.answers import failed_events
 from keeper.chain.retry import is_transient
 from keeper.errors import ExecutionError, FeeCapError, JournalWriteError, TxTimeoutError
-from keeper.execution.journal import PENDING
+from keeper.execution.journal import PENDING, IntentStatus
 from keeper.execution.sender import Sender, SendOutcome, TxRefusedError
 from keeper.execution.simulate import (
     REBALANCE_SELECTOR,
@@ -637,6 +637,7 @@ def _vault_reverted(
     keeper.metrics.trigger_disagreements.inc()
     keeper.lens.forget()
     why = why_reverted(keeper, outcome)
+    _note_failed(keeper, outcome.tx_hash, f"reverted: {why} (the vault refused at mining)")
     for vault in vaults:
         log_decision(
             decisions_log,
@@ -681,7 +682,22 @@ def account_outcome(
         keeper.alerter.alert(
             "failed_batch", f"batch {outcome.tx_hash} ended {how}", key=outcome.tx_hash
         )
+        _note_failed(keeper, outcome.tx_hash, how)
     return book_fees_paid(keeper, outcome)
+
+
+def _note_failed(keeper: Keeper, tx_hash: str, how: str) -> None:
+    """Journal why the batch ``tx_hash`` failed on its intent, for ``keeper status``.
+
+    Bookkeeping only: a journal that cannot be written now is said in the log, not raised.
+    """
+    if keeper.sender is None:
+        return
+    journal = keeper.sender.journal
+    try:
+        journal.set_intent(journal.tx(tx_hash).intent_id, IntentStatus.FAILED, how)
+    except (ExecutionError, KeyError) as exc:
+        logger.warning("why batch %s failed is not journaled: %s", tx_hash, exc)
 
 
 def log_decisions(

@@ -37,7 +37,7 @@ from keeper.errors import (
     KeeperError,
 )
 from keeper.execution.decode import ErrorDecoder
-from keeper.execution.journal import Journal, TxRecord, TxStatus
+from keeper.execution.journal import IntentStatus, Journal, TxRecord, TxStatus
 from keeper.execution.sender import ReconcileReport, SendOutcome
 from keeper.execution.simulate import Simulation
 from keeper.ops.alerts import Alerter
@@ -328,6 +328,8 @@ def test_a_lone_vaults_reverted_transaction_is_booked_like_a_failed_vault_in_a_b
     assert m.value("keeper_gas_spent_wei_total") == 350_000  # the gas was spent all the same
     assert k.lens.forgotten == 1  # type: ignore[attr-defined]  # the next read is a full one
     assert "failed_batch" not in [a["kind"] for a in k.alerter.sent]
+    assert isinstance(k.sender, FakeSender)
+    assert k.sender.journal.intent(1).note.startswith("reverted: "), "keeper status says why"
 
 
 @dataclass
@@ -462,6 +464,12 @@ def test_reverted_batch_fails_the_cycle_with_alert(monkeypatch: pytest.MonkeyPat
     assert k.lens.forgotten == 0  # type: ignore[attr-defined]  # nothing was dropped
     assert "failed_batch" in [a["kind"] for a in k.alerter.sent]
     assert k.metrics.value("keeper_rebalances_total", {"state": "failed"}) == 1
+    # `keeper status` shows the failed batch with why, as the alert said it (helper-126: its
+    # note was empty).
+    assert isinstance(k.sender, FakeSender)
+    intent = k.sender.journal.intent(1)
+    assert intent.status is IntentStatus.FAILED
+    assert intent.note.startswith("reverted: "), intent.note
 
 
 def dummy_result() -> CycleResult:
