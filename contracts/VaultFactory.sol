@@ -141,14 +141,13 @@ contract VaultFactory is AccessControl, IVaultFactory {
     function _checkSequencerFeed(address feed) private view {
         if (feed == address(0)) return;
         if (feed.code.length == 0) revert VaultFactoryBadSequencerFeed(feed);
-        // slither-disable-next-line unused-return -- only the answer is checked
-        try AggregatorV3Interface(feed).latestRoundData() returns (
-            uint80, int256 answer, uint256, uint256, uint80
-        ) {
-            if (answer != 0 && answer != 1) revert VaultFactoryBadSequencerFeed(feed);
-        } catch {
-            revert VaultFactoryBadSequencerFeed(feed);
-        }
+        // A low-level call: a contract whose answer is short (a fallback that returns a word)
+        // made a `try` revert with empty data, not with this error.
+        (bool ok, bytes memory answer) =
+            feed.staticcall(abi.encodeCall(AggregatorV3Interface.latestRoundData, ()));
+        if (!ok || answer.length < 160) revert VaultFactoryBadSequencerFeed(feed);
+        (, int256 up,,,) = abi.decode(answer, (uint80, int256, uint256, uint256, uint80));
+        if (up != 0 && up != 1) revert VaultFactoryBadSequencerFeed(feed);
     }
 
     /// @dev The vault clone's immutable args ({OptionVault} reads them from its code).

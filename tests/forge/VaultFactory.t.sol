@@ -102,6 +102,18 @@ contract VaultFactoryTest is VaultTestBase {
         factory.createVaultDeterministic(p, bytes32("seq"));
     }
 
+    function test_createVault_RevertWhen_SequencerFeedAnswersShort() public {
+        IOptionVault.InitParams memory p = _params();
+        p.sequencerFeed = address(new OneWord());
+        vm.prank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IVaultFactory.VaultFactoryBadSequencerFeed.selector, p.sequencerFeed
+            )
+        );
+        factory.createVault(p);
+    }
+
     function test_createVault_AcceptsASequencerFeedThatIsDownAndNone() public {
         IOptionVault.InitParams memory p = _params();
         seqFeed.updateAnswer(1); // down now: a feed, only its state is bad
@@ -161,5 +173,15 @@ contract VaultFactoryTest is VaultTestBase {
             abi.encodeWithSelector(IVaultFactory.VaultFactoryPageOutOfRange.selector, 6, 1)
         );
         factory.vaults(6, 1);
+    }
+}
+
+/// @dev A contract whose every call answers one word: not a feed.
+contract OneWord {
+    fallback() external {
+        assembly {
+            mstore(0, 1)
+            return(0, 0x20)
+        }
     }
 }
