@@ -130,15 +130,16 @@ def pool_terms(
     them this cycle: 1 / the pool's depth (:func:`impact_coef_from_depth`) and its fee tier; over
     several pools the largest, as the cost model has one figure for all. A venue that does not
     say them (depth and fee tier both 0) counts at the defaults, as does a cycle with no vault
-    ready; a depth of 0 beside a fee tier is a pool with nothing in range at its price, impact
-    1. A set value is used as it is.
+    ready. A pool with nothing in range at its price (:attr:`VaultView.pool_empty`) sets no
+    figure: its vaults are never ready (``state_from_views``), and as the largest it would have
+    held back every other pool's vaults too. A set value is used as it is.
     """
-    ready = [v for v in views if v.trigger_ready]
+    ready = [v for v in views if v.trigger_ready and not v.pool_empty]
     if impact_coef is None:
         impact_coef = max(
             (
                 impact_coef_from_depth(v.pool_depth_usd)
-                if v.pool_depth_usd > 0 or v.pool_fee_bps > 0
+                if v.pool_depth_usd > 0
                 else DEFAULT_IMPACT_COEF
                 for v in ready
             ),

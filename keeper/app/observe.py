@@ -33,6 +33,7 @@ from keeper.pricing.book import VaultBook, book_of
 from keeper.pricing.trigger import Blocker
 from keeper.strategy import RebalancePlan
 from keeper.strategy.policies import Reason
+from keeper.strategy.types import pool_is_empty
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -146,6 +147,9 @@ def _freed(
 NOT_READY = f": {Reason.NOT_READY.text} ("
 #: The blocker of a vault inside its own band, named from the off-chain trigger.
 WITHIN_BAND = "OptionVaultWithinBand (inside its on-chain band, by the off-chain trigger)"
+#: The blocker of a vault whose pool has nothing in range at its price (the lens's read of its
+#: venue's ``depth()``): its own trigger is ready, so the chain would report no blocker.
+POOL_EMPTY = "its pool has nothing in range at its price (the venue's depth() is 0): a swap reverts"
 
 
 def explain_blocked(
@@ -168,7 +172,10 @@ def explain_blocked(
     inside = _surely_within_band(book, wanted) if book is not None else set()
     for vault in inside:
         blocked[vault] = WITHIN_BAND
-    wanted = [v for v in wanted if v not in inside]
+    empty = _pool_empty(book, wanted) if book is not None else set()
+    for vault in empty:
+        blocked[vault] = POOL_EMPTY
+    wanted = [v for v in wanted if v not in inside and v not in empty]
     if wanted:
         try:
             raw = read_blockers(keeper.w3, wanted, block)
@@ -202,6 +209,15 @@ def explain_blocked(
         for d in the_plan.decisions
     )
     return replace(the_plan, decisions=decisions), blocked
+
+
+def _pool_empty(book: VaultBook, vaults: list[str]) -> set[str]:
+    """Of ``vaults``, those whose pool has nothing in range (``VaultView.pool_empty``)."""
+    if not vaults:
+        return set()
+    depths, fees = book.pool_terms()
+    rows = {v: i for i, v in enumerate(book.snap.vaults)}
+    return {v for v in vaults if v in rows and pool_is_empty(depths[rows[v]], fees[rows[v]])}
 
 
 def _surely_within_band(book: VaultBook, vaults: list[str]) -> set[str]:

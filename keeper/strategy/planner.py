@@ -99,7 +99,11 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         max_trade=arr([wad_to_float(v.max_trade) for v in vaults]),
         # ``RebalanceRules.oracleStatus`` refuses an answer <= 0: no trigger is ready without a
         # price (the live book never pairs them; a hand-built or broken view could).
-        ready=np.asarray([v.trigger_ready and 0.0 < v.spot < math.inf for v in vaults], dtype=bool),
+        # Nor one whose pool has nothing in range at its price (VaultView.pool_empty).
+        ready=np.asarray(
+            [v.trigger_ready and 0.0 < v.spot < math.inf and not v.pool_empty for v in vaults],
+            dtype=bool,
+        ),
         reference_vol=np.full(len(vaults), market.reference_vol, dtype=np.float64),
         band=arr([wad_to_float(v.band) for v in vaults]),
     )

@@ -22,6 +22,15 @@ BoolArray = NDArray[np.bool_]
 IntArray = NDArray[np.int64]
 
 
+def pool_is_empty(depth_usd: float, fee_bps: float) -> bool:
+    """Whether a venue's pool, as the lens read it, has nothing in range at its price.
+
+    A depth under 1 USD beside a fee tier: the venue answered ``depth()`` (a fee tier is never
+    0 on Uniswap V3), and its pool holds no liquidity where its price is.
+    """
+    return fee_bps > 0.0 and depth_usd < 1.0
+
+
 @dataclass(frozen=True)
 class VaultView:
     """One vault as the keeper sees it (built from a lens snapshot).
@@ -75,6 +84,14 @@ class VaultView:
     pool_depth_usd: float = 0.0
     #: Its venue's pool fee tier, bps (0: unknown).
     pool_fee_bps: float = 0.0
+
+    @property
+    def pool_empty(self) -> bool:
+        """Whether its pool has nothing in range: a depth under 1 USD beside a fee tier.
+
+        The venue then takes all of a swap's input or reverts, so the vault cannot trade.
+        """
+        return pool_is_empty(self.pool_depth_usd, self.pool_fee_bps)
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,12 @@ import pytest
 from keeper.app.cycle import run_cycle
 from keeper.app.market import batch_costs, pool_terms
 from keeper.execution.simulate import direct_calldata
-from keeper.strategy import CostAwarePolicy
+from keeper.strategy import CostAwarePolicy, plan
 from keeper.strategy.costs import DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
+from keeper.strategy.planner import state_from_views
 from tests.unit.test_app_cycle import BATCHER, WAD, FakeLens, make_keeper, snap, vault
 from tests.unit.test_planner_speed import _view
+from tests.unit.test_strategy import COSTS, MARKET
 
 DIRECT_LEN = len(direct_calldata(-123))  # a rebalanceTo(post): selector + one word
 
@@ -84,8 +86,10 @@ def test_the_pools_depth_and_fee_tier_price_the_swap_unless_the_settings_pin_the
     unknown = replace(deep, pool_depth_usd=0.0, pool_fee_bps=0.0)
     assert pool_terms(None, None, [unknown]) == (DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS)
     assert pool_terms(None, None, [idle]) == (DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS)
-    # Nothing in range: any trade costs as much as it moves.
-    assert pool_terms(None, None, [replace(deep, pool_depth_usd=0.5)])[0] == 1.0
+    # Nothing in range (under 1 USD beside a fee tier): it sets no figure, its vaults are
+    # never ready (test below).
+    nothing = replace(deep, pool_depth_usd=0.5)
+    assert pool_terms(None, None, [nothing]) == (DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS)
 
 
 def test_a_pool_with_nothing_in_range_is_not_priced_as_the_default_depth() -> None:
@@ -94,10 +98,26 @@ def test_a_pool_with_nothing_in_range_is_not_priced_as_the_default_depth() -> No
     with the fee tier beside it. That is the pool saying it has nothing in range, not a venue
     that does not say: any trade costs as much as it moves, not USD 500M deep's 2e-9."""
     empty = replace(_view(0, -WAD, 0, WAD), pool_depth_usd=0.0, pool_fee_bps=30.0)
-    deep = replace(_view(1, -WAD, 0, WAD), pool_depth_usd=50e6, pool_fee_bps=5.0)
-    assert pool_terms(None, None, [empty]) == (1.0, 30.0)
-    assert pool_terms(None, None, [deep, empty]) == (1.0, 30.0)
-    assert pool_terms(2e-9, None, [empty]) == (2e-9, 30.0)  # a pinned impact still wins
+    assert empty.pool_empty
+    assert not replace(empty, pool_fee_bps=0.0).pool_empty  # a venue that does not say
+    # Its vaults cannot trade (the venue takes all of its input or reverts): never ready.
+    state = state_from_views([empty], MARKET)
+    assert state.ready.tolist() == [False]
+    assert plan(CostAwarePolicy(risk_aversion=1e-3), [empty], MARKET, COSTS).batch == ()
+
+
+def test_a_pool_with_nothing_in_range_holds_back_its_own_vaults_only() -> None:
+    """Found once the empty pool was priced at impact 1: the cost model has one impact for all
+    pools (the largest), so one empty pool priced every other pool's vaults at 1 too, and no
+    vault anywhere was hedged. Its vaults are now never ready, and it sets no figure."""
+    empty = replace(_view(0, -WAD, 0, WAD), pool_depth_usd=0.0, pool_fee_bps=30.0, pool=0, venue=0)
+    deep = replace(_view(1, -WAD, 0, WAD), pool_depth_usd=50e6, pool_fee_bps=5.0, pool=1, venue=1)
+    impact, fee = pool_terms(None, None, [empty, deep])
+    assert (impact, fee) == (pytest.approx(1 / 50e6), 5.0)
+    costs = replace(COSTS, impact_coef=impact, pool_fee_bps=fee)
+    assert plan(CostAwarePolicy(risk_aversion=1e-3), [empty, deep], MARKET, costs).batch == (
+        deep.vault,
+    )
 
 
 def test_a_thin_pool_the_lens_reads_holds_back_a_trade_a_deep_one_makes() -> None:
@@ -116,3 +136,17 @@ def test_a_thin_pool_the_lens_reads_holds_back_a_trade_a_deep_one_makes() -> Non
 
     assert planned(100e6) == (vault(0),)
     assert planned(20e3) == ()
+
+
+def test_a_vault_held_back_by_its_empty_pool_is_said_so_without_asking_the_chain() -> None:
+    """The vault's own trigger is ready, so the chain's ``rebalanceBlocker()`` would report
+    nothing: the decision names the empty pool from the lens's read instead."""
+    k = make_keeper([snap(0, -WAD // 2)], batcher=BATCHER, l1fee=LenL1(), chain_id=10)
+    k.policy = CostAwarePolicy(risk_aversion=1e-3)
+    k.config = k.config.model_copy(update={"impact_coef": None, "pool_fee_bps": None})
+    assert isinstance(k.lens, FakeLens)
+    k.lens.depth = (0, 500)
+    result = run_cycle(k)  # the fake chain answers no eth_call: nothing is asked of it
+    assert result.planned == ()
+    [decision] = result.decisions
+    assert "nothing in range" in decision.reason, decision.reason
