@@ -663,6 +663,8 @@ def load_settings(
         merged.update({k: v for k, v in overrides.items() if v is not None})
         if file is not None and "rpc_url" in merged and overrides.get("rpc_url") is None:
             _warn_file_rpc_url(file, str(merged["rpc_url"]), where)
+        if file is not None:
+            _warn_file_addresses(file, from_file, overrides, where)
         if merged.get("rpc_url") is not None and overrides.get("rpc_urls") is None:
             # An explicit --rpc-url (or the file's rpc_url) wins over KEEPER_RPC_URLS, and the
             # list split from it is named as it is (not as KEEPER_RPC_URLS, which nobody set).
@@ -784,6 +786,9 @@ class _Where(_KeeperEnv):
     chain_id: str | None = None
     rpc_url: str | None = None
     rpc_urls: str | None = None
+    lens: str | None = None
+    batcher: str | None = None
+    factory: str | None = None
 
 
 class _JournalOnly(_KeeperEnv):
@@ -856,6 +861,34 @@ def _warn_file_rpc_url(file: Path, file_url: str, where: _Where) -> None:
         name,
         ", ".join(str(u) for u in named_hidden),
     )
+
+
+def _warn_file_addresses(
+    file: Path, from_file: Mapping[str, Any], overrides: Mapping[str, Any], where: _Where
+) -> None:
+    """Warn when the addresses file hides a different ``KEEPER_LENS``, ``_BATCHER`` or ``_FACTORY``.
+
+    The file wins, as for ``rpc_url``: but a lens redeployed for a newer layout and set in
+    ``KEEPER_LENS`` (as the layout error said to) was ignored without a word, and the keeper
+    kept meeting the old one.
+    """
+    for field in ("lens", "batcher", "factory"):
+        hidden = getattr(where, field)
+        used = from_file.get(field)
+        if not hidden or not isinstance(used, str) or overrides.get(field) is not None:
+            continue
+        if hidden.strip().lower() == used.strip().lower():
+            continue
+        logger.warning(
+            "addresses file %s names %s %s, which is used instead of KEEPER_%s (%s): change "
+            "the file's %s to use the other",
+            file,
+            field,
+            used,
+            field.upper(),
+            hidden.strip(),
+            field,
+        )
 
 
 def _endpoint(url: str) -> str | None:

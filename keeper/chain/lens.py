@@ -800,8 +800,9 @@ def decode_lean_words(data: bytes) -> _LeanChunk:
     if int(header[0]) != LEAN_LAYOUT_VERSION:
         raise ChainError(
             f"lean snapshot layout {int(header[0])}, keeper knows {LEAN_LAYOUT_VERSION}: the "
-            "VaultLens at KEEPER_LENS is another version's; deploy this version's and point "
-            "KEEPER_LENS at it (it holds nothing: docs/deploy.md, 'A keeper of a newer version')"
+            "VaultLens is another version's; deploy this version's and set the addresses "
+            "file's lens (or KEEPER_LENS without one) to it (it holds nothing: docs/deploy.md, "
+            "'A keeper of a newer version')"
         )
     n, ns, no, nv = (int(x) for x in header[4:8])
     at = LEAN_HEADER_WORDS

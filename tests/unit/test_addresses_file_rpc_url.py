@@ -140,3 +140,37 @@ def test_keeper_check_says_which_rpc_it_uses(tmp_path: Path) -> None:
     assert len(warned) == 1, proc.stderr
     assert f"http://127.0.0.1:{file_port}" in warned[0]
     assert f"http://127.0.0.1:{env_port}" in warned[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "value"),
+    [
+        ("KEEPER_LENS", "lens", "0x" + "44" * 20),
+        ("KEEPER_BATCHER", "batcher", "0x" + "55" * 20),
+    ],
+)
+def test_a_contract_address_the_file_hides_is_warned_naming_both(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    field: str,
+    value: str,
+) -> None:
+    """The lens-version error and docs/deploy.md said to point ``KEEPER_LENS`` at a new lens;
+    with an addresses file (the README's `keeper run --addresses ...`) the file's ``lens`` won
+    without a word, and the keeper kept meeting the old lens (helper-127). The file still wins;
+    the keeper now says so, naming both addresses."""
+    monkeypatch.setenv(name, value)
+    with caplog.at_level(logging.WARNING):
+        s = load_settings(env_file=None, addresses=_addresses(tmp_path))
+    assert getattr(s, field).lower() == str(ADDRESSES[field]).lower()
+    [warning] = _warnings(caplog)
+    assert name in warning, warning
+    assert value.lower() in warning.lower(), warning
+    assert str(ADDRESSES[field]).lower() in warning.lower(), warning
+    caplog.clear()
+    monkeypatch.setenv(name, str(ADDRESSES[field]))  # the same address: nothing to say
+    with caplog.at_level(logging.WARNING):
+        load_settings(env_file=None, addresses=_addresses(tmp_path))
+    assert _warnings(caplog) == []
