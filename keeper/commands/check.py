@@ -59,7 +59,11 @@ def check(args: argparse.Namespace) -> int:
             body["error"] = why  # the one JSON object on stdout says it too (see keeper.cli)
         print(json.dumps(body, indent=2, default=str))
     else:
-        print(format_table(result, settings.policy, batcher=settings.batcher))
+        pinned = (
+            *(("fee",) if settings.pool_fee_bps is not None else ()),
+            *(("impact",) if settings.impact_coef is not None else ()),
+        )
+        print(format_table(result, settings.policy, batcher=settings.batcher, pinned=pinned))
     if why is not None:
         error = OracleError(why)
         error.json_reported = bool(args.json)
@@ -91,17 +95,26 @@ def _not_simulated(result: CycleResult, batcher: str | None) -> str | None:
     return "no signer and no KEEPER_SIMULATE_FROM"
 
 
-def _impact(coef: float) -> str:
+def _impact(coef: float, pinned: bool = False) -> str:
     """The price impact per USD traded, and the pool depth it means (``1 / coef``)."""
+    by = ", KEEPER_IMPACT_COEF" if pinned else ""
     if not coef > 0:
-        return "none"
-    return f"{coef:.3g}/USD (a pool ${1 / coef / 1e6:,.1f}M deep)"
+        return f"none{' (KEEPER_IMPACT_COEF)' if pinned else ''}"
+    return f"{coef:.3g}/USD (a pool ${1 / coef / 1e6:,.1f}M deep{by})"
 
 
-def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") -> str:
+def format_table(
+    result: CycleResult,
+    policy: str,
+    *,
+    batcher: str | None = "",
+    pinned: tuple[str, ...] = (),
+) -> str:
     """Render a cycle result as a readable table.
 
     ``batcher`` is the configured batcher (``None``: none, so no batch could be simulated).
+    ``pinned``: which of the swap's ``fee`` and ``impact`` the settings pin (said beside them;
+    the others were read from the pool).
     """
     # With every vault skipped nothing was priced, and the cost inputs carry no ETH price.
     eth = f"${result.costs.eth_usd:,.2f}" if result.costs.eth_usd > 0 else "n/a (no vault priced)"
@@ -112,7 +125,9 @@ def format_table(result: CycleResult, policy: str, *, batcher: str | None = "") 
         f"costs: gas {result.costs.gas_fixed} + {result.costs.gas_per_vault}/vault at "
         f"{result.costs.gas_price_wei} wei; L1 fee {result.costs.l1_fee_fixed_wei} + "
         f"{result.costs.l1_fee_per_vault_wei}/vault wei; ETH {eth}; "
-        f"swap fee {result.costs.pool_fee_bps:g} bps, impact {_impact(result.costs.impact_coef)}; "
+        f"swap fee {result.costs.pool_fee_bps:g} bps"
+        f"{' (KEEPER_POOL_FEE_BPS)' if 'fee' in pinned else ''}, "
+        f"impact {_impact(result.costs.impact_coef, 'impact' in pinned)}; "
         f"forecast vol {result.forecast_vol:.1%}",
         "",
     ]

@@ -163,3 +163,6 @@ def test_the_costs_line_names_the_swaps_fee_and_impact_and_the_depth_it_implies(
     costs = format_table(result, "band").splitlines()[1]
     assert "swap fee 5 bps" in costs, costs
     assert "impact 1.67e-08/USD (a pool $60.0M deep)" in costs, costs
+    pinned = format_table(result, "band", pinned=("fee", "impact")).splitlines()[1]
+    assert "swap fee 5 bps (KEEPER_POOL_FEE_BPS)" in pinned, pinned
+    assert "deep, KEEPER_IMPACT_COEF)" in pinned, pinned
