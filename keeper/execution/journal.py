@@ -507,12 +507,12 @@ class Journal:
         rows = self._query("SELECT * FROM intents WHERE id=?", (intent_id,))
         if not rows:
             raise KeyError(intent_id)
-        return _intent(rows[0])
+        return intent_from_row(rows[0])
 
     def intents(self, limit: int = 50) -> list[Intent]:
         """Return the latest intents, newest first."""
         rows = self._query("SELECT * FROM intents ORDER BY id DESC LIMIT ?", (limit,))
-        return [_intent(r) for r in rows]
+        return [intent_from_row(r) for r in rows]
 
     # -- transactions -----------------------------------------------------------------------
     def record_signed(
@@ -606,14 +606,14 @@ class Journal:
         rows = self._query("SELECT * FROM txs WHERE tx_hash=?", (tx_hash,))
         if not rows:
             raise KeyError(tx_hash)
-        return _tx(rows[0])
+        return tx_from_row(rows[0])
 
     def versions(self, account: str, nonce: int) -> list[TxRecord]:
         """Every version signed for ``nonce``, oldest first."""
         rows = self._query(
             "SELECT * FROM txs WHERE account=? AND nonce=? ORDER BY id", (account, nonce)
         )
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def pending(self, account: str | None = None) -> list[TxRecord]:
         """Transactions not yet resolved (:data:`PENDING`), oldest first."""
@@ -622,7 +622,7 @@ class Journal:
         if account is not None:
             q += " AND account=?"
             args = (*args, account)
-        return [_tx(r) for r in self._query(q + " ORDER BY nonce, id", args)]
+        return [tx_from_row(r) for r in self._query(q + " ORDER BY nonce, id", args)]
 
     def pending_nonces(self, account: str) -> list[int]:
         """Nonces with at least one pending version, ascending."""
@@ -635,7 +635,7 @@ class Journal:
         if account is not None:
             q += " AND account=?"
             args = (*args, account)
-        return [_tx(r) for r in self._query(q + " ORDER BY id", args)]
+        return [tx_from_row(r) for r in self._query(q + " ORDER BY id", args)]
 
     def mined_since(self, account: str, block: int) -> list[TxRecord]:
         """``account``'s transactions mined (or reverted, or reorged) at ``block`` or later.
@@ -648,7 +648,7 @@ class Journal:
             "AND status IN (?, ?, ?) ORDER BY id"
         )
         statuses = (TxStatus.MINED.value, TxStatus.REVERTED.value, TxStatus.REORGED.value)
-        return [_tx(r) for r in self._query(q, (account, block, *statuses))]
+        return [tx_from_row(r) for r in self._query(q, (account, block, *statuses))]
 
     def newest_mined_block(self, account: str, *, reorged: bool = False) -> int | None:
         """The highest block holding one of ``account``'s mined or reverted transactions.
@@ -672,12 +672,12 @@ class Journal:
             "AND status IN (?, ?) ORDER BY mined_block DESC, id DESC LIMIT 1"
         )
         rows = self._query(q, (account, block, TxStatus.MINED.value, TxStatus.REVERTED.value))
-        return _tx(rows[0]) if rows else None
+        return tx_from_row(rows[0]) if rows else None
 
     def recent(self, limit: int = 20) -> list[TxRecord]:
         """The latest transactions, newest first."""
         rows = self._query("SELECT * FROM txs ORDER BY id DESC LIMIT ?", (limit,))
-        return [_tx(r) for r in rows]
+        return [tx_from_row(r) for r in rows]
 
     def counts(self) -> dict[TxStatus, int]:
         """Number of transactions per status."""
@@ -798,12 +798,14 @@ def _insert_intent(db: sqlite3.Connection, new: NewIntent) -> int:
     return int(cur.lastrowid or 0)
 
 
-def _tx(row: sqlite3.Row) -> TxRecord:
+def tx_from_row(row: sqlite3.Row) -> TxRecord:
+    """A ``txs`` row as a :class:`TxRecord`."""
     record = TxRecord(**dict(row))
     return replace(record, status=TxStatus(record.status))
 
 
-def _intent(row: sqlite3.Row) -> Intent:
+def intent_from_row(row: sqlite3.Row) -> Intent:
+    """An ``intents`` row as an :class:`Intent`."""
     return Intent(
         id=int(row["id"]),
         created_at=float(row["created_at"]),

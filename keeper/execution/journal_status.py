@@ -8,10 +8,9 @@ of a newer schema, as opening it as the keeper does would).
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from contextlib import closing
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +18,11 @@ from keeper.errors import ConfigError
 from keeper.execution.journal import (
     PENDING,
     Intent,
-    IntentStatus,
     TxRecord,
     TxStatus,
     damage,
+    intent_from_row,
+    tx_from_row,
 )
 
 
@@ -93,9 +93,9 @@ def _read(db: sqlite3.Connection, path: Path, limit: int) -> JournalStatus:
     return JournalStatus(
         path,
         {TxStatus(r[0]): int(r[1]) for r in counts},
-        [_record(r) for r in pending],
-        [_record(r) for r in recent],
-        [_intent(r) for r in intents],
+        [tx_from_row(r) for r in pending],
+        [tx_from_row(r) for r in recent],
+        [intent_from_row(r) for r in intents],
         int(chain["chain_id"]) if "chain_id" in chain else None,
         chain.get("genesis"),
     )
@@ -134,22 +134,6 @@ def _damaged(path: Path, what: str) -> str:
     return (
         f"journal {path} is damaged ({what}): restore it from a backup (a keeper refuses to "
         "sign from it)"
-    )
-
-
-def _record(row: sqlite3.Row) -> TxRecord:
-    record = TxRecord(**dict(row))
-    return replace(record, status=TxStatus(record.status))
-
-
-def _intent(row: sqlite3.Row) -> Intent:
-    return Intent(
-        id=int(row["id"]),
-        created_at=float(row["created_at"]),
-        block=int(row["block"]),
-        vaults=tuple(json.loads(row["vaults"])),
-        status=IntentStatus(row["status"]),
-        note=str(row["note"]),
     )
 
 
