@@ -215,7 +215,7 @@ def _pool_empty(book: VaultBook, vaults: list[str]) -> set[str]:
     """Of ``vaults``, those whose pool has nothing in range (``VaultView.pool_empty``)."""
     if not vaults:
         return set()
-    depths, fees = book.pool_terms()
+    depths, fees = book.pool_depths_and_fees()
     rows = {v: i for i, v in enumerate(book.snap.vaults)}
     return {v for v in vaults if v in rows and pool_is_empty(depths[rows[v]], fees[rows[v]])}
 

@@ -166,12 +166,12 @@ class VaultBook(SequenceABC[BookRow]):
                 self.pools(),
                 self.venues(),
                 s.max_slippage_bps.tolist(),
-                *self.pool_terms(),
+                *self.pool_depths_and_fees(),
                 strict=True,
             )
         ]
 
-    def pool_terms(self) -> tuple[list[float], list[float]]:
+    def pool_depths_and_fees(self) -> tuple[list[float], list[float]]:
         """Each vault's venue pool depth (USD) and fee tier (bps), as the lens read them.
 
         0 where the venue does not say them (not a Uniswap V3 venue) or cannot be read. The

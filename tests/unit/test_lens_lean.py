@@ -121,7 +121,7 @@ def test_a_venues_pool_depth_and_fee_tier_round_trip_and_reach_the_views() -> No
     assert lean.venue_address.tolist() == [int(deep, 16), int(none, 16)]
     assert lean.venue_errors.tolist() == [0, 0]
     book = book_of(lean)
-    assert book.pool_terms() == ([3_000_000.0, 0.0], [30.0, 0.0])
+    assert book.pool_depths_and_fees() == ([3_000_000.0, 0.0], [30.0, 0.0])
     views = book.views()
     assert (views[0].pool_depth_usd, views[0].pool_fee_bps) == (3_000_000.0, 30.0)
     huge = encode_lean_answer(snaps[:1], 42, NOW, venues=[deep], venue_depths={deep: (2**200, 1)})
@@ -138,7 +138,7 @@ def test_a_depth_past_128_bits_leaves_the_fee_tier_unknown_too() -> None:
     lean = lean_snapshot([snaps[0].vault], [huge])
     assert lean.venue_depth.tolist() == [0]
     assert lean.venue_fee_pips.tolist() == [0]
-    assert book_of(lean).pool_terms() == ([0.0], [0.0])
+    assert book_of(lean).pool_depths_and_fees() == ([0.0], [0.0])
 
 
 def test_negative_answer_and_target_keep_their_sign() -> None:
