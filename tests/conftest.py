@@ -31,15 +31,15 @@ BACKENDS = ("anvil", "pyevm")
 if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
     signal.signal(signal.SIGINT, signal.default_int_handler)
 
-# Each xdist worker gets its own temporary directory, for itself and the keepers it starts. The
-# signer locks live there (`keeper run`'s and `keeper vault`'s, named by chain id, genesis hash
-# and address), and two anvils started in the same second have the same genesis: two modules
-# running a keeper with one anvil key side by side would each find the other's lock.
-_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
-if _WORKER is not None:
-    os.environ["TMPDIR"] = tempfile.mkdtemp(prefix=f"keeper-tests-{_WORKER}-")
-    tempfile.tempdir = None  # gettempdir() reads TMPDIR again
-    atexit.register(shutil.rmtree, os.environ["TMPDIR"], ignore_errors=True)
+# Each test process (each xdist worker, or a serial session) gets its own temporary directory,
+# for itself and the keepers it starts. The signer locks live there (`keeper run`'s and
+# `keeper vault`'s, named by chain id, genesis hash and address), and two anvils started in the
+# same second have the same genesis: two modules, or two sessions on one machine, running a
+# keeper with one anvil key side by side would each find the other's lock.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "session")
+os.environ["TMPDIR"] = tempfile.mkdtemp(prefix=f"keeper-tests-{_WORKER}-")
+tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+atexit.register(shutil.rmtree, os.environ["TMPDIR"], ignore_errors=True)
 
 
 def keeper_command() -> list[str]:
