@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,7 @@ from web3.types import RPCEndpoint
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.locations import PROJECT_ROOT, node_bin
 from tests.integration import test_deploy_script
-from tests.integration.test_deploy_script import BROADCAST_TIMEOUT_S, _config, _testnet
+from tests.integration.test_deploy_script import FakeChain, _broadcast, _config, _testnet
 
 pytestmark = pytest.mark.integration
 
@@ -44,7 +43,7 @@ _UNFUNDED = re.compile(r"script failed: DeployUnfunded\((0x[0-9a-fA-F]{40}), (\d
 
 
 def _deploy(
-    url: str,
+    net: FakeChain,
     workdir: Path,
     config: dict[str, object],
     key: str,
@@ -67,17 +66,7 @@ def _deploy(
             **extra_env,
         }
     )
-    cmd = [str(node_bin("forge")), "script", "scripts/Deploy.s.sol", "--rpc-url", url]
-    cmd += ["--broadcast", "--slow", "--private-key", key]
-    proc = subprocess.run(
-        cmd,
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=BROADCAST_TIMEOUT_S,
-        check=False,
-    )
+    proc = _broadcast(node_bin("forge"), PROJECT_ROOT, env, net, key=key)
     if expect_ok:
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     else:
@@ -95,7 +84,7 @@ def test_deploy_refuses_a_deployer_short_of_eth_and_writes_no_file(workdir: Path
             RPCEndpoint("anvil_setBalance"), [deployer.address, hex(balance)]
         )
 
-        text = _deploy(node.url, workdir, _config(net), deployer.key.hex())
+        text = _deploy(net, workdir, _config(net), deployer.key.hex())
 
         match = _UNFUNDED.search(text)
         assert match, text[-3000:]
@@ -113,11 +102,11 @@ def test_a_deploy_overwrite_value_it_cannot_read_is_refused_by_name(workdir: Pat
     with Anvil(chain_id=TESTNET_CHAIN_ID) as node:
         net = _testnet(node)
         key = ANVIL_KEYS[1]
-        first = _deploy(node.url, workdir, _config(net), key, expect_ok=True)
+        first = _deploy(net, workdir, _config(net), key, expect_ok=True)
         assert "ONCHAIN EXECUTION COMPLETE & SUCCESSFUL" in first
         live = (workdir / "out.json").read_text()
 
-        text = _deploy(node.url, workdir, _config(net), key, DEPLOY_OVERWRITE="yes")
+        text = _deploy(net, workdir, _config(net), key, DEPLOY_OVERWRITE="yes")
         assert 'script failed: DeployEnvMalformed("DEPLOY_OVERWRITE", "yes")' in text, text[-2000:]
         assert (workdir / "out.json").read_text() == live
 

@@ -186,7 +186,7 @@ BROADCAST_TIMEOUT_S = 240
 
 
 def _broadcast(
-    forge: Path, cwd: Path, env: dict[str, str], net: FakeChain
+    forge: Path, cwd: Path, env: dict[str, str], net: FakeChain, key: str = ANVIL_KEYS[0]
 ) -> subprocess.CompletedProcess[str]:
     """Run the deploy script with ``--broadcast --slow``, the way docs/deploy.md does.
 
@@ -197,7 +197,7 @@ def _broadcast(
     that still hangs fails with what anvil's pool holds, not a bare timeout.
     """
     cmd = [str(forge), "script", "scripts/Deploy.s.sol", "--rpc-url", net.node.url]
-    cmd += ["--broadcast", "--slow", "--private-key", ANVIL_KEYS[0]]
+    cmd += ["--broadcast", "--slow", "--private-key", key]
     try:
         return subprocess.run(
             cmd,
