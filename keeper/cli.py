@@ -3,10 +3,11 @@
 Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
 ``register(subparsers)``, which adds its parser and sets ``func(args) -> int``; the code behind
 it lives in :mod:`keeper.app`. Any :class:`~keeper.errors.KeeperError` becomes one clear line on
-stderr and exit code 1; under a ``--json`` flag also ``{"error": ..., "exit_code": 1}`` on
-stdout, unless the command's own JSON already carries it. When the reader of stdout goes away
-(``keeper status | head``), the command stops quietly with exit code 141, as a process killed by
-``SIGPIPE`` would, instead of printing a ``BrokenPipeError``.
+stderr and exit code 1 (3 for a halt: :data:`EXIT_HALTED`); under a ``--json`` flag also
+``{"error": ..., "exit_code": 1}`` on stdout, unless the command's own JSON already carries it.
+When the reader of stdout goes away (``keeper status | head``), the command stops quietly with
+exit code 141, as a process killed by ``SIGPIPE`` would, instead of printing a
+``BrokenPipeError``.
 
 Only the module of the command being run is imported (all of them for ``--help`` or an unknown
 command), so ``keeper run`` never loads what ``keeper backtest`` or ``keeper demo`` needs.
@@ -32,7 +33,7 @@ from types import FrameType
 import keeper.commands
 from keeper import __version__
 from keeper.arguments import OneLineArgumentParser, UsageError
-from keeper.errors import Interrupted, KeeperError
+from keeper.errors import Halt, Interrupted, KeeperError
 from keeper.ops.logs import MaskingStream, key_like_runs, setup_logging, verbosity
 
 logger = logging.getLogger("keeper")
@@ -40,6 +41,16 @@ logger = logging.getLogger("keeper")
 #: Exit code when stdout's reader closed the pipe: 128 + SIGPIPE, what a shell reports for a
 #: process the signal ended (``set -o pipefail`` sees it; a plain pipeline does not).
 EXIT_BROKEN_PIPE = 141
+
+#: Exit code of a keeper its circuit breaker stopped (:class:`~keeper.errors.Halt`): a human must
+#: look before it runs again, so a service manager should not restart it (systemd's
+#: ``RestartPreventExitStatus=3``, docs/deploy.md). Every other error is 1 and may be restarted.
+EXIT_HALTED = 3
+
+
+def _exit_code(exc: KeeperError) -> int:
+    """The exit code of a command that ``exc`` ended."""
+    return EXIT_HALTED if isinstance(exc, Halt) else 1
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -120,7 +131,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(argv: Sequence[str] | None) -> int:
     """Parse and run one command, with its errors and interruptions said in one line.
 
-    A ``KeeperError`` is one line and exit code 1; Ctrl-C or SIGTERM is ``keeper: interrupted``
+    A ``KeeperError`` is one line and exit code 1 (:data:`EXIT_HALTED` for a ``Halt``); Ctrl-C or
+    SIGTERM is ``keeper: interrupted``
     and 130 from the start: loading a command's modules takes a second or more, and a signal
     then is an interruption too, not a traceback or a silent death.
     """
@@ -130,7 +142,7 @@ def _run(argv: Sequence[str] | None) -> int:
                 return _parse_and_run(argv)
         except KeeperError as exc:
             print(f"keeper: error: {exc}", file=sys.stderr)
-            return 1
+            return _exit_code(exc)
         except KeyboardInterrupt as exc:
             # A plain Ctrl-C says nothing more; an Interrupted names what it cut short.
             detail = str(exc) if isinstance(exc, Interrupted) else ""
@@ -218,7 +230,7 @@ def _parse_and_call(argv: list[str]) -> int:
         # A command asked for JSON (`--json`, a flag) gets its error as JSON on stdout too, so a
         # script reading stdout parses every outcome; the line on stderr stays for people.
         if getattr(args, "json", None) is True and not exc.json_reported:
-            print(json.dumps({"error": str(exc), "exit_code": 1}))
+            print(json.dumps({"error": str(exc), "exit_code": _exit_code(exc)}))
         raise
     return code
 
