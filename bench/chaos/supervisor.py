@@ -3,7 +3,8 @@
 The keeper is driven only through its CLI and its environment (``KEEPER_*``), as an operator's
 process manager would run it. What the harness learns about each process life comes from:
 
-- its **exit code** and stderr (the CLI prints ``keeper: error: circuit breaker: ...`` on a halt);
+- its **exit code** (3 for a halt, ``keeper.cli.EXIT_HALTED``) and stderr (the CLI prints
+  ``keeper: error: circuit breaker: ...`` on a halt);
 - its **JSON log lines** on stderr (copied to ``<log_dir>/keeper-<n>.log``):
   ``keeping N vaults ...`` (start-up done), ``cycle failed (k in a row): ...``,
   ``ALERT <kind>: ...`` (field ``alert``), ``tx <event> nonce=.. hash=..``, and
@@ -37,6 +38,7 @@ from typing import IO, Any
 import requests
 
 from keeper.chain.anvil import free_port
+from keeper.cli import EXIT_HALTED
 
 logger = logging.getLogger("bench")
 
@@ -184,8 +186,7 @@ class Supervisor:
             code = proc.wait()
             reader.join(timeout=10)
             with self._lock:
-                life.exit_code = code
-                life.ended_at = time.monotonic()
+                self._ended(life, code)
                 self._proc = None
                 self._current = None
             if life.port_clash:
@@ -196,6 +197,13 @@ class Supervisor:
                 )
             if not self._stopping.is_set():
                 self._stopping.wait(self.restart_delay_s)
+
+    @staticmethod
+    def _ended(life: Life, code: int) -> None:
+        """Book a life's end: its exit code, and a halt by that code (its text may be lost)."""
+        life.exit_code = code
+        life.halted = life.halted or code == EXIT_HALTED
+        life.ended_at = time.monotonic()
 
     def _spawn(self) -> tuple[Life, subprocess.Popen[bytes]]:
         port = free_port()

@@ -66,3 +66,18 @@ def test_a_metrics_port_error_after_start_up_is_still_an_exit(tmp_path: Path) ->
     sup.lives.append(life)
     assert life.crashed
     assert sup.summary()["exits"] == 1
+
+
+def test_a_life_that_exits_3_is_a_breaker_halt_even_without_its_line(tmp_path: Path) -> None:
+    # The CLI exits 3 on a halt (keeper.cli.EXIT_HALTED); its stderr line can be cut off by a
+    # dying pipe, so the exit code alone marks the halt.
+    sup = _supervisor(tmp_path)
+    halted, failed = Life(0, 1, tmp_path / "k0.log", 0.0), Life(1, 2, tmp_path / "k1.log", 0.0)
+    sup._parse(halted, '{"msg": "keeping 4 vaults with policy band (signer 0x1)"}')
+    sup._parse(failed, '{"msg": "keeping 4 vaults with policy band (signer 0x1)"}')
+    sup._ended(halted, 3)
+    sup._ended(failed, 1)
+    sup.lives += [halted, failed]
+    assert (halted.halted, failed.halted) == (True, False)
+    assert sup.summary()["breaker_halts"] == 1
+    assert sup.summary()["exits"] == 2
