@@ -164,7 +164,9 @@ class CycleConfig(BaseModel):
         description="slippage: 1 / pool depth (USD), at most 1; unset = from the pool's depth",
     )
     eth_usd: float | None = Field(
-        default=None, gt=0, description="ETH price for costs; unset = the vaults' oracle price"
+        default=None,
+        gt=0,
+        description="ETH price for gas costs; unset = the oracle price of a vault on WETH",
     )
 
     # -- gas and sending ---------------------------------------------------------------------

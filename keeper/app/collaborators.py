@@ -46,6 +46,12 @@ class Keeper:
     counter: RpcCounter | None = None
     codec: BatchCodec | None = None
     chain_id: int | None = None
+    #: Vaults whose underlying is ETH (its token's symbol WETH or ETH, read at start-up), in lower
+    #: case: with ``KEEPER_ETH_USD`` unset, gas and the L1 fee are priced at their oracle price.
+    #: ``None``: not read (a keeper built by hand), and every vault's price is ETH's.
+    eth_vaults: frozenset[str] | None = None
+    #: The last ETH price a cycle priced gas at: a cycle with no ETH vault priced keeps it.
+    eth_usd_seen: float | None = None
     #: Vaults whose keeper role the signer lacks: a lone one goes through the batcher, not to
     #: the vault itself (found by simulation, remembered for the process).
     no_direct: set[str] = field(default_factory=set)

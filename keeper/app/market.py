@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,11 +28,13 @@ from keeper.execution.simulate import BatchCodec, direct_calldata
 from keeper.execution.transactions import account, build_tx, sign_tx
 from keeper.pricing import ewma_vol_forecast
 from keeper.strategy import CostInputs, MarketView, VaultView, impact_coef_from_depth
-from keeper.strategy.costs import DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
+from keeper.strategy.costs import DEFAULT_ETH_USD, DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
 from keeper.units import Wei
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
+
+logger = logging.getLogger(__name__)
 
 #: Oracle rounds kept per vault for the EWMA forecast.
 HISTORY_LEN = 512
@@ -103,7 +106,7 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
     # A lone vault goes to itself (act._simulate_direct) unless the path is off; once a vault is
     # found without its role, every lone vault is priced as a batch of one (conservative).
     direct = cfg.direct_single and not keeper.no_direct
-    eth_usd = cfg.eth_usd if cfg.eth_usd is not None else (views[0].spot if views else 0.0)
+    eth_usd = cfg.eth_usd if cfg.eth_usd is not None else eth_price(keeper, views)
     impact_coef, pool_fee_bps = pool_terms(cfg.impact_coef, cfg.pool_fee_bps, views)
     return CostInputs(
         gas_fixed=cfg.gas_fixed,
@@ -118,6 +121,31 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         pool_fee_bps=pool_fee_bps,
         impact_coef=impact_coef,
     )
+
+
+def eth_price(keeper: Keeper, views: Sequence[VaultView]) -> float:
+    """ETH's price in USD, to price gas and the L1 fee with when ``KEEPER_ETH_USD`` is unset.
+
+    The oracle price of the first vault whose underlying is ETH (``Keeper.eth_vaults``, read at
+    start-up); a vault on another underlying (WBTC at 60,000) would price gas 20 times too high.
+    With none of them priced this cycle (their oracle stale), the last price seen; before any,
+    :data:`~keeper.strategy.costs.DEFAULT_ETH_USD`, with a warning. 0.0 without views (nothing
+    to price).
+    """
+    if not views:
+        return 0.0
+    eth = keeper.eth_vaults
+    for v in views:
+        if (eth is None or v.vault.lower() in eth) and math.isfinite(v.spot) and v.spot > 0:
+            keeper.eth_usd_seen = v.spot
+            return v.spot
+    if keeper.eth_usd_seen is None:
+        logger.warning(
+            "no vault on ETH has a price yet: gas priced at ETH = %s USD (KEEPER_ETH_USD sets it)",
+            f"{DEFAULT_ETH_USD:,.0f}",
+        )
+        keeper.eth_usd_seen = DEFAULT_ETH_USD
+    return keeper.eth_usd_seen
 
 
 def pool_terms(

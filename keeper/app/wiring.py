@@ -30,6 +30,7 @@ from keeper.chain.lens import LensReader
 from keeper.chain.retry import backoff_s, is_transient, read_with_retry, remaining_s
 from keeper.chain.vaults import (
     check_batcher,
+    eth_underlying_vaults,
     factory_vaults,
     validate_vaults,
     vaults_without_grant,
@@ -254,6 +255,7 @@ def build_keeper(
             ),
         )
         codec.remember_max_batch(batcher, max_batch)  # batches are cut to it
+    eth_vaults = _eth_vaults(w3, settings, vaults)
     chain_id = startup_step("reading the chain id", lambda: int(w3.eth.chain_id))
     metrics = metrics or Metrics()
     alerter = alerter or Alerter(
@@ -289,7 +291,31 @@ def build_keeper(
         codec=codec,
         chain_id=chain_id,
         locked_seen=sender.journal.locked_seen() if sender is not None else {},
+        eth_vaults=eth_vaults,
     )
+
+
+def _eth_vaults(w3: Web3, settings: Settings, vaults: list[str]) -> frozenset[str] | None:
+    """The vaults whose oracle prices gas (lower case), when ``KEEPER_ETH_USD`` is unset.
+
+    Gas and the L1 fee are paid in ETH: only a vault whose underlying is ETH prices them right.
+
+    Raises:
+        ConfigError: No vault's underlying is ETH (nothing to price gas with).
+    """
+    if settings.cycle.eth_usd is not None or not vaults:
+        return None
+    found = startup_step(
+        "reading the vaults' underlying tokens",
+        lambda: eth_underlying_vaults(w3, vaults, attempts=settings.rpc_retries),
+    )
+    if not found:
+        raise ConfigError(
+            f"no vault's underlying is ETH (its token's symbol() WETH or ETH; {len(vaults)} "
+            "vaults read), and gas and the L1 fee are paid in ETH: set KEEPER_ETH_USD to price "
+            "them"
+        )
+    return frozenset(v.lower() for v in found)
 
 
 def _alert_missing_grants(

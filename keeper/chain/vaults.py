@@ -296,3 +296,62 @@ def queue_unrequested(vault: Contract, queue: Contract, block: int | None = None
     """
     held = int(vault.functions.balanceOf(queue.address).call(block_identifier=block))
     return max(0, held - int(queue.functions.totalPending().call(block_identifier=block)))
+
+
+#: Symbols of the token gas is paid in, wrapped (the chain's WETH) or not, upper case.
+ETH_SYMBOLS = frozenset({"WETH", "ETH"})
+
+
+def _symbol(raw: bytes | None) -> str | None:
+    """An ERC-20 ``symbol()`` answer, decoded.
+
+    An ABI string, or a ``bytes32`` (older tokens); ``None`` for an answer that is neither.
+    """
+    if raw is None:
+        return None
+    try:
+        (text,) = abi_decode(["string"], raw)
+        return str(text)
+    except (DecodingError, OverflowError, UnicodeDecodeError, ValueError):
+        pass
+    if len(raw) == 32:
+        text = raw.rstrip(b"\0")
+        if text and b"\0" not in text:
+            try:
+                return text.decode()
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def eth_underlying_vaults(w3: Web3, vaults: Sequence[str], *, attempts: int = 3) -> list[str]:
+    """The vaults whose underlying is ETH (its token's ``symbol()`` WETH or ETH, any case).
+
+    Their oracle price is ETH's, which prices the keeper's gas and L1 fee when
+    ``KEEPER_ETH_USD`` is unset; a vault on another underlying (WBTC) would price it wrong.
+    ``underlying()`` of each vault, then ``symbol()`` of each distinct token, in JSON-RPC
+    batches (:func:`~keeper.chain.calls.call_each`). A call that fails or answers malformed
+    leaves its vault out.
+
+    Raises:
+        OSError | Web3Exception | ValueError: The node could not be reached (after
+            ``attempts``).
+    """
+    checked = [str(to_checksum_address(v)) for v in vaults]
+    data = HexBytes(bytes(_selector("underlying()")))
+    answers = call_each(w3, [{"to": v, "data": data} for v in checked], "latest", attempts=attempts)
+    token_of: dict[str, str] = {}
+    for vault, raw in zip(checked, answers, strict=True):
+        if raw is not None and len(raw) == 32 and not any(raw[:12]):
+            token_of[vault] = str(to_checksum_address(raw[12:]))
+    tokens = sorted(set(token_of.values()))
+    symbol = HexBytes(bytes(_selector("symbol()")))
+    symbols = call_each(
+        w3, [{"to": t, "data": symbol} for t in tokens], "latest", attempts=attempts
+    )
+    eth = {
+        t
+        for t, raw in zip(tokens, symbols, strict=True)
+        if (_symbol(raw) or "").upper() in ETH_SYMBOLS
+    }
+    return [v for v in checked if token_of.get(v) in eth]

@@ -22,6 +22,7 @@ from eth_abi.abi import decode
 from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
+from web3.logs import DISCARD
 
 from keeper.app import act as act_module
 from keeper.app.collaborators import Keeper
@@ -42,7 +43,7 @@ from keeper.devnet.stack import (
     push_price,
     write_addresses,
 )
-from keeper.devnet.tx import account, transact
+from keeper.devnet.tx import account, deploy, transact
 from keeper.errors import ChainError, ConfigError
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.journal import Journal, TxStatus
@@ -875,3 +876,47 @@ def test_a_journal_whose_final_history_the_chain_has_is_accepted(
     k2 = _keeper(stack, tmp_path)
     assert k2.sender is not None
     assert k2.sender.next_nonce() == 1
+
+
+def _vault_on_another_underlying(stack: Stack) -> str:
+    """A vault on an 18-decimal "WBTC" with its own feed at 60,000 (the factory, the devnet's
+    sequencer feed and venue): its oracle price is not ETH's."""
+    w3, admin = stack.w3, stack.admin
+    wbtc = deploy(w3, admin, load_artifact("MintableERC20"), "Wrapped BTC (test)", "WBTC", 18)
+    btc_usd = deploy(w3, admin, load_artifact("MockV3Aggregator"), 8, 60_000 * 10**8)
+    params = (
+        stack.usdc.address,
+        wbtc.address,
+        btc_usd.address,
+        stack.seq.address,
+        stack.devnet.venue,
+        "0x" + "00" * 20,
+        admin.address,
+        "BTC vault",
+        "ovUSDC-btc",
+        StackConfig().volatility,
+        ThresholdParams(band=WAD // 2, max_trade=100 * WAD).as_tuple(),
+    )
+    receipt = transact(w3, admin, stack.factory.functions.createVault(params))
+    (created,) = stack.factory.events.VaultCreated().process_receipt(receipt, errors=DISCARD)
+    return str(created["args"]["vault"])
+
+
+def test_gas_is_priced_at_eth_when_the_first_vault_is_on_another_underlying(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """With KEEPER_ETH_USD unset, gas and the L1 fee were priced at the first vault's oracle
+    price: a WBTC vault listed first priced them at 60,000 USD an ETH, 20 times too high."""
+    btc = _vault_on_another_underlying(stack)
+    k = _keeper(stack, tmp_path, vaults=",".join([btc, *stack.addresses()]))
+    assert k.eth_vaults == {v.lower() for v in stack.addresses()}
+    assert run_cycle(k).costs.eth_usd == PRICE / 1e8
+
+
+def test_a_keeper_with_no_vault_on_eth_needs_keeper_eth_usd(stack: Stack, tmp_path: Path) -> None:
+    btc = _vault_on_another_underlying(stack)
+    with pytest.raises(ConfigError, match=r"no vault's underlying is ETH .* set KEEPER_ETH_USD"):
+        _keeper(stack, tmp_path, vaults=btc)
+    k = _keeper(stack, tmp_path, vaults=btc, eth_usd=3_100.0)
+    assert k.eth_vaults is None
+    assert run_cycle(k).costs.eth_usd == 3_100.0
