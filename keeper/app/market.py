@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -64,9 +64,15 @@ class PriceHistory:
             seq.append((updated_at, price))
             del seq[:-HISTORY_LEN]
 
-    def forecast(self, lam: float) -> float | None:
-        """EWMA vol forecast from the longest history (``None`` with fewer than 3 rounds)."""
-        best = max(self.rounds.values(), key=len, default=[])
+    def forecast(self, lam: float, vaults: Iterable[str] | None = None) -> float | None:
+        """EWMA vol forecast from the longest history; ``None`` with fewer than 3 rounds.
+
+        Of the histories of ``vaults`` (``None``: of every vault).
+        """
+        histories = (
+            self.rounds.values() if vaults is None else (self.rounds.get(v, []) for v in vaults)
+        )
+        best = max(histories, key=len, default=[])
         if len(best) < 3:
             return None
         ts, px = zip(*best, strict=True)
@@ -77,15 +83,35 @@ class PriceHistory:
 def market_view(
     keeper: Keeper, snaps: Sequence[OracleReading], views: Sequence[VaultView], now: int
 ) -> MarketView:
-    """Record this cycle's oracle rounds (``views[i]`` prices ``snaps[i]``) and forecast vol."""
+    """Record this cycle's oracle rounds (``views[i]`` prices ``snaps[i]``) and forecast vol.
+
+    Each feed's vaults are priced at that feed's EWMA forecast (``MarketView.vault_vols``): an
+    ETH vault and a BTC vault have their own vols. A feed is told by its reading this cycle (its
+    round, answer and time: vaults on one feed read the same one at one block). A feed with
+    fewer than 3 rounds seen prices its vaults at the median of their own vol parameters (else
+    ``reference_vol``). ``forecast_vol`` is the vol of the feed with the most vaults (shown in
+    logs and ``keeper check``).
+    """
     cfg = keeper.config
-    for s, v in zip(snaps, views, strict=True):
-        keeper.history.add(s.vault, s.oracle.updated_at, v.spot)
-    forecast = keeper.history.forecast(cfg.ewma_lambda)
-    if forecast is None:
-        vols = [v.vol for v in views if v.vol > 0]
-        forecast = float(np.median(vols)) if vols else cfg.reference_vol
-    return MarketView(now=now, forecast_vol=forecast, reference_vol=cfg.reference_vol)
+    feeds: dict[tuple[int, int, int], list[int]] = {}
+    for i, (s, v) in enumerate(zip(snaps, views, strict=True)):
+        o = s.oracle
+        keeper.history.add(s.vault, o.updated_at, v.spot)
+        feeds.setdefault((o.round_id, o.answer, o.updated_at), []).append(i)
+    vault_vols: dict[str, float] = {}
+    forecast, most = cfg.reference_vol, 0
+    for members in feeds.values():
+        vol = keeper.history.forecast(cfg.ewma_lambda, (snaps[i].vault for i in members))
+        if vol is None:
+            own = [views[i].vol for i in members if views[i].vol > 0]
+            vol = float(np.median(own)) if own else cfg.reference_vol
+        for i in members:
+            vault_vols[views[i].vault] = vol
+        if len(members) > most:
+            forecast, most = vol, len(members)
+    return MarketView(
+        now=now, forecast_vol=forecast, reference_vol=cfg.reference_vol, vault_vols=vault_vols
+    )
 
 
 def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = None) -> CostInputs:

@@ -91,7 +91,7 @@ def state_from_views(vaults: Sequence[VaultView], market: MarketView) -> HedgeSt
         deviation=arr([wad_to_float(v.net_delta - v.target_delta) for v in vaults]),
         spot=arr([v.spot for v in vaults]),
         gamma=arr([v.gamma for v in vaults]),
-        vol=np.full(len(vaults), market.forecast_vol, dtype=np.float64),
+        vol=arr([market.vault_vols.get(v.vault, market.forecast_vol) for v in vaults]),
         contracts=arr([v.contracts for v in vaults]),
         tau=arr([v.time_to_expiry for v in vaults]),
         elapsed_s=arr([float(market.now - v.last_rebalance) for v in vaults]),

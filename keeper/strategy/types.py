@@ -9,7 +9,8 @@ policy's decision code consumes, so the live keeper and the backtester run the s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -101,6 +102,9 @@ class MarketView:
     now: int
     forecast_vol: float
     reference_vol: float
+    #: Each vault's forecast vol, by address (its feed's: ``keeper.app.market.market_view``); a
+    #: vault not in it is priced at ``forecast_vol`` (the backtester's one market).
+    vault_vols: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
