@@ -5,6 +5,9 @@ The keeper's queue sweep (:mod:`keeper.app.sweep`) asks every vault for its queu
 then each queue for ``fillable()`` (the pending shares the vault's free quote can redeem now)
 and ``totalPending()``: batches of ``eth_call`` (:func:`keeper.chain.calls.call_each`), the
 queues asked after the vaults.
+
+:func:`work_left` reads one queue again at one block: after a fill of the keeper's did not go
+through, whether anything was left for it to do there (:func:`keeper.strategy.fills.fill_raced`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from web3 import Web3
 from web3.exceptions import Web3Exception
 
 from keeper.chain.calls import call_each
+from keeper.chain.retry import read_with_retry
+from keeper.chain.vaults import queue_unrequested
 from keeper.errors import ChainError
 
 REDEMPTION_QUEUE = HexBytes(keccak(text="redemptionQueue()")[:4])
@@ -71,6 +76,24 @@ def read_queues(
         if fillable is not None and pending is not None:
             out[vault] = QueueState(known[vault], fillable, pending)
     return out
+
+
+def work_left(vault: Any, queue: Any, block: int | str) -> tuple[int, int]:
+    """What a ``fill()`` of ``queue`` would still do at ``block``: ``(fillable, unrequested)``.
+
+    ``fillable`` is the queue's ``fillable()`` (pending shares the vault's free quote can
+    redeem), ``unrequested`` the shares it holds beyond ``totalPending()`` (the fill discards
+    them), read only when ``fillable`` is 0. ``vault`` and ``queue`` are web3 contracts.
+
+    Raises:
+        Whatever the read raises once its retries are spent: the caller tells a node that cannot
+        answer (transient) from a queue or vault that refuses the call.
+    """
+    fillable = int(read_with_retry(lambda: queue.functions.fillable().call(block_identifier=block)))
+    if fillable:
+        return fillable, 0
+    at = None if isinstance(block, str) else block  # queue_unrequested reads None as latest
+    return 0, read_with_retry(lambda: queue_unrequested(vault, queue, at))
 
 
 def _tx(to: str, selector: HexBytes) -> dict[str, Any]:
