@@ -75,7 +75,11 @@ frees many vaults' collateral at once, and one fill a transaction held every hed
 queue), a lone queue, or any when there is no batcher or the batch does not simulate, by its own
 ``fill()``. A fill with no receipt within its wait (or held under the fee cap) holds the rest of the
 cycle as a settlement does: no later fill is sent behind it, and the next cycle polls it before it
-sends anything.
+sends anything. A fill that did not go through (reverted at mining, failed inside a mined
+``fillBatch``, cancelled, or dropped) is read again as a settlement is, at the block that mined it
+(the head for one never mined): a queue with nothing left to fill there
+(:func:`keeper.strategy.fills.fill_raced`) was filled by someone else first, or changed in the same
+block, and is logged, not alerted; the others are ``redemption_queue`` alerts.
 """
 
 from __future__ import annotations
@@ -94,6 +98,7 @@ from web3.exceptions import ContractLogicError
 from keeper.app.fees import book_fees_paid, why_reverted
 from keeper.chain.answers import failed_events
 from keeper.chain.artifacts import load_artifact
+from keeper.chain.queues import work_left
 from keeper.chain.retry import is_transient, read_with_retry
 from keeper.chain.rounds import expiry_round
 from keeper.chain.vaults import queue_unrequested
@@ -101,6 +106,7 @@ from keeper.errors import ExecutionError, FeeCapError, TxTimeoutError, first_lin
 from keeper.execution.decode import revert_data
 from keeper.execution.journal import TxStatus
 from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR, shared_codec
+from keeper.strategy.fills import fill_raced
 
 if TYPE_CHECKING:
     from keeper.app.collaborators import Keeper
@@ -930,12 +936,18 @@ def book_resumed(
     queues = _fill_batch_args(data)
     if queues is not None:
         failures = _fill_failures(keeper, outcome) if mined else {}
+        pairs = list(zip(_owners(queues, vaults), queues, strict=True))
+        unfilled = [(v, q) for v, q in pairs if not mined or q.lower() in failures]
+        # Read before anything is booked, as a settlement is (a read that fails raises).
+        raced = _raced_fills(keeper, unfilled, outcome.block_number or head)
         book_fees_paid(keeper, outcome)
-        for queue, owner in zip(queues, _owners(queues, vaults), strict=True):
-            if not mined:
-                _queue_alert(keeper, owner, f"transaction {outcome.tx_hash} ended {how}")
-            elif queue.lower() in failures:
-                _queue_alert(keeper, owner, keeper.decoder.decode(failures[queue.lower()]))
+        for owner, queue in unfilled:
+            why = (
+                keeper.decoder.decode(failures[queue.lower()])
+                if mined
+                else f"transaction {outcome.tx_hash} ended {how}"
+            )
+            _fill_not_done(keeper, owner, why, raced)
         if mined:
             logger.info("fill batch %s mined (resumed)", outcome.tx_hash)
         return ()
@@ -959,12 +971,14 @@ def book_resumed(
             return (to,)
         _failed(keeper, to, series_id, hint, reason, outcome.tx_hash)
         return ()
-    book_fees_paid(keeper, outcome)
     owner = vaults[0] if vaults else to
+    fill = not mined and bytes(data[:4]) == FILL_SELECTOR
+    raced = _raced_fills(keeper, [(owner, to)], outcome.block_number or head) if fill else set()
+    book_fees_paid(keeper, outcome)
     if mined:
         logger.info("transaction %s to %s mined (resumed)", outcome.tx_hash, to)
-    elif bytes(data[:4]) == FILL_SELECTOR:
-        _queue_alert(keeper, owner, f"transaction {outcome.tx_hash} ended {how}")
+    elif fill:
+        _fill_not_done(keeper, owner, f"transaction {outcome.tx_hash} ended {how}", raced)
     else:
         keeper.alerter.alert(
             "settlement",
@@ -1187,13 +1201,16 @@ def _fill_batch(
         return keep, None
     vaults = [v for v, _ in keep]
     call = batcher.functions.fillBatch([q.address for _, q in keep])
-    sent = _send_fill(keeper, call, batcher.address, vaults, block)
+    sent = _send_fill(keeper, call, batcher.address, [(v, q.address) for v, q in keep], block)
     mined = sent.outcome
     if mined is None:
         if sent.simulated and filled is not None:
             filled.extend(vaults)
         return [], sent.pending
     failures = _fill_failures(keeper, mined)
+    failed = [(v, q.address) for v, q in keep if q.address.lower() in failures]
+    # Booked already (its fees): a node that cannot answer leaves them alerted, not raised.
+    raced = _raced_fills(keeper, failed, mined.block_number, node_raises=False)
     for vault_address, queue in keep:
         failed_with = failures.get(queue.address.lower())
         if failed_with is None:
@@ -1204,7 +1221,7 @@ def _fill_batch(
                 filled.append(vault_address)
         else:
             why = keeper.decoder.decode(failed_with) if failed_with else "no revert data"
-            _queue_alert(keeper, vault_address, f"failed in the batch: {why}")
+            _fill_not_done(keeper, vault_address, f"failed in the batch: {why}", raced)
     return [], None
 
 
@@ -1235,7 +1252,9 @@ def _fill_one(
     keeper: Keeper, vault_address: str, queue: Any, block: int, filled: list[str] | None = None
 ) -> str | None:
     """Send ``queue.fill()`` for ``vault_address``'s queue (see :func:`fill_queues`)."""
-    sent = _send_fill(keeper, queue.functions.fill(), queue.address, [vault_address], block)
+    sent = _send_fill(
+        keeper, queue.functions.fill(), queue.address, [(vault_address, queue.address)], block
+    )
     if sent.outcome is not None:
         logger.info(
             "filled the redemption queue of %s (tx %s)", vault_address, sent.outcome.tx_hash
@@ -1258,12 +1277,17 @@ class _FillSent:
     simulated: bool = False
 
 
-def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block: int) -> _FillSent:
-    """Send a queue fill, ``fill()`` or ``fillBatch``, for ``vaults``' queues (see :func:`_send`).
+def _send_fill(
+    keeper: Keeper, call: Any, to: str, pairs: Sequence[tuple[str, str]], block: int
+) -> _FillSent:
+    """Send a queue fill, ``fill()`` or ``fillBatch``, for ``pairs`` (vault, its queue).
 
-    A failure is a ``redemption_queue`` alert for each vault; a send the node refused after it
-    was journaled holds the cycle as a pending one does.
+    See :func:`_send`. A failure is a ``redemption_queue`` alert for each vault, except, after a
+    revert at mining (or a cancel), for a queue that had nothing left to fill at that block
+    (:func:`_raced_fills`). A send the node refused after it was journaled holds the cycle as a
+    pending one does.
     """
+    vaults = [v for v, _ in pairs]
     if len(vaults) == 1:
         what, note = f"the redemption queue of {vaults[0]}", "fill queue"
     else:
@@ -1278,10 +1302,21 @@ def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block:
             _queue_alert(keeper, v, str(exc))
         return _FillSent(pending=f"filling {what} pending: {exc}")
     except _RevertedError as exc:
+        raced: set[str] = set()
         if exc.outcome is not None:
+            try:
+                raced = _raced_fills(keeper, pairs, exc.outcome.block_number)
+            except Exception:
+                # The node (transient): kept whole, fees too, for the next cycle's settle step,
+                # which reads it again (:func:`book_resumed`), as a reverted settlement is.
+                if keeper.sender is not None:
+                    keeper.sender.give_back([exc.outcome])
+                else:
+                    book_fees_paid(keeper, exc.outcome)
+                raise
             book_fees_paid(keeper, exc.outcome)
         for v in vaults:
-            _queue_alert(keeper, v, str(exc))
+            _fill_not_done(keeper, v, str(exc), raced)
         return _FillSent()
     except ExecutionError as exc:
         for v in vaults:
@@ -1291,6 +1326,61 @@ def _send_fill(keeper: Keeper, call: Any, to: str, vaults: Sequence[str], block:
         logger.info("dry run: would fill %s", what)
         return _FillSent(simulated=True)
     return _FillSent(outcome=sent)
+
+
+def _raced_fills(
+    keeper: Keeper,
+    pairs: Sequence[tuple[str, str]],
+    block: int | None,
+    *,
+    node_raises: bool = True,
+) -> set[str]:
+    """The vaults (lower case) of ``pairs`` (vault, queue) whose queue had nothing left to fill.
+
+    Read at ``block``: the block that mined (or cancelled) the keeper's fill that did not go
+    through, or the head for one never mined; ``None``, ``latest``. A queue with nothing left
+    there (:func:`keeper.strategy.fills.fill_raced`) was filled by someone else first, or its
+    free quote went first to another exit: no failure. A queue or vault that refuses the read
+    cannot be told raced (alerted). All are read before any is booked.
+
+    Raises:
+        Exception: The node could not answer (transient), unless ``node_raises`` is False (then
+            as a refusal): the caller keeps the outcome for the next cycle, as for a settlement.
+    """
+    at: int | str = "latest" if block is None else block
+    abis = load_artifact("OptionVault").abi, load_artifact("RedemptionQueue").abi
+    raced: set[str] = set()
+    for vault_address, queue_address in pairs:
+        key = vault_address.lower()
+        try:
+            queue = keeper.w3.eth.contract(
+                address=Web3.to_checksum_address(queue_address), abi=abis[1]
+            )
+            if vault_address.lower() == queue_address.lower():  # the journal named no vault
+                vault_address = str(read_with_retry(queue.functions.share().call))
+            vault = keeper.w3.eth.contract(
+                address=Web3.to_checksum_address(vault_address), abi=abis[0]
+            )
+            if fill_raced(*work_left(vault, queue, at)):
+                raced.add(key)
+        except Exception as exc:
+            if node_raises and is_transient(exc):
+                raise
+            logger.warning("cannot read the queue %s again: %s", queue_address, _why(exc))
+    return raced
+
+
+def _fill_not_done(keeper: Keeper, vault: str, reason: str, raced: set[str]) -> None:
+    """A fill of ``vault``'s queue did not go through: alerted, unless it raced (logged)."""
+    if vault.lower() in raced:
+        logger.info(
+            "the redemption queue of %s had nothing left to fill: someone else filled it first "
+            "(%s)",
+            vault,
+            reason,
+        )
+        return
+    _queue_alert(keeper, vault, reason)
 
 
 def _queue_alert(keeper: Keeper, vault: str, reason: str) -> None:
