@@ -25,7 +25,10 @@ pragma solidity 0.8.30;
 ///      equal terms; nobody can be filled ahead of another.
 ///
 ///      Dust rule: every rounding is down, against the requests and in favour of solvency. A
-///      fill leaves at most a few wei per request in the queue, and a controller's second
+///      fill leaves at most a few wei per request in the queue, plus one wei per 1e18 share units
+///      a request has pending once partial fills have run the pro-rata index low (about 1e-12
+///      of the request's value: 1,411 wei of a request worth 3.5e16 in
+///      `ExitConservationInvariant`'s shrunk case), and a controller's second
 ///      request may leave one share unit (about 1e-6 of an asset unit: shares carry 12
 ///      decimals over the asset's 6) in escrow; a queue that never
 ///      empties keeps this precision however many partial fills it sees (a request left below
