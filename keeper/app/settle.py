@@ -36,9 +36,10 @@ when there is no batcher or the batch does not simulate as a whole, goes to its 
   (``settlement``). A send the node refused after the sender journaled it stays pending in the
   journal (the next cycle sends it again at its nonce), so, as for a ``waiting`` one below, the
   rest of the cycle sends nothing behind it;
-- ``waiting``: no oracle round since expiry yet; or the settlement was sent and has no receipt
-  within the cycle (the journal keeps it; the next cycle books it ``settled`` or otherwise; the
-  rest of this cycle sends nothing behind it, no other settlement and no batch); or
+- ``waiting``: no oracle round the vault takes yet (none since expiry, one dated after the
+  block, or one that answered <= 0 before the grace period); or the settlement was sent and has
+  no receipt within the cycle (the journal keeps it; the next cycle books it ``settled`` or
+  otherwise; the rest of this cycle sends nothing behind it, no other settlement and no batch); or
   an earlier transaction of the keeper's is still pending (nothing new is sent until it is
   mined: that may be this very settlement); or the base fee is above the cap (nothing signed,
   as a rebalance waits);
@@ -686,7 +687,8 @@ def _hint(
         )
     if hint is None:
         keeper.metrics.settlements.labels("waiting").inc()
-        return Settlement(vault.address, series_id, None, "waiting", "no oracle round since expiry")
+        why = "no oracle round the vault takes yet (none since expiry, or dated after the block)"
+        return Settlement(vault.address, series_id, None, "waiting", why)
     return hint
 
 

@@ -74,10 +74,12 @@ def expiry_round(
     feed's own ``getRoundData`` and each round found by halving, as
     ``RebalanceRules._hasExpiryRound`` searches. When its answer is not positive the vault
     refuses it (``OptionVaultInvalidPrice``) until expiry + the grace period, then settles it at
-    the current healthy price: None until then, the round after. 0 (the vault's fallback) from
-    expiry + the grace period when no phase has such a round (no round since expiry, a phase
-    change across expiry, a phase whose first round cannot be read): the vault refuses the
-    fallback whenever one has, so that no one can settle at a later price of their choosing.
+    the current healthy price: None until then, the round after. None too while it is dated
+    after ``now`` (the vault takes it once the block reaches its date). 0 (the vault's
+    fallback) from expiry + the grace period when no phase has such a round (no round since
+    expiry, a phase change across expiry, a phase whose first round cannot be read): the vault
+    refuses the fallback whenever one has, so that no one can settle at a later price of their
+    choosing.
 
     Every read is at ``block`` (the cycle's: ``now`` is its timestamp). At ``latest``, a node
     behind the others (a failover's) answered "no such round" for one the search had seen
@@ -95,7 +97,7 @@ def expiry_round(
     fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
     if updated_at < expiry:
         return fallback  # no round since expiry
-    rounds = _Rounds(agg, expiry, fallback, block)
+    rounds = _Rounds(agg, expiry, now, fallback, block)
     phase, last = round_id >> 64, round_id & _AGGREGATOR_ROUND
     if last > 1:
         first = rounds.at(phase, 1)[1]
@@ -120,8 +122,12 @@ def expiry_round(
 class _Rounds:
     """One feed's rounds, read through its ``getRoundData``, and the searches over a phase's."""
 
-    def __init__(self, agg: Any, expiry: int, fallback: int | None, block: BlockIdentifier) -> None:
+    def __init__(
+        self, agg: Any, expiry: int, now: int, fallback: int | None, block: BlockIdentifier
+    ) -> None:
         self.agg, self.expiry, self.fallback, self.block = agg, expiry, fallback, block
+        #: The cycle's timestamp: a round dated after it is not hinted yet (:meth:`hint`).
+        self.now = now
         #: Rounds read so far, by (phase, k): a search and its checks ask some twice.
         self._read: dict[tuple[int, int], tuple[int, int]] = {}
 
@@ -239,11 +245,15 @@ class _Rounds:
     def hint(self, phase: int, k: int | None) -> int | None:
         """Round ``k``'s id to send, None to wait, or the fallback when ``k`` is None.
 
-        The id once the round can settle: its answer is positive, or the grace period is over
+        The id once the round can settle: it is not dated after the block (the vault refuses
+        it until the block reaches its date, and takes it then: hinted at once, the refusal read
+        as a wrong hint and was alerted), and its answer is positive or the grace period is over
         (the vault then settles it at the current healthy price). ``k`` None: the phase has no
         expiry round.
         """
         if k is None:
             return self.fallback
-        answer = self.at(phase, k, exists=True)[0]  # read by the search: it exists
+        answer, at = self.at(phase, k, exists=True)  # read by the search: it exists
+        if at > self.now:
+            return None
         return (phase << 64) | k if answer > 0 or self.fallback == 0 else None
