@@ -418,7 +418,7 @@ def _settle_batch(
     batcher = keeper.w3.eth.contract(
         address=Web3.to_checksum_address(keeper.batcher), abi=load_artifact("RebalanceBatcher").abi
     )
-    keep = _simulate_batch(keeper, batcher, chunk, slots)
+    keep = _simulate_batch(keeper, batcher, chunk, slots, block)
     if keep is None:
         return list(chunk), None
     if len(keep) < 2:
@@ -479,12 +479,17 @@ def _settle_batch(
 
 
 def _simulate_batch(
-    keeper: Keeper, batcher: Any, chunk: Sequence[_Candidate], slots: list[Settlement | None]
+    keeper: Keeper,
+    batcher: Any,
+    chunk: Sequence[_Candidate],
+    slots: list[Settlement | None],
+    block: int,
 ) -> list[_Candidate] | None:
     """Call ``settleBatch`` for ``chunk``: the series that would settle.
 
-    The others are booked in their ``slots`` (:func:`_book_failure`). ``None`` when the call
-    reverts as a whole (a batcher without ``settleBatch``, a caller without its keeper role).
+    The others are booked in their ``slots`` (:func:`_book_failure`; ``block`` is the cycle's).
+    ``None`` when the call reverts as a whole (a batcher without ``settleBatch``, a caller
+    without its keeper role).
     """
     answer = _call_batch(keeper, _batch_call(batcher, chunk), "settlement", "series")
     if answer is None:
@@ -495,7 +500,13 @@ def _simulate_batch(
             keep.append(c)
         else:
             slots[c.slot] = _book_failure(
-                keeper, c.vault.address, c.series_id, c.hint, bytes(row[3]), "simulation reverted"
+                keeper,
+                c.vault.address,
+                c.series_id,
+                c.hint,
+                bytes(row[3]),
+                "simulation reverted",
+                block=block,
             )
     return keep
 
@@ -588,44 +599,77 @@ def _book_failure(
     failure: bytes,
     what: str,
     tx_hash: str | None = None,
+    *,
+    block: int | None = None,
 ) -> Settlement:
     """Book a series a ``settleBatch`` did not settle, by its revert data.
 
     ``settled_by_other`` when the vault refused it as settled already, else ``failed``
-    (``what``: where it failed).
+    (``what``: where it failed). ``block``: the cycle's, for a refusal in the simulation
+    (:func:`_behind`).
     """
     if failure[:4] == _ALREADY_SETTLED:
         why = keeper.decoder.decode(failure)
         return _by_other(keeper, vault, series_id, hint, why, tx_hash)
-    if tx_hash is None and (waits := _behind(keeper, vault, series_id, hint, failure)):
+    if block is not None and (waits := _behind(keeper, vault, series_id, hint, failure, block)):
         return waits
     reason = keeper.decoder.decode(failure) if failure else "no revert data"
     return _failed(keeper, vault, series_id, hint, f"{what}: {reason}", tx_hash)
 
 
 def _behind(
-    keeper: Keeper, vault: str, series_id: int, hint: int, failure: bytes
+    keeper: Keeper, vault: str, series_id: int, hint: int, failure: bytes, block: int
 ) -> Settlement | None:
     """``waiting``, with no alert, for a simulation refusal a node behind the cycle could give.
 
     The step settles only series expired at the cycle's block, with a round its search read
     there: a simulation answered "not expired" or "not the expiry round" (``_BEHIND_REFUSALS``)
-    most likely ran on a node behind that block. Chaos ``harsh``'s lagging failover raised four
-    false ``settlement`` alerts so. The next cycle tries again. The same refusal of the same
-    hint twice in a row is a wrong hint, not a node: None then, and the caller alerts it, as it
-    does any other refusal (None too).
+    may have run on a node behind that block. Chaos ``harsh``'s lagging failover raised four
+    false ``settlement`` alerts so. The settlement is called again pinned to ``block``
+    (:func:`_refused_at`): refused there too, the hint is wrong, not the node, and None is
+    returned at once (the caller alerts it, as it does any other refusal: None too). Taken
+    there, the series waits for the next cycle. A refusal of the same hint in a later cycle is
+    alerted whatever the pinned call says (a node that stays behind), in every cycle it lasts:
+    until 2026-12-07 a wrong hint waited a cycle before its alert, and every other cycle after.
     """
     if failure[:4] not in _BEHIND_REFUSALS:
         return None
     key = (vault.lower(), series_id, hint)
-    if key in keeper.settle_refused_once:
-        keeper.settle_refused_once.discard(key)
+    if key in keeper.settle_refused_once or _refused_at(keeper, vault, series_id, hint, block):
+        keeper.settle_refused_once.add(key)
         return None
     keeper.settle_refused_once.add(key)
     why = f"simulated on a node behind the cycle's block? {keeper.decoder.decode(failure)}"
     keeper.metrics.settlements.labels("waiting").inc()
     logger.info("settlement of series %d of %s waits: %s", series_id, vault, why)
     return Settlement(vault, series_id, hint, "waiting", why)
+
+
+def _refused_at(keeper: Keeper, vault: str, series_id: int, hint: int, block: int) -> bool:
+    """Whether ``settle(series_id, hint)`` reverts at ``block`` (an ``eth_call`` pinned there).
+
+    A node behind ``block`` answers "header not found" and the read fails over; when no node
+    can answer, it cannot tell: False.
+    """
+    contract = keeper.w3.eth.contract(
+        address=Web3.to_checksum_address(vault), abi=load_artifact("OptionVault").abi
+    )
+    origin = keeper.sender.address if keeper.sender is not None else keeper.simulate_from
+    call = contract.functions.settle(series_id, hint)
+    try:
+        read_with_retry(
+            lambda: call.call({"from": origin} if origin else {}, block_identifier=block)
+        )
+    except ContractLogicError:
+        return True
+    except Exception as exc:
+        if not is_transient(exc):
+            raise
+        logger.info(
+            "settlement of series %d of %s: no node answers at block %d", series_id, vault, block
+        )
+        return False
+    return False
 
 
 def _batch_call(batcher: Any, chunk: Sequence[_Candidate]) -> Any:
@@ -699,7 +743,9 @@ def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: in
         sent = _send(keeper, call, vault.address, [vault.address], block, f"settle {series_id}")
     except _RevertedError as exc:
         outcome = exc.outcome
-        if outcome is None and (waits := _behind(keeper, vault.address, series_id, hint, exc.data)):
+        if outcome is None and (
+            waits := _behind(keeper, vault.address, series_id, hint, exc.data, block)
+        ):
             return waits
         tx_hash = outcome.tx_hash if outcome is not None else None
         already = outcome is None and exc.data[:4] == _ALREADY_SETTLED

@@ -81,11 +81,26 @@ class _Functions:
         return _Call(lambda: NO_QUEUE)
 
     def settle(self, sid: int, hint: int) -> _Call:
-        return _Call(
-            lambda: None,
+        return _SettleCall(
+            self.v,
             SETTLE + abi_encode(["uint256", "uint80"], [sid, hint]),
             lambda: self.v.simulate_settle(sid),
         )
+
+
+class _SettleCall(_Call):
+    """``settle(id, hint)``: ``estimate_gas`` at ``latest``; ``call`` pinned to a block answers
+    as that block's chain does (``v.pinned_error``, else it settles)."""
+
+    def __init__(self, vault: FakeVault, data: bytes, estimate: Callable[[], int]) -> None:
+        super().__init__(lambda: None, data, estimate)
+        self.v = vault
+
+    def call(self, tx: dict[str, Any] | None = None, block_identifier: Any = "latest") -> Any:
+        self.v.pinned.append(block_identifier)
+        if self.v.pinned_error is not None:
+            raise self.v.pinned_error
+        return 0
 
 
 @dataclass
@@ -101,6 +116,10 @@ class FakeVault:
     reads: list[Any] = field(default_factory=list)
     #: Raised by the next ``series(id)`` read, once (an RPC fault).
     read_error: Exception | None = None
+    #: Raised by a ``settle`` call pinned to a block (the chain at that block refuses it too).
+    pinned_error: Exception | None = None
+    #: The blocks ``settle`` was called at (``eth_call``).
+    pinned: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.functions = _Functions(self)
@@ -355,6 +374,47 @@ def test_a_refusal_a_node_behind_could_give_waits_once_then_is_alerted(
     assert second.outcome == "failed"
     assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
     assert outcomes(k) == {"waiting": 1, "failed": 1}
+
+
+def _refusal(error: str, args: tuple[int, ...]) -> ContractLogicError:
+    types = error[error.index("(") + 1 : -1].split(",")
+    data = keccak(text=error)[:4] + abi_encode(types, list(args))
+    return ContractLogicError("execution reverted", data="0x" + data.hex())
+
+
+def test_a_hint_refused_at_the_cycles_block_too_is_alerted_in_its_first_cycle(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A refusal "not the expiry round" waited a cycle before its alert, as if a node behind the
+    cycle's block had answered, even when the chain at that very block refuses the hint (a hint
+    the keeper's search and the vault disagree on). The refusal is now checked there, by a call
+    pinned to the cycle's block: refused there too, it is a wrong hint, alerted at once."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    vault.sim_error = vault.pinned_error = _refusal("OptionVaultSettlementRound(uint80)", (HINT,))
+    k = settle_keeper(monkeypatch, vault, sender)
+    [first] = settle_expired(k, [VAULT], 100, NOW).settlements
+    assert first.outcome == "failed"
+    assert first.reason.startswith("simulation reverted")
+    assert vault.pinned == [100]
+    assert [a["kind"] for a in k.alerter.sent] == ["settlement"]
+    assert sender.sent == []
+
+
+def test_a_refusal_that_persists_is_failed_every_cycle_after_its_first_wait(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Refused at ``latest`` cycle after cycle while the cycle's block takes the hint (a node
+    that stays behind): one wait, then failed and alerted every cycle. The second refusal
+    forgot the first, so the third waited again without an alert: the outcome flipped between
+    ``waiting`` and ``failed`` every cycle for as long as the refusal lasted."""
+    vault, sender = FakeVault(), SettleSender()
+    vault.add_expired(3)
+    vault.sim_error = _refusal("OptionVaultNotExpired(uint256,uint256)", (3, NOW + 60))
+    k = settle_keeper(monkeypatch, vault, sender)
+    seen = [settle_expired(k, [VAULT], 100 + i, NOW + 2 * i).settlements[0] for i in range(4)]
+    assert [s.outcome for s in seen] == ["waiting", "failed", "failed", "failed"]
+    assert sender.sent == []
 
 
 def test_any_other_simulation_revert_is_alerted(monkeypatch: pytest.MonkeyPatch) -> None:
