@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from keeper.app.cycle import run_cycle
-from keeper.app.settle import settle_expired
+from keeper.app.settle import _refused_at, settle_expired
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import Anvil
 from keeper.chain.artifacts import load_artifact
@@ -444,3 +444,55 @@ def test_a_dry_run_reports_the_queue_fills_and_settlements_it_would_send(
 def _as_json(result: Any) -> Any:
     """``result`` as ``keeper check --json`` prints it, read back."""
     return json.loads(json.dumps(result.to_dict(), default=str))
+
+
+def test_a_settle_call_pinned_to_the_cycles_block_tells_a_wrong_hint_from_a_lagging_node(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """``_refused_at``, the check behind a simulation refused as the round: on a real node, an
+    ``eth_call`` of ``settle`` pinned to the cycle's block takes the hint the search found there
+    (so a refusal at ``latest`` was a node behind: the series waits), and refuses a wrong one
+    (alerted at once)."""
+    [(vault, sid, expiry), *_] = _open(stack)
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    stack.advance(600)
+    stack.set_price(3_500 * 10**8)
+    keeper = _keeper(stack, tmp_path)
+    block = stack.w3.eth.block_number
+    hint = expiry_round(stack.w3, stack.feed.address, expiry, stack.now(), block)
+    assert hint is not None
+    address = vault.address  # type: ignore[attr-defined]
+    stack.rpc("evm_mine")  # the cycle's block is no longer the head
+    assert _refused_at(keeper, address, sid, hint, block) is False
+    assert _refused_at(keeper, address, sid, hint + 1, block) is True  # a later round
+
+
+def test_an_expiry_round_dated_after_the_block_waits_without_an_alert_then_settles(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The feed's first round at or after expiry is dated 10 minutes after the block that holds
+    it. The vault refuses it until the block reaches that date; the keeper hinted it at once,
+    its simulation was refused as the round, and a ``settlement`` alert followed. It now waits
+    for the date, then settles at that round."""
+    series = _open(stack)
+    expiry = series[0][2]
+    stack.advance(expiry - stack.now() + 5)
+    ahead = stack.now() + 600
+    nxt = int(stack.feed.functions.latestRound().call()) + 1
+    transact(
+        stack.w3,
+        stack.admin,
+        stack.feed.functions.updateRoundData(nxt, 2_900 * 10**8, ahead, ahead),
+    )
+    keeper = _keeper(stack, tmp_path)
+    for _ in range(2):  # two cycles: a refusal waited one, then was alerted
+        now = stack.now()
+        done = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, now).settlements
+        assert {d.outcome for d in done} == {"waiting"}
+        stack.advance(2)
+    assert not [a for a in keeper.alerter.sent if a["kind"] == "settlement"]
+    stack.advance(ahead - stack.now() + 1)
+    done = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, stack.now()).settlements
+    assert {d.outcome for d in done} == {"settled"}
+    _assert_settled_out_of_the_money(keeper, series)
