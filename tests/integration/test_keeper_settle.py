@@ -496,3 +496,61 @@ def test_an_expiry_round_dated_after_the_block_waits_without_an_alert_then_settl
     done = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, stack.now()).settlements
     assert {d.outcome for d in done} == {"settled"}
     _assert_settled_out_of_the_money(keeper, series)
+
+
+def test_a_lone_settlement_the_buyer_beats_in_its_block_is_settled_by_other(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """The carried race: the keeper's own ``settle`` of a lone series and the option buyer's
+    ``settle`` of it land in one block, the buyer's first (a higher tip). The buyer's settles;
+    the keeper's reverts (``OptionVaultAlreadySettled``) and costs it that transaction's gas,
+    nothing else: it is booked ``settled_by_other``, with no alert and no retry, and the series
+    paid at the expiry round whoever settled it."""
+    import threading
+    import time
+
+    vault = stack.vaults[0]
+    [(_, sid, expiry)] = [s for s in _open(stack) if s[0] is vault]
+    stack.advance(expiry - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    at_expiry = int(stack.feed.functions.latestRound().call())
+    keeper = _keeper(stack, tmp_path, vaults=vault.address)
+    block, now = stack.w3.eth.block_number, stack.now()
+    me = stack.keeper.address
+    sent_before = stack.w3.eth.get_transaction_count(me)
+    steps: list[Any] = []
+    stack.rpc("evm_setAutomine", False)
+    try:
+        worker = threading.Thread(
+            target=lambda: steps.append(settle_expired(keeper, keeper.vaults, block, now))
+        )
+        worker.start()
+        deadline = time.monotonic() + 60
+        while stack.w3.eth.get_transaction_count(me, "pending") == sent_before:
+            assert time.monotonic() < deadline, "the keeper sent nothing"
+            time.sleep(0.05)
+        buyer = stack.w3.eth.accounts[7]
+        theirs = vault.functions.settle(sid, at_expiry).transact(  # type: ignore[attr-defined]
+            {"from": buyer, "maxPriorityFeePerGas": 10**12, "maxFeePerGas": 10**13}
+        )
+        stack.rpc("evm_mine")
+        worker.join(120)
+    finally:
+        stack.rpc("evm_setAutomine", True)
+    [step] = steps
+    [s] = step.settlements
+    assert s.outcome == "settled_by_other"
+    ours = stack.w3.eth.get_transaction_receipt(s.tx_hash)  # type: ignore[arg-type]
+    won = stack.w3.eth.get_transaction_receipt(theirs)
+    assert (won["status"], ours["status"]) == (1, 0)
+    assert won["blockNumber"] == ours["blockNumber"]
+    assert won["transactionIndex"] < ours["transactionIndex"]
+    assert not [a for a in keeper.alerter.sent if a["kind"] == "settlement"]
+    paid = ours["gasUsed"] * ours["effectiveGasPrice"]
+    assert keeper.metrics.value("keeper_gas_spent_wei_total") == paid
+    assert ours["gasUsed"] < 40_000, "a revert at the already-settled check"
+    assert vault.functions.series(sid).call()[7] == 0  # at 2,900, out of the money
+    # The next cycle sends nothing for it: the series is no longer open.
+    again = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, stack.now())
+    assert again.settlements == ()
+    assert stack.w3.eth.get_transaction_count(me) == sent_before + 1
