@@ -70,7 +70,8 @@ def expiry_round(
 
     The first round with ``updatedAt >= expiry`` whose predecessor in its phase is older than
     expiry (the vault's expiry round): in the feed's latest phase, or, while a phase began at or
-    after expiry, in the one before it (up to ``MAX_PHASES_BACK``), every read through the
+    after expiry (or has no round yet: the vault takes an older phase's expiry round then too),
+    in the one before it (up to ``MAX_PHASES_BACK``), every read through the
     feed's own ``getRoundData`` and each round found by halving, as
     ``RebalanceRules._hasExpiryRound`` searches. When its answer is not positive the vault
     refuses it (``OptionVaultInvalidPrice``) until expiry + the grace period, then settles it at
@@ -95,10 +96,12 @@ def expiry_round(
     latest = agg.functions.latestRoundData().call(block_identifier=block)
     round_id, updated_at = int(latest[0]), int(latest[3])
     fallback = 0 if now >= expiry + SETTLEMENT_GRACE_S else None
-    if updated_at < expiry:
-        return fallback  # no round since expiry
-    rounds = _Rounds(agg, expiry, now, fallback, block)
     phase, last = round_id >> 64, round_id & _AGGREGATOR_ROUND
+    if updated_at < expiry and last != 0:
+        return fallback  # no round since expiry
+    # Round 0 of its phase: a proxy moved to an aggregator with no round yet (dated 0). An
+    # older phase may hold the expiry round, which the vault takes: searched below.
+    rounds = _Rounds(agg, expiry, now, fallback, block)
     if last > 1:
         first = rounds.at(phase, 1)[1]
         if first == 0:
