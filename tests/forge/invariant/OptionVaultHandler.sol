@@ -47,6 +47,9 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
     bool public ghost_cachedFieldsMovedWithoutVersion;
     mapping(bytes32 => uint256) public calls;
     uint256[] internal _written; // every series id written
+    /// @dev Each series' size when written, and what its claims were paid so far.
+    mapping(uint256 id => uint256) public ghost_writtenSize;
+    mapping(uint256 id => uint256) public ghost_paidOf;
     /// @dev Settles through `settleBatch` when set (the handler is its keeper).
     IRebalanceBatcher public batcher;
 
@@ -206,6 +209,7 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
             ghost_premiums += w.premium;
             if (w.premium < lo) ghost_premiumBelowModel = true;
             _written.push(id);
+            ghost_writtenSize[id] = w.size;
         } catch {
             // a duplicate series or no collateral left for it: refused by design (unit-tested)
             vm.prank(buyer);
@@ -288,7 +292,13 @@ contract OptionVaultHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(buyer);
         uint256 paid = vault.redeemClaims(id, amount);
         ghost_claimsPaid += paid;
+        ghost_paidOf[id] += paid;
         if (paid != 0) calls["redeemPaid"] += 1;
+    }
+
+    /// @dev Every series id written.
+    function written() external view returns (uint256[] memory) {
+        return _written;
     }
 
     // ------------------------------------------------------------------ market and time

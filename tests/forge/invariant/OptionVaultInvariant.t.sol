@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {console2} from "forge-std/Test.sol";
+import {Math} from "@openzeppelin/contracts/utils/math/Math.sol";
 import {VaultTestBase} from "../fixtures/VaultTestBase.sol";
 import {IOptionVault} from "../../../contracts/interfaces/IOptionVault.sol";
 import {OptionVaultHandler} from "./OptionVaultHandler.sol";
@@ -101,6 +102,25 @@ contract OptionVaultInvariantTest is VaultTestBase {
 
     function invariant_TriggerAgreesWithRebalance() public view {
         assertFalse(handler.ghost_triggerDisagreed());
+    }
+
+    /// @dev Payout conservation: `settledUnpaid` is exactly what the settled series still owe,
+    ///      ceil(size * payout / 1e18) each, and a series' holders were never paid more than it
+    ///      owed when it settled: paid so far + still owed <= ceil(written size * payout / 1e18).
+    function invariant_SettledUnpaidIsWhatSettledSeriesStillOwe() public view {
+        uint256[] memory ids = handler.written();
+        uint256 owed;
+        for (uint256 i = 0; i < ids.length; i++) {
+            IOptionVault.Series memory s = vault.series(ids[i]);
+            if (!s.settled) continue;
+            uint256 left = Math.mulDiv(s.size, s.payoutPerContract, 1e18, Math.Rounding.Ceil);
+            uint256 atSettlement = Math.mulDiv(
+                handler.ghost_writtenSize(ids[i]), s.payoutPerContract, 1e18, Math.Rounding.Ceil
+            );
+            assertLe(handler.ghost_paidOf(ids[i]) + left, atSettlement, "paid beyond the liability");
+            owed += left;
+        }
+        assertEq(vault.settledUnpaid(), owed, "settledUnpaid == what the settled series owe");
     }
 
     /// @dev Quote accounting balances exactly: initial deposit + deposits + premiums + hedge
