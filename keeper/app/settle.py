@@ -21,7 +21,10 @@ with every hedge held behind them. The batch is called first; a series that woul
 out and booked as below, and after mining each series is booked by the receipt (the batcher's
 ``SettlementFailed`` names one someone settled first in the same block). A lone series, or any
 when there is no batcher or the batch does not simulate as a whole, goes to its vault's own
-``settle``. Each series is counted in ``keeper_settlements{outcome}``:
+``settle``; so do the series a batch that reverted at mining left unsettled, in the same cycle
+(the revert is alerted once): one vault whose feed burns gas at mining reverts the whole batch
+(``RebalanceBatcherInsufficientGas``), and batched again, the others never settled. Each
+series is counted in ``keeper_settlements{outcome}``:
 
 - ``settled``: the keeper's transaction settled it;
 - ``settled_by_other``: someone else settled it first (anyone may: a market maker, another
@@ -412,7 +415,8 @@ def _settle_batch(
 
     Returns:
         The candidates to settle one a transaction instead (all of them when the batch does not
-        simulate as a whole; the lone survivor), and what the send left pending, if anything.
+        simulate as a whole; the lone survivor; those still unsettled after the batch reverted
+        at mining), and what the send left pending, if anything.
     """
     assert keeper.batcher is not None
     batcher = keeper.w3.eth.contract(
@@ -434,8 +438,7 @@ def _settle_batch(
             f"settle {len(keep)} series",
         )
     except _RevertedError as exc:
-        _book_reverted_batch(keeper, keep, slots, exc)
-        return [], None
+        return _book_reverted_batch(keeper, keep, slots, exc), None
     except _PendingError as exc:
         logger.info("settlement batch of %d series: %s", len(keep), exc)
         held = []
@@ -544,17 +547,22 @@ def _book_reverted_batch(
     keep: Sequence[_Candidate],
     slots: list[Settlement | None],
     exc: _RevertedError,
-) -> None:
+) -> list[_Candidate]:
     """Book a ``settleBatch`` refused in its gas estimate, or reverted at mining.
 
-    After a revert at mining each series is read again: settled by someone else, or failed. A
-    read that fails gives the outcome back to the sender whole, for the next cycle, and raises.
+    After a revert at mining each series is read again: one settled by someone else is booked
+    so, and the others are returned, to be settled one a transaction in this cycle (each
+    simulated first), with one ``settlement`` alert for the batch. Booked ``failed`` and batched
+    again the next cycle, they never settled while the cause lasted: a vault whose feed burns
+    gas at mining starves the batch's later calls (``RebalanceBatcherInsufficientGas`` reverts
+    it whole), and with it every other vault's series of its expiry. A read that fails gives the
+    outcome back to the sender whole, for the next cycle, and raises.
     """
     outcome = exc.outcome
     if outcome is None:
         for c in keep:
             slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
-        return
+        return []
     try:
         settled = [_is_settled(c.vault, c.series_id, outcome.block_number) for c in keep]
     except Exception as read_exc:
@@ -564,11 +572,21 @@ def _book_reverted_batch(
             book_fees_paid(keeper, outcome)
         raise
     book_fees_paid(keeper, outcome)
+    again: list[_Candidate] = []
     for c, done in zip(keep, settled, strict=True):
-        book = _by_other if done else _failed
-        slots[c.slot] = book(
-            keeper, c.vault.address, c.series_id, c.hint, str(exc), outcome.tx_hash
+        if done:
+            slots[c.slot] = _by_other(
+                keeper, c.vault.address, c.series_id, c.hint, str(exc), outcome.tx_hash
+            )
+        else:
+            again.append(c)
+    if again:
+        keeper.alerter.alert(
+            "settlement",
+            f"settlement batch of {len(keep)} series: {exc}; {len(again)} go one a transaction",
+            key=outcome.tx_hash,
         )
+    return again
 
 
 def _book_mined(

@@ -471,22 +471,35 @@ def test_a_common_expiry_on_one_feed_is_searched_once(monkeypatch: pytest.Monkey
     assert vaults[0].reads == []  # every expiry came with the open series
 
 
-def test_a_batch_reverted_at_mining_reads_each_series_again(
+def test_a_batch_reverted_at_mining_settles_its_series_one_a_transaction(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The whole ``settleBatch`` reverted (it settled nothing): each series is read again at
-    the mined block, one the market settled meanwhile is ``settled_by_other``, the others are
-    ``failed`` and alerted; the fees are booked once."""
+    the mined block, one the market settled meanwhile is ``settled_by_other``, and the others
+    go to their vaults' own ``settle`` in the same cycle, each simulated first. They were booked
+    ``failed`` and batched again the next cycle: a vault whose feed burns gas at mining (two of
+    its series, each using the batcher's whole ``vaultGasLimit``) reverted every such batch with
+    ``RebalanceBatcherInsufficientGas`` under the keeper's gas limit (estimate x 1.3 +
+    ``vaultGasLimit``), so no other vault's series sharing its expiry was ever settled by the
+    keeper, and every cycle burnt a batch's gas (helper-130's review). The reverted batch is
+    alerted once; the fees of every transaction are booked."""
     vaults = two_vaults()
     sender = BatchSender(batch_reverts=True, beaten=(OTHER, 5))
     k, _ = batch_keeper(monkeypatch, vaults, sender)
     step = settle_expired(k, [VAULT, OTHER], 100, NOW)
     assert {s.series_id: s.outcome for s in step.settlements} == {
-        3: "failed",
-        4: "failed",
+        3: "settled",
+        4: "settled",
         5: "settled_by_other",
     }
+    assert sender.sent == [
+        (BATCHER, batch_data([(VAULT, 3), (VAULT, 4), (OTHER, 5)])),
+        (VAULT, SETTLE + abi_encode(["uint256", "uint80"], [3, HINT])),
+        (VAULT, SETTLE + abi_encode(["uint256", "uint80"], [4, HINT])),
+    ]
     assert vaults[0].reads == [101, 101]
     assert vaults[1].reads == [101]
-    assert [a["kind"] for a in k.alerter.sent] == ["settlement", "settlement"]
-    assert k.metrics.value("keeper_gas_spent_wei_total") == 90_000 * 7
+    [alert] = k.alerter.sent
+    assert alert["kind"] == "settlement"
+    assert f"0x{1:064x}" in alert["message"]
+    assert k.metrics.value("keeper_gas_spent_wei_total") == 90_000 * 7 + 2 * 30_000 * 7
