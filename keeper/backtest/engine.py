@@ -5,8 +5,8 @@ then each policy evaluates its own :class:`~keeper.strategy.types.HedgeState` (a
 paths) with the same :meth:`~keeper.strategy.policies.Policy.evaluate` the live keeper uses, and
 the rows that act trade what the contract executes for the policy's requested post-trade
 deviation (:func:`keeper.strategy.rebalance_rule.executed_trade`: to target for ``time`` and
-``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no ``maxTrade`` bound
-in the backtest, and no vault band unless the policy runs as a :class:`VaultBound`). Each
+``band``, to the cost-optimal return point for ``ww`` and ``costaware``; no ``maxTrade`` bound,
+inventory cap or vault band unless the policy runs as a :class:`VaultBound`). Each
 rebalance is one vault alone: it pays the fixed cost, the one swap and the vault's own gas. A
 trade the contract refuses as too small (:func:`~keeper.strategy.rebalance_rule.executable`: a
 buy under one quote unit, a sell under one wei; a worthless book's zero trade) is no rebalance
@@ -82,9 +82,15 @@ class VaultBound:
     never sooner than ``minInterval`` seconds after the last one (``OptionVaultTooSoon``), and
     executes the requested post-trade deviation clamped to the band and the trade to
     ``maxTrade`` (:func:`~keeper.strategy.rebalance_rule.executed_trade`); the opening hedge is
-    clamped to ``maxTrade`` too. The time trigger lets the policy trade inside the band; it does
-    not make it trade. A bare :class:`~keeper.strategy.policies.Policy` runs as if no vault bound
-    it: it trades wherever and as far as its own rule says.
+    clamped to ``maxTrade`` too. A sell spends at most the vault's inventory
+    (``RebalanceRules.plan``: ``min(want, inventory)``, an unsigned inventory): the vault never
+    goes short the underlying, so a position hedged short (a written put, a bought call) is not
+    hedged at all, and the policy weighs the trade so capped, as the live planner does
+    (:func:`~keeper.strategy.rebalance_rule.funded_trade`). A buy is not capped by the vault's
+    free quote: the backtester's vault is funded for any hedge. The time trigger lets the policy
+    trade inside the band; it does not make it trade. A bare
+    :class:`~keeper.strategy.policies.Policy` runs as if no vault bound it: it trades wherever
+    and as far as its own rule says.
     """
 
     policy: Policy
@@ -260,6 +266,8 @@ def run_backtest(
         for p, policy in enumerate(rules):
             if i == 0:
                 trade = np.clip(target - hedge[p], -caps[p], caps[p])
+                if bands[p] is not None:  # a vault sells at most its inventory
+                    trade = np.maximum(trade, -hedge[p])
                 act = ready & executable(trade, s_now)
                 cost = (
                     marginal_cost_usd(costs, trade * s_now) + fixed if costs is not None else None
@@ -297,7 +305,12 @@ def run_backtest(
                     elapsed_steps=steps_since,
                     band=band,
                 )
-                ev = policy.evaluate(state, costs if costs is not None else NO_COSTS, fixed)
+                priced = costs if costs is not None else NO_COSTS
+                if band is None:
+                    ev = policy.evaluate(state, priced, fixed)
+                else:  # the vault sells at most its inventory, as the live planner caps it
+                    own = state.trade(policy.post_deviation(state, priced, fixed))
+                    ev = policy.evaluate(state, priced, fixed, np.maximum(own, -hedge[p]))
                 act = ev.act & executable(ev.trade, s_now)
                 trade = ev.trade
                 cost = ev.cost_usd if costs is not None else None

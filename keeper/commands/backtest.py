@@ -168,8 +168,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         type=float,
         metavar="B",
         help="run each --policy on a vault whose own band is B underlying, as the contract "
-        "bounds a keeper: it rebalances only when |deviation| > B and returns no farther than B "
-        "(default: the vault's band never binds)",
+        "bounds a keeper: it rebalances only when |deviation| > B, returns no farther than B "
+        "and sells no more underlying than it holds (default: the vault's band never binds)",
     )
     h.add_argument(
         "--vault-max-trade",
