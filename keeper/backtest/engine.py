@@ -73,6 +73,20 @@ class BacktestConfig:
     ewma_lambda: float = 0.94
 
 
+# RebalanceRules' hard bounds on a vault's thresholds (its setters refuse anything outside them),
+# in whole underlying and seconds: MIN_BAND .. MAX_BAND, MIN_MAX_TRADE .. MAX_MAX_TRADE (1e12 ..
+# 1e24 wei), MIN_MAX_INTERVAL .. MAX_MAX_INTERVAL, MIN_MIN_INTERVAL .. MAX_MIN_INTERVAL.
+# ``keeper backtest`` holds its vault flags to them; :class:`VaultBound` itself does not.
+MIN_VAULT_BAND = 1e-6
+MAX_VAULT_BAND = 1e6
+MIN_VAULT_MAX_TRADE = 1e-6
+MAX_VAULT_MAX_TRADE = 1e6
+MIN_VAULT_MAX_INTERVAL_S = 60.0
+MAX_VAULT_MAX_INTERVAL_S = 30 * 86_400.0
+MIN_VAULT_MIN_INTERVAL_S = 1.0
+MAX_VAULT_MIN_INTERVAL_S = 86_400.0
+
+
 @dataclass(frozen=True)
 class VaultBound:
     """``policy`` run against a vault whose own band bounds it, as the contract bounds a keeper.

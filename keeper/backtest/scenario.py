@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.backtest.engine import (
+    MIN_VAULT_BAND,
     BacktestConfig,
     Hedger,
     OptionSpec,
@@ -53,10 +54,11 @@ AGAINST = ("time", "band", "bandedge")
 #: (``--vault-max-trade``, ``--vault-min-interval``): the contract caps every keeper's
 #: rebalance, not the cost-aware one's alone (measured before: the cap split only the
 #: cost-aware policy's opening hedge, ~2 points of its saving). ``time`` and ``band`` trade to
-#: target, so their vault's band never binds: this tiny fraction of the position. ``bandedge``
-#: returns to its own band's edge, so its vault's band is its own threshold.
+#: target, so their vault's band all but never binds: the smallest the contract accepts,
+#: ``MIN_BAND`` (until 2026-12-07 a 1e-12 fraction of the position, a band no vault can have).
+#: ``bandedge`` returns to its own band's edge, so its vault's band is its own threshold.
 VAULT_ANCHORS = ("time", "band", "bandedge")
-ANCHOR_BAND = 1e-12
+ANCHOR_BAND = MIN_VAULT_BAND
 
 
 @dataclass(frozen=True)
@@ -271,7 +273,7 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
                 )
                 continue
             sweep += [
-                VaultBound(p, ANCHOR_BAND * sc.contracts, **caps)
+                VaultBound(p, ANCHOR_BAND, **caps)
                 for p in sweep_policies(
                     sc.steps, sc.contracts, sc.spot, gamma0, sc.costs, (family,)
                 )

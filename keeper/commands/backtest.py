@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 from keeper.arguments import int_between, whole_number
-from keeper.backtest.frontier import FrontierPoint, efficient
+from keeper.backtest.engine import (
+    MAX_VAULT_BAND,
+    MAX_VAULT_MAX_INTERVAL_S,
+    MAX_VAULT_MAX_TRADE,
+    MAX_VAULT_MIN_INTERVAL_S,
+    MIN_VAULT_BAND,
+    MIN_VAULT_MAX_INTERVAL_S,
+    MIN_VAULT_MAX_TRADE,
+    MIN_VAULT_MIN_INTERVAL_S,
+)
+from keeper.backtest.frontier import WIDTHS, FrontierPoint, efficient
 from keeper.backtest.memory import default_limit
 from keeper.backtest.progress import ProgressBar
 from keeper.backtest.scenario import AGAINST, RunOutput, Scenario, run_scenario
@@ -169,29 +179,31 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="B",
         help="run each --policy on a vault whose own band is B underlying, as the contract "
         "bounds a keeper: it rebalances only when |deviation| > B, returns no farther than B "
-        "and sells no more underlying than it holds (default: the vault's band never binds)",
+        "and sells no more underlying than it holds; 1e-6 to 1e6, the contract's bounds "
+        "(default: the vault's band never binds)",
     )
     h.add_argument(
         "--vault-max-trade",
         type=float,
         metavar="X",
         help="with --vault-band or --vault-bands: the vaults' maxTrade, X underlying per "
-        "rebalance (the opening hedge included; default: no cap)",
+        "rebalance (the opening hedge included), 1e-6 to 1e6 (default: no cap)",
     )
     h.add_argument(
         "--vault-max-interval",
         type=float,
         metavar="S",
-        help="with --vault-band or --vault-bands: the vaults' maxInterval, S seconds; after it "
-        "the vault also accepts a rebalance inside its band (default: no time trigger)",
+        help="with --vault-band or --vault-bands: the vaults' maxInterval, S seconds, 60 to "
+        "2592000 (30 days); after it the vault also accepts a rebalance inside its band "
+        "(default: no time trigger)",
     )
     h.add_argument(
         "--vault-min-interval",
         type=float,
         metavar="S",
         help="with --vault-band or --vault-bands: the vaults' minInterval, S seconds; the vault "
-        "accepts no rebalance sooner than S after its last, whatever the deviation (at most "
-        "--vault-max-interval; default: 0, no floor)",
+        "accepts no rebalance sooner than S after its last, whatever the deviation; 1 to 86400 "
+        "(1 day) and at most --vault-max-interval, or 0 (default: 0, no floor)",
     )
     h.add_argument(
         "--accounting",
@@ -265,7 +277,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="M1,M2,...",
         help="with --frontier: also run each swept costaware point on vaults whose band is "
         "each multiple M of that point's threshold at t0 (family costaware@vault), and compare "
-        "it too; e.g. 0.7,1,1.4",
+        "it too; e.g. 0.7,1,1.4 (each vault's band within the contract's 1e-6 to 1e6)",
     )
     out.add_argument("--json", dest="json_out", help="write the JSON here ('-' for stdout)")
     out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here")
@@ -440,10 +452,18 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     if args.cap is not None and not (math.isfinite(args.cap) and args.cap > 0):
         raise ConfigError(f"--cap must be a positive number, got {args.cap}")
     vault_band = args.vault_band
-    if vault_band is not None and not (math.isfinite(vault_band) and vault_band > 0):
-        raise ConfigError(f"--vault-band must be a positive number of underlying, got {vault_band}")
+    if vault_band is not None:
+        if not (math.isfinite(vault_band) and vault_band > 0):
+            raise ConfigError(
+                f"--vault-band must be a positive number of underlying, got {vault_band}"
+            )
+        _within("--vault-band", vault_band, MIN_VAULT_BAND, MAX_VAULT_BAND, "underlying")
     multiples = _vault_band_multiples(args.vault_bands, args.frontier)
     bounds = _vault_bounds(args, bound=vault_band is not None or bool(multiples))
+    if multiples:
+        capped = math.isfinite(bounds[0]) or bounds[2] > 0
+        anchored = (1.0,) if capped and "bandedge" in families else ()
+        _check_swept_bands(args.vault_bands, (*multiples, *anchored), args.contracts)
     for name in ("drift", "rate", "jump_mean"):
         v = getattr(args, name)
         if not math.isfinite(v):
@@ -516,11 +536,34 @@ def _vault_band_multiples(text: str | None, frontier: bool) -> tuple[float, ...]
     return values
 
 
+def _within(flag: str, value: float, lo: float, hi: float, unit: str) -> None:
+    """Refuse a vault threshold outside ``RebalanceRules``' hard bounds ``[lo, hi]``."""
+    if not lo <= value <= hi:
+        f = ".10g" if unit == "seconds" else "g"  # 2592000 seconds, not 2.592e+06
+        raise ConfigError(
+            f"{flag} must be between {lo:{f}} and {hi:{f}} {unit} (the contract's bounds), "
+            f"got {value:g}"
+        )
+
+
+def _check_swept_bands(text: str, multiples: tuple[float, ...], contracts: float) -> None:
+    """Refuse ``--vault-bands`` whose vaults (``m·w·N``) the contract would not accept."""
+    for m, w, word in ((min(multiples), WIDTHS[0], "from"), (max(multiples), WIDTHS[-1], "up to")):
+        band = m * w * contracts
+        if not MIN_VAULT_BAND <= band <= MAX_VAULT_BAND:
+            raise ConfigError(
+                f"--vault-bands {text} puts a vault band at {band:.6g} underlying (its multiple "
+                f"of a swept threshold, {word} {w:g} x --contracts {contracts:g}), outside the "
+                f"contract's {MIN_VAULT_BAND:g} .. {MAX_VAULT_BAND:g}"
+            )
+
+
 def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, float, float]:
     """The vaults' ``maxTrade``, ``maxInterval`` and ``minInterval`` from their flags.
 
-    ``--vault-max-trade`` and ``--vault-max-interval`` positive, ``--vault-min-interval`` >= 0
-    and at most the max interval; each only with a vault band.
+    Each within ``RebalanceRules``' hard bounds (``--vault-min-interval`` may also be 0, no
+    floor: the contract's smallest, 1 s, is shorter than any grid step) and the min interval at
+    most the max interval; each only with a vault band.
     """
     out = []
     for flag, value, default in (
@@ -536,8 +579,18 @@ def _vault_bounds(args: argparse.Namespace, *, bound: bool) -> tuple[float, floa
         if flag == "--vault-min-interval":
             if not (math.isfinite(value) and value >= 0):
                 raise ConfigError(f"{flag} must be a number of seconds >= 0, got {value}")
+            lo, hi = MIN_VAULT_MIN_INTERVAL_S, MAX_VAULT_MIN_INTERVAL_S
+            if value != 0 and not lo <= value <= hi:
+                raise ConfigError(
+                    f"{flag} must be 0 (no floor) or between {lo:g} and {hi:g} seconds (the "
+                    f"contract's bounds), got {value:g}"
+                )
         elif not (math.isfinite(value) and value > 0):
             raise ConfigError(f"{flag} must be a positive number, got {value}")
+        elif flag == "--vault-max-trade":
+            _within(flag, value, MIN_VAULT_MAX_TRADE, MAX_VAULT_MAX_TRADE, "underlying")
+        else:
+            _within(flag, value, MIN_VAULT_MAX_INTERVAL_S, MAX_VAULT_MAX_INTERVAL_S, "seconds")
         out.append(value)
     if out[2] > out[1]:
         raise ConfigError(

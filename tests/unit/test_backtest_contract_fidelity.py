@@ -49,3 +49,99 @@ def test_a_vault_sells_at_most_its_inventory() -> None:
     )
     assert bound.rebalances_mean > 40
     np.testing.assert_allclose(bound.hedge_cost, free.hedge_cost, rtol=0.0, atol=0.01)
+
+
+SMALL = ["backtest", "--paths", "20", "--steps", "24", "--seed", "3", "--no-progress"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        # RebalanceRules' hard bounds (MIN_BAND .. MAX_BAND, ...): a vault the contract refuses
+        # to set up is no vault to backtest; each ran without a word.
+        (
+            ["--vault-band", "1e-30"],
+            "--vault-band must be between 1e-06 and 1e+06 underlying (the contract's bounds), "
+            "got 1e-30",
+        ),
+        (["--vault-band", "2e6"], "--vault-band must be between 1e-06 and 1e+06 underlying"),
+        (
+            ["--vault-band", "1", "--vault-max-trade", "1e-30"],
+            "--vault-max-trade must be between 1e-06 and 1e+06 underlying (the contract's "
+            "bounds), got 1e-30",
+        ),
+        (
+            ["--vault-band", "1", "--vault-max-interval", "1e9"],
+            "--vault-max-interval must be between 60 and 2592000 seconds (the contract's "
+            "bounds), got 1e+09",
+        ),
+        (["--vault-band", "1", "--vault-max-interval", "10"], "between 60 and 2592000 seconds"),
+        (
+            ["--vault-band", "1", "--vault-min-interval", "90000"],
+            "--vault-min-interval must be 0 (no floor) or between 1 and 86400 seconds (the "
+            "contract's bounds), got 90000",
+        ),
+        (["--vault-band", "1", "--vault-min-interval", "0.5"], "0 (no floor) or between 1 and"),
+        (
+            ["--frontier", "--families", "costaware", "--vault-bands", "1e6"],
+            "--vault-bands 1e6 puts a vault band at 3e+07 underlying (its multiple of a swept "
+            "threshold, up to 0.3 x --contracts 100), outside the contract's 1e-06 .. 1e+06",
+        ),
+    ],
+)
+def test_vault_flags_the_contract_refuses_are_refused(
+    extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from keeper.cli import main
+
+    assert main([*SMALL, *extra]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keeper: error:")
+    assert message in err
+    assert "\n" not in err
+
+
+def test_the_contracts_bounds_themselves_are_accepted(capsys: pytest.CaptureFixture[str]) -> None:
+    from keeper.cli import main
+
+    for extra in (
+        ["--vault-band", "1e-6", "--vault-max-trade", "1e6", "--vault-max-interval", "60"],
+        ["--vault-band", "1e6", "--vault-max-trade", "1e-6", "--vault-max-interval", "2592000"],
+        ["--vault-band", "1", "--vault-min-interval", "0"],
+        ["--vault-band", "1", "--vault-min-interval", "86400"],
+    ):
+        assert main([*SMALL, "--policy", "time:every=1", *extra, "--json", "-"]) == 0, extra
+        capsys.readouterr()
+
+
+def test_the_anchors_vaults_have_a_band_the_contract_accepts() -> None:
+    # time@vault and band@vault ran on vaults of band 1e-12 x contracts (1e-10 underlying for
+    # 100 contracts), under the contract's MIN_BAND of 1e-6: vaults that cannot exist.
+    from keeper.backtest.scenario import Scenario, run_scenario
+
+    sc = Scenario(
+        spot=3000.0,
+        strike=3000.0,
+        rate=0.0,
+        vol=0.6,
+        drift=0.0,
+        maturity=T,
+        call=True,
+        short=True,
+        contracts=100.0,
+        steps=12,
+        paths=5,
+        seed=1,
+        policies=(),
+        discounted=False,
+        costs=l2_default_costs(),
+        frontier=True,
+        families=("time", "band", "costaware"),
+        vault_band_multiples=(1.0,),
+        vault_max_trade=5.0,
+    )
+    out = run_scenario(sc)
+    assert out.frontier is not None
+    for fam in ("time@vault", "band@vault"):
+        for p in out.frontier[fam]:
+            assert p.policy.split("@vault_band=")[1].startswith("1e-06,"), p.policy

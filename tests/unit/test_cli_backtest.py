@@ -754,24 +754,26 @@ def test_vault_max_trade_and_interval_bound_the_listed_policy(
         doc = json.loads(capsys.readouterr().out)
         return doc["results"][0], doc["inputs"]
 
-    free, _ = run("--vault-band", "1e-9")
-    capped, inputs = run("--vault-band", "1e-9", "--vault-max-trade", "1e-3")
-    assert capped["policy"] == "time:every=1@vault_band=1e-09,max_trade=0.001"
+    free, _ = run("--vault-band", "1e-6")
+    capped, inputs = run("--vault-band", "1e-6", "--vault-max-trade", "1e-3")
+    assert capped["policy"] == "time:every=1@vault_band=1e-06,max_trade=0.001"
     assert min(capped["rebalances_mean"], free["rebalances_mean"]) > 50
     assert capped["error_std"] > 10 * free["error_std"]
     assert (inputs["vault_max_trade"], inputs["vault_max_interval_s"]) == (1e-3, None)
     idle, _ = run("--vault-band", "1e6")
-    timed, inputs = run("--vault-band", "1e6", "--vault-max-interval", "1")
-    assert timed["policy"] == "time:every=1@vault_band=1e+06,max_interval=1s"
+    timed, inputs = run("--vault-band", "1e6", "--vault-max-interval", "60")
+    assert timed["policy"] == "time:every=1@vault_band=1e+06,max_interval=60s"
     assert idle["rebalances_mean"] == 1.0
     assert timed["rebalances_mean"] > 50
-    assert inputs["vault_max_interval_s"] == 1.0
+    assert inputs["vault_max_interval_s"] == 60.0
     assert inputs["vault_min_interval_s"] == 0.0
     # minInterval: no rebalance sooner than S after the last (the 60 steps are 12 h apart)
-    floored, inputs = run("--vault-band", "1e-9", "--vault-min-interval", str(5 * 43_200))
-    assert floored["policy"] == "time:every=1@vault_band=1e-09,min_interval=216000s"
-    assert inputs["vault_min_interval_s"] == 216_000.0
-    assert floored["rebalances_mean"] == 12.0  # the opening hedge, then every 5th step
+    floored, inputs = run("--vault-band", "1e-6", "--vault-min-interval", str(2 * 43_200))
+    assert floored["policy"] == "time:every=1@vault_band=1e-06,min_interval=86400s"
+    assert inputs["vault_min_interval_s"] == 86_400.0
+    # the opening hedge, then at most every 2nd step (a path whose deviation is still inside
+    # the 1e-6 band, deep in or out of the money, waits a step longer)
+    assert 29.0 < floored["rebalances_mean"] <= 30.0
 
 
 def test_a_vault_max_trade_changes_only_the_bound_familys_opening_cost(
