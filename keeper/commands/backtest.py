@@ -31,7 +31,13 @@ from keeper.backtest.scenario import AGAINST, RunOutput, Scenario, run_scenario
 from keeper.errors import ConfigError
 from keeper.locations import check_image_path, check_writable
 from keeper.strategy.costs import l2_default_costs
-from keeper.strategy.policies import DEFAULT_HORIZON_CAP_S, POLICIES, Policy, parse_policy
+from keeper.strategy.policies import (
+    DEFAULT_HORIZON_CAP_S,
+    POLICIES,
+    Policy,
+    TimePolicy,
+    parse_policy,
+)
 from keeper.strategy.types import CostInputs
 
 #: The policies a run without ``--policy`` backtests (with or without ``--frontier``).
@@ -41,7 +47,8 @@ _CAP_DAYS = DEFAULT_HORIZON_CAP_S / 86400
 _EPILOG = f"""\
 policies (repeat --policy; the same code the live keeper runs):
   time:every=K                  rebalance every K grid steps (every=1: every step)
-  time:interval=SECONDS         rebalance once SECONDS have passed since the last (live too)
+  time:interval=SECONDS         rebalance once SECONDS have passed since the last (live too;
+                                one of every and interval, not both)
   band:width=W                  rebalance when |net delta| > W x contracts, back to target
   bandedge:width=W              band's trigger, back only to the cost-optimal point inside it
   volband:width=W[,ref=V]       band scaled by forecast vol / reference vol (default: --vol)
@@ -439,6 +446,12 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
     _context_flags(args)
     specs = args.policy or list(DEFAULT_POLICIES)
     policies: tuple[Policy, ...] = tuple(parse_policy(s) for s in specs)
+    for spec, pol in zip(specs, policies, strict=True):
+        if isinstance(pol, TimePolicy) and pol.every is not None and pol.interval is not None:
+            raise ConfigError(
+                f"policy {spec!r}: give every=K or interval=SECONDS, not both (the backtest "
+                "would count every's grid steps, the live keeper interval's seconds)"
+            )
     families = tuple(f.strip() for f in args.families.split(",") if f.strip())
     unknown = [f for f in families if f not in POLICIES]
     if unknown:

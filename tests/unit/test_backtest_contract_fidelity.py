@@ -145,3 +145,22 @@ def test_the_anchors_vaults_have_a_band_the_contract_accepts() -> None:
     for fam in ("time@vault", "band@vault"):
         for p in out.frontier[fam]:
             assert p.policy.split("@vault_band=")[1].startswith("1e-06,"), p.policy
+
+
+def test_a_time_policy_with_both_every_and_interval_is_refused(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # The backtest counted grid steps (every) and ignored interval, which is what the live
+    # keeper reads: the spec measured one policy and would run another.
+    from keeper.cli import main
+
+    assert main([*SMALL, "--policy", "time:every=4,interval=3600"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        "keeper: error: policy 'time:every=4,interval=3600': give every=K or interval=SECONDS, "
+        "not both (the backtest would count every's grid steps, the live keeper interval's "
+        "seconds)"
+    )
+    for spec in ("time:every=4", "time:interval=3600"):
+        assert main([*SMALL, "--policy", spec, "--json", "-"]) == 0, spec
+        capsys.readouterr()
