@@ -12,7 +12,7 @@ import pytest
 
 from keeper.backtest import BacktestConfig, OptionSpec, gbm_paths, run_backtest
 from keeper.backtest.engine import VaultBound
-from keeper.pricing import payoff
+from keeper.pricing import YEAR_SECONDS, payoff
 from keeper.strategy import BandPolicy, CostAwarePolicy, TimePolicy, l2_default_costs
 
 T = 30 / 365
@@ -164,3 +164,127 @@ def test_a_time_policy_with_both_every_and_interval_is_refused(
     for spec in ("time:every=4", "time:interval=3600"):
         assert main([*SMALL, "--policy", spec, "--json", "-"]) == 0, spec
         capsys.readouterr()
+
+
+def _trade_size(d: int, post: int, band: int, max_trade: int) -> int:
+    """``RebalanceRules.tradeSize``, line for line, on Wad ints (its magnitude)."""
+    up = d > 0
+    mag = d if up else -d
+    limit = min(mag, band)
+    w = 0
+    if up and post > 0:
+        w = post
+    elif not up and post < 0:
+        w = -post
+    w = min(w, limit)
+    return min(mag - w, max_trade)
+
+
+def _wad(x: float) -> int:
+    return round(x * 1e18)
+
+
+@pytest.mark.parametrize(
+    ("band", "max_trade", "max_interval_steps", "min_interval_steps"),
+    [(0.3, math.inf, math.inf, 0), (0.3, 2.0, 6, 0), (0.6, 2.0, 4, 2)],
+)
+def test_costaware_behind_a_vault_trades_as_the_contract_executes(
+    band: float, max_trade: float, max_interval_steps: int, min_interval_steps: int
+) -> None:
+    # The claim's policy on the claim's vault, step by step against the contract's own rules:
+    # `OptionVault._evaluate`'s floor (`last != 0 && now < last + minInterval`), `plan`'s
+    # triggers (`|d| > band`, else `d != 0 && now >= last + maxInterval`; a fresh vault's
+    # lastRebalance 0 is due at once), `tradeSize` on Wads (the keeper's return point clamped
+    # to min(|d|, band), at most maxTrade) and the inventory cap of a sell. The policy decides
+    # on the trade so executed, as the live planner does.
+    from keeper.pricing import vanilla_greeks
+    from keeper.strategy.costs import lone_share_usd, marginal_cost_usd
+    from keeper.strategy.types import HedgeState
+
+    costs = l2_default_costs()
+    fixed = lone_share_usd(costs)
+    option = OptionSpec(3000.0, T, contracts=10.0)
+    paths = gbm_paths(3000.0, 0.0, 0.6, T, 60, 30, seed=7)
+    step_s = float(paths.times[1] - paths.times[0]) * YEAR_SECONDS
+    policy = CostAwarePolicy(risk_aversion=3e-5)
+    vault = VaultBound(
+        policy, band, max_trade, max_interval_steps * step_s, min_interval_steps * step_s
+    )
+    (res,) = run_backtest(paths, option, BacktestConfig(0.6, costs=costs), [vault])
+
+    n = paths.n_paths
+    hedge, last, started = np.zeros(n), np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+    count, gains, paid = np.zeros(n), np.zeros(n), np.zeros(n)
+    cap = _wad(max_trade) if math.isfinite(max_trade) else 10**30
+    for i in range(paths.n_steps):
+        s_now = paths.spots[:, i]
+        tau = T - float(paths.times[i])
+        g = vanilla_greeks(s_now, 3000.0, tau, 0.6)
+        target = option.contracts * g.delta
+        d = hedge - target
+        since = i - last
+        if i == 0:
+            allowed = np.ones(n, dtype=bool)
+            post = np.zeros(n)  # every policy opens its hedge to the target
+        else:
+            too_soon = started & (since < min_interval_steps)
+            timed = (d != 0.0) & (~started | (since >= max_interval_steps))
+            allowed = ~too_soon & ((np.abs(d) > band) | timed)
+            state = HedgeState(
+                deviation=d,
+                spot=s_now,
+                gamma=option.contracts * np.abs(g.gamma),
+                vol=np.full(n, 0.6),
+                contracts=np.full(n, option.contracts),
+                tau=np.full(n, tau),
+                elapsed_s=(since * step_s).astype(np.float64),
+                max_interval_s=np.full(n, max_interval_steps * step_s),
+                max_trade=np.full(n, max_trade),
+                ready=allowed,
+                reference_vol=np.full(n, 0.6),
+                band=np.full(n, band),
+            )
+            post = policy.post_deviation(state, costs, fixed)
+        trade = np.zeros(n)
+        for k in range(n):
+            dk, pk = _wad(float(d[k])), _wad(float(post[k]))
+            if dk == 0:
+                continue
+            size = _trade_size(dk, pk, _wad(band) if i else 10**30, cap)
+            if dk > 0:  # a sell: at most the inventory
+                size = min(size, _wad(float(hedge[k])))
+            trade[k] = (size if dk < 0 else -size) / 1e18
+        if i == 0:
+            act = allowed.copy()
+            cost = marginal_cost_usd(costs, trade * s_now) + fixed
+        else:
+            ev = policy.evaluate(state, costs, fixed, trade)
+            act, cost = ev.act, ev.cost_usd
+        act &= np.where(trade > 0, trade * s_now >= 1e-6, -trade >= 1e-18)
+        paid += np.where(act, cost, 0.0)
+        hedge = np.where(act, hedge + trade, hedge)
+        last = np.where(act, i, last)
+        started |= act
+        count += act
+        gains += hedge * (paths.spots[:, i + 1] - s_now)
+    assert res.rebalances_mean == pytest.approx(float(np.mean(count)), abs=1e-12)
+    np.testing.assert_allclose(res.trading_cost, paid, rtol=1e-6, atol=1e-6)
+    unhedged = option.contracts * np.maximum(paths.spots[:, -1] - 3000.0, 0.0)
+    np.testing.assert_allclose(res.hedge_cost - res.trading_cost, unhedged - gains, atol=1e-3)
+
+
+def test_a_deviation_exactly_on_the_vault_band_is_no_rebalance() -> None:
+    # `plan`'s band trigger is strict (|target - net| > band): a vault exactly on its band edge
+    # refuses a rebalance (OptionVaultWithinBand) until its time trigger fires. A call struck at
+    # 1 USD has a delta of exactly 1: 10 contracts want 10 underlying, a maxTrade of 9.5 leaves
+    # the opening hedge exactly 0.5 short, on a band of 0.5.
+    paths = gbm_paths(3000.0, 0.0, 0.6, T, 12, 5, seed=1)
+    option = OptionSpec(1.0, T, contracts=10.0)
+    step_s = float(paths.times[1] - paths.times[0]) * YEAR_SECONDS
+    on_edge = VaultBound(TimePolicy(every=1), 0.5, max_trade=9.5)
+    inside = VaultBound(TimePolicy(every=1), 0.4999, max_trade=9.5)
+    timed = VaultBound(TimePolicy(every=1), 0.5, max_trade=9.5, max_interval_s=4 * step_s)
+    edge, past, late = run_backtest(paths, option, BacktestConfig(0.6), [on_edge, inside, timed])
+    assert edge.rebalances_mean == 1.0  # the opening hedge alone
+    assert past.rebalances_mean == 2.0  # the carried 0.5 at the next step
+    assert late.rebalances_mean == 2.0  # ... or once the time trigger fires
