@@ -237,6 +237,13 @@ def run_scenario(sc: Scenario, progress: Progress | None = None) -> RunOutput:
         "min_interval_s": min_interval_s,
     }
     paths = make_paths(sc, len(sc.policies) + n_sweep)
+    if (sc.vault_band is not None or sc.vault_band_multiples) and sc.call != sc.short:
+        position = f"a {'short' if sc.short else 'long'} {'call' if sc.call else 'put'}"
+        logger.warning(
+            "%s is hedged by selling the underlying, and a vault sells no more than it holds: "
+            "behind --vault-band or --vault-bands it is never hedged",
+            position,
+        )
     vol = sc.vol if sc.vol is not None else paths.realized_vol
     if vol is None or not vol >= 0.0:
         raise ConfigError("no pricing vol: give --vol")

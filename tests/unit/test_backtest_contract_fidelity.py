@@ -288,3 +288,24 @@ def test_a_deviation_exactly_on_the_vault_band_is_no_rebalance() -> None:
     assert edge.rebalances_mean == 1.0  # the opening hedge alone
     assert past.rebalances_mean == 2.0  # the carried 0.5 at the next step
     assert late.rebalances_mean == 2.0  # ... or once the time trigger fires
+
+
+def test_a_vault_bound_run_says_when_its_hedge_would_be_short(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Behind a vault a written put is never hedged (the vault cannot sell what it does not
+    # hold): a run that reports no rebalance at all says why, rather than leave it to be read as
+    # a policy's choice.
+    from keeper.cli import main
+
+    base = [*SMALL, "--policy", "band:width=0.02", "--vault-band", "0.5", "--json", "-"]
+    assert main([*base, "--option", "put"]) == 0
+    err = capsys.readouterr().err
+    assert (
+        "a short put is hedged by selling the underlying, and a vault sells no more than it "
+        "holds: behind --vault-band or --vault-bands it is never hedged"
+    ) in err
+    assert main([*base, "--option", "put", "--side", "long"]) == 0
+    assert "never hedged" not in capsys.readouterr().err
+    assert main([*base, "--side", "long"]) == 0
+    assert "a long call is hedged by selling" in capsys.readouterr().err
