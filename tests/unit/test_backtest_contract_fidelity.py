@@ -309,3 +309,28 @@ def test_a_vault_bound_run_says_when_its_hedge_would_be_short(
     assert "never hedged" not in capsys.readouterr().err
     assert main([*base, "--side", "long"]) == 0
     assert "a long call is hedged by selling" in capsys.readouterr().err
+
+
+def test_the_vault_bounds_are_the_contracts() -> None:
+    # keeper.backtest.engine copies RebalanceRules' hard bounds: read them from the source.
+    import re
+    from pathlib import Path
+
+    from keeper.backtest import engine
+
+    sol = (Path(__file__).parents[2] / "contracts" / "RebalanceRules.sol").read_text()
+
+    def const(name: str) -> float:
+        m = re.search(rf"constant {name} = ([0-9_e.]+)( days| minutes)?;", sol)
+        assert m is not None, name
+        unit = {" days": 86_400, " minutes": 60, None: 1}[m.group(2)]
+        return float(m.group(1).replace("_", "")) * unit
+
+    assert const("MIN_BAND") / 1e18 == engine.MIN_VAULT_BAND
+    assert const("MAX_BAND") / 1e18 == engine.MAX_VAULT_BAND
+    assert const("MIN_MAX_TRADE") / 1e18 == engine.MIN_VAULT_MAX_TRADE
+    assert const("MAX_MAX_TRADE") / 1e18 == engine.MAX_VAULT_MAX_TRADE
+    assert const("MIN_MAX_INTERVAL") == engine.MIN_VAULT_MAX_INTERVAL_S
+    assert const("MAX_MAX_INTERVAL") == engine.MAX_VAULT_MAX_INTERVAL_S
+    assert const("MIN_MIN_INTERVAL") == engine.MIN_VAULT_MIN_INTERVAL_S
+    assert const("MAX_MIN_INTERVAL") == engine.MAX_VAULT_MIN_INTERVAL_S
