@@ -45,6 +45,7 @@ from keeper.ops.alerts import Alerter
 from keeper.ops.metrics import Metrics
 from keeper.settings import Settings, read_addresses_file
 from keeper.strategy import parse_policy
+from keeper.strategy.policies import TimePolicy
 from keeper.units import Wei
 
 logger = logging.getLogger(__name__)
@@ -170,10 +171,16 @@ def check_offline(settings: Settings) -> None:
     """What a cycle needs of the settings that can be checked before any network access.
 
     Raises:
-        ConfigError: No lens configured, or a malformed policy.
+        ConfigError: No lens configured, a malformed policy, or a ``time`` policy that counts
+            grid steps (``every``), which only the backtester has.
     """
     _require_lens(settings)
-    parse_policy(settings.policy)
+    policy = parse_policy(settings.policy)
+    if isinstance(policy, TimePolicy) and policy.every is not None:
+        raise ConfigError(
+            f"policy {settings.policy!r}: time:every counts the backtester's grid steps; the "
+            "live keeper has none, so give time:interval=SECONDS"
+        )
 
 
 def _require_lens(settings: Settings) -> str:

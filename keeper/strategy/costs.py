@@ -96,7 +96,8 @@ DEFAULT_GAS_SWAP = 106_000
 #: One vault's rebalance sent to the vault itself (``rebalance()``/``rebalanceTo``, its own swap
 #: on the pool), the path a lone vault takes. Bench: the single-vault transaction's recurring row,
 #: 210,384 (docs/benchmarks.md, "Batching gain", 2026-12-06 21:19 UTC; 227,411 on a vault's
-#: first purchase).
+#: first purchase); 210,406 and 227,433 on 2026-12-07 13:01 UTC (the venue's depth() moved the
+#: venue's dispatch).
 DEFAULT_GAS_DIRECT = 210_000
 #: L2 effective gas price, 0.01 gwei (typical OP-Stack/Base execution price, an estimate).
 DEFAULT_GAS_PRICE_WEI = 10_000_000

@@ -12,7 +12,8 @@ nearer the target by the vault's slippage bound so that what it books ends withi
 ``RebalanceRules.plan`` caps it, by what the vault holds
 (:func:`~keeper.strategy.rebalance_rule.funded_trade`: a buy spends at most its free quote, a
 sell at most its inventory). The policy's benefit and cost, and so whether it acts, are those of
-that capped trade (the backtester's vault has no such caps: it evaluates the policy's own trade).
+that capped trade (the backtester caps a vault-bound run's sells at its inventory the same way;
+its vault is funded for any buy).
 
 Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and

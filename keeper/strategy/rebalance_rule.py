@@ -20,8 +20,9 @@ given, means "to target"), the vault's ``band`` and ``maxTrade``:
 4. The trade (added to the vault's net delta) is ``−side · size``; a zero trade is no rebalance.
 
 The contract then caps the trade by what the vault holds (``RebalanceRules.plan``), which
-:func:`funded_trade` mirrors on exact ints (the live planner only: the backtester's vault has no
-free-quote or inventory limit, by design): a buy spends at most the vault's free quote, a sell at
+:func:`funded_trade` mirrors on exact ints (the live planner; the backtester's vault-bound runs
+cap a sell at the inventory too, and have no free-quote limit: their vault is funded for any
+hedge): a buy spends at most the vault's free quote, a sell at
 most its inventory. A trade cut short that way may also end outside the band.
 
 What the vault books (``IOptionVault.rebalanceTo``'s NatSpec): a sell moves net delta by exactly
