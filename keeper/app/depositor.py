@@ -129,6 +129,64 @@ def signer_file(address: str, chain: str, suffix: str) -> Path:
     return Path(tempfile.gettempdir()) / f"keeper-vault-{chain}{me.lower()}.{suffix}"
 
 
+def keeper_signer_lock(address: str, chain: str) -> Path | None:
+    """The lock ``keeper run`` holds on its signer on ``chain`` (:meth:`VaultClient.chain_key`).
+
+    :meth:`keeper.execution.journal.Journal.claim_signer`'s file, named as it names it:
+    ``keeper-signer-<chain id>-0x<genesis, 16 hex digits>-<address, lower case>.lock`` in the
+    temporary directory. ``None`` without a chain.
+    """
+    chain_id, _, genesis = chain.rstrip("-").partition("-")
+    if not chain_id or not genesis:
+        return None
+    name = f"keeper-signer-{chain_id}-0x{genesis}-{address.lower()}.lock"
+    return Path(tempfile.gettempdir()) / name
+
+
+@contextmanager
+def _keeper_signer_claim(address: str, action: str, chain: str) -> Iterator[None]:
+    """Hold ``keeper run``'s lock on ``address`` (:func:`keeper_signer_lock`) for one action.
+
+    A deposit signed with a running keeper's key went ahead (the two commands took two locks),
+    and the keeper's batch and the deposit raced for the account's nonces. Held, the lock names
+    this command (``<pid> none, a keeper vault <action>``), which a keeper refused it shows as
+    the holder's pid and journal.
+
+    Raises:
+        ExecutionError: A keeper holds it, or it cannot be opened (nothing sent).
+    """
+    me = Web3.to_checksum_address(address)
+    path = keeper_signer_lock(me, chain)
+    if path is None:
+        yield
+        return
+    try:
+        # Not through a symlink: the directory is shared and the name anyone's to work out.
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise ExecutionError(
+            f"{action} refused: the signer lock {path} cannot be opened "
+            f"({exc.strerror or type(exc).__name__}; a keeper of another user may be sending "
+            f"from {me}); nothing sent"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+            pid, _, journal = holder.partition(" ")
+            raise ExecutionError(
+                f"{action} refused: {me} signs for a running keeper on this machine (pid {pid}, "
+                f"journal {journal or 'unknown'}): its transactions and this one would race for "
+                "the account's nonces; stop it first, or use another key; nothing sent"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()} none, a keeper vault {action}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with the descriptor
+
+
 @contextmanager
 def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
     """Hold this machine's lock of ``address``'s depositor actions on ``chain`` for one action.
@@ -136,10 +194,12 @@ def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
     Two commands from one key started together both found no transaction pending and both
     sent: one deposit then reverted, its allowance spent by the other. The lock is an ``flock``
     on a file in the temporary directory, released when the action ends or its process dies.
-    ``chain`` names the chain (its id and genesis hash: two local devnets are two chains).
+    ``chain`` names the chain (its id and genesis hash: two local devnets are two chains); with
+    it, the action also holds ``keeper run``'s lock on the key (:func:`_keeper_signer_claim`),
+    so a keeper and a depositor action never sign from one key at once.
 
     Raises:
-        ExecutionError: Another command holds it (nothing sent).
+        ExecutionError: Another command or a keeper holds it (nothing sent).
     """
     me = Web3.to_checksum_address(address)
     path = signer_file(me, chain, "lock")
@@ -152,7 +212,8 @@ def signer_lock(address: str, action: str, chain: str = "") -> Iterator[None]:
                 f"machine (lock {path}): wait until it ends; nothing sent"
             ) from None
         try:
-            yield
+            with _keeper_signer_claim(me, action, chain):
+                yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -1,0 +1,68 @@
+"""A depositor action signed with a running keeper's own key, on the same machine.
+
+``keeper run`` claims its signer with a lock of its own
+(``keeper-signer-<chain id>-<genesis>-<address>.lock``, :meth:`Journal.claim_signer`) and
+``keeper vault`` took another (``keeper-vault-…``): a deposit signed with the keeper's key went
+ahead while the keeper ran, and the two raced for the account's nonces (the keeper's batch and
+the deposit signed at one nonce, or the keeper's nonce manager overtaken). A depositor action now
+also takes the keeper's signer lock, so each refuses the other.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from keeper.app.depositor import signer_lock
+from keeper.errors import ConfigError, ExecutionError
+from keeper.execution.journal import Journal
+
+GENESIS = "0x" + "ab" * 32
+#: :meth:`VaultClient.chain_key` of that chain: ``"<chain id>-<genesis, 16 hex digits>-"``.
+CHAIN = f"31337-{GENESIS[2:18]}-"
+KEY = Account.create()
+
+
+@pytest.fixture(autouse=True)
+def _own_tmpdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+
+
+def test_a_depositor_action_with_a_running_keepers_key_is_refused(tmp_path: Path) -> None:
+    keeper = Journal(tmp_path / "journal.sqlite")
+    keeper.bind_chain(31337, GENESIS)
+    keeper.claim_signer(KEY.address)
+    try:
+        with pytest.raises(ExecutionError) as info, signer_lock(KEY.address, "deposit", CHAIN):
+            pytest.fail("a deposit ran with the key of a running keeper")
+        message = str(info.value)
+        assert message.startswith(f"deposit refused: {KEY.address} signs for a running keeper")
+        assert str(tmp_path / "journal.sqlite") in message  # which keeper: its journal
+        assert message.endswith("nothing sent")
+        assert "\n" not in message
+        # Another chain's keeper (or another key) holds nothing up.
+        with signer_lock(KEY.address, "deposit", f"10-{GENESIS[2:18]}-"):
+            pass
+        with signer_lock(Account.create().address, "deposit", CHAIN):
+            pass
+    finally:
+        keeper.close()
+    with signer_lock(KEY.address, "deposit", CHAIN):
+        pass  # free once the keeper stopped
+
+
+def test_a_keeper_is_refused_its_key_while_a_depositor_action_signs_with_it(tmp_path: Path) -> None:
+    keeper = Journal(tmp_path / "journal.sqlite")
+    keeper.bind_chain(31337, GENESIS)
+    try:
+        with (
+            signer_lock(KEY.address, "withdraw", CHAIN),
+            pytest.raises(ConfigError, match=f"signer {KEY.address} is in use"),
+        ):
+            keeper.claim_signer(KEY.address)
+        keeper.claim_signer(KEY.address)  # the action ended: the keeper may start
+    finally:
+        keeper.close()
