@@ -635,6 +635,15 @@ class VaultClient:
         expected = int(self.vault.functions.previewDeposit(assets).call())
         report = self._report("deposit", me, assets, expected)
         allowance = int(self.asset.functions.allowance(me, self.address).call())
+        if 0 < allowance < assets:
+            # To 0 first: some tokens (mainnet USDT) refuse to change an allowance that is not 0,
+            # and a deposit left short by an earlier one could then never be made.
+            reset = self.asset.functions.approve(self.address, 0)
+            report.txs.append(
+                self._approve(
+                    signer, reset, f"set to 0 from {self._a(allowance)}", what="approve 0"
+                )
+            )
         if allowance < assets:
             call = self.asset.functions.approve(self.address, assets)
             report.txs.append(self._approve(signer, call, f"{self._a(assets)} left to the vault"))
@@ -1054,7 +1063,7 @@ class VaultClient:
             block = int(receipt["blockNumber"])
             outcome = "" if receipt["status"] == 1 else " and reverted"
             run.forget()
-            if what != "approve":
+            if not what.startswith("approve"):
                 raise ExecutionError(
                     f"your previous {action} {tx_hash}{amount} was mined in block {block}"
                     f"{outcome} after the last run stopped waiting; nothing sent now: run the "
@@ -1091,9 +1100,11 @@ class VaultClient:
             path,
         )
 
-    def _approve(self, signer: LocalAccount, call: ContractFunction, left: str) -> TxReport:
+    def _approve(
+        self, signer: LocalAccount, call: ContractFunction, left: str, what: str = "approve"
+    ) -> TxReport:
         """Send an ``approve`` step; a later failure of the action names it and ``left``."""
-        tx = self._send(signer, call, "approve")
+        tx = self._send(signer, call, what)
         if self._run is not None:
             self._run.left[tx.tx_hash] = f"allowance {left}"
         return tx
