@@ -5,6 +5,24 @@ import { encodeFunctionData, parseEventLogs } from 'viem'
 import { decoded, explain } from './errors.js'
 import { esc, fmt, parseAmount, short } from './format.js'
 
+/**
+ * `approve` as mainnet USDT declares it: no `bool` output. Simulated with the ERC-20 ABI's
+ * `bool`, a token that returns nothing was refused ("returned no data") before the wallet was
+ * asked; with no output, a token that returns `true` passes the same way.
+ */
+export const APPROVE_ABI = [
+  {
+    type: 'function',
+    name: 'approve',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'spender', type: 'address' },
+      { name: 'amount', type: 'uint256' },
+    ],
+    outputs: [],
+  },
+]
+
 /** The three actions: what the input is in, which preview and call, and the event it emits. */
 export const ACTIONS = {
   deposit: {
@@ -87,6 +105,7 @@ export async function previewOf(ctx, key, text) {
   if (pos) {
     if (key === 'deposit') {
       if (value > pos.assetBalance) notes.push(`You hold only ${A(pos.assetBalance)}.`)
+      else if (pos.allowance > 0n && pos.allowance < value) notes.push(`Sets the allowance to 0, then approves exactly ${A(value)} first (allowance now ${A(pos.allowance)}; some tokens, USDT among them, change only an allowance of 0).`)
       else if (pos.allowance < value) notes.push(`Approves exactly ${A(value)} first (allowance now ${A(pos.allowance)}).`)
     } else if (gates?.exitsOpen === false) {
       // The closure, said above, is why the limits are 0.
@@ -293,11 +312,24 @@ export async function runAction(ctx, key, value) {
       functionName: 'allowance',
       args: [account, meta.address],
     })
+    if (allowance > 0n && allowance < value) {
+      // To 0 first: some tokens (mainnet USDT) revert on an approve that changes an allowance
+      // that is not 0, and a deposit left short by an earlier one could then never be made.
+      const reset = await transact(ctx, {
+        label: `Approve 0 (the allowance of ${A(allowance)} is short)`,
+        address: meta.asset,
+        abi: APPROVE_ABI,
+        functionName: 'approve',
+        args: [meta.address, 0n],
+        unit: 'assets',
+      })
+      if (!reset) return false
+    }
     if (allowance < value) {
       const ok = await transact(ctx, {
         label: `Approve ${A(value)}`,
         address: meta.asset,
-        abi: config.abis.erc20,
+        abi: APPROVE_ABI,
         functionName: 'approve',
         args: [meta.address, value],
         unit: 'assets',
