@@ -12,6 +12,7 @@ token (:mod:`tests.usdt_like`); the server, browser and wallet are conftest.py's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -48,8 +49,6 @@ def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
         )
         path = out / "devnet.json"
         write_addresses(path, stack, rpc_url=node.url)
-        import json
-
         devnet = Devnet(
             node=node,
             w3=w3,
