@@ -792,7 +792,8 @@ class VaultClient:
                 else f"{self._s(shares)} shares asked, {self._s(claimable)} claimable"
             )
             raise ExecutionError(
-                f"claim refused: {what} for {me} ({self._s(pending)} still pending a fill); "
+                f"claim refused: {what} for {me} ({self._s(pending)} shares still pending a "
+                "fill); "
                 "nothing sent"
             )
         report = self._report("claim", me, 0, shares)
@@ -820,9 +821,13 @@ class VaultClient:
                 raise ExecutionError(
                     "fill refused: no request is pending (nothing to fill); nothing sent"
                 )
+            # Why: a stale oracle closes exits with the free quote all there, which "no free
+            # quote" hid.
+            closed = self._closed_because()["exits_closed_because"]
+            why = f"exits are closed: {closed}" if closed else "no free quote for them"
             raise ExecutionError(
                 f"fill refused: nothing can be filled now ({self._s(pending)} shares pending, "
-                f"no free quote for them{_EXITS_CLOSE}); nothing sent"
+                f"{why}); nothing sent"
             )
         value = int(self.vault.functions.previewRedeem(fillable).call()) if fillable else 0
         report = self._report("fill", signer.address, value, fillable)

@@ -232,9 +232,34 @@ def test_claim_of_all_with_nothing_claimable_says_so(
     line = _one_line_error(capsys)
     assert line.startswith("keeper: error: claim refused: nothing claimable for " + me), line
     assert "shares asked" not in line
-    assert "0 still pending a fill" in line
+    assert "(0 shares still pending a fill)" in line
     assert _cli(e, "claim", "--shares", "5") == 1
     assert "claim refused: 5 shares asked, 0 claimable for" in _one_line_error(capsys)
+    assert e.w3.eth.get_transaction_count(me) == nonce
+
+
+def test_a_fill_refused_while_exits_are_closed_names_why_not_a_lack_of_free_quote(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With the oracle stale, fill was refused for "no free quote for them", the vault's free
+    quote untouched (thousands of USDC): the reason is the stale oracle, and claim said "0 still
+    pending a fill" without a unit."""
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "1000") == 0
+    shares = int(v.functions.balanceOf(me).call())
+    _close_exits(e)
+    assert _cli(e, "request-redeem", "--shares", "all") == 0
+    capsys.readouterr()
+    assert v.functions.freeQuote().call() > 1_000 * USDC
+    nonce = e.w3.eth.get_transaction_count(me)
+    assert _cli(e, "fill") == 1
+    line = _one_line_error(capsys)
+    assert "fill refused: nothing can be filled now" in line, line
+    assert "exits are closed: oracle answer is" in line, line
+    assert "no free quote" not in line, line
+    assert _cli(e, "claim") == 1
+    line = _one_line_error(capsys)
+    assert f"({format_units(shares, 12)} shares still pending a fill)" in line, line
     assert e.w3.eth.get_transaction_count(me) == nonce
 
 
