@@ -12,22 +12,16 @@ token (:mod:`tests.usdt_like`); the server, browser and wallet are conftest.py's
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from eth_abi import decode
-from eth_account import Account
 
-from keeper.chain.anvil import ANVIL_KEYS, Anvil
-from keeper.chain.artifacts import load_artifact
-from keeper.chain.connection import connect
-from keeper.devnet.stack import StackConfig, deploy_stack, write_addresses
-from keeper.devnet.tx import account, transact
-from tests.browser.conftest import DEPOSITOR_KEY, DEPOSITOR_USDC, Devnet, Wallet
+from keeper.devnet.tx import transact
+from tests.browser.conftest import Devnet, Wallet
+from tests.browser.light import light_devnet
 from tests.conftest import rolled_back
-from tests.usdt_like import become_usdt_like
 
 USDT = 10**6
 ACTIONS_IDLE = '[data-testid="actions"]:not(.busy)'
@@ -36,32 +30,7 @@ ACTIONS_IDLE = '[data-testid="actions"]:not(.busy)'
 @pytest.fixture(scope="module")
 def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
     """conftest's ``devnet``, lighter: the stack with one vault, its asset USDT-like."""
-    out = tmp_path_factory.mktemp("web-usdt")
-    with Anvil() as node:
-        w3 = connect(node.url)
-        admin = account(ANVIL_KEYS[0])
-        stack = deploy_stack(
-            w3,
-            admin=admin,
-            desk=account(ANVIL_KEYS[2]).address,
-            keeper=account(ANVIL_KEYS[3]).address,
-            config=StackConfig(n_vaults=1),
-        )
-        path = out / "devnet.json"
-        write_addresses(path, stack, rpc_url=node.url)
-        devnet = Devnet(
-            node=node,
-            w3=w3,
-            addresses=json.loads(path.read_text()),
-            addresses_path=path,
-            depositor=Account.from_key(DEPOSITOR_KEY),
-            vault_abi=load_artifact("OptionVault").abi,
-            erc20_abi=load_artifact("MintableERC20").abi,
-            queue_abi=load_artifact("RedemptionQueue").abi,
-        )
-        transact(w3, admin, devnet.usdc.functions.mint(devnet.depositor.address, DEPOSITOR_USDC))
-        become_usdt_like(w3, stack.usdc)
-        devnet.rpc("anvil_setBlockTimestampInterval", 0)
+    with light_devnet(tmp_path_factory.mktemp("web-usdt"), usdt_like=True) as devnet:
         yield devnet
 
 

@@ -504,7 +504,7 @@ async function renderQueue(meta, s) {
   if (!el || !s.queue) return
   const fill = s.queue.fillable > 0n || s.queue.unrequested > 0n ? await previewFill(ctx(), s.blockNumber) : null
   if (meta.address !== state.selected) return
-  const html = queueStateHtml(meta, s.queue, fill)
+  const html = queueStateHtml(meta, s.queue, fill, s.gates)
   $('#queue-fill').innerHTML = html.fill
   el.innerHTML = html.state
   el.dataset.block = String(s.blockNumber)

@@ -118,9 +118,10 @@ when free quote can serve them (the keeper does after each settlement).</p>`
 
 /**
  * The panel's state: { state } (vault-wide totals and your request) and { fill } (the fill button
- * when a fill would pay something now, with its simulated result).
+ * when a fill would pay something now, with its simulated result). `gates` (the snapshot's) says
+ * why a fill pays nothing while exits are closed.
  */
-export function queueStateHtml(meta, q, fillPreview) {
+export function queueStateHtml(meta, q, fillPreview, gates) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   const S = (x) => `${fmt(x, meta.shareDecimals)} shares`
   const dd = (testid, raw, text) => `<dd data-testid="${testid}" data-raw="${raw}">${esc(text)}</dd>`
@@ -152,6 +153,9 @@ ${q.unrequested > 0n ? `<dt>Sent without a request</dt>${dd('queue-unrequested',
     fill = `<div class="fill" data-testid="queue-fill">
 <button type="button" data-testid="submit-fill" data-queue-fill>Fill queue</button>
 <div class="preview" data-testid="preview-fill" data-shares="${fillPreview.shares}" data-assets="${fillPreview.assets}" data-unrequested="${q.unrequested}">${redeems}${discards}</div></div>`
+  } else if (q.totalPending > 0n && gates && !gates.exitsOpen) {
+    // Not "wait for collateral": a stale oracle closes exits with the free quote all there.
+    fill = `<div class="fill muted" data-testid="queue-fill-none">A fill pays nothing now: instant exits are closed (${esc(gates.exits)}), and fills with them; the pending requests wait until this clears.</div>`
   } else if (q.totalPending > 0n) {
     const why = q.fillable > 0n ? `only ${S(q.fillable)}, worth 0 ${meta.assetSymbol},` : 'nothing'
     fill = `<div class="fill muted" data-testid="queue-fill-none">The free quote can fill ${esc(why)} now: the pending requests wait for collateral to free up (settlement, expiry, hedge sales).</div>`
