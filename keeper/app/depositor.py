@@ -459,6 +459,7 @@ class VaultClient:
             "asset_symbol": self.asset_symbol,
             "asset_decimals": self.asset_decimals,
             "share_decimals": self.share_decimals,
+            **self._underlying(at),
             "total_assets": int(f.totalAssets().call(block_identifier=at)),
             "total_supply": int(f.totalSupply().call(block_identifier=at)),
             "share_price": int(f.convertToAssets(one_share).call(block_identifier=at)),
@@ -514,6 +515,18 @@ class VaultClient:
                 )
                 out["queue_claimable_assets"] = int(q.maxWithdraw(owner).call(block_identifier=at))
         return out
+
+    def _underlying(self, at: int) -> dict[str, str]:
+        """The hedged token's address and symbol (``"underlying"`` when it has none)."""
+        address = Web3.to_checksum_address(
+            self.vault.functions.underlying().call(block_identifier=at)
+        )
+        token = self.w3.eth.contract(address=address, abi=ERC20_ABI)
+        try:
+            symbol = str(token.functions.symbol().call(block_identifier=at))
+        except (ContractLogicError, Web3Exception, ValueError, OverflowError):
+            symbol = "underlying"
+        return {"underlying": address, "underlying_symbol": symbol}
 
     def gates(
         self,

@@ -347,6 +347,7 @@ def format_info(info: dict[str, Any]) -> str:
         return f"{format_units(info[key], ad)} {sym}"
 
     t = info["thresholds"]
+    und = info["underlying_symbol"]
     lines = [
         f"vault        {info['vault']}  {info['name']} ({info['symbol']})",
         f"asset        {info['asset']}  {sym}, {ad} decimals (shares: {sd})",
@@ -355,11 +356,13 @@ def format_info(info: dict[str, Any]) -> str:
         f"share price  {a('share_price')} per share",
         f"free quote   {a('free_quote')}",
         f"locked       {a('locked_collateral')} (collateral of open options)",
-        f"inventory    {format_units(info['hedge_inventory'], 18)} underlying; "
-        f"net delta {format_units(info['net_delta'], 18)}",
-        f"thresholds   target {format_units(t['target_delta'], 18)}, "
-        f"band {format_units(t['band'], 18)}, interval {t['min_interval']}..{t['max_interval']} s, "
-        f"max trade {format_units(t['max_trade'], 18)}, slippage {t['max_slippage_bps']} bps, "
+        f"inventory    {format_units(info['hedge_inventory'], 18)} {und}; "
+        f"net delta {format_units(info['net_delta'], 18)} {und}",
+        f"thresholds   target {format_units(t['target_delta'], 18)} {und}, "
+        f"band {format_units(t['band'], 18)} {und}, "
+        f"interval {t['min_interval']}..{t['max_interval']} s, "
+        f"max trade {format_units(t['max_trade'], 18)} {und}, "
+        f"slippage {t['max_slippage_bps']} bps, "
         f"oracle gap {t['max_oracle_gap_bps']} bps",
         f"paused       {_PAUSED if info['paused'] else 'no'}",
         f"deposits     {_gate(info['deposits_open'], info['deposits_closed_because'])}",

@@ -358,6 +358,26 @@ def test_info_reserved_is_what_the_vault_holds_back_from_instant_exits(
     assert f"  reserved   {format_units(reserved, 6)} USDC from instant exits" in table, table
 
 
+def test_info_gives_the_hedge_figures_in_the_underlyings_symbol(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Inventory, net delta and max trade were shown as bare numbers ("0 underlying", "max
+    trade 50"): they are amounts of the underlying token, named as the web page names them."""
+    underlying = e.vault.functions.underlying().call()
+    token = e.w3.eth.contract(address=underlying, abi=load_artifact("MintableERC20").abi)
+    symbol = token.functions.symbol().call()
+    assert _cli(e, "info", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["underlying"], info["underlying_symbol"]) == (underlying, symbol)
+    assert _cli(e, "info") == 0
+    table = capsys.readouterr().out
+    inventory = format_units(info["hedge_inventory"], 18)
+    delta = format_units(info["net_delta"], 18)
+    assert f"inventory    {inventory} {symbol}; net delta {delta} {symbol}\n" in table, table
+    max_trade = format_units(info["thresholds"]["max_trade"], 18)
+    assert f"max trade {max_trade} {symbol}," in table, table
+
+
 def test_withdraw_above_max_is_refused_before_sending(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -217,6 +217,8 @@ def test_info_labels_the_position_holder_not_an_owner() -> None:
         "asset_symbol": "USDC",
         "asset_decimals": 6,
         "share_decimals": 12,
+        "underlying": "0x" + "33" * 20,
+        "underlying_symbol": "WETH",
         "total_assets": 10**6,
         "total_supply": 10**12,
         "share_price": 10**6,
