@@ -72,6 +72,7 @@ from keeper.errors import (
 )
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
+from keeper.execution.journal import DEPOSITOR_HOLDER, signer_lock_path
 from keeper.execution.transactions import Transactor, chain_nonce, receipt_field
 from keeper.settings import Settings, checksum
 from keeper.units import Wei, format_units
@@ -139,8 +140,7 @@ def keeper_signer_lock(address: str, chain: str) -> Path | None:
     chain_id, _, genesis = chain.rstrip("-").partition("-")
     if not chain_id or not genesis:
         return None
-    name = f"keeper-signer-{chain_id}-0x{genesis}-{address.lower()}.lock"
-    return Path(tempfile.gettempdir()) / name
+    return Path(signer_lock_path(chain_id, genesis, address))
 
 
 @contextmanager
@@ -181,7 +181,7 @@ def _keeper_signer_claim(address: str, action: str, chain: str) -> Iterator[None
                 "the account's nonces; stop it first, or use another key; nothing sent"
             ) from None
         os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} none, a keeper vault {action}".encode(), 0)
+        os.pwrite(fd, f"{os.getpid()} {DEPOSITOR_HOLDER}{action}".encode(), 0)
         yield
     finally:
         os.close(fd)  # the lock goes with the descriptor

@@ -206,6 +206,24 @@ def damage(db: sqlite3.Connection) -> str | None:
     return "; ".join(lines[:2]) or "quick_check failed"
 
 
+#: What a ``keeper vault`` action writes after its pid in the signer lock it holds
+#: (:func:`signer_lock_path`), where a keeper writes its journal's path.
+DEPOSITOR_HOLDER = "none, a keeper vault "
+
+
+def signer_lock_path(chain_id: int | str, genesis: str, account: str) -> str:
+    """The lock file of one signing key on one chain, on this machine.
+
+    ``keeper run`` claims it (:meth:`Journal.claim_signer`) and every ``keeper vault`` action
+    takes it too (:mod:`keeper.app.depositor`), so two processes never sign from one key at
+    once: ``keeper-signer-<chain id>-0x<genesis hash, 16 hex digits>-<address, lower case>.lock``
+    in the temporary directory.
+    """
+    prefix = genesis.lower().removeprefix("0x")[:16]
+    name = f"keeper-signer-{chain_id}-0x{prefix}-{account.lower()}.lock"
+    return os.path.join(tempfile.gettempdir(), name)
+
+
 class Journal:
     """The keeper's write-ahead record of intents and signed transactions.
 
@@ -353,9 +371,7 @@ class Journal:
         chain = {str(r["key"]): str(r["value"]) for r in rows}
         if set(chain) != {"chain_id", "genesis"}:
             raise ConfigError(f"journal {self.path} is not bound to a chain: cannot claim a signer")
-        me = account.lower()
-        name = f"keeper-signer-{chain['chain_id']}-{chain['genesis'][:18]}-{me}.lock"
-        lock = os.path.join(tempfile.gettempdir(), name)
+        lock = signer_lock_path(chain["chain_id"], chain["genesis"], account)
         try:
             # Not through a symlink: the directory is shared, the name anyone's to work out,
             # and the claim truncates what it opens.
@@ -371,6 +387,13 @@ class Journal:
             holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
             os.close(fd)
             pid, _, journal = holder.partition(" ")
+            if journal.startswith(DEPOSITOR_HOLDER):  # a `keeper vault` action holds it
+                action = journal.removeprefix(DEPOSITOR_HOLDER)
+                raise ConfigError(
+                    f"signer {account} is in use by `keeper vault {action}` on this machine "
+                    f"(pid {pid}): its transactions and this keeper's would race for the "
+                    "account's nonces; wait until it ends, or give the keeper its own key"
+                ) from None
             raise ConfigError(
                 f"signer {account} is in use by another keeper on this machine (pid {pid}, "
                 f"journal {journal or 'unknown'}): two keepers sending from one key each send "

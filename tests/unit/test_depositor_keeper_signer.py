@@ -10,15 +10,16 @@ also takes the keeper's signer lock, so each refuses the other.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import pytest
 from eth_account import Account
 
-from keeper.app.depositor import signer_lock
+from keeper.app.depositor import keeper_signer_lock, signer_lock
 from keeper.errors import ConfigError, ExecutionError
-from keeper.execution.journal import Journal
+from keeper.execution.journal import Journal, signer_lock_path
 
 GENESIS = "0x" + "ab" * 32
 #: :meth:`VaultClient.chain_key` of that chain: ``"<chain id>-<genesis, 16 hex digits>-"``.
@@ -60,9 +61,29 @@ def test_a_keeper_is_refused_its_key_while_a_depositor_action_signs_with_it(tmp_
     try:
         with (
             signer_lock(KEY.address, "withdraw", CHAIN),
-            pytest.raises(ConfigError, match=f"signer {KEY.address} is in use"),
+            pytest.raises(
+                ConfigError,
+                match=rf"^signer {KEY.address} is in use by `keeper vault withdraw` on this "
+                rf"machine \(pid {os.getpid()}\): .* race for the account's nonces",
+            ),
         ):
             keeper.claim_signer(KEY.address)
         keeper.claim_signer(KEY.address)  # the action ended: the keeper may start
     finally:
         keeper.close()
+
+
+def test_the_keeper_and_a_depositor_name_one_lock_file(tmp_path: Path) -> None:
+    """The one path both compute (:func:`signer_lock_path`), from the journal's genesis hash and
+    from the depositor's chain key."""
+    keeper = Journal(tmp_path / "journal.sqlite")
+    keeper.bind_chain(31337, GENESIS)
+    try:
+        keeper.claim_signer(KEY.address)
+        held = {p.name for p in tmp_path.glob("keeper-signer-*.lock")}
+    finally:
+        keeper.close()
+    assert held == {Path(signer_lock_path(31337, GENESIS, KEY.address)).name}
+    assert keeper_signer_lock(KEY.address, CHAIN) == Path(
+        signer_lock_path(31337, GENESIS, KEY.address)
+    )
