@@ -234,6 +234,18 @@ def replay_revert(
     )
 
 
+def _no_data_reason(exc: ContractLogicError) -> str:
+    """A revert without revert data, in words.
+
+    The node's message when it says more than "execution reverted" (a reason string some nodes
+    fold into it), else that it gave none.
+    """
+    message = exc.message if isinstance(exc.message, str) else ""
+    if message.strip() and message.strip().lower() != "execution reverted":
+        return message.strip()
+    return "reverted without a reason (no revert data)"
+
+
 class Transactor:
     """Light send-and-wait for one signer: no journal, no replacement.
 
@@ -325,7 +337,7 @@ class Transactor:
             estimate = int(self.w3.eth.estimate_gas(params))  # type: ignore[arg-type]
         except ContractLogicError as exc:
             data_ = revert_data(exc)
-            reason = self.decoder.decode(data_) if data_ else str(exc)
+            reason = self.decoder.decode(data_) if data_ else _no_data_reason(exc)
             raise TxRevertedError(f"{what} would revert: {reason}; nothing sent", data_) from exc
         return self.gas_limit(estimate) if self.gas_limit is not None else estimate
 
