@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from web3 import Web3
@@ -20,6 +21,9 @@ from web3 import Web3
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.connection import connect
 from keeper.devnet.pyevm import pyevm_chain
+
+if TYPE_CHECKING:
+    from keeper.devnet.stack import DevnetStack
 
 BACKENDS = ("anvil", "pyevm")
 
@@ -40,6 +44,20 @@ _WORKER = os.environ.get("PYTEST_XDIST_WORKER", "session")
 os.environ["TMPDIR"] = tempfile.mkdtemp(prefix=f"keeper-tests-{_WORKER}-")
 tempfile.tempdir = None  # gettempdir() reads TMPDIR again
 atexit.register(shutil.rmtree, os.environ["TMPDIR"], ignore_errors=True)
+
+
+def one_vault_stack(w3: Web3) -> DevnetStack:
+    """The devnet stack with one vault: anvil's account 0 its admin, 2 its desk, 3 its keeper."""
+    from keeper.devnet.stack import StackConfig, deploy_stack
+    from keeper.devnet.tx import account
+
+    return deploy_stack(
+        w3,
+        admin=account(ANVIL_KEYS[0]),
+        desk=account(ANVIL_KEYS[2]).address,
+        keeper=account(ANVIL_KEYS[3]).address,
+        config=StackConfig(n_vaults=1),
+    )
 
 
 def keeper_command() -> list[str]:

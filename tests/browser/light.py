@@ -19,9 +19,10 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.devnet.quotes import premium_bounds, signed_write
-from keeper.devnet.stack import StackConfig, deploy_stack, write_addresses
+from keeper.devnet.stack import write_addresses
 from keeper.devnet.tx import account, transact
 from tests.browser.conftest import DEPOSITOR_KEY, DEPOSITOR_USDC, Devnet
+from tests.conftest import one_vault_stack
 from tests.usdt_like import become_usdt_like
 
 
@@ -35,13 +36,7 @@ def light_devnet(out: Path, *, usdt_like: bool = False) -> Iterator[Devnet]:
     with Anvil() as node:
         w3 = connect(node.url)
         admin = account(ANVIL_KEYS[0])
-        stack = deploy_stack(
-            w3,
-            admin=admin,
-            desk=account(ANVIL_KEYS[2]).address,
-            keeper=account(ANVIL_KEYS[3]).address,
-            config=StackConfig(n_vaults=1),
-        )
+        stack = one_vault_stack(w3)
         path = out / "devnet.json"
         write_addresses(path, stack, rpc_url=node.url)
         devnet = Devnet(

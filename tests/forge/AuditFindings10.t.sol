@@ -2,6 +2,7 @@
 pragma solidity 0.8.30;
 
 import {IOptionVault} from "../../contracts/interfaces/IOptionVault.sol";
+import {PhasedFeedPutBase} from "./fixtures/PhasedFeedPutBase.sol";
 import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
 
 /// @notice A tenth audit (helper-121, 2026-12-08: admin, curator and lifecycle paths), finding
@@ -15,23 +16,7 @@ import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
 ///         one's). A round is now refused when a later phase of the feed began before expiry:
 ///         the expiry round is in the latest phase that began before expiry, the phase
 ///         `_hasExpiryRound` searches and keeper/chain/rounds.py hints.
-contract AuditFindings10PhasesTest is VaultTestBase {
-    IOptionVault.OptionType internal constant PUT = IOptionVault.OptionType.Put;
-
-    uint64 internal exp;
-    uint256 internal id;
-
-    function setUp() public override {
-        super.setUp();
-        _deposit(alice, 100_000e6);
-        exp = uint64(block.timestamp + 1 days);
-        id = _write(PUT, 3000e8, 1000e8, exp, 1e18, 200e6);
-    }
-
-    function _r(uint256 phase, uint256 k) internal pure returns (uint80) {
-        return uint80((phase << 64) | k);
-    }
-
+contract AuditFindings10PhasesTest is PhasedFeedPutBase {
     /// @dev Phase 1 (the aggregator current at expiry): rounds before expiry, its expiry round
     ///      10 minutes after it at 2,900 and one more at 2,950. Phase 2 (the next aggregator,
     ///      live since 2 hours before expiry, confirmed on the proxy later): rounds before

@@ -2,29 +2,13 @@
 pragma solidity 0.8.30;
 
 import {IOptionVault} from "../../contracts/interfaces/IOptionVault.sol";
-import {VaultTestBase} from "./fixtures/VaultTestBase.sol";
+import {PhasedFeedPutBase} from "./fixtures/PhasedFeedPutBase.sol";
 
 /// @notice helper-130's review of the M-1 fix (AuditFindings10: a round of an older phase is
 ///         refused when a later phase began before expiry), at its edges: a later phase with
 ///         no round yet, a later phase whose first round is exactly at expiry, a round exactly
 ///         at expiry. Each leaves exactly one round able to settle.
-contract SettlementPhaseEdgesTest is VaultTestBase {
-    IOptionVault.OptionType internal constant PUT = IOptionVault.OptionType.Put;
-
-    uint64 internal exp;
-    uint256 internal id;
-
-    function setUp() public override {
-        super.setUp();
-        _deposit(alice, 100_000e6);
-        exp = uint64(block.timestamp + 1 days);
-        id = _write(PUT, 3000e8, 1000e8, exp, 1e18, 200e6);
-    }
-
-    function _r(uint256 phase, uint256 k) internal pure returns (uint80) {
-        return uint80((phase << 64) | k);
-    }
-
+contract SettlementPhaseEdgesTest is PhasedFeedPutBase {
     /// @dev Phase 1 holds the expiry round (2,900 at expiry + 10 minutes).
     function _phaseOne() internal {
         uint256 e = exp;

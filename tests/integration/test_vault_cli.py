@@ -21,9 +21,9 @@ from keeper.chain.connection import connect
 from keeper.cli import main
 from keeper.commands.vault import format_units
 from keeper.devnet.quotes import premium_bounds, signed_write
-from keeper.devnet.stack import DevnetStack, StackConfig, deploy_stack
+from keeper.devnet.stack import DevnetStack
 from keeper.devnet.tx import account, transact
-from tests.conftest import rolled_back
+from tests.conftest import one_vault_stack, rolled_back
 
 pytestmark = pytest.mark.integration
 
@@ -60,13 +60,7 @@ def built() -> Iterator[Env]:
     with Anvil() as node:
         w3 = connect(node.url)
         admin = account(ANVIL_KEYS[0])
-        stack = deploy_stack(
-            w3,
-            admin=admin,
-            desk=account(ANVIL_KEYS[2]).address,
-            keeper=account(ANVIL_KEYS[3]).address,
-            config=StackConfig(n_vaults=1),
-        )
+        stack = one_vault_stack(w3)
         depositor = account(ANVIL_KEYS[6])
         usdc = w3.eth.contract(address=stack.usdc, abi=load_artifact("MintableERC20").abi)
         transact(w3, admin, usdc.functions.mint(depositor.address, 5_000 * USDC))

@@ -22,9 +22,8 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect
 from keeper.cli import main
-from keeper.devnet.stack import StackConfig, deploy_stack
 from keeper.devnet.tx import account, transact
-from tests.conftest import rolled_back
+from tests.conftest import one_vault_stack, rolled_back
 from tests.usdt_like import become_usdt_like
 
 pytestmark = pytest.mark.integration
@@ -38,13 +37,7 @@ def chain() -> Iterator[tuple[Anvil, Web3, Contract, Contract]]:
     with Anvil() as node:
         w3 = connect(node.url)
         admin = account(ANVIL_KEYS[0])
-        stack = deploy_stack(
-            w3,
-            admin=admin,
-            desk=account(ANVIL_KEYS[2]).address,
-            keeper=account(ANVIL_KEYS[3]).address,
-            config=StackConfig(n_vaults=1),
-        )
+        stack = one_vault_stack(w3)
         token = w3.eth.contract(address=stack.usdc, abi=load_artifact("MintableERC20").abi)
         transact(w3, admin, token.functions.mint(account(ANVIL_KEYS[6]).address, 5_000 * USDC))
         become_usdt_like(w3, stack.usdc)
