@@ -982,7 +982,7 @@ class FailoverProvider(JSONBaseProvider):
         targets = list(self._transports) + ([self._send] if self._send else [])
         for transport in targets:
             try:
-                response = _post_answer(transport, payload, self.timeout_s)
+                response = transport.post(payload, self.timeout_s)
                 error = response.get("error") if isinstance(response, dict) else None
                 if isinstance(error, dict):  # a refusal (a wrong API key), said as the node says it
                     message = scrub_url(str(error.get("message", ""))[:120], transport.url)
@@ -994,6 +994,8 @@ class FailoverProvider(JSONBaseProvider):
                     out.append((transport.url, None, "malformed answer to eth_chainId"))
                     continue
                 out.append((transport.url, int(result, 16), ""))
+            except _RefusalAnswerError as exc:  # a refused API key, in the provider's words
+                out.append((transport.url, None, f"HTTP {exc}"))
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else "?"
                 out.append((transport.url, None, f"HTTP {status}"))
@@ -1207,8 +1209,9 @@ def _head_of(payload: bytes, response: Any, method: str) -> int | None:
     return max(heads, default=None)
 
 
-#: ``chain_ids``' error for an endpoint's bare HTTP refusal of any request.
-_BARE_REFUSAL = re.compile(r"HTTP (401|403|404)")
+#: ``chain_ids``' error for an endpoint's HTTP refusal of any request: a bare 401/403/404, or a
+#: 401/403 with a JSON-RPC error (Alchemy's "Must be authenticated!").
+_BARE_REFUSAL = re.compile(r"HTTP (401|403|404)|HTTP (401|403) Client Error(: .*)?")
 
 
 def _refused(exc: BaseException) -> bool:
@@ -1279,8 +1282,9 @@ def connect(
     answers = provider.chain_ids()
     tries = 1
     while not answers or _failing(answers, send_url):
-        # Every endpoint refused (a bare HTTP 401/403/404: a wrong path or API key): no retry
-        # changes that, and `keeper run` retried it for its whole start-up timeout.
+        # Every endpoint refused (a bare HTTP 401/403/404, or a 401/403 with a JSON-RPC error: a
+        # wrong path or API key): no retry changes that, and `keeper run` retried it for its
+        # whole start-up timeout.
         failing = _failing(answers, send_url)
         if failing and all(_BARE_REFUSAL.fullmatch(error) for _, _, error in failing):
             url, _, error = failing[0]
