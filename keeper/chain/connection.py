@@ -416,8 +416,8 @@ class EndpointHealth:
 
     def score(
         self, now: float, behind: bool = False, unmeasured_s: float = 0.0
-    ) -> tuple[bool, bool, float]:
-        """Sort key: lower is better (not cooling down, not behind, then faster).
+    ) -> tuple[bool, bool, bool, float]:
+        """Sort key: lower is better (not cooling, not in a Retry-After, not behind, faster).
 
         Failures rank an endpoint down through its cool-down, which grows with each failure in
         a row. Once it is over the endpoint competes again: ranked by its failure count instead,
@@ -432,7 +432,7 @@ class EndpointHealth:
         reads back after its cool-down.
         """
         latency = self.latency_s if self.served else unmeasured_s
-        return (self.cooling_until > now, behind, latency)
+        return (self.cooling_until > now, self.retry_after_until > now, behind, latency)
 
     def fresh_head(self, now: float) -> int | None:
         """The head it answered within :data:`HEAD_TTL_S`, else ``None``."""
@@ -514,7 +514,10 @@ class FailoverProvider(JSONBaseProvider):
       background (their outcome still scores their endpoint). At most :attr:`max_inflight`
       attempts of one read run at once. A transient failure (see :mod:`keeper.chain.retry`)
       launches the next attempt at once; when nothing is in flight and every endpoint is
-      cooling down it backs off with jitter first (honouring ``Retry-After``). Every attempt
+      cooling down it backs off with jitter first. An endpoint whose server sent a
+      ``Retry-After`` (HTTP 429/503) ranks last and is not asked again before it ends, by this
+      read or any later one; a read that would have to wait for it past the deadline (without
+      one: past ``timeout_s``) fails at once, sending nothing. Every attempt
       has the full ``timeout_s`` (clipped to the deadline). An HTTP refusal (a bare 401, 403,
       404: a wrong API key or path; a 401/403 with a JSON-RPC error in its body, as Alchemy and
       Infura refuse a key) is the endpoint's, not the read's: the endpoint cools down
@@ -856,6 +859,18 @@ class FailoverProvider(JSONBaseProvider):
             if can_launch and now >= hedge_at and len(inflight) < self.max_inflight:
                 i = self._pick(set(inflight.values()), refused)
                 wait = self._backoff(i, failed, left) if i >= 0 and not inflight else 0.0
+                if i >= 0 and not inflight:
+                    # The best endpoint left asked not to be asked again yet (a 429's or 503's
+                    # Retry-After, this read's or an earlier one's): a request inside that
+                    # window only earns another refusal. Past the deadline (without one, past
+                    # a request's timeout), the read gives up now, sending nothing.
+                    asked = self.health[i].retry_after_until - now
+                    if asked > (left if left is not None else self.timeout_s):
+                        raise RpcUnavailableError(
+                            f"{method} failed on every RPC endpoint: rate-limited, asked to "
+                            f"wait {asked:.0f}s more (Retry-After)",
+                            method,
+                        ) from last
                 if i < 0:
                     hedge_at = math.inf  # nowhere to hedge: wait for what is in flight
                 elif inflight and self.health[i].cooling_until > now:
@@ -922,17 +937,21 @@ class FailoverProvider(JSONBaseProvider):
         ) from last
 
     def _backoff(self, i: int, failed: int, left: float | None) -> float:
-        """How long to wait before a retry on endpoint ``i`` (0 unless every endpoint cools)."""
-        if failed == 0:
-            return 0.0
+        """How long to wait before an attempt on endpoint ``i``.
+
+        Until the end of its server's Retry-After, whether this read or an earlier one was
+        told it (a read that needs longer than that gives up first: see :meth:`_read`); after
+        a failure of this read with every endpoint cooling down, a short jittered backoff;
+        else 0.
+        """
         nxt = self.health[i]
         now = time.monotonic()
-        if nxt.cooling_until <= now:
+        asked = nxt.retry_after_until - now
+        if asked > 0:
+            return min(asked, left) if left is not None else asked
+        if failed == 0 or nxt.cooling_until <= now:
             return 0.0
-        # Every endpoint is cooling down: a short jittered backoff, but never sooner than a
-        # server's Retry-After asked.
         wait = min(nxt.cooling_until - now, backoff_s(failed, 0.1, 2.0) + 0.05)
-        wait = max(wait, min(nxt.retry_after_until - now, 5.0))
         return min(wait, left) if left is not None else wait
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:

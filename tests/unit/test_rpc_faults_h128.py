@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from keeper.chain.connection import connect
-from keeper.chain.retry import deadline
+from keeper.chain.retry import RpcUnavailableError, deadline
 from keeper.errors import ChainError
 from tests.rpc_stub import rpc_stub
+from tests.unit.test_rpc_faults import A, B, Session, http_error, ok, provider
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -38,3 +39,49 @@ def test_connect_json_rpc_refusal_in_401_or_403_fails_at_once(status: int) -> No
     assert "check the URL's path and API key" in message
     assert "\n" not in message
     assert len(stub.methods) == 1
+
+
+# -- Retry-After --------------------------------------------------------------------------------
+def _limited(retry_after: str) -> Any:
+    def reply(req: dict[str, Any], timeout: float) -> Any:
+        raise http_error(429, retry_after=retry_after)
+
+    return reply
+
+
+def test_read_after_a_429_waits_out_its_retry_after_before_asking_again() -> None:
+    """A 429's Retry-After was honoured only by the read that got it: the next read (the loop's
+    next poll, after that read gave up) went straight out and got another 429."""
+    slept: list[float] = []
+    s = Session({A: [_limited("1"), ok("0x7")]})
+    p = provider(s, [A], attempts=1, sleep=slept.append)
+    with pytest.raises(RpcUnavailableError):
+        p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x7"  # type: ignore[arg-type]
+    assert len(s.log) == 2
+    assert sum(slept) >= 0.9  # it waited before its first request went out
+
+
+def test_read_under_a_deadline_shorter_than_retry_after_is_not_sent() -> None:
+    """Under a deadline that ends before the Retry-After, a read fails at once (transient) and
+    sends nothing: another request inside that window only earns another 429. Within one
+    read, the wait before a retry was capped at 5 s, so a 30 s Retry-After was not honoured."""
+    slept: list[float] = []
+    s = Session({A: [_limited("30"), ok("0x7")]})
+    p = provider(s, [A], sleep=slept.append)
+    with deadline(10), pytest.raises(RpcUnavailableError, match="Retry-After"):
+        p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+    with deadline(10), pytest.raises(RpcUnavailableError, match="Retry-After"):
+        p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
+    assert len(s.log) == 1
+    assert sum(slept) < 1
+
+
+def test_read_goes_to_another_endpoint_while_one_asked_to_wait() -> None:
+    s = Session({A: [_limited("30"), ok("0xa")], B: [ok("0xb")]})
+    p = provider(s, [A, B])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert [u for u, _, _ in s.log] == [A, B, B]
