@@ -117,6 +117,9 @@ class Runner:
         #: measured between heads the loop waited for (see :meth:`_wait_new_block`).
         self._head_seen_at: float | None = None
         self._intervals: deque[float] = deque(maxlen=16)
+        #: When the current head was seen by a clean poll (one after an empty poll, answered
+        #: within half a poll period), else None: intervals are measured between two of those.
+        self._clean_seen_at: float | None = None
         #: Block-number polls made (each is an RPC request).
         self.polls = 0
         if keeper.sender is not None and keeper.sender.block_timing is None:
@@ -329,9 +332,12 @@ class Runner:
         Paced: once the block interval is known, the first poll waits until one poll interval
         before the next block is due (the current head's sighting plus the interval), since a
         poll before that finds nothing. Fewer polls are fewer requests that a flaky or
-        rate-limited RPC can fail. The interval is the median of recent sightings the loop
-        waited for (at least one empty poll before), so a slow cycle never inflates it, and a
-        block is still seen within one poll interval of its arrival.
+        rate-limited RPC can fail. A head counts as seen when the poll that found it was sent
+        (a faulted poll answers late, retried or hedged by the provider). The interval is the
+        median of recent intervals between clean sightings (an empty poll before, the answer
+        within half a poll period), so neither a slow cycle nor a faulted poll skews it, and
+        a block is still seen within one poll interval of its arrival (plus a faulted poll's
+        delay).
 
         A head below the newest block holding one of our mined transactions (the reorg probe)
         is an answer from a node behind the one that gave our receipt: it is skipped like an
@@ -346,6 +352,7 @@ class Runner:
         waited = False
         self._probe = self._reorg_probe()
         while not self._stop.is_set():
+            sent = time.monotonic()
             try:
                 with deadline(self.cycle_deadline_s):
                     self.polls += 1
@@ -366,15 +373,22 @@ class Runner:
                         self._probe,
                     )
             elif last is None or head > last:
-                now = time.monotonic()
+                # A faulted poll is retried or hedged inside the provider and answers late: its
+                # block may have come at any time since the poll went out. Counted from the
+                # answer, that sighting lengthened one interval and shortened the next, and
+                # under faults the loop found the blocks irregular and stopped pacing. The head
+                # counts as seen when its poll was sent (never later than the block's arrival
+                # plus a poll period), and intervals run between clean sightings only.
+                clean = waited and time.monotonic() - sent <= self.poll_interval_s / 2
                 if (
-                    waited
+                    clean
                     and last is not None
                     and head == last + 1
-                    and self._head_seen_at is not None
+                    and self._clean_seen_at is not None
                 ):
-                    self._intervals.append(now - self._head_seen_at)
-                self._head_seen_at = now
+                    self._intervals.append(sent - self._clean_seen_at)
+                self._clean_seen_at = sent if clean else None
+                self._head_seen_at = sent
                 return head
             waited = True
             self._stop.wait(self.poll_interval_s)
