@@ -978,6 +978,8 @@ class FailoverProvider(JSONBaseProvider):
             ids = [r.get("id") for r in json.loads(payload)]
             methods = {rid: str(m) for rid, (m, _) in zip(ids, requests_info, strict=True)}
             response = self._read(payload, "batch", methods)
+            if isinstance(response, list):  # each request's answer by its id (checked)
+                return cast(list[RPCResponse], in_request_order(response, ids))
         else:
             response = self._once(payload, "batch")
         if not isinstance(response, list):
@@ -1148,16 +1150,49 @@ _NULLABLE = frozenset(
 )
 
 
+def _rpc_id(value: Any) -> str | None:
+    """A JSON-RPC id as a key (a node may echo ``1`` as ``"1"``), else ``None``."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        return None
+    return str(value)
+
+
+def _answers_batch(response: Any, methods: Mapping[Any, str]) -> bool:
+    """Whether ``response`` answers the batch whose ids are ``methods``' keys, each once.
+
+    Or is one error object: the node's refusal of the whole batch.
+    """
+    if isinstance(response, Mapping):
+        return "error" in response
+    if not isinstance(response, list) or len(response) != len(methods):
+        return False
+    got = sorted(
+        str(_rpc_id(item.get("id"))) if isinstance(item, Mapping) else "" for item in response
+    )
+    return got == sorted(str(_rpc_id(i)) for i in methods)
+
+
+def in_request_order(response: list[Any], ids: Sequence[Any]) -> list[Any]:
+    """A batch's answers in the order of its requests' ``ids`` (see :func:`_answers_batch`)."""
+    by_id = {_rpc_id(item.get("id")): item for item in response}
+    return [by_id[_rpc_id(i)] for i in ids]
+
+
 def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | None:
     """The method of the first answer in ``response`` whose ``result`` cannot be an answer to it.
 
-    An error object is an answer (decoded elsewhere). ``methods`` maps a batch's ids to methods.
+    An error object is an answer (decoded elsewhere). ``methods`` maps a batch's ids to methods:
+    its answer must then be a list answering each of them once and nothing else (else
+    ``"batch"``), or one error object (the node refused the whole batch).
     """
+    if methods and not _answers_batch(response, methods):
+        return "batch"
+    names = {_rpc_id(i): m for i, m in methods.items()}
     items = response if isinstance(response, list) else [response]
     for item in items:
         if not isinstance(item, Mapping):
             return method
-        name = methods.get(item.get("id"), method) if methods else method
+        name = names.get(_rpc_id(item.get("id")), method) if methods else method
         if "error" in item:
             continue
         if "result" not in item:
