@@ -713,6 +713,8 @@ class FailoverProvider(JSONBaseProvider):
                 health.fail(time.monotonic())
             raise _BusyAnswerError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
         bad = _malformed(response, method, methods)
+        if bad is None and _null_latest(payload, response, method):
+            bad = "eth_getBlockByNumber (a null latest block)"
         if bad is not None:
             # An envelope whose result cannot be what was asked (a block without its number, a
             # null count): the endpoint or a proxy on the way is broken. Ask again, or elsewhere.
@@ -1223,22 +1225,21 @@ HEAD_TTL_S = 10.0
 LAG_TOLERANCE = 1
 
 
-def _head_of(payload: bytes, response: Any, method: str) -> int | None:
-    """The head block number in an answer to ``eth_blockNumber`` or the ``latest`` block.
+def _head_answers(payload: bytes, response: Any, method: str) -> list[tuple[str, Any]]:
+    """The answers (method, ``result``) in ``response`` to ``eth_blockNumber`` or ``latest``.
 
-    Only those: a block read by number says nothing about the endpoint's head. ``None`` when
-    the request asked neither.
+    Error objects are left out; none when the request asked neither.
     """
     if method not in ("eth_blockNumber", "eth_getBlockByNumber", "batch"):
-        return None
+        return []
     try:
         sent = json.loads(payload)
     except ValueError:
-        return None
+        return []
     calls = sent if isinstance(sent, list) else [sent]
     items = response if isinstance(response, list) else [response]
     asked = {
-        c.get("id"): c.get("method")
+        _rpc_id(c.get("id")): str(c.get("method"))
         for c in calls
         if isinstance(c, Mapping)
         and (
@@ -1249,11 +1250,21 @@ def _head_of(payload: bytes, response: Any, method: str) -> int | None:
             )
         )
     }
+    return [
+        (asked[_rpc_id(item.get("id"))], item["result"])
+        for item in items
+        if isinstance(item, Mapping) and _rpc_id(item.get("id")) in asked and "result" in item
+    ]
+
+
+def _head_of(payload: bytes, response: Any, method: str) -> int | None:
+    """The head block number in an answer to ``eth_blockNumber`` or the ``latest`` block.
+
+    Only those: a block read by number says nothing about the endpoint's head. ``None`` when
+    the request asked neither.
+    """
     heads: list[int] = []
-    for item in items:
-        if not isinstance(item, Mapping) or item.get("id") not in asked:
-            continue
-        result = item.get("result")
+    for _, result in _head_answers(payload, response, method):
         number = result.get("number") if isinstance(result, Mapping) else result
         if isinstance(number, str):
             try:
@@ -1261,6 +1272,18 @@ def _head_of(payload: bytes, response: Any, method: str) -> int | None:
             except ValueError:
                 continue
     return max(heads, default=None)
+
+
+def _null_latest(payload: bytes, response: Any, method: str) -> bool:
+    """Whether ``response`` answers a read of the ``latest`` block with ``null``.
+
+    Every node has a latest block: that answer is garbage (an empty answer on the way), not
+    "no such block" as ``null`` for a block by number is.
+    """
+    return any(
+        m == "eth_getBlockByNumber" and result is None
+        for m, result in _head_answers(payload, response, method)
+    )
 
 
 #: ``chain_ids``' error for an endpoint's HTTP refusal of any request: a bare 401/403/404, or a

@@ -149,6 +149,8 @@ def answer(req: dict[str, Any]) -> dict[str, Any]:
         result = hex(CHAIN_ID)
     elif method == "eth_blockNumber":
         result = "0x64"
+    elif method == "eth_getTransactionCount":
+        result = "0x5"
     elif method == "eth_call":
         result = req["params"][0]["data"]
     else:
@@ -210,3 +212,74 @@ def test_batch_read_answered_out_of_order_is_put_back_in_request_order() -> None
         w3 = connect(url)
         assert _calls(w3, 3) == [bytes.fromhex(_word(i)[2:]) for i in (1, 2, 3)]
     assert sum(1 for body in seen if isinstance(body, list)) == 1
+
+
+def _header(number: int) -> dict[str, Any]:
+    return {
+        "number": hex(number),
+        "hash": "0x" + f"{number:064x}",
+        "parentHash": "0x" + "00" * 32,
+        "timestamp": hex(1_700_000_000 + number),
+        "baseFeePerGas": "0x3b9aca00",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "transactions": [],
+    }
+
+
+def _null_latest_once() -> Handler:
+    nulls: list[int] = []
+
+    def handler(body: Any) -> Any:
+        items = body if isinstance(body, list) else [body]
+        out = []
+        for req in items:
+            if req["method"] == "eth_getBlockByNumber":
+                result = _header(100) if len(nulls) else None
+                nulls.append(1)
+                out.append({"jsonrpc": "2.0", "id": req["id"], "result": result})
+            else:
+                out.append(answer(req))
+        return out if isinstance(body, list) else out[0]
+
+    return handler
+
+
+def test_a_null_latest_block_is_a_malformed_answer_and_asked_again() -> None:
+    """Every node has a latest block: ``null`` for it is garbage (a proxy's empty answer), not
+    "no such block". It reached web3 as ``BlockNotFound``, a permanent error: the cycle's cost
+    read (``batch_costs``) and the send's nonce-and-base-fee batch failed for good, and the
+    loop counted each such cycle toward the breaker."""
+    from web3.exceptions import BlockNotFound
+
+    from keeper.chain.retry import is_transient
+
+    assert not is_transient(BlockNotFound("Block with id: 'latest' not found."))
+    with fake_node(_null_latest_once()) as (url, seen):
+        w3 = connect(url)
+        assert w3.eth.get_block("latest")["number"] == 100
+    assert [b["method"] for b in seen if isinstance(b, dict)][-2:] == ["eth_getBlockByNumber"] * 2
+    with fake_node(_null_latest_once()) as (url, _):
+        w3 = connect(url)
+        with w3.batch_requests() as batch:
+            batch.add(w3.eth.get_transaction_count("0x" + "11" * 20, "pending"))
+            batch.add(w3.eth.get_block("latest"))
+            _, block = batch.execute()
+        assert block["number"] == 100  # type: ignore[index]
+
+
+def test_a_null_block_by_number_is_still_an_answer() -> None:
+    """A block above the node's head is ``null``: that is an answer (the reorg check reads it
+    so), not a malformed one."""
+    from web3.exceptions import BlockNotFound
+
+    def handler(body: Any) -> Any:
+        if body["method"] == "eth_getBlockByNumber":
+            return {"jsonrpc": "2.0", "id": body["id"], "result": None}
+        return answer(body)
+
+    with fake_node(handler) as (url, seen):
+        w3 = connect(url)
+        with pytest.raises(BlockNotFound):
+            w3.eth.get_block(500)
+    assert sum(1 for b in seen if b["method"] == "eth_getBlockByNumber") == 1
