@@ -38,7 +38,7 @@ from web3.exceptions import ProviderConnectionError, Web3Exception
 from web3.middleware import Web3Middleware
 from web3.providers import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
-from websockets.exceptions import WebSocketException
+from websockets.exceptions import InvalidStatus, WebSocketException
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
@@ -160,6 +160,21 @@ class WebSocketProvider(JSONBaseProvider):
                 self._conn = ws_connect(
                     self.endpoint_uri, open_timeout=self.timeout_s, max_size=2**26, legacy=True
                 )
+            except InvalidStatus as exc:
+                # The upgrade answered with a plain HTTP status: a 401/403/404 refuses the
+                # caller (a wrong API key or path), as over HTTP, and no retry changes it.
+                status = exc.response.status_code
+                where = redact_url(self.endpoint_uri)
+                if status in (401, 403, 404):
+                    answer = requests.Response()
+                    answer.status_code = status
+                    raise requests.HTTPError(
+                        f"{status} Client Error: websocket upgrade refused at {where}",
+                        response=answer,
+                    ) from None
+                raise ProviderConnectionError(
+                    f"cannot open websocket to {where}: HTTP {status}"
+                ) from None
             except (OSError, WebSocketException, TimeoutError) as exc:
                 where = redact_url(self.endpoint_uri)
                 raise ProviderConnectionError(

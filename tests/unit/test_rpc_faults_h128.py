@@ -283,3 +283,54 @@ def test_a_null_block_by_number_is_still_an_answer() -> None:
         with pytest.raises(BlockNotFound):
             w3.eth.get_block(500)
     assert sum(1 for b in seen if b["method"] == "eth_getBlockByNumber") == 1
+
+
+@contextmanager
+def _ws_upgrade_answered(status: int) -> Iterator[str]:
+    """A server that answers a WebSocket upgrade with a plain HTTP ``status``."""
+
+    class Gate(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            error = {"code": -32600, "message": "Must be authenticated!"}
+            body = json.dumps({"jsonrpc": "2.0", "id": None, "error": error}).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"ws://127.0.0.1:{server.server_address[1]}/v2/SECRETKEY"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_connect_websocket_refused_at_its_upgrade_fails_at_once(status: int) -> None:
+    """A wss:// URL with a wrong API key is refused at the WebSocket upgrade (an HTTP 401/403).
+    That was a ProviderConnectionError ("InvalidStatus"), transient: `keeper run` retried it
+    for its whole start-up timeout, then said it could not reach the node."""
+    started = time.monotonic()
+    with _ws_upgrade_answered(status) as url, deadline(30), pytest.raises(ChainError) as info:
+        connect(url)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert f"refused the request (HTTP {status})" in message
+    assert "SECRETKEY" not in message
+
+
+def test_connect_websocket_upgrade_answered_503_is_retried_and_named() -> None:
+    with _ws_upgrade_answered(503) as url, pytest.raises(ChainError) as info:
+        connect(url, attempts=2)
+    message = str(info.value)
+    assert message.startswith("cannot reach RPC at ws://127.0.0.1:")
+    assert "HTTP 503" in message
+    assert "(gave up after 2 tries" in message
