@@ -1301,9 +1301,13 @@ def _null_latest(payload: bytes, response: Any, method: str) -> bool:
     )
 
 
-#: ``chain_ids``' error for an endpoint's HTTP refusal of any request: a bare 401/403/404, or a
-#: 401/403 with a JSON-RPC error (Alchemy's "Must be authenticated!").
-_BARE_REFUSAL = re.compile(r"HTTP (401|403|404)|HTTP (401|403) Client Error(: .*)?")
+#: ``chain_ids``' error for an endpoint's HTTP refusal of any request: a bare 4xx but a timeout
+#: or a rate limit (401/403: a wrong API key, 404: a wrong path, 400/405: no JSON-RPC endpoint
+#: there), or a 401/403 with a JSON-RPC error (Alchemy's "Must be authenticated!").
+_BARE_REFUSAL = re.compile(r"HTTP (4(?!08|29)\d\d)|HTTP (401|403) Client Error(: .*)?")
+#: ``chain_ids``' error for a web page answered with a 2xx: a web site at that URL, not a node
+#: (a JSON body cut short is not HTML).
+_WEB_PAGE = re.compile(r"the answer is not JSON \((HTTP 2\d\d, text/html)\).*")
 
 
 def _refused(exc: BaseException) -> bool:
@@ -1374,15 +1378,24 @@ def connect(
     answers = provider.chain_ids()
     tries = 1
     while not answers or _failing(answers, send_url):
-        # Every endpoint refused (a bare HTTP 401/403/404, or a 401/403 with a JSON-RPC error: a
-        # wrong path or API key): no retry changes that, and `keeper run` retried it for its
-        # whole start-up timeout.
+        # Every endpoint refused (a bare HTTP 4xx but 408/429, or a 401/403 with a JSON-RPC
+        # error: a wrong path or API key), or answered a web page (no node at that URL): no
+        # retry changes that, and `keeper run` retried it for its whole start-up timeout.
         failing = _failing(answers, send_url)
         if failing and all(_BARE_REFUSAL.fullmatch(error) for _, _, error in failing):
             url, _, error = failing[0]
             raise ChainError(
                 f"RPC at {redact_url(url)} refused the request ({error}): check the URL's path "
                 "and API key"
+            )
+        if failing and all(
+            _BARE_REFUSAL.fullmatch(error) or _WEB_PAGE.fullmatch(error) for _, _, error in failing
+        ):
+            url, _, error = next(f for f in failing if _WEB_PAGE.fullmatch(f[2]))
+            page = cast(re.Match[str], _WEB_PAGE.fullmatch(error)).group(1)
+            raise ChainError(
+                f"RPC at {redact_url(url)} answered a web page ({page}), not JSON-RPC: check "
+                "the URL"
             )
         # Without a deadline (a one-shot command), ``attempts`` tries a quarter second apart and
         # more: one 502 or cut connection is not a node that is down.

@@ -115,6 +115,8 @@ def test_a_web_server_that_is_not_a_json_rpc_endpoint_is_said_so(
         server.server_close()
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert err[-1].startswith(f"keeper: error: cannot reach RPC at {url}: ")
-    assert "not JSON (HTTP 200, text/html)" in err[-1]
+    assert err[-1] == (
+        f"keeper: error: RPC at {url} answered a web page (HTTP 200, text/html), not JSON-RPC: "
+        "check the URL"
+    )
     assert "ChunkedEncodingError" not in err[-1]

@@ -334,3 +334,44 @@ def test_connect_websocket_upgrade_answered_503_is_retried_and_named() -> None:
     assert message.startswith("cannot reach RPC at ws://127.0.0.1:")
     assert "HTTP 503" in message
     assert "(gave up after 2 tries" in message
+
+
+@pytest.mark.parametrize(
+    ("reply", "said"),
+    [
+        pytest.param(
+            (200, "text/html; charset=utf-8", "<html><body>It works!</body></html>"),
+            "answered a web page (HTTP 200, text/html), not JSON-RPC",
+            id="a-web-page",
+        ),
+        pytest.param((405, "text/html", "<h1>405 Not Allowed</h1>"), "HTTP 405", id="405"),
+        pytest.param((400, "text/plain", "Bad Request"), "HTTP 400", id="400"),
+    ],
+)
+def test_connect_url_that_is_no_json_rpc_endpoint_fails_at_once(
+    reply: tuple[int, str, str], said: str
+) -> None:
+    """An RPC URL that points at a web site (a web page, a 405 to a POST, a bare 400) gets the
+    same answer every time; `keeper run` asked again for its whole start-up timeout (60 s)
+    before the one line. A node that is down or busy (a 5xx, a cut body) is still waited for."""
+    started = time.monotonic()
+    with (
+        fake_node(lambda body: reply) as (url, seen),
+        deadline(30),
+        pytest.raises(ChainError) as info,
+    ):
+        connect(url)
+    assert time.monotonic() - started < 5
+    message = str(info.value)
+    assert message.startswith(f"RPC at {url} ")
+    assert said in message
+    assert "check the URL" in message
+    assert len(seen) == 1
+
+
+def test_connect_waits_for_a_json_body_cut_short() -> None:
+    """A truncated JSON body is a node's answer cut on the way: asked again."""
+    cut = (200, "application/json", '{"jsonrpc":"2.0","id":')
+    with fake_node(lambda body: cut) as (url, seen), pytest.raises(ChainError, match="3 tries"):
+        connect(url, attempts=3)
+    assert len(seen) == 3
