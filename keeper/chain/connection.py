@@ -1150,12 +1150,20 @@ _STRING_RESULTS = frozenset(
 _TEXT_RESULTS = frozenset({"net_version", "web3_clientVersion"})
 #: A quantity or data, as JSON-RPC writes both: ``0x`` and hex digits (``0x`` alone is empty data).
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
+#: Each key's value must be a quantity or data (hex), but ``eth_feeHistory``'s (a list): a block
+#: number ``null`` or a list reached ``int()`` as a TypeError, past every fault handler (the
+#: keeper never reads a pending block, whose number is ``null``).
 _OBJECT_RESULTS: Mapping[str, tuple[str, ...]] = {
     "eth_getBlockByNumber": ("number",),
     "eth_getBlockByHash": ("number",),
     "eth_getTransactionReceipt": ("transactionHash", "blockNumber"),
     "eth_getTransactionByHash": ("hash",),
     "eth_feeHistory": ("baseFeePerGas",),
+}
+#: Keys that, when there, must be a quantity too (a block's timestamp: ``null`` is garbage).
+_OBJECT_QUANTITIES: Mapping[str, tuple[str, ...]] = {
+    "eth_getBlockByNumber": ("timestamp",),
+    "eth_getBlockByHash": ("timestamp",),
 }
 _NULLABLE = frozenset(
     {
@@ -1219,8 +1227,14 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
             ok = name in _NULLABLE or (name not in _STRING_RESULTS and name not in _OBJECT_RESULTS)
         elif name in _STRING_RESULTS:
             ok = isinstance(result, str) and (name in _TEXT_RESULTS or bool(_HEX.fullmatch(result)))
+        elif name == "eth_feeHistory":
+            ok = isinstance(result, Mapping) and isinstance(result.get("baseFeePerGas"), list)
         elif name in _OBJECT_RESULTS:
-            ok = isinstance(result, Mapping) and all(k in result for k in _OBJECT_RESULTS[name])
+            ok = isinstance(result, Mapping) and all(
+                isinstance(result.get(k), str) and bool(_HEX.fullmatch(result[k]))
+                for k in _OBJECT_RESULTS[name]
+                + tuple(k for k in _OBJECT_QUANTITIES.get(name, ()) if k in result)
+            )
         elif name == "eth_getLogs":
             ok = isinstance(result, list)
         else:

@@ -10,6 +10,7 @@ changed"), the very time fewer polls matter most.
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,43 @@ def test_loop_sees_most_heads_within_a_poll_period_under_faults(
     _, late = _faulted_run(monkeypatch)
     ranked = sorted(late)
     assert ranked[int(0.7 * len(ranked))] <= POLL_S + 0.02, ranked
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        pytest.param({"number": None}, id="number-null"),
+        pytest.param({"number": [1]}, id="number-a-list"),
+        pytest.param({"timestamp": None}, id="timestamp-null"),
+    ],
+)
+def test_loop_keeps_running_when_the_head_block_is_garbled(field: dict[str, object]) -> None:
+    """A head block whose number or timestamp is not a quantity (null, a list) passed the
+    answer's shape check and reached ``int()`` as a TypeError, which the loop does not catch
+    (only a bug should crash it): one garbled answer from a proxy killed `keeper run`. It is a
+    malformed answer, asked again; the loop goes on to the good one."""
+    from keeper.chain.connection import connect
+    from tests.unit.test_rpc_faults_h128 import _header, answer, fake_node
+
+    blocks: list[int] = []
+
+    def node(body: Any) -> Any:
+        if isinstance(body, dict) and body["method"] == "eth_getBlockByNumber":
+            blocks.append(1)
+            good = _header(100 + len(blocks))
+            result = {**good, **field} if len(blocks) % 2 else good
+            return {"jsonrpc": "2.0", "id": body["id"], "result": result}
+        return answer(body)
+
+    def cycle(keeper: Any) -> CycleResult:
+        head = keeper.head_block  # what the cycle's costs read of the poll's header
+        assert int(head["number"]) > 100
+        assert int(head["timestamp"]) > 0
+        return dummy_result()
+
+    with fake_node(node) as (url, _):
+        keeper = make_keeper([snap(0, 0)])
+        keeper.w3 = connect(url)
+        runner = Runner(keeper, poll_interval_s=0.01, cycle=cycle, max_cycles=2)
+        assert runner.run() == 2
+    assert runner.failed_cycles == 0
