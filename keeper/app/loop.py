@@ -349,7 +349,7 @@ class Runner:
             early = self._head_seen_at + interval - self.poll_interval_s - time.monotonic()
             if early > 0:
                 self._stop.wait(early)
-        waited = False
+        waited = went_back = False
         self._probe = self._reorg_probe()
         while not self._stop.is_set():
             sent = time.monotonic()
@@ -371,6 +371,18 @@ class Runner:
                         "behind; waiting for a head at or past it",
                         head,
                         self._probe,
+                    )
+            elif last is not None and head < last:
+                # Back below the block the last cycle ran on: a failover node far behind, or
+                # a chain that went back (a devnet reset). Waited past, as an old head is, but
+                # said (once a wait): it may last, and no cycle runs to tell.
+                if not went_back:
+                    went_back = True
+                    logger.warning(
+                        "head %d is below block %d, which the last cycle ran on: a node behind, "
+                        "or a chain that went back; waiting for a head past it",
+                        head,
+                        last,
                     )
             elif last is None or head > last:
                 # A faulted poll is retried or hedged inside the provider and answers late: its

@@ -123,3 +123,42 @@ def test_loop_keeps_running_when_the_head_block_is_garbled(field: dict[str, obje
         runner = Runner(keeper, poll_interval_s=0.01, cycle=cycle, max_cycles=2)
         assert runner.run() == 2
     assert runner.failed_cycles == 0
+
+
+def test_loop_says_when_the_head_went_back_below_its_last_block(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A head below the block the last cycle ran on (a failover node far behind, a devnet that
+    was reset) was waited past in silence: no cycle, no log line, no alert, for as long as it
+    lasted. It is said once per episode, and the loop goes on when the head passes it."""
+    heads = iter([100, 40, 41, 42, 43, 101])
+    runner = Runner(
+        make_keeper([snap(0, 0)]),
+        poll_interval_s=0.0,
+        cycle=lambda k: dummy_result(),
+        block_number=lambda: next(heads),
+        max_cycles=2,
+    )
+    with caplog.at_level("WARNING", logger="keeper.app.loop"):
+        assert runner.run() == 2
+    said = [r.getMessage() for r in caplog.records if "below block 100" in r.getMessage()]
+    assert said == [
+        "head 40 is below block 100, which the last cycle ran on: a node behind, or a chain "
+        "that went back; waiting for a head past it"
+    ]
+
+
+def test_loop_says_a_head_went_back_after_an_unchanged_poll(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    heads = iter([100, 100, 40, 40, 101])
+    runner = Runner(
+        make_keeper([snap(0, 0)]),
+        poll_interval_s=0.0,
+        cycle=lambda k: dummy_result(),
+        block_number=lambda: next(heads),
+        max_cycles=2,
+    )
+    with caplog.at_level("WARNING", logger="keeper.app.loop"):
+        assert runner.run() == 2
+    assert sum("head 40 is below block 100" in r.getMessage() for r in caplog.records) == 1
