@@ -395,6 +395,9 @@ class _Transport:
 HEAD_PROBE_S = 2.5
 #: Most heads kept per endpoint for :meth:`EndpointHealth.behind`.
 HEAD_HISTORY = 32
+#: The longest ``Retry-After`` an endpoint is held for, seconds: past it the endpoint is asked
+#: again (and held again if it refuses again).
+MAX_RETRY_AFTER_S = 60.0
 
 
 @dataclass
@@ -496,7 +499,13 @@ class EndpointHealth:
         return self.by_method.get(method, self.latency_s)
 
     def fail(self, now: float, retry_after: float | None = None) -> None:
-        """Record a failure: cool down for longer each time (and at least ``retry_after``)."""
+        """Record a failure: cool down for longer each time (and at least ``retry_after``).
+
+        A ``Retry-After`` is honoured for :data:`MAX_RETRY_AFTER_S` at most: a bogus or
+        day-long one would otherwise silence a keeper with one endpoint for as long.
+        """
+        if retry_after is not None:
+            retry_after = min(retry_after, MAX_RETRY_AFTER_S)
         self.failures += 1
         self.failed += 1
         cool = min(30.0, 0.25 * 2 ** min(self.failures - 1, 8))

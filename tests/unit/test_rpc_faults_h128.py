@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from keeper.chain.connection import connect
+from keeper.chain.connection import MAX_RETRY_AFTER_S, EndpointHealth, connect
 from keeper.chain.retry import RpcUnavailableError, deadline
 from keeper.errors import ChainError
 from tests.rpc_stub import rpc_stub
@@ -375,3 +375,15 @@ def test_connect_waits_for_a_json_body_cut_short() -> None:
     with fake_node(lambda body: cut) as (url, seen), pytest.raises(ChainError, match="3 tries"):
         connect(url, attempts=3)
     assert len(seen) == 3
+
+
+def test_a_retry_after_is_honoured_for_a_minute_at_most() -> None:
+    """A server's ``Retry-After: 86400`` (bogus, or a provider's day-long ban) held its endpoint,
+    a lone keeper's only one, for a day: every read failed at once, sending nothing. It holds it
+    for ``MAX_RETRY_AFTER_S`` at most; a shorter one as asked."""
+    long_ban, asked = EndpointHealth("http://a"), EndpointHealth("http://b")
+    long_ban.fail(1_000.0, 86_400.0)
+    asked.fail(1_000.0, 7.0)
+    assert long_ban.retry_after_until == 1_000.0 + MAX_RETRY_AFTER_S == 1_060.0
+    assert long_ban.cooling_until == 1_060.0
+    assert asked.retry_after_until == 1_007.0
