@@ -72,7 +72,7 @@ from keeper.errors import (
 )
 from keeper.execution.decode import ErrorDecoder
 from keeper.execution.fees import FeeCaps
-from keeper.execution.journal import DEPOSITOR_HOLDER, signer_lock_path
+from keeper.execution.journal import DEPOSITOR_HOLDER, claim_file, signer_lock_path
 from keeper.execution.transactions import Transactor, chain_nonce, receipt_field
 from keeper.settings import Settings, checksum
 from keeper.units import Wei, format_units
@@ -161,30 +161,24 @@ def _keeper_signer_claim(address: str, action: str, chain: str) -> Iterator[None
         yield
         return
     try:
-        # Not through a symlink: the directory is shared and the name anyone's to work out.
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        claimed = claim_file(str(path), f"{os.getpid()} {DEPOSITOR_HOLDER}{action}")
     except OSError as exc:
         raise ExecutionError(
             f"{action} refused: the signer lock {path} cannot be opened "
             f"({exc.strerror or type(exc).__name__}; a keeper of another user may be sending "
             f"from {me}); nothing sent"
         ) from None
+    if isinstance(claimed, str):
+        pid, _, journal = claimed.partition(" ")
+        raise ExecutionError(
+            f"{action} refused: {me} signs for a running keeper on this machine (pid {pid}, "
+            f"journal {journal or 'unknown'}): its transactions and this one would race for "
+            "the account's nonces; stop it first, or use another key; nothing sent"
+        )
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
-            pid, _, journal = holder.partition(" ")
-            raise ExecutionError(
-                f"{action} refused: {me} signs for a running keeper on this machine (pid {pid}, "
-                f"journal {journal or 'unknown'}): its transactions and this one would race for "
-                "the account's nonces; stop it first, or use another key; nothing sent"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {DEPOSITOR_HOLDER}{action}".encode(), 0)
         yield
     finally:
-        os.close(fd)  # the lock goes with the descriptor
+        os.close(claimed)  # the lock goes with the descriptor
 
 
 @contextmanager

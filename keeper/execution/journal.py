@@ -211,6 +211,31 @@ def damage(db: sqlite3.Connection) -> str | None:
 DEPOSITOR_HOLDER = "none, a keeper vault "
 
 
+def claim_file(path: str, holder: str) -> int | str:
+    """Take an exclusive ``flock`` on ``path`` for this process and write ``holder`` in it.
+
+    Opened without following a symlink (mode 600): the temporary directory is shared, the name
+    anyone's to work out, and the claim truncates what it opens. The lock goes with the
+    returned descriptor (closed, or the process ended).
+
+    Returns:
+        The open descriptor, or, when another process holds the lock, what it wrote there.
+
+    Raises:
+        OSError: The file cannot be opened (another user's, or a link planted there).
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        held = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        return held
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, holder.encode(), 0)
+    return fd
+
+
 def signer_lock_path(chain_id: int | str, genesis: str, account: str) -> str:
     """The lock file of one signing key on one chain, on this machine.
 
@@ -373,20 +398,14 @@ class Journal:
             raise ConfigError(f"journal {self.path} is not bound to a chain: cannot claim a signer")
         lock = signer_lock_path(chain["chain_id"], chain["genesis"], account)
         try:
-            # Not through a symlink: the directory is shared, the name anyone's to work out,
-            # and the claim truncates what it opens.
-            fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            claimed = claim_file(lock, f"{os.getpid()} {os.path.realpath(self.path)}")
         except OSError as exc:
             raise ConfigError(
                 f"cannot open the signer's lock file {lock}: {exc.strerror or exc} (another "
                 f"user's keeper may be sending from {account}, or a link is planted there)"
             ) from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            holder = os.pread(fd, 4096, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            pid, _, journal = holder.partition(" ")
+        if isinstance(claimed, str):
+            pid, _, journal = claimed.partition(" ")
             if journal.startswith(DEPOSITOR_HOLDER):  # a `keeper vault` action holds it
                 action = journal.removeprefix(DEPOSITOR_HOLDER)
                 raise ConfigError(
@@ -399,9 +418,7 @@ class Journal:
                 f"journal {journal or 'unknown'}): two keepers sending from one key each send "
                 "the batch; stop that one first, or give this one its own key"
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()} {os.path.realpath(self.path)}".encode(), 0)
-        self._signer = fd
+        self._signer = claimed
 
     def _damage(self) -> str | None:
         """What SQLite's ``quick_check`` finds wrong with the journal (its first line), or None.
