@@ -335,6 +335,12 @@ class Settings(CycleConfig, _KeeperEnv):
     unserved_alert_blocks: int = Field(
         default=10, ge=1, description="alert after N blocks of a need the keeper could not serve"
     )
+    head_stall_s: float = Field(
+        default=300.0,
+        ge=0,
+        le=86_400,
+        description="alert when no new block is seen for this long, seconds (0: never)",
+    )
     poll_interval_s: float = Field(
         default=1.0,
         gt=0,

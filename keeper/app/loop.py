@@ -42,7 +42,7 @@ from keeper.app.cycle import CycleResult, run_cycle
 from keeper.app.signals import StopRequest
 from keeper.app.wiring import connect_keeper
 from keeper.chain.retry import deadline, is_transient
-from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError
+from keeper.errors import ConfigError, ExecutionError, Halt, KeeperError, first_line
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -65,6 +65,8 @@ class Runner:
         cycle_deadline_s: Retries of one cycle's reads stop after this many seconds.
         unserved_alert_blocks: Alert after this many blocks of unserved need.
         max_backoff_s: Longest pause after consecutive transient failures.
+        head_stall_s: Alert (``head_stalled``) when no new block has been seen for this many
+            seconds, and again each time the stall doubles; 0: never.
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class Runner:
         cycle_deadline_s: float | None = None,
         unserved_alert_blocks: int = 10,
         max_backoff_s: float = 8.0,
+        head_stall_s: float = 0.0,
     ) -> None:
         if max_cycles is not None and max_cycles < 1:
             raise ConfigError(f"max cycles must be at least 1 (got {max_cycles})")
@@ -93,6 +96,12 @@ class Runner:
         self.cycle_deadline_s = cycle_deadline_s
         self.unserved_alert_blocks = max(1, unserved_alert_blocks)
         self.max_backoff_s = max_backoff_s
+        self.head_stall_s = head_stall_s
+        #: When the newest head was first seen (``time.monotonic()``), and its number; the
+        #: stall it has lasted when last alerted (0: not alerted).
+        self._new_head_at: float | None = None
+        self._new_head: int | None = None
+        self._stall_alerted = 0.0
         self._stop = StopRequest()
         self._head: int | None = None
         #: The block whose header the head polls fetch too (see :meth:`_poll_head`).
@@ -351,6 +360,8 @@ class Runner:
                 self._stop.wait(early)
         waited = went_back = False
         self._probe = self._reorg_probe()
+        if self._new_head_at is None:
+            self._new_head_at = time.monotonic()
         while not self._stop.is_set():
             sent = time.monotonic()
             try:
@@ -360,6 +371,8 @@ class Runner:
             except _CYCLE_ERRORS as exc:
                 # Never a breaker count: no cycle ran. A systemic fault shows in the cycles.
                 logger.warning("cannot read the block number: %s: %s", type(exc).__name__, exc)
+                why = f"{type(exc).__name__}: {first_line(exc)}"
+                self._stalled(f"the block number cannot be read: {why}")
                 self._stop.wait(self.poll_interval_s)
                 continue
             if self._probe is not None and head < self._probe:
@@ -401,10 +414,40 @@ class Runner:
                     self._intervals.append(sent - self._clean_seen_at)
                 self._clean_seen_at = sent if clean else None
                 self._head_seen_at = sent
+                self._advanced(head, sent)
                 return head
+            self._stalled(f"the head is still block {self._new_head if last is None else last}")
             waited = True
             self._stop.wait(self.poll_interval_s)
         return None
+
+    def _stalled(self, what: str) -> None:
+        """Alert a head that has not advanced for ``head_stall_s``, and as the stall doubles.
+
+        No cycle runs while the loop waits for a block, so nothing else would say it: a node or
+        sequencer that stopped, or every endpoint down. Each episode and each doubling is its
+        own alert key (the alerter throttles repeats of one key).
+        """
+        if self.head_stall_s <= 0 or self._new_head_at is None:
+            return
+        due = self._stall_alerted * 2 if self._stall_alerted else self.head_stall_s
+        if time.monotonic() - self._new_head_at < due:
+            return
+        self._stall_alerted = due
+        self.keeper.alerter.alert(
+            "head_stalled",
+            f"no new block for {due:.0f} s ({what}): a stalled node or sequencer, or every "
+            "endpoint down; no cycle runs until a new block",
+            key=f"{self._new_head}@{self._new_head_at:.3f}:{due:.0f}",
+        )
+
+    def _advanced(self, head: int, seen_at: float) -> None:
+        """A new head: the end of a stall episode (said when it was alerted)."""
+        if self._stall_alerted and self._new_head_at is not None:
+            logger.info(
+                "a new block (%d) after %.0f s without one", head, seen_at - self._new_head_at
+            )
+        self._new_head, self._new_head_at, self._stall_alerted = head, seen_at, 0.0
 
     @contextlib.contextmanager
     def _signals(self) -> Iterator[None]:
@@ -498,6 +541,7 @@ def _keep(keeper: Keeper, settings: Settings, max_cycles: int | None) -> int:
         max_cycles=max_cycles,
         cycle_deadline_s=settings.cycle_deadline_s,
         unserved_alert_blocks=settings.unserved_alert_blocks,
+        head_stall_s=settings.head_stall_s,
     )
     cycles = runner.run()
     if max_cycles is not None and cycles > 0:

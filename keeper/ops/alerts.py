@@ -26,6 +26,7 @@ KINDS = (
     "unserved",
     "settlement",
     "redemption_queue",
+    "head_stalled",
 )
 
 
