@@ -416,7 +416,7 @@ class Runner:
                 self._head_seen_at = sent
                 self._advanced(head, sent)
                 return head
-            self._stalled(f"the head is still block {self._new_head if last is None else last}")
+            self._stalled(f"the head is still block {head}")
             waited = True
             self._stop.wait(self.poll_interval_s)
         return None
