@@ -437,19 +437,21 @@ def rehearse(
             )
             fork_block = int(w3.eth.block_number)
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
+            # At --block, a contract not deployed yet is the block's doing, not the address's:
+            # named with the block before any check that would blame the setting.
+            if block is not None:
+                _check_deployed(w3, settings, block)
             # A batcher that is not one is named as such, before its admin is looked for.
             try:
                 check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
             except ConfigError as exc:
                 if block is None:
                     raise
-                # --block names a block before the deployment: the address is right, the block
-                # is not (the check's own hint points at the setting).
+                # It has code at --block but is not a batcher there (the check's own hint points
+                # at the setting).
                 raise ConfigError(
                     f"{exc}, on the fork at block {block}: is --block before the deployment?"
                 ) from None
-            if block is not None:
-                _check_deployed(w3, settings, block)
             who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
             granted = grant_keeper(w3, settings.batcher, who, signer.address)
             journal = Path(tmp) / "rehearsal-journal.sqlite"
@@ -481,7 +483,7 @@ def rehearse(
 
 
 def _check_deployed(w3: Web3, settings: Settings, block: int) -> None:
-    """Refuse, naming ``block``, a fork at which the lens or a configured vault has no code.
+    """Refuse, naming ``block``, a fork at which the batcher, the lens or a vault has no code.
 
     Its start-up checks would blame the address (a deploy whose broadcast was cut short) for
     what is the block's doing: a block before that contract's deployment.
@@ -489,7 +491,11 @@ def _check_deployed(w3: Web3, settings: Settings, block: int) -> None:
     Raises:
         ConfigError: One line naming the contract and the block.
     """
-    named = [("lens", settings.lens), *(("vault", v) for v in settings.vaults)]
+    named = [
+        ("batcher", settings.batcher),
+        ("lens", settings.lens),
+        *(("vault", v) for v in settings.vaults),
+    ]
     for what, address in named:
         if address is None:
             continue

@@ -1,8 +1,8 @@
-"""``keeper rehearse --block N`` before a vault's (or the lens's) deployment names the block.
+"""``keeper rehearse --block N`` before a contract's deployment names the contract and the block.
 
-The batcher's absence at ``--block`` was blamed on the block; a vault's (or the lens's), found
-later, was blamed on the addresses file: "was its deploy's broadcast cut short?", sending the
-operator to redeploy a stack that is there, one block later than the one asked for.
+A vault's (or the lens's) absence at ``--block`` was blamed on the addresses file: "was its
+deploy's broadcast cut short?", sending the operator to redeploy a stack that is there, one block
+later than the one asked for; the batcher's pointed at ``KEEPER_BATCHER`` as well as the block.
 """
 
 from __future__ import annotations
@@ -35,14 +35,15 @@ ONE_BYTE = HexStr("0x600060005360016000f3")
 def parent() -> Iterator[tuple[Anvil, str, dict[str, tuple[str, int]]]]:
     """A batcher deployed, then a "lens" a block later, then a "vault" a block after that.
 
-    Yields the node, the batcher, and each of the lens and the vault: its address and the
-    last block before it was deployed.
+    Yields the node, the batcher, and each of the batcher, the lens and the vault: its address
+    and the last block before it was deployed.
     """
     with Anvil() as node:
         w3 = connect(node.url)
         admin = account(ANVIL_KEYS[0])
+        before = int(w3.eth.block_number)
         batcher = deploy(w3, admin, load_artifact("RebalanceBatcher"), admin.address, 10, 500_000)
-        deployed: dict[str, tuple[str, int]] = {}
+        deployed: dict[str, tuple[str, int]] = {"batcher": (str(batcher.address), before)}
         for name in ("lens", "vault"):
             block = int(w3.eth.block_number)
             tx = w3.eth.send_transaction({"from": admin.address, "data": ONE_BYTE})
@@ -51,8 +52,8 @@ def parent() -> Iterator[tuple[Anvil, str, dict[str, tuple[str, int]]]]:
         yield node, str(batcher.address), deployed
 
 
-@pytest.mark.parametrize("missing", ["vault", "lens"])
-def test_a_block_before_the_deployment_of_a_vault_or_the_lens_names_the_block(
+@pytest.mark.parametrize("missing", ["vault", "lens", "batcher"])
+def test_a_block_before_the_deployment_of_a_vault_the_lens_or_the_batcher_names_the_block(
     parent: tuple[Anvil, str, dict[str, tuple[str, int]]],
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -358,8 +358,9 @@ def test_rehearsal_at_a_block_before_the_deployment_names_the_block(
     args = ["rehearse", "--fork-url", p.node.url, "--block", "1", *_common(p, tmp_path)]
     assert main(args) == 1
     [err] = capsys.readouterr().err.strip().splitlines()
-    assert "has no contract code" in err
-    assert err.endswith("on the fork at block 1: is --block before the deployment?")
+    assert f"batcher {p.stack.batcher} has no contract code on the fork at block 1" in err
+    assert "KEEPER_BATCHER" not in err  # not blamed on the setting
+    assert err.endswith("is --block before its deployment?")
 
 
 def test_unreachable_fork_url_is_one_line(
