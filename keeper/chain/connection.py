@@ -630,6 +630,9 @@ class FailoverProvider(JSONBaseProvider):
         self.chain_id: int | None = None
         self._unchecked: set[int] = set()
         self._wrong_chain: dict[int, int] = {}
+        #: Endpoints (by index as in ``_unchecked``) that answered :meth:`chain_ids` with a
+        #: ``Retry-After``: until when (``time.monotonic()``), and that answer.
+        self._held: dict[int, tuple[float, str]] = {}
 
     def __str__(self) -> str:
         return f"RPC {', '.join(redact_url(h.url) for h in self.health)}"
@@ -1023,11 +1026,20 @@ class FailoverProvider(JSONBaseProvider):
         return "result" in response
 
     def chain_ids(self) -> list[tuple[str, int | None, str]]:
-        """Ask every endpoint (and the send URL) for its chain id: ``(url, id or None, error)``."""
+        """Ask every endpoint (and the send URL) for its chain id: ``(url, id or None, error)``.
+
+        An endpoint that answered an earlier call with a ``Retry-After`` (HTTP 429/503) is not
+        asked again before it ends (:data:`MAX_RETRY_AFTER_S` at most): its answer is that one
+        again. A read endpoint is also held by its health, so no read goes there before then.
+        """
         payload = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
         out: list[tuple[str, int | None, str]] = []
         targets = list(self._transports) + ([self._send] if self._send else [])
-        for transport in targets:
+        for i, transport in enumerate(targets):
+            until, said = self._held.get(i, (0.0, ""))
+            if time.monotonic() < until:
+                out.append((transport.url, None, said))
+                continue
             try:
                 response = transport.post(payload, self.timeout_s)
                 error = response.get("error") if isinstance(response, dict) else None
@@ -1046,9 +1058,25 @@ class FailoverProvider(JSONBaseProvider):
             except requests.HTTPError as exc:
                 status = exc.response.status_code if exc.response is not None else "?"
                 out.append((transport.url, None, f"HTTP {status}"))
+                asked = retry_after_s(exc)
+                if asked:
+                    now = time.monotonic()
+                    self._held[i] = (now + min(asked, MAX_RETRY_AFTER_S), f"HTTP {status}")
+                    if i < len(self._transports):
+                        with self._lock:
+                            self.health[i].fail(now, asked)
             except (OSError, requests.RequestException, Web3Exception, ValueError, KeyError) as exc:
                 out.append((transport.url, None, scrub_url(failure_reason(exc), transport.url)))
         return out
+
+    def held_s(self, endpoints: Collection[int]) -> tuple[float, int]:
+        """How long until one of ``endpoints`` may be asked its chain id again, and which one.
+
+        ``endpoints`` are indexes in :meth:`chain_ids`' answers. 0 s when one is not held by a
+        ``Retry-After``.
+        """
+        now = time.monotonic()
+        return min((max(0.0, self._held.get(i, (0.0, ""))[0] - now), i) for i in endpoints)
 
     def close(self) -> None:
         """Close WebSocket endpoints and stop the hedging threads (without waiting for them)."""
@@ -1426,6 +1454,20 @@ def connect(
         if (left is None and tries >= attempts) or (left is not None and left <= 0):
             waited = f" (gave up after {tries} tries in {time.monotonic() - started:.0f}s)"
             raise ChainError(_unreachable(answers, send_url) + (waited if tries > 1 else ""))
+        # A 429's (or 503's) Retry-After is waited out, as after start-up; one that runs past
+        # the deadline (without one: past a request's timeout, as a read gives up) ends here.
+        asked, held = provider.held_s([i for i, a in enumerate(answers) if a in failing])
+        if asked > (left if left is not None else timeout_s):
+            url, _, error = answers[held]
+            past = (
+                f"more than the {left:.0f}s start-up has left"
+                if left is not None
+                else f"longer than a request's timeout ({timeout_s:.0f}s)"
+            )
+            raise ChainError(
+                f"RPC at {redact_url(url)} asked to wait {asked:.0f}s ({error}, Retry-After), "
+                f"{past}: a rate limit"
+            )
         if left is None:
             logger.debug("chain id read failed (try %d of %d); trying again", tries, attempts)
             pause = 0.25 * tries
@@ -1434,7 +1476,7 @@ def connect(
                 down = "; ".join(f"{redact_url(u)}: {e}" for u, _, e in failing)
                 logger.warning("cannot reach RPC at %s; retrying for up to %.0fs", down, left)
             pause = min(left, 1.0)
-        provider._sleep(pause)
+        provider._sleep(max(pause, asked))
         answers = provider.chain_ids()
         tries += 1
     ids = {cid for _, cid, _ in answers if cid is not None}
