@@ -26,7 +26,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeGuard, cast
 from urllib.parse import urlsplit
 
 import requests
@@ -678,10 +678,8 @@ class FailoverProvider(JSONBaseProvider):
             payload = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
             response = transport.post(payload, timeout)
             result = response.get("result") if isinstance(response, dict) else None
-            try:
-                theirs = int(result, 16) if isinstance(result, str) else None
-            except ValueError:
-                theirs = None
+            # Not a quantity (``-0x1``: int() reads it as -1, another chain for good): garbled.
+            theirs = int(result, 16) if _is_quantity(result) else None
             if theirs is None:  # an error, or not a number: ask again later
                 raise _BusyAnswerError(f"no chain id from {redact_url(transport.url)}")
             with self._lock:
@@ -1049,7 +1047,7 @@ class FailoverProvider(JSONBaseProvider):
                     out.append((transport.url, None, why))
                     continue
                 result = response.get("result") if isinstance(response, dict) else None
-                if not isinstance(result, str) or not _HEX.fullmatch(result):
+                if not _is_quantity(result):
                     out.append((transport.url, None, "malformed answer to eth_chainId"))
                     continue
                 out.append((transport.url, int(result, 16), ""))
@@ -1185,8 +1183,13 @@ _STRING_RESULTS = frozenset(
 )
 #: Of those, the ones that are not hex (a decimal network id, a client's name).
 _TEXT_RESULTS = frozenset({"net_version", "web3_clientVersion"})
-#: A quantity or data, as JSON-RPC writes both: ``0x`` and hex digits (``0x`` alone is empty data).
+#: Of those, the ones that are data (``0x`` alone is empty data); the others are quantities.
+_DATA_RESULTS = frozenset({"eth_call", "eth_getCode", "eth_getStorageAt"})
+#: Data, as JSON-RPC writes it: ``0x`` and hex digits (``0x`` alone is empty data).
 _HEX = re.compile(r"0x[0-9a-fA-F]*")
+#: A quantity: ``0x`` and at least one hex digit. ``0x`` alone, ``12`` (no ``0x``: web3 read it
+#: as hex, 18) and ``-0x1`` (Python's ``int`` reads it as -1) are garbage, not a number.
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]+")
 #: Each key's value must be a quantity or data (hex), but ``eth_feeHistory``'s (a list): a block
 #: number ``null`` or a list reached ``int()`` as a TypeError, past every fault handler (the
 #: keeper never reads a pending block, whose number is ``null``).
@@ -1197,10 +1200,33 @@ _OBJECT_RESULTS: Mapping[str, tuple[str, ...]] = {
     "eth_getTransactionByHash": ("hash",),
     "eth_feeHistory": ("baseFeePerGas",),
 }
+#: Of those keys, the quantities (the others are hashes: data).
+_QUANTITY_KEYS = frozenset({"number", "blockNumber"})
 #: Keys that, when there, must be a quantity too (a block's timestamp: ``null`` is garbage).
 _OBJECT_QUANTITIES: Mapping[str, tuple[str, ...]] = {
     "eth_getBlockByNumber": ("timestamp",),
     "eth_getBlockByHash": ("timestamp",),
+}
+_BLOCK_NUMBERS = ("baseFeePerGas", "gasLimit", "gasUsed", "size", "difficulty", "totalDifficulty")
+_TX_NUMBERS = ("blockNumber", "nonce", "gas", "gasPrice", "maxFeePerGas", "maxPriorityFeePerGas")
+#: Keys that, when there and not ``null``, must be a quantity: the ones web3 or the keeper read
+#: as integers (a receipt's ``status``, an OP receipt's ``l1Fee``, Arbitrum's ``gasUsedForL1``).
+#: Garbage there came back from web3's formatters as a ValueError (a permanent error), or as a
+#: wrong number: ``12`` read as 18, ``-0x1`` as -1 (a receipt's status 18 is "reverted").
+_OBJECT_NUMBERS: Mapping[str, tuple[str, ...]] = {
+    "eth_getBlockByNumber": _BLOCK_NUMBERS,
+    "eth_getBlockByHash": _BLOCK_NUMBERS,
+    "eth_getTransactionReceipt": (
+        "status",
+        "gasUsed",
+        "cumulativeGasUsed",
+        "effectiveGasPrice",
+        "transactionIndex",
+        "l1Fee",
+        "gasUsedForL1",
+    ),
+    "eth_getTransactionByHash": _TX_NUMBERS,
+    "eth_feeHistory": ("oldestBlock",),
 }
 _NULLABLE = frozenset(
     {
@@ -1263,14 +1289,24 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
         if result is None:
             ok = name in _NULLABLE or (name not in _STRING_RESULTS and name not in _OBJECT_RESULTS)
         elif name in _STRING_RESULTS:
-            ok = isinstance(result, str) and (name in _TEXT_RESULTS or bool(_HEX.fullmatch(result)))
+            form = _HEX if name in _DATA_RESULTS else _QUANTITY
+            ok = isinstance(result, str) and (name in _TEXT_RESULTS or bool(form.fullmatch(result)))
         elif name == "eth_feeHistory":
-            ok = isinstance(result, Mapping) and isinstance(result.get("baseFeePerGas"), list)
+            fees = result.get("baseFeePerGas") if isinstance(result, Mapping) else None
+            ok = isinstance(fees, list) and all(_is_quantity(f) for f in fees)
+            ok = ok and _numbers_ok(cast(Mapping[str, Any], result), name)
         elif name in _OBJECT_RESULTS:
-            ok = isinstance(result, Mapping) and all(
-                isinstance(result.get(k), str) and bool(_HEX.fullmatch(result[k]))
-                for k in _OBJECT_RESULTS[name]
-                + tuple(k for k in _OBJECT_QUANTITIES.get(name, ()) if k in result)
+            ok = (
+                isinstance(result, Mapping)
+                and all(
+                    isinstance(result.get(k), str)
+                    and bool((_QUANTITY if k in _QUANTITY_KEYS else _HEX).fullmatch(result[k]))
+                    for k in _OBJECT_RESULTS[name]
+                )
+                and all(
+                    _is_quantity(result[k]) for k in _OBJECT_QUANTITIES.get(name, ()) if k in result
+                )
+                and _numbers_ok(result, name)
             )
         elif name == "eth_getLogs":
             ok = isinstance(result, list)
@@ -1279,6 +1315,18 @@ def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | 
         if not ok:
             return name
     return None
+
+
+def _is_quantity(value: Any) -> TypeGuard[str]:
+    """Whether ``value`` is a JSON-RPC quantity (see :data:`_QUANTITY`)."""
+    return isinstance(value, str) and bool(_QUANTITY.fullmatch(value))
+
+
+def _numbers_ok(result: Mapping[str, Any], method: str) -> bool:
+    """Whether each of ``method``'s :data:`_OBJECT_NUMBERS` in ``result`` is a quantity or null."""
+    return all(
+        result.get(k) is None or _is_quantity(result[k]) for k in _OBJECT_NUMBERS.get(method, ())
+    )
 
 
 #: Reads whose ``null`` result means "not (yet) on this node's chain": from an endpoint more than

@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from web3 import Web3
 
 from keeper.chain.connection import connect
-from keeper.chain.retry import deadline
+from keeper.chain.retry import RpcUnavailableError, deadline, is_transient
 from keeper.errors import ChainError
+from tests.unit.test_rpc_faults import A, Session, ok, provider
 
 #: ``reply(request, seconds since the node started)``: ``(status, headers, JSON body)``.
 Reply = Callable[[dict[str, Any], float], tuple[int, dict[str, str], Any]]
@@ -120,3 +122,147 @@ def test_an_endpoint_rate_limited_at_start_up_is_not_read_before_its_retry_after
         assert w3.eth.chain_id == 31337
         assert len(limited_seen) == 1
         assert len(fine_seen) >= 2  # its chain id, the read (and maybe a head probe)
+
+
+# -- a garbled quantity ----------------------------------------------------------------------------
+def _w3(session: Session) -> Web3:
+    w3 = Web3(provider(session, [A], attempts=3))
+    w3.middleware_onion.remove("validation")  # as connect() does: no eth_chainId per call
+    return w3
+
+
+def _block(**fields: Any) -> dict[str, Any]:
+    block = {
+        "number": "0x5",
+        "hash": "0x" + "11" * 32,
+        "parentHash": "0x" + "22" * 32,
+        "timestamp": "0x10",
+        "baseFeePerGas": "0x7",
+        "gasLimit": "0x1c9c380",
+        "gasUsed": "0x0",
+        "transactions": [],
+    }
+    return {**block, **fields}
+
+
+def _receipt(**fields: Any) -> dict[str, Any]:
+    receipt = {
+        "transactionHash": "0x" + "aa" * 32,
+        "blockHash": "0x" + "11" * 32,
+        "blockNumber": "0x5",
+        "status": "0x1",
+        "gasUsed": "0x5208",
+        "cumulativeGasUsed": "0x5208",
+        "effectiveGasPrice": "0x7",
+        "transactionIndex": "0x0",
+        "logs": [],
+    }
+    return {**receipt, **fields}
+
+
+TX = "0x" + "aa" * 32
+WHO = "0x" + "01" * 20
+
+
+def _fee_history(base_fee: str) -> dict[str, Any]:
+    return {"oldestBlock": "0x4", "baseFeePerGas": [base_fee, "0x7"], "gasUsedRatio": [0.5]}
+
+
+#: ``(what, the read, its answer with a garbled quantity, its good answer, what the read gives)``
+#: and the garbled quantity.
+GARBLED: list[tuple[tuple[str, Callable[[Web3], Any], Any, Any, Any], str]] = []
+for _bad in ("0xzz", "0x", "12", "-0x1"):
+    GARBLED += [
+        (case, _bad)
+        for case in [
+            ("eth_blockNumber", lambda w3: w3.eth.block_number, _bad, "0x5", 5),
+            (
+                "eth_getTransactionCount",
+                lambda w3: w3.eth.get_transaction_count(WHO),
+                _bad,
+                "0x3",
+                3,
+            ),
+            ("eth_chainId", lambda w3: w3.eth.chain_id, _bad, "0xa", 10),
+            (
+                "block baseFeePerGas",
+                lambda w3: w3.eth.get_block("latest")["baseFeePerGas"],
+                _block(baseFeePerGas=_bad),
+                _block(),
+                7,
+            ),
+            (
+                "block number",
+                lambda w3: w3.eth.get_block("latest")["number"],
+                _block(number=_bad),
+                _block(),
+                5,
+            ),
+            (
+                "receipt status",
+                lambda w3: w3.eth.get_transaction_receipt(TX)["status"],  # type: ignore[arg-type]
+                _receipt(status=_bad),
+                _receipt(),
+                1,
+            ),
+            (
+                "receipt gasUsed",
+                lambda w3: w3.eth.get_transaction_receipt(TX)["gasUsed"],  # type: ignore[arg-type]
+                _receipt(gasUsed=_bad),
+                _receipt(),
+                21_000,
+            ),
+            (
+                "receipt l1Fee",  # an OP receipt's; the keeper reads it as hex (receipt_field)
+                lambda w3: w3.eth.get_transaction_receipt(TX)["l1Fee"],  # type: ignore[arg-type]
+                _receipt(l1Fee=_bad),
+                _receipt(l1Fee="0x64"),
+                "0x64",
+            ),
+            (
+                "feeHistory baseFeePerGas",
+                lambda w3: w3.eth.fee_history(1, "latest")["baseFeePerGas"][0],
+                _fee_history(_bad),
+                _fee_history("0x6"),
+                6,
+            ),
+        ]
+    ]
+
+
+@pytest.mark.parametrize(
+    ("read", "bad", "good", "value"),
+    [pytest.param(r, b, g, v, id=f"{w}={bad}") for (w, r, b, g, v), bad in GARBLED],
+)
+def test_a_garbled_quantity_is_a_malformed_answer_asked_again(
+    read: Callable[[Web3], Any], bad: Any, good: Any, value: Any
+) -> None:
+    """A quantity that is not one (``0xzz``, ``0x`` with no digit, ``12`` without its ``0x``, a
+    negative) is an answer garbled on the way, as a garbled block is: asked again. It reached
+    web3's formatters and came back a ValueError, a permanent error the breaker counted, or
+    worse, a value: ``12`` read as 18 and ``-0x1`` as -1 (a receipt's status 18: "reverted")."""
+    s = Session({A: [ok(bad), ok(good)]})
+    assert read(_w3(s)) == value
+    assert len(s.log) == 2
+
+
+@pytest.mark.parametrize("bad", ["0xzz", "0x", "12", "-0x1"])
+def test_a_garbled_quantity_every_time_is_transient(bad: str) -> None:
+    """A node that garbles every answer fails the read as a transient fault (never the
+    breaker's), after asking again."""
+    s = Session({A: [ok(bad)]})
+    with deadline(1), pytest.raises(RpcUnavailableError, match="malformed answer") as info:
+        _w3(s).eth.get_transaction_count(WHO)
+    assert is_transient(info.value)
+    assert len(s.log) > 1
+
+
+def test_a_garbled_chain_id_of_an_endpoint_checked_late_is_not_another_chain() -> None:
+    """An endpoint down at start-up is asked its chain id before its first use. An answer of
+    ``-0x1`` was read as chain -1: the endpoint was marked on another chain and never used
+    again. It is no answer: asked again later."""
+    s = Session({A: [ok("-0x1"), ok("0xa"), ok("0x5")]})
+    p = provider(s, [A])
+    p.adopt_chain(10, [(A, None, "down")])
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x5"  # type: ignore[arg-type]
+    assert [m for _, m, _ in s.log] == ["eth_chainId", "eth_chainId", "eth_blockNumber"]
