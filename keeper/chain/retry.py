@@ -8,9 +8,10 @@
 - HTTP 408 (a proxy or load balancer that gave up waiting for the node), HTTP 429 (its
   ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
-  ``-32005`` / ``-32016`` / ``429`` rate limits, ``-32000`` "header not found" (a load-balanced
-  node that has not seen the block yet), ``-32002`` "request timed out" (geth, past its RPC
-  timeout);
+  ``-32005`` / ``-32016`` / ``429`` rate limits, ``-32000`` "header not found" and "missing trie
+  node" (a load-balanced node that has not seen the block yet, or lacks its state: another
+  endpoint, or the same one a moment later, has it), ``-32002`` "request timed out" (geth, past
+  its RPC timeout);
 - :class:`RpcUnavailableError`: the failover provider already retried and gave up.
 
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
@@ -69,7 +70,14 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
 #: WebSocket, where no HTTP status can say it).
 TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016, 429})
 #: Messages (lower case, spaces removed) of ``-32000`` errors that are transient.
-TRANSIENT_RPC_MESSAGES = ("headernotfound", "ratelimit", "toomanyrequests", "timeout", "timedout")
+TRANSIENT_RPC_MESSAGES = (
+    "headernotfound",
+    "missingtrienode",
+    "ratelimit",
+    "toomanyrequests",
+    "timeout",
+    "timedout",
+)
 #: geth's code for a request that ran past its RPC timeout ("request timed out"); other nodes
 #: use it for refusals too ("IP address not on whitelist"), so only its timeouts are transient.
 RPC_TIMEOUT_CODE = -32002
