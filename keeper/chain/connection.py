@@ -737,7 +737,7 @@ class FailoverProvider(JSONBaseProvider):
             with self._lock:
                 health.fail(time.monotonic())
             raise _BusyAnswerError(f"JSON-RPC error {error.get('code')}: {error.get('message')}")
-        bad = _malformed(response, method, methods)
+        bad = _malformed(response, method, methods, None if methods else _sent_id(payload))
         if bad is None and _null_latest(payload, response, method):
             bad = "eth_getBlockByNumber (a null latest block)"
         if bad is not None:
@@ -1266,24 +1266,58 @@ def in_request_order(response: list[Any], ids: Sequence[Any]) -> list[Any]:
     return [by_id[_rpc_id(i)] for i in ids]
 
 
-def _malformed(response: Any, method: str, methods: Mapping[Any, str]) -> str | None:
+def _sent_id(payload: bytes) -> str | None:
+    """The id of the one request in ``payload`` (see :func:`_rpc_id`), else ``None``."""
+    try:
+        sent = json.loads(payload)
+    except ValueError:
+        return None
+    return _rpc_id(sent.get("id")) if isinstance(sent, Mapping) else None
+
+
+def _error_object(error: Any) -> bool:
+    """Whether ``error`` is a JSON-RPC error object: an integer ``code`` and a ``message``."""
+    return (
+        isinstance(error, Mapping)
+        and isinstance(error.get("code"), int)
+        and isinstance(error.get("message"), str)
+    )
+
+
+def _malformed(
+    response: Any, method: str, methods: Mapping[Any, str], sent_id: str | None = None
+) -> str | None:
     """The method of the first answer in ``response`` whose ``result`` cannot be an answer to it.
 
     An error object is an answer (decoded elsewhere). ``methods`` maps a batch's ids to methods:
     its answer must then be a list answering each of them once and nothing else (else
-    ``"batch"``), or one error object (the node refused the whole batch).
+    ``"batch"``), or one error object (the node refused the whole batch). One request's answer
+    is one object, under the request's id ``sent_id`` (as :func:`_rpc_id`) when given.
+
+    The envelope is checked as web3 reads it: ``"jsonrpc": "2.0"``, a ``result`` or an error
+    object (an integer ``code`` and a ``message``), never both. Anything else reached web3 as
+    ``BadResponseFormat`` (a list for one request: an ``AttributeError``), a permanent error,
+    when it is an answer garbled on the way.
     """
     if methods and not _answers_batch(response, methods):
         return "batch"
+    if not methods and isinstance(response, list):
+        return method
     names = {_rpc_id(i): m for i, m in methods.items()}
     items = response if isinstance(response, list) else [response]
     for item in items:
         if not isinstance(item, Mapping):
             return method
         name = names.get(_rpc_id(item.get("id")), method) if methods else method
+        if item.get("jsonrpc") != "2.0":
+            return name
         if "error" in item:
+            if "result" in item or not _error_object(item["error"]):
+                return name
             continue
         if "result" not in item:
+            return name
+        if sent_id is not None and _rpc_id(item.get("id")) != sent_id:
             return name
         result = item["result"]
         if result is None:

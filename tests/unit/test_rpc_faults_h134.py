@@ -20,7 +20,7 @@ from web3 import Web3
 from keeper.chain.connection import connect
 from keeper.chain.retry import RpcUnavailableError, deadline, is_transient
 from keeper.errors import ChainError
-from tests.unit.test_rpc_faults import A, Session, ok, provider
+from tests.unit.test_rpc_faults import A, Session, json_error, ok, provider, rpc_error
 
 #: ``reply(request, seconds since the node started)``: ``(status, headers, JSON body)``.
 Reply = Callable[[dict[str, Any], float], tuple[int, dict[str, str], Any]]
@@ -266,3 +266,53 @@ def test_a_garbled_chain_id_of_an_endpoint_checked_late_is_not_another_chain() -
     p.adopt_chain(10, [(A, None, "down")])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x5"  # type: ignore[arg-type]
     assert [m for _, m, _ in s.log] == ["eth_chainId", "eth_chainId", "eth_blockNumber"]
+
+
+# -- the classification review -------------------------------------------------------------------
+def _envelope(**fields: Any) -> Callable[[dict[str, Any], float], Any]:
+    return lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"], **fields}
+
+
+@pytest.mark.parametrize(
+    "garbled",
+    [
+        pytest.param(
+            _envelope(result="0x9", error={"code": -32602, "message": "invalid params"}),
+            id="result-and-error",
+        ),
+        pytest.param(_envelope(result="0x9", error=None), id="result-and-error-null"),
+        pytest.param(_envelope(error=None), id="error-null"),
+        pytest.param(_envelope(error="rate limited"), id="error-a-string"),
+        pytest.param(_envelope(error={"message": "oops"}), id="error-without-code"),
+        pytest.param(lambda req, timeout: {"id": req["id"], "result": "0x9"}, id="no-jsonrpc"),
+        pytest.param(
+            lambda req, timeout: [{"jsonrpc": "2.0", "id": req["id"], "result": "0x9"}],
+            id="a-list-for-one-request",
+        ),
+        pytest.param(
+            lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"] + 1000, "result": "0x9"},
+            id="another-requests-answer",
+        ),
+    ],
+)
+def test_a_garbled_envelope_is_a_malformed_answer_asked_again(
+    garbled: Callable[[dict[str, Any], float], Any],
+) -> None:
+    """A JSON-RPC envelope no node sends (both ``result`` and ``error``, an ``error`` that is not
+    an error object, a list for one request) reached web3 as BadResponseFormat, or as an
+    AttributeError past every fault handler: permanent, one request. An answer under another
+    request's id was taken as this one's (a batch's is checked by id since stop 59). Each is
+    garbled on the way, as a missing ``result`` is: asked again."""
+    s = Session({A: [garbled, ok("0x5")]})
+    assert _w3(s).eth.block_number == 5
+    assert len(s.log) == 2
+
+
+def test_missing_trie_node_from_a_node_behind_is_asked_again() -> None:
+    """geth's -32000 "missing trie node" is what a load-balanced node behind the head (or one
+    that pruned the state) answers a read at a block it has not got: as "header not found",
+    another endpoint, or the same one a moment later, has it. It was permanent."""
+    s = Session({A: [json_error(-32000, "missing trie node 5f2a0b3c (path )"), ok("0x5")]})
+    assert _w3(s).eth.block_number == 5
+    assert len(s.log) == 2
+    assert is_transient(rpc_error(-32000, "missing trie node 5f2a0b3c (path )"))
