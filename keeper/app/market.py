@@ -6,8 +6,8 @@
 - :func:`batch_costs` prices a batch for the planner: gas price from the latest base fee plus the
   tip (under the cap), and the L1 fee of a batch as fixed and per-vault parts and of a lone
   vault's own call (the direct path), re-read at most every
-  :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks; and the swap's price impact and fee tier from the
-  pools the lens read (:func:`pool_terms`), unless the settings pin them.
+  :data:`L1_ESTIMATE_MAX_AGE_BLOCKS` blocks; and each pool's price impact and fee tier as the
+  lens read them (:func:`pool_terms_by_pool`), unless the settings pin them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from keeper.execution.transactions import account, build_tx, sign_tx
 from keeper.pricing import ewma_vol_forecast
 from keeper.strategy import CostInputs, MarketView, VaultView, impact_coef_from_depth
 from keeper.strategy.costs import DEFAULT_ETH_USD, DEFAULT_IMPACT_COEF, DEFAULT_POOL_FEE_BPS
+from keeper.strategy.types import PoolTerms
 from keeper.units import Wei
 
 if TYPE_CHECKING:
@@ -146,6 +147,7 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         eth_usd=eth_usd,
         pool_fee_bps=pool_fee_bps,
         impact_coef=impact_coef,
+        pool_terms=pool_terms_by_pool(cfg.impact_coef, cfg.pool_fee_bps, views),
     )
 
 
@@ -177,34 +179,62 @@ def eth_price(keeper: Keeper, views: Sequence[VaultView]) -> float:
 def pool_terms(
     impact_coef: float | None, pool_fee_bps: float | None, views: Sequence[VaultView]
 ) -> tuple[float, float]:
-    """The swap's price impact per USD and fee tier (bps) the planner prices this cycle.
+    """The largest price impact per USD and fee tier (bps) of the ready vaults' pools.
 
-    Each one the settings leave unset (``KEEPER_IMPACT_COEF``, ``KEEPER_POOL_FEE_BPS``) comes
-    from the pools of the vaults whose trigger is ready (only they can trade), as the lens read
-    them this cycle: 1 / the pool's depth (:func:`impact_coef_from_depth`) and its fee tier; over
-    several pools the largest, as the cost model has one figure for all. A venue that does not
-    say them (depth and fee tier both 0) counts at the defaults, as does a cycle with no vault
-    ready. A pool with nothing in range at its price (:attr:`VaultView.pool_empty`) sets no
-    figure: its vaults are never ready (``state_from_views``), and as the largest it would have
-    held back every other pool's vaults too. A set value is used as it is.
+    ``CostInputs.impact_coef`` and ``pool_fee_bps``: what ``keeper check`` shows, and what
+    prices a vault whose pool has no figures of its own (none, live: every vault's pool is in
+    :func:`pool_terms_by_pool`). Each one the settings leave unset (``KEEPER_IMPACT_COEF``,
+    ``KEEPER_POOL_FEE_BPS``) is the largest over the pools of the vaults whose trigger is ready
+    (:func:`pool_figures`); with no vault ready, the defaults. A pool with nothing in range at
+    its price (:attr:`VaultView.pool_empty`) sets no figure: its vaults are never ready
+    (``state_from_views``). A set value is used as it is.
     """
     ready = [v for v in views if v.trigger_ready and not v.pool_empty]
     if impact_coef is None:
-        impact_coef = max(
-            (
-                impact_coef_from_depth(v.pool_depth_usd)
-                if v.pool_depth_usd > 0
-                else DEFAULT_IMPACT_COEF
-                for v in ready
-            ),
-            default=DEFAULT_IMPACT_COEF,
-        )
+        impact_coef = max((pool_figures(v).impact_coef for v in ready), default=DEFAULT_IMPACT_COEF)
     if pool_fee_bps is None:
-        pool_fee_bps = max(
-            (v.pool_fee_bps if v.pool_fee_bps > 0 else DEFAULT_POOL_FEE_BPS for v in ready),
-            default=DEFAULT_POOL_FEE_BPS,
-        )
+        pool_fee_bps = max((pool_figures(v).fee_bps for v in ready), default=DEFAULT_POOL_FEE_BPS)
     return impact_coef, pool_fee_bps
+
+
+def pool_terms_by_pool(
+    impact_coef: float | None, pool_fee_bps: float | None, views: Sequence[VaultView]
+) -> dict[int, PoolTerms]:
+    """Each pool's own fee tier and price impact, by pool key: what its vaults' trades cost.
+
+    A vault on a USD 100M WETH/USDC pool is priced at that pool, not at a thin WBTC/USDC pool
+    whose vault is ready in the same cycle. Each figure the settings pin
+    (``KEEPER_IMPACT_COEF``, ``KEEPER_POOL_FEE_BPS``) is the same for every pool; with both
+    pinned, no pool has figures of its own (empty: ``CostInputs``' one pair prices all). Nor
+    has a pool with nothing in range (:attr:`VaultView.pool_empty`): its vaults are never
+    ready, and the decision names that as their blocker rather than an impact of 1.
+    """
+    if impact_coef is not None and pool_fee_bps is not None:
+        return {}
+    out: dict[int, PoolTerms] = {}
+    for v in views:
+        if v.pool not in out and not v.pool_empty:
+            own = pool_figures(v)
+            out[v.pool] = PoolTerms(
+                own.fee_bps if pool_fee_bps is None else pool_fee_bps,
+                own.impact_coef if impact_coef is None else impact_coef,
+            )
+    return out
+
+
+def pool_figures(view: VaultView) -> PoolTerms:
+    """The fee tier and impact of ``view``'s pool as the lens read it, this cycle.
+
+    ``1 / depth`` (:func:`impact_coef_from_depth`: 1 for a pool with nothing in range) and the
+    fee tier; a venue that does not say them (depth and fee tier both 0) counts at the
+    defaults, :data:`~keeper.strategy.costs.DEFAULT_IMPACT_COEF` and
+    :data:`~keeper.strategy.costs.DEFAULT_POOL_FEE_BPS`.
+    """
+    said = view.pool_depth_usd > 0 or view.pool_fee_bps > 0
+    return PoolTerms(
+        view.pool_fee_bps if view.pool_fee_bps > 0 else DEFAULT_POOL_FEE_BPS,
+        impact_coef_from_depth(view.pool_depth_usd) if said else DEFAULT_IMPACT_COEF,
+    )
 
 
 def _l1_estimate(keeper: Keeper, block: int, gas_price: int) -> tuple[int, int, int]:

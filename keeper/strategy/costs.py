@@ -8,10 +8,11 @@ to its venue, in one swap; trades in different pools never cross. For a batch of
     batch  = fixed + n · per_vault + swap(net ≠ 0)
              + pool_fee_bps / 1e4 · |Σ x_i| + impact_coef · (Σ x_i)²
 
-and for several, the fixed cost once and each pool ``p``'s swap, fee and impact on its own net::
+and for several, the fixed cost once and each pool ``p``'s swap, fee and impact on its own net,
+each pool at its own fee tier and impact (``CostInputs.pool_terms``, else the one pair)::
 
     batch  = fixed + n · per_vault
-             + Σ_p [swap(net_p ≠ 0) + pool_fee_bps / 1e4 · |net_p| + impact_coef · net_p²]
+             + Σ_p [swap(net_p ≠ 0) + pool_fee_bps_p / 1e4 · |net_p| + impact_coef_p · net_p²]
 
     fixed     = (gas_fixed · gas_price + l1_fee_fixed) · ETH/USD / 1e18
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
@@ -20,8 +21,9 @@ and for several, the fixed cost once and each pool ``p``'s swap, fee and impact 
 with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. Pools on one venue
 ``v`` (one Uniswap pool, vaults with different oracle answers) swap in a row on it, each from the
 price the one before left: their impacts add before they are squared,
-``impact_coef · (Σ_{p ∈ v} net_p)²`` for the venue (a buy then a sell partly undo each other's
-move), while the fee and the swap gas stay per pool. One vault alone is sent
+``impact_coef_v · (Σ_{p ∈ v} net_p)²`` for the venue, at the largest of its pools'
+coefficients (a buy then a sell partly undo each other's move), while the fee and the swap gas
+stay per pool. One vault alone is sent
 to the vault itself when ``gas_direct`` is set (the keeper's direct path: its own transaction,
 its own swap), and then pays
 
@@ -240,11 +242,14 @@ def batch_cost_usd(
 ) -> float:
     """A batch's full cost, one swap per pool, USD (module docstring).
 
+    Each pool's fee and impact are its own (:meth:`CostInputs.at_pool`); pools on one venue
+    compound their impacts at the largest of their coefficients (one Uniswap pool's depth).
+
     Args:
         c: Cost inputs.
         notional_usd: Each member's signed traded notional (trade × spot), USD.
         pools: Each member's pool key (:attr:`~keeper.strategy.types.VaultView.pool`);
-            ``None``: every member in one pool.
+            ``None``: every member in one pool, at ``c``'s own fee and impact.
         venues: Each member's venue key (:attr:`~keeper.strategy.types.VaultView.venue`, as
             ints): pools on one venue compound their impacts; ``None``: each pool its own venue.
 
@@ -260,17 +265,32 @@ def batch_cost_usd(
             at = at.ravel()
             nets = np.bincount(at, weights=x, minlength=len(keys))
             swaps = swap_usd(c) * float(np.count_nonzero(nets))
-            fees = c.pool_fee_bps / 1e4 * float(np.sum(np.abs(nets)))
+            if c.pool_terms:
+                terms = [c.at_pool(int(k)) for k in keys.tolist()]
+                rate = np.asarray([t.pool_fee_bps / 1e4 for t in terms])
+                coef = np.asarray([t.impact_coef for t in terms])
+                fees = float(np.sum(rate * np.abs(nets)))
+            else:
+                coef = np.full(len(keys), c.impact_coef)
+                fees = c.pool_fee_bps / 1e4 * float(np.sum(np.abs(nets)))
             if venues is None:
                 moved = nets
             else:  # each pool's venue (one per pool: its key names the venue), then per venue
                 venue_of = np.zeros(len(keys), dtype=np.int64)
                 venue_of[at] = np.asarray(venues, dtype=np.int64).ravel()
                 _, v_at = np.unique(venue_of, return_inverse=True)
-                moved = np.bincount(v_at.ravel(), weights=nets)
-            impact = c.impact_coef * float(np.sum(moved * moved))
+                v_at = v_at.ravel()
+                moved = np.bincount(v_at, weights=nets)
+                venue_coef = np.zeros(len(moved))
+                np.maximum.at(venue_coef, v_at, coef)
+                coef = venue_coef
+            if c.pool_terms:
+                impact = float(np.sum(coef * moved * moved))
+            else:
+                impact = c.impact_coef * float(np.sum(moved * moved))
             per = x.size * per_vault_fixed_usd(c)
             return fixed_cost_usd(c) + per + swaps + fees + impact
+        c = c.at_pool(int(keys[0]))
     net = float(np.sum(x))
     if x.size == 1 and c.gas_direct:
         return direct_usd(c) + float(proportional_rate(c, net)) * abs(net)

@@ -15,6 +15,10 @@ sell at most its inventory). The policy's benefit and cost, and so whether it ac
 that capped trade (the backtester caps a vault-bound run's sells at its inventory the same way;
 its vault is funded for any buy).
 
+Each vault is priced at its own pool's fee tier and impact (:meth:`CostInputs.at_pool`): the
+policy decides each group of vaults that share them with those figures, so a vault on a deep
+pool is not priced at a thin pool's.
+
 Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
 calldata, and per *pool* one swap's gas, fee and impact on that pool's *net* notional, crossed
@@ -50,6 +54,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -71,6 +76,7 @@ from keeper.strategy.rebalance_rule import (
 )
 from keeper.strategy.types import (
     CostInputs,
+    Evaluation,
     HedgeState,
     MarketView,
     RebalancePlan,
@@ -403,7 +409,8 @@ def _select_pools(
         notional: Each vault's signed traded notional, USD.
         pools: Each vault's pool key.
         want: The vaults the policy wants to act on (the candidates).
-        costs: Cost inputs.
+        costs: Cost inputs (each pool selected at its own fee and impact,
+            :meth:`CostInputs.at_pool`).
         venues: Each vault's venue key (:func:`_venue_keys`); ``None``: each pool its own.
 
     Returns:
@@ -422,14 +429,15 @@ def _select_pools(
     notes: dict[int, str] = {}
     for k, key in enumerate(keys.tolist()):
         cand = cand_all[order[bounds[k] : bounds[k + 1]]]
-        keep = _select(benefit[cand], notional[cand], costs)
-        value = float(benefit[cand][keep].sum()) - batch_cost_usd(costs, notional[cand][keep])
+        at_pool = costs.at_pool(int(key))
+        keep = _select(benefit[cand], notional[cand], at_pool)
+        value = float(benefit[cand][keep].sum()) - batch_cost_usd(at_pool, notional[cand][keep])
         if not keep.any() or not value > 0.0:
             total = float(benefit[cand].sum())
             notes[key] = (
                 f"; batch benefit {total:.4g} USD <= its cost "
-                f"{batch_cost_usd(costs, notional[cand]):.4g} USD (fixed cost "
-                f"{fixed:.4g} USD){where}"
+                f"{batch_cost_usd(at_pool, notional[cand]):.4g} USD "
+                f"(fixed cost {fixed:.4g} USD){where}"
             )
             continue
         notes[key] = f"; its trade does not pay for itself inside the batch{where}"
@@ -440,7 +448,10 @@ def _select_pools(
         # vault is then a batch member rather than the vault's own (cheaper) transaction, and
         # pools on one venue compound their impacts.
         union = float(benefit[keep_all].sum()) - batch_cost_usd(
-            costs, notional[keep_all], pools[keep_all], None if venues is None else venues[keep_all]
+            costs,
+            notional[keep_all],
+            pools[keep_all],
+            None if venues is None else venues[keep_all],
         )
         if union < max(values.values()):
             best = max(values, key=lambda key: values[key])
@@ -485,6 +496,89 @@ def _fixed_share_usd(state: HedgeState, costs: CostInputs) -> float:
     return (fixed_cost_usd(costs) + swap_usd(costs)) / k
 
 
+def _rows(state: HedgeState, rows: np.ndarray) -> HedgeState:
+    """The state of ``rows`` only (every per-row array taken at them)."""
+    arrays = {
+        f.name: value[rows]
+        for f in fields(state)
+        if isinstance(value := getattr(state, f.name), np.ndarray)
+    }
+    return replace(state, **arrays)
+
+
+def _by_pool_terms(
+    pools: np.ndarray, costs: CostInputs
+) -> list[tuple[CostInputs, np.ndarray | None]]:
+    """The vaults grouped by the costs their pools (``pools``, a key each) price them at.
+
+    Each vault's pool's own fee and impact (:meth:`CostInputs.at_pool`). One group is
+    ``[(costs, None)]``: every row, at ``costs``.
+    """
+    if not costs.pool_terms:
+        return [(costs, None)]
+    keys, at = np.unique(pools, return_inverse=True)
+    own = costs.pool_terms
+    terms = [own.get(int(k), (costs.pool_fee_bps, costs.impact_coef)) for k in keys.tolist()]
+    distinct = list(dict.fromkeys(terms))
+    if len(distinct) == 1:
+        return [(replace(costs, pool_fee_bps=distinct[0][0], impact_coef=distinct[0][1]), None)]
+    of_key = np.asarray([distinct.index(t) for t in terms], dtype=np.intp)
+    group = of_key[at.ravel()]
+    out: list[tuple[CostInputs, np.ndarray | None]] = []
+    for g in np.unique(group).tolist():
+        fee, impact = distinct[g]
+        out.append(
+            (replace(costs, pool_fee_bps=fee, impact_coef=impact), np.flatnonzero(group == g))
+        )
+    return out
+
+
+def _post_by_pool(
+    policy: Policy, state: HedgeState, vaults: Sequence[VaultView], costs: CostInputs, share: float
+) -> np.ndarray | None:
+    """The policy's requested post-trade deviations, each vault's at its own pool's costs."""
+    groups = _by_pool_terms(np.asarray([v.pool for v in vaults], dtype=np.int64), costs)
+    out: np.ndarray | None = None
+    for at, rows in groups:
+        part = policy.post_deviation(state if rows is None else _rows(state, rows), at, share)
+        if part is None:
+            return None
+        if rows is None:
+            return np.asarray(part, dtype=np.float64)
+        if out is None:
+            out = np.zeros(len(vaults), dtype=np.float64)
+        out[rows] = part
+    return out
+
+
+def _evaluate_by_pool(
+    policy: Policy,
+    state: HedgeState,
+    vaults: Sequence[VaultView],
+    costs: CostInputs,
+    trade: np.ndarray,
+) -> Evaluation:
+    """The policy's evaluation of ``trade``, each vault at its own pool's fee and impact."""
+    groups = _by_pool_terms(np.asarray([v.pool for v in vaults], dtype=np.int64), costs)
+    if groups[0][1] is None:
+        return policy.evaluate(state, groups[0][0], fixed_share_usd=0.0, trade=trade)
+    n = len(vaults)
+    out = {
+        "act": np.zeros(n, dtype=bool),
+        "trade": np.zeros(n),
+        "benefit_usd": np.zeros(n),
+        "cost_usd": np.zeros(n),
+        "code": np.zeros(n, dtype=np.int64),
+        "threshold": np.zeros(n),
+    }
+    for at, rows in groups:
+        assert rows is not None
+        part = policy.evaluate(_rows(state, rows), at, fixed_share_usd=0.0, trade=trade[rows])
+        for name, values in out.items():
+            values[rows] = getattr(part, name)
+    return Evaluation(**out)
+
+
 def plan(
     policy: Policy, vaults: Sequence[VaultView], market: MarketView, costs: CostInputs
 ) -> RebalancePlan:
@@ -493,7 +587,7 @@ def plan(
     if not vaults:
         return RebalancePlan((), (), fixed, 0.0, 0.0)
     state = state_from_views(vaults, market)
-    post_f = policy.post_deviation(state, costs, _fixed_share_usd(state, costs))
+    post_f = _post_by_pool(policy, state, vaults, costs, _fixed_share_usd(state, costs))
     if post_f is not None:
         post_f = _booked_at_post(state, vaults, np.asarray(post_f, dtype=np.float64))
     deviations = [v.net_delta - v.target_delta for v in vaults]
@@ -507,7 +601,7 @@ def plan(
     )
     trades = _int_trades(deviations, posts, vaults)
     trade_f = np.asarray([wad_to_float(t) for t in trades], dtype=np.float64)
-    ev = policy.evaluate(state, costs, fixed_share_usd=0.0, trade=trade_f)
+    ev = _evaluate_by_pool(policy, state, vaults, costs, trade_f)
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
     notional = trade_f * state.spot

@@ -35,7 +35,8 @@ Policies (spec strings for :func:`parse_policy`):
   with ``Δ`` the deviation (whole underlying), ``q`` the trade to the return point, ``σ``
   the forecast vol, ``F`` the per-transaction fixed cost (L2 gas of the batch + its L1 data fee)
   shared by ``n`` vaults, ``c_v`` a vault's own gas and calldata, ``f`` the pool fee and ``k``
-  the impact coefficient. Derivation: an unhedged deviation ``Δ`` leaves P&L ``Δ·dS``, whose
+  the impact coefficient (of the vault's own pool, live: the planner evaluates each pool's
+  vaults at its figures). Derivation: an unhedged deviation ``Δ`` leaves P&L ``Δ·dS``, whose
   variance over ``h`` years is ``Δ²S²σ²h``; rebalancing removes ``Δ² − (Δ+q)²`` of it, and ``G``
   is the price of a USD² of variance. With ``horizon=auto`` (the default)
   ``h = min(Δ²/(Γ·S·σ)², τ, cap)``: the time it takes gamma to rebuild a deviation of the same

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -107,9 +108,24 @@ class MarketView:
     vault_vols: Mapping[str, float] = field(default_factory=dict)
 
 
+class PoolTerms(NamedTuple):
+    """What one pool charges a trade: its fee tier and its price impact."""
+
+    #: The pool's fee, bps of the traded notional.
+    fee_bps: float
+    #: Its price impact per USD traded, ``1 / depth`` (``impact_coef_from_depth``).
+    impact_coef: float
+
+
 @dataclass(frozen=True)
 class CostInputs:
-    """What one batched rebalance costs (money in wei, or USD where noted)."""
+    """What one batched rebalance costs (money in wei, or USD where noted).
+
+    ``pool_fee_bps`` and ``impact_coef`` price every trade, unless its pool (its vault's
+    :attr:`VaultView.pool`) has its own figures in ``pool_terms`` (the live keeper: each pool as
+    the lens read it, :func:`keeper.app.market.pool_terms_by_pool`). The backtester's one
+    market leaves ``pool_terms`` empty.
+    """
 
     gas_fixed: int
     gas_per_vault: int
@@ -128,6 +144,16 @@ class CostInputs:
     gas_direct: int = 0
     #: The L1 data fee of that transaction, wei (used only with ``gas_direct``).
     l1_fee_direct_wei: int = 0
+    #: Each pool's own fee tier and impact, by pool key (:attr:`VaultView.pool`); a pool not in
+    #: it is priced at ``pool_fee_bps`` and ``impact_coef``.
+    pool_terms: Mapping[int, PoolTerms] = field(default_factory=dict)
+
+    def at_pool(self, pool: int) -> CostInputs:
+        """These costs with ``pool``'s own fee tier and impact (itself when it has none)."""
+        terms = self.pool_terms.get(pool)
+        if terms is None or terms == (self.pool_fee_bps, self.impact_coef):
+            return self
+        return replace(self, pool_fee_bps=terms.fee_bps, impact_coef=terms.impact_coef)
 
 
 @dataclass(frozen=True)
@@ -175,10 +201,10 @@ class RebalancePlan:
 
     ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's cost as it executes
     (:func:`keeper.strategy.costs.batch_cost_usd`, one swap per pool): the marginal part holds
-    the members' own gas and calldata, each pool's swap gas, and the fee and impact on each
-    pool's net notional. For one vault sent
-    to itself (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal
-    part is what it costs beyond a batch's fixed part.
+    the members' own gas and calldata, each pool's swap
+    gas, and each pool's own fee and impact on its net notional. For one vault sent to itself
+    (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal part is
+    what it costs beyond a batch's fixed part.
     """
 
     decisions: tuple[VaultDecision, ...]
