@@ -45,6 +45,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from keeper.app.defaults import (
+    LIVE_GAS_DIRECT,
+    LIVE_GAS_FIRST_BUY,
+    LIVE_GAS_FIXED,
+    LIVE_GAS_PER_VAULT,
+    LIVE_GAS_SWAP,
+)
 from keeper.arguments import parse_whole
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
@@ -134,26 +141,27 @@ class CycleConfig(BaseModel):
     # -- cost model -------------------------------------------------------------------------
     reference_vol: float = Field(default=0.8, gt=0, description="vol the volband scales against")
     ewma_lambda: float = Field(default=0.94, gt=0, lt=1, description="EWMA decay per observation")
-    gas_fixed: int = Field(default=30_000, ge=0, description="batch gas excluding vaults")
-    # Measured by bench/batching.py (batches of 10 and 25 vaults, 4 series each, real Uniswap V3
-    # pool; docs/benchmarks.md, 2026-12-07 10:24 UTC): the marginal vault is 126,727 gas on its
-    # first purchase (its underlying balance written from zero) and 109,688 after; the batch
-    # besides its vaults is ~134k to ~143k (between runs), of which ~104k to ~113k the pool swap.
-    # Per vault: the first-purchase figure, the larger, rounded up.
-    gas_per_vault: int = Field(default=129_000, ge=0, description="gas per vault in a batch")
-    gas_swap: int = Field(
-        default=106_000, ge=0, description="gas of the batch's one pool swap (per pool)"
+    # The gas defaults: recurring figures, a first purchase's surcharge apart; their sources
+    # (bench/batching.py, docs/benchmarks.md) are beside them in keeper/app/defaults.py.
+    gas_fixed: int = Field(default=LIVE_GAS_FIXED, ge=0, description="batch gas excluding vaults")
+    gas_per_vault: int = Field(
+        default=LIVE_GAS_PER_VAULT, ge=0, description="gas per vault in a batch"
     )
-    # Measured by bench/batching.py (docs/benchmarks.md): a single vault's own rebalance() on the
-    # real pool is 227,433 gas on its first purchase and 210,406 after (2026-12-07 10:24 UTC);
-    # the larger, as above.
+    gas_swap: int = Field(
+        default=LIVE_GAS_SWAP, ge=0, description="gas of the batch's one pool swap (per pool)"
+    )
     gas_direct: int = Field(
-        default=228_000,
+        default=LIVE_GAS_DIRECT,
         ge=0,
         description="gas of a lone vault's own rebalance, its swap included (with direct_single)",
     )
-    # Unset (the default), each comes from the pools of the vaults ready to trade, as the lens
-    # reads them each cycle (IUniswapV3Venue.depth): the fee tier, and 1 / the pool's depth.
+    gas_first_buy: int = Field(
+        default=LIVE_GAS_FIRST_BUY,
+        ge=0,
+        description="gas a buy costs more when its vault holds no underlying (written from zero)",
+    )
+    # Unset (the default), each pool's own, as the lens reads them each cycle
+    # (IUniswapV3Venue.depth): its fee tier, and 1 / its depth. Set, every pool's.
     pool_fee_bps: float | None = Field(
         default=None, ge=0, le=10_000, description="venue fee (bps); unset = the pool's fee tier"
     )

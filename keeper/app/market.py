@@ -140,6 +140,7 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         gas_per_vault=cfg.gas_per_vault,
         gas_swap=cfg.gas_swap,
         gas_direct=cfg.gas_direct if direct else 0,
+        gas_first_buy=cfg.gas_first_buy,
         l1_fee_direct_wei=l1_direct if direct else 0,
         gas_price_wei=gas_price,
         l1_fee_fixed_wei=l1_fixed,

@@ -18,7 +18,9 @@ each pool at its own fee tier and impact (``CostInputs.pool_terms``, else the on
     per_vault = (gas_per_vault · gas_price + l1_fee_per_vault) · ETH/USD / 1e18
     swap      = gas_swap · gas_price · ETH/USD / 1e18
 
-with ``x_i = trade_i · spot`` each vault's signed traded notional in USD. Pools on one venue
+with ``x_i = trade_i · spot`` each vault's signed traded notional in USD; a buy by a vault
+that holds no underlying adds ``first_buy = gas_first_buy · gas_price · ETH/USD / 1e18`` (its
+balance written from zero), alone or in a batch. Pools on one venue
 ``v`` (one Uniswap pool, vaults with different oracle answers) swap in a row on it, each from the
 price the one before left: their impacts add before they are squared,
 ``impact_coef_v · (Σ_{p ∈ v} net_p)²`` for the venue, at the largest of its pools'
@@ -239,6 +241,7 @@ def batch_cost_usd(
     notional_usd: ArrayLike,
     pools: ArrayLike | None = None,
     venues: ArrayLike | None = None,
+    first_buys: ArrayLike | None = None,
 ) -> float:
     """A batch's full cost, one swap per pool, USD (module docstring).
 
@@ -252,6 +255,9 @@ def batch_cost_usd(
             ``None``: every member in one pool, at ``c``'s own fee and impact.
         venues: Each member's venue key (:attr:`~keeper.strategy.types.VaultView.venue`, as
             ints): pools on one venue compound their impacts; ``None``: each pool its own venue.
+        first_buys: Each member's first purchase flag
+            (:attr:`~keeper.strategy.types.VaultDecision.first_buy`): each one set pays
+            :func:`first_buy_usd`; ``None``: none.
 
     Returns:
         0 for an empty batch; for one vault with ``gas_direct`` set, its own transaction's cost.
@@ -259,6 +265,8 @@ def batch_cost_usd(
     x = np.asarray(notional_usd, dtype=np.float64).ravel()
     if x.size == 0:
         return 0.0
+    first = 0 if first_buys is None else int(np.count_nonzero(first_buys))
+    surcharge = first * first_buy_usd(c) if first else 0.0
     if pools is not None:
         keys, at = np.unique(np.asarray(pools).ravel(), return_inverse=True)
         if len(keys) > 1:
@@ -289,14 +297,19 @@ def batch_cost_usd(
             else:
                 impact = c.impact_coef * float(np.sum(moved * moved))
             per = x.size * per_vault_fixed_usd(c)
-            return fixed_cost_usd(c) + per + swaps + fees + impact
+            return fixed_cost_usd(c) + per + swaps + fees + impact + surcharge
         c = c.at_pool(int(keys[0]))
     net = float(np.sum(x))
     if x.size == 1 and c.gas_direct:
-        return direct_usd(c) + float(proportional_rate(c, net)) * abs(net)
+        return direct_usd(c) + float(proportional_rate(c, net)) * abs(net) + surcharge
     swap = swap_usd(c) if net != 0.0 else 0.0
     per = x.size * per_vault_fixed_usd(c)
-    return fixed_cost_usd(c) + per + swap + float(proportional_rate(c, net)) * abs(net)
+    return fixed_cost_usd(c) + per + swap + float(proportional_rate(c, net)) * abs(net) + surcharge
+
+
+def first_buy_usd(c: CostInputs) -> float:
+    """What a buy costs more when its vault holds no underlying, USD (``gas_first_buy``)."""
+    return wei_to_usd(c.gas_first_buy * c.gas_price_wei, c.eth_usd)
 
 
 def per_vault_fixed_usd(c: CostInputs) -> float:

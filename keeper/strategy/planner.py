@@ -17,7 +17,9 @@ its vault is funded for any buy).
 
 Each vault is priced at its own pool's fee tier and impact (:meth:`CostInputs.at_pool`): the
 policy decides each group of vaults that share them with those figures, so a vault on a deep
-pool is not priced at a thin pool's.
+pool is not priced at a thin pool's. A buy by a vault that holds no underlying
+(``VaultView.inventory`` 0) bears ``CostInputs.gas_first_buy`` besides its marginal cost, in
+*whether* it trades and in the batch's cost (not in *how far*: it is paid once).
 
 Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
@@ -61,6 +63,7 @@ import numpy as np
 from keeper.strategy.costs import (
     batch_cost_usd,
     direct_usd,
+    first_buy_usd,
     fixed_cost_usd,
     lone_share_usd,
     per_vault_fixed_usd,
@@ -401,6 +404,7 @@ def _select_pools(
     want: np.ndarray,
     costs: CostInputs,
     venues: np.ndarray | None = None,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """The cost-gated batch: :func:`_select` in each pool, then their union (module docstring).
 
@@ -412,12 +416,17 @@ def _select_pools(
         costs: Cost inputs (each pool selected at its own fee and impact,
             :meth:`CostInputs.at_pool`).
         venues: Each vault's venue key (:func:`_venue_keys`); ``None``: each pool its own.
+        first: Each vault's first purchase flag (it pays :func:`first_buy_usd` more: a cost of
+            its own, so :func:`_select` sees it as that much less benefit); ``None``: none.
 
     Returns:
         The members kept (a mask over every vault) and, per pool key with candidates, the note a
         dropped vault's reason gets.
     """
     fixed = fixed_cost_usd(costs)
+    if first is None:
+        first = np.zeros(len(benefit), dtype=bool)
+    own = np.where(first, first_buy_usd(costs), 0.0) if first.any() else None
     cand_all = np.flatnonzero(want)
     keys, at = np.unique(pools[cand_all], return_inverse=True)
     at = at.ravel()
@@ -430,13 +439,16 @@ def _select_pools(
     for k, key in enumerate(keys.tolist()):
         cand = cand_all[order[bounds[k] : bounds[k + 1]]]
         at_pool = costs.at_pool(int(key))
-        keep = _select(benefit[cand], notional[cand], at_pool)
-        value = float(benefit[cand][keep].sum()) - batch_cost_usd(at_pool, notional[cand][keep])
+        net_benefit = benefit[cand] if own is None else benefit[cand] - own[cand]
+        keep = _select(net_benefit, notional[cand], at_pool)
+        value = float(benefit[cand][keep].sum()) - batch_cost_usd(
+            at_pool, notional[cand][keep], first_buys=first[cand][keep]
+        )
         if not keep.any() or not value > 0.0:
             total = float(benefit[cand].sum())
             notes[key] = (
                 f"; batch benefit {total:.4g} USD <= its cost "
-                f"{batch_cost_usd(at_pool, notional[cand]):.4g} USD "
+                f"{batch_cost_usd(at_pool, notional[cand], first_buys=first[cand]):.4g} USD "
                 f"(fixed cost {fixed:.4g} USD){where}"
             )
             continue
@@ -452,6 +464,7 @@ def _select_pools(
             notional[keep_all],
             pools[keep_all],
             None if venues is None else venues[keep_all],
+            first[keep_all],
         )
         if union < max(values.values()):
             best = max(values, key=lambda key: values[key])
@@ -507,29 +520,29 @@ def _rows(state: HedgeState, rows: np.ndarray) -> HedgeState:
 
 
 def _by_pool_terms(
-    pools: np.ndarray, costs: CostInputs
+    pools: np.ndarray, costs: CostInputs, split: np.ndarray | None = None
 ) -> list[tuple[CostInputs, np.ndarray | None]]:
     """The vaults grouped by the costs their pools (``pools``, a key each) price them at.
 
-    Each vault's pool's own fee and impact (:meth:`CostInputs.at_pool`). One group is
-    ``[(costs, None)]``: every row, at ``costs``.
+    Each vault's pool's own fee and impact (:meth:`CostInputs.at_pool`), and with ``split``
+    (a flag per vault) the flag too. One group is ``[(costs, None)]``: every row, at ``costs``.
     """
-    if not costs.pool_terms:
+    flags = np.zeros(len(pools), dtype=bool) if split is None else split
+    if not costs.pool_terms and not flags.any():
         return [(costs, None)]
     keys, at = np.unique(pools, return_inverse=True)
     own = costs.pool_terms
     terms = [own.get(int(k), (costs.pool_fee_bps, costs.impact_coef)) for k in keys.tolist()]
     distinct = list(dict.fromkeys(terms))
-    if len(distinct) == 1:
+    if len(distinct) == 1 and not flags.any():
         return [(replace(costs, pool_fee_bps=distinct[0][0], impact_coef=distinct[0][1]), None)]
     of_key = np.asarray([distinct.index(t) for t in terms], dtype=np.intp)
-    group = of_key[at.ravel()]
+    group = 2 * of_key[at.ravel()] + flags
     out: list[tuple[CostInputs, np.ndarray | None]] = []
     for g in np.unique(group).tolist():
-        fee, impact = distinct[g]
-        out.append(
-            (replace(costs, pool_fee_bps=fee, impact_coef=impact), np.flatnonzero(group == g))
-        )
+        fee, impact = distinct[g // 2]
+        rows = np.flatnonzero(group == g)
+        out.append((replace(costs, pool_fee_bps=fee, impact_coef=impact), rows))
     return out
 
 
@@ -557,9 +570,15 @@ def _evaluate_by_pool(
     vaults: Sequence[VaultView],
     costs: CostInputs,
     trade: np.ndarray,
+    first: np.ndarray,
 ) -> Evaluation:
-    """The policy's evaluation of ``trade``, each vault at its own pool's fee and impact."""
-    groups = _by_pool_terms(np.asarray([v.pool for v in vaults], dtype=np.int64), costs)
+    """The policy's evaluation of ``trade``, each vault at its own pool's fee and impact.
+
+    A first purchase (``first``) bears :func:`first_buy_usd` besides its marginal cost, as a
+    fixed cost of its own (in its ``cost_usd``, and so in whether it acts). Only *whether*: a
+    vault pays it once, so it does not move *how far* its rebalances go.
+    """
+    groups = _by_pool_terms(np.asarray([v.pool for v in vaults], dtype=np.int64), costs, first)
     if groups[0][1] is None:
         return policy.evaluate(state, groups[0][0], fixed_share_usd=0.0, trade=trade)
     n = len(vaults)
@@ -571,12 +590,29 @@ def _evaluate_by_pool(
         "code": np.zeros(n, dtype=np.int64),
         "threshold": np.zeros(n),
     }
+    surcharge = first_buy_usd(costs)
     for at, rows in groups:
         assert rows is not None
-        part = policy.evaluate(_rows(state, rows), at, fixed_share_usd=0.0, trade=trade[rows])
+        own = surcharge if bool(first[rows[0]]) else 0.0
+        part = policy.evaluate(_rows(state, rows), at, fixed_share_usd=own, trade=trade[rows])
         for name, values in out.items():
             values[rows] = getattr(part, name)
     return Evaluation(**out)
+
+
+def _first_buys(
+    vaults: Sequence[VaultView], trades: Sequence[int], costs: CostInputs
+) -> np.ndarray:
+    """Which trades are buys by a vault that holds no underlying (``inventory`` 0).
+
+    Each pays ``CostInputs.gas_first_buy`` more: its balance of the underlying is written from
+    zero. A view that does not say its inventory (``None``) pays nothing more.
+    """
+    if not costs.gas_first_buy:
+        return np.zeros(len(vaults), dtype=bool)
+    return np.asarray(
+        [t > 0 and v.inventory == 0 for v, t in zip(vaults, trades, strict=True)], dtype=bool
+    )
 
 
 def plan(
@@ -601,7 +637,8 @@ def plan(
     )
     trades = _int_trades(deviations, posts, vaults)
     trade_f = np.asarray([wad_to_float(t) for t in trades], dtype=np.float64)
-    ev = _evaluate_by_pool(policy, state, vaults, costs, trade_f)
+    first = _first_buys(vaults, trades, costs)
+    ev = _evaluate_by_pool(policy, state, vaults, costs, trade_f, first)
     act = ev.act & np.asarray([t != 0 for t in trades], dtype=bool)
     codes = ev.code.copy()
     notional = trade_f * state.spot
@@ -610,7 +647,7 @@ def plan(
     venues = _venue_keys(pool_list, venue_list)
     notes: dict[int, str] = {}
     if policy.cost_gated and bool(act.any()):
-        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs, venues)
+        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs, venues, first)
         dropped = np.flatnonzero(act & ~keep)
         codes[dropped] = Reason.BENEFIT_BELOW_COST
         act[dropped] = False
@@ -623,6 +660,7 @@ def plan(
         v,
         pool,
         venue,
+        buys_first,
         note,
         dev,
         post,
@@ -639,6 +677,7 @@ def plan(
         vaults,
         pool_list,
         venue_list,
+        first.tolist(),
         notional.tolist(),
         deviations,
         posts,
@@ -684,6 +723,7 @@ def plan(
             notional_usd=float(note) if acts else 0.0,
             pool=pool,
             venue=venue,
+            first_buy=acts and buys_first,
         )
         if debug:
             logger.debug(
@@ -700,7 +740,7 @@ def plan(
             )
         decisions.append(d)
     members = tuple(d.vault for d in decisions if d.act)
-    total_cost = batch_cost_usd(costs, notional[act], pools[act], venues[act])
+    total_cost = batch_cost_usd(costs, notional[act], pools[act], venues[act], first[act])
     benefit = math.fsum(d.benefit_usd for d in decisions if d.act)
     return RebalancePlan(
         decisions=tuple(decisions),
@@ -726,6 +766,7 @@ def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: Cost
         [d.notional_usd for d in rows],
         np.asarray([d.pool for d in rows], dtype=np.int64),
         _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
+        [d.first_buy for d in rows],
     )
     return math.fsum(d.benefit_usd for d in rows) - cost
 
@@ -748,6 +789,7 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
         np.ones(len(rows), dtype=bool),
         costs,
         _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
+        np.asarray([d.first_buy for d in rows], dtype=bool),
     )
     kept = [d.vault for d, k in zip(rows, keep.tolist(), strict=True) if k]
     if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:

@@ -144,6 +144,10 @@ class CostInputs:
     gas_direct: int = 0
     #: The L1 data fee of that transaction, wei (used only with ``gas_direct``).
     l1_fee_direct_wei: int = 0
+    #: Gas a buy costs more when its vault holds no underlying (:attr:`VaultView.inventory` 0):
+    #: the vault's balance of it is written from zero (an SSTORE of 20,000 gas, not 2,900).
+    #: Paid once per vault, again only after a sale that emptied it; 0: never charged.
+    gas_first_buy: int = 0
     #: Each pool's own fee tier and impact, by pool key (:attr:`VaultView.pool`); a pool not in
     #: it is priced at ``pool_fee_bps`` and ``impact_coef``.
     pool_terms: Mapping[int, PoolTerms] = field(default_factory=dict)
@@ -183,6 +187,9 @@ class VaultDecision:
     pool: int = 0
     #: The venue that pool swaps on (:attr:`VaultView.venue`).
     venue: int | None = None
+    #: The trade is a buy by a vault that holds no underlying: it pays
+    #: ``CostInputs.gas_first_buy`` besides its own gas (in ``cost_usd`` and the batch's cost).
+    first_buy: bool = False
 
     @property
     def on_time_trigger(self) -> bool:
@@ -201,7 +208,7 @@ class RebalancePlan:
 
     ``fixed_cost_usd`` + ``marginal_cost_usd`` is the batch's cost as it executes
     (:func:`keeper.strategy.costs.batch_cost_usd`, one swap per pool): the marginal part holds
-    the members' own gas and calldata, each pool's swap
+    the members' own gas and calldata (a first purchase's surcharge included), each pool's swap
     gas, and each pool's own fee and impact on its net notional. For one vault sent to itself
     (``CostInputs.gas_direct``) the sum is that transaction's cost, and the marginal part is
     what it costs beyond a batch's fixed part.
