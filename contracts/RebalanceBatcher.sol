@@ -235,18 +235,38 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
         if (ids.length != n) revert RebalanceBatcherLengthMismatch(n, ids.length);
         if (roundIds.length != n) revert RebalanceBatcherLengthMismatch(n, roundIds.length);
         uint256 gasLimit = _vaultGasLimit;
+        uint256 needed = gasLimit + gasLimit / 63 + BOOKKEEPING_GAS;
         outcomes = new SettleOutcome[](n);
         // slither-disable-next-line uninitialized-local -- a fresh counter starts at zero
         uint256 settled;
+        // slither-disable-next-line uninitialized-local -- no call has failed yet
+        bool failed; // a call failed: what it burned may be what a later series lacks
         for (uint256 i; i < n; ++i) {
             SettleOutcome memory o = outcomes[i];
             (o.vault, o.id) = (vaults[i], ids[i]);
             if (o.vault.code.length == 0) {
                 o.reason = abi.encodeWithSelector(RebalanceBatcherNoCode.selector, o.vault);
             } else {
-                _requireGasFor(gasLimit);
-                bytes memory data = abi.encodeCall(IOptionVault.settle, (o.id, roundIds[i]));
-                (bool success,, bytes memory answer) = _guardedCall(o.vault, gasLimit, data);
+                // Short of a full allowance: the caller's gas limit when nothing failed before
+                // (revert, as `_requireGasFor`: estimates stay honest), else perhaps a call
+                // that burned more at mining than in its estimate (skip: see the interface).
+                uint256 left = gasleft();
+                uint256 give = gasLimit;
+                if (left < needed) {
+                    if (!failed) revert RebalanceBatcherInsufficientGas(left, needed);
+                    // Keep each series left, this one included, its bookkeeping
+                    // (n - i <= MAX_BATCH_LIMIT: the product cannot overflow).
+                    uint256 keep = (n - i) * BOOKKEEPING_GAS;
+                    give = left > keep ? Math.min(left - keep, gasLimit) : 0;
+                }
+                // slither-disable-next-line uninitialized-local -- not called: not settled
+                bool success;
+                // slither-disable-next-line uninitialized-local -- not called: no answer
+                bytes memory answer;
+                if (give != 0) {
+                    bytes memory data = abi.encodeCall(IOptionVault.settle, (o.id, roundIds[i]));
+                    (success,, answer) = _guardedCall(o.vault, give, data);
+                }
                 if (success) {
                     o.ok = true;
                     // at most n <= MAX_BATCH_LIMIT increments
@@ -255,7 +275,11 @@ contract RebalanceBatcher is IRebalanceBatcher, AccessControl, ReentrancyGuardTr
                     }
                     continue;
                 }
-                o.reason = answer;
+                failed = true;
+                // A call short of its allowance proves nothing about its series: skipped.
+                o.reason = left < needed
+                    ? abi.encodeWithSelector(RebalanceBatcherInsufficientGas.selector, left, needed)
+                    : answer;
             }
             emit SettlementFailed(o.vault, o.id, o.reason);
         }

@@ -17,6 +17,9 @@ pragma solidity 0.8.30;
 ///      vault really is called with its full allowance, so the simulated outcome is the mined
 ///      one. (Had it skipped, the estimate would be the gas of a batch that skips everything.)
 ///      The cost is that an estimate exceeds the gas used by up to about `vaultGasLimit`.
+///      `settleBatch` alone skips instead once a call of the batch has failed (see there): a
+///      vault whose feed burns gas only at mining no longer sinks the other series of its
+///      expiry. The rebalance paths keep the revert: see `rebalanceMany`.
 ///      Revert data is copied up to `MAX_REASON_BYTES`, so a vault cannot grief the batch with
 ///      a huge revert payload ("returnbomb").
 interface IRebalanceBatcher {
@@ -42,7 +45,9 @@ interface IRebalanceBatcher {
     /// @param id The series.
     /// @param ok Whether its `settle(id, roundId)` succeeded.
     /// @param reason The revert data (truncated to `MAX_REASON_BYTES`) when `ok` is false, else
-    ///        empty (`OptionVaultAlreadySettled` when someone settled it first).
+    ///        empty (`OptionVaultAlreadySettled` when someone settled it first). A series the
+    ///        batch could not give its full allowance is `RebalanceBatcherInsufficientGas`: it
+    ///        was skipped (or called with what was left and failed), and may be settled again.
     struct SettleOutcome {
         address vault;
         uint256 id;
@@ -87,7 +92,9 @@ interface IRebalanceBatcher {
 
     /// @notice Too little gas was left to call the next vault with its full `vaultGasLimit`:
     ///         the caller's gas limit is too low for this batch (the whole batch reverts, see
-    ///         above). `needed` is what the next vault required at that point.
+    ///         above). `needed` is what the next vault required at that point. Also a
+    ///         `settleBatch` outcome reason, never thrown then: a series skipped for gas after
+    ///         an earlier call of the batch failed (see `settleBatch`).
     error RebalanceBatcherInsufficientGas(uint256 gasLeft, uint256 needed);
 
     /// @notice `rebalanceBatch` got arrays of different lengths.
@@ -151,6 +158,13 @@ interface IRebalanceBatcher {
     /// @notice Rebalances each vault in its own guarded call (keeper accounts only). Never
     ///         reverts because of a vault; reverts only for an unauthorized caller, a bad batch
     ///         size, or a transaction gas limit too low to give every vault its full allowance.
+    /// @dev All or nothing on gas, here and in `rebalanceBatch`, even after a vault burned its
+    ///      allowance (unlike `settleBatch`): a rebalance is a trade the keeper chose from the
+    ///      simulated batch, gated to this batcher, not anyone's to call. Skipping, or calling
+    ///      with what is left, would let the gas limit choose which vaults trade (the rest of a
+    ///      batch after a burner), and in `rebalanceBatch` which legs cross and what the pool's
+    ///      one swap is, so every other vault's price: the mined batch would not be the
+    ///      simulated one. Reverted, the keeper simulates again and drops the failing vault.
     /// @param vaults The vaults, in order (duplicates are called again; the second call
     ///        normally fails the vault's own interval check).
     /// @return outcomes One outcome per vault, in the same order.
@@ -196,7 +210,24 @@ interface IRebalanceBatcher {
     ///         no tokens: a settlement only books the payoff on its vault. Never reverts because
     ///         of a vault (a series someone settled first fails alone, with
     ///         `OptionVaultAlreadySettled`); reverts only for an unauthorized caller, a bad batch
-    ///         size, arrays of different lengths, or too little gas.
+    ///         size, arrays of different lengths, or too little gas for a series before any call
+    ///         of the batch failed.
+    ///         Gas: each series is called with `vaultGasLimit`, as in `rebalanceMany`. When less
+    ///         than its full allowance is left and no call of the batch has failed, the whole
+    ///         batch reverts (`RebalanceBatcherInsufficientGas`): the caller's limit is short,
+    ///         and `eth_estimateGas` still lands where every series gets its full allowance (a
+    ///         keeper simulates first and sends only series that settle, so nothing fails in
+    ///         its estimate). Once a call has failed, what it burned may be gas the estimate
+    ///         never saw (a vault whose feed burns gas only at mining), so a later series short
+    ///         of its allowance does not sink the batch: it is called with what is left, less
+    ///         `BOOKKEEPING_GAS` for it and each series after it (not called when nothing is),
+    ///         settles if that is enough (an honest settlement needs far less than the cap), and
+    ///         otherwise is reported with `RebalanceBatcherInsufficientGas(gasLeft, needed)`,
+    ///         not its own revert data: a call short of its allowance proves nothing about its
+    ///         series. Safe: settlement is permissionless (anyone may call `settle` with any
+    ///         gas, so the vault's result cannot depend on who calls or how much gas the batcher
+    ///         passes) and idempotent (a skipped series is settled later, once;
+    ///         `OptionVaultAlreadySettled` refuses a second time).
     /// @param vaults Each series' vault, in order.
     /// @param ids The series.
     /// @param roundIds Each series' round hint (0: the vault's fallback), as for `settle`.
@@ -215,6 +246,12 @@ interface IRebalanceBatcher {
     ///         Holds no tokens: each queue redeems from its own vault to itself. Never reverts
     ///         because of a queue; reverts only for an unauthorized caller, a bad batch size, or
     ///         too little gas.
+    /// @dev Keeps the all-or-nothing gas rule for now. Skipping a queue short of gas would be
+    ///      as safe as in `settleBatch` (a fill is anyone's to call and a skipped one moves
+    ///      nothing: the queue stays fillable), but the gas a fill grows at mining is work done
+    ///      (chaos `harsh`: ~700k more than estimated), a success the skip rule, unlocked by a
+    ///      failure, would not cover; and the keeper would have to book a skipped fill as due
+    ///      rather than alert it (keeper/app/settle.py). Its limit carries `vaultGasLimit` on top.
     /// @param queues The queues, in order (a duplicate is filled again: normally nothing left).
     /// @return outcomes One outcome per queue, in the same order.
     function fillBatch(address[] calldata queues) external returns (FillOutcome[] memory outcomes);
