@@ -22,9 +22,14 @@ out and booked as below, and after mining each series is booked by the receipt (
 ``SettlementFailed`` names one someone settled first in the same block). A lone series, or any
 when there is no batcher or the batch does not simulate as a whole, goes to its vault's own
 ``settle``; so do the series a batch that reverted at mining left unsettled, in the same cycle
-(the revert is alerted once): one vault whose feed burns gas at mining reverts the whole batch
-(``RebalanceBatcherInsufficientGas``), and batched again, the others never settled. Each
-series is counted in ``keeper_settlements{outcome}``:
+(the revert is alerted once), and the series the batcher skipped for gas (logged, not alerted).
+Once a call of the batch has failed (a vault whose feed burns its whole gas allowance only at
+mining), a later series the batcher cannot give its full allowance no longer reverts the whole
+batch: it is called with what is left, and when that is not enough it is reported with
+``RebalanceBatcherInsufficientGas`` in ``SettlementFailed``, which says nothing about the series:
+it is tried again, by its own transaction, never booked ``failed`` (a batch booked a cycle late
+books it ``waiting``, and the next step sends it again). Each series is counted in
+``keeper_settlements{outcome}``:
 
 - ``settled``: the keeper's transaction settled it;
 - ``settled_by_other``: someone else settled it first (anyone may: a market maker, another
@@ -45,7 +50,7 @@ series is counted in ``keeper_settlements{outcome}``:
   otherwise; the rest of this cycle sends nothing behind it, no other settlement and no batch); or
   an earlier transaction of the keeper's is still pending (nothing new is sent until it is
   mined: that may be this very settlement); or the base fee is above the cap (nothing signed,
-  as a rebalance waits);
+  as a rebalance waits); or a batch booked a cycle late skipped it for gas;
   ``simulated``: a dry run.
 
 ``keeper_expired_unsettled`` is the number left unsettled after the cycle. The fees of every
@@ -132,6 +137,10 @@ _SETTLE_GAS_NUM, _SETTLE_GAS_DEN = 13, 10
 
 #: ``OptionVaultAlreadySettled(uint256)``: the vault's refusal of a series settled already.
 _ALREADY_SETTLED = bytes(keccak(text="OptionVaultAlreadySettled(uint256)")[:4])
+#: ``RebalanceBatcherInsufficientGas(uint256,uint256)`` as a ``settleBatch`` outcome: the series
+#: was skipped for gas after an earlier call of the batch failed (one that burned its allowance
+#: at mining); it says nothing about the series, which is settled again.
+_SKIPPED_FOR_GAS = bytes(keccak(text="RebalanceBatcherInsufficientGas(uint256,uint256)")[:4])
 #: The vault's refusals a simulation on a node behind the cycle's block gives (see
 #: :func:`_behind`): ``OptionVaultNotExpired`` (the step settles only series expired at the
 #: cycle's block) and ``OptionVaultSettlementRound`` (the hint is a round the search read at it).
@@ -413,20 +422,26 @@ def _settle_batch(
     ``SettlementFailed`` names the ones that failed inside it (someone settled them first in
     the block: ``settled_by_other``), the rest are ``settled``.
 
+    A series the batcher skipped for gas (``RebalanceBatcherInsufficientGas`` as its outcome,
+    in the simulation or the receipt: a call before it in the batch failed, perhaps burning at
+    mining gas its estimate never saw) is not failed, and not alerted: it goes to its vault's own
+    ``settle`` in this cycle, as after a batch reverted whole.
+
     Returns:
         The candidates to settle one a transaction instead (all of them when the batch does not
-        simulate as a whole; the lone survivor; those still unsettled after the batch reverted
-        at mining), and what the send left pending, if anything.
+        simulate as a whole; the lone survivor; those skipped for gas; those still unsettled
+        after the batch reverted at mining), and what the send left pending, if anything.
     """
     assert keeper.batcher is not None
     batcher = keeper.w3.eth.contract(
         address=Web3.to_checksum_address(keeper.batcher), abi=load_artifact("RebalanceBatcher").abi
     )
-    keep = _simulate_batch(keeper, batcher, chunk, slots, block)
-    if keep is None:
+    simulated = _simulate_batch(keeper, batcher, chunk, slots, block)
+    if simulated is None:
         return list(chunk), None
+    keep, again = simulated
     if len(keep) < 2:
-        return keep, None
+        return [*keep, *again], None
     vaults = list(dict.fromkeys(c.vault.address for c in keep))
     try:
         sent = _send(
@@ -438,7 +453,7 @@ def _settle_batch(
             f"settle {len(keep)} series",
         )
     except _RevertedError as exc:
-        return _book_reverted_batch(keeper, keep, slots, exc), None
+        return [*_book_reverted_batch(keeper, keep, slots, exc), *again], None
     except _PendingError as exc:
         logger.info("settlement batch of %d series: %s", len(keep), exc)
         held = []
@@ -448,7 +463,7 @@ def _settle_batch(
                 Settlement(c.vault.address, c.series_id, c.hint, "waiting", str(exc), pending=True)
             )
             slots[c.slot] = held[-1]
-        return [], held[0].blocks
+        return again, held[0].blocks
     except _JournaledError as exc:
         held = []
         for c in keep:
@@ -456,11 +471,11 @@ def _settle_batch(
                 _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc), pending=True)
             )
             slots[c.slot] = held[-1]
-        return [], held[0].blocks
+        return again, held[0].blocks
     except ExecutionError as exc:
         for c in keep:
             slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
-        return [], None
+        return again, None
     if sent is None:
         for c in keep:
             logger.info(
@@ -471,14 +486,24 @@ def _settle_batch(
             )
             keeper.metrics.settlements.labels("simulated").inc()
             slots[c.slot] = Settlement(c.vault.address, c.series_id, c.hint, "simulated")
-        return [], None
+        return again, None
     failures = _batch_failures(keeper, sent)
     for c in keep:
         failure = failures.get((c.vault.address.lower(), c.series_id))
+        if failure is not None and failure[:4] == _SKIPPED_FOR_GAS:
+            logger.info(
+                "series %d of %s skipped for gas in batch %s (%s): settled by its own transaction",
+                c.series_id,
+                c.vault.address,
+                sent.tx_hash,
+                keeper.decoder.decode(failure),
+            )
+            again.append(c)
+            continue
         slots[c.slot] = _book_mined(
             keeper, c.vault.address, c.series_id, c.hint, failure, sent.tx_hash, "batch"
         )
-    return [], None
+    return again, None
 
 
 def _simulate_batch(
@@ -487,20 +512,25 @@ def _simulate_batch(
     chunk: Sequence[_Candidate],
     slots: list[Settlement | None],
     block: int,
-) -> list[_Candidate] | None:
-    """Call ``settleBatch`` for ``chunk``: the series that would settle.
+) -> tuple[list[_Candidate], list[_Candidate]] | None:
+    """Call ``settleBatch`` for ``chunk``: the series that would settle, and those skipped for gas.
 
-    The others are booked in their ``slots`` (:func:`_book_failure`; ``block`` is the cycle's).
-    ``None`` when the call reverts as a whole (a batcher without ``settleBatch``, a caller
-    without its keeper role).
+    A series the call skipped for gas (``RebalanceBatcherInsufficientGas``: a call before it
+    failed and the call's gas ran short) goes to its vault's own ``settle``. The others are
+    booked in their ``slots`` (:func:`_book_failure`; ``block`` is the cycle's). ``None`` when
+    the call reverts as a whole (a batcher without ``settleBatch``, a caller without its keeper
+    role).
     """
     answer = _call_batch(keeper, _batch_call(batcher, chunk), "settlement", "series")
     if answer is None:
         return None
     keep: list[_Candidate] = []
+    again: list[_Candidate] = []
     for c, row in zip(chunk, answer, strict=True):
         if bool(row[2]):
             keep.append(c)
+        elif bytes(row[3])[:4] == _SKIPPED_FOR_GAS:
+            again.append(c)
         else:
             slots[c.slot] = _book_failure(
                 keeper,
@@ -511,7 +541,7 @@ def _simulate_batch(
                 "simulation reverted",
                 block=block,
             )
-    return keep
+    return keep, again
 
 
 def _call_batch(keeper: Keeper, call: Any, what: str, item: str) -> Any | None:
@@ -629,6 +659,13 @@ def _book_failure(
     if failure[:4] == _ALREADY_SETTLED:
         why = keeper.decoder.decode(failure)
         return _by_other(keeper, vault, series_id, hint, why, tx_hash)
+    if failure[:4] == _SKIPPED_FOR_GAS:
+        # Not the series' fault: it is still expired and unsettled, and the next settle step
+        # sends it again (the in-cycle path sends it by its own transaction at once).
+        why = f"skipped for gas ({what}: {keeper.decoder.decode(failure)}): tried again"
+        keeper.metrics.settlements.labels("waiting").inc()
+        logger.info("settlement of series %d of %s waits: %s", series_id, vault, why)
+        return Settlement(vault, series_id, hint, "waiting", why, tx_hash)
     if block is not None and (waits := _behind(keeper, vault, series_id, hint, failure, block)):
         return waits
     reason = keeper.decoder.decode(failure) if failure else "no revert data"
