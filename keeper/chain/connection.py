@@ -1185,8 +1185,10 @@ _STRING_RESULTS = frozenset(
 _TEXT_RESULTS = frozenset({"net_version", "web3_clientVersion"})
 #: Of those, the ones that are data (``0x`` alone is empty data); the others are quantities.
 _DATA_RESULTS = frozenset({"eth_call", "eth_getCode", "eth_getStorageAt"})
-#: Data, as JSON-RPC writes it: ``0x`` and hex digits (``0x`` alone is empty data).
-_HEX = re.compile(r"0x[0-9a-fA-F]*")
+#: Data, as JSON-RPC writes it: ``0x`` and whole bytes, two hex digits each (``0x`` alone is
+#: empty data). An odd count lost a digit on the way: web3 pads it on the left and decodes
+#: another number.
+_HEX = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 #: A quantity: ``0x`` and at least one hex digit. ``0x`` alone, ``12`` (no ``0x``: web3 read it
 #: as hex, 18) and ``-0x1`` (Python's ``int`` reads it as -1) are garbage, not a number.
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]+")

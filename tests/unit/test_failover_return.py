@@ -28,13 +28,13 @@ from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow,
 
 def test_a_primary_that_failed_once_is_asked_again_after_its_cool_down() -> None:
     # B is the slower of the two (as a node that lags behind a proxy is): A is the better one.
-    s = Session({A: [status(502), ok("0xa")], B: [slow(0.05, "0xb")]})
+    s = Session({A: [status(502), ok("0x0a")], B: [slow(0.05, "0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
     time.sleep(max(0.0, p.health[0].cooling_until - time.monotonic()) + 0.05)
     answers = [p.make_request("eth_blockNumber", [])["result"] for _ in range(5)]  # type: ignore[arg-type]
-    assert answers == ["0xa"] * 5
+    assert answers == ["0x0a"] * 5
     p.close()
 
 
@@ -44,12 +44,12 @@ def test_a_primary_that_fails_again_cools_down_longer() -> None:
     # around its request, so its cool-down is bracketed whatever the machine's load (comparing the
     # time left after each request failed once on a loaded 2-core run: B's answer and the thread
     # hand-offs ate the margin).
-    s = Session({A: [status(502), status(502), ok("0xa")], B: [slow(0.05, "0xb")]})
+    s = Session({A: [status(502), status(502), ok("0x0a")], B: [slow(0.05, "0x0b")]})
     p = provider(s, [A, B])
 
     def cooled(expected_s: float) -> None:
         before = time.monotonic()
-        assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+        assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
         until = p.health[0].cooling_until
         assert until - time.monotonic() <= expected_s <= until - before
 
@@ -86,18 +86,18 @@ def test_an_endpoint_blocks_behind_the_others_loses_its_rank() -> None:
 
 
 def test_a_head_seen_long_ago_does_not_rank_an_endpoint_down_for_good() -> None:
-    s = Session({A: [ok("0xa")], B: [ok("0xb")]})
+    s = Session({A: [ok("0x0a")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     now = time.monotonic()
     p.health[0].saw_head(90, now - 60)  # last heard a minute ago (it was cooling down since)
     p.health[1].saw_head(100, now)
     p.health[0].latency_s, p.health[1].latency_s = 0.01, 0.05
     p.health[0].served = p.health[1].served = 1
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     p.close()
 
 
-RECEIPT = {"blockNumber": hex(99), "status": "0x1", "transactionHash": "0x" + "ab" * 32}
+RECEIPT = {"blockNumber": hex(99), "status": "0x01", "transactionHash": "0x" + "ab" * 32}
 
 
 def chain(number: int, receipt: dict[str, Any] | None) -> Reply:
@@ -141,7 +141,7 @@ def test_no_receipt_from_an_endpoint_level_with_the_best_is_an_answer() -> None:
 
 def test_best_head_is_the_highest_fresh_head_any_endpoint_answered() -> None:
     # What the sender starts a replacement clock at (a head read that lagged is not the chain's).
-    s = Session({A: [ok("0xa")], B: [ok("0xb")]})
+    s = Session({A: [ok("0x0a")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     w3 = Web3(p)
     assert best_head(w3) is None  # nothing heard yet
@@ -244,15 +244,15 @@ def test_an_endpoint_that_never_answered_does_not_outrank_one_that_did() -> None
     latency of 0, the best there is: the read after the primary's first answer went to the
     failover endpoint instead, however fast the primary. It ranks as the average of the
     measured endpoints now; between equals, the configured order decides."""
-    s = Session({A: [slow(0.02, "0xa")], B: [ok("0xb")]})
+    s = Session({A: [slow(0.02, "0x0a")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     answers = [p.make_request("eth_call", [])["result"] for _ in range(3)]  # type: ignore[arg-type]
-    assert answers == ["0xa"] * 3
+    assert answers == ["0x0a"] * 3
     assert p.health[1].served == 0
     p.close()
     # Neutral: after the endpoints faster than the average, before the slower ones.
     c = "http://c.example"
-    s = Session({A: [ok("0xa")], B: [ok("0xb")], c: [ok("0xc")]})
+    s = Session({A: [ok("0x0a")], B: [ok("0x0b")], c: [ok("0x0c")]})
     p = provider(s, [A, B, c])
     for health, latency in zip(p.health[:2], (0.5, 0.1), strict=True):
         health.served, health.latency_s = 1, latency
@@ -269,7 +269,7 @@ def _down_until_up(chain_id: str) -> tuple[dict[str, bool], Any]:
     def a(req: dict[str, Any], timeout: float) -> Any:
         if not up["a"]:
             raise requests.ConnectionError("refused")
-        result = chain_id if req["method"] == "eth_chainId" else "0xa"
+        result = chain_id if req["method"] == "eth_chainId" else "0x0a"
         return {"jsonrpc": "2.0", "id": req["id"], "result": result}
 
     return up, a
@@ -286,10 +286,10 @@ def test_an_endpoint_down_at_connect_is_asked_its_chain_id_before_its_first_use(
 
     from keeper.chain.connection import connect
 
-    up, a = _down_until_up(chain_id="0x2")
+    up, a = _down_until_up(chain_id="0x02")
 
     def b(req: dict[str, Any], timeout: float) -> Any:
-        result = "0x1" if req["method"] == "eth_chainId" else "0xb"
+        result = "0x01" if req["method"] == "eth_chainId" else "0x0b"
         return {"jsonrpc": "2.0", "id": req["id"], "result": result}
 
     s = Session({A: [a], B: [b]})
@@ -301,7 +301,7 @@ def test_an_endpoint_down_at_connect_is_asked_its_chain_id_before_its_first_use(
     p.head_probe_s = None  # exact request sequences
     p.health[0].cooling_until = 0.0
     answers = [w3.provider.make_request("eth_call", [])["result"] for _ in range(3)]  # type: ignore[arg-type]
-    assert answers == ["0xb"] * 3
+    assert answers == ["0x0b"] * 3
     assert [m for u, m, _ in s.log if u == A] == ["eth_chainId", "eth_chainId"]  # connect, check
     with pytest.raises(ChainError, match="chain 2, expected chain 1"):
         p._check_chain(0, 1.0)  # remembered: never asked again, never used
@@ -317,9 +317,9 @@ def test_an_endpoint_down_at_connect_on_the_right_chain_is_used_once_checked(
 
     from keeper.chain.connection import connect
 
-    up, a = _down_until_up(chain_id="0x1")
+    up, a = _down_until_up(chain_id="0x01")
 
-    s = Session({A: [a], B: [ok("0x1")]})
+    s = Session({A: [a], B: [ok("0x01")]})
     monkeypatch.setattr(requests, "Session", lambda: s)
     w3 = connect([A, B], timeout_s=2.0, hedge_s=0.2)
     up["a"] = True
@@ -327,7 +327,7 @@ def test_an_endpoint_down_at_connect_on_the_right_chain_is_used_once_checked(
     assert isinstance(p, FailoverProvider)
     p.head_probe_s = None
     answers = [w3.provider.make_request("eth_call", [])["result"] for _ in range(2)]  # type: ignore[arg-type]
-    assert answers == ["0xa"] * 2
+    assert answers == ["0x0a"] * 2
     assert [m for u, m, _ in s.log if u == A] == [
         "eth_chainId",
         "eth_chainId",
@@ -354,9 +354,9 @@ def test_a_send_url_down_at_connect_or_on_another_chain_is_refused_there(
     def private(req: dict[str, Any], timeout: float) -> Any:
         if not up["send"]:
             raise requests.ConnectionError("refused")
-        return {"jsonrpc": "2.0", "id": req["id"], "result": "0x5"}
+        return {"jsonrpc": "2.0", "id": req["id"], "result": "0x05"}
 
-    s = Session({A: [ok("0x1")], send: [private]})
+    s = Session({A: [ok("0x01")], send: [private]})
     monkeypatch.setattr(requests, "Session", lambda: s)
     with pytest.raises(ChainError, match=r"cannot reach the send RPC \(KEEPER_SEND_RPC_URL\)"):
         connect([A], send_url=send, timeout_s=2.0, hedge_s=0.2, attempts=2)

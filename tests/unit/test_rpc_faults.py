@@ -143,7 +143,7 @@ def test_provider_exhaustion_is_not_retried_again() -> None:
 Reply = Callable[[dict[str, Any], float], Any]
 
 
-def ok(result: Any = "0x1") -> Reply:
+def ok(result: Any = "0x01") -> Reply:
     return lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"], "result": result}
 
 
@@ -217,9 +217,9 @@ def provider(session: Session, urls: list[str], **kw: Any) -> FailoverProvider:
 
 
 def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank() -> None:
-    s = Session({A: [status(502), ok()], B: [ok("0xb")]})
+    s = Session({A: [status(502), ok()], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert [u for u, _, _ in s.log] == [A, B]
     # A is cooling down after its failure: the next read goes to B first.
     p.make_request("eth_blockNumber", [])  # type: ignore[arg-type]
@@ -229,10 +229,10 @@ def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank() -> None:
 
 
 def test_a_slow_endpoint_is_hedged_concurrently_and_the_first_answer_wins() -> None:
-    s = Session({A: [slow(1.0, "0xa")], B: [ok("0xb")]})
+    s = Session({A: [slow(1.0, "0x0a")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     started = time.monotonic()
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert time.monotonic() - started < 0.6  # B answered; nobody waited for A's second
     # A was not abandoned at the hedge delay: it keeps its full timeout, in the background.
     assert s.log[0] == (A, "eth_call", 2.0)
@@ -241,36 +241,36 @@ def test_a_slow_endpoint_is_hedged_concurrently_and_the_first_answer_wins() -> N
 
 
 def test_a_primary_that_answers_within_the_hedge_delay_is_not_hedged() -> None:
-    s = Session({A: [slow(0.05, "0xa")], B: [ok("0xb")]})
+    s = Session({A: [slow(0.05, "0x0a")], B: [ok("0x0b")]})
     p = provider(s, [A, B], hedge_s=0.5)
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert [u for u, _, _ in s.log] == [A]
 
 
 def test_the_hedge_does_not_cancel_a_slow_primary_that_answers_first() -> None:
     # A is slow (0.4 s), the hedge to B is slower (2 s): A's answer is taken when it comes.
-    s = Session({A: [slow(0.4, "0xa")], B: [slow(1.5, "0xb")]})
+    s = Session({A: [slow(0.4, "0x0a")], B: [slow(1.5, "0x0b")]})
     p = provider(s, [A, B], hedge_s=0.1)
     started = time.monotonic()
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert 0.35 < time.monotonic() - started < 1.0
     assert [u for u, _, _ in s.log] == [A, B]
 
 
 def test_a_failed_hedge_leaves_the_primary_in_flight() -> None:
-    s = Session({A: [slow(0.4, "0xa")], B: [status(500)]})
+    s = Session({A: [slow(0.4, "0x0a")], B: [status(500)]})
     p = provider(s, [A, B], hedge_s=0.1)
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert p.health[1].failed >= 1  # the hedge's failure still scored B
 
 
 def test_one_slow_endpoint_is_hedged_on_itself() -> None:
     # A single endpoint whose first answer hangs (a proxy delaying one request): the duplicate
     # request answers at once, long before the first one's timeout.
-    s = Session({A: [slow(5.0, "0xlate"), ok("0xa")]})
+    s = Session({A: [slow(5.0, "0xlate"), ok("0x0a")]})
     p = provider(s, [A], hedge_s=0.1, timeout_s=5.0)
     started = time.monotonic()
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert time.monotonic() - started < 1.0
     assert [(u, t) for u, _, t in s.log] == [(A, 5.0), (A, 5.0)]
     p.close()
@@ -288,17 +288,17 @@ def test_a_stall_on_a_lone_endpoint_cooling_after_failures_is_hedged_within_a_ba
         stalled.append(time.monotonic())
         return slow(6.0, "0xlate")(req, timeout)
 
-    s = Session({A: [*(status(502) for _ in range(6)), stall, ok("0xa")]})
+    s = Session({A: [*(status(502) for _ in range(6)), stall, ok("0x0a")]})
     p = provider(s, [A], hedge_s=0.1, timeout_s=5.0, sleep=time.sleep)
     with deadline(30.0):  # a cycle's: up to ten attempts on the one endpoint
-        assert p.make_request("eth_blockNumber", [])["result"] == "0xa"  # type: ignore[arg-type]
+        assert p.make_request("eth_blockNumber", [])["result"] == "0x0a"  # type: ignore[arg-type]
     answered = time.monotonic()
     p.close()
     assert answered - stalled[0] < 3.0  # hedge_s plus a backoff of at most 2.05 s; not 5 s
 
 
 def test_sends_are_never_hedged() -> None:
-    s = Session({A: [slow(0.5, "0xhash")], B: [ok("0xb")]})
+    s = Session({A: [slow(0.5, "0xhash")], B: [ok("0x0b")]})
     p = provider(s, [A, B], hedge_s=0.05)
     started = time.monotonic()
     assert p.make_request("eth_sendRawTransaction", ["0x02"])["result"] == "0xhash"  # type: ignore[arg-type]
@@ -315,10 +315,10 @@ def test_a_read_that_times_out_everywhere_is_retried_within_the_budget() -> None
 
 
 def test_transient_json_rpc_errors_fail_over_and_permanent_ones_are_answers() -> None:
-    s = Session({A: [json_error(-32000, "header not found")], B: [ok("0xb")]})
+    s = Session({A: [json_error(-32000, "header not found")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
-    s = Session({A: [json_error(3, "execution reverted")], B: [ok("0xb")]})
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
+    s = Session({A: [json_error(3, "execution reverted")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     assert "error" in p.make_request("eth_call", [])  # type: ignore[arg-type]
     assert len(s.log) == 1
@@ -361,7 +361,7 @@ def test_state_changing_methods_are_not_retried() -> None:
 
 def test_a_batch_of_reads_fails_over_as_a_whole() -> None:
     def batch_ok(req: Any, timeout: float) -> Any:
-        return [{"jsonrpc": "2.0", "id": r["id"], "result": "0x1"} for r in req]
+        return [{"jsonrpc": "2.0", "id": r["id"], "result": "0x01"} for r in req]
 
     def batch_one_busy(req: Any, timeout: float) -> Any:
         out = batch_ok(req, timeout)
@@ -441,7 +441,7 @@ def test_a_single_endpoint_honours_retry_after() -> None:
     slept: list[float] = []
     s = Session({A: [limited, ok()]})
     p = provider(s, [A], sleep=slept.append)
-    assert p.make_request("eth_call", [])["result"] == "0x1"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x01"  # type: ignore[arg-type]
     assert slept
     assert slept[0] >= 0.9
 
@@ -470,11 +470,11 @@ def test_an_endpoint_that_refuses_reads_fails_over_to_one_that_answers(code: int
     """A wrong or spent API key (401/403) or a wrong path (404) is the endpoint's refusal, not
     the read's: connect() warns "using the others", yet every read went to the refusing first
     endpoint, which was never ranked down, and failed with its HTTP error."""
-    s = Session({A: [status(code)], B: [ok("0xb")]})
+    s = Session({A: [status(code)], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
     # A lost its rank: the next read goes to B first, and A is not asked again.
-    assert p.make_request("eth_blockNumber", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert [u for u, _, _ in s.log] == [A, B, B]
 
 
@@ -489,9 +489,9 @@ def test_a_read_every_endpoint_refuses_is_refused_once_each() -> None:
 def test_a_geth_request_timed_out_answer_fails_over() -> None:
     """geth answers a request that ran past its RPC timeout with ``-32002 "request timed
     out"`` (rpc/errors.go): a busy node, not the read's answer."""
-    s = Session({A: [json_error(-32002, "request timed out")], B: [ok("0xb")]})
+    s = Session({A: [json_error(-32002, "request timed out")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
 
 
 def test_a_rate_limit_with_backoff_data_fails_over() -> None:
@@ -505,9 +505,9 @@ def test_a_rate_limit_with_backoff_data_fails_over() -> None:
         Web3RPCError("rate", rpc_response={"jsonrpc": "2.0", "id": 1, "error": error})  # type: ignore[typeddict-item]
     )
     s = Session({A: [lambda req, timeout: {"jsonrpc": "2.0", "id": req["id"], "error": error}]})
-    s.script[B] = [ok("0xb")]
+    s.script[B] = [ok("0x0b")]
     p = provider(s, [A, B])
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -534,9 +534,9 @@ def test_a_json_rpc_error_code_429_is_a_rate_limit() -> None:
     with code 429: it was read as a permanent answer, and the read failed instead of going to
     the next endpoint."""
     message = "Your app has exceeded its compute units per second capacity."
-    s = Session({A: [json_error(429, message)], B: [ok("0xb")]})
+    s = Session({A: [json_error(429, message)], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert is_transient(rpc_error(429, message))
 
 
@@ -545,9 +545,9 @@ def test_a_bare_http_408_is_a_timeout_and_is_retried() -> None:
     (request timeout): asking again may well succeed. It was read as a permanent refusal, so a
     single endpoint failed the read at once and ``read_with_retry`` never asked again."""
     assert is_transient(http_error(408))
-    s = Session({A: [status(408), ok("0xa")]})
+    s = Session({A: [status(408), ok("0x0a")]})
     p = provider(s, [A])
-    assert p.make_request("eth_call", [])["result"] == "0xa"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert [u for u, _, _ in s.log] == [A, A]
     calls: list[int] = []
 
@@ -566,11 +566,11 @@ def test_an_endpoint_that_refuses_with_a_json_rpc_error_fails_over(code: int) ->
     JSON-RPC error ("Must be authenticated!", "invalid project id"). That body was read as the
     read's answer: the read failed with it while another endpoint answered, and the refusing
     endpoint kept its rank. Like a bare 401/403 it is the endpoint's refusal, not the read's."""
-    s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")], B: [ok("0xb")]})
+    s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     # A lost its rank: the next read goes to B first, and A is not asked again.
-    assert p.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert [u for u, _, _ in s.log] == [A, B, B]
     # Refused everywhere, the read fails with the provider's words, not a bare status.
     s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")]})
@@ -632,7 +632,7 @@ def test_a_fork_on_the_wrong_chain_is_named_as_the_fork() -> None:
     """``keeper rehearse`` with an addresses file of another chain said "RPC is on chain 10",
     where the RPC was its own fork of ``--fork-url`` (helper-103)."""
     # The stub answers eth_chainId with 10.
-    with rpc_stub(lambda req: {"result": "0xa"}) as stub, pytest.raises(ChainError) as info:
+    with rpc_stub(lambda req: {"result": "0x0a"}) as stub, pytest.raises(ChainError) as info:
         connect(stub.url, expected_chain_id=31337, name="the fork of --fork-url")
     assert str(info.value) == "the fork of --fork-url is on chain 10, expected chain 31337"
 

@@ -316,3 +316,15 @@ def test_missing_trie_node_from_a_node_behind_is_asked_again() -> None:
     assert _w3(s).eth.block_number == 5
     assert len(s.log) == 2
     assert is_transient(rpc_error(-32000, "missing trie node 5f2a0b3c (path )"))
+
+
+@pytest.mark.parametrize("bad", ["0x" + "0" * 62 + "1", "0x1", "0xzz"])
+def test_call_data_with_a_digit_lost_is_a_malformed_answer_asked_again(bad: str) -> None:
+    """Data is whole bytes: an ``eth_call`` answer with an odd number of hex digits lost one on
+    the way. web3 padded it on the left and decoded another number (``0x…01`` with a zero
+    dropped came back 1 where the word said 16), taken as the contract's answer."""
+    word = "0x" + "0" * 62 + "10"
+    s = Session({A: [ok(bad), ok(word)]})
+    answer = _w3(s).eth.call({"to": WHO, "data": "0x"})
+    assert int.from_bytes(answer, "big") == 16
+    assert len(s.log) == 2
