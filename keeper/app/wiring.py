@@ -57,7 +57,8 @@ def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] 
     """Run one start-up read, retrying transient failures until the current deadline.
 
     Raises:
-        ChainError: ``"start-up gave up on <what>: ..."`` once the deadline has passed, or
+        ChainError: ``"start-up gave up on <what>: ..."`` once the deadline has passed (at once
+            when the endpoints' ``Retry-After`` runs past it), or
             ``"start-up failed on <what>: ..."`` at once for a permanent error of the node or
             its transport (a JSON-RPC error such as an unsupported method): one line either way.
             A :class:`~keeper.errors.KeeperError` propagates at once, unchanged.
@@ -78,6 +79,11 @@ def startup_step(what: str, fn: Callable[[], T], sleep: Callable[[float], None] 
                 raise
             left = remaining_s()
             wait = backoff_s(attempt, 0.5, 5.0)
+            asked = getattr(exc, "retry_after_s", None)
+            if asked is not None and (left is None or asked >= left):
+                # The endpoints asked not to be asked again until after the deadline: every
+                # retry before then would give up the same way, sending nothing.
+                raise ChainError(f"start-up gave up on {what}: {first_line(exc)}") from exc
             if left is None or left <= wait:
                 raise ChainError(
                     f"start-up gave up on {what} after {attempt} attempts: the RPC kept failing "

@@ -897,6 +897,7 @@ class FailoverProvider(JSONBaseProvider):
                             f"{method} failed on every RPC endpoint: rate-limited, asked to "
                             f"wait {asked:.0f}s more (Retry-After)",
                             method,
+                            retry_after_s=asked,
                         ) from last
                 if i < 0:
                     hedge_at = math.inf  # nowhere to hedge: wait for what is in flight

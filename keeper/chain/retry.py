@@ -88,11 +88,15 @@ class RpcUnavailableError(ChainError):
 
     Attributes:
         method: The JSON-RPC method.
+        retry_after_s: Set when the read gave up without sending because every endpoint left
+            asked (a ``Retry-After``) not to be asked again for this long, seconds: more than
+            the deadline had left. Asking again before then only earns another refusal.
     """
 
-    def __init__(self, message: str, method: str = "") -> None:
+    def __init__(self, message: str, method: str = "", retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.method = method
+        self.retry_after_s = retry_after_s
 
 
 def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:

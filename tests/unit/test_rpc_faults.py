@@ -417,6 +417,32 @@ def test_startup_retries_transient_errors_then_names_what_it_gave_up_on() -> Non
         startup_step("reading the chain id", wrong)
 
 
+def test_startup_ends_at_once_when_a_retry_after_passes_its_deadline() -> None:
+    """A start-up read whose only endpoint asked (429, Retry-After 30 s) not to be asked again
+    for longer than start-up has left fails in one line at once. The provider sent nothing more,
+    but the step took its refusal for a transient fault and backed off until the deadline."""
+    from keeper.app.wiring import startup_step
+
+    def limited(req: dict[str, Any], timeout: float) -> Any:
+        raise http_error(429, retry_after="30")
+
+    s = Session({A: [limited]})
+    p = provider(s, [A])
+    slept: list[float] = []
+    started = time.monotonic()
+    with deadline(5), pytest.raises(ChainError) as info:
+        startup_step(
+            "reading the vaults", lambda: p.make_request("eth_call", []), sleep=slept.append
+        )  # type: ignore[arg-type]
+    assert time.monotonic() - started < 1
+    assert slept == []
+    assert len(s.log) == 1
+    line = str(info.value)
+    assert "\n" not in line
+    assert line.startswith("start-up gave up on reading the vaults: ")
+    assert "Retry-After" in line
+
+
 def test_a_transient_failure_is_never_reported_as_not_a_vault() -> None:
     from keeper.chain.vaults import validate_vaults
 
