@@ -9,9 +9,9 @@
   ``Retry-After`` is honoured) and any 5xx;
 - JSON-RPC error objects that mean "the node is busy or behind": ``-32603`` internal error,
   ``-32005`` / ``-32016`` / ``429`` rate limits, ``-32000`` "header not found" and "missing trie
-  node" (a load-balanced node that has not seen the block yet, or lacks its state: another
-  endpoint, or the same one a moment later, has it), ``-32002`` "request timed out" (geth, past
-  its RPC timeout);
+  node" or "unknown block" (a load-balanced node that has not seen the block yet, or lacks its
+  state: another endpoint, or the same one a moment later, has it), "rate limit" or "request
+  rate exceeded", ``-32002`` "request timed out" (geth, past its RPC timeout);
 - :class:`RpcUnavailableError`: the failover provider already retried and gave up.
 
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
@@ -73,7 +73,9 @@ TRANSIENT_RPC_CODES = frozenset({-32603, -32005, -32016, 429})
 TRANSIENT_RPC_MESSAGES = (
     "headernotfound",
     "missingtrienode",
+    "unknownblock",
     "ratelimit",
+    "rateexceeded",
     "toomanyrequests",
     "timeout",
     "timedout",

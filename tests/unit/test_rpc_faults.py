@@ -59,6 +59,10 @@ def rpc_error(code: int, message: str, data: Any = None) -> Web3RPCError:
         rpc_error(-32005, "limit exceeded"),
         rpc_error(-32016, "rate limit"),
         rpc_error(-32000, "header not found"),
+        # -32000 for a rate limit (BNB Chain's, some public endpoints) and for a block a
+        # load-balanced node has not seen yet (Nethermind, Erigon): busy or behind, not an answer
+        rpc_error(-32000, "request rate exceeded"),
+        rpc_error(-32000, "unknown block"),
         rpc_error(-32002, "request timed out"),  # geth's answer past its RPC timeout
         RpcUnavailableError("every endpoint failed"),
         ChainError("lens read failed"),  # transient by its cause (set below)
