@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
 from typing import Any, NoReturn
+
+from keeper.errors import ConfigError
 
 
 class _StoreOnce(argparse._StoreAction):
@@ -85,6 +88,54 @@ class UsageError(SystemExit):
     def __init__(self, message: str) -> None:
         super().__init__(2)
         self.message = message
+
+
+def refuse(prog: str, message: str) -> NoReturn:
+    """Refuse a command line after parsing, as argparse refuses one: one line, exit code 2.
+
+    For the checks argparse cannot make: a float's range, a spec or an address, flags that do
+    not go together, an amount finer than the token (its decimals read from the chain).
+
+    Args:
+        prog: The command whose ``--help`` the line points at (``keeper vault deposit``).
+        message: What is wrong.
+
+    Raises:
+        UsageError: Always (exit code 2; repeated as JSON under ``--json`` by :mod:`keeper.cli`).
+    """
+    OneLineArgumentParser(prog=prog).error(message)
+
+
+@contextmanager
+def command_line(prog: str) -> Iterator[None]:
+    """Checks of what was typed: a ``ConfigError`` raised inside is a usage error (exit code 2).
+
+    Refused through :func:`refuse`, as argparse refuses a value, not as a failure at run time
+    (exit code 1).
+
+    Wrap only what reads nothing but the command line: a ``KEEPER_*`` setting, a file's content
+    or the node refused inside would be blamed on what was typed.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        refuse(prog, str(exc))
+
+
+def check_policy_flag(spec: str | None) -> None:
+    """Parse a ``--policy`` flag's spec now, so a bad one is refused as what was typed.
+
+    The settings parse it too, but only once the node is asked (``keeper check --policy foo``
+    said "no VaultLens address" first) and as a run-time error. Call it inside
+    :func:`command_line`.
+
+    Raises:
+        ConfigError: Not a policy spec (an unknown family or key, a bad value).
+    """
+    if spec is not None:
+        from keeper.strategy.policies import parse_policy  # only for the commands that take it
+
+        parse_policy(spec)
 
 
 def parse_whole(text: str) -> int | None:

@@ -5,6 +5,9 @@ Each subcommand lives in its own module under :mod:`keeper.commands` and exposes
 it lives in :mod:`keeper.app`. Any :class:`~keeper.errors.KeeperError` becomes one clear line on
 stderr and exit code 1 (3 for a halt: :data:`EXIT_HALTED`); under a ``--json`` flag also
 ``{"error": ..., "exit_code": 1}`` on stdout, unless the command's own JSON already carries it.
+A command line refused, by argparse or by a command's own checks of what was typed
+(:func:`keeper.arguments.command_line`), is exit code 2, also as JSON under ``--json``: see
+:data:`EXIT_CODES_HELP`.
 When the reader of stdout goes away (``keeper status | head``), the command stops quietly with
 exit code 141, as a process killed by ``SIGPIPE`` would, instead of printing a
 ``BrokenPipeError``.
@@ -53,6 +56,21 @@ def _exit_code(exc: KeeperError) -> int:
     return EXIT_HALTED if isinstance(exc, Halt) else 1
 
 
+#: ``keeper --help``'s epilog: every exit code (README.md, "Exit codes", says the same).
+EXIT_CODES_HELP = """\
+exit codes:
+  0    done
+  1    failed at run time: the node, a revert, a refusal of the chain's state, a KEEPER_*
+       setting (environment or .env) or a file the command line names
+  2    the command line is wrong: an unknown flag, a bad or missing value, a number out of
+       range, flags that do not go together (nothing was sent)
+  3    halted by the circuit breaker (keeper run): look before restarting
+  130  interrupted (Ctrl-C, SIGTERM)
+  141  stdout's reader went away (keeper status | head)
+under --json the error is also a JSON object on stdout, its exit_code the same code.
+each command's flags: keeper COMMAND --help"""
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """Build the top-level parser with every subcommand in :mod:`keeper.commands`.
 
@@ -66,6 +84,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             "options, decides when a hedge is worth its full L2 cost, and sends one batched "
             "rebalance transaction."
         ),
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"keeper {__version__}")
     parser.add_argument(
@@ -229,7 +249,9 @@ def _parse_and_call(argv: list[str]) -> int:
     except KeeperError as exc:
         # A command asked for JSON (`--json`, a flag) gets its error as JSON on stdout too, so a
         # script reading stdout parses every outcome; the line on stderr stays for people.
-        if getattr(args, "json", None) is True and not exc.json_reported:
+        # `keeper backtest --json -` asks for JSON on stdout too (its --json names a file).
+        wants_json = getattr(args, "json", None) is True or getattr(args, "json_out", None) == "-"
+        if wants_json and not exc.json_reported:
             print(json.dumps({"error": str(exc), "exit_code": _exit_code(exc)}))
         raise
     return code

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import re
@@ -13,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from keeper.arguments import int_between, whole_number
+from keeper.arguments import command_line, int_between, whole_number
 from keeper.backtest.engine import (
     MAX_VAULT_BAND,
     MAX_VAULT_MAX_INTERVAL_S,
@@ -429,11 +430,14 @@ def _context_flags(args: argparse.Namespace) -> None:
     """Refuse a flag given outside its context, then fill in the defaults of those not given.
 
     Raises:
-        ConfigError: ``--csv`` without ``--model historical``, ``--paths``, ``--seed`` or
-            ``--drift`` with it, a ``--jump-*`` flag without
-            ``--model merton``, ``--ewma-lambda`` without ``--forecast ewma`` or
-            ``--families`` without ``--frontier``: each would be ignored without a word.
+        ConfigError: ``--model historical`` without its ``--csv``; or, each of which would be
+            ignored without a word, ``--csv`` without ``--model historical``, ``--paths``,
+            ``--seed`` or ``--drift`` with it, a ``--jump-*`` flag without ``--model merton``,
+            ``--ewma-lambda`` without ``--forecast ewma`` or ``--families`` without
+            ``--frontier``.
     """
+    if args.model == "historical" and args.csv is None:  # refused as what was typed
+        raise ConfigError("--model historical needs --csv FILE (columns timestamp,price)")
     for name, context, applies, default in _CONTEXT_FLAGS:
         if getattr(args, name) is None:
             setattr(args, name, default)
@@ -722,13 +726,19 @@ def _all_finite(value: Any) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``keeper backtest``."""
-    sc = scenario_from_args(args)
-    # Create the outputs' directories and check them now, not after a run of minutes.
+    # Every refusal of the flags is a usage error (exit code 2): scenario_from_args reads
+    # nothing but them.
+    with command_line("keeper backtest"):
+        sc = scenario_from_args(args)
+        if args.plot is not None and importlib.util.find_spec("matplotlib") is not None:
+            check_image_path(args.plot, "--plot")
+    if args.plot is not None:  # without matplotlib, the install's failure: exit code 1
+        check_image_path(args.plot, "--plot")
+    # Create the outputs' directories and check them now, not after a run of minutes (the
+    # file system refusing them is a failure at run time: exit code 1).
     for path in (None if args.json_out in (None, "-") else Path(args.json_out), args.plot):
         if path is not None:
             check_writable(path)
-    if args.plot is not None:
-        check_image_path(args.plot, "--plot")
     work = sc.paths * sc.steps * max(1, len(sc.policies) + (60 if sc.frontier else 0))
     # A long run shows its progress: a bar on a terminal, a line every 10% in a log.
     # --progress forces the bar, --no-progress silences both.

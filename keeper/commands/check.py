@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
+from keeper.arguments import check_policy_flag, command_line
 from keeper.errors import OracleError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
@@ -45,6 +46,8 @@ def check(args: argparse.Namespace) -> int:
     """Run one dry-run cycle and print it."""
     from keeper.app.cycle import dry_run_cycle
 
+    with command_line("keeper check"):  # the spec typed, refused as such (exit code 2)
+        check_policy_flag(args.policy)
     settings = settings_from_args(args)
     setup_logging(
         json_lines=True,

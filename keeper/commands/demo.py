@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_POLICY
-from keeper.arguments import int_between
+from keeper.arguments import command_line, int_between
 from keeper.units import WAD, format_fixed
 
 if TYPE_CHECKING:
@@ -144,24 +144,25 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo; print the table; return 0 (a KeeperError becomes one line in the CLI)."""
     from keeper.app.demo import DemoConfig, Progress, run_demo
 
-    cfg = DemoConfig(
-        vaults=args.vaults,
-        steps=args.steps,
-        seed=args.seed,
-        policy=args.policy or DEFAULT_POLICY,
-        step_seconds=args.step_seconds,
-        vol=args.vol,
-        drift=args.drift,
-        jump_intensity=args.jumps,
-        queue_prob=args.queue_prob,
-        json_path=args.json,
-        plot_path=args.plot,
-        addresses_path=args.addresses,
-        journal_path=args.journal,
-        port=args.port,
-        block_time=args.block_time,
-        rpc_url=args.rpc_url,
-    )
+    with command_line("keeper demo"):  # DemoConfig checks the flags, and reads nothing else
+        cfg = DemoConfig(
+            vaults=args.vaults,
+            steps=args.steps,
+            seed=args.seed,
+            policy=args.policy or DEFAULT_POLICY,
+            step_seconds=args.step_seconds,
+            vol=args.vol,
+            drift=args.drift,
+            jump_intensity=args.jumps,
+            queue_prob=args.queue_prob,
+            json_path=args.json,
+            plot_path=args.plot,
+            addresses_path=args.addresses,
+            journal_path=args.journal,
+            port=args.port,
+            block_time=args.block_time,
+            rpc_url=args.rpc_url,
+        )
     stream = sys.stderr
     # On a terminal one line is redrawn in place; in a log (CI, a pipe) the first step (the
     # set-up is over), then a line every 10%.

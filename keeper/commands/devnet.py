@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keeper.arguments import int_between
+from keeper.arguments import command_line, int_between
 from keeper.units import format_fixed, format_units
 
 if TYPE_CHECKING:
@@ -135,15 +135,16 @@ def devnet_command(args: argparse.Namespace) -> int:
         for rec in devnet_step(args.addresses, args.steps):
             print(show_step(rec), flush=True)
         return 0
-    cfg = DevnetConfig(
-        vaults=args.vaults,
-        seed=args.seed,
-        port=args.port,
-        addresses_path=args.addresses,
-        step_seconds=args.step_seconds,
-        block_time=args.block_time,
-        market_every_s=args.market_every,
-    )
+    with command_line("keeper devnet up"):  # DevnetConfig checks the flags, nothing else
+        cfg = DevnetConfig(
+            vaults=args.vaults,
+            seed=args.seed,
+            port=args.port,
+            addresses_path=args.addresses,
+            step_seconds=args.step_seconds,
+            block_time=args.block_time,
+            market_every_s=args.market_every,
+        )
     devnet_up(
         cfg,
         _print_ready_json if args.json else _print_ready,

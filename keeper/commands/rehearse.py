@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
-from keeper.arguments import int_between
+from keeper.arguments import check_policy_flag, command_line, int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, KeeperError, OracleError
 from keeper.ops.logs import setup_logging, verbosity
@@ -94,6 +94,11 @@ def rehearse_command(args: argparse.Namespace) -> int:
     """Run ``keeper rehearse``."""
     from keeper.app.rehearse import rehearse
 
+    # What was typed first, as usage errors (exit code 2): the addresses and the policy spec.
+    with command_line("keeper rehearse"):
+        admin = checksum(args.admin, "--admin") if args.admin else None
+        vault_admin = checksum(args.vault_admin, "--vault-admin") if args.vault_admin else None
+        check_policy_flag(args.policy)
     settings = load_settings(
         env_file=env_file_arg(args.env_file),
         addresses=args.addresses,
@@ -105,8 +110,6 @@ def rehearse_command(args: argparse.Namespace) -> int:
         level=verbosity(args.verbose),
         secrets=[*secret_values(settings), *url_secrets(args.fork_url)],
     )
-    admin = checksum(args.admin, "--admin") if args.admin else None
-    vault_admin = checksum(args.vault_admin, "--vault-admin") if args.vault_admin else None
     report = rehearse(
         settings,
         args.fork_url,

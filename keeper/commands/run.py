@@ -6,7 +6,7 @@ import argparse
 import logging
 from typing import Any
 
-from keeper.arguments import int_between
+from keeper.arguments import check_policy_flag, command_line, int_between
 from keeper.ops.logs import setup_logging
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 
@@ -45,6 +45,8 @@ def run(args: argparse.Namespace) -> int:
     """Run the keeper loop; return 0 on a clean stop."""
     from keeper.app.loop import keep
 
+    with command_line("keeper run"):  # the spec typed, refused as such (exit code 2)
+        check_policy_flag(args.policy)
     settings = settings_from_args(args)
     setup_logging(
         json_lines=settings.log_json and not args.text_logs,

@@ -24,6 +24,7 @@ import textwrap
 from decimal import Decimal, Inexact, localcontext
 from typing import TYPE_CHECKING, Any
 
+from keeper.arguments import command_line
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
@@ -266,6 +267,26 @@ def vault_command(args: argparse.Namespace) -> int:
     """Run one ``keeper vault`` action."""
     from keeper.app.depositor import open_vault
 
+    # Each action's parser takes only its own flags (--amount, --shares, --owner), required
+    # where the action needs them, so argparse has refused a missing or foreign one already.
+    # What was typed is checked first, before the settings and the node: a usage error (exit
+    # code 2), as argparse's own.
+    prog = f"keeper vault {args.action}"
+    amount = getattr(args, "amount", None)
+    shares_text = getattr(args, "shares", None)
+    shares_all = _is_all(shares_text)
+    with command_line(prog):
+        vault = checksum(args.vault, "--vault")
+        # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
+        owner_text = getattr(args, "owner", None)
+        owner = checksum(owner_text, "--owner") if owner_text is not None else None
+        # And the amount's syntax (its precision needs the token's decimals, read below).
+        if amount is not None:
+            check_amount(amount)
+        if shares_text is not None and not shares_all:
+            check_amount(shares_text, "--shares")
+    # Then the settings (a bad one is not what was typed: exit code 1); key problems are
+    # reported before any network access.
     settings = load_settings(
         env_file=env_file_arg(args.env_file), flags=SHARED_FLAGS, rpc_url=args.rpc_url
     )
@@ -274,24 +295,11 @@ def vault_command(args: argparse.Namespace) -> int:
         level=verbosity(args.verbose),
         secrets=secret_values(settings),
     )
-    # Each action's parser takes only its own flags (--amount, --shares, --owner), required
-    # where the action needs them, so argparse has refused a missing or foreign one already.
-    # Key problems are reported before any network access.
     signer = settings.signer()
     if args.action != "info" and signer is None:
         raise ConfigError(
             f"vault {args.action} needs a signer: set KEEPER_PRIVATE_KEY or KEEPER_KEYSTORE_PATH"
         )
-    # The addresses too: a typo is one line before the RPC is asked anything.
-    vault = checksum(args.vault, "--vault")
-    # `--owner ""` (an unset shell variable) is refused by the checksum, never read as "none".
-    owner = checksum(args.owner, "--owner") if getattr(args, "owner", None) is not None else None
-    # And the amount's syntax (its precision needs the token's decimals, read below).
-    if getattr(args, "amount", None) is not None:
-        check_amount(args.amount)
-    shares_all = _is_all(getattr(args, "shares", None))
-    if getattr(args, "shares", None) is not None and not shares_all:
-        check_amount(args.shares, "--shares")
     client = open_vault(settings, vault)
 
     if args.action == "info":
@@ -302,26 +310,30 @@ def vault_command(args: argparse.Namespace) -> int:
         return 0
 
     assert signer is not None
+    # More decimals than the token has is what was typed too, found once its decimals are read.
+    # None: all of them (claimable for claim, held for redeem and request-redeem), read by the
+    # action under its signer lock.
+    units: int | None = None
+    with command_line(prog):
+        if amount is not None:
+            units = parse_amount(amount, client.asset_decimals)
+        elif shares_text is not None and not shares_all:
+            units = parse_amount(shares_text, client.share_decimals, "--shares")
     if args.action == "deposit":
-        report = client.deposit(signer, parse_amount(args.amount, client.asset_decimals))
+        assert units is not None
+        report = client.deposit(signer, units)
     elif args.action == "withdraw":
-        report = client.withdraw(signer, parse_amount(args.amount, client.asset_decimals))
+        assert units is not None
+        report = client.withdraw(signer, units)
     elif args.action == "fill":
         report = client.fill(signer)
     else:
-        # None: all of them (claimable for claim, held for redeem and request-redeem), read by
-        # the action under its signer lock.
-        shares = (
-            parse_amount(args.shares, client.share_decimals, "--shares")
-            if args.shares is not None and not shares_all
-            else None
-        )
         act = {
             "claim": client.claim,
             "redeem": client.redeem,
             "request-redeem": client.request_redeem,
         }[args.action]
-        report = act(signer, shares)
+        report = act(signer, units)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))
     return 0
 

@@ -15,6 +15,17 @@ from keeper.backtest.engine import VaultBound
 from keeper.pricing import YEAR_SECONDS, payoff
 from keeper.strategy import BandPolicy, CostAwarePolicy, TimePolicy, l2_default_costs
 
+
+def _code(argv: list[str]) -> int:
+    """``keeper``'s exit code, a usage error's ``SystemExit`` (code 2) included."""
+    from keeper.cli import main
+
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 T = 30 / 365
 
 
@@ -92,9 +103,7 @@ SMALL = ["backtest", "--paths", "20", "--steps", "24", "--seed", "3", "--no-prog
 def test_vault_flags_the_contract_refuses_are_refused(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from keeper.cli import main
-
-    assert main([*SMALL, *extra]) == 1
+    assert _code([*SMALL, *extra]) == 2  # a usage error
     err = capsys.readouterr().err.strip()
     assert err.startswith("keeper: error:")
     assert message in err
@@ -152,17 +161,15 @@ def test_a_time_policy_with_both_every_and_interval_is_refused(
 ) -> None:
     # The backtest counted grid steps (every) and ignored interval, which is what the live
     # keeper reads: the spec measured one policy and would run another.
-    from keeper.cli import main
-
-    assert main([*SMALL, "--policy", "time:every=4,interval=3600"]) == 1
+    assert _code([*SMALL, "--policy", "time:every=4,interval=3600"]) == 2  # a usage error
     err = capsys.readouterr().err.strip()
     assert err == (
         "keeper: error: policy 'time:every=4,interval=3600': give every=K or interval=SECONDS, "
         "not both (the backtest would count every's grid steps, the live keeper interval's "
-        "seconds)"
+        "seconds) (see 'keeper backtest --help')"
     )
     for spec in ("time:every=4", "time:interval=3600"):
-        assert main([*SMALL, "--policy", spec, "--json", "-"]) == 0, spec
+        assert _code([*SMALL, "--policy", spec, "--json", "-"]) == 0, spec
         capsys.readouterr()
 
 

@@ -11,6 +11,15 @@ import pytest
 
 from keeper.cli import main
 
+
+def _code(argv: list[str]) -> int:
+    """``main``'s exit code, a usage error's ``SystemExit`` (code 2) included."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 SMALL = ["backtest", "--paths", "300", "--steps", "60", "--seed", "3", "--no-progress"]
 FIELDS = {
     "policy",
@@ -207,7 +216,7 @@ def test_bad_input_is_one_clear_line(
 ) -> None:
     # A flag may be given once: a case that sets SMALL's own --seed leaves SMALL's out.
     base = [a for a in SMALL if a not in ("--seed", "3")] if "--seed" in extra else SMALL
-    assert main([*base, *extra]) == 1
+    assert _code([*base, *extra]) == 2  # a usage error: what was typed is wrong
     err = capsys.readouterr().err.strip()
     assert err.startswith("keeper: error:")
     assert message in err
@@ -228,7 +237,7 @@ def test_bad_input_is_one_clear_line(
 def test_a_historical_run_refuses_what_it_would_ignore(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["backtest", "--no-progress", "--model", "historical", *extra]) == 1
+    assert _code(["backtest", "--no-progress", "--model", "historical", *extra]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"keeper: error: {message}")
@@ -248,7 +257,7 @@ def test_a_run_whose_numbers_overflow_is_one_line_not_nan_or_invalid_json(
         assert main([*SMALL, *extra, "--json", "-"]) == 1
     assert [str(w.message) for w in caught if w.category is RuntimeWarning] == []
     out, err = capsys.readouterr()
-    assert out == ""
+    assert json.loads(out)["exit_code"] == 1  # --json -: the error as JSON on stdout too
     assert err.startswith("keeper: error: the results are not finite numbers")
     assert "\n" not in err.strip()
 
@@ -371,7 +380,7 @@ def test_an_allocation_that_fails_anyway_is_one_line() -> None:
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan"])
 def test_max_memory_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*SMALL, "--max-memory", value]) == 1
+    assert _code([*SMALL, "--max-memory", value]) == 2
     assert "--max-memory must be a positive number of GiB" in capsys.readouterr().err
 
 
@@ -515,9 +524,9 @@ def test_gas_direct_prices_each_backtested_rebalance(capsys: pytest.CaptureFixtu
 def test_a_cost_flag_the_gas_direct_choice_ignores_is_refused(
     flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*SMALL, "--costs", "l2", *flags, "--json", "-"]) == 1
+    assert _code([*SMALL, "--costs", "l2", *flags, "--json", "-"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert json.loads(captured.out)["exit_code"] == 2
     err = captured.err.strip().splitlines()
     assert len(err) == 1, captured.err
     assert err[0].startswith(f"keeper: error: {named}")
@@ -535,9 +544,9 @@ def test_a_cost_flag_the_gas_direct_choice_ignores_is_refused(
 def test_more_bad_input_is_one_clear_line(
     extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*SMALL, *extra, "--json", "-"]) == 1
+    assert _code([*SMALL, *extra, "--json", "-"]) == 2
     captured = capsys.readouterr()
-    assert captured.out == ""
+    assert json.loads(captured.out)["exit_code"] == 2
     err = captured.err.strip().splitlines()
     assert len(err) == 1, captured.err
     assert err[0].startswith(f"keeper: error: {message}")
@@ -587,7 +596,9 @@ def test_an_unwritable_output_is_refused_before_the_run(
 ) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    target = tmp_path if message == "is a directory" else blocker / "sub" / "x.out"
+    # Named as images: a --plot without a file type is refused first, as a usage error.
+    target = tmp_path / "d.png" if message == "is a directory" else blocker / "sub" / "x.png"
+    target.mkdir() if message == "is a directory" else None
     assert main([*SMALL, flag, str(target)]) == 1
     assert message in _refused_before_the_run(capsys)
 
@@ -606,7 +617,7 @@ def test_a_plot_matplotlib_cannot_write_as_named_is_refused_before_the_run(
     name: str, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     target = name if name == "-" else str(tmp_path / name)
-    assert main([*SMALL, "--plot", target]) == 1
+    assert _code([*SMALL, "--plot", target]) == 2
     err = _refused_before_the_run(capsys)
     assert err.startswith("keeper: error: --plot ")
     assert message in err

@@ -1,4 +1,4 @@
-"""The keeper CLI's run/check/status: helpful --help, and bad input as one line with exit 1."""
+"""The keeper CLI's run/check/status: helpful --help, and bad input as one line (exit 1 or 2)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,14 @@ from keeper.chain.anvil import free_port
 from keeper.cli import main
 
 KEY = "0x" + "6b" * 32
+
+
+def _code(argv: list[str]) -> int:
+    """``main``'s exit code, a usage error's ``SystemExit`` (code 2) included."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
 
 
 @pytest.fixture(autouse=True)
@@ -113,9 +121,8 @@ def test_wrong_keystore_password(
 
 
 def test_bad_policy(capsys: pytest.CaptureFixture[str]) -> None:
-    assert (
-        main(["check", "--policy", "nope:x=1", "--rpc-url", f"http://127.0.0.1:{free_port()}"]) == 1
-    )
+    argv = ["check", "--policy", "nope:x=1", "--rpc-url", f"http://127.0.0.1:{free_port()}"]
+    assert _code(argv) == 2  # what was typed: a usage error
     one_error_line(capsys)
 
 
@@ -263,8 +270,8 @@ def test_demo_errors_name_the_flag(
     flag: str, value: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Refused before anything starts (no anvil, no files).
-    assert main(["demo", f"{flag}={value}"]) == 1
-    assert one_error_line(capsys) == f"keeper: error: {message}"
+    assert _code(["demo", f"{flag}={value}"]) == 2  # what was typed: a usage error
+    assert one_error_line(capsys) == f"keeper: error: {message} (see 'keeper demo --help')"
     assert not Path("out").exists()
 
 

@@ -13,6 +13,15 @@ from keeper.cli import main
 from keeper.errors import ConfigError
 from keeper.settings import load_settings
 
+
+def _code(argv: list[str]) -> int:
+    """``main``'s exit code, a usage error's ``SystemExit`` (code 2) included."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 ACTIONS = ("info", "deposit", "withdraw", "redeem", "request-redeem", "claim", "fill")
 
 
@@ -120,10 +129,10 @@ def test_backtest_refuses_cost_flags_without_costs_l2(
     capsys: pytest.CaptureFixture[str],
     tmp_path: object,
 ) -> None:
-    code = main([*BACKTEST, *costs, *flags, "--json", "-"])
+    code = _code([*BACKTEST, *costs, *flags, "--json", "-"])
     captured = capsys.readouterr()
-    assert code != 0, "the cost flags were silently ignored"
-    assert captured.out == ""
+    assert code == 2, "the cost flags were silently ignored, or not refused as a usage error"
+    assert json.loads(captured.out)["exit_code"] == 2
     err = captured.err.strip().splitlines()
     assert len(err) == 1, captured.err
     assert err[0].startswith("keeper: error: ")
@@ -299,7 +308,7 @@ def test_a_bad_policy_is_reported_before_any_network(
     monkeypatch.setenv("KEEPER_LENS", "0x" + "11" * 20)
     monkeypatch.setenv("KEEPER_VAULTS", "0x" + "33" * 20)
     args = [command, "--rpc-url", "http://127.0.0.1:9", "--policy", "bogus:x=1"]
-    assert main([*args, "--env-file", os.devnull]) == 1
+    assert _code([*args, "--env-file", os.devnull]) == 2  # what was typed: a usage error
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("keeper: error: ")
     assert "unknown family 'bogus'" in err[-1]

@@ -16,6 +16,14 @@ from keeper.commands.vault import format_units, parse_amount
 from keeper.errors import ConfigError
 
 
+def _code(argv: list[str]) -> int:
+    """``main``'s exit code, a usage error's ``SystemExit`` (code 2) included."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+
+
 @pytest.mark.parametrize(
     ("text", "decimals", "units"),
     [
@@ -94,7 +102,7 @@ def test_a_bad_amount_is_refused_before_the_rpc_is_asked(
     """The amount's syntax needs no token decimals: with the RPC down, a bad amount was reported
     as 'cannot reach RPC', and only a working RPC showed the real mistake."""
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "4c" * 32)
-    code = main(
+    code = _code(
         [
             "vault",
             "deposit",
@@ -108,7 +116,7 @@ def test_a_bad_amount_is_refused_before_the_rpc_is_asked(
             os.devnull,
         ]
     )
-    assert code == 1
+    assert code == 2  # what was typed: a usage error
     err = capsys.readouterr().err.strip()
     assert message in err
     assert "RPC" not in err
@@ -150,7 +158,7 @@ def _isolate(monkeypatch: pytest.MonkeyPatch) -> None:
         (["redeem", "--amount", "1"], "required: --shares", 2),
         (["deposit", "--amount", "1"], "needs a signer", 1),
         # an empty --owner (an unset shell variable) is refused, not read as "the signer"
-        (["info", "--owner", ""], "--owner: '' is not a 20-byte hex address", 1),
+        (["info", "--owner", ""], "--owner: '' is not a 20-byte hex address", 2),
     ],
 )
 def test_cli_refuses_bad_arguments_in_one_line_before_any_network(
@@ -345,32 +353,34 @@ def test_a_devnet_send_cut_by_ctrl_c_is_a_plain_interrupt() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "code"),
     [
-        ["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"],
-        ["vault", "redeem", "--vault", "0x" + "11" * 20, "--shares", "abc"],
-        ["status", "--journal", "/nonexistent-dir/journal.sqlite"],
-        ["check", "--rpc-url", "http://127.0.0.1:9", "--addresses", "/nonexistent.json"],
+        # what was typed: a usage error
+        (["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"], 2),
+        (["vault", "redeem", "--vault", "0x" + "11" * 20, "--shares", "abc"], 2),
+        # found at run time
+        (["status", "--journal", "/nonexistent-dir/journal.sqlite"], 1),
+        (["check", "--rpc-url", "http://127.0.0.1:9", "--addresses", "/nonexistent.json"], 1),
     ],
 )
 def test_an_error_under_json_is_also_a_json_object_on_stdout(
-    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    argv: list[str], code: int, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A machine reading stdout with --json gets the error as JSON; people still get the line."""
     monkeypatch.setenv("KEEPER_PRIVATE_KEY", "0x" + "59" * 32)
-    assert main([*argv, "--json"]) == 1
+    assert _code([*argv, "--json"]) == code
     captured = capsys.readouterr()
     line = captured.err.strip()
     assert line.startswith("keeper: error: "), captured.err
     assert "\n" not in line, captured.err
     body = json.loads(captured.out)
-    assert body == {"error": line.removeprefix("keeper: error: "), "exit_code": 1}
+    assert body == {"error": line.removeprefix("keeper: error: "), "exit_code": code}
     assert "59" * 32 not in captured.out + captured.err
 
 
 def test_an_error_without_json_leaves_stdout_empty(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["vault", "info", "--vault", "0x" + "11" * 19, "--rpc-url", "http://127.0.0.1:9"]
-    assert main(argv) == 1
+    assert _code(argv) == 2
     assert capsys.readouterr().out == ""
 
 
