@@ -24,7 +24,6 @@ from keeper.devnet.tx import transact
 from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet, wallet_page
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
-PRICE_SHARES = 10**6 * ONE_SHARE  # the page reads the share price as the value of 1M shares
 
 
 #: Under the page's 12 s block poll (``POLL_MS`` in web/src/main.js): a refresh that showed an
@@ -89,9 +88,12 @@ def test_vault_page_shows_the_vault_as_the_chain_has_it(
     block = int(page.get_attribute("#main", "data-block"))
     fns = vault.functions
     assert raw(page, "nav") == fns.totalAssets().call(block_identifier=block)
-    assert raw(page, "share-price") == fns.convertToAssets(PRICE_SHARES).call(
-        block_identifier=block
-    )
+    # The share price is convertToAssets(one share), in the asset's 6 decimals, as `keeper vault
+    # info` shows it (it was the value of 1M shares, with 12 decimals: another number).
+    price = fns.convertToAssets(ONE_SHARE).call(block_identifier=block)
+    assert raw(page, "share-price") == price
+    shown = page.inner_text('[data-testid="share-price"]')
+    assert shown == f"{price // 10**6:,}.{price % 10**6:06d}".rstrip("0").rstrip(".") + " USDC"
     assert raw(page, "free") == fns.freeQuote().call(block_identifier=block)
     assert raw(page, "locked") == fns.lockedCollateral().call(block_identifier=block)
     assert raw(page, "inventory") == fns.hedgeInventory().call(block_identifier=block)

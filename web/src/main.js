@@ -7,7 +7,7 @@ import { connectWallet, ensureChain, injected, knownAccount, loadConfig, makeCha
 import { lineChart } from './chart.js'
 import { esc, fmt, fmtShort, short, showUrl, unitsToNumber, usd8, utc, wad, wadToNumber } from './format.js'
 import { detectQueue, previewFill, previewQueue, queueShell, queueStateHtml, runQueue } from './queue.js'
-import { PRICE_EXTRA_DECIMALS, listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
+import { listVaults, readHistory, readMeta, readRebalances, readSnapshot } from './vault.js'
 
 const $ = (sel, root = document) => root.querySelector(sel)
 const TRIGGERS = ['none', 'band', 'time']
@@ -415,7 +415,7 @@ function renderStats(meta, s) {
   const A = (x) => `${fmt(x, meta.assetDecimals)} ${meta.assetSymbol}`
   $('#stats').innerHTML = [
     stat('NAV (totalAssets)', A(s.totalAssets), 'nav', s.totalAssets),
-    stat('Share price', `${fmt(s.sharePrice, meta.assetDecimals + PRICE_EXTRA_DECIMALS)} ${meta.assetSymbol}`, 'share-price', s.sharePrice, 'convertToAssets(1,000,000 shares) / 1,000,000, rounded down'),
+    stat('Share price', A(s.sharePrice), 'share-price', s.sharePrice, "convertToAssets(1 share): one share's value, rounded down to the asset's decimals"),
     stat('Shares outstanding', fmtShort(s.totalSupply, meta.shareDecimals, 2), 'supply', s.totalSupply, fmt(s.totalSupply, meta.shareDecimals)),
     stat('Oracle price', usd8(s.valuationPrice), 'price', s.valuationPrice),
     statusStat(s),
@@ -521,7 +521,7 @@ async function renderHistory(meta, s) {
   if (meta.address !== state.selected) return
   const d = meta.assetDecimals
   const nav = h.samples.map((x) => [x.time, unitsToNumber(x.totalAssets, d)])
-  const price = h.samples.map((x) => [x.time, unitsToNumber(x.sharePrice, d + PRICE_EXTRA_DECIMALS)])
+  const price = h.samples.map((x) => [x.time, unitsToNumber(x.sharePrice, d)])
   const delta = h.samples.map((x) => [x.time, wadToNumber(x.netDelta)])
   const band = h.samples.map((x) => {
     const t = wadToNumber(x.thresholds.targetDelta)
@@ -540,7 +540,7 @@ async function renderHistory(meta, s) {
   $('#charts').innerHTML = `<h2>History <small class="muted">blocks ${h.from}–${h.latest}, ${h.samples.length} samples, ${h.logs.length} events</small></h2>
 <div class="charts">
 ${lineChart({ title: `NAV (${meta.assetSymbol})`, testid: 'chart-nav', yLabel: money, series: [{ label: 'totalAssets', color: '#2563eb', points: nav }] })}
-${lineChart({ title: `Share price (${meta.assetSymbol} per share)`, testid: 'chart-price', yLabel: null, series: [{ label: 'convertToAssets(1M shares) / 1M', color: '#0f766e', points: price }] })}
+${lineChart({ title: `Share price (${meta.assetSymbol} per share)`, testid: 'chart-price', yLabel: null, series: [{ label: 'convertToAssets(1 share)', color: '#0f766e', points: price }] })}
 ${lineChart({
   title: `Net delta vs band (now ${fmtShort(s.netDelta, 18, 3)}; target ${fmtShort(th.targetDelta, 18, 3)} ± ${fmtShort(th.band, 18, 3)})`,
   testid: 'chart-delta',

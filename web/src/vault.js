@@ -9,10 +9,6 @@ import { detectQueue, readQueue } from './queue.js'
 const FEED_ABI = parseAbi(['function latestRoundData() view returns (uint80, int256, uint256, uint256, uint80)'])
 
 const MAX_SAMPLES = 48
-//: The share price is read as the value of PRICE_SHARES shares, so it has 6 more decimals than
-//: the asset (convertToAssets of one share alone rounds down to whole asset units).
-export const PRICE_SHARES = 10n ** 6n
-export const PRICE_EXTRA_DECIMALS = 6
 const MAX_EVENT_POINTS = 96
 export const REBALANCES_SHOWN = 12
 
@@ -67,8 +63,10 @@ export async function readMeta(client, config, address) {
     assetDecimals: Number(assetDecimals),
     underlying,
     underlyingSymbol,
+    // The share price is convertToAssets(oneShare): one whole share's value in the asset, with
+    // the asset's decimals, as `keeper vault info` shows it. The shares' 6 extra decimals are the
+    // vault's virtual-share offset, not precision of the price: no exit pays below one asset unit.
     oneShare: 10n ** BigInt(shareDecimals),
-    priceShares: PRICE_SHARES * 10n ** BigInt(shareDecimals),
     queue,
   }
 }
@@ -103,7 +101,7 @@ export async function readSnapshot(client, config, meta, account) {
   ]
   const values = await Promise.all([
     ...names.map((n) => r(n)),
-    r('convertToAssets', [meta.priceShares]),
+    r('convertToAssets', [meta.oneShare]),
     client.getBlock({ blockNumber }),
     r('maxDeposit', [zeroAddress]),
     // The feeds at this block: an admin may have replaced the oracle since the page loaded.
@@ -275,7 +273,7 @@ export async function readHistory(client, config, meta, latest) {
         const [totalAssets, totalSupply, sharePrice, netDelta, thresholds, block] = await Promise.all([
           r('totalAssets'),
           r('totalSupply'),
-          r('convertToAssets', [meta.priceShares]),
+          r('convertToAssets', [meta.oneShare]),
           r('netDelta'),
           r('thresholds'),
           client.getBlock({ blockNumber }),
