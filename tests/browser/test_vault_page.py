@@ -1458,6 +1458,7 @@ def test_a_refused_queue_action_keeps_the_amount_typed(
     assert "RedemptionQueueExceedsClaimable" in page.inner_text(f"{refused} >> nth=0")
 
     fill_and_preview(page, "request", "0.5")
+    page.check('[data-testid="queue-anyway"]')  # maxRedeem covers them: queued on purpose
     page.click('[data-testid="submit-request"]')
     page.wait_for_selector('[data-testid="result-request"]')
     page.wait_for_selector(idle)

@@ -316,7 +316,11 @@ function wireQueue(card) {
         if (out.dataset.state !== 'ready' || vault !== state.selected) return
         // Emptied only once the action is confirmed: after a refusal (the page's, the chain's, the
         // wallet's) or a receipt the page could not read, the amount typed stays to be corrected.
-        if (await runQueue(queueCtx(), key, BigInt(out.dataset.value))) input.value = ''
+        const anyway = form.querySelector('[data-queue-anyway]')
+        if (await runQueue(queueCtx(), key, BigInt(out.dataset.value), { anyway: Boolean(anyway?.checked) })) {
+          input.value = ''
+          if (anyway) anyway.checked = false // a deliberate choice, each time
+        }
         await update()
       })
     })

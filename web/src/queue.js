@@ -100,7 +100,13 @@ export function queueShell(meta) {
     <button type="button" class="ghost" data-max="${key}" data-testid="max-${key}">Max</button>
     <button type="submit" data-testid="submit-${key}">${f.label}</button>
   </div>
-  <div class="preview muted" id="pv-${key}" data-testid="preview-${key}">${esc(f.hint)}</div>
+  <div class="preview muted" id="pv-${key}" data-testid="preview-${key}">${esc(f.hint)}</div>${
+    key === 'request'
+      ? `
+  <label class="small muted"><input type="checkbox" data-queue-anyway data-testid="queue-anyway"/>
+    Queue them even when Redeem can pay them now</label>`
+      : ''
+  }
 </form>`
     })
     .join('')
@@ -219,7 +225,11 @@ export async function previewQueue(ctx, key, text) {
       else if (mine && mine.allowance < value) {
         notes.push(`Approves exactly ${S(value)} to the queue first (allowance now ${S(mine.allowance)}).`)
       }
-      if (value <= pos.maxRedeem) notes.push(`Within your maxRedeem (${S(pos.maxRedeem)}): Redeem pays these now, without the queue.`)
+      if (value <= pos.maxRedeem) {
+        notes.push(
+          `Within your maxRedeem (${S(pos.maxRedeem)}): Redeem pays these now, without the queue. The page queues them only with "Queue them even when Redeem can pay them now" ticked: a request waits for a fill and cannot be cancelled.`,
+        )
+      }
     }
     if (preview === 0n) {
       notes.push(`These shares are worth ${A(0n)}: the fill would pay nothing for them, so the page will not send it.`)
@@ -264,8 +274,13 @@ function queueEvents(ctx, receipt, eventName) {
  * Run a queue action: 'request' (approval of the queue on your shares first when short), 'claim'
  * (redeem of all your filled shares when `value` is all your claimable assets, else withdraw of
  * `value`), or 'fill'. Returns true when everything was confirmed.
+ *
+ * A request for shares the vault can pay at once (your maxRedeem covers them all) is refused,
+ * nothing sent, unless `anyway` (the form's "Queue them even when Redeem can pay them now"): a
+ * depositor is not pushed into a queue that waits for a fill and cannot be cancelled when Redeem
+ * pays now, and can still queue on purpose. `keeper vault request-redeem` refuses them too.
  */
-export async function runQueue(ctx, key, value) {
+export async function runQueue(ctx, key, value, { anyway = false } = {}) {
   const { config, meta, account, client } = ctx
   const qabi = config.abis.queue
   const errorAbi = queueErrorAbi(config)
@@ -282,6 +297,17 @@ export async function runQueue(ctx, key, value) {
     if (worth === 0n) {
       setLine(logLine(ctx, ''), 'refused', `Request redeem: ${esc(S(value))} are worth 0 ${esc(meta.assetSymbol)} (less than one token unit); the fill would pay nothing for them. Nothing was sent.`)
       return false
+    }
+    if (!anyway) {
+      const limit = await client.readContract({ address: meta.address, abi: config.abis.vault, functionName: 'maxRedeem', args: [account] })
+      if (value <= limit) {
+        setLine(
+          logLine(ctx, ''),
+          'refused',
+          `Request redeem: the vault can pay all ${esc(S(value))} now (your maxRedeem is ${esc(S(limit))}): use Redeem, which pays them at once; a request waits for a fill and cannot be cancelled. Nothing was sent. To queue them on purpose, tick "Queue them even when Redeem can pay them now".`,
+        )
+        return false
+      }
     }
     const allowance = await client.readContract({
       address: meta.address,
