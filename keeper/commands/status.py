@@ -64,7 +64,8 @@ def status(args: argparse.Namespace) -> int:
     print("transactions: " + (counts or "none"))
     print(f"pending: {len(st.pending)}")
     for t in st.pending:
-        print(f"  nonce {t.nonce} {t.tx_hash} {t.status} max_fee {t.max_fee} tip {t.priority_fee}")
+        fees = f"max fee {t.max_fee} wei/gas, tip {t.priority_fee} wei/gas"
+        print(f"  nonce {t.nonce} {t.tx_hash} {t.status} {fees}")
     print("recent transactions:")
     nw = max((len(str(t.nonce)) for t in st.recent), default=0)
     for t in st.recent:

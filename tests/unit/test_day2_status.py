@@ -170,7 +170,8 @@ def test_status_reports_mined_replaced_reverted_and_pending_in_the_table_and_jso
     assert main(["status", "--journal", str(path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[1] == "transactions: mined 2, replaced 1, reverted 1, sent 1"
-    assert out[2:4] == ["pending: 1", "  nonce 3 0xd0 sent max_fee 9 tip 1"]
+    # units said: a bare "max_fee 9 tip 1" left a new user guessing gwei or wei
+    assert out[2:4] == ["pending: 1", "  nonce 3 0xd0 sent max fee 9 wei/gas, tip 1 wei/gas"]
     recent = [line.split()[2:] for line in out[5:10]]
     assert recent == [
         ["nonce", "3", "sent", "0xd0"],
