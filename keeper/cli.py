@@ -47,8 +47,14 @@ EXIT_BROKEN_PIPE = 141
 
 #: Exit code of a keeper its circuit breaker stopped (:class:`~keeper.errors.Halt`): a human must
 #: look before it runs again, so a service manager should not restart it (systemd's
-#: ``RestartPreventExitStatus=3``, docs/deploy.md). Every other error is 1 and may be restarted.
+#: ``RestartPreventExitStatus``, docs/deploy.md). Every other run-time error is 1 and may be
+#: restarted.
 EXIT_HALTED = 3
+
+#: Exit code of a refused command line (argparse's, and the commands' own checks of what was
+#: typed): restarting the same command line would be refused again, so a service manager should
+#: not restart it either.
+EXIT_USAGE = 2
 
 
 def _exit_code(exc: KeeperError) -> int:
@@ -65,7 +71,7 @@ exit codes:
   2    the command line is wrong: an unknown flag, a bad or missing value, a number out of
        range, flags that do not go together (nothing was sent)
   3    halted by the circuit breaker (keeper run): look before restarting
-  130  interrupted (Ctrl-C, SIGTERM)
+  130  interrupted (Ctrl-C, SIGTERM; keeper run stops after its cycle, exit 0)
   141  stdout's reader went away (keeper status | head)
 under --json the error is also a JSON object on stdout, its exit_code the same code.
 each command's flags: keeper COMMAND --help"""
@@ -221,7 +227,7 @@ def _parse_and_run(argv: Sequence[str] | None) -> int:
             a == "--json" and (i + 1 == len(argv) or argv[i + 1].startswith("-"))
             for i, a in enumerate(argv)
         ):
-            print(json.dumps({"error": exc.message, "exit_code": 2}))
+            print(json.dumps({"error": exc.message, "exit_code": EXIT_USAGE}))
         raise
 
 
@@ -243,7 +249,7 @@ def _parse_and_call(argv: list[str]) -> int:
     setup_logging(json_lines=False, level=level)
     if not getattr(args, "func", None):
         parser.print_help()
-        return 2
+        return EXIT_USAGE
     try:
         code: int = args.func(args)
     except KeeperError as exc:

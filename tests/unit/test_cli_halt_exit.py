@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import keeper.app.loop
-from keeper.cli import EXIT_HALTED, build_parser, main
+from keeper.cli import EXIT_HALTED, EXIT_USAGE, build_parser, main
 from keeper.errors import ChainError, Halt
 
 UNIT = Path(__file__).resolve().parents[2] / "scripts" / "keeper.service"
@@ -58,10 +58,16 @@ def _service() -> configparser.SectionProxy:
     return unit["Service"]
 
 
-def test_the_systemd_unit_restarts_on_failure_but_not_after_a_halt() -> None:
+def test_the_systemd_unit_restarts_on_failure_but_not_after_a_halt_or_a_refused_command_line() -> (
+    None
+):
     service = _service()
     assert service["Restart"] == "on-failure"
-    assert service["RestartPreventExitStatus"].split() == [str(EXIT_HALTED)]
+    # 2: the unit's own command line was refused (a bad flag value): it would be refused again
+    # on every restart, as the ExecStart does not change until someone edits it.
+    assert sorted(service["RestartPreventExitStatus"].split()) == sorted(
+        [str(EXIT_USAGE), str(EXIT_HALTED)]
+    )
     # SIGTERM lets the cycle under way finish; the stop timeout must outlast a cycle's reads
     # (KEEPER_CYCLE_DEADLINE_S, 20 s by default) and the receipt wait it bounds.
     assert service["KillSignal"] == "SIGTERM"
