@@ -227,7 +227,7 @@ def _one_at_a_time(method: _Action) -> _Action:
     """
 
     @functools.wraps(method)
-    def locked(self: VaultClient, signer: LocalAccount, *args: Any) -> ActionReport:
+    def locked(self: VaultClient, signer: LocalAccount, *args: Any, **kw: Any) -> ActionReport:
         action = method.__name__.replace("_", "-")
         chain = self.chain_key()
         with signer_lock(signer.address, action, chain):
@@ -235,7 +235,7 @@ def _one_at_a_time(method: _Action) -> _Action:
             self._run = run = _Run(action, record=record, amount=self._amount(action, args))
             try:
                 self._settle_previous(signer.address, run)
-                return method(self, signer, *args)
+                return method(self, signer, *args, **kw)
             except KeeperError as exc:
                 if not run.unnamed(str(exc)):
                     raise
@@ -714,17 +714,21 @@ class VaultClient:
             return self._finish(report)
 
     @_one_at_a_time
-    def request_redeem(self, signer: LocalAccount, shares: int | None) -> ActionReport:
+    def request_redeem(
+        self, signer: LocalAccount, shares: int | None, *, queue_anyway: bool = False
+    ) -> ActionReport:
         """Queue ``shares`` for redemption (approving the queue on the shares if needed).
 
         ``shares`` None queues every share the signer holds, read here, under the signer lock.
         The report's ``assets`` is their value now; the queue pays the NAV of the fill. Shares
-        the vault can pay at once (``maxRedeem`` covers them all) are refused: ``redeem`` them.
+        the vault can pay at once (``maxRedeem`` covers them all) are refused: ``redeem`` them,
+        unless ``queue_anyway`` says the depositor queues them on purpose (the web page's
+        "Queue them even when Redeem can pay them now").
 
         Raises:
             ExecutionError: No queue, no share or more shares than the signer holds, shares
-                worth 0 token units, or shares ``maxRedeem`` covers (nothing sent), or a failed
-                tx.
+                worth 0 token units, or shares ``maxRedeem`` covers without ``queue_anyway``
+                (nothing sent), or a failed tx.
         """
         queue = self._queue("request-redeem")
         me = signer.address
@@ -746,15 +750,15 @@ class VaultClient:
                 "for them; nothing sent"
             )
         limit = int(self.vault.functions.maxRedeem(me).call())
-        if shares <= limit:
+        if shares <= limit and not queue_anyway:
             # A request waits for a fill, cannot be cancelled, and carries the vault's gains and
             # losses until then: only for what the vault cannot pay now.
             flag = "all" if asked_all else self._s(shares)
             raise ExecutionError(
                 f"request-redeem refused: the vault can pay all {self._s(shares)} shares now "
                 f"(maxRedeem {self._s(limit)}): redeem them at once with `keeper vault redeem "
-                f"--shares {flag}` (a request waits for a fill and cannot be cancelled); "
-                "nothing sent"
+                f"--shares {flag}` (a request waits for a fill and cannot be cancelled), or "
+                "queue them on purpose with --queue-anyway; nothing sent"
             )
         report = self._report("request-redeem", me, value, shares)
         allowance = int(self.vault.functions.allowance(me, queue.address).call())

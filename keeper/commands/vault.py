@@ -156,7 +156,7 @@ _ACTIONS: dict[str, tuple[str, str, str]] = {
         "reserved from everyone else's instant exits; fills are pro rata at the NAV of each fill, "
         "and queued shares earn or lose what the vault does until then. A request cannot be "
         "cancelled, so shares the vault can pay at once (maxRedeem covers them all) are refused "
-        "with nothing sent: redeem them instead.",
+        "with nothing sent: redeem them instead, or pass --queue-anyway to queue them on purpose.",
         "--shares 1000.5",
     ),
     "claim": (
@@ -213,6 +213,13 @@ def register(subparsers: Any) -> None:
                 metavar="X",
                 help=f"{_SHARES_HELP}; or `all`: every share you hold, read when sending",
             )
+            if action == "request-redeem":
+                a.add_argument(
+                    "--queue-anyway",
+                    action="store_true",
+                    help="queue them even when the vault can pay them now (maxRedeem covers "
+                    "them): a request waits for a fill and cannot be cancelled",
+                )
         elif action == "claim":
             a.add_argument(
                 "--shares",
@@ -327,11 +334,12 @@ def vault_command(args: argparse.Namespace) -> int:
         report = client.withdraw(signer, units)
     elif args.action == "fill":
         report = client.fill(signer)
+    elif args.action == "request-redeem":
+        report = client.request_redeem(signer, units, queue_anyway=args.queue_anyway)
     else:
         act = {
             "claim": client.claim,
             "redeem": client.redeem,
-            "request-redeem": client.request_redeem,
         }[args.action]
         report = act(signer, units)
     print(json.dumps(report.to_dict(), indent=2) if args.json else format_report(report))

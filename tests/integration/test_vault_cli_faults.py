@@ -80,6 +80,24 @@ def test_request_redeem_of_shares_the_vault_can_pay_now_is_refused(
     assert e.w3.eth.get_transaction_count(me) == nonce
 
 
+def test_request_redeem_the_vault_can_pay_now_is_queued_when_asked_on_purpose(
+    e: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--queue-anyway`` queues shares ``maxRedeem`` covers, as the web page's tick box does:
+    nobody is pushed into the queue, but one may queue on purpose by saying so."""
+    v, me = e.vault, e.depositor.address
+    assert _cli(e, "deposit", "--amount", "100") == 0
+    shares = v.functions.balanceOf(me).call()
+    assert v.functions.maxRedeem(me).call() == shares
+    capsys.readouterr()
+    assert _cli(e, "request-redeem", "--shares", "40", "--queue-anyway") == 0
+    out = capsys.readouterr().out
+    assert "queued 40 shares" in out, out
+    queued = vault_cli._queue(e).functions.pendingRedeemRequest(0, me).call()
+    assert queued == 40 * 10 ** v.functions.decimals().call()
+    assert v.functions.balanceOf(me).call() == shares - queued
+
+
 def test_request_redeem_beyond_what_the_vault_can_pay_now_is_queued(
     e: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:

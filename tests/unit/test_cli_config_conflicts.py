@@ -38,8 +38,8 @@ def _run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
 
 
-def _one_line(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 1, proc.stderr
+def _one_line(proc: subprocess.CompletedProcess[str], code: int = 1) -> str:
+    assert proc.returncode == code, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith("keeper: error: ")
@@ -115,7 +115,8 @@ def test_a_vault_address_with_a_broken_checksum_is_refused_before_the_rpc(tmp_pa
     good = "0x5FbDB2315678afecb367f032d93F642f64180aa3"  # anvil's first deployment, checksummed
     bad = good.replace("F642", "f642")
     dead = f"http://127.0.0.1:{free_port()}"
-    line = _one_line(_run(tmp_path, "vault", "info", "--vault", bad, "--rpc-url", dead))
+    # A typed address: a usage error (2), as argparse's own refusals.
+    line = _one_line(_run(tmp_path, "vault", "info", "--vault", bad, "--rpc-url", dead), 2)
     assert f"--vault: '{bad}' has a mixed-case EIP-55 checksum that does not match" in line
     assert "RPC" not in line
     line = _one_line(_run(tmp_path, "vault", "info", "--vault", good.lower(), "--rpc-url", dead))
