@@ -71,28 +71,28 @@ def message(**fields: Any) -> str:
 
 def test_an_answer_is_matched_by_its_id_and_a_notification_is_skipped() -> None:
     def script(req: Any) -> list[str]:
-        note = message(method="eth_subscription", params={"subscription": "0x1", "result": {}})
+        note = message(method="eth_subscription", params={"subscription": "0x01", "result": {}})
         return [
             note,
             message(id=req["id"] + 1000, result="0xold"),
-            message(id=req["id"], result="0x1"),
+            message(id=req["id"], result="0x01"),
         ]
 
     p, _ = ws_provider(script)
-    assert p.make_request("eth_blockNumber", [])["result"] == "0x1"  # type: ignore[arg-type]
+    assert p.make_request("eth_blockNumber", [])["result"] == "0x01"  # type: ignore[arg-type]
 
 
 def test_a_notification_is_not_taken_for_a_batch_answer() -> None:
     """A batch took the first message without an id as its answer: a stray notification."""
 
     def script(req: Any) -> list[str]:
-        note = message(method="eth_subscription", params={"subscription": "0x1", "result": {}})
-        return [note, json.dumps([{"jsonrpc": "2.0", "id": r["id"], "result": "0x1"} for r in req])]
+        note = message(method="eth_subscription", params={"subscription": "0x01", "result": {}})
+        return [note, json.dumps([{"jsonrpc": "2.0", "id": r["id"], "result": "0x01"} for r in req])]
 
     p, _ = ws_provider(script)
     out = p.make_batch_request([("eth_blockNumber", []), ("eth_chainId", [])])  # type: ignore[list-item]
     assert isinstance(out, list)
-    assert [r["result"] for r in out] == ["0x1", "0x1"]
+    assert [r["result"] for r in out] == ["0x01", "0x01"]
 
 
 @pytest.mark.parametrize("null_id", [True, False], ids=["id-null", "id-missing"])
@@ -128,11 +128,11 @@ def test_a_rate_limit_without_an_id_fails_over_at_once() -> None:
     http = f._transports[1]
 
     def post_b(payload: bytes, timeout_s: float) -> Any:
-        return {"jsonrpc": "2.0", "id": json.loads(payload)["id"], "result": "0xb"}
+        return {"jsonrpc": "2.0", "id": json.loads(payload)["id"], "result": "0x0b"}
 
     http.post = post_b  # type: ignore[method-assign]
     started = time.monotonic()
-    assert f.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert f.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert time.monotonic() - started < 1.0
     assert len(sock.sent) == 1
     f.close()
@@ -158,7 +158,7 @@ def test_an_unreadable_message_is_transient_as_an_unreadable_http_body_is() -> N
     f._transports[1].post = lambda payload, timeout_s: {  # type: ignore[method-assign]
         "jsonrpc": "2.0",
         "id": json.loads(payload)["id"],
-        "result": "0xb",
+        "result": "0x0b",
     }
-    assert f.make_request("eth_call", [])["result"] == "0xb"  # type: ignore[arg-type]
+    assert f.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
     f.close()
