@@ -14,6 +14,7 @@ from keeper.units import wad_to_float
 
 if TYPE_CHECKING:
     from keeper.app.cycle import CycleResult
+    from keeper.strategy.types import CostInputs
 
 
 def register(subparsers: Any) -> None:
@@ -106,6 +107,32 @@ def _impact(coef: float, pinned: bool = False) -> str:
     return f"{coef:.3g}/USD (a pool ${1 / coef / 1e6:,.1f}M deep{by})"
 
 
+def _swap(costs: CostInputs, pinned: tuple[str, ...]) -> str:
+    """The swap's fee tier and price impact the cycle priced, for the costs line.
+
+    Each vault is priced at its own pool's, as the lens read them (``CostInputs.pool_terms``):
+    one pool's, or the range over several. With none (both pinned by the settings, or no pool
+    read) the cycle's one pair.
+    """
+    terms = list(costs.pool_terms.values())
+    fee_by = " (KEEPER_POOL_FEE_BPS)" if "fee" in pinned else ""
+    if len(terms) <= 1:
+        fee, coef = terms[0] if terms else (costs.pool_fee_bps, costs.impact_coef)
+        return f"swap fee {fee:g} bps{fee_by}, impact {_impact(coef, 'impact' in pinned)}"
+    fees = sorted(t.fee_bps for t in terms)
+    coefs = sorted(t.impact_coef for t in terms)
+    fee_range = f"{fees[0]:g}" if fees[0] == fees[-1] else f"{fees[0]:g} to {fees[-1]:g}"
+    if coefs[0] == coefs[-1] or not coefs[0] > 0:
+        impact = _impact(coefs[-1], "impact" in pinned)
+    else:
+        lo, hi = coefs[0], coefs[-1]
+        impact = (
+            f"{lo:.3g} to {hi:.3g}/USD (pools ${1 / hi / 1e6:,.1f}M to ${1 / lo / 1e6:,.1f}M deep)"
+        )
+    own = f"{len(terms)} pools, each vault at its own"
+    return f"{own}: swap fee {fee_range} bps{fee_by}, impact {impact}"
+
+
 def format_table(
     result: CycleResult,
     policy: str,
@@ -128,9 +155,7 @@ def format_table(
         f"costs: gas {result.costs.gas_fixed} + {result.costs.gas_per_vault}/vault at "
         f"{result.costs.gas_price_wei} wei; L1 fee {result.costs.l1_fee_fixed_wei} + "
         f"{result.costs.l1_fee_per_vault_wei}/vault wei; ETH {eth}; "
-        f"swap fee {result.costs.pool_fee_bps:g} bps"
-        f"{' (KEEPER_POOL_FEE_BPS)' if 'fee' in pinned else ''}, "
-        f"impact {_impact(result.costs.impact_coef, 'impact' in pinned)}; "
+        f"{_swap(result.costs, pinned)}; "
         f"forecast vol {result.forecast_vol:.1%}",
         "",
     ]

@@ -158,7 +158,10 @@ def test_the_costs_line_names_the_swaps_fee_and_impact_and_the_depth_it_implies(
     result = dummy_result()
     result = dataclasses.replace(
         result,
-        costs=dataclasses.replace(result.costs, pool_fee_bps=5.0, impact_coef=1 / 60e6),
+        # no pool's own figures (both pinned, or none read): the cycle's one pair
+        costs=dataclasses.replace(
+            result.costs, pool_fee_bps=5.0, impact_coef=1 / 60e6, pool_terms={}
+        ),
     )
     costs = format_table(result, "band").splitlines()[1]
     assert "swap fee 5 bps" in costs, costs
@@ -166,3 +169,26 @@ def test_the_costs_line_names_the_swaps_fee_and_impact_and_the_depth_it_implies(
     pinned = format_table(result, "band", pinned=("fee", "impact")).splitlines()[1]
     assert "swap fee 5 bps (KEEPER_POOL_FEE_BPS)" in pinned, pinned
     assert "deep, KEEPER_IMPACT_COEF)" in pinned, pinned
+
+
+def test_the_costs_line_shows_the_pools_read_even_with_no_vault_ready() -> None:
+    """With no vault ready the cycle's one pair is the defaults (5 bps, 2e-9): the line printed
+    them as "a pool $500.0M deep" on a devnet whose pool is $60M deep (helper-136's walk-through).
+    Each vault is priced at its own pool's figures, which the lens read: the line says those."""
+    from keeper.strategy.types import PoolTerms
+
+    result = dummy_result()
+    one = dataclasses.replace(
+        result.costs, pool_fee_bps=5.0, impact_coef=2e-9, pool_terms={7: PoolTerms(30.0, 1 / 60e6)}
+    )
+    costs = format_table(dataclasses.replace(result, costs=one), "band").splitlines()[1]
+    assert "swap fee 30 bps" in costs, costs
+    assert "impact 1.67e-08/USD (a pool $60.0M deep)" in costs, costs
+    assert "500.0M" not in costs, costs
+
+    two = dataclasses.replace(
+        one, pool_terms={7: PoolTerms(30.0, 1 / 60e6), 9: PoolTerms(5.0, 1 / 100e6)}
+    )
+    costs = format_table(dataclasses.replace(result, costs=two), "band").splitlines()[1]
+    assert "2 pools, each vault at its own: swap fee 5 to 30 bps" in costs, costs
+    assert "(pools $60.0M to $100.0M deep)" in costs, costs

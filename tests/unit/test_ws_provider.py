@@ -87,7 +87,10 @@ def test_a_notification_is_not_taken_for_a_batch_answer() -> None:
 
     def script(req: Any) -> list[str]:
         note = message(method="eth_subscription", params={"subscription": "0x01", "result": {}})
-        return [note, json.dumps([{"jsonrpc": "2.0", "id": r["id"], "result": "0x01"} for r in req])]
+        return [
+            note,
+            json.dumps([{"jsonrpc": "2.0", "id": r["id"], "result": "0x01"} for r in req]),
+        ]
 
     p, _ = ws_provider(script)
     out = p.make_batch_request([("eth_blockNumber", []), ("eth_chainId", [])])  # type: ignore[list-item]
