@@ -111,10 +111,11 @@ def _swap(costs: CostInputs, pinned: tuple[str, ...]) -> str:
     """The swap's fee tier and price impact the cycle priced, for the costs line.
 
     Each vault is priced at its own pool's, as the lens read them (``CostInputs.pool_terms``):
-    one pool's, or the range over several. With none (both pinned by the settings, or no pool
-    read) the cycle's one pair.
+    one pool's, or the range over pools whose figures differ. With none (both pinned by the
+    settings, or no pool read) the cycle's one pair.
     """
-    terms = list(costs.pool_terms.values())
+    # Pool keys on one venue (vaults whose oracle answers differ) share its figures: said once.
+    terms = list(dict.fromkeys(costs.pool_terms.values()))
     fee_by = " (KEEPER_POOL_FEE_BPS)" if "fee" in pinned else ""
     if len(terms) <= 1:
         fee, coef = terms[0] if terms else (costs.pool_fee_bps, costs.impact_coef)
@@ -129,8 +130,7 @@ def _swap(costs: CostInputs, pinned: tuple[str, ...]) -> str:
         impact = (
             f"{lo:.3g} to {hi:.3g}/USD (pools ${1 / hi / 1e6:,.1f}M to ${1 / lo / 1e6:,.1f}M deep)"
         )
-    own = f"{len(terms)} pools, each vault at its own"
-    return f"{own}: swap fee {fee_range} bps{fee_by}, impact {impact}"
+    return f"each vault at its pool's: swap fee {fee_range} bps{fee_by}, impact {impact}"
 
 
 def format_table(

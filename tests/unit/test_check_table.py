@@ -190,5 +190,12 @@ def test_the_costs_line_shows_the_pools_read_even_with_no_vault_ready() -> None:
         one, pool_terms={7: PoolTerms(30.0, 1 / 60e6), 9: PoolTerms(5.0, 1 / 100e6)}
     )
     costs = format_table(dataclasses.replace(result, costs=two), "band").splitlines()[1]
-    assert "2 pools, each vault at its own: swap fee 5 to 30 bps" in costs, costs
+    assert "each vault at its pool's: swap fee 5 to 30 bps" in costs, costs
     assert "(pools $60.0M to $100.0M deep)" in costs, costs
+
+    # two pool keys on one venue (oracle answers that differ): one pool's figures, said once
+    same = dataclasses.replace(
+        one, pool_terms={7: PoolTerms(30.0, 1 / 60e6)} | {9: PoolTerms(30.0, 1 / 60e6)}
+    )
+    costs = format_table(dataclasses.replace(result, costs=same), "band").splitlines()[1]
+    assert "swap fee 30 bps, impact 1.67e-08/USD (a pool $60.0M deep)" in costs, costs
