@@ -331,9 +331,15 @@ def test_malformed_vault_admin_is_one_line(
     parent: Parent, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["rehearse", "--fork-url", parent.node.url, *_common(parent, tmp_path)]
-    assert main([*args, "--vault-admin", "0x1234"]) != 0
+    with pytest.raises(SystemExit) as refused:  # what was typed: a usage error
+        main([*args, "--vault-admin", "0x1234"])
+    assert refused.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["keeper: error: --vault-admin: '0x1234' is not a 20-byte hex address"]
+    assert len(err) == 1, err
+    assert err[0] == (
+        "keeper: error: --vault-admin: '0x1234' is not a 20-byte hex address "
+        "(see 'keeper rehearse --help')"
+    )
 
 
 def test_rehearsal_at_an_earlier_block_sees_that_state(
