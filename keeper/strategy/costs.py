@@ -273,12 +273,14 @@ def batch_cost_usd(
             at = at.ravel()
             nets = np.bincount(at, weights=x, minlength=len(keys))
             swaps = swap_usd(c) * float(np.count_nonzero(nets))
-            if c.pool_terms:
-                terms = [c.at_pool(int(k)) for k in keys.tolist()]
+            terms = [c.at_pool(int(k)) for k in keys.tolist()] if c.pool_terms else [c]
+            per_pool = len({(t.pool_fee_bps, t.impact_coef) for t in terms}) > 1
+            if per_pool:
                 rate = np.asarray([t.pool_fee_bps / 1e4 for t in terms])
                 coef = np.asarray([t.impact_coef for t in terms])
                 fees = float(np.sum(rate * np.abs(nets)))
-            else:
+            else:  # one figure for every pool: the one pair's sums, to the bit
+                c = terms[0]
                 coef = np.full(len(keys), c.impact_coef)
                 fees = c.pool_fee_bps / 1e4 * float(np.sum(np.abs(nets)))
             if venues is None:
@@ -292,7 +294,7 @@ def batch_cost_usd(
                 venue_coef = np.zeros(len(moved))
                 np.maximum.at(venue_coef, v_at, coef)
                 coef = venue_coef
-            if c.pool_terms:
+            if per_pool:
                 impact = float(np.sum(coef * moved * moved))
             else:
                 impact = c.impact_coef * float(np.sum(moved * moved))

@@ -1,5 +1,7 @@
 """Properties of the per-pool cost model (hypothesis): what each pool's own figures may change.
 
+* Pools that all say the same figures plan exactly as the one pair does: the same decisions
+  (act mask, trades, costs, reasons) and the same batch cost.
 * A batch's cost does not depend on the order of its members.
 * Adding another pool's vaults never changes a vault's policy decision (its trade, benefit and
   cost; for the rule policies whether it acts): only the batch selection may.
@@ -95,6 +97,53 @@ def cost_inputs(draw: st.DrawFn) -> CostInputs:
 
 def _total(p: RebalancePlan) -> float:
     return p.fixed_cost_usd + p.marginal_cost_usd
+
+
+# ---------------------------------------------------------------- (a) one figure for every pool
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    vs=vault_lists,
+    c=cost_inputs(),
+    same=terms,
+    scalar=terms,
+    spec=st.sampled_from(POLICIES),
+)
+def test_pools_that_all_say_one_figure_plan_as_the_one_pair_does(
+    vs: list[VaultView], c: CostInputs, same: PoolTerms, scalar: PoolTerms, spec: str
+) -> None:
+    """Every pool at ``same``: the plan is the one of ``same`` as the one pair, bit for bit,
+    whatever the pair the cycle also carries (``scalar``: the live keeper's largest, or any)."""
+    policy = parse_policy(spec)
+    one = replace(c, pool_fee_bps=same.fee_bps, impact_coef=same.impact_coef, pool_terms={})
+    own = {v.pool: same for v in vs}
+    for pair in (same, scalar):
+        per_pool = replace(
+            c, pool_fee_bps=pair.fee_bps, impact_coef=pair.impact_coef, pool_terms=own
+        )
+        assert plan(policy, vs, MARKET, per_pool) == plan(policy, vs, MARKET, one)
+
+
+@pytest.mark.parametrize(
+    ("same", "x"),
+    [
+        (PoolTerms(30.0, 1 / 20e3), [100.0, 700.0]),
+        (PoolTerms(5.0, 1 / 60e6), [100.0, 200.0]),
+        (PoolTerms(5.0, 1 / 60e6), [-100.0, 1_100.0]),
+    ],
+)
+def test_a_batch_across_pools_at_one_figure_costs_what_the_one_pair_prices(
+    same: PoolTerms, x: list[float]
+) -> None:
+    """Found by the property above: two pools that say the same figures priced a batch across
+    them a rounding away from the one pair (USD 1.869681692403924 against ...9237): their fees
+    were summed pool by pool (``Σ rate·|net|``, not ``rate·Σ|net|``), their impacts likewise."""
+    c = l2_default_costs()
+    one = replace(c, pool_fee_bps=same.fee_bps, impact_coef=same.impact_coef)
+    for venues in (None, [0, 0], [0, 1]):
+        per_pool = batch_cost_usd(replace(c, pool_terms={0: same, 1: same}), x, [0, 1], venues)
+        assert per_pool == batch_cost_usd(one, x, [0, 1], venues)
 
 
 # ---------------------------------------------------------------- (b) the members' order
