@@ -44,7 +44,12 @@ pools never cross, each pool swaps its own remainder.
   (:attr:`~keeper.strategy.types.VaultView.venue`) swap in a row on it, so their impacts
   compound; if the union is worth less than the pool worth most alone, only that pool is sent
   (the others wait for a later block). With one pool this is the single selection;
-* for the rule policies (time, band, volband, bandedge, ww) the batch is every eligible vault.
+* for the rule policies (time, band, volband, bandedge, ww) the batch is every eligible vault;
+* for every policy, a pool whose swap would keep more of its net than its legs' slippage bounds
+  allow (:func:`_swap_short`, at the pool's own fee and depth) is held back: the batcher could
+  not fill its legs, and its revert would name no pool, so the simulation would drop every
+  vault at that bound, other pools' too. A cost-gated policy's other pools are selected
+  without it.
 
 Amounts: the on-chain deviation and trade are exact :data:`~keeper.units.Wad` ints; the float
 deviation and max trade the policies see are converted once here, with
@@ -397,6 +402,33 @@ def _lines(
     return lambda v: np.interp(v, knots, low)
 
 
+def _swap_short(notional: np.ndarray, slip_bps: np.ndarray, costs: CostInputs) -> str:
+    """Why one pool's batch of ``notional`` (signed, USD) cannot be filled; ``""`` if it can.
+
+    The batcher crosses the legs at the oracle price and swaps the net on the pool, and each leg
+    on the net side must get at least ``1 − b_i`` of its input's worth (``b_i`` its bound,
+    ``slip_bps`` / 1e4; 0: none): with ``W`` the net side's total, the swap may keep at most
+    ``b·W`` of the net, ``b`` the side's strictest bound. It keeps ``s·|net|``,
+    ``s = 1 − (1 − f) / (1 + k·(1 − f)·|net|)`` at the pool's fee ``f`` and impact ``k``
+    (``costs``'): a constant product over virtual reserves ``1/k`` deep, the fee taken off the
+    input. A lone vault sent to itself has the same bound on its own swap (``W = |net|``).
+    """
+    net = float(np.sum(notional))
+    side = notional > 0.0 if net > 0.0 else notional < 0.0
+    bounds = slip_bps[side & (slip_bps > 0)]
+    if net == 0.0 or not len(bounds):
+        return ""
+    bound = float(bounds.min())
+    fee = costs.pool_fee_bps / 1e4
+    kept = 1.0 - (1.0 - fee) / (1.0 + costs.impact_coef * (1.0 - fee) * abs(net))
+    if kept * abs(net) <= bound / 1e4 * float(np.sum(np.abs(notional[side]))):
+        return ""
+    return (
+        f"; its pool's swap of {abs(net):.4g} USD would keep {kept:.3%} of it, past the "
+        f"slippage bound ({bound:g} bps)"
+    )
+
+
 def _select_pools(
     benefit: np.ndarray,
     notional: np.ndarray,
@@ -405,6 +437,8 @@ def _select_pools(
     costs: CostInputs,
     venues: np.ndarray | None = None,
     first: np.ndarray | None = None,
+    slip_bps: np.ndarray | None = None,
+    held: set[int] | None = None,
 ) -> tuple[np.ndarray, dict[int, str]]:
     """The cost-gated batch: :func:`_select` in each pool, then their union (module docstring).
 
@@ -418,6 +452,9 @@ def _select_pools(
         venues: Each vault's venue key (:func:`_venue_keys`); ``None``: each pool its own.
         first: Each vault's first purchase flag (it pays :func:`first_buy_usd` more: a cost of
             its own, so :func:`_select` sees it as that much less benefit); ``None``: none.
+        slip_bps: Each vault's slippage bound, bps: a pool whose selected batch's swap would
+            fall short of it (:func:`_swap_short`) is not kept; ``None``: not checked.
+        held: Where to add the keys of the pools so held back, if given.
 
     Returns:
         The members kept (a mask over every vault) and, per pool key with candidates, the note a
@@ -444,6 +481,16 @@ def _select_pools(
         value = float(benefit[cand][keep].sum()) - batch_cost_usd(
             at_pool, notional[cand][keep], first_buys=first[cand][keep]
         )
+        short = (
+            ""
+            if slip_bps is None
+            else _swap_short(notional[cand][keep], slip_bps[cand][keep], at_pool)
+        )
+        if short:
+            notes[key] = short
+            if held is not None:
+                held.add(int(key))
+            continue
         if not keep.any() or not value > 0.0:
             total = float(benefit[cand].sum())
             notes[key] = (
@@ -646,11 +693,30 @@ def plan(
     pools = np.asarray(pool_list, dtype=np.int64)
     venues = _venue_keys(pool_list, venue_list)
     notes: dict[int, str] = {}
+    slip = np.asarray([v.max_slippage_bps for v in vaults], dtype=np.float64)
+    short: set[int] = set()
     if policy.cost_gated and bool(act.any()):
-        keep, notes = _select_pools(ev.benefit_usd, notional, pools, act, costs, venues, first)
-        dropped = np.flatnonzero(act & ~keep)
-        codes[dropped] = Reason.BENEFIT_BELOW_COST
-        act[dropped] = False
+        keep, notes = _select_pools(
+            ev.benefit_usd, notional, pools, act, costs, venues, first, slip, short
+        )
+    else:  # the rule policies send every eligible vault, but not a pool it cannot fill
+        keep = act.copy()
+        eligible = np.flatnonzero(act)
+        keys, at = np.unique(pools[eligible], return_inverse=True)
+        eligible = eligible[np.argsort(at.ravel(), kind="stable")]  # each pool's, in order
+        ends = np.cumsum(np.bincount(at.ravel(), minlength=len(keys)))
+        by_pool = np.split(eligible, ends[:-1]) if len(keys) else []
+        for key, rows in zip(keys.tolist(), by_pool, strict=True):
+            why = _swap_short(notional[rows], slip[rows], costs.at_pool(key))
+            if why:
+                notes[key] = why
+                short.add(key)
+                keep[rows] = False
+    dropped = act & ~keep
+    past = np.isin(pools, list(short)) if short else np.zeros(len(vaults), dtype=bool)
+    codes[dropped & ~past] = Reason.BENEFIT_BELOW_COST
+    codes[dropped & past] = Reason.SWAP_PAST_SLIPPAGE
+    act &= keep
     # One pass over plain Python lists (indexing numpy arrays per element is slow at 10k vaults).
     texts = {int(c): f"{policy.family}: {Reason(int(c)).text} (" for c in np.unique(codes)}
     debug = logger.isEnabledFor(logging.DEBUG)

@@ -101,6 +101,9 @@ class Reason(IntEnum):
     INSIDE_BAND = 5
     BENEFIT_ABOVE_COST = 6
     BENEFIT_BELOW_COST = 7
+    #: Its pool's swap would keep more of the net than its legs' slippage bound lets it: the
+    #: batcher could not fill them (the planner's, :func:`keeper.strategy.planner.plan`).
+    SWAP_PAST_SLIPPAGE = 8
 
     @property
     def text(self) -> str:
@@ -117,6 +120,7 @@ _REASON_TEXT = {
     Reason.INSIDE_BAND: "deviation inside band",
     Reason.BENEFIT_ABOVE_COST: "risk reduction exceeds cost",
     Reason.BENEFIT_BELOW_COST: "risk reduction below cost",
+    Reason.SWAP_PAST_SLIPPAGE: "its pool's swap would fall short of the slippage bound",
 }
 
 

@@ -281,3 +281,24 @@ def test_a_batch_of_both_pools_prices_each_pools_swap_at_its_own_figures_and_is_
         # Measured: USD 23,823 of WETH cost 21.385 (model 21.370), USD 43,067 of WBTC 191.57
         # (model 190.91).
         assert realized == pytest.approx(model, rel=0.02), (x, realized, model)
+
+
+def test_a_thin_pool_whose_swap_cannot_meet_its_bound_does_not_hold_back_the_deep_pools_vault(
+    two: TwoPools, tmp_path: Path
+) -> None:
+    """A policy eager enough to want the WBTC vault's USD 35k buy on its USD 60k pool: the pool
+    would keep ~37% of it, the vault accepts 1%. Planned beside the WETH vault, the batch's
+    simulation reverted on that swap (``HedgeVenueInsufficientOutput``, no pool named) and
+    dropped both vaults at the strictest bound: nothing was sent, in this cycle and the next.
+    Now the WBTC vault is held back for its pool's swap, and the WETH vault is rebalanced."""
+    k = build_keeper(
+        two.w3,
+        two.settings(tmp_path, policy="costaware:risk_aversion=0.002", private_key=ANVIL_KEYS[3]),
+    )
+    result = run_cycle(k)
+    btc = _of(result, two.btc_vault)
+    assert not btc.act
+    assert "slippage bound (100 bps)" in btc.reason, btc.reason
+    assert result.planned == (two.eth_vault,)
+    assert result.tx_status == "mined", result
+    assert result.simulated == (two.eth_vault,)
