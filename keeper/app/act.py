@@ -315,7 +315,9 @@ def act(
             settlement this cycle left pending).
         slippage_bps: Each vault's ``maxSlippageBps`` (:func:`slippage_bounds`): when a pool's
             one swap cannot meet its strictest leg, the simulation drops the vaults with the
-            smallest bound first (:func:`~keeper.execution.simulate.simulate_batch`).
+            smallest bound first, in the swaps that fall short alone when the batch spans
+            several (each decision's venue, else its pool:
+            :func:`~keeper.execution.simulate.simulate_batch`).
         costs: The cycle's cost inputs. With a cost-gated policy, a batch the simulation cut
             short of the plan's (a vault dropped or deferred) is priced again as it will execute
             (:func:`~keeper.strategy.planner.batch_value_usd`); when it is not worth its cost,
@@ -334,6 +336,9 @@ def act(
         return Acted(waiting=blocked)
     posts = {d.vault: int(d.post_deviation) for d in the_plan.decisions if d.act}
     benefit = {d.vault: d.benefit_usd for d in the_plan.decisions if d.act}
+    # The swap each leg joins: its venue (pools on one venue swap in a row on it), else its
+    # pool's own, as the planner keys them. A swap short of its bound drops only its vaults.
+    swaps = {d.vault: _swap_key(d.pool, d.venue) for d in the_plan.decisions if d.act}
     batcher = keeper.batcher
 
     def resimulate(vaults: Sequence[str]) -> Simulation:
@@ -346,6 +351,7 @@ def act(
             codec=keeper.codec,
             posts=posts,
             slippage_bps=slippage_bps,
+            pools=swaps,
             headroom_bps=keeper.config.gas_headroom_bps,
             benefit=benefit,
         )
@@ -379,6 +385,11 @@ def act(
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
+
+
+def _swap_key(pool: int, venue: int | None) -> int:
+    """The swap a leg joins: its venue's key, or for none (``None``, -1) one of its pool's own."""
+    return venue if venue is not None and venue >= 0 else -1 - pool
 
 
 #: A dropped vault's reason when the vault itself refused the batcher's call (OpenZeppelin's

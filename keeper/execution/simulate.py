@@ -8,13 +8,25 @@
 
 A pool's one swap must deliver what its strictest leg needs, so a pool swap short of that
 reverts the whole call (``HedgeVenueInsufficientOutput`` or
-``RebalanceBatcherInsufficientOutput``), whichever vault it is. Then the vaults with the smallest
-slippage bound (``maxSlippageBps``: a leg needs ``(1 - bps/1e4)`` of its input at the oracle
-price, so the smallest bound is the strictest leg) are dropped, with the decoded error, and the
-rest simulated again: at most one ``eth_call`` per distinct bound, until the call succeeds or no
-vault is left. A vault whose bound the caller did not pass ranks by its own batch of one (one
-``eth_call`` each, at the first such revert): one that fails alone is strictest (dropped with
-its own reason), one that passes alone is dropped only when nothing else is left to drop.
+``RebalanceBatcherInsufficientOutput``), whichever vault it is, and the error names no pool.
+When the batch spans several swaps (the caller's ``pools``: one key per venue, so pools that swap
+in a row on one venue stay together), each swap's legs are first simulated alone, and only the
+swaps that fall short alone lose vaults: a thin pool whose price drifted from its oracle no
+longer starves the other pools' vaults. In each such swap (or in the whole batch, with one swap,
+or when no swap falls short alone: swaps in a row on one venue may fail only together), the
+vaults with the smallest slippage bound (``maxSlippageBps``: a leg needs ``(1 - bps/1e4)`` of
+its input at the oracle price, so the smallest bound is the strictest leg) are dropped, with the
+decoded error, and the rest simulated again: at most one ``eth_call`` per distinct bound, until
+the call succeeds or no vault is left. A vault whose bound the caller did not pass ranks by its
+own batch of one (one ``eth_call`` each, at the first such revert): one that fails alone is
+strictest (dropped with its own reason), one that passes alone is dropped only when nothing else
+is left to drop.
+
+The swaps simulated alone cost extra ``eth_call`` requests, bounded: a swap is simulated once
+per set of its vaults, and that set changes only when the swap lost vaults, so a swap that
+passed alone is not simulated again. With ``G`` swaps of several vaults and ``N`` vaults, the
+probes are at most ``G`` plus one per bound dropped, under ``2 N`` in all (a swap of one vault
+is its vault's batch of one, simulated once, as above); a batch of one swap makes none.
 
 Any other revert of the whole call (an unauthorized keeper, a bad batch size) is a
 :class:`~keeper.errors.TxRevertedError` carrying the decoded custom error.
@@ -240,6 +252,7 @@ def simulate_batch(
     codec: BatchCodec | None = None,
     posts: Mapping[str, int] | None = None,
     slippage_bps: Mapping[str, int] | None = None,
+    pools: Mapping[str, int] | None = None,
     headroom_bps: int = 2_000,
     max_rounds: int = 4,
     attempts: int = 3,
@@ -262,6 +275,13 @@ def simulate_batch(
     at most; a vault missing from it is ranked by its own batch of one (see the module doc).
     These retries do not count against ``max_rounds``.
 
+    ``pools`` maps a vault to the key of the swap its leg joins (the plan's venue key, one per
+    venue: pools on one venue swap in a row on it). When such a revert comes from a batch of
+    several swaps, each swap's vaults are simulated alone and only the swaps that fall short
+    alone lose their strictest vaults; the other swaps' vaults stay. Missing (or one key for
+    all): one swap, the whole batch's strictest bound, as before. The extra calls are bounded
+    (module doc: under twice the batch's vaults, none for one swap).
+
     The final batch is simulated once more *at the gas limit that will be signed*, so a vault the
     batcher would skip for lack of gas is caught here too; a batch too large for the block's gas
     limit is cut (the smallest benefits first), and the vaults left out wait for the next block.
@@ -281,6 +301,10 @@ def simulate_batch(
     rank = _Strictness(
         {str(to_checksum_address(v)): int(b) for v, b in (slippage_bps or {}).items()},
         lambda v: _alone(w3, to, v, want.get(v, 0), sender, codec, decoder, attempts),
+        {str(to_checksum_address(v)): int(k) for v, k in (pools or {}).items()},
+        lambda vs: _swap_alone(
+            w3, to, vs, [want.get(v, 0) for v in vs], sender, codec, decoder, attempts
+        ),
     )
     dropped: dict[str, str] = {}
     deferred: dict[str, str] = {}
@@ -376,12 +400,27 @@ class _Strictness:
     known bound is the strictest. A vault with no known bound is probed once, alone (``probe``
     returns why it fails alone, or ``""``): failing alone ranks first (with that reason),
     passing alone ranks last.
+
+    With ``pools`` (each vault's swap key) and a batch of several swaps, each swap's vaults are
+    first simulated alone (``probe_swap`` returns its revert, or ``None``), and the rule above
+    applies only inside the swaps that fall short alone. A swap that passed alone is remembered
+    by its set of vaults, and not simulated again while that set stays.
     """
 
-    def __init__(self, bounds: Mapping[str, int], probe: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        bounds: Mapping[str, int],
+        probe: Callable[[str], str],
+        pools: Mapping[str, int] | None = None,
+        probe_swap: Callable[[Sequence[str]], TxRevertedError | None] | None = None,
+    ) -> None:
         self.bounds = dict(bounds)
         self.probe = probe
+        self.pools = dict(pools or {})
+        self.probe_swap = probe_swap
         self.alone: dict[str, str] = {}
+        #: Swaps (their sets of vaults) that passed alone.
+        self.passed: set[frozenset[str]] = set()
 
     def strictest(
         self, remaining: Sequence[str], exc: TxRevertedError, decoder: ErrorDecoder
@@ -391,10 +430,52 @@ class _Strictness:
         Raises:
             TxRevertedError: ``exc``, when it is not a pool swap short of its ``minOut`` and
                 not a revert some vaults cause alone (see :meth:`_failing_alone`).
-            ChainError: The node could not be reached (probing a vault alone).
+            ChainError: The node could not be reached (probing a vault or a swap alone).
         """
         if bytes(exc.data[:4]) not in POOL_SHORT_SELECTORS:
             return self._failing_alone(remaining, exc)
+        swaps: dict[int | None, list[str]] = {}
+        for v in remaining:
+            swaps.setdefault(self.pools.get(v), []).append(v)
+        if len(swaps) > 1 and self.probe_swap is not None:
+            short = self._short_swaps(list(swaps.values()), self.probe_swap, decoder)
+            if short:
+                return short
+        return self._strictest_bound(remaining, exc, decoder)
+
+    def _short_swaps(
+        self,
+        swaps: Sequence[Sequence[str]],
+        probe_swap: Callable[[Sequence[str]], TxRevertedError | None],
+        decoder: ErrorDecoder,
+    ) -> dict[str, str]:
+        """The strictest vaults of each swap that falls short alone (none: ``{}``)."""
+        out: dict[str, str] = {}
+        for vaults in swaps:
+            if len(vaults) == 1:
+                # A batch of one is the vault's own swap, at its own minOut.
+                (v,) = vaults
+                if v not in self.alone:
+                    self.alone[v] = self.probe(v)
+                if self.alone[v]:
+                    out[v] = self.alone[v]
+                continue
+            key = frozenset(vaults)
+            if key in self.passed:
+                continue
+            err = probe_swap(vaults)
+            if err is None:
+                self.passed.add(key)
+            elif bytes(err.data[:4]) in POOL_SHORT_SELECTORS:
+                out.update(self._strictest_bound(vaults, err, decoder))
+            # Another revert of a swap alone is left to the batch's next simulation, which
+            # meets it whole (see :meth:`_failing_alone`).
+        return out
+
+    def _strictest_bound(
+        self, remaining: Sequence[str], exc: TxRevertedError, decoder: ErrorDecoder
+    ) -> dict[str, str]:
+        """The vaults of one swap's shortfall ``exc`` with the smallest bound, or failing alone."""
         for v in remaining:
             if v not in self.bounds and v not in self.alone:
                 self.alone[v] = self.probe(v)
@@ -449,6 +530,25 @@ def _alone(
     except TxRevertedError as exc:
         return decoder.decode(exc.data)
     return "" if outcome.ok else outcome.reason
+
+
+def _swap_alone(
+    w3: Web3,
+    to: str,
+    vaults: Sequence[str],
+    posts: Sequence[int],
+    sender: str,
+    codec: BatchCodec,
+    decoder: ErrorDecoder,
+    attempts: int,
+) -> TxRevertedError | None:
+    """The revert of ``vaults`` batched alone (one swap's legs, one ``eth_call``), or ``None``."""
+    tx = {"from": sender, "to": to, "data": HexBytes(codec.encode(vaults, posts))}
+    try:
+        _call(w3, tx, decoder, attempts)
+    except TxRevertedError as exc:
+        return exc
+    return None
 
 
 def direct_calldata(post: int = 0) -> bytes:
