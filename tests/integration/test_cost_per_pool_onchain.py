@@ -302,3 +302,46 @@ def test_a_thin_pool_whose_swap_cannot_meet_its_bound_does_not_hold_back_the_dee
     assert result.planned == (two.eth_vault,)
     assert result.tx_status == "mined", result
     assert result.simulated == (two.eth_vault,)
+
+
+def test_a_drifted_thin_pool_whose_swap_falls_short_loses_only_its_own_vault(
+    two: TwoPools, tmp_path: Path
+) -> None:
+    """The WBTC pool deepened to USD 30M (its buy's fee and impact ~0.45%, under the vault's
+    1%): both vaults are planned. A trader then moves that pool's price 0.8% over its oracle,
+    inside the vault's 1% oracle gap, so its swap keeps ~1.23% of the buy: short of its
+    ``minOut``, which the planner's model of fee and depth does not foresee. The batch's
+    simulation reverts (``HedgeVenueInsufficientOutput``, no pool named) and dropped both vaults
+    at the strictest bound (both 1%): nothing was sent. Now each pool is simulated alone and
+    only the WBTC vault is dropped; the WETH vault is rebalanced in the mined batch.
+
+    Measured: the WBTC swap gave 0.712009 WBTC against a minOut of 0.713685 (0.23% short); the
+    cycle made 19 eth_call and 2 eth_estimateGas, against 15 and 1 undrifted."""
+    admin, trader = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[7])
+    uni.add_liquidity(
+        two.w3,
+        admin,
+        two.uniswap,
+        two.thin_pool,
+        quote_amount=DEEPER_WBTC * BTC8 * 10**6 // 10**26 + 1,
+        underlying_amount=DEEPER_WBTC,
+        mint=True,
+    )
+    pushed = uni.push_pool_to_price(
+        two.w3, trader, two.uniswap, two.thin_pool, BTC8 * 1008 // 1000, mint=True
+    )
+    assert pushed.reached, pushed
+    weth = erc20(two.w3, two.devnet.weth)
+    before = weth.functions.balanceOf(two.eth_vault).call()
+    sent = _cycle(two, tmp_path, private_key=ANVIL_KEYS[3])
+    eth, btc = _of(sent, two.eth_vault), _of(sent, two.btc_vault)
+    # The planner foresaw no shortfall: both vaults planned.
+    assert eth.act, eth.reason
+    assert btc.act, btc.reason
+    assert set(sent.planned) == {two.eth_vault, two.btc_vault}
+    assert sent.simulated == (two.eth_vault,)
+    assert "InsufficientOutput" in sent.dropped[two.btc_vault], sent.dropped
+    assert two.eth_vault not in sent.dropped
+    assert sent.tx_status == "mined", sent
+    assert not sent.failed
+    assert weth.functions.balanceOf(two.eth_vault).call() > before
