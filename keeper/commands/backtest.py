@@ -728,11 +728,12 @@ def run(args: argparse.Namespace) -> int:
     """Run ``keeper backtest``."""
     # Every refusal of the flags is a usage error (exit code 2): scenario_from_args reads
     # nothing but them.
+    plots = importlib.util.find_spec("matplotlib") is not None
     with command_line("keeper backtest"):
         sc = scenario_from_args(args)
-        if args.plot is not None and importlib.util.find_spec("matplotlib") is not None:
+        if args.plot is not None and plots:
             check_image_path(args.plot, "--plot")
-    if args.plot is not None:  # without matplotlib, the install's failure: exit code 1
+    if args.plot is not None and not plots:  # the install's failure: exit code 1
         check_image_path(args.plot, "--plot")
     # Create the outputs' directories and check them now, not after a run of minutes (the
     # file system refusing them is a failure at run time: exit code 1).
