@@ -50,7 +50,7 @@ from keeper.execution.simulate import (
 from keeper.ops.logs import DECISIONS, log_decision
 from keeper.ops.metrics import Metrics
 from keeper.strategy import CostInputs, RebalancePlan, VaultView
-from keeper.strategy.planner import batch_value_usd, reselect
+from keeper.strategy.planner import batch_value_usd, reselect, venue_key
 from keeper.units import wad_to_float
 
 if TYPE_CHECKING:
@@ -338,7 +338,7 @@ def act(
     benefit = {d.vault: d.benefit_usd for d in the_plan.decisions if d.act}
     # The swap each leg joins: its venue (pools on one venue swap in a row on it), else its
     # pool's own, as the planner keys them. A swap short of its bound drops only its vaults.
-    swaps = {d.vault: _swap_key(d.pool, d.venue) for d in the_plan.decisions if d.act}
+    swaps = {d.vault: venue_key(d.pool, d.venue) for d in the_plan.decisions if d.act}
     batcher = keeper.batcher
 
     def resimulate(vaults: Sequence[str]) -> Simulation:
@@ -385,11 +385,6 @@ def act(
     if keeper.sender is None or not sim.vaults:
         return Acted(sim)
     return _send(keeper, sim, block)
-
-
-def _swap_key(pool: int, venue: int | None) -> int:
-    """The swap a leg joins: its venue's key, or for none (``None``, -1) one of its pool's own."""
-    return venue if venue is not None and venue >= 0 else -1 - pool
 
 
 #: A dropped vault's reason when the vault itself refused the batcher's call (OpenZeppelin's

@@ -863,12 +863,18 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
     return kept
 
 
+def venue_key(pool: int, venue: int | None) -> int:
+    """The swap a vault's leg joins, as an int key.
+
+    Its venue's, or for none (``None``, -1) one of its pool's own: pools on one venue swap in a
+    row on it.
+    """
+    return venue if venue is not None and venue >= 0 else -1 - pool
+
+
 def _venue_keys(pools: Sequence[int], venues: Sequence[int | None]) -> np.ndarray:
-    """Each vault's venue as an int key: its venue, or for ``None`` one of its pool's own."""
-    return np.asarray(
-        [v if v is not None and v >= 0 else -1 - p for p, v in zip(pools, venues, strict=True)],
-        dtype=np.int64,
-    )
+    """Each vault's :func:`venue_key`."""
+    return np.asarray([venue_key(p, v) for p, v in zip(pools, venues, strict=True)], dtype=np.int64)
 
 
 def _acting(the_plan: RebalancePlan, members: Sequence[str]) -> list[VaultDecision]:
