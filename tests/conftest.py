@@ -109,6 +109,17 @@ def start_chain(backend: str) -> tuple[Chain, Anvil | None]:
     return Chain("pyevm", w3, keys), None
 
 
+def examples(chain: Chain, n: int) -> int:
+    """How many Hypothesis examples a differential test runs on ``chain``'s backend.
+
+    Both backends run the same forge-compiled contracts on a real EVM, so the property's budget
+    is spent where a call is cheap: anvil (a native EVM) runs all ``n``; py-evm, which interprets
+    every opcode and every call in Python (~20x slower a call), runs a fifth, at least 20, and
+    every explicit ``@example``: enough to show the in-process backend computes the same.
+    """
+    return n if chain.backend == "anvil" else max(20, n // 5)
+
+
 @pytest.fixture(params=BACKENDS)
 def chain(request: pytest.FixtureRequest) -> Iterator[Chain]:
     """A fresh chain per test, on each backend in turn. Anvil is stopped by its PID."""

@@ -58,7 +58,9 @@ def test_formula_matches_the_contract(chain: Chain) -> None:
     )
     reader = OpL1Fee(chain.w3, oracle.address)
     assert reader.params() == PARAMS
-    for n in (1, 2, 10, 250):
+    # 250 vaults' calldata only on anvil: py-evm interprets the oracle's FastLZ loop over
+    # ~40 kB in Python (~30 s); the same bytecode on a native EVM takes milliseconds.
+    for n in (1, 2, 10, 250) if chain.backend == "anvil" else (1, 2, 10):
         raw, data = signed_batch(n)
         unsigned = unsigned_tx_bytes(raw)
         on_chain = oracle.functions.getL1Fee(unsigned).call()

@@ -28,7 +28,7 @@ from keeper.devnet.tx import account, deploy, transact
 from keeper.pricing.black_scholes import YEAR_SECONDS, capped_greeks
 from keeper.pricing.trigger import PRICING_REL_TOL, QUANTUM_WEI
 from keeper.strategy.rebalance_rule import executed_trade, funded_trade
-from tests.conftest import Chain
+from tests.conftest import Chain, examples
 
 pytestmark = pytest.mark.integration
 
@@ -36,11 +36,7 @@ BPS = 10_000
 E20 = 10**20
 NO_TRADE = keccak(text="OptionVaultNoTradePossible(int256)")[:4]
 WITHIN_BAND = keccak(text="OptionVaultWithinBand(int256,int256,uint256)")[:4]
-SETTINGS = settings(
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
 
 
 def _obj(x: int) -> np.ndarray:
@@ -170,7 +166,7 @@ def test_plan_amount_in_matches_funded_trade(chain: Chain) -> None:
     for e in edges:
         check(*e)
 
-    @SETTINGS
+    @settings(max_examples=examples(chain, 300), deadline=None, suppress_health_check=HEALTH)
     @given(
         inv=st.integers(0, 10**24),
         dev=st.integers(-(10**24), 10**24),
@@ -199,9 +195,7 @@ def test_lock_per_contract_matches_lock_of(chain: Chain) -> None:
     rules = deploy(w3, account(chain.keys[0]), load_artifact("RebalanceRules"))
     expiry = int(w3.eth.get_block("latest")["timestamp"]) + 86_400
 
-    @settings(
-        max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(max_examples=examples(chain, 150), deadline=None, suppress_health_check=HEALTH)
     @given(
         put=st.booleans(),
         strike=st.integers(10**6, 10**16),
@@ -243,9 +237,7 @@ def test_book_delta_within_the_trigger_tolerance(chain: Chain) -> None:
         )
         assert err <= tol, (put, spot, strike, cap, vol, tau, size, on, off, err, tol)
 
-    @settings(
-        max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(max_examples=examples(chain, 300), deadline=None, suppress_health_check=HEALTH)
     @given(
         put=st.booleans(),
         spot=st.integers(10**6, 10**13),
@@ -282,9 +274,7 @@ def test_price8_matches_the_venue(chain: Chain, underlying_first: bool) -> None:
     }
     assert bool(m.venue.functions.underlyingIsToken0().call()) == underlying_first
 
-    @settings(
-        max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-    )
+    @settings(max_examples=examples(chain, 200), deadline=None, suppress_health_check=HEALTH)
     @given(s=st.integers(uni.MIN_SQRT_RATIO, uni.MAX_SQRT_RATIO - 1))
     @example(s=uni.MIN_SQRT_RATIO)
     @example(s=uni.MAX_SQRT_RATIO - 1)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from keeper.chain.artifacts import load_artifact
 from keeper.devnet.tx import account, deploy
 from keeper.strategy.rebalance_rule import executed_trade
-from tests.conftest import Chain
+from tests.conftest import Chain, examples
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ def test_trade_size_matches_executed_trade(chain: Chain) -> None:
         assert onchain(dev, post, band, max_trade) == _python(dev, post, band, max_trade)
 
     @settings(
-        max_examples=150,
+        max_examples=examples(chain, 150),
         deadline=None,
         suppress_health_check=[HealthCheck.function_scoped_fixture],
     )
