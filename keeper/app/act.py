@@ -317,7 +317,8 @@ def act(
             one swap cannot meet its strictest leg, the simulation drops the vaults with the
             smallest bound first, in the swaps that fall short alone when the batch spans
             several (each decision's venue, else its pool:
-            :func:`~keeper.execution.simulate.simulate_batch`).
+            :func:`~keeper.execution.simulate.simulate_batch`); and a batch selected again
+            after a cut holds back a pool whose swap is past them (:func:`_priced_again`).
         costs: The cycle's cost inputs. With a cost-gated policy, a batch the simulation cut
             short of the plan's (a vault dropped or deferred) is priced again as it will execute
             (:func:`~keeper.strategy.planner.batch_value_usd`); when it is not worth its cost,
@@ -360,7 +361,7 @@ def act(
     if sim is None:
         sim = resimulate(the_plan.batch)
     # Before the deferrals are logged: a batch held here defers its vaults as the simulation does.
-    sim = _priced_again(keeper, the_plan, sim, costs, resimulate)
+    sim = _priced_again(keeper, the_plan, sim, costs, resimulate, slippage_bps)
     for vault, reason in sim.deferred.items():
         # Left for the next batch (the batcher's maxBatch, the block's gas): no disagreement.
         log_decision(
@@ -428,11 +429,14 @@ def _priced_again(
     sim: Simulation,
     costs: CostInputs | None,
     resimulate: Callable[[Sequence[str]], Simulation],
+    slippage_bps: Mapping[str, int] | None = None,
 ) -> Simulation:
     """``sim``, or what of it is worth sending when a cost-gated batch the simulation cut is not.
 
-    The survivors are selected again as the planner selects (:func:`reselect`); a strict
-    subset worth its cost is simulated once more (``resimulate``) and sent if it simulates whole.
+    The survivors are selected again as the planner selects (:func:`reselect`, with each
+    vault's ``slippage_bps``: a pool whose swap the cut left past its legs' bounds is held back,
+    as the planner holds it); a strict subset worth its cost is simulated once more
+    (``resimulate``) and sent if it simulates whole.
     """
     if costs is None or not keeper.policy.cost_gated or not sim.vaults:
         return sim
@@ -443,7 +447,7 @@ def _priced_again(
     value = batch_value_usd(the_plan, sim.vaults, priced)
     if value > 0.0:
         return sim
-    best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0))
+    best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0), slippage_bps)
     if best:
         again = resimulate(best)
         if {v.lower() for v in again.vaults} == {v.lower() for v in best}:

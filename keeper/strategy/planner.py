@@ -60,7 +60,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields, replace
 
 import numpy as np
@@ -837,17 +837,30 @@ def batch_value_usd(the_plan: RebalancePlan, members: Sequence[str], costs: Cost
     return math.fsum(d.benefit_usd for d in rows) - cost
 
 
-def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs) -> list[str]:
+def reselect(
+    the_plan: RebalancePlan,
+    members: Sequence[str],
+    costs: CostInputs,
+    slippage_bps: Mapping[str, int] | None = None,
+) -> list[str]:
     """The strict subset of ``members`` the batch selection keeps, when it is worth its cost.
 
     For a batch the simulation cut short and :func:`batch_value_usd` priced below its cost: the
     plan's acting ``members`` go through the same selection as :func:`plan`'s (each pool's
-    members by benefit against the batch's cost as it executes). Empty when fewer than two
-    members, when it keeps all of them or none, or when what it keeps is not worth its cost.
+    members by benefit against the batch's cost as it executes), with its hold-back of a pool
+    whose swap would keep more of its net than its legs' slippage bounds allow
+    (:func:`_swap_short`; ``slippage_bps``, each vault's ``maxSlippageBps`` by address in any
+    case, ``None``: not checked): without a vault that crossed them, the legs left may swap
+    more. Empty when fewer than two members, when it keeps all of them or none, or when what
+    it keeps is not worth its cost.
     """
     rows = _acting(the_plan, members)
     if len(rows) < 2:
         return []
+    slip = None
+    if slippage_bps is not None:
+        bound = {v.lower(): b for v, b in slippage_bps.items()}
+        slip = np.asarray([bound.get(d.vault.lower(), 0) for d in rows], dtype=np.float64)
     keep, _ = _select_pools(
         np.asarray([d.benefit_usd for d in rows], dtype=np.float64),
         np.asarray([d.notional_usd for d in rows], dtype=np.float64),
@@ -856,6 +869,7 @@ def reselect(the_plan: RebalancePlan, members: Sequence[str], costs: CostInputs)
         costs,
         _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
         np.asarray([d.first_buy for d in rows], dtype=bool),
+        slip,
     )
     kept = [d.vault for d, k in zip(rows, keep.tolist(), strict=True) if k]
     if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:

@@ -15,7 +15,7 @@ from keeper.execution.simulate import Simulation
 from keeper.settings import CycleConfig
 from keeper.strategy import BandPolicy, CostAwarePolicy, RebalancePlan
 from keeper.strategy.costs import batch_cost_usd
-from keeper.strategy.planner import _select_pools
+from keeper.strategy.planner import _select_pools, reselect
 from keeper.strategy.types import CostInputs, VaultDecision
 from tests.unit.test_app_cycle import (
     BATCHER,
@@ -199,3 +199,103 @@ def test_a_held_batch_still_sends_the_survivors_the_planner_would_choose(
     assert sim_ is not None
     assert sim_.vaults == (z,), (sim_.vaults, dict(sim_.deferred), simulated)
     assert len(sender.sent) == 1
+
+
+# -- the simulation's survivors selected again keep the planner's slippage hold-back -----------
+
+#: One pool, costs in USD: fixed 10, impact 0.001/USD (no fee, no per-vault or swap gas).
+_SLIP_COSTS = CostInputs(
+    gas_fixed=10_000_000,
+    gas_per_vault=0,
+    gas_price_wei=10**9,
+    l1_fee_fixed_wei=0,
+    l1_fee_per_vault_wei=0,
+    eth_usd=1000.0,
+    pool_fee_bps=0.0,
+    impact_coef=0.001,
+)
+
+
+def _decisions(benefit: list[float], notional: list[float], pools: list[int]) -> RebalancePlan:
+    decisions = tuple(
+        VaultDecision(
+            vault=vault(i),
+            act=True,
+            reason="",
+            deviation=WAD,
+            band=WAD // 10,
+            trade=WAD // 30,
+            benefit_usd=b,
+            cost_usd=0.0,
+            notional_usd=n,
+            pool=p,
+        )
+        for i, (b, n, p) in enumerate(zip(benefit, notional, pools, strict=True))
+    )
+    return RebalancePlan(decisions, tuple(d.vault for d in decisions), 10.0, 0.0, sum(benefit))
+
+
+def test_survivors_selected_again_hold_back_a_pool_whose_swap_is_past_its_slippage_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The plan's batch {X, Y, Z} of the test above, Y and Z bounded at 600 bps: the pool's
+    swap of 100 USD keeps 1 - 1/1.1 = 9.09% of it, within 6% of the 200 USD its buy side puts
+    in. X dropped, the survivors {Y, Z} are worth -18 and selected again; the selection keeps
+    {Z}, whose swap keeps 9.09 USD of 100, past Z's 6. ``plan`` holds such a pool back
+    (``SWAP_PAST_SLIPPAGE``), so the keeper must not simulate {Z} again: before, it did (a
+    second simulation of a batch the planner would not have planned)."""
+    x, y, z = vault(0), vault(1), vault(2)
+    benefit, notional = [1.0, 11.0, 21.0], [-100.0, 100.0, 100.0]
+    slip = np.array([0.0, 600.0, 600.0])
+    pools = np.zeros(3, dtype=np.int64)
+    b, n = np.array(benefit), np.array(notional)
+    held: set[int] = set()
+    keep, _ = _select_pools(b, n, pools, np.ones(3, dtype=bool), _SLIP_COSTS, slip_bps=slip)
+    assert keep.tolist() == [True, True, True]  # the plan sends all three: within the bound
+    keep2, _ = _select_pools(
+        b[2:], n[2:], pools[2:], np.ones(1, dtype=bool), _SLIP_COSTS, slip_bps=slip[2:], held=held
+    )
+    assert keep2.tolist() == [False]  # the planner would not send Z alone ...
+    assert held == {0}  # ... for its slippage bound
+
+    the_plan = _decisions(benefit, notional, [0, 0, 0])
+    simulated: list[tuple[str, ...]] = []
+
+    def sim(w3: object, batcher: str, vaults: object, *a: object, **kw: object) -> Simulation:
+        vs = tuple(vaults)  # type: ignore[arg-type]
+        simulated.append(vs)
+        gone = {x: "OptionVaultTooSoon(...)"} if x in vs else {}
+        return Simulation(tuple(v for v in vs if v != x), b"calldata", 300_000, (), gone)
+
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
+    sender = FakeSender()
+    k = make_keeper(
+        [snap(0, -WAD), snap(1, WAD), snap(2, WAD)],
+        batcher=BATCHER,
+        l1fee=FixedL1(),
+        chain_id=10,
+        sender=sender,
+    )
+    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    bounds = {x: 0, y: 600, z: 600}
+    acted = act(k, the_plan, 100, slippage_bps=bounds, costs=_SLIP_COSTS)
+    assert simulated == [(x, y, z)], "simulated again a batch the planner holds back"
+    assert sender.sent == []
+    assert acted.simulation is not None
+    assert acted.simulation.vaults == ()
+    assert set(acted.simulation.deferred) == {y, z}
+
+
+def test_reselect_selects_the_other_pools_without_the_one_held_back() -> None:
+    """Two pools: pool 0's survivors as above (Z kept alone, past its bound), pool 1's one
+    seller W worth 30 USD alone (a 100 USD swap within its 1,000 bps). Selected again, pool 0 is
+    held back as ``plan`` holds it, and W is kept alone; without the bounds Z joins it."""
+    the_plan = _decisions([11.0, 21.0, 30.0], [100.0, 100.0, -100.0], [0, 0, 1])
+    y, z, w = vault(0), vault(1), vault(2)
+    assert reselect(the_plan, [y, z, w], _SLIP_COSTS) == [z, w]
+    bounds = {y: 600, z: 600, w: 1_000}
+    assert reselect(the_plan, [y, z, w], _SLIP_COSTS, slippage_bps=bounds) == [w]
+    # Addresses in any case, as ``_acting`` matches them.
+    upper = {v.upper(): b for v, b in bounds.items()}
+    assert reselect(the_plan, [y, z, w], _SLIP_COSTS, slippage_bps=upper) == [w]
