@@ -153,7 +153,8 @@ class CycleConfig(BaseModel):
     gas_direct: int = Field(
         default=LIVE_GAS_DIRECT,
         ge=0,
-        description="gas of a lone vault's own rebalance, its swap included (with direct_single)",
+        description="gas of a lone vault's own rebalance, its swap included (with direct_single; "
+        "a batch of one through the batcher adds the batcher's 14,000)",
     )
     gas_first_buy: int = Field(
         default=LIVE_GAS_FIRST_BUY,

@@ -43,6 +43,19 @@ LIVE_GAS_SWAP = 106_000
 #: A lone vault's own rebalance() (its swap included), the direct path: 210,406 gas
 #: (2026-12-07 13:01 UTC; 227,433 on a first purchase).
 LIVE_GAS_DIRECT = 211_000
+#: What the batcher adds to a lone vault's own rebalance when the keeper sends it a batch of one
+#: (the signer lacks the vault's keeper role, or KEEPER_DIRECT_SINGLE is off). The batcher's
+#: path for one vault is its own (RebalanceBatcher.rebalanceBatch, ``n == 1``: the vault swaps its
+#: own trade, nothing crosses), so a batch of one is priced at KEEPER_GAS_DIRECT plus this, not at
+#: LIVE_GAS_FIXED + LIVE_GAS_PER_VAULT + LIVE_GAS_SWAP (246,000). Measured 13,966 (2026-12-07
+#: 18:01 UTC, bench/results/latest.json "batch_details"), first purchase (241,399 - 227,433) and
+#: recurring (224,372 - 210,406) alike. Both paths' runs hold a second figure 3,876 higher, the
+#: swap's other path (245,275 / 231,309 first, 228,248 / 214,282 recurring): the batch of one's
+#: medians (245,275, 228,248) sit on it while the lone vault's (227,433, 210,406) do not, so
+#: their difference, 17,842, is not the batcher's. With LIVE_GAS_DIRECT a batch of one is priced
+#: at 225,000 recurring and 242,100 on a first purchase. No setting: it is the batcher's own
+#: code, and it follows KEEPER_GAS_DIRECT.
+LIVE_GAS_BATCHER_ONE = 14_000
 #: What a buy costs more when its vault holds no underlying: its balance written from zero, an
 #: SSTORE of 20,000 gas instead of 2,900 (EIP-2200), 17,100. Measured (2026-12-07): 17,039 a
 #: vault in a batch (126,727 - 109,688) and 17,027 alone (227,433 - 210,406).

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from keeper.app.defaults import LIVE_GAS_BATCHER_ONE
 from keeper.chain.l1fee import l1_fees
 from keeper.chain.lens import OracleReading
 from keeper.chain.retry import read_with_retry
@@ -140,6 +141,8 @@ def batch_costs(keeper: Keeper, views: Sequence[VaultView], block: int | None = 
         gas_per_vault=cfg.gas_per_vault,
         gas_swap=cfg.gas_swap,
         gas_direct=cfg.gas_direct if direct else 0,
+        # A batch of one through the batcher: the vault's own path and the batcher's call.
+        gas_batch_one=cfg.gas_direct + LIVE_GAS_BATCHER_ONE if cfg.gas_direct else 0,
         gas_first_buy=cfg.gas_first_buy,
         l1_fee_direct_wei=l1_direct if direct else 0,
         gas_price_wei=gas_price,

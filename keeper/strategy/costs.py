@@ -32,7 +32,10 @@ its own swap), and then pays
     direct = (gas_direct · gas_price + l1_fee_direct) · ETH/USD / 1e18
              + pool_fee_bps / 1e4 · |x| + impact_coef · x²;
 
-with ``gas_direct = 0`` it is a batch of one, ``fixed + swap + marginal`` with the marginal cost
+with ``gas_direct = 0`` it is a batch of one: when ``gas_batch_one`` is set (the live keeper:
+the batcher's path for one vault is its own, the vault swapping its own trade), ``direct`` with
+``gas_batch_one`` and a batch's L1 fee (``l1_fee_fixed + l1_fee_per_vault``); else (the
+backtester) ``fixed + swap + marginal`` with the marginal cost
 
     marginal = per_vault + pool_fee_bps / 1e4 · |x| + impact_coef · x²,
 
@@ -212,15 +215,32 @@ def direct_usd(c: CostInputs) -> float:
     return wei_to_usd(c.gas_direct * c.gas_price_wei + c.l1_fee_direct_wei, c.eth_usd)
 
 
-def single_fixed_usd(c: CostInputs) -> float:
-    """The fixed cost one vault alone pays per rebalance, USD.
+def lone_usd(c: CostInputs) -> float | None:
+    """The gas and L1 fee of one vault's rebalance when it has a figure of its own, USD.
 
-    Its own transaction (:func:`direct_usd`) when ``gas_direct`` is set, else a batch of one:
-    the transaction, its swap and the vault's own gas and calldata. The backtester's
-    per-rebalance fixed cost.
+    Its own transaction (:func:`direct_usd`) when ``gas_direct`` is set, else a batch of one
+    at ``gas_batch_one`` (with a batch's L1 fee) when that is set; ``None``: a batch of one
+    priced as any batch (``fixed + per_vault + swap``).
     """
     if c.gas_direct:
         return direct_usd(c)
+    if c.gas_batch_one:
+        return wei_to_usd(
+            c.gas_batch_one * c.gas_price_wei + c.l1_fee_fixed_wei + c.l1_fee_per_vault_wei,
+            c.eth_usd,
+        )
+    return None
+
+
+def single_fixed_usd(c: CostInputs) -> float:
+    """The fixed cost one vault alone pays per rebalance, USD.
+
+    :func:`lone_usd` when it has a figure, else a batch of one: the transaction, its swap and
+    the vault's own gas and calldata. The backtester's per-rebalance fixed cost.
+    """
+    lone = lone_usd(c)
+    if lone is not None:
+        return lone
     return fixed_cost_usd(c) + swap_usd(c) + per_vault_fixed_usd(c)
 
 
@@ -228,11 +248,12 @@ def lone_share_usd(c: CostInputs) -> float:
     """What a lone vault pays per rebalance beyond its own per-vault part, USD.
 
     :func:`single_fixed_usd` less :func:`per_vault_fixed_usd` (exactly ``fixed + swap`` for a
-    batch of one): the ``fixed_share_usd`` a policy adds to :func:`marginal_cost_usd` when a
-    vault trades alone, as in the backtester.
+    batch of one priced as a batch): the ``fixed_share_usd`` a policy adds to
+    :func:`marginal_cost_usd` when a vault trades alone, as in the backtester.
     """
-    if c.gas_direct:
-        return direct_usd(c) - per_vault_fixed_usd(c)
+    lone = lone_usd(c)
+    if lone is not None:
+        return lone - per_vault_fixed_usd(c)
     return fixed_cost_usd(c) + swap_usd(c)
 
 
@@ -260,7 +281,8 @@ def batch_cost_usd(
             :func:`first_buy_usd`; ``None``: none.
 
     Returns:
-        0 for an empty batch; for one vault with ``gas_direct`` set, its own transaction's cost.
+        0 for an empty batch; for one vault with a figure of its own (:func:`lone_usd`: its own
+        transaction with ``gas_direct``, else ``gas_batch_one``), that figure's cost.
     """
     x = np.asarray(notional_usd, dtype=np.float64).ravel()
     if x.size == 0:
@@ -302,8 +324,9 @@ def batch_cost_usd(
             return fixed_cost_usd(c) + per + swaps + fees + impact + surcharge
         c = c.at_pool(int(keys[0]))
     net = float(np.sum(x))
-    if x.size == 1 and c.gas_direct:
-        return direct_usd(c) + float(proportional_rate(c, net)) * abs(net) + surcharge
+    lone = lone_usd(c) if x.size == 1 else None
+    if lone is not None:
+        return lone + float(proportional_rate(c, net)) * abs(net) + surcharge
     swap = swap_usd(c) if net != 0.0 else 0.0
     per = x.size * per_vault_fixed_usd(c)
     return fixed_cost_usd(c) + per + swap + float(proportional_rate(c, net)) * abs(net) + surcharge

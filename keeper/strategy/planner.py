@@ -24,10 +24,12 @@ pool is not priced at a thin pool's. A buy by a vault that holds no underlying
 Batch selection prices the batch as the batcher runs it
 (:func:`~keeper.strategy.costs.batch_cost_usd`: the fixed cost once, each vault's own gas and
 calldata, and per *pool* one swap's gas, fee and impact on that pool's *net* notional, crossed
-amounts free; a batch of one vault, when ``CostInputs.gas_direct`` is set, as that vault's own
-transaction). A pool (:attr:`~keeper.strategy.types.VaultView.pool`) is what
-``RebalanceBatcher._join`` crosses: the same venue, tokens and oracle price; trades in different
-pools never cross, each pool swaps its own remainder.
+amounts free; a batch of one vault at its own figure when it has one,
+:func:`~keeper.strategy.costs.lone_usd`: that vault's own transaction with
+``CostInputs.gas_direct``, else the batcher's path for one vault with ``gas_batch_one``). A pool
+(:attr:`~keeper.strategy.types.VaultView.pool`) is what ``RebalanceBatcher._join`` crosses: the
+same venue, tokens and oracle price; trades in different pools never cross, each pool swaps its
+own remainder.
 
 * a vault is eligible only if the contract would accept it now (``trigger_ready``) and the
   policy wants it;
@@ -39,8 +41,8 @@ pools never cross, each pool swaps its own remainder.
   single member's removal would raise the value of its pool's batch (a vault whose trade crosses
   others' can stay although its benefit is below its cost alone). The batch sent is the union
   of the pools' batches, priced as it executes: the fixed cost is paid once, so the union is
-  worth at least the sum of its pools' values, except that a pool of one vault priced as that
-  vault's own transaction (``gas_direct``) becomes a batch member, and that pools on one venue
+  worth at least the sum of its pools' values, except that a pool of one vault priced at its
+  own figure (``gas_direct``, ``gas_batch_one``) becomes a batch member, and that pools on one venue
   (:attr:`~keeper.strategy.types.VaultView.venue`) swap in a row on it, so their impacts
   compound; if the union is worth less than the pool worth most alone, only that pool is sent
   (the others wait for a later block). With one pool this is the single selection;
@@ -67,10 +69,10 @@ import numpy as np
 
 from keeper.strategy.costs import (
     batch_cost_usd,
-    direct_usd,
     first_buy_usd,
     fixed_cost_usd,
     lone_share_usd,
+    lone_usd,
     per_vault_fixed_usd,
     swap_usd,
 )
@@ -162,12 +164,12 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
     """Greedy removal over a candidate batch (module docstring): the members kept.
 
     Each round prices the batch and every one-member-smaller batch, with :func:`batch_cost_usd`'s
-    terms in its order (a batch of one is the lone vault's own transaction when ``gas_direct``
-    is set; only exact rounds reach two members or fewer): the member whose removal gives the
-    highest value leaves (the first in order on a tie) if that beats the batch's value. The
-    result is bit for bit that of pricing every round in full, with ``np.sum`` over the
-    remaining members (in order) as the batch's net and benefit, but most rounds are not priced
-    in full:
+    terms in its order (a batch of one at the lone vault's own figure when it has one,
+    :func:`~keeper.strategy.costs.lone_usd`; only exact rounds reach two members or fewer): the
+    member whose removal gives the highest value leaves (the first in order on a tie) if that
+    beats the batch's value. The result is bit for bit that of pricing every round in full, with
+    ``np.sum`` over the remaining members (in order) as the batch's net and benefit, but most
+    rounds are not priced in full:
 
     * an *exact round* prices every member exactly so (the same float expressions over the same
       compacted arrays, so the same values and the same ``np.argmax`` tie-break);
@@ -189,7 +191,7 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
         costs.pool_fee_bps / 1e4,
         costs.impact_coef,
     )
-    direct = direct_usd(costs) if costs.gas_direct else None
+    lone = lone_usd(costs)
     idx = np.arange(len(benefit))
     b = np.asarray(benefit, dtype=np.float64)
     x = np.asarray(notional, dtype=np.float64)
@@ -208,16 +210,16 @@ def _select(benefit: np.ndarray, notional: np.ndarray, costs: CostInputs) -> np.
         cost = (
             fixed + m * per + (swap if net != 0.0 else 0.0) + (fee + impact * abs(net)) * abs(net)
         )
-        if m == 1 and direct is not None:  # a lone vault goes to itself
-            cost = direct + (fee + impact * abs(net)) * abs(net)
+        if m == 1 and lone is not None:  # a lone vault at its own figure
+            cost = lone + (fee + impact * abs(net)) * abs(net)
         value = float(total) - cost
         if m == 1:
             without = np.zeros(1)  # the empty batch: no benefit, no cost
         else:
             net_wo = net - x
             abs_wo = np.abs(net_wo)
-            if m == 2 and direct is not None:  # the member left would go to itself
-                cost_wo = direct + (fee + impact * abs_wo) * abs_wo
+            if m == 2 and lone is not None:  # the member left at its own figure
+                cost_wo = lone + (fee + impact * abs_wo) * abs_wo
             else:
                 cost_wo = (
                     fixed
@@ -546,9 +548,10 @@ def _fixed_share_usd(state: HedgeState, costs: CostInputs) -> float:
     What *how far* is priced with (:meth:`~keeper.strategy.policies.Policy.post_deviation`).
     The candidates are the vaults the contract would accept now (``ready``, a deviation): one
     alone pays what a lone vault pays (:func:`~keeper.strategy.costs.lone_share_usd`: its own
-    transaction with ``gas_direct``), exactly as the backtester prices each rebalance; ``k`` of
-    them split the batch's fixed cost and one swap. *Whether* to trade is priced as before: each
-    vault with no share, then the batch selection with the fixed cost once per batch.
+    transaction with ``gas_direct``, a batch of one at ``gas_batch_one``), exactly as the
+    backtester prices each rebalance; ``k`` of them split the batch's fixed cost and one swap.
+    *Whether* to trade is priced as before: each vault with no share, then the batch selection
+    with the fixed cost once per batch.
     """
     k = int(np.count_nonzero(state.ready & (state.deviation != 0.0)))
     if k <= 1:

@@ -144,6 +144,11 @@ class CostInputs:
     gas_direct: int = 0
     #: The L1 data fee of that transaction, wei (used only with ``gas_direct``).
     l1_fee_direct_wei: int = 0
+    #: Gas of a batch of one vault sent through the batcher (its path for one vault: the vault
+    #: swaps its own trade, called by the batcher), used when ``gas_direct`` is 0; its L1 fee is
+    #: a batch's, ``l1_fee_fixed_wei + l1_fee_per_vault_wei``. 0: priced as a batch,
+    #: ``gas_fixed + gas_per_vault + gas_swap`` (the backtester).
+    gas_batch_one: int = 0
     #: Gas a buy costs more when its vault holds no underlying (:attr:`VaultView.inventory` 0):
     #: the vault's balance of it is written from zero (an SSTORE of 20,000 gas, not 2,900).
     #: Paid once per vault, again only after a sale that emptied it; 0: never charged.

@@ -90,6 +90,7 @@ def cost_inputs(draw: st.DrawFn) -> CostInputs:
         base,
         gas_price_wei=draw(st.sampled_from((10**7, 10**9, 3 * 10**10))),
         gas_direct=draw(st.sampled_from((0, 211_000))),
+        gas_batch_one=draw(st.sampled_from((0, 225_000))),
         gas_per_vault=110_000,
         gas_first_buy=draw(st.sampled_from((0, 17_100))),
     )
@@ -216,7 +217,7 @@ def test_another_pools_vaults_never_change_a_vaults_policy_decision(
     """
     policy = parse_policy(spec)
     if shared:
-        c = replace(c, gas_fixed=0, gas_swap=0, l1_fee_fixed_wei=0, gas_direct=0)
+        c = replace(c, gas_fixed=0, gas_swap=0, l1_fee_fixed_wei=0, gas_direct=0, gas_batch_one=0)
     else:
         more = [replace(v, trigger_ready=False) for v in more]
     c = replace(c, pool_terms=own)

@@ -75,8 +75,14 @@ def test_a_costaware_batch_the_simulation_cuts_is_priced_again_before_it_is_sent
             chain_id=10,
             sender=sender,
         )
+        # A transaction's gas: a batch's fixed part, and a batch of one's (KEEPER_GAS_DIRECT
+        # and the batcher's call, its path for one vault).
         k.config = CycleConfig(
-            eth_usd=3000.0, queue_sweep_s=0, direct_single=False, gas_fixed=5_000_000_000
+            eth_usd=3000.0,
+            queue_sweep_s=0,
+            direct_single=False,
+            gas_fixed=5_000_000_000,
+            gas_direct=5_000_000_000,
         )
         k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
         return k
@@ -112,7 +118,11 @@ def test_a_held_vault_gets_a_deferred_line_in_the_decisions_log(
         sender=FakeSender(),
     )
     k.config = CycleConfig(
-        eth_usd=3000.0, queue_sweep_s=0, direct_single=False, gas_fixed=5_000_000_000
+        eth_usd=3000.0,
+        queue_sweep_s=0,
+        direct_single=False,
+        gas_fixed=5_000_000_000,
+        gas_direct=5_000_000_000,
     )
     k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
     fake_simulation(monkeypatch, drop={vault(1)})

@@ -25,12 +25,23 @@ from tests.unit.test_strategy import MARKET
 #: rebalance, and a vault's share of a batch of 10, on a first purchase and a recurring one.
 LONE_FIRST, LONE_RECURRING = 227_433, 210_406
 BATCH10_FIRST, BATCH10_RECURRING = 10 * 140_369, 10 * 123_350
+#: A batch of one through the batcher (the run of 2026-12-07 18:01 UTC, bench/results/latest.json,
+#: "batch_details"): its runs hold two figures 3,876 apart (the swap's two paths), as the lone
+#: vault's own transaction's do (227,433 / 231,309 and 210,406 / 214,282).
+BATCHED_ONE_FIRST = (241_399, 245_275)
+BATCHED_ONE_RECURRING = (224_372, 228_248)
 
 
-def _planned_gas(views: list[VaultView]) -> float:
-    """The gas the live cost model prices ``views``'s plan at (no L1 fee, fee or impact)."""
+def _planned_gas(views: list[VaultView], *, direct: bool = True) -> float:
+    """The gas the live cost model prices ``views``'s plan at (no L1 fee, fee or impact).
+
+    ``direct=False``: the keeper sends a lone vault through the batcher (``direct_single`` off,
+    or the signer lacks the vault's keeper role).
+    """
     k = make_keeper([snap(0, -WAD)])  # no batcher: no L1 fee to price
-    k.config = k.config.model_copy(update={"impact_coef": 0.0, "pool_fee_bps": 0.0})
+    k.config = k.config.model_copy(
+        update={"impact_coef": 0.0, "pool_fee_bps": 0.0, "direct_single": direct}
+    )
     k.policy = parse_policy("band:width=0.05")  # every ready vault out of its band acts
     costs = batch_costs(k, views)
     the_plan = plan(k.policy, views, MARKET, costs)
@@ -50,6 +61,20 @@ def test_a_recurring_rebalance_is_priced_at_the_recurring_gas() -> None:
     assert _planned_gas([_buyer(0, holds=True)]) == pytest.approx(LONE_RECURRING, rel=5e-3)
     ten = [_buyer(i, holds=True) for i in range(10)]
     assert _planned_gas(ten) == pytest.approx(BATCH10_RECURRING, rel=1e-2)
+
+
+def test_a_batch_of_one_through_the_batcher_is_priced_as_measured() -> None:
+    """The batcher's path for one vault is its own (``rebalanceBatch``'s ``n == 1``: the vault
+    swaps its own trade), not a batch's fixed part, swap and marginal vault. Before: 246,000
+    gas (fixed 30,000 + per vault 110,000 + swap 106,000), 7.8% over the higher of the two
+    recurring figures and 9.6% over the lower; 263,100 on a first purchase."""
+    low, high = BATCHED_ONE_RECURRING
+    assert low * 0.995 <= _planned_gas([_buyer(0, holds=True)], direct=False) <= high * 1.005
+    low, high = BATCHED_ONE_FIRST
+    assert low * 0.995 <= _planned_gas([_buyer(0, holds=False)], direct=False) <= high * 1.005
+    # Two vaults or more are a batch, as before.
+    two = [_buyer(i, holds=True) for i in range(2)]
+    assert _planned_gas(two, direct=False) == _planned_gas(two)
 
 
 def test_a_buy_by_a_vault_that_holds_no_underlying_pays_the_first_purchase_gas() -> None:

@@ -15,9 +15,9 @@ from hypothesis import strategies as st
 
 from keeper.strategy.costs import (
     batch_cost_usd,
-    direct_usd,
     fixed_cost_usd,
     l2_default_costs,
+    lone_usd,
     per_vault_fixed_usd,
     swap_usd,
 )
@@ -65,8 +65,9 @@ def _select_vectorized_reference(
         cost = (
             fixed + m * per + (swap if net != 0.0 else 0.0) + (fee + impact * abs(net)) * abs(net)
         )
-        if m == 1 and costs.gas_direct:
-            cost = direct_usd(costs) + (fee + impact * abs(net)) * abs(net)
+        lone = lone_usd(costs)
+        if m == 1 and lone is not None:
+            cost = lone + (fee + impact * abs(net)) * abs(net)
         value = float(total) - cost
         if m == 1:
             without = np.zeros(1)  # the empty batch: no benefit, no cost
@@ -79,8 +80,8 @@ def _select_vectorized_reference(
                 + np.where(net_wo != 0.0, swap, 0.0)
                 + (fee + impact * abs_wo) * abs_wo
             )
-            if m == 2 and costs.gas_direct:
-                cost_wo = direct_usd(costs) + (fee + impact * abs_wo) * abs_wo
+            if m == 2 and lone is not None:
+                cost_wo = lone + (fee + impact * abs_wo) * abs_wo
             without = (total - b) - cost_wo
         best = int(np.argmax(without))
         if not without[best] > value:
@@ -105,6 +106,7 @@ def _costs(rng: np.random.Generator) -> CostInputs:
         gas_swap=int(rng.choice([0, 125_000])),
         gas_direct=int(rng.choice([0, 216_000])),
         l1_fee_direct_wei=int(rng.integers(0, 10**13)),
+        gas_batch_one=int(rng.choice([0, 230_000])),  # a batch of one's own figure, or none
     )
 
 
