@@ -58,5 +58,8 @@ LIVE_GAS_DIRECT = 211_000
 LIVE_GAS_BATCHER_ONE = 14_000
 #: What a buy costs more when its vault holds no underlying: its balance written from zero, an
 #: SSTORE of 20,000 gas instead of 2,900 (EIP-2200), 17,100. Measured (2026-12-07): 17,039 a
-#: vault in a batch (126,727 - 109,688) and 17,027 alone (227,433 - 210,406).
+#: vault in a batch (126,727 - 109,688) and 17,027 alone (227,433 - 210,406). Charged when the
+#: vault's recorded inventory is 0 (keeper/strategy/planner.py, ``_first_buys``, says why not its
+#: balance); 17,100 exactly in tests/integration/test_cost_per_pool_onchain.py (a lone buy with
+#: and without WETH sent to the vault first).
 LIVE_GAS_FIRST_BUY = 17_100

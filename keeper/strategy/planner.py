@@ -657,6 +657,15 @@ def _first_buys(
 
     Each pays ``CostInputs.gas_first_buy`` more: its balance of the underlying is written from
     zero. A view that does not say its inventory (``None``) pays nothing more.
+
+    The rule is the vault's *recorded* inventory (``hedgeInventory()``, the one lens call's),
+    not its token balance, whose slot is what a write from zero costs: the vault's accounting
+    moves only by what arrived on that balance and ignores tokens sent to it directly, so the
+    recorded inventory is never above the balance and a vault charged nothing never writes it
+    from zero. A vault sent underlying directly (not yet swept) while its recorded inventory is
+    0 is charged once although its balance slot is already set (17,100 gas, about USD 0.0005 at
+    0.01 gwei). Reading the balance would take a lens change (the underlying's ``balanceOf``
+    for every vault, on the steady read too: a transfer moves no book version) for that.
     """
     if not costs.gas_first_buy:
         return np.zeros(len(vaults), dtype=bool)

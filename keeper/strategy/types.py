@@ -149,7 +149,8 @@ class CostInputs:
     #: a batch's, ``l1_fee_fixed_wei + l1_fee_per_vault_wei``. 0: priced as a batch,
     #: ``gas_fixed + gas_per_vault + gas_swap`` (the backtester).
     gas_batch_one: int = 0
-    #: Gas a buy costs more when its vault holds no underlying (:attr:`VaultView.inventory` 0):
+    #: Gas a buy costs more when its vault holds no underlying (:attr:`VaultView.inventory` 0,
+    #: the recorded inventory: ``keeper.strategy.planner._first_buys`` says why not the balance):
     #: the vault's balance of it is written from zero (an SSTORE of 20,000 gas, not 2,900).
     #: Paid once per vault, again only after a sale that emptied it; 0: never charged.
     gas_first_buy: int = 0

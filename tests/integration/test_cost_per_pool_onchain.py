@@ -345,3 +345,35 @@ def test_a_drifted_thin_pool_whose_swap_falls_short_loses_only_its_own_vault(
     assert sent.tx_status == "mined", sent
     assert not sent.failed
     assert weth.functions.balanceOf(two.eth_vault).call() > before
+
+
+def test_the_first_purchase_is_decided_by_the_recorded_inventory_not_the_token_balance(
+    two: TwoPools, tmp_path: Path
+) -> None:
+    """The rule ``_first_buys`` applies: a buy pays ``KEEPER_GAS_FIRST_BUY`` when the vault's
+    *recorded* inventory (``hedgeInventory()``, what the lens reads) is 0. What costs the 17,100
+    is the vault's WETH balance slot written from zero, and the recorded inventory is never above
+    that balance, so the rule never under-charges; a vault sent WETH directly (a donation the
+    vault ignores, not yet swept) is over-charged once. Pinned here on the WETH vault alone (the
+    WBTC vault is held back), sent to itself: planned the same with and without 1 WETH donated,
+    the mined rebalance with it costs 17,100 gas less."""
+    weth = erc20(two.w3, two.devnet.weth)
+    assert weth.functions.balanceOf(two.eth_vault).call() == 0  # the test's premise
+
+    def sent(name: str) -> tuple[VaultDecision, int]:
+        result = _cycle(two, tmp_path / name, private_key=ANVIL_KEYS[3])
+        assert result.tx_status == "mined", result
+        assert result.planned == (two.eth_vault,)
+        receipt = two.w3.eth.get_transaction_receipt(result.tx_hash or "")  # type: ignore[arg-type]
+        return _of(result, two.eth_vault), int(receipt["gasUsed"])
+
+    with rolled_back(two.w3):
+        empty, empty_gas = sent("empty")
+    transact(two.w3, account(ANVIL_KEYS[0]), weth.functions.mint(two.eth_vault, WAD))
+    donated, donated_gas = sent("donated")
+    for d in (empty, donated):
+        assert d.first_buy  # charged: its recorded inventory is 0 either way
+    assert donated.trade == empty.trade
+    assert donated.cost_usd == pytest.approx(empty.cost_usd, rel=1e-4)  # a block later
+    # ... but only the empty vault's balance was written from zero (20,000 gas, not 2,900).
+    assert empty_gas - donated_gas == 17_100
