@@ -20,10 +20,12 @@ command.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any, NoReturn
 
 from keeper.errors import ConfigError
@@ -136,6 +138,54 @@ def check_policy_flag(spec: str | None) -> None:
         from keeper.strategy.policies import parse_policy  # only for the commands that take it
 
         parse_policy(spec)
+
+
+def path_form_problem(text: str) -> str | None:
+    """Why ``text`` cannot name a file, by its form alone; ``None`` when it can.
+
+    Empty, a NUL, or a directory by its spelling: ending in a separator (pathlib reads ``out/``
+    as ``out``, so ``--journal out/`` made a file named ``out``) or in ``.`` or ``..``. Nothing
+    is looked up: whether the file exists, may be read or holds what it should is found by the
+    command that opens it (a run-time failure, exit code 1).
+    """
+    if not text:
+        return "is empty: give a file's path"
+    if "\x00" in text:
+        return "holds a NUL character"
+    if text.endswith(("/", os.sep)):
+        return "ends in a separator: give a file's path, not a directory's"
+    if Path(text).name in ("", ".", ".."):
+        return "names a directory (. or ..): give a file's path"
+    return None
+
+
+def file_path(text: str) -> Path:
+    """An argparse ``type`` for a file a flag names (``--journal``, ``--addresses``).
+
+    A text that cannot name a file (:func:`path_form_problem`) is refused as typed, exit code 2;
+    the message does not repeat the path (it may hold a key).
+    """
+    problem = path_form_problem(text)
+    if problem is not None:
+        raise argparse.ArgumentTypeError(problem)
+    return Path(text)
+
+
+def rpc_url(text: str) -> str:
+    """An argparse ``type`` for ``--rpc-url``: the rules of ``KEEPER_RPC_URL``, checked as typed.
+
+    http(s):// or ws(s)://, a host, a numeric port, no endpoint listed twice (comma-separated:
+    fallbacks in order). A bad one is exit code 2, where the same text in ``KEEPER_RPC_URL`` is a
+    bad setting (1). The message names the part that is wrong, never the URL (it may hold an API
+    key). Whether a node answers there is found at run time.
+    """
+    from keeper.settings import check_rpc_url_text  # settings imports this module
+
+    try:
+        check_rpc_url_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def parse_whole(text: str) -> int | None:

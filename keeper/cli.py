@@ -67,9 +67,11 @@ EXIT_CODES_HELP = """\
 exit codes:
   0    done
   1    failed at run time: the node, a revert, a refusal of the chain's state, a KEEPER_*
-       setting (environment or .env) or a file the command line names
+       setting (environment or .env) or a file the command line names (missing,
+       unreadable, a directory, its contents malformed)
   2    the command line is wrong: an unknown flag, a bad or missing value, a number out of
-       range, flags that do not go together (nothing was sent)
+       range, an --rpc-url, --journal or --addresses whose text cannot be right, flags that
+       do not go together (nothing was sent)
   3    halted by the circuit breaker (keeper run): look before restarting
   130  interrupted (Ctrl-C, SIGTERM; keeper run stops after its cycle, exit 0)
   141  stdout's reader went away (keeper status | head)

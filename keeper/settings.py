@@ -52,7 +52,7 @@ from keeper.app.defaults import (
     LIVE_GAS_PER_VAULT,
     LIVE_GAS_SWAP,
 )
-from keeper.arguments import parse_whole
+from keeper.arguments import file_path, parse_whole, rpc_url
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
@@ -525,6 +525,19 @@ def _check_chain_id_bounds(value: int) -> None:
 
 def _split_urls(value: str) -> list[str]:
     return [u.strip() for u in value.split(",") if u.strip()]
+
+
+def check_rpc_url_text(value: str) -> None:
+    """Check an RPC URL setting's text (``--rpc-url``, ``KEEPER_RPC_URL``): one URL or several.
+
+    Raises:
+        ValueError: No URL at all, one that is not a valid http(s):// or ws(s):// URL, or an
+            endpoint listed twice (the message names the part, never the URL).
+    """
+    urls = _split_urls(value)
+    if not urls:
+        raise ValueError("is empty: give the node's URL (http://, https://, ws:// or wss://)")
+    _check_urls(urls)
 
 
 def _check_urls(urls: list[str]) -> None:
@@ -1006,14 +1019,16 @@ def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path")
     )
     parser.add_argument(
         "--addresses",
-        type=Path,
+        type=file_path,
         metavar="JSON",
         help="addresses file (lens, batcher, vaults, factory, chain_id, rpc_url), e.g. "
         "devnet.json; its rpc_url wins over KEEPER_RPC_URL, --rpc-url over it",
     )
-    parser.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)")
+    parser.add_argument(
+        "--rpc-url", type=rpc_url, metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)"
+    )
     parser.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
-    parser.add_argument("--journal", type=Path, metavar="PATH", help=journal_help)
+    parser.add_argument("--journal", type=file_path, metavar="PATH", help=journal_help)
 
 
 def settings_from_args(args: Any) -> Settings:

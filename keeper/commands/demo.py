@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_POLICY
-from keeper.arguments import command_line, int_between
+from keeper.arguments import command_line, file_path, int_between, rpc_url
 from keeper.units import WAD, format_fixed
 
 if TYPE_CHECKING:
@@ -80,14 +80,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--addresses",
-        type=Path,
+        type=file_path,
         default=Path("out/devnet.json"),
         metavar="FILE",
         help="where to write the deployed addresses (keeper run --addresses reads it)",
     )
     p.add_argument(
         "--journal",
-        type=Path,
+        type=file_path,
         default=Path("out/demo-journal.sqlite"),
         metavar="FILE",
         help="the keeper's SQLite journal for this run (recreated each run)",
@@ -133,6 +133,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--rpc-url",
+        type=rpc_url,
         default=None,
         metavar="URL",
         help="use this running anvil instead of starting one (needs anvil's default accounts)",

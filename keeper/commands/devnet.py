@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from keeper.arguments import command_line, int_between
+from keeper.arguments import command_line, file_path, int_between
 from keeper.units import format_fixed, format_units
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def register(subparsers: Any) -> None:
     for a, verb in ((up, "written by up"), (step, "read by step")):
         a.add_argument(
             "--addresses",
-            type=Path,
+            type=file_path,
             default=Path("out/devnet.json"),
             metavar="FILE",
             help=f"the devnet's addresses file ({verb}; default out/devnet.json)",

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
-from keeper.arguments import check_policy_flag, command_line, int_between
+from keeper.arguments import check_policy_flag, command_line, file_path, int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, KeeperError, OracleError
 from keeper.ops.logs import setup_logging, verbosity
@@ -57,7 +56,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--addresses",
-        type=Path,
+        type=file_path,
         metavar="JSON",
         help="addresses file (lens, batcher, vaults, factory, chain_id)",
     )

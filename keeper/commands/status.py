@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import Any
 
-from keeper.arguments import int_between
+from keeper.arguments import file_path, int_between
 from keeper.execution.journal_status import journal_status
 from keeper.settings import env_file_arg, load_journal_path
 
@@ -36,7 +35,7 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="dotenv file for KEEPER_JOURNAL_PATH (default .env if present)",
     )
-    p.add_argument("--journal", type=Path, metavar="PATH", help="SQLite journal path")
+    p.add_argument("--journal", type=file_path, metavar="PATH", help="SQLite journal path")
     p.add_argument(
         "--limit",
         type=int_between(1, MAX_LIMIT),

@@ -24,7 +24,7 @@ import textwrap
 from decimal import Decimal, Inexact, localcontext
 from typing import TYPE_CHECKING, Any
 
-from keeper.arguments import command_line
+from keeper.arguments import command_line, rpc_url
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
@@ -232,7 +232,9 @@ def register(subparsers: Any) -> None:
                 metavar="ADDR",
                 help="whose position to show (default: the signer; none without a signer)",
             )
-        a.add_argument("--rpc-url", metavar="URL", help="JSON-RPC URL (default: KEEPER_RPC_URL)")
+        a.add_argument(
+            "--rpc-url", type=rpc_url, metavar="URL", help="JSON-RPC URL (default: KEEPER_RPC_URL)"
+        )
         a.add_argument(
             "--env-file",
             default=None,

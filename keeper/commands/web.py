@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from keeper.app.defaults import DEFAULT_DIST, DEFAULT_HISTORY_BLOCKS
-from keeper.arguments import int_between
+from keeper.arguments import file_path, int_between, rpc_url
 from keeper.errors import ConfigError
 from keeper.settings import SHARED_FLAGS, Settings, env_file_arg, load_settings
 
@@ -44,13 +44,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--addresses",
-        type=Path,
+        type=file_path,
         required=True,
         metavar="JSON",
         help="addresses file: out/devnet.json or deployments/<network>.json",
     )
     p.add_argument(
         "--rpc-url",
+        type=rpc_url,
         metavar="URL",
         help="JSON-RPC URL the browser reads from (default: the file's rpc_url, KEEPER_RPC_URL)",
     )

@@ -237,13 +237,24 @@ def test_an_env_file_behind_a_directory_that_cannot_be_searched_is_one_line(
         ("https:///v3/SECRETKEY", "no host"),
     ],
 )
+@pytest.mark.parametrize("typed", [True, False], ids=["flag", "setting"])
 def test_an_rpc_url_that_can_never_connect_is_refused_as_a_setting(
-    url: str, why: str, capsys: pytest.CaptureFixture[str]
+    url: str,
+    why: str,
+    typed: bool,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """It passed as a setting and was retried as an unreachable node: `keeper run` for all of
-    KEEPER_STARTUP_TIMEOUT_S (60 s by default), `keeper check` three times."""
-    line = _one_line(capsys, ["check", "--rpc-url", url])
-    assert line.startswith("keeper: error: --rpc-url: RPC URL is not a valid URL")
+    KEEPER_STARTUP_TIMEOUT_S (60 s by default), `keeper check` three times. Typed as --rpc-url it
+    is refused as argparse refuses a value (exit 2), from KEEPER_RPC_URL as a setting (exit 1)."""
+    if typed:
+        line = _one_line(capsys, ["check", "--rpc-url", url])
+        assert line.startswith("keeper: error: argument --rpc-url: RPC URL is not a valid URL")
+    else:
+        monkeypatch.setenv("KEEPER_RPC_URL", url)
+        line = _one_line(capsys, ["check"])
+        assert line.startswith("keeper: error: KEEPER_RPC_URL: RPC URL is not a valid URL")
     assert why in line
     assert "cannot reach" not in line
     assert url not in line

@@ -96,6 +96,9 @@ USAGE = [
     ["rehearse", "--fork-url", DOWN, "--policy", "foo"],
     ["check", "--policy", "foo", "--rpc-url", DOWN],
     ["run", "--policy", "foo", "--rpc-url", DOWN, "--max-cycles", "1"],
+    # a flag overriding a setting, its text wrong (more in tests/unit/test_cli_setting_flags.py)
+    ["check", "--rpc-url", "localhost:8545"],
+    ["status", "--journal", "."],
 ]
 
 
@@ -190,7 +193,7 @@ def test_an_amount_more_precise_than_the_token_is_a_usage_error(
         (["vault", "info", "--vault", VAULT, "--json"], {"KEEPER_RPC_URL": "ftp://x"}),
         (["check", "--json"], {"KEEPER_POLICY": "foo", "KEEPER_RPC_URL": DOWN}),
         # a file the command line names, missing: found at run time
-        (["status", "--journal", ".", "--json"], {}),
+        (["status", "--journal", "missing.sqlite", "--json"], {}),
     ],
 )
 def test_a_failure_at_run_time_stays_exit_code_1(

@@ -68,11 +68,12 @@ def test_malformed_address(
 def test_a_bad_rpc_url_flag_is_named_as_the_flag(
     command: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*command, "--rpc-url", "notaurl"]) == 1
+    assert _code([*command, "--rpc-url", "notaurl"]) == 2  # typed wrong: a usage error
     line = one_error_line(capsys)
+    prog = " ".join(["keeper", *command[:2]]) if command[0] == "vault" else "keeper check"
     assert line == (
-        "keeper: error: --rpc-url: RPC URL has no scheme: write it with http://, https://, ws:// "
-        "or wss:// (e.g. http://127.0.0.1:8545)"
+        "keeper: error: argument --rpc-url: RPC URL has no scheme: write it with http://, "
+        f"https://, ws:// or wss:// (e.g. http://127.0.0.1:8545) (see '{prog} --help')"
     )
 
 
