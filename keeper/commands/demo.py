@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_POLICY
 from keeper.arguments import command_line, file_path, int_between, rpc_url
-from keeper.units import WAD, format_fixed
+from keeper.units import WAD, format_fixed, format_units
 
 if TYPE_CHECKING:
     from keeper.app.demo import DemoResult
@@ -212,8 +212,12 @@ def _usd(units: int) -> str:
 
 
 def _share_price(units: int) -> str:
-    """A share's price in USDC (``convertToAssets`` of one share), to 4 decimals."""
-    return format_fixed(units, 6, 4)
+    """A share's price in USDC: ``convertToAssets`` of one share, exact at the asset's 6 decimals.
+
+    The form ``keeper vault info`` and the web page show (the one helper, no rounding of our own:
+    the vault rounded down already).
+    """
+    return format_units(units, 6)
 
 
 def summary_table(result: DemoResult) -> str:

@@ -8,6 +8,7 @@ a million shares over a million): two numbers for one price. Both show the value
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from keeper.commands.vault import format_info
@@ -60,3 +61,43 @@ def test_vault_info_shows_one_shares_value_with_the_assets_decimals() -> None:
     # exact, never rounded: the last unit shows
     assert _price_line(_info(999_999)) == "share price  0.999999 USDC per share"
     assert _price_line(_info(2_000_000)) == "share price  2 USDC per share"
+
+
+def _demo_share_column(share_price: int) -> str:
+    """The ``share px`` cell of ``keeper demo``'s table for one vault of that share price."""
+    from keeper.app.demo import DemoResult, Trace, VaultStats
+    from keeper.commands.demo import summary_table
+
+    stats = VaultStats(vault="0x" + "11" * 20, band=10**17, volatility=8 * 10**17)
+    stats.share_price = share_price
+    result = DemoResult(
+        **{
+            name: 0
+            for name in DemoResult.__dataclass_fields__
+            if DemoResult.__dataclass_fields__[name].default is dataclasses.MISSING
+            and DemoResult.__dataclass_fields__[name].default_factory is dataclasses.MISSING
+        }
+        | {
+            "rpc_url": "http://127.0.0.1:8545",
+            "policy": "band",
+            "addresses_file": "out/devnet.json",
+            "vault_stats": [stats],
+            "trace": Trace(),
+            "flows": [],
+            "writes": [],
+            "tx_hashes": [],
+        }
+    )
+    head, _, row = summary_table(result).splitlines()[:3]
+    end = head.index("share px") + len("share px")
+    cell: str = row[:end].split()[-1]  # right-aligned: it ends where its heading ends
+    return cell
+
+
+def test_the_demo_table_shows_the_share_price_as_vault_info_does() -> None:
+    """``keeper demo``'s "share px" showed 4 decimals (1.0001 for 1.000123): a third form beside
+    ``keeper vault info`` and the web page. It is the same reading (convertToAssets of one share),
+    with the same helper: the asset's 6 decimals, exact."""
+    for units in (1_000_123, 999_999, 999_995, 2_000_000, 1_000_050):
+        cli = _price_line(_info(units)).removeprefix("share price  ").split(" ")[0]
+        assert _demo_share_column(units) == cli
