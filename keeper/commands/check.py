@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from keeper.arguments import check_policy_flag, command_line
@@ -39,7 +41,11 @@ def register(subparsers: Any) -> None:
     add_settings_args(
         p, journal_help="not read: check never signs, so it keeps no journal (accepted as run's)"
     )
-    p.add_argument("--json", action="store_true", help="print the cycle result as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the cycle result as JSON (exact integers; its 'units' names each one's scale)",
+    )
     p.set_defaults(func=check)
 
 
@@ -75,18 +81,67 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
+_WAD_UNDERLYING = MappingProxyType({"scale": "wad", "decimals": 18, "unit": "underlying"})
+_WEI = MappingProxyType({"scale": "wei", "decimals": 18, "unit": "ETH"})
+_GAS = MappingProxyType({"scale": "gas", "decimals": 0, "unit": "gas"})
+
+
+def _float(unit: str) -> Mapping[str, str]:
+    return MappingProxyType({"scale": "float", "unit": unit})
+
+
+#: ``--json``'s ``units``: the scale of each number, by its path (``decisions[].band``: the
+#: ``band`` of every decision). An integer scale (``wad``, ``wei``, ``gas``) has ``decimals``:
+#: the amount is ``value / 10**decimals`` of ``unit``; ``underlying`` is the vault's underlying
+#: token (WETH on the devnet), whatever its own decimals (a delta is always a wad). A ``float``
+#: is already in its ``unit``. Counts and identifiers (block, timestamp, vaults, pool, venue,
+#: RPC requests) have none.
+JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "decisions[].deviation": _WAD_UNDERLYING,
+        "decisions[].band": _WAD_UNDERLYING,
+        "decisions[].trade": _WAD_UNDERLYING,
+        "decisions[].post_deviation": _WAD_UNDERLYING,
+        "decisions[].benefit_usd": _float("USD"),
+        "decisions[].cost_usd": _float("USD"),
+        "decisions[].notional_usd": _float("USD"),
+        "gas_used": _GAS,
+        "fee_wei": _WEI,
+        "l1_fee_wei": _WEI,
+        "costs.gas_fixed": _GAS,
+        "costs.gas_per_vault": _GAS,
+        "costs.gas_swap": _GAS,
+        "costs.gas_direct": _GAS,
+        "costs.gas_first_buy": _GAS,
+        "costs.gas_price_wei": MappingProxyType({**_WEI, "unit": "ETH per gas"}),
+        "costs.l1_fee_fixed_wei": _WEI,
+        "costs.l1_fee_per_vault_wei": _WEI,
+        "costs.l1_fee_direct_wei": _WEI,
+        "costs.eth_usd": _float("USD per ETH"),
+        "costs.pool_fee_bps": _float("bps of the traded notional"),
+        "costs.impact_coef": _float("price impact per USD traded"),
+        "costs.pool_terms": _float("[bps of the traded notional, price impact per USD traded]"),
+        "forecast_vol": _float("annualized volatility, 1 = 100%"),
+        "seconds": _float("s"),
+    }
+)
+
+
 def json_report(result: CycleResult, policy: str, *, batcher: str | None = "") -> dict[str, Any]:
     """The cycle result as ``--json`` prints it: the table's facts, each in its own key.
 
     Besides the result's own fields: the policy (the table's header), each decision's
     ``trigger`` (``band``, ``time`` inside its band, ``none`` when it does not act: the table's
-    ACT (time), and the ``trigger`` of ``keeper run``'s decision line), and ``not_simulated``,
-    why a planned batch was not simulated (the table's "(not simulated: ...)"), else ``null``.
+    ACT (time), and the ``trigger`` of ``keeper run``'s decision line), ``not_simulated``,
+    why a planned batch was not simulated (the table's "(not simulated: ...)"), else ``null``,
+    and ``units``, the scale of every number (:data:`JSON_UNITS`): the raw keys stay as they
+    were, exact integers.
     """
     body: dict[str, Any] = {"policy": policy, **result.to_dict()}
     for d, row in zip(result.decisions, body["decisions"], strict=True):
         row["trigger"] = ("time" if d.on_time_trigger else "band") if d.act else "none"
     body["not_simulated"] = _not_simulated(result, batcher)
+    body["units"] = {path: dict(unit) for path, unit in JSON_UNITS.items()}
     return body
 
 
