@@ -52,7 +52,7 @@ from keeper.app.defaults import (
     LIVE_GAS_PER_VAULT,
     LIVE_GAS_SWAP,
 )
-from keeper.arguments import file_path, parse_whole, rpc_url
+from keeper.arguments import file_path, parse_whole, path_form_problem, rpc_url
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
@@ -393,6 +393,11 @@ class Settings(CycleConfig, _KeeperEnv):
             _check_chain_id_bounds(value)
         return value
 
+    @field_validator("journal_path", mode="before")
+    @classmethod
+    def _check_journal_path(cls, value: Any) -> Any:
+        return _journal_path_form(value)
+
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
@@ -521,6 +526,19 @@ def _check_chain_id_bounds(value: int) -> None:
     """
     if not 0 < value <= MAX_CHAIN_ID:
         raise ValueError(f"{value} is not a chain id (a number from 1 to {MAX_CHAIN_ID:,})")
+
+
+def _journal_path_form(value: Any) -> Any:
+    """Refuse a journal path whose text names a directory, as ``--journal`` refuses it.
+
+    pathlib reads ``journal/`` as ``journal``: the keeper made a file of that name where a
+    directory was meant. (A ``--journal`` flag arrives as a ``Path``, its text checked already.)
+    """
+    if isinstance(value, str):
+        problem = path_form_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
 
 
 def _split_urls(value: str) -> list[str]:
@@ -827,6 +845,11 @@ class _JournalOnly(_KeeperEnv):
     model_config = _ENV_CONFIG
 
     journal_path: Path = DEFAULT_JOURNAL
+
+    @field_validator("journal_path", mode="before")
+    @classmethod
+    def _check_journal_path(cls, value: Any) -> Any:
+        return _journal_path_form(value)
 
 
 def load_journal_path(*, env_file: Path | str | None = ".env", journal: Path | None = None) -> Path:

@@ -154,3 +154,21 @@ def test_a_file_the_command_line_names_stays_exit_code_1(
     Path("bad.json").write_text("{not json")
     assert _code(argv) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("keeper: error: ")
+
+
+@pytest.mark.parametrize("text", ["journal/", "out/..", "."])
+def test_a_journal_path_setting_that_names_a_directory_is_refused_as_a_setting(
+    text: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pathlib reads ``journal/`` as ``journal``: ``KEEPER_JOURNAL_PATH=journal/`` made a file
+    named ``journal`` where its operator meant a directory. Refused by the rule ``--journal``
+    follows, as a setting (exit 1), naming the variable."""
+    from keeper.errors import ConfigError
+    from keeper.settings import load_journal_path, load_settings
+
+    monkeypatch.setenv("KEEPER_JOURNAL_PATH", text)
+    with pytest.raises(ConfigError, match=r"^KEEPER_JOURNAL_PATH: "):
+        load_settings(env_file=None)
+    with pytest.raises(ConfigError, match=r"^KEEPER_JOURNAL_PATH: "):
+        load_journal_path(env_file=None)
+    assert _code(["status"]) == 1
