@@ -112,6 +112,7 @@ JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
         "costs.gas_per_vault": _GAS,
         "costs.gas_swap": _GAS,
         "costs.gas_direct": _GAS,
+        "costs.gas_batch_one": _GAS,
         "costs.gas_first_buy": _GAS,
         "costs.gas_price_wei": MappingProxyType({**_WEI, "unit": "ETH per gas"}),
         "costs.l1_fee_fixed_wei": _WEI,
