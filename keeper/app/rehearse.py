@@ -52,7 +52,8 @@ from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url, scrub_url
-from keeper.chain.retry import read_with_retry
+from keeper.chain.logs import get_logs
+from keeper.chain.retry import LogQueryTooLargeError, read_with_retry
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
@@ -189,18 +190,17 @@ def _rpc(w3: Web3, method: str, *params: Any) -> Any:
 def _logged_admin(w3: Web3, contract: Contract) -> str | None:
     """The first account granted ``contract``'s admin role that still holds it (from logs).
 
+    The logs are read from block 0 to the latest, in narrower ranges where the RPC refuses a
+    query as too large (:func:`keeper.chain.logs.get_logs`).
+
     Raises:
-        ConfigError: The logs cannot be read (the message names the exception type).
+        ConfigError: The logs cannot be read (the message names the exception type, or the
+            block whose logs alone are over the RPC's limit).
     """
     try:
-        logs = w3.eth.get_logs(
-            {
-                "address": contract.address,
-                "fromBlock": 0,
-                "toBlock": "latest",
-                "topics": [_ROLE_GRANTED, _ADMIN_ROLE],
-            }
-        )
+        logs = get_logs(w3, contract.address, [_ROLE_GRANTED, _ADMIN_ROLE])
+    except LogQueryTooLargeError as exc:
+        raise ConfigError(f"cannot read the RoleGranted logs: {exc}") from None
     except (Web3Exception, ValueError, OSError) as exc:
         raise ConfigError(f"cannot read the RoleGranted logs ({type(exc).__name__})") from None
     for log in logs:

@@ -43,9 +43,11 @@ from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as ws_connect
 
 from keeper.chain.retry import (
+    LogQueryTooLargeError,
     RpcUnavailableError,
     backoff_s,
     is_transient,
+    log_query_too_large,
     remaining_s,
     retry_after_s,
     rpc_error_is_transient,
@@ -732,6 +734,13 @@ class FailoverProvider(JSONBaseProvider):
                 with self._lock:
                     health.fail(time.monotonic(), retry_after_s(exc))
             raise
+        too_large = _log_query_too_large(response) if method == "eth_getLogs" else None
+        if too_large is not None:
+            # An answer, not a fault (the endpoint is not scored): the same query fails the same
+            # way here and elsewhere, so it is not asked again. The caller narrows the range.
+            words = " ".join(scrub_url(str(too_large.get("message", "")), transport.url).split())
+            said = f"JSON-RPC error {too_large.get('code')}: {words[:160]}"
+            raise LogQueryTooLargeError(f"eth_getLogs query too large for the RPC ({said})", said)
         error = _transient_error(response)
         if error is not None:
             with self._lock:
@@ -1455,6 +1464,12 @@ def _refused(exc: BaseException) -> bool:
     JSON-RPC answer in a 4xx is an answer, not this (:func:`_json_rpc_in_client_error`).
     """
     return isinstance(exc, requests.HTTPError) and not is_transient(exc)
+
+
+def _log_query_too_large(response: Any) -> Mapping[str, Any] | None:
+    """The error object of a log query's answer that says the query is too large, else ``None``."""
+    error = response.get("error") if isinstance(response, Mapping) else None
+    return cast(Mapping[str, Any], error) if log_query_too_large(error) else None
 
 
 def _transient_error(response: Any) -> Mapping[str, Any] | None:

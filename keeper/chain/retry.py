@@ -19,6 +19,14 @@ invalid parameters (``-32602``), an unknown method, authorisation (HTTP 401/403)
 A JSON-RPC answer a provider sends with an HTTP 4xx other than 429 never reaches these rules as
 an HTTP error: the transport returns it as the answer it is (``keeper.chain.connection``).
 
+**A log query too large** -- an ``eth_getLogs`` block range or result count over the provider's
+limit ("query returned more than 10000 results", "block range is too wide", "exceed maximum
+block range", "Log response size exceeded", ...: :func:`log_query_too_large`), whatever its code
+(``-32005`` included): permanent for that exact query, raised as :class:`LogQueryTooLargeError`
+and never asked again as it is; the caller splits the range (:mod:`keeper.chain.logs`). A
+``-32005`` without that wording ("rate limit", "too many requests", "limit exceeded") is a rate
+limit and stays transient.
+
 Reads are retried with full-jitter exponential backoff, at most ``attempts`` times and never past
 the current :func:`deadline` (the loop sets one per cycle; the failover provider in
 :mod:`keeper.chain.connection` honours the same deadline). **Sends are never retried here**: a
@@ -31,6 +39,7 @@ import contextlib
 import contextvars
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
@@ -80,6 +89,22 @@ TRANSIENT_RPC_MESSAGES = (
     "timeout",
     "timedout",
 )
+#: How providers say an ``eth_getLogs`` query is too large (a block range or a result count),
+#: matched in the error's message and data (lower case): Infura and geth-based nodes ("query
+#: returned more than 10000 results", "range 1000000 exceeds limit of 10000"), Alchemy ("Log
+#: response size exceeded"), BSC ("exceed maximum block range: 50000"), erigon ("block range too
+#: large"), QuickNode ("eth_getLogs is limited to a 10,000 range"), reth ("query exceeds max
+#: results"), and others ("block range is too wide", "larger than max block range").
+LOG_QUERY_TOO_LARGE = re.compile(
+    r"query returned more than \d+ results"
+    r"|exceeds? max(imum)? results"
+    r"|log response size exceeded"
+    r"|block range (is )?too (wide|large|big)"
+    r"|exceeds? (the )?max(imum)? block range"
+    r"|(bigger|larger|greater) than (the )?max ?block ?range"
+    r"|range \d+ (exceeds|is bigger than) (the )?(range )?limit"
+    r"|limited to an? [\d,]+ (block )?range"
+)
 #: geth's code for a request that ran past its RPC timeout ("request timed out"); other nodes
 #: use it for refusals too ("IP address not on whitelist"), so only its timeouts are transient.
 RPC_TIMEOUT_CODE = -32002
@@ -101,9 +126,31 @@ class RpcUnavailableError(ChainError):
         self.retry_after_s = retry_after_s
 
 
+class LogQueryTooLargeError(ChainError):
+    """An ``eth_getLogs`` query over the provider's block-range or result limit (permanent).
+
+    The same query never succeeds: ask for a narrower block range (:mod:`keeper.chain.logs`).
+
+    Attributes:
+        said: The provider's words (``JSON-RPC error <code>: <message>``), one line.
+    """
+
+    def __init__(self, message: str, said: str = "") -> None:
+        super().__init__(message)
+        self.said = said
+
+
+def log_query_too_large(error: Mapping[str, Any] | None) -> bool:
+    """Whether a JSON-RPC ``error`` object says a log query is too large (see the docstring)."""
+    if not isinstance(error, Mapping):
+        return False
+    said = f"{error.get('message', '')} {error.get('data') or ''}".lower()
+    return LOG_QUERY_TOO_LARGE.search(said) is not None
+
+
 def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:
     """Whether a JSON-RPC ``error`` object means "ask again" (see the module docstring)."""
-    if not isinstance(error, Mapping):
+    if not isinstance(error, Mapping) or log_query_too_large(error):
         return False
     code = error.get("code")
     message = str(error.get("message", "")).lower().replace(" ", "")

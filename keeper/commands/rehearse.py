@@ -72,7 +72,7 @@ def register(subparsers: Any) -> None:
         help=(
             "vaults' admin to impersonate for their keeper role, where it holds their admin role "
             "(default: the batcher admin if it does, else each vault's RoleGranted logs; give it "
-            "when the RPC limits log queries)"
+            "when one block's logs alone are over the RPC's log limit)"
         ),
     )
     p.add_argument(
