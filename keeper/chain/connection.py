@@ -281,24 +281,42 @@ READ_METHODS = frozenset(
 SEND_METHODS = frozenset({"eth_sendRawTransaction"})
 
 
-def _json_rpc_in_client_error(resp: requests.Response) -> Any | None:
-    """The JSON-RPC answer some providers send with an HTTP 4xx, else ``None``.
+def _json_rpc_in_error_status(resp: requests.Response) -> Any | None:
+    """The JSON-RPC answer some providers send with an HTTP 4xx or 5xx, else ``None``.
 
     A refused send ("nonce too low", "already known") in a 400's body is the node's answer, and
     the sender must read it as one: raised as an HTTP error, only "400 Client Error" reached it.
     A 429 is left to ``raise_for_status`` (a rate limit: retried, its ``Retry-After`` honoured),
     and so is a 4xx whose body is not a JSON-RPC response (an error page, a bare JSON object).
+
+    Some providers answer a revert or invalid parameters with status 500 and a JSON-RPC error
+    body: read as the 500, it was retried on every endpoint until the deadline and its reason
+    lost. A 5xx whose every item is a JSON-RPC error object that is not transient
+    (:func:`~keeper.chain.retry.rpc_error_is_transient`) is that answer; any other 5xx body (no
+    JSON, no JSON-RPC error, a busy node's error) stays the transient HTTP error, its
+    ``Retry-After`` honoured.
     """
-    if not 400 <= resp.status_code < 500 or resp.status_code == 429:
+    status = resp.status_code
+    if not 400 <= status < 600 or status == 429:
         return None
     try:
         body = resp.json()
     except ValueError:
         return None
     items = body if isinstance(body, list) else [body]
-    ok = bool(items) and all(
-        isinstance(i, dict) and "jsonrpc" in i and ("error" in i or "result" in i) for i in items
-    )
+    if status >= 500:
+        ok = bool(items) and all(
+            isinstance(i, dict)
+            and "jsonrpc" in i
+            and _error_object(i.get("error"))
+            and not rpc_error_is_transient(i["error"])
+            for i in items
+        )
+    else:
+        ok = bool(items) and all(
+            isinstance(i, dict) and "jsonrpc" in i and ("error" in i or "result" in i)
+            for i in items
+        )
     return body if ok else None
 
 
@@ -355,7 +373,7 @@ class _Transport:
                 headers={"Content-Type": "application/json"},
                 timeout=timeout_s,
             )
-            answer = _json_rpc_in_client_error(resp)
+            answer = _json_rpc_in_error_status(resp)
             if answer is None:
                 resp.raise_for_status()
         except requests.RequestException as exc:
@@ -1461,7 +1479,7 @@ def _refused(exc: BaseException) -> bool:
     A bare HTTP 4xx (401/403: a wrong or spent API key, 404: a wrong path) says nothing of the
     read: another endpoint may answer it. Nor does a JSON-RPC error in a 401/403 (Alchemy's
     "Must be authenticated!", :class:`_RefusalAnswerError`). Any other
-    JSON-RPC answer in a 4xx is an answer, not this (:func:`_json_rpc_in_client_error`).
+    JSON-RPC answer in a 4xx is an answer, not this (:func:`_json_rpc_in_error_status`).
     """
     return isinstance(exc, requests.HTTPError) and not is_transient(exc)
 

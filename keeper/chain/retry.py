@@ -17,7 +17,10 @@
 **Permanent** -- the same question gets the same answer: a revert (``ContractLogicError``),
 invalid parameters (``-32602``), an unknown method, authorisation (HTTP 401/403), a bad answer.
 A JSON-RPC answer a provider sends with an HTTP 4xx other than 429 never reaches these rules as
-an HTTP error: the transport returns it as the answer it is (``keeper.chain.connection``).
+an HTTP error: the transport returns it as the answer it is (``keeper.chain.connection``); so
+does a permanent JSON-RPC error in an HTTP 5xx body (a revert or invalid parameters some
+providers send with status 500). A 5xx whose body is no JSON-RPC error, or a transient one,
+stays the transient HTTP error.
 
 **A log query too large** -- an ``eth_getLogs`` block range or result count over the provider's
 limit ("query returned more than 10000 results", "block range is too wide", "exceed maximum
