@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
@@ -49,7 +50,7 @@ def test_a_revert_in_an_http_500_is_a_revert_asked_once() -> None:
         w3 = connect([first.url, second.url])
         before = len(first.methods), len(second.methods)
         with pytest.raises(ContractLogicError, match="not a keeper"):
-            w3.eth.call({"to": TO, "data": "0x"})
+            w3.eth.call({"to": TO, "data": HexStr("0x")})
         calls = first.methods.count("eth_call") + second.methods.count("eth_call")
     assert calls == 1, (before, first.methods, second.methods)
 
@@ -59,7 +60,7 @@ def test_invalid_params_in_an_http_500_is_permanent() -> None:
     with rpc_stub(_in_500(invalid)) as stub, deadline(5):
         w3 = connect(stub.url)
         with pytest.raises(Web3RPCError, match="odd length") as info:
-            w3.eth.call({"to": TO, "data": "0x"})
+            w3.eth.call({"to": TO, "data": HexStr("0x")})
         assert stub.methods.count("eth_call") == 1
     assert not is_transient(info.value)
 
@@ -71,7 +72,7 @@ def test_a_send_refused_in_an_http_500_is_the_nodes_answer() -> None:
     with rpc_stub(_in_500(refused)) as stub:
         w3 = connect(stub.url)
         answer = w3.provider.make_request("eth_sendRawTransaction", ["0x01"])  # type: ignore[arg-type]
-    assert answer["error"]["message"] == "nonce too low"  # type: ignore[index]
+    assert answer["error"]["message"] == "nonce too low"
 
 
 @pytest.mark.parametrize(
@@ -88,6 +89,6 @@ def test_a_500_without_a_permanent_json_rpc_error_stays_transient(
     with rpc_stub(_in_500(error, raw)) as stub, deadline(1.5):
         w3 = connect(stub.url)
         with pytest.raises(RpcUnavailableError) as info:
-            w3.eth.call({"to": TO, "data": "0x"})
+            w3.eth.call({"to": TO, "data": HexStr("0x")})
         assert stub.methods.count("eth_call") > 1
     assert is_transient(info.value)
