@@ -1,14 +1,29 @@
-"""A JSON-RPC node stub on a free loopback port, for tests of what talks to a node."""
+"""A JSON-RPC node stub on a free loopback port, for tests of what talks to a node.
+
+Two ways to script it, on one server (:func:`tests.local_http.serving`):
+
+- :func:`json_rpc_node`: ``reply(request)`` gives the whole HTTP answer (any status, headers,
+  body, JSON or not), for tests of the transport: rate limits, web pages, garbled batches;
+- :func:`rpc_stub`: ``answer(request)`` gives only the JSON-RPC answer's fields, the envelope
+  around them filled in.
+"""
 
 from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import Any
+
+from tests.local_http import serving
+
+#: ``reply(request)``: the decoded JSON to answer with (HTTP 200, ``application/json``), or a
+#: tuple ``(status, headers, body)``: ``body`` sent as it is when ``str`` or ``bytes``, else as
+#: JSON; ``headers`` may set ``Content-Type`` (``application/json`` without it).
+Reply = Callable[[Any], Any]
 
 #: ``answer(request)``: the response's fields (``{"result": ...}`` or ``{"error": ...}``), or
 #: ``None`` for an HTTP 502 with no body (a gateway that failed). An ``"http_status"`` field is
@@ -19,52 +34,78 @@ Answer = Callable[[dict[str, Any]], dict[str, Any] | None]
 
 @dataclass
 class RpcStub:
-    """A running stub: where it listens, and every method it was asked, in order."""
+    """A running stub: where it listens, and what it was asked, in order.
 
-    port: int
+    Attributes:
+        url: ``http://127.0.0.1:<port>``.
+        bodies: Every request body, decoded (a batch: a list).
+        methods: Every request's method (a batch: ``"batch"``).
+        times: When each request came, seconds after the stub started.
+    """
+
+    url: str = ""
+    bodies: list[Any] = field(default_factory=list)
     methods: list[str] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)
 
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def port(self) -> int:
+        return int(self.url.rsplit(":", 1)[1])
 
 
 @contextmanager
-def rpc_stub(answer: Answer) -> Iterator[RpcStub]:
-    """Serve single JSON-RPC requests with ``answer`` until the block ends."""
-    methods: list[str] = []
+def json_rpc_node(reply: Reply) -> Iterator[RpcStub]:
+    """Serve JSON-RPC requests (one or a batch) with ``reply`` until the block ends."""
+    stub = RpcStub()
+    started = monotonic()
 
-    class Handler(http.server.BaseHTTPRequestHandler):
+    class Node(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            methods.append(body.get("method", "?"))
-            fields = answer(body)
-            if fields is None:
-                self.send_response(502)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            status = int(fields.pop("http_status", 200))
-            raw = fields.pop("raw_body", None)
-            out = (
-                str(raw).encode()
-                if raw is not None
-                else json.dumps({"jsonrpc": "2.0", "id": body.get("id"), **fields}).encode()
-            )
+            stub.times.append(monotonic() - started)
+            stub.bodies.append(body)
+            stub.methods.append(body.get("method", "?") if isinstance(body, dict) else "batch")
+            out = reply(body)
+            status, headers, raw = out if isinstance(out, tuple) else (200, {}, out)
+            if isinstance(raw, bytes):
+                data = raw
+            else:
+                data = raw.encode() if isinstance(raw, str) else json.dumps(raw).encode()
             self.send_response(status)
-            kind = "text/plain" if raw is not None else "application/json"
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(out)))
+            for key, value in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(out)
+            self.wfile.write(data)
 
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield RpcStub(int(server.server_address[1]), methods)
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Node) as url:
+        stub.url = url
+        yield stub
+
+
+def _enveloped(answer: Answer) -> Reply:
+    """``answer``'s fields as the whole HTTP answer (see :data:`Answer`)."""
+
+    def reply(body: Any) -> Any:
+        fields = answer(body)
+        if fields is None:
+            return 502, {}, b""
+        status = int(fields.pop("http_status", 200))
+        raw = fields.pop("raw_body", None)
+        if raw is not None:
+            return status, {"Content-Type": "text/plain"}, str(raw)
+        return status, {}, {"jsonrpc": "2.0", "id": body.get("id"), **fields}
+
+    return reply
+
+
+@contextmanager
+def rpc_stub(answer: Answer) -> Iterator[RpcStub]:
+    """Serve single JSON-RPC requests with ``answer`` (see :data:`Answer`) until the block ends."""
+    with json_rpc_node(_enveloped(answer)) as stub:
+        yield stub

@@ -99,7 +99,8 @@ def test_loop_keeps_running_when_the_head_block_is_garbled(field: dict[str, obje
     (only a bug should crash it): one garbled answer from a proxy killed `keeper run`. It is a
     malformed answer, asked again; the loop goes on to the good one."""
     from keeper.chain.connection import connect
-    from tests.unit.test_rpc_faults_h128 import _header, answer, fake_node
+    from tests.rpc_stub import json_rpc_node
+    from tests.unit.test_rpc_faults_h128 import _header, answer
 
     blocks: list[int] = []
 
@@ -117,9 +118,9 @@ def test_loop_keeps_running_when_the_head_block_is_garbled(field: dict[str, obje
         assert int(head["timestamp"]) > 0
         return dummy_result()
 
-    with fake_node(node) as (url, _):
+    with json_rpc_node(node) as stub:
         keeper = make_keeper([snap(0, 0)])
-        keeper.w3 = connect(url)
+        keeper.w3 = connect(stub.url)
         runner = Runner(keeper, poll_interval_s=0.01, cycle=cycle, max_cycles=2)
         assert runner.run() == 2
     assert runner.failed_cycles == 0

@@ -1,15 +1,13 @@
 """RPC faults at the transport: start-up refusals, rate limits, garbled answers, a cut send.
 
-A real HTTP server on loopback (:func:`tests.rpc_stub.rpc_stub`) or a scripted session stands
-in for the node.
+A JSON-RPC node on loopback (:func:`tests.rpc_stub.rpc_stub`, :func:`tests.rpc_stub.json_rpc_node`)
+or a scripted session stands in for the node.
 """
 
 from __future__ import annotations
 
 import http.server
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,7 +18,8 @@ import pytest
 from keeper.chain.connection import MAX_RETRY_AFTER_S, EndpointHealth, connect
 from keeper.chain.retry import RpcUnavailableError, deadline
 from keeper.errors import ChainError
-from tests.rpc_stub import rpc_stub
+from tests.local_http import serving
+from tests.rpc_stub import Reply, json_rpc_node, rpc_stub
 from tests.unit.test_rpc_faults import A, B, Session, http_error, ok, provider
 
 
@@ -94,50 +93,6 @@ def test_read_goes_to_another_endpoint_while_one_asked_to_wait() -> None:
 
 
 # -- a fake node over real HTTP -----------------------------------------------------------------
-#: ``handler(request)``: the decoded JSON to answer with (HTTP 200), ``(status, content type,
-#: raw bytes)``, or ``RESET`` to cut the connection without an answer.
-Handler = Callable[[Any], Any]
-RESET = "reset"
-
-
-@contextmanager
-def fake_node(handler: Handler) -> Iterator[tuple[str, list[Any]]]:
-    """A JSON-RPC node on a free loopback port: its URL, and every request body it read."""
-    seen: list[Any] = []
-
-    class Node(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            seen.append(body)
-            out = handler(body)
-            if out == RESET:  # the request arrived; the answer never leaves
-                self.close_connection = True
-                self.connection.shutdown(socket.SHUT_RDWR)
-                return
-            status, kind, raw = (
-                out if isinstance(out, tuple) else (200, "application/json", json.dumps(out))
-            )
-            data = raw.encode() if isinstance(raw, str) else raw
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Node)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 CHAIN_ID = 31337
 
 
@@ -169,7 +124,7 @@ def _calls(w3: Any, n: int) -> list[bytes]:
         return [bytes(r) for r in batch.execute()]
 
 
-def _garbled_once(garble: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Handler:
+def _garbled_once(garble: Callable[[list[dict[str, Any]]], list[dict[str, Any]]]) -> Reply:
     batches: list[int] = []
 
     def handler(body: Any) -> Any:
@@ -201,17 +156,17 @@ def test_batch_read_whose_ids_do_not_match_its_requests_is_asked_again(
     position after web3 sorted it: a short list (a vault's read silently dropped from the lens
     batch, the calls after it shifted onto the wrong vaults) or one request's answer given to
     another. It is a malformed answer: asked again, or elsewhere."""
-    with fake_node(_garbled_once(garble)) as (url, seen):
-        w3 = connect(url)
+    with json_rpc_node(_garbled_once(garble)) as node:
+        w3 = connect(node.url)
         assert _calls(w3, 3) == [bytes.fromhex(_word(i)[2:]) for i in (1, 2, 3)]
-    assert sum(1 for body in seen if isinstance(body, list)) == 2
+    assert node.methods.count("batch") == 2
 
 
 def test_batch_read_answered_out_of_order_is_put_back_in_request_order() -> None:
-    with fake_node(_garbled_once(lambda out: out[::-1])) as (url, seen):
-        w3 = connect(url)
+    with json_rpc_node(_garbled_once(lambda out: out[::-1])) as node:
+        w3 = connect(node.url)
         assert _calls(w3, 3) == [bytes.fromhex(_word(i)[2:]) for i in (1, 2, 3)]
-    assert sum(1 for body in seen if isinstance(body, list)) == 1
+    assert node.methods.count("batch") == 1
 
 
 def _header(number: int) -> dict[str, Any]:
@@ -227,7 +182,7 @@ def _header(number: int) -> dict[str, Any]:
     }
 
 
-def _null_latest_once() -> Handler:
+def _null_latest_once() -> Reply:
     nulls: list[int] = []
 
     def handler(body: Any) -> Any:
@@ -255,12 +210,12 @@ def test_a_null_latest_block_is_a_malformed_answer_and_asked_again() -> None:
     from keeper.chain.retry import is_transient
 
     assert not is_transient(BlockNotFound("Block with id: 'latest' not found."))
-    with fake_node(_null_latest_once()) as (url, seen):
-        w3 = connect(url)
+    with json_rpc_node(_null_latest_once()) as node:
+        w3 = connect(node.url)
         assert w3.eth.get_block("latest")["number"] == 100
-    assert [b["method"] for b in seen if isinstance(b, dict)][-2:] == ["eth_getBlockByNumber"] * 2
-    with fake_node(_null_latest_once()) as (url, _):
-        w3 = connect(url)
+    assert [m for m in node.methods if m != "batch"][-2:] == ["eth_getBlockByNumber"] * 2
+    with json_rpc_node(_null_latest_once()) as node:
+        w3 = connect(node.url)
         with w3.batch_requests() as batch:
             batch.add(w3.eth.get_transaction_count("0x" + "11" * 20, "pending"))
             batch.add(w3.eth.get_block("latest"))
@@ -278,11 +233,11 @@ def test_a_null_block_by_number_is_still_an_answer() -> None:
             return {"jsonrpc": "2.0", "id": body["id"], "result": None}
         return answer(body)
 
-    with fake_node(handler) as (url, seen):
-        w3 = connect(url)
+    with json_rpc_node(handler) as node:
+        w3 = connect(node.url)
         with pytest.raises(BlockNotFound):
             w3.eth.get_block(500)
-    assert sum(1 for b in seen if b["method"] == "eth_getBlockByNumber") == 1
+    assert node.methods.count("eth_getBlockByNumber") == 1
 
 
 @contextmanager
@@ -304,13 +259,8 @@ def _ws_upgrade_answered(status: int) -> Iterator[str]:
         def log_message(self, format: str, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Gate)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"ws://127.0.0.1:{server.server_address[1]}/v2/SECRETKEY"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(Gate) as url:
+        yield url.replace("http://", "ws://") + "/v2/SECRETKEY"
 
 
 @pytest.mark.parametrize("status", [401, 403])
@@ -340,41 +290,47 @@ def test_connect_websocket_upgrade_answered_503_is_retried_and_named() -> None:
     ("reply", "said"),
     [
         pytest.param(
-            (200, "text/html; charset=utf-8", "<html><body>It works!</body></html>"),
+            (
+                200,
+                {"Content-Type": "text/html; charset=utf-8"},
+                "<html><body>It works!</body></html>",
+            ),
             "answered a web page (HTTP 200, text/html), not JSON-RPC",
             id="a-web-page",
         ),
-        pytest.param((405, "text/html", "<h1>405 Not Allowed</h1>"), "HTTP 405", id="405"),
-        pytest.param((400, "text/plain", "Bad Request"), "HTTP 400", id="400"),
+        pytest.param(
+            (405, {"Content-Type": "text/html"}, "<h1>405 Not Allowed</h1>"), "HTTP 405", id="405"
+        ),
+        pytest.param((400, {"Content-Type": "text/plain"}, "Bad Request"), "HTTP 400", id="400"),
     ],
 )
 def test_connect_url_that_is_no_json_rpc_endpoint_fails_at_once(
-    reply: tuple[int, str, str], said: str
+    reply: tuple[int, dict[str, str], str], said: str
 ) -> None:
     """An RPC URL that points at a web site (a web page, a 405 to a POST, a bare 400) gets the
     same answer every time; `keeper run` asked again for its whole start-up timeout (60 s)
     before the one line. A node that is down or busy (a 5xx, a cut body) is still waited for."""
     started = time.monotonic()
     with (
-        fake_node(lambda body: reply) as (url, seen),
+        json_rpc_node(lambda body: reply) as node,
         deadline(30),
         pytest.raises(ChainError) as info,
     ):
-        connect(url)
+        connect(node.url)
     assert time.monotonic() - started < 5
     message = str(info.value)
-    assert message.startswith(f"RPC at {url} ")
+    assert message.startswith(f"RPC at {node.url} ")
     assert said in message
     assert "check the URL" in message
-    assert len(seen) == 1
+    assert len(node.bodies) == 1
 
 
 def test_connect_waits_for_a_json_body_cut_short() -> None:
     """A truncated JSON body is a node's answer cut on the way: asked again."""
-    cut = (200, "application/json", '{"jsonrpc":"2.0","id":')
-    with fake_node(lambda body: cut) as (url, seen), pytest.raises(ChainError, match="3 tries"):
-        connect(url, attempts=3)
-    assert len(seen) == 3
+    cut: tuple[int, dict[str, str], str] = (200, {}, '{"jsonrpc":"2.0","id":')
+    with json_rpc_node(lambda body: cut) as node, pytest.raises(ChainError, match="3 tries"):
+        connect(node.url, attempts=3)
+    assert len(node.bodies) == 3
 
 
 def test_a_retry_after_is_honoured_for_a_minute_at_most() -> None:
