@@ -44,6 +44,14 @@ TOO_LARGE = [
     (-32614, "eth_getLogs is limited to a 10,000 range"),  # QuickNode
     (-32602, "query exceeds max results 20000, retry with the range 1-2"),  # reth
 ]
+#: What ``keeper rehearse`` reads: its anvil fork (1.7.1) passes the forked RPC's refusal on as
+#: -32603, a code that is transient by itself (seen with a loopback RPC refusing eth_getLogs).
+ANVIL_FORK = (
+    -32603,
+    'Fork Error: Transport(Custom("Max retries exceeded server returned an error response: '
+    'error code -32005: query returned more than 10000 results"))',
+)
+TOO_LARGE.append(ANVIL_FORK)
 #: Real rate limits under -32005: asked again later.
 RATE_LIMITS = [
     (-32005, "rate limit exceeded"),
