@@ -82,6 +82,16 @@ def built(request: pytest.FixtureRequest) -> Iterator[Market]:
             node.stop()
 
 
+#: Only the anvil markets, for tests of the devnet helpers' own logic over many swaps. The
+#: helpers are the same Python on either backend and the pool the same bytecode, and on py-evm,
+#: which interprets every opcode in Python, each of these took 20 to 35 s; the other tests here
+#: still run the pool and the venue on both backends.
+ON_ANVIL_ONLY = pytest.mark.parametrize(
+    "built", [("anvil", True), ("anvil", False)], ids=["anvil-underlying0", "anvil-quote0"],
+    indirect=True,
+)  # fmt: skip
+
+
 @pytest.fixture
 def market(built: Market) -> Iterator[Market]:
     """The module's market, as built: each test's changes are rolled back after it."""
@@ -141,6 +151,7 @@ def test_swap_through_venue_has_real_price_impact(market: Market) -> None:
     assert int(m.underlying.functions.balanceOf(m.venue.address).call()) == 0
 
 
+@ON_ANVIL_ONLY
 def test_two_swaps_in_a_row_on_one_pool_compound_their_impact(market: Market) -> None:
     """What ``batch_cost_usd`` assumes for two batcher pools on one venue: the second swap starts
     where the first left the price, so the pair costs what one swap of their sum costs (their
@@ -258,8 +269,10 @@ def test_push_pool_to_price_respects_cap(market: Market) -> None:
 
 @pytest.mark.parametrize("underlying_first", [True, False], ids=["underlying0", "quote0"])
 def test_push_pool_to_price_across_an_initialized_tick(
-    chain: Chain, underlying_first: bool
+    anvil_chain: Chain, underlying_first: bool
 ) -> None:
+    """On anvil only (as :data:`ON_ANVIL_ONLY`'s tests): a pool of its own and several swaps."""
+    chain = anvil_chain
     m = _market(chain, underlying_first)
     w3, pool = chain.w3, m.devnet.pool
     # a narrow extra position between the price and the target: entering it raises the active
@@ -293,6 +306,7 @@ def test_push_pool_to_price_across_an_initialized_tick(
     assert int(m.venue.functions.spotPrice().call()) == result.price8_after
 
 
+@ON_ANVIL_ONLY
 @pytest.mark.parametrize("target", [3300 * 10**8, 2500 * 10**8])
 def test_push_pool_to_price_re_quotes_when_the_pool_moves_under_it(
     market: Market, target: int, monkeypatch: pytest.MonkeyPatch
