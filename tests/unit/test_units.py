@@ -96,16 +96,15 @@ def test_wad_to_float_is_correctly_rounded(x: int) -> None:
 
 def test_displayed_usdc_rounds_half_up_from_the_integer_units() -> None:
     """The demo's and the devnet's tables show USDC from integer units, rounded half up (away
-    from zero) in integers: through a float, 2.5 USDC showed as 2 (Python rounds half to even)
-    and a share price of 1.00005 USDC as 1.0000 (1.00005 has no exact binary value)."""
-    from keeper.commands.demo import _share_price, _usd
+    from zero) in integers: through a float, 2.5 USDC showed as 2 (Python rounds half to even).
+    The demo's share price is exact now, at the asset's 6 decimals
+    (tests/unit/test_share_price_display.py)."""
+    from keeper.commands.demo import _usd
     from keeper.commands.devnet import _flows
 
     assert _usd(2_500_000) == "3"
     assert _usd(1_234_567_499_999) == "1,234,567"
     assert _usd(10**30 + 500_000) == f"{10**24 + 1:,}"  # past a float's 53 bits
-    assert _share_price(1_000_050) == "1.0001"
-    assert _share_price(999_949) == "0.9999"
     assert _flows([("deposit", 2_500_000), ("withdraw", 499_999)]) == (
         "deposit 3 USDC, withdraw 0 USDC"
     )
