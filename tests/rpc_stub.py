@@ -6,6 +6,9 @@ Two ways to script it, on one server (:func:`tests.local_http.serving`):
   body, JSON or not), for tests of the transport: rate limits, web pages, garbled batches;
 - :func:`rpc_stub`: ``answer(request)`` gives only the JSON-RPC answer's fields, the envelope
   around them filled in.
+
+With ``cors=True`` the node also answers a browser's CORS preflight and allows any origin, as
+anvil does, so a page served from another port can use it as its RPC (the browser tests).
 """
 
 from __future__ import annotations
@@ -54,8 +57,12 @@ class RpcStub:
 
 
 @contextmanager
-def json_rpc_node(reply: Reply) -> Iterator[RpcStub]:
-    """Serve JSON-RPC requests (one or a batch) with ``reply`` until the block ends."""
+def json_rpc_node(reply: Reply, *, cors: bool = False) -> Iterator[RpcStub]:
+    """Serve JSON-RPC requests (one or a batch) with ``reply`` until the block ends.
+
+    ``cors``: answer ``OPTIONS`` preflights and allow any origin (see the module docstring).
+    """
+    allow = {"Access-Control-Allow-Origin": "*"} if cors else {}
     stub = RpcStub()
     started = monotonic()
 
@@ -74,11 +81,27 @@ def json_rpc_node(reply: Reply) -> Iterator[RpcStub]:
             else:
                 data = raw.encode() if isinstance(raw, str) else json.dumps(raw).encode()
             self.send_response(status)
-            for key, value in {"Content-Type": "application/json", **headers}.items():
+            for key, value in {"Content-Type": "application/json", **allow, **headers}.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
+
+        def do_OPTIONS(self) -> None:
+            if not cors:
+                self.send_error(501)
+                return
+            self.send_response(204)
+            for key, value in {
+                **allow,
+                "Access-Control-Allow-Methods": "POST, OPTIONS",
+                "Access-Control-Allow-Headers": self.headers.get(
+                    "Access-Control-Request-Headers", "content-type"
+                ),
+                "Content-Length": "0",
+            }.items():
+                self.send_header(key, value)
+            self.end_headers()
 
         def log_message(self, format: str, *args: object) -> None:
             pass
