@@ -3,6 +3,7 @@
 // plus its events), and its recent rebalances with each transaction's gas and L1 fee.
 import { getAddress, parseAbi, toEventSelector, zeroAddress } from 'viem'
 import { utc } from './format.js'
+import { getLogsInSpans } from './logs.js'
 import { detectQueue, readQueue } from './queue.js'
 
 //: Chainlink's AggregatorV3Interface, the part the vault's oracle checks read.
@@ -253,13 +254,15 @@ function spread(from, to, n) {
  * History over the last `config.historyBlocks` blocks: the vault's events, and NAV, supply,
  * share price, net delta and band sampled at up to MAX_SAMPLES evenly spaced blocks plus the
  * blocks where something happened. A sample before the vault existed, or that the node cannot
- * serve (no archive state), is left out.
+ * serve (no archive state), is left out. The events are read in spans the node answers
+ * (`getLogsInSpans`, web/src/logs.js).
  */
 export async function readHistory(client, config, meta, latest) {
   const abi = config.abis.vault
   const address = meta.address
   const from = latest > BigInt(config.historyBlocks) ? latest - BigInt(config.historyBlocks) : 0n
-  const logs = await client.getLogs({ address, events: events(abi), fromBlock: from, toBlock: latest })
+  // In spans the node answers: a hosted node refuses a range over its block or result limit.
+  const logs = await getLogsInSpans(client, { address, events: events(abi) }, from, latest)
   const first = logs.length ? logs[0].blockNumber : from
   const eventBlocks = [...new Set(logs.map((l) => l.blockNumber))]
   const picked = eventBlocks.length > MAX_EVENT_POINTS ? eventBlocks.slice(-MAX_EVENT_POINTS) : eventBlocks
