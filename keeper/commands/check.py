@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from keeper.arguments import check_policy_flag, command_line
 from keeper.errors import OracleError
+from keeper.json_units import DECISION_UNITS, GAS, WEI, float_unit, units_object
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
 from keeper.units import wad_to_float
@@ -81,49 +82,31 @@ def check(args: argparse.Namespace) -> int:
     return 0
 
 
-_WAD_UNDERLYING = MappingProxyType({"scale": "wad", "decimals": 18, "unit": "underlying"})
-_WEI = MappingProxyType({"scale": "wei", "decimals": 18, "unit": "ETH"})
-_GAS = MappingProxyType({"scale": "gas", "decimals": 0, "unit": "gas"})
-
-
-def _float(unit: str) -> Mapping[str, str]:
-    return MappingProxyType({"scale": "float", "unit": unit})
-
-
-#: ``--json``'s ``units``: the scale of each number, by its path (``decisions[].band``: the
-#: ``band`` of every decision). An integer scale (``wad``, ``wei``, ``gas``) has ``decimals``:
-#: the amount is ``value / 10**decimals`` of ``unit``; ``underlying`` is the vault's underlying
-#: token (WETH on the devnet), whatever its own decimals (a delta is always a wad). A ``float``
-#: is already in its ``unit``. Counts and identifiers (block, timestamp, vaults, pool, venue,
-#: RPC requests) have none.
+#: ``--json``'s ``units``: the scale of each number, by its path (:mod:`keeper.json_units`
+#: says the form). Counts and identifiers (block, timestamp, vaults, pool, venue, RPC requests)
+#: have none.
 JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
-        "decisions[].deviation": _WAD_UNDERLYING,
-        "decisions[].band": _WAD_UNDERLYING,
-        "decisions[].trade": _WAD_UNDERLYING,
-        "decisions[].post_deviation": _WAD_UNDERLYING,
-        "decisions[].benefit_usd": _float("USD"),
-        "decisions[].cost_usd": _float("USD"),
-        "decisions[].notional_usd": _float("USD"),
-        "gas_used": _GAS,
-        "fee_wei": _WEI,
-        "l1_fee_wei": _WEI,
-        "costs.gas_fixed": _GAS,
-        "costs.gas_per_vault": _GAS,
-        "costs.gas_swap": _GAS,
-        "costs.gas_direct": _GAS,
-        "costs.gas_batch_one": _GAS,
-        "costs.gas_first_buy": _GAS,
-        "costs.gas_price_wei": MappingProxyType({**_WEI, "unit": "ETH per gas"}),
-        "costs.l1_fee_fixed_wei": _WEI,
-        "costs.l1_fee_per_vault_wei": _WEI,
-        "costs.l1_fee_direct_wei": _WEI,
-        "costs.eth_usd": _float("USD per ETH"),
-        "costs.pool_fee_bps": _float("bps of the traded notional"),
-        "costs.impact_coef": _float("price impact per USD traded"),
-        "costs.pool_terms": _float("[bps of the traded notional, price impact per USD traded]"),
-        "forecast_vol": _float("annualized volatility, 1 = 100%"),
-        "seconds": _float("s"),
+        **DECISION_UNITS,
+        "gas_used": GAS,
+        "fee_wei": WEI,
+        "l1_fee_wei": WEI,
+        "costs.gas_fixed": GAS,
+        "costs.gas_per_vault": GAS,
+        "costs.gas_swap": GAS,
+        "costs.gas_direct": GAS,
+        "costs.gas_batch_one": GAS,
+        "costs.gas_first_buy": GAS,
+        "costs.gas_price_wei": MappingProxyType({**WEI, "unit": "ETH per gas"}),
+        "costs.l1_fee_fixed_wei": WEI,
+        "costs.l1_fee_per_vault_wei": WEI,
+        "costs.l1_fee_direct_wei": WEI,
+        "costs.eth_usd": float_unit("USD per ETH"),
+        "costs.pool_fee_bps": float_unit("bps of the traded notional"),
+        "costs.impact_coef": float_unit("price impact per USD traded"),
+        "costs.pool_terms": float_unit("[bps of the traded notional, price impact per USD traded]"),
+        "forecast_vol": float_unit("annualized volatility, 1 = 100%"),
+        "seconds": float_unit("s"),
     }
 )
 
@@ -142,7 +125,7 @@ def json_report(result: CycleResult, policy: str, *, batcher: str | None = "") -
     for d, row in zip(result.decisions, body["decisions"], strict=True):
         row["trigger"] = ("time" if d.on_time_trigger else "band") if d.act else "none"
     body["not_simulated"] = _not_simulated(result, batcher)
-    body["units"] = {path: dict(unit) for path, unit in JSON_UNITS.items()}
+    body["units"] = units_object(JSON_UNITS)
     return body
 
 

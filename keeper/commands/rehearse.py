@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
 from keeper.arguments import check_policy_flag, command_line, file_path, int_between
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, KeeperError, OracleError
+from keeper.json_units import (
+    DECISION_UNITS,
+    GAS,
+    WAD_UNDERLYING,
+    WEI,
+    float_unit,
+    units_object,
+)
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import (
     SHARED_FLAGS,
@@ -85,7 +95,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--env-file", default=None, metavar="PATH", help="dotenv (default .env if present)"
     )
-    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the report as JSON (exact integers; its 'units' names each one's scale)",
+    )
     p.set_defaults(func=rehearse_command)
 
 
@@ -131,7 +145,7 @@ def rehearse_command(args: argparse.Namespace) -> int:
             f"{first.vault}: {first.reason}{more}"
         )
     if args.json:
-        body = {"policy": settings.policy, **report.to_dict()}
+        body = json_report(report, settings.policy)
         if error is not None:
             body["error"] = str(error)  # the one JSON object on stdout says it too
         print(json.dumps(body, indent=2))
@@ -141,6 +155,33 @@ def rehearse_command(args: argparse.Namespace) -> int:
         error.json_reported = bool(args.json)
         raise error
     return 0
+
+
+#: ``--json``'s ``units``: the scale of each number, by its path, in ``keeper check --json``'s
+#: form (:mod:`keeper.json_units`). An outcome's deltas are its vault's ``Rebalanced``
+#: event's (``null`` when it failed). Counts and identifiers (``fork_block``, ``chain_id``,
+#: ``vaults``, a decision's ``pool`` and ``venue``) have none.
+JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        **DECISION_UNITS,
+        "outcomes[].delta_before": WAD_UNDERLYING,
+        "outcomes[].delta_after": WAD_UNDERLYING,
+        "gas_used": GAS,
+        "l2_fee_wei": WEI,
+        "l1_fee_wei": WEI,
+        "total_fee_wei": WEI,
+        "seconds": float_unit("s"),
+    }
+)
+
+
+def json_report(report: RehearsalReport, policy: str) -> dict[str, Any]:
+    """The rehearsal as ``--json`` prints it: the policy, the report's own keys, and ``units``.
+
+    The raw keys stay as they were, exact integers; ``units`` names each one's scale
+    (:data:`JSON_UNITS`).
+    """
+    return {"policy": policy, **report.to_dict(), "units": units_object(JSON_UNITS)}
 
 
 def _eth(wei: int) -> str:
