@@ -53,6 +53,7 @@ from keeper.app.defaults import (
     LIVE_GAS_SWAP,
 )
 from keeper.arguments import file_path, parse_whole, path_form_problem, rpc_url
+from keeper.chain.urls import check_rpc_url, check_rpc_urls
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
@@ -401,7 +402,7 @@ class Settings(CycleConfig, _KeeperEnv):
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
-        _check_urls(_split_urls(value))
+        check_rpc_urls(_split_urls(value))
         return value
 
     @field_validator("rpc_urls", mode="before")
@@ -414,14 +415,14 @@ class Settings(CycleConfig, _KeeperEnv):
     @field_validator("rpc_urls")
     @classmethod
     def _check_rpc_urls(cls, value: list[str]) -> list[str]:
-        _check_urls(value)
+        check_rpc_urls(value)
         return value
 
     @field_validator("send_rpc_url")
     @classmethod
     def _check_send_rpc(cls, value: str | None) -> str | None:
         if value is not None and value.strip():
-            _check_scheme(value.strip())
+            check_rpc_url(value.strip())
             return value.strip()
         return None
 
@@ -555,48 +556,7 @@ def check_rpc_url_text(value: str) -> None:
     urls = _split_urls(value)
     if not urls:
         raise ValueError("is empty: give the node's URL (http://, https://, ws:// or wss://)")
-    _check_urls(urls)
-
-
-def _check_urls(urls: list[str]) -> None:
-    """Refuse an RPC URL of another scheme, and an endpoint listed twice.
-
-    Health, failover and hedged reads would count an endpoint listed twice as two. The message
-    names positions, not URLs: a URL may carry an API key.
-    """
-    seen: dict[str, int] = {}
-    for i, url in enumerate(urls, start=1):
-        _check_scheme(url)
-        first = seen.setdefault(url.rstrip("/"), i)
-        if first != i:
-            raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
-
-
-def _check_scheme(url: str) -> None:
-    if url.startswith(("http://", "https://", "ws://", "wss://")):
-        try:
-            parts = urlsplit(url)
-        except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
-            raise ValueError(f"RPC URL is not a valid URL ({exc})") from None
-        # Without these checks a URL that can never connect (no host, a port that is not a
-        # number) passed, and was retried as an unreachable node: `keeper run` for all of
-        # KEEPER_STARTUP_TIMEOUT_S. The messages name the part, never the URL (it may hold a key).
-        if not parts.hostname:
-            raise ValueError("RPC URL is not a valid URL (no host)")
-        try:
-            parts.port  # noqa: B018 - reading it is the check
-        except ValueError:
-            raise ValueError(
-                "RPC URL is not a valid URL (its port is not a number from 0 to 65535)"
-            ) from None
-        return
-    if "://" not in url:
-        raise ValueError(
-            "RPC URL has no scheme: write it with http://, https://, ws:// or wss:// "
-            "(e.g. http://127.0.0.1:8545)"
-        )
-    scheme = url.split("://")[0]
-    raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
+    check_rpc_urls(urls)
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:

@@ -52,6 +52,7 @@ from keeper.chain.retry import (
     retry_after_s,
     rpc_error_is_transient,
 )
+from keeper.chain.urls import check_rpc_url, check_rpc_urls
 from keeper.errors import ChainError, ConfigError, first_line
 
 logger = logging.getLogger(__name__)
@@ -612,20 +613,12 @@ class FailoverProvider(JSONBaseProvider):
         super().__init__()
         if not urls:
             raise ConfigError("no RPC URL configured")
-        for url in [*urls, *([send_url] if send_url else [])]:
-            if not url.startswith(("http://", "https://", "ws://", "wss://")):
-                if "://" not in url:  # not a URL's scheme: the whole URL, its API key with it
-                    raise ConfigError(
-                        "RPC URL has no scheme: write it with http://, https://, ws:// or "
-                        "wss:// (the value is not shown)"
-                    )
-                raise ConfigError(f"unsupported RPC URL scheme: {url.split('://')[0]!r}")
-            try:
-                urlsplit(url)
-            except ValueError as exc:  # "Invalid IPv6 URL": a bracket left open
-                raise ConfigError(
-                    f"RPC URL is not a valid URL ({exc}; the value is not shown)"
-                ) from None
+        try:  # the settings' rule (keeper.chain.urls): a URL given here is held to it too
+            check_rpc_urls(urls)
+            if send_url:
+                check_rpc_url(send_url)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.endpoint_uri = urls[0]
         self.timeout_s = timeout_s
         self.hedge_s = min(hedge_s, timeout_s)

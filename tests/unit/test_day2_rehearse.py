@@ -20,7 +20,7 @@ ENV = {"KEEPER_BATCHER": "0x" + "b0" * 20, "KEEPER_LENS": "0x" + "11" * 20}
     ("url", "why"),
     [
         ("127.0.0.1:8545", "RPC URL has no scheme"),
-        ("ftp://127.0.0.1:8545", "unsupported RPC URL scheme: 'ftp'"),
+        ("ftp://127.0.0.1:8545", "unsupported RPC URL scheme 'ftp' (http, https, ws, wss)"),
     ],
 )
 def test_a_fork_url_that_is_not_one_is_named_as_the_fork_url(

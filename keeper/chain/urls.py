@@ -1,0 +1,76 @@
+"""The one rule for an RPC URL: which the keeper takes, whichever way it was given.
+
+``--rpc-url``, ``KEEPER_RPC_URL``, ``KEEPER_RPC_URLS`` and ``KEEPER_SEND_RPC_URL``
+(:mod:`keeper.settings`) and every URL the chain layer connects to
+(:class:`keeper.chain.connection.FailoverProvider`: ``--fork-url``, the web page's RPC, a
+devnet's) are checked here. Nothing but the standard library: the settings import it without
+the node libraries.
+
+The messages name the part that is wrong, never the URL nor any part of it: it may hold an API
+key (in its path, its query or its user info).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+#: The schemes the transports speak (lowercase, as written: ``HTTP://`` is refused).
+SCHEMES = ("http", "https", "ws", "wss")
+
+#: An RFC 3986 scheme: what comes before ``://`` is named in the message only when it is one.
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+
+
+def check_rpc_url(url: str) -> None:
+    """Refuse a URL that is not an http(s):// or ws(s):// URL with a host and a numeric port.
+
+    Without the host and port checks a URL that can never connect passed, and was retried as
+    an unreachable node: ``keeper run`` for all of ``KEEPER_STARTUP_TIMEOUT_S``.
+
+    Raises:
+        ValueError: The part that is wrong (never the URL).
+    """
+    scheme, sep, _ = url.partition("://")
+    if not sep or not _SCHEME.fullmatch(scheme):
+        raise ValueError(
+            "RPC URL has no scheme: write it with http://, https://, ws:// or wss:// "
+            "(e.g. http://127.0.0.1:8545)"
+        )
+    if scheme not in SCHEMES:
+        raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        # "Invalid IPv6 URL" (a bracket left open), or "'<host>' does not appear to be an IPv4
+        # or IPv6 address": urlsplit's words may quote the host, so they are not passed on.
+        raise ValueError(
+            "RPC URL is not a valid URL (a bracketed host that is not an IPv6 address)"
+        ) from None
+    if not parts.hostname:
+        raise ValueError("RPC URL is not a valid URL (no host)")
+    try:
+        parts.port  # noqa: B018 - reading it is the check
+    except ValueError:
+        raise ValueError(
+            "RPC URL is not a valid URL (its port is not a number from 0 to 65535)"
+        ) from None
+
+
+def check_rpc_urls(urls: Sequence[str]) -> None:
+    """Check each of a list of read endpoints (:func:`check_rpc_url`), and refuse one twice.
+
+    Health, failover and hedged reads would count an endpoint listed twice as two. The message
+    names positions, not URLs.
+
+    Raises:
+        ValueError: The first fault, as :func:`check_rpc_url` names it, or the positions of an
+            endpoint listed twice (a trailing ``/`` aside).
+    """
+    seen: dict[str, int] = {}
+    for i, url in enumerate(urls, start=1):
+        check_rpc_url(url)
+        first = seen.setdefault(url.rstrip("/"), i)
+        if first != i:
+            raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
