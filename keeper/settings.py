@@ -944,8 +944,11 @@ def _check_chain_ids(env_value: str | None, in_file: Any, file: Path) -> None:
         )
 
 
-def env_file_arg(value: str | None) -> str:
+def env_file_arg(value: Path | str | None) -> str:
     """The dotenv path of an ``--env-file`` flag: ``.env`` (may be missing) when not given.
+
+    Its form (empty, or a directory by its spelling) is checked as typed, by argparse
+    (:func:`keeper.arguments.file_path`, exit code 2); what is found on disk, here (exit code 1).
 
     Raises:
         ConfigError: A file named explicitly does not exist.
@@ -963,7 +966,7 @@ def env_file_arg(value: str | None) -> str:
         raise ConfigError(f"--env-file {value} does not exist")
     if directory:
         raise ConfigError(f"--env-file {value} is a directory, not a dotenv file")
-    return value
+    return str(value)
 
 
 def _one_line(exc: ValidationError, names: Mapping[str, str] | None = None) -> str:
@@ -996,6 +999,7 @@ def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path")
     """Add the flags every keeper command shares (they override env and ``.env``)."""
     parser.add_argument(
         "--env-file",
+        type=file_path,
         default=None,
         metavar="PATH",
         help="dotenv file of KEEPER_* settings (default .env if present; a named one must exist)",

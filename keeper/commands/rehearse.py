@@ -93,7 +93,11 @@ def register(subparsers: Any) -> None:
         help=f"anvil dev account that signs (0-9, default {DEFAULT_KEEPER_INDEX})",
     )
     p.add_argument(
-        "--env-file", default=None, metavar="PATH", help="dotenv (default .env if present)"
+        "--env-file",
+        type=file_path,
+        default=None,
+        metavar="PATH",
+        help="dotenv (default .env if present)",
     )
     p.add_argument(
         "--json",

@@ -31,6 +31,7 @@ def register(subparsers: Any) -> None:
     # validates them (a bad KEEPER_RPC_URL cannot fail it).
     p.add_argument(
         "--env-file",
+        type=file_path,
         default=None,
         metavar="PATH",
         help="dotenv file for KEEPER_JOURNAL_PATH (default .env if present)",

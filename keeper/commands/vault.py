@@ -24,7 +24,7 @@ import textwrap
 from decimal import Decimal, Inexact, localcontext
 from typing import TYPE_CHECKING, Any
 
-from keeper.arguments import command_line, rpc_url
+from keeper.arguments import command_line, file_path, rpc_url
 from keeper.errors import ConfigError
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import SHARED_FLAGS, checksum, env_file_arg, load_settings, secret_values
@@ -237,6 +237,7 @@ def register(subparsers: Any) -> None:
         )
         a.add_argument(
             "--env-file",
+            type=file_path,
             default=None,
             metavar="PATH",
             help="dotenv file of KEEPER_* settings (default: .env if present)",

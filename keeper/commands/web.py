@@ -74,6 +74,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--env-file",
+        type=file_path,
         default=None,
         metavar="PATH",
         help="dotenv file of KEEPER_* settings: KEEPER_RPC_URL, KEEPER_CHAIN_ID "

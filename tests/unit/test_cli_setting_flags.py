@@ -1,4 +1,4 @@
-"""A malformed ``--rpc-url``, ``--journal`` or ``--addresses`` is the command line's fault: exit 2.
+"""A malformed ``--rpc-url``, ``--journal``, ``--addresses`` or ``--env-file``: exit code 2.
 
 These flags override settings and were validated with the ``KEEPER_*`` settings, so a value
 typed wrong (``--rpc-url localhost:8545``, ``--journal out/``) exited 1, as a bad ``.env`` does,
@@ -49,6 +49,13 @@ MALFORMED = [
     ["web", "--addresses", "", "--rpc-url", DOWN],
     ["devnet", "step", "--addresses", "out/"],
     ["demo", "--rpc-url", DOWN, "--addresses", "."],
+    # --env-file: the same (an empty one read as "." and exited 1, "is a directory")
+    ["check", "--env-file", ""],
+    ["run", "--env-file", "", "--max-cycles", "1"],
+    ["status", "--env-file", ".", "--json"],
+    ["rehearse", "--fork-url", DOWN, "--env-file", ""],
+    ["web", "--addresses", GOOD, "--env-file", "conf/"],
+    ["vault", "info", "--vault", VAULT, "--env-file", ""],
 ]
 
 
@@ -77,7 +84,7 @@ def test_a_malformed_setting_flag_is_a_usage_error(
     out, err = capsys.readouterr()
     line = err.strip().splitlines()[-1]
     assert line.startswith("keeper: error: argument ")
-    flags = ("--rpc-url", "--journal", "--addresses")
+    flags = ("--rpc-url", "--journal", "--addresses", "--env-file")
     bad = next(f for f, v in itertools.pairwise(argv) if f in flags and v not in (DOWN, GOOD))
     assert f"argument {bad}: " in line  # names the flag typed wrong
     assert line.endswith("--help')")
@@ -94,7 +101,7 @@ def test_every_command_checks_the_form_of_these_flags() -> None:
             if isinstance(action, argparse._SubParsersAction):
                 for sub in action.choices.values():
                     walk(sub)
-            for flag in ("--rpc-url", "--journal", "--addresses"):
+            for flag in ("--rpc-url", "--journal", "--addresses", "--env-file"):
                 if flag in action.option_strings:
                     seen.append(f"{parser.prog} {flag}")
                     assert action.type is not None, f"{parser.prog} {flag}"
@@ -104,6 +111,7 @@ def test_every_command_checks_the_form_of_these_flags() -> None:
     walk(build_parser())
     # check, run, status, demo, devnet up/step, rehearse, web and the seven vault actions
     assert len(seen) >= 20, seen
+    assert sum(s.endswith(" --env-file") for s in seen) >= 12, seen  # and their --env-file
 
 
 @pytest.mark.parametrize(
