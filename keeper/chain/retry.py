@@ -97,7 +97,8 @@ TRANSIENT_RPC_MESSAGES = (
 #: returned more than 10000 results", "range 1000000 exceeds limit of 10000"), Alchemy ("Log
 #: response size exceeded"), BSC ("exceed maximum block range: 50000"), erigon ("block range too
 #: large"), QuickNode ("eth_getLogs is limited to a 10,000 range"), reth ("query exceeds max
-#: results"), and others ("block range is too wide", "larger than max block range").
+#: results"), Alchemy's free tier ("You can make eth_getLogs requests with up to a 500 block
+#: range", -32600), and others ("block range is too wide", "larger than max block range").
 LOG_QUERY_TOO_LARGE = re.compile(
     r"query returned more than \d+ results"
     r"|exceeds? max(imum)? results"
@@ -107,6 +108,7 @@ LOG_QUERY_TOO_LARGE = re.compile(
     r"|(bigger|larger|greater) than (the )?max ?block ?range"
     r"|range \d+ (exceeds|is bigger than) (the )?(range )?limit"
     r"|limited to an? [\d,]+ (block )?range"
+    r"|requests with up to an? [\d,]+k? block range"
 )
 #: geth's code for a request that ran past its RPC timeout ("request timed out"); other nodes
 #: use it for refusals too ("IP address not on whitelist"), so only its timeouts are transient.

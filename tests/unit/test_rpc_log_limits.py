@@ -14,7 +14,13 @@ from web3 import Web3
 
 from keeper.app.rehearse import find_batcher_admin
 from keeper.chain.connection import connect
-from keeper.chain.retry import RpcUnavailableError, deadline, is_transient, rpc_error_is_transient
+from keeper.chain.retry import (
+    RpcUnavailableError,
+    deadline,
+    is_transient,
+    log_query_too_large,
+    rpc_error_is_transient,
+)
 from keeper.errors import ChainError, ConfigError
 from tests.rpc_stub import rpc_stub
 
@@ -43,6 +49,11 @@ TOO_LARGE = [
     (-32602, "range 1000000 exceeds limit of 10000"),  # Infura's live block-range limit
     (-32614, "eth_getLogs is limited to a 10,000 range"),  # QuickNode
     (-32602, "query exceeds max results 20000, retry with the range 1-2"),  # reth
+    (
+        -32600,
+        "You can make eth_getLogs requests with up to a 500 block range. Based on your "
+        "parameters, this block range should work: [0x7e9b85, 0x7e9d78]",
+    ),  # Alchemy's free tier (2025; quoted in cartesi/rollups-node#655, risc0-ethereum#656)
 ]
 #: What ``keeper rehearse`` reads: its anvil fork (1.7.1) passes the forked RPC's refusal on as
 #: -32603, a code that is transient by itself (seen with a loopback RPC refusing eth_getLogs).
@@ -67,6 +78,13 @@ def test_a_log_query_too_large_is_not_transient(code: int, message: str) -> None
     """-32005 "query returned more than 10000 results" was read as a rate limit and asked
     again until the deadline: the same query can never succeed."""
     assert not rpc_error_is_transient({"code": code, "message": message})
+
+
+@pytest.mark.parametrize(("code", "message"), TOO_LARGE)
+def test_each_providers_wording_is_read_as_a_log_query_too_large(code: int, message: str) -> None:
+    """Recognised whatever its code: a permanent code (-32600, -32602) without the wording
+    would end the read in an error instead of a narrower range."""
+    assert log_query_too_large({"code": code, "message": message})
 
 
 @pytest.mark.parametrize(("code", "message"), RATE_LIMITS)

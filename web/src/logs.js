@@ -21,6 +21,7 @@ export const LOG_QUERY_TOO_LARGE = new RegExp(
     String.raw`(bigger|larger|greater) than (the )?max ?block ?range`,
     String.raw`range \d+ (exceeds|is bigger than) (the )?(range )?limit`,
     String.raw`limited to an? [\d,]+ (block )?range`,
+    String.raw`requests with up to an? [\d,]+k? block range`,
   ].join('|'),
   'i',
 )
