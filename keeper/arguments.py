@@ -188,6 +188,23 @@ def rpc_url(text: str) -> str:
     return text
 
 
+def one_rpc_url(text: str) -> str:
+    """An argparse ``type`` for a flag that names one node (``keeper rehearse --fork-url``).
+
+    The one RPC URL rule (:func:`keeper.chain.urls.check_rpc_url`), checked as typed: a bad
+    one is exit code 2. The message names the part that is wrong, never the URL.
+    """
+    from keeper.chain.urls import check_rpc_url
+
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty: give the node's URL (http://, https://, ...)")
+    try:
+        check_rpc_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def parse_whole(text: str) -> int | None:
     """``text`` as a whole number, ``None`` when it is not one.
 

@@ -70,8 +70,8 @@ exit codes:
        setting (environment or .env) or a file the command line names (missing,
        unreadable, a directory, its contents malformed)
   2    the command line is wrong: an unknown flag, a bad or missing value, a number out of
-       range, an --rpc-url, --journal or --addresses whose text cannot be right, flags that
-       do not go together (nothing was sent)
+       range, an --rpc-url, --journal, --addresses, --env-file or --fork-url whose text
+       cannot be right, flags that do not go together (nothing was sent)
   3    halted by the circuit breaker (keeper run): look before restarting
   130  interrupted (Ctrl-C, SIGTERM; keeper run stops after its cycle, exit 0)
   141  stdout's reader went away (keeper status | head)

@@ -14,7 +14,13 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
-from keeper.arguments import check_policy_flag, command_line, file_path, int_between
+from keeper.arguments import (
+    check_policy_flag,
+    command_line,
+    file_path,
+    int_between,
+    one_rpc_url,
+)
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.errors import ExecutionError, KeeperError, OracleError
 from keeper.json_units import (
@@ -60,7 +66,9 @@ def register(subparsers: Any) -> None:
             "dropped it)."
         ),
     )
-    p.add_argument("--fork-url", required=True, metavar="URL", help="the RPC to fork")
+    p.add_argument(
+        "--fork-url", required=True, type=one_rpc_url, metavar="URL", help="the RPC to fork"
+    )
     p.add_argument(
         "--block", type=int_between(0), metavar="N", help="fork at block N (default: latest)"
     )
