@@ -14,46 +14,19 @@ import json
 from typing import Any
 
 from keeper.commands.check import format_table, json_report
-from keeper.strategy.types import VaultDecision, Wad
+from tests.json_units_cases import amount, assert_unit_forms, numbers, two_decisions
 from tests.unit.test_app_cycle import dummy_result
-
-WAD = 10**18
 
 
 def _result() -> Any:
-    decisions = (
-        VaultDecision(
-            vault="0x" + "11" * 20,
-            act=True,
-            reason="costaware: risk reduction exceeds cost",
-            deviation=Wad(-1_234_567_890_123_456_789),
-            band=Wad(WAD // 2),
-            trade=Wad(1_111_111_111_111_111_111),
-            benefit_usd=12.5,
-            cost_usd=0.25,
-            post_deviation=Wad(-123_456_779_012_345_678),
-        ),
-        VaultDecision(
-            vault="0x" + "22" * 20,
-            act=False,
-            reason="costaware: inside the band",
-            deviation=Wad(37_500_000_000_000_000),
-            band=Wad(3 * WAD // 10),
-            trade=Wad(0),
-            benefit_usd=0.0,
-            cost_usd=0.5,
-        ),
-    )
+    decisions = two_decisions("0x" + "11" * 20, "0x" + "22" * 20)
     base = dummy_result()
     costs = dataclasses.replace(base.costs, l1_fee_fixed_wei=41_000_000_000, eth_usd=3123.456)
     return dataclasses.replace(base, decisions=decisions, costs=costs, vaults=2)
 
 
 def _amount(body: dict[str, Any], path: str, value: int) -> float:
-    """``value`` in its unit, read from the JSON's own ``units``: nothing assumed here."""
-    unit = body["units"][path]
-    assert unit["scale"] in ("wad", "wei", "gas")
-    return value / 10 ** unit["decimals"]
+    return amount(body["units"], path, value)
 
 
 def test_the_table_is_rebuilt_from_the_json_and_its_units() -> None:
@@ -97,28 +70,13 @@ def test_every_number_in_the_json_has_a_unit() -> None:
         "decisions[].pool",
         "decisions[].venue",
     }
-    paths = set()
-    for key, value in body.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            paths.add(key)
+    paths = numbers(body) | numbers(body["costs"], "costs.")
     for d in body["decisions"]:
-        paths |= {
-            f"decisions[].{k}"
-            for k, v in d.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool)
-        }
-    paths |= {
-        f"costs.{k}"
-        for k, v in body["costs"].items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
+        paths |= numbers(d, "decisions[].")
     paths |= {"gas_used", "fee_wei", "l1_fee_wei"}  # null in a dry run, numbers in a sent one
     missing = sorted(paths - plain - set(body["units"]))
     assert missing == []
-    for path, unit in body["units"].items():
-        assert unit["scale"] in ("wad", "wei", "gas", "float"), path
-        assert ("decimals" in unit) == (unit["scale"] != "float"), path
-        assert unit["unit"], path
+    assert_unit_forms(body["units"])
 
 
 def test_the_existing_keys_are_unchanged() -> None:

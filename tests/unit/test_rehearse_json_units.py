@@ -21,10 +21,9 @@ from eth_utils.address import to_checksum_address
 from keeper.app.rehearse import RehearsalReport, RehearsedVault, VaultRole
 from keeper.cli import main
 from keeper.commands.rehearse import format_report
-from keeper.strategy.types import VaultDecision, Wad
+from tests.json_units_cases import amount, assert_unit_forms, numbers, two_decisions
 from tests.unit.test_cli_keeper import _clean_env  # noqa: F401 - autouse
 
-WAD = 10**18
 VAULT = to_checksum_address("0x" + "11" * 20)
 OTHER = to_checksum_address("0x" + "22" * 20)
 BATCHER = to_checksum_address("0x" + "33" * 20)
@@ -36,32 +35,7 @@ PLAIN = {"fork_block", "chain_id", "vaults", "decisions[].pool", "decisions[].ve
 
 
 def _report() -> RehearsalReport:
-    decisions = [
-        VaultDecision(
-            vault=VAULT,
-            act=True,
-            reason="costaware: risk reduction exceeds cost",
-            deviation=Wad(-1_234_567_890_123_456_789),
-            band=Wad(WAD // 2),
-            trade=Wad(1_111_111_111_111_111_111),
-            benefit_usd=12.5,
-            cost_usd=0.25,
-            post_deviation=Wad(-123_456_779_012_345_678),
-            notional_usd=3456.75,
-            pool=1,
-            venue=2,
-        ),
-        VaultDecision(
-            vault=OTHER,
-            act=False,
-            reason="costaware: inside the band",
-            deviation=Wad(37_500_000_000_000_000),
-            band=Wad(3 * WAD // 10),
-            trade=Wad(0),
-            benefit_usd=0.0,
-            cost_usd=0.5,
-        ),
-    ]
+    decisions = two_decisions(VAULT, OTHER, notional_usd=3456.75, pool=1, venue=2)
     return RehearsalReport(
         fork_url="http://x",
         fork_block=12_345,
@@ -103,33 +77,22 @@ def _printed(
     return body
 
 
-def _numbers(row: dict[str, Any], prefix: str = "") -> set[str]:
-    return {
-        f"{prefix}{k}"
-        for k, v in row.items()
-        if isinstance(v, (int, float)) and not isinstance(v, bool)
-    }
-
-
 def test_every_number_in_the_json_has_a_unit(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A field added later without its unit fails here, not in a script reading it."""
     body = _printed(_report(), monkeypatch, capsys)
-    paths = _numbers(body)
+    paths = numbers(body)
     for d in body["decisions"]:
-        paths |= _numbers(d, "decisions[].")
+        paths |= numbers(d, "decisions[].")
     for o in body["outcomes"]:
-        paths |= _numbers(o, "outcomes[].")
+        paths |= numbers(o, "outcomes[].")
     # None when the vault failed: numbers when it rebalanced
     paths |= {"outcomes[].delta_before", "outcomes[].delta_after"}
     assert "units" in body
     missing = sorted(paths - PLAIN - set(body["units"]))
     assert missing == []
-    for path, unit in body["units"].items():
-        assert unit["scale"] in ("wad", "wei", "gas", "float"), path
-        assert ("decimals" in unit) == (unit["scale"] != "float"), path
-        assert unit["unit"], path
+    assert_unit_forms(body["units"])
     assert body["units"]["outcomes[].delta_before"] == {
         "scale": "wad",
         "decimals": 18,
@@ -146,22 +109,17 @@ def test_the_table_is_rebuilt_from_the_json_and_its_units(
     report = _report()
     body = _printed(report, monkeypatch, capsys)
     units = body["units"]
-
-    def amount(path: str, value: int) -> float:
-        assert units[path]["scale"] in ("wad", "wei", "gas")
-        return value / 10 ** units[path]["decimals"]
-
     table = format_report(report)
     rows = [line.split() for line in table.splitlines() if line.startswith("0x")]
     for row, d in zip(rows, body["decisions"], strict=True):
-        dev = amount("decisions[].deviation", d["deviation"])
-        band = amount("decisions[].band", d["band"])
-        trade = amount("decisions[].trade", d["trade"])
+        dev = amount(units, "decisions[].deviation", d["deviation"])
+        band = amount(units, "decisions[].band", d["band"])
+        trade = amount(units, "decisions[].trade", d["trade"])
         assert row[1:4] == [f"{dev:+.4f}", f"{band:.4f}", f"{trade:+.4f}"]
     assert rows[0][1] == "-1.2346"  # the table's figure, not a tautology of the JSON
-    l2 = amount("l2_fee_wei", body["l2_fee_wei"])
-    l1 = amount("l1_fee_wei", body["l1_fee_wei"])
-    total = amount("total_fee_wei", body["total_fee_wei"])
+    l2 = amount(units, "l2_fee_wei", body["l2_fee_wei"])
+    l1 = amount(units, "l1_fee_wei", body["l1_fee_wei"])
+    total = amount(units, "total_fee_wei", body["total_fee_wei"])
     assert (
         f"cost on the fork: gas {body['gas_used']}, L2 fee {l2:.9f} ETH, L1 fee {l1:.9f} ETH, "
         f"total {total:.9f} ETH"
