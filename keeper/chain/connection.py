@@ -50,6 +50,7 @@ from keeper.chain.retry import (
     log_query_too_large,
     remaining_s,
     retry_after_s,
+    rpc_error_is_answer,
     rpc_error_is_transient,
 )
 from keeper.chain.urls import check_rpc_url, check_rpc_urls
@@ -292,10 +293,12 @@ def _json_rpc_in_error_status(resp: requests.Response) -> Any | None:
 
     Some providers answer a revert or invalid parameters with status 500 and a JSON-RPC error
     body: read as the 500, it was retried on every endpoint until the deadline and its reason
-    lost. A 5xx whose every item is a JSON-RPC error object that is not transient
-    (:func:`~keeper.chain.retry.rpc_error_is_transient`) is that answer; any other 5xx body (no
-    JSON, no JSON-RPC error, a busy node's error) stays the transient HTTP error, its
-    ``Retry-After`` honoured.
+    lost. A 5xx whose every item is a JSON-RPC error object that answers the request itself
+    (:func:`~keeper.chain.retry.rpc_error_is_answer`: a revert, invalid parameters, a refused
+    send) is that answer; any other 5xx body (no JSON, no JSON-RPC error, a busy node's error, a
+    gateway's own "no backends available" or "gateway timeout", which may follow a send the node
+    took) stays the transient HTTP error: failed over, its ``Retry-After`` honoured, a send's
+    outcome unknown.
     """
     status = resp.status_code
     if not 400 <= status < 600 or status == 429:
@@ -310,6 +313,7 @@ def _json_rpc_in_error_status(resp: requests.Response) -> Any | None:
             isinstance(i, dict)
             and "jsonrpc" in i
             and _error_object(i.get("error"))
+            and rpc_error_is_answer(i["error"])
             and not rpc_error_is_transient(i["error"])
             for i in items
         )

@@ -18,9 +18,10 @@
 invalid parameters (``-32602``), an unknown method, authorisation (HTTP 401/403), a bad answer.
 A JSON-RPC answer a provider sends with an HTTP 4xx other than 429 never reaches these rules as
 an HTTP error: the transport returns it as the answer it is (``keeper.chain.connection``); so
-does a permanent JSON-RPC error in an HTTP 5xx body (a revert or invalid parameters some
-providers send with status 500). A 5xx whose body is no JSON-RPC error, or a transient one,
-stays the transient HTTP error.
+does a JSON-RPC error in an HTTP 5xx body that answers the request itself (a revert, invalid
+parameters, a refused send: :func:`rpc_error_is_answer`), which some providers send with status
+500. A 5xx whose body is no JSON-RPC error, or any other one (a gateway's own "no backends
+available", "backend offline", "gateway timeout"), stays the transient HTTP error.
 
 **A log query too large** -- an ``eth_getLogs`` block range or result count over the provider's
 limit ("query returned more than 10000 results", "block range is too wide", "exceed maximum
@@ -151,6 +152,55 @@ def log_query_too_large(error: Mapping[str, Any] | None) -> bool:
         return False
     said = f"{error.get('message', '')} {error.get('data') or ''}".lower()
     return LOG_QUERY_TOO_LARGE.search(said) is not None
+
+
+#: JSON-RPC codes that answer the request itself, whoever sends them: 3 (EIP-1474's execution
+#: reverted), an invalid request, an unknown method, invalid parameters.
+ANSWER_RPC_CODES = frozenset({3, -32600, -32601, -32602})
+#: Words (lower case, spaces removed) of an error about the request itself: a revert, a call out
+#: of gas, a send the node refused (the sender's words, :mod:`keeper.execution.sender`).
+ANSWER_RPC_MESSAGES = (
+    "revert",
+    "outofgas",
+    "noncetoolow",
+    "nonceistoolow",
+    "alreadyknown",
+    "alreadyimported",
+    "knowntransaction",
+    "underpriced",
+    "lessthanblockbasefee",
+    "feecaptoolow",
+    "insufficientfunds",
+    "intrinsicgastoolow",
+    "exceedsblockgaslimit",
+    "invalidsender",
+    "invalidchainid",
+    "oversizeddata",
+    "transactiontypenotsupported",
+)
+
+
+def rpc_error_is_answer(error: Mapping[str, Any] | None) -> bool:
+    """Whether a JSON-RPC ``error`` object answers the request itself, by its code or words.
+
+    What an HTTP 5xx body must say to be read as the node's answer rather than the status
+    (``keeper.chain.connection``): a gateway in front of the nodes answers its own failures in
+    JSON-RPC too (Optimism's proxyd: ``-32011`` "no backends available for method" and
+    ``-32010`` "backend offline" with 503, ``-32000`` "internal error" with 500, ``-32015``
+    "gateway timeout" with 504), and those are as transient as the bare status. Only a revert
+    (code 3, "revert" in its words, or ``-32603`` with revert data), invalid parameters or an
+    unknown method, a log query too large, or a refused send in the node's words is an answer.
+    """
+    if not isinstance(error, Mapping):
+        return False
+    code = error.get("code")
+    message = str(error.get("message", "")).lower().replace(" ", "")
+    return (
+        code in ANSWER_RPC_CODES
+        or (code == -32603 and bool(error.get("data")))
+        or any(m in message for m in ANSWER_RPC_MESSAGES)
+        or log_query_too_large(error)
+    )
 
 
 def rpc_error_is_transient(error: Mapping[str, Any] | None) -> bool:

@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import requests
 from eth_typing import HexStr
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
 
 from keeper.chain.connection import connect
 from keeper.chain.retry import RpcUnavailableError, deadline, is_transient
-from tests.rpc_stub import rpc_stub
+from tests.rpc_stub import json_rpc_node, rpc_stub
 
 TO = Web3.to_checksum_address("0x" + "b0" * 20)
 REVERT = {
@@ -92,3 +93,64 @@ def test_a_500_without_a_permanent_json_rpc_error_stays_transient(
             w3.eth.call({"to": TO, "data": HexStr("0x")})
         assert stub.methods.count("eth_call") > 1
     assert is_transient(info.value)
+
+
+# Optimism's proxyd (in front of OP Stack public RPCs) answers for itself with its own JSON-RPC
+# error in a 5xx body: "backend offline" (-32010) and "no backends available for method"
+# (-32011) with 503, "internal error" (-32000) and "backend returned an invalid response"
+# (-32013) with 500, "gateway timeout" (-32015) with 504. None of them says anything about the
+# request: they are the gateway's transient failures, as the bare status is.
+GATEWAY_ERRORS = [
+    pytest.param(503, {"code": -32011, "message": "no backends available for method"}, id="503"),
+    pytest.param(503, {"code": -32010, "message": "backend offline"}, id="503-offline"),
+    pytest.param(500, {"code": -32000, "message": "internal error"}, id="500-internal"),
+    pytest.param(
+        500, {"code": -32013, "message": "backend returned an invalid response"}, id="500-bad"
+    ),
+    pytest.param(504, {"code": -32015, "message": "gateway timeout"}, id="504"),
+]
+
+
+@pytest.mark.parametrize(("status", "error"), GATEWAY_ERRORS)
+def test_a_gateways_own_error_in_a_5xx_fails_over_and_holds_the_endpoint(
+    status: int, error: dict[str, Any]
+) -> None:
+    """A gateway's own error in a 5xx body is the transient status: the read goes to the next
+    endpoint, and the gateway's Retry-After keeps it from being asked again meanwhile."""
+
+    def gateway(body: Any) -> Any:
+        if body.get("method") in ("eth_chainId", "eth_blockNumber"):  # connect, head probes
+            return {"jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"}
+        reply = {"jsonrpc": "2.0", "id": body["id"], "error": error}
+        return status, {"Retry-After": "30"}, reply
+
+    def node(req: dict[str, Any]) -> dict[str, Any]:
+        return {"result": "0x7a69"} if req["method"] == "eth_chainId" else {"result": "0x2a"}
+
+    with json_rpc_node(gateway) as first, rpc_stub(node) as second, deadline(5):
+        w3 = connect([first.url, second.url])
+        assert w3.eth.call({"to": TO, "data": HexStr("0x")}) == bytes([0x2A])
+        assert w3.eth.call({"to": TO, "data": HexStr("0x")}) == bytes([0x2A])
+        asked = first.methods.count("eth_call")
+    assert asked == 1, first.methods  # held by its Retry-After after the first refusal
+
+
+@pytest.mark.parametrize(("status", "error"), GATEWAY_ERRORS)
+def test_a_send_answered_by_a_gateways_own_error_in_a_5xx_has_an_unknown_outcome(
+    status: int, error: dict[str, Any]
+) -> None:
+    """The gateway may have passed the transaction on before it failed (a 504 after the node
+    took it): its own error is no refusal by the node, and the sender must settle the send by
+    receipt and nonce (a transient error), not read it as refused."""
+
+    def gateway(body: Any) -> Any:
+        if body.get("method") == "eth_chainId":
+            return {"jsonrpc": "2.0", "id": body["id"], "result": "0x7a69"}
+        return status, {}, {"jsonrpc": "2.0", "id": body["id"], "error": error}
+
+    with json_rpc_node(gateway) as stub:
+        w3 = connect(stub.url)
+        with pytest.raises((requests.HTTPError, Web3RPCError)) as info:
+            w3.eth.send_raw_transaction(HexStr("0x01"))
+        assert stub.methods.count("eth_sendRawTransaction") == 1
+    assert is_transient(info.value), repr(info.value)
