@@ -144,9 +144,10 @@ def path_form_problem(text: str) -> str | None:
     """Why ``text`` cannot name a file, by its form alone; ``None`` when it can.
 
     Empty, a NUL, or a directory by its spelling: ending in a separator (pathlib reads ``out/``
-    as ``out``, so ``--journal out/`` made a file named ``out``) or in ``.`` or ``..``. Nothing
-    is looked up: whether the file exists, may be read or holds what it should is found by the
-    command that opens it (a run-time failure, exit code 1).
+    as ``out``, so ``--journal out/`` made a file named ``out``) or in ``.`` or ``..`` (the
+    text's last part: pathlib reads ``out/.`` as ``out`` too). Nothing is looked up: whether the
+    file exists, may be read or holds what it should is found by the command that opens it (a
+    run-time failure, exit code 1).
     """
     if not text:
         return "is empty: give a file's path"
@@ -154,7 +155,8 @@ def path_form_problem(text: str) -> str | None:
         return "holds a NUL character"
     if text.endswith(("/", os.sep)):
         return "ends in a separator: give a file's path, not a directory's"
-    if Path(text).name in ("", ".", ".."):
+    last = text.replace(os.sep, "/").rsplit("/", 1)[-1]
+    if last in (".", "..") or Path(text).name in ("", ".", ".."):
         return "names a directory (. or ..): give a file's path"
     return None
 

@@ -42,6 +42,7 @@ MALFORMED = [
     ["check", "--rpc-url", DOWN, "--journal", "."],
     ["run", "--rpc-url", DOWN, "--journal", "out/", "--max-cycles", "1"],
     ["demo", "--rpc-url", DOWN, "--journal", "out/.."],
+    ["status", "--journal", "journal/."],  # pathlib reads it as journal, a file
     # --addresses: the same
     ["check", "--rpc-url", DOWN, "--addresses", ""],
     ["run", "--rpc-url", DOWN, "--addresses", "deployments/", "--max-cycles", "1"],
@@ -56,6 +57,7 @@ MALFORMED = [
     ["rehearse", "--fork-url", DOWN, "--env-file", ""],
     ["web", "--addresses", GOOD, "--env-file", "conf/"],
     ["vault", "info", "--vault", VAULT, "--env-file", ""],
+    ["devnet", "step", "--addresses", "out/."],
 ]
 
 
@@ -164,7 +166,7 @@ def test_a_file_the_command_line_names_stays_exit_code_1(
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith("keeper: error: ")
 
 
-@pytest.mark.parametrize("text", ["journal/", "out/..", "."])
+@pytest.mark.parametrize("text", ["journal/", "out/..", ".", "journal/."])
 def test_a_journal_path_setting_that_names_a_directory_is_refused_as_a_setting(
     text: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
