@@ -108,6 +108,8 @@ GATEWAY_ERRORS = [
         500, {"code": -32013, "message": "backend returned an invalid response"}, id="500-bad"
     ),
     pytest.param(504, {"code": -32015, "message": "gateway timeout"}, id="504"),
+    # and a busy node's own transient error, passed on by a load balancer with its 503
+    pytest.param(503, {"code": -32005, "message": "rate limit exceeded"}, id="503-rate-limit"),
 ]
 
 
