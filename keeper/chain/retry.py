@@ -154,29 +154,50 @@ def log_query_too_large(error: Mapping[str, Any] | None) -> bool:
     return LOG_QUERY_TOO_LARGE.search(said) is not None
 
 
+#: A send the node already holds (its hash): the sender waits for it, never sends another.
+SEND_ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
+#: A send whose nonce is taken: the sender settles the nonce by its receipts.
+SEND_NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
+#: The node will not take it at today's base fee (or as a replacement): it waits, never fails.
+SEND_UNDERPRICED = (
+    "max fee per gas less than block base fee",
+    "fee cap less than block base fee",
+    "feecaptoolow",
+    "transaction underpriced",
+    "replacement transaction underpriced",
+    # geth's pool at capacity, the transaction paying no more than its cheapest: a price refusal.
+    "txpool is full",
+)
+#: The node refuses the signed bytes for what they are: sending them again can only be refused
+#: again (geth's and anvil's words; a price or a nonce refusal is not one of these).
+SEND_REFUSED_FOR_GOOD = (
+    "invalid sender",
+    "intrinsic gas too low",
+    "exceeds block gas limit",
+    "oversized data",
+    "transaction type not supported",
+    "invalid chain id",
+    "max priority fee per gas higher than max fee per gas",
+)
 #: JSON-RPC codes that answer the request itself, whoever sends them: 3 (EIP-1474's execution
 #: reverted), an invalid request, an unknown method, invalid parameters.
 ANSWER_RPC_CODES = frozenset({3, -32600, -32601, -32602})
 #: Words (lower case, spaces removed) of an error about the request itself: a revert, a call out
-#: of gas, a send the node refused (the sender's words, :mod:`keeper.execution.sender`).
-ANSWER_RPC_MESSAGES = (
-    "revert",
-    "outofgas",
-    "noncetoolow",
-    "nonceistoolow",
-    "alreadyknown",
-    "alreadyimported",
-    "knowntransaction",
-    "underpriced",
-    "lessthanblockbasefee",
-    "feecaptoolow",
-    "insufficientfunds",
-    "intrinsicgastoolow",
-    "exceedsblockgaslimit",
-    "invalidsender",
-    "invalidchainid",
-    "oversizeddata",
-    "transactiontypenotsupported",
+#: of gas, funds short, or a send the node refused (the sender's lists above, which
+#: :mod:`keeper.execution.sender` reads them by).
+ANSWER_RPC_MESSAGES = tuple(
+    dict.fromkeys(
+        w.replace(" ", "")
+        for w in (
+            "revert",
+            "out of gas",
+            "insufficient funds",
+            *SEND_ALREADY_KNOWN,
+            *SEND_NONCE_TOO_LOW,
+            *SEND_UNDERPRICED,
+            *SEND_REFUSED_FOR_GOOD,
+        )
+    )
 )
 
 

@@ -77,6 +77,10 @@ from web3.types import RPCEndpoint, TxParams
 
 from keeper.chain.connection import best_head, failure_reason, never_sent
 from keeper.chain.retry import (
+    SEND_ALREADY_KNOWN,
+    SEND_NONCE_TOO_LOW,
+    SEND_REFUSED_FOR_GOOD,
+    SEND_UNDERPRICED,
     RpcUnavailableError,
     is_transient,
     read_with_retry,
@@ -112,29 +116,12 @@ from keeper.units import Wei
 
 logger = logging.getLogger(__name__)
 
-_ALREADY_KNOWN = ("already known", "already imported", "known transaction", "alreadyknown")
-_NONCE_TOO_LOW = ("nonce too low", "noncetoolow", "nonce is too low", "oldnonce")
-#: The node will not take it at today's base fee (or as a replacement): it waits, never fails.
-_UNDERPRICED = (
-    "max fee per gas less than block base fee",
-    "fee cap less than block base fee",
-    "feecaptoolow",
-    "transaction underpriced",
-    "replacement transaction underpriced",
-    # geth's pool at capacity, the transaction paying no more than its cheapest: a price refusal.
-    "txpool is full",
-)
-#: The node refuses the signed bytes for what they are: sending them again can only be refused
-#: again (geth's and anvil's words; a price or a nonce refusal is not one of these).
-_REFUSED_FOR_GOOD = (
-    "invalid sender",
-    "intrinsic gas too low",
-    "exceeds block gas limit",
-    "oversized data",
-    "transaction type not supported",
-    "invalid chain id",
-    "max priority fee per gas higher than max fee per gas",
-)
+# A refused send's words, one list for the sender and the transport (keeper.chain.retry, which
+# reads a refusal in an HTTP 5xx body as the node's answer by them).
+_ALREADY_KNOWN = SEND_ALREADY_KNOWN
+_NONCE_TOO_LOW = SEND_NONCE_TOO_LOW
+_UNDERPRICED = SEND_UNDERPRICED
+_REFUSED_FOR_GOOD = SEND_REFUSED_FOR_GOOD
 #: The least gas of a cancel (a 0-value transfer to itself): a transfer's intrinsic gas. Where
 #: the gas limit also pays the L1 calldata (Arbitrum) the node's estimate is more, and is used.
 CANCEL_GAS = 21_000
