@@ -181,7 +181,7 @@ def rpc_url(text: str) -> str:
     bad setting (1). The message names the part that is wrong, never the URL (it may hold an API
     key). Whether a node answers there is found at run time.
     """
-    from keeper.settings import check_rpc_url_text  # settings imports this module
+    from keeper.chain.urls import check_rpc_url_text
 
     try:
         check_rpc_url_text(text)

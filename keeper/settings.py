@@ -54,6 +54,7 @@ from keeper.app.defaults import (
 )
 from keeper.arguments import file_path, parse_whole, path_form_problem, rpc_url
 from keeper.chain.urls import check_rpc_url, check_rpc_urls
+from keeper.chain.urls import split_rpc_urls as _split_urls
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
 from keeper.locations import read_utf8
@@ -540,23 +541,6 @@ def _journal_path_form(value: Any) -> Any:
         if problem is not None:
             raise ValueError(problem)
     return value
-
-
-def _split_urls(value: str) -> list[str]:
-    return [u.strip() for u in value.split(",") if u.strip()]
-
-
-def check_rpc_url_text(value: str) -> None:
-    """Check an RPC URL setting's text (``--rpc-url``, ``KEEPER_RPC_URL``): one URL or several.
-
-    Raises:
-        ValueError: No URL at all, one that is not a valid http(s):// or ws(s):// URL, or an
-            endpoint listed twice (the message names the part, never the URL).
-    """
-    urls = _split_urls(value)
-    if not urls:
-        raise ValueError("is empty: give the node's URL (http://, https://, ws:// or wss://)")
-    check_rpc_urls(urls)
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:

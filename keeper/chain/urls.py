@@ -74,3 +74,21 @@ def check_rpc_urls(urls: Sequence[str]) -> None:
         first = seen.setdefault(url.rstrip("/"), i)
         if first != i:
             raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
+
+
+def split_rpc_urls(value: str) -> list[str]:
+    """The endpoints of a comma-separated setting's text, stripped, empty parts left out."""
+    return [u.strip() for u in value.split(",") if u.strip()]
+
+
+def check_rpc_url_text(value: str) -> None:
+    """Check an RPC URL setting's text (``--rpc-url``, ``KEEPER_RPC_URL``): one URL or several.
+
+    Raises:
+        ValueError: No URL at all, one that is not a valid http(s):// or ws(s):// URL, or an
+            endpoint listed twice (the message names the part, never the URL).
+    """
+    urls = split_rpc_urls(value)
+    if not urls:
+        raise ValueError("is empty: give the node's URL (http://, https://, ws:// or wss://)")
+    check_rpc_urls(urls)

@@ -1,6 +1,6 @@
 """One rule for an RPC URL, whichever path it comes in by.
 
-``--rpc-url`` and ``KEEPER_RPC_URL`` (``keeper.settings.check_rpc_url_text``) and every URL the
+``--rpc-url`` and ``KEEPER_RPC_URL`` (``keeper.chain.urls.check_rpc_url_text``) and every URL the
 chain layer connects to (``FailoverProvider``, under ``connect``: ``--fork-url``, the web page's
 RPC, the devnet's) each decided which URLs they took, in two copies that had drifted: the chain
 layer took a URL with no host or a port that is not a number (retried as an unreachable node) and
@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 from keeper.chain.connection import FailoverProvider
+from keeper.chain.urls import check_rpc_url_text
 from keeper.errors import ConfigError
-from keeper.settings import check_rpc_url_text
 
 #: (the URLs, what is wrong with them or ``None``)
 TABLE: list[tuple[list[str], str | None]] = [
