@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -136,6 +138,33 @@ def test_a_held_vault_gets_a_deferred_line_in_the_decisions_log(
     )
 
 
+def _keeper_whose_simulation_drops(
+    monkeypatch: pytest.MonkeyPatch, x: str, reason: str
+) -> tuple[Any, FakeSender, list[tuple[str, ...]]]:
+    """A cost-aware keeper on three vaults (0 sells, 1 and 2 buy) whose batch simulation drops
+    ``x`` for ``reason``; the batches it simulated are recorded."""
+    simulated: list[tuple[str, ...]] = []
+
+    def sim(w3: object, batcher: str, vaults: object, *a: object, **kw: object) -> Simulation:
+        vs = tuple(vaults)  # type: ignore[arg-type]
+        simulated.append(vs)
+        gone = {x: reason} if x in vs else {}
+        return Simulation(tuple(v for v in vs if v != x), b"calldata", 300_000, (), gone)
+
+    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
+    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
+    sender = FakeSender()
+    k = make_keeper(
+        [snap(0, -WAD), snap(1, WAD), snap(2, WAD)],
+        batcher=BATCHER,
+        l1fee=FixedL1(),
+        chain_id=10,
+        sender=sender,
+    )
+    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    return k, sender, simulated
+
+
 def test_a_held_batch_still_sends_the_survivors_the_planner_would_choose(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -185,25 +214,7 @@ def test_a_held_batch_still_sends_the_survivors_the_planner_would_choose(
         for v, b, n in zip((x, y, z), benefit, notional, strict=True)
     )
     the_plan = RebalancePlan(decisions, (x, y, z), 10.0, 10.0, float(benefit.sum()))
-    simulated: list[tuple[str, ...]] = []
-
-    def sim(w3: object, batcher: str, vaults: object, *a: object, **kw: object) -> Simulation:
-        vs = tuple(vaults)  # type: ignore[arg-type]
-        simulated.append(vs)
-        keep = tuple(v for v in vs if v != x)
-        return Simulation(keep, b"calldata", 300_000, (), {x: "Slippage(...)"} if x in vs else {})
-
-    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
-    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
-    sender = FakeSender()
-    k = make_keeper(
-        [snap(0, -WAD), snap(1, WAD), snap(2, WAD)],
-        batcher=BATCHER,
-        l1fee=FixedL1(),
-        chain_id=10,
-        sender=sender,
-    )
-    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    k, sender, simulated = _keeper_whose_simulation_drops(monkeypatch, x, "Slippage(...)")
     acted = act(k, the_plan, 100, costs=costs)
     sim_ = acted.simulation
     assert sim_ is not None
@@ -269,25 +280,7 @@ def test_survivors_selected_again_hold_back_a_pool_whose_swap_is_past_its_slippa
     assert held == {0}  # ... for its slippage bound
 
     the_plan = _decisions(benefit, notional, [0, 0, 0])
-    simulated: list[tuple[str, ...]] = []
-
-    def sim(w3: object, batcher: str, vaults: object, *a: object, **kw: object) -> Simulation:
-        vs = tuple(vaults)  # type: ignore[arg-type]
-        simulated.append(vs)
-        gone = {x: "OptionVaultTooSoon(...)"} if x in vs else {}
-        return Simulation(tuple(v for v in vs if v != x), b"calldata", 300_000, (), gone)
-
-    monkeypatch.setattr("keeper.app.act.simulate_batch", sim)
-    monkeypatch.setattr("keeper.app.act.simulate_direct", lambda *a, **kw: None)
-    sender = FakeSender()
-    k = make_keeper(
-        [snap(0, -WAD), snap(1, WAD), snap(2, WAD)],
-        batcher=BATCHER,
-        l1fee=FixedL1(),
-        chain_id=10,
-        sender=sender,
-    )
-    k.policy = CostAwarePolicy(risk_aversion=0.1, horizon=3600.0)
+    k, sender, simulated = _keeper_whose_simulation_drops(monkeypatch, x, "OptionVaultTooSoon(...)")
     bounds = {x: 0, y: 600, z: 600}
     acted = act(k, the_plan, 100, slippage_bps=bounds, costs=_SLIP_COSTS)
     assert simulated == [(x, y, z)], "simulated again a batch the planner holds back"
