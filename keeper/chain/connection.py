@@ -307,22 +307,22 @@ def _json_rpc_in_error_status(resp: requests.Response) -> Any | None:
         body = resp.json()
     except ValueError:
         return None
+
+    def answers(item: Any) -> bool:
+        """A 4xx: any JSON-RPC response; a 5xx: only an error that answers the request."""
+        if not (isinstance(item, dict) and "jsonrpc" in item):
+            return False
+        if status < 500:
+            return "error" in item or "result" in item
+        error = item.get("error")
+        return (
+            _error_object(error)
+            and rpc_error_is_answer(error)
+            and not rpc_error_is_transient(error)
+        )
+
     items = body if isinstance(body, list) else [body]
-    if status >= 500:
-        ok = bool(items) and all(
-            isinstance(i, dict)
-            and "jsonrpc" in i
-            and _error_object(i.get("error"))
-            and rpc_error_is_answer(i["error"])
-            and not rpc_error_is_transient(i["error"])
-            for i in items
-        )
-    else:
-        ok = bool(items) and all(
-            isinstance(i, dict) and "jsonrpc" in i and ("error" in i or "result" in i)
-            for i in items
-        )
-    return body if ok else None
+    return body if items and all(answers(i) for i in items) else None
 
 
 #: HTTP statuses that refuse the caller (a wrong or spent API key), whatever the body says.
