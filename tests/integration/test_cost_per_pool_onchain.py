@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from eth_account.signers.local import LocalAccount
 from web3 import Web3
 from web3.contract import Contract
 
@@ -177,6 +178,19 @@ def _of(result: CycleResult, vault: str) -> VaultDecision:
     return next(d for d in result.decisions if d.vault == vault)
 
 
+def _deepen_wbtc(two: TwoPools, admin: LocalAccount) -> None:
+    """An LP adds DEEPER_WBTC (and its quote at the oracle price) to the thin WBTC pool."""
+    uni.add_liquidity(
+        two.w3,
+        admin,
+        two.uniswap,
+        two.thin_pool,
+        quote_amount=DEEPER_WBTC * BTC8 * 10**6 // 10**26 + 1,
+        underlying_amount=DEEPER_WBTC,
+        mint=True,
+    )
+
+
 def test_the_deep_pools_vault_trades_while_the_thin_pools_is_held_back_by_its_own_cost(
     two: TwoPools, tmp_path: Path
 ) -> None:
@@ -219,15 +233,7 @@ def test_a_batch_of_both_pools_prices_each_pools_swap_at_its_own_figures_and_is_
     net at its own figures. Sent, the batch is mined with both vaults, and what each swap cost
     (the quote the vault paid over its underlying's oracle value) is near its pool's model."""
     admin = account(ANVIL_KEYS[0])
-    uni.add_liquidity(
-        two.w3,
-        admin,
-        two.uniswap,
-        two.thin_pool,
-        quote_amount=DEEPER_WBTC * BTC8 * 10**6 // 10**26 + 1,
-        underlying_amount=DEEPER_WBTC,
-        mint=True,
-    )
+    _deepen_wbtc(two, admin)
     dry = _cycle(two, tmp_path / "dry")
     eth, btc = _of(dry, two.eth_vault), _of(dry, two.btc_vault)
     assert eth.act, eth.reason
@@ -318,15 +324,7 @@ def test_a_drifted_thin_pool_whose_swap_falls_short_loses_only_its_own_vault(
     Measured: the WBTC swap gave 0.712009 WBTC against a minOut of 0.713685 (0.23% short); the
     cycle made 19 eth_call and 2 eth_estimateGas, against 15 and 1 undrifted."""
     admin, trader = account(ANVIL_KEYS[0]), account(ANVIL_KEYS[7])
-    uni.add_liquidity(
-        two.w3,
-        admin,
-        two.uniswap,
-        two.thin_pool,
-        quote_amount=DEEPER_WBTC * BTC8 * 10**6 // 10**26 + 1,
-        underlying_amount=DEEPER_WBTC,
-        mint=True,
-    )
+    _deepen_wbtc(two, admin)
     pushed = uni.push_pool_to_price(
         two.w3, trader, two.uniswap, two.thin_pool, BTC8 * 1008 // 1000, mint=True
     )
