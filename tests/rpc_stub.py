@@ -21,6 +21,9 @@ from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any
 
+from web3 import Web3
+
+from keeper.chain.connection import connect
 from tests.local_http import serving
 
 #: ``reply(request)``: the decoded JSON to answer with (HTTP 200, ``application/json``), or a
@@ -132,3 +135,16 @@ def rpc_stub(answer: Answer) -> Iterator[RpcStub]:
     """Serve single JSON-RPC requests with ``answer`` (see :data:`Answer`) until the block ends."""
     with json_rpc_node(_enveloped(answer)) as stub:
         yield stub
+
+
+def connect_unhedged(urls: str | list[str], **kwargs: Any) -> Web3:
+    """:func:`~keeper.chain.connection.connect` with no hedged reads, for a test that counts
+    the requests a stub was sent.
+
+    A read not answered within the hedge delay (0.25 s) is sent again, by design; on a loaded
+    CI machine a loopback stub can take that long, and the count was one more than the test
+    meant (a log query "asked twice" by the splitter was the hedge's copy). With the hedge
+    delay at the full timeout a read is sent again only after a failure.
+    """
+    timeout_s = float(kwargs.pop("timeout_s", 10.0))
+    return connect(urls, timeout_s=timeout_s, hedge_s=timeout_s, **kwargs)

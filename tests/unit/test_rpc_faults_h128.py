@@ -19,7 +19,7 @@ from keeper.chain.connection import MAX_RETRY_AFTER_S, EndpointHealth, connect
 from keeper.chain.retry import RpcUnavailableError, deadline
 from keeper.errors import ChainError
 from tests.local_http import serving
-from tests.rpc_stub import Reply, json_rpc_node, rpc_stub
+from tests.rpc_stub import Reply, connect_unhedged, json_rpc_node, rpc_stub
 from tests.unit.test_rpc_faults import A, B, Session, http_error, ok, provider
 
 
@@ -157,14 +157,14 @@ def test_batch_read_whose_ids_do_not_match_its_requests_is_asked_again(
     batch, the calls after it shifted onto the wrong vaults) or one request's answer given to
     another. It is a malformed answer: asked again, or elsewhere."""
     with json_rpc_node(_garbled_once(garble)) as node:
-        w3 = connect(node.url)
+        w3 = connect_unhedged(node.url)
         assert _calls(w3, 3) == [bytes.fromhex(_word(i)[2:]) for i in (1, 2, 3)]
     assert node.methods.count("batch") == 2
 
 
 def test_batch_read_answered_out_of_order_is_put_back_in_request_order() -> None:
     with json_rpc_node(_garbled_once(lambda out: out[::-1])) as node:
-        w3 = connect(node.url)
+        w3 = connect_unhedged(node.url)
         assert _calls(w3, 3) == [bytes.fromhex(_word(i)[2:]) for i in (1, 2, 3)]
     assert node.methods.count("batch") == 1
 
@@ -211,7 +211,7 @@ def test_a_null_latest_block_is_a_malformed_answer_and_asked_again() -> None:
 
     assert not is_transient(BlockNotFound("Block with id: 'latest' not found."))
     with json_rpc_node(_null_latest_once()) as node:
-        w3 = connect(node.url)
+        w3 = connect_unhedged(node.url)
         assert w3.eth.get_block("latest")["number"] == 100
     assert [m for m in node.methods if m != "batch"][-2:] == ["eth_getBlockByNumber"] * 2
     with json_rpc_node(_null_latest_once()) as node:
@@ -234,7 +234,7 @@ def test_a_null_block_by_number_is_still_an_answer() -> None:
         return answer(body)
 
     with json_rpc_node(handler) as node:
-        w3 = connect(node.url)
+        w3 = connect_unhedged(node.url)
         with pytest.raises(BlockNotFound):
             w3.eth.get_block(500)
     assert node.methods.count("eth_getBlockByNumber") == 1

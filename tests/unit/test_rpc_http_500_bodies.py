@@ -16,7 +16,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 
 from keeper.chain.connection import connect
 from keeper.chain.retry import RpcUnavailableError, deadline, is_transient
-from tests.rpc_stub import json_rpc_node, rpc_stub
+from tests.rpc_stub import connect_unhedged, json_rpc_node, rpc_stub
 
 TO = Web3.to_checksum_address("0x" + "b0" * 20)
 REVERT = {
@@ -48,7 +48,7 @@ def test_a_revert_in_an_http_500_is_a_revert_asked_once() -> None:
         rpc_stub(_in_500(REVERT)) as second,
         deadline(5),
     ):
-        w3 = connect([first.url, second.url])
+        w3 = connect_unhedged([first.url, second.url])
         before = len(first.methods), len(second.methods)
         with pytest.raises(ContractLogicError, match="not a keeper"):
             w3.eth.call({"to": TO, "data": HexStr("0x")})
@@ -59,7 +59,7 @@ def test_a_revert_in_an_http_500_is_a_revert_asked_once() -> None:
 def test_invalid_params_in_an_http_500_is_permanent() -> None:
     invalid = {"code": -32602, "message": "invalid argument 0: hex string has odd length"}
     with rpc_stub(_in_500(invalid)) as stub, deadline(5):
-        w3 = connect(stub.url)
+        w3 = connect_unhedged(stub.url)
         with pytest.raises(Web3RPCError, match="odd length") as info:
             w3.eth.call({"to": TO, "data": HexStr("0x")})
         assert stub.methods.count("eth_call") == 1
