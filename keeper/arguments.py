@@ -140,6 +140,25 @@ def check_policy_flag(spec: str | None) -> None:
         parse_policy(spec)
 
 
+def expand_home(text: str) -> str:
+    """``text`` with a leading ``~`` or ``~user`` made the home directory, as a shell would.
+
+    A dotenv file is read by no shell: ``KEEPER_JOURNAL_PATH=~/keeper/journal.sqlite`` named a
+    directory called ``~`` under the one the keeper was started from. ``~`` elsewhere in the
+    text is a character of a name, as in a shell.
+
+    Raises:
+        ValueError: The home directory is not known (no such user, or no ``HOME``); the
+            message does not repeat the text.
+    """
+    if not text.startswith("~"):
+        return text
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~"):
+        raise ValueError("starts with ~ but that home directory is not known (no such user?)")
+    return expanded
+
+
 def path_form_problem(text: str) -> str | None:
     """Why ``text`` cannot name a file, by its form alone; ``None`` when it can.
 
@@ -164,9 +183,14 @@ def path_form_problem(text: str) -> str | None:
 def file_path(text: str) -> Path:
     """An argparse ``type`` for a file a flag names (``--journal``, ``--addresses``).
 
-    A text that cannot name a file (:func:`path_form_problem`) is refused as typed, exit code 2;
-    the message does not repeat the path (it may hold a key).
+    A leading ``~`` is the home directory (:func:`expand_home`). A text that cannot name a file
+    (:func:`path_form_problem`) is refused as typed, exit code 2; the message does not repeat
+    the path (it may hold a key).
     """
+    try:
+        text = expand_home(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
     problem = path_form_problem(text)
     if problem is not None:
         raise argparse.ArgumentTypeError(problem)

@@ -52,7 +52,7 @@ from keeper.app.defaults import (
     LIVE_GAS_PER_VAULT,
     LIVE_GAS_SWAP,
 )
-from keeper.arguments import file_path, parse_whole, path_form_problem, rpc_url
+from keeper.arguments import expand_home, file_path, parse_whole, path_form_problem, rpc_url
 from keeper.chain.urls import check_rpc_url, check_rpc_urls
 from keeper.chain.urls import split_rpc_urls as _split_urls
 from keeper.errors import ConfigError
@@ -400,6 +400,11 @@ class Settings(CycleConfig, _KeeperEnv):
     def _check_journal_path(cls, value: Any) -> Any:
         return _journal_path_form(value)
 
+    @field_validator("keystore_path", "addresses_file", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return _home_path(value)
+
     @field_validator("rpc_url")
     @classmethod
     def _check_rpc(cls, value: str) -> str:
@@ -533,14 +538,25 @@ def _check_chain_id_bounds(value: int) -> None:
 def _journal_path_form(value: Any) -> Any:
     """Refuse a journal path whose text names a directory, as ``--journal`` refuses it.
 
+    A leading ``~`` is made the home directory first (:func:`keeper.arguments.expand_home`).
+
     pathlib reads ``journal/`` as ``journal``: the keeper made a file of that name where a
     directory was meant. (A ``--journal`` flag arrives as a ``Path``, its text checked already.)
     """
     if isinstance(value, str):
+        value = expand_home(value)
         problem = path_form_problem(value)
         if problem is not None:
             raise ValueError(problem)
     return value
+
+
+def _home_path(value: Any) -> Any:
+    """A file setting's text with a leading ``~`` made the home directory.
+
+    A dotenv file is read by no shell (:func:`keeper.arguments.expand_home`).
+    """
+    return expand_home(value) if isinstance(value, str) else value
 
 
 def _load_keystore(path: Path, password: SecretStr | None) -> LocalAccount:
@@ -781,6 +797,11 @@ class _Where(_KeeperEnv):
     lens: str | None = None
     batcher: str | None = None
     factory: str | None = None
+
+    @field_validator("addresses_file", mode="before")
+    @classmethod
+    def _expand_home(cls, value: Any) -> Any:
+        return _home_path(value)
 
 
 class _JournalOnly(_KeeperEnv):
