@@ -43,7 +43,7 @@ def call_each(
     for start in range(0, len(txs), CALLS_PER_REQUEST):
         chunk = txs[start : start + CALLS_PER_REQUEST]
         try:
-            out.extend(read_with_retry(partial(_batch, w3, chunk, block), attempts=attempts))
+            out.extend(read_with_retry(partial(call_batch, w3, chunk, block), attempts=attempts))
         except (OSError, Web3Exception, ValueError) as exc:
             if is_transient(exc):
                 raise
@@ -51,7 +51,11 @@ def call_each(
     return out
 
 
-def _batch(w3: Web3, txs: Sequence[dict[str, Any]], block: int | str) -> list[bytes | None]:
+def call_batch(w3: Web3, txs: Sequence[dict[str, Any]], block: int | str) -> list[bytes]:
+    """Each call's return data at ``block``, in one JSON-RPC batch; any failure fails them all.
+
+    Plain calls, one a request, when the provider takes no batches, or for a lone call.
+    """
     if len(txs) > 1 and isinstance(w3.provider, JSONBaseProvider):
         with w3.batch_requests() as batch:
             for tx in txs:

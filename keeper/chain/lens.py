@@ -35,10 +35,10 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
-from web3.providers import JSONBaseProvider
 
 from keeper.chain.answers import decode_answer
 from keeper.chain.artifacts import load_abi
+from keeper.chain.calls import call_batch
 from keeper.chain.retry import read_with_retry
 from keeper.errors import ChainError
 from keeper.units import Wad
@@ -574,32 +574,15 @@ class LensReader:
         return self._lean_cache[1]
 
     def _call_data(self, datas: list[bytes], block: int | str, gas: int | None) -> list[bytes]:
+        """Each of ``datas`` called on the lens at ``block``, in one JSON-RPC batch."""
         txs: list[dict[str, Any]] = [{"to": self.lens, "data": HexBytes(d)} for d in datas]
         if gas is not None:
             for tx in txs:
                 tx["gas"] = gas
-        if len(txs) > 1 and isinstance(self.w3.provider, JSONBaseProvider):
-            with self.w3.batch_requests() as batch:
-                for tx in txs:
-                    batch.add(self.w3.eth.call(tx, block))  # type: ignore[arg-type]
-                results = batch.execute()
-            return [bytes(cast(bytes, r)) for r in results]
-        return [bytes(self.w3.eth.call(tx, block)) for tx in txs]  # type: ignore[arg-type]
+        return call_batch(self.w3, txs, block)
 
     def _call_chunks(self, chunks: list[list[str]], block: int | str) -> list[bytes]:
-        txs: list[dict[str, Any]] = [
-            {"to": self.lens, "data": HexBytes(self.codec.encode(c))} for c in chunks
-        ]
-        if self.call_gas is not None:
-            for tx in txs:
-                tx["gas"] = self.call_gas
-        if len(txs) > 1 and isinstance(self.w3.provider, JSONBaseProvider):
-            with self.w3.batch_requests() as batch:
-                for tx in txs:
-                    batch.add(self.w3.eth.call(tx, block))  # type: ignore[arg-type]
-                results = batch.execute()
-            return [bytes(cast(bytes, r)) for r in results]
-        return [bytes(self.w3.eth.call(tx, block)) for tx in txs]  # type: ignore[arg-type]
+        return self._call_data([self.codec.encode(c) for c in chunks], block, self.call_gas)
 
 
 # ---------------------------------------------------------------------------- lean snapshot
