@@ -1000,7 +1000,24 @@ SHARED_FLAGS: Mapping[str, str] = MappingProxyType(
 )
 
 
-def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path") -> None:
+def _default(field: str) -> object:
+    """A setting's default, as ``--help`` names it."""
+    return Settings.model_fields[field].default
+
+
+#: ``--policy``'s help, in every command that takes it (``run``, ``check``, ``rehearse``).
+POLICY_FLAG_HELP = (
+    f"policy spec, e.g. band:width=0.05 (default: KEEPER_POLICY, else {_default('policy')})"
+)
+
+#: ``--journal``'s help where the journal is read (``run``, ``status``).
+JOURNAL_FLAG_HELP = (
+    f"SQLite journal path (default: KEEPER_JOURNAL_PATH, else {_default('journal_path')}, "
+    "in the directory the command starts in)"
+)
+
+
+def add_settings_args(parser: Any, *, journal_help: str = JOURNAL_FLAG_HELP) -> None:
     """Add the flags every keeper command shares (they override env and ``.env``)."""
     parser.add_argument(
         "--env-file",
@@ -1014,12 +1031,17 @@ def add_settings_args(parser: Any, *, journal_help: str = "SQLite journal path")
         type=file_path,
         metavar="JSON",
         help="addresses file (lens, batcher, vaults, factory, chain_id, rpc_url), e.g. "
-        "devnet.json; its rpc_url wins over KEEPER_RPC_URL, --rpc-url over it",
+        "devnet.json; its rpc_url wins over KEEPER_RPC_URL, --rpc-url over it (default: "
+        "KEEPER_ADDRESSES_FILE, else none: KEEPER_LENS, KEEPER_BATCHER, KEEPER_VAULTS ...)",
     )
     parser.add_argument(
-        "--rpc-url", type=rpc_url, metavar="URL", help="JSON-RPC URL (http(s):// or ws(s)://)"
+        "--rpc-url",
+        type=rpc_url,
+        metavar="URL",
+        help="JSON-RPC URL, http(s):// or ws(s):// (default: the addresses file's rpc_url, "
+        f"else KEEPER_RPC_URL(S), else {_default('rpc_url')})",
     )
-    parser.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
+    parser.add_argument("--policy", metavar="SPEC", help=POLICY_FLAG_HELP)
     parser.add_argument("--journal", type=file_path, metavar="PATH", help=journal_help)
 
 

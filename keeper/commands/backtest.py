@@ -135,7 +135,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="refuse a run estimated to need more (default: half the available memory)",
     )
     m.add_argument(
-        "--csv", type=Path, help="with --model historical: oracle rounds, timestamp,price"
+        "--csv",
+        type=Path,
+        help="with --model historical: oracle rounds, timestamp,price (required there; no default)",
     )
     m.add_argument(
         "--jump-intensity", type=float, help="with --model merton: jumps per year (default 0)"
@@ -171,7 +173,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     o.add_argument(
         "--contracts", type=float, default=100.0, help="whole underlying units (default 100)"
     )
-    o.add_argument("--cap", type=float, default=None, help="payoff cap per contract, USD")
+    o.add_argument(
+        "--cap",
+        type=float,
+        default=None,
+        help="payoff cap per contract, USD (default: none, uncapped)",
+    )
     h = p.add_argument_group("hedging and costs")
     h.add_argument(
         "--policy",
@@ -285,10 +292,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="M1,M2,...",
         help="with --frontier: also run each swept costaware point on vaults whose band is "
         "each multiple M of that point's threshold at t0 (family costaware@vault), and compare "
-        "it too; e.g. 0.7,1,1.4 (each vault's band within the contract's 1e-6 to 1e6)",
+        "it too; e.g. 0.7,1,1.4 (each vault's band within the contract's 1e-6 to 1e6; "
+        "default: none)",
     )
-    out.add_argument("--json", dest="json_out", help="write the JSON here ('-' for stdout)")
-    out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here")
+    out.add_argument(
+        "--json",
+        dest="json_out",
+        help="write the JSON here ('-' for stdout; default: none, the table only)",
+    )
+    out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here (default: none)")
     prog = out.add_mutually_exclusive_group()
     prog.add_argument(
         "--progress",

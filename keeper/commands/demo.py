@@ -56,7 +56,10 @@ def register(subparsers: Any) -> None:
         "--vaults", type=int_between(1, 100), default=4, help="vaults to deploy (default 4)"
     )
     p.add_argument(
-        "--steps", type=int_between(1), default=150, help="market steps = keeper cycles (150)"
+        "--steps",
+        type=int_between(1),
+        default=150,
+        help="market steps = keeper cycles (default 150)",
     )
     p.add_argument(
         "--seed",
@@ -83,14 +86,16 @@ def register(subparsers: Any) -> None:
         type=file_path,
         default=Path("out/devnet.json"),
         metavar="FILE",
-        help="where to write the deployed addresses (keeper run --addresses reads it)",
+        help="where to write the deployed addresses (keeper run --addresses reads it; "
+        "default out/devnet.json)",
     )
     p.add_argument(
         "--journal",
         type=file_path,
         default=Path("out/demo-journal.sqlite"),
         metavar="FILE",
-        help="the keeper's SQLite journal for this run (recreated each run)",
+        help="the keeper's SQLite journal for this run (default out/demo-journal.sqlite, "
+        "recreated each run)",
     )
     p.add_argument(
         "--policy",
@@ -99,16 +104,24 @@ def register(subparsers: Any) -> None:
         help=f"keeper policy spec (default {DEFAULT_POLICY})",
     )
     p.add_argument(
-        "--step-seconds", type=int_between(1), default=600, help="chain time per step (600)"
+        "--step-seconds",
+        type=int_between(1),
+        default=600,
+        metavar="SECONDS",
+        help="chain time per step, seconds (default 600)",
     )
-    p.add_argument("--vol", type=float, default=0.8, help="price path vol, annualized (0.8)")
-    p.add_argument("--drift", type=float, default=0.0, help="price path drift, annualized (0)")
+    p.add_argument(
+        "--vol", type=float, default=0.8, help="price path vol, annualized (default 0.8)"
+    )
+    p.add_argument(
+        "--drift", type=float, default=0.0, help="price path drift, annualized (default 0)"
+    )
     p.add_argument(
         "--jumps",
         type=float,
         default=0.0,
         metavar="PER_YEAR",
-        help="Merton jump intensity (0 = plain GBM)",
+        help="Merton jump intensity, jumps per year (default 0: plain GBM)",
     )
     p.add_argument(
         "--queue-prob",

@@ -120,7 +120,8 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help=(
             "also take one market step every SECONDS in the background "
-            "(`keeper devnet step` then refuses this devnet)"
+            "(`keeper devnet step` then refuses this devnet; default: none, the market moves "
+            "only on `keeper devnet step`)"
         ),
     )
     p.set_defaults(func=devnet_command)

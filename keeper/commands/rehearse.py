@@ -33,6 +33,7 @@ from keeper.json_units import (
 )
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import (
+    POLICY_FLAG_HELP,
     SHARED_FLAGS,
     checksum,
     env_file_arg,
@@ -76,9 +77,10 @@ def register(subparsers: Any) -> None:
         "--addresses",
         type=file_path,
         metavar="JSON",
-        help="addresses file (lens, batcher, vaults, factory, chain_id)",
+        help="addresses file (lens, batcher, vaults, factory, chain_id; default: "
+        "KEEPER_ADDRESSES_FILE, else KEEPER_LENS, KEEPER_BATCHER, KEEPER_VAULTS ...)",
     )
-    p.add_argument("--policy", metavar="SPEC", help="policy spec, e.g. band:width=0.05")
+    p.add_argument("--policy", metavar="SPEC", help=POLICY_FLAG_HELP)
     p.add_argument(
         "--admin",
         metavar="ADDR",

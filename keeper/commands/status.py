@@ -9,7 +9,7 @@ from typing import Any
 
 from keeper.arguments import file_path, int_between
 from keeper.execution.journal_status import journal_status
-from keeper.settings import env_file_arg, load_journal_path
+from keeper.settings import JOURNAL_FLAG_HELP, env_file_arg, load_journal_path
 
 #: The most entries ``--limit`` may ask for: far more than a terminal shows, and far below
 #: SQLite's 64-bit integers (a larger number crashed the query with ``OverflowError``).
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
         metavar="PATH",
         help="dotenv file for KEEPER_JOURNAL_PATH (default .env if present)",
     )
-    p.add_argument("--journal", type=file_path, metavar="PATH", help="SQLite journal path")
+    p.add_argument("--journal", type=file_path, metavar="PATH", help=JOURNAL_FLAG_HELP)
     p.add_argument(
         "--limit",
         type=int_between(1, MAX_LIMIT),

@@ -348,4 +348,4 @@ def test_check_help_says_it_keeps_no_journal(capsys: pytest.CaptureFixture[str])
     # never opened: check never signs.
     text = " ".join(_help(capsys, "check").split())
     assert "--journal PATH not read: check never signs, so it keeps no journal" in text
-    assert "--journal PATH SQLite journal path" in " ".join(_help(capsys, "run").split())
+    assert "--journal PATH SQLite journal path (default" in " ".join(_help(capsys, "run").split())
