@@ -5,15 +5,46 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from keeper.arguments import file_path, int_between
 from keeper.execution.journal_status import journal_status
+from keeper.json_units import GAS, WEI, float_unit, units_object
 from keeper.settings import JOURNAL_FLAG_HELP, env_file_arg, load_journal_path
 
 #: The most entries ``--limit`` may ask for: far more than a terminal shows, and far below
 #: SQLite's 64-bit integers (a larger number crashed the query with ``OverflowError``).
 MAX_LIMIT = 1_000_000
+
+_WEI_PER_GAS: Mapping[str, Any] = MappingProxyType({**WEI, "unit": "ETH per gas"})
+_UNIX_TIME = float_unit("s since 1970-01-01 UTC")
+#: The scale of each number in a transaction row (``pending[]``, ``recent[]``); ids, nonces and
+#: blocks are identifiers, with none.
+_TX_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "max_fee": _WEI_PER_GAS,
+        "priority_fee": _WEI_PER_GAS,
+        "gas": GAS,
+        "gas_used": GAS,
+        "effective_gas_price": _WEI_PER_GAS,
+        "l1_fee": WEI,
+        "created_at": _UNIX_TIME,
+        "updated_at": _UNIX_TIME,
+    }
+)
+#: ``keeper status --json``'s ``units``, in ``keeper check --json``'s form (by path).
+JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        **{
+            f"{table}[].{key}": unit
+            for table in ("pending", "recent")
+            for key, unit in _TX_UNITS.items()
+        },
+        "intents[].created_at": _UNIX_TIME,
+    }
+)
 
 
 def register(subparsers: Any) -> None:
@@ -44,7 +75,11 @@ def register(subparsers: Any) -> None:
         metavar="N",
         help=f"recent entries to show, from 1 to {MAX_LIMIT} (default 10)",
     )
-    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON (exact integers; its 'units' names each one's scale)",
+    )
     p.set_defaults(func=status)
 
 
@@ -53,7 +88,8 @@ def status(args: argparse.Namespace) -> int:
     path = load_journal_path(env_file=env_file_arg(args.env_file), journal=args.journal)
     st = journal_status(path, args.limit)
     if args.json:
-        print(json.dumps(st.to_dict(), indent=2, default=str))
+        body = {**st.to_dict(), "units": units_object(JSON_UNITS)}
+        print(json.dumps(body, indent=2, default=str))
         return 0
     if st.chain_id is None:
         chain = "no chain yet: no keeper has run on it"
