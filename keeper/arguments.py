@@ -197,6 +197,14 @@ def file_path(text: str) -> Path:
     return Path(text)
 
 
+def file_path_or_stdout(text: str) -> str:
+    """An argparse ``type`` for an output file that may be ``-``, standard output.
+
+    Any other text is a file's path by :func:`file_path`'s rules (``~``, the form check).
+    """
+    return text if text == "-" else str(file_path(text))
+
+
 def rpc_url(text: str) -> str:
     """An argparse ``type`` for ``--rpc-url``: the rules of ``KEEPER_RPC_URL``, checked as typed.
 

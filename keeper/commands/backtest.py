@@ -14,7 +14,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from keeper.arguments import command_line, int_between, whole_number
+from keeper.arguments import (
+    command_line,
+    file_path,
+    file_path_or_stdout,
+    int_between,
+    whole_number,
+)
 from keeper.backtest.engine import (
     MAX_VAULT_BAND,
     MAX_VAULT_MAX_INTERVAL_S,
@@ -136,7 +142,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     m.add_argument(
         "--csv",
-        type=Path,
+        type=file_path,
         help="with --model historical: oracle rounds, timestamp,price (required there; no default)",
     )
     m.add_argument(
@@ -298,9 +304,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     out.add_argument(
         "--json",
         dest="json_out",
+        type=file_path_or_stdout,
         help="write the JSON here ('-' for stdout; default: none, the table only)",
     )
-    out.add_argument("--plot", type=Path, help="write the error-vs-cost PNG here (default: none)")
+    out.add_argument(
+        "--plot", type=file_path, help="write the error-vs-cost PNG here (default: none)"
+    )
     prog = out.add_mutually_exclusive_group()
     prog.add_argument(
         "--progress",

@@ -69,14 +69,14 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--json",
-        type=Path,
+        type=file_path,
         default=Path("out/demo.json"),
         metavar="FILE",
         help="the JSON report (default out/demo.json)",
     )
     p.add_argument(
         "--plot",
-        type=Path,
+        type=file_path,
         default=Path("out/demo.png"),
         metavar="FILE",
         help="the PNG chart: price, net delta per vault with its band (default out/demo.png)",
