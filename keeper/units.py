@@ -24,6 +24,12 @@ Wei = NewType("Wei", int)
 Wad = NewType("Wad", int)
 
 WAD = 10**18
+#: What the ``deviation``, ``band`` and ``trade`` columns of ``keeper check`` and ``keeper
+#: rehearse`` count (the tables print the wad as a decimal).
+DELTA_COLUMNS_UNIT = (
+    "deviation, band, trade: the vault's net delta, in whole units of its underlying "
+    "(the hedge token, e.g. WETH)"
+)
 UINT256_MAX = 2**256 - 1
 INT256_MIN = -(2**255)
 INT256_MAX = 2**255 - 1

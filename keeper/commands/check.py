@@ -13,7 +13,7 @@ from keeper.errors import OracleError
 from keeper.json_units import DECISION_UNITS, GAS, WEI, float_unit, units_object
 from keeper.ops.logs import setup_logging, verbosity
 from keeper.settings import add_settings_args, secret_values, settings_from_args
-from keeper.units import wad_to_float
+from keeper.units import DELTA_COLUMNS_UNIT, wad_to_float
 
 if TYPE_CHECKING:
     from keeper.app.cycle import CycleResult
@@ -234,6 +234,7 @@ def format_table(
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for r in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    lines.append(f"{DELTA_COLUMNS_UNIT}; benefit$, cost$: USD")
     lines.append("")
     lines.append(f"batch: {', '.join(result.planned) if result.planned else '(none)'}")
     if result.simulated:

@@ -41,7 +41,7 @@ from keeper.settings import (
     secret_values,
     url_secrets,
 )
-from keeper.units import WAD
+from keeper.units import DELTA_COLUMNS_UNIT, WAD
 
 if TYPE_CHECKING:
     from keeper.app.rehearse import RehearsalReport, VaultRole
@@ -256,6 +256,7 @@ def format_report(r: RehearsalReport, *, policy: str | None = None) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     for row in rows:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    lines.append(DELTA_COLUMNS_UNIT)
     if r.tx_hash is None and r.nothing_evaluated is not None:
         on_fork = f"on the fork: no vault could be judged: {r.nothing_evaluated}; nothing was sent"
     elif r.tx_hash is None and r.blocked:

@@ -11,6 +11,7 @@ from keeper.strategy.types import VaultDecision, Wad
 from tests.unit.test_app_cycle import dummy_result
 
 WAD = 10**18
+VAULT = "0x" + "44" * 20
 
 
 def _decision(vault: str, deviation: int, act: bool = True) -> VaultDecision:
@@ -199,3 +200,16 @@ def test_the_costs_line_shows_the_pools_read_even_with_no_vault_ready() -> None:
     )
     costs = format_table(dataclasses.replace(result, costs=same), "band").splitlines()[1]
     assert "swap fee 30 bps, impact 1.67e-08/USD (a pool $60.0M deep)" in costs, costs
+
+
+def test_the_table_says_what_its_columns_count() -> None:
+    """The columns printed -1.2794 and 0.5000 with no unit: a delta in WETH, a band in WETH,
+    the dollars of benefit and cost; the README said so, the table did not."""
+    text = format_table(
+        dataclasses.replace(dummy_result(), decisions=(_decision(VAULT, WAD),)), "band"
+    )
+    lines = text.splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(VAULT[:10]))
+    assert lines[row + 1].startswith("deviation, band, trade: the vault's net delta, in whole")
+    assert "underlying" in lines[row + 1]
+    assert lines[row + 1].endswith("benefit$, cost$: USD")

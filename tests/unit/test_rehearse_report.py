@@ -18,6 +18,7 @@ from keeper.app.rehearse import (
 from keeper.commands.rehearse import format_report
 from keeper.errors import ConfigError
 from keeper.settings import Settings
+from keeper.units import DELTA_COLUMNS_UNIT
 
 VAULT = to_checksum_address("0x" + "11" * 20)
 OTHER = to_checksum_address("0x" + "22" * 20)
@@ -253,3 +254,12 @@ def test_a_rehearsal_whose_sent_vault_failed_on_the_fork_exits_1(
     assert VAULT in captured.out  # the report is printed first
     [line] = captured.err.strip().splitlines()
     assert f"1 of 2 vaults sent failed on the fork: {VAULT}: {outcome.reason}" in line
+
+
+def test_the_table_says_what_its_columns_count() -> None:
+    report = _idle_report(decisions=[_decision(True, "band exit")])
+    lines = format_report(report).splitlines()
+    row = next(i for i, line in enumerate(lines) if line.startswith(VAULT))
+    assert lines[row + 1] == DELTA_COLUMNS_UNIT
+    assert "net delta" in DELTA_COLUMNS_UNIT
+    assert "underlying" in DELTA_COLUMNS_UNIT
