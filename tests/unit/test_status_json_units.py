@@ -54,18 +54,17 @@ def _journal(path: Path) -> None:
     j.close()
 
 
-def _status_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    assert main(["status", "--journal", str(path), "--json"]) == 0
-    body: dict[str, Any] = json.loads(capsys.readouterr().out)
-    return body
-
-
-def test_every_number_of_a_row_has_its_scale(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+@pytest.fixture
+def body(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """``keeper status --json`` of :func:`_journal`'s journal."""
     path = tmp_path / "journal.sqlite"
     _journal(path)
-    body = _status_json(path, capsys)
+    assert main(["status", "--journal", str(path), "--json"]) == 0
+    out: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return out
+
+
+def test_every_number_of_a_row_has_its_scale(body: dict[str, Any]) -> None:
     assert body["pending"]
     assert body["recent"]
     assert body["intents"]
@@ -83,22 +82,14 @@ def test_every_number_of_a_row_has_its_scale(
         assert "unit" in unit
 
 
-def test_every_unit_path_names_a_key_of_its_rows(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    path = tmp_path / "journal.sqlite"
-    _journal(path)
-    body = _status_json(path, capsys)
+def test_every_unit_path_names_a_key_of_its_rows(body: dict[str, Any]) -> None:
     for unit_path in body["units"]:
         table, key = unit_path.split("[].")
         assert body[table], unit_path
         assert all(key in row for row in body[table]), unit_path
 
 
-def test_the_numbers_stay_raw(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    path = tmp_path / "journal.sqlite"
-    _journal(path)
-    body = _status_json(path, capsys)
+def test_the_numbers_stay_raw(body: dict[str, Any]) -> None:
     mined = next(t for t in body["recent"] if t["status"] == "mined")
     units = body["units"]
     assert mined["l1_fee"] == 300_000_000_000
