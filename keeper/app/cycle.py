@@ -131,8 +131,8 @@ def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
             keeper, seen.block, settled.blocked or done.pending or acted.waiting or failed, filled
         )
     except Exception as exc:
-        if not is_transient(exc):
-            raise
+        if not is_transient(exc) or keeper.one_cycle:
+            raise  # one cycle (`keeper check`): no next one to fill them, so it fails
         # The node, after the hedge went out: the vaults stay due (a mined fill whose receipt
         # could not be read went back to the sender whole), and the next cycle fills them. The
         # cycle that hedged is not failed for it.
@@ -316,8 +316,10 @@ def dry_run_cycle(settings: Settings) -> CycleResult:
     """
     quiet = settings.model_copy(update={"alert_webhook_url": None})
     keeper = connect_keeper(quiet, dry_run=True, simulate_as_signer=True)
-    # One cycle: its queue sweep reads every vault's queue, not a slice for the next cycles.
+    # One cycle: its queue sweep reads every vault's queue, not a slice for the next cycles, and
+    # a queue read the node fails fails it, where `keeper run` leaves it to the next cycle.
     keeper.sweep_slice = max(1, len(keeper.vaults))
+    keeper.one_cycle = True
     try:
         return run_cycle(keeper)
     except (OSError, Web3Exception, ValueError) as exc:

@@ -12,7 +12,8 @@ cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling` accept
 step fills them right after, in one ``fillBatch`` when there are several, as it fills after a
 settlement. A slice the node cannot answer is read again the next cycle; it never fails one. A dry
 run sweeps too, and its fill step simulates and reports the fills instead of sending them;
-``keeper check``, one cycle, reads every vault's queue at once (``Keeper.sweep_slice``).
+``keeper check``, one cycle, reads every vault's queue at once (``Keeper.sweep_slice``), and with
+no next cycle a read the node fails fails it (``Keeper.one_cycle``).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) ->
     ``vaults`` are the cycle's healthy vaults. A sweep starts with them, every ``queue_sweep_s``
     of chain time, and reads ``keeper.sweep_slice`` of them a cycle until it has read them all;
     a vault that is not healthy when its turn comes waits for the next sweep. A slice the node
-    cannot answer is read again next cycle. The queues worth a fill are added to ``keeper.fill_due``
-    and returned (empty when no sweep is under way, or none was worth one).
+    cannot answer is read again next cycle (with ``keeper.one_cycle``, there is none: its
+    :class:`~keeper.errors.ChainError` fails the cycle). The queues worth a fill are added to
+    ``keeper.fill_due`` and returned (empty when no sweep is under way, or none was worth one).
     """
     period = keeper.config.queue_sweep_s
     if period == 0:
@@ -64,6 +66,8 @@ def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) ->
         # free quote on inventory.
         states = read_queues(keeper.w3, part, "latest", keeper.queue_of) if part else {}
     except ChainError as exc:
+        if keeper.one_cycle:
+            raise  # no next cycle to read it: a check would report no fill as if none was due
         logger.warning("queue sweep at block %d: %s; trying again next cycle", block, exc)
         return ()
     del keeper.sweep_left[:size]

@@ -184,6 +184,16 @@ def test_a_sweep_the_node_cannot_answer_is_tried_again_next_cycle(
     assert sweep_queues(k, [V1, V2], 12, 1_000 + 3_599) == ()
 
 
+def test_a_sweep_the_node_cannot_answer_fails_a_cycle_with_no_next_one() -> None:
+    """``keeper check`` is one cycle (``one_cycle``): a sweep it lost to the node would have
+    shown no fill as if none were due (tests/integration/test_check_chaos.py)."""
+    k = _keeper(_chain(fillable1=requests.ConnectionError("refused")), signing=False)
+    k.one_cycle = True
+    with pytest.raises(ChainError, match="redemption queue reads failed"):
+        sweep_queues(k, [V1, V2], 10, 1_000)
+    assert not k.fill_due
+
+
 def test_a_large_sweep_reads_a_slice_a_cycle_and_skips_a_vault_unhealthy_at_its_turn() -> None:
     """Reading 1,000 queues takes ~1.2 s on anvil: a sweep goes on over several cycles, each
     reading ``SWEEP_SLICE`` vaults, so no cycle waits for all of it."""

@@ -1,0 +1,235 @@
+"""``keeper check`` through the chaos proxy: the fault-free decision, or one line of error.
+
+The devnet stack of ``test_rehearse.py`` (three vaults, two out of their band), with one vault's
+redemption queue holding its admin's shares, so that a check decides a batch *and* a queue fill.
+Its last blocks are empty, mined at one timestamp and base fee: the proxy's ``stale`` answers (a
+node a few blocks behind) see the same state, so a check that succeeds on one of them must
+decide exactly what the fault-free check decides at the head.
+
+The command's outcome through a proxy that faults 30% of the requests (every kind) is either
+exit 0 with the whole table or JSON, equal to the fault-free one but for the meter (requests,
+calls, seconds) and the block, or exit 1 with one ``keeper: error:`` line (``--json``: one JSON
+object on stdout with its ``error``); never a traceback, a key, or a table or JSON cut short.
+``CHECK_CHAOS_SEEDS`` runs more seeds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, FaultProxy
+from keeper.chain.anvil import ANVIL_KEYS
+from keeper.chain.artifacts import load_artifact
+from keeper.chain.queues import FILLABLE
+from keeper.cli import main
+from keeper.devnet.tx import account, transact
+from tests.conftest import rolled_back
+from tests.integration import test_rehearse as rehearse
+from tests.integration.test_rehearse import POLICY, Parent
+
+pytestmark = pytest.mark.integration
+
+built = rehearse.built
+#: The proxy's ``stale`` lag, and so how many empty blocks end the module's chain.
+LAG = 3
+KEY = ANVIL_KEYS[3]  # the stack's keeper: check simulates as its signer
+SEEDS = range(int(os.environ.get("CHECK_CHAOS_SEEDS", "4")))
+#: What a check's JSON may change under faults: its meter, and the block (a lagging answer).
+METER = ("rpc_requests", "rpc_calls", "seconds", "block")
+
+
+@pytest.fixture(scope="module")
+def queued(built: Parent) -> Parent:
+    """The stack, with vault 1's queue holding its admin's shares; then ``LAG + 1`` empty blocks
+    at the head's timestamp and base fee, so a node ``LAG`` blocks behind sees the head's state."""
+    w3, admin, vault = built.w3, account(ANVIL_KEYS[0]), built.vaults[1]
+    queue = w3.eth.contract(
+        address=vault.functions.redemptionQueue().call(), abi=load_artifact("RedemptionQueue").abi
+    )
+    shares = int(vault.functions.balanceOf(admin.address).call())
+    transact(w3, admin, vault.functions.approve(queue.address, shares))
+    transact(w3, admin, queue.functions.requestRedeem(shares, admin.address, admin.address))
+    for _ in range(LAG + 1):
+        head = w3.eth.get_block("latest")
+        _rpc(w3, "anvil_setNextBlockBaseFeePerGas", hex(int(head["baseFeePerGas"])))
+        _rpc(w3, "evm_mine", hex(int(head["timestamp"])))
+    return built
+
+
+@pytest.fixture
+def parent(queued: Parent, monkeypatch: pytest.MonkeyPatch) -> Iterator[Parent]:
+    """The module's chain, as built: each test's changes are rolled back after it."""
+    for name in ("KEEPER_PRIVATE_KEY", "KEEPER_VAULTS", "KEEPER_LENS", "KEEPER_BATCHER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", KEY)
+    with rolled_back(queued.w3):
+        yield queued
+
+
+def _rpc(w3: Web3, method: str, *params: Any) -> None:
+    answer = w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Run:
+    try:
+        code = main(argv)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    captured = capsys.readouterr()
+    return Run(code, captured.out, captured.err)
+
+
+def _check(p: Parent, url: str, *flags: str) -> list[str]:
+    return [
+        "check",
+        "--env-file",
+        os.devnull,
+        "--addresses",
+        str(p.addresses),
+        "--rpc-url",
+        url,
+        "--policy",
+        POLICY,
+        *flags,
+    ]
+
+
+def _outcome_problems(run: Run, *, json_out: bool) -> list[str]:
+    """What breaks the rule: a key, a traceback, a stray line, or anything but one error line
+    (and, with ``--json``, one whole JSON object naming it) when the command failed."""
+    bad = []
+    if KEY[2:] in run.out + run.err:
+        bad.append("the key was printed")
+    errors = [line for line in run.err.splitlines() if line.startswith("keeper: error: ")]
+    for line in run.err.splitlines():
+        if line.strip() and not line.startswith("keeper: error: "):
+            try:
+                json.loads(line)  # a log line
+            except ValueError:
+                bad.append(f"not a log line on stderr: {line[:300]}")
+                break
+    if run.code not in (0, 1):
+        bad.append(f"exit {run.code}")
+    if run.code == 1:
+        if len(errors) != 1:
+            bad.append(f"{len(errors)} error lines")
+        if json_out:
+            try:
+                body = json.loads(run.out)
+                if not isinstance(body, dict) or "error" not in body:
+                    bad.append(f"the JSON of a failure names no error: {run.out[:300]}")
+            except ValueError:
+                bad.append(f"stdout is not one JSON object: {run.out[-300:]}")
+        elif run.out.strip():
+            bad.append(f"a failure printed a table: {run.out[:300]}")
+    elif errors:
+        bad.append(f"exit {run.code} with an error line: {errors}")
+    return bad
+
+
+def _decided(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if k not in METER}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_check_under_faults_decides_as_without_them_or_ends_in_one_line(
+    parent: Parent, seed: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``keeper check`` (JSON, then the table) through a proxy failing 30% of the requests:
+    what it prints when it exits 0 is the fault-free check's decision, whole."""
+    p = parent
+    clean = _run(capsys, _check(p, p.node.url, "--json"))
+    assert clean.code == 0, clean.err
+    base = json.loads(clean.out)
+    # The check decides a batch and a queue fill: a fault that loses either shows.
+    assert base["planned"]
+    assert base["queue_fills"] == [p.vaults[1].address]
+    table = _run(capsys, _check(p, p.node.url))
+    assert table.code == 0, table.err
+    head = p.w3.eth.block_number
+    monkeypatch.setenv("KEEPER_RPC_TIMEOUT_S", "1")
+    bad: list[str] = []
+    seen: list[str] = []  # printed at the end: a print in between is the next command's stdout
+    with FaultProxy(
+        p.node.url, rate=0.3, kinds=FAULT_KINDS + EXTRA_KINDS, seed=seed, delay_s=1.5
+    ) as proxy:
+        for flags in (("--json",), ()):
+            run = _run(capsys, _check(p, proxy.url, *flags))
+            seen.append(f"{flags} exit {run.code}: {run.err.strip()[-300:]}")
+            bad += [f"{flags}: {b}" for b in _outcome_problems(run, json_out=bool(flags))]
+            if run.code != 0:
+                continue
+            if flags:
+                got = json.loads(run.out)
+                if not head - LAG <= got["block"] <= head:
+                    bad.append(f"{flags}: block {got['block']}, the head {head}")
+                if _decided(got) != _decided(base):
+                    diff = [k for k in base if _decided(base).get(k) != _decided(got).get(k)]
+                    bad.append(f"{flags}: exit 0 but decided otherwise: {diff}")
+            elif run.out.splitlines()[1:] != table.out.splitlines()[1:]:
+                bad.append(f"exit 0 but another table:\n{run.out}")
+        assert proxy.stats().faulted > 0
+    print("\n".join(seen))
+    assert not bad, "\n".join(bad)
+
+
+class _FailingOn(FaultProxy):
+    """The proxy answering HTTP 500 to every request ``hit`` picks (by what it asks)."""
+
+    def __init__(self, upstream: str, hit: Callable[[str], bool]) -> None:
+        super().__init__(upstream, kinds=("http_500",))
+        self.hit, self.hits = hit, 0
+
+    def _draw(self, n_calls: int, what: str = "?") -> tuple[str | None, list[Any]]:
+        if self.hit(what):
+            self.hits += 1
+            return "http_500", []
+        return super()._draw(n_calls, what)
+
+
+#: How the proxy names a request's ``fillable()`` call (:attr:`ProxyStats.by_method`).
+_ASKS_FILLABLE = f"eth_call(0x{bytes(FILLABLE).hex()})"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        # the queue sweep's batch (every vault's queue; fillable() and totalPending() at once)
+        pytest.param(lambda what: what.startswith("batch:") and _ASKS_FILLABLE in what, id="sweep"),
+        # the fill step's own read of a due queue, after the sweep found it
+        pytest.param(lambda what: what == _ASKS_FILLABLE, id="fill"),
+    ],
+)
+def test_a_queue_read_the_node_fails_fails_the_check_not_its_fill(
+    parent: Parent,
+    step: Callable[[str], bool],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Found under the chaos proxy: a check whose queue read the node failed exited 0 with no
+    queue fill (the fault-free check fills vault 1's queue), logging "trying again next
+    cycle" -- there is no next cycle. A script, or a person, read "nothing to fill". It is now
+    a failed cycle: one line, exit 1, as any other read of the cycle the node fails."""
+    p = parent
+    monkeypatch.setenv("KEEPER_RPC_RETRIES", "1")
+    with _FailingOn(p.node.url, step) as proxy:
+        for flags in (("--json",), ()):
+            run = _run(capsys, _check(p, proxy.url, *flags))
+            assert proxy.hits > 0, "the queue read was not asked"
+            assert run.code == 1, run.out
+            assert not _outcome_problems(run, json_out=bool(flags)), run
