@@ -283,14 +283,7 @@ class Anvil:
         code = self._proc.poll()
         if code is None:
             return
-        err = self._read_stderr()
-        # The last line is the cause (anvil prints "Error: ...", then "- <cause>").
-        last = (
-            err.strip().splitlines()[-1].strip().removeprefix("- ")
-            if err.strip()
-            else f"exit code {code}"
-        )
-        raise ChainError(f"anvil exited on start: {last}")
+        raise ChainError(f"anvil exited on start: {exit_reason(self._read_stderr(), code)}")
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -405,6 +398,31 @@ def _drain(stream: IO[bytes], listening: _Listening) -> None:
         listening.done.set()
         with contextlib.suppress(OSError):
             stream.close()
+
+
+#: How long :func:`exit_reason`'s line may be (a cause may quote an HTTP body: a whole page).
+_REASON_CHARS = 300
+
+
+def exit_reason(stderr: str, code: int) -> str:
+    """One line for an anvil that exited on start: its error and the deepest cause it names.
+
+    anvil prints ``Error: <what failed>``, then ``Context:`` and one ``- <cause>`` line a level,
+    the deepest last; after them may come lines that are no cause (``HTTP diagnostics:`` and the
+    fork URL's response headers, the start of a body it could not parse, a hint). Without an
+    ``Error:`` line, its stderr's last line; without any, the exit code.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    error = next((i for i, line in enumerate(lines) if line.startswith("Error:")), None)
+    if error is None:
+        reason = lines[-1] if lines else f"exit code {code}"
+    else:
+        what = lines[error].removeprefix("Error:").strip()
+        causes = [line.removeprefix("- ") for line in lines[error + 1 :] if line.startswith("- ")]
+        # reqwest's chain numbers its levels ("Error #3: end of file ..."): the text is the cause.
+        cause = re.sub(r"^Error #\d+: ", "", causes[-1]) if causes else ""
+        reason = f"{what}: {cause}" if cause else what
+    return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 3] + "..."
 
 
 def _port_in_use(port: int) -> bool:

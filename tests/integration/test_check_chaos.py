@@ -1,4 +1,4 @@
-"""``keeper check`` through the chaos proxy: the fault-free decision, or one line of error.
+"""``keeper check`` and ``rehearse`` through the chaos proxy: a fault-free decision, or one line.
 
 The devnet stack of ``test_rehearse.py`` (three vaults, two out of their band), with one vault's
 redemption queue holding its admin's shares, so that a check decides a batch *and* a queue fill.
@@ -6,17 +6,22 @@ Its last blocks are empty, mined at one timestamp and base fee: the proxy's ``st
 node a few blocks behind) see the same state, so a check that succeeds on one of them must
 decide exactly what the fault-free check decides at the head.
 
-The command's outcome through a proxy that faults 30% of the requests (every kind) is either
-exit 0 with the whole table or JSON, equal to the fault-free one but for the meter (requests,
-calls, seconds) and the block, or exit 1 with one ``keeper: error:`` line (``--json``: one JSON
-object on stdout with its ``error``); never a traceback, a key, or a table or JSON cut short.
-``CHECK_CHAOS_SEEDS`` runs more seeds.
+Each command's outcome through a proxy that faults 30% of the requests (every kind; for
+``rehearse``, the requests of its fork's anvil to ``--fork-url``) is either exit 0 with the whole
+table or JSON, deciding what the fault-free command decides (for ``check``: all of it but the
+meter, requests, calls, seconds, and the block), or exit 1 with one ``keeper: error:`` line
+(``--json``: one JSON object on stdout with its ``error``); never a traceback, a key, or a table
+or JSON cut short. ``CHECK_CHAOS_SEEDS`` runs more seeds.
+
+``keeper devnet step`` takes no RPC URL (it reads its devnet's from the addresses file ``keeper
+devnet up`` wrote), and ``keeper web``'s server does not talk to the node: neither is here.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -189,16 +194,17 @@ def test_check_under_faults_decides_as_without_them_or_ends_in_one_line(
 
 
 class _FailingOn(FaultProxy):
-    """The proxy answering HTTP 500 to every request ``hit`` picks (by what it asks)."""
+    """The proxy answering ``kind`` (an HTTP error) to every request ``hit`` picks (by what it
+    asks: :attr:`ProxyStats.by_method`'s names)."""
 
-    def __init__(self, upstream: str, hit: Callable[[str], bool]) -> None:
-        super().__init__(upstream, kinds=("http_500",))
-        self.hit, self.hits = hit, 0
+    def __init__(self, upstream: str, hit: Callable[[str], bool], kind: str = "http_500") -> None:
+        super().__init__(upstream, kinds=(kind,))
+        self.hit, self.hits, self.kind = hit, 0, kind
 
     def _draw(self, n_calls: int, what: str = "?") -> tuple[str | None, list[Any]]:
         if self.hit(what):
             self.hits += 1
-            return "http_500", []
+            return self.kind, []
         return super()._draw(n_calls, what)
 
 
@@ -233,3 +239,94 @@ def test_a_queue_read_the_node_fails_fails_the_check_not_its_fill(
             assert proxy.hits > 0, "the queue read was not asked"
             assert run.code == 1, run.out
             assert not _outcome_problems(run, json_out=bool(flags)), run
+
+
+def _rehearse(p: Parent, url: str, *flags: str) -> list[str]:
+    return [
+        "rehearse",
+        "--env-file",
+        os.devnull,
+        "--addresses",
+        str(p.addresses),
+        "--fork-url",
+        url,
+        "--policy",
+        POLICY,
+        *flags,
+    ]
+
+
+def _rehearsed(body: dict[str, Any]) -> dict[str, Any]:
+    """What a rehearsal decided and did: not its costs or deltas, which move with the time of
+    the fork's blocks (its grants are mined at the wall clock's), nor where it forked from."""
+    return {
+        **{k: body[k] for k in ("planned", "simulated", "dropped", "skipped", "blocked")},
+        **{k: body[k] for k in ("tx_status", "tx_to", "rebalanced", "vault_roles", "keeper")},
+        "decisions": [{k: d[k] for k in ("vault", "act", "band")} for d in body["decisions"]],
+        "outcomes": [{k: o[k] for k in ("vault", "ok", "event")} for o in body["outcomes"]],
+    }
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rehearse_under_faults_of_its_fork_url_does_as_without_them_or_ends_in_one_line(
+    parent: Parent, seed: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``keeper rehearse --fork-url <proxy>``: the fork's anvil reads the chain through a proxy
+    failing 30% of the requests. Most rehearsals end at anvil's start (it does not retry an
+    HTTP error), in one line naming anvil's cause; the others rehearse what a fault-free one
+    does."""
+    p = parent
+    clean = _run(capsys, _rehearse(p, p.node.url, "--json"))
+    assert clean.code == 0, clean.err
+    base = json.loads(clean.out)
+    assert base["rebalanced"]
+    head = p.w3.eth.block_number
+    bad: list[str] = []
+    seen: list[str] = []  # printed at the end: a print in between is the next command's stdout
+    with FaultProxy(
+        p.node.url, rate=0.3, kinds=FAULT_KINDS + EXTRA_KINDS, seed=seed, delay_s=1.5
+    ) as proxy:
+        for flags in (("--json",), ()):
+            run = _run(capsys, _rehearse(p, proxy.url, *flags))
+            seen.append(f"{flags} exit {run.code}: {run.err.strip()[-300:]}")
+            bad += [f"{flags}: {b}" for b in _outcome_problems(run, json_out=bool(flags))]
+            if "BaseHTTP" in run.err:
+                bad.append(f"{flags}: the proxy's Server header for a cause: {run.err[-300:]}")
+            if run.code != 0:
+                continue
+            if flags:
+                got = json.loads(run.out)
+                if not head - LAG <= got["fork_block"] <= head:
+                    bad.append(f"{flags}: forked at {got['fork_block']}, the head {head}")
+                want, did = _rehearsed(base), _rehearsed(got)
+                if did != want:
+                    diff = {k: (want[k], did[k]) for k in want if want[k] != did[k]}
+                    bad.append(f"{flags}: exit 0 but rehearsed otherwise: {diff}")
+            elif f"on the fork: {len(base['rebalanced'])} of them rebalanced" not in run.out:
+                bad.append(f"exit 0 but another rehearsal:\n{run.out}")
+        assert proxy.stats().faulted > 0
+    print("\n".join(seen))
+    assert not bad, "\n".join(bad)
+
+
+def test_a_fork_url_failing_anvils_start_is_named_by_anvils_cause(
+    parent: Parent, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found under the chaos proxy: a fork URL answering anvil's read of the fork block with an
+    HTTP 502 ended the rehearsal in ``anvil exited on start: server: BaseHTTP/0.6
+    Python/3.11.7``, the fork URL's Server header (anvil prints its response headers after the
+    cause, and the last line of its stderr was taken for the cause)."""
+    hit = "eth_getBlockByNumber(number)".__eq__
+    with _FailingOn(parent.node.url, hit, kind="http_502") as proxy:
+        url = proxy.url
+        run = _run(capsys, _rehearse(parent, url))
+    assert proxy.hits > 0
+    assert run.code == 1
+    assert not _outcome_problems(run, json_out=False), run
+    [line] = run.err.strip().splitlines()[-1:]
+    assert line.startswith(f"keeper: error: anvil could not fork {url}: anvil exited on start: ")
+    # what anvil was reading (the fork block, or its number), and the HTTP answer it got
+    assert re.search(
+        r': failed to get fork block( number)?: HTTP error 502 with body: \{"error":"injected"\}$',
+        line,
+    ), line
