@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -277,3 +278,40 @@ def wallet_page(
         pg.unroute_all(behavior="ignoreErrors")
         context.close()
     assert not errors, f"uncaught errors on the page: {errors}"
+
+
+class PageClock:
+    """The page's clock, installed before it loads and moved on while the test waits.
+
+    ``page.clock.install()`` replaces the page's timers; the clock then runs as the real one
+    does. :meth:`wait_for` moves it on a second at a time, and only while none of the page's
+    requests is in flight: what it skips is waiting (viem's backoff between retries, its
+    polling), never a request, and a request's own timeout (viem's 10 s) cannot fire because the
+    clock jumped. Create it before the page loads.
+    """
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.in_flight: set[Any] = set()
+        page.on("request", self._sent)
+        page.on("requestfinished", self._ended)
+        page.on("requestfailed", self._ended)
+        page.clock.install()
+
+    def _sent(self, request: Any) -> None:
+        self.in_flight.add(request)
+
+    def _ended(self, request: Any) -> None:
+        self.in_flight.discard(request)
+
+    def wait_for(self, selector: str, *, timeout_s: float = 90, ahead_s: float = 60) -> None:
+        """Wait up to ``timeout_s`` (real) for ``selector``, moving the page's clock on a second
+        every tenth of a second while no request is in flight, by ``ahead_s`` at most."""
+        deadline = time.monotonic() + timeout_s
+        ahead_ms = 0
+        while self.page.locator(selector).count() == 0:
+            assert time.monotonic() < deadline, f"{selector} never appeared"
+            if ahead_ms < ahead_s * 1000 and not self.in_flight:
+                self.page.clock.fast_forward(1_000)
+                ahead_ms += 1_000
+            self.page.wait_for_timeout(100)

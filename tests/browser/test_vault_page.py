@@ -21,7 +21,7 @@ from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
-from tests.browser.conftest import SCREENSHOTS, Devnet, Wallet, wallet_page
+from tests.browser.conftest import SCREENSHOTS, Devnet, PageClock, Wallet, wallet_page
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 
@@ -748,14 +748,18 @@ def test_a_receipt_wait_that_fails_is_said_not_left_pending(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
     # The receipt wait was not guarded: when it threw (the RPC failing, viem's 3-minute timeout)
-    # the line stayed "pending" for good and the error went uncaught.
+    # the line stayed "pending" for good and the error went uncaught. viem retries the failing
+    # lookup 6 times over 12.6 s of backoff, which the page's clock skips (not the retries).
+    clock = PageClock(page)
     vault_address, me, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     fill_and_preview(page, "deposit", "1")
     failing = {"eth_getTransactionReceipt", "eth_getTransactionByHash"}
     _fail_rpc_calls(page, devnet, lambda call: call.get("method") in failing)
     page.click('[data-testid="submit-deposit"]')
     sel = '[data-testid="tx-status"] li[data-state="unknown"]'
-    page.wait_for_selector(sel, timeout=90_000)
+    # Ahead by a minute at most: as in a real wait of 90 s, the wait ends by the failed lookups,
+    # never by viem's 3-minute timeout.
+    clock.wait_for(sel, ahead_s=60)
     text = page.inner_text(sel)
     assert wallet.sent[-1][:6] in text
     assert "check" in text
@@ -1246,6 +1250,7 @@ def test_a_deposit_whose_receipt_is_unknown_is_not_said_to_be_not_done(
     # used by your next deposit": false (the deposit was done and used the approval up), and an
     # invitation to deposit again.
 
+    clock = PageClock(page)  # skips viem's backoff between the failing receipt lookups
     vault_address, sent0 = _ready_to_deposit_one(page, server, devnet, wallet)
     me = devnet.depositor.address
     deposits0 = _deposits_of(devnet, vault_address, me)
@@ -1261,7 +1266,7 @@ def test_a_deposit_whose_receipt_is_unknown_is_not_said_to_be_not_done(
 
     _fail_rpc_calls(page, devnet, the_deposits_receipt)
     page.click('[data-testid="submit-deposit"]')
-    page.wait_for_selector('[data-testid="tx-status"] li[data-state="unknown"]', timeout=90_000)
+    clock.wait_for('[data-testid="tx-status"] li[data-state="unknown"]', ahead_s=60)
     page.wait_for_timeout(500)
     assert len(wallet.sent) == sent0 + 2, "the approval, then the deposit"
     assert _deposits_of(devnet, vault_address, me) == deposits0 + 1, "the deposit was mined"
