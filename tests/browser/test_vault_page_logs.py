@@ -21,11 +21,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 import requests
 from eth_utils.abi import event_abi_to_log_topic
 
 from keeper.app.web import WebServer, build_config, read_addresses
-from tests.browser.conftest import DIST, Devnet
+from tests.browser.conftest import DIST, Devnet, PageClock
 from tests.rpc_stub import json_rpc_node
 
 #: Infura's refusal of a log query with too many results.
@@ -98,10 +99,18 @@ def served_through(devnet: Devnet, rpc_url: str) -> Iterator[str]:
         yield web.url
 
 
-def history_of(page: Any, server: str, vault: str) -> dict[str, Any]:
+@pytest.fixture
+def clock(page: Any) -> PageClock:
+    """The page's clock: viem retries a refused query (-32005) 3 times, 1.05 s of backoff in all,
+    before the page sees the refusal and halves the span; waiting for the history skips that
+    backoff (every retry is still sent)."""
+    return PageClock(page)
+
+
+def history_of(page: Any, clock: PageClock, server: str, vault: str) -> dict[str, Any]:
     """Open ``vault`` and wait for its history (or its failure); what the page shows of it."""
     page.goto(f"{server}#/vault/{vault}")
-    page.wait_for_selector('#main[data-rebalances-ready="true"], #charts p.error', timeout=60_000)
+    clock.wait_for('#main[data-rebalances-ready="true"], #charts p.error', timeout_s=60)
     error = page.locator("#charts p.error")
     if error.count():
         return {"error": error.inner_text()}
@@ -141,10 +150,10 @@ def busiest_vault(devnet: Devnet) -> str:
 
 
 def test_the_history_is_read_in_spans_the_rpc_answers(
-    page: Any, server: str, devnet: Devnet
+    page: Any, clock: PageClock, server: str, devnet: Devnet
 ) -> None:
     vault = busiest_vault(devnet)
-    direct = history_of(page, server, vault)
+    direct = history_of(page, clock, server, vault)
     assert direct["error"] is None
     assert direct["rebalances"], "the demo's keeper rebalanced this vault"
     blocks = direct["latest"] - direct["from"] + 1
@@ -153,7 +162,7 @@ def test_the_history_is_read_in_spans_the_rpc_answers(
         log_limited_rpc(devnet, max_span, TOO_MANY_RESULTS) as rpc,
         served_through(devnet, rpc.url) as limited,
     ):
-        through = history_of(page, limited, vault)
+        through = history_of(page, clock, limited, vault)
     assert through == direct, through.get("error")
     assert through["events"] == chain_events(devnet, vault, direct["from"], direct["latest"])
     assert any(refused for _, _, refused in rpc.asked), "the range was never refused"
@@ -165,13 +174,15 @@ def test_the_history_is_read_in_spans_the_rpc_answers(
     assert all(hi - lo + 1 <= max_span for lo, hi in spans)
 
 
-def test_a_single_block_over_the_limit_is_one_line(page: Any, devnet: Devnet) -> None:
+def test_a_single_block_over_the_limit_is_one_line(
+    page: Any, clock: PageClock, devnet: Devnet
+) -> None:
     vault = busiest_vault(devnet)
     with (
         log_limited_rpc(devnet, 0, TOO_MANY_RESULTS) as rpc,
         served_through(devnet, rpc.url) as limited,
     ):
-        shown = history_of(page, limited, vault)
+        shown = history_of(page, clock, limited, vault)
     error = shown["error"]
     assert error is not None
     first = rpc.asked[0][0]
@@ -182,13 +193,15 @@ def test_a_single_block_over_the_limit_is_one_line(page: Any, devnet: Devnet) ->
     assert (first, first, True) in rpc.asked
 
 
-def test_another_log_error_is_not_taken_for_a_size_limit(page: Any, devnet: Devnet) -> None:
+def test_another_log_error_is_not_taken_for_a_size_limit(
+    page: Any, clock: PageClock, devnet: Devnet
+) -> None:
     vault = busiest_vault(devnet)
     with (
         log_limited_rpc(devnet, 0, NOT_A_SIZE_LIMIT) as rpc,
         served_through(devnet, rpc.url) as limited,
     ):
-        shown = history_of(page, limited, vault)
+        shown = history_of(page, clock, limited, vault)
     assert shown["error"] is not None
     assert shown["error"].startswith("Cannot read history: "), shown["error"]
     assert "log limit" not in shown["error"]
