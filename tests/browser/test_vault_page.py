@@ -1597,7 +1597,12 @@ def test_the_rpc_urls_key_is_never_on_the_page(browser: Any, devnet: Devnet) -> 
                 "document.querySelector('[data-testid=chain]').textContent.includes('chain')"
             )
             assert label.inner_text().endswith(f"{origin}/…")
-            pg.wait_for_timeout(1500)  # the vault reads have answered, or failed and said so
+            # The vault reads have answered (the vault and its history shown), or failed and
+            # said so: the page then reads nothing more until its next block poll.
+            pg.wait_for_selector(
+                '#main[data-ready="true"][data-rebalances-ready="true"], #main p.error, '
+                "#stats p.error, #charts p.error"
+            )
             assert "SECRETKEY" not in pg.content()
 
 
