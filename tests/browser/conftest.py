@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -315,3 +315,35 @@ class PageClock:
                 self.page.clock.fast_forward(1_000)
                 ahead_ms += 1_000
             self.page.wait_for_timeout(100)
+
+
+#: A JSON-RPC call the page sent: its method and params.
+Call = tuple[str, list[Any]]
+
+
+class NodeCalls:
+    """The JSON-RPC calls the page sends its node, in the order sent (each call of a batch).
+
+    Create it before the calls of interest: a test can then wait for what the page has asked
+    (:meth:`wait_for`) instead of waiting a fixed time for it to have asked.
+    """
+
+    def __init__(self, page: Any, node_url: str) -> None:
+        self.page = page
+        self.node = node_url.rstrip("/")
+        self.calls: list[Call] = []
+        page.on("request", self._sent)
+
+    def _sent(self, request: Any) -> None:
+        if request.method != "POST" or request.url.rstrip("/") != self.node:
+            return
+        body = request.post_data_json
+        for call in body if isinstance(body, list) else [body]:
+            self.calls.append((str(call.get("method")), list(call.get("params") or [])))
+
+    def wait_for(self, asked: Callable[[list[Call]], bool], *, timeout_s: float = 30) -> None:
+        """Wait up to ``timeout_s`` until ``asked(calls so far)`` holds."""
+        deadline = time.monotonic() + timeout_s
+        while not asked(self.calls):
+            assert time.monotonic() < deadline, f"not asked; the last calls: {self.calls[-10:]}"
+            self.page.wait_for_timeout(50)

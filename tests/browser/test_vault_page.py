@@ -9,7 +9,7 @@ page against the chain, not against the page's own numbers.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +21,15 @@ from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
-from tests.browser.conftest import SCREENSHOTS, Devnet, PageClock, Wallet, wallet_page
+from tests.browser.conftest import (
+    SCREENSHOTS,
+    Call,
+    Devnet,
+    NodeCalls,
+    PageClock,
+    Wallet,
+    wallet_page,
+)
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 
@@ -654,19 +662,37 @@ def _replace_in_its_nonce(devnet: Devnet, tx_hash: str, how: str) -> str:
     return w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
 
 
+def _read_pending(tx_hash: str) -> Callable[[list[Call]], bool]:
+    """Whether the page's receipt wait has read ``tx_hash`` by its hash (still pending: this
+    is where viem learns its sender and nonce) and gone on to ask its receipt."""
+    tx_hash = tx_hash.lower()
+
+    def asked(calls: list[Call]) -> bool:
+        about = [str(p[0]).lower() == tx_hash if p else False for _, p in calls]
+        read = [i for i, (m, _) in enumerate(calls) if m == "eth_getTransactionByHash" and about[i]]
+        return bool(read) and any(
+            m == "eth_getTransactionReceipt" and about[i]
+            for i, (m, _) in enumerate(calls)
+            if i > read[0]
+        )
+
+    return asked
+
+
 def _deposit_replaced(
-    page: Any, devnet: Devnet, wallet: Wallet, sent0: int, how: str, read_first_ms: int = 0
+    page: Any, devnet: Devnet, wallet: Wallet, sent0: int, how: str, calls: NodeCalls | None = None
 ) -> str:
     """Submit the previewed deposit with mining held, replace it in its nonce (``how``, see
-    :func:`_replace_in_its_nonce`) ``read_first_ms`` after it shows pending, then mine the
-    replacement alone; returns its hash."""
+    :func:`_replace_in_its_nonce`) once it shows pending (and, given ``calls``, once the page's
+    receipt wait has read it: :func:`_read_pending`), then mine the replacement alone; returns
+    its hash."""
     devnet.rpc("evm_setAutomine", False)
     try:
         page.click('[data-testid="submit-deposit"]')
         page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
-        if read_first_ms:
-            page.wait_for_timeout(read_first_ms)
         assert len(wallet.sent) == sent0 + 1
+        if calls is not None:
+            calls.wait_for(_read_pending(wallet.sent[-1]))
         replacement = _replace_in_its_nonce(devnet, wallet.sent[-1], how)
         devnet.rpc("evm_mine")
     finally:
@@ -708,7 +734,8 @@ def test_a_transaction_the_wallet_replaced_is_shown_as_what_happened(
     vault_address, _, deposits0, sent0 = _ready_to_deposit(page, server, devnet, wallet)
     fill_and_preview(page, "deposit", "1")
     # The page's receipt wait has read the pending transaction before it is replaced.
-    replacement = _deposit_replaced(page, devnet, wallet, sent0, how, read_first_ms=2500)
+    calls = NodeCalls(page, devnet.node.url)
+    replacement = _deposit_replaced(page, devnet, wallet, sent0, how, calls)
     _replaced_deposit_shown(page, devnet, vault_address, deposits0, how, replacement)
 
 
