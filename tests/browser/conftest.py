@@ -322,7 +322,8 @@ Call = tuple[str, list[Any]]
 
 
 class NodeCalls:
-    """The JSON-RPC calls the page sends its node, in the order sent (each call of a batch).
+    """The JSON-RPC calls the page sends its node (each call of a batch): ``calls`` in the order
+    sent, ``answered`` in the order their answers came.
 
     Create it before the calls of interest: a test can then wait for what the page has asked
     (:meth:`wait_for`) instead of waiting a fixed time for it to have asked.
@@ -332,18 +333,28 @@ class NodeCalls:
         self.page = page
         self.node = node_url.rstrip("/")
         self.calls: list[Call] = []
+        self.answered: list[Call] = []
         page.on("request", self._sent)
+        page.on("requestfinished", self._answered)
+
+    def _of(self, request: Any) -> list[Call]:
+        if request.method != "POST" or request.url.rstrip("/") != self.node:
+            return []
+        body = request.post_data_json
+        return [
+            (str(call.get("method")), list(call.get("params") or []))
+            for call in (body if isinstance(body, list) else [body])
+        ]
 
     def _sent(self, request: Any) -> None:
-        if request.method != "POST" or request.url.rstrip("/") != self.node:
-            return
-        body = request.post_data_json
-        for call in body if isinstance(body, list) else [body]:
-            self.calls.append((str(call.get("method")), list(call.get("params") or [])))
+        self.calls.extend(self._of(request))
 
-    def wait_for(self, asked: Callable[[list[Call]], bool], *, timeout_s: float = 30) -> None:
-        """Wait up to ``timeout_s`` until ``asked(calls so far)`` holds."""
+    def _answered(self, request: Any) -> None:
+        self.answered.extend(self._of(request))
+
+    def wait_for(self, done: Callable[[NodeCalls], bool], *, timeout_s: float = 30) -> None:
+        """Wait up to ``timeout_s`` until ``done(self)`` holds."""
         deadline = time.monotonic() + timeout_s
-        while not asked(self.calls):
+        while not done(self):
             assert time.monotonic() < deadline, f"not asked; the last calls: {self.calls[-10:]}"
             self.page.wait_for_timeout(50)

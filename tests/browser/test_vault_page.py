@@ -23,7 +23,6 @@ from keeper.chain.rounds import expiry_round
 from keeper.devnet.tx import transact
 from tests.browser.conftest import (
     SCREENSHOTS,
-    Call,
     Devnet,
     NodeCalls,
     PageClock,
@@ -662,12 +661,13 @@ def _replace_in_its_nonce(devnet: Devnet, tx_hash: str, how: str) -> str:
     return w3.eth.send_raw_transaction(signed.raw_transaction).to_0x_hex()
 
 
-def _read_pending(tx_hash: str) -> Callable[[list[Call]], bool]:
+def _read_pending(tx_hash: str) -> Callable[[NodeCalls], bool]:
     """Whether the page's receipt wait has read ``tx_hash`` by its hash (still pending: this
     is where viem learns its sender and nonce) and gone on to ask its receipt."""
     tx_hash = tx_hash.lower()
 
-    def asked(calls: list[Call]) -> bool:
+    def asked(node: NodeCalls) -> bool:
+        calls = node.calls
         about = [str(p[0]).lower() == tx_hash if p else False for _, p in calls]
         read = [i for i, (m, _) in enumerate(calls) if m == "eth_getTransactionByHash" and about[i]]
         return bool(read) and any(
@@ -1565,6 +1565,7 @@ def test_another_transaction_in_the_nonce_the_page_guessed_is_not_this_actions_c
         return {"result": hex(latest) if pending else None}
 
     _fail_rpc_calls(page, devnet, hidden, reply=answer)
+    calls = NodeCalls(page, devnet.node.url)
     limit = int(w3.eth.get_block("latest")["gasLimit"])
     devnet.rpc("evm_setAutomine", False)
     try:
@@ -1585,11 +1586,19 @@ def test_another_transaction_in_the_nonce_the_page_guessed_is_not_this_actions_c
         page.wait_for_selector('[data-testid="tx-status"] li[data-state="pending"]')
         assert len(wallet.sent) == sent0 + 1
         assert wallet.nonces[wallet.sent[-1]] == latest + 1
-        page.wait_for_timeout(1500)  # the receipt wait has started, with its replacement key
+        # The receipt wait has started, with its replacement key: it looked the key up.
+        calls.wait_for(
+            lambda node: any(
+                m == "eth_getTransactionBySenderAndNonce" and str(p[0]).lower() == me.lower()
+                for m, p in node.answered
+            )
+        )
         devnet.rpc("evm_setBlockGasLimit", hex(60_000))  # room for the transfer alone
         devnet.rpc("evm_mine")
         assert w3.eth.get_transaction_receipt(other_hash)["status"] == 1
-        page.wait_for_timeout(1500)  # a block in which the page could take it for a cancel
+        # A block in which the page could take it for a cancel: the page has read it whole.
+        mined = [hex(w3.eth.block_number), True]
+        calls.wait_for(lambda node: ("eth_getBlockByNumber", mined) in node.answered)
         devnet.rpc("evm_setBlockGasLimit", hex(limit))
         devnet.rpc("evm_mine")
     finally:
