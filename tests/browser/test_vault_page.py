@@ -1071,6 +1071,7 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     # A read that failed between the click and the wallet (the deposit's allowance read, the
     # preview's block number) was not caught: no line said anything, the preview stayed
     # "loading" for good, and the error went uncaught on the page.
+    page.clock.install()  # the page's own clock: moved past viem's block-number cache below
     vault_address = _vault_open_for_deposits(devnet)
     open_vault(page, server, vault_address)
     connect_wallet(page, devnet)
@@ -1087,7 +1088,7 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     page.unroute_all(behavior="wait")
 
     _fail_rpc_calls(page, devnet, lambda c: c.get("method") == "eth_blockNumber")
-    page.wait_for_timeout(1500)  # past viem's 1 s cache of the block number
+    page.clock.fast_forward(1_500)  # past viem's 1 s cache of the block number
     page.fill('[data-testid="input-deposit"]', "2")
     sel = '[data-testid="preview-deposit"]'
     page.wait_for_selector(f'{sel}[data-state="error"]')
