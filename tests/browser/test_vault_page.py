@@ -1456,7 +1456,9 @@ def test_an_action_on_one_vault_is_not_reported_on_the_vault_shown_next(
             break
         page.wait_for_timeout(100)
     assert _deposits_of(devnet, a, me) == deposits0 + 1
-    page.wait_for_timeout(3_000)  # the page's receipt wait and refresh
+    # The page's receipt wait has ended, its lines written, and the send's closing refresh has
+    # shown the deposit's block (a block poll in between is skipped while the send is busy).
+    page.wait_for_selector(f'#main[data-block="{devnet.w3.eth.block_number}"]')
     assert page.inner_text('[data-testid="vault-address"]') == b
     log = page.inner_text('[data-testid="tx-status"]')
     assert "Deposit 1 USDC" not in log, f"vault B's page reports the deposit into vault A: {log}"
