@@ -83,6 +83,18 @@ def tx_states(page: Any) -> list[str]:
     return list(page.evaluate("window.__txStates"))
 
 
+def submit_and_wait_for_the_send(page: Any, action: str) -> None:
+    """Click ``action``'s submit and wait for the send it starts to end: the Actions card went
+    busy, then idle (``window.__actionsBusy``, recorded by wallet.js). Whatever the send sends
+    has been sent by then, so a test can check that nothing was."""
+    n = page.evaluate("window.__actionsBusy.length")
+    page.click(f'[data-testid="submit-{action}"]')
+    page.wait_for_function(
+        f"(() => {{ const s = window.__actionsBusy.slice({n}); "
+        "const i = s.indexOf(true); return i >= 0 && s.indexOf(false, i) > i })()"
+    )
+
+
 def test_vault_page_shows_the_vault_as_the_chain_has_it(
     page: Any, server: str, devnet: Devnet
 ) -> None:
@@ -579,8 +591,7 @@ def _refused_amounts(
         sel = _retype(page, action, text)
         page.wait_for_selector(f'{sel}[data-state="error"]')
         errors.append(page.inner_text(sel))
-    page.click('[data-testid="submit-deposit"]')
-    page.wait_for_timeout(1500)
+    submit_and_wait_for_the_send(page, "deposit")
     assert len(wallet.sent) == sent0, "nothing is sent for an amount the page refused"
     return errors
 
@@ -1045,12 +1056,11 @@ def test_a_deposit_the_vault_would_refuse_sends_no_approval_either(
         connect_wallet(page, devnet)
         sent0 = len(wallet.sent)
         fill_and_preview(page, "deposit", "1")
-        page.click('[data-testid="submit-deposit"]')
+        submit_and_wait_for_the_send(page, "deposit")  # an approval would have been sent
         line = page.wait_for_selector('[data-testid="tx-status"] li[data-state="refused"]')
         text = line.inner_text()
         assert "ERC4626ExceededMaxDeposit" in text
         assert "paused" in text
-        page.wait_for_timeout(1000)  # room for an approval to show up
         assert len(wallet.sent) == sent0, "nothing is sent, not even the approval"
         assert devnet.usdc.functions.allowance(me, vault_address).call() == 0
         assert tx_states(page) == ["refused"]
@@ -1093,8 +1103,7 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     sel = '[data-testid="preview-deposit"]'
     page.wait_for_selector(f'{sel}[data-state="error"]')
     assert "could not read the chain" in page.inner_text(sel)
-    page.click('[data-testid="submit-deposit"]')
-    page.wait_for_timeout(1500)
+    submit_and_wait_for_the_send(page, "deposit")
     assert page.get_attribute(sel, "data-state") == "error"
     assert len(wallet.sent) == sent0, "nothing is sent while the chain cannot be read"
 

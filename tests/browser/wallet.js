@@ -77,13 +77,22 @@
       listeners[event] = (listeners[event] || []).filter((f) => f !== fn)
     },
   }
+  // And each time the Actions card turns busy (true) or idle (false) in window.__actionsBusy: a
+  // send has run to its end once the card was busy and is idle again.
   window.__txStates = []
+  window.__actionsBusy = []
   new MutationObserver((records) => {
     for (const r of records) {
       const el = r.target
-      if (el.nodeType === 1 && el.matches('ol.txlog > li') && el.dataset.state) {
+      if (el.nodeType !== 1) continue
+      if (r.attributeName === 'data-state' && el.matches('ol.txlog > li') && el.dataset.state) {
         window.__txStates.push(el.dataset.state)
       }
+      if (r.attributeName === 'class' && el.matches('[data-testid="actions"]')) {
+        const busy = el.classList.contains('busy')
+        const log = window.__actionsBusy
+        if (log[log.length - 1] !== busy) log.push(busy)
+      }
     }
-  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] })
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state', 'class'] })
 })()
