@@ -151,6 +151,40 @@ def _decided(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in METER}
 
 
+#: What a successful run's output breaks against the fault-free one's (``[]``: nothing):
+#: given the ``--json`` body, or (``None``) the table's text.
+Compare = Callable[[dict[str, Any] | None, str], list[str]]
+
+
+def _through_faults(
+    capsys: pytest.CaptureFixture[str],
+    upstream: str,
+    seed: int,
+    argv: Callable[[str, tuple[str, ...]], list[str]],
+    compare: Compare,
+) -> None:
+    """Run ``argv(proxy_url, flags)`` (``--json``, then the table) through a proxy failing 30%
+    of the requests, every kind: each run keeps :func:`_outcome_problems`'s rule, and what one
+    that exits 0 prints passes ``compare``."""
+    bad: list[str] = []
+    seen: list[str] = []  # printed at the end: a print in between is the next command's stdout
+    with FaultProxy(
+        upstream, rate=0.3, kinds=FAULT_KINDS + EXTRA_KINDS, seed=seed, delay_s=1.5
+    ) as proxy:
+        for flags in (("--json",), ()):
+            run = _run(capsys, argv(proxy.url, flags))
+            seen.append(f"{flags} exit {run.code}: {run.err.strip()[-300:]}")
+            bad += [f"{flags}: {b}" for b in _outcome_problems(run, json_out=bool(flags))]
+            if "BaseHTTP" in run.err:
+                bad.append(f"{flags}: the proxy's Server header for a cause: {run.err[-300:]}")
+            if run.code == 0:
+                body = json.loads(run.out) if flags else None
+                bad += [f"{flags}: {b}" for b in compare(body, run.out)]
+        assert proxy.stats().faulted > 0
+    print("\n".join(seen))
+    assert not bad, "\n".join(bad)
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_check_under_faults_decides_as_without_them_or_ends_in_one_line(
     parent: Parent, seed: int, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
@@ -168,29 +202,20 @@ def test_check_under_faults_decides_as_without_them_or_ends_in_one_line(
     assert table.code == 0, table.err
     head = p.w3.eth.block_number
     monkeypatch.setenv("KEEPER_RPC_TIMEOUT_S", "1")
-    bad: list[str] = []
-    seen: list[str] = []  # printed at the end: a print in between is the next command's stdout
-    with FaultProxy(
-        p.node.url, rate=0.3, kinds=FAULT_KINDS + EXTRA_KINDS, seed=seed, delay_s=1.5
-    ) as proxy:
-        for flags in (("--json",), ()):
-            run = _run(capsys, _check(p, proxy.url, *flags))
-            seen.append(f"{flags} exit {run.code}: {run.err.strip()[-300:]}")
-            bad += [f"{flags}: {b}" for b in _outcome_problems(run, json_out=bool(flags))]
-            if run.code != 0:
-                continue
-            if flags:
-                got = json.loads(run.out)
-                if not head - LAG <= got["block"] <= head:
-                    bad.append(f"{flags}: block {got['block']}, the head {head}")
-                if _decided(got) != _decided(base):
-                    diff = [k for k in base if _decided(base).get(k) != _decided(got).get(k)]
-                    bad.append(f"{flags}: exit 0 but decided otherwise: {diff}")
-            elif run.out.splitlines()[1:] != table.out.splitlines()[1:]:
-                bad.append(f"exit 0 but another table:\n{run.out}")
-        assert proxy.stats().faulted > 0
-    print("\n".join(seen))
-    assert not bad, "\n".join(bad)
+
+    def compare(got: dict[str, Any] | None, out: str) -> list[str]:
+        if got is None:
+            same = out.splitlines()[1:] == table.out.splitlines()[1:]
+            return [] if same else [f"exit 0 but another table:\n{out}"]
+        bad = []
+        if not head - LAG <= got["block"] <= head:
+            bad.append(f"block {got['block']}, the head {head}")
+        if _decided(got) != _decided(base):
+            diff = [k for k in base if _decided(base).get(k) != _decided(got).get(k)]
+            bad.append(f"exit 0 but decided otherwise: {diff}")
+        return bad
+
+    _through_faults(capsys, p.node.url, seed, lambda url, flags: _check(p, url, *flags), compare)
 
 
 class _FailingOn(FaultProxy):
@@ -281,32 +306,21 @@ def test_rehearse_under_faults_of_its_fork_url_does_as_without_them_or_ends_in_o
     base = json.loads(clean.out)
     assert base["rebalanced"]
     head = p.w3.eth.block_number
-    bad: list[str] = []
-    seen: list[str] = []  # printed at the end: a print in between is the next command's stdout
-    with FaultProxy(
-        p.node.url, rate=0.3, kinds=FAULT_KINDS + EXTRA_KINDS, seed=seed, delay_s=1.5
-    ) as proxy:
-        for flags in (("--json",), ()):
-            run = _run(capsys, _rehearse(p, proxy.url, *flags))
-            seen.append(f"{flags} exit {run.code}: {run.err.strip()[-300:]}")
-            bad += [f"{flags}: {b}" for b in _outcome_problems(run, json_out=bool(flags))]
-            if "BaseHTTP" in run.err:
-                bad.append(f"{flags}: the proxy's Server header for a cause: {run.err[-300:]}")
-            if run.code != 0:
-                continue
-            if flags:
-                got = json.loads(run.out)
-                if not head - LAG <= got["fork_block"] <= head:
-                    bad.append(f"{flags}: forked at {got['fork_block']}, the head {head}")
-                want, did = _rehearsed(base), _rehearsed(got)
-                if did != want:
-                    diff = {k: (want[k], did[k]) for k in want if want[k] != did[k]}
-                    bad.append(f"{flags}: exit 0 but rehearsed otherwise: {diff}")
-            elif f"on the fork: {len(base['rebalanced'])} of them rebalanced" not in run.out:
-                bad.append(f"exit 0 but another rehearsal:\n{run.out}")
-        assert proxy.stats().faulted > 0
-    print("\n".join(seen))
-    assert not bad, "\n".join(bad)
+
+    def compare(got: dict[str, Any] | None, out: str) -> list[str]:
+        if got is None:
+            done = f"on the fork: {len(base['rebalanced'])} of them rebalanced"
+            return [] if done in out else [f"exit 0 but another rehearsal:\n{out}"]
+        bad = []
+        if not head - LAG <= got["fork_block"] <= head:
+            bad.append(f"forked at {got['fork_block']}, the head {head}")
+        want, did = _rehearsed(base), _rehearsed(got)
+        if did != want:
+            diff = {k: (want[k], did[k]) for k in want if want[k] != did[k]}
+            bad.append(f"exit 0 but rehearsed otherwise: {diff}")
+        return bad
+
+    _through_faults(capsys, p.node.url, seed, lambda url, flags: _rehearse(p, url, *flags), compare)
 
 
 def test_a_fork_url_failing_anvils_start_is_named_by_anvils_cause(
