@@ -99,19 +99,18 @@ def _run(capsys: pytest.CaptureFixture[str], argv: list[str]) -> Run:
     return Run(code, captured.out, captured.err)
 
 
+def _argv(command: str, url_flag: str, p: Parent, url: str, *flags: str) -> list[str]:
+    """``keeper <command>`` on the stack's addresses, its node at ``url`` (by ``url_flag``)."""
+    files = ["--env-file", os.devnull, "--addresses", str(p.addresses)]
+    return [command, *files, url_flag, url, "--policy", POLICY, *flags]
+
+
 def _check(p: Parent, url: str, *flags: str) -> list[str]:
-    return [
-        "check",
-        "--env-file",
-        os.devnull,
-        "--addresses",
-        str(p.addresses),
-        "--rpc-url",
-        url,
-        "--policy",
-        POLICY,
-        *flags,
-    ]
+    return _argv("check", "--rpc-url", p, url, *flags)
+
+
+def _rehearse(p: Parent, url: str, *flags: str) -> list[str]:
+    return _argv("rehearse", "--fork-url", p, url, *flags)
 
 
 def _outcome_problems(run: Run, *, json_out: bool) -> list[str]:
@@ -264,21 +263,6 @@ def test_a_queue_read_the_node_fails_fails_the_check_not_its_fill(
             assert proxy.hits > 0, "the queue read was not asked"
             assert run.code == 1, run.out
             assert not _outcome_problems(run, json_out=bool(flags)), run
-
-
-def _rehearse(p: Parent, url: str, *flags: str) -> list[str]:
-    return [
-        "rehearse",
-        "--env-file",
-        os.devnull,
-        "--addresses",
-        str(p.addresses),
-        "--fork-url",
-        url,
-        "--policy",
-        POLICY,
-        *flags,
-    ]
 
 
 def _rehearsed(body: dict[str, Any]) -> dict[str, Any]:
