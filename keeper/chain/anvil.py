@@ -283,7 +283,7 @@ class Anvil:
         code = self._proc.poll()
         if code is None:
             return
-        raise ChainError(f"anvil exited on start: {exit_reason(self._read_stderr(), code)}")
+        raise AnvilExitedError(exit_reason(self._read_stderr(), code))
 
     def _wait_ready(self) -> None:
         assert self._proc is not None
@@ -423,6 +423,64 @@ def exit_reason(stderr: str, code: int) -> str:
         cause = re.sub(r"^Error #\d+: ", "", causes[-1]) if causes else ""
         reason = f"{what}: {cause}" if cause else what
     return reason if len(reason) <= _REASON_CHARS else reason[: _REASON_CHARS - 3] + "..."
+
+
+class AnvilExitedError(ChainError):
+    """anvil exited before it answered: ``reason`` is :func:`exit_reason`'s line."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"anvil exited on start: {reason}")
+        self.reason = reason
+
+    @property
+    def transient(self) -> bool:
+        """Whether starting it again may get past its cause (:func:`exit_is_transient`)."""
+        return exit_is_transient(self.reason)
+
+
+#: anvil's HTTP failure of a fork request: ``HTTP error 502 with body: ...``.
+_HTTP_STATUS = re.compile(r"\bHTTP error (\d{3})\b")
+#: A JSON-RPC error answer: ``server returned an error response: error code -32603: ...``.
+_RPC_ERROR = re.compile(r"error response: error code (-?\d+): (.*)$")
+#: anvil's (reqwest's, the OS's) words for a request the network lost, lower case: a connection
+#: reset, refused or closed early, an answer cut short, a timeout, a resolver that failed for now.
+_TRANSPORT_WORDS = (
+    "connection reset",
+    "connection refused",
+    "connection aborted",
+    "connection closed before message completed",
+    "broken pipe",
+    "end of file before message length reached",
+    "unexpected eof",
+    "unexpected end of file",
+    "timed out",
+    "timeout",
+    "temporary failure in name resolution",
+)
+
+
+def exit_is_transient(reason: str) -> bool:
+    """Whether an anvil that exited on start for ``reason`` may start if started again.
+
+    ``reason`` is :func:`exit_reason`'s line. Transient, as for the keeper's own reads
+    (:mod:`keeper.chain.retry`): an HTTP 5xx, 408 or 429 from the fork URL, a JSON-RPC error that
+    means "ask again" (-32603, a rate limit, "header not found"), or a request the network lost
+    (:data:`_TRANSPORT_WORDS`). Anything else is not: another HTTP status (a 401/403/404 of a
+    wrong key or path), a block the fork URL does not have, an answer that is no JSON, a port in
+    use.
+    """
+    # Here, not at the top: ``keeper --help`` imports this module (its dev keys) and no web3.
+    from keeper.chain.retry import rpc_error_is_transient
+
+    status = _HTTP_STATUS.search(reason)
+    if status is not None:  # by the status alone: its body may say anything
+        code = int(status.group(1))
+        return code >= 500 or code in (408, 429)
+    rpc = _RPC_ERROR.search(reason)
+    if rpc is not None:
+        return rpc_error_is_transient({"code": int(rpc.group(1)), "message": rpc.group(2)})
+    lower = reason.lower()
+    return any(words in lower for words in _TRANSPORT_WORDS)
 
 
 def _port_in_use(port: int) -> bool:
