@@ -2,7 +2,8 @@
 
 :func:`rehearse`:
 
-1. starts anvil forked from the RPC (``Anvil(fork_url=..., fork_block=...)``), on a free port;
+1. starts anvil forked from the RPC (``Anvil(fork_url=..., fork_block=...)``), on a free port,
+   and again when it exits on a transient failure of the RPC (:func:`_start_fork`);
 2. checks the batcher is one (code, ``maxBatch()``), then makes an anvil dev account a keeper
    on the fork's batcher: it impersonates the batcher's admin
    (``anvil_impersonateAccount`` + ``anvil_setBalance``) and calls ``setKeeper(account, true)``;
@@ -49,11 +50,11 @@ from web3.types import TxReceipt
 from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
 from keeper.app.wiring import build_keeper, check_offline
-from keeper.chain.anvil import ANVIL_KEYS, Anvil
+from keeper.chain.anvil import ANVIL_KEYS, Anvil, AnvilExitedError
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url, scrub_url
 from keeper.chain.logs import get_logs
-from keeper.chain.retry import LogQueryTooLargeError, read_with_retry
+from keeper.chain.retry import LogQueryTooLargeError, backoff_s, read_with_retry
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError
 from keeper.settings import Settings
@@ -63,6 +64,9 @@ logger = logging.getLogger(__name__)
 _ADMIN_ROLE = "0x" + "00" * 32
 _ROLE_GRANTED = Web3.keccak(text="RoleGranted(bytes32,address,address)").to_0x_hex()
 _GAS_FUNDING_WEI = 100 * 10**18
+#: The jittered backoff before a fork's anvil is started again: its base and its longest, in s.
+_FORK_RETRY_S = 0.5
+_FORK_RETRY_MAX_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -420,13 +424,7 @@ def rehearse(
     started = time.monotonic()
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
     _check_reachable(fork_url, block)
-    node = Anvil(fork_url=fork_url, fork_block=block)
-    try:
-        node.start()
-    except ChainError as exc:  # anvil's own words may quote the URL, API key and all
-        raise ChainError(
-            f"anvil could not fork {redact_url(fork_url)}: {scrub_url(str(exc), fork_url)}"
-        ) from None
+    node = _start_fork(settings, fork_url, block)
     try:
         with tempfile.TemporaryDirectory(prefix="keeper-rehearse-") as tmp:
             w3 = connect(
@@ -480,6 +478,50 @@ def rehearse(
             )
     finally:
         node.stop()
+
+
+def _start_fork(settings: Settings, fork_url: str, block: int | None) -> Anvil:
+    """Start anvil forked from ``fork_url``; again, while it exits on a transient cause.
+
+    anvil retries a 429 of the fork URL while it reads the fork block at start, but exits on an
+    HTTP 5xx, a connection reset or refused, an answer cut short or a timeout. Such an exit
+    (:attr:`AnvilExitedError.transient`) is tried again, ``KEEPER_RPC_RETRIES`` starts in all at
+    most, after a jittered backoff, as long as the backoff ends within
+    ``KEEPER_STARTUP_TIMEOUT_S`` of the first start (each start may then wait anvil's own
+    start-up timeout); each retry is one warning. A permanent cause (a 401 of a wrong key, a
+    block the fork URL does not have) is not tried again. :meth:`Anvil.start` stops and reaps
+    each anvil that failed before the next is started.
+
+    Raises:
+        ChainError: The last start failed: one line with anvil's reason, the URL shown by
+            :func:`redact_url` (anvil's own words may quote it, API key and all).
+    """
+    deadline = time.monotonic() + settings.startup_timeout_s
+    attempts = settings.rpc_retries
+    where = redact_url(fork_url)
+    attempt = 0
+    while True:
+        attempt += 1
+        node = Anvil(fork_url=fork_url, fork_block=block)
+        try:
+            return node.start()
+        except AnvilExitedError as exc:
+            failed: ChainError = exc
+            wait = backoff_s(attempt, _FORK_RETRY_S, _FORK_RETRY_MAX_S)
+            if exc.transient and attempt < attempts and time.monotonic() + wait < deadline:
+                logger.warning(
+                    "anvil could not fork %s (%s), attempt %d of %d: starting it again in %.1fs",
+                    where,
+                    scrub_url(exc.reason, fork_url),
+                    attempt,
+                    attempts,
+                    wait,
+                )
+                time.sleep(wait)
+                continue
+        except ChainError as exc:  # it did not come up in time, or the port is taken
+            failed = exc
+        raise ChainError(f"anvil could not fork {where}: {scrub_url(str(failed), fork_url)}")
 
 
 def _check_deployed(w3: Web3, settings: Settings, block: int) -> None:
