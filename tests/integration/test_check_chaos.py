@@ -281,8 +281,9 @@ def test_rehearse_under_faults_of_its_fork_url_does_as_without_them_or_ends_in_o
     parent: Parent, seed: int, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """``keeper rehearse --fork-url <proxy>``: the fork's anvil reads the chain through a proxy
-    failing 30% of the requests. Most rehearsals end at anvil's start (it does not retry an
-    HTTP error), in one line naming anvil's cause; the others rehearse what a fault-free one
+    failing 30% of the requests. Many rehearsals end at anvil's start (it exits on an HTTP
+    error; rehearse starts it again a few times, and each start must get its every request
+    through), in one line naming anvil's cause; the others rehearse what a fault-free one
     does."""
     p = parent
     clean = _run(capsys, _rehearse(p, p.node.url, "--json"))
