@@ -354,6 +354,22 @@ def _flag(name: str) -> str:
     return f"--{name.replace('_', '-')}"
 
 
+def cost_flag_values(c: CostInputs) -> dict[str, float]:
+    """Each cost flag's value (by its ``dest``, :data:`_COST_FLAGS`) that gives ``c``."""
+    return {
+        "gas_fixed": c.gas_fixed,
+        "gas_per_vault": c.gas_per_vault,
+        "gas_swap": c.gas_swap,
+        "gas_price_gwei": c.gas_price_wei / 1e9,
+        "gas_direct": c.gas_direct,
+        "l1_fee_wei": c.l1_fee_fixed_wei + c.l1_fee_per_vault_wei,
+        "l1_fee_direct_wei": c.l1_fee_direct_wei,
+        "eth_usd": c.eth_usd,
+        "pool_fee_bps": c.pool_fee_bps,
+        "impact_coef": c.impact_coef,
+    }
+
+
 def _costs(args: argparse.Namespace) -> CostInputs | None:
     """The ``--costs l2`` inputs, each flag over its :func:`l2_default_costs` default.
 
@@ -371,19 +387,7 @@ def _costs(args: argparse.Namespace) -> CostInputs | None:
                 f"{'it' if len(given) == 1 else 'them'}"
             )
         return None
-    d = l2_default_costs()
-    defaults = {
-        "gas_fixed": d.gas_fixed,
-        "gas_per_vault": d.gas_per_vault,
-        "gas_swap": d.gas_swap,
-        "gas_price_gwei": d.gas_price_wei / 1e9,
-        "gas_direct": d.gas_direct,
-        "l1_fee_wei": d.l1_fee_fixed_wei + d.l1_fee_per_vault_wei,
-        "l1_fee_direct_wei": d.l1_fee_direct_wei,
-        "eth_usd": d.eth_usd,
-        "pool_fee_bps": d.pool_fee_bps,
-        "impact_coef": d.impact_coef,
-    }
+    defaults = cost_flag_values(l2_default_costs())
     for name in _COST_FLAGS:
         if getattr(args, name) is None:
             setattr(args, name, defaults[name])

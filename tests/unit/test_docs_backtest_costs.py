@@ -12,6 +12,7 @@ import re
 
 import pytest
 
+from keeper.commands.backtest import cost_flag_values
 from keeper.locations import PROJECT_ROOT
 from keeper.settings import Settings
 from keeper.strategy.costs import l2_default_costs
@@ -34,18 +35,8 @@ def _table() -> dict[str, float]:
 
 
 def _code(c: CostInputs) -> dict[str, float]:
-    return {
-        "--gas-fixed": c.gas_fixed,
-        "--gas-per-vault": c.gas_per_vault,
-        "--gas-swap": c.gas_swap,
-        "--gas-direct": c.gas_direct,
-        "--gas-price-gwei": c.gas_price_wei / 1e9,
-        "--l1-fee-direct-wei": c.l1_fee_direct_wei,
-        "--l1-fee-wei": c.l1_fee_fixed_wei + c.l1_fee_per_vault_wei,
-        "--eth-usd": c.eth_usd,
-        "--pool-fee-bps": c.pool_fee_bps,
-        "--impact-coef": c.impact_coef,
-    }
+    """``--flag`` -> the value ``keeper backtest --costs l2`` gives it for ``c``."""
+    return {f"--{dest.replace('_', '-')}": v for dest, v in cost_flag_values(c).items()}
 
 
 def test_the_cost_table_gives_each_flag_its_default() -> None:
