@@ -16,19 +16,13 @@ import os
 from typing import Any
 
 import pytest
-from eth_utils.address import to_checksum_address
 
 from keeper.app.rehearse import RehearsalReport, RehearsedVault, VaultRole
 from keeper.cli import main
 from keeper.commands.rehearse import format_report
 from tests.json_units_cases import amount, assert_unit_forms, numbers, two_decisions
 from tests.unit.test_cli_keeper import _clean_env  # noqa: F401 - autouse
-
-VAULT = to_checksum_address("0x" + "11" * 20)
-OTHER = to_checksum_address("0x" + "22" * 20)
-BATCHER = to_checksum_address("0x" + "33" * 20)
-ADMIN = to_checksum_address("0x" + "44" * 20)
-KEEPER = to_checksum_address("0x" + "55" * 20)
+from tests.unit.test_rehearse_report import ADMIN, BATCHER, OTHER, VAULT, _idle_report
 
 #: Counts and identifiers: not amounts of anything.
 PLAIN = {"fork_block", "chain_id", "vaults", "decisions[].pool", "decisions[].venue"}
@@ -36,18 +30,12 @@ PLAIN = {"fork_block", "chain_id", "vaults", "decisions[].pool", "decisions[].ve
 
 def _report() -> RehearsalReport:
     decisions = two_decisions(VAULT, OTHER, notional_usd=3456.75, pool=1, venue=2)
-    return RehearsalReport(
-        fork_url="http://x",
+    return _idle_report(
         fork_block=12_345,
         chain_id=8453,
-        keeper=KEEPER,
-        admin=ADMIN,
-        batcher=BATCHER,
         vaults=2,
         planned=[VAULT],
         simulated=[VAULT],
-        dropped={},
-        skipped={},
         outcomes=[RehearsedVault(VAULT, True, -1_234_567_890_123_456_789, 0, None, "Rebalanced")],
         tx_hash="0xab",
         tx_status="mined",

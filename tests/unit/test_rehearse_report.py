@@ -43,18 +43,11 @@ def test_a_mined_direct_transaction_without_the_event_is_not_counted_as_rebalanc
 
 
 def _report(tx_to: str | None, roles: list[VaultRole]) -> RehearsalReport:
-    return RehearsalReport(
-        fork_url="http://x",
-        fork_block=1,
-        chain_id=31337,
-        keeper=KEEPER,
-        admin=ADMIN,
-        batcher=BATCHER,
+    """A rehearsal that rebalanced ``VAULT`` in a transaction to ``tx_to``."""
+    return _idle_report(
         vaults=2,
         planned=[VAULT],
         simulated=[VAULT],
-        dropped={},
-        skipped={},
         outcomes=[RehearsedVault(VAULT, True, 5, 0, None, "Rebalanced")],
         tx_hash="0xab",
         tx_status="mined",
