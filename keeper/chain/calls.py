@@ -1,8 +1,9 @@
 """Many read-only `eth_call` requests in one JSON-RPC batch; a failing call loses only itself.
 
-Used where the keeper asks many contracts one small question each, off the hedge's path: why a
-vault's trigger is not ready (:mod:`keeper.chain.blockers`), and what each redemption queue could
-fill (:mod:`keeper.chain.queues`).
+:func:`call_each` is used where the keeper asks many contracts one small question each, off the
+hedge's path: why a vault's trigger is not ready (:mod:`keeper.chain.blockers`), and what each
+redemption queue could fill (:mod:`keeper.chain.queues`). :func:`call_batch`, all or nothing, is
+also the lens's read (:mod:`keeper.chain.lens`).
 """
 
 from __future__ import annotations
