@@ -49,6 +49,8 @@ def read_blockers(
     ]
     try:
         raw = call_each(w3, txs, block, attempts=attempts)
+    except ChainError as exc:  # no endpoint answered: named as this read, still transient
+        raise ChainError(f"rebalanceBlocker calls failed: {exc}") from exc
     except (OSError, Web3Exception, ValueError) as exc:  # the node
         raise ChainError(f"rebalanceBlocker calls failed: {type(exc).__name__}") from exc
     return {str(to_checksum_address(v)): _decode(r) for v, r in zip(vaults, raw, strict=True)}

@@ -68,6 +68,8 @@ def read_queues(
         have = [v for v in vaults if v in known]
         txs = [_tx(known[v], sel) for v in have for sel in (FILLABLE, TOTAL_PENDING)]
         raws = call_each(w3, txs, block, attempts=attempts)
+    except ChainError as exc:  # no endpoint answered: named as this read, still transient
+        raise ChainError(f"redemption queue reads failed: {exc}") from exc
     except (OSError, Web3Exception, ValueError) as exc:  # the node
         raise ChainError(f"redemption queue reads failed: {type(exc).__name__}") from exc
     out: dict[str, QueueState] = {}

@@ -12,6 +12,7 @@ from eth_utils.address import to_checksum_address
 from keeper.app.collaborators import Keeper
 from keeper.app.sweep import SWEEP_SLICE, sweep_queues
 from keeper.chain.queues import FILLABLE, REDEMPTION_QUEUE, TOTAL_PENDING, QueueState, read_queues
+from keeper.chain.retry import RpcUnavailableError, is_transient
 from keeper.errors import ChainError
 from keeper.settings import CycleConfig
 from keeper.strategy import worth_filling
@@ -216,3 +217,18 @@ def test_a_large_sweep_reads_a_slice_a_cycle_and_skips_a_vault_unhealthy_at_its_
     assert k.sweep_left == []
     assert sweep_queues(k, vaults, 13, 1_003) == ()  # the next sweep starts an hour on
     assert k.swept_at == 1_000
+
+
+def test_no_endpoint_answering_is_named_as_the_queue_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A check that fails on it says so in its one line: "keeper: error: batch failed on every
+    # RPC endpoint: ..." named no read.
+    def call_each(*args: Any, **kw: Any) -> list[bytes | None]:
+        raise RpcUnavailableError("batch failed on every RPC endpoint: HTTPError: 500")
+
+    monkeypatch.setattr("keeper.chain.queues.call_each", call_each)
+    with pytest.raises(ChainError) as info:
+        read_queues(_chain(), [V1], 7, {})  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "redemption queue reads failed: batch failed on every RPC endpoint: HTTPError: 500"
+    )
+    assert is_transient(info.value)

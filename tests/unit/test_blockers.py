@@ -9,6 +9,7 @@ import requests
 from eth_abi.abi import encode as abi_encode
 
 from keeper.chain.blockers import read_blockers
+from keeper.chain.retry import RpcUnavailableError, is_transient
 from keeper.errors import ChainError
 
 VAULTS = ["0x" + "11" * 20, "0x" + "22" * 20]
@@ -49,3 +50,20 @@ def test_a_node_lost_while_asking_one_vault_at_a_time_is_a_chain_error() -> None
     answers = [ValueError("execution reverted"), requests.ConnectionError("refused")]
     with pytest.raises(ChainError, match="rebalanceBlocker calls failed: ConnectionError"):
         read_blockers(_W3(answers), VAULTS, attempts=1)  # type: ignore[arg-type]
+
+
+def test_no_endpoint_answering_is_named_as_the_blocker_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A check that fails on it says so in its one line: "keeper: error: batch failed on every
+    # RPC endpoint: ..." named no read.
+    def call_each(*args: Any, **kw: Any) -> list[bytes | None]:
+        raise RpcUnavailableError("batch failed on every RPC endpoint: HTTPError: 500")
+
+    monkeypatch.setattr("keeper.chain.blockers.call_each", call_each)
+    with pytest.raises(ChainError) as info:
+        read_blockers(_W3([]), VAULTS, attempts=1)  # type: ignore[arg-type]
+    assert str(info.value) == (
+        "rebalanceBlocker calls failed: batch failed on every RPC endpoint: HTTPError: 500"
+    )
+    assert is_transient(info.value)
