@@ -93,9 +93,10 @@ class Keeper:
     sweep_found: int = 0
     #: Vaults a sweep reads a cycle (``keeper check``, one cycle: all of them).
     sweep_slice: int = SWEEP_SLICE
-    #: One cycle, and no next one (``keeper check``): a read the loop leaves to its next cycle
-    #: when the node fails it (the queue sweep's, the fill step's) fails this cycle instead,
-    #: which would otherwise report a cycle with less in it than it would do.
+    #: One cycle, and no next one (``keeper check``, ``keeper rehearse``:
+    #: :func:`keeper.app.cycle.run_alone`): a read the loop leaves to its next cycle when the
+    #: node fails it (the queue sweep's, the fill step's, the blockers') fails this cycle
+    #: instead, which would otherwise report a cycle with less in it than it would do.
     one_cycle: bool = False
 
     @property

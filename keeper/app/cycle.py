@@ -1,7 +1,7 @@
 """One keeper cycle: settle, observe, price, decide, act -- :func:`run_cycle`.
 
-``keeper check``, ``keeper rehearse`` and the benchmarks call it once; :class:`~keeper.app.loop.
-Runner` calls it once per new block. Each step lives in its own module:
+``keeper check`` and ``keeper rehearse`` run one (:func:`run_alone`), the benchmarks call it once;
+:class:`~keeper.app.loop.Runner` calls it once per new block. Each step lives in its own module:
 
 1. **Settle what is in flight** (:mod:`keeper.app.act`). Reorged batches are marked and their
    intents re-evaluated by this cycle's fresh observation, never resent as they were; each
@@ -21,14 +21,16 @@ Runner` calls it once per new block. Each step lives in its own module:
 6. **Explain and log.** A vault the policy wanted but whose own trigger refuses is asked why
    (:func:`keeper.app.observe.explain_blocked`), and the decoded blocker joins its decision's
    reason; then every decision is logged. This comes after the send (even a failed one), so its
-   reads never delay a hedge.
+   reads never delay a hedge; a read the node fails loses only the explanation ("unknown"),
+   except in a cycle with no next one (:func:`run_alone`), which it fails.
 7. **Sweep the redemption queues** (:mod:`keeper.app.sweep`), once every
    ``queue_sweep_s`` of chain time: queues the free quote can serve between settlements are
    made due.
 8. **Fill the queues due** (:func:`keeper.app.settle.fill_due_queues`): those a settlement
    freed and those the sweep found, after the hedge, so a fill never holds a hedge back and
    pays out the quote the hedge freed. Nothing is filled behind a transaction still pending
-   (the vaults stay due), and an unreachable node here does not fail the cycle that hedged.
+   (the vaults stay due), and an unreachable node here does not fail the cycle that hedged
+   (but for :func:`run_alone`'s cycle: it has no next one to fill them).
 """
 
 from __future__ import annotations
@@ -111,11 +113,18 @@ def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
         acted = act(
             keeper, the_plan, seen.block, settled.blocked or done.pending, bounds, costs=costs
         )
-    finally:
-        # After the send: naming what blocks the vaults left out is for the logs and alerts,
-        # and its reads stay off the path between the decision and the send.
-        the_plan, blocked = explain_blocked(keeper, the_plan, seen.block, seen.healthy)
+    except BaseException:
+        # The cycle fails for its send: a blocker read the node fails after it hides nothing.
+        the_plan, _ = explain_blocked(keeper, the_plan, seen.block, seen.healthy)
         log_decisions(keeper, the_plan, views, seen.block)
+        raise
+    # After the send: naming what blocks the vaults left out is for the logs and alerts, and its
+    # reads stay off the path between the decision and the send. With no next cycle (`keeper
+    # check`), a blocker read the node fails fails it: its report would show the reason unknown.
+    the_plan, blocked = explain_blocked(
+        keeper, the_plan, seen.block, seen.healthy, node_fails=keeper.one_cycle
+    )
+    log_decisions(keeper, the_plan, views, seen.block)
     spent = acted.outcome is not None or acted.waiting is not None or bool(settled.resumed)
     watch_balance(keeper, seen.block, spent)
     # After the hedge: queues the free quote can serve, made due.
@@ -132,7 +141,7 @@ def _run_cycle(keeper: Keeper, head: int | None, meter: _Meter) -> CycleResult:
         )
     except Exception as exc:
         if not is_transient(exc) or keeper.one_cycle:
-            raise  # one cycle (`keeper check`): no next one to fill them, so it fails
+            raise  # one cycle (`keeper check`, `rehearse`): no next one to fill them, so it fails
         # The node, after the hedge went out: the vaults stay due (a mined fill whose receipt
         # could not be read went back to the sender whole), and the next cycle fills them. The
         # cycle that hedged is not failed for it.
@@ -311,13 +320,24 @@ def dry_run_cycle(settings: Settings) -> CycleResult:
     is not the running keeper, and must not page whoever watches its alerts.
 
     Raises:
-        KeeperError: Start-up or the cycle failed; an error of web3 or the transport (what
-            ``keeper run`` counts as a failed cycle) becomes a one-line :class:`ChainError`.
+        KeeperError: Start-up or the cycle (:func:`run_alone`) failed.
     """
     quiet = settings.model_copy(update={"alert_webhook_url": None})
-    keeper = connect_keeper(quiet, dry_run=True, simulate_as_signer=True)
-    # One cycle: its queue sweep reads every vault's queue, not a slice for the next cycles, and
-    # a queue read the node fails fails it, where `keeper run` leaves it to the next cycle.
+    return run_alone(connect_keeper(quiet, dry_run=True, simulate_as_signer=True))
+
+
+def run_alone(keeper: Keeper) -> CycleResult:
+    """Run one cycle that has no next one (``keeper check``, ``keeper rehearse``), whole.
+
+    Its queue sweep reads every vault's queue, not a slice for the next cycles; and a read the
+    node fails that ``keeper run`` leaves to its next cycle (the queue sweep's, the fill step's,
+    the blockers') fails it (:attr:`Keeper.one_cycle`): its report would show no fill, or a
+    blocker unknown, as if the chain said so.
+
+    Raises:
+        KeeperError: The cycle failed; an error of web3 or the transport (what ``keeper run``
+            counts as a failed cycle) becomes a one-line :class:`ChainError`.
+    """
     keeper.sweep_slice = max(1, len(keeper.vaults))
     keeper.one_cycle = True
     try:

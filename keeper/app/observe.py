@@ -10,10 +10,11 @@ paused. Oracle problems are never cycle failures: the breaker is for the keeper'
 After the policy has decided, :func:`explain_blocked` asks the vaults it wanted to act on but
 whose own trigger is not ready *why* (``rebalanceBlocker()``, decoded: e.g.
 ``OptionVaultOracleGap(...)``); a vault the off-chain trigger surely puts inside its own band is
-named without the read. Those outside their on-chain band are counted in
-``keeper_vaults_blocked``, and a vault that stays out of band and blocked for
-``blocked_alert_blocks`` blocks raises an alert (again each time its streak doubles). Vaults the
-keeper can act on, or does not want to, are never asked.
+named without the read. A read the node fails leaves the reason unknown in ``keeper run``, and
+fails a cycle with no next one (``keeper check``, ``keeper rehearse``). Those outside their
+on-chain band are counted in ``keeper_vaults_blocked``, and a vault that stays out of band and
+blocked for ``blocked_alert_blocks`` blocks raises an alert (again each time its streak doubles).
+Vaults the keeper can act on, or does not want to, are never asked.
 """
 
 from __future__ import annotations
@@ -153,7 +154,12 @@ POOL_EMPTY = "its pool has nothing in range at its price (the venue's depth() is
 
 
 def explain_blocked(
-    keeper: Keeper, the_plan: RebalancePlan, block: int, book: VaultBook | None = None
+    keeper: Keeper,
+    the_plan: RebalancePlan,
+    block: int,
+    book: VaultBook | None = None,
+    *,
+    node_fails: bool = False,
 ) -> tuple[RebalancePlan, dict[str, str]]:
     """Name the blocker of every vault the policy wanted but whose trigger is not ready.
 
@@ -166,6 +172,11 @@ def explain_blocked(
     (blocker ``WITHIN_BAND``, not within pricing tolerance of the edge) is named
     :data:`WITHIN_BAND` without asking the chain: a policy tighter than the vault's band wants
     such vaults on most cycles, and the read sat on the path between the decision and the send.
+
+    A ``rebalanceBlocker()`` read the node fails (after its retries) names the blocker
+    ``unknown``: only the explanation is lost. With ``node_fails`` (a cycle with no next one,
+    :attr:`Keeper.one_cycle`) its :class:`~keeper.errors.ChainError` is raised instead. A vault
+    whose own call fails (a revert, no such function) is ``unknown`` either way.
     """
     wanted = [d.vault for d in the_plan.decisions if NOT_READY in d.reason]
     blocked: dict[str, str] = {}
@@ -180,6 +191,8 @@ def explain_blocked(
         try:
             raw = read_blockers(keeper.w3, wanted, block)
         except ChainError as exc:
+            if node_fails:
+                raise  # no next cycle: its report would show the reason unknown
             # Only the explanation is lost (the cycle's decisions and send stand).
             logger.warning("cannot read why %d vaults are blocked: %s", len(wanted), exc)
             raw = {}

@@ -16,8 +16,12 @@
    error: a warning says its lone rehearsals take the batcher path, and the report says, per
    vault, whether the account holds its role (:class:`VaultRole`);
 4. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
-   :func:`keeper.app.cycle.run_cycle`, the code path of ``keeper run`` -- signing with that account,
-   with a throwaway journal (the live keeper's journal is never touched);
+   :func:`keeper.app.cycle.run_alone`, the code path of ``keeper run`` -- signing with that
+   account, with a throwaway journal (the live keeper's journal is never touched). As in
+   ``keeper check``, it is one cycle with no next one: its queue sweep reads every vault's
+   queue, and a queue or blocker read the fork's anvil fails (anvil reads what it does not hold
+   yet from the fork URL) fails the rehearsal, where ``keeper run`` would leave it to its next
+   cycle; its report would otherwise show no queue fill, or a blocker unknown;
 5. reads the per-vault outcomes from the receipt (:func:`tx_outcomes`: the batcher's events for a
    batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction),
    and stops the fork anvil by its PID.
@@ -47,7 +51,7 @@ from web3.exceptions import ContractLogicError, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
-from keeper.app.cycle import CycleResult, nothing_evaluated, run_cycle
+from keeper.app.cycle import CycleResult, nothing_evaluated, run_alone
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
 from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil, AnvilExitedError
@@ -127,6 +131,8 @@ class RehearsalReport:
     #: The rehearsal registered ``keeper`` on the batcher by impersonating ``admin``
     #: (``False``: the account already was one of its keepers).
     keeper_granted: bool = True
+    #: Vaults whose redemption queues the cycle filled on the fork, after its hedge.
+    queue_fills: list[str] = field(default_factory=list)
 
     @property
     def rebalanced(self) -> list[str]:
@@ -171,6 +177,7 @@ class RehearsalReport:
             l1_fee_wei=result.l1_fee_wei or 0,
             decisions=[asdict(d) for d in result.decisions],
             blocked=dict(result.blocked),
+            queue_fills=list(result.queue_fills),
             **where,
         )
 
@@ -456,7 +463,7 @@ def rehearse(
             fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)
             roles = grant_vault_keepers(w3, keeper.vaults, signer.address, vault_admin, who)
-            result: CycleResult = run_cycle(keeper)
+            result: CycleResult = run_alone(keeper)
             tx_to, outcomes = (
                 tx_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else (None, [])
             )

@@ -12,8 +12,9 @@ cycle) and makes due the ones :func:`keeper.strategy.fills.worth_filling` accept
 step fills them right after, in one ``fillBatch`` when there are several, as it fills after a
 settlement. A slice the node cannot answer is read again the next cycle; it never fails one. A dry
 run sweeps too, and its fill step simulates and reports the fills instead of sending them;
-``keeper check``, one cycle, reads every vault's queue at once (``Keeper.sweep_slice``), and with
-no next cycle a read the node fails fails it (``Keeper.one_cycle``).
+``keeper check`` and ``keeper rehearse``, one cycle each, read every vault's queue at once
+(``Keeper.sweep_slice``), and with no next cycle a read the node fails fails it
+(``Keeper.one_cycle``; :func:`keeper.app.cycle.run_alone`).
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ def register(subparsers: Any) -> None:
             "Exits 1, after "
             "printing, when every vault was skipped, at least one by a fault (a stale or "
             "non-positive oracle, a sequencer down, a failed lens read) and the rest paused: "
-            "the cycle judged nothing."
+            "the cycle judged nothing. A read the node fails, a redemption queue's or a "
+            "vault's rebalanceBlocker() among them, exits 1 with one error line instead of "
+            "the table: there is no next cycle to read it again."
         ),
     )
     # Accepted so that one command line serves `run` and `check`; check never signs, so it

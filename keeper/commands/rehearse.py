@@ -60,7 +60,9 @@ def register(subparsers: Any) -> None:
             "signing with that account, and print what it would have done on the live chain and "
             "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
             "only, never to the live chain; the fork is stopped afterwards. A vault the policy "
-            "wants but whose own checks refuse it shows BLOCKED and the vault's reason. Exits 1, "
+            "wants but whose own checks refuse it shows BLOCKED and the vault's reason; the "
+            "redemption queues filled on the fork are listed. As keeper check, a read that "
+            "fails (a queue's, a rebalanceBlocker()) exits 1 with one error line. Exits 1, "
             "after printing, when every vault was skipped, at least one by a fault (as keeper "
             "check does), or "
             "when a vault it sent failed on the fork (its transaction reverted, or the batcher "
@@ -273,10 +275,19 @@ def format_report(r: RehearsalReport, *, policy: str | None = None) -> str:
             f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
             f"({r.tx_status or '-'}), sent by {r.keeper} to {to} on the local fork"
         )
+    if r.queue_fills:
+        many = len(r.queue_fills) > 1
+        fills = (
+            f"queue fills on the fork: filled the redemption queue{'s' * many} of "
+            f"{', '.join(r.queue_fills)}"
+        )
+    else:
+        fills = "queue fills on the fork: none"
     lines += [
         "",
         f"the keeper would rebalance {len(r.planned)} of {r.vaults} vaults on the live chain",
         on_fork,
+        fills,
         f"cost on the fork: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
         f"L1 fee {_eth(r.l1_fee_wei)}, total {_eth(r.total_fee_wei)}",
         f"the live chain ({r.fork_url}) is untouched: nothing was sent to it, and the fork is "

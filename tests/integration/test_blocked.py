@@ -26,12 +26,19 @@ from keeper.app.cycle import run_cycle
 from keeper.app.wiring import build_keeper
 from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
+from keeper.chain.blockers import REBALANCE_BLOCKER
 from keeper.chain.connection import connect
 from keeper.devnet.quotes import premium_bounds, signed_write
 from keeper.devnet.stack import DevnetStack, StackConfig, ThresholdParams, deploy_stack
 from keeper.devnet.tx import account, transact
 from keeper.ops.alerts import Alerter
 from keeper.settings import load_settings
+from tests.integration.test_check_chaos import (
+    _FailingOn,
+    _outcome_problems,
+    _run,
+    fork_reads_through,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -131,6 +138,53 @@ def test_check_names_the_oracle_gap_of_each_blocked_vault(devnet: Devnet, tmp_pa
     assert len(rows) == 2
     assert all("OptionVaultOracleGap(" in row for row in rows)
     assert "blocked: 2 vaults the policy wants to rebalance refuse it" in table.stdout
+
+
+def _asks_blockers(what: str) -> bool:
+    """A request of ``rebalanceBlocker()`` calls, as the chaos proxy names it."""
+    return f"eth_call(0x{REBALANCE_BLOCKER.hex()})" in what
+
+
+def _argv(d: Devnet, command: str, *flags: str) -> list[str]:
+    files = ["--env-file", os.devnull, "--addresses", str(d.addresses)]
+    return [command, *files, "--policy", POLICY, *flags]
+
+
+def test_a_blocker_read_the_node_fails_fails_the_check(
+    devnet: Devnet, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check showed both vaults BLOCKED by "unknown (rebalanceBlocker() could not be
+    read)" and exited 0: a table with a part missing. With no next cycle to read it again, the
+    check fails: one line, exit 1, as for its queue reads (test_check_chaos.py)."""
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[3])
+    with _FailingOn(devnet.node.url, _asks_blockers) as proxy:
+        for flags in (("--json",), ()):
+            run = _run(capsys, _argv(devnet, "check", "--rpc-url", proxy.url, *flags))
+            assert proxy.hits > 0, "the blockers were not asked"
+            assert run.code == 1, run.out
+            assert not _outcome_problems(run, json_out=bool(flags)), run
+            assert "rebalanceBlocker calls failed" in run.err
+
+
+def test_rehearse_names_the_blockers_or_fails_when_it_cannot_read_them(
+    devnet: Devnet, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rehearsal asks its fork why, as the check asks the node; a blocker read that failed
+    showed "unknown (rebalanceBlocker() could not be read)" with exit 0."""
+    url = devnet.node.url
+    wanted = {devnet.stack.vaults[0], devnet.stack.vaults[2]}
+    run = _run(capsys, _argv(devnet, "rehearse", "--fork-url", url, "--json"))
+    assert run.code == 0, run.err
+    blocked = json.loads(run.out)["blocked"]
+    assert set(blocked) == wanted
+    assert all(why.startswith("OptionVaultOracleGap(poolPrice=") for why in blocked.values())
+    for flags in (("--json",), ()):
+        with fork_reads_through(monkeypatch, url, _asks_blockers) as proxies:
+            run = _run(capsys, _argv(devnet, "rehearse", "--fork-url", url, *flags))
+        assert sum(proxy.hits for proxy in proxies) > 0, "the blockers were not asked"
+        assert run.code == 1, run.out
+        assert not _outcome_problems(run, json_out=bool(flags)), run
+        assert "rebalanceBlocker calls failed" in run.err
 
 
 def test_run_logs_the_blocker_counts_it_and_alerts_when_it_lasts(

@@ -1,7 +1,8 @@
 """``keeper check`` and ``rehearse`` through the chaos proxy: a fault-free decision, or one line.
 
 The devnet stack of ``test_rehearse.py`` (three vaults, two out of their band), with one vault's
-redemption queue holding its admin's shares, so that a check decides a batch *and* a queue fill.
+redemption queue holding its admin's shares, so that a check decides a batch *and* a queue fill,
+and a rehearsal sends both on its fork.
 Its last blocks are empty, mined at one timestamp and base fee: the proxy's ``stale`` answers (a
 node a few blocks behind) see the same state, so a check that succeeds on one of them must
 decide exactly what the fault-free check decides at the head.
@@ -23,6 +24,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ import pytest
 from web3 import Web3
 
 from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, FaultProxy
+from keeper.app import rehearse as rehearse_app
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.queues import FILLABLE
@@ -236,15 +239,39 @@ class _FailingOn(FaultProxy):
 _ASKS_FILLABLE = f"eth_call(0x{bytes(FILLABLE).hex()})"
 
 
-@pytest.mark.parametrize(
-    "step",
-    [
-        # the queue sweep's batch (every vault's queue; fillable() and totalPending() at once)
-        pytest.param(lambda what: what.startswith("batch:") and _ASKS_FILLABLE in what, id="sweep"),
-        # the fill step's own read of a due queue, after the sweep found it
-        pytest.param(lambda what: what == _ASKS_FILLABLE, id="fill"),
-    ],
-)
+#: The cycle's queue reads, as the proxy names their requests (:class:`_FailingOn`'s ``hit``).
+QUEUE_READS = [
+    # the queue sweep's batch (every vault's queue; fillable() and totalPending() at once)
+    pytest.param(lambda what: what.startswith("batch:") and _ASKS_FILLABLE in what, id="sweep"),
+    # the fill step's own read of a due queue, after the sweep found it
+    pytest.param(lambda what: what == _ASKS_FILLABLE, id="fill"),
+]
+
+
+@contextmanager
+def fork_reads_through(
+    monkeypatch: pytest.MonkeyPatch, fork_url: str, hit: Callable[[str], bool]
+) -> Iterator[list[_FailingOn]]:
+    """``keeper rehearse``'s own requests to its fork's anvil through a :class:`_FailingOn`
+    proxy failing those ``hit`` picks (the proxies started, yielded); the fork URL is asked as
+    it is, by the rehearsal and by anvil."""
+    real = rehearse_app.connect
+    proxies: list[_FailingOn] = []
+    with ExitStack() as stack:
+
+        def connect(url: str, *args: Any, **kw: Any) -> Web3:
+            if url == fork_url:
+                return real(url, *args, **kw)
+            proxy = stack.enter_context(_FailingOn(url, hit))
+            proxies.append(proxy)
+            return real(proxy.url, *args, **kw)
+
+        monkeypatch.setattr(rehearse_app, "connect", connect)
+        yield proxies
+        monkeypatch.setattr(rehearse_app, "connect", real)
+
+
+@pytest.mark.parametrize("step", QUEUE_READS)
 def test_a_queue_read_the_node_fails_fails_the_check_not_its_fill(
     parent: Parent,
     step: Callable[[str], bool],
@@ -265,12 +292,34 @@ def test_a_queue_read_the_node_fails_fails_the_check_not_its_fill(
             assert not _outcome_problems(run, json_out=bool(flags)), run
 
 
+@pytest.mark.parametrize("step", QUEUE_READS)
+def test_a_queue_read_the_fork_fails_fails_the_rehearsal_not_its_fill(
+    parent: Parent,
+    step: Callable[[str], bool],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """As the check above: a rehearsal reads the queues from its fork's anvil (which asks the
+    fork URL for what it does not hold yet), and one whose queue read failed exited 0 with no
+    queue fill, where the fault-free one fills vault 1's. One cycle, with no next one to fill
+    it: one line, exit 1."""
+    p = parent
+    monkeypatch.setenv("KEEPER_RPC_RETRIES", "1")
+    for flags in (("--json",), ()):
+        with fork_reads_through(monkeypatch, p.node.url, step) as proxies:
+            run = _run(capsys, _rehearse(p, p.node.url, *flags))
+        assert sum(proxy.hits for proxy in proxies) > 0, "the queue read was not asked"
+        assert run.code == 1, run.out
+        assert not _outcome_problems(run, json_out=bool(flags)), run
+
+
 def _rehearsed(body: dict[str, Any]) -> dict[str, Any]:
     """What a rehearsal decided and did: not its costs or deltas, which move with the time of
     the fork's blocks (its grants are mined at the wall clock's), nor where it forked from."""
     return {
         **{k: body[k] for k in ("planned", "simulated", "dropped", "skipped", "blocked")},
         **{k: body[k] for k in ("tx_status", "tx_to", "rebalanced", "vault_roles", "keeper")},
+        "queue_fills": body["queue_fills"],
         "decisions": [{k: d[k] for k in ("vault", "act", "band")} for d in body["decisions"]],
         "outcomes": [{k: o[k] for k in ("vault", "ok", "event")} for o in body["outcomes"]],
     }
@@ -289,13 +338,19 @@ def test_rehearse_under_faults_of_its_fork_url_does_as_without_them_or_ends_in_o
     clean = _run(capsys, _rehearse(p, p.node.url, "--json"))
     assert clean.code == 0, clean.err
     base = json.loads(clean.out)
+    # The rehearsal rebalances and fills vault 1's queue: a fault that loses either shows.
     assert base["rebalanced"]
+    assert base["queue_fills"] == [p.vaults[1].address]
     head = p.w3.eth.block_number
 
     def compare(got: dict[str, Any] | None, out: str) -> list[str]:
         if got is None:
             done = f"on the fork: {len(base['rebalanced'])} of them rebalanced"
-            return [] if done in out else [f"exit 0 but another rehearsal:\n{out}"]
+            filled = (
+                f"queue fills on the fork: filled the redemption queue of {p.vaults[1].address}"
+            )
+            ok = done in out and filled in out
+            return [] if ok else [f"exit 0 but another rehearsal:\n{out}"]
         bad = []
         if not head - LAG <= got["fork_block"] <= head:
             bad.append(f"forked at {got['fork_block']}, the head {head}")

@@ -973,6 +973,47 @@ def test_blockers_are_read_after_the_send_and_their_failure_fails_nothing(
     assert result.blocked == {vault(1): "unknown (rebalanceBlocker() could not be read)"}
 
 
+def _too_soon_and_failing_blockers(monkeypatch: pytest.MonkeyPatch) -> Keeper:
+    """Vault 0 out of band and ready; vault 1 out of band but too soon, and its blocker read
+    failing at the node."""
+
+    def failing_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+        raise ChainError("rebalanceBlocker calls failed: ConnectionError")
+
+    monkeypatch.setattr("keeper.app.observe.read_blockers", failing_read_blockers)
+    too_soon = snap(1, WAD // 2)
+    too_soon = replace(too_soon, thresholds=replace(too_soon.thresholds, min_interval=1_000))
+    return make_keeper([snap(0, -WAD // 2), too_soon])
+
+
+def test_a_blocker_read_the_node_fails_fails_a_cycle_with_no_next_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``keeper check`` is one cycle (``one_cycle``): it showed vault 1 BLOCKED by "unknown
+    (rebalanceBlocker() could not be read)" and exited 0, a report with a part missing."""
+    k = _too_soon_and_failing_blockers(monkeypatch)
+    k.one_cycle = True
+    with pytest.raises(ChainError, match="rebalanceBlocker calls failed"):
+        run_cycle(k)
+
+
+def test_a_failed_blocker_read_does_not_hide_why_the_send_failed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The blockers are read after the send, even a failed one: the cycle fails for the send,
+    # not for the explanation that could not be read after it.
+    import keeper.app.cycle as cycle_mod
+
+    def act(*args: Any, **kw: Any) -> Any:
+        raise ExecutionError("the send failed")
+
+    monkeypatch.setattr(cycle_mod, "act", act)
+    k = _too_soon_and_failing_blockers(monkeypatch)
+    k.one_cycle = True
+    with pytest.raises(ExecutionError, match="the send failed"):
+        run_cycle(k)
+
+
 @dataclass
 class RisingEth(FakeEth):
     """A chain that has a new block at every read."""

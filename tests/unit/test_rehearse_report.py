@@ -256,3 +256,17 @@ def test_the_table_says_what_its_columns_count() -> None:
     assert lines[row + 1] == DELTA_COLUMNS_UNIT
     assert "net delta" in DELTA_COLUMNS_UNIT
     assert "underlying" in DELTA_COLUMNS_UNIT
+
+
+def test_the_report_says_which_queues_it_filled_on_the_fork_and_none_in_so_many_words() -> None:
+    # The rehearsal fills the queues its cycle finds (as `keeper run`); its report said nothing
+    # of them, so "no fill" and "filled" read alike.
+    filled = _idle_report(queue_fills=[VAULT, OTHER])
+    assert (
+        f"queue fills on the fork: filled the redemption queues of {VAULT}, {OTHER}"
+        in format_report(filled)
+    )
+    assert filled.to_dict()["queue_fills"] == [VAULT, OTHER]
+    idle = _idle_report()
+    assert "queue fills on the fork: none" in format_report(idle).splitlines()
+    assert idle.to_dict()["queue_fills"] == []
