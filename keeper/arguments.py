@@ -211,24 +211,26 @@ def rpc_url(text: str) -> str:
     http(s):// or ws(s)://, a host, a numeric port, no endpoint listed twice (comma-separated:
     fallbacks in order). A bad one is exit code 2, where the same text in ``KEEPER_RPC_URL`` is a
     bad setting (1). The message names the part that is wrong, never the URL (it may hold an API
-    key). Whether a node answers there is found at run time.
+    key). Whether a node answers there is found at run time. The scheme in any case, kept in
+    lowercase (``HTTP://`` is ``http://``).
     """
-    from keeper.chain.urls import check_rpc_url_text
+    from keeper.chain.urls import check_rpc_url_text, lower_schemes
 
     try:
         check_rpc_url_text(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return lower_schemes(text)
 
 
 def one_rpc_url(text: str) -> str:
     """An argparse ``type`` for a flag that names one node (``keeper rehearse --fork-url``).
 
     The one RPC URL rule (:func:`keeper.chain.urls.check_rpc_url`), checked as typed: a bad
-    one is exit code 2. The message names the part that is wrong, never the URL.
+    one is exit code 2. The message names the part that is wrong, never the URL. The scheme in
+    any case, kept in lowercase.
     """
-    from keeper.chain.urls import check_rpc_url
+    from keeper.chain.urls import check_rpc_url, lower_scheme
 
     if not text.strip():
         raise argparse.ArgumentTypeError("is empty: give the node's URL (http://, https://, ...)")
@@ -236,7 +238,7 @@ def one_rpc_url(text: str) -> str:
         check_rpc_url(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+    return lower_scheme(text)
 
 
 def parse_whole(text: str) -> int | None:

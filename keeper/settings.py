@@ -53,7 +53,7 @@ from keeper.app.defaults import (
     LIVE_GAS_SWAP,
 )
 from keeper.arguments import expand_home, file_path, parse_whole, path_form_problem, rpc_url
-from keeper.chain.urls import check_rpc_url, check_rpc_urls
+from keeper.chain.urls import check_rpc_url, check_rpc_urls, lower_scheme, lower_schemes
 from keeper.chain.urls import split_rpc_urls as _split_urls
 from keeper.errors import ConfigError
 from keeper.execution.fees import MIN_BUMP_BPS
@@ -409,7 +409,7 @@ class Settings(CycleConfig, _KeeperEnv):
     @classmethod
     def _check_rpc(cls, value: str) -> str:
         check_rpc_urls(_split_urls(value))
-        return value
+        return lower_schemes(value)  # HTTP:// is http:// (RFC 3986 3.1): one spelling from here
 
     @field_validator("rpc_urls", mode="before")
     @classmethod
@@ -422,14 +422,14 @@ class Settings(CycleConfig, _KeeperEnv):
     @classmethod
     def _check_rpc_urls(cls, value: list[str]) -> list[str]:
         check_rpc_urls(value)
-        return value
+        return [lower_scheme(url) for url in value]
 
     @field_validator("send_rpc_url")
     @classmethod
     def _check_send_rpc(cls, value: str | None) -> str | None:
         if value is not None and value.strip():
             check_rpc_url(value.strip())
-            return value.strip()
+            return lower_scheme(value.strip())
         return None
 
     @field_validator("alert_webhook_url")
@@ -865,7 +865,11 @@ def _warn_file_rpc_url(file: Path, file_url: str, where: _Where) -> None:
         return
     hidden = _split_urls(value)
     used = _split_urls(file_url)
-    if [u.rstrip("/") for u in hidden] == [u.rstrip("/") for u in used]:
+
+    def form(urls: list[str]) -> list[str]:  # a trailing "/" and the scheme's case aside
+        return [lower_scheme(u).rstrip("/") for u in urls]
+
+    if form(hidden) == form(used):
         return
     named_hidden = [_endpoint(u) for u in hidden]
     named_used = [_endpoint(u) for u in used]

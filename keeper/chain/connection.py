@@ -53,7 +53,7 @@ from keeper.chain.retry import (
     rpc_error_is_answer,
     rpc_error_is_transient,
 )
-from keeper.chain.urls import check_rpc_url, check_rpc_urls
+from keeper.chain.urls import check_rpc_url, check_rpc_urls, lower_scheme
 from keeper.errors import ChainError, ConfigError, first_line
 
 logger = logging.getLogger(__name__)
@@ -623,6 +623,9 @@ class FailoverProvider(JSONBaseProvider):
                 check_rpc_url(send_url)
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
+        # HTTP:// is http:// (RFC 3986 3.1): the transports and the logs meet one spelling.
+        urls = [lower_scheme(u) for u in urls]
+        send_url = lower_scheme(send_url) if send_url else send_url
         self.endpoint_uri = urls[0]
         self.timeout_s = timeout_s
         self.hedge_s = min(hedge_s, timeout_s)
@@ -1641,9 +1644,9 @@ def redact_url(url: str) -> str:
     """Keep the scheme and host only.
 
     RPC URLs often carry an API key in the path or query, or credentials before the host
-    (``user:password@``).
+    (``user:password@``). The scheme in lowercase: ``HTTP://`` is named as ``http://`` is.
     """
-    scheme, _, rest = url.partition("://")
+    scheme, _, rest = lower_scheme(url).partition("://")
     if not rest:
         return url  # not a URL: nothing to hide
     host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
@@ -1651,8 +1654,12 @@ def redact_url(url: str) -> str:
 
 
 def scrub_url(text: str, url: str) -> str:
-    """``text`` with ``url``'s secrets (its credentials, path and query) replaced by ``…``."""
-    text = text.replace(url, redact_url(url))
+    """``text`` with ``url``'s secrets (its credentials, path and query) replaced by ``…``.
+
+    ``url`` is found as written and with its scheme in lowercase, as a library may quote it.
+    """
+    for written in dict.fromkeys((url, lower_scheme(url))):
+        text = text.replace(written, redact_url(url))
     parts = urlsplit(url)
     secrets = [parts.path + (f"?{parts.query}" if parts.query else ""), parts.query]
     if "@" in parts.netloc:

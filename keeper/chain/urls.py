@@ -16,15 +16,41 @@ import re
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-#: The schemes the transports speak (lowercase, as written: ``HTTP://`` is refused).
+#: The schemes the transports speak, in any case (RFC 3986 3.1): ``HTTP://`` is ``http://``.
 SCHEMES = ("http", "https", "ws", "wss")
 
 #: An RFC 3986 scheme: what comes before ``://`` is named in the message only when it is one.
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]{0,15}")
+#: A URL's scheme, after any leading blanks (:func:`lower_scheme`).
+_LEADING_SCHEME = re.compile(r"\s*([A-Za-z][A-Za-z0-9+.-]{0,15})://")
+
+
+def lower_scheme(url: str) -> str:
+    """``url`` with its scheme in lowercase (``HTTP://host/Path`` is ``http://host/Path``).
+
+    A scheme is case-insensitive, and its lowercase form is the canonical one (RFC 3986 3.1):
+    every URL the keeper takes is held in it, so the transports, the duplicate check and the
+    logs each meet one spelling. The rest of the URL is left as written (a path or a query may
+    hold a case-sensitive API key); text with no scheme is returned as it is.
+    """
+    match = _LEADING_SCHEME.match(url)
+    if match is None:
+        return url
+    return url[: match.start(1)] + match.group(1).lower() + url[match.end(1) :]
+
+
+def lower_schemes(text: str) -> str:
+    """Comma-separated URLs (``KEEPER_RPC_URL``'s text) each with a lowercase scheme.
+
+    Only the schemes change: the commas, blanks and the rest of each URL stay as written.
+    """
+    return ",".join(lower_scheme(part) for part in text.split(","))
 
 
 def check_rpc_url(url: str) -> None:
     """Refuse a URL that is not an http(s):// or ws(s):// URL with a host and a numeric port.
+
+    The scheme in any case: a caller keeps the URL by :func:`lower_scheme`.
 
     Without the host and port checks a URL that can never connect passed, and was retried as
     an unreachable node: ``keeper run`` for all of ``KEEPER_STARTUP_TIMEOUT_S``.
@@ -38,7 +64,7 @@ def check_rpc_url(url: str) -> None:
             "RPC URL has no scheme: write it with http://, https://, ws:// or wss:// "
             "(e.g. http://127.0.0.1:8545)"
         )
-    if scheme not in SCHEMES:
+    if scheme.lower() not in SCHEMES:
         raise ValueError(f"unsupported RPC URL scheme {scheme!r} (http, https, ws, wss)")
     try:
         parts = urlsplit(url)
@@ -66,12 +92,12 @@ def check_rpc_urls(urls: Sequence[str]) -> None:
 
     Raises:
         ValueError: The first fault, as :func:`check_rpc_url` names it, or the positions of an
-            endpoint listed twice (a trailing ``/`` aside).
+            endpoint listed twice (a trailing ``/`` and the scheme's case aside).
     """
     seen: dict[str, int] = {}
     for i, url in enumerate(urls, start=1):
         check_rpc_url(url)
-        first = seen.setdefault(url.rstrip("/"), i)
+        first = seen.setdefault(lower_scheme(url).rstrip("/"), i)
         if first != i:
             raise ValueError(f"endpoint {i} is listed twice (it is endpoint {first})")
 

@@ -101,6 +101,7 @@ def test_keeper_rpc_url_in_the_dotenv_file_is_warned_too(
         ({}, None, FILE_URL),  # nothing else named: the file's URL is the only one
         ({"KEEPER_RPC_URL": FILE_URL}, None, FILE_URL),  # they agree
         ({"KEEPER_RPC_URL": FILE_URL + "/"}, None, FILE_URL),  # a trailing slash
+        ({"KEEPER_RPC_URL": "HTTPS" + FILE_URL[5:]}, None, FILE_URL),  # the scheme's case
         ({"KEEPER_RPC_URL": ""}, None, FILE_URL),  # an empty variable unsets it
         ({"KEEPER_RPC_URL": "notaurl"}, None, FILE_URL),  # never usable, so never read
         ({"KEEPER_RPC_URL": ENV_URL}, ENV_URL, FILE_URL),  # --rpc-url wins over both

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from keeper.chain.connection import FailoverProvider
+from keeper.chain.connection import FailoverProvider, redact_url, scrub_url
 from keeper.chain.urls import check_rpc_url_text
 from keeper.errors import ConfigError
 
@@ -25,8 +25,12 @@ TABLE: list[tuple[list[str], str | None]] = [
     (["https://rpc.example/v3/SECRET"], None),
     (["ws://127.0.0.1:8546/SECRET"], None),
     (["wss://rpc.example/ws/v3/SECRET"], None),
-    # Refused by both before and after: an uppercase scheme (left as it was).
-    (["HTTP://127.0.0.1:8545/SECRET"], "unsupported RPC URL scheme 'HTTP'"),
+    # A scheme is case-insensitive (RFC 3986 3.1): both refused an uppercase one before.
+    (["HTTP://127.0.0.1:8545/SECRET"], None),
+    (["Https://rpc.example/v3/SECRET"], None),
+    (["WSS://rpc.example/ws/v3/SECRET"], None),
+    (["FTP://127.0.0.1:8545/SECRET"], "unsupported RPC URL scheme 'FTP'"),
+    (["HTTP://127.0.0.1:8545/SECRET", "http://127.0.0.1:8545/SECRET"], "listed twice"),
     (["http://:8545/SECRET"], "(no host)"),
     (["http://127.0.0.1:port/SECRET"], "(its port is not a number from 0 to 65535)"),
     (["http://127.0.0.1:8545/SECRET", "http://127.0.0.1:8545/SECRET/"], "listed twice"),
@@ -68,3 +72,16 @@ def test_the_settings_and_the_chain_layer_take_the_same_urls(
         assert "SECRET" not in by_settings
         for url in urls:
             assert url not in by_settings
+
+
+@pytest.mark.parametrize("scheme", ["HTTP", "Http", "WSS"])
+def test_an_uppercase_scheme_is_redacted_as_the_lowercase_one(scheme: str) -> None:
+    """Named by its scheme and host, as the lowercase URL is, also where a library's words quote
+    it with its scheme in lowercase (anvil's reqwest does); no secret either way."""
+    lower = f"{scheme.lower()}://user:PASSWORD@127.0.0.1:8545/v2/SECRET?key=QUERY"
+    upper = scheme + lower[len(scheme) :]
+    assert redact_url(upper) == redact_url(lower) == f"{scheme.lower()}://127.0.0.1:8545"
+    said = f"error sending request for url ({redact_url(lower)})"
+    assert scrub_url(f"error sending request for url ({lower})", lower) == said
+    for quoted in (lower, upper):
+        assert scrub_url(f"error sending request for url ({quoted})", upper) == said
