@@ -71,6 +71,8 @@ _GAS_FUNDING_WEI = 100 * 10**18
 #: The jittered backoff before a fork's anvil is started again: its base and its longest, in s.
 _FORK_RETRY_S = 0.5
 _FORK_RETRY_MAX_S = 4.0
+#: How long a fork's anvil is given to listen and answer, besides one fork request's timeout.
+_FORK_START_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -494,10 +496,16 @@ def _start_fork(settings: Settings, fork_url: str, block: int | None) -> Anvil:
     HTTP 5xx, a connection reset or refused, an answer cut short or a timeout. Such an exit
     (:attr:`AnvilExitedError.transient`) is tried again, ``KEEPER_RPC_RETRIES`` starts in all at
     most, after a jittered backoff, as long as the backoff ends within
-    ``KEEPER_STARTUP_TIMEOUT_S`` of the first start (each start may then wait anvil's own
-    start-up timeout); each retry is one warning. A permanent cause (a 401 of a wrong key, a
-    block the fork URL does not have) is not tried again. :meth:`Anvil.start` stops and reaps
-    each anvil that failed before the next is started.
+    ``KEEPER_STARTUP_TIMEOUT_S`` of the first start (each start may then wait up to
+    :data:`_FORK_START_S` and one fork request's timeout); each retry is one warning. A
+    permanent cause (a 401 of a wrong key, a block the fork URL does not have) is not tried
+    again. :meth:`Anvil.start` stops and reaps each anvil that failed before the next is
+    started.
+
+    anvil gives a fork request up after ``KEEPER_RPC_TIMEOUT_S`` (``--timeout``; at most
+    ``KEEPER_STARTUP_TIMEOUT_S``), not its own 45 s: a provider that takes the request and never
+    answers makes anvil exit on a timeout, tried again as a 502 is, where the wait for anvil to
+    listen ran out first ("did not start listening"), which was not.
 
     Raises:
         ChainError: The last start failed: one line with anvil's reason, the URL shown by
@@ -506,10 +514,17 @@ def _start_fork(settings: Settings, fork_url: str, block: int | None) -> Anvil:
     deadline = time.monotonic() + settings.startup_timeout_s
     attempts = settings.rpc_retries
     where = redact_url(fork_url)
+    request_s = min(settings.rpc_timeout_s, settings.startup_timeout_s)
+    timeout = ("--timeout", str(max(1, round(request_s * 1000))))  # in ms
     attempt = 0
     while True:
         attempt += 1
-        node = Anvil(fork_url=fork_url, fork_block=block)
+        node = Anvil(
+            fork_url=fork_url,
+            fork_block=block,
+            extra_args=timeout,
+            startup_timeout_s=_FORK_START_S + request_s,
+        )
         try:
             return node.start()
         except AnvilExitedError as exc:

@@ -5,7 +5,8 @@ a cut or refused connection or a timeout: it exits. Against a provider that fail
 and then, the rehearsal ended at once, in one line, and only running it again helped. Now an
 anvil that exits on a transient cause is started again, ``KEEPER_RPC_RETRIES`` times at most and
 while ``KEEPER_STARTUP_TIMEOUT_S`` lasts, each retry logged; a permanent cause (a 401) is not.
-Every anvil started and failed is stopped and reaped.
+A fork URL that never answers is a timeout of anvil's after ``KEEPER_RPC_TIMEOUT_S``, retried
+the same. Every anvil started and failed is stopped and reaped.
 
 The devnet is ``test_rehearse.py``'s, the proxy ``test_check_chaos.py``'s, failing chosen
 fork-block reads.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -165,6 +167,97 @@ def test_a_fork_url_refusing_the_key_is_tried_once(
     assert len(spawned) == 1
     assert _retries(run) == []
     assert _gone(spawned) == []
+
+
+#: What the one line of a fork block read that was never answered ends with: anvil's own
+#: timeout of a fork request (``--timeout``, the keeper's ``KEEPER_RPC_TIMEOUT_S``).
+ENDS_TIMEOUT = r": failed to get fork block( number)?: operation timed out$"
+
+
+@pytest.fixture
+def short_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork request that takes a second is given up (a whole rehearsal's reads take less)."""
+    monkeypatch.setenv("KEEPER_RPC_TIMEOUT_S", "1")
+    monkeypatch.setenv("KEEPER_STARTUP_TIMEOUT_S", "20")
+
+
+def test_a_fork_block_read_never_answered_once_then_answering_is_rehearsed(
+    parent: Parent,
+    spawned: list[int],
+    short_timeouts: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A provider that took the fork block read and never answered it: anvil waited its own 45
+    s for it, and the rehearsal gave up first, after 15 s, with "anvil did not start listening",
+    not tried again. Now anvil gives the read up after ``KEEPER_RPC_TIMEOUT_S`` and exits, a
+    timeout, started again as after a 502: the second anvil forks."""
+    started = time.monotonic()
+    with _Hanging(parent.node.url, _first(1)) as proxy:
+        url = proxy.url
+        run = _run(capsys, _rehearse(parent, f"{url}/v2/{API_KEY}", "--json"))
+    assert run.code == 0, run.err
+    assert API_KEY not in run.out + run.err
+    assert json.loads(run.out)["rebalanced"]
+    assert proxy.hits == 1
+    assert len(spawned) == 2
+    [retry] = _retries(run)
+    assert f"could not fork {url} (failed to get fork block" in retry["msg"]
+    assert "operation timed out), attempt 1 of 3" in retry["msg"]
+    assert time.monotonic() - started < 15  # the one start that waited was under 15 s before
+    assert _gone(spawned) == []
+
+
+def test_a_fork_url_never_answering_a_fork_block_read_ends_in_one_line_after_bounded_tries(
+    parent: Parent,
+    spawned: list[int],
+    short_timeouts: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every start times out: ``KEEPER_RPC_RETRIES`` starts, a second each, then one line naming
+    the timeout; every anvil started is gone."""
+    started = time.monotonic()
+    with _Hanging(parent.node.url, _first(None)) as proxy:
+        url = proxy.url
+        run = _run(capsys, _rehearse(parent, url))
+    took = time.monotonic() - started
+    assert run.code == 1
+    assert not _outcome_problems(run, json_out=False), run
+    [line] = run.err.strip().splitlines()[-1:]
+    assert line.startswith(f"keeper: error: anvil could not fork {url}: anvil exited on start: ")
+    assert re.search(ENDS_TIMEOUT, line), line
+    assert len(spawned) == 3
+    assert proxy.hits == 3
+    assert len(_retries(run)) == 2
+    assert took < 15
+    assert _gone(spawned) == []
+
+
+class _Hanging(_FailingOn):
+    """:class:`_FailingOn` taking each request ``hit`` picks and never answering it: a provider
+    that accepts the connection and then says nothing (held until the proxy stops)."""
+
+    def __init__(self, upstream: str, hit: Callable[[str], bool]) -> None:
+        super().__init__(upstream, hit, kind="http_502")
+        self.released = threading.Event()
+
+    def start(self, port: int = 0) -> _Hanging:
+        super().start(port)
+        assert self._server is not None
+        # A fork's anvil asks for its dev accounts some 30 requests at once: past the default
+        # backlog of 5 a connection waits for its SYN to be sent again, a second later, and
+        # timed out under the tests' 1-s fork request timeout as if the proxy hung it.
+        self._server.socket.listen(128)
+        return self
+
+    def _draw(self, n_calls: int, what: str = "?") -> tuple[str | None, list[Any]]:
+        kind, errors = super()._draw(n_calls, what)
+        if kind is not None:
+            self.released.wait()
+        return kind, errors
+
+    def stop(self) -> None:
+        self.released.set()
+        super().stop()
 
 
 #: A provider's refusal of a wrong API key (Alchemy's words).
