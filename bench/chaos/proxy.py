@@ -292,6 +292,10 @@ def _what(calls: list[dict[str, Any]], *, batch: bool) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver listens with a backlog of 5: in a burst of new connections (a keeper's
+    # parallel reads, on a loaded machine) the kernel dropped the SYNs beyond it, and each such
+    # client connected on its retransmit a second later, counted as the keeper's latency.
+    request_queue_size = 128
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client that vanished (e.g. a SIGKILLed keeper) is expected; anything else is logged."""

@@ -299,6 +299,14 @@ class _Handler(SimpleHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
 
+class _Httpd(ThreadingHTTPServer):
+    daemon_threads = True
+    # socketserver listens with a backlog of 5: a page opening more connections at once than
+    # that, while the accepting thread waited for a core, had the kernel drop the extra SYNs,
+    # and each such request waited a second for its retransmit.
+    request_queue_size = 128
+
+
 class WebServer:
     """The HTTP server behind ``keeper web``, in a background thread or the foreground.
 
@@ -333,10 +341,9 @@ class WebServer:
         hosts = _LOOPBACK_NAMES | {host.lower(), f"[{host.lower()}]"} if is_loopback(host) else None
         handler = functools.partial(_Handler, directory=str(dist), config_body=body, hosts=hosts)
         try:
-            self._httpd = ThreadingHTTPServer((host, port), handler)
+            self._httpd = _Httpd((host, port), handler)
         except OSError as exc:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-        self._httpd.daemon_threads = True
         self.host = host
         self.port = int(self._httpd.server_address[1])
         self._thread: threading.Thread | None = None
