@@ -213,7 +213,10 @@ def test_crash_after_send_before_journal_update_is_not_resent(rig: Rig) -> None:
     s = r.sender()
     intent = s.journal.open_intent([], 0)
     signed = s.prepare(intent, r.token.address, r.mint_data(2), 120_000)
-    r.w3.eth.send_raw_transaction(signed.raw_tx)  # sent and mined, but the row still says signed
+    sent = r.w3.eth.send_raw_transaction(signed.raw_tx)  # sent and mined, but the row says signed
+    # Mined before the restart: anvil's automine can answer the send a moment before its block
+    # is in, and a reconcile reading the chain in that moment rebroadcast it instead.
+    r.w3.eth.wait_for_transaction_receipt(sent, timeout=30)
     assert s.journal.tx(signed.tx_hash).status == "signed"
     restarted = r.sender()
     report = restarted.reconcile()
