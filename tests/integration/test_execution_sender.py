@@ -122,6 +122,9 @@ def test_confirmations_are_waited_for(rig: Rig) -> None:
     r = rig
     s = r.sender(confirmations=3)
     rec = s.submit(s.journal.open_intent([], 0), r.token.address, r.mint_data(1), 120_000)
+    # In its own block first: anvil's automine can answer the send a moment before that block is
+    # in, and the test's evm_mine below then mined it instead, a confirmation short at the end.
+    r.w3.eth.wait_for_transaction_receipt(rec.tx_hash, timeout=30)  # type: ignore[arg-type]
     assert s.poll_nonce(rec.nonce) is None  # mined: 1 confirmation of 3
     r.rpc("evm_mine")
     assert s.poll_nonce(rec.nonce) is None
