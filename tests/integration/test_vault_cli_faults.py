@@ -34,7 +34,9 @@ def test_the_report_is_read_at_the_block_of_the_action(
     printed as its result; now the balances are read at the block of the action's last
     transaction."""
     real_post = connection._Transport.post
-    mined: list[int] = []
+    #: The block of each transaction mined, by hash: a read slower than the hedge delay is
+    #: answered twice, and a count of answers took the approve for both transactions.
+    mined: dict[str, int] = {}
 
     def lagging(self: object, payload: bytes, timeout_s: float) -> object:
         request = json.loads(payload)
@@ -42,10 +44,10 @@ def test_the_report_is_read_at_the_block_of_the_action(
         if method == "eth_getTransactionReceipt":
             answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
             if answer.get("result"):
-                mined.append(int(answer["result"]["blockNumber"], 16))
+                mined[request["params"][0]] = int(answer["result"]["blockNumber"], 16)
             return answer
         if method == "eth_call" and len(mined) == 2 and request["params"][1] == "latest":
-            request["params"][1] = hex(mined[-1] - 1)  # the node behind answers
+            request["params"][1] = hex(max(mined.values()) - 1)  # the node behind answers
             payload = json.dumps(request).encode()
         return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
 
@@ -153,8 +155,9 @@ def test_a_failure_after_the_approve_names_the_mined_approve(
     allowance standing; now the error names it and the allowance, and never says "nothing
     sent"."""
     real_post = connection._Transport.post
-    mined: list[int] = []
-    hashes: list[str] = []
+    #: The block of each transaction mined, by hash: a read slower than the hedge delay is
+    #: answered twice, and a count of answers took the approve's second one for the deposit's.
+    mined: dict[str, int] = {}
 
     def lagging(self: object, payload: bytes, timeout_s: float) -> object:
         request = json.loads(payload)
@@ -162,11 +165,11 @@ def test_a_failure_after_the_approve_names_the_mined_approve(
         if method == "eth_getTransactionReceipt":
             answer = real_post(self, payload, timeout_s)  # type: ignore[arg-type]
             if answer.get("result"):
-                mined.append(int(answer["result"]["blockNumber"], 16))
-                hashes.append(request["params"][0])
+                mined[request["params"][0]] = int(answer["result"]["blockNumber"], 16)
             return answer
         if method == "eth_estimateGas" and len(mined) == 1:
-            request["params"] = [request["params"][0], hex(mined[0] - 1)]
+            [block] = mined.values()
+            request["params"] = [request["params"][0], hex(block - 1)]
             payload = json.dumps(request).encode()
         return real_post(self, payload, timeout_s)  # type: ignore[arg-type]
 
@@ -176,8 +179,9 @@ def test_a_failure_after_the_approve_names_the_mined_approve(
     monkeypatch.undo()
     assert code == 1
     assert e.usdc.functions.allowance(e.depositor.address, e.vault.address).call() == 100 * USDC
+    [(approve, block)] = mined.items()
     assert line.startswith(
-        f"keeper: error: approve {hashes[0]} mined in block {mined[0]} (allowance 100 USDC left "
+        f"keeper: error: approve {approve} mined in block {block} (allowance 100 USDC left "
         "to the vault); deposit would revert: "
     ), line
     assert "nothing sent" not in line, line
