@@ -5,7 +5,7 @@ Every ``KEEPER_QUEUE_SWEEP_S`` a signing keeper reads each healthy vault's ERC-7
 queue's ``fillable()`` and ``totalPending()``. This section times that read on a devnet of N
 vaults (:func:`bench.devnet.start_devnet`) whose queues are all one ``RedemptionQueue`` (what
 an ``eth_call`` costs does not depend on which queue answers, and deploying N queues would
-dominate the setup):
+dominate the setup; :func:`_share_one_queue` installs it):
 
 - **ours, first sweep**: :func:`keeper.chain.queues.read_queues` with no queue known, three
   calls a vault in JSON-RPC batches of ``CALLS_PER_REQUEST``;
@@ -23,15 +23,21 @@ import time
 from typing import Any
 
 from web3 import Web3
+from web3.contract import Contract
 
 from bench.common import progress, ratio, summary
-from bench.devnet import bind, start_devnet
+from bench.devnet import BenchDevnet, bind, start_devnet
 from keeper.app.sweep import SWEEP_SLICE
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.calls import CALLS_PER_REQUEST
 from keeper.chain.connection import connect, rpc_counter
 from keeper.chain.queues import read_queues
 from keeper.devnet.tx import deploy, transact
+from keeper.errors import ChainError
+
+#: Storage slots of vault 0 searched for its queue's address (``OptionVault``'s own variables
+#: come first; the queue's slot is well within them).
+QUEUE_SLOT_SCAN = 64
 
 
 def bench_sweep(sizes: list[int], reps: dict[int, tuple[int, int]]) -> dict[str, Any]:
@@ -39,15 +45,8 @@ def bench_sweep(sizes: list[int], reps: dict[int, tuple[int, int]]) -> dict[str,
     dev = start_devnet(max(sizes))
     rows: list[dict[str, Any]] = []
     try:
-        w3 = dev.w3
         vaults = list(dev.stack.vaults)
-        queue = deploy(w3, dev.admin, load_artifact("RedemptionQueue"), vaults[0])
-        for v in vaults:
-            transact(
-                w3,
-                dev.admin,
-                bind(w3, "OptionVault", v).functions.setRedemptionQueue(queue.address),
-            )
+        queue = _share_one_queue(dev, vaults)
         for n in sizes:
             ours_reps, naive_reps = reps[n]
             part = vaults[:n]
@@ -82,6 +81,39 @@ def bench_sweep(sizes: list[int], reps: dict[int, tuple[int, int]]) -> dict[str,
         "slice": SWEEP_SLICE,
         "runs": {str(n): list(r) for n, r in reps.items() if n in sizes},
     }
+
+
+def _share_one_queue(dev: BenchDevnet, vaults: list[str]) -> Contract:
+    """Deploy vault 0's ``RedemptionQueue`` and make it every vault's queue.
+
+    ``setRedemptionQueue`` takes only a queue of the vault itself (its ``share()``), so vault 0's
+    goes through the setter, and the other vaults get the same address written into their queue
+    slot (``anvil_setStorageAt``): the slot of vault 0's first ``QUEUE_SLOT_SCAN`` that holds it.
+    Every vault's ``redemptionQueue()`` is then read back.
+    """
+    w3, admin = dev.w3, dev.admin
+    queue = deploy(w3, admin, load_artifact("RedemptionQueue"), vaults[0])
+    transact(
+        w3, admin, bind(w3, "OptionVault", vaults[0]).functions.setRedemptionQueue(queue.address)
+    )
+    word = "0x" + bytes(12).hex() + queue.address[2:].lower()
+    first = Web3.to_checksum_address(vaults[0])
+    slots = [
+        i
+        for i in range(QUEUE_SLOT_SCAN)
+        if w3.eth.get_storage_at(first, i).hex().removeprefix("0x") == word[2:]
+    ]
+    if len(slots) != 1:
+        raise ChainError(
+            f"vault 0 holds its queue in {len(slots)} of its first {QUEUE_SLOT_SCAN} slots, not 1"
+        )
+    for v in vaults[1:]:
+        dev.rpc("anvil_setStorageAt", v, hex(slots[0]), word)
+    for v in vaults:
+        got = bind(w3, "OptionVault", v).functions.redemptionQueue().call()
+        if got != queue.address:
+            raise ChainError(f"vault {v}'s queue is {got}, not the shared {queue.address}")
+    return queue
 
 
 def _ours(url: str, vaults: list[str], known: dict[str, str]) -> tuple[float, int]:
