@@ -7,6 +7,7 @@ import {
 } from "@chainlink/contracts/src/v0.8/shared/interfaces/AggregatorV3Interface.sol";
 import {IOptionVault} from "./interfaces/IOptionVault.sol";
 import {IHedgeVenue} from "./interfaces/IHedgeVenue.sol";
+import {IRedemptionQueue} from "./interfaces/IRedemptionQueue.sol";
 import {IERC20Metadata} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Metadata.sol";
 import {BookPricer} from "./BookPricer.sol";
 import {SeriesLayout} from "./libraries/SeriesLayout.sol";
@@ -413,6 +414,28 @@ contract RebalanceRules is BookPricer {
         }
         // forge-lint: disable-next-line(unsafe-typecast) -- answer > 0
         return uint256(answer);
+    }
+
+    /// @notice A vault's `setRedemptionQueue` checks, for the calling vault (`msg.sender`):
+    ///         `queue` is not zero, the vault has no queue yet (its `redemptionQueue()`, read
+    ///         back), and `queue` is a redemption queue of this vault: its ERC-7575 `share()`
+    ///         (a {RedemptionQueue}'s immutable vault) is the caller. `share()` is asked with a
+    ///         low-level call, so an address with no code (an EOA answers with no data) or a
+    ///         contract without it (a token, a vault) reverts `OptionVaultNotAQueue`, not with
+    ///         an opaque decoding failure; another vault's queue reverts
+    ///         `OptionVaultQueueForAnotherVault`.
+    function checkQueue(address queue) external view {
+        _nonZero(queue, "queue");
+        address current = IOptionVault(msg.sender).redemptionQueue();
+        if (current != address(0)) revert IOptionVault.OptionVaultQueueAlreadySet(current);
+        (bool ok, bytes memory ret) = queue.staticcall(abi.encodeCall(IRedemptionQueue.share, ()));
+        if (!ok || ret.length < 32 || uint256(bytes32(ret)) > type(uint160).max) {
+            revert IOptionVault.OptionVaultNotAQueue(queue);
+        }
+        address queueVault = abi.decode(ret, (address));
+        if (queueVault != msg.sender) {
+            revert IOptionVault.OptionVaultQueueForAnotherVault(queue, queueVault);
+        }
     }
 
     /// @notice The thresholds from a vault's two packed slots: targetDelta int96 | band uint96 |

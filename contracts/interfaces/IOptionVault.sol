@@ -185,6 +185,11 @@ interface IOptionVault is IERC4626 {
     error OptionVaultNotInBatch();
     /// @notice The redemption queue is set once (`setRedemptionQueue`); this vault's is `queue`.
     error OptionVaultQueueAlreadySet(address queue);
+    /// @notice `queue` answers no `share()` (ERC-7575): it has no code (an EOA), or is a
+    ///         contract that is not a redemption queue (a token, a vault).
+    error OptionVaultNotAQueue(address queue);
+    /// @notice `queue` is the redemption queue of `queueVault` (its `share()`), not of this vault.
+    error OptionVaultQueueForAnotherVault(address queue, address queueVault);
     /// @notice The clone's immutable args (asset, underlying, sequencer feed, appended to its
     ///         code by {VaultFactory}) are not the `initialize` parameters.
     error OptionVaultCloneArgsMismatch();
@@ -308,7 +313,9 @@ interface IOptionVault is IERC4626 {
     function sweep(address token, address to) external returns (uint256 amount);
 
     /// @notice Sets the vault's ERC-7540 redemption queue ({RedemptionQueue}), once
-    ///         (DEFAULT_ADMIN_ROLE). From then on, the assets of the shares the queue holds
+    ///         (DEFAULT_ADMIN_ROLE). It must be a queue of this vault: its `share()` is this
+    ///         vault (`OptionVaultQueueForAnotherVault` if another's, `OptionVaultNotAQueue` if it
+    ///         has no code or no `share()`). From then on, the assets of the shares the queue holds
     ///         (requests not yet filled, and shares sent to it without a request until its
     ///         next fill discards them) are reserved: instant exits (`maxWithdraw`,
     ///         `maxRedeem` of anyone else) and new writes use only the free quote beyond them,

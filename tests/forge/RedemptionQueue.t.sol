@@ -77,6 +77,56 @@ contract RedemptionQueueTest is VaultTestBase {
         vault.setRedemptionQueue(address(0));
     }
 
+    /// @dev A second vault of the same factory, with no queue set yet.
+    function _freshVault() internal returns (IOptionVault fresh) {
+        vm.prank(admin);
+        (address v,) = factory.createVault(_params());
+        fresh = IOptionVault(v);
+        assertEq(fresh.redemptionQueue(), address(0));
+    }
+
+    function test_setRedemptionQueue_RevertWhen_AnotherVaultsQueue() public {
+        IOptionVault fresh = _freshVault();
+        vm.prank(admin);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                IOptionVault.OptionVaultQueueForAnotherVault.selector, queue, vault
+            )
+        );
+        fresh.setRedemptionQueue(address(queue));
+        assertEq(fresh.redemptionQueue(), address(0));
+    }
+
+    function test_setRedemptionQueue_RevertWhen_Eoa() public {
+        IOptionVault fresh = _freshVault();
+        vm.prank(admin);
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultNotAQueue.selector, carol));
+        fresh.setRedemptionQueue(carol);
+        assertEq(fresh.redemptionQueue(), address(0));
+    }
+
+    function test_setRedemptionQueue_RevertWhen_TokenOrVault() public {
+        IOptionVault fresh = _freshVault();
+        vm.startPrank(admin);
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultNotAQueue.selector, usdc));
+        fresh.setRedemptionQueue(address(usdc));
+        // the vault itself is a token with no `share()` too
+        vm.expectRevert(abi.encodeWithSelector(IOptionVault.OptionVaultNotAQueue.selector, fresh));
+        fresh.setRedemptionQueue(address(fresh));
+        vm.stopPrank();
+        assertEq(fresh.redemptionQueue(), address(0));
+    }
+
+    function test_setRedemptionQueue_AcceptsAQueueOfThisVault() public {
+        IOptionVault fresh = _freshVault();
+        RedemptionQueue own = new RedemptionQueue(fresh);
+        vm.expectEmit(address(fresh));
+        emit IOptionVault.RedemptionQueueSet(address(own));
+        vm.prank(admin);
+        fresh.setRedemptionQueue(address(own));
+        assertEq(fresh.redemptionQueue(), address(own));
+    }
+
     function test_supportsInterface_Erc7540AndErc7575() public view {
         assertTrue(queue.supportsInterface(0x620ee8e4), "ERC-7540 async redeem");
         assertTrue(queue.supportsInterface(0xe3bc4e65), "ERC-7540 operator");
