@@ -22,6 +22,7 @@ class _Upstream:
 
     def __init__(self) -> None:
         self.received: list[Any] = []
+        self.arrived = threading.Event()  # set once a request has been received
         owner = self
 
         class H(BaseHTTPRequestHandler):
@@ -33,6 +34,7 @@ class _Upstream:
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 owner.received.append(body)
+                owner.arrived.set()
 
                 def one(c: dict[str, Any]) -> dict[str, Any]:
                     return {"jsonrpc": "2.0", "id": c["id"], "result": c["method"]}
@@ -120,11 +122,15 @@ def test_429_carries_retry_after(upstream: _Upstream) -> None:
 
 
 def test_timeout_forwards_then_answers_too_late(upstream: _Upstream) -> None:
+    # The client gives up before the proxy has necessarily forwarded the request (on a loaded
+    # machine the proxy's thread may not have run yet): the test waits for the node to receive
+    # it, well within the 10 s the proxy holds the answer, rather than asserting at once.
     with (
-        FaultProxy(upstream.url, rate=1.0, kinds=("timeout",), delay_s=0.6) as proxy,
+        FaultProxy(upstream.url, rate=1.0, kinds=("timeout",), delay_s=10.0) as proxy,
         pytest.raises(requests.Timeout),
     ):
         _call(proxy.url, timeout=0.2)
+    assert upstream.arrived.wait(8.0), "the proxy did not forward the request before its delay"
     assert len(upstream.received) == 1  # the node did the work; only the answer was late
 
 
