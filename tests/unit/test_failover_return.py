@@ -23,16 +23,31 @@ from web3 import Web3
 
 from keeper.chain.connection import FailoverProvider, best_head
 from keeper.errors import ChainError
-from tests.unit.test_rpc_faults import A, B, Reply, Session, ok, provider, slow, status
+from tests.unit.test_rpc_faults import (
+    A,
+    B,
+    HeldClock,
+    Reply,
+    Session,
+    ok,
+    provider,
+    slow,
+    status,
+)
 
 
-def test_a_primary_that_failed_once_is_asked_again_after_its_cool_down() -> None:
+def test_a_primary_that_failed_once_is_asked_again_after_its_cool_down(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # B is the slower of the two (as a node that lags behind a proxy is): A is the better one.
-    s = Session({A: [status(502), ok("0x0a")], B: [slow(0.05, "0x0b")]})
+    # On the provider's held clock: a stall on a loaded machine neither ends A's cool-down
+    # before the second read nor makes A measure slower than B.
+    clock = HeldClock(monkeypatch)
+    s = Session({A: [status(502), ok("0x0a")], B: [clock.taking(0.05, ok("0x0b"))]})
     p = provider(s, [A, B])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
     assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
-    time.sleep(max(0.0, p.health[0].cooling_until - time.monotonic()) + 0.05)
+    clock.now = p.health[0].cooling_until + 0.05
     answers = [p.make_request("eth_blockNumber", [])["result"] for _ in range(5)]  # type: ignore[arg-type]
     assert answers == ["0x0a"] * 5
     p.close()
@@ -71,10 +86,14 @@ def head(number: int) -> Reply:
     return reply
 
 
-def test_an_endpoint_blocks_behind_the_others_loses_its_rank() -> None:
+def test_an_endpoint_blocks_behind_the_others_loses_its_rank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     # B answers faster than A but is 3 blocks behind it: once both heads are known, reads go to
-    # A, not to whichever was faster last time.
-    s = Session({A: [slow(0.03, "0x64")], B: [head(97)]})
+    # A, not to whichever was faster last time. On the provider's held clock: a stall of more
+    # than A's 30 ms in B's request, on a loaded machine, measured B the slower.
+    clock = HeldClock(monkeypatch)
+    s = Session({A: [clock.taking(0.03, ok("0x64"))], B: [head(97)]})
     p = provider(s, [A, B])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x64"  # type: ignore[arg-type]
     # B is heard too (a hedge, a failover), and measured faster than A.

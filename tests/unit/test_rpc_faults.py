@@ -9,6 +9,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -223,7 +224,35 @@ def provider(session: Session, urls: list[str], **kw: Any) -> FailoverProvider:
     return FailoverProvider(urls, session=session, **kw)  # type: ignore[arg-type]
 
 
-def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank() -> None:
+class HeldClock:
+    """The failover provider's clock, held still: it moves only when a test moves it.
+
+    A failure cools an endpoint down for 0.25 s, and latencies rank the rest. On the real clock
+    a thread stalled that long on a loaded machine (a 0.3 s stall, injected, failed six tests)
+    ended the cool-down before the next read, or made the faster endpoint measure slower, and
+    the read went elsewhere than the test expected. Held, what the provider sees is the test's.
+    ``taking`` makes a scripted reply take that long on this clock.
+    """
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import keeper.chain.connection as connection
+
+        self.now = 1_000.0
+        held = SimpleNamespace(monotonic=lambda: self.now, sleep=time.sleep)
+        monkeypatch.setattr(connection, "time", held)
+
+    def taking(self, seconds: float, reply: Reply) -> Reply:
+        def timed(req: dict[str, Any], timeout: float) -> Any:
+            self.now += seconds
+            return reply(req, timeout)
+
+        return timed
+
+
+def test_a_failing_endpoint_fails_over_to_the_next_and_loses_its_rank(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    HeldClock(monkeypatch)
     s = Session({A: [status(502), ok()], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
@@ -261,6 +290,11 @@ def test_the_hedge_does_not_cancel_a_slow_primary_that_answers_first() -> None:
     started = time.monotonic()
     assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
     assert 0.35 < time.monotonic() - started < 1.0
+    # The hedge went out at 0.1 s; its thread, stalled on a loaded machine, may reach B only
+    # after A answered: waited for, not read at once.
+    until = time.monotonic() + 5.0
+    while len(s.log) < 2 and time.monotonic() < until:
+        time.sleep(0.01)
     assert [u for u, _, _ in s.log] == [A, B]
 
 
@@ -268,7 +302,12 @@ def test_a_failed_hedge_leaves_the_primary_in_flight() -> None:
     s = Session({A: [slow(0.4, "0x0a")], B: [status(500)]})
     p = provider(s, [A, B], hedge_s=0.1)
     assert p.make_request("eth_call", [])["result"] == "0x0a"  # type: ignore[arg-type]
-    assert p.health[1].failed >= 1  # the hedge's failure still scored B
+    # The hedge's failure still scored B. Its thread, stalled on a loaded machine, may score it
+    # after A answered: waited for, not read at once.
+    until = time.monotonic() + 5.0
+    while p.health[1].failed == 0 and time.monotonic() < until:
+        time.sleep(0.01)
+    assert p.health[1].failed >= 1
 
 
 def test_one_slow_endpoint_is_hedged_on_itself() -> None:
@@ -499,10 +538,13 @@ def test_a_factory_that_is_not_a_vault_factory_is_one_config_error(
 
 
 @pytest.mark.parametrize("code", [401, 403, 404])
-def test_an_endpoint_that_refuses_reads_fails_over_to_one_that_answers(code: int) -> None:
+def test_an_endpoint_that_refuses_reads_fails_over_to_one_that_answers(
+    code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A wrong or spent API key (401/403) or a wrong path (404) is the endpoint's refusal, not
     the read's: connect() warns "using the others", yet every read went to the refusing first
     endpoint, which was never ranked down, and failed with its HTTP error."""
+    HeldClock(monkeypatch)
     s = Session({A: [status(code)], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     assert p.make_request("eth_blockNumber", [])["result"] == "0x0b"  # type: ignore[arg-type]
@@ -594,11 +636,14 @@ def test_a_bare_http_408_is_a_timeout_and_is_retried() -> None:
 
 
 @pytest.mark.parametrize("code", [401, 403])
-def test_an_endpoint_that_refuses_with_a_json_rpc_error_fails_over(code: int) -> None:
+def test_an_endpoint_that_refuses_with_a_json_rpc_error_fails_over(
+    code: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Alchemy and Infura refuse a wrong or spent API key with an HTTP 401/403 whose body is a
     JSON-RPC error ("Must be authenticated!", "invalid project id"). That body was read as the
     read's answer: the read failed with it while another endpoint answered, and the refusing
     endpoint kept its rank. Like a bare 401/403 it is the endpoint's refusal, not the read's."""
+    HeldClock(monkeypatch)
     s = Session({A: [json_refusal(code, -32600, "Must be authenticated!")], B: [ok("0x0b")]})
     p = provider(s, [A, B])
     assert p.make_request("eth_call", [])["result"] == "0x0b"  # type: ignore[arg-type]
