@@ -4,8 +4,8 @@
 serving thread has accepted (a browser opening its connections, a keeper's parallel reads
 through the fault proxy, any burst on a loaded machine), Linux drops the SYNs beyond the queue
 and each such client connects only on its retransmit, a second later. The fault proxy counted
-that second as the keeper's latency; the web app's page waited it. Both servers now listen with
-a backlog of 128.
+that second as the keeper's latency, the web app's page waited it, and a test's RPC stub
+(``tests.local_http``) delayed anvil's fork. Each now listens with a backlog of 128.
 
 The servers are built but not served, so nothing is accepted: what connects is what the
 kernel's queue holds.
@@ -20,6 +20,7 @@ from pathlib import Path
 
 from bench.chaos.proxy import _Server
 from keeper.app.web import WebServer, build_config
+from tests.local_http import LocalServer
 
 #: More than socketserver's default backlog (5) holds, well under ours.
 BURST = 32
@@ -43,6 +44,15 @@ def _burst(port: int) -> Iterator[int]:
 
 def test_the_fault_proxy_queues_a_burst_of_connections() -> None:
     server = _Server(("127.0.0.1", 0), _NoHandler)
+    try:
+        with _burst(int(server.server_address[1])) as connected:
+            assert connected == BURST
+    finally:
+        server.server_close()
+
+
+def test_the_tests_local_server_queues_a_burst_of_connections() -> None:
+    server = LocalServer(("127.0.0.1", 0), _NoHandler)  # type: ignore[arg-type]
     try:
         with _burst(int(server.server_address[1])) as connected:
             assert connected == BURST
