@@ -23,8 +23,9 @@
    yet from the fork URL) fails the rehearsal, where ``keeper run`` would leave it to its next
    cycle; its report would otherwise show no queue fill, or a blocker unknown;
 5. reads the per-vault outcomes from the receipt (:func:`tx_outcomes`: the batcher's events for a
-   batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction),
-   and stops the fork anvil by its PID.
+   batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction;
+   a read of it that fails, ``KEEPER_RPC_RETRIES`` times, is one :class:`ChainError` line), and
+   stops the fork anvil by its PID.
 
 Nothing is sent to the forked (live) chain itself: every transaction goes to the local fork. An
 unreachable fork URL is reported as such before anvil is started.
@@ -47,7 +48,7 @@ from eth_utils.address import to_checksum_address
 from pydantic import SecretStr
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, Web3Exception
+from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Exception
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
@@ -60,7 +61,7 @@ from keeper.chain.connection import connect, redact_url, scrub_url
 from keeper.chain.logs import get_logs
 from keeper.chain.retry import LogQueryTooLargeError, backoff_s, read_with_retry
 from keeper.chain.vaults import check_batcher
-from keeper.errors import ChainError, ConfigError, ExecutionError
+from keeper.errors import ChainError, ConfigError, ExecutionError, first_line
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ _GAS_FUNDING_WEI = 100 * 10**18
 #: The jittered backoff before a fork's anvil is started again: its base and its longest, in s.
 _FORK_RETRY_S = 0.5
 _FORK_RETRY_MAX_S = 4.0
+#: The same, before the mined transaction's receipt is read again (a node behind its block).
+_RECEIPT_RETRY_S = 0.2
+_RECEIPT_RETRY_MAX_S = 2.0
 #: How long a fork's anvil is given to listen and answer, besides one fork request's timeout.
 _FORK_START_S = 15.0
 
@@ -331,19 +335,60 @@ def _not_held(vault: str, why: str) -> VaultRole:
     return VaultRole(vault, False, None, note)
 
 
-def tx_outcomes(w3: Web3, batcher: str, tx_hash: str) -> tuple[str | None, list[RehearsedVault]]:
+def tx_outcomes(
+    w3: Web3, batcher: str, tx_hash: str, *, attempts: int = 3
+) -> tuple[str | None, list[RehearsedVault]]:
     """The recipient and per-vault outcomes of the rehearsal's mined transaction.
 
     A batch (sent to the batcher) is read from the batcher's events. A lone vault's own call
     (sent to the vault) emits no batcher event: it is read from the vault's ``Rebalanced`` event,
-    or failed by the receipt's status.
+    or failed by the receipt's status. The receipt is read again from the fork, after the cycle
+    (:func:`_mined_receipt`, ``attempts`` reads at most).
+
+    Raises:
+        ChainError: The receipt could not be read: one line naming the read and its cause.
     """
-    receipt = w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    receipt = _mined_receipt(w3, tx_hash, attempts)
     to = receipt.get("to")
     recipient = str(to_checksum_address(to)) if to else None
     if recipient is None or recipient == to_checksum_address(batcher):
         return recipient, batch_outcomes(w3, batcher, receipt)
     return recipient, vault_outcomes(w3, recipient, receipt)
+
+
+def _mined_receipt(w3: Web3, tx_hash: str, attempts: int) -> TxReceipt:
+    """The receipt of the transaction the cycle saw mined, read again from the fork.
+
+    A transport error is retried (:func:`read_with_retry`), and so is a receipt the node says
+    it does not have (a node behind the block the cycle saw it mined in): ``attempts`` reads in
+    all at most. The cycle is over by then, and its report is what this read completes, so any
+    failure of the read -- web3's, the transport's, the provider's -- is one line: it ended the
+    rehearsal in a traceback.
+
+    Raises:
+        ChainError: The read failed, or the node still has no such receipt.
+    """
+    what = f"cannot read the receipt of the rehearsal's transaction {tx_hash} on the fork"
+
+    def read() -> TxReceipt:
+        return w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return read_with_retry(read, attempts=attempts)
+        except TransactionNotFound as exc:
+            if attempt >= max(1, attempts):
+                raise ChainError(
+                    f"{what}: the node has none, after {attempt} read{'s' * (attempt > 1)} "
+                    "(the cycle saw it mined)"
+                ) from exc
+            time.sleep(backoff_s(attempt, _RECEIPT_RETRY_S, _RECEIPT_RETRY_MAX_S))
+        except ChainError as exc:  # the provider's own: every endpoint failed the read
+            raise ChainError(f"{what}: {exc}") from exc
+        except (OSError, Web3Exception, ValueError) as exc:
+            raise ChainError(f"{what}: {type(exc).__name__}: {first_line(exc)}") from exc
 
 
 def batch_outcomes(w3: Web3, batcher: str, receipt: TxReceipt) -> list[RehearsedVault]:
@@ -443,6 +488,7 @@ def rehearse(
                 name="the fork of --fork-url",
             )
             fork_block = int(w3.eth.block_number)
+            chain_id = int(w3.eth.chain_id)  # read before the cycle: after it, only the receipt
             _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
             # At --block, a contract not deployed yet is the block's doing, not the address's:
             # named with the block before any check that would blame the setting.
@@ -467,7 +513,9 @@ def rehearse(
             roles = grant_vault_keepers(w3, keeper.vaults, signer.address, vault_admin, who)
             result: CycleResult = run_alone(keeper)
             tx_to, outcomes = (
-                tx_outcomes(w3, settings.batcher, result.tx_hash) if result.tx_hash else (None, [])
+                tx_outcomes(w3, settings.batcher, result.tx_hash, attempts=settings.rpc_retries)
+                if result.tx_hash
+                else (None, [])
             )
             if keeper.sender is not None:
                 keeper.sender.journal.close()
@@ -476,7 +524,7 @@ def rehearse(
                 outcomes,
                 fork_url=redact_url(fork_url),
                 fork_block=fork_block,
-                chain_id=int(w3.eth.chain_id),
+                chain_id=chain_id,
                 keeper=signer.address,
                 admin=str(who),
                 keeper_granted=granted,

@@ -250,11 +250,14 @@ QUEUE_READS = [
 
 @contextmanager
 def fork_reads_through(
-    monkeypatch: pytest.MonkeyPatch, fork_url: str, hit: Callable[[str], bool]
+    monkeypatch: pytest.MonkeyPatch,
+    fork_url: str,
+    hit: Callable[[str], bool],
+    kind: str = "http_500",
 ) -> Iterator[list[_FailingOn]]:
     """``keeper rehearse``'s own requests to its fork's anvil through a :class:`_FailingOn`
-    proxy failing those ``hit`` picks (the proxies started, yielded); the fork URL is asked as
-    it is, by the rehearsal and by anvil."""
+    proxy failing those ``hit`` picks with ``kind`` (the proxies started, yielded); the fork URL
+    is asked as it is, by the rehearsal and by anvil."""
     real = rehearse_app.connect
     proxies: list[_FailingOn] = []
     with ExitStack() as stack:
@@ -262,7 +265,7 @@ def fork_reads_through(
         def connect(url: str, *args: Any, **kw: Any) -> Web3:
             if url == fork_url:
                 return real(url, *args, **kw)
-            proxy = stack.enter_context(_FailingOn(url, hit))
+            proxy = stack.enter_context(_FailingOn(url, hit, kind))
             proxies.append(proxy)
             return real(proxy.url, *args, **kw)
 
@@ -384,3 +387,38 @@ def test_a_fork_url_failing_anvils_start_is_named_by_anvils_cause(
         r': failed to get fork block( number)?: HTTP error 502 with body: \{"error":"injected"\}$',
         line,
     ), line
+
+
+@pytest.mark.parametrize("kind", ["http_500", "malformed", "stale"])
+def test_a_receipt_read_the_fork_fails_after_the_cycle_is_one_line(
+    parent: Parent, kind: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rehearsal reads its transaction's receipt again after the cycle, for the per-vault
+    outcomes (:func:`keeper.app.rehearse.tx_outcomes`). That read failed by its fork's anvil
+    ended it in a traceback when the node said it had no such receipt (``stale``: a node behind
+    the block that mined it), and in a line naming no read on an HTTP error or a garbled answer
+    (the provider's "eth_getTransactionReceipt failed on every RPC endpoint"). Each is now one
+    line naming the read, exit 1 (``--json``: one JSON object naming it)."""
+    p = parent
+    monkeypatch.setenv("KEEPER_RPC_RETRIES", "1")
+    after = [False]  # the cycle is over: only the receipt read after it fails
+    real = rehearse_app.run_alone
+
+    def run_alone(keeper: Any) -> Any:
+        result = real(keeper)
+        after[0] = True
+        return result
+
+    monkeypatch.setattr(rehearse_app, "run_alone", run_alone)
+    for flags in (("--json",), ()):
+        after[0] = False
+        hit = lambda what: after[0] and what == "eth_getTransactionReceipt"  # noqa: E731
+        with fork_reads_through(monkeypatch, p.node.url, hit, kind) as proxies:
+            run = _run(capsys, _rehearse(p, p.node.url, *flags))
+        assert sum(proxy.hits for proxy in proxies) > 0, "the receipt was not read after the cycle"
+        assert run.code == 1, run.out
+        assert not _outcome_problems(run, json_out=bool(flags)), run
+        [line] = run.err.strip().splitlines()[-1:]
+        assert line.startswith(
+            "keeper: error: cannot read the receipt of the rehearsal's transaction 0x"
+        ), line

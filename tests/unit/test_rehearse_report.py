@@ -7,16 +7,18 @@ from typing import Any
 import pytest
 from eth_utils.address import to_checksum_address
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
 from keeper.app.rehearse import (
     RehearsalReport,
     RehearsedVault,
     VaultRole,
     rehearse,
+    tx_outcomes,
     vault_outcomes,
 )
 from keeper.commands.rehearse import format_report
-from keeper.errors import ConfigError
+from keeper.errors import ChainError, ConfigError
 from keeper.settings import Settings
 from keeper.units import DELTA_COLUMNS_UNIT
 
@@ -40,6 +42,46 @@ def test_a_mined_direct_transaction_without_the_event_is_not_counted_as_rebalanc
     [outcome] = vault_outcomes(Web3(), VAULT, _receipt(1))
     assert not outcome.ok
     assert outcome.reason == "mined without a Rebalanced event"
+
+
+def _receipts(monkeypatch: pytest.MonkeyPatch, missing: int) -> tuple[Web3, list[str]]:
+    """A node that has no receipt for the first ``missing`` reads (one behind the block that
+    mined it), then a reverted direct transaction's; and the reads asked."""
+    import keeper.app.rehearse as rehearse_module
+
+    w3, asked = Web3(), []
+
+    def get_transaction_receipt(tx_hash: str) -> Any:
+        asked.append(tx_hash)
+        if len(asked) <= missing:
+            raise TransactionNotFound(f"Transaction with hash: {tx_hash!r} not found.")
+        return _receipt(0)
+
+    monkeypatch.setattr(w3.eth, "get_transaction_receipt", get_transaction_receipt)
+    monkeypatch.setattr(rehearse_module.time, "sleep", lambda _: None)
+    return w3, asked
+
+
+def test_a_receipt_the_node_has_not_yet_is_read_again_within_the_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    w3, asked = _receipts(monkeypatch, missing=2)
+    to, [outcome] = tx_outcomes(w3, BATCHER, "0xab", attempts=3)
+    assert (to, outcome.reason, asked) == (VAULT, "reverted", ["0xab"] * 3)
+
+
+def test_a_receipt_the_node_never_has_is_one_chain_error_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """It was web3's TransactionNotFound, out of ``keeper rehearse`` as a traceback."""
+    w3, asked = _receipts(monkeypatch, missing=2)
+    with pytest.raises(ChainError) as info:
+        tx_outcomes(w3, BATCHER, "0xab", attempts=2)
+    assert str(info.value) == (
+        "cannot read the receipt of the rehearsal's transaction 0xab on the fork: the node has "
+        "none, after 2 reads (the cycle saw it mined)"
+    )
+    assert asked == ["0xab"] * 2
 
 
 def _report(tx_to: str | None, roles: list[VaultRole]) -> RehearsalReport:
