@@ -98,6 +98,9 @@ class Keeper:
     #: node fails it (the queue sweep's, the fill step's, the blockers') fails this cycle
     #: instead, which would otherwise report a cycle with less in it than it would do.
     one_cycle: bool = False
+    #: Attempts of each read the cycle makes itself (``KEEPER_RPC_RETRIES``, as the lens's):
+    #: the blockers' (:func:`keeper.app.observe.explain_blocked`) and the queue sweep's.
+    rpc_retries: int = 3
 
     @property
     def dry_run(self) -> bool:

@@ -173,8 +173,9 @@ def explain_blocked(
     :data:`WITHIN_BAND` without asking the chain: a policy tighter than the vault's band wants
     such vaults on most cycles, and the read sat on the path between the decision and the send.
 
-    A ``rebalanceBlocker()`` read the node fails (after its retries) names the blocker
-    ``unknown``: only the explanation is lost. With ``node_fails`` (a cycle with no next one,
+    A ``rebalanceBlocker()`` read the node fails (after ``KEEPER_RPC_RETRIES`` attempts,
+    :attr:`Keeper.rpc_retries`, as the lens's reads) names the blocker ``unknown``: only the
+    explanation is lost. With ``node_fails`` (a cycle with no next one,
     :attr:`Keeper.one_cycle`) its :class:`~keeper.errors.ChainError` is raised instead. A vault
     whose own call fails (a revert, no such function) is ``unknown`` either way.
     """
@@ -189,7 +190,7 @@ def explain_blocked(
     wanted = [v for v in wanted if v not in inside and v not in empty]
     if wanted:
         try:
-            raw = read_blockers(keeper.w3, wanted, block)
+            raw = read_blockers(keeper.w3, wanted, block, attempts=keeper.rpc_retries)
         except ChainError as exc:
             if node_fails:
                 raise  # no next cycle: its report would show the reason unknown

@@ -65,7 +65,11 @@ def sweep_queues(keeper: Keeper, vaults: Sequence[str], block: int, now: int) ->
     try:
         # At the head, not the observed block: after this cycle's hedge, which may have spent
         # free quote on inventory.
-        states = read_queues(keeper.w3, part, "latest", keeper.queue_of) if part else {}
+        states = (
+            read_queues(keeper.w3, part, "latest", keeper.queue_of, attempts=keeper.rpc_retries)
+            if part
+            else {}
+        )
     except ChainError as exc:
         if keeper.one_cycle:
             raise  # no next cycle to read it: a check would report no fill as if none was due

@@ -305,6 +305,7 @@ def build_keeper(
         chain_id=chain_id,
         locked_seen=sender.journal.locked_seen() if sender is not None else {},
         eth_vaults=eth_vaults,
+        rpc_retries=settings.rpc_retries,
     )
 
 

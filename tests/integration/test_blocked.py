@@ -193,11 +193,13 @@ def test_run_logs_the_blocker_counts_it_and_alerts_when_it_lasts(
     for name in [n for n in os.environ if n.startswith("KEEPER_") and n != "KEEPER_ARTIFACTS_DIR"]:
         monkeypatch.delenv(name)
     asked: list[list[str]] = []
+    tries: set[int] = set()
     real = observe_module.read_blockers
 
-    def spy(w3: Web3, vaults: list[str], block: int | str = "latest") -> object:
+    def spy(w3: Web3, vaults: list[str], block: int | str = "latest", *, attempts: int) -> object:
         asked.append(list(vaults))
-        return real(w3, vaults, block)
+        tries.add(attempts)
+        return real(w3, vaults, block, attempts=attempts)
 
     monkeypatch.setattr(observe_module, "read_blockers", spy)
     settings = load_settings(
@@ -206,6 +208,7 @@ def test_run_logs_the_blocker_counts_it_and_alerts_when_it_lasts(
         policy=POLICY,
         blocked_alert_blocks=2,
         journal_path=tmp_path / "j.sqlite",
+        rpc_retries=2,
     )
     alerter = Alerter(None, min_interval_s=0)
     keeper = build_keeper(devnet.w3, settings, dry_run=True, alerter=alerter)
@@ -220,6 +223,7 @@ def test_run_logs_the_blocker_counts_it_and_alerts_when_it_lasts(
         devnet.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
     # one batch of blocker calls per cycle, for the wanted vaults only (never vault 1)
     assert asked == [wanted] * 3
+    assert tries == {2}  # KEEPER_RPC_RETRIES, as build_keeper hands it to the cycle
     alerts = [a for a in alerter.sent if a["kind"] == "blocked"]
     assert {a["message"].split(":")[0] for a in alerts} == {f"vault {v}" for v in wanted}
     assert all("blocked for 2 blocks" in a["message"] for a in alerts)

@@ -902,7 +902,7 @@ def test_a_vault_surely_inside_its_band_is_explained_without_a_chain_read(
     # is asked why, and only vault 1 counts as blocked.
     asked: list[list[str]] = []
 
-    def fake_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+    def fake_read_blockers(w3: Any, vaults: list[str], block: int, **_: Any) -> dict[str, bytes]:
         asked.append(list(vaults))
         return {v: b"" for v in vaults}
 
@@ -958,7 +958,7 @@ def test_blockers_are_read_after_the_send_and_their_failure_fails_nothing(
         order.append("act")
         return real_act(*args, **kw)
 
-    def failing_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+    def failing_read_blockers(w3: Any, vaults: list[str], block: int, **_: Any) -> dict[str, bytes]:
         order.append("blockers")
         raise ChainError("rebalanceBlocker calls failed: ConnectionError")
 
@@ -977,7 +977,7 @@ def _too_soon_and_failing_blockers(monkeypatch: pytest.MonkeyPatch) -> Keeper:
     """Vault 0 out of band and ready; vault 1 out of band but too soon, and its blocker read
     failing at the node."""
 
-    def failing_read_blockers(w3: Any, vaults: list[str], block: int) -> dict[str, bytes]:
+    def failing_read_blockers(w3: Any, vaults: list[str], block: int, **_: Any) -> dict[str, bytes]:
         raise ChainError("rebalanceBlocker calls failed: ConnectionError")
 
     monkeypatch.setattr("keeper.app.observe.read_blockers", failing_read_blockers)
@@ -1012,6 +1012,34 @@ def test_a_failed_blocker_read_does_not_hide_why_the_send_failed(
     k.one_cycle = True
     with pytest.raises(ExecutionError, match="the send failed"):
         run_cycle(k)
+
+
+def test_the_blockers_and_the_queue_sweep_read_with_the_keepers_rpc_retries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``explain_blocked`` read the blockers, and the sweep the queues, with the helpers' default
+    3 attempts, where the lens's reads take ``KEEPER_RPC_RETRIES`` (``Keeper.rpc_retries``, set
+    by ``build_keeper``): both reads now fail ``keeper check`` and ``rehearse`` (one cycle), and
+    the README says they are retried ``KEEPER_RPC_RETRIES`` times first."""
+    used: dict[str, int] = {}
+
+    def read_blockers(w3: Any, vaults: list[str], block: int, *, attempts: int = 3) -> Any:
+        used["blockers"] = attempts
+        return {v: b"" for v in vaults}
+
+    def read_queues(w3: Any, vaults: Any, block: Any, known: Any, *, attempts: int = 3) -> Any:
+        used["queues"] = attempts
+        return {}
+
+    monkeypatch.setattr("keeper.app.observe.read_blockers", read_blockers)
+    monkeypatch.setattr("keeper.app.sweep.read_queues", read_queues)
+    too_soon = snap(1, WAD // 2)
+    too_soon = replace(too_soon, thresholds=replace(too_soon.thresholds, min_interval=1_000))
+    k = make_keeper([snap(0, -WAD // 2), too_soon])
+    k.config = k.config.model_copy(update={"queue_sweep_s": 3600})  # a sweep (read_queues faked)
+    k.rpc_retries = 7
+    run_cycle(k)
+    assert used == {"blockers": 7, "queues": 7}
 
 
 @dataclass
