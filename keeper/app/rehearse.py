@@ -54,6 +54,7 @@ from web3.types import TxReceipt
 
 from keeper.app.cycle import CycleResult, nothing_evaluated, run_alone
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
+from keeper.app.settle import Settlement
 from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil, AnvilExitedError
 from keeper.chain.artifacts import load_artifact
@@ -139,6 +140,9 @@ class RehearsalReport:
     keeper_granted: bool = True
     #: Vaults whose redemption queues the cycle filled on the fork, after its hedge.
     queue_fills: list[str] = field(default_factory=list)
+    #: Each expired series the cycle found and what became of it on the fork (settled there,
+    #: or why not), as ``keeper check --json``'s ``settlements``.
+    settlements: list[Settlement] = field(default_factory=list)
 
     @property
     def rebalanced(self) -> list[str]:
@@ -184,6 +188,7 @@ class RehearsalReport:
             decisions=[asdict(d) for d in result.decisions],
             blocked=dict(result.blocked),
             queue_fills=list(result.queue_fills),
+            settlements=list(result.settlements),
             **where,
         )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from keeper.units import DELTA_COLUMNS_UNIT, wad_to_float
 
 if TYPE_CHECKING:
     from keeper.app.cycle import CycleResult
+    from keeper.app.settle import Settlement
     from keeper.strategy.types import CostInputs
 
 
@@ -255,13 +256,11 @@ def format_table(
             f"blocked: {len(result.blocked)} vaults the policy wants to rebalance refuse it "
             "(see 'blocked by'); the keeper cannot act on them until that clears"
         )
-    lines.extend(_settlement_lines(result))
-    if result.queue_fills:
-        many = len(result.queue_fills) > 1
-        lines.append(
-            f"queue fills: would fill the redemption queue{'s' * many} of "
-            f"{', '.join(result.queue_fills)}"
-        )
+    # A series the dry run simulated would settle at its round hint (0: the vault's fallback to
+    # the first round after expiry); the queue its settlement frees is filled after it, which a
+    # dry run cannot show before the settlement.
+    lines.extend(settlement_lines(result.settlements))
+    lines.append(queue_fills_line(result.queue_fills, done="would fill"))
     lines.append("dry run: nothing was signed or sent")
     for d in result.decisions:
         why = (
@@ -274,22 +273,35 @@ def format_table(
     return "\n".join(lines)
 
 
-def _settlement_lines(result: CycleResult) -> list[str]:
-    """The expired series the cycle found, each with what the keeper would do (none: no line).
+def settlement_lines(settlements: Sequence[Settlement], head: str = "settlements") -> list[str]:
+    """The expired series a cycle found, under a ``head:`` line, each with what became of it.
 
-    A series the dry run simulated would settle at its round hint (0: the vault's fallback to
-    the first round after expiry); the queue its settlement frees is filled after it, which a
-    dry run cannot show before the settlement.
+    ``head: none`` when it found none. ``keeper check`` (``settlements``: what it would do) and
+    ``keeper rehearse`` (``settlements on the fork``: what it did there) say them alike: a
+    series settled, or simulated, at its round hint (0: the vault's fallback to the first
+    round after expiry), else its outcome and why.
     """
-    if not result.settlements:
-        return []
-    n = len(result.settlements)
-    lines = [f"settlements: {n} expired series"]
-    for s in result.settlements:
+    if not settlements:
+        return [f"{head}: none"]
+    lines = [f"{head}: {len(settlements)} expired series"]
+    for s in settlements:
+        at = f"round {s.round_id}" if s.round_id else "the fallback round"
         if s.outcome == "simulated":
-            at = f"round {s.round_id}" if s.round_id else "the fallback round"
             what = f"would settle at {at}"
+        elif s.outcome == "settled":
+            what = f"settled at {at}" + (f" in tx {s.tx_hash}" if s.tx_hash else "")
         else:
             what = f"{s.outcome}: {s.reason}" if s.reason else s.outcome
         lines.append(f"  series {s.series_id} of {s.vault}: {what}")
     return lines
+
+
+def queue_fills_line(vaults: Sequence[str], head: str = "queue fills", *, done: str) -> str:
+    """The redemption queues a cycle filled (``done``: ``filled``) or would fill, or ``none``.
+
+    ``keeper check``'s ``queue fills:`` and ``keeper rehearse``'s ``queue fills on the fork:``.
+    """
+    if not vaults:
+        return f"{head}: none"
+    many = len(vaults) > 1
+    return f"{head}: {done} the redemption queue{'s' * many} of {', '.join(vaults)}"

@@ -1,7 +1,8 @@
 """``keeper rehearse --fork-url URL``: run the keeper for real on an anvil fork, and report.
 
 See :mod:`keeper.app.rehearse`. The table says what the keeper would have done on the forked chain
-(the vaults planned and rebalanced, each vault's keeper role, where the transaction went) and
+(the vaults planned and rebalanced, each vault's keeper role, where the transaction went, the
+series settled and the queues filled, in ``keeper check``'s words) and
 what it cost on the fork (gas, L2 fee, L1 data fee).
 """
 
@@ -22,6 +23,7 @@ from keeper.arguments import (
     one_rpc_url,
 )
 from keeper.chain.anvil import ANVIL_KEYS
+from keeper.commands.check import queue_fills_line, settlement_lines
 from keeper.errors import ExecutionError, KeeperError, OracleError
 from keeper.json_units import (
     DECISION_UNITS,
@@ -61,7 +63,8 @@ def register(subparsers: Any) -> None:
             "what it cost (gas, L2 fee, L1 data fee). The transaction is sent to the local fork "
             "only, never to the live chain; the fork is stopped afterwards. A vault the policy "
             "wants but whose own checks refuse it shows BLOCKED and the vault's reason; the "
-            "redemption queues filled on the fork are listed. As keeper check, a read that "
+            "expired series settled and the redemption queues filled on the fork are listed, "
+            "as keeper check lists them. As keeper check, a read that "
             "fails (a queue's, a rebalanceBlocker()) exits 1 with one error line. Exits 1, "
             "after printing, when every vault was skipped, at least one by a fault (as keeper "
             "check does), or "
@@ -275,19 +278,13 @@ def format_report(r: RehearsalReport, *, policy: str | None = None) -> str:
             f"on the fork: {len(r.rebalanced)} of them rebalanced in tx {r.tx_hash} "
             f"({r.tx_status or '-'}), sent by {r.keeper} to {to} on the local fork"
         )
-    if r.queue_fills:
-        many = len(r.queue_fills) > 1
-        fills = (
-            f"queue fills on the fork: filled the redemption queue{'s' * many} of "
-            f"{', '.join(r.queue_fills)}"
-        )
-    else:
-        fills = "queue fills on the fork: none"
     lines += [
         "",
         f"the keeper would rebalance {len(r.planned)} of {r.vaults} vaults on the live chain",
         on_fork,
-        fills,
+        # in keeper check's words, as its table lists them (settled, not "would settle")
+        *settlement_lines(r.settlements, "settlements on the fork"),
+        queue_fills_line(r.queue_fills, "queue fills on the fork", done="filled"),
         f"cost on the fork: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
         f"L1 fee {_eth(r.l1_fee_wei)}, total {_eth(r.total_fee_wei)}",
         f"the live chain ({r.fork_url}) is untouched: nothing was sent to it, and the fork is "

@@ -323,6 +323,10 @@ def _rehearsed(body: dict[str, Any]) -> dict[str, Any]:
         **{k: body[k] for k in ("planned", "simulated", "dropped", "skipped", "blocked")},
         **{k: body[k] for k in ("tx_status", "tx_to", "rebalanced", "vault_roles", "keeper")},
         "queue_fills": body["queue_fills"],
+        "settlements": [
+            {k: s[k] for k in ("vault", "series_id", "round_id", "outcome")}
+            for s in body["settlements"]
+        ],
         "decisions": [{k: d[k] for k in ("vault", "act", "band")} for d in body["decisions"]],
         "outcomes": [{k: o[k] for k in ("vault", "ok", "event")} for o in body["outcomes"]],
     }

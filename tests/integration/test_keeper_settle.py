@@ -8,6 +8,7 @@ round that was current at expiry, not at the price of the moment; the metrics sa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import pytest
 from keeper.app.cycle import run_cycle
 from keeper.app.settle import _refused_at, settle_expired
 from keeper.app.wiring import build_keeper
-from keeper.chain.anvil import Anvil
+from keeper.chain.anvil import ANVIL_KEYS, Anvil
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.rounds import expiry_round
+from keeper.cli import main
+from keeper.devnet.stack import write_addresses
 from keeper.devnet.tx import transact
 from keeper.execution.simulate import FILL_BATCH_SELECTOR, SETTLE_BATCH_SELECTOR
 from tests.conftest import rolled_back
@@ -554,3 +557,56 @@ def test_a_lone_settlement_the_buyer_beats_in_its_block_is_settled_by_other(
     again = settle_expired(keeper, keeper.vaults, stack.w3.eth.block_number, stack.now())
     assert again.settlements == ()
     assert stack.w3.eth.get_transaction_count(me) == sent_before + 1
+
+
+def test_check_and_rehearse_say_the_same_of_the_expired_series(
+    stack: Stack,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``keeper rehearse`` settled the expired series on its fork and its report said nothing
+    of them, where ``keeper check`` lists each one it would settle: both now list them, by one
+    line and one JSON key (``settlements``), the check's "would settle" the rehearsal's
+    "settled" at the same round."""
+    series = _open(stack)
+    stack.advance(series[0][2] - stack.now() + 5)
+    stack.set_price(2_900 * 10**8)
+    for name in [n for n in os.environ if n.startswith("KEEPER_") and n != "KEEPER_ARTIFACTS_DIR"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("KEEPER_PRIVATE_KEY", ANVIL_KEYS[3])  # check simulates as the keeper
+    addresses = tmp_path / "devnet.json"
+    write_addresses(addresses, stack.devnet, stack.node.url)
+    common = [
+        "--env-file",
+        os.devnull,
+        "--addresses",
+        str(addresses),
+        "--policy",
+        "band:width=0.0001",
+    ]
+    rehearse = ["rehearse", "--fork-url", stack.node.url, *common]
+    expected = sorted((v.address, sid) for v, sid, _ in series)  # type: ignore[attr-defined]
+
+    assert main(["check", *common, "--json"]) == 0
+    check = json.loads(capsys.readouterr().out)["settlements"]
+    assert sorted((s["vault"], s["series_id"]) for s in check) == expected
+    assert {s["outcome"] for s in check} == {"simulated"}
+    assert main([*rehearse, "--json"]) == 0
+    rehearsed = json.loads(capsys.readouterr().out)["settlements"]
+    assert {s["outcome"] for s in rehearsed} == {"settled"}
+    rounds = {(s["vault"], s["series_id"]): s["round_id"] for s in check}
+    assert {(s["vault"], s["series_id"]): s["round_id"] for s in rehearsed} == rounds
+
+    assert main(["check", *common]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert f"settlements: {len(series)} expired series" in table
+    assert main(rehearse) == 0
+    report = capsys.readouterr().out.splitlines()
+    assert f"settlements on the fork: {len(series)} expired series" in report
+    for s in rehearsed:
+        line = f"  series {s['series_id']} of {s['vault']}: settled at round {s['round_id']}"
+        assert f"{line} in tx {s['tx_hash']}" in report
+        assert line.replace("settled", "would settle") in table
+    # the live chain's series are still open: the rehearsal settled them on its fork only
+    assert all(not v.functions.series(sid).call()[6] for v, sid, _ in series)  # type: ignore[attr-defined]

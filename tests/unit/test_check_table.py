@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
-from keeper.commands.check import format_table
+from keeper.commands.check import format_table, json_report
 from keeper.strategy.types import VaultDecision, Wad
 from tests.unit.test_app_cycle import dummy_result
 
@@ -116,16 +117,19 @@ def test_the_table_lists_the_settlements_and_queue_fills_the_cycle_would_send() 
     assert f"  series 3 of {a}: would settle at round 12" in lines
     assert f"  series 4 of {b}: waiting: no oracle round at or after its expiry yet" in lines
     assert f"queue fills: would fill the redemption queue of {b}" in lines
-    quiet = format_table(dummy_result(), "band")
-    assert "settlements:" not in quiet
-    assert "queue fills:" not in quiet
+    # With none, the table says so, as rehearse's "... on the fork: none" (it printed no line,
+    # as if the cycle had not looked); --json has both keys either way.
+    quiet = format_table(dummy_result(), "band").splitlines()
+    assert "settlements: none" in quiet
+    assert "queue fills: none" in quiet
+    body = json.loads(json.dumps(json_report(dummy_result(), "band"), default=str))
+    assert (body["settlements"], body["queue_fills"]) == ([], [])
 
 
 def test_check_json_has_the_tables_facts_the_trigger_and_why_nothing_was_simulated() -> None:
     """``keeper check --json`` said neither ACT (time) nor "(not simulated: ...)", which the table
     says: a script could not tell a vault acting on its time trigger, or why no batch was
     simulated, without re-deriving the contract's rule and the settings."""
-    from keeper.commands.check import json_report
 
     inside, outside, idle = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
     result = dataclasses.replace(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -312,3 +313,42 @@ def test_the_report_says_which_queues_it_filled_on_the_fork_and_none_in_so_many_
     idle = _idle_report()
     assert "queue fills on the fork: none" in format_report(idle).splitlines()
     assert idle.to_dict()["queue_fills"] == []
+
+
+def test_the_report_lists_the_series_settled_on_the_fork_as_check_lists_them() -> None:
+    """The cycle settled an expired series on the fork (``CycleResult.settlements``) and the
+    report said nothing of it, neither its table nor ``--json``; ``keeper check`` lists them.
+    Now a ``settlements on the fork:`` line (``none`` when there are none), each series under
+    it in check's words, and a ``settlements`` key, check's (one object per series)."""
+    from keeper.app.settle import Settlement
+    from tests.unit.test_app_cycle import dummy_result
+
+    settled = Settlement(VAULT, 3, 12, "settled", tx_hash="0xcd")
+    waits = Settlement(OTHER, 4, None, "waiting", "no oracle round at or after its expiry yet")
+    result = dataclasses.replace(dummy_result(), settlements=(settled, waits))
+    report = RehearsalReport.of(result, [], **_WHERE)
+    assert report.to_dict()["settlements"] == [dataclasses.asdict(s) for s in (settled, waits)]
+    lines = format_report(report).splitlines()
+    at = lines.index("settlements on the fork: 2 expired series")
+    assert lines[at + 1 : at + 3] == [
+        f"  series 3 of {VAULT}: settled at round 12 in tx 0xcd",
+        f"  series 4 of {OTHER}: waiting: no oracle round at or after its expiry yet",
+    ]
+    # after the rebalance's line, before the queue fills' (the order of check's table)
+    assert lines[at - 1].startswith("on the fork: ")
+    assert lines[at + 3] == "queue fills on the fork: none"
+    idle = RehearsalReport.of(dummy_result(), [], **_WHERE)
+    assert idle.to_dict()["settlements"] == []
+    assert "settlements on the fork: none" in format_report(idle).splitlines()
+
+
+#: Where a rehearsal ran, for :meth:`RehearsalReport.of`.
+_WHERE: dict[str, Any] = {
+    "fork_url": "http://x",
+    "fork_block": 1,
+    "chain_id": 31337,
+    "keeper": KEEPER,
+    "admin": ADMIN,
+    "batcher": BATCHER,
+    "tx_to": None,
+}
