@@ -564,7 +564,7 @@ def _call_batch(keeper: Keeper, call: Any, what: str, item: str) -> Any | None:
         )
         return None
     try:
-        return read_with_retry(lambda: call.call({"from": origin}))
+        return read_with_retry(lambda: call.call({"from": origin}), attempts=keeper.rpc_retries)
     except ContractLogicError as exc:
         data = revert_data(exc)
         reason = keeper.decoder.decode(data) if data else str(exc)
@@ -594,7 +594,7 @@ def _book_reverted_batch(
             slots[c.slot] = _failed(keeper, c.vault.address, c.series_id, c.hint, str(exc))
         return []
     try:
-        settled = [_is_settled(c.vault, c.series_id, outcome.block_number) for c in keep]
+        settled = [_is_settled(keeper, c.vault, c.series_id, outcome.block_number) for c in keep]
     except Exception as read_exc:
         if is_transient(read_exc) and keeper.sender is not None:
             keeper.sender.give_back([outcome])  # booked whole by the next cycle
@@ -713,7 +713,8 @@ def _refused_at(keeper: Keeper, vault: str, series_id: int, hint: int, block: in
     call = contract.functions.settle(series_id, hint)
     try:
         read_with_retry(
-            lambda: call.call({"from": origin} if origin else {}, block_identifier=block)
+            lambda: call.call({"from": origin} if origin else {}, block_identifier=block),
+            attempts=keeper.rpc_retries,
         )
     except ContractLogicError:
         return True
@@ -752,7 +753,10 @@ def _receipt_of(keeper: Keeper, outcome: SendOutcome) -> Any:
     """The receipt of a mined ``outcome``: its own, or read from the node when it has none."""
     if outcome.receipt is not None:
         return outcome.receipt
-    return read_with_retry(lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash)))
+    return read_with_retry(
+        lambda: keeper.w3.eth.get_transaction_receipt(HexStr(outcome.tx_hash)),
+        attempts=keeper.rpc_retries,
+    )
 
 
 def _hint(
@@ -806,7 +810,7 @@ def _settle_one(keeper: Keeper, vault: Any, series_id: int, hint: int, block: in
         already = outcome is None and exc.data[:4] == _ALREADY_SETTLED
         try:
             by_other = already or (
-                outcome is not None and _is_settled(vault, series_id, outcome.block_number)
+                outcome is not None and _is_settled(keeper, vault, series_id, outcome.block_number)
             )
         except Exception as read_exc:
             if outcome is not None:
@@ -944,7 +948,7 @@ def _gas_limit(keeper: Keeper, to: str, estimate: int) -> int:
     return max(limit, min(limit + vault_gas, block_gas))
 
 
-def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
+def _is_settled(keeper: Keeper, vault: Any, series_id: int, block: int | None = None) -> bool:
     """Whether ``series_id`` of ``vault`` is settled (read again after a revert).
 
     ``block``: the block that mined our reverted settle, or for one that never got mined the
@@ -953,7 +957,10 @@ def _is_settled(vault: Any, series_id: int, block: int | None = None) -> bool:
     (no head known).
     """
     at = "latest" if block is None else block
-    row = read_with_retry(lambda: vault.functions.series(series_id).call(block_identifier=at))
+    row = read_with_retry(
+        lambda: vault.functions.series(series_id).call(block_identifier=at),
+        attempts=keeper.rpc_retries,
+    )
     return bool(row[_SETTLED])
 
 
@@ -1067,7 +1074,7 @@ def book_resumed(
         )
         # Read before anything is booked: a read that fails leaves this outcome unbooked whole,
         # and the next cycle books it (see ``settle_in_flight``).
-        by_other = _is_settled(vault, series_id, outcome.block_number or head)
+        by_other = _is_settled(keeper, vault, series_id, outcome.block_number or head)
         book_fees_paid(keeper, outcome)
         if by_other:
             _by_other(keeper, to, series_id, hint, reason, outcome.tx_hash)
@@ -1118,7 +1125,10 @@ def _book_resumed_batch(
         at = outcome.block_number or head
         settled = [
             _is_settled(
-                keeper.w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi), sid, at
+                keeper,
+                keeper.w3.eth.contract(address=Web3.to_checksum_address(v), abi=abi),
+                sid,
+                at,
             )
             for v, sid, _ in batch
         ]
@@ -1331,17 +1341,26 @@ def _fill_batch(
 def _queue_to_fill(keeper: Keeper, vault: Any) -> Any | None:
     """``vault``'s redemption queue when it has something to fill, else None.
 
-    A queue that cannot be read is alerted (None); an unreachable node (transient) raises.
+    Each read is retried on a transient failure (``KEEPER_RPC_RETRIES`` attempts,
+    :attr:`Keeper.rpc_retries`, as the cycle's other reads). A queue that cannot be read is
+    alerted (None); an unreachable node (transient, after the retries) raises.
     """
+    attempts = keeper.rpc_retries
     try:
-        queue_address = str(vault.functions.redemptionQueue().call())
+        queue_address = str(
+            read_with_retry(vault.functions.redemptionQueue().call, attempts=attempts)
+        )
         if int(queue_address, 16) == 0:
             return None
         queue = keeper.w3.eth.contract(
             address=Web3.to_checksum_address(queue_address),
             abi=load_artifact("RedemptionQueue").abi,
         )
-        if int(queue.functions.fillable().call()) == 0 and queue_unrequested(vault, queue) == 0:
+        fillable = int(read_with_retry(queue.functions.fillable().call, attempts=attempts))
+        if (
+            fillable == 0
+            and read_with_retry(lambda: queue_unrequested(vault, queue), attempts=attempts) == 0
+        ):
             return None
     except Exception as exc:
         if is_transient(exc):
@@ -1460,11 +1479,13 @@ def _raced_fills(
                 address=Web3.to_checksum_address(queue_address), abi=abis[1]
             )
             if vault_address.lower() == queue_address.lower():  # the journal named no vault
-                vault_address = str(read_with_retry(queue.functions.share().call))
+                vault_address = str(
+                    read_with_retry(queue.functions.share().call, attempts=keeper.rpc_retries)
+                )
             vault = keeper.w3.eth.contract(
                 address=Web3.to_checksum_address(vault_address), abi=abis[0]
             )
-            if fill_raced(*work_left(vault, queue, at)):
+            if fill_raced(*work_left(vault, queue, at, attempts=keeper.rpc_retries)):
                 raced.add(key)
         except Exception as exc:
             if node_raises and is_transient(exc):

@@ -80,7 +80,7 @@ def read_queues(
     return out
 
 
-def work_left(vault: Any, queue: Any, block: int | str) -> tuple[int, int]:
+def work_left(vault: Any, queue: Any, block: int | str, *, attempts: int = 3) -> tuple[int, int]:
     """What a ``fill()`` of ``queue`` would still do at ``block``: ``(fillable, unrequested)``.
 
     ``fillable`` is the queue's ``fillable()`` (pending shares the vault's free quote can
@@ -91,11 +91,15 @@ def work_left(vault: Any, queue: Any, block: int | str) -> tuple[int, int]:
         Whatever the read raises once its retries are spent: the caller tells a node that cannot
         answer (transient) from a queue or vault that refuses the call.
     """
-    fillable = int(read_with_retry(lambda: queue.functions.fillable().call(block_identifier=block)))
+    fillable = int(
+        read_with_retry(
+            lambda: queue.functions.fillable().call(block_identifier=block), attempts=attempts
+        )
+    )
     if fillable:
         return fillable, 0
     at = None if isinstance(block, str) else block  # queue_unrequested reads None as latest
-    return 0, read_with_retry(lambda: queue_unrequested(vault, queue, at))
+    return 0, read_with_retry(lambda: queue_unrequested(vault, queue, at), attempts=attempts)
 
 
 def _tx(to: str, selector: HexBytes) -> dict[str, Any]:
