@@ -14,7 +14,9 @@
    production keeper, so that a plan of one vault is sent to the vault itself
    (``KEEPER_DIRECT_SINGLE``) as in production. A vault whose admin cannot be found is not an
    error: a warning says its lone rehearsals take the batcher path, and the report says, per
-   vault, whether the account holds its role (:class:`VaultRole`);
+   vault, whether the account holds its role (:class:`VaultRole`). Any failure of the fork's
+   node in these steps, or in the reads before them (the fork's block and chain id), is one
+   :class:`ChainError` line naming the step (:func:`_on_fork`);
 4. runs one real keeper cycle on the fork -- :func:`keeper.app.wiring.build_keeper` then
    :func:`keeper.app.cycle.run_alone`, the code path of ``keeper run`` -- signing with that
    account, with a throwaway journal (the live keeper's journal is never touched). As in
@@ -36,10 +38,11 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -60,12 +63,14 @@ from keeper.chain.anvil import ANVIL_KEYS, Anvil, AnvilExitedError
 from keeper.chain.artifacts import load_artifact
 from keeper.chain.connection import connect, redact_url, scrub_url
 from keeper.chain.logs import get_logs
-from keeper.chain.retry import LogQueryTooLargeError, backoff_s, read_with_retry
+from keeper.chain.retry import LogQueryTooLargeError, backoff_s, is_transient, read_with_retry
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError, first_line
 from keeper.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _ADMIN_ROLE = "0x" + "00" * 32
 _ROLE_GRANTED = Web3.keccak(text="RoleGranted(bytes32,address,address)").to_0x_hex()
@@ -209,6 +214,27 @@ def _rpc(w3: Web3, method: str, *params: Any) -> Any:
     return resp.get("result")
 
 
+def _on_fork(what: str, step: Callable[[], T]) -> T:
+    """Run one of the rehearsal's own reads or steps on its fork, before the cycle.
+
+    A failure of the fork's node there is one :class:`ChainError` line naming ``what``: a read
+    the provider gave up on (its "<method> failed on every RPC endpoint" named no step), and
+    anything the provider does not retry -- an ``anvil_*`` request or an impersonated
+    ``eth_sendTransaction`` (sent once) answered with an HTTP error, a garbled or cut answer, a
+    JSON-RPC error, a web3 exception -- which ended the rehearsal in a traceback. A refusal the
+    step words itself (:class:`ConfigError`: not an admin, no admin found;
+    :class:`ExecutionError`: ``setKeeper`` failed) is raised as it is.
+    """
+    try:
+        return step()
+    except (ConfigError, ExecutionError):
+        raise
+    except ChainError as exc:
+        raise ChainError(f"{what}: {first_line(exc)}") from exc
+    except (OSError, Web3Exception, ValueError) as exc:
+        raise ChainError(f"{what}: {type(exc).__name__}: {first_line(exc)}") from exc
+
+
 def _logged_admin(w3: Web3, contract: Contract) -> str | None:
     """The first account granted ``contract``'s admin role that still holds it (from logs).
 
@@ -218,12 +244,16 @@ def _logged_admin(w3: Web3, contract: Contract) -> str | None:
     Raises:
         ConfigError: The logs cannot be read (the message names the exception type, or the
             block whose logs alone are over the RPC's limit).
+        Exception: A transient failure of the node (its retries spent), as it is: the fork's
+            node, not the RPC's log limits, which an admin given by hand would avoid.
     """
     try:
         logs = get_logs(w3, contract.address, [_ROLE_GRANTED, _ADMIN_ROLE])
     except LogQueryTooLargeError as exc:
         raise ConfigError(f"cannot read the RoleGranted logs: {exc}") from None
-    except (Web3Exception, ValueError, OSError) as exc:
+    except (ChainError, Web3Exception, ValueError, OSError) as exc:
+        if is_transient(exc):
+            raise
         raise ConfigError(f"cannot read the RoleGranted logs ({type(exc).__name__})") from None
     for log in logs:
         candidate = to_checksum_address("0x" + bytes(log["topics"][2])[-20:].hex())
@@ -300,12 +330,23 @@ def grant_vault_keepers(
 
     A vault's admin is the first of ``admins`` (``None`` entries skipped) that holds the vault's
     ``DEFAULT_ADMIN_ROLE``, else the first current holder found in the vault's ``RoleGranted``
-    logs. A vault whose admin cannot be found (or whose grant fails) is not an error: it is
+    logs. A vault whose admin cannot be found (or whose grant is refused) is not an error: it is
     logged as a warning -- a plan of that vault alone goes through the batcher in the
     rehearsal -- and reported as not held.
+
+    Raises:
+        ChainError: The fork's node failed a read or a request of a grant (transient, or a
+            transport error): one line naming the vault. Taken for "not held", it would change
+            what the rehearsal sends (a lone vault through the batcher).
     """
     candidates = [str(to_checksum_address(a)) for a in admins if a is not None]
-    return [_grant_vault_keeper(w3, vault, keeper, candidates) for vault in vaults]
+    return [
+        _on_fork(
+            f"cannot grant {keeper} the keeper role of vault {vault} on the fork",
+            partial(_grant_vault_keeper, w3, vault, keeper, candidates),
+        )
+        for vault in vaults
+    ]
 
 
 def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, candidates: Sequence[str]) -> VaultRole:
@@ -327,6 +368,8 @@ def _grant_vault_keeper(w3: Web3, vault: str, keeper: str, candidates: Sequence[
     try:
         status = _send_as(w3, who, contract.functions.grantRole(role, keeper))
     except (ContractLogicError, Web3Exception, ValueError) as exc:
+        if is_transient(exc):
+            raise  # the fork's node, not the grant
         return _not_held(vault, f"grantRole by {who} failed ({type(exc).__name__})")
     if status != 1:
         return _not_held(vault, f"grantRole by {who} reverted")
@@ -479,6 +522,7 @@ def rehearse(
     """
     if settings.batcher is None:
         raise ConfigError("rehearse needs the batcher address (KEEPER_BATCHER or --addresses)")
+    batcher = settings.batcher
     check_offline(settings)  # before any fork is made
     started = time.monotonic()
     signer: LocalAccount = Account.from_key(ANVIL_KEYS[keeper_index])
@@ -492,16 +536,29 @@ def rehearse(
                 timeout_s=30,
                 name="the fork of --fork-url",
             )
-            fork_block = int(w3.eth.block_number)
-            chain_id = int(w3.eth.chain_id)  # read before the cycle: after it, only the receipt
-            _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI))
+            # Each read and step before the cycle fails in one line naming it (_on_fork).
+            fork_block = _on_fork(
+                "cannot read the fork's block number", lambda: int(w3.eth.block_number)
+            )
+            # read before the cycle: after it, only the receipts
+            chain_id = _on_fork("cannot read the fork's chain id", lambda: int(w3.eth.chain_id))
+            _on_fork(
+                f"cannot fund the rehearsal's keeper account {signer.address} on the fork",
+                lambda: _rpc(w3, "anvil_setBalance", signer.address, hex(_GAS_FUNDING_WEI)),
+            )
             # At --block, a contract not deployed yet is the block's doing, not the address's:
             # named with the block before any check that would blame the setting.
             if block is not None:
-                _check_deployed(w3, settings, block)
+                _on_fork(
+                    f"cannot read the contracts' code on the fork at block {block}",
+                    lambda: _check_deployed(w3, settings, block),
+                )
             # A batcher that is not one is named as such, before its admin is looked for.
             try:
-                check_batcher(w3, settings.batcher, None, attempts=settings.rpc_retries)
+                _on_fork(
+                    f"cannot check the batcher {batcher} on the fork",
+                    lambda: check_batcher(w3, batcher, None, attempts=settings.rpc_retries),
+                )
             except ConfigError as exc:
                 if block is None:
                     raise
@@ -510,8 +567,19 @@ def rehearse(
                 raise ConfigError(
                     f"{exc}, on the fork at block {block}: is --block before the deployment?"
                 ) from None
-            who = to_checksum_address(admin) if admin else find_batcher_admin(w3, settings.batcher)
-            granted = grant_keeper(w3, settings.batcher, who, signer.address)
+            who = (
+                to_checksum_address(admin)
+                if admin
+                else _on_fork(
+                    f"cannot find the admin of batcher {batcher} on the fork",
+                    lambda: find_batcher_admin(w3, batcher),
+                )
+            )
+            granted = _on_fork(
+                f"cannot register {signer.address} as a keeper of batcher {batcher} "
+                f"on the fork (impersonating {who})",
+                lambda: grant_keeper(w3, batcher, who, signer.address),
+            )
             journal = Path(tmp) / "rehearsal-journal.sqlite"
             fork_settings = _fork_settings(settings, node.url, ANVIL_KEYS[keeper_index], journal)
             keeper = build_keeper(w3, fork_settings, signer=signer)

@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, FaultProxy
+from bench.chaos.proxy import EXTRA_KINDS, FAULT_KINDS, RPC_ERRORS, FaultProxy
 from keeper.app import rehearse as rehearse_app
 from keeper.chain.anvil import ANVIL_KEYS
 from keeper.chain.artifacts import load_artifact
@@ -222,16 +222,23 @@ def test_check_under_faults_decides_as_without_them_or_ends_in_one_line(
 
 class _FailingOn(FaultProxy):
     """The proxy answering ``kind`` (an HTTP error) to every request ``hit`` picks (by what it
-    asks: :attr:`ProxyStats.by_method`'s names)."""
+    asks: :attr:`ProxyStats.by_method`'s names). ``rpc_error`` answers each of its calls with
+    ``error`` (default: the proxy's first, -32603 internal error, transient)."""
 
-    def __init__(self, upstream: str, hit: Callable[[str], bool], kind: str = "http_500") -> None:
+    def __init__(
+        self,
+        upstream: str,
+        hit: Callable[[str], bool],
+        kind: str = "http_500",
+        error: tuple[int, str] = RPC_ERRORS[0],
+    ) -> None:
         super().__init__(upstream, kinds=(kind,))
-        self.hit, self.hits, self.kind = hit, 0, kind
+        self.hit, self.hits, self.kind, self.error = hit, 0, kind, error
 
     def _draw(self, n_calls: int, what: str = "?") -> tuple[str | None, list[Any]]:
         if self.hit(what):
             self.hits += 1
-            return self.kind, []
+            return self.kind, [self.error] * n_calls
         return super()._draw(n_calls, what)
 
 
@@ -254,10 +261,11 @@ def fork_reads_through(
     fork_url: str,
     hit: Callable[[str], bool],
     kind: str = "http_500",
+    error: tuple[int, str] = RPC_ERRORS[0],
 ) -> Iterator[list[_FailingOn]]:
     """``keeper rehearse``'s own requests to its fork's anvil through a :class:`_FailingOn`
-    proxy failing those ``hit`` picks with ``kind`` (the proxies started, yielded); the fork URL
-    is asked as it is, by the rehearsal and by anvil."""
+    proxy failing those ``hit`` picks with ``kind`` (``error``: an ``rpc_error``'s; the proxies
+    started, yielded); the fork URL is asked as it is, by the rehearsal and by anvil."""
     real = rehearse_app.connect
     proxies: list[_FailingOn] = []
     with ExitStack() as stack:
@@ -265,7 +273,7 @@ def fork_reads_through(
         def connect(url: str, *args: Any, **kw: Any) -> Web3:
             if url == fork_url:
                 return real(url, *args, **kw)
-            proxy = stack.enter_context(_FailingOn(url, hit, kind))
+            proxy = stack.enter_context(_FailingOn(url, hit, kind, error))
             proxies.append(proxy)
             return real(proxy.url, *args, **kw)
 
@@ -426,3 +434,73 @@ def test_a_receipt_read_the_fork_fails_after_the_cycle_is_one_line(
         assert line.startswith(
             "keeper: error: cannot read the receipt of the rehearsal's transaction 0x"
         ), line
+
+
+#: The rehearsal's own requests to its fork before the cycle, as the proxy names them
+#: (``keeper.app.rehearse.rehearse``: the fork's block and chain, funding the keeper account,
+#: the batcher check, the admin search, the grants made by impersonating the admins).
+BEFORE_THE_CYCLE = [
+    "eth_blockNumber",
+    "eth_chainId",
+    "anvil_setBalance",
+    "eth_getCode",
+    "eth_call(0x67765b87)",  # maxBatch()
+    "eth_getLogs",  # the batcher admin's RoleGranted logs
+    "eth_call(0x91d14854)",  # hasRole(bytes32,address)
+    "eth_call(0x6ba42aaa)",  # isKeeper(address)
+    "eth_call(0x364bc15a)",  # KEEPER_ROLE()
+    "anvil_impersonateAccount",
+    "eth_estimateGas",
+    "eth_sendTransaction",
+    "eth_getTransactionReceipt",
+    "anvil_stopImpersonatingAccount",
+]
+#: The proxy's kinds the rehearsal's steps before the cycle are failed with (the next test):
+#: (kind, the JSON-RPC error of an ``rpc_error``). No ``timeout``: a fork's request waits 30 s.
+BEFORE_KINDS = [
+    pytest.param("http_500", RPC_ERRORS[0], id="http_500"),
+    pytest.param("malformed", RPC_ERRORS[0], id="malformed"),
+    pytest.param("cut", RPC_ERRORS[0], id="cut"),
+    pytest.param("rpc_error", RPC_ERRORS[0], id="rpc_error"),  # -32603: transient
+    pytest.param("rpc_error", (-32602, "invalid params"), id="rpc_error_permanent"),
+]
+#: The provider's words for a read it gave up on, naming no step of the rehearsal.
+_BARE = re.compile(r"keeper: error: [\w()]+ failed on every RPC endpoint")
+
+
+@pytest.mark.parametrize(("kind", "error"), BEFORE_KINDS)
+@pytest.mark.parametrize("method", BEFORE_THE_CYCLE)
+def test_a_read_or_step_the_fork_fails_before_the_cycle_is_one_line_naming_it(
+    parent: Parent,
+    method: str,
+    kind: str,
+    error: tuple[int, str],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What the rehearsal reads and does on its fork before the cycle (its block and chain id,
+    funding and impersonating accounts, the batcher check, the admin search, the grants), failed
+    by the fork's anvil with each of the proxy's kinds: anything the provider does not retry (an
+    ``anvil_*`` request or an impersonated ``eth_sendTransaction``, sent once, answered with an
+    HTTP error, a cut or garbled body) ended the rehearsal in a traceback, and a read the
+    provider gave up on in its "<method> failed on every RPC endpoint", naming no step. Each is
+    now exit 1 and one line naming what the rehearsal was reading or doing (``--json``: one JSON
+    object naming it)."""
+    p = parent
+    monkeypatch.setenv("KEEPER_RPC_RETRIES", "1")
+    in_cycle = [False]  # the cycle's own reads have their own rule (the tests above)
+    real = rehearse_app.run_alone
+
+    def run_alone(keeper: Any) -> Any:
+        in_cycle[0] = True
+        return real(keeper)
+
+    monkeypatch.setattr(rehearse_app, "run_alone", run_alone)
+    hit = lambda what: not in_cycle[0] and what == method  # noqa: E731
+    with fork_reads_through(monkeypatch, p.node.url, hit, kind, error) as proxies:
+        run = _run(capsys, _rehearse(p, p.node.url, "--json"))
+    assert sum(proxy.hits for proxy in proxies) > 0, f"{method} was not asked before the cycle"
+    assert not _outcome_problems(run, json_out=True), run
+    assert run.code == 1, run.out[-300:]
+    [line] = run.err.strip().splitlines()[-1:]
+    assert not _BARE.match(line), line
