@@ -26,8 +26,10 @@
    cycle; its report would otherwise show no queue fill, or a blocker unknown;
 5. reads the per-vault outcomes from the receipt (:func:`tx_outcomes`: the batcher's events for a
    batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction;
-   a read of it that fails, ``KEEPER_RPC_RETRIES`` times, is one :class:`ChainError` line), and
-   stops the fork anvil by its PID.
+   a read of it that fails, ``KEEPER_RPC_RETRIES`` times, is one :class:`ChainError` line), sums
+   the cost of every transaction the cycle mined on the fork, its settlements and queue fills
+   with its hedge (:func:`fork_cost`, from the same receipts, read the same way), and stops the
+   fork anvil by its PID.
 
 Nothing is sent to the forked (live) chain itself: every transaction goes to the local fork. An
 unreachable fork URL is reported as such before anvil is started.
@@ -55,8 +57,10 @@ from web3.exceptions import ContractLogicError, TransactionNotFound, Web3Excepti
 from web3.logs import DISCARD
 from web3.types import TxReceipt
 
+from keeper.app.collaborators import Keeper
 from keeper.app.cycle import CycleResult, nothing_evaluated, run_alone
 from keeper.app.defaults import DEFAULT_KEEPER_INDEX
+from keeper.app.fees import fees_paid
 from keeper.app.settle import Settlement
 from keeper.app.wiring import build_keeper, check_offline
 from keeper.chain.anvil import ANVIL_KEYS, Anvil, AnvilExitedError
@@ -66,7 +70,10 @@ from keeper.chain.logs import get_logs
 from keeper.chain.retry import LogQueryTooLargeError, backoff_s, is_transient, read_with_retry
 from keeper.chain.vaults import check_batcher
 from keeper.errors import ChainError, ConfigError, ExecutionError, first_line
+from keeper.execution.journal import TxStatus
+from keeper.execution.sender import SendOutcome
 from keeper.settings import Settings
+from keeper.units import Wei
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +139,8 @@ class RehearsalReport:
     tx_status: str | None
     #: The transaction's recipient (receipt ``to``): the batcher, or a lone vault itself.
     tx_to: str | None
+    #: Gas, L2 execution fee and L1 data fee summed over :attr:`fork_txs`: every transaction
+    #: the cycle mined on the fork (its hedge, settlements and queue fills), not the hedge's alone.
     gas_used: int
     l2_fee_wei: int
     l1_fee_wei: int
@@ -148,6 +157,8 @@ class RehearsalReport:
     #: Each expired series the cycle found and what became of it on the fork (settled there,
     #: or why not), as ``keeper check --json``'s ``settlements``.
     settlements: list[Settlement] = field(default_factory=list)
+    #: Every transaction the cycle mined on the fork (reverted ones too), in the order sent.
+    fork_txs: list[str] = field(default_factory=list)
 
     @property
     def rebalanced(self) -> list[str]:
@@ -171,13 +182,25 @@ class RehearsalReport:
 
     @classmethod
     def of(
-        cls, result: CycleResult, outcomes: list[RehearsedVault], **where: Any
+        cls,
+        result: CycleResult,
+        outcomes: list[RehearsedVault],
+        cost: ForkCost | None = None,
+        **where: Any,
     ) -> RehearsalReport:
         """The report of a rehearsed cycle.
 
-        ``where`` names the fork, keeper, admin, the transaction's recipient, the vault roles
-        and the time.
+        ``cost``: what every transaction the cycle mined on the fork cost (:func:`fork_cost`);
+        ``None``, the cycle's own figures, its hedge's. ``where`` names the fork, keeper, admin,
+        the transaction's recipient, the vault roles and the time.
         """
+        if cost is None:
+            cost = ForkCost(
+                [result.tx_hash] if result.tx_hash else [],
+                result.gas_used or 0,
+                result.fee_wei or 0,
+                result.l1_fee_wei or 0,
+            )
         return cls(
             vaults=result.vaults,
             planned=list(result.planned),
@@ -187,9 +210,10 @@ class RehearsalReport:
             outcomes=outcomes,
             tx_hash=result.tx_hash,
             tx_status=result.tx_status,
-            gas_used=result.gas_used or 0,
-            l2_fee_wei=result.fee_wei or 0,
-            l1_fee_wei=result.l1_fee_wei or 0,
+            gas_used=cost.gas_used,
+            l2_fee_wei=cost.l2_fee_wei,
+            l1_fee_wei=cost.l1_fee_wei,
+            fork_txs=list(cost.txs),
             decisions=[asdict(d) for d in result.decisions],
             blocked=dict(result.blocked),
             queue_fills=list(result.queue_fills),
@@ -205,6 +229,55 @@ class RehearsalReport:
         d["total_fee_wei"] = self.total_fee_wei
         d["nothing_evaluated"] = self.nothing_evaluated
         return d
+
+
+@dataclass(frozen=True)
+class ForkCost:
+    """What the transactions a cycle mined on the fork cost, summed (:func:`fork_cost`)."""
+
+    txs: list[str]
+    gas_used: int
+    l2_fee_wei: int
+    l1_fee_wei: int
+
+
+def fork_cost(w3: Web3, keeper: Keeper, attempts: int) -> ForkCost:
+    """Gas, L2 fee and L1 fee of every transaction the cycle mined on the fork.
+
+    The rehearsal's throwaway journal holds every transaction the cycle sent (its hedge, its
+    settlements, its queue fills); each one mined (or reverted at mining) is read again from
+    the fork (:func:`_mined_receipt`, ``attempts`` reads at most) and priced as ``keeper run``
+    books it (:func:`keeper.app.fees.fees_paid`: the receipt's L1 fee where the chain reports
+    one, else the quote of its signed bytes).
+
+    Raises:
+        ChainError: A receipt could not be read (one line naming it).
+    """
+    sender = keeper.sender
+    if sender is None:
+        return ForkCost([], 0, 0, 0)
+    done = (TxStatus.MINED, TxStatus.REVERTED)
+    mined = [r for r in sender.journal.mined_since(sender.address, 0) if r.status in done]
+    gas = l2 = l1 = 0
+    for record in mined:
+        receipt = _mined_receipt(w3, record.tx_hash, attempts)
+        used = int(receipt["gasUsed"])
+        price = int(receipt.get("effectiveGasPrice") or record.effective_gas_price or 0)
+        outcome = SendOutcome(
+            record.nonce,
+            record.tx_hash,
+            record.status,
+            int(receipt["blockNumber"]),
+            used,
+            Wei(price),
+            0,
+            receipt=receipt,
+        )
+        paid = fees_paid(keeper, outcome)
+        gas += used
+        l2 += paid.l2_wei
+        l1 += paid.l1_wei or 0
+    return ForkCost([r.tx_hash for r in mined], gas, l2, l1)
 
 
 def _rpc(w3: Web3, method: str, *params: Any) -> Any:
@@ -590,11 +663,13 @@ def rehearse(
                 if result.tx_hash
                 else (None, [])
             )
+            cost = fork_cost(w3, keeper, settings.rpc_retries)
             if keeper.sender is not None:
                 keeper.sender.journal.close()
             return RehearsalReport.of(
                 result,
                 outcomes,
+                cost,
                 fork_url=redact_url(fork_url),
                 fork_block=fork_block,
                 chain_id=chain_id,

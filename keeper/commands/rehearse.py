@@ -3,7 +3,8 @@
 See :mod:`keeper.app.rehearse`. The table says what the keeper would have done on the forked chain
 (the vaults planned and rebalanced, each vault's keeper role, where the transaction went, the
 series settled and the queues filled, in ``keeper check``'s words) and
-what it cost on the fork (gas, L2 fee, L1 data fee).
+what it cost on the fork (gas, L2 fee, L1 data fee, summed over every transaction the cycle
+mined there).
 """
 
 from __future__ import annotations
@@ -178,8 +179,10 @@ def rehearse_command(args: argparse.Namespace) -> int:
 
 #: ``--json``'s ``units``: the scale of each number, by its path, in ``keeper check --json``'s
 #: form (:mod:`keeper.json_units`). An outcome's deltas are its vault's ``Rebalanced``
-#: event's (``null`` when it failed). Counts and identifiers (``fork_block``, ``chain_id``,
-#: ``vaults``, a decision's ``pool`` and ``venue``) have none.
+#: event's (``null`` when it failed). The gas and fees are summed over every transaction the
+#: cycle mined on the fork (``fork_txs``: its hedge, settlements and queue fills). Counts and
+#: identifiers (``fork_block``, ``chain_id``, ``vaults``, ``fork_txs``, a decision's ``pool`` and
+#: ``venue``) have none.
 JSON_UNITS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
         **DECISION_UNITS,
@@ -285,7 +288,9 @@ def format_report(r: RehearsalReport, *, policy: str | None = None) -> str:
         # in keeper check's words, as its table lists them (settled, not "would settle")
         *settlement_lines(r.settlements, "settlements on the fork"),
         queue_fills_line(r.queue_fills, "queue fills on the fork", done="filled"),
-        f"cost on the fork: gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
+        # every transaction the cycle mined there: its hedge, settlements and queue fills
+        f"cost on the fork ({len(r.fork_txs)} transaction{'s' * (len(r.fork_txs) != 1)} the "
+        f"cycle mined there): gas {r.gas_used}, L2 fee {_eth(r.l2_fee_wei)}, "
         f"L1 fee {_eth(r.l1_fee_wei)}, total {_eth(r.total_fee_wei)}",
         f"the live chain ({r.fork_url}) is untouched: nothing was sent to it, and the fork is "
         "stopped",

@@ -504,3 +504,41 @@ def test_a_read_or_step_the_fork_fails_before_the_cycle_is_one_line_naming_it(
     assert run.code == 1, run.out[-300:]
     [line] = run.err.strip().splitlines()[-1:]
     assert not _BARE.match(line), line
+
+
+def test_the_rehearsals_cost_counts_every_transaction_the_cycle_mined_on_the_fork(
+    parent: Parent, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rehearsal hedges and fills vault 1's queue on its fork: two transactions. Its
+    ``cost on the fork:`` line and ``gas_used``/``l2_fee_wei`` counted only the hedge's. They
+    are now the sums over every transaction the keeper's account mined on the fork during the
+    cycle (read here from the fork's blocks), listed in ``fork_txs``."""
+    p = parent
+    mined: list[dict[str, Any]] = []
+    real = rehearse_app.run_alone
+
+    def run_alone(keeper: Any) -> Any:
+        w3 = keeper.w3
+        first = w3.eth.block_number + 1
+        result = real(keeper)
+        for number in range(first, w3.eth.block_number + 1):
+            for tx in w3.eth.get_block(number, full_transactions=True)["transactions"]:
+                if tx["from"] == keeper.sender.address:
+                    mined.append(dict(w3.eth.get_transaction_receipt(tx["hash"])))
+        return result
+
+    monkeypatch.setattr(rehearse_app, "run_alone", run_alone)
+    run = _run(capsys, _rehearse(p, p.node.url, "--json"))
+    assert run.code == 0, run.err
+    body = json.loads(run.out)
+    assert body["queue_fills"] == [p.vaults[1].address]
+    assert body["tx_hash"] is not None
+    assert len(mined) == 2  # the hedge, then the queue's fill
+    assert body["fork_txs"] == [r["transactionHash"].to_0x_hex() for r in mined]
+    assert body["gas_used"] == sum(r["gasUsed"] for r in mined)
+    assert body["l2_fee_wei"] == sum(r["gasUsed"] * r["effectiveGasPrice"] for r in mined)
+    assert body["l1_fee_wei"] > 0  # the devnet's OP fee oracle is forked too
+    assert body["total_fee_wei"] == body["l2_fee_wei"] + body["l1_fee_wei"]
+    table = _run(capsys, _rehearse(p, p.node.url))
+    assert table.code == 0, table.err
+    assert "cost on the fork (2 transactions the cycle mined there): gas " in table.out

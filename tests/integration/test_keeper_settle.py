@@ -593,8 +593,12 @@ def test_check_and_rehearse_say_the_same_of_the_expired_series(
     assert sorted((s["vault"], s["series_id"]) for s in check) == expected
     assert {s["outcome"] for s in check} == {"simulated"}
     assert main([*rehearse, "--json"]) == 0
-    rehearsed = json.loads(capsys.readouterr().out)["settlements"]
+    body = json.loads(capsys.readouterr().out)
+    rehearsed = body["settlements"]
     assert {s["outcome"] for s in rehearsed} == {"settled"}
+    # their transactions count in the cost on the fork, with the hedge's
+    assert {s["tx_hash"] for s in rehearsed} <= set(body["fork_txs"])
+    assert body["tx_hash"] is None or body["tx_hash"] in body["fork_txs"]
     rounds = {(s["vault"], s["series_id"]): s["round_id"] for s in check}
     assert {(s["vault"], s["series_id"]): s["round_id"] for s in rehearsed} == rounds
 

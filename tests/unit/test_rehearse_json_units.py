@@ -41,6 +41,7 @@ def _report() -> RehearsalReport:
         tx_status="mined",
         tx_to=VAULT,
         gas_used=412_345,
+        fork_txs=["0xab"],
         l2_fee_wei=4_123_450_000_000,
         l1_fee_wei=41_000_000_000,
         decisions=[dataclasses.asdict(d) for d in decisions],
@@ -109,8 +110,8 @@ def test_the_table_is_rebuilt_from_the_json_and_its_units(
     l1 = amount(units, "l1_fee_wei", body["l1_fee_wei"])
     total = amount(units, "total_fee_wei", body["total_fee_wei"])
     assert (
-        f"cost on the fork: gas {body['gas_used']}, L2 fee {l2:.9f} ETH, L1 fee {l1:.9f} ETH, "
-        f"total {total:.9f} ETH"
+        f"the cycle mined there): gas {body['gas_used']}, L2 fee {l2:.9f} ETH, "
+        f"L1 fee {l1:.9f} ETH, total {total:.9f} ETH"
     ) in table
 
 
