@@ -65,6 +65,8 @@ DEPOSITOR_KEY = ANVIL_KEYS[1]
 DEPOSITOR_USDC = 50_000 * 10**6
 DEMO_VAULTS = 2
 DEMO_STEPS = 24
+#: The page's block poll (``POLL_MS`` in web/src/main.js).
+POLL_MS = 12_000
 VIEWPORT = {"width": 1360, "height": 1000}
 
 
@@ -293,6 +295,10 @@ class PageClock:
     def __init__(self, page: Any) -> None:
         self.page = page
         self.in_flight: set[Any] = set()
+        #: Requests ended (answered or failed) so far.
+        self.ended = 0
+        #: While held (:meth:`held`): the page's time run since the hold, in ms.
+        self.held_ms: int | None = None
         page.on("request", self._sent)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
@@ -303,6 +309,7 @@ class PageClock:
 
     def _ended(self, request: Any) -> None:
         self.in_flight.discard(request)
+        self.ended += 1
 
     def wait_for(self, selector: str, *, timeout_s: float = 90, ahead_s: float = 60) -> None:
         """Wait up to ``timeout_s`` (real) for ``selector``, moving the page's clock on a second
@@ -315,6 +322,64 @@ class PageClock:
                 self.page.clock.fast_forward(1_000)
                 ahead_ms += 1_000
             self.page.wait_for_timeout(100)
+
+    @contextmanager
+    def held(self, head: int) -> Iterator[None]:
+        """Hold the page's clock, just after its block poll ran: no poll runs until the block
+        ends, and the page's other timers fire only in :meth:`run_until`. ``head``: the chain's
+        head block, which the page shows (the poll's own refresh done) once this is entered.
+
+        Inside, a page that shows a block the test mined has read it itself, whatever the
+        machine's speed: its poll, 12 s of page time away, cannot have. The clock resumes at the
+        end, the page's timers where they were.
+        """
+        self._idle(30)
+        # Paused and a minute ahead of the page's time: every timer due by then fires once, at
+        # the end, so the poll (every POLL_MS) runs there and next runs POLL_MS later. (Ahead by
+        # a minute, not by POLL_MS: pause_at refuses a time the page's clock has passed, and the
+        # minute is room for this process to stall between reading the clock and the pause.)
+        now_ms = int(self.page.evaluate("Date.now()"))
+        self.page.clock.pause_at((now_ms + 60_000) / 1000)  # Python's pause_at takes seconds
+        self.held_ms = 0
+        try:
+            # The poll read the block number (its cache had expired): once answered, it refreshes
+            # only for a block the page does not show, and then shows ``head``.
+            ended = self.ended
+            self.run_until(f'#main[data-block="{head}"]', done=lambda: self.ended > ended)
+            yield
+        finally:
+            self.held_ms = None
+            self.page.clock.resume()
+
+    def run_until(
+        self, selector: str, *, done: Callable[[], bool] = lambda: True, timeout_s: float = 60
+    ) -> None:
+        """While held: run the page's clock on, HELD_STEP_MS at a time and only while none of
+        its requests is in flight, until ``selector`` is on the page, ``done()`` holds and no
+        request is in flight. Fails before the page's time reaches its next poll (POLL_MS)."""
+        assert self.held_ms is not None, "run_until runs a held clock (PageClock.held)"
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight or not done() or self.page.locator(selector).count() == 0:
+            assert time.monotonic() < deadline, f"{selector} never appeared ({timeout_s} s)"
+            if not self.in_flight:
+                assert self.held_ms + HELD_STEP_MS < POLL_MS, (
+                    f"{selector} not there after {self.held_ms} ms of the page's time: its poll "
+                    "would run next"
+                )
+                self.page.clock.run_for(HELD_STEP_MS)
+                self.held_ms += HELD_STEP_MS
+            self.page.wait_for_timeout(10)
+
+    def _idle(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.in_flight:
+            assert time.monotonic() < deadline, f"requests still in flight: {self.in_flight}"
+            self.page.wait_for_timeout(10)
+
+
+#: A held page clock's step (:meth:`PageClock.run_until`): past viem's 5 ms batch wait, a 20th
+#: of its 1 s receipt polls.
+HELD_STEP_MS = 50
 
 
 #: A JSON-RPC call the page sent: its method and params.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -32,10 +33,6 @@ from tests.browser.conftest import (
 
 ONE_SHARE = 10**12  # the vault's shares have 6 + 6 (decimals offset) decimals
 
-
-#: Under the page's 12 s block poll (``POLL_MS`` in web/src/main.js): a refresh that showed an
-#: older block would otherwise be rescued by the poll, unseen.
-REFRESH_WAIT_MS = 6_000
 #: The actions card once a send is over (its busy class gone).
 ACTIONS_IDLE = '[data-testid="actions"]:not(.busy)'
 
@@ -165,6 +162,7 @@ def test_vault_page_shows_the_vault_as_the_chain_has_it(
 def test_deposit_approves_the_exact_amount_then_mints_the_previewed_shares(
     page: Any, server: str, devnet: Devnet, wallet: Wallet
 ) -> None:
+    clock = PageClock(page)
     vault_address = busiest_vault(devnet)
     vault, usdc = devnet.vault(vault_address), devnet.usdc
     me = devnet.depositor.address
@@ -180,29 +178,31 @@ def test_deposit_approves_the_exact_amount_then_mints_the_previewed_shares(
         block_identifier=p["block"]
     )
     assert "Approves exactly 2,500.123457 USDC" in page.inner_text('[data-testid="note-deposit"]')
-    page.click('[data-testid="submit-deposit"]')
-    result = page.wait_for_selector('[data-testid="result-deposit"]')
+    # Held, the page's clock keeps its 12 s block poll away until the refresh after the send has
+    # shown the deposit (below): it came from the send, not from the poll.
+    with clock.held(devnet.w3.eth.block_number):
+        page.click('[data-testid="submit-deposit"]')
+        clock.run_until('[data-testid="result-deposit"]')
+        result = page.query_selector('[data-testid="result-deposit"]')
+        # Confirmed, the amount is emptied: left typed, a second click deposited it again.
+        clock.run_until(ACTIONS_IDLE)
+        assert page.input_value('[data-testid="input-deposit"]') == ""
+        minted = vault.functions.balanceOf(me).call() - shares0
+        # The refresh after the mined deposit shows it.
+        clock.run_until(f'[data-testid="pos-shares"][data-raw="{minted}"]')
 
+    assert result is not None
     assert len(wallet.sent) == 2, "approve, then deposit"
     approve = devnet.w3.eth.get_transaction(wallet.sent[0])
     assert approve["to"] == usdc.address
     spender, amount = decode(["address", "uint256"], bytes(approve["input"])[4:])
     assert (Web3.to_checksum_address(spender), amount) == (vault_address, p["value"])
-    minted = vault.functions.balanceOf(me).call() - shares0
     assert minted == p["preview"]
     assert cash0 - usdc.functions.balanceOf(me).call() == p["value"]
     assert int(result.get_attribute("data-shares")) == minted
     assert int(result.get_attribute("data-assets")) == p["value"]
     assert usdc.functions.allowance(me, vault_address).call() == 0
     assert tx_states(page) == ["checking", "signing", "pending", "confirmed"] * 2
-    # Confirmed, the amount is emptied: left typed, a second click deposited it again.
-    page.wait_for_selector(ACTIONS_IDLE)
-    assert page.input_value('[data-testid="input-deposit"]') == ""
-    # The refresh after the mined deposit shows it (not the page's next 12 s poll).
-    page.wait_for_function(
-        f"document.querySelector('[data-testid=pos-shares]')?.dataset.raw === '{minted}'",
-        timeout=REFRESH_WAIT_MS,
-    )
     page.locator('[data-testid="actions"]').scroll_into_view_if_needed()
     page.screenshot(path=str(SCREENSHOTS / "web-deposit.png"), full_page=False)
 
@@ -853,11 +853,17 @@ def _holder(devnet: Devnet, vault_address: str) -> str:
     return str(holder)
 
 
-def _refresh(page: Any, devnet: Devnet) -> None:
-    page.click('[data-testid="refresh"]')
-    page.wait_for_selector(
-        f'#main[data-block="{devnet.w3.eth.block_number}"]', timeout=REFRESH_WAIT_MS
-    )
+@contextmanager
+def _refreshed(page: Any, devnet: Devnet, clock: PageClock) -> Iterator[None]:
+    """The body changes the chain; then Refresh is clicked, and the page must show the new head.
+
+    The page's clock is held throughout (:meth:`PageClock.held`): what the page shows then came
+    from the click, not from its 12 s poll, however slow the browser.
+    """
+    with clock.held(devnet.w3.eth.block_number):
+        yield
+        page.click('[data-testid="refresh"]')
+        clock.run_until(f'#main[data-block="{devnet.w3.eth.block_number}"]')
 
 
 def test_refresh_right_after_a_new_block_shows_that_block(
@@ -866,11 +872,12 @@ def test_refresh_right_after_a_new_block_shows_that_block(
     # The page read the head through viem's block-number cache (1 s): a Refresh clicked within
     # a second of the last read showed the block before, and so did the refresh after a sent
     # transaction; the page caught up only at its next 12 s poll.
+    clock = PageClock(page)
     vault_address = busiest_vault(devnet)
     open_vault(page, server, vault_address)
     for _ in range(3):
-        devnet.rpc("evm_mine")
-        _refresh(page, devnet)
+        with _refreshed(page, devnet, clock):
+            devnet.rpc("evm_mine")
 
 
 def _exits(page: Any) -> tuple[str, str]:
@@ -946,13 +953,14 @@ def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
     )
     heartbeat = vault.functions.thresholds().call()[7]
     queue = devnet.queue(vault_address)
+    clock = PageClock(page)
     open_vault(page, server, vault_address)
     assert _exits(page) == ("true", "")
     try:
         # Paused: deposits close, exits stay open.
-        _pause(w3, admin, vault)
+        with _refreshed(page, devnet, clock):
+            _pause(w3, admin, vault)
         assert vault.functions.maxWithdraw(holder).call() > 0
-        _refresh(page, devnet)
         assert _exits(page)[0] == "true"
         assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "false"
         reserved = vault.functions.previewMint(queue.functions.totalPending().call()).call()
@@ -962,23 +970,23 @@ def test_a_stale_oracle_closes_exits_also_while_the_vault_is_paused(
         # reads the oracle as the vault does).
         round_id = feed.functions.latestRound().call() + 1
         stale = now - heartbeat - 1
-        transact(w3, admin, feed.functions.updateRoundData(round_id, answer, stale, stale))
+        with _refreshed(page, devnet, clock):
+            transact(w3, admin, feed.functions.updateRoundData(round_id, answer, stale, stale))
         assert vault.functions.maxWithdraw(holder).call() == 0
-        _refresh(page, devnet)
         state, text = _exits(page)
         assert state == "false"
         assert "stale" in text
         assert raw(page, "free-instant") == 0
         # Unpaused, still stale: closed, as the vault's own maxDeposit says.
-        transact(w3, admin, vault.functions.unpause())
-        _refresh(page, devnet)
+        with _refreshed(page, devnet, clock):
+            transact(w3, admin, vault.functions.unpause())
         assert _exits(page)[0] == "false"
         assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "false"
     finally:
-        if vault.functions.paused().call():
-            transact(w3, admin, vault.functions.unpause())
-        transact(w3, admin, feed.functions.updateAnswer(answer))
-    _refresh(page, devnet)
+        with _refreshed(page, devnet, clock):
+            if vault.functions.paused().call():
+                transact(w3, admin, vault.functions.unpause())
+            transact(w3, admin, feed.functions.updateAnswer(answer))
     assert _exits(page)[0] == "true"
     assert page.get_attribute('[data-testid="deposits-open"]', "data-raw") == "true"
 
@@ -990,23 +998,24 @@ def test_a_round_dated_after_the_block_closes_exits_as_the_vault_does(
     admin = Account.from_key(ANVIL_KEYS[0])
     w3 = devnet.w3
     vault_address, vault, holder, feed, answer = _settled_busiest_vault(devnet)
+    clock = PageClock(page)
     open_vault(page, server, vault_address)
     assert _exits(page) == ("true", "")
     try:
-        _pause(w3, admin, vault)
-        future = w3.eth.get_block("latest")["timestamp"] + 86_400
-        round_id = feed.functions.latestRound().call() + 1
-        transact(w3, admin, feed.functions.updateRoundData(round_id, answer, future, future))
+        with _refreshed(page, devnet, clock):
+            _pause(w3, admin, vault)
+            future = w3.eth.get_block("latest")["timestamp"] + 86_400
+            round_id = feed.functions.latestRound().call() + 1
+            transact(w3, admin, feed.functions.updateRoundData(round_id, answer, future, future))
         assert vault.functions.maxWithdraw(holder).call() == 0
-        _refresh(page, devnet)
         state, text = _exits(page)
         assert state == "false"
         assert "after the block" in text
     finally:
-        if vault.functions.paused().call():
-            transact(w3, admin, vault.functions.unpause())
-        transact(w3, admin, feed.functions.updateAnswer(answer))
-    _refresh(page, devnet)
+        with _refreshed(page, devnet, clock):
+            if vault.functions.paused().call():
+                transact(w3, admin, vault.functions.unpause())
+            transact(w3, admin, feed.functions.updateAnswer(answer))
     assert _exits(page)[0] == "true"
 
 
