@@ -370,6 +370,14 @@ class PageClock:
                 self.held_ms += HELD_STEP_MS
             self.page.wait_for_timeout(10)
 
+    def run_on(self, ms: int) -> None:
+        """While held: run the page's clock on by ``ms`` as :meth:`run_until` does (only while
+        no request is in flight), and end with none in flight: the page has had ``ms`` of its own
+        time for whatever it does next, however slow its requests or its machine."""
+        assert self.held_ms is not None, "run_on runs a held clock (PageClock.held)"
+        until = self.held_ms + ms
+        self.run_until("html", done=lambda: self.held_ms is not None and self.held_ms >= until)
+
     def _idle(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while self.in_flight:

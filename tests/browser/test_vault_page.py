@@ -624,15 +624,19 @@ def test_a_double_click_on_submit_sends_the_action_once(
 ) -> None:
     # send() set its busy flag only after awaiting the wallet's chain: a second submit in that
     # gap went through too, and a double click deposited twice.
+    clock = PageClock(page)
     vault_address = busiest_vault(devnet)
     me = devnet.depositor.address
     open_vault(page, server, vault_address)
     connect_wallet(page, devnet)
     deposits0, sent0 = _deposits_of(devnet, vault_address, me), len(wallet.sent)
     fill_and_preview(page, "deposit", "1")
-    page.dblclick('[data-testid="submit-deposit"]')
-    page.wait_for_selector('[data-testid="result-deposit"]')
-    page.wait_for_timeout(2000)  # room for a second send to show up
+    with clock.held(devnet.w3.eth.block_number):
+        page.dblclick('[data-testid="submit-deposit"]')
+        clock.run_until('[data-testid="result-deposit"]')
+        # Room for a second send to show up: 5 s of the page's own time (its receipt waits poll
+        # every second), its requests all answered, however slow the machine.
+        clock.run_on(5_000)
     assert _deposits_of(devnet, vault_address, me) == deposits0 + 1
     assert len(wallet.sent) == sent0 + 2  # the exact approval, then the one deposit
 
