@@ -1116,7 +1116,21 @@ def test_an_rpc_that_fails_on_the_way_to_the_wallet_is_said_and_nothing_is_sent(
     sel = '[data-testid="preview-deposit"]'
     page.wait_for_selector(f'{sel}[data-state="error"]')
     assert "could not read the chain" in page.inner_text(sel)
+    # The submit previews (loading, then its outcome) inside the send, and again once the send
+    # has ended and the page refreshed (main.js: `send(...).then(update)`). Read at once after
+    # the send, the state was whichever of the second preview's a loaded machine showed
+    # ("loading"): the preview's states are recorded, and read once both previews are done.
+    page.evaluate(
+        """(sel) => { const el = document.querySelector(sel); window.__previewStates = [];
+        new MutationObserver(() => window.__previewStates.push(el.dataset.state))
+          .observe(el, { attributes: true, attributeFilter: ['data-state'] }) }""",
+        sel,
+    )
     submit_and_wait_for_the_send(page, "deposit")
+    page.wait_for_function(
+        """() => { const s = window.__previewStates;
+        return s.filter((x) => x === 'loading').length >= 2 && s[s.length - 1] !== 'loading' }"""
+    )
     assert page.get_attribute(sel, "data-state") == "error"
     assert len(wallet.sent) == sent0, "nothing is sent while the chain cannot be read"
 
