@@ -20,7 +20,7 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.contract import Contract
-from web3.exceptions import ContractLogicError, MethodUnavailable, Web3Exception
+from web3.exceptions import ContractLogicError, MethodUnavailable, Web3Exception, Web3RPCError
 
 from keeper.chain.calls import call_each
 from keeper.chain.retry import is_transient, read_with_retry
@@ -78,15 +78,25 @@ def _broken_feed(w3: Web3, address: ChecksumAddress) -> str | None:
     return None
 
 
-def _raise_if_unserved(exc: BaseException) -> None:
-    """Raise a :class:`ChainError` when ``exc`` says the RPC does not serve the method.
+#: JSON-RPC 2.0's own error codes for a request the endpoint refuses as a request: invalid
+#: request, method not found, invalid params. A contract's revert never carries them.
+_REQUEST_REFUSED = (-32600, -32601, -32602)
 
-    A JSON-RPC "method not found" (-32601) is the endpoint's answer (a send-only RPC, say),
-    not the contract's: the address is not to blame.
+
+def _raise_if_unserved(exc: BaseException, read: str) -> None:
+    """Raise a :class:`ChainError` when ``exc`` says the RPC does not serve ``read`` as asked.
+
+    A JSON-RPC "method not found" (-32601: a send-only RPC, say), "invalid params" (-32602) or
+    "invalid request" (-32600) is the endpoint's answer, not the contract's: the address is not
+    to blame, and a message naming it sent the operator to fix a setting that was right.
     """
-    if isinstance(exc, MethodUnavailable):
+    code = None
+    if isinstance(exc, Web3RPCError) and isinstance(exc.rpc_response, dict):
+        error = exc.rpc_response.get("error")
+        code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(exc, MethodUnavailable) or code in _REQUEST_REFUSED:
         raise ChainError(
-            f"the RPC does not serve this read ({first_line(exc)}): check KEEPER_RPC_URL or the "
+            f"the RPC does not serve {read} ({first_line(exc)}): check KEEPER_RPC_URL or the "
             "addresses file's rpc_url"
         ) from None
 
@@ -133,7 +143,7 @@ def validate_vaults(
             except (ContractLogicError, Web3Exception, ValueError) as exc:
                 if is_transient(exc):
                     raise
-                _raise_if_unserved(exc)
+                _raise_if_unserved(exc, f"{probe} of {address}")
                 broken = _broken_feed(w3, address) if probe != "asset()" else None
                 if broken is not None:  # a vault, whose views revert on a feed that is broken
                     raise ConfigError(
@@ -185,7 +195,7 @@ def factory_vaults(w3: Web3, factory: str, *, page: int = 500, attempts: int = 3
     except (ContractLogicError, Web3Exception, ValueError) as exc:
         if is_transient(exc):
             raise
-        _raise_if_unserved(exc)
+        _raise_if_unserved(exc, f"the registry read of factory {address}")
         raise ConfigError(
             f"{address} is not a vault factory (registry read failed: {type(exc).__name__})"
         ) from None
@@ -228,6 +238,7 @@ def check_batcher(
         except (ContractLogicError, Web3Exception, ValueError) as exc:
             if is_transient(exc):
                 raise
+            _raise_if_unserved(exc, f"maxBatch()/isKeeper(address) of batcher {address}")
             raise ConfigError(
                 f"{address} is not a RebalanceBatcher (maxBatch()/isKeeper(address) failed: "
                 f"{type(exc).__name__}; {_BATCHER_WHERE})"
