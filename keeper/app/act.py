@@ -436,7 +436,9 @@ def _priced_again(
     The survivors are selected again as the planner selects (:func:`reselect`, with each
     vault's ``slippage_bps``: a pool whose swap the cut left past its legs' bounds is held back,
     as the planner holds it); a strict subset worth its cost is simulated once more
-    (``resimulate``) and sent if it simulates whole.
+    (``resimulate``) and sent if it simulates whole. Each survivor it leaves out is deferred
+    with why: a pool held back for its slippage bound in the planner's words for it, any other
+    as not worth its cost.
     """
     if costs is None or not keeper.policy.cost_gated or not sim.vaults:
         return sim
@@ -447,20 +449,31 @@ def _priced_again(
     value = batch_value_usd(the_plan, sim.vaults, priced)
     if value > 0.0:
         return sim
-    best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0), slippage_bps)
+    held: dict[str, str] = {}
+    best = reselect(the_plan, sim.vaults, replace(costs, gas_direct=0), slippage_bps, held)
     if best:
         again = resimulate(best)
         if {v.lower() for v in again.vaults} == {v.lower() for v in best}:
             sent = {v.lower() for v in best}
-            rest = [v for v in sim.vaults if v.lower() not in sent]
+            past = {v.lower(): why for v, why in held.items()}
             note = (
                 "deferred: not worth its cost in the batch the simulation left (priced again "
                 "without the vaults it dropped)"
             )
+            rest = {
+                v: (
+                    "deferred: in the batch the simulation left (selected again without the "
+                    f"vaults it dropped), {past[v.lower()]}"
+                    if v.lower() in past
+                    else note
+                )
+                for v in sim.vaults
+                if v.lower() not in sent
+            }
             return replace(
                 again,
                 dropped={**sim.dropped, **again.dropped},
-                deferred={**sim.deferred, **again.deferred, **dict.fromkeys(rest, note)},
+                deferred={**sim.deferred, **again.deferred, **rest},
             )
     why = (
         f"deferred: the batch the simulation left is worth {value:.4g} USD after its cost "

@@ -854,6 +854,7 @@ def reselect(
     members: Sequence[str],
     costs: CostInputs,
     slippage_bps: Mapping[str, int] | None = None,
+    held: dict[str, str] | None = None,
 ) -> list[str]:
     """The strict subset of ``members`` the batch selection keeps, when it is worth its cost.
 
@@ -865,6 +866,10 @@ def reselect(
     case, ``None``: not checked): without a vault that crossed them, the legs left may swap
     more. Empty when fewer than two members, when it keeps all of them or none, or when what
     it keeps is not worth its cost.
+
+    ``held``, if given, gets each member of a pool so held back, with why in :func:`plan`'s
+    words for ``SWAP_PAST_SLIPPAGE`` (its reason's text and the pool's note); every other
+    member the selection leaves out is left out for its cost.
     """
     rows = _acting(the_plan, members)
     if len(rows) < 2:
@@ -873,7 +878,8 @@ def reselect(
     if slippage_bps is not None:
         bound = {v.lower(): b for v, b in slippage_bps.items()}
         slip = np.asarray([bound.get(d.vault.lower(), 0) for d in rows], dtype=np.float64)
-    keep, _ = _select_pools(
+    short: set[int] = set()
+    keep, notes = _select_pools(
         np.asarray([d.benefit_usd for d in rows], dtype=np.float64),
         np.asarray([d.notional_usd for d in rows], dtype=np.float64),
         np.asarray([d.pool for d in rows], dtype=np.int64),
@@ -882,7 +888,11 @@ def reselect(
         _venue_keys([d.pool for d in rows], [d.venue for d in rows]),
         np.asarray([d.first_buy for d in rows], dtype=bool),
         slip,
+        short,
     )
+    if held is not None:
+        text = Reason.SWAP_PAST_SLIPPAGE.text
+        held.update({d.vault: f"{text}{notes[d.pool]}" for d in rows if d.pool in short})
     kept = [d.vault for d, k in zip(rows, keep.tolist(), strict=True) if k]
     if not kept or len(kept) == len(rows) or not batch_value_usd(the_plan, kept, costs) > 0.0:
         return []

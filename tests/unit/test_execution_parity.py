@@ -18,6 +18,7 @@ from keeper.settings import CycleConfig
 from keeper.strategy import BandPolicy, CostAwarePolicy, RebalancePlan
 from keeper.strategy.costs import batch_cost_usd
 from keeper.strategy.planner import _select_pools, reselect
+from keeper.strategy.policies import Reason
 from keeper.strategy.types import CostInputs, VaultDecision
 from tests.unit.test_app_cycle import (
     BATCHER,
@@ -302,3 +303,49 @@ def test_reselect_selects_the_other_pools_without_the_one_held_back() -> None:
     # Addresses in any case, as ``_acting`` matches them.
     upper = {v.upper(): b for v, b in bounds.items()}
     assert reselect(the_plan, [y, z, w], _SLIP_COSTS, slippage_bps=upper) == [w]
+
+
+def test_a_vault_the_reselection_holds_back_for_slippage_is_deferred_for_slippage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Pool 0 as above (X sells 100, Y and Z buy 100 each, Y and Z bounded at 600 bps), pool 1
+    one seller W worth 25 USD (alone 25 - 10 - 10 = 5, within its 1,000 bps). X dropped, the
+    survivors {Y, Z, W} are worth 57 - 10 - 40 - 10 = -3 and selected again: W is sent alone,
+    pool 0 (Z kept alone) held back for its slippage bound. Y and Z were deferred as "not worth
+    its cost", what the planner says of neither: it holds such a pool back as
+    ``SWAP_PAST_SLIPPAGE``, in its own words."""
+    x, y, z, w = vault(0), vault(1), vault(2), vault(3)
+    the_plan = _decisions([1.0, 11.0, 21.0, 25.0], [-100.0, 100.0, 100.0, -100.0], [0, 0, 0, 1])
+    k, sender, simulated = _keeper_whose_simulation_drops(monkeypatch, x, "OptionVaultTooSoon(...)")
+    bounds = {x: 0, y: 600, z: 600, w: 1_000}
+    acted = act(k, the_plan, 100, slippage_bps=bounds, costs=_SLIP_COSTS)
+    assert simulated == [(x, y, z, w), (w,)]  # the premise: W re-selected and sent alone
+    assert len(sender.sent) == 1
+    sim_ = acted.simulation
+    assert sim_ is not None
+    assert sim_.vaults == (w,)
+    for v in (y, z):
+        why = sim_.deferred[v]
+        assert why.startswith("deferred: "), why
+        assert Reason.SWAP_PAST_SLIPPAGE.text in why, why
+        assert "past the slippage bound (600 bps)" in why, why
+        assert "not worth its cost" not in why, why
+    assert sim_.dropped == {x: "OptionVaultTooSoon(...)"}
+
+
+def test_a_vault_the_reselection_leaves_for_its_cost_is_still_deferred_for_its_cost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The case above without the bounds: pool 0 keeps Z, so {Z, W} is sent and only Y, left
+    out by the selection for its cost, is deferred, as before."""
+    x, y, z, w = vault(0), vault(1), vault(2), vault(3)
+    the_plan = _decisions([1.0, 11.0, 21.0, 25.0], [-100.0, 100.0, 100.0, -100.0], [0, 0, 0, 1])
+    k, _, simulated = _keeper_whose_simulation_drops(monkeypatch, x, "OptionVaultTooSoon(...)")
+    acted = act(k, the_plan, 100, costs=_SLIP_COSTS)
+    assert simulated == [(x, y, z, w), (z, w)]
+    assert acted.simulation is not None
+    assert acted.simulation.vaults == (z, w)
+    assert acted.simulation.deferred == {
+        y: "deferred: not worth its cost in the batch the simulation left (priced again "
+        "without the vaults it dropped)"
+    }
