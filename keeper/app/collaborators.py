@@ -99,7 +99,8 @@ class Keeper:
     #: instead, which would otherwise report a cycle with less in it than it would do.
     one_cycle: bool = False
     #: Attempts of each read the cycle makes itself (``KEEPER_RPC_RETRIES``, as the lens's):
-    #: the blockers' (:func:`keeper.app.observe.explain_blocked`) and the queue sweep's.
+    #: the blockers' (:func:`keeper.app.observe.explain_blocked`), the queue sweep's, and the
+    #: settle and fill steps' (:mod:`keeper.app.settle`).
     rpc_retries: int = 3
 
     @property

@@ -266,12 +266,7 @@ def settle_expired(
     for address in vaults:
         vault = keeper.w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
         try:
-            expired = [
-                (int(s[0]), int(s[4]))
-                for s in vault.functions.openSeries().call()
-                if not s[6] and s[4] <= now
-            ]
-            feed = str(vault.functions.oracle().call()) if expired and blocked is None else ""
+            expired, feed = _expired_series(keeper, vault, now, feed=blocked is None)
         except Exception as exc:
             if is_transient(exc):
                 raise  # the node, not the vault: the cycle fails as transient
@@ -309,6 +304,22 @@ def settle_expired(
     unsettled = sum(1 for s in out if s.outcome not in _NOW_SETTLED)
     keeper.metrics.expired_unsettled.set(unsettled + unreadable)
     return SettleStep(tuple(out), pending)
+
+
+def _expired_series(
+    keeper: Keeper, vault: Any, now: int, *, feed: bool
+) -> tuple[list[tuple[int, int]], str]:
+    """``vault``'s expired, unsettled series (id, expiry), and its feed when it has any.
+
+    The feed is read only when ``feed`` (something may be sent). Each read takes
+    ``KEEPER_RPC_RETRIES`` attempts (:attr:`Keeper.rpc_retries`), as the step's other reads.
+    """
+    attempts = keeper.rpc_retries
+    rows = read_with_retry(vault.functions.openSeries().call, attempts=attempts)
+    expired = [(int(s[0]), int(s[4])) for s in rows if not s[6] and s[4] <= now]
+    if not expired or not feed:
+        return expired, ""
+    return expired, str(read_with_retry(vault.functions.oracle().call, attempts=attempts))
 
 
 def fill_due_queues(

@@ -135,3 +135,44 @@ def test_a_queue_that_refuses_the_read_is_still_alerted_not_retried(
     assert sender is not None
     assert sender.sent == []
     assert [a["kind"] for a in k.alerter.sent] == ["redemption_queue"]
+
+
+def test_the_reads_that_find_the_expired_series(
+    monkeypatch: pytest.MonkeyPatch, reads: list[tuple[str, int]]
+) -> None:
+    """``openSeries()`` and ``oracle()``, the step's first reads, take the same attempts."""
+    vault = FakeVault()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, SettleSender())
+    [s] = settle_expired(_retries(k), [VAULT], 100, NOW).settlements
+    assert s.outcome == "settled"
+    assert [n for site, n in reads if site == "_expired_series"] == [RETRIES, RETRIES], reads
+
+
+def test_the_expired_series_reads_are_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An ``openSeries()`` and an ``oracle()`` read that each fail once at the transport are
+    asked again (no sleep here), and the series is settled, not the cycle failed."""
+    monkeypatch.setattr("keeper.chain.retry.backoff_s", lambda *a, **kw: 0.0)
+    vault = FakeVault()
+    vault.add_expired(3)
+    k = settle_keeper(monkeypatch, vault, SettleSender())
+    failed: list[str] = []
+    functions = vault.functions
+
+    def failing_once(name: str) -> Callable[[], Any]:
+        real = getattr(functions, name)
+
+        class Call:
+            def call(self) -> Any:
+                if name not in failed:
+                    failed.append(name)
+                    raise ConnectionError("reset by peer")
+                return real().call()
+
+        return Call
+
+    monkeypatch.setattr(functions, "openSeries", failing_once("openSeries"))
+    monkeypatch.setattr(functions, "oracle", failing_once("oracle"))
+    [s] = settle_expired(_retries(k), [VAULT], 100, NOW).settlements
+    assert failed == ["openSeries", "oracle"]
+    assert s.outcome == "settled"
