@@ -607,6 +607,7 @@ def rehearse(
                 node.url,
                 expected_chain_id=settings.chain_id,
                 timeout_s=30,
+                attempts=settings.rpc_retries,  # each read's, as `keeper run`'s (wiring)
                 name="the fork of --fork-url",
             )
             # Each read and step before the cycle fails in one line naming it (_on_fork).

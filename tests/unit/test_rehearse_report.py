@@ -180,6 +180,36 @@ def test_a_missing_lens_or_a_bad_policy_is_refused_before_anvil_starts(
     assert str(info.value) == error
 
 
+def test_the_forks_connection_takes_keeper_rpc_retries_attempts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fork's reads went with the provider's default of 3 attempts, whatever
+    ``KEEPER_RPC_RETRIES`` said (``keeper run`` passes it to ``connect``)."""
+    import keeper.app.rehearse as rehearse_module
+
+    class Node:
+        url = "http://127.0.0.1:1"
+        stopped = False
+
+        def stop(self) -> None:
+            self.stopped = True
+
+    node, asked = Node(), []
+
+    def connect(url: str, **kw: Any) -> Any:
+        asked.append((url, kw.get("attempts")))
+        raise ChainError("stop here")
+
+    monkeypatch.setattr(rehearse_module, "_check_reachable", lambda *a: None)
+    monkeypatch.setattr(rehearse_module, "_start_fork", lambda *a: node)
+    monkeypatch.setattr(rehearse_module, "connect", connect)
+    settings = Settings(_env_file=None, batcher=BATCHER, lens=OTHER, rpc_retries=7)
+    with pytest.raises(ChainError, match="stop here"):
+        rehearse(settings, "https://rpc.example/v3/SECRET")
+    assert asked == [(Node.url, 7)]
+    assert node.stopped
+
+
 def _idle_report(**kw: Any) -> RehearsalReport:
     """A rehearsal that sent nothing."""
     base: dict[str, Any] = {
