@@ -28,8 +28,8 @@
    batch, the vault's own ``Rebalanced`` event or the receipt status for a direct transaction;
    a read of it that fails, ``KEEPER_RPC_RETRIES`` times, is one :class:`ChainError` line), sums
    the cost of every transaction the cycle mined on the fork, its settlements and queue fills
-   with its hedge (:func:`fork_cost`, from the same receipts, read the same way), and stops the
-   fork anvil by its PID.
+   with its hedge (:func:`fork_cost`, from the same receipts, read the same way and each once:
+   the hedge's is the one its outcomes were read from), and stops the fork anvil by its PID.
 
 Nothing is sent to the forked (live) chain itself: every transaction goes to the local fork. An
 unreachable fork URL is reported as such before anvil is started.
@@ -241,14 +241,21 @@ class ForkCost:
     l1_fee_wei: int
 
 
-def fork_cost(w3: Web3, keeper: Keeper, attempts: int) -> ForkCost:
+def fork_cost(
+    w3: Web3,
+    keeper: Keeper,
+    attempts: int,
+    *,
+    receipts: dict[str, TxReceipt] | None = None,
+) -> ForkCost:
     """Gas, L2 fee and L1 fee of every transaction the cycle mined on the fork.
 
     The rehearsal's throwaway journal holds every transaction the cycle sent (its hedge, its
     settlements, its queue fills); each one mined (or reverted at mining) is read again from
-    the fork (:func:`_mined_receipt`, ``attempts`` reads at most) and priced as ``keeper run``
-    books it (:func:`keeper.app.fees.fees_paid`: the receipt's L1 fee where the chain reports
-    one, else the quote of its signed bytes).
+    the fork (:func:`_mined_receipt`, ``attempts`` reads at most; one in ``receipts``, the
+    hedge's :func:`tx_outcomes` read, is not read twice) and priced as ``keeper run`` books it
+    (:func:`keeper.app.fees.fees_paid`: the receipt's L1 fee where the chain reports one, else
+    the quote of its signed bytes).
 
     Raises:
         ChainError: A receipt could not be read (one line naming it).
@@ -260,7 +267,7 @@ def fork_cost(w3: Web3, keeper: Keeper, attempts: int) -> ForkCost:
     mined = [r for r in sender.journal.mined_since(sender.address, 0) if r.status in done]
     gas = l2 = l1 = 0
     for record in mined:
-        receipt = _mined_receipt(w3, record.tx_hash, attempts)
+        receipt = _mined_receipt(w3, record.tx_hash, attempts, receipts)
         used = int(receipt["gasUsed"])
         price = int(receipt.get("effectiveGasPrice") or record.effective_gas_price or 0)
         outcome = SendOutcome(
@@ -457,19 +464,25 @@ def _not_held(vault: str, why: str) -> VaultRole:
 
 
 def tx_outcomes(
-    w3: Web3, batcher: str, tx_hash: str, *, attempts: int = 3
+    w3: Web3,
+    batcher: str,
+    tx_hash: str,
+    *,
+    attempts: int = 3,
+    receipts: dict[str, TxReceipt] | None = None,
 ) -> tuple[str | None, list[RehearsedVault]]:
     """The recipient and per-vault outcomes of the rehearsal's mined transaction.
 
     A batch (sent to the batcher) is read from the batcher's events. A lone vault's own call
     (sent to the vault) emits no batcher event: it is read from the vault's ``Rebalanced`` event,
     or failed by the receipt's status. The receipt is read again from the fork, after the cycle
-    (:func:`_mined_receipt`, ``attempts`` reads at most).
+    (:func:`_mined_receipt`, ``attempts`` reads at most), and kept in ``receipts`` if given
+    (:func:`fork_cost` prices it from there).
 
     Raises:
         ChainError: The receipt could not be read: one line naming the read and its cause.
     """
-    receipt = _mined_receipt(w3, tx_hash, attempts)
+    receipt = _mined_receipt(w3, tx_hash, attempts, receipts)
     to = receipt.get("to")
     recipient = str(to_checksum_address(to)) if to else None
     if recipient is None or recipient == to_checksum_address(batcher):
@@ -477,8 +490,12 @@ def tx_outcomes(
     return recipient, vault_outcomes(w3, recipient, receipt)
 
 
-def _mined_receipt(w3: Web3, tx_hash: str, attempts: int) -> TxReceipt:
+def _mined_receipt(
+    w3: Web3, tx_hash: str, attempts: int, receipts: dict[str, TxReceipt] | None = None
+) -> TxReceipt:
     """The receipt of the transaction the cycle saw mined, read again from the fork.
+
+    One in ``receipts`` (by lower-case hash) is not read again; one read is added there.
 
     A transport error is retried (:func:`read_with_retry`), and so is a receipt the node says
     it does not have (a node behind the block the cycle saw it mined in): ``attempts`` reads in
@@ -489,6 +506,16 @@ def _mined_receipt(w3: Web3, tx_hash: str, attempts: int) -> TxReceipt:
     Raises:
         ChainError: The read failed, or the node still has no such receipt.
     """
+    if receipts is not None and tx_hash.lower() in receipts:
+        return receipts[tx_hash.lower()]
+    receipt = _read_receipt(w3, tx_hash, attempts)
+    if receipts is not None:
+        receipts[tx_hash.lower()] = receipt
+    return receipt
+
+
+def _read_receipt(w3: Web3, tx_hash: str, attempts: int) -> TxReceipt:
+    """:func:`_mined_receipt`'s read (see there)."""
     what = f"cannot read the receipt of the rehearsal's transaction {tx_hash} on the fork"
 
     def read() -> TxReceipt:
@@ -659,12 +686,20 @@ def rehearse(
             keeper = build_keeper(w3, fork_settings, signer=signer)
             roles = grant_vault_keepers(w3, keeper.vaults, signer.address, vault_admin, who)
             result: CycleResult = run_alone(keeper)
+            # Each receipt read once: the hedge's, for its outcomes, is priced from there too.
+            receipts: dict[str, TxReceipt] = {}
             tx_to, outcomes = (
-                tx_outcomes(w3, settings.batcher, result.tx_hash, attempts=settings.rpc_retries)
+                tx_outcomes(
+                    w3,
+                    settings.batcher,
+                    result.tx_hash,
+                    attempts=settings.rpc_retries,
+                    receipts=receipts,
+                )
                 if result.tx_hash
                 else (None, [])
             )
-            cost = fork_cost(w3, keeper, settings.rpc_retries)
+            cost = fork_cost(w3, keeper, settings.rpc_retries, receipts=receipts)
             if keeper.sender is not None:
                 keeper.sender.journal.close()
             return RehearsalReport.of(

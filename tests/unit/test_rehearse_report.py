@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,15 +12,18 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 
 from keeper.app.rehearse import (
+    ForkCost,
     RehearsalReport,
     RehearsedVault,
     VaultRole,
+    fork_cost,
     rehearse,
     tx_outcomes,
     vault_outcomes,
 )
 from keeper.commands.rehearse import format_report
 from keeper.errors import ChainError, ConfigError
+from keeper.execution.journal import TxStatus
 from keeper.settings import Settings
 from keeper.units import DELTA_COLUMNS_UNIT
 
@@ -83,6 +87,48 @@ def test_a_receipt_the_node_never_has_is_one_chain_error_line(
         "none, after 2 reads (the cycle saw it mined)"
     )
     assert asked == ["0xab"] * 2
+
+
+def _mined_on_fork(monkeypatch: pytest.MonkeyPatch) -> tuple[Web3, Any, list[str]]:
+    """A fork on which the cycle mined its hedge (``0xab``, a direct call) and a settlement
+    (``0xcd``, reverted), both journaled; and the receipt reads asked of it."""
+    w3, asked = Web3(), []
+    gas = {"0xab": 100_000, "0xcd": 50_000}
+
+    def get_transaction_receipt(tx_hash: str) -> Any:
+        asked.append(tx_hash)
+        receipt = _receipt(1 if tx_hash == "0xab" else 0)
+        return receipt | {
+            "gasUsed": gas[tx_hash],
+            "effectiveGasPrice": 2,
+            "blockNumber": 7,
+            "l1Fee": hex(gas[tx_hash] // 10),
+        }
+
+    monkeypatch.setattr(w3.eth, "get_transaction_receipt", get_transaction_receipt)
+    records = [
+        SimpleNamespace(nonce=n, tx_hash=h, status=s, effective_gas_price=None)
+        for n, (h, s) in enumerate((("0xab", TxStatus.MINED), ("0xcd", TxStatus.REVERTED)))
+    ]
+    journal = SimpleNamespace(mined_since=lambda account, block: records)
+    keeper = SimpleNamespace(sender=SimpleNamespace(address=KEEPER, journal=journal))
+    return w3, keeper, asked
+
+
+def test_the_cost_reuses_the_hedges_receipt_the_outcomes_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``fork_cost`` read the hedge's receipt again after ``tx_outcomes`` had read it: each
+    receipt is now read once, and the figures are those of reading it again."""
+    w3, keeper, asked = _mined_on_fork(monkeypatch)
+    receipts: dict[str, Any] = {}
+    to, [outcome] = tx_outcomes(w3, BATCHER, "0xab", attempts=3, receipts=receipts)
+    assert (to, outcome.reason) == (VAULT, "mined without a Rebalanced event")
+    cost = fork_cost(w3, keeper, 3, receipts=receipts)
+    assert asked == ["0xab", "0xcd"]
+    assert cost == ForkCost(["0xab", "0xcd"], 150_000, 300_000, 15_000)
+    assert fork_cost(w3, keeper, 3) == cost  # read afresh, the same figures
+    assert asked == ["0xab", "0xcd", "0xab", "0xcd"]
 
 
 def _report(tx_to: str | None, roles: list[VaultRole]) -> RehearsalReport:
